@@ -1,0 +1,32 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Release builds keep Swift's checks on: -Ounchecked is only allowed once fuzzing covers the parsers
+// (DESIGN.md §8).
+let serverSettings: [SwiftSetting] = []
+
+let package = Package(
+    name: "swiftcached",
+    products: [
+        .executable(name: "swiftcached", targets: ["swiftcached"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibevent", pkgConfig: "libevent_core", providers: [.apt(["libevent-dev"])]),
+        .target(name: "CGetopt"),
+        .target(name: "Platform", swiftSettings: serverSettings),
+        .target(name: "SlabAllocator", swiftSettings: serverSettings),
+        .target(name: "CacheEngine", dependencies: ["SlabAllocator", "Platform"], swiftSettings: serverSettings),
+        .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
+        .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
+        .executableTarget(
+            name: "swiftcached",
+            dependencies: ["Server", "MemcacheProtocol", "CacheEngine", "SlabAllocator", "CGetopt", "CLibevent"],
+            swiftSettings: serverSettings
+        ),
+        .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
+        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator"]),
+        .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine"]),
+        .testTarget(name: "IntegrationTests", exclude: ["Scripts"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

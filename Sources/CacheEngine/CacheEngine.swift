@@ -1,0 +1,595 @@
+// The cache engine: items in slab memory, found through the hash table, ordered by the segmented
+// LRU, all under memcached's locking scheme (DESIGN.md §5): striped item locks by key hash, one
+// lock per LRU list, the slab lock; order item → LRU → slab. Functions named `locked…` expect the
+// item lock of the key to be held; the public operations take it.
+//
+// References: a linked item holds one reference for the hash table; every reader that hands an
+// item to a connection holds another until the reply bytes are written, so a delete or replace
+// during a send only unlinks — the memory is freed when the last reference goes.
+import Platform
+import SlabAllocator
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The outcome of allocating a new item.
+public enum AllocResult {
+    case item(Item)
+    case tooLarge
+    case outOfMemory
+}
+
+/// memcached's store commands.
+public enum StoreMode: Sendable {
+    case set, add, replace, append, prepend, cas
+}
+
+public enum StoreResult: Sendable, Equatable {
+    case stored, notStored, exists, notFound
+}
+
+public enum DeltaResult: Equatable {
+    case ok(UInt64)
+    case notFound
+    case nonNumeric
+    case outOfMemory
+}
+
+public final class CacheEngine: @unchecked Sendable {
+    // Safe to share: every field is a `let`; the memory they point to is guarded by the item locks
+    // (hash table, item headers), the LRU locks (lists and their stats), the slab lock (inside
+    // the allocator) or is atomic (clock, CAS counter, flush marks, refcounts).
+    public let settings: EngineSettings
+    public let slabs: SlabAllocator
+    public let arena: SlabArena
+    public let clock: ProcessClock
+    let itemLocks: ItemLocks
+    let hashTable: UnsafeMutablePointer<HashTableState>
+    let expandBucket: UnsafeMutablePointer<Atomic<Int>>
+    let lrus: UnsafeMutablePointer<LRUList>
+    let lruLocks: UnsafeMutablePointer<pthread_mutex_t>
+    let casCounter: UnsafeMutablePointer<Atomic<UInt64>>
+    /// memcached's settings.oldest_live / oldest_cas: items last stored at or before this time
+    /// (or with a lower CAS) are flushed.
+    let oldestLive: UnsafeMutablePointer<Atomic<UInt32>>
+    let oldestCAS: UnsafeMutablePointer<Atomic<UInt64>>
+    static let lruCount = 256
+
+    public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock()) {
+        let table = SlabClassTable(
+            factor: settings.growthFactor, minimumSpace: settings.chunkSizeMin,
+            pageSize: settings.slabPageSize, chunkMax: settings.slabChunkMax)
+        guard let slabs = SlabAllocator(table: table, memoryLimit: settings.memoryLimit) else { return nil }
+        self.settings = settings
+        self.slabs = slabs
+        self.arena = slabs.arena
+        self.clock = clock
+        let lockPower = min(ItemLocks.power(threads: settings.workerThreads), settings.hashPowerInit)
+        itemLocks = ItemLocks(power: lockPower)
+        let size = 1 << settings.hashPowerInit
+        let primary = UnsafeMutablePointer<SlabHandle>.allocate(capacity: size)
+        primary.initialize(repeating: 0, count: size)
+        hashTable = .allocate(capacity: 1)
+        hashTable.initialize(to: HashTableState(primary: primary, old: nil, power: settings.hashPowerInit, expanding: false))
+        expandBucket = .allocate(capacity: 1)
+        expandBucket.initialize(to: Atomic(0))
+        lrus = .allocate(capacity: Self.lruCount)
+        lrus.initialize(repeating: LRUList(), count: Self.lruCount)
+        lruLocks = .allocate(capacity: Self.lruCount)
+        for i in 0..<Self.lruCount { pthread_mutex_init(lruLocks + i, nil) }
+        casCounter = .allocate(capacity: 1)
+        casCounter.initialize(to: Atomic(0))
+        oldestLive = .allocate(capacity: 1)
+        oldestLive.initialize(to: Atomic(0))
+        oldestCAS = .allocate(capacity: 1)
+        oldestCAS.initialize(to: Atomic(0))
+    }
+
+    deinit {
+        hashTable.pointee.primary.deallocate()
+        hashTable.pointee.old?.deallocate()
+        hashTable.deallocate()
+        expandBucket.deallocate()
+        lrus.deallocate()
+        for i in 0..<Self.lruCount { pthread_mutex_destroy(lruLocks + i) }
+        lruLocks.deallocate()
+        casCounter.deallocate()
+        oldestLive.deallocate()
+        oldestCAS.deallocate()
+    }
+
+    // MARK: references
+
+    @inline(__always) @discardableResult
+    func refIncrement(_ it: Item) -> UInt16 {
+        it.refcount.pointee.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Drops one reference; the last one returns the memory to the slabs.
+    @inline(__always)
+    func refDecrement(_ it: Item) {
+        if it.refcount.pointee.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            freeItem(it)
+        }
+    }
+
+    /// Releases a reference returned by `get`, `touch` or `allocate`.
+    @inline(__always)
+    public func release(_ it: Item) { refDecrement(it) }
+
+    private func freeItem(_ it: Item) {
+        if it.isChunked {
+            let n = chunkCount(it)
+            let table = chunkTable(it)
+            let chunkMax = slabs.table.chunkMax
+            for i in 0..<n {
+                let len = i == n - 1 ? it.valueLength - chunkMax * (n - 1) : chunkMax
+                slabs.free(table[i], classID: slabs.table.classID(forSize: len))
+            }
+        }
+        slabs.free(arena.handle(it.raw), classID: it.slabClass)
+    }
+
+    @inline(__always)
+    func nextCAS() -> UInt64 {
+        settings.useCAS ? casCounter.pointee.wrappingAdd(1, ordering: .relaxed).newValue : 0
+    }
+
+    @inline(__always)
+    func isFlushed(_ it: Item, now: UInt32) -> Bool {
+        let live = oldestLive.pointee.load(ordering: .relaxed)
+        if live == 0 || live > now { return false }
+        if it.time <= live { return true }
+        let ocas = oldestCAS.pointee.load(ordering: .relaxed)
+        return ocas != 0 && it.cas != 0 && it.cas < ocas
+    }
+
+    // MARK: allocation
+
+    /// A new, unlinked item holding one reference for the caller, with key, flags and expiry set
+    /// and room for `valueLength` bytes of value (filled by the caller through `valueSegments`).
+    /// `expiry` is process time (see `ProcessClock.expiry(fromClient:)`).
+    public func allocate(key: UnsafeRawBufferPointer, flags: UInt32, expiry: UInt32, valueLength: Int) -> AllocResult {
+        let total = ItemLayout.totalSize(keyLength: key.count, valueLength: valueLength)
+        if total > settings.itemSizeMax || key.count > ItemLayout.maxKeyLength { return .tooLarge }
+        let chunkMax = slabs.table.chunkMax
+        var it: Item
+        if total <= chunkMax {
+            let cls = slabs.table.classID(forSize: total)
+            guard let h = allocChunk(classID: cls) else { return .outOfMemory }
+            it = Item(arena.pointer(h))
+            it.flags = 0
+            it.classAndSegment = UInt8(cls)
+        } else {
+            let n = (valueLength + chunkMax - 1) / chunkMax
+            let headSize = chunkTableOffset(keyLength: key.count) + 4 * n
+            let cls = slabs.table.classID(forSize: headSize)
+            guard let h = allocChunk(classID: cls) else { return .outOfMemory }
+            it = Item(arena.pointer(h))
+            it.classAndSegment = UInt8(cls)
+            it.keyLength = key.count
+            let table = (it.raw + chunkTableOffset(keyLength: key.count)).assumingMemoryBound(to: SlabHandle.self)
+            for i in 0..<n {
+                let len = i == n - 1 ? valueLength - chunkMax * (n - 1) : chunkMax
+                guard let c = allocChunk(classID: slabs.table.classID(forSize: len)) else {
+                    for j in 0..<i {
+                        let l = j == n - 1 ? valueLength - chunkMax * (n - 1) : chunkMax
+                        slabs.free(table[j], classID: slabs.table.classID(forSize: l))
+                    }
+                    slabs.free(h, classID: cls)
+                    return .outOfMemory
+                }
+                table[i] = c
+            }
+            it.flags = ItemFlag.chunked
+        }
+        let now = clock.current
+        it.next = 0
+        it.prev = 0
+        it.hashNext = 0
+        it.cas = 0
+        it.time = now
+        it.expiry = expiry
+        it.valueLength = valueLength
+        it.clientFlags = flags
+        it.refcount.pointee.store(1, ordering: .relaxed)
+        it.keyLength = key.count
+        memcpy(it.raw + ItemLayout.headerSize, key.baseAddress!, key.count)
+        let segment: LRUSegment
+        if settings.tempLRU && expiry != 0 && expiry &- now <= UInt32(settings.temporaryTTL) {
+            segment = .temp
+        } else {
+            segment = settings.lruSegmented ? .hot : .cold
+        }
+        it.classAndSegment = UInt8(it.slabClass | (segment.rawValue << 6))
+        return .item(it)
+    }
+
+    /// A chunk of the class, evicting from the class's COLD tail when memory is full.
+    private func allocChunk(classID: Int) -> SlabHandle? {
+        for _ in 0..<10 {
+            let h = slabs.allocate(classID: classID)
+            if h != 0 { return h }
+            if pullTail(classID: classID, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
+                if settings.lruSegmented {
+                    pullTail(classID: classID, segment: .hot, totalBytes: 0, flags: [])
+                } else {
+                    break
+                }
+            }
+        }
+        let id = classID | (LRUSegment.cold.rawValue << 6)
+        lruLock(id)
+        lrus[id].stats.outOfMemory += 1
+        lruUnlock(id)
+        return nil
+    }
+
+    @inline(__always)
+    func chunkTableOffset(keyLength: Int) -> Int {
+        (ItemLayout.headerSize + keyLength + 3) & ~3
+    }
+
+    @inline(__always)
+    func chunkCount(_ it: Item) -> Int {
+        (it.valueLength + slabs.table.chunkMax - 1) / slabs.table.chunkMax
+    }
+
+    @inline(__always)
+    func chunkTable(_ it: Item) -> UnsafeMutablePointer<SlabHandle> {
+        (it.raw + chunkTableOffset(keyLength: it.keyLength)).assumingMemoryBound(to: SlabHandle.self)
+    }
+
+    /// Number of contiguous pieces the item's value is stored in (1 unless chunked).
+    @inline(__always)
+    public func valueSegmentCount(_ it: Item) -> Int {
+        it.isChunked ? chunkCount(it) : 1
+    }
+
+    /// Piece `i` of the item's value.
+    @inline(__always)
+    public func valueSegment(_ it: Item, _ i: Int) -> UnsafeMutableRawBufferPointer {
+        if !it.isChunked {
+            return UnsafeMutableRawBufferPointer(start: it.value, count: it.valueLength)
+        }
+        let chunkMax = slabs.table.chunkMax
+        let n = chunkCount(it)
+        let len = i == n - 1 ? it.valueLength - chunkMax * (n - 1) : chunkMax
+        return UnsafeMutableRawBufferPointer(start: arena.pointer(chunkTable(it)[i]), count: len)
+    }
+
+    /// Copies `bytes` into the item's value starting at `offset`.
+    public func writeValue(_ it: Item, at offset: Int, _ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        if !it.isChunked {
+            memcpy(it.value + offset, bytes.baseAddress!, bytes.count)
+            return
+        }
+        let chunkMax = slabs.table.chunkMax
+        var done = 0
+        while done < bytes.count {
+            let pos = offset + done
+            let seg = valueSegment(it, pos / chunkMax)
+            let inSeg = pos % chunkMax
+            let n = min(seg.count - inSeg, bytes.count - done)
+            memcpy(seg.baseAddress! + inSeg, bytes.baseAddress! + done, n)
+            done += n
+        }
+    }
+
+    /// Copies the whole value of `src` into `dst` at `offset`.
+    func copyValue(from src: Item, to dst: Item, at offset: Int) {
+        var pos = offset
+        for i in 0..<valueSegmentCount(src) {
+            let seg = valueSegment(src, i)
+            writeValue(dst, at: pos, UnsafeRawBufferPointer(seg))
+            pos += seg.count
+        }
+    }
+
+    // MARK: linking
+
+    /// memcached's do_item_link. Item lock held; the item gains the table's reference.
+    func lockedLink(_ it: Item, _ hv: UInt32) {
+        it.flags |= ItemFlag.linked
+        it.time = clock.current
+        it.cas = nextCAS()
+        lockedHashInsert(it, hv)
+        let id = it.lruID
+        lruLock(id)
+        lockedLinkQ(it)
+        lrus[id].stats.totalItems += 1
+        lruUnlock(id)
+        refIncrement(it)
+    }
+
+    /// memcached's do_item_unlink. Item lock held; drops the table's reference.
+    func lockedUnlink(_ it: Item, _ hv: UInt32) {
+        guard it.flags & ItemFlag.linked != 0 else { return }
+        it.flags &= ~ItemFlag.linked
+        lockedHashDelete(it, hv)
+        unlinkQ(it)
+        refDecrement(it)
+    }
+
+    func lockedReplace(_ old: Item, with new: Item, _ hv: UInt32) {
+        lockedUnlink(old, hv)
+        lockedLink(new, hv)
+    }
+
+    /// memcached's do_item_get: the live item with a new reference, or nil. Expired and flushed
+    /// items found on the way are unlinked. Item lock held.
+    @inline(__always)
+    func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, bump: Bool, outcome: inout GetOutcome) -> Item? {
+        guard let it = lockedHashFind(key, hv) else { outcome = .miss; return nil }
+        let now = clock.current
+        if isFlushed(it, now: now) {
+            lockedUnlink(it, hv)
+            outcome = .flushed
+            return nil
+        }
+        if it.expiry != 0 && it.expiry <= now {
+            lockedUnlink(it, hv)
+            outcome = .expired
+            return nil
+        }
+        refIncrement(it)
+        if bump { lockedBump(it, now: now) }
+        outcome = .hit
+        return it
+    }
+
+    // MARK: public operations (each takes the item lock)
+
+    /// Hash of a key, as every operation below takes it.
+    @inline(__always)
+    public static func hash(_ key: UnsafeRawBufferPointer) -> UInt32 { murmur3(key) }
+
+    /// The live item for `key` with a reference the caller must `release`.
+    @inline(__always)
+    public func get(_ key: UnsafeRawBufferPointer, hash hv: UInt32, outcome: inout GetOutcome) -> Item? {
+        itemLocks.lock(hv)
+        let it = lockedGet(key, hv, bump: true, outcome: &outcome)
+        itemLocks.unlock(hv)
+        return it
+    }
+
+    /// memcached's do_item_touch (touch, gat): a new expiry and the item with a reference.
+    public func touch(_ key: UnsafeRawBufferPointer, hash hv: UInt32, expiry: UInt32, outcome: inout GetOutcome) -> Item? {
+        itemLocks.lock(hv)
+        let it = lockedGet(key, hv, bump: true, outcome: &outcome)
+        it?.expiry = expiry
+        itemLocks.unlock(hv)
+        return it
+    }
+
+    /// memcached's do_store_item. `item` is a fresh item from `allocate` (the caller keeps and
+    /// releases its own reference). Returns the result and, when stored, the new CAS.
+    public func store(_ item: Item, hash hv: UInt32, mode: StoreMode, casIn: UInt64) -> (StoreResult, UInt64) {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        var outcome = GetOutcome.miss
+        var stored = StoreResult.notStored
+        var storedItem = item
+        if let old = lockedGet(item.key, hv, bump: false, outcome: &outcome) {
+            defer { refDecrement(old) }
+            let casMatch = casIn == 0 ? nil : casIn == old.cas
+            var doStore = false
+            switch mode {
+            case .add:
+                lockedBump(old, now: clock.current)
+            case .cas:
+                if casMatch == true { doStore = true } else { stored = .exists }
+            case .append, .prepend:
+                if casMatch == false { stored = .exists; break }
+                guard case .item(let combined) = allocate(
+                    key: item.key, flags: old.clientFlags, expiry: old.expiry,
+                    valueLength: old.valueLength + item.valueLength) else { break }
+                if mode == .append {
+                    copyValue(from: old, to: combined, at: 0)
+                    copyValue(from: item, to: combined, at: old.valueLength)
+                } else {
+                    copyValue(from: item, to: combined, at: 0)
+                    copyValue(from: old, to: combined, at: item.valueLength)
+                }
+                storedItem = combined
+                doStore = true
+            case .set, .replace:
+                doStore = true
+            }
+            if doStore {
+                lockedReplace(old, with: storedItem, hv)
+                stored = .stored
+            }
+            if storedItem != item { refDecrement(storedItem) }
+        } else {
+            switch mode {
+            case .add, .set:
+                lockedLink(item, hv)
+                stored = .stored
+            case .cas:
+                stored = .notFound
+            case .replace, .append, .prepend:
+                break
+            }
+        }
+        return (stored, stored == .stored ? storedItem.cas : 0)
+    }
+
+    /// Removes the item under `key`; false when there was none.
+    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32) -> Bool {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        var outcome = GetOutcome.miss
+        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return false }
+        lockedUnlink(it, hv)
+        refDecrement(it)
+        return true
+    }
+
+    /// Unlinks whatever is stored under `key` (a failed set must not leave the old value).
+    public func unlink(_ key: UnsafeRawBufferPointer, hash hv: UInt32) {
+        itemLocks.lock(hv)
+        if let it = lockedHashFind(key, hv) { lockedUnlink(it, hv) }
+        itemLocks.unlock(hv)
+    }
+
+    /// memcached's do_add_delta: incr (wraps at 2^64) or decr (floors at 0) of a decimal value.
+    public func delta(_ key: UnsafeRawBufferPointer, hash hv: UInt32, incr: Bool, by delta: UInt64) -> DeltaResult {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        var outcome = GetOutcome.miss
+        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return .notFound }
+        defer { refDecrement(it) }
+        guard !it.isChunked, it.valueLength > 0,
+              let value = parseDecimal(UnsafeRawBufferPointer(start: it.value, count: it.valueLength))
+        else { return .nonNumeric }
+        let result = incr ? value &+ delta : (delta > value ? 0 : value - delta)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &digits) { buf -> DeltaResult in
+            let len = formatDecimal(result, into: buf)
+            if len <= it.valueLength && it.refcount.pointee.load(ordering: .relaxed) == 2 {
+                // In place, padded with spaces like memcached, with a new CAS.
+                it.cas = nextCAS()
+                memcpy(it.value, buf.baseAddress!, len)
+                if len < it.valueLength { memset(it.value + len, 0x20, it.valueLength - len) }
+                lockedBump(it, now: clock.current)
+                return .ok(result)
+            }
+            guard case .item(let fresh) = allocate(key: it.key, flags: it.clientFlags, expiry: it.expiry, valueLength: len) else {
+                return .outOfMemory
+            }
+            memcpy(fresh.value, buf.baseAddress!, len)
+            lockedReplace(it, with: fresh, hv)
+            refDecrement(fresh)
+            return .ok(result)
+        }
+    }
+
+    /// flush_all: everything stored up to `delay` seconds from now (0 = now) becomes invisible then.
+    public func flushAll(delay: Int64) {
+        let now = clock.current
+        let newOldest = delay > 0 ? clock.expiry(fromClient: delay) : now
+        if settings.useCAS {
+            oldestLive.pointee.store(newOldest &- 1, ordering: .relaxed)
+            if newOldest &- 1 <= now {
+                oldestCAS.pointee.store(casCounter.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+            }
+        } else {
+            oldestLive.pointee.store(newOldest, ordering: .relaxed)
+        }
+    }
+
+    // MARK: stats
+
+    /// The sum of every LRU list's counters for one class (id 1...63) or for all (nil).
+    public func itemStats(classID: Int? = nil) -> ItemStats {
+        var s = ItemStats()
+        for id in 0..<Self.lruCount where classID == nil || id & 0x3f == classID! {
+            lruLock(id)
+            s.add(lrus[id].stats)
+            lruUnlock(id)
+        }
+        return s
+    }
+
+    /// Items per segment for a class: (hot, warm, cold, temp).
+    public func segmentCounts(classID: Int) -> [Int] {
+        LRUSegment.allCases.map { seg in
+            let id = classID | (seg.rawValue << 6)
+            lruLock(id)
+            defer { lruUnlock(id) }
+            return lrus[id].stats.number
+        }
+    }
+
+    func currentItemCount() -> Int {
+        var n = 0
+        for id in 0..<Self.lruCount {
+            lruLock(id)
+            n += lrus[id].stats.number
+            lruUnlock(id)
+        }
+        return n
+    }
+
+    public var stats: EngineStats {
+        var s = EngineStats()
+        s.items = itemStats()
+        s.totalMalloced = slabs.totalMalloced
+        itemLocks.lock(0)
+        s.hashPower = hashTable.pointee.power
+        s.hashIsExpanding = hashTable.pointee.expanding
+        itemLocks.unlock(0)
+        s.hashBytes = (1 << s.hashPower) * MemoryLayout<SlabHandle>.size
+        return s
+    }
+}
+
+/// What a lookup found.
+public enum GetOutcome: Sendable {
+    case hit, miss, expired, flushed
+}
+
+/// memcached's safe_strtoull over a stored value: optional leading spaces, digits, then only
+/// spaces (a value padded by an in-place decr). nil when not a number or above 2^64-1.
+@inline(__always)
+func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+    var i = 0
+    let n = bytes.count
+    while i < n && isSpaceByte(bytes[i]) { i += 1 }
+    if i < n && bytes[i] == UInt8(ascii: "+") { i += 1 }
+    let start = i
+    var v: UInt64 = 0
+    while i < n, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+        let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 0x30))
+        if o1 || o2 { return nil }
+        v = a
+        i += 1
+    }
+    if i == start { return nil }
+    while i < n {
+        if !isSpaceByte(bytes[i]) { return nil }
+        i += 1
+    }
+    return v
+}
+
+@inline(__always)
+func isSpaceByte(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0d) }
+
+/// Writes `v` in decimal into `buf`; returns the length.
+@inline(__always)
+public func formatDecimal(_ v: UInt64, into buf: UnsafeMutableRawBufferPointer) -> Int {
+    var tmp = v
+    var len = 0
+    repeat { len += 1; tmp /= 10 } while tmp != 0
+    tmp = v
+    var i = len - 1
+    repeat {
+        buf[i] = UInt8(truncatingIfNeeded: tmp % 10) + 0x30
+        tmp /= 10
+        i -= 1
+    } while tmp != 0
+    return len
+}
+
+extension CacheEngine {
+    /// Last-access time of the tail item of each segment of a class (0 = empty): `stats items` ages.
+    public func tailTimes(classID: Int) -> [UInt32] {
+        LRUSegment.allCases.map { seg in
+            let id = classID | (seg.rawValue << 6)
+            lruLock(id)
+            defer { lruUnlock(id) }
+            var h = lrus[id].tail
+            while h != 0 {
+                let it = Item(arena.pointer(h))
+                if it.flags & ItemFlag.crawler == 0 { return it.time }
+                h = it.prev
+            }
+            return 0
+        }
+    }
+}

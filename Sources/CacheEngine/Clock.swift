@@ -1,0 +1,60 @@
+// The process clock: seconds since a start point, as memcached's rel_time_t. Items store times on
+// this clock in 32 bits. The server's timer ticks it once a second from the monotonic clock; tests
+// set it by hand. The start point is placed ITEM_UPDATE_INTERVAL + 2 seconds in the past, as
+// memcached does, so that relative time 1 ("expired long ago") is always before "now".
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+public final class ProcessClock: Sendable {
+    /// Unix time of relative time 0.
+    public let processStarted: Int
+    private let monotonicStart: Double
+    private let now: Atomic<UInt32>
+
+    /// memcached's REALTIME_MAXDELTA: expiry times above 30 days are absolute Unix times.
+    public static let maxRelativeExpiry = 60 * 60 * 24 * 30
+    static let updateInterval = 60
+
+    public init(unixNow: Int = Int(Glibc.time(nil))) {
+        processStarted = unixNow - Self.updateInterval - 2
+        monotonicStart = Self.monotonicSeconds()
+        now = Atomic(UInt32(Self.updateInterval + 2))
+    }
+
+    /// Current process time.
+    @inline(__always)
+    public var current: UInt32 { now.load(ordering: .relaxed) }
+
+    /// Advance from the monotonic clock (the server's once-a-second timer).
+    public func tick() {
+        let elapsed = Self.monotonicSeconds() - monotonicStart
+        now.store(UInt32(Self.updateInterval + 2) &+ UInt32(elapsed), ordering: .relaxed)
+    }
+
+    /// Set the clock (tests).
+    public func set(_ value: UInt32) { now.store(value, ordering: .relaxed) }
+
+    public var unixNow: Int { processStarted + Int(current) }
+
+    /// A client's exptime as process time, by memcached's rules: 0 never expires; up to 30 days is
+    /// relative; larger is an absolute Unix time (in the past = already expired); negative is
+    /// already expired.
+    public func expiry(fromClient exptime: Int64) -> UInt32 {
+        if exptime == 0 { return 0 }
+        if exptime < 0 { return 1 }
+        if exptime > Int64(Self.maxRelativeExpiry) {
+            if exptime <= Int64(processStarted) { return 1 }
+            let rel = exptime - Int64(processStarted)
+            return rel > Int64(UInt32.max) ? UInt32.max : UInt32(rel)
+        }
+        return UInt32(exptime) &+ current
+    }
+
+    private static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

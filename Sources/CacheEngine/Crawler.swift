@@ -1,0 +1,100 @@
+// The LRU crawler: reclaims expired and flushed items before anyone asks for them (memcached's
+// crawler.c). It walks each list from tail to head by moving a marker item up the list one step
+// at a time, so the list lock is held for a single step and the walk survives concurrent links and
+// unlinks. Markers live in the arena's reserved prefix (they need slab handles); every other list
+// walker skips them by their `crawler` flag.
+import SlabAllocator
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension CacheEngine {
+    static let crawlerMarkerBase = 4096
+    static let crawlerMarkerStride = 64
+
+    func crawlerMarker(_ lruID: Int) -> Item {
+        let it = Item(arena.base + Self.crawlerMarkerBase + lruID * Self.crawlerMarkerStride)
+        return it
+    }
+
+    /// Crawls every non-empty list once; returns items reclaimed.
+    @discardableResult
+    public func crawlAll(shouldStop: () -> Bool = { false }) -> Int {
+        var reclaimed = 0
+        for id in 0..<Self.lruCount where id & 0x3f != 0 && id & 0x3f <= slabs.table.largest {
+            lruLock(id)
+            let empty = lrus[id].tail == 0
+            lruUnlock(id)
+            if empty { continue }
+            reclaimed += crawl(lruID: id, shouldStop: shouldStop)
+            if shouldStop() { break }
+        }
+        return reclaimed
+    }
+
+    /// Walks one list from its tail; returns items reclaimed.
+    func crawl(lruID id: Int, shouldStop: () -> Bool) -> Int {
+        let marker = crawlerMarker(id)
+        let markerHandle = arena.handle(marker.raw)
+        marker.flags = ItemFlag.crawler
+        marker.classAndSegment = UInt8(id)
+        marker.keyLength = 0
+        marker.valueLength = 0
+
+        lruLock(id)
+        let list = lrus + id
+        marker.next = 0
+        marker.prev = list.pointee.tail
+        if list.pointee.tail != 0 { Item(arena.pointer(list.pointee.tail)).next = markerHandle }
+        list.pointee.tail = markerHandle
+        if list.pointee.head == 0 { list.pointee.head = markerHandle }
+        lruUnlock(id)
+
+        var reclaimed = 0
+        var checked = 0
+        while true {
+            lruLock(id)
+            let h = marker.prev
+            if h == 0 {
+                lockedUnlinkQ(marker)
+                lruUnlock(id)
+                break
+            }
+            // Step the marker over the item before it: [.. it marker ..] → [.. marker it ..].
+            let it = Item(arena.pointer(h))
+            lockedUnlinkQ(marker)
+            marker.next = h
+            marker.prev = it.prev
+            if it.prev != 0 { Item(arena.pointer(it.prev)).next = markerHandle } else { list.pointee.head = markerHandle }
+            it.prev = markerHandle
+            if it.flags & ItemFlag.crawler == 0 {
+                checked += 1
+                list.pointee.stats.crawlerItemsChecked += 1
+                let hv = murmur3(it.key)
+                if itemLocks.tryLock(hv) {
+                    let now = clock.current
+                    if refIncrement(it) == 2 && ((it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now)) {
+                        list.pointee.stats.reclaimed += 1
+                        list.pointee.stats.crawlerReclaimed += 1
+                        if it.flags & ItemFlag.fetched == 0 { list.pointee.stats.expiredUnfetched += 1 }
+                        lockedUnlinkHoldingLRU(it, hv)
+                        reclaimed += 1
+                    }
+                    refDecrement(it)
+                    itemLocks.unlock(hv)
+                }
+            }
+            lruUnlock(id)
+            if checked % 1000 == 0 {
+                if shouldStop() {
+                    lruLock(id)
+                    lockedUnlinkQ(marker)
+                    lruUnlock(id)
+                    break
+                }
+                usleep(100)
+            }
+        }
+        return reclaimed
+    }
+}

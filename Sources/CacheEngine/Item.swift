@@ -1,0 +1,136 @@
+// An item is raw slab memory: a 41-byte header, the key, then the value (without memcached's
+// trailing "\r\n": the reply writer adds it from its own buffer, which costs no extra iovec).
+// There is no Swift object per item and no ARC: an `Item` is a pointer with typed accessors.
+//
+//   offset  size  field
+//        0     8  cas unique
+//        8     4  LRU next (slab handle, towards the tail)
+//       12     4  LRU prev (towards the head)
+//       16     4  hash chain next
+//       20     4  last access time (process clock)
+//       24     4  expiry (process clock; 0 = never)
+//       28     4  value length in bytes
+//       32     4  client flags
+//       36     2  refcount (atomic; the hash table's link holds one reference)
+//       38     1  item flags (linked, fetched, active, chunked)
+//       39     1  slab class id (low 6 bits) | LRU (top 2 bits)
+//       40     1  key length
+//       41     -  key, then value; a chunked item has instead a table of chunk handles after the key
+//
+// The header is 41 bytes against memcached's 56 (48 + CAS): a 10-byte key with a 100-byte value
+// fits the 152-byte class, where memcached needs the 192-byte one.
+import SlabAllocator
+import Synchronization
+
+public enum ItemLayout {
+    public static let headerSize = 41
+    public static let maxKeyLength = 250
+    static let casOffset = 0
+    static let nextOffset = 8
+    static let prevOffset = 12
+    static let hashNextOffset = 16
+    static let timeOffset = 20
+    static let expiryOffset = 24
+    static let valueLengthOffset = 28
+    static let clientFlagsOffset = 32
+    static let refcountOffset = 36
+    static let flagsOffset = 38
+    static let classOffset = 39
+    static let keyLengthOffset = 40
+
+    /// Bytes an unchunked item needs for its header, key and value.
+    @inlinable
+    public static func totalSize(keyLength: Int, valueLength: Int) -> Int {
+        headerSize + keyLength + valueLength
+    }
+}
+
+/// Item flag bits (byte 38). Changed only with the item's lock held.
+public enum ItemFlag {
+    public static let linked: UInt8 = 1
+    public static let fetched: UInt8 = 2
+    public static let active: UInt8 = 4
+    public static let chunked: UInt8 = 8
+    /// An LRU crawler's marker, not an item: walkers skip it.
+    public static let crawler: UInt8 = 0x80
+}
+
+/// The four segments of each class's LRU, in the item's top two class bits.
+public enum LRUSegment: Int, Sendable, CaseIterable {
+    case hot = 0, warm = 1, cold = 2, temp = 3
+}
+
+/// A view of one item in slab memory.
+public struct Item: Equatable {
+    public let raw: UnsafeMutableRawPointer
+
+    @inline(__always) public init(_ raw: UnsafeMutableRawPointer) { self.raw = raw }
+
+    @inline(__always) public var cas: UInt64 {
+        get { raw.load(fromByteOffset: ItemLayout.casOffset, as: UInt64.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.casOffset, as: UInt64.self) }
+    }
+    @inline(__always) var next: SlabHandle {
+        get { raw.load(fromByteOffset: ItemLayout.nextOffset, as: UInt32.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.nextOffset, as: UInt32.self) }
+    }
+    @inline(__always) var prev: SlabHandle {
+        get { raw.load(fromByteOffset: ItemLayout.prevOffset, as: UInt32.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.prevOffset, as: UInt32.self) }
+    }
+    @inline(__always) var hashNext: SlabHandle {
+        get { raw.load(fromByteOffset: ItemLayout.hashNextOffset, as: UInt32.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.hashNextOffset, as: UInt32.self) }
+    }
+    @inline(__always) public var time: UInt32 {
+        get { raw.load(fromByteOffset: ItemLayout.timeOffset, as: UInt32.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.timeOffset, as: UInt32.self) }
+    }
+    @inline(__always) public var expiry: UInt32 {
+        get { raw.load(fromByteOffset: ItemLayout.expiryOffset, as: UInt32.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.expiryOffset, as: UInt32.self) }
+    }
+    @inline(__always) public var valueLength: Int {
+        get { Int(raw.load(fromByteOffset: ItemLayout.valueLengthOffset, as: UInt32.self)) }
+        nonmutating set { raw.storeBytes(of: UInt32(newValue), toByteOffset: ItemLayout.valueLengthOffset, as: UInt32.self) }
+    }
+    @inline(__always) public var clientFlags: UInt32 {
+        get { raw.load(fromByteOffset: ItemLayout.clientFlagsOffset, as: UInt32.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.clientFlagsOffset, as: UInt32.self) }
+    }
+    @inline(__always) var refcount: UnsafeMutablePointer<Atomic<UInt16>> {
+        (raw + ItemLayout.refcountOffset).assumingMemoryBound(to: Atomic<UInt16>.self)
+    }
+    @inline(__always) public var flags: UInt8 {
+        get { raw.load(fromByteOffset: ItemLayout.flagsOffset, as: UInt8.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.flagsOffset, as: UInt8.self) }
+    }
+    @inline(__always) var classAndSegment: UInt8 {
+        get { raw.load(fromByteOffset: ItemLayout.classOffset, as: UInt8.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.classOffset, as: UInt8.self) }
+    }
+    @inline(__always) public var slabClass: Int { Int(classAndSegment & 0x3f) }
+    @inline(__always) var segment: Int { Int(classAndSegment >> 6) }
+    /// Index of the item's LRU list: class id | segment << 6.
+    @inline(__always) var lruID: Int { Int(classAndSegment) }
+    @inline(__always) public var keyLength: Int {
+        get { Int(raw.load(fromByteOffset: ItemLayout.keyLengthOffset, as: UInt8.self)) }
+        nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: ItemLayout.keyLengthOffset, as: UInt8.self) }
+    }
+    @inline(__always) public var key: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: raw + ItemLayout.headerSize, count: keyLength)
+    }
+    @inline(__always) public var isChunked: Bool { flags & ItemFlag.chunked != 0 }
+    /// Start of the value of an unchunked item.
+    @inline(__always) public var value: UnsafeMutableRawPointer {
+        raw + ItemLayout.headerSize + keyLength
+    }
+
+    @inline(__always) func keyEquals(_ other: UnsafeRawBufferPointer) -> Bool {
+        keyLength == other.count && memcmp(raw + ItemLayout.headerSize, other.baseAddress!, other.count) == 0
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,37 @@
+// Striped item locks, memcached's item_locks: the low bits of a key's hash pick one of 2^k mutexes.
+// k is at most the initial hash power, so every key of one bucket (in the old table or the new one
+// during an expansion) shares one stripe, and holding every stripe excludes all hash table users.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class ItemLocks: @unchecked Sendable {
+    // Safe to share: an array of mutexes, initialised once.
+    let locks: UnsafeMutablePointer<pthread_mutex_t>
+    let count: Int
+    let mask: Int
+
+    /// memcached's item_lock_hashpower for `threads` worker threads.
+    static func power(threads: Int) -> Int {
+        threads < 3 ? 10 : threads < 4 ? 11 : threads < 5 ? 12 : 13
+    }
+
+    init(power: Int) {
+        count = 1 << power
+        mask = count - 1
+        locks = .allocate(capacity: count)
+        for i in 0..<count { pthread_mutex_init(locks + i, nil) }
+    }
+
+    deinit {
+        for i in 0..<count { pthread_mutex_destroy(locks + i) }
+        locks.deallocate()
+    }
+
+    @inline(__always) func lock(_ hv: UInt32) { pthread_mutex_lock(locks + (Int(hv) & mask)) }
+    @inline(__always) func unlock(_ hv: UInt32) { pthread_mutex_unlock(locks + (Int(hv) & mask)) }
+    @inline(__always) func tryLock(_ hv: UInt32) -> Bool { pthread_mutex_trylock(locks + (Int(hv) & mask)) == 0 }
+
+    func lockAll() { for i in 0..<count { pthread_mutex_lock(locks + i) } }
+    func unlockAll() { for i in 0..<count { pthread_mutex_unlock(locks + i) } }
+}

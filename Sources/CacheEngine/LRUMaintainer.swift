@@ -1,0 +1,70 @@
+// The background threads of the engine: the LRU maintainer (memcached's lru_maintainer_thread:
+// juggles HOT and WARM tails into COLD and rescues active items, so that a set rarely has to do
+// that work itself), the LRU crawler (Crawler.swift) and the hash table expander. Each sleeps
+// longer the less work it finds, and all stop together.
+import Platform
+
+public final class EngineThreads: @unchecked Sendable {
+    // Safe to share: `threads` is written in `start` before any thread exists and read in `stop`
+    // on the same thread that called `start`.
+    private let engine: CacheEngine
+    private let stopSignal = StopSignal()
+    private var threads: [BackgroundThread] = []
+
+    public init(engine: CacheEngine) {
+        self.engine = engine
+    }
+
+    public func start() {
+        let engine = self.engine
+        let signal = stopSignal
+        if engine.settings.lruMaintainer && engine.settings.lruSegmented {
+            threads.append(BackgroundThread(name: "lru-maintainer") {
+                var sleep = 1000
+                repeat {
+                    let moves = engine.maintainLRUs()
+                    sleep = moves > 0 ? 1000 : min(sleep * 2, 1_000_000)
+                } while signal.wait(microseconds: sleep)
+            })
+        }
+        if engine.settings.lruCrawler {
+            threads.append(BackgroundThread(name: "lru-crawler") {
+                while signal.wait(microseconds: 2_000_000) {
+                    engine.crawlAll(shouldStop: { signal.isStopped })
+                }
+            })
+        }
+        threads.append(BackgroundThread(name: "hash-expander") {
+            while signal.wait(microseconds: 50_000) {
+                while engine.hashExpanderStep() && !signal.isStopped {}
+            }
+        })
+    }
+
+    public func stop() {
+        stopSignal.stop()
+        for t in threads { t.join() }
+        threads.removeAll()
+    }
+}
+
+extension CacheEngine {
+    /// One pass of the maintainer over every class; returns the number of items moved.
+    @discardableResult
+    public func maintainLRUs() -> Int {
+        var moves = 0
+        for cls in 1...slabs.table.largest {
+            let total = classBytes(cls)
+            if total == 0 { continue }
+            for _ in 0..<500 {
+                var more = 0
+                more += pullTail(classID: cls, segment: .hot, totalBytes: total, flags: [])
+                more += pullTail(classID: cls, segment: .warm, totalBytes: total, flags: [])
+                more += pullTail(classID: cls, segment: .cold, totalBytes: total, flags: [])
+                if more == 0 { break }
+                moves += more
+            }
+        }
+        return moves
+    }
+}

@@ -1,0 +1,116 @@
+// delete, touch, flush_all, version, verbosity, quit, shutdown, and the fall-through to stats and
+// unknown commands.
+import CacheEngine
+import Platform
+
+extension MemcacheConnection {
+    func processDelete(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer) -> HandlerAction {
+        guard !more, tokens.count >= 2, tokens.count <= 4 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        if tokens.count > 2 {
+            // memcached accepts a legacy hold time of 0 and/or noreply, nothing else.
+            let holdIsZero = TextParser.equals(input, tokens[2], "0")
+            setNoreplyMaybe(input, tokens)
+            let valid = (tokens.count == 3 && (holdIsZero || noreply)) || (tokens.count == 4 && holdIsZero && noreply)
+            if !valid {
+                reply(Reply.deleteUsage, output)
+                return .proceed
+            }
+        }
+        let keyToken = tokens[1]
+        guard TextParser.isValidKey(input, keyToken) else {
+            reply(Reply.badFormat, output)
+            return .proceed
+        }
+        let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        if engine.delete(key, hash: CacheEngine.hash(key)) {
+            stats.add(.deleteHits)
+            reply(Reply.deleted, output)
+        } else {
+            stats.add(.deleteMisses)
+            reply(Reply.notFound, output)
+        }
+        return .proceed
+    }
+
+    func processTouch(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer) -> HandlerAction {
+        guard !more, tokens.count == 3 || tokens.count == 4 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        setNoreplyMaybe(input, tokens)
+        let keyToken = tokens[1]
+        guard TextParser.isValidKey(input, keyToken) else {
+            reply(Reply.badFormat, output)
+            return .proceed
+        }
+        guard let exptime = TextParser.parseInt32(input, tokens[2]) else {
+            reply(Reply.invalidExptime, output)
+            return .proceed
+        }
+        let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        stats.add(.cmdTouch)
+        var outcome = GetOutcome.miss
+        if let item = engine.touch(key, hash: CacheEngine.hash(key), expiry: engine.clock.expiry(fromClient: Int64(exptime)), outcome: &outcome) {
+            engine.release(item)
+            stats.add(.touchHits)
+            reply(Reply.touched, output)
+        } else {
+            stats.add(.touchMisses)
+            reply(Reply.notFound, output)
+        }
+        return .proceed
+    }
+
+    func dispatchAdmin(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer) -> HandlerAction {
+        let cmd = tokens[0]
+        if TextParser.equals(input, cmd, "stats") {
+            return processStats(input, tokens, output)
+        }
+        if TextParser.equals(input, cmd, "flush_all") && !more && tokens.count <= 3 {
+            setNoreplyMaybe(input, tokens)
+            var delay: Int64 = 0
+            let args = tokens.count - (noreply ? 1 : 0)
+            if args == 2 {
+                guard let d = TextParser.parseInt32(input, tokens[1]) else {
+                    reply(Reply.badFormat, output)
+                    return .proceed
+                }
+                delay = Int64(d)
+            }
+            stats.add(.cmdFlush)
+            engine.flushAll(delay: delay)
+            reply(Reply.ok, output)
+            return .proceed
+        }
+        if TextParser.equals(input, cmd, "version") && tokens.count == 1 {
+            output.append("VERSION \(settings.version)\r\n")
+            return .proceed
+        }
+        if TextParser.equals(input, cmd, "quit") && tokens.count == 1 {
+            return .closeNow
+        }
+        if TextParser.equals(input, cmd, "verbosity") && !more && (tokens.count == 2 || tokens.count == 3) {
+            setNoreplyMaybe(input, tokens)
+            guard let level = TextParser.parseUnsigned(input, tokens[1], max: UInt64(UInt32.max)) else {
+                reply(Reply.badFormat, output)
+                return .proceed
+            }
+            service.verbosity.reset(0)
+            service.verbosity.add(0, level)
+            reply(Reply.ok, output)
+            return .proceed
+        }
+        if TextParser.equals(input, cmd, "shutdown") && tokens.count <= 2 {
+            guard settings.allowShutdown else {
+                output.append(Reply.shutdownDisabled)
+                return .proceed
+            }
+            service.onShutdown()
+            return .closeNow
+        }
+        return unknownCommand(input, tokens, output)
+    }
+}

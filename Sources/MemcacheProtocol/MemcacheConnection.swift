@@ -1,0 +1,164 @@
+// One connection's text-protocol state machine: it consumes every complete request in the input,
+// dispatches each line by its command word, and appends replies to the output. A storage command
+// whose data block has not fully arrived allocates its item at once and the next reads are copied
+// straight into item memory (memcached's conn_nread), so a 1 MB value never passes through a
+// growing input buffer. After a refused store the data block is skipped (conn_swallow).
+import CacheEngine
+import Platform
+
+final class MemcacheConnection: ConnectionHandler {
+    let service: MemcacheService
+    let engine: CacheEngine
+    let stats: StatCounters
+    let settings: ProtocolSettings
+
+    /// A storage command waiting for its data block.
+    struct PendingStore {
+        var item: Item
+        var hash: UInt32
+        var mode: StoreMode
+        var casIn: UInt64
+        var noreply: Bool
+        var filled: Int
+        var terminatorSeen: Int
+        var terminatorValid: Bool
+    }
+    var pending: PendingStore?
+    var swallowRemaining = 0
+    /// Set while a command that said `noreply` is being answered.
+    var noreply = false
+
+    init(service: MemcacheService, stats: StatCounters) {
+        self.service = service
+        self.engine = service.engine
+        self.stats = stats
+        self.settings = service.settings
+    }
+
+    func connectionClosed() {
+        if let p = pending {
+            engine.release(p.item)
+            pending = nil
+        }
+    }
+
+    func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        var pos = 0
+        var requests = 0
+        while true {
+            if swallowRemaining > 0 {
+                let n = min(swallowRemaining, input.count - pos)
+                pos += n
+                swallowRemaining -= n
+                if swallowRemaining > 0 { return (pos, .proceed) }
+                continue
+            }
+            if pending != nil {
+                pos = fillPending(input, pos, output)
+                if pending != nil { return (pos, .proceed) }
+                continue
+            }
+            if pos == input.count { return (pos, .proceed) }
+            guard let nl = TextParser.findNewline(input, from: pos) else {
+                return (pos, incompleteLine(input, pos))
+            }
+            if requests == settings.requestsPerEvent { return (pos, .yield) }
+            requests += 1
+            var end = nl
+            if end > pos && input[end - 1] == 0x0d { end -= 1 }
+            let start = pos
+            pos = nl + 1
+            noreply = false
+            let action = dispatch(input, start, end, output)
+            noreply = false
+            if case .proceed = action { continue }
+            return (pos, action)
+        }
+    }
+
+    /// No newline yet: wait, unless the line is already longer than memcached allows.
+    private func incompleteLine(_ input: UnsafeRawBufferPointer, _ pos: Int) -> HandlerAction {
+        let pendingBytes = input.count - pos
+        if pendingBytes <= settings.maxPlainLine { return .proceed }
+        var i = pos
+        while i < input.count && input[i] == 0x20 { i += 1 }
+        let rest = UnsafeRawBufferPointer(rebasing: input[i...])
+        let isGet = rest.starts(with: "get ".utf8) || rest.starts(with: "gets ".utf8)
+        if i - pos > 100 || !isGet || pendingBytes > settings.maxGetLine { return .closeNow }
+        return .proceed
+    }
+
+    // MARK: reply helpers
+
+    @inline(__always)
+    func reply(_ s: StaticString, _ output: OutputBuffer) {
+        if !noreply { output.append(s) }
+    }
+
+    // MARK: dispatch
+
+    private func dispatch(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
+        var tokens = Tokens()
+        let more = TextParser.tokenize(input, start: start, end: end, into: &tokens)
+        if tokens.count == 0 {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let cmd = tokens[0]
+        let first = input[cmd.start]
+        switch (cmd.count, first) {
+        case (3, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "get"):
+            return processGet(input, tokens, end, output, withCAS: false, touch: false)
+        case (4, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gets"):
+            return processGet(input, tokens, end, output, withCAS: true, touch: false)
+        case (3, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gat"):
+            return processGet(input, tokens, end, output, withCAS: false, touch: true)
+        case (4, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gats"):
+            return processGet(input, tokens, end, output, withCAS: true, touch: true)
+        case (3, UInt8(ascii: "s")) where TextParser.equals(input, cmd, "set"):
+            return processStore(input, tokens, more, output, mode: .set)
+        case (3, UInt8(ascii: "a")) where TextParser.equals(input, cmd, "add"):
+            return processStore(input, tokens, more, output, mode: .add)
+        case (7, UInt8(ascii: "r")) where TextParser.equals(input, cmd, "replace"):
+            return processStore(input, tokens, more, output, mode: .replace)
+        case (6, UInt8(ascii: "a")) where TextParser.equals(input, cmd, "append"):
+            return processStore(input, tokens, more, output, mode: .append)
+        case (7, UInt8(ascii: "p")) where TextParser.equals(input, cmd, "prepend"):
+            return processStore(input, tokens, more, output, mode: .prepend)
+        case (3, UInt8(ascii: "c")) where TextParser.equals(input, cmd, "cas"):
+            return processStore(input, tokens, more, output, mode: .cas)
+        case (4, UInt8(ascii: "i")) where TextParser.equals(input, cmd, "incr"):
+            return processDelta(input, tokens, more, output, incr: true)
+        case (4, UInt8(ascii: "d")) where TextParser.equals(input, cmd, "decr"):
+            return processDelta(input, tokens, more, output, incr: false)
+        case (6, UInt8(ascii: "d")) where TextParser.equals(input, cmd, "delete"):
+            return processDelete(input, tokens, more, output)
+        case (5, UInt8(ascii: "t")) where TextParser.equals(input, cmd, "touch"):
+            return processTouch(input, tokens, more, output)
+        default:
+            return dispatchAdmin(input, tokens, more, output)
+        }
+    }
+
+    /// The last token is "noreply".
+    @inline(__always)
+    func setNoreplyMaybe(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) {
+        if tokens.count > 1 && TextParser.equals(input, tokens[tokens.count - 1], "noreply") {
+            noreply = true
+        }
+    }
+
+    /// Unknown command: ERROR, or close for an HTTP request line (memcached does the same).
+    func unknownCommand(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+        let last = tokens[tokens.count - 1]
+        if last.count >= 5 && memcmp(input.baseAddress! + last.start, "HTTP/", 5) == 0 {
+            return .closeNow
+        }
+        output.append(Reply.error)
+        return .proceed
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,57 @@
+// The memcached text protocol as a connection handler factory: what every connection of the
+// cache port shares (engine, per-worker counters, settings) and how a handler is made.
+import CacheEngine
+import Platform
+
+public struct ProtocolSettings: Sendable {
+    /// -A: allow `shutdown`.
+    public var allowShutdown = false
+    /// -R: requests handled per read event before yielding to other connections.
+    public var requestsPerEvent = 20
+    /// Longest request line without a newline that is not a multi-get (memcached: 2048).
+    public var maxPlainLine = 2048
+    /// Longest multi-get line.
+    public var maxGetLine = 1 << 20
+    public var version = "1.6.18-swiftcached"
+    public init() {}
+}
+
+/// What `stats` needs from outside the protocol (server counters, settings, process facts).
+public struct StatsSources: Sendable {
+    public var general: @Sendable () -> [(String, String)] = { [] }
+    public var settings: @Sendable () -> [(String, String)] = { [] }
+    public var resetServer: @Sendable () -> Void = {}
+    public init() {}
+}
+
+public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendable {
+    // Safe to share: all `let`; `workerStats[i]` is written only by worker i.
+    public let engine: CacheEngine
+    public let settings: ProtocolSettings
+    public let workerStats: [StatCounters]
+    let sources: StatsSources
+    let onShutdown: @Sendable () -> Void
+    let verbosity: StatCounters
+
+    public init(engine: CacheEngine, settings: ProtocolSettings, workers: Int,
+                sources: StatsSources = StatsSources(), onShutdown: @escaping @Sendable () -> Void = {}) {
+        self.engine = engine
+        self.settings = settings
+        // One extra slot set for callers that are not workers (tests).
+        self.workerStats = (0...workers).map { _ in StatCounters(count: CommandCounter.allCases.count) }
+        self.sources = sources
+        self.onShutdown = onShutdown
+        self.verbosity = StatCounters(count: 1)
+    }
+
+    public func makeHandler(workerIndex: Int, output: OutputBuffer) -> ConnectionHandler {
+        let engine = self.engine
+        output.releaseReference = { raw in engine.release(Item(raw)) }
+        return MemcacheConnection(service: self, stats: workerStats[min(workerIndex, workerStats.count - 1)])
+    }
+
+    /// Sum of one counter over all workers.
+    func total(_ c: CommandCounter) -> UInt64 {
+        workerStats.reduce(0) { $0 &+ $1[c.rawValue] }
+    }
+}

@@ -1,0 +1,80 @@
+// get / gets / gat / gats: each hit is a "VALUE" line from the output arena followed by the value
+// straight from item memory; the item's reference travels with that segment and is released once
+// the bytes are written.
+import CacheEngine
+import Platform
+
+extension MemcacheConnection {
+    func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
+                    withCAS: Bool, touch: Bool) -> HandlerAction {
+        var keyIndex = 1
+        var expiry: UInt32 = 0
+        if touch {
+            guard tokens.count >= 3 else {
+                output.append(Reply.error)
+                return .proceed
+            }
+            guard let exptime = TextParser.parseInt32(input, tokens[1]) else {
+                output.append(Reply.invalidExptime)
+                return .proceed
+            }
+            expiry = engine.clock.expiry(fromClient: Int64(exptime))
+            keyIndex = 2
+        }
+        guard tokens.count > keyIndex else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        var next: Token? = tokens[keyIndex]
+        while let keyToken = next {
+            guard keyToken.count <= ItemLayout.maxKeyLength, TextParser.isValidKey(input, keyToken) else {
+                output.append(Reply.badFormat)
+                return .proceed
+            }
+            let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+            let hash = CacheEngine.hash(key)
+            var outcome = GetOutcome.miss
+            let found = touch
+                ? engine.touch(key, hash: hash, expiry: expiry, outcome: &outcome)
+                : engine.get(key, hash: hash, outcome: &outcome)
+            if touch { stats.add(.cmdTouch) }
+            stats.add(.cmdGet)
+            if let item = found {
+                stats.add(touch ? .touchHits : .getHits)
+                appendValue(item, key: key, withCAS: withCAS, output)
+            } else {
+                switch outcome {
+                case .expired: stats.add(.getExpired)
+                case .flushed: stats.add(.getFlushed)
+                default: break
+                }
+                stats.add(touch ? .touchMisses : .getMisses)
+            }
+            next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+        }
+        output.append(Reply.end)
+        return .proceed
+    }
+
+    @inline(__always)
+    func appendValue(_ item: Item, key: UnsafeRawBufferPointer, withCAS: Bool, _ output: OutputBuffer) {
+        output.append(Reply.value)
+        output.append(key)
+        output.append(byte: 0x20)
+        output.append(decimal: UInt64(item.clientFlags))
+        output.append(byte: 0x20)
+        output.append(decimal: UInt64(item.valueLength))
+        if withCAS {
+            output.append(byte: 0x20)
+            output.append(decimal: item.cas)
+        }
+        output.append(Reply.crlf)
+        let n = engine.valueSegmentCount(item)
+        for i in 0..<n {
+            let seg = engine.valueSegment(item, i)
+            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count,
+                                  reference: i == n - 1 ? item.raw : nil)
+        }
+        output.append(Reply.crlf)
+    }
+}

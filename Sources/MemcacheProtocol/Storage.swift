@@ -1,0 +1,106 @@
+// set / add / replace / append / prepend / cas: memcached's process_update_command and
+// complete_nread_ascii.
+import CacheEngine
+import Platform
+
+extension MemcacheConnection {
+    func processStore(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer,
+                      mode: StoreMode) -> HandlerAction {
+        let isCAS = mode == .cas
+        let base = isCAS ? 6 : 5
+        guard !more, tokens.count == base || tokens.count == base + 1 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        setNoreplyMaybe(input, tokens)
+        let keyToken = tokens[1]
+        guard keyToken.count <= ItemLayout.maxKeyLength, TextParser.isValidKey(input, keyToken),
+              let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
+              let exptime = TextParser.parseInt32(input, tokens[3]),
+              let length = TextParser.parseInt32(input, tokens[4]), length >= 0, length <= Int32.max - 2
+        else {
+            reply(Reply.badFormat, output)
+            return .proceed
+        }
+        var casIn: UInt64 = 0
+        if isCAS {
+            guard let c = TextParser.parseUnsigned(input, tokens[5]) else {
+                reply(Reply.badFormat, output)
+                return .proceed
+            }
+            casIn = c
+        }
+        stats.add(.cmdSet)
+        let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        let hash = CacheEngine.hash(key)
+        let expiry = engine.clock.expiry(fromClient: Int64(exptime))
+        switch engine.allocate(key: key, flags: UInt32(flags), expiry: expiry, valueLength: Int(length)) {
+        case .item(let item):
+            pending = PendingStore(item: item, hash: hash, mode: mode, casIn: casIn, noreply: noreply,
+                                   filled: 0, terminatorSeen: 0, terminatorValid: true)
+        case .tooLarge:
+            stats.add(.storeTooLarge)
+            reply(Reply.tooLarge, output)
+            swallowRemaining = Int(length) + 2
+            if mode == .set { engine.unlink(key, hash: hash) }
+        case .outOfMemory:
+            stats.add(.storeNoMemory)
+            reply(Reply.outOfMemory, output)
+            swallowRemaining = Int(length) + 2
+            if mode == .set { engine.unlink(key, hash: hash) }
+        }
+        return .proceed
+    }
+
+    /// Copies data-block bytes into the pending item; stores it once the block and its "\r\n"
+    /// are in. Returns the new input position.
+    func fillPending(_ input: UnsafeRawBufferPointer, _ start: Int, _ output: OutputBuffer) -> Int {
+        var pos = start
+        guard var p = pending else { return pos }
+        let valueLength = p.item.valueLength
+        if p.filled < valueLength {
+            let n = min(valueLength - p.filled, input.count - pos)
+            if n > 0 {
+                engine.writeValue(p.item, at: p.filled,
+                                  UnsafeRawBufferPointer(rebasing: input[pos..<pos + n]))
+                p.filled += n
+                pos += n
+            }
+        }
+        if p.filled == valueLength {
+            while p.terminatorSeen < 2 && pos < input.count {
+                let expected: UInt8 = p.terminatorSeen == 0 ? 0x0d : 0x0a
+                if input[pos] != expected { p.terminatorValid = false }
+                p.terminatorSeen += 1
+                pos += 1
+            }
+        }
+        if p.terminatorSeen < 2 {
+            pending = p
+            return pos
+        }
+        pending = nil
+        noreply = p.noreply
+        if !p.terminatorValid {
+            reply(Reply.badDataChunk, output)
+        } else {
+            let (result, _) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn)
+            switch result {
+            case .stored:
+                if p.mode == .cas { stats.add(.casHits) }
+                reply(Reply.stored, output)
+            case .notStored:
+                reply(Reply.notStored, output)
+            case .exists:
+                if p.mode == .cas { stats.add(.casBadval) }
+                reply(Reply.exists, output)
+            case .notFound:
+                if p.mode == .cas { stats.add(.casMisses) }
+                reply(Reply.notFound, output)
+            }
+        }
+        engine.release(p.item)
+        noreply = false
+        return pos
+    }
+}

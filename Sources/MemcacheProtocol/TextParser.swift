@@ -1,0 +1,155 @@
+// Pure functions over request bytes: find the line, split it into tokens, read numbers with the
+// rules of memcached's safe_strto* helpers. No allocation: tokens are (offset, length) pairs in a
+// fixed-size array on the stack.
+
+/// A token of the current line, relative to the input buffer.
+public struct Token {
+    public var start: Int
+    public var count: Int
+    public init(start: Int, count: Int) { self.start = start; self.count = count }
+}
+
+/// Up to 8 tokens of a line, memcached's tokenize_command (runs of non-space bytes; the last token
+/// keeps the rest of the line when there are more). Get-style commands read keys past these.
+public struct Tokens {
+    public var t0 = Token(start: 0, count: 0), t1 = Token(start: 0, count: 0), t2 = Token(start: 0, count: 0)
+    public var t3 = Token(start: 0, count: 0), t4 = Token(start: 0, count: 0), t5 = Token(start: 0, count: 0)
+    public var t6 = Token(start: 0, count: 0), t7 = Token(start: 0, count: 0)
+    public var count = 0
+    public static let capacity = 8
+
+    public init() {}
+
+    @inline(__always)
+    public subscript(_ i: Int) -> Token {
+        get {
+            switch i {
+            case 0: return t0
+            case 1: return t1
+            case 2: return t2
+            case 3: return t3
+            case 4: return t4
+            case 5: return t5
+            case 6: return t6
+            default: return t7
+            }
+        }
+        set {
+            switch i {
+            case 0: t0 = newValue
+            case 1: t1 = newValue
+            case 2: t2 = newValue
+            case 3: t3 = newValue
+            case 4: t4 = newValue
+            case 5: t5 = newValue
+            case 6: t6 = newValue
+            default: t7 = newValue
+            }
+        }
+    }
+}
+
+public enum TextParser {
+    /// Index of the first "\n" in `input[from..<input.count]`, or nil.
+    @inline(__always)
+    public static func findNewline(_ input: UnsafeRawBufferPointer, from: Int) -> Int? {
+        guard from < input.count else { return nil }
+        guard let p = memchr(input.baseAddress! + from, 0x0a, input.count - from) else { return nil }
+        return UnsafeRawPointer(p) - input.baseAddress!
+    }
+
+    /// Splits input[start..<end] into tokens. When there are more than 8, `more` is true and
+    /// tokens[7] starts where the 8th token starts (the caller re-scans from there).
+    @inline(__always)
+    public static func tokenize(_ input: UnsafeRawBufferPointer, start: Int, end: Int, into tokens: inout Tokens) -> Bool {
+        tokens.count = 0
+        var i = start
+        while i < end {
+            while i < end && input[i] == 0x20 { i += 1 }
+            if i == end { break }
+            let s = i
+            while i < end && input[i] != 0x20 { i += 1 }
+            if tokens.count == Tokens.capacity { return true }
+            tokens[tokens.count] = Token(start: s, count: i - s)
+            tokens.count += 1
+        }
+        return false
+    }
+
+    /// The next space-separated token at or after `from` before `end`.
+    @inline(__always)
+    public static func nextToken(_ input: UnsafeRawBufferPointer, from: Int, end: Int) -> Token? {
+        var i = from
+        while i < end && input[i] == 0x20 { i += 1 }
+        if i == end { return nil }
+        let s = i
+        while i < end && input[i] != 0x20 { i += 1 }
+        return Token(start: s, count: i - s)
+    }
+
+    @inline(__always)
+    public static func equals(_ input: UnsafeRawBufferPointer, _ t: Token, _ literal: StaticString) -> Bool {
+        t.count == literal.utf8CodeUnitCount && memcmp(input.baseAddress! + t.start, literal.utf8Start, t.count) == 0
+    }
+
+    /// Unsigned decimal up to `max` (memcached's safe_strtoul / safe_strtoull): optional '+',
+    /// digits only. A '-' is refused.
+    @inline(__always)
+    public static func parseUnsigned(_ input: UnsafeRawBufferPointer, _ t: Token, max: UInt64 = .max) -> UInt64? {
+        var i = t.start
+        let end = t.start + t.count
+        if i < end && input[i] == UInt8(ascii: "+") { i += 1 }
+        if i == end { return nil }
+        var v: UInt64 = 0
+        while i < end {
+            let d = input[i] &- 0x30
+            if d > 9 { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(d))
+            if o1 || o2 { return nil }
+            v = a
+            i += 1
+        }
+        return v <= max ? v : nil
+    }
+
+    /// Signed decimal within Int32 (memcached's safe_strtol).
+    @inline(__always)
+    public static func parseInt32(_ input: UnsafeRawBufferPointer, _ t: Token) -> Int32? {
+        var i = t.start
+        let end = t.start + t.count
+        var negative = false
+        if i < end && (input[i] == UInt8(ascii: "-") || input[i] == UInt8(ascii: "+")) {
+            negative = input[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        guard i < end, end - i <= 11 else { return nil }
+        var v: Int64 = 0
+        while i < end {
+            let d = input[i] &- 0x30
+            if d > 9 { return nil }
+            v = v * 10 + Int64(d)
+            i += 1
+        }
+        if negative { v = -v }
+        return v >= Int64(Int32.min) && v <= Int64(Int32.max) ? Int32(v) : nil
+    }
+
+    /// A key is at most 250 bytes with no control characters.
+    @inline(__always)
+    public static func isValidKey(_ input: UnsafeRawBufferPointer, _ t: Token) -> Bool {
+        if t.count == 0 || t.count > 250 { return false }
+        var i = t.start
+        let end = t.start + t.count
+        while i < end {
+            let b = input[i]
+            if b < 0x21 || b == 0x7f { return false }
+            i += 1
+        }
+        return true
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

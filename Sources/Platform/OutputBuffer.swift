@@ -1,0 +1,203 @@
+// A connection's pending output: reply text in one growing byte arena, plus a list of segments
+// that a writer turns into one iovec array per write. A segment is either a range of the arena or
+// bytes owned by someone else (item memory) with an opaque reference that is handed back through
+// `releaseReference` once those bytes are on the wire — so value bytes go out without a copy, and
+// the item cannot be freed while they are in flight.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct OutputSegment {
+    /// nil: `offset` is into the text arena.
+    public var base: UnsafeRawPointer?
+    public var offset: Int
+    public var length: Int
+    /// Handed to `releaseReference` when the segment is fully written.
+    public var reference: UnsafeMutableRawPointer?
+}
+
+public final class OutputBuffer {
+    public private(set) var text: UnsafeMutableRawPointer
+    public private(set) var textCount = 0
+    private var textCapacity: Int
+    public private(set) var segments: UnsafeMutablePointer<OutputSegment>
+    public private(set) var segmentCount = 0
+    private var segmentCapacity: Int
+    /// First segment not yet fully written, and bytes of it already written.
+    public private(set) var firstSegment = 0
+    public private(set) var firstSegmentWritten = 0
+    public var releaseReference: ((UnsafeMutableRawPointer) -> Void)?
+
+    public init(textCapacity: Int = 2048, segmentCapacity: Int = 64) {
+        self.textCapacity = textCapacity
+        self.segmentCapacity = segmentCapacity
+        text = .allocate(byteCount: textCapacity, alignment: 8)
+        segments = .allocate(capacity: segmentCapacity)
+    }
+
+    deinit {
+        reset()
+        text.deallocate()
+        segments.deallocate()
+    }
+
+    public var isEmpty: Bool { firstSegment == segmentCount }
+
+    /// Bytes queued and not yet written.
+    public var pendingBytes: Int {
+        var n = 0
+        for i in firstSegment..<segmentCount { n += segments[i].length }
+        return n - firstSegmentWritten
+    }
+
+    @inline(__always)
+    private func reserveText(_ n: Int) {
+        if textCount + n > textCapacity {
+            var cap = textCapacity * 2
+            while cap < textCount + n { cap *= 2 }
+            let grown = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 8)
+            grown.copyMemory(from: text, byteCount: textCount)
+            text.deallocate()
+            text = grown
+            textCapacity = cap
+        }
+    }
+
+    @inline(__always)
+    private func pushSegment(_ s: OutputSegment) {
+        if segmentCount == segmentCapacity {
+            let cap = segmentCapacity * 2
+            let grown = UnsafeMutablePointer<OutputSegment>.allocate(capacity: cap)
+            grown.moveInitialize(from: segments, count: segmentCount)
+            segments.deallocate()
+            segments = grown
+            segmentCapacity = cap
+        }
+        (segments + segmentCount).initialize(to: s)
+        segmentCount += 1
+    }
+
+    /// Extends the last text segment if it ends where new text goes, else starts one.
+    @inline(__always)
+    private func noteText(_ start: Int, _ n: Int) {
+        if segmentCount > firstSegment {
+            let last = segments + (segmentCount - 1)
+            if last.pointee.base == nil && last.pointee.offset + last.pointee.length == start {
+                last.pointee.length += n
+                return
+            }
+        }
+        pushSegment(OutputSegment(base: nil, offset: start, length: n, reference: nil))
+    }
+
+    @inline(__always)
+    public func append(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        if n == 0 { return }
+        reserveText(n)
+        (text + textCount).copyMemory(from: bytes.baseAddress!, byteCount: n)
+        noteText(textCount, n)
+        textCount += n
+    }
+
+    @inline(__always)
+    public func append(_ s: StaticString) {
+        append(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    public func append(_ s: String) {
+        var s = s
+        s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    public func append(byte: UInt8) {
+        reserveText(1)
+        text.storeBytes(of: byte, toByteOffset: textCount, as: UInt8.self)
+        noteText(textCount, 1)
+        textCount += 1
+    }
+
+    /// Appends the decimal form of `v`.
+    @inline(__always)
+    public func append(decimal v: UInt64) {
+        var digits = 1
+        var t = v
+        while t >= 10 { t /= 10; digits += 1 }
+        reserveText(digits)
+        var i = textCount + digits - 1
+        t = v
+        repeat {
+            text.storeBytes(of: UInt8(truncatingIfNeeded: t % 10) + 0x30, toByteOffset: i, as: UInt8.self)
+            t /= 10
+            i -= 1
+        } while t != 0
+        noteText(textCount, digits)
+        textCount += digits
+    }
+
+    /// Queues bytes owned elsewhere; `reference` (if any) is released once they are written.
+    @inline(__always)
+    public func appendExternal(_ base: UnsafeRawPointer, count: Int, reference: UnsafeMutableRawPointer?) {
+        if count == 0 && reference == nil { return }
+        pushSegment(OutputSegment(base: base, offset: 0, length: count, reference: reference))
+    }
+
+    /// Fills `iov` with the unwritten bytes; returns the number of entries used.
+    public func fill(_ iov: UnsafeMutablePointer<iovec>, capacity: Int) -> Int {
+        var n = 0
+        var i = firstSegment
+        while i < segmentCount && n < capacity {
+            let s = segments[i]
+            let skip = i == firstSegment ? firstSegmentWritten : 0
+            let start = s.base.map { $0 + s.offset } ?? UnsafeRawPointer(text + s.offset)
+            if s.length - skip > 0 {
+                iov[n] = iovec(iov_base: UnsafeMutableRawPointer(mutating: start + skip), iov_len: s.length - skip)
+                n += 1
+            }
+            i += 1
+        }
+        return n
+    }
+
+    /// Marks `n` bytes as written, releasing references of finished segments.
+    public func consume(_ n: Int) {
+        var left = n
+        while firstSegment < segmentCount {
+            let s = segments + firstSegment
+            let remaining = s.pointee.length - firstSegmentWritten
+            if left < remaining {
+                firstSegmentWritten += left
+                return
+            }
+            left -= remaining
+            if let r = s.pointee.reference { releaseReference?(r) }
+            firstSegment += 1
+            firstSegmentWritten = 0
+        }
+        if firstSegment == segmentCount { resetWritten() }
+    }
+
+    private func resetWritten() {
+        segmentCount = 0
+        firstSegment = 0
+        firstSegmentWritten = 0
+        textCount = 0
+    }
+
+    /// Drops everything queued, releasing every reference (connection closing).
+    public func reset() {
+        for i in firstSegment..<segmentCount {
+            if let r = segments[i].reference { releaseReference?(r) }
+        }
+        resetWritten()
+    }
+
+    /// Shrinks the arena after a large reply, so idle connections stay small.
+    public func compact(maxIdleTextCapacity: Int = 64 * 1024) {
+        guard isEmpty, textCapacity > maxIdleTextCapacity else { return }
+        text.deallocate()
+        textCapacity = 2048
+        text = .allocate(byteCount: textCapacity, alignment: 8)
+    }
+}

@@ -1,0 +1,165 @@
+// A connection: its socket, its read buffer, its protocol handler and its output. It lives on one
+// worker for its whole life and is driven by that worker's event loop: read what is there, let
+// the handler consume every complete request, answer the whole batch with one writev, and only
+// then read again. A write that would block parks the connection on EV_WRITE until it drains.
+import CLibevent
+import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class Connection {
+    let fd: Int32
+    unowned let worker: Worker
+    let output: OutputBuffer
+    var handler: ConnectionHandler!
+    var event: OpaquePointer?
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var start = 0
+    private var end = 0
+    private var writing = false
+    private var closing = false
+    private var closed = false
+    static let initialCapacity = 16 * 1024
+    static let iovecCapacity = 256
+    private let iov: UnsafeMutablePointer<iovec>
+
+    init(fd: Int32, worker: Worker) {
+        self.fd = fd
+        self.worker = worker
+        self.output = OutputBuffer()
+        capacity = Self.initialCapacity
+        buffer = .allocate(byteCount: capacity, alignment: 8)
+        iov = .allocate(capacity: Self.iovecCapacity)
+    }
+
+    deinit {
+        buffer.deallocate()
+        iov.deallocate()
+    }
+
+    /// The event loop says the socket is readable or writable (or a yield re-ran us).
+    func handleEvent(_ what: Int16) {
+        if closed { return }
+        if writing {
+            guard flush() else { return }
+            if closing { close(); return }
+            setWriting(false)
+        }
+        if !readAvailable() { return }
+        runHandler()
+    }
+
+    /// Reads once into the free space; false when the connection was closed.
+    private func readAvailable() -> Bool {
+        if end == capacity {
+            if start > 0 {
+                memmove(buffer, buffer + start, end - start)
+                end -= start
+                start = 0
+            } else {
+                grow()
+            }
+        }
+        let n = read(fd, buffer + end, capacity - end)
+        if n > 0 {
+            end += n
+            worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
+            return true
+        }
+        if n == 0 { close(); return false }
+        if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return true }
+        close()
+        return false
+    }
+
+    private func grow() {
+        let cap = capacity * 2
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 8)
+        grown.copyMemory(from: buffer, byteCount: end)
+        buffer.deallocate()
+        buffer = grown
+        capacity = cap
+    }
+
+    private func runHandler() {
+        let (consumed, action) = handler.process(UnsafeRawBufferPointer(start: buffer + start, count: end - start), output: output)
+        start += consumed
+        if start == end {
+            start = 0
+            end = 0
+            if capacity > 4 * Self.initialCapacity {
+                buffer.deallocate()
+                capacity = Self.initialCapacity
+                buffer = .allocate(byteCount: capacity, alignment: 8)
+            }
+        }
+        switch action {
+        case .closeNow:
+            close()
+            return
+        case .close:
+            closing = true
+        case .yield:
+            worker.stats.add(ServerCounter.connYields.rawValue)
+        case .proceed:
+            break
+        }
+        if !output.isEmpty {
+            guard flush() else {
+                setWriting(true)
+                return
+            }
+        }
+        if closing { close(); return }
+        if case .yield = action {
+            event_active(event, Int32(EV_READ), 1)
+        }
+    }
+
+    /// Writes queued output; true when all of it is out. Closes on a hard error.
+    private func flush() -> Bool {
+        while !output.isEmpty {
+            let n = output.fill(iov, capacity: Self.iovecCapacity)
+            let written = writev(fd, iov, Int32(n))
+            if written > 0 {
+                worker.stats.add(ServerCounter.bytesWritten.rawValue, UInt64(written))
+                output.consume(written)
+                continue
+            }
+            if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return false }
+            if written < 0 && errno == EINTR { continue }
+            close()
+            return false
+        }
+        output.compact()
+        return true
+    }
+
+    private func setWriting(_ on: Bool) {
+        if closed || writing == on { return }
+        writing = on
+        event_del(event)
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        event_assign(event, worker.base, fd, Int16(on ? EV_WRITE : EV_READ) | Int16(EV_PERSIST), connectionEventCallback, ctx)
+        event_add(event, nil)
+    }
+
+    func close() {
+        if closed { return }
+        closed = true
+        event_del(event)
+        event_free(event)
+        event = nil
+        output.reset()
+        handler.connectionClosed()
+        Glibc.close(fd)
+        worker.connectionClosed(self)
+    }
+}
+
+/// libevent's callback for every connection event; `ctx` is the unretained Connection.
+func connectionEventCallback(_ fd: Int32, _ what: Int16, _ ctx: UnsafeMutableRawPointer?) {
+    Unmanaged<Connection>.fromOpaque(ctx!)._withUnsafeGuaranteedRef { $0.handleEvent(what) }
+}

@@ -1,0 +1,170 @@
+// The server: a listener thread that accepts on every bound address and hands each socket to the
+// next worker round-robin, ticks the process clock once a second, and stops everything on
+// SIGINT/SIGTERM or `stop()`. Over -c connections, the new socket gets memcached's
+// "ERROR Too many open connections" and is closed.
+import CLibevent
+import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ServerSettings: Sendable {
+    /// -l: addresses to bind (memcached: comma-separated list; empty = all interfaces).
+    public var hosts: [String] = []
+    /// -p
+    public var port = 11211
+    /// -t
+    public var threads = 4
+    /// -c
+    public var maxConnections = 1024
+    /// -b
+    public var backlog = 1024
+    public init() {}
+}
+
+public enum ServerError: Error, CustomStringConvertible {
+    case resolve(String, String)
+    case bind(String, Int, String)
+
+    public var description: String {
+        switch self {
+        case .resolve(let host, let why): "getaddrinfo(\(host)): \(why)"
+        case .bind(let host, let port, let why): "failed to listen on TCP port \(port) (\(host)): \(why)"
+        }
+    }
+}
+
+public final class Server: @unchecked Sendable {
+    // Safe to share: `stop()` only writes to the control pipe; the rest is touched by the thread
+    // that calls `run()` (workers are created before their threads start).
+    public let settings: ServerSettings
+    public let stats: ServerStats
+    let factory: ConnectionHandlerFactory
+    private let tick: @Sendable () -> Void
+    private var workers: [Worker] = []
+    private var listenFDs: [Int32] = []
+    private var nextWorker = 0
+    private let base: OpaquePointer
+    private let controlRead: Int32
+    private let controlWrite: Int32
+    private var events: [OpaquePointer] = []
+
+    public init(settings: ServerSettings, factory: ConnectionHandlerFactory, tick: @escaping @Sendable () -> Void) {
+        self.settings = settings
+        self.factory = factory
+        self.tick = tick
+        self.stats = ServerStats(workers: settings.threads)
+        base = event_base_new()
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0, "pipe failed")
+        controlRead = fds[0]
+        controlWrite = fds[1]
+    }
+
+    /// Binds every listening socket (before `run`, so errors surface at start-up).
+    public func bind() throws {
+        if settings.port == 0 { return }
+        let hosts = settings.hosts.isEmpty ? [nil] : settings.hosts.map { Optional($0) }
+        for host in hosts {
+            var hints = addrinfo()
+            hints.ai_flags = AI_PASSIVE
+            hints.ai_family = AF_UNSPEC
+            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            var res: UnsafeMutablePointer<addrinfo>?
+            let rc = getaddrinfo(host, String(settings.port), &hints, &res)
+            if rc != 0 { throw ServerError.resolve(host ?? "*", String(cString: gai_strerror(rc))) }
+            defer { freeaddrinfo(res) }
+            var ai = res
+            var bound = 0
+            var lastError = ""
+            while let a = ai {
+                defer { ai = a.pointee.ai_next }
+                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+                if fd < 0 { continue }
+                var one: Int32 = 1
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+                if a.pointee.ai_family == AF_INET6 {
+                    setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+                }
+                if Glibc.bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0 || listen(fd, Int32(settings.backlog)) != 0 {
+                    lastError = String(cString: strerror(errno))
+                    Glibc.close(fd)
+                    continue
+                }
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                listenFDs.append(fd)
+                bound += 1
+            }
+            if bound == 0 { throw ServerError.bind(host ?? "*", settings.port, lastError) }
+        }
+    }
+
+    /// Runs until SIGINT, SIGTERM or `stop()`; then stops the workers and closes every connection.
+    public func run() {
+        for i in 0..<settings.threads {
+            workers.append(Worker(index: i, server: self, factory: factory, stats: stats.workers[i]))
+        }
+        for w in workers { w.start() }
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        for fd in listenFDs {
+            let ev = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { fd, _, ctx in
+                Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue().acceptAll(fd)
+            }, ctx)!
+            event_add(ev, nil)
+            events.append(ev)
+        }
+        let clockEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
+            Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue().tick()
+        }, ctx)!
+        var second = timeval(tv_sec: 1, tv_usec: 0)
+        event_add(clockEvent, &second)
+        events.append(clockEvent)
+        let stopEvent: event_callback_fn = { _, _, ctx in
+            let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
+            event_base_loopbreak(server.base)
+        }
+        events.append(event_new(base, controlRead, Int16(EV_READ | EV_PERSIST), stopEvent, ctx)!)
+        events.append(event_new(base, SIGINT, Int16(EV_SIGNAL | EV_PERSIST), stopEvent, ctx)!)
+        events.append(event_new(base, SIGTERM, Int16(EV_SIGNAL | EV_PERSIST), stopEvent, ctx)!)
+        for ev in events.suffix(3) { event_add(ev, nil) }
+
+        event_base_dispatch(base)
+
+        for ev in events { event_del(ev); event_free(ev) }
+        events.removeAll()
+        for fd in listenFDs { Glibc.close(fd) }
+        listenFDs.removeAll()
+        for w in workers { w.requestStop() }
+        for w in workers { w.join() }
+    }
+
+    /// Any thread (a `shutdown` command): make `run()` return.
+    public func stop() {
+        var b: UInt8 = 0x71
+        _ = write(controlWrite, &b, 1)
+    }
+
+    private func acceptAll(_ listenFD: Int32) {
+        while true {
+            let fd = accept(listenFD, nil, nil)
+            if fd < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            stats.total.wrappingAdd(1, ordering: .relaxed)
+            if stats.current.load(ordering: .relaxed) >= settings.maxConnections {
+                stats.rejected.wrappingAdd(1, ordering: .relaxed)
+                let msg: StaticString = "ERROR Too many open connections\r\n"
+                _ = write(fd, msg.utf8Start, msg.utf8CodeUnitCount)
+                Glibc.close(fd)
+                continue
+            }
+            stats.current.wrappingAdd(1, ordering: .relaxed)
+            workers[nextWorker].dispatch(fd: fd)
+            nextWorker = (nextWorker + 1) % workers.count
+        }
+    }
+}

@@ -1,0 +1,105 @@
+// A worker thread: one libevent event_base (no locking: only this thread touches it), the
+// connections handed to it, and a notify pipe through which the listener passes new sockets
+// (memcached's dispatch_conn_new / thread_libevent_process).
+import CLibevent
+import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class Worker: @unchecked Sendable {
+    // Safe to share: other threads only call `dispatch` and `requestStop`, which go through the
+    // mutex-guarded queue and the notify pipe; everything else runs on the worker's own thread.
+    let index: Int
+    let base: OpaquePointer
+    let factory: ConnectionHandlerFactory
+    let stats: StatCounters
+    unowned let server: Server
+    private let notifyRead: Int32
+    private let notifyWrite: Int32
+    private var notifyEvent: OpaquePointer?
+    private let queueLock = PlainMutex()
+    private var queue: [Int32] = []
+    private var stopRequested = false
+    private var connections: [Int32: Connection] = [:]
+    private var thread: BackgroundThread?
+
+    init(index: Int, server: Server, factory: ConnectionHandlerFactory, stats: StatCounters) {
+        self.index = index
+        self.server = server
+        self.factory = factory
+        self.stats = stats
+        let cfg = event_config_new()
+        event_config_set_flag(cfg, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
+        base = event_base_new_with_config(cfg)!
+        event_config_free(cfg)
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0, "pipe failed")
+        notifyRead = fds[0]
+        notifyWrite = fds[1]
+        _ = fcntl(notifyRead, F_SETFL, fcntl(notifyRead, F_GETFL) | O_NONBLOCK)
+    }
+
+    func start() {
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        notifyEvent = event_new(base, notifyRead, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
+            Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().drainNotifications()
+        }, ctx)
+        event_add(notifyEvent, nil)
+        thread = BackgroundThread(name: "worker") { [self] in
+            event_base_dispatch(self.base)
+        }
+    }
+
+    /// Listener thread: hand a new socket to this worker.
+    func dispatch(fd: Int32) {
+        queueLock.withLock { queue.append(fd) }
+        var b: UInt8 = 0x63
+        _ = write(notifyWrite, &b, 1)
+    }
+
+    /// Any thread: stop the loop and close every connection.
+    func requestStop() {
+        queueLock.withLock { stopRequested = true }
+        var b: UInt8 = 0x71
+        _ = write(notifyWrite, &b, 1)
+    }
+
+    func join() {
+        thread?.join()
+    }
+
+    private func drainNotifications() {
+        var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        _ = withUnsafeMutableBytes(of: &scratch) { read(notifyRead, $0.baseAddress, $0.count) }
+        let (fds, stop) = queueLock.withLock { () -> ([Int32], Bool) in
+            let q = queue
+            queue.removeAll(keepingCapacity: true)
+            return (q, stopRequested)
+        }
+        for fd in fds { open(fd) }
+        if stop {
+            for c in Array(connections.values) { c.close() }
+            event_del(notifyEvent)
+            event_free(notifyEvent)
+            notifyEvent = nil
+            event_base_loopbreak(base)
+        }
+    }
+
+    private func open(_ fd: Int32) {
+        let c = Connection(fd: fd, worker: self)
+        c.handler = factory.makeHandler(workerIndex: index, output: c.output)
+        let ctx = Unmanaged.passUnretained(c).toOpaque()
+        c.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), connectionEventCallback, ctx)
+        event_add(c.event, nil)
+        connections[fd] = c
+        server.stats.structures.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func connectionClosed(_ c: Connection) {
+        connections[c.fd] = nil
+        server.stats.current.wrappingSubtract(1, ordering: .relaxed)
+        server.stats.structures.wrappingSubtract(1, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,253 @@
+// Command-line flags, memcached 1.6's grammar through glibc's getopt_long (so `-vv`, `-p11211`,
+// `-p 11211`, `--port=11211` and `-o a=1,b` all work as they do for memcached). Only what is
+// implemented is accepted; everything else is an error, never silently ignored.
+import CacheEngine
+import CGetopt
+import MemcacheProtocol
+import Server
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var engine = EngineSettings()
+    var server = ServerSettings()
+    var proto = ProtocolSettings()
+    var verbose = 0
+    var udpPort = 0
+    var user: String?
+    var memoryLimitMB = 64
+    var lruCrawlerOption = true
+    var lruMaintainerOption = true
+}
+
+enum OptionsOutcome {
+    case run(Options)
+    case exit(Int32)
+}
+
+let swiftcachedVersion = "0.1.0"
+
+func usage() -> String {
+    """
+    swiftcached \(swiftcachedVersion) (memcached 1.6 text protocol)
+    -p, --port=<num>          TCP port to listen on (default: 11211)
+    -U, --udp-port=<num>      UDP port; only 0 (off) is supported
+    -l, --listen=<addr>       interface to listen on (default: all); comma-separated list allowed
+    -u, --user=<user>         assume identity of <user> (only when run as root)
+    -m, --memory-limit=<num>  item memory in megabytes (default: 64)
+    -M, --disable-evictions   return error on memory exhausted instead of evicting
+    -c, --conn-limit=<num>    max simultaneous connections (default: 1024)
+    -v, --verbose             verbose (print errors/warnings while in event loop)
+    -vv                       very verbose (also print the slab class table)
+    -h, --help                print this help and exit
+    -V, --version             print version and exit
+    -f, --slab-growth-factor=<num>  chunk size growth factor (default: 1.25)
+    -n, --slab-min-size=<bytes>     min space used for key+value+flags (default: 48)
+    -t, --threads=<num>       number of worker threads (default: 4)
+    -R, --max-reqs-per-event  maximum number of requests per event (default: 20)
+    -C, --disable-cas         disable use of CAS
+    -b, --listen-backlog=<num> set the backlog queue limit (default: 1024)
+    -I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k, max: 1024m)
+    -A, --enable-shutdown     enable ascii "shutdown" command
+    -o, --extended            comma separated list of extended options:
+       - slab_chunk_max=<bytes>:  largest slab chunk; larger items are chunked (default: 512k)
+       - hot_lru_pct=<num>:       pct of slab memory to reserve for hot lru (default: 20)
+       - warm_lru_pct=<num>:      pct of slab memory to reserve for warm lru (default: 40)
+       - hot_max_factor=<float>:  items idle > cold lru age * this are moved out of hot (default: 0.2)
+       - warm_max_factor=<float>: items idle > cold lru age * this are moved out of warm (default: 2.0)
+       - temporary_ttl=<num>:     TTLs at or below this use the TEMP LRU, never evicted (off by default; 61 once set)
+       - hashpower=<num>:         initial hash table size as a power of 2 (default: 16)
+       - no_lru_crawler:          disable the LRU crawler background thread
+       - no_lru_maintainer:       disable the LRU maintainer background thread
+       - no_modern:               flat LRU: no segmented LRU, no maintainer
+
+    """
+}
+
+private func parseInt(_ s: String) -> Int? {
+    var t = Substring(s)
+    if t.hasPrefix("+") { t = t.dropFirst() }
+    return Int(t)
+}
+
+/// memcached's -I grammar: a number with an optional k/m suffix.
+private func parseSize(_ s: String) -> Int? {
+    guard let last = s.last else { return nil }
+    switch last {
+    case "k", "K": return parseInt(String(s.dropLast())).map { $0 * 1024 }
+    case "m", "M": return parseInt(String(s.dropLast())).map { $0 * 1024 * 1024 }
+    default: return parseInt(s)
+    }
+}
+
+func printError(_ message: String) {
+    cgetopt_stderr(message + "\n")
+}
+
+private func fail(_ message: String) -> OptionsOutcome {
+    printError(message)
+    return .exit(64)  // EX_USAGE, as memcached
+}
+
+func parseOptions(_ arguments: [String]) -> OptionsOutcome {
+    var o = Options()
+    var itemSizeMax: Int?
+    var chunkMaxSet = false
+    let longOptions: [(String, Int32, UInt8)] = [
+        ("port", Int32(required_argument), UInt8(ascii: "p")), ("udp-port", Int32(required_argument), UInt8(ascii: "U")),
+        ("listen", Int32(required_argument), UInt8(ascii: "l")), ("user", Int32(required_argument), UInt8(ascii: "u")),
+        ("memory-limit", Int32(required_argument), UInt8(ascii: "m")), ("disable-evictions", Int32(no_argument), UInt8(ascii: "M")),
+        ("conn-limit", Int32(required_argument), UInt8(ascii: "c")), ("verbose", Int32(no_argument), UInt8(ascii: "v")),
+        ("help", Int32(no_argument), UInt8(ascii: "h")), ("version", Int32(no_argument), UInt8(ascii: "V")),
+        ("slab-growth-factor", Int32(required_argument), UInt8(ascii: "f")), ("slab-min-size", Int32(required_argument), UInt8(ascii: "n")),
+        ("threads", Int32(required_argument), UInt8(ascii: "t")), ("max-reqs-per-event", Int32(required_argument), UInt8(ascii: "R")),
+        ("disable-cas", Int32(no_argument), UInt8(ascii: "C")), ("listen-backlog", Int32(required_argument), UInt8(ascii: "b")),
+        ("max-item-size", Int32(required_argument), UInt8(ascii: "I")), ("enable-shutdown", Int32(no_argument), UInt8(ascii: "A")),
+        ("extended", Int32(required_argument), UInt8(ascii: "o")),
+    ]
+    let cNames = longOptions.map { strdup($0.0)! }
+    defer { cNames.forEach { free($0) } }
+    var table = longOptions.enumerated().map { i, opt in
+        option(name: cNames[i], has_arg: opt.1, flag: nil, val: Int32(opt.2))
+    }
+    table.append(option(name: nil, has_arg: 0, flag: nil, val: 0))
+    var argv = arguments.map { strdup($0) }
+    argv.append(nil)
+    defer { argv.forEach { free($0) } }
+    cgetopt_reset()
+
+    while true {
+        var argument: UnsafePointer<CChar>?
+        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:", table, &argument)
+        if c == -1 { break }
+        let arg = argument.map { String(cString: $0) } ?? ""
+        switch UInt8(truncatingIfNeeded: c) {
+        case UInt8(ascii: "p"):
+            guard let v = parseInt(arg), v >= 0, v <= 65535 else { return fail("Invalid port number: \(arg)") }
+            o.server.port = v
+        case UInt8(ascii: "U"):
+            guard let v = parseInt(arg), v >= 0, v <= 65535 else { return fail("Invalid UDP port number: \(arg)") }
+            if v != 0 { return fail("UDP is not supported yet: -U must be 0 (off)") }
+            o.udpPort = v
+        case UInt8(ascii: "l"):
+            o.server.hosts += arg.split(separator: ",").map(String.init)
+        case UInt8(ascii: "u"):
+            o.user = arg
+        case UInt8(ascii: "m"):
+            guard let v = parseInt(arg), v > 0 else { return fail("Invalid memory limit: \(arg)") }
+            o.memoryLimitMB = v
+        case UInt8(ascii: "M"):
+            o.engine.evictToFree = false
+        case UInt8(ascii: "c"):
+            guard let v = parseInt(arg), v > 0 else { return fail("Maximum connections must be greater than 0") }
+            o.server.maxConnections = v
+        case UInt8(ascii: "v"):
+            o.verbose += 1
+        case UInt8(ascii: "h"):
+            print(usage(), terminator: "")
+            return .exit(0)
+        case UInt8(ascii: "V"):
+            print("swiftcached \(swiftcachedVersion) (memcached 1.6.18 compatible)")
+            return .exit(0)
+        case UInt8(ascii: "f"):
+            guard let v = Double(arg), v > 1.0 else { return fail("Factor must be greater than 1") }
+            o.engine.growthFactor = v
+        case UInt8(ascii: "n"):
+            guard let v = parseInt(arg), v > 0 else { return fail("Chunk size must be greater than 0") }
+            o.engine.chunkSizeMin = v
+        case UInt8(ascii: "t"):
+            guard let v = parseInt(arg), v > 0 else { return fail("Number of threads must be greater than 0") }
+            o.server.threads = v
+            o.engine.workerThreads = v
+        case UInt8(ascii: "R"):
+            guard let v = parseInt(arg), v > 0 else { return fail("Number of requests per event must be greater than 0") }
+            o.proto.requestsPerEvent = v
+        case UInt8(ascii: "C"):
+            o.engine.useCAS = false
+        case UInt8(ascii: "b"):
+            guard let v = parseInt(arg), v > 0 else { return fail("Invalid backlog: \(arg)") }
+            o.server.backlog = v
+        case UInt8(ascii: "I"):
+            guard let v = parseSize(arg) else { return fail("Invalid max item size: \(arg)") }
+            itemSizeMax = v
+        case UInt8(ascii: "A"):
+            o.proto.allowShutdown = true
+        case UInt8(ascii: "o"):
+            for sub in arg.split(separator: ",") {
+                let parts = sub.split(separator: "=", maxSplits: 1).map(String.init)
+                let name = parts[0]
+                let value = parts.count > 1 ? parts[1] : nil
+                func intValue() -> Int? { value.flatMap(parseInt) }
+                switch name {
+                case "slab_chunk_max":
+                    guard let v = value.flatMap(parseSize), v > 0 else { return fail("slab_chunk_max needs a size") }
+                    o.engine.slabChunkMax = v
+                    chunkMaxSet = true
+                case "hot_lru_pct":
+                    guard let v = intValue(), v >= 1, v <= 80 else { return fail("hot_lru_pct must be 1 to 80") }
+                    o.engine.hotLRUPercent = v
+                case "warm_lru_pct":
+                    guard let v = intValue(), v >= 1, v <= 80 else { return fail("warm_lru_pct must be 1 to 80") }
+                    o.engine.warmLRUPercent = v
+                case "hot_max_factor":
+                    guard let v = value.flatMap(Double.init), v > 0 else { return fail("hot_max_factor must be greater than 0") }
+                    o.engine.hotMaxFactor = v
+                case "warm_max_factor":
+                    guard let v = value.flatMap(Double.init), v > 0 else { return fail("warm_max_factor must be greater than 0") }
+                    o.engine.warmMaxFactor = v
+                case "temporary_ttl":
+                    guard let v = intValue(), v >= 0 else { return fail("temporary_ttl needs a number of seconds") }
+                    o.engine.tempLRU = true
+                    o.engine.temporaryTTL = v
+                case "hashpower":
+                    guard let v = intValue(), v >= 12, v <= 32 else { return fail("hashpower must be 12 to 32") }
+                    o.engine.hashPowerInit = v
+                case "no_lru_crawler":
+                    o.lruCrawlerOption = false
+                case "no_lru_maintainer":
+                    o.lruMaintainerOption = false
+                case "no_modern":
+                    o.engine.lruSegmented = false
+                    o.lruMaintainerOption = false
+                case "modern":
+                    break
+                default:
+                    return fail("Illegal suboption \"\(sub)\"")
+                }
+            }
+        default:
+            // getopt_long already printed "invalid option" / "requires an argument".
+            return .exit(64)
+        }
+    }
+    let index = Int(cgetopt_index())
+    if index < arguments.count {
+        return fail("Unexpected argument: \(arguments[index])")
+    }
+    if o.memoryLimitMB > SlabArenaLimits.maxMegabytes {
+        return fail("Memory limit above \(SlabArenaLimits.maxMegabytes) MB is not supported (32-bit slab handles)")
+    }
+    o.engine.memoryLimit = o.memoryLimitMB * 1024 * 1024
+    if let size = itemSizeMax {
+        if size < 1024 { return fail("Item max size cannot be less than 1024 bytes.") }
+        if size > o.engine.memoryLimit / 2 { return fail("Cannot set item size limit higher than 1/2 of memory max.") }
+        if size > 1024 * 1024 * 1024 { return fail("Cannot set item size limit higher than a gigabyte.") }
+        o.engine.itemSizeMax = size
+    }
+    if o.engine.slabChunkMax > o.engine.itemSizeMax {
+        return fail("slab_chunk_max (bytes: \(o.engine.slabChunkMax)) cannot be larger than -I (item_size_max \(o.engine.itemSizeMax))")
+    }
+    if chunkMaxSet && o.engine.slabPageSize % o.engine.slabChunkMax != 0 {
+        return fail("slab_chunk_max must divide evenly into \(o.engine.slabPageSize) (slab_page_size)")
+    }
+    o.engine.lruMaintainer = o.lruMaintainerOption
+    o.engine.lruCrawler = o.lruCrawlerOption
+    o.engine.hashPowerInit = max(o.engine.hashPowerInit, 10)
+    return .run(o)
+}
+
+enum SlabArenaLimits {
+    /// The arena is addressed by 32-bit handles of 8 bytes (see SlabArena), less the first class pages.
+    static let maxMegabytes = 32 * 1024 - 128
+}

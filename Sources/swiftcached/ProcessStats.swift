@@ -1,0 +1,84 @@
+// The process and server lines of `stats` and the `stats settings` lines, under memcached's names.
+import CacheEngine
+import CLibevent
+import MemcacheProtocol
+import Server
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Lets closures built before the server reach it once it exists.
+final class ServerBox: @unchecked Sendable {
+    // Safe to share: written once on the main thread before any worker thread starts.
+    var server: Server?
+}
+
+func generalServerStats(server: Server, clock: ProcessClock, options: Options, pid: Int32, startedAt: Int) -> [(String, String)] {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> String {
+        let us = String(t.tv_usec)
+        return "\(t.tv_sec)." + String(repeating: "0", count: max(0, 6 - us.count)) + us
+    }
+    let s = server.stats
+    return [
+        ("pid", String(pid)),
+        ("uptime", String(clock.unixNow - startedAt)),
+        ("time", String(clock.unixNow)),
+        ("version", options.proto.version),
+        ("libevent", String(cString: event_get_version())),
+        ("pointer_size", String(MemoryLayout<UnsafeRawPointer>.size * 8)),
+        ("rusage_user", seconds(usage.ru_utime)),
+        ("rusage_system", seconds(usage.ru_stime)),
+        ("max_connections", String(options.server.maxConnections)),
+        ("curr_connections", String(s.currentConnections)),
+        ("total_connections", String(s.totalConnections)),
+        ("rejected_connections", String(s.rejectedConnections)),
+        ("connection_structures", String(s.connectionStructures)),
+        ("bytes_read", String(s.sum(.bytesRead))),
+        ("bytes_written", String(s.sum(.bytesWritten))),
+        ("conn_yields", String(s.sum(.connYields))),
+    ]
+}
+
+func settingsStats(_ o: Options) -> [(String, String)] {
+    let e = o.engine
+    return [
+        ("maxbytes", String(e.memoryLimit)),
+        ("maxconns", String(o.server.maxConnections)),
+        ("tcpport", String(o.server.port)),
+        ("udpport", String(o.udpPort)),
+        ("inter", o.server.hosts.isEmpty ? "NULL" : o.server.hosts.joined(separator: ",")),
+        ("verbosity", String(o.verbose)),
+        ("evictions", e.evictToFree ? "on" : "off"),
+        ("growth_factor", String(format2(e.growthFactor))),
+        ("chunk_size", String(e.chunkSizeMin)),
+        ("num_threads", String(o.server.threads)),
+        ("reqs_per_event", String(o.proto.requestsPerEvent)),
+        ("cas_enabled", e.useCAS ? "yes" : "no"),
+        ("tcp_backlog", String(o.server.backlog)),
+        ("binding_protocol", "ascii"),
+        ("item_size_max", String(e.itemSizeMax)),
+        ("shutdown_command", o.proto.allowShutdown ? "yes" : "no"),
+        ("hashpower_init", String(e.hashPowerInit)),
+        ("slab_page_size", String(e.slabPageSize)),
+        ("slab_chunk_max", String(e.slabChunkMax)),
+        ("lru_crawler", e.lruCrawler ? "yes" : "no"),
+        ("lru_maintainer_thread", e.lruMaintainer ? "yes" : "no"),
+        ("lru_segmented", e.lruSegmented ? "yes" : "no"),
+        ("hot_lru_pct", String(e.hotLRUPercent)),
+        ("warm_lru_pct", String(e.warmLRUPercent)),
+        ("hot_max_factor", format2(e.hotMaxFactor)),
+        ("warm_max_factor", format2(e.warmMaxFactor)),
+        ("temp_lru", e.tempLRU ? "yes" : "no"),
+        ("temporary_ttl", String(e.temporaryTTL)),
+        ("hash_algorithm", "murmur3"),
+    ]
+}
+
+/// memcached prints these with "%.2f".
+func format2(_ v: Double) -> String {
+    let scaled = Int((v * 100).rounded())
+    let frac = scaled % 100
+    return "\(scaled / 100)." + (frac < 10 ? "0" : "") + String(frac)
+}

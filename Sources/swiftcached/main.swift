@@ -1,0 +1,74 @@
+// swiftcached: parses memcached's flags, builds the engine and the cache listener, runs until
+// SIGINT/SIGTERM or `shutdown`.
+import CacheEngine
+import CGetopt
+import CLibevent
+import MemcacheProtocol
+import Platform
+import Server
+import SlabAllocator
+#if canImport(Glibc)
+import Glibc
+#endif
+
+signal(SIGPIPE, SIG_IGN)
+
+let options: Options
+switch parseOptions(CommandLine.arguments) {
+case .exit(let code):
+    exit(code)
+case .run(let o):
+    options = o
+}
+
+if getuid() == 0 {
+    if let user = options.user {
+        guard let pw = getpwnam(user) else {
+            printError("can't find the user \(user) to switch to")
+            exit(71)
+        }
+        if setgroups(0, nil) != 0 || setgid(pw.pointee.pw_gid) != 0 || setuid(pw.pointee.pw_uid) != 0 {
+            printError("failed to assume identity of user \(user)")
+            exit(71)
+        }
+    } else if options.verbose > 0 {
+        printError("warning: running as root without -u")
+    }
+}
+
+let clock = ProcessClock()
+guard let engine = CacheEngine(settings: options.engine, clock: clock) else {
+    printError("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
+    exit(71)
+}
+if options.verbose > 1 {
+    for line in engine.slabs.table.verboseLines() { printError(line) }
+}
+
+let serverBox = ServerBox()
+var sources = StatsSources()
+let startedAt = clock.unixNow
+let pid = getpid()
+let settingsLines = settingsStats(options)
+sources.settings = { settingsLines }
+sources.general = {
+    guard let server = serverBox.server else { return [] }
+    return generalServerStats(server: server, clock: clock, options: options, pid: pid, startedAt: startedAt)
+}
+sources.resetServer = { serverBox.server?.stats.reset() }
+let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
+                              sources: sources, onShutdown: { serverBox.server?.stop() })
+let server = Server(settings: options.server, factory: service, tick: { clock.tick() })
+serverBox.server = server
+do {
+    try server.bind()
+} catch {
+    printError("\(error)")
+    exit(71)
+}
+let background = EngineThreads(engine: engine)
+background.start()
+server.run()
+background.stop()
+if options.verbose > 0 { printError("Exiting normally") }
+exit(0)

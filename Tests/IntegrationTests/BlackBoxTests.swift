@@ -1,0 +1,109 @@
+// Black-box tests: start the built `swiftcached` binary on a free loopback
+// port and drive it with memccapable and the Python scripts in ./Scripts.
+// Every script was validated against memcached 1.6.18; see Scripts/*.py.
+//
+// Missing prerequisites (swiftcached binary, memccapable, python3 with
+// pymemcache) make the tests FAIL with a message; they are never skipped.
+//
+// Environment overrides:
+//   SWIFTCACHED_BIN              path of the server binary
+//   SWIFTCACHED_PYTHON           python3 interpreter to use
+//   SWIFTCACHED_RSS_OVERHEAD_MB  allowed RSS above the -m limit in the
+//                                eviction test (default 24)
+
+import Foundation
+import Testing
+
+@Suite("swiftcached black-box")
+struct BlackBoxTests {
+
+    /// The number of ASCII tests memccapable (libmemcached-tools 1.1.x) runs
+    /// with `-a`; memcached 1.6.18 passes all of them.
+    static let memccapableASCIITests = 27
+
+    static let defaultRSSOverheadMB = 24
+
+    private func expectServerAlive(_ server: ServerProcess, _ what: String) {
+        #expect(server.isRunning, "swiftcached died during \(what); server log:\n\(server.log)")
+    }
+
+    @Test("memccapable -a: all 27 ASCII protocol tests pass", .timeLimit(.minutes(3)))
+    func memccapableASCII() async throws {
+        guard let tool = IntegrationPaths.findExecutable("memccapable") else {
+            throw IntegrationSetupError(
+                "memccapable not found in PATH or /usr/bin (install Debian package libmemcached-tools)")
+        }
+        try await withServer { server in
+            let r = try await ToolRunner.run(
+                tool, ["-h", "127.0.0.1", "-p", String(server.port), "-a"], timeout: .seconds(120))
+            let lines = r.output.split(whereSeparator: \.isNewline).map(String.init)
+            let passed = lines.filter { $0.hasPrefix("ascii ") && $0.hasSuffix("[pass]") }
+            let failed = lines.filter { $0.contains("[FAIL]") }
+            #expect(r.succeeded, "memccapable failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(failed.isEmpty, "memccapable failures:\n\(failed.joined(separator: "\n"))\n\(r.report)")
+            #expect(r.output.contains("All tests passed"), "no 'All tests passed' line:\n\(r.report)")
+            #expect(passed.count == Self.memccapableASCIITests,
+                    "expected \(Self.memccapableASCIITests) '[pass]' lines, got \(passed.count):\n\(r.report)")
+            expectServerAlive(server, "memccapable")
+        }
+    }
+
+    @Test("pymemcache round trips", .timeLimit(.minutes(2)))
+    func pymemcacheRoundtrip() async throws {
+        let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
+        let script = try IntegrationPaths.script("pymemcache_roundtrip.py")
+        try await withServer { server in
+            let r = try await ToolRunner.run(
+                python, [script, "--port", String(server.port)], timeout: .seconds(90))
+            #expect(r.succeeded, "pymemcache_roundtrip.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("PYMEMCACHE CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "pymemcache_roundtrip.py")
+        }
+    }
+
+    @Test("exact protocol replies for edge cases", .timeLimit(.minutes(2)))
+    func protocolEdges() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("protocol_edges.py")
+        try await withServer { server in
+            let r = try await ToolRunner.run(
+                python, [script, "--port", String(server.port)], timeout: .seconds(90))
+            #expect(r.succeeded, "protocol_edges.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("ALL PROTOCOL EDGE CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "protocol_edges.py")
+        }
+    }
+
+    @Test("eviction under -m 8 keeps serving and bounds RSS", .timeLimit(.minutes(3)))
+    func eviction() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("eviction.py")
+        let overhead = ProcessInfo.processInfo.environment["SWIFTCACHED_RSS_OVERHEAD_MB"]
+            .flatMap { Int($0) } ?? Self.defaultRSSOverheadMB
+        try await withServer(["-m", "8"]) { server in
+            let r = try await ToolRunner.run(
+                python,
+                [script, "--port", String(server.port), "--pid", String(server.pid),
+                 "--slab-mb", "8", "--overhead-mb", String(overhead)],
+                timeout: .seconds(150))
+            #expect(r.succeeded, "eviction.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("EVICTION CHECK PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "eviction.py")
+        }
+    }
+
+    @Test("50 concurrent connections: no corrupted or malformed replies", .timeLimit(.minutes(3)))
+    func concurrentStress() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("stress.py")
+        try await withServer(["-t", "4"]) { server in
+            let r = try await ToolRunner.run(
+                python,
+                [script, "--port", String(server.port), "--conns", "50", "--seconds", "8"],
+                timeout: .seconds(120))
+            #expect(r.succeeded, "stress.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("STRESS CHECK PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "stress.py")
+        }
+    }
+}

@@ -1,0 +1,457 @@
+// Helpers for black-box integration tests: locate and run the built
+// `swiftcached` binary on a free loopback port, and run external tools
+// (python3 scripts, memccapable) with a bounded run time and captured output.
+
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A setup problem that must fail the test (never skip it silently).
+struct IntegrationSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+// MARK: - Paths
+
+enum IntegrationPaths {
+    /// Root of the Swift package, derived from this source file's location
+    /// (<root>/Tests/IntegrationTests/ServerProcess.swift).
+    static func packageRoot(filePath: String = #filePath) -> URL {
+        URL(fileURLWithPath: filePath)
+            .deletingLastPathComponent()  // IntegrationTests
+            .deletingLastPathComponent()  // Tests
+            .deletingLastPathComponent()  // package root
+    }
+
+    /// Directory holding the Python scripts.
+    static func scriptsDirectory(filePath: String = #filePath) -> URL {
+        URL(fileURLWithPath: filePath)
+            .deletingLastPathComponent()
+            .appendingPathComponent("Scripts", isDirectory: true)
+    }
+
+    static func script(_ name: String) throws -> String {
+        let path = scriptsDirectory().appendingPathComponent(name).path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw IntegrationSetupError("test script not found: \(path)")
+        }
+        return path
+    }
+
+    /// Finds the built `swiftcached` executable:
+    /// 1. $SWIFTCACHED_BIN if set (must be executable),
+    /// 2. beside the running test executable (/proc/self/exe), or in one of its
+    ///    parent directories up to and including `.build` (also checking a
+    ///    `debug`/`release` subdirectory of each),
+    /// 3. <package root>/.build/debug/swiftcached.
+    static func serverBinary() throws -> String {
+        let fm = FileManager.default
+        if let env = ProcessInfo.processInfo.environment["SWIFTCACHED_BIN"], !env.isEmpty {
+            guard fm.isExecutableFile(atPath: env) else {
+                throw IntegrationSetupError("SWIFTCACHED_BIN=\(env) is not an executable file")
+            }
+            return env
+        }
+        var tried: [String] = []
+        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+            // Walk up while we are inside a .build directory (bounded).
+            for _ in 0..<8 {
+                for candidate in [
+                    dir.appendingPathComponent("swiftcached"),
+                    dir.appendingPathComponent("debug").appendingPathComponent("swiftcached"),
+                    dir.appendingPathComponent("release").appendingPathComponent("swiftcached"),
+                ] {
+                    tried.append(candidate.path)
+                    var isDir: ObjCBool = false
+                    if fm.fileExists(atPath: candidate.path, isDirectory: &isDir), !isDir.boolValue,
+                       fm.isExecutableFile(atPath: candidate.path) {
+                        return candidate.path
+                    }
+                }
+                let isBuildRoot = dir.lastPathComponent == ".build"
+                let insideBuild = dir.path.contains("/.build/") || isBuildRoot
+                if isBuildRoot || !insideBuild || dir.path == "/" { break }
+                dir = dir.deletingLastPathComponent()
+            }
+        }
+        let fallback = packageRoot().appendingPathComponent(".build/debug/swiftcached").path
+        tried.append(fallback)
+        if fm.isExecutableFile(atPath: fallback) {
+            return fallback
+        }
+        throw IntegrationSetupError(
+            "swiftcached binary not found (set SWIFTCACHED_BIN or run `swift build`). Tried:\n  "
+                + tried.joined(separator: "\n  "))
+    }
+
+    /// First executable called `name` in $PATH (plus the usual system dirs).
+    static func findExecutable(_ name: String, extraDirectories: [String] = []) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        var dirs = path.split(separator: ":").map(String.init)
+        dirs += extraDirectories + ["/usr/local/bin", "/usr/bin", "/bin"]
+        for dir in dirs where !dir.isEmpty {
+            let candidate = dir + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// All distinct python3 interpreters we know how to find, in order of
+    /// preference: $SWIFTCACHED_PYTHON, every python3 on $PATH, pyenv's shim,
+    /// /usr/local/bin/python3, /usr/bin/python3.
+    static func pythonCandidates() -> [String] {
+        var out: [String] = []
+        func add(_ p: String?) {
+            guard let p, !p.isEmpty, !out.contains(p),
+                  FileManager.default.isExecutableFile(atPath: p) else { return }
+            out.append(p)
+        }
+        add(ProcessInfo.processInfo.environment["SWIFTCACHED_PYTHON"])
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for dir in path.split(separator: ":") {
+            add(String(dir) + "/python3")
+        }
+        if let home = ProcessInfo.processInfo.environment["HOME"] {
+            add(home + "/.pyenv/shims/python3")
+        }
+        add("/usr/local/bin/python3")
+        add("/usr/bin/python3")
+        return out
+    }
+
+    /// A python3 interpreter; with `requiring` set, one that can import those
+    /// modules. Throws a descriptive error (the test must fail, not skip).
+    static func python(requiring modules: [String] = []) async throws -> String {
+        let candidates = pythonCandidates()
+        guard !candidates.isEmpty else {
+            throw IntegrationSetupError("python3 not found (PATH, ~/.pyenv/shims, /usr/bin); set SWIFTCACHED_PYTHON")
+        }
+        let code = "import sys\n" + modules.map { "import \($0)\n" }.joined()
+            + "assert sys.version_info >= (3, 8)\nprint(sys.version.split()[0])"
+        var report: [String] = []
+        for python in candidates {
+            let r = try await ToolRunner.run(python, ["-c", code], timeout: .seconds(30))
+            if r.succeeded { return python }
+            report.append("\(python): \(r.summary)\n\(r.output.suffix(400))")
+        }
+        throw IntegrationSetupError(
+            "no python3 interpreter with modules \(modules) found (set SWIFTCACHED_PYTHON; "
+                + "`pip install pymemcache==4.0.0`). Tried:\n" + report.joined(separator: "\n"))
+    }
+}
+
+// MARK: - Loopback sockets
+
+enum Loopback {
+    /// Ports handed out by this test process, so that tests running in
+    /// parallel never pick the same one.
+    private static let handedOut = Mutex<Set<UInt16>>([])
+
+    private static func loopbackAddress(port: UInt16) -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
+        return addr
+    }
+
+    private static func errnoString() -> String {
+        String(cString: strerror(errno))
+    }
+
+    /// Binds a TCP socket to 127.0.0.1:0, reads the port the kernel chose and
+    /// closes the socket again.
+    static func freePort() throws -> UInt16 {
+        for _ in 0..<50 {
+            let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw IntegrationSetupError("socket() failed: \(errnoString())") }
+            defer { _ = Glibc.close(fd) }
+            var addr = loopbackAddress(port: 0)
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard rc == 0 else { throw IntegrationSetupError("bind(127.0.0.1:0) failed: \(errnoString())") }
+            var bound = sockaddr_in()
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let rc2 = withUnsafeMutablePointer(to: &bound) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.getsockname(fd, $0, &len)
+                }
+            }
+            guard rc2 == 0 else { throw IntegrationSetupError("getsockname failed: \(errnoString())") }
+            let port = UInt16(bigEndian: bound.sin_port)
+            let fresh = handedOut.withLock { $0.insert(port).inserted }
+            if fresh && port != 0 { return port }
+        }
+        throw IntegrationSetupError("could not find a fresh free loopback port")
+    }
+
+    /// True if a TCP connection to 127.0.0.1:port succeeds right now.
+    static func canConnect(port: UInt16) -> Bool {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { _ = Glibc.close(fd) }
+        var addr = loopbackAddress(port: port)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return rc == 0
+    }
+}
+
+// MARK: - Running external tools
+
+struct ToolResult: Sendable {
+    let command: String
+    let status: Int32
+    let terminatedBySignal: Bool
+    let timedOut: Bool
+    let seconds: Double
+    let output: String
+
+    var succeeded: Bool { !timedOut && !terminatedBySignal && status == 0 }
+
+    var summary: String {
+        if timedOut { return "TIMED OUT after \(String(format: "%.1f", seconds)) s (killed)" }
+        if terminatedBySignal { return "killed by signal \(status)" }
+        return "exit status \(status) after \(String(format: "%.1f", seconds)) s"
+    }
+
+    /// Message suitable for a failed expectation.
+    var report: String {
+        "`\(command)` → \(summary)\n----- output -----\n\(output)\n------------------"
+    }
+}
+
+enum ToolRunner {
+    /// Runs `executable arguments`, stdout+stderr captured (into a temp file,
+    /// so a chatty child can never block on a full pipe). The child is
+    /// SIGKILLed if it outlives `timeout` or if the calling task is cancelled.
+    static func run(_ executable: String, _ arguments: [String], timeout: Duration,
+                    environment extra: [String: String] = [:]) async throws -> ToolResult {
+        let fm = FileManager.default
+        let command = ([executable] + arguments).joined(separator: " ")
+        let outURL = fm.temporaryDirectory
+            .appendingPathComponent("swiftcached-it-\(UUID().uuidString).log")
+        guard fm.createFile(atPath: outURL.path, contents: nil) else {
+            throw IntegrationSetupError("cannot create \(outURL.path)")
+        }
+        defer { try? fm.removeItem(at: outURL) }
+        let handle = try FileHandle(forWritingTo: outURL)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONUNBUFFERED"] = "1"
+        for (k, v) in extra { env[k] = v }
+        process.environment = env
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            try process.run()
+        } catch {
+            try? handle.close()
+            throw IntegrationSetupError("cannot start `\(command)`: \(error)")
+        }
+        let pid = process.processIdentifier
+        var timedOut = false
+        do {
+            while process.isRunning {
+                if clock.now - start > timeout {
+                    timedOut = true
+                    _ = Glibc.kill(pid, SIGKILL)
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        } catch {
+            // cancelled: never leave the child behind
+            _ = Glibc.kill(pid, SIGKILL)
+            _ = waitForExit(process, upTo: .seconds(5))
+            try? handle.close()
+            throw error
+        }
+        let exited = waitForExit(process, upTo: .seconds(10))
+        try? handle.close()
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let data = (try? Data(contentsOf: outURL)) ?? Data()
+        let output = String(decoding: data, as: UTF8.self)
+        guard exited else {
+            return ToolResult(command: command, status: -1, terminatedBySignal: true, timedOut: true,
+                              seconds: seconds, output: output + "\n[child did not exit after SIGKILL]")
+        }
+        return ToolResult(command: command, status: process.terminationStatus,
+                          terminatedBySignal: process.terminationReason == .uncaughtSignal,
+                          timedOut: timedOut, seconds: seconds, output: output)
+    }
+
+    /// Blocks (briefly, polling) until `process` has exited. Returns false if it
+    /// is still running after `limit`.
+    @discardableResult
+    static func waitForExit(_ process: Process, upTo limit: Duration) -> Bool {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while process.isRunning {
+            if clock.now - start > limit { return false }
+            usleep(10_000)
+        }
+        return true
+    }
+}
+
+// MARK: - The server under test
+
+/// A running `swiftcached` on 127.0.0.1:port. Always stopped by `stop()`
+/// (idempotent), which `withServer` calls on every exit path; `deinit` is a
+/// last resort.
+final class ServerProcess: @unchecked Sendable {
+    let port: UInt16
+    let arguments: [String]
+    let binary: String
+    private let process: Process
+    private let logURL: URL
+    private let logHandle: FileHandle
+    private let stopped = Mutex(false)
+
+    var pid: Int32 { process.processIdentifier }
+
+    private init(binary: String, port: UInt16, arguments: [String], process: Process,
+                 logURL: URL, logHandle: FileHandle) {
+        self.binary = binary
+        self.port = port
+        self.arguments = arguments
+        self.process = process
+        self.logURL = logURL
+        self.logHandle = logHandle
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: logURL)
+    }
+
+    /// Everything the server printed so far (stdout + stderr).
+    var log: String {
+        let data = (try? Data(contentsOf: logURL)) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Starts `swiftcached -p PORT -l 127.0.0.1 -U 0 <extraArguments>` and waits
+    /// (at most 10 s) until it accepts TCP connections. Retries with another
+    /// port if the server exits during startup (e.g. the port was taken).
+    static func start(_ extraArguments: [String] = []) async throws -> ServerProcess {
+        let binary = try IntegrationPaths.serverBinary()
+        var failures: [String] = []
+        for _ in 0..<3 {
+            let port = try Loopback.freePort()
+            let server = try launch(binary: binary, port: port, extraArguments: extraArguments)
+            switch try await server.waitUntilAccepting(timeout: .seconds(10)) {
+            case .ready:
+                return server
+            case .exited(let why):
+                failures.append(why)
+                server.stop()
+            case .timedOut(let why):
+                server.stop()
+                throw IntegrationSetupError(why)
+            }
+        }
+        throw IntegrationSetupError("swiftcached failed to start 3 times:\n" + failures.joined(separator: "\n"))
+    }
+
+    private static func launch(binary: String, port: UInt16, extraArguments: [String]) throws -> ServerProcess {
+        let fm = FileManager.default
+        let logURL = fm.temporaryDirectory.appendingPathComponent("swiftcached-server-\(port)-\(UUID().uuidString).log")
+        guard fm.createFile(atPath: logURL.path, contents: nil) else {
+            throw IntegrationSetupError("cannot create \(logURL.path)")
+        }
+        let handle = try FileHandle(forWritingTo: logURL)
+        let args = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"] + extraArguments
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = args
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        do {
+            try process.run()
+        } catch {
+            try? handle.close()
+            try? fm.removeItem(at: logURL)
+            throw IntegrationSetupError("cannot start \(binary) \(args.joined(separator: " ")): \(error)")
+        }
+        return ServerProcess(binary: binary, port: port, arguments: args, process: process,
+                             logURL: logURL, logHandle: handle)
+    }
+
+    private enum Startup { case ready, exited(String), timedOut(String) }
+
+    private func waitUntilAccepting(timeout: Duration) async throws -> Startup {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let cmd = "\(binary) \(arguments.joined(separator: " "))"
+        while clock.now - start < timeout {
+            if !process.isRunning {
+                return .exited("`\(cmd)` exited during startup; log:\n\(log)")
+            }
+            if Loopback.canConnect(port: port) {
+                if process.isRunning { return .ready }
+                return .exited("`\(cmd)` exited right after accepting; log:\n\(log)")
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                stop()
+                throw error
+            }
+        }
+        return .timedOut("`\(cmd)` did not accept connections on 127.0.0.1:\(port) within \(timeout); log:\n\(log)")
+    }
+
+    /// SIGTERM, then SIGKILL if still running after 3 s. Idempotent, blocking
+    /// for at most ~8 s.
+    func stop() {
+        let already: Bool = stopped.withLock { isStopped in
+            let was = isStopped
+            isStopped = true
+            return was
+        }
+        if already { return }
+        let pid = process.processIdentifier
+        if process.isRunning, pid > 0 {
+            _ = Glibc.kill(pid, SIGTERM)
+            if !ToolRunner.waitForExit(process, upTo: .seconds(3)) {
+                _ = Glibc.kill(pid, SIGKILL)
+                ToolRunner.waitForExit(process, upTo: .seconds(5))
+            }
+        }
+        try? logHandle.close()
+    }
+}
+
+/// Runs `body` with a freshly started server and always stops the server
+/// afterwards, whether `body` returns, throws, or the task is cancelled.
+func withServer<T>(_ extraArguments: [String] = [],
+                   _ body: (ServerProcess) async throws -> T) async throws -> T {
+    let server = try await ServerProcess.start(extraArguments)
+    defer { server.stop() }
+    return try await body(server)
+}
