@@ -75,7 +75,7 @@ extension MemcacheConnection {
             let args = tokens.count - (noreply ? 1 : 0)
             if args == 2 {
                 guard let d = TextParser.parseInt32(input, tokens[1]) else {
-                    reply(Reply.badFormat, output)
+                    reply(Reply.invalidExptime, output)
                     return .proceed
                 }
                 delay = Int64(d)
@@ -85,7 +85,7 @@ extension MemcacheConnection {
             reply(Reply.ok, output)
             return .proceed
         }
-        if TextParser.equals(input, cmd, "version") && tokens.count == 1 {
+        if TextParser.equals(input, cmd, "version") {
             output.append("VERSION \(settings.version)\r\n")
             return .proceed
         }

@@ -10,7 +10,7 @@ extension MemcacheConnection {
         var keyIndex = 1
         var expiry: UInt32 = 0
         if touch {
-            guard tokens.count >= 3 else {
+            guard tokens.count >= 2 else {
                 output.append(Reply.error)
                 return .proceed
             }
@@ -21,13 +21,16 @@ extension MemcacheConnection {
             expiry = engine.clock.expiry(fromClient: Int64(exptime))
             keyIndex = 2
         }
-        guard tokens.count > keyIndex else {
+        guard tokens.count > 1 else {
             output.append(Reply.error)
             return .proceed
         }
-        var next: Token? = tokens[keyIndex]
+        let mark = output.mark()
+        var next: Token? = tokens.count > keyIndex ? tokens[keyIndex] : nil
         while let keyToken = next {
             guard keyToken.count <= ItemLayout.maxKeyLength, TextParser.isValidKey(input, keyToken) else {
+                // memcached answers a bad key in a multi-get with the error alone.
+                output.rollback(to: mark)
                 output.append(Reply.badFormat)
                 return .proceed
             }

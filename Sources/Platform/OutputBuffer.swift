@@ -143,6 +143,28 @@ public final class OutputBuffer {
         pushSegment(OutputSegment(base: base, offset: 0, length: count, reference: reference))
     }
 
+    /// A position to roll back to (a request whose earlier replies must be withdrawn).
+    public struct Mark {
+        let textCount: Int
+        let segmentCount: Int
+        let lastLength: Int
+    }
+
+    public func mark() -> Mark {
+        Mark(textCount: textCount, segmentCount: segmentCount,
+             lastLength: segmentCount > firstSegment ? segments[segmentCount - 1].length : 0)
+    }
+
+    /// Withdraws everything appended since `mark`, releasing references it held.
+    public func rollback(to mark: Mark) {
+        for i in mark.segmentCount..<segmentCount {
+            if let r = segments[i].reference { releaseReference?(r) }
+        }
+        segmentCount = mark.segmentCount
+        if segmentCount > firstSegment { segments[segmentCount - 1].length = mark.lastLength }
+        textCount = mark.textCount
+    }
+
     /// Fills `iov` with the unwritten bytes; returns the number of entries used.
     public func fill(_ iov: UnsafeMutablePointer<iovec>, capacity: Int) -> Int {
         var n = 0
