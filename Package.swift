@@ -25,7 +25,7 @@ let package = Package(
         ),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
         .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator"]),
-        .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine"]),
+        .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
         .testTarget(name: "IntegrationTests", exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]

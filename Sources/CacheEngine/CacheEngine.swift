@@ -122,13 +122,24 @@ public final class CacheEngine: @unchecked Sendable {
         if it.isChunked {
             let n = chunkCount(it)
             let table = chunkTable(it)
-            let chunkMax = slabs.table.chunkMax
-            for i in 0..<n {
-                let len = i == n - 1 ? it.valueLength - chunkMax * (n - 1) : chunkMax
-                slabs.free(table[i], classID: slabs.table.classID(forSize: len))
-            }
+            for i in 0..<n { slabs.free(table[i], classID: chunkClass(it, i, count: n)) }
+            slabs.free(arena.handle(it.raw), classID: chunkedHeaderClass(keyLength: it.keyLength, chunks: n))
+            return
         }
         slabs.free(arena.handle(it.raw), classID: it.slabClass)
+    }
+
+    /// The slab class of chunk `i` of a chunked item.
+    @inline(__always)
+    func chunkClass(_ it: Item, _ i: Int, count n: Int) -> Int {
+        let largest = slabs.table.largest
+        if i < n - 1 || it.flags & ItemFlag.lastChunkFull != 0 { return largest }
+        return slabs.table.classID(forSize: it.valueLength - slabs.table.chunkMax * (n - 1))
+    }
+
+    @inline(__always)
+    func chunkedHeaderClass(keyLength: Int, chunks n: Int) -> Int {
+        slabs.table.classID(forSize: chunkTableOffset(keyLength: keyLength) + 4 * n)
     }
 
     @inline(__always)
@@ -157,32 +168,39 @@ public final class CacheEngine: @unchecked Sendable {
         var it: Item
         if total <= chunkMax {
             let cls = slabs.table.classID(forSize: total)
-            guard let h = allocChunk(classID: cls) else { return .outOfMemory }
+            guard let h = allocChunk(classID: cls, evictFrom: cls) else { return .outOfMemory }
             it = Item(arena.pointer(h))
             it.flags = 0
             it.classAndSegment = UInt8(cls)
         } else {
+            // memcached's chunked item: a header with a table of chunk handles, listed in the
+            // largest class's LRU; full chunks from the largest class, the last from the class
+            // that fits it (or a full chunk when that class has no memory).
             let n = (valueLength + chunkMax - 1) / chunkMax
-            let headSize = chunkTableOffset(keyLength: key.count) + 4 * n
-            let cls = slabs.table.classID(forSize: headSize)
-            guard let h = allocChunk(classID: cls) else { return .outOfMemory }
+            let largest = slabs.table.largest
+            let headClass = chunkedHeaderClass(keyLength: key.count, chunks: n)
+            guard let h = allocChunk(classID: headClass, evictFrom: largest) else { return .outOfMemory }
             it = Item(arena.pointer(h))
-            it.classAndSegment = UInt8(cls)
             it.keyLength = key.count
-            let table = (it.raw + chunkTableOffset(keyLength: key.count)).assumingMemoryBound(to: SlabHandle.self)
+            it.flags = ItemFlag.chunked
+            it.valueLength = valueLength
+            let table = chunkTable(it)
             for i in 0..<n {
-                let len = i == n - 1 ? valueLength - chunkMax * (n - 1) : chunkMax
-                guard let c = allocChunk(classID: slabs.table.classID(forSize: len)) else {
-                    for j in 0..<i {
-                        let l = j == n - 1 ? valueLength - chunkMax * (n - 1) : chunkMax
-                        slabs.free(table[j], classID: slabs.table.classID(forSize: l))
-                    }
-                    slabs.free(h, classID: cls)
+                var c: SlabHandle? = nil
+                if i == n - 1 {
+                    let lastClass = chunkClass(it, i, count: n)
+                    c = lastClass == largest ? nil : allocChunk(classID: lastClass, evictFrom: lastClass)
+                    if c == nil { it.flags |= ItemFlag.lastChunkFull }
+                }
+                if c == nil { c = allocChunk(classID: largest, evictFrom: largest) }
+                guard let chunk = c else {
+                    for j in 0..<i { slabs.free(table[j], classID: chunkClass(it, j, count: n)) }
+                    slabs.free(h, classID: headClass)
                     return .outOfMemory
                 }
-                table[i] = c
+                table[i] = chunk
             }
-            it.flags = ItemFlag.chunked
+            it.classAndSegment = UInt8(largest)
         }
         let now = clock.current
         it.next = 0
@@ -206,20 +224,21 @@ public final class CacheEngine: @unchecked Sendable {
         return .item(it)
     }
 
-    /// A chunk of the class, evicting from the class's COLD tail when memory is full.
-    private func allocChunk(classID: Int) -> SlabHandle? {
+    /// A chunk of `classID`, evicting from the COLD tail of `lruClass` when memory is full
+    /// (memcached's do_item_alloc_pull).
+    private func allocChunk(classID: Int, evictFrom lruClass: Int) -> SlabHandle? {
         for _ in 0..<10 {
             let h = slabs.allocate(classID: classID)
             if h != 0 { return h }
-            if pullTail(classID: classID, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
+            if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
                 if settings.lruSegmented {
-                    pullTail(classID: classID, segment: .hot, totalBytes: 0, flags: [])
+                    pullTail(classID: lruClass, segment: .hot, totalBytes: 0, flags: [])
                 } else {
                     break
                 }
             }
         }
-        let id = classID | (LRUSegment.cold.rawValue << 6)
+        let id = lruClass | (LRUSegment.cold.rawValue << 6)
         lruLock(id)
         lrus[id].stats.outOfMemory += 1
         lruUnlock(id)
@@ -532,8 +551,9 @@ public enum GetOutcome: Sendable {
     case hit, miss, expired, flushed
 }
 
-/// memcached's safe_strtoull over a stored value: optional leading spaces, digits, then only
-/// spaces (a value padded by an in-place decr). nil when not a number or above 2^64-1.
+/// memcached's safe_strtoull over a stored value: optional leading spaces, digits, then the end
+/// of the value or whitespace (e.g. the padding of an in-place decr). nil when not a number or
+/// above 2^64-1.
 @inline(__always)
 func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
     var i = 0
@@ -550,10 +570,9 @@ func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
         i += 1
     }
     if i == start { return nil }
-    while i < n {
-        if !isSpaceByte(bytes[i]) { return nil }
-        i += 1
-    }
+    // strtoull stops at the first non-digit; memcached accepts it if it is whitespace (the
+    // stored value always ended in "\r\n" there, so the end of the value counts too).
+    if i < n && !isSpaceByte(bytes[i]) { return nil }
     return v
 }
 

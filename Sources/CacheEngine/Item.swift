@@ -13,7 +13,9 @@
 //       32     4  client flags
 //       36     2  refcount (atomic; the hash table's link holds one reference)
 //       38     1  item flags (linked, fetched, active, chunked)
-//       39     1  slab class id (low 6 bits) | LRU (top 2 bits)
+//       39     1  slab class id (low 6 bits) | LRU (top 2 bits); a chunked item is listed in
+//                 the largest class (its chunks come from there, so eviction there frees them),
+//                 and its header's own class follows from its key length and chunk count
 //       40     1  key length
 //       41     -  key, then value; a chunked item has instead a table of chunk handles after the key
 //
@@ -51,6 +53,8 @@ public enum ItemFlag {
     public static let fetched: UInt8 = 2
     public static let active: UInt8 = 4
     public static let chunked: UInt8 = 8
+    /// A chunked item whose last chunk came from the largest class (its own class had no memory).
+    public static let lastChunkFull: UInt8 = 0x10
     /// An LRU crawler's marker, not an item: walkers skip it.
     public static let crawler: UInt8 = 0x80
 }

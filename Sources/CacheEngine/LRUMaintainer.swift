@@ -54,6 +54,15 @@ extension CacheEngine {
     public func maintainLRUs() -> Int {
         var moves = 0
         for cls in 1...slabs.table.largest {
+            // TEMP first: its expired items are reclaimed here, never evicted (memcached's
+            // lru_maintainer_juggle).
+            if settings.tempLRU {
+                for _ in 0..<500 {
+                    let reclaimed = pullTail(classID: cls, segment: .temp, totalBytes: 0, flags: [])
+                    if reclaimed == 0 { break }
+                    moves += reclaimed
+                }
+            }
             let total = classBytes(cls)
             if total == 0 { continue }
             for _ in 0..<500 {

@@ -72,8 +72,9 @@ extension MemcacheConnection {
         if TextParser.equals(input, cmd, "flush_all") && !more && tokens.count <= 3 {
             setNoreplyMaybe(input, tokens)
             var delay: Int64 = 0
-            let args = tokens.count - (noreply ? 1 : 0)
-            if args == 2 {
+            // As memcached: anything but a bare `flush_all [noreply]` reads its second token as
+            // the delay.
+            if tokens.count != (noreply ? 2 : 1) {
                 guard let d = TextParser.parseInt32(input, tokens[1]) else {
                     reply(Reply.invalidExptime, output)
                     return .proceed
@@ -89,8 +90,9 @@ extension MemcacheConnection {
             output.append("VERSION \(settings.version)\r\n")
             return .proceed
         }
-        if TextParser.equals(input, cmd, "quit") && tokens.count == 1 {
-            return .closeNow
+        if TextParser.equals(input, cmd, "quit") {
+            // Replies already queued in this batch still go out (memcached: conn_mwrite, then close).
+            return .close
         }
         if TextParser.equals(input, cmd, "verbosity") && !more && (tokens.count == 2 || tokens.count == 3) {
             setNoreplyMaybe(input, tokens)

@@ -123,12 +123,13 @@ public enum TextParser {
             negative = input[i] == UInt8(ascii: "-")
             i += 1
         }
-        guard i < end, end - i <= 11 else { return nil }
+        guard i < end else { return nil }
         var v: Int64 = 0
         while i < end {
             let d = input[i] &- 0x30
             if d > 9 { return nil }
             v = v * 10 + Int64(d)
+            if v > Int64(Int32.max) + 1 { return nil }
             i += 1
         }
         if negative { v = -v }
