@@ -11,7 +11,7 @@ extension MemcacheConnection {
         }
         setNoreplyMaybe(input, tokens)
         let keyToken = tokens[1]
-        guard TextParser.isValidKey(input, keyToken) else {
+        guard validKey(input, keyToken) else {
             reply(Reply.badFormat, output)
             return .proceed
         }

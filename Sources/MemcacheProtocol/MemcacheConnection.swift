@@ -91,6 +91,11 @@ final class MemcacheConnection: ConnectionHandler {
     // MARK: reply helpers
 
     @inline(__always)
+    func validKey(_ input: UnsafeRawBufferPointer, _ t: Token) -> Bool {
+        TextParser.isValidKey(input, t, allowControlCharacters: settings.allowKeyControlCharacters)
+    }
+
+    @inline(__always)
     func reply(_ s: StaticString, _ output: OutputBuffer) {
         if !noreply { output.append(s) }
     }

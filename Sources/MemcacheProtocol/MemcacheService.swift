@@ -13,6 +13,8 @@ public struct ProtocolSettings: Sendable {
     /// Longest multi-get line.
     public var maxGetLine = 1 << 20
     public var version = "1.6.18-swiftcached"
+    /// `-o allow_key_control_chars`: accept keys with control bytes, as memcached does.
+    public var allowKeyControlCharacters = false
     public init() {}
 }
 

@@ -28,7 +28,7 @@ extension MemcacheConnection {
         let mark = output.mark()
         var next: Token? = tokens.count > keyIndex ? tokens[keyIndex] : nil
         while let keyToken = next {
-            guard keyToken.count <= ItemLayout.maxKeyLength, TextParser.isValidKey(input, keyToken) else {
+            guard validKey(input, keyToken) else {
                 // memcached answers a bad key in a multi-get with the error alone.
                 output.rollback(to: mark)
                 output.append(Reply.badFormat)

@@ -14,7 +14,7 @@ extension MemcacheConnection {
         }
         setNoreplyMaybe(input, tokens)
         let keyToken = tokens[1]
-        guard keyToken.count <= ItemLayout.maxKeyLength, TextParser.isValidKey(input, keyToken),
+        guard validKey(input, keyToken),
               let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
               let exptime = TextParser.parseInt32(input, tokens[3]),
               let length = TextParser.parseInt32(input, tokens[4]), length >= 0, length <= Int32.max - 2

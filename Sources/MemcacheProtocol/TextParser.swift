@@ -136,10 +136,13 @@ public enum TextParser {
         return v >= Int64(Int32.min) && v <= Int64(Int32.max) ? Int32(v) : nil
     }
 
-    /// A key is at most 250 bytes with no control characters.
+    /// A key is at most 250 bytes with no control characters (protocol.txt). memcached itself
+    /// does not check the characters, and memaslap's keys start with control bytes:
+    /// `allowControlCharacters` (`-o allow_key_control_chars`) accepts them as memcached does.
     @inline(__always)
-    public static func isValidKey(_ input: UnsafeRawBufferPointer, _ t: Token) -> Bool {
+    public static func isValidKey(_ input: UnsafeRawBufferPointer, _ t: Token, allowControlCharacters: Bool = false) -> Bool {
         if t.count == 0 || t.count > 250 { return false }
+        if allowControlCharacters { return true }
         var i = t.start
         let end = t.start + t.count
         while i < end {

@@ -10,9 +10,10 @@ import Glibc
 
 final class Connection {
     let fd: Int32
-    unowned let worker: Worker
+    // The worker owns its connections and outlives them: no reference counting on this hot path.
+    unowned(unsafe) let worker: Worker
     let output: OutputBuffer
-    var handler: ConnectionHandler!
+    let handler: ConnectionHandler
     var event: OpaquePointer?
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
@@ -28,7 +29,9 @@ final class Connection {
     init(fd: Int32, worker: Worker) {
         self.fd = fd
         self.worker = worker
-        self.output = OutputBuffer()
+        let output = OutputBuffer()
+        self.output = output
+        self.handler = worker.factory.makeHandler(workerIndex: worker.index, output: output)
         capacity = Self.initialCapacity
         buffer = .allocate(byteCount: capacity, alignment: 8)
         iov = .allocate(capacity: Self.iovecCapacity)

@@ -89,7 +89,6 @@ final class Worker: @unchecked Sendable {
 
     private func open(_ fd: Int32) {
         let c = Connection(fd: fd, worker: self)
-        c.handler = factory.makeHandler(workerIndex: index, output: c.output)
         let ctx = Unmanaged.passUnretained(c).toOpaque()
         c.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), connectionEventCallback, ctx)
         event_add(c.event, nil)

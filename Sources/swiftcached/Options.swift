@@ -58,6 +58,8 @@ func usage() -> String {
        - warm_max_factor=<float>: items idle > cold lru age * this are moved out of warm (default: 2.0)
        - temporary_ttl=<num>:     TTLs at or below this use the TEMP LRU, never evicted (off by default; 61 once set)
        - hashpower=<num>:         initial hash table size as a power of 2 (default: 16)
+       - allow_key_control_chars: accept keys with control characters, as memcached does
+                                  (protocol.txt forbids them; memaslap's keys have them)
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
@@ -203,6 +205,8 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
                 case "hashpower":
                     guard let v = intValue(), v >= 12, v <= 32 else { return fail("hashpower must be 12 to 32") }
                     o.engine.hashPowerInit = v
+                case "allow_key_control_chars":
+                    o.proto.allowKeyControlCharacters = true
                 case "no_lru_crawler":
                     o.lruCrawlerOption = false
                 case "no_lru_maintainer":

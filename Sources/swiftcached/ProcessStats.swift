@@ -73,6 +73,7 @@ func settingsStats(_ o: Options) -> [(String, String)] {
         ("temp_lru", e.tempLRU ? "yes" : "no"),
         ("temporary_ttl", String(e.temporaryTTL)),
         ("hash_algorithm", "murmur3"),
+        ("allow_key_control_chars", o.proto.allowKeyControlCharacters ? "yes" : "no"),
     ]
 }
 
