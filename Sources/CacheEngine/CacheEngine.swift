@@ -54,6 +54,8 @@ public final class CacheEngine: @unchecked Sendable {
     /// (or with a lower CAS) are flushed.
     let oldestLive: UnsafeMutablePointer<Atomic<UInt32>>
     let oldestCAS: UnsafeMutablePointer<Atomic<UInt64>>
+    /// The flush mark (oldestLive) the crawler last swept the lists for.
+    let crawledFlush: UnsafeMutablePointer<Atomic<UInt32>>
     static let lruCount = 256
 
     public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock()) {
@@ -84,6 +86,8 @@ public final class CacheEngine: @unchecked Sendable {
         oldestLive.initialize(to: Atomic(0))
         oldestCAS = .allocate(capacity: 1)
         oldestCAS.initialize(to: Atomic(0))
+        crawledFlush = .allocate(capacity: 1)
+        crawledFlush.initialize(to: Atomic(0))
     }
 
     deinit {
@@ -97,6 +101,7 @@ public final class CacheEngine: @unchecked Sendable {
         casCounter.deallocate()
         oldestLive.deallocate()
         oldestCAS.deallocate()
+        crawledFlush.deallocate()
     }
 
     // MARK: references
@@ -377,10 +382,22 @@ public final class CacheEngine: @unchecked Sendable {
     /// memcached's do_item_touch (touch, gat): a new expiry and the item with a reference.
     public func touch(_ key: UnsafeRawBufferPointer, hash hv: UInt32, expiry: UInt32, outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
-        let it = lockedGet(key, hv, bump: true, outcome: &outcome)
-        it?.expiry = expiry
+        if let it = lockedGet(key, hv, bump: true, outcome: &outcome) {
+            if (it.expiry == 0) != (expiry == 0) {
+                // The list counts its items with an expiry; keep the count true.
+                let id = it.lruID
+                lruLock(id)
+                lrus[id].expiring += expiry == 0 ? -1 : 1
+                it.expiry = expiry
+                lruUnlock(id)
+            } else {
+                it.expiry = expiry
+            }
+            itemLocks.unlock(hv)
+            return it
+        }
         itemLocks.unlock(hv)
-        return it
+        return nil
     }
 
     /// memcached's do_store_item. `item` is a fresh item from `allocate` (the caller keeps and

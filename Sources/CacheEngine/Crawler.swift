@@ -17,18 +17,22 @@ extension CacheEngine {
         return it
     }
 
-    /// Crawls every non-empty list once; returns items reclaimed.
+    /// Crawls every list that can hold something to reclaim: items with an expiry, or, once a
+    /// flush_all has taken effect, every item. Returns items reclaimed.
     @discardableResult
     public func crawlAll(shouldStop: () -> Bool = { false }) -> Int {
         var reclaimed = 0
+        let live = oldestLive.pointee.load(ordering: .relaxed)
+        let sweepFlush = live != 0 && live <= clock.current && crawledFlush.pointee.load(ordering: .relaxed) != live
         for id in 0..<Self.lruCount where id & 0x3f != 0 && id & 0x3f <= slabs.table.largest {
             lruLock(id)
-            let empty = lrus[id].tail == 0
+            let worth = lrus[id].tail != 0 && (sweepFlush || lrus[id].expiring > 0)
             lruUnlock(id)
-            if empty { continue }
+            if !worth { continue }
             reclaimed += crawl(lruID: id, shouldStop: shouldStop)
-            if shouldStop() { break }
+            if shouldStop() { return reclaimed }
         }
+        if sweepFlush { crawledFlush.pointee.store(live, ordering: .relaxed) }
         return reclaimed
     }
 

@@ -16,6 +16,8 @@ struct LRUList {
     var head: SlabHandle = 0
     var tail: SlabHandle = 0
     var stats = ItemStats()
+    /// Items in the list with an expiry time: the crawler skips lists that have none.
+    var expiring = 0
 }
 
 struct PullFlags: OptionSet {
@@ -39,6 +41,7 @@ extension CacheEngine {
         if it.flags & ItemFlag.crawler == 0 {
             list.pointee.stats.number += 1
             list.pointee.stats.bytes += itemTotalBytes(it)
+            if it.expiry != 0 { list.pointee.expiring += 1 }
         }
     }
 
@@ -55,6 +58,7 @@ extension CacheEngine {
         if it.flags & ItemFlag.crawler == 0 {
             list.pointee.stats.number -= 1
             list.pointee.stats.bytes -= itemTotalBytes(it)
+            if it.expiry != 0 { list.pointee.expiring -= 1 }
         }
     }
 

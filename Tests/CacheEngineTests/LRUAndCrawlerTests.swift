@@ -278,9 +278,27 @@ struct CrawlerTests {
             // Already gone: a plain miss, not "expired".
             #expect(e.outcome(key(i)) == (i % 2 == 0 ? .miss : .hit))
         }
-        // A second pass finds nothing.
+        // A second pass finds nothing, and does not even walk the lists: none of the items left
+        // has an expiry, so there is nothing the crawler could reclaim there.
         #expect(e.crawlAll() == 0)
-        #expect(e.itemStats().crawlerItemsChecked == 150)
+        #expect(e.itemStats().crawlerItemsChecked == 100)
+    }
+
+    @Test("an expiry given later by touch makes the crawler reclaim the item; touch back to 0 keeps it")
+    func touchedExpiryIsCrawled() throws {
+        let h = try Harness()
+        let e = h.engine
+        h.clock.set(1000)
+        e.put("a", "1")
+        e.put("b", "2")
+        #expect(e.touch("a", exptime: 5))
+        #expect(e.touch("b", exptime: 5))
+        #expect(e.touch("b", exptime: 0))
+        h.advance(10)
+        #expect(e.crawlAll() == 1)
+        #expect(e.itemStats().crawlerReclaimed == 1)
+        #expect(e.outcome("a") == .miss)
+        #expect(e.outcome("b") == .hit)
     }
 
     @Test("items not yet expired are left alone")
