@@ -12,6 +12,12 @@ import Glibc
 #endif
 
 signal(SIGPIPE, SIG_IGN)
+// A parent may have blocked these (some process launchers do); the stop signals must reach us.
+var stopSignals = sigset_t()
+sigemptyset(&stopSignals)
+sigaddset(&stopSignals, SIGINT)
+sigaddset(&stopSignals, SIGTERM)
+pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 
 let options: Options
 switch parseOptions(CommandLine.arguments) {

@@ -1,0 +1,214 @@
+// Black-box tests of the command line and of connection-level behaviour: flags refused with
+// memcached's messages, -vv's slab table, -h, -c, -R, shutdown with and without -A, and a clean
+// exit on SIGTERM. Each test starts its own server on its own port and always stops it.
+
+import Foundation
+import Testing
+
+/// A raw text-protocol connection for exact-byte checks.
+final class RawConnection {
+    let fd: Int32
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { Glibc.close(fd); throw IntegrationSetupError("connect to \(port) failed") }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { Glibc.close(fd) }
+
+    func send(_ s: String) {
+        var bytes = Array(s.utf8)
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            off += n
+        }
+    }
+
+    /// Reads until `terminator` ends the received bytes, the peer closes, or 5 s pass.
+    func receive(until terminator: String) -> String {
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while !out.reversed().starts(with: terminator.utf8.reversed()) {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// True once the server has closed the connection (EOF within 5 s).
+    func isClosedByPeer() -> Bool {
+        var b: UInt8 = 0
+        return recv(fd, &b, 1, 0) == 0
+    }
+}
+
+@Suite("swiftcached command line and connections")
+struct CommandLineTests {
+    @Test("invalid flags print memcached's error and exit non-zero", arguments: [
+        (["-t", "0"], "Number of threads must be greater than 0"),
+        (["-c", "0"], "Maximum connections must be greater than 0"),
+        (["-I", "512"], "Item max size cannot be less than 1024 bytes."),
+        (["-f", "1"], "Factor must be greater than 1"),
+        (["-R", "0"], "Number of requests per event must be greater than 0"),
+        (["-U", "5"], "UDP is not supported yet"),
+        (["-o", "no_such_option"], "Illegal suboption"),
+        (["-I", "256k"], "slab_chunk_max (bytes: 524288) cannot be larger than -I"),
+        (["--no-such-flag"], "unrecognized option"),
+    ])
+    func invalidFlags(_ args: [String], _ message: String) async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let port = try Loopback.freePort()
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1"] + args, timeout: .seconds(10))
+        #expect(!r.timedOut, "\(r.report)")
+        #expect(r.status != 0, "\(r.report)")
+        #expect(r.output.contains(message), "\(r.report)")
+    }
+
+    @Test("an address that does not resolve is an error at start-up")
+    func badListenAddress() async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let port = try Loopback.freePort()
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "fooble"], timeout: .seconds(20))
+        #expect(!r.timedOut && r.status != 0, "\(r.report)")
+        #expect(r.output.contains("fooble"), "\(r.report)")
+    }
+
+    @Test("-h lists the implemented flags only; -V prints the version")
+    func helpAndVersion() async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let h = try await ToolRunner.run(binary, ["-h"], timeout: .seconds(10))
+        #expect(h.succeeded, "\(h.report)")
+        for flag in ["-p, --port", "-t, --threads", "-m, --memory-limit", "-c, --conn-limit", "-I, --max-item-size",
+                     "-M, --disable-evictions", "-C, --disable-cas", "-R, --max-reqs-per-event", "-A, --enable-shutdown",
+                     "no_modern", "temporary_ttl", "slab_chunk_max"] {
+            #expect(h.output.contains(flag), "-h does not mention \(flag)")
+        }
+        for unimplemented in ["-B, --protocol", "-s, --unix-socket", "-S, --enable-sasl", "-d, --daemon"] {
+            #expect(!h.output.contains(unimplemented), "-h advertises \(unimplemented), which is not implemented")
+        }
+        let v = try await ToolRunner.run(binary, ["-V"], timeout: .seconds(10))
+        #expect(v.succeeded && v.output.hasPrefix("swiftcached "), "\(v.report)")
+    }
+
+    @Test("-vv prints memcached's slab class table")
+    func verboseSlabTable() async throws {
+        try await withServer(["-vv"]) { server in
+            let lines = server.log.split(separator: "\n").filter { $0.hasPrefix("slab class") }
+            #expect(lines.count == 39, "log:\n\(server.log)")
+            #expect(lines.first == "slab class   1: chunk size        96 perslab   10922")
+            #expect(lines.last == "slab class  39: chunk size    524288 perslab       2")
+        }
+    }
+
+    @Test("-c 2: the third connection gets ERROR Too many open connections and is closed")
+    func connectionLimit() async throws {
+        try await withServer(["-c", "2"]) { server in
+            // The start-up probe's connection is closed, but its worker may not have seen it yet.
+            try await Task.sleep(for: .milliseconds(300))
+            let a = try RawConnection(port: server.port)
+            let b = try RawConnection(port: server.port)
+            a.send("version\r\n")
+            b.send("version\r\n")
+            #expect(a.receive(until: "\r\n").hasPrefix("VERSION "))
+            #expect(b.receive(until: "\r\n").hasPrefix("VERSION "))
+            let c = try RawConnection(port: server.port)
+            #expect(c.receive(until: "\r\n") == "ERROR Too many open connections\r\n")
+            #expect(c.isClosedByPeer())
+            // The first two keep working, and a slot frees when one closes.
+            a.send("version\r\n")
+            #expect(a.receive(until: "\r\n").hasPrefix("VERSION "))
+            b.send("quit\r\n")
+            #expect(b.isClosedByPeer())
+            try await Task.sleep(for: .milliseconds(200))
+            let d = try RawConnection(port: server.port)
+            d.send("version\r\n")
+            #expect(d.receive(until: "\r\n").hasPrefix("VERSION "))
+            a.send("stats\r\n")
+            let stats = a.receive(until: "END\r\n")
+            #expect(stats.contains("STAT rejected_connections 1\r\n"), "\(stats)")
+        }
+    }
+
+    @Test("-R 1: 50 pipelined requests are all answered in order, yielding between them")
+    func requestsPerEvent() async throws {
+        try await withServer(["-R", "1"]) { server in
+            let c = try RawConnection(port: server.port)
+            var batch = ""
+            var expected = ""
+            for i in 0..<50 {
+                batch += "set k\(i) 0 0 \(String(i).count)\r\n\(i)\r\nget k\(i)\r\n"
+                expected += "STORED\r\nVALUE k\(i) 0 \(String(i).count)\r\n\(i)\r\nEND\r\n"
+            }
+            c.send(batch)
+            #expect(c.receive(until: "VALUE k49 0 2\r\n49\r\nEND\r\n") == expected)
+            c.send("stats\r\n")
+            let stats = c.receive(until: "END\r\n")
+            let yields = stats.split(separator: "\r\n").first { $0.hasPrefix("STAT conn_yields ") }
+            #expect(yields.flatMap { Int($0.split(separator: " ")[2]) }.map { $0 > 0 } == true, "\(stats)")
+        }
+    }
+
+    @Test("1 MB value sent in one write and read back byte for byte")
+    func oneMegabyteValue() async throws {
+        try await withServer(["-I", "2m"]) { server in
+            let c = try RawConnection(port: server.port)
+            let value = String((0..<(1 << 20)).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+            c.send("set big 7 0 \(value.utf8.count)\r\n\(value)\r\n")
+            #expect(c.receive(until: "\r\n") == "STORED\r\n")
+            c.send("get big\r\n")
+            let reply = c.receive(until: "END\r\n")
+            #expect(reply == "VALUE big 7 \(1 << 20)\r\n\(value)\r\nEND\r\n")
+        }
+    }
+
+    @Test("shutdown is refused without -A, and stops the server with -A")
+    func shutdownCommand() async throws {
+        try await withServer { server in
+            let c = try RawConnection(port: server.port)
+            c.send("shutdown\r\n")
+            #expect(c.receive(until: "\r\n") == "ERROR: shutdown not enabled\r\n")
+        }
+        try await withServer(["-A"]) { server in
+            let c = try RawConnection(port: server.port)
+            c.send("shutdown\r\n")
+            #expect(c.isClosedByPeer())
+            let deadline = ContinuousClock.now + .seconds(5)
+            while server.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!server.isRunning, "server still running after shutdown")
+        }
+    }
+
+    @Test("SIGTERM stops the server cleanly with exit status 0, also with connections open")
+    func sigtermExitsCleanly() async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let port = try Loopback.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); ToolRunner.waitForExit(process, upTo: .seconds(5)) } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !Loopback.canConnect(port: port) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let c = try RawConnection(port: port)
+        c.send("set a 0 0 1\r\n1\r\n")
+        #expect(c.receive(until: "\r\n") == "STORED\r\n")
+        kill(process.processIdentifier, SIGTERM)
+        #expect(ToolRunner.waitForExit(process, upTo: .seconds(5)), "still running 5 s after SIGTERM")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        #expect(c.isClosedByPeer())
+    }
+}
