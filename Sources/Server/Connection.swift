@@ -162,7 +162,10 @@ final class Connection {
     }
 }
 
-/// libevent's callback for every connection event; `ctx` is the unretained Connection.
+/// libevent's callback for every connection event; `ctx` is the unretained Connection. The
+/// callback holds its own reference for the duration: a close inside drops the worker's, and the
+/// connection must outlive the frames still running on it.
 func connectionEventCallback(_ fd: Int32, _ what: Int16, _ ctx: UnsafeMutableRawPointer?) {
-    Unmanaged<Connection>.fromOpaque(ctx!)._withUnsafeGuaranteedRef { $0.handleEvent(what) }
+    let connection = Unmanaged<Connection>.fromOpaque(ctx!).takeUnretainedValue()
+    withExtendedLifetime(connection) { connection.handleEvent(what) }
 }
