@@ -34,6 +34,7 @@ public enum DeltaResult: Equatable {
     case notFound
     case nonNumeric
     case outOfMemory
+    case casMismatch
 }
 
 public final class CacheEngine: @unchecked Sendable {
@@ -314,11 +315,12 @@ public final class CacheEngine: @unchecked Sendable {
 
     // MARK: linking
 
-    /// memcached's do_item_link. Item lock held; the item gains the table's reference.
-    func lockedLink(_ it: Item, _ hv: UInt32) {
+    /// memcached's do_item_link. Item lock held; the item gains the table's reference. `cas`
+    /// overrides the next CAS unique (meta commands' E flag).
+    public func lockedLink(_ it: Item, _ hv: UInt32, cas: UInt64? = nil) {
         it.flags |= ItemFlag.linked
         it.time = clock.current
-        it.cas = nextCAS()
+        it.cas = cas ?? nextCAS()
         lockedHashInsert(it, hv)
         let id = it.lruID
         lruLock(id)
@@ -329,7 +331,7 @@ public final class CacheEngine: @unchecked Sendable {
     }
 
     /// memcached's do_item_unlink. Item lock held; drops the table's reference.
-    func lockedUnlink(_ it: Item, _ hv: UInt32) {
+    public func lockedUnlink(_ it: Item, _ hv: UInt32) {
         guard it.flags & ItemFlag.linked != 0 else { return }
         it.flags &= ~ItemFlag.linked
         lockedHashDelete(it, hv)
@@ -337,15 +339,44 @@ public final class CacheEngine: @unchecked Sendable {
         refDecrement(it)
     }
 
-    func lockedReplace(_ old: Item, with new: Item, _ hv: UInt32) {
+    func lockedReplace(_ old: Item, with new: Item, _ hv: UInt32, cas: UInt64? = nil) {
         lockedUnlink(old, hv)
-        lockedLink(new, hv)
+        lockedLink(new, hv, cas: cas)
+    }
+
+    /// Runs `body` with the item lock of `hv` held: for protocol commands that combine several
+    /// `locked…` steps on one key (the meta commands).
+    @inline(__always)
+    public func withItemLock<T>(_ hv: UInt32, _ body: () throws -> T) rethrows -> T {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        return try body()
+    }
+
+    /// A new CAS unique (0 with -C).
+    public func newCAS() -> UInt64 { nextCAS() }
+
+    /// A read that counts as an access (sets FETCHED/ACTIVE). Item lock held.
+    public func lockedBump(_ it: Item) { lockedBump(it, now: clock.current) }
+
+    /// Changes a linked item's expiry, keeping its list's count of expiring items true.
+    /// Item lock held.
+    public func lockedSetExpiry(_ it: Item, _ expiry: UInt32) {
+        if (it.expiry == 0) != (expiry == 0) && it.flags & ItemFlag.linked != 0 {
+            let id = it.lruID
+            lruLock(id)
+            lrus[id].expiring += expiry == 0 ? -1 : 1
+            it.expiry = expiry
+            lruUnlock(id)
+        } else {
+            it.expiry = expiry
+        }
     }
 
     /// memcached's do_item_get: the live item with a new reference, or nil. Expired and flushed
     /// items found on the way are unlinked. Item lock held.
     @inline(__always)
-    func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, bump: Bool, outcome: inout GetOutcome) -> Item? {
+    public func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, bump: Bool, outcome: inout GetOutcome) -> Item? {
         guard let it = lockedHashFind(key, hv) else { outcome = .miss; return nil }
         let now = clock.current
         if isFlushed(it, now: now) {
@@ -382,22 +413,10 @@ public final class CacheEngine: @unchecked Sendable {
     /// memcached's do_item_touch (touch, gat): a new expiry and the item with a reference.
     public func touch(_ key: UnsafeRawBufferPointer, hash hv: UInt32, expiry: UInt32, outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
-        if let it = lockedGet(key, hv, bump: true, outcome: &outcome) {
-            if (it.expiry == 0) != (expiry == 0) {
-                // The list counts its items with an expiry; keep the count true.
-                let id = it.lruID
-                lruLock(id)
-                lrus[id].expiring += expiry == 0 ? -1 : 1
-                it.expiry = expiry
-                lruUnlock(id)
-            } else {
-                it.expiry = expiry
-            }
-            itemLocks.unlock(hv)
-            return it
-        }
-        itemLocks.unlock(hv)
-        return nil
+        defer { itemLocks.unlock(hv) }
+        let it = lockedGet(key, hv, bump: true, outcome: &outcome)
+        if let it { lockedSetExpiry(it, expiry) }
+        return it
     }
 
     /// memcached's do_store_item. `item` is a fresh item from `allocate` (the caller keeps and
@@ -405,6 +424,14 @@ public final class CacheEngine: @unchecked Sendable {
     public func store(_ item: Item, hash hv: UInt32, mode: StoreMode, casIn: UInt64) -> (StoreResult, UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        return lockedStore(item, hv, mode: mode, casIn: casIn)
+    }
+
+    /// `store` with the item lock held. `allowStale` (meta set's I flag): a `.cas` whose unique is
+    /// older than the item's still stores, marking the new value stale. `newCAS` (E flag) is the
+    /// unique to give the stored item.
+    public func lockedStore(_ item: Item, _ hv: UInt32, mode: StoreMode, casIn: UInt64,
+                            allowStale: Bool = false, newCAS: UInt64? = nil) -> (StoreResult, UInt64) {
         var outcome = GetOutcome.miss
         var stored = StoreResult.notStored
         var storedItem = item
@@ -414,9 +441,19 @@ public final class CacheEngine: @unchecked Sendable {
             var doStore = false
             switch mode {
             case .add:
-                lockedBump(old, now: clock.current)
+                lockedUpdate(old)
             case .cas:
-                if casMatch == true { doStore = true } else { stored = .exists }
+                if casMatch == true {
+                    doStore = true
+                } else if allowStale && casIn < old.cas {
+                    // memcached's CAS_STALE: the value goes in, marked stale, keeping the TTL and
+                    // whether a win token went out.
+                    item.expiry = old.expiry
+                    item.flags |= ItemFlag.stale | (old.flags & ItemFlag.tokenSent)
+                    doStore = true
+                } else {
+                    stored = .exists
+                }
             case .append, .prepend:
                 if casMatch == false { stored = .exists; break }
                 guard case .item(let combined) = allocate(
@@ -435,14 +472,14 @@ public final class CacheEngine: @unchecked Sendable {
                 doStore = true
             }
             if doStore {
-                lockedReplace(old, with: storedItem, hv)
+                lockedReplace(old, with: storedItem, hv, cas: newCAS)
                 stored = .stored
             }
             if storedItem != item { refDecrement(storedItem) }
         } else {
             switch mode {
             case .add, .set:
-                lockedLink(item, hv)
+                lockedLink(item, hv, cas: newCAS)
                 stored = .stored
             case .cas:
                 stored = .notFound
@@ -475,31 +512,41 @@ public final class CacheEngine: @unchecked Sendable {
     public func delta(_ key: UnsafeRawBufferPointer, hash hv: UInt32, incr: Bool, by delta: UInt64) -> DeltaResult {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        let (result, it) = lockedDelta(key, hv, incr: incr, by: delta)
+        if let it { refDecrement(it) }
+        return result
+    }
+
+    /// `delta` with the item lock held; on success also the item now holding the value, with a
+    /// reference for the caller. `casIn` (meta arithmetic's C flag) must match when not 0.
+    public func lockedDelta(_ key: UnsafeRawBufferPointer, _ hv: UInt32, incr: Bool, by delta: UInt64,
+                            casIn: UInt64 = 0, newCAS: UInt64? = nil) -> (DeltaResult, Item?) {
         var outcome = GetOutcome.miss
-        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return .notFound }
-        defer { refDecrement(it) }
+        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return (.notFound, nil) }
         guard !it.isChunked, it.valueLength > 0,
               let value = parseDecimal(UnsafeRawBufferPointer(start: it.value, count: it.valueLength))
-        else { return .nonNumeric }
+        else { refDecrement(it); return (.nonNumeric, nil) }
+        if casIn != 0 && casIn != it.cas { refDecrement(it); return (.casMismatch, nil) }
         let result = incr ? value &+ delta : (delta > value ? 0 : value - delta)
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        return withUnsafeMutableBytes(of: &digits) { buf -> DeltaResult in
+        return withUnsafeMutableBytes(of: &digits) { buf -> (DeltaResult, Item?) in
             let len = formatDecimal(result, into: buf)
             if len <= it.valueLength && it.refcount.pointee.load(ordering: .relaxed) == 2 {
                 // In place, padded with spaces like memcached, with a new CAS.
-                it.cas = nextCAS()
+                it.cas = newCAS ?? nextCAS()
                 memcpy(it.value, buf.baseAddress!, len)
                 if len < it.valueLength { memset(it.value + len, 0x20, it.valueLength - len) }
-                lockedBump(it, now: clock.current)
-                return .ok(result)
+                lockedUpdate(it)
+                return (.ok(result), it)
             }
             guard case .item(let fresh) = allocate(key: it.key, flags: it.clientFlags, expiry: it.expiry, valueLength: len) else {
-                return .outOfMemory
+                refDecrement(it)
+                return (.outOfMemory, nil)
             }
             memcpy(fresh.value, buf.baseAddress!, len)
-            lockedReplace(it, with: fresh, hv)
-            refDecrement(fresh)
-            return .ok(result)
+            lockedReplace(it, with: fresh, hv, cas: newCAS)
+            refDecrement(it)
+            return (.ok(result), fresh)
         }
     }
 

@@ -55,6 +55,10 @@ public enum ItemFlag {
     public static let chunked: UInt8 = 8
     /// A chunked item whose last chunk came from the largest class (its own class had no memory).
     public static let lastChunkFull: UInt8 = 0x10
+    /// Marked stale by a meta delete or set with I (invalidate): readers see X and one wins W.
+    public static let stale: UInt8 = 0x20
+    /// A meta get already handed out the win token (W) for this item; later readers see Z.
+    public static let tokenSent: UInt8 = 0x40
     /// An LRU crawler's marker, not an item: walkers skip it.
     public static let crawler: UInt8 = 0x80
 }

@@ -107,6 +107,24 @@ extension CacheEngine {
         }
     }
 
+    /// memcached's do_item_update: a write that is not a read (add on an existing key, an
+    /// in-place incr) refreshes the access time at most once a minute; no FETCHED/ACTIVE.
+    /// Item lock held.
+    func lockedUpdate(_ it: Item) {
+        let now = clock.current
+        guard it.time < now &- UInt32(ProcessClock.updateInterval), it.flags & ItemFlag.linked != 0 else { return }
+        if settings.lruSegmented {
+            it.time = now
+        } else {
+            let id = it.lruID
+            lruLock(id)
+            lockedUnlinkQ(it)
+            it.time = now
+            lockedLinkQ(it)
+            lruUnlock(id)
+        }
+    }
+
     /// One step at the tail of list (class, segment): reclaim expired items, and by segment move,
     /// rescue or (with `.evict`) evict one item. Returns how many items it removed or moved.
     @discardableResult

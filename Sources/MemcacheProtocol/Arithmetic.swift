@@ -34,6 +34,8 @@ extension MemcacheConnection {
             reply(Reply.nonNumeric, output)
         case .outOfMemory:
             reply(Reply.deltaOutOfMemory, output)
+        case .casMismatch:
+            reply(Reply.exists, output)
         }
         return .proceed
     }

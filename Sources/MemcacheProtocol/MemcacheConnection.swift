@@ -22,17 +22,25 @@ final class MemcacheConnection: ConnectionHandler {
         var filled: Int
         var terminatorSeen: Int
         var terminatorValid: Bool
+        /// Set for a meta set (ms): how to answer.
+        var meta: MetaStoreReply? = nil
     }
     var pending: PendingStore?
     var swallowRemaining = 0
     /// Set while a command that said `noreply` is being answered.
     var noreply = false
+    /// Decoded base64 keys of meta commands.
+    let keyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
 
     init(service: MemcacheService, stats: StatCounters) {
         self.service = service
         self.engine = service.engine
         self.stats = stats
         self.settings = service.settings
+    }
+
+    deinit {
+        keyScratch.deallocate()
     }
 
     func connectionClosed() {
@@ -140,6 +148,13 @@ final class MemcacheConnection: ConnectionHandler {
             return processDelete(input, tokens, more, output)
         case (5, UInt8(ascii: "t")) where TextParser.equals(input, cmd, "touch"):
             return processTouch(input, tokens, more, output)
+        case (2, UInt8(ascii: "m")):
+            switch input[cmd.start + 1] {
+            case UInt8(ascii: "g"), UInt8(ascii: "s"), UInt8(ascii: "d"), UInt8(ascii: "a"), UInt8(ascii: "e"), UInt8(ascii: "n"):
+                return processMeta(input, tokens, start, end, output)
+            default:
+                return dispatchAdmin(input, tokens, more, output)
+            }
         default:
             return dispatchAdmin(input, tokens, more, output)
         }

@@ -80,6 +80,11 @@ extension MemcacheConnection {
             return pos
         }
         pending = nil
+        if let meta = p.meta {
+            finishMetaStore(p, meta, output)
+            engine.release(p.item)
+            return pos
+        }
         noreply = p.noreply
         if !p.terminatorValid {
             reply(Reply.badDataChunk, output)

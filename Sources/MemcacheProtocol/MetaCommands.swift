@@ -1,0 +1,512 @@
+// mg / ms / md / ma / me / mn: memcached's meta commands. Each works on one key under its item
+// lock (memcached's process_m*_command), so flags that read and change an item (h and l before
+// the bump, T, N vivify, R recache, stale X with one W winner) see one consistent item.
+import CacheEngine
+import Platform
+
+/// What a meta set must remember until its data block has arrived: how to answer.
+struct MetaStoreReply {
+    var quiet = false
+    var base64 = false
+    var returnCAS = false
+    var returnKey = false
+    var invalidate = false
+    var vivifyTTL: Int32?
+    var newCAS: UInt64?
+    /// Return flags in request order (k, O, c), up to 8.
+    var order: UInt64 = 0
+    var orderCount = 0
+    var opaque: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    var opaqueLength = 0
+}
+
+extension MemcacheConnection {
+    /// The key of a meta command, base64-decoded into the scratch buffer with the b flag.
+    func metaKey(_ input: UnsafeRawBufferPointer, _ t: Token, base64: Bool) -> UnsafeRawBufferPointer? {
+        let raw = UnsafeRawBufferPointer(rebasing: input[t.start..<t.start + t.count])
+        if !base64 { return raw }
+        guard let n = Base64.decode(raw, into: keyScratch), n > 0 else { return nil }
+        return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(keyScratch)[0..<n])
+    }
+
+    /// " k<key>", or " k<base64 key> b" when the key came in base64 (memcached's META_KEY).
+    func appendMetaKey(_ key: UnsafeRawBufferPointer, base64: Bool, _ output: OutputBuffer) {
+        output.append(byte: 0x20)
+        output.append(byte: UInt8(ascii: "k"))
+        if base64 {
+            Base64.encode(key) { output.append(byte: $0) }
+            appendFlag(UInt8(ascii: "b"), output)
+        } else {
+            output.append(key)
+        }
+    }
+
+    @inline(__always)
+    func appendFlag(_ c: UInt8, _ output: OutputBuffer) {
+        output.append(byte: 0x20)
+        output.append(byte: c)
+    }
+
+    /// " O<opaque>" and " k<key>" in request order: the return flags every meta command has.
+    func appendCommonFlags(_ input: UnsafeRawBufferPointer, from: Int, end: Int, key: UnsafeRawBufferPointer,
+                           base64: Bool, _ output: OutputBuffer) {
+        var pos = from
+        while let t = TextParser.nextToken(input, from: pos, end: end) {
+            pos = t.start + t.count
+            switch input[t.start] {
+            case UInt8(ascii: "O"):
+                appendFlag(UInt8(ascii: "O"), output)
+                output.append(UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
+            case UInt8(ascii: "k"):
+                appendMetaKey(key, base64: base64, output)
+            default:
+                break
+            }
+        }
+    }
+
+    func processMeta(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ start: Int, _ end: Int,
+                     _ output: OutputBuffer) -> HandlerAction {
+        let cmd = input[tokens[0].start + 1]
+        if cmd == UInt8(ascii: "n") {
+            output.append(MetaReply.mn)
+            return .proceed
+        }
+        guard tokens.count >= 2 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        guard tokens[1].count <= ItemLayout.maxKeyLength else {
+            output.append(Reply.badFormat)
+            return .proceed
+        }
+        let keyToken = tokens[1]
+        switch cmd {
+        case UInt8(ascii: "g"): return metaGet(input, keyToken, end, output)
+        case UInt8(ascii: "s"): return metaSet(input, tokens, end, output)
+        case UInt8(ascii: "d"): return metaDelete(input, keyToken, end, output)
+        case UInt8(ascii: "a"): return metaArithmetic(input, keyToken, end, output)
+        default: return metaDebug(input, keyToken, end, output)
+        }
+    }
+
+    // MARK: mg
+
+    private func metaGet(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
+        let flagsStart = keyToken.start + keyToken.count
+        let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
+        if let error { output.append(error.line()); return .proceed }
+        guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
+        let hv = CacheEngine.hash(key)
+        let clock = engine.clock
+        stats.add(.cmdGet)
+        if f.ttl != nil { stats.add(.cmdTouch) }
+        engine.withItemLock(hv) {
+            var outcome = GetOutcome.miss
+            var found = engine.lockedGet(key, hv, bump: false, outcome: &outcome)
+            var created = false
+            if found == nil, let viv = f.vivify,
+               case .item(let fresh) = engine.allocate(key: key, flags: 0, expiry: clock.expiry(fromClient: Int64(viv)), valueLength: 0) {
+                engine.lockedLink(fresh, hv)
+                found = fresh
+                created = true
+            }
+            guard let it = found else {
+                switch outcome {
+                case .expired: stats.add(.getExpired)
+                case .flushed: stats.add(.getFlushed)
+                default: break
+                }
+                stats.add(.getMisses)
+                if !f.quiet {
+                    output.append("EN")
+                    appendCommonFlags(input, from: flagsStart, end: end, key: key, base64: f.base64, output)
+                    output.append(Reply.crlf)
+                }
+                return
+            }
+            if created { stats.add(.getMisses) } else { stats.add(.getHits) }
+            let now = clock.current
+            let fetchedBefore = it.flags & ItemFlag.fetched != 0
+            let lastAccess = now &- it.time
+            var won = false
+            if f.returnValue {
+                output.append(MetaReply.va)
+                output.append(decimal: UInt64(it.valueLength))
+            } else {
+                output.append(MetaReply.hd)
+            }
+            var pos = flagsStart
+            while let t = TextParser.nextToken(input, from: pos, end: end) {
+                pos = t.start + t.count
+                switch input[t.start] {
+                case UInt8(ascii: "T"):
+                    engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(f.ttl!)))
+                case UInt8(ascii: "N"):
+                    if created { won = true }
+                case UInt8(ascii: "R"):
+                    if it.flags & ItemFlag.tokenSent == 0 && !created && it.expiry != 0
+                        && it.expiry < clock.expiry(fromClient: Int64(f.recache!)) {
+                        won = true
+                    }
+                case UInt8(ascii: "s"):
+                    appendFlag(UInt8(ascii: "s"), output)
+                    output.append(decimal: UInt64(it.valueLength))
+                case UInt8(ascii: "t"):
+                    appendFlag(UInt8(ascii: "t"), output)
+                    appendTTL(it, now: now, output)
+                case UInt8(ascii: "c"):
+                    appendFlag(UInt8(ascii: "c"), output)
+                    output.append(decimal: it.cas)
+                case UInt8(ascii: "f"):
+                    appendFlag(UInt8(ascii: "f"), output)
+                    output.append(decimal: UInt64(it.clientFlags))
+                case UInt8(ascii: "l"):
+                    appendFlag(UInt8(ascii: "l"), output)
+                    output.append(decimal: UInt64(lastAccess))
+                case UInt8(ascii: "h"):
+                    appendFlag(UInt8(ascii: "h"), output)
+                    output.append(byte: fetchedBefore ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+                case UInt8(ascii: "O"):
+                    appendFlag(UInt8(ascii: "O"), output)
+                    output.append(UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
+                case UInt8(ascii: "k"):
+                    appendMetaKey(key, base64: f.base64, output)
+                default:
+                    break
+                }
+            }
+            if it.flags & ItemFlag.tokenSent != 0 { appendFlag(UInt8(ascii: "Z"), output) }
+            if it.flags & ItemFlag.stale != 0 {
+                appendFlag(UInt8(ascii: "X"), output)
+                if it.flags & ItemFlag.tokenSent == 0 { won = true }
+            }
+            if won {
+                appendFlag(UInt8(ascii: "W"), output)
+                it.flags |= ItemFlag.tokenSent
+            }
+            output.append(Reply.crlf)
+            if !f.noBump { engine.lockedBump(it) }
+            if f.returnValue {
+                let n = engine.valueSegmentCount(it)
+                for i in 0..<n {
+                    let seg = engine.valueSegment(it, i)
+                    output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count,
+                                          reference: i == n - 1 ? it.raw : nil)
+                }
+                output.append(Reply.crlf)
+            } else {
+                engine.release(it)
+            }
+        }
+        return .proceed
+    }
+
+    /// Seconds left before the item expires, -1 for never.
+    func appendTTL(_ it: Item, now: UInt32, _ output: OutputBuffer) {
+        if it.expiry == 0 {
+            output.append("-1")
+        } else {
+            output.append(decimal: UInt64(it.expiry > now ? it.expiry - now : 0))
+        }
+    }
+
+    // MARK: ms
+
+    private func metaSet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
+        guard tokens.count >= 3, let length = TextParser.parseInt32(input, tokens[2]), length >= 0, length <= Int32.max - 2 else {
+            output.append(Reply.badFormat)
+            return .proceed
+        }
+        let keyToken = tokens[1]
+        let flagsStart = tokens[2].start + tokens[2].count
+        let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
+        var mode = StoreMode.set
+        var failure = error.map { $0.line() }
+        if failure == nil {
+            switch f.mode {
+            case 0, UInt8(ascii: "S"), UInt8(ascii: "s"): mode = .set
+            case UInt8(ascii: "E"), UInt8(ascii: "e"): mode = .add
+            case UInt8(ascii: "A"), UInt8(ascii: "a"): mode = .append
+            case UInt8(ascii: "P"), UInt8(ascii: "p"): mode = .prepend
+            case UInt8(ascii: "R"), UInt8(ascii: "r"): mode = .replace
+            default: failure = MetaReply.invalidSetMode
+            }
+        }
+        let key = failure == nil ? metaKey(input, keyToken, base64: f.base64) : nil
+        if failure == nil && key == nil { failure = MetaReply.keyDecode }
+        if let failure {
+            output.append(failure)
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        }
+        if f.compareCAS != nil && (mode == .set || mode == .replace) { mode = .cas }
+        var reply = MetaStoreReply()
+        reply.quiet = f.quiet
+        reply.base64 = f.base64
+        reply.invalidate = f.invalidate
+        reply.newCAS = f.newCAS
+        if mode == .append || mode == .prepend { reply.vivifyTTL = f.vivify }
+        var pos = flagsStart
+        while let t = TextParser.nextToken(input, from: pos, end: end) {
+            pos = t.start + t.count
+            let c = input[t.start]
+            guard c == UInt8(ascii: "k") || c == UInt8(ascii: "O") || c == UInt8(ascii: "c"),
+                  reply.orderCount < 8 else { continue }
+            reply.order |= UInt64(c) << (8 * UInt64(reply.orderCount))
+            reply.orderCount += 1
+            if c == UInt8(ascii: "O") {
+                withUnsafeMutableBytes(of: &reply.opaque) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
+                }
+                reply.opaqueLength = t.count - 1
+            }
+        }
+        let key2 = key!
+        let hash = CacheEngine.hash(key2)
+        stats.add(.cmdSet)
+        let expiry = engine.clock.expiry(fromClient: Int64(f.ttl ?? 0))
+        switch engine.allocate(key: key2, flags: f.clientFlags ?? 0, expiry: expiry, valueLength: Int(length)) {
+        case .item(let item):
+            pending = PendingStore(item: item, hash: hash, mode: mode, casIn: f.compareCAS ?? 0, noreply: false,
+                                   filled: 0, terminatorSeen: 0, terminatorValid: true, meta: reply)
+        case .tooLarge:
+            stats.add(.storeTooLarge)
+            output.append(Reply.tooLarge)
+            swallowRemaining = Int(length) + 2
+            if mode == .set { engine.unlink(key2, hash: hash) }
+        case .outOfMemory:
+            stats.add(.storeNoMemory)
+            output.append(Reply.outOfMemory)
+            swallowRemaining = Int(length) + 2
+            if mode == .set { engine.unlink(key2, hash: hash) }
+        }
+        return .proceed
+    }
+
+    /// Stores a meta set's completed item and answers it.
+    func finishMetaStore(_ p: PendingStore, _ reply: MetaStoreReply, _ output: OutputBuffer) {
+        if !p.terminatorValid {
+            output.append(Reply.badDataChunk)
+            return
+        }
+        var (result, cas) = engine.withItemLock(p.hash) {
+            engine.lockedStore(p.item, p.hash, mode: p.mode, casIn: p.casIn, allowStale: reply.invalidate, newCAS: reply.newCAS)
+        }
+        if result == .notStored, let viv = reply.vivifyTTL {
+            // Append/prepend with N: a missing item is created from this value.
+            p.item.expiry = engine.clock.expiry(fromClient: Int64(viv))
+            (result, cas) = engine.withItemLock(p.hash) {
+                engine.lockedStore(p.item, p.hash, mode: .add, casIn: 0, newCAS: reply.newCAS)
+            }
+        }
+        switch result {
+        case .stored:
+            if p.mode == .cas { stats.add(.casHits) }
+            if reply.quiet { return }
+            output.append(MetaReply.hd)
+        case .notStored: output.append(MetaReply.ns)
+        case .exists:
+            if p.mode == .cas { stats.add(.casBadval) }
+            output.append(MetaReply.ex)
+        case .notFound:
+            if p.mode == .cas { stats.add(.casMisses) }
+            output.append(MetaReply.nf)
+        }
+        for i in 0..<reply.orderCount {
+            let c = UInt8(truncatingIfNeeded: reply.order >> (8 * UInt64(i)))
+            switch c {
+            case UInt8(ascii: "O"):
+                appendFlag(c, output)
+                var opaque = reply.opaque
+                withUnsafeBytes(of: &opaque) { output.append(UnsafeRawBufferPointer(rebasing: $0[0..<reply.opaqueLength])) }
+            case UInt8(ascii: "k"):
+                appendMetaKey(p.item.key, base64: reply.base64, output)
+            default:
+                appendFlag(c, output)
+                output.append(decimal: cas)
+            }
+        }
+        output.append(Reply.crlf)
+    }
+
+    // MARK: md
+
+    private func metaDelete(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
+        let flagsStart = keyToken.start + keyToken.count
+        let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
+        if let error { output.append(error.line(forDelete: true)); return .proceed }
+        guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
+        let hv = CacheEngine.hash(key)
+        let code: StaticString? = engine.withItemLock(hv) {
+            var outcome = GetOutcome.miss
+            guard let it = engine.lockedGet(key, hv, bump: false, outcome: &outcome) else {
+                stats.add(.deleteMisses)
+                return MetaReply.nf
+            }
+            defer { engine.release(it) }
+            if let c = f.compareCAS, c != it.cas { return MetaReply.ex }
+            if f.invalidate {
+                // Mark stale instead of deleting: the next reader wins the recache.
+                if let ttl = f.ttl { engine.lockedSetExpiry(it, engine.clock.expiry(fromClient: Int64(ttl))) }
+                it.flags = (it.flags | ItemFlag.stale) & ~ItemFlag.tokenSent
+                it.cas = f.newCAS ?? engine.newCAS()
+            } else {
+                engine.lockedUnlink(it, hv)
+            }
+            stats.add(.deleteHits)
+            return f.quiet ? nil : MetaReply.hd
+        }
+        if let code {
+            output.append(code)
+            appendCommonFlags(input, from: flagsStart, end: end, key: key, base64: f.base64, output)
+            output.append(Reply.crlf)
+        }
+        return .proceed
+    }
+
+    // MARK: ma
+
+    private func metaArithmetic(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
+        let flagsStart = keyToken.start + keyToken.count
+        let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
+        if let error { output.append(error.line()); return .proceed }
+        let incr: Bool
+        switch f.mode {
+        case 0, UInt8(ascii: "I"), UInt8(ascii: "i"), UInt8(ascii: "+"): incr = true
+        case UInt8(ascii: "D"), UInt8(ascii: "d"), UInt8(ascii: "-"): incr = false
+        default:
+            output.append(MetaReply.invalidArithmeticMode)
+            return .proceed
+        }
+        guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
+        let hv = CacheEngine.hash(key)
+        let clock = engine.clock
+        engine.withItemLock(hv) {
+            var (result, found) = engine.lockedDelta(key, hv, incr: incr, by: f.delta, casIn: f.compareCAS ?? 0, newCAS: f.newCAS)
+            var created = false
+            var code: StaticString? = nil
+            switch result {
+            case .ok:
+                stats.add(incr ? .incrHits : .decrHits)
+            case .nonNumeric:
+                output.append(Reply.nonNumeric)
+                return
+            case .outOfMemory:
+                output.append(Reply.deltaOutOfMemory)
+                return
+            case .casMismatch:
+                code = MetaReply.ex
+            case .notFound:
+                if let viv = f.vivify {
+                    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+                    let made: Item? = withUnsafeMutableBytes(of: &digits) { buf in
+                        let len = formatDecimal(f.initial, into: buf)
+                        guard case .item(let fresh) = engine.allocate(
+                            key: key, flags: 0, expiry: clock.expiry(fromClient: Int64(viv)), valueLength: len) else { return nil }
+                        engine.writeValue(fresh, at: 0, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<len]))
+                        return fresh
+                    }
+                    guard let fresh = made else {
+                        output.append(Reply.deltaOutOfMemory)
+                        return
+                    }
+                    let (stored, _) = engine.lockedStore(fresh, hv, mode: .add, casIn: 0, newCAS: f.newCAS)
+                    if stored == .stored {
+                        found = fresh
+                        created = true
+                        result = .ok(f.initial)
+                    } else {
+                        engine.release(fresh)
+                        code = MetaReply.ns
+                    }
+                } else {
+                    stats.add(incr ? .incrMisses : .decrMisses)
+                    code = MetaReply.nf
+                }
+            }
+            guard let it = found, case .ok(let value) = result else {
+                output.append(code!)
+                appendCommonFlags(input, from: flagsStart, end: end, key: key, base64: f.base64, output)
+                output.append(Reply.crlf)
+                return
+            }
+            defer { engine.release(it) }
+            if f.quiet && !f.returnValue && !created {
+                // q hides the nominal answer, but T and N still apply.
+                if let ttl = f.ttl { engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(ttl))) }
+                return
+            }
+            if f.returnValue {
+                output.append(MetaReply.va)
+                var tmp = value
+                var digits = 1
+                while tmp >= 10 { tmp /= 10; digits += 1 }
+                output.append(decimal: UInt64(digits))
+            } else {
+                output.append(MetaReply.hd)
+            }
+            let now = clock.current
+            var pos = flagsStart
+            while let t = TextParser.nextToken(input, from: pos, end: end) {
+                pos = t.start + t.count
+                switch input[t.start] {
+                case UInt8(ascii: "c"):
+                    appendFlag(UInt8(ascii: "c"), output)
+                    output.append(decimal: it.cas)
+                case UInt8(ascii: "t"):
+                    appendFlag(UInt8(ascii: "t"), output)
+                    appendTTL(it, now: now, output)
+                case UInt8(ascii: "T"):
+                    engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(f.ttl!)))
+                case UInt8(ascii: "O"):
+                    appendFlag(UInt8(ascii: "O"), output)
+                    output.append(UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
+                case UInt8(ascii: "k"):
+                    appendMetaKey(key, base64: f.base64, output)
+                default:
+                    break
+                }
+            }
+            output.append(Reply.crlf)
+            if f.returnValue {
+                output.append(decimal: value)
+                output.append(Reply.crlf)
+            }
+        }
+        return .proceed
+    }
+
+    // MARK: me
+
+    private func metaDebug(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
+        let flagsStart = keyToken.start + keyToken.count
+        let base64 = TextParser.nextToken(input, from: flagsStart, end: end).map { TextParser.equals(input, $0, "b") } ?? false
+        guard let key = metaKey(input, keyToken, base64: base64) else { output.append(MetaReply.keyDecode); return .proceed }
+        let hv = CacheEngine.hash(key)
+        engine.withItemLock(hv) {
+            var outcome = GetOutcome.miss
+            guard let it = engine.lockedGet(key, hv, bump: false, outcome: &outcome) else {
+                output.append(MetaReply.en)
+                return
+            }
+            defer { engine.release(it) }
+            let now = engine.clock.current
+            output.append("ME ")
+            if base64 { Base64.encode(key) { output.append(byte: $0) } } else { output.append(key) }
+            output.append(" exp=")
+            if it.expiry == 0 { output.append("-1") } else { output.append(String(Int64(it.expiry) - Int64(now))) }
+            output.append(" la=")
+            output.append(decimal: UInt64(now &- it.time))
+            output.append(" cas=")
+            output.append(decimal: it.cas)
+            output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes" : " fetch=no")
+            output.append(" cls=")
+            output.append(decimal: UInt64(it.slabClass))
+            output.append(" size=")
+            output.append(decimal: UInt64(ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)))
+            output.append(Reply.crlf)
+        }
+        return .proceed
+    }
+}

@@ -1,0 +1,108 @@
+// The meta commands' flags (protocol.txt, "Meta Commands"): single letters, some with a token
+// glued on (T30, F5, Oabc). Parsed in one pass into a value; replies walk the line again so that
+// return flags come back in the order the client asked for them.
+
+struct MetaFlags {
+    var seen: UInt64 = 0
+    var base64 = false
+    var quiet = false
+    var returnValue = false
+    var noBump = false
+    var invalidate = false
+    var ttl: Int32?
+    var vivify: Int32?
+    var recache: Int32?
+    var clientFlags: UInt32?
+    var compareCAS: UInt64?
+    var newCAS: UInt64?
+    var mode: UInt8 = 0
+    var delta: UInt64 = 1
+    var initial: UInt64 = 0
+    var opaque: Token?
+
+    static let maxOpaqueLength = 32
+
+    /// Parses the flags in input[from..<end]; the error on failure.
+    static func parse(_ input: UnsafeRawBufferPointer, from: Int, end: Int) -> (MetaFlags, MetaFlagError?) {
+        var f = MetaFlags()
+        var pos = from
+        while let t = TextParser.nextToken(input, from: pos, end: end) {
+            pos = t.start + t.count
+            let c = input[t.start]
+            let bit: UInt64
+            switch c {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): bit = 1 << UInt64(c - UInt8(ascii: "a"))
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bit = 1 << UInt64(c - UInt8(ascii: "A") + 26)
+            default: return (f, .invalid)
+            }
+            if f.seen & bit != 0 { return (f, .duplicate) }
+            f.seen |= bit
+            let value = Token(start: t.start + 1, count: t.count - 1)
+            switch c {
+            case UInt8(ascii: "b"): f.base64 = true
+            case UInt8(ascii: "q"): f.quiet = true
+            case UInt8(ascii: "v"): f.returnValue = true
+            case UInt8(ascii: "u"): f.noBump = true
+            case UInt8(ascii: "I"): f.invalidate = true
+            case UInt8(ascii: "k"), UInt8(ascii: "s"), UInt8(ascii: "t"), UInt8(ascii: "c"), UInt8(ascii: "f"),
+                 UInt8(ascii: "h"), UInt8(ascii: "l"), UInt8(ascii: "P"), UInt8(ascii: "L"):
+                break
+            case UInt8(ascii: "O"):
+                if value.count > maxOpaqueLength { return (f, .opaqueTooLong) }
+                f.opaque = value
+            case UInt8(ascii: "T"), UInt8(ascii: "N"), UInt8(ascii: "R"):
+                guard let v = TextParser.parseInt32(input, value) else { return (f, .badToken) }
+                if c == UInt8(ascii: "T") { f.ttl = v } else if c == UInt8(ascii: "N") { f.vivify = v } else { f.recache = v }
+            case UInt8(ascii: "F"):
+                guard let v = TextParser.parseUnsigned(input, value, max: UInt64(UInt32.max)) else { return (f, .badToken) }
+                f.clientFlags = UInt32(v)
+            case UInt8(ascii: "C"), UInt8(ascii: "E"), UInt8(ascii: "D"), UInt8(ascii: "J"):
+                guard let v = TextParser.parseUnsigned(input, value) else { return (f, .badToken) }
+                switch c {
+                case UInt8(ascii: "C"): f.compareCAS = v
+                case UInt8(ascii: "E"): f.newCAS = v
+                case UInt8(ascii: "D"): f.delta = v
+                default: f.initial = v
+                }
+            case UInt8(ascii: "M"):
+                guard value.count >= 1 else { return (f, .badToken) }
+                f.mode = input[value.start]
+            default:
+                return (f, .invalid)
+            }
+        }
+        return (f, nil)
+    }
+}
+
+enum MetaFlagError {
+    case invalid, duplicate, badToken, opaqueTooLong
+
+    /// memcached's line for it; md words flag errors as one.
+    func line(forDelete: Bool = false) -> StaticString {
+        switch self {
+        case .invalid: forDelete ? MetaReply.invalidOrDuplicateFlag : MetaReply.invalidFlag
+        case .duplicate: forDelete ? MetaReply.invalidOrDuplicateFlag : MetaReply.duplicateFlag
+        case .badToken: MetaReply.badToken
+        case .opaqueTooLong: MetaReply.opaqueTooLong
+        }
+    }
+}
+
+enum MetaReply {
+    static let hd: StaticString = "HD"
+    static let va: StaticString = "VA "
+    static let en: StaticString = "EN\r\n"
+    static let ns: StaticString = "NS"
+    static let ex: StaticString = "EX"
+    static let nf: StaticString = "NF"
+    static let mn: StaticString = "MN\r\n"
+    static let invalidFlag: StaticString = "CLIENT_ERROR invalid flag\r\n"
+    static let duplicateFlag: StaticString = "CLIENT_ERROR duplicate flag\r\n"
+    static let badToken: StaticString = "CLIENT_ERROR bad token in command line format\r\n"
+    static let opaqueTooLong: StaticString = "CLIENT_ERROR opaque token too long\r\n"
+    static let keyDecode: StaticString = "CLIENT_ERROR error decoding key\r\n"
+    static let invalidOrDuplicateFlag: StaticString = "CLIENT_ERROR invalid or duplicate flag\r\n"
+    static let invalidSetMode: StaticString = "CLIENT_ERROR invalid mode for ms M token\r\n"
+    static let invalidArithmeticMode: StaticString = "CLIENT_ERROR invalid mode for ma M token\r\n"
+}
