@@ -71,6 +71,10 @@ extension MemcacheConnection {
         }
         if TextParser.equals(input, cmd, "flush_all") && !more && tokens.count <= 3 {
             setNoreplyMaybe(input, tokens)
+            guard settings.flushEnabled else {
+                reply(Reply.flushDisabled, output)
+                return .proceed
+            }
             var delay: Int64 = 0
             // As memcached: anything but a bare `flush_all [noreply]` reads its second token as
             // the delay.

@@ -13,6 +13,10 @@ public struct ProtocolSettings: Sendable {
     /// Longest multi-get line.
     public var maxGetLine = 1 << 20
     public var version = "1.6.18-swiftcached"
+    /// -F clears it: flush_all is refused.
+    public var flushEnabled = true
+    /// -B: "ascii" or "auto" (both serve the text protocols only).
+    public var bindingProtocol = "auto"
     /// `-o allow_key_control_chars`: accept keys with control bytes, as memcached does.
     public var allowKeyControlCharacters = false
     public init() {}

@@ -22,6 +22,7 @@ enum Reply {
     static let invalidDelta: StaticString = "CLIENT_ERROR invalid numeric delta argument\r\n"
     static let nonNumeric: StaticString = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
     static let deleteUsage: StaticString = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+    static let flushDisabled: StaticString = "CLIENT_ERROR flush_all not allowed\r\n"
     static let shutdownDisabled: StaticString = "ERROR: shutdown not enabled\r\n"
     static let tooManyConnections: StaticString = "ERROR Too many open connections\r\n"
 }

@@ -50,6 +50,12 @@ func usage() -> String {
     -b, --listen-backlog=<num> set the backlog queue limit (default: 1024)
     -I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k, max: 1024m)
     -A, --enable-shutdown     enable ascii "shutdown" command
+    -B, --protocol=<name>     ascii or auto (auto serves ASCII only: the binary protocol is not implemented)
+    -F, --disable-flush-all   disable flush_all command
+    -r, --enable-coredumps    maximize core file limit
+    -i, --license             print the license and exit
+    -X, --disable-dumping     accepted: cachedump and metadump do not exist yet
+    -W, --disable-watch       accepted: watch does not exist yet
     -o, --extended            comma separated list of extended options:
        - slab_chunk_max=<bytes>:  largest slab chunk; larger items are chunked (default: 512k)
        - hot_lru_pct=<num>:       pct of slab memory to reserve for hot lru (default: 20)
@@ -63,6 +69,7 @@ func usage() -> String {
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
+    Refused with a message (not implemented yet): -s -a -d -k -P -L -D -S -Y -e -Z -N, -B binary, -U <non-zero>.
 
     """
 }
@@ -107,7 +114,10 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         ("disable-cas", Int32(no_argument), UInt8(ascii: "C")), ("listen-backlog", Int32(required_argument), UInt8(ascii: "b")),
         ("max-item-size", Int32(required_argument), UInt8(ascii: "I")), ("enable-shutdown", Int32(no_argument), UInt8(ascii: "A")),
         ("extended", Int32(required_argument), UInt8(ascii: "o")),
-    ]
+        ("protocol", Int32(required_argument), UInt8(ascii: "B")), ("disable-flush-all", Int32(no_argument), UInt8(ascii: "F")),
+        ("enable-coredumps", Int32(no_argument), UInt8(ascii: "r")), ("license", Int32(no_argument), UInt8(ascii: "i")),
+        ("disable-dumping", Int32(no_argument), UInt8(ascii: "X")), ("disable-watch", Int32(no_argument), UInt8(ascii: "W")),
+    ] + unsupportedFlags.map { ($0.long, $0.takesArgument ? Int32(required_argument) : Int32(no_argument), $0.short) }
     let cNames = longOptions.map { strdup($0.0)! }
     defer { cNames.forEach { free($0) } }
     var table = longOptions.enumerated().map { i, opt in
@@ -121,7 +131,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
 
     while true {
         var argument: UnsafePointer<CChar>?
-        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:", table, &argument)
+        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXW" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
         if c == -1 { break }
         let arg = argument.map { String(cString: $0) } ?? ""
         switch UInt8(truncatingIfNeeded: c) {
@@ -175,6 +185,29 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             itemSizeMax = v
         case UInt8(ascii: "A"):
             o.proto.allowShutdown = true
+        case UInt8(ascii: "B"):
+            switch arg {
+            case "ascii", "auto": o.proto.bindingProtocol = arg
+            case "binary": return fail("The binary protocol is not supported yet: -B must be ascii or auto (auto serves ASCII only)")
+            default: return fail("Invalid value for binding protocol: \(arg)\n -- should be one of auto, binary, or ascii")
+            }
+        case UInt8(ascii: "F"):
+            o.proto.flushEnabled = false
+        case UInt8(ascii: "r"):
+            var limit = rlimit()
+            if getrlimit(Int32(RLIMIT_CORE.rawValue), &limit) == 0 {
+                limit.rlim_cur = limit.rlim_max
+                _ = setrlimit(Int32(RLIMIT_CORE.rawValue), &limit)
+            }
+        case UInt8(ascii: "i"):
+            print("swiftcached \(swiftcachedVersion): a memcached-compatible server. libevent: BSD 3-clause license.")
+            return .exit(0)
+        case UInt8(ascii: "X"), UInt8(ascii: "W"):
+            // stats cachedump, lru_crawler metadump and watch do not exist yet: already disabled.
+            break
+        case let c where unsupportedFlags.contains(where: { $0.short == c }):
+            let flag = unsupportedFlags.first { $0.short == c }!
+            return fail("-\(String(UnicodeScalar(flag.short))), --\(flag.long) (\(flag.what)) is not supported by swiftcached yet")
         case UInt8(ascii: "o"):
             for sub in arg.split(separator: ",") {
                 let parts = sub.split(separator: "=", maxSplits: 1).map(String.init)
@@ -250,6 +283,23 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
     o.engine.hashPowerInit = max(o.engine.hashPowerInit, 10)
     return .run(o)
 }
+
+/// memcached 1.6 flags that swiftcached does not implement yet: recognised, so that using one is
+/// refused with a clear message instead of getopt's "invalid option".
+let unsupportedFlags: [(short: UInt8, long: String, takesArgument: Bool, what: String)] = [
+    (UInt8(ascii: "s"), "unix-socket", true, "UNIX socket"),
+    (UInt8(ascii: "a"), "unix-mask", true, "UNIX socket access mask"),
+    (UInt8(ascii: "d"), "daemon", false, "run as a daemon"),
+    (UInt8(ascii: "k"), "lock-memory", false, "lock down all paged memory"),
+    (UInt8(ascii: "P"), "pidfile", true, "PID file of a daemon"),
+    (UInt8(ascii: "L"), "enable-largepages", false, "large memory pages"),
+    (UInt8(ascii: "D"), "stats-delimiter", true, "stats detail key prefix delimiter"),
+    (UInt8(ascii: "S"), "enable-sasl", false, "SASL authentication"),
+    (UInt8(ascii: "Y"), "auth-file", true, "ASCII authentication"),
+    (UInt8(ascii: "e"), "memory-file", true, "item memory in an mmap'd file"),
+    (UInt8(ascii: "Z"), "enable-ssl", false, "TLS"),
+    (UInt8(ascii: "N"), "napi_ids", true, "NAPI ids"),
+]
 
 enum SlabArenaLimits {
     /// The arena is addressed by 32-bit handles of 8 bytes (see SlabArena), less the first class pages.

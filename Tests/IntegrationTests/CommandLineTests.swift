@@ -66,6 +66,10 @@ struct CommandLineTests {
         (["-o", "no_such_option"], "Illegal suboption"),
         (["-I", "256k"], "slab_chunk_max (bytes: 524288) cannot be larger than -I"),
         (["--no-such-flag"], "unrecognized option"),
+        (["-d"], "-d, --daemon (run as a daemon) is not supported by swiftcached yet"),
+        (["-s", "/tmp/swiftcached.sock"], "-s, --unix-socket (UNIX socket) is not supported by swiftcached yet"),
+        (["-B", "binary"], "The binary protocol is not supported yet"),
+        (["-B", "fooble"], "Invalid value for binding protocol"),
     ])
     func invalidFlags(_ args: [String], _ message: String) async throws {
         let binary = try IntegrationPaths.serverBinary()
@@ -95,7 +99,8 @@ struct CommandLineTests {
                      "no_modern", "temporary_ttl", "slab_chunk_max"] {
             #expect(h.output.contains(flag), "-h does not mention \(flag)")
         }
-        for unimplemented in ["-B, --protocol", "-s, --unix-socket", "-S, --enable-sasl", "-d, --daemon"] {
+        #expect(h.output.contains("-B, --protocol=<name>     ascii or auto"))
+        for unimplemented in ["-s, --unix-socket", "-S, --enable-sasl", "-d, --daemon"] {
             #expect(!h.output.contains(unimplemented), "-h advertises \(unimplemented), which is not implemented")
         }
         let v = try await ToolRunner.run(binary, ["-V"], timeout: .seconds(10))
@@ -170,6 +175,15 @@ struct CommandLineTests {
             c.send("get big\r\n")
             let reply = c.receive(until: "END\r\n")
             #expect(reply == "VALUE big 7 \(1 << 20)\r\n\(value)\r\nEND\r\n")
+        }
+    }
+
+    @Test("-F: flush_all is refused (silently with noreply) and nothing is flushed")
+    func flushDisabled() async throws {
+        try await withServer(["-F"]) { server in
+            let c = try RawConnection(port: server.port)
+            c.send("set a 0 0 1\r\n1\r\nflush_all\r\nflush_all noreply\r\nget a\r\n")
+            #expect(c.receive(until: "END\r\n") == "STORED\r\nCLIENT_ERROR flush_all not allowed\r\nVALUE a 0 1\r\n1\r\nEND\r\n")
         }
     }
 
