@@ -13,6 +13,12 @@ let package = Package(
     name: "swiftcached",
     products: [
         .executable(name: "swiftcached", targets: ["swiftcached"]),
+        .executable(name: "swiftcached-loadtest", targets: ["LoadTest"]),
+    ],
+    dependencies: [
+        // Only the load-test harness (Tools/) uses these; the server targets depend on nothing outside.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibevent", pkgConfig: "libevent_core", providers: [.apt(["libevent-dev"])]),
@@ -31,6 +37,22 @@ let package = Package(
         .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
         .testTarget(name: "IntegrationTests", exclude: ["Scripts"]),
+
+        // Load-test harness: the testable core (no Foundation) and the `swiftcached-loadtest` CLI.
+        .target(name: "CLoadTestShims", path: "Tools/CLoadTestShims"),
+        .target(
+            name: "LoadTestCore",
+            dependencies: ["CLoadTestShims", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "Tools/LoadTestCore",
+            swiftSettings: serverSettings
+        ),
+        .executableTarget(
+            name: "LoadTest",
+            dependencies: ["LoadTestCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/LoadTest",
+            swiftSettings: serverSettings
+        ),
+        .testTarget(name: "LoadTestTests", dependencies: ["LoadTestCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,308 @@
+// `compare`: starts swiftcached and memcached on free loopback ports with matching settings, runs
+// a workload matrix against each in turn (A B A B ...) for some rounds, and reports per workload
+// the median ops/s, p99 and ops per server CPU-second of each, and the ratios.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A server the harness started on a free loopback port; `stop()` on every path.
+public final class ManagedServer: @unchecked Sendable {
+    // Safe to share: immutable; ChildProcess is thread-safe.
+    public let name: String
+    public let port: UInt16
+    public let process: ChildProcess
+
+    private init(name: String, port: UInt16, process: ChildProcess) {
+        self.name = name
+        self.port = port
+        self.process = process
+    }
+
+    deinit { stop() }
+
+    /// Starts `executable arguments(port)` on a fresh free port and waits until it accepts; tries
+    /// another port if the server exits during startup (port taken meanwhile), 3 times.
+    public static func start(name: String, executable: String, arguments: (UInt16) -> [String]) throws -> ManagedServer {
+        var failures: [String] = []
+        for _ in 0..<3 {
+            let port = try Net.freePort()
+            let log = "/tmp/swiftcached-loadtest-\(name)-\(port)-\(getpid()).log"
+            let child = try ChildProcess.spawn(executable, arguments(port), logPath: log)
+            do {
+                try child.waitUntilAccepting(port: port)
+                return ManagedServer(name: name, port: port, process: child)
+            } catch {
+                child.stop()
+                unlink(log)
+                failures.append("\(error)")
+            }
+        }
+        throw ProcessError("\(name) failed to start 3 times:\n" + failures.joined(separator: "\n"))
+    }
+
+    public func stop() {
+        process.stop()
+        unlink(process.logPath)
+    }
+
+    /// The server's `version` reply, e.g. "VERSION 1.6.18".
+    public func version() -> String? {
+        guard case .success(let fd) = Net.connect(host: "127.0.0.1", port: port, nonBlocking: false) else { return nil }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let q = Array("version\r\n".utf8)
+        guard send(fd, q, q.count, Int32(MSG_NOSIGNAL)) == q.count else { return nil }
+        var buf = [UInt8](repeating: 0, count: 256)
+        var got = 0
+        while got < buf.count {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, 0) }
+            if n <= 0 { break }
+            got += n
+            if buf[0..<got].contains(0x0A) { break }
+        }
+        let line = String(decoding: buf[0..<got], as: UTF8.self)
+        return line.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first.map(String.init)
+    }
+}
+
+public struct Workload: Sendable {
+    public var name: String
+    public var description: String
+    /// Everything but host, port and duration.
+    public var config: LoadConfig
+
+    public init(name: String, description: String, config: LoadConfig) {
+        self.name = name
+        self.description = description
+        self.config = config
+    }
+
+    /// The default matrix: 50 connections, 100-byte values, 100k keys, warm, set:get 1:9, at
+    /// pipeline 1 and 16, and with 16-key multi-gets.
+    public static func defaultMatrix(loadThreads: Int = 1, connections: Int = 50) -> [Workload] {
+        var base = LoadConfig()
+        base.threads = loadThreads
+        base.connsPerThread = max(1, connections / loadThreads)
+        base.valueSize = 100
+        base.keys = 100_000
+        base.warm = true
+        base.setWeight = 1
+        base.getWeight = 9
+        var p16 = base
+        p16.pipeline = 16
+        var mget = base
+        mget.multiget = 16
+        return [
+            Workload(name: "p1", description: "1:9 set:get, 100 B, 100k keys, pipeline 1", config: base),
+            Workload(name: "p16", description: "1:9 set:get, 100 B, 100k keys, pipeline 16", config: p16),
+            Workload(name: "mget16", description: "1:9 set:16-key get, 100 B, 100k keys, pipeline 1", config: mget),
+        ]
+    }
+}
+
+public struct CompareOptions: Sendable {
+    public var swiftcached = ".build/release/swiftcached"
+    public var memcached = "memcached"
+    public var serverThreads = 2
+    public var memoryMB = 256
+    public var rounds = 3
+    public var durationSeconds: Double = 10
+    public var workloads = Workload.defaultMatrix()
+    public init() {}
+}
+
+public struct CompareSample: Sendable {
+    public var round: Int
+    public var workload: String
+    public var server: String
+    public var opsPerSecond: Double
+    public var p99: UInt64
+    public var cpuSeconds: Double
+    public var errors: Int
+    public var hitRatio: Double
+    public var opsPerCPUSecond: Double { cpuSeconds > 0 ? opsPerSecond * elapsed / cpuSeconds : 0 }
+    public var elapsed: Double
+}
+
+public struct CompareReport: Sendable {
+    public var options: CompareOptions
+    public var servers: [String]
+    public var versions: [String: String]
+    public var samples: [CompareSample]
+    public var started: String
+    public var machine: String
+
+    public struct Row: Sendable {
+        public var workload: Workload
+        public var ops: [Double]       // median per server, in `servers` order
+        public var p99: [UInt64]
+        public var opsPerCPU: [Double]
+        public var errors: [Int]       // sum over rounds
+        public var hitRatio: [Double]
+    }
+
+    public var rows: [Row] {
+        options.workloads.map { w in
+            func pick(_ s: String) -> [CompareSample] { samples.filter { $0.workload == w.name && $0.server == s } }
+            return Row(workload: w,
+                       ops: servers.map { median(pick($0).map(\.opsPerSecond)) },
+                       p99: servers.map { UInt64(median(pick($0).map { Double($0.p99) })) },
+                       opsPerCPU: servers.map { median(pick($0).map(\.opsPerCPUSecond)) },
+                       errors: servers.map { pick($0).reduce(0) { $0 + $1.errors } },
+                       hitRatio: servers.map { median(pick($0).map(\.hitRatio)) })
+        }
+    }
+
+    public var markdown: String {
+        let o = options
+        var out: [String] = []
+        out.append("Medians of \(o.rounds) rounds of \(formatFixed(o.durationSeconds, 0)) s per workload and server, run in turn "
+                   + servers.joined(separator: ", ") + " in each round. Servers: `-t \(o.serverThreads) -m \(o.memoryMB) -U 0 -l 127.0.0.1`"
+                   + " (" + servers.map { "\($0): \(versions[$0] ?? "?")" }.joined(separator: ", ") + "). "
+                   + "ops = key operations (a set is 1, a 16-key get is 16); p99 per request; CPU = server utime+stime during the measured run.")
+        out.append("")
+        out.append("Machine: \(machine); \(started).")
+        out.append("")
+        let a = servers[0], b = servers.count > 1 ? servers[1] : servers[0]
+        out.append("| workload | \(a) ops/s | \(b) ops/s | ratio | \(a) p99 | \(b) p99 | \(a) ops/CPU-s | \(b) ops/CPU-s | ratio | hit ratio | errors |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows {
+            let ratio = r.ops[1] > 0 ? formatFixed(r.ops[0] / r.ops[1], 2) : "–"
+            let cpuRatio = r.opsPerCPU[1] > 0 ? formatFixed(r.opsPerCPU[0] / r.opsPerCPU[1], 2) : "–"
+            out.append("| \(r.workload.name): \(r.workload.description) | \(formatGrouped(Int(r.ops[0].rounded()))) | \(formatGrouped(Int(r.ops[1].rounded()))) | \(ratio)× "
+                       + "| \(formatLatency(r.p99[0])) | \(formatLatency(r.p99[1])) "
+                       + "| \(formatGrouped(Int(r.opsPerCPU[0].rounded()))) | \(formatGrouped(Int(r.opsPerCPU[1].rounded()))) | \(cpuRatio)× "
+                       + "| \(formatFixed(r.hitRatio[0] * 100, 1)) % / \(formatFixed(r.hitRatio[1] * 100, 1)) % "
+                       + "| \(r.errors[0]) / \(r.errors[1]) |")
+        }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    public func json() -> JSONValue {
+        .object([
+            ("started", .string(started)),
+            ("machine", .string(machine)),
+            ("rounds", .int(options.rounds)),
+            ("duration_s", .double(options.durationSeconds, decimals: 1)),
+            ("server_threads", .int(options.serverThreads)),
+            ("memory_mb", .int(options.memoryMB)),
+            ("servers", .array(servers.map { s in .object([("name", .string(s)), ("version", .string(versions[s] ?? ""))]) })),
+            ("workloads", .array(rows.map { r in
+                .object([
+                    ("name", .string(r.workload.name)),
+                    ("description", .string(r.workload.description)),
+                    ("config", r.workload.config.json()),
+                    ("median", .object(servers.enumerated().map { (i, s) in
+                        (s, .object([("ops_per_s", .double(r.ops[i], decimals: 1)),
+                                     ("p99_us", .double(Double(r.p99[i]) / 1e3, decimals: 1)),
+                                     ("ops_per_cpu_s", .double(r.opsPerCPU[i], decimals: 1)),
+                                     ("hit_ratio", .double(r.hitRatio[i], decimals: 4)),
+                                     ("errors", .int(r.errors[i]))]))
+                    })),
+                    ("ratio_ops", .double(r.ops[1] > 0 ? r.ops[0] / r.ops[1] : 0, decimals: 3)),
+                    ("ratio_ops_per_cpu", .double(r.opsPerCPU[1] > 0 ? r.opsPerCPU[0] / r.opsPerCPU[1] : 0, decimals: 3)),
+                ])
+            })),
+            ("samples", .array(samples.map { s in
+                .object([("round", .int(s.round)), ("workload", .string(s.workload)), ("server", .string(s.server)),
+                         ("ops_per_s", .double(s.opsPerSecond, decimals: 1)), ("p99_us", .double(Double(s.p99) / 1e3, decimals: 1)),
+                         ("cpu_s", .double(s.cpuSeconds, decimals: 2)), ("ops_per_cpu_s", .double(s.opsPerCPUSecond, decimals: 1)),
+                         ("hit_ratio", .double(s.hitRatio, decimals: 4)), ("errors", .int(s.errors))])
+            })),
+        ])
+    }
+}
+
+public func median(_ xs: [Double]) -> Double {
+    guard !xs.isEmpty else { return 0 }
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+public enum CompareRunner {
+    /// Runs the comparison; `log` gets one line per run (for stderr). Stops the servers it started
+    /// on every path (and, with ChildRegistry.installSignalCleanup, on SIGINT/SIGTERM).
+    public static func run(_ o: CompareOptions, log: (String) -> Void) throws -> CompareReport {
+        guard access(o.swiftcached, X_OK) == 0 else {
+            throw ProcessError("swiftcached not found at \(o.swiftcached) (build it: swift build -c release --product swiftcached)")
+        }
+        guard let memcached = findExecutable(o.memcached) else {
+            throw ProcessError("memcached not found (\(o.memcached)); on Debian: apt-get install memcached")
+        }
+        let common = ["-l", "127.0.0.1", "-U", "0", "-t", String(o.serverThreads), "-m", String(o.memoryMB)]
+        let started = utcNow()
+        let sc = try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common }
+        defer { sc.stop() }
+        let mc = try ManagedServer.start(name: "memcached", executable: memcached) {
+            ["-p", String($0)] + common + (geteuid() == 0 ? ["-u", "nobody"] : [])
+        }
+        defer { mc.stop() }
+        let servers = [sc, mc]
+        var versions: [String: String] = [:]
+        for s in servers { versions[s.name] = s.version() ?? "?" }
+        log("servers: swiftcached on 127.0.0.1:\(sc.port) (pid \(sc.process.pid)), memcached on 127.0.0.1:\(mc.port) (pid \(mc.process.pid))")
+
+        var samples: [CompareSample] = []
+        for round in 1...o.rounds {
+            for w in o.workloads {
+                for s in servers {
+                    guard s.process.isRunning else {
+                        throw ProcessError("\(s.name) exited during the comparison; log:\n\(s.process.log)")
+                    }
+                    var config = w.config
+                    config.host = "127.0.0.1"
+                    config.port = s.port
+                    config.durationSeconds = o.durationSeconds
+                    config.requests = nil
+                    var cpu0 = 0.0, cpu1 = 0.0
+                    let r = try LoadRunner.run(config, beforeMeasure: { cpu0 = s.process.cpuSeconds ?? 0 },
+                                               afterMeasure: { cpu1 = s.process.cpuSeconds ?? 0 })
+                    if loadStopRequest.load(ordering: .relaxed) != 0 { throw ProcessError("interrupted") }
+                    let sample = CompareSample(round: round, workload: w.name, server: s.name, opsPerSecond: r.opsPerSecond,
+                                               p99: r.latency.p99, cpuSeconds: cpu1 - cpu0,
+                                               errors: r.errors.total + r.warmErrors.total, hitRatio: r.hitRatio,
+                                               elapsed: r.elapsedSeconds)
+                    samples.append(sample)
+                    log("round \(round) \(w.name) \(s.name): \(formatGrouped(Int(r.opsPerSecond.rounded()))) ops/s, p99 \(formatLatency(r.latency.p99)), "
+                        + "server CPU \(formatFixed(sample.cpuSeconds, 2)) s (\(formatGrouped(Int(sample.opsPerCPUSecond.rounded()))) ops/CPU-s), "
+                        + "hits \(formatFixed(r.hitRatio * 100, 1)) %, errors \(sample.errors)"
+                        + (r.errors.total > 0 ? " (\(r.errors.fields.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))" : "")
+                        + (r.stopReason.map { ", \($0)" } ?? ""))
+                }
+            }
+        }
+        return CompareReport(options: o, servers: servers.map(\.name), versions: versions, samples: samples,
+                             started: started, machine: machineDescription())
+    }
+}
+
+/// "YYYY-MM-DD HH:MM UTC".
+public func utcNow() -> String {
+    var t = time(nil)
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    return "\(tmv.tm_year + 1900)-\(two(tmv.tm_mon + 1))-\(two(tmv.tm_mday)) \(two(tmv.tm_hour)):\(two(tmv.tm_min)) UTC"
+}
+
+/// "N cores, <CPU model>".
+public func machineDescription() -> String {
+    let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    var model = "unknown CPU"
+    if let info = readTextFile("/proc/cpuinfo"),
+       let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+       let colon = line.firstIndex(of: ":") {
+        model = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
+    }
+    return "\(cores) cores, \(model)"
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,208 @@
+// Incremental parser of memcached text-protocol replies. It takes whatever bytes a read returned,
+// however a reply is split across reads, and reports replies to a sink as they complete. It keeps
+// no copy of the input except a partial line (bounded by `maxLineLength`), and streams VALUE data
+// to the sink in the pieces it arrived in, so a reply split at any byte parses the same.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One-line replies that complete a storage, delete or touch command.
+public enum SimpleReply: UInt8, Sendable, Equatable {
+    case stored, notStored, exists, notFound, deleted, touched, ok
+}
+
+/// `ERROR`, `CLIENT_ERROR <msg>`, `SERVER_ERROR <msg>`.
+public enum ErrorReply: UInt8, Sendable, Equatable {
+    case error, clientError, serverError
+}
+
+/// Receives the replies, in order. Pointers are valid only during the call.
+public protocol ReplySink {
+    mutating func simpleReply(_ kind: SimpleReply)
+    mutating func errorReply(_ kind: ErrorReply)
+    /// `VALUE <key> <flags> <bytes> [<cas>]`; `length` bytes of data follow through `valueData`.
+    mutating func valueHeader(key: UnsafeRawBufferPointer, flags: UInt32, length: Int, cas: UInt64?)
+    /// A piece of the current value's data (possibly empty pieces are never reported).
+    mutating func valueData(_ bytes: UnsafeRawBufferPointer)
+    /// The current value's data and its trailing CRLF are complete.
+    mutating func valueEnd()
+    /// `END`: the end of a retrieval reply.
+    mutating func end()
+}
+
+public final class ReplyParser {
+    public static let maxLineLength = 2048
+
+    private enum Mode { case line, data, dataCR, dataLF, failed }
+
+    private var mode: Mode = .line
+    private var remaining = 0
+    private let line: UnsafeMutablePointer<UInt8>
+    private var lineLength = 0
+
+    public init() {
+        line = .allocate(capacity: Self.maxLineLength)
+    }
+
+    deinit { line.deallocate() }
+
+    /// True once a malformed reply was seen; the stream cannot be resynchronised after that.
+    public var failed: Bool { mode == .failed }
+
+    /// Forget any partial reply (a new connection).
+    public func reset() {
+        mode = .line
+        remaining = 0
+        lineLength = 0
+    }
+
+    /// Parses all of `bytes`. Returns false (and stays failed) on a malformed reply.
+    @inline(__always)
+    public func feed<S: ReplySink>(_ bytes: UnsafeRawBufferPointer, into sink: inout S) -> Bool {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return mode != .failed }
+        return feed(base.assumingMemoryBound(to: UInt8.self), bytes.count, into: &sink)
+    }
+
+    public func feed<S: ReplySink>(_ base: UnsafePointer<UInt8>, _ count: Int, into sink: inout S) -> Bool {
+        var pos = 0
+        while pos < count {
+            switch mode {
+            case .line:
+                let rest = count - pos
+                guard let nlRaw = memchr(base + pos, 0x0A, rest) else {
+                    guard lineLength + rest <= Self.maxLineLength else { mode = .failed; return false }
+                    (line + lineLength).update(from: base + pos, count: rest)
+                    lineLength += rest
+                    return true
+                }
+                let nl = UnsafePointer(nlRaw.assumingMemoryBound(to: UInt8.self)) - base  // index of '\n'
+                let ok: Bool
+                if lineLength == 0 {
+                    ok = parseLine(base + pos, nl - pos + 1, &sink)
+                } else {
+                    let piece = nl - pos + 1
+                    guard lineLength + piece <= Self.maxLineLength else { mode = .failed; return false }
+                    (line + lineLength).update(from: base + pos, count: piece)
+                    lineLength += piece
+                    ok = parseLine(UnsafePointer(line), lineLength, &sink)
+                    lineLength = 0
+                }
+                if !ok { mode = .failed; return false }
+                pos = nl + 1
+            case .data:
+                let n = min(remaining, count - pos)
+                sink.valueData(UnsafeRawBufferPointer(start: base + pos, count: n))
+                remaining -= n
+                pos += n
+                if remaining == 0 { mode = .dataCR }
+            case .dataCR:
+                guard base[pos] == 0x0D else { mode = .failed; return false }
+                pos += 1
+                mode = .dataLF
+            case .dataLF:
+                guard base[pos] == 0x0A else { mode = .failed; return false }
+                pos += 1
+                mode = .line
+                sink.valueEnd()
+            case .failed:
+                return false
+            }
+        }
+        return true
+    }
+
+    /// `p[0 ..< n]` is one whole line including its "\r\n" (n ≥ 1, p[n-1] == '\n').
+    @inline(__always)
+    private func parseLine<S: ReplySink>(_ p: UnsafePointer<UInt8>, _ n: Int, _ sink: inout S) -> Bool {
+        guard n >= 2, p[n - 2] == 0x0D else { return false }
+        let len = n - 2  // content without CRLF
+        // Fast paths, by first byte.
+        switch p[0] {
+        case UInt8(ascii: "V"):
+            guard len > 6, matches(p, len, "VALUE ", prefix: true) else { return false }
+            return parseValueHeader(p + 6, len - 6, &sink)
+        case UInt8(ascii: "E"):
+            if matches(p, len, "END") { sink.end(); return true }
+            if matches(p, len, "EXISTS") { sink.simpleReply(.exists); return true }
+            if matches(p, len, "ERROR") || matches(p, len, "ERROR ", prefix: true) { sink.errorReply(.error); return true }
+            return false
+        case UInt8(ascii: "S"):
+            if matches(p, len, "STORED") { sink.simpleReply(.stored); return true }
+            if matches(p, len, "SERVER_ERROR") || matches(p, len, "SERVER_ERROR ", prefix: true) {
+                sink.errorReply(.serverError); return true
+            }
+            return false
+        case UInt8(ascii: "N"):
+            if matches(p, len, "NOT_STORED") { sink.simpleReply(.notStored); return true }
+            if matches(p, len, "NOT_FOUND") { sink.simpleReply(.notFound); return true }
+            return false
+        case UInt8(ascii: "D"):
+            if matches(p, len, "DELETED") { sink.simpleReply(.deleted); return true }
+            return false
+        case UInt8(ascii: "T"):
+            if matches(p, len, "TOUCHED") { sink.simpleReply(.touched); return true }
+            return false
+        case UInt8(ascii: "O"):
+            if matches(p, len, "OK") { sink.simpleReply(.ok); return true }
+            return false
+        case UInt8(ascii: "C"):
+            if matches(p, len, "CLIENT_ERROR") || matches(p, len, "CLIENT_ERROR ", prefix: true) {
+                sink.errorReply(.clientError); return true
+            }
+            return false
+        default:
+            return false
+        }
+    }
+
+    @inline(__always)
+    private func matches(_ p: UnsafePointer<UInt8>, _ len: Int, _ word: StaticString, prefix: Bool = false) -> Bool {
+        let w = word.utf8Start
+        let wl = word.utf8CodeUnitCount
+        guard prefix ? len >= wl : len == wl else { return false }
+        return memcmp(p, w, wl) == 0
+    }
+
+    /// `<key> <flags> <bytes>[ <cas>]` (after "VALUE ").
+    private func parseValueHeader<S: ReplySink>(_ p: UnsafePointer<UInt8>, _ len: Int, _ sink: inout S) -> Bool {
+        var i = 0
+        while i < len && p[i] > 0x20 && p[i] != 0x7F { i += 1 }
+        let keyLength = i
+        guard keyLength > 0, keyLength <= 250, i < len, p[i] == 0x20 else { return false }
+        i += 1
+        guard let flags = parseNumber(p, len, &i), flags <= UInt64(UInt32.max) else { return false }
+        guard i < len, p[i] == 0x20 else { return false }
+        i += 1
+        guard let bytes = parseNumber(p, len, &i), bytes < (1 << 40) else { return false }
+        var cas: UInt64? = nil
+        if i < len {
+            guard p[i] == 0x20 else { return false }
+            i += 1
+            guard let c = parseNumber(p, len, &i) else { return false }
+            cas = c
+        }
+        guard i == len else { return false }
+        sink.valueHeader(key: UnsafeRawBufferPointer(start: p, count: keyLength),
+                         flags: UInt32(flags), length: Int(bytes), cas: cas)
+        remaining = Int(bytes)
+        mode = remaining == 0 ? .dataCR : .data
+        return true
+    }
+
+    /// Decimal digits at p[i...] (at least one, no overflow past UInt64).
+    @inline(__always)
+    private func parseNumber(_ p: UnsafePointer<UInt8>, _ len: Int, _ i: inout Int) -> UInt64? {
+        var v: UInt64 = 0
+        let start = i
+        while i < len {
+            let d = p[i] &- 0x30
+            guard d < 10 else { break }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(d))
+            guard !o1 && !o2 else { return nil }
+            v = a
+            i += 1
+        }
+        return i > start ? v : nil
+    }
+}
