@@ -73,7 +73,8 @@ extension MemcacheConnection {
             return .proceed
         }
         guard tokens.count >= 2 else {
-            output.append(Reply.error)
+            // memcached: a keyless me is a format error, the others are unknown commands.
+            output.append(cmd == UInt8(ascii: "e") ? Reply.badFormat : Reply.error)
             return .proceed
         }
         guard tokens[1].count <= ItemLayout.maxKeyLength else {
@@ -81,6 +82,12 @@ extension MemcacheConnection {
             return .proceed
         }
         let keyToken = tokens[1]
+        // memcached refuses more than 17 flag tokens (MFLAG_MAX_OPT_LENGTH), in two wordings.
+        let flagsFrom = cmd == UInt8(ascii: "s") && tokens.count >= 3 ? tokens[2].start + tokens[2].count : keyToken.start + keyToken.count
+        if cmd != UInt8(ascii: "e") && Self.countTokens(input, from: flagsFrom, end: end, upTo: Self.maxMetaFlags + 1) > Self.maxMetaFlags {
+            output.append(cmd == UInt8(ascii: "g") ? MetaReply.tooManyFlagsGet : MetaReply.tooManyFlags)
+            return .proceed
+        }
         switch cmd {
         case UInt8(ascii: "g"): return metaGet(input, keyToken, end, output)
         case UInt8(ascii: "s"): return metaSet(input, tokens, end, output)
@@ -90,12 +97,24 @@ extension MemcacheConnection {
         }
     }
 
+    static let maxMetaFlags = 17
+
+    static func countTokens(_ input: UnsafeRawBufferPointer, from: Int, end: Int, upTo limit: Int) -> Int {
+        var n = 0
+        var pos = from
+        while n < limit, let t = TextParser.nextToken(input, from: pos, end: end) {
+            n += 1
+            pos = t.start + t.count
+        }
+        return n
+    }
+
     // MARK: mg
 
     private func metaGet(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
         let flagsStart = keyToken.start + keyToken.count
         let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
-        if let error { output.append(error.line()); return .proceed }
+        if let error { output.append(error.line(command: UInt8(ascii: "g"))); return .proceed }
         guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
         let hv = CacheEngine.hash(key)
         let clock = engine.clock
@@ -222,7 +241,7 @@ extension MemcacheConnection {
         let flagsStart = tokens[2].start + tokens[2].count
         let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
         var mode = StoreMode.set
-        var failure = error.map { $0.line() }
+        var failure = error.map { $0.line(command: UInt8(ascii: "s")) }
         if failure == nil {
             switch f.mode {
             case 0, UInt8(ascii: "S"), UInt8(ascii: "s"): mode = .set
@@ -335,8 +354,8 @@ extension MemcacheConnection {
     private func metaDelete(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
         let flagsStart = keyToken.start + keyToken.count
         let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
-        if let error { output.append(error.line(forDelete: true)); return .proceed }
-        guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
+        if let error { output.append(error.line(command: UInt8(ascii: "d"))); return .proceed }
+        guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.invalidOrDuplicateFlag); return .proceed }
         let hv = CacheEngine.hash(key)
         let code: StaticString? = engine.withItemLock(hv) {
             var outcome = GetOutcome.miss
@@ -370,7 +389,7 @@ extension MemcacheConnection {
     private func metaArithmetic(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
         let flagsStart = keyToken.start + keyToken.count
         let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
-        if let error { output.append(error.line()); return .proceed }
+        if let error { output.append(error.line(command: UInt8(ascii: "a"))); return .proceed }
         let incr: Bool
         switch f.mode {
         case 0, UInt8(ascii: "I"), UInt8(ascii: "i"), UInt8(ascii: "+"): incr = true
@@ -379,7 +398,7 @@ extension MemcacheConnection {
             output.append(MetaReply.invalidArithmeticMode)
             return .proceed
         }
-        guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
+        guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.invalidOrDuplicateFlag); return .proceed }
         let hv = CacheEngine.hash(key)
         let clock = engine.clock
         engine.withItemLock(hv) {
@@ -432,8 +451,9 @@ extension MemcacheConnection {
                 return
             }
             defer { engine.release(it) }
-            if f.quiet && !f.returnValue && !created {
-                // q hides the nominal answer, but T and N still apply.
+            if f.quiet && !created {
+                // q hides the nominal answer (VA too), but T still applies; a just-created item
+                // is still answered (memcached 1.6.18).
                 if let ttl = f.ttl { engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(ttl))) }
                 return
             }
@@ -482,7 +502,7 @@ extension MemcacheConnection {
     private func metaDebug(_ input: UnsafeRawBufferPointer, _ keyToken: Token, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
         let flagsStart = keyToken.start + keyToken.count
         let base64 = TextParser.nextToken(input, from: flagsStart, end: end).map { TextParser.equals(input, $0, "b") } ?? false
-        guard let key = metaKey(input, keyToken, base64: base64) else { output.append(MetaReply.keyDecode); return .proceed }
+        guard let key = metaKey(input, keyToken, base64: base64) else { output.append(Reply.badFormat); return .proceed }
         let hv = CacheEngine.hash(key)
         engine.withItemLock(hv) {
             var outcome = GetOutcome.miss

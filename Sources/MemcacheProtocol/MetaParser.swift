@@ -48,13 +48,13 @@ struct MetaFlags {
                  UInt8(ascii: "h"), UInt8(ascii: "l"), UInt8(ascii: "P"), UInt8(ascii: "L"):
                 break
             case UInt8(ascii: "O"):
-                if value.count > maxOpaqueLength { return (f, .opaqueTooLong) }
+                if t.count > maxOpaqueLength { return (f, .opaqueTooLong) }
                 f.opaque = value
             case UInt8(ascii: "T"), UInt8(ascii: "N"), UInt8(ascii: "R"):
                 guard let v = TextParser.parseInt32(input, value) else { return (f, .badToken) }
                 if c == UInt8(ascii: "T") { f.ttl = v } else if c == UInt8(ascii: "N") { f.vivify = v } else { f.recache = v }
             case UInt8(ascii: "F"):
-                guard let v = TextParser.parseUnsigned(input, value, max: UInt64(UInt32.max)) else { return (f, .badToken) }
+                guard let v = TextParser.parseUnsigned(input, value, max: UInt64(UInt32.max)) else { return (f, .badClientFlags) }
                 f.clientFlags = UInt32(v)
             case UInt8(ascii: "C"), UInt8(ascii: "E"), UInt8(ascii: "D"), UInt8(ascii: "J"):
                 guard let v = TextParser.parseUnsigned(input, value) else { return (f, .badToken) }
@@ -65,7 +65,7 @@ struct MetaFlags {
                 default: f.initial = v
                 }
             case UInt8(ascii: "M"):
-                guard value.count >= 1 else { return (f, .badToken) }
+                guard value.count == 1 else { return (f, .modeLength) }
                 f.mode = input[value.start]
             default:
                 return (f, .invalid)
@@ -76,15 +76,19 @@ struct MetaFlags {
 }
 
 enum MetaFlagError {
-    case invalid, duplicate, badToken, opaqueTooLong
+    case invalid, duplicate, badToken, badClientFlags, modeLength, opaqueTooLong
 
-    /// memcached's line for it; md words flag errors as one.
-    func line(forDelete: Bool = false) -> StaticString {
+    /// memcached's line for it. md and ma answer every flag error but a long opaque as one.
+    func line(command: UInt8) -> StaticString {
+        if self == .opaqueTooLong { return MetaReply.opaqueTooLong }
+        if command == UInt8(ascii: "d") || command == UInt8(ascii: "a") { return MetaReply.invalidOrDuplicateFlag }
         switch self {
-        case .invalid: forDelete ? MetaReply.invalidOrDuplicateFlag : MetaReply.invalidFlag
-        case .duplicate: forDelete ? MetaReply.invalidOrDuplicateFlag : MetaReply.duplicateFlag
-        case .badToken: MetaReply.badToken
-        case .opaqueTooLong: MetaReply.opaqueTooLong
+        case .invalid: return MetaReply.invalidFlag
+        case .duplicate: return MetaReply.duplicateFlag
+        case .badToken: return MetaReply.badToken
+        case .badClientFlags: return Reply.badFormat
+        case .modeLength: return MetaReply.modeLength
+        case .opaqueTooLong: return MetaReply.opaqueTooLong
         }
     }
 }
@@ -102,6 +106,9 @@ enum MetaReply {
     static let badToken: StaticString = "CLIENT_ERROR bad token in command line format\r\n"
     static let opaqueTooLong: StaticString = "CLIENT_ERROR opaque token too long\r\n"
     static let keyDecode: StaticString = "CLIENT_ERROR error decoding key\r\n"
+    static let tooManyFlagsGet: StaticString = "CLIENT_ERROR options flags are too long\r\n"
+    static let tooManyFlags: StaticString = "CLIENT_ERROR options flags too long\r\n"
+    static let modeLength: StaticString = "CLIENT_ERROR incorrect length for M token\r\n"
     static let invalidOrDuplicateFlag: StaticString = "CLIENT_ERROR invalid or duplicate flag\r\n"
     static let invalidSetMode: StaticString = "CLIENT_ERROR invalid mode for ms M token\r\n"
     static let invalidArithmeticMode: StaticString = "CLIENT_ERROR invalid mode for ma M token\r\n"

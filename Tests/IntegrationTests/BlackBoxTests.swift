@@ -74,6 +74,19 @@ struct BlackBoxTests {
         }
     }
 
+    @Test("meta protocol (mg ms md ma me mn) answers as memcached 1.6.18", .timeLimit(.minutes(2)))
+    func metaProtocol() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("meta_protocol.py")
+        try await withServer { server in
+            let r = try await ToolRunner.run(
+                python, [script, "--port", String(server.port)], timeout: .seconds(90))
+            #expect(r.succeeded, "meta_protocol.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("META PROTOCOL CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "meta_protocol.py")
+        }
+    }
+
     @Test("eviction under -m 8 keeps serving and bounds RSS", .timeLimit(.minutes(3)))
     func eviction() async throws {
         let python = try await IntegrationPaths.python()
