@@ -61,8 +61,8 @@ public final class ManagedServer: @unchecked Sendable {
             got += n
             if buf[0..<got].contains(0x0A) { break }
         }
-        let line = String(decoding: buf[0..<got], as: UTF8.self)
-        return line.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first.map(String.init)
+        let end = buf[0..<got].firstIndex(where: { $0 == 0x0D || $0 == 0x0A }) ?? got
+        return String(decoding: buf[0..<end], as: UTF8.self)
     }
 }
 

@@ -30,9 +30,9 @@ public func formatGrouped(_ n: Int) -> String {
     return n < 0 ? "-" + out : out
 }
 
-/// Nanoseconds as microseconds with one decimal, or milliseconds past 10 ms.
+/// Nanoseconds as microseconds with one decimal, or milliseconds with two from 1 ms.
 public func formatLatency(_ nanos: UInt64) -> String {
-    if nanos >= 10_000_000 { return formatFixed(Double(nanos) / 1e6, 2) + " ms" }
+    if nanos >= 1_000_000 { return formatFixed(Double(nanos) / 1e6, 2) + " ms" }
     return formatFixed(Double(nanos) / 1e3, 1) + " µs"
 }
 

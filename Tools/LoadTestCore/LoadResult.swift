@@ -47,6 +47,8 @@ public struct LoadResult: Sendable {
     public var errors = ErrorCounts()
     public var warmErrors = ErrorCounts()
     public var latency = LatencySummary.empty
+    /// CPU seconds the harness itself used while measuring (all threads).
+    public var loaderCPUSeconds: Double = 0
     /// Why the run stopped early (watchdog, signal), if it did.
     public var stopReason: String? = nil
 
@@ -65,7 +67,7 @@ public struct LoadResult: Sendable {
         lines.append("swiftcached-loadtest → \(c.host):\(c.port): \(c.threads) thread(s) × \(c.connsPerThread) conns, pipeline \(c.pipeline), \(what)")
         lines.append("  keys \(c.keys) (\(c.keyDistribution)), values \(c.valueSize) B, set:get \(c.ratioDescription), multiget \(c.multiget)\(c.warm ? ", warm" : "")\(c.verify ? ", verify" : "")")
         if let w = warmSeconds { lines.append("  warm:      \(c.keys) sets in \(formatFixed(w, 2)) s\(warmErrors.total > 0 ? ", \(warmErrors.total) errors" : "")") }
-        lines.append("  elapsed:   \(formatFixed(elapsedSeconds, 3)) s")
+        lines.append("  elapsed:   \(formatFixed(elapsedSeconds, 3)) s  (harness CPU \(formatFixed(loaderCPUSeconds, 2)) s)")
         lines.append("  ops/s:     \(formatGrouped(Int(opsPerSecond.rounded())))  (key operations: a set is 1, a get of K keys is K)")
         lines.append("  req/s:     \(formatGrouped(Int(requestsPerSecond.rounded())))  (\(formatGrouped(requests)) requests: \(formatGrouped(sets)) sets, \(formatGrouped(getRequests)) gets of \(formatGrouped(getKeys)) keys)")
         lines.append("  hit ratio: \(formatFixed(hitRatio * 100, 2)) %  (\(formatGrouped(hits)) hits)")
@@ -85,6 +87,7 @@ public struct LoadResult: Sendable {
             ("config", config.json()),
             ("elapsed_s", .double(elapsedSeconds, decimals: 3)),
             ("warm_s", warmSeconds.map { .double($0, decimals: 3) } ?? .null),
+            ("loader_cpu_s", .double(loaderCPUSeconds, decimals: 2)),
             ("ops", .int(ops)),
             ("ops_per_s", .double(opsPerSecond, decimals: 1)),
             ("requests", .int(requests)),

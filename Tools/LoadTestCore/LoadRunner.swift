@@ -64,6 +64,7 @@ public enum LoadRunner {
         var start = monotonicNanos()
         if control.stop.load(ordering: .relaxed) == 0 {
             beforeMeasure()
+            let cpu0 = processCPUSeconds()
             start = monotonicNanos()
             let deadline = config.requests == nil ? start + UInt64(config.durationSeconds * 1e9) : UInt64.max
             control.deadline.store(deadline, ordering: .relaxed)
@@ -86,6 +87,7 @@ public enum LoadRunner {
                     lastSample = now
                 }
             }
+            result.loaderCPUSeconds = processCPUSeconds() - cpu0
             afterMeasure()
         }
         let end = monotonicNanos()
@@ -114,4 +116,12 @@ public enum LoadRunner {
         }
         return result
     }
+}
+
+/// User + system CPU seconds of this process so far.
+func processCPUSeconds() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6
+        + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
 }

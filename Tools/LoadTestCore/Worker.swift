@@ -50,9 +50,10 @@ struct Conn {
     var alive = false
     var wantWrite = false
     var desync = false
+    /// Owned by `Worker.parsers` (no reference counting in the loop).
+    unowned(unsafe) let parser: ReplyParser
     var sendBuf: UnsafeMutablePointer<UInt8>
     var sendLen = 0
-    let parser = ReplyParser()
     // In-flight ring (capacity `ringCapacity`): kind (0 set, 1 get), send time, requested keys.
     var kinds: UnsafeMutablePointer<UInt8>
     var times: UnsafeMutablePointer<UInt64>
@@ -95,6 +96,7 @@ final class Worker: @unchecked Sendable {
     let control: RunControl
     private var chooser: KeyChooser
     private let conns: UnsafeMutablePointer<Conn>
+    private let parsers: [ReplyParser]
     private let connCount: Int
     private var liveConns = 0
     private var epfd: Int32 = -1
@@ -170,8 +172,10 @@ final class Worker: @unchecked Sendable {
         recvBuf = .allocate(capacity: recvCap)
         events = .allocate(capacity: connCount)
         conns = .allocate(capacity: connCount)
+        parsers = (0..<connCount).map { _ in ReplyParser() }
         for i in 0..<connCount {
             (conns + i).initialize(to: Conn(
+                parser: parsers[i],
                 sendBuf: .allocate(capacity: sendCap),
                 kinds: .allocate(capacity: ringCapacity),
                 times: .allocate(capacity: ringCapacity),
