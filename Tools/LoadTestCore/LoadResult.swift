@@ -75,6 +75,9 @@ public struct LoadResult: Sendable {
         lines.append("  latency:   p50 \(formatLatency(l.p50))  p90 \(formatLatency(l.p90))  p99 \(formatLatency(l.p99))  p99.9 \(formatLatency(l.p999))  max \(formatLatency(l.max))")
         let errs = errors.fields.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
         lines.append("  errors:    \(errors.total)\(errs.isEmpty ? "" : "  (\(errs))")")
+        if errors.verify > 0 && !c.warm {
+            lines.append("  note:      values written without --verify (or with another --value-size/--keys) fail the check; --warm rewrites every key first")
+        }
         if let r = stopReason { lines.append("  stopped:   \(r)") }
         return lines.joined(separator: "\n")
     }
