@@ -135,7 +135,16 @@ public struct Item: Equatable {
     }
 
     @inline(__always) func keyEquals(_ other: UnsafeRawBufferPointer) -> Bool {
-        keyLength == other.count && memcmp(raw + ItemLayout.headerSize, other.baseAddress!, other.count) == 0
+        let n = other.count
+        guard keyLength == n else { return false }
+        let mine = UnsafeRawPointer(raw + ItemLayout.headerSize)
+        let theirs = other.baseAddress!
+        if n <= 16 && n >= 8 {
+            // Short keys, the common case: two overlapping 8-byte compares instead of a memcmp call.
+            return mine.loadUnaligned(as: UInt64.self) == theirs.loadUnaligned(as: UInt64.self)
+                && mine.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) == theirs.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+        }
+        return memcmp(mine, theirs, n) == 0
     }
 }
 

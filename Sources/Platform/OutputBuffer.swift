@@ -157,8 +157,9 @@ public final class OutputBuffer {
 
     /// Withdraws everything appended since `mark`, releasing references it held.
     public func rollback(to mark: Mark) {
+        let release = releaseReference
         for i in mark.segmentCount..<segmentCount {
-            if let r = segments[i].reference { releaseReference?(r) }
+            if let r = segments[i].reference { release?(r) }
         }
         segmentCount = mark.segmentCount
         if segmentCount > firstSegment { segments[segmentCount - 1].length = mark.lastLength }
@@ -185,6 +186,8 @@ public final class OutputBuffer {
     /// Marks `n` bytes as written, releasing references of finished segments.
     public func consume(_ n: Int) {
         var left = n
+        // Loaded once: calling the stored closure per segment would retain its context each time.
+        let release = releaseReference
         while firstSegment < segmentCount {
             let s = segments + firstSegment
             let remaining = s.pointee.length - firstSegmentWritten
@@ -193,7 +196,7 @@ public final class OutputBuffer {
                 return
             }
             left -= remaining
-            if let r = s.pointee.reference { releaseReference?(r) }
+            if let r = s.pointee.reference { release?(r) }
             firstSegment += 1
             firstSegmentWritten = 0
         }
@@ -209,8 +212,9 @@ public final class OutputBuffer {
 
     /// Drops everything queued, releasing every reference (connection closing).
     public func reset() {
+        let release = releaseReference
         for i in firstSegment..<segmentCount {
-            if let r = segments[i].reference { releaseReference?(r) }
+            if let r = segments[i].reference { release?(r) }
         }
         resetWritten()
     }

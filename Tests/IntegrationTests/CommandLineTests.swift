@@ -120,9 +120,22 @@ struct CommandLineTests {
     @Test("-c 2: the third connection gets ERROR Too many open connections and is closed")
     func connectionLimit() async throws {
         try await withServer(["-c", "2"]) { server in
-            // The start-up probe's connection is closed, but its worker may not have seen it yet.
-            try await Task.sleep(for: .milliseconds(300))
             let a = try RawConnection(port: server.port)
+            // The start-up probe's connection is closed, but on a loaded machine its worker may not
+            // have seen the close yet: wait until `a` is the only connection counted.
+            func currentConnections() -> Int? {
+                a.send("stats\r\n")
+                let stats = a.receive(until: "END\r\n")
+                return stats.split(separator: "\r\n").first { $0.hasPrefix("STAT curr_connections ") }
+                    .flatMap { Int($0.split(separator: " ")[2]) }
+            }
+            func waitUntilOnlyA() async throws {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while currentConnections() != 1 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            try await waitUntilOnlyA()
             let b = try RawConnection(port: server.port)
             a.send("version\r\n")
             b.send("version\r\n")
@@ -136,7 +149,7 @@ struct CommandLineTests {
             #expect(a.receive(until: "\r\n").hasPrefix("VERSION "))
             b.send("quit\r\n")
             #expect(b.isClosedByPeer())
-            try await Task.sleep(for: .milliseconds(200))
+            try await waitUntilOnlyA()
             let d = try RawConnection(port: server.port)
             d.send("version\r\n")
             #expect(d.receive(until: "\r\n").hasPrefix("VERSION "))
