@@ -47,21 +47,28 @@ extension MemcacheConnection {
         output.append(byte: c)
     }
 
-    /// " O<opaque>" and " k<key>" in request order: the return flags every meta command has.
+    /// Echoes flag token `t` if it is one every meta command returns (" O<opaque>", " k<key>").
+    @inline(__always)
+    func appendEchoFlag(_ input: UnsafeRawBufferPointer, _ t: Token, key: UnsafeRawBufferPointer,
+                        base64: Bool, _ output: OutputBuffer) {
+        switch input[t.start] {
+        case UInt8(ascii: "O"):
+            appendFlag(UInt8(ascii: "O"), output)
+            output.append(UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
+        case UInt8(ascii: "k"):
+            appendMetaKey(key, base64: base64, output)
+        default:
+            break
+        }
+    }
+
+    /// The O and k flags in request order: all a miss or a failure answers with.
     func appendCommonFlags(_ input: UnsafeRawBufferPointer, from: Int, end: Int, key: UnsafeRawBufferPointer,
                            base64: Bool, _ output: OutputBuffer) {
         var pos = from
         while let t = TextParser.nextToken(input, from: pos, end: end) {
             pos = t.start + t.count
-            switch input[t.start] {
-            case UInt8(ascii: "O"):
-                appendFlag(UInt8(ascii: "O"), output)
-                output.append(UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
-            case UInt8(ascii: "k"):
-                appendMetaKey(key, base64: base64, output)
-            default:
-                break
-            }
+            appendEchoFlag(input, t, key: key, base64: base64, output)
         }
     }
 
@@ -186,13 +193,8 @@ extension MemcacheConnection {
                 case UInt8(ascii: "h"):
                     appendFlag(UInt8(ascii: "h"), output)
                     output.append(byte: fetchedBefore ? UInt8(ascii: "1") : UInt8(ascii: "0"))
-                case UInt8(ascii: "O"):
-                    appendFlag(UInt8(ascii: "O"), output)
-                    output.append(UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
-                case UInt8(ascii: "k"):
-                    appendMetaKey(key, base64: f.base64, output)
                 default:
-                    break
+                    appendEchoFlag(input, t, key: key, base64: f.base64, output)
                 }
             }
             if it.flags & ItemFlag.tokenSent != 0 { appendFlag(UInt8(ascii: "Z"), output) }
@@ -207,13 +209,7 @@ extension MemcacheConnection {
             output.append(Reply.crlf)
             if !f.noBump { engine.lockedBump(it) }
             if f.returnValue {
-                let n = engine.valueSegmentCount(it)
-                for i in 0..<n {
-                    let seg = engine.valueSegment(it, i)
-                    output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count,
-                                          reference: i == n - 1 ? it.raw : nil)
-                }
-                output.append(Reply.crlf)
+                appendValueBlock(it, output)
             } else {
                 engine.release(it)
             }
@@ -479,13 +475,8 @@ extension MemcacheConnection {
                     appendTTL(it, now: now, output)
                 case UInt8(ascii: "T"):
                     engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(f.ttl!)))
-                case UInt8(ascii: "O"):
-                    appendFlag(UInt8(ascii: "O"), output)
-                    output.append(UnsafeRawBufferPointer(rebasing: input[t.start + 1..<t.start + t.count]))
-                case UInt8(ascii: "k"):
-                    appendMetaKey(key, base64: f.base64, output)
                 default:
-                    break
+                    appendEchoFlag(input, t, key: key, base64: f.base64, output)
                 }
             }
             output.append(Reply.crlf)

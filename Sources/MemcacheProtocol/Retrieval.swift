@@ -72,6 +72,13 @@ extension MemcacheConnection {
             output.append(decimal: item.cas)
         }
         output.append(Reply.crlf)
+        appendValueBlock(item, output)
+    }
+
+    /// The value straight from item memory, then "\r\n". The item's reference (which the caller
+    /// hands over) travels with the last piece and is released once it is written.
+    @inline(__always)
+    func appendValueBlock(_ item: Item, _ output: OutputBuffer) {
         let n = engine.valueSegmentCount(item)
         for i in 0..<n {
             let seg = engine.valueSegment(item, i)
