@@ -96,14 +96,7 @@ extension CacheEngine {
             }
         } else {
             it.flags |= ItemFlag.fetched
-            if it.time < now &- UInt32(ProcessClock.updateInterval) {
-                let id = it.lruID
-                lruLock(id)
-                lockedUnlinkQ(it)
-                it.time = now
-                lockedLinkQ(it)
-                lruUnlock(id)
-            }
+            lockedUpdate(it)
         }
     }
 
