@@ -57,6 +57,8 @@ public final class CacheEngine: @unchecked Sendable {
     let oldestCAS: UnsafeMutablePointer<Atomic<UInt64>>
     /// The flush mark (oldestLive) the crawler last swept the lists for.
     let crawledFlush: UnsafeMutablePointer<Atomic<UInt32>>
+    /// `lru_crawler enable|disable|crawl`: the crawler thread waits on this between passes.
+    public let crawler = CrawlerControl()
     static let lruCount = 256
 
     public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock()) {

@@ -3,10 +3,42 @@
 // at a time, so the list lock is held for a single step and the walk survives concurrent links and
 // unlinks. Markers live in the arena's reserved prefix (they need slab handles); every other list
 // walker skips them by their `crawler` flag.
+import Platform
 import SlabAllocator
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Run-time control of the crawler thread (`lru_crawler` commands).
+public final class CrawlerControl: Sendable {
+    /// Wakes the crawler early for a requested pass, and stops it.
+    public let signal = StopSignal()
+    let enabled = Atomic<Bool>(true)
+    let requested = Atomic<Bool>(false)
+    /// `lru_crawler sleep`: microseconds between batches of 1000 items (memcached's default 100).
+    let sleepMicroseconds = Atomic<Int>(100)
+
+    public init() {}
+
+    public var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+
+    /// `lru_crawler enable` / `disable`; false when it was already in that state.
+    public func setEnabled(_ on: Bool) -> Bool {
+        enabled.exchange(on, ordering: .relaxed) != on
+    }
+
+    /// `lru_crawler crawl`: a pass as soon as the thread is free.
+    public func requestCrawl() {
+        requested.store(true, ordering: .relaxed)
+        signal.poke()
+    }
+
+    public func setSleep(microseconds: Int) { sleepMicroseconds.store(microseconds, ordering: .relaxed) }
+
+    /// Takes a pending crawl request.
+    func takeRequest() -> Bool { requested.exchange(false, ordering: .relaxed) }
+}
 
 extension CacheEngine {
     static let crawlerMarkerBase = 4096
@@ -19,11 +51,12 @@ extension CacheEngine {
 
     /// Crawls every list that can hold something to reclaim: items with an expiry, or, once a
     /// flush_all has taken effect, every item. Returns items reclaimed.
+    /// `everything`: an explicit `lru_crawler crawl` walks every non-empty list.
     @discardableResult
-    public func crawlAll(shouldStop: () -> Bool = { false }) -> Int {
+    public func crawlAll(everything: Bool = false, shouldStop: () -> Bool = { false }) -> Int {
         var reclaimed = 0
         let live = oldestLive.pointee.load(ordering: .relaxed)
-        let sweepFlush = live != 0 && live <= clock.current && crawledFlush.pointee.load(ordering: .relaxed) != live
+        let sweepFlush = everything || (live != 0 && live <= clock.current && crawledFlush.pointee.load(ordering: .relaxed) != live)
         for id in 0..<Self.lruCount where id & 0x3f != 0 && id & 0x3f <= slabs.table.largest {
             lruLock(id)
             let worth = lrus[id].tail != 0 && (sweepFlush || lrus[id].expiring > 0)
@@ -32,7 +65,7 @@ extension CacheEngine {
             reclaimed += crawl(lruID: id, shouldStop: shouldStop)
             if shouldStop() { return reclaimed }
         }
-        if sweepFlush { crawledFlush.pointee.store(live, ordering: .relaxed) }
+        if sweepFlush && live != 0 && live <= clock.current { crawledFlush.pointee.store(live, ordering: .relaxed) }
         return reclaimed
     }
 
@@ -96,7 +129,7 @@ extension CacheEngine {
                     lruUnlock(id)
                     break
                 }
-                usleep(100)
+                usleep(UInt32(crawler.sleepMicroseconds.load(ordering: .relaxed)))
             }
         }
         return reclaimed

@@ -27,13 +27,16 @@ public final class EngineThreads: @unchecked Sendable {
                 } while signal.wait(microseconds: sleep)
             })
         }
-        if engine.settings.lruCrawler {
-            threads.append(BackgroundThread(name: "lru-crawler") {
-                while signal.wait(microseconds: 2_000_000) {
-                    engine.crawlAll(shouldStop: { signal.isStopped })
+        let crawler = engine.crawler
+        _ = crawler.setEnabled(engine.settings.lruCrawler)
+        threads.append(BackgroundThread(name: "lru-crawler") {
+            while crawler.signal.wait(microseconds: 2_000_000) {
+                let requested = crawler.takeRequest()
+                if crawler.isEnabled || requested {
+                    engine.crawlAll(everything: requested, shouldStop: { crawler.signal.isStopped })
                 }
-            })
-        }
+            }
+        })
         threads.append(BackgroundThread(name: "hash-expander") {
             while signal.wait(microseconds: 50_000) {
                 while engine.hashExpanderStep() && !signal.isStopped {}
@@ -43,6 +46,7 @@ public final class EngineThreads: @unchecked Sendable {
 
     public func stop() {
         stopSignal.stop()
+        engine.crawler.signal.stop()
         for t in threads { t.join() }
         threads.removeAll()
     }

@@ -109,6 +109,24 @@ extension MemcacheConnection {
             reply(Reply.ok, output)
             return .proceed
         }
+        if TextParser.equals(input, cmd, "lru_crawler") && tokens.count >= 2 && !more {
+            return processLRUCrawler(input, tokens, output)
+        }
+        if TextParser.equals(input, cmd, "cache_memlimit") && (tokens.count == 2 || tokens.count == 3) && !more {
+            setNoreplyMaybe(input, tokens)
+            guard let mb = TextParser.parseUnsigned(input, tokens[1], max: UInt64(Int32.max)) else {
+                reply(Reply.error, output)  // memcached 1.6.18's answer to a non-number
+                return .proceed
+            }
+            if mb < 8 {
+                reply("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n", output)
+            } else if engine.slabs.setMemoryLimit(Int(mb) * 1024 * 1024) {
+                reply(Reply.ok, output)
+            } else {
+                reply("MEMLIMIT_ADJUST_FAILED out of address space reserved for slabs\r\n", output)
+            }
+            return .proceed
+        }
         if TextParser.equals(input, cmd, "shutdown") && tokens.count <= 2 {
             guard settings.allowShutdown else {
                 output.append(Reply.shutdownDisabled)
@@ -118,5 +136,61 @@ extension MemcacheConnection {
             return .closeNow
         }
         return unknownCommand(input, tokens, output)
+    }
+
+    /// `lru_crawler crawl <classes>|all`, `enable`, `disable`, `sleep <us>`, `tocrawl <n>`.
+    private func processLRUCrawler(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+        let sub = tokens[1]
+        let crawler = engine.crawler
+        if TextParser.equals(input, sub, "crawl") && tokens.count == 3 {
+            guard crawler.isEnabled else {
+                output.append("CLIENT_ERROR lru crawler disabled\r\n")
+                return .proceed
+            }
+            let list = tokens[2]
+            if !TextParser.equals(input, list, "all") {
+                // Comma-separated class ids, each one that exists.
+                var i = list.start
+                let end = list.start + list.count
+                while i < end {
+                    var j = i
+                    while j < end && input[j] != UInt8(ascii: ",") { j += 1 }
+                    guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)),
+                          id >= 1, id <= UInt64(engine.slabs.table.largest) else {
+                        output.append("BADCLASS invalid class id\r\n")
+                        return .proceed
+                    }
+                    i = j + 1
+                }
+            }
+            crawler.requestCrawl()
+            output.append(Reply.ok)
+        } else if TextParser.equals(input, sub, "enable") && tokens.count == 2 {
+            output.append(crawler.setEnabled(true) ? Reply.ok : "ERROR failed to start lru crawler thread\r\n")
+        } else if TextParser.equals(input, sub, "disable") && tokens.count == 2 {
+            output.append(crawler.setEnabled(false) ? Reply.ok : "ERROR failed to stop lru crawler thread\r\n")
+        } else if TextParser.equals(input, sub, "sleep") && tokens.count == 3 {
+            guard let us = TextParser.parseUnsigned(input, tokens[2]) else {
+                output.append(Reply.badFormat)
+                return .proceed
+            }
+            guard us <= 1_000_000 else {
+                output.append("CLIENT_ERROR sleep must be one second or less\r\n")
+                return .proceed
+            }
+            crawler.setSleep(microseconds: Int(us))
+            output.append(Reply.ok)
+        } else if TextParser.equals(input, sub, "tocrawl") && tokens.count == 3 {
+            // Items per class per pass: the crawler here walks whole lists, so the limit is
+            // accepted and has no effect.
+            guard TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)) != nil else {
+                output.append(Reply.badFormat)
+                return .proceed
+            }
+            output.append(Reply.ok)
+        } else {
+            output.append(Reply.error)
+        }
+        return .proceed
     }
 }

@@ -108,6 +108,10 @@ final class MemcacheConnection: ConnectionHandler {
         if !noreply { output.append(s) }
     }
 
+    func reply(_ s: String, _ output: OutputBuffer) {
+        if !noreply { output.append(s) }
+    }
+
     // MARK: dispatch
 
     private func dispatch(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {

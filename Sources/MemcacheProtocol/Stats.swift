@@ -16,6 +16,9 @@ extension MemcacheConnection {
             writeStats(service.itemsStats(), output)
         } else if TextParser.equals(input, sub, "slabs") {
             writeStats(service.slabsStats(), output)
+        } else if TextParser.equals(input, sub, "sizes") {
+            // memcached 1.6 tracks item sizes only with -o track_sizes, which is not implemented.
+            writeStats([("sizes_status", "disabled")], output)
         } else if TextParser.equals(input, sub, "reset") {
             service.resetStats()
             output.append("RESET\r\n")
@@ -44,7 +47,7 @@ extension MemcacheService {
         for c in counters { lines.append((c.statName, String(total(c)))) }
         lines.append(("auth_cmds", "0"))
         lines.append(("auth_errors", "0"))
-        lines.append(("limit_maxbytes", String(engine.settings.memoryLimit)))
+        lines.append(("limit_maxbytes", String(engine.slabs.memoryLimit)))
         lines.append(("threads", String(workerStats.count - 1)))
         lines.append(("hash_power_level", String(e.hashPower)))
         lines.append(("hash_bytes", String(e.hashBytes)))

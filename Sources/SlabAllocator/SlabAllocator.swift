@@ -23,7 +23,6 @@ public final class SlabAllocator: @unchecked Sendable {
     // Safe to share: every mutable field below is reached only with `lock` held.
     public let table: SlabClassTable
     public let arena: SlabArena
-    public let memoryLimit: Int
 
     private struct ClassState {
         var freeHead: SlabHandle = 0
@@ -36,22 +35,27 @@ public final class SlabAllocator: @unchecked Sendable {
 
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
     private let classes: UnsafeMutablePointer<ClassState>
-    private let state: UnsafeMutablePointer<(nextPage: Int, malloced: Int)>
+    private let state: UnsafeMutablePointer<(nextPage: Int, malloced: Int, limit: Int)>
+
+    /// Address space reserved for pages: room for `cache_memlimit` to raise -m at run time.
+    static func reservation(forLimit limit: Int, table: SlabClassTable) -> Int {
+        // The limit (or 4x it, at least 1 GB, for cache_memlimit), plus the first page every
+        // class may take past it. Virtual only: pages are touched when handed out.
+        let growable = min(max(limit * 4, 1 << 30), SlabArena.maxBytes - (table.largest + 1) * table.pageSize)
+        return max(limit, growable) + (table.largest + 1) * table.pageSize
+    }
 
     /// - Parameter memoryLimit: -m in bytes (0 = no limit other than the arena).
     public init?(table: SlabClassTable, memoryLimit: Int) {
-        // Room for the limit plus the first page every class may take past it.
-        let reserve = memoryLimit + (table.largest + 1) * table.pageSize
-        guard let arena = SlabArena(bytes: reserve) else { return nil }
+        guard let arena = SlabArena(bytes: Self.reservation(forLimit: memoryLimit, table: table)) else { return nil }
         self.table = table
         self.arena = arena
-        self.memoryLimit = memoryLimit
         lock = .allocate(capacity: 1)
         pthread_mutex_init(lock, nil)
         classes = .allocate(capacity: table.largest + 1)
         classes.initialize(repeating: ClassState(), count: table.largest + 1)
         state = .allocate(capacity: 1)
-        state.initialize(to: (nextPage: SlabArena.reservedPrefix, malloced: 0))
+        state.initialize(to: (nextPage: SlabArena.reservedPrefix, malloced: 0, limit: memoryLimit))
     }
 
     deinit {
@@ -111,7 +115,8 @@ public final class SlabAllocator: @unchecked Sendable {
     private func lockedNewPage(classID id: Int) -> Bool {
         let c = classes + id
         let pageSize = table.pageSize
-        if memoryLimit > 0 && state.pointee.malloced + pageSize > memoryLimit && c.pointee.pages > 0 {
+        let limit = state.pointee.limit
+        if limit > 0 && state.pointee.malloced + pageSize > limit && c.pointee.pages > 0 {
             return false
         }
         guard state.pointee.nextPage + pageSize <= arena.reservedBytes else { return false }
@@ -130,6 +135,25 @@ public final class SlabAllocator: @unchecked Sendable {
         c.pointee.freeHead = handle
         c.pointee.freeCount += 1
         c.pointee.used -= 1
+    }
+
+    /// The memory limit (-m) now in force.
+    public var memoryLimit: Int {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return state.pointee.limit
+    }
+
+    /// `cache_memlimit`: a new limit for taking pages (pages already taken stay). False when the
+    /// reserved address space cannot hold it.
+    public func setMemoryLimit(_ bytes: Int) -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        guard bytes > 0, bytes + (table.largest + 1) * table.pageSize <= arena.reservedBytes - SlabArena.reservedPrefix else {
+            return false
+        }
+        state.pointee.limit = bytes
+        return true
     }
 
     /// Bytes of pages taken from the arena (memcached's total_malloced).

@@ -1,0 +1,57 @@
+// lru_crawler, cache_memlimit and stats sizes, with memcached 1.6.18's answers (checked side by
+// side with `memcached -o no_lru_crawler` on loopback).
+import CacheEngine
+import MemcacheProtocol
+import Testing
+
+@Suite("admin commands")
+struct AdminCommandsTests {
+    @Test("lru_crawler: enable/disable state, crawl only when enabled, class ids checked")
+    func lruCrawler() throws {
+        let c = try Client()
+        #expect(c.engine.crawler.isEnabled)
+        #expect(c.send("lru_crawler enable\r\n") == "ERROR failed to start lru crawler thread\r\n")
+        #expect(c.send("lru_crawler disable\r\n") == "OK\r\n")
+        #expect(!c.engine.crawler.isEnabled)
+        #expect(c.send("lru_crawler crawl all\r\n") == "CLIENT_ERROR lru crawler disabled\r\n")
+        #expect(c.send("lru_crawler enable\r\n") == "OK\r\n")
+        #expect(c.send("lru_crawler crawl all\r\n") == "OK\r\n")
+        #expect(c.send("lru_crawler crawl 1,2,39\r\n") == "OK\r\n")
+        #expect(c.send("lru_crawler crawl 1,99\r\n") == "BADCLASS invalid class id\r\n")
+        #expect(c.send("lru_crawler crawl x\r\n") == "BADCLASS invalid class id\r\n")
+        #expect(c.send("lru_crawler sleep abc\r\n") == "CLIENT_ERROR bad command line format\r\n")
+        #expect(c.send("lru_crawler sleep 2000000\r\n") == "CLIENT_ERROR sleep must be one second or less\r\n")
+        #expect(c.send("lru_crawler sleep 100\r\n") == "OK\r\n")
+        #expect(c.send("lru_crawler tocrawl 10\r\n") == "OK\r\n")
+        #expect(c.send("lru_crawler bogus\r\n") == "ERROR\r\n")
+        #expect(c.send("lru_crawler\r\n") == "ERROR\r\n")
+    }
+
+    @Test("an explicit crawl walks lists that hold no expiring items too")
+    func explicitCrawlWalksEverything() throws {
+        let c = try Client()
+        _ = c.send("set a 0 0 1\r\n1\r\nset b 0 0 1\r\n2\r\n")
+        #expect(c.engine.crawlAll() == 0)
+        #expect(c.engine.itemStats().crawlerItemsChecked == 0)
+        #expect(c.engine.crawlAll(everything: true) == 0)
+        #expect(c.engine.itemStats().crawlerItemsChecked == 2)
+    }
+
+    @Test("cache_memlimit changes the limit in force; below 8 MB is refused")
+    func cacheMemlimit() throws {
+        let c = try Client()
+        #expect(c.send("cache_memlimit 0\r\n") == "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n")
+        #expect(c.send("cache_memlimit 32\r\n") == "OK\r\n")
+        #expect(c.engine.slabs.memoryLimit == 32 * 1024 * 1024)
+        #expect(c.send("stats\r\n").contains("STAT limit_maxbytes 33554432\r\n"))
+        #expect(c.send("cache_memlimit 100 noreply\r\nmn\r\n") == "MN\r\n")
+        #expect(c.engine.slabs.memoryLimit == 100 * 1024 * 1024)
+        #expect(c.send("cache_memlimit abc\r\n") == "ERROR\r\n")
+    }
+
+    @Test("stats sizes reports tracking disabled, as memcached does by default")
+    func statsSizes() throws {
+        let c = try Client()
+        #expect(c.send("stats sizes\r\n") == "STAT sizes_status disabled\r\nEND\r\n")
+    }
+}
