@@ -16,6 +16,8 @@ extension MemcacheConnection {
             writeStats(service.itemsStats(), output)
         } else if TextParser.equals(input, sub, "slabs") {
             writeStats(service.slabsStats(), output)
+        } else if TextParser.equals(input, sub, "conns") {
+            writeStats(service.sources.connections(), output)
         } else if TextParser.equals(input, sub, "sizes") {
             // memcached 1.6 tracks item sizes only with -o track_sizes, which is not implemented.
             writeStats([("sizes_status", "disabled")], output)

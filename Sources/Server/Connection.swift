@@ -14,6 +14,7 @@ final class Connection {
     unowned(unsafe) let worker: Worker
     let output: OutputBuffer
     let handler: ConnectionHandler
+    let record: ConnectionRecord
     var event: OpaquePointer?
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
@@ -31,6 +32,7 @@ final class Connection {
         self.worker = worker
         let output = OutputBuffer()
         self.output = output
+        self.record = ConnectionRecord(fd: fd, now: worker.server.stats.now.load(ordering: .relaxed))
         self.handler = worker.factory.makeHandler(workerIndex: worker.index, output: output)
         capacity = Self.initialCapacity
         buffer = .allocate(byteCount: capacity, alignment: 8)
@@ -69,6 +71,7 @@ final class Connection {
         if n > 0 {
             end += n
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
+            record.lastCommand.store(worker.server.stats.now.load(ordering: .relaxed), ordering: .relaxed)
             return true
         }
         if n == 0 { close(); return false }
@@ -143,10 +146,16 @@ final class Connection {
     private func setWriting(_ on: Bool) {
         if closed || writing == on { return }
         writing = on
+        record.writing.store(on, ordering: .relaxed)
         event_del(event)
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         event_assign(event, worker.base, fd, Int16(on ? EV_WRITE : EV_READ) | Int16(EV_PERSIST), connectionEventCallback, ctx)
         event_add(event, nil)
+    }
+
+    /// Idle past `-o idle_timeout` while waiting for a request (not while writing a reply)?
+    func isIdle(now: UInt32, timeout: UInt32) -> Bool {
+        !writing && !closed && now &- record.lastCommand.load(ordering: .relaxed) > timeout
     }
 
     func close() {

@@ -19,6 +19,8 @@ public struct ServerSettings: Sendable {
     public var maxConnections = 1024
     /// -b
     public var backlog = 1024
+    /// `-o idle_timeout`: seconds a connection may sit without a request (0 = forever).
+    public var idleTimeout = 0
     public init() {}
 }
 
@@ -114,7 +116,9 @@ public final class Server: @unchecked Sendable {
             events.append(ev)
         }
         let clockEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
-            Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue().tick()
+            let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
+            server.stats.now.wrappingAdd(1, ordering: .relaxed)
+            server.tick()
         }, ctx)!
         var second = timeval(tv_sec: 1, tv_usec: 0)
         event_add(clockEvent, &second)
@@ -136,6 +140,11 @@ public final class Server: @unchecked Sendable {
         listenFDs.removeAll()
         for w in workers { w.requestStop() }
         for w in workers { w.join() }
+    }
+
+    /// The bound listening sockets and their addresses (`stats conns`).
+    public var listeners: [(fd: Int32, address: String)] {
+        listenFDs.map { ($0, socketAddress($0, peer: false)) }
     }
 
     /// Any thread (a `shutdown` command): make `run()` return.

@@ -4,7 +4,7 @@ import Platform
 import Synchronization
 
 public enum ServerCounter: Int, CaseIterable {
-    case bytesRead, bytesWritten, connYields
+    case bytesRead, bytesWritten, connYields, idleKicks
 }
 
 public final class ServerStats: Sendable {
@@ -13,6 +13,10 @@ public final class ServerStats: Sendable {
     let total = Atomic<Int>(0)
     let rejected = Atomic<Int>(0)
     let structures = Atomic<Int>(0)
+    /// Seconds since the server started, ticked by the listener once a second: what connections
+    /// stamp their last request with (no clock call per request).
+    let now = Atomic<UInt32>(0)
+    let registry = ConnectionRegistry()
 
     init(workers: Int) {
         self.workers = (0..<workers).map { _ in StatCounters(count: ServerCounter.allCases.count) }
@@ -22,6 +26,24 @@ public final class ServerStats: Sendable {
     public var totalConnections: Int { total.load(ordering: .relaxed) }
     public var rejectedConnections: Int { rejected.load(ordering: .relaxed) }
     public var connectionStructures: Int { structures.load(ordering: .relaxed) }
+
+    /// `stats conns`: memcached's lines for every listening socket and connection.
+    public func connectionLines(listeners: [(fd: Int32, address: String)]) -> [(String, String)] {
+        var lines: [(String, String)] = []
+        for l in listeners {
+            lines.append(("\(l.fd):addr", l.address))
+            lines.append(("\(l.fd):state", "conn_listening"))
+            lines.append(("\(l.fd):secs_since_last_cmd", "0"))
+        }
+        let t = now.load(ordering: .relaxed)
+        for r in registry.snapshot() {
+            lines.append(("\(r.fd):addr", r.address))
+            lines.append(("\(r.fd):listen_addr", r.listenAddress))
+            lines.append(("\(r.fd):state", r.writing.load(ordering: .relaxed) ? "conn_mwrite" : "conn_waiting"))
+            lines.append(("\(r.fd):secs_since_last_cmd", String(t &- r.lastCommand.load(ordering: .relaxed))))
+        }
+        return lines
+    }
 
     public func sum(_ c: ServerCounter) -> UInt64 {
         workers.reduce(0) { $0 &+ $1[c.rawValue] }

@@ -23,6 +23,7 @@ final class Worker: @unchecked Sendable {
     private var stopRequested = false
     private var connections: [Int32: Connection] = [:]
     private var thread: BackgroundThread?
+    private var idleEvent: OpaquePointer?
 
     init(index: Int, server: Server, factory: ConnectionHandlerFactory, stats: StatCounters) {
         self.index = index
@@ -46,6 +47,13 @@ final class Worker: @unchecked Sendable {
             Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().drainNotifications()
         }, ctx)
         event_add(notifyEvent, nil)
+        if server.settings.idleTimeout > 0 {
+            idleEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
+                Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().kickIdleConnections()
+            }, ctx)
+            var second = timeval(tv_sec: 1, tv_usec: 0)
+            event_add(idleEvent, &second)
+        }
         thread = BackgroundThread(name: "worker") { [self] in
             event_base_dispatch(self.base)
         }
@@ -79,6 +87,11 @@ final class Worker: @unchecked Sendable {
         }
         for fd in fds { open(fd) }
         if stop {
+            if let idleEvent {
+                event_del(idleEvent)
+                event_free(idleEvent)
+                self.idleEvent = nil
+            }
             for c in Array(connections.values) { c.close() }
             event_del(notifyEvent)
             event_free(notifyEvent)
@@ -87,8 +100,19 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// `-o idle_timeout`: close connections that sent nothing for longer (memcached's idle_kicks).
+    private func kickIdleConnections() {
+        let now = server.stats.now.load(ordering: .relaxed)
+        let timeout = UInt32(server.settings.idleTimeout)
+        for c in Array(connections.values) where c.isIdle(now: now, timeout: timeout) {
+            stats.add(ServerCounter.idleKicks.rawValue)
+            c.close()
+        }
+    }
+
     private func open(_ fd: Int32) {
         let c = Connection(fd: fd, worker: self)
+        server.stats.registry.add(c.record)
         let ctx = Unmanaged.passUnretained(c).toOpaque()
         c.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), connectionEventCallback, ctx)
         event_add(c.event, nil)
@@ -98,6 +122,7 @@ final class Worker: @unchecked Sendable {
 
     func connectionClosed(_ c: Connection) {
         connections[c.fd] = nil
+        server.stats.registry.remove(c.fd)
         server.stats.current.wrappingSubtract(1, ordering: .relaxed)
         server.stats.structures.wrappingSubtract(1, ordering: .relaxed)
     }

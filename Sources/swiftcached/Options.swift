@@ -64,6 +64,7 @@ func usage() -> String {
        - warm_max_factor=<float>: items idle > cold lru age * this are moved out of warm (default: 2.0)
        - temporary_ttl=<num>:     TTLs at or below this use the TEMP LRU, never evicted (off by default; 61 once set)
        - hashpower=<num>:         initial hash table size as a power of 2 (default: 16)
+       - idle_timeout=<num>:      close connections idle for more than this many seconds (default: 0, never)
        - allow_key_control_chars: accept keys with control characters, as memcached does
                                   (protocol.txt forbids them; memaslap's keys have them)
        - no_lru_crawler:          disable the LRU crawler background thread
@@ -240,6 +241,9 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
                     o.engine.hashPowerInit = v
                 case "allow_key_control_chars":
                     o.proto.allowKeyControlCharacters = true
+                case "idle_timeout":
+                    guard let v = intValue(), v >= 0 else { return fail("idle_timeout needs a number of seconds") }
+                    o.server.idleTimeout = v
                 case "no_lru_crawler":
                     o.lruCrawlerOption = false
                 case "no_lru_maintainer":

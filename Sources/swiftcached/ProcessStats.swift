@@ -11,6 +11,7 @@ import Glibc
 final class ServerBox: @unchecked Sendable {
     // Safe to share: written once on the main thread before any worker thread starts.
     var server: Server?
+    var listeners: [(fd: Int32, address: String)] = []
 }
 
 func generalServerStats(server: Server, clock: ProcessClock, options: Options, pid: Int32, startedAt: Int) -> [(String, String)] {
@@ -38,6 +39,7 @@ func generalServerStats(server: Server, clock: ProcessClock, options: Options, p
         ("bytes_read", String(s.sum(.bytesRead))),
         ("bytes_written", String(s.sum(.bytesWritten))),
         ("conn_yields", String(s.sum(.connYields))),
+        ("idle_kicks", String(s.sum(.idleKicks))),
     ]
 }
 
@@ -57,6 +59,7 @@ func settingsStats(_ o: Options) -> [(String, String)] {
         ("reqs_per_event", String(o.proto.requestsPerEvent)),
         ("cas_enabled", e.useCAS ? "yes" : "no"),
         ("tcp_backlog", String(o.server.backlog)),
+        ("idle_timeout", String(o.server.idleTimeout)),
         ("binding_protocol", o.proto.bindingProtocol),
         ("flush_enabled", o.proto.flushEnabled ? "yes" : "no"),
         ("item_size_max", String(e.itemSizeMax)),

@@ -62,6 +62,7 @@ sources.general = {
     return generalServerStats(server: server, clock: clock, options: options, pid: pid, startedAt: startedAt)
 }
 sources.resetServer = { serverBox.server?.stats.reset() }
+sources.connections = { serverBox.server?.stats.connectionLines(listeners: serverBox.listeners) ?? [] }
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, onShutdown: { serverBox.server?.stop() })
 let server = Server(settings: options.server, factory: service, tick: { clock.tick() })
@@ -72,6 +73,7 @@ do {
     printError("\(error)")
     exit(71)
 }
+serverBox.listeners = server.listeners
 let background = EngineThreads(engine: engine)
 background.start()
 server.run()

@@ -200,6 +200,27 @@ struct CommandLineTests {
         }
     }
 
+    @Test("-o idle_timeout=1: an idle connection is closed and counted; stats conns lists connections")
+    func idleTimeoutAndStatsConns() async throws {
+        try await withServer(["-o", "idle_timeout=1"]) { server in
+            let idle = try RawConnection(port: server.port)
+            #expect(idle.isClosedByPeer(), "an idle connection was not closed within 5 s")
+            let c = try RawConnection(port: server.port)
+            c.send("stats\r\n")
+            let stats = c.receive(until: "END\r\n")
+            #expect(stats.contains("STAT idle_kicks 1\r\n") || stats.contains("STAT idle_kicks 2\r\n"), "\(stats)")
+            c.send("stats settings\r\n")
+            #expect(c.receive(until: "END\r\n").contains("STAT idle_timeout 1\r\n"))
+            c.send("stats conns\r\n")
+            let conns = c.receive(until: "END\r\n")
+            #expect(conns.contains(":addr tcp:127.0.0.1:\(server.port)\r\n"), "\(conns)")
+            #expect(conns.contains(":state conn_listening\r\n"), "\(conns)")
+            #expect(conns.contains(":listen_addr tcp:127.0.0.1:\(server.port)\r\n"), "\(conns)")
+            #expect(conns.contains(":state conn_waiting\r\n"), "\(conns)")
+            #expect(conns.hasSuffix("END\r\n"))
+        }
+    }
+
     @Test("shutdown is refused without -A, and stops the server with -A")
     func shutdownCommand() async throws {
         try await withServer { server in
