@@ -83,11 +83,14 @@ struct SmokeTests {
         return c
     }
 
-    static func smoke(name: String, executable: String, arguments: @escaping @Sendable (UInt16) -> [String]) async throws {
+    static func smoke(name: String, executable: String, wire: WireProtocol = .memcache,
+                      arguments: @escaping @Sendable (UInt16) -> [String]) async throws {
         let result: LoadResult = try await offPool {
-            let server = try ManagedServer.start(name: name, executable: executable, arguments: arguments)
+            let server = try ManagedServer.start(name: name, executable: executable, wire: wire, arguments: arguments)
             defer { server.stop() }
-            let r = try LoadRunner.run(smokeConfig(port: server.port))
+            var config = smokeConfig(port: server.port)
+            config.wire = wire
+            let r = try LoadRunner.run(config)
             #expect(server.process.isRunning, "\(name) died during the run; log:\n\(server.process.log)")
             return r
         }
@@ -111,6 +114,15 @@ struct SmokeTests {
         let asRoot = geteuid() == 0
         try await Self.smoke(name: "memcached", executable: bin) {
             ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"] + (asRoot ? ["-u", "nobody"] : [])
+        }
+    }
+
+    @Test("2 s against redis-server over RESP (SET, MGET, verified): no errors, non-zero rate",
+          .enabled(if: findExecutable("redis-server") != nil, "redis-server not installed"))
+    func redis() async throws {
+        let bin = findExecutable("redis-server")!
+        try await Self.smoke(name: "redis", executable: bin, wire: .resp) {
+            ["--port", String($0), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"]
         }
     }
 

@@ -10,8 +10,8 @@ import Glibc
 struct LoadTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftcached-loadtest",
-        abstract: "Load tests for memcached-protocol servers (swiftcached, memcached).",
-        subcommands: [RunCommand.self, CompareCommand.self],
+        abstract: "Load tests for memcached-protocol and RESP servers (swiftcached, memcached, redis-server).",
+        subcommands: [RunCommand.self, CompareCommand.self, NullServerCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -7,7 +7,7 @@ import Glibc
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Closed-loop load against one server speaking the memcached text protocol.",
+        abstract: "Closed-loop load against one server speaking the memcached text protocol or RESP.",
         discussion: """
         Each of --threads OS threads runs an epoll loop over --conns connections, each keeping \
         --pipeline requests in flight. Latency is measured per request from the send that carries \
@@ -19,6 +19,8 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Server address, IPv4:PORT.")
     var server = "127.0.0.1:11211"
+    @Option(name: .customLong("protocol"), help: "memcache (set/get, multi-get as one get) or resp (SET/GET/MGET, for redis-server).")
+    var wire = "memcache"
     @Option(help: "Load threads (OS threads, one epoll loop each).")
     var threads = 1
     @Option(help: "Connections per thread.")
@@ -51,6 +53,8 @@ struct RunCommand: ParsableCommand {
     func makeConfig() throws -> LoadConfig {
         var c: LoadConfig
         do { c = try LoadConfig(parsingServer: server) } catch { throw ValidationError("\(error)") }
+        guard let w = WireProtocol(rawValue: wire) else { throw ValidationError("--protocol must be memcache or resp, got \(wire)") }
+        c.wire = w
         c.threads = threads
         c.connsPerThread = conns
         c.pipeline = pipeline

@@ -1,6 +1,7 @@
-// `compare`: starts swiftcached and memcached on free loopback ports with matching settings, runs
-// a workload matrix against each in turn (A B A B ...) for some rounds, and reports per workload
-// the median ops/s, p99 and ops per server CPU-second of each, and the ratios.
+// `compare`: starts swiftcached, memcached, redis-server and the null server on free loopback ports
+// with matching settings, runs a workload matrix against each in turn (A B C D A B C D ...) for
+// some rounds, and reports per workload the median ops/s, p99 and ops per server CPU-second of
+// each, and the ratios of swiftcached to each.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,18 +12,21 @@ public final class ManagedServer: @unchecked Sendable {
     public let name: String
     public let port: UInt16
     public let process: ChildProcess
+    public let wire: WireProtocol
 
-    private init(name: String, port: UInt16, process: ChildProcess) {
+    private init(name: String, port: UInt16, process: ChildProcess, wire: WireProtocol) {
         self.name = name
         self.port = port
         self.process = process
+        self.wire = wire
     }
 
     deinit { stop() }
 
     /// Starts `executable arguments(port)` on a fresh free port and waits until it accepts; tries
     /// another port if the server exits during startup (port taken meanwhile), 3 times.
-    public static func start(name: String, executable: String, arguments: (UInt16) -> [String]) throws -> ManagedServer {
+    public static func start(name: String, executable: String, wire: WireProtocol = .memcache,
+                             arguments: (UInt16) -> [String]) throws -> ManagedServer {
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Net.freePort()
@@ -30,7 +34,7 @@ public final class ManagedServer: @unchecked Sendable {
             let child = try ChildProcess.spawn(executable, arguments(port), logPath: log)
             do {
                 try child.waitUntilAccepting(port: port)
-                return ManagedServer(name: name, port: port, process: child)
+                return ManagedServer(name: name, port: port, process: child, wire: wire)
             } catch {
                 child.stop()
                 unlink(log)
@@ -45,8 +49,10 @@ public final class ManagedServer: @unchecked Sendable {
         unlink(process.logPath)
     }
 
-    /// The server's `version` reply, e.g. "VERSION 1.6.18".
+    /// The server's version: the `version` reply, e.g. "VERSION 1.6.18", or for RESP the
+    /// redis_version line of `INFO server`.
     public func version() -> String? {
+        if wire == .resp { return redisVersion() }
         guard case .success(let fd) = Net.connect(host: "127.0.0.1", port: port, nonBlocking: false) else { return nil }
         defer { close(fd) }
         var tv = timeval(tv_sec: 2, tv_usec: 0)
@@ -64,12 +70,34 @@ public final class ManagedServer: @unchecked Sendable {
         let end = buf[0..<got].firstIndex(where: { $0 == 0x0D || $0 == 0x0A }) ?? got
         return String(decoding: buf[0..<end], as: UTF8.self)
     }
+
+    private func redisVersion() -> String? {
+        guard case .success(let fd) = Net.connect(host: "127.0.0.1", port: port, nonBlocking: false) else { return nil }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let q = Array("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n".utf8)
+        guard send(fd, q, q.count, Int32(MSG_NOSIGNAL)) == q.count else { return nil }
+        var buf = [UInt8](repeating: 0, count: 8192)
+        var got = 0
+        let marker = Array("redis_version:".utf8)
+        while got < buf.count {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, 0) }
+            if n <= 0 { break }
+            got += n
+            let text = buf[0..<got]
+            if let r = text.firstRange(of: marker), let e = text[r.upperBound...].firstIndex(of: 0x0D) {
+                return "redis " + String(decoding: text[r.upperBound..<e], as: UTF8.self)
+            }
+        }
+        return nil
+    }
 }
 
 public struct Workload: Sendable {
     public var name: String
     public var description: String
-    /// Everything but host, port and duration.
+    /// Everything but host, port, protocol and duration.
     public var config: LoadConfig
 
     public init(name: String, description: String, config: LoadConfig) {
@@ -79,7 +107,7 @@ public struct Workload: Sendable {
     }
 
     /// The default matrix: 50 connections, 100-byte values, 100k keys, warm, set:get 1:9, at
-    /// pipeline 1 and 16, and with 16-key multi-gets.
+    /// pipeline 1 and 16, with 16-key multi-gets, with 4 KB values, and with zipf 0.99 keys.
     public static func defaultMatrix(loadThreads: Int = 1, connections: Int = 50) -> [Workload] {
         var base = LoadConfig()
         base.threads = loadThreads
@@ -93,10 +121,16 @@ public struct Workload: Sendable {
         p16.pipeline = 16
         var mget = base
         mget.multiget = 16
+        var large = base
+        large.valueSize = 4096
+        var zipf = base
+        zipf.keyDistribution = .zipf(0.99)
         return [
             Workload(name: "p1", description: "1:9 set:get, 100 B, 100k keys, pipeline 1", config: base),
             Workload(name: "p16", description: "1:9 set:get, 100 B, 100k keys, pipeline 16", config: p16),
             Workload(name: "mget16", description: "1:9 set:16-key get, 100 B, 100k keys, pipeline 1", config: mget),
+            Workload(name: "4k", description: "1:9 set:get, 4 KB, 100k keys, pipeline 1", config: large),
+            Workload(name: "zipf", description: "1:9 set:get, 100 B, 100k keys zipf 0.99, pipeline 1", config: zipf),
         ]
     }
 }
@@ -104,6 +138,10 @@ public struct Workload: Sendable {
 public struct CompareOptions: Sendable {
     public var swiftcached = ".build/release/swiftcached"
     public var memcached = "memcached"
+    /// redis-server binary, or nil to leave redis out.
+    public var redis: String? = "redis-server"
+    /// Run the null server (this executable's `null-server`) as the ceiling column; nil to leave it out.
+    public var nullServer: String? = nil
     public var serverThreads = 2
     public var memoryMB = 256
     public var rounds = 3
@@ -123,15 +161,45 @@ public struct CompareSample: Sendable {
     public var hitRatio: Double
     public var opsPerCPUSecond: Double { cpuSeconds > 0 ? opsPerSecond * elapsed / cpuSeconds : 0 }
     public var elapsed: Double
+
+    public init(round: Int, workload: String, server: String, opsPerSecond: Double, p99: UInt64, cpuSeconds: Double,
+                errors: Int, hitRatio: Double, elapsed: Double) {
+        self.round = round
+        self.workload = workload
+        self.server = server
+        self.opsPerSecond = opsPerSecond
+        self.p99 = p99
+        self.cpuSeconds = cpuSeconds
+        self.errors = errors
+        self.hitRatio = hitRatio
+        self.elapsed = elapsed
+    }
 }
+
+/// The column name of a server: the null server is the box's ceiling.
+public func serverLabel(_ name: String) -> String { name == "null" ? "null (ceiling)" : name }
 
 public struct CompareReport: Sendable {
     public var options: CompareOptions
+    /// Server names in run order; the first is the one the ratios are of (swiftcached).
     public var servers: [String]
     public var versions: [String: String]
     public var samples: [CompareSample]
     public var started: String
     public var machine: String
+    /// How each server was started, for the notes under the table.
+    public var commands: [String: String] = [:]
+
+    public init(options: CompareOptions, servers: [String], versions: [String: String], samples: [CompareSample],
+                started: String, machine: String, commands: [String: String] = [:]) {
+        self.options = options
+        self.servers = servers
+        self.versions = versions
+        self.samples = samples
+        self.started = started
+        self.machine = machine
+        self.commands = commands
+    }
 
     public struct Row: Sendable {
         public var workload: Workload
@@ -154,27 +222,51 @@ public struct CompareReport: Sendable {
         }
     }
 
+    /// The servers the first one is compared with (all but itself).
+    var others: [Int] { Array(servers.indices.dropFirst()) }
+
+    static func ratio(_ a: Double, _ b: Double) -> String { b > 0 ? formatFixed(a / b, 2) + "×" : "–" }
+
     public var markdown: String {
         let o = options
+        let first = servers[0]
         var out: [String] = []
         out.append("Medians of \(o.rounds) rounds of \(formatFixed(o.durationSeconds, 0)) s per workload and server, run in turn "
-                   + servers.joined(separator: ", ") + " in each round. Servers: `-t \(o.serverThreads) -m \(o.memoryMB) -U 0 -l 127.0.0.1`"
-                   + " (" + servers.map { "\($0): \(versions[$0] ?? "?")" }.joined(separator: ", ") + "). "
-                   + "ops = key operations (a set is 1, a 16-key get is 16); p99 per request; CPU = server utime+stime during the measured run.")
+                   + servers.map(serverLabel).joined(separator: ", ") + " in each round. "
+                   + "Servers (" + servers.map { "\($0): \(versions[$0] ?? "?")" }.joined(separator: ", ") + "): "
+                   + servers.map { "\($0) `\(commands[$0] ?? "?")`" }.joined(separator: "; ") + ". "
+                   + "ops = key operations (a set is 1, a 16-key get is 16); p99 per request; CPU = server utime+stime during the measured run; "
+                   + "ratios are \(first)/other (for null: the share of the ceiling).")
         out.append("")
         out.append("Machine: \(machine); \(started).")
         out.append("")
-        let a = servers[0], b = servers.count > 1 ? servers[1] : servers[0]
-        out.append("| workload | \(a) ops/s | \(b) ops/s | ratio | \(a) p99 | \(b) p99 | \(a) ops/CPU-s | \(b) ops/CPU-s | ratio | hit ratio | errors |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        // Table 1: throughput and p99.
+        var h = "| workload |" + servers.map { " \(serverLabel($0)) ops/s |" }.joined()
+        h += others.map { " \(first)/\(servers[$0]) |" }.joined()
+        h += servers.map { " \(serverLabel($0)) p99 |" }.joined()
+        out.append(h)
+        out.append("|---|" + String(repeating: "---:|", count: servers.count * 2 + others.count))
         for r in rows {
-            let ratio = r.ops[1] > 0 ? formatFixed(r.ops[0] / r.ops[1], 2) : "–"
-            let cpuRatio = r.opsPerCPU[1] > 0 ? formatFixed(r.opsPerCPU[0] / r.opsPerCPU[1], 2) : "–"
-            out.append("| \(r.workload.name): \(r.workload.description) | \(formatGrouped(Int(r.ops[0].rounded()))) | \(formatGrouped(Int(r.ops[1].rounded()))) | \(ratio)× "
-                       + "| \(formatLatency(r.p99[0])) | \(formatLatency(r.p99[1])) "
-                       + "| \(formatGrouped(Int(r.opsPerCPU[0].rounded()))) | \(formatGrouped(Int(r.opsPerCPU[1].rounded()))) | \(cpuRatio)× "
-                       + "| \(formatFixed(r.hitRatio[0] * 100, 1)) % / \(formatFixed(r.hitRatio[1] * 100, 1)) % "
-                       + "| \(r.errors[0]) / \(r.errors[1]) |")
+            var line = "| \(r.workload.name): \(r.workload.description) |"
+            line += r.ops.map { " \(formatGrouped(Int($0.rounded()))) |" }.joined()
+            line += others.map { " \(Self.ratio(r.ops[0], r.ops[$0])) |" }.joined()
+            line += r.p99.map { " \(formatLatency($0)) |" }.joined()
+            out.append(line)
+        }
+        out.append("")
+        // Table 2: efficiency, hits, errors.
+        h = "| workload |" + servers.map { " \(serverLabel($0)) ops/CPU-s |" }.joined()
+        h += others.map { " \(first)/\(servers[$0]) |" }.joined()
+        h += " hit ratio (" + servers.joined(separator: " / ") + ") | errors |"
+        out.append(h)
+        out.append("|---|" + String(repeating: "---:|", count: servers.count + others.count + 2))
+        for r in rows {
+            var line = "| \(r.workload.name) |"
+            line += r.opsPerCPU.map { " \(formatGrouped(Int($0.rounded()))) |" }.joined()
+            line += others.map { " \(Self.ratio(r.opsPerCPU[0], r.opsPerCPU[$0])) |" }.joined()
+            line += " " + r.hitRatio.map { formatFixed($0 * 100, 1) + " %" }.joined(separator: " / ") + " |"
+            line += " " + r.errors.map(String.init).joined(separator: " / ") + " |"
+            out.append(line)
         }
         return out.joined(separator: "\n") + "\n"
     }
@@ -187,7 +279,9 @@ public struct CompareReport: Sendable {
             ("duration_s", .double(options.durationSeconds, decimals: 1)),
             ("server_threads", .int(options.serverThreads)),
             ("memory_mb", .int(options.memoryMB)),
-            ("servers", .array(servers.map { s in .object([("name", .string(s)), ("version", .string(versions[s] ?? ""))]) })),
+            ("servers", .array(servers.map { s in
+                .object([("name", .string(s)), ("version", .string(versions[s] ?? "")), ("command", .string(commands[s] ?? ""))])
+            })),
             ("workloads", .array(rows.map { r in
                 .object([
                     ("name", .string(r.workload.name)),
@@ -200,8 +294,12 @@ public struct CompareReport: Sendable {
                                      ("hit_ratio", .double(r.hitRatio[i], decimals: 4)),
                                      ("errors", .int(r.errors[i]))]))
                     })),
-                    ("ratio_ops", .double(r.ops[1] > 0 ? r.ops[0] / r.ops[1] : 0, decimals: 3)),
-                    ("ratio_ops_per_cpu", .double(r.opsPerCPU[1] > 0 ? r.opsPerCPU[0] / r.opsPerCPU[1] : 0, decimals: 3)),
+                    ("ratio_ops", .object(others.map { i in
+                        (servers[i], .double(r.ops[i] > 0 ? r.ops[0] / r.ops[i] : 0, decimals: 3))
+                    })),
+                    ("ratio_ops_per_cpu", .object(others.map { i in
+                        (servers[i], .double(r.opsPerCPU[i] > 0 ? r.opsPerCPU[0] / r.opsPerCPU[i] : 0, decimals: 3))
+                    })),
                 ])
             })),
             ("samples", .array(samples.map { s in
@@ -230,18 +328,39 @@ public enum CompareRunner {
         guard let memcached = findExecutable(o.memcached) else {
             throw ProcessError("memcached not found (\(o.memcached)); on Debian: apt-get install memcached")
         }
-        let common = ["-l", "127.0.0.1", "-U", "0", "-t", String(o.serverThreads), "-m", String(o.memoryMB)]
-        let started = utcNow()
-        let sc = try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common }
-        defer { sc.stop() }
-        let mc = try ManagedServer.start(name: "memcached", executable: memcached) {
-            ["-p", String($0)] + common + (geteuid() == 0 ? ["-u", "nobody"] : [])
+        var redis: String? = nil
+        if let r = o.redis {
+            guard let path = findExecutable(r) else {
+                throw ProcessError("redis-server not found (\(r)); on Debian: apt-get install redis-server (or --no-redis)")
+            }
+            redis = path
         }
-        defer { mc.stop() }
-        let servers = [sc, mc]
+        let t = String(o.serverThreads), m = String(o.memoryMB)
+        let common = ["-l", "127.0.0.1", "-U", "0", "-t", t, "-m", m]
+        let started = utcNow()
+        var servers: [ManagedServer] = []
+        var commands: [String: String] = [:]
+        defer { for s in servers.reversed() { s.stop() } }
+        servers.append(try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common })
+        commands["swiftcached"] = "-t \(t) -m \(m) -U 0 -l 127.0.0.1"
+        let asNobody = geteuid() == 0 ? ["-u", "nobody"] : []
+        servers.append(try ManagedServer.start(name: "memcached", executable: memcached) { ["-p", String($0)] + common + asNobody })
+        commands["memcached"] = "-t \(t) -m \(m) -U 0 -l 127.0.0.1" + (asNobody.isEmpty ? "" : " -u nobody")
+        if let redis {
+            // redis-server: one event-loop thread (redis.conf advises no I/O threads below 4 cores),
+            // the same memory limit with LRU eviction, no persistence.
+            let args = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
+                        "--maxmemory", "\(o.memoryMB)mb", "--maxmemory-policy", "allkeys-lru"]
+            servers.append(try ManagedServer.start(name: "redis", executable: redis, wire: .resp) { ["--port", String($0)] + args })
+            commands["redis"] = "--bind 127.0.0.1 --save '' --appendonly no --protected-mode no --maxmemory \(o.memoryMB)mb --maxmemory-policy allkeys-lru"
+        }
+        if let null = o.nullServer {
+            servers.append(try ManagedServer.start(name: "null", executable: null) { ["null-server", "--port", String($0), "--threads", t] })
+            commands["null"] = "swiftcached-loadtest null-server --threads \(t)"
+        }
         var versions: [String: String] = [:]
         for s in servers { versions[s.name] = s.version() ?? "?" }
-        log("servers: swiftcached on 127.0.0.1:\(sc.port) (pid \(sc.process.pid)), memcached on 127.0.0.1:\(mc.port) (pid \(mc.process.pid))")
+        log("servers: " + servers.map { "\($0.name) on 127.0.0.1:\($0.port) (pid \($0.process.pid))" }.joined(separator: ", "))
 
         var samples: [CompareSample] = []
         for round in 1...o.rounds {
@@ -253,8 +372,10 @@ public enum CompareRunner {
                     var config = w.config
                     config.host = "127.0.0.1"
                     config.port = s.port
+                    config.wire = s.wire
                     config.durationSeconds = o.durationSeconds
                     config.requests = nil
+                    if s.name == "null" { config.warm = false }  // it stores nothing
                     var cpu0 = 0.0, cpu1 = 0.0
                     let r = try LoadRunner.run(config, beforeMeasure: { cpu0 = s.process.cpuSeconds ?? 0 },
                                                afterMeasure: { cpu1 = s.process.cpuSeconds ?? 0 })
@@ -273,7 +394,7 @@ public enum CompareRunner {
             }
         }
         return CompareReport(options: o, servers: servers.map(\.name), versions: versions, samples: samples,
-                             started: started, machine: machineDescription())
+                             started: started, machine: machineDescription(), commands: commands)
     }
 }
 

@@ -5,10 +5,17 @@ public struct LoadConfigError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
+/// The request protocol: memcached text (`set`/`get`, multi-get as one `get k1 k2 ...`) or RESP
+/// (`SET`/`GET`, multi-get as `MGET`).
+public enum WireProtocol: String, Sendable {
+    case memcache, resp
+}
+
 public struct LoadConfig: Sendable {
     /// IPv4 address (dotted quad or "localhost") and port of the server.
     public var host: String = "127.0.0.1"
     public var port: UInt16 = 11211
+    public var wire: WireProtocol = .memcache
     /// OS threads, each with its own epoll loop over its connections.
     public var threads = 1
     public var connsPerThread = 50
@@ -85,6 +92,7 @@ public struct LoadConfig: Sendable {
     public func json() -> JSONValue {
         .object([
             ("server", .string("\(host):\(port)")),
+            ("protocol", .string(wire.rawValue)),
             ("threads", .int(threads)),
             ("conns_per_thread", .int(connsPerThread)),
             ("pipeline", .int(pipeline)),

@@ -65,7 +65,7 @@ public struct LoadResult: Sendable {
         var lines: [String] = []
         let what = c.requests.map { "\($0) requests" } ?? "\(formatFixed(c.durationSeconds, 1)) s"
         lines.append("swiftcached-loadtest → \(c.host):\(c.port): \(c.threads) thread(s) × \(c.connsPerThread) conns, pipeline \(c.pipeline), \(what)")
-        lines.append("  keys \(c.keys) (\(c.keyDistribution)), values \(c.valueSize) B, set:get \(c.ratioDescription), multiget \(c.multiget)\(c.warm ? ", warm" : "")\(c.verify ? ", verify" : "")")
+        lines.append("  \(c.wire == .resp ? "RESP, " : "")keys \(c.keys) (\(c.keyDistribution)), values \(c.valueSize) B, set:get \(c.ratioDescription), multiget \(c.multiget)\(c.warm ? ", warm" : "")\(c.verify ? ", verify" : "")")
         if let w = warmSeconds { lines.append("  warm:      \(c.keys) sets in \(formatFixed(w, 2)) s\(warmErrors.total > 0 ? ", \(warmErrors.total) errors" : "")") }
         lines.append("  elapsed:   \(formatFixed(elapsedSeconds, 3)) s  (harness CPU \(formatFixed(loaderCPUSeconds, 2)) s)")
         lines.append("  ops/s:     \(formatGrouped(Int(opsPerSecond.rounded())))  (key operations: a set is 1, a get of K keys is K)")

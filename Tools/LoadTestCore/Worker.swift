@@ -52,6 +52,9 @@ struct Conn {
     var desync = false
     /// Owned by `Worker.parsers` (no reference counting in the loop).
     unowned(unsafe) let parser: ReplyParser
+    unowned(unsafe) let respParser: RESPParser
+    /// RESP: elements of the current MGET reply still to come.
+    var respPending = 0
     var sendBuf: UnsafeMutablePointer<UInt8>
     var sendLen = 0
     // In-flight ring (capacity `ringCapacity`): kind (0 set, 1 get), send time, requested keys.
@@ -87,6 +90,21 @@ struct ConnSink: ReplySink {
     @inline(__always) mutating func end() { w.onEnd(c) }
 }
 
+struct RESPConnSink: RESPSink {
+    unowned(unsafe) let w: Worker
+    let c: UnsafeMutablePointer<Conn>
+
+    @inline(__always) mutating func simpleString(_ text: UnsafeRawBufferPointer) {
+        w.onSimple(c, text.count == 2 && text[0] == UInt8(ascii: "O") && text[1] == UInt8(ascii: "K") ? .stored : .ok)
+    }
+    @inline(__always) mutating func errorString() { w.onErrorReply(c) }
+    @inline(__always) mutating func integer(_ value: Int64) { w.onRESPUnexpected(c) }
+    @inline(__always) mutating func bulkHeader(length: Int) { w.onBulkHeader(c, length) }
+    @inline(__always) mutating func bulkData(_ bytes: UnsafeRawBufferPointer) { w.onValueData(c, bytes) }
+    @inline(__always) mutating func bulkEnd() { w.onValueEnd(c); w.onRESPElementDone(c) }
+    @inline(__always) mutating func arrayHeader(count: Int) { w.onArrayHeader(c, count) }
+}
+
 final class Worker: @unchecked Sendable {
     // Safe to share: the coordinator touches the plain fields only before the thread starts and
     // after it is joined; while it runs, only the atomics are read from outside.
@@ -97,6 +115,15 @@ final class Worker: @unchecked Sendable {
     private var chooser: KeyChooser
     private let conns: UnsafeMutablePointer<Conn>
     private let parsers: [ReplyParser]
+    private let respParsers: [RESPParser]
+    private let resp: Bool
+    // RESP request pieces: "*3\r\n$3\r\nSET\r\n$<kw>\r\n", "\r\n$<V>\r\n", "*2\r\n$3\r\nGET\r\n$<kw>\r\n",
+    // "*<1+K>\r\n$4\r\nMGET\r\n", "$<kw>\r\n".
+    private let respSetHead: [UInt8]
+    private let respSetMid: [UInt8]
+    private let respGetHead: [UInt8]
+    private let respMGetHead: [UInt8]
+    private let respKeyHead: [UInt8]
     private let connCount: Int
     private var liveConns = 0
     private var epfd: Int32 = -1
@@ -161,21 +188,30 @@ final class Worker: @unchecked Sendable {
         self.quota = quota
         ringCapacity = max(config.pipeline, config.warm ? config.warmPipeline : 1)
 
+        resp = config.wire == .resp
+        respSetHead = Array("*3\r\n$3\r\nSET\r\n$\(keySpace.keyWidth)\r\n".utf8)
+        respSetMid = Array("\r\n$\(config.valueSize)\r\n".utf8)
+        respGetHead = Array("*2\r\n$3\r\nGET\r\n$\(keySpace.keyWidth)\r\n".utf8)
+        respMGetHead = Array("*\(1 + config.multiget)\r\n$4\r\nMGET\r\n".utf8)
+        respKeyHead = Array("$\(keySpace.keyWidth)\r\n".utf8)
         let suffix = Array(" 0 0 \(config.valueSize)\r\n".utf8)
         setSuffixLength = suffix.count
         setSuffix = .allocate(capacity: suffix.count)
         setSuffix.initialize(from: suffix, count: suffix.count)
 
-        let setBytes = 4 + keyWidth + setSuffixLength + valueSize + 2
-        let getBytes = 3 + multiget * (keyWidth + 1) + 2
+        let setBytes = max(4 + keyWidth + setSuffixLength, respSetHead.count + keyWidth + respSetMid.count) + valueSize + 2
+        let getBytes = max(3 + multiget * (keyWidth + 1) + 2,
+                           max(respGetHead.count + keyWidth + 2, respMGetHead.count + multiget * (respKeyHead.count + keyWidth + 2)))
         let sendCap = ringCapacity * max(setBytes, getBytes)
         recvBuf = .allocate(capacity: recvCap)
         events = .allocate(capacity: connCount)
         conns = .allocate(capacity: connCount)
         parsers = (0..<connCount).map { _ in ReplyParser() }
+        respParsers = (0..<connCount).map { _ in RESPParser() }
         for i in 0..<connCount {
             (conns + i).initialize(to: Conn(
                 parser: parsers[i],
+                respParser: respParsers[i],
                 sendBuf: .allocate(capacity: sendCap),
                 kinds: .allocate(capacity: ringCapacity),
                 times: .allocate(capacity: ringCapacity),
@@ -347,6 +383,9 @@ final class Worker: @unchecked Sendable {
             if isSet {
                 n = writeSet(chooser.next(), p)
                 c.pointee.kinds[slot] = 0
+            } else if resp {
+                n = writeRESPGet(c.pointee.keys + slot &* multiget, p)
+                c.pointee.kinds[slot] = 1
             } else {
                 p[0] = UInt8(ascii: "g"); p[1] = UInt8(ascii: "e"); p[2] = UInt8(ascii: "t")
                 n = 3
@@ -370,9 +409,51 @@ final class Worker: @unchecked Sendable {
         totalInFlight &+= 1
     }
 
-    /// "set <key> 0 0 <V>\r\n<value>\r\n" at p; returns its length.
+    @inline(__always)
+    private func put(_ bytes: [UInt8], _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        bytes.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: $0.count) }
+        return bytes.count
+    }
+
+    /// RESP `GET <key>` or `MGET <key>...` at p (keys chosen here, recorded in `keys`); returns its length.
+    @inline(__always)
+    private func writeRESPGet(_ keys: UnsafeMutablePointer<Int32>, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        var n: Int
+        if multiget == 1 {
+            let k = chooser.next()
+            keys[0] = Int32(truncatingIfNeeded: k)
+            n = put(respGetHead, p)
+            (p + n).update(from: keySpace.key(k), count: keyWidth)
+            n &+= keyWidth
+            p[n] = 0x0D; p[n + 1] = 0x0A
+            return n &+ 2
+        }
+        n = put(respMGetHead, p)
+        for j in 0..<multiget {
+            let k = chooser.next()
+            keys[j] = Int32(truncatingIfNeeded: k)
+            n &+= put(respKeyHead, p + n)
+            (p + n).update(from: keySpace.key(k), count: keyWidth)
+            n &+= keyWidth
+            p[n] = 0x0D; p[n + 1] = 0x0A
+            n &+= 2
+        }
+        return n
+    }
+
+    /// "set <key> 0 0 <V>\r\n<value>\r\n" (or RESP `SET <key> <value>`) at p; returns its length.
     @inline(__always)
     private func writeSet(_ k: Int, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        if resp {
+            var n = put(respSetHead, p)
+            (p + n).update(from: keySpace.key(k), count: keyWidth)
+            n &+= keyWidth
+            n &+= put(respSetMid, p + n)
+            keySpace.writeValue(k, into: p + n)
+            n &+= valueSize
+            p[n] = 0x0D; p[n + 1] = 0x0A
+            return n &+ 2
+        }
         p[0] = UInt8(ascii: "s"); p[1] = UInt8(ascii: "e"); p[2] = UInt8(ascii: "t"); p[3] = 0x20
         var n = 4
         (p + n).update(from: keySpace.key(k), count: keyWidth)
@@ -443,8 +524,15 @@ final class Worker: @unchecked Sendable {
             let n = read(c.pointee.fd, recvBuf, recvCap)
             if n > 0 {
                 now = monotonicNanos()
-                var sink = ConnSink(w: self, c: c)
-                if !c.pointee.parser.feed(recvBuf, n, into: &sink) {
+                let ok: Bool
+                if resp {
+                    var sink = RESPConnSink(w: self, c: c)
+                    ok = c.pointee.respParser.feed(recvBuf, n, into: &sink)
+                } else {
+                    var sink = ConnSink(w: self, c: c)
+                    ok = c.pointee.parser.feed(recvBuf, n, into: &sink)
+                }
+                if !ok {
                     errors.malformed += 1
                     closeConn(c)
                     return
@@ -533,6 +621,53 @@ final class Worker: @unchecked Sendable {
         if c.pointee.desync { return }
         guard c.pointee.inFlight > 0, headIsGet(c) else { desync(c); return }
         complete(c)
+    }
+
+    // MARK: RESP replies
+
+    @inline(__always)
+    func onRESPUnexpected(_ c: UnsafeMutablePointer<Conn>) {
+        if c.pointee.desync { return }
+        desync(c)
+    }
+
+    /// `*N` opens an MGET reply of N elements.
+    @inline(__always)
+    func onArrayHeader(_ c: UnsafeMutablePointer<Conn>, _ count: Int) {
+        if c.pointee.desync { return }
+        guard c.pointee.inFlight > 0, headIsGet(c), multiget > 1, c.pointee.respPending == 0, count >= 0 else { desync(c); return }
+        if count != multiget { errors.unexpected += 1 }
+        c.pointee.respPending = count
+        c.pointee.cursor = 0
+        if count == 0 { complete(c) }
+    }
+
+    /// `$N` (a hit of N bytes) or `$-1` (a miss): the reply to GET, or the next element of MGET.
+    @inline(__always)
+    func onBulkHeader(_ c: UnsafeMutablePointer<Conn>, _ length: Int) {
+        if c.pointee.desync { return }
+        guard c.pointee.inFlight > 0, headIsGet(c), multiget == 1 || c.pointee.respPending > 0 else { desync(c); return }
+        c.pointee.valueKey = -1
+        let j = c.pointee.cursor
+        c.pointee.cursor = j &+ 1
+        if length >= 0 {
+            c.pointee.replyHits &+= 1
+            if verify && j < multiget {
+                c.pointee.valueKey = Int(c.pointee.keys[c.pointee.head &* multiget &+ j])
+                c.pointee.valueOffset = 0
+                c.pointee.valueOK = length == valueSize
+            }
+        } else {
+            onRESPElementDone(c)
+        }
+    }
+
+    @inline(__always)
+    func onRESPElementDone(_ c: UnsafeMutablePointer<Conn>) {
+        if c.pointee.desync { return }
+        if multiget == 1 { complete(c); return }
+        c.pointee.respPending &-= 1
+        if c.pointee.respPending == 0 { complete(c) }
     }
 
     @inline(__always)
