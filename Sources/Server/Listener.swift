@@ -66,6 +66,8 @@ public final class Server: @unchecked Sendable {
     /// Binds every listening socket (before `run`, so errors surface at start-up).
     public func bind() throws {
         if settings.port == 0 { return }
+        // memcached's -p -1: an ephemeral port per socket.
+        let port = settings.port < 0 ? 0 : settings.port
         let hosts = settings.hosts.isEmpty ? [nil] : settings.hosts.map { Optional($0) }
         for host in hosts {
             var hints = addrinfo()
@@ -73,7 +75,7 @@ public final class Server: @unchecked Sendable {
             hints.ai_family = AF_UNSPEC
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             var res: UnsafeMutablePointer<addrinfo>?
-            let rc = getaddrinfo(host, String(settings.port), &hints, &res)
+            let rc = getaddrinfo(host, String(port), &hints, &res)
             if rc != 0 { throw ServerError.resolve(host ?? "*", String(cString: gai_strerror(rc))) }
             defer { freeaddrinfo(res) }
             var ai = res
@@ -140,6 +142,24 @@ public final class Server: @unchecked Sendable {
         listenFDs.removeAll()
         for w in workers { w.requestStop() }
         for w in workers { w.join() }
+    }
+
+    /// The TCP ports actually bound (`-p -1` asks the kernel for one), with their family.
+    public var boundPorts: [(ipv6: Bool, port: Int)] {
+        listenFDs.compactMap { fd in
+            var storage = sockaddr_storage()
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let rc = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+            }
+            guard rc == 0 else { return nil }
+            if storage.ss_family == sa_family_t(AF_INET6) {
+                let port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port } }
+                return (true, Int(UInt16(bigEndian: port)))
+            }
+            let port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port } }
+            return (false, Int(UInt16(bigEndian: port)))
+        }
     }
 
     /// The bound listening sockets and their addresses (`stats conns`).

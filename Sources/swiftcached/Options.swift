@@ -31,7 +31,8 @@ let swiftcachedVersion = "0.1.0"
 func usage() -> String {
     """
     swiftcached \(swiftcachedVersion) (memcached 1.6 text protocol)
-    -p, --port=<num>          TCP port to listen on (default: 11211)
+    -p, --port=<num>          TCP port to listen on (default: 11211, 0 is off, -1 picks a free one;
+                              MEMCACHED_PORT_FILENAME names a file that receives the ports bound)
     -U, --udp-port=<num>      UDP port; only 0 (off) is supported
     -l, --listen=<addr>       interface to listen on (default: all); comma-separated list allowed
     -u, --user=<user>         assume identity of <user> (only when run as root)
@@ -137,7 +138,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         let arg = argument.map { String(cString: $0) } ?? ""
         switch UInt8(truncatingIfNeeded: c) {
         case UInt8(ascii: "p"):
-            guard let v = parseInt(arg), v >= 0, v <= 65535 else { return fail("Invalid port number: \(arg)") }
+            guard let v = parseInt(arg), v >= -1, v <= 65535 else { return fail("Invalid port number: \(arg)") }
             o.server.port = v
         case UInt8(ascii: "U"):
             guard let v = parseInt(arg), v >= 0, v <= 65535 else { return fail("Invalid UDP port number: \(arg)") }

@@ -7,6 +7,20 @@ import Server
 import Glibc
 #endif
 
+/// memcached's MEMCACHED_PORT_FILENAME: "TCP INET: <port>" lines, written to NAME.lck and renamed
+/// so that a reader never sees half a file.
+func writePortFile(_ ports: [(ipv6: Bool, port: Int)]) {
+    guard let name = getenv("MEMCACHED_PORT_FILENAME").map({ String(cString: $0) }), !name.isEmpty else { return }
+    let temp = name + ".lck"
+    guard let f = fopen(temp, "w") else {
+        printError("Failed to create temporary port file \(temp)")
+        return
+    }
+    for p in ports { fputs("TCP INET\(p.ipv6 ? "6" : ""): \(p.port)\n", f) }
+    fclose(f)
+    if rename(temp, name) != 0 { printError("Failed to rename \(temp) to \(name)") }
+}
+
 /// Lets closures built before the server reach it once it exists.
 final class ServerBox: @unchecked Sendable {
     // Safe to share: written once on the main thread before any worker thread starts.

@@ -74,6 +74,7 @@ do {
     exit(71)
 }
 serverBox.listeners = server.listeners
+writePortFile(server.boundPorts)
 let background = EngineThreads(engine: engine)
 background.start()
 server.run()

@@ -200,6 +200,33 @@ struct CommandLineTests {
         }
     }
 
+    @Test("-p -1 binds a free port and MEMCACHED_PORT_FILENAME reports it")
+    func ephemeralPortFile() async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-port-\(UUID().uuidString)").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-p", "-1", "-l", "127.0.0.1", "-U", "0"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["MEMCACHED_PORT_FILENAME": portFile]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); ToolRunner.waitForExit(process, upTo: .seconds(5)) }
+            try? FileManager.default.removeItem(atPath: portFile)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !FileManager.default.fileExists(atPath: portFile) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let text = try String(contentsOfFile: portFile, encoding: .utf8)
+        #expect(text.hasPrefix("TCP INET: ") && text.hasSuffix("\n"), "\(text)")
+        let port = try #require(UInt16(text.dropFirst("TCP INET: ".count).dropLast()))
+        let c = try RawConnection(port: port)
+        c.send("version\r\n")
+        #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
+    }
+
     @Test("-o idle_timeout=1: an idle connection is closed and counted; stats conns lists connections")
     func idleTimeoutAndStatsConns() async throws {
         try await withServer(["-o", "idle_timeout=1"]) { server in
