@@ -45,6 +45,14 @@ func socketAddress(_ fd: Int32, peer: Bool) -> String {
         }
     }
     guard rc == 0 else { return "tcp:unknown" }
+    if storage.ss_family == sa_family_t(AF_UNIX) {
+        let path = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { un in
+                withUnsafeBytes(of: un.pointee.sun_path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            }
+        }
+        return "unix:" + path
+    }
     var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
     var port = [CChar](repeating: 0, count: Int(NI_MAXSERV))
     let ok = withUnsafePointer(to: &storage) {

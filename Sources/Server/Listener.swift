@@ -21,17 +21,23 @@ public struct ServerSettings: Sendable {
     public var backlog = 1024
     /// `-o idle_timeout`: seconds a connection may sit without a request (0 = forever).
     public var idleTimeout = 0
+    /// -s: listen on this UNIX socket instead of TCP.
+    public var unixSocket: String?
+    /// -a: its access mask.
+    public var unixMask = 0o700
     public init() {}
 }
 
 public enum ServerError: Error, CustomStringConvertible {
     case resolve(String, String)
     case bind(String, Int, String)
+    case bindUnix(String, String)
 
     public var description: String {
         switch self {
         case .resolve(let host, let why): "getaddrinfo(\(host)): \(why)"
         case .bind(let host, let port, let why): "failed to listen on TCP port \(port) (\(host)): \(why)"
+        case .bindUnix(let path, let why): "failed to listen on UNIX socket \(path): \(why)"
         }
     }
 }
@@ -65,6 +71,10 @@ public final class Server: @unchecked Sendable {
 
     /// Binds every listening socket (before `run`, so errors surface at start-up).
     public func bind() throws {
+        if let path = settings.unixSocket {
+            try bindUnix(path)
+            return
+        }
         if settings.port == 0 { return }
         // memcached's -p -1: an ephemeral port per socket.
         let port = settings.port < 0 ? 0 : settings.port
@@ -101,6 +111,34 @@ public final class Server: @unchecked Sendable {
             }
             if bound == 0 { throw ServerError.bind(host ?? "*", settings.port, lastError) }
         }
+    }
+
+    /// memcached's server_socket_unix: a stale socket file is replaced; the mask applies to it.
+    private func bindUnix(_ path: String) throws {
+        var st = stat()
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ServerError.bindUnix(path, String(cString: strerror(errno))) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            Glibc.close(fd)
+            throw ServerError.bindUnix(path, "path too long")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        let old = umask(mode_t(~settings.unixMask & 0o777))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(old)
+        guard rc == 0, listen(fd, Int32(settings.backlog)) == 0 else {
+            let why = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw ServerError.bindUnix(path, why)
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        listenFDs.append(fd)
     }
 
     /// Runs until SIGINT, SIGTERM or `stop()`; then stops the workers and closes every connection.

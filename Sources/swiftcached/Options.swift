@@ -19,6 +19,8 @@ struct Options {
     var memoryLimitMB = 64
     var lruCrawlerOption = true
     var lruMaintainerOption = true
+    var daemonize = false
+    var pidFile: String?
 }
 
 enum OptionsOutcome {
@@ -50,6 +52,10 @@ func usage() -> String {
     -C, --disable-cas         disable use of CAS
     -b, --listen-backlog=<num> set the backlog queue limit (default: 1024)
     -I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k, max: 1024m)
+    -s, --unix-socket=<file>  UNIX socket to listen on (disables network support)
+    -a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)
+    -d, --daemon              run as a daemon
+    -P, --pidfile=<file>      save PID in <file>, only used with -d option
     -A, --enable-shutdown     enable ascii "shutdown" command
     -B, --protocol=<name>     ascii or auto (auto serves ASCII only: the binary protocol is not implemented)
     -F, --disable-flush-all   disable flush_all command
@@ -71,7 +77,7 @@ func usage() -> String {
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
-    Refused with a message (not implemented yet): -s -a -d -k -P -L -D -S -Y -e -Z -N, -B binary, -U <non-zero>.
+    Refused with a message (not implemented yet): -k -L -D -S -Y -e -Z -N, -B binary, -U <non-zero>.
 
     """
 }
@@ -119,6 +125,8 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         ("protocol", Int32(required_argument), UInt8(ascii: "B")), ("disable-flush-all", Int32(no_argument), UInt8(ascii: "F")),
         ("enable-coredumps", Int32(no_argument), UInt8(ascii: "r")), ("license", Int32(no_argument), UInt8(ascii: "i")),
         ("disable-dumping", Int32(no_argument), UInt8(ascii: "X")), ("disable-watch", Int32(no_argument), UInt8(ascii: "W")),
+        ("unix-socket", Int32(required_argument), UInt8(ascii: "s")), ("unix-mask", Int32(required_argument), UInt8(ascii: "a")),
+        ("daemon", Int32(no_argument), UInt8(ascii: "d")), ("pidfile", Int32(required_argument), UInt8(ascii: "P")),
     ] + unsupportedFlags.map { ($0.long, $0.takesArgument ? Int32(required_argument) : Int32(no_argument), $0.short) }
     let cNames = longOptions.map { strdup($0.0)! }
     defer { cNames.forEach { free($0) } }
@@ -133,7 +141,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
 
     while true {
         var argument: UnsafePointer<CChar>?
-        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXW" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
+        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
         if c == -1 { break }
         let arg = argument.map { String(cString: $0) } ?? ""
         switch UInt8(truncatingIfNeeded: c) {
@@ -195,6 +203,15 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             }
         case UInt8(ascii: "F"):
             o.proto.flushEnabled = false
+        case UInt8(ascii: "s"):
+            o.server.unixSocket = arg
+        case UInt8(ascii: "a"):
+            guard let mask = Int(arg, radix: 8), mask >= 0, mask <= 0o777 else { return fail("Invalid unix socket mask: \(arg)") }
+            o.server.unixMask = mask
+        case UInt8(ascii: "d"):
+            o.daemonize = true
+        case UInt8(ascii: "P"):
+            o.pidFile = arg
         case UInt8(ascii: "r"):
             var limit = rlimit()
             if getrlimit(Int32(RLIMIT_CORE.rawValue), &limit) == 0 {
@@ -292,11 +309,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
 /// memcached 1.6 flags that swiftcached does not implement yet: recognised, so that using one is
 /// refused with a clear message instead of getopt's "invalid option".
 let unsupportedFlags: [(short: UInt8, long: String, takesArgument: Bool, what: String)] = [
-    (UInt8(ascii: "s"), "unix-socket", true, "UNIX socket"),
-    (UInt8(ascii: "a"), "unix-mask", true, "UNIX socket access mask"),
-    (UInt8(ascii: "d"), "daemon", false, "run as a daemon"),
     (UInt8(ascii: "k"), "lock-memory", false, "lock down all paged memory"),
-    (UInt8(ascii: "P"), "pidfile", true, "PID file of a daemon"),
     (UInt8(ascii: "L"), "enable-largepages", false, "large memory pages"),
     (UInt8(ascii: "D"), "stats-delimiter", true, "stats detail key prefix delimiter"),
     (UInt8(ascii: "S"), "enable-sasl", false, "SASL authentication"),

@@ -62,7 +62,9 @@ func settingsStats(_ o: Options) -> [(String, String)] {
     return [
         ("maxbytes", String(e.memoryLimit)),
         ("maxconns", String(o.server.maxConnections)),
-        ("tcpport", String(o.server.port)),
+        ("tcpport", String(o.server.unixSocket == nil ? o.server.port : 0)),
+        ("domain_socket", o.server.unixSocket ?? "NULL"),
+        ("umask", String(o.server.unixMask, radix: 8)),
         ("udpport", String(o.udpPort)),
         ("inter", o.server.hosts.isEmpty ? "NULL" : o.server.hosts.joined(separator: ",")),
         ("verbosity", String(o.verbose)),

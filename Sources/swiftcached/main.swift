@@ -54,12 +54,11 @@ if options.verbose > 1 {
 let serverBox = ServerBox()
 var sources = StatsSources()
 let startedAt = clock.unixNow
-let pid = getpid()
 let settingsLines = settingsStats(options)
 sources.settings = { settingsLines }
 sources.general = {
     guard let server = serverBox.server else { return [] }
-    return generalServerStats(server: server, clock: clock, options: options, pid: pid, startedAt: startedAt)
+    return generalServerStats(server: server, clock: clock, options: options, pid: getpid(), startedAt: startedAt)
 }
 sources.resetServer = { serverBox.server?.stats.reset() }
 sources.connections = { serverBox.server?.stats.connectionLines(listeners: serverBox.listeners) ?? [] }
@@ -75,9 +74,26 @@ do {
 }
 serverBox.listeners = server.listeners
 writePortFile(server.boundPorts)
+if options.daemonize {
+    // No thread has started yet: fork-safe. Output stays open with -v, as memcached.
+    if daemon(0, options.verbose > 0 ? 1 : 0) != 0 {
+        printError("failed to daemon() in order to daemonize")
+        exit(71)
+    }
+}
+if let pidFile = options.pidFile {
+    if let f = fopen(pidFile, "w") {
+        fputs("\(getpid())\n", f)
+        fclose(f)
+    } else {
+        printError("Could not open the pid file \(pidFile) for writing")
+    }
+}
 let background = EngineThreads(engine: engine)
 background.start()
 server.run()
 background.stop()
+if let pidFile = options.pidFile { unlink(pidFile) }
+if let path = options.server.unixSocket { unlink(path) }
 if options.verbose > 0 { printError("Exiting normally") }
 exit(0)

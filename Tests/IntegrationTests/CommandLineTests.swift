@@ -66,8 +66,8 @@ struct CommandLineTests {
         (["-o", "no_such_option"], "Illegal suboption"),
         (["-I", "256k"], "slab_chunk_max (bytes: 524288) cannot be larger than -I"),
         (["--no-such-flag"], "unrecognized option"),
-        (["-d"], "-d, --daemon (run as a daemon) is not supported by swiftcached yet"),
-        (["-s", "/tmp/swiftcached.sock"], "-s, --unix-socket (UNIX socket) is not supported by swiftcached yet"),
+        (["-k"], "-k, --lock-memory (lock down all paged memory) is not supported by swiftcached yet"),
+        (["-s", "/nonexistent-dir/swiftcached.sock"], "failed to listen"),
         (["-B", "binary"], "The binary protocol is not supported yet"),
         (["-B", "fooble"], "Invalid value for binding protocol"),
     ])
@@ -100,7 +100,7 @@ struct CommandLineTests {
             #expect(h.output.contains(flag), "-h does not mention \(flag)")
         }
         #expect(h.output.contains("-B, --protocol=<name>     ascii or auto"))
-        for unimplemented in ["-s, --unix-socket", "-S, --enable-sasl", "-d, --daemon"] {
+        for unimplemented in ["-S, --enable-sasl", "-Z, --enable-ssl", "-k, --lock-memory"] {
             #expect(!h.output.contains(unimplemented), "-h advertises \(unimplemented), which is not implemented")
         }
         let v = try await ToolRunner.run(binary, ["-V"], timeout: .seconds(10))
@@ -225,6 +225,52 @@ struct CommandLineTests {
         let c = try RawConnection(port: port)
         c.send("version\r\n")
         #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
+    }
+
+    @Test("-d -P -s -a: a daemon on a UNIX socket with its mask and pid file, both removed at exit")
+    func daemonOnUnixSocket() async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sock = dir + "/sc.sock", pidFile = dir + "/sc.pid"
+        // Started as a shell starts it: the foreground process returns once the daemon has forked.
+        let status = system("'\(binary)' -d -P '\(pidFile)' -s '\(sock)' -a 770 </dev/null >/dev/null 2>&1")
+        #expect(status == 0)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !FileManager.default.fileExists(atPath: pidFile) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).dropLast()))
+        defer { kill(pid, SIGKILL) }
+        let attributes = try FileManager.default.attributesOfItem(atPath: sock)
+        #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o777 } == 0o770)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(sock.utf8)) }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(rc == 0)
+        let request = Array("set a 0 0 1\r\n1\r\nget a\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, 0) }
+        var reply = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 256)
+        while !String(decoding: reply, as: UTF8.self).hasSuffix("END\r\n") {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n <= 0 { break }
+            reply += buf[0..<n]
+        }
+        #expect(String(decoding: reply, as: UTF8.self) == "STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n")
+        kill(pid, SIGTERM)
+        let gone = ContinuousClock.now + .seconds(5)
+        while FileManager.default.fileExists(atPath: pidFile) && ContinuousClock.now < gone {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(!FileManager.default.fileExists(atPath: pidFile))
+        #expect(!FileManager.default.fileExists(atPath: sock))
     }
 
     @Test("-o idle_timeout=1: an idle connection is closed and counted; stats conns lists connections")
