@@ -273,6 +273,21 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: sock))
     }
 
+    @Test("memcstat (libmemcached-tools) parses our stats")
+    func memcstat() async throws {
+        guard let tool = IntegrationPaths.findExecutable("memcstat") else {
+            throw IntegrationSetupError("memcstat not found (install Debian package libmemcached-tools)")
+        }
+        try await withServer { server in
+            let r = try await ToolRunner.run(tool, ["--servers=127.0.0.1:\(server.port)"], timeout: .seconds(30))
+            #expect(r.succeeded, "\(r.report)")
+            for field in ["pid:", "uptime:", "version: 1.6.18-swiftcached", "curr_connections:", "get_hits:",
+                          "limit_maxbytes: 67108864", "threads: 4", "curr_items: 0", "evictions: 0"] {
+                #expect(r.output.contains(field), "memcstat output lacks \(field):\n\(r.output)")
+            }
+        }
+    }
+
     @Test("-o idle_timeout=1: an idle connection is closed and counted; stats conns lists connections")
     func idleTimeoutAndStatsConns() async throws {
         try await withServer(["-o", "idle_timeout=1"]) { server in
