@@ -662,6 +662,25 @@ public func formatDecimal(_ v: UInt64, into buf: UnsafeMutableRawBufferPointer) 
 }
 
 extension CacheEngine {
+    /// `stats cachedump`: the COLD list of a class from its head, up to `limit` items (0 = all)
+    /// while `line` (given key, value length, expiry) returns a running byte count under
+    /// `maxBytes`. Holds the list's lock; key bytes are valid only during the call.
+    public func dumpCold(classID: Int, limit: Int, maxBytes: Int,
+                         _ line: (UnsafeRawBufferPointer, Int, UInt32) -> Int) {
+        let id = classID | (LRUSegment.cold.rawValue << 6)
+        lruLock(id)
+        defer { lruUnlock(id) }
+        var h = lrus[id].head
+        var shown = 0
+        while h != 0 && (limit == 0 || shown < limit) {
+            let it = Item(arena.pointer(h))
+            h = it.next
+            if it.flags & ItemFlag.crawler != 0 { continue }
+            shown += 1
+            if line(it.key, it.valueLength, it.expiry) >= maxBytes { break }
+        }
+    }
+
     /// Last-access time of the tail item of each segment of a class (0 = empty): `stats items` ages.
     public func tailTimes(classID: Int) -> [UInt32] {
         LRUSegment.allCases.map { seg in

@@ -132,6 +132,11 @@ extension MemcacheConnection {
                 output.append(Reply.shutdownDisabled)
                 return .proceed
             }
+            // `shutdown graceful` stops the same way: workers finish the batch in hand and close.
+            if tokens.count == 2 && !TextParser.equals(input, tokens[1], "graceful") {
+                output.append("CLIENT_ERROR invalid shutdown mode\r\n")
+                return .proceed
+            }
             service.onShutdown()
             return .closeNow
         }

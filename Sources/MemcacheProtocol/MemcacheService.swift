@@ -13,6 +13,8 @@ public struct ProtocolSettings: Sendable {
     /// Longest multi-get line.
     public var maxGetLine = 1 << 20
     public var version = "1.6.18-swiftcached"
+    /// -X clears it: stats cachedump is refused.
+    public var dumpEnabled = true
     /// -F clears it: flush_all is refused.
     public var flushEnabled = true
     /// -B: "ascii" or "auto" (both serve the text protocols only).

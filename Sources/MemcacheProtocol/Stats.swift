@@ -16,6 +16,29 @@ extension MemcacheConnection {
             writeStats(service.itemsStats(), output)
         } else if TextParser.equals(input, sub, "slabs") {
             writeStats(service.slabsStats(), output)
+        } else if TextParser.equals(input, sub, "cachedump") {
+            guard settings.dumpEnabled else {
+                output.append("CLIENT_ERROR stats cachedump not allowed\r\n")
+                return .proceed
+            }
+            guard tokens.count == 4, let cls = TextParser.parseUnsigned(input, tokens[2]),
+                  let limit = TextParser.parseUnsigned(input, tokens[3], max: UInt64(Int32.max)) else {
+                output.append("CLIENT_ERROR bad command line\r\n")
+                return .proceed
+            }
+            guard cls >= 1, cls <= UInt64(engine.slabs.table.largest) else {
+                output.append("CLIENT_ERROR Illegal slab id\r\n")
+                return .proceed
+            }
+            // memcached 1.6 dumps the class's COLD list, most recent first, at most 2 MB.
+            var text = ""
+            let processStarted = engine.clock.processStarted
+            engine.dumpCold(classID: Int(cls), limit: Int(limit), maxBytes: 2 * 1024 * 1024) { key, valueLength, expiry in
+                let exp = expiry == 0 ? 0 : Int(expiry) + processStarted
+                text += "ITEM \(String(decoding: key, as: UTF8.self)) [\(valueLength) b; \(exp) s]\r\n"
+                return text.utf8.count
+            }
+            output.append(text + "END\r\n")
         } else if TextParser.equals(input, sub, "conns") {
             writeStats(service.sources.connections(), output)
         } else if TextParser.equals(input, sub, "sizes") {

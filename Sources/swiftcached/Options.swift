@@ -61,7 +61,7 @@ func usage() -> String {
     -F, --disable-flush-all   disable flush_all command
     -r, --enable-coredumps    maximize core file limit
     -i, --license             print the license and exit
-    -X, --disable-dumping     accepted: cachedump and metadump do not exist yet
+    -X, --disable-dumping     disable stats cachedump
     -W, --disable-watch       accepted: watch does not exist yet
     -o, --extended            comma separated list of extended options:
        - slab_chunk_max=<bytes>:  largest slab chunk; larger items are chunked (default: 512k)
@@ -221,8 +221,10 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         case UInt8(ascii: "i"):
             print("swiftcached \(swiftcachedVersion): a memcached-compatible server. libevent: BSD 3-clause license.")
             return .exit(0)
-        case UInt8(ascii: "X"), UInt8(ascii: "W"):
-            // stats cachedump, lru_crawler metadump and watch do not exist yet: already disabled.
+        case UInt8(ascii: "X"):
+            o.proto.dumpEnabled = false
+        case UInt8(ascii: "W"):
+            // watch does not exist yet: already disabled.
             break
         case let c where unsupportedFlags.contains(where: { $0.short == c }):
             let flag = unsupportedFlags.first { $0.short == c }!

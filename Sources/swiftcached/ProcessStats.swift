@@ -78,6 +78,7 @@ func settingsStats(_ o: Options) -> [(String, String)] {
         ("idle_timeout", String(o.server.idleTimeout)),
         ("binding_protocol", o.proto.bindingProtocol),
         ("flush_enabled", o.proto.flushEnabled ? "yes" : "no"),
+        ("dump_enabled", o.proto.dumpEnabled ? "yes" : "no"),
         ("item_size_max", String(e.itemSizeMax)),
         ("shutdown_command", o.proto.allowShutdown ? "yes" : "no"),
         ("hashpower_init", String(e.hashPowerInit)),
