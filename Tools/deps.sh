@@ -14,6 +14,7 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     want memcached
     want libmemcached-tools
     want python3-pip
+    want python3-pylibmc     # pylibmc for the system python3 (the tests find whichever python has it)
 fi
 if [ "$mode" = bench ]; then
     want redis-server
