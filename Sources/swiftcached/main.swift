@@ -37,8 +37,9 @@ if getuid() == 0 {
             printError("failed to assume identity of user \(user)")
             exit(71)
         }
-    } else if options.verbose > 0 {
-        printError("warning: running as root without -u")
+    } else {
+        // memcached refuses to run as root without -u; swiftcached warns and goes on.
+        printError("warning: running as root without -u <user>: privileges are not dropped")
     }
 }
 

@@ -273,6 +273,22 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: sock))
     }
 
+    @Test("-u nobody: started as root, the server drops to that user and serves")
+    func dropPrivileges() async throws {
+        try await withServer(["-u", "nobody"]) { server in
+            let c = try RawConnection(port: server.port)
+            c.send("version\r\n")
+            #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
+            if getuid() == 0 {
+                let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
+                let uidLine = status.split(separator: "\n").first { $0.hasPrefix("Uid:") } ?? ""
+                let nobody = getpwnam("nobody").map { $0.pointee.pw_uid } ?? 65534
+                #expect(uidLine.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().allSatisfy { $0 == "\(nobody)" },
+                        "\(uidLine)")
+            }
+        }
+    }
+
     @Test("memcstat (libmemcached-tools) parses our stats")
     func memcstat() async throws {
         guard let tool = IntegrationPaths.findExecutable("memcstat") else {
