@@ -25,6 +25,7 @@ extension MemcacheConnection {
             return .proceed
         }
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        if service.prefixStats.isEnabled { service.prefixStats.record(key, .delete) }
         if engine.delete(key, hash: CacheEngine.hash(key)) {
             stats.add(.deleteHits)
             reply(Reply.deleted, output)

@@ -13,6 +13,8 @@ public struct ProtocolSettings: Sendable {
     /// Longest multi-get line.
     public var maxGetLine = 1 << 20
     public var version = "1.6.18-swiftcached"
+    /// -D: the key prefix delimiter of `stats detail`.
+    public var prefixDelimiter: UInt8 = UInt8(ascii: ":")
     /// -X clears it: stats cachedump is refused.
     public var dumpEnabled = true
     /// -F clears it: flush_all is refused.
@@ -42,6 +44,7 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
     let sources: StatsSources
     let onShutdown: @Sendable () -> Void
     let verbosity: StatCounters
+    let prefixStats: PrefixStats
 
     public init(engine: CacheEngine, settings: ProtocolSettings, workers: Int,
                 sources: StatsSources = StatsSources(), onShutdown: @escaping @Sendable () -> Void = {}) {
@@ -52,6 +55,7 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         self.sources = sources
         self.onShutdown = onShutdown
         self.verbosity = StatCounters(count: 1)
+        self.prefixStats = PrefixStats(delimiter: settings.prefixDelimiter)
     }
 
     public func makeHandler(workerIndex: Int, output: OutputBuffer) -> ConnectionHandler {

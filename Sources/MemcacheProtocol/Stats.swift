@@ -16,6 +16,19 @@ extension MemcacheConnection {
             writeStats(service.itemsStats(), output)
         } else if TextParser.equals(input, sub, "slabs") {
             writeStats(service.slabsStats(), output)
+        } else if TextParser.equals(input, sub, "detail") {
+            let prefixes = service.prefixStats
+            if tokens.count == 3 && TextParser.equals(input, tokens[2], "on") {
+                prefixes.enabled.store(true, ordering: .relaxed)
+                output.append(Reply.ok)
+            } else if tokens.count == 3 && TextParser.equals(input, tokens[2], "off") {
+                prefixes.enabled.store(false, ordering: .relaxed)
+                output.append(Reply.ok)
+            } else if tokens.count == 3 && TextParser.equals(input, tokens[2], "dump") {
+                output.append(prefixes.dump())
+            } else {
+                output.append("CLIENT_ERROR usage: stats detail on|off|dump\r\n")
+            }
         } else if TextParser.equals(input, sub, "cachedump") {
             guard settings.dumpEnabled else {
                 output.append("CLIENT_ERROR stats cachedump not allowed\r\n")

@@ -32,6 +32,7 @@ extension MemcacheConnection {
         }
         stats.add(.cmdSet)
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        if service.prefixStats.isEnabled { service.prefixStats.record(key, .set) }
         let hash = CacheEngine.hash(key)
         let expiry = engine.clock.expiry(fromClient: Int64(exptime))
         switch engine.allocate(key: key, flags: UInt32(flags), expiry: expiry, valueLength: Int(length)) {

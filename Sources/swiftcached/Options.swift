@@ -56,6 +56,7 @@ func usage() -> String {
     -a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)
     -d, --daemon              run as a daemon
     -P, --pidfile=<file>      save PID in <file>, only used with -d option
+    -D <char>                 use <char> as the delimiter between key prefixes and IDs (stats detail; default ':')
     -A, --enable-shutdown     enable ascii "shutdown" command
     -B, --protocol=<name>     ascii or auto (auto serves ASCII only: the binary protocol is not implemented)
     -F, --disable-flush-all   disable flush_all command
@@ -77,7 +78,7 @@ func usage() -> String {
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
-    Refused with a message (not implemented yet): -k -L -D -S -Y -e -Z -N, -B binary, -U <non-zero>.
+    Refused with a message (not implemented yet): -k -L -S -Y -e -Z -N, -B binary, -U <non-zero>.
 
     """
 }
@@ -127,6 +128,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         ("disable-dumping", Int32(no_argument), UInt8(ascii: "X")), ("disable-watch", Int32(no_argument), UInt8(ascii: "W")),
         ("unix-socket", Int32(required_argument), UInt8(ascii: "s")), ("unix-mask", Int32(required_argument), UInt8(ascii: "a")),
         ("daemon", Int32(no_argument), UInt8(ascii: "d")), ("pidfile", Int32(required_argument), UInt8(ascii: "P")),
+        ("stats-delimiter", Int32(required_argument), UInt8(ascii: "D")),
     ] + unsupportedFlags.map { ($0.long, $0.takesArgument ? Int32(required_argument) : Int32(no_argument), $0.short) }
     let cNames = longOptions.map { strdup($0.0)! }
     defer { cNames.forEach { free($0) } }
@@ -141,7 +143,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
 
     while true {
         var argument: UnsafePointer<CChar>?
-        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
+        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:D:" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
         if c == -1 { break }
         let arg = argument.map { String(cString: $0) } ?? ""
         switch UInt8(truncatingIfNeeded: c) {
@@ -210,6 +212,9 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             o.server.unixMask = mask
         case UInt8(ascii: "d"):
             o.daemonize = true
+        case UInt8(ascii: "D"):
+            guard let c = arg.utf8.first, arg.utf8.count == 1 else { return fail("No delimiter specified") }
+            o.proto.prefixDelimiter = c
         case UInt8(ascii: "P"):
             o.pidFile = arg
         case UInt8(ascii: "r"):
@@ -313,7 +318,6 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
 let unsupportedFlags: [(short: UInt8, long: String, takesArgument: Bool, what: String)] = [
     (UInt8(ascii: "k"), "lock-memory", false, "lock down all paged memory"),
     (UInt8(ascii: "L"), "enable-largepages", false, "large memory pages"),
-    (UInt8(ascii: "D"), "stats-delimiter", true, "stats detail key prefix delimiter"),
     (UInt8(ascii: "S"), "enable-sasl", false, "SASL authentication"),
     (UInt8(ascii: "Y"), "auth-file", true, "ASCII authentication"),
     (UInt8(ascii: "e"), "memory-file", true, "item memory in an mmap'd file"),

@@ -79,6 +79,7 @@ func settingsStats(_ o: Options) -> [(String, String)] {
         ("binding_protocol", o.proto.bindingProtocol),
         ("flush_enabled", o.proto.flushEnabled ? "yes" : "no"),
         ("dump_enabled", o.proto.dumpEnabled ? "yes" : "no"),
+        ("stat_key_prefix", String(UnicodeScalar(o.proto.prefixDelimiter))),
         ("item_size_max", String(e.itemSizeMax)),
         ("shutdown_command", o.proto.allowShutdown ? "yes" : "no"),
         ("hashpower_init", String(e.hashPowerInit)),

@@ -66,6 +66,7 @@ struct CommandLineTests {
         (["-o", "no_such_option"], "Illegal suboption"),
         (["-I", "256k"], "slab_chunk_max (bytes: 524288) cannot be larger than -I"),
         (["--no-such-flag"], "unrecognized option"),
+        (["-D", "ab"], "No delimiter specified"),
         (["-k"], "-k, --lock-memory (lock down all paged memory) is not supported by swiftcached yet"),
         (["-s", "/nonexistent-dir/swiftcached.sock"], "failed to listen"),
         (["-B", "binary"], "The binary protocol is not supported yet"),

@@ -75,6 +75,26 @@ struct AdminCommandsTests {
         #expect(c.send("shutdown foo\r\n") == "CLIENT_ERROR invalid shutdown mode\r\n")
     }
 
+    @Test("stats detail: per-prefix gets, hits, sets and deletes while on; keys without the delimiter not counted")
+    func statsDetail() throws {
+        let c = try Client()
+        #expect(c.send("stats detail\r\n") == "CLIENT_ERROR usage: stats detail on|off|dump\r\n")
+        #expect(c.send("stats detail dump\r\n") == "END\r\n")
+        #expect(c.send("stats detail on\r\n") == "OK\r\n")
+        _ = c.send("set a:1 0 0 1\r\nx\r\nset b:2 0 0 1\r\nx\r\nset nodelim 0 0 1\r\nx\r\n")
+        _ = c.send("get a:1 a:2 nodelim\r\ndelete b:2\r\n")
+        let dump = "PREFIX a get 2 hit 1 set 1 del 0\r\nPREFIX b get 0 hit 0 set 1 del 1\r\nEND\r\n"
+        #expect(c.send("stats detail dump\r\n") == dump)
+        #expect(c.send("stats detail off\r\n") == "OK\r\n")
+        _ = c.send("get a:1\r\n")
+        #expect(c.send("stats detail dump\r\n") == dump)
+        var slash = ProtocolSettings()
+        slash.prefixDelimiter = UInt8(ascii: "/")
+        let d = try Client(protocolSettings: slash)
+        _ = d.send("stats detail on\r\nset x/1 0 0 1\r\n1\r\nset y:1 0 0 1\r\n1\r\n")
+        #expect(d.send("stats detail dump\r\n") == "PREFIX x get 0 hit 0 set 1 del 0\r\nEND\r\n")
+    }
+
     @Test("stats sizes reports tracking disabled, as memcached does by default")
     func statsSizes() throws {
         let c = try Client()
