@@ -13,7 +13,8 @@ struct CompareCommand: ParsableCommand {
         gets the same memory as maxmemory with allkeys-lru, no persistence, and is driven over RESP \
         (SET, GET, MGET); the null server (`null-server`, this executable) frames memcached requests \
         and stores nothing: the ceiling of the box. Each round runs every workload against each \
-        server in turn; the table shows per workload the median ops/s, p99 and ops per server \
+        server in turn, every server started afresh for each workload (so 4 KB values filling -m \
+        never shape the next row); the table shows per workload the median ops/s, p99 and ops per server \
         CPU-second (utime+stime from /proc/PID/stat during the measured run) of each server, and the \
         ratios of swiftcached to each. Workloads: p1 (50 connections, 100-byte values, 100k keys, \
         warm, set:get 1:9, pipeline 1), p16 (the same at pipeline 16), mget16 (p1 with 16-key gets), \

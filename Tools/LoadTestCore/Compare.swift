@@ -232,7 +232,7 @@ public struct CompareReport: Sendable {
         let first = servers[0]
         var out: [String] = []
         out.append("Medians of \(o.rounds) rounds of \(formatFixed(o.durationSeconds, 0)) s per workload and server, run in turn "
-                   + servers.map(serverLabel).joined(separator: ", ") + " in each round. "
+                   + servers.map(serverLabel).joined(separator: ", ") + " in each round, every server started afresh for each workload. "
                    + "Servers (" + servers.map { "\($0): \(versions[$0] ?? "?")" }.joined(separator: ", ") + "): "
                    + servers.map { "\($0) `\(commands[$0] ?? "?")`" }.joined(separator: "; ") + ". "
                    + "ops = key operations (a set is 1, a 16-key get is 16); p99 per request; CPU = server utime+stime during the measured run; "
@@ -338,33 +338,52 @@ public enum CompareRunner {
         let t = String(o.serverThreads), m = String(o.memoryMB)
         let common = ["-l", "127.0.0.1", "-U", "0", "-t", t, "-m", m]
         let started = utcNow()
-        var servers: [ManagedServer] = []
         var commands: [String: String] = [:]
-        defer { for s in servers.reversed() { s.stop() } }
-        servers.append(try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common })
         commands["swiftcached"] = "-t \(t) -m \(m) -U 0 -l 127.0.0.1"
         let asNobody = geteuid() == 0 ? ["-u", "nobody"] : []
-        servers.append(try ManagedServer.start(name: "memcached", executable: memcached) { ["-p", String($0)] + common + asNobody })
         commands["memcached"] = "-t \(t) -m \(m) -U 0 -l 127.0.0.1" + (asNobody.isEmpty ? "" : " -u nobody")
-        if let redis {
-            // redis-server: one event-loop thread (redis.conf advises no I/O threads below 4 cores),
-            // the same memory limit with LRU eviction, no persistence.
-            let args = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                        "--maxmemory", "\(o.memoryMB)mb", "--maxmemory-policy", "allkeys-lru"]
-            servers.append(try ManagedServer.start(name: "redis", executable: redis, wire: .resp) { ["--port", String($0)] + args })
+        // redis-server: one event-loop thread (redis.conf advises no I/O threads below 4 cores),
+        // the same memory limit with LRU eviction, no persistence.
+        let redisArgs = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
+                         "--maxmemory", "\(o.memoryMB)mb", "--maxmemory-policy", "allkeys-lru"]
+        if redis != nil {
             commands["redis"] = "--bind 127.0.0.1 --save '' --appendonly no --protected-mode no --maxmemory \(o.memoryMB)mb --maxmemory-policy allkeys-lru"
         }
-        if let null = o.nullServer {
-            servers.append(try ManagedServer.start(name: "null", executable: null) { ["null-server", "--port", String($0), "--threads", t] })
-            commands["null"] = "swiftcached-loadtest null-server --threads \(t)"
-        }
-        var versions: [String: String] = [:]
-        for s in servers { versions[s.name] = s.version() ?? "?" }
-        log("servers: " + servers.map { "\($0.name) on 127.0.0.1:\($0.port) (pid \($0.process.pid))" }.joined(separator: ", "))
+        if o.nullServer != nil { commands["null"] = "swiftcached-loadtest null-server --threads \(t)" }
 
+        /// Every server, freshly started: each workload runs against servers that start empty, so
+        /// one workload's items (4 KB values fill -m and take the slab pages) never shape the next.
+        func startAll() throws -> [ManagedServer] {
+            var servers: [ManagedServer] = []
+            do {
+                servers.append(try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common })
+                servers.append(try ManagedServer.start(name: "memcached", executable: memcached) { ["-p", String($0)] + common + asNobody })
+                if let redis {
+                    servers.append(try ManagedServer.start(name: "redis", executable: redis, wire: .resp) { ["--port", String($0)] + redisArgs })
+                }
+                if let null = o.nullServer {
+                    servers.append(try ManagedServer.start(name: "null", executable: null) { ["null-server", "--port", String($0), "--threads", t] })
+                }
+            } catch {
+                for s in servers.reversed() { s.stop() }
+                throw error
+            }
+            return servers
+        }
+
+        var names: [String] = []
+        var versions: [String: String] = [:]
         var samples: [CompareSample] = []
         for round in 1...o.rounds {
             for w in o.workloads {
+                let servers = try startAll()
+                defer { for s in servers.reversed() { s.stop() } }
+                if names.isEmpty {
+                    names = servers.map(\.name)
+                    for s in servers { versions[s.name] = s.version() ?? "?" }
+                    log("servers: " + servers.map { "\($0.name) \(versions[$0.name] ?? "?")" }.joined(separator: ", ")
+                        + "; started afresh for every workload of every round")
+                }
                 for s in servers {
                     guard s.process.isRunning else {
                         throw ProcessError("\(s.name) exited during the comparison; log:\n\(s.process.log)")
@@ -393,7 +412,7 @@ public enum CompareRunner {
                 }
             }
         }
-        return CompareReport(options: o, servers: servers.map(\.name), versions: versions, samples: samples,
+        return CompareReport(options: o, servers: names, versions: versions, samples: samples,
                              started: started, machine: machineDescription(), commands: commands)
     }
 }
