@@ -18,35 +18,18 @@ printing expected vs got.
 Usage: meta_protocol.py --port P [--host 127.0.0.1]
 """
 
-import argparse
 import base64
 import re
-import socket
 import sys
 import time
 
-HOST = "127.0.0.1"
-PORT = 0
-IO_TIMEOUT = 5.0
+from rawconn import Conn, fail, ok, run
+
 RUN_ID = "%x" % (int(time.time() * 1000) & 0xFFFFFFF)
-CHECKS = 0
 
 
-def fail(name, expected, got, extra=""):
-    print("FAIL %s" % name)
-    print("  expected: %r" % (expected,))
-    print("  got:      %r" % (got,))
-    if extra:
-        print("  note:     %s" % extra)
-    sys.stdout.flush()
-    sys.exit(1)
 
 
-def ok(name):
-    global CHECKS
-    CHECKS += 1
-    print("ok   %s" % name)
-    sys.stdout.flush()
 
 
 def key(name):
@@ -60,93 +43,6 @@ def braw(name):
 
 def b64(raw):
     return base64.b64encode(raw)
-
-
-class Conn:
-    def __init__(self):
-        self.sock = socket.create_connection((HOST, PORT), timeout=IO_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-        self.eof = False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self, deadline):
-        """Read once; returns False on EOF or deadline."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or self.eof:
-            return False
-        self.sock.settimeout(remaining)
-        try:
-            d = self.sock.recv(1 << 20)
-        except socket.timeout:
-            return False
-        except (ConnectionResetError, BrokenPipeError):
-            self.eof = True
-            return False
-        if not d:
-            self.eof = True
-            return False
-        self.buf += d
-        return True
-
-    def read_exact(self, n, timeout=IO_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while len(self.buf) < n:
-            if not self._fill(deadline):
-                break
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def read_line(self, timeout=IO_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while b"\r\n" not in self.buf:
-            if not self._fill(deadline):
-                out, self.buf = self.buf, b""
-                return out
-        i = self.buf.index(b"\r\n") + 2
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
-
-    def _more(self):
-        self._fill(time.monotonic() + 0.2)
-        out, self.buf = self.buf, b""
-        return out
-
-    def expect(self, name, expected, timeout=IO_TIMEOUT):
-        got = self.read_exact(len(expected), timeout)
-        if got != expected:
-            fail(name, expected, got + self._more())
-        ok(name)
-
-    def roundtrip(self, name, data, expected, timeout=IO_TIMEOUT):
-        self.send(data)
-        self.expect(name, expected, timeout)
-
-    def line(self, name, data, pattern, body=None, report=True):
-        """Send data (may be b""), read one reply line and full-match it
-        (without its \\r\\n) against the bytes regex `pattern`.  If body is
-        given, the data block body + \\r\\n must follow.  Returns the match."""
-        if data:
-            self.send(data)
-        got = self.read_line()
-        m = re.fullmatch(pattern, got[:-2]) if got.endswith(b"\r\n") else None
-        if not m:
-            fail(name, pattern + b"\\r\\n", got + self._more())
-        if body is not None:
-            blk = self.read_exact(len(body) + 2)
-            if blk != body + b"\r\n":
-                fail(name + " (data block)", body + b"\r\n", blk + self._more())
-        if report:
-            ok(name)
-        return m
 
 
 def ttl_near(name, got, want, slack=1):
@@ -896,25 +792,7 @@ TESTS = [t_mn_basic_mg, t_mg_flags_order, t_mg_errors, t_mg_quiet, t_mg_base64, 
 
 
 def main():
-    global HOST, PORT
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--host", default="127.0.0.1")
-    a = ap.parse_args()
-    if a.host not in ("127.0.0.1", "localhost"):
-        print("refusing non-loopback host %s" % a.host)
-        return 2
-    HOST, PORT = "127.0.0.1", a.port
-    t0 = time.monotonic()
-    for t in TESTS:
-        print("--- %s" % t.__name__)
-        try:
-            t()
-        except (OSError, socket.timeout) as e:
-            print("FAIL %s: socket error %r" % (t.__name__, e))
-            return 1
-    print("ALL %d META PROTOCOL CHECKS PASSED (%.1f s)" % (CHECKS, time.monotonic() - t0))
-    return 0
+    return run(TESTS, 'ALL %(checks)d META PROTOCOL CHECKS PASSED (%(seconds).1f s)')
 
 
 if __name__ == "__main__":

@@ -9,126 +9,21 @@ got.
 Usage: protocol_edges.py --port P [--host 127.0.0.1]
 """
 
-import argparse
 import re
-import socket
 import sys
 import time
 
-HOST = "127.0.0.1"
-PORT = 0
-IO_TIMEOUT = 5.0
+from rawconn import Conn, fail, ok, run
+
 RUN_ID = "%x" % (int(time.time() * 1000) & 0xFFFFFFF)
 
 
-def fail(name, expected, got, extra=""):
-    print("FAIL %s" % name)
-    print("  expected: %r" % (expected,))
-    print("  got:      %r" % (got,))
-    if extra:
-        print("  note:     %s" % extra)
-    sys.stdout.flush()
-    sys.exit(1)
 
 
-def ok(name):
-    print("ok   %s" % name)
-    sys.stdout.flush()
 
 
 def key(name):
     return ("pe_%s_%s" % (RUN_ID, name)).encode()
-
-
-class Conn:
-    def __init__(self):
-        self.sock = socket.create_connection((HOST, PORT), timeout=IO_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-        self.eof = False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self, deadline):
-        """Read once; returns False on EOF or deadline."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or self.eof:
-            return False
-        self.sock.settimeout(remaining)
-        try:
-            d = self.sock.recv(1 << 20)
-        except socket.timeout:
-            return False
-        except (ConnectionResetError, BrokenPipeError):
-            self.eof = True
-            return False
-        if not d:
-            self.eof = True
-            return False
-        self.buf += d
-        return True
-
-    def read_exact(self, n, timeout=IO_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while len(self.buf) < n:
-            if not self._fill(deadline):
-                break
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def read_line(self, timeout=IO_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while b"\r\n" not in self.buf:
-            if not self._fill(deadline):
-                out, self.buf = self.buf, b""
-                return out
-        i = self.buf.index(b"\r\n") + 2
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
-
-    def expect(self, name, expected, timeout=IO_TIMEOUT):
-        got = self.read_exact(len(expected), timeout)
-        if got != expected:
-            # collect a little more for a helpful message
-            self._fill(time.monotonic() + 0.2)
-            got += self.buf
-            self.buf = b""
-            fail(name, expected, got)
-        ok(name)
-
-    def expect_silence(self, name, wait=0.3):
-        self._fill(time.monotonic() + wait)
-        if self.buf:
-            fail(name, b"", self.buf, "expected no reply bytes")
-        ok(name)
-
-    def expect_closed(self, name, timeout=IO_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while not self.eof:
-            if not self._fill(deadline):
-                break
-        if not self.eof or self.buf:
-            fail(name, "connection closed by server with no reply bytes",
-                 "eof=%s bytes=%r" % (self.eof, self.buf))
-        ok(name)
-
-    def roundtrip(self, name, data, expected):
-        self.send(data)
-        self.expect(name, expected)
-
-    def usable(self, name):
-        self.send(b"version\r\n")
-        line = self.read_line()
-        if not (line.startswith(b"VERSION ") and line.endswith(b"\r\n")):
-            fail(name + " (connection still usable)", b"VERSION ...\\r\\n", line)
-        ok(name + " (connection still usable)")
 
 
 def value_reply(k, data, flags=0):
@@ -602,25 +497,7 @@ TESTS = [t_unknown, t_bad_bytecount, t_key_length, t_bad_data_chunk, t_too_large
 
 
 def main():
-    global HOST, PORT
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--host", default="127.0.0.1")
-    a = ap.parse_args()
-    if a.host not in ("127.0.0.1", "localhost"):
-        print("refusing non-loopback host %s" % a.host)
-        return 2
-    HOST, PORT = "127.0.0.1", a.port
-    t0 = time.monotonic()
-    for t in TESTS:
-        print("--- %s" % t.__name__)
-        try:
-            t()
-        except (OSError, socket.timeout) as e:
-            print("FAIL %s: socket error %r" % (t.__name__, e))
-            return 1
-    print("ALL PROTOCOL EDGE CHECKS PASSED (%.1f s)" % (time.monotonic() - t0))
-    return 0
+    return run(TESTS, 'ALL PROTOCOL EDGE CHECKS PASSED (%(seconds).1f s)')
 
 
 if __name__ == "__main__":
