@@ -52,5 +52,4 @@ public struct EngineStats: Sendable {
     public var hashPower = 0
     public var hashBytes = 0
     public var hashIsExpanding = false
-    public var malloc_fails = 0
 }

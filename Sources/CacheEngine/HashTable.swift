@@ -63,18 +63,6 @@ extension CacheEngine {
         assertionFailure("item not in its hash chain")
     }
 
-    var hashPower: Int {
-        itemLocks.lock(0)
-        defer { itemLocks.unlock(0) }
-        return hashTable.pointee.power
-    }
-
-    var hashIsExpanding: Bool {
-        itemLocks.lock(0)
-        defer { itemLocks.unlock(0) }
-        return hashTable.pointee.expanding
-    }
-
     /// One step of the expander thread: start an expansion when the table is loaded past 1.5,
     /// or move a batch of old buckets. Returns true while there is work left.
     @discardableResult

@@ -14,7 +14,6 @@ enum Reply {
     static let error: StaticString = "ERROR\r\n"
     static let badFormat: StaticString = "CLIENT_ERROR bad command line format\r\n"
     static let badDataChunk: StaticString = "CLIENT_ERROR bad data chunk\r\n"
-    static let lineTooLong: StaticString = "CLIENT_ERROR line too long\r\n"
     static let tooLarge: StaticString = "SERVER_ERROR object too large for cache\r\n"
     static let outOfMemory: StaticString = "SERVER_ERROR out of memory storing object\r\n"
     static let deltaOutOfMemory: StaticString = "SERVER_ERROR out of memory\r\n"
@@ -24,5 +23,4 @@ enum Reply {
     static let deleteUsage: StaticString = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
     static let flushDisabled: StaticString = "CLIENT_ERROR flush_all not allowed\r\n"
     static let shutdownDisabled: StaticString = "ERROR: shutdown not enabled\r\n"
-    static let tooManyConnections: StaticString = "ERROR Too many open connections\r\n"
 }
