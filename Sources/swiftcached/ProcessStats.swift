@@ -11,12 +11,18 @@ import Glibc
 /// so that a reader never sees half a file.
 func writePortFile(_ ports: [(ipv6: Bool, port: Int)]) {
     guard let name = getenv("MEMCACHED_PORT_FILENAME").map({ String(cString: $0) }), !name.isEmpty else { return }
+    writeFileAtomically(name, ports.map { "TCP INET\($0.ipv6 ? "6" : ""): \($0.port)\n" }.joined())
+}
+
+/// Writes NAME.lck and renames it to NAME, so a reader sees the whole file or none (port file,
+/// pid file).
+func writeFileAtomically(_ name: String, _ text: String) {
     let temp = name + ".lck"
     guard let f = fopen(temp, "w") else {
-        printError("Failed to create temporary port file \(temp)")
+        printError("Could not open \(temp) for writing")
         return
     }
-    for p in ports { fputs("TCP INET\(p.ipv6 ? "6" : ""): \(p.port)\n", f) }
+    fputs(text, f)
     fclose(f)
     if rename(temp, name) != 0 { printError("Failed to rename \(temp) to \(name)") }
 }

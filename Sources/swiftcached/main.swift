@@ -83,12 +83,7 @@ if options.daemonize {
     }
 }
 if let pidFile = options.pidFile {
-    if let f = fopen(pidFile, "w") {
-        fputs("\(getpid())\n", f)
-        fclose(f)
-    } else {
-        printError("Could not open the pid file \(pidFile) for writing")
-    }
+    writeFileAtomically(pidFile, "\(getpid())\n")
 }
 let background = EngineThreads(engine: engine)
 background.start()
