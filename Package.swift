@@ -26,15 +26,17 @@ let package = Package(
         .target(name: "Platform", swiftSettings: serverSettings),
         .target(name: "SlabAllocator", swiftSettings: serverSettings),
         .target(name: "CacheEngine", dependencies: ["SlabAllocator", "Platform"], swiftSettings: serverSettings),
-        .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
+        .target(name: "Broker", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
+        .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Broker", "Platform"], swiftSettings: serverSettings),
         .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
-            dependencies: ["Server", "MemcacheProtocol", "CacheEngine", "SlabAllocator", "CGetopt", "CLibevent"],
+            dependencies: ["Server", "MemcacheProtocol", "Broker", "CacheEngine", "SlabAllocator", "CGetopt", "CLibevent"],
             swiftSettings: serverSettings
         ),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
         .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
         .testTarget(name: "IntegrationTests", exclude: ["Scripts"]),
 

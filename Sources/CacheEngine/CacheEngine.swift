@@ -126,6 +126,10 @@ public final class CacheEngine: @unchecked Sendable {
     @inline(__always)
     public func release(_ it: Item) { refDecrement(it) }
 
+    /// Takes one more reference (the broker shares one body between queues and readers).
+    @inline(__always)
+    public func retain(_ it: Item) { refIncrement(it) }
+
     private func freeItem(_ it: Item) {
         if it.isChunked {
             let n = chunkCount(it)

@@ -58,7 +58,7 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         self.prefixStats = PrefixStats(delimiter: settings.prefixDelimiter)
     }
 
-    public func makeHandler(workerIndex: Int, output: OutputBuffer) -> ConnectionHandler {
+    public func makeHandler(workerIndex: Int, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
         let engine = self.engine
         output.releaseReference = { raw in engine.release(Item(raw)) }
         return MemcacheConnection(service: self, stats: workerStats[min(workerIndex, workerStats.count - 1)])

@@ -24,3 +24,9 @@ enum Reply {
     static let flushDisabled: StaticString = "CLIENT_ERROR flush_all not allowed\r\n"
     static let shutdownDisabled: StaticString = "ERROR: shutdown not enabled\r\n"
 }
+
+extension Reply {
+    static let badQueueName: StaticString = "CLIENT_ERROR bad queue name\r\n"
+    static let blockingMultiGet: StaticString = "CLIENT_ERROR a blocking read names one queue\r\n"
+    static let prefetchFull: StaticString = "CLIENT_ERROR too many open reads on this queue\r\n"
+}

@@ -2,6 +2,9 @@
 // worker for its whole life and is driven by that worker's event loop: read what is there, let
 // the handler consume every complete request, answer the whole batch with one writev, and only
 // then read again. A write that would block parks the connection on EV_WRITE until it drains.
+// A handler may park the connection (a blocked queue read, a wait for fsync): its output is held
+// and no further request is processed until the handler's waker or a timer resumes it; reads go
+// on meanwhile so that a client hanging up is seen at once.
 import CLibevent
 import Platform
 #if canImport(Glibc)
@@ -15,7 +18,11 @@ final class Connection {
     let output: OutputBuffer
     let handler: ConnectionHandler
     let record: ConnectionRecord
+    let generation: UInt64
     var event: OpaquePointer?
+    private var parked = false
+    private var readPaused = false
+    private var parkTimer: OpaquePointer?
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
     private var start = 0
@@ -27,13 +34,15 @@ final class Connection {
     static let iovecCapacity = 256
     private let iov: UnsafeMutablePointer<iovec>
 
-    init(fd: Int32, worker: Worker) {
+    init(fd: Int32, worker: Worker, factory: ConnectionHandlerFactory, generation: UInt64) {
         self.fd = fd
         self.worker = worker
+        self.generation = generation
         let output = OutputBuffer()
         self.output = output
         self.record = ConnectionRecord(fd: fd, now: worker.server.stats.now.load(ordering: .relaxed))
-        self.handler = worker.factory.makeHandler(workerIndex: worker.index, output: output)
+        self.handler = factory.makeHandler(workerIndex: worker.index, output: output,
+                                           waker: worker.makeWaker(fd: fd, generation: generation))
         capacity = Self.initialCapacity
         buffer = .allocate(byteCount: capacity, alignment: 8)
         iov = .allocate(capacity: Self.iovecCapacity)
@@ -52,8 +61,54 @@ final class Connection {
             if closing { close(); return }
             setWriting(false)
         }
+        if parked {
+            // Only watch for a hang-up; the bytes wait until the parked request is done. A full
+            // buffer stops the watching (level-triggered reads would spin) until the resume.
+            if end == capacity && start == 0 {
+                event_del(event)
+                readPaused = true
+                return
+            }
+            _ = readAvailable()
+            return
+        }
         if !readAvailable() { return }
         runHandler()
+    }
+
+    /// The waker or the park timer: let the handler finish the parked request.
+    func resume(timedOut: Bool) {
+        if closed || !parked { return }
+        let action = handler.resume(output: output, timedOut: timedOut)
+        if case .park = action { return }
+        parked = false
+        if readPaused {
+            readPaused = false
+            event_add(event, nil)
+        }
+        if let parkTimer {
+            event_del(parkTimer)
+            event_free(parkTimer)
+            self.parkTimer = nil
+        }
+        if !complete(action) { return }
+        // Requests that arrived while parked.
+        if end > start { runHandler() }
+    }
+
+    private func park(timeoutMs: Int) {
+        parked = true
+        guard timeoutMs >= 0 else { return }
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        parkTimer = event_new(worker.base, -1, 0, { _, _, ctx in
+            let c = Unmanaged<Connection>.fromOpaque(ctx!).takeUnretainedValue()
+            withExtendedLifetime(c) {
+                if let t = c.parkTimer { event_free(t); c.parkTimer = nil }
+                c.resume(timedOut: true)
+            }
+        }, ctx)
+        var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
+        event_add(parkTimer, &tv)
     }
 
     /// Reads once into the free space; false when the connection was closed.
@@ -101,27 +156,37 @@ final class Connection {
                 buffer = .allocate(byteCount: capacity, alignment: 8)
             }
         }
+        if case .park(let timeoutMs) = action {
+            park(timeoutMs: timeoutMs)
+            return
+        }
+        _ = complete(action)
+    }
+
+    /// Acts on what the handler returned and writes the output; false when the connection closed.
+    private func complete(_ action: HandlerAction) -> Bool {
         switch action {
         case .closeNow:
             close()
-            return
+            return false
         case .close:
             closing = true
         case .yield:
             worker.stats.add(ServerCounter.connYields.rawValue)
-        case .proceed:
+        case .proceed, .park:
             break
         }
         if !output.isEmpty {
             guard flush() else {
-                setWriting(true)
-                return
+                if !closed { setWriting(true) }
+                return !closed
             }
         }
-        if closing { close(); return }
+        if closing { close(); return false }
         if case .yield = action {
             event_active(event, Int32(EV_READ), 1)
         }
+        return true
     }
 
     /// Writes queued output; true when all of it is out. Closes on a hard error.
@@ -164,6 +229,11 @@ final class Connection {
         event_del(event)
         event_free(event)
         event = nil
+        if let parkTimer {
+            event_del(parkTimer)
+            event_free(parkTimer)
+            self.parkTimer = nil
+        }
         output.reset()
         handler.connectionClosed()
         Glibc.close(fd)

@@ -47,19 +47,25 @@ public final class Server: @unchecked Sendable {
     // that calls `run()` (workers are created before their threads start).
     public let settings: ServerSettings
     public let stats: ServerStats
-    let factory: ConnectionHandlerFactory
+    /// Handler factories by listener: 0 is the cache port's, then one per `addListener`.
+    let factories: [ConnectionHandlerFactory]
     private let tick: @Sendable () -> Void
     private var workers: [Worker] = []
     private var listenFDs: [Int32] = []
+    /// The factory index serving each of `listenFDs`.
+    private var listenFactory: [Int] = []
     private var nextWorker = 0
     private let base: OpaquePointer
     private let controlRead: Int32
     private let controlWrite: Int32
     private var events: [OpaquePointer] = []
 
-    public init(settings: ServerSettings, factory: ConnectionHandlerFactory, tick: @escaping @Sendable () -> Void) {
+    /// `factory` serves the cache port; each of `extraFactories` gets its own port through
+    /// `bind(port:listener:)` (the broker port).
+    public init(settings: ServerSettings, factory: ConnectionHandlerFactory, extraFactories: [ConnectionHandlerFactory] = [],
+                tick: @escaping @Sendable () -> Void) {
         self.settings = settings
-        self.factory = factory
+        self.factories = [factory] + extraFactories
         self.tick = tick
         self.stats = ServerStats(workers: settings.threads)
         base = event_base_new()
@@ -76,8 +82,13 @@ public final class Server: @unchecked Sendable {
             return
         }
         if settings.port == 0 { return }
+        try bind(port: settings.port, listener: 0)
+    }
+
+    /// Binds `port` on every `-l` address for listener `listener` (an index into the factories).
+    public func bind(port requested: Int, listener: Int) throws {
         // memcached's -p -1: an ephemeral port per socket.
-        let port = settings.port < 0 ? 0 : settings.port
+        let port = requested < 0 ? 0 : requested
         let hosts = settings.hosts.isEmpty ? [nil] : settings.hosts.map { Optional($0) }
         for host in hosts {
             var hints = addrinfo()
@@ -107,9 +118,10 @@ public final class Server: @unchecked Sendable {
                 }
                 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
                 listenFDs.append(fd)
+                listenFactory.append(listener)
                 bound += 1
             }
-            if bound == 0 { throw ServerError.bind(host ?? "*", settings.port, lastError) }
+            if bound == 0 { throw ServerError.bind(host ?? "*", requested, lastError) }
         }
     }
 
@@ -139,18 +151,20 @@ public final class Server: @unchecked Sendable {
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         listenFDs.append(fd)
+        listenFactory.append(0)
     }
 
     /// Runs until SIGINT, SIGTERM or `stop()`; then stops the workers and closes every connection.
     public func run() {
         for i in 0..<settings.threads {
-            workers.append(Worker(index: i, server: self, factory: factory, stats: stats.workers[i]))
+            workers.append(Worker(index: i, server: self, factories: factories, stats: stats.workers[i]))
         }
         for w in workers { w.start() }
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         for fd in listenFDs {
             let ev = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { fd, _, ctx in
-                Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue().acceptAll(fd)
+                let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
+                server.acceptAll(fd, listener: server.listenFactory[server.listenFDs.firstIndex(of: fd)!])
             }, ctx)!
             event_add(ev, nil)
             events.append(ev)
@@ -182,9 +196,9 @@ public final class Server: @unchecked Sendable {
         for w in workers { w.join() }
     }
 
-    /// The TCP ports actually bound (`-p -1` asks the kernel for one), with their family.
-    public var boundPorts: [(ipv6: Bool, port: Int)] {
-        listenFDs.compactMap { fd in
+    /// The TCP ports actually bound for `listener` (`-p -1` asks the kernel for one), with their family.
+    public func boundPorts(listener: Int = 0) -> [(ipv6: Bool, port: Int)] {
+        zip(listenFDs, listenFactory).filter { $0.1 == listener }.compactMap { fd, _ in
             var storage = sockaddr_storage()
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let rc = withUnsafeMutablePointer(to: &storage) {
@@ -211,7 +225,7 @@ public final class Server: @unchecked Sendable {
         _ = write(controlWrite, &b, 1)
     }
 
-    private func acceptAll(_ listenFD: Int32) {
+    private func acceptAll(_ listenFD: Int32, listener: Int) {
         while true {
             let fd = accept(listenFD, nil, nil)
             if fd < 0 {
@@ -230,7 +244,7 @@ public final class Server: @unchecked Sendable {
                 continue
             }
             stats.current.wrappingAdd(1, ordering: .relaxed)
-            workers[nextWorker].dispatch(fd: fd)
+            workers[nextWorker].dispatch(fd: fd, listener: listener)
             nextWorker = (nextWorker + 1) % workers.count
         }
     }

@@ -1,6 +1,7 @@
 // A worker thread: one libevent event_base (no locking: only this thread touches it), the
 // connections handed to it, and a notify pipe through which the listener passes new sockets
-// (memcached's dispatch_conn_new / thread_libevent_process).
+// (memcached's dispatch_conn_new / thread_libevent_process) and other threads wake parked
+// connections (a producer for a blocked queue read, the journal flusher after an fsync).
 import CLibevent
 import Platform
 #if canImport(Glibc)
@@ -8,27 +9,31 @@ import Glibc
 #endif
 
 final class Worker: @unchecked Sendable {
-    // Safe to share: other threads only call `dispatch` and `requestStop`, which go through the
-    // mutex-guarded queue and the notify pipe; everything else runs on the worker's own thread.
+    // Safe to share: other threads only call `dispatch`, `wake` and `requestStop`, which go through
+    // the mutex-guarded queues and the notify pipe; everything else runs on the worker's own thread.
     let index: Int
     let base: OpaquePointer
-    let factory: ConnectionHandlerFactory
+    let factories: [ConnectionHandlerFactory]
     let stats: StatCounters
     unowned let server: Server
     private let notifyRead: Int32
     private let notifyWrite: Int32
     private var notifyEvent: OpaquePointer?
     private let queueLock = PlainMutex()
-    private var queue: [Int32] = []
+    private var queue: [(fd: Int32, listener: Int)] = []
+    /// Parked connections to resume, by fd and generation (an fd number is reused after a close).
+    private var wakeQueue: [(fd: Int32, generation: UInt64)] = []
+    private var wakePending = false
+    private var generations: UInt64 = 0
     private var stopRequested = false
     private var connections: [Int32: Connection] = [:]
     private var thread: BackgroundThread?
     private var idleEvent: OpaquePointer?
 
-    init(index: Int, server: Server, factory: ConnectionHandlerFactory, stats: StatCounters) {
+    init(index: Int, server: Server, factories: [ConnectionHandlerFactory], stats: StatCounters) {
         self.index = index
         self.server = server
-        self.factory = factory
+        self.factories = factories
         self.stats = stats
         let cfg = event_config_new()
         event_config_set_flag(cfg, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
@@ -60,10 +65,29 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Listener thread: hand a new socket to this worker.
-    func dispatch(fd: Int32) {
-        queueLock.withLock { queue.append(fd) }
+    func dispatch(fd: Int32, listener: Int) {
+        queueLock.withLock { queue.append((fd, listener)) }
         var b: UInt8 = 0x63
         _ = write(notifyWrite, &b, 1)
+    }
+
+    /// Any thread: resume a parked connection. One pipe byte per batch of wake-ups.
+    func wake(fd: Int32, generation: UInt64) {
+        let notify = queueLock.withLock { () -> Bool in
+            wakeQueue.append((fd, generation))
+            if wakePending { return false }
+            wakePending = true
+            return true
+        }
+        if notify {
+            var b: UInt8 = 0x77
+            _ = write(notifyWrite, &b, 1)
+        }
+    }
+
+    /// The waker handed to the handler of connection `fd`, generation `generation`.
+    func makeWaker(fd: Int32, generation: UInt64) -> ConnectionWaker {
+        ConnectionWaker { [self] in self.wake(fd: fd, generation: generation) }
     }
 
     /// Any thread: stop the loop and close every connection.
@@ -80,12 +104,20 @@ final class Worker: @unchecked Sendable {
     private func drainNotifications() {
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         _ = withUnsafeMutableBytes(of: &scratch) { read(notifyRead, $0.baseAddress, $0.count) }
-        let (fds, stop) = queueLock.withLock { () -> ([Int32], Bool) in
+        let (fds, wakes, stop) = queueLock.withLock { () -> ([(fd: Int32, listener: Int)], [(fd: Int32, generation: UInt64)], Bool) in
             let q = queue
             queue.removeAll(keepingCapacity: true)
-            return (q, stopRequested)
+            let w = wakeQueue
+            wakeQueue.removeAll(keepingCapacity: true)
+            wakePending = false
+            return (q, w, stopRequested)
         }
-        for fd in fds { open(fd) }
+        for (fd, listener) in fds { open(fd, listener: listener) }
+        for (fd, generation) in wakes {
+            if let c = connections[fd], c.generation == generation {
+                withExtendedLifetime(c) { c.resume(timedOut: false) }
+            }
+        }
         if stop {
             if let idleEvent {
                 event_del(idleEvent)
@@ -110,8 +142,9 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    private func open(_ fd: Int32) {
-        let c = Connection(fd: fd, worker: self)
+    private func open(_ fd: Int32, listener: Int) {
+        generations += 1
+        let c = Connection(fd: fd, worker: self, factory: factories[listener], generation: generations)
         server.stats.registry.add(c.record)
         let ctx = Unmanaged.passUnretained(c).toOpaque()
         c.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), connectionEventCallback, ctx)

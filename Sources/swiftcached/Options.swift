@@ -1,6 +1,7 @@
 // Command-line flags, memcached 1.6's grammar through glibc's getopt_long (so `-vv`, `-p11211`,
 // `-p 11211`, `--port=11211` and `-o a=1,b` all work as they do for memcached). Only what is
 // implemented is accepted; everything else is an error, never silently ignored.
+import Broker
 import CacheEngine
 import CGetopt
 import MemcacheProtocol
@@ -21,6 +22,27 @@ struct Options {
     var lruMaintainerOption = true
     var daemonize = false
     var pidFile: String?
+    /// --broker-port: 0 = no broker listener.
+    var brokerPort = 0
+    var broker = BrokerSettings()
+    /// --broker-memory in MB, when given (default: half of -m).
+    var brokerMemoryMB: Int?
+}
+
+/// Long-only options (no memcached short letter): getopt values above any byte.
+enum BrokerFlag: Int32, CaseIterable {
+    case port = 0x101, dataDir, fsync, memory, visibilityTimeout, prefetch
+
+    var name: String {
+        switch self {
+        case .port: "broker-port"
+        case .dataDir: "data-dir"
+        case .fsync: "fsync"
+        case .memory: "broker-memory"
+        case .visibilityTimeout: "visibility-timeout"
+        case .prefetch: "prefetch"
+        }
+    }
 }
 
 enum OptionsOutcome {
@@ -80,6 +102,14 @@ func usage() -> String {
        - no_modern:               flat LRU: no segmented LRU, no maintainer
     Refused with a message (not implemented yet): -k -L -S -Y -e -Z -N, -B binary, -U <non-zero>.
 
+    Broker mode (queues over the memcached protocol on a second port; see README):
+    --broker-port=<num>       broker listener port (conventional 22133; default: off, -1 picks a free one)
+    --data-dir=<dir>          keep queue journals here (default: none, queues live in memory only)
+    --fsync=always|never|<N>ms  journal fsync policy (default: 100ms); always = STORED after fsync
+    --broker-memory=<MB>      part of -m queue messages may hold (default: half of -m)
+    --visibility-timeout=<ms> open reads go back to the queue after this (default: 0, at disconnect)
+    --prefetch=<num>          open reads per connection and queue (default: 1, like Kestrel)
+
     """
 }
 
@@ -130,10 +160,12 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         ("daemon", Int32(no_argument), UInt8(ascii: "d")), ("pidfile", Int32(required_argument), UInt8(ascii: "P")),
         ("stats-delimiter", Int32(required_argument), UInt8(ascii: "D")),
     ] + unsupportedFlags.map { ($0.long, $0.takesArgument ? Int32(required_argument) : Int32(no_argument), $0.short) }
-    let cNames = longOptions.map { strdup($0.0)! }
+    let allOptions: [(String, Int32, Int32)] = longOptions.map { ($0.0, $0.1, Int32($0.2)) }
+        + BrokerFlag.allCases.map { ($0.name, Int32(required_argument), $0.rawValue) }
+    let cNames = allOptions.map { strdup($0.0)! }
     defer { cNames.forEach { free($0) } }
-    var table = longOptions.enumerated().map { i, opt in
-        option(name: cNames[i], has_arg: opt.1, flag: nil, val: Int32(opt.2))
+    var table = allOptions.enumerated().map { i, opt in
+        option(name: cNames[i], has_arg: opt.1, flag: nil, val: opt.2)
     }
     table.append(option(name: nil, has_arg: 0, flag: nil, val: 0))
     var argv = arguments.map { strdup($0) }
@@ -146,6 +178,10 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:D:" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
         if c == -1 { break }
         let arg = argument.map { String(cString: $0) } ?? ""
+        if let flag = BrokerFlag(rawValue: c) {
+            if let message = parseBrokerFlag(flag, arg, &o) { return fail(message) }
+            continue
+        }
         switch UInt8(truncatingIfNeeded: c) {
         case UInt8(ascii: "p"):
             guard let v = parseInt(arg), v >= -1, v <= 65535 else { return fail("Invalid port number: \(arg)") }
@@ -295,6 +331,15 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         return fail("Memory limit above \(SlabArenaLimits.maxMegabytes) MB is not supported (32-bit slab handles)")
     }
     o.engine.memoryLimit = o.memoryLimitMB * 1024 * 1024
+    if let mb = o.brokerMemoryMB {
+        if mb > o.memoryLimitMB { return fail("--broker-memory (\(mb) MB) cannot exceed -m (\(o.memoryLimitMB) MB)") }
+        o.broker.memoryLimit = mb * 1024 * 1024
+    } else {
+        o.broker.memoryLimit = o.engine.memoryLimit / 2
+    }
+    if o.brokerPort == 0 && o.broker.dataDirectory != nil {
+        return fail("--data-dir needs --broker-port")
+    }
     if let size = itemSizeMax {
         if size < 1024 { return fail("Item max size cannot be less than 1024 bytes.") }
         if size > o.engine.memoryLimit / 2 { return fail("Cannot set item size limit higher than 1/2 of memory max.") }
@@ -311,6 +356,31 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
     o.engine.lruCrawler = o.lruCrawlerOption
     o.engine.hashPowerInit = max(o.engine.hashPowerInit, 10)
     return .run(o)
+}
+
+/// The broker's flags; a message on a bad value.
+private func parseBrokerFlag(_ flag: BrokerFlag, _ arg: String, _ o: inout Options) -> String? {
+    switch flag {
+    case .port:
+        guard let v = parseInt(arg), v >= -1, v <= 65535 else { return "Invalid broker port number: \(arg)" }
+        o.brokerPort = v
+    case .dataDir:
+        guard !arg.isEmpty else { return "--data-dir needs a directory" }
+        o.broker.dataDirectory = arg
+    case .fsync:
+        guard let p = FsyncPolicy(flag: arg) else { return "Invalid --fsync: \(arg) (always, never or <N>ms)" }
+        o.broker.fsync = p
+    case .memory:
+        guard let v = parseInt(arg), v > 0 else { return "Invalid --broker-memory: \(arg)" }
+        o.brokerMemoryMB = v
+    case .visibilityTimeout:
+        guard let v = parseInt(arg), v >= 0 else { return "Invalid --visibility-timeout: \(arg)" }
+        o.broker.visibilityTimeoutMs = UInt64(v)
+    case .prefetch:
+        guard let v = parseInt(arg), v > 0 else { return "Invalid --prefetch: \(arg)" }
+        o.broker.prefetch = v
+    }
+    return nil
 }
 
 /// memcached 1.6 flags that swiftcached does not implement yet: recognised, so that using one is

@@ -1,4 +1,5 @@
 // The process and server lines of `stats` and the `stats settings` lines, under memcached's names.
+import Broker
 import CacheEngine
 import CLibevent
 import MemcacheProtocol
@@ -102,6 +103,12 @@ func settingsStats(_ o: Options) -> [(String, String)] {
         ("temporary_ttl", String(e.temporaryTTL)),
         ("hash_algorithm", "murmur3"),
         ("allow_key_control_chars", o.proto.allowKeyControlCharacters ? "yes" : "no"),
+        ("broker_port", String(o.brokerPort)),
+        ("broker_data_dir", o.broker.dataDirectory ?? "none (memory only)"),
+        ("broker_fsync", o.broker.fsync.description),
+        ("broker_memory", String(o.broker.memoryLimit)),
+        ("broker_visibility_timeout", String(o.broker.visibilityTimeoutMs)),
+        ("broker_prefetch", String(o.broker.prefetch)),
     ]
 }
 

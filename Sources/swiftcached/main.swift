@@ -1,5 +1,6 @@
 // swiftcached: parses memcached's flags, builds the engine and the cache listener, runs until
 // SIGINT/SIGTERM or `shutdown`.
+import Broker
 import CacheEngine
 import CGetopt
 import CLibevent
@@ -65,16 +66,29 @@ sources.resetServer = { serverBox.server?.stats.reset() }
 sources.connections = { serverBox.server?.stats.connectionLines(listeners: serverBox.listeners) ?? [] }
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, onShutdown: { serverBox.server?.stop() })
-let server = Server(settings: options.server, factory: service, tick: { clock.tick() })
+var broker: Broker?
+var extraFactories: [ConnectionHandlerFactory] = []
+if options.brokerPort != 0 {
+    do {
+        broker = try Broker(engine: engine, settings: options.broker)
+    } catch {
+        printError("\(error)")
+        exit(71)
+    }
+    for note in broker!.recoveryNotes { printError(note) }
+    extraFactories.append(QueueService(broker: broker!, settings: options.proto, sources: sources))
+}
+let server = Server(settings: options.server, factory: service, extraFactories: extraFactories, tick: { clock.tick() })
 serverBox.server = server
 do {
     try server.bind()
+    if broker != nil { try server.bind(port: options.brokerPort, listener: 1) }
 } catch {
     printError("\(error)")
     exit(71)
 }
 serverBox.listeners = server.listeners
-writePortFile(server.boundPorts)
+writePortFile(server.boundPorts() + (broker != nil ? server.boundPorts(listener: 1) : []))
 if options.daemonize {
     // No thread has started yet: fork-safe. Output stays open with -v, as memcached.
     if daemon(0, options.verbose > 0 ? 1 : 0) != 0 {
@@ -87,7 +101,10 @@ if let pidFile = options.pidFile {
 }
 let background = EngineThreads(engine: engine)
 background.start()
+broker?.start()
 server.run()
+// Workers are gone: the flusher writes (and fsyncs) what is buffered, then stops.
+broker?.stop()
 background.stop()
 if let pidFile = options.pidFile { unlink(pidFile) }
 if let path = options.server.unixSocket { unlink(path) }

@@ -54,7 +54,7 @@ final class Client {
         clock = ProcessClock(unixNow: testUnixNow)
         engine = try #require(CacheEngine(settings: settings, clock: clock))
         service = MemcacheService(engine: engine, settings: protocolSettings, workers: 1)
-        handler = service.makeHandler(workerIndex: 0, output: output)
+        handler = service.makeHandler(workerIndex: 0, output: output, waker: ConnectionWaker {})
     }
 
     deinit {

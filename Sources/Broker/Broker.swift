@@ -1,0 +1,456 @@
+// The broker: named queues and exchanges over the cache's slab memory (DESIGN.md §7). Queues
+// are found by name under the registry lock (handlers cache the reference); every message
+// operation then takes only that queue's lock. Dead letters and parked readers to wake are
+// collected under a queue lock and acted on after it is released. With a data directory every
+// queue has a journal, declarations live in `broker.meta`, and start-up replays both.
+import CacheEngine
+import Platform
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct BrokerSettings: Sendable {
+    /// --data-dir: nil = memory only.
+    public var dataDirectory: String?
+    /// --fsync
+    public var fsync: FsyncPolicy = .interval(ms: 100)
+    /// --broker-memory in bytes: what queue messages may hold in RAM.
+    public var memoryLimit = 32 << 20
+    /// --visibility-timeout in ms (0: open reads last until their connection closes).
+    public var visibilityTimeoutMs: UInt64 = 0
+    /// --prefetch: open reads one connection may hold per queue (Kestrel: 1).
+    public var prefetch = 1
+    /// Journals over this size that are mostly consumed are compacted.
+    public var compactMinBytes = 16 << 20
+    public init() {}
+}
+
+public enum BrokerError: Error, CustomStringConvertible {
+    case dataDirectory(String, String)
+    public var description: String {
+        switch self {
+        case .dataDirectory(let dir, let why): "cannot use data directory \(dir): \(why)"
+        }
+    }
+}
+
+/// What a read found.
+public enum TakeResult {
+    case message(Message)
+    case empty
+    /// Parked: the waiter is handed a message (and its connection woken) when one arrives.
+    case waiting(QueueWaiter)
+}
+
+public final class Broker: @unchecked Sendable {
+    // Safe to share: `queues` and `exchanges` are guarded by `registry`; queues guard themselves;
+    // the rest is constant after init or atomic.
+    public let engine: CacheEngine
+    public let settings: BrokerSettings
+    public let share: MemoryShare
+    public let flusher: JournalFlusher?
+    public let clockMs: @Sendable () -> UInt64
+    let registry = PlainMutex()
+    var queues: [String: BrokerQueue] = [:]
+    var exchanges: [String: Exchange] = [:]
+    private let consumers = Atomic<UInt64>(0)
+    private let unroutableCount = Atomic<UInt64>(0)
+    private var timer: BackgroundThread?
+    private let timerStop = StopSignal()
+    /// Lines of recovery findings for the log (torn tails, lost bodies).
+    public internal(set) var recoveryNotes: [String] = []
+
+    public static let defaultExchange = "amq.default"
+
+    public init(engine: CacheEngine, settings: BrokerSettings,
+                clockMs: @escaping @Sendable () -> UInt64 = Broker.wallClockMs) throws {
+        self.engine = engine
+        self.settings = settings
+        self.clockMs = clockMs
+        share = MemoryShare(limit: settings.memoryLimit)
+        if let dir = settings.dataDirectory {
+            var st = stat()
+            if stat(dir, &st) != 0 {
+                if mkdir(dir, 0o755) != 0 { throw BrokerError.dataDirectory(dir, String(cString: strerror(errno))) }
+            } else if (st.st_mode & S_IFMT) != S_IFDIR {
+                throw BrokerError.dataDirectory(dir, "not a directory")
+            }
+            flusher = JournalFlusher(policy: settings.fsync, compactMinBytes: settings.compactMinBytes)
+            flusher!.snapshot = { [engine] q in Self.snapshot(q, engine: engine) }
+            try recover(dir)
+        } else {
+            flusher = nil
+        }
+    }
+
+    public static func wallClockMs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Starts the journal flusher and the timer (TTL at queue heads, visibility timeouts).
+    public func start() {
+        flusher?.start()
+        timer = BackgroundThread(name: "broker timer") { [self] in
+            while self.timerStop.wait(microseconds: 100_000) { self.tick() }
+        }
+    }
+
+    public func stop() {
+        timerStop.stop()
+        timer?.join()
+        timer = nil
+        flusher?.stop()
+    }
+
+    public func newConsumerID() -> UInt64 {
+        consumers.wrappingAdd(1, ordering: .relaxed).newValue
+    }
+
+    /// Queue names: 1...200 bytes of letters, digits, `_ - . :`, not starting with `.`; they are
+    /// file names in the data directory.
+    public static func isValidName(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard name.count > 0, name.count <= 200, name[0] != UInt8(ascii: ".") else { return false }
+        for b in name {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"),
+                 UInt8(ascii: "."), UInt8(ascii: ":"):
+                continue
+            default:
+                return false
+            }
+        }
+        return true
+    }
+
+    public static func isValidName(_ name: String) -> Bool {
+        var n = name
+        return n.withUTF8 { isValidName(UnsafeRawBufferPointer($0)) }
+    }
+
+    // MARK: queues
+
+    /// The queue called `name`, created with default settings if asked and absent.
+    public func queue(named name: String, create: Bool = true) -> BrokerQueue? {
+        registry.withLock {
+            if let q = queues[name] { return q }
+            guard create else { return nil }
+            return lockedCreateQueue(name, QueueConfig())
+        }
+    }
+
+    private func lockedCreateQueue(_ name: String, _ config: QueueConfig) -> BrokerQueue {
+        let q = BrokerQueue(name: name, config: config, engine: engine, share: share,
+                            visibilityMs: settings.visibilityTimeoutMs)
+        if let dir = settings.dataDirectory, let flusher, let j = Journal(path: Self.journalPath(dir, name)) {
+            j.queue = q
+            q.journal = j
+            flusher.register(j)
+        }
+        queues[name] = q
+        return q
+    }
+
+    static func journalPath(_ dir: String, _ name: String) -> String { dir + "/" + name + ".journal" }
+
+    /// `queue <name> k=v...`: declares or re-declares.
+    public func declareQueue(_ name: String, _ config: QueueConfig) {
+        registry.withLock {
+            if let q = queues[name] {
+                q.lock.withLock { q.lockedReconfigure(config) }
+            } else {
+                _ = lockedCreateQueue(name, config)
+            }
+            lockedSaveMeta()
+        }
+    }
+
+    /// `delete <queue>`: the queue, its messages and its journal go.
+    public func deleteQueue(_ name: String) -> Bool {
+        let q: BrokerQueue? = registry.withLock {
+            guard let q = queues.removeValue(forKey: name) else { return nil }
+            q.deleted.store(true, ordering: .relaxed)
+            for key in exchanges.keys {
+                exchanges[key]!.bindings.removeAll { $0.queue == name }
+            }
+            lockedSaveMeta()
+            return q
+        }
+        guard let q else { return false }
+        var wake: [QueueWaiter] = []
+        q.lock.withLock {
+            for item in q.lockedFlush() { engine.release(item) }
+            for (_, o) in q.open {
+                share.release(o.message.memoryBytes)
+                engine.release(o.message.item)
+            }
+            q.open.removeAll()
+            for w in q.waiters where w.registered {
+                w.registered = false
+                wake.append(w)
+            }
+            q.waiters.removeAll()
+            if let j = q.journal {
+                flusher?.unregister(j)
+                j.closeAndRemove()
+                q.journal = nil
+            }
+        }
+        for w in wake { w.waker.wake() }
+        return true
+    }
+
+    /// `flush <queue>`: drops the ready messages.
+    public func flushQueue(_ name: String) -> Bool {
+        guard let q = queue(named: name, create: false) else { return false }
+        let items = q.lock.withLock { q.lockedFlush() }
+        for item in items { engine.release(item) }
+        return true
+    }
+
+    public func flushAll() {
+        let all = registry.withLock { Array(queues.keys) }
+        for name in all { _ = flushQueue(name) }
+    }
+
+    public var queueNames: [String] { registry.withLock { queues.keys.sorted() } }
+
+    // MARK: messages in
+
+    /// Puts `item` (the caller's reference is taken over when stored) at the tail of `q`.
+    /// Returns the flusher ticket to wait for when `--fsync=always` (0 otherwise).
+    public func enqueue(_ q: BrokerQueue, item: Item, expiresMs: UInt64, priority: UInt8) -> (EnqueueResult, UInt64) {
+        let bytes = ItemLayout.totalSize(keyLength: item.keyLength, valueLength: item.valueLength)
+        guard share.reserve(bytes) else { return (.outOfMemory, 0) }
+        let now = clockMs()
+        var dead: [DeadLetter] = []
+        var wake: [QueueWaiter] = []
+        let m = Message(id: 0, item: item, expiresMs: expiresMs, enqueuedMs: now, priority: priority)
+        q.lock.lock()
+        let result = q.isDeleted ? .full : q.lockedEnqueue(m, nowMs: now, journaled: true, dead: &dead, wake: &wake)
+        let journaled = q.journal != nil
+        q.lock.unlock()
+        if result != .stored { share.release(bytes) }
+        finish(dead, wake, now)
+        let ticket = result == .stored && journaled && settings.fsync == .always ? flusher!.ticket() : 0
+        return (result, ticket)
+    }
+
+    /// `publish`: routes through `exchange` and enqueues one shared body per queue. Returns the
+    /// number of queues that took it (nil: no such exchange) and the fsync ticket.
+    public func publish(exchange name: String, routingKey: String, headers: [HeaderPair], item: Item,
+                        expiresMs: UInt64, priority: UInt8) -> (Int?, UInt64) {
+        let targets: [String]? = registry.withLock {
+            if name == Self.defaultExchange { return queues[routingKey] != nil ? [routingKey] : [] }
+            guard let ex = exchanges[name] else { return nil }
+            var t = ex.route(routingKey: routingKey, headers: headers)
+            if t.isEmpty {
+                exchanges[name]!.unroutable += 1
+                if let alt = ex.alternate { t = [alt] }
+            }
+            return t
+        }
+        guard let targets else { return (nil, 0) }
+        if targets.isEmpty { unroutableCount.wrappingAdd(1, ordering: .relaxed) }
+        var taken = 0
+        var ticket: UInt64 = 0
+        for t in targets {
+            guard let q = queue(named: t) else { continue }
+            engine.retain(item)
+            let (r, tk) = enqueue(q, item: item, expiresMs: expiresMs, priority: priority)
+            if r == .stored { taken += 1 } else { engine.release(item) }
+            ticket = max(ticket, tk)
+        }
+        return (taken, ticket)
+    }
+
+    // MARK: messages out
+
+    /// The next message of `q` for `consumer` (plain, open or peek); with a waker, an empty
+    /// queue parks the reader instead.
+    public func take(_ q: BrokerQueue, consumer: UInt64, open: Bool, peek: Bool,
+                     waitWith waker: ConnectionWaker? = nil) -> TakeResult {
+        let now = clockMs()
+        var dead: [DeadLetter] = []
+        q.lock.lock()
+        var result = TakeResult.empty
+        if let m = q.lockedTake(consumer: consumer, open: open, peek: peek, nowMs: now, dead: &dead) {
+            result = .message(m)
+        } else if let waker, !peek, !q.isDeleted {
+            let w = QueueWaiter(consumer: consumer, open: open, waker: waker)
+            q.lockedAddWaiter(w)
+            result = .waiting(w)
+        }
+        q.lock.unlock()
+        finish(dead, [], now)
+        return result
+    }
+
+    public enum WaitOutcome {
+        /// Handed a message; the reader owns a reference to its item.
+        case message(Message)
+        /// Nothing yet (a wake-up meant for an earlier wait).
+        case waiting
+        /// Nothing, and no longer waiting (gave up, or the queue was deleted).
+        case nothing
+    }
+
+    /// Checks on a parked reader; `giveUp` (timeout, closing) ends the wait either way.
+    public func collect(_ q: BrokerQueue, _ w: QueueWaiter, giveUp: Bool) -> WaitOutcome {
+        q.lock.withLock {
+            if w.delivered == nil && w.registered && !giveUp { return .waiting }
+            if let m = q.lockedCollect(w) { return .message(m) }
+            return .nothing
+        }
+    }
+
+    /// A message handed to a reader that can no longer send it goes back to the head, not
+    /// counted as a redelivery (the reader never saw it). Drops the reader's reference.
+    public func giveBack(_ q: BrokerQueue, _ m: Message, consumer: UInt64, wasOpen: Bool) {
+        let now = clockMs()
+        var wake: [QueueWaiter] = []
+        q.lock.withLock {
+            if wasOpen, q.open.removeValue(forKey: m.id) != nil {
+                q.journal?.append(.abort, id: m.id)
+                q.lockedMakeReady(m, atHead: true, nowMs: now, wake: &wake)
+            } else if !wasOpen && !q.isDeleted {
+                // It had been removed: it comes back as a new add at the head.
+                engine.retain(m.item)
+                share.force(m.memoryBytes)
+                q.journal?.appendAdd(m, engine: engine)
+                q.lockedMakeReady(m, atHead: true, nowMs: now, wake: &wake)
+            }
+        }
+        engine.release(m.item)
+        finish([], wake, now)
+    }
+
+    /// Confirms one open read (`ack`, `/close`).
+    public func confirm(_ q: BrokerQueue, id: UInt64, consumer: UInt64) -> Bool {
+        q.lock.withLock { q.lockedConfirm(id: id, consumer: consumer) }
+    }
+
+    /// Ids of `consumer`'s open reads on `q`, oldest first.
+    public func openIDs(_ q: BrokerQueue, consumer: UInt64) -> [UInt64] {
+        q.lock.withLock { q.lockedOpenIDs(consumer: consumer) }
+    }
+
+    /// Puts an open read back (`/abort`, `nack requeue`, a closed connection).
+    public func requeue(_ q: BrokerQueue, id: UInt64, consumer: UInt64) -> Bool {
+        let now = clockMs()
+        var dead: [DeadLetter] = []
+        var wake: [QueueWaiter] = []
+        let ok = q.lock.withLock { q.lockedRequeue(id: id, consumer: consumer, nowMs: now, dead: &dead, wake: &wake) }
+        finish(dead, wake, now)
+        return ok
+    }
+
+    /// `nack ... reject`.
+    public func reject(_ q: BrokerQueue, id: UInt64, consumer: UInt64) -> Bool {
+        let now = clockMs()
+        var dead: [DeadLetter] = []
+        let ok = q.lock.withLock { q.lockedReject(id: id, consumer: consumer, dead: &dead) }
+        finish(dead, [], now)
+        return ok
+    }
+
+    /// Delivers dead letters (outside any queue lock) and wakes readers that were handed messages.
+    private func finish(_ dead: [DeadLetter], _ wake: [QueueWaiter], _ now: UInt64) {
+        for w in wake { w.waker.wake() }
+        var pending = dead
+        var hops = 0
+        while !pending.isEmpty && hops < 16 {
+            hops += 1
+            var next: [DeadLetter] = []
+            var wakeMore: [QueueWaiter] = []
+            for d in pending {
+                guard let q = queue(named: d.target) else {
+                    engine.release(d.message.item)
+                    continue
+                }
+                share.force(d.message.memoryBytes)
+                let r = q.lock.withLock {
+                    q.lockedEnqueue(d.message, nowMs: now, journaled: true, dead: &next, wake: &wakeMore)
+                }
+                if r != .stored {
+                    share.release(d.message.memoryBytes)
+                    engine.release(d.message.item)
+                }
+            }
+            for w in wakeMore { w.waker.wake() }
+            pending = next
+        }
+        for d in pending { engine.release(d.message.item) }
+    }
+
+    /// Every 100 ms: expired heads and timed-out open reads.
+    public func tick() {
+        let now = clockMs()
+        let all = registry.withLock { Array(queues.values) }
+        for q in all {
+            var dead: [DeadLetter] = []
+            var wake: [QueueWaiter] = []
+            q.lock.withLock {
+                q.lockedExpireHeads(nowMs: now, dead: &dead)
+                if !q.open.isEmpty { q.lockedReturnTimedOut(nowMs: now, dead: &dead, wake: &wake) }
+            }
+            finish(dead, wake, now)
+        }
+    }
+
+    // MARK: exchanges
+
+    public enum ExchangeResult: Equatable, Sendable {
+        case ok
+        /// Re-declared with another type (RabbitMQ: PRECONDITION_FAILED).
+        case typeMismatch
+        case notFound
+    }
+
+    public func declareExchange(_ name: String, kind: ExchangeKind, alternate: String?) -> ExchangeResult {
+        registry.withLock {
+            if let ex = exchanges[name] {
+                if ex.kind != kind { return .typeMismatch }
+                exchanges[name]!.alternate = alternate
+            } else {
+                exchanges[name] = Exchange(name: name, kind: kind, alternate: alternate)
+            }
+            lockedSaveMeta()
+            return .ok
+        }
+    }
+
+    public func deleteExchange(_ name: String) -> Bool {
+        registry.withLock {
+            guard exchanges.removeValue(forKey: name) != nil else { return false }
+            lockedSaveMeta()
+            return true
+        }
+    }
+
+    public func bind(exchange: String, _ b: Binding) -> ExchangeResult {
+        registry.withLock {
+            guard exchanges[exchange] != nil else { return .notFound }
+            if queues[b.queue] == nil { _ = lockedCreateQueue(b.queue, QueueConfig()) }
+            if !exchanges[exchange]!.bindings.contains(b) { exchanges[exchange]!.bindings.append(b) }
+            lockedSaveMeta()
+            return .ok
+        }
+    }
+
+    public func unbind(exchange: String, queue: String, key: String) -> ExchangeResult {
+        registry.withLock {
+            guard exchanges[exchange] != nil else { return .notFound }
+            let before = exchanges[exchange]!.bindings.count
+            exchanges[exchange]!.bindings.removeAll { $0.queue == queue && $0.key == key }
+            if exchanges[exchange]!.bindings.count == before { return .notFound }
+            lockedSaveMeta()
+            return .ok
+        }
+    }
+
+    public var unroutable: UInt64 { unroutableCount.load(ordering: .relaxed) }
+}

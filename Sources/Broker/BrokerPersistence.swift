@@ -1,0 +1,193 @@
+// The broker's durable state besides the journals: declarations (queues with settings,
+// exchanges, bindings) in `broker.meta`, one line each in the protocol's own words, rewritten
+// whole (temp file + rename) on each change; and start-up recovery: declarations first, then
+// every `<queue>.journal` replayed and rewritten as a snapshot of what is live.
+import CacheEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension QueueConfig {
+    /// `max_items=N max_bytes=N max_priority=N message_ttl=MS dead_letter=Q delivery_limit=N
+    /// overflow=reject|drop_oldest`; nil (with the offending word) on anything else.
+    public static func parse(_ words: [Substring]) -> Result<QueueConfig, QueueConfigError> {
+        var c = QueueConfig()
+        for w in words {
+            guard let eq = w.firstIndex(of: "=") else { return .failure(.badOption(String(w))) }
+            let key = w[..<eq], value = w[w.index(after: eq)...]
+            let n = Int(value)
+            switch key {
+            case "max_items": guard let n, n >= 0 else { return .failure(.badOption(String(w))) }; c.maxItems = n
+            case "max_bytes": guard let n, n >= 0 else { return .failure(.badOption(String(w))) }; c.maxBytes = n
+            case "max_priority":
+                guard let n, n >= 0, n <= 255 else { return .failure(.badOption(String(w))) }
+                c.maxPriority = n
+            case "message_ttl": guard let n, n >= 0 else { return .failure(.badOption(String(w))) }; c.messageTTLms = UInt64(n)
+            case "dead_letter":
+                guard Broker.isValidName(String(value)) else { return .failure(.badOption(String(w))) }
+                c.deadLetter = String(value)
+            case "delivery_limit": guard let n, n >= 0 else { return .failure(.badOption(String(w))) }; c.deliveryLimit = n
+            case "overflow":
+                switch value {
+                case "reject": c.dropOldest = false
+                case "drop_oldest", "drop-head": c.dropOldest = true
+                default: return .failure(.badOption(String(w)))
+                }
+            default:
+                return .failure(.badOption(String(w)))
+            }
+        }
+        return .success(c)
+    }
+
+    /// The declaration's words, defaults left out.
+    public var words: [String] {
+        var out: [String] = []
+        if maxItems > 0 { out.append("max_items=\(maxItems)") }
+        if maxBytes > 0 { out.append("max_bytes=\(maxBytes)") }
+        if maxPriority > 0 { out.append("max_priority=\(maxPriority)") }
+        if messageTTLms > 0 { out.append("message_ttl=\(messageTTLms)") }
+        if let deadLetter { out.append("dead_letter=\(deadLetter)") }
+        if deliveryLimit > 0 { out.append("delivery_limit=\(deliveryLimit)") }
+        if dropOldest { out.append("overflow=drop_oldest") }
+        return out
+    }
+}
+
+public enum QueueConfigError: Error, Equatable {
+    case badOption(String)
+}
+
+extension Broker {
+    static let metaFile = "broker.meta"
+
+    /// Registry lock held: rewrite `broker.meta` from the current declarations.
+    func lockedSaveMeta() {
+        guard let dir = settings.dataDirectory else { return }
+        var text = ""
+        for name in queues.keys.sorted() {
+            let q = queues[name]!
+            let words = q.lock.withLock { q.config.words }
+            if !words.isEmpty { text += "queue \(name) " + words.joined(separator: " ") + "\n" }
+        }
+        for name in exchanges.keys.sorted() {
+            let ex = exchanges[name]!
+            text += "exchange \(name) \(ex.kind.rawValue)" + (ex.alternate.map { " alternate=\($0)" } ?? "") + "\n"
+            for b in ex.bindings {
+                let pairs = b.headers.map { " \($0.name)=\($0.value)" }.joined()
+                text += "bind \(name) \(b.queue) \(b.key) x-match=\(b.matchAll ? "all" : "any")\(pairs)\n"
+            }
+        }
+        let path = dir + "/" + Self.metaFile
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        var t = text
+        let ok = t.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
+        fsync(fd)
+        close(fd)
+        if ok && rename(temp, path) == 0 { syncDirectory(of: path) }
+    }
+
+    func recover(_ dir: String) throws {
+        if let data = JournalReplay.readFile(dir + "/" + Self.metaFile) {
+            let text = String(decoding: UnsafeRawBufferPointer(data), as: UTF8.self)
+            data.deallocate()
+            for line in text.split(separator: "\n") { applyMetaLine(line.split(separator: " ")) }
+        }
+        guard let d = opendir(dir) else { throw BrokerError.dataDirectory(dir, String(cString: strerror(errno))) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let file = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if file.hasSuffix(".journal") {
+                let name = String(file.dropLast(".journal".count))
+                if Self.isValidName(name) { names.append(name) }
+            }
+        }
+        closedir(d)
+        for name in names.sorted() { recoverQueue(name, dir) }
+    }
+
+    private func applyMetaLine(_ w: [Substring]) {
+        guard w.count >= 2 else { return }
+        switch w[0] {
+        case "queue":
+            if case .success(let c) = QueueConfig.parse(Array(w.dropFirst(2))) {
+                registry.withLock { queues[String(w[1])] = nil }
+                declareQueue(String(w[1]), c)
+            }
+        case "exchange":
+            guard w.count >= 3, let kind = ExchangeKind(rawValue: String(w[2])) else { return }
+            let alt = w.count > 3 && w[3].hasPrefix("alternate=") ? String(w[3].dropFirst("alternate=".count)) : nil
+            _ = declareExchange(String(w[1]), kind: kind, alternate: alt)
+        case "bind":
+            guard w.count >= 5 else { return }
+            let headers = w.dropFirst(5).compactMap { p -> HeaderPair? in
+                guard let eq = p.firstIndex(of: "=") else { return nil }
+                return HeaderPair(String(p[..<eq]), String(p[p.index(after: eq)...]))
+            }
+            _ = bind(exchange: String(w[1]), Binding(queue: String(w[2]), key: String(w[3]),
+                                                     matchAll: w[4] != "x-match=any", headers: headers))
+        default:
+            return
+        }
+    }
+
+    private func recoverQueue(_ name: String, _ dir: String) {
+        let path = Self.journalPath(dir, name)
+        let r = JournalReplay.replay(path: path, engine: engine)
+        if r.tornTail {
+            // Cut the torn tail first, so that even a failed rewrite leaves a valid journal.
+            truncate(path, off_t(r.validBytes))
+            recoveryNotes.append("queue \(name): journal tail after \(r.validBytes) bytes was torn or corrupt; truncated")
+        }
+        if r.lost > 0 { recoveryNotes.append("queue \(name): \(r.lost) messages found no memory at recovery") }
+        guard let q = queue(named: name) else { return }
+        q.lock.withLock {
+            q.nextID = max(q.nextID, r.nextID)
+            for var m in r.messages {
+                share.force(m.memoryBytes)
+                m.priority = UInt8(min(Int(m.priority), q.config.maxPriority))
+                q.levels[Int(m.priority)].pushBack(m)
+                q.readyCount += 1
+                q.readyBytes += m.bodyBytes
+            }
+        }
+        if let j = q.journal {
+            var snap = Self.snapshot(q, engine: engine)
+            _ = j.replace(with: snap.bytes)
+            snap.deallocate()
+        }
+    }
+
+    /// A journal that recreates `q` as it is now: an add per ready message in order, and an add
+    /// plus an open per open read. Drops the journal's buffered records (the snapshot holds them).
+    static func snapshot(_ q: BrokerQueue, engine: CacheEngine) -> ByteBuffer {
+        var b = ByteBuffer()
+        q.lock.withLock {
+            func add(_ m: Message) {
+                let start = b.count
+                b.append(UInt32(0))
+                b.append(UInt32(0))
+                Journal.encodeAdd(m, engine: engine, into: &b)
+                Journal.sealRecord(&b, start: start)
+            }
+            for o in q.open.values.sorted(by: { $0.message.id < $1.message.id }) {
+                add(o.message)
+                let start = b.count
+                b.append(UInt32(0))
+                b.append(UInt32(0))
+                b.append(JournalOp.open.rawValue)
+                b.append(o.message.id)
+                Journal.sealRecord(&b, start: start)
+            }
+            for level in q.levels.indices.reversed() {
+                for i in 0..<q.levels[level].count { add(q.levels[level][i]) }
+            }
+            q.journal?.discardPending()
+        }
+        return b
+    }
+}

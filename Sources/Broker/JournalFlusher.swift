@@ -1,0 +1,203 @@
+// The flusher thread: group commit for every queue journal. Each cycle swaps out what all
+// journals buffered, writes it, and fsyncs per policy; producers that must not see STORED before
+// the fsync (`--fsync=always`) take a ticket and park until the cycle that covers their record
+// completes, so one fsync confirms everything that arrived while the previous one ran. The same
+// thread compacts journals that are mostly consumed.
+import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum FsyncPolicy: Sendable, Equatable {
+    /// Confirm a write only after it is on disk.
+    case always
+    /// fsync every N ms; replies do not wait.
+    case interval(ms: Int)
+    /// write(2) every few ms and leave the rest to the OS.
+    case never
+
+    /// `always`, `never` or `<N>ms` (the --fsync flag).
+    public init?(flag: String) {
+        switch flag {
+        case "always": self = .always
+        case "never": self = .never
+        default:
+            var digits = Substring(flag)
+            if digits.hasSuffix("ms") { digits = digits.dropLast(2) }
+            guard let n = Int(digits), n > 0 else { return nil }
+            self = .interval(ms: n)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .always: "always"
+        case .never: "never"
+        case .interval(let ms): "\(ms)ms"
+        }
+    }
+}
+
+public final class JournalFlusher: @unchecked Sendable {
+    // Safe to share: every `var` is guarded by `mutex`; the journals' buffers have their own locks.
+    public let policy: FsyncPolicy
+    private let mutex = PlainMutex()
+    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    private var journals: [Journal] = []
+    private var startedCycle: UInt64 = 0
+    private var completedCycle: UInt64 = 0
+    private var requested = false
+    private var stopped = false
+    private var waiters: [(ticket: UInt64, waker: ConnectionWaker)] = []
+    private var thread: BackgroundThread?
+    /// Compaction: a journal over this size whose live part is under a quarter of it is rewritten.
+    let compactMinBytes: Int
+    /// Takes a queue's snapshot under its lock, dropping the journal's buffered records (the
+    /// snapshot holds their effect). Set by the broker before `start`.
+    var snapshot: (@Sendable (BrokerQueue) -> ByteBuffer)?
+    private(set) var fsyncs: UInt64 = 0
+    private(set) var syncedRecordsBytes: UInt64 = 0
+
+    init(policy: FsyncPolicy, compactMinBytes: Int = 16 << 20) {
+        self.policy = policy
+        self.compactMinBytes = compactMinBytes
+        cond = .allocate(capacity: 1)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        cond.deallocate()
+    }
+
+    func register(_ j: Journal) {
+        mutex.withLock { journals.append(j) }
+    }
+
+    func unregister(_ j: Journal) {
+        mutex.withLock { journals.removeAll { $0 === j } }
+    }
+
+    /// Any thread, after appending: the cycle whose completion makes the append durable.
+    public func ticket() -> UInt64 {
+        mutex.withLock {
+            if !requested {
+                requested = true
+                pthread_cond_signal(cond)
+            }
+            return startedCycle + 1
+        }
+    }
+
+    public func isDurable(_ ticket: UInt64) -> Bool {
+        mutex.withLock { completedCycle >= ticket || stopped }
+    }
+
+    /// True if already durable; otherwise `waker` is called once it is.
+    public func waitDurable(_ ticket: UInt64, waker: ConnectionWaker) -> Bool {
+        mutex.withLock {
+            if completedCycle >= ticket || stopped { return true }
+            waiters.append((ticket, waker))
+            return false
+        }
+    }
+
+    /// Counters for `stats`: fsyncs done and records' bytes they covered.
+    public var fsyncCount: UInt64 { mutex.withLock { fsyncs } }
+
+    func start() {
+        thread = BackgroundThread(name: "journal flusher") { [self] in self.run() }
+    }
+
+    func stop() {
+        mutex.withLock {
+            stopped = true
+            pthread_cond_signal(cond)
+        }
+        thread?.join()
+        thread = nil
+        // The last buffered records go out on the way down.
+        let js = mutex.withLock { journals }
+        for j in js { j.flush(sync: policy != .never) }
+        wakeAll()
+    }
+
+    private func run() {
+        while true {
+            let (cycle, js, stop) = waitForWork()
+            if stop { return }
+            let sync = policy != .never
+            var wrote = false
+            for j in js {
+                let before = j.sizeOnDisk
+                j.flush(sync: sync)
+                if j.sizeOnDisk != before { wrote = true }
+                compactIfWorthIt(j)
+            }
+            mutex.withLock {
+                if wrote && sync { fsyncs += 1 }
+                completedCycle = cycle
+            }
+            wakeDue(cycle)
+        }
+    }
+
+    /// Sleeps until a ticket is asked for (always) or the interval passes; starts a cycle.
+    private func waitForWork() -> (UInt64, [Journal], Bool) {
+        mutex.lock()
+        defer { mutex.unlock() }
+        let intervalMs: Int
+        switch policy {
+        case .always: intervalMs = 200
+        case .interval(let ms): intervalMs = ms
+        case .never: intervalMs = 20
+        }
+        if !requested && !stopped {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            let ns = Int(ts.tv_nsec) + (intervalMs % 1000) * 1_000_000
+            ts.tv_sec += intervalMs / 1000 + ns / 1_000_000_000
+            ts.tv_nsec = ns % 1_000_000_000
+            pthread_cond_timedwait(cond, mutex.raw, &ts)
+        }
+        if stopped { return (0, [], true) }
+        requested = false
+        startedCycle += 1
+        return (startedCycle, journals, false)
+    }
+
+    private func wakeDue(_ cycle: UInt64) {
+        let due = mutex.withLock { () -> [ConnectionWaker] in
+            guard !waiters.isEmpty else { return [] }
+            var out: [ConnectionWaker] = []
+            waiters.removeAll { w in
+                if w.ticket <= cycle { out.append(w.waker); return true }
+                return false
+            }
+            return out
+        }
+        for w in due { w.wake() }
+    }
+
+    private func wakeAll() {
+        let all = mutex.withLock { () -> [ConnectionWaker] in
+            let out = waiters.map(\.waker)
+            waiters.removeAll()
+            return out
+        }
+        for w in all { w.wake() }
+    }
+
+    private func compactIfWorthIt(_ j: Journal) {
+        guard j.sizeOnDisk > compactMinBytes, let q = j.queue, let snapshot else { return }
+        let live = q.lock.withLock { q.readyBytes + q.open.values.reduce(0) { $0 + $1.message.bodyBytes } }
+        guard live * 4 < j.sizeOnDisk else { return }
+        var snap = snapshot(q)
+        _ = j.replace(with: snap.bytes)
+        snap.deallocate()
+    }
+}

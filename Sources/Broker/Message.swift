@@ -1,0 +1,118 @@
+// A queue message: its body is an unlinked slab item (same allocator and `-m` budget as the
+// cache, never in the cache's hash table or LRU, so never evicted); the queue keeps the delivery
+// facts beside it. A message routed to several queues shares one item, one reference per queue.
+import CacheEngine
+
+public struct Message {
+    /// Per-queue id: journal key, `gets` CAS field, `ack`/`nack` argument.
+    public var id: UInt64
+    /// Body and client flags.
+    public var item: Item
+    /// Unix ms; 0 = never.
+    public var expiresMs: UInt64
+    /// Unix ms when it entered this queue.
+    public var enqueuedMs: UInt64
+    public var priority: UInt8
+    /// Times it came back to the queue after a delivery (abort, nack requeue, close, timeout).
+    public var redeliveries: UInt32
+    /// Times it was dead-lettered, and why the last time.
+    public var deaths: UInt32
+    public var deathReason: DeathReason
+
+    public init(id: UInt64, item: Item, expiresMs: UInt64, enqueuedMs: UInt64, priority: UInt8,
+                redeliveries: UInt32 = 0, deaths: UInt32 = 0, deathReason: DeathReason = .none) {
+        self.id = id
+        self.item = item
+        self.expiresMs = expiresMs
+        self.enqueuedMs = enqueuedMs
+        self.priority = priority
+        self.redeliveries = redeliveries
+        self.deaths = deaths
+        self.deathReason = deathReason
+    }
+
+    /// Bytes of the body (what `queue_<name>_bytes` counts).
+    public var bodyBytes: Int { item.valueLength }
+    /// Bytes of slab memory the body takes (what the broker's memory share counts).
+    public var memoryBytes: Int { ItemLayout.totalSize(keyLength: item.keyLength, valueLength: item.valueLength) }
+}
+
+/// Why a message was dead-lettered (RabbitMQ's x-death reasons).
+public enum DeathReason: UInt8, Sendable {
+    case none = 0, expired = 1, rejected = 2, deliveryLimit = 3, maxlen = 4
+
+    public var name: String {
+        switch self {
+        case .none: "none"
+        case .expired: "expired"
+        case .rejected: "rejected"
+        case .deliveryLimit: "delivery_limit"
+        case .maxlen: "maxlen"
+        }
+    }
+}
+
+/// A FIFO of messages in one growable ring: push at either end, pop at the head. No allocation
+/// once it has grown to the queue's working size.
+struct MessageRing {
+    private var storage: UnsafeMutablePointer<Message>?
+    private var capacity = 0
+    private var head = 0
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func pushBack(_ m: Message) {
+        if count == capacity { grow() }
+        (storage! + (head + count) % capacity).initialize(to: m)
+        count += 1
+    }
+
+    mutating func pushFront(_ m: Message) {
+        if count == capacity { grow() }
+        head = (head + capacity - 1) % capacity
+        (storage! + head).initialize(to: m)
+        count += 1
+    }
+
+    var first: Message? { count == 0 ? nil : storage![head] }
+
+    mutating func popFirst() -> Message? {
+        guard count > 0 else { return nil }
+        let m = (storage! + head).move()
+        head = (head + 1) % capacity
+        count -= 1
+        return m
+    }
+
+    /// Message `i` from the head.
+    subscript(_ i: Int) -> Message { storage![(head + i) % capacity] }
+
+    /// Empties the ring, returning what it held in order.
+    mutating func removeAll() -> [Message] {
+        var out: [Message] = []
+        out.reserveCapacity(count)
+        while let m = popFirst() { out.append(m) }
+        head = 0
+        return out
+    }
+
+    mutating func deallocate() {
+        _ = removeAll()
+        storage?.deallocate()
+        storage = nil
+        capacity = 0
+    }
+
+    private mutating func grow() {
+        let newCapacity = max(16, capacity * 2)
+        let grown = UnsafeMutablePointer<Message>.allocate(capacity: newCapacity)
+        for i in 0..<count {
+            (grown + i).initialize(to: (storage! + (head + i) % capacity).move())
+        }
+        storage?.deallocate()
+        storage = grown
+        capacity = newCapacity
+        head = 0
+    }
+}

@@ -1,0 +1,169 @@
+// The RabbitMQ model on the broker port, one line per verb with memcached-style replies:
+//   queue <name> [max_items=N] [max_bytes=N] [max_priority=N] [message_ttl=MS]
+//         [dead_letter=<queue>] [delivery_limit=N] [overflow=reject|drop_oldest]     -> OK
+//   exchange <name> direct|topic|fanout|headers [alternate=<queue>]                  -> OK
+//   bind|unbind <exchange> <queue> <binding-key> [x-match=all|any] [k=v ...]        -> OK | NOT_FOUND
+//   publish <exchange> <routing-key> <flags> <exptime> <bytes> [priority=N] [k=v ...] + data
+//                                                                     -> ROUTED <n> | NOT_FOUND
+//   ack <queue> <id>...                                                              -> ACKED <n>
+//   nack <queue> <id>... [requeue|reject]                                            -> NACKED <n>
+// These are declarations and acknowledgements, not the message hot path: the line is split
+// into words once.
+import Broker
+import Platform
+
+extension QueueConnection {
+    func dispatchBrokerVerb(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ start: Int, _ end: Int,
+                            _ output: OutputBuffer) -> HandlerAction {
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: input[start..<end]), as: UTF8.self)
+        let words = line.split(separator: " ")
+        switch words[0] {
+        case "queue": declareQueue(words, output)
+        case "exchange": declareExchange(words, output)
+        case "bind", "unbind": bind(words, output)
+        case "publish": return publish(words, output)
+        case "ack", "nack": acknowledge(words, output)
+        default:
+            output.append(Reply.error)
+        }
+        return .proceed
+    }
+
+    private func declareQueue(_ w: [Substring], _ output: OutputBuffer) {
+        guard w.count >= 2, Broker.isValidName(String(w[1])) else {
+            output.append(Reply.badQueueName)
+            return
+        }
+        switch QueueConfig.parse(Array(w.dropFirst(2))) {
+        case .success(let c):
+            broker.declareQueue(String(w[1]), c)
+            output.append(Reply.ok)
+        case .failure(.badOption(let word)):
+            output.append("CLIENT_ERROR bad queue option \(word)\r\n")
+        }
+    }
+
+    private func declareExchange(_ w: [Substring], _ output: OutputBuffer) {
+        guard w.count == 3 || w.count == 4, Broker.isValidName(String(w[1])),
+              String(w[1]) != Broker.defaultExchange else {
+            output.append(Reply.badFormat)
+            return
+        }
+        guard let kind = ExchangeKind(rawValue: String(w[2])) else {
+            output.append("CLIENT_ERROR unknown exchange type \(w[2])\r\n")
+            return
+        }
+        var alternate: String? = nil
+        if w.count == 4 {
+            guard w[3].hasPrefix("alternate="), Broker.isValidName(String(w[3].dropFirst(10))) else {
+                output.append(Reply.badFormat)
+                return
+            }
+            alternate = String(w[3].dropFirst(10))
+        }
+        switch broker.declareExchange(String(w[1]), kind: kind, alternate: alternate) {
+        case .ok: output.append(Reply.ok)
+        case .typeMismatch: output.append("CLIENT_ERROR exchange \(w[1]) exists with another type\r\n")
+        case .notFound: output.append(Reply.notFound)
+        }
+    }
+
+    private func bind(_ w: [Substring], _ output: OutputBuffer) {
+        guard w.count >= 4, Broker.isValidName(String(w[2])) else {
+            output.append(Reply.badFormat)
+            return
+        }
+        let exchange = String(w[1]), queue = String(w[2]), key = String(w[3])
+        if w[0] == "unbind" {
+            output.append(broker.unbind(exchange: exchange, queue: queue, key: key) == .ok ? Reply.ok : Reply.notFound)
+            return
+        }
+        var matchAll = true
+        var headers: [HeaderPair] = []
+        for word in w.dropFirst(4) {
+            guard let eq = word.firstIndex(of: "=") else {
+                output.append(Reply.badFormat)
+                return
+            }
+            let k = String(word[..<eq]), v = String(word[word.index(after: eq)...])
+            if k == "x-match" {
+                guard v == "all" || v == "any" else {
+                    output.append(Reply.badFormat)
+                    return
+                }
+                matchAll = v == "all"
+            } else {
+                headers.append(HeaderPair(k, v))
+            }
+        }
+        let r = broker.bind(exchange: exchange, Binding(queue: queue, key: key, matchAll: matchAll, headers: headers))
+        output.append(r == .ok ? Reply.ok : Reply.notFound)
+    }
+
+    private func publish(_ w: [Substring], _ output: OutputBuffer) -> HandlerAction {
+        guard w.count >= 6, let flags = UInt32(w[3]), let exptime = Int32(w[4]),
+              let length = Int32(w[5]), length >= 0, length <= Int32.max - 2 else {
+            output.append(Reply.badFormat)
+            if w.count >= 6, let length = Int(w[5]), length >= 0, length < Int(Int32.max) { swallowRemaining = length + 2 }
+            return .proceed
+        }
+        var priority: UInt8 = 0
+        var headers: [HeaderPair] = []
+        var noreply = false
+        for word in w.dropFirst(6) {
+            if word == "noreply" { noreply = true; continue }
+            guard let eq = word.firstIndex(of: "=") else {
+                output.append(Reply.badFormat)
+                swallowRemaining = Int(length) + 2
+                return .proceed
+            }
+            let k = String(word[..<eq]), v = String(word[word.index(after: eq)...])
+            if k == "priority" {
+                guard let p = UInt8(v) else {
+                    output.append(Reply.badFormat)
+                    swallowRemaining = Int(length) + 2
+                    return .proceed
+                }
+                priority = p
+            } else {
+                headers.append(HeaderPair(k, v))
+            }
+        }
+        return beginMessage(flags: flags, exptime: exptime, length: Int(length), noreply: noreply,
+                            target: .exchange(String(w[1]), routingKey: String(w[2]), headers: headers, priority: priority),
+                            output)
+    }
+
+    private func acknowledge(_ w: [Substring], _ output: OutputBuffer) {
+        let isAck = w[0] == "ack"
+        var ids = w.dropFirst(2)
+        var reject = false
+        if !isAck, let last = ids.last, last == "requeue" || last == "reject" {
+            reject = last == "reject"
+            ids = ids.dropLast()
+        }
+        guard w.count >= 3, !ids.isEmpty else {
+            output.append(Reply.badFormat)
+            return
+        }
+        var name = w[1]
+        guard let q = name.withUTF8({ queue(UnsafeRawBufferPointer($0)) }) else {
+            output.append(Reply.badQueueName)
+            return
+        }
+        var done = 0
+        for word in ids {
+            guard let id = UInt64(word) else {
+                output.append(Reply.badFormat)
+                return
+            }
+            guard forgetOpen(q, id) else { continue }
+            let ok: Bool
+            if isAck { ok = broker.confirm(q, id: id, consumer: consumer) }
+            else if reject { ok = broker.reject(q, id: id, consumer: consumer) }
+            else { ok = broker.requeue(q, id: id, consumer: consumer) }
+            if ok { done += 1 }
+        }
+        output.append(isAck ? "ACKED \(done)\r\n" : "NACKED \(done)\r\n")
+    }
+}

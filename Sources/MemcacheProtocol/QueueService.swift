@@ -1,0 +1,24 @@
+// The broker port's handler factory: every connection of the broker listener speaks the
+// memcached text protocol with queue semantics (QueueVerbs.swift) against one shared Broker.
+import Broker
+import CacheEngine
+import Platform
+
+public final class QueueService: ConnectionHandlerFactory, @unchecked Sendable {
+    // Safe to share: all `let`; the broker and engine are thread-safe.
+    public let broker: Broker
+    let settings: ProtocolSettings
+    let sources: StatsSources
+
+    public init(broker: Broker, settings: ProtocolSettings, sources: StatsSources = StatsSources()) {
+        self.broker = broker
+        self.settings = settings
+        self.sources = sources
+    }
+
+    public func makeHandler(workerIndex: Int, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
+        let engine = broker.engine
+        output.releaseReference = { raw in engine.release(Item(raw)) }
+        return QueueConnection(service: self, waker: waker)
+    }
+}

@@ -1,0 +1,505 @@
+// One broker-port connection: Kestrel's verbs over the memcached text protocol.
+//   set <queue>[/priority=N] <flags> <exptime> <bytes> [noreply]   enqueue
+//   get|gets <queue>[/t=MS][/open][/close][/abort][/peek]           dequeue (gets: id as CAS)
+//   delete <queue> | flush <queue> | flush_all | stats | version | quit
+// plus the RabbitMQ-model verbs of BrokerVerbs.swift. A read with /t= on an empty queue parks
+// the connection (no thread waits); with --fsync=always the batch's STORED replies are held
+// until the journal flusher says their records are on disk.
+import Broker
+import CacheEngine
+import Platform
+
+final class QueueConnection: ConnectionHandler {
+    let service: QueueService
+    let broker: Broker
+    let engine: CacheEngine
+    let settings: ProtocolSettings
+    let waker: ConnectionWaker
+    let consumer: UInt64
+
+    /// A `set` or `publish` waiting for its data block.
+    struct PendingMessage {
+        enum Target {
+            case queue(BrokerQueue, priority: UInt8)
+            case exchange(String, routingKey: String, headers: [HeaderPair], priority: UInt8)
+        }
+        var item: Item
+        var target: Target
+        var expiresMs: UInt64
+        var noreply: Bool
+        var filled = 0
+        var terminatorSeen = 0
+        var terminatorValid = true
+    }
+    var pending: PendingMessage?
+    var swallowRemaining = 0
+
+    /// A blocking read in progress.
+    struct ParkedRead {
+        let queue: BrokerQueue
+        let waiter: QueueWaiter
+        let keyStart: Int
+        let keyCount: Int
+        let withCAS: Bool
+        let open: Bool
+    }
+    var parked: ParkedRead?
+    /// The key of the parked read, copied (the input buffer moves on).
+    var parkedKey: [UInt8] = []
+
+    /// Highest flusher ticket whose STORED is held until durable.
+    var durableTicket: UInt64 = 0
+
+    /// Open reads of this connection, per queue.
+    var openReads: [ObjectIdentifier: (queue: BrokerQueue, ids: [UInt64])] = [:]
+
+    /// The last queue named on this connection (saves the registry lookup and a String).
+    var cachedName: [UInt8] = []
+    var cachedQueue: BrokerQueue?
+
+    init(service: QueueService, waker: ConnectionWaker) {
+        self.service = service
+        self.broker = service.broker
+        self.engine = service.broker.engine
+        self.settings = service.settings
+        self.waker = waker
+        self.consumer = service.broker.newConsumerID()
+    }
+
+    func connectionClosed() {
+        if let p = pending {
+            engine.release(p.item)
+            pending = nil
+        }
+        if let p = parked {
+            parked = nil
+            if case .message(let m) = broker.collect(p.queue, p.waiter, giveUp: true) {
+                broker.giveBack(p.queue, m, consumer: consumer, wasOpen: p.open)
+            }
+        }
+        // Open reads return to their queues, counted as redelivered (RabbitMQ: consumer gone).
+        for (_, entry) in openReads {
+            for id in entry.ids { _ = broker.requeue(entry.queue, id: id, consumer: consumer) }
+        }
+        openReads.removeAll()
+    }
+
+    // MARK: the request loop
+
+    func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        var pos = 0
+        var requests = 0
+        while true {
+            if swallowRemaining > 0 {
+                let n = min(swallowRemaining, input.count - pos)
+                pos += n
+                swallowRemaining -= n
+                if swallowRemaining > 0 { return (pos, .proceed) }
+                continue
+            }
+            if pending != nil {
+                pos = fillPending(input, pos, output)
+                if pending != nil { return (pos, heldForDisk()) }
+                continue
+            }
+            if pos == input.count { return (pos, heldForDisk()) }
+            guard let nl = TextParser.findNewline(input, from: pos) else {
+                if input.count - pos > settings.maxPlainLine { return (pos, .closeNow) }
+                return (pos, heldForDisk())
+            }
+            if requests == settings.requestsPerEvent {
+                let held = heldForDisk()
+                if case .park = held { return (pos, held) }
+                return (pos, .yield)
+            }
+            requests += 1
+            var end = nl
+            if end > pos && input[end - 1] == 0x0d { end -= 1 }
+            let start = pos
+            pos = nl + 1
+            let action = dispatch(input, start, end, output)
+            if case .proceed = action { continue }
+            return (pos, action)
+        }
+    }
+
+    func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        if let p = parked {
+            switch broker.collect(p.queue, p.waiter, giveUp: timedOut) {
+            case .waiting:
+                return .park(timeoutMs: -1)
+            case .message(let m):
+                parked = nil
+                if p.open { noteOpen(p.queue, m.id) }
+                parkedKey.withUnsafeBytes { appendMessage(m, key: $0, withCAS: p.withCAS, output) }
+                output.append(Reply.end)
+            case .nothing:
+                parked = nil
+                output.append(Reply.end)
+            }
+        }
+        return heldForDisk()
+    }
+
+    /// `.park` while STORED replies wait for the journal's fsync, else `.proceed`.
+    private func heldForDisk() -> HandlerAction {
+        guard durableTicket != 0, let flusher = broker.flusher else { return .proceed }
+        if flusher.waitDurable(durableTicket, waker: waker) {
+            durableTicket = 0
+            return .proceed
+        }
+        return .park(timeoutMs: -1)
+    }
+
+    private func dispatch(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
+        var tokens = Tokens()
+        let more = TextParser.tokenize(input, start: start, end: end, into: &tokens)
+        if tokens.count == 0 {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let cmd = tokens[0]
+        if TextParser.equals(input, cmd, "get") { return processGet(input, tokens, end, output, withCAS: false) }
+        if TextParser.equals(input, cmd, "gets") { return processGet(input, tokens, end, output, withCAS: true) }
+        if TextParser.equals(input, cmd, "set") { return processSet(input, tokens, more, output) }
+        if TextParser.equals(input, cmd, "delete") { return processDelete(input, tokens, output) }
+        if TextParser.equals(input, cmd, "flush") { return processFlush(input, tokens, output) }
+        if TextParser.equals(input, cmd, "flush_all") {
+            broker.flushAll()
+            if !(tokens.count > 1 && TextParser.equals(input, tokens[tokens.count - 1], "noreply")) {
+                output.append(Reply.ok)
+            }
+            return .proceed
+        }
+        if TextParser.equals(input, cmd, "version") {
+            output.append("VERSION \(settings.version)\r\n")
+            return .proceed
+        }
+        if TextParser.equals(input, cmd, "quit") { return .close }
+        if TextParser.equals(input, cmd, "stats") { return processStats(output) }
+        return dispatchBrokerVerb(input, tokens, start, end, output)
+    }
+
+    // MARK: queue lookup
+
+    /// The queue named by `name` (created on first use, as Kestrel does), or nil for a bad name.
+    func queue(_ name: UnsafeRawBufferPointer) -> BrokerQueue? {
+        if let q = cachedQueue, !q.isDeleted, cachedName.count == name.count,
+           cachedName.withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) {
+            return q
+        }
+        guard Broker.isValidName(name) else { return nil }
+        let q = broker.queue(named: String(decoding: name, as: UTF8.self))
+        cachedName = Array(name)
+        cachedQueue = q
+        return q
+    }
+
+    // MARK: set
+
+    private func processSet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer) -> HandlerAction {
+        guard !more, tokens.count == 5 || tokens.count == 6 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let noreply = tokens.count == 6 && TextParser.equals(input, tokens[5], "noreply")
+        let keyToken = tokens[1]
+        let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        guard let spec = QueueKey(key),
+              let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
+              let exptime = TextParser.parseInt32(input, tokens[3]),
+              let length = TextParser.parseInt32(input, tokens[4]), length >= 0, length <= Int32.max - 2
+        else {
+            if !noreply { output.append(Reply.badFormat) }
+            if let length = TextParser.parseInt32(input, tokens[4]), length >= 0 { swallowRemaining = Int(length) + 2 }
+            return .proceed
+        }
+        guard let q = queue(UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
+            if !noreply { output.append(Reply.badQueueName) }
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        }
+        return beginMessage(flags: UInt32(flags), exptime: exptime, length: Int(length), noreply: noreply,
+                            target: .queue(q, priority: spec.priority), output)
+    }
+
+    /// Allocates the body and waits for the data block.
+    func beginMessage(flags: UInt32, exptime: Int32, length: Int, noreply: Bool,
+                      target: PendingMessage.Target, _ output: OutputBuffer) -> HandlerAction {
+        let empty = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0)
+        switch engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: length) {
+        case .item(let item):
+            pending = PendingMessage(item: item, target: target, expiresMs: expiresMs(exptime), noreply: noreply)
+        case .tooLarge:
+            if !noreply { output.append(Reply.tooLarge) }
+            swallowRemaining = length + 2
+        case .outOfMemory:
+            if !noreply { output.append(Reply.outOfMemory) }
+            swallowRemaining = length + 2
+        }
+        return .proceed
+    }
+
+    /// memcached's exptime rules, in unix ms (0 = never).
+    private func expiresMs(_ exptime: Int32) -> UInt64 {
+        if exptime == 0 { return 0 }
+        let now = broker.clockMs()
+        if exptime < 0 { return max(1, now - 1) }
+        if exptime > 60 * 60 * 24 * 30 { return UInt64(exptime) * 1000 }
+        return now + UInt64(exptime) * 1000
+    }
+
+    private func fillPending(_ input: UnsafeRawBufferPointer, _ start: Int, _ output: OutputBuffer) -> Int {
+        var pos = start
+        guard var p = pending else { return pos }
+        let valueLength = p.item.valueLength
+        if p.filled < valueLength {
+            let n = min(valueLength - p.filled, input.count - pos)
+            if n > 0 {
+                engine.writeValue(p.item, at: p.filled, UnsafeRawBufferPointer(rebasing: input[pos..<pos + n]))
+                p.filled += n
+                pos += n
+            }
+        }
+        if p.filled == valueLength {
+            while p.terminatorSeen < 2 && pos < input.count {
+                if input[pos] != (p.terminatorSeen == 0 ? 0x0d : 0x0a) { p.terminatorValid = false }
+                p.terminatorSeen += 1
+                pos += 1
+            }
+        }
+        if p.terminatorSeen < 2 {
+            pending = p
+            return pos
+        }
+        pending = nil
+        guard p.terminatorValid else {
+            engine.release(p.item)
+            if !p.noreply { output.append(Reply.badDataChunk) }
+            return pos
+        }
+        switch p.target {
+        case .queue(let q, let priority):
+            let (result, ticket) = broker.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority)
+            switch result {
+            case .stored:
+                durableTicket = max(durableTicket, ticket)
+                if !p.noreply { output.append(Reply.stored) }
+            case .full:
+                engine.release(p.item)
+                if !p.noreply { output.append(Reply.notStored) }
+            case .outOfMemory:
+                engine.release(p.item)
+                if !p.noreply { output.append(Reply.deltaOutOfMemory) }
+            }
+        case .exchange(let name, let routingKey, let headers, let priority):
+            let (taken, ticket) = broker.publish(exchange: name, routingKey: routingKey, headers: headers,
+                                                 item: p.item, expiresMs: p.expiresMs, priority: priority)
+            engine.release(p.item)
+            durableTicket = max(durableTicket, ticket)
+            if !p.noreply {
+                if let taken { output.append("ROUTED \(taken)\r\n") } else { output.append(Reply.notFound) }
+            }
+        }
+        return pos
+    }
+
+    // MARK: get
+
+    private func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
+                            withCAS: Bool) -> HandlerAction {
+        guard tokens.count > 1 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let mark = output.mark()
+        var next: Token? = tokens[1]
+        let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
+        while let keyToken = next {
+            next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+            let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+            guard let spec = QueueKey(key), keyToken.count <= 250,
+                  let q = queue(UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
+                output.rollback(to: mark)
+                output.append(Reply.badFormat)
+                return .proceed
+            }
+            if spec.timeoutMs >= 0 && !single {
+                output.rollback(to: mark)
+                output.append(Reply.blockingMultiGet)
+                return .proceed
+            }
+            if spec.close { confirmAll(q) }
+            if spec.abort { abortAll(q) }
+            guard spec.open || spec.peek || !(spec.close || spec.abort) else { continue }
+            if spec.open && openCount(q) >= broker.settings.prefetch {
+                // Some may have timed out and gone back to the queue meanwhile.
+                let live = broker.openIDs(q, consumer: consumer)
+                openReads[ObjectIdentifier(q)] = live.isEmpty ? nil : (q, live)
+            }
+            if spec.open && openCount(q) >= broker.settings.prefetch {
+                output.rollback(to: mark)
+                output.append(Reply.prefetchFull)
+                return .proceed
+            }
+            let canWait = spec.timeoutMs > 0 && !spec.peek
+            switch broker.take(q, consumer: consumer, open: spec.open, peek: spec.peek, waitWith: canWait ? waker : nil) {
+            case .message(let m):
+                if spec.open { noteOpen(q, m.id) }
+                appendMessage(m, key: key, withCAS: withCAS, output)
+            case .empty:
+                break
+            case .waiting(let w):
+                parked = ParkedRead(queue: q, waiter: w, keyStart: 0, keyCount: key.count, withCAS: withCAS, open: spec.open)
+                parkedKey = Array(key)
+                return .park(timeoutMs: spec.timeoutMs)
+            }
+        }
+        output.append(Reply.end)
+        return .proceed
+    }
+
+    /// "VALUE <key> <flags> <bytes>[ <id>[ redelivered=N][ deaths=N reason=R]]" and the body
+    /// straight from slab memory; the message's item reference goes with the output.
+    func appendMessage(_ m: Message, key: UnsafeRawBufferPointer, withCAS: Bool, _ output: OutputBuffer) {
+        output.append(Reply.value)
+        output.append(key)
+        output.append(byte: 0x20)
+        output.append(decimal: UInt64(m.item.clientFlags))
+        output.append(byte: 0x20)
+        output.append(decimal: UInt64(m.item.valueLength))
+        if withCAS {
+            output.append(byte: 0x20)
+            output.append(decimal: m.id)
+            if m.redeliveries > 0 {
+                output.append(" redelivered=" as StaticString)
+                output.append(decimal: UInt64(m.redeliveries))
+            }
+            if m.deaths > 0 {
+                output.append(" deaths=" as StaticString)
+                output.append(decimal: UInt64(m.deaths))
+                output.append(" reason=\(m.deathReason.name)")
+            }
+        }
+        output.append(Reply.crlf)
+        let n = engine.valueSegmentCount(m.item)
+        for i in 0..<n {
+            let seg = engine.valueSegment(m.item, i)
+            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count,
+                                  reference: i == n - 1 ? m.item.raw : nil)
+        }
+        output.append(Reply.crlf)
+    }
+
+    // MARK: open reads of this connection
+
+    func noteOpen(_ q: BrokerQueue, _ id: UInt64) {
+        openReads[ObjectIdentifier(q), default: (q, [])].ids.append(id)
+    }
+
+    func openCount(_ q: BrokerQueue) -> Int {
+        openReads[ObjectIdentifier(q)]?.ids.count ?? 0
+    }
+
+    /// Forgets `id` among this connection's open reads of `q`; false if it was not one.
+    func forgetOpen(_ q: BrokerQueue, _ id: UInt64) -> Bool {
+        let key = ObjectIdentifier(q)
+        guard let i = openReads[key]?.ids.firstIndex(of: id) else { return false }
+        openReads[key]!.ids.remove(at: i)
+        if openReads[key]!.ids.isEmpty { openReads[key] = nil }
+        return true
+    }
+
+    func confirmAll(_ q: BrokerQueue) {
+        guard let entry = openReads.removeValue(forKey: ObjectIdentifier(q)) else { return }
+        for id in entry.ids { _ = broker.confirm(q, id: id, consumer: consumer) }
+    }
+
+    func abortAll(_ q: BrokerQueue) {
+        guard let entry = openReads.removeValue(forKey: ObjectIdentifier(q)) else { return }
+        for id in entry.ids { _ = broker.requeue(q, id: id, consumer: consumer) }
+    }
+
+    // MARK: delete, flush, stats
+
+    private func processDelete(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+        guard tokens.count == 2 || (tokens.count == 3 && TextParser.equals(input, tokens[2], "noreply")) else {
+            output.append(Reply.deleteUsage)
+            return .proceed
+        }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: input[tokens[1].start..<tokens[1].start + tokens[1].count]), as: UTF8.self)
+        let found = broker.deleteQueue(name)
+        if found { openReads = openReads.filter { !$0.value.queue.isDeleted } }
+        if tokens.count == 2 { output.append(found ? Reply.deleted : Reply.notFound) }
+        return .proceed
+    }
+
+    private func processFlush(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+        guard tokens.count == 2 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: input[tokens[1].start..<tokens[1].start + tokens[1].count]), as: UTF8.self)
+        _ = broker.flushQueue(name)
+        output.append(Reply.end)
+        return .proceed
+    }
+
+    private func processStats(_ output: OutputBuffer) -> HandlerAction {
+        for (k, v) in service.sources.general() + broker.statsLines() {
+            output.append("STAT \(k) \(v)\r\n")
+        }
+        output.append(Reply.end)
+        return .proceed
+    }
+}
+
+/// A queue key with Kestrel's options: `name[/t=MS][/open][/close][/abort][/peek][/priority=N]`.
+struct QueueKey {
+    var nameLength = 0
+    var timeoutMs = -1
+    var open = false
+    var close = false
+    var abort = false
+    var peek = false
+    var priority: UInt8 = 0
+
+    init?(_ key: UnsafeRawBufferPointer) {
+        var i = 0
+        while i < key.count && key[i] != UInt8(ascii: "/") { i += 1 }
+        nameLength = i
+        if nameLength == 0 { return nil }
+        while i < key.count {
+            i += 1
+            let s = i
+            while i < key.count && key[i] != UInt8(ascii: "/") { i += 1 }
+            let opt = UnsafeRawBufferPointer(rebasing: key[s..<i])
+            if Self.equals(opt, "open") { open = true }
+            else if Self.equals(opt, "close") { close = true }
+            else if Self.equals(opt, "abort") { abort = true }
+            else if Self.equals(opt, "peek") { peek = true }
+            else if opt.starts(with: "t=".utf8), let n = Self.number(opt.dropFirst(2)), n <= Int(Int32.max) { timeoutMs = n }
+            else if opt.starts(with: "priority=".utf8), let n = Self.number(opt.dropFirst(9)), n <= 255 { priority = UInt8(n) }
+            else { return nil }
+        }
+        if open && abort { return nil }
+    }
+
+    private static func equals(_ b: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
+        b.count == s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, b.count) == 0
+    }
+
+    private static func number(_ b: Slice<UnsafeRawBufferPointer>) -> Int? {
+        guard !b.isEmpty, b.count <= 10 else { return nil }
+        var v = 0
+        for c in b {
+            guard c >= 0x30 && c <= 0x39 else { return nil }
+            v = v * 10 + Int(c - 0x30)
+        }
+        return v
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
