@@ -63,6 +63,8 @@ extension BrokerQueue {
             d.deaths += 1
             d.deathReason = reason
             d.redeliveries = 0
+            // RabbitMQ drops the expiration of a dead letter so it does not expire again at once.
+            d.expiresMs = 0
             counters.deadLettered += 1
             dead.append(DeadLetter(message: d, target: target))
         } else {

@@ -1,6 +1,6 @@
 // The seam between the server (sockets, events) and a protocol (bytes in, bytes out): DESIGN.md §6.
 
-public enum HandlerAction: Sendable {
+public enum HandlerAction: Sendable, Equatable {
     /// Keep reading.
     case proceed
     /// More complete requests are in the input but the per-event budget (-R) is spent.

@@ -81,6 +81,9 @@ final class Client {
                 continue
             case .proceed:
                 return reply
+            case .park:
+                Issue.record("the cache protocol never parks a connection")
+                return reply
             case .close, .closeNow:
                 closed = true
                 return reply

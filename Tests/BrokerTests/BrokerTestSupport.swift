@@ -1,0 +1,111 @@
+// A broker over a small engine with a clock the test moves by hand, and helpers that put
+// strings in and take strings out.
+@testable import Broker
+import CacheEngine
+import Platform
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Unix ms, moved by the test.
+final class TestClock: Sendable {
+    let ms = Atomic<UInt64>(1_700_000_000_000)
+    func advance(_ d: UInt64) { ms.wrappingAdd(d, ordering: .relaxed) }
+    var now: UInt64 { ms.load(ordering: .relaxed) }
+}
+
+/// Counts wake-ups of a parked reader.
+final class WakeCounter: Sendable {
+    let count = Atomic<Int>(0)
+    var waker: ConnectionWaker { ConnectionWaker { self.count.wrappingAdd(1, ordering: .relaxed) } }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+struct BrokerHarness {
+    let engine: CacheEngine
+    let broker: Broker
+    let clock: TestClock
+
+    init(dataDirectory: String? = nil, memoryMB: Int = 16, configure: (inout BrokerSettings) -> Void = { _ in }) throws {
+        var es = EngineSettings()
+        es.hashPowerInit = 10
+        es.memoryLimit = 64 << 20
+        engine = try #require(CacheEngine(settings: es))
+        var bs = BrokerSettings()
+        bs.dataDirectory = dataDirectory
+        bs.memoryLimit = memoryMB << 20
+        configure(&bs)
+        let clock = TestClock()
+        self.clock = clock
+        broker = try Broker(engine: engine, settings: bs, clockMs: { clock.now })
+    }
+
+    /// A body item holding `text`.
+    func item(_ text: String, flags: UInt32 = 0) -> Item {
+        let bytes = Array(text.utf8)
+        let empty = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0)
+        guard case .item(let it) = engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: bytes.count) else {
+            fatalError("test engine out of memory")
+        }
+        bytes.withUnsafeBytes { engine.writeValue(it, at: 0, $0) }
+        return it
+    }
+
+    @discardableResult
+    func put(_ queue: String, _ text: String, priority: UInt8 = 0, ttlMs: UInt64 = 0) -> EnqueueResult {
+        let q = broker.queue(named: queue)!
+        let it = item(text)
+        let (r, _) = broker.enqueue(q, item: it, expiresMs: ttlMs == 0 ? 0 : clock.now + ttlMs, priority: priority)
+        if r != .stored { engine.release(it) }
+        return r
+    }
+
+    /// The body of a message (and drops the reader's reference).
+    func text(_ m: Message) -> String {
+        defer { engine.release(m.item) }
+        return String(decoding: UnsafeRawBufferPointer(engine.valueSegment(m.item, 0)), as: UTF8.self)
+    }
+
+    /// A plain get: the body, or nil when empty.
+    func take(_ queue: String, consumer: UInt64 = 1) -> String? {
+        guard case .message(let m) = broker.take(broker.queue(named: queue)!, consumer: consumer, open: false, peek: false) else { return nil }
+        return text(m)
+    }
+
+    /// A reliable read: the message (the caller must `text` it to drop its reference).
+    func open(_ queue: String, consumer: UInt64 = 1) -> Message? {
+        guard case .message(let m) = broker.take(broker.queue(named: queue)!, consumer: consumer, open: true, peek: false) else { return nil }
+        return m
+    }
+
+    func drain(_ queue: String) -> [String] {
+        var out: [String] = []
+        while let s = take(queue) { out.append(s) }
+        return out
+    }
+
+    func stat(_ name: String) -> String? {
+        broker.statsLines().first { $0.0 == name }?.1
+    }
+}
+
+/// A fresh empty directory under /tmp, removed by `remove`.
+struct TempDirectory {
+    let path: String
+    init() {
+        var template = Array("/tmp/swiftcached-broker-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+    func remove() {
+        if let d = opendir(path) {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+                if name != "." && name != ".." { unlink(path + "/" + name) }
+            }
+            closedir(d)
+        }
+        rmdir(path)
+    }
+}
