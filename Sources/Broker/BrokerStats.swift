@@ -11,6 +11,8 @@ extension Broker {
             ("broker_memory_used", "\(share.inUse)"),
             ("broker_unroutable", "\(unroutable)"),
         ]
+        let total = all.reduce(UInt64(0)) { sum, q in sum + q.lock.withLock { q.counters.totalItems } }
+        out.append(("broker_total_messages", "\(total)"))
         if let flusher { out.append(("broker_fsyncs", "\(flusher.fsyncCount)")) }
         for q in all {
             let p = "queue_\(q.name)_"

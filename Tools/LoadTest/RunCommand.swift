@@ -19,7 +19,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Server address, IPv4:PORT.")
     var server = "127.0.0.1:11211"
-    @Option(name: .customLong("protocol"), help: "memcache (set/get, multi-get as one get) or resp (SET/GET/MGET, for redis-server).")
+    @Option(name: .customLong("protocol"), help: "memcache (set/get, multi-get as one get), resp (SET/GET/MGET, for redis-server) queue (a flood of set <queue> / get <queue>/t=100 on a broker port) or resp-queue (the same flood as LPUSH / BRPOP 0.1, for redis-server).")
     var wire = "memcache"
     @Option(help: "Load threads (OS threads, one epoll loop each).")
     var threads = 1
@@ -47,14 +47,26 @@ struct RunCommand: ParsableCommand {
     var verify = false
     @Option(help: "Seconds without a reply on a connection with requests in flight before the run ends.")
     var watchdog: Double = 5
+    @Option(help: "Queue mode: the queue name.")
+    var queue = "loadtest"
+    @Option(help: "Queue mode: producer connections per thread.")
+    var producers = 4
+    @Option(help: "Queue mode: consumer connections per thread.")
+    var consumers = 4
+    @Flag(help: "Queue mode: consumers read with /close/open (each read confirms the one before).")
+    var reliable = false
     @Flag(help: "Print one JSON object instead of the text summary.")
     var json = false
 
     func makeConfig() throws -> LoadConfig {
         var c: LoadConfig
         do { c = try LoadConfig(parsingServer: server) } catch { throw ValidationError("\(error)") }
-        guard let w = WireProtocol(rawValue: wire) else { throw ValidationError("--protocol must be memcache or resp, got \(wire)") }
+        guard let w = WireProtocol(rawValue: wire) else { throw ValidationError("--protocol must be memcache, resp, queue or resp-queue, got \(wire)") }
         c.wire = w
+        c.queueName = queue
+        c.producers = producers
+        c.consumers = consumers
+        c.reliableConsumers = reliable
         c.threads = threads
         c.connsPerThread = conns
         c.pipeline = pipeline

@@ -5,10 +5,16 @@ public struct LoadConfigError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// The request protocol: memcached text (`set`/`get`, multi-get as one `get k1 k2 ...`) or RESP
-/// (`SET`/`GET`, multi-get as `MGET`).
+/// The request protocol: memcached text (`set`/`get`, multi-get as one `get k1 k2 ...`), RESP
+/// (`SET`/`GET`, multi-get as `MGET`), or a queue flood on a broker port (producers `set <queue>`,
+/// consumers `get <queue>/t=100`), or the same flood as Redis lists for redis-server (producers
+/// `LPUSH <queue>`, consumers `BRPOP <queue> 0.1`).
 public enum WireProtocol: String, Sendable {
-    case memcache, resp
+    case memcache, resp, queue
+    case respQueue = "resp-queue"
+
+    public var isQueue: Bool { self == .queue || self == .respQueue }
+    public var isRESP: Bool { self == .resp || self == .respQueue }
 }
 
 public struct LoadConfig: Sendable {
@@ -41,6 +47,12 @@ public struct LoadConfig: Sendable {
     /// Requests in flight per connection while warming.
     public var warmPipeline = 16
     public var seed: UInt64 = 0x5C0FFEE
+    /// Queue flood: the queue, and producer / consumer connections per thread (they replace
+    /// `connsPerThread`). Reliable consumers read with `/close/open` (each read confirms the last).
+    public var queueName = "loadtest"
+    public var producers = 4
+    public var consumers = 4
+    public var reliableConsumers = false
 
     public init() {}
 
@@ -83,6 +95,12 @@ public struct LoadConfig: Sendable {
         try check(watchdogSeconds > 0, "watchdog must be positive")
         try check(warmPipeline >= 1 && warmPipeline <= 4096, "warm pipeline must be 1...4096")
         if case .zipf(let s) = keyDistribution { try check(s > 0 && s.isFinite, "zipf exponent must be positive") }
+        if wire.isQueue {
+            try check(producers >= 0 && consumers >= 0 && producers + consumers >= 1, "--producers + --consumers must be at least 1")
+            try check(!warm && !verify && multiget == 1, "queue mode has no --warm, --verify or --multiget")
+            try check(queueName.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") } && !queueName.isEmpty,
+                      "--queue must be a queue name")
+        }
         if verify {
             let minimum = KeySpace.minimumVerifiedValueSize(keys: keys)
             try check(valueSize >= minimum, "--verify needs --value-size of at least \(minimum) (key + '|' + '|' + 16-digit checksum)")
@@ -90,7 +108,7 @@ public struct LoadConfig: Sendable {
     }
 
     public func json() -> JSONValue {
-        .object([
+        var fields: [(String, JSONValue)] = [
             ("server", .string("\(host):\(port)")),
             ("protocol", .string(wire.rawValue)),
             ("threads", .int(threads)),
@@ -105,6 +123,13 @@ public struct LoadConfig: Sendable {
             ("key_dist", .string(keyDistribution.description)),
             ("warm", .bool(warm)),
             ("verify", .bool(verify)),
-        ])
+        ]
+        if wire.isQueue {
+            fields.append(("queue", .string(queueName)))
+            fields.append(("producers", .int(producers)))
+            fields.append(("consumers", .int(consumers)))
+            fields.append(("reliable", .bool(reliableConsumers)))
+        }
+        return .object(fields)
     }
 }

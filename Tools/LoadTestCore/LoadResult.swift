@@ -59,18 +59,28 @@ public struct LoadResult: Sendable {
     public var opsPerSecond: Double { elapsedSeconds > 0 ? Double(ops) / elapsedSeconds : 0 }
     public var requestsPerSecond: Double { elapsedSeconds > 0 ? Double(requests) / elapsedSeconds : 0 }
     public var hitRatio: Double { getKeys > 0 ? Double(hits) / Double(getKeys) : 0 }
+    /// Queue flood: messages consumed per second.
+    public var messagesPerSecond: Double { elapsedSeconds > 0 ? Double(hits) / elapsedSeconds : 0 }
 
     public var text: String {
         let c = config
         var lines: [String] = []
         let what = c.requests.map { "\($0) requests" } ?? "\(formatFixed(c.durationSeconds, 1)) s"
-        lines.append("swiftcached-loadtest → \(c.host):\(c.port): \(c.threads) thread(s) × \(c.connsPerThread) conns, pipeline \(c.pipeline), \(what)")
-        lines.append("  \(c.wire == .resp ? "RESP, " : "")keys \(c.keys) (\(c.keyDistribution)), values \(c.valueSize) B, set:get \(c.ratioDescription), multiget \(c.multiget)\(c.warm ? ", warm" : "")\(c.verify ? ", verify" : "")")
+        let conns = c.wire.isQueue ? c.producers + c.consumers : c.connsPerThread
+        lines.append("swiftcached-loadtest → \(c.host):\(c.port): \(c.threads) thread(s) × \(conns) conns, pipeline \(c.pipeline), \(what)")
+        lines.append("  \(c.wire.isRESP ? "RESP, " : "")keys \(c.keys) (\(c.keyDistribution)), values \(c.valueSize) B, set:get \(c.ratioDescription), multiget \(c.multiget)\(c.warm ? ", warm" : "")\(c.verify ? ", verify" : "")")
         if let w = warmSeconds { lines.append("  warm:      \(c.keys) sets in \(formatFixed(w, 2)) s\(warmErrors.total > 0 ? ", \(warmErrors.total) errors" : "")") }
         lines.append("  elapsed:   \(formatFixed(elapsedSeconds, 3)) s  (harness CPU \(formatFixed(loaderCPUSeconds, 2)) s)")
         lines.append("  ops/s:     \(formatGrouped(Int(opsPerSecond.rounded())))  (key operations: a set is 1, a get of K keys is K)")
         lines.append("  req/s:     \(formatGrouped(Int(requestsPerSecond.rounded())))  (\(formatGrouped(requests)) requests: \(formatGrouped(sets)) sets, \(formatGrouped(getRequests)) gets of \(formatGrouped(getKeys)) keys)")
-        lines.append("  hit ratio: \(formatFixed(hitRatio * 100, 2)) %  (\(formatGrouped(hits)) hits)")
+        if c.wire.isQueue {
+            let produced = elapsedSeconds > 0 ? Double(sets) / elapsedSeconds : 0
+            let how = c.wire == .respQueue ? "LPUSH/BRPOP" : "set/get" + (c.reliableConsumers ? "/close/open" : "")
+            lines.append("  queue:     \(c.producers) producers, \(c.consumers) consumers per thread on \(c.queueName) (\(how))")
+            lines.append("  messages:  \(formatGrouped(Int(messagesPerSecond.rounded())))/s through (\(formatGrouped(hits)) consumed), \(formatGrouped(Int(produced.rounded())))/s produced (\(formatGrouped(sets)))")
+        } else {
+            lines.append("  hit ratio: \(formatFixed(hitRatio * 100, 2)) %  (\(formatGrouped(hits)) hits)")
+        }
         let l = latency
         lines.append("  latency:   p50 \(formatLatency(l.p50))  p90 \(formatLatency(l.p90))  p99 \(formatLatency(l.p99))  p99.9 \(formatLatency(l.p999))  max \(formatLatency(l.max))")
         let errs = errors.fields.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
@@ -100,6 +110,7 @@ public struct LoadResult: Sendable {
             ("get_keys", .int(getKeys)),
             ("hits", .int(hits)),
             ("hit_ratio", .double(hitRatio, decimals: 4)),
+            ("messages_per_s", config.wire.isQueue ? .double(messagesPerSecond, decimals: 1) : .null),
             ("latency_us", .object([
                 ("count", .int(Int(latency.count))),
                 ("p50", us(latency.p50)), ("p90", us(latency.p90)), ("p99", us(latency.p99)),

@@ -74,6 +74,8 @@ struct Conn {
     var lastProgress: UInt64 = 0
     // Position in the set:get cycle.
     var mix = 0
+    // Queue flood: this connection produces (else it consumes).
+    var producer = false
 }
 
 struct ConnSink: ReplySink {
@@ -98,7 +100,7 @@ struct RESPConnSink: RESPSink {
         w.onSimple(c, text.count == 2 && text[0] == UInt8(ascii: "O") && text[1] == UInt8(ascii: "K") ? .stored : .ok)
     }
     @inline(__always) mutating func errorString() { w.onErrorReply(c) }
-    @inline(__always) mutating func integer(_ value: Int64) { w.onRESPUnexpected(c) }
+    @inline(__always) mutating func integer(_ value: Int64) { w.onRESPInteger(c) }
     @inline(__always) mutating func bulkHeader(length: Int) { w.onBulkHeader(c, length) }
     @inline(__always) mutating func bulkData(_ bytes: UnsafeRawBufferPointer) { w.onValueData(c, bytes) }
     @inline(__always) mutating func bulkEnd() { w.onValueEnd(c); w.onRESPElementDone(c) }
@@ -140,6 +142,10 @@ final class Worker: @unchecked Sendable {
     private let setSuffix: UnsafeMutablePointer<UInt8>
     private let setSuffixLength: Int
     private let watchdogNanos: UInt64
+    // Queue flood: "set <queue> 0 0 <V>\r\n" and "get <queue>/t=100\r\n".
+    private let queueMode: Bool
+    private let queueSet: [UInt8]
+    private let queueGet: [UInt8]
 
     // Phase state.
     private var now: UInt64 = 0
@@ -175,7 +181,16 @@ final class Worker: @unchecked Sendable {
         self.control = control
         self.publishP99 = publishP99
         chooser = KeyChooser(keys: config.keys, zipf: zipf, seed: config.seed &+ UInt64(id) &* 0x9E37_79B9)
-        connCount = config.connsPerThread
+        queueMode = config.wire.isQueue
+        connCount = queueMode ? config.producers + config.consumers : config.connsPerThread
+        let q = config.queueName
+        if config.wire == .respQueue {
+            queueSet = Array("*3\r\n$5\r\nLPUSH\r\n$\(q.utf8.count)\r\n\(q)\r\n$\(config.valueSize)\r\n".utf8)
+            queueGet = Array("*3\r\n$5\r\nBRPOP\r\n$\(q.utf8.count)\r\n\(q)\r\n$3\r\n0.1\r\n".utf8)
+        } else {
+            queueSet = Array("set \(q) 0 0 \(config.valueSize)\r\n".utf8)
+            queueGet = Array("get \(q)\(config.reliableConsumers ? "/close/open" : "")/t=100\r\n".utf8)
+        }
         multiget = config.multiget
         cycle = config.setWeight + config.getWeight
         setWeight = config.setWeight
@@ -188,7 +203,7 @@ final class Worker: @unchecked Sendable {
         self.quota = quota
         ringCapacity = max(config.pipeline, config.warm ? config.warmPipeline : 1)
 
-        resp = config.wire == .resp
+        resp = config.wire.isRESP
         respSetHead = Array("*3\r\n$3\r\nSET\r\n$\(keySpace.keyWidth)\r\n".utf8)
         respSetMid = Array("\r\n$\(config.valueSize)\r\n".utf8)
         respGetHead = Array("*2\r\n$3\r\nGET\r\n$\(keySpace.keyWidth)\r\n".utf8)
@@ -199,8 +214,8 @@ final class Worker: @unchecked Sendable {
         setSuffix = .allocate(capacity: suffix.count)
         setSuffix.initialize(from: suffix, count: suffix.count)
 
-        let setBytes = max(4 + keyWidth + setSuffixLength, respSetHead.count + keyWidth + respSetMid.count) + valueSize + 2
-        let getBytes = max(3 + multiget * (keyWidth + 1) + 2,
+        let setBytes = max(4 + keyWidth + setSuffixLength, respSetHead.count + keyWidth + respSetMid.count, queueSet.count) + valueSize + 2
+        let getBytes = max(3 + multiget * (keyWidth + 1) + 2, queueGet.count,
                            max(respGetHead.count + keyWidth + 2, respMGetHead.count + multiget * (respKeyHead.count + keyWidth + 2)))
         let sendCap = ringCapacity * max(setBytes, getBytes)
         recvBuf = .allocate(capacity: recvCap)
@@ -217,6 +232,7 @@ final class Worker: @unchecked Sendable {
                 times: .allocate(capacity: ringCapacity),
                 keys: .allocate(capacity: ringCapacity * multiget)))
             conns[i].mix = (i &+ id &* 7) % cycle
+            conns[i].producer = i < config.producers
         }
     }
 
@@ -375,6 +391,19 @@ final class Worker: @unchecked Sendable {
             n = writeSet(warmNext, p)
             warmNext &+= 1
             c.pointee.kinds[slot] = 0
+        } else if queueMode {
+            issued &+= 1
+            if c.pointee.producer {
+                n = put(queueSet, p)
+                keySpace.writeValue(0, into: p + n)
+                n &+= valueSize
+                p[n] = 0x0D; p[n + 1] = 0x0A
+                n &+= 2
+                c.pointee.kinds[slot] = 0
+            } else {
+                n = put(queueGet, p)
+                c.pointee.kinds[slot] = 1
+            }
         } else {
             let isSet = c.pointee.mix < setWeight
             c.pointee.mix &+= 1
@@ -589,6 +618,12 @@ final class Worker: @unchecked Sendable {
         if c.pointee.desync { return }
         guard c.pointee.inFlight > 0, headIsGet(c) else { desync(c); return }
         c.pointee.valueKey = -1
+        if queueMode {
+            // A message: any queue key, one per get.
+            if length != valueSize || c.pointee.replyHits > 0 { errors.unexpected += 1 }
+            c.pointee.replyHits &+= 1
+            return
+        }
         guard let k = keySpace.index(ofKey: key) else { errors.unexpected += 1; return }
         let keys = c.pointee.keys + c.pointee.head &* multiget
         var j = c.pointee.cursor
@@ -625,6 +660,14 @@ final class Worker: @unchecked Sendable {
 
     // MARK: RESP replies
 
+    /// `:N`: the reply to LPUSH (queue flood); anything else does not expect one.
+    @inline(__always)
+    func onRESPInteger(_ c: UnsafeMutablePointer<Conn>) {
+        if c.pointee.desync { return }
+        guard queueMode, c.pointee.inFlight > 0, !headIsGet(c) else { desync(c); return }
+        complete(c)
+    }
+
     @inline(__always)
     func onRESPUnexpected(_ c: UnsafeMutablePointer<Conn>) {
         if c.pointee.desync { return }
@@ -635,6 +678,13 @@ final class Worker: @unchecked Sendable {
     @inline(__always)
     func onArrayHeader(_ c: UnsafeMutablePointer<Conn>, _ count: Int) {
         if c.pointee.desync { return }
+        if queueMode {
+            // BRPOP: [queue, message], or the nil array on timeout.
+            guard c.pointee.inFlight > 0, headIsGet(c), c.pointee.respPending == 0, count == 2 || count == -1 else { desync(c); return }
+            c.pointee.cursor = 0
+            if count == -1 { complete(c) } else { c.pointee.respPending = 2 }
+            return
+        }
         guard c.pointee.inFlight > 0, headIsGet(c), multiget > 1, c.pointee.respPending == 0, count >= 0 else { desync(c); return }
         if count != multiget { errors.unexpected += 1 }
         c.pointee.respPending = count
@@ -650,6 +700,14 @@ final class Worker: @unchecked Sendable {
         c.pointee.valueKey = -1
         let j = c.pointee.cursor
         c.pointee.cursor = j &+ 1
+        if queueMode {
+            guard c.pointee.respPending > 0, length >= 0 else { desync(c); return }
+            if j == 1 {
+                if length != valueSize { errors.unexpected += 1 }
+                c.pointee.replyHits &+= 1
+            }
+            return
+        }
         if length >= 0 {
             c.pointee.replyHits &+= 1
             if verify && j < multiget {
@@ -665,7 +723,7 @@ final class Worker: @unchecked Sendable {
     @inline(__always)
     func onRESPElementDone(_ c: UnsafeMutablePointer<Conn>) {
         if c.pointee.desync { return }
-        if multiget == 1 { complete(c); return }
+        if multiget == 1 && !queueMode { complete(c); return }
         c.pointee.respPending &-= 1
         if c.pointee.respPending == 0 { complete(c) }
     }
