@@ -126,6 +126,32 @@ struct SmokeTests {
         }
     }
 
+    @Test("2 s queue flood on swiftcached's broker port: no errors, every produced message consumed or still queued")
+    func queueFlood() async throws {
+        let bin = try Binaries.swiftcached()
+        let result: LoadResult = try await offPool {
+            let server = try ManagedServer.start(name: "swiftcached-broker", executable: bin) {
+                ["-p", "0", "--broker-port", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"]
+            }
+            defer { server.stop() }
+            var config = LoadConfig()
+            config.port = server.port
+            config.wire = .queue
+            config.producers = 2
+            config.consumers = 2
+            config.pipeline = 4
+            config.durationSeconds = 2
+            config.queueName = "smoke"
+            let r = try LoadRunner.run(config)
+            #expect(server.process.isRunning, "swiftcached died during the run; log:\n\(server.process.log)")
+            return r
+        }
+        #expect(result.errors.total == 0, "\(result.text)")
+        #expect(result.sets > 0 && result.hits > 0, "\(result.text)")
+        #expect(result.hits <= result.sets, "more consumed than produced: \(result.text)")
+        #expect(result.messagesPerSecond > 0, "\(result.text)")
+    }
+
     @Test("a server that stops answering ends the run through the watchdog, not a hang")
     func watchdog() async throws {
         // A listener that accepts (kernel backlog) but never reads or replies.
