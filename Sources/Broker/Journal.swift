@@ -60,9 +60,9 @@ struct ByteBuffer {
 }
 
 public final class Journal: @unchecked Sendable {
-    // Safe to share: `pending` and `closed` are guarded by `lock`; `fd`, `spare` and `sizeOnDisk`
-    // are touched only by the flusher thread (and by the owner before the flusher knows the
-    // journal); `queue` is set once at creation.
+    // Safe to share: `pending`, `closed` and `owner` are guarded by `lock`; `fd`, `spare` and
+    // `sizeOnDisk` are touched only by the flusher thread (and by the owner before the flusher
+    // knows the journal).
     let path: String
     let lock = PlainMutex()
     private var pending = ByteBuffer()
@@ -71,7 +71,15 @@ public final class Journal: @unchecked Sendable {
     private var closed = false
     /// Bytes in the file; the flusher compares it with what is live to decide on compaction.
     private(set) var sizeOnDisk: Int
-    weak var queue: BrokerQueue?
+    /// The queue this journal records, for compaction. A strong reference (a weak one would give
+    /// every queue a side table and slow down each retain on the request path); the cycle is
+    /// broken when the queue is deleted.
+    private var owner: BrokerQueue?
+
+    var queue: BrokerQueue? {
+        get { lock.withLock { owner } }
+        set { lock.withLock { owner = newValue } }
+    }
 
     init?(path: String) {
         self.path = path
@@ -191,6 +199,7 @@ public final class Journal: @unchecked Sendable {
         lock.withLock {
             closed = true
             pending.removeAll()
+            owner = nil
         }
         unlink(path)
     }
