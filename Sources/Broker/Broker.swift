@@ -143,8 +143,9 @@ public final class Broker: @unchecked Sendable {
     }
 
     private func lockedCreateQueue(_ name: String, _ config: QueueConfig) -> BrokerQueue {
+        let spill = settings.dataDirectory.flatMap { SpillFile(path: $0 + "/" + name + ".spill") }
         let q = BrokerQueue(name: name, config: config, engine: engine, share: share,
-                            visibilityMs: settings.visibilityTimeoutMs)
+                            visibilityMs: settings.visibilityTimeoutMs, spill: spill)
         if let dir = settings.dataDirectory, let flusher, let j = Journal(path: Self.journalPath(dir, name)) {
             j.queue = q
             q.journal = j
@@ -224,16 +225,19 @@ public final class Broker: @unchecked Sendable {
     /// Returns the flusher ticket to wait for when `--fsync=always` (0 otherwise).
     public func enqueue(_ q: BrokerQueue, item: Item, expiresMs: UInt64, priority: UInt8) -> (EnqueueResult, UInt64) {
         let bytes = ItemLayout.totalSize(keyLength: item.keyLength, valueLength: item.valueLength)
-        guard share.reserve(bytes) else { return (.outOfMemory, 0) }
+        let fits = share.reserve(bytes)
+        // Past the share: read-behind with a data directory, refused without one.
+        guard fits || q.spill != nil else { return (.outOfMemory, 0) }
         let now = clockMs()
         var dead: [DeadLetter] = []
         var wake: [QueueWaiter] = []
         let m = Message(id: 0, item: item, expiresMs: expiresMs, enqueuedMs: now, priority: priority)
         q.lock.lock()
-        let result = q.isDeleted ? .full : q.lockedEnqueue(m, nowMs: now, journaled: true, dead: &dead, wake: &wake)
+        let result = q.isDeleted ? .full
+            : q.lockedEnqueue(m, nowMs: now, journaled: true, overShare: !fits, dead: &dead, wake: &wake)
         let journaled = q.journal != nil
         q.lock.unlock()
-        if result != .stored { share.release(bytes) }
+        if result != .stored && fits { share.release(bytes) }
         finish(dead, wake, now)
         let ticket = result == .stored && journaled && settings.fsync == .always ? flusher!.ticket() : 0
         return (result, ticket)

@@ -137,18 +137,18 @@ extension Broker {
 
     private func recoverQueue(_ name: String, _ dir: String) {
         let path = Self.journalPath(dir, name)
-        let r = JournalReplay.replay(path: path, engine: engine)
+        guard let q = queue(named: name) else { return }
+        let r = JournalReplay.replay(path: path, engine: engine, share: share, spill: q.spill)
         if r.tornTail {
             // Cut the torn tail first, so that even a failed rewrite leaves a valid journal.
             truncate(path, off_t(r.validBytes))
             recoveryNotes.append("queue \(name): journal tail after \(r.validBytes) bytes was torn or corrupt; truncated")
         }
         if r.lost > 0 { recoveryNotes.append("queue \(name): \(r.lost) messages found no memory at recovery") }
-        guard let q = queue(named: name) else { return }
         q.lock.withLock {
             q.nextID = max(q.nextID, r.nextID)
             for var m in r.messages {
-                share.force(m.memoryBytes)
+                if m.isSpilled { q.spilledBytes += m.length }
                 m.priority = UInt8(min(Int(m.priority), q.config.maxPriority))
                 q.levels[Int(m.priority)].pushBack(m)
                 q.readyCount += 1
@@ -171,7 +171,7 @@ extension Broker {
                 let start = b.count
                 b.append(UInt32(0))
                 b.append(UInt32(0))
-                Journal.encodeAdd(m, engine: engine, into: &b)
+                Journal.encodeAdd(m, engine: engine, spill: q.spill, into: &b)
                 Journal.sealRecord(&b, start: start)
             }
             for o in q.open.values.sorted(by: { $0.message.id < $1.message.id }) {

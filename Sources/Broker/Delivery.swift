@@ -5,6 +5,8 @@
 import CacheEngine
 
 extension BrokerQueue {
+    static let maxDeaths: UInt32 = 16
+
     /// Confirms an open read of `consumer` (Kestrel's /close, `ack`). False if no such read.
     func lockedConfirm(id: UInt64, consumer: UInt64) -> Bool {
         guard let o = open[id], o.consumer == consumer else { return false }
@@ -50,15 +52,23 @@ extension BrokerQueue {
 
     /// Open reads whose visibility timeout passed go back to the queue.
     func lockedReturnTimedOut(nowMs: UInt64, dead: inout [DeadLetter], wake: inout [QueueWaiter]) {
-        let due = open.values.filter { $0.deadlineMs != 0 && $0.deadlineMs <= nowMs }.map(\.message.id).sorted()
+        // Newest first: each goes back to the head, so they end up in their old order.
+        let due = open.values.filter { $0.deadlineMs != 0 && $0.deadlineMs <= nowMs }.map(\.message.id).sorted(by: >)
         for id in due { _ = lockedRequeue(id: id, consumer: nil, nowMs: nowMs, dead: &dead, wake: &wake) }
     }
 
     /// A message leaves this queue for good: to the dead-letter queue with its death counted, or
     /// freed. The queue's item reference goes with it.
     func lockedDeadLetterOrRelease(_ m: Message, reason: DeathReason, into dead: inout [DeadLetter]) {
+        var m = m
+        // A message that keeps dying (queues dead-lettering to each other) is dropped in the end,
+        // as RabbitMQ drops dead-letter cycles.
+        guard let target = config.deadLetter, target != name, m.deaths < Self.maxDeaths, lockedLoad(&m) else {
+            lockedDrop(m)
+            return
+        }
         share.release(m.memoryBytes)
-        if let target = config.deadLetter, target != name {
+        do {
             var d = m
             d.deaths += 1
             d.deathReason = reason
@@ -67,8 +77,6 @@ extension BrokerQueue {
             d.expiresMs = 0
             counters.deadLettered += 1
             dead.append(DeadLetter(message: d, target: target))
-        } else {
-            engine.release(m.item)
         }
     }
 }

@@ -43,6 +43,9 @@ struct ByteBuffer {
         count += bytes.count
     }
 
+    /// Counts `n` bytes written straight into the reserved space.
+    mutating func advance(_ n: Int) { count += n }
+
     mutating func patch(_ v: UInt32, at offset: Int) {
         base!.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self)
     }
@@ -115,17 +118,26 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
-    static func encodeAdd(_ m: Message, engine: CacheEngine, into b: inout ByteBuffer) {
+    /// An add record's payload; a spilled body is read back from `spill`.
+    static func encodeAdd(_ m: Message, engine: CacheEngine, spill: SpillFile? = nil, into b: inout ByteBuffer) {
         b.append(JournalOp.add.rawValue)
         b.append(m.id)
         b.append(m.priority)
-        b.append(m.item.clientFlags)
+        b.append(m.flags)
         b.append(m.expiresMs)
         b.append(m.enqueuedMs)
         b.append(m.redeliveries)
         b.append(m.deaths)
         b.append(m.deathReason.rawValue)
-        b.append(UInt32(m.item.valueLength))
+        b.append(UInt32(m.length))
+        if m.isSpilled {
+            if let spill, spill.read(m.spillOffset, length: m.length, into: &b) { return }
+            // The spill file failed us: keep the record well-formed (zeros) rather than torn.
+            b.reserve(m.length)
+            memset(b.base! + b.count, 0, m.length)
+            b.advance(m.length)
+            return
+        }
         for i in 0..<engine.valueSegmentCount(m.item) {
             b.append(UnsafeRawBufferPointer(engine.valueSegment(m.item, i)))
         }
@@ -220,8 +232,9 @@ struct ReplayResult {
 }
 
 enum JournalReplay {
-    /// Replays `path`; bodies are allocated through `engine`.
-    static func replay(path: String, engine: CacheEngine) -> ReplayResult {
+    /// Replays `path`; bodies go to slab items through `engine` while `share` has room, then to
+    /// `spill` (when given).
+    static func replay(path: String, engine: CacheEngine, share: MemoryShare? = nil, spill: SpillFile? = nil) -> ReplayResult {
         var result = ReplayResult()
         guard let data = readFile(path) else { return result }
         defer { data.deallocate() }
@@ -229,8 +242,16 @@ enum JournalReplay {
         var opened = Set<UInt64>()
         var pos = 0
         let bytes = UnsafeRawBufferPointer(data)
+        func drop(_ m: Message) {
+            if m.isSpilled {
+                spill?.release()
+            } else {
+                share?.release(m.memoryBytes)
+                engine.release(m.item)
+            }
+        }
         func release(_ id: UInt64) {
-            if let m = live.removeValue(forKey: id) { engine.release(m.item) }
+            if let m = live.removeValue(forKey: id) { drop(m) }
             opened.remove(id)
         }
         while pos + 8 <= bytes.count {
@@ -244,7 +265,7 @@ enum JournalReplay {
             result.nextID = max(result.nextID, id &+ 1)
             switch op {
             case .add:
-                switch decodeAdd(id: id, &r, engine: engine, payload: payload) {
+                switch decodeAdd(id: id, &r, engine: engine, payload: payload, share: share, spill: spill) {
                 case .message(let m): live[id] = m
                 case .noMemory: result.lost += 1
                 case .corrupt: r.ok = false
@@ -258,7 +279,7 @@ enum JournalReplay {
             case .flush:
                 // Ready messages go; open reads stay.
                 for (id, m) in live where !opened.contains(id) {
-                    engine.release(m.item)
+                    drop(m)
                     live[id] = nil
                 }
             }
@@ -278,7 +299,7 @@ enum JournalReplay {
     }
 
     private static func decodeAdd(id: UInt64, _ r: inout Reader, engine: CacheEngine,
-                                  payload: UnsafeRawBufferPointer) -> Decoded {
+                                  payload: UnsafeRawBufferPointer, share: MemoryShare?, spill: SpillFile?) -> Decoded {
         let priority: UInt8 = r.read()
         let flags: UInt32 = r.read()
         let expiresMs: UInt64 = r.read()
@@ -288,14 +309,23 @@ enum JournalReplay {
         let reason: UInt8 = r.read()
         let length = Int(r.read() as UInt32)
         guard r.ok, r.pos + length == payload.count else { return .corrupt }
+        let body = UnsafeRawBufferPointer(rebasing: payload[r.pos..<(r.pos + length)])
+        let death = DeathReason(rawValue: reason) ?? .none
+        let size = ItemLayout.totalSize(keyLength: 0, valueLength: length)
+        if let share, !share.reserve(size) {
+            guard let spill, let offset = spill.store(body) else { return .noMemory }
+            return .message(Message(id: id, spilledAt: offset, length: length, flags: flags, expiresMs: expiresMs,
+                                    enqueuedMs: enqueuedMs, priority: priority, redeliveries: redeliveries,
+                                    deaths: deaths, deathReason: death))
+        }
         let empty = UnsafeRawBufferPointer(start: payload.baseAddress!, count: 0)
         guard case .item(let item) = engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: length) else {
+            share?.release(size)
             return .noMemory
         }
-        engine.writeValue(item, at: 0, UnsafeRawBufferPointer(rebasing: payload[r.pos..<(r.pos + length)]))
+        engine.writeValue(item, at: 0, body)
         return .message(Message(id: id, item: item, expiresMs: expiresMs, enqueuedMs: enqueuedMs, priority: priority,
-                                redeliveries: redeliveries, deaths: deaths,
-                                deathReason: DeathReason(rawValue: reason) ?? .none))
+                                redeliveries: redeliveries, deaths: deaths, deathReason: death))
     }
 
     struct Reader {

@@ -6,8 +6,13 @@ import CacheEngine
 public struct Message {
     /// Per-queue id: journal key, `gets` CAS field, `ack`/`nack` argument.
     public var id: UInt64
-    /// Body and client flags.
+    /// Body and client flags; not valid while the body is spilled to disk.
     public var item: Item
+    /// Where the body is in the queue's spill file (read-behind), or -1 when it is in `item`.
+    public var spillOffset: Int64 = -1
+    /// Body length and client flags, kept here too so a spilled message needs no item.
+    public var length: Int
+    public var flags: UInt32
     /// Unix ms; 0 = never.
     public var expiresMs: UInt64
     /// Unix ms when it entered this queue.
@@ -23,6 +28,8 @@ public struct Message {
                 redeliveries: UInt32 = 0, deaths: UInt32 = 0, deathReason: DeathReason = .none) {
         self.id = id
         self.item = item
+        self.length = item.valueLength
+        self.flags = item.clientFlags
         self.expiresMs = expiresMs
         self.enqueuedMs = enqueuedMs
         self.priority = priority
@@ -31,10 +38,27 @@ public struct Message {
         self.deathReason = deathReason
     }
 
+    /// A message whose body waits in the spill file.
+    init(id: UInt64, spilledAt offset: Int64, length: Int, flags: UInt32, expiresMs: UInt64, enqueuedMs: UInt64,
+         priority: UInt8, redeliveries: UInt32, deaths: UInt32, deathReason: DeathReason) {
+        self.id = id
+        self.item = Item(UnsafeMutableRawPointer(bitPattern: 0x8)!)
+        self.spillOffset = offset
+        self.length = length
+        self.flags = flags
+        self.expiresMs = expiresMs
+        self.enqueuedMs = enqueuedMs
+        self.priority = priority
+        self.redeliveries = redeliveries
+        self.deaths = deaths
+        self.deathReason = deathReason
+    }
+
+    public var isSpilled: Bool { spillOffset >= 0 }
     /// Bytes of the body (what `queue_<name>_bytes` counts).
-    public var bodyBytes: Int { item.valueLength }
-    /// Bytes of slab memory the body takes (what the broker's memory share counts).
-    public var memoryBytes: Int { ItemLayout.totalSize(keyLength: item.keyLength, valueLength: item.valueLength) }
+    public var bodyBytes: Int { length }
+    /// Bytes of slab memory the body takes (what the broker's memory share counts); none while spilled.
+    public var memoryBytes: Int { isSpilled ? 0 : ItemLayout.totalSize(keyLength: 0, valueLength: length) }
 }
 
 /// Why a message was dead-lettered (RabbitMQ's x-death reasons).

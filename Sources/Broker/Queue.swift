@@ -78,9 +78,14 @@ public final class BrokerQueue: @unchecked Sendable {
     var waiters: [QueueWaiter] = []
     var nextID: UInt64 = 1
     var journal: Journal?
+    /// Read-behind store (data directory only): bodies of messages past the memory share.
+    let spill: SpillFile?
+    var spilledBytes = 0
     var counters = QueueCounters()
 
-    init(name: String, config: QueueConfig, engine: CacheEngine, share: MemoryShare, visibilityMs: UInt64) {
+    init(name: String, config: QueueConfig, engine: CacheEngine, share: MemoryShare, visibilityMs: UInt64,
+         spill: SpillFile? = nil) {
+        self.spill = spill
         self.name = name
         self.config = config
         self.engine = engine
@@ -91,7 +96,7 @@ public final class BrokerQueue: @unchecked Sendable {
 
     deinit {
         for i in levels.indices {
-            for m in levels[i].removeAll() { engine.release(m.item) }
+            for m in levels[i].removeAll() where !m.isSpilled { engine.release(m.item) }
             levels[i].deallocate()
         }
         for o in open.values { engine.release(o.message.item) }
@@ -117,10 +122,10 @@ public final class BrokerQueue: @unchecked Sendable {
     // MARK: putting messages in
 
     /// Adds a message at the tail of its level (or hands it to the first waiter). Takes over the
-    /// caller's item reference when it returns `.stored`. `limitChecked`: the caller already
-    /// checked the broker's memory share.
-    func lockedEnqueue(_ m: Message, nowMs: UInt64, journaled: Bool, dead: inout [DeadLetter],
-                       wake: inout [QueueWaiter]) -> EnqueueResult {
+    /// caller's item reference when it returns `.stored`. `overShare`: the memory share had no
+    /// room for it, so unless a waiter takes it at once its body goes to the spill file.
+    func lockedEnqueue(_ m: Message, nowMs: UInt64, journaled: Bool, overShare: Bool = false,
+                       dead: inout [DeadLetter], wake: inout [QueueWaiter]) -> EnqueueResult {
         var m = m
         m.priority = UInt8(min(Int(m.priority), config.maxPriority))
         if config.messageTTLms > 0 {
@@ -144,8 +149,54 @@ public final class BrokerQueue: @unchecked Sendable {
         m.enqueuedMs = nowMs
         counters.totalItems += 1
         if journaled { journal?.appendAdd(m, engine: engine) }
+        if overShare {
+            if lockedHasWaiter {
+                share.force(m.memoryBytes)
+            } else if let spill, let offset = spill.store(m.item, engine: engine) {
+                engine.release(m.item)
+                m.spillOffset = offset
+                spilledBytes += m.length
+            } else {
+                // The spill file failed: keep it in memory rather than lose it.
+                share.force(m.memoryBytes)
+            }
+        }
         lockedMakeReady(m, atHead: false, nowMs: nowMs, wake: &wake)
         return .stored
+    }
+
+    private var lockedHasWaiter: Bool { waiters.contains { $0.registered } }
+
+    /// Brings a spilled body back into a slab item (the share is charged for it). False when
+    /// there is no memory or the spill file cannot be read: the message stays spilled.
+    func lockedLoad(_ m: inout Message) -> Bool {
+        guard m.isSpilled else { return true }
+        guard let spill else { return false }
+        let empty = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0)
+        guard case .item(let item) = engine.allocate(key: empty, flags: m.flags, expiry: 0, valueLength: m.length) else {
+            return false
+        }
+        guard spill.load(m.spillOffset, into: item, engine: engine) else {
+            engine.release(item)
+            return false
+        }
+        spill.release()
+        spilledBytes -= m.length
+        m.item = item
+        m.spillOffset = -1
+        share.force(m.memoryBytes)
+        return true
+    }
+
+    /// A message leaves without being delivered or dead-lettered: its memory or spill goes.
+    func lockedDrop(_ m: Message) {
+        if m.isSpilled {
+            spill?.release()
+            spilledBytes -= m.length
+        } else {
+            share.release(m.memoryBytes)
+            engine.release(m.item)
+        }
     }
 
     /// A ready message goes to the first live waiter, or into its level.
@@ -153,6 +204,8 @@ public final class BrokerQueue: @unchecked Sendable {
         while !waiters.isEmpty {
             let w = waiters.removeFirst()
             guard w.registered else { continue }
+            var m = m
+            if !lockedLoad(&m) { break }
             w.registered = false
             engine.retain(m.item)
             lockedHandOut(m, to: w.consumer, open: w.open, nowMs: nowMs)
@@ -204,10 +257,28 @@ public final class BrokerQueue: @unchecked Sendable {
         lockedExpireHeads(nowMs: nowMs, dead: &dead)
         if peek {
             guard let m = lockedPeekReady() else { return nil }
+            if m.isSpilled {
+                // Load it in place so the peek and the later read see the same body.
+                for i in levels.indices.reversed() where !levels[i].isEmpty {
+                    var head = levels[i].popFirst()!
+                    let ok = lockedLoad(&head)
+                    levels[i].pushFront(head)
+                    guard ok else { return nil }
+                    engine.retain(head.item)
+                    return head
+                }
+            }
             engine.retain(m.item)
             return m
         }
-        guard let m = lockedPopReady() else { return nil }
+        guard var m = lockedPopReady() else { return nil }
+        if !lockedLoad(&m) {
+            // No memory to bring it back: it keeps its place; the reader sees an empty queue.
+            levels[Int(m.priority)].pushFront(m)
+            readyCount += 1
+            readyBytes += m.bodyBytes
+            return nil
+        }
         counters.lastAgeMs = nowMs >= m.enqueuedMs ? nowMs - m.enqueuedMs : 0
         engine.retain(m.item)
         lockedHandOut(m, to: consumer, open: reliable, nowMs: nowMs)
@@ -234,6 +305,11 @@ public final class BrokerQueue: @unchecked Sendable {
         var items: [Item] = []
         for i in levels.indices {
             for m in levels[i].removeAll() {
+                if m.isSpilled {
+                    spill?.release()
+                    spilledBytes -= m.length
+                    continue
+                }
                 items.append(m.item)
                 share.release(m.memoryBytes)
             }

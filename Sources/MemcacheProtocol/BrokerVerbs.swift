@@ -151,18 +151,21 @@ extension QueueConnection {
             output.append(Reply.badQueueName)
             return
         }
-        var done = 0
+        var mine: [UInt64] = []
         for word in ids {
             guard let id = UInt64(word) else {
                 output.append(Reply.badFormat)
                 return
             }
-            guard forgetOpen(q, id) else { continue }
-            let ok: Bool
-            if isAck { ok = broker.confirm(q, id: id, consumer: consumer) }
-            else if reject { ok = broker.reject(q, id: id, consumer: consumer) }
-            else { ok = broker.requeue(q, id: id, consumer: consumer) }
-            if ok { done += 1 }
+            if forgetOpen(q, id) { mine.append(id) }
+        }
+        var done = 0
+        if isAck {
+            for id in mine where broker.confirm(q, id: id, consumer: consumer) { done += 1 }
+        } else if reject {
+            for id in mine where broker.reject(q, id: id, consumer: consumer) { done += 1 }
+        } else {
+            done = requeueInOrder(q, mine)
         }
         output.append(isAck ? "ACKED \(done)\r\n" : "NACKED \(done)\r\n")
     }

@@ -78,9 +78,7 @@ final class QueueConnection: ConnectionHandler {
             }
         }
         // Open reads return to their queues, counted as redelivered (RabbitMQ: consumer gone).
-        for (_, entry) in openReads {
-            for id in entry.ids { _ = broker.requeue(entry.queue, id: id, consumer: consumer) }
-        }
+        for (_, entry) in openReads { requeueInOrder(entry.queue, entry.ids) }
         openReads.removeAll()
     }
 
@@ -131,6 +129,7 @@ final class QueueConnection: ConnectionHandler {
             case .message(let m):
                 parked = nil
                 if p.open { noteOpen(p.queue, m.id) }
+                holdReadForDisk()
                 parkedKey.withUnsafeBytes { appendMessage(m, key: $0, withCAS: p.withCAS, output) }
                 output.append(Reply.end)
             case .nothing:
@@ -139,6 +138,13 @@ final class QueueConnection: ConnectionHandler {
             }
         }
         return heldForDisk()
+    }
+
+    /// With `--fsync=always` a read is answered once its open (or removal) record is on disk, so
+    /// that a crash can neither hand the message out again unmarked nor lose the mark.
+    private func holdReadForDisk() {
+        guard broker.settings.fsync == .always, let flusher = broker.flusher else { return }
+        durableTicket = max(durableTicket, flusher.ticket())
     }
 
     /// `.park` while STORED replies wait for the journal's fsync, else `.proceed`.
@@ -346,6 +352,7 @@ final class QueueConnection: ConnectionHandler {
             switch broker.take(q, consumer: consumer, open: spec.open, peek: spec.peek, waitWith: canWait ? waker : nil) {
             case .message(let m):
                 if spec.open { noteOpen(q, m.id) }
+                if !spec.peek { holdReadForDisk() }
                 appendMessage(m, key: key, withCAS: withCAS, output)
             case .empty:
                 break
@@ -417,7 +424,15 @@ final class QueueConnection: ConnectionHandler {
 
     func abortAll(_ q: BrokerQueue) {
         guard let entry = openReads.removeValue(forKey: ObjectIdentifier(q)) else { return }
-        for id in entry.ids { _ = broker.requeue(q, id: id, consumer: consumer) }
+        requeueInOrder(q, entry.ids)
+    }
+
+    /// Each returns to the head of its level: newest first, so they end up in their old order.
+    @discardableResult
+    func requeueInOrder(_ q: BrokerQueue, _ ids: [UInt64]) -> Int {
+        var done = 0
+        for id in ids.sorted(by: >) where broker.requeue(q, id: id, consumer: consumer) { done += 1 }
+        return done
     }
 
     // MARK: delete, flush, stats

@@ -129,3 +129,58 @@ import Glibc
         close(fd)
     }
 }
+
+@Suite struct ReadBehindTests {
+    @Test func aBacklogPastTheMemoryShareWaitsOnDiskAndComesBackInOrder() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 1) { $0.fsync = .never }
+        let body = String(repeating: "b", count: 990)
+        // About 1,000 bodies fit 1 MB: the rest must wait on disk, not be refused.
+        for i in 0..<3000 { #expect(h.put("backlog", String(format4(i)) + body) == .stored) }
+        #expect(h.broker.share.inUse <= h.broker.share.limit)
+        let q = h.broker.queue(named: "backlog")!
+        let spilled = q.lock.withLock { q.spill!.live }
+        #expect(spilled > 1500)
+        #expect(h.stat("queue_backlog_items") == "3000")
+        #expect(Int(h.stat("queue_backlog_mem_items")!)! == 3000 - spilled)
+        // Peek and get see the same body, loaded from disk when it is spilled.
+        var got: [String] = []
+        while true {
+            guard case .message(let m) = h.broker.take(q, consumer: 1, open: false, peek: false) else { break }
+            got.append(String(h.text(m).prefix(4)))
+        }
+        #expect(got == (0..<3000).map { format4($0) })
+        #expect(h.broker.share.inUse == 0)
+        #expect(q.lock.withLock { q.spill!.live } == 0)
+    }
+
+    @Test func recoveryOfABacklogLargerThanTheShareSpillsInsteadOfLosing() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 1) { $0.fsync = .always }
+            for i in 0..<2500 { h.put("big", format4(i) + String(repeating: "x", count: 996)) }
+            h.broker.flusher!.start()
+            h.broker.stop()
+        }
+        let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 1)
+        #expect(h.broker.recoveryNotes.isEmpty, "\(h.broker.recoveryNotes)")
+        #expect(h.broker.share.inUse <= h.broker.share.limit)
+        let bodies = h.drain("big")
+        #expect(bodies.map { String($0.prefix(4)) } == (0..<2500).map { format4($0) })
+        #expect(bodies.allSatisfy { $0.count == 1000 })
+    }
+
+    @Test func withoutADataDirectoryThePastTheShareIsRefused() throws {
+        let h = try BrokerHarness(memoryMB: 1)
+        var refused = false
+        for _ in 0..<2000 where h.put("mem", String(repeating: "m", count: 1000)) == .outOfMemory { refused = true }
+        #expect(refused)
+    }
+}
+
+private func format4(_ i: Int) -> String {
+    let s = String(i)
+    return String(repeating: "0", count: max(0, 4 - s.count)) + s
+}
