@@ -6,6 +6,7 @@
 # redis without persistence). Reports medians, the ratio, and for swiftcached messages per fsync
 # (from `stats`). Only loopback; every run is bounded by --duration.
 #   Tools/bench-queue.sh [rounds=3] [seconds=8] [producers=4] [consumers=4] [pipeline=4]
+#   SC_THREADS=1 Tools/bench-queue.sh ...   swiftcached's worker threads (default 2; redis has one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -18,6 +19,7 @@ swift build -c release --product swiftcached >/dev/null
 swift build -c release --product swiftcached-loadtest >/dev/null
 BIN=.build/release/swiftcached
 LT=.build/release/swiftcached-loadtest
+SC_THREADS=${SC_THREADS:-2}
 SC_PORT=${SC_PORT:-23421}
 RD_PORT=${RD_PORT:-23422}
 work=$(mktemp -d /tmp/bench-queue.XXXXXX)
@@ -61,7 +63,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1
 bench() { # label sc-flags redis-flags
     local label=$1 scflags=$2 rdflags=$3
     rm -rf "$work"/sc "$work"/rd; mkdir -p "$work"/sc "$work"/rd
-    $BIN -p 0 -l 127.0.0.1 -U 0 -t 2 -m 1024 --broker-port=$SC_PORT $scflags & pids+=($!)
+    $BIN -p 0 -l 127.0.0.1 -U 0 -t $SC_THREADS -m 1024 --broker-port=$SC_PORT $scflags & pids+=($!)
     local scpid=$!
     (cd "$work"/rd && exec redis-server --port $RD_PORT --bind 127.0.0.1 --save "" --io-threads 1 $rdflags >/dev/null) & pids+=($!)
     local rdpid=$!
@@ -89,7 +91,7 @@ bench() { # label sc-flags redis-flags
 }
 
 echo "# queue flood: $producers producers + $consumers consumers (1 harness thread), pipeline $pipeline, 100-byte messages, ${secs}s x $rounds rounds"
-echo "# servers: swiftcached -t 2 -m 1024 --broker-port; redis-server $(redis-server --version | awk '{print $3}' | cut -d= -f2) --io-threads 1; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%F)"
+echo "# servers: swiftcached -t $SC_THREADS -m 1024 --broker-port; redis-server $(redis-server --version | awk '{print $3}' | cut -d= -f2) --io-threads 1; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%F)"
 bench "memory only (--fsync=never, no data dir | redis no persistence)" "" ""
 bench "durable, fsync per write (--data-dir --fsync=always | appendonly yes, appendfsync always)" \
       "--data-dir=$work/sc --fsync=always" "--appendonly yes --appendfsync always --dir $work/rd"

@@ -99,6 +99,27 @@ struct MessageRing {
         count += 1
     }
 
+    /// Puts a returning message back where its id places it (RabbitMQ requeues to the original
+    /// position): usually at the head, so the scan is short.
+    mutating func insertInOrder(_ m: Message) {
+        if count == 0 || m.id <= storage![head].id {
+            pushFront(m)
+            return
+        }
+        if count == capacity { grow() }
+        var i = 1
+        while i < count && self[i].id < m.id { i += 1 }
+        // Shift [i, count) one slot towards the tail; Message is a plain value.
+        (storage! + (head + count) % capacity).initialize(to: storage![(head + count - 1) % capacity])
+        var j = count - 1
+        while j > i {
+            storage![(head + j) % capacity] = storage![(head + j - 1) % capacity]
+            j -= 1
+        }
+        storage![(head + i) % capacity] = m
+        count += 1
+    }
+
     var first: Message? { count == 0 ? nil : storage![head] }
 
     mutating func popFirst() -> Message? {

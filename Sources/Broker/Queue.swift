@@ -199,7 +199,8 @@ public final class BrokerQueue: @unchecked Sendable {
         }
     }
 
-    /// A ready message goes to the first live waiter, or into its level.
+    /// A ready message goes to the first live waiter, or into its level: at the tail, or (a
+    /// returning message, `atHead`) back at its place by id.
     func lockedMakeReady(_ m: Message, atHead: Bool, nowMs: UInt64, wake: inout [QueueWaiter]) {
         while !waiters.isEmpty {
             let w = waiters.removeFirst()
@@ -213,7 +214,7 @@ public final class BrokerQueue: @unchecked Sendable {
             wake.append(w)
             return
         }
-        if atHead { levels[Int(m.priority)].pushFront(m) } else { levels[Int(m.priority)].pushBack(m) }
+        if atHead { levels[Int(m.priority)].insertInOrder(m) } else { levels[Int(m.priority)].pushBack(m) }
         readyCount += 1
         readyBytes += m.bodyBytes
     }

@@ -4,6 +4,7 @@
 // connections (a producer for a blocked queue read, the journal flusher after an fsync).
 import CLibevent
 import Platform
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,12 @@ final class Worker: @unchecked Sendable {
     private var wakeQueue: [(fd: Int32, generation: UInt64)] = []
     private var wakePending = false
     private var generations: UInt64 = 0
+    /// The worker's own thread, so that a wake-up from it (a producer waking a reader on the
+    /// same worker) skips the pipe: it is queued here and run by a libevent user event.
+    private let ownerThread = Atomic<UInt>(0)
+    private var localWakes: [(fd: Int32, generation: UInt64)] = []
+    private var localWakeEvent: OpaquePointer?
+    private var localWakePending = false
     private var stopRequested = false
     private var connections: [Int32: Connection] = [:]
     private var thread: BackgroundThread?
@@ -48,6 +55,9 @@ final class Worker: @unchecked Sendable {
 
     func start() {
         let ctx = Unmanaged.passUnretained(self).toOpaque()
+        localWakeEvent = event_new(base, -1, 0, { _, _, ctx in
+            Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().runLocalWakes()
+        }, ctx)
         notifyEvent = event_new(base, notifyRead, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
             Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().drainNotifications()
         }, ctx)
@@ -60,6 +70,7 @@ final class Worker: @unchecked Sendable {
             event_add(idleEvent, &second)
         }
         thread = BackgroundThread(name: "worker") { [self] in
+            self.ownerThread.store(UInt(pthread_self()), ordering: .releasing)
             event_base_dispatch(self.base)
         }
     }
@@ -71,8 +82,17 @@ final class Worker: @unchecked Sendable {
         _ = write(notifyWrite, &b, 1)
     }
 
-    /// Any thread: resume a parked connection. One pipe byte per batch of wake-ups.
+    /// Any thread: resume a parked connection. One pipe byte per batch of wake-ups; none when
+    /// the caller is this worker's own thread.
     func wake(fd: Int32, generation: UInt64) {
+        if UInt(pthread_self()) == ownerThread.load(ordering: .acquiring) {
+            localWakes.append((fd, generation))
+            if !localWakePending {
+                localWakePending = true
+                event_active(localWakeEvent, 0, 0)
+            }
+            return
+        }
         let notify = queueLock.withLock { () -> Bool in
             wakeQueue.append((fd, generation))
             if wakePending { return false }
@@ -101,6 +121,21 @@ final class Worker: @unchecked Sendable {
         thread?.join()
     }
 
+    private func runLocalWakes() {
+        localWakePending = false
+        let wakes = localWakes
+        localWakes.removeAll(keepingCapacity: true)
+        resume(wakes)
+    }
+
+    private func resume(_ wakes: [(fd: Int32, generation: UInt64)]) {
+        for (fd, generation) in wakes {
+            if let c = connections[fd], c.generation == generation {
+                withExtendedLifetime(c) { c.resume(timedOut: false) }
+            }
+        }
+    }
+
     private func drainNotifications() {
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         _ = withUnsafeMutableBytes(of: &scratch) { read(notifyRead, $0.baseAddress, $0.count) }
@@ -113,11 +148,7 @@ final class Worker: @unchecked Sendable {
             return (q, w, stopRequested)
         }
         for (fd, listener) in fds { open(fd, listener: listener) }
-        for (fd, generation) in wakes {
-            if let c = connections[fd], c.generation == generation {
-                withExtendedLifetime(c) { c.resume(timedOut: false) }
-            }
-        }
+        resume(wakes)
         if stop {
             if let idleEvent {
                 event_del(idleEvent)
@@ -128,6 +159,9 @@ final class Worker: @unchecked Sendable {
             event_del(notifyEvent)
             event_free(notifyEvent)
             notifyEvent = nil
+            event_del(localWakeEvent)
+            event_free(localWakeEvent)
+            localWakeEvent = nil
             event_base_loopbreak(base)
         }
     }

@@ -92,6 +92,24 @@ import Testing
         #expect(h.broker.share.inUse == 0)
     }
 
+    @Test func returningReadsGoBackToTheirPlaceWhateverOrderTheyReturnIn() throws {
+        let h = try BrokerHarness()
+        for s in ["m1", "m2", "m3", "m4", "m5"] { h.put("ord", s) }
+        let q = h.broker.queue(named: "ord")!
+        let opened = (0..<3).map { _ in h.open("ord")! }
+        for m in opened { _ = h.text(m) }
+        // m2 first, then m1, then m3: they still come back as m1 m2 m3, before m4 m5.
+        for i in [1, 0, 2] { #expect(h.broker.requeue(q, id: opened[i].id, consumer: 1)) }
+        #expect(h.drain("ord") == ["m1", "m2", "m3", "m4", "m5"])
+        // A lone message returned after newer ones were taken goes to the head.
+        for s in ["a", "b", "c"] { h.put("ord", s) }
+        let a = try #require(h.open("ord"))
+        #expect(h.take("ord") == "b")
+        _ = h.text(a)
+        #expect(h.broker.requeue(q, id: a.id, consumer: 1))
+        #expect(h.drain("ord") == ["a", "c"])
+    }
+
     @Test func deliveryLimitAndRejectDeadLetter() throws {
         let h = try BrokerHarness()
         var c = QueueConfig()
