@@ -182,7 +182,16 @@ final class QueueConnection: ConnectionHandler {
             return .proceed
         }
         if TextParser.equals(input, cmd, "quit") { return .close }
-        if TextParser.equals(input, cmd, "stats") { return processStats(output) }
+        if TextParser.equals(input, cmd, "stats") {
+            if tokens.count == 1 { return processStats(output) }
+            if tokens.count == 2 && TextParser.equals(input, tokens[1], "settings") {
+                for (k, v) in service.sources.settings() { output.append("STAT \(k) \(v)\r\n") }
+                output.append(Reply.end)
+                return .proceed
+            }
+            output.append(Reply.error)
+            return .proceed
+        }
         return dispatchBrokerVerb(input, tokens, start, end, output)
     }
 
