@@ -29,7 +29,7 @@ struct RESPRecordingSink: RESPSink {
     var data: [UInt8] = []
 
     mutating func simpleString(_ text: UnsafeRawBufferPointer) { events.append(.simple(String(decoding: text, as: UTF8.self))) }
-    mutating func errorString() { events.append(.error) }
+    mutating func errorString(line: UnsafeRawBufferPointer) { events.append(.error) }
     mutating func integer(_ value: Int64) { events.append(.integer(value)) }
     mutating func bulkHeader(length: Int) {
         precondition(open == nil)

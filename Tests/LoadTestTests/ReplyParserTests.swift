@@ -26,7 +26,7 @@ struct RecordingSink: ReplySink {
     var data: [UInt8] = []
 
     mutating func simpleReply(_ kind: SimpleReply) { events.append(.simple(kind)) }
-    mutating func errorReply(_ kind: ErrorReply) { events.append(.error(kind)) }
+    mutating func errorReply(_ kind: ErrorReply, line: UnsafeRawBufferPointer) { events.append(.error(kind)) }
     mutating func valueHeader(key: UnsafeRawBufferPointer, flags: UInt32, length: Int, cas: UInt64?) {
         precondition(open == nil)
         open = (String(decoding: key, as: UTF8.self), flags, length, cas)
@@ -100,6 +100,14 @@ struct ReplyParserTests {
         (ReplyCase(name: "ERROR with text", bytes: "ERROR Too many open connections\r\n"), [.error(.error)]),
         (ReplyCase(name: "CLIENT_ERROR", bytes: "CLIENT_ERROR bad command line format\r\n"), [.error(.clientError)]),
         (ReplyCase(name: "SERVER_ERROR", bytes: "SERVER_ERROR out of memory storing object\r\n"), [.error(.serverError)]),
+        (ReplyCase(name: "meta: HD, NS, EX, NF, EN, MN", bytes: "HD\r\nNS\r\nEX\r\nNF\r\nEN\r\nMN\r\n"),
+         [.simple(.stored), .simple(.notStored), .simple(.exists), .simple(.notFound), .end, .end]),
+        (ReplyCase(name: "meta: VA with k and f flags, then MN",
+                   bytes: "VA 5 kkey0000001 f7\r\nhello\r\nVA 0 kx\r\n\r\nMN\r\n"),
+         [.value(key: "key0000001", flags: 7, length: 5, cas: nil, data: b("hello")),
+          .value(key: "x", flags: 0, length: 0, cas: nil, data: []), .end]),
+        (ReplyCase(name: "meta: VA without a key, HD with flags", bytes: "VA 3\r\nabc\r\nHD c5\r\n"),
+         [.value(key: "", flags: 0, length: 3, cas: nil, data: b("abc")), .simple(.stored)]),
         (ReplyCase(name: "pipelined mix",
                    bytes: "STORED\r\nEND\r\nVALUE key0000042 0 10\r\n0123456789\r\nEND\r\nCLIENT_ERROR line too long\r\nSTORED\r\n"),
          [.simple(.stored), .end, .value(key: "key0000042", flags: 0, length: 10, cas: nil, data: b("0123456789")), .end,
@@ -138,6 +146,8 @@ struct ReplyParserTests {
         (ReplyCase(name: "good replies then garbage", bytes: "STORED\r\nEND\r\nHELLO\r\nSTORED\r\n"), [.simple(.stored), .end]),
         (ReplyCase(name: "flags past 32 bits", bytes: "VALUE k 4294967296 1\r\nx\r\nEND\r\n"), []),
         (ReplyCase(name: "empty line", bytes: "\r\n"), []),
+        (ReplyCase(name: "meta: VA without a length", bytes: "VA kx\r\n"), []),
+        (ReplyCase(name: "meta: VA with a bad flag number", bytes: "VA 1 f1x\r\nx\r\n"), []),
     ]
 
     @Test("malformed replies are detected at every split", arguments: 0..<malformed.count)

@@ -152,6 +152,41 @@ struct SmokeTests {
         #expect(result.messagesPerSecond > 0, "\(result.text)")
     }
 
+    @Test("2 s of meta commands (ms, quiet mg + mn) with values of 10-1000 bytes against swiftcached: no errors, all hits")
+    func metaWithValueSizeRange() async throws {
+        let bin = try Binaries.swiftcached()
+        let result: LoadResult = try await offPool {
+            let server = try ManagedServer.start(name: "swiftcached-meta", executable: bin) {
+                ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"]
+            }
+            defer { server.stop() }
+            var config = Self.smokeConfig(port: server.port)
+            config.wire = .meta
+            config.verify = false
+            try config.setValueSize("10-1000")
+            config.multiget = 4
+            let r = try LoadRunner.run(config)
+            #expect(server.process.isRunning, "swiftcached died during the run; log:\n\(server.process.log)")
+            return r
+        }
+        #expect(result.errors.total == 0 && result.warmErrors.total == 0, "\(result.text)")
+        #expect(result.requests > 0 && result.hitRatio > 0.99, "\(result.text)")
+    }
+
+    @Test("value sizes: V, A-B, and bad ranges refused")
+    func valueSizeParsing() throws {
+        var c = LoadConfig()
+        try c.setValueSize("100")
+        #expect(c.valueSize == 100 && c.valueSizeMin == nil)
+        try c.setValueSize("10-1000")
+        #expect(c.valueSize == 1000 && c.valueSizeMin == 10 && c.valueSizeDescription == "10-1000")
+        #expect(throws: LoadConfigError.self) { try c.setValueSize("1000-10") }
+        #expect(throws: LoadConfigError.self) { try c.setValueSize("x") }
+        c.verify = true
+        try c.setValueSize("40-100")
+        #expect(throws: LoadConfigError.self) { try c.validate() }
+    }
+
     @Test("a server that stops answering ends the run through the watchdog, not a hang")
     func watchdog() async throws {
         // A listener that accepts (kernel backlog) but never reads or replies.

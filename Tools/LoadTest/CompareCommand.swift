@@ -33,7 +33,7 @@ struct CompareCommand: ParsableCommand {
     var noRedis = false
     @Flag(name: .customLong("no-null"), help: "Leave the null server (the ceiling column) out.")
     var noNull = false
-    @Option(help: "Only these workloads, comma-separated (p1,p16,mget16,4k,zipf).")
+    @Option(help: "Only these workloads, comma-separated (p1,p16,mget16,4k,zipf; also meta-p1,meta-p16,meta-mget16, memcached-protocol servers only).")
     var workloads: String?
     @Option(help: "Rounds (each runs every workload against each server).")
     var rounds = 3
@@ -64,8 +64,9 @@ struct CompareCommand: ParsableCommand {
     }
 
     func selectedWorkloads() throws -> [Workload] {
-        let all = Workload.defaultMatrix(loadThreads: threads, connections: conns)
-        guard let workloads else { return all }
+        let defaults = Workload.defaultMatrix(loadThreads: threads, connections: conns)
+        guard let workloads else { return defaults }
+        let all = defaults + Workload.metaWorkloads(loadThreads: threads, connections: conns)
         let names = workloads.split(separator: ",").map(String.init)
         for n in names where !all.contains(where: { $0.name == n }) {
             throw ValidationError("unknown workload \(n); known: " + all.map(\.name).joined(separator: ","))

@@ -19,7 +19,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: "Server address, IPv4:PORT.")
     var server = "127.0.0.1:11211"
-    @Option(name: .customLong("protocol"), help: "memcache (set/get, multi-get as one get), resp (SET/GET/MGET, for redis-server) queue (a flood of set <queue> / get <queue>/t=100 on a broker port) or resp-queue (the same flood as LPUSH / BRPOP 0.1, for redis-server).")
+    @Option(name: .customLong("protocol"), help: "memcache (set/get, multi-get as one get), meta (ms/mg, multi-get as quiet mg + mn), resp (SET/GET/MGET, for redis-server) queue (a flood of set <queue> / get <queue>/t=100 on a broker port) or resp-queue (the same flood as LPUSH / BRPOP 0.1, for redis-server).")
     var wire = "memcache"
     @Option(help: "Load threads (OS threads, one epoll loop each).")
     var threads = 1
@@ -33,8 +33,8 @@ struct RunCommand: ParsableCommand {
     var requests: Int?
     @Option(help: "Number of distinct keys.")
     var keys = 100_000
-    @Option(name: .customLong("value-size"), help: "Value size in bytes.")
-    var valueSize = 100
+    @Option(name: .customLong("value-size"), help: "Value size in bytes, or A-B: each set picks a size uniformly in A...B.")
+    var valueSize = "100"
     @Option(help: "SET:GET request ratio, e.g. 1:9.")
     var ratio = "1:9"
     @Option(help: "Keys per get request (multi-get).")
@@ -61,7 +61,7 @@ struct RunCommand: ParsableCommand {
     func makeConfig() throws -> LoadConfig {
         var c: LoadConfig
         do { c = try LoadConfig(parsingServer: server) } catch { throw ValidationError("\(error)") }
-        guard let w = WireProtocol(rawValue: wire) else { throw ValidationError("--protocol must be memcache, resp, queue or resp-queue, got \(wire)") }
+        guard let w = WireProtocol(rawValue: wire) else { throw ValidationError("--protocol must be memcache, meta, resp, queue or resp-queue, got \(wire)") }
         c.wire = w
         c.queueName = queue
         c.producers = producers
@@ -73,7 +73,7 @@ struct RunCommand: ParsableCommand {
         c.durationSeconds = duration
         c.requests = requests
         c.keys = keys
-        c.valueSize = valueSize
+        do { try c.setValueSize(valueSize) } catch { throw ValidationError("\(error)") }
         do { try c.setRatio(ratio) } catch { throw ValidationError("\(error)") }
         c.multiget = multiget
         guard let dist = KeyDistribution(parsing: keyDist) else {

@@ -133,6 +133,18 @@ public struct Workload: Sendable {
             Workload(name: "zipf", description: "1:9 set:get, 100 B, 100k keys zipf 0.99, pipeline 1", config: zipf),
         ]
     }
+
+    /// Selectable with --workloads, not in the default matrix: the meta protocol (ms / mg, a
+    /// multi-get as quiet mg + mn), for the memcached-protocol servers only.
+    public static func metaWorkloads(loadThreads: Int = 1, connections: Int = 50) -> [Workload] {
+        defaultMatrix(loadThreads: loadThreads, connections: connections)
+            .filter { ["p1", "p16", "mget16"].contains($0.name) }
+            .map { w in
+                var c = w.config
+                c.wire = .meta
+                return Workload(name: "meta-" + w.name, description: w.description + ", meta commands", config: c)
+            }
+    }
 }
 
 public struct CompareOptions: Sendable {
@@ -208,6 +220,8 @@ public struct CompareReport: Sendable {
         public var opsPerCPU: [Double]
         public var errors: [Int]       // sum over rounds
         public var hitRatio: [Double]
+        /// Whether the server ran this workload at all (redis runs no meta workload).
+        public var ran: [Bool]
     }
 
     public var rows: [Row] {
@@ -218,7 +232,8 @@ public struct CompareReport: Sendable {
                        p99: servers.map { UInt64(median(pick($0).map { Double($0.p99) })) },
                        opsPerCPU: servers.map { median(pick($0).map(\.opsPerCPUSecond)) },
                        errors: servers.map { pick($0).reduce(0) { $0 + $1.errors } },
-                       hitRatio: servers.map { median(pick($0).map(\.hitRatio)) })
+                       hitRatio: servers.map { median(pick($0).map(\.hitRatio)) },
+                       ran: servers.map { !pick($0).isEmpty })
         }
     }
 
@@ -248,9 +263,9 @@ public struct CompareReport: Sendable {
         out.append("|---|" + String(repeating: "---:|", count: servers.count * 2 + others.count))
         for r in rows {
             var line = "| \(r.workload.name): \(r.workload.description) |"
-            line += r.ops.map { " \(formatGrouped(Int($0.rounded()))) |" }.joined()
+            line += r.ops.indices.map { r.ran[$0] ? " \(formatGrouped(Int(r.ops[$0].rounded()))) |" : " – |" }.joined()
             line += others.map { " \(Self.ratio(r.ops[0], r.ops[$0])) |" }.joined()
-            line += r.p99.map { " \(formatLatency($0)) |" }.joined()
+            line += r.p99.indices.map { r.ran[$0] ? " \(formatLatency(r.p99[$0])) |" : " – |" }.joined()
             out.append(line)
         }
         out.append("")
@@ -262,9 +277,9 @@ public struct CompareReport: Sendable {
         out.append("|---|" + String(repeating: "---:|", count: servers.count + others.count + 2))
         for r in rows {
             var line = "| \(r.workload.name) |"
-            line += r.opsPerCPU.map { " \(formatGrouped(Int($0.rounded()))) |" }.joined()
+            line += r.opsPerCPU.indices.map { r.ran[$0] ? " \(formatGrouped(Int(r.opsPerCPU[$0].rounded()))) |" : " – |" }.joined()
             line += others.map { " \(Self.ratio(r.opsPerCPU[0], r.opsPerCPU[$0])) |" }.joined()
-            line += " " + r.hitRatio.map { formatFixed($0 * 100, 1) + " %" }.joined(separator: " / ") + " |"
+            line += " " + r.hitRatio.indices.map { r.ran[$0] ? formatFixed(r.hitRatio[$0] * 100, 1) + " %" : "–" }.joined(separator: " / ") + " |"
             line += " " + r.errors.map(String.init).joined(separator: " / ") + " |"
             out.append(line)
         }
@@ -391,7 +406,12 @@ public enum CompareRunner {
                     var config = w.config
                     config.host = "127.0.0.1"
                     config.port = s.port
-                    config.wire = s.wire
+                    if w.config.wire == .meta {
+                        // Meta commands: memcached-protocol servers only (not RESP, not the null server).
+                        if s.wire != .memcache || s.name == "null" { continue }
+                    } else {
+                        config.wire = s.wire
+                    }
                     config.durationSeconds = o.durationSeconds
                     config.requests = nil
                     if s.name == "null" { config.warm = false }  // it stores nothing

@@ -100,6 +100,12 @@ public final class KeySpace: @unchecked Sendable {
         }
     }
 
+    /// The first `length` bytes of the filler (value-size ranges; not with verify).
+    @inline(__always)
+    public func writeFiller(into p: UnsafeMutablePointer<UInt8>, length: Int) {
+        p.update(from: filler, count: length)
+    }
+
     /// The key index of a key as the server echoed it (`VALUE <key> ...`), nil if not one of ours.
     @inline(__always)
     public func index(ofKey k: UnsafeRawBufferPointer) -> Int? {

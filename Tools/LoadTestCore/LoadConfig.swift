@@ -10,7 +10,9 @@ public struct LoadConfigError: Error, CustomStringConvertible, Sendable {
 /// consumers `get <queue>/t=100`), or the same flood as Redis lists for redis-server (producers
 /// `LPUSH <queue>`, consumers `BRPOP <queue> 0.1`).
 public enum WireProtocol: String, Sendable {
-    case memcache, resp, queue
+    /// memcached's meta commands: `ms <key> <V>`, `mg <key> k v` (a multi-get is K quiet
+    /// `mg <key> k v q` and an `mn`).
+    case memcache, meta, resp, queue
     case respQueue = "resp-queue"
 
     public var isQueue: Bool { self == .queue || self == .respQueue }
@@ -33,6 +35,9 @@ public struct LoadConfig: Sendable {
     public var requests: Int? = nil
     public var keys = 100_000
     public var valueSize = 100
+    /// With a value-size range `--value-size A-B`: A (each set picks a size uniformly in A...B,
+    /// and `valueSize` is B). nil: every value is `valueSize` bytes.
+    public var valueSizeMin: Int? = nil
     public var setWeight = 1
     public var getWeight = 9
     /// Keys per get request.
@@ -80,6 +85,25 @@ public struct LoadConfig: Sendable {
 
     public var ratioDescription: String { "\(setWeight):\(getWeight)" }
 
+    /// "100" or "10-1000".
+    public var valueSizeDescription: String { valueSizeMin.map { "\($0)-\(valueSize)" } ?? "\(valueSize)" }
+
+    /// `--value-size`: "V" or "A-B".
+    public mutating func setValueSize(_ text: String) throws {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard (parts.count == 1 || parts.count == 2), let hi = Int(parts.last!), hi >= 0 else {
+            throw LoadConfigError("--value-size must be V or A-B (bytes), got \(text)")
+        }
+        valueSize = hi
+        valueSizeMin = nil
+        if parts.count == 2 {
+            guard let lo = Int(parts[0]), lo >= 0, lo <= hi else {
+                throw LoadConfigError("--value-size A-B needs 0 <= A <= B, got \(text)")
+            }
+            valueSizeMin = lo
+        }
+    }
+
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw LoadConfigError(message) } }
         try check(Net.ipv4Address(host) != nil, "host must be an IPv4 address or localhost: \(host)")
@@ -101,6 +125,10 @@ public struct LoadConfig: Sendable {
             try check(queueName.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") } && !queueName.isEmpty,
                       "--queue must be a queue name")
         }
+        if let lo = valueSizeMin {
+            try check(lo >= 0 && lo <= valueSize, "--value-size A-B needs 0 <= A <= B")
+            try check(!verify, "--verify needs a fixed --value-size")
+        }
         if verify {
             let minimum = KeySpace.minimumVerifiedValueSize(keys: keys)
             try check(valueSize >= minimum, "--verify needs --value-size of at least \(minimum) (key + '|' + '|' + 16-digit checksum)")
@@ -118,6 +146,7 @@ public struct LoadConfig: Sendable {
             ("requests", requests.map { .int($0) } ?? .null),
             ("keys", .int(keys)),
             ("value_size", .int(valueSize)),
+            ("value_size_min", valueSizeMin.map { .int($0) } ?? .null),
             ("ratio", .string(ratioDescription)),
             ("multiget", .int(multiget)),
             ("key_dist", .string(keyDistribution.description)),

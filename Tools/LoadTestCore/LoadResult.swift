@@ -51,6 +51,9 @@ public struct LoadResult: Sendable {
     public var loaderCPUSeconds: Double = 0
     /// Why the run stopped early (watchdog, signal), if it did.
     public var stopReason: String? = nil
+    /// Error reply lines (ERROR, CLIENT_ERROR ..., SERVER_ERROR ..., RESP -...) with their counts,
+    /// warm-up included; up to 8 distinct lines per load thread.
+    public var errorTexts: [(text: String, count: Int)] = []
 
     public init(config: LoadConfig) { self.config = config }
 
@@ -68,7 +71,7 @@ public struct LoadResult: Sendable {
         let what = c.requests.map { "\($0) requests" } ?? "\(formatFixed(c.durationSeconds, 1)) s"
         let conns = c.wire.isQueue ? c.producers + c.consumers : c.connsPerThread
         lines.append("swiftcached-loadtest → \(c.host):\(c.port): \(c.threads) thread(s) × \(conns) conns, pipeline \(c.pipeline), \(what)")
-        lines.append("  \(c.wire.isRESP ? "RESP, " : "")keys \(c.keys) (\(c.keyDistribution)), values \(c.valueSize) B, set:get \(c.ratioDescription), multiget \(c.multiget)\(c.warm ? ", warm" : "")\(c.verify ? ", verify" : "")")
+        lines.append("  \(c.wire.isRESP ? "RESP, " : "")keys \(c.keys) (\(c.keyDistribution)), values \(c.valueSizeDescription) B, set:get \(c.ratioDescription), multiget \(c.multiget)\(c.warm ? ", warm" : "")\(c.verify ? ", verify" : "")")
         if let w = warmSeconds { lines.append("  warm:      \(c.keys) sets in \(formatFixed(w, 2)) s\(warmErrors.total > 0 ? ", \(warmErrors.total) errors" : "")") }
         lines.append("  elapsed:   \(formatFixed(elapsedSeconds, 3)) s  (harness CPU \(formatFixed(loaderCPUSeconds, 2)) s)")
         lines.append("  ops/s:     \(formatGrouped(Int(opsPerSecond.rounded())))  (key operations: a set is 1, a get of K keys is K)")
@@ -85,6 +88,7 @@ public struct LoadResult: Sendable {
         lines.append("  latency:   p50 \(formatLatency(l.p50))  p90 \(formatLatency(l.p90))  p99 \(formatLatency(l.p99))  p99.9 \(formatLatency(l.p999))  max \(formatLatency(l.max))")
         let errs = errors.fields.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
         lines.append("  errors:    \(errors.total)\(errs.isEmpty ? "" : "  (\(errs))")")
+        for e in errorTexts { lines.append("             \(e.count) x \(e.text.debugDescription)") }
         if errors.verify > 0 && !c.warm {
             lines.append("  note:      values written without --verify (or with another --value-size/--keys) fail the check; --warm rewrites every key first")
         }
@@ -118,6 +122,7 @@ public struct LoadResult: Sendable {
                 ("mean", .double(latency.mean / 1e3, decimals: 1)),
             ])),
             ("errors", .object(errs)),
+            ("error_replies", .array(errorTexts.map { .object([("text", .string($0.text)), ("count", .int($0.count))]) })),
             ("warm_errors", .int(warmErrors.total)),
             ("stop_reason", stopReason.map { .string($0) } ?? .null),
         ])

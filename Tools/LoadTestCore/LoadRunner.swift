@@ -104,6 +104,13 @@ public enum LoadRunner {
             result.hits += w.stats.hits
             result.errors.add(w.errors)
             result.warmErrors.add(w.warmErrors)
+            for (text, count) in w.errorTexts {
+                if let i = result.errorTexts.firstIndex(where: { $0.text == text }) {
+                    result.errorTexts[i].count += count
+                } else {
+                    result.errorTexts.append((text, count))
+                }
+            }
             lastCompletion = max(lastCompletion, w.lastCompletion)
         }
         result.latency = histogram.summary

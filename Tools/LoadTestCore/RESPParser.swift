@@ -10,7 +10,8 @@ public protocol RESPSink {
     /// `+<text>`; the pointer is valid only during the call.
     mutating func simpleString(_ text: UnsafeRawBufferPointer)
     /// `-<message>`.
-    mutating func errorString()
+    /// `line` is the reply line without its CRLF (for the error log).
+    mutating func errorString(line: UnsafeRawBufferPointer)
     /// `:<n>`.
     mutating func integer(_ value: Int64)
     /// `$<n>`: n ≥ 0 data bytes follow through `bulkData`, then `bulkEnd`; n = -1 is the nil bulk
@@ -109,7 +110,7 @@ public final class RESPParser {
             sink.simpleString(UnsafeRawBufferPointer(start: p + 1, count: len - 1))
             return true
         case UInt8(ascii: "-"):
-            sink.errorString()
+            sink.errorString(line: UnsafeRawBufferPointer(start: p, count: len))
             return true
         case UInt8(ascii: ":"):
             guard let v = parseSigned(p + 1, len - 1) else { return false }

@@ -19,7 +19,8 @@ public enum ErrorReply: UInt8, Sendable, Equatable {
 /// Receives the replies, in order. Pointers are valid only during the call.
 public protocol ReplySink {
     mutating func simpleReply(_ kind: SimpleReply)
-    mutating func errorReply(_ kind: ErrorReply)
+    /// `line` is the whole reply line without its CRLF (for the error log).
+    mutating func errorReply(_ kind: ErrorReply, line: UnsafeRawBufferPointer)
     /// `VALUE <key> <flags> <bytes> [<cas>]`; `length` bytes of data follow through `valueData`.
     mutating func valueHeader(key: UnsafeRawBufferPointer, flags: UInt32, length: Int, cas: UInt64?)
     /// A piece of the current value's data (possibly empty pieces are never reported).
@@ -119,22 +120,36 @@ public final class ReplyParser {
         // Fast paths, by first byte.
         switch p[0] {
         case UInt8(ascii: "V"):
+            if len > 3 && p[1] == UInt8(ascii: "A") && p[2] == 0x20 { return parseMetaValue(p + 3, len - 3, &sink) }
             guard len > 6, matches(p, len, "VALUE ", prefix: true) else { return false }
             return parseValueHeader(p + 6, len - 6, &sink)
+        case UInt8(ascii: "H"):
+            // Meta: HD [flags] is a stored / done reply.
+            if matches(p, len, "HD") || matches(p, len, "HD ", prefix: true) { sink.simpleReply(.stored); return true }
+            return false
+        case UInt8(ascii: "M"):
+            // Meta: the end of a pipeline of quiet commands.
+            if matches(p, len, "MN") { sink.end(); return true }
+            return false
         case UInt8(ascii: "E"):
             if matches(p, len, "END") { sink.end(); return true }
+            // Meta: EN is a miss (the end of that mg), EX "exists".
+            if matches(p, len, "EN") { sink.end(); return true }
+            if matches(p, len, "EX") || matches(p, len, "EX ", prefix: true) { sink.simpleReply(.exists); return true }
             if matches(p, len, "EXISTS") { sink.simpleReply(.exists); return true }
-            if matches(p, len, "ERROR") || matches(p, len, "ERROR ", prefix: true) { sink.errorReply(.error); return true }
+            if matches(p, len, "ERROR") || matches(p, len, "ERROR ", prefix: true) { sink.errorReply(.error, line: UnsafeRawBufferPointer(start: p, count: len)); return true }
             return false
         case UInt8(ascii: "S"):
             if matches(p, len, "STORED") { sink.simpleReply(.stored); return true }
             if matches(p, len, "SERVER_ERROR") || matches(p, len, "SERVER_ERROR ", prefix: true) {
-                sink.errorReply(.serverError); return true
+                sink.errorReply(.serverError, line: UnsafeRawBufferPointer(start: p, count: len)); return true
             }
             return false
         case UInt8(ascii: "N"):
             if matches(p, len, "NOT_STORED") { sink.simpleReply(.notStored); return true }
             if matches(p, len, "NOT_FOUND") { sink.simpleReply(.notFound); return true }
+            if matches(p, len, "NS") || matches(p, len, "NS ", prefix: true) { sink.simpleReply(.notStored); return true }
+            if matches(p, len, "NF") || matches(p, len, "NF ", prefix: true) { sink.simpleReply(.notFound); return true }
             return false
         case UInt8(ascii: "D"):
             if matches(p, len, "DELETED") { sink.simpleReply(.deleted); return true }
@@ -147,7 +162,7 @@ public final class ReplyParser {
             return false
         case UInt8(ascii: "C"):
             if matches(p, len, "CLIENT_ERROR") || matches(p, len, "CLIENT_ERROR ", prefix: true) {
-                sink.errorReply(.clientError); return true
+                sink.errorReply(.clientError, line: UnsafeRawBufferPointer(start: p, count: len)); return true
             }
             return false
         default:
@@ -184,6 +199,33 @@ public final class ReplyParser {
         guard i == len else { return false }
         sink.valueHeader(key: UnsafeRawBufferPointer(start: p, count: keyLength),
                          flags: UInt32(flags), length: Int(bytes), cas: cas)
+        remaining = Int(bytes)
+        mode = remaining == 0 ? .dataCR : .data
+        return true
+    }
+
+    /// Meta `VA <bytes> [flags]` (after "VA "): the key is the `k` flag's, when returned.
+    private func parseMetaValue<S: ReplySink>(_ p: UnsafePointer<UInt8>, _ len: Int, _ sink: inout S) -> Bool {
+        var i = 0
+        guard let bytes = parseNumber(p, len, &i), bytes < (1 << 40) else { return false }
+        var key = UnsafeRawBufferPointer(start: p, count: 0)
+        var flags: UInt32 = 0
+        while i < len {
+            guard p[i] == 0x20 else { return false }
+            i += 1
+            let start = i
+            while i < len && p[i] != 0x20 { i += 1 }
+            guard i > start else { return false }
+            switch p[start] {
+            case UInt8(ascii: "k"): key = UnsafeRawBufferPointer(start: p + start + 1, count: i - start - 1)
+            case UInt8(ascii: "f"):
+                var j = start + 1
+                guard let f = parseNumber(p, i, &j), j == i, f <= UInt64(UInt32.max) else { return false }
+                flags = UInt32(f)
+            default: break
+            }
+        }
+        sink.valueHeader(key: key, flags: flags, length: Int(bytes), cas: nil)
         remaining = Int(bytes)
         mode = remaining == 0 ? .dataCR : .data
         return true

@@ -83,7 +83,7 @@ struct ConnSink: ReplySink {
     let c: UnsafeMutablePointer<Conn>
 
     @inline(__always) mutating func simpleReply(_ kind: SimpleReply) { w.onSimple(c, kind) }
-    @inline(__always) mutating func errorReply(_ kind: ErrorReply) { w.onErrorReply(c) }
+    @inline(__always) mutating func errorReply(_ kind: ErrorReply, line: UnsafeRawBufferPointer) { w.onErrorReply(c, line) }
     @inline(__always) mutating func valueHeader(key: UnsafeRawBufferPointer, flags: UInt32, length: Int, cas: UInt64?) {
         w.onValueHeader(c, key, length)
     }
@@ -99,7 +99,7 @@ struct RESPConnSink: RESPSink {
     @inline(__always) mutating func simpleString(_ text: UnsafeRawBufferPointer) {
         w.onSimple(c, text.count == 2 && text[0] == UInt8(ascii: "O") && text[1] == UInt8(ascii: "K") ? .stored : .ok)
     }
-    @inline(__always) mutating func errorString() { w.onErrorReply(c) }
+    @inline(__always) mutating func errorString(line: UnsafeRawBufferPointer) { w.onErrorReply(c, line) }
     @inline(__always) mutating func integer(_ value: Int64) { w.onRESPInteger(c) }
     @inline(__always) mutating func bulkHeader(length: Int) { w.onBulkHeader(c, length) }
     @inline(__always) mutating func bulkData(_ bytes: UnsafeRawBufferPointer) { w.onValueData(c, bytes) }
@@ -138,10 +138,19 @@ final class Worker: @unchecked Sendable {
     private let setWeight: Int
     private let verify: Bool
     private let valueSize: Int
+    // Value-size range: sizes sizeMin ... valueSize (sizeSpan 0: every value is valueSize).
+    private let sizeMin: Int
+    private let sizeSpan: UInt64
+    private var sizeRandom: UInt64
+    // The set headers without their size, for a range: " 0 0 ", "\r\n$", " ", and the queue's.
+    private let queueSetSizeless: [UInt8]
     private let keyWidth: Int
     private let setSuffix: UnsafeMutablePointer<UInt8>
     private let setSuffixLength: Int
     private let watchdogNanos: UInt64
+    // Meta commands: "ms <key> <V>\r\n", "mg <key> k v\r\n" (q added in a multi-get, then "mn").
+    private let metaMode: Bool
+    private let metaSetSuffix: [UInt8]
     // Queue flood: "set <queue> 0 0 <V>\r\n" and "get <queue>/t=100\r\n".
     private let queueMode: Bool
     private let queueSet: [UInt8]
@@ -167,6 +176,8 @@ final class Worker: @unchecked Sendable {
     var warmErrors = ErrorCounts()
     var lastCompletion: UInt64 = 0
     var connectError: String? = nil
+    /// The first few distinct error reply lines, with counts (a String only when an error comes).
+    var errorTexts: [(text: String, count: Int)] = []
     // Progress (read by the coordinator while running).
     let publishedOps = Atomic<Int>(0)
     let publishedP99 = Atomic<UInt64>(0)
@@ -181,13 +192,17 @@ final class Worker: @unchecked Sendable {
         self.control = control
         self.publishP99 = publishP99
         chooser = KeyChooser(keys: config.keys, zipf: zipf, seed: config.seed &+ UInt64(id) &* 0x9E37_79B9)
+        metaMode = config.wire == .meta
+        metaSetSuffix = Array(" \(config.valueSize)\r\n".utf8)
         queueMode = config.wire.isQueue
         connCount = queueMode ? config.producers + config.consumers : config.connsPerThread
         let q = config.queueName
         if config.wire == .respQueue {
+            queueSetSizeless = Array("*3\r\n$5\r\nLPUSH\r\n$\(q.utf8.count)\r\n\(q)\r\n$".utf8)
             queueSet = Array("*3\r\n$5\r\nLPUSH\r\n$\(q.utf8.count)\r\n\(q)\r\n$\(config.valueSize)\r\n".utf8)
             queueGet = Array("*3\r\n$5\r\nBRPOP\r\n$\(q.utf8.count)\r\n\(q)\r\n$3\r\n0.1\r\n".utf8)
         } else {
+            queueSetSizeless = Array("set \(q) 0 0 ".utf8)
             queueSet = Array("set \(q) 0 0 \(config.valueSize)\r\n".utf8)
             queueGet = Array("get \(q)\(config.reliableConsumers ? "/close/open" : "")/t=100\r\n".utf8)
         }
@@ -196,6 +211,9 @@ final class Worker: @unchecked Sendable {
         setWeight = config.setWeight
         verify = config.verify
         valueSize = config.valueSize
+        sizeMin = config.valueSizeMin ?? config.valueSize
+        sizeSpan = UInt64(config.valueSize - sizeMin)
+        sizeRandom = (config.seed &+ UInt64(id) &* 0xD1B5_4A32_D192_ED03) | 1
         keyWidth = keySpace.keyWidth
         watchdogNanos = UInt64(config.watchdogSeconds * 1e9)
         warmNext = warmRange.lowerBound
@@ -215,7 +233,7 @@ final class Worker: @unchecked Sendable {
         setSuffix.initialize(from: suffix, count: suffix.count)
 
         let setBytes = max(4 + keyWidth + setSuffixLength, respSetHead.count + keyWidth + respSetMid.count, queueSet.count) + valueSize + 2
-        let getBytes = max(3 + multiget * (keyWidth + 1) + 2, queueGet.count,
+        let getBytes = max(3 + multiget * (keyWidth + 1) + 2, queueGet.count, multiget * (keyWidth + 12) + 4,
                            max(respGetHead.count + keyWidth + 2, respMGetHead.count + multiget * (respKeyHead.count + keyWidth + 2)))
         let sendCap = ringCapacity * max(setBytes, getBytes)
         recvBuf = .allocate(capacity: recvCap)
@@ -394,9 +412,17 @@ final class Worker: @unchecked Sendable {
         } else if queueMode {
             issued &+= 1
             if c.pointee.producer {
-                n = put(queueSet, p)
-                keySpace.writeValue(0, into: p + n)
-                n &+= valueSize
+                if sizeSpan == 0 {
+                    n = put(queueSet, p)
+                    keySpace.writeValue(0, into: p + n)
+                    n &+= valueSize
+                } else {
+                    let v = pickSize()
+                    n = put(queueSetSizeless, p)
+                    n &+= writeSizeLine(v, p + n)
+                    keySpace.writeFiller(into: p + n, length: v)
+                    n &+= v
+                }
                 p[n] = 0x0D; p[n + 1] = 0x0A
                 n &+= 2
                 c.pointee.kinds[slot] = 0
@@ -414,6 +440,9 @@ final class Worker: @unchecked Sendable {
                 c.pointee.kinds[slot] = 0
             } else if resp {
                 n = writeRESPGet(c.pointee.keys + slot &* multiget, p)
+                c.pointee.kinds[slot] = 1
+            } else if metaMode {
+                n = writeMetaGet(c.pointee.keys + slot &* multiget, p)
                 c.pointee.kinds[slot] = 1
             } else {
                 p[0] = UInt8(ascii: "g"); p[1] = UInt8(ascii: "e"); p[2] = UInt8(ascii: "t")
@@ -470,29 +499,100 @@ final class Worker: @unchecked Sendable {
         return n
     }
 
-    /// "set <key> 0 0 <V>\r\n<value>\r\n" (or RESP `SET <key> <value>`) at p; returns its length.
+    /// `mg <key> k v` (one key: a hit is VA, a miss EN), or K quiet `mg <key> k v q` and `mn`
+    /// (hits only, then MN).
     @inline(__always)
-    private func writeSet(_ k: Int, _ p: UnsafeMutablePointer<UInt8>) -> Int {
-        if resp {
-            var n = put(respSetHead, p)
+    private func writeMetaGet(_ keys: UnsafeMutablePointer<Int32>, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        var n = 0
+        for j in 0..<multiget {
+            let k = chooser.next()
+            keys[j] = Int32(truncatingIfNeeded: k)
+            p[n] = UInt8(ascii: "m"); p[n + 1] = UInt8(ascii: "g"); p[n + 2] = 0x20
+            n &+= 3
             (p + n).update(from: keySpace.key(k), count: keyWidth)
             n &+= keyWidth
-            n &+= put(respSetMid, p + n)
+            p[n] = 0x20; p[n + 1] = UInt8(ascii: "k"); p[n + 2] = 0x20; p[n + 3] = UInt8(ascii: "v")
+            n &+= 4
+            if multiget > 1 { p[n] = 0x20; p[n + 1] = UInt8(ascii: "q"); n &+= 2 }
+            p[n] = 0x0D; p[n + 1] = 0x0A
+            n &+= 2
+        }
+        if multiget > 1 {
+            p[n] = UInt8(ascii: "m"); p[n + 1] = UInt8(ascii: "n"); p[n + 2] = 0x0D; p[n + 3] = 0x0A
+            n &+= 4
+        }
+        return n
+    }
+
+    /// "set <key> 0 0 <V>\r\n<value>\r\n" (RESP `SET <key> <value>`, meta `ms <key> <V>`) at p;
+    /// returns its length. With a value-size range each set picks its size.
+    @inline(__always)
+    private func writeSet(_ k: Int, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        var n: Int
+        if metaMode {
+            p[0] = UInt8(ascii: "m"); p[1] = UInt8(ascii: "s"); p[2] = 0x20
+            n = 3
+            (p + n).update(from: keySpace.key(k), count: keyWidth)
+            n &+= keyWidth
+            if sizeSpan == 0 { n &+= put(metaSetSuffix, p + n) } else { p[n] = 0x20; n &+= 1 }
+        } else if resp {
+            n = put(respSetHead, p)
+            (p + n).update(from: keySpace.key(k), count: keyWidth)
+            n &+= keyWidth
+            if sizeSpan == 0 {
+                n &+= put(respSetMid, p + n)
+            } else {
+                p[n] = 0x0D; p[n + 1] = 0x0A; p[n + 2] = UInt8(ascii: "$")
+                n &+= 3
+            }
+        } else {
+            p[0] = UInt8(ascii: "s"); p[1] = UInt8(ascii: "e"); p[2] = UInt8(ascii: "t"); p[3] = 0x20
+            n = 4
+            (p + n).update(from: keySpace.key(k), count: keyWidth)
+            n &+= keyWidth
+            if sizeSpan == 0 {
+                (p + n).update(from: setSuffix, count: setSuffixLength)
+                n &+= setSuffixLength
+            } else {
+                p[n] = 0x20; p[n + 1] = 0x30; p[n + 2] = 0x20; p[n + 3] = 0x30; p[n + 4] = 0x20
+                n &+= 5
+            }
+        }
+        if sizeSpan == 0 {
             keySpace.writeValue(k, into: p + n)
             n &+= valueSize
-            p[n] = 0x0D; p[n + 1] = 0x0A
-            return n &+ 2
+        } else {
+            let v = pickSize()
+            n &+= writeSizeLine(v, p + n)
+            keySpace.writeFiller(into: p + n, length: v)
+            n &+= v
         }
-        p[0] = UInt8(ascii: "s"); p[1] = UInt8(ascii: "e"); p[2] = UInt8(ascii: "t"); p[3] = 0x20
-        var n = 4
-        (p + n).update(from: keySpace.key(k), count: keyWidth)
-        n &+= keyWidth
-        (p + n).update(from: setSuffix, count: setSuffixLength)
-        n &+= setSuffixLength
-        keySpace.writeValue(k, into: p + n)
-        n &+= valueSize
         p[n] = 0x0D; p[n + 1] = 0x0A
         return n &+ 2
+    }
+
+    /// A size in sizeMin ... valueSize, uniformly (xorshift64*).
+    @inline(__always)
+    private func pickSize() -> Int {
+        sizeRandom ^= sizeRandom >> 12
+        sizeRandom ^= sizeRandom << 25
+        sizeRandom ^= sizeRandom >> 27
+        return sizeMin + Int((sizeRandom &* 0x2545_F491_4F6C_DD1D) % (sizeSpan + 1))
+    }
+
+    /// "<v>\r\n" at p; returns its length.
+    @inline(__always)
+    private func writeSizeLine(_ v: Int, _ p: UnsafeMutablePointer<UInt8>) -> Int {
+        var digits = 1
+        var t = v
+        while t >= 10 { t /= 10; digits &+= 1 }
+        t = v
+        for i in stride(from: digits - 1, through: 0, by: -1) {
+            p[i] = UInt8(truncatingIfNeeded: 0x30 + t % 10)
+            t /= 10
+        }
+        p[digits] = 0x0D; p[digits + 1] = 0x0A
+        return digits &+ 2
     }
 
     private func flush(_ c: UnsafeMutablePointer<Conn>) {
@@ -606,11 +706,22 @@ final class Worker: @unchecked Sendable {
     }
 
     @inline(__always)
-    func onErrorReply(_ c: UnsafeMutablePointer<Conn>) {
+    func onErrorReply(_ c: UnsafeMutablePointer<Conn>, _ line: UnsafeRawBufferPointer) {
         if c.pointee.desync { return }
         guard c.pointee.inFlight > 0 else { desync(c); return }
         errors.errorReplies += 1
+        noteErrorText(line)
         complete(c)
+    }
+
+    /// Counts an error reply by its text; keeps up to 8 distinct texts.
+    private func noteErrorText(_ line: UnsafeRawBufferPointer) {
+        let text = String(decoding: line.prefix(200), as: UTF8.self)
+        if let i = errorTexts.firstIndex(where: { $0.text == text }) {
+            errorTexts[i].count += 1
+        } else if errorTexts.count < 8 {
+            errorTexts.append((text, 1))
+        }
     }
 
     @inline(__always)
@@ -620,7 +731,7 @@ final class Worker: @unchecked Sendable {
         c.pointee.valueKey = -1
         if queueMode {
             // A message: any queue key, one per get.
-            if length != valueSize || c.pointee.replyHits > 0 { errors.unexpected += 1 }
+            if length > valueSize || length < sizeMin || c.pointee.replyHits > 0 { errors.unexpected += 1 }
             c.pointee.replyHits &+= 1
             return
         }
@@ -649,6 +760,8 @@ final class Worker: @unchecked Sendable {
     func onValueEnd(_ c: UnsafeMutablePointer<Conn>) {
         if verify && c.pointee.valueKey >= 0 && !c.pointee.valueOK { errors.verify += 1 }
         c.pointee.valueKey = -1
+        // A one-key mg hit has no END: its value completes it.
+        if metaMode && multiget == 1 && !c.pointee.desync && c.pointee.inFlight > 0 && headIsGet(c) { complete(c) }
     }
 
     @inline(__always)
@@ -703,7 +816,7 @@ final class Worker: @unchecked Sendable {
         if queueMode {
             guard c.pointee.respPending > 0, length >= 0 else { desync(c); return }
             if j == 1 {
-                if length != valueSize { errors.unexpected += 1 }
+                if length > valueSize || length < sizeMin { errors.unexpected += 1 }
                 c.pointee.replyHits &+= 1
             }
             return
