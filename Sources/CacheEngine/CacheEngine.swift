@@ -65,7 +65,8 @@ public final class CacheEngine: @unchecked Sendable {
         let table = SlabClassTable(
             factor: settings.growthFactor, minimumSpace: settings.chunkSizeMin,
             pageSize: settings.slabPageSize, chunkMax: settings.slabChunkMax)
-        guard let slabs = SlabAllocator(table: table, memoryLimit: settings.memoryLimit) else { return nil }
+        guard let slabs = SlabAllocator(table: table, memoryLimit: settings.memoryLimit,
+                                        lockPages: settings.lockMemory, largePages: settings.largePages) else { return nil }
         self.settings = settings
         self.slabs = slabs
         self.arena = slabs.arena

@@ -30,6 +30,10 @@ public struct EngineSettings: Sendable {
     public var lruCrawler = true
     /// log2 of the initial hash table size (memcached's hashpower_init default 16).
     public var hashPowerInit = 16
+    /// -k: lock slab pages in RAM as they are taken.
+    public var lockMemory = false
+    /// -L: transparent huge pages for slab memory.
+    public var largePages = false
     /// Worker threads: sizes the item lock table as memcached does.
     public var workerThreads = 4
 

@@ -36,6 +36,10 @@ public final class SlabAllocator: @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
     private let classes: UnsafeMutablePointer<ClassState>
     private let state: UnsafeMutablePointer<(nextPage: Int, malloced: Int, limit: Int)>
+    /// -k: each page is mlock'ed as it is taken (the reservation itself cannot be: it is larger
+    /// than -m). Pages that could not be locked are counted.
+    private let lockPages: Bool
+    private var lockFailures = 0
 
     /// Address space reserved for pages: room for `cache_memlimit` to raise -m at run time.
     static func reservation(forLimit limit: Int, table: SlabClassTable) -> Int {
@@ -46,10 +50,14 @@ public final class SlabAllocator: @unchecked Sendable {
     }
 
     /// - Parameter memoryLimit: -m in bytes (0 = no limit other than the arena).
-    public init?(table: SlabClassTable, memoryLimit: Int) {
+    /// - Parameter lockPages: -k, mlock each page when it is taken.
+    /// - Parameter largePages: -L, ask for transparent huge pages over the arena.
+    public init?(table: SlabClassTable, memoryLimit: Int, lockPages: Bool = false, largePages: Bool = false) {
         guard let arena = SlabArena(bytes: Self.reservation(forLimit: memoryLimit, table: table)) else { return nil }
         self.table = table
         self.arena = arena
+        self.lockPages = lockPages
+        if largePages { _ = madvise(arena.base, arena.reservedBytes, MADV_HUGEPAGE) }
         lock = .allocate(capacity: 1)
         pthread_mutex_init(lock, nil)
         classes = .allocate(capacity: table.largest + 1)
@@ -123,10 +131,18 @@ public final class SlabAllocator: @unchecked Sendable {
         // The unused tail of the previous page (less than one chunk) is simply left behind.
         c.pointee.carveNext = state.pointee.nextPage
         c.pointee.carveEnd = state.pointee.nextPage + table.perPage[id] * table.chunkSizes[id]
+        if lockPages && mlock(arena.base + state.pointee.nextPage, pageSize) != 0 { lockFailures += 1 }
         state.pointee.nextPage += pageSize
         state.pointee.malloced += pageSize
         c.pointee.pages += 1
         return true
+    }
+
+    /// Pages -k could not lock (RLIMIT_MEMLOCK).
+    public var pageLockFailures: Int {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return lockFailures
     }
 
     private func lockedFree(_ handle: SlabHandle, classID id: Int) {

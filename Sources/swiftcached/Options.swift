@@ -86,6 +86,8 @@ func usage() -> String {
     -i, --license             print the license and exit
     -X, --disable-dumping     disable stats cachedump
     -W, --disable-watch       accepted: watch does not exist yet
+    -k, --lock-memory         lock down all paged memory (slab pages are mlock'ed as they are taken)
+    -L, --enable-largepages   transparent huge pages for item memory
     -o, --extended            comma separated list of extended options:
        - slab_chunk_max=<bytes>:  largest slab chunk; larger items are chunked (default: 512k)
        - hot_lru_pct=<num>:       pct of slab memory to reserve for hot lru (default: 20)
@@ -100,7 +102,7 @@ func usage() -> String {
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
-    Refused with a message (not implemented yet): -k -L -S -Y -e -Z -N, -B binary, -U <non-zero>.
+    Refused with a message (not implemented yet): -S -Y -e -Z -N, -B binary, -U <non-zero>.
 
     Broker mode (queues over the memcached protocol on a second port; see README):
     --broker-port=<num>       broker listener port (conventional 22133; default: off, -1 picks a free one)
@@ -159,6 +161,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         ("unix-socket", Int32(required_argument), UInt8(ascii: "s")), ("unix-mask", Int32(required_argument), UInt8(ascii: "a")),
         ("daemon", Int32(no_argument), UInt8(ascii: "d")), ("pidfile", Int32(required_argument), UInt8(ascii: "P")),
         ("stats-delimiter", Int32(required_argument), UInt8(ascii: "D")),
+        ("lock-memory", Int32(no_argument), UInt8(ascii: "k")), ("enable-largepages", Int32(no_argument), UInt8(ascii: "L")),
     ] + unsupportedFlags.map { ($0.long, $0.takesArgument ? Int32(required_argument) : Int32(no_argument), $0.short) }
     let allOptions: [(String, Int32, Int32)] = longOptions.map { ($0.0, $0.1, Int32($0.2)) }
         + BrokerFlag.allCases.map { ($0.name, Int32(required_argument), $0.rawValue) }
@@ -175,7 +178,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
 
     while true {
         var argument: UnsafePointer<CChar>?
-        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:D:" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
+        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:D:kL" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
         if c == -1 { break }
         let arg = argument.map { String(cString: $0) } ?? ""
         if let flag = BrokerFlag(rawValue: c) {
@@ -264,6 +267,10 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             return .exit(0)
         case UInt8(ascii: "X"):
             o.proto.dumpEnabled = false
+        case UInt8(ascii: "k"):
+            o.engine.lockMemory = true
+        case UInt8(ascii: "L"):
+            o.engine.largePages = true
         case UInt8(ascii: "W"):
             // watch does not exist yet: already disabled.
             break
@@ -386,8 +393,6 @@ private func parseBrokerFlag(_ flag: BrokerFlag, _ arg: String, _ o: inout Optio
 /// memcached 1.6 flags that swiftcached does not implement yet: recognised, so that using one is
 /// refused with a clear message instead of getopt's "invalid option".
 let unsupportedFlags: [(short: UInt8, long: String, takesArgument: Bool, what: String)] = [
-    (UInt8(ascii: "k"), "lock-memory", false, "lock down all paged memory"),
-    (UInt8(ascii: "L"), "enable-largepages", false, "large memory pages"),
     (UInt8(ascii: "S"), "enable-sasl", false, "SASL authentication"),
     (UInt8(ascii: "Y"), "auth-file", true, "ASCII authentication"),
     (UInt8(ascii: "e"), "memory-file", true, "item memory in an mmap'd file"),

@@ -44,6 +44,14 @@ if getuid() == 0 {
     }
 }
 
+if options.engine.lockMemory {
+    // MCL_CURRENT only: the slab reservation comes later and is locked page by page as it is used
+    // (MCL_FUTURE would commit the whole reservation, which is larger than -m).
+    if mlockall(MCL_CURRENT) != 0 {
+        printError("warning: -k invalid, mlockall() failed: \(String(cString: strerror(errno)))")
+    }
+}
+
 let clock = ProcessClock()
 guard let engine = CacheEngine(settings: options.engine, clock: clock) else {
     printError("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")

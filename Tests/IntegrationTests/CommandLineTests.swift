@@ -67,7 +67,7 @@ struct CommandLineTests {
         (["-I", "256k"], "slab_chunk_max (bytes: 524288) cannot be larger than -I"),
         (["--no-such-flag"], "unrecognized option"),
         (["-D", "ab"], "No delimiter specified"),
-        (["-k"], "-k, --lock-memory (lock down all paged memory) is not supported by swiftcached yet"),
+        (["-S"], "-S, --enable-sasl (SASL authentication) is not supported by swiftcached yet"),
         (["-s", "/nonexistent-dir/swiftcached.sock"], "failed to listen"),
         (["-B", "binary"], "The binary protocol is not supported yet"),
         (["-B", "fooble"], "Invalid value for binding protocol"),
@@ -101,7 +101,7 @@ struct CommandLineTests {
             #expect(h.output.contains(flag), "-h does not mention \(flag)")
         }
         #expect(h.output.contains("-B, --protocol=<name>     ascii or auto"))
-        for unimplemented in ["-S, --enable-sasl", "-Z, --enable-ssl", "-k, --lock-memory"] {
+        for unimplemented in ["-S, --enable-sasl", "-Z, --enable-ssl", "-e, --memory-file"] {
             #expect(!h.output.contains(unimplemented), "-h advertises \(unimplemented), which is not implemented")
         }
         let v = try await ToolRunner.run(binary, ["-V"], timeout: .seconds(10))
@@ -189,6 +189,23 @@ struct CommandLineTests {
             c.send("get big\r\n")
             let reply = c.receive(until: "END\r\n")
             #expect(reply == "VALUE big 7 \(1 << 20)\r\n\(value)\r\nEND\r\n")
+        }
+    }
+
+    @Test("-k -L: slab pages are locked in RAM as they are taken (VmLck grows), and the server serves")
+    func lockedLargePages() async throws {
+        try await withServer(["-k", "-L", "-m", "16"]) { server in
+            let c = try RawConnection(port: server.port)
+            let value = String(repeating: "v", count: 1000)
+            for i in 0..<2000 { c.send("set k\(i) 0 0 1000 noreply\r\n\(value)\r\n") }
+            c.send("get k1999\r\n")
+            #expect(c.receive(until: "END\r\n") == "VALUE k1999 0 1000\r\n\(value)\r\nEND\r\n")
+            let status = (try? String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)) ?? ""
+            let locked = status.split(separator: "\n").first { $0.hasPrefix("VmLck:") }
+                .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
+            // 2000 items of ~1 KB fill 2 MB+ of 1 MB slab pages; without -k nothing is locked. A
+            // low RLIMIT_MEMLOCK may refuse the locks: then the warning must be in the log.
+            #expect(locked >= 2048 || server.log.contains("mlockall() failed"), "VmLck \(locked) kB; log:\n\(server.log)")
         }
     }
 
