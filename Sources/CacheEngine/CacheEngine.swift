@@ -686,6 +686,26 @@ extension CacheEngine {
         }
     }
 
+    /// `lru_crawler metadump`: every live item of a class (HOT, WARM, COLD, TEMP in turn, each
+    /// from its head), skipping expired and flushed ones as memcached's crawler does. Holds one
+    /// list's lock at a time; the item is valid only during the call.
+    public func forEachLiveItem(classID: Int, _ body: (Item) -> Void) {
+        let now = clock.current
+        for seg in LRUSegment.allCases {
+            let id = classID | (seg.rawValue << 6)
+            lruLock(id)
+            var h = lrus[id].head
+            while h != 0 {
+                let it = Item(arena.pointer(h))
+                h = it.next
+                if it.flags & ItemFlag.crawler != 0 { continue }
+                if (it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now) { continue }
+                body(it)
+            }
+            lruUnlock(id)
+        }
+    }
+
     /// Last-access time of the tail item of each segment of a class (0 = empty): `stats items` ages.
     public func tailTimes(classID: Int) -> [UInt32] {
         LRUSegment.allCases.map { seg in

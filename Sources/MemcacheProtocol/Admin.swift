@@ -144,10 +144,23 @@ extension MemcacheConnection {
         return unknownCommand(input, tokens, output)
     }
 
-    /// `lru_crawler crawl <classes>|all`, `enable`, `disable`, `sleep <us>`, `tocrawl <n>`.
+    /// `lru_crawler crawl <classes>|all`, `metadump <classes>|all`, `enable`, `disable`,
+    /// `sleep <us>`, `tocrawl <n>`.
     private func processLRUCrawler(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
         let sub = tokens[1]
         let crawler = engine.crawler
+        if TextParser.equals(input, sub, "metadump") && tokens.count == 3 {
+            guard crawler.isEnabled else {
+                output.append("CLIENT_ERROR lru crawler disabled\r\n")
+                return .proceed
+            }
+            guard let classes = classList(input, tokens[2]) else {
+                output.append("BADCLASS invalid class id\r\n")
+                return .proceed
+            }
+            metadump(classes, output)
+            return .proceed
+        }
         if TextParser.equals(input, sub, "crawl") && tokens.count == 3 {
             guard crawler.isEnabled else {
                 output.append("CLIENT_ERROR lru crawler disabled\r\n")
@@ -198,5 +211,65 @@ extension MemcacheConnection {
             output.append(Reply.error)
         }
         return .proceed
+    }
+
+    /// `all`, or comma-separated class ids that exist; nil on a bad one.
+    private func classList(_ input: UnsafeRawBufferPointer, _ list: Token) -> [Int]? {
+        let largest = engine.slabs.table.largest
+        if TextParser.equals(input, list, "all") { return Array(1...largest) }
+        var out: [Int] = []
+        var i = list.start
+        let end = list.start + list.count
+        while i < end {
+            var j = i
+            while j < end && input[j] != UInt8(ascii: ",") { j += 1 }
+            guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)), id >= 1, id <= UInt64(largest) else {
+                return nil
+            }
+            out.append(Int(id))
+            i = j + 1
+        }
+        return out
+    }
+
+    /// memcached's metadump lines, "\n"-terminated as memcached writes them, then END:
+    /// key=<url-encoded> exp=<unix time, -1 = never> la=<last access, unix time> cas=<n>
+    /// fetch=<yes|no> cls=<class> size=<item bytes>. Written while walking, not streamed later
+    /// by the crawler thread as memcached does.
+    private func metadump(_ classes: [Int], _ output: OutputBuffer) {
+        let started = engine.clock.processStarted
+        for cls in classes {
+            engine.forEachLiveItem(classID: cls) { it in
+                output.append("key=" as StaticString)
+                for b in it.key {
+                    let unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
+                        || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
+                    if unreserved {
+                        output.append(byte: b)
+                    } else {
+                        let hex: StaticString = "0123456789ABCDEF"
+                        output.append(byte: UInt8(ascii: "%"))
+                        output.append(byte: hex.utf8Start[Int(b >> 4)])
+                        output.append(byte: hex.utf8Start[Int(b & 15)])
+                    }
+                }
+                output.append(" exp=" as StaticString)
+                if it.expiry == 0 {
+                    output.append("-1" as StaticString)
+                } else {
+                    output.append(decimal: UInt64(started) + UInt64(it.expiry))
+                }
+                output.append(" la=" as StaticString)
+                output.append(decimal: UInt64(started) + UInt64(it.time))
+                output.append(" cas=" as StaticString)
+                output.append(decimal: it.cas)
+                output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes cls=" as StaticString : " fetch=no cls=" as StaticString)
+                output.append(decimal: UInt64(cls))
+                output.append(" size=" as StaticString)
+                output.append(decimal: UInt64(ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)))
+                output.append(byte: 0x0a)
+            }
+        }
+        output.append(Reply.end)
     }
 }

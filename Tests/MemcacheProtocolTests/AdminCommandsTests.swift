@@ -27,6 +27,27 @@ struct AdminCommandsTests {
         #expect(c.send("lru_crawler\r\n") == "ERROR\r\n")
     }
 
+    @Test("lru_crawler metadump: memcached's line per live item (url-encoded key, unix times), then END")
+    func metadump() throws {
+        let c = try Client()
+        _ = c.send("set foo 0 0 3\r\nbar\r\nset a/b:c 5 1000 1\r\nx\r\nset gone 0 -1 1\r\ny\r\nget foo\r\n")
+        let now = testUnixNow
+        let dump = c.send("lru_crawler metadump all\r\n")
+        // By bytes: "\r\n" is one Character to Swift's String.
+        let lines = Array(dump.utf8).split(separator: 0x0a, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
+        #expect(lines.last == "" && lines.dropLast().last == "END\r", "\(dump)")
+        let items = Set(lines.dropLast(2))
+        #expect(items == [
+            "key=foo exp=-1 la=\(now) cas=1 fetch=yes cls=1 size=\(41 + 3 + 3)",
+            "key=a%2Fb%3Ac exp=\(now + 1000) la=\(now) cas=2 fetch=no cls=1 size=\(41 + 5 + 1)",
+        ], "\(dump)")
+        #expect(c.send("lru_crawler metadump 2\r\n") == "END\r\n")
+        #expect(c.send("lru_crawler metadump 1,99\r\n") == "BADCLASS invalid class id\r\n")
+        _ = c.send("lru_crawler disable\r\n")
+        #expect(c.send("lru_crawler metadump all\r\n") == "CLIENT_ERROR lru crawler disabled\r\n")
+    }
+
     @Test("an explicit crawl walks lists that hold no expiring items too")
     func explicitCrawlWalksEverything() throws {
         let c = try Client()
