@@ -42,6 +42,8 @@ public final class CacheEngine: @unchecked Sendable {
     // (hash table, item headers), the LRU locks (lists and their stats), the slab lock (inside
     // the allocator) or is atomic (clock, CAS counter, flush marks, refcounts).
     public let settings: EngineSettings
+    /// The part of the settings `lru tune|mode|temp_ttl` changes at run time.
+    public let tuning: LRUTuning
     public let slabs: SlabAllocator
     public let arena: SlabArena
     public let clock: ProcessClock
@@ -68,6 +70,7 @@ public final class CacheEngine: @unchecked Sendable {
         guard let slabs = SlabAllocator(table: table, memoryLimit: settings.memoryLimit,
                                         lockPages: settings.lockMemory, largePages: settings.largePages) else { return nil }
         self.settings = settings
+        self.tuning = LRUTuning(settings)
         self.slabs = slabs
         self.arena = slabs.arena
         self.clock = clock
@@ -228,10 +231,10 @@ public final class CacheEngine: @unchecked Sendable {
         it.keyLength = key.count
         memcpy(it.raw + ItemLayout.headerSize, key.baseAddress!, key.count)
         let segment: LRUSegment
-        if settings.tempLRU && expiry != 0 && expiry &- now <= UInt32(settings.temporaryTTL) {
+        if tuning.isTempLRU && expiry != 0 && expiry &- now <= UInt32(clamping: tuning.temporaryTTL) {
             segment = .temp
         } else {
-            segment = settings.lruSegmented ? .hot : .cold
+            segment = tuning.isSegmented ? .hot : .cold
         }
         it.classAndSegment = UInt8(it.slabClass | (segment.rawValue << 6))
         return .item(it)
@@ -244,7 +247,7 @@ public final class CacheEngine: @unchecked Sendable {
             let h = slabs.allocate(classID: classID)
             if h != 0 { return h }
             if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
-                if settings.lruSegmented {
+                if tuning.isSegmented {
                     pullTail(classID: lruClass, segment: .hot, totalBytes: 0, flags: [])
                 } else {
                     break

@@ -1,4 +1,6 @@
-// The engine's settings, a value fixed at start-up. Defaults and names follow memcached 1.6.
+// The engine's settings, a value fixed at start-up, and the LRU tuning that memcached's `lru`
+// command changes at run time. Defaults and names follow memcached 1.6.
+import Synchronization
 
 public struct EngineSettings: Sendable {
     /// -m, in bytes.
@@ -38,4 +40,55 @@ public struct EngineSettings: Sendable {
     public var workerThreads = 4
 
     public init() {}
+}
+
+/// What `lru tune|mode|temp_ttl` changes while the server runs: read on the request path with
+/// relaxed loads (a change takes effect within a request or two, as in memcached).
+public final class LRUTuning: Sendable {
+    private let segmented: Atomic<Bool>
+    private let tempLRU: Atomic<Bool>
+    private let temporaryTTLSeconds: Atomic<Int>
+    private let hotPercent: Atomic<Int>
+    private let warmPercent: Atomic<Int>
+    private let hotFactorBits: Atomic<UInt64>
+    private let warmFactorBits: Atomic<UInt64>
+
+    public init(_ s: EngineSettings) {
+        segmented = Atomic(s.lruSegmented)
+        tempLRU = Atomic(s.tempLRU)
+        temporaryTTLSeconds = Atomic(s.temporaryTTL)
+        hotPercent = Atomic(s.hotLRUPercent)
+        warmPercent = Atomic(s.warmLRUPercent)
+        hotFactorBits = Atomic(s.hotMaxFactor.bitPattern)
+        warmFactorBits = Atomic(s.warmMaxFactor.bitPattern)
+    }
+
+    @inline(__always) public var isSegmented: Bool { segmented.load(ordering: .relaxed) }
+    @inline(__always) public var isTempLRU: Bool { tempLRU.load(ordering: .relaxed) }
+    @inline(__always) public var temporaryTTL: Int { temporaryTTLSeconds.load(ordering: .relaxed) }
+    public var hotLRUPercent: Int { hotPercent.load(ordering: .relaxed) }
+    public var warmLRUPercent: Int { warmPercent.load(ordering: .relaxed) }
+    public var hotMaxFactor: Double { Double(bitPattern: hotFactorBits.load(ordering: .relaxed)) }
+    public var warmMaxFactor: Double { Double(bitPattern: warmFactorBits.load(ordering: .relaxed)) }
+
+    /// `lru mode flat|segmented`.
+    public func setSegmented(_ on: Bool) { segmented.store(on, ordering: .relaxed) }
+
+    /// `lru temp_ttl N`: N < 0 turns the TEMP LRU off.
+    public func setTemporaryTTL(_ ttl: Int) {
+        if ttl < 0 {
+            tempLRU.store(false, ordering: .relaxed)
+        } else {
+            temporaryTTLSeconds.store(ttl, ordering: .relaxed)
+            tempLRU.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// `lru tune <hot pct> <warm pct> <hot max factor> <warm max factor>`.
+    public func tune(hotPercent hot: Int, warmPercent warm: Int, hotMaxFactor hf: Double, warmMaxFactor wf: Double) {
+        hotPercent.store(hot, ordering: .relaxed)
+        warmPercent.store(warm, ordering: .relaxed)
+        hotFactorBits.store(hf.bitPattern, ordering: .relaxed)
+        warmFactorBits.store(wf.bitPattern, ordering: .relaxed)
+    }
 }

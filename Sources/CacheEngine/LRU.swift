@@ -85,7 +85,7 @@ extension CacheEngine {
     /// A read of a linked item: memcached's do_item_bump / do_item_update. Item lock held.
     @inline(__always)
     func lockedBump(_ it: Item, now: UInt32) {
-        if settings.lruSegmented {
+        if tuning.isSegmented {
             let f = it.flags
             if f & ItemFlag.active != 0 { return }
             if f & ItemFlag.fetched == 0 {
@@ -106,7 +106,7 @@ extension CacheEngine {
     func lockedUpdate(_ it: Item) {
         let now = clock.current
         guard it.time < now &- UInt32(ProcessClock.updateInterval), it.flags & ItemFlag.linked != 0 else { return }
-        if settings.lruSegmented {
+        if tuning.isSegmented {
             it.time = now
         } else {
             let id = it.lruID
@@ -164,8 +164,8 @@ extension CacheEngine {
 
             switch segment {
             case .hot, .warm:
-                let pct = segment == .hot ? settings.hotLRUPercent : settings.warmLRUPercent
-                let factor = segment == .hot ? settings.hotMaxFactor : settings.warmMaxFactor
+                let pct = segment == .hot ? tuning.hotLRUPercent : tuning.warmLRUPercent
+                let factor = segment == .hot ? tuning.hotMaxFactor : tuning.warmMaxFactor
                 let limit = totalBytes * pct / 100
                 let coldTail = lrus[classID | (LRUSegment.cold.rawValue << 6)].tail
                 let coldAge = coldTail == 0 ? 0 : now &- Item(arena.pointer(coldTail)).time
@@ -209,7 +209,7 @@ extension CacheEngine {
                     if it.flags & ItemFlag.active != 0 { list.pointee.stats.evictedActive += 1 }
                     lockedUnlinkHoldingLRU(it, hv)
                     removed += 1
-                } else if it.flags & ItemFlag.active != 0 && settings.lruSegmented {
+                } else if it.flags & ItemFlag.active != 0 && tuning.isSegmented {
                     list.pointee.stats.movesToWarm += 1
                     it.flags &= ~ItemFlag.active
                     moveTo = .warm

@@ -18,7 +18,7 @@ public final class EngineThreads: @unchecked Sendable {
     public func start() {
         let engine = self.engine
         let signal = stopSignal
-        if engine.settings.lruMaintainer && engine.settings.lruSegmented {
+        if engine.settings.lruMaintainer {
             threads.append(BackgroundThread(name: "lru-maintainer") {
                 // A pass moves up to 500 items per list, so a 10 ms rhythm keeps up with any set
                 // rate this server reaches; waking every 1 ms cost ~20 % of the p1 throughput on a
@@ -66,7 +66,7 @@ extension CacheEngine {
         for cls in 1...slabs.table.largest {
             // TEMP first: its expired items are reclaimed here, never evicted (memcached's
             // lru_maintainer_juggle).
-            if settings.tempLRU {
+            if tuning.isTempLRU {
                 for _ in 0..<500 {
                     let reclaimed = pullTail(classID: cls, segment: .temp, totalBytes: 0, flags: [])
                     if reclaimed == 0 { break }

@@ -110,6 +110,10 @@ extension MemcacheConnection {
             reply(Reply.ok, output)
             return .proceed
         }
+        if TextParser.equals(input, cmd, "lru") && tokens.count >= 2 && !more {
+            output.append(processLRU(input, tokens))
+            return .proceed
+        }
         if TextParser.equals(input, cmd, "lru_crawler") && tokens.count >= 2 && !more {
             return processLRUCrawler(input, tokens, output)
         }
@@ -211,6 +215,39 @@ extension MemcacheConnection {
             output.append(Reply.error)
         }
         return .proceed
+    }
+
+    /// memcached's process_lru_command: `lru tune <hot pct> <warm pct> <hot factor> <warm factor>`,
+    /// `lru mode flat|segmented`, `lru temp_ttl <seconds>` (negative: TEMP LRU off). mode and
+    /// temp_ttl need the maintainer thread, as in memcached.
+    private func processLRU(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
+        let sub = tokens[1]
+        let tuning = engine.tuning
+        func text(_ t: Token) -> String {
+            String(decoding: UnsafeRawBufferPointer(rebasing: input[t.start..<t.start + t.count]), as: UTF8.self)
+        }
+        if TextParser.equals(input, sub, "tune") && tokens.count >= 6 {
+            guard let hot = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
+                  let warm = TextParser.parseUnsigned(input, tokens[3], max: UInt64(UInt32.max)),
+                  let hotFactor = Double(text(tokens[4])), let warmFactor = Double(text(tokens[5])) else {
+                return "ERROR\r\n"
+            }
+            if hot + warm > 80 { return "ERROR hot and warm pcts must not exceed 80\r\n" }
+            if warmFactor <= 0 || hotFactor <= 0 { return "ERROR hot/warm age factors must be greater than 0\r\n" }
+            tuning.tune(hotPercent: Int(hot), warmPercent: Int(warm), hotMaxFactor: hotFactor, warmMaxFactor: warmFactor)
+            return "OK\r\n"
+        }
+        if TextParser.equals(input, sub, "mode") && tokens.count >= 3 && engine.settings.lruMaintainer {
+            if TextParser.equals(input, tokens[2], "flat") { tuning.setSegmented(false); return "OK\r\n" }
+            if TextParser.equals(input, tokens[2], "segmented") { tuning.setSegmented(true); return "OK\r\n" }
+            return "ERROR\r\n"
+        }
+        if TextParser.equals(input, sub, "temp_ttl") && tokens.count >= 3 && engine.settings.lruMaintainer {
+            guard let ttl = TextParser.parseInt32(input, tokens[2]) else { return "ERROR\r\n" }
+            tuning.setTemporaryTTL(Int(ttl))
+            return "OK\r\n"
+        }
+        return "ERROR\r\n"
     }
 
     /// `all`, or comma-separated class ids that exist; nil on a bad one.

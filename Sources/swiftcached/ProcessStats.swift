@@ -64,7 +64,8 @@ func generalServerStats(server: Server, clock: ProcessClock, options: Options, p
     ]
 }
 
-func settingsStats(_ o: Options) -> [(String, String)] {
+/// `stats settings`; the LRU lines show `lru tune|mode|temp_ttl` changes made since start-up.
+func settingsStats(_ o: Options, tuning t: LRUTuning) -> [(String, String)] {
     let e = o.engine
     return [
         ("maxbytes", String(e.memoryLimit)),
@@ -94,13 +95,13 @@ func settingsStats(_ o: Options) -> [(String, String)] {
         ("slab_chunk_max", String(e.slabChunkMax)),
         ("lru_crawler", e.lruCrawler ? "yes" : "no"),
         ("lru_maintainer_thread", e.lruMaintainer ? "yes" : "no"),
-        ("lru_segmented", e.lruSegmented ? "yes" : "no"),
-        ("hot_lru_pct", String(e.hotLRUPercent)),
-        ("warm_lru_pct", String(e.warmLRUPercent)),
-        ("hot_max_factor", format2(e.hotMaxFactor)),
-        ("warm_max_factor", format2(e.warmMaxFactor)),
-        ("temp_lru", e.tempLRU ? "yes" : "no"),
-        ("temporary_ttl", String(e.temporaryTTL)),
+        ("lru_segmented", t.isSegmented ? "yes" : "no"),
+        ("hot_lru_pct", String(t.hotLRUPercent)),
+        ("warm_lru_pct", String(t.warmLRUPercent)),
+        ("hot_max_factor", format2(t.hotMaxFactor)),
+        ("warm_max_factor", format2(t.warmMaxFactor)),
+        ("temp_lru", t.isTempLRU ? "yes" : "no"),
+        ("temporary_ttl", String(t.temporaryTTL)),
         ("hash_algorithm", "murmur3"),
         ("allow_key_control_chars", o.proto.allowKeyControlCharacters ? "yes" : "no"),
         ("broker_port", String(o.brokerPort)),

@@ -64,8 +64,8 @@ if options.verbose > 1 {
 let serverBox = ServerBox()
 var sources = StatsSources()
 let startedAt = clock.unixNow
-let settingsLines = settingsStats(options)
-sources.settings = { settingsLines }
+let tuning = engine.tuning
+sources.settings = { settingsStats(options, tuning: tuning) }
 sources.general = {
     guard let server = serverBox.server else { return [] }
     return generalServerStats(server: server, clock: clock, options: options, pid: getpid(), startedAt: startedAt)

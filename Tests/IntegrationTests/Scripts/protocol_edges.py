@@ -449,6 +449,44 @@ def t_misc():
     c.close()
 
 
+def t_lru_command():
+    """memcached's `lru tune|mode|temp_ttl` (process_lru_command), replies and stats settings."""
+    c = Conn()
+    for name, req, want in [
+        ("lru tune 10 20 0.5 1.5 -> OK", b"lru tune 10 20 0.5 1.5\r\n", b"OK\r\n"),
+        ("lru tune past 80 pct -> ERROR ...", b"lru tune 50 40 1 1\r\n", b"ERROR hot and warm pcts must not exceed 80\r\n"),
+        ("lru tune factor 0 -> ERROR ...", b"lru tune 10 10 0 1\r\n", b"ERROR hot/warm age factors must be greater than 0\r\n"),
+        ("lru tune x -> ERROR", b"lru tune x 1 1 1\r\n", b"ERROR\r\n"),
+        ("lru tune short -> ERROR", b"lru tune 1 2\r\n", b"ERROR\r\n"),
+        ("lru mode flat -> OK", b"lru mode flat\r\n", b"OK\r\n"),
+        ("lru mode segmented -> OK", b"lru mode segmented\r\n", b"OK\r\n"),
+        ("lru mode bogus -> ERROR", b"lru mode bogus\r\n", b"ERROR\r\n"),
+        ("lru temp_ttl -1 -> OK", b"lru temp_ttl -1\r\n", b"OK\r\n"),
+        ("lru temp_ttl x -> ERROR", b"lru temp_ttl x\r\n", b"ERROR\r\n"),
+        ("lru bogus -> ERROR", b"lru bogus\r\n", b"ERROR\r\n"),
+        ("lru temp_ttl 30 -> OK", b"lru temp_ttl 30\r\n", b"OK\r\n"),
+    ]:
+        c.roundtrip(name, req, want)
+    c.send(b"stats settings\r\n")
+    settings = {}
+    for _ in range(1000):
+        line = c.read_line()
+        if line == b"END\r\n":
+            break
+        parts = line[:-2].split(b" ", 2)
+        settings[parts[1]] = parts[2]
+    want = {b"hot_lru_pct": b"10", b"warm_lru_pct": b"20", b"hot_max_factor": b"0.50", b"warm_max_factor": b"1.50",
+            b"temp_lru": b"yes", b"temporary_ttl": b"30", b"lru_segmented": b"yes"}
+    got = {k: settings.get(k) for k in want}
+    if got != want:
+        fail("stats settings shows the lru changes", want, got)
+    ok("stats settings shows the lru changes")
+    # Back to the defaults for whatever runs next on this server.
+    c.roundtrip("lru tune 20 40 0.2 2 -> OK", b"lru tune 20 40 0.2 2\r\n", b"OK\r\n")
+    c.roundtrip("lru temp_ttl -1 -> OK", b"lru temp_ttl -1\r\n", b"OK\r\n")
+    c.close()
+
+
 def t_expiry():
     c = Conn()
     k = key("neg")
@@ -493,7 +531,8 @@ def t_expiry():
 
 
 TESTS = [t_unknown, t_bad_bytecount, t_key_length, t_bad_data_chunk, t_too_large, t_split_sends,
-         t_pipeline, t_cas, t_incr_decr, t_touch_gat, t_delete, t_storage_cmds, t_flush, t_misc, t_expiry]
+         t_pipeline, t_cas, t_incr_decr, t_touch_gat, t_delete, t_storage_cmds, t_flush, t_misc, t_lru_command,
+         t_expiry]
 
 
 def main():
