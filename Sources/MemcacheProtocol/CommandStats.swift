@@ -9,6 +9,7 @@ public enum CommandCounter: Int, CaseIterable {
     case casHits, casMisses, casBadval
     case touchHits, touchMisses
     case storeTooLarge, storeNoMemory
+    case authCmds, authErrors
 
     public var statName: String {
         switch self {
@@ -33,6 +34,8 @@ public enum CommandCounter: Int, CaseIterable {
         case .touchMisses: "touch_misses"
         case .storeTooLarge: "store_too_large"
         case .storeNoMemory: "store_no_memory"
+        case .authCmds: "auth_cmds"
+        case .authErrors: "auth_errors"
         }
     }
 }

@@ -23,7 +23,32 @@ public struct ProtocolSettings: Sendable {
     public var bindingProtocol = "auto"
     /// `-o allow_key_control_chars`: accept keys with control bytes, as memcached does.
     public var allowKeyControlCharacters = false
+    /// -Y: the user/password pairs of the auth file; nil = no authentication.
+    public var authEntries: [AuthEntry]? = nil
     public init() {}
+}
+
+/// One `user:password` line of a `-Y` auth file.
+public struct AuthEntry: Sendable, Equatable {
+    public let user: [UInt8]
+    public let password: [UInt8]
+    public init(user: [UInt8], password: [UInt8]) {
+        self.user = user
+        self.password = password
+    }
+
+    /// The entries of an auth file's text: `user:password` per line (blank lines skipped); nil
+    /// when a line has no colon.
+    public static func parse(_ text: String) -> [AuthEntry]? {
+        var out: [AuthEntry] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let l = line.hasSuffix("\r") ? line.dropLast() : Substring(line)
+            if l.isEmpty { continue }
+            guard let colon = l.firstIndex(of: ":") else { return nil }
+            out.append(AuthEntry(user: Array(l[..<colon].utf8), password: Array(l[l.index(after: colon)...].utf8)))
+        }
+        return out
+    }
 }
 
 /// What `stats` needs from outside the protocol (server counters, settings, process facts).

@@ -83,8 +83,8 @@ extension MemcacheService {
                                           .incrHits, .decrMisses, .decrHits, .casMisses, .casHits, .casBadval,
                                           .touchHits, .touchMisses]
         for c in counters { lines.append((c.statName, String(total(c)))) }
-        lines.append(("auth_cmds", "0"))
-        lines.append(("auth_errors", "0"))
+        lines.append(("auth_cmds", String(total(.authCmds))))
+        lines.append(("auth_errors", String(total(.authErrors))))
         lines.append(("limit_maxbytes", String(engine.slabs.memoryLimit)))
         lines.append(("threads", String(workerStats.count - 1)))
         lines.append(("hash_power_level", String(e.hashPower)))

@@ -22,6 +22,8 @@ struct Options {
     var lruMaintainerOption = true
     var daemonize = false
     var pidFile: String?
+    /// -Y: the auth file (memcached shows its path in `stats settings`).
+    var authFile: String?
     /// --broker-port: 0 = no broker listener.
     var brokerPort = 0
     var broker = BrokerSettings()
@@ -86,6 +88,8 @@ func usage() -> String {
     -i, --license             print the license and exit
     -X, --disable-dumping     disable stats cachedump
     -W, --disable-watch       accepted: watch does not exist yet
+    -Y, --auth-file=<file>    (EXPERIMENTAL) enable ASCII protocol authentication. format:
+                              user:pass\nuser2:pass2\n
     -k, --lock-memory         lock down all paged memory (slab pages are mlock'ed as they are taken)
     -L, --enable-largepages   transparent huge pages for item memory
     -o, --extended            comma separated list of extended options:
@@ -102,7 +106,7 @@ func usage() -> String {
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
-    Refused with a message (not implemented yet): -S -Y -e -Z -N, -B binary, -U <non-zero>.
+    Refused with a message (not implemented yet): -S -e -Z -N, -B binary, -U <non-zero>.
 
     Broker mode (queues over the memcached protocol on a second port; see README):
     --broker-port=<num>       broker listener port (conventional 22133; default: off, -1 picks a free one)
@@ -162,6 +166,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         ("daemon", Int32(no_argument), UInt8(ascii: "d")), ("pidfile", Int32(required_argument), UInt8(ascii: "P")),
         ("stats-delimiter", Int32(required_argument), UInt8(ascii: "D")),
         ("lock-memory", Int32(no_argument), UInt8(ascii: "k")), ("enable-largepages", Int32(no_argument), UInt8(ascii: "L")),
+        ("auth-file", Int32(required_argument), UInt8(ascii: "Y")),
     ] + unsupportedFlags.map { ($0.long, $0.takesArgument ? Int32(required_argument) : Int32(no_argument), $0.short) }
     let allOptions: [(String, Int32, Int32)] = longOptions.map { ($0.0, $0.1, Int32($0.2)) }
         + BrokerFlag.allCases.map { ($0.name, Int32(required_argument), $0.rawValue) }
@@ -178,7 +183,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
 
     while true {
         var argument: UnsafePointer<CChar>?
-        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:D:kL" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
+        let c = cgetopt_long(Int32(arguments.count), &argv, "p:U:l:u:m:Mc:vhVf:n:t:R:Cb:I:Ao:B:FriXWs:a:dP:D:kLY:" + unsupportedFlags.map { String(UnicodeScalar($0.short)) + ($0.takesArgument ? ":" : "") }.joined(), table, &argument)
         if c == -1 { break }
         let arg = argument.map { String(cString: $0) } ?? ""
         if let flag = BrokerFlag(rawValue: c) {
@@ -267,6 +272,19 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             return .exit(0)
         case UInt8(ascii: "X"):
             o.proto.dumpEnabled = false
+        case UInt8(ascii: "Y"):
+            guard let f = fopen(arg, "r") else {
+                return fail("Could not load authfile \(arg): \(String(cString: strerror(errno)))")
+            }
+            var text = ""
+            var buf = [CChar](repeating: 0, count: 4096)
+            while fgets(&buf, Int32(buf.count), f) != nil { text += String(cString: buf) }
+            fclose(f)
+            guard let entries = AuthEntry.parse(text), !entries.isEmpty else {
+                return fail("Could not load authfile \(arg): expected user:password lines")
+            }
+            o.proto.authEntries = entries
+            o.authFile = arg
         case UInt8(ascii: "k"):
             o.engine.lockMemory = true
         case UInt8(ascii: "L"):
@@ -394,7 +412,6 @@ private func parseBrokerFlag(_ flag: BrokerFlag, _ arg: String, _ o: inout Optio
 /// refused with a clear message instead of getopt's "invalid option".
 let unsupportedFlags: [(short: UInt8, long: String, takesArgument: Bool, what: String)] = [
     (UInt8(ascii: "S"), "enable-sasl", false, "SASL authentication"),
-    (UInt8(ascii: "Y"), "auth-file", true, "ASCII authentication"),
     (UInt8(ascii: "e"), "memory-file", true, "item memory in an mmap'd file"),
     (UInt8(ascii: "Z"), "enable-ssl", false, "TLS"),
     (UInt8(ascii: "N"), "napi_ids", true, "NAPI ids"),

@@ -104,6 +104,8 @@ func settingsStats(_ o: Options, tuning t: LRUTuning) -> [(String, String)] {
         ("temporary_ttl", String(t.temporaryTTL)),
         ("hash_algorithm", "murmur3"),
         ("allow_key_control_chars", o.proto.allowKeyControlCharacters ? "yes" : "no"),
+        ("auth_enabled_sasl", "no"),
+        ("auth_enabled_ascii", o.authFile ?? "no"),
         ("broker_port", String(o.brokerPort)),
         ("broker_data_dir", o.broker.dataDirectory ?? "none (memory only)"),
         ("broker_fsync", o.broker.fsync.description),

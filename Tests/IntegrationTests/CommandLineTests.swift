@@ -209,6 +209,40 @@ struct CommandLineTests {
         }
     }
 
+    @Test("-Y: before a set with a user and password of the auth file every command is refused; then it serves")
+    func asciiAuth() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-auth-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("auth").path
+        try "alice:secret\nbob:pw2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try await withServer(["-Y", file]) { server in
+            let c = try RawConnection(port: server.port)
+            // One request at a time, as memcached 1.6.18 answered them side by side.
+            for (request, reply) in [
+                ("version\r\n", "CLIENT_ERROR unauthenticated\r\n"),
+                ("get a\r\n", "CLIENT_ERROR unauthenticated\r\n"),
+                ("set x 0 0\r\n", "CLIENT_ERROR unauthenticated\r\n"),
+                ("set auth 0 0 11\r\nalice wrong\r\n", "CLIENT_ERROR authentication failure\r\n"),
+                ("set auth 0 0 5\r\nalice\r\n", "CLIENT_ERROR bad authentication token format\r\n"),
+                ("set auth 0 0 12\r\nalice secret\r\n", "STORED\r\n"),
+                ("set a 0 0 1\r\n1\r\nget a\r\n", "STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n"),
+            ] {
+                c.send(request)
+                #expect(c.receive(until: reply.hasSuffix("END\r\n") ? "END\r\n" : "\r\n") == reply, "\(request.debugDescription)")
+            }
+            c.send("stats\r\n")
+            let stats = c.receive(until: "END\r\n")
+            #expect(stats.contains("STAT auth_cmds 2\r\n") && stats.contains("STAT auth_errors 1\r\n"), "\(stats)")
+            c.send("stats settings\r\n")
+            #expect(c.receive(until: "END\r\n").contains("STAT auth_enabled_ascii \(file)\r\n"))
+            // Another connection starts unauthenticated.
+            let d = try RawConnection(port: server.port)
+            d.send("get a\r\n")
+            #expect(d.receive(until: "\r\n") == "CLIENT_ERROR unauthenticated\r\n")
+        }
+    }
+
     @Test("-F: flush_all is refused (silently with noreply) and nothing is flushed")
     func flushDisabled() async throws {
         try await withServer(["-F"]) { server in
