@@ -24,6 +24,8 @@ final class MemcacheConnection: ConnectionHandler {
         var terminatorValid: Bool
         /// Set for a meta set (ms): how to answer.
         var meta: MetaStoreReply? = nil
+        /// Set for a binary-protocol store.
+        var binary: BinaryStoreReply? = nil
     }
     var pending: PendingStore?
     var swallowRemaining = 0
@@ -33,6 +35,8 @@ final class MemcacheConnection: ConnectionHandler {
     /// set's data block while it is awaited (memcached's try_read_command_asciiauth).
     var authenticated: Bool
     var authBytes = -1
+    /// Decided by the first byte the connection sends (0x80: binary), as memcached does.
+    var binary: Bool?
     /// Decoded base64 keys of meta commands.
     let keyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
 
@@ -72,6 +76,26 @@ final class MemcacheConnection: ConnectionHandler {
                 continue
             }
             if pos == input.count { return (pos, .proceed) }
+            if binary == nil {
+                let isBinary = input[pos] == 0x80
+                // -B ascii refuses binary clients, -B binary text ones (memcached closes them).
+                if isBinary ? settings.bindingProtocol == "ascii" : settings.bindingProtocol == "binary" {
+                    return (pos, .closeNow)
+                }
+                binary = isBinary
+            }
+            if binary! {
+                if requests == settings.requestsPerEvent { return (pos, .yield) }
+                switch processBinary(input, pos, output) {
+                case .needMore:
+                    return (pos, .proceed)
+                case .done(let next, let action):
+                    requests += 1
+                    pos = next
+                    if case .proceed = action { continue }
+                    return (pos, action)
+                }
+            }
             if !authenticated {
                 guard let next = authenticate(input, pos, output) else { return (pos, .proceed) }
                 if next < 0 { return (pos, .closeNow) }

@@ -76,11 +76,17 @@ extension MemcacheConnection {
                 pos += 1
             }
         }
-        if p.terminatorSeen < 2 {
+        // (A binary store has no terminator: it starts with terminatorSeen at 2.)
+        if p.terminatorSeen < 2 || p.filled < valueLength {
             pending = p
             return pos
         }
         pending = nil
+        if let binary = p.binary {
+            finishBinaryStore(p, binary, output)
+            engine.release(p.item)
+            return pos
+        }
         if let meta = p.meta {
             finishMetaStore(p, meta, output)
             engine.release(p.item)

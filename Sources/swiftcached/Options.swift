@@ -82,7 +82,7 @@ func usage() -> String {
     -P, --pidfile=<file>      save PID in <file>, only used with -d option
     -D <char>                 use <char> as the delimiter between key prefixes and IDs (stats detail; default ':')
     -A, --enable-shutdown     enable ascii "shutdown" command
-    -B, --protocol=<name>     ascii or auto (auto serves ASCII only: the binary protocol is not implemented)
+    -B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)
     -F, --disable-flush-all   disable flush_all command
     -r, --enable-coredumps    maximize core file limit
     -i, --license             print the license and exit
@@ -106,7 +106,7 @@ func usage() -> String {
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
-    Refused with a message (not implemented yet): -S -e -Z -N, -B binary, -U <non-zero>.
+    Refused with a message (not implemented yet): -S -e -Z -N, -U <non-zero>.
 
     Broker mode (queues over the memcached protocol on a second port; see README):
     --broker-port=<num>       broker listener port (conventional 22133; default: off, -1 picks a free one)
@@ -243,8 +243,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             o.proto.allowShutdown = true
         case UInt8(ascii: "B"):
             switch arg {
-            case "ascii", "auto": o.proto.bindingProtocol = arg
-            case "binary": return fail("The binary protocol is not supported yet: -B must be ascii or auto (auto serves ASCII only)")
+            case "ascii", "auto", "binary": o.proto.bindingProtocol = arg
             default: return fail("Invalid value for binding protocol: \(arg)\n -- should be one of auto, binary, or ascii")
             }
         case UInt8(ascii: "F"):
@@ -356,6 +355,13 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         return fail("Memory limit above \(SlabArenaLimits.maxMegabytes) MB is not supported (32-bit slab handles)")
     }
     o.engine.memoryLimit = o.memoryLimitMB * 1024 * 1024
+    if o.proto.authEntries != nil {
+        // As memcached: ASCII auth tokens and the binary protocol do not mix.
+        if o.proto.bindingProtocol == "binary" {
+            return fail("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.")
+        }
+        o.proto.bindingProtocol = "ascii"
+    }
     if let mb = o.brokerMemoryMB {
         if mb > o.memoryLimitMB { return fail("--broker-memory (\(mb) MB) cannot exceed -m (\(o.memoryLimitMB) MB)") }
         o.broker.memoryLimit = mb * 1024 * 1024

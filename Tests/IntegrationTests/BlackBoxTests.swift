@@ -48,6 +48,25 @@ struct BlackBoxTests {
         }
     }
 
+    @Test("memccapable -b: all 27 binary protocol tests pass", .timeLimit(.minutes(3)))
+    func memccapableBinary() async throws {
+        guard let tool = IntegrationPaths.findExecutable("memccapable") else {
+            throw IntegrationSetupError(
+                "memccapable not found in PATH or /usr/bin (install Debian package libmemcached-tools)")
+        }
+        try await withServer { server in
+            let r = try await ToolRunner.run(
+                tool, ["-h", "127.0.0.1", "-p", String(server.port), "-b"], timeout: .seconds(120))
+            let lines = r.output.split(whereSeparator: \.isNewline).map(String.init)
+            let passed = lines.filter { $0.hasPrefix("binary ") && $0.hasSuffix("[pass]") }
+            let failed = lines.filter { $0.contains("[FAIL]") }
+            #expect(r.succeeded, "memccapable -b failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(failed.isEmpty, "memccapable -b failures:\n\(failed.joined(separator: "\n"))\n\(r.report)")
+            #expect(passed.count == 27, "expected 27 '[pass]' lines, got \(passed.count):\n\(r.report)")
+            expectServerAlive(server, "memccapable -b")
+        }
+    }
+
     @Test("pymemcache round trips", .timeLimit(.minutes(2)))
     func pymemcacheRoundtrip() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pymemcache"])

@@ -69,7 +69,7 @@ struct CommandLineTests {
         (["-D", "ab"], "No delimiter specified"),
         (["-S"], "-S, --enable-sasl (SASL authentication) is not supported by swiftcached yet"),
         (["-s", "/nonexistent-dir/swiftcached.sock"], "failed to listen"),
-        (["-B", "binary"], "The binary protocol is not supported yet"),
+        (["-Y", "/nonexistent/authfile"], "Could not load authfile"),
         (["-B", "fooble"], "Invalid value for binding protocol"),
     ])
     func invalidFlags(_ args: [String], _ message: String) async throws {
@@ -100,7 +100,7 @@ struct CommandLineTests {
                      "no_modern", "temporary_ttl", "slab_chunk_max"] {
             #expect(h.output.contains(flag), "-h does not mention \(flag)")
         }
-        #expect(h.output.contains("-B, --protocol=<name>     ascii or auto"))
+        #expect(h.output.contains("-B, --protocol=<name>     protocol - one of ascii, binary, or auto"))
         for unimplemented in ["-S, --enable-sasl", "-Z, --enable-ssl", "-e, --memory-file"] {
             #expect(!h.output.contains(unimplemented), "-h advertises \(unimplemented), which is not implemented")
         }
@@ -241,6 +241,12 @@ struct CommandLineTests {
             d.send("get a\r\n")
             #expect(d.receive(until: "\r\n") == "CLIENT_ERROR unauthenticated\r\n")
         }
+        // As memcached: ASCII auth and the binary protocol do not mix.
+        let binary = try IntegrationPaths.serverBinary()
+        let r = try await ToolRunner.run(binary, ["-p", String(try Loopback.freePort()), "-l", "127.0.0.1", "-B", "binary", "-Y", file],
+                                         timeout: .seconds(10))
+        #expect(r.status != 0 && r.output.contains("You cannot allow the BINARY protocol while using ascii authentication tokens."),
+                "\(r.report)")
     }
 
     @Test("-F: flush_all is refused (silently with noreply) and nothing is flushed")

@@ -1,0 +1,441 @@
+// memcached's binary protocol (deprecated upstream, still spoken by some clients): 24-byte
+// request headers (magic 0x80), responses with magic 0x81, the quiet variants that answer only
+// errors, and memcached's status codes and error texts. A connection is binary when its first
+// byte is 0x80 (-B auto) and stays so. Values stream into item memory like text `set`s.
+import CacheEngine
+import Platform
+
+enum BinaryOpcode {
+    static let get: UInt8 = 0x00, set: UInt8 = 0x01, add: UInt8 = 0x02, replace: UInt8 = 0x03
+    static let delete: UInt8 = 0x04, increment: UInt8 = 0x05, decrement: UInt8 = 0x06, quit: UInt8 = 0x07
+    static let flush: UInt8 = 0x08, getq: UInt8 = 0x09, noop: UInt8 = 0x0a, version: UInt8 = 0x0b
+    static let getk: UInt8 = 0x0c, getkq: UInt8 = 0x0d, append: UInt8 = 0x0e, prepend: UInt8 = 0x0f
+    static let stat: UInt8 = 0x10, setq: UInt8 = 0x11, addq: UInt8 = 0x12, replaceq: UInt8 = 0x13
+    static let deleteq: UInt8 = 0x14, incrementq: UInt8 = 0x15, decrementq: UInt8 = 0x16, quitq: UInt8 = 0x17
+    static let flushq: UInt8 = 0x18, appendq: UInt8 = 0x19, prependq: UInt8 = 0x1a, verbosity: UInt8 = 0x1b
+    static let touch: UInt8 = 0x1c, gat: UInt8 = 0x1d, gatq: UInt8 = 0x1e, gatk: UInt8 = 0x23, gatkq: UInt8 = 0x24
+}
+
+enum BinaryStatus {
+    static let ok: UInt16 = 0x00, keyNotFound: UInt16 = 0x01, keyExists: UInt16 = 0x02, tooLarge: UInt16 = 0x03
+    static let invalidArguments: UInt16 = 0x04, notStored: UInt16 = 0x05, nonNumeric: UInt16 = 0x06
+    static let unknownCommand: UInt16 = 0x81, outOfMemory: UInt16 = 0x82
+
+    /// memcached's write_bin_error texts.
+    static func text(_ status: UInt16) -> StaticString {
+        switch status {
+        case keyNotFound: "Not found"
+        case keyExists: "Data exists for key."
+        case tooLarge: "Too large."
+        case invalidArguments: "Invalid arguments"
+        case notStored: "Not stored."
+        case nonNumeric: "Non-numeric server-side value for incr or decr"
+        case outOfMemory: "Out of memory"
+        default: "Unknown command"
+        }
+    }
+}
+
+/// A parsed request header (big-endian fields decoded; `opaque` kept as sent).
+struct BinaryHeader {
+    var opcode: UInt8
+    var keyLength: Int
+    var extrasLength: Int
+    var bodyLength: Int
+    var opaque: UInt32
+    var cas: UInt64
+}
+
+/// How a binary storage command answers once its value is in.
+struct BinaryStoreReply {
+    var opcode: UInt8
+    var opaque: UInt32
+    var quiet: Bool
+}
+
+enum BinaryStep {
+    case needMore
+    case done(Int, HandlerAction)
+}
+
+extension MemcacheConnection {
+    static let binaryHeaderSize = 24
+
+    /// One binary request at `pos`: its reply is appended (or a pending store begins).
+    func processBinary(_ input: UnsafeRawBufferPointer, _ pos: Int, _ output: OutputBuffer) -> BinaryStep {
+        guard input.count - pos >= Self.binaryHeaderSize else { return .needMore }
+        let p = input.baseAddress! + pos
+        guard p.load(as: UInt8.self) == 0x80 else { return .done(pos, .closeNow) }
+        let h = BinaryHeader(
+            opcode: p.load(fromByteOffset: 1, as: UInt8.self),
+            keyLength: Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))),
+            extrasLength: Int(p.load(fromByteOffset: 4, as: UInt8.self)),
+            bodyLength: Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))),
+            opaque: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+            cas: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        let bodyStart = pos + Self.binaryHeaderSize
+        guard h.keyLength + h.extrasLength <= h.bodyLength, h.keyLength <= ItemLayout.maxKeyLength else {
+            binaryError(h, BinaryStatus.invalidArguments, output)
+            return .done(bodyStart, .close)
+        }
+        let isStore = [BinaryOpcode.set, BinaryOpcode.add, BinaryOpcode.replace, BinaryOpcode.setq, BinaryOpcode.addq,
+                       BinaryOpcode.replaceq, BinaryOpcode.append, BinaryOpcode.prepend, BinaryOpcode.appendq,
+                       BinaryOpcode.prependq].contains(h.opcode)
+        if isStore {
+            // The value streams into the item: only extras and key must be here.
+            guard input.count - bodyStart >= h.extrasLength + h.keyLength else { return .needMore }
+            return .done(binaryStore(input, bodyStart, h, output), .proceed)
+        }
+        // Everything else is small: wait for the whole body (bounded, or the client is closed).
+        if h.bodyLength > 1 << 20 { return .done(bodyStart, .closeNow) }
+        guard input.count - bodyStart >= h.bodyLength else { return .needMore }
+        let extras = UnsafeRawBufferPointer(rebasing: input[bodyStart..<bodyStart + h.extrasLength])
+        let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<(bodyStart + h.extrasLength + h.keyLength)])
+        let next = bodyStart + h.bodyLength
+        switch h.opcode {
+        case BinaryOpcode.get, BinaryOpcode.getq, BinaryOpcode.getk, BinaryOpcode.getkq,
+             BinaryOpcode.touch, BinaryOpcode.gat, BinaryOpcode.gatq, BinaryOpcode.gatk, BinaryOpcode.gatkq:
+            return .done(next, binaryGet(h, extras, key, output))
+        case BinaryOpcode.delete, BinaryOpcode.deleteq:
+            return .done(next, binaryDelete(h, extras, key, output))
+        case BinaryOpcode.increment, BinaryOpcode.decrement, BinaryOpcode.incrementq, BinaryOpcode.decrementq:
+            return .done(next, binaryDelta(h, extras, key, output))
+        case BinaryOpcode.quit:
+            binaryResponse(h, BinaryStatus.ok, output)
+            return .done(next, .close)
+        case BinaryOpcode.quitq:
+            return .done(next, .close)
+        case BinaryOpcode.flush, BinaryOpcode.flushq:
+            guard key.count == 0, extras.count == 0 || extras.count == 4, h.bodyLength == extras.count else {
+                binaryError(h, BinaryStatus.invalidArguments, output)
+                return .done(next, .close)
+            }
+            guard settings.flushEnabled else {
+                binaryError(h, BinaryStatus.invalidArguments, output)
+                return .done(next, .proceed)
+            }
+            let delay = extras.count == 4 ? Int64(Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self)))) : 0
+            stats.add(.cmdFlush)
+            engine.flushAll(delay: delay)
+            if h.opcode == BinaryOpcode.flush { binaryResponse(h, BinaryStatus.ok, output) }
+            return .done(next, .proceed)
+        case BinaryOpcode.noop:
+            binaryResponse(h, BinaryStatus.ok, output)
+            return .done(next, .proceed)
+        case BinaryOpcode.version:
+            let v = settings.version
+            binaryResponse(h, BinaryStatus.ok, bodyLength: v.utf8.count, output)
+            output.append(v)
+            return .done(next, .proceed)
+        case BinaryOpcode.verbosity:
+            guard extras.count == 4, key.count == 0 else {
+                binaryError(h, BinaryStatus.invalidArguments, output)
+                return .done(next, .close)
+            }
+            binaryResponse(h, BinaryStatus.ok, output)
+            return .done(next, .proceed)
+        case BinaryOpcode.stat:
+            binaryStat(h, key, output)
+            return .done(next, .proceed)
+        default:
+            binaryError(h, BinaryStatus.unknownCommand, output)
+            return .done(next, .proceed)
+        }
+    }
+
+    // MARK: replies
+
+    /// A response header; the caller appends `extras`, key and value making up `bodyLength`.
+    func binaryResponse(_ h: BinaryHeader, _ status: UInt16, keyLength: Int = 0, extrasLength: Int = 0,
+                        bodyLength: Int = 0, cas: UInt64 = 0, opcode: UInt8? = nil, _ output: OutputBuffer) {
+        var hdr = (UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &hdr) { b in
+            b[0] = 0x81
+            b[1] = opcode ?? h.opcode
+            b.storeBytes(of: UInt16(keyLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+            b[4] = UInt8(extrasLength)
+            b[5] = 0
+            b.storeBytes(of: status.bigEndian, toByteOffset: 6, as: UInt16.self)
+            b.storeBytes(of: UInt32(bodyLength).bigEndian, toByteOffset: 8, as: UInt32.self)
+            b.storeBytes(of: h.opaque, toByteOffset: 12, as: UInt32.self)
+            b.storeBytes(of: cas.bigEndian, toByteOffset: 16, as: UInt64.self)
+            output.append(UnsafeRawBufferPointer(b))
+        }
+    }
+
+    /// An error response with memcached's text as its body.
+    func binaryError(_ h: BinaryHeader, _ status: UInt16, _ output: OutputBuffer) {
+        let text = BinaryStatus.text(status)
+        binaryResponse(h, status, bodyLength: text.utf8CodeUnitCount, output)
+        output.append(text)
+    }
+
+    private func appendBigEndian32(_ v: UInt32, _ output: OutputBuffer) {
+        var be = v.bigEndian
+        withUnsafeBytes(of: &be) { output.append($0) }
+    }
+
+    // MARK: get, getk, touch, gat (and quiet)
+
+    private func binaryGet(_ h: BinaryHeader, _ extras: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer,
+                           _ output: OutputBuffer) -> HandlerAction {
+        let op = h.opcode
+        let touching = op == BinaryOpcode.touch || op == BinaryOpcode.gat || op == BinaryOpcode.gatq
+            || op == BinaryOpcode.gatk || op == BinaryOpcode.gatkq
+        guard key.count > 0, extras.count == (touching ? 4 : 0), h.bodyLength == extras.count + key.count else {
+            binaryError(h, BinaryStatus.invalidArguments, output)
+            return .close
+        }
+        let quiet = op == BinaryOpcode.getq || op == BinaryOpcode.getkq || op == BinaryOpcode.gatq || op == BinaryOpcode.gatkq
+        let returnKey = op == BinaryOpcode.getk || op == BinaryOpcode.getkq || op == BinaryOpcode.gatk || op == BinaryOpcode.gatkq
+        let hv = CacheEngine.hash(key)
+        var outcome = GetOutcome.miss
+        let found: Item?
+        if touching {
+            let exptime = Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self)))
+            found = engine.touch(key, hash: hv, expiry: engine.clock.expiry(fromClient: Int64(exptime)), outcome: &outcome)
+            stats.add(.cmdTouch)
+        } else {
+            found = engine.get(key, hash: hv, outcome: &outcome)
+        }
+        stats.add(.cmdGet)
+        guard let it = found else {
+            stats.add(touching ? .touchMisses : .getMisses)
+            if quiet { return .proceed }
+            if returnKey {
+                binaryResponse(h, BinaryStatus.keyNotFound, keyLength: key.count, bodyLength: key.count, output)
+                output.append(key)
+            } else {
+                binaryError(h, BinaryStatus.keyNotFound, output)
+            }
+            return .proceed
+        }
+        stats.add(touching ? .touchHits : .getHits)
+        // TOUCH answers with the flags only; the others with the value too.
+        let valueLength = op == BinaryOpcode.touch ? 0 : it.valueLength
+        let keyLength = returnKey ? key.count : 0
+        binaryResponse(h, BinaryStatus.ok, keyLength: keyLength, extrasLength: 4,
+                       bodyLength: 4 + keyLength + valueLength, cas: it.cas, output)
+        appendBigEndian32(it.clientFlags, output)
+        if returnKey { output.append(key) }
+        if valueLength == 0 {
+            engine.release(it)
+            return .proceed
+        }
+        let n = engine.valueSegmentCount(it)
+        for i in 0..<n {
+            let seg = engine.valueSegment(it, i)
+            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count, reference: i == n - 1 ? it.raw : nil)
+        }
+        return .proceed
+    }
+
+    // MARK: set, add, replace, append, prepend (and quiet)
+
+    /// Allocates the item and starts reading the value into it; returns the position after the
+    /// key (the value follows, consumed by the pending store).
+    private func binaryStore(_ input: UnsafeRawBufferPointer, _ bodyStart: Int, _ h: BinaryHeader,
+                             _ output: OutputBuffer) -> Int {
+        let op = h.opcode
+        let isAppend = op == BinaryOpcode.append || op == BinaryOpcode.prepend || op == BinaryOpcode.appendq
+            || op == BinaryOpcode.prependq
+        let valueLength = h.bodyLength - h.extrasLength - h.keyLength
+        let afterKey = bodyStart + h.extrasLength + h.keyLength
+        guard h.keyLength > 0, h.extrasLength == (isAppend ? 0 : 8) else {
+            binaryError(h, BinaryStatus.invalidArguments, output)
+            swallowRemaining = valueLength
+            return afterKey
+        }
+        let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<afterKey])
+        var flags: UInt32 = 0
+        var exptime: Int32 = 0
+        if !isAppend {
+            let extras = UnsafeRawBufferPointer(rebasing: input[bodyStart..<bodyStart + 8])
+            flags = UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self))
+            exptime = Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+        }
+        var mode: StoreMode
+        switch op {
+        case BinaryOpcode.add, BinaryOpcode.addq: mode = .add
+        case BinaryOpcode.replace, BinaryOpcode.replaceq: mode = .replace
+        case BinaryOpcode.append, BinaryOpcode.appendq: mode = .append
+        case BinaryOpcode.prepend, BinaryOpcode.prependq: mode = .prepend
+        default: mode = .set
+        }
+        // memcached: a CAS in the header makes any set/add/replace a compare-and-swap.
+        if h.cas != 0 && !isAppend { mode = .cas }
+        stats.add(.cmdSet)
+        let hash = CacheEngine.hash(key)
+        let quiet = [BinaryOpcode.setq, BinaryOpcode.addq, BinaryOpcode.replaceq, BinaryOpcode.appendq,
+                     BinaryOpcode.prependq].contains(op)
+        switch engine.allocate(key: key, flags: flags, expiry: engine.clock.expiry(fromClient: Int64(exptime)),
+                               valueLength: valueLength) {
+        case .item(let item):
+            pending = PendingStore(item: item, hash: hash, mode: mode, casIn: h.cas, noreply: quiet,
+                                   filled: 0, terminatorSeen: 2, terminatorValid: true,
+                                   binary: BinaryStoreReply(opcode: op, opaque: h.opaque, quiet: quiet))
+        case .tooLarge:
+            stats.add(.storeTooLarge)
+            binaryError(h, BinaryStatus.tooLarge, output)
+            swallowRemaining = valueLength
+            if mode == .set { engine.unlink(key, hash: hash) }
+        case .outOfMemory:
+            stats.add(.storeNoMemory)
+            binaryError(h, BinaryStatus.outOfMemory, output)
+            swallowRemaining = valueLength
+            if mode == .set { engine.unlink(key, hash: hash) }
+        }
+        return afterKey
+    }
+
+    /// The value is in: store it and answer as memcached's complete_update_bin.
+    func finishBinaryStore(_ p: PendingStore, _ reply: BinaryStoreReply, _ output: OutputBuffer) {
+        let h = BinaryHeader(opcode: reply.opcode, keyLength: 0, extrasLength: 0, bodyLength: 0, opaque: reply.opaque, cas: 0)
+        let (result, cas) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn)
+        let status: UInt16
+        switch result {
+        case .stored:
+            if p.mode == .cas { stats.add(.casHits) }
+            if !reply.quiet { binaryResponse(h, BinaryStatus.ok, cas: cas, output) }
+            return
+        case .exists:
+            if p.mode == .cas { stats.add(.casBadval) }
+            status = BinaryStatus.keyExists
+        case .notFound:
+            if p.mode == .cas { stats.add(.casMisses) }
+            status = BinaryStatus.keyNotFound
+        case .notStored:
+            switch p.mode {
+            case .add: status = BinaryStatus.keyExists
+            case .replace: status = BinaryStatus.keyNotFound
+            default: status = BinaryStatus.notStored
+            }
+        }
+        binaryError(h, status, output)
+    }
+
+    // MARK: delete
+
+    private func binaryDelete(_ h: BinaryHeader, _ extras: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer,
+                              _ output: OutputBuffer) -> HandlerAction {
+        guard key.count > 0, extras.count == 0, h.bodyLength == key.count else {
+            binaryError(h, BinaryStatus.invalidArguments, output)
+            return .close
+        }
+        let hv = CacheEngine.hash(key)
+        let status: UInt16 = engine.withItemLock(hv) {
+            var outcome = GetOutcome.miss
+            guard let it = engine.lockedGet(key, hv, bump: false, outcome: &outcome) else { return BinaryStatus.keyNotFound }
+            defer { engine.release(it) }
+            if h.cas != 0 && h.cas != it.cas { return BinaryStatus.keyExists }
+            engine.lockedUnlink(it, hv)
+            return BinaryStatus.ok
+        }
+        stats.add(status == BinaryStatus.ok ? .deleteHits : .deleteMisses)
+        if status != BinaryStatus.ok {
+            binaryError(h, status, output)
+        } else if h.opcode == BinaryOpcode.delete {
+            binaryResponse(h, BinaryStatus.ok, output)
+        }
+        return .proceed
+    }
+
+    // MARK: increment, decrement
+
+    private func binaryDelta(_ h: BinaryHeader, _ extras: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer,
+                             _ output: OutputBuffer) -> HandlerAction {
+        guard key.count > 0, extras.count == 20, h.bodyLength == 20 + key.count else {
+            binaryError(h, BinaryStatus.invalidArguments, output)
+            return .close
+        }
+        let incr = h.opcode == BinaryOpcode.increment || h.opcode == BinaryOpcode.incrementq
+        let quiet = h.opcode == BinaryOpcode.incrementq || h.opcode == BinaryOpcode.decrementq
+        let delta = UInt64(bigEndian: extras.loadUnaligned(as: UInt64.self))
+        let initial = UInt64(bigEndian: extras.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let expiration = UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        let hv = CacheEngine.hash(key)
+        var status = BinaryStatus.ok
+        var value: UInt64 = 0
+        var cas: UInt64 = 0
+        engine.withItemLock(hv) {
+            let (result, found) = engine.lockedDelta(key, hv, incr: incr, by: delta, casIn: h.cas)
+            switch result {
+            case .ok(let v):
+                stats.add(incr ? .incrHits : .decrHits)
+                value = v
+                cas = found?.cas ?? 0
+                if let found { engine.release(found) }
+            case .notFound:
+                stats.add(incr ? .incrMisses : .decrMisses)
+                // memcached: an expiration of all ones means "do not create".
+                guard expiration != 0xffff_ffff else {
+                    status = BinaryStatus.keyNotFound
+                    return
+                }
+                var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+                let made: Item? = withUnsafeMutableBytes(of: &digits) { buf in
+                    let len = formatDecimal(initial, into: buf)
+                    let expiry = engine.clock.expiry(fromClient: Int64(Int32(bitPattern: expiration)))
+                    guard case .item(let fresh) = engine.allocate(key: key, flags: 0, expiry: expiry, valueLength: len) else {
+                        return nil
+                    }
+                    engine.writeValue(fresh, at: 0, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<len]))
+                    return fresh
+                }
+                guard let fresh = made else {
+                    status = BinaryStatus.outOfMemory
+                    return
+                }
+                let (stored, newCAS) = engine.lockedStore(fresh, hv, mode: .add, casIn: 0)
+                engine.release(fresh)
+                if stored == .stored {
+                    value = initial
+                    cas = newCAS
+                } else {
+                    status = BinaryStatus.notStored
+                }
+            case .nonNumeric:
+                status = BinaryStatus.nonNumeric
+            case .outOfMemory:
+                status = BinaryStatus.outOfMemory
+            case .casMismatch:
+                status = BinaryStatus.keyExists
+            }
+        }
+        if status != BinaryStatus.ok {
+            binaryError(h, status, output)
+            return .proceed
+        }
+        if quiet { return .proceed }
+        binaryResponse(h, BinaryStatus.ok, bodyLength: 8, cas: cas, output)
+        var be = value.bigEndian
+        withUnsafeBytes(of: &be) { output.append($0) }
+        return .proceed
+    }
+
+    // MARK: stat
+
+    /// One response per statistic (key = name, value = value), then an empty one.
+    private func binaryStat(_ h: BinaryHeader, _ key: UnsafeRawBufferPointer, _ output: OutputBuffer) {
+        let group = String(decoding: key, as: UTF8.self)
+        let lines: [(String, String)]
+        switch group {
+        case "": lines = service.generalStats()
+        case "settings": lines = service.sources.settings()
+        case "items": lines = service.itemsStats()
+        case "slabs": lines = service.slabsStats()
+        case "reset":
+            service.resetStats()
+            lines = []
+        default:
+            binaryError(h, BinaryStatus.keyNotFound, output)
+            return
+        }
+        for (name, value) in lines {
+            binaryResponse(h, BinaryStatus.ok, keyLength: name.utf8.count, bodyLength: name.utf8.count + value.utf8.count, output)
+            output.append(name)
+            output.append(value)
+        }
+        binaryResponse(h, BinaryStatus.ok, output)
+    }
+}
