@@ -25,6 +25,8 @@ public struct ServerSettings: Sendable {
     public var unixSocket: String?
     /// -a: its access mask.
     public var unixMask = 0o700
+    /// -U: UDP port (0 = off, -1 = a free one).
+    public var udpPort = 0
     public init() {}
 }
 
@@ -52,6 +54,8 @@ public final class Server: @unchecked Sendable {
     private let tick: @Sendable () -> Void
     private var workers: [Worker] = []
     private var listenFDs: [Int32] = []
+    /// UDP sockets (-U), watched by every worker.
+    private(set) var udpFDs: [Int32] = []
     /// The factory index serving each of `listenFDs`.
     private var listenFactory: [Int] = []
     private var nextWorker = 0
@@ -81,8 +85,46 @@ public final class Server: @unchecked Sendable {
             try bindUnix(path)
             return
         }
+        if settings.udpPort != 0 { try bindUDP(port: settings.udpPort) }
         if settings.port == 0 { return }
         try bind(port: settings.port, listener: 0)
+    }
+
+    /// One UDP socket per address of -l (memcached's server_socket with SOCK_DGRAM).
+    private func bindUDP(port requested: Int) throws {
+        let port = requested < 0 ? 0 : requested
+        let hosts = settings.hosts.isEmpty ? [nil] : settings.hosts.map { Optional($0) }
+        for host in hosts {
+            var hints = addrinfo()
+            hints.ai_flags = AI_PASSIVE
+            hints.ai_family = AF_UNSPEC
+            hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+            var res: UnsafeMutablePointer<addrinfo>?
+            let rc = getaddrinfo(host, String(port), &hints, &res)
+            if rc != 0 { throw ServerError.resolve(host ?? "*", String(cString: gai_strerror(rc))) }
+            defer { freeaddrinfo(res) }
+            var ai = res
+            var bound = 0
+            var lastError = ""
+            while let a = ai {
+                defer { ai = a.pointee.ai_next }
+                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+                if fd < 0 { continue }
+                var one: Int32 = 1
+                if a.pointee.ai_family == AF_INET6 {
+                    setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
+                }
+                if Glibc.bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0 {
+                    lastError = String(cString: strerror(errno))
+                    Glibc.close(fd)
+                    continue
+                }
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                udpFDs.append(fd)
+                bound += 1
+            }
+            if bound == 0 { throw ServerError.bind(host ?? "*", requested, "UDP: " + lastError) }
+        }
     }
 
     /// Binds `port` on every `-l` address for listener `listener` (an index into the factories).
@@ -194,24 +236,31 @@ public final class Server: @unchecked Sendable {
         listenFDs.removeAll()
         for w in workers { w.requestStop() }
         for w in workers { w.join() }
+        for fd in udpFDs { Glibc.close(fd) }
+        udpFDs.removeAll()
     }
 
     /// The TCP ports actually bound for `listener` (`-p -1` asks the kernel for one), with their family.
     public func boundPorts(listener: Int = 0) -> [(ipv6: Bool, port: Int)] {
-        zip(listenFDs, listenFactory).filter { $0.1 == listener }.compactMap { fd, _ in
-            var storage = sockaddr_storage()
-            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let rc = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-            }
-            guard rc == 0 else { return nil }
-            if storage.ss_family == sa_family_t(AF_INET6) {
-                let port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port } }
-                return (true, Int(UInt16(bigEndian: port)))
-            }
-            let port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port } }
-            return (false, Int(UInt16(bigEndian: port)))
+        zip(listenFDs, listenFactory).filter { $0.1 == listener }.compactMap { Self.localPort($0.0) }
+    }
+
+    /// The UDP ports bound (-U).
+    public var boundUDPPorts: [(ipv6: Bool, port: Int)] { udpFDs.compactMap(Self.localPort) }
+
+    private static func localPort(_ fd: Int32) -> (ipv6: Bool, port: Int)? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
         }
+        guard rc == 0 else { return nil }
+        if storage.ss_family == sa_family_t(AF_INET6) {
+            let port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port } }
+            return (true, Int(UInt16(bigEndian: port)))
+        }
+        let port = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port } }
+        return (false, Int(UInt16(bigEndian: port)))
     }
 
     /// The bound listening sockets and their addresses (`stats conns`).

@@ -36,6 +36,7 @@ final class Worker: @unchecked Sendable {
     private var connections: [Int32: Connection] = [:]
     private var thread: BackgroundThread?
     private var idleEvent: OpaquePointer?
+    private var udpEndpoints: [UDPEndpoint] = []
 
     init(index: Int, server: Server, factories: [ConnectionHandlerFactory], stats: StatCounters) {
         self.index = index
@@ -62,6 +63,15 @@ final class Worker: @unchecked Sendable {
             Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().drainNotifications()
         }, ctx)
         event_add(notifyEvent, nil)
+        for fd in server.udpFDs {
+            let endpoint = UDPEndpoint(fd: fd, worker: self)
+            let ectx = Unmanaged.passUnretained(endpoint).toOpaque()
+            endpoint.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
+                Unmanaged<UDPEndpoint>.fromOpaque(ctx!).takeUnretainedValue().drain()
+            }, ectx)
+            event_add(endpoint.event, nil)
+            udpEndpoints.append(endpoint)
+        }
         if server.settings.idleTimeout > 0 {
             idleEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
                 Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().kickIdleConnections()
@@ -156,6 +166,11 @@ final class Worker: @unchecked Sendable {
                 self.idleEvent = nil
             }
             for c in Array(connections.values) { c.close() }
+            for e in udpEndpoints {
+                event_del(e.event)
+                event_free(e.event)
+                e.event = nil
+            }
             event_del(notifyEvent)
             event_free(notifyEvent)
             notifyEvent = nil

@@ -59,7 +59,7 @@ func usage() -> String {
     swiftcached \(swiftcachedVersion) (memcached 1.6 text protocol)
     -p, --port=<num>          TCP port to listen on (default: 11211, 0 is off, -1 picks a free one;
                               MEMCACHED_PORT_FILENAME names a file that receives the ports bound)
-    -U, --udp-port=<num>      UDP port; only 0 (off) is supported
+    -U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1 picks a free one)
     -l, --listen=<addr>       interface to listen on (default: all); comma-separated list allowed
     -u, --user=<user>         assume identity of <user> (only when run as root)
     -m, --memory-limit=<num>  item memory in megabytes (default: 64)
@@ -106,7 +106,7 @@ func usage() -> String {
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
        - no_modern:               flat LRU: no segmented LRU, no maintainer
-    Refused with a message (not implemented yet): -S -e -Z -N, -U <non-zero>.
+    Refused with a message (not implemented yet): -S -e -Z -N.
 
     Broker mode (queues over the memcached protocol on a second port; see README):
     --broker-port=<num>       broker listener port (conventional 22133; default: off, -1 picks a free one)
@@ -195,9 +195,9 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             guard let v = parseInt(arg), v >= -1, v <= 65535 else { return fail("Invalid port number: \(arg)") }
             o.server.port = v
         case UInt8(ascii: "U"):
-            guard let v = parseInt(arg), v >= 0, v <= 65535 else { return fail("Invalid UDP port number: \(arg)") }
-            if v != 0 { return fail("UDP is not supported yet: -U must be 0 (off)") }
+            guard let v = parseInt(arg), v >= -1, v <= 65535 else { return fail("Invalid UDP port number: \(arg)") }
             o.udpPort = v
+            o.server.udpPort = v
         case UInt8(ascii: "l"):
             o.server.hosts += arg.split(separator: ",").map(String.init)
         case UInt8(ascii: "u"):

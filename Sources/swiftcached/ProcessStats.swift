@@ -10,9 +10,10 @@ import Glibc
 
 /// memcached's MEMCACHED_PORT_FILENAME: "TCP INET: <port>" lines, written to NAME.lck and renamed
 /// so that a reader never sees half a file.
-func writePortFile(_ ports: [(ipv6: Bool, port: Int)]) {
+func writePortFile(_ ports: [(ipv6: Bool, port: Int)], udp: [(ipv6: Bool, port: Int)] = []) {
     guard let name = getenv("MEMCACHED_PORT_FILENAME").map({ String(cString: $0) }), !name.isEmpty else { return }
-    writeFileAtomically(name, ports.map { "TCP INET\($0.ipv6 ? "6" : ""): \($0.port)\n" }.joined())
+    writeFileAtomically(name, ports.map { "TCP INET\($0.ipv6 ? "6" : ""): \($0.port)\n" }.joined()
+                        + udp.map { "UDP INET\($0.ipv6 ? "6" : ""): \($0.port)\n" }.joined())
 }
 
 /// Writes NAME.lck and renames it to NAME, so a reader sees the whole file or none (port file,

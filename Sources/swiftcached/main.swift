@@ -96,7 +96,7 @@ do {
     exit(71)
 }
 serverBox.listeners = server.listeners
-writePortFile(server.boundPorts() + (broker != nil ? server.boundPorts(listener: 1) : []))
+writePortFile(server.boundPorts() + (broker != nil ? server.boundPorts(listener: 1) : []), udp: server.boundUDPPorts)
 if options.daemonize {
     // No thread has started yet: fork-safe. Output stays open with -v, as memcached.
     if daemon(0, options.verbose > 0 ? 1 : 0) != 0 {

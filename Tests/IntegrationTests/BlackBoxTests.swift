@@ -93,6 +93,20 @@ struct BlackBoxTests {
         }
     }
 
+    @Test("UDP (-U): frame headers, replies split into 1400-byte datagrams, multi-datagram requests refused",
+          .timeLimit(.minutes(1)))
+    func udpRoundTrips() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("udp_roundtrip.py")
+        let udpPort = try Loopback.freePort()
+        try await withServer(["-U", String(udpPort)]) { server in
+            let r = try await ToolRunner.run(python, [script, "--port", String(udpPort)], timeout: .seconds(30))
+            #expect(r.succeeded, "udp_roundtrip.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("ALL UDP CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "udp_roundtrip.py")
+        }
+    }
+
     @Test("pylibmc (C libmemcached) round trips", .timeLimit(.minutes(2)))
     func pylibmcRoundTrips() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pylibmc"])

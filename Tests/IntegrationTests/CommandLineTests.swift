@@ -62,7 +62,7 @@ struct CommandLineTests {
         (["-I", "512"], "Item max size cannot be less than 1024 bytes."),
         (["-f", "1"], "Factor must be greater than 1"),
         (["-R", "0"], "Number of requests per event must be greater than 0"),
-        (["-U", "5"], "UDP is not supported yet"),
+        (["-U", "70000"], "Invalid UDP port number"),
         (["-o", "no_such_option"], "Illegal suboption"),
         (["-I", "256k"], "slab_chunk_max (bytes: 524288) cannot be larger than -I"),
         (["--no-such-flag"], "unrecognized option"),
