@@ -63,13 +63,17 @@ public final class CacheEngine: @unchecked Sendable {
     public let crawler = CrawlerControl()
     static let lruCount = 256
 
-    public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock()) {
+    /// `watch evictions` lines go here.
+    public let watch: WatchLog?
+
+    public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock(), watch: WatchLog? = nil) {
         let table = SlabClassTable(
             factor: settings.growthFactor, minimumSpace: settings.chunkSizeMin,
             pageSize: settings.slabPageSize, chunkMax: settings.slabChunkMax)
         guard let slabs = SlabAllocator(table: table, memoryLimit: settings.memoryLimit,
                                         lockPages: settings.lockMemory, largePages: settings.largePages) else { return nil }
         self.settings = settings
+        self.watch = watch
         self.tuning = LRUTuning(settings)
         self.slabs = slabs
         self.arena = slabs.arena

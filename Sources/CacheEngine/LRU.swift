@@ -7,6 +7,7 @@
 //
 // Each list has its own mutex. Lock order is item → LRU; `pullTail` holds the LRU lock and only
 // try-locks items, skipping the ones it cannot lock.
+import Platform
 import SlabAllocator
 #if canImport(Glibc)
 import Glibc
@@ -203,6 +204,11 @@ extension CacheEngine {
                 if flags.contains(.evict) {
                     if !settings.evictToFree { break }
                     list.pointee.stats.evicted += 1
+                    if let watch, watch.isActive(.evictions) {
+                        // memcached's LOGGER_EVICTION line.
+                        let ttl = it.expiry == 0 ? -1 : Int64(it.expiry) - Int64(now)
+                        watch.emit(.evictions, "type=eviction key=\(WatchLog.uriEncode(it.key)) fetch=\(it.flags & ItemFlag.fetched != 0 ? "yes" : "no") ttl=\(ttl) la=\(now &- it.time) clsid=\(classID) size=\(it.valueLength)")
+                    }
                     list.pointee.stats.evictedTime = now &- it.time
                     if it.expiry != 0 { list.pointee.stats.evictedNonzero += 1 }
                     if it.flags & ItemFlag.fetched == 0 { list.pointee.stats.evictedUnfetched += 1 }

@@ -110,6 +110,9 @@ extension MemcacheConnection {
             reply(Reply.ok, output)
             return .proceed
         }
+        if TextParser.equals(input, cmd, "watch") {
+            return processWatch(input, tokens, more, output)
+        }
         if TextParser.equals(input, cmd, "lru") && tokens.count >= 2 && !more {
             output.append(processLRU(input, tokens))
             return .proceed

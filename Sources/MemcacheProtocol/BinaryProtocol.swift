@@ -199,6 +199,7 @@ extension MemcacheConnection {
             found = engine.get(key, hash: hv, outcome: &outcome)
         }
         stats.add(.cmdGet)
+        if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
         guard let it = found else {
             stats.add(touching ? .touchMisses : .getMisses)
             if quiet { return .proceed }
@@ -292,6 +293,7 @@ extension MemcacheConnection {
     func finishBinaryStore(_ p: PendingStore, _ reply: BinaryStoreReply, _ output: OutputBuffer) {
         let h = BinaryHeader(opcode: reply.opcode, keyLength: 0, extrasLength: 0, bodyLength: 0, opaque: reply.opaque, cas: 0)
         let (result, cas) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn)
+        if service.watch.isActive(.mutations) { logStore(p.item, mode: p.mode, result: result) }
         let status: UInt16
         switch result {
         case .stored:

@@ -40,10 +40,18 @@ final class MemcacheConnection: ConnectionHandler {
     /// Decoded base64 keys of meta commands.
     let keyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
 
-    init(service: MemcacheService, stats: StatCounters) {
+    /// The socket, as `watch` lines name it (cfd).
+    let fd: Int32
+    let waker: ConnectionWaker
+    /// Set once this connection is a `watch` stream.
+    var watcher: Watcher?
+
+    init(service: MemcacheService, stats: StatCounters, fd: Int32, waker: ConnectionWaker) {
         self.service = service
         self.engine = service.engine
         self.stats = stats
+        self.fd = fd
+        self.waker = waker
         self.settings = service.settings
         self.authenticated = service.settings.authEntries == nil
     }
@@ -53,13 +61,24 @@ final class MemcacheConnection: ConnectionHandler {
     }
 
     func connectionClosed() {
+        if let w = watcher {
+            service.watch.remove(w)
+            watcher = nil
+        }
         if let p = pending {
             engine.release(p.item)
             pending = nil
         }
     }
 
+    func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        if let w = watcher { return resumeWatch(w, output) }
+        return .proceed
+    }
+
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        // A watch stream takes no more requests (memcached ignores what a watcher sends).
+        if watcher != nil { return (input.count, .stream) }
         var pos = 0
         var requests = 0
         while true {

@@ -19,7 +19,9 @@ public struct ProtocolSettings: Sendable {
     public var dumpEnabled = true
     /// -F clears it: flush_all is refused.
     public var flushEnabled = true
-    /// -B: "ascii" or "auto" (both serve the text protocols only).
+    /// -W clears it: `watch` is refused.
+    public var watchEnabled = true
+    /// -B: "ascii", "binary" or "auto".
     public var bindingProtocol = "auto"
     /// `-o allow_key_control_chars`: accept keys with control bytes, as memcached does.
     public var allowKeyControlCharacters = false
@@ -70,10 +72,14 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
     let onShutdown: @Sendable () -> Void
     let verbosity: StatCounters
     let prefixStats: PrefixStats
+    /// `watch` streams (shared with the engine and the server).
+    public let watch: WatchLog
 
     public init(engine: CacheEngine, settings: ProtocolSettings, workers: Int,
-                sources: StatsSources = StatsSources(), onShutdown: @escaping @Sendable () -> Void = {}) {
+                sources: StatsSources = StatsSources(), watch: WatchLog = WatchLog(),
+                onShutdown: @escaping @Sendable () -> Void = {}) {
         self.engine = engine
+        self.watch = watch
         self.settings = settings
         // One extra slot set for callers that are not workers (tests).
         self.workerStats = (0...workers).map { _ in StatCounters(count: CommandCounter.allCases.count) }
@@ -83,10 +89,11 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         self.prefixStats = PrefixStats(delimiter: settings.prefixDelimiter)
     }
 
-    public func makeHandler(workerIndex: Int, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
+    public func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
         let engine = self.engine
         output.releaseReference = { raw in engine.release(Item(raw)) }
-        return MemcacheConnection(service: self, stats: workerStats[min(workerIndex, workerStats.count - 1)])
+        return MemcacheConnection(service: self, stats: workerStats[min(workerIndex, workerStats.count - 1)],
+                                  fd: fd, waker: waker)
     }
 
     /// Sum of one counter over all workers.

@@ -16,7 +16,7 @@ public final class QueueService: ConnectionHandlerFactory, @unchecked Sendable {
         self.sources = sources
     }
 
-    public func makeHandler(workerIndex: Int, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
+    public func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
         let engine = broker.engine
         output.releaseReference = { raw in engine.release(Item(raw)) }
         return QueueConnection(service: self, waker: waker)

@@ -42,6 +42,7 @@ extension MemcacheConnection {
                 : engine.get(key, hash: hash, outcome: &outcome)
             if touch { stats.add(.cmdTouch) }
             stats.add(.cmdGet)
+            if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
             if service.prefixStats.isEnabled { service.prefixStats.record(key, .get(hit: found != nil)) }
             if let item = found {
                 stats.add(touch ? .touchHits : .getHits)

@@ -97,6 +97,7 @@ extension MemcacheConnection {
             reply(Reply.badDataChunk, output)
         } else {
             let (result, _) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn)
+            if service.watch.isActive(.mutations) { logStore(p.item, mode: p.mode, result: result) }
             switch result {
             case .stored:
                 if p.mode == .cas { stats.add(.casHits) }

@@ -13,6 +13,8 @@ public enum HandlerAction: Sendable, Equatable {
     /// output, process no more input, until the handler's waker is called or `timeoutMs` passes
     /// (negative: no timeout). The server then calls `resume`.
     case park(timeoutMs: Int)
+    /// Write the output and stay parked: a stream (`watch`) that the handler's waker feeds.
+    case stream
 }
 
 /// One connection's protocol state. Called only on the connection's worker thread.
@@ -41,5 +43,6 @@ public struct ConnectionWaker: Sendable {
 
 /// Makes the handler for each new connection of a listener.
 public protocol ConnectionHandlerFactory: Sendable {
-    func makeHandler(workerIndex: Int, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler
+    /// `fd` names the connection in logs (memcached's cfd).
+    func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler
 }

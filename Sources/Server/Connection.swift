@@ -41,11 +41,14 @@ final class Connection {
         let output = OutputBuffer()
         self.output = output
         self.record = ConnectionRecord(fd: fd, now: worker.server.stats.now.load(ordering: .relaxed))
-        self.handler = factory.makeHandler(workerIndex: worker.index, output: output,
+        self.handler = factory.makeHandler(workerIndex: worker.index, fd: fd, output: output,
                                            waker: worker.makeWaker(fd: fd, generation: generation))
         capacity = Self.initialCapacity
         buffer = .allocate(byteCount: capacity, alignment: 8)
         iov = .allocate(capacity: Self.iovecCapacity)
+        if let watch = worker.server.watch, watch.isActive(.connevents) {
+            watch.emit(.connevents, "type=conn_new \(peerForLog(fd)) cfd=\(fd)")
+        }
     }
 
     deinit {
@@ -81,6 +84,10 @@ final class Connection {
         if closed || !parked { return }
         let action = handler.resume(output: output, timedOut: timedOut)
         if case .park = action { return }
+        if case .stream = action {
+            streamOut()
+            return
+        }
         parked = false
         if readPaused {
             readPaused = false
@@ -94,6 +101,12 @@ final class Connection {
         if !complete(action) { return }
         // Requests that arrived while parked.
         if end > start { runHandler() }
+    }
+
+    /// A parked stream writes what it has; a slow reader gets EV_WRITE like any other.
+    private func streamOut() {
+        if output.isEmpty || writing { return }
+        if !flush() && !closed { setWriting(true) }
     }
 
     private func park(timeoutMs: Int) {
@@ -160,6 +173,11 @@ final class Connection {
             park(timeoutMs: timeoutMs)
             return
         }
+        if case .stream = action {
+            parked = true
+            streamOut()
+            return
+        }
         _ = complete(action)
     }
 
@@ -173,7 +191,7 @@ final class Connection {
             closing = true
         case .yield:
             worker.stats.add(ServerCounter.connYields.rawValue)
-        case .proceed, .park:
+        case .proceed, .park, .stream:
             break
         }
         if !output.isEmpty {
@@ -223,8 +241,18 @@ final class Connection {
         !writing && !closed && now &- record.lastCommand.load(ordering: .relaxed) > timeout
     }
 
-    func close() {
+    /// Why a connection closes, in memcached's connevents words.
+    enum CloseReason: String {
+        case normal, error
+        case idleTimeout = "idle_timeout"
+        case shutdown
+    }
+
+    func close(reason: CloseReason = .normal) {
         if closed { return }
+        if let watch = worker.server.watch, watch.isActive(.connevents) {
+            watch.emit(.connevents, "type=conn_close \(peerForLog(fd)) reason=\(reason.rawValue) cfd=\(fd)")
+        }
         closed = true
         event_del(event)
         event_free(event)

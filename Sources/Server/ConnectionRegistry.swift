@@ -36,6 +36,16 @@ final class ConnectionRegistry: @unchecked Sendable {
 }
 
 /// "tcp:HOST:PORT" of a socket's peer (or its own address).
+/// "rip=<address> rport=<port> transport=<tcp|local>" of a peer, as memcached's connevents print it.
+func peerForLog(_ fd: Int32) -> String {
+    let a = socketAddress(fd, peer: true)
+    if a.hasPrefix("unix:") { return "rip=\(a.dropFirst(5)) rport=0 transport=local" }
+    guard let colon = a.lastIndex(of: ":") else { return "rip=unknown rport=0 transport=tcp" }
+    var host = a[a.index(after: a.firstIndex(of: ":")!)..<colon]
+    if host.hasPrefix("[") { host = host.dropFirst().dropLast() }
+    return "rip=\(host) rport=\(a[a.index(after: colon)...]) transport=tcp"
+}
+
 func socketAddress(_ fd: Int32, peer: Bool) -> String {
     var storage = sockaddr_storage()
     var len = socklen_t(MemoryLayout<sockaddr_storage>.size)

@@ -64,11 +64,15 @@ public final class Server: @unchecked Sendable {
     private let controlWrite: Int32
     private var events: [OpaquePointer] = []
 
+    /// `watch connevents` lines go here.
+    let watch: WatchLog?
+
     /// `factory` serves the cache port; each of `extraFactories` gets its own port through
     /// `bind(port:listener:)` (the broker port).
     public init(settings: ServerSettings, factory: ConnectionHandlerFactory, extraFactories: [ConnectionHandlerFactory] = [],
-                tick: @escaping @Sendable () -> Void) {
+                watch: WatchLog? = nil, tick: @escaping @Sendable () -> Void) {
         self.settings = settings
+        self.watch = watch
         self.factories = [factory] + extraFactories
         self.tick = tick
         self.stats = ServerStats(workers: settings.threads)

@@ -75,7 +75,7 @@ final class UDPEndpoint {
     /// Runs the payload through a fresh handler (UDP keeps no state between datagrams) and
     /// gathers its reply into `reply`; returns its length.
     private func handle(_ payload: UnsafeRawBufferPointer) -> Int {
-        let handler = worker.factories[0].makeHandler(workerIndex: worker.index, output: output,
+        let handler = worker.factories[0].makeHandler(workerIndex: worker.index, fd: fd, output: output,
                                                       waker: ConnectionWaker {})
         defer { handler.connectionClosed() }
         var offset = 0

@@ -165,7 +165,7 @@ final class Worker: @unchecked Sendable {
                 event_free(idleEvent)
                 self.idleEvent = nil
             }
-            for c in Array(connections.values) { c.close() }
+            for c in Array(connections.values) { c.close(reason: .shutdown) }
             for e in udpEndpoints {
                 event_del(e.event)
                 event_free(e.event)
@@ -187,7 +187,7 @@ final class Worker: @unchecked Sendable {
         let timeout = UInt32(server.settings.idleTimeout)
         for c in Array(connections.values) where c.isIdle(now: now, timeout: timeout) {
             stats.add(ServerCounter.idleKicks.rawValue)
-            c.close()
+            c.close(reason: .idleTimeout)
         }
     }
 

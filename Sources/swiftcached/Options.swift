@@ -87,7 +87,7 @@ func usage() -> String {
     -r, --enable-coredumps    maximize core file limit
     -i, --license             print the license and exit
     -X, --disable-dumping     disable stats cachedump
-    -W, --disable-watch       accepted: watch does not exist yet
+    -W, --disable-watch       disable watch commands (live logging)
     -Y, --auth-file=<file>    (EXPERIMENTAL) enable ASCII protocol authentication. format:
                               user:pass\nuser2:pass2\n
     -k, --lock-memory         lock down all paged memory (slab pages are mlock'ed as they are taken)
@@ -289,8 +289,7 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
         case UInt8(ascii: "L"):
             o.engine.largePages = true
         case UInt8(ascii: "W"):
-            // watch does not exist yet: already disabled.
-            break
+            o.proto.watchEnabled = false
         case let c where unsupportedFlags.contains(where: { $0.short == c }):
             let flag = unsupportedFlags.first { $0.short == c }!
             return fail("-\(String(UnicodeScalar(flag.short))), --\(flag.long) (\(flag.what)) is not supported by swiftcached yet")

@@ -53,7 +53,8 @@ if options.engine.lockMemory {
 }
 
 let clock = ProcessClock()
-guard let engine = CacheEngine(settings: options.engine, clock: clock) else {
+let watchLog = WatchLog()
+guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog) else {
     printError("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
     exit(71)
 }
@@ -73,7 +74,7 @@ sources.general = {
 sources.resetServer = { serverBox.server?.stats.reset() }
 sources.connections = { serverBox.server?.stats.connectionLines(listeners: serverBox.listeners) ?? [] }
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
-                              sources: sources, onShutdown: { serverBox.server?.stop() })
+                              sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })
 var broker: Broker?
 var extraFactories: [ConnectionHandlerFactory] = []
 if options.brokerPort != 0 {
@@ -86,7 +87,8 @@ if options.brokerPort != 0 {
     for note in broker!.recoveryNotes { printError(note) }
     extraFactories.append(QueueService(broker: broker!, settings: options.proto, sources: sources))
 }
-let server = Server(settings: options.server, factory: service, extraFactories: extraFactories, tick: { clock.tick() })
+let server = Server(settings: options.server, factory: service, extraFactories: extraFactories, watch: watchLog,
+                    tick: { clock.tick() })
 serverBox.server = server
 do {
     try server.bind()

@@ -47,6 +47,19 @@ final class RawConnection {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Reads until what came contains `marker` and ends a line (or the peer stops sending).
+    func receive(containing marker: String) -> String {
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let text = String(decoding: out, as: UTF8.self)
+            if let r = text.range(of: marker), text[r.upperBound...].contains("\n") { return text }
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n <= 0 { return text }
+            out += buf[0..<n]
+        }
+    }
+
     /// True once the server has closed the connection (EOF within 5 s).
     func isClosedByPeer() -> Bool {
         var b: UInt8 = 0
@@ -247,6 +260,37 @@ struct CommandLineTests {
                                          timeout: .seconds(10))
         #expect(r.status != 0 && r.output.contains("You cannot allow the BINARY protocol while using ascii authentication tokens."),
                 "\(r.report)")
+    }
+
+    @Test("watch: fetchers, mutations, evictions and connevents lines in memcached's format; -W refuses it")
+    func watchStreams() async throws {
+        try await withServer(["-m", "8", "-I", "512k", "-o", "slab_chunk_max=256k"]) { server in
+            let w = try RawConnection(port: server.port)
+            w.send("watch fetchers mutations evictions connevents\r\n")
+            #expect(w.receive(until: "\r\n") == "OK\r\n")
+            let c = try RawConnection(port: server.port)
+            c.send("set foo 0 100 3\r\nbar\r\nget foo\r\nget nope\r\n")
+            #expect(c.receive(until: "END\r\nEND\r\n").hasSuffix("END\r\n"))
+            let value = String(repeating: "x", count: 100_000)
+            for i in 0..<120 { c.send("set big\(i) 0 0 100000 noreply\r\n\(value)\r\n") }
+            c.send("get big119\r\nquit\r\n")
+            _ = c.receive(until: "END\r\n")
+            let log = w.receive(containing: "type=conn_close")
+            let lines = log.split(separator: "\n").map(String.init)
+            func has(_ pattern: String) -> Bool { lines.contains { $0.range(of: pattern, options: .regularExpression) != nil } }
+            let ts = "^ts=[0-9]+\\.[0-9]+ gid=[0-9]+ "
+            #expect(has(ts + "type=conn_new rip=127\\.0\\.0\\.1 rport=[0-9]+ transport=tcp cfd=[0-9]+$"), "\(log.prefix(2000))")
+            #expect(has(ts + "type=item_store key=foo status=stored cmd=set ttl=100 clsid=1 cfd=[0-9]+ size=3$"), "\(log.prefix(2000))")
+            #expect(has(ts + "type=item_get key=foo status=found clsid=1 cfd=[0-9]+ size=3$"), "\(log.prefix(2000))")
+            #expect(has(ts + "type=item_get key=nope status=not_found clsid=0 cfd=[0-9]+ size=0$"), "\(log.prefix(2000))")
+            #expect(has(ts + "type=eviction key=big[0-9]+ fetch=no ttl=-1 la=[0-9]+ clsid=[0-9]+ size=100000$"), "\(log.suffix(2000))")
+            #expect(has(ts + "type=conn_close rip=127\\.0\\.0\\.1 rport=[0-9]+ transport=tcp reason=normal cfd=[0-9]+"), "\(log.suffix(2000))")
+        }
+        try await withServer(["-W"]) { server in
+            let c = try RawConnection(port: server.port)
+            c.send("watch\r\n")
+            #expect(c.receive(until: "\r\n") == "CLIENT_ERROR watch commands not allowed\r\n")
+        }
     }
 
     @Test("-F: flush_all is refused (silently with noreply) and nothing is flushed")

@@ -54,7 +54,7 @@ final class Client {
         clock = ProcessClock(unixNow: testUnixNow)
         engine = try #require(CacheEngine(settings: settings, clock: clock))
         service = MemcacheService(engine: engine, settings: protocolSettings, workers: 1)
-        handler = service.makeHandler(workerIndex: 0, output: output, waker: ConnectionWaker {})
+        handler = service.makeHandler(workerIndex: 0, fd: 99, output: output, waker: ConnectionWaker {})
     }
 
     deinit {
@@ -81,8 +81,8 @@ final class Client {
                 continue
             case .proceed:
                 return reply
-            case .park:
-                Issue.record("the cache protocol never parks a connection")
+            case .park, .stream:
+                Issue.record("the cache protocol parks a connection only for watch")
                 return reply
             case .close, .closeNow:
                 closed = true

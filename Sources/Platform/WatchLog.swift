@@ -1,0 +1,128 @@
+// memcached's `watch` log streams: connections that asked to watch fetchers, mutations,
+// evictions or connection events get one line per event. Producers check `isActive` (one relaxed
+// load) before building a line, so with nobody watching the request path pays nothing else.
+// Each watcher keeps a bounded backlog; past it, lines are dropped and the next line the watcher
+// gets says how many (memcached: `skipped`).
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct WatchKind: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let fetchers = WatchKind(rawValue: 1)
+    public static let mutations = WatchKind(rawValue: 2)
+    public static let evictions = WatchKind(rawValue: 4)
+    public static let connevents = WatchKind(rawValue: 8)
+}
+
+/// One watching connection's backlog.
+public final class Watcher: @unchecked Sendable {
+    // Safe to share: `lines`, `skipped` are guarded by the log's lock; the rest is constant.
+    public let kinds: WatchKind
+    let waker: ConnectionWaker
+    fileprivate var lines: [String] = []
+    fileprivate var skipped = 0
+    fileprivate var wakePending = false
+
+    fileprivate init(kinds: WatchKind, waker: ConnectionWaker) {
+        self.kinds = kinds
+        self.waker = waker
+    }
+}
+
+public final class WatchLog: @unchecked Sendable {
+    // Safe to share: `watchers` is guarded by `lock`; `active` is atomic.
+    private let lock = PlainMutex()
+    private var watchers: [Watcher] = []
+    private let active = Atomic<UInt32>(0)
+    private let gid = Atomic<UInt64>(0)
+    /// Lines a watcher may have waiting before new ones are dropped.
+    public static let backlog = 8192
+
+    public init() {}
+
+    @inline(__always)
+    public func isActive(_ kind: WatchKind) -> Bool {
+        active.load(ordering: .relaxed) & kind.rawValue != 0
+    }
+
+    public func add(kinds: WatchKind, waker: ConnectionWaker) -> Watcher {
+        let w = Watcher(kinds: kinds, waker: waker)
+        lock.withLock {
+            watchers.append(w)
+            recomputeLocked()
+        }
+        return w
+    }
+
+    public func remove(_ w: Watcher) {
+        lock.withLock {
+            watchers.removeAll { $0 === w }
+            recomputeLocked()
+        }
+    }
+
+    private func recomputeLocked() {
+        active.store(watchers.reduce(0) { $0 | $1.kinds.rawValue }, ordering: .relaxed)
+    }
+
+    /// Logs one event: `body` is the line after memcached's "ts=<s>.<us> gid=<n> " prefix,
+    /// without the newline.
+    public func emit(_ kind: WatchKind, _ body: String) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let id = gid.wrappingAdd(1, ordering: .relaxed).newValue
+        let line = "ts=\(ts.tv_sec).\(ts.tv_nsec / 1000) gid=\(id) " + body + "\n"
+        var wake: [ConnectionWaker] = []
+        lock.withLock {
+            for w in watchers where w.kinds.contains(kind) {
+                if w.lines.count >= Self.backlog {
+                    w.skipped += 1
+                    continue
+                }
+                w.lines.append(line)
+                if !w.wakePending {
+                    w.wakePending = true
+                    wake.append(w.waker)
+                }
+            }
+        }
+        for w in wake { w.wake() }
+    }
+
+    /// The watcher's waiting lines (and a `skipped` line first if some were dropped).
+    public func take(_ w: Watcher) -> [String] {
+        lock.withLock {
+            w.wakePending = false
+            var out = w.lines
+            w.lines.removeAll(keepingCapacity: true)
+            if w.skipped > 0 {
+                out.insert("ts=0.0 gid=0 type=skipped count=\(w.skipped)\n", at: 0)
+                w.skipped = 0
+            }
+            return out
+        }
+    }
+
+    /// memcached's uriencode: letters, digits and `-._~` as they are, everything else %XX.
+    public static func uriEncode(_ key: UnsafeRawBufferPointer) -> String {
+        var out = ""
+        out.reserveCapacity(key.count)
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.count * 3)
+        for b in key {
+            let plain = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
+                || b == 0x2d || b == 0x2e || b == 0x5f || b == 0x7e
+            if plain {
+                bytes.append(b)
+            } else {
+                bytes += [0x25, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            }
+        }
+        out += String(decoding: bytes, as: UTF8.self)
+        return out
+    }
+}
