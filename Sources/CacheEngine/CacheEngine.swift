@@ -61,6 +61,8 @@ public final class CacheEngine: @unchecked Sendable {
     let crawledFlush: UnsafeMutablePointer<Atomic<UInt32>>
     /// `lru_crawler enable|disable|crawl`: the crawler thread waits on this between passes.
     public let crawler = CrawlerControl()
+    /// `slabs reassign` and automove (set at the end of init: it refers back to the engine).
+    public private(set) var rebalancer: SlabRebalancer!
     static let lruCount = 256
 
     /// `watch evictions` lines go here.
@@ -99,6 +101,7 @@ public final class CacheEngine: @unchecked Sendable {
         oldestCAS.initialize(to: Atomic(0))
         crawledFlush = .allocate(capacity: 1)
         crawledFlush.initialize(to: Atomic(0))
+        rebalancer = SlabRebalancer(engine: self, automove: settings.slabAutomove)
     }
 
     deinit {
@@ -209,10 +212,10 @@ public final class CacheEngine: @unchecked Sendable {
                 var c: SlabHandle? = nil
                 if i == n - 1 {
                     let lastClass = chunkClass(it, i, count: n)
-                    c = lastClass == largest ? nil : allocChunk(classID: lastClass, evictFrom: lastClass)
+                    c = lastClass == largest ? nil : allocChunk(classID: lastClass, evictFrom: lastClass, raw: true)
                     if c == nil { it.flags |= ItemFlag.lastChunkFull }
                 }
-                if c == nil { c = allocChunk(classID: largest, evictFrom: largest) }
+                if c == nil { c = allocChunk(classID: largest, evictFrom: largest, raw: true) }
                 guard let chunk = c else {
                     for j in 0..<i { slabs.free(table[j], classID: chunkClass(it, j, count: n)) }
                     slabs.free(h, classID: headClass)
@@ -246,9 +249,9 @@ public final class CacheEngine: @unchecked Sendable {
 
     /// A chunk of `classID`, evicting from the COLD tail of `lruClass` when memory is full
     /// (memcached's do_item_alloc_pull).
-    private func allocChunk(classID: Int, evictFrom lruClass: Int) -> SlabHandle? {
+    private func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
         for _ in 0..<10 {
-            let h = slabs.allocate(classID: classID)
+            let h = slabs.allocate(classID: classID, raw: raw)
             if h != 0 { return h }
             if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
                 if tuning.isSegmented {

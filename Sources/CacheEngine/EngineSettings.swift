@@ -32,6 +32,8 @@ public struct EngineSettings: Sendable {
     public var lruCrawler = true
     /// log2 of the initial hash table size (memcached's hashpower_init default 16).
     public var hashPowerInit = 16
+    /// `-o slab_automove=N` (memcached 1.6's default: 1).
+    public var slabAutomove = 1
     /// -k: lock slab pages in RAM as they are taken.
     public var lockMemory = false
     /// -L: transparent huge pages for slab memory.

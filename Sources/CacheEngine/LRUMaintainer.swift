@@ -46,6 +46,18 @@ public final class EngineThreads: @unchecked Sendable {
                 while engine.hashExpanderStep() && !signal.isStopped {}
             }
         })
+        threads.append(BackgroundThread(name: "slab-automove") {
+            // memcached samples once a second; level 1 acts on a 10 s window, level 2 on 1 s.
+            var previous: [Int] = []
+            var ticks = 0
+            while signal.wait(microseconds: 1_000_000) {
+                let level = engine.rebalancer.automove.load(ordering: .relaxed)
+                ticks += 1
+                guard level > 0, level == 2 || ticks % 10 == 0 else { continue }
+                let evictions = (0...engine.slabs.table.largest).map { $0 == 0 ? 0 : engine.itemStats(classID: $0).evicted }
+                engine.rebalancer.automoveCheck(evictionsByClass: evictions, previous: &previous)
+            }
+        })
     }
 
     static let busySleep = 10_000
@@ -55,6 +67,7 @@ public final class EngineThreads: @unchecked Sendable {
         engine.crawler.signal.stop()
         for t in threads { t.join() }
         threads.removeAll()
+        engine.rebalancer.waitIdle()
     }
 }
 

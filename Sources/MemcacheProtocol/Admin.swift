@@ -110,6 +110,10 @@ extension MemcacheConnection {
             reply(Reply.ok, output)
             return .proceed
         }
+        if TextParser.equals(input, cmd, "slabs") && tokens.count >= 3 && !more {
+            output.append(processSlabs(input, tokens))
+            return .proceed
+        }
         if TextParser.equals(input, cmd, "watch") {
             return processWatch(input, tokens, more, output)
         }
@@ -248,6 +252,26 @@ extension MemcacheConnection {
         if TextParser.equals(input, sub, "temp_ttl") && tokens.count >= 3 && engine.settings.lruMaintainer {
             guard let ttl = TextParser.parseInt32(input, tokens[2]) else { return "ERROR\r\n" }
             tuning.setTemporaryTTL(Int(ttl))
+            return "OK\r\n"
+        }
+        return "ERROR\r\n"
+    }
+
+    /// memcached's process_slabs_command: `slabs reassign <src> <dst>`, `slabs automove <0|1|2>`.
+    private func processSlabs(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
+        let sub = tokens[1]
+        if TextParser.equals(input, sub, "reassign") && tokens.count == 4 {
+            guard let src = TextParser.parseInt32(input, tokens[2]), let dst = TextParser.parseInt32(input, tokens[3]) else {
+                return "CLIENT_ERROR bad command line format\r\n"
+            }
+            return engine.rebalancer.reassign(from: Int(src), to: Int(dst)).reply + "\r\n"
+        }
+        if TextParser.equals(input, sub, "automove") {
+            guard let level = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)) else {
+                return "CLIENT_ERROR bad command line format\r\n"
+            }
+            guard level <= 2 else { return "ERROR\r\n" }
+            engine.rebalancer.automove.store(Int(level), ordering: .relaxed)
             return "OK\r\n"
         }
         return "ERROR\r\n"

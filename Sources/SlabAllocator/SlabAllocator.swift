@@ -1,6 +1,6 @@
 // Pages and free lists. Memory is taken from the arena one page (1 MB) at a time, on demand, and
-// given to the class that ran out; a page never returns to the pool (slab reassignment comes with
-// the memcached-parity work). Like memcached, a class may take its first page even past -m, so every
+// given to the class that ran out; `slabs reassign` / automove later move a page between classes
+// (the engine empties it, this file hands it over). Like memcached, a class may take its first page even past -m, so every
 // class can hold at least one page of items. Freed chunks go onto their class's free list, linked
 // through the chunk's first 4 bytes. One mutex (the slab lock) guards it all; the item → LRU → slab
 // lock order means the allocator never calls out while holding it.
@@ -40,6 +40,15 @@ public final class SlabAllocator: @unchecked Sendable {
     /// than -m). Pages that could not be locked are counted.
     private let lockPages: Bool
     private var lockFailures = 0
+    /// Owner class of each page (0 = not taken), and whether a page holds headerless chunks of
+    /// chunked items (such a page cannot be emptied item by item, so it never moves).
+    private let pageOwner: UnsafeMutablePointer<UInt8>
+    private let pageHasRawChunks: UnsafeMutablePointer<Bool>
+    private let pageCount: Int
+    /// The page being emptied for a move (arena offsets), 0 when none: its chunks are not
+    /// handed out, and chunks freed in it do not go back on the free list.
+    private var movingStart = 0
+    private var movingEnd = 0
 
     /// Address space reserved for pages: room for `cache_memlimit` to raise -m at run time.
     static func reservation(forLimit limit: Int, table: SlabClassTable) -> Int {
@@ -64,6 +73,11 @@ public final class SlabAllocator: @unchecked Sendable {
         classes.initialize(repeating: ClassState(), count: table.largest + 1)
         state = .allocate(capacity: 1)
         state.initialize(to: (nextPage: SlabArena.reservedPrefix, malloced: 0, limit: memoryLimit))
+        pageCount = (arena.reservedBytes - SlabArena.reservedPrefix) / table.pageSize + 1
+        pageOwner = .allocate(capacity: pageCount)
+        pageOwner.initialize(repeating: 0, count: pageCount)
+        pageHasRawChunks = .allocate(capacity: pageCount)
+        pageHasRawChunks.initialize(repeating: false, count: pageCount)
     }
 
     deinit {
@@ -71,13 +85,21 @@ public final class SlabAllocator: @unchecked Sendable {
         lock.deallocate()
         classes.deallocate()
         state.deallocate()
+        pageOwner.deallocate()
+        pageHasRawChunks.deallocate()
     }
 
+    @inline(__always)
+    private func pageIndex(_ offset: Int) -> Int { (offset - SlabArena.reservedPrefix) / table.pageSize }
+
     /// A chunk of class `id`, or 0 when the class has no free chunk and no page can be taken.
-    public func allocate(classID id: Int) -> SlabHandle {
+    /// `raw`: the chunk will hold part of a chunked item's value, without an item header.
+    public func allocate(classID id: Int, raw: Bool = false) -> SlabHandle {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        return lockedAllocate(classID: id)
+        let h = lockedAllocate(classID: id)
+        if raw && h != 0 { pageHasRawChunks[pageIndex(Int(h) << 3)] = true }
+        return h
     }
 
     /// Several chunks at once (all or none), for chunked items.
@@ -131,6 +153,7 @@ public final class SlabAllocator: @unchecked Sendable {
         // The unused tail of the previous page (less than one chunk) is simply left behind.
         c.pointee.carveNext = state.pointee.nextPage
         c.pointee.carveEnd = state.pointee.nextPage + table.perPage[id] * table.chunkSizes[id]
+        pageOwner[pageIndex(state.pointee.nextPage)] = UInt8(id)
         if lockPages && mlock(arena.base + state.pointee.nextPage, pageSize) != 0 { lockFailures += 1 }
         state.pointee.nextPage += pageSize
         state.pointee.malloced += pageSize
@@ -147,6 +170,12 @@ public final class SlabAllocator: @unchecked Sendable {
 
     private func lockedFree(_ handle: SlabHandle, classID id: Int) {
         let c = classes + id
+        let offset = Int(handle) << 3
+        if offset >= movingStart && offset < movingEnd {
+            // Emptied for a move: the chunk leaves with its page.
+            c.pointee.used -= 1
+            return
+        }
         arena.pointer(handle).storeBytes(of: c.pointee.freeHead, as: UInt32.self)
         c.pointee.freeHead = handle
         c.pointee.freeCount += 1
@@ -177,6 +206,96 @@ public final class SlabAllocator: @unchecked Sendable {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         return state.pointee.malloced
+    }
+
+    // MARK: page moves (slabs reassign / automove)
+
+    /// A page being moved out of `classID`: arena offset, chunk geometry.
+    public struct PageMove: Sendable {
+        public let classID: Int
+        public let start: Int
+        public let chunkSize: Int
+        public let chunks: Int
+    }
+
+    /// Starts emptying one page of `src`: it must keep at least one page, and a page holding raw
+    /// chunks of chunked items is never chosen. Its free chunks leave the free list and no chunk
+    /// of it is handed out or freed back until `finishPageMove` or `abortPageMove`.
+    public func beginPageMove(from src: Int) -> PageMove? {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        guard movingEnd == 0, src >= 1, src <= table.largest, classes[src].pages >= 2 else { return nil }
+        let c = classes + src
+        var chosen = -1
+        var index = 0
+        // The first eligible page, not the one being carved (its tail was never handed out).
+        let carvingPage = c.pointee.carveEnd > 0 ? pageIndex(c.pointee.carveEnd - 1) : -1
+        while index < pageCount {
+            if pageOwner[index] == UInt8(src) && !pageHasRawChunks[index] && index != carvingPage {
+                chosen = index
+                break
+            }
+            index += 1
+        }
+        guard chosen >= 0 else { return nil }
+        let start = SlabArena.reservedPrefix + chosen * table.pageSize
+        movingStart = start
+        movingEnd = start + table.pageSize
+        // Unthread the page's free chunks.
+        var h = c.pointee.freeHead
+        var previous: SlabHandle = 0
+        while h != 0 {
+            let next = arena.pointer(h).load(as: UInt32.self)
+            let offset = Int(h) << 3
+            if offset >= movingStart && offset < movingEnd {
+                if previous == 0 { c.pointee.freeHead = next } else { arena.pointer(previous).storeBytes(of: next, as: UInt32.self) }
+                c.pointee.freeCount -= 1
+            } else {
+                previous = h
+            }
+            h = next
+        }
+        return PageMove(classID: src, start: start, chunkSize: table.chunkSizes[src], chunks: table.perPage[src])
+    }
+
+    /// The page is empty: it becomes `dst`'s, zeroed and carved whole onto `dst`'s free list.
+    public func finishPageMove(_ m: PageMove, to dst: Int) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        memset(arena.base + m.start, 0, table.pageSize)
+        let index = pageIndex(m.start)
+        pageOwner[index] = UInt8(dst)
+        pageHasRawChunks[index] = false
+        classes[m.classID].pages -= 1
+        let d = classes + dst
+        d.pointee.pages += 1
+        let size = table.chunkSizes[dst]
+        for i in stride(from: table.perPage[dst] - 1, through: 0, by: -1) {
+            let h = SlabHandle(truncatingIfNeeded: (m.start + i * size) >> 3)
+            arena.pointer(h).storeBytes(of: d.pointee.freeHead, as: UInt32.self)
+            d.pointee.freeHead = h
+            d.pointee.freeCount += 1
+        }
+        movingStart = 0
+        movingEnd = 0
+    }
+
+    /// The page could not be emptied: it stays with its class; `isFree` says which of its chunks
+    /// hold nothing (they go back on the free list).
+    public func abortPageMove(_ m: PageMove, isFree: (UnsafeMutableRawPointer) -> Bool) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        movingStart = 0
+        movingEnd = 0
+        let c = classes + m.classID
+        for i in 0..<m.chunks {
+            let p = arena.base + m.start + i * m.chunkSize
+            guard isFree(p) else { continue }
+            let h = arena.handle(p)
+            p.storeBytes(of: c.pointee.freeHead, as: UInt32.self)
+            c.pointee.freeHead = h
+            c.pointee.freeCount += 1
+        }
     }
 
     public func classStats(_ id: Int) -> SlabClassStats {

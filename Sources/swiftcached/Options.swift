@@ -105,7 +105,9 @@ func usage() -> String {
                                   (protocol.txt forbids them; memaslap's keys have them)
        - no_lru_crawler:          disable the LRU crawler background thread
        - no_lru_maintainer:       disable the LRU maintainer background thread
-       - no_modern:               flat LRU: no segmented LRU, no maintainer
+       - slab_reassign:           accepted: pages can always be moved between classes
+       - slab_automove=<0|1|2>:   move pages from classes with free memory to evicting ones (default: 1)
+       - no_modern:               flat LRU: no segmented LRU, no maintainer, no automove
     Refused with a message (not implemented yet): -S -e -Z -N.
 
     Broker mode (queues over the memcached protocol on a second port; see README):
@@ -335,6 +337,12 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
                 case "no_modern":
                     o.engine.lruSegmented = false
                     o.lruMaintainerOption = false
+                    o.engine.slabAutomove = 0
+                case "slab_reassign":
+                    break  // always on here, as in memcached 1.6's modern defaults
+                case "slab_automove":
+                    guard let v = intValue(), v >= 0, v <= 2 else { return fail("slab_automove must be 0, 1 or 2") }
+                    o.engine.slabAutomove = v
                 case "modern":
                     break
                 default:

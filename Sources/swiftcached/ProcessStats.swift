@@ -66,7 +66,7 @@ func generalServerStats(server: Server, clock: ProcessClock, options: Options, p
 }
 
 /// `stats settings`; the LRU lines show `lru tune|mode|temp_ttl` changes made since start-up.
-func settingsStats(_ o: Options, tuning t: LRUTuning) -> [(String, String)] {
+func settingsStats(_ o: Options, tuning t: LRUTuning, automove: Int) -> [(String, String)] {
     let e = o.engine
     return [
         ("maxbytes", String(e.memoryLimit)),
@@ -94,6 +94,8 @@ func settingsStats(_ o: Options, tuning t: LRUTuning) -> [(String, String)] {
         ("hashpower_init", String(e.hashPowerInit)),
         ("slab_page_size", String(e.slabPageSize)),
         ("slab_chunk_max", String(e.slabChunkMax)),
+        ("slab_reassign", "yes"),
+        ("slab_automove", String(automove)),
         ("lru_crawler", e.lruCrawler ? "yes" : "no"),
         ("lru_maintainer_thread", e.lruMaintainer ? "yes" : "no"),
         ("lru_segmented", t.isSegmented ? "yes" : "no"),

@@ -66,7 +66,8 @@ let serverBox = ServerBox()
 var sources = StatsSources()
 let startedAt = clock.unixNow
 let tuning = engine.tuning
-sources.settings = { settingsStats(options, tuning: tuning) }
+let rebalancer = engine.rebalancer!
+sources.settings = { settingsStats(options, tuning: tuning, automove: rebalancer.automove.load(ordering: .relaxed)) }
 sources.general = {
     guard let server = serverBox.server else { return [] }
     return generalServerStats(server: server, clock: clock, options: options, pid: getpid(), startedAt: startedAt)

@@ -1,0 +1,151 @@
+// Moving a slab page from one class to another (memcached's slab rebalancer): `slabs reassign`
+// asks for one move, `slabs automove 1|2` lets a background check move pages from classes with
+// much free memory to classes that are evicting. A move empties the page item by item: live
+// items are unlinked (evicted: memcached may rescue them into free chunks; here they go), items
+// still referenced are waited for, and a page that cannot be emptied in two seconds stays where
+// it was. The work runs on its own short-lived thread; one move at a time.
+import Platform
+import SlabAllocator
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum ReassignResult: Sendable, Equatable {
+    case ok, running, badClass, noSpare, same
+
+    /// memcached's replies to `slabs reassign`.
+    public var reply: String {
+        switch self {
+        case .ok: "OK"
+        case .running: "BUSY currently processing reassign request"
+        case .badClass: "BADCLASS invalid src or dst class id"
+        case .noSpare: "NOSPARE source class has no spare pages"
+        case .same: "SAME src and dst class are identical"
+        }
+    }
+}
+
+public final class SlabRebalancer: @unchecked Sendable {
+    // Safe to share: every field is atomic or constant; `thread` is touched only by the thread
+    // that wins `running`.
+    unowned let engine: CacheEngine
+    let running = Atomic<Bool>(false)
+    /// `slabs automove` level (memcached: 0 off, 1 background, 2 aggressive).
+    public let automove: Atomic<Int>
+    public let moved = Atomic<UInt64>(0)
+    public let evictions = Atomic<UInt64>(0)
+    public let busyItems = Atomic<UInt64>(0)
+    public let aborted = Atomic<UInt64>(0)
+    private let threadBox = PlainMutex()
+    private var thread: BackgroundThread?
+
+    init(engine: CacheEngine, automove: Int) {
+        self.engine = engine
+        self.automove = Atomic(automove)
+    }
+
+    /// `slabs reassign <src> <dst>`: starts moving one page (src -1: any class with a spare page).
+    public func reassign(from src: Int, to dst: Int) -> ReassignResult {
+        let largest = engine.slabs.table.largest
+        // The largest class holds the headerless chunks of chunked items: its pages never move.
+        guard (src == -1 || (src >= 1 && src < largest)), dst >= 1, dst <= largest else { return .badClass }
+        if src == dst { return .same }
+        var source = src
+        if source == -1 {
+            guard let any = (1..<largest).first(where: { $0 != dst && engine.slabs.classStats($0).totalPages >= 2 }) else {
+                return .noSpare
+            }
+            source = any
+        }
+        guard engine.slabs.classStats(source).totalPages >= 2 else { return .noSpare }
+        guard running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return .running
+        }
+        guard let move = engine.slabs.beginPageMove(from: source) else {
+            running.store(false, ordering: .releasing)
+            return .noSpare
+        }
+        let t = BackgroundThread(name: "slab-rebalance") { [self] in
+            self.empty(move, into: dst)
+            self.running.store(false, ordering: .releasing)
+        }
+        threadBox.withLock {
+            thread?.join()
+            thread = t
+        }
+        return .ok
+    }
+
+    /// Waits for a move in progress (tests, shutdown).
+    public func waitIdle() {
+        threadBox.withLock {
+            thread?.join()
+            thread = nil
+        }
+    }
+
+    public var isRunning: Bool { running.load(ordering: .relaxed) }
+
+    /// Empties the page chunk by chunk, then hands it over (or gives up after 2 s).
+    private func empty(_ move: SlabAllocator.PageMove, into dst: Int) {
+        let arena = engine.arena
+        var deadline = 200
+        while true {
+            var busy = 0
+            for i in 0..<move.chunks {
+                let it = Item(arena.base + move.start + i * move.chunkSize)
+                if it.refcount.pointee.load(ordering: .acquiring) == 0 { continue }
+                if it.flags & ItemFlag.linked != 0 {
+                    // The key bytes stay put while we read them: nothing in this page is handed
+                    // out again, and freeing writes only a chunk's first bytes.
+                    let hv = CacheEngine.hash(it.key)
+                    engine.withItemLock(hv) {
+                        if it.flags & ItemFlag.linked != 0 {
+                            engine.lockedUnlink(it, hv)
+                            evictions.wrappingAdd(1, ordering: .relaxed)
+                        }
+                    }
+                }
+                if it.refcount.pointee.load(ordering: .acquiring) != 0 { busy += 1 }
+            }
+            if busy == 0 {
+                engine.slabs.finishPageMove(move, to: dst)
+                moved.wrappingAdd(1, ordering: .relaxed)
+                return
+            }
+            busyItems.wrappingAdd(UInt64(busy), ordering: .relaxed)
+            deadline -= 1
+            if deadline == 0 {
+                engine.slabs.abortPageMove(move) { Item($0).refcount.pointee.load(ordering: .acquiring) == 0 }
+                aborted.wrappingAdd(1, ordering: .relaxed)
+                return
+            }
+            usleep(10_000)
+        }
+    }
+
+    /// One automove decision (the maintainer calls this every few seconds): a class whose free
+    /// chunks are worth more than two pages gives one to the class that evicted most since the
+    /// last call. memcached's level 2 moves on any eviction; here level 2 only checks every
+    /// second instead of every ten.
+    func automoveCheck(evictionsByClass: [Int], previous: inout [Int]) {
+        defer { previous = evictionsByClass }
+        guard automove.load(ordering: .relaxed) > 0, !isRunning, previous.count == evictionsByClass.count else { return }
+        let largest = engine.slabs.table.largest
+        var dst = 0
+        var most = 0
+        for cls in 1...largest {
+            let delta = evictionsByClass[cls] - previous[cls]
+            if delta > most { most = delta; dst = cls }
+        }
+        guard dst > 0 else { return }
+        for cls in 1..<largest where cls != dst {
+            let s = engine.slabs.classStats(cls)
+            if s.totalPages >= 2 && s.freeChunks >= 2 * s.chunksPerPage + s.chunksPerPage / 2 {
+                _ = reassign(from: cls, to: dst)
+                return
+            }
+        }
+    }
+}
