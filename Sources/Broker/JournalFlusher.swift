@@ -61,12 +61,7 @@ public final class JournalFlusher: @unchecked Sendable {
     init(policy: FsyncPolicy, compactMinBytes: Int = 16 << 20) {
         self.policy = policy
         self.compactMinBytes = compactMinBytes
-        cond = .allocate(capacity: 1)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(cond, &attr)
-        pthread_condattr_destroy(&attr)
+        cond = makeMonotonicCondition()
     }
 
     deinit {
@@ -156,14 +151,7 @@ public final class JournalFlusher: @unchecked Sendable {
         case .interval(let ms): intervalMs = ms
         case .never: intervalMs = 20
         }
-        if !requested && !stopped {
-            var ts = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &ts)
-            let ns = Int(ts.tv_nsec) + (intervalMs % 1000) * 1_000_000
-            ts.tv_sec += intervalMs / 1000 + ns / 1_000_000_000
-            ts.tv_nsec = ns % 1_000_000_000
-            pthread_cond_timedwait(cond, mutex.raw, &ts)
-        }
+        if !requested && !stopped { timedWait(cond, mutex, microseconds: intervalMs * 1000) }
         if stopped { return (0, [], true) }
         requested = false
         startedCycle += 1

@@ -273,7 +273,7 @@ extension MemcacheConnection {
                                valueLength: valueLength) {
         case .item(let item):
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: h.cas, noreply: quiet,
-                                   filled: 0, terminatorSeen: 2, terminatorValid: true,
+                                   block: ValueBlock(terminated: false),
                                    binary: BinaryStoreReply(opcode: op, opaque: h.opaque, quiet: quiet))
         case .tooLarge:
             stats.add(.storeTooLarge)

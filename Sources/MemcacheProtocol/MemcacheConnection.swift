@@ -19,9 +19,7 @@ final class MemcacheConnection: ConnectionHandler {
         var mode: StoreMode
         var casIn: UInt64
         var noreply: Bool
-        var filled: Int
-        var terminatorSeen: Int
-        var terminatorValid: Bool
+        var block: ValueBlock
         /// Set for a meta set (ms): how to answer.
         var meta: MetaStoreReply? = nil
         /// Set for a binary-protocol store.
@@ -31,10 +29,8 @@ final class MemcacheConnection: ConnectionHandler {
     var swallowRemaining = 0
     /// Set while a command that said `noreply` is being answered.
     var noreply = false
-    /// -Y: false until a `set` carries a valid "user password"; `authBytes` is the size of that
-    /// set's data block while it is awaited (memcached's try_read_command_asciiauth).
-    var authenticated: Bool
-    var authBytes = -1
+    /// -Y: ASCII authentication before anything else.
+    var auth: AsciiAuth
     /// Decided by the first byte the connection sends (0x80: binary), as memcached does.
     var binary: Bool?
     /// Decoded base64 keys of meta commands.
@@ -53,7 +49,7 @@ final class MemcacheConnection: ConnectionHandler {
         self.fd = fd
         self.waker = waker
         self.settings = service.settings
-        self.authenticated = service.settings.authEntries == nil
+        self.auth = AsciiAuth(entries: service.settings.authEntries)
     }
 
     deinit {
@@ -115,8 +111,12 @@ final class MemcacheConnection: ConnectionHandler {
                     return (pos, action)
                 }
             }
-            if !authenticated {
-                guard let next = authenticate(input, pos, output) else { return (pos, .proceed) }
+            if !auth.authenticated {
+                let stats = self.stats
+                guard let next = auth.consume(input, pos, output, counted: { ok in
+                    stats.add(.authCmds)
+                    if !ok { stats.add(.authErrors) }
+                }) else { return (pos, .proceed) }
                 if next < 0 { return (pos, .closeNow) }
                 pos = next
                 continue
@@ -136,54 +136,6 @@ final class MemcacheConnection: ConnectionHandler {
             if case .proceed = action { continue }
             return (pos, action)
         }
-    }
-
-    /// Before authentication (-Y) only `set <any key> <flags> <exptime> <bytes>` with
-    /// "<user> <password>" as its data is understood; everything else is refused line by line.
-    /// Returns the new position, nil to wait for more input, -1 to close.
-    private func authenticate(_ input: UnsafeRawBufferPointer, _ pos: Int, _ output: OutputBuffer) -> Int? {
-        if authBytes >= 0 {
-            let need = authBytes + 2
-            guard input.count - pos >= need else { return nil }
-            let data = UnsafeRawBufferPointer(rebasing: input[pos..<pos + need])
-            authBytes = -1
-            guard data[need - 2] == 0x0d && data[need - 1] == 0x0a else {
-                output.append("CLIENT_ERROR bad command line termination\r\n")
-                return pos + need
-            }
-            var tokens = Tokens()
-            _ = TextParser.tokenize(data, start: 0, end: need - 2, into: &tokens)
-            guard tokens.count >= 2 else {
-                output.append("CLIENT_ERROR bad authentication token format\r\n")
-                return pos + need
-            }
-            let user = UnsafeRawBufferPointer(rebasing: data[tokens[0].start..<tokens[0].start + tokens[0].count])
-            let password = UnsafeRawBufferPointer(rebasing: data[tokens[1].start..<tokens[1].start + tokens[1].count])
-            stats.add(.authCmds)
-            if settings.authEntries!.contains(where: { $0.user.elementsEqual(user) && $0.password.elementsEqual(password) }) {
-                authenticated = true
-                output.append(Reply.stored)
-            } else {
-                stats.add(.authErrors)
-                output.append("CLIENT_ERROR authentication failure\r\n")
-            }
-            return pos + need
-        }
-        guard let nl = TextParser.findNewline(input, from: pos) else {
-            // memcached closes a connection that sends over 1 KB without a newline here.
-            return input.count - pos > 1024 ? -1 : nil
-        }
-        var end = nl
-        if end > pos && input[end - 1] == 0x0d { end -= 1 }
-        var tokens = Tokens()
-        _ = TextParser.tokenize(input, start: pos, end: end, into: &tokens)
-        if tokens.count >= 5, TextParser.equals(input, tokens[0], "set"),
-           let size = TextParser.parseUnsigned(input, tokens[4], max: 8192) {
-            authBytes = Int(size)
-        } else {
-            output.append("CLIENT_ERROR unauthenticated\r\n")
-        }
-        return nl + 1
     }
 
     /// No newline yet: wait, unless the line is already longer than memcached allows.

@@ -284,7 +284,7 @@ extension MemcacheConnection {
         switch engine.allocate(key: key2, flags: f.clientFlags ?? 0, expiry: expiry, valueLength: Int(length)) {
         case .item(let item):
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: f.compareCAS ?? 0, noreply: false,
-                                   filled: 0, terminatorSeen: 0, terminatorValid: true, meta: reply)
+                                   block: ValueBlock(terminated: true), meta: reply)
         case .tooLarge:
             stats.add(.storeTooLarge)
             output.append(Reply.tooLarge)
@@ -301,7 +301,7 @@ extension MemcacheConnection {
 
     /// Stores a meta set's completed item and answers it.
     func finishMetaStore(_ p: PendingStore, _ reply: MetaStoreReply, _ output: OutputBuffer) {
-        if !p.terminatorValid {
+        if !p.block.terminatorValid {
             output.append(Reply.badDataChunk)
             return
         }

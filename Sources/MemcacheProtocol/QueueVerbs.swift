@@ -27,9 +27,7 @@ final class QueueConnection: ConnectionHandler {
         var target: Target
         var expiresMs: UInt64
         var noreply: Bool
-        var filled = 0
-        var terminatorSeen = 0
-        var terminatorValid = true
+        var block = ValueBlock(terminated: true)
     }
     var pending: PendingMessage?
     var swallowRemaining = 0
@@ -53,6 +51,9 @@ final class QueueConnection: ConnectionHandler {
     /// Open reads of this connection, per queue.
     var openReads: [ObjectIdentifier: (queue: BrokerQueue, ids: [UInt64])] = [:]
 
+    /// -Y applies to the broker port too.
+    var auth: AsciiAuth
+
     /// The last queue named on this connection (saves the registry lookup and a String).
     var cachedName: [UInt8] = []
     var cachedQueue: BrokerQueue?
@@ -64,6 +65,7 @@ final class QueueConnection: ConnectionHandler {
         self.settings = service.settings
         self.waker = waker
         self.consumer = service.broker.newConsumerID()
+        self.auth = AsciiAuth(entries: service.settings.authEntries)
     }
 
     func connectionClosed() {
@@ -101,6 +103,12 @@ final class QueueConnection: ConnectionHandler {
                 continue
             }
             if pos == input.count { return (pos, heldForDisk()) }
+            if !auth.authenticated {
+                guard let next = auth.consume(input, pos, output, counted: { _ in }) else { return (pos, .proceed) }
+                if next < 0 { return (pos, .closeNow) }
+                pos = next
+                continue
+            }
             guard let nl = TextParser.findNewline(input, from: pos) else {
                 if input.count - pos > settings.maxPlainLine { return (pos, .closeNow) }
                 return (pos, heldForDisk())
@@ -265,30 +273,14 @@ final class QueueConnection: ConnectionHandler {
     }
 
     private func fillPending(_ input: UnsafeRawBufferPointer, _ start: Int, _ output: OutputBuffer) -> Int {
-        var pos = start
-        guard var p = pending else { return pos }
-        let valueLength = p.item.valueLength
-        if p.filled < valueLength {
-            let n = min(valueLength - p.filled, input.count - pos)
-            if n > 0 {
-                engine.writeValue(p.item, at: p.filled, UnsafeRawBufferPointer(rebasing: input[pos..<pos + n]))
-                p.filled += n
-                pos += n
-            }
-        }
-        if p.filled == valueLength {
-            while p.terminatorSeen < 2 && pos < input.count {
-                if input[pos] != (p.terminatorSeen == 0 ? 0x0d : 0x0a) { p.terminatorValid = false }
-                p.terminatorSeen += 1
-                pos += 1
-            }
-        }
-        if p.terminatorSeen < 2 {
+        guard var p = pending else { return start }
+        let pos = p.block.take(input, at: start, into: p.item, engine: engine)
+        if !p.block.isComplete(p.item) {
             pending = p
             return pos
         }
         pending = nil
-        guard p.terminatorValid else {
+        guard p.block.terminatorValid else {
             engine.release(p.item)
             if !p.noreply { output.append(Reply.badDataChunk) }
             return pos

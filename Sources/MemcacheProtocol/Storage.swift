@@ -38,7 +38,7 @@ extension MemcacheConnection {
         switch engine.allocate(key: key, flags: UInt32(flags), expiry: expiry, valueLength: Int(length)) {
         case .item(let item):
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: casIn, noreply: noreply,
-                                   filled: 0, terminatorSeen: 0, terminatorValid: true)
+                                   block: ValueBlock(terminated: true))
         case .tooLarge:
             stats.add(.storeTooLarge)
             reply(Reply.tooLarge, output)
@@ -56,28 +56,9 @@ extension MemcacheConnection {
     /// Copies data-block bytes into the pending item; stores it once the block and its "\r\n"
     /// are in. Returns the new input position.
     func fillPending(_ input: UnsafeRawBufferPointer, _ start: Int, _ output: OutputBuffer) -> Int {
-        var pos = start
-        guard var p = pending else { return pos }
-        let valueLength = p.item.valueLength
-        if p.filled < valueLength {
-            let n = min(valueLength - p.filled, input.count - pos)
-            if n > 0 {
-                engine.writeValue(p.item, at: p.filled,
-                                  UnsafeRawBufferPointer(rebasing: input[pos..<pos + n]))
-                p.filled += n
-                pos += n
-            }
-        }
-        if p.filled == valueLength {
-            while p.terminatorSeen < 2 && pos < input.count {
-                let expected: UInt8 = p.terminatorSeen == 0 ? 0x0d : 0x0a
-                if input[pos] != expected { p.terminatorValid = false }
-                p.terminatorSeen += 1
-                pos += 1
-            }
-        }
-        // (A binary store has no terminator: it starts with terminatorSeen at 2.)
-        if p.terminatorSeen < 2 || p.filled < valueLength {
+        guard var p = pending else { return start }
+        let pos = p.block.take(input, at: start, into: p.item, engine: engine)
+        if !p.block.isComplete(p.item) {
             pending = p
             return pos
         }
@@ -93,7 +74,7 @@ extension MemcacheConnection {
             return pos
         }
         noreply = p.noreply
-        if !p.terminatorValid {
+        if !p.block.terminatorValid {
             reply(Reply.badDataChunk, output)
         } else {
             let (result, _) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn)

@@ -61,6 +61,27 @@ public final class PlainMutex: @unchecked Sendable {
     }
 }
 
+/// A condition variable created for CLOCK_MONOTONIC timeouts.
+public func makeMonotonicCondition() -> UnsafeMutablePointer<pthread_cond_t> {
+    let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    var attr = pthread_condattr_t()
+    pthread_condattr_init(&attr)
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+    pthread_cond_init(cond, &attr)
+    pthread_condattr_destroy(&attr)
+    return cond
+}
+
+/// Waits on `cond` (made by makeMonotonicCondition) for at most `microseconds`; `mutex` held.
+public func timedWait(_ cond: UnsafeMutablePointer<pthread_cond_t>, _ mutex: PlainMutex, microseconds: Int) {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    let ns = Int(ts.tv_nsec) + (microseconds % 1_000_000) * 1000
+    ts.tv_sec += microseconds / 1_000_000 + ns / 1_000_000_000
+    ts.tv_nsec = ns % 1_000_000_000
+    pthread_cond_timedwait(cond, mutex.raw, &ts)
+}
+
 /// Sleeps that a stop request cuts short: background loops wait on this instead of sleeping.
 public final class StopSignal: @unchecked Sendable {
     // Safe to share: `stopped` is read and written with `mutex` held.
@@ -69,12 +90,7 @@ public final class StopSignal: @unchecked Sendable {
     private var stopped = false
 
     public init() {
-        cond = .allocate(capacity: 1)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(cond, &attr)
-        pthread_condattr_destroy(&attr)
+        cond = makeMonotonicCondition()
     }
 
     deinit {
@@ -99,14 +115,9 @@ public final class StopSignal: @unchecked Sendable {
     /// Waits up to `microseconds`; returns false once stopped.
     @discardableResult
     public func wait(microseconds: Int) -> Bool {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let ns = Int(ts.tv_nsec) + (microseconds % 1_000_000) * 1000
-        ts.tv_sec += microseconds / 1_000_000 + ns / 1_000_000_000
-        ts.tv_nsec = ns % 1_000_000_000
         mutex.lock()
         defer { mutex.unlock() }
-        if !stopped { pthread_cond_timedwait(cond, mutex.raw, &ts) }
+        if !stopped { timedWait(cond, mutex, microseconds: microseconds) }
         return !stopped
     }
 }

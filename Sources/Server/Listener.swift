@@ -96,51 +96,28 @@ public final class Server: @unchecked Sendable {
 
     /// One UDP socket per address of -l (memcached's server_socket with SOCK_DGRAM).
     private func bindUDP(port requested: Int) throws {
-        let port = requested < 0 ? 0 : requested
-        let hosts = settings.hosts.isEmpty ? [nil] : settings.hosts.map { Optional($0) }
-        for host in hosts {
-            var hints = addrinfo()
-            hints.ai_flags = AI_PASSIVE
-            hints.ai_family = AF_UNSPEC
-            hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
-            var res: UnsafeMutablePointer<addrinfo>?
-            let rc = getaddrinfo(host, String(port), &hints, &res)
-            if rc != 0 { throw ServerError.resolve(host ?? "*", String(cString: gai_strerror(rc))) }
-            defer { freeaddrinfo(res) }
-            var ai = res
-            var bound = 0
-            var lastError = ""
-            while let a = ai {
-                defer { ai = a.pointee.ai_next }
-                let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
-                if fd < 0 { continue }
-                var one: Int32 = 1
-                if a.pointee.ai_family == AF_INET6 {
-                    setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
-                }
-                if Glibc.bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0 {
-                    lastError = String(cString: strerror(errno))
-                    Glibc.close(fd)
-                    continue
-                }
-                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                udpFDs.append(fd)
-                bound += 1
-            }
-            if bound == 0 { throw ServerError.bind(host ?? "*", requested, "UDP: " + lastError) }
-        }
+        udpFDs += try bindEverywhere(port: requested, datagram: true)
     }
 
     /// Binds `port` on every `-l` address for listener `listener` (an index into the factories).
     public func bind(port requested: Int, listener: Int) throws {
-        // memcached's -p -1: an ephemeral port per socket.
+        for fd in try bindEverywhere(port: requested, datagram: false) {
+            listenFDs.append(fd)
+            listenFactory.append(listener)
+        }
+    }
+
+    /// A non-blocking socket bound (and, for TCP, listening) on every address of every -l host;
+    /// port -1 asks the kernel for one (memcached's -p -1).
+    private func bindEverywhere(port requested: Int, datagram: Bool) throws -> [Int32] {
         let port = requested < 0 ? 0 : requested
         let hosts = settings.hosts.isEmpty ? [nil] : settings.hosts.map { Optional($0) }
+        var fds: [Int32] = []
         for host in hosts {
             var hints = addrinfo()
             hints.ai_flags = AI_PASSIVE
             hints.ai_family = AF_UNSPEC
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            hints.ai_socktype = Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
             var res: UnsafeMutablePointer<addrinfo>?
             let rc = getaddrinfo(host, String(port), &hints, &res)
             if rc != 0 { throw ServerError.resolve(host ?? "*", String(cString: gai_strerror(rc))) }
@@ -153,22 +130,23 @@ public final class Server: @unchecked Sendable {
                 let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
                 if fd < 0 { continue }
                 var one: Int32 = 1
-                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+                if !datagram { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) }
                 if a.pointee.ai_family == AF_INET6 {
                     setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
                 }
-                if Glibc.bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0 || listen(fd, Int32(settings.backlog)) != 0 {
+                if Glibc.bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0
+                    || (!datagram && listen(fd, Int32(settings.backlog)) != 0) {
                     lastError = String(cString: strerror(errno))
                     Glibc.close(fd)
                     continue
                 }
                 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-                listenFDs.append(fd)
-                listenFactory.append(listener)
+                fds.append(fd)
                 bound += 1
             }
-            if bound == 0 { throw ServerError.bind(host ?? "*", requested, lastError) }
+            if bound == 0 { throw ServerError.bind(host ?? "*", requested, (datagram ? "UDP: " : "") + lastError) }
         }
+        return fds
     }
 
     /// memcached's server_socket_unix: a stale socket file is replaced; the mask applies to it.

@@ -229,7 +229,14 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("auth").path
         try "alice:secret\nbob:pw2\n".write(toFile: file, atomically: true, encoding: .utf8)
-        try await withServer(["-Y", file]) { server in
+        let brokerPort = try Loopback.freePort()
+        try await withServer(["-Y", file, "--broker-port=\(brokerPort)"]) { server in
+            // The broker port asks for the same authentication.
+            let b = try RawConnection(port: brokerPort)
+            b.send("get q\r\n")
+            #expect(b.receive(until: "\r\n") == "CLIENT_ERROR unauthenticated\r\n")
+            b.send("set auth 0 0 7\r\nbob pw2\r\nget q\r\n")
+            #expect(b.receive(until: "END\r\n").hasSuffix("STORED\r\nEND\r\n"))
             let c = try RawConnection(port: server.port)
             // One request at a time, as memcached 1.6.18 answered them side by side.
             for (request, reply) in [

@@ -428,6 +428,7 @@ public enum CompareRunner {
                         + "server CPU \(formatFixed(sample.cpuSeconds, 2)) s (\(formatGrouped(Int(sample.opsPerCPUSecond.rounded()))) ops/CPU-s), "
                         + "hits \(formatFixed(r.hitRatio * 100, 1)) %, errors \(sample.errors)"
                         + (r.errors.total > 0 ? " (\(r.errors.fields.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))" : "")
+                        + r.errorTexts.map { "; \($0.count) x \($0.text.debugDescription)" }.joined()
                         + (r.stopReason.map { ", \($0)" } ?? ""))
                 }
             }

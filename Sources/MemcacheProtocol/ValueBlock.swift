@@ -1,0 +1,40 @@
+// A value that follows its command line (set, ms, a binary store, a queue set or publish): its
+// bytes go straight into item memory as they arrive (memcached's conn_nread), then the "\r\n"
+// the text protocols require after it is checked. A binary-protocol value has no terminator.
+import CacheEngine
+
+struct ValueBlock {
+    private(set) var filled = 0
+    private var terminatorLeft: Int
+    /// False when the two bytes after the value were not "\r\n".
+    private(set) var terminatorValid = true
+
+    init(terminated: Bool) {
+        terminatorLeft = terminated ? 2 : 0
+    }
+
+    /// Takes what it can of `input` from `pos` into `item`; returns the new position.
+    mutating func take(_ input: UnsafeRawBufferPointer, at start: Int, into item: Item, engine: CacheEngine) -> Int {
+        var pos = start
+        let valueLength = item.valueLength
+        if filled < valueLength {
+            let n = min(valueLength - filled, input.count - pos)
+            if n > 0 {
+                engine.writeValue(item, at: filled, UnsafeRawBufferPointer(rebasing: input[pos..<pos + n]))
+                filled += n
+                pos += n
+            }
+        }
+        if filled == valueLength {
+            while terminatorLeft > 0 && pos < input.count {
+                if input[pos] != (terminatorLeft == 2 ? 0x0d : 0x0a) { terminatorValid = false }
+                terminatorLeft -= 1
+                pos += 1
+            }
+        }
+        return pos
+    }
+
+    /// The value and its terminator are all in.
+    func isComplete(_ item: Item) -> Bool { filled == item.valueLength && terminatorLeft == 0 }
+}
