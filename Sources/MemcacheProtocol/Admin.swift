@@ -280,7 +280,8 @@ extension MemcacheConnection {
     /// `all`, or comma-separated class ids that exist; nil on a bad one.
     private func classList(_ input: UnsafeRawBufferPointer, _ list: Token) -> [Int]? {
         let largest = engine.slabs.table.largest
-        if TextParser.equals(input, list, "all") { return Array(1...largest) }
+        // `hash` (memcached walks the hash table) lists the same live items, class by class.
+        if TextParser.equals(input, list, "all") || TextParser.equals(input, list, "hash") { return Array(1...largest) }
         var out: [Int] = []
         var i = list.start
         let end = list.start + list.count

@@ -130,6 +130,7 @@ extension MemcacheConnection {
         engine.withItemLock(hv) {
             var outcome = GetOutcome.miss
             var found = engine.lockedGet(key, hv, bump: false, outcome: &outcome)
+            if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
             var created = false
             if found == nil, let viv = f.vivify,
                case .item(let fresh) = engine.allocate(key: key, flags: 0, expiry: clock.expiry(fromClient: Int64(viv)), valueLength: 0) {
@@ -315,6 +316,7 @@ extension MemcacheConnection {
                 engine.lockedStore(p.item, p.hash, mode: .add, casIn: 0, newCAS: reply.newCAS)
             }
         }
+        if service.watch.isActive(.mutations) { logStore(p.item, mode: p.mode, result: result) }
         switch result {
         case .stored:
             if p.mode == .cas { stats.add(.casHits) }
