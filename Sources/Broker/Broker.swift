@@ -169,39 +169,41 @@ public final class Broker: @unchecked Sendable {
         }
     }
 
-    /// `delete <queue>`: the queue, its messages and its journal go.
+    /// `delete <queue>`: the queue, its messages, its journal and spill file go. Done entirely
+    /// under the registry lock, so a queue of the same name created right after cannot meet the
+    /// old one's files.
     public func deleteQueue(_ name: String) -> Bool {
-        let q: BrokerQueue? = registry.withLock {
-            guard let q = queues.removeValue(forKey: name) else { return nil }
+        var wake: [QueueWaiter] = []
+        let found: Bool = registry.withLock {
+            guard let q = queues.removeValue(forKey: name) else { return false }
             q.deleted.store(true, ordering: .relaxed)
             for key in exchanges.keys {
                 exchanges[key]!.bindings.removeAll { $0.queue == name }
             }
             lockedSaveMeta()
-            return q
-        }
-        guard let q else { return false }
-        var wake: [QueueWaiter] = []
-        q.lock.withLock {
-            for item in q.lockedFlush() { engine.release(item) }
-            for (_, o) in q.open {
-                share.release(o.message.memoryBytes)
-                engine.release(o.message.item)
+            q.lock.withLock {
+                for item in q.lockedFlush() { engine.release(item) }
+                for (_, o) in q.open {
+                    share.release(o.message.memoryBytes)
+                    engine.release(o.message.item)
+                }
+                q.open.removeAll()
+                for w in q.waiters where w.registered {
+                    w.registered = false
+                    wake.append(w)
+                }
+                q.waiters.removeAll()
+                if let j = q.journal {
+                    flusher?.unregister(j)
+                    j.closeAndRemove()
+                    q.journal = nil
+                }
+                q.spill?.remove()
             }
-            q.open.removeAll()
-            for w in q.waiters where w.registered {
-                w.registered = false
-                wake.append(w)
-            }
-            q.waiters.removeAll()
-            if let j = q.journal {
-                flusher?.unregister(j)
-                j.closeAndRemove()
-                q.journal = nil
-            }
+            return true
         }
         for w in wake { w.waker.wake() }
-        return true
+        return found
     }
 
     /// `flush <queue>`: drops the ready messages.
@@ -317,7 +319,8 @@ public final class Broker: @unchecked Sendable {
         let now = clockMs()
         var wake: [QueueWaiter] = []
         q.lock.withLock {
-            if wasOpen, q.open.removeValue(forKey: m.id) != nil {
+            if wasOpen, let o = q.open[m.id], o.consumer == consumer {
+                q.open[m.id] = nil
                 q.journal?.append(.abort, id: m.id)
                 q.lockedMakeReady(m, atHead: true, nowMs: now, wake: &wake)
             } else if !wasOpen && !q.isDeleted {
@@ -376,8 +379,9 @@ public final class Broker: @unchecked Sendable {
                     continue
                 }
                 share.force(d.message.memoryBytes)
-                let r = q.lock.withLock {
-                    q.lockedEnqueue(d.message, nowMs: now, journaled: true, dead: &next, wake: &wakeMore)
+                let r: EnqueueResult = q.lock.withLock {
+                    if q.isDeleted { return .full }
+                    return q.lockedEnqueue(d.message, nowMs: now, journaled: true, dead: &next, wake: &wakeMore)
                 }
                 if r != .stored {
                     share.release(d.message.memoryBytes)

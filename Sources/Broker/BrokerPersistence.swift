@@ -156,16 +156,19 @@ extension Broker {
             }
         }
         if let j = q.journal {
-            var snap = Self.snapshot(q, engine: engine)
-            _ = j.replace(with: snap.bytes)
+            var (snap, superseded) = Self.snapshot(q, engine: engine)
+            if !j.replace(with: snap.bytes) { j.restorePending(superseded) }
             snap.deallocate()
+            superseded.deallocate()
         }
     }
 
     /// A journal that recreates `q` as it is now: an add per ready message in order, and an add
-    /// plus an open per open read. Drops the journal's buffered records (the snapshot holds them).
-    static func snapshot(_ q: BrokerQueue, engine: CacheEngine) -> ByteBuffer {
+    /// plus an open per open read; and the journal's buffered records it supersedes (taken out,
+    /// to be put back if the snapshot cannot be written).
+    static func snapshot(_ q: BrokerQueue, engine: CacheEngine) -> (ByteBuffer, ByteBuffer) {
         var b = ByteBuffer()
+        var superseded = ByteBuffer()
         q.lock.withLock {
             func add(_ m: Message) {
                 let start = b.count
@@ -186,8 +189,8 @@ extension Broker {
             for level in q.levels.indices.reversed() {
                 for i in 0..<q.levels[level].count { add(q.levels[level][i]) }
             }
-            q.journal?.discardPending()
+            if let j = q.journal { superseded = j.discardPending() }
         }
-        return b
+        return (b, superseded)
     }
 }

@@ -13,7 +13,10 @@ extension Broker {
         ]
         let total = all.reduce(UInt64(0)) { sum, q in sum + q.lock.withLock { q.counters.totalItems } }
         out.append(("broker_total_messages", "\(total)"))
-        if let flusher { out.append(("broker_fsyncs", "\(flusher.fsyncCount)")) }
+        if let flusher {
+            out.append(("broker_fsyncs", "\(flusher.fsyncCount)"))
+            out.append(("broker_journal_write_errors", "\(flusher.writeErrorCount)"))
+        }
         for q in all {
             let p = "queue_\(q.name)_"
             q.lock.withLock {

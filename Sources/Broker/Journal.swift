@@ -171,16 +171,47 @@ public final class Journal: @unchecked Sendable {
         }
         if isClosed { return true }
         defer { spare.removeAll() }
-        if spare.count == 0 { return true }
-        guard writeAll(fd, spare.bytes) else { return false }
-        sizeOnDisk += spare.count
-        if sync { fdatasync(fd) }
+        if spare.count > 0 {
+            guard writeAll(fd, spare.bytes) else {
+                // Cut what got half written and keep the records for the next cycle, ahead of
+                // anything appended since.
+                _ = ftruncate(fd, off_t(sizeOnDisk))
+                restorePending(spare)
+                return false
+            }
+            sizeOnDisk += spare.count
+            unsynced = true
+        }
+        if sync && unsynced {
+            guard fdatasync(fd) == 0 else { return false }
+            unsynced = false
+        }
         return true
     }
 
-    /// Drops buffered records; called under the queue lock with a snapshot that holds their effect.
-    func discardPending() {
-        lock.withLock { pending.removeAll() }
+    /// Written but not yet fsynced (an fsync failed, or the policy is never).
+    private var unsynced = false
+
+    /// Takes the buffered records out; called under the queue lock with a snapshot that holds
+    /// their effect. They come back with `restorePending` if the snapshot cannot be written.
+    func discardPending() -> ByteBuffer {
+        lock.withLock {
+            var taken = ByteBuffer()
+            swap(&taken, &pending)
+            return taken
+        }
+    }
+
+    /// Puts records back in front of whatever was appended since they were taken.
+    func restorePending(_ earlier: ByteBuffer) {
+        guard earlier.count > 0 else { return }
+        lock.withLock {
+            var merged = ByteBuffer()
+            merged.append(earlier.bytes)
+            merged.append(pending.bytes)
+            pending.deallocate()
+            pending = merged
+        }
     }
 
     /// Replaces the file with `snapshot` (a complete journal of what is live), written to a
@@ -189,20 +220,28 @@ public final class Journal: @unchecked Sendable {
         let temp = path + ".compact"
         let tfd = Glibc.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard tfd >= 0 else { return false }
-        guard writeAll(tfd, snapshot), fdatasync(tfd) == 0, rename(temp, path) == 0 else {
+        guard writeAll(tfd, snapshot), fdatasync(tfd) == 0 else {
             Glibc.close(tfd)
             unlink(temp)
             return false
         }
-        syncDirectory(of: path)
         Glibc.close(tfd)
-        let nfd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-        guard nfd >= 0 else { return false }
-        lock.withLock {
+        // Renamed under the lock: a queue deleted meanwhile must not come back from its snapshot.
+        let swapped = lock.withLock { () -> Bool in
+            guard !closed, rename(temp, path) == 0 else { return false }
+            let nfd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard nfd >= 0 else { return false }
             Glibc.close(fd)
             fd = nfd
+            return true
         }
+        guard swapped else {
+            unlink(temp)
+            return false
+        }
+        syncDirectory(of: path)
         sizeOnDisk = snapshot.count
+        unsynced = false
         return true
     }
 

@@ -54,8 +54,10 @@ public final class JournalFlusher: @unchecked Sendable {
     let compactMinBytes: Int
     /// Takes a queue's snapshot under its lock, dropping the journal's buffered records (the
     /// snapshot holds their effect). Set by the broker before `start`.
-    var snapshot: (@Sendable (BrokerQueue) -> ByteBuffer)?
+    var snapshot: (@Sendable (BrokerQueue) -> (ByteBuffer, ByteBuffer))?
     private(set) var fsyncs: UInt64 = 0
+    /// Cycles that failed to write or fsync some journal (retried).
+    private(set) var writeErrors: UInt64 = 0
     private(set) var syncedRecordsBytes: UInt64 = 0
 
     init(policy: FsyncPolicy, compactMinBytes: Int = 16 << 20) {
@@ -103,6 +105,7 @@ public final class JournalFlusher: @unchecked Sendable {
 
     /// Counters for `stats`: fsyncs done and records' bytes they covered.
     public var fsyncCount: UInt64 { mutex.withLock { fsyncs } }
+    public var writeErrorCount: UInt64 { mutex.withLock { writeErrors } }
 
     func start() {
         thread = BackgroundThread(name: "journal flusher") { [self] in self.run() }
@@ -127,11 +130,22 @@ public final class JournalFlusher: @unchecked Sendable {
             if stop { return }
             let sync = policy != .never
             var wrote = false
+            var failed = false
             for j in js {
                 let before = j.sizeOnDisk
-                j.flush(sync: sync)
+                if !j.flush(sync: sync) { failed = true }
                 if j.sizeOnDisk != before { wrote = true }
                 compactIfWorthIt(j)
+            }
+            if failed {
+                // Nothing of this cycle counts as durable: try again shortly (the records were
+                // kept), and keep the waiters waiting.
+                mutex.withLock {
+                    writeErrors += 1
+                    requested = true
+                }
+                usleep(10_000)
+                continue
             }
             mutex.withLock {
                 if wrote && sync { fsyncs += 1 }
@@ -184,8 +198,9 @@ public final class JournalFlusher: @unchecked Sendable {
         guard j.sizeOnDisk > compactMinBytes, let q = j.queue, let snapshot else { return }
         let live = q.lock.withLock { q.readyBytes + q.open.values.reduce(0) { $0 + $1.message.bodyBytes } }
         guard live * 4 < j.sizeOnDisk else { return }
-        var snap = snapshot(q)
-        _ = j.replace(with: snap.bytes)
+        var (snap, superseded) = snapshot(q)
+        if !j.replace(with: snap.bytes) { j.restorePending(superseded) }
         snap.deallocate()
+        superseded.deallocate()
     }
 }

@@ -202,11 +202,17 @@ public final class BrokerQueue: @unchecked Sendable {
     /// A ready message goes to the first live waiter, or into its level: at the tail, or (a
     /// returning message, `atHead`) back at its place by id.
     func lockedMakeReady(_ m: Message, atHead: Bool, nowMs: UInt64, wake: inout [QueueWaiter]) {
-        while !waiters.isEmpty {
-            let w = waiters.removeFirst()
-            guard w.registered else { continue }
-            var m = m
+        var m = m
+        // A read opened before a re-declaration lowered max_priority comes back within range.
+        m.priority = UInt8(min(Int(m.priority), config.maxPriority))
+        while let w = waiters.first {
+            guard w.registered else {
+                waiters.removeFirst()
+                continue
+            }
+            // No memory to load a spilled body: it waits in the queue; the reader keeps waiting.
             if !lockedLoad(&m) { break }
+            waiters.removeFirst()
             w.registered = false
             engine.retain(m.item)
             lockedHandOut(m, to: w.consumer, open: w.open, nowMs: nowMs)

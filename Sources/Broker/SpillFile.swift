@@ -15,6 +15,8 @@ final class SpillFile {
     private var end: Int64 = 0
     /// Spilled messages still in the queue.
     private(set) var live = 0
+    /// The queue was deleted and the file removed (a new queue may own the name now).
+    private var removed = false
 
     init?(path: String) {
         self.path = path
@@ -24,7 +26,14 @@ final class SpillFile {
 
     deinit {
         close(fd)
-        unlink(path)
+        if !removed { unlink(path) }
+    }
+
+    /// The queue is deleted: the name goes now, the descriptor with the object.
+    func remove() {
+        if !removed { unlink(path) }
+        removed = true
+        live = 0
     }
 
     /// Writes the item's body; returns its offset (nil on an I/O error).
@@ -80,6 +89,7 @@ final class SpillFile {
 
     /// A spilled message left the queue; the file empties when none is left.
     func release() {
+        if removed { return }
         live -= 1
         if live == 0 && end > 0 {
             ftruncate(fd, 0)

@@ -87,37 +87,37 @@ public final class SlabRebalancer: @unchecked Sendable {
 
     public var isRunning: Bool { running.load(ordering: .relaxed) }
 
-    /// Empties the page chunk by chunk, then hands it over (or gives up after 2 s).
+    /// Empties the page chunk by chunk, then hands it over (or gives up after 2 s). The allocator
+    /// says when every chunk is free; the refcounts here only find the items to unlink.
     private func empty(_ move: SlabAllocator.PageMove, into dst: Int) {
         let arena = engine.arena
         var deadline = 200
         while true {
-            var busy = 0
             for i in 0..<move.chunks {
                 let it = Item(arena.base + move.start + i * move.chunkSize)
                 if it.refcount.pointee.load(ordering: .acquiring) == 0 { continue }
                 if it.flags & ItemFlag.linked != 0 {
                     // The key bytes stay put while we read them: nothing in this page is handed
-                    // out again, and freeing writes only a chunk's first bytes.
+                    // out again, and freeing writes only a chunk's first bytes. A stale read
+                    // only picks a wrong lock, and the check under the lock then fails.
                     let hv = CacheEngine.hash(it.key)
                     engine.withItemLock(hv) {
-                        if it.flags & ItemFlag.linked != 0 {
+                        if it.flags & ItemFlag.linked != 0 && CacheEngine.hash(it.key) == hv {
                             engine.lockedUnlink(it, hv)
                             evictions.wrappingAdd(1, ordering: .relaxed)
                         }
                     }
                 }
-                if it.refcount.pointee.load(ordering: .acquiring) != 0 { busy += 1 }
             }
-            if busy == 0 {
+            if engine.slabs.pageMoveIsEmpty {
                 engine.slabs.finishPageMove(move, to: dst)
                 moved.wrappingAdd(1, ordering: .relaxed)
                 return
             }
-            busyItems.wrappingAdd(UInt64(busy), ordering: .relaxed)
+            busyItems.wrappingAdd(UInt64(engine.slabs.pageMoveBusyChunks), ordering: .relaxed)
             deadline -= 1
             if deadline == 0 {
-                engine.slabs.abortPageMove(move) { Item($0).refcount.pointee.load(ordering: .acquiring) == 0 }
+                engine.slabs.abortPageMove(move)
                 aborted.wrappingAdd(1, ordering: .relaxed)
                 return
             }

@@ -49,6 +49,13 @@ public final class SlabAllocator: @unchecked Sendable {
     /// handed out, and chunks freed in it do not go back on the free list.
     private var movingStart = 0
     private var movingEnd = 0
+    /// Which chunks of the moving page are known free: taken off the free list when the move
+    /// began, or freed since. Only this (kept under the slab lock) says a chunk is empty; an
+    /// item's refcount reading 0 may be a free or an allocation still in progress.
+    private let movingFree: UnsafeMutablePointer<Bool>
+    private var movingFreeCount = 0
+    private var movingChunkSize = 1
+    private var movingChunks = 0
 
     /// Address space reserved for pages: room for `cache_memlimit` to raise -m at run time.
     static func reservation(forLimit limit: Int, table: SlabClassTable) -> Int {
@@ -78,6 +85,7 @@ public final class SlabAllocator: @unchecked Sendable {
         pageOwner.initialize(repeating: 0, count: pageCount)
         pageHasRawChunks = .allocate(capacity: pageCount)
         pageHasRawChunks.initialize(repeating: false, count: pageCount)
+        movingFree = .allocate(capacity: table.perPage.max() ?? 1)
     }
 
     deinit {
@@ -87,6 +95,7 @@ public final class SlabAllocator: @unchecked Sendable {
         state.deallocate()
         pageOwner.deallocate()
         pageHasRawChunks.deallocate()
+        movingFree.deallocate()
     }
 
     @inline(__always)
@@ -174,6 +183,7 @@ public final class SlabAllocator: @unchecked Sendable {
         if offset >= movingStart && offset < movingEnd {
             // Emptied for a move: the chunk leaves with its page.
             c.pointee.used -= 1
+            markMovingFree(offset)
             return
         }
         arena.pointer(handle).storeBytes(of: c.pointee.freeHead, as: UInt32.self)
@@ -210,6 +220,28 @@ public final class SlabAllocator: @unchecked Sendable {
 
     // MARK: page moves (slabs reassign / automove)
 
+    private func markMovingFree(_ offset: Int) {
+        let i = (offset - movingStart) / movingChunkSize
+        if i < movingChunks && !movingFree[i] {
+            movingFree[i] = true
+            movingFreeCount += 1
+        }
+    }
+
+    /// Every chunk of the page being moved is free: it can be handed over.
+    public var pageMoveIsEmpty: Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return movingEnd != 0 && movingFreeCount == movingChunks
+    }
+
+    /// Chunks of the page being moved not free yet.
+    public var pageMoveBusyChunks: Int {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return movingChunks - movingFreeCount
+    }
+
     /// A page being moved out of `classID`: arena offset, chunk geometry.
     public struct PageMove: Sendable {
         public let classID: Int
@@ -241,6 +273,10 @@ public final class SlabAllocator: @unchecked Sendable {
         let start = SlabArena.reservedPrefix + chosen * table.pageSize
         movingStart = start
         movingEnd = start + table.pageSize
+        movingChunkSize = table.chunkSizes[src]
+        movingChunks = table.perPage[src]
+        movingFreeCount = 0
+        movingFree.initialize(repeating: false, count: movingChunks)
         // Unthread the page's free chunks.
         var h = c.pointee.freeHead
         var previous: SlabHandle = 0
@@ -250,6 +286,7 @@ public final class SlabAllocator: @unchecked Sendable {
             if offset >= movingStart && offset < movingEnd {
                 if previous == 0 { c.pointee.freeHead = next } else { arena.pointer(previous).storeBytes(of: next, as: UInt32.self) }
                 c.pointee.freeCount -= 1
+                markMovingFree(offset)
             } else {
                 previous = h
             }
@@ -278,24 +315,27 @@ public final class SlabAllocator: @unchecked Sendable {
         }
         movingStart = 0
         movingEnd = 0
+        movingChunks = 0
+        movingFreeCount = 0
     }
 
-    /// The page could not be emptied: it stays with its class; `isFree` says which of its chunks
-    /// hold nothing (they go back on the free list).
-    public func abortPageMove(_ m: PageMove, isFree: (UnsafeMutableRawPointer) -> Bool) {
+    /// The page could not be emptied: it stays with its class, and the chunks known free go
+    /// back on its free list.
+    public func abortPageMove(_ m: PageMove) {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        movingStart = 0
-        movingEnd = 0
         let c = classes + m.classID
-        for i in 0..<m.chunks {
+        for i in 0..<movingChunks where movingFree[i] {
             let p = arena.base + m.start + i * m.chunkSize
-            guard isFree(p) else { continue }
             let h = arena.handle(p)
             p.storeBytes(of: c.pointee.freeHead, as: UInt32.self)
             c.pointee.freeHead = h
             c.pointee.freeCount += 1
         }
+        movingStart = 0
+        movingEnd = 0
+        movingChunks = 0
+        movingFreeCount = 0
     }
 
     public func classStats(_ id: Int) -> SlabClassStats {
