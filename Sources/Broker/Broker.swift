@@ -62,6 +62,8 @@ public final class Broker: @unchecked Sendable {
     public internal(set) var recoveryNotes: [String] = []
 
     public static let defaultExchange = "amq.default"
+    /// Bindings per exchange: item refcounts are 16-bit, and one publish takes a reference per queue.
+    public static let maxBindings = 4096
 
     public init(engine: CacheEngine, settings: BrokerSettings,
                 clockMs: @escaping @Sendable () -> UInt64 = Broker.wallClockMs) throws {
@@ -416,6 +418,8 @@ public final class Broker: @unchecked Sendable {
         /// Re-declared with another type (RabbitMQ: PRECONDITION_FAILED).
         case typeMismatch
         case notFound
+        /// `maxBindings` reached (a publish holds one body reference per queue it reaches).
+        case tooManyBindings
     }
 
     public func declareExchange(_ name: String, kind: ExchangeKind, alternate: String?) -> ExchangeResult {
@@ -442,6 +446,9 @@ public final class Broker: @unchecked Sendable {
     public func bind(exchange: String, _ b: Binding) -> ExchangeResult {
         registry.withLock {
             guard exchanges[exchange] != nil else { return .notFound }
+            if exchanges[exchange]!.bindings.count >= Self.maxBindings && !exchanges[exchange]!.bindings.contains(b) {
+                return .tooManyBindings
+            }
             if queues[b.queue] == nil { _ = lockedCreateQueue(b.queue, QueueConfig()) }
             if !exchanges[exchange]!.bindings.contains(b) { exchanges[exchange]!.bindings.append(b) }
             lockedSaveMeta()

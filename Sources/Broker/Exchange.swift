@@ -62,27 +62,27 @@ public struct Exchange: Sendable {
         return out
     }
 
-    /// RabbitMQ's topic matching over dot-separated words.
+    /// RabbitMQ's topic matching over dot-separated words, by dynamic programming over
+    /// (pattern words, key words): linear in their product whatever the `#`s.
     public static func topicMatches(pattern: String, routingKey: String) -> Bool {
-        let p = pattern.split(separator: ".", omittingEmptySubsequences: false)
-        let k = routingKey.split(separator: ".", omittingEmptySubsequences: false)
-        // An empty routing key is zero words.
-        let words = routingKey.isEmpty ? [] : k
-        let pats = pattern.isEmpty ? [] : p
-        return matchWords(pats[...], words[...])
-    }
-
-    private static func matchWords(_ p: ArraySlice<Substring>, _ k: ArraySlice<Substring>) -> Bool {
-        guard let first = p.first else { return k.isEmpty }
-        if first == "#" {
-            // Zero words, or swallow one and try again.
-            let rest = p.dropFirst()
-            if matchWords(rest, k) { return true }
-            return !k.isEmpty && matchWords(p, k.dropFirst())
+        let p = pattern.isEmpty ? [] : pattern.split(separator: ".", omittingEmptySubsequences: false)
+        let k = routingKey.isEmpty ? [] : routingKey.split(separator: ".", omittingEmptySubsequences: false)
+        // row[j]: the pattern words so far match the first j key words.
+        var row = [Bool](repeating: false, count: k.count + 1)
+        row[0] = true
+        for word in p {
+            var next = [Bool](repeating: false, count: k.count + 1)
+            if word == "#" {
+                // Zero words, or one more word for the same #.
+                for j in 0...k.count { next[j] = row[j] || (j > 0 && next[j - 1]) }
+            } else {
+                for j in stride(from: 1, through: k.count, by: 1) where row[j - 1] {
+                    next[j] = word == "*" || word == k[j - 1]
+                }
+            }
+            row = next
         }
-        guard let word = k.first else { return false }
-        if first == "*" || first == word { return matchWords(p.dropFirst(), k.dropFirst()) }
-        return false
+        return row[k.count]
     }
 
     static func headersMatch(_ b: Binding, _ headers: [HeaderPair]) -> Bool {

@@ -64,7 +64,7 @@ extension QueueConnection {
         switch broker.declareExchange(String(w[1]), kind: kind, alternate: alternate) {
         case .ok: output.append(Reply.ok)
         case .typeMismatch: output.append("CLIENT_ERROR exchange \(w[1]) exists with another type\r\n")
-        case .notFound: output.append(Reply.notFound)
+        case .notFound, .tooManyBindings: output.append(Reply.notFound)
         }
     }
 
@@ -96,8 +96,11 @@ extension QueueConnection {
                 headers.append(HeaderPair(k, v))
             }
         }
-        let r = broker.bind(exchange: exchange, Binding(queue: queue, key: key, matchAll: matchAll, headers: headers))
-        output.append(r == .ok ? Reply.ok : Reply.notFound)
+        switch broker.bind(exchange: exchange, Binding(queue: queue, key: key, matchAll: matchAll, headers: headers)) {
+        case .ok: output.append(Reply.ok)
+        case .tooManyBindings: output.append("SERVER_ERROR too many bindings on exchange \(exchange)\r\n")
+        default: output.append(Reply.notFound)
+        }
     }
 
     private func publish(_ w: [Substring], _ output: OutputBuffer) -> HandlerAction {

@@ -47,6 +47,8 @@ final class QueueConnection: ConnectionHandler {
 
     /// Highest flusher ticket whose STORED is held until durable.
     var durableTicket: UInt64 = 0
+    /// `quit` came while replies were held for an fsync.
+    var closeWhenDurable = false
 
     /// Open reads of this connection, per queue.
     var openReads: [ObjectIdentifier: (queue: BrokerQueue, ids: [UInt64])] = [:]
@@ -155,14 +157,14 @@ final class QueueConnection: ConnectionHandler {
         durableTicket = max(durableTicket, flusher.ticket())
     }
 
-    /// `.park` while STORED replies wait for the journal's fsync, else `.proceed`.
+    /// `.park` while STORED replies wait for the journal's fsync, else `.proceed` (`.close`
+    /// after a `quit`).
     private func heldForDisk() -> HandlerAction {
-        guard durableTicket != 0, let flusher = broker.flusher else { return .proceed }
-        if flusher.waitDurable(durableTicket, waker: waker) {
+        if durableTicket != 0, let flusher = broker.flusher {
+            guard flusher.waitDurable(durableTicket, waker: waker) else { return .park(timeoutMs: -1) }
             durableTicket = 0
-            return .proceed
         }
-        return .park(timeoutMs: -1)
+        return closeWhenDurable ? .close : .proceed
     }
 
     private func dispatch(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
@@ -189,7 +191,11 @@ final class QueueConnection: ConnectionHandler {
             output.append("VERSION \(settings.version)\r\n")
             return .proceed
         }
-        if TextParser.equals(input, cmd, "quit") { return .close }
+        if TextParser.equals(input, cmd, "quit") {
+            // Replies still waiting for their fsync go out first, then the connection closes.
+            closeWhenDurable = true
+            return durableTicket == 0 ? .close : heldForDisk()
+        }
         if TextParser.equals(input, cmd, "stats") {
             if tokens.count == 1 { return processStats(output) }
             if tokens.count == 2 && TextParser.equals(input, tokens[1], "settings") {
@@ -313,43 +319,32 @@ final class QueueConnection: ConnectionHandler {
 
     // MARK: get
 
+    /// Keys one broker `get` may name: a multi-get holds one item reference per message in the
+    /// output, and item refcounts are 16-bit.
+    static let maxKeysPerGet = 16
+
     private func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
                             withCAS: Bool) -> HandlerAction {
         guard tokens.count > 1 else {
             output.append(Reply.error)
             return .proceed
         }
-        let mark = output.mark()
+        if let error = validateGet(input, tokens, end) {
+            output.append(error)
+            return .proceed
+        }
+        // Nothing below can fail: every key was checked before any message was taken.
         var next: Token? = tokens[1]
         let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
         while let keyToken = next {
             next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
             let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
-            guard let spec = QueueKey(key), keyToken.count <= 250,
-                  let q = queue(UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
-                output.rollback(to: mark)
-                output.append(Reply.badFormat)
-                return .proceed
-            }
-            if spec.timeoutMs >= 0 && !single {
-                output.rollback(to: mark)
-                output.append(Reply.blockingMultiGet)
-                return .proceed
-            }
+            let spec = QueueKey(key)!
+            let q = queue(UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength]))!
             if spec.close { confirmAll(q) }
             if spec.abort { abortAll(q) }
             guard spec.open || spec.peek || !(spec.close || spec.abort) else { continue }
-            if spec.open && openCount(q) >= broker.settings.prefetch {
-                // Some may have timed out and gone back to the queue meanwhile.
-                let live = broker.openIDs(q, consumer: consumer)
-                openReads[ObjectIdentifier(q)] = live.isEmpty ? nil : (q, live)
-            }
-            if spec.open && openCount(q) >= broker.settings.prefetch {
-                output.rollback(to: mark)
-                output.append(Reply.prefetchFull)
-                return .proceed
-            }
-            let canWait = spec.timeoutMs > 0 && !spec.peek
+            let canWait = single && spec.timeoutMs > 0 && !spec.peek
             switch broker.take(q, consumer: consumer, open: spec.open, peek: spec.peek, waitWith: canWait ? waker : nil) {
             case .message(let m):
                 if spec.open { noteOpen(q, m.id) }
@@ -365,6 +360,41 @@ final class QueueConnection: ConnectionHandler {
         }
         output.append(Reply.end)
         return .proceed
+    }
+
+    /// The error line for a get that must not run (a bad key, a blocking multi-get, too many
+    /// keys, an open read past --prefetch), or nil.
+    private func validateGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int) -> StaticString? {
+        var next: Token? = tokens[1]
+        var keys = 0
+        var opensAsked: [ObjectIdentifier: Int] = [:]
+        let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
+        while let keyToken = next {
+            next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+            keys += 1
+            if keys > Self.maxKeysPerGet { return Reply.tooManyQueueKeys }
+            let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+            guard keyToken.count <= 250, let spec = QueueKey(key),
+                  let q = queue(UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
+                return Reply.badFormat
+            }
+            if spec.timeoutMs >= 0 && !single { return Reply.blockingMultiGet }
+            guard spec.open else { continue }
+            let id = ObjectIdentifier(q)
+            // /close or /abort first ends every open read of this connection on the queue,
+            // including those opened earlier in this request.
+            let closing = spec.close || spec.abort
+            if closing { opensAsked[id] = 0 }
+            if !closing && openCount(q) + opensAsked[id, default: 0] >= broker.settings.prefetch {
+                // Some may have timed out and gone back to the queue meanwhile.
+                let live = broker.openIDs(q, consumer: consumer)
+                openReads[id] = live.isEmpty ? nil : (q, live)
+            }
+            let current = closing ? 0 : openCount(q)
+            if current + opensAsked[id, default: 0] >= broker.settings.prefetch { return Reply.prefetchFull }
+            opensAsked[id, default: 0] += 1
+        }
+        return nil
     }
 
     /// "VALUE <key> <flags> <bytes>[ <id>[ redelivered=N][ deaths=N reason=R]]" and the body

@@ -35,6 +35,11 @@ extension MemcacheConnection {
 
     /// A watching connection was woken: the lines that arrived.
     func resumeWatch(_ w: Watcher, _ output: OutputBuffer) -> HandlerAction {
+        // A reader that does not keep up gets no more than ~1 MB queued in its output.
+        if output.pendingBytes > 1 << 20 {
+            service.watch.rearm(w)
+            return .stream
+        }
         for line in service.watch.take(w) { output.append(line) }
         return .stream
     }

@@ -92,6 +92,12 @@ public final class WatchLog: @unchecked Sendable {
         for w in wake { w.wake() }
     }
 
+    /// The watcher's reader is behind: leave its lines waiting (they are dropped and counted
+    /// past the backlog) but wake it again on the next line.
+    public func rearm(_ w: Watcher) {
+        lock.withLock { w.wakePending = false }
+    }
+
     /// The watcher's waiting lines (and a `skipped` line first if some were dropped).
     public func take(_ w: Watcher) -> [String] {
         lock.withLock {

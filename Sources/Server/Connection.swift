@@ -99,8 +99,9 @@ final class Connection {
             self.parkTimer = nil
         }
         if !complete(action) { return }
-        // Requests that arrived while parked.
-        if end > start { runHandler() }
+        // Requests that arrived while parked (after the reply is out: a handler that parks again
+        // must find its held output still held).
+        if end > start && !writing { runHandler() }
     }
 
     /// A parked stream writes what it has; a slow reader gets EV_WRITE like any other.

@@ -40,6 +40,20 @@ import Testing
         #expect(!Exchange.topicMatches(pattern: "*", routingKey: ""))
         #expect(!Exchange.topicMatches(pattern: "*", routingKey: "a.b"))
         #expect(Exchange.topicMatches(pattern: "exact.key", routingKey: "exact.key"))
+        #expect(Exchange.topicMatches(pattern: "#.#", routingKey: "a"))
+        #expect(Exchange.topicMatches(pattern: "*.#.*", routingKey: "a.b"))
+        #expect(!Exchange.topicMatches(pattern: "*.#.*", routingKey: "a"))
+    }
+
+    @Test func manyHashesAgainstALongKeyStayCheap() {
+        // Backtracking would take exponential time here; the table is 41 x 61.
+        let pattern = Array(repeating: "#", count: 40).joined(separator: ".") + ".z"
+        let key = Array(repeating: "a", count: 60).joined(separator: ".")
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(!Exchange.topicMatches(pattern: pattern, routingKey: key))
+        #expect(Exchange.topicMatches(pattern: pattern, routingKey: key + ".z"))
+        #expect(clock.now - start < .seconds(1))
     }
 
     @Test func directFanoutAndHeaders() {

@@ -1273,9 +1273,29 @@ def t_prefetch_order():
     c.close()
 
 
+def t_multiget_all_or_nothing():
+    """A multi-key get that cannot run as a whole takes nothing (no message is lost)."""
+    c = Conn()
+    a, b = B("mga"), B("mgb")
+    c.roundtrip("set a", b"set " + a + b" 0 0 1\r\n1\r\n", b"STORED\r\n")
+    c.roundtrip("get a bad!name -> CLIENT_ERROR, nothing taken", b"get " + a + b" bad!name\r\n",
+                b"CLIENT_ERROR bad command line format\r\n")
+    c.roundtrip("get a b/t=5 (blocking multi-get) -> CLIENT_ERROR, nothing taken", b"get " + a + b" " + b + b"/t=5\r\n",
+                b"CLIENT_ERROR a blocking read names one queue\r\n")
+    c.roundtrip("get a/open b/open a/open past prefetch 1 -> CLIENT_ERROR, nothing taken",
+                b"get " + a + b"/open " + b + b"/open " + a + b"/open\r\n",
+                b"CLIENT_ERROR too many open reads on this queue\r\n")
+    c.roundtrip("17 keys -> CLIENT_ERROR", b"get" + b"".join(b" " + a for _ in range(17)) + b"\r\n",
+                b"CLIENT_ERROR a queue read names at most 16 queues\r\n")
+    c.roundtrip("the message of a is still there", b"get " + a + b" " + b + b"\r\n",
+                b"VALUE " + a + b" 0 1\r\n1\r\nEND\r\n")
+    c.close()
+
+
 TESTS = [t_connect, t_pymemcache_basics, t_raw_replies, t_declarations, t_max_items_overflow, t_priorities,
          t_ttl, t_ttl_dead_letter, t_delivery_limit, t_ack_nack, t_anycast, t_timeout_race, t_topic, t_fanout_direct_headers,
-         t_blocking, t_open_close_abort_peek, t_stats, t_memory_limit, t_memory_returns_to_zero]
+         t_blocking, t_open_close_abort_peek, t_multiget_all_or_nothing, t_stats, t_memory_limit,
+         t_memory_returns_to_zero]
 
 
 PREFETCH_TESTS = [t_connect, t_prefetch_visibility, t_prefetch_order]
