@@ -135,14 +135,17 @@ public final class Broker: @unchecked Sendable {
 
     // MARK: queues
 
-    /// The queue called `name`, created with default settings if asked and absent.
+    /// The queue called `name`, created with default settings if asked and absent (nil past
+    /// `maxQueues`: each queue may hold two files open).
     public func queue(named name: String, create: Bool = true) -> BrokerQueue? {
         registry.withLock {
             if let q = queues[name] { return q }
-            guard create else { return nil }
+            guard create, queues.count < Self.maxQueues else { return nil }
             return lockedCreateQueue(name, QueueConfig())
         }
     }
+
+    public static let maxQueues = 10_000
 
     private func lockedCreateQueue(_ name: String, _ config: QueueConfig) -> BrokerQueue {
         let spill = settings.dataDirectory.flatMap { SpillFile(path: $0 + "/" + name + ".spill") }

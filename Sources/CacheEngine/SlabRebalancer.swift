@@ -91,6 +91,16 @@ public final class SlabRebalancer: @unchecked Sendable {
     /// says when every chunk is free; the refcounts here only find the items to unlink.
     private func empty(_ move: SlabAllocator.PageMove, into dst: Int) {
         let arena = engine.arena
+        // Broker messages (items that are never linked, with no key) are held for as long as
+        // their queue keeps them: such a page cannot be emptied; give up before evicting anything.
+        for i in 0..<move.chunks {
+            let it = Item(arena.base + move.start + i * move.chunkSize)
+            if it.refcount.pointee.load(ordering: .acquiring) != 0 && it.flags & ItemFlag.linked == 0 && it.keyLength == 0 {
+                engine.slabs.abortPageMove(move)
+                aborted.wrappingAdd(1, ordering: .relaxed)
+                return
+            }
+        }
         var deadline = 200
         while true {
             for i in 0..<move.chunks {

@@ -211,14 +211,16 @@ final class QueueConnection: ConnectionHandler {
 
     // MARK: queue lookup
 
-    /// The queue named by `name` (created on first use, as Kestrel does), or nil for a bad name.
+    /// The queue named by `name` (created on first use, as Kestrel does), or nil for a bad name
+    /// or past the broker's queue limit (both answered as a bad queue name).
     func queue(_ name: UnsafeRawBufferPointer) -> BrokerQueue? {
         if let q = cachedQueue, !q.isDeleted, cachedName.count == name.count,
            cachedName.withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) {
             return q
         }
-        guard Broker.isValidName(name) else { return nil }
-        let q = broker.queue(named: String(decoding: name, as: UTF8.self))
+        guard Broker.isValidName(name), let q = broker.queue(named: String(decoding: name, as: UTF8.self)) else {
+            return nil
+        }
         cachedName = Array(name)
         cachedQueue = q
         return q

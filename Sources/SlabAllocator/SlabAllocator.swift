@@ -56,6 +56,9 @@ public final class SlabAllocator: @unchecked Sendable {
     private var movingFreeCount = 0
     private var movingChunkSize = 1
     private var movingChunks = 0
+    /// Where the next move starts looking, so that a page that could not be emptied is not
+    /// picked again and again.
+    private var moveCursor = 0
 
     /// Address space reserved for pages: room for `cache_memlimit` to raise -m at run time.
     static func reservation(forLimit limit: Int, table: SlabClassTable) -> Int {
@@ -259,15 +262,16 @@ public final class SlabAllocator: @unchecked Sendable {
         guard movingEnd == 0, src >= 1, src <= table.largest, classes[src].pages >= 2 else { return nil }
         let c = classes + src
         var chosen = -1
-        var index = 0
-        // The first eligible page, not the one being carved (its tail was never handed out).
+        // The next eligible page from the cursor on, not the one being carved (its tail was
+        // never handed out).
         let carvingPage = c.pointee.carveEnd > 0 ? pageIndex(c.pointee.carveEnd - 1) : -1
-        while index < pageCount {
+        for step in 0..<pageCount {
+            let index = (moveCursor + step) % pageCount
             if pageOwner[index] == UInt8(src) && !pageHasRawChunks[index] && index != carvingPage {
                 chosen = index
+                moveCursor = index + 1
                 break
             }
-            index += 1
         }
         guard chosen >= 0 else { return nil }
         let start = SlabArena.reservedPrefix + chosen * table.pageSize
