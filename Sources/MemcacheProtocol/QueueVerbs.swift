@@ -93,10 +93,7 @@ final class QueueConnection: ConnectionHandler {
         var requests = 0
         while true {
             if swallowRemaining > 0 {
-                let n = min(swallowRemaining, input.count - pos)
-                pos += n
-                swallowRemaining -= n
-                if swallowRemaining > 0 { return (pos, .proceed) }
+                if swallow(&swallowRemaining, input, &pos) { return (pos, .proceed) }
                 continue
             }
             if pending != nil {

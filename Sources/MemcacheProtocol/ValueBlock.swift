@@ -38,3 +38,13 @@ struct ValueBlock {
     /// The value and its terminator are all in.
     func isComplete(_ item: Item) -> Bool { filled == item.valueLength && terminatorLeft == 0 }
 }
+
+/// After a refused store the data block is skipped (memcached's conn_swallow): consumes what it
+/// can of `remaining` bytes from `pos`; true while more are still owed.
+@inline(__always)
+func swallow(_ remaining: inout Int, _ input: UnsafeRawBufferPointer, _ pos: inout Int) -> Bool {
+    let n = min(remaining, input.count - pos)
+    pos += n
+    remaining -= n
+    return remaining > 0
+}

@@ -183,6 +183,19 @@ public final class OutputBuffer {
         return n
     }
 
+    /// Hands every unwritten byte to `sink` in order and marks it written (UDP replies, which are
+    /// copied into datagrams rather than written with writev).
+    public func drain(_ sink: (UnsafeRawBufferPointer) -> Void) {
+        while firstSegment < segmentCount {
+            let s = segments[firstSegment]
+            let skip = firstSegmentWritten
+            let start = s.base.map { $0 + s.offset } ?? UnsafeRawPointer(text + s.offset)
+            let n = s.length - skip
+            if n > 0 { sink(UnsafeRawBufferPointer(start: start + skip, count: n)) }
+            consume(n)
+        }
+    }
+
     /// Marks `n` bytes as written, releasing references of finished segments.
     public func consume(_ n: Int) {
         var left = n

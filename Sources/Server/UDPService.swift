@@ -19,27 +19,22 @@ final class UDPEndpoint {
     unowned(unsafe) let worker: Worker
     var event: OpaquePointer?
     private let receiveBuffer: UnsafeMutableRawPointer
-    private var reply: UnsafeMutableRawPointer
-    private var replyCapacity = 64 * 1024
+    /// The whole reply of one datagram, before it is cut into datagrams.
+    private var reply: [UInt8] = []
     private let datagram: UnsafeMutableRawPointer
     private let output = OutputBuffer()
-    private let iov: UnsafeMutablePointer<iovec>
-    private static let iovCapacity = 64
 
     init(fd: Int32, worker: Worker) {
         self.fd = fd
         self.worker = worker
         receiveBuffer = .allocate(byteCount: Self.maxDatagram, alignment: 8)
-        reply = .allocate(byteCount: replyCapacity, alignment: 8)
+        reply.reserveCapacity(64 * 1024)
         datagram = .allocate(byteCount: Self.headerSize + Self.maxPayload, alignment: 8)
-        iov = .allocate(capacity: Self.iovCapacity)
     }
 
     deinit {
         receiveBuffer.deallocate()
-        reply.deallocate()
         datagram.deallocate()
-        iov.deallocate()
     }
 
     /// The socket is readable: answer every datagram waiting (other workers race for them).
@@ -63,8 +58,9 @@ final class UDPEndpoint {
             var length = 0
             if total != 1 {
                 let msg: StaticString = "SERVER_ERROR multi-packet request not supported\r\n"
-                memcpy(reply, msg.utf8Start, msg.utf8CodeUnitCount)
-                length = msg.utf8CodeUnitCount
+                reply.removeAll(keepingCapacity: true)
+                reply.append(contentsOf: UnsafeBufferPointer(start: msg.utf8Start, count: msg.utf8CodeUnitCount))
+                length = reply.count
             } else {
                 length = handle(UnsafeRawBufferPointer(start: receiveBuffer + Self.headerSize, count: n - Self.headerSize))
             }
@@ -85,29 +81,10 @@ final class UDPEndpoint {
             if case .yield = action { continue }
             break
         }
-        var length = 0
-        while !output.isEmpty {
-            let count = output.fill(iov, capacity: Self.iovCapacity)
-            var taken = 0
-            for i in 0..<count {
-                let piece = iov[i].iov_len
-                if length + piece > replyCapacity {
-                    var grown = replyCapacity * 2
-                    while grown < length + piece { grown *= 2 }
-                    let bigger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
-                    bigger.copyMemory(from: reply, byteCount: length)
-                    reply.deallocate()
-                    reply = bigger
-                    replyCapacity = grown
-                }
-                memcpy(reply + length, iov[i].iov_base, piece)
-                length += piece
-                taken += piece
-            }
-            output.consume(taken)
-        }
+        reply.removeAll(keepingCapacity: true)
+        output.drain { reply.append(contentsOf: $0) }
         output.reset()
-        return length
+        return reply.count
     }
 
     private func send(_ length: Int, requestID: UInt16, to peer: inout sockaddr_storage, _ peerLength: socklen_t) {
@@ -122,7 +99,7 @@ final class UDPEndpoint {
             datagram.storeBytes(of: UInt16(seq).bigEndian, toByteOffset: 2, as: UInt16.self)
             datagram.storeBytes(of: UInt16(count).bigEndian, toByteOffset: 4, as: UInt16.self)
             datagram.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
-            if piece > 0 { memcpy(datagram + Self.headerSize, reply + start, piece) }
+            if piece > 0 { reply.withUnsafeBytes { memcpy(datagram + Self.headerSize, $0.baseAddress! + start, piece) } }
             let sent = withUnsafePointer(to: &peer) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     sendto(fd, datagram, Self.headerSize + piece, 0, $0, peerLength)
