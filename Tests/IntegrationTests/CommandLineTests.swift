@@ -317,13 +317,13 @@ struct CommandLineTests {
         }
     }
 
-    @Test("-p -1 binds a free port and MEMCACHED_PORT_FILENAME reports it")
+    @Test("-p -1 -U -1 bind free ports and MEMCACHED_PORT_FILENAME reports both")
     func ephemeralPortFile() async throws {
         let binary = try IntegrationPaths.serverBinary()
         let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-port-\(UUID().uuidString)").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-p", "-1", "-l", "127.0.0.1", "-U", "0"]
+        process.arguments = ["-p", "-1", "-l", "127.0.0.1", "-U", "-1"]
         process.environment = ProcessInfo.processInfo.environment.merging(["MEMCACHED_PORT_FILENAME": portFile]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -337,8 +337,10 @@ struct CommandLineTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         let text = try String(contentsOfFile: portFile, encoding: .utf8)
-        #expect(text.hasPrefix("TCP INET: ") && text.hasSuffix("\n"), "\(text)")
-        let port = try #require(UInt16(text.dropFirst("TCP INET: ".count).dropLast()))
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines[0].hasPrefix("TCP INET: ") && lines[1].hasPrefix("UDP INET: ") && text.hasSuffix("\n"), "\(text)")
+        let port = try #require(UInt16(lines[0].dropFirst("TCP INET: ".count)))
+        #expect(UInt16(lines.count == 2 ? String(lines[1].dropFirst("UDP INET: ".count)) : "") != nil, "\(text)")
         let c = try RawConnection(port: port)
         c.send("version\r\n")
         #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
