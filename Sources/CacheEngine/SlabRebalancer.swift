@@ -1,9 +1,10 @@
 // Moving a slab page from one class to another (memcached's slab rebalancer): `slabs reassign`
 // asks for one move, `slabs automove 1|2` lets a background check move pages from classes with
-// much free memory to classes that are evicting. A move empties the page item by item: live
-// items are unlinked (evicted: memcached may rescue them into free chunks; here they go), items
-// still referenced are waited for, and a page that cannot be emptied in two seconds stays where
-// it was. The work runs on its own short-lived thread; one move at a time.
+// much free memory to classes that are evicting. A move empties the page item by item: a live
+// item is rescued into a free chunk of its class when there is one (copied and relinked, as
+// memcached does), else evicted; items still referenced are waited for, and a page that cannot
+// be emptied in two seconds stays where it was. The work runs on its own short-lived thread;
+// one move at a time.
 import Platform
 import SlabAllocator
 import Synchronization
@@ -35,6 +36,7 @@ public final class SlabRebalancer: @unchecked Sendable {
     public let automove: Atomic<Int>
     public let moved = Atomic<UInt64>(0)
     public let evictions = Atomic<UInt64>(0)
+    public let rescues = Atomic<UInt64>(0)
     public let busyItems = Atomic<UInt64>(0)
     public let aborted = Atomic<UInt64>(0)
     private let threadBox = PlainMutex()
@@ -112,7 +114,10 @@ public final class SlabRebalancer: @unchecked Sendable {
                     // only picks a wrong lock, and the check under the lock then fails.
                     let hv = CacheEngine.hash(it.key)
                     engine.withItemLock(hv) {
-                        if it.flags & ItemFlag.linked != 0 && CacheEngine.hash(it.key) == hv {
+                        guard it.flags & ItemFlag.linked != 0 && CacheEngine.hash(it.key) == hv else { return }
+                        if engine.lockedRescue(it, hv) {
+                            rescues.wrappingAdd(1, ordering: .relaxed)
+                        } else {
                             engine.lockedUnlink(it, hv)
                             evictions.wrappingAdd(1, ordering: .relaxed)
                         }
@@ -157,5 +162,32 @@ public final class SlabRebalancer: @unchecked Sendable {
                 return
             }
         }
+    }
+}
+
+extension CacheEngine {
+    /// Moves a linked item out of a page being emptied: a copy in a free chunk of the same class
+    /// takes its place in the hash table and LRU, with its CAS and last-access time. False (the
+    /// caller evicts) for chunked items or when the class has no free chunk. Item lock held.
+    func lockedRescue(_ old: Item, _ hv: UInt32) -> Bool {
+        guard !old.isChunked else { return false }
+        let h = slabs.allocateWithoutNewPage(classID: old.slabClass)
+        guard h != 0 else { return false }
+        let copy = Item(arena.pointer(h))
+        memcpy(copy.raw, old.raw, ItemLayout.totalSize(keyLength: old.keyLength, valueLength: old.valueLength))
+        copy.refcount.pointee.store(1, ordering: .relaxed)
+        copy.flags = old.flags & ~ItemFlag.linked
+        let cas = old.cas
+        let time = old.time
+        lockedUnlink(old, hv)
+        lockedLink(copy, hv, cas: cas)
+        copy.time = time
+        // A move is not a new item.
+        let id = copy.lruID
+        lruLock(id)
+        lrus[id].stats.totalItems -= 1
+        lruUnlock(id)
+        refDecrement(copy)
+        return true
     }
 }

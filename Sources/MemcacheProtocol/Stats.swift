@@ -91,7 +91,7 @@ extension MemcacheService {
         lines.append(("hash_bytes", String(e.hashBytes)))
         lines.append(("hash_is_expanding", e.hashIsExpanding ? "1" : "0"))
         let r = engine.rebalancer!
-        lines.append(("slab_reassign_rescues", "0"))
+        lines.append(("slab_reassign_rescues", String(r.rescues.load(ordering: .relaxed))))
         lines.append(("slab_reassign_chunk_rescues", "0"))
         lines.append(("slab_reassign_evictions_nomem", String(r.evictions.load(ordering: .relaxed))))
         lines.append(("slab_reassign_inline_reclaim", "0"))

@@ -135,7 +135,15 @@ public final class SlabAllocator: @unchecked Sendable {
         pthread_mutex_unlock(lock)
     }
 
-    private func lockedAllocate(classID id: Int) -> SlabHandle {
+    /// A free chunk of class `id` from the pages it already has (no new page), or 0: the slab
+    /// rebalancer moves items with it without growing the class it is emptying a page of.
+    public func allocateWithoutNewPage(classID id: Int) -> SlabHandle {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return lockedAllocate(classID: id, newPage: false)
+    }
+
+    private func lockedAllocate(classID id: Int, newPage: Bool = true) -> SlabHandle {
         let c = classes + id
         if c.pointee.freeHead != 0 {
             let h = c.pointee.freeHead
@@ -146,7 +154,7 @@ public final class SlabAllocator: @unchecked Sendable {
         }
         let size = table.chunkSizes[id]
         if c.pointee.carveNext + size > c.pointee.carveEnd {
-            guard lockedNewPage(classID: id) else { return 0 }
+            guard newPage, lockedNewPage(classID: id) else { return 0 }
         }
         let offset = c.pointee.carveNext
         c.pointee.carveNext += size

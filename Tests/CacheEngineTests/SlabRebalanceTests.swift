@@ -30,7 +30,9 @@ struct SlabRebalanceTests {
         #expect(dstAfter.totalPages == dstBefore.totalPages + 1)
         #expect(dstAfter.freeChunks >= dstBefore.freeChunks + h.engine.slabs.table.perPage[dst])
         let evicted = Int(h.engine.rebalancer.evictions.load(ordering: .relaxed))
-        #expect(evicted > 0 && evicted <= before.chunksPerPage)
+        let rescued = Int(h.engine.rebalancer.rescues.load(ordering: .relaxed))
+        // The page's items went into the class's free chunks while there were some, then out.
+        #expect(rescued > 0 && evicted > 0 && rescued + evicted <= before.chunksPerPage)
         #expect(h.engine.rebalancer.moved.load(ordering: .relaxed) == 1)
         var present = 0
         for i in 0..<30_000 where h.engine.fetch("k\(i)") != nil { present += 1 }
@@ -40,6 +42,30 @@ struct SlabRebalanceTests {
         let big = [UInt8](repeating: 0x62, count: h.engine.slabs.table.chunkSizes[dst] - 60)
         for i in 0..<10 { h.engine.put("big\(i)", big) }
         #expect(h.engine.fetch("big9")?.value == big)
+    }
+
+    @Test("with room in the class, a page moves without losing an item (rescued with CAS and value)")
+    func rescuesWhenThereIsRoom() throws {
+        let h = try Harness { $0.memoryLimit = 64 << 20; $0.slabAutomove = 0 }
+        Self.fill(h, count: 30_000)
+        // Free two thirds of the items, everywhere: every page keeps some.
+        for i in 0..<30_000 where i % 3 != 0 {
+            _ = h.engine.withKey("k\(i)") { k, hv in h.engine.delete(k, hash: hv) }
+        }
+        let cas = h.engine.fetch("k3")!.cas
+        let cls = h.engine.slabs.table.classID(forSize: ItemLayout.totalSize(keyLength: 6, valueLength: 100))
+        let before = h.engine.slabs.classStats(cls)
+        #expect(h.engine.rebalancer.reassign(from: cls, to: cls + 2) == .ok)
+        h.engine.rebalancer.waitIdle()
+        #expect(h.engine.rebalancer.moved.load(ordering: .relaxed) == 1)
+        #expect(h.engine.rebalancer.evictions.load(ordering: .relaxed) == 0)
+        #expect(h.engine.rebalancer.rescues.load(ordering: .relaxed) > 0)
+        #expect(h.engine.slabs.classStats(cls).totalPages == before.totalPages - 1)
+        for i in stride(from: 0, to: 30_000, by: 3) {
+            #expect(h.engine.fetch("k\(i)")?.value == [UInt8](repeating: 0x61, count: 100), "k\(i)")
+        }
+        #expect(h.engine.fetch("k3")?.cas == cas)
+        #expect(h.engine.itemStats().totalItems == 30_000)
     }
 
     @Test("replies: same class, bad class, no spare page, the largest class never moves")
