@@ -79,7 +79,7 @@ public final class Broker: @unchecked Sendable {
                 throw BrokerError.dataDirectory(dir, "not a directory")
             }
             flusher = JournalFlusher(policy: settings.fsync, compactMinBytes: settings.compactMinBytes)
-            flusher!.snapshot = { [engine] q in Self.snapshot(q, engine: engine) }
+            flusher!.compact = { [engine] q, j in Self.compact(q, j, engine: engine) }
             try recover(dir)
         } else {
             flusher = nil

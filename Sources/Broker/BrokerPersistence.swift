@@ -155,42 +155,60 @@ extension Broker {
                 q.readyBytes += m.bodyBytes
             }
         }
-        if let j = q.journal {
-            var (snap, superseded) = Self.snapshot(q, engine: engine)
-            if !j.replace(with: snap.bytes) { j.restorePending(superseded) }
-            snap.deallocate()
-            superseded.deallocate()
-        }
+        if let j = q.journal { Self.compact(q, j, engine: engine) }
     }
 
-    /// A journal that recreates `q` as it is now: an add per ready message in order, and an add
-    /// plus an open per open read; and the journal's buffered records it supersedes (taken out,
-    /// to be put back if the snapshot cannot be written).
-    static func snapshot(_ q: BrokerQueue, engine: CacheEngine) -> (ByteBuffer, ByteBuffer) {
-        var b = ByteBuffer()
+    /// Rewrites `q`'s journal as a snapshot of what is live: an add per open read (with its open
+    /// record) and per ready message, in order. The list is taken under the queue lock (one
+    /// reference per body, no copies); the bodies are written after it is released, a megabyte
+    /// at a time, so neither the lock nor memory grows with the backlog. The journal's buffered
+    /// records are superseded by the snapshot and come back if it cannot be written.
+    static func compact(_ q: BrokerQueue, _ j: Journal, engine: CacheEngine) {
+        var entries: [(message: Message, open: Bool)] = []
         var superseded = ByteBuffer()
         q.lock.withLock {
-            func add(_ m: Message) {
-                let start = b.count
-                b.append(UInt32(0))
-                b.append(UInt32(0))
-                Journal.encodeAdd(m, engine: engine, spill: q.spill, into: &b)
-                Journal.sealRecord(&b, start: start)
-            }
-            for o in q.open.values.sorted(by: { $0.message.id < $1.message.id }) {
-                add(o.message)
-                let start = b.count
-                b.append(UInt32(0))
-                b.append(UInt32(0))
-                b.append(JournalOp.open.rawValue)
-                b.append(o.message.id)
-                Journal.sealRecord(&b, start: start)
-            }
+            entries.reserveCapacity(q.open.count + q.readyCount)
+            for o in q.open.values.sorted(by: { $0.message.id < $1.message.id }) { entries.append((o.message, true)) }
             for level in q.levels.indices.reversed() {
-                for i in 0..<q.levels[level].count { add(q.levels[level][i]) }
+                for i in 0..<q.levels[level].count { entries.append((q.levels[level][i], false)) }
             }
-            if let j = q.journal { superseded = j.discardPending() }
+            for e in entries where !e.message.isSpilled { engine.retain(e.message.item) }
+            superseded = j.discardPending()
         }
-        return (b, superseded)
+        defer {
+            for e in entries where !e.message.isSpilled { engine.release(e.message.item) }
+            superseded.deallocate()
+        }
+        let written = j.replace { fd in
+            var b = ByteBuffer()
+            defer { b.deallocate() }
+            var total = 0
+            func spill() -> Bool {
+                guard writeAll(fd, b.bytes) else { return false }
+                total += b.count
+                b.removeAll()
+                return true
+            }
+            for e in entries {
+                var start = b.count
+                b.append(UInt32(0))
+                b.append(UInt32(0))
+                // A spilled body consumed meanwhile may read back wrong or as zeros: the records
+                // after the snapshot remove that message again on replay.
+                Journal.encodeAdd(e.message, engine: engine, spill: q.spill, into: &b)
+                Journal.sealRecord(&b, start: start)
+                if e.open {
+                    start = b.count
+                    b.append(UInt32(0))
+                    b.append(UInt32(0))
+                    b.append(JournalOp.open.rawValue)
+                    b.append(e.message.id)
+                    Journal.sealRecord(&b, start: start)
+                }
+                if b.count >= 1 << 20 && !spill() { return nil }
+            }
+            return spill() ? total : nil
+        }
+        if !written { j.restorePending(superseded) }
     }
 }

@@ -214,13 +214,14 @@ public final class Journal: @unchecked Sendable {
         }
     }
 
-    /// Replaces the file with `snapshot` (a complete journal of what is live), written to a
-    /// temporary file, fsynced and renamed over the journal. Flusher thread (or start-up) only.
-    func replace(with snapshot: UnsafeRawBufferPointer) -> Bool {
+    /// Replaces the file with a snapshot (a complete journal of what is live) that `write` puts
+    /// into a temporary file (returning the bytes written, nil on failure); fsynced and renamed
+    /// over the journal. Flusher thread (or start-up) only.
+    func replace(_ write: (Int32) -> Int?) -> Bool {
         let temp = path + ".compact"
         let tfd = Glibc.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard tfd >= 0 else { return false }
-        guard writeAll(tfd, snapshot), fdatasync(tfd) == 0 else {
+        guard let size = write(tfd), fdatasync(tfd) == 0 else {
             Glibc.close(tfd)
             unlink(temp)
             return false
@@ -240,7 +241,7 @@ public final class Journal: @unchecked Sendable {
             return false
         }
         syncDirectory(of: path)
-        sizeOnDisk = snapshot.count
+        sizeOnDisk = size
         unsynced = false
         return true
     }
@@ -275,12 +276,9 @@ enum JournalReplay {
     /// `spill` (when given).
     static func replay(path: String, engine: CacheEngine, share: MemoryShare? = nil, spill: SpillFile? = nil) -> ReplayResult {
         var result = ReplayResult()
-        guard let data = readFile(path) else { return result }
-        defer { data.deallocate() }
+        guard let file = RecordReader(path: path) else { return result }
         var live: [UInt64: Message] = [:]
         var opened = Set<UInt64>()
-        var pos = 0
-        let bytes = UnsafeRawBufferPointer(data)
         func drop(_ m: Message) {
             if m.isSpilled {
                 spill?.release()
@@ -293,11 +291,8 @@ enum JournalReplay {
             if let m = live.removeValue(forKey: id) { drop(m) }
             opened.remove(id)
         }
-        while pos + 8 <= bytes.count {
-            let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: UInt32.self)))
-            let crc = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: pos + 4, as: UInt32.self))
-            guard length >= 9, pos + 8 + length <= bytes.count else { break }
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[(pos + 8)..<(pos + 8 + length)])
+        // Record by record through a window of the file, so memory does not grow with it.
+        while let (payload, crc) = file.next() {
             guard CRC32C.checksum(payload) == crc, let op = JournalOp(rawValue: payload[0]) else { break }
             var r = Reader(payload, at: 1)
             let id: UInt64 = r.read()
@@ -323,14 +318,83 @@ enum JournalReplay {
                 }
             }
             guard r.ok else { break }
-            pos += 8 + length
+            file.accept()
             result.records += 1
         }
-        result.validBytes = pos
-        result.tornTail = pos < bytes.count
+        result.validBytes = file.acceptedBytes
+        result.tornTail = file.acceptedBytes < file.size
         for id in opened { live[id]?.redeliveries += 1 }
         result.messages = live.values.sorted { $0.id < $1.id }
         return result
+    }
+
+    /// Reads `[length][crc][payload]` records through a window that grows only to the largest
+    /// record. `next` gives the record at the read position (nil at the end or a torn tail);
+    /// `accept` moves past it.
+    final class RecordReader {
+        private let fd: Int32
+        let size: Int
+        private var buffer: UnsafeMutableRawBufferPointer
+        private var filled = 0
+        private var head = 0
+        private var bufferOffset = 0
+        private var pendingLength = 0
+        private(set) var acceptedBytes = 0
+
+        init?(path: String) {
+            fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            var st = stat()
+            fstat(fd, &st)
+            size = Int(st.st_size)
+            buffer = .allocate(byteCount: 4 << 20, alignment: 8)
+        }
+
+        deinit {
+            buffer.deallocate()
+            Glibc.close(fd)
+        }
+
+        func next() -> (UnsafeRawBufferPointer, UInt32)? {
+            guard ensure(8) else { return nil }
+            let base = UnsafeRawBufferPointer(buffer)
+            let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: head, as: UInt32.self)))
+            let crc = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: head + 4, as: UInt32.self))
+            // A length past the end of the file is a torn record, not a reason to allocate it.
+            guard length >= 9, bufferOffset + head + 8 + length <= size, ensure(8 + length) else { return nil }
+            pendingLength = 8 + length
+            return (UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[(head + 8)..<(head + 8 + length)]), crc)
+        }
+
+        func accept() {
+            head += pendingLength
+            acceptedBytes = bufferOffset + head
+            pendingLength = 0
+        }
+
+        /// At least `n` bytes from `head` in the buffer, reading (and sliding or growing) as needed.
+        private func ensure(_ n: Int) -> Bool {
+            if filled - head >= n { return true }
+            if head > 0 {
+                memmove(buffer.baseAddress!, buffer.baseAddress! + head, filled - head)
+                filled -= head
+                bufferOffset += head
+                head = 0
+            }
+            if n > buffer.count {
+                let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, buffer.count * 2), alignment: 8)
+                grown.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: filled)
+                buffer.deallocate()
+                buffer = grown
+            }
+            while filled < n {
+                let got = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+                if got < 0 && errno == EINTR { continue }
+                if got <= 0 { return false }
+                filled += got
+            }
+            return true
+        }
     }
 
     enum Decoded {

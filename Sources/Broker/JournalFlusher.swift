@@ -52,9 +52,8 @@ public final class JournalFlusher: @unchecked Sendable {
     private var thread: BackgroundThread?
     /// Compaction: a journal over this size whose live part is under a quarter of it is rewritten.
     let compactMinBytes: Int
-    /// Takes a queue's snapshot under its lock, dropping the journal's buffered records (the
-    /// snapshot holds their effect). Set by the broker before `start`.
-    var snapshot: (@Sendable (BrokerQueue) -> (ByteBuffer, ByteBuffer))?
+    /// Rewrites a queue's journal as a snapshot of what is live. Set by the broker before `start`.
+    var compact: (@Sendable (BrokerQueue, Journal) -> Void)?
     private(set) var fsyncs: UInt64 = 0
     /// Cycles that failed to write or fsync some journal (retried).
     private(set) var writeErrors: UInt64 = 0
@@ -195,12 +194,9 @@ public final class JournalFlusher: @unchecked Sendable {
     }
 
     private func compactIfWorthIt(_ j: Journal) {
-        guard j.sizeOnDisk > compactMinBytes, let q = j.queue, let snapshot else { return }
+        guard j.sizeOnDisk > compactMinBytes, let q = j.queue, let compact else { return }
         let live = q.lock.withLock { q.readyBytes + q.open.values.reduce(0) { $0 + $1.message.bodyBytes } }
         guard live * 4 < j.sizeOnDisk else { return }
-        var (snap, superseded) = snapshot(q)
-        if !j.replace(with: snap.bytes) { j.restorePending(superseded) }
-        snap.deallocate()
-        superseded.deallocate()
+        compact(q, j)
     }
 }

@@ -82,6 +82,23 @@ import Glibc
         #expect(h3.broker.recoveryNotes.count == 1)
     }
 
+    @Test func aJournalLargerThanTheReadWindowRecoversWhole() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 32) { $0.fsync = .never }
+            // ~6.3 MB of records: they straddle the 4 MB read window; then a few get consumed.
+            for i in 0..<6000 { h.put("wide", String(i) + ":" + String(repeating: "w", count: 1000)) }
+            for _ in 0..<10 { _ = h.take("wide") }
+            h.broker.flusher!.start()
+            h.broker.stop()
+        }
+        let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 32)
+        #expect(h.broker.recoveryNotes.isEmpty, "\(h.broker.recoveryNotes)")
+        let got = h.drain("wide").map { Int($0.prefix { $0 != ":" })! }
+        #expect(got == Array(10..<6000))
+    }
+
     @Test func compactionRewritesAMostlyConsumedJournal() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
