@@ -246,6 +246,17 @@ public final class Journal: @unchecked Sendable {
         return true
     }
 
+    /// Tests: make every later write of this journal fail as on a full disk.
+    func failWritesForTesting() {
+        lock.withLock {
+            let full = Glibc.open("/dev/full", O_WRONLY | O_CLOEXEC)
+            if full >= 0 {
+                dup2(full, fd)
+                Glibc.close(full)
+            }
+        }
+    }
+
     /// The queue was deleted: stop writing and remove the file.
     func closeAndRemove() {
         lock.withLock {

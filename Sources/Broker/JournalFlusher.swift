@@ -93,14 +93,27 @@ public final class JournalFlusher: @unchecked Sendable {
         mutex.withLock { completedCycle >= ticket || stopped }
     }
 
-    /// True if already durable; otherwise `waker` is called once it is.
-    public func waitDurable(_ ticket: UInt64, waker: ConnectionWaker) -> Bool {
+    public enum Durability: Sendable {
+        case durable, waiting
+        /// The journals have failed to write or fsync for `failureGraceSeconds`: a reply that
+        /// waits for the disk must not be sent (the caller drops the connection instead).
+        case failed
+    }
+
+    /// Where `ticket` stands; while waiting, `waker` is called once that changes.
+    public func waitDurable(_ ticket: UInt64, waker: ConnectionWaker) -> Durability {
         mutex.withLock {
-            if completedCycle >= ticket || stopped { return true }
+            if completedCycle >= ticket || stopped { return .durable }
+            if failingSince != nil && failedWakeDone { return .failed }
             waiters.append((ticket, waker))
-            return false
+            return .waiting
         }
     }
+
+    /// Seconds of continuous write or fsync failures before waiting replies are given up on.
+    static let failureGraceSeconds: UInt64 = 2
+    private var failingSince: UInt64?
+    private var failedWakeDone = false
 
     /// Counters for `stats`: fsyncs done and records' bytes they covered.
     public var fsyncCount: UInt64 { mutex.withLock { fsyncs } }
@@ -138,15 +151,28 @@ public final class JournalFlusher: @unchecked Sendable {
             }
             if failed {
                 // Nothing of this cycle counts as durable: try again shortly (the records were
-                // kept), and keep the waiters waiting.
-                mutex.withLock {
+                // kept). Past the grace period the waiters are told, so that no client waits on
+                // a broken disk forever.
+                var ts = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &ts)
+                let now = UInt64(ts.tv_sec)
+                let giveUp = mutex.withLock { () -> Bool in
                     writeErrors += 1
                     requested = true
+                    if failingSince == nil { failingSince = now }
+                    if !failedWakeDone && now - failingSince! >= Self.failureGraceSeconds {
+                        failedWakeDone = true
+                        return true
+                    }
+                    return false
                 }
+                if giveUp { wakeAll() }
                 usleep(10_000)
                 continue
             }
             mutex.withLock {
+                failingSince = nil
+                failedWakeDone = false
                 if wrote && sync { fsyncs += 1 }
                 completedCycle = cycle
             }

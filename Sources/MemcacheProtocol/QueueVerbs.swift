@@ -158,8 +158,15 @@ final class QueueConnection: ConnectionHandler {
     /// after a `quit`).
     private func heldForDisk() -> HandlerAction {
         if durableTicket != 0, let flusher = broker.flusher {
-            guard flusher.waitDurable(durableTicket, waker: waker) else { return .park(timeoutMs: -1) }
-            durableTicket = 0
+            switch flusher.waitDurable(durableTicket, waker: waker) {
+            case .waiting:
+                return .park(timeoutMs: -1)
+            case .failed:
+                // The journal cannot be written: the held STORED replies must not go out.
+                return .closeNow
+            case .durable:
+                durableTicket = 0
+            }
         }
         return closeWhenDurable ? .close : .proceed
     }

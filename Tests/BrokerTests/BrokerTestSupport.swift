@@ -109,3 +109,8 @@ struct TempDirectory {
         rmdir(path)
     }
 }
+
+extension CacheEngine {
+    /// A body item for `enqueue` (the harness's `item`, as an optional for #require).
+    func allocateForTest(_ h: BrokerHarness, _ text: String) -> Item? { h.item(text) }
+}

@@ -99,6 +99,36 @@ import Glibc
         #expect(got == Array(10..<6000))
     }
 
+    @Test func aDiskThatKeepsFailingReleasesTheWaitersAsFailed() throws {
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
+        h.broker.flusher!.start()
+        defer { h.broker.stop() }
+        let q = h.broker.queue(named: "full")!
+        let first = try #require(h.engine.allocateForTest(h, "ok"))
+        let (r1, t1) = h.broker.enqueue(q, item: first, expiresMs: 0, priority: 0)
+        #expect(r1 == .stored && t1 > 0)
+        let woken = WakeCounter()
+        var state = h.broker.flusher!.waitDurable(t1, waker: woken.waker)
+        for _ in 0..<200 where state != .durable {
+            usleep(10_000)
+            state = h.broker.flusher!.waitDurable(t1, waker: woken.waker)
+        }
+        #expect(state == .durable)
+        q.journal!.failWritesForTesting()
+        let second = try #require(h.engine.allocateForTest(h, "lost"))
+        let (r2, t2) = h.broker.enqueue(q, item: second, expiresMs: 0, priority: 0)
+        #expect(r2 == .stored)
+        let waiting = WakeCounter()
+        #expect(h.broker.flusher!.waitDurable(t2, waker: waiting.waker) == .waiting)
+        // After the grace period the waiter is woken and told the write failed.
+        for _ in 0..<400 where waiting.value == 0 { usleep(10_000) }
+        #expect(waiting.value == 1)
+        #expect(h.broker.flusher!.waitDurable(t2, waker: waiting.waker) == .failed)
+        #expect(Int(h.stat("broker_journal_write_errors") ?? "0")! > 0)
+    }
+
     @Test func compactionRewritesAMostlyConsumedJournal() throws {
         let dir = TempDirectory()
         defer { dir.remove() }
