@@ -56,7 +56,7 @@ let swiftcachedVersion = "0.1.0"
 
 func usage() -> String {
     """
-    swiftcached \(swiftcachedVersion) (memcached 1.6 text protocol)
+    swiftcached \(swiftcachedVersion) (memcached 1.6: text, meta and binary protocols over TCP, UNIX sockets and UDP)
     -p, --port=<num>          TCP port to listen on (default: 11211, 0 is off, -1 picks a free one;
                               MEMCACHED_PORT_FILENAME names a file that receives the ports bound)
     -U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1 picks a free one)
