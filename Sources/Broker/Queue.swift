@@ -275,6 +275,8 @@ public final class BrokerQueue: @unchecked Sendable {
                     return head
                 }
             }
+            // Readers that never read their replies must not wrap the body's 16-bit count.
+            if engine.isOverReferenced(m.item) { return nil }
             engine.retain(m.item)
             return m
         }

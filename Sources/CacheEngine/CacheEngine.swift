@@ -424,7 +424,26 @@ public final class CacheEngine: @unchecked Sendable {
         itemLocks.lock(hv)
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
         itemLocks.unlock(hv)
-        return it
+        return limited(it, &outcome)
+    }
+
+    /// memcached's IT_REFCOUNT_LIMIT: a reader may not take a reference past it.
+    public static let referenceLimit: UInt16 = 60_000
+
+    /// True when `it` already has more than `referenceLimit` references.
+    @inline(__always)
+    public func isOverReferenced(_ it: Item) -> Bool {
+        it.refcount.pointee.load(ordering: .relaxed) > Self.referenceLimit
+    }
+
+    /// A reader's item, or nil with `.overflow` past the reference limit (clients that never
+    /// read their replies could otherwise wrap the 16-bit count).
+    @inline(__always)
+    public func limited(_ it: Item?, _ outcome: inout GetOutcome) -> Item? {
+        guard let it, it.refcount.pointee.load(ordering: .relaxed) > Self.referenceLimit else { return it }
+        refDecrement(it)
+        outcome = .overflow
+        return nil
     }
 
     /// memcached's do_item_touch (touch, gat): a new expiry and the item with a reference.
@@ -433,7 +452,7 @@ public final class CacheEngine: @unchecked Sendable {
         defer { itemLocks.unlock(hv) }
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
         if let it { lockedSetExpiry(it, expiry) }
-        return it
+        return limited(it, &outcome)
     }
 
     /// memcached's do_store_item. `item` is a fresh item from `allocate` (the caller keeps and
@@ -630,6 +649,9 @@ public final class CacheEngine: @unchecked Sendable {
 /// What a lookup found.
 public enum GetOutcome: Sendable {
     case hit, miss, expired, flushed
+    /// The item has more than `CacheEngine.referenceLimit` references (memcached's
+    /// limited_get): refused so that the 16-bit count cannot wrap.
+    case overflow
 }
 
 /// memcached's safe_strtoull over a stored value: optional leading spaces, digits, then the end

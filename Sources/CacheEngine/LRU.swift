@@ -170,7 +170,8 @@ extension CacheEngine {
                 let limit = totalBytes * pct / 100
                 let coldTail = lrus[classID | (LRUSegment.cold.rawValue << 6)].tail
                 let coldAge = coldTail == 0 ? 0 : now &- Item(arena.pointer(coldTail)).time
-                let maxAge = UInt32(Double(coldAge) * factor)
+                let scaled = Double(coldAge) * factor
+                let maxAge = scaled >= Double(UInt32.max) ? UInt32.max : UInt32(max(0, scaled))
                 if it.flags & ItemFlag.active != 0 {
                     it.flags &= ~ItemFlag.active
                     removed += 1

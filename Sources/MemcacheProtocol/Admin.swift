@@ -161,6 +161,10 @@ extension MemcacheConnection {
         let sub = tokens[1]
         let crawler = engine.crawler
         if TextParser.equals(input, sub, "metadump") && tokens.count == 3 {
+            guard settings.dumpEnabled else {
+                output.append("ERROR metadump not allowed\r\n")
+                return .proceed
+            }
             guard crawler.isEnabled else {
                 output.append("CLIENT_ERROR lru crawler disabled\r\n")
                 return .proceed
@@ -240,7 +244,10 @@ extension MemcacheConnection {
                 return "ERROR\r\n"
             }
             if hot + warm > 80 { return "ERROR hot and warm pcts must not exceed 80\r\n" }
-            if warmFactor <= 0 || hotFactor <= 0 { return "ERROR hot/warm age factors must be greater than 0\r\n" }
+            // (NaN compares false with everything: it must not pass as a factor.)
+            if !(warmFactor > 0 && hotFactor > 0) || !warmFactor.isFinite || !hotFactor.isFinite {
+                return "ERROR hot/warm age factors must be greater than 0\r\n"
+            }
             tuning.tune(hotPercent: Int(hot), warmPercent: Int(warm), hotMaxFactor: hotFactor, warmMaxFactor: warmFactor)
             return "OK\r\n"
         }
@@ -291,7 +298,7 @@ extension MemcacheConnection {
             guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)), id >= 1, id <= UInt64(largest) else {
                 return nil
             }
-            out.append(Int(id))
+            if !out.contains(Int(id)) { out.append(Int(id)) }
             i = j + 1
         }
         return out

@@ -8,6 +8,8 @@ struct AsciiAuth {
     private(set) var authenticated: Bool
     /// The size of the awaited auth data block, -1 when waiting for a command line.
     private var dataBytes = -1
+    /// Bytes of an oversized auth data block still to skip.
+    private var skipBytes = 0
 
     init(entries: [AuthEntry]?) {
         self.entries = entries ?? []
@@ -18,6 +20,11 @@ struct AsciiAuth {
     /// for more input, -1 to close. `counted(ok)` is told of each credential check.
     mutating func consume(_ input: UnsafeRawBufferPointer, _ pos: Int, _ output: OutputBuffer,
                           counted: (Bool) -> Void) -> Int? {
+        if skipBytes > 0 {
+            let n = min(skipBytes, input.count - pos)
+            skipBytes -= n
+            return pos + n
+        }
         if dataBytes >= 0 {
             let need = dataBytes + 2
             guard input.count - pos >= need else { return nil }
@@ -54,8 +61,14 @@ struct AsciiAuth {
         var tokens = Tokens()
         _ = TextParser.tokenize(input, start: pos, end: end, into: &tokens)
         if tokens.count >= 5, TextParser.equals(input, tokens[0], "set"),
-           let size = TextParser.parseUnsigned(input, tokens[4], max: 8192) {
-            dataBytes = Int(size)
+           let size = TextParser.parseUnsigned(input, tokens[4], max: UInt64(Int32.max)) {
+            if size > 8192 {
+                // Not a user and password: skipped rather than buffered.
+                skipBytes = Int(size) + 2
+                output.append("CLIENT_ERROR bad authentication token format\r\n")
+            } else {
+                dataBytes = Int(size)
+            }
         } else {
             output.append("CLIENT_ERROR unauthenticated\r\n")
         }

@@ -84,7 +84,8 @@ extension MemcacheConnection {
         if isStore {
             // The value streams into the item: only extras and key must be here.
             guard input.count - bodyStart >= h.extrasLength + h.keyLength else { return .needMore }
-            return .done(binaryStore(input, bodyStart, h, output), .proceed)
+            let (next, action) = binaryStore(input, bodyStart, h, output)
+            return .done(next, action)
         }
         // Everything else is small: wait for the whole body (bounded, or the client is closed).
         if h.bodyLength > 1 << 20 { return .done(bodyStart, .closeNow) }
@@ -199,6 +200,10 @@ extension MemcacheConnection {
             found = engine.get(key, hash: hv, outcome: &outcome)
         }
         stats.add(.cmdGet)
+        if case .overflow = outcome {
+            binaryError(h, BinaryStatus.outOfMemory, output)
+            return .proceed
+        }
         if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
         guard let it = found else {
             stats.add(touching ? .touchMisses : .getMisses)
@@ -236,16 +241,16 @@ extension MemcacheConnection {
     /// Allocates the item and starts reading the value into it; returns the position after the
     /// key (the value follows, consumed by the pending store).
     private func binaryStore(_ input: UnsafeRawBufferPointer, _ bodyStart: Int, _ h: BinaryHeader,
-                             _ output: OutputBuffer) -> Int {
+                             _ output: OutputBuffer) -> (Int, HandlerAction) {
         let op = h.opcode
         let isAppend = op == BinaryOpcode.append || op == BinaryOpcode.prepend || op == BinaryOpcode.appendq
             || op == BinaryOpcode.prependq
         let valueLength = h.bodyLength - h.extrasLength - h.keyLength
         let afterKey = bodyStart + h.extrasLength + h.keyLength
         guard h.keyLength > 0, h.extrasLength == (isAppend ? 0 : 8) else {
+            // As memcached: a malformed request is answered, then the connection closes.
             binaryError(h, BinaryStatus.invalidArguments, output)
-            swallowRemaining = valueLength
-            return afterKey
+            return (afterKey, .close)
         }
         let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<afterKey])
         var flags: UInt32 = 0
@@ -286,7 +291,7 @@ extension MemcacheConnection {
             swallowRemaining = valueLength
             if mode == .set { engine.unlink(key, hash: hash) }
         }
-        return afterKey
+        return (afterKey, .proceed)
     }
 
     /// The value is in: store it and answer as memcached's complete_update_bin.

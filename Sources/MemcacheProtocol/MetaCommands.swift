@@ -129,7 +129,11 @@ extension MemcacheConnection {
         if f.ttl != nil { stats.add(.cmdTouch) }
         engine.withItemLock(hv) {
             var outcome = GetOutcome.miss
-            var found = engine.lockedGet(key, hv, bump: false, outcome: &outcome)
+            var found = engine.limited(engine.lockedGet(key, hv, bump: false, outcome: &outcome), &outcome)
+            if case .overflow = outcome {
+                output.append(Reply.getOverflow)
+                return
+            }
             if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
             var created = false
             if found == nil, let viv = f.vivify,

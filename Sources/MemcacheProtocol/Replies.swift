@@ -26,6 +26,7 @@ enum Reply {
 }
 
 extension Reply {
+    static let getOverflow: StaticString = "SERVER_ERROR out of memory writing get response\r\n"
     static let badQueueName: StaticString = "CLIENT_ERROR bad queue name\r\n"
     static let blockingMultiGet: StaticString = "CLIENT_ERROR a blocking read names one queue\r\n"
     static let prefetchFull: StaticString = "CLIENT_ERROR too many open reads on this queue\r\n"

@@ -44,6 +44,12 @@ extension MemcacheConnection {
             stats.add(.cmdGet)
             if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
             if service.prefixStats.isEnabled { service.prefixStats.record(key, .get(hit: found != nil)) }
+            if case .overflow = outcome {
+                // memcached's limited_get: the whole reply is refused.
+                output.rollback(to: mark)
+                output.append(Reply.getOverflow)
+                return .proceed
+            }
             if let item = found {
                 stats.add(touch ? .touchHits : .getHits)
                 appendValue(item, key: key, withCAS: withCAS, output)

@@ -28,8 +28,12 @@ extension MemcacheConnection {
             output.append(Reply.error)
             return .proceed
         }
+        guard let w = service.watch.add(kinds: kinds, waker: waker) else {
+            output.append("WATCHER_TOO_MANY log watcher limit reached\r\n")
+            return .proceed
+        }
         output.append(Reply.ok)
-        watcher = service.watch.add(kinds: kinds, waker: waker)
+        watcher = w
         return .stream
     }
 

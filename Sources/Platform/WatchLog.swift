@@ -48,13 +48,19 @@ public final class WatchLog: @unchecked Sendable {
         active.load(ordering: .relaxed) & kind.rawValue != 0
     }
 
-    public func add(kinds: WatchKind, waker: ConnectionWaker) -> Watcher {
+    /// memcached's limit on log watchers.
+    public static let maxWatchers = 20
+
+    /// A new watcher, or nil when `maxWatchers` are watching.
+    public func add(kinds: WatchKind, waker: ConnectionWaker) -> Watcher? {
         let w = Watcher(kinds: kinds, waker: waker)
-        lock.withLock {
+        let added = lock.withLock { () -> Bool in
+            guard watchers.count < Self.maxWatchers else { return false }
             watchers.append(w)
             recomputeLocked()
+            return true
         }
-        return w
+        return added ? w : nil
     }
 
     public func remove(_ w: Watcher) {

@@ -21,6 +21,8 @@ final class Connection {
     let generation: UInt64
     var event: OpaquePointer?
     private var parked = false
+    /// Parked as a stream (`watch`): input is dropped, and a drained write asks for more.
+    private var streaming = false
     private var readPaused = false
     private var parkTimer: OpaquePointer?
     private var buffer: UnsafeMutableRawPointer
@@ -63,6 +65,16 @@ final class Connection {
             guard flush() else { return }
             if closing { close(); return }
             setWriting(false)
+            if streaming {
+                // The reader caught up: give the stream what waited meanwhile.
+                if case .stream = handler.resume(output: output, timedOut: false) { streamOut() }
+                return
+            }
+        }
+        if parked && streaming {
+            // A stream takes no requests: read only to see a hang-up, and drop the bytes.
+            if readAvailable() { start = 0; end = 0 }
+            return
         }
         if parked {
             // Only watch for a hang-up; the bytes wait until the parked request is done. A full
@@ -176,6 +188,7 @@ final class Connection {
         }
         if case .stream = action {
             parked = true
+            streaming = true
             streamOut()
             return
         }

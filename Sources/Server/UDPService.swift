@@ -65,6 +65,11 @@ final class UDPEndpoint {
                 length = handle(UnsafeRawBufferPointer(start: receiveBuffer + Self.headerSize, count: n - Self.headerSize))
             }
             send(length, requestID: requestID, to: &peer, peerLength)
+            // One large reply should not pin its memory for the life of the worker.
+            if reply.capacity > 1 << 20 {
+                reply = []
+                reply.reserveCapacity(64 * 1024)
+            }
         }
     }
 
@@ -82,6 +87,14 @@ final class UDPEndpoint {
             break
         }
         reply.removeAll(keepingCapacity: true)
+        // The frame header counts datagrams in 16 bits: a longer reply cannot be sent, and is
+        // not copied either (memcached answers the same way).
+        if output.pendingBytes > Int(UInt16.max) * Self.maxPayload {
+            output.reset()
+            let msg: StaticString = "SERVER_ERROR out of memory writing get response\r\n"
+            reply.append(contentsOf: UnsafeBufferPointer(start: msg.utf8Start, count: msg.utf8CodeUnitCount))
+            return reply.count
+        }
         output.drain { reply.append(contentsOf: $0) }
         output.reset()
         return reply.count

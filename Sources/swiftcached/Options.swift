@@ -313,10 +313,10 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
                     guard let v = intValue(), v >= 1, v <= 80 else { return fail("warm_lru_pct must be 1 to 80") }
                     o.engine.warmLRUPercent = v
                 case "hot_max_factor":
-                    guard let v = value.flatMap(Double.init), v > 0 else { return fail("hot_max_factor must be greater than 0") }
+                    guard let v = value.flatMap(Double.init), v > 0, v.isFinite else { return fail("hot_max_factor must be greater than 0") }
                     o.engine.hotMaxFactor = v
                 case "warm_max_factor":
-                    guard let v = value.flatMap(Double.init), v > 0 else { return fail("warm_max_factor must be greater than 0") }
+                    guard let v = value.flatMap(Double.init), v > 0, v.isFinite else { return fail("warm_max_factor must be greater than 0") }
                     o.engine.warmMaxFactor = v
                 case "temporary_ttl":
                     guard let v = intValue(), v >= 0 else { return fail("temporary_ttl needs a number of seconds") }

@@ -100,7 +100,8 @@ struct BlackBoxTests {
         let script = try IntegrationPaths.script("udp_roundtrip.py")
         let udpPort = try Loopback.freePort()
         try await withServer(["-U", String(udpPort)]) { server in
-            let r = try await ToolRunner.run(python, [script, "--port", String(udpPort)], timeout: .seconds(30))
+            let r = try await ToolRunner.run(python, [script, "--port", String(udpPort), "--tcp-port", String(server.port)],
+                                             timeout: .seconds(30))
             #expect(r.succeeded, "udp_roundtrip.py failed:\n\(r.report)\nserver log:\n\(server.log)")
             #expect(r.output.contains("ALL UDP CHECKS PASSED"), "no success line:\n\(r.report)")
             expectServerAlive(server, "udp_roundtrip.py")

@@ -237,6 +237,11 @@ struct CommandLineTests {
             #expect(b.receive(until: "\r\n") == "CLIENT_ERROR unauthenticated\r\n")
             b.send("set auth 0 0 7\r\nbob pw2\r\nget q\r\n")
             #expect(b.receive(until: "END\r\n").hasSuffix("STORED\r\nEND\r\n"))
+            // An oversized "token" is skipped, not buffered.
+            let big = try RawConnection(port: server.port)
+            big.send("set auth 0 0 9000\r\n" + String(repeating: "x", count: 9000) + "\r\nget a\r\n")
+            #expect(big.receive(until: "unauthenticated\r\n")
+                    == "CLIENT_ERROR bad authentication token format\r\nCLIENT_ERROR unauthenticated\r\n")
             let c = try RawConnection(port: server.port)
             // One request at a time, as memcached 1.6.18 answered them side by side.
             for (request, reply) in [
@@ -300,6 +305,20 @@ struct CommandLineTests {
             #expect(has(ts + "type=item_get key=nope status=not_found clsid=0 cfd=[0-9]+ size=0$"), "\(log.prefix(2000))")
             #expect(has(ts + "type=eviction key=big[0-9]+ fetch=no ttl=-1 la=[0-9]+ clsid=[0-9]+ size=100000$"), "\(log.suffix(2000))")
             #expect(has(ts + "type=conn_close rip=127\\.0\\.0\\.1 rport=[0-9]+ transport=tcp reason=normal cfd=[0-9]+"), "\(log.suffix(2000))")
+        }
+        // memcached's limit of 20 watchers.
+        try await withServer { server in
+            var watchers: [RawConnection] = []
+            for _ in 0..<20 {
+                let w = try RawConnection(port: server.port)
+                w.send("watch\r\n")
+                #expect(w.receive(until: "\r\n") == "OK\r\n")
+                watchers.append(w)
+            }
+            let extra = try RawConnection(port: server.port)
+            extra.send("watch\r\n")
+            #expect(extra.receive(until: "\r\n") == "WATCHER_TOO_MANY log watcher limit reached\r\n")
+            withExtendedLifetime(watchers) {}
         }
         try await withServer(["-W"]) { server in
             let c = try RawConnection(port: server.port)

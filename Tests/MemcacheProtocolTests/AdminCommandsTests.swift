@@ -1,6 +1,7 @@
 // lru_crawler, cache_memlimit and stats sizes, with memcached 1.6.18's answers (checked side by
 // side with `memcached -o no_lru_crawler` on loopback).
 import CacheEngine
+import Foundation
 import MemcacheProtocol
 import Testing
 
@@ -46,6 +47,32 @@ struct AdminCommandsTests {
         #expect(c.send("lru_crawler metadump 1,99\r\n") == "BADCLASS invalid class id\r\n")
         _ = c.send("lru_crawler disable\r\n")
         #expect(c.send("lru_crawler metadump all\r\n") == "CLIENT_ERROR lru crawler disabled\r\n")
+    }
+
+    @Test("lru tune refuses factors that are not finite numbers above 0; metadump obeys -X and lists a class once")
+    func tuneAndDumpGuards() throws {
+        let c = try Client()
+        #expect(c.send("lru tune 10 10 nan nan\r\n") == "ERROR hot/warm age factors must be greater than 0\r\n")
+        #expect(c.send("lru tune 10 10 inf 1\r\n") == "ERROR hot/warm age factors must be greater than 0\r\n")
+        _ = c.send("set a 0 0 1\r\n1\r\n")
+        let dump = c.send("lru_crawler metadump 1,1,1\r\n")
+        #expect(dump.components(separatedBy: "key=a ").count == 2, "\(dump)")
+        var noDump = ProtocolSettings()
+        noDump.dumpEnabled = false
+        let d = try Client(protocolSettings: noDump)
+        #expect(d.send("lru_crawler metadump all\r\n") == "ERROR metadump not allowed\r\n")
+    }
+
+    @Test("a get that would take an item past 60,000 references is refused whole (memcached's limited_get)")
+    func referenceLimit() throws {
+        let c = try Client()
+        _ = c.send("set a 0 0 1\r\n1\r\n")
+        let many = "get" + String(repeating: " a", count: 60_001) + "\r\n"
+        #expect(c.send(many) == "SERVER_ERROR out of memory writing get response\r\n")
+        #expect(c.send("get a\r\n") == "VALUE a 0 1\r\n1\r\nEND\r\n")
+        // Below the limit the multi-get is answered in full.
+        let fine = c.send("get" + String(repeating: " a", count: 1000) + "\r\n")
+        #expect(fine.components(separatedBy: "VALUE a 0 1").count == 1001)
     }
 
     @Test("an explicit crawl walks lists that hold no expiring items too")

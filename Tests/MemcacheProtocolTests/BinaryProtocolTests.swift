@@ -106,6 +106,15 @@ struct BinaryProtocolTests {
         #expect(r[5].value == Array("Unknown command".utf8))
     }
 
+    @Test("a malformed store (wrong extras) is answered Invalid arguments, then the connection closes")
+    func malformedStoreCloses() throws {
+        let c = try Client()
+        let reply = c.feed(binaryRequest(0x01, key: "k", extras: [0, 0, 0, 0], value: [0x31]))
+        let r = try #require(BinaryResponse.all(reply))
+        #expect(r.count == 1 && r[0].status == 4 && r[0].value == Array("Invalid arguments".utf8))
+        #expect(c.closed)
+    }
+
     @Test("-B ascii closes a binary client; -B binary closes a text client")
     func bindingProtocol() throws {
         var ascii = ProtocolSettings()

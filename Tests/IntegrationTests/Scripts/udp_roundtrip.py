@@ -2,7 +2,7 @@
 """memcached's UDP transport (-U): 8-byte frame headers, replies split into datagrams of at most
 1400 payload bytes and reassembled by sequence number.
 
-Usage: udp_roundtrip.py --port P [--host 127.0.0.1]
+Usage: udp_roundtrip.py --port P --tcp-port T [--host 127.0.0.1]
 """
 import argparse
 import socket
@@ -43,6 +43,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--tcp-port", type=int, required=True)
     ARGS = ap.parse_args()
     start = time.monotonic()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -67,6 +68,19 @@ def main():
     if reply != b"VALUE q 0 1\r\n1\r\nEND\r\n":
         fail("noreply set then get in one datagram", b"VALUE q 0 1\r\n1\r\nEND\r\n", reply)
     ok("noreply set then get in one datagram")
+    # A reply longer than 65,535 datagrams cannot be framed: refused, not built.
+    tcp = socket.create_connection((ARGS.host, ARGS.tcp_port))
+    tcp.sendall(b"set huge 0 0 1000000\r\n" + b"h" * 1000000 + b"\r\n")
+    got = b""
+    while not got.endswith(b"\r\n"):
+        got += tcp.recv(100)
+    tcp.close()
+    if got != b"STORED\r\n":
+        fail("1 MB value stored over TCP", b"STORED\r\n", got)
+    reply, _ = request(s, 7, b"get" + b" huge" * 100 + b"\r\n")
+    if reply != b"SERVER_ERROR out of memory writing get response\r\n":
+        fail("a 100 MB UDP reply is refused", b"SERVER_ERROR out of memory writing get response\r\n", reply[:80])
+    ok("a reply too long for the UDP frame (100 MB) is refused")
     reply, _ = request(s, 6, b"version\r\n", total=2)
     if reply != b"SERVER_ERROR multi-packet request not supported\r\n":
         fail("a multi-datagram request is refused", b"SERVER_ERROR multi-packet request not supported\r\n", reply)
