@@ -26,24 +26,24 @@ public struct Message {
 
     public init(id: UInt64, item: Item, expiresMs: UInt64, enqueuedMs: UInt64, priority: UInt8,
                 redeliveries: UInt32 = 0, deaths: UInt32 = 0, deathReason: DeathReason = .none) {
-        self.id = id
-        self.item = item
-        self.length = item.valueLength
-        self.flags = item.clientFlags
-        self.expiresMs = expiresMs
-        self.enqueuedMs = enqueuedMs
-        self.priority = priority
-        self.redeliveries = redeliveries
-        self.deaths = deaths
-        self.deathReason = deathReason
+        self.init(id: id, item: item, spillOffset: -1, length: item.valueLength, flags: item.clientFlags,
+                  expiresMs: expiresMs, enqueuedMs: enqueuedMs, priority: priority, redeliveries: redeliveries,
+                  deaths: deaths, deathReason: deathReason)
     }
 
-    /// A message whose body waits in the spill file.
+    /// A message whose body waits in the spill file (its `item` is a placeholder, never read).
     init(id: UInt64, spilledAt offset: Int64, length: Int, flags: UInt32, expiresMs: UInt64, enqueuedMs: UInt64,
          priority: UInt8, redeliveries: UInt32, deaths: UInt32, deathReason: DeathReason) {
+        self.init(id: id, item: Item(UnsafeMutableRawPointer(bitPattern: 0x8)!), spillOffset: offset, length: length,
+                  flags: flags, expiresMs: expiresMs, enqueuedMs: enqueuedMs, priority: priority,
+                  redeliveries: redeliveries, deaths: deaths, deathReason: deathReason)
+    }
+
+    private init(id: UInt64, item: Item, spillOffset: Int64, length: Int, flags: UInt32, expiresMs: UInt64,
+                 enqueuedMs: UInt64, priority: UInt8, redeliveries: UInt32, deaths: UInt32, deathReason: DeathReason) {
         self.id = id
-        self.item = Item(UnsafeMutableRawPointer(bitPattern: 0x8)!)
-        self.spillOffset = offset
+        self.item = item
+        self.spillOffset = spillOffset
         self.length = length
         self.flags = flags
         self.expiresMs = expiresMs
