@@ -27,82 +27,40 @@ public final class RESPParser {
     public static let maxLineLength = 4096
     public static let maxBulkLength = 512 << 20
 
-    private enum Mode { case line, data, dataCR, dataLF, failed }
+    private let framer = LineFramer(maxLineLength: RESPParser.maxLineLength)
 
-    private var mode: Mode = .line
-    private var remaining = 0
-    private let line: UnsafeMutablePointer<UInt8>
-    private var lineLength = 0
+    public init() {}
 
-    public init() { line = .allocate(capacity: Self.maxLineLength) }
-    deinit { line.deallocate() }
+    public var failed: Bool { framer.failed }
 
-    public var failed: Bool { mode == .failed }
-
-    public func reset() {
-        mode = .line
-        remaining = 0
-        lineLength = 0
-    }
+    public func reset() { framer.reset() }
 
     @inline(__always)
     public func feed<S: RESPSink>(_ bytes: UnsafeRawBufferPointer, into sink: inout S) -> Bool {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return mode != .failed }
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return !framer.failed }
         return feed(base.assumingMemoryBound(to: UInt8.self), bytes.count, into: &sink)
     }
 
     /// Parses all of `base[0 ..< count]`. Returns false (and stays failed) on a malformed reply.
     public func feed<S: RESPSink>(_ base: UnsafePointer<UInt8>, _ count: Int, into sink: inout S) -> Bool {
-        var pos = 0
-        while pos < count {
-            switch mode {
-            case .line:
-                let rest = count - pos
-                guard let nlRaw = memchr(base + pos, 0x0A, rest) else {
-                    guard lineLength + rest <= Self.maxLineLength else { mode = .failed; return false }
-                    (line + lineLength).update(from: base + pos, count: rest)
-                    lineLength += rest
-                    return true
-                }
-                let nl = UnsafePointer(nlRaw.assumingMemoryBound(to: UInt8.self)) - base
-                let ok: Bool
-                if lineLength == 0 {
-                    ok = parseLine(base + pos, nl - pos + 1, &sink)
-                } else {
-                    let piece = nl - pos + 1
-                    guard lineLength + piece <= Self.maxLineLength else { mode = .failed; return false }
-                    (line + lineLength).update(from: base + pos, count: piece)
-                    lineLength += piece
-                    ok = parseLine(UnsafePointer(line), lineLength, &sink)
-                    lineLength = 0
-                }
-                if !ok { mode = .failed; return false }
-                pos = nl + 1
-            case .data:
-                let n = min(remaining, count - pos)
-                sink.bulkData(UnsafeRawBufferPointer(start: base + pos, count: n))
-                remaining -= n
-                pos += n
-                if remaining == 0 { mode = .dataCR }
-            case .dataCR:
-                guard base[pos] == 0x0D else { mode = .failed; return false }
-                pos += 1
-                mode = .dataLF
-            case .dataLF:
-                guard base[pos] == 0x0A else { mode = .failed; return false }
-                pos += 1
-                mode = .line
-                sink.bulkEnd()
-            case .failed:
-                return false
-            }
-        }
-        return true
+        var frames = Frames(parser: self, sink: sink)
+        let ok = framer.feed(base, count, &frames)
+        sink = frames.sink
+        return ok
+    }
+
+    /// The framer's lines go to `parseLine`, bulk data to the sink.
+    private struct Frames<S: RESPSink>: FramedLineHandler {
+        unowned(unsafe) let parser: RESPParser
+        var sink: S
+        @inline(__always) mutating func line(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool { parser.parseLine(p, n, &sink) }
+        @inline(__always) mutating func data(_ bytes: UnsafeRawBufferPointer) { sink.bulkData(bytes) }
+        @inline(__always) mutating func dataEnd() { sink.bulkEnd() }
     }
 
     /// `p[0 ..< n]` is one line including "\r\n".
     @inline(__always)
-    private func parseLine<S: RESPSink>(_ p: UnsafePointer<UInt8>, _ n: Int, _ sink: inout S) -> Bool {
+    fileprivate func parseLine<S: RESPSink>(_ p: UnsafePointer<UInt8>, _ n: Int, _ sink: inout S) -> Bool {
         guard n >= 3, p[n - 2] == 0x0D else { return false }
         let len = n - 2
         switch p[0] {
@@ -119,10 +77,7 @@ public final class RESPParser {
         case UInt8(ascii: "$"):
             guard let v = parseSigned(p + 1, len - 1), v >= -1, v <= Int64(Self.maxBulkLength) else { return false }
             sink.bulkHeader(length: Int(v))
-            if v >= 0 {
-                remaining = Int(v)
-                mode = v == 0 ? .dataCR : .data
-            }
+            if v >= 0 { framer.expectData(Int(v)) }
             return true
         case UInt8(ascii: "*"):
             guard let v = parseSigned(p + 1, len - 1), v >= -1, v <= 1 << 32 else { return false }

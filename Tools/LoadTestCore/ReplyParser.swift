@@ -34,87 +34,42 @@ public protocol ReplySink {
 public final class ReplyParser {
     public static let maxLineLength = 2048
 
-    private enum Mode { case line, data, dataCR, dataLF, failed }
+    private let framer = LineFramer(maxLineLength: ReplyParser.maxLineLength)
 
-    private var mode: Mode = .line
-    private var remaining = 0
-    private let line: UnsafeMutablePointer<UInt8>
-    private var lineLength = 0
-
-    public init() {
-        line = .allocate(capacity: Self.maxLineLength)
-    }
-
-    deinit { line.deallocate() }
+    public init() {}
 
     /// True once a malformed reply was seen; the stream cannot be resynchronised after that.
-    public var failed: Bool { mode == .failed }
+    public var failed: Bool { framer.failed }
 
     /// Forget any partial reply (a new connection).
-    public func reset() {
-        mode = .line
-        remaining = 0
-        lineLength = 0
-    }
+    public func reset() { framer.reset() }
 
     /// Parses all of `bytes`. Returns false (and stays failed) on a malformed reply.
     @inline(__always)
     public func feed<S: ReplySink>(_ bytes: UnsafeRawBufferPointer, into sink: inout S) -> Bool {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return mode != .failed }
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return !framer.failed }
         return feed(base.assumingMemoryBound(to: UInt8.self), bytes.count, into: &sink)
     }
 
     public func feed<S: ReplySink>(_ base: UnsafePointer<UInt8>, _ count: Int, into sink: inout S) -> Bool {
-        var pos = 0
-        while pos < count {
-            switch mode {
-            case .line:
-                let rest = count - pos
-                guard let nlRaw = memchr(base + pos, 0x0A, rest) else {
-                    guard lineLength + rest <= Self.maxLineLength else { mode = .failed; return false }
-                    (line + lineLength).update(from: base + pos, count: rest)
-                    lineLength += rest
-                    return true
-                }
-                let nl = UnsafePointer(nlRaw.assumingMemoryBound(to: UInt8.self)) - base  // index of '\n'
-                let ok: Bool
-                if lineLength == 0 {
-                    ok = parseLine(base + pos, nl - pos + 1, &sink)
-                } else {
-                    let piece = nl - pos + 1
-                    guard lineLength + piece <= Self.maxLineLength else { mode = .failed; return false }
-                    (line + lineLength).update(from: base + pos, count: piece)
-                    lineLength += piece
-                    ok = parseLine(UnsafePointer(line), lineLength, &sink)
-                    lineLength = 0
-                }
-                if !ok { mode = .failed; return false }
-                pos = nl + 1
-            case .data:
-                let n = min(remaining, count - pos)
-                sink.valueData(UnsafeRawBufferPointer(start: base + pos, count: n))
-                remaining -= n
-                pos += n
-                if remaining == 0 { mode = .dataCR }
-            case .dataCR:
-                guard base[pos] == 0x0D else { mode = .failed; return false }
-                pos += 1
-                mode = .dataLF
-            case .dataLF:
-                guard base[pos] == 0x0A else { mode = .failed; return false }
-                pos += 1
-                mode = .line
-                sink.valueEnd()
-            case .failed:
-                return false
-            }
-        }
-        return true
+        var frames = Frames(parser: self, sink: sink)
+        let ok = framer.feed(base, count, &frames)
+        sink = frames.sink
+        return ok
+    }
+
+    /// The framer's lines go to `parseLine`, data pieces to the sink.
+    private struct Frames<S: ReplySink>: FramedLineHandler {
+        unowned(unsafe) let parser: ReplyParser
+        var sink: S
+        @inline(__always) mutating func line(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool { parser.parseLine(p, n, &sink) }
+        @inline(__always) mutating func data(_ bytes: UnsafeRawBufferPointer) { sink.valueData(bytes) }
+        @inline(__always) mutating func dataEnd() { sink.valueEnd() }
     }
 
     /// `p[0 ..< n]` is one whole line including its "\r\n" (n ≥ 1, p[n-1] == '\n').
     @inline(__always)
-    private func parseLine<S: ReplySink>(_ p: UnsafePointer<UInt8>, _ n: Int, _ sink: inout S) -> Bool {
+    fileprivate func parseLine<S: ReplySink>(_ p: UnsafePointer<UInt8>, _ n: Int, _ sink: inout S) -> Bool {
         guard n >= 2, p[n - 2] == 0x0D else { return false }
         let len = n - 2  // content without CRLF
         // Fast paths, by first byte.
@@ -199,8 +154,7 @@ public final class ReplyParser {
         guard i == len else { return false }
         sink.valueHeader(key: UnsafeRawBufferPointer(start: p, count: keyLength),
                          flags: UInt32(flags), length: Int(bytes), cas: cas)
-        remaining = Int(bytes)
-        mode = remaining == 0 ? .dataCR : .data
+        framer.expectData(Int(bytes))
         return true
     }
 
@@ -226,8 +180,7 @@ public final class ReplyParser {
             }
         }
         sink.valueHeader(key: key, flags: flags, length: Int(bytes), cas: nil)
-        remaining = Int(bytes)
-        mode = remaining == 0 ? .dataCR : .data
+        framer.expectData(Int(bytes))
         return true
     }
 
