@@ -197,10 +197,24 @@ public final class SlabAllocator: @unchecked Sendable {
             markMovingFree(offset)
             return
         }
+        pushFree(handle, c)
+        c.pointee.used -= 1
+    }
+
+    /// Puts a chunk on its class's free list (its first four bytes link the list).
+    @inline(__always)
+    private func pushFree(_ handle: SlabHandle, _ c: UnsafeMutablePointer<ClassState>) {
         arena.pointer(handle).storeBytes(of: c.pointee.freeHead, as: UInt32.self)
         c.pointee.freeHead = handle
         c.pointee.freeCount += 1
-        c.pointee.used -= 1
+    }
+
+    /// No page is being moved any more.
+    private func endPageMove() {
+        movingStart = 0
+        movingEnd = 0
+        movingChunks = 0
+        movingFreeCount = 0
     }
 
     /// The memory limit (-m) now in force.
@@ -320,15 +334,9 @@ public final class SlabAllocator: @unchecked Sendable {
         d.pointee.pages += 1
         let size = table.chunkSizes[dst]
         for i in stride(from: table.perPage[dst] - 1, through: 0, by: -1) {
-            let h = SlabHandle(truncatingIfNeeded: (m.start + i * size) >> 3)
-            arena.pointer(h).storeBytes(of: d.pointee.freeHead, as: UInt32.self)
-            d.pointee.freeHead = h
-            d.pointee.freeCount += 1
+            pushFree(SlabHandle(truncatingIfNeeded: (m.start + i * size) >> 3), d)
         }
-        movingStart = 0
-        movingEnd = 0
-        movingChunks = 0
-        movingFreeCount = 0
+        endPageMove()
     }
 
     /// The page could not be emptied: it stays with its class, and the chunks known free go
@@ -338,16 +346,9 @@ public final class SlabAllocator: @unchecked Sendable {
         defer { pthread_mutex_unlock(lock) }
         let c = classes + m.classID
         for i in 0..<movingChunks where movingFree[i] {
-            let p = arena.base + m.start + i * m.chunkSize
-            let h = arena.handle(p)
-            p.storeBytes(of: c.pointee.freeHead, as: UInt32.self)
-            c.pointee.freeHead = h
-            c.pointee.freeCount += 1
+            pushFree(arena.handle(arena.base + m.start + i * m.chunkSize), c)
         }
-        movingStart = 0
-        movingEnd = 0
-        movingChunks = 0
-        movingFreeCount = 0
+        endPageMove()
     }
 
     public func classStats(_ id: Int) -> SlabClassStats {

@@ -52,45 +52,40 @@ public final class ManagedServer: @unchecked Sendable {
     /// The server's version: the `version` reply, e.g. "VERSION 1.6.18", or for RESP the
     /// redis_version line of `INFO server`.
     public func version() -> String? {
-        if wire == .resp { return redisVersion() }
-        guard case .success(let fd) = Net.connect(host: "127.0.0.1", port: port, nonBlocking: false) else { return nil }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let q = Array("version\r\n".utf8)
-        guard send(fd, q, q.count, Int32(MSG_NOSIGNAL)) == q.count else { return nil }
-        var buf = [UInt8](repeating: 0, count: 256)
-        var got = 0
-        while got < buf.count {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, 0) }
-            if n <= 0 { break }
-            got += n
-            if buf[0..<got].contains(0x0A) { break }
-        }
-        let end = buf[0..<got].firstIndex(where: { $0 == 0x0D || $0 == 0x0A }) ?? got
-        return String(decoding: buf[0..<end], as: UTF8.self)
-    }
-
-    private func redisVersion() -> String? {
-        guard case .success(let fd) = Net.connect(host: "127.0.0.1", port: port, nonBlocking: false) else { return nil }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let q = Array("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n".utf8)
-        guard send(fd, q, q.count, Int32(MSG_NOSIGNAL)) == q.count else { return nil }
-        var buf = [UInt8](repeating: 0, count: 8192)
-        var got = 0
-        let marker = Array("redis_version:".utf8)
-        while got < buf.count {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, 0) }
-            if n <= 0 { break }
-            got += n
-            let text = buf[0..<got]
-            if let r = text.firstRange(of: marker), let e = text[r.upperBound...].firstIndex(of: 0x0D) {
+        if wire == .resp {
+            let marker = Array("redis_version:".utf8)
+            return ask("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", capacity: 8192) { text, _ in
+                guard let r = text.firstRange(of: marker), let e = text[r.upperBound...].firstIndex(of: 0x0D) else { return nil }
                 return "redis " + String(decoding: text[r.upperBound..<e], as: UTF8.self)
             }
         }
-        return nil
+        return ask("version\r\n", capacity: 256) { text, ended in
+            // The first line; at the end of what came, whatever came.
+            let e = text.firstIndex(where: { $0 == 0x0D || $0 == 0x0A })
+            guard e != nil || ended else { return nil }
+            return String(decoding: text[..<(e ?? text.endIndex)], as: UTF8.self)
+        }
+    }
+
+    /// Sends `request` on a fresh connection and reads (2 s timeout, at most `capacity` bytes)
+    /// until `answer` finds what it wants in what came so far; `answer` is asked once more, with
+    /// `ended` set, when nothing more comes.
+    private func ask(_ request: String, capacity: Int, _ answer: (ArraySlice<UInt8>, _ ended: Bool) -> String?) -> String? {
+        guard case .success(let fd) = Net.connect(host: "127.0.0.1", port: port, nonBlocking: false) else { return nil }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let q = Array(request.utf8)
+        guard send(fd, q, q.count, Int32(MSG_NOSIGNAL)) == q.count else { return nil }
+        var buf = [UInt8](repeating: 0, count: capacity)
+        var got = 0
+        while got < buf.count {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, 0) }
+            if n <= 0 { break }
+            got += n
+            if let found = answer(buf[0..<got], false) { return found }
+        }
+        return answer(buf[0..<got], true)
     }
 }
 
