@@ -371,36 +371,47 @@ final class QueueConnection: ConnectionHandler {
     /// The error line for a get that must not run (a bad key, a blocking multi-get, too many
     /// keys, an open read past --prefetch), or nil.
     private func validateGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int) -> StaticString? {
-        var next: Token? = tokens[1]
-        var keys = 0
-        var opensAsked: [ObjectIdentifier: Int] = [:]
-        let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
-        while let keyToken = next {
-            next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
-            keys += 1
-            if keys > Self.maxKeysPerGet { return Reply.tooManyQueueKeys }
-            let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
-            guard keyToken.count <= 250, let spec = QueueKey(key),
-                  let q = queue(UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
-                return Reply.badFormat
+        // Opens this request asks for, per queue: at most 16 entries, on the stack (no
+        // allocation on the consumers' path).
+        withUnsafeTemporaryAllocation(of: (queue: ObjectIdentifier, opens: Int).self, capacity: Self.maxKeysPerGet) { asked in
+            var askedCount = 0
+            func slot(_ id: ObjectIdentifier) -> Int {
+                for i in 0..<askedCount where asked[i].queue == id { return i }
+                asked[askedCount] = (id, 0)
+                askedCount += 1
+                return askedCount - 1
             }
-            if spec.timeoutMs >= 0 && !single { return Reply.blockingMultiGet }
-            guard spec.open else { continue }
-            let id = ObjectIdentifier(q)
-            // /close or /abort first ends every open read of this connection on the queue,
-            // including those opened earlier in this request.
-            let closing = spec.close || spec.abort
-            if closing { opensAsked[id] = 0 }
-            if !closing && openCount(q) + opensAsked[id, default: 0] >= broker.settings.prefetch {
-                // Some may have timed out and gone back to the queue meanwhile.
-                let live = broker.openIDs(q, consumer: consumer)
-                openReads[id] = live.isEmpty ? nil : (q, live)
+            var next: Token? = tokens[1]
+            var keys = 0
+            let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
+            while let keyToken = next {
+                next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+                keys += 1
+                if keys > Self.maxKeysPerGet { return Reply.tooManyQueueKeys }
+                let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+                guard keyToken.count <= 250, let spec = QueueKey(key),
+                      let q = queue(UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
+                    return Reply.badFormat
+                }
+                if spec.timeoutMs >= 0 && !single { return Reply.blockingMultiGet }
+                guard spec.open else { continue }
+                let id = ObjectIdentifier(q)
+                let i = slot(id)
+                // /close or /abort first ends every open read of this connection on the queue,
+                // including those opened earlier in this request.
+                let closing = spec.close || spec.abort
+                if closing { asked[i].opens = 0 }
+                if !closing && openCount(q) + asked[i].opens >= broker.settings.prefetch {
+                    // Some may have timed out and gone back to the queue meanwhile.
+                    let live = broker.openIDs(q, consumer: consumer)
+                    openReads[id] = live.isEmpty ? nil : (q, live)
+                }
+                let current = closing ? 0 : openCount(q)
+                if current + asked[i].opens >= broker.settings.prefetch { return Reply.prefetchFull }
+                asked[i].opens += 1
             }
-            let current = closing ? 0 : openCount(q)
-            if current + opensAsked[id, default: 0] >= broker.settings.prefetch { return Reply.prefetchFull }
-            opensAsked[id, default: 0] += 1
+            return nil
         }
-        return nil
     }
 
     /// "VALUE <key> <flags> <bytes>[ <id>[ redelivered=N][ deaths=N reason=R]]" and the body
