@@ -20,23 +20,6 @@ public enum AllocResult {
     case outOfMemory
 }
 
-/// memcached's store commands.
-public enum StoreMode: Sendable {
-    case set, add, replace, append, prepend, cas
-}
-
-public enum StoreResult: Sendable, Equatable {
-    case stored, notStored, exists, notFound
-}
-
-public enum DeltaResult: Equatable {
-    case ok(UInt64)
-    case notFound
-    case nonNumeric
-    case outOfMemory
-    case casMismatch
-}
-
 public final class CacheEngine: @unchecked Sendable {
     // Safe to share: every field is a `let`; the memory they point to is guarded by the item locks
     // (hash table, item headers), the LRU locks (lists and their stats), the slab lock (inside
@@ -334,7 +317,7 @@ public final class CacheEngine: @unchecked Sendable {
 
     /// memcached's do_item_link. Item lock held; the item gains the table's reference. `cas`
     /// overrides the next CAS unique (meta commands' E flag).
-    public func lockedLink(_ it: Item, _ hv: UInt32, cas: UInt64? = nil) {
+    func lockedLink(_ it: Item, _ hv: UInt32, cas: UInt64? = nil) {
         it.flags |= ItemFlag.linked
         it.time = clock.current
         it.cas = cas ?? nextCAS()
@@ -348,7 +331,7 @@ public final class CacheEngine: @unchecked Sendable {
     }
 
     /// memcached's do_item_unlink. Item lock held; drops the table's reference.
-    public func lockedUnlink(_ it: Item, _ hv: UInt32) {
+    func lockedUnlink(_ it: Item, _ hv: UInt32) {
         guard it.flags & ItemFlag.linked != 0 else { return }
         it.flags &= ~ItemFlag.linked
         lockedHashDelete(it, hv)
@@ -361,24 +344,20 @@ public final class CacheEngine: @unchecked Sendable {
         lockedLink(new, hv, cas: cas)
     }
 
-    /// Runs `body` with the item lock of `hv` held: for protocol commands that combine several
-    /// `locked…` steps on one key (the meta commands).
+    /// Runs `body` with the item lock of `hv` held (the page mover's steps on one item).
     @inline(__always)
-    public func withItemLock<T>(_ hv: UInt32, _ body: () throws -> T) rethrows -> T {
+    func withItemLock<T>(_ hv: UInt32, _ body: () throws -> T) rethrows -> T {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         return try body()
     }
 
-    /// A new CAS unique (0 with -C).
-    public func newCAS() -> UInt64 { nextCAS() }
-
     /// A read that counts as an access (sets FETCHED/ACTIVE). Item lock held.
-    public func lockedBump(_ it: Item) { lockedBump(it, now: clock.current) }
+    func lockedBump(_ it: Item) { lockedBump(it, now: clock.current) }
 
     /// Changes a linked item's expiry, keeping its list's count of expiring items true.
     /// Item lock held.
-    public func lockedSetExpiry(_ it: Item, _ expiry: UInt32) {
+    func lockedSetExpiry(_ it: Item, _ expiry: UInt32) {
         if (it.expiry == 0) != (expiry == 0) && it.flags & ItemFlag.linked != 0 {
             let id = it.lruID
             lruLock(id)
@@ -393,7 +372,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// memcached's do_item_get: the live item with a new reference, or nil. Expired and flushed
     /// items found on the way are unlinked. Item lock held.
     @inline(__always)
-    public func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, bump: Bool, outcome: inout GetOutcome) -> Item? {
+    func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, bump: Bool, outcome: inout GetOutcome) -> Item? {
         guard let it = lockedHashFind(key, hv) else { outcome = .miss; return nil }
         let now = clock.current
         if isFlushed(it, now: now) {
@@ -439,7 +418,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// A reader's item, or nil with `.overflow` past the reference limit (clients that never
     /// read their replies could otherwise wrap the 16-bit count).
     @inline(__always)
-    public func limited(_ it: Item?, _ outcome: inout GetOutcome) -> Item? {
+    func limited(_ it: Item?, _ outcome: inout GetOutcome) -> Item? {
         guard let it, it.refcount.pointee.load(ordering: .relaxed) > Self.referenceLimit else { return it }
         refDecrement(it)
         outcome = .overflow
@@ -455,135 +434,11 @@ public final class CacheEngine: @unchecked Sendable {
         return limited(it, &outcome)
     }
 
-    /// memcached's do_store_item. `item` is a fresh item from `allocate` (the caller keeps and
-    /// releases its own reference). Returns the result and, when stored, the new CAS.
-    public func store(_ item: Item, hash hv: UInt32, mode: StoreMode, casIn: UInt64) -> (StoreResult, UInt64) {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        return lockedStore(item, hv, mode: mode, casIn: casIn)
-    }
-
-    /// `store` with the item lock held. `allowStale` (meta set's I flag): a `.cas` whose unique is
-    /// older than the item's still stores, marking the new value stale. `newCAS` (E flag) is the
-    /// unique to give the stored item.
-    public func lockedStore(_ item: Item, _ hv: UInt32, mode: StoreMode, casIn: UInt64,
-                            allowStale: Bool = false, newCAS: UInt64? = nil) -> (StoreResult, UInt64) {
-        var outcome = GetOutcome.miss
-        var stored = StoreResult.notStored
-        var storedItem = item
-        if let old = lockedGet(item.key, hv, bump: false, outcome: &outcome) {
-            defer { refDecrement(old) }
-            let casMatch = casIn == 0 ? nil : casIn == old.cas
-            var doStore = false
-            switch mode {
-            case .add:
-                lockedUpdate(old)
-            case .cas:
-                if casMatch == true {
-                    doStore = true
-                } else if allowStale && casIn < old.cas {
-                    // memcached's CAS_STALE: the value goes in, marked stale, keeping the TTL and
-                    // whether a win token went out.
-                    item.expiry = old.expiry
-                    item.flags |= ItemFlag.stale | (old.flags & ItemFlag.tokenSent)
-                    doStore = true
-                } else {
-                    stored = .exists
-                }
-            case .append, .prepend:
-                if casMatch == false { stored = .exists; break }
-                guard case .item(let combined) = allocate(
-                    key: item.key, flags: old.clientFlags, expiry: old.expiry,
-                    valueLength: old.valueLength + item.valueLength) else { break }
-                if mode == .append {
-                    copyValue(from: old, to: combined, at: 0)
-                    copyValue(from: item, to: combined, at: old.valueLength)
-                } else {
-                    copyValue(from: item, to: combined, at: 0)
-                    copyValue(from: old, to: combined, at: item.valueLength)
-                }
-                storedItem = combined
-                doStore = true
-            case .set, .replace:
-                doStore = true
-            }
-            if doStore {
-                lockedReplace(old, with: storedItem, hv, cas: newCAS)
-                stored = .stored
-            }
-            if storedItem != item { refDecrement(storedItem) }
-        } else {
-            switch mode {
-            case .add, .set:
-                lockedLink(item, hv, cas: newCAS)
-                stored = .stored
-            case .cas:
-                stored = .notFound
-            case .replace, .append, .prepend:
-                break
-            }
-        }
-        return (stored, stored == .stored ? storedItem.cas : 0)
-    }
-
-    /// Removes the item under `key`; false when there was none.
-    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32) -> Bool {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        var outcome = GetOutcome.miss
-        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return false }
-        lockedUnlink(it, hv)
-        refDecrement(it)
-        return true
-    }
-
     /// Unlinks whatever is stored under `key` (a failed set must not leave the old value).
     public func unlink(_ key: UnsafeRawBufferPointer, hash hv: UInt32) {
         itemLocks.lock(hv)
         if let it = lockedHashFind(key, hv) { lockedUnlink(it, hv) }
         itemLocks.unlock(hv)
-    }
-
-    /// memcached's do_add_delta: incr (wraps at 2^64) or decr (floors at 0) of a decimal value.
-    public func delta(_ key: UnsafeRawBufferPointer, hash hv: UInt32, incr: Bool, by delta: UInt64) -> DeltaResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (result, it) = lockedDelta(key, hv, incr: incr, by: delta)
-        if let it { refDecrement(it) }
-        return result
-    }
-
-    /// `delta` with the item lock held; on success also the item now holding the value, with a
-    /// reference for the caller. `casIn` (meta arithmetic's C flag) must match when not 0.
-    public func lockedDelta(_ key: UnsafeRawBufferPointer, _ hv: UInt32, incr: Bool, by delta: UInt64,
-                            casIn: UInt64 = 0, newCAS: UInt64? = nil) -> (DeltaResult, Item?) {
-        var outcome = GetOutcome.miss
-        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return (.notFound, nil) }
-        guard !it.isChunked, it.valueLength > 0,
-              let value = parseDecimal(UnsafeRawBufferPointer(start: it.value, count: it.valueLength))
-        else { refDecrement(it); return (.nonNumeric, nil) }
-        if casIn != 0 && casIn != it.cas { refDecrement(it); return (.casMismatch, nil) }
-        let result = incr ? value &+ delta : (delta > value ? 0 : value - delta)
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        return withUnsafeMutableBytes(of: &digits) { buf -> (DeltaResult, Item?) in
-            let len = formatDecimal(result, into: buf)
-            if len <= it.valueLength && it.refcount.pointee.load(ordering: .relaxed) == 2 {
-                // In place, padded with spaces like memcached, with a new CAS.
-                it.cas = newCAS ?? nextCAS()
-                memcpy(it.value, buf.baseAddress!, len)
-                if len < it.valueLength { memset(it.value + len, 0x20, it.valueLength - len) }
-                lockedUpdate(it)
-                return (.ok(result), it)
-            }
-            guard case .item(let fresh) = allocate(key: it.key, flags: it.clientFlags, expiry: it.expiry, valueLength: len) else {
-                refDecrement(it)
-                return (.outOfMemory, nil)
-            }
-            memcpy(fresh.value, buf.baseAddress!, len)
-            lockedReplace(it, with: fresh, hv, cas: newCAS)
-            refDecrement(it)
-            return (.ok(result), fresh)
-        }
     }
 
     /// flush_all: everything stored up to `delay` seconds from now (0 = now) becomes invisible then.
@@ -652,105 +507,4 @@ public enum GetOutcome: Sendable {
     /// The item has more than `CacheEngine.referenceLimit` references (memcached's
     /// limited_get): refused so that the 16-bit count cannot wrap.
     case overflow
-}
-
-/// memcached's safe_strtoull over a stored value: optional leading spaces, digits, then the end
-/// of the value or whitespace (e.g. the padding of an in-place decr). nil when not a number or
-/// above 2^64-1.
-@inline(__always)
-func parseDecimal(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
-    var i = 0
-    let n = bytes.count
-    while i < n && isSpaceByte(bytes[i]) { i += 1 }
-    if i < n && bytes[i] == UInt8(ascii: "+") { i += 1 }
-    let start = i
-    var v: UInt64 = 0
-    while i < n, bytes[i] >= 0x30, bytes[i] <= 0x39 {
-        let (m, o1) = v.multipliedReportingOverflow(by: 10)
-        let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] - 0x30))
-        if o1 || o2 { return nil }
-        v = a
-        i += 1
-    }
-    if i == start { return nil }
-    // strtoull stops at the first non-digit; memcached accepts it if it is whitespace (the
-    // stored value always ended in "\r\n" there, so the end of the value counts too).
-    if i < n && !isSpaceByte(bytes[i]) { return nil }
-    return v
-}
-
-@inline(__always)
-func isSpaceByte(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0d) }
-
-/// Writes `v` in decimal into `buf`; returns the length.
-@inline(__always)
-public func formatDecimal(_ v: UInt64, into buf: UnsafeMutableRawBufferPointer) -> Int {
-    var tmp = v
-    var len = 0
-    repeat { len += 1; tmp /= 10 } while tmp != 0
-    tmp = v
-    var i = len - 1
-    repeat {
-        buf[i] = UInt8(truncatingIfNeeded: tmp % 10) + 0x30
-        tmp /= 10
-        i -= 1
-    } while tmp != 0
-    return len
-}
-
-extension CacheEngine {
-    /// `stats cachedump`: the COLD list of a class from its head, up to `limit` items (0 = all)
-    /// while `line` (given key, value length, expiry) returns a running byte count under
-    /// `maxBytes`. Holds the list's lock; key bytes are valid only during the call.
-    public func dumpCold(classID: Int, limit: Int, maxBytes: Int,
-                         _ line: (UnsafeRawBufferPointer, Int, UInt32) -> Int) {
-        let id = classID | (LRUSegment.cold.rawValue << 6)
-        lruLock(id)
-        defer { lruUnlock(id) }
-        var h = lrus[id].head
-        var shown = 0
-        while h != 0 && (limit == 0 || shown < limit) {
-            let it = Item(arena.pointer(h))
-            h = it.next
-            if it.flags & ItemFlag.crawler != 0 { continue }
-            shown += 1
-            if line(it.key, it.valueLength, it.expiry) >= maxBytes { break }
-        }
-    }
-
-    /// `lru_crawler metadump`: every live item of a class (HOT, WARM, COLD, TEMP in turn, each
-    /// from its head), skipping expired and flushed ones as memcached's crawler does. Holds one
-    /// list's lock at a time; the item is valid only during the call.
-    public func forEachLiveItem(classID: Int, _ body: (Item) -> Void) {
-        let now = clock.current
-        for seg in LRUSegment.allCases {
-            let id = classID | (seg.rawValue << 6)
-            lruLock(id)
-            var h = lrus[id].head
-            while h != 0 {
-                let it = Item(arena.pointer(h))
-                h = it.next
-                if it.flags & ItemFlag.crawler != 0 { continue }
-                if (it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now) { continue }
-                body(it)
-            }
-            lruUnlock(id)
-        }
-    }
-
-    /// Last-access time of the tail item of each segment of a class (0 = empty): `stats items` ages.
-    public func tailTimes(classID: Int) -> [UInt32] {
-        LRUSegment.allCases.map { seg in
-            let id = classID | (seg.rawValue << 6)
-            lruLock(id)
-            defer { lruUnlock(id) }
-            var h = lrus[id].tail
-            while h != 0 {
-                let it = Item(arena.pointer(h))
-                if it.flags & ItemFlag.crawler == 0 { return it.time }
-                h = it.prev
-            }
-            return 0
-        }
-    }
 }

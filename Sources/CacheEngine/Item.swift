@@ -74,7 +74,7 @@ public struct Item: Equatable {
 
     @inline(__always) public init(_ raw: UnsafeMutableRawPointer) { self.raw = raw }
 
-    @inline(__always) public var cas: UInt64 {
+    @inline(__always) public internal(set) var cas: UInt64 {
         get { raw.load(fromByteOffset: ItemLayout.casOffset, as: UInt64.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.casOffset, as: UInt64.self) }
     }
@@ -90,26 +90,26 @@ public struct Item: Equatable {
         get { raw.load(fromByteOffset: ItemLayout.hashNextOffset, as: UInt32.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.hashNextOffset, as: UInt32.self) }
     }
-    @inline(__always) public var time: UInt32 {
+    @inline(__always) public internal(set) var time: UInt32 {
         get { raw.load(fromByteOffset: ItemLayout.timeOffset, as: UInt32.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.timeOffset, as: UInt32.self) }
     }
-    @inline(__always) public var expiry: UInt32 {
+    @inline(__always) public internal(set) var expiry: UInt32 {
         get { raw.load(fromByteOffset: ItemLayout.expiryOffset, as: UInt32.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.expiryOffset, as: UInt32.self) }
     }
-    @inline(__always) public var valueLength: Int {
+    @inline(__always) public internal(set) var valueLength: Int {
         get { Int(raw.load(fromByteOffset: ItemLayout.valueLengthOffset, as: UInt32.self)) }
         nonmutating set { raw.storeBytes(of: UInt32(newValue), toByteOffset: ItemLayout.valueLengthOffset, as: UInt32.self) }
     }
-    @inline(__always) public var clientFlags: UInt32 {
+    @inline(__always) public internal(set) var clientFlags: UInt32 {
         get { raw.load(fromByteOffset: ItemLayout.clientFlagsOffset, as: UInt32.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.clientFlagsOffset, as: UInt32.self) }
     }
     @inline(__always) var refcount: UnsafeMutablePointer<Atomic<UInt16>> {
         (raw + ItemLayout.refcountOffset).assumingMemoryBound(to: Atomic<UInt16>.self)
     }
-    @inline(__always) public var flags: UInt8 {
+    @inline(__always) public internal(set) var flags: UInt8 {
         get { raw.load(fromByteOffset: ItemLayout.flagsOffset, as: UInt8.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.flagsOffset, as: UInt8.self) }
     }
@@ -121,7 +121,7 @@ public struct Item: Equatable {
     @inline(__always) var segment: Int { Int(classAndSegment >> 6) }
     /// Index of the item's LRU list: class id | segment << 6.
     @inline(__always) var lruID: Int { Int(classAndSegment) }
-    @inline(__always) public var keyLength: Int {
+    @inline(__always) public internal(set) var keyLength: Int {
         get { Int(raw.load(fromByteOffset: ItemLayout.keyLengthOffset, as: UInt8.self)) }
         nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: ItemLayout.keyLengthOffset, as: UInt8.self) }
     }

@@ -36,6 +36,8 @@ extension MemcacheConnection {
             reply(Reply.deltaOutOfMemory, output)
         case .casMismatch:
             reply(Reply.exists, output)
+        case .notStored:
+            reply(Reply.notStored, output)
         }
         return .proceed
     }

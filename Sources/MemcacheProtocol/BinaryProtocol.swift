@@ -329,14 +329,11 @@ extension MemcacheConnection {
             binaryError(h, BinaryStatus.invalidArguments, output)
             return .close
         }
-        let hv = CacheEngine.hash(key)
-        let status: UInt16 = engine.withItemLock(hv) {
-            var outcome = GetOutcome.miss
-            guard let it = engine.lockedGet(key, hv, bump: false, outcome: &outcome) else { return BinaryStatus.keyNotFound }
-            defer { engine.release(it) }
-            if h.cas != 0 && h.cas != it.cas { return BinaryStatus.keyExists }
-            engine.lockedUnlink(it, hv)
-            return BinaryStatus.ok
+        let status: UInt16
+        switch engine.delete(key, hash: CacheEngine.hash(key), casIn: h.cas == 0 ? nil : h.cas) {
+        case .deleted: status = BinaryStatus.ok
+        case .notFound: status = BinaryStatus.keyNotFound
+        case .exists: status = BinaryStatus.keyExists
         }
         stats.add(status == BinaryStatus.ok ? .deleteHits : .deleteMisses)
         if status != BinaryStatus.ok {
@@ -360,55 +357,27 @@ extension MemcacheConnection {
         let delta = UInt64(bigEndian: extras.loadUnaligned(as: UInt64.self))
         let initial = UInt64(bigEndian: extras.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let expiration = UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        let hv = CacheEngine.hash(key)
+        var request = DeltaRequest(incr: incr, delta: delta)
+        request.casIn = h.cas
+        // memcached: an expiration of all ones means "do not create".
+        if expiration != 0xffff_ffff {
+            request.create = (initial, engine.clock.expiry(fromClient: Int64(Int32(bitPattern: expiration))))
+        }
+        let r = engine.delta(key, hash: CacheEngine.hash(key), request)
+        if r.created || r.result == .notFound { stats.add(incr ? .incrMisses : .decrMisses) }
         var status = BinaryStatus.ok
         var value: UInt64 = 0
-        var cas: UInt64 = 0
-        engine.withItemLock(hv) {
-            let (result, found) = engine.lockedDelta(key, hv, incr: incr, by: delta, casIn: h.cas)
-            switch result {
-            case .ok(let v):
-                stats.add(incr ? .incrHits : .decrHits)
-                value = v
-                cas = found?.cas ?? 0
-                if let found { engine.release(found) }
-            case .notFound:
-                stats.add(incr ? .incrMisses : .decrMisses)
-                // memcached: an expiration of all ones means "do not create".
-                guard expiration != 0xffff_ffff else {
-                    status = BinaryStatus.keyNotFound
-                    return
-                }
-                var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-                let made: Item? = withUnsafeMutableBytes(of: &digits) { buf in
-                    let len = formatDecimal(initial, into: buf)
-                    let expiry = engine.clock.expiry(fromClient: Int64(Int32(bitPattern: expiration)))
-                    guard case .item(let fresh) = engine.allocate(key: key, flags: 0, expiry: expiry, valueLength: len) else {
-                        return nil
-                    }
-                    engine.writeValue(fresh, at: 0, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<len]))
-                    return fresh
-                }
-                guard let fresh = made else {
-                    status = BinaryStatus.outOfMemory
-                    return
-                }
-                let (stored, newCAS) = engine.lockedStore(fresh, hv, mode: .add, casIn: 0)
-                engine.release(fresh)
-                if stored == .stored {
-                    value = initial
-                    cas = newCAS
-                } else {
-                    status = BinaryStatus.notStored
-                }
-            case .nonNumeric:
-                status = BinaryStatus.nonNumeric
-            case .outOfMemory:
-                status = BinaryStatus.outOfMemory
-            case .casMismatch:
-                status = BinaryStatus.keyExists
-            }
+        switch r.result {
+        case .ok(let v):
+            if !r.created { stats.add(incr ? .incrHits : .decrHits) }
+            value = v
+        case .notFound: status = BinaryStatus.keyNotFound
+        case .notStored: status = BinaryStatus.notStored
+        case .nonNumeric: status = BinaryStatus.nonNumeric
+        case .outOfMemory: status = BinaryStatus.outOfMemory
+        case .casMismatch: status = BinaryStatus.keyExists
         }
+        let cas = r.item.cas
         if status != BinaryStatus.ok {
             binaryError(h, status, output)
             return .proceed

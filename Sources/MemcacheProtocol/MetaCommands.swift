@@ -123,111 +123,90 @@ extension MemcacheConnection {
         let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
         if let error { output.append(error.line(command: UInt8(ascii: "g"))); return .proceed }
         guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
-        let hv = CacheEngine.hash(key)
         let clock = engine.clock
         stats.add(.cmdGet)
         if f.ttl != nil { stats.add(.cmdTouch) }
-        engine.withItemLock(hv) {
-            var outcome = GetOutcome.miss
-            var found = engine.limited(engine.lockedGet(key, hv, bump: false, outcome: &outcome), &outcome)
-            if case .overflow = outcome {
-                output.append(Reply.getOverflow)
-                return
+        var request = MetaGetRequest()
+        request.vivifyExpiry = f.vivify.map { clock.expiry(fromClient: Int64($0)) }
+        request.touchExpiry = f.ttl.map { clock.expiry(fromClient: Int64($0)) }
+        request.recacheBefore = f.recache.map { clock.expiry(fromClient: Int64($0)) }
+        request.touchBeforeRecache = f.touchBeforeRecache
+        request.bump = !f.noBump
+        request.keepItem = f.returnValue
+        let r = engine.metaGet(key, hash: CacheEngine.hash(key), request)
+        if case .overflow = r.outcome {
+            output.append(Reply.getOverflow)
+            return .proceed
+        }
+        if service.watch.isActive(.fetchers) { logFetch(key, r.found && !r.created ? (r.info.slabClass, r.info.valueLength) : nil, r.outcome) }
+        guard r.found else {
+            switch r.outcome {
+            case .expired: stats.add(.getExpired)
+            case .flushed: stats.add(.getFlushed)
+            default: break
             }
-            if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
-            var created = false
-            if found == nil, let viv = f.vivify,
-               case .item(let fresh) = engine.allocate(key: key, flags: 0, expiry: clock.expiry(fromClient: Int64(viv)), valueLength: 0) {
-                engine.lockedLink(fresh, hv)
-                found = fresh
-                created = true
+            stats.add(.getMisses)
+            if !f.quiet {
+                output.append("EN")
+                appendCommonFlags(input, from: flagsStart, end: end, key: key, base64: f.base64, output)
+                output.append(Reply.crlf)
             }
-            guard let it = found else {
-                switch outcome {
-                case .expired: stats.add(.getExpired)
-                case .flushed: stats.add(.getFlushed)
-                default: break
-                }
-                stats.add(.getMisses)
-                if !f.quiet {
-                    output.append("EN")
-                    appendCommonFlags(input, from: flagsStart, end: end, key: key, base64: f.base64, output)
-                    output.append(Reply.crlf)
-                }
-                return
-            }
-            if created { stats.add(.getMisses) } else { stats.add(.getHits) }
-            let now = clock.current
-            let fetchedBefore = it.flags & ItemFlag.fetched != 0
-            let lastAccess = now &- it.time
-            var won = false
-            if f.returnValue {
-                output.append(MetaReply.va)
-                output.append(decimal: UInt64(it.valueLength))
-            } else {
-                output.append(MetaReply.hd)
-            }
-            var pos = flagsStart
-            while let t = TextParser.nextToken(input, from: pos, end: end) {
-                pos = t.start + t.count
-                switch input[t.start] {
-                case UInt8(ascii: "T"):
-                    engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(f.ttl!)))
-                case UInt8(ascii: "N"):
-                    if created { won = true }
-                case UInt8(ascii: "R"):
-                    if it.flags & ItemFlag.tokenSent == 0 && !created && it.expiry != 0
-                        && it.expiry < clock.expiry(fromClient: Int64(f.recache!)) {
-                        won = true
-                    }
-                case UInt8(ascii: "s"):
-                    appendFlag(UInt8(ascii: "s"), output)
-                    output.append(decimal: UInt64(it.valueLength))
-                case UInt8(ascii: "t"):
-                    appendFlag(UInt8(ascii: "t"), output)
-                    appendTTL(it, now: now, output)
-                case UInt8(ascii: "c"):
-                    appendFlag(UInt8(ascii: "c"), output)
-                    output.append(decimal: it.cas)
-                case UInt8(ascii: "f"):
-                    appendFlag(UInt8(ascii: "f"), output)
-                    output.append(decimal: UInt64(it.clientFlags))
-                case UInt8(ascii: "l"):
-                    appendFlag(UInt8(ascii: "l"), output)
-                    output.append(decimal: UInt64(lastAccess))
-                case UInt8(ascii: "h"):
-                    appendFlag(UInt8(ascii: "h"), output)
-                    output.append(byte: fetchedBefore ? UInt8(ascii: "1") : UInt8(ascii: "0"))
-                default:
-                    appendEchoFlag(input, t, key: key, base64: f.base64, output)
-                }
-            }
-            if it.flags & ItemFlag.tokenSent != 0 { appendFlag(UInt8(ascii: "Z"), output) }
-            if it.flags & ItemFlag.stale != 0 {
-                appendFlag(UInt8(ascii: "X"), output)
-                if it.flags & ItemFlag.tokenSent == 0 { won = true }
-            }
-            if won {
-                appendFlag(UInt8(ascii: "W"), output)
-                it.flags |= ItemFlag.tokenSent
-            }
-            output.append(Reply.crlf)
-            if !f.noBump { engine.lockedBump(it) }
-            if f.returnValue {
-                appendValueBlock(it, output)
-            } else {
-                engine.release(it)
+            return .proceed
+        }
+        if r.created { stats.add(.getMisses) } else { stats.add(.getHits) }
+        let now = clock.current
+        if f.returnValue {
+            output.append(MetaReply.va)
+            output.append(decimal: UInt64(r.info.valueLength))
+        } else {
+            output.append(MetaReply.hd)
+        }
+        // Flags apply in order: a t after T shows the new TTL.
+        var touched = false
+        var pos = flagsStart
+        while let t = TextParser.nextToken(input, from: pos, end: end) {
+            pos = t.start + t.count
+            switch input[t.start] {
+            case UInt8(ascii: "T"):
+                touched = true
+            case UInt8(ascii: "N"), UInt8(ascii: "R"):
+                break
+            case UInt8(ascii: "s"):
+                appendFlag(UInt8(ascii: "s"), output)
+                output.append(decimal: UInt64(r.info.valueLength))
+            case UInt8(ascii: "t"):
+                appendFlag(UInt8(ascii: "t"), output)
+                appendTTL(touched ? r.touchedExpiry : r.info.expiry, now: now, output)
+            case UInt8(ascii: "c"):
+                appendFlag(UInt8(ascii: "c"), output)
+                output.append(decimal: r.info.cas)
+            case UInt8(ascii: "f"):
+                appendFlag(UInt8(ascii: "f"), output)
+                output.append(decimal: UInt64(r.info.clientFlags))
+            case UInt8(ascii: "l"):
+                appendFlag(UInt8(ascii: "l"), output)
+                output.append(decimal: UInt64(now &- r.info.lastAccess))
+            case UInt8(ascii: "h"):
+                appendFlag(UInt8(ascii: "h"), output)
+                output.append(byte: r.info.fetched ? UInt8(ascii: "1") : UInt8(ascii: "0"))
+            default:
+                appendEchoFlag(input, t, key: key, base64: f.base64, output)
             }
         }
+        if r.tokenSent { appendFlag(UInt8(ascii: "Z"), output) }
+        if r.stale { appendFlag(UInt8(ascii: "X"), output) }
+        if r.won { appendFlag(UInt8(ascii: "W"), output) }
+        output.append(Reply.crlf)
+        if let it = r.item { appendValueBlock(it, output) }
         return .proceed
     }
 
-    /// Seconds left before the item expires, -1 for never.
-    func appendTTL(_ it: Item, now: UInt32, _ output: OutputBuffer) {
-        if it.expiry == 0 {
+    /// Seconds left before `expiry`, -1 for never.
+    func appendTTL(_ expiry: UInt32, now: UInt32, _ output: OutputBuffer) {
+        if expiry == 0 {
             output.append("-1")
         } else {
-            output.append(decimal: UInt64(it.expiry > now ? it.expiry - now : 0))
+            output.append(decimal: UInt64(expiry > now ? expiry - now : 0))
         }
     }
 
@@ -310,16 +289,9 @@ extension MemcacheConnection {
             output.append(Reply.badDataChunk)
             return
         }
-        var (result, cas) = engine.withItemLock(p.hash) {
-            engine.lockedStore(p.item, p.hash, mode: p.mode, casIn: p.casIn, allowStale: reply.invalidate, newCAS: reply.newCAS)
-        }
-        if result == .notStored, let viv = reply.vivifyTTL {
-            // Append/prepend with N: a missing item is created from this value.
-            p.item.expiry = engine.clock.expiry(fromClient: Int64(viv))
-            (result, cas) = engine.withItemLock(p.hash) {
-                engine.lockedStore(p.item, p.hash, mode: .add, casIn: 0, newCAS: reply.newCAS)
-            }
-        }
+        // Append/prepend with N: a missing item is created from this value.
+        let (result, cas) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn, allowStale: reply.invalidate,
+                                         newCAS: reply.newCAS, vivifyExpiry: reply.vivifyTTL.map { engine.clock.expiry(fromClient: Int64($0)) })
         if service.watch.isActive(.mutations) { logStore(p.item, mode: p.mode, result: result) }
         switch result {
         case .stored:
@@ -358,25 +330,17 @@ extension MemcacheConnection {
         let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
         if let error { output.append(error.line(command: UInt8(ascii: "d"))); return .proceed }
         guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.invalidOrDuplicateFlag); return .proceed }
-        let hv = CacheEngine.hash(key)
-        let code: StaticString? = engine.withItemLock(hv) {
-            var outcome = GetOutcome.miss
-            guard let it = engine.lockedGet(key, hv, bump: false, outcome: &outcome) else {
-                stats.add(.deleteMisses)
-                return MetaReply.nf
-            }
-            defer { engine.release(it) }
-            if let c = f.compareCAS, c != it.cas { return MetaReply.ex }
-            if f.invalidate {
-                // Mark stale instead of deleting: the next reader wins the recache.
-                if let ttl = f.ttl { engine.lockedSetExpiry(it, engine.clock.expiry(fromClient: Int64(ttl))) }
-                it.flags = (it.flags | ItemFlag.stale) & ~ItemFlag.tokenSent
-                it.cas = f.newCAS ?? engine.newCAS()
-            } else {
-                engine.lockedUnlink(it, hv)
-            }
+        let mark = f.invalidate ? StaleMark(expiry: f.ttl.map { engine.clock.expiry(fromClient: Int64($0)) }, newCAS: f.newCAS) : nil
+        let code: StaticString?
+        switch engine.delete(key, hash: CacheEngine.hash(key), casIn: f.compareCAS, invalidate: mark) {
+        case .notFound:
+            stats.add(.deleteMisses)
+            code = MetaReply.nf
+        case .exists:
+            code = MetaReply.ex
+        case .deleted:
             stats.add(.deleteHits)
-            return f.quiet ? nil : MetaReply.hd
+            code = f.quiet ? nil : MetaReply.hd
         }
         if let code {
             output.append(code)
@@ -401,97 +365,77 @@ extension MemcacheConnection {
             return .proceed
         }
         guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.invalidOrDuplicateFlag); return .proceed }
-        let hv = CacheEngine.hash(key)
         let clock = engine.clock
-        engine.withItemLock(hv) {
-            var (result, found) = engine.lockedDelta(key, hv, incr: incr, by: f.delta, casIn: f.compareCAS ?? 0, newCAS: f.newCAS)
-            var created = false
-            var code: StaticString? = nil
-            switch result {
-            case .ok:
-                stats.add(incr ? .incrHits : .decrHits)
-            case .nonNumeric:
-                output.append(Reply.nonNumeric)
-                return
-            case .outOfMemory:
-                output.append(Reply.deltaOutOfMemory)
-                return
-            case .casMismatch:
-                code = MetaReply.ex
-            case .notFound:
-                if let viv = f.vivify {
-                    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-                    let made: Item? = withUnsafeMutableBytes(of: &digits) { buf in
-                        let len = formatDecimal(f.initial, into: buf)
-                        guard case .item(let fresh) = engine.allocate(
-                            key: key, flags: 0, expiry: clock.expiry(fromClient: Int64(viv)), valueLength: len) else { return nil }
-                        engine.writeValue(fresh, at: 0, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<len]))
-                        return fresh
-                    }
-                    guard let fresh = made else {
-                        output.append(Reply.deltaOutOfMemory)
-                        return
-                    }
-                    let (stored, _) = engine.lockedStore(fresh, hv, mode: .add, casIn: 0, newCAS: f.newCAS)
-                    if stored == .stored {
-                        found = fresh
-                        created = true
-                        result = .ok(f.initial)
-                    } else {
-                        engine.release(fresh)
-                        code = MetaReply.ns
-                    }
-                } else {
-                    stats.add(incr ? .incrMisses : .decrMisses)
-                    code = MetaReply.nf
-                }
-            }
-            guard let it = found, case .ok(let value) = result else {
-                output.append(code!)
-                appendCommonFlags(input, from: flagsStart, end: end, key: key, base64: f.base64, output)
-                output.append(Reply.crlf)
-                return
-            }
-            defer { engine.release(it) }
-            if f.quiet && !created {
-                // q hides the nominal answer (VA too), but T still applies; a just-created item
-                // is still answered (memcached 1.6.18).
-                if let ttl = f.ttl { engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(ttl))) }
-                return
-            }
-            if f.returnValue {
-                output.append(MetaReply.va)
-                var tmp = value
-                var digits = 1
-                while tmp >= 10 { tmp /= 10; digits += 1 }
-                output.append(decimal: UInt64(digits))
-            } else {
-                output.append(MetaReply.hd)
-            }
-            let now = clock.current
-            var pos = flagsStart
-            while let t = TextParser.nextToken(input, from: pos, end: end) {
-                pos = t.start + t.count
-                switch input[t.start] {
-                case UInt8(ascii: "c"):
-                    appendFlag(UInt8(ascii: "c"), output)
-                    output.append(decimal: it.cas)
-                case UInt8(ascii: "t"):
-                    appendFlag(UInt8(ascii: "t"), output)
-                    appendTTL(it, now: now, output)
-                case UInt8(ascii: "T"):
-                    engine.lockedSetExpiry(it, clock.expiry(fromClient: Int64(f.ttl!)))
-                default:
-                    appendEchoFlag(input, t, key: key, base64: f.base64, output)
-                }
-            }
-            output.append(Reply.crlf)
-            if f.returnValue {
-                output.append(decimal: value)
-                output.append(Reply.crlf)
+        var request = DeltaRequest(incr: incr, delta: f.delta)
+        request.casIn = f.compareCAS ?? 0
+        request.newCAS = f.newCAS
+        request.touch = f.ttl.map { clock.expiry(fromClient: Int64($0)) }
+        request.create = f.vivify.map { (f.initial, clock.expiry(fromClient: Int64($0))) }
+        let r = engine.delta(key, hash: CacheEngine.hash(key), request)
+        let code: StaticString
+        switch r.result {
+        case .ok(let value):
+            if !r.created { stats.add(incr ? .incrHits : .decrHits) }
+            answerMetaArithmetic(input, flagsStart, end, key, f, r, value, output)
+            return .proceed
+        case .nonNumeric:
+            output.append(Reply.nonNumeric)
+            return .proceed
+        case .outOfMemory:
+            output.append(Reply.deltaOutOfMemory)
+            return .proceed
+        case .casMismatch:
+            code = MetaReply.ex
+        case .notStored:
+            code = MetaReply.ns
+        case .notFound:
+            stats.add(incr ? .incrMisses : .decrMisses)
+            code = MetaReply.nf
+        }
+        output.append(code)
+        appendCommonFlags(input, from: flagsStart, end: end, key: key, base64: f.base64, output)
+        output.append(Reply.crlf)
+        return .proceed
+    }
+
+    private func answerMetaArithmetic(_ input: UnsafeRawBufferPointer, _ flagsStart: Int, _ end: Int,
+                                      _ key: UnsafeRawBufferPointer, _ f: MetaFlags, _ r: DeltaReply, _ value: UInt64,
+                                      _ output: OutputBuffer) {
+        // q hides the nominal answer (VA too); a just-created item is still answered (memcached 1.6.18).
+        if f.quiet && !r.created { return }
+        if f.returnValue {
+            output.append(MetaReply.va)
+            var tmp = value
+            var digits = 1
+            while tmp >= 10 { tmp /= 10; digits += 1 }
+            output.append(decimal: UInt64(digits))
+        } else {
+            output.append(MetaReply.hd)
+        }
+        let now = engine.clock.current
+        // Flags apply in order: a t after T shows the new TTL.
+        var touched = false
+        var pos = flagsStart
+        while let t = TextParser.nextToken(input, from: pos, end: end) {
+            pos = t.start + t.count
+            switch input[t.start] {
+            case UInt8(ascii: "c"):
+                appendFlag(UInt8(ascii: "c"), output)
+                output.append(decimal: r.item.cas)
+            case UInt8(ascii: "t"):
+                appendFlag(UInt8(ascii: "t"), output)
+                appendTTL(touched ? r.touchedExpiry : r.item.expiry, now: now, output)
+            case UInt8(ascii: "T"):
+                touched = true
+            default:
+                appendEchoFlag(input, t, key: key, base64: f.base64, output)
             }
         }
-        return .proceed
+        output.append(Reply.crlf)
+        if f.returnValue {
+            output.append(decimal: value)
+            output.append(Reply.crlf)
+        }
     }
 
     // MARK: me
@@ -500,30 +444,25 @@ extension MemcacheConnection {
         let flagsStart = keyToken.start + keyToken.count
         let base64 = TextParser.nextToken(input, from: flagsStart, end: end).map { TextParser.equals(input, $0, "b") } ?? false
         guard let key = metaKey(input, keyToken, base64: base64) else { output.append(Reply.badFormat); return .proceed }
-        let hv = CacheEngine.hash(key)
-        engine.withItemLock(hv) {
-            var outcome = GetOutcome.miss
-            guard let it = engine.lockedGet(key, hv, bump: false, outcome: &outcome) else {
-                output.append(MetaReply.en)
-                return
-            }
-            defer { engine.release(it) }
-            let now = engine.clock.current
-            output.append("ME ")
-            if base64 { Base64.encode(key) { output.append(byte: $0) } } else { output.append(key) }
-            output.append(" exp=")
-            if it.expiry == 0 { output.append("-1") } else { output.append(String(Int64(it.expiry) - Int64(now))) }
-            output.append(" la=")
-            output.append(decimal: UInt64(now &- it.time))
-            output.append(" cas=")
-            output.append(decimal: it.cas)
-            output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes" : " fetch=no")
-            output.append(" cls=")
-            output.append(decimal: UInt64(it.slabClass))
-            output.append(" size=")
-            output.append(decimal: UInt64(ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)))
-            output.append(Reply.crlf)
+        guard let info = engine.inspect(key, hash: CacheEngine.hash(key)) else {
+            output.append(MetaReply.en)
+            return .proceed
         }
+        let now = engine.clock.current
+        output.append("ME ")
+        if base64 { Base64.encode(key) { output.append(byte: $0) } } else { output.append(key) }
+        output.append(" exp=")
+        if info.expiry == 0 { output.append("-1") } else { output.append(String(Int64(info.expiry) - Int64(now))) }
+        output.append(" la=")
+        output.append(decimal: UInt64(now &- info.lastAccess))
+        output.append(" cas=")
+        output.append(decimal: info.cas)
+        output.append(info.fetched ? " fetch=yes" : " fetch=no")
+        output.append(" cls=")
+        output.append(decimal: UInt64(info.slabClass))
+        output.append(" size=")
+        output.append(decimal: UInt64(info.size))
+        output.append(Reply.crlf)
         return .proceed
     }
 }

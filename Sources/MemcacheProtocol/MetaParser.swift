@@ -12,6 +12,8 @@ struct MetaFlags {
     var ttl: Int32?
     var vivify: Int32?
     var recache: Int32?
+    /// T came before R: R judges the expiry T set (flags apply in order, as memcached's loop).
+    var touchBeforeRecache = false
     var clientFlags: UInt32?
     var compareCAS: UInt64?
     var newCAS: UInt64?
@@ -52,7 +54,10 @@ struct MetaFlags {
                 f.opaque = value
             case UInt8(ascii: "T"), UInt8(ascii: "N"), UInt8(ascii: "R"):
                 guard let v = TextParser.parseInt32(input, value) else { return (f, .badToken) }
-                if c == UInt8(ascii: "T") { f.ttl = v } else if c == UInt8(ascii: "N") { f.vivify = v } else { f.recache = v }
+                if c == UInt8(ascii: "T") { f.ttl = v } else if c == UInt8(ascii: "N") { f.vivify = v } else {
+                    f.recache = v
+                    f.touchBeforeRecache = f.ttl != nil
+                }
             case UInt8(ascii: "F"):
                 guard let v = TextParser.parseUnsigned(input, value, max: UInt64(UInt32.max)) else { return (f, .badClientFlags) }
                 f.clientFlags = UInt32(v)

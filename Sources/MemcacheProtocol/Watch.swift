@@ -50,6 +50,11 @@ extension MemcacheConnection {
 
     /// A fetch (memcached's LOGGER_ITEM_GET).
     func logFetch(_ key: UnsafeRawBufferPointer, _ item: Item?, _ outcome: GetOutcome) {
+        logFetch(key, item.map { (slabClass: $0.slabClass, size: $0.valueLength) }, outcome)
+    }
+
+    /// A fetch that found an item of this class and value size, or nothing.
+    func logFetch(_ key: UnsafeRawBufferPointer, _ item: (slabClass: Int, size: Int)?, _ outcome: GetOutcome) {
         let status: String
         switch (item, outcome) {
         case (.some, _): status = "found"
@@ -57,8 +62,8 @@ extension MemcacheConnection {
         case (nil, .flushed): status = "flushed"
         default: status = "not_found"
         }
-        let cls = item.map { $0.slabClass } ?? 0
-        let size = item.map { $0.valueLength } ?? 0
+        let cls = item?.slabClass ?? 0
+        let size = item?.size ?? 0
         service.watch.emit(.fetchers, "type=item_get key=\(WatchLog.uriEncode(key)) status=\(status) clsid=\(cls) cfd=\(fd) size=\(size)")
     }
 
