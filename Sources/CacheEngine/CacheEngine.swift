@@ -27,8 +27,8 @@ public final class CacheEngine: @unchecked Sendable {
     public let settings: EngineSettings
     /// The part of the settings `lru tune|mode|temp_ttl` changes at run time.
     public let tuning: LRUTuning
-    public let slabs: SlabAllocator
-    public let arena: SlabArena
+    let slabs: SlabAllocator
+    let arena: SlabArena
     public let clock: ProcessClock
     let itemLocks: ItemLocks
     let hashTable: UnsafeMutablePointer<HashTableState>
@@ -45,7 +45,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// `lru_crawler enable|disable|crawl`: the crawler thread waits on this between passes.
     public let crawler = CrawlerControl()
     /// `slabs reassign` and automove (set at the end of init: it refers back to the engine).
-    public private(set) var rebalancer: SlabRebalancer!
+    private(set) var rebalancer: SlabRebalancer!
     static let lruCount = 256
 
     /// `watch evictions` lines go here.

@@ -132,7 +132,7 @@ extension MemcacheConnection {
             }
             if mb < 8 {
                 reply("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n", output)
-            } else if engine.slabs.setMemoryLimit(Int(mb) * 1024 * 1024) {
+            } else if engine.setMemoryLimit(Int(mb) * 1024 * 1024) {
                 reply(Reply.ok, output)
             } else {
                 reply("MEMLIMIT_ADJUST_FAILED out of address space reserved for slabs\r\n", output)
@@ -190,7 +190,7 @@ extension MemcacheConnection {
                     var j = i
                     while j < end && input[j] != UInt8(ascii: ",") { j += 1 }
                     guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)),
-                          id >= 1, id <= UInt64(engine.slabs.table.largest) else {
+                          id >= 1, id <= UInt64(engine.largestSlabClass) else {
                         output.append("BADCLASS invalid class id\r\n")
                         return .proceed
                     }
@@ -271,14 +271,14 @@ extension MemcacheConnection {
             guard let src = TextParser.parseInt32(input, tokens[2]), let dst = TextParser.parseInt32(input, tokens[3]) else {
                 return "CLIENT_ERROR bad command line format\r\n"
             }
-            return engine.rebalancer.reassign(from: Int(src), to: Int(dst)).reply + "\r\n"
+            return engine.reassignPage(from: Int(src), to: Int(dst)).reply + "\r\n"
         }
         if TextParser.equals(input, sub, "automove") {
             guard let level = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)) else {
                 return "CLIENT_ERROR bad command line format\r\n"
             }
             guard level <= 2 else { return "ERROR\r\n" }
-            engine.rebalancer.automove.store(Int(level), ordering: .relaxed)
+            engine.automoveLevel = Int(level)
             return "OK\r\n"
         }
         return "ERROR\r\n"
@@ -286,7 +286,7 @@ extension MemcacheConnection {
 
     /// `all`, or comma-separated class ids that exist; nil on a bad one.
     private func classList(_ input: UnsafeRawBufferPointer, _ list: Token) -> [Int]? {
-        let largest = engine.slabs.table.largest
+        let largest = engine.largestSlabClass
         // `hash` (memcached walks the hash table) lists the same live items, class by class.
         if TextParser.equals(input, list, "all") || TextParser.equals(input, list, "hash") { return Array(1...largest) }
         var out: [Int] = []

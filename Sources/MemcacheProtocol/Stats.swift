@@ -39,7 +39,7 @@ extension MemcacheConnection {
                 output.append("CLIENT_ERROR bad command line\r\n")
                 return .proceed
             }
-            guard cls >= 1, cls <= UInt64(engine.slabs.table.largest) else {
+            guard cls >= 1, cls <= UInt64(engine.largestSlabClass) else {
                 output.append("CLIENT_ERROR Illegal slab id\r\n")
                 return .proceed
             }
@@ -85,20 +85,20 @@ extension MemcacheService {
         for c in counters { lines.append((c.statName, String(total(c)))) }
         lines.append(("auth_cmds", String(total(.authCmds))))
         lines.append(("auth_errors", String(total(.authErrors))))
-        lines.append(("limit_maxbytes", String(engine.slabs.memoryLimit)))
+        lines.append(("limit_maxbytes", String(engine.memoryLimit)))
         lines.append(("threads", String(workerStats.count - 1)))
         lines.append(("hash_power_level", String(e.hashPower)))
         lines.append(("hash_bytes", String(e.hashBytes)))
         lines.append(("hash_is_expanding", e.hashIsExpanding ? "1" : "0"))
-        let r = engine.rebalancer!
-        lines.append(("slab_reassign_rescues", String(r.rescues.load(ordering: .relaxed))))
+        let r = engine.pageMoveStats
+        lines.append(("slab_reassign_rescues", String(r.rescues)))
         lines.append(("slab_reassign_chunk_rescues", "0"))
-        lines.append(("slab_reassign_evictions_nomem", String(r.evictions.load(ordering: .relaxed))))
+        lines.append(("slab_reassign_evictions_nomem", String(r.evictionsNoMemory)))
         lines.append(("slab_reassign_inline_reclaim", "0"))
-        lines.append(("slab_reassign_busy_items", String(r.busyItems.load(ordering: .relaxed))))
+        lines.append(("slab_reassign_busy_items", String(r.busyItems)))
         lines.append(("slab_reassign_busy_deletes", "0"))
-        lines.append(("slab_reassign_running", r.isRunning ? "1" : "0"))
-        lines.append(("slabs_moved", String(r.moved.load(ordering: .relaxed))))
+        lines.append(("slab_reassign_running", r.running ? "1" : "0"))
+        lines.append(("slabs_moved", String(r.moved)))
         lines.append(("slab_global_page_pool", "0"))
         lines.append(("expired_unfetched", String(e.items.expiredUnfetched)))
         lines.append(("evicted_unfetched", String(e.items.evictedUnfetched)))
@@ -123,7 +123,7 @@ extension MemcacheService {
     func itemsStats() -> [(String, String)] {
         var lines: [(String, String)] = []
         let now = engine.clock.current
-        for cls in 1...engine.slabs.table.largest {
+        for cls in 1...engine.largestSlabClass {
             let s = engine.itemStats(classID: cls)
             if s.number == 0 && s.evicted == 0 && s.totalItems == 0 { continue }
             let seg = engine.segmentCounts(classID: cls)
@@ -161,8 +161,8 @@ extension MemcacheService {
     func slabsStats() -> [(String, String)] {
         var lines: [(String, String)] = []
         var active = 0
-        for cls in 1...engine.slabs.table.largest {
-            let s = engine.slabs.classStats(cls)
+        for cls in 1...engine.largestSlabClass {
+            let s = engine.slabClassStats(cls)
             if s.totalPages == 0 { continue }
             active += 1
             let p = "\(cls):"
@@ -177,7 +177,7 @@ extension MemcacheService {
             ]
         }
         lines.append(("active_slabs", String(active)))
-        lines.append(("total_malloced", String(engine.slabs.totalMalloced)))
+        lines.append(("total_malloced", String(engine.totalMalloced)))
         return lines
     }
 

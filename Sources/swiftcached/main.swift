@@ -59,15 +59,14 @@ guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: wa
     exit(71)
 }
 if options.verbose > 1 {
-    for line in engine.slabs.table.verboseLines() { printError(line) }
+    for line in engine.slabClassTableLines { printError(line) }
 }
 
 let serverBox = ServerBox()
 var sources = StatsSources()
 let startedAt = clock.unixNow
 let tuning = engine.tuning
-let rebalancer = engine.rebalancer!
-sources.settings = { settingsStats(options, tuning: tuning, automove: rebalancer.automove.load(ordering: .relaxed)) }
+sources.settings = { settingsStats(options, tuning: tuning, automove: engine.automoveLevel) }
 sources.general = {
     guard let server = serverBox.server else { return [] }
     return generalServerStats(server: server, clock: clock, options: options, pid: getpid(), startedAt: startedAt)

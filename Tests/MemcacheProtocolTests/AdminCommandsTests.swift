@@ -90,10 +90,10 @@ struct AdminCommandsTests {
         let c = try Client()
         #expect(c.send("cache_memlimit 0\r\n") == "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n")
         #expect(c.send("cache_memlimit 32\r\n") == "OK\r\n")
-        #expect(c.engine.slabs.memoryLimit == 32 * 1024 * 1024)
+        #expect(c.engine.memoryLimit == 32 * 1024 * 1024)
         #expect(c.send("stats\r\n").contains("STAT limit_maxbytes 33554432\r\n"))
         #expect(c.send("cache_memlimit 100 noreply\r\nmn\r\n") == "MN\r\n")
-        #expect(c.engine.slabs.memoryLimit == 100 * 1024 * 1024)
+        #expect(c.engine.memoryLimit == 100 * 1024 * 1024)
         #expect(c.send("cache_memlimit abc\r\n") == "ERROR\r\n")
     }
 

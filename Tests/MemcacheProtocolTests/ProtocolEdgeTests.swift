@@ -289,10 +289,10 @@ struct CommandEdgeTests {
         var c: Client? = try Client()
         let engine = c!.engine
         c!.send("set k 0 0 100\r\nabc")
-        let cls = engine.slabs.table.classID(forSize: ItemLayout.totalSize(keyLength: 1, valueLength: 100))
-        #expect(engine.slabs.classStats(cls).usedChunks == 1)
+        let cls = engine.slabClassID(forItemSize: ItemLayout.totalSize(keyLength: 1, valueLength: 100))
+        #expect(engine.slabClassStats(cls).usedChunks == 1)
         c = nil    // connectionClosed()
-        #expect(engine.slabs.classStats(cls).usedChunks == 0)
+        #expect(engine.slabClassStats(cls).usedChunks == 0)
         #expect(engine.itemStats().number == 0)
     }
 

@@ -1,0 +1,55 @@
+// The engine's memory as protocols and the executable see it: slab classes, the -m limit
+// (`cache_memlimit`), page moves (`slabs reassign|automove`) and their counters. The allocator and
+// the page mover themselves stay internal to the engine.
+import SlabAllocator
+
+/// The page mover's counters, as `stats` names them (slab_reassign_*, slabs_moved).
+public struct PageMoveStats: Sendable {
+    public var moved: UInt64 = 0
+    public var rescues: UInt64 = 0
+    public var evictionsNoMemory: UInt64 = 0
+    public var busyItems: UInt64 = 0
+    public var running = false
+}
+
+extension CacheEngine {
+    /// The highest slab class id (classes are 1...largestSlabClass).
+    public var largestSlabClass: Int { slabs.table.largest }
+
+    /// The class an item of `size` bytes (header, key, value) is stored in.
+    public func slabClassID(forItemSize size: Int) -> Int { slabs.table.classID(forSize: size) }
+
+    /// `stats slabs` counters of one class.
+    public func slabClassStats(_ id: Int) -> SlabClassStats { slabs.classStats(id) }
+
+    /// The class table as `-vv` prints it at start-up.
+    public var slabClassTableLines: [String] { slabs.table.verboseLines() }
+
+    /// -m in bytes.
+    public var memoryLimit: Int { slabs.memoryLimit }
+
+    /// `cache_memlimit`: false when `bytes` does not fit the address space reserved at start.
+    public func setMemoryLimit(_ bytes: Int) -> Bool { slabs.setMemoryLimit(bytes) }
+
+    /// Bytes of slab pages taken so far.
+    public var totalMalloced: Int { slabs.totalMalloced }
+
+    /// `slabs reassign <src> <dst>`.
+    public func reassignPage(from src: Int, to dst: Int) -> ReassignResult { rebalancer.reassign(from: src, to: dst) }
+
+    /// `slabs automove 0|1|2` (and `-o slab_automove`).
+    public var automoveLevel: Int {
+        get { rebalancer.automove.load(ordering: .relaxed) }
+        set { rebalancer.automove.store(newValue, ordering: .relaxed) }
+    }
+
+    public var pageMoveStats: PageMoveStats {
+        var s = PageMoveStats()
+        s.moved = rebalancer.moved.load(ordering: .relaxed)
+        s.rescues = rebalancer.rescues.load(ordering: .relaxed)
+        s.evictionsNoMemory = rebalancer.evictions.load(ordering: .relaxed)
+        s.busyItems = rebalancer.busyItems.load(ordering: .relaxed)
+        s.running = rebalancer.isRunning
+        return s
+    }
+}
