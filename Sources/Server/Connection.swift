@@ -257,7 +257,7 @@ final class Connection {
 
     /// Why a connection closes, in memcached's connevents words.
     enum CloseReason: String {
-        case normal, error
+        case normal
         case idleTimeout = "idle_timeout"
         case shutdown
     }

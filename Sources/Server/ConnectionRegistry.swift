@@ -35,7 +35,6 @@ final class ConnectionRegistry: @unchecked Sendable {
     func snapshot() -> [ConnectionRecord] { mutex.withLock { records.values.sorted { $0.fd < $1.fd } } }
 }
 
-/// "tcp:HOST:PORT" of a socket's peer (or its own address).
 /// "rip=<address> rport=<port> transport=<tcp|local>" of a peer, as memcached's connevents print it.
 func peerForLog(_ fd: Int32) -> String {
     let a = socketAddress(fd, peer: true)
@@ -46,6 +45,7 @@ func peerForLog(_ fd: Int32) -> String {
     return "rip=\(host) rport=\(a[a.index(after: colon)...]) transport=tcp"
 }
 
+/// "tcp:HOST:PORT" ("tcp6:[HOST]:PORT", "unix:PATH") of a socket's peer (or its own address).
 func socketAddress(_ fd: Int32, peer: Bool) -> String {
     var storage = sockaddr_storage()
     var len = socklen_t(MemoryLayout<sockaddr_storage>.size)

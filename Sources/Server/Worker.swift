@@ -14,14 +14,14 @@ final class Worker: @unchecked Sendable {
     // the mutex-guarded queues and the notify pipe; everything else runs on the worker's own thread.
     let index: Int
     let base: OpaquePointer
-    let factories: [ConnectionHandlerFactory]
     let stats: StatCounters
     unowned let server: Server
     private let notifyRead: Int32
     private let notifyWrite: Int32
     private var notifyEvent: OpaquePointer?
     private let queueLock = PlainMutex()
-    private var queue: [(fd: Int32, listener: Int)] = []
+    /// New sockets and the factory of the listener that accepted each.
+    private var queue: [(fd: Int32, factory: any ConnectionHandlerFactory)] = []
     /// Parked connections to resume, by fd and generation (an fd number is reused after a close).
     private var wakeQueue: [(fd: Int32, generation: UInt64)] = []
     private var wakePending = false
@@ -36,12 +36,11 @@ final class Worker: @unchecked Sendable {
     private var connections: [Int32: Connection] = [:]
     private var thread: BackgroundThread?
     private var idleEvent: OpaquePointer?
-    private var udpEndpoints: [UDPEndpoint] = []
+    private var datagramTransports: [DatagramTransport] = []
 
-    init(index: Int, server: Server, factories: [ConnectionHandlerFactory], stats: StatCounters) {
+    init(index: Int, server: Server, stats: StatCounters) {
         self.index = index
         self.server = server
-        self.factories = factories
         self.stats = stats
         let cfg = event_config_new()
         event_config_set_flag(cfg, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
@@ -63,14 +62,18 @@ final class Worker: @unchecked Sendable {
             Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().drainNotifications()
         }, ctx)
         event_add(notifyEvent, nil)
-        for fd in server.udpFDs {
-            let endpoint = UDPEndpoint(fd: fd, worker: self)
-            let ectx = Unmanaged.passUnretained(endpoint).toOpaque()
-            endpoint.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
-                Unmanaged<UDPEndpoint>.fromOpaque(ctx!).takeUnretainedValue().drain()
-            }, ectx)
-            event_add(endpoint.event, nil)
-            udpEndpoints.append(endpoint)
+        for (fd, listener) in server.datagramSockets {
+            guard case .datagram(let factory) = server.configurations[listener].handler else {
+                preconditionFailure("a datagram listener needs a datagram handler factory")
+            }
+            let transport = DatagramTransport(fd: fd, worker: self,
+                                              handler: factory.makeDatagramHandler(workerIndex: index, fd: fd))
+            let tctx = Unmanaged.passUnretained(transport).toOpaque()
+            transport.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
+                Unmanaged<DatagramTransport>.fromOpaque(ctx!).takeUnretainedValue().drain()
+            }, tctx)
+            event_add(transport.event, nil)
+            datagramTransports.append(transport)
         }
         if server.settings.idleTimeout > 0 {
             idleEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
@@ -85,9 +88,9 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    /// Listener thread: hand a new socket to this worker.
-    func dispatch(fd: Int32, listener: Int) {
-        queueLock.withLock { queue.append((fd, listener)) }
+    /// Listener thread: hand a new socket, and the factory of its listener, to this worker.
+    func dispatch(fd: Int32, factory: any ConnectionHandlerFactory) {
+        queueLock.withLock { queue.append((fd, factory)) }
         var b: UInt8 = 0x63
         _ = write(notifyWrite, &b, 1)
     }
@@ -149,7 +152,7 @@ final class Worker: @unchecked Sendable {
     private func drainNotifications() {
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         _ = withUnsafeMutableBytes(of: &scratch) { read(notifyRead, $0.baseAddress, $0.count) }
-        let (fds, wakes, stop) = queueLock.withLock { () -> ([(fd: Int32, listener: Int)], [(fd: Int32, generation: UInt64)], Bool) in
+        let (fds, wakes, stop) = queueLock.withLock { () -> ([(fd: Int32, factory: any ConnectionHandlerFactory)], [(fd: Int32, generation: UInt64)], Bool) in
             let q = queue
             queue.removeAll(keepingCapacity: true)
             let w = wakeQueue
@@ -157,7 +160,7 @@ final class Worker: @unchecked Sendable {
             wakePending = false
             return (q, w, stopRequested)
         }
-        for (fd, listener) in fds { open(fd, listener: listener) }
+        for (fd, factory) in fds { open(fd, factory: factory) }
         resume(wakes)
         if stop {
             if let idleEvent {
@@ -166,7 +169,7 @@ final class Worker: @unchecked Sendable {
                 self.idleEvent = nil
             }
             for c in Array(connections.values) { c.close(reason: .shutdown) }
-            for e in udpEndpoints {
+            for e in datagramTransports {
                 event_del(e.event)
                 event_free(e.event)
                 e.event = nil
@@ -191,9 +194,9 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    private func open(_ fd: Int32, listener: Int) {
+    private func open(_ fd: Int32, factory: any ConnectionHandlerFactory) {
         generations += 1
-        let c = Connection(fd: fd, worker: self, factory: factories[listener], generation: generations)
+        let c = Connection(fd: fd, worker: self, factory: factory, generation: generations)
         server.stats.registry.add(c.record)
         let ctx = Unmanaged.passUnretained(c).toOpaque()
         c.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), connectionEventCallback, ctx)

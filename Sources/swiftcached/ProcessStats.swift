@@ -8,12 +8,15 @@ import Server
 import Glibc
 #endif
 
-/// memcached's MEMCACHED_PORT_FILENAME: "TCP INET: <port>" lines, written to NAME.lck and renamed
-/// so that a reader never sees half a file.
-func writePortFile(_ ports: [(ipv6: Bool, port: Int)], udp: [(ipv6: Bool, port: Int)] = []) {
+/// memcached's MEMCACHED_PORT_FILENAME: a "<label>: <port>" line for every port bound by a
+/// listener with a port-file label ("TCP INET: 11211"; the label gains a "6" for IPv6), TCP ports
+/// before UDP ports as memcached binds them. Written to NAME.lck and renamed so that a reader never
+/// sees half a file.
+func writePortFile(_ ports: [BoundPort]) {
     guard let name = getenv("MEMCACHED_PORT_FILENAME").map({ String(cString: $0) }), !name.isEmpty else { return }
-    writeFileAtomically(name, ports.map { "TCP INET\($0.ipv6 ? "6" : ""): \($0.port)\n" }.joined()
-                        + udp.map { "UDP INET\($0.ipv6 ? "6" : ""): \($0.port)\n" }.joined())
+    let listed = ports.filter { $0.portFileLabel != nil }
+    let ordered = listed.filter { $0.transport != .udp } + listed.filter { $0.transport == .udp }
+    writeFileAtomically(name, ordered.map { "\($0.portFileLabel!)\($0.ipv6 ? "6" : ""): \($0.port)\n" }.joined())
 }
 
 /// Writes NAME.lck and renames it to NAME, so a reader sees the whole file or none (port file,

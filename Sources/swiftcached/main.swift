@@ -76,7 +76,7 @@ sources.connections = { serverBox.server?.stats.connectionLines(listeners: serve
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })
 var broker: Broker?
-var extraFactories: [ConnectionHandlerFactory] = []
+var brokerService: QueueService?
 if options.brokerPort != 0 {
     do {
         broker = try Broker(engine: engine, settings: options.broker)
@@ -85,20 +85,19 @@ if options.brokerPort != 0 {
         exit(71)
     }
     for note in broker!.recoveryNotes { printError(note) }
-    extraFactories.append(QueueService(broker: broker!, settings: options.proto, sources: sources))
+    brokerService = QueueService(broker: broker!, settings: options.proto, sources: sources)
 }
-let server = Server(settings: options.server, factory: service, extraFactories: extraFactories, watch: watchLog,
-                    tick: { clock.tick() })
+let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService),
+                    watch: watchLog, tick: { clock.tick() })
 serverBox.server = server
 do {
     try server.bind()
-    if broker != nil { try server.bind(port: options.brokerPort, listener: 1) }
 } catch {
     printError("\(error)")
     exit(71)
 }
-serverBox.listeners = server.listeners
-writePortFile(server.boundPorts() + (broker != nil ? server.boundPorts(listener: 1) : []), udp: server.boundUDPPorts)
+serverBox.listeners = server.listeningSockets
+writePortFile(server.boundPorts)
 if options.daemonize {
     // No thread has started yet: fork-safe. Output stays open with -v, as memcached.
     if daemon(0, options.verbose > 0 ? 1 : 0) != 0 {

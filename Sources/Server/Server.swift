@@ -1,0 +1,202 @@
+// The server: a listener thread that binds every configured listener, accepts on its stream
+// sockets and hands each new socket to the next worker round-robin, ticks the process clock once
+// a second, and stops everything on SIGINT/SIGTERM or `stop()`. Datagram sockets are watched by
+// every worker (DatagramTransport). Over -c connections, a new socket gets its listener's
+// overload reply and is closed. What the bytes mean is the listeners' handlers' business.
+import CLibevent
+import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A port bound by a TCP or UDP listener (`-p -1` asks the kernel for one).
+public struct BoundPort: Sendable, Equatable {
+    /// The listener's index in the server's `configurations`.
+    public let listener: Int
+    /// The listener's transport (`.tcp` or `.udp`).
+    public let transport: ListenerConfig.Transport
+    /// The listener's `portFileLabel`.
+    public let portFileLabel: String?
+    /// Whether the socket is IPv6.
+    public let ipv6: Bool
+    /// The port number.
+    public let port: Int
+}
+
+public final class Server: @unchecked Sendable {
+    // Safe to share: `stop()` only writes to the control pipe; the rest is touched by the thread
+    // that calls `bind()` and `run()` (workers are created before their threads start, and read
+    // only `let`s and the sockets bound before).
+    public let settings: ServerSettings
+    public let stats: ServerStats
+    /// The listeners, in the order they are bound; a listener's index names it.
+    public let configurations: [ListenerConfig]
+    private let tick: @Sendable () -> Void
+    private var workers: [Worker] = []
+    /// Stream listeners' listening sockets, in bind order.
+    private var streamSockets: [ListeningSocket] = []
+    /// Datagram listeners' sockets, watched by every worker.
+    private(set) var datagramSockets: [(fd: Int32, listener: Int)] = []
+    private var nextWorker = 0
+    private let base: OpaquePointer
+    private let controlRead: Int32
+    private let controlWrite: Int32
+    private var events: [OpaquePointer] = []
+
+    /// `watch connevents` lines go here.
+    let watch: WatchLog?
+
+    /// A server for `listeners`, bound by `bind()` in their order; `tick` runs once a second on
+    /// the listener thread.
+    public init(settings: ServerSettings, listeners: [ListenerConfig], watch: WatchLog? = nil,
+                tick: @escaping @Sendable () -> Void) {
+        self.settings = settings
+        self.configurations = listeners
+        self.watch = watch
+        self.tick = tick
+        self.stats = ServerStats(workers: settings.threads)
+        base = event_base_new()
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0, "pipe failed")
+        controlRead = fds[0]
+        controlWrite = fds[1]
+    }
+
+    /// Binds every listener, in order (before `run`, so errors surface at start-up).
+    public func bind() throws {
+        for (index, config) in configurations.enumerated() {
+            switch config.transport {
+            case .tcp:
+                for fd in try SocketBinding.bindEverywhere(hosts: config.hosts, port: config.port, datagram: false,
+                                                           backlog: settings.backlog) {
+                    streamSockets.append(ListeningSocket(fd: fd, listener: index, config: config, server: self))
+                }
+            case .unix:
+                let fd = try SocketBinding.bindUnix(path: config.unixPath, mask: config.unixMask, backlog: settings.backlog)
+                streamSockets.append(ListeningSocket(fd: fd, listener: index, config: config, server: self))
+            case .udp:
+                for fd in try SocketBinding.bindEverywhere(hosts: config.hosts, port: config.port, datagram: true,
+                                                           backlog: settings.backlog) {
+                    datagramSockets.append((fd, index))
+                }
+            }
+        }
+    }
+
+    /// Runs until SIGINT, SIGTERM or `stop()`; then stops the workers and closes every connection.
+    public func run() {
+        for i in 0..<settings.threads {
+            workers.append(Worker(index: i, server: self, stats: stats.workers[i]))
+        }
+        for w in workers { w.start() }
+        for socket in streamSockets {
+            let ev = event_new(base, socket.fd, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
+                let socket = Unmanaged<ListeningSocket>.fromOpaque(ctx!).takeUnretainedValue()
+                socket.server.acceptAll(socket)
+            }, Unmanaged.passUnretained(socket).toOpaque())!
+            event_add(ev, nil)
+            events.append(ev)
+        }
+        let ctx = Unmanaged.passUnretained(self).toOpaque()
+        let clockEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
+            let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
+            server.stats.now.wrappingAdd(1, ordering: .relaxed)
+            server.tick()
+        }, ctx)!
+        var second = timeval(tv_sec: 1, tv_usec: 0)
+        event_add(clockEvent, &second)
+        events.append(clockEvent)
+        let stopEvent: event_callback_fn = { _, _, ctx in
+            let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
+            event_base_loopbreak(server.base)
+        }
+        events.append(event_new(base, controlRead, Int16(EV_READ | EV_PERSIST), stopEvent, ctx)!)
+        events.append(event_new(base, SIGINT, Int16(EV_SIGNAL | EV_PERSIST), stopEvent, ctx)!)
+        events.append(event_new(base, SIGTERM, Int16(EV_SIGNAL | EV_PERSIST), stopEvent, ctx)!)
+        for ev in events.suffix(3) { event_add(ev, nil) }
+
+        event_base_dispatch(base)
+
+        for ev in events { event_del(ev); event_free(ev) }
+        events.removeAll()
+        for socket in streamSockets { Glibc.close(socket.fd) }
+        streamSockets.removeAll()
+        for w in workers { w.requestStop() }
+        for w in workers { w.join() }
+        for socket in datagramSockets { Glibc.close(socket.fd) }
+        datagramSockets.removeAll()
+    }
+
+    /// The TCP and UDP ports bound, in listener order (a listener's addresses in bind order).
+    public var boundPorts: [BoundPort] {
+        var ports: [BoundPort] = []
+        for (index, config) in configurations.enumerated() {
+            let fds = config.transport == .udp
+                ? datagramSockets.filter { $0.listener == index }.map(\.fd)
+                : streamSockets.filter { $0.listener == index && config.transport == .tcp }.map(\.fd)
+            for fd in fds {
+                guard let (ipv6, port) = SocketBinding.localPort(fd) else { continue }
+                ports.append(BoundPort(listener: index, transport: config.transport, portFileLabel: config.portFileLabel, ipv6: ipv6, port: port))
+            }
+        }
+        return ports
+    }
+
+    /// The stream listeners' listening sockets and their addresses (`stats conns`).
+    public var listeningSockets: [(fd: Int32, address: String)] {
+        streamSockets.map { ($0.fd, socketAddress($0.fd, peer: false)) }
+    }
+
+    /// Any thread (a `shutdown` command): make `run()` return.
+    public func stop() {
+        var b: UInt8 = 0x71
+        _ = write(controlWrite, &b, 1)
+    }
+
+    private func acceptAll(_ socket: ListeningSocket) {
+        while true {
+            let fd = accept(socket.fd, nil, nil)
+            if fd < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            SocketBinding.setNonBlocking(fd)
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            stats.total.wrappingAdd(1, ordering: .relaxed)
+            if stats.current.load(ordering: .relaxed) >= settings.maxConnections {
+                stats.rejected.wrappingAdd(1, ordering: .relaxed)
+                if !socket.overloadReply.isEmpty {
+                    _ = socket.overloadReply.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                }
+                Glibc.close(fd)
+                continue
+            }
+            stats.current.wrappingAdd(1, ordering: .relaxed)
+            workers[nextWorker].dispatch(fd: fd, factory: socket.factory)
+            nextWorker = (nextWorker + 1) % workers.count
+        }
+    }
+}
+
+/// A stream listener's listening socket: the libevent context of its accept event.
+private final class ListeningSocket {
+    let fd: Int32
+    /// Index of its listener in `Server.configurations`.
+    let listener: Int
+    let factory: any ConnectionHandlerFactory
+    let overloadReply: [UInt8]
+    // The server owns its listening sockets and outlives them: no reference counting on accept.
+    unowned(unsafe) let server: Server
+
+    init(fd: Int32, listener: Int, config: ListenerConfig, server: Server) {
+        guard case .stream(let factory) = config.handler else {
+            preconditionFailure("a stream listener needs a stream handler factory")
+        }
+        self.fd = fd
+        self.listener = listener
+        self.factory = factory
+        self.overloadReply = config.overloadReply
+        self.server = server
+    }
+}

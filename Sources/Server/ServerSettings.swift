@@ -1,0 +1,51 @@
+// Server-wide settings (threads, connection limit, backlog, idle timeout) and the errors of
+// binding a listener.
+
+/// The settings every listener of a server shares.
+public struct ServerSettings: Sendable {
+    /// -t: worker threads.
+    public var threads = 4
+    /// -c: open connections over all stream listeners; more are refused with each listener's
+    /// `overloadReply`.
+    public var maxConnections = 1024
+    /// -b: listen(2) backlog of every stream listener.
+    public var backlog = 1024
+    /// `-o idle_timeout`: seconds a connection may sit without a request (0 = forever).
+    public var idleTimeout = 0
+
+    // The cache port's addresses as the flags give them. The server does not read these: the
+    // executable builds its `ListenerConfig` list from them (they move to the executable's
+    // options when its flag handling is rewritten).
+
+    /// -l: addresses to bind (comma-separated list; empty = all interfaces).
+    public var hosts: [String] = []
+    /// -p: TCP port (0 = off, -1 = a free one).
+    public var port = 11211
+    /// -s: listen on this UNIX socket instead of TCP and UDP.
+    public var unixSocket: String?
+    /// -a: its access mask.
+    public var unixMask = 0o700
+    /// -U: UDP port (0 = off, -1 = a free one).
+    public var udpPort = 0
+
+    /// The defaults above.
+    public init() {}
+}
+
+/// Why a listener could not be bound.
+public enum ServerError: Error, CustomStringConvertible {
+    /// The host name did not resolve.
+    case resolve(String, String)
+    /// No address of the host could be bound (host, port as asked, the last error).
+    case bind(String, Int, String)
+    /// The UNIX socket could not be bound (path, error).
+    case bindUnix(String, String)
+
+    public var description: String {
+        switch self {
+        case .resolve(let host, let why): "getaddrinfo(\(host)): \(why)"
+        case .bind(let host, let port, let why): "failed to listen on TCP port \(port) (\(host)): \(why)"
+        case .bindUnix(let path, let why): "failed to listen on UNIX socket \(path): \(why)"
+        }
+    }
+}
