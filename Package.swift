@@ -38,7 +38,8 @@ let package = Package(
         .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
-        .testTarget(name: "IntegrationTests", exclude: ["Scripts"]),
+        // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
+        .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),
 
         // Load-test harness: the testable core (no Foundation) and the `swiftcached-loadtest` CLI.
         .target(name: "CLoadTestShims", path: "Tools/CLoadTestShims"),

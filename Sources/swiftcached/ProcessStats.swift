@@ -1,5 +1,4 @@
-// The process and server lines of `stats` and the `stats settings` lines, under memcached's names.
-import Broker
+// The process and server lines of `stats`, under memcached's names, and the port file.
 import CacheEngine
 import CLibevent
 import MemcacheProtocol
@@ -66,64 +65,4 @@ func generalServerStats(server: Server, clock: ProcessClock, options: Options, p
         ("conn_yields", String(s.sum(.connYields))),
         ("idle_kicks", String(s.sum(.idleKicks))),
     ]
-}
-
-/// `stats settings`; the LRU lines show `lru tune|mode|temp_ttl` changes made since start-up.
-func settingsStats(_ o: Options, tuning t: LRUTuning, automove: Int) -> [(String, String)] {
-    let e = o.engine
-    return [
-        ("maxbytes", String(e.memoryLimit)),
-        ("maxconns", String(o.server.maxConnections)),
-        ("tcpport", String(o.server.unixSocket == nil ? o.server.port : 0)),
-        ("domain_socket", o.server.unixSocket ?? "NULL"),
-        ("umask", String(o.server.unixMask, radix: 8)),
-        ("udpport", String(o.udpPort)),
-        ("inter", o.server.hosts.isEmpty ? "NULL" : o.server.hosts.joined(separator: ",")),
-        ("verbosity", String(o.verbose)),
-        ("evictions", e.evictToFree ? "on" : "off"),
-        ("growth_factor", String(format2(e.growthFactor))),
-        ("chunk_size", String(e.chunkSizeMin)),
-        ("num_threads", String(o.server.threads)),
-        ("reqs_per_event", String(o.proto.requestsPerEvent)),
-        ("cas_enabled", e.useCAS ? "yes" : "no"),
-        ("tcp_backlog", String(o.server.backlog)),
-        ("idle_timeout", String(o.server.idleTimeout)),
-        ("binding_protocol", o.proto.bindingProtocol),
-        ("flush_enabled", o.proto.flushEnabled ? "yes" : "no"),
-        ("dump_enabled", o.proto.dumpEnabled ? "yes" : "no"),
-        ("stat_key_prefix", String(UnicodeScalar(o.proto.prefixDelimiter))),
-        ("item_size_max", String(e.itemSizeMax)),
-        ("shutdown_command", o.proto.allowShutdown ? "yes" : "no"),
-        ("hashpower_init", String(e.hashPowerInit)),
-        ("slab_page_size", String(e.slabPageSize)),
-        ("slab_chunk_max", String(e.slabChunkMax)),
-        ("slab_reassign", "yes"),
-        ("slab_automove", String(automove)),
-        ("lru_crawler", e.lruCrawler ? "yes" : "no"),
-        ("lru_maintainer_thread", e.lruMaintainer ? "yes" : "no"),
-        ("lru_segmented", t.isSegmented ? "yes" : "no"),
-        ("hot_lru_pct", String(t.hotLRUPercent)),
-        ("warm_lru_pct", String(t.warmLRUPercent)),
-        ("hot_max_factor", format2(t.hotMaxFactor)),
-        ("warm_max_factor", format2(t.warmMaxFactor)),
-        ("temp_lru", t.isTempLRU ? "yes" : "no"),
-        ("temporary_ttl", String(t.temporaryTTL)),
-        ("hash_algorithm", "murmur3"),
-        ("allow_key_control_chars", o.proto.allowKeyControlCharacters ? "yes" : "no"),
-        ("auth_enabled_sasl", "no"),
-        ("auth_enabled_ascii", o.authFile ?? "no"),
-        ("broker_port", String(o.brokerPort)),
-        ("broker_data_dir", o.broker.dataDirectory ?? "none (memory only)"),
-        ("broker_fsync", o.broker.fsync.description),
-        ("broker_memory", String(o.broker.memoryLimit)),
-        ("broker_visibility_timeout", String(o.broker.visibilityTimeoutMs)),
-        ("broker_prefetch", String(o.broker.prefetch)),
-    ]
-}
-
-/// memcached prints these with "%.2f".
-func format2(_ v: Double) -> String {
-    let scaled = Int((v * 100).rounded())
-    let frac = scaled % 100
-    return "\(scaled / 100)." + (frac < 10 ? "0" : "") + String(frac)
 }

@@ -1,0 +1,126 @@
+// memcached's `-o` suboptions, once: `-h` lists them and `-o a=1,b` is parsed through this table.
+// Entries are in `-h` order; those with no help lines are accepted but not listed.
+
+enum SubOptionTable {
+    static let entries: [SubOptionSpec] = [
+        SubOptionSpec("slab_chunk_max", "<bytes>", default: "512k", settings: "slab_chunk_max", help: [
+            "largest slab chunk; larger items are chunked (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseSize), v > 0 else { return "slab_chunk_max needs a size" }
+            p.options.engine.slabChunkMax = v
+            p.slabChunkMaxSet = true
+            return nil
+        },
+        SubOptionSpec("hot_lru_pct", "<num>", default: "20", settings: "hot_lru_pct", help: [
+            "pct of slab memory to reserve for hot lru (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 1, v <= 80 else { return "hot_lru_pct must be 1 to 80" }
+            p.options.engine.hotLRUPercent = v
+            return nil
+        },
+        SubOptionSpec("warm_lru_pct", "<num>", default: "40", settings: "warm_lru_pct", help: [
+            "pct of slab memory to reserve for warm lru (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 1, v <= 80 else { return "warm_lru_pct must be 1 to 80" }
+            p.options.engine.warmLRUPercent = v
+            return nil
+        },
+        SubOptionSpec("hot_max_factor", "<float>", default: "0.2", settings: "hot_max_factor", help: [
+            "items idle > cold lru age * this are moved out of hot (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(Double.init), v > 0, v.isFinite else { return "hot_max_factor must be greater than 0" }
+            p.options.engine.hotMaxFactor = v
+            return nil
+        },
+        SubOptionSpec("warm_max_factor", "<float>", default: "2.0", settings: "warm_max_factor", help: [
+            "items idle > cold lru age * this are moved out of warm (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(Double.init), v > 0, v.isFinite else { return "warm_max_factor must be greater than 0" }
+            p.options.engine.warmMaxFactor = v
+            return nil
+        },
+        SubOptionSpec("temporary_ttl", "<num>", settings: "temporary_ttl", help: [
+            "TTLs at or below this use the TEMP LRU, never evicted (off by default; 61 once set)",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0 else { return "temporary_ttl needs a number of seconds" }
+            p.options.engine.tempLRU = true
+            p.options.engine.temporaryTTL = v
+            return nil
+        },
+        SubOptionSpec("hashpower", "<num>", default: "16", settings: "hashpower_init", help: [
+            "initial hash table size as a power of 2 (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 12, v <= 32 else { return "hashpower must be 12 to 32" }
+            p.options.engine.hashPowerInit = v
+            return nil
+        },
+        SubOptionSpec("idle_timeout", "<num>", default: "0", settings: "idle_timeout", help: [
+            "close connections idle for more than this many seconds (default: {default}, never)",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0 else { return "idle_timeout needs a number of seconds" }
+            p.options.server.idleTimeout = v
+            return nil
+        },
+        SubOptionSpec("allow_key_control_chars", settings: "allow_key_control_chars", help: [
+            "accept keys with control characters, as memcached does",
+            "(protocol.txt forbids them; memaslap's keys have them)",
+        ]) { _, p in
+            p.options.proto.allowKeyControlCharacters = true
+            return nil
+        },
+        SubOptionSpec("no_lru_crawler", settings: "lru_crawler", help: [
+            "disable the LRU crawler background thread",
+        ]) { _, p in
+            p.options.lruCrawlerOption = false
+            return nil
+        },
+        SubOptionSpec("no_lru_maintainer", settings: "lru_maintainer_thread", help: [
+            "disable the LRU maintainer background thread",
+        ]) { _, p in
+            p.options.lruMaintainerOption = false
+            return nil
+        },
+        SubOptionSpec("slab_reassign", settings: "slab_reassign", help: [
+            "accepted: pages can always be moved between classes",
+        ]) { _, _ in
+            nil  // always on here, as in memcached 1.6's modern defaults
+        },
+        SubOptionSpec("slab_automove", "<0|1|2>", default: "1", settings: "slab_automove", help: [
+            "move pages from classes with free memory to evicting ones (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0, v <= 2 else { return "slab_automove must be 0, 1 or 2" }
+            p.options.engine.slabAutomove = v
+            return nil
+        },
+        SubOptionSpec("no_modern", settings: "lru_segmented", help: [
+            "flat LRU: no segmented LRU, no maintainer, no automove",
+        ]) { _, p in
+            p.options.engine.lruSegmented = false
+            p.options.lruMaintainerOption = false
+            p.options.engine.slabAutomove = 0
+            return nil
+        },
+        // memcached's default set; accepted and not listed, as before.
+        SubOptionSpec("modern", help: []) { _, _ in nil },
+    ]
+
+    /// The suboption called `name`.
+    static func entry(named name: String) -> SubOptionSpec? {
+        entries.first { $0.name == name }
+    }
+}
+
+/// Applies `-o`'s comma-separated `name[=value]` list, in order; the first bad one refuses the
+/// command line.
+func applySubOptions(_ argument: String, _ parse: inout OptionParse) -> FlagOutcome {
+    for sub in argument.split(separator: ",") {
+        let parts = sub.split(separator: "=", maxSplits: 1).map(String.init)
+        guard let entry = SubOptionTable.entry(named: parts[0]) else {
+            return .refuse("Illegal suboption \"\(sub)\"")
+        }
+        if let message = entry.apply(parts.count > 1 ? parts[1] : nil, &parse) {
+            return .refuse(message)
+        }
+    }
+    return .proceed
+}
