@@ -26,7 +26,8 @@ let package = Package(
         .target(name: "Platform", swiftSettings: serverSettings),
         .target(name: "SlabAllocator", swiftSettings: serverSettings),
         .target(name: "CacheEngine", dependencies: ["SlabAllocator", "Platform"], swiftSettings: serverSettings),
-        .target(name: "Broker", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
+        .target(name: "Durability", dependencies: ["Platform"], swiftSettings: serverSettings),
+        .target(name: "Broker", dependencies: ["CacheEngine", "Durability", "Platform"], swiftSettings: serverSettings),
         .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Broker", "Platform"], swiftSettings: serverSettings),
         .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
@@ -36,7 +37,8 @@ let package = Package(
         ),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
         .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator"]),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Platform"]),
+        .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
         // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),

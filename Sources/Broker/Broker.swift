@@ -4,11 +4,16 @@
 // collected under a queue lock and acted on after it is released. With a data directory every
 // queue has a journal, declarations live in `broker.meta`, and start-up replays both.
 import CacheEngine
+import Durability
 import Platform
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The `--fsync` policy lives with the group commit in Durability; the name is re-exported here
+/// so that the broker's users (flag parsing, stats) need not import Durability.
+public typealias FsyncPolicy = Durability.FsyncPolicy
 
 public struct BrokerSettings: Sendable {
     /// --data-dir: nil = memory only.
@@ -49,7 +54,8 @@ public final class Broker: @unchecked Sendable {
     public let engine: CacheEngine
     public let settings: BrokerSettings
     public let share: MemoryShare
-    public let flusher: JournalFlusher?
+    /// The group commit that writes and fsyncs every queue's journal (data directory only).
+    public let flusher: GroupCommit?
     public let clockMs: @Sendable () -> UInt64
     let registry = PlainMutex()
     var queues: [String: BrokerQueue] = [:]
@@ -78,8 +84,7 @@ public final class Broker: @unchecked Sendable {
             } else if (st.st_mode & S_IFMT) != S_IFDIR {
                 throw BrokerError.dataDirectory(dir, "not a directory")
             }
-            flusher = JournalFlusher(policy: settings.fsync, compactMinBytes: settings.compactMinBytes)
-            flusher!.compact = { [engine] q, j in Self.compact(q, j, engine: engine) }
+            flusher = GroupCommit(policy: settings.fsync, name: "journal flusher")
             try recover(dir)
         } else {
             flusher = nil
@@ -112,7 +117,7 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// Queue names: 1...200 bytes of letters, digits, `_ - . :`, not starting with `.`; they are
-    /// file names in the data directory.
+    /// file names in the data directory (`FileNames` maps such names to themselves).
     public static func isValidName(_ name: UnsafeRawBufferPointer) -> Bool {
         guard name.count > 0, name.count <= 200, name[0] != UInt8(ascii: ".") else { return false }
         for b in name {
@@ -148,10 +153,11 @@ public final class Broker: @unchecked Sendable {
     public static let maxQueues = 10_000
 
     private func lockedCreateQueue(_ name: String, _ config: QueueConfig) -> BrokerQueue {
-        let spill = settings.dataDirectory.flatMap { SpillFile(path: $0 + "/" + name + ".spill") }
+        let spill = settings.dataDirectory.flatMap { SpillFile(path: Self.spillPath($0, name)) }
         let q = BrokerQueue(name: name, config: config, engine: engine, share: share,
                             visibilityMs: settings.visibilityTimeoutMs, spill: spill)
-        if let dir = settings.dataDirectory, let flusher, let j = Journal(path: Self.journalPath(dir, name)) {
+        if let dir = settings.dataDirectory, let flusher,
+           let j = QueueJournal(path: Self.journalPath(dir, name), compactMinBytes: settings.compactMinBytes) {
             j.queue = q
             q.journal = j
             flusher.register(j)
@@ -160,7 +166,11 @@ public final class Broker: @unchecked Sendable {
         return q
     }
 
-    static func journalPath(_ dir: String, _ name: String) -> String { dir + "/" + name + ".journal" }
+    /// `<dir>/<name>.journal`, the name encoded by `FileNames` (valid queue names stand for themselves).
+    static func journalPath(_ dir: String, _ name: String) -> String { dir + "/" + FileNames.encode(name) + journalSuffix }
+    static let journalSuffix = ".journal"
+
+    static func spillPath(_ dir: String, _ name: String) -> String { dir + "/" + FileNames.encode(name) + ".spill" }
 
     /// `queue <name> k=v...`: declares or re-declares.
     public func declareQueue(_ name: String, _ config: QueueConfig) {

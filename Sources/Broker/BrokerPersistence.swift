@@ -3,6 +3,7 @@
 // whole (temp file + rename) on each change; and start-up recovery: declarations first, then
 // every `<queue>.journal` replayed and rewritten as a snapshot of what is live.
 import CacheEngine
+import Durability
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,19 +79,14 @@ extension Broker {
                 text += "bind \(name) \(b.queue) \(b.key) x-match=\(b.matchAll ? "all" : "any")\(pairs)\n"
             }
         }
-        let path = dir + "/" + Self.metaFile
-        let temp = path + ".tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
         var t = text
-        let ok = t.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
-        fsync(fd)
-        close(fd)
-        if ok && rename(temp, path) == 0 { syncDirectory(of: path) }
+        FileIO.replace(dir + "/" + Self.metaFile, tempSuffix: ".tmp") { fd in
+            t.withUTF8 { FileIO.writeAll(fd, UnsafeRawBufferPointer($0)) } ? t.utf8.count : nil
+        }
     }
 
     func recover(_ dir: String) throws {
-        if let data = JournalReplay.readFile(dir + "/" + Self.metaFile) {
+        if let data = FileIO.readAll(dir + "/" + Self.metaFile) {
             let text = String(decoding: UnsafeRawBufferPointer(data), as: UTF8.self)
             data.deallocate()
             for line in text.split(separator: "\n") { applyMetaLine(line.split(separator: " ")) }
@@ -101,9 +97,13 @@ extension Broker {
             let file = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
             }
-            if file.hasSuffix(".journal") {
-                let name = String(file.dropLast(".journal".count))
-                if Self.isValidName(name) { names.append(name) }
+            // Only the files of valid queue names, whose encoding is the name itself.
+            if file.hasSuffix(Self.journalSuffix) {
+                let stem = String(file.dropLast(Self.journalSuffix.count))
+                if let raw = FileNames.decode(stem) {
+                    let name = String(decoding: raw, as: UTF8.self)
+                    if Self.isValidName(name) && FileNames.encode(name) == stem { names.append(name) }
+                }
             }
         }
         closedir(d)
@@ -141,7 +141,7 @@ extension Broker {
         let r = JournalReplay.replay(path: path, engine: engine, share: share, spill: q.spill)
         if r.tornTail {
             // Cut the torn tail first, so that even a failed rewrite leaves a valid journal.
-            truncate(path, off_t(r.validBytes))
+            RecordFile.truncate(path: path, to: r.validBytes)
             recoveryNotes.append("queue \(name): journal tail after \(r.validBytes) bytes was torn or corrupt; truncated")
         }
         if r.lost > 0 { recoveryNotes.append("queue \(name): \(r.lost) messages found no memory at recovery") }
@@ -155,60 +155,6 @@ extension Broker {
                 q.readyBytes += m.bodyBytes
             }
         }
-        if let j = q.journal { Self.compact(q, j, engine: engine) }
-    }
-
-    /// Rewrites `q`'s journal as a snapshot of what is live: an add per open read (with its open
-    /// record) and per ready message, in order. The list is taken under the queue lock (one
-    /// reference per body, no copies); the bodies are written after it is released, a megabyte
-    /// at a time, so neither the lock nor memory grows with the backlog. The journal's buffered
-    /// records are superseded by the snapshot and come back if it cannot be written.
-    static func compact(_ q: BrokerQueue, _ j: Journal, engine: CacheEngine) {
-        var entries: [(message: Message, open: Bool)] = []
-        var superseded = ByteBuffer()
-        q.lock.withLock {
-            entries.reserveCapacity(q.open.count + q.readyCount)
-            for o in q.open.values.sorted(by: { $0.message.id < $1.message.id }) { entries.append((o.message, true)) }
-            for level in q.levels.indices.reversed() {
-                for i in 0..<q.levels[level].count { entries.append((q.levels[level][i], false)) }
-            }
-            for e in entries where !e.message.isSpilled { engine.retain(e.message.item) }
-            superseded = j.discardPending()
-        }
-        defer {
-            for e in entries where !e.message.isSpilled { engine.release(e.message.item) }
-            superseded.deallocate()
-        }
-        let written = j.replace { fd in
-            var b = ByteBuffer()
-            defer { b.deallocate() }
-            var total = 0
-            func spill() -> Bool {
-                guard writeAll(fd, b.bytes) else { return false }
-                total += b.count
-                b.removeAll()
-                return true
-            }
-            for e in entries {
-                var start = b.count
-                b.append(UInt32(0))
-                b.append(UInt32(0))
-                // A spilled body consumed meanwhile may read back wrong or as zeros: the records
-                // after the snapshot remove that message again on replay.
-                Journal.encodeAdd(e.message, engine: engine, spill: q.spill, into: &b)
-                Journal.sealRecord(&b, start: start)
-                if e.open {
-                    start = b.count
-                    b.append(UInt32(0))
-                    b.append(UInt32(0))
-                    b.append(JournalOp.open.rawValue)
-                    b.append(e.message.id)
-                    Journal.sealRecord(&b, start: start)
-                }
-                if b.count >= 1 << 20 && !spill() { return nil }
-            }
-            return spill() ? total : nil
-        }
-        if !written { j.restorePending(superseded) }
+        q.journal?.compact(q, engine: engine)
     }
 }

@@ -77,7 +77,7 @@ public final class BrokerQueue: @unchecked Sendable {
     var open: [UInt64: OpenRead] = [:]
     var waiters: [QueueWaiter] = []
     var nextID: UInt64 = 1
-    var journal: Journal?
+    var journal: QueueJournal?
     /// Read-behind store (data directory only): bodies of messages past the memory share.
     let spill: SpillFile?
     var spilledBytes = 0

@@ -4,6 +4,7 @@
 // stays the durable copy: the spill file is a cache of bodies, rebuilt from the journal at
 // start-up, and emptied whenever no spilled message is left.
 import CacheEngine
+import Durability
 #if canImport(Glibc)
 import Glibc
 #endif
