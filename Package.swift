@@ -32,11 +32,11 @@ let package = Package(
         .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
-            dependencies: ["Server", "MemcacheProtocol", "Broker", "CacheEngine", "SlabAllocator", "CGetopt", "CLibevent"],
+            dependencies: ["Server", "MemcacheProtocol", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt", "CLibevent"],
             swiftSettings: serverSettings
         ),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
-        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator"]),
+        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform"]),
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),

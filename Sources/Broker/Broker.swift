@@ -56,7 +56,9 @@ public final class Broker: @unchecked Sendable {
     public let share: MemoryShare
     /// The group commit that writes and fsyncs every queue's journal (data directory only).
     public let flusher: GroupCommit?
-    public let clockMs: @Sendable () -> UInt64
+    /// Unix ms from the process clock (the engine's).
+    @inline(__always)
+    public func clockMs() -> UInt64 { engine.clock.milliseconds }
     let registry = PlainMutex()
     var queues: [String: BrokerQueue] = [:]
     var exchanges: [String: Exchange] = [:]
@@ -71,11 +73,9 @@ public final class Broker: @unchecked Sendable {
     /// Bindings per exchange: item refcounts are 16-bit, and one publish takes a reference per queue.
     public static let maxBindings = 4096
 
-    public init(engine: CacheEngine, settings: BrokerSettings,
-                clockMs: @escaping @Sendable () -> UInt64 = Broker.wallClockMs) throws {
+    public init(engine: CacheEngine, settings: BrokerSettings) throws {
         self.engine = engine
         self.settings = settings
-        self.clockMs = clockMs
         share = MemoryShare(limit: settings.memoryLimit)
         if let dir = settings.dataDirectory {
             var st = stat()
@@ -89,12 +89,6 @@ public final class Broker: @unchecked Sendable {
         } else {
             flusher = nil
         }
-    }
-
-    public static func wallClockMs() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 
     /// Starts the journal flusher and the timer (TTL at queue heads, visibility timeouts).

@@ -42,7 +42,7 @@ final class Connection {
         self.generation = generation
         let output = OutputBuffer()
         self.output = output
-        self.record = ConnectionRecord(fd: fd, now: worker.server.stats.now.load(ordering: .relaxed))
+        self.record = ConnectionRecord(fd: fd, now: worker.server.clock.current)
         self.handler = factory.makeHandler(workerIndex: worker.index, fd: fd, output: output,
                                            waker: worker.makeWaker(fd: fd, generation: generation))
         capacity = Self.initialCapacity
@@ -152,7 +152,7 @@ final class Connection {
         if n > 0 {
             end += n
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
-            record.lastCommand.store(worker.server.stats.now.load(ordering: .relaxed), ordering: .relaxed)
+            record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
             return true
         }
         if n == 0 { close(); return false }

@@ -31,7 +31,8 @@ public final class Server: @unchecked Sendable {
     public let stats: ServerStats
     /// The listeners, in the order they are bound; a listener's index names it.
     public let configurations: [ListenerConfig]
-    private let tick: @Sendable () -> Void
+    /// The process clock: ticked here once a second; connections stamp their last command with it.
+    public let clock: ProcessClock
     private var workers: [Worker] = []
     /// Stream listeners' listening sockets, in bind order.
     private var streamSockets: [ListeningSocket] = []
@@ -46,14 +47,13 @@ public final class Server: @unchecked Sendable {
     /// `watch connevents` lines go here.
     let watch: WatchLog?
 
-    /// A server for `listeners`, bound by `bind()` in their order; `tick` runs once a second on
-    /// the listener thread.
-    public init(settings: ServerSettings, listeners: [ListenerConfig], watch: WatchLog? = nil,
-                tick: @escaping @Sendable () -> Void) {
+    /// A server for `listeners`, bound by `bind()` in their order; the listener thread ticks
+    /// `clock` once a second.
+    public init(settings: ServerSettings, listeners: [ListenerConfig], watch: WatchLog? = nil, clock: ProcessClock) {
         self.settings = settings
         self.configurations = listeners
         self.watch = watch
-        self.tick = tick
+        self.clock = clock
         self.stats = ServerStats(workers: settings.threads)
         base = event_base_new()
         var fds: [Int32] = [0, 0]
@@ -100,8 +100,7 @@ public final class Server: @unchecked Sendable {
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         let clockEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
             let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
-            server.stats.now.wrappingAdd(1, ordering: .relaxed)
-            server.tick()
+            server.clock.tick()
         }, ctx)!
         var second = timeval(tv_sec: 1, tv_usec: 0)
         event_add(clockEvent, &second)

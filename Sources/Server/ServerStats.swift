@@ -13,9 +13,6 @@ public final class ServerStats: Sendable {
     let total = Atomic<Int>(0)
     let rejected = Atomic<Int>(0)
     let structures = Atomic<Int>(0)
-    /// Seconds since the server started, ticked by the listener once a second: what connections
-    /// stamp their last request with (no clock call per request).
-    let now = Atomic<UInt32>(0)
     let registry = ConnectionRegistry()
 
     init(workers: Int) {
@@ -28,14 +25,13 @@ public final class ServerStats: Sendable {
     public var connectionStructures: Int { structures.load(ordering: .relaxed) }
 
     /// `stats conns`: memcached's lines for every listening socket and connection.
-    public func connectionLines(listeners: [(fd: Int32, address: String)]) -> [(String, String)] {
+    public func connectionLines(listeners: [(fd: Int32, address: String)], now t: UInt32) -> [(String, String)] {
         var lines: [(String, String)] = []
         for l in listeners {
             lines.append(("\(l.fd):addr", l.address))
             lines.append(("\(l.fd):state", "conn_listening"))
             lines.append(("\(l.fd):secs_since_last_cmd", "0"))
         }
-        let t = now.load(ordering: .relaxed)
         for r in registry.snapshot() {
             lines.append(("\(r.fd):addr", r.address))
             lines.append(("\(r.fd):listen_addr", r.listenAddress))

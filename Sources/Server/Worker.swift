@@ -186,7 +186,7 @@ final class Worker: @unchecked Sendable {
 
     /// `-o idle_timeout`: close connections that sent nothing for longer (memcached's idle_kicks).
     private func kickIdleConnections() {
-        let now = server.stats.now.load(ordering: .relaxed)
+        let now = server.clock.current
         let timeout = UInt32(server.settings.idleTimeout)
         for c in Array(connections.values) where c.isIdle(now: now, timeout: timeout) {
             stats.add(ServerCounter.idleKicks.rawValue)

@@ -1,4 +1,5 @@
 // The process and server lines of `stats`, under memcached's names, and the port file.
+import Platform
 import CacheEngine
 import CLibevent
 import MemcacheProtocol

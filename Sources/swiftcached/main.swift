@@ -72,7 +72,7 @@ sources.general = {
     return generalServerStats(server: server, clock: clock, options: options, pid: getpid(), startedAt: startedAt)
 }
 sources.resetServer = { serverBox.server?.stats.reset() }
-sources.connections = { serverBox.server?.stats.connectionLines(listeners: serverBox.listeners) ?? [] }
+sources.connections = { serverBox.server?.stats.connectionLines(listeners: serverBox.listeners, now: clock.current) ?? [] }
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })
 var broker: Broker?
@@ -88,7 +88,7 @@ if options.brokerPort != 0 {
     brokerService = QueueService(broker: broker!, settings: options.proto, sources: sources)
 }
 let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService),
-                    watch: watchLog, tick: { clock.tick() })
+                    watch: watchLog, clock: clock)
 serverBox.server = server
 do {
     try server.bind()

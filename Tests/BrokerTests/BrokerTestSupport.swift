@@ -9,11 +9,12 @@ import Testing
 import Glibc
 #endif
 
-/// Unix ms, moved by the test.
-final class TestClock: Sendable {
-    let ms = Atomic<UInt64>(1_700_000_000_000)
-    func advance(_ d: UInt64) { ms.wrappingAdd(d, ordering: .relaxed) }
-    var now: UInt64 { ms.load(ordering: .relaxed) }
+/// The engine's process clock with its milliseconds pinned, moved by the test.
+struct TestClock: Sendable {
+    let clock = ProcessClock()
+    init() { clock.setMilliseconds(1_700_000_000_000) }
+    func advance(_ d: UInt64) { clock.advanceMilliseconds(d) }
+    var now: UInt64 { clock.milliseconds }
 }
 
 /// Counts wake-ups of a parked reader.
@@ -32,14 +33,14 @@ struct BrokerHarness {
         var es = EngineSettings()
         es.hashPowerInit = 10
         es.memoryLimit = 64 << 20
-        engine = try #require(CacheEngine(settings: es))
+        let clock = TestClock()
+        self.clock = clock
+        engine = try #require(CacheEngine(settings: es, clock: clock.clock))
         var bs = BrokerSettings()
         bs.dataDirectory = dataDirectory
         bs.memoryLimit = memoryMB << 20
         configure(&bs)
-        let clock = TestClock()
-        self.clock = clock
-        broker = try Broker(engine: engine, settings: bs, clockMs: { clock.now })
+        broker = try Broker(engine: engine, settings: bs)
     }
 
     /// A body item holding `text`.

@@ -1,6 +1,7 @@
 // Helpers for driving a CacheEngine from tests: one engine per test, a clock set by hand, no
 // background threads (tests call maintainLRUs(), crawlAll() and hashExpanderStep() themselves).
 @testable import CacheEngine
+import Platform
 import SlabAllocator
 import Testing
 

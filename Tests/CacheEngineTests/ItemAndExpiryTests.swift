@@ -1,5 +1,6 @@
 // The item header's size and the expiry rules (memcached's realtime() and lazy expiry on access).
 @testable import CacheEngine
+import Platform
 import SlabAllocator
 import Testing
 

@@ -1,7 +1,11 @@
-// The process clock: seconds since a start point, as memcached's rel_time_t. Items store times on
-// this clock in 32 bits. The server's timer ticks it once a second from the monotonic clock; tests
-// set it by hand. The start point is placed ITEM_UPDATE_INTERVAL + 2 seconds in the past, as
-// memcached does, so that relative time 1 ("expired long ago") is always before "now".
+// The one clock of the process (DESIGN.md §4), in two resolutions:
+// - seconds since a start point, as memcached's rel_time_t: items store times on it in 32 bits,
+//   connections stamp their last command with it. The server's timer ticks it once a second from
+//   the monotonic clock; tests set it by hand. The start point is placed ITEM_UPDATE_INTERVAL + 2
+//   seconds in the past, as memcached does, so that relative time 1 ("expired long ago") is
+//   always before "now".
+// - Unix milliseconds, read when asked (the broker's TTLs and visibility timeouts, Redis's PX and
+//   PTTL); tests pin and move it by hand.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,10 +16,13 @@ public final class ProcessClock: Sendable {
     public let processStarted: Int
     private let monotonicStart: Double
     private let now: Atomic<UInt32>
+    /// Unix ms pinned by a test (0 = read the real clock).
+    private let pinnedMs = Atomic<UInt64>(0)
 
     /// memcached's REALTIME_MAXDELTA: expiry times above 30 days are absolute Unix times.
     public static let maxRelativeExpiry = 60 * 60 * 24 * 30
-    static let updateInterval = 60
+    /// memcached's ITEM_UPDATE_INTERVAL: an item is bumped at most once per this many seconds.
+    public static let updateInterval = 60
 
     public init(unixNow: Int = Int(Glibc.time(nil))) {
         processStarted = unixNow - Self.updateInterval - 2
@@ -51,6 +58,22 @@ public final class ProcessClock: Sendable {
         }
         return UInt32(exptime) &+ current
     }
+
+    /// Unix time in milliseconds.
+    @inline(__always)
+    public var milliseconds: UInt64 {
+        let pinned = pinnedMs.load(ordering: .relaxed)
+        if pinned != 0 { return pinned }
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Pins the millisecond clock at `ms` (tests).
+    public func setMilliseconds(_ ms: UInt64) { pinnedMs.store(ms, ordering: .relaxed) }
+
+    /// Moves a pinned millisecond clock forward (tests).
+    public func advanceMilliseconds(_ d: UInt64) { pinnedMs.wrappingAdd(d, ordering: .relaxed) }
 
     private static func monotonicSeconds() -> Double {
         var ts = timespec()
