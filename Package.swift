@@ -16,7 +16,8 @@ let package = Package(
         .executable(name: "swiftcached-loadtest", targets: ["LoadTest"]),
     ],
     dependencies: [
-        // Only the load-test harness (Tools/) uses these; the server targets depend on nothing outside.
+        // The server logs through swift-log; the load-test harness (Tools/) uses the other two.
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
@@ -26,13 +27,14 @@ let package = Package(
         .target(name: "Platform", swiftSettings: serverSettings),
         .target(name: "SlabAllocator", swiftSettings: serverSettings),
         .target(name: "CacheEngine", dependencies: ["SlabAllocator", "Platform"], swiftSettings: serverSettings),
-        .target(name: "Durability", dependencies: ["Platform"], swiftSettings: serverSettings),
+        .target(name: "Durability", dependencies: ["Platform", .product(name: "Logging", package: "swift-log")], swiftSettings: serverSettings),
         .target(name: "Broker", dependencies: ["CacheEngine", "Durability", "Platform"], swiftSettings: serverSettings),
         .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Broker", "Platform"], swiftSettings: serverSettings),
         .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
-            dependencies: ["Server", "MemcacheProtocol", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt", "CLibevent"],
+            dependencies: ["Server", "MemcacheProtocol", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt", "CLibevent",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),

@@ -9,6 +9,7 @@
 // retention under its own locks). When the disk keeps failing, a cycle is retried every 10 ms and
 // counted; after `failureGraceSeconds` of failures the waiters are woken and told `.failed`, so
 // that no client waits on a broken disk forever.
+import Logging
 import Platform
 #if canImport(Glibc)
 import Glibc
@@ -91,10 +92,16 @@ public final class GroupCommit: @unchecked Sendable {
     /// Seconds of continuous write or fsync failures before waiting writers are given up on.
     public static let failureGraceSeconds: UInt64 = 2
 
-    /// A group commit with `policy`; `name` names its thread. Nothing runs before `start`.
-    public init(policy: FsyncPolicy, name: String = "journal flusher") {
+    /// Where failing and recovering disks are reported.
+    private let logger: Logger
+
+    /// A group commit with `policy`; `name` names its thread and its log lines. Nothing runs
+    /// before `start`.
+    public init(policy: FsyncPolicy, name: String = "journal flusher",
+                logger: Logger = Logger(label: "swiftcached.durability")) {
         self.policy = policy
         self.name = name
+        self.logger = logger
         cond = makeMonotonicCondition()
     }
 
@@ -196,26 +203,34 @@ public final class GroupCommit: @unchecked Sendable {
                 var ts = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &ts)
                 let now = UInt64(ts.tv_sec)
-                let giveUp = mutex.withLock { () -> Bool in
+                let (first, giveUp) = mutex.withLock { () -> (Bool, Bool) in
                     writeErrors += 1
                     requested = true
-                    if failingSince == nil { failingSince = now }
+                    let first = failingSince == nil
+                    if first { failingSince = now }
                     if !failedWakeDone && now - failingSince! >= Self.failureGraceSeconds {
                         failedWakeDone = true
-                        return true
+                        return (first, true)
                     }
-                    return false
+                    return (first, false)
                 }
-                if giveUp { wakeAll() }
+                if first { logger.error("\(name): write or fsync failed; records kept, retrying every 10 ms") }
+                if giveUp {
+                    logger.error("\(name): still failing after \(Self.failureGraceSeconds) s; connections waiting for the disk are closed")
+                    wakeAll()
+                }
                 usleep(10_000)
                 continue
             }
-            mutex.withLock {
+            let recovered = mutex.withLock { () -> Bool in
+                let wasFailing = failingSince != nil
                 failingSince = nil
                 failedWakeDone = false
                 if wrote && sync { fsyncs += 1 }
                 completedCycle = cycle
+                return wasFailing
             }
+            if recovered { logger.notice("\(name): writes succeed again") }
             wakeDue(cycle)
         }
     }

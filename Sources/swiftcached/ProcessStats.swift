@@ -2,6 +2,7 @@
 import Platform
 import CacheEngine
 import CLibevent
+import Logging
 import MemcacheProtocol
 import Server
 #if canImport(Glibc)
@@ -24,12 +25,12 @@ func writePortFile(_ ports: [BoundPort]) {
 func writeFileAtomically(_ name: String, _ text: String) {
     let temp = name + ".lck"
     guard let f = fopen(temp, "w") else {
-        printError("Could not open \(temp) for writing")
+        Logger(label: "swiftcached").error("Could not open \(temp) for writing")
         return
     }
     fputs(text, f)
     fclose(f)
-    if rename(temp, name) != 0 { printError("Failed to rename \(temp) to \(name)") }
+    if rename(temp, name) != 0 { Logger(label: "swiftcached").error("Failed to rename \(temp) to \(name)") }
 }
 
 /// Lets closures built before the server reach it once it exists.

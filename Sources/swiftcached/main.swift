@@ -4,6 +4,7 @@ import Broker
 import CacheEngine
 import CGetopt
 import CLibevent
+import Logging
 import MemcacheProtocol
 import Platform
 import Server
@@ -27,20 +28,22 @@ case .exit(let code):
 case .run(let o):
     options = o
 }
+bootstrapLogging(verbose: options.verbose)
+let log = Logger(label: "swiftcached")
 
 if getuid() == 0 {
     if let user = options.user {
         guard let pw = getpwnam(user) else {
-            printError("can't find the user \(user) to switch to")
+            log.critical("can't find the user \(user) to switch to")
             exit(71)
         }
         if setgroups(0, nil) != 0 || setgid(pw.pointee.pw_gid) != 0 || setuid(pw.pointee.pw_uid) != 0 {
-            printError("failed to assume identity of user \(user)")
+            log.critical("failed to assume identity of user \(user)")
             exit(71)
         }
     } else {
         // memcached refuses to run as root without -u; swiftcached warns and goes on.
-        printError("warning: running as root without -u <user>: privileges are not dropped")
+        log.warning("running as root without -u <user>: privileges are not dropped")
     }
 }
 
@@ -48,19 +51,17 @@ if options.engine.lockMemory {
     // MCL_CURRENT only: the slab reservation comes later and is locked page by page as it is used
     // (MCL_FUTURE would commit the whole reservation, which is larger than -m).
     if mlockall(MCL_CURRENT) != 0 {
-        printError("warning: -k invalid, mlockall() failed: \(String(cString: strerror(errno)))")
+        log.warning("-k invalid, mlockall() failed: \(String(cString: strerror(errno)))")
     }
 }
 
 let clock = ProcessClock()
 let watchLog = WatchLog()
 guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog) else {
-    printError("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
+    log.critical("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
     exit(71)
 }
-if options.verbose > 1 {
-    for line in engine.slabClassTableLines { printError(line) }
-}
+for line in engine.slabClassTableLines { log.debug("\(line)") }  // -vv, as memcached
 
 let serverBox = ServerBox()
 var sources = StatsSources()
@@ -81,10 +82,10 @@ if options.brokerPort != 0 {
     do {
         broker = try Broker(engine: engine, settings: options.broker)
     } catch {
-        printError("\(error)")
+        log.critical("\(error)")
         exit(71)
     }
-    for note in broker!.recoveryNotes { printError(note) }
+    for note in broker!.recoveryNotes { log.notice("\(note)") }
     brokerService = QueueService(broker: broker!, settings: options.proto, sources: sources)
 }
 let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService),
@@ -93,7 +94,7 @@ serverBox.server = server
 do {
     try server.bind()
 } catch {
-    printError("\(error)")
+    log.critical("\(error)")
     exit(71)
 }
 serverBox.listeners = server.listeningSockets
@@ -101,7 +102,7 @@ writePortFile(server.boundPorts)
 if options.daemonize {
     // No thread has started yet: fork-safe. Output stays open with -v, as memcached.
     if daemon(0, options.verbose > 0 ? 1 : 0) != 0 {
-        printError("failed to daemon() in order to daemonize")
+        log.critical("failed to daemon() in order to daemonize")
         exit(71)
     }
 }
@@ -117,5 +118,5 @@ broker?.stop()
 background.stop()
 if let pidFile = options.pidFile { unlink(pidFile) }
 if let path = options.server.unixSocket { unlink(path) }
-if options.verbose > 0 { printError("Exiting normally") }
+log.info("Exiting normally")
 exit(0)
