@@ -284,6 +284,18 @@ public final class CacheEngine: @unchecked Sendable {
         return UnsafeMutableRawBufferPointer(start: arena.pointer(chunkTable(it)[i]), count: len)
     }
 
+    /// The contiguous item memory from value byte `offset` to the end of the piece holding it (a
+    /// socket read can go straight there).
+    public func valueSpace(_ it: Item, from offset: Int) -> UnsafeMutableRawBufferPointer {
+        if !it.isChunked {
+            return UnsafeMutableRawBufferPointer(start: it.value + offset, count: it.valueLength - offset)
+        }
+        let chunkMax = slabs.table.chunkMax
+        let seg = valueSegment(it, offset / chunkMax)
+        let inSeg = offset % chunkMax
+        return UnsafeMutableRawBufferPointer(start: seg.baseAddress! + inSeg, count: seg.count - inSeg)
+    }
+
     /// Copies `bytes` into the item's value starting at `offset`.
     public func writeValue(_ it: Item, at offset: Int, _ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }

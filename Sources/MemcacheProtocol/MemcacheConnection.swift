@@ -67,6 +67,13 @@ final class MemcacheConnection: ConnectionHandler {
         }
     }
 
+    func pendingValue() -> UnsafeMutableRawBufferPointer? {
+        guard let p = pending else { return nil }
+        return p.block.destination(p.item, engine: engine)
+    }
+
+    func valueReceived(_ n: Int) { pending?.block.received(n) }
+
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
         if let w = watcher { return resumeWatch(w, output) }
         return .proceed

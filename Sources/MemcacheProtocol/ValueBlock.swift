@@ -1,6 +1,7 @@
-// A value that follows its command line (set, ms, a binary store, a queue set or publish): its
-// bytes go straight into item memory as they arrive (memcached's conn_nread), then the "\r\n"
-// the text protocols require after it is checked. A binary-protocol value has no terminator.
+// A value that follows its command line (set, ms, a binary store, a queue set or publish): the
+// bytes that came with the command line are copied into item memory, the rest are read by the
+// connection straight into it (`destination`, memcached's conn_nread), then the "\r\n" the text
+// protocols require after it is checked. A binary-protocol value has no terminator.
 import CacheEngine
 
 struct ValueBlock {
@@ -34,6 +35,15 @@ struct ValueBlock {
         }
         return pos
     }
+
+    /// The item memory the next value bytes go to (to the end of the current chunk), or nil once
+    /// the value is in.
+    func destination(_ item: Item, engine: CacheEngine) -> UnsafeMutableRawBufferPointer? {
+        filled < item.valueLength ? engine.valueSpace(item, from: filled) : nil
+    }
+
+    /// `n` bytes were written into `destination` by the caller.
+    mutating func received(_ n: Int) { filled += n }
 
     /// The value and its terminator are all in.
     func isComplete(_ item: Item) -> Bool { filled == item.valueLength && terminatorLeft == 0 }

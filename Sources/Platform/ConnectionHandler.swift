@@ -27,10 +27,19 @@ public protocol ConnectionHandler: AnyObject {
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction
     /// The connection is going away: release whatever the handler holds.
     func connectionClosed()
+    /// Where the next bytes of the stream belong when a command line announced a value that has
+    /// not all arrived (memcached's conn_nread): memory in the item being filled, up to the end of
+    /// one contiguous piece of it. The connection reads straight into it, with nothing in its own
+    /// buffer, and reports the bytes with `valueReceived`; nil when no value is pending.
+    func pendingValue() -> UnsafeMutableRawBufferPointer?
+    /// `n` bytes were read into the memory `pendingValue` gave.
+    func valueReceived(_ n: Int)
 }
 
 extension ConnectionHandler {
     public func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction { .proceed }
+    public func pendingValue() -> UnsafeMutableRawBufferPointer? { nil }
+    public func valueReceived(_ n: Int) {}
 }
 
 /// Wakes one parked connection from any thread: it reaches the connection's worker through the

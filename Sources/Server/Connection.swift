@@ -87,8 +87,29 @@ final class Connection {
             _ = readAvailable()
             return
         }
-        if !readAvailable() { return }
+        if !readValue() || !readAvailable() { return }
         runHandler()
+    }
+
+    /// The rest of a value announced by a command line is read straight into item memory, not
+    /// into the buffer and copied (memcached's conn_nread). True when the value is complete (or
+    /// none is pending) and what follows it may be read; false when more is to come or the
+    /// connection closed.
+    private func readValue() -> Bool {
+        while start == end, let dest = handler.pendingValue() {
+            let n = read(fd, dest.baseAddress!, dest.count)
+            if n <= 0 {
+                if n == 0 { close(); return false }
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return false }
+                close()
+                return false
+            }
+            handler.valueReceived(n)
+            worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
+            record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
+            if n < dest.count { return false }
+        }
+        return true
     }
 
     /// The waker or the park timer: let the handler finish the parked request.

@@ -80,6 +80,20 @@ struct BlackBoxTests {
         }
     }
 
+    @Test("values up to 3 MB, whole or in pieces, text, meta and binary, read straight into items",
+          .timeLimit(.minutes(2)))
+    func largeValues() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("large_values.py")
+        try await withServer(["-I", "4m", "-m", "128"]) { server in
+            let r = try await ToolRunner.run(
+                python, [script, "--port", String(server.port)], timeout: .seconds(90))
+            #expect(r.succeeded, "large_values.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("LARGE VALUE CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "large_values.py")
+        }
+    }
+
     @Test("exact protocol replies for edge cases", .timeLimit(.minutes(2)))
     func protocolEdges() async throws {
         let python = try await IntegrationPaths.python()
