@@ -29,12 +29,13 @@ let package = Package(
         .target(name: "CacheEngine", dependencies: ["SlabAllocator", "Platform"], swiftSettings: serverSettings),
         .target(name: "Durability", dependencies: ["Platform", .product(name: "Logging", package: "swift-log")], swiftSettings: serverSettings),
         .target(name: "Broker", dependencies: ["CacheEngine", "Durability", "Platform"], swiftSettings: serverSettings),
-        .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Broker", "Platform"], swiftSettings: serverSettings),
+        .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
+        .target(name: "BrokerProtocol", dependencies: ["MemcacheProtocol", "Broker", "CacheEngine", "Platform"], swiftSettings: serverSettings),
         .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
-            dependencies: ["Server", "MemcacheProtocol", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt", "CLibevent",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Server", "MemcacheProtocol", "BrokerProtocol", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt",
+                           "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
+        .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform"]),
         // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),
 

@@ -62,7 +62,9 @@ public final class Broker: @unchecked Sendable {
     let registry = PlainMutex()
     var queues: [String: BrokerQueue] = [:]
     var exchanges: [String: Exchange] = [:]
-    private let consumers = Atomic<UInt64>(0)
+    /// Named consumers and their ids (Consumer.swift), guarded by `registry`.
+    var consumerNames: [String: UInt64] = [:]
+    let consumers = Atomic<UInt64>(0)
     private let unroutableCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
@@ -104,10 +106,6 @@ public final class Broker: @unchecked Sendable {
         timer?.join()
         timer = nil
         flusher?.stop()
-    }
-
-    public func newConsumerID() -> UInt64 {
-        consumers.wrappingAdd(1, ordering: .relaxed).newValue
     }
 
     /// Queue names: 1...200 bytes of letters, digits, `_ - . :`, not starting with `.`; they are

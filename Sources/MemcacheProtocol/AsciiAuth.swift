@@ -3,21 +3,25 @@
 // data, every line gets `CLIENT_ERROR unauthenticated`. Used by the cache and the broker port.
 import Platform
 
-struct AsciiAuth {
+/// A connection's -Y authentication state; the text request loop drives it.
+public struct AsciiAuth {
     private let entries: [AuthEntry]
-    private(set) var authenticated: Bool
+    /// True once the connection has authenticated (at once without -Y).
+    public private(set) var authenticated: Bool
     /// The size of the awaited auth data block, -1 when waiting for a command line.
     private var dataBytes = -1
     /// Bytes of an oversized auth data block still to skip.
     private var skipBytes = 0
 
-    init(entries: [AuthEntry]?) {
+    /// `entries`: the auth file's pairs; nil = no authentication.
+    public init(entries: [AuthEntry]?) {
         self.entries = entries ?? []
         authenticated = entries == nil
     }
 
     /// Consumes one line or one auth data block at `pos`; returns the new position, nil to wait
     /// for more input, -1 to close. `counted(ok)` is told of each credential check.
+    @usableFromInline
     mutating func consume(_ input: UnsafeRawBufferPointer, _ pos: Int, _ output: OutputBuffer,
                           counted: (Bool) -> Void) -> Int? {
         if skipBytes > 0 {

@@ -1,12 +1,13 @@
-// One connection's text-protocol state machine: it consumes every complete request in the input,
-// dispatches each line by its command word, and appends replies to the output. A storage command
-// whose data block has not fully arrived allocates its item at once and the next reads are copied
-// straight into item memory (memcached's conn_nread), so a 1 MB value never passes through a
-// growing input buffer. After a refused store the data block is skipped (conn_swallow).
+// One cache-port connection: the text request loop (TextRequestLoop.swift) with memcached's
+// command set and the binary protocol plugged in; each line is dispatched by its command word and
+// replies are appended to the output. A storage command whose data block has not fully arrived
+// allocates its item at once and the next reads are copied straight into item memory (memcached's
+// conn_nread), so a 1 MB value never passes through a growing input buffer. After a refused store
+// the data block is skipped (conn_swallow).
 import CacheEngine
 import Platform
 
-final class MemcacheConnection: ConnectionHandler {
+final class MemcacheConnection: TextRequestLoop {
     let service: MemcacheService
     let engine: CacheEngine
     let stats: StatCounters
@@ -82,68 +83,55 @@ final class MemcacheConnection: ConnectionHandler {
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         // A watch stream takes no more requests (memcached ignores what a watcher sends).
         if watcher != nil { return (input.count, .stream) }
-        var pos = 0
-        var requests = 0
-        while true {
-            if swallowRemaining > 0 {
-                if swallow(&swallowRemaining, input, &pos) { return (pos, .proceed) }
-                continue
+        return runRequestLoop(input, output)
+    }
+
+    // MARK: the text request loop's hooks
+
+    var readingValue: Bool { pending != nil }
+
+    func readValue(_ input: UnsafeRawBufferPointer, at pos: Int, _ output: OutputBuffer) -> Int {
+        fillPending(input, pos, output)
+    }
+
+    /// The first byte decides the protocol (0x80: binary), as memcached does; binary requests
+    /// are handled here.
+    func nextRequest(_ input: UnsafeRawBufferPointer, at pos: Int, _ output: OutputBuffer,
+                     requests: inout Int) -> RequestStep {
+        if binary == nil {
+            let isBinary = input[pos] == 0x80
+            // -B ascii refuses binary clients, -B binary text ones (memcached closes them).
+            if isBinary ? settings.bindingProtocol == "ascii" : settings.bindingProtocol == "binary" {
+                return .stop(consumed: pos, .closeNow)
             }
-            if pending != nil {
-                pos = fillPending(input, pos, output)
-                if pending != nil { return (pos, .proceed) }
-                continue
-            }
-            if pos == input.count { return (pos, .proceed) }
-            if binary == nil {
-                let isBinary = input[pos] == 0x80
-                // -B ascii refuses binary clients, -B binary text ones (memcached closes them).
-                if isBinary ? settings.bindingProtocol == "ascii" : settings.bindingProtocol == "binary" {
-                    return (pos, .closeNow)
-                }
-                binary = isBinary
-            }
-            if binary! {
-                if requests == settings.requestsPerEvent { return (pos, .yield) }
-                switch processBinary(input, pos, output) {
-                case .needMore:
-                    return (pos, .proceed)
-                case .done(let next, let action):
-                    requests += 1
-                    pos = next
-                    if case .proceed = action { continue }
-                    return (pos, action)
-                }
-            }
-            if !auth.authenticated {
-                let stats = self.stats
-                guard let next = auth.consume(input, pos, output, counted: { ok in
-                    stats.add(.authCmds)
-                    if !ok { stats.add(.authErrors) }
-                }) else { return (pos, .proceed) }
-                if next < 0 { return (pos, .closeNow) }
-                pos = next
-                continue
-            }
-            guard let nl = TextParser.findNewline(input, from: pos) else {
-                return (pos, incompleteLine(input, pos))
-            }
-            if requests == settings.requestsPerEvent { return (pos, .yield) }
+            binary = isBinary
+        }
+        guard binary! else { return .text }
+        if requests == settings.requestsPerEvent { return .stop(consumed: pos, .yield) }
+        switch processBinary(input, pos, output) {
+        case .needMore:
+            return .stop(consumed: pos, .proceed)
+        case .done(let next, let action):
             requests += 1
-            var end = nl
-            if end > pos && input[end - 1] == 0x0d { end -= 1 }
-            let start = pos
-            pos = nl + 1
-            noreply = false
-            let action = dispatch(input, start, end, output)
-            noreply = false
-            if case .proceed = action { continue }
-            return (pos, action)
+            if case .proceed = action { return .next(next) }
+            return .stop(consumed: next, action)
         }
     }
 
+    func authChecked(_ ok: Bool) {
+        stats.add(.authCmds)
+        if !ok { stats.add(.authErrors) }
+    }
+
+    func execute(_ input: UnsafeRawBufferPointer, start: Int, end: Int, _ output: OutputBuffer) -> HandlerAction {
+        noreply = false
+        let action = dispatch(input, start, end, output)
+        noreply = false
+        return action
+    }
+
     /// No newline yet: wait, unless the line is already longer than memcached allows.
-    private func incompleteLine(_ input: UnsafeRawBufferPointer, _ pos: Int) -> HandlerAction {
+    func incompleteLine(_ input: UnsafeRawBufferPointer, at pos: Int) -> HandlerAction {
         let pendingBytes = input.count - pos
         if pendingBytes <= settings.maxPlainLine { return .proceed }
         var i = pos

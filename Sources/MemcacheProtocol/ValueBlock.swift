@@ -4,18 +4,20 @@
 // protocols require after it is checked. A binary-protocol value has no terminator.
 import CacheEngine
 
-struct ValueBlock {
+/// A data block being read into an item; one per command that announces a value.
+public struct ValueBlock {
     private(set) var filled = 0
     private var terminatorLeft: Int
     /// False when the two bytes after the value were not "\r\n".
-    private(set) var terminatorValid = true
+    public private(set) var terminatorValid = true
 
-    init(terminated: Bool) {
+    /// `terminated`: a text protocol's block, followed by "\r\n".
+    public init(terminated: Bool) {
         terminatorLeft = terminated ? 2 : 0
     }
 
     /// Takes what it can of `input` from `pos` into `item`; returns the new position.
-    mutating func take(_ input: UnsafeRawBufferPointer, at start: Int, into item: Item, engine: CacheEngine) -> Int {
+    public mutating func take(_ input: UnsafeRawBufferPointer, at start: Int, into item: Item, engine: CacheEngine) -> Int {
         var pos = start
         let valueLength = item.valueLength
         if filled < valueLength {
@@ -46,12 +48,12 @@ struct ValueBlock {
     mutating func received(_ n: Int) { filled += n }
 
     /// The value and its terminator are all in.
-    func isComplete(_ item: Item) -> Bool { filled == item.valueLength && terminatorLeft == 0 }
+    public func isComplete(_ item: Item) -> Bool { filled == item.valueLength && terminatorLeft == 0 }
 }
 
 /// After a refused store the data block is skipped (memcached's conn_swallow): consumes what it
 /// can of `remaining` bytes from `pos`; true while more are still owed.
-@inline(__always)
+@inline(__always) @usableFromInline
 func swallow(_ remaining: inout Int, _ input: UnsafeRawBufferPointer, _ pos: inout Int) -> Bool {
     let n = min(remaining, input.count - pos)
     pos += n

@@ -1,6 +1,7 @@
 // The listeners swiftcached runs, built from the flags: the cache port (UDP with -U, then TCP with
 // -p, or the UNIX socket of -s instead of both, as memcached) and the broker port. Bound in this
 // order; each names its port-file label and the reply a connection over -c gets.
+import BrokerProtocol
 import MemcacheProtocol
 import Server
 
@@ -8,7 +9,7 @@ import Server
 /// speaks the same text protocol.
 private let tooManyConnections = Array("ERROR Too many open connections\r\n".utf8)
 
-func listenerConfigs(_ options: Options, cache: MemcacheService, broker: QueueService?) -> [ListenerConfig] {
+func listenerConfigs(_ options: Options, cache: MemcacheService, broker: BrokerService?) -> [ListenerConfig] {
     let s = options.server
     var listeners: [ListenerConfig] = []
     if let path = s.unixSocket {

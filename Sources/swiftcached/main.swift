@@ -1,6 +1,7 @@
 // swiftcached: parses memcached's flags, builds the engine and the cache listener, runs until
 // SIGINT/SIGTERM or `shutdown`.
 import Broker
+import BrokerProtocol
 import CacheEngine
 import CGetopt
 import CLibevent
@@ -77,7 +78,7 @@ sources.connections = { serverBox.server?.stats.connectionLines(listeners: serve
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })
 var broker: Broker?
-var brokerService: QueueService?
+var brokerService: BrokerService?
 if options.brokerPort != 0 {
     do {
         broker = try Broker(engine: engine, settings: options.broker)
@@ -86,7 +87,7 @@ if options.brokerPort != 0 {
         exit(71)
     }
     for note in broker!.recoveryNotes { log.notice("\(note)") }
-    brokerService = QueueService(broker: broker!, settings: options.proto, sources: sources)
+    brokerService = BrokerService(broker: broker!, settings: options.proto, sources: sources)
 }
 let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService),
                     watch: watchLog, clock: clock)

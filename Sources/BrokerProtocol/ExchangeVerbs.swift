@@ -5,16 +5,15 @@
 //   bind|unbind <exchange> <queue> <binding-key> [x-match=all|any] [k=v ...]        -> OK | NOT_FOUND
 //   publish <exchange> <routing-key> <flags> <exptime> <bytes> [priority=N] [k=v ...] + data
 //                                                                     -> ROUTED <n> | NOT_FOUND
-//   ack <queue> <id>...                                                              -> ACKED <n>
-//   nack <queue> <id>... [requeue|reject]                                            -> NACKED <n>
-// These are declarations and acknowledgements, not the message hot path: the line is split
-// into words once.
+// and ack/nack (AckVerbs.swift). These are declarations and acknowledgements, not the message
+// hot path: the line is split into words once.
 import Broker
+import MemcacheProtocol
 import Platform
 
-extension QueueConnection {
-    func dispatchBrokerVerb(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ start: Int, _ end: Int,
-                            _ output: OutputBuffer) -> HandlerAction {
+extension BrokerConnection {
+    /// A line that is none of Kestrel's verbs.
+    func dispatchModelVerb(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
         let line = String(decoding: UnsafeRawBufferPointer(rebasing: input[start..<end]), as: UTF8.self)
         let words = line.split(separator: " ")
         switch words[0] {
@@ -31,7 +30,7 @@ extension QueueConnection {
 
     private func declareQueue(_ w: [Substring], _ output: OutputBuffer) {
         guard w.count >= 2, Broker.isValidName(String(w[1])) else {
-            output.append(Reply.badQueueName)
+            output.append(BrokerReply.badQueueName)
             return
         }
         switch QueueConfig.parse(Array(w.dropFirst(2))) {
@@ -135,41 +134,5 @@ extension QueueConnection {
         return beginMessage(flags: flags, exptime: exptime, length: Int(length), noreply: noreply,
                             target: .exchange(String(w[1]), routingKey: String(w[2]), headers: headers, priority: priority),
                             output)
-    }
-
-    private func acknowledge(_ w: [Substring], _ output: OutputBuffer) {
-        let isAck = w[0] == "ack"
-        var ids = w.dropFirst(2)
-        var reject = false
-        if !isAck, let last = ids.last, last == "requeue" || last == "reject" {
-            reject = last == "reject"
-            ids = ids.dropLast()
-        }
-        guard w.count >= 3, !ids.isEmpty else {
-            output.append(Reply.badFormat)
-            return
-        }
-        var name = w[1]
-        guard let q = name.withUTF8({ queue(UnsafeRawBufferPointer($0)) }) else {
-            output.append(Reply.badQueueName)
-            return
-        }
-        var mine: [UInt64] = []
-        for word in ids {
-            guard let id = UInt64(word) else {
-                output.append(Reply.badFormat)
-                return
-            }
-            if forgetOpen(q, id) { mine.append(id) }
-        }
-        var done = 0
-        if isAck {
-            for id in mine where broker.confirm(q, id: id, consumer: consumer) { done += 1 }
-        } else if reject {
-            for id in mine where broker.reject(q, id: id, consumer: consumer) { done += 1 }
-        } else {
-            done = requeueInOrder(q, mine)
-        }
-        output.append(isAck ? "ACKED \(done)\r\n" : "NACKED \(done)\r\n")
     }
 }

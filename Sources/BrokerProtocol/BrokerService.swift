@@ -1,10 +1,11 @@
 // The broker port's handler factory: every connection of the broker listener speaks the
-// memcached text protocol with queue semantics (QueueVerbs.swift) against one shared Broker.
+// memcached text protocol with queue semantics (BrokerConnection.swift) against one shared Broker.
 import Broker
 import CacheEngine
+import MemcacheProtocol
 import Platform
 
-public final class QueueService: ConnectionHandlerFactory, @unchecked Sendable {
+public final class BrokerService: ConnectionHandlerFactory, @unchecked Sendable {
     // Safe to share: all `let`; the broker and engine are thread-safe.
     public let broker: Broker
     let settings: ProtocolSettings
@@ -19,6 +20,6 @@ public final class QueueService: ConnectionHandlerFactory, @unchecked Sendable {
     public func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
         let engine = broker.engine
         output.releaseReference = { raw in engine.release(Item(raw)) }
-        return QueueConnection(service: self, waker: waker)
+        return BrokerConnection(service: self, waker: waker)
     }
 }

@@ -1,0 +1,220 @@
+// One broker-port connection: memcached's text request loop (MemcacheProtocol's TextRequestLoop)
+// with the broker's command set plugged in, Kestrel's verbs (QueueVerbs.swift) and the RabbitMQ
+// model's (ExchangeVerbs.swift, AckVerbs.swift), over a BrokerSession that keeps the consumer
+// state. A read with /t= on an empty queue parks the connection (no thread waits); with
+// --fsync=always the batch's replies are held until the journal flusher says their records are on
+// disk.
+import Broker
+import CacheEngine
+import MemcacheProtocol
+import Platform
+
+final class BrokerConnection: TextRequestLoop {
+    let service: BrokerService
+    let broker: Broker
+    let engine: CacheEngine
+    let settings: ProtocolSettings
+    /// Consumer state: open reads, the parked read, the fsync the replies wait for.
+    let session: BrokerSession
+
+    /// A `set` or `publish` waiting for its data block.
+    struct PendingMessage {
+        enum Target {
+            case queue(BrokerQueue, priority: UInt8)
+            case exchange(String, routingKey: String, headers: [HeaderPair], priority: UInt8)
+        }
+        var item: Item
+        var target: Target
+        var expiresMs: UInt64
+        var noreply: Bool
+        var block = ValueBlock(terminated: true)
+    }
+    var pending: PendingMessage?
+    var swallowRemaining = 0
+
+    /// The key of the parked read as sent, copied (the input buffer moves on), and whether it
+    /// was a `gets`.
+    var parkedKey: [UInt8] = []
+    var parkedWithCAS = false
+
+    /// `quit` came while replies were held for an fsync.
+    var closeWhenDurable = false
+
+    /// -Y applies to the broker port too.
+    var auth: AsciiAuth
+
+    init(service: BrokerService, waker: ConnectionWaker) {
+        self.service = service
+        self.broker = service.broker
+        self.engine = service.broker.engine
+        self.settings = service.settings
+        self.session = BrokerSession(broker: service.broker, waker: waker)
+        self.auth = AsciiAuth(entries: service.settings.authEntries)
+    }
+
+    func connectionClosed() {
+        if let p = pending {
+            engine.release(p.item)
+            pending = nil
+        }
+        session.close()
+    }
+
+    func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        runRequestLoop(input, output)
+    }
+
+    func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        if session.isWaiting {
+            switch session.resumeWait(timedOut: timedOut) {
+            case .waiting:
+                return .park(timeoutMs: -1)
+            case .message(let m):
+                parkedKey.withUnsafeBytes { appendMessage(m, key: $0, withCAS: parkedWithCAS, output) }
+                output.append(Reply.end)
+            case .nothing:
+                output.append(Reply.end)
+            }
+        }
+        return heldForDisk()
+    }
+
+    /// `.park` while replies wait for the journal's fsync, else `.proceed` (`.close` after a `quit`).
+    func heldForDisk() -> HandlerAction {
+        switch session.waitDurable() {
+        case .waiting:
+            return .park(timeoutMs: -1)
+        case .failed:
+            // The journal cannot be written: the held replies must not go out.
+            return .closeNow
+        case .durable:
+            return closeWhenDurable ? .close : .proceed
+        }
+    }
+
+    // MARK: the text request loop's hooks
+
+    var readingValue: Bool { pending != nil }
+
+    func readValue(_ input: UnsafeRawBufferPointer, at pos: Int, _ output: OutputBuffer) -> Int {
+        fillPending(input, pos, output)
+    }
+
+    func awaitInput() -> HandlerAction { heldForDisk() }
+
+    func incompleteLine(_ input: UnsafeRawBufferPointer, at pos: Int) -> HandlerAction {
+        input.count - pos > settings.maxPlainLine ? .closeNow : heldForDisk()
+    }
+
+    func budgetSpent() -> HandlerAction {
+        let held = heldForDisk()
+        if case .park = held { return held }
+        return .yield
+    }
+
+    func execute(_ input: UnsafeRawBufferPointer, start: Int, end: Int, _ output: OutputBuffer) -> HandlerAction {
+        var tokens = Tokens()
+        let more = TextParser.tokenize(input, start: start, end: end, into: &tokens)
+        if tokens.count == 0 {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let cmd = tokens[0]
+        if TextParser.equals(input, cmd, "get") { return processGet(input, tokens, end, output, withCAS: false) }
+        if TextParser.equals(input, cmd, "gets") { return processGet(input, tokens, end, output, withCAS: true) }
+        if TextParser.equals(input, cmd, "set") { return processSet(input, tokens, more, output) }
+        if TextParser.equals(input, cmd, "delete") { return processDelete(input, tokens, output) }
+        if TextParser.equals(input, cmd, "flush") { return processFlush(input, tokens, output) }
+        if TextParser.equals(input, cmd, "flush_all") {
+            broker.flushAll()
+            if !(tokens.count > 1 && TextParser.equals(input, tokens[tokens.count - 1], "noreply")) {
+                output.append(Reply.ok)
+            }
+            return .proceed
+        }
+        if TextParser.equals(input, cmd, "version") {
+            output.append("VERSION \(settings.version)\r\n")
+            return .proceed
+        }
+        if TextParser.equals(input, cmd, "quit") {
+            // Replies still waiting for their fsync go out first, then the connection closes.
+            closeWhenDurable = true
+            return session.holdsReplies ? heldForDisk() : .close
+        }
+        if TextParser.equals(input, cmd, "stats") {
+            if tokens.count == 1 { return processStats(output) }
+            if tokens.count == 2 && TextParser.equals(input, tokens[1], "settings") {
+                for (k, v) in service.sources.settings() { output.append("STAT \(k) \(v)\r\n") }
+                output.append(Reply.end)
+                return .proceed
+            }
+            output.append(Reply.error)
+            return .proceed
+        }
+        return dispatchModelVerb(input, start, end, output)
+    }
+
+    // MARK: message bodies (set, publish)
+
+    /// Allocates the body and waits for the data block.
+    func beginMessage(flags: UInt32, exptime: Int32, length: Int, noreply: Bool,
+                      target: PendingMessage.Target, _ output: OutputBuffer) -> HandlerAction {
+        let empty = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0)
+        switch engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: length) {
+        case .item(let item):
+            pending = PendingMessage(item: item, target: target, expiresMs: expiresMs(exptime), noreply: noreply)
+        case .tooLarge:
+            if !noreply { output.append(Reply.tooLarge) }
+            swallowRemaining = length + 2
+        case .outOfMemory:
+            if !noreply { output.append(Reply.outOfMemory) }
+            swallowRemaining = length + 2
+        }
+        return .proceed
+    }
+
+    /// memcached's exptime rules, in unix ms (0 = never).
+    private func expiresMs(_ exptime: Int32) -> UInt64 {
+        if exptime == 0 { return 0 }
+        let now = broker.clockMs()
+        if exptime < 0 { return max(1, now - 1) }
+        if exptime > 60 * 60 * 24 * 30 { return UInt64(exptime) * 1000 }
+        return now + UInt64(exptime) * 1000
+    }
+
+    private func fillPending(_ input: UnsafeRawBufferPointer, _ start: Int, _ output: OutputBuffer) -> Int {
+        guard var p = pending else { return start }
+        let pos = p.block.take(input, at: start, into: p.item, engine: engine)
+        if !p.block.isComplete(p.item) {
+            pending = p
+            return pos
+        }
+        pending = nil
+        guard p.block.terminatorValid else {
+            engine.release(p.item)
+            if !p.noreply { output.append(Reply.badDataChunk) }
+            return pos
+        }
+        switch p.target {
+        case .queue(let q, let priority):
+            switch session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority) {
+            case .stored:
+                if !p.noreply { output.append(Reply.stored) }
+            case .full:
+                engine.release(p.item)
+                if !p.noreply { output.append(Reply.notStored) }
+            case .outOfMemory:
+                engine.release(p.item)
+                if !p.noreply { output.append(Reply.deltaOutOfMemory) }
+            }
+        case .exchange(let name, let routingKey, let headers, let priority):
+            let taken = session.publish(exchange: name, routingKey: routingKey, headers: headers,
+                                        item: p.item, expiresMs: p.expiresMs, priority: priority)
+            engine.release(p.item)
+            if !p.noreply {
+                if let taken { output.append("ROUTED \(taken)\r\n") } else { output.append(Reply.notFound) }
+            }
+        }
+        return pos
+    }
+}

@@ -1,0 +1,188 @@
+// Kestrel's verbs on the broker port, over the memcached text protocol:
+//   set <queue>[/priority=N] <flags> <exptime> <bytes> [noreply]   enqueue
+//   get|gets <queue>[/t=MS][/open][/close][/abort][/peek]           dequeue (gets: id as CAS)
+//   delete <queue> | flush <queue> | stats
+// (flush_all, version and quit are dispatched in BrokerConnection.swift). The consumer state
+// they change (open reads, the parked read, the fsync a reply waits for) is the connection's
+// BrokerSession.
+import Broker
+import CacheEngine
+import MemcacheProtocol
+import Platform
+
+extension BrokerConnection {
+    // MARK: set
+
+    func processSet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer) -> HandlerAction {
+        guard !more, tokens.count == 5 || tokens.count == 6 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let noreply = tokens.count == 6 && TextParser.equals(input, tokens[5], "noreply")
+        let keyToken = tokens[1]
+        let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        guard let spec = QueueKey(key),
+              let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
+              let exptime = TextParser.parseInt32(input, tokens[3]),
+              let length = TextParser.parseInt32(input, tokens[4]), length >= 0, length <= Int32.max - 2
+        else {
+            if !noreply { output.append(Reply.badFormat) }
+            if let length = TextParser.parseInt32(input, tokens[4]), length >= 0 { swallowRemaining = Int(length) + 2 }
+            return .proceed
+        }
+        guard let q = session.queue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
+            if !noreply { output.append(BrokerReply.badQueueName) }
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        }
+        return beginMessage(flags: UInt32(flags), exptime: exptime, length: Int(length), noreply: noreply,
+                            target: .queue(q, priority: spec.priority), output)
+    }
+
+    // MARK: get
+
+    /// Keys one broker `get` may name: a multi-get holds one item reference per message in the
+    /// output, and item refcounts are 16-bit.
+    static let maxKeysPerGet = 16
+
+    func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
+                            withCAS: Bool) -> HandlerAction {
+        guard tokens.count > 1 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        if let error = validateGet(input, tokens, end) {
+            output.append(error)
+            return .proceed
+        }
+        // Nothing below can fail: every key was checked before any message was taken.
+        var next: Token? = tokens[1]
+        let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
+        while let keyToken = next {
+            next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+            let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+            let spec = QueueKey(key)!
+            let q = session.queue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength]))!
+            if spec.close { session.confirmOpenReads(q) }
+            if spec.abort { session.abortOpenReads(q) }
+            guard spec.open || spec.peek || !(spec.close || spec.abort) else { continue }
+            switch session.read(q, open: spec.open, peek: spec.peek, waitMs: single ? spec.timeoutMs : 0) {
+            case .message(let m):
+                appendMessage(m, key: key, withCAS: withCAS, output)
+            case .empty:
+                break
+            case .waiting:
+                parkedKey = Array(key)
+                parkedWithCAS = withCAS
+                return .park(timeoutMs: spec.timeoutMs)
+            }
+        }
+        output.append(Reply.end)
+        return .proceed
+    }
+
+    /// The error line for a get that must not run (a bad key, a blocking multi-get, too many
+    /// keys, an open read past --prefetch), or nil.
+    private func validateGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int) -> StaticString? {
+        // Opens this request asks for, per queue: at most 16 entries, on the stack (no
+        // allocation on the consumers' path).
+        withUnsafeTemporaryAllocation(of: (queue: ObjectIdentifier, opens: Int).self, capacity: Self.maxKeysPerGet) { asked in
+            var askedCount = 0
+            func slot(_ id: ObjectIdentifier) -> Int {
+                for i in 0..<askedCount where asked[i].queue == id { return i }
+                asked[askedCount] = (id, 0)
+                askedCount += 1
+                return askedCount - 1
+            }
+            var next: Token? = tokens[1]
+            var keys = 0
+            let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
+            while let keyToken = next {
+                next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+                keys += 1
+                if keys > Self.maxKeysPerGet { return BrokerReply.tooManyQueueKeys }
+                let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+                guard keyToken.count <= 250, let spec = QueueKey(key),
+                      let q = session.queue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
+                    return Reply.badFormat
+                }
+                if spec.timeoutMs >= 0 && !single { return BrokerReply.blockingMultiGet }
+                guard spec.open else { continue }
+                let i = slot(ObjectIdentifier(q))
+                // /close or /abort first ends every open read of this connection on the queue,
+                // including those opened earlier in this request.
+                let closing = spec.close || spec.abort
+                if closing { asked[i].opens = 0 }
+                guard session.hasRoomToOpen(q, pending: asked[i].opens, afterClosing: closing) else {
+                    return BrokerReply.prefetchFull
+                }
+                asked[i].opens += 1
+            }
+            return nil
+        }
+    }
+
+    /// "VALUE <key> <flags> <bytes>[ <id>[ redelivered=N][ deaths=N reason=R]]" and the body
+    /// straight from slab memory; the message's item reference goes with the output.
+    func appendMessage(_ m: Message, key: UnsafeRawBufferPointer, withCAS: Bool, _ output: OutputBuffer) {
+        output.append(Reply.value)
+        output.append(key)
+        output.append(byte: 0x20)
+        output.append(decimal: UInt64(m.item.clientFlags))
+        output.append(byte: 0x20)
+        output.append(decimal: UInt64(m.item.valueLength))
+        if withCAS {
+            output.append(byte: 0x20)
+            output.append(decimal: m.id)
+            if m.redeliveries > 0 {
+                output.append(" redelivered=" as StaticString)
+                output.append(decimal: UInt64(m.redeliveries))
+            }
+            if m.deaths > 0 {
+                output.append(" deaths=" as StaticString)
+                output.append(decimal: UInt64(m.deaths))
+                output.append(" reason=\(m.deathReason.name)")
+            }
+        }
+        output.append(Reply.crlf)
+        let n = engine.valueSegmentCount(m.item)
+        for i in 0..<n {
+            let seg = engine.valueSegment(m.item, i)
+            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count,
+                                  reference: i == n - 1 ? m.item.raw : nil)
+        }
+        output.append(Reply.crlf)
+    }
+
+    // MARK: delete, flush, stats
+
+    func processDelete(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+        guard tokens.count == 2 || (tokens.count == 3 && TextParser.equals(input, tokens[2], "noreply")) else {
+            output.append(Reply.deleteUsage)
+            return .proceed
+        }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: input[tokens[1].start..<tokens[1].start + tokens[1].count]), as: UTF8.self)
+        let found = session.deleteQueue(name)
+        if tokens.count == 2 { output.append(found ? Reply.deleted : Reply.notFound) }
+        return .proceed
+    }
+
+    func processFlush(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+        guard tokens.count == 2 else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: input[tokens[1].start..<tokens[1].start + tokens[1].count]), as: UTF8.self)
+        _ = broker.flushQueue(name)
+        output.append(Reply.end)
+        return .proceed
+    }
+
+    func processStats(_ output: OutputBuffer) -> HandlerAction {
+        for (k, v) in service.sources.general() + broker.statsLines() {
+            output.append("STAT \(k) \(v)\r\n")
+        }
+        output.append(Reply.end)
+        return .proceed
+    }
+}

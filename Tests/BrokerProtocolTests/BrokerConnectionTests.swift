@@ -1,0 +1,144 @@
+// The broker port's connection without a network: bytes in through `process`, replies read out
+// of the OutputBuffer, parking and resuming as the server would. The black-box scripts
+// (broker_pymemcache.py, broker_crash.py) cover every verb against the real binary; these pin the
+// seams of this module: the shared text request loop and the BrokerSession under it.
+import Broker
+import BrokerProtocol
+import CacheEngine
+import MemcacheProtocol
+import Platform
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Copies every pending byte of `output` out of it and marks them written.
+func drain(_ output: OutputBuffer) -> String {
+    var bytes: [UInt8] = []
+    let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
+    defer { iov.deallocate() }
+    while !output.isEmpty {
+        let n = output.fill(iov, capacity: 8)
+        var total = 0
+        for i in 0..<n {
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len))
+            total += iov[i].iov_len
+        }
+        output.consume(total)
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// One broker whose connections the tests open.
+final class BrokerPort {
+    let engine: CacheEngine
+    let broker: Broker
+    let service: BrokerService
+
+    init(configure: (inout BrokerSettings) -> Void = { _ in }) throws {
+        var es = EngineSettings()
+        es.hashPowerInit = 10
+        es.memoryLimit = 64 << 20
+        engine = try #require(CacheEngine(settings: es, clock: ProcessClock(unixNow: 1_700_000_000)))
+        var bs = BrokerSettings()
+        configure(&bs)
+        broker = try Broker(engine: engine, settings: bs)
+        service = BrokerService(broker: broker, settings: ProtocolSettings())
+    }
+}
+
+/// One connection: what it was sent that it has not consumed, its last action, its wake-ups.
+final class BrokerClient {
+    let output = OutputBuffer()
+    let handler: ConnectionHandler
+    private let wakeBox = WakeBox()
+    var input: [UInt8] = []
+    var lastAction: HandlerAction = .proceed
+
+    init(_ port: BrokerPort) {
+        let box = wakeBox
+        handler = port.service.makeHandler(workerIndex: 0, fd: 9, output: output,
+                                           waker: ConnectionWaker { box.count.add(1, ordering: .relaxed) })
+    }
+
+    var wakeCount: Int { wakeBox.count.load(ordering: .relaxed) }
+
+    /// Sends `text` and returns the replies, as the server would process it.
+    func send(_ text: String) -> String {
+        input += Array(text.utf8)
+        var reply = ""
+        while !input.isEmpty {
+            let (consumed, action) = input.withUnsafeBytes { handler.process($0, output: output) }
+            input.removeFirst(consumed)
+            lastAction = action
+            reply += drain(output)
+            if case .yield = action { continue }
+            break
+        }
+        return reply
+    }
+
+    func resume(timedOut: Bool) -> String {
+        lastAction = handler.resume(output: output, timedOut: timedOut)
+        return drain(output)
+    }
+
+    func close() {
+        handler.connectionClosed()
+        output.reset()
+    }
+}
+
+/// Counts a connection's wake-ups.
+final class WakeBox: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+@Suite("broker port connection")
+struct BrokerConnectionTests {
+    @Test func setAndGetWithTheValueSplitAcrossReads() throws {
+        let port = try BrokerPort()
+        let c = BrokerClient(port)
+        #expect(c.send("set q 5 0 10\r\nhello") == "")
+        #expect(c.send("world\r\n") == "STORED\r\n")
+        #expect(c.send("get q\r\n") == "VALUE q 5 10\r\nhelloworld\r\nEND\r\n")
+        #expect(c.send("get q\r\n") == "END\r\n")
+        #expect(c.send("set bad!name 0 0 1\r\nx\r\n") == "CLIENT_ERROR bad queue name\r\n")
+        #expect(c.send("version\r\n").hasPrefix("VERSION "))
+        c.close()
+    }
+
+    @Test func openReadsPrefetchAckAndRequeueOnClose() throws {
+        let port = try BrokerPort()
+        let producer = BrokerClient(port)
+        for s in ["a", "b"] { #expect(producer.send("set r 0 0 1\r\n\(s)\r\n") == "STORED\r\n") }
+        let c = BrokerClient(port)
+        #expect(c.send("gets r/open\r\n") == "VALUE r/open 0 1 1\r\na\r\nEND\r\n")
+        #expect(c.send("get r/open\r\n") == "CLIENT_ERROR too many open reads on this queue\r\n")
+        #expect(c.send("ack r 1 7\r\n") == "ACKED 1\r\n")
+        #expect(c.send("get r/open\r\n") == "VALUE r/open 0 1\r\nb\r\nEND\r\n")
+        c.close()
+        // The open read went back, marked redelivered.
+        #expect(producer.send("gets r\r\n") == "VALUE r 0 1 2 redelivered=1\r\nb\r\nEND\r\n")
+        producer.close()
+    }
+
+    @Test func aBlockingReadParksUntilAProducerArrives() throws {
+        let port = try BrokerPort()
+        let c = BrokerClient(port)
+        #expect(c.send("get w/t=1000\r\n") == "")
+        #expect(c.lastAction == .park(timeoutMs: 1000))
+        #expect(c.resume(timedOut: false) == "")
+        #expect(c.lastAction == .park(timeoutMs: -1))
+        let producer = BrokerClient(port)
+        #expect(producer.send("set w 0 0 2\r\nhi\r\n") == "STORED\r\n")
+        #expect(c.wakeCount == 1)
+        #expect(c.resume(timedOut: false) == "VALUE w/t=1000 0 2\r\nhi\r\nEND\r\n")
+        #expect(c.lastAction == .proceed)
+        #expect(c.send("get w/t=10\r\n") == "")
+        #expect(c.resume(timedOut: true) == "END\r\n")
+        c.close()
+        producer.close()
+    }
+}
