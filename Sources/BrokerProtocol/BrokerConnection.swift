@@ -64,6 +64,14 @@ final class BrokerConnection: TextRequestLoop {
         runRequestLoop(input, output)
     }
 
+    /// A `set` or `publish` body not all in yet: the connection reads the rest into the item.
+    func pendingValue() -> UnsafeMutableRawBufferPointer? {
+        guard let p = pending else { return nil }
+        return p.block.destination(p.item, engine: engine)
+    }
+
+    func valueReceived(_ n: Int) { pending?.block.received(n) }
+
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
         if session.isWaiting {
             switch session.resumeWait(timedOut: timedOut) {

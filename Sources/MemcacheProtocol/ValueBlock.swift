@@ -40,12 +40,12 @@ public struct ValueBlock {
 
     /// The item memory the next value bytes go to (to the end of the current chunk), or nil once
     /// the value is in.
-    func destination(_ item: Item, engine: CacheEngine) -> UnsafeMutableRawBufferPointer? {
+    public func destination(_ item: Item, engine: CacheEngine) -> UnsafeMutableRawBufferPointer? {
         filled < item.valueLength ? engine.valueSpace(item, from: filled) : nil
     }
 
     /// `n` bytes were written into `destination` by the caller.
-    mutating func received(_ n: Int) { filled += n }
+    public mutating func received(_ n: Int) { filled += n }
 
     /// The value and its terminator are all in.
     public func isComplete(_ item: Item) -> Bool { filled == item.valueLength && terminatorLeft == 0 }
