@@ -303,14 +303,11 @@ public final class CacheEngine: @unchecked Sendable {
             memcpy(it.value + offset, bytes.baseAddress!, bytes.count)
             return
         }
-        let chunkMax = slabs.table.chunkMax
         var done = 0
         while done < bytes.count {
-            let pos = offset + done
-            let seg = valueSegment(it, pos / chunkMax)
-            let inSeg = pos % chunkMax
-            let n = min(seg.count - inSeg, bytes.count - done)
-            memcpy(seg.baseAddress! + inSeg, bytes.baseAddress! + done, n)
+            let space = valueSpace(it, from: offset + done)
+            let n = min(space.count, bytes.count - done)
+            memcpy(space.baseAddress!, bytes.baseAddress! + done, n)
             done += n
         }
     }
