@@ -38,6 +38,8 @@ let package = Package(
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Platform"]),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
         .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform"]),
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),

@@ -45,7 +45,7 @@ public enum TakeResult {
     case message(Message)
     case empty
     /// Parked: the waiter is handed a message (and its connection woken) when one arrives.
-    case waiting(QueueWaiter)
+    case waiting(Waiter<Message>)
 }
 
 public final class Broker: @unchecked Sendable {
@@ -180,7 +180,7 @@ public final class Broker: @unchecked Sendable {
     /// under the registry lock, so a queue of the same name created right after cannot meet the
     /// old one's files.
     public func deleteQueue(_ name: String) -> Bool {
-        var wake: [QueueWaiter] = []
+        var wake: [ConnectionWaker] = []
         let found: Bool = registry.withLock {
             guard let q = queues.removeValue(forKey: name) else { return false }
             q.deleted.store(true, ordering: .relaxed)
@@ -195,11 +195,8 @@ public final class Broker: @unchecked Sendable {
                     engine.release(o.message.item)
                 }
                 q.open.removeAll()
-                for w in q.waiters where w.registered {
-                    w.registered = false
-                    wake.append(w)
-                }
-                q.waiters.removeAll()
+                // Parked readers are woken with nothing: they find the queue deleted.
+                for w in q.waiters.removeAll() { wake.append(w.waker) }
                 if let j = q.journal {
                     flusher?.unregister(j)
                     j.closeAndRemove()
@@ -209,7 +206,7 @@ public final class Broker: @unchecked Sendable {
             }
             return true
         }
-        for w in wake { w.waker.wake() }
+        for w in wake { w.wake() }
         return found
     }
 
@@ -239,7 +236,7 @@ public final class Broker: @unchecked Sendable {
         guard fits || q.spill != nil else { return (.outOfMemory, 0) }
         let now = clockMs()
         var dead: [DeadLetter] = []
-        var wake: [QueueWaiter] = []
+        var wake: [ConnectionWaker] = []
         let m = Message(id: 0, item: item, expiresMs: expiresMs, enqueuedMs: now, priority: priority)
         q.lock.lock()
         let result = q.isDeleted ? .full
@@ -293,8 +290,8 @@ public final class Broker: @unchecked Sendable {
         if let m = q.lockedTake(consumer: consumer, open: open, peek: peek, nowMs: now, dead: &dead) {
             result = .message(m)
         } else if let waker, !peek, !q.isDeleted {
-            let w = QueueWaiter(consumer: consumer, open: open, waker: waker)
-            q.lockedAddWaiter(w)
+            let w = Waiter<Message>(waker: waker)
+            q.waiters.add(w, ParkedReader(consumer: consumer, open: open))
             result = .waiting(w)
         }
         q.lock.unlock()
@@ -312,11 +309,21 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// Checks on a parked reader; `giveUp` (timeout, closing) ends the wait either way.
-    public func collect(_ q: BrokerQueue, _ w: QueueWaiter, giveUp: Bool) -> WaitOutcome {
-        q.lock.withLock {
-            if w.delivered == nil && w.registered && !giveUp { return .waiting }
-            if let m = q.lockedCollect(w) { return .message(m) }
-            return .nothing
+    public func collect(_ q: BrokerQueue, _ w: Waiter<Message>, giveUp: Bool) -> WaitOutcome {
+        var outcome = w.collect()
+        if case .waiting = outcome, giveUp || q.isDeleted {
+            // Producers claim and deliver under the queue lock, so under it a cancel finds the
+            // waiter either still armed or delivered, never between the two.
+            outcome = q.lock.withLock {
+                let o = w.cancel()
+                q.waiters.remove(w)
+                return o
+            }
+        }
+        switch outcome {
+        case .delivered(let m, _): return .message(m)
+        case .waiting: return .waiting
+        case .cancelled: return .nothing
         }
     }
 
@@ -324,7 +331,7 @@ public final class Broker: @unchecked Sendable {
     /// counted as a redelivery (the reader never saw it). Drops the reader's reference.
     public func giveBack(_ q: BrokerQueue, _ m: Message, consumer: UInt64, wasOpen: Bool) {
         let now = clockMs()
-        var wake: [QueueWaiter] = []
+        var wake: [ConnectionWaker] = []
         q.lock.withLock {
             if wasOpen, let o = q.open[m.id], o.consumer == consumer {
                 q.open[m.id] = nil
@@ -356,7 +363,7 @@ public final class Broker: @unchecked Sendable {
     public func requeue(_ q: BrokerQueue, id: UInt64, consumer: UInt64) -> Bool {
         let now = clockMs()
         var dead: [DeadLetter] = []
-        var wake: [QueueWaiter] = []
+        var wake: [ConnectionWaker] = []
         let ok = q.lock.withLock { q.lockedRequeue(id: id, consumer: consumer, nowMs: now, dead: &dead, wake: &wake) }
         finish(dead, wake, now)
         return ok
@@ -372,14 +379,14 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// Delivers dead letters (outside any queue lock) and wakes readers that were handed messages.
-    private func finish(_ dead: [DeadLetter], _ wake: [QueueWaiter], _ now: UInt64) {
-        for w in wake { w.waker.wake() }
+    private func finish(_ dead: [DeadLetter], _ wake: [ConnectionWaker], _ now: UInt64) {
+        for w in wake { w.wake() }
         var pending = dead
         var hops = 0
         while !pending.isEmpty && hops < 16 {
             hops += 1
             var next: [DeadLetter] = []
-            var wakeMore: [QueueWaiter] = []
+            var wakeMore: [ConnectionWaker] = []
             for d in pending {
                 guard let q = queue(named: d.target) else {
                     engine.release(d.message.item)
@@ -395,7 +402,7 @@ public final class Broker: @unchecked Sendable {
                     engine.release(d.message.item)
                 }
             }
-            for w in wakeMore { w.waker.wake() }
+            for w in wakeMore { w.wake() }
             pending = next
         }
         for d in pending { engine.release(d.message.item) }
@@ -407,7 +414,7 @@ public final class Broker: @unchecked Sendable {
         let all = registry.withLock { Array(queues.values) }
         for q in all {
             var dead: [DeadLetter] = []
-            var wake: [QueueWaiter] = []
+            var wake: [ConnectionWaker] = []
             q.lock.withLock {
                 q.lockedExpireHeads(nowMs: now, dead: &dead)
                 if !q.open.isEmpty { q.lockedReturnTimedOut(nowMs: now, dead: &dead, wake: &wake) }

@@ -28,10 +28,12 @@ public final class BrokerSession {
     private var openReads: [ObjectIdentifier: (queue: BrokerQueue, ids: [UInt64])] = [:]
 
     /// The parked wait for a message, if any.
-    private var parked: (queue: BrokerQueue, waiter: QueueWaiter, open: Bool)?
+    private var parked: (queue: BrokerQueue, waiter: Waiter<Message>, open: Bool)?
 
     /// Highest flusher ticket the replies given so far wait for (0: none).
     private var durableTicket: UInt64 = 0
+    /// Registered with the flusher while the replies wait for its cycle.
+    private var durableWait: Waiter<Void>?
 
     /// The last queue named (saves the registry lookup and a String).
     private var cachedName: [UInt8] = []
@@ -238,14 +240,21 @@ public final class BrokerSession {
 
     /// Where the replies given so far stand against the journal's fsync.
     public func waitDurable() -> DurableState {
-        if durableTicket != 0, let flusher = broker.flusher {
-            switch flusher.waitDurable(durableTicket, waker: waker) {
-            case .waiting: return .waiting
-            case .failed: return .failed
-            case .durable: durableTicket = 0
-            }
+        guard durableTicket != 0, let flusher = broker.flusher else { return .durable }
+        // Still registered and not won: a wake-up meant for something else.
+        if let w = durableWait, case .waiting = w.collect() { return .waiting }
+        durableWait = nil
+        let w = Waiter<Void>(waker: waker)
+        switch flusher.waitDurable(durableTicket, waiter: w) {
+        case .waiting:
+            durableWait = w
+            return .waiting
+        case .failed:
+            return .failed
+        case .durable:
+            durableTicket = 0
+            return .durable
         }
-        return .durable
     }
 
     /// With `--fsync=always` a read is answered once its open (or removal) record is on disk, so

@@ -3,6 +3,7 @@
 // limit or expired (to the dead-letter queue, or dropped when the queue has none). Open reads
 // come back when their connection closes or their visibility timeout passes.
 import CacheEngine
+import Platform
 
 extension BrokerQueue {
     static let maxDeaths: UInt32 = 16
@@ -25,7 +26,7 @@ extension BrokerQueue {
     /// Returns an open read to the queue (abort, nack requeue, close, visibility timeout), or
     /// dead-letters it past its delivery limit.
     func lockedRequeue(id: UInt64, consumer: UInt64?, nowMs: UInt64, dead: inout [DeadLetter],
-                       wake: inout [QueueWaiter]) -> Bool {
+                       wake: inout [ConnectionWaker]) -> Bool {
         guard let o = open[id], consumer == nil || o.consumer == consumer else { return false }
         open[id] = nil
         var m = o.message
@@ -51,7 +52,7 @@ extension BrokerQueue {
     }
 
     /// Open reads whose visibility timeout passed go back to the queue.
-    func lockedReturnTimedOut(nowMs: UInt64, dead: inout [DeadLetter], wake: inout [QueueWaiter]) {
+    func lockedReturnTimedOut(nowMs: UInt64, dead: inout [DeadLetter], wake: inout [ConnectionWaker]) {
         // Newest first: each goes back to the head, so they end up in their old order.
         let due = open.values.filter { $0.deadlineMs != 0 && $0.deadlineMs <= nowMs }.map(\.message.id).sorted(by: >)
         for id in due { _ = lockedRequeue(id: id, consumer: nil, nowMs: nowMs, dead: &dead, wake: &wake) }

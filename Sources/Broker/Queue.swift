@@ -29,21 +29,12 @@ public enum EnqueueResult: Equatable, Sendable {
     case outOfMemory
 }
 
-/// A reader parked on an empty queue. A producer hands it a message directly (FIFO among
-/// waiters) and wakes its connection.
-public final class QueueWaiter: @unchecked Sendable {
-    // Safe to share: the mutable fields are read and written only with the queue's lock held.
+/// What a queue knows of a reader parked on it (its `Waiter` is in the queue's `WaitList`): a
+/// producer hands it a message directly (FIFO among waiters), recorded under this consumer.
+struct ParkedReader {
     let consumer: UInt64
+    /// The read stays open until confirmed.
     let open: Bool
-    let waker: ConnectionWaker
-    var delivered: Message?
-    var registered = true
-
-    init(consumer: UInt64, open: Bool, waker: ConnectionWaker) {
-        self.consumer = consumer
-        self.open = open
-        self.waker = waker
-    }
 }
 
 /// A read handed out and not yet confirmed.
@@ -75,7 +66,7 @@ public final class BrokerQueue: @unchecked Sendable {
     var readyBytes = 0
     var readyCount = 0
     var open: [UInt64: OpenRead] = [:]
-    var waiters: [QueueWaiter] = []
+    var waiters = WaitList<Message, ParkedReader>()
     var nextID: UInt64 = 1
     var journal: QueueJournal?
     /// Read-behind store (data directory only): bodies of messages past the memory share.
@@ -125,7 +116,7 @@ public final class BrokerQueue: @unchecked Sendable {
     /// caller's item reference when it returns `.stored`. `overShare`: the memory share had no
     /// room for it, so unless a waiter takes it at once its body goes to the spill file.
     func lockedEnqueue(_ m: Message, nowMs: UInt64, journaled: Bool, overShare: Bool = false,
-                       dead: inout [DeadLetter], wake: inout [QueueWaiter]) -> EnqueueResult {
+                       dead: inout [DeadLetter], wake: inout [ConnectionWaker]) -> EnqueueResult {
         var m = m
         m.priority = UInt8(min(Int(m.priority), config.maxPriority))
         if config.messageTTLms > 0 {
@@ -150,7 +141,7 @@ public final class BrokerQueue: @unchecked Sendable {
         counters.totalItems += 1
         if journaled { journal?.appendAdd(m, engine: engine) }
         if overShare {
-            if lockedHasWaiter {
+            if waiters.hasArmed {
                 share.force(m.memoryBytes)
             } else if let spill, let offset = spill.store(m.item, engine: engine) {
                 engine.release(m.item)
@@ -164,8 +155,6 @@ public final class BrokerQueue: @unchecked Sendable {
         lockedMakeReady(m, atHead: false, nowMs: nowMs, wake: &wake)
         return .stored
     }
-
-    private var lockedHasWaiter: Bool { waiters.contains { $0.registered } }
 
     /// Brings a spilled body back into a slab item (the share is charged for it). False when
     /// there is no memory or the spill file cannot be read: the message stays spilled.
@@ -201,23 +190,16 @@ public final class BrokerQueue: @unchecked Sendable {
 
     /// A ready message goes to the first live waiter, or into its level: at the tail, or (a
     /// returning message, `atHead`) back at its place by id.
-    func lockedMakeReady(_ m: Message, atHead: Bool, nowMs: UInt64, wake: inout [QueueWaiter]) {
+    func lockedMakeReady(_ m: Message, atHead: Bool, nowMs: UInt64, wake: inout [ConnectionWaker]) {
         var m = m
         // A read opened before a re-declaration lowered max_priority comes back within range.
         m.priority = UInt8(min(Int(m.priority), config.maxPriority))
-        while let w = waiters.first {
-            guard w.registered else {
-                waiters.removeFirst()
-                continue
-            }
-            // No memory to load a spilled body: it waits in the queue; the reader keeps waiting.
-            if !lockedLoad(&m) { break }
-            waiters.removeFirst()
-            w.registered = false
+        // No memory to load a spilled body: it waits in the queue; the reader keeps waiting.
+        if waiters.hasArmed && lockedLoad(&m), let (w, reader) = waiters.claimFirst() {
             engine.retain(m.item)
-            lockedHandOut(m, to: w.consumer, open: w.open, nowMs: nowMs)
-            w.delivered = m
-            wake.append(w)
+            lockedHandOut(m, to: reader.consumer, open: reader.open, nowMs: nowMs)
+            w.deliver(m)
+            wake.append(w.waker)
             return
         }
         if atHead { levels[Int(m.priority)].insertInOrder(m) } else { levels[Int(m.priority)].pushBack(m) }
@@ -329,23 +311,7 @@ public final class BrokerQueue: @unchecked Sendable {
         return items
     }
 
-    /// Registers a parked reader; the queue must be empty.
-    func lockedAddWaiter(_ w: QueueWaiter) {
-        waiters.append(w)
-    }
-
-    /// A parked reader gives up (timeout, close): what it was handed, if anything.
-    func lockedCollect(_ w: QueueWaiter) -> Message? {
-        if w.registered {
-            w.registered = false
-            if let i = waiters.firstIndex(where: { $0 === w }) { waiters.remove(at: i) }
-        }
-        let m = w.delivered
-        w.delivered = nil
-        return m
-    }
-
-    var liveWaiters: Int { waiters.reduce(0) { $0 + ($1.registered ? 1 : 0) } }
+    var liveWaiters: Int { waiters.armedCount }
 }
 
 /// Per-queue counters for `stats` (Kestrel's names where Kestrel has them).

@@ -82,7 +82,7 @@ public final class GroupCommit: @unchecked Sendable {
     private var completedCycle: UInt64 = 0
     private var requested = false
     private var stopped = false
-    private var waiters: [(ticket: UInt64, waker: ConnectionWaker)] = []
+    private var waiters: [(ticket: UInt64, waiter: Waiter<Void>)] = []
     private var thread: BackgroundThread?
     private var fsyncs: UInt64 = 0
     private var writeErrors: UInt64 = 0
@@ -148,12 +148,13 @@ public final class GroupCommit: @unchecked Sendable {
         case failed
     }
 
-    /// Where `ticket` stands; while `.waiting`, `waker` is called once (when that changes).
-    public func waitDurable(_ ticket: UInt64, waker: ConnectionWaker) -> TicketState {
+    /// Where `ticket` stands; while `.waiting`, `waiter` is registered and is won (and its
+    /// connection woken) when that changes: ask again then.
+    public func waitDurable(_ ticket: UInt64, waiter: Waiter<Void>) -> TicketState {
         mutex.withLock {
             if completedCycle >= ticket || stopped { return .durable }
             if failingSince != nil && failedWakeDone { return .failed }
-            waiters.append((ticket, waker))
+            waiters.append((ticket, waiter))
             return .waiting
         }
     }
@@ -252,25 +253,23 @@ public final class GroupCommit: @unchecked Sendable {
         return (startedCycle, members, false)
     }
 
-    private func wakeDue(_ cycle: UInt64) {
+    /// Wins the waiters whose tickets `cycle` covers (all of them: nil) and wakes them.
+    private func wakeDue(_ cycle: UInt64?) {
         let due = mutex.withLock { () -> [ConnectionWaker] in
             guard !waiters.isEmpty else { return [] }
             var out: [ConnectionWaker] = []
             waiters.removeAll { w in
-                if w.ticket <= cycle { out.append(w.waker); return true }
-                return false
+                guard cycle.map({ w.ticket <= $0 }) ?? true else { return false }
+                if w.waiter.claim() {
+                    w.waiter.deliver(())
+                    out.append(w.waiter.waker)
+                }
+                return true
             }
             return out
         }
         for w in due { w.wake() }
     }
 
-    private func wakeAll() {
-        let all = mutex.withLock { () -> [ConnectionWaker] in
-            let out = waiters.map(\.waker)
-            waiters.removeAll()
-            return out
-        }
-        for w in all { w.wake() }
-    }
+    private func wakeAll() { wakeDue(nil) }
 }

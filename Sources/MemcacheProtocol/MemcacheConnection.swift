@@ -75,14 +75,14 @@ final class MemcacheConnection: TextRequestLoop {
 
     func valueReceived(_ n: Int) { pending?.block.received(n) }
 
-    func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
-        if let w = watcher { return resumeWatch(w, output) }
+    func deliverPushes(output: OutputBuffer) -> HandlerAction {
+        watcher?.deliver(into: output)
         return .proceed
     }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         // A watch stream takes no more requests (memcached ignores what a watcher sends).
-        if watcher != nil { return (input.count, .stream) }
+        if watcher != nil { return (input.count, .proceed) }
         return runRequestLoop(input, output)
     }
 

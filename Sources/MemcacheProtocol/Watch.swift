@@ -1,5 +1,6 @@
 // `watch fetchers|mutations|evictions|connevents`: the connection answers OK and from then on
-// receives log lines in memcached's format (logger.c) instead of processing requests. The lines
+// receives log lines in memcached's format (logger.c), pushed to it through its `PushQueue`
+// (`deliverPushes`), instead of processing requests. The lines
 // are produced where the events happen (here for fetchers and mutations, in the engine for
 // evictions, in the server for connection events) only while someone watches.
 import CacheEngine
@@ -34,18 +35,7 @@ extension MemcacheConnection {
         }
         output.append(Reply.ok)
         watcher = w
-        return .stream
-    }
-
-    /// A watching connection was woken: the lines that arrived.
-    func resumeWatch(_ w: Watcher, _ output: OutputBuffer) -> HandlerAction {
-        // A reader that does not keep up gets no more than ~1 MB queued in its output.
-        if output.pendingBytes > 1 << 20 {
-            service.watch.rearm(w)
-            return .stream
-        }
-        for line in service.watch.take(w) { output.append(line) }
-        return .stream
+        return .proceed
     }
 
     /// A fetch (memcached's LOGGER_ITEM_GET).

@@ -13,8 +13,6 @@ public enum HandlerAction: Sendable, Equatable {
     /// output, process no more input, until the handler's waker is called or `timeoutMs` passes
     /// (negative: no timeout). The server then calls `resume`.
     case park(timeoutMs: Int)
-    /// Write the output and stay parked: a stream (`watch`) that the handler's waker feeds.
-    case stream
 }
 
 /// One connection's protocol state. Called only on the connection's worker thread.
@@ -25,6 +23,11 @@ public protocol ConnectionHandler: AnyObject {
     /// A parked connection was woken (or its timeout passed): finish the parked request.
     /// `.park` again means it is still waiting (a wake-up meant for an earlier wait).
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction
+    /// The waker was called while the connection was not parked (or it was, and is no longer):
+    /// output produced elsewhere (a `PushQueue`: `watch` lines, pub/sub) may be appended to
+    /// `output` now, between requests. Not called while earlier output is still being written:
+    /// the connection asks again once the client has read it.
+    func deliverPushes(output: OutputBuffer) -> HandlerAction
     /// The connection is going away: release whatever the handler holds.
     func connectionClosed()
     /// Where the next bytes of the stream belong when a command line announced a value that has
@@ -38,12 +41,14 @@ public protocol ConnectionHandler: AnyObject {
 
 extension ConnectionHandler {
     public func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction { .proceed }
+    public func deliverPushes(output: OutputBuffer) -> HandlerAction { .proceed }
     public func pendingValue() -> UnsafeMutableRawBufferPointer? { nil }
     public func valueReceived(_ n: Int) {}
 }
 
-/// Wakes one parked connection from any thread: it reaches the connection's worker through the
-/// worker's notify pipe. A wake for a connection that is gone or no longer parked is harmless.
+/// Wakes one connection from any thread: it reaches the connection's worker through the worker's
+/// notify pipe, which resumes it if it is parked and asks its handler for pushed output if not.
+/// A wake for a connection that is gone, or meant for an earlier wait, is harmless.
 public struct ConnectionWaker: Sendable {
     private let body: @Sendable () -> Void
     public init(_ body: @escaping @Sendable () -> Void) { self.body = body }

@@ -1,8 +1,9 @@
 // memcached's `watch` log streams: connections that asked to watch fetchers, mutations,
 // evictions or connection events get one line per event. Producers check `isActive` (one relaxed
 // load) before building a line, so with nobody watching the request path pays nothing else.
-// Each watcher keeps a bounded backlog; past it, lines are dropped and the next line the watcher
-// gets says how many (memcached: `skipped`).
+// Each watcher's lines go to its connection's `PushQueue`, bounded in bytes as memcached's
+// per-watcher buffer (`watcher_logbuf_size`); past it lines are dropped, and the watcher's next
+// delivery starts with a line saying how many (memcached: `skipped`).
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -17,18 +18,22 @@ public struct WatchKind: OptionSet, Sendable {
     public static let connevents = WatchKind(rawValue: 8)
 }
 
-/// One watching connection's backlog.
-public final class Watcher: @unchecked Sendable {
-    // Safe to share: `lines`, `skipped` are guarded by the log's lock; the rest is constant.
+/// One watching connection: what it watches and where its lines wait.
+public final class Watcher: Sendable {
     public let kinds: WatchKind
-    let waker: ConnectionWaker
-    fileprivate var lines: [String] = []
-    fileprivate var skipped = 0
-    fileprivate var wakePending = false
+    /// The connection's pushed output.
+    public let lines: PushQueue
 
-    fileprivate init(kinds: WatchKind, waker: ConnectionWaker) {
+    fileprivate init(kinds: WatchKind, lines: PushQueue) {
         self.kinds = kinds
-        self.waker = waker
+        self.lines = lines
+    }
+
+    /// The lines that arrived (after a `skipped` line if some were dropped) go to `output`.
+    public func deliver(into output: OutputBuffer) {
+        lines.take(into: output) { dropped, output in
+            output.append("ts=0.0 gid=0 type=skipped count=\(dropped)\n")
+        }
     }
 }
 
@@ -38,8 +43,9 @@ public final class WatchLog: @unchecked Sendable {
     private var watchers: [Watcher] = []
     private let active = Atomic<UInt32>(0)
     private let gid = Atomic<UInt64>(0)
-    /// Lines a watcher may have waiting before new ones are dropped.
-    public static let backlog = 8192
+    /// Bytes of lines a watcher may have waiting before new ones are dropped (memcached's
+    /// default `watcher_logbuf_size`).
+    public static let bufferBytes = 256 * 1024
 
     public init() {}
 
@@ -51,9 +57,10 @@ public final class WatchLog: @unchecked Sendable {
     /// memcached's limit on log watchers.
     public static let maxWatchers = 20
 
-    /// A new watcher, or nil when `maxWatchers` are watching.
+    /// A new watcher whose lines wake its connection through `waker`, or nil when `maxWatchers`
+    /// are watching.
     public func add(kinds: WatchKind, waker: ConnectionWaker) -> Watcher? {
-        let w = Watcher(kinds: kinds, waker: waker)
+        let w = Watcher(kinds: kinds, lines: PushQueue(waker: waker, limit: Self.bufferBytes))
         let added = lock.withLock { () -> Bool in
             guard watchers.count < Self.maxWatchers else { return false }
             watchers.append(w)
@@ -81,41 +88,9 @@ public final class WatchLog: @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &ts)
         let id = gid.wrappingAdd(1, ordering: .relaxed).newValue
         let line = "ts=\(ts.tv_sec).\(ts.tv_nsec / 1000) gid=\(id) " + body + "\n"
-        var wake: [ConnectionWaker] = []
-        lock.withLock {
-            for w in watchers where w.kinds.contains(kind) {
-                if w.lines.count >= Self.backlog {
-                    w.skipped += 1
-                    continue
-                }
-                w.lines.append(line)
-                if !w.wakePending {
-                    w.wakePending = true
-                    wake.append(w.waker)
-                }
-            }
-        }
-        for w in wake { w.wake() }
-    }
-
-    /// The watcher's reader is behind: leave its lines waiting (they are dropped and counted
-    /// past the backlog) but wake it again on the next line.
-    public func rearm(_ w: Watcher) {
-        lock.withLock { w.wakePending = false }
-    }
-
-    /// The watcher's waiting lines (and a `skipped` line first if some were dropped).
-    public func take(_ w: Watcher) -> [String] {
-        lock.withLock {
-            w.wakePending = false
-            var out = w.lines
-            w.lines.removeAll(keepingCapacity: true)
-            if w.skipped > 0 {
-                out.insert("ts=0.0 gid=0 type=skipped count=\(w.skipped)\n", at: 0)
-                w.skipped = 0
-            }
-            return out
-        }
+        // Pushing may wake a worker (a pipe write): not under the lock.
+        let targets = lock.withLock { watchers.filter { $0.kinds.contains(kind) } }
+        for w in targets { w.lines.push(line) }
     }
 
     /// memcached's uriencode: letters, digits and `-._~` as they are, everything else %XX.

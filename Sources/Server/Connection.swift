@@ -4,7 +4,9 @@
 // then read again. A write that would block parks the connection on EV_WRITE until it drains.
 // A handler may park the connection (a blocked queue read, a wait for fsync): its output is held
 // and no further request is processed until the handler's waker or a timer resumes it; reads go
-// on meanwhile so that a client hanging up is seen at once.
+// on meanwhile so that a client hanging up is seen at once. The same waker, called while the
+// connection is not parked, asks the handler for pushed output (`watch` lines, pub/sub) between
+// requests; while earlier output is still being written the ask waits until it has drained.
 import CLibevent
 import Platform
 #if canImport(Glibc)
@@ -21,8 +23,8 @@ final class Connection {
     let generation: UInt64
     var event: OpaquePointer?
     private var parked = false
-    /// Parked as a stream (`watch`): input is dropped, and a drained write asks for more.
-    private var streaming = false
+    /// The waker was called and the handler has not been asked for pushed output since.
+    private var pushPending = false
     private var readPaused = false
     private var parkTimer: OpaquePointer?
     private var buffer: UnsafeMutableRawPointer
@@ -65,16 +67,8 @@ final class Connection {
             guard flush() else { return }
             if closing { close(); return }
             setWriting(false)
-            if streaming {
-                // The reader caught up: give the stream what waited meanwhile.
-                if case .stream = handler.resume(output: output, timedOut: false) { streamOut() }
-                return
-            }
-        }
-        if parked && streaming {
-            // A stream takes no requests: read only to see a hang-up, and drop the bytes.
-            if readAvailable() { start = 0; end = 0 }
-            return
+            // The reader caught up: what was pushed meanwhile goes out now.
+            if pushPending && !parked && (!deliverPushes() || writing) { return }
         }
         if parked {
             // Only watch for a hang-up; the bytes wait until the parked request is done. A full
@@ -112,15 +106,28 @@ final class Connection {
         return true
     }
 
+    /// The waker: a parked request may be finished, or pushed output may be waiting.
+    func wake() {
+        if closed { return }
+        pushPending = true
+        if parked {
+            resume(timedOut: false)
+        } else if !writing {
+            _ = deliverPushes()
+        }
+    }
+
+    /// Asks the handler for pushed output and writes it; false when the connection closed.
+    private func deliverPushes() -> Bool {
+        pushPending = false
+        return complete(handler.deliverPushes(output: output))
+    }
+
     /// The waker or the park timer: let the handler finish the parked request.
     func resume(timedOut: Bool) {
         if closed || !parked { return }
         let action = handler.resume(output: output, timedOut: timedOut)
         if case .park = action { return }
-        if case .stream = action {
-            streamOut()
-            return
-        }
         parked = false
         if readPaused {
             readPaused = false
@@ -135,12 +142,7 @@ final class Connection {
         // Requests that arrived while parked (after the reply is out: a handler that parks again
         // must find its held output still held).
         if end > start && !writing { runHandler() }
-    }
-
-    /// A parked stream writes what it has; a slow reader gets EV_WRITE like any other.
-    private func streamOut() {
-        if output.isEmpty || writing { return }
-        if !flush() && !closed { setWriting(true) }
+        if pushPending && !parked && !writing && !closed { _ = deliverPushes() }
     }
 
     private func park(timeoutMs: Int) {
@@ -207,12 +209,6 @@ final class Connection {
             park(timeoutMs: timeoutMs)
             return
         }
-        if case .stream = action {
-            parked = true
-            streaming = true
-            streamOut()
-            return
-        }
         _ = complete(action)
     }
 
@@ -226,7 +222,7 @@ final class Connection {
             closing = true
         case .yield:
             worker.stats.add(ServerCounter.connYields.rawValue)
-        case .proceed, .park, .stream:
+        case .proceed, .park:
             break
         }
         if !output.isEmpty {

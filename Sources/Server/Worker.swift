@@ -22,7 +22,7 @@ final class Worker: @unchecked Sendable {
     private let queueLock = PlainMutex()
     /// New sockets and the factory of the listener that accepted each.
     private var queue: [(fd: Int32, factory: any ConnectionHandlerFactory)] = []
-    /// Parked connections to resume, by fd and generation (an fd number is reused after a close).
+    /// Connections to wake, by fd and generation (an fd number is reused after a close).
     private var wakeQueue: [(fd: Int32, generation: UInt64)] = []
     private var wakePending = false
     private var generations: UInt64 = 0
@@ -95,8 +95,8 @@ final class Worker: @unchecked Sendable {
         _ = write(notifyWrite, &b, 1)
     }
 
-    /// Any thread: resume a parked connection. One pipe byte per batch of wake-ups; none when
-    /// the caller is this worker's own thread.
+    /// Any thread: wake a connection (resume it if parked, else deliver its pushed output). One
+    /// pipe byte per batch of wake-ups; none when the caller is this worker's own thread.
     func wake(fd: Int32, generation: UInt64) {
         if UInt(pthread_self()) == ownerThread.load(ordering: .acquiring) {
             localWakes.append((fd, generation))
@@ -138,13 +138,13 @@ final class Worker: @unchecked Sendable {
         localWakePending = false
         let wakes = localWakes
         localWakes.removeAll(keepingCapacity: true)
-        resume(wakes)
+        deliver(wakes)
     }
 
-    private func resume(_ wakes: [(fd: Int32, generation: UInt64)]) {
+    private func deliver(_ wakes: [(fd: Int32, generation: UInt64)]) {
         for (fd, generation) in wakes {
             if let c = connections[fd], c.generation == generation {
-                withExtendedLifetime(c) { c.resume(timedOut: false) }
+                withExtendedLifetime(c) { c.wake() }
             }
         }
     }
@@ -161,7 +161,7 @@ final class Worker: @unchecked Sendable {
             return (q, w, stopRequested)
         }
         for (fd, factory) in fds { open(fd, factory: factory) }
-        resume(wakes)
+        deliver(wakes)
         if stop {
             if let idleEvent {
                 event_del(idleEvent)

@@ -3,6 +3,7 @@
 @testable import Broker
 import CacheEngine
 import Durability
+import Platform
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -104,10 +105,10 @@ import Glibc
         let (r1, t1) = h.broker.enqueue(q, item: first, expiresMs: 0, priority: 0)
         #expect(r1 == .stored && t1 > 0)
         let woken = WakeCounter()
-        var state = h.broker.flusher!.waitDurable(t1, waker: woken.waker)
+        var state = h.broker.flusher!.waitDurable(t1, waiter: Waiter(waker: woken.waker))
         for _ in 0..<200 where state != .durable {
             usleep(10_000)
-            state = h.broker.flusher!.waitDurable(t1, waker: woken.waker)
+            state = h.broker.flusher!.waitDurable(t1, waiter: Waiter(waker: woken.waker))
         }
         #expect(state == .durable)
         q.journal!.failWritesForTesting()
@@ -115,11 +116,11 @@ import Glibc
         let (r2, t2) = h.broker.enqueue(q, item: second, expiresMs: 0, priority: 0)
         #expect(r2 == .stored)
         let waiting = WakeCounter()
-        #expect(h.broker.flusher!.waitDurable(t2, waker: waiting.waker) == .waiting)
+        #expect(h.broker.flusher!.waitDurable(t2, waiter: Waiter(waker: waiting.waker)) == .waiting)
         // After the grace period the waiter is woken and told the write failed.
         for _ in 0..<400 where waiting.value == 0 { usleep(10_000) }
         #expect(waiting.value == 1)
-        #expect(h.broker.flusher!.waitDurable(t2, waker: waiting.waker) == .failed)
+        #expect(h.broker.flusher!.waitDurable(t2, waiter: Waiter(waker: waiting.waker)) == .failed)
         #expect(Int(h.stat("broker_journal_write_errors") ?? "0")! > 0)
     }
 

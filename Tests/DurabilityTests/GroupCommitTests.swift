@@ -51,12 +51,12 @@ struct GroupCommitTests {
         m.buffered.store(1, ordering: .relaxed)
         let t = g.ticket()
         let woken = Wakes()
-        if g.waitDurable(t, waker: woken.waker) == .waiting {
+        if g.waitDurable(t, waiter: Waiter(waker: woken.waker)) == .waiting {
             // The waiter is woken once the cycle covering its ticket completes.
             for _ in 0..<200 where woken.value == 0 { usleep(5_000) }
             #expect(woken.value == 1)
         }
-        #expect(g.waitDurable(t, waker: woken.waker) == .durable && g.isDurable(t))
+        #expect(g.waitDurable(t, waiter: Waiter(waker: woken.waker)) == .durable && g.isDurable(t))
         #expect(m.flushes.load(ordering: .relaxed) >= 1 && m.hooks.load(ordering: .relaxed) >= 1)
         #expect(m.syncs.load(ordering: .relaxed) >= 1 && g.fsyncCount >= 1)
         #expect(g.writeErrorCount == 0)
@@ -85,7 +85,7 @@ struct GroupCommitTests {
         let t = g.ticket()
         let woken = Wakes()
         // The ticket's cycle may already have run; if not, the stop releases it.
-        if g.waitDurable(t, waker: woken.waker) == .waiting {
+        if g.waitDurable(t, waiter: Waiter(waker: woken.waker)) == .waiting {
             g.stop()
             #expect(woken.value == 1)
         } else {
@@ -93,7 +93,7 @@ struct GroupCommitTests {
         }
         #expect(m.flushes.load(ordering: .relaxed) >= 1)
         #expect(g.isDurable(t + 100))
-        #expect(g.waitDurable(t + 100, waker: woken.waker) == .durable)
+        #expect(g.waitDurable(t + 100, waiter: Waiter(waker: woken.waker)) == .durable)
     }
 
     @Test func aDiskThatKeepsFailingReleasesTheWaitersAsFailed() throws {
@@ -105,11 +105,11 @@ struct GroupCommitTests {
         m.failing.store(true, ordering: .relaxed)
         let t = g.ticket()
         let waiting = Wakes()
-        #expect(g.waitDurable(t, waker: waiting.waker) == .waiting)
+        #expect(g.waitDurable(t, waiter: Waiter(waker: waiting.waker)) == .waiting)
         // Retried every 10 ms; after the grace period the waiter is woken and told.
         for _ in 0..<400 where waiting.value == 0 { usleep(10_000) }
         #expect(waiting.value == 1)
-        #expect(g.waitDurable(t, waker: waiting.waker) == .failed)
+        #expect(g.waitDurable(t, waiter: Waiter(waker: waiting.waker)) == .failed)
         #expect(g.writeErrorCount > 10)
         #expect(!g.isDurable(t))
         // The disk comes back: the retried cycle completes and the ticket is durable.

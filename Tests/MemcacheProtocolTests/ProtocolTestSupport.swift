@@ -81,8 +81,8 @@ final class Client {
                 continue
             case .proceed:
                 return reply
-            case .park, .stream:
-                Issue.record("the cache protocol parks a connection only for watch")
+            case .park:
+                Issue.record("the cache protocol never parks a connection")
                 return reply
             case .close, .closeNow:
                 closed = true
