@@ -1,42 +1,70 @@
-// `stats` on the broker port: Kestrel's per-queue lines plus the delivery counters of the
-// RabbitMQ model, and the broker-wide memory and journal figures.
+// `stats` on the broker port, declared once: the broker-wide memory and journal figures, then
+// Kestrel's lines per queue with the delivery counters of the RabbitMQ model.
+import Platform
+
+/// The broker-wide figures of one `stats` reply.
+struct BrokerFigures {
+    let broker: Broker
+    let queues: Int
+    let exchanges: Int
+    let totalMessages: UInt64
+}
+
+/// One queue's figures, taken under its lock.
+struct QueueFigures {
+    let items: Int
+    let bytes: Int
+    let memItems: Int
+    let memBytes: Int
+    let waiters: Int
+    let openTransactions: Int
+    let counters: QueueCounters
+}
 
 extension Broker {
+    static let statTable = StatTable<BrokerFigures>([
+        .gauge("broker_queues", .keyspace) { String($0.queues) },
+        .gauge("broker_exchanges", .keyspace) { String($0.exchanges) },
+        .gauge("broker_memory_limit", .memory) { String($0.broker.share.limit) },
+        .gauge("broker_memory_used", .memory) { String($0.broker.share.inUse) },
+        .gauge("broker_unroutable", .stats) { String($0.broker.unroutable) },
+        .gauge("broker_total_messages", .stats) { String($0.totalMessages) },
+        // Only with a journal (--data-dir).
+        .gauge("broker_fsyncs", .persistence) { $0.broker.flusher.map { String($0.fsyncCount) } },
+        .gauge("broker_journal_write_errors", .persistence) { $0.broker.flusher.map { String($0.writeErrorCount) } },
+    ])
+
+    /// Per queue, after "queue_<name>_".
+    static let queueStatTable = StatTable<QueueFigures>([
+        .gauge("items", .keyspace) { String($0.items) },
+        .gauge("bytes", .memory) { String($0.bytes) },
+        .gauge("total_items", .stats) { String($0.counters.totalItems) },
+        .gauge("expired_items", .stats) { String($0.counters.expiredItems) },
+        .gauge("mem_items", .memory) { String($0.memItems) },
+        .gauge("mem_bytes", .memory) { String($0.memBytes) },
+        .gauge("age", .stats) { String($0.counters.lastAgeMs) },
+        .gauge("discarded", .stats) { String($0.counters.discarded) },
+        .gauge("waiters", .clients) { String($0.waiters) },
+        .gauge("open_transactions", .clients) { String($0.openTransactions) },
+        .gauge("redeliveries", .stats) { String($0.counters.redeliveries) },
+        .gauge("dead_lettered", .stats) { String($0.counters.deadLettered) },
+    ])
+
     public func statsLines() -> [(String, String)] {
         let all = registry.withLock { queues.values.sorted { $0.name < $1.name } }
-        var out: [(String, String)] = [
-            ("broker_queues", "\(all.count)"),
-            ("broker_exchanges", "\(registry.withLock { exchanges.count })"),
-            ("broker_memory_limit", "\(share.limit)"),
-            ("broker_memory_used", "\(share.inUse)"),
-            ("broker_unroutable", "\(unroutable)"),
-        ]
         let total = all.reduce(UInt64(0)) { sum, q in sum + q.lock.withLock { q.counters.totalItems } }
-        out.append(("broker_total_messages", "\(total)"))
-        if let flusher {
-            out.append(("broker_fsyncs", "\(flusher.fsyncCount)"))
-            out.append(("broker_journal_write_errors", "\(flusher.writeErrorCount)"))
-        }
+        let figures = BrokerFigures(broker: self, queues: all.count, exchanges: registry.withLock { exchanges.count },
+                                    totalMessages: total)
+        var out = Self.statTable.lines(figures)
         for q in all {
-            let p = "queue_\(q.name)_"
-            q.lock.withLock {
+            let queue = q.lock.withLock {
                 let openBytes = q.open.values.reduce(0) { $0 + $1.message.bodyBytes }
-                let c = q.counters
-                out += [
-                    (p + "items", "\(q.readyCount)"),
-                    (p + "bytes", "\(q.readyBytes)"),
-                    (p + "total_items", "\(c.totalItems)"),
-                    (p + "expired_items", "\(c.expiredItems)"),
-                    (p + "mem_items", "\(q.readyCount + q.open.count - (q.spill?.live ?? 0))"),
-                    (p + "mem_bytes", "\(q.readyBytes + openBytes - q.spilledBytes)"),
-                    (p + "age", "\(c.lastAgeMs)"),
-                    (p + "discarded", "\(c.discarded)"),
-                    (p + "waiters", "\(q.liveWaiters)"),
-                    (p + "open_transactions", "\(q.open.count)"),
-                    (p + "redeliveries", "\(c.redeliveries)"),
-                    (p + "dead_lettered", "\(c.deadLettered)"),
-                ]
+                return QueueFigures(items: q.readyCount, bytes: q.readyBytes,
+                                    memItems: q.readyCount + q.open.count - (q.spill?.live ?? 0),
+                                    memBytes: q.readyBytes + openBytes - q.spilledBytes,
+                                    waiters: q.liveWaiters, openTransactions: q.open.count, counters: q.counters)
             }
+            out += Self.queueStatTable.lines(queue, prefix: "queue_\(q.name)_")
         }
         return out
     }

@@ -120,46 +120,24 @@ final class BrokerConnection: TextRequestLoop {
         return .yield
     }
 
-    func execute(_ input: UnsafeRawBufferPointer, start: Int, end: Int, _ output: OutputBuffer) -> HandlerAction {
-        var tokens = Tokens()
-        let more = TextParser.tokenize(input, start: start, end: end, into: &tokens)
-        if tokens.count == 0 {
-            output.append(Reply.error)
-            return .proceed
+    func execute(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        Self.commands.run(self, line, output)
+    }
+
+    /// `flush_all [noreply]`: every queue emptied.
+    func processFlushAll(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        broker.flushAll()
+        let tokens = line.tokens
+        if !(tokens.count > 1 && TextParser.equals(line.input, tokens[tokens.count - 1], "noreply")) {
+            output.append(Reply.ok)
         }
-        let cmd = tokens[0]
-        if TextParser.equals(input, cmd, "get") { return processGet(input, tokens, end, output, withCAS: false) }
-        if TextParser.equals(input, cmd, "gets") { return processGet(input, tokens, end, output, withCAS: true) }
-        if TextParser.equals(input, cmd, "set") { return processSet(input, tokens, more, output) }
-        if TextParser.equals(input, cmd, "delete") { return processDelete(input, tokens, output) }
-        if TextParser.equals(input, cmd, "flush") { return processFlush(input, tokens, output) }
-        if TextParser.equals(input, cmd, "flush_all") {
-            broker.flushAll()
-            if !(tokens.count > 1 && TextParser.equals(input, tokens[tokens.count - 1], "noreply")) {
-                output.append(Reply.ok)
-            }
-            return .proceed
-        }
-        if TextParser.equals(input, cmd, "version") {
-            output.append("VERSION \(settings.version)\r\n")
-            return .proceed
-        }
-        if TextParser.equals(input, cmd, "quit") {
-            // Replies still waiting for their fsync go out first, then the connection closes.
-            closeWhenDurable = true
-            return session.holdsReplies ? heldForDisk() : .close
-        }
-        if TextParser.equals(input, cmd, "stats") {
-            if tokens.count == 1 { return processStats(output) }
-            if tokens.count == 2 && TextParser.equals(input, tokens[1], "settings") {
-                for (k, v) in service.sources.settings() { output.append("STAT \(k) \(v)\r\n") }
-                output.append(Reply.end)
-                return .proceed
-            }
-            output.append(Reply.error)
-            return .proceed
-        }
-        return dispatchModelVerb(input, start, end, output)
+        return .proceed
+    }
+
+    func processQuit() -> HandlerAction {
+        // Replies still waiting for their fsync go out first, then the connection closes.
+        closeWhenDurable = true
+        return session.holdsReplies ? heldForDisk() : .close
     }
 
     // MARK: message bodies (set, publish)

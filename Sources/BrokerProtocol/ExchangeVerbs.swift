@@ -12,23 +12,13 @@ import MemcacheProtocol
 import Platform
 
 extension BrokerConnection {
-    /// A line that is none of Kestrel's verbs.
-    func dispatchModelVerb(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
-        let line = String(decoding: UnsafeRawBufferPointer(rebasing: input[start..<end]), as: UTF8.self)
-        let words = line.split(separator: " ")
-        switch words[0] {
-        case "queue": declareQueue(words, output)
-        case "exchange": declareExchange(words, output)
-        case "bind", "unbind": bind(words, output)
-        case "publish": return publish(words, output)
-        case "ack", "nack": acknowledge(words, output)
-        default:
-            output.append(Reply.error)
-        }
-        return .proceed
+    /// The line split into words: these verbs take any number of them (header pairs).
+    func words(_ line: TextLine) -> [Substring] {
+        String(decoding: UnsafeRawBufferPointer(rebasing: line.input[line.start..<line.end]), as: UTF8.self)
+            .split(separator: " ")
     }
 
-    private func declareQueue(_ w: [Substring], _ output: OutputBuffer) {
+    func declareQueue(_ w: [Substring], _ output: OutputBuffer) {
         guard w.count >= 2, Broker.isValidName(String(w[1])) else {
             output.append(BrokerReply.badQueueName)
             return
@@ -42,7 +32,7 @@ extension BrokerConnection {
         }
     }
 
-    private func declareExchange(_ w: [Substring], _ output: OutputBuffer) {
+    func declareExchange(_ w: [Substring], _ output: OutputBuffer) {
         guard w.count == 3 || w.count == 4, Broker.isValidName(String(w[1])),
               String(w[1]) != Broker.defaultExchange else {
             output.append(Reply.badFormat)
@@ -67,7 +57,7 @@ extension BrokerConnection {
         }
     }
 
-    private func bind(_ w: [Substring], _ output: OutputBuffer) {
+    func bind(_ w: [Substring], _ output: OutputBuffer) {
         guard w.count >= 4, Broker.isValidName(String(w[2])) else {
             output.append(Reply.badFormat)
             return
@@ -102,7 +92,7 @@ extension BrokerConnection {
         }
     }
 
-    private func publish(_ w: [Substring], _ output: OutputBuffer) -> HandlerAction {
+    func publish(_ w: [Substring], _ output: OutputBuffer) -> HandlerAction {
         guard w.count >= 6, let flags = UInt32(w[3]), let exptime = Int32(w[4]),
               let length = Int32(w[5]), length >= 0, length <= Int32.max - 2 else {
             output.append(Reply.badFormat)

@@ -2,7 +2,8 @@
 //   set <queue>[/priority=N] <flags> <exptime> <bytes> [noreply]   enqueue
 //   get|gets <queue>[/t=MS][/open][/close][/abort][/peek]           dequeue (gets: id as CAS)
 //   delete <queue> | flush <queue> | stats
-// (flush_all, version and quit are dispatched in BrokerConnection.swift). The consumer state
+// (flush_all, version and quit are in BrokerConnection.swift; the port's command table is
+// BrokerConnection+Commands.swift). The consumer state
 // they change (open reads, the parked read, the fsync a reply waits for) is the connection's
 // BrokerSession.
 import Broker
@@ -13,11 +14,8 @@ import Platform
 extension BrokerConnection {
     // MARK: set
 
-    func processSet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer) -> HandlerAction {
-        guard !more, tokens.count == 5 || tokens.count == 6 else {
-            output.append(Reply.error)
-            return .proceed
-        }
+    /// Five or six tokens (BrokerConnection+Commands.swift).
+    func processSet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
         let noreply = tokens.count == 6 && TextParser.equals(input, tokens[5], "noreply")
         let keyToken = tokens[1]
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
@@ -45,12 +43,9 @@ extension BrokerConnection {
     /// output, and item refcounts are 16-bit.
     static let maxKeysPerGet = 16
 
+    /// At least one key (BrokerConnection+Commands.swift).
     func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
-                            withCAS: Bool) -> HandlerAction {
-        guard tokens.count > 1 else {
-            output.append(Reply.error)
-            return .proceed
-        }
+                    withCAS: Bool) -> HandlerAction {
         if let error = validateGet(input, tokens, end) {
             output.append(error)
             return .proceed
@@ -167,21 +162,26 @@ extension BrokerConnection {
         return .proceed
     }
 
+    /// `flush <queue>`.
     func processFlush(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
-        guard tokens.count == 2 else {
-            output.append(Reply.error)
-            return .proceed
-        }
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: input[tokens[1].start..<tokens[1].start + tokens[1].count]), as: UTF8.self)
         _ = broker.flushQueue(name)
         output.append(Reply.end)
         return .proceed
     }
 
-    func processStats(_ output: OutputBuffer) -> HandlerAction {
-        for (k, v) in service.sources.general() + broker.statsLines() {
-            output.append("STAT \(k) \(v)\r\n")
+    /// `stats` or `stats settings`.
+    func processStats(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+        let lines: [(String, String)]
+        if tokens.count == 1 {
+            lines = service.sources.general() + broker.statsLines()
+        } else if TextParser.equals(input, tokens[1], "settings") {
+            lines = service.sources.settings()
+        } else {
+            output.append(Reply.error)
+            return .proceed
         }
+        for (k, v) in lines { output.append("STAT \(k) \(v)\r\n") }
         output.append(Reply.end)
         return .proceed
     }

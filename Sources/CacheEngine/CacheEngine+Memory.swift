@@ -3,6 +3,10 @@
 // the page mover themselves stay internal to the engine.
 import SlabAllocator
 
+/// One slab class's figures (`stats slabs`): the allocator's type under a name protocols can use
+/// without importing the allocator.
+public typealias SlabStats = SlabClassStats
+
 /// The page mover's counters, as `stats` names them (slab_reassign_*, slabs_moved).
 public struct PageMoveStats: Sendable {
     public var moved: UInt64 = 0
@@ -20,7 +24,7 @@ extension CacheEngine {
     public func slabClassID(forItemSize size: Int) -> Int { slabs.table.classID(forSize: size) }
 
     /// `stats slabs` counters of one class.
-    public func slabClassStats(_ id: Int) -> SlabClassStats { slabs.classStats(id) }
+    public func slabClassStats(_ id: Int) -> SlabStats { slabs.classStats(id) }
 
     /// The class table as `-vv` prints it at start-up.
     public var slabClassTableLines: [String] { slabs.table.verboseLines() }

@@ -1,5 +1,6 @@
-// delete, touch, flush_all, version, verbosity, quit, shutdown, and the fall-through to stats and
-// unknown commands.
+// delete and touch, and the admin commands' handlers: flush_all, version, verbosity,
+// cache_memlimit, shutdown, lru_crawler, lru, slabs (the admin commands are declared, with their
+// arity, in MemcacheConnection+Commands.swift).
 import CacheEngine
 import Platform
 
@@ -65,99 +66,83 @@ extension MemcacheConnection {
         return .proceed
     }
 
-    func dispatchAdmin(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ more: Bool, _ output: OutputBuffer) -> HandlerAction {
-        let cmd = tokens[0]
-        if TextParser.equals(input, cmd, "stats") {
-            return processStats(input, tokens, output)
+    /// `flush_all [delay] [noreply]`.
+    func processFlushAll(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        let input = line.input, tokens = line.tokens
+        setNoreplyMaybe(input, tokens)
+        guard settings.flushEnabled else {
+            reply(Reply.flushDisabled, output)
+            return .proceed
         }
-        if TextParser.equals(input, cmd, "flush_all") && !more && tokens.count <= 3 {
-            setNoreplyMaybe(input, tokens)
-            guard settings.flushEnabled else {
-                reply(Reply.flushDisabled, output)
+        var delay: Int64 = 0
+        // As memcached: anything but a bare `flush_all [noreply]` reads its second token as
+        // the delay.
+        if tokens.count != (noreply ? 2 : 1) {
+            guard let d = TextParser.parseInt32(input, tokens[1]) else {
+                reply(Reply.invalidExptime, output)
                 return .proceed
             }
-            var delay: Int64 = 0
-            // As memcached: anything but a bare `flush_all [noreply]` reads its second token as
-            // the delay.
-            if tokens.count != (noreply ? 2 : 1) {
-                guard let d = TextParser.parseInt32(input, tokens[1]) else {
-                    reply(Reply.invalidExptime, output)
-                    return .proceed
-                }
-                delay = Int64(d)
-            }
-            stats.add(.cmdFlush)
-            engine.flushAll(delay: delay)
+            delay = Int64(d)
+        }
+        stats.add(.cmdFlush)
+        engine.flushAll(delay: delay)
+        reply(Reply.ok, output)
+        return .proceed
+    }
+
+    func processVersion(_ output: OutputBuffer) -> HandlerAction {
+        output.append("VERSION \(settings.version)\r\n")
+        return .proceed
+    }
+
+    /// `verbosity <level> [noreply]`.
+    func processVerbosity(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        setNoreplyMaybe(line.input, line.tokens)
+        guard let level = TextParser.parseUnsigned(line.input, line.tokens[1], max: UInt64(UInt32.max)) else {
+            reply(Reply.badFormat, output)
+            return .proceed
+        }
+        service.verbosity.reset(0)
+        service.verbosity.add(0, level)
+        reply(Reply.ok, output)
+        return .proceed
+    }
+
+    /// `cache_memlimit <MB> [noreply]`.
+    func processCacheMemlimit(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        setNoreplyMaybe(line.input, line.tokens)
+        guard let mb = TextParser.parseUnsigned(line.input, line.tokens[1], max: UInt64(Int32.max)) else {
+            reply(Reply.error, output)  // memcached 1.6.18's answer to a non-number
+            return .proceed
+        }
+        if mb < 8 {
+            reply("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n", output)
+        } else if engine.setMemoryLimit(Int(mb) * 1024 * 1024) {
             reply(Reply.ok, output)
+        } else {
+            reply("MEMLIMIT_ADJUST_FAILED out of address space reserved for slabs\r\n", output)
+        }
+        return .proceed
+    }
+
+    /// `shutdown [graceful]`, with -A only.
+    func processShutdown(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        guard settings.allowShutdown else {
+            output.append(Reply.shutdownDisabled)
             return .proceed
         }
-        if TextParser.equals(input, cmd, "version") {
-            output.append("VERSION \(settings.version)\r\n")
+        // `shutdown graceful` stops the same way: workers finish the batch in hand and close.
+        if line.tokens.count == 2 && !TextParser.equals(line.input, line.tokens[1], "graceful") {
+            output.append("CLIENT_ERROR invalid shutdown mode\r\n")
             return .proceed
         }
-        if TextParser.equals(input, cmd, "quit") {
-            // Replies already queued in this batch still go out (memcached: conn_mwrite, then close).
-            return .close
-        }
-        if TextParser.equals(input, cmd, "verbosity") && !more && (tokens.count == 2 || tokens.count == 3) {
-            setNoreplyMaybe(input, tokens)
-            guard let level = TextParser.parseUnsigned(input, tokens[1], max: UInt64(UInt32.max)) else {
-                reply(Reply.badFormat, output)
-                return .proceed
-            }
-            service.verbosity.reset(0)
-            service.verbosity.add(0, level)
-            reply(Reply.ok, output)
-            return .proceed
-        }
-        if TextParser.equals(input, cmd, "slabs") && tokens.count >= 3 && !more {
-            output.append(processSlabs(input, tokens))
-            return .proceed
-        }
-        if TextParser.equals(input, cmd, "watch") {
-            return processWatch(input, tokens, more, output)
-        }
-        if TextParser.equals(input, cmd, "lru") && tokens.count >= 2 && !more {
-            output.append(processLRU(input, tokens))
-            return .proceed
-        }
-        if TextParser.equals(input, cmd, "lru_crawler") && tokens.count >= 2 && !more {
-            return processLRUCrawler(input, tokens, output)
-        }
-        if TextParser.equals(input, cmd, "cache_memlimit") && (tokens.count == 2 || tokens.count == 3) && !more {
-            setNoreplyMaybe(input, tokens)
-            guard let mb = TextParser.parseUnsigned(input, tokens[1], max: UInt64(Int32.max)) else {
-                reply(Reply.error, output)  // memcached 1.6.18's answer to a non-number
-                return .proceed
-            }
-            if mb < 8 {
-                reply("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n", output)
-            } else if engine.setMemoryLimit(Int(mb) * 1024 * 1024) {
-                reply(Reply.ok, output)
-            } else {
-                reply("MEMLIMIT_ADJUST_FAILED out of address space reserved for slabs\r\n", output)
-            }
-            return .proceed
-        }
-        if TextParser.equals(input, cmd, "shutdown") && tokens.count <= 2 {
-            guard settings.allowShutdown else {
-                output.append(Reply.shutdownDisabled)
-                return .proceed
-            }
-            // `shutdown graceful` stops the same way: workers finish the batch in hand and close.
-            if tokens.count == 2 && !TextParser.equals(input, tokens[1], "graceful") {
-                output.append("CLIENT_ERROR invalid shutdown mode\r\n")
-                return .proceed
-            }
-            service.onShutdown()
-            return .closeNow
-        }
-        return unknownCommand(input, tokens, output)
+        service.onShutdown()
+        return .closeNow
     }
 
     /// `lru_crawler crawl <classes>|all`, `metadump <classes>|all`, `enable`, `disable`,
     /// `sleep <us>`, `tocrawl <n>`.
-    private func processLRUCrawler(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
+    func processLRUCrawler(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
         let sub = tokens[1]
         let crawler = engine.crawler
         if TextParser.equals(input, sub, "metadump") && tokens.count == 3 {
@@ -231,7 +216,7 @@ extension MemcacheConnection {
     /// memcached's process_lru_command: `lru tune <hot pct> <warm pct> <hot factor> <warm factor>`,
     /// `lru mode flat|segmented`, `lru temp_ttl <seconds>` (negative: TEMP LRU off). mode and
     /// temp_ttl need the maintainer thread, as in memcached.
-    private func processLRU(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
+    func processLRU(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
         let sub = tokens[1]
         let tuning = engine.tuning
         func text(_ t: Token) -> String {
@@ -265,7 +250,7 @@ extension MemcacheConnection {
     }
 
     /// memcached's process_slabs_command: `slabs reassign <src> <dst>`, `slabs automove <0|1|2>`.
-    private func processSlabs(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
+    func processSlabs(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
         let sub = tokens[1]
         if TextParser.equals(input, sub, "reassign") && tokens.count == 4 {
             guard let src = TextParser.parseInt32(input, tokens[2]), let dst = TextParser.parseInt32(input, tokens[3]) else {

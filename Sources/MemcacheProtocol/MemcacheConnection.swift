@@ -123,9 +123,9 @@ final class MemcacheConnection: TextRequestLoop {
         if !ok { stats.add(.authErrors) }
     }
 
-    func execute(_ input: UnsafeRawBufferPointer, start: Int, end: Int, _ output: OutputBuffer) -> HandlerAction {
+    func execute(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
         noreply = false
-        let action = dispatch(input, start, end, output)
+        let action = dispatch(line, output)
         noreply = false
         return action
     }
@@ -160,24 +160,24 @@ final class MemcacheConnection: TextRequestLoop {
 
     // MARK: dispatch
 
-    private func dispatch(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
-        var tokens = Tokens()
-        let more = TextParser.tokenize(input, start: start, end: end, into: &tokens)
-        if tokens.count == 0 {
-            output.append(Reply.error)
-            return .proceed
-        }
+    /// The storage and retrieval commands and the meta commands, memcached's hot path, are a
+    /// direct switch on the command word's length and first byte; every other command is found
+    /// in the command table (MemcacheConnection+Commands.swift).
+    private func dispatch(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        let input = line.input
+        let tokens = line.tokens
+        let more = line.more
         let cmd = tokens[0]
         let first = input[cmd.start]
         switch (cmd.count, first) {
         case (3, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "get"):
-            return processGet(input, tokens, end, output, withCAS: false, touch: false)
+            return processGet(input, tokens, line.end, output, withCAS: false, touch: false)
         case (4, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gets"):
-            return processGet(input, tokens, end, output, withCAS: true, touch: false)
+            return processGet(input, tokens, line.end, output, withCAS: true, touch: false)
         case (3, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gat"):
-            return processGet(input, tokens, end, output, withCAS: false, touch: true)
+            return processGet(input, tokens, line.end, output, withCAS: false, touch: true)
         case (4, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gats"):
-            return processGet(input, tokens, end, output, withCAS: true, touch: true)
+            return processGet(input, tokens, line.end, output, withCAS: true, touch: true)
         case (3, UInt8(ascii: "s")) where TextParser.equals(input, cmd, "set"):
             return processStore(input, tokens, more, output, mode: .set)
         case (3, UInt8(ascii: "a")) where TextParser.equals(input, cmd, "add"):
@@ -200,13 +200,13 @@ final class MemcacheConnection: TextRequestLoop {
             return processTouch(input, tokens, more, output)
         case (2, UInt8(ascii: "m")):
             switch input[cmd.start + 1] {
-            case UInt8(ascii: "g"), UInt8(ascii: "s"), UInt8(ascii: "d"), UInt8(ascii: "a"), UInt8(ascii: "e"), UInt8(ascii: "n"):
-                return processMeta(input, tokens, start, end, output)
+            case UInt8(ascii: "g"), UInt8(ascii: "s"), UInt8(ascii: "d"), UInt8(ascii: "a"), UInt8(ascii: "e"):
+                return processMeta(input, tokens, line.start, line.end, output)
             default:
-                return dispatchAdmin(input, tokens, more, output)
+                return Self.commands.run(self, line, output)
             }
         default:
-            return dispatchAdmin(input, tokens, more, output)
+            return Self.commands.run(self, line, output)
         }
     }
 
@@ -219,9 +219,9 @@ final class MemcacheConnection: TextRequestLoop {
     }
 
     /// Unknown command: ERROR, or close for an HTTP request line (memcached does the same).
-    func unknownCommand(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
-        let last = tokens[tokens.count - 1]
-        if last.count >= 5 && memcmp(input.baseAddress! + last.start, "HTTP/", 5) == 0 {
+    func unknownCommand(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        let last = line.tokens[line.tokens.count - 1]
+        if last.count >= 5 && memcmp(line.input.baseAddress! + last.start, "HTTP/", 5) == 0 {
             return .closeNow
         }
         output.append(Reply.error)

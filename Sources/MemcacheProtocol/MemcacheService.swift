@@ -82,7 +82,7 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         self.watch = watch
         self.settings = settings
         // One extra slot set for callers that are not workers (tests).
-        self.workerStats = (0...workers).map { _ in StatCounters(count: CommandCounter.allCases.count) }
+        self.workerStats = (0...workers).map { _ in CommandCounter.makeCounters() }
         self.sources = sources
         self.onShutdown = onShutdown
         self.verbosity = StatCounters(count: 1)
@@ -94,10 +94,5 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         output.releaseReference = { raw in engine.release(Item(raw)) }
         return MemcacheConnection(service: self, stats: workerStats[min(workerIndex, workerStats.count - 1)],
                                   fd: fd, waker: waker)
-    }
-
-    /// Sum of one counter over all workers.
-    func total(_ c: CommandCounter) -> UInt64 {
-        workerStats.reduce(0) { $0 &+ $1[c.rawValue] }
     }
 }

@@ -75,10 +75,6 @@ extension MemcacheConnection {
     func processMeta(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ start: Int, _ end: Int,
                      _ output: OutputBuffer) -> HandlerAction {
         let cmd = input[tokens[0].start + 1]
-        if cmd == UInt8(ascii: "n") {
-            output.append(MetaReply.mn)
-            return .proceed
-        }
         guard tokens.count >= 2 else {
             // memcached: a keyless me is a format error, the others are unknown commands.
             output.append(cmd == UInt8(ascii: "e") ? Reply.badFormat : Reply.error)

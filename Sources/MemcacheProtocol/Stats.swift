@@ -1,5 +1,5 @@
-// stats, stats settings, stats items, stats slabs, stats reset — memcached's names and order.
-// Not a hot path: lines are composed as Strings.
+// stats, stats settings, stats items, stats slabs, stats reset: the subcommands, rendered from the
+// tables declared in CommandStats.swift. Not a hot path: lines are composed as Strings.
 import CacheEngine
 import Platform
 
@@ -75,49 +75,10 @@ extension MemcacheConnection {
 }
 
 extension MemcacheService {
+    /// `stats`: the process and server lines, then the protocol's (CommandStats.swift).
     func generalStats() -> [(String, String)] {
-        var lines = sources.general()
-        let e = engine.stats
-        let counters: [CommandCounter] = [.cmdGet, .cmdSet, .cmdFlush, .cmdTouch, .getHits, .getMisses,
-                                          .getExpired, .getFlushed, .deleteMisses, .deleteHits, .incrMisses,
-                                          .incrHits, .decrMisses, .decrHits, .casMisses, .casHits, .casBadval,
-                                          .touchHits, .touchMisses]
-        for c in counters { lines.append((c.statName, String(total(c)))) }
-        lines.append(("auth_cmds", String(total(.authCmds))))
-        lines.append(("auth_errors", String(total(.authErrors))))
-        lines.append(("limit_maxbytes", String(engine.memoryLimit)))
-        lines.append(("threads", String(workerStats.count - 1)))
-        lines.append(("hash_power_level", String(e.hashPower)))
-        lines.append(("hash_bytes", String(e.hashBytes)))
-        lines.append(("hash_is_expanding", e.hashIsExpanding ? "1" : "0"))
-        let r = engine.pageMoveStats
-        lines.append(("slab_reassign_rescues", String(r.rescues)))
-        lines.append(("slab_reassign_chunk_rescues", "0"))
-        lines.append(("slab_reassign_evictions_nomem", String(r.evictionsNoMemory)))
-        lines.append(("slab_reassign_inline_reclaim", "0"))
-        lines.append(("slab_reassign_busy_items", String(r.busyItems)))
-        lines.append(("slab_reassign_busy_deletes", "0"))
-        lines.append(("slab_reassign_running", r.running ? "1" : "0"))
-        lines.append(("slabs_moved", String(r.moved)))
-        lines.append(("slab_global_page_pool", "0"))
-        lines.append(("expired_unfetched", String(e.items.expiredUnfetched)))
-        lines.append(("evicted_unfetched", String(e.items.evictedUnfetched)))
-        lines.append(("evicted_active", String(e.items.evictedActive)))
-        lines.append(("evictions", String(e.items.evicted)))
-        lines.append(("reclaimed", String(e.items.reclaimed)))
-        lines.append(("crawler_reclaimed", String(e.items.crawlerReclaimed)))
-        lines.append(("crawler_items_checked", String(e.items.crawlerItemsChecked)))
-        lines.append(("lrutail_reflocked", String(e.items.lrutailReflocked)))
-        lines.append(("moves_to_cold", String(e.items.movesToCold)))
-        lines.append(("moves_to_warm", String(e.items.movesToWarm)))
-        lines.append(("moves_within_lru", String(e.items.movesWithinLRU)))
-        lines.append(("curr_items", String(e.items.number)))
-        lines.append(("total_items", String(e.items.totalItems)))
-        lines.append(("bytes", String(e.items.bytes)))
-        lines.append(("store_too_large", String(total(.storeTooLarge))))
-        lines.append(("store_no_memory", String(total(.storeNoMemory))))
-        lines.append(("total_malloced", String(e.totalMalloced)))
-        return lines
+        let source = GeneralStatsSource(service: self, engine: engine.stats, pageMoves: engine.pageMoveStats)
+        return sources.general() + Self.generalStatTable.lines(source)
     }
 
     func itemsStats() -> [(String, String)] {
@@ -126,34 +87,9 @@ extension MemcacheService {
         for cls in 1...engine.largestSlabClass {
             let s = engine.itemStats(classID: cls)
             if s.number == 0 && s.evicted == 0 && s.totalItems == 0 { continue }
-            let seg = engine.segmentCounts(classID: cls)
             let ages = engine.tailTimes(classID: cls).map { $0 == 0 ? 0 : Int(now &- $0) }
-            let p = "items:\(cls):"
-            lines += [
-                (p + "number", String(s.number)),
-                (p + "number_hot", String(seg[0])),
-                (p + "number_warm", String(seg[1])),
-                (p + "number_cold", String(seg[2])),
-                (p + "age_hot", String(ages[0])),
-                (p + "age_warm", String(ages[1])),
-                (p + "age", String(ages[2])),
-                (p + "mem_requested", String(s.bytes)),
-                (p + "evicted", String(s.evicted)),
-                (p + "evicted_nonzero", String(s.evictedNonzero)),
-                (p + "evicted_time", String(s.evictedTime)),
-                (p + "outofmemory", String(s.outOfMemory)),
-                (p + "tailrepairs", String(s.tailRepairs)),
-                (p + "reclaimed", String(s.reclaimed)),
-                (p + "expired_unfetched", String(s.expiredUnfetched)),
-                (p + "evicted_unfetched", String(s.evictedUnfetched)),
-                (p + "evicted_active", String(s.evictedActive)),
-                (p + "crawler_reclaimed", String(s.crawlerReclaimed)),
-                (p + "crawler_items_checked", String(s.crawlerItemsChecked)),
-                (p + "lrutail_reflocked", String(s.lrutailReflocked)),
-                (p + "moves_to_cold", String(s.movesToCold)),
-                (p + "moves_to_warm", String(s.movesToWarm)),
-                (p + "moves_within_lru", String(s.movesWithinLRU)),
-            ]
+            let figures = ItemClassStats(items: s, segments: engine.segmentCounts(classID: cls), ages: ages)
+            lines += Self.itemsStatTable.lines(figures, prefix: "items:\(cls):")
         }
         return lines
     }
@@ -165,26 +101,13 @@ extension MemcacheService {
             let s = engine.slabClassStats(cls)
             if s.totalPages == 0 { continue }
             active += 1
-            let p = "\(cls):"
-            lines += [
-                (p + "chunk_size", String(s.chunkSize)),
-                (p + "chunks_per_page", String(s.chunksPerPage)),
-                (p + "total_pages", String(s.totalPages)),
-                (p + "total_chunks", String(s.totalChunks)),
-                (p + "used_chunks", String(s.usedChunks)),
-                (p + "free_chunks", String(s.freeChunks)),
-                (p + "free_chunks_end", String(s.freeChunksEnd)),
-            ]
+            lines += Self.slabClassStatTable.lines(s, prefix: "\(cls):")
         }
-        lines.append(("active_slabs", String(active)))
-        lines.append(("total_malloced", String(engine.totalMalloced)))
-        return lines
+        return lines + Self.slabTotalsStatTable.lines(SlabTotals(activeSlabs: active, totalMalloced: engine.totalMalloced))
     }
 
     func resetStats() {
-        for w in workerStats {
-            for c in CommandCounter.allCases { w.reset(c.rawValue) }
-        }
+        for w in workerStats { w.resetAll() }
         sources.resetServer()
     }
 }

@@ -49,6 +49,28 @@ public struct Tokens {
     }
 }
 
+/// One request line, tokenized once by the request loop (TextRequestLoop.swift): what a command
+/// handler is given.
+public struct TextLine {
+    public let input: UnsafeRawBufferPointer
+    /// The line is `input[start..<end]`, its line end excluded.
+    public let start: Int
+    public let end: Int
+    public let tokens: Tokens
+    /// More tokens than `Tokens.capacity`: `tokens[7]` starts the rest of the line.
+    public let more: Bool
+
+    @inlinable
+    public init(_ input: UnsafeRawBufferPointer, start: Int, end: Int) {
+        self.input = input
+        self.start = start
+        self.end = end
+        var tokens = Tokens()
+        more = TextParser.tokenize(input, start: start, end: end, into: &tokens)
+        self.tokens = tokens
+    }
+}
+
 public enum TextParser {
     /// Index of the first "\n" in `input[from..<input.count]`, or nil.
     @inline(__always)

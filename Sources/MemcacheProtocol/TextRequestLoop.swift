@@ -1,10 +1,10 @@
 // The memcached text protocol's request loop, one for every port that speaks it: the cache port's
 // `MemcacheConnection` and the broker port's connection (BrokerProtocol) plug their command set
 // into it. Per call it skips a refused data block (memcached's conn_swallow), feeds a value block
-// being read into item memory (conn_nread), runs -Y's authentication, cuts complete lines and
-// hands each to the command set, up to -R requests per read event. The cache port also plugs the
-// binary protocol in (`nextRequest`); the broker port parks in its hooks while replies wait for
-// the journal's fsync.
+// being read into item memory (conn_nread), runs -Y's authentication, cuts complete lines,
+// tokenizes each once (an empty line is answered here) and hands it to the command set, up to -R
+// requests per read event. The cache port also plugs the binary protocol in (`nextRequest`); the
+// broker port parks in its hooks while replies wait for the journal's fsync.
 import Platform
 
 /// What a text-protocol step found before the line (`nextRequest`).
@@ -34,8 +34,8 @@ public protocol TextRequestLoop: ConnectionHandler {
     /// `requests` counts the requests handled in this call.
     func nextRequest(_ input: UnsafeRawBufferPointer, at pos: Int, _ output: OutputBuffer,
                      requests: inout Int) -> RequestStep
-    /// Runs one request line, `input[start..<end]` without its line end.
-    func execute(_ input: UnsafeRawBufferPointer, start: Int, end: Int, _ output: OutputBuffer) -> HandlerAction
+    /// Runs one request line that has at least one token.
+    func execute(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction
     /// The action while waiting for more input (all consumed, or a data block not all in).
     func awaitInput() -> HandlerAction
     /// The action when no line end has come after `pos` yet.
@@ -94,9 +94,14 @@ extension TextRequestLoop {
             requests += 1
             var end = nl
             if end > pos && input[end - 1] == 0x0d { end -= 1 }
-            let start = pos
+            let line = TextLine(input, start: pos, end: end)
             pos = nl + 1
-            let action = execute(input, start: start, end: end, output)
+            // A line of spaces only, or none: memcached answers ERROR on every port.
+            if line.tokens.count == 0 {
+                output.append(Reply.error)
+                continue
+            }
+            let action = execute(line, output)
             if case .proceed = action { continue }
             return (pos, action)
         }

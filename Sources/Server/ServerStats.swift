@@ -1,10 +1,22 @@
-// Connection counters. Per worker: bytes read and written, yields (single writer each). Shared:
-// current and total connections, changed only on accept and close, never per request.
+// Connection counters, declared with their `stats` names in `statTable`. Per worker: bytes read and
+// written, yields (single writer each). Shared: current and total connections, changed only on
+// accept and close, never per request.
 import Platform
 import Synchronization
 
-public enum ServerCounter: Int, CaseIterable {
+public enum ServerCounter: Int, StatCounter {
     case bytesRead, bytesWritten, connYields, idleKicks
+
+    public var name: String {
+        switch self {
+        case .bytesRead: "bytes_read"
+        case .bytesWritten: "bytes_written"
+        case .connYields: "conn_yields"
+        case .idleKicks: "idle_kicks"
+        }
+    }
+
+    public var section: StatSection { .stats }
 }
 
 public final class ServerStats: Sendable {
@@ -16,7 +28,7 @@ public final class ServerStats: Sendable {
     let registry = ConnectionRegistry()
 
     init(workers: Int) {
-        self.workers = (0..<workers).map { _ in StatCounters(count: ServerCounter.allCases.count) }
+        self.workers = (0..<workers).map { _ in ServerCounter.makeCounters() }
     }
 
     public var currentConnections: Int { current.load(ordering: .relaxed) }
@@ -41,12 +53,20 @@ public final class ServerStats: Sendable {
         return lines
     }
 
-    public func sum(_ c: ServerCounter) -> UInt64 {
-        workers.reduce(0) { $0 &+ $1[c.rawValue] }
-    }
+    /// The connection lines of `stats`, in memcached's order.
+    public static let statTable = StatTable<ServerStats>(counterSets: { $0.workers }, [
+        .gauge("curr_connections", .clients) { String($0.currentConnections) },
+        .gauge("total_connections", .stats) { String($0.totalConnections) },
+        .gauge("rejected_connections", .stats) { String($0.rejectedConnections) },
+        .gauge("connection_structures", .clients) { String($0.connectionStructures) },
+        .counter(ServerCounter.bytesRead),
+        .counter(ServerCounter.bytesWritten),
+        .counter(ServerCounter.connYields),
+        .counter(ServerCounter.idleKicks),
+    ])
 
     public func reset() {
-        for w in workers { for c in ServerCounter.allCases { w.reset(c.rawValue) } }
+        for w in workers { w.resetAll() }
         total.store(0, ordering: .relaxed)
         rejected.store(0, ordering: .relaxed)
     }

@@ -1,4 +1,4 @@
-// The process and server lines of `stats`, under memcached's names, and the port file.
+// The process lines of `stats`, declared under memcached's names, and the port file.
 import Platform
 import CacheEngine
 import CLibevent
@@ -40,31 +40,38 @@ final class ServerBox: @unchecked Sendable {
     var listeners: [(fd: Int32, address: String)] = []
 }
 
-func generalServerStats(server: Server, clock: ProcessClock, options: Options, pid: Int32, startedAt: Int) -> [(String, String)] {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func seconds(_ t: timeval) -> String {
+/// What the process lines of `stats` are computed from, taken when `stats` runs.
+struct ProcessFacts {
+    let options: Options
+    let clock: ProcessClock
+    let pid: Int32
+    let startedAt: Int
+    let usage: rusage
+
+    /// The process lines of `stats`, in memcached's order (the server's connection lines follow).
+    static let statTable = StatTable<ProcessFacts>([
+        .gauge("pid", .server) { String($0.pid) },
+        .gauge("uptime", .server) { String($0.clock.unixNow - $0.startedAt) },
+        .gauge("time", .server) { String($0.clock.unixNow) },
+        .gauge("version", .server) { $0.options.proto.version },
+        .gauge("libevent", .server) { _ in String(cString: event_get_version()) },
+        .gauge("pointer_size", .server) { _ in String(MemoryLayout<UnsafeRawPointer>.size * 8) },
+        .gauge("rusage_user", .cpu) { ProcessFacts.seconds($0.usage.ru_utime) },
+        .gauge("rusage_system", .cpu) { ProcessFacts.seconds($0.usage.ru_stime) },
+        .gauge("max_connections", .clients) { String($0.options.server.maxConnections) },
+    ])
+
+    /// "<s>.<6-digit µs>", as memcached prints rusage.
+    private static func seconds(_ t: timeval) -> String {
         let us = String(t.tv_usec)
         return "\(t.tv_sec)." + String(repeating: "0", count: max(0, 6 - us.count)) + us
     }
-    let s = server.stats
-    return [
-        ("pid", String(pid)),
-        ("uptime", String(clock.unixNow - startedAt)),
-        ("time", String(clock.unixNow)),
-        ("version", options.proto.version),
-        ("libevent", String(cString: event_get_version())),
-        ("pointer_size", String(MemoryLayout<UnsafeRawPointer>.size * 8)),
-        ("rusage_user", seconds(usage.ru_utime)),
-        ("rusage_system", seconds(usage.ru_stime)),
-        ("max_connections", String(options.server.maxConnections)),
-        ("curr_connections", String(s.currentConnections)),
-        ("total_connections", String(s.totalConnections)),
-        ("rejected_connections", String(s.rejectedConnections)),
-        ("connection_structures", String(s.connectionStructures)),
-        ("bytes_read", String(s.sum(.bytesRead))),
-        ("bytes_written", String(s.sum(.bytesWritten))),
-        ("conn_yields", String(s.sum(.connYields))),
-        ("idle_kicks", String(s.sum(.idleKicks))),
-    ]
+}
+
+/// The lines of `stats` that come before the protocol's: the process's, then the server's.
+func generalServerStats(server: Server, clock: ProcessClock, options: Options, pid: Int32, startedAt: Int) -> [(String, String)] {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let facts = ProcessFacts(options: options, clock: clock, pid: pid, startedAt: startedAt, usage: usage)
+    return ProcessFacts.statTable.lines(facts) + ServerStats.statTable.lines(server.stats)
 }

@@ -1,0 +1,27 @@
+// The `stats` of the running binary against the declarations it is rendered from: the process
+// lines (swiftcached), the connection lines (Server) and the protocol's (MemcacheProtocol), each
+// declared name exactly once, in order, and nothing undeclared.
+import MemcacheProtocol
+import Server
+import Testing
+@testable import swiftcached
+
+@Suite("stats is rendered from its declarations")
+struct StatTableTests {
+    @Test("every STAT name of `stats` is declared once, in the declared order")
+    func statsNamesAreDeclared() async throws {
+        try await withServer { server in
+            let c = try RawConnection(port: server.port)
+            c.send("stats\r\n")
+            let reply = c.receive(until: "END\r\n")
+            let names = reply.split(separator: "\r\n").compactMap { line -> String? in
+                let words = line.split(separator: " ")
+                return words.count >= 3 && words[0] == "STAT" ? String(words[1]) : nil
+            }
+            let declared = (ProcessFacts.statTable.declarations + ServerStats.statTable.declarations
+                + MemcacheService.generalStatTable.declarations).map(\.name)
+            #expect(Set(declared).count == declared.count, "a name is declared twice")
+            #expect(names == declared, "\(reply)")
+        }
+    }
+}
