@@ -187,7 +187,7 @@ final class Worker: @unchecked Sendable {
     /// `-o idle_timeout`: close connections that sent nothing for longer (memcached's idle_kicks).
     private func kickIdleConnections() {
         let now = server.clock.current
-        let timeout = UInt32(server.settings.idleTimeout)
+        let timeout = UInt32(clamping: server.settings.idleTimeout)
         for c in Array(connections.values) where c.isIdle(now: now, timeout: timeout) {
             stats.add(ServerCounter.idleKicks.rawValue)
             c.close(reason: .idleTimeout)

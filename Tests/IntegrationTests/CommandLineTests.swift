@@ -84,6 +84,21 @@ struct CommandLineTests {
         (["-s", "/nonexistent-dir/swiftcached.sock"], "failed to listen"),
         (["-Y", "/nonexistent/authfile"], "Could not load authfile"),
         (["-B", "fooble"], "Invalid value for binding protocol"),
+        // Issue 11: values that cannot be represented where they are used refuse the start
+        // (each crashed the server, at start-up or later, before).
+        (["-o", "idle_timeout=4294967296"], "idle_timeout must be a number of seconds from 0 to 2147483647"),
+        (["-o", "warm_max_factor=1e300"], "warm_max_factor must be greater than 0 and at most 4294967295"),
+        (["-o", "hot_max_factor=1e17"], "hot_max_factor must be greater than 0 and at most 4294967295"),
+        (["-o", "temporary_ttl=99999999999"], "temporary_ttl must be a number of seconds from 0 to 2147483647"),
+        (["-o", "hot_lru_pct=60,warm_lru_pct=40"], "hot_lru_pct + warm_lru_pct cannot be more than 80% combined"),
+        (["-o", "slab_chunk_max=9999999999999999m"], "slab_chunk_max needs a size"),
+        (["-I", "9999999999999999m"], "Invalid max item size"),
+        (["-f", "inf"], "Factor must be greater than 1"),
+        (["-n", "99999999999"], "Chunk size must be at most 1073741824"),
+        (["-t", "100000"], "Number of threads must be at most 1024"),
+        (["-b", "99999999999"], "Invalid backlog"),
+        (["-c", "99999999999"], "Maximum connections must be at most 1048576"),
+        (["--fsync=9223372036854775807ms"], "Invalid --fsync"),
     ])
     func invalidFlags(_ args: [String], _ message: String) async throws {
         let binary = try IntegrationPaths.serverBinary()
@@ -92,6 +107,26 @@ struct CommandLineTests {
         #expect(!r.timedOut, "\(r.report)")
         #expect(r.status != 0, "\(r.report)")
         #expect(r.output.contains(message), "\(r.report)")
+    }
+
+    @Test("lru tune refuses an age factor stats settings cannot print; a large one that fits is printed as %.2f")
+    func lruTuneLargeFactor() async throws {
+        try await withServer { server in
+            let c = try RawConnection(port: server.port)
+            // Issue 11: this was OK, and the next stats settings killed the server.
+            c.send("lru tune 10 20 0.1 1e17\r\n")
+            #expect(c.receive(until: "\r\n") == "ERROR hot/warm age factors must be greater than 0 and at most 4294967295\r\n")
+            c.send("stats settings\r\n")
+            let before = c.receive(until: "END\r\n")
+            #expect(before.contains("STAT warm_max_factor 2.00\r\n"), "\(before)")
+            c.send("lru tune 10 20 0.125 4294967295\r\n")
+            #expect(c.receive(until: "\r\n") == "OK\r\n")
+            c.send("stats settings\r\n")
+            let after = c.receive(until: "END\r\n")
+            #expect(after.contains("STAT hot_max_factor 0.12\r\n") && after.contains("STAT warm_max_factor 4294967295.00\r\n"),
+                    "\(after)")
+            #expect(server.isRunning, "log:\n\(server.log)")
+        }
     }
 
     @Test("an address that does not resolve is an error at start-up")
