@@ -103,7 +103,8 @@ struct CommandLineTests {
     func invalidFlags(_ args: [String], _ message: String) async throws {
         let binary = try IntegrationPaths.serverBinary()
         let port = try Loopback.freePort()
-        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1"] + args, timeout: .seconds(10))
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1"] + IntegrationPaths.privilegeArguments + args,
+                                         timeout: .seconds(10))
         #expect(!r.timedOut, "\(r.report)")
         #expect(r.status != 0, "\(r.report)")
         #expect(r.output.contains(message), "\(r.report)")
@@ -133,7 +134,8 @@ struct CommandLineTests {
     func badListenAddress() async throws {
         let binary = try IntegrationPaths.serverBinary()
         let port = try Loopback.freePort()
-        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "fooble"], timeout: .seconds(20))
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "fooble"] + IntegrationPaths.privilegeArguments,
+                                         timeout: .seconds(20))
         #expect(!r.timedOut && r.status != 0, "\(r.report)")
         #expect(r.output.contains("fooble"), "\(r.report)")
     }
@@ -303,7 +305,8 @@ struct CommandLineTests {
         }
         // As memcached: ASCII auth and the binary protocol do not mix.
         let binary = try IntegrationPaths.serverBinary()
-        let r = try await ToolRunner.run(binary, ["-p", String(try Loopback.freePort()), "-l", "127.0.0.1", "-B", "binary", "-Y", file],
+        let r = try await ToolRunner.run(binary, ["-p", String(try Loopback.freePort()), "-l", "127.0.0.1", "-B", "binary", "-Y", file]
+                                             + IntegrationPaths.privilegeArguments,
                                          timeout: .seconds(10))
         #expect(r.status != 0 && r.output.contains("You cannot allow the BINARY protocol while using ascii authentication tokens."),
                 "\(r.report)")
@@ -377,7 +380,7 @@ struct CommandLineTests {
         let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-port-\(UUID().uuidString)").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-p", "-1", "-l", "127.0.0.1", "-U", "-1"]
+        process.arguments = ["-p", "-1", "-l", "127.0.0.1", "-U", "-1"] + IntegrationPaths.privilegeArguments
         process.environment = ProcessInfo.processInfo.environment.merging(["MEMCACHED_PORT_FILENAME": portFile]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -403,12 +406,13 @@ struct CommandLineTests {
     @Test("-d -P -s -a: a daemon on a UNIX socket with its mask and pid file, both removed at exit")
     func daemonOnUnixSocket() async throws {
         let binary = try IntegrationPaths.serverBinary()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // The daemon writes its socket and pid file as -u's user.
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let sock = dir + "/sc.sock", pidFile = dir + "/sc.pid"
         // Started as a shell starts it: the foreground process returns once the daemon has forked.
-        let status = system("'\(binary)' -d -P '\(pidFile)' -s '\(sock)' -a 770 </dev/null >/dev/null 2>&1")
+        let user = IntegrationPaths.privilegeArguments.joined(separator: " ")
+        let status = system("'\(binary)' \(user) -d -P '\(pidFile)' -s '\(sock)' -a 770 </dev/null >/dev/null 2>&1")
         #expect(status == 0)
         let deadline = ContinuousClock.now + .seconds(10)
         while !FileManager.default.fileExists(atPath: pidFile) && ContinuousClock.now < deadline {
@@ -446,9 +450,24 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: sock))
     }
 
+    @Test("as root without -u the server refuses to start, as memcached (exit status 64); -u with no such user is 67",
+          .enabled(if: geteuid() == 0, "only root is refused"))
+    func rootWithoutUser() async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let port = try Loopback.freePort()
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1", "-U", "0"], timeout: .seconds(10))
+        #expect(!r.timedOut && !r.terminatedBySignal && r.status == 64, "\(r.report)")
+        #expect(r.output.contains("can't run as root without the -u switch"), "\(r.report)")
+        #expect(!Loopback.canConnect(port: port))
+        let u = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1", "-U", "0", "-u", "no-such-user-x"],
+                                         timeout: .seconds(10))
+        #expect(u.status == 67 && u.output.contains("can't find the user no-such-user-x to switch to"), "\(u.report)")
+    }
+
     @Test("-u nobody: started as root, the server drops to that user and serves")
     func dropPrivileges() async throws {
-        try await withServer(["-u", "nobody"]) { server in
+        // withServer adds -u nobody when the tests run as root.
+        try await withServer(getuid() == 0 ? [] : ["-u", "nobody"]) { server in
             let c = try RawConnection(port: server.port)
             c.send("version\r\n")
             #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
@@ -521,7 +540,7 @@ struct CommandLineTests {
         let port = try Loopback.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"]
+        process.arguments = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"] + IntegrationPaths.privilegeArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
