@@ -1,5 +1,6 @@
 // Connection counters. Per worker: bytes read and written, yields (single writer each). Shared:
-// current and total connections, changed only on accept and close, never per request.
+// current and total connections, changed only on accept and close, never per request, and the
+// listener's pauses when descriptors run out.
 import Platform
 import Synchronization
 
@@ -14,6 +15,14 @@ public final class ServerStats: Sendable {
     let rejected = Atomic<Int>(0)
     let structures = Atomic<Int>(0)
     let registry = ConnectionRegistry()
+    /// Times accepting stopped because descriptors ran out (memcached's listen_disabled_num).
+    let listenDisabled = Atomic<Int>(0)
+    /// Microseconds spent not accepting, counted when accepting resumes.
+    let listenDisabledMicroseconds = Atomic<Int>(0)
+    /// Whether the listener accepts (memcached's accepting_conns).
+    let accepting = Atomic<Bool>(true)
+    /// Set when a connection closes while accepting is stopped: a descriptor is free again.
+    let closedWhileNotAccepting = Atomic<Bool>(false)
 
     init(workers: Int) {
         self.workers = (0..<workers).map { _ in StatCounters(count: ServerCounter.allCases.count) }
@@ -23,6 +32,9 @@ public final class ServerStats: Sendable {
     public var totalConnections: Int { total.load(ordering: .relaxed) }
     public var rejectedConnections: Int { rejected.load(ordering: .relaxed) }
     public var connectionStructures: Int { structures.load(ordering: .relaxed) }
+    public var listenDisabledCount: Int { listenDisabled.load(ordering: .relaxed) }
+    public var timeInListenDisabledMicroseconds: Int { listenDisabledMicroseconds.load(ordering: .relaxed) }
+    public var isAccepting: Bool { accepting.load(ordering: .relaxed) }
 
     /// `stats conns`: memcached's lines for every listening socket and connection.
     public func connectionLines(listeners: [(fd: Int32, address: String)], now t: UInt32) -> [(String, String)] {
@@ -49,5 +61,7 @@ public final class ServerStats: Sendable {
         for w in workers { for c in ServerCounter.allCases { w.reset(c.rawValue) } }
         total.store(0, ordering: .relaxed)
         rejected.store(0, ordering: .relaxed)
+        listenDisabled.store(0, ordering: .relaxed)
+        listenDisabledMicroseconds.store(0, ordering: .relaxed)
     }
 }

@@ -210,5 +210,8 @@ final class Worker: @unchecked Sendable {
         server.stats.registry.remove(c.fd)
         server.stats.current.wrappingSubtract(1, ordering: .relaxed)
         server.stats.structures.wrappingSubtract(1, ordering: .relaxed)
+        if !server.stats.accepting.load(ordering: .relaxed) {
+            server.stats.closedWhileNotAccepting.store(true, ordering: .relaxed)
+        }
     }
 }

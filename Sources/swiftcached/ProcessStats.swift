@@ -66,5 +66,8 @@ func generalServerStats(server: Server, clock: ProcessClock, options: Options, p
         ("bytes_written", String(s.sum(.bytesWritten))),
         ("conn_yields", String(s.sum(.connYields))),
         ("idle_kicks", String(s.sum(.idleKicks))),
+        ("accepting_conns", s.isAccepting ? "1" : "0"),
+        ("listen_disabled_num", String(s.listenDisabledCount)),
+        ("time_in_listen_disabled_us", String(s.timeInListenDisabledMicroseconds)),
     ]
 }

@@ -60,6 +60,19 @@ final class RawConnection {
         }
     }
 
+    /// Replies not received within `milliseconds` end `receive` (default 5 s).
+    func setReceiveTimeout(milliseconds: Int) {
+        var tv = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// The value of `STAT <name>` in a `stats` reply, if any.
+    func stat(_ name: String) -> Int? {
+        send("stats\r\n")
+        return receive(until: "END\r\n").split(separator: "\r\n").first { $0.hasPrefix("STAT \(name) ") }
+            .flatMap { Int($0.split(separator: " ")[2]) }
+    }
+
     /// True once the server has closed the connection (EOF within 5 s).
     func isClosedByPeer() -> Bool {
         var b: UInt8 = 0
@@ -208,6 +221,74 @@ struct CommandLineTests {
             let stats = a.receive(until: "END\r\n")
             #expect(stats.contains("STAT rejected_connections 1\r\n"), "\(stats)")
         }
+    }
+
+    @Test("descriptors running out before -c: the waiting connection is refused, accepting pauses (listen_disabled_num), no spinning, and it resumes",
+          .timeLimit(.minutes(1)))
+    func outOfDescriptors() async throws {
+        // Issue 11: under `ulimit -n 1024` with -c 1024 the listener spun at 100% of a core on
+        // EMFILE and new connections hung. Here the limit fits -c (the server checks that at
+        // start-up), and 100 broker queues with a data directory (a journal and a spill file
+        // each) take 200 descriptors, so that they run out well before -c 200.
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-emfile")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let brokerPort = try Loopback.freePort()
+        let server = try await ServerProcess.start(
+            ["-t", "2", "-c", "200", "--broker-port=\(brokerPort)", "--data-dir=\(dir.path)/data"], descriptorLimit: 256)
+        defer { server.stop() }
+        let first = try RawConnection(port: server.port)
+        let broker = try RawConnection(port: brokerPort)
+        for i in 0..<100 {
+            broker.send("get q\(i)\r\n")
+            #expect(broker.receive(until: "\r\n") == "END\r\n")
+        }
+        var open: [RawConnection] = []
+        var refusal = ""
+        while open.count < 200 {
+            guard let c = try? RawConnection(port: server.port) else { refusal = "connect failed"; break }
+            c.setReceiveTimeout(milliseconds: 1000)
+            c.send("version\r\n")
+            let reply = c.receive(until: "\r\n")
+            guard reply.hasPrefix("VERSION ") else { refusal = reply.isEmpty ? "no reply" : reply; break }
+            open.append(c)
+        }
+        #expect(open.count < 200, "descriptors never ran out")
+        #expect(refusal == "ERROR Too many open connections\r\n", "\(refusal.debugDescription) after \(open.count)")
+        // One more waits in the backlog: the accept event stays readable while descriptors are
+        // out, which made the listener spin.
+        let waiting = try RawConnection(port: server.port)
+        waiting.setReceiveTimeout(milliseconds: 3000)
+        waiting.send("version\r\n")
+        func cpuTicks() throws -> Int {
+            let stat = try String(contentsOfFile: "/proc/\(server.pid)/stat", encoding: .utf8)
+            let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
+            return Int(fields[11])! + Int(fields[12])!  // utime, stime
+        }
+        let before = try cpuTicks()
+        try await Task.sleep(for: .seconds(1))
+        let ticks = try cpuTicks() - before
+        #expect(ticks <= Int(sysconf(Int32(_SC_CLK_TCK))) / 5, "server used \(ticks) ticks of CPU in 1 s while out of descriptors")
+        // The existing connections are served, and the pause is counted.
+        #expect((first.stat("listen_disabled_num") ?? 0) > 0)
+        #expect(first.stat("rejected_connections").map { $0 >= 1 } == true)
+        #expect(open.last.map { c in c.send("version\r\n"); return c.receive(until: "\r\n").hasPrefix("VERSION ") } == true)
+        // The waiting connection is refused at the next try (not left waiting for ever) ...
+        #expect(waiting.receive(until: "\r\n") == "ERROR Too many open connections\r\n")
+        // ... and once connections close, accepting resumes.
+        open.removeAll()
+        var served = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !served && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            if let c = try? RawConnection(port: server.port) {
+                c.setReceiveTimeout(milliseconds: 2000)
+                c.send("version\r\n")
+                served = c.receive(until: "\r\n").hasPrefix("VERSION ")
+            }
+        }
+        #expect(served, "no connection accepted after others closed; log:\n\(server.log)")
+        #expect(first.stat("accepting_conns") == 1)
+        #expect(server.isRunning)
     }
 
     @Test("-R 1: 50 pipelined requests are all answered in order, yielding between them")

@@ -377,12 +377,14 @@ final class ServerProcess: @unchecked Sendable {
     /// Starts `swiftcached -p PORT -l 127.0.0.1 -U 0 [-u nobody] <extraArguments>` and waits
     /// (at most 10 s) until it accepts TCP connections. Retries with another
     /// port if the server exits during startup (e.g. the port was taken).
-    static func start(_ extraArguments: [String] = []) async throws -> ServerProcess {
+    /// With `descriptorLimit`, the server starts under `ulimit -n <limit>` (through /bin/sh, which
+    /// execs it: `pid` is the server's).
+    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil) async throws -> ServerProcess {
         let binary = try IntegrationPaths.serverBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Loopback.freePort()
-            let server = try launch(binary: binary, port: port, extraArguments: extraArguments)
+            let server = try launch(binary: binary, port: port, extraArguments: extraArguments, descriptorLimit: descriptorLimit)
             switch try await server.waitUntilAccepting(timeout: .seconds(10)) {
             case .ready:
                 return server
@@ -397,7 +399,8 @@ final class ServerProcess: @unchecked Sendable {
         throw IntegrationSetupError("swiftcached failed to start 3 times:\n" + failures.joined(separator: "\n"))
     }
 
-    private static func launch(binary: String, port: UInt16, extraArguments: [String]) throws -> ServerProcess {
+    private static func launch(binary: String, port: UInt16, extraArguments: [String],
+                               descriptorLimit: Int?) throws -> ServerProcess {
         let fm = FileManager.default
         let logURL = fm.temporaryDirectory.appendingPathComponent("swiftcached-server-\(port)-\(UUID().uuidString).log")
         guard fm.createFile(atPath: logURL.path, contents: nil) else {
@@ -406,8 +409,13 @@ final class ServerProcess: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: logURL)
         let args = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"] + IntegrationPaths.privilegeArguments + extraArguments
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = args
+        if let limit = descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(limit) && exec \"$0\" \"$@\"", binary] + args
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = args
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = handle
         process.standardError = handle
