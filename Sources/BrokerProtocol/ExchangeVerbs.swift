@@ -16,7 +16,11 @@ extension BrokerConnection {
     func dispatchModelVerb(_ input: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
         let line = String(decoding: UnsafeRawBufferPointer(rebasing: input[start..<end]), as: UTF8.self)
         let words = line.split(separator: " ")
-        switch words[0] {
+        guard let verb = words.first else {
+            output.append(Reply.error)
+            return .proceed
+        }
+        switch verb {
         case "queue": declareQueue(words, output)
         case "exchange": declareExchange(words, output)
         case "bind", "unbind": bind(words, output)
