@@ -11,6 +11,8 @@ secs=${2:-10}
 Tools/deps.sh test >/dev/null
 swift build -c release --product swiftcached >/dev/null
 BIN=.build/release/swiftcached
+# swiftcached, as memcached, refuses to run as root without -u.
+AS_USER=$([ "$(id -u)" = 0 ] && echo "-u nobody" || true)
 SC_PORT=${SC_PORT:-23411}
 MC_PORT=${MC_PORT:-23412}
 pids=()
@@ -20,7 +22,7 @@ trap cleanup EXIT INT TERM
 start_servers() {
     # memaslap's keys begin with control bytes, which protocol.txt forbids and swiftcached refuses by
     # default; memcached accepts them, and so does swiftcached with this option.
-    $BIN -p $SC_PORT -l 127.0.0.1 -U 0 -t 2 -m "$1" -o allow_key_control_chars & pids+=($!)
+    $BIN -p $SC_PORT -l 127.0.0.1 -U 0 -t 2 -m "$1" -o allow_key_control_chars $AS_USER & pids+=($!)
     memcached -p $MC_PORT -l 127.0.0.1 -U 0 -t 2 -m "$1" -u nobody & pids+=($!)
     sleep 1
 }

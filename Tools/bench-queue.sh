@@ -18,11 +18,15 @@ Tools/deps.sh bench >/dev/null
 swift build -c release --product swiftcached >/dev/null
 swift build -c release --product swiftcached-loadtest >/dev/null
 BIN=.build/release/swiftcached
+# swiftcached, as memcached, refuses to run as root without -u.
+AS_USER=$([ "$(id -u)" = 0 ] && echo "-u nobody" || true)
 LT=.build/release/swiftcached-loadtest
 SC_THREADS=${SC_THREADS:-2}
 SC_PORT=${SC_PORT:-23421}
 RD_PORT=${RD_PORT:-23422}
 work=$(mktemp -d /tmp/bench-queue.XXXXXX)
+# As root the server runs as nobody (-u), which creates its data directory in here.
+[ "$(id -u)" = 0 ] && chmod 777 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
@@ -63,7 +67,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1
 bench() { # label sc-flags redis-flags
     local label=$1 scflags=$2 rdflags=$3
     rm -rf "$work"/sc "$work"/rd; mkdir -p "$work"/sc "$work"/rd
-    $BIN -p 0 -l 127.0.0.1 -U 0 -t $SC_THREADS -m 1024 --broker-port=$SC_PORT $scflags & pids+=($!)
+    $BIN -p 0 -l 127.0.0.1 -U 0 -t $SC_THREADS -m 1024 --broker-port=$SC_PORT $scflags $AS_USER & pids+=($!)
     local scpid=$!
     (cd "$work"/rd && exec redis-server --port $RD_PORT --bind 127.0.0.1 --save "" --io-threads 1 $rdflags >/dev/null) & pids+=($!)
     local rdpid=$!

@@ -245,7 +245,7 @@ public final class Broker: @unchecked Sendable {
         q.lock.unlock()
         if result != .stored && fits { share.release(bytes) }
         finish(dead, wake, now)
-        let ticket = result == .stored && journaled && settings.fsync == .always ? flusher!.ticket() : 0
+        let ticket = result == .stored && journaled && settings.fsync == .always ? (flusher?.ticket() ?? 0) : 0
         return (result, ticket)
     }
 

@@ -46,41 +46,49 @@ extension BrokerConnection {
     /// At least one key (BrokerConnection+Commands.swift).
     func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
                     withCAS: Bool) -> HandlerAction {
-        if let error = validateGet(input, tokens, end) {
-            output.append(error)
+        // The queues are looked up once, by the validation, and used from there: another
+        // connection may delete a queue (and fill the queue limit) meanwhile, and a second lookup
+        // would then find none. A queue deleted after its lookup reads as empty. At most 16
+        // entries, on the stack (no allocation on the consumers' path).
+        return withUnsafeTemporaryAllocation(of: (key: Token, spec: QueueKey, queue: BrokerQueue).self,
+                                              capacity: Self.maxKeysPerGet) { resolved in
+            var count = 0
+            defer { resolved.baseAddress!.deinitialize(count: count) }
+            if let error = validateGet(input, tokens, end, into: resolved, count: &count) {
+                output.append(error)
+                return .proceed
+            }
+            // Nothing below can fail: every key was checked before any message was taken.
+            let single = count == 1
+            for i in 0..<count {
+                let (keyToken, spec, q) = resolved[i]
+                let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+                if spec.close { session.confirmOpenReads(q) }
+                if spec.abort { session.abortOpenReads(q) }
+                guard spec.open || spec.peek || !(spec.close || spec.abort) else { continue }
+                switch session.read(q, open: spec.open, peek: spec.peek, waitMs: single ? spec.timeoutMs : 0) {
+                case .message(let m):
+                    appendMessage(m, key: key, withCAS: withCAS, output)
+                case .empty:
+                    break
+                case .waiting:
+                    parkedKey = Array(key)
+                    parkedWithCAS = withCAS
+                    return .park(timeoutMs: spec.timeoutMs)
+                }
+            }
+            output.append(Reply.end)
             return .proceed
         }
-        // Nothing below can fail: every key was checked before any message was taken.
-        var next: Token? = tokens[1]
-        let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
-        while let keyToken = next {
-            next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
-            let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
-            let spec = QueueKey(key)!
-            let q = session.queue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength]))!
-            if spec.close { session.confirmOpenReads(q) }
-            if spec.abort { session.abortOpenReads(q) }
-            guard spec.open || spec.peek || !(spec.close || spec.abort) else { continue }
-            switch session.read(q, open: spec.open, peek: spec.peek, waitMs: single ? spec.timeoutMs : 0) {
-            case .message(let m):
-                appendMessage(m, key: key, withCAS: withCAS, output)
-            case .empty:
-                break
-            case .waiting:
-                parkedKey = Array(key)
-                parkedWithCAS = withCAS
-                return .park(timeoutMs: spec.timeoutMs)
-            }
-        }
-        output.append(Reply.end)
-        return .proceed
     }
 
-    /// The error line for a get that must not run (a bad key, a blocking multi-get, too many
-    /// keys, an open read past --prefetch), or nil.
-    private func validateGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int) -> StaticString? {
-        // Opens this request asks for, per queue: at most 16 entries, on the stack (no
-        // allocation on the consumers' path).
+    /// Checks every key of a get and looks its queue up once, into `resolved` (`count` entries
+    /// initialized, whatever the outcome). The error line for a get that must not run (a bad key,
+    /// a blocking multi-get, too many keys, an open read past --prefetch), or nil.
+    private func validateGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int,
+                             into resolved: UnsafeMutableBufferPointer<(key: Token, spec: QueueKey, queue: BrokerQueue)>,
+                             count: inout Int) -> StaticString? {
+        // Opens this request asks for, per queue: at most 16 entries, on the stack.
         withUnsafeTemporaryAllocation(of: (queue: ObjectIdentifier, opens: Int).self, capacity: Self.maxKeysPerGet) { asked in
             var askedCount = 0
             func slot(_ id: ObjectIdentifier) -> Int {
@@ -90,17 +98,17 @@ extension BrokerConnection {
                 return askedCount - 1
             }
             var next: Token? = tokens[1]
-            var keys = 0
             let single = TextParser.nextToken(input, from: tokens[1].start + tokens[1].count, end: end) == nil
             while let keyToken = next {
                 next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
-                keys += 1
-                if keys > Self.maxKeysPerGet { return BrokerReply.tooManyQueueKeys }
+                if count >= Self.maxKeysPerGet { return BrokerReply.tooManyQueueKeys }
                 let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
                 guard keyToken.count <= 250, let spec = QueueKey(key),
                       let q = session.queue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
                     return Reply.badFormat
                 }
+                (resolved.baseAddress! + count).initialize(to: (keyToken, spec, q))
+                count += 1
                 if spec.timeoutMs >= 0 && !single { return BrokerReply.blockingMultiGet }
                 guard spec.open else { continue }
                 let i = slot(ObjectIdentifier(q))

@@ -55,6 +55,17 @@ public final class LRUTuning: Sendable {
     private let hotFactorBits: Atomic<UInt64>
     private let warmFactorBits: Atomic<UInt64>
 
+    /// The largest hot/warm age factor `lru tune` and `-o hot_max_factor|warm_max_factor` take.
+    /// Ages are 32-bit seconds: past this factor every age limit is the same (the largest), and
+    /// `stats settings` prints the factor exactly.
+    public static let maxAgeFactor = Double(UInt32.max)
+
+    /// Whether `f` can be a hot/warm age factor: a number above 0, at most `maxAgeFactor`
+    /// (NaN compares false with everything, so it fails too).
+    public static func isValidAgeFactor(_ f: Double) -> Bool {
+        f > 0 && f <= maxAgeFactor
+    }
+
     public init(_ s: EngineSettings) {
         segmented = Atomic(s.lruSegmented)
         tempLRU = Atomic(s.tempLRU)

@@ -24,7 +24,10 @@ public enum FsyncPolicy: Sendable, Equatable {
     /// write(2) every few ms and leave the rest to the OS.
     case never
 
-    /// `always`, `never` or `<N>ms` (the --fsync flag).
+    /// The longest `<N>ms` interval.
+    public static let maxIntervalMs = 3_600_000
+
+    /// `always`, `never` or `<N>ms` (the --fsync flag), N from 1 to `maxIntervalMs`.
     public init?(flag: String) {
         switch flag {
         case "always": self = .always
@@ -32,7 +35,8 @@ public enum FsyncPolicy: Sendable, Equatable {
         default:
             var digits = Substring(flag)
             if digits.hasSuffix("ms") { digits = digits.dropLast(2) }
-            guard let n = Int(digits), n > 0 else { return nil }
+            // At most an hour: the flusher waits in microseconds.
+            guard let n = Int(digits), n > 0, n <= Self.maxIntervalMs else { return nil }
             self = .interval(ms: n)
         }
     }

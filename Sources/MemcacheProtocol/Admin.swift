@@ -229,9 +229,13 @@ extension MemcacheConnection {
                 return "ERROR\r\n"
             }
             if hot + warm > 80 { return "ERROR hot and warm pcts must not exceed 80\r\n" }
-            // (NaN compares false with everything: it must not pass as a factor.)
+            // memcached's line for a factor at or below 0 (NaN and infinities too); a factor past
+            // LRUTuning.maxAgeFactor (ages are 32-bit seconds) cannot be represented.
             if !(warmFactor > 0 && hotFactor > 0) || !warmFactor.isFinite || !hotFactor.isFinite {
                 return "ERROR hot/warm age factors must be greater than 0\r\n"
+            }
+            if !LRUTuning.isValidAgeFactor(warmFactor) || !LRUTuning.isValidAgeFactor(hotFactor) {
+                return "ERROR hot/warm age factors must be greater than 0 and at most 4294967295\r\n"
             }
             tuning.tune(hotPercent: Int(hot), warmPercent: Int(warm), hotMaxFactor: hotFactor, warmMaxFactor: warmFactor)
             return "OK\r\n"

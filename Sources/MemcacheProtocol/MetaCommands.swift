@@ -257,7 +257,12 @@ extension MemcacheConnection {
                 reply.opaqueLength = t.count - 1
             }
         }
-        let key2 = key!
+        // The failure above covers a key that did not decode; checked again, not unwrapped.
+        guard let key2 = key else {
+            output.append(MetaReply.keyDecode)
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        }
         let hash = CacheEngine.hash(key2)
         stats.add(.cmdSet)
         let expiry = engine.clock.expiry(fromClient: Int64(f.ttl ?? 0))

@@ -2,7 +2,11 @@
 // sockets and hands each new socket to the next worker round-robin, ticks the process clock once
 // a second, and stops everything on SIGINT/SIGTERM or `stop()`. Datagram sockets are watched by
 // every worker (DatagramTransport). Over -c connections, a new socket gets its listener's
-// overload reply and is closed. What the bytes mean is the listeners' handlers' business.
+// overload reply and is closed. When descriptors run out before -c (EMFILE, ENFILE), the one
+// connection waiting is refused the same way through a spare descriptor, and accepting stops
+// (memcached's accept_new_conns(false), counted in listen_disabled_num) until a connection closes
+// or a second passes, instead of the accept event firing again at once, forever.
+// What the bytes mean is the listeners' handlers' business.
 import CLibevent
 import Platform
 #if canImport(Glibc)
@@ -43,6 +47,18 @@ public final class Server: @unchecked Sendable {
     private let controlRead: Int32
     private let controlWrite: Int32
     private var events: [OpaquePointer] = []
+    /// The accept events of `streamSockets`, removed from the loop while accepting is stopped.
+    private var acceptEvents: [OpaquePointer] = []
+    /// Held open so that, once descriptors run out, one can be given up to accept and refuse the
+    /// waiting connection (-1 while given up).
+    private var spareDescriptor: Int32 = -1
+    /// Checks every 10 ms whether accepting may resume (memcached's maxconns_handler).
+    private var resumeEvent: OpaquePointer?
+    /// When accepting stopped (CLOCK_MONOTONIC, microseconds); nil while accepting.
+    private var stoppedAcceptingAt: Int?
+    /// Accepting resumes at the latest this long after it stopped, whether or not a connection
+    /// closed (descriptors held by something else, such as journals, may have been freed).
+    static let acceptPauseMicroseconds = 1_000_000
 
     /// `watch connevents` lines go here.
     let watch: WatchLog?
@@ -96,8 +112,14 @@ public final class Server: @unchecked Sendable {
             }, Unmanaged.passUnretained(socket).toOpaque())!
             event_add(ev, nil)
             events.append(ev)
+            acceptEvents.append(ev)
         }
+        spareDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
         let ctx = Unmanaged.passUnretained(self).toOpaque()
+        resumeEvent = event_new(base, -1, 0, { _, _, ctx in
+            Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue().maybeResumeAccepting()
+        }, ctx)
+        events.append(resumeEvent!)
         let clockEvent = event_new(base, -1, Int16(EV_PERSIST), { _, _, ctx in
             let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
             server.clock.tick()
@@ -118,6 +140,10 @@ public final class Server: @unchecked Sendable {
 
         for ev in events { event_del(ev); event_free(ev) }
         events.removeAll()
+        acceptEvents.removeAll()
+        resumeEvent = nil
+        if spareDescriptor >= 0 { Glibc.close(spareDescriptor) }
+        spareDescriptor = -1
         for socket in streamSockets { Glibc.close(socket.fd) }
         streamSockets.removeAll()
         for w in workers { w.requestStop() }
@@ -156,7 +182,9 @@ public final class Server: @unchecked Sendable {
         while true {
             let fd = accept(socket.fd, nil, nil)
             if fd < 0 {
-                if errno == EINTR { continue }
+                let error = errno
+                if error == EINTR || error == ECONNABORTED { continue }
+                if error == EMFILE || error == ENFILE { outOfDescriptors(socket) }
                 return
             }
             SocketBinding.setNonBlocking(fd)
@@ -165,16 +193,88 @@ public final class Server: @unchecked Sendable {
             stats.total.wrappingAdd(1, ordering: .relaxed)
             if stats.current.load(ordering: .relaxed) >= settings.maxConnections {
                 stats.rejected.wrappingAdd(1, ordering: .relaxed)
-                if !socket.overloadReply.isEmpty {
-                    _ = socket.overloadReply.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                }
-                Glibc.close(fd)
+                refuse(fd, socket)
                 continue
             }
             stats.current.wrappingAdd(1, ordering: .relaxed)
             workers[nextWorker].dispatch(fd: fd, factory: socket.factory)
             nextWorker = (nextWorker + 1) % workers.count
         }
+    }
+
+    /// Tells a connection accepted over a limit why, and closes it. What the client sent first is
+    /// read and dropped before the close: closing with unread input sends a reset, which can
+    /// reach the client before it has read the reply, and then the reply is lost to it.
+    private func refuse(_ fd: Int32, _ socket: ListeningSocket) {
+        if !socket.overloadReply.isEmpty {
+            _ = socket.overloadReply.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 8) { scratch in
+            for _ in 0..<4 where read(fd, scratch.baseAddress, scratch.count) > 0 {}
+        }
+        Glibc.close(fd)
+    }
+
+    /// accept(2) failed for want of descriptors: the waiting connection is refused through the
+    /// spare descriptor (so that it is told, not left waiting), and accepting stops for a while.
+    /// Linux takes the descriptor before it looks for a connection, so the accept after the one
+    /// that took the last descriptor fails so even when nobody waits: then nothing is refused and
+    /// accepting goes on (the accept event fires again only when someone connects).
+    private func outOfDescriptors(_ socket: ListeningSocket) {
+        if spareDescriptor >= 0 {
+            Glibc.close(spareDescriptor)
+            let fd = accept(socket.fd, nil, nil)
+            let nobodyWaiting = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+            if fd >= 0 {
+                stats.total.wrappingAdd(1, ordering: .relaxed)
+                stats.rejected.wrappingAdd(1, ordering: .relaxed)
+                SocketBinding.setNonBlocking(fd)
+                refuse(fd, socket)
+            }
+            spareDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            // Without a spare, a waiting connection would make the accept event spin: stop.
+            if nobodyWaiting && spareDescriptor >= 0 { return }
+        }
+        stopAccepting()
+    }
+
+    /// memcached's accept_new_conns(false): every listener's accept event leaves the loop until
+    /// `maybeResumeAccepting` puts it back.
+    private func stopAccepting() {
+        guard stoppedAcceptingAt == nil else { return }
+        for ev in acceptEvents { event_del(ev) }
+        stoppedAcceptingAt = Self.monotonicMicroseconds()
+        stats.closedWhileNotAccepting.store(false, ordering: .relaxed)
+        stats.accepting.store(false, ordering: .relaxed)
+        stats.listenDisabled.wrappingAdd(1, ordering: .relaxed)
+        scheduleResumeCheck()
+    }
+
+    /// Every 10 ms while not accepting: resume once a connection closed or the pause is over.
+    private func maybeResumeAccepting() {
+        guard let since = stoppedAcceptingAt else { return }
+        let now = Self.monotonicMicroseconds()
+        guard stats.closedWhileNotAccepting.load(ordering: .relaxed) || now - since >= Self.acceptPauseMicroseconds else {
+            scheduleResumeCheck()
+            return
+        }
+        stoppedAcceptingAt = nil
+        stats.listenDisabledMicroseconds.wrappingAdd(now - since, ordering: .relaxed)
+        stats.accepting.store(true, ordering: .relaxed)
+        if spareDescriptor < 0 { spareDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        for ev in acceptEvents { event_add(ev, nil) }
+    }
+
+    private func scheduleResumeCheck() {
+        var tenMs = timeval(tv_sec: 0, tv_usec: 10_000)
+        event_add(resumeEvent, &tenMs)
+    }
+
+    private static func monotonicMicroseconds() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
     }
 }
 

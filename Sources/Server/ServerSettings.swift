@@ -8,6 +8,10 @@ public struct ServerSettings: Sendable {
     /// -c: open connections over all stream listeners; more are refused with each listener's
     /// `overloadReply`.
     public var maxConnections = 1024
+    /// The largest -c (Linux's default fs.nr_open is 1,048,576 descriptors per process).
+    public static let maxConnectionsLimit = 1 << 20
+    /// The largest -t.
+    public static let maxThreads = 1024
     /// -b: listen(2) backlog of every stream listener.
     public var backlog = 1024
     /// `-o idle_timeout`: seconds a connection may sit without a request (0 = forever).

@@ -1,6 +1,6 @@
 // Connection counters, declared with their `stats` names in `statTable`. Per worker: bytes read and
 // written, yields (single writer each). Shared: current and total connections, changed only on
-// accept and close, never per request.
+// accept and close, never per request, and the listener's pauses when descriptors run out.
 import Platform
 import Synchronization
 
@@ -26,6 +26,14 @@ public final class ServerStats: Sendable {
     let rejected = Atomic<Int>(0)
     let structures = Atomic<Int>(0)
     let registry = ConnectionRegistry()
+    /// Times accepting stopped because descriptors ran out (memcached's listen_disabled_num).
+    let listenDisabled = Atomic<Int>(0)
+    /// Microseconds spent not accepting, counted when accepting resumes.
+    let listenDisabledMicroseconds = Atomic<Int>(0)
+    /// Whether the listener accepts (memcached's accepting_conns).
+    let accepting = Atomic<Bool>(true)
+    /// Set when a connection closes while accepting is stopped: a descriptor is free again.
+    let closedWhileNotAccepting = Atomic<Bool>(false)
 
     init(workers: Int) {
         self.workers = (0..<workers).map { _ in ServerCounter.makeCounters() }
@@ -35,6 +43,9 @@ public final class ServerStats: Sendable {
     public var totalConnections: Int { total.load(ordering: .relaxed) }
     public var rejectedConnections: Int { rejected.load(ordering: .relaxed) }
     public var connectionStructures: Int { structures.load(ordering: .relaxed) }
+    public var listenDisabledCount: Int { listenDisabled.load(ordering: .relaxed) }
+    public var timeInListenDisabledMicroseconds: Int { listenDisabledMicroseconds.load(ordering: .relaxed) }
+    public var isAccepting: Bool { accepting.load(ordering: .relaxed) }
 
     /// `stats conns`: memcached's lines for every listening socket and connection.
     public func connectionLines(listeners: [(fd: Int32, address: String)], now t: UInt32) -> [(String, String)] {
@@ -63,11 +74,16 @@ public final class ServerStats: Sendable {
         .counter(ServerCounter.bytesWritten),
         .counter(ServerCounter.connYields),
         .counter(ServerCounter.idleKicks),
+        .gauge("accepting_conns", .stats) { $0.isAccepting ? "1" : "0" },
+        .gauge("listen_disabled_num", .stats) { String($0.listenDisabledCount) },
+        .gauge("time_in_listen_disabled_us", .stats) { String($0.timeInListenDisabledMicroseconds) },
     ])
 
     public func reset() {
         for w in workers { w.resetAll() }
         total.store(0, ordering: .relaxed)
         rejected.store(0, ordering: .relaxed)
+        listenDisabled.store(0, ordering: .relaxed)
+        listenDisabledMicroseconds.store(0, ordering: .relaxed)
     }
 }

@@ -187,7 +187,7 @@ final class Worker: @unchecked Sendable {
     /// `-o idle_timeout`: close connections that sent nothing for longer (memcached's idle_kicks).
     private func kickIdleConnections() {
         let now = server.clock.current
-        let timeout = UInt32(server.settings.idleTimeout)
+        let timeout = UInt32(clamping: server.settings.idleTimeout)
         for c in Array(connections.values) where c.isIdle(now: now, timeout: timeout) {
             stats.add(ServerCounter.idleKicks.rawValue)
             c.close(reason: .idleTimeout)
@@ -210,5 +210,8 @@ final class Worker: @unchecked Sendable {
         server.stats.registry.remove(c.fd)
         server.stats.current.wrappingSubtract(1, ordering: .relaxed)
         server.stats.structures.wrappingSubtract(1, ordering: .relaxed)
+        if !server.stats.accepting.load(ordering: .relaxed) {
+            server.stats.closedWhileNotAccepting.store(true, ordering: .relaxed)
+        }
     }
 }

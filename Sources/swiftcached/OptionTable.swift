@@ -13,6 +13,8 @@
 // 4. a row in README's flag table of its section (OptionTableTests fails until it is there).
 // An `-o` suboption is a `SubOptionSpec` in SubOptionTable.swift, and a name in README's `-o` row.
 import Broker
+import Durability
+import Server
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,6 +67,10 @@ enum OptionTable {
             "max simultaneous connections (default: {default})",
         ]) { arg, p in
             guard let v = parseInt(arg), v > 0 else { return .refuse("Maximum connections must be greater than 0") }
+            // The descriptor limit is raised to fit -c at start-up (see FileLimit.swift).
+            guard v <= ServerSettings.maxConnectionsLimit else {
+                return .refuse("Maximum connections must be at most \(ServerSettings.maxConnectionsLimit)")
+            }
             p.options.server.maxConnections = v
             return .proceed
         },
@@ -88,14 +94,16 @@ enum OptionTable {
         OptionSpec("f", "slab-growth-factor", .required, "<num>", default: "1.25", settings: "growth_factor", column: 32, help: [
             "chunk size growth factor (default: {default})",
         ]) { arg, p in
-            guard let v = Double(arg), v > 1.0 else { return .refuse("Factor must be greater than 1") }
+            guard let v = Double(arg), v > 1.0, v.isFinite else { return .refuse("Factor must be greater than 1") }
             p.options.engine.growthFactor = v
             return .proceed
         },
         OptionSpec("n", "slab-min-size", .required, "<bytes>", default: "48", settings: "chunk_size", column: 32, help: [
             "min space used for key+value+flags (default: {default})",
         ]) { arg, p in
+            // Slab class sizes are 32-bit; a chunk this large is past any -I anyway.
             guard let v = parseInt(arg), v > 0 else { return .refuse("Chunk size must be greater than 0") }
+            guard v <= 1024 * 1024 * 1024 else { return .refuse("Chunk size must be at most 1073741824 (-n)") }
             p.options.engine.chunkSizeMin = v
             return .proceed
         },
@@ -103,6 +111,10 @@ enum OptionTable {
             "number of worker threads (default: {default})",
         ]) { arg, p in
             guard let v = parseInt(arg), v > 0 else { return .refuse("Number of threads must be greater than 0") }
+            // Each worker holds a notify pipe and an event base: three descriptors, a thread.
+            guard v <= ServerSettings.maxThreads else {
+                return .refuse("Number of threads must be at most \(ServerSettings.maxThreads)")
+            }
             p.options.server.threads = v
             p.options.engine.workerThreads = v
             return .proceed
@@ -123,7 +135,7 @@ enum OptionTable {
         OptionSpec("b", "listen-backlog", .required, "<num>", default: "1024", settings: "tcp_backlog", help: [
             "set the backlog queue limit (default: {default})",
         ]) { arg, p in
-            guard let v = parseInt(arg), v > 0 else { return .refuse("Invalid backlog: \(arg)") }
+            guard let v = parseInt(arg), v > 0, v <= Int(Int32.max) else { return .refuse("Invalid backlog: \(arg)") }
             p.options.server.backlog = v
             return .proceed
         },
@@ -262,7 +274,7 @@ enum OptionTable {
                    column: 28, help: [
             "journal fsync policy (default: {default}); always = STORED after fsync",
         ]) { arg, p in
-            guard let policy = FsyncPolicy(flag: arg) else { return .refuse("Invalid --fsync: \(arg) (always, never or <N>ms)") }
+            guard let policy = FsyncPolicy(flag: arg) else { return .refuse("Invalid --fsync: \(arg) (always, never or <N>ms, N from 1 to \(FsyncPolicy.maxIntervalMs))") }
             p.options.broker.fsync = policy
             return .proceed
         },

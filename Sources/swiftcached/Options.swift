@@ -46,14 +46,19 @@ func parseInt(_ s: String) -> Int? {
     return Int(t)
 }
 
-/// memcached's -I grammar: a number with an optional k/m suffix.
+/// memcached's -I grammar: a number with an optional k/m suffix; nil when the size does not fit
+/// in an Int.
 func parseSize(_ s: String) -> Int? {
     guard let last = s.last else { return nil }
+    let unit: Int
     switch last {
-    case "k", "K": return parseInt(String(s.dropLast())).map { $0 * 1024 }
-    case "m", "M": return parseInt(String(s.dropLast())).map { $0 * 1024 * 1024 }
+    case "k", "K": unit = 1024
+    case "m", "M": unit = 1024 * 1024
     default: return parseInt(s)
     }
+    guard let n = parseInt(String(s.dropLast())) else { return nil }
+    let (size, overflow) = n.multipliedReportingOverflow(by: unit)
+    return overflow ? nil : size
 }
 
 /// Writes a line to stderr.
@@ -141,6 +146,9 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     }
     if parse.slabChunkMaxSet && o.engine.slabPageSize % o.engine.slabChunkMax != 0 {
         return fail("slab_chunk_max must divide evenly into \(o.engine.slabPageSize) (slab_page_size)")
+    }
+    if o.engine.hotLRUPercent + o.engine.warmLRUPercent > 80 {
+        return fail("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
     }
     o.engine.lruMaintainer = o.lruMaintainerOption
     o.engine.lruCrawler = o.lruCrawlerOption

@@ -2,6 +2,9 @@
 // memcached prints them (the broker's lines last). OptionTable names the line that shows each flag.
 import Broker
 import CacheEngine
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a `stats settings` line is read from.
 struct SettingsSource {
@@ -89,9 +92,12 @@ func settingsStats(_ o: Options, tuning: LRUTuning, automove: Int) -> [(String, 
 /// memcached's "yes"/"no".
 private func yesNo(_ b: Bool) -> String { b ? "yes" : "no" }
 
-/// memcached prints these with "%.2f".
+/// memcached prints these with "%.2f"; so does this, for any Double (no integer conversion that
+/// a large factor could overflow).
 func format2(_ v: Double) -> String {
-    let scaled = Int((v * 100).rounded())
-    let frac = scaled % 100
-    return "\(scaled / 100)." + (frac < 10 ? "0" : "") + String(frac)
+    // The longest "%.2f" of a finite Double is 309 digits, a sign, a point and two decimals.
+    var buffer = [CChar](repeating: 0, count: 320)
+    let n = withVaList([v]) { vsnprintf(&buffer, buffer.count, "%.2f", $0) }
+    guard n > 0, n < buffer.count else { return v.description }
+    return String(decoding: buffer[0..<Int(n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

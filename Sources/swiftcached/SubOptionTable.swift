@@ -1,5 +1,7 @@
 // memcached's `-o` suboptions, once: `-h` lists them and `-o a=1,b` is parsed through this table.
-// Entries are in `-h` order; those with no help lines are accepted but not listed.
+// Entries are in `-h` order; those with no help lines are accepted but not listed. A value that
+// cannot be represented where it is used is refused (the server never starts with it).
+import CacheEngine
 
 enum SubOptionTable {
     static let entries: [SubOptionSpec] = [
@@ -28,21 +30,27 @@ enum SubOptionTable {
         SubOptionSpec("hot_max_factor", "<float>", default: "0.2", settings: "hot_max_factor", help: [
             "items idle > cold lru age * this are moved out of hot (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(Double.init), v > 0, v.isFinite else { return "hot_max_factor must be greater than 0" }
+            guard let v = value.flatMap(Double.init), LRUTuning.isValidAgeFactor(v) else {
+                return "hot_max_factor must be greater than 0 and at most 4294967295"
+            }
             p.options.engine.hotMaxFactor = v
             return nil
         },
         SubOptionSpec("warm_max_factor", "<float>", default: "2.0", settings: "warm_max_factor", help: [
             "items idle > cold lru age * this are moved out of warm (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(Double.init), v > 0, v.isFinite else { return "warm_max_factor must be greater than 0" }
+            guard let v = value.flatMap(Double.init), LRUTuning.isValidAgeFactor(v) else {
+                return "warm_max_factor must be greater than 0 and at most 4294967295"
+            }
             p.options.engine.warmMaxFactor = v
             return nil
         },
         SubOptionSpec("temporary_ttl", "<num>", settings: "temporary_ttl", help: [
             "TTLs at or below this use the TEMP LRU, never evicted (off by default; 61 once set)",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 0 else { return "temporary_ttl needs a number of seconds" }
+            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(Int32.max) else {
+                return "temporary_ttl must be a number of seconds from 0 to 2147483647"
+            }
             p.options.engine.tempLRU = true
             p.options.engine.temporaryTTL = v
             return nil
@@ -57,7 +65,10 @@ enum SubOptionTable {
         SubOptionSpec("idle_timeout", "<num>", default: "0", settings: "idle_timeout", help: [
             "close connections idle for more than this many seconds (default: {default}, never)",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 0 else { return "idle_timeout needs a number of seconds" }
+            // memcached keeps it in an int; past that it cannot be represented.
+            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(Int32.max) else {
+                return "idle_timeout must be a number of seconds from 0 to 2147483647"
+            }
             p.options.server.idleTimeout = v
             return nil
         },

@@ -32,20 +32,15 @@ case .run(let o):
 bootstrapLogging(verbose: options.verbose)
 let log = Logger(label: "swiftcached")
 
-if getuid() == 0 {
-    if let user = options.user {
-        guard let pw = getpwnam(user) else {
-            log.critical("can't find the user \(user) to switch to")
-            exit(71)
-        }
-        if setgroups(0, nil) != 0 || setgid(pw.pointee.pw_gid) != 0 || setuid(pw.pointee.pw_uid) != 0 {
-            log.critical("failed to assume identity of user \(user)")
-            exit(71)
-        }
-    } else {
-        // memcached refuses to run as root without -u; swiftcached warns and goes on.
-        log.warning("running as root without -u <user>: privileges are not dropped")
-    }
+// As memcached: the descriptor limit is raised to fit -c while the process may still raise it,
+// then root becomes the -u user (or is refused) before anything is bound or opened, so that the
+// files it creates (UNIX socket, journals, pid and port files) belong to that user.
+if let message = raiseDescriptorLimit(to: descriptorsNeeded(options)) {
+    log.critical("\(message)")
+    exit(71)  // EX_OSERR
+}
+if let status = dropPrivileges(user: options.user, log: log) {
+    exit(status)
 }
 
 if options.engine.lockMemory {

@@ -142,3 +142,50 @@ struct BrokerConnectionTests {
         producer.close()
     }
 }
+
+@Suite("broker port races")
+struct BrokerRaceTests {
+    /// Issue 11: `get qX/peek` on two connections while a third deletes qX and fills the queue
+    /// limit. The get's validation found qX; its processing looked it up again, found none (the
+    /// limit was full) and unwrapped nil. Bounded to about 1.5 s; before the fix it crashed within
+    /// a few hundred milliseconds.
+    @Test("a queue deleted while a get is between its checks and its read reads as empty, never a crash",
+          .timeLimit(.minutes(1)))
+    func deleteDuringGet() throws {
+        nonisolated(unsafe) let port = try BrokerPort()
+        for i in 0..<(Broker.maxQueues - 1) { _ = port.broker.queue(named: "filler\(i)") }
+        _ = port.broker.queue(named: "qX")
+        let stop = Atomic<Bool>(false)
+        let gets = Atomic<Int>(0)
+        let unexpected = Mutex<[String]>([])
+        var readers: [BackgroundThread] = []
+        for _ in 0..<2 {
+            readers.append(BackgroundThread(name: "reader") {
+                let c = BrokerClient(port)
+                while !stop.load(ordering: .relaxed) {
+                    let reply = c.send("get qX/peek\r\nget qX/peek qX/peek\r\n")
+                    // Empty either way; the lookup fails (bad command line format) while qX is gone and
+                    // the limit is full.
+                    for line in reply.split(separator: "\r\n") where line != "END" && line != "CLIENT_ERROR bad command line format" {
+                        unexpected.withLock { $0.append(String(line)) }
+                    }
+                    gets.add(2, ordering: .relaxed)
+                }
+            })
+        }
+        let churn = BackgroundThread(name: "churn") {
+            while !stop.load(ordering: .relaxed) {
+                _ = port.broker.deleteQueue("qX")
+                _ = port.broker.queue(named: "full")
+                _ = port.broker.deleteQueue("full")
+                _ = port.broker.queue(named: "qX")
+            }
+        }
+        usleep(1_500_000)
+        stop.store(true, ordering: .relaxed)
+        for r in readers { r.join() }
+        churn.join()
+        #expect(unexpected.withLock { $0.isEmpty }, "\(unexpected.withLock { $0.prefix(5) })")
+        #expect(gets.load(ordering: .relaxed) > 100)
+    }
+}

@@ -75,8 +75,8 @@ struct BrokerBlackBoxTests {
         let script = try IntegrationPaths.script("broker_crash.py")
         let binary = try IntegrationPaths.serverBinary()
         let fm = FileManager.default
-        let dir = fm.temporaryDirectory.appendingPathComponent("swiftcached-broker-crash-\(UUID().uuidString)")
-        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        // The script makes the data directory the server's user's (nobody when run as root).
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-broker-crash")
         defer { try? fm.removeItem(at: dir) }
         let port = try Loopback.freePort()
         // The script bounds itself (watchdog at 55 s) and kills the servers it started on

@@ -60,6 +60,19 @@ final class RawConnection {
         }
     }
 
+    /// Replies not received within `milliseconds` end `receive` (default 5 s).
+    func setReceiveTimeout(milliseconds: Int) {
+        var tv = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// The value of `STAT <name>` in a `stats` reply, if any.
+    func stat(_ name: String) -> Int? {
+        send("stats\r\n")
+        return receive(until: "END\r\n").split(separator: "\r\n").first { $0.hasPrefix("STAT \(name) ") }
+            .flatMap { Int($0.split(separator: " ")[2]) }
+    }
+
     /// True once the server has closed the connection (EOF within 5 s).
     func isClosedByPeer() -> Bool {
         var b: UInt8 = 0
@@ -84,21 +97,58 @@ struct CommandLineTests {
         (["-s", "/nonexistent-dir/swiftcached.sock"], "failed to listen"),
         (["-Y", "/nonexistent/authfile"], "Could not load authfile"),
         (["-B", "fooble"], "Invalid value for binding protocol"),
+        // Issue 11: values that cannot be represented where they are used refuse the start
+        // (each crashed the server, at start-up or later, before).
+        (["-o", "idle_timeout=4294967296"], "idle_timeout must be a number of seconds from 0 to 2147483647"),
+        (["-o", "warm_max_factor=1e300"], "warm_max_factor must be greater than 0 and at most 4294967295"),
+        (["-o", "hot_max_factor=1e17"], "hot_max_factor must be greater than 0 and at most 4294967295"),
+        (["-o", "temporary_ttl=99999999999"], "temporary_ttl must be a number of seconds from 0 to 2147483647"),
+        (["-o", "hot_lru_pct=60,warm_lru_pct=40"], "hot_lru_pct + warm_lru_pct cannot be more than 80% combined"),
+        (["-o", "slab_chunk_max=9999999999999999m"], "slab_chunk_max needs a size"),
+        (["-I", "9999999999999999m"], "Invalid max item size"),
+        (["-f", "inf"], "Factor must be greater than 1"),
+        (["-n", "99999999999"], "Chunk size must be at most 1073741824"),
+        (["-t", "100000"], "Number of threads must be at most 1024"),
+        (["-b", "99999999999"], "Invalid backlog"),
+        (["-c", "99999999999"], "Maximum connections must be at most 1048576"),
+        (["--fsync=9223372036854775807ms"], "Invalid --fsync"),
     ])
     func invalidFlags(_ args: [String], _ message: String) async throws {
         let binary = try IntegrationPaths.serverBinary()
         let port = try Loopback.freePort()
-        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1"] + args, timeout: .seconds(10))
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1"] + IntegrationPaths.privilegeArguments + args,
+                                         timeout: .seconds(10))
         #expect(!r.timedOut, "\(r.report)")
         #expect(r.status != 0, "\(r.report)")
         #expect(r.output.contains(message), "\(r.report)")
+    }
+
+    @Test("lru tune refuses an age factor stats settings cannot print; a large one that fits is printed as %.2f")
+    func lruTuneLargeFactor() async throws {
+        try await withServer { server in
+            let c = try RawConnection(port: server.port)
+            // Issue 11: this was OK, and the next stats settings killed the server.
+            c.send("lru tune 10 20 0.1 1e17\r\n")
+            #expect(c.receive(until: "\r\n") == "ERROR hot/warm age factors must be greater than 0 and at most 4294967295\r\n")
+            c.send("stats settings\r\n")
+            let before = c.receive(until: "END\r\n")
+            #expect(before.contains("STAT warm_max_factor 2.00\r\n"), "\(before)")
+            c.send("lru tune 10 20 0.125 4294967295\r\n")
+            #expect(c.receive(until: "\r\n") == "OK\r\n")
+            c.send("stats settings\r\n")
+            let after = c.receive(until: "END\r\n")
+            #expect(after.contains("STAT hot_max_factor 0.12\r\n") && after.contains("STAT warm_max_factor 4294967295.00\r\n"),
+                    "\(after)")
+            #expect(server.isRunning, "log:\n\(server.log)")
+        }
     }
 
     @Test("an address that does not resolve is an error at start-up")
     func badListenAddress() async throws {
         let binary = try IntegrationPaths.serverBinary()
         let port = try Loopback.freePort()
-        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "fooble"], timeout: .seconds(20))
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "fooble"] + IntegrationPaths.privilegeArguments,
+                                         timeout: .seconds(20))
         #expect(!r.timedOut && r.status != 0, "\(r.report)")
         #expect(r.output.contains("fooble"), "\(r.report)")
     }
@@ -171,6 +221,74 @@ struct CommandLineTests {
             let stats = a.receive(until: "END\r\n")
             #expect(stats.contains("STAT rejected_connections 1\r\n"), "\(stats)")
         }
+    }
+
+    @Test("descriptors running out before -c: the waiting connection is refused, accepting pauses (listen_disabled_num), no spinning, and it resumes",
+          .timeLimit(.minutes(1)))
+    func outOfDescriptors() async throws {
+        // Issue 11: under `ulimit -n 1024` with -c 1024 the listener spun at 100% of a core on
+        // EMFILE and new connections hung. Here the limit fits -c (the server checks that at
+        // start-up), and 100 broker queues with a data directory (a journal and a spill file
+        // each) take 200 descriptors, so that they run out well before -c 200.
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-emfile")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let brokerPort = try Loopback.freePort()
+        let server = try await ServerProcess.start(
+            ["-t", "2", "-c", "200", "--broker-port=\(brokerPort)", "--data-dir=\(dir.path)/data"], descriptorLimit: 256)
+        defer { server.stop() }
+        let first = try RawConnection(port: server.port)
+        let broker = try RawConnection(port: brokerPort)
+        for i in 0..<100 {
+            broker.send("get q\(i)\r\n")
+            #expect(broker.receive(until: "\r\n") == "END\r\n")
+        }
+        var open: [RawConnection] = []
+        var refusal = ""
+        while open.count < 200 {
+            guard let c = try? RawConnection(port: server.port) else { refusal = "connect failed"; break }
+            c.setReceiveTimeout(milliseconds: 1000)
+            c.send("version\r\n")
+            let reply = c.receive(until: "\r\n")
+            guard reply.hasPrefix("VERSION ") else { refusal = reply.isEmpty ? "no reply" : reply; break }
+            open.append(c)
+        }
+        #expect(open.count < 200, "descriptors never ran out")
+        #expect(refusal == "ERROR Too many open connections\r\n", "\(refusal.debugDescription) after \(open.count)")
+        // One more waits in the backlog: the accept event stays readable while descriptors are
+        // out, which made the listener spin.
+        let waiting = try RawConnection(port: server.port)
+        waiting.setReceiveTimeout(milliseconds: 3000)
+        waiting.send("version\r\n")
+        func cpuTicks() throws -> Int {
+            let stat = try String(contentsOfFile: "/proc/\(server.pid)/stat", encoding: .utf8)
+            let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
+            return Int(fields[11])! + Int(fields[12])!  // utime, stime
+        }
+        let before = try cpuTicks()
+        try await Task.sleep(for: .seconds(1))
+        let ticks = try cpuTicks() - before
+        #expect(ticks <= Int(sysconf(Int32(_SC_CLK_TCK))) / 5, "server used \(ticks) ticks of CPU in 1 s while out of descriptors")
+        // The existing connections are served, and the pause is counted.
+        #expect((first.stat("listen_disabled_num") ?? 0) > 0)
+        #expect(first.stat("rejected_connections").map { $0 >= 1 } == true)
+        #expect(open.last.map { c in c.send("version\r\n"); return c.receive(until: "\r\n").hasPrefix("VERSION ") } == true)
+        // The waiting connection is refused at the next try (not left waiting for ever) ...
+        #expect(waiting.receive(until: "\r\n") == "ERROR Too many open connections\r\n")
+        // ... and once connections close, accepting resumes.
+        open.removeAll()
+        var served = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !served && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            if let c = try? RawConnection(port: server.port) {
+                c.setReceiveTimeout(milliseconds: 2000)
+                c.send("version\r\n")
+                served = c.receive(until: "\r\n").hasPrefix("VERSION ")
+            }
+        }
+        #expect(served, "no connection accepted after others closed; log:\n\(server.log)")
+        #expect(first.stat("accepting_conns") == 1)
+        #expect(server.isRunning)
     }
 
     @Test("-R 1: 50 pipelined requests are all answered in order, yielding between them")
@@ -268,7 +386,8 @@ struct CommandLineTests {
         }
         // As memcached: ASCII auth and the binary protocol do not mix.
         let binary = try IntegrationPaths.serverBinary()
-        let r = try await ToolRunner.run(binary, ["-p", String(try Loopback.freePort()), "-l", "127.0.0.1", "-B", "binary", "-Y", file],
+        let r = try await ToolRunner.run(binary, ["-p", String(try Loopback.freePort()), "-l", "127.0.0.1", "-B", "binary", "-Y", file]
+                                             + IntegrationPaths.privilegeArguments,
                                          timeout: .seconds(10))
         #expect(r.status != 0 && r.output.contains("You cannot allow the BINARY protocol while using ascii authentication tokens."),
                 "\(r.report)")
@@ -342,7 +461,7 @@ struct CommandLineTests {
         let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-port-\(UUID().uuidString)").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-p", "-1", "-l", "127.0.0.1", "-U", "-1"]
+        process.arguments = ["-p", "-1", "-l", "127.0.0.1", "-U", "-1"] + IntegrationPaths.privilegeArguments
         process.environment = ProcessInfo.processInfo.environment.merging(["MEMCACHED_PORT_FILENAME": portFile]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -368,12 +487,13 @@ struct CommandLineTests {
     @Test("-d -P -s -a: a daemon on a UNIX socket with its mask and pid file, both removed at exit")
     func daemonOnUnixSocket() async throws {
         let binary = try IntegrationPaths.serverBinary()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftcached-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // The daemon writes its socket and pid file as -u's user.
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let sock = dir + "/sc.sock", pidFile = dir + "/sc.pid"
         // Started as a shell starts it: the foreground process returns once the daemon has forked.
-        let status = system("'\(binary)' -d -P '\(pidFile)' -s '\(sock)' -a 770 </dev/null >/dev/null 2>&1")
+        let user = IntegrationPaths.privilegeArguments.joined(separator: " ")
+        let status = system("'\(binary)' \(user) -d -P '\(pidFile)' -s '\(sock)' -a 770 </dev/null >/dev/null 2>&1")
         #expect(status == 0)
         let deadline = ContinuousClock.now + .seconds(10)
         while !FileManager.default.fileExists(atPath: pidFile) && ContinuousClock.now < deadline {
@@ -411,9 +531,24 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: sock))
     }
 
+    @Test("as root without -u the server refuses to start, as memcached (exit status 64); -u with no such user is 67",
+          .enabled(if: geteuid() == 0, "only root is refused"))
+    func rootWithoutUser() async throws {
+        let binary = try IntegrationPaths.serverBinary()
+        let port = try Loopback.freePort()
+        let r = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1", "-U", "0"], timeout: .seconds(10))
+        #expect(!r.timedOut && !r.terminatedBySignal && r.status == 64, "\(r.report)")
+        #expect(r.output.contains("can't run as root without the -u switch"), "\(r.report)")
+        #expect(!Loopback.canConnect(port: port))
+        let u = try await ToolRunner.run(binary, ["-p", String(port), "-l", "127.0.0.1", "-U", "0", "-u", "no-such-user-x"],
+                                         timeout: .seconds(10))
+        #expect(u.status == 67 && u.output.contains("can't find the user no-such-user-x to switch to"), "\(u.report)")
+    }
+
     @Test("-u nobody: started as root, the server drops to that user and serves")
     func dropPrivileges() async throws {
-        try await withServer(["-u", "nobody"]) { server in
+        // withServer adds -u nobody when the tests run as root.
+        try await withServer(getuid() == 0 ? [] : ["-u", "nobody"]) { server in
             let c = try RawConnection(port: server.port)
             c.send("version\r\n")
             #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
@@ -486,7 +621,7 @@ struct CommandLineTests {
         let port = try Loopback.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"]
+        process.arguments = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"] + IntegrationPaths.privilegeArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

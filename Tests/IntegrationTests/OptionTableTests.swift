@@ -41,6 +41,17 @@ struct OptionTableTests {
         }
     }
 
+    @Test("stats settings prints factors as memcached's %.2f, for any Double (issue 11: 1e17 trapped)")
+    func factorFormat() {
+        #expect(format2(1.25) == "1.25")
+        #expect(format2(2) == "2.00")
+        #expect(format2(0.125) == "0.12")
+        #expect(format2(4294967295) == "4294967295.00")
+        #expect(format2(1e17) == "100000000000000000.00")
+        #expect(format2(1e300).hasPrefix("1000000000") && format2(1e300).hasSuffix(".00") && format2(1e300).count == 304)
+        #expect(parseSize("9999999999999999m") == nil && parseSize("2k") == 2048 && parseSize("1m") == 1 << 20)
+    }
+
     @Test("every flag of the table is in -h and in README's flag tables, and nothing else is")
     func helpReadmeAndTableAgree() async throws {
         let help = try await helpOutput()

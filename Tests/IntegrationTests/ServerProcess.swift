@@ -33,6 +33,26 @@ enum IntegrationPaths {
             .appendingPathComponent("Scripts", isDirectory: true)
     }
 
+    /// What every command line that starts the server adds: `-u nobody` when the tests run as
+    /// root (the server refuses root without -u, as memcached), nothing otherwise.
+    static var privilegeArguments: [String] {
+        geteuid() == 0 ? ["-u", "nobody"] : []
+    }
+
+    /// A new empty directory under the temporary directory that the server can write to after
+    /// dropping to `nobody` (mode 0777 when running as root; sockets, pid and data files go here).
+    static func serverWritableDirectory(_ prefix: String) throws -> URL {
+        let fm = FileManager.default
+        let dir = fm.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        if geteuid() == 0 {
+            guard chmod(dir.path, 0o777) == 0 else {
+                throw IntegrationSetupError("chmod 0777 \(dir.path) failed: \(String(cString: strerror(errno)))")
+            }
+        }
+        return dir
+    }
+
     static func script(_ name: String) throws -> String {
         let path = scriptsDirectory().appendingPathComponent(name).path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -354,15 +374,17 @@ final class ServerProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
-    /// Starts `swiftcached -p PORT -l 127.0.0.1 -U 0 <extraArguments>` and waits
+    /// Starts `swiftcached -p PORT -l 127.0.0.1 -U 0 [-u nobody] <extraArguments>` and waits
     /// (at most 10 s) until it accepts TCP connections. Retries with another
     /// port if the server exits during startup (e.g. the port was taken).
-    static func start(_ extraArguments: [String] = []) async throws -> ServerProcess {
+    /// With `descriptorLimit`, the server starts under `ulimit -n <limit>` (through /bin/sh, which
+    /// execs it: `pid` is the server's).
+    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil) async throws -> ServerProcess {
         let binary = try IntegrationPaths.serverBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Loopback.freePort()
-            let server = try launch(binary: binary, port: port, extraArguments: extraArguments)
+            let server = try launch(binary: binary, port: port, extraArguments: extraArguments, descriptorLimit: descriptorLimit)
             switch try await server.waitUntilAccepting(timeout: .seconds(10)) {
             case .ready:
                 return server
@@ -377,17 +399,23 @@ final class ServerProcess: @unchecked Sendable {
         throw IntegrationSetupError("swiftcached failed to start 3 times:\n" + failures.joined(separator: "\n"))
     }
 
-    private static func launch(binary: String, port: UInt16, extraArguments: [String]) throws -> ServerProcess {
+    private static func launch(binary: String, port: UInt16, extraArguments: [String],
+                               descriptorLimit: Int?) throws -> ServerProcess {
         let fm = FileManager.default
         let logURL = fm.temporaryDirectory.appendingPathComponent("swiftcached-server-\(port)-\(UUID().uuidString).log")
         guard fm.createFile(atPath: logURL.path, contents: nil) else {
             throw IntegrationSetupError("cannot create \(logURL.path)")
         }
         let handle = try FileHandle(forWritingTo: logURL)
-        let args = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"] + extraArguments
+        let args = ["-p", String(port), "-l", "127.0.0.1", "-U", "0"] + IntegrationPaths.privilegeArguments + extraArguments
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = args
+        if let limit = descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(limit) && exec \"$0\" \"$@\"", binary] + args
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = args
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = handle
         process.standardError = handle

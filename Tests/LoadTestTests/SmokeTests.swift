@@ -102,18 +102,22 @@ struct SmokeTests {
         #expect(result.latency.count == UInt64(result.requests))
     }
 
+    /// memcached and swiftcached both refuse root without -u: as root they run as nobody.
+    static var privilegeArguments: [String] { geteuid() == 0 ? ["-u", "nobody"] : [] }
+
     @Test("2 s against swiftcached: no errors, non-zero rate")
     func swiftcached() async throws {
         let bin = try Binaries.swiftcached()
-        try await Self.smoke(name: "swiftcached", executable: bin) { ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"] }
+        try await Self.smoke(name: "swiftcached", executable: bin) {
+            ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"] + Self.privilegeArguments
+        }
     }
 
     @Test("2 s against memcached: no errors, non-zero rate")
     func memcached() async throws {
         let bin = try Binaries.memcached()
-        let asRoot = geteuid() == 0
         try await Self.smoke(name: "memcached", executable: bin) {
-            ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"] + (asRoot ? ["-u", "nobody"] : [])
+            ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"] + Self.privilegeArguments
         }
     }
 
@@ -131,7 +135,7 @@ struct SmokeTests {
         let bin = try Binaries.swiftcached()
         let result: LoadResult = try await offPool {
             let server = try ManagedServer.start(name: "swiftcached-broker", executable: bin) {
-                ["-p", "0", "--broker-port", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"]
+                ["-p", "0", "--broker-port", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"] + Self.privilegeArguments
             }
             defer { server.stop() }
             var config = LoadConfig()
@@ -157,7 +161,7 @@ struct SmokeTests {
         let bin = try Binaries.swiftcached()
         let result: LoadResult = try await offPool {
             let server = try ManagedServer.start(name: "swiftcached-meta", executable: bin) {
-                ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"]
+                ["-p", String($0), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"] + Self.privilegeArguments
             }
             defer { server.stop() }
             var config = Self.smokeConfig(port: server.port)

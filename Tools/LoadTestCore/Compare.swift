@@ -349,8 +349,9 @@ public enum CompareRunner {
         let common = ["-l", "127.0.0.1", "-U", "0", "-t", t, "-m", m]
         let started = utcNow()
         var commands: [String: String] = [:]
-        commands["swiftcached"] = "-t \(t) -m \(m) -U 0 -l 127.0.0.1"
+        // Both refuse to run as root without -u.
         let asNobody = geteuid() == 0 ? ["-u", "nobody"] : []
+        commands["swiftcached"] = "-t \(t) -m \(m) -U 0 -l 127.0.0.1" + (asNobody.isEmpty ? "" : " -u nobody")
         commands["memcached"] = "-t \(t) -m \(m) -U 0 -l 127.0.0.1" + (asNobody.isEmpty ? "" : " -u nobody")
         // redis-server: one event-loop thread (redis.conf advises no I/O threads below 4 cores),
         // the same memory limit with LRU eviction, no persistence.
@@ -366,7 +367,7 @@ public enum CompareRunner {
         func startAll() throws -> [ManagedServer] {
             var servers: [ManagedServer] = []
             do {
-                servers.append(try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common })
+                servers.append(try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common + asNobody })
                 servers.append(try ManagedServer.start(name: "memcached", executable: memcached) { ["-p", String($0)] + common + asNobody })
                 if let redis {
                     servers.append(try ManagedServer.start(name: "redis", executable: redis, wire: .resp) { ["--port", String($0)] + redisArgs })

@@ -89,12 +89,17 @@ def die_with_parent():
         pass
 
 
+# swiftcached refuses root without -u, as memcached: as root it runs as nobody, and the data
+# directory is made nobody's (see main()).
+AS_USER = ["-u", "nobody"] if os.geteuid() == 0 else []
+
+
 def start_server(binary, port, data_dir, n):
     log_path = os.path.join(os.path.dirname(data_dir.rstrip("/")), "server-%d.log" % n)
     log = open(log_path, "wb")
     LOGS.append(log_path)
     args = [binary, "-p", "0", "-l", "127.0.0.1", "-U", "0", "--broker-port=%d" % port,
-            "--data-dir=%s" % data_dir, "--fsync=always", "-t", "2"]
+            "--data-dir=%s" % data_dir, "--fsync=always", "-t", "2"] + AS_USER
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             preexec_fn=die_with_parent)
     log.close()
@@ -408,6 +413,10 @@ def main():
             print("FAIL: data dir %s is not empty" % data_dir)
             return 2
     os.makedirs(data_dir, exist_ok=True)
+    if AS_USER:
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        os.chown(data_dir, nobody.pw_uid, nobody.pw_gid)
     rawconn.ADDRESS = ("127.0.0.1", a.port)
 
     def watchdog():

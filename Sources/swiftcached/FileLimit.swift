@@ -1,0 +1,91 @@
+// Start-up steps that need root, or that memcached does before it serves: the descriptor limit
+// raised to fit -c, and root refused without -u.
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The descriptors swiftcached needs besides its connections, as memcached reserves headroom above
+/// -c: what is open now (stdio, inherited), the listening sockets (IPv4 and IPv6 for each address,
+/// TCP and UDP), three per worker (notify pipe, event base) and the listener thread's, the files
+/// the broker's data directory holds at start-up (journals and spill files are opened at
+/// recovery), and memcached's 10 for the unexpected.
+func descriptorsNeeded(_ o: Options) -> Int {
+    let open = openDescriptorCount()
+    let addresses = max(1, o.server.hosts.count) * 2
+    let listeners = addresses * ((o.server.port != 0 ? 1 : 0) + (o.udpPort != 0 ? 1 : 0) + (o.brokerPort != 0 ? 1 : 0))
+        + (o.server.unixSocket != nil ? 1 : 0)
+    let workers = 3 * o.server.threads + 4
+    let broker = o.broker.dataDirectory.map { entryCount($0) + 16 } ?? 0
+    let headroom = 10
+    // -c and -t are bounded by the option table: no overflow.
+    return o.server.maxConnections + open + listeners + workers + broker + headroom
+}
+
+/// memcached raises RLIMIT_NOFILE to fit -c and refuses to start when it cannot. The soft limit is
+/// raised to `needed` (and the hard limit with it, which only root may do); a limit already high
+/// enough is left alone. Returns the error message, or nil.
+func raiseDescriptorLimit(to needed: Int) -> String? {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+        return "failed to getrlimit number of files"
+    }
+    let want = rlim_t(needed)
+    if limit.rlim_cur != rlim_t.max && limit.rlim_cur < want {
+        limit.rlim_cur = want
+        if limit.rlim_max != rlim_t.max && limit.rlim_max < want { limit.rlim_max = want }
+        guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+            return "failed to set rlimit for open files (\(needed) needed for -c and the server's own). "
+                + "Try starting as root or requesting smaller maxconns value."
+        }
+    }
+    return nil
+}
+
+/// Root is refused without -u, as memcached refuses it (exit status 64, EX_USAGE); with -u the
+/// process becomes that user (67, EX_NOUSER, when there is none; 71, EX_OSERR, when the switch
+/// fails). Returns the exit status to stop with, or nil to go on.
+func dropPrivileges(user: String?, log: Logger) -> Int32? {
+    guard getuid() == 0 || geteuid() == 0 else { return nil }
+    guard let user, !user.isEmpty else {
+        log.critical("can't run as root without the -u switch")
+        return 64
+    }
+    guard let pw = getpwnam(user) else {
+        log.critical("can't find the user \(user) to switch to")
+        return 67
+    }
+    if setgroups(0, nil) != 0 {
+        // EPERM: already without the privilege to change them; memcached goes on.
+        let error = errno
+        log.critical("failed to drop supplementary groups: \(String(cString: strerror(error)))")
+        if error != EPERM { return 71 }
+    }
+    if setgid(pw.pointee.pw_gid) != 0 || setuid(pw.pointee.pw_uid) != 0 {
+        log.critical("failed to assume identity of user \(user)")
+        return 71
+    }
+    return nil
+}
+
+/// Descriptors open in this process now.
+private func openDescriptorCount() -> Int {
+    // /proc/self/fd lists them (and the one opendir holds); without /proc, count by probing.
+    let n = entryCount("/proc/self/fd")
+    if n > 0 { return n }
+    var count = 0
+    for fd in 0..<1024 where fcntl(Int32(fd), F_GETFD) != -1 { count += 1 }
+    return count
+}
+
+/// Entries of directory `path` (0 when it cannot be read).
+private func entryCount(_ path: String) -> Int {
+    guard let dir = opendir(path) else { return 0 }
+    defer { closedir(dir) }
+    var n = 0
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+        if name != [0x2E] && name != [0x2E, 0x2E] { n += 1 }
+    }
+    return n
+}
