@@ -58,8 +58,8 @@ public struct StatsSources: Sendable {
     public var general: @Sendable () -> [(String, String)] = { [] }
     public var settings: @Sendable () -> [(String, String)] = { [] }
     public var resetServer: @Sendable () -> Void = {}
-    /// `stats conns` lines.
-    public var connections: @Sendable () -> [(String, String)] = { [] }
+    /// The listeners and connections `stats conns` lists.
+    public var connections: @Sendable () -> ConnectionsSnapshot = { .empty }
     public init() {}
 }
 

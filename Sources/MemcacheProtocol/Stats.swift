@@ -53,7 +53,7 @@ extension MemcacheConnection {
             }
             output.append(text + "END\r\n")
         } else if TextParser.equals(input, sub, "conns") {
-            writeStats(service.sources.connections(), output)
+            writeStats(service.sources.connections().statsLines, output)
         } else if TextParser.equals(input, sub, "sizes") {
             // memcached 1.6 tracks item sizes only with -o track_sizes, which is not implemented.
             writeStats([("sizes_status", "disabled")], output)

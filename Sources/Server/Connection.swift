@@ -50,8 +50,8 @@ final class Connection {
         capacity = Self.initialCapacity
         buffer = .allocate(byteCount: capacity, alignment: 8)
         iov = .allocate(capacity: Self.iovecCapacity)
-        if let watch = worker.server.watch, watch.isActive(.connevents) {
-            watch.emit(.connevents, "type=conn_new \(peerForLog(fd)) cfd=\(fd)")
+        if let observer = worker.server.observer, observer.isObserving {
+            observer.connectionOpened(fd: fd, peer: record.peer)
         }
     }
 
@@ -272,17 +272,10 @@ final class Connection {
         !writing && !closed && now &- record.lastCommand.load(ordering: .relaxed) > timeout
     }
 
-    /// Why a connection closes, in memcached's connevents words.
-    enum CloseReason: String {
-        case normal
-        case idleTimeout = "idle_timeout"
-        case shutdown
-    }
-
-    func close(reason: CloseReason = .normal) {
+    func close(reason: ConnectionCloseReason = .normal) {
         if closed { return }
-        if let watch = worker.server.watch, watch.isActive(.connevents) {
-            watch.emit(.connevents, "type=conn_close \(peerForLog(fd)) reason=\(reason.rawValue) cfd=\(fd)")
+        if let observer = worker.server.observer, observer.isObserving {
+            observer.connectionClosed(fd: fd, peer: record.peer, reason: reason)
         }
         closed = true
         event_del(event)

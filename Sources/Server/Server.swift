@@ -60,15 +60,16 @@ public final class Server: @unchecked Sendable {
     /// closed (descriptors held by something else, such as journals, may have been freed).
     static let acceptPauseMicroseconds = 1_000_000
 
-    /// `watch connevents` lines go here.
-    let watch: WatchLog?
+    /// Told of every connection opened and closed.
+    let observer: (any ConnectionObserver)?
 
     /// A server for `listeners`, bound by `bind()` in their order; the listener thread ticks
     /// `clock` once a second.
-    public init(settings: ServerSettings, listeners: [ListenerConfig], watch: WatchLog? = nil, clock: ProcessClock) {
+    public init(settings: ServerSettings, listeners: [ListenerConfig], observer: (any ConnectionObserver)? = nil,
+                clock: ProcessClock) {
         self.settings = settings
         self.configurations = listeners
-        self.watch = watch
+        self.observer = observer
         self.clock = clock
         self.stats = ServerStats(workers: settings.threads)
         base = event_base_new()
@@ -167,8 +168,8 @@ public final class Server: @unchecked Sendable {
         return ports
     }
 
-    /// The stream listeners' listening sockets and their addresses (`stats conns`).
-    public var listeningSockets: [(fd: Int32, address: String)] {
+    /// The stream listeners' listening sockets and their addresses (for connection listings).
+    public var listeningSockets: [(fd: Int32, address: SocketAddress)] {
         streamSockets.map { ($0.fd, socketAddress($0.fd, peer: false)) }
     }
 

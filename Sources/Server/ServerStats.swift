@@ -47,22 +47,8 @@ public final class ServerStats: Sendable {
     public var timeInListenDisabledMicroseconds: Int { listenDisabledMicroseconds.load(ordering: .relaxed) }
     public var isAccepting: Bool { accepting.load(ordering: .relaxed) }
 
-    /// `stats conns`: memcached's lines for every listening socket and connection.
-    public func connectionLines(listeners: [(fd: Int32, address: String)], now t: UInt32) -> [(String, String)] {
-        var lines: [(String, String)] = []
-        for l in listeners {
-            lines.append(("\(l.fd):addr", l.address))
-            lines.append(("\(l.fd):state", "conn_listening"))
-            lines.append(("\(l.fd):secs_since_last_cmd", "0"))
-        }
-        for r in registry.snapshot() {
-            lines.append(("\(r.fd):addr", r.address))
-            lines.append(("\(r.fd):listen_addr", r.listenAddress))
-            lines.append(("\(r.fd):state", r.writing.load(ordering: .relaxed) ? "conn_mwrite" : "conn_waiting"))
-            lines.append(("\(r.fd):secs_since_last_cmd", String(t &- r.lastCommand.load(ordering: .relaxed))))
-        }
-        return lines
-    }
+    /// Every open connection, in descriptor order (any thread).
+    public func connectionFacts() -> [ConnectionFacts] { registry.snapshot() }
 
     /// The connection lines of `stats`, in memcached's order.
     public static let statTable = StatTable<ServerStats>(counterSets: { $0.workers }, [

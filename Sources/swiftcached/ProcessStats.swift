@@ -37,7 +37,7 @@ func writeFileAtomically(_ name: String, _ text: String) {
 final class ServerBox: @unchecked Sendable {
     // Safe to share: written once on the main thread before any worker thread starts.
     var server: Server?
-    var listeners: [(fd: Int32, address: String)] = []
+    var listeners: [(fd: Int32, address: SocketAddress)] = []
 }
 
 /// What the process lines of `stats` are computed from, taken when `stats` runs.

@@ -69,7 +69,10 @@ sources.general = {
     return generalServerStats(server: server, clock: clock, options: options, pid: getpid(), startedAt: startedAt)
 }
 sources.resetServer = { serverBox.server?.stats.reset() }
-sources.connections = { serverBox.server?.stats.connectionLines(listeners: serverBox.listeners, now: clock.current) ?? [] }
+sources.connections = {
+    guard let server = serverBox.server else { return .empty }
+    return ConnectionsSnapshot(listeners: serverBox.listeners, connections: server.stats.connectionFacts(), now: clock.current)
+}
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })
 var broker: Broker?
@@ -85,7 +88,7 @@ if options.brokerPort != 0 {
     brokerService = BrokerService(broker: broker!, settings: options.proto, sources: sources)
 }
 let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService),
-                    watch: watchLog, clock: clock)
+                    observer: ConnectionEventLog(watch: watchLog), clock: clock)
 serverBox.server = server
 do {
     try server.bind()

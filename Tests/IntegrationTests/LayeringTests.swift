@@ -12,12 +12,14 @@ struct LayeringTests {
         "ERROR", "SERVER_ERROR", "CLIENT_ERROR", "STORED", "NOT_STORED", "EXISTS", "NOT_FOUND",
         "DELETED", "TOUCHED", "END", "VALUE", "OK",
     ]
-    /// Text that only a protocol composes: reply line ends, memcached's refusals, its UDP frame.
+    /// Text that only a protocol composes: reply line ends, memcached's refusals, its UDP frame,
+    /// its `stats conns` states and `watch connevents` fields.
     static let protocolText = [
         "\\r\\n", "Too many open connections", "multi-packet", "1400", "UDP_MAX_PAYLOAD", "requestID",
+        "conn_listening", "conn_waiting", "conn_mwrite", "type=conn_", "rip=", "cfd=", "idle_timeout\"",
     ]
 
-    @Test("Sources/Server holds no reply text and no memcached frame header")
+    @Test("Sources/Server holds no reply text, no memcached frame header, no stats conns or connevents words")
     func serverKnowsNoProtocol() throws {
         let directory = IntegrationPaths.packageRoot().appendingPathComponent("Sources/Server")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".swift") }.sorted()

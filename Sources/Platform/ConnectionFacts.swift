@@ -1,0 +1,68 @@
+// What the server tells the protocols about connections, in no protocol's words: the facts behind
+// memcached's `stats conns` and `watch connevents`, and tomorrow Redis's CLIENT LIST. The server
+// gathers them; each protocol module renders them its own way.
+
+/// Where one end of a socket is.
+public enum SocketAddress: Sendable, Equatable {
+    case ipv4(host: String, port: Int)
+    case ipv6(host: String, port: Int)
+    case unix(path: String)
+    /// The socket could not be asked (it closed meanwhile).
+    case unknown
+}
+
+/// One open connection, as another thread may read it.
+public struct ConnectionFacts: Sendable {
+    public let fd: Int32
+    public let peer: SocketAddress
+    /// The listener's end.
+    public let local: SocketAddress
+    /// A reply is being written and the client has not read it all.
+    public let isWriting: Bool
+    /// Server seconds (`ProcessClock.current`) of the connection's last request.
+    public let lastRequest: UInt32
+
+    public init(fd: Int32, peer: SocketAddress, local: SocketAddress, isWriting: Bool, lastRequest: UInt32) {
+        self.fd = fd
+        self.peer = peer
+        self.local = local
+        self.isWriting = isWriting
+        self.lastRequest = lastRequest
+    }
+}
+
+/// Every listening stream socket and open connection at one moment.
+public struct ConnectionsSnapshot: Sendable {
+    public let listeners: [(fd: Int32, address: SocketAddress)]
+    /// In descriptor order.
+    public let connections: [ConnectionFacts]
+    /// Server seconds when the snapshot was taken.
+    public let now: UInt32
+
+    public init(listeners: [(fd: Int32, address: SocketAddress)], connections: [ConnectionFacts], now: UInt32) {
+        self.listeners = listeners
+        self.connections = connections
+        self.now = now
+    }
+
+    public static let empty = ConnectionsSnapshot(listeners: [], connections: [], now: 0)
+}
+
+/// Why the server closed a connection.
+public enum ConnectionCloseReason: Sendable {
+    /// The client closed it, or a protocol asked for the close, or a socket error.
+    case normal
+    /// Idle past the idle timeout.
+    case idleTimeout
+    /// The server is stopping.
+    case shutdown
+}
+
+/// Told of every connection opened and closed on the listeners it is given to (memcached's
+/// `watch connevents`). Called on the connection's worker; `isObserving` is checked first, so an
+/// observer nobody listens to costs one call per connection.
+public protocol ConnectionObserver: Sendable {
+    var isObserving: Bool { get }
+    func connectionOpened(fd: Int32, peer: SocketAddress)
+    func connectionClosed(fd: Int32, peer: SocketAddress, reason: ConnectionCloseReason)
+}
