@@ -184,8 +184,10 @@ public final class Broker: @unchecked Sendable {
         let found: Bool = registry.withLock {
             guard let q = queues.removeValue(forKey: name) else { return false }
             q.deleted.store(true, ordering: .relaxed)
-            for key in exchanges.keys {
-                exchanges[key]!.bindings.removeAll { $0.queue == name }
+            // The names copied out first: a live view of the keys would make each change copy
+            // the table, and the tries in it.
+            for key in Array(exchanges.keys) {
+                exchanges[key]!.removeAll(queue: name)
             }
             lockedSaveMeta()
             q.lock.withLock {
@@ -457,12 +459,12 @@ public final class Broker: @unchecked Sendable {
 
     public func bind(exchange: String, _ b: Binding) -> ExchangeResult {
         registry.withLock {
+            // No copy of the exchange is kept while it is changed: the change would copy its trie.
             guard exchanges[exchange] != nil else { return .notFound }
-            if exchanges[exchange]!.bindings.count >= Self.maxBindings && !exchanges[exchange]!.bindings.contains(b) {
-                return .tooManyBindings
-            }
+            let bound = exchanges[exchange]!.bindings.contains(b)
+            if exchanges[exchange]!.bindings.count >= Self.maxBindings && !bound { return .tooManyBindings }
             if queues[b.queue] == nil { _ = lockedCreateQueue(b.queue, QueueConfig()) }
-            if !exchanges[exchange]!.bindings.contains(b) { exchanges[exchange]!.bindings.append(b) }
+            if !bound { exchanges[exchange]!.add(b) }
             lockedSaveMeta()
             return .ok
         }
@@ -471,9 +473,7 @@ public final class Broker: @unchecked Sendable {
     public func unbind(exchange: String, queue: String, key: String) -> ExchangeResult {
         registry.withLock {
             guard exchanges[exchange] != nil else { return .notFound }
-            let before = exchanges[exchange]!.bindings.count
-            exchanges[exchange]!.bindings.removeAll { $0.queue == queue && $0.key == key }
-            if exchanges[exchange]!.bindings.count == before { return .notFound }
+            guard exchanges[exchange]!.remove(queue: queue, key: key) else { return .notFound }
             lockedSaveMeta()
             return .ok
         }
