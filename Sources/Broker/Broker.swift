@@ -255,17 +255,28 @@ public final class Broker: @unchecked Sendable {
     /// number of queues that took it (nil: no such exchange) and the fsync ticket.
     public func publish(exchange name: String, routingKey: String, headers: [HeaderPair], item: Item,
                         expiresMs: UInt64, priority: UInt8) -> (Int?, UInt64) {
-        let targets: [String]? = registry.withLock {
-            if name == Self.defaultExchange { return queues[routingKey] != nil ? [routingKey] : [] }
-            guard let ex = exchanges[name] else { return nil }
+        enum Found { case targets([String]), exchange(Exchange), none }
+        // Under the registry lock only a lookup and a copy of the exchange (its bindings and trie
+        // are copy-on-write): routing, however long, holds no broker-wide lock.
+        let found: Found = registry.withLock {
+            if name == Self.defaultExchange { return .targets(queues[routingKey] != nil ? [routingKey] : []) }
+            guard let ex = exchanges[name] else { return .none }
+            return .exchange(ex)
+        }
+        let targets: [String]
+        switch found {
+        case .none:
+            return (nil, 0)
+        case .targets(let t):
+            targets = t
+        case .exchange(let ex):
             var t = ex.route(routingKey: routingKey, headers: headers)
             if t.isEmpty {
-                exchanges[name]!.unroutable += 1
+                registry.withLock { exchanges[name]?.unroutable += 1 }
                 if let alt = ex.alternate { t = [alt] }
             }
-            return t
+            targets = t
         }
-        guard let targets else { return (nil, 0) }
         if targets.isEmpty { unroutableCount.wrappingAdd(1, ordering: .relaxed) }
         var taken = 0
         var ticket: UInt64 = 0

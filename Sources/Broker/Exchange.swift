@@ -2,7 +2,8 @@
 // direct (binding key == routing key), topic (dot-separated words; `*` matches one word, `#`
 // zero or more), fanout (every bound queue) and headers (`x-match=all|any` over the binding's
 // key/value pairs against the message's headers). A queue bound several ways gets one copy.
-// Topic exchanges keep their patterns in a trie (TopicTrie.swift).
+// Topic exchanges keep their patterns in a trie (TopicTrie.swift). An exchange is a value: a
+// publish copies it under the registry lock (copy-on-write, O(1)) and routes after releasing it.
 
 public enum ExchangeKind: String, Sendable {
     case direct, topic, fanout, headers

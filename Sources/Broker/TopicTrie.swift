@@ -12,7 +12,8 @@
 // expansion per node, (key words + 1) / 64 machine words each, and one lookup per literal edge
 // it follows or per distinct key word, whichever is fewer at that node.
 //
-// The trie is a value of flat arrays and dictionaries (copy-on-write), the nodes plain integers.
+// The trie is a value of flat arrays and dictionaries: a publish copies it under the registry
+// lock in O(1) (copy-on-write) and walks the copy after releasing the lock.
 
 struct TopicTrie: Sendable {
     /// A binding whose pattern ends at a node: its place in the exchange's binding order (routing
