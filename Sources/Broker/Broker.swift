@@ -66,6 +66,7 @@ public final class Broker: @unchecked Sendable {
     var consumerNames: [String: UInt64] = [:]
     let consumers = Atomic<UInt64>(0)
     private let unroutableCount = Atomic<UInt64>(0)
+    private let keysTooLongCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
     /// Lines of recovery findings for the log (torn tails, lost bodies).
@@ -74,6 +75,12 @@ public final class Broker: @unchecked Sendable {
     public static let defaultExchange = "amq.default"
     /// Bindings per exchange: item refcounts are 16-bit, and one publish takes a reference per queue.
     public static let maxBindings = 4096
+    /// Routing and binding keys: AMQP's shortstr.
+    public static let maxKeyBytes = 255
+    /// Words of a topic exchange's routing and binding keys (255 bytes alone allow 256). A topic
+    /// walk expands each trie node once with a set of key positions, so this bounds the walk to
+    /// 4096 × 32 nodes and each set to one machine word.
+    public static let maxTopicWords = 32
 
     public init(engine: CacheEngine, settings: BrokerSettings) throws {
         self.engine = engine
@@ -252,7 +259,8 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// `publish`: routes through `exchange` and enqueues one shared body per queue. Returns the
-    /// number of queues that took it (nil: no such exchange) and the fsync ticket.
+    /// number of queues that took it (nil: no such exchange, or a routing key past the bounds,
+    /// which callers check first with `admitRoutingKey` to say so) and the fsync ticket.
     public func publish(exchange name: String, routingKey: String, headers: [HeaderPair], item: Item,
                         expiresMs: UInt64, priority: UInt8) -> (Int?, UInt64) {
         enum Found { case targets([String]), exchange(Exchange), none }
@@ -270,6 +278,10 @@ public final class Broker: @unchecked Sendable {
         case .targets(let t):
             targets = t
         case .exchange(let ex):
+            guard Self.keyFits(routingKey, kind: ex.kind) else {
+                keysTooLongCount.wrappingAdd(1, ordering: .relaxed)
+                return (nil, 0)
+            }
             var t = ex.route(routingKey: routingKey, headers: headers)
             if t.isEmpty {
                 registry.withLock { exchanges[name]?.unroutable += 1 }
@@ -445,6 +457,32 @@ public final class Broker: @unchecked Sendable {
         case notFound
         /// `maxBindings` reached (a publish holds one body reference per queue it reaches).
         case tooManyBindings
+        /// The binding key is past `maxKeyBytes`, or `maxTopicWords` on a topic exchange.
+        case keyTooLong
+    }
+
+    /// Whether `key` is within the bounds for an exchange of `kind` (nil: no such exchange, so
+    /// only the byte bound). Words are counted by their dots, on the bytes.
+    public static func keyFits(_ key: String, kind: ExchangeKind?) -> Bool {
+        var k = key
+        return k.withUTF8 { bytes in
+            guard bytes.count <= maxKeyBytes else { return false }
+            // Fewer bytes than the word bound cannot hold more words than it.
+            guard kind == .topic, bytes.count >= maxTopicWords else { return true }
+            var words = 1
+            for b in bytes where b == UInt8(ascii: ".") { words += 1 }
+            return words <= maxTopicWords
+        }
+    }
+
+    /// `publish`'s routing key, checked before its body is read against the bounds of the
+    /// exchange it names; a refusal is counted (`broker_keys_too_long`).
+    public func admitRoutingKey(_ key: String, exchange: String) -> Bool {
+        // Only a key with words enough to matter on a topic exchange needs the exchange's kind.
+        let fits = Self.keyFits(key, kind: .topic)
+            || (Self.keyFits(key, kind: nil) && registry.withLock { exchanges[exchange]?.kind } != .topic)
+        if !fits { keysTooLongCount.wrappingAdd(1, ordering: .relaxed) }
+        return fits
     }
 
     public func declareExchange(_ name: String, kind: ExchangeKind, alternate: String?) -> ExchangeResult {
@@ -469,9 +507,10 @@ public final class Broker: @unchecked Sendable {
     }
 
     public func bind(exchange: String, _ b: Binding) -> ExchangeResult {
-        registry.withLock {
+        let r: ExchangeResult = registry.withLock {
             // No copy of the exchange is kept while it is changed: the change would copy its trie.
-            guard exchanges[exchange] != nil else { return .notFound }
+            guard let kind = exchanges[exchange]?.kind else { return .notFound }
+            guard Self.keyFits(b.key, kind: kind) else { return .keyTooLong }
             let bound = exchanges[exchange]!.bindings.contains(b)
             if exchanges[exchange]!.bindings.count >= Self.maxBindings && !bound { return .tooManyBindings }
             if queues[b.queue] == nil { _ = lockedCreateQueue(b.queue, QueueConfig()) }
@@ -479,6 +518,8 @@ public final class Broker: @unchecked Sendable {
             lockedSaveMeta()
             return .ok
         }
+        if r == .keyTooLong { keysTooLongCount.wrappingAdd(1, ordering: .relaxed) }
+        return r
     }
 
     public func unbind(exchange: String, queue: String, key: String) -> ExchangeResult {
@@ -491,4 +532,6 @@ public final class Broker: @unchecked Sendable {
     }
 
     public var unroutable: UInt64 { unroutableCount.load(ordering: .relaxed) }
+    /// Routing and binding keys refused by `maxKeyBytes` or `maxTopicWords`.
+    public var keysTooLong: UInt64 { keysTooLongCount.load(ordering: .relaxed) }
 }

@@ -202,6 +202,26 @@ enum ReferenceTopic {
         #expect(all.cost.expanded <= ex.topics.nodeCount)
     }
 
+    /// The worst trie the broker's bounds allow: 4,096 patterns of 32 wildcard words that part
+    /// early (no shared chain), against a 32-word key every one of them can follow. Expanding
+    /// (node, position) pairs, as RabbitMQ does, took about 2 million steps here.
+    @Test func worstCaseWithinTheBoundsExpandsEachNodeOnce() {
+        var ex = Exchange(name: "w", kind: .topic)
+        ex.bindings = (0..<Broker.maxBindings).map { i in
+            // 12 words spell i in `*` and `#`, then 20 more alternate.
+            let head = (0..<12).map { bit in (i >> bit) & 1 == 1 ? "#" : "*" }
+            let tail = (0..<20).map { $0 % 2 == 0 ? "#" : "*" }
+            return Binding(queue: "q\(i % 50)", key: (head + tail).joined(separator: "."))
+        }
+        for b in ex.bindings { #expect(Broker.keyFits(b.key, kind: .topic)) }
+        let key = Array(repeating: "a", count: Broker.maxTopicWords).joined(separator: ".")
+        #expect(Broker.keyFits(key, kind: .topic))
+        let (queues, cost) = ex.routeTopic(key)
+        #expect(queues == (0..<50).map { "q\($0)" })
+        #expect(cost.expanded == ex.topics.nodeCount)
+        #expect(cost.lookups == 0)
+    }
+
     /// Literal patterns that share nothing: the walk follows the key, whatever the bindings.
     @Test func literalPatternsCostTheKeysWordsOnly() {
         var ex = Exchange(name: "l", kind: .topic)
