@@ -24,7 +24,7 @@ public struct Binding: Sendable, Equatable {
     }
 }
 
-public struct HeaderPair: Sendable, Equatable {
+public struct HeaderPair: Sendable, Hashable {
     public let name: String
     public let value: String
     public init(_ name: String, _ value: String) {
@@ -89,13 +89,15 @@ public struct Exchange: Sendable {
         if kind == .topic { return routeTopic(routingKey).queues }
         var out: [String] = []
         var seen: Set<String> = []
+        // The message's headers hashed once: each binding pair is then one lookup, not a scan.
+        let present = kind == .headers ? Set(headers) : []
         for b in list where !seen.contains(b.queue) {
             let hit: Bool
             switch kind {
             case .direct: hit = b.key == routingKey
             case .fanout: hit = true
             case .topic: hit = false
-            case .headers: hit = Self.headersMatch(b, headers)
+            case .headers: hit = Self.headersMatch(b, present)
             }
             if hit {
                 out.append(b.queue)
@@ -124,9 +126,8 @@ public struct Exchange: Sendable {
         return !trie.match(routingKey).entries.isEmpty
     }
 
-    static func headersMatch(_ b: Binding, _ headers: [HeaderPair]) -> Bool {
+    static func headersMatch(_ b: Binding, _ present: Set<HeaderPair>) -> Bool {
         if b.headers.isEmpty { return b.matchAll }
-        let present = b.headers.map { pair in headers.contains(pair) }
-        return b.matchAll ? !present.contains(false) : present.contains(true)
+        return b.matchAll ? b.headers.allSatisfy(present.contains) : b.headers.contains(where: present.contains)
     }
 }
