@@ -66,6 +66,7 @@ public final class Broker: @unchecked Sendable {
     var consumerNames: [String: UInt64] = [:]
     let consumers = Atomic<UInt64>(0)
     private let unroutableCount = Atomic<UInt64>(0)
+    private let keysTooLongCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
     /// Lines of recovery findings for the log (torn tails, lost bodies).
@@ -74,6 +75,12 @@ public final class Broker: @unchecked Sendable {
     public static let defaultExchange = "amq.default"
     /// Bindings per exchange: item refcounts are 16-bit, and one publish takes a reference per queue.
     public static let maxBindings = 4096
+    /// Routing and binding keys: AMQP's shortstr.
+    public static let maxKeyBytes = 255
+    /// Words of a topic exchange's routing and binding keys (255 bytes alone allow 256). A topic
+    /// walk expands each trie node once with a set of key positions, so this bounds the walk to
+    /// 4096 × 32 nodes and each set to one machine word.
+    public static let maxTopicWords = 32
 
     public init(engine: CacheEngine, settings: BrokerSettings) throws {
         self.engine = engine
@@ -184,8 +191,10 @@ public final class Broker: @unchecked Sendable {
         let found: Bool = registry.withLock {
             guard let q = queues.removeValue(forKey: name) else { return false }
             q.deleted.store(true, ordering: .relaxed)
-            for key in exchanges.keys {
-                exchanges[key]!.bindings.removeAll { $0.queue == name }
+            // The names copied out first: a live view of the keys would make each change copy
+            // the table, and the tries in it.
+            for key in Array(exchanges.keys) {
+                exchanges[key]!.removeAll(queue: name)
             }
             lockedSaveMeta()
             q.lock.withLock {
@@ -250,20 +259,36 @@ public final class Broker: @unchecked Sendable {
     }
 
     /// `publish`: routes through `exchange` and enqueues one shared body per queue. Returns the
-    /// number of queues that took it (nil: no such exchange) and the fsync ticket.
+    /// number of queues that took it (nil: no such exchange, or a routing key past the bounds,
+    /// which callers check first with `admitRoutingKey` to say so) and the fsync ticket.
     public func publish(exchange name: String, routingKey: String, headers: [HeaderPair], item: Item,
                         expiresMs: UInt64, priority: UInt8) -> (Int?, UInt64) {
-        let targets: [String]? = registry.withLock {
-            if name == Self.defaultExchange { return queues[routingKey] != nil ? [routingKey] : [] }
-            guard let ex = exchanges[name] else { return nil }
+        enum Found { case targets([String]), exchange(Exchange), none }
+        // Under the registry lock only a lookup and a copy of the exchange (its bindings and trie
+        // are copy-on-write): routing, however long, holds no broker-wide lock.
+        let found: Found = registry.withLock {
+            if name == Self.defaultExchange { return .targets(queues[routingKey] != nil ? [routingKey] : []) }
+            guard let ex = exchanges[name] else { return .none }
+            return .exchange(ex)
+        }
+        let targets: [String]
+        switch found {
+        case .none:
+            return (nil, 0)
+        case .targets(let t):
+            targets = t
+        case .exchange(let ex):
+            guard Self.keyFits(routingKey, kind: ex.kind) else {
+                keysTooLongCount.wrappingAdd(1, ordering: .relaxed)
+                return (nil, 0)
+            }
             var t = ex.route(routingKey: routingKey, headers: headers)
             if t.isEmpty {
-                exchanges[name]!.unroutable += 1
+                registry.withLock { exchanges[name]?.unroutable += 1 }
                 if let alt = ex.alternate { t = [alt] }
             }
-            return t
+            targets = t
         }
-        guard let targets else { return (nil, 0) }
         if targets.isEmpty { unroutableCount.wrappingAdd(1, ordering: .relaxed) }
         var taken = 0
         var ticket: UInt64 = 0
@@ -432,6 +457,32 @@ public final class Broker: @unchecked Sendable {
         case notFound
         /// `maxBindings` reached (a publish holds one body reference per queue it reaches).
         case tooManyBindings
+        /// The binding key is past `maxKeyBytes`, or `maxTopicWords` on a topic exchange.
+        case keyTooLong
+    }
+
+    /// Whether `key` is within the bounds for an exchange of `kind` (nil: no such exchange, so
+    /// only the byte bound). Words are counted by their dots, on the bytes.
+    public static func keyFits(_ key: String, kind: ExchangeKind?) -> Bool {
+        var k = key
+        return k.withUTF8 { bytes in
+            guard bytes.count <= maxKeyBytes else { return false }
+            // Fewer bytes than the word bound cannot hold more words than it.
+            guard kind == .topic, bytes.count >= maxTopicWords else { return true }
+            var words = 1
+            for b in bytes where b == UInt8(ascii: ".") { words += 1 }
+            return words <= maxTopicWords
+        }
+    }
+
+    /// `publish`'s routing key, checked before its body is read against the bounds of the
+    /// exchange it names; a refusal is counted (`broker_keys_too_long`).
+    public func admitRoutingKey(_ key: String, exchange: String) -> Bool {
+        // Only a key with words enough to matter on a topic exchange needs the exchange's kind.
+        let fits = Self.keyFits(key, kind: .topic)
+            || (Self.keyFits(key, kind: nil) && registry.withLock { exchanges[exchange]?.kind } != .topic)
+        if !fits { keysTooLongCount.wrappingAdd(1, ordering: .relaxed) }
+        return fits
     }
 
     public func declareExchange(_ name: String, kind: ExchangeKind, alternate: String?) -> ExchangeResult {
@@ -456,28 +507,31 @@ public final class Broker: @unchecked Sendable {
     }
 
     public func bind(exchange: String, _ b: Binding) -> ExchangeResult {
-        registry.withLock {
-            guard exchanges[exchange] != nil else { return .notFound }
-            if exchanges[exchange]!.bindings.count >= Self.maxBindings && !exchanges[exchange]!.bindings.contains(b) {
-                return .tooManyBindings
-            }
+        let r: ExchangeResult = registry.withLock {
+            // No copy of the exchange is kept while it is changed: the change would copy its trie.
+            guard let kind = exchanges[exchange]?.kind else { return .notFound }
+            guard Self.keyFits(b.key, kind: kind) else { return .keyTooLong }
+            let bound = exchanges[exchange]!.bindings.contains(b)
+            if exchanges[exchange]!.bindings.count >= Self.maxBindings && !bound { return .tooManyBindings }
             if queues[b.queue] == nil { _ = lockedCreateQueue(b.queue, QueueConfig()) }
-            if !exchanges[exchange]!.bindings.contains(b) { exchanges[exchange]!.bindings.append(b) }
+            if !bound { exchanges[exchange]!.add(b) }
             lockedSaveMeta()
             return .ok
         }
+        if r == .keyTooLong { keysTooLongCount.wrappingAdd(1, ordering: .relaxed) }
+        return r
     }
 
     public func unbind(exchange: String, queue: String, key: String) -> ExchangeResult {
         registry.withLock {
             guard exchanges[exchange] != nil else { return .notFound }
-            let before = exchanges[exchange]!.bindings.count
-            exchanges[exchange]!.bindings.removeAll { $0.queue == queue && $0.key == key }
-            if exchanges[exchange]!.bindings.count == before { return .notFound }
+            guard exchanges[exchange]!.remove(queue: queue, key: key) else { return .notFound }
             lockedSaveMeta()
             return .ok
         }
     }
 
     public var unroutable: UInt64 { unroutableCount.load(ordering: .relaxed) }
+    /// Routing and binding keys refused by `maxKeyBytes` or `maxTopicWords`.
+    public var keysTooLong: UInt64 { keysTooLongCount.load(ordering: .relaxed) }
 }

@@ -128,8 +128,13 @@ extension Broker {
                 guard let eq = p.firstIndex(of: "=") else { return nil }
                 return HeaderPair(String(p[..<eq]), String(p[p.index(after: eq)...]))
             }
-            _ = bind(exchange: String(w[1]), Binding(queue: String(w[2]), key: String(w[3]),
-                                                     matchAll: w[4] != "x-match=any", headers: headers))
+            let r = bind(exchange: String(w[1]), Binding(queue: String(w[2]), key: String(w[3]),
+                                                         matchAll: w[4] != "x-match=any", headers: headers))
+            // Declared by a version without the key bounds: dropped, and said so.
+            if r == .keyTooLong {
+                recoveryNotes.append("exchange \(w[1]): binding of queue \(w[2]) dropped, its key is over "
+                                     + "\(Self.maxKeyBytes) bytes or \(Self.maxTopicWords) words")
+            }
         default:
             return
         }

@@ -2,6 +2,8 @@
 // direct (binding key == routing key), topic (dot-separated words; `*` matches one word, `#`
 // zero or more), fanout (every bound queue) and headers (`x-match=all|any` over the binding's
 // key/value pairs against the message's headers). A queue bound several ways gets one copy.
+// Topic exchanges keep their patterns in a trie (TopicTrie.swift). An exchange is a value: a
+// publish copies it under the registry lock (copy-on-write, O(1)) and routes after releasing it.
 
 public enum ExchangeKind: String, Sendable {
     case direct, topic, fanout, headers
@@ -22,7 +24,7 @@ public struct Binding: Sendable, Equatable {
     }
 }
 
-public struct HeaderPair: Sendable, Equatable {
+public struct HeaderPair: Sendable, Hashable {
     public let name: String
     public let value: String
     public init(_ name: String, _ value: String) {
@@ -36,7 +38,21 @@ public struct Exchange: Sendable {
     public let kind: ExchangeKind
     /// Where unroutable messages go (RabbitMQ's alternate-exchange, here a queue).
     public var alternate: String?
-    public var bindings: [Binding] = []
+    /// In binding order. Setting the list rebuilds the topic trie; the broker adds and removes
+    /// one binding at a time (`add`, `remove`, `removeAll`).
+    public var bindings: [Binding] {
+        get { list }
+        set {
+            list = []
+            topics = TopicTrie()
+            for b in newValue { add(b) }
+        }
+    }
+    private var list: [Binding] = []
+    /// Topic exchanges: the bindings' patterns (empty for the other kinds).
+    private(set) var topics = TopicTrie()
+    /// Numbers the bindings in the order they were added, which routing keeps.
+    private var nextOrdinal: UInt64 = 0
     /// Messages that matched no binding.
     public var unroutable: UInt64 = 0
 
@@ -46,48 +62,72 @@ public struct Exchange: Sendable {
         self.alternate = alternate
     }
 
+    mutating func add(_ b: Binding) {
+        list.append(b)
+        if kind == .topic { topics.insert(pattern: b.key, TopicTrie.Entry(ordinal: nextOrdinal, queue: b.queue)) }
+        nextOrdinal += 1
+    }
+
+    /// Removes the bindings of `queue` with `key` (whatever their headers); false if none.
+    mutating func remove(queue: String, key: String) -> Bool {
+        let before = list.count
+        list.removeAll { $0.queue == queue && $0.key == key }
+        if list.count == before { return false }
+        if kind == .topic { topics.remove(pattern: key, queue: queue) }
+        return true
+    }
+
+    /// Removes every binding of `queue` (the queue was deleted).
+    mutating func removeAll(queue: String) {
+        var keys: Set<String> = []
+        for b in list where b.queue == queue { keys.insert(b.key) }
+        for key in keys { _ = remove(queue: queue, key: key) }
+    }
+
     /// The queues a message with `routingKey` and `headers` goes to, each once, in binding order.
     public func route(routingKey: String, headers: [HeaderPair]) -> [String] {
+        if kind == .topic { return routeTopic(routingKey).queues }
         var out: [String] = []
-        for b in bindings where !out.contains(b.queue) {
+        var seen: Set<String> = []
+        // The message's headers hashed once: each binding pair is then one lookup, not a scan.
+        let present = kind == .headers ? Set(headers) : []
+        for b in list where !seen.contains(b.queue) {
             let hit: Bool
             switch kind {
             case .direct: hit = b.key == routingKey
             case .fanout: hit = true
-            case .topic: hit = Self.topicMatches(pattern: b.key, routingKey: routingKey)
-            case .headers: hit = Self.headersMatch(b, headers)
+            case .topic: hit = false
+            case .headers: hit = Self.headersMatch(b, present)
             }
-            if hit { out.append(b.queue) }
+            if hit {
+                out.append(b.queue)
+                seen.insert(b.queue)
+            }
         }
         return out
     }
 
-    /// RabbitMQ's topic matching over dot-separated words, by dynamic programming over
-    /// (pattern words, key words): linear in their product whatever the `#`s.
-    public static func topicMatches(pattern: String, routingKey: String) -> Bool {
-        let p = pattern.isEmpty ? [] : pattern.split(separator: ".", omittingEmptySubsequences: false)
-        let k = routingKey.isEmpty ? [] : routingKey.split(separator: ".", omittingEmptySubsequences: false)
-        // row[j]: the pattern words so far match the first j key words.
-        var row = [Bool](repeating: false, count: k.count + 1)
-        row[0] = true
-        for word in p {
-            var next = [Bool](repeating: false, count: k.count + 1)
-            if word == "#" {
-                // Zero words, or one more word for the same #.
-                for j in 0...k.count { next[j] = row[j] || (j > 0 && next[j - 1]) }
-            } else {
-                for j in stride(from: 1, through: k.count, by: 1) where row[j - 1] {
-                    next[j] = word == "*" || word == k[j - 1]
-                }
-            }
-            row = next
+    /// Topic routing through the trie, with what the walk cost.
+    func routeTopic(_ routingKey: String) -> (queues: [String], cost: TopicTrie.WalkCost) {
+        let (found, cost) = topics.match(routingKey)
+        var out: [String] = []
+        var seen: Set<String> = []
+        // Bindings come out of the trie by pattern; the ordinals put them back in binding order.
+        for e in found.sorted(by: { $0.ordinal < $1.ordinal }) where seen.insert(e.queue).inserted {
+            out.append(e.queue)
         }
-        return row[k.count]
+        return (out, cost)
     }
 
-    static func headersMatch(_ b: Binding, _ headers: [HeaderPair]) -> Bool {
+    /// RabbitMQ's topic matching over dot-separated words, through a trie of the one pattern.
+    public static func topicMatches(pattern: String, routingKey: String) -> Bool {
+        var trie = TopicTrie()
+        trie.insert(pattern: pattern, TopicTrie.Entry(ordinal: 0, queue: ""))
+        return !trie.match(routingKey).entries.isEmpty
+    }
+
+    static func headersMatch(_ b: Binding, _ present: Set<HeaderPair>) -> Bool {
         if b.headers.isEmpty { return b.matchAll }
-        let present = b.headers.map { pair in headers.contains(pair) }
-        return b.matchAll ? !present.contains(false) : present.contains(true)
+        return b.matchAll ? b.headers.allSatisfy(present.contains) : b.headers.contains(where: present.contains)
     }
 }

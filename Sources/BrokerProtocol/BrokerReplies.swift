@@ -1,8 +1,13 @@
 // The broker port's own reply lines (the rest are memcached's, `Reply` in MemcacheProtocol).
 
+import Broker
+
 enum BrokerReply {
     static let badQueueName: StaticString = "CLIENT_ERROR bad queue name\r\n"
     static let blockingMultiGet: StaticString = "CLIENT_ERROR a blocking read names one queue\r\n"
     static let prefetchFull: StaticString = "CLIENT_ERROR too many open reads on this queue\r\n"
     static let tooManyQueueKeys: StaticString = "CLIENT_ERROR a queue read names at most 16 queues\r\n"
+    static let routingKeyTooLong = "CLIENT_ERROR routing key too long \(keyBounds)\r\n"
+    static let bindingKeyTooLong = "CLIENT_ERROR binding key too long \(keyBounds)\r\n"
+    private static let keyBounds = "(\(Broker.maxKeyBytes) bytes, \(Broker.maxTopicWords) words on topic exchanges)"
 }

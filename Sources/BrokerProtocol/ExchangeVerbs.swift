@@ -5,6 +5,7 @@
 //   bind|unbind <exchange> <queue> <binding-key> [x-match=all|any] [k=v ...]        -> OK | NOT_FOUND
 //   publish <exchange> <routing-key> <flags> <exptime> <bytes> [priority=N] [k=v ...] + data
 //                                                                     -> ROUTED <n> | NOT_FOUND
+// Keys past 255 bytes, or 32 words on a topic exchange, get CLIENT_ERROR (BrokerReply).
 // and ack/nack (AckVerbs.swift). These are declarations and acknowledgements, not the message
 // hot path: the line is split into words once.
 import Broker
@@ -53,7 +54,7 @@ extension BrokerConnection {
         switch broker.declareExchange(String(w[1]), kind: kind, alternate: alternate) {
         case .ok: output.append(Reply.ok)
         case .typeMismatch: output.append("CLIENT_ERROR exchange \(w[1]) exists with another type\r\n")
-        case .notFound, .tooManyBindings: output.append(Reply.notFound)
+        case .notFound, .tooManyBindings, .keyTooLong: output.append(Reply.notFound)
         }
     }
 
@@ -88,6 +89,7 @@ extension BrokerConnection {
         switch broker.bind(exchange: exchange, Binding(queue: queue, key: key, matchAll: matchAll, headers: headers)) {
         case .ok: output.append(Reply.ok)
         case .tooManyBindings: output.append("SERVER_ERROR too many bindings on exchange \(exchange)\r\n")
+        case .keyTooLong: output.append(BrokerReply.bindingKeyTooLong)
         default: output.append(Reply.notFound)
         }
     }
@@ -121,8 +123,15 @@ extension BrokerConnection {
                 headers.append(HeaderPair(k, v))
             }
         }
+        let exchange = String(w[1]), routingKey = String(w[2])
+        // Refused before the body is allocated; the body is read and dropped.
+        guard broker.admitRoutingKey(routingKey, exchange: exchange) else {
+            if !noreply { output.append(BrokerReply.routingKeyTooLong) }
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        }
         return beginMessage(flags: flags, exptime: exptime, length: Int(length), noreply: noreply,
-                            target: .exchange(String(w[1]), routingKey: String(w[2]), headers: headers, priority: priority),
+                            target: .exchange(exchange, routingKey: routingKey, headers: headers, priority: priority),
                             output)
     }
 }
