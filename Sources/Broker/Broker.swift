@@ -33,9 +33,20 @@ public struct BrokerSettings: Sendable {
 
 public enum BrokerError: Error, CustomStringConvertible {
     case dataDirectory(String, String)
+    /// Recovery: a journal that could not be read (path, why).
+    case journalUnreadable(String, String)
+    /// Recovery: damaged journal bytes that could not be copied before being skipped.
+    case damageNotKept(queue: String, DamageCopyError)
+
     public var description: String {
         switch self {
-        case .dataDirectory(let dir, let why): "cannot use data directory \(dir): \(why)"
+        case .dataDirectory(let dir, let why):
+            return "cannot use data directory \(dir): \(why)"
+        case .journalUnreadable(let path, let why):
+            return "cannot read journal \(path): \(why); refusing to start rather than cut it. Nothing was changed on disk"
+        case .damageNotKept(let queue, let why):
+            return "queue \(queue): the journal has damaged records, and a copy of them could not be kept (\(why)); "
+                + "refusing to start rather than drop them"
         }
     }
 }
@@ -68,8 +79,11 @@ public final class Broker: @unchecked Sendable {
     private let unroutableCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
-    /// Lines of recovery findings for the log (torn tails, lost bodies).
+    /// Lines of recovery findings for the log (torn tails, damaged records and their copies).
+    /// Written only by `init` (recovery), before the broker is shared, like the next one.
     public internal(set) var recoveryNotes: [String] = []
+    /// What recovery skipped and cut, for `stats`.
+    var recoveryStats = RecoveryFigures()
 
     public static let defaultExchange = "amq.default"
     /// Bindings per exchange: item refcounts are 16-bit, and one publish takes a reference per queue.

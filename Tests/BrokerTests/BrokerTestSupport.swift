@@ -66,7 +66,10 @@ struct BrokerHarness {
     /// The body of a message (and drops the reader's reference).
     func text(_ m: Message) -> String {
         defer { engine.release(m.item) }
-        return String(decoding: UnsafeRawBufferPointer(engine.valueSegment(m.item, 0)), as: UTF8.self)
+        // Every segment: a body past slab_chunk_max is a chunked item.
+        var bytes: [UInt8] = []
+        for i in 0..<engine.valueSegmentCount(m.item) { bytes += UnsafeRawBufferPointer(engine.valueSegment(m.item, i)) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A plain get: the body, or nil when empty.
