@@ -1,8 +1,9 @@
 // The broker's durable state besides the journals: declarations (queues with settings,
 // exchanges, bindings) in `broker.meta`, one line each in the protocol's own words, rewritten
 // whole (temp file + rename) on each change; and start-up recovery: declarations first, then
-// every `<queue>.journal` replayed (JournalReplay.swift), then the damaged stretches copied
-// aside, torn tails cut, and each journal rewritten as a snapshot of what is live.
+// every `<queue>.journal` replayed (JournalReplay.swift), then, only if every one can be loaded
+// without dropping a message, the damaged stretches copied aside, torn tails cut, and each
+// journal rewritten as a snapshot of what is live.
 import CacheEngine
 import Durability
 #if canImport(Glibc)
@@ -65,7 +66,7 @@ extension Broker {
 
     /// Registry lock held: rewrite `broker.meta` from the current declarations.
     func lockedSaveMeta() {
-        guard let dir = settings.dataDirectory else { return }
+        guard let dir = settings.dataDirectory, !restoringMeta else { return }
         var text = ""
         for name in queues.keys.sorted() {
             let q = queues[name]!
@@ -86,14 +87,19 @@ extension Broker {
         }
     }
 
-    /// Start-up: declarations, then every journal. No journal changes until every one has been
-    /// replayed and its damaged bytes copied aside: a start that has to be refused (a journal
-    /// that cannot be read, damaged bytes that cannot be copied) leaves the journals as they were.
+    /// Start-up: declarations, then every journal. Nothing on disk changes until every journal
+    /// has been replayed and found loadable: a start that has to be refused (a message larger
+    /// than -I, a body with nowhere to go, a journal that cannot be read, damaged bytes that
+    /// cannot be copied) leaves the data directory as it was.
     func recover(_ dir: String) throws {
         if let data = FileIO.readAll(dir + "/" + Self.metaFile) {
             let text = String(decoding: UnsafeRawBufferPointer(data), as: UTF8.self)
             data.deallocate()
+            // broker.meta is what is being read: it is not rewritten line by line meanwhile
+            // (a crash part way would leave it with only the lines read so far).
+            restoringMeta = true
             for line in text.split(separator: "\n") { applyMetaLine(line.split(separator: " ")) }
+            restoringMeta = false
         }
         guard let d = opendir(dir) else { throw BrokerError.dataDirectory(dir, String(cString: strerror(errno))) }
         var names: [String] = []
@@ -146,6 +152,17 @@ extension Broker {
         if let j = replayed.first(where: { $0.result.readError != nil }) {
             return .journalUnreadable(j.path, String(cString: strerror(j.result.readError!)))
         }
+        let tooLarge = replayed.filter { $0.result.tooLarge > 0 }
+        if !tooLarge.isEmpty {
+            return .itemSizeTooSmall(queues: tooLarge.map(\.queue.name),
+                                     messages: tooLarge.reduce(0) { $0 + $1.result.tooLarge },
+                                     needed: tooLarge.map(\.result.largestItemNeeded).max()!,
+                                     itemSizeMax: engine.settings.itemSizeMax, memoryLimit: engine.settings.memoryLimit)
+        }
+        if let j = replayed.first(where: { $0.result.unplaced > 0 }) {
+            return .messagesUnplaced(queue: j.queue.name, messages: j.result.unplaced,
+                                     spill: Self.spillPath(settings.dataDirectory ?? ".", j.queue.name))
+        }
         return nil
     }
 
@@ -189,7 +206,6 @@ extension Broker {
             }
             if !cut { recoveryNotes.append("queue \(name): the journal could not be cut to \(r.validBytes) bytes") }
         }
-        if r.lost > 0 { recoveryNotes.append("queue \(name): \(r.lost) messages found no memory at recovery") }
         q.lock.withLock {
             q.nextID = max(q.nextID, r.nextID)
             for var m in r.messages {

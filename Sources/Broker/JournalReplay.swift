@@ -6,6 +6,12 @@
 // costs depends on the record: a lost add loses that message (its bytes are kept in a copy); a
 // lost confirm, remove or flush brings messages back, and a lost open or abort changes only a
 // redelivery count. Replay errs towards delivering again, never towards dropping.
+//
+// A body is never dropped for want of room: past the memory share, or when the slabs have no
+// chunk for it (a smaller -m than the journal was written with), it goes to the spill file, as
+// read-behind does while running. A body larger than the current -I cannot be held at all (a
+// spilled body is read back into an item to be delivered), so it is counted for recovery to
+// refuse the start, naming the -I it needs.
 import CacheEngine
 import Durability
 #if canImport(Glibc)
@@ -31,8 +37,12 @@ struct ReplayResult {
     var hasUnreadTail = false
     /// The journal could not be read (errno); replay stopped there.
     var readError: Int32?
-    /// Add records whose body found no memory.
-    var lost = 0
+    /// Add records whose body is larger than the current -I allows, and the largest item size
+    /// one of them needs.
+    var tooLarge = 0
+    var largestItemNeeded = 0
+    /// Add records whose body found neither memory nor a place in the spill file.
+    var unplaced = 0
 
     /// Gives back what the messages hold (recovery refused to go on).
     func release(engine: CacheEngine, share: MemoryShare?, spill: SpillFile?) {
@@ -48,8 +58,8 @@ struct ReplayResult {
 }
 
 enum JournalReplay {
-    /// Replays `path`; bodies go to slab items through `engine` while `share` has room, then to
-    /// `spill` (when given).
+    /// Replays `path`; bodies go to slab items through `engine` while `share` has room and the
+    /// slabs have a chunk, then to `spill` (when given).
     static func replay(path: String, engine: CacheEngine, share: MemoryShare? = nil, spill: SpillFile? = nil,
                        window: Int = RecordReader.defaultWindow) -> ReplayResult {
         var result = ReplayResult()
@@ -85,8 +95,11 @@ enum JournalReplay {
                 case .message(let m):
                     // An id added twice (a giveBack's re-add) replaces the first.
                     if let old = live.updateValue(m, forKey: id) { drop(old) }
-                case .noMemory:
-                    result.lost += 1
+                case .tooLarge(let needed):
+                    result.tooLarge += 1
+                    result.largestItemNeeded = max(result.largestItemNeeded, needed)
+                case .unplaced:
+                    result.unplaced += 1
                 }
             case .open:
                 opened.insert(id)
@@ -114,7 +127,11 @@ enum JournalReplay {
     }
 
     enum Decoded {
-        case message(Message), noMemory
+        case message(Message)
+        /// The body needs items of this size, more than -I allows.
+        case tooLarge(Int)
+        /// Neither memory nor the spill file could take the body.
+        case unplaced
     }
 
     private static func decodeAdd(id: UInt64, _ r: inout Reader, engine: CacheEngine,
@@ -130,20 +147,31 @@ enum JournalReplay {
         let body = UnsafeRawBufferPointer(rebasing: payload[r.pos..<(r.pos + length)])
         let death = DeathReason(rawValue: reason) ?? .none
         let size = ItemLayout.totalSize(keyLength: 0, valueLength: length)
-        if let share, !share.reserve(size) {
-            guard let spill, let offset = spill.store(body) else { return .noMemory }
+        // Checked before the spill file is tried: a body that no item can hold could be spilled
+        // but never delivered.
+        if size > engine.settings.itemSizeMax { return .tooLarge(size) }
+        func spilled() -> Decoded {
+            guard let spill, let offset = spill.store(body) else { return .unplaced }
             return .message(Message(id: id, spilledAt: offset, length: length, flags: flags, expiresMs: expiresMs,
                                     enqueuedMs: enqueuedMs, priority: priority, redeliveries: redeliveries,
                                     deaths: deaths, deathReason: death))
         }
+        if let share, !share.reserve(size) { return spilled() }
         let empty = UnsafeRawBufferPointer(start: payload.baseAddress!, count: 0)
-        guard case .item(let item) = engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: length) else {
+        switch engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: length) {
+        case .item(let item):
+            engine.writeValue(item, at: 0, body)
+            return .message(Message(id: id, item: item, expiresMs: expiresMs, enqueuedMs: enqueuedMs, priority: priority,
+                                    redeliveries: redeliveries, deaths: deaths, deathReason: death))
+        case .outOfMemory:
+            // The share had room but the slabs have no chunk of this size (a smaller -m, or the
+            // pages went to other classes): the body waits on disk like any past the share.
             share?.release(size)
-            return .noMemory
+            return spilled()
+        case .tooLarge:
+            share?.release(size)
+            return .tooLarge(size)
         }
-        engine.writeValue(item, at: 0, body)
-        return .message(Message(id: id, item: item, expiresMs: expiresMs, enqueuedMs: enqueuedMs, priority: priority,
-                                redeliveries: redeliveries, deaths: deaths, deathReason: death))
     }
 
     /// Little-endian fields of a payload; `ok` turns false (and reads give 0) past its end.

@@ -41,7 +41,7 @@ final class QueueJournal: Flushable, @unchecked Sendable {
     /// add's body length field says how long the record is; every other op is 9 bytes). This is
     /// what keeps resynchronisation after damage off random bytes, and a damaged length field
     /// from being believed. The longest record holds the largest body any -I allows, not the
-    /// current -I: a record written under a larger one is not damage.
+    /// current -I: a journal written with a larger one is refused at start-up, not skipped as damage.
     static let recordShape = RecordShape(minimumLength: minimumPayload,
                                          maximumLength: addHeaderLength + EngineSettings.largestItemSizeMax,
                                          prefixLength: addHeaderLength) { length, prefix in

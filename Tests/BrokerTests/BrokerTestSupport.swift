@@ -29,10 +29,15 @@ struct BrokerHarness {
     let broker: Broker
     let clock: TestClock
 
-    init(dataDirectory: String? = nil, memoryMB: Int = 16, configure: (inout BrokerSettings) -> Void = { _ in }) throws {
+    /// `memoryMB` is the broker's share (--broker-memory); `engineMemoryMB` and `itemSizeMax`
+    /// are the engine's -m and -I.
+    init(dataDirectory: String? = nil, memoryMB: Int = 16, engineMemoryMB: Int = 64, itemSizeMax: Int = 1 << 20,
+         configure: (inout BrokerSettings) -> Void = { _ in }) throws {
         var es = EngineSettings()
         es.hashPowerInit = 10
-        es.memoryLimit = 64 << 20
+        es.memoryLimit = engineMemoryMB << 20
+        es.itemSizeMax = itemSizeMax
+        es.slabChunkMax = min(es.slabChunkMax, itemSizeMax)
         let clock = TestClock()
         self.clock = clock
         engine = try #require(CacheEngine(settings: es, clock: clock.clock))
