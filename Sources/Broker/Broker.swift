@@ -33,9 +33,40 @@ public struct BrokerSettings: Sendable {
 
 public enum BrokerError: Error, CustomStringConvertible {
     case dataDirectory(String, String)
+    /// Recovery: stored messages larger than -I allows (queues, how many, the item size the
+    /// largest needs, the current -I and -m).
+    case itemSizeTooSmall(queues: [String], messages: Int, needed: Int, itemSizeMax: Int, memoryLimit: Int)
+    /// Recovery: bodies that found neither memory nor room in the queue's spill file.
+    case messagesUnplaced(queue: String, messages: Int, spill: String)
+    /// Recovery: a journal that could not be read (path, why).
+    case journalUnreadable(String, String)
+    /// Recovery: damaged journal bytes that could not be copied before being skipped.
+    case damageNotKept(queue: String, DamageCopyError)
+
     public var description: String {
         switch self {
-        case .dataDirectory(let dir, let why): "cannot use data directory \(dir): \(why)"
+        case .dataDirectory(let dir, let why):
+            return "cannot use data directory \(dir): \(why)"
+        case .itemSizeTooSmall(let queues, let messages, let needed, let itemSizeMax, let memoryLimit):
+            // -I takes k and m suffixes; a whole number of kilobytes reads best.
+            let k = (needed + 1023) / 1024
+            var fix = "-I \(k)k or more"
+            if memoryLimit > 0 && k * 1024 * 2 > memoryLimit {
+                fix += " and -m \((k * 1024 * 2 + (1 << 20) - 1) >> 20) or more (-I may be at most half of -m)"
+            }
+            return "-I (item_size_max) is too small for the stored messages: \(messages) message"
+                + (messages == 1 ? "" : "s") + " in queue" + (queues.count == 1 ? " " : "s ") + queues.joined(separator: ", ")
+                + (messages == 1 ? " needs" : " need") + " items of up to \(needed) bytes and -I is \(itemSizeMax); start with \(fix). "
+                + "Nothing was changed on disk"
+        case .messagesUnplaced(let queue, let messages, let spill):
+            return "queue \(queue): \(messages) stored message" + (messages == 1 ? "" : "s")
+                + " found no memory (-m, --broker-memory) and could not be written to \(spill); refusing to start "
+                + "rather than drop them. Nothing was changed on disk"
+        case .journalUnreadable(let path, let why):
+            return "cannot read journal \(path): \(why); refusing to start rather than cut it. Nothing was changed on disk"
+        case .damageNotKept(let queue, let why):
+            return "queue \(queue): the journal has damaged records, and a copy of them could not be kept (\(why)); "
+                + "refusing to start rather than drop them"
         }
     }
 }
@@ -69,8 +100,13 @@ public final class Broker: @unchecked Sendable {
     private let keysTooLongCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
-    /// Lines of recovery findings for the log (torn tails, lost bodies).
+    /// Lines of recovery findings for the log (torn tails, damaged records and their copies).
+    /// Written only by `init` (recovery), before the broker is shared, like the next two.
     public internal(set) var recoveryNotes: [String] = []
+    /// What recovery skipped and cut, for `stats`.
+    var recoveryStats = RecoveryFigures()
+    /// Declarations are being read from broker.meta: it is not rewritten meanwhile.
+    var restoringMeta = false
 
     public static let defaultExchange = "amq.default"
     /// Bindings per exchange: item refcounts are 16-bit, and one publish takes a reference per queue.

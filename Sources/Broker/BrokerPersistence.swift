@@ -1,7 +1,9 @@
 // The broker's durable state besides the journals: declarations (queues with settings,
 // exchanges, bindings) in `broker.meta`, one line each in the protocol's own words, rewritten
 // whole (temp file + rename) on each change; and start-up recovery: declarations first, then
-// every `<queue>.journal` replayed and rewritten as a snapshot of what is live.
+// every `<queue>.journal` replayed (JournalReplay.swift), then, only if every one can be loaded
+// without dropping a message, the damaged stretches copied aside, torn tails cut, and each
+// journal rewritten as a snapshot of what is live.
 import CacheEngine
 import Durability
 #if canImport(Glibc)
@@ -64,7 +66,7 @@ extension Broker {
 
     /// Registry lock held: rewrite `broker.meta` from the current declarations.
     func lockedSaveMeta() {
-        guard let dir = settings.dataDirectory else { return }
+        guard let dir = settings.dataDirectory, !restoringMeta else { return }
         var text = ""
         for name in queues.keys.sorted() {
             let q = queues[name]!
@@ -85,11 +87,19 @@ extension Broker {
         }
     }
 
+    /// Start-up: declarations, then every journal. Nothing on disk changes until every journal
+    /// has been replayed and found loadable: a start that has to be refused (a message larger
+    /// than -I, a body with nowhere to go, a journal that cannot be read, damaged bytes that
+    /// cannot be copied) leaves the data directory as it was.
     func recover(_ dir: String) throws {
         if let data = FileIO.readAll(dir + "/" + Self.metaFile) {
             let text = String(decoding: UnsafeRawBufferPointer(data), as: UTF8.self)
             data.deallocate()
+            // broker.meta is what is being read: it is not rewritten line by line meanwhile
+            // (a crash part way would leave it with only the lines read so far).
+            restoringMeta = true
             for line in text.split(separator: "\n") { applyMetaLine(line.split(separator: " ")) }
+            restoringMeta = false
         }
         guard let d = opendir(dir) else { throw BrokerError.dataDirectory(dir, String(cString: strerror(errno))) }
         var names: [String] = []
@@ -107,7 +117,53 @@ extension Broker {
             }
         }
         closedir(d)
-        for name in names.sorted() { recoverQueue(name, dir) }
+        var replayed: [JournalRecovery] = []
+        for name in names.sorted() {
+            guard let q = queue(named: name) else { continue }
+            let path = Self.journalPath(dir, name)
+            replayed.append(JournalRecovery(queue: q, path: path,
+                                            result: JournalReplay.replay(path: path, engine: engine, share: share, spill: q.spill)))
+        }
+        func refuse(_ error: BrokerError) -> BrokerError {
+            for j in replayed { j.result.release(engine: engine, share: share, spill: j.queue.spill) }
+            return error
+        }
+        if let error = refusal(replayed) { throw refuse(error) }
+        // Copies of every damaged stretch before any journal is cut or rewritten without it.
+        for j in replayed {
+            for region in j.result.damaged {
+                switch DamageCopy.keep(region, of: j.path) {
+                case .success(let copy):
+                    recoveryStats.corruptRecords += region.records
+                    recoveryStats.corruptBytes += region.length
+                    recoveryNotes.append("queue \(j.queue.name): journal bytes \(region.offset)..<\(region.offset + region.length) "
+                        + "(\(region.records) record\(region.records == 1 ? "" : "s")) could not be read and were skipped; "
+                        + "a copy is in \(copy)")
+                case .failure(let why):
+                    throw refuse(.damageNotKept(queue: j.queue.name, why))
+                }
+            }
+        }
+        for j in replayed { finishRecovery(j) }
+    }
+
+    /// Why the replayed journals cannot be loaded without losing a message, if they cannot.
+    private func refusal(_ replayed: [JournalRecovery]) -> BrokerError? {
+        if let j = replayed.first(where: { $0.result.readError != nil }) {
+            return .journalUnreadable(j.path, String(cString: strerror(j.result.readError!)))
+        }
+        let tooLarge = replayed.filter { $0.result.tooLarge > 0 }
+        if !tooLarge.isEmpty {
+            return .itemSizeTooSmall(queues: tooLarge.map(\.queue.name),
+                                     messages: tooLarge.reduce(0) { $0 + $1.result.tooLarge },
+                                     needed: tooLarge.map(\.result.largestItemNeeded).max()!,
+                                     itemSizeMax: engine.settings.itemSizeMax, memoryLimit: engine.settings.memoryLimit)
+        }
+        if let j = replayed.first(where: { $0.result.unplaced > 0 }) {
+            return .messagesUnplaced(queue: j.queue.name, messages: j.result.unplaced,
+                                     spill: Self.spillPath(settings.dataDirectory ?? ".", j.queue.name))
+        }
+        return nil
     }
 
     private func applyMetaLine(_ w: [Substring]) {
@@ -140,16 +196,21 @@ extension Broker {
         }
     }
 
-    private func recoverQueue(_ name: String, _ dir: String) {
-        let path = Self.journalPath(dir, name)
-        guard let q = queue(named: name) else { return }
-        let r = JournalReplay.replay(path: path, engine: engine, share: share, spill: q.spill)
-        if r.tornTail {
-            // Cut the torn tail first, so that even a failed rewrite leaves a valid journal.
-            RecordFile.truncate(path: path, to: r.validBytes)
-            recoveryNotes.append("queue \(name): journal tail after \(r.validBytes) bytes was torn or corrupt; truncated")
+    /// Cuts a torn or unreadable tail (its damage was copied), loads the messages into the queue
+    /// and rewrites the journal as a snapshot of them.
+    private func finishRecovery(_ j: JournalRecovery) {
+        let q = j.queue, r = j.result, name = q.name
+        if r.hasUnreadTail {
+            // Cut first, so that even a failed rewrite leaves a journal whose appends follow a
+            // record boundary.
+            let cut = q.journal?.file.cut(to: r.validBytes) ?? RecordFile.truncate(path: j.path, to: r.validBytes)
+            if let torn = r.tornTail {
+                recoveryStats.tornBytes += r.size - torn
+                recoveryNotes.append("queue \(name): the journal's last record was torn (\(r.size - torn) bytes after "
+                    + "\(torn)); cut")
+            }
+            if !cut { recoveryNotes.append("queue \(name): the journal could not be cut to \(r.validBytes) bytes") }
         }
-        if r.lost > 0 { recoveryNotes.append("queue \(name): \(r.lost) messages found no memory at recovery") }
         q.lock.withLock {
             q.nextID = max(q.nextID, r.nextID)
             for var m in r.messages {
@@ -162,4 +223,11 @@ extension Broker {
         }
         q.journal?.compact(q, engine: engine)
     }
+}
+
+/// One journal replayed at start-up, waiting for recovery to decide.
+struct JournalRecovery {
+    let queue: BrokerQueue
+    let path: String
+    let result: ReplayResult
 }

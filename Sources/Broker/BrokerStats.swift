@@ -10,6 +10,15 @@ struct BrokerFigures {
     let totalMessages: UInt64
 }
 
+/// What start-up recovery skipped and cut in the journals (fixed once the broker runs).
+struct RecoveryFigures {
+    /// Damaged records skipped (a stretch scanned byte by byte counts as one), and their bytes.
+    var corruptRecords = 0
+    var corruptBytes = 0
+    /// Bytes of torn last records cut off.
+    var tornBytes = 0
+}
+
 /// One queue's figures, taken under its lock.
 struct QueueFigures {
     let items: Int
@@ -33,6 +42,10 @@ extension Broker {
         // Only with a journal (--data-dir).
         .gauge("broker_fsyncs", .persistence) { $0.broker.flusher.map { String($0.fsyncCount) } },
         .gauge("broker_journal_write_errors", .persistence) { $0.broker.flusher.map { String($0.writeErrorCount) } },
+        // What recovery skipped (each stretch is kept in <queue>.journal.corrupt-<n>) and cut.
+        .gauge("broker_recovery_corrupt_records", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.recoveryStats.corruptRecords) } },
+        .gauge("broker_recovery_corrupt_bytes", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.recoveryStats.corruptBytes) } },
+        .gauge("broker_recovery_torn_bytes", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.recoveryStats.tornBytes) } },
     ])
 
     /// Per queue, after "queue_<name>_".

@@ -31,8 +31,26 @@ final class QueueJournal: Flushable, @unchecked Sendable {
     /// broken when the queue is deleted.
     private var owner: BrokerQueue?
 
-    /// Shortest payload: op and id.
+    /// Shortest payload: op and id (every record but an add is exactly this).
     static let minimumPayload = 9
+    /// An add's fields before its body; the body length is the last of them.
+    static let addHeaderLength = 43
+    static let addBodyLengthOffset = 39
+
+    /// What replay may believe of a journal record: a known op, and a length that fits it (an
+    /// add's body length field says how long the record is; every other op is 9 bytes). This is
+    /// what keeps resynchronisation after damage off random bytes, and a damaged length field
+    /// from being believed. The longest record holds the largest body any -I allows, not the
+    /// current -I: a journal written with a larger one is refused at start-up, not skipped as damage.
+    static let recordShape = RecordShape(minimumLength: minimumPayload,
+                                         maximumLength: addHeaderLength + EngineSettings.largestItemSizeMax,
+                                         prefixLength: addHeaderLength) { length, prefix in
+        guard let op = JournalOp(rawValue: prefix[0]) else { return false }
+        guard op == .add else { return length == minimumPayload }
+        guard length >= addHeaderLength else { return false }
+        let body = UInt32(littleEndian: prefix.loadUnaligned(fromByteOffset: addBodyLengthOffset, as: UInt32.self))
+        return Int(body) == length - addHeaderLength
+    }
 
     var queue: BrokerQueue? {
         get { ownerLock.withLock { owner } }
@@ -155,127 +173,3 @@ final class QueueJournal: Flushable, @unchecked Sendable {
     }
 }
 
-/// What replaying a journal found.
-struct ReplayResult {
-    /// Live messages in id order, each holding one item reference; `redeliveries` already counts
-    /// reads that were open at the end of the journal.
-    var messages: [Message] = []
-    var nextID: UInt64 = 1
-    /// Bytes of valid records; a torn or corrupt tail starts here.
-    var validBytes = 0
-    var records = 0
-    var tornTail = false
-    /// Add records whose body found no memory.
-    var lost = 0
-}
-
-enum JournalReplay {
-    /// Replays `path`; bodies go to slab items through `engine` while `share` has room, then to
-    /// `spill` (when given). Replay stops at the first damaged record (see `RecordReader`).
-    static func replay(path: String, engine: CacheEngine, share: MemoryShare? = nil, spill: SpillFile? = nil,
-                       window: Int = RecordReader.defaultWindow) -> ReplayResult {
-        var result = ReplayResult()
-        guard let file = RecordReader(path: path, window: window, minimumLength: QueueJournal.minimumPayload) else {
-            return result
-        }
-        var live: [UInt64: Message] = [:]
-        var opened = Set<UInt64>()
-        func drop(_ m: Message) {
-            if m.isSpilled {
-                spill?.release()
-            } else {
-                share?.release(m.memoryBytes)
-                engine.release(m.item)
-            }
-        }
-        func release(_ id: UInt64) {
-            if let m = live.removeValue(forKey: id) { drop(m) }
-            opened.remove(id)
-        }
-        // Record by record through a window of the file, so memory does not grow with it.
-        while let payload = file.next() {
-            guard let op = JournalOp(rawValue: payload[0]) else { break }
-            var r = Reader(payload, at: 1)
-            let id: UInt64 = r.read()
-            result.nextID = max(result.nextID, id &+ 1)
-            switch op {
-            case .add:
-                switch decodeAdd(id: id, &r, engine: engine, payload: payload, share: share, spill: spill) {
-                case .message(let m): live[id] = m
-                case .noMemory: result.lost += 1
-                case .corrupt: r.ok = false
-                }
-            case .open:
-                opened.insert(id)
-            case .confirm, .remove:
-                release(id)
-            case .abort:
-                if opened.remove(id) != nil { live[id]?.redeliveries += 1 }
-            case .flush:
-                // Ready messages go; open reads stay.
-                for (id, m) in live where !opened.contains(id) {
-                    drop(m)
-                    live[id] = nil
-                }
-            }
-            guard r.ok else { break }
-            file.accept()
-            result.records += 1
-        }
-        result.validBytes = file.acceptedBytes
-        result.tornTail = file.hasDamagedTail
-        for id in opened { live[id]?.redeliveries += 1 }
-        result.messages = live.values.sorted { $0.id < $1.id }
-        return result
-    }
-
-    enum Decoded {
-        case message(Message), noMemory, corrupt
-    }
-
-    private static func decodeAdd(id: UInt64, _ r: inout Reader, engine: CacheEngine,
-                                  payload: UnsafeRawBufferPointer, share: MemoryShare?, spill: SpillFile?) -> Decoded {
-        let priority: UInt8 = r.read()
-        let flags: UInt32 = r.read()
-        let expiresMs: UInt64 = r.read()
-        let enqueuedMs: UInt64 = r.read()
-        let redeliveries: UInt32 = r.read()
-        let deaths: UInt32 = r.read()
-        let reason: UInt8 = r.read()
-        let length = Int(r.read() as UInt32)
-        guard r.ok, r.pos + length == payload.count else { return .corrupt }
-        let body = UnsafeRawBufferPointer(rebasing: payload[r.pos..<(r.pos + length)])
-        let death = DeathReason(rawValue: reason) ?? .none
-        let size = ItemLayout.totalSize(keyLength: 0, valueLength: length)
-        if let share, !share.reserve(size) {
-            guard let spill, let offset = spill.store(body) else { return .noMemory }
-            return .message(Message(id: id, spilledAt: offset, length: length, flags: flags, expiresMs: expiresMs,
-                                    enqueuedMs: enqueuedMs, priority: priority, redeliveries: redeliveries,
-                                    deaths: deaths, deathReason: death))
-        }
-        let empty = UnsafeRawBufferPointer(start: payload.baseAddress!, count: 0)
-        guard case .item(let item) = engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: length) else {
-            share?.release(size)
-            return .noMemory
-        }
-        engine.writeValue(item, at: 0, body)
-        return .message(Message(id: id, item: item, expiresMs: expiresMs, enqueuedMs: enqueuedMs, priority: priority,
-                                redeliveries: redeliveries, deaths: deaths, deathReason: death))
-    }
-
-    /// Little-endian fields of a payload; `ok` turns false (and reads give 0) past its end.
-    struct Reader {
-        let bytes: UnsafeRawBufferPointer
-        var pos: Int
-        var ok = true
-        init(_ bytes: UnsafeRawBufferPointer, at pos: Int) {
-            self.bytes = bytes
-            self.pos = pos
-        }
-        mutating func read<T: FixedWidthInteger>() -> T {
-            guard ok, pos + MemoryLayout<T>.size <= bytes.count else { ok = false; return 0 }
-            defer { pos += MemoryLayout<T>.size }
-            return T(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: T.self))
-        }
-    }
-}

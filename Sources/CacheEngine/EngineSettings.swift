@@ -7,6 +7,8 @@ public struct EngineSettings: Sendable {
     public var memoryLimit = 64 * 1024 * 1024
     /// -I, in bytes.
     public var itemSizeMax = 1024 * 1024
+    /// The largest -I accepted (memcached's): no item, and so no queue message, is ever larger.
+    public static let largestItemSizeMax = 1024 * 1024 * 1024
     /// -f
     public var growthFactor = 1.25
     /// -n

@@ -9,11 +9,8 @@
 // the file never holds half a flush. Compaction writes a complete new file beside the old one and
 // renames it over (`replace`), taking the buffered records it supersedes with it.
 //
-// Replay: `RecordReader` reads through a window (4 MB by default, grown only when a record is
-// larger), so recovery needs memory in proportion to the largest record, not to the file. It
-// stops at the first record that is incomplete, shorter than the owner's minimum, or fails its
-// CRC: everything from there on is the damaged tail, which `truncate` cuts off. A bad record in
-// the middle is therefore treated like a torn tail (what follows it is dropped too).
+// Replay is `RecordReader` (RecordReader.swift): it skips damaged records and resynchronises on
+// the next valid one; the owner then cuts a torn or unreadable tail with `cut(to:)`.
 import Platform
 #if canImport(Glibc)
 import Glibc
@@ -174,101 +171,20 @@ public final class RecordFile: @unchecked Sendable {
         }
     }
 
-    /// Cuts `path` to its first `validBytes` (the damaged tail a `RecordReader` stopped at).
+    /// Cuts the file to its first `validBytes` (the tail after a `RecordReader`'s last record),
+    /// so that appends continue from a record boundary. Through this file's descriptor, so that
+    /// `sizeOnDisk` stays true: a failed write is undone by truncating to it, which must never
+    /// extend the file with zeros. Owner before any flusher knows the file.
+    @discardableResult
+    public func cut(to validBytes: Int) -> Bool {
+        guard ftruncate(fd, off_t(validBytes)) == 0 else { return false }
+        sizeOnDisk = validBytes
+        return true
+    }
+
+    /// Cuts `path` to its first `validBytes`, for a file no `RecordFile` has open.
     @discardableResult
     public static func truncate(path: String, to validBytes: Int) -> Bool {
         Glibc.truncate(path, off_t(validBytes)) == 0
-    }
-}
-
-/// Reads a record file's records in order through a bounded window. `next` gives the record at
-/// the read position, `accept` moves past it; `acceptedBytes` is then where valid data ends.
-public final class RecordReader {
-    // Not shared between threads: one replay owns it.
-    private let fd: Int32
-    /// The file's size when it was opened.
-    public let size: Int
-    private let minimumLength: Int
-    private var buffer: UnsafeMutableRawBufferPointer
-    private var filled = 0
-    private var head = 0
-    private var bufferOffset = 0
-    private var pendingLength = 0
-    /// Bytes of the records accepted so far: the file is valid up to here.
-    public private(set) var acceptedBytes = 0
-
-    /// The default read window: 4 MB.
-    public static let defaultWindow = 4 << 20
-
-    /// Opens `path` for replay; nil when it cannot be opened. `window` is the initial buffer
-    /// (grown only for a record larger than it); a record whose payload is shorter than
-    /// `minimumLength` counts as damage.
-    public init?(path: String, window: Int = RecordReader.defaultWindow, minimumLength: Int = 0) {
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        var st = stat()
-        fstat(fd, &st)
-        size = Int(st.st_size)
-        self.minimumLength = minimumLength
-        buffer = .allocate(byteCount: max(window, 8), alignment: 8)
-    }
-
-    deinit {
-        buffer.deallocate()
-        close(fd)
-    }
-
-    /// The payload of the record at the read position, valid until the next call; nil at the
-    /// end of the file or at damage (an incomplete record, a length under the minimum or past
-    /// the end of the file, a CRC mismatch). `accept()` moves past it.
-    public func next() -> UnsafeRawBufferPointer? {
-        pendingLength = 0
-        guard ensure(8) else { return nil }
-        let base = UnsafeRawBufferPointer(buffer)
-        let length = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: head, as: UInt32.self)))
-        let crc = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: head + 4, as: UInt32.self))
-        // A length past the end of the file is a torn record, not a reason to allocate it.
-        guard length >= minimumLength, bufferOffset + head + 8 + length <= size, ensure(8 + length) else { return nil }
-        let payload = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[(head + 8)..<(head + 8 + length)])
-        guard CRC32C.checksum(payload) == crc else { return nil }
-        pendingLength = 8 + length
-        return payload
-    }
-
-    /// Moves past the record `next` returned.
-    public func accept() {
-        head += pendingLength
-        acceptedBytes = bufferOffset + head
-        pendingLength = 0
-    }
-
-    /// True when the file holds more than the accepted records (a torn or corrupt tail).
-    public var hasDamagedTail: Bool { acceptedBytes < size }
-
-    /// The window's current size (grown past the initial one only by a larger record).
-    public var windowSize: Int { buffer.count }
-
-    /// At least `n` bytes from `head` in the buffer, reading (and sliding or growing) as needed.
-    private func ensure(_ n: Int) -> Bool {
-        if filled - head >= n { return true }
-        if head > 0 {
-            memmove(buffer.baseAddress!, buffer.baseAddress! + head, filled - head)
-            filled -= head
-            bufferOffset += head
-            head = 0
-        }
-        if n > buffer.count {
-            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: max(n, buffer.count * 2), alignment: 8)
-            grown.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: filled)
-            buffer.deallocate()
-            buffer = grown
-        }
-        while filled < n {
-            let got = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
-            if got < 0 && errno == EINTR { continue }
-            if got <= 0 { return false }
-            filled += got
-        }
-        return true
     }
 }

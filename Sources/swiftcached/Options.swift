@@ -138,7 +138,7 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     if let size = parse.itemSizeMax {
         if size < 1024 { return fail("Item max size cannot be less than 1024 bytes.") }
         if size > o.engine.memoryLimit / 2 { return fail("Cannot set item size limit higher than 1/2 of memory max.") }
-        if size > 1024 * 1024 * 1024 { return fail("Cannot set item size limit higher than a gigabyte.") }
+        if size > EngineSettings.largestItemSizeMax { return fail("Cannot set item size limit higher than a gigabyte.") }
         o.engine.itemSizeMax = size
     }
     if o.engine.slabChunkMax > o.engine.itemSizeMax {

@@ -29,10 +29,15 @@ struct BrokerHarness {
     let broker: Broker
     let clock: TestClock
 
-    init(dataDirectory: String? = nil, memoryMB: Int = 16, configure: (inout BrokerSettings) -> Void = { _ in }) throws {
+    /// `memoryMB` is the broker's share (--broker-memory); `engineMemoryMB` and `itemSizeMax`
+    /// are the engine's -m and -I.
+    init(dataDirectory: String? = nil, memoryMB: Int = 16, engineMemoryMB: Int = 64, itemSizeMax: Int = 1 << 20,
+         configure: (inout BrokerSettings) -> Void = { _ in }) throws {
         var es = EngineSettings()
         es.hashPowerInit = 10
-        es.memoryLimit = 64 << 20
+        es.memoryLimit = engineMemoryMB << 20
+        es.itemSizeMax = itemSizeMax
+        es.slabChunkMax = min(es.slabChunkMax, itemSizeMax)
         let clock = TestClock()
         self.clock = clock
         engine = try #require(CacheEngine(settings: es, clock: clock.clock))
@@ -66,7 +71,10 @@ struct BrokerHarness {
     /// The body of a message (and drops the reader's reference).
     func text(_ m: Message) -> String {
         defer { engine.release(m.item) }
-        return String(decoding: UnsafeRawBufferPointer(engine.valueSegment(m.item, 0)), as: UTF8.self)
+        // Every segment: a body past slab_chunk_max is a chunked item.
+        var bytes: [UInt8] = []
+        for i in 0..<engine.valueSegmentCount(m.item) { bytes += UnsafeRawBufferPointer(engine.valueSegment(m.item, i)) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A plain get: the body, or nil when empty.

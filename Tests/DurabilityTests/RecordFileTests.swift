@@ -75,9 +75,9 @@ struct RecordFileTests {
         #expect(!r3.hasDamagedTail)
     }
 
-    @Test func aBadCRCInTheMiddleEndsTheValidPart() throws {
-        // Today's recovery: replay stops at the first record that fails its CRC, and everything
-        // from there on is the damaged tail (the records after it are not read).
+    @Test func aBadCRCInTheMiddleCostsOnlyThatRecord() throws {
+        // Without a shape check the reader never believes a damaged header: it scans byte by
+        // byte from the bad record to the next valid one.
         let dir = ScratchDirectory()
         defer { dir.remove() }
         let path = dir.file("corrupt")
@@ -87,20 +87,20 @@ struct RecordFileTests {
         bytes[2 * recordSize + 8 + 5] ^= 0x40   // a payload byte of the third record
         writeBytes(path, bytes)
         let r = try #require(RecordReader(path: path))
-        #expect(readAll(r) == Array(written[0..<2]))
-        #expect(r.acceptedBytes == 2 * recordSize && r.hasDamagedTail)
+        #expect(readAll(r) == Array(written[0..<2]) + Array(written[3...]))
+        #expect(r.damaged == [DamagedRegion(offset: 2 * recordSize, length: recordSize, records: 1)])
+        #expect(r.acceptedBytes == 5 * recordSize && !r.hasDamagedTail && r.tornTail == nil)
 
-        // A damaged CRC field is the same.
-        bytes = readBytes(path)
-        bytes[2 * recordSize + 8 + 5] ^= 0x40
+        // A damaged CRC field as well: two stretches, each one record.
         bytes[1 * recordSize + 4] ^= 0x01
         writeBytes(path, bytes)
         let r2 = try #require(RecordReader(path: path))
-        #expect(readAll(r2) == Array(written[0..<1]))
-        #expect(r2.acceptedBytes == recordSize)
+        #expect(readAll(r2) == [written[0], written[3], written[4]])
+        #expect(r2.damaged == [DamagedRegion(offset: recordSize, length: 2 * recordSize, records: 1)])
+        #expect(r2.damagedBytes == 2 * recordSize && r2.damagedRecords == 1)
     }
 
-    @Test func aLengthUnderTheMinimumOrPastTheFileIsDamage() throws {
+    @Test func aLengthUnderTheMinimumIsDamageAndOnePastTheFileIsATornTail() throws {
         let dir = ScratchDirectory()
         defer { dir.remove() }
         let path = dir.file("short")
@@ -109,14 +109,15 @@ struct RecordFileTests {
         f.append([1, 2])
         f.append([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
         f.flush(sync: false)
-        let r = try #require(RecordReader(path: path, minimumLength: 9))
-        #expect(readAll(r).count == 1)
-        #expect(r.acceptedBytes == 17 && r.hasDamagedTail)
-        // A length near 4 GB is not allocated: it runs past the end of the file.
+        let r = try #require(RecordReader(path: path, shape: RecordShape(minimumLength: 9)))
+        #expect(readAll(r) == [[1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]])
+        #expect(r.damaged == [DamagedRegion(offset: 17, length: 10, records: 1)])
+        #expect(r.acceptedBytes == 45 && !r.hasDamagedTail)
+        // A length near 4 GB is not allocated: it runs past the end of the file (a torn record).
         writeBytes(path, [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 1])
         let r2 = try #require(RecordReader(path: path, window: 64))
         #expect(r2.next() == nil)
-        #expect(r2.windowSize == 64 && r2.acceptedBytes == 0)
+        #expect(r2.windowSize == 64 && r2.acceptedBytes == 0 && r2.tornTail == 0 && r2.damaged.isEmpty)
     }
 
     @Test func replayThroughAWindowSmallerThanTheFile() throws {

@@ -6,6 +6,9 @@
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
 //
+// and, through raw sockets (issue 11's recovery): a journal damaged between two runs is read past,
+// and a restart with a smaller -I is refused without touching the journal.
+//
 // Missing prerequisites (swiftcached binary, python3 with pymemcache) make the tests FAIL with a
 // message; they are never skipped. SWIFTCACHED_BIN and SWIFTCACHED_PYTHON override the binary
 // and the interpreter, as for BlackBoxTests.
@@ -88,5 +91,108 @@ struct BrokerBlackBoxTests {
             timeout: .seconds(90))
         #expect(r.succeeded, "broker_crash.py failed:\n\(r.report)")
         #expect(r.output.contains("BROKER CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
+    }
+
+    // MARK: recovery (issue 11)
+
+    /// Stores `bodies` in queue `q` through the broker port (each acknowledged once on disk).
+    private func store(_ bodies: [String], port: UInt16) throws {
+        let c = try RawConnection(port: port)
+        for b in bodies {
+            c.send("set q 0 0 \(b.utf8.count)\r\n\(b)\r\n")
+            #expect(c.receive(until: "\r\n") == "STORED\r\n")
+        }
+    }
+
+    /// Every message of queue `q`, read one `get` at a time until it answers END.
+    private func drain(port: UInt16) throws -> [String] {
+        let c = try RawConnection(port: port)
+        var out: [String] = []
+        while true {
+            c.send("get q\r\n")
+            let reply = c.receive(until: "END\r\n")
+            guard reply.hasPrefix("VALUE q 0 "), let header = reply.range(of: "\r\n") else { break }
+            let body = reply[header.upperBound...].dropLast("\r\nEND\r\n".count)
+            out.append(String(body))
+        }
+        return out
+    }
+
+    /// Where each record of a journal starts (and its size, last).
+    private func frames(_ bytes: [UInt8]) -> [Int] {
+        var offsets = [0]
+        while offsets.last! + 8 <= bytes.count {
+            let at = offsets.last!
+            offsets.append(at + 8 + (Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24))
+        }
+        return offsets
+    }
+
+    @Test("a journal with a damaged record in the middle: after a restart every other message is read back, the damaged bytes are kept and counted",
+          .timeLimit(.minutes(2)))
+    func corruptJournalRecovers() async throws {
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-corrupt")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let journal = data + "/q.journal"
+        let bodies = (0..<200).map { "message-\($0)-" + String(repeating: "p", count: $0 % 40) }
+        try await withBrokerServer(["--data-dir=\(data)", "--fsync=always"]) { server, brokerPort in
+            try store(bodies, port: brokerPort)
+            server.stop()
+        }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: journal)))
+        let offsets = frames(bytes)
+        #expect(offsets.count == 201 && offsets.last == bytes.count)
+        // Record 3 (a payload bit) and record 120 (its length field).
+        bytes[offsets[2] + 8 + 44] ^= 0x10
+        bytes[offsets[119] + 1] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: journal))
+        try await withBrokerServer(["--data-dir=\(data)", "--fsync=always"]) { server, brokerPort in
+            let c = try RawConnection(port: brokerPort)
+            #expect(c.stat("broker_recovery_corrupt_records") == 2, "log:\n\(server.log)")
+            #expect(c.stat("broker_recovery_corrupt_bytes") == (offsets[3] - offsets[2]) + (offsets[120] - offsets[119]))
+            #expect(c.stat("broker_recovery_torn_bytes") == 0)
+            var expected = bodies
+            expected.remove(at: 119)
+            expected.remove(at: 2)
+            let got = try drain(port: brokerPort)
+            #expect(got == expected)
+            #expect(server.isRunning)
+        }
+        let copy1 = try Data(contentsOf: URL(fileURLWithPath: journal + ".corrupt-1"))
+        let copy2 = try Data(contentsOf: URL(fileURLWithPath: journal + ".corrupt-2"))
+        #expect([UInt8](copy1) == Array(bytes[offsets[2]..<offsets[3]]))
+        #expect([UInt8](copy2) == Array(bytes[offsets[119]..<offsets[120]]))
+    }
+
+    @Test("a restart with a smaller -I is refused with the -I it needs, the journal untouched; the original -I has every message",
+          .timeLimit(.minutes(2)))
+    func smallerItemSizeIsRefused() async throws {
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-item-size")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let journal = data + "/q.journal"
+        let bodies = ["small"] + (0..<3).map { "\($0)" + String(repeating: "L", count: 600_000) } + ["last"]
+        try await withBrokerServer(["--data-dir=\(data)", "--fsync=always"]) { server, brokerPort in
+            try store(bodies, port: brokerPort)
+            server.stop()
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: journal))
+        let binary = try IntegrationPaths.serverBinary()
+        let r = try await ToolRunner.run(
+            binary, ["-p", String(try Loopback.freePort()), "-l", "127.0.0.1", "-U", "0", "-I", "512k",
+                     "--broker-port=\(try Loopback.freePort())", "--data-dir=\(data)"] + IntegrationPaths.privilegeArguments,
+            timeout: .seconds(20))
+        #expect(!r.timedOut && !r.terminatedBySignal && r.status != 0, "\(r.report)")
+        #expect(r.output.contains("-I (item_size_max) is too small for the stored messages: 3 messages in queue q"), "\(r.report)")
+        #expect(r.output.contains("and -I is 524288; start with -I 586k or more"), "\(r.report)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: journal)) == before)
+        #expect(!fm.fileExists(atPath: journal + ".corrupt-1"))
+        try await withBrokerServer(["--data-dir=\(data)"]) { server, brokerPort in
+            let got = try drain(port: brokerPort)
+            #expect(got == bodies, "log:\n\(server.log)")
+        }
     }
 }

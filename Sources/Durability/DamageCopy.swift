@@ -1,0 +1,63 @@
+// The bytes replay could not read are kept before the file is cut or rewritten without them: a
+// copy of each damaged stretch goes into `<file>.corrupt-<n>` beside it, n the first number not
+// taken, so that no earlier copy is ever overwritten. A bit flip leaves the rest of a record
+// readable by hand; the copy is what an operator has to work with once recovery has moved on.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Copies of the damaged stretches of a record file.
+public enum DamageCopy {
+    /// Copies `region` of `path` into a new `<path>.corrupt-<n>` (written whole and fsynced,
+    /// then the directory). Returns the copy's path, or the errno of what failed (a partly
+    /// written copy is removed).
+    public static func keep(_ region: DamagedRegion, of path: String) -> Result<String, DamageCopyError> {
+        let source = open(path, O_RDONLY | O_CLOEXEC)
+        guard source >= 0 else { return .failure(DamageCopyError(path: path, errno: errno)) }
+        defer { close(source) }
+        var n = 1
+        var copyPath = ""
+        var fd: Int32 = -1
+        // O_EXCL: a name already taken, by an earlier recovery or anyone else, is never reused.
+        while fd < 0 {
+            copyPath = path + ".corrupt-\(n)"
+            fd = open(copyPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd < 0 {
+                guard errno == EEXIST else { return .failure(DamageCopyError(path: copyPath, errno: errno)) }
+                n += 1
+            }
+        }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(max(region.length, 1), 1 << 20), alignment: 8)
+        defer { chunk.deallocate() }
+        var done = 0
+        var failure: Int32 = 0
+        while done < region.length && failure == 0 {
+            let want = min(chunk.count, region.length - done)
+            let got = pread(source, chunk.baseAddress!, want, off_t(region.offset + done))
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 {
+                failure = got < 0 ? errno : EIO
+            } else if !FileIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: chunk[0..<got])) {
+                failure = errno != 0 ? errno : EIO
+            } else {
+                done += got
+            }
+        }
+        if failure == 0 && fdatasync(fd) != 0 { failure = errno }
+        close(fd)
+        guard failure == 0 else {
+            unlink(copyPath)
+            return .failure(DamageCopyError(path: copyPath, errno: failure))
+        }
+        FileIO.syncDirectory(of: copyPath)
+        return .success(copyPath)
+    }
+}
+
+/// A copy of damaged bytes that could not be made: the file concerned and why.
+public struct DamageCopyError: Error, Equatable, CustomStringConvertible {
+    public let path: String
+    public let errno: Int32
+
+    public var description: String { "\(path): \(String(cString: strerror(errno)))" }
+}
