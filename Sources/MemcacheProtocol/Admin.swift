@@ -158,8 +158,14 @@ extension MemcacheConnection {
                 output.append("BADCLASS invalid class id\r\n")
                 return .proceed
             }
-            metadump(classes, output)
-            return .proceed
+            // One metadump at a time, server-wide, as memcached's crawler takes one request.
+            guard let walk = engine.beginMetadump(classes: classes) else {
+                stats.add(.metadumpBusy)
+                output.append("BUSY currently processing crawler request\r\n")
+                return .proceed
+            }
+            metadumpWalk = walk
+            return continueMetadump(output)
         }
         if TextParser.equals(input, sub, "crawl") && tokens.count == 3 {
             guard crawler.isEnabled else {
@@ -293,44 +299,56 @@ extension MemcacheConnection {
         return out
     }
 
-    /// memcached's metadump lines, "\n"-terminated as memcached writes them, then END:
-    /// key=<url-encoded> exp=<unix time, -1 = never> la=<last access, unix time> cas=<n>
-    /// fetch=<yes|no> cls=<class> size=<item bytes>. Written while walking, not streamed later
-    /// by the crawler thread as memcached does.
-    private func metadump(_ classes: [Int], _ output: OutputBuffer) {
+    /// Bytes of metadump lines per piece: the most a client that stops reading can pin.
+    static let metadumpPiece = 64 * 1024
+
+    /// The next piece of a metadump (memcached's lines, "\n"-terminated as memcached writes them,
+    /// then END): key=<url-encoded> exp=<unix time, -1 = never> la=<last access, unix time>
+    /// cas=<n> fetch=<yes|no> cls=<class> size=<item bytes>. `.stream` while more is to come:
+    /// the connection asks for the next piece once the client has read this one.
+    func continueMetadump(_ output: OutputBuffer) -> HandlerAction {
+        guard let walk = metadumpWalk else { return .proceed }
+        let limit = output.pendingBytes + Self.metadumpPiece
         let started = engine.clock.processStarted
-        for cls in classes {
-            engine.forEachLiveItem(classID: cls) { it in
-                output.append("key=" as StaticString)
-                for b in it.key {
-                    let unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
-                        || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
-                    if unreserved {
-                        output.append(byte: b)
-                    } else {
-                        let hex: StaticString = "0123456789ABCDEF"
-                        output.append(byte: UInt8(ascii: "%"))
-                        output.append(byte: hex.utf8Start[Int(b >> 4)])
-                        output.append(byte: hex.utf8Start[Int(b & 15)])
-                    }
-                }
-                output.append(" exp=" as StaticString)
-                if it.expiry == 0 {
-                    output.append("-1" as StaticString)
-                } else {
-                    output.append(decimal: UInt64(started) + UInt64(it.expiry))
-                }
-                output.append(" la=" as StaticString)
-                output.append(decimal: UInt64(started) + UInt64(it.time))
-                output.append(" cas=" as StaticString)
-                output.append(decimal: it.cas)
-                output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes cls=" as StaticString : " fetch=no cls=" as StaticString)
-                output.append(decimal: UInt64(cls))
-                output.append(" size=" as StaticString)
-                output.append(decimal: UInt64(ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)))
-                output.append(byte: 0x0a)
+        let done = walk.next { it in
+            appendMetadumpLine(it, started: started, output)
+            return output.pendingBytes < limit
+        }
+        guard done else { return .stream }
+        metadumpWalk = nil
+        output.append(Reply.end)
+        return .proceed
+    }
+
+    private func appendMetadumpLine(_ it: Item, started: Int, _ output: OutputBuffer) {
+        let cls = it.slabClass
+        output.append("key=" as StaticString)
+        for b in it.key {
+            let unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
+            if unreserved {
+                output.append(byte: b)
+            } else {
+                let hex: StaticString = "0123456789ABCDEF"
+                output.append(byte: UInt8(ascii: "%"))
+                output.append(byte: hex.utf8Start[Int(b >> 4)])
+                output.append(byte: hex.utf8Start[Int(b & 15)])
             }
         }
-        output.append(Reply.end)
+        output.append(" exp=" as StaticString)
+        if it.expiry == 0 {
+            output.append("-1" as StaticString)
+        } else {
+            output.append(decimal: UInt64(started) + UInt64(it.expiry))
+        }
+        output.append(" la=" as StaticString)
+        output.append(decimal: UInt64(started) + UInt64(it.time))
+        output.append(" cas=" as StaticString)
+        output.append(decimal: it.cas)
+        output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes cls=" as StaticString : " fetch=no cls=" as StaticString)
+        output.append(decimal: UInt64(cls))
+        output.append(" size=" as StaticString)
+        output.append(decimal: UInt64(ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)))
+        output.append(byte: 0x0a)
     }
 }

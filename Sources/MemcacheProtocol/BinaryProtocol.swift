@@ -65,7 +65,6 @@ extension MemcacheConnection {
     func processBinary(_ input: UnsafeRawBufferPointer, _ pos: Int, _ output: OutputBuffer) -> BinaryStep {
         guard input.count - pos >= Self.binaryHeaderSize else { return .needMore }
         let p = input.baseAddress! + pos
-        guard p.load(as: UInt8.self) == 0x80 else { return .done(pos, .closeNow) }
         let h = BinaryHeader(
             opcode: p.load(fromByteOffset: 1, as: UInt8.self),
             keyLength: Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))),
@@ -74,21 +73,30 @@ extension MemcacheConnection {
             opaque: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
             cas: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
         let bodyStart = pos + Self.binaryHeaderSize
-        guard h.keyLength + h.extrasLength <= h.bodyLength, h.keyLength <= ItemLayout.maxKeyLength else {
-            binaryError(h, BinaryStatus.invalidArguments, output)
+        // The header alone decides whether a body is awaited (BinaryProtocol+HeaderCheck.swift).
+        switch BinaryHeader.check(magic: p.load(as: UInt8.self), h) {
+        case .accept:
+            break
+        case .badMagic:
+            // Replies to earlier requests (a noop's) still go out, as memcached writes them first.
+            stats.add(.binaryHeaderInvalid)
+            return .done(pos, .close)
+        case .reject(let status):
+            stats.add(.binaryHeaderInvalid)
+            binaryError(h, status, output)
             return .done(bodyStart, .close)
+        case .unknownCommand:
+            binaryError(h, BinaryStatus.unknownCommand, output)
+            swallowRemaining = h.bodyLength
+            return .done(bodyStart, .proceed)
         }
-        let isStore = [BinaryOpcode.set, BinaryOpcode.add, BinaryOpcode.replace, BinaryOpcode.setq, BinaryOpcode.addq,
-                       BinaryOpcode.replaceq, BinaryOpcode.append, BinaryOpcode.prepend, BinaryOpcode.appendq,
-                       BinaryOpcode.prependq].contains(h.opcode)
-        if isStore {
+        if BinaryHeader.isStore(h.opcode) {
             // The value streams into the item: only extras and key must be here.
             guard input.count - bodyStart >= h.extrasLength + h.keyLength else { return .needMore }
             let (next, action) = binaryStore(input, bodyStart, h, output)
             return .done(next, action)
         }
-        // Everything else is small: wait for the whole body (bounded, or the client is closed).
-        if h.bodyLength > 1 << 20 { return .done(bodyStart, .closeNow) }
+        // Any other accepted body is its extras and key: a few hundred bytes at most.
         guard input.count - bodyStart >= h.bodyLength else { return .needMore }
         let extras = UnsafeRawBufferPointer(rebasing: input[bodyStart..<bodyStart + h.extrasLength])
         let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<(bodyStart + h.extrasLength + h.keyLength)])
@@ -127,13 +135,6 @@ extension MemcacheConnection {
             let v = settings.version
             binaryResponse(h, BinaryStatus.ok, bodyLength: v.utf8.count, output)
             output.append(v)
-            return .done(next, .proceed)
-        case BinaryOpcode.verbosity:
-            guard extras.count == 4, key.count == 0 else {
-                binaryError(h, BinaryStatus.invalidArguments, output)
-                return .done(next, .close)
-            }
-            binaryResponse(h, BinaryStatus.ok, output)
             return .done(next, .proceed)
         case BinaryOpcode.stat:
             binaryStat(h, key, output)

@@ -14,6 +14,7 @@ public enum CommandCounter: Int, StatCounter {
     case touchHits, touchMisses
     case storeTooLarge, storeNoMemory
     case authCmds, authErrors
+    case binaryHeaderInvalid, metadumpBusy
 
     public var name: String {
         switch self {
@@ -40,6 +41,8 @@ public enum CommandCounter: Int, StatCounter {
         case .storeNoMemory: "store_no_memory"
         case .authCmds: "auth_cmds"
         case .authErrors: "auth_errors"
+        case .binaryHeaderInvalid: "binary_header_invalid"
+        case .metadumpBusy: "metadump_busy"
         }
     }
 
@@ -129,6 +132,9 @@ extension MemcacheService {
         .gauge("bytes", .memory) { String($0.engine.items.bytes) },
         .counter(CommandCounter.storeTooLarge),
         .counter(CommandCounter.storeNoMemory),
+        // swiftcached's own: binary headers refused before their body, metadumps refused BUSY.
+        .counter(CommandCounter.binaryHeaderInvalid),
+        .counter(CommandCounter.metadumpBusy),
         .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
     ])
 
