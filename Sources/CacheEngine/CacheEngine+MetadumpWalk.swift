@@ -85,6 +85,9 @@ public final class MetadumpWalk {
                     let list = engine.lrus + id
                     marker.prev = arena.handle(it.raw)
                     marker.next = it.next
+                    // A marker left at a tail reads as that list's oldest access (the
+                    // maintainer's COLD age): give it the time of the item it follows.
+                    marker.time = it.time
                     if it.next != 0 { Item(arena.pointer(it.next)).prev = markerHandle } else { list.pointee.tail = markerHandle }
                     it.next = markerHandle
                     linked = true
