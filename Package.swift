@@ -32,11 +32,11 @@ let package = Package(
         .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
         .target(name: "BrokerProtocol", dependencies: ["MemcacheProtocol", "Broker", "CacheEngine", "Platform"], swiftSettings: serverSettings),
         // Redis mode: RESP2/RESP3 parsing and replies (no sockets).
-        .target(name: "RESP", dependencies: ["Platform"], swiftSettings: serverSettings),
+        .target(name: "RESP", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
         .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
-            dependencies: ["Server", "MemcacheProtocol", "BrokerProtocol", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt",
+            dependencies: ["Server", "MemcacheProtocol", "BrokerProtocol", "RESP", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt",
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),

@@ -13,7 +13,7 @@ import Glibc
 func descriptorsNeeded(_ o: Options) -> Int {
     let open = openDescriptorCount()
     let addresses = max(1, o.server.hosts.count) * 2
-    let listeners = addresses * ((o.server.port != 0 ? 1 : 0) + (o.udpPort != 0 ? 1 : 0) + (o.brokerPort != 0 ? 1 : 0))
+    let listeners = addresses * ((o.server.port != 0 ? 1 : 0) + (o.udpPort != 0 ? 1 : 0) + (o.brokerPort != 0 ? 1 : 0) + (o.redisPort != 0 ? 1 : 0))
         + (o.server.unixSocket != nil ? 1 : 0)
     let workers = 3 * o.server.threads + 4
     let broker = o.broker.dataDirectory.map { entryCount($0) + 16 } ?? 0

@@ -75,6 +75,9 @@ enum SettingsTable {
         SettingsEntry("broker_memory") { String($0.options.broker.memoryLimit) },
         SettingsEntry("broker_visibility_timeout") { String($0.options.broker.visibilityTimeoutMs) },
         SettingsEntry("broker_prefetch") { String($0.options.broker.prefetch) },
+        SettingsEntry("redis_port") { String($0.options.redisPort) },
+        // Whether a password is set; never the password.
+        SettingsEntry("redis_requirepass") { yesNo($0.options.redis.requirePassword != nil) },
     ]
 
     /// The entry called `name`.

@@ -20,6 +20,11 @@ func usage() -> String {
     for spec in OptionTable.flags where spec.section == .broker {
         lines += helpLines(spec)
     }
+    lines.append("")
+    lines.append("Redis mode (RESP2/RESP3 on the cache's keys; see README):")
+    for spec in OptionTable.flags where spec.section == .redis {
+        lines += helpLines(spec)
+    }
     return lines.joined(separator: "\n") + "\n"
 }
 

@@ -483,3 +483,25 @@ func withServer<T>(_ extraArguments: [String] = [],
     defer { server.stop() }
     return try await body(server)
 }
+
+/// Runs `body` with a server that also listens on a fresh free port named by `flag`
+/// (`--broker-port`, `--redis-port`; the port is given to `body`), stopping it on every exit path.
+/// `ServerProcess.start` only retries the cache port, so a second port taken meanwhile is retried
+/// here with another one.
+func withSecondListener<T>(_ flag: String, _ extraArguments: [String] = [],
+                           _ body: (ServerProcess, UInt16) async throws -> T) async throws -> T {
+    var failures: [String] = []
+    for _ in 0..<3 {
+        let port = try Loopback.freePort()
+        let server: ServerProcess
+        do {
+            server = try await ServerProcess.start(["\(flag)=\(port)"] + extraArguments)
+        } catch let error as IntegrationSetupError {
+            failures.append(error.description)
+            continue
+        }
+        defer { server.stop() }
+        return try await body(server, port)
+    }
+    throw IntegrationSetupError("swiftcached with \(flag) failed to start 3 times:\n" + failures.joined(separator: "\n"))
+}
