@@ -108,6 +108,8 @@ public final class Broker: @unchecked Sendable {
     let journalOpenErrorCount = Atomic<UInt64>(0)
     /// Messages refused because their queue's journal cannot be written.
     let journalRefusedCount = Atomic<UInt64>(0)
+    /// Plain reads answered empty because the journals cannot be written (`--fsync=always`).
+    let journalReadsRefusedCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
     /// Lines of recovery findings for the log (torn tails, damaged records and their copies).
@@ -401,6 +403,13 @@ public final class Broker: @unchecked Sendable {
     /// queue parks the reader instead.
     public func take(_ q: BrokerQueue, consumer: UInt64, open: Bool, peek: Bool,
                      waitWith waker: ConnectionWaker? = nil) -> TakeResult {
+        // With --fsync=always a plain read's reply waits for its confirm record; while the
+        // journals fail it would be given up with its connection, and the message, already out of
+        // the queue, lost. The queue reads as empty instead (an open read comes back on close).
+        if !open && !peek && settings.fsync == .always && flusher?.isFailing == true {
+            journalReadsRefusedCount.wrappingAdd(1, ordering: .relaxed)
+            return .empty
+        }
         let now = clockMs()
         var dead: [DeadLetter] = []
         q.lock.lock()

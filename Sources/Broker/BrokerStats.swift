@@ -48,6 +48,9 @@ extension Broker {
         // (SERVER_ERROR) because their journal could not be written.
         .gauge("broker_journal_open_errors", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.journalOpenErrorCount.load(ordering: .relaxed)) } },
         .gauge("broker_journal_refused", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.journalRefusedCount.load(ordering: .relaxed)) } },
+        // Plain reads answered empty while the journals fail with --fsync=always (their reply
+        // would wait for the disk, and the message would be gone with the connection).
+        .gauge("broker_journal_reads_refused", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.journalReadsRefusedCount.load(ordering: .relaxed)) } },
         // The descriptors journals and spill files share (--data-dir): open now, the bound, and
         // how often one was closed to make room for another file.
         .gauge("broker_file_descriptors", .persistence) { $0.broker.descriptors.map { String($0.openCount) } },

@@ -77,6 +77,15 @@ import Glibc
             h.engine.release(otherItem)
             #expect(h.stat("broker_journal_refused") == "2")
             #expect(q.lock.withLock { q.readyCount } == 2)
+            // A plain read would wait for its confirm record and lose the message with its
+            // connection: the queue reads as empty; a peek and an open read still work.
+            #expect(h.take("full") == nil)
+            #expect(h.stat("broker_journal_reads_refused") == "1")
+            if case .message(let m) = h.broker.take(q, consumer: 1, open: false, peek: true) { #expect(h.text(m) == "before") }
+            else { Issue.record("a peek found nothing") }
+            let opened = try #require(h.open("full"))
+            #expect(h.text(opened) == "before")
+            #expect(h.broker.requeue(q, id: opened.id, consumer: 1))
             #expect(other.lock.withLock { other.readyCount } == 0)
             // Room again: the backlog goes out, the held reply becomes durable, sets succeed.
             q.journal!.file.setFreeSpaceForTesting(nil)
