@@ -15,7 +15,11 @@ import Glibc
 struct Options {
     var engine = EngineSettings()
     var server = ServerSettings()
-    var proto = ProtocolSettings()
+    var proto: ProtocolSettings = {
+        var p = ProtocolSettings()
+        p.serverVersion = swiftcachedVersion
+        return p
+    }()
     var verbose = 0
     var udpPort = 0
     var user: String?
