@@ -57,10 +57,13 @@ public final class SlabRebalancer: @unchecked Sendable {
         if source == -1 {
             source = (1..<largest).first(where: { $0 != dst && engine.slabs.classStats($0).totalPages >= 2 }) ?? -1
         }
-        // Class 0 is memcached's global page pool, never filled here: no spare pages. The largest
-        // class holds the headerless chunks of chunked items: its pages never move.
-        guard source >= 0, source < largest, dst >= 1, dst <= largest else { return .badClass }
+        // Class 0 is memcached's global page pool, which this allocator does not have: as a
+        // source it never has spare pages, as a destination it passes the range check as in
+        // memcached but no page can go there. The largest class holds the headerless chunks of
+        // chunked items: its pages never move.
+        guard source >= 0, source < largest, dst >= 0, dst <= largest else { return .badClass }
         guard source > 0, engine.slabs.classStats(source).totalPages >= 2 else { return .noSpare }
+        if dst == 0 { return .badClass }
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return .running
         }

@@ -17,7 +17,9 @@ public struct ProtocolSettings: Sendable {
     /// packaging) and decide features by it.
     public var version = "1.6.18"
     /// swiftcached's own version, `stats`'s `swiftcached_version` (and `-V`).
-    public var serverVersion = ""
+    public var serverVersion = ProtocolSettings.swiftcachedVersion
+    /// The one place swiftcached's version is written.
+    public static let swiftcachedVersion = "0.1.0"
     /// -D: the key prefix delimiter of `stats detail`.
     public var prefixDelimiter: UInt8 = UInt8(ascii: ":")
     /// -X clears it: stats cachedump is refused.

@@ -15,11 +15,7 @@ import Glibc
 struct Options {
     var engine = EngineSettings()
     var server = ServerSettings()
-    var proto: ProtocolSettings = {
-        var p = ProtocolSettings()
-        p.serverVersion = swiftcachedVersion
-        return p
-    }()
+    var proto = ProtocolSettings()
     var verbose = 0
     var udpPort = 0
     var user: String?
