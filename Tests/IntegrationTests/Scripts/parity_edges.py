@@ -136,6 +136,25 @@ def t_numbers(c):
     case(c, "verbosity alone", b"verbosity\r\n")
 
 
+def t_rejected_stores(c):
+    # memcached 1.6.18 reads the data block after a refusal only when the command line was
+    # understood (too large, out of memory, a bad meta flag); after CLIENT_ERROR bad command line
+    # format the data line is read as a command (ERROR).
+    big = 2 * 1024 * 1024
+    case(c, "set too large: data swallowed", b"set rs 0 0 %d\r\n" % big + b"v" * big + b"\r\nget rs\r\n")
+    case(c, "set too large noreply: data swallowed", b"set rs 0 0 %d noreply\r\n" % big + b"v" * big + b"\r\n")
+    case(c, "set too large removes the old value",
+         b"set rs 0 0 1\r\na\r\nset rs 0 0 %d\r\n" % big + b"v" * big + b"\r\nget rs\r\n")
+    case(c, "set key too long: data read as a command", b"set " + b"k" * 251 + b" 0 0 5\r\nhello\r\n")
+    case(c, "set bad flags: data read as a command", b"set rs abc 0 5\r\nhello\r\n")
+    case(c, "set bad exptime: data read as a command", b"set rs 0 abc 5\r\nhello\r\n")
+    case(c, "set too few tokens", b"set rs 0 0\r\nhello\r\n")
+    case(c, "cas bad unique: data read as a command", b"cas rs 0 0 5 abc\r\nhello\r\n")
+    case(c, "ms bad flag: data swallowed", b"ms rs 5 Z\r\nhello\r\nmg rs v\r\n")
+    case(c, "ms too large: data swallowed", b"ms rs %d T0\r\n" % big + b"v" * big + b"\r\n")
+    case(c, "ms bad length", b"ms rs abc\r\nhello\r\n")
+
+
 def t_meta(c):
     case(c, "mg T past 32 bits, existing item",
          b"set mt 0 0 1\r\na\r\nmg mt T99999999999\r\nmg mt v\r\n")
@@ -213,7 +232,7 @@ def main():
         print("refusing non-loopback host %s" % a.host)
         return 2
     c = Conn(a.port)
-    for t in (t_slabs, t_keys, t_numbers, t_meta, t_admin, t_many_gets, t_item_size, t_flush_last):
+    for t in (t_slabs, t_keys, t_numbers, t_rejected_stores, t_meta, t_admin, t_many_gets, t_item_size, t_flush_last):
         print("--- %s" % t.__name__)
         try:
             t(c)
