@@ -6,7 +6,9 @@
 import Foundation
 import Testing
 
-@Suite("replies equal memcached's")
+// Serialized: each case runs two servers and moves a few MB; run side by side they would only
+// add load to the timing-sensitive black-box tests running at the same time.
+@Suite("replies equal memcached's", .serialized)
 struct ParityTests {
     static let memcached = "/usr/bin/memcached"
 
