@@ -115,6 +115,7 @@ extension MemcacheService {
         .gauge("slab_reassign_busy_deletes", .memory) { _ in "0" },
         .gauge("slab_reassign_running", .memory) { $0.pageMoves.running ? "1" : "0" },
         .gauge("slabs_moved", .memory) { String($0.pageMoves.moved) },
+        .gauge("malloc_fails", .memory) { String($0.service.engine.pageReservationRefusals) },
         .gauge("slab_global_page_pool", .memory) { _ in "0" },
         .gauge("expired_unfetched", .stats) { String($0.engine.items.expiredUnfetched) },
         .gauge("evicted_unfetched", .stats) { String($0.engine.items.evictedUnfetched) },
@@ -136,6 +137,8 @@ extension MemcacheService {
         .counter(CommandCounter.binaryHeaderInvalid),
         .counter(CommandCounter.metadumpBusy),
         .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
+        // After memcached's names: clients read `version` as memcached's.
+        .gauge("swiftcached_version", .server) { $0.service.settings.serverVersion },
     ])
 
     /// `stats items`, per class with items, after "items:<class>:".

@@ -155,7 +155,7 @@ final class MemcacheConnection: TextRequestLoop {
 
     @inline(__always)
     func validKey(_ input: UnsafeRawBufferPointer, _ t: Token) -> Bool {
-        TextParser.isValidKey(input, t, allowControlCharacters: settings.allowKeyControlCharacters)
+        TextParser.isValidKey(input, t, strict: settings.rejectKeyControlCharacters)
     }
 
     @inline(__always)

@@ -1,6 +1,7 @@
 // `-h`: generated from OptionTable and SubOptionTable.
+import MemcacheProtocol
 
-let swiftcachedVersion = "0.1.0"
+let swiftcachedVersion = ProtocolSettings.swiftcachedVersion
 
 /// Column where a continuation line of a flag's help starts.
 private let helpIndent = 26

@@ -572,7 +572,7 @@ struct CommandLineTests {
         try await withServer { server in
             let r = try await ToolRunner.run(tool, ["--servers=127.0.0.1:\(server.port)"], timeout: .seconds(30))
             #expect(r.succeeded, "\(r.report)")
-            for field in ["pid:", "uptime:", "version: 1.6.18-swiftcached", "curr_connections:", "get_hits:",
+            for field in ["pid:", "uptime:", "version: 1.6.18", "curr_connections:", "get_hits:",
                           "limit_maxbytes: 67108864", "threads: 4", "curr_items: 0", "evictions: 0"] {
                 #expect(r.output.contains(field), "memcstat output lacks \(field):\n\(r.output)")
             }

@@ -378,9 +378,11 @@ final class ServerProcess: @unchecked Sendable {
     /// (at most 10 s) until it accepts TCP connections. Retries with another
     /// port if the server exits during startup (e.g. the port was taken).
     /// With `descriptorLimit`, the server starts under `ulimit -n <limit>` (through /bin/sh, which
-    /// execs it: `pid` is the server's).
-    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil) async throws -> ServerProcess {
-        let binary = try IntegrationPaths.serverBinary()
+    /// execs it: `pid` is the server's). `binary` starts another server with the same flags
+    /// (memcached, to compare replies).
+    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil,
+                      binary other: String? = nil) async throws -> ServerProcess {
+        let binary = try other ?? IntegrationPaths.serverBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Loopback.freePort()
@@ -477,9 +479,9 @@ final class ServerProcess: @unchecked Sendable {
 
 /// Runs `body` with a freshly started server and always stops the server
 /// afterwards, whether `body` returns, throws, or the task is cancelled.
-func withServer<T>(_ extraArguments: [String] = [],
+func withServer<T>(_ extraArguments: [String] = [], binary: String? = nil,
                    _ body: (ServerProcess) async throws -> T) async throws -> T {
-    let server = try await ServerProcess.start(extraArguments)
+    let server = try await ServerProcess.start(extraArguments, binary: binary)
     defer { server.stop() }
     return try await body(server)
 }
