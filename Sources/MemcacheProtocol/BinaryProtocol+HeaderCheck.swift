@@ -22,49 +22,14 @@ enum BinaryHeaderVerdict: Equatable {
 
 extension BinaryHeader {
     /// memcached's checks, in its order: magic; key and extras past the body ("Unknown command",
-    /// close); a key over 250 bytes, then the lengths each opcode requires ("Invalid arguments",
-    /// close). Unlike memcached, stat and touch/gat also need the body to be exactly extras and
-    /// key (memcached reads the rest as the next request).
+    /// close); a key over 250 bytes, then the body the opcode's table entry requires ("Invalid
+    /// arguments", close). Unlike memcached, stat and touch/gat also need the body to be exactly
+    /// extras and key (memcached reads the rest as the next request).
     static func check(magic: UInt8, _ h: BinaryHeader) -> BinaryHeaderVerdict {
         guard magic == 0x80 else { return .badMagic }
-        let key = h.keyLength, extras = h.extrasLength, body = h.bodyLength
-        if key + extras > body { return .reject(status: BinaryStatus.unknownCommand) }
-        if key > ItemLayout.maxKeyLength { return .reject(status: BinaryStatus.invalidArguments) }
-        let ok: Bool
-        switch h.opcode {
-        case BinaryOpcode.version, BinaryOpcode.noop, BinaryOpcode.quit, BinaryOpcode.quitq:
-            ok = extras == 0 && key == 0 && body == 0
-        case BinaryOpcode.flush, BinaryOpcode.flushq:
-            ok = key == 0 && body == extras && (extras == 0 || extras == 4)
-        case BinaryOpcode.set, BinaryOpcode.add, BinaryOpcode.replace,
-             BinaryOpcode.setq, BinaryOpcode.addq, BinaryOpcode.replaceq:
-            ok = extras == 8 && key != 0
-        case BinaryOpcode.append, BinaryOpcode.prepend, BinaryOpcode.appendq, BinaryOpcode.prependq:
-            ok = extras == 0 && key != 0
-        case BinaryOpcode.get, BinaryOpcode.getq, BinaryOpcode.getk, BinaryOpcode.getkq,
-             BinaryOpcode.delete, BinaryOpcode.deleteq:
-            ok = extras == 0 && key != 0 && body == key
-        case BinaryOpcode.increment, BinaryOpcode.decrement, BinaryOpcode.incrementq, BinaryOpcode.decrementq:
-            ok = extras == 20 && key != 0 && body == key + 20
-        case BinaryOpcode.stat:
-            ok = extras == 0 && body == key
-        case BinaryOpcode.touch, BinaryOpcode.gat, BinaryOpcode.gatq, BinaryOpcode.gatk, BinaryOpcode.gatkq:
-            ok = extras == 4 && key != 0 && body == key + 4
-        default:
-            return .unknownCommand
-        }
-        return ok ? .accept : .reject(status: BinaryStatus.invalidArguments)
-    }
-
-    /// Storage opcodes: the value is read into item memory, not into the connection's buffer.
-    static func isStore(_ opcode: UInt8) -> Bool {
-        switch opcode {
-        case BinaryOpcode.set, BinaryOpcode.add, BinaryOpcode.replace, BinaryOpcode.setq, BinaryOpcode.addq,
-             BinaryOpcode.replaceq, BinaryOpcode.append, BinaryOpcode.prepend, BinaryOpcode.appendq,
-             BinaryOpcode.prependq:
-            true
-        default:
-            false
-        }
+        if h.keyLength + h.extrasLength > h.bodyLength { return .reject(status: BinaryStatus.unknownCommand) }
+        if h.keyLength > ItemLayout.maxKeyLength { return .reject(status: BinaryStatus.invalidArguments) }
+        guard let command = BinaryCommandTable.command(h.opcode) else { return .unknownCommand }
+        return command.body.accepts(h) ? .accept : .reject(status: BinaryStatus.invalidArguments)
     }
 }
