@@ -375,7 +375,7 @@ final class ServerProcess: @unchecked Sendable {
     var isRunning: Bool { process.isRunning }
 
     /// Starts `swiftcached -p PORT -l 127.0.0.1 -U 0 [-u nobody] <extraArguments>` and waits
-    /// (at most 10 s) until it accepts TCP connections. Retries with another
+    /// (at most 30 s: the suite starts many servers at once on 2 cores) until it accepts TCP connections. Retries with another
     /// port if the server exits during startup (e.g. the port was taken).
     /// With `descriptorLimit`, the server starts under `ulimit -n <limit>` (through /bin/sh, which
     /// execs it: `pid` is the server's). `binary` starts another server with the same flags
@@ -387,7 +387,7 @@ final class ServerProcess: @unchecked Sendable {
         for _ in 0..<3 {
             let port = try Loopback.freePort()
             let server = try launch(binary: binary, port: port, extraArguments: extraArguments, descriptorLimit: descriptorLimit)
-            switch try await server.waitUntilAccepting(timeout: .seconds(10)) {
+            switch try await server.waitUntilAccepting(timeout: .seconds(30)) {
             case .ready:
                 return server
             case .exited(let why):

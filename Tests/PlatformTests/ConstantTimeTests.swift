@@ -1,5 +1,6 @@
 // Secret comparison: right answers for every kind of difference, and no early exit (the time
-// for a difference in the first byte and in the last is the same, within a loose factor).
+// for a difference in the first byte and in the last is the same, within a factor far below
+// what an early exit would make).
 import Platform
 import Testing
 #if canImport(Glibc)
@@ -52,12 +53,13 @@ struct ConstantTimeTests {
             }
             medians.append(times.sorted()[4])
         }
-        // An early exit makes the first case about a million times faster than the second.
+        // An early exit makes the first case about a million times faster than the second; the
+        // bound is loose because the box is shared and a median can be slowed several times over.
         let lo = medians.min()!, hi = medians.max()!
-        #expect(hi < lo * 3, "medians \(medians) ns")
+        #expect(hi < lo * 100, "medians \(medians) ns")
         // A length difference does not cut the loop short: the work follows what was given.
         let short = Array(secret[0..<(size / 2)])
         let t = (0..<9).map { _ in nanoseconds { #expect(!eq(secret + [0], short)) } }.sorted()[4]
-        #expect(t * 3 > medians[1], "length-mismatch compare \(t) ns vs \(medians[1]) ns")
+        #expect(t * 100 > medians[1], "length-mismatch compare \(t) ns vs \(medians[1]) ns")
     }
 }
