@@ -257,6 +257,7 @@ extension MemcacheConnection {
     func processSlabs(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
         let sub = tokens[1]
         if TextParser.equals(input, sub, "reassign") && tokens.count == 4 {
+            guard engine.settings.slabReassign else { return "CLIENT_ERROR slab reassignment disabled\r\n" }
             guard let src = TextParser.parseInt32(input, tokens[2]), let dst = TextParser.parseInt32(input, tokens[3]) else {
                 return "CLIENT_ERROR bad command line format\r\n"
             }
@@ -273,7 +274,7 @@ extension MemcacheConnection {
         return "ERROR\r\n"
     }
 
-    /// `all`, or comma-separated class ids that exist; nil on a bad one.
+    /// `all`, or comma-separated class ids (1...63; those past the last class are skipped); nil on a bad one.
     private func classList(_ input: UnsafeRawBufferPointer, _ list: Token) -> [Int]? {
         let largest = engine.largestSlabClass
         // `hash` (memcached walks the hash table) lists the same live items, class by class.
@@ -284,10 +285,11 @@ extension MemcacheConnection {
         while i < end {
             var j = i
             while j < end && input[j] != UInt8(ascii: ",") { j += 1 }
-            guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)), id >= 1, id <= UInt64(largest) else {
+            // memcached refuses only ids outside 1...63; a class this table lacks dumps nothing.
+            guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)), id >= 1, id <= 63 else {
                 return nil
             }
-            if !out.contains(Int(id)) { out.append(Int(id)) }
+            if id <= UInt64(largest) && !out.contains(Int(id)) { out.append(Int(id)) }
             i = j + 1
         }
         return out

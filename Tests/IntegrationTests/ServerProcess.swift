@@ -379,8 +379,10 @@ final class ServerProcess: @unchecked Sendable {
     /// port if the server exits during startup (e.g. the port was taken).
     /// With `descriptorLimit`, the server starts under `ulimit -n <limit>` (through /bin/sh, which
     /// execs it: `pid` is the server's).
-    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil) async throws -> ServerProcess {
-        let binary = try IntegrationPaths.serverBinary()
+    /// `binary`: another server to start the same way (memcached, to compare against).
+    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil,
+                      binary other: String? = nil) async throws -> ServerProcess {
+        let binary = try other ?? IntegrationPaths.serverBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Loopback.freePort()
@@ -396,7 +398,7 @@ final class ServerProcess: @unchecked Sendable {
                 throw IntegrationSetupError(why)
             }
         }
-        throw IntegrationSetupError("swiftcached failed to start 3 times:\n" + failures.joined(separator: "\n"))
+        throw IntegrationSetupError("\(binary) failed to start 3 times:\n" + failures.joined(separator: "\n"))
     }
 
     private static func launch(binary: String, port: UInt16, extraArguments: [String],
