@@ -42,6 +42,13 @@ public final class CrawlerControl: Sendable {
 
     public func setSleep(microseconds: Int) { sleepMicroseconds.store(microseconds, ordering: .relaxed) }
 
+    /// `lru_crawler tocrawl`: items checked per list and pass at most (0 = all).
+    public func setToCrawl(_ n: Int) { toCrawl.store(n, ordering: .relaxed) }
+
+    /// The sleep and per-pass limit as they are now (`stats settings`).
+    public var sleep: Int { sleepMicroseconds.load(ordering: .relaxed) }
+    public var toCrawlLimit: Int { toCrawl.load(ordering: .relaxed) }
+
     /// Passes started since start-up (`stats` lru_crawler_starts).
     public var starts: Int { startCount.load(ordering: .relaxed) }
     /// Whether a pass is running (`stats` lru_crawler_running).

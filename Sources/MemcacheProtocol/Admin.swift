@@ -200,12 +200,12 @@ extension MemcacheConnection {
             crawler.setSleep(microseconds: Int(us))
             output.append(Reply.ok)
         } else if TextParser.equals(input, sub, "tocrawl") && tokens.count == 3 {
-            // Items per class per pass: the crawler here walks whole lists, so the limit is
-            // accepted and has no effect.
-            guard TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)) != nil else {
+            // Items checked per list and pass at most (0 = all), as -o lru_crawler_tocrawl.
+            guard let n = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)) else {
                 output.append(Reply.badFormat)
                 return .proceed
             }
+            crawler.setToCrawl(Int(n))
             output.append(Reply.ok)
         } else {
             output.append(Reply.error)

@@ -17,6 +17,8 @@ struct SettingsSource {
     let detailEnabled: Bool
     /// The flush_all mark (process time; 0 = none).
     let oldest: UInt32
+    /// `lru_crawler sleep|tocrawl` as they are now.
+    let crawler: CrawlerControl
 }
 
 /// One `stats settings` line.
@@ -69,9 +71,9 @@ enum SettingsTable {
         SettingsEntry("slab_automove_ratio") { format2($0.options.extended.automoveRatio) },
         SettingsEntry("slab_automove_window") { String($0.options.extended.automoveWindow) },
         SettingsEntry("slab_chunk_max") { String($0.options.engine.slabChunkMax) },
-        SettingsEntry("lru_crawler") { yesNo($0.options.engine.lruCrawler) },
-        SettingsEntry("lru_crawler_sleep") { String($0.options.engine.crawlerSleepMicroseconds) },
-        SettingsEntry("lru_crawler_tocrawl") { String($0.options.engine.crawlerToCrawl) },
+        SettingsEntry("lru_crawler") { yesNo($0.crawler.isEnabled) },
+        SettingsEntry("lru_crawler_sleep") { String($0.crawler.sleep) },
+        SettingsEntry("lru_crawler_tocrawl") { String($0.crawler.toCrawlLimit) },
         SettingsEntry("tail_repair_time") { String($0.options.extended.tailRepairTime) },
         SettingsEntry("flush_enabled") { yesNo($0.options.proto.flushEnabled) },
         SettingsEntry("dump_enabled") { yesNo($0.options.proto.dumpEnabled) },
@@ -137,8 +139,10 @@ enum SettingsTable {
 }
 
 /// The `stats settings` lines, in SettingsTable's order.
-func settingsStats(_ o: Options, tuning: LRUTuning, automove: Int, detailEnabled: Bool, oldest: UInt32) -> [(String, String)] {
-    let source = SettingsSource(options: o, tuning: tuning, automove: automove, detailEnabled: detailEnabled, oldest: oldest)
+func settingsStats(_ o: Options, tuning: LRUTuning, automove: Int, detailEnabled: Bool, oldest: UInt32,
+                   crawler: CrawlerControl) -> [(String, String)] {
+    let source = SettingsSource(options: o, tuning: tuning, automove: automove, detailEnabled: detailEnabled,
+                                oldest: oldest, crawler: crawler)
     return SettingsTable.entries.map { ($0.name, $0.value(source)) }
 }
 

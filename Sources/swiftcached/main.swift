@@ -67,7 +67,8 @@ let startedAt = clock.unixNow
 let tuning = engine.tuning
 sources.settings = {
     settingsStats(options, tuning: tuning, automove: engine.automoveLevel,
-                  detailEnabled: serviceBox.service?.detailEnabled ?? false, oldest: engine.flushMark)
+                  detailEnabled: serviceBox.service?.detailEnabled ?? false, oldest: engine.flushMark,
+                  crawler: engine.crawler)
 }
 // memcached's reserved_fds: the descriptors kept above -c for the server's own.
 let reservedDescriptors = descriptorsWanted - options.server.maxConnections
