@@ -133,6 +133,7 @@ final class Connection {
         let action = handler.resume(output: output, timedOut: timedOut)
         if case .park = action { return }
         parked = false
+        record.phase.store(ConnectionPhase.waiting.rawValue, ordering: .relaxed)
         if readPaused {
             readPaused = false
             event_add(event, nil)
@@ -210,7 +211,10 @@ final class Connection {
     }
 
     private func runHandler() {
+        record.phase.store(ConnectionPhase.processing.rawValue, ordering: .relaxed)
         let (consumed, action) = handler.process(UnsafeRawBufferPointer(start: buffer + start, count: end - start), output: output)
+        let after: ConnectionPhase = if case .park = action { .parked } else if handler.pendingValue() != nil { .readingValue } else { .waiting }
+        record.phase.store(after.rawValue, ordering: .relaxed)
         start += consumed
         if start == end {
             start = 0

@@ -119,6 +119,27 @@ struct StatsParityTests {
         }
     }
 
+    @Test("stats conns: memcached's state names (new, idle after a command, reading a value, asking)")
+    func connectionStates() async throws {
+        let theirs = try await ServerProcess.start([], binary: memcachedBinary!)
+        defer { theirs.stop() }
+        let ours = try await ServerProcess.start([])
+        defer { ours.stop() }
+        var states: [[String]] = [[], []]
+        for (i, server) in [theirs, ours].enumerated() {
+            let c = try RawConnection(port: server.port)
+            let fresh = try RawConnection(port: server.port)
+            let other = try RawConnection(port: server.port)
+            _ = ask(other, "version\r\n", until: "\r\n")
+            let reading = try RawConnection(port: server.port)
+            reading.send("set x 0 0 10\r\n12")
+            try await Task.sleep(for: .milliseconds(200))
+            states[i] = statLines(ask(c, "stats conns\r\n")).filter { $0.0.hasSuffix(":state") }.map(\.1)
+            withExtendedLifetime((fresh, other, reading)) {}
+        }
+        #expect(states[1].sorted() == states[0].sorted())
+    }
+
     @Test("flush_all leaves no class lines in stats items; stats reset zeroes the per-class counters")
     func itemsAfterFlushAndReset() async throws {
         try await bothServers([]) { theirs, ours in
