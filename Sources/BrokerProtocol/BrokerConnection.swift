@@ -72,6 +72,8 @@ final class BrokerConnection: TextRequestLoop {
 
     func valueReceived(_ n: Int) { pending?.block.received(n) }
 
+    func readBufferExhausted(output: OutputBuffer) { output.append(Reply.readBufferOutOfMemory) }
+
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
         if session.isWaiting {
             switch session.resumeWait(timedOut: timedOut) {

@@ -61,6 +61,13 @@ extension CacheEngine {
         }
         guard let it = found else { return reply }
         reply.found = true
+        if !reply.created {
+            if request.touchExpiry != nil {
+                classCommands.add(.touchHits, it.slabClass)
+            } else {
+                classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6))
+            }
+        }
         reply.info = ItemInfo(it)
         var won = reply.created
         if let recache = request.recacheBefore {

@@ -24,6 +24,7 @@ extension CacheEngine {
                       allowStale: Bool = false, newCAS: UInt64? = nil, vivifyExpiry: UInt32? = nil) -> (StoreResult, UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        classCommands.add(.cmdSet, item.slabClass)
         let result = lockedStore(item, hv, mode: mode, casIn: casIn, allowStale: allowStale, newCAS: newCAS)
         guard result.0 == .notStored, let vivifyExpiry else { return result }
         item.expiry = vivifyExpiry
@@ -47,6 +48,7 @@ extension CacheEngine {
                 lockedUpdate(old)
             case .cas:
                 if casMatch == true {
+                    classCommands.add(.casHits, old.slabClass)
                     doStore = true
                 } else if allowStale && casIn < old.cas {
                     // memcached's CAS_STALE: the value goes in, marked stale, keeping the TTL and
@@ -55,6 +57,7 @@ extension CacheEngine {
                     item.flags |= ItemFlag.stale | (old.flags & ItemFlag.tokenSent)
                     doStore = true
                 } else {
+                    classCommands.add(.casBadval, old.slabClass)
                     stored = .exists
                 }
             case .append, .prepend:
@@ -99,6 +102,7 @@ extension CacheEngine {
         defer { itemLocks.unlock(hv) }
         var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return false }
+        classCommands.add(.deleteHits, it.slabClass)
         lockedUnlink(it, hv)
         refDecrement(it)
         return true
@@ -116,6 +120,7 @@ extension CacheEngine {
         guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return .notFound }
         defer { refDecrement(it) }
         if let casIn, casIn != it.cas { return .exists }
+        classCommands.add(.deleteHits, it.slabClass)
         if let mark = invalidate {
             if let expiry = mark.expiry { lockedSetExpiry(it, expiry) }
             it.flags = (it.flags | ItemFlag.stale) & ~ItemFlag.tokenSent

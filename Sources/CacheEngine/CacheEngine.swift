@@ -44,6 +44,12 @@ public final class CacheEngine: @unchecked Sendable {
     let crawledFlush: UnsafeMutablePointer<Atomic<UInt32>>
     /// `lru_crawler enable|disable|crawl`: the crawler thread waits on this between passes.
     public let crawler = CrawlerControl()
+    /// Passes of the LRU maintainer (memcached's lru_maintainer_juggles).
+    let maintainerJuggles = Atomic<Int>(0)
+    /// Per-class hits, sets, deletes, … (`stats slabs`, `stats items`).
+    public let classCommands = ClassCommandCounts()
+    /// `stats sizes` (`-o track_sizes`).
+    public let sizes: ItemSizeHistogram
     /// `slabs reassign` and automove (set at the end of init: it refers back to the engine).
     private(set) var rebalancer: SlabRebalancer!
     static let lruCount = 256
@@ -54,11 +60,14 @@ public final class CacheEngine: @unchecked Sendable {
     public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock(), watch: WatchLog? = nil) {
         let table = SlabClassTable(
             factor: settings.growthFactor, minimumSpace: settings.chunkSizeMin,
-            pageSize: settings.slabPageSize, chunkMax: settings.slabChunkMax)
+            pageSize: settings.slabPageSize, chunkMax: settings.slabChunkMax, sizes: settings.slabSizes)
         guard let slabs = SlabAllocator(table: table, memoryLimit: settings.memoryLimit,
                                         lockPages: settings.lockMemory, largePages: settings.largePages) else { return nil }
         self.settings = settings
         self.watch = watch
+        sizes = ItemSizeHistogram(itemSizeMax: settings.itemSizeMax, enabled: settings.trackSizes, withCAS: settings.useCAS)
+        crawler.setSleep(microseconds: settings.crawlerSleepMicroseconds)
+        crawler.toCrawl.store(settings.crawlerToCrawl, ordering: .relaxed)
         self.tuning = LRUTuning(settings)
         self.slabs = slabs
         self.arena = slabs.arena
@@ -244,9 +253,13 @@ public final class CacheEngine: @unchecked Sendable {
     /// A chunk of `classID`, evicting from the COLD tail of `lruClass` when memory is full
     /// (memcached's do_item_alloc_pull).
     private func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
-        for _ in 0..<10 {
+        for attempt in 0..<10 {
             let h = slabs.allocate(classID: classID, raw: raw)
-            if h != 0 { return h }
+            if h != 0 {
+                // Every failed try before this one pulled a tail itself (memcached's direct_reclaims).
+                if attempt > 0 { countDirectReclaims(attempt, lruClass) }
+                return h
+            }
             if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
                 if tuning.isSegmented {
                     pullTail(classID: lruClass, segment: .hot, totalBytes: 0, flags: [])
@@ -260,6 +273,13 @@ public final class CacheEngine: @unchecked Sendable {
         lrus[id].stats.outOfMemory += 1
         lruUnlock(id)
         return nil
+    }
+
+    private func countDirectReclaims(_ n: Int, _ lruClass: Int) {
+        let id = lruClass | (LRUSegment.cold.rawValue << 6)
+        lruLock(id)
+        lrus[id].stats.directReclaims += n
+        lruUnlock(id)
     }
 
     @inline(__always)
@@ -348,6 +368,7 @@ public final class CacheEngine: @unchecked Sendable {
         lrus[id].stats.totalItems += 1
         lruUnlock(id)
         refIncrement(it)
+        sizes.linked(keyLength: it.keyLength, valueLength: it.valueLength)
     }
 
     /// memcached's do_item_unlink. Item lock held; drops the table's reference.
@@ -356,6 +377,7 @@ public final class CacheEngine: @unchecked Sendable {
         it.flags &= ~ItemFlag.linked
         lockedHashDelete(it, hv)
         unlinkQ(it)
+        sizes.unlinked(keyLength: it.keyLength, valueLength: it.valueLength)
         refDecrement(it)
     }
 
@@ -422,6 +444,7 @@ public final class CacheEngine: @unchecked Sendable {
     public func get(_ key: UnsafeRawBufferPointer, hash hv: UInt32, outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
+        if let it { classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6)) }
         itemLocks.unlock(hv)
         return limited(it, &outcome)
     }
@@ -450,7 +473,10 @@ public final class CacheEngine: @unchecked Sendable {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
-        if let it { lockedSetExpiry(it, expiry) }
+        if let it {
+            classCommands.add(.touchHits, it.slabClass)
+            lockedSetExpiry(it, expiry)
+        }
         return limited(it, &outcome)
     }
 
@@ -517,6 +543,9 @@ public final class CacheEngine: @unchecked Sendable {
         s.hashIsExpanding = hashTable.pointee.expanding
         itemLocks.unlock(0)
         s.hashBytes = (1 << s.hashPower) * MemoryLayout<SlabHandle>.size
+        s.crawlerRunning = crawler.isRunning
+        s.crawlerStarts = crawler.starts
+        s.maintainerJuggles = maintainerJuggles.load(ordering: .relaxed)
         return s
     }
 }

@@ -1,4 +1,6 @@
-// Item counters per LRU list, kept under that list's lock (memcached's itemstats), and their sum.
+// Item counters per LRU list, kept under that list's lock (memcached's itemstats), and their sum;
+// the per-class command counts.
+import Synchronization
 
 /// Counters of one LRU list, or the sum of several. Names follow `stats items`.
 public struct ItemStats: Sendable {
@@ -20,6 +22,8 @@ public struct ItemStats: Sendable {
     public var movesWithinLRU = 0
     public var crawlerReclaimed = 0
     public var crawlerItemsChecked = 0
+    /// Allocation tries that had to pull a tail themselves (memcached's direct_reclaims).
+    public var directReclaims = 0
 
     public init() {}
 
@@ -42,6 +46,7 @@ public struct ItemStats: Sendable {
         movesWithinLRU += o.movesWithinLRU
         crawlerReclaimed += o.crawlerReclaimed
         crawlerItemsChecked += o.crawlerItemsChecked
+        directReclaims += o.directReclaims
     }
 }
 
@@ -52,4 +57,87 @@ public struct EngineStats: Sendable {
     public var hashPower = 0
     public var hashBytes = 0
     public var hashIsExpanding = false
+    /// The crawler: whether a pass runs now, passes started.
+    public var crawlerRunning = false
+    public var crawlerStarts = 0
+    public var maintainerJuggles = 0
+}
+
+/// The per-class command counts of `stats slabs` (get_hits … touch_hits) and `stats items`
+/// (hits_to_hot … hits_to_temp), memcached's per-thread slab_stats and lru_hits. The engine
+/// counts them where it knows the item's class: under the item lock of the operation.
+public enum ClassCommand: Int, CaseIterable, Sendable {
+    case cmdSet, deleteHits, incrHits, decrHits, casHits, casBadval, touchHits
+    case hitsToHot, hitsToWarm, hitsToCold, hitsToTemp
+}
+
+public final class ClassCommandCounts: @unchecked Sendable {
+    // Safe to share: the slots are atomics, allocated in init and freed in deinit only.
+    /// 16 slots (128 bytes) per class, so that two classes never share a cache line.
+    static let stride = 16
+    static let classes = 64
+    private let slots: UnsafeMutablePointer<Atomic<UInt64>>
+
+    init() {
+        slots = .allocate(capacity: Self.classes * Self.stride)
+        for i in 0..<Self.classes * Self.stride { (slots + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        slots.deinitialize(count: Self.classes * Self.stride)
+        slots.deallocate()
+    }
+
+    @inline(__always)
+    func add(_ c: ClassCommand, _ classID: Int) {
+        guard classID > 0 && classID < Self.classes else { return }
+        slots[classID * Self.stride + c.rawValue].add(1, ordering: .relaxed)
+    }
+
+    /// A get hit on an item in `segment` (0 HOT, 1 WARM, 2 COLD, 3 TEMP).
+    @inline(__always)
+    func addHit(_ classID: Int, segment: Int) {
+        add(ClassCommand(rawValue: ClassCommand.hitsToHot.rawValue + min(segment, 3))!, classID)
+    }
+
+    public func value(_ c: ClassCommand, _ classID: Int) -> UInt64 {
+        guard classID > 0 && classID < Self.classes else { return 0 }
+        return slots[classID * Self.stride + c.rawValue].load(ordering: .relaxed)
+    }
+
+    /// get_hits of a class: its hits in every segment (memcached sums lru_hits so).
+    public func getHits(_ classID: Int) -> UInt64 {
+        value(.hitsToHot, classID) &+ value(.hitsToWarm, classID) &+ value(.hitsToCold, classID) &+ value(.hitsToTemp, classID)
+    }
+
+    /// `stats reset`.
+    public func reset() {
+        for i in 0..<Self.classes * Self.stride { slots[i].store(0, ordering: .relaxed) }
+    }
+}
+
+extension CacheEngine {
+    /// `stats reset`: what memcached's item_stats_reset and its thread stats reset zero: every
+    /// per-list counter (evictions, reclaims, moves, …, total_items) and the per-class command
+    /// counts. What is stored now (number, bytes) is kept.
+    public func resetStats() {
+        for id in 0..<Self.lruCount {
+            lruLock(id)
+            let kept = lrus[id].stats
+            var fresh = ItemStats()
+            fresh.number = kept.number
+            fresh.bytes = kept.bytes
+            lrus[id].stats = fresh
+            lruUnlock(id)
+        }
+        classCommands.reset()
+        maintainerJuggles.store(0, ordering: .relaxed)
+        crawler.startCount.store(0, ordering: .relaxed)
+    }
+}
+
+extension CacheEngine {
+    /// The flush_all mark in process time, 0 before any (memcached's settings.oldest_live,
+    /// `stats settings` oldest).
+    public var flushMark: UInt32 { oldestLive.pointee.load(ordering: .relaxed) }
 }

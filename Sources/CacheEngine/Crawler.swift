@@ -21,6 +21,12 @@ public final class CrawlerControl: Sendable {
     /// A `lru_crawler metadump` is walking (one at a time, server-wide, as memcached's crawler
     /// takes one request at a time): its markers are the engine's single set of dump markers.
     let metadumpRunning = Atomic<Bool>(false)
+    /// `-o lru_crawler_tocrawl`: items checked per list and pass at most (0 = all).
+    let toCrawl = Atomic<Int>(0)
+    /// Passes that crawled at least one list (memcached's lru_crawler_starts).
+    let startCount = Atomic<Int>(0)
+    /// Whether a pass is walking a list now (memcached's lru_crawler_running).
+    let runningNow = Atomic<Bool>(false)
 
     public init() {}
 
@@ -38,6 +44,18 @@ public final class CrawlerControl: Sendable {
     }
 
     public func setSleep(microseconds: Int) { sleepMicroseconds.store(microseconds, ordering: .relaxed) }
+
+    /// `lru_crawler tocrawl`: items checked per list and pass at most (0 = all).
+    public func setToCrawl(_ n: Int) { toCrawl.store(n, ordering: .relaxed) }
+
+    /// The sleep and per-pass limit as they are now (`stats settings`).
+    public var sleep: Int { sleepMicroseconds.load(ordering: .relaxed) }
+    public var toCrawlLimit: Int { toCrawl.load(ordering: .relaxed) }
+
+    /// Passes started since start-up (`stats` lru_crawler_starts).
+    public var starts: Int { startCount.load(ordering: .relaxed) }
+    /// Whether a pass is running (`stats` lru_crawler_running).
+    public var isRunning: Bool { runningNow.load(ordering: .relaxed) }
 
     /// Takes a pending crawl request.
     func takeRequest() -> Bool { requested.exchange(false, ordering: .relaxed) }
@@ -58,6 +76,8 @@ extension CacheEngine {
     @discardableResult
     public func crawlAll(everything: Bool = false, shouldStop: () -> Bool = { false }) -> Int {
         var reclaimed = 0
+        var started = false
+        defer { if started { crawler.runningNow.store(false, ordering: .relaxed) } }
         let live = oldestLive.pointee.load(ordering: .relaxed)
         let sweepFlush = everything || (live != 0 && live <= clock.current && crawledFlush.pointee.load(ordering: .relaxed) != live)
         for id in 0..<Self.lruCount where id & 0x3f != 0 && id & 0x3f <= slabs.table.largest {
@@ -65,6 +85,11 @@ extension CacheEngine {
             let worth = lrus[id].tail != 0 && (sweepFlush || lrus[id].expiring > 0)
             lruUnlock(id)
             if !worth { continue }
+            if !started {
+                started = true
+                crawler.startCount.add(1, ordering: .relaxed)
+                crawler.runningNow.store(true, ordering: .relaxed)
+            }
             reclaimed += crawl(lruID: id, shouldStop: shouldStop)
             if shouldStop() { return reclaimed }
         }
@@ -92,6 +117,7 @@ extension CacheEngine {
 
         var reclaimed = 0
         var checked = 0
+        let limit = crawler.toCrawl.load(ordering: .relaxed)
         while true {
             lruLock(id)
             let h = marker.prev
@@ -125,6 +151,12 @@ extension CacheEngine {
                 }
             }
             lruUnlock(id)
+            if limit > 0 && checked >= limit {
+                lruLock(id)
+                lockedUnlinkQ(marker)
+                lruUnlock(id)
+                break
+            }
             if checked % 1000 == 0 {
                 if shouldStop() {
                     lruLock(id)

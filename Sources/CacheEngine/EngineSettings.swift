@@ -42,6 +42,19 @@ public struct EngineSettings: Sendable {
     public var largePages = false
     /// Worker threads: sizes the item lock table as memcached does.
     public var workerThreads = 4
+    /// `-o no_slab_reassign`: no page moves, by automove or by `slabs reassign`.
+    public var slabReassign = true
+    /// `-o no_hashexpand`: the hash table keeps its initial size.
+    public var hashExpand = true
+    /// `-o slab_sizes=a-b-c`: the chunk sizes of the classes below slab_chunk_max, in place of
+    /// the -f progression.
+    public var slabSizes: [Int]?
+    /// `-o lru_crawler_sleep`: microseconds between batches of 1000 items.
+    public var crawlerSleepMicroseconds = 100
+    /// `-o track_sizes`: `stats sizes` counts items by size from the start.
+    public var trackSizes = false
+    /// `-o lru_crawler_tocrawl`: items a pass checks per list at most (0 = all).
+    public var crawlerToCrawl = 0
 
     public init() {}
 }

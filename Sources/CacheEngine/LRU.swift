@@ -250,6 +250,7 @@ extension CacheEngine {
         it.flags &= ~ItemFlag.linked
         lockedHashDelete(it, hv)
         lockedUnlinkQ(it)
+        sizes.unlinked(keyLength: it.keyLength, valueLength: it.valueLength)
         refDecrement(it)
     }
 

@@ -41,12 +41,15 @@ public final class EngineThreads: @unchecked Sendable {
                 }
             }
         })
-        threads.append(BackgroundThread(name: "hash-expander") {
+        // `-o no_hashexpand`: no expander at all, the table keeps its initial size (memcached's
+        // start_assoc_maint = false).
+        if engine.settings.hashExpand { threads.append(BackgroundThread(name: "hash-expander") {
             while signal.wait(microseconds: 50_000) {
                 while engine.hashExpanderStep() && !signal.isStopped {}
             }
-        })
-        threads.append(BackgroundThread(name: "slab-automove") {
+        }) }
+        // Without slab_reassign there is no page mover (memcached starts no rebalancer thread).
+        if engine.settings.slabReassign { threads.append(BackgroundThread(name: "slab-automove") {
             // memcached samples once a second; level 1 acts on a 10 s window, level 2 on 1 s.
             var previous: [Int] = []
             var ticks = 0
@@ -57,7 +60,7 @@ public final class EngineThreads: @unchecked Sendable {
                 let evictions = (0...engine.slabs.table.largest).map { $0 == 0 ? 0 : engine.itemStats(classID: $0).evicted }
                 engine.rebalancer.automoveCheck(evictionsByClass: evictions, previous: &previous)
             }
-        })
+        }) }
     }
 
     static let busySleep = 10_000
@@ -75,6 +78,7 @@ extension CacheEngine {
     /// One pass of the maintainer over every class; returns the number of items moved.
     @discardableResult
     public func maintainLRUs() -> Int {
+        maintainerJuggles.add(1, ordering: .relaxed)
         var moves = 0
         for cls in 1...slabs.table.largest {
             // TEMP first: its expired items are reclaimed here, never evicted (memcached's

@@ -212,12 +212,13 @@ extension MemcacheConnection {
             crawler.setSleep(microseconds: Int(us))
             output.append(Reply.ok)
         } else if TextParser.equals(input, sub, "tocrawl") && tokens.count == 3 {
-            // Items per class per pass: the crawler here walks whole lists, so the limit is
-            // accepted and has no effect.
-            guard TextParser.memcachedUInt32(input, tokens[2]) != nil else {
+            // Items checked per list and pass at most (0 = all), as -o lru_crawler_tocrawl; read
+            // as memcached's safe_strtoul into 32 bits.
+            guard let n = TextParser.memcachedUInt32(input, tokens[2]) else {
                 output.append(Reply.badFormat)
                 return .proceed
             }
+            crawler.setToCrawl(Int(n))
             output.append(Reply.ok)
         } else {
             output.append(Reply.error)
@@ -270,6 +271,7 @@ extension MemcacheConnection {
     func processSlabs(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
         let sub = tokens[1]
         if TextParser.equals(input, sub, "reassign") && tokens.count == 4 {
+            guard engine.settings.slabReassign else { return "CLIENT_ERROR slab reassignment disabled\r\n" }
             // safe_strtol into an int: 99999999999 is a class id that does not exist (BADCLASS).
             guard let src = TextParser.memcachedInt32(input, tokens[2]), let dst = TextParser.memcachedInt32(input, tokens[3]) else {
                 return "CLIENT_ERROR bad command line format\r\n"
@@ -287,7 +289,7 @@ extension MemcacheConnection {
         return "ERROR\r\n"
     }
 
-    /// `all`, or comma-separated class ids that exist; nil on a bad one.
+    /// `all`, or comma-separated class ids (1...63; those past the last class are skipped); nil on a bad one.
     private func classList(_ input: UnsafeRawBufferPointer, _ list: Token) -> [Int]? {
         let largest = engine.largestSlabClass
         // `hash` (memcached walks the hash table) lists the same live items, class by class.
@@ -298,10 +300,11 @@ extension MemcacheConnection {
         while i < end {
             var j = i
             while j < end && input[j] != UInt8(ascii: ",") { j += 1 }
-            guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)), id >= 1, id <= UInt64(largest) else {
+            // memcached refuses only ids outside 1...63; a class this table lacks dumps nothing.
+            guard let id = TextParser.parseUnsigned(input, Token(start: i, count: j - i)), id >= 1, id <= 63 else {
                 return nil
             }
-            if !out.contains(Int(id)) { out.append(Int(id)) }
+            if id <= UInt64(largest) && !out.contains(Int(id)) { out.append(Int(id)) }
             i = j + 1
         }
         return out

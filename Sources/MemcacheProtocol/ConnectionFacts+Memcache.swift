@@ -36,10 +36,25 @@ extension ConnectionsSnapshot {
         for c in connections {
             lines.append(("\(c.fd):addr", c.peer.statsText))
             lines.append(("\(c.fd):listen_addr", c.local.statsText))
-            lines.append(("\(c.fd):state", c.isWriting ? "conn_mwrite" : "conn_waiting"))
+            lines.append(("\(c.fd):state", c.phase.memcachedState))
             lines.append(("\(c.fd):secs_since_last_cmd", String(now &- c.lastRequest)))
         }
         return lines
+    }
+}
+
+extension ConnectionPhase {
+    /// memcached's conn_states name for what the connection does now.
+    var memcachedState: String {
+        switch self {
+        case .fresh: "conn_new_cmd"
+        case .waiting: "conn_read"
+        case .processing: "conn_parse_cmd"
+        case .readingValue: "conn_nread"
+        case .writing: "conn_mwrite"
+        // A blocking read waits for a producer, not for the socket; memcached has no such state.
+        case .parked: "conn_waiting"
+        }
     }
 }
 

@@ -84,6 +84,8 @@ final class MemcacheConnection: TextRequestLoop {
 
     func valueReceived(_ n: Int) { pending?.block.received(n) }
 
+    func readBufferExhausted(output: OutputBuffer) { output.append(Reply.readBufferOutOfMemory) }
+
     func deliverPushes(output: OutputBuffer) -> HandlerAction {
         watcher?.deliver(into: output)
         return .proceed
@@ -210,7 +212,11 @@ final class MemcacheConnection: TextRequestLoop {
         case (2, UInt8(ascii: "m")):
             switch input[cmd.start + 1] {
             case UInt8(ascii: "g"), UInt8(ascii: "s"), UInt8(ascii: "d"), UInt8(ascii: "a"), UInt8(ascii: "e"):
+                stats.add(.cmdMeta)
                 return processMeta(input, tokens, line.start, line.end, output)
+            case UInt8(ascii: "n"):
+                stats.add(.cmdMeta)  // memcached counts mn as a meta command too
+                return Self.commands.run(self, line, output)
             default:
                 return Self.commands.run(self, line, output)
             }

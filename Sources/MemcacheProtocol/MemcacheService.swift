@@ -68,6 +68,9 @@ public struct StatsSources: Sendable {
     public var resetServer: @Sendable () -> Void = {}
     /// The listeners and connections `stats conns` lists.
     public var connections: @Sendable () -> ConnectionsSnapshot = { .empty }
+    /// The whole of `stats` in memcached's order, when the executable composes it from the
+    /// process, connection and protocol tables; nil: `general` then `generalStatTable`.
+    public var memcachedStats: (@Sendable (GeneralStatsSource) -> [(String, String)])? = nil
     public init() {}
 }
 
@@ -96,6 +99,9 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         self.verbosity = StatCounters(count: 1)
         self.prefixStats = PrefixStats(delimiter: settings.prefixDelimiter)
     }
+
+    /// `stats detail on|off` (or -D) as it is now.
+    public var detailEnabled: Bool { prefixStats.isEnabled }
 
     public func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
         let engine = self.engine

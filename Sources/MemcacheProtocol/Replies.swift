@@ -43,4 +43,6 @@ public enum Reply {
 
 extension Reply {
     static let getOverflow: StaticString = "SERVER_ERROR out of memory writing get response\r\n"
+    /// memcached's reply when read_buf_mem_limit leaves no read buffer, before it closes.
+    public static let readBufferOutOfMemory: StaticString = "SERVER_ERROR out of memory reading request\r\n"
 }

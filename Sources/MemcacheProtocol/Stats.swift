@@ -39,8 +39,14 @@ extension MemcacheConnection {
                 output.append("CLIENT_ERROR bad command line\r\n")
                 return .proceed
             }
-            guard cls >= 1, cls <= UInt64(engine.largestSlabClass) else {
+            // memcached refuses only ids past its last possible class (63); a class that does not
+            // exist (0, or past this table's last) dumps nothing.
+            guard cls <= 63 else {
                 output.append("CLIENT_ERROR Illegal slab id\r\n")
+                return .proceed
+            }
+            guard cls >= 1, cls <= UInt64(engine.largestSlabClass) else {
+                output.append("END\r\n")
                 return .proceed
             }
             // memcached 1.6 dumps the class's COLD list, most recent first, at most 2 MB.
@@ -55,8 +61,14 @@ extension MemcacheConnection {
         } else if TextParser.equals(input, sub, "conns") {
             writeStats(service.sources.connections().statsLines, output)
         } else if TextParser.equals(input, sub, "sizes") {
-            // memcached 1.6 tracks item sizes only with -o track_sizes, which is not implemented.
-            writeStats([("sizes_status", "disabled")], output)
+            // -o track_sizes or `stats sizes_enable`: items per 32-byte size step.
+            writeStats(engine.sizes.isEnabled ? engine.sizes.lines() : [("sizes_status", "disabled")], output)
+        } else if TextParser.equals(input, sub, "sizes_enable") {
+            engine.sizes.setEnabled(true)
+            output.append("STAT sizes_status enabled\r\n")  // memcached sends no END here
+        } else if TextParser.equals(input, sub, "sizes_disable") {
+            engine.sizes.setEnabled(false)
+            output.append("STAT sizes_status disabled\r\n")
         } else if TextParser.equals(input, sub, "reset") {
             service.resetStats()
             output.append("RESET\r\n")
@@ -78,6 +90,7 @@ extension MemcacheService {
     /// `stats`: the process and server lines, then the protocol's (CommandStats.swift).
     func generalStats() -> [(String, String)] {
         let source = GeneralStatsSource(service: self, engine: engine.stats, pageMoves: engine.pageMoveStats)
+        if let all = sources.memcachedStats { return all(source) }
         return sources.general() + Self.generalStatTable.lines(source)
     }
 
@@ -86,9 +99,14 @@ extension MemcacheService {
         let now = engine.clock.current
         for cls in 1...engine.largestSlabClass {
             let s = engine.itemStats(classID: cls)
-            if s.number == 0 && s.evicted == 0 && s.totalItems == 0 { continue }
+            // memcached lists a class only while it holds items (so not once flush_all's items
+            // are gone), whatever its counters say.
+            if s.number == 0 { continue }
             let ages = engine.tailTimes(classID: cls).map { $0 == 0 ? 0 : Int(now &- $0) }
-            let figures = ItemClassStats(items: s, segments: engine.segmentCounts(classID: cls), ages: ages)
+            let c = engine.classCommands
+            let hits = [c.value(.hitsToHot, cls), c.value(.hitsToWarm, cls), c.value(.hitsToCold, cls), c.value(.hitsToTemp, cls)]
+            let figures = ItemClassStats(items: s, segments: engine.segmentCounts(classID: cls), ages: ages, hits: hits,
+                                         segmented: engine.tuning.isSegmented, tempLRU: engine.tuning.isTempLRU)
             lines += Self.itemsStatTable.lines(figures, prefix: "items:\(cls):")
         }
         return lines
@@ -101,13 +119,17 @@ extension MemcacheService {
             let s = engine.slabClassStats(cls)
             if s.totalPages == 0 { continue }
             active += 1
-            lines += Self.slabClassStatTable.lines(s, prefix: "\(cls):")
+            lines += Self.slabClassStatTable.lines(SlabClassFigures(slab: s, classID: cls, commands: engine.classCommands), prefix: "\(cls):")
         }
         return lines + Self.slabTotalsStatTable.lines(SlabTotals(activeSlabs: active, totalMalloced: engine.totalMalloced))
     }
 
+    /// `stats reset`: what memcached's stats reset zeroes (command counters, the engine's
+    /// per-list and per-class counters, the server's totals, the watch counts).
     func resetStats() {
         for w in workerStats { w.resetAll() }
+        engine.resetStats()
+        watch.resetCounts()
         sources.resetServer()
     }
 }

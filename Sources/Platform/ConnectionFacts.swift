@@ -11,6 +11,22 @@ public enum SocketAddress: Sendable, Equatable {
     case unknown
 }
 
+/// What a connection is doing, as a listing shows it.
+public enum ConnectionPhase: UInt8, Sendable {
+    /// Accepted, no request yet.
+    case fresh
+    /// Nothing to do: waiting for the client's next bytes.
+    case waiting
+    /// Its handler is running its requests.
+    case processing
+    /// A value announced by a request is being read into item memory.
+    case readingValue
+    /// A reply is being written and the client has not read it all.
+    case writing
+    /// Its handler waits for a producer (a blocking read).
+    case parked
+}
+
 /// One open connection, as another thread may read it.
 public struct ConnectionFacts: Sendable {
     public let fd: Int32
@@ -21,8 +37,11 @@ public struct ConnectionFacts: Sendable {
     public let isWriting: Bool
     /// Server seconds (`ProcessClock.current`) of the connection's last request.
     public let lastRequest: UInt32
+    public let phase: ConnectionPhase
 
-    public init(fd: Int32, peer: SocketAddress, local: SocketAddress, isWriting: Bool, lastRequest: UInt32) {
+    public init(fd: Int32, peer: SocketAddress, local: SocketAddress, isWriting: Bool, lastRequest: UInt32,
+                phase: ConnectionPhase = .fresh) {
+        self.phase = isWriting ? .writing : phase
         self.fd = fd
         self.peer = peer
         self.local = local

@@ -44,6 +44,9 @@ public protocol ConnectionHandler: AnyObject {
     func pendingValue() -> UnsafeMutableRawBufferPointer?
     /// `n` bytes were read into the memory `pendingValue` gave.
     func valueReceived(_ n: Int)
+    /// The connection's read buffer may not grow (read_buf_mem_limit): the last words before
+    /// the connection is closed.
+    func readBufferExhausted(output: OutputBuffer)
 }
 
 extension ConnectionHandler {
@@ -52,6 +55,7 @@ extension ConnectionHandler {
     public func continueStream(output: OutputBuffer) -> HandlerAction { .proceed }
     public func pendingValue() -> UnsafeMutableRawBufferPointer? { nil }
     public func valueReceived(_ n: Int) {}
+    public func readBufferExhausted(output: OutputBuffer) {}
 }
 
 /// Wakes one connection from any thread: it reaches the connection's worker through the worker's

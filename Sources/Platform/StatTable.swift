@@ -95,3 +95,25 @@ public struct StatTable<Source>: Sendable {
         return out
     }
 }
+
+extension StatTable {
+    /// This table's entries from `first` through `last` (from the start / to the end when nil),
+    /// read from the part of a larger source that `part` picks. A protocol whose stats group
+    /// interleaves lines several modules declare (memcached's `stats`) lists slices of their
+    /// tables in its order; each line stays declared once, by its module.
+    public func slice<Outer>(from first: String? = nil, through last: String? = nil,
+                             of part: @escaping @Sendable (Outer) -> Source) -> [StatTable<Outer>.Entry] {
+        let names = entries.map(\.declaration.name)
+        let start = first.flatMap { names.firstIndex(of: $0) } ?? 0
+        let end = last.flatMap { names.firstIndex(of: $0) } ?? (entries.count - 1)
+        precondition(first == nil || names.contains(first!), "no stat \(first!) to slice from")
+        precondition(last == nil || names.contains(last!), "no stat \(last!) to slice through")
+        let counterSets = self.counterSets
+        return entries[start...end].map { e in
+            StatTable<Outer>.Entry(declaration: e.declaration) { outer, _ in
+                let inner = part(outer)
+                return e.value(inner, counterSets(inner))
+            }
+        }
+    }
+}

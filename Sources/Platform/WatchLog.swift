@@ -43,11 +43,33 @@ public final class WatchLog: @unchecked Sendable {
     private var watchers: [Watcher] = []
     private let active = Atomic<UInt32>(0)
     private let gid = Atomic<UInt64>(0)
-    /// Bytes of lines a watcher may have waiting before new ones are dropped (memcached's
-    /// default `watcher_logbuf_size`).
-    public static let bufferBytes = 256 * 1024
+    /// memcached's default `watcher_logbuf_size`.
+    public static let defaultBufferBytes = 256 * 1024
+    /// Bytes of lines a watcher may have waiting before new ones are dropped
+    /// (`-o watcher_logbuf_size`).
+    public let bufferBytes: Int
+    /// Events logged (memcached's log_worker_written), lines queued to watchers
+    /// (log_watcher_sent) and lines a full watcher buffer dropped (log_watcher_skipped).
+    private let logged = Atomic<UInt64>(0)
+    private let sent = Atomic<UInt64>(0)
+    private let skipped = Atomic<UInt64>(0)
 
-    public init() {}
+    public init(bufferBytes: Int = WatchLog.defaultBufferBytes) {
+        self.bufferBytes = bufferBytes
+    }
+
+    public var eventsLogged: UInt64 { logged.load(ordering: .relaxed) }
+    public var linesSent: UInt64 { sent.load(ordering: .relaxed) }
+    public var linesSkipped: UInt64 { skipped.load(ordering: .relaxed) }
+    /// Watchers now (memcached's log_watchers).
+    public var watcherCount: Int { lock.withLock { watchers.count } }
+
+    /// `stats reset`.
+    public func resetCounts() {
+        logged.store(0, ordering: .relaxed)
+        sent.store(0, ordering: .relaxed)
+        skipped.store(0, ordering: .relaxed)
+    }
 
     @inline(__always)
     public func isActive(_ kind: WatchKind) -> Bool {
@@ -60,7 +82,7 @@ public final class WatchLog: @unchecked Sendable {
     /// A new watcher whose lines wake its connection through `waker`, or nil when `maxWatchers`
     /// are watching.
     public func add(kinds: WatchKind, waker: ConnectionWaker) -> Watcher? {
-        let w = Watcher(kinds: kinds, lines: PushQueue(waker: waker, limit: Self.bufferBytes))
+        let w = Watcher(kinds: kinds, lines: PushQueue(waker: waker, limit: bufferBytes))
         let added = lock.withLock { () -> Bool in
             guard watchers.count < Self.maxWatchers else { return false }
             watchers.append(w)
@@ -90,7 +112,10 @@ public final class WatchLog: @unchecked Sendable {
         let line = "ts=\(ts.tv_sec).\(ts.tv_nsec / 1000) gid=\(id) " + body + "\n"
         // Pushing may wake a worker (a pipe write): not under the lock.
         let targets = lock.withLock { watchers.filter { $0.kinds.contains(kind) } }
-        for w in targets { w.lines.push(line) }
+        logged.add(1, ordering: .relaxed)
+        for w in targets {
+            if w.lines.push(line) { sent.add(1, ordering: .relaxed) } else { skipped.add(1, ordering: .relaxed) }
+        }
     }
 
     /// memcached's uriencode: letters, digits and `-._~` as they are, everything else %XX.

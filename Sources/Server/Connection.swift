@@ -53,6 +53,8 @@ final class Connection {
                                            waker: worker.makeWaker(fd: fd, generation: generation))
         capacity = Self.initialCapacity
         buffer = .allocate(byteCount: capacity, alignment: 8)
+        worker.server.stats.readBuffers.wrappingAdd(1, ordering: .relaxed)
+        worker.server.stats.readBufferBytes.wrappingAdd(capacity, ordering: .relaxed)
         iov = .allocate(capacity: Self.iovecCapacity)
         if let observer = worker.server.observer, observer.isObserving {
             observer.connectionOpened(fd: fd, peer: record.peer)
@@ -60,6 +62,8 @@ final class Connection {
     }
 
     deinit {
+        worker.server.stats.readBuffers.wrappingSubtract(1, ordering: .relaxed)
+        worker.server.stats.readBufferBytes.wrappingSubtract(capacity, ordering: .relaxed)
         buffer.deallocate()
         iov.deallocate()
     }
@@ -140,6 +144,7 @@ final class Connection {
         let action = handler.resume(output: output, timedOut: timedOut)
         if case .park = action { return }
         parked = false
+        record.phase.store(ConnectionPhase.waiting.rawValue, ordering: .relaxed)
         if readPaused {
             readPaused = false
             event_add(event, nil)
@@ -178,8 +183,8 @@ final class Connection {
                 memmove(buffer, buffer + start, end - start)
                 end -= start
                 start = 0
-            } else {
-                grow()
+            } else if !grow() {
+                return false
             }
         }
         let n = read(fd, buffer + end, capacity - end)
@@ -195,23 +200,39 @@ final class Connection {
         return false
     }
 
-    private func grow() {
+    /// Doubles the buffer for a request that does not fit; false (and the connection closing)
+    /// when read_buf_mem_limit refuses it.
+    private func grow() -> Bool {
         let cap = capacity * 2
+        let stats = worker.server.stats
+        let limit = worker.server.settings.readBufferLimit
+        if limit > 0 && stats.readBufferByteCount + (cap - capacity) > limit {
+            stats.readBufferOOM.wrappingAdd(1, ordering: .relaxed)
+            handler.readBufferExhausted(output: output)
+            _ = complete(.close)
+            return false
+        }
         let grown = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 8)
         grown.copyMemory(from: buffer, byteCount: end)
         buffer.deallocate()
         buffer = grown
+        worker.server.stats.readBufferBytes.wrappingAdd(cap - capacity, ordering: .relaxed)
         capacity = cap
+        return true
     }
 
     private func runHandler() {
+        record.phase.store(ConnectionPhase.processing.rawValue, ordering: .relaxed)
         let (consumed, action) = handler.process(UnsafeRawBufferPointer(start: buffer + start, count: end - start), output: output)
+        let after: ConnectionPhase = if case .park = action { .parked } else if handler.pendingValue() != nil { .readingValue } else { .waiting }
+        record.phase.store(after.rawValue, ordering: .relaxed)
         start += consumed
         if start == end {
             start = 0
             end = 0
             if capacity > 4 * Self.initialCapacity {
                 buffer.deallocate()
+                worker.server.stats.readBufferBytes.wrappingSubtract(capacity - Self.initialCapacity, ordering: .relaxed)
                 capacity = Self.initialCapacity
                 buffer = .allocate(byteCount: capacity, alignment: 8)
             }

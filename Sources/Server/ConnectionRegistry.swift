@@ -16,6 +16,8 @@ final class ConnectionRecord: Sendable {
     /// Server seconds (ProcessClock) of the last request.
     let lastCommand: Atomic<UInt32>
     let writing = Atomic<Bool>(false)
+    /// `ConnectionPhase` raw value, written by the connection's worker only.
+    let phase = Atomic<UInt8>(ConnectionPhase.fresh.rawValue)
 
     init(fd: Int32, now: UInt32) {
         self.fd = fd
@@ -26,7 +28,8 @@ final class ConnectionRecord: Sendable {
 
     var facts: ConnectionFacts {
         ConnectionFacts(fd: fd, peer: peer, local: local, isWriting: writing.load(ordering: .relaxed),
-                        lastRequest: lastCommand.load(ordering: .relaxed))
+                        lastRequest: lastCommand.load(ordering: .relaxed),
+                        phase: ConnectionPhase(rawValue: phase.load(ordering: .relaxed)) ?? .fresh)
     }
 }
 

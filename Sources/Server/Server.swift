@@ -71,7 +71,7 @@ public final class Server: @unchecked Sendable {
         self.configurations = listeners
         self.observer = observer
         self.clock = clock
-        self.stats = ServerStats(workers: settings.threads)
+        self.stats = ServerStats(workers: settings.threads, refusesOverLimit: settings.maxConnsFast)
         base = event_base_new()
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe failed")
@@ -181,6 +181,10 @@ public final class Server: @unchecked Sendable {
 
     private func acceptAll(_ socket: ListeningSocket) {
         while true {
+            if !settings.maxConnsFast && stats.current.load(ordering: .relaxed) >= settings.maxConnections {
+                stopAccepting()
+                return
+            }
             let fd = accept(socket.fd, nil, nil)
             if fd < 0 {
                 let error = errno

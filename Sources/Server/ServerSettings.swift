@@ -8,6 +8,14 @@ public struct ServerSettings: Sendable {
     /// -c: open connections over all stream listeners; more are refused with each listener's
     /// `overloadReply`.
     public var maxConnections = 1024
+    /// `-o maxconns_fast` (memcached's default): a connection over -c is told and closed at once.
+    /// Off (`no_maxconns_fast`), accepting stops at -c and the next connection waits in the
+    /// backlog until one closes (counted in listen_disabled_num).
+    public var maxConnsFast = true
+    /// `-o read_buf_mem_limit`: bytes all connections' read buffers may take together (0 = no
+    /// limit). A connection always has its first buffer; one that would grow past the limit is
+    /// told and closed (read_buf_oom).
+    public var readBufferLimit = 0
     /// The largest -c (Linux's default fs.nr_open is 1,048,576 descriptors per process).
     public static let maxConnectionsLimit = 1 << 20
     /// The largest -t.

@@ -34,9 +34,20 @@ public final class ServerStats: Sendable {
     let accepting = Atomic<Bool>(true)
     /// Set when a connection closes while accepting is stopped: a descriptor is free again.
     let closedWhileNotAccepting = Atomic<Bool>(false)
+    /// Connection read buffers allocated now, and their bytes (memcached's read_buf_count and
+    /// read_buf_bytes; each connection owns one, grown while a request does not fit).
+    let readBuffers = Atomic<Int>(0)
+    let readBufferBytes = Atomic<Int>(0)
+    /// Read buffers refused by read_buf_mem_limit (memcached's read_buf_oom).
+    let readBufferOOM = Atomic<Int>(0)
 
-    init(workers: Int) {
+    /// Whether connections over -c are refused (maxconns_fast): only then does memcached print
+    /// rejected_connections.
+    let refusesOverLimit: Bool
+
+    init(workers: Int, refusesOverLimit: Bool = true) {
         self.workers = (0..<workers).map { _ in ServerCounter.makeCounters() }
+        self.refusesOverLimit = refusesOverLimit
     }
 
     public var currentConnections: Int { current.load(ordering: .relaxed) }
@@ -46,23 +57,31 @@ public final class ServerStats: Sendable {
     public var listenDisabledCount: Int { listenDisabled.load(ordering: .relaxed) }
     public var timeInListenDisabledMicroseconds: Int { listenDisabledMicroseconds.load(ordering: .relaxed) }
     public var isAccepting: Bool { accepting.load(ordering: .relaxed) }
+    public var readBufferCount: Int { readBuffers.load(ordering: .relaxed) }
+    public var readBufferByteCount: Int { readBufferBytes.load(ordering: .relaxed) }
 
     /// Every open connection, in descriptor order (any thread).
     public func connectionFacts() -> [ConnectionFacts] { registry.snapshot() }
 
-    /// The connection lines of `stats`, in memcached's order.
+    /// The connection lines of `stats`, in memcached's relative order (a protocol's `stats`
+    /// interleaves slices of this table with its own lines: `StatTable.slice`).
     public static let statTable = StatTable<ServerStats>(counterSets: { $0.workers }, [
         .gauge("curr_connections", .clients) { String($0.currentConnections) },
         .gauge("total_connections", .stats) { String($0.totalConnections) },
-        .gauge("rejected_connections", .stats) { String($0.rejectedConnections) },
+        .gauge("rejected_connections", .stats) { $0.refusesOverLimit ? String($0.rejectedConnections) : nil },
         .gauge("connection_structures", .clients) { String($0.connectionStructures) },
+        .gauge("read_buf_count", .memory) { String($0.readBufferCount) },
+        .gauge("read_buf_bytes", .memory) { String($0.readBufferByteCount) },
+        // Buffers go back to the allocator when a connection closes: none are kept free.
+        .gauge("read_buf_bytes_free", .memory) { _ in "0" },
+        .gauge("read_buf_oom", .memory) { String($0.readBufferOOM.load(ordering: .relaxed)) },
         .counter(ServerCounter.bytesRead),
         .counter(ServerCounter.bytesWritten),
-        .counter(ServerCounter.connYields),
-        .counter(ServerCounter.idleKicks),
         .gauge("accepting_conns", .stats) { $0.isAccepting ? "1" : "0" },
         .gauge("listen_disabled_num", .stats) { String($0.listenDisabledCount) },
         .gauge("time_in_listen_disabled_us", .stats) { String($0.timeInListenDisabledMicroseconds) },
+        .counter(ServerCounter.connYields),
+        .counter(ServerCounter.idleKicks),
     ])
 
     public func reset() {
@@ -71,5 +90,6 @@ public final class ServerStats: Sendable {
         rejected.store(0, ordering: .relaxed)
         listenDisabled.store(0, ordering: .relaxed)
         listenDisabledMicroseconds.store(0, ordering: .relaxed)
+        readBufferOOM.store(0, ordering: .relaxed)
     }
 }

@@ -26,7 +26,8 @@ public struct SlabClassTable: Sendable {
 
     /// - Parameters: `factor` (-f), `minimumSpace` (-n), `pageSize` (slab_page_size), `chunkMax`
     ///   (slab_chunk_max).
-    public init(factor: Double, minimumSpace: Int, pageSize: Int, chunkMax: Int) {
+    ///   `sizes` (`-o slab_sizes`): the classes below chunkMax, in place of the progression.
+    public init(factor: Double, minimumSpace: Int, pageSize: Int, chunkMax: Int, sizes given: [Int]? = nil) {
         var sizes = [0]
         var perPage = [0]
         var size = UInt32(Self.memcachedItemHeaderSize + minimumSpace)
@@ -34,7 +35,11 @@ public struct SlabClassTable: Sendable {
         while true {
             id += 1
             if id >= Self.maxClasses { break }
-            if Double(size) >= Double(chunkMax) / factor { break }
+            if let given {
+                // memcached's slabs_init with slab_sizes: the list, then slab_chunk_max.
+                if id > given.count { break }
+                size = UInt32(given[id - 1])
+            } else if Double(size) >= Double(chunkMax) / factor { break }
             if size % UInt32(Self.chunkAlignment) != 0 {
                 size += UInt32(Self.chunkAlignment) - size % UInt32(Self.chunkAlignment)
             }

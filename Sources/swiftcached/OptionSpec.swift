@@ -24,6 +24,10 @@ struct OptionParse {
     var itemSizeMax: Int?
     /// Whether `-o slab_chunk_max` was given (it must then divide the slab page size).
     var slabChunkMaxSet = false
+    /// `-o no_chunked_items` or `no_modern`: slab_chunk_max becomes the page size unless given.
+    var unchunked = false
+    /// `-o slab_sizes` as given (checked once -n and slab_chunk_max are known).
+    var slabSizes: String?
 }
 
 /// One row of `-h` output: a left column and help text that starts at `column`.

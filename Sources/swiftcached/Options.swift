@@ -35,6 +35,30 @@ struct Options {
     /// --redis-port: 0 = no Redis listener.
     var redisPort = 0
     var redis = RESPSettings()
+    /// memcached's `-o` settings that `stats settings` shows (SubOptionTable.swift).
+    var extended = ExtendedOptions()
+}
+
+/// `-o` suboptions kept for `stats settings` (and for the ones that act, what they act on).
+struct ExtendedOptions {
+    /// `slab_reassign` / `no_slab_reassign` (memcached's default since 1.5: on).
+    var slabReassign = true
+    var automoveRatio = 0.8
+    var automoveWindow = 30
+    /// Accepted, no effect here (README): there is no refcount leak to repair.
+    var tailRepairTime = 0
+    /// The hash memcached would use; the hash here is always murmur3 (README).
+    var hashAlgorithm = "murmur3"
+    /// Bytes, as memcached keeps them after reading kilobytes.
+    var watcherLogbufSize = 256 * 1024
+    var workerLogbufSize = 64 * 1024
+    /// `read_buf_mem_limit`, bytes (0 = no limit).
+    var readBufMemLimit = 0
+    var trackSizes = false
+    /// Whether `slab_chunk_max` was given: `no_slab_reassign` then leaves it alone.
+    var chunkMaxGiven = false
+    /// `-o hashpower` as given (memcached shows 0 when it was not).
+    var hashpowerGiven: Int?
 }
 
 /// The result of parsing: run with these options, or exit with this status.
@@ -155,6 +179,17 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     if parse.slabChunkMaxSet && o.engine.slabPageSize % o.engine.slabChunkMax != 0 {
         return fail("slab_chunk_max must divide evenly into \(o.engine.slabPageSize) (slab_page_size)")
     }
+    o.engine.slabReassign = o.extended.slabReassign
+    if parse.unchunked && !parse.slabChunkMaxSet {
+        // memcached: without chunked items a chunk may take a whole page.
+        o.engine.slabChunkMax = min(o.engine.slabPageSize, o.engine.itemSizeMax)
+    }
+    if let list = parse.slabSizes {
+        switch parseSlabSizes(list, minimum: o.engine.chunkSizeMin, chunkMax: o.engine.slabChunkMax) {
+        case .success(let sizes): o.engine.slabSizes = sizes
+        case .failure(let error): return fail(error.message)
+        }
+    }
     if o.engine.hotLRUPercent + o.engine.warmLRUPercent > 80 {
         return fail("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
     }
@@ -162,6 +197,34 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     o.engine.lruCrawler = o.lruCrawlerOption
     o.engine.hashPowerInit = max(o.engine.hashPowerInit, 10)
     return .run(o)
+}
+
+struct SlabSizesError: Error {
+    let message: String
+}
+
+/// `-o slab_sizes=a-b-c` with memcached's checks and messages: each size within -n ...
+/// slab_chunk_max, each more than 8 bytes over the one before, at most 62 of them; sizes are
+/// rounded up to 8 bytes as the class table does.
+func parseSlabSizes(_ list: String, minimum: Int, chunkMax: Int) -> Result<[Int], SlabSizesError> {
+    var sizes: [Int] = []
+    var last = 0
+    for part in list.split(separator: "-", omittingEmptySubsequences: false) {
+        if sizes.count >= 62 { return .failure(SlabSizesError(message: "too many slab classes specified")) }
+        let size = parseInt(String(part)).flatMap { $0 >= 0 && $0 <= Int(UInt32.max) ? $0 : nil } ?? 0
+        if size < minimum || size > chunkMax {
+            return .failure(SlabSizesError(message: "slab size \(size) is out of valid range"))
+        }
+        if size <= last {
+            return .failure(SlabSizesError(message: "slab size \(size) cannot be lower than or equal to a previous class size"))
+        }
+        if size <= last + 8 {
+            return .failure(SlabSizesError(message: "slab size \(size) must be at least 8 bytes larger than previous class"))
+        }
+        sizes.append(size)
+        last = size
+    }
+    return .success(sizes)
 }
 
 /// -Y: reads the `user:password` lines of the auth file.

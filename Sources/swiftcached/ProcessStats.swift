@@ -40,6 +40,12 @@ final class ServerBox: @unchecked Sendable {
     var listeners: [(fd: Int32, address: SocketAddress)] = []
 }
 
+/// Lets `stats settings`, set up before the cache service exists, read it once it does.
+final class ServiceBox: @unchecked Sendable {
+    // Safe to share: written once on the main thread before any worker thread starts.
+    var service: MemcacheService?
+}
+
 /// What the process lines of `stats` are computed from, taken when `stats` runs.
 struct ProcessFacts {
     let options: Options
@@ -47,6 +53,8 @@ struct ProcessFacts {
     let pid: Int32
     let startedAt: Int
     let usage: rusage
+    /// Descriptors kept for the server's own use above -c (`descriptorsNeeded`).
+    let reservedDescriptors: Int
 
     /// The process lines of `stats`, in memcached's order (the server's connection lines follow).
     static let statTable = StatTable<ProcessFacts>([
@@ -59,7 +67,29 @@ struct ProcessFacts {
         .gauge("rusage_user", .cpu) { ProcessFacts.seconds($0.usage.ru_utime) },
         .gauge("rusage_system", .cpu) { ProcessFacts.seconds($0.usage.ru_stime) },
         .gauge("max_connections", .clients) { String($0.options.server.maxConnections) },
+        .gauge("reserved_fds", .clients) { String($0.reservedDescriptors) },
     ])
+
+    /// `stats` in memcached 1.6.18's order: slices of the process lines (above), the connection
+    /// lines (`ServerStats.statTable`) and the protocol's (`MemcacheService.generalStatTable`),
+    /// each line declared once by its module, its place in the reply declared here.
+    static let memcachedStatTable = StatTable<StatsSnapshot>([]
+        + ProcessFacts.statTable.slice(through: "max_connections") { $0.process }
+        + ServerStats.statTable.slice(from: "curr_connections", through: "connection_structures") { $0.server }
+        + MemcacheService.generalStatTable.slice(from: "response_obj_oom", through: "response_obj_bytes") { $0.proto }
+        + ServerStats.statTable.slice(from: "read_buf_count", through: "read_buf_oom") { $0.server }
+        + ProcessFacts.statTable.slice(from: "reserved_fds", through: "reserved_fds") { $0.process }
+        + MemcacheService.generalStatTable.slice(from: "cmd_get", through: "auth_errors") { $0.proto }
+        + ServerStats.statTable.slice(from: "bytes_read", through: "bytes_written") { $0.server }
+        + MemcacheService.generalStatTable.slice(from: "limit_maxbytes", through: "limit_maxbytes") { $0.proto }
+        + ServerStats.statTable.slice(from: "accepting_conns", through: "time_in_listen_disabled_us") { $0.server }
+        + MemcacheService.generalStatTable.slice(from: "threads", through: "threads") { $0.proto }
+        + ServerStats.statTable.slice(from: "conn_yields", through: "conn_yields") { $0.server }
+        + MemcacheService.generalStatTable.slice(from: "hash_power_level", through: "lru_bumps_dropped") { $0.proto }
+        // swiftcached's own lines, after memcached's.
+        + ServerStats.statTable.slice(from: "idle_kicks", through: "idle_kicks") { $0.server }
+        + MemcacheService.generalStatTable.slice(from: "binary_header_invalid", through: "swiftcached_version") { $0.proto }
+    )
 
     /// "<s>.<6-digit µs>", as memcached prints rusage.
     private static func seconds(_ t: timeval) -> String {
@@ -68,10 +98,23 @@ struct ProcessFacts {
     }
 }
 
-/// The lines of `stats` that come before the protocol's: the process's, then the server's.
-func generalServerStats(server: Server, clock: ProcessClock, options: Options, pid: Int32, startedAt: Int) -> [(String, String)] {
+/// What `stats` on the cache port is rendered from.
+struct StatsSnapshot: Sendable {
+    let process: ProcessFacts
+    let server: ServerStats
+    let proto: GeneralStatsSource
+}
+
+extension ProcessFacts: @unchecked Sendable {}  // Safe: an immutable value taken for one reply.
+
+/// The process facts as they are now.
+func processFacts(clock: ProcessClock, options: Options, pid: Int32, startedAt: Int, reserved: Int) -> ProcessFacts {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    let facts = ProcessFacts(options: options, clock: clock, pid: pid, startedAt: startedAt, usage: usage)
-    return ProcessFacts.statTable.lines(facts) + ServerStats.statTable.lines(server.stats)
+    return ProcessFacts(options: options, clock: clock, pid: pid, startedAt: startedAt, usage: usage, reservedDescriptors: reserved)
+}
+
+/// The lines of the broker's `stats` that come before its own: the process's, then the server's.
+func generalServerStats(server: Server, facts: ProcessFacts) -> [(String, String)] {
+    ProcessFacts.statTable.lines(facts) + ServerStats.statTable.lines(server.stats)
 }

@@ -11,6 +11,7 @@ enum SubOptionTable {
             guard let v = value.flatMap(parseSize), v > 0 else { return "slab_chunk_max needs a size" }
             p.options.engine.slabChunkMax = v
             p.slabChunkMaxSet = true
+            p.options.extended.chunkMaxGiven = true
             return nil
         },
         SubOptionSpec("hot_lru_pct", "<num>", default: "20", settings: "hot_lru_pct", help: [
@@ -60,6 +61,7 @@ enum SubOptionTable {
         ]) { value, p in
             guard let v = value.flatMap(parseInt), v >= 12, v <= 32 else { return "hashpower must be 12 to 32" }
             p.options.engine.hashPowerInit = v
+            p.options.extended.hashpowerGiven = v
             return nil
         },
         SubOptionSpec("idle_timeout", "<num>", default: "0", settings: "idle_timeout", help: [
@@ -85,40 +87,211 @@ enum SubOptionTable {
             p.options.proto.rejectKeyControlCharacters = false
             return nil
         },
+        SubOptionSpec("no_hashexpand", help: [
+            "the hash table keeps its initial size (dangerous: chains grow with the items)",
+        ]) { _, p in
+            p.options.engine.hashExpand = false
+            return nil
+        },
+        SubOptionSpec("maxconns_fast", settings: "maxconns_fast", help: [
+            "a connection over -c is told and closed at once (default: on)",
+        ]) { _, p in
+            p.options.server.maxConnsFast = true
+            return nil
+        },
+        SubOptionSpec("no_maxconns_fast", settings: "maxconns_fast", help: [
+            "at -c, stop accepting until a connection closes instead",
+        ]) { _, p in
+            p.options.server.maxConnsFast = false
+            return nil
+        },
+        SubOptionSpec("lru_crawler", settings: "lru_crawler", help: [
+            "run the LRU crawler background thread (default: on)",
+        ]) { _, p in
+            p.options.lruCrawlerOption = true
+            return nil
+        },
         SubOptionSpec("no_lru_crawler", settings: "lru_crawler", help: [
             "disable the LRU crawler background thread",
         ]) { _, p in
             p.options.lruCrawlerOption = false
             return nil
         },
+        SubOptionSpec("lru_crawler_sleep", "<us>", default: "100", settings: "lru_crawler_sleep", help: [
+            "microseconds the crawler sleeps between batches of 1000 items (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0, v <= 1_000_000 else {
+                return "LRU crawler sleep must be between 0 and 1 second"
+            }
+            p.options.engine.crawlerSleepMicroseconds = v
+            return nil
+        },
+        SubOptionSpec("lru_crawler_tocrawl", "<num>", default: "0", settings: "lru_crawler_tocrawl", help: [
+            "items the crawler checks per list and pass at most (default: {default}, all)",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(UInt32.max) else {
+                return "lru_crawler_tocrawl takes a numeric 32bit value"
+            }
+            p.options.engine.crawlerToCrawl = v
+            return nil
+        },
+        SubOptionSpec("lru_maintainer", settings: "lru_maintainer_thread", help: [
+            "run the LRU maintainer thread, segmented LRU (default: on)",
+        ]) { _, p in
+            p.options.lruMaintainerOption = true
+            p.options.engine.lruSegmented = true
+            return nil
+        },
         SubOptionSpec("no_lru_maintainer", settings: "lru_maintainer_thread", help: [
-            "disable the LRU maintainer background thread",
+            "disable the LRU maintainer background thread and the segmented LRU",
         ]) { _, p in
             p.options.lruMaintainerOption = false
+            p.options.engine.lruSegmented = false
             return nil
         },
         SubOptionSpec("slab_reassign", settings: "slab_reassign", help: [
-            "accepted: pages can always be moved between classes",
-        ]) { _, _ in
-            nil  // always on here, as in memcached 1.6's modern defaults
+            "pages can be moved between classes (default: on)",
+        ]) { _, p in
+            p.options.extended.slabReassign = true
+            return nil
+        },
+        SubOptionSpec("no_slab_reassign", settings: "slab_reassign", help: [
+            "no page moves: slabs reassign is refused, no automove",
+        ]) { _, p in
+            p.options.extended.slabReassign = false
+            p.options.engine.slabAutomove = 0
+            return nil
         },
         SubOptionSpec("slab_automove", "<0|1|2>", default: "1", settings: "slab_automove", help: [
             "move pages from classes with free memory to evicting ones (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 0, v <= 2 else { return "slab_automove must be 0, 1 or 2" }
+            // memcached: without a value it is 1.
+            guard let v = value.map({ parseInt($0) }) ?? 1, v >= 0, v <= 2 else { return "slab_automove must be between 0 and 2" }
             p.options.engine.slabAutomove = v
             return nil
         },
-        SubOptionSpec("no_modern", settings: "lru_segmented", help: [
-            "flat LRU: no segmented LRU, no maintainer, no automove",
+        SubOptionSpec("no_slab_automove", settings: "slab_automove", help: [
+            "same as slab_automove=0",
         ]) { _, p in
-            p.options.engine.lruSegmented = false
-            p.options.lruMaintainerOption = false
             p.options.engine.slabAutomove = 0
             return nil
         },
-        // memcached's default set; accepted and not listed, as before.
-        SubOptionSpec("modern", help: []) { _, _ in nil },
+        SubOptionSpec("slab_automove_ratio", "<float>", default: "0.80", settings: "slab_automove_ratio", help: [
+            "accepted and shown; automove here uses its own rule (README)",
+        ]) { value, p in
+            guard let v = value.flatMap(Double.init), v > 0, v <= 1 else { return "slab_automove_ratio must be > 0 and < 1" }
+            p.options.extended.automoveRatio = v
+            return nil
+        },
+        SubOptionSpec("slab_automove_window", "<num>", default: "30", settings: "slab_automove_window", help: [
+            "accepted and shown; automove here uses its own window (README)",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 3, v <= Int(Int32.max) else { return "slab_automove_window must be > 2" }
+            p.options.extended.automoveWindow = v
+            return nil
+        },
+        SubOptionSpec("slab_sizes", "<a-b-c>", help: [
+            "dash-separated chunk sizes of the classes below slab_chunk_max (in place of -f)",
+        ]) { value, p in
+            guard let value else { return "Missing slab_sizes argument" }
+            p.slabSizes = value
+            return nil
+        },
+        SubOptionSpec("tail_repair_time", "<secs>", default: "0", settings: "tail_repair_time", help: [
+            "accepted and shown; no effect here (README)",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v <= Int(Int32.max) else { return "Missing numeric argument for tail_repair_time" }
+            guard v >= 10 else { return "Cannot set tail_repair_time to less than 10 seconds" }
+            p.options.extended.tailRepairTime = v
+            return nil
+        },
+        SubOptionSpec("hash_algorithm", "<name>", default: "murmur3", settings: "hash_algorithm", help: [
+            "jenkins, murmur3 or xxh3: accepted; the hash is always murmur3 here (README)",
+        ]) { value, p in
+            guard let value, ["jenkins", "murmur3", "xxh3"].contains(value) else {
+                return "Unknown hash_algorithm option (jenkins, murmur3, xxh3)"
+            }
+            p.options.extended.hashAlgorithm = value
+            return nil
+        },
+        SubOptionSpec("watcher_logbuf_size", "<KB>", default: "256", settings: "watcher_logbuf_size", help: [
+            "bytes of watch lines a watcher may have waiting, in KB (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(UInt32.max) / 1024 else {
+                return "could not parse argument to watcher_logbuf_size"
+            }
+            p.options.extended.watcherLogbufSize = v * 1024
+            return nil
+        },
+        SubOptionSpec("worker_logbuf_size", "<KB>", default: "64", settings: "worker_logbuf_size", help: [
+            "accepted and shown; no per-worker log buffer here (README)",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(UInt32.max) / 1024 else {
+                return "could not parse argument to worker_logbuf_size"
+            }
+            p.options.extended.workerLogbufSize = v * 1024
+            return nil
+        },
+        SubOptionSpec("read_buf_mem_limit", "<MB>", default: "0", settings: "read_buf_mem_limit", help: [
+            "MB all connections' read buffers may take (default: {default}, no limit)",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(UInt32.max) / (1024 * 1024) else {
+                return "read_buf_mem_limit must be a number of megabytes"
+            }
+            p.options.extended.readBufMemLimit = v * 1024 * 1024
+            p.options.server.readBufferLimit = v * 1024 * 1024
+            return nil
+        },
+        SubOptionSpec("resp_obj_mem_limit", "<MB>", help: [
+            "deprecated in memcached (see read_buf_mem_limit): accepted, no effect",
+        ]) { _, _ in
+            printError("DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,")
+            return nil
+        },
+        SubOptionSpec("track_sizes", settings: "track_sizes", help: [
+            "count items per 32-byte size step for 'stats sizes'",
+        ]) { _, p in
+            p.options.extended.trackSizes = true
+            p.options.engine.trackSizes = true
+            return nil
+        },
+        SubOptionSpec("no_inline_ascii_resp", settings: "inline_ascii_response", help: [
+            "accepted; no effect (memcached 1.6 neither)",
+        ]) { _, _ in nil },
+        SubOptionSpec("inline_ascii_resp", settings: "inline_ascii_response", help: [
+            "accepted; no effect (memcached 1.6 neither)",
+        ]) { _, _ in nil },
+        SubOptionSpec("no_chunked_items", help: [
+            "no chunked items: slab_chunk_max becomes the page size",
+        ]) { _, p in
+            p.unchunked = true
+            return nil
+        },
+        SubOptionSpec("drop_privileges", help: [
+            "accepted; no effect here (README)",
+        ]) { _, _ in nil },
+        SubOptionSpec("no_drop_privileges", help: [
+            "accepted; no effect here (README)",
+        ]) { _, _ in nil },
+        SubOptionSpec("no_modern", settings: "lru_segmented", help: [
+            "memcached 1.4's defaults: flat LRU, no maintainer, crawler, automove,",
+            "slab_reassign or maxconns_fast",
+        ]) { _, p in
+            p.options.engine.lruSegmented = false
+            p.options.lruMaintainerOption = false
+            p.options.lruCrawlerOption = false
+            p.options.engine.slabAutomove = 0
+            p.options.extended.slabReassign = false
+            p.options.server.maxConnsFast = false
+            p.options.extended.hashAlgorithm = "jenkins"
+            p.unchunked = true
+            return nil
+        },
+        // memcached 1.6.18's -h: "enables options which will be default in future. currently:
+        // nothing".
+        SubOptionSpec("modern", help: [
+            "accepted; no effect (memcached 1.6.18: \"currently: nothing\")",
+        ]) { _, _ in nil },
     ]
 
     /// The suboption called `name`.

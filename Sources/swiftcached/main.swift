@@ -36,7 +36,8 @@ let log = Logger(label: "swiftcached")
 // As memcached: the descriptor limit is raised to fit -c while the process may still raise it,
 // then root becomes the -u user (or is refused) before anything is bound or opened, so that the
 // files it creates (UNIX socket, journals, pid and port files) belong to that user.
-if let message = raiseDescriptorLimit(to: descriptorsNeeded(options)) {
+let descriptorsWanted = descriptorsNeeded(options)
+if let message = raiseDescriptorLimit(to: descriptorsWanted) {
     log.critical("\(message)")
     exit(71)  // EX_OSERR
 }
@@ -53,7 +54,7 @@ if options.engine.lockMemory {
 }
 
 let clock = ProcessClock()
-let watchLog = WatchLog()
+let watchLog = WatchLog(bufferBytes: options.extended.watcherLogbufSize)
 guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog) else {
     log.critical("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
     exit(71)
@@ -61,21 +62,35 @@ guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: wa
 for line in engine.slabClassTableLines { log.debug("\(line)") }  // -vv, as memcached
 
 let serverBox = ServerBox()
+let serviceBox = ServiceBox()
 var sources = StatsSources()
 let startedAt = clock.unixNow
 let tuning = engine.tuning
-sources.settings = { settingsStats(options, tuning: tuning, automove: engine.automoveLevel) }
+sources.settings = {
+    settingsStats(options, tuning: tuning, automove: engine.automoveLevel,
+                  detailEnabled: serviceBox.service?.detailEnabled ?? false, oldest: engine.flushMark,
+                  crawler: engine.crawler)
+}
+// memcached's reserved_fds: the descriptors kept above -c for the server's own.
+let reservedDescriptors = descriptorsWanted - options.server.maxConnections
 sources.general = {
     guard let server = serverBox.server else { return [] }
-    return generalServerStats(server: server, clock: clock, options: options, pid: getpid(), startedAt: startedAt)
+    let facts = processFacts(clock: clock, options: options, pid: getpid(), startedAt: startedAt, reserved: reservedDescriptors)
+    return generalServerStats(server: server, facts: facts)
 }
-sources.resetServer = { serverBox.server?.stats.reset() }
+sources.memcachedStats = { proto in
+    guard let server = serverBox.server else { return MemcacheService.generalStatTable.lines(proto) }
+    let facts = processFacts(clock: clock, options: options, pid: getpid(), startedAt: startedAt, reserved: reservedDescriptors)
+    return ProcessFacts.memcachedStatTable.lines(StatsSnapshot(process: facts, server: server.stats, proto: proto))
+}
+sources.resetServer = { serverBox.server?.stats.reset() }  // with the engine's and watch's (MemcacheService)
 sources.connections = {
     guard let server = serverBox.server else { return .empty }
     return ConnectionsSnapshot(listeners: serverBox.listeners, connections: server.stats.connectionFacts(), now: clock.current)
 }
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })
+serviceBox.service = service
 var broker: Broker?
 var brokerService: BrokerService?
 if options.brokerPort != 0 {

@@ -3,6 +3,7 @@
 // broker's) and the `stats settings` lines a running server prints.
 
 import Foundation
+import SlabAllocator
 import Testing
 @testable import swiftcached
 
@@ -82,6 +83,92 @@ struct OptionTableTests {
         let subOptions = Set(SubOptionTable.entries.filter { !$0.lines.isEmpty }.map(\.name))
         #expect(helpFlags.subOptions == subOptions, "-h's suboptions \(helpFlags.subOptions), the table's \(subOptions)")
         #expect(readme.subOptions == subOptions, "README's -o suboptions \(readme.subOptions), the table's \(subOptions)")
+    }
+
+    /// Applies `-o name[=value]` through the table alone: nil, or the refusal message.
+    private func sub(_ text: String, _ parse: inout OptionParse) -> String? {
+        switch applySubOptions(text, &parse) {
+        case .proceed: return nil
+        case .refuse(let message): return message
+        case .finish: return "finished"
+        }
+    }
+
+    @Test("every -o option of memcached 1.6.18 is accepted, with memcached's value syntax")
+    func memcachedSubOptionsAccepted() {
+        let accepted = ["maxconns_fast", "no_maxconns_fast", "hashpower=20", "no_hashexpand", "slab_reassign",
+                        "no_slab_reassign", "slab_automove", "slab_automove=2", "no_slab_automove",
+                        "slab_automove_ratio=0.5", "slab_automove_window=10", "tail_repair_time=10",
+                        "hash_algorithm=jenkins", "hash_algorithm=murmur3", "hash_algorithm=xxh3", "lru_crawler",
+                        "no_lru_crawler", "lru_crawler_sleep=50", "lru_crawler_tocrawl=5", "lru_maintainer",
+                        "no_lru_maintainer", "hot_lru_pct=10", "warm_lru_pct=10", "hot_max_factor=0.5",
+                        "warm_max_factor=1", "temporary_ttl=30", "idle_timeout=5", "watcher_logbuf_size=128",
+                        "worker_logbuf_size=32", "slab_sizes=100-200-300", "slab_chunk_max=16384", "track_sizes",
+                        "no_inline_ascii_resp", "inline_ascii_resp", "modern", "no_modern", "no_chunked_items",
+                        "drop_privileges", "no_drop_privileges", "resp_obj_mem_limit=10", "read_buf_mem_limit=10"]
+        for option in accepted {
+            var parse = OptionParse()
+            #expect(sub(option, &parse) == nil, "-o \(option) refused")
+        }
+        // memcached's refusals and their words.
+        let refused: [(String, String)] = [
+            ("slab_automove=3", "slab_automove must be between 0 and 2"),
+            ("slab_automove_ratio=0", "slab_automove_ratio must be > 0 and < 1"),
+            ("slab_automove_window=2", "slab_automove_window must be > 2"),
+            ("tail_repair_time=9", "Cannot set tail_repair_time to less than 10 seconds"),
+            ("hash_algorithm=sha1", "Unknown hash_algorithm option (jenkins, murmur3, xxh3)"),
+            ("lru_crawler_sleep=1000001", "LRU crawler sleep must be between 0 and 1 second"),
+            ("lru_crawler_tocrawl=x", "lru_crawler_tocrawl takes a numeric 32bit value"),
+            ("watcher_logbuf_size=x", "could not parse argument to watcher_logbuf_size"),
+            ("slab_sizes", "Missing slab_sizes argument"),
+            ("bogus", "Illegal suboption \"bogus\""),
+        ]
+        for (option, message) in refused {
+            var parse = OptionParse()
+            #expect(sub(option, &parse) == message, "-o \(option)")
+        }
+    }
+
+    @Test("-o options set what they act on")
+    func subOptionEffects() {
+        var p = OptionParse()
+        #expect(sub("slab_automove", &p) == nil && p.options.engine.slabAutomove == 1)
+        #expect(sub("no_slab_automove", &p) == nil && p.options.engine.slabAutomove == 0)
+        #expect(sub("no_hashexpand,track_sizes", &p) == nil)
+        #expect(!p.options.engine.hashExpand && p.options.engine.trackSizes && p.options.extended.trackSizes)
+        #expect(sub("lru_crawler_sleep=50,lru_crawler_tocrawl=7", &p) == nil)
+        #expect(p.options.engine.crawlerSleepMicroseconds == 50 && p.options.engine.crawlerToCrawl == 7)
+        #expect(sub("watcher_logbuf_size=128,read_buf_mem_limit=3", &p) == nil)
+        #expect(p.options.extended.watcherLogbufSize == 128 * 1024 && p.options.extended.readBufMemLimit == 3 << 20)
+        #expect(sub("no_maxconns_fast", &p) == nil && !p.options.server.maxConnsFast)
+        #expect(sub("maxconns_fast", &p) == nil && p.options.server.maxConnsFast)
+        #expect(sub("hashpower=20", &p) == nil && p.options.extended.hashpowerGiven == 20 && p.options.engine.hashPowerInit == 20)
+
+        var old = OptionParse()
+        #expect(sub("no_modern", &old) == nil)
+        #expect(!old.options.engine.lruSegmented && !old.options.lruMaintainerOption && !old.options.lruCrawlerOption)
+        #expect(old.options.engine.slabAutomove == 0 && !old.options.extended.slabReassign && !old.options.server.maxConnsFast)
+    }
+
+    @Test("slab_sizes: memcached's checks and messages")
+    func slabSizes() {
+        func check(_ list: String) -> String {
+            switch parseSlabSizes(list, minimum: 48, chunkMax: 512 * 1024) {
+            case .success(let sizes): return sizes.map(String.init).joined(separator: "-")
+            case .failure(let e): return e.message
+            }
+        }
+        #expect(check("100-200-300") == "100-200-300")
+        #expect(check("48") == "48")
+        #expect(check("40-200") == "slab size 40 is out of valid range")
+        #expect(check("100-600000") == "slab size 600000 is out of valid range")
+        #expect(check("abc") == "slab size 0 is out of valid range")
+        #expect(check("200-100") == "slab size 100 cannot be lower than or equal to a previous class size")
+        #expect(check("100-104") == "slab size 104 must be at least 8 bytes larger than previous class")
+        #expect(check((0..<71).map { String(100 + 10 * $0) }.joined(separator: "-")) == "too many slab classes specified")
+        // The class table takes them (rounded up to 8 bytes), then slab_chunk_max.
+        let table = SlabClassTable(factor: 1.25, minimumSpace: 48, pageSize: 1 << 20, chunkMax: 512 * 1024, sizes: [100, 200, 300])
+        #expect(Array(table.chunkSizes.dropFirst()) == [104, 200, 304, 512 * 1024])
     }
 
     @Test("every flag and suboption with a stats settings name appears in stats settings, in the table's order")

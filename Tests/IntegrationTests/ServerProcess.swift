@@ -398,7 +398,7 @@ final class ServerProcess: @unchecked Sendable {
                 throw IntegrationSetupError(why)
             }
         }
-        throw IntegrationSetupError("swiftcached failed to start 3 times:\n" + failures.joined(separator: "\n"))
+        throw IntegrationSetupError("\(binary) failed to start 3 times:\n" + failures.joined(separator: "\n"))
     }
 
     private static func launch(binary: String, port: UInt16, extraArguments: [String],

@@ -1,6 +1,6 @@
 // The `stats` of the running binary against the declarations it is rendered from: the process
 // lines (swiftcached), the connection lines (Server) and the protocol's (MemcacheProtocol), each
-// declared name exactly once, in order, and nothing undeclared.
+// declared name exactly once, in the composed table's (memcached's) order, and nothing undeclared.
 import MemcacheProtocol
 import Server
 import Testing
@@ -21,7 +21,10 @@ struct StatTableTests {
             let declared = (ProcessFacts.statTable.declarations + ServerStats.statTable.declarations
                 + MemcacheService.generalStatTable.declarations).map(\.name)
             #expect(Set(declared).count == declared.count, "a name is declared twice")
-            #expect(names == declared, "\(reply)")
+            // `stats` is the composed table: every declared line exactly once, in its order.
+            let composed = ProcessFacts.memcachedStatTable.declarations.map(\.name)
+            #expect(composed.sorted() == declared.sorted(), "the composed stats table leaves out or repeats a line")
+            #expect(names == composed, "\(reply)")
         }
     }
 }

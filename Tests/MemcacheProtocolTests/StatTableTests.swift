@@ -37,7 +37,8 @@ struct StatTableTests {
         let c = try Client()
         _ = c.send("set a 0 0 1\r\n1\r\n")
         let items = statNames(c.send("stats items\r\n"))
-        #expect(items == MemcacheService.itemsStatTable.declarations.map { "items:1:" + $0.name })
+        // number_temp only with the TEMP LRU (-o temporary_ttl), as memcached.
+        #expect(items == MemcacheService.itemsStatTable.declarations.filter { $0.name != "number_temp" }.map { "items:1:" + $0.name })
         let slabs = statNames(c.send("stats slabs\r\n"))
         #expect(slabs == MemcacheService.slabClassStatTable.declarations.map { "1:" + $0.name }
             + MemcacheService.slabTotalsStatTable.declarations.map(\.name))

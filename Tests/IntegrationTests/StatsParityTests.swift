@@ -1,0 +1,231 @@
+// swiftcached against memcached 1.6.18 (Debian's /usr/bin/memcached), both started with the same
+// options: the ordered STAT names of `stats`, `stats settings`, `stats items` and `stats slabs`
+// must be memcached's, swiftcached's own lines only after them and only from the documented
+// lists; the `-o` options show memcached's values in `stats settings`; and the edge replies of
+// issue 12 (`stats sizes*`, `stats cachedump` bounds, `lru_crawler metadump 63`) are memcached's.
+import Foundation
+import Testing
+@testable import swiftcached
+
+/// memcached, when installed.
+private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
+
+/// swiftcached's own `stats` lines, after memcached's (README: "stats").
+private let ownStatsNames = ["idle_kicks", "binary_header_invalid", "metadump_busy", "total_malloced", "swiftcached_version"]
+
+/// The (name, value) STAT lines of a reply, in order.
+private func statLines(_ reply: String) -> [(String, String)] {
+    reply.split(separator: "\r\n").compactMap { line in
+        let words = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        return words.count == 3 && words[0] == "STAT" ? (String(words[1]), String(words[2])) : nil
+    }
+}
+
+/// Per-class names with the class number taken out ("items:1:number" → "items:N:number").
+private func shape(_ name: String) -> String {
+    name.split(separator: ":").map { $0.allSatisfy(\.isNumber) ? "N" : String($0) }.joined(separator: ":")
+}
+
+/// Runs the same requests against both servers.
+private func bothServers(_ options: [String], _ body: (_ memcached: RawConnection, _ swiftcached: RawConnection) throws -> Void) async throws {
+    let theirs = try await ServerProcess.start(options, binary: memcachedBinary!)
+    defer { theirs.stop() }
+    let ours = try await ServerProcess.start(options)
+    defer { ours.stop() }
+    try body(try RawConnection(port: theirs.port), try RawConnection(port: ours.port))
+}
+
+private func ask(_ c: RawConnection, _ request: String, until end: String = "END\r\n") -> String {
+    c.send(request)
+    return c.receive(until: end)
+}
+
+@Suite("stats names and settings as memcached 1.6.18's", .serialized, .enabled(if: memcachedBinary != nil, "memcached is not installed"),
+       .timeLimit(.minutes(1)))
+struct StatsParityTests {
+    static let optionSets: [[String]] = [
+        [],
+        ["-o", "track_sizes,no_maxconns_fast,lru_crawler_sleep=50,lru_crawler_tocrawl=5,watcher_logbuf_size=128,"
+            + "slab_automove_ratio=0.5,slab_automove_window=10,tail_repair_time=10,"
+            + "read_buf_mem_limit=10,no_hashexpand,hashpower=13,inline_ascii_resp,no_chunked_items,no_drop_privileges"],
+        ["-o", "no_modern"],
+        ["-o", "no_slab_reassign,slab_automove=2,no_lru_maintainer,lru_crawler"],
+        ["-o", "temporary_ttl=30,modern"],
+    ]
+
+    @Test("stats, stats settings, stats items and stats slabs list memcached's names in memcached's order",
+          arguments: optionSets)
+    func sameNames(options: [String]) async throws {
+        try await bothServers(options) { theirs, ours in
+            for c in [theirs, ours] {
+                _ = ask(c, "set a 0 0 1\r\n1\r\nset bb 0 0 300\r\n\(String(repeating: "x", count: 300))\r\n", until: "STORED\r\nSTORED\r\n")
+                _ = ask(c, "get a bb\r\n")
+            }
+            let groups: [(String, Set<String>)] = [
+                ("stats", Set(ownStatsNames)),
+                ("stats settings", Set(SettingsTable.entries.drop { $0.name != SettingsTable.firstOwnLine }.map(\.name))),
+                ("stats items", []),
+                ("stats slabs", []),
+            ]
+            for (request, own) in groups {
+                let expected = statLines(ask(theirs, request + "\r\n")).map { shape($0.0) }
+                let got = statLines(ask(ours, request + "\r\n")).map { shape($0.0) }
+                #expect(!expected.isEmpty, "\(request): memcached printed nothing")
+                #expect(Array(got.prefix(expected.count)) == expected, "\(request) \(options): memcached's \(expected), swiftcached's \(got)")
+                let extra = Array(got.dropFirst(expected.count))
+                #expect(extra.allSatisfy { own.contains($0) }, "\(request) \(options): undocumented extra lines \(extra)")
+            }
+        }
+    }
+
+    @Test("-o options show memcached's values in stats settings", arguments: optionSets)
+    func sameSettingValues(options: [String]) async throws {
+        try await bothServers(options) { theirs, ours in
+            let mine = Dictionary(statLines(ask(ours, "stats settings\r\n")), uniquingKeysWith: { a, _ in a })
+            // Lines that differ on purpose: ports, the hash (always murmur3 here: README), the
+            // initial hash table size memcached checks against its lock table.
+            let differ: Set<String> = ["tcpport", "hash_algorithm"]
+            for (name, value) in statLines(ask(theirs, "stats settings\r\n")) where !differ.contains(name) {
+                #expect(mine[name] == value, "\(options): \(name) is \(mine[name] ?? "missing"), memcached's \(value)")
+            }
+        }
+    }
+
+    @Test("stats sizes, sizes_enable, cachedump bounds and metadump 63 answer as memcached")
+    func edgeReplies() async throws {
+        for options in [[], ["-o", "track_sizes"]] {
+            try await bothServers(options) { theirs, ours in
+                var replies: [[String]] = [[], []]
+                for (i, c) in [theirs, ours].enumerated() {
+                    replies[i].append(ask(c, "stats sizes\r\n"))
+                    replies[i].append(ask(c, "set a 0 0 100\r\n\(String(repeating: "v", count: 100))\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "set k 0 0 2000\r\n\(String(repeating: "v", count: 2000))\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "stats sizes\r\n"))
+                    replies[i].append(ask(c, "stats cachedump 0 0\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "stats cachedump 63 1\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "stats cachedump 64 1\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "lru_crawler metadump 63\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "lru_crawler metadump 64\r\n", until: "\r\n"))
+                    // memcached answers sizes_enable with one STAT line and no END.
+                    replies[i].append(ask(c, "stats sizes_enable\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "set b 0 0 10\r\n0123456789\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "delete a\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "stats sizes\r\n"))
+                    replies[i].append(ask(c, "stats sizes_disable\r\n", until: "\r\n"))
+                    replies[i].append(ask(c, "stats sizes\r\n"))
+                }
+                #expect(replies[1] == replies[0], "\(options)")
+            }
+        }
+    }
+
+    @Test("stats conns: memcached's state names (new, idle after a command, reading a value, asking)")
+    func connectionStates() async throws {
+        let theirs = try await ServerProcess.start([], binary: memcachedBinary!)
+        defer { theirs.stop() }
+        let ours = try await ServerProcess.start([])
+        defer { ours.stop() }
+        var states: [[String]] = [[], []]
+        for (i, server) in [theirs, ours].enumerated() {
+            let c = try RawConnection(port: server.port)
+            let fresh = try RawConnection(port: server.port)
+            let other = try RawConnection(port: server.port)
+            _ = ask(other, "version\r\n", until: "\r\n")
+            let reading = try RawConnection(port: server.port)
+            reading.send("set x 0 0 10\r\n12")
+            try await Task.sleep(for: .milliseconds(200))
+            states[i] = statLines(ask(c, "stats conns\r\n")).filter { $0.0.hasSuffix(":state") }.map(\.1)
+            withExtendedLifetime((fresh, other, reading)) {}
+        }
+        #expect(states[1].sorted() == states[0].sorted())
+    }
+
+    @Test("flush_all leaves no class lines in stats items; stats reset zeroes the per-class counters")
+    func itemsAfterFlushAndReset() async throws {
+        try await bothServers([]) { theirs, ours in
+            var replies: [[String]] = [[], []]
+            for (i, c) in [theirs, ours].enumerated() {
+                _ = ask(c, "set a 0 0 1\r\n1\r\n", until: "\r\n")
+                _ = ask(c, "get a\r\n")
+                _ = ask(c, "delete a\r\n", until: "\r\n")
+                replies[i].append(ask(c, "stats items\r\n"))
+                _ = ask(c, "set a 0 0 1\r\n1\r\n", until: "\r\n")
+                _ = ask(c, "flush_all\r\n", until: "\r\n")
+                _ = ask(c, "get a\r\n")  // the lazy unlink of the flushed item, on both
+                replies[i].append(ask(c, "stats items\r\n"))
+                _ = ask(c, "set a 0 0 1\r\n1\r\n", until: "\r\n")
+                _ = ask(c, "stats reset\r\n", until: "\r\n")
+                replies[i].append(statLines(ask(c, "stats slabs\r\n")).filter { $0.0.hasPrefix("1:") && !$0.0.contains("chunk") && !$0.0.contains("pages") }
+                    .map { "\($0.0) \($0.1)" }.joined(separator: ","))
+            }
+            #expect(replies[1] == replies[0])
+        }
+    }
+}
+
+@Suite("-o options that act", .timeLimit(.minutes(1)))
+struct ActingSubOptionTests {
+    @Test("read_buf_mem_limit: a read buffer that would grow past it gets memcached's error and the close, counted in read_buf_oom")
+    func readBufferLimit() async throws {
+        try await withServer(["-o", "read_buf_mem_limit=1"]) { server in
+            let idle = try RawConnection(port: server.port)
+            let before = statLines(ask(idle, "stats\r\n"))
+            #expect(before.first { $0.0 == "read_buf_oom" }?.1 == "0")
+            // A 690 KB get line: the buffer doubles to 1 MB, which with the idle connection's
+            // 16 KB is past the 1 MB limit.
+            let c = try RawConnection(port: server.port)
+            let keys = (0..<100_000).map { "k\($0)" }.joined(separator: " ")
+            c.send("get " + keys + "\r\n")
+            #expect(c.receive(until: "\r\n") == "SERVER_ERROR out of memory reading request\r\n")
+            let after = statLines(ask(idle, "stats\r\n"))
+            #expect(after.first { $0.0 == "read_buf_oom" }?.1 == "1")
+            // Without the limit the same line is answered.
+        }
+        try await withServer { server in
+            let c = try RawConnection(port: server.port)
+            let keys = (0..<100_000).map { "k\($0)" }.joined(separator: " ")
+            c.send("get " + keys + "\r\n")
+            #expect(c.receive(until: "\r\n") == "END\r\n")
+        }
+    }
+
+    @Test("no_maxconns_fast: at -c the next connection waits instead of being refused, and listen_disabled_num counts it")
+    func maxconnsSlow() async throws {
+        try await withServer(["-c", "2", "-o", "no_maxconns_fast"]) { server in
+            let first = try RawConnection(port: server.port)
+            #expect(ask(first, "version\r\n", until: "\r\n").hasPrefix("VERSION"))
+            let second = try RawConnection(port: server.port)
+            #expect(ask(second, "version\r\n", until: "\r\n").hasPrefix("VERSION"))
+            // The third connects (the kernel's backlog) but is not served while two are open.
+            var third: RawConnection? = try RawConnection(port: server.port)
+            third!.send("version\r\n")
+            var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+            setsockopt(third!.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            #expect(third!.receive(until: "\r\n") == "")
+            let stats = statLines(ask(first, "stats\r\n"))
+            #expect(stats.first { $0.0 == "accepting_conns" }?.1 == "0")
+            #expect(Int(stats.first { $0.0 == "listen_disabled_num" }?.1 ?? "0")! >= 1)
+            #expect(!stats.contains { $0.0 == "rejected_connections" }, "memcached prints it only with maxconns_fast")
+            // Once one closes, the waiting one is served.
+            third = nil
+            let fourth = try RawConnection(port: server.port)
+            withExtendedLifetime(second) {}
+            Glibc.shutdown(first.fd, Int32(SHUT_RDWR))
+            #expect(ask(fourth, "version\r\n", until: "\r\n").hasPrefix("VERSION"))
+        }
+    }
+
+    @Test("slab_sizes and track_sizes: the classes of the list, and stats sizes counts by memcached's item size")
+    func slabSizesAndTrackSizes() async throws {
+        try await withServer(["-o", "slab_sizes=100-200-300,track_sizes"]) { server in
+            let c = try RawConnection(port: server.port)
+            _ = ask(c, "set a 0 0 10\r\n0123456789\r\n", until: "\r\n")
+            let slabs = statLines(ask(c, "stats slabs\r\n"))
+            #expect(slabs.first { $0.0 == "1:chunk_size" }?.1 == "104")
+            // 48 + 1 + 1 + 10 + 2 + 8 = 70 bytes: the 96 step.
+            #expect(ask(c, "stats sizes\r\n") == "STAT 96 1\r\nEND\r\n")
+            _ = ask(c, "delete a\r\n", until: "\r\n")
+            #expect(ask(c, "stats sizes\r\n") == "END\r\n")
+        }
+    }
+}
