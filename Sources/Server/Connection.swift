@@ -1,4 +1,4 @@
-// A connection: its socket, its read buffer, its protocol handler and its output. It lives on one
+// A connection: its socket, its unconsumed input, its protocol handler and its output. It lives on one
 // worker for its whole life and is driven by that worker's event loop: read what is there, let
 // the handler consume every complete request, answer the whole batch with one writev, and only
 // then read again. A write that would block parks the connection on EV_WRITE until it drains.
@@ -27,37 +27,30 @@ final class Connection {
     private var pushPending = false
     private var readPaused = false
     private var parkTimer: OpaquePointer?
-    private var buffer: UnsafeMutableRawPointer
-    private var capacity: Int
-    private var start = 0
-    private var end = 0
+    /// Unconsumed input; none while idle (ConnectionInput.swift).
+    private var input = ConnectionInput()
     private var writing = false
     private var closing = false
     private var closed = false
-    static let initialCapacity = 16 * 1024
-    static let iovecCapacity = 256
-    private let iov: UnsafeMutablePointer<iovec>
+    /// A parked connection stops reading once this much input waits behind the parked request.
+    static let parkedInputLimit = Worker.readBufferCapacity
 
     init(fd: Int32, worker: Worker, factory: ConnectionHandlerFactory, generation: UInt64) {
         self.fd = fd
         self.worker = worker
         self.generation = generation
-        let output = OutputBuffer()
+        let output = OutputBuffer(pool: worker.outputPool)
         self.output = output
         self.record = ConnectionRecord(fd: fd, now: worker.server.clock.current)
         self.handler = factory.makeHandler(workerIndex: worker.index, fd: fd, output: output,
                                            waker: worker.makeWaker(fd: fd, generation: generation))
-        capacity = Self.initialCapacity
-        buffer = .allocate(byteCount: capacity, alignment: 8)
-        iov = .allocate(capacity: Self.iovecCapacity)
         if let observer = worker.server.observer, observer.isObserving {
             observer.connectionOpened(fd: fd, peer: record.peer)
         }
     }
 
     deinit {
-        buffer.deallocate()
-        iov.deallocate()
+        input.release()
     }
 
     /// The event loop says the socket is readable or writable (or a yield re-ran us).
@@ -71,14 +64,14 @@ final class Connection {
             if pushPending && !parked && (!deliverPushes() || writing) { return }
         }
         if parked {
-            // Only watch for a hang-up; the bytes wait until the parked request is done. A full
-            // buffer stops the watching (level-triggered reads would spin) until the resume.
-            if end == capacity && start == 0 {
+            // Only watch for a hang-up; the bytes wait until the parked request is done. Past
+            // the limit the watching stops (level-triggered reads would spin) until the resume.
+            if input.count >= Self.parkedInputLimit {
                 event_del(event)
                 readPaused = true
                 return
             }
-            _ = readAvailable()
+            if readAvailable() { input.settle() }
             return
         }
         if !readValue() || !readAvailable() { return }
@@ -90,7 +83,7 @@ final class Connection {
     /// none is pending) and what follows it may be read; false when more is to come or the
     /// connection closed.
     private func readValue() -> Bool {
-        while start == end, let dest = handler.pendingValue() {
+        while input.isEmpty, let dest = handler.pendingValue() {
             let n = read(fd, dest.baseAddress!, dest.count)
             if n <= 0 {
                 if n == 0 { close(); return false }
@@ -141,7 +134,7 @@ final class Connection {
         if !complete(action) { return }
         // Requests that arrived while parked (after the reply is out: a handler that parks again
         // must find its held output still held).
-        if end > start && !writing { runHandler() }
+        if !input.isEmpty && !writing { runHandler() }
         if pushPending && !parked && !writing && !closed { _ = deliverPushes() }
     }
 
@@ -160,20 +153,13 @@ final class Connection {
         event_add(parkTimer, &tv)
     }
 
-    /// Reads once into the free space; false when the connection was closed.
+    /// Reads once into the free space (the worker's read buffer unless much input is held); false
+    /// when the connection was closed. The caller settles the input before the worker moves on.
     private func readAvailable() -> Bool {
-        if end == capacity {
-            if start > 0 {
-                memmove(buffer, buffer + start, end - start)
-                end -= start
-                start = 0
-            } else {
-                grow()
-            }
-        }
-        let n = read(fd, buffer + end, capacity - end)
+        let space = input.readSpace(shared: worker.readBuffer, sharedCapacity: Worker.readBufferCapacity)
+        let n = read(fd, space.baseAddress!, space.count)
         if n > 0 {
-            end += n
+            input.received(n)
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
             record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
             return true
@@ -184,32 +170,17 @@ final class Connection {
         return false
     }
 
-    private func grow() {
-        let cap = capacity * 2
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 8)
-        grown.copyMemory(from: buffer, byteCount: end)
-        buffer.deallocate()
-        buffer = grown
-        capacity = cap
-    }
-
+    /// Lets the handler consume the input, acts on its answer, and settles what is left into the
+    /// connection's own buffer (or frees that buffer when nothing is).
     private func runHandler() {
-        let (consumed, action) = handler.process(UnsafeRawBufferPointer(start: buffer + start, count: end - start), output: output)
-        start += consumed
-        if start == end {
-            start = 0
-            end = 0
-            if capacity > 4 * Self.initialCapacity {
-                buffer.deallocate()
-                capacity = Self.initialCapacity
-                buffer = .allocate(byteCount: capacity, alignment: 8)
-            }
-        }
+        let (consumed, action) = handler.process(input.bytes, output: output)
+        input.consume(consumed)
         if case .park(let timeoutMs) = action {
             park(timeoutMs: timeoutMs)
-            return
+        } else {
+            _ = complete(action)
         }
-        _ = complete(action)
+        if !closed { input.settle() }
     }
 
     /// Acts on what the handler returned and writes the output; false when the connection closed.
@@ -230,6 +201,9 @@ final class Connection {
                 if !closed { setWriting(true) }
                 return !closed
             }
+        } else if output.hasStorage {
+            // Replies withdrawn, or none: the storage goes back to the worker all the same.
+            output.compact()
         }
         if closing { close(); return false }
         if case .yield = action {
@@ -241,8 +215,8 @@ final class Connection {
     /// Writes queued output; true when all of it is out. Closes on a hard error.
     private func flush() -> Bool {
         while !output.isEmpty {
-            let n = output.fill(iov, capacity: Self.iovecCapacity)
-            let written = writev(fd, iov, Int32(n))
+            let n = output.fill(worker.iov, capacity: Worker.iovecCapacity)
+            let written = writev(fd, worker.iov, Int32(n))
             if written > 0 {
                 worker.stats.add(ServerCounter.bytesWritten.rawValue, UInt64(written))
                 output.consume(written)
@@ -287,6 +261,7 @@ final class Connection {
             self.parkTimer = nil
         }
         output.reset()
+        input.release()
         handler.connectionClosed()
         Glibc.close(fd)
         worker.connectionClosed(self)
