@@ -98,6 +98,7 @@ public final class Broker: @unchecked Sendable {
     let consumers = Atomic<UInt64>(0)
     private let unroutableCount = Atomic<UInt64>(0)
     private let keysTooLongCount = Atomic<UInt64>(0)
+    private let linesTooLongCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
     /// Lines of recovery findings for the log (torn tails, damaged records and their copies).
@@ -570,4 +571,7 @@ public final class Broker: @unchecked Sendable {
     public var unroutable: UInt64 { unroutableCount.load(ordering: .relaxed) }
     /// Routing and binding keys refused by `maxKeyBytes` or `maxTopicWords`.
     public var keysTooLong: UInt64 { keysTooLongCount.load(ordering: .relaxed) }
+    /// Broker-port connections closed for a request line longer than `maxPlainLine`.
+    public var linesTooLong: UInt64 { linesTooLongCount.load(ordering: .relaxed) }
+    public func noteLineTooLong() { linesTooLongCount.wrappingAdd(1, ordering: .relaxed) }
 }

@@ -14,6 +14,9 @@ public enum CommandCounter: Int, StatCounter {
     case touchHits, touchMisses
     case storeTooLarge, storeNoMemory
     case authCmds, authErrors
+    /// Connections closed for a request line longer than memcached allows (2048 bytes without a
+    /// newline, a multi-get 1 MB): the bound on the input one connection can hold.
+    case linesTooLong
 
     public var name: String {
         switch self {
@@ -40,6 +43,7 @@ public enum CommandCounter: Int, StatCounter {
         case .storeNoMemory: "store_no_memory"
         case .authCmds: "auth_cmds"
         case .authErrors: "auth_errors"
+        case .linesTooLong: "conn_lines_too_long"
         }
     }
 
@@ -130,6 +134,7 @@ extension MemcacheService {
         .counter(CommandCounter.storeTooLarge),
         .counter(CommandCounter.storeNoMemory),
         .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
+        .counter(CommandCounter.linesTooLong),
     ])
 
     /// `stats items`, per class with items, after "items:<class>:".

@@ -145,7 +145,10 @@ final class MemcacheConnection: TextRequestLoop {
         while i < input.count && input[i] == 0x20 { i += 1 }
         let rest = UnsafeRawBufferPointer(rebasing: input[i...])
         let isGet = rest.starts(with: "get ".utf8) || rest.starts(with: "gets ".utf8)
-        if i - pos > 100 || !isGet || pendingBytes > settings.maxGetLine { return .closeNow }
+        if i - pos > 100 || !isGet || pendingBytes > settings.maxGetLine {
+            stats.add(.linesTooLong)
+            return .closeNow
+        }
         return .proceed
     }
 

@@ -69,6 +69,7 @@ final class Connection {
             if input.count >= Self.parkedInputLimit {
                 event_del(event)
                 readPaused = true
+                worker.stats.add(ServerCounter.parkedInputPauses.rawValue)
                 return
             }
             if readAvailable() { input.settle() }
@@ -233,6 +234,8 @@ final class Connection {
 
     private func setWriting(_ on: Bool) {
         if closed || writing == on { return }
+        // Reads stop until the client has taken the replies: what it can pin is one batch.
+        if on { worker.stats.add(ServerCounter.outputStalls.rawValue) }
         writing = on
         record.writing.store(on, ordering: .relaxed)
         event_del(event)

@@ -129,12 +129,16 @@ def noread(args):
     replies_mb = sent / 7 * (len(value) + 20) / (1 << 20)
     print(f"noread: sent {sent} bytes of gets ({replies_mb:.0f} MB of replies), "
           f"RSS {before} kB -> peak {peak} kB, growth {growth_mb:.1f} MB")
-    # The server still answers others.
+    # The server still answers others, and counts the stop (swiftcached's conn_output_stalls).
     other = socket.create_connection(("127.0.0.1", args.port), timeout=10)
-    other.sendall(b"version\r\n")
-    recv_until(other, b"\r\n")
+    other.sendall(b"stats\r\n")
+    stats = recv_until(other, b"END\r\n").decode()
     other.close()
     victim.close()
+    stalls = [l.split()[2] for l in stats.split("\r\n") if l.startswith("STAT conn_output_stalls ")]
+    print(f"noread: conn_output_stalls {stalls[0] if stalls else 'n/a'}")
+    if args.max_growth_mb is not None and (not stalls or int(stalls[0]) < 1):
+        sys.exit("FAIL: conn_output_stalls did not count the stopped reads")
     if args.max_growth_mb is not None:
         if growth_mb > args.max_growth_mb:
             sys.exit(f"FAIL: RSS grew {growth_mb:.1f} MB > {args.max_growth_mb} MB")
