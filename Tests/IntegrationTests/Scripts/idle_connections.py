@@ -5,8 +5,6 @@ idle:  RSS of the server with N idle connections (each sent one `version` and re
        minus its RSS with none, per connection.
 noread: one connection pipelines gets of a stored value and never reads a reply; the server's
        RSS growth must stay bounded (it stops reading a connection whose output it cannot write).
-noread-mget: connections each send one multi-get of many distinct keys and never read; the
-       reply goes out in parts, so each pins one part, not the whole reply.
 
 Prints the figures; with --max-bytes-per-conn / --max-growth-mb checks them and prints a PASSED
 line. Raises its own descriptor limit (RLIMIT_NOFILE) to fit the connections.
@@ -149,53 +147,18 @@ def noread(args):
         print("NOREAD CHECK PASSED")
 
 
-def noread_multiget(args):
-    """Connections each send one multi-get of many distinct stored keys and never read."""
-    keys = [b"%x" % i for i in range(args.keys)]
-    s = socket.create_connection(("127.0.0.1", args.port), timeout=10)
-    s.sendall(b"".join(b"set %s 0 0 10 noreply\r\n0123456789\r\n" % k for k in keys) + b"version\r\n")
-    recv_until(s, b"\r\n")
-    s.close()
-    before = settle_rss(args.pid, 0.5)
-    line = b"get " + b" ".join(keys) + b"\r\n"
-    victims = []
-    for _ in range(args.conns):
-        v = socket.create_connection(("127.0.0.1", args.port), timeout=10)
-        v.sendall(line)
-        victims.append(v)
-    after = settle_rss(args.pid, 1.5)
-    growth_mb = (after - before) / 1024
-    print(f"noread-mget: {args.conns} connections, one {len(line)}-byte get of {args.keys} keys each, "
-          f"RSS {before} kB -> {after} kB, growth {growth_mb:.1f} MB")
-    # The server still answers others; a victim that starts reading gets its whole reply.
-    other = socket.create_connection(("127.0.0.1", args.port), timeout=10)
-    other.sendall(b"version\r\n")
-    recv_until(other, b"\r\n")
-    other.close()
-    reply = recv_until(victims[0], b"END\r\n", limit=64 << 20)
-    if reply.count(b"VALUE ") != args.keys:
-        sys.exit(f"FAIL: {reply.count(b'VALUE ')} values in the reply, {args.keys} asked for")
-    for v in victims:
-        v.close()
-    if args.max_growth_mb is not None:
-        if growth_mb > args.max_growth_mb:
-            sys.exit(f"FAIL: RSS grew {growth_mb:.1f} MB > {args.max_growth_mb} MB")
-        print("NOREAD MULTIGET CHECK PASSED")
-
-
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["idle", "noread", "noread-mget"])
+    p.add_argument("mode", choices=["idle", "noread"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--conns", type=int, default=2000)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--value-size", type=int, default=4096)
-    p.add_argument("--keys", type=int, default=30000)
     p.add_argument("--max-bytes-per-conn", type=float)
     p.add_argument("--max-growth-mb", type=float)
     args = p.parse_args()
-    {"idle": idle, "noread": noread, "noread-mget": noread_multiget}[args.mode](args)
+    idle(args) if args.mode == "idle" else noread(args)
 
 
 if __name__ == "__main__":
