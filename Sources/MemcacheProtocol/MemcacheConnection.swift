@@ -28,10 +28,6 @@ final class MemcacheConnection: TextRequestLoop {
     }
     var pending: PendingStore?
     var swallowRemaining = 0
-    /// A multi-get whose reply goes out in parts (Retrieval.swift): where its next key is, from
-    /// the start of its line; 0 when none is under way.
-    var getResumeOffset = 0
-    var lineUnfinished: Bool { getResumeOffset > 0 }
     /// Set while a command that said `noreply` is being answered.
     var noreply = false
     /// -Y: ASCII authentication before anything else.
@@ -185,13 +181,13 @@ final class MemcacheConnection: TextRequestLoop {
         let first = input[cmd.start]
         switch (cmd.count, first) {
         case (3, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "get"):
-            return processGet(input, tokens, line.start, line.end, output, withCAS: false, touch: false)
+            return processGet(input, tokens, line.end, output, withCAS: false, touch: false)
         case (4, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gets"):
-            return processGet(input, tokens, line.start, line.end, output, withCAS: true, touch: false)
+            return processGet(input, tokens, line.end, output, withCAS: true, touch: false)
         case (3, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gat"):
-            return processGet(input, tokens, line.start, line.end, output, withCAS: false, touch: true)
+            return processGet(input, tokens, line.end, output, withCAS: false, touch: true)
         case (4, UInt8(ascii: "g")) where TextParser.equals(input, cmd, "gats"):
-            return processGet(input, tokens, line.start, line.end, output, withCAS: true, touch: true)
+            return processGet(input, tokens, line.end, output, withCAS: true, touch: true)
         case (3, UInt8(ascii: "s")) where TextParser.equals(input, cmd, "set"):
             return processStore(input, tokens, more, output, mode: .set)
         case (3, UInt8(ascii: "a")) where TextParser.equals(input, cmd, "add"):

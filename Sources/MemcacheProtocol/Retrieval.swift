@@ -1,19 +1,12 @@
 // get / gets / gat / gats: each hit is a "VALUE" line from the output arena followed by the value
 // straight from item memory; the item's reference travels with that segment and is released once
-// the bytes are written. A multi-get's reply goes out in parts of `keysPerReplyPart` keys or
-// `bytesPerReplyPart` value bytes: the line stays in the input, the connection writes the part,
-// and the line is executed again from the next key, so a client that never reads pins one part,
-// not the reply to a 1 MB line (memcached holds all of it). Its keys are checked before the first
-// part goes out, so a bad key still gets the error alone, as in memcached.
+// the bytes are written.
 import CacheEngine
 import Platform
 
 extension MemcacheConnection {
-    static let keysPerReplyPart = 1024
-    static let bytesPerReplyPart = 1 << 20
-
-    func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ start: Int, _ end: Int,
-                    _ output: OutputBuffer, withCAS: Bool, touch: Bool) -> HandlerAction {
+    func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
+                    withCAS: Bool, touch: Bool) -> HandlerAction {
         var keyIndex = 1
         var expiry: UInt32 = 0
         if touch {
@@ -33,25 +26,8 @@ extension MemcacheConnection {
             return .proceed
         }
         let mark = output.mark()
-        // A later part of a multi-get starts where the last one ended; its keys were checked.
-        let resuming = getResumeOffset > 0
-        var next: Token? = resuming
-            ? TextParser.nextToken(input, from: start + getResumeOffset, end: end)
-            : tokens.count > keyIndex ? tokens[keyIndex] : nil
-        getResumeOffset = 0
-        var keys = 0
-        var bytes = 0
+        var next: Token? = tokens.count > keyIndex ? tokens[keyIndex] : nil
         while let keyToken = next {
-            if keys == Self.keysPerReplyPart || bytes >= Self.bytesPerReplyPart {
-                if !resuming && !restAreValidKeys(input, from: keyToken.start, end: end) {
-                    output.rollback(to: mark)
-                    output.append(Reply.badFormat)
-                    return .proceed
-                }
-                getResumeOffset = keyToken.start - start
-                return .yield
-            }
-            keys += 1
             guard validKey(input, keyToken) else {
                 // memcached answers a bad key in a multi-get with the error alone.
                 output.rollback(to: mark)
@@ -76,7 +52,6 @@ extension MemcacheConnection {
             }
             if let item = found {
                 stats.add(touch ? .touchHits : .getHits)
-                bytes += Int(item.valueLength)
                 appendValue(item, key: key, withCAS: withCAS, output)
             } else {
                 switch outcome {
@@ -90,17 +65,6 @@ extension MemcacheConnection {
         }
         output.append(Reply.end)
         return .proceed
-    }
-
-    /// Whether every key from `from` to the end of the line is valid (a multi-get about to send
-    /// its first part).
-    private func restAreValidKeys(_ input: UnsafeRawBufferPointer, from: Int, end: Int) -> Bool {
-        var next = TextParser.nextToken(input, from: from, end: end)
-        while let t = next {
-            if !validKey(input, t) { return false }
-            next = TextParser.nextToken(input, from: t.start + t.count, end: end)
-        }
-        return true
     }
 
     @inline(__always)

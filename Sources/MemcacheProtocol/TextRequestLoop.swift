@@ -27,9 +27,6 @@ public protocol TextRequestLoop: ConnectionHandler {
     var auth: AsciiAuth { get set }
     /// A command's data block is being read into item memory.
     var readingValue: Bool { get }
-    /// The line just executed is not finished (a multi-get whose reply goes out in parts): the
-    /// loop leaves it in the input, and it is executed again once the output is written.
-    var lineUnfinished: Bool { get }
     /// Takes what it can of the data block at `pos` (finishing the command once it is all in,
     /// replies appended); returns the new position.
     func readValue(_ input: UnsafeRawBufferPointer, at pos: Int, _ output: OutputBuffer) -> Int
@@ -54,7 +51,6 @@ extension TextRequestLoop {
                             requests: inout Int) -> RequestStep { .text }
     public func awaitInput() -> HandlerAction { .proceed }
     public func budgetSpent() -> HandlerAction { .yield }
-    public var lineUnfinished: Bool { false }
     public func authChecked(_ ok: Bool) {}
 
     /// `ConnectionHandler.process` of a text-protocol connection. Inlinable, so that it is
@@ -107,7 +103,7 @@ extension TextRequestLoop {
             }
             let action = execute(line, output)
             if case .proceed = action { continue }
-            return (lineUnfinished ? line.start : pos, action)
+            return (pos, action)
         }
     }
 }

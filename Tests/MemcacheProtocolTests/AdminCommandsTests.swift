@@ -67,24 +67,9 @@ struct AdminCommandsTests {
     func referenceLimit() throws {
         let c = try Client()
         _ = c.send("set a 0 0 1\r\n1\r\n")
-        // References held elsewhere (replies not yet written on other connections).
-        var held: [Item] = []
-        Array("a".utf8).withUnsafeBytes { k in
-            for _ in 0..<59_990 {
-                var outcome = GetOutcome.miss
-                if let it = c.engine.get(k, hash: CacheEngine.hash(k), outcome: &outcome) { held.append(it) }
-            }
-        }
-        #expect(held.count == 59_990)
-        let many = "get" + String(repeating: " a", count: 20) + "\r\n"
+        let many = "get" + String(repeating: " a", count: 60_001) + "\r\n"
         #expect(c.send(many) == "SERVER_ERROR out of memory writing get response\r\n")
-        for it in held { c.engine.release(it) }
         #expect(c.send("get a\r\n") == "VALUE a 0 1\r\n1\r\nEND\r\n")
-        // One get repeating a key 60,001 times goes out in parts (Retrieval.swift) whose
-        // references are released as each is written: answered in full where memcached, which
-        // holds the whole reply, refuses it.
-        let repeated = c.send("get" + String(repeating: " a", count: 60_001) + "\r\n")
-        #expect(repeated.components(separatedBy: "VALUE a 0 1").count == 60_002)
         // Below the limit the multi-get is answered in full.
         let fine = c.send("get" + String(repeating: " a", count: 1000) + "\r\n")
         #expect(fine.components(separatedBy: "VALUE a 0 1").count == 1001)
