@@ -31,10 +31,12 @@ let package = Package(
         .target(name: "Broker", dependencies: ["CacheEngine", "Durability", "Platform"], swiftSettings: serverSettings),
         .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
         .target(name: "BrokerProtocol", dependencies: ["MemcacheProtocol", "Broker", "CacheEngine", "Platform"], swiftSettings: serverSettings),
+        // Redis mode: RESP2/RESP3 parsing and replies (no sockets).
+        .target(name: "RESP", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
         .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
-            dependencies: ["Server", "MemcacheProtocol", "BrokerProtocol", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt",
+            dependencies: ["Server", "MemcacheProtocol", "BrokerProtocol", "RESP", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt",
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "Platform"]),
         .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform"]),
         // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what swiftcached needs on a fresh Debian 12 machine with Swift 6.3.
 #   Tools/deps.sh server   libevent (to build and run the server)
-#   Tools/deps.sh test     + memcached, libmemcached-tools (memccapable, memcaslap), pymemcache
+#   Tools/deps.sh test     + memcached, libmemcached-tools (memccapable, memcaslap), redis-server, redis-tools, pymemcache
 # Only what is missing is installed; apt-get needs root (or sudo).
 set -euo pipefail
 mode=${1:-server}
@@ -15,9 +15,7 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     want libmemcached-tools
     want python3-pip
     want python3-pylibmc     # pylibmc for the system python3 (the tests find whichever python has it)
-fi
-if [ "$mode" = bench ]; then
-    want redis-server
+    want redis-server        # the Redis-mode tests compare replies with redis-server's
     want redis-tools
 fi
 

@@ -28,6 +28,10 @@ public struct BrokerSettings: Sendable {
     public var prefetch = 1
     /// Journals over this size that are mostly consumed are compacted.
     public var compactMinBytes = 16 << 20
+    /// Descriptors the journals and spill files of every queue share (`DescriptorCache`): a
+    /// queue needs none of its own, and start-up reserves this many (FileLimit.swift).
+    public var fileDescriptors = BrokerSettings.defaultFileDescriptors
+    public static let defaultFileDescriptors = 64
     public init() {}
 }
 
@@ -87,6 +91,8 @@ public final class Broker: @unchecked Sendable {
     public let share: MemoryShare
     /// The group commit that writes and fsyncs every queue's journal (data directory only).
     public let flusher: GroupCommit?
+    /// The descriptors of every journal and spill file, opened on demand (data directory only).
+    public let descriptors: DescriptorCache?
     /// Unix ms from the process clock (the engine's).
     @inline(__always)
     public func clockMs() -> UInt64 { engine.clock.milliseconds }
@@ -99,6 +105,12 @@ public final class Broker: @unchecked Sendable {
     private let unroutableCount = Atomic<UInt64>(0)
     private let keysTooLongCount = Atomic<UInt64>(0)
     private let linesTooLongCount = Atomic<UInt64>(0)
+    /// Queues not created because their journal could not be opened.
+    let journalOpenErrorCount = Atomic<UInt64>(0)
+    /// Messages refused because their queue's journal cannot be written.
+    let journalRefusedCount = Atomic<UInt64>(0)
+    /// Plain reads answered empty because the journals cannot be written (`--fsync=always`).
+    let journalReadsRefusedCount = Atomic<UInt64>(0)
     private var timer: BackgroundThread?
     private let timerStop = StopSignal()
     /// Lines of recovery findings for the log (torn tails, damaged records and their copies).
@@ -131,9 +143,11 @@ public final class Broker: @unchecked Sendable {
                 throw BrokerError.dataDirectory(dir, "not a directory")
             }
             flusher = GroupCommit(policy: settings.fsync, name: "journal flusher")
+            descriptors = DescriptorCache(capacity: settings.fileDescriptors)
             try recover(dir)
         } else {
             flusher = nil
+            descriptors = nil
         }
     }
 
@@ -177,23 +191,50 @@ public final class Broker: @unchecked Sendable {
     // MARK: queues
 
     /// The queue called `name`, created with default settings if asked and absent (nil past
-    /// `maxQueues`: each queue may hold two files open).
+    /// `maxQueues`, or when its journal cannot be opened: `openQueue` says which).
     public func queue(named name: String, create: Bool = true) -> BrokerQueue? {
+        if case .queue(let q) = openQueue(named: name, create: create) { return q }
+        return nil
+    }
+
+    /// What looking a queue up (creating it if asked) found.
+    public enum QueueLookup {
+        case queue(BrokerQueue)
+        /// Absent, and not to be created (or `maxQueues` reached).
+        case none
+        /// Absent, and its journal could not be created: a queue that cannot keep its messages
+        /// is not made (counted in `broker_journal_open_errors`).
+        case journalUnavailable
+    }
+
+    /// The queue called `name`, created with default settings if asked and absent.
+    public func openQueue(named name: String, create: Bool = true) -> QueueLookup {
         registry.withLock {
-            if let q = queues[name] { return q }
-            guard create, queues.count < Self.maxQueues else { return nil }
-            return lockedCreateQueue(name, QueueConfig())
+            if let q = queues[name] { return .queue(q) }
+            guard create, queues.count < Self.maxQueues else { return .none }
+            return lockedCreateQueue(name, QueueConfig()).map { .queue($0) } ?? .journalUnavailable
         }
     }
 
     public static let maxQueues = 10_000
 
-    private func lockedCreateQueue(_ name: String, _ config: QueueConfig) -> BrokerQueue {
-        let spill = settings.dataDirectory.flatMap { SpillFile(path: Self.spillPath($0, name)) }
+    /// A new queue; with a data directory, nil when its journal cannot be created (nothing
+    /// would be written for it). Its files are opened on demand through `descriptors`.
+    private func lockedCreateQueue(_ name: String, _ config: QueueConfig) -> BrokerQueue? {
+        var spill: SpillFile?
+        var journal: QueueJournal?
+        if let dir = settings.dataDirectory, let descriptors {
+            guard let j = QueueJournal(path: Self.journalPath(dir, name), compactMinBytes: settings.compactMinBytes,
+                                       descriptors: descriptors) else {
+                journalOpenErrorCount.wrappingAdd(1, ordering: .relaxed)
+                return nil
+            }
+            journal = j
+            spill = SpillFile(path: Self.spillPath(dir, name), descriptors: descriptors)
+        }
         let q = BrokerQueue(name: name, config: config, engine: engine, share: share,
                             visibilityMs: settings.visibilityTimeoutMs, spill: spill)
-        if let dir = settings.dataDirectory, let flusher,
-           let j = QueueJournal(path: Self.journalPath(dir, name), compactMinBytes: settings.compactMinBytes) {
+        if let j = journal, let flusher {
             j.queue = q
             q.journal = j
             flusher.register(j)
@@ -208,15 +249,18 @@ public final class Broker: @unchecked Sendable {
 
     static func spillPath(_ dir: String, _ name: String) -> String { dir + "/" + FileNames.encode(name) + ".spill" }
 
-    /// `queue <name> k=v...`: declares or re-declares.
-    public func declareQueue(_ name: String, _ config: QueueConfig) {
+    /// `queue <name> k=v...`: declares or re-declares. False when a new queue's journal cannot
+    /// be created (nothing is declared).
+    @discardableResult
+    public func declareQueue(_ name: String, _ config: QueueConfig) -> Bool {
         registry.withLock {
             if let q = queues[name] {
                 q.lock.withLock { q.lockedReconfigure(config) }
-            } else {
-                _ = lockedCreateQueue(name, config)
+            } else if lockedCreateQueue(name, config) == nil {
+                return false
             }
             lockedSaveMeta()
+            return true
         }
     }
 
@@ -286,6 +330,7 @@ public final class Broker: @unchecked Sendable {
         let m = Message(id: 0, item: item, expiresMs: expiresMs, enqueuedMs: now, priority: priority)
         q.lock.lock()
         let result = q.isDeleted ? .full
+            : lockedJournalRefuses(q) ? .journalFailed
             : q.lockedEnqueue(m, nowMs: now, journaled: true, overShare: !fits, dead: &dead, wake: &wake)
         let journaled = q.journal != nil
         q.lock.unlock()
@@ -295,11 +340,24 @@ public final class Broker: @unchecked Sendable {
         return (result, ticket)
     }
 
+    /// Queue lock held: whether a new message must be refused because it could not be written.
+    /// Its journal's last flush failed; or, with `--fsync=always`, any journal's did (an
+    /// acknowledgement waits for a cycle over every journal, so it would never come, and a
+    /// closed connection would leave the producer to send again what the queue kept). Nothing
+    /// is kept of a refused message; the refusal is counted (`broker_journal_refused`).
+    private func lockedJournalRefuses(_ q: BrokerQueue) -> Bool {
+        guard let j = q.journal else { return false }
+        let failing = j.file.isFailing || (settings.fsync == .always && flusher?.isFailing == true)
+        if failing { journalRefusedCount.wrappingAdd(1, ordering: .relaxed) }
+        return failing
+    }
+
     /// `publish`: routes through `exchange` and enqueues one shared body per queue. Returns the
     /// number of queues that took it (nil: no such exchange, or a routing key past the bounds,
-    /// which callers check first with `admitRoutingKey` to say so) and the fsync ticket.
+    /// which callers check first with `admitRoutingKey` to say so), the fsync ticket, and the
+    /// number of queues that refused it because their journal cannot be written.
     public func publish(exchange name: String, routingKey: String, headers: [HeaderPair], item: Item,
-                        expiresMs: UInt64, priority: UInt8) -> (Int?, UInt64) {
+                        expiresMs: UInt64, priority: UInt8) -> (Int?, UInt64, refused: Int) {
         enum Found { case targets([String]), exchange(Exchange), none }
         // Under the registry lock only a lookup and a copy of the exchange (its bindings and trie
         // are copy-on-write): routing, however long, holds no broker-wide lock.
@@ -311,13 +369,13 @@ public final class Broker: @unchecked Sendable {
         let targets: [String]
         switch found {
         case .none:
-            return (nil, 0)
+            return (nil, 0, 0)
         case .targets(let t):
             targets = t
         case .exchange(let ex):
             guard Self.keyFits(routingKey, kind: ex.kind) else {
                 keysTooLongCount.wrappingAdd(1, ordering: .relaxed)
-                return (nil, 0)
+                return (nil, 0, 0)
             }
             var t = ex.route(routingKey: routingKey, headers: headers)
             if t.isEmpty {
@@ -327,16 +385,17 @@ public final class Broker: @unchecked Sendable {
             targets = t
         }
         if targets.isEmpty { unroutableCount.wrappingAdd(1, ordering: .relaxed) }
-        var taken = 0
+        var taken = 0, refused = 0
         var ticket: UInt64 = 0
         for t in targets {
-            guard let q = queue(named: t) else { continue }
+            guard case .queue(let q) = openQueue(named: t) else { refused += 1; continue }
             engine.retain(item)
             let (r, tk) = enqueue(q, item: item, expiresMs: expiresMs, priority: priority)
             if r == .stored { taken += 1 } else { engine.release(item) }
+            if r == .journalFailed { refused += 1 }
             ticket = max(ticket, tk)
         }
-        return (taken, ticket)
+        return (taken, ticket, refused)
     }
 
     // MARK: messages out
@@ -345,6 +404,13 @@ public final class Broker: @unchecked Sendable {
     /// queue parks the reader instead.
     public func take(_ q: BrokerQueue, consumer: UInt64, open: Bool, peek: Bool,
                      waitWith waker: ConnectionWaker? = nil) -> TakeResult {
+        // With --fsync=always a plain read's reply waits for its confirm record; while the
+        // journals fail it would be given up with its connection, and the message, already out of
+        // the queue, lost. The queue reads as empty instead (an open read comes back on close).
+        if !open && !peek && settings.fsync == .always && flusher?.isFailing == true {
+            journalReadsRefusedCount.wrappingAdd(1, ordering: .relaxed)
+            return .empty
+        }
         let now = clockMs()
         var dead: [DeadLetter] = []
         q.lock.lock()
@@ -496,6 +562,8 @@ public final class Broker: @unchecked Sendable {
         case tooManyBindings
         /// The binding key is past `maxKeyBytes`, or `maxTopicWords` on a topic exchange.
         case keyTooLong
+        /// The bound queue did not exist and its journal could not be created.
+        case journalUnavailable
     }
 
     /// Whether `key` is within the bounds for an exchange of `kind` (nil: no such exchange, so
@@ -550,7 +618,7 @@ public final class Broker: @unchecked Sendable {
             guard Self.keyFits(b.key, kind: kind) else { return .keyTooLong }
             let bound = exchanges[exchange]!.bindings.contains(b)
             if exchanges[exchange]!.bindings.count >= Self.maxBindings && !bound { return .tooManyBindings }
-            if queues[b.queue] == nil { _ = lockedCreateQueue(b.queue, QueueConfig()) }
+            if queues[b.queue] == nil && lockedCreateQueue(b.queue, QueueConfig()) == nil { return .journalUnavailable }
             if !bound { exchanges[exchange]!.add(b) }
             lockedSaveMeta()
             return .ok

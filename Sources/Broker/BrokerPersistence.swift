@@ -119,8 +119,13 @@ extension Broker {
         closedir(d)
         var replayed: [JournalRecovery] = []
         for name in names.sorted() {
-            guard let q = queue(named: name) else { continue }
             let path = Self.journalPath(dir, name)
+            guard case .queue(let q) = openQueue(named: name) else {
+                // A journal whose queue cannot be made would be dropped: refused instead.
+                let why = String(cString: strerror(errno))
+                for j in replayed { j.result.release(engine: engine, share: share, spill: j.queue.spill) }
+                throw BrokerError.journalUnreadable(path, "cannot be opened for appending (\(why)), or past \(Self.maxQueues) queues")
+            }
             replayed.append(JournalRecovery(queue: q, path: path,
                                             result: JournalReplay.replay(path: path, engine: engine, share: share, spill: q.spill)))
         }

@@ -53,16 +53,23 @@ public final class BrokerSession {
     /// The queue called `name` (created on first use, as Kestrel does), or nil for an invalid
     /// name or past the broker's queue limit.
     public func queue(named name: UnsafeRawBufferPointer) -> BrokerQueue? {
+        if case .queue(let q) = openQueue(named: name) { return q }
+        return nil
+    }
+
+    /// As `queue(named:)`, saying why there is none (`.none` for an invalid name).
+    public func openQueue(named name: UnsafeRawBufferPointer) -> Broker.QueueLookup {
         if let q = cachedQueue, !q.isDeleted, cachedName.count == name.count,
            cachedName.withUnsafeBytes({ memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) {
-            return q
+            return .queue(q)
         }
-        guard Broker.isValidName(name), let q = broker.queue(named: String(decoding: name, as: UTF8.self)) else {
-            return nil
+        guard Broker.isValidName(name) else { return .none }
+        let found = broker.openQueue(named: String(decoding: name, as: UTF8.self))
+        if case .queue(let q) = found {
+            cachedName = Array(name)
+            cachedQueue = q
         }
-        cachedName = Array(name)
-        cachedQueue = q
-        return q
+        return found
     }
 
     /// Deletes the queue called `name` (false: none); this session's open reads of it go with it.
@@ -83,13 +90,13 @@ public final class BrokerSession {
     }
 
     /// Routes `item` through `exchange` (the caller keeps its reference): the number of queues that
-    /// took it, nil when there is no such exchange.
+    /// took it (nil when there is no such exchange) and of those whose journal refused it.
     public func publish(exchange: String, routingKey: String, headers: [HeaderPair], item: Item,
-                        expiresMs: UInt64, priority: UInt8) -> Int? {
-        let (taken, ticket) = broker.publish(exchange: exchange, routingKey: routingKey, headers: headers,
-                                             item: item, expiresMs: expiresMs, priority: priority)
+                        expiresMs: UInt64, priority: UInt8) -> (taken: Int?, refused: Int) {
+        let (taken, ticket, refused) = broker.publish(exchange: exchange, routingKey: routingKey, headers: headers,
+                                                      item: item, expiresMs: expiresMs, priority: priority)
         durableTicket = max(durableTicket, ticket)
-        return taken
+        return (taken, refused)
     }
 
     // MARK: messages out

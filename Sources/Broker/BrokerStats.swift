@@ -1,6 +1,8 @@
 // `stats` on the broker port, declared once: the broker-wide memory and journal figures, then
 // Kestrel's lines per queue with the delivery counters of the RabbitMQ model.
+import Durability
 import Platform
+import Synchronization
 
 /// The broker-wide figures of one `stats` reply.
 struct BrokerFigures {
@@ -43,6 +45,18 @@ extension Broker {
         // Only with a journal (--data-dir).
         .gauge("broker_fsyncs", .persistence) { $0.broker.flusher.map { String($0.fsyncCount) } },
         .gauge("broker_journal_write_errors", .persistence) { $0.broker.flusher.map { String($0.writeErrorCount) } },
+        // Queues not made because their journal could not be created, and messages refused
+        // (SERVER_ERROR) because their journal could not be written.
+        .gauge("broker_journal_open_errors", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.journalOpenErrorCount.load(ordering: .relaxed)) } },
+        .gauge("broker_journal_refused", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.journalRefusedCount.load(ordering: .relaxed)) } },
+        // Plain reads answered empty while the journals fail with --fsync=always (their reply
+        // would wait for the disk, and the message would be gone with the connection).
+        .gauge("broker_journal_reads_refused", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.journalReadsRefusedCount.load(ordering: .relaxed)) } },
+        // The descriptors journals and spill files share (--data-dir): open now, the bound, and
+        // how often one was closed to make room for another file.
+        .gauge("broker_file_descriptors", .persistence) { $0.broker.descriptors.map { String($0.openCount) } },
+        .gauge("broker_file_descriptors_max", .persistence) { $0.broker.descriptors.map { String($0.capacity) } },
+        .gauge("broker_file_descriptor_evictions", .persistence) { $0.broker.descriptors.map { String($0.evictionCount) } },
         // What recovery skipped (each stretch is kept in <queue>.journal.corrupt-<n>) and cut.
         .gauge("broker_recovery_corrupt_records", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.recoveryStats.corruptRecords) } },
         .gauge("broker_recovery_corrupt_bytes", .persistence) { f in f.broker.flusher.map { _ in String(f.broker.recoveryStats.corruptBytes) } },

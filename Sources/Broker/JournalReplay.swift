@@ -148,8 +148,9 @@ enum JournalReplay {
         let death = DeathReason(rawValue: reason) ?? .none
         let size = ItemLayout.totalSize(keyLength: 0, valueLength: length)
         // Checked before the spill file is tried: a body that no item can hold could be spilled
-        // but never delivered.
-        if size > engine.settings.itemSizeMax { return .tooLarge(size) }
+        // but never delivered. The -I it needs is the engine's rule for any item.
+        let needed = engine.itemSizeNeeded(keyLength: 0, valueLength: length, flags: flags)
+        if needed > engine.settings.itemSizeMax { return .tooLarge(needed) }
         func spilled() -> Decoded {
             guard let spill, let offset = spill.store(body) else { return .unplaced }
             return .message(Message(id: id, spilledAt: offset, length: length, flags: flags, expiresMs: expiresMs,
@@ -170,7 +171,7 @@ enum JournalReplay {
             return spilled()
         case .tooLarge:
             share?.release(size)
-            return .tooLarge(size)
+            return .tooLarge(needed)
         }
     }
 

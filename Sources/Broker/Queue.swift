@@ -27,6 +27,9 @@ public enum EnqueueResult: Equatable, Sendable {
     case full
     /// The broker's memory share is spent.
     case outOfMemory
+    /// The queue's journal cannot be written (or, with `--fsync=always`, some journal): nothing
+    /// was kept.
+    case journalFailed
 }
 
 /// What a queue knows of a reader parked on it (its `Waiter` is in the queue's `WaitList`): a

@@ -57,8 +57,9 @@ final class QueueJournal: Flushable, @unchecked Sendable {
         set { ownerLock.withLock { owner = newValue } }
     }
 
-    init?(path: String, compactMinBytes: Int) {
-        guard let file = RecordFile(path: path) else { return nil }
+    /// Nil when the file cannot be opened (or created) now.
+    init?(path: String, compactMinBytes: Int, descriptors: DescriptorCache) {
+        guard let file = RecordFile(path: path, descriptors: descriptors) else { return nil }
         self.file = file
         self.compactMinBytes = compactMinBytes
     }

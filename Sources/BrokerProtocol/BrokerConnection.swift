@@ -196,13 +196,23 @@ final class BrokerConnection: TextRequestLoop {
             case .outOfMemory:
                 engine.release(p.item)
                 if !p.noreply { output.append(Reply.deltaOutOfMemory) }
+            case .journalFailed:
+                engine.release(p.item)
+                if !p.noreply { output.append(BrokerReply.journalFailing) }
             }
         case .exchange(let name, let routingKey, let headers, let priority):
-            let taken = session.publish(exchange: name, routingKey: routingKey, headers: headers,
-                                        item: p.item, expiresMs: p.expiresMs, priority: priority)
+            let (taken, refused) = session.publish(exchange: name, routingKey: routingKey, headers: headers,
+                                                   item: p.item, expiresMs: p.expiresMs, priority: priority)
             engine.release(p.item)
             if !p.noreply {
-                if let taken { output.append("ROUTED \(taken)\r\n") } else { output.append(Reply.notFound) }
+                // Refused by every queue it reached: an error, so that the producer sends it again.
+                if taken == 0 && refused > 0 {
+                    output.append(BrokerReply.journalFailing)
+                } else if let taken {
+                    output.append("ROUTED \(taken)\r\n")
+                } else {
+                    output.append(Reply.notFound)
+                }
             }
         }
         return pos

@@ -9,5 +9,10 @@ enum BrokerReply {
     static let tooManyQueueKeys: StaticString = "CLIENT_ERROR a queue read names at most 16 queues\r\n"
     static let routingKeyTooLong = "CLIENT_ERROR routing key too long \(keyBounds)\r\n"
     static let bindingKeyTooLong = "CLIENT_ERROR binding key too long \(keyBounds)\r\n"
+    /// A new queue whose journal file cannot be created: not made, nothing stored.
+    static let journalUnavailable: StaticString = "SERVER_ERROR cannot open the queue's journal\r\n"
+    /// The journal cannot be written now (disk full, failing): the message was not kept, and
+    /// sending it again later stores it once.
+    static let journalFailing: StaticString = "SERVER_ERROR journal not writable; not stored\r\n"
     private static let keyBounds = "(\(Broker.maxKeyBytes) bytes, \(Broker.maxTopicWords) words on topic exchanges)"
 }

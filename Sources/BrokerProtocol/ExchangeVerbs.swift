@@ -26,8 +26,7 @@ extension BrokerConnection {
         }
         switch QueueConfig.parse(Array(w.dropFirst(2))) {
         case .success(let c):
-            broker.declareQueue(String(w[1]), c)
-            output.append(Reply.ok)
+            output.append(broker.declareQueue(String(w[1]), c) ? Reply.ok : BrokerReply.journalUnavailable)
         case .failure(.badOption(let word)):
             output.append("CLIENT_ERROR bad queue option \(word)\r\n")
         }
@@ -54,7 +53,7 @@ extension BrokerConnection {
         switch broker.declareExchange(String(w[1]), kind: kind, alternate: alternate) {
         case .ok: output.append(Reply.ok)
         case .typeMismatch: output.append("CLIENT_ERROR exchange \(w[1]) exists with another type\r\n")
-        case .notFound, .tooManyBindings, .keyTooLong: output.append(Reply.notFound)
+        case .notFound, .tooManyBindings, .keyTooLong, .journalUnavailable: output.append(Reply.notFound)
         }
     }
 
@@ -90,6 +89,7 @@ extension BrokerConnection {
         case .ok: output.append(Reply.ok)
         case .tooManyBindings: output.append("SERVER_ERROR too many bindings on exchange \(exchange)\r\n")
         case .keyTooLong: output.append(BrokerReply.bindingKeyTooLong)
+        case .journalUnavailable: output.append(BrokerReply.journalUnavailable)
         default: output.append(Reply.notFound)
         }
     }

@@ -28,8 +28,16 @@ extension BrokerConnection {
             if let length = TextParser.parseInt32(input, tokens[4]), length >= 0 { swallowRemaining = Int(length) + 2 }
             return .proceed
         }
-        guard let q = session.queue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
+        let q: BrokerQueue
+        switch session.openQueue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) {
+        case .queue(let found):
+            q = found
+        case .none:
             if !noreply { output.append(BrokerReply.badQueueName) }
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        case .journalUnavailable:
+            if !noreply { output.append(BrokerReply.journalUnavailable) }
             swallowRemaining = Int(length) + 2
             return .proceed
         }

@@ -1,5 +1,6 @@
 // Walks over the LRU lists for `stats cachedump`, `lru_crawler metadump` and `stats items`: each
 // holds one list's lock at a time and hands the caller read-only views valid during the call.
+// A metadump walks in pieces (CacheEngine+MetadumpWalk.swift).
 import SlabAllocator
 
 extension CacheEngine {
@@ -19,26 +20,6 @@ extension CacheEngine {
             if it.flags & ItemFlag.crawler != 0 { continue }
             shown += 1
             if line(it.key, it.valueLength, it.expiry) >= maxBytes { break }
-        }
-    }
-
-    /// `lru_crawler metadump`: every live item of a class (HOT, WARM, COLD, TEMP in turn, each
-    /// from its head), skipping expired and flushed ones as memcached's crawler does. Holds one
-    /// list's lock at a time; the item is valid only during the call.
-    public func forEachLiveItem(classID: Int, _ body: (Item) -> Void) {
-        let now = clock.current
-        for seg in LRUSegment.allCases {
-            let id = classID | (seg.rawValue << 6)
-            lruLock(id)
-            var h = lrus[id].head
-            while h != 0 {
-                let it = Item(arena.pointer(h))
-                h = it.next
-                if it.flags & ItemFlag.crawler != 0 { continue }
-                if (it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now) { continue }
-                body(it)
-            }
-            lruUnlock(id)
         }
     }
 

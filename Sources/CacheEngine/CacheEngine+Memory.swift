@@ -33,7 +33,11 @@ extension CacheEngine {
     public var memoryLimit: Int { slabs.memoryLimit }
 
     /// `cache_memlimit`: false when `bytes` does not fit the address space reserved at start.
-    public func setMemoryLimit(_ bytes: Int) -> Bool { slabs.setMemoryLimit(bytes) }
+    public func setMemoryLimit(_ bytes: Int) { slabs.setMemoryLimit(bytes) }
+
+    /// Pages refused under the limit because the address space reserved at start was used up
+    /// (memcached's `malloc_fails`).
+    public var pageReservationRefusals: Int { slabs.pageReservationRefusals }
 
     /// Bytes of slab pages taken so far.
     public var totalMalloced: Int { slabs.totalMalloced }

@@ -164,12 +164,23 @@ public final class CacheEngine: @unchecked Sendable {
 
     // MARK: allocation
 
+    /// The -I an item of this key length, value length and flags needs: memcached's size of it
+    /// (`ItemLayout.memcachedSize`), so that what is refused as too large is what memcached
+    /// refuses.
+    @inline(__always)
+    public func itemSizeNeeded(keyLength: Int, valueLength: Int, flags: UInt32) -> Int {
+        ItemLayout.memcachedSize(keyLength: keyLength, valueLength: valueLength, flags: flags, cas: settings.useCAS)
+    }
+
     /// A new, unlinked item holding one reference for the caller, with key, flags and expiry set
     /// and room for `valueLength` bytes of value (filled by the caller through `valueSegments`).
     /// `expiry` is process time (see `ProcessClock.expiry(fromClient:)`).
     public func allocate(key: UnsafeRawBufferPointer, flags: UInt32, expiry: UInt32, valueLength: Int) -> AllocResult {
         let total = ItemLayout.totalSize(keyLength: key.count, valueLength: valueLength)
-        if total > settings.itemSizeMax || key.count > ItemLayout.maxKeyLength { return .tooLarge }
+        if itemSizeNeeded(keyLength: key.count, valueLength: valueLength, flags: flags) > settings.itemSizeMax
+            || key.count > ItemLayout.maxKeyLength {
+            return .tooLarge
+        }
         let chunkMax = slabs.table.chunkMax
         var it: Item
         if total <= chunkMax {

@@ -18,6 +18,9 @@ public final class CrawlerControl: Sendable {
     let requested = Atomic<Bool>(false)
     /// `lru_crawler sleep`: microseconds between batches of 1000 items (memcached's default 100).
     let sleepMicroseconds = Atomic<Int>(100)
+    /// A `lru_crawler metadump` is walking (one at a time, server-wide, as memcached's crawler
+    /// takes one request at a time): its markers are the engine's single set of dump markers.
+    let metadumpRunning = Atomic<Bool>(false)
 
     public init() {}
 

@@ -45,6 +45,16 @@ public enum ItemLayout {
     public static func totalSize(keyLength: Int, valueLength: Int) -> Int {
         headerSize + keyLength + valueLength
     }
+
+    /// The size memcached 1.6.18 gives the same item (items.c's item_make_header and
+    /// do_item_alloc): its 48-byte header, the key and a NUL, 4 bytes of client flags unless they
+    /// are 0, the value and its "\r\n", and 8 bytes of CAS unless -C. -I limits this size, so
+    /// that the largest value stored is memcached's for the same key, flags and -I; it is always
+    /// larger than `totalSize`, so the item fits this layout too.
+    @inlinable
+    public static func memcachedSize(keyLength: Int, valueLength: Int, flags: UInt32, cas: Bool) -> Int {
+        48 + keyLength + 1 + (flags == 0 ? 0 : 4) + valueLength + 2 + (cas ? 8 : 0)
+    }
 }
 
 /// Item flag bits (byte 38). Changed only with the item's lock held.

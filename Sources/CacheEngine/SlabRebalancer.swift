@@ -50,17 +50,20 @@ public final class SlabRebalancer: @unchecked Sendable {
     /// `slabs reassign <src> <dst>`: starts moving one page (src -1: any class with a spare page).
     public func reassign(from src: Int, to dst: Int) -> ReassignResult {
         let largest = engine.slabs.table.largest
-        // The largest class holds the headerless chunks of chunked items: its pages never move.
-        guard (src == -1 || (src >= 1 && src < largest)), dst >= 1, dst <= largest else { return .badClass }
+        // memcached's do_slabs_reassign order: identical ids first, then -1 picks a class with
+        // pages to spare (none: -1 stays, a bad class), then the range checks.
         if src == dst { return .same }
         var source = src
         if source == -1 {
-            guard let any = (1..<largest).first(where: { $0 != dst && engine.slabs.classStats($0).totalPages >= 2 }) else {
-                return .noSpare
-            }
-            source = any
+            source = (1..<largest).first(where: { $0 != dst && engine.slabs.classStats($0).totalPages >= 2 }) ?? -1
         }
-        guard engine.slabs.classStats(source).totalPages >= 2 else { return .noSpare }
+        // Class 0 is memcached's global page pool, which this allocator does not have: as a
+        // source it never has spare pages, as a destination it passes the range check as in
+        // memcached but no page can go there. The largest class holds the headerless chunks of
+        // chunked items: its pages never move.
+        guard source >= 0, source < largest, dst >= 0, dst <= largest else { return .badClass }
+        guard source > 0, engine.slabs.classStats(source).totalPages >= 2 else { return .noSpare }
+        if dst == 0 { return .badClass }
         guard running.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return .running
         }

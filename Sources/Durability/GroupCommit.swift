@@ -11,6 +11,7 @@
 // that no client waits on a broken disk forever.
 import Logging
 import Platform
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,6 +93,8 @@ public final class GroupCommit: @unchecked Sendable {
     private var writeErrors: UInt64 = 0
     private var failingSince: UInt64?
     private var failedWakeDone = false
+    /// `failingSince != nil`, readable without the mutex on the request path.
+    private let failingNow = Atomic<Bool>(false)
 
     /// Seconds of continuous write or fsync failures before waiting writers are given up on.
     public static let failureGraceSeconds: UInt64 = 2
@@ -163,6 +166,10 @@ public final class GroupCommit: @unchecked Sendable {
         }
     }
 
+    /// True from a cycle that failed to write or fsync some member until one succeeds: writers
+    /// refuse new records meanwhile rather than promise what the disk is not taking.
+    public var isFailing: Bool { failingNow.load(ordering: .relaxed) }
+
     /// Cycles that wrote something and fsynced (for `stats`).
     public var fsyncCount: UInt64 { mutex.withLock { fsyncs } }
     /// Cycles that failed to write or fsync some member (each retried).
@@ -212,7 +219,10 @@ public final class GroupCommit: @unchecked Sendable {
                     writeErrors += 1
                     requested = true
                     let first = failingSince == nil
-                    if first { failingSince = now }
+                    if first {
+                        failingSince = now
+                        failingNow.store(true, ordering: .relaxed)
+                    }
                     if !failedWakeDone && now - failingSince! >= Self.failureGraceSeconds {
                         failedWakeDone = true
                         return (first, true)
@@ -230,6 +240,7 @@ public final class GroupCommit: @unchecked Sendable {
             let recovered = mutex.withLock { () -> Bool in
                 let wasFailing = failingSince != nil
                 failingSince = nil
+                failingNow.store(false, ordering: .relaxed)
                 failedWakeDone = false
                 if wrote && sync { fsyncs += 1 }
                 completedCycle = cycle

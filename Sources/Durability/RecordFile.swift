@@ -5,49 +5,70 @@
 //
 // Appending: records are framed into an in-memory buffer under the file's own mutex (the owner
 // may hold its own locks around it); the group-commit thread swaps the buffer out and writes and
-// fsyncs it (`flush`). A failed write is cut off again and its records kept for the next try, so
-// the file never holds half a flush. Compaction writes a complete new file beside the old one and
+// fsyncs it (`flush`), in pieces of whole records. A failed piece is cut off again and its records
+// (and the later ones) kept for the next try, so the file never holds half a record, and a disk
+// with a little room takes the pieces that fit. The descriptor comes from a `DescriptorCache`
+// shared with the owner's other files, opened only while the file is used. Compaction writes a complete new file beside the old one and
 // renames it over (`replace`), taking the buffered records it supersedes with it.
 //
 // Replay is `RecordReader` (RecordReader.swift): it skips damaged records and resynchronises on
 // the next valid one; the owner then cuts a torn or unreadable tail with `cut(to:)`.
 import Platform
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// An append-only file of `[length][CRC-32C][payload]` records with buffered appends.
 public final class RecordFile: @unchecked Sendable {
-    // Safe to share: `pending` and `closed` are guarded by `lock`, and so is replacing `fd`;
-    // `fd` is otherwise used, and `spare`, `sizeOnDisk` and `unsynced` are touched, only by the
-    // flushing thread (or by the owner before any flusher knows the file).
+    // Safe to share: `pending`, `closed` and `freeSpaceForTesting` are guarded by `lock`; the
+    // descriptor is the cache's (opened on demand, guarded by its lock, used only while pinned);
+    // `spare`, `sizeOnDisk` and `unsynced` are touched only by the flushing thread (or by the
+    // owner before any flusher knows the file); `failing` is atomic.
     /// Where the file is.
     public let path: String
     private let lock = PlainMutex()
     private var pending = ByteBuffer()
     private var spare = ByteBuffer()
-    private var fd: Int32
+    private let descriptors: DescriptorCache
+    private let slot: DescriptorCache.Slot
     private var closed = false
     /// Written but not yet fsynced (an fsync failed, or the policy never syncs).
     private var unsynced = false
+    /// The last flush failed to open, write or fsync the file (cleared by one that succeeds).
+    private let failing = Atomic<Bool>(false)
+    /// Tests: the bytes a write may still add before it fails as on a full disk (nil: no limit).
+    private var freeSpaceForTesting: Int?
     /// Bytes in the file. Flushing thread only (owners read it there to decide on compaction).
     public private(set) var sizeOnDisk: Int
 
-    /// Opens (creating if needed) `path` for appending; nil when it cannot be opened.
-    public init?(path: String) {
+    /// A flush writes at most this much per write(2), at record boundaries, so that a disk with
+    /// a little room left takes what fits and the rest follows as room is freed.
+    public static let writePieceBytes = 64 << 10
+
+    /// Opens (creating if needed) `path` for appending, its descriptor held in `descriptors`
+    /// (opened again whenever it is needed and was closed to make room for another file; a cache
+    /// of its own when nil); nil when it cannot be opened now.
+    public init?(path: String, descriptors: DescriptorCache? = nil) {
         self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        if fd < 0 { return nil }
+        self.descriptors = descriptors ?? DescriptorCache(capacity: 1)
+        slot = self.descriptors.slot(path: path, flags: O_WRONLY | O_CREAT | O_APPEND)
+        guard let (fd, _) = self.descriptors.pin(slot) else { return nil }
         var st = stat()
         fstat(fd, &st)
         sizeOnDisk = Int(st.st_size)
+        self.descriptors.unpin(slot, dirty: false)
     }
 
     deinit {
         pending.deallocate()
         spare.deallocate()
-        if fd >= 0 { close(fd) }
+        descriptors.close(slot, forGood: true)
     }
+
+    /// True while the file cannot be written: its last flush failed to open, write or fsync it.
+    /// Owners refuse new records meanwhile rather than acknowledge what may never be written.
+    public var isFailing: Bool { failing.load(ordering: .relaxed) }
 
     // MARK: appending (any thread)
 
@@ -82,12 +103,14 @@ public final class RecordFile: @unchecked Sendable {
 
     /// Puts records back in front of whatever was appended since they were taken (nothing
     /// once the file is closed).
-    public func restorePending(_ earlier: ByteBuffer) {
+    public func restorePending(_ earlier: ByteBuffer) { restorePending(earlier.bytes) }
+
+    private func restorePending(_ earlier: UnsafeRawBufferPointer) {
         guard earlier.count > 0 else { return }
         lock.withLock {
             guard !closed else { return }
             var merged = ByteBuffer()
-            merged.append(earlier.bytes)
+            merged.append(earlier)
             merged.append(pending.bytes)
             pending.deallocate()
             pending = merged
@@ -96,9 +119,11 @@ public final class RecordFile: @unchecked Sendable {
 
     // MARK: flushing thread
 
-    /// Writes what was appended since the last call and fdatasyncs when `sync` (also retrying
-    /// an earlier failed fsync). On a write error the partial write is truncated away and the
-    /// records are kept, ahead of newer ones, for the next call.
+    /// Writes what was appended since the last call, in pieces of whole records, and
+    /// fdatasyncs when `sync` (also retrying an earlier failed fsync). On an error the partial
+    /// piece is truncated away and the records not written are kept, ahead of newer ones, for
+    /// the next call: the pieces written stay, so a backlog larger than the room left on the
+    /// disk goes out as room is freed.
     @discardableResult
     public func flush(sync: Bool) -> FlushResult {
         let isClosed = lock.withLock { () -> Bool in
@@ -107,22 +132,73 @@ public final class RecordFile: @unchecked Sendable {
         }
         if isClosed { return .idle }
         defer { spare.removeAll() }
+        // An idle file needs no descriptor: most queues of a large broker are idle.
+        guard spare.count > 0 || (sync && unsynced) else { return .idle }
+        guard let (fd, dirty) = descriptors.pin(slot) else {
+            restorePending(spare.bytes)
+            return fail()
+        }
+        // An eviction may have synced it meanwhile.
+        unsynced = unsynced && dirty
         var result = FlushResult.idle
-        if spare.count > 0 {
-            guard FileIO.writeAll(fd, spare.bytes) else {
+        var offset = 0
+        while offset < spare.count {
+            let end = Self.pieceEnd(spare.bytes, from: offset)
+            let piece = UnsafeRawBufferPointer(rebasing: spare.bytes[offset..<end])
+            guard writePiece(fd, piece) else {
                 _ = ftruncate(fd, off_t(sizeOnDisk))
-                restorePending(spare)
-                return .failed
+                restorePending(UnsafeRawBufferPointer(rebasing: spare.bytes[offset...]))
+                descriptors.unpin(slot, dirty: sync && unsynced)
+                return fail()
             }
-            sizeOnDisk += spare.count
+            sizeOnDisk += piece.count
+            offset = end
             unsynced = true
             result = .wrote
         }
         if sync && unsynced {
-            guard fdatasync(fd) == 0 else { return .failed }
+            guard fdatasync(fd) == 0 else {
+                descriptors.unpin(slot, dirty: true)
+                return fail()
+            }
             unsynced = false
         }
+        // With a policy that never syncs, an evicted descriptor is not synced either.
+        descriptors.unpin(slot, dirty: sync && unsynced)
+        failing.store(false, ordering: .relaxed)
         return result
+    }
+
+    private func fail() -> FlushResult {
+        failing.store(true, ordering: .relaxed)
+        return .failed
+    }
+
+    /// The end of the piece starting at `from`: whole records up to `writePieceBytes` (one
+    /// record at least, however long).
+    static func pieceEnd(_ b: UnsafeRawBufferPointer, from: Int) -> Int {
+        var pos = from
+        while pos + 8 <= b.count {
+            let length = Int(UInt32(littleEndian: b.loadUnaligned(fromByteOffset: pos, as: UInt32.self)))
+            let next = pos + 8 + length
+            if next - from > writePieceBytes && pos > from { break }
+            pos = next
+        }
+        return min(max(pos, from + 1), b.count)
+    }
+
+    /// One write of a piece, failing as on a full disk past the room tests leave.
+    private func writePiece(_ fd: Int32, _ piece: UnsafeRawBufferPointer) -> Bool {
+        let room = lock.withLock { () -> Int? in
+            guard let left = freeSpaceForTesting else { return nil }
+            if piece.count <= left { freeSpaceForTesting = left - piece.count }
+            return left
+        }
+        if let room, piece.count > room {
+            errno = ENOSPC
+            return false
+        }
+        return FileIO.writeAll(fd, piece)
     }
 
     /// Replaces the file atomically with a complete new one that `write` puts into
@@ -135,10 +211,8 @@ public final class RecordFile: @unchecked Sendable {
         guard let size = FileIO.writeTemporary(temp, write) else { return false }
         let swapped = lock.withLock { () -> Bool in
             guard !closed, rename(temp, path) == 0 else { return false }
-            let nfd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard nfd >= 0 else { return false }
-            close(fd)
-            fd = nfd
+            // The descriptor still names the old file: the next use opens the new one.
+            descriptors.close(slot)
             return true
         }
         guard swapped else {
@@ -157,18 +231,17 @@ public final class RecordFile: @unchecked Sendable {
             closed = true
             pending.removeAll()
         }
+        descriptors.close(slot, forGood: true)
         unlink(path)
     }
 
-    /// Tests: every later write of this file fails as on a full disk (`/dev/full`).
-    public func failWritesForTesting() {
-        lock.withLock {
-            let full = open("/dev/full", O_WRONLY | O_CLOEXEC)
-            if full >= 0 {
-                dup2(full, fd)
-                close(full)
-            }
-        }
+    /// Tests: every later write of this file fails as on a full disk.
+    public func failWritesForTesting() { setFreeSpaceForTesting(0) }
+
+    /// Tests: later writes fail as on a full disk once `bytes` more have been written (nil: no
+    /// limit). A piece that does not fit writes nothing, as a truncated partial write leaves it.
+    public func setFreeSpaceForTesting(_ bytes: Int?) {
+        lock.withLock { freeSpaceForTesting = bytes }
     }
 
     /// Cuts the file to its first `validBytes` (the tail after a `RecordReader`'s last record),
@@ -177,11 +250,12 @@ public final class RecordFile: @unchecked Sendable {
     /// extend the file with zeros. Owner before any flusher knows the file.
     @discardableResult
     public func cut(to validBytes: Int) -> Bool {
+        guard let (fd, dirty) = descriptors.pin(slot) else { return false }
+        defer { descriptors.unpin(slot, dirty: dirty) }
         guard ftruncate(fd, off_t(validBytes)) == 0 else { return false }
         sizeOnDisk = validBytes
         return true
     }
-
     /// Cuts `path` to its first `validBytes`, for a file no `RecordFile` has open.
     @discardableResult
     public static func truncate(path: String, to validBytes: Int) -> Bool {

@@ -48,7 +48,7 @@ extension MemcacheConnection {
             reply(Reply.badFormat, output)
             return .proceed
         }
-        guard let exptime = TextParser.parseInt32(input, tokens[2]) else {
+        guard let exptime = TextParser.memcachedInt32(input, tokens[2]) else {
             reply(Reply.invalidExptime, output)
             return .proceed
         }
@@ -78,7 +78,7 @@ extension MemcacheConnection {
         // As memcached: anything but a bare `flush_all [noreply]` reads its second token as
         // the delay.
         if tokens.count != (noreply ? 2 : 1) {
-            guard let d = TextParser.parseInt32(input, tokens[1]) else {
+            guard let d = TextParser.memcachedInt32(input, tokens[1]) else {
                 reply(Reply.invalidExptime, output)
                 return .proceed
             }
@@ -98,29 +98,35 @@ extension MemcacheConnection {
     /// `verbosity <level> [noreply]`.
     func processVerbosity(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
         setNoreplyMaybe(line.input, line.tokens)
-        guard let level = TextParser.parseUnsigned(line.input, line.tokens[1], max: UInt64(UInt32.max)) else {
+        // memcached's safe_strtoul into an unsigned int: 2^40 is level 0, accepted.
+        guard let level = TextParser.memcachedUInt32(line.input, line.tokens[1]) else {
             reply(Reply.badFormat, output)
             return .proceed
         }
         service.verbosity.reset(0)
-        service.verbosity.add(0, level)
+        service.verbosity.add(0, UInt64(level))
         reply(Reply.ok, output)
         return .proceed
     }
 
-    /// `cache_memlimit <MB> [noreply]`.
+    /// `cache_memlimit <MB> [noreply]`, memcached's process_memlimit_command: the megabytes are
+    /// a uint32_t (safe_strtoul keeps the low 32 bits), under 8 is too small, over 10^9 must be a
+    /// byte count by mistake. Any other limit is accepted as memcached accepts it; pages past the
+    /// address space reserved at start are refused as memcached's failed mallocs are
+    /// (`malloc_fails`), and the cache evicts instead.
     func processCacheMemlimit(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
         setNoreplyMaybe(line.input, line.tokens)
-        guard let mb = TextParser.parseUnsigned(line.input, line.tokens[1], max: UInt64(Int32.max)) else {
+        guard let mb = TextParser.memcachedUInt32(line.input, line.tokens[1]) else {
             reply(Reply.error, output)  // memcached 1.6.18's answer to a non-number
             return .proceed
         }
         if mb < 8 {
             reply("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n", output)
-        } else if engine.setMemoryLimit(Int(mb) * 1024 * 1024) {
-            reply(Reply.ok, output)
+        } else if mb > 1_000_000_000 {
+            reply("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n", output)
         } else {
-            reply("MEMLIMIT_ADJUST_FAILED out of address space reserved for slabs\r\n", output)
+            engine.setMemoryLimit(Int(mb) * 1024 * 1024)
+            reply(Reply.ok, output)
         }
         return .proceed
     }
@@ -158,8 +164,14 @@ extension MemcacheConnection {
                 output.append("BADCLASS invalid class id\r\n")
                 return .proceed
             }
-            metadump(classes, output)
-            return .proceed
+            // One metadump at a time, server-wide, as memcached's crawler takes one request.
+            guard let walk = engine.beginMetadump(classes: classes) else {
+                stats.add(.metadumpBusy)
+                output.append("BUSY currently processing crawler request\r\n")
+                return .proceed
+            }
+            metadumpWalk = walk
+            return continueMetadump(output)
         }
         if TextParser.equals(input, sub, "crawl") && tokens.count == 3 {
             guard crawler.isEnabled else {
@@ -189,7 +201,7 @@ extension MemcacheConnection {
         } else if TextParser.equals(input, sub, "disable") && tokens.count == 2 {
             output.append(crawler.setEnabled(false) ? Reply.ok : "ERROR failed to stop lru crawler thread\r\n")
         } else if TextParser.equals(input, sub, "sleep") && tokens.count == 3 {
-            guard let us = TextParser.parseUnsigned(input, tokens[2]) else {
+            guard let us = TextParser.memcachedUInt32(input, tokens[2]) else {
                 output.append(Reply.badFormat)
                 return .proceed
             }
@@ -202,7 +214,7 @@ extension MemcacheConnection {
         } else if TextParser.equals(input, sub, "tocrawl") && tokens.count == 3 {
             // Items per class per pass: the crawler here walks whole lists, so the limit is
             // accepted and has no effect.
-            guard TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)) != nil else {
+            guard TextParser.memcachedUInt32(input, tokens[2]) != nil else {
                 output.append(Reply.badFormat)
                 return .proceed
             }
@@ -223,8 +235,8 @@ extension MemcacheConnection {
             String(decoding: UnsafeRawBufferPointer(rebasing: input[t.start..<t.start + t.count]), as: UTF8.self)
         }
         if TextParser.equals(input, sub, "tune") && tokens.count >= 6 {
-            guard let hot = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
-                  let warm = TextParser.parseUnsigned(input, tokens[3], max: UInt64(UInt32.max)),
+            guard let hot = TextParser.memcachedUInt32(input, tokens[2]).map(UInt64.init),
+                  let warm = TextParser.memcachedUInt32(input, tokens[3]).map(UInt64.init),
                   let hotFactor = Double(text(tokens[4])), let warmFactor = Double(text(tokens[5])) else {
                 return "ERROR\r\n"
             }
@@ -246,7 +258,8 @@ extension MemcacheConnection {
             return "ERROR\r\n"
         }
         if TextParser.equals(input, sub, "temp_ttl") && tokens.count >= 3 && engine.settings.lruMaintainer {
-            guard let ttl = TextParser.parseInt32(input, tokens[2]) else { return "ERROR\r\n" }
+            // safe_strtol into an int32_t: 4294967295 is -1, which turns the TEMP LRU off.
+            guard let ttl = TextParser.memcachedInt32(input, tokens[2]) else { return "ERROR\r\n" }
             tuning.setTemporaryTTL(Int(ttl))
             return "OK\r\n"
         }
@@ -257,13 +270,14 @@ extension MemcacheConnection {
     func processSlabs(_ input: UnsafeRawBufferPointer, _ tokens: Tokens) -> String {
         let sub = tokens[1]
         if TextParser.equals(input, sub, "reassign") && tokens.count == 4 {
-            guard let src = TextParser.parseInt32(input, tokens[2]), let dst = TextParser.parseInt32(input, tokens[3]) else {
+            // safe_strtol into an int: 99999999999 is a class id that does not exist (BADCLASS).
+            guard let src = TextParser.memcachedInt32(input, tokens[2]), let dst = TextParser.memcachedInt32(input, tokens[3]) else {
                 return "CLIENT_ERROR bad command line format\r\n"
             }
             return engine.reassignPage(from: Int(src), to: Int(dst)).reply + "\r\n"
         }
         if TextParser.equals(input, sub, "automove") {
-            guard let level = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)) else {
+            guard let level = TextParser.memcachedUInt32(input, tokens[2]) else {
                 return "CLIENT_ERROR bad command line format\r\n"
             }
             guard level <= 2 else { return "ERROR\r\n" }
@@ -293,44 +307,56 @@ extension MemcacheConnection {
         return out
     }
 
-    /// memcached's metadump lines, "\n"-terminated as memcached writes them, then END:
-    /// key=<url-encoded> exp=<unix time, -1 = never> la=<last access, unix time> cas=<n>
-    /// fetch=<yes|no> cls=<class> size=<item bytes>. Written while walking, not streamed later
-    /// by the crawler thread as memcached does.
-    private func metadump(_ classes: [Int], _ output: OutputBuffer) {
+    /// Bytes of metadump lines per piece: the most a client that stops reading can pin.
+    static let metadumpPiece = 64 * 1024
+
+    /// The next piece of a metadump (memcached's lines, "\n"-terminated as memcached writes them,
+    /// then END): key=<url-encoded> exp=<unix time, -1 = never> la=<last access, unix time>
+    /// cas=<n> fetch=<yes|no> cls=<class> size=<item bytes>. `.stream` while more is to come:
+    /// the connection asks for the next piece once the client has read this one.
+    func continueMetadump(_ output: OutputBuffer) -> HandlerAction {
+        guard let walk = metadumpWalk else { return .proceed }
+        let limit = output.pendingBytes + Self.metadumpPiece
         let started = engine.clock.processStarted
-        for cls in classes {
-            engine.forEachLiveItem(classID: cls) { it in
-                output.append("key=" as StaticString)
-                for b in it.key {
-                    let unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
-                        || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
-                    if unreserved {
-                        output.append(byte: b)
-                    } else {
-                        let hex: StaticString = "0123456789ABCDEF"
-                        output.append(byte: UInt8(ascii: "%"))
-                        output.append(byte: hex.utf8Start[Int(b >> 4)])
-                        output.append(byte: hex.utf8Start[Int(b & 15)])
-                    }
-                }
-                output.append(" exp=" as StaticString)
-                if it.expiry == 0 {
-                    output.append("-1" as StaticString)
-                } else {
-                    output.append(decimal: UInt64(started) + UInt64(it.expiry))
-                }
-                output.append(" la=" as StaticString)
-                output.append(decimal: UInt64(started) + UInt64(it.time))
-                output.append(" cas=" as StaticString)
-                output.append(decimal: it.cas)
-                output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes cls=" as StaticString : " fetch=no cls=" as StaticString)
-                output.append(decimal: UInt64(cls))
-                output.append(" size=" as StaticString)
-                output.append(decimal: UInt64(ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)))
-                output.append(byte: 0x0a)
+        let done = walk.next { it in
+            appendMetadumpLine(it, started: started, output)
+            return output.pendingBytes < limit
+        }
+        guard done else { return .stream }
+        metadumpWalk = nil
+        output.append(Reply.end)
+        return .proceed
+    }
+
+    private func appendMetadumpLine(_ it: Item, started: Int, _ output: OutputBuffer) {
+        let cls = it.slabClass
+        output.append("key=" as StaticString)
+        for b in it.key {
+            let unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
+            if unreserved {
+                output.append(byte: b)
+            } else {
+                let hex: StaticString = "0123456789ABCDEF"
+                output.append(byte: UInt8(ascii: "%"))
+                output.append(byte: hex.utf8Start[Int(b >> 4)])
+                output.append(byte: hex.utf8Start[Int(b & 15)])
             }
         }
-        output.append(Reply.end)
+        output.append(" exp=" as StaticString)
+        if it.expiry == 0 {
+            output.append("-1" as StaticString)
+        } else {
+            output.append(decimal: UInt64(started) + UInt64(it.expiry))
+        }
+        output.append(" la=" as StaticString)
+        output.append(decimal: UInt64(started) + UInt64(it.time))
+        output.append(" cas=" as StaticString)
+        output.append(decimal: it.cas)
+        output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes cls=" as StaticString : " fetch=no cls=" as StaticString)
+        output.append(decimal: UInt64(cls))
+        output.append(" size=" as StaticString)
+        output.append(decimal: UInt64(ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)))
+        output.append(byte: 0x0a)
     }
 }

@@ -15,7 +15,7 @@ extension MemcacheConnection {
             reply(Reply.badFormat, output)
             return .proceed
         }
-        guard let delta = TextParser.parseUnsigned(input, tokens[2]) else {
+        guard let delta = TextParser.memcachedUInt64(input, tokens[2]) else {
             reply(Reply.invalidDelta, output)
             return .proceed
         }

@@ -46,7 +46,15 @@ public struct AsciiAuth {
             }
             let user = UnsafeRawBufferPointer(rebasing: data[tokens[0].start..<tokens[0].start + tokens[0].count])
             let password = UnsafeRawBufferPointer(rebasing: data[tokens[1].start..<tokens[1].start + tokens[1].count])
-            let ok = entries.contains { $0.user.elementsEqual(user) && $0.password.elementsEqual(password) }
+            // Every entry is checked, user and password in constant time, with no exit at the
+            // first match: the reply's timing says nothing about which byte or entry differed.
+            var matches: UInt8 = 0
+            for e in entries {
+                let userOK: UInt8 = ConstantTime.equals(user, e.user) ? 1 : 0
+                let passwordOK: UInt8 = ConstantTime.equals(password, e.password) ? 1 : 0
+                matches |= userOK & passwordOK
+            }
+            let ok = matches != 0
             counted(ok)
             if ok {
                 authenticated = true

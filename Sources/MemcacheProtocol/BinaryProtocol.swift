@@ -65,7 +65,6 @@ extension MemcacheConnection {
     func processBinary(_ input: UnsafeRawBufferPointer, _ pos: Int, _ output: OutputBuffer) -> BinaryStep {
         guard input.count - pos >= Self.binaryHeaderSize else { return .needMore }
         let p = input.baseAddress! + pos
-        guard p.load(as: UInt8.self) == 0x80 else { return .done(pos, .closeNow) }
         let h = BinaryHeader(
             opcode: p.load(fromByteOffset: 1, as: UInt8.self),
             keyLength: Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))),
@@ -74,43 +73,49 @@ extension MemcacheConnection {
             opaque: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
             cas: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
         let bodyStart = pos + Self.binaryHeaderSize
-        guard h.keyLength + h.extrasLength <= h.bodyLength, h.keyLength <= ItemLayout.maxKeyLength else {
-            binaryError(h, BinaryStatus.invalidArguments, output)
+        // The header alone decides whether a body is awaited (BinaryProtocol+HeaderCheck.swift).
+        switch BinaryHeader.check(magic: p.load(as: UInt8.self), h) {
+        case .accept:
+            break
+        case .badMagic:
+            // Replies to earlier requests (a noop's) still go out, as memcached writes them first.
+            stats.add(.binaryHeaderInvalid)
+            return .done(pos, .close)
+        case .reject(let status):
+            stats.add(.binaryHeaderInvalid)
+            binaryError(h, status, output)
             return .done(bodyStart, .close)
+        case .unknownCommand:
+            binaryError(h, BinaryStatus.unknownCommand, output)
+            swallowRemaining = h.bodyLength
+            return .done(bodyStart, .proceed)
         }
-        let isStore = [BinaryOpcode.set, BinaryOpcode.add, BinaryOpcode.replace, BinaryOpcode.setq, BinaryOpcode.addq,
-                       BinaryOpcode.replaceq, BinaryOpcode.append, BinaryOpcode.prepend, BinaryOpcode.appendq,
-                       BinaryOpcode.prependq].contains(h.opcode)
-        if isStore {
+        // Accepted: the opcode is in the table.
+        let command = BinaryCommandTable.command(h.opcode)!
+        if case .store(let mode) = command.handler {
             // The value streams into the item: only extras and key must be here.
             guard input.count - bodyStart >= h.extrasLength + h.keyLength else { return .needMore }
-            let (next, action) = binaryStore(input, bodyStart, h, output)
+            let (next, action) = binaryStore(input, bodyStart, h, command, mode, output)
             return .done(next, action)
         }
-        // Everything else is small: wait for the whole body (bounded, or the client is closed).
-        if h.bodyLength > 1 << 20 { return .done(bodyStart, .closeNow) }
+        // Any other accepted body is its extras and key: a few hundred bytes at most.
         guard input.count - bodyStart >= h.bodyLength else { return .needMore }
         let extras = UnsafeRawBufferPointer(rebasing: input[bodyStart..<bodyStart + h.extrasLength])
         let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<(bodyStart + h.extrasLength + h.keyLength)])
         let next = bodyStart + h.bodyLength
-        switch h.opcode {
-        case BinaryOpcode.get, BinaryOpcode.getq, BinaryOpcode.getk, BinaryOpcode.getkq,
-             BinaryOpcode.touch, BinaryOpcode.gat, BinaryOpcode.gatq, BinaryOpcode.gatk, BinaryOpcode.gatkq:
-            return .done(next, binaryGet(h, extras, key, output))
-        case BinaryOpcode.delete, BinaryOpcode.deleteq:
-            return .done(next, binaryDelete(h, extras, key, output))
-        case BinaryOpcode.increment, BinaryOpcode.decrement, BinaryOpcode.incrementq, BinaryOpcode.decrementq:
-            return .done(next, binaryDelta(h, extras, key, output))
-        case BinaryOpcode.quit:
-            binaryResponse(h, BinaryStatus.ok, output)
+        switch command.handler {
+        case .get(let touch, let value):
+            return .done(next, binaryGet(h, command, touch: touch, value: value, extras, key, output))
+        case .store:
+            preconditionFailure("storage opcodes are handled above")
+        case .delete:
+            return .done(next, binaryDelete(h, command, key, output))
+        case .delta(let incr):
+            return .done(next, binaryDelta(h, command, incr: incr, extras, key, output))
+        case .quit:
+            if !command.quiet { binaryResponse(h, BinaryStatus.ok, output) }
             return .done(next, .close)
-        case BinaryOpcode.quitq:
-            return .done(next, .close)
-        case BinaryOpcode.flush, BinaryOpcode.flushq:
-            guard key.count == 0, extras.count == 0 || extras.count == 4, h.bodyLength == extras.count else {
-                binaryError(h, BinaryStatus.invalidArguments, output)
-                return .done(next, .close)
-            }
+        case .flush:
             guard settings.flushEnabled else {
                 binaryError(h, BinaryStatus.invalidArguments, output)
                 return .done(next, .proceed)
@@ -118,28 +123,18 @@ extension MemcacheConnection {
             let delay = extras.count == 4 ? Int64(Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self)))) : 0
             stats.add(.cmdFlush)
             engine.flushAll(delay: delay)
-            if h.opcode == BinaryOpcode.flush { binaryResponse(h, BinaryStatus.ok, output) }
+            if !command.quiet { binaryResponse(h, BinaryStatus.ok, output) }
             return .done(next, .proceed)
-        case BinaryOpcode.noop:
+        case .noop:
             binaryResponse(h, BinaryStatus.ok, output)
             return .done(next, .proceed)
-        case BinaryOpcode.version:
+        case .version:
             let v = settings.version
             binaryResponse(h, BinaryStatus.ok, bodyLength: v.utf8.count, output)
             output.append(v)
             return .done(next, .proceed)
-        case BinaryOpcode.verbosity:
-            guard extras.count == 4, key.count == 0 else {
-                binaryError(h, BinaryStatus.invalidArguments, output)
-                return .done(next, .close)
-            }
-            binaryResponse(h, BinaryStatus.ok, output)
-            return .done(next, .proceed)
-        case BinaryOpcode.stat:
+        case .stat:
             binaryStat(h, key, output)
-            return .done(next, .proceed)
-        default:
-            binaryError(h, BinaryStatus.unknownCommand, output)
             return .done(next, .proceed)
         }
     }
@@ -178,17 +173,11 @@ extension MemcacheConnection {
 
     // MARK: get, getk, touch, gat (and quiet)
 
-    private func binaryGet(_ h: BinaryHeader, _ extras: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer,
+    private func binaryGet(_ h: BinaryHeader, _ command: BinaryCommand, touch touching: Bool, value withValue: Bool,
+                           _ extras: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer,
                            _ output: OutputBuffer) -> HandlerAction {
-        let op = h.opcode
-        let touching = op == BinaryOpcode.touch || op == BinaryOpcode.gat || op == BinaryOpcode.gatq
-            || op == BinaryOpcode.gatk || op == BinaryOpcode.gatkq
-        guard key.count > 0, extras.count == (touching ? 4 : 0), h.bodyLength == extras.count + key.count else {
-            binaryError(h, BinaryStatus.invalidArguments, output)
-            return .close
-        }
-        let quiet = op == BinaryOpcode.getq || op == BinaryOpcode.getkq || op == BinaryOpcode.gatq || op == BinaryOpcode.gatkq
-        let returnKey = op == BinaryOpcode.getk || op == BinaryOpcode.getkq || op == BinaryOpcode.gatk || op == BinaryOpcode.gatkq
+        let quiet = command.quiet
+        let returnKey = command.returnsKey
         let hv = CacheEngine.hash(key)
         var outcome = GetOutcome.miss
         let found: Item?
@@ -218,7 +207,7 @@ extension MemcacheConnection {
         }
         stats.add(touching ? .touchHits : .getHits)
         // TOUCH answers with the flags only; the others with the value too.
-        let valueLength = op == BinaryOpcode.touch ? 0 : it.valueLength
+        let valueLength = withValue ? it.valueLength : 0
         let keyLength = returnKey ? key.count : 0
         binaryResponse(h, BinaryStatus.ok, keyLength: keyLength, extrasLength: 4,
                        bodyLength: 4 + keyLength + valueLength, cas: it.cas, output)
@@ -241,17 +230,10 @@ extension MemcacheConnection {
     /// Allocates the item and starts reading the value into it; returns the position after the
     /// key (the value follows, consumed by the pending store).
     private func binaryStore(_ input: UnsafeRawBufferPointer, _ bodyStart: Int, _ h: BinaryHeader,
-                             _ output: OutputBuffer) -> (Int, HandlerAction) {
-        let op = h.opcode
-        let isAppend = op == BinaryOpcode.append || op == BinaryOpcode.prepend || op == BinaryOpcode.appendq
-            || op == BinaryOpcode.prependq
+                             _ command: BinaryCommand, _ declaredMode: StoreMode, _ output: OutputBuffer) -> (Int, HandlerAction) {
+        let isAppend = declaredMode == .append || declaredMode == .prepend
         let valueLength = h.bodyLength - h.extrasLength - h.keyLength
         let afterKey = bodyStart + h.extrasLength + h.keyLength
-        guard h.keyLength > 0, h.extrasLength == (isAppend ? 0 : 8) else {
-            // As memcached: a malformed request is answered, then the connection closes.
-            binaryError(h, BinaryStatus.invalidArguments, output)
-            return (afterKey, .close)
-        }
         let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<afterKey])
         var flags: UInt32 = 0
         var exptime: Int32 = 0
@@ -260,26 +242,18 @@ extension MemcacheConnection {
             flags = UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self))
             exptime = Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         }
-        var mode: StoreMode
-        switch op {
-        case BinaryOpcode.add, BinaryOpcode.addq: mode = .add
-        case BinaryOpcode.replace, BinaryOpcode.replaceq: mode = .replace
-        case BinaryOpcode.append, BinaryOpcode.appendq: mode = .append
-        case BinaryOpcode.prepend, BinaryOpcode.prependq: mode = .prepend
-        default: mode = .set
-        }
+        var mode = declaredMode
         // memcached: a CAS in the header makes any set/add/replace a compare-and-swap.
         if h.cas != 0 && !isAppend { mode = .cas }
         stats.add(.cmdSet)
         let hash = CacheEngine.hash(key)
-        let quiet = [BinaryOpcode.setq, BinaryOpcode.addq, BinaryOpcode.replaceq, BinaryOpcode.appendq,
-                     BinaryOpcode.prependq].contains(op)
+        let quiet = command.quiet
         switch engine.allocate(key: key, flags: flags, expiry: engine.clock.expiry(fromClient: Int64(exptime)),
                                valueLength: valueLength) {
         case .item(let item):
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: h.cas, noreply: quiet,
                                    block: ValueBlock(terminated: false),
-                                   binary: BinaryStoreReply(opcode: op, opaque: h.opaque, quiet: quiet))
+                                   binary: BinaryStoreReply(opcode: h.opcode, opaque: h.opaque, quiet: quiet))
         case .tooLarge:
             stats.add(.storeTooLarge)
             binaryError(h, BinaryStatus.tooLarge, output)
@@ -323,12 +297,8 @@ extension MemcacheConnection {
 
     // MARK: delete
 
-    private func binaryDelete(_ h: BinaryHeader, _ extras: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer,
+    private func binaryDelete(_ h: BinaryHeader, _ command: BinaryCommand, _ key: UnsafeRawBufferPointer,
                               _ output: OutputBuffer) -> HandlerAction {
-        guard key.count > 0, extras.count == 0, h.bodyLength == key.count else {
-            binaryError(h, BinaryStatus.invalidArguments, output)
-            return .close
-        }
         let status: UInt16
         switch engine.delete(key, hash: CacheEngine.hash(key), casIn: h.cas == 0 ? nil : h.cas) {
         case .deleted: status = BinaryStatus.ok
@@ -338,7 +308,7 @@ extension MemcacheConnection {
         stats.add(status == BinaryStatus.ok ? .deleteHits : .deleteMisses)
         if status != BinaryStatus.ok {
             binaryError(h, status, output)
-        } else if h.opcode == BinaryOpcode.delete {
+        } else if !command.quiet {
             binaryResponse(h, BinaryStatus.ok, output)
         }
         return .proceed
@@ -346,14 +316,9 @@ extension MemcacheConnection {
 
     // MARK: increment, decrement
 
-    private func binaryDelta(_ h: BinaryHeader, _ extras: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer,
-                             _ output: OutputBuffer) -> HandlerAction {
-        guard key.count > 0, extras.count == 20, h.bodyLength == 20 + key.count else {
-            binaryError(h, BinaryStatus.invalidArguments, output)
-            return .close
-        }
-        let incr = h.opcode == BinaryOpcode.increment || h.opcode == BinaryOpcode.incrementq
-        let quiet = h.opcode == BinaryOpcode.incrementq || h.opcode == BinaryOpcode.decrementq
+    private func binaryDelta(_ h: BinaryHeader, _ command: BinaryCommand, incr: Bool, _ extras: UnsafeRawBufferPointer,
+                             _ key: UnsafeRawBufferPointer, _ output: OutputBuffer) -> HandlerAction {
+        let quiet = command.quiet
         let delta = UInt64(bigEndian: extras.loadUnaligned(as: UInt64.self))
         let initial = UInt64(bigEndian: extras.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let expiration = UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 16, as: UInt32.self))

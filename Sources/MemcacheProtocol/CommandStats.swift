@@ -14,6 +14,7 @@ public enum CommandCounter: Int, StatCounter {
     case touchHits, touchMisses
     case storeTooLarge, storeNoMemory
     case authCmds, authErrors
+    case binaryHeaderInvalid, metadumpBusy
     /// Connections closed for a request line longer than memcached allows (2048 bytes without a
     /// newline, a multi-get 1 MB): the bound on the input one connection can hold.
     case linesTooLong
@@ -43,6 +44,8 @@ public enum CommandCounter: Int, StatCounter {
         case .storeNoMemory: "store_no_memory"
         case .authCmds: "auth_cmds"
         case .authErrors: "auth_errors"
+        case .binaryHeaderInvalid: "binary_header_invalid"
+        case .metadumpBusy: "metadump_busy"
         case .linesTooLong: "conn_lines_too_long"
         }
     }
@@ -116,6 +119,7 @@ extension MemcacheService {
         .gauge("slab_reassign_busy_deletes", .memory) { _ in "0" },
         .gauge("slab_reassign_running", .memory) { $0.pageMoves.running ? "1" : "0" },
         .gauge("slabs_moved", .memory) { String($0.pageMoves.moved) },
+        .gauge("malloc_fails", .memory) { String($0.service.engine.pageReservationRefusals) },
         .gauge("slab_global_page_pool", .memory) { _ in "0" },
         .gauge("expired_unfetched", .stats) { String($0.engine.items.expiredUnfetched) },
         .gauge("evicted_unfetched", .stats) { String($0.engine.items.evictedUnfetched) },
@@ -133,8 +137,14 @@ extension MemcacheService {
         .gauge("bytes", .memory) { String($0.engine.items.bytes) },
         .counter(CommandCounter.storeTooLarge),
         .counter(CommandCounter.storeNoMemory),
-        .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
+        // swiftcached's own: binary headers refused before their body, metadumps refused BUSY,
+        // connections closed for a line too long.
+        .counter(CommandCounter.binaryHeaderInvalid),
+        .counter(CommandCounter.metadumpBusy),
         .counter(CommandCounter.linesTooLong),
+        .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
+        // After memcached's names: clients read `version` as memcached's.
+        .gauge("swiftcached_version", .server) { $0.service.settings.serverVersion },
     ])
 
     /// `stats items`, per class with items, after "items:<class>:".

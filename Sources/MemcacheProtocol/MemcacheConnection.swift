@@ -49,6 +49,8 @@ final class MemcacheConnection: TextRequestLoop {
     let waker: ConnectionWaker
     /// Set once this connection is a `watch` stream.
     var watcher: Watcher?
+    /// A `lru_crawler metadump` being written piece by piece (Admin.swift).
+    var metadumpWalk: MetadumpWalk?
 
     init(service: MemcacheService, stats: StatCounters, fd: Int32, waker: ConnectionWaker) {
         self.service = service
@@ -73,6 +75,13 @@ final class MemcacheConnection: TextRequestLoop {
             engine.release(p.item)
             pending = nil
         }
+        // A dump's client went away: its marker out, the server's dump slot free.
+        metadumpWalk?.finish()
+        metadumpWalk = nil
+    }
+
+    func continueStream(output: OutputBuffer) -> HandlerAction {
+        continueMetadump(output)
     }
 
     func pendingValue() -> UnsafeMutableRawBufferPointer? {
@@ -156,7 +165,7 @@ final class MemcacheConnection: TextRequestLoop {
 
     @inline(__always)
     func validKey(_ input: UnsafeRawBufferPointer, _ t: Token) -> Bool {
-        TextParser.isValidKey(input, t, allowControlCharacters: settings.allowKeyControlCharacters)
+        TextParser.isValidKey(input, t, strict: settings.rejectKeyControlCharacters)
     }
 
     @inline(__always)

@@ -12,7 +12,14 @@ public struct ProtocolSettings: Sendable {
     public var maxPlainLine = 2048
     /// Longest multi-get line.
     public var maxGetLine = 1 << 20
-    public var version = "1.6.18-swiftcached"
+    /// What `version` (and the binary protocol's version, and `stats`'s `version`) answers:
+    /// memcached's, because clients parse it as a version number (Ruby's Gem::Version, Python's
+    /// packaging) and decide features by it.
+    public var version = "1.6.18"
+    /// swiftcached's own version, `stats`'s `swiftcached_version` (and `-V`).
+    public var serverVersion = ProtocolSettings.swiftcachedVersion
+    /// The one place swiftcached's version is written.
+    public static let swiftcachedVersion = "0.1.0"
     /// -D: the key prefix delimiter of `stats detail`.
     public var prefixDelimiter: UInt8 = UInt8(ascii: ":")
     /// -X clears it: stats cachedump is refused.
@@ -23,8 +30,9 @@ public struct ProtocolSettings: Sendable {
     public var watchEnabled = true
     /// -B: "ascii", "binary" or "auto".
     public var bindingProtocol = "auto"
-    /// `-o allow_key_control_chars`: accept keys with control bytes, as memcached does.
-    public var allowKeyControlCharacters = false
+    /// `-o reject_key_control_chars`: refuse keys with control bytes (memcached, and the
+    /// default, accept any byte but the space).
+    public var rejectKeyControlCharacters = false
     /// -Y: the user/password pairs of the auth file; nil = no authentication.
     public var authEntries: [AuthEntry]? = nil
     public init() {}

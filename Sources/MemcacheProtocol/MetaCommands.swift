@@ -11,8 +11,6 @@ struct MetaStoreReply {
     var returnCAS = false
     var returnKey = false
     var invalidate = false
-    var vivifyTTL: Int32?
-    var newCAS: UInt64?
     /// Return flags in request order (k, O, c), up to 8.
     var order: UInt64 = 0
     var orderCount = 0
@@ -131,7 +129,7 @@ extension MemcacheConnection {
         request.keepItem = f.returnValue
         let r = engine.metaGet(key, hash: CacheEngine.hash(key), request)
         if case .overflow = r.outcome {
-            output.append(Reply.getOverflow)
+            output.append(MetaReply.refcountOverflow)
             return .proceed
         }
         if service.watch.isActive(.fetchers) { logFetch(key, r.found && !r.created ? (r.info.slabClass, r.info.valueLength) : nil, r.outcome) }
@@ -209,7 +207,7 @@ extension MemcacheConnection {
     // MARK: ms
 
     private func metaSet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer) -> HandlerAction {
-        guard tokens.count >= 3, let length = TextParser.parseInt32(input, tokens[2]), length >= 0, length <= Int32.max - 2 else {
+        guard tokens.count >= 3, let length = TextParser.memcachedByteCount(input, tokens[2]) else {
             output.append(Reply.badFormat)
             return .proceed
         }
@@ -220,11 +218,12 @@ extension MemcacheConnection {
         var failure = error.map { $0.line(command: UInt8(ascii: "s")) }
         if failure == nil {
             switch f.mode {
-            case 0, UInt8(ascii: "S"), UInt8(ascii: "s"): mode = .set
-            case UInt8(ascii: "E"), UInt8(ascii: "e"): mode = .add
-            case UInt8(ascii: "A"), UInt8(ascii: "a"): mode = .append
-            case UInt8(ascii: "P"), UInt8(ascii: "p"): mode = .prepend
-            case UInt8(ascii: "R"), UInt8(ascii: "r"): mode = .replace
+            // memcached 1.6.18's letters: upper case only.
+            case 0, UInt8(ascii: "S"): mode = .set
+            case UInt8(ascii: "E"): mode = .add
+            case UInt8(ascii: "A"): mode = .append
+            case UInt8(ascii: "P"): mode = .prepend
+            case UInt8(ascii: "R"): mode = .replace
             default: failure = MetaReply.invalidSetMode
             }
         }
@@ -240,8 +239,7 @@ extension MemcacheConnection {
         reply.quiet = f.quiet
         reply.base64 = f.base64
         reply.invalidate = f.invalidate
-        reply.newCAS = f.newCAS
-        if mode == .append || mode == .prepend { reply.vivifyTTL = f.vivify }
+        // N with an append mode creates nothing in memcached 1.6.18: a missing item is NS.
         var pos = flagsStart
         while let t = TextParser.nextToken(input, from: pos, end: end) {
             pos = t.start + t.count
@@ -290,9 +288,7 @@ extension MemcacheConnection {
             output.append(Reply.badDataChunk)
             return
         }
-        // Append/prepend with N: a missing item is created from this value.
-        let (result, cas) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn, allowStale: reply.invalidate,
-                                         newCAS: reply.newCAS, vivifyExpiry: reply.vivifyTTL.map { engine.clock.expiry(fromClient: Int64($0)) })
+        let (result, cas) = engine.store(p.item, hash: p.hash, mode: p.mode, casIn: p.casIn, allowStale: reply.invalidate)
         if service.watch.isActive(.mutations) { logStore(p.item, mode: p.mode, result: result) }
         switch result {
         case .stored:
@@ -331,7 +327,7 @@ extension MemcacheConnection {
         let (f, error) = MetaFlags.parse(input, from: flagsStart, end: end)
         if let error { output.append(error.line(command: UInt8(ascii: "d"))); return .proceed }
         guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.invalidOrDuplicateFlag); return .proceed }
-        let mark = f.invalidate ? StaleMark(expiry: f.ttl.map { engine.clock.expiry(fromClient: Int64($0)) }, newCAS: f.newCAS) : nil
+        let mark = f.invalidate ? StaleMark(expiry: f.ttl.map { engine.clock.expiry(fromClient: Int64($0)) }, newCAS: nil) : nil
         let code: StaticString?
         switch engine.delete(key, hash: CacheEngine.hash(key), casIn: f.compareCAS, invalidate: mark) {
         case .notFound:
@@ -359,8 +355,9 @@ extension MemcacheConnection {
         if let error { output.append(error.line(command: UInt8(ascii: "a"))); return .proceed }
         let incr: Bool
         switch f.mode {
-        case 0, UInt8(ascii: "I"), UInt8(ascii: "i"), UInt8(ascii: "+"): incr = true
-        case UInt8(ascii: "D"), UInt8(ascii: "d"), UInt8(ascii: "-"): incr = false
+        // memcached 1.6.18's letters: I or +, D or -.
+        case 0, UInt8(ascii: "I"), UInt8(ascii: "+"): incr = true
+        case UInt8(ascii: "D"), UInt8(ascii: "-"): incr = false
         default:
             output.append(MetaReply.invalidArithmeticMode)
             return .proceed
@@ -369,7 +366,6 @@ extension MemcacheConnection {
         let clock = engine.clock
         var request = DeltaRequest(incr: incr, delta: f.delta)
         request.casIn = f.compareCAS ?? 0
-        request.newCAS = f.newCAS
         request.touch = f.ttl.map { clock.expiry(fromClient: Int64($0)) }
         request.create = f.vivify.map { (f.initial, clock.expiry(fromClient: Int64($0))) }
         let r = engine.delta(key, hash: CacheEngine.hash(key), request)

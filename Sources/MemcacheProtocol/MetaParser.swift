@@ -16,7 +16,6 @@ struct MetaFlags {
     var touchBeforeRecache = false
     var clientFlags: UInt32?
     var compareCAS: UInt64?
-    var newCAS: UInt64?
     var mode: UInt8 = 0
     var delta: UInt64 = 1
     var initial: UInt64 = 0
@@ -53,19 +52,20 @@ struct MetaFlags {
                 if t.count > maxOpaqueLength { return (f, .opaqueTooLong) }
                 f.opaque = value
             case UInt8(ascii: "T"), UInt8(ascii: "N"), UInt8(ascii: "R"):
-                guard let v = TextParser.parseInt32(input, value) else { return (f, .badToken) }
+                // safe_strtol into an int32_t: T99999999999 is a (past) Unix time, not an error.
+                guard let v = TextParser.memcachedInt32(input, value) else { return (f, .badToken) }
                 if c == UInt8(ascii: "T") { f.ttl = v } else if c == UInt8(ascii: "N") { f.vivify = v } else {
                     f.recache = v
                     f.touchBeforeRecache = f.ttl != nil
                 }
             case UInt8(ascii: "F"):
-                guard let v = TextParser.parseUnsigned(input, value, max: UInt64(UInt32.max)) else { return (f, .badClientFlags) }
-                f.clientFlags = UInt32(v)
-            case UInt8(ascii: "C"), UInt8(ascii: "E"), UInt8(ascii: "D"), UInt8(ascii: "J"):
-                guard let v = TextParser.parseUnsigned(input, value) else { return (f, .badToken) }
+                guard let v = TextParser.memcachedUInt32(input, value) else { return (f, .badClientFlags) }
+                f.clientFlags = v
+            // No E (explicit new CAS): memcached 1.6.18 answers it as an unknown flag.
+            case UInt8(ascii: "C"), UInt8(ascii: "D"), UInt8(ascii: "J"):
+                guard let v = TextParser.memcachedUInt64(input, value) else { return (f, .badToken) }
                 switch c {
                 case UInt8(ascii: "C"): f.compareCAS = v
-                case UInt8(ascii: "E"): f.newCAS = v
                 case UInt8(ascii: "D"): f.delta = v
                 default: f.initial = v
                 }
@@ -114,6 +114,7 @@ enum MetaReply {
     static let tooManyFlagsGet: StaticString = "CLIENT_ERROR options flags are too long\r\n"
     static let tooManyFlags: StaticString = "CLIENT_ERROR options flags too long\r\n"
     static let modeLength: StaticString = "CLIENT_ERROR incorrect length for M token\r\n"
+    static let refcountOverflow: StaticString = "SERVER_ERROR refcount overflow during fetch\r\n"
     static let invalidOrDuplicateFlag: StaticString = "CLIENT_ERROR invalid or duplicate flag\r\n"
     static let invalidSetMode: StaticString = "CLIENT_ERROR invalid mode for ms M token\r\n"
     static let invalidArithmeticMode: StaticString = "CLIENT_ERROR invalid mode for ma M token\r\n"

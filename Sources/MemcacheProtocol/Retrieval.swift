@@ -14,7 +14,7 @@ extension MemcacheConnection {
                 output.append(Reply.error)
                 return .proceed
             }
-            guard let exptime = TextParser.parseInt32(input, tokens[1]) else {
+            guard let exptime = TextParser.memcachedInt32(input, tokens[1]) else {
                 output.append(Reply.invalidExptime)
                 return .proceed
             }
@@ -44,12 +44,8 @@ extension MemcacheConnection {
             stats.add(.cmdGet)
             if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
             if service.prefixStats.isEnabled { service.prefixStats.record(key, .get(hit: found != nil)) }
-            if case .overflow = outcome {
-                // memcached's limited_get: the whole reply is refused.
-                output.rollback(to: mark)
-                output.append(Reply.getOverflow)
-                return .proceed
-            }
+            // Past the reference limit (memcached's limited_get) the key is a miss, as in
+            // memcached: a get naming one item 60,000 times returns 59,999 values, then END.
             if let item = found {
                 stats.add(touch ? .touchHits : .getHits)
                 appendValue(item, key: key, withCAS: withCAS, output)

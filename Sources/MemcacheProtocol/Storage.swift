@@ -15,16 +15,16 @@ extension MemcacheConnection {
         setNoreplyMaybe(input, tokens)
         let keyToken = tokens[1]
         guard validKey(input, keyToken),
-              let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
-              let exptime = TextParser.parseInt32(input, tokens[3]),
-              let length = TextParser.parseInt32(input, tokens[4]), length >= 0, length <= Int32.max - 2
+              let flags = TextParser.memcachedUInt32(input, tokens[2]),
+              let exptime = TextParser.memcachedInt32(input, tokens[3]),
+              let length = TextParser.memcachedByteCount(input, tokens[4])
         else {
             reply(Reply.badFormat, output)
             return .proceed
         }
         var casIn: UInt64 = 0
         if isCAS {
-            guard let c = TextParser.parseUnsigned(input, tokens[5]) else {
+            guard let c = TextParser.memcachedUInt64(input, tokens[5]) else {
                 reply(Reply.badFormat, output)
                 return .proceed
             }
@@ -35,19 +35,19 @@ extension MemcacheConnection {
         if service.prefixStats.isEnabled { service.prefixStats.record(key, .set) }
         let hash = CacheEngine.hash(key)
         let expiry = engine.clock.expiry(fromClient: Int64(exptime))
-        switch engine.allocate(key: key, flags: UInt32(flags), expiry: expiry, valueLength: Int(length)) {
+        switch engine.allocate(key: key, flags: flags, expiry: expiry, valueLength: length) {
         case .item(let item):
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: casIn, noreply: noreply,
                                    block: ValueBlock(terminated: true))
         case .tooLarge:
             stats.add(.storeTooLarge)
             reply(Reply.tooLarge, output)
-            swallowRemaining = Int(length) + 2
+            swallowRemaining = length + 2
             if mode == .set { engine.unlink(key, hash: hash) }
         case .outOfMemory:
             stats.add(.storeNoMemory)
             reply(Reply.outOfMemory, output)
-            swallowRemaining = Int(length) + 2
+            swallowRemaining = length + 2
             if mode == .set { engine.unlink(key, hash: hash) }
         }
         return .proceed

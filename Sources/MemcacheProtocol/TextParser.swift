@@ -158,13 +158,14 @@ public enum TextParser {
         return v >= Int64(Int32.min) && v <= Int64(Int32.max) ? Int32(v) : nil
     }
 
-    /// A key is at most 250 bytes with no control characters (protocol.txt). memcached itself
-    /// does not check the characters, and memaslap's keys start with control bytes:
-    /// `allowControlCharacters` (`-o allow_key_control_chars`) accepts them as memcached does.
+    /// A key is 1 to 250 bytes. Like memcached, any byte but the space that separates tokens is
+    /// accepted (a NUL ends the line first, see `TextRequestLoop`); `strict` (`-o
+    /// reject_key_control_chars`) also refuses control bytes (0x00-0x20, 0x7f), as protocol.txt
+    /// asks of clients.
     @inline(__always)
-    public static func isValidKey(_ input: UnsafeRawBufferPointer, _ t: Token, allowControlCharacters: Bool = false) -> Bool {
+    public static func isValidKey(_ input: UnsafeRawBufferPointer, _ t: Token, strict: Bool = false) -> Bool {
         if t.count == 0 || t.count > 250 { return false }
-        if allowControlCharacters { return true }
+        if !strict { return true }
         var i = t.start
         let end = t.start + t.count
         while i < end {
@@ -173,6 +174,98 @@ public enum TextParser {
             i += 1
         }
         return true
+    }
+}
+
+// memcached reads every number of a request with its safe_strto* helpers (util.c), which call
+// strtoull/strtol with base 10 on the NUL-terminated token. What they accept is what memcached
+// answers, so these mirror them: leading C whitespace (tab, CR, VT, FF) and a sign are skipped,
+// at least one digit, a 64-bit overflow refuses, and what follows the digits must be the end of
+// the token or a whitespace byte. The 32-bit forms then keep the low 32 bits, as memcached's
+// assignment to a uint32_t / int32_t does (flags 2^32 + 1 are 1, an exptime of 2^32 - 1 is -1).
+extension TextParser {
+    /// C's isspace in the "C" locale.
+    @inline(__always)
+    static func isCSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0d) }
+
+    /// strtoull/strtoll's scan: the magnitude, its sign, and whether the token is acceptable
+    /// (digits present, the rest of the token whitespace-led). `signedLimit` is the largest
+    /// magnitude (Int64.max, or Int64.max + 1 when negative) for strtoll; nil for strtoull.
+    @inline(__always)
+    static func scanDecimal(_ input: UnsafeRawBufferPointer, _ t: Token, signed: Bool) -> (magnitude: UInt64, negative: Bool, sawMinus: Bool)? {
+        var i = t.start
+        let end = t.start + t.count
+        while i < end && isCSpace(input[i]) { i += 1 }
+        var negative = false
+        if i < end && (input[i] == UInt8(ascii: "-") || input[i] == UInt8(ascii: "+")) {
+            negative = input[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        let digitsStart = i
+        var v: UInt64 = 0
+        var overflow = false
+        while i < end {
+            let d = input[i] &- 0x30
+            if d > 9 { break }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(d))
+            if o1 || o2 { overflow = true }
+            v = a
+            i += 1
+        }
+        // No digits: strtoull's endptr stays at the token's start, which safe_strto* refuses.
+        if i == digitsStart || overflow { return nil }
+        if i < end && !isCSpace(input[i]) { return nil }
+        if signed {
+            let limit: UInt64 = negative ? UInt64(Int64.max) + 1 : UInt64(Int64.max)
+            if v > limit { return nil }  // ERANGE
+        }
+        // safe_strtoull looks for a '-' anywhere in the token (strchr), not only as the sign.
+        var sawMinus = negative
+        if !sawMinus {
+            var j = t.start
+            while j < end { if input[j] == UInt8(ascii: "-") { sawMinus = true; break }; j += 1 }
+        }
+        return (v, negative, sawMinus)
+    }
+
+    /// memcached's safe_strtoull: an unsigned 64-bit number. A negative one is refused unless its
+    /// two's complement is positive as a signed number (strtoull("-1") is 2^64 - 1: refused;
+    /// "-0" is 0: accepted).
+    @inline(__always)
+    public static func memcachedUInt64(_ input: UnsafeRawBufferPointer, _ t: Token) -> UInt64? {
+        guard let s = scanDecimal(input, t, signed: false) else { return nil }
+        let v = s.negative ? 0 &- s.magnitude : s.magnitude
+        if Int64(bitPattern: v) < 0 && s.sawMinus { return nil }
+        return v
+    }
+
+    /// memcached's safe_strtoul into a uint32_t: safe_strtoull's rules, then the low 32 bits.
+    @inline(__always)
+    public static func memcachedUInt32(_ input: UnsafeRawBufferPointer, _ t: Token) -> UInt32? {
+        memcachedUInt64(input, t).map { UInt32(truncatingIfNeeded: $0) }
+    }
+
+    /// memcached's safe_strtoll: a signed 64-bit number.
+    @inline(__always)
+    public static func memcachedInt64(_ input: UnsafeRawBufferPointer, _ t: Token) -> Int64? {
+        guard let s = scanDecimal(input, t, signed: true) else { return nil }
+        if s.negative { return s.magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(s.magnitude) }
+        return Int64(s.magnitude)
+    }
+
+    /// memcached's safe_strtol into an int32_t: a signed 64-bit number, then the low 32 bits.
+    @inline(__always)
+    public static func memcachedInt32(_ input: UnsafeRawBufferPointer, _ t: Token) -> Int32? {
+        memcachedInt64(input, t).map { Int32(truncatingIfNeeded: $0) }
+    }
+
+    /// A data block's byte count: memcached's safe_strtol and its 0...INT_MAX-2 check, except
+    /// that a count that does not fit 32 bits is refused rather than truncated (README lists it).
+    @inline(__always)
+    public static func memcachedByteCount(_ input: UnsafeRawBufferPointer, _ t: Token) -> Int? {
+        guard let v = memcachedInt64(input, t), v >= 0, v <= Int64(Int32.max) - 2 else { return nil }
+        return Int(v)
     }
 }
 

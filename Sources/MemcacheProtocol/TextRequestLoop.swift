@@ -94,6 +94,10 @@ extension TextRequestLoop {
             requests += 1
             var end = nl
             if end > pos && input[end - 1] == 0x0d { end -= 1 }
+            // memcached reads the line as a C string: a NUL ends it (`get a\0b` asks for `a`).
+            if end > pos, let nul = memchr(input.baseAddress! + pos, 0, end - pos) {
+                end = UnsafeRawPointer(nul) - input.baseAddress!
+            }
             let line = TextLine(input, start: pos, end: end)
             pos = nl + 1
             // A line of spaces only, or none: memcached answers ERROR on every port.
@@ -107,3 +111,7 @@ extension TextRequestLoop {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -13,6 +13,10 @@ public enum HandlerAction: Sendable, Equatable {
     /// output, process no more input, until the handler's waker is called or `timeoutMs` passes
     /// (negative: no timeout). The server then calls `resume`.
     case park(timeoutMs: Int)
+    /// The reply is longer than it is wise to hold at once: write what is in the output and,
+    /// once the client has read all of it, call `continueStream` for the next piece. No further
+    /// request is processed until the stream ends, so a client that never reads pins one piece.
+    case stream
 }
 
 /// One connection's protocol state. Called only on the connection's worker thread.
@@ -28,6 +32,9 @@ public protocol ConnectionHandler: AnyObject {
     /// `output` now, between requests. Not called while earlier output is still being written:
     /// the connection asks again once the client has read it.
     func deliverPushes(output: OutputBuffer) -> HandlerAction
+    /// The output of a `.stream` reply has all been written: append the next piece and return
+    /// `.stream` again, or the last piece and any other action to end the stream.
+    func continueStream(output: OutputBuffer) -> HandlerAction
     /// The connection is going away: release whatever the handler holds.
     func connectionClosed()
     /// Where the next bytes of the stream belong when a command line announced a value that has
@@ -42,6 +49,7 @@ public protocol ConnectionHandler: AnyObject {
 extension ConnectionHandler {
     public func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction { .proceed }
     public func deliverPushes(output: OutputBuffer) -> HandlerAction { .proceed }
+    public func continueStream(output: OutputBuffer) -> HandlerAction { .proceed }
     public func pendingValue() -> UnsafeMutableRawBufferPointer? { nil }
     public func valueReceived(_ n: Int) {}
 }

@@ -7,6 +7,8 @@
 // on meanwhile so that a client hanging up is seen at once. The same waker, called while the
 // connection is not parked, asks the handler for pushed output (`watch` lines, pub/sub) between
 // requests; while earlier output is still being written the ask waits until it has drained.
+// A handler with a long reply (`.stream`) gets asked for its next piece each time the client
+// has read the previous one, and no request is processed meanwhile.
 import CLibevent
 import Platform
 #if canImport(Glibc)
@@ -25,6 +27,8 @@ final class Connection {
     private var parked = false
     /// The waker was called and the handler has not been asked for pushed output since.
     private var pushPending = false
+    /// The handler returned `.stream`: it has more output once this has been written.
+    private var streaming = false
     private var readPaused = false
     private var parkTimer: OpaquePointer?
     /// Unconsumed input; none while idle (ConnectionInput.swift).
@@ -59,6 +63,13 @@ final class Connection {
         if writing {
             guard flush() else { return }
             if closing { close(); return }
+            if streaming {
+                // The client read the last piece: the next one (progress, so not idle).
+                streaming = false
+                record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
+                guard complete(handler.continueStream(output: output)) else { return }
+                if streaming || !output.isEmpty { return }
+            }
             setWriting(false)
             // The reader caught up: what was pushed meanwhile goes out now.
             if pushPending && !parked && (!deliverPushes() || writing) { return }
@@ -194,12 +205,19 @@ final class Connection {
             closing = true
         case .yield:
             worker.stats.add(ServerCounter.connYields.rawValue)
+        case .stream:
+            streaming = true
         case .proceed, .park:
             break
         }
         if !output.isEmpty {
             guard flush() else {
-                if !closed { setWriting(true) }
+                if !closed {
+                    // Reads stop until the client has taken the replies: what it can pin is one
+                    // batch (a streamed reply waits on EV_WRITE by design and is not counted).
+                    if !writing { worker.stats.add(ServerCounter.outputStalls.rawValue) }
+                    setWriting(true)
+                }
                 return !closed
             }
         } else if output.hasStorage {
@@ -207,6 +225,12 @@ final class Connection {
             output.compact()
         }
         if closing { close(); return false }
+        // The next piece on a later turn of the loop, when the socket is writable: other
+        // connections of the worker get their turn between pieces.
+        if streaming {
+            setWriting(true)
+            return true
+        }
         if case .yield = action {
             event_active(event, Int32(EV_READ), 1)
         }
@@ -234,8 +258,6 @@ final class Connection {
 
     private func setWriting(_ on: Bool) {
         if closed || writing == on { return }
-        // Reads stop until the client has taken the replies: what it can pin is one batch.
-        if on { worker.stats.add(ServerCounter.outputStalls.rawValue) }
         writing = on
         record.writing.store(on, ordering: .relaxed)
         event_del(event)
@@ -244,9 +266,10 @@ final class Connection {
         event_add(event, nil)
     }
 
-    /// Idle past `-o idle_timeout` while waiting for a request (not while writing a reply)?
+    /// Idle past `-o idle_timeout` while waiting for a request (not while writing a reply, but
+    /// while a streamed reply waits for a client that stopped reading)?
     func isIdle(now: UInt32, timeout: UInt32) -> Bool {
-        !writing && !closed && now &- record.lastCommand.load(ordering: .relaxed) > timeout
+        (!writing || streaming) && !closed && now &- record.lastCommand.load(ordering: .relaxed) > timeout
     }
 
     func close(reason: ConnectionCloseReason = .normal) {

@@ -40,6 +40,8 @@ public final class SlabAllocator: @unchecked Sendable {
     /// than -m). Pages that could not be locked are counted.
     private let lockPages: Bool
     private var lockFailures = 0
+    /// Pages refused past the reserved address space (`pageReservationRefusals`).
+    private var reservationRefusals = 0
     /// Owner class of each page (0 = not taken), and whether a page holds headerless chunks of
     /// chunked items (such a page cannot be emptied item by item, so it never moves).
     private let pageOwner: UnsafeMutablePointer<UInt8>
@@ -169,7 +171,12 @@ public final class SlabAllocator: @unchecked Sendable {
         if limit > 0 && state.pointee.malloced + pageSize > limit && c.pointee.pages > 0 {
             return false
         }
-        guard state.pointee.nextPage + pageSize <= arena.reservedBytes else { return false }
+        guard state.pointee.nextPage + pageSize <= arena.reservedBytes else {
+            // Under the limit but past the reserved address space (a `cache_memlimit` above the
+            // reservation): memcached's failed malloc of a page, counted as it counts them.
+            reservationRefusals += 1
+            return false
+        }
         // The unused tail of the previous page (less than one chunk) is simply left behind.
         c.pointee.carveNext = state.pointee.nextPage
         c.pointee.carveEnd = state.pointee.nextPage + table.perPage[id] * table.chunkSizes[id]
@@ -224,16 +231,21 @@ public final class SlabAllocator: @unchecked Sendable {
         return state.pointee.limit
     }
 
-    /// `cache_memlimit`: a new limit for taking pages (pages already taken stay). False when the
-    /// reserved address space cannot hold it.
-    public func setMemoryLimit(_ bytes: Int) -> Bool {
+    /// `cache_memlimit`: a new limit for taking pages (pages already taken stay). As memcached
+    /// accepts any limit (its pages are malloc'ed), so does this; pages past the address space
+    /// reserved at start are refused and counted in `reservationRefusals`.
+    public func setMemoryLimit(_ bytes: Int) {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        guard bytes > 0, bytes + (table.largest + 1) * table.pageSize <= arena.reservedBytes - SlabArena.reservedPrefix else {
-            return false
-        }
         state.pointee.limit = bytes
-        return true
+    }
+
+    /// Pages refused under the memory limit because the reserved address space was used up
+    /// (memcached's `malloc_fails`).
+    public var pageReservationRefusals: Int {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return reservationRefusals
     }
 
     /// Bytes of pages taken from the arena (memcached's total_malloced).

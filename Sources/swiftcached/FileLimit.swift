@@ -7,16 +7,18 @@ import Glibc
 
 /// The descriptors swiftcached needs besides its connections, as memcached reserves headroom above
 /// -c: what is open now (stdio, inherited), the listening sockets (IPv4 and IPv6 for each address,
-/// TCP and UDP), three per worker (notify pipe, event base) and the listener thread's, the files
-/// the broker's data directory holds at start-up (journals and spill files are opened at
-/// recovery), and memcached's 10 for the unexpected.
+/// TCP and UDP), three per worker (notify pipe, event base) and the listener thread's, the
+/// broker's shared descriptor cache (every journal and spill file is opened through it, so the
+/// number of queues does not matter) with 16 more for the files it opens for a moment (a journal
+/// replayed, a compaction's new file, broker.meta, a directory to fsync), and memcached's 10 for
+/// the unexpected.
 func descriptorsNeeded(_ o: Options) -> Int {
     let open = openDescriptorCount()
     let addresses = max(1, o.server.hosts.count) * 2
-    let listeners = addresses * ((o.server.port != 0 ? 1 : 0) + (o.udpPort != 0 ? 1 : 0) + (o.brokerPort != 0 ? 1 : 0))
+    let listeners = addresses * ((o.server.port != 0 ? 1 : 0) + (o.udpPort != 0 ? 1 : 0) + (o.brokerPort != 0 ? 1 : 0) + (o.redisPort != 0 ? 1 : 0))
         + (o.server.unixSocket != nil ? 1 : 0)
     let workers = 3 * o.server.threads + 4
-    let broker = o.broker.dataDirectory.map { entryCount($0) + 16 } ?? 0
+    let broker = o.broker.dataDirectory.map { _ in o.broker.fileDescriptors + 16 } ?? 0
     let headroom = 10
     // -c and -t are bounded by the option table: no overflow.
     return o.server.maxConnections + open + listeners + workers + broker + headroom

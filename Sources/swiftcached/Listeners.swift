@@ -1,15 +1,19 @@
 // The listeners swiftcached runs, built from the flags: the cache port (UDP with -U, then TCP with
-// -p, or the UNIX socket of -s instead of both, as memcached) and the broker port. Bound in this
+// -p, or the UNIX socket of -s instead of both, as memcached), the broker port and the Redis port. Bound in this
 // order; each names its port-file label and the reply a connection over -c gets.
 import BrokerProtocol
 import MemcacheProtocol
+import RESP
 import Server
 
 /// What memcached writes to a connection over the -c limit before closing it; the broker port
 /// speaks the same text protocol.
 private let tooManyConnections = Array("ERROR Too many open connections\r\n".utf8)
 
-func listenerConfigs(_ options: Options, cache: MemcacheService, broker: BrokerService?) -> [ListenerConfig] {
+/// What redis-server writes to a connection over its maxclients before closing it.
+private let redisTooManyClients = Array("-ERR max number of clients reached\r\n".utf8)
+
+func listenerConfigs(_ options: Options, cache: MemcacheService, broker: BrokerService?, redis: RESPService?) -> [ListenerConfig] {
     let s = options.server
     var listeners: [ListenerConfig] = []
     if let path = s.unixSocket {
@@ -28,6 +32,10 @@ func listenerConfigs(_ options: Options, cache: MemcacheService, broker: BrokerS
     if let broker {
         listeners.append(ListenerConfig(transport: .tcp, handler: .stream(broker), hosts: s.hosts, port: options.brokerPort,
                                         overloadReply: tooManyConnections, portFileLabel: "TCP INET"))
+    }
+    if let redis {
+        listeners.append(ListenerConfig(transport: .tcp, handler: .stream(redis), hosts: s.hosts, port: options.redisPort,
+                                        overloadReply: redisTooManyClients, portFileLabel: "REDIS INET"))
     }
     return listeners
 }

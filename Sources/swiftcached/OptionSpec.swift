@@ -55,6 +55,8 @@ enum OptionSection: Sendable {
     case memcached
     /// Broker mode (README: "Broker mode (queues)").
     case broker
+    /// Redis mode (README: "Redis mode").
+    case redis
 }
 
 /// One command-line flag.

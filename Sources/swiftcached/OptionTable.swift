@@ -263,6 +263,20 @@ enum OptionTable {
             p.options.brokerPort = v
             return .proceed
         },
+        OptionSpec(nil, "redis-port", .required, "<num>", section: .redis, default: "off", settings: "redis_port", help: [
+            "Redis (RESP) listener port (conventional 6379; default: {default}, -1 picks a free one)",
+        ]) { arg, p in
+            guard let v = parseInt(arg), v >= -1, v <= 65535 else { return .refuse("Invalid Redis port number: \(arg)") }
+            p.options.redisPort = v
+            return .proceed
+        },
+        OptionSpec(nil, "requirepass", .required, "<password>", section: .redis, default: "none", settings: "redis_requirepass", help: [
+            "Redis port: clients must AUTH with this password (default: {default})",
+        ]) { arg, p in
+            guard !arg.isEmpty else { return .refuse("--requirepass needs a password") }
+            p.options.redis.requirePassword = Array(arg.utf8)
+            return .proceed
+        },
         OptionSpec(nil, "data-dir", .required, "<dir>", section: .broker, default: "none", settings: "broker_data_dir", help: [
             "keep queue journals here (default: {default}, queues live in memory only)",
         ]) { arg, p in

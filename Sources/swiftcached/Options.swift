@@ -6,6 +6,7 @@ import Broker
 import CacheEngine
 import CGetopt
 import MemcacheProtocol
+import RESP
 import Server
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,9 @@ struct Options {
     var broker = BrokerSettings()
     /// --broker-memory in MB, when given (default: half of -m).
     var brokerMemoryMB: Int?
+    /// --redis-port: 0 = no Redis listener.
+    var redisPort = 0
+    var redis = RESPSettings()
 }
 
 /// The result of parsing: run with these options, or exit with this status.
@@ -131,6 +135,10 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
         o.broker.memoryLimit = mb * 1024 * 1024
     } else {
         o.broker.memoryLimit = o.engine.memoryLimit / 2
+    }
+    if o.redisPort != 0 && !o.engine.useCAS {
+        // SET ... GET, INCR, APPEND and GETDEL are compare-and-swap loops over the engine's CAS.
+        return fail("--redis-port needs CAS (do not combine it with -C)")
     }
     if o.brokerPort == 0 && o.broker.dataDirectory != nil {
         return fail("--data-dir needs --broker-port")

@@ -66,7 +66,7 @@ enum SettingsTable {
         SettingsEntry("temp_lru") { yesNo($0.tuning.isTempLRU) },
         SettingsEntry("temporary_ttl") { String($0.tuning.temporaryTTL) },
         SettingsEntry("hash_algorithm") { _ in "murmur3" },
-        SettingsEntry("allow_key_control_chars") { yesNo($0.options.proto.allowKeyControlCharacters) },
+        SettingsEntry("allow_key_control_chars") { yesNo(!$0.options.proto.rejectKeyControlCharacters) },
         SettingsEntry("auth_enabled_sasl") { _ in "no" },
         SettingsEntry("auth_enabled_ascii") { $0.options.authFile ?? "no" },
         SettingsEntry("broker_port") { String($0.options.brokerPort) },
@@ -75,6 +75,9 @@ enum SettingsTable {
         SettingsEntry("broker_memory") { String($0.options.broker.memoryLimit) },
         SettingsEntry("broker_visibility_timeout") { String($0.options.broker.visibilityTimeoutMs) },
         SettingsEntry("broker_prefetch") { String($0.options.broker.prefetch) },
+        SettingsEntry("redis_port") { String($0.options.redisPort) },
+        // Whether a password is set; never the password.
+        SettingsEntry("redis_requirepass") { yesNo($0.options.redis.requirePassword != nil) },
     ]
 
     /// The entry called `name`.

@@ -72,11 +72,17 @@ enum SubOptionTable {
             p.options.server.idleTimeout = v
             return nil
         },
-        SubOptionSpec("allow_key_control_chars", settings: "allow_key_control_chars", help: [
-            "accept keys with control characters, as memcached does",
-            "(protocol.txt forbids them; memaslap's keys have them)",
+        SubOptionSpec("reject_key_control_chars", settings: "allow_key_control_chars", help: [
+            "refuse keys with control bytes (0x00-0x20, 0x7f), as protocol.txt asks of clients",
+            "(memcached and the default accept any byte but the space)",
         ]) { _, p in
-            p.options.proto.allowKeyControlCharacters = true
+            p.options.proto.rejectKeyControlCharacters = true
+            return nil
+        },
+        // The default since keys with control bytes are stored as memcached stores them; kept so
+        // that command lines written for earlier versions still start (and undo the option above).
+        SubOptionSpec("allow_key_control_chars", help: []) { _, p in
+            p.options.proto.rejectKeyControlCharacters = false
             return nil
         },
         SubOptionSpec("no_lru_crawler", settings: "lru_crawler", help: [

@@ -1,6 +1,7 @@
 // `-h`: generated from OptionTable and SubOptionTable.
+import MemcacheProtocol
 
-let swiftcachedVersion = "0.1.0"
+let swiftcachedVersion = ProtocolSettings.swiftcachedVersion
 
 /// Column where a continuation line of a flag's help starts.
 private let helpIndent = 26
@@ -18,6 +19,11 @@ func usage() -> String {
     lines.append("")
     lines.append("Broker mode (queues over the memcached protocol on a second port; see README):")
     for spec in OptionTable.flags where spec.section == .broker {
+        lines += helpLines(spec)
+    }
+    lines.append("")
+    lines.append("Redis mode (RESP2/RESP3 on the cache's keys; see README):")
+    for spec in OptionTable.flags where spec.section == .redis {
         lines += helpLines(spec)
     }
     return lines.joined(separator: "\n") + "\n"

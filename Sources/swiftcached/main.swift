@@ -8,6 +8,7 @@ import CLibevent
 import Logging
 import MemcacheProtocol
 import Platform
+import RESP
 import Server
 import SlabAllocator
 #if canImport(Glibc)
@@ -87,7 +88,10 @@ if options.brokerPort != 0 {
     for note in broker!.recoveryNotes { log.notice("\(note)") }
     brokerService = BrokerService(broker: broker!, settings: options.proto, sources: sources)
 }
-let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService),
+var redisSettings = options.redis
+redisSettings.requestsPerEvent = options.proto.requestsPerEvent
+let redisService = options.redisPort != 0 ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads) : nil
+let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService, redis: redisService),
                     observer: ConnectionEventLog(watch: watchLog), clock: clock)
 serverBox.server = server
 do {

@@ -85,14 +85,14 @@ import Testing
         #expect(h.broker.declareExchange("logs", kind: .topic, alternate: nil) == .typeMismatch)
         for q in ["a", "b", "c"] { #expect(h.broker.bind(exchange: "logs", Binding(queue: q, key: "#")) == .ok) }
         let it = h.item("hello")
-        let (n, _) = h.broker.publish(exchange: "logs", routingKey: "k", headers: [], item: it, expiresMs: 0, priority: 0)
+        let (n, _, _) = h.broker.publish(exchange: "logs", routingKey: "k", headers: [], item: it, expiresMs: 0, priority: 0)
         h.engine.release(it)
         #expect(n == 3)
         #expect(h.take("a") == "hello" && h.take("b") == "hello" && h.take("c") == "hello")
 
         #expect(h.broker.declareExchange("routed", kind: .direct, alternate: "lost") == .ok)
         let it2 = h.item("nobody")
-        let (n2, _) = h.broker.publish(exchange: "routed", routingKey: "none", headers: [], item: it2, expiresMs: 0, priority: 0)
+        let (n2, _, _) = h.broker.publish(exchange: "routed", routingKey: "none", headers: [], item: it2, expiresMs: 0, priority: 0)
         h.engine.release(it2)
         #expect(n2 == 1)
         #expect(h.take("lost") == "nobody")

@@ -117,7 +117,7 @@ struct ChunkedValueTests {
 
     @Test("values above slab_chunk_max round-trip byte for byte",
           arguments: [(700 * 1024, 1024 * 1024), (512 * 1024 + 1, 1024 * 1024), (1024 * 1024 - 100, 1024 * 1024),
-                      (3 * 1024 * 1024, 4 * 1024 * 1024), (4 * 1024 * 1024 - 64, 4 * 1024 * 1024)])
+                      (3 * 1024 * 1024, 4 * 1024 * 1024), (4 * 1024 * 1024 - 66, 4 * 1024 * 1024)])
     func roundTrip(_ length: Int, _ itemSizeMax: Int) throws {
         let e = try Harness { $0.itemSizeMax = itemSizeMax }.engine
         let chunkMax = e.slabs.table.chunkMax
@@ -207,11 +207,14 @@ struct ChunkedValueTests {
         #expect(e.delta("big", incr: true, by: 1) == .nonNumeric)
     }
 
-    @Test("too large: header + key + value above item_size_max", arguments: [1024 * 1024, 4 * 1024 * 1024])
+    @Test("too large: memcached's size of the item (48 + key + NUL + flags + value + CRLF + CAS) above item_size_max",
+          arguments: [1024 * 1024, 4 * 1024 * 1024])
     func tooLarge(_ itemSizeMax: Int) throws {
         let e = try Harness { $0.itemSizeMax = itemSizeMax }.engine
         let key = Array("big".utf8)
-        let largest = itemSizeMax - ItemLayout.headerSize - key.count
+        let largest = itemSizeMax - 48 - key.count - 1 - 2 - 8
+        #expect(e.itemSizeNeeded(keyLength: key.count, valueLength: largest, flags: 0) == itemSizeMax)
+        #expect(e.itemSizeNeeded(keyLength: key.count, valueLength: largest, flags: 1) == itemSizeMax + 4)
         let fits = key.withUnsafeBytes { e.allocate(key: $0, flags: 0, expiry: 0, valueLength: largest) }
         guard case .item(let it) = fits else {
             Issue.record("expected an item for \(largest) bytes, got \(fits)")

@@ -76,7 +76,10 @@ struct SlabRebalanceTests {
         #expect(h.engine.rebalancer.reassign(from: 3, to: largest + 1) == .badClass)
         #expect(h.engine.rebalancer.reassign(from: largest, to: 3) == .badClass)
         #expect(h.engine.rebalancer.reassign(from: 3, to: 4) == .noSpare)
-        #expect(h.engine.rebalancer.reassign(from: -1, to: 4) == .noSpare)
+        // memcached: -1 finds no class with a page to spare and stays -1, an invalid class.
+        #expect(h.engine.rebalancer.reassign(from: -1, to: 4) == .badClass)
+        #expect(h.engine.rebalancer.reassign(from: 0, to: 4) == .noSpare)
+        #expect(h.engine.rebalancer.reassign(from: 3, to: 0) == .noSpare)
     }
 
     @Test("sets and gets running during moves stay consistent")

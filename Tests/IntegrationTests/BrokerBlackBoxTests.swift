@@ -23,26 +23,10 @@ struct BrokerBlackBoxTests {
         #expect(server.isRunning, "swiftcached died during \(what); server log:\n\(server.log)")
     }
 
-    /// Runs `body` with a server whose broker listener is on a fresh free port (given to
-    /// `body`), stopping it on every exit path. `ServerProcess.start` only retries the cache
-    /// port, so a broker port taken meanwhile is retried here with another one.
+    /// Runs `body` with a server whose broker listener is on a fresh free port (given to `body`).
     private func withBrokerServer<T>(_ extraArguments: [String] = [],
                                      _ body: (ServerProcess, UInt16) async throws -> T) async throws -> T {
-        var failures: [String] = []
-        for _ in 0..<3 {
-            let brokerPort = try Loopback.freePort()
-            let server: ServerProcess
-            do {
-                server = try await ServerProcess.start(["--broker-port=\(brokerPort)"] + extraArguments)
-            } catch let error as IntegrationSetupError {
-                failures.append(error.description)
-                continue
-            }
-            defer { server.stop() }
-            return try await body(server, brokerPort)
-        }
-        throw IntegrationSetupError("swiftcached with --broker-port failed to start 3 times:\n"
-            + failures.joined(separator: "\n"))
+        try await withSecondListener("--broker-port", extraArguments, body)
     }
 
     @Test("broker verbs through pymemcache and raw sockets", .timeLimit(.minutes(2)))

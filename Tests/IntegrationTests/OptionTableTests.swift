@@ -163,7 +163,7 @@ private struct ReadmeFlags {
         lines.append("")
         for (i, line) in lines.enumerated() {
             if line.hasPrefix("## ") {
-                section = line == "## Flags" ? .memcached : line == "## Broker mode (queues)" ? .broker : nil
+                section = line == "## Flags" ? .memcached : line == "## Broker mode (queues)" ? .broker : line == "## Redis mode" ? .redis : nil
                 inFlagTable = false
             } else if line == "| flag | meaning | default |" {
                 inFlagTable = section != nil

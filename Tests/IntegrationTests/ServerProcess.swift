@@ -375,17 +375,19 @@ final class ServerProcess: @unchecked Sendable {
     var isRunning: Bool { process.isRunning }
 
     /// Starts `swiftcached -p PORT -l 127.0.0.1 -U 0 [-u nobody] <extraArguments>` and waits
-    /// (at most 10 s) until it accepts TCP connections. Retries with another
+    /// (at most 30 s: the suite starts many servers at once on 2 cores) until it accepts TCP connections. Retries with another
     /// port if the server exits during startup (e.g. the port was taken).
     /// With `descriptorLimit`, the server starts under `ulimit -n <limit>` (through /bin/sh, which
-    /// execs it: `pid` is the server's).
-    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil) async throws -> ServerProcess {
-        let binary = try IntegrationPaths.serverBinary()
+    /// execs it: `pid` is the server's). `binary` starts another server with the same flags
+    /// (memcached, to compare replies).
+    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil,
+                      binary other: String? = nil) async throws -> ServerProcess {
+        let binary = try other ?? IntegrationPaths.serverBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Loopback.freePort()
             let server = try launch(binary: binary, port: port, extraArguments: extraArguments, descriptorLimit: descriptorLimit)
-            switch try await server.waitUntilAccepting(timeout: .seconds(10)) {
+            switch try await server.waitUntilAccepting(timeout: .seconds(30)) {
             case .ready:
                 return server
             case .exited(let why):
@@ -477,9 +479,31 @@ final class ServerProcess: @unchecked Sendable {
 
 /// Runs `body` with a freshly started server and always stops the server
 /// afterwards, whether `body` returns, throws, or the task is cancelled.
-func withServer<T>(_ extraArguments: [String] = [],
+func withServer<T>(_ extraArguments: [String] = [], binary: String? = nil,
                    _ body: (ServerProcess) async throws -> T) async throws -> T {
-    let server = try await ServerProcess.start(extraArguments)
+    let server = try await ServerProcess.start(extraArguments, binary: binary)
     defer { server.stop() }
     return try await body(server)
+}
+
+/// Runs `body` with a server that also listens on a fresh free port named by `flag`
+/// (`--broker-port`, `--redis-port`; the port is given to `body`), stopping it on every exit path.
+/// `ServerProcess.start` only retries the cache port, so a second port taken meanwhile is retried
+/// here with another one.
+func withSecondListener<T>(_ flag: String, _ extraArguments: [String] = [],
+                           _ body: (ServerProcess, UInt16) async throws -> T) async throws -> T {
+    var failures: [String] = []
+    for _ in 0..<3 {
+        let port = try Loopback.freePort()
+        let server: ServerProcess
+        do {
+            server = try await ServerProcess.start(["\(flag)=\(port)"] + extraArguments)
+        } catch let error as IntegrationSetupError {
+            failures.append(error.description)
+            continue
+        }
+        defer { server.stop() }
+        return try await body(server, port)
+    }
+    throw IntegrationSetupError("swiftcached with \(flag) failed to start 3 times:\n" + failures.joined(separator: "\n"))
 }

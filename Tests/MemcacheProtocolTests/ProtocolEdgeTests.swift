@@ -142,13 +142,88 @@ struct CommandEdgeTests {
         #expect(c.engine.lookup("n")?.raw == before.raw)
     }
 
-    @Test("a key with a control character is refused",
-          arguments: ["a\u{01}b", "a\u{7f}", "\u{1b}x", "tab\there"])
+    @Test("a key with a control character is stored, as memcached stores it",
+          arguments: ["a\u{01}b", "a\u{7f}", "\u{1b}x", "tab\there", "cr\rinside"])
     func controlCharacterKey(_ k: String) throws {
         let c = try Client()
+        #expect(c.send("set \(k) 0 0 1\r\nx\r\n") == "STORED\r\n")
+        #expect(c.send("get \(k)\r\n") == valueReply(k, "x") + "END\r\n")
+        #expect(c.send("mg \(k) v k\r\n") == "VA 1 k\(k)\r\nx\r\n")
+        #expect(c.send("delete \(k)\r\n") == "DELETED\r\n")
+    }
+
+    @Test("-o reject_key_control_chars refuses a key with a control character",
+          arguments: ["a\u{01}b", "a\u{7f}", "\u{1b}x", "tab\there"])
+    func controlCharacterKeyStrict(_ k: String) throws {
+        var settings = ProtocolSettings()
+        settings.rejectKeyControlCharacters = true
+        let c = try Client(protocolSettings: settings)
         #expect(c.send("set \(k) 0 0 1\r\nx\r\n") == "CLIENT_ERROR bad command line format\r\nERROR\r\n")
         #expect(c.send("get \(k)\r\n") == "CLIENT_ERROR bad command line format\r\n")
         #expect(c.engine.itemStats().number == 0)
+    }
+
+    @Test("a NUL ends the request line, as memcached reads it as a C string")
+    func nulEndsLine() throws {
+        let c = try Client()
+        #expect(c.send("set a 0 0 1\r\nz\r\n") == "STORED\r\n")
+        #expect(c.send("get a\u{0}b c\r\n") == valueReply("a", "z") + "END\r\n")
+        // "set a" alone: too few tokens; the data line is then a command.
+        #expect(c.send("set a\u{0}b 0 0 1\r\nx\r\n") == "ERROR\r\nERROR\r\n")
+        #expect(c.send("version\u{0}junk\r\n") == "VERSION 1.6.18\r\n")
+    }
+
+    @Test("numbers past 32 bits keep their low 32 bits, as memcached's safe_strtoul/safe_strtol")
+    func numbersTruncated() throws {
+        let c = try Client()
+        c.clock.set(1000)
+        #expect(c.send("set f 4294967297 0 1\r\nx\r\nget f\r\n") == "STORED\r\n" + valueReply("f", "x", flags: 1) + "END\r\n")
+        #expect(c.send("set f 18446744073709551615 0 1\r\nx\r\nget f\r\n")
+                == "STORED\r\n" + valueReply("f", "x", flags: 4_294_967_295) + "END\r\n")
+        #expect(c.send("set f 18446744073709551616 0 1\r\nx\r\n") == "CLIENT_ERROR bad command line format\r\nERROR\r\n")
+        // exptime 2^31 is -2^31 (gone at once), 2^32 is 0 (never expires), 2^32-1 is -1.
+        #expect(c.send("set e 0 2147483648 1\r\nx\r\nget e\r\n") == "STORED\r\nEND\r\n")
+        #expect(c.send("set e 0 4294967296 1\r\nx\r\nget e\r\n") == "STORED\r\n" + valueReply("e", "x") + "END\r\n")
+        #expect(c.send("set e 0 4294967295 1\r\nx\r\nget e\r\n") == "STORED\r\nEND\r\n")
+        #expect(c.send("verbosity 1099511627776\r\n") == "OK\r\n")
+        #expect(c.send("lru temp_ttl 4294967295\r\n") == "OK\r\n")
+        #expect(c.send("set m 0 0 1\r\nx\r\nmg m T99999999999\r\n") == "STORED\r\nHD\r\n")
+    }
+
+    @Test("cache_memlimit answers as memcached: megabytes in 32 bits, 8 to 10^9")
+    func cacheMemlimit() throws {
+        let c = try Client()
+        #expect(c.send("cache_memlimit 99999999\r\n") == "OK\r\n")
+        #expect(c.engine.memoryLimit == 99_999_999 * 1024 * 1024)
+        #expect(c.send("cache_memlimit 18446744073709551615\r\n") == "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n")
+        #expect(c.send("cache_memlimit 4294967296\r\n") == "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n")
+        #expect(c.send("cache_memlimit 18446744073709551616\r\n") == "ERROR\r\n")
+        #expect(c.send("cache_memlimit 16\r\n") == "OK\r\n")
+        #expect(c.engine.memoryLimit == 16 * 1024 * 1024)
+    }
+
+    @Test("slabs reassign: SAME first, -1 with nothing to spare and ids out of range are BADCLASS")
+    func slabsReassignOrder() throws {
+        let c = try Client()
+        #expect(c.send("slabs reassign -1 5\r\n") == "BADCLASS invalid src or dst class id\r\n")
+        #expect(c.send("slabs reassign 99999999999 1\r\n") == "BADCLASS invalid src or dst class id\r\n")
+        #expect(c.send("slabs reassign 4294967297 1\r\n") == "SAME src and dst class are identical\r\n")
+        #expect(c.send("slabs reassign 99 99\r\n") == "SAME src and dst class are identical\r\n")
+        #expect(c.send("slabs reassign 0 3\r\n") == "NOSPARE source class has no spare pages\r\n")
+        #expect(c.send("slabs reassign 1 0\r\n") == "NOSPARE source class has no spare pages\r\n")
+    }
+
+    @Test("the largest value is memcached's for the same key, flags, -I and CAS setting",
+          arguments: [(1, 0, true), (1, 7, true), (250, 0, true), (10, 3, false)])
+    func largestValue(_ keyLength: Int, _ flags: Int, _ cas: Bool) throws {
+        let c = try Client { $0.useCAS = cas; $0.itemSizeMax = 1024 * 1024 }
+        let key = String(repeating: "k", count: keyLength)
+        // memcached: 48-byte header + key + NUL + 4 flag bytes unless 0 + value + CRLF + 8 CAS bytes.
+        let largest = 1024 * 1024 - 48 - keyLength - 1 - (flags == 0 ? 0 : 4) - 2 - (cas ? 8 : 0)
+        let value = String(repeating: "v", count: largest)
+        #expect(c.send("set \(key) \(flags) 0 \(largest)\r\n\(value)\r\n") == "STORED\r\n")
+        #expect(c.send("set \(key) \(flags) 0 \(largest + 1)\r\n\(value)v\r\n") == "SERVER_ERROR object too large for cache\r\n")
+        #expect(c.send("ms \(key) \(largest + 1) F\(flags)\r\n\(value)v\r\n") == "SERVER_ERROR object too large for cache\r\n")
     }
 
     @Test("noreply suppresses the replies of set, add, append, incr, decr, touch, delete and flush_all")
@@ -177,7 +252,7 @@ struct CommandEdgeTests {
         c.clock.set(1002)
         #expect(c.send("flush_all 0 noreply\r\n") == "")
         #expect(c.send("get n\r\n") == "END\r\n")
-        #expect(c.send("version\r\n") == "VERSION 1.6.18-swiftcached\r\n")
+        #expect(c.send("version\r\n") == "VERSION 1.6.18\r\n")
     }
 
     @Test("unknown commands are ERROR", arguments: ["foo", "bogus a b c", "", "GET k", "SET k 0 0 1", "gett k", "   "])
@@ -185,7 +260,7 @@ struct CommandEdgeTests {
         let c = try Client()
         #expect(c.send("\(line)\r\n") == "ERROR\r\n")
         #expect(c.lastAction == .proceed)
-        #expect(c.send("version\n") == "VERSION 1.6.18-swiftcached\r\n")
+        #expect(c.send("version\n") == "VERSION 1.6.18\r\n")
     }
 
     @Test("an HTTP request line closes the connection without a reply",
@@ -220,7 +295,7 @@ struct CommandEdgeTests {
     func quitFlushesPendingReplies() throws {
         let c = try Client()
         // The handler does produce the reply...
-        #expect(c.send("version\r\nquit\r\nversion\r\n") == "VERSION 1.6.18-swiftcached\r\n")
+        #expect(c.send("version\r\nquit\r\nversion\r\n") == "VERSION 1.6.18\r\n")
         #expect(c.input == "version\r\n".bytes)
         // ...but .closeNow makes Connection.close() drop it; `.close` would flush it first.
         #expect(c.lastAction == .close)

@@ -44,6 +44,8 @@ final class Client {
     private(set) var closed = false
     /// Calls of `process`.
     private(set) var calls = 0
+    /// Calls of `continueStream` (pieces after the first of streamed replies).
+    private(set) var streamPieces = 0
 
     init(protocolSettings: ProtocolSettings = ProtocolSettings(),
          configure: (inout EngineSettings) -> Void = { _ in }) throws {
@@ -70,12 +72,18 @@ final class Client {
         input.append(contentsOf: bytes)
         var reply: [UInt8] = []
         while !input.isEmpty {
-            let (consumed, action) = input.withUnsafeBytes { handler.process($0, output: output) }
+            var (consumed, action) = input.withUnsafeBytes { handler.process($0, output: output) }
             calls += 1
             actions.append(action)
             #expect(consumed >= 0 && consumed <= input.count)
             input.removeFirst(consumed)
             reply += drain(output)
+            // A streamed reply: the client read each piece, the next is asked for.
+            while case .stream = action {
+                action = handler.continueStream(output: output)
+                streamPieces += 1
+                reply += drain(output)
+            }
             switch action {
             case .yield:
                 continue
@@ -83,6 +91,8 @@ final class Client {
                 return reply
             case .park:
                 Issue.record("the cache protocol never parks a connection")
+                return reply
+            case .stream:
                 return reply
             case .close, .closeNow:
                 closed = true

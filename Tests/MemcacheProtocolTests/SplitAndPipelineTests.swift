@@ -66,7 +66,7 @@ struct SplitTests {
         "VALUE big 0 40 11\r\n" + String(repeating: "0123456789", count: 4) + "\r\nEND\r\n" +
         "ERROR\r\n" +
         "104\r\n" +
-        "VERSION 1.6.18-swiftcached\r\n"
+        "VERSION 1.6.18\r\n"
 
     @Test("the batch fed whole gives memcached's replies")
     func whole() throws {
@@ -221,12 +221,12 @@ struct PipelineTests {
         let (consumed, action) = input.withUnsafeBytes { c.handler.process($0, output: c.output) }
         #expect(action == .yield)
         #expect(consumed == 18)
-        #expect(drain(c.output) == "VERSION 1.6.18-swiftcached\r\nVERSION 1.6.18-swiftcached\r\n".bytes)
+        #expect(drain(c.output) == "VERSION 1.6.18\r\nVERSION 1.6.18\r\n".bytes)
         let rest = Array(input[consumed...])
         let (consumed2, action2) = rest.withUnsafeBytes { c.handler.process($0, output: c.output) }
         #expect(action2 == .proceed)
         #expect(consumed2 == rest.count)       // the partial data block is taken into the item
-        #expect(drain(c.output) == "VERSION 1.6.18-swiftcached\r\n".bytes)
+        #expect(drain(c.output) == "VERSION 1.6.18\r\n".bytes)
         #expect(c.send("lo\r\nget k\r\n") == "STORED\r\n" + valueReply("k", "hello") + "END\r\n")
     }
 }

@@ -127,16 +127,66 @@ struct TextParserTests {
         #expect(withToken("000000000010") { TextParser.parseInt32($0, $1) } == 10)
     }
 
-    @Test("isValidKey: 1 to 250 bytes, no control characters or spaces")
+    @Test("isValidKey: 1 to 250 bytes of anything, as memcached; strict: no control characters or spaces")
     func validKeys() {
-        #expect(withToken("k") { TextParser.isValidKey($0, $1) })
-        #expect(withToken(String(repeating: "a", count: 250)) { TextParser.isValidKey($0, $1) })
-        #expect(withToken("ключ-ü") { TextParser.isValidKey($0, $1) })     // bytes ≥ 0x80 are fine
-        #expect(withToken("a!~{}") { TextParser.isValidKey($0, $1) })
-        #expect(!withToken("") { TextParser.isValidKey($0, $1) })
-        #expect(!withToken(String(repeating: "a", count: 251)) { TextParser.isValidKey($0, $1) })
-        for bad in ["a\u{0}b", "a\u{1}", "\tk", "k\r", "k\u{7f}", "a b"] {
-            #expect(!withToken(bad) { TextParser.isValidKey($0, $1) }, "\(Array(bad.utf8))")
+        for strict in [false, true] {
+            #expect(withToken("k") { TextParser.isValidKey($0, $1, strict: strict) })
+            #expect(withToken(String(repeating: "a", count: 250)) { TextParser.isValidKey($0, $1, strict: strict) })
+            #expect(withToken("ключ-ü") { TextParser.isValidKey($0, $1, strict: strict) })     // bytes ≥ 0x80 are fine
+            #expect(withToken("a!~{}") { TextParser.isValidKey($0, $1, strict: strict) })
+            #expect(!withToken("") { TextParser.isValidKey($0, $1, strict: strict) })
+            #expect(!withToken(String(repeating: "a", count: 251)) { TextParser.isValidKey($0, $1, strict: strict) })
         }
+        for control in ["a\u{0}b", "a\u{1}", "\tk", "k\r", "k\u{7f}", "a b"] {
+            #expect(withToken(control) { TextParser.isValidKey($0, $1) }, "\(Array(control.utf8))")
+            #expect(!withToken(control) { TextParser.isValidKey($0, $1, strict: true) }, "\(Array(control.utf8))")
+        }
+        #expect(!withToken(String(repeating: "\u{1}", count: 251)) { TextParser.isValidKey($0, $1) })
+    }
+
+    @Test("memcachedUInt64: safe_strtoull's rules (whitespace, sign, a '-' only when the result stays positive)",
+          arguments: [("0", UInt64(0)), ("+5", 5), ("-0", 0), ("\t7", 7), ("8\t", 8), ("9\rjunk", 9),
+                      ("18446744073709551615", UInt64.max), ("-18446744073709551615", 1), ("007", 7)])
+    func memcachedUInt64Valid(_ text: String, _ value: UInt64) {
+        #expect(withToken(text) { TextParser.memcachedUInt64($0, $1) } == value)
+    }
+
+    @Test("memcachedUInt64 refuses no digits, junk after them, overflow and negatives that wrap",
+          arguments: ["", "+", "-", "x", "5x", "0x10", "1e3", "18446744073709551616", "-1", "-5", " "])
+    func memcachedUInt64Invalid(_ text: String) {
+        #expect(withToken(text) { TextParser.memcachedUInt64($0, $1) } == nil)
+    }
+
+    @Test("memcachedUInt32 keeps the low 32 bits (flags, verbosity, cache_memlimit)")
+    func memcachedUInt32() {
+        #expect(withToken("4294967295") { TextParser.memcachedUInt32($0, $1) } == UInt32.max)
+        #expect(withToken("4294967296") { TextParser.memcachedUInt32($0, $1) } == 0)
+        #expect(withToken("4294967297") { TextParser.memcachedUInt32($0, $1) } == 1)
+        #expect(withToken("1099511627776") { TextParser.memcachedUInt32($0, $1) } == 0)
+        #expect(withToken("18446744073709551615") { TextParser.memcachedUInt32($0, $1) } == UInt32.max)
+        #expect(withToken("-1") { TextParser.memcachedUInt32($0, $1) } == nil)
+    }
+
+    @Test("memcachedInt32: a signed 64-bit number, then the low 32 bits (exptime, T, slabs ids, temp_ttl)",
+          arguments: [("0", Int32(0)), ("-1", -1), ("2147483647", Int32.max), ("2147483648", Int32.min),
+                      ("4294967295", -1), ("4294967296", 0), ("-2147483649", Int32.max),
+                      ("99999999999", 1_215_752_191), ("9223372036854775807", -1), ("-9223372036854775808", 0)])
+    func memcachedInt32Valid(_ text: String, _ value: Int32) {
+        #expect(withToken(text) { TextParser.memcachedInt32($0, $1) } == value)
+    }
+
+    @Test("memcachedInt32 refuses past 64 bits and junk",
+          arguments: ["9223372036854775808", "-9223372036854775809", "x", "1x", "", "-"])
+    func memcachedInt32Invalid(_ text: String) {
+        #expect(withToken(text) { TextParser.memcachedInt32($0, $1) } == nil)
+    }
+
+    @Test("memcachedByteCount: 0 to 2^31-3; past 32 bits refused, not truncated")
+    func memcachedByteCount() {
+        #expect(withToken("0") { TextParser.memcachedByteCount($0, $1) } == 0)
+        #expect(withToken("2147483645") { TextParser.memcachedByteCount($0, $1) } == 2_147_483_645)
+        #expect(withToken("2147483646") { TextParser.memcachedByteCount($0, $1) } == nil)
+        #expect(withToken("-1") { TextParser.memcachedByteCount($0, $1) } == nil)
+        #expect(withToken("4294967297") { TextParser.memcachedByteCount($0, $1) } == nil)
     }
 }

@@ -269,6 +269,26 @@ struct SlabAllocatorTests {
         return try #require(SlabAllocator(table: table, memoryLimit: memoryLimit))
     }
 
+    @Test("a limit above the reserved address space is accepted; the pages past it are refused and counted (malloc_fails)")
+    func limitPastReservation() throws {
+        let slabs = try makeAllocator(memoryLimit: 8 * Self.page)
+        slabs.setMemoryLimit(99_999_999 * Self.page)  // cache_memlimit 99999999, as memcached accepts it
+        #expect(slabs.memoryLimit == 99_999_999 * Self.page)
+        #expect(slabs.pageReservationRefusals == 0)
+        // Chunks of the largest class are only carved, never written here: no memory is touched.
+        let largest = slabs.table.largest
+        var taken = 0
+        while slabs.allocate(classID: largest) != 0 {
+            taken += 1
+            if taken > 100_000 { break }
+        }
+        #expect(taken < 100_000, "the arena never ran out")
+        #expect(slabs.pageReservationRefusals == 1)
+        #expect(slabs.totalMalloced <= slabs.arena.reservedBytes)
+        #expect(slabs.allocate(classID: largest) == 0)
+        #expect(slabs.pageReservationRefusals == 2)
+    }
+
     @Test("a freed chunk is handed out again, and handles are distinct and aligned")
     func allocateFreeReuse() throws {
         let slabs = try makeAllocator(memoryLimit: 0)

@@ -1,0 +1,89 @@
+// Redis commands by table: name, arity as redis declares it (n: exactly n arguments with the
+// command's own name; -n: at least n), the key positions COMMAND reports, and the handler. A
+// command word is found on its raw bytes, case-insensitively, through a small open-addressed
+// table keyed by an FNV-1a hash of the lower-cased word: no String and no allocation per request.
+import Platform
+
+/// One Redis command.
+public struct RESPCommand: Sendable {
+    /// Lower case, as redis names commands in errors and COMMAND replies.
+    public let name: StaticString
+    /// redis's arity: n > 0 exactly n words, n < 0 at least -n.
+    public let arity: Int
+    /// First key, last key (negative: from the end) and step, as COMMAND reports them; 0 = no key.
+    public let firstKey: Int
+    public let lastKey: Int
+    public let keyStep: Int
+    /// Runs on the connection's worker with the request's arguments readable through the parser.
+    let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
+
+    init(_ name: StaticString, arity: Int, keys: (Int, Int, Int) = (0, 0, 0),
+         _ run: @escaping @Sendable (RESPConnection, OutputBuffer) -> HandlerAction) {
+        self.name = name
+        self.arity = arity
+        (firstKey, lastKey, keyStep) = keys
+        self.run = run
+    }
+
+    @inline(__always)
+    func accepts(argumentCount n: Int) -> Bool {
+        arity >= 0 ? n == arity : n >= -arity
+    }
+}
+
+/// A port's command set, looked up by word.
+public struct RESPCommandTable: Sendable {
+    public let commands: [RESPCommand]
+    /// Index + 1 into `commands`, 0 = empty; a power of two at least twice the command count.
+    private let slots: [UInt16]
+
+    init(_ commands: [RESPCommand]) {
+        self.commands = commands
+        var size = 16
+        while size < commands.count * 2 { size *= 2 }
+        var slots = [UInt16](repeating: 0, count: size)
+        for (i, c) in commands.enumerated() {
+            let word = UnsafeRawBufferPointer(start: c.name.utf8Start, count: c.name.utf8CodeUnitCount)
+            var s = Int(foldedHash(word)) & (size - 1)
+            while slots[s] != 0 {
+                precondition(!equalFolded(word, commands[Int(slots[s]) - 1].name), "command \(c.name) declared twice")
+                s = (s + 1) & (size - 1)
+            }
+            slots[s] = UInt16(i + 1)
+        }
+        self.slots = slots
+    }
+
+    /// The command named by `word` (any case), or nil.
+    @inline(__always)
+    func find(_ word: UnsafeRawBufferPointer) -> RESPCommand? {
+        let mask = slots.count - 1
+        var s = Int(foldedHash(word)) & mask
+        while true {
+            let entry = slots[s]
+            if entry == 0 { return nil }
+            let c = commands[Int(entry) - 1]
+            if equalFolded(word, c.name) { return c }
+            s = (s + 1) & mask
+        }
+    }
+}
+
+@inline(__always)
+private func lower(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
+
+@inline(__always)
+private func foldedHash(_ word: UnsafeRawBufferPointer) -> UInt32 {
+    var h: UInt32 = 2_166_136_261
+    for b in word { h = (h ^ UInt32(lower(b))) &* 16_777_619 }
+    return h
+}
+
+/// `word` equals `name` (lower case) ignoring the case of `word`.
+@inline(__always)
+func equalFolded(_ word: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+    guard word.count == name.utf8CodeUnitCount else { return false }
+    let n = name.utf8Start
+    for i in 0..<word.count where lower(word[i]) != n[i] { return false }
+    return true
+}

@@ -1,0 +1,198 @@
+// Connection and server commands of the Redis port: PING ECHO HELLO AUTH QUIT RESET SELECT
+// CLIENT (ID SETNAME GETNAME) COMMAND (COUNT) FLUSHALL FLUSHDB, with redis-server 7.0's replies.
+import CacheEngine
+import Platform
+
+extension RESPConnection {
+    static let connectionCommands: [RESPCommand] = [
+        RESPCommand("ping", arity: -1) { c, out in c.ping(out) },
+        RESPCommand("echo", arity: 2) { c, out in
+            out.appendRESPBulk(c.argument(1))
+            return .proceed
+        },
+        RESPCommand("hello", arity: -1) { c, out in c.hello(out) },
+        RESPCommand("auth", arity: -2) { c, out in c.auth(out) },
+        RESPCommand("quit", arity: -1) { _, out in
+            out.appendRESPOK()
+            return .close
+        },
+        RESPCommand("reset", arity: 1) { c, out in
+            c.version = .resp2
+            c.name = nil
+            c.authenticated = c.service.settings.requirePassword == nil
+            c.parser.unauthenticated = !c.authenticated
+            out.appendRESPSimple("RESET")
+            return .proceed
+        },
+        RESPCommand("select", arity: 2) { c, out in c.select(out) },
+        RESPCommand("client", arity: -2) { c, out in c.client(out) },
+        RESPCommand("command", arity: -1) { c, out in c.command(out) },
+        RESPCommand("flushall", arity: -1) { c, out in c.flush(out) },
+        RESPCommand("flushdb", arity: -1) { c, out in c.flush(out) },
+    ]
+
+    private func ping(_ out: OutputBuffer) -> HandlerAction {
+        switch argumentCount {
+        case 1: out.appendRESPSimple("PONG")
+        case 2: out.appendRESPBulk(argument(1))
+        default: return error(out, "ERR wrong number of arguments for 'ping' command")
+        }
+        return .proceed
+    }
+
+    /// HELLO [protover [AUTH username password] [SETNAME clientname]].
+    private func hello(_ out: OutputBuffer) -> HandlerAction {
+        var chosen = version
+        if argumentCount >= 2 {
+            guard let v = integerArgument(1) else {
+                return error(out, "ERR Protocol version is not an integer or out of range")
+            }
+            guard v == 2 || v == 3 else { return error(out, "NOPROTO unsupported protocol version") }
+            chosen = v == 2 ? .resp2 : .resp3
+        }
+        var credentials: (user: UnsafeRawBufferPointer, password: UnsafeRawBufferPointer)? = nil
+        var newName: Int? = nil
+        var i = 2
+        while i < argumentCount {
+            let more = argumentCount - i - 1
+            if argument(i, is: "auth") && more >= 2 {
+                credentials = (argument(i + 1), argument(i + 2))
+                i += 3
+            } else if argument(i, is: "setname") && more >= 1 {
+                newName = i + 1
+                i += 2
+            } else {
+                return error(out, "ERR Syntax error in HELLO option '" + String(decoding: argument(i), as: UTF8.self) + "'")
+            }
+        }
+        if let credentials {
+            guard checkCredentials(user: credentials.user, password: credentials.password, out) else { return .proceed }
+        }
+        if !authenticated {
+            return error(out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+        }
+        if let newName {
+            guard validClientName(argument(newName)) else { return badClientName(out) }
+            name = argument(newName).isEmpty ? nil : Array(argument(newName))
+        }
+        version = chosen
+        out.appendRESPMapHeader(7, version)
+        out.appendRESPBulk("server")
+        out.appendRESPBulk("redis")
+        out.appendRESPBulk("version")
+        out.appendRESPBulk(service.settings.redisVersion)
+        out.appendRESPBulk("proto")
+        out.appendRESPInteger(Int64(version.rawValue))
+        out.appendRESPBulk("id")
+        out.appendRESPInteger(Int64(id))
+        out.appendRESPBulk("mode")
+        out.appendRESPBulk("standalone")
+        out.appendRESPBulk("role")
+        out.appendRESPBulk("master")
+        out.appendRESPBulk("modules")
+        out.appendRESPArrayHeader(0)
+        return .proceed
+    }
+
+    /// AUTH [username] password.
+    private func auth(_ out: OutputBuffer) -> HandlerAction {
+        guard argumentCount <= 3 else { return syntaxError(out) }
+        guard service.settings.requirePassword != nil else {
+            if argumentCount == 2 {
+                return error(out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+            }
+            // A username with no password configured: only "default" with any password, as redis's
+            // default user with nopass.
+            if argument(1, is: "default") {
+                out.appendRESPOK()
+                return .proceed
+            }
+            stats.add(RESPCounter.authFailures.rawValue)
+            return error(out, "WRONGPASS invalid username-password pair or user is disabled.")
+        }
+        let user = argumentCount == 3 ? argument(1) : UnsafeRawBufferPointer(start: Self.defaultUser.utf8Start, count: Self.defaultUser.utf8CodeUnitCount)
+        guard checkCredentials(user: user, password: argument(argumentCount - 1), out) else { return .proceed }
+        out.appendRESPOK()
+        return .proceed
+    }
+
+    private static let defaultUser: StaticString = "default"
+
+    /// The default user and the --requirepass password, compared in constant time; on a mismatch
+    /// the WRONGPASS reply is written and false returned.
+    private func checkCredentials(user: UnsafeRawBufferPointer, password: UnsafeRawBufferPointer, _ out: OutputBuffer) -> Bool {
+        let expected = service.settings.requirePassword ?? []
+        let passwordMatches = ConstantTime.equals(password, expected)
+        let userMatches = user.elementsEqual(Self.defaultUser.utf8Bytes)
+        if service.settings.requirePassword != nil && !(passwordMatches && userMatches) {
+            stats.add(RESPCounter.authFailures.rawValue)
+            _ = error(out, "WRONGPASS invalid username-password pair or user is disabled.")
+            return false
+        }
+        authenticated = true
+        parser.unauthenticated = false
+        return true
+    }
+
+    /// SELECT index: this server has one database (redis with `databases 1`).
+    private func select(_ out: OutputBuffer) -> HandlerAction {
+        guard let db = integerArgument(1) else { return notAnInteger(out) }
+        guard db == 0 else { return error(out, "ERR DB index is out of range") }
+        out.appendRESPOK()
+        return .proceed
+    }
+
+    private func client(_ out: OutputBuffer) -> HandlerAction {
+        if argument(1, is: "id") && argumentCount == 2 {
+            out.appendRESPInteger(Int64(id))
+        } else if argument(1, is: "getname") && argumentCount == 2 {
+            if let name { name.withUnsafeBytes { out.appendRESPBulk($0) } } else { out.appendRESPNull(version) }
+        } else if argument(1, is: "setname") && argumentCount == 3 {
+            guard validClientName(argument(2)) else { return badClientName(out) }
+            name = argument(2).isEmpty ? nil : Array(argument(2))
+            out.appendRESPOK()
+        } else {
+            return error(out, "ERR unknown subcommand '" + String(decoding: argument(1), as: UTF8.self) + "'. Try CLIENT HELP.")
+        }
+        return .proceed
+    }
+
+    /// redis's validateClientName: printable ASCII without spaces.
+    private func validClientName(_ n: UnsafeRawBufferPointer) -> Bool {
+        n.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+    }
+
+    private func badClientName(_ out: OutputBuffer) -> HandlerAction {
+        error(out, "ERR Client names cannot contain spaces, newlines or special characters.")
+    }
+
+    /// COMMAND COUNT and COMMAND LIST from the table; the other subcommands are not built yet.
+    private func command(_ out: OutputBuffer) -> HandlerAction {
+        let commands = service.table.commands
+        if argumentCount == 2 && argument(1, is: "count") {
+            out.appendRESPInteger(Int64(commands.count))
+        } else if argumentCount == 2 && argument(1, is: "list") {
+            out.appendRESPArrayHeader(commands.count)
+            for c in commands { out.appendRESPBulk(c.name) }
+        } else if argumentCount == 1 {
+            return error(out, "ERR COMMAND without a subcommand is not supported by swiftcached yet; try COMMAND COUNT or COMMAND LIST")
+        } else {
+            return error(out, "ERR unknown subcommand or wrong number of arguments for '" + String(decoding: argument(1), as: UTF8.self) + "'. Try COMMAND HELP.")
+        }
+        return .proceed
+    }
+
+    /// FLUSHALL / FLUSHDB [ASYNC|SYNC]: the one database is the cache's, so both flush it all.
+    private func flush(_ out: OutputBuffer) -> HandlerAction {
+        if argumentCount > 2 || (argumentCount == 2 && !argument(1, is: "async") && !argument(1, is: "sync")) {
+            return syntaxError(out)
+        }
+        engine.flushAll(delay: 0)
+        out.appendRESPOK()
+        return .proceed
+    }
+}
+
+extension StaticString {
+    var utf8Bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: utf8Start, count: utf8CodeUnitCount) }
+}

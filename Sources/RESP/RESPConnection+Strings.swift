@@ -1,0 +1,405 @@
+// Redis strings on the cache's items: a Redis string is a cache item with client flags 0, so the
+// memcached port's `get` reads what SET wrote and GET reads what `set` wrote, under the same -m.
+// Commands that read and then write one key (SET with GET/KEEPTTL, GETDEL, INCR, APPEND) run as a
+// compare-and-swap loop over the engine's storage operations: read the item and its CAS, build
+// the new item, store it only if the CAS still matches (or add it if there was none), and start
+// again if another writer came between. Expiry is whole seconds on the engine's clock: PX and
+// PXAT round up to the next second (README lists the difference).
+import CacheEngine
+import Platform
+
+extension RESPConnection {
+    static let stringCommands: [RESPCommand] = [
+        RESPCommand("get", arity: 2, keys: (1, 1, 1)) { c, out in c.get(out) },
+        RESPCommand("set", arity: -3, keys: (1, 1, 1)) { c, out in c.set(out) },
+        RESPCommand("setnx", arity: 3, keys: (1, 1, 1)) { c, out in
+            let r = c.write(key: c.argument(1), value: c.argument(2), expiry: .none, condition: .ifAbsent, wantOld: false)
+            return c.reply(r, out) { out.appendRESPInteger(r.stored ? 1 : 0) }
+        },
+        RESPCommand("setex", arity: 4, keys: (1, 1, 1)) { c, out in c.setWithExpiry(out, milliseconds: false) },
+        RESPCommand("psetex", arity: 4, keys: (1, 1, 1)) { c, out in c.setWithExpiry(out, milliseconds: true) },
+        RESPCommand("getset", arity: 3, keys: (1, 1, 1)) { c, out in
+            let r = c.write(key: c.argument(1), value: c.argument(2), expiry: .none, condition: .always, wantOld: true)
+            return c.reply(r, out) { c.appendOld(r.old, out) }
+        },
+        RESPCommand("getdel", arity: 2, keys: (1, 1, 1)) { c, out in c.getdel(out) },
+        RESPCommand("mget", arity: -2, keys: (1, -1, 1)) { c, out in
+            out.appendRESPArrayHeader(c.argumentCount - 1)
+            for i in 1..<c.argumentCount { c.appendValue(of: c.argument(i), out) }
+            return .proceed
+        },
+        RESPCommand("mset", arity: -3, keys: (1, -1, 2)) { c, out in c.mset(out) },
+        RESPCommand("strlen", arity: 2, keys: (1, 1, 1)) { c, out in
+            let it = c.lookup(c.argument(1))
+            out.appendRESPInteger(Int64(it?.valueLength ?? 0))
+            if let it { c.engine.release(it) }
+            return .proceed
+        },
+        RESPCommand("append", arity: 3, keys: (1, 1, 1)) { c, out in c.append(out) },
+        RESPCommand("incr", arity: 2, keys: (1, 1, 1)) { c, out in c.incrementBy(1, out) },
+        RESPCommand("decr", arity: 2, keys: (1, 1, 1)) { c, out in c.incrementBy(-1, out) },
+        RESPCommand("incrby", arity: 3, keys: (1, 1, 1)) { c, out in
+            guard let by = c.integerArgument(2) else { return c.notAnInteger(out) }
+            return c.incrementBy(by, out)
+        },
+        RESPCommand("decrby", arity: 3, keys: (1, 1, 1)) { c, out in
+            guard let by = c.integerArgument(2) else { return c.notAnInteger(out) }
+            guard by != Int.min else { return c.error(out, "ERR decrement would overflow") }
+            return c.incrementBy(-by, out)
+        },
+    ]
+
+    // MARK: reads
+
+    /// The live item for `key` with a reference the caller releases (or hands to the output).
+    func lookup(_ key: UnsafeRawBufferPointer) -> Item? {
+        guard key.count <= ItemLayout.maxKeyLength else { return nil }
+        var outcome = GetOutcome.miss
+        let it = engine.get(key, hash: CacheEngine.hash(key), outcome: &outcome)
+        stats.add(it == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
+        return it
+    }
+
+    /// A bulk reply of `key`'s value, or null.
+    func appendValue(of key: UnsafeRawBufferPointer, _ out: OutputBuffer) {
+        appendOld(lookup(key), out)
+    }
+
+    /// A bulk reply straight from item memory (the output releases the reference once written),
+    /// or null for nil.
+    func appendOld(_ item: Item?, _ out: OutputBuffer) {
+        guard let item else { return out.appendRESPNull(version) }
+        out.appendRESPBulkHeader(item.valueLength)
+        let n = engine.valueSegmentCount(item)
+        for i in 0..<n {
+            let seg = engine.valueSegment(item, i)
+            out.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count, reference: i == n - 1 ? item.raw : nil)
+        }
+        out.append("\r\n" as StaticString)
+    }
+
+    private func get(_ out: OutputBuffer) -> HandlerAction {
+        appendValue(of: argument(1), out)
+        return .proceed
+    }
+
+    // MARK: writes
+
+    enum Expiry {
+        case none
+        /// KEEPTTL: the old item's.
+        case keep
+        /// Process time, as the engine keeps it.
+        case at(UInt32)
+    }
+
+    enum Condition {
+        case always
+        /// NX.
+        case ifAbsent
+        /// XX.
+        case ifPresent
+    }
+
+    struct WriteResult {
+        var stored = false
+        /// The value before the write (GET, GETSET), referenced: the caller replies with it.
+        var old: Item? = nil
+        var failure: StaticString? = nil
+    }
+
+    /// Stores `value` under `key` as a Redis string, under `condition`, atomically with reading
+    /// the old value when `wantOld` or `expiry == .keep` need it.
+    func write(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expiry: Expiry,
+               condition: Condition, wantOld: Bool) -> WriteResult {
+        guard key.count <= ItemLayout.maxKeyLength else { return WriteResult(failure: Self.keyTooLong) }
+        let hv = CacheEngine.hash(key)
+        var needsOld = wantOld
+        if case .keep = expiry { needsOld = true }
+        if !needsOld {
+            // One storage operation: the engine's set, add or replace.
+            let mode: StoreMode = condition == .ifAbsent ? .add : condition == .ifPresent ? .replace : .set
+            guard case .ok(let item) = newItem(key: key, expiry: expiry.fixed, length: value.count) else {
+                return WriteResult(failure: allocationFailure(key: key, length: value.count))
+            }
+            defer { engine.release(item) }
+            engine.writeValue(item, at: 0, value)
+            return WriteResult(stored: engine.store(item, hash: hv, mode: mode, casIn: 0).0 == .stored)
+        }
+        while true {
+            var outcome = GetOutcome.miss
+            let old = engine.get(key, hash: hv, outcome: &outcome)
+            if (condition == .ifAbsent && old != nil) || (condition == .ifPresent && old == nil) {
+                if !wantOld, let old { engine.release(old) }
+                return WriteResult(stored: false, old: wantOld ? old : nil)
+            }
+            var at = expiry.fixed
+            if case .keep = expiry { at = old?.expiry ?? 0 }
+            guard case .ok(let item) = newItem(key: key, expiry: at, length: value.count) else {
+                if let old { engine.release(old) }
+                return WriteResult(failure: allocationFailure(key: key, length: value.count))
+            }
+            engine.writeValue(item, at: 0, value)
+            let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
+            engine.release(item)
+            if result == .stored {
+                if !wantOld, let old { engine.release(old) }
+                return WriteResult(stored: true, old: wantOld ? old : nil)
+            }
+            // Another writer came between the read and the store: read again.
+            if let old { engine.release(old) }
+        }
+    }
+
+    enum NewItem {
+        case ok(Item)
+        case failed
+    }
+
+    /// A fresh item for a Redis string (client flags 0).
+    func newItem(key: UnsafeRawBufferPointer, expiry: UInt32, length: Int) -> NewItem {
+        guard case .item(let it) = engine.allocate(key: key, flags: 0, expiry: expiry, valueLength: length) else { return .failed }
+        return .ok(it)
+    }
+
+    static let keyTooLong: StaticString = "ERR key is longer than 250 bytes, the longest key swiftcached's items hold"
+
+    /// Why `allocate` refused: the item size limit (-I) or memory (-m, redis's OOM words).
+    func allocationFailure(key: UnsafeRawBufferPointer, length: Int) -> StaticString {
+        if case .tooLarge = engine.allocate(key: key, flags: 0, expiry: 0, valueLength: length) {
+            return "ERR string exceeds maximum allowed size (the item size limit, -I)"
+        }
+        return "OOM command not allowed when used memory > 'maxmemory'."
+    }
+
+    /// Answers a write: its failure, or `ok`.
+    func reply(_ r: WriteResult, _ out: OutputBuffer, ok: () -> Void) -> HandlerAction {
+        if let failure = r.failure {
+            if let old = r.old { engine.release(old) }
+            return error(out, failure)
+        }
+        ok()
+        return .proceed
+    }
+
+    /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], parsed as redis 7.0's
+    /// parseExtendedStringArgumentsOrReply.
+    private func set(_ out: OutputBuffer) -> HandlerAction {
+        var condition = Condition.always
+        var wantOld = false
+        var keepTTL = false
+        var unit: ExpiryUnit? = nil
+        var expiryArgument = 0
+        var j = 3
+        while j < argumentCount {
+            let hasNext = j + 1 < argumentCount
+            if argument(j, is: "nx") && condition != .ifPresent {
+                condition = .ifAbsent
+            } else if argument(j, is: "xx") && condition != .ifAbsent {
+                condition = .ifPresent
+            } else if argument(j, is: "get") {
+                wantOld = true
+            } else if argument(j, is: "keepttl") && unit == nil {
+                keepTTL = true
+            } else if let u = ExpiryUnit(argument(j)), hasNext, !keepTTL, unit == nil || unit == u {
+                unit = u
+                expiryArgument = j + 1
+                j += 1
+            } else {
+                return syntaxError(out)
+            }
+            j += 1
+        }
+        var expiry = keepTTL ? Expiry.keep : .none
+        if let unit {
+            guard let at = expiryTime(expiryArgument, unit, command: "set", out) else { return .proceed }
+            expiry = .at(at)
+        }
+        let r = write(key: argument(1), value: argument(2), expiry: expiry, condition: condition, wantOld: wantOld)
+        return reply(r, out) {
+            if wantOld {
+                appendOld(r.old, out)
+            } else if r.stored {
+                out.appendRESPOK()
+            } else {
+                out.appendRESPNull(version)
+            }
+        }
+    }
+
+    /// SETEX / PSETEX key time value.
+    private func setWithExpiry(_ out: OutputBuffer, milliseconds: Bool) -> HandlerAction {
+        guard let at = expiryTime(2, milliseconds ? .px : .ex, command: milliseconds ? "psetex" : "setex", out) else { return .proceed }
+        let r = write(key: argument(1), value: argument(3), expiry: .at(at), condition: .always, wantOld: false)
+        return reply(r, out) { out.appendRESPOK() }
+    }
+
+    enum ExpiryUnit: Equatable {
+        case ex, px, exat, pxat
+
+        init?(_ word: UnsafeRawBufferPointer) {
+            if equalFolded(word, "ex") { self = .ex } else if equalFolded(word, "px") { self = .px }
+            else if equalFolded(word, "exat") { self = .exat } else if equalFolded(word, "pxat") { self = .pxat }
+            else { return nil }
+        }
+    }
+
+    /// Argument `i` as an expiry in `unit`, converted to the engine's process time; nil after
+    /// writing redis's error (not an integer; not positive or overflowing: invalid expire time).
+    func expiryTime(_ i: Int, _ unit: ExpiryUnit, command: StaticString, _ out: OutputBuffer) -> UInt32? {
+        guard let v = integerArgument(i) else {
+            _ = notAnInteger(out)
+            return nil
+        }
+        let inMs = unit == .px || unit == .pxat
+        guard v > 0, inMs || v <= Int.max / 1000 else {
+            _ = error(out, "ERR invalid expire time in '\(command)' command")
+            return nil
+        }
+        let clock = engine.clock
+        let seconds = inMs ? v / 1000 + (v % 1000 == 0 ? 0 : 1) : v
+        switch unit {
+        case .ex, .px:
+            let at = Int(clock.current) + seconds
+            return at >= Int(UInt32.max) ? UInt32.max - 1 : UInt32(at)
+        case .exat, .pxat:
+            // Absolute Unix time; in the past means stored already expired, as redis deletes it.
+            let rel = seconds - clock.processStarted
+            if rel <= Int(clock.current) { return 1 }
+            return rel >= Int(UInt32.max) ? UInt32.max - 1 : UInt32(rel)
+        }
+    }
+
+    private func mset(_ out: OutputBuffer) -> HandlerAction {
+        guard argumentCount % 2 == 1 else { return error(out, "ERR wrong number of arguments for 'mset' command") }
+        var i = 1
+        while i < argumentCount {
+            let r = write(key: argument(i), value: argument(i + 1), expiry: .none, condition: .always, wantOld: false)
+            if let failure = r.failure { return error(out, failure) }
+            i += 2
+        }
+        out.appendRESPOK()
+        return .proceed
+    }
+
+    /// GETDEL: the value, deleted only if it is still the one read (its CAS).
+    private func getdel(_ out: OutputBuffer) -> HandlerAction {
+        let key = argument(1)
+        while true {
+            guard let old = lookup(key) else {
+                out.appendRESPNull(version)
+                return .proceed
+            }
+            switch engine.delete(key, hash: CacheEngine.hash(key), casIn: old.cas) {
+            case .deleted:
+                appendOld(old, out)
+                return .proceed
+            default:
+                engine.release(old)
+            }
+        }
+    }
+
+    /// APPEND key value: the new length.
+    private func append(_ out: OutputBuffer) -> HandlerAction {
+        let key = argument(1), value = argument(2)
+        guard key.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
+        let hv = CacheEngine.hash(key)
+        while true {
+            var outcome = GetOutcome.miss
+            let old = engine.get(key, hash: hv, outcome: &outcome)
+            let oldLength = old?.valueLength ?? 0
+            guard case .ok(let item) = newItem(key: key, expiry: old?.expiry ?? 0, length: oldLength + value.count) else {
+                if let old { engine.release(old) }
+                return error(out, allocationFailure(key: key, length: oldLength + value.count))
+            }
+            if let old {
+                var at = 0
+                for i in 0..<engine.valueSegmentCount(old) {
+                    let seg = engine.valueSegment(old, i)
+                    engine.writeValue(item, at: at, UnsafeRawBufferPointer(seg))
+                    at += seg.count
+                }
+            }
+            engine.writeValue(item, at: oldLength, value)
+            let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
+            engine.release(item)
+            if let old { engine.release(old) }
+            if result == .stored {
+                out.appendRESPInteger(Int64(oldLength + value.count))
+                return .proceed
+            }
+        }
+    }
+
+    /// INCR, DECR, INCRBY, DECRBY: a signed 64-bit decimal, kept with its TTL.
+    private func incrementBy(_ by: Int, _ out: OutputBuffer) -> HandlerAction {
+        let key = argument(1)
+        guard key.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
+        let hv = CacheEngine.hash(key)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        while true {
+            var outcome = GetOutcome.miss
+            let old = engine.get(key, hash: hv, outcome: &outcome)
+            var current = 0
+            if let old {
+                guard let v = integerValue(old) else {
+                    engine.release(old)
+                    return notAnInteger(out)
+                }
+                current = v
+            }
+            let (sum, overflow) = current.addingReportingOverflow(by)
+            if overflow {
+                if let old { engine.release(old) }
+                return error(out, "ERR increment or decrement would overflow")
+            }
+            let stored: Bool = withUnsafeMutableBytes(of: &digits) { buf in
+                let n = formatSigned(sum, into: buf)
+                guard case .ok(let item) = newItem(key: key, expiry: old?.expiry ?? 0, length: n) else { return false }
+                engine.writeValue(item, at: 0, UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
+                engine.release(item)
+                return result == .stored
+            }
+            if let old { engine.release(old) }
+            if stored {
+                out.appendRESPInteger(Int64(sum))
+                return .proceed
+            }
+        }
+    }
+
+    /// The item's value as redis's string2ll reads a string value (at most 20 bytes).
+    private func integerValue(_ it: Item) -> Int? {
+        guard it.valueLength > 0, it.valueLength <= 20, engine.valueSegmentCount(it) == 1 else { return nil }
+        let seg = engine.valueSegment(it, 0)
+        return parseInteger(UnsafeRawPointer(seg.baseAddress!), it.valueLength)
+    }
+}
+
+extension RESPConnection.Expiry {
+    /// The process time for a fixed expiry (0: never); `.keep` is resolved by the caller.
+    var fixed: UInt32 {
+        if case .at(let t) = self { return t }
+        return 0
+    }
+}
+
+/// The decimal form of `v` into `out` (at least 20 bytes); returns its length.
+func formatSigned(_ v: Int, into out: UnsafeMutableRawBufferPointer) -> Int {
+    var m = v.magnitude
+    var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    return withUnsafeMutableBytes(of: &tmp) { t in
+        var n = 0
+        repeat {
+            t[n] = UInt8(truncatingIfNeeded: m % 10) + 0x30
+            m /= 10
+            n += 1
+        } while m != 0
+        var k = 0
+        if v < 0 { out[0] = UInt8(ascii: "-"); k = 1 }
+        for i in 0..<n { out[k + i] = t[n - 1 - i] }
+        return k + n
+    }
+}

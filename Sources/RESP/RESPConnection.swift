@@ -1,0 +1,138 @@
+// One Redis-port connection: parses requests (RESPRequestParser), finds each command in the port's
+// table, checks its arity and authentication as redis-server's processCommand does, and runs it.
+// Commands append their replies to the output; a protocol error is answered in redis's words and
+// the connection is closed after the reply, as redis closes it.
+import CacheEngine
+import Platform
+
+final class RESPConnection: ConnectionHandler {
+    let service: RESPService
+    let engine: CacheEngine
+    let stats: StatCounters
+    let parser: RESPRequestParser
+    /// CLIENT ID: unique for the process's life, from 1.
+    let id: UInt64
+    /// Chosen by HELLO.
+    var version: RESPVersion = .resp2
+    /// False while --requirepass is set and AUTH has not succeeded.
+    var authenticated: Bool
+    /// CLIENT SETNAME.
+    var name: [UInt8]? = nil
+
+    init(service: RESPService, stats: StatCounters, id: UInt64) {
+        self.service = service
+        self.engine = service.engine
+        self.stats = stats
+        self.id = id
+        parser = RESPRequestParser(limits: service.settings.limits)
+        authenticated = service.settings.requirePassword == nil
+        parser.unauthenticated = !authenticated
+    }
+
+    func connectionClosed() {}
+
+    func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        var pos = 0
+        var handled = 0
+        while true {
+            switch parser.parse(input, from: pos) {
+            case .needMore:
+                if pos == input.count { parser.shrink() }
+                return (pos, .proceed)
+            case .error(let e):
+                output.append(e.reply)
+                stats.add(RESPCounter.protocolErrors.rawValue)
+                stats.add(RESPCounter.errorReplies.rawValue)
+                return (input.count, .close)
+            case .request(let end):
+                // The budget is checked with the next request in hand: a yield means more input
+                // is ready, and this request is parsed again on the next call.
+                if handled == service.settings.requestsPerEvent { return (pos, .yield) }
+                handled += 1
+                let action = execute(output)
+                pos = end
+                if action != .proceed { return (pos, action) }
+            }
+        }
+    }
+
+    /// redis's processCommand: unknown command, then arity, then authentication.
+    private func execute(_ output: OutputBuffer) -> HandlerAction {
+        stats.add(RESPCounter.commands.rawValue)
+        guard let command = service.table.find(argument(0)) else {
+            return unknownCommand(output)
+        }
+        guard command.accepts(argumentCount: argumentCount) else {
+            return error(output, "ERR wrong number of arguments for '\(command.name)' command")
+        }
+        if !authenticated && !Self.allowedBeforeAuth(command.name) {
+            return error(output, "NOAUTH Authentication required.")
+        }
+        return command.run(self, output)
+    }
+
+    /// Commands a connection may send before it authenticates (redis's CMD_NO_AUTH).
+    private static func allowedBeforeAuth(_ name: StaticString) -> Bool {
+        let n = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        return equalFolded(n, "auth") || equalFolded(n, "hello") || equalFolded(n, "quit") || equalFolded(n, "reset")
+    }
+
+    private func unknownCommand(_ output: OutputBuffer) -> HandlerAction {
+        // redis: "unknown command '%.128s', with args beginning with: " then up to 128 bytes of
+        // arguments, each as '%.*s' and a space.
+        var text = "ERR unknown command '" + String(decoding: argument(0).prefix(128), as: UTF8.self)
+            + "', with args beginning with: "
+        var args = 0
+        var i = 1
+        while i < argumentCount && args < 128 {
+            let a = String(decoding: argument(i).prefix(128 - args), as: UTF8.self)
+            text += "'" + a + "' "
+            args += a.utf8.count + 3
+            i += 1
+        }
+        return error(output, text)
+    }
+
+    // MARK: what commands use
+
+    @inline(__always)
+    var argumentCount: Int { parser.argumentCount }
+
+    @inline(__always)
+    func argument(_ i: Int) -> UnsafeRawBufferPointer { parser.argument(i) }
+
+    /// An error reply (`text` holds the code: "ERR ...", "WRONGTYPE ..."), counted.
+    func error(_ output: OutputBuffer, _ text: StaticString) -> HandlerAction {
+        stats.add(RESPCounter.errorReplies.rawValue)
+        output.appendRESPError(text)
+        return .proceed
+    }
+
+    func error(_ output: OutputBuffer, _ text: String) -> HandlerAction {
+        stats.add(RESPCounter.errorReplies.rawValue)
+        output.appendRESPError(text)
+        return .proceed
+    }
+
+    /// `-ERR value is not an integer or out of range`.
+    func notAnInteger(_ output: OutputBuffer) -> HandlerAction {
+        error(output, "ERR value is not an integer or out of range")
+    }
+
+    func syntaxError(_ output: OutputBuffer) -> HandlerAction {
+        error(output, "ERR syntax error")
+    }
+
+    /// Argument `i` as redis's string2ll reads an integer argument.
+    func integerArgument(_ i: Int) -> Int? {
+        let a = argument(i)
+        return a.count == 0 ? nil : parseInteger(a.baseAddress!, a.count)
+    }
+
+    /// Argument `i` equals `word` (lower case), ignoring case.
+    @inline(__always)
+    func argument(_ i: Int, is word: StaticString) -> Bool { equalFolded(argument(i), word) }
+
+    /// The port's commands, by group.
+    static let commands: [RESPCommand] = connectionCommands + stringCommands + keyCommands
+}

@@ -1,0 +1,132 @@
+// Black-box tests of Redis mode (--redis-port): the same RESP transcript (Scripts/resp_compare.py:
+// raw requests, whole, pipelined and split, protocol errors) against swiftcached and against
+// Debian's redis-server 7.0 started here with persistence off, compared line by line; and the
+// memcached port and the RESP port reading each other's strings.
+//
+// redis-server is a prerequisite (Tools/deps.sh test installs it): without it the comparison
+// FAILS with a message, it is never skipped.
+
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("swiftcached Redis mode black-box")
+struct RESPBlackBoxTests {
+    @Test("RESP replies equal redis-server 7.0's; the memcached and RESP ports share keys", .timeLimit(.minutes(2)))
+    func transcriptMatchesRedis() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_compare.py")
+        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, redisPort in
+            let r = try await ToolRunner.run(python, [script, "--port", String(redisPort), "--memcached-port", String(server.port)],
+                                             timeout: .seconds(60))
+            #expect(r.succeeded, "resp_compare.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("SHARED KEYSPACE CHECKS PASSED"), "no shared-keyspace line:\n\(r.report)")
+            #expect(server.isRunning, "swiftcached died during resp_compare.py; log:\n\(server.log)")
+            return r.output
+        }
+        let theirs = try await withRedisServer { port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_compare.py against redis-server failed:\n\(r.report)")
+            return r.output
+        }
+        let transcript = { (text: String) in
+            text.split(separator: "\n").filter { !$0.hasSuffix("CHECKS PASSED") }.map(String.init)
+        }
+        let a = transcript(ours), b = transcript(theirs)
+        #expect(a.count == b.count && a.count > 40, "transcripts of \(a.count) and \(b.count) lines")
+        for (x, y) in zip(a, b) {
+            #expect(x == y, "swiftcached and redis-server differ")
+        }
+    }
+
+    @Test("--requirepass: NOAUTH before AUTH, WRONGPASS counted, HELLO 3 AUTH", .timeLimit(.minutes(1)))
+    func requirePassword() async throws {
+        try await withSecondListener("--redis-port", ["--requirepass=s3cret"]) { server, port in
+            let c = try RESPRawConnection(port: port)
+            #expect(try c.request("*1\r\n$4\r\nPING\r\n") == "-NOAUTH Authentication required.\r\n")
+            #expect(try c.request("*2\r\n$4\r\nAUTH\r\n$5\r\nwrong\r\n") == "-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+            #expect(try c.request("*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n") == "+OK\r\n")
+            #expect(try c.request("*1\r\n$4\r\nPING\r\n") == "+PONG\r\n")
+            let d = try RESPRawConnection(port: port)
+            // Before AUTH, at most 10 arguments (redis's unauthenticated multibulk bound).
+            #expect(try d.request("*11\r\n") == "-ERR Protocol error: unauthenticated multibulk length\r\n")
+            let e = try RESPRawConnection(port: port)
+            let hello = try e.request("*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$6\r\ns3cret\r\n")
+            #expect(hello.hasPrefix("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "HELLO 3 AUTH: \(hello)")
+            #expect(server.isRunning)
+        }
+    }
+
+    /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
+    private func withRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
+        guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
+            throw IntegrationSetupError("redis-server not found (Tools/deps.sh test installs it)")
+        }
+        let port = try Loopback.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--daemonize", "no", "--logfile", ""]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            // SIGKILL: the test runner's threads block SIGTERM and a child inherits the mask, so
+            // redis-server would never see a terminate(); nothing is persisted anyway.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        while !Loopback.canConnect(port: port) {
+            guard process.isRunning, clock.now - start < .seconds(10) else {
+                throw IntegrationSetupError("redis-server did not accept connections on 127.0.0.1:\(port)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await body(port)
+    }
+}
+
+/// A blocking loopback connection with a receive timeout, for short exact exchanges.
+private final class RESPRawConnection {
+    let fd: Int32
+
+    init(port: UInt16) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            close(fd)
+            throw IntegrationSetupError("connect to 127.0.0.1:\(port) failed")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends `text` and returns what arrives within the timeout until a pause of 100 ms after the
+    /// first bytes (the replies here are one short line or one small map).
+    func request(_ text: String) throws -> String {
+        _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+            var short = timeval(tv_sec: 0, tv_usec: 100_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short, socklen_t(MemoryLayout<timeval>.size))
+        }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return String(decoding: reply, as: UTF8.self)
+    }
+}

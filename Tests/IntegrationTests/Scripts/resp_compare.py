@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""The same RESP requests to a Redis-protocol server, one transcript line per reply.
+
+Run against swiftcached's --redis-port and against redis-server 7.0 (persistence off); the
+black-box test compares the two transcripts. Each case sends raw bytes (multibulk or inline,
+whole or split) and prints the exact reply bytes, read as RESP (nested arrays and maps included),
+or <closed> when the server closed the connection. Keys carry a run id so runs do not collide.
+
+With --memcached-port, also checks that the memcached port and the RESP port see the same
+strings (swiftcached only).
+
+Usage: resp_compare.py --port P [--memcached-port M]
+"""
+
+import argparse
+import socket
+import sys
+import time
+
+IO_TIMEOUT = 5.0
+
+
+class Conn:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, data, pieces=1):
+        if pieces == 1:
+            self.sock.sendall(data)
+            return
+        step = max(1, len(data) // pieces)
+        for i in range(0, len(data), step):
+            self.sock.sendall(data[i:i + step])
+            time.sleep(0.005)
+
+    def _more(self):
+        d = self.sock.recv(1 << 20)
+        if not d:
+            raise EOFError
+        self.buf += d
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self._more()
+        i = self.buf.index(b"\r\n")
+        l, self.buf = self.buf[:i + 2], self.buf[i + 2:]
+        return l
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self._more()
+        d, self.buf = self.buf[:n], self.buf[n:]
+        return d
+
+    def reply(self):
+        """One RESP reply's bytes, aggregates included."""
+        l = self.line()
+        t = l[:1]
+        if t in (b"$", b"="):
+            n = int(l[1:-2])
+            return l if n < 0 else l + self.exact(n + 2)
+        if t in (b"*", b"~", b">", b"%"):
+            n = int(l[1:-2])
+            if t == b"%":
+                n *= 2
+            out = l
+            for _ in range(max(n, 0)):
+                out += self.reply()
+            return out
+        return l
+
+    def closed(self):
+        """True when the server closes the connection within a second."""
+        self.sock.settimeout(1.0)
+        try:
+            return self.sock.recv(1) == b""
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+
+def mb(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--memcached-port", type=int)
+    args = ap.parse_args()
+    run = "%x" % (int(time.time() * 1000) & 0xFFFFFF)
+
+    def k(name):
+        return ("rc_%s_%s" % (run, name)).encode()
+
+    out = []
+
+    def case(name, requests, replies, pieces=1, skip=0):
+        """Sends `requests` (bytes, all at once or in `pieces`) and records `replies` replies
+        after dropping the first `skip` (replies that differ by nature, such as HELLO's id)."""
+        c = Conn(args.port)
+        c.send(requests, pieces)
+        got = []
+        try:
+            for _ in range(skip):
+                c.reply()
+            for _ in range(replies):
+                got.append(c.reply())
+        except (EOFError, ConnectionResetError):
+            got.append(b"<closed>")
+        line = "%s: %r" % (name, b"".join(got))
+        out.append(line)
+        c.sock.close()
+
+    a, b_, n_, s_, x_ = k("a"), k("b"), k("n"), k("s"), k("x")
+    # Connection commands.
+    case("ping", mb("PING"), 1)
+    case("ping msg", mb("ping", "hi there"), 1)
+    case("ping args", mb("PING", "a", "b"), 1)
+    case("echo", mb("ECHO", b"a\r\nb"), 1)
+    case("echo arity", mb("ECHO"), 1)
+    case("inline", b"PING\r\nECHO \"a b\" 'c'\r\n\r\nECHO x\n", 3)
+    case("inline quoting", b"ECHO \"\\x41\\n\\\\\"\r\n", 1)
+    case("unknown", mb("FOO", "bar", "baz"), 1)
+    case("unknown no args", mb("FOO"), 1)
+    case("select 0", mb("SELECT", 0), 1)
+    case("select junk", mb("SELECT", "x"), 1)
+    case("select -1", mb("SELECT", -1), 1)
+    case("auth no password", mb("AUTH", "pw"), 1)
+    case("client setname", mb("CLIENT", "SETNAME", "a b") + mb("CLIENT", "SETNAME", "ok") + mb("CLIENT", "GETNAME"), 3)
+    case("hello bad", mb("HELLO", 4) + mb("HELLO", "x") + mb("HELLO", 2, "FOO"), 3)
+    case("resp3", mb("HELLO", 3) + mb("GET", k("missing")) + mb("CLIENT", "GETNAME") + mb("SET", a, "v", "NX"), 3, skip=1)
+    case("back to resp2", mb("HELLO", 3) + mb("HELLO", 2) + mb("GET", k("missing")), 1, skip=2)
+    case("quit", mb("QUIT") + mb("PING"), 2)
+    # Strings.
+    case("set get", mb("SET", a, "hello") + mb("GET", a) + mb("get", k("none")), 3)
+    case("set nx xx", mb("SET", a, "1", "NX") + mb("SET", b_, "1", "XX") + mb("SET", b_, "2", "NX") + mb("SET", b_, "3", "XX") + mb("GET", b_), 5)
+    case("set get option", mb("SET", a, "new", "GET") + mb("SET", k("fresh"), "v", "GET") + mb("GET", a), 3)
+    case("set nx get", mb("SET", a, "other", "NX", "GET") + mb("GET", a), 2)
+    case("set syntax", mb("SET", a, "v", "NX", "XX") + mb("SET", a, "v", "EX") + mb("SET", a, "v", "EX", 1, "PX", 1000) + mb("SET", a, "v", "KEEPTTL", "EX", 5) + mb("SET", a, "v", "FOO"), 5)
+    case("set bad expire", mb("SET", a, "v", "EX", 0) + mb("SET", a, "v", "PX", -1) + mb("SET", a, "v", "EX", "x") + mb("SET", a, "v", "EX", "9223372036854775807") + mb("SETEX", a, 0, "v") + mb("PSETEX", a, -5, "v"), 6)
+    case("set ex", mb("SET", x_, "v", "EX", 100) + mb("SETEX", x_, 100, "w") + mb("PSETEX", x_, 100000, "z") + mb("GET", x_) + mb("SET", x_, "q", "KEEPTTL") + mb("GET", x_), 6)
+    case("set exat past", mb("SET", x_, "v", "EXAT", 1) + mb("GET", x_) + mb("EXISTS", x_), 3)
+    case("setnx", mb("SETNX", k("nx"), "1") + mb("SETNX", k("nx"), "2") + mb("GET", k("nx")), 3)
+    case("getset getdel", mb("GETSET", k("gs"), "1") + mb("GETSET", k("gs"), "2") + mb("GETDEL", k("gs")) + mb("GETDEL", k("gs")) + mb("GET", k("gs")), 5)
+    case("mset mget", mb("MSET", a, "1", b_, "2") + mb("MGET", a, k("none"), b_) + mb("MSET", a, "1", b_), 3)
+    case("strlen append", mb("STRLEN", s_) + mb("APPEND", s_, "abc") + mb("APPEND", s_, "de") + mb("STRLEN", s_) + mb("GET", s_), 5)
+    case("incr family", mb("INCR", n_) + mb("INCRBY", n_, 41) + mb("DECR", n_) + mb("DECRBY", n_, -10) + mb("INCRBY", n_, "x") + mb("GET", n_), 6)
+    case("incr errors", mb("SET", n_, "9223372036854775806") + mb("INCR", n_) + mb("INCR", n_) + mb("SET", n_, " 1") + mb("INCR", n_) + mb("SET", n_, "01") + mb("INCR", n_) + mb("DECRBY", n_, "-9223372036854775808") + mb("SET", n_, "abc") + mb("DECR", n_), 10)
+    case("incr negative", mb("SET", n_, "-9223372036854775807") + mb("DECR", n_) + mb("DECR", n_) + mb("GET", n_), 4)
+    case("del exists", mb("DEL", a, b_, k("none")) + mb("EXISTS", a, s_, s_) + mb("UNLINK", s_) + mb("DEL"), 4)
+    case("binary key and value", mb("SET", b"k\x00\r\n" + run.encode(), b"\x00\xff\r\n") + mb("GET", b"k\x00\r\n" + run.encode()), 2)
+    case("large value", mb("SET", k("big"), b"x" * 300000) + mb("STRLEN", k("big")) + mb("DEL", k("big")), 3)
+    # Requests split at every few bytes, pipelined.
+    pipeline = mb("SET", a, "split") + b"GET " + a + b"\r\n" + mb("MGET", a, a) + mb("PING")
+    case("split pipeline", pipeline, 4, pieces=len(pipeline) // 3)
+    # Protocol errors: replied, then the connection is closed.
+    for name, raw in [("bad multibulk", b"*x\r\n"), ("expected dollar", b"*1\r\n+PING\r\n"),
+                      ("bad bulk length", b"*1\r\n$-3\r\n"), ("unbalanced quotes", b"ECHO \"abc\r\n"),
+                      ("huge bulk", b"*1\r\n$536870913\r\n")]:
+        c = Conn(args.port)
+        c.send(raw)
+        try:
+            r = c.reply()
+        except (EOFError, ConnectionResetError):
+            r = b"<closed>"
+        out.append("%s: %r closed=%s" % (name, r, c.closed()))
+        c.sock.close()
+
+    for line in out:
+        print(line)
+
+    if args.memcached_port:
+        # The cache port and the RESP port share keys: set through one, read through the other.
+        m = socket.create_connection(("127.0.0.1", args.memcached_port), timeout=IO_TIMEOUT)
+        key = k("shared")
+        m.sendall(b"set " + key + b" 0 0 5\r\nhello\r\n")
+        assert m.recv(100) == b"STORED\r\n"
+        c = Conn(args.port)
+        c.send(mb("GET", key) + mb("SET", key, "from-resp") + mb("APPEND", key, "!"))
+        got = [c.reply(), c.reply(), c.reply()]
+        assert got == [b"$5\r\nhello\r\n", b"+OK\r\n", b":10\r\n"], got
+        m.sendall(b"get " + key + b"\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            data += m.recv(1000)
+        assert data == b"VALUE " + key + b" 0 10\r\nfrom-resp!\r\nEND\r\n", data
+        m.sendall(b"delete " + key + b"\r\n")
+        assert m.recv(100) == b"DELETED\r\n"
+        c.send(mb("EXISTS", key))
+        assert c.reply() == b":0\r\n"
+        print("SHARED KEYSPACE CHECKS PASSED")
+    print("RESP TRANSCRIPT DONE")
+
+
+if __name__ == "__main__":
+    main()
