@@ -104,6 +104,7 @@ public final class Broker: @unchecked Sendable {
     let consumers = Atomic<UInt64>(0)
     private let unroutableCount = Atomic<UInt64>(0)
     private let keysTooLongCount = Atomic<UInt64>(0)
+    private let linesTooLongCount = Atomic<UInt64>(0)
     /// Queues not created because their journal could not be opened.
     let journalOpenErrorCount = Atomic<UInt64>(0)
     /// Messages refused because their queue's journal cannot be written.
@@ -638,4 +639,7 @@ public final class Broker: @unchecked Sendable {
     public var unroutable: UInt64 { unroutableCount.load(ordering: .relaxed) }
     /// Routing and binding keys refused by `maxKeyBytes` or `maxTopicWords`.
     public var keysTooLong: UInt64 { keysTooLongCount.load(ordering: .relaxed) }
+    /// Broker-port connections closed for a request line longer than `maxPlainLine`.
+    public var linesTooLong: UInt64 { linesTooLongCount.load(ordering: .relaxed) }
+    public func noteLineTooLong() { linesTooLongCount.wrappingAdd(1, ordering: .relaxed) }
 }

@@ -40,6 +40,7 @@ extension Broker {
         .gauge("broker_memory_used", .memory) { String($0.broker.share.inUse) },
         .gauge("broker_unroutable", .stats) { String($0.broker.unroutable) },
         .gauge("broker_keys_too_long", .stats) { String($0.broker.keysTooLong) },
+        .gauge("broker_lines_too_long", .stats) { String($0.broker.linesTooLong) },
         .gauge("broker_total_messages", .stats) { String($0.totalMessages) },
         // Only with a journal (--data-dir).
         .gauge("broker_fsyncs", .persistence) { $0.broker.flusher.map { String($0.fsyncCount) } },

@@ -113,7 +113,11 @@ final class BrokerConnection: TextRequestLoop {
     func awaitInput() -> HandlerAction { heldForDisk() }
 
     func incompleteLine(_ input: UnsafeRawBufferPointer, at pos: Int) -> HandlerAction {
-        input.count - pos > settings.maxPlainLine ? .closeNow : heldForDisk()
+        if input.count - pos > settings.maxPlainLine {
+            broker.noteLineTooLong()
+            return .closeNow
+        }
+        return heldForDisk()
     }
 
     func budgetSpent() -> HandlerAction {

@@ -15,6 +15,9 @@ public enum CommandCounter: Int, StatCounter {
     case storeTooLarge, storeNoMemory
     case authCmds, authErrors
     case binaryHeaderInvalid, metadumpBusy
+    /// Connections closed for a request line longer than memcached allows (2048 bytes without a
+    /// newline, a multi-get 1 MB): the bound on the input one connection can hold.
+    case linesTooLong
 
     public var name: String {
         switch self {
@@ -44,6 +47,7 @@ public enum CommandCounter: Int, StatCounter {
         case .authErrors: "auth_errors"
         case .binaryHeaderInvalid: "binary_header_invalid"
         case .metadumpBusy: "metadump_busy"
+        case .linesTooLong: "conn_lines_too_long"
         }
     }
 
@@ -179,9 +183,11 @@ extension MemcacheService {
         // A hit sets the item's flags under its item lock; there is no bump queue to drop from.
         .gauge("lru_bumps_dropped", .stats) { $0.segmented ? "0" : nil },
         // swiftcached's own, after memcached's lines.
-        // Binary headers refused before their body, metadumps refused BUSY.
+        // Binary headers refused before their body, metadumps refused BUSY, connections closed for
+        // a line too long.
         .counter(CommandCounter.binaryHeaderInvalid),
         .counter(CommandCounter.metadumpBusy),
+        .counter(CommandCounter.linesTooLong),
         .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
         // After memcached's names: clients read `version` as memcached's.
         .gauge("swiftcached_version", .server) { $0.service.settings.serverVersion },

@@ -34,8 +34,15 @@ final class MemcacheConnection: TextRequestLoop {
     var auth: AsciiAuth
     /// Decided by the first byte the connection sends (0x80: binary), as memcached does.
     var binary: Bool?
-    /// Decoded base64 keys of meta commands.
-    let keyScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    /// Decoded base64 keys of meta commands, allocated on first use (most connections never
+    /// send one, and an idle connection should pin as little as possible).
+    private var keyScratchStorage: UnsafeMutableRawBufferPointer?
+    var keyScratch: UnsafeMutableRawBufferPointer {
+        if let s = keyScratchStorage { return s }
+        let s = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+        keyScratchStorage = s
+        return s
+    }
 
     /// The socket, as `watch` lines name it (cfd).
     let fd: Int32
@@ -56,7 +63,7 @@ final class MemcacheConnection: TextRequestLoop {
     }
 
     deinit {
-        keyScratch.deallocate()
+        keyScratchStorage?.deallocate()
     }
 
     func connectionClosed() {
@@ -149,7 +156,10 @@ final class MemcacheConnection: TextRequestLoop {
         while i < input.count && input[i] == 0x20 { i += 1 }
         let rest = UnsafeRawBufferPointer(rebasing: input[i...])
         let isGet = rest.starts(with: "get ".utf8) || rest.starts(with: "gets ".utf8)
-        if i - pos > 100 || !isGet || pendingBytes > settings.maxGetLine { return .closeNow }
+        if i - pos > 100 || !isGet || pendingBytes > settings.maxGetLine {
+            stats.add(.linesTooLong)
+            return .closeNow
+        }
         return .proceed
     }
 

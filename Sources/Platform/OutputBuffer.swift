@@ -17,6 +17,10 @@ public struct OutputSegment {
 }
 
 public final class OutputBuffer {
+    // With a pool, the arena and the segment array are taken from it with the first reply and
+    // given back once all is written (`compact`, `reset`): capacity 0 means none is held, and the
+    // pointers are then placeholders that are never dereferenced (every write checks capacity
+    // first, and only the slow path of that check takes storage).
     public private(set) var text: UnsafeMutableRawPointer
     public private(set) var textCount = 0
     private var textCapacity: Int
@@ -27,18 +31,56 @@ public final class OutputBuffer {
     public private(set) var firstSegment = 0
     public private(set) var firstSegmentWritten = 0
     public var releaseReference: ((UnsafeMutableRawPointer) -> Void)?
+    private let pool: OutputStoragePool?
 
+    /// A buffer that owns its storage for its whole life (tests, UDP replies).
     public init(textCapacity: Int = 2048, segmentCapacity: Int = 64) {
         self.textCapacity = textCapacity
         self.segmentCapacity = segmentCapacity
         text = .allocate(byteCount: textCapacity, alignment: 8)
         segments = .allocate(capacity: segmentCapacity)
+        pool = nil
+    }
+
+    /// A buffer that holds storage from `pool` only while it has output (a connection). Used
+    /// only on the pool's thread.
+    public init(pool: OutputStoragePool) {
+        self.pool = pool
+        textCapacity = 0
+        segmentCapacity = 0
+        text = UnsafeMutableRawPointer(bitPattern: 8)!
+        segments = UnsafeMutablePointer(bitPattern: MemoryLayout<OutputSegment>.alignment)!
     }
 
     deinit {
-        reset()
-        text.deallocate()
-        segments.deallocate()
+        // Not given back to the pool: the last reference may be dropped on another thread.
+        releaseAll()
+        if hasStorage {
+            text.deallocate()
+            segments.deallocate()
+        }
+    }
+
+    /// Whether an arena and a segment array are held.
+    public var hasStorage: Bool { textCapacity > 0 }
+
+    /// Takes storage from the pool (or allocates it) for the first reply after an idle spell.
+    @inline(never)
+    private func takeStorage() {
+        let s = pool?.take() ?? .allocate()
+        text = s.text
+        textCapacity = s.textCapacity
+        segments = s.segments
+        segmentCapacity = s.segmentCapacity
+    }
+
+    /// Gives the (empty) buffer's storage back to the pool.
+    private func giveStorage() {
+        guard let pool, hasStorage else { return }
+        pool.give(OutputStorage(text: text, textCapacity: textCapacity, segments: segments,
+                                segmentCapacity: segmentCapacity))
+        textCapacity = 0
+        segmentCapacity = 0
     }
 
     public var isEmpty: Bool { firstSegment == segmentCount }
@@ -53,6 +95,14 @@ public final class OutputBuffer {
     @inline(__always)
     private func reserveText(_ n: Int) {
         if textCount + n > textCapacity {
+            growText(n)
+        }
+    }
+
+    @inline(never)
+    private func growText(_ n: Int) {
+        if !hasStorage { takeStorage() }
+        if textCount + n > textCapacity {
             var cap = textCapacity * 2
             while cap < textCount + n { cap *= 2 }
             let grown = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 8)
@@ -66,6 +116,17 @@ public final class OutputBuffer {
     @inline(__always)
     private func pushSegment(_ s: OutputSegment) {
         if segmentCount == segmentCapacity {
+            growSegments()
+        }
+        (segments + segmentCount).initialize(to: s)
+        segmentCount += 1
+    }
+
+    @inline(never)
+    private func growSegments() {
+        if !hasStorage {
+            takeStorage()
+        } else {
             let cap = segmentCapacity * 2
             let grown = UnsafeMutablePointer<OutputSegment>.allocate(capacity: cap)
             grown.moveInitialize(from: segments, count: segmentCount)
@@ -73,8 +134,6 @@ public final class OutputBuffer {
             segments = grown
             segmentCapacity = cap
         }
-        (segments + segmentCount).initialize(to: s)
-        segmentCount += 1
     }
 
     /// Extends the last text segment if it ends where new text goes, else starts one.
@@ -223,8 +282,14 @@ public final class OutputBuffer {
         textCount = 0
     }
 
-    /// Drops everything queued, releasing every reference (connection closing).
+    /// Drops everything queued, releasing every reference (connection closing), and gives the
+    /// storage back to the pool.
     public func reset() {
+        releaseAll()
+        giveStorage()
+    }
+
+    private func releaseAll() {
         let release = releaseReference
         for i in firstSegment..<segmentCount {
             if let r = segments[i].reference { release?(r) }
@@ -232,9 +297,16 @@ public final class OutputBuffer {
         resetWritten()
     }
 
-    /// Shrinks the arena after a large reply, so idle connections stay small.
+    /// Called once all output is written: a pooled buffer gives its storage back (an idle
+    /// connection holds none); one that owns its storage shrinks the arena after a large reply.
     public func compact(maxIdleTextCapacity: Int = 64 * 1024) {
-        guard isEmpty, textCapacity > maxIdleTextCapacity else { return }
+        guard isEmpty else { return }
+        resetWritten()
+        if pool != nil {
+            giveStorage()
+            return
+        }
+        guard textCapacity > maxIdleTextCapacity else { return }
         text.deallocate()
         textCapacity = 2048
         text = .allocate(byteCount: textCapacity, alignment: 8)

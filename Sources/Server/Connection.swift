@@ -1,4 +1,4 @@
-// A connection: its socket, its read buffer, its protocol handler and its output. It lives on one
+// A connection: its socket, its unconsumed input, its protocol handler and its output. It lives on one
 // worker for its whole life and is driven by that worker's event loop: read what is there, let
 // the handler consume every complete request, answer the whole batch with one writev, and only
 // then read again. A write that would block parks the connection on EV_WRITE until it drains.
@@ -31,41 +31,30 @@ final class Connection {
     private var streaming = false
     private var readPaused = false
     private var parkTimer: OpaquePointer?
-    private var buffer: UnsafeMutableRawPointer
-    private var capacity: Int
-    private var start = 0
-    private var end = 0
+    /// Unconsumed input; none while idle (ConnectionInput.swift).
+    private var input = ConnectionInput()
     private var writing = false
     private var closing = false
     private var closed = false
-    static let initialCapacity = 16 * 1024
-    static let iovecCapacity = 256
-    private let iov: UnsafeMutablePointer<iovec>
+    /// A parked connection stops reading once this much input waits behind the parked request.
+    static let parkedInputLimit = Worker.readBufferCapacity
 
     init(fd: Int32, worker: Worker, factory: ConnectionHandlerFactory, generation: UInt64) {
         self.fd = fd
         self.worker = worker
         self.generation = generation
-        let output = OutputBuffer()
+        let output = OutputBuffer(pool: worker.outputPool)
         self.output = output
         self.record = ConnectionRecord(fd: fd, now: worker.server.clock.current)
         self.handler = factory.makeHandler(workerIndex: worker.index, fd: fd, output: output,
                                            waker: worker.makeWaker(fd: fd, generation: generation))
-        capacity = Self.initialCapacity
-        buffer = .allocate(byteCount: capacity, alignment: 8)
-        worker.server.stats.readBuffers.wrappingAdd(1, ordering: .relaxed)
-        worker.server.stats.readBufferBytes.wrappingAdd(capacity, ordering: .relaxed)
-        iov = .allocate(capacity: Self.iovecCapacity)
         if let observer = worker.server.observer, observer.isObserving {
             observer.connectionOpened(fd: fd, peer: record.peer)
         }
     }
 
     deinit {
-        worker.server.stats.readBuffers.wrappingSubtract(1, ordering: .relaxed)
-        worker.server.stats.readBufferBytes.wrappingSubtract(capacity, ordering: .relaxed)
-        buffer.deallocate()
-        iov.deallocate()
+        input.release()
     }
 
     /// The event loop says the socket is readable or writable (or a yield re-ran us).
@@ -86,14 +75,15 @@ final class Connection {
             if pushPending && !parked && (!deliverPushes() || writing) { return }
         }
         if parked {
-            // Only watch for a hang-up; the bytes wait until the parked request is done. A full
-            // buffer stops the watching (level-triggered reads would spin) until the resume.
-            if end == capacity && start == 0 {
+            // Only watch for a hang-up; the bytes wait until the parked request is done. Past
+            // the limit the watching stops (level-triggered reads would spin) until the resume.
+            if input.count >= Self.parkedInputLimit {
                 event_del(event)
                 readPaused = true
+                worker.stats.add(ServerCounter.parkedInputPauses.rawValue)
                 return
             }
-            _ = readAvailable()
+            if readAvailable() { settleInput() }
             return
         }
         if !readValue() || !readAvailable() { return }
@@ -105,7 +95,7 @@ final class Connection {
     /// none is pending) and what follows it may be read; false when more is to come or the
     /// connection closed.
     private func readValue() -> Bool {
-        while start == end, let dest = handler.pendingValue() {
+        while input.isEmpty, let dest = handler.pendingValue() {
             let n = read(fd, dest.baseAddress!, dest.count)
             if n <= 0 {
                 if n == 0 { close(); return false }
@@ -157,7 +147,7 @@ final class Connection {
         if !complete(action) { return }
         // Requests that arrived while parked (after the reply is out: a handler that parks again
         // must find its held output still held).
-        if end > start && !writing { runHandler() }
+        if !input.isEmpty && !writing { runHandler() }
         if pushPending && !parked && !writing && !closed { _ = deliverPushes() }
     }
 
@@ -176,20 +166,25 @@ final class Connection {
         event_add(parkTimer, &tv)
     }
 
-    /// Reads once into the free space; false when the connection was closed.
+    /// Reads once into the free space (the worker's read buffer unless much input is held); false
+    /// when the connection was closed. The caller settles the input before the worker moves on.
     private func readAvailable() -> Bool {
-        if end == capacity {
-            if start > 0 {
-                memmove(buffer, buffer + start, end - start)
-                end -= start
-                start = 0
-            } else if !grow() {
-                return false
-            }
+        let growth = input.growthBeforeRead(sharedCapacity: Worker.readBufferCapacity)
+        let stats = worker.server.stats
+        let limit = worker.server.settings.readBufferLimit
+        if growth > 0 && limit > 0 && stats.readBufferByteCount + growth > limit {
+            // read_buf_mem_limit: this request would take the connections' read buffers past it.
+            stats.readBufferOOM.wrappingAdd(1, ordering: .relaxed)
+            handler.readBufferExhausted(output: output)
+            _ = complete(.close)
+            return false
         }
-        let n = read(fd, buffer + end, capacity - end)
+        let before = input.ownBytes
+        let space = input.readSpace(shared: worker.readBuffer, sharedCapacity: Worker.readBufferCapacity)
+        accountOwnBuffer(before)
+        let n = read(fd, space.baseAddress!, space.count)
         if n > 0 {
-            end += n
+            input.received(n)
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
             record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
             return true
@@ -200,48 +195,38 @@ final class Connection {
         return false
     }
 
-    /// Doubles the buffer for a request that does not fit; false (and the connection closing)
-    /// when read_buf_mem_limit refuses it.
-    private func grow() -> Bool {
-        let cap = capacity * 2
-        let stats = worker.server.stats
-        let limit = worker.server.settings.readBufferLimit
-        if limit > 0 && stats.readBufferByteCount + (cap - capacity) > limit {
-            stats.readBufferOOM.wrappingAdd(1, ordering: .relaxed)
-            handler.readBufferExhausted(output: output)
-            _ = complete(.close)
-            return false
-        }
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: cap, alignment: 8)
-        grown.copyMemory(from: buffer, byteCount: end)
-        buffer.deallocate()
-        buffer = grown
-        worker.server.stats.readBufferBytes.wrappingAdd(cap - capacity, ordering: .relaxed)
-        capacity = cap
-        return true
-    }
-
+    /// Lets the handler consume the input, acts on its answer, and settles what is left into the
+    /// connection's own buffer (or frees that buffer when nothing is).
     private func runHandler() {
         record.phase.store(ConnectionPhase.processing.rawValue, ordering: .relaxed)
-        let (consumed, action) = handler.process(UnsafeRawBufferPointer(start: buffer + start, count: end - start), output: output)
+        let (consumed, action) = handler.process(input.bytes, output: output)
         let after: ConnectionPhase = if case .park = action { .parked } else if handler.pendingValue() != nil { .readingValue } else { .waiting }
         record.phase.store(after.rawValue, ordering: .relaxed)
-        start += consumed
-        if start == end {
-            start = 0
-            end = 0
-            if capacity > 4 * Self.initialCapacity {
-                buffer.deallocate()
-                worker.server.stats.readBufferBytes.wrappingSubtract(capacity - Self.initialCapacity, ordering: .relaxed)
-                capacity = Self.initialCapacity
-                buffer = .allocate(byteCount: capacity, alignment: 8)
-            }
-        }
+        input.consume(consumed)
         if case .park(let timeoutMs) = action {
             park(timeoutMs: timeoutMs)
-            return
+        } else {
+            _ = complete(action)
         }
-        _ = complete(action)
+        if !closed { settleInput() }
+    }
+
+    /// Settles the input before the worker moves on (ConnectionInput.settle), counting the
+    /// connection's own buffer in read_buf_count / read_buf_bytes.
+    private func settleInput() {
+        let before = input.ownBytes
+        input.settle()
+        accountOwnBuffer(before)
+    }
+
+    /// The connection's own read buffer went from `before` bytes to `input.ownBytes`.
+    private func accountOwnBuffer(_ before: Int) {
+        let now = input.ownBytes
+        guard now != before else { return }
+        let stats = worker.server.stats
+        stats.readBufferBytes.wrappingAdd(now - before, ordering: .relaxed)
+        if before == 0 { stats.readBuffers.wrappingAdd(1, ordering: .relaxed) }
+        if now == 0 { stats.readBuffers.wrappingSubtract(1, ordering: .relaxed) }
     }
 
     /// Acts on what the handler returned and writes the output; false when the connection closed.
@@ -261,9 +246,17 @@ final class Connection {
         }
         if !output.isEmpty {
             guard flush() else {
-                if !closed { setWriting(true) }
+                if !closed {
+                    // Reads stop until the client has taken the replies: what it can pin is one
+                    // batch (a streamed reply waits on EV_WRITE by design and is not counted).
+                    if !writing { worker.stats.add(ServerCounter.outputStalls.rawValue) }
+                    setWriting(true)
+                }
                 return !closed
             }
+        } else if output.hasStorage {
+            // Replies withdrawn, or none: the storage goes back to the worker all the same.
+            output.compact()
         }
         if closing { close(); return false }
         // The next piece on a later turn of the loop, when the socket is writable: other
@@ -281,8 +274,8 @@ final class Connection {
     /// Writes queued output; true when all of it is out. Closes on a hard error.
     private func flush() -> Bool {
         while !output.isEmpty {
-            let n = output.fill(iov, capacity: Self.iovecCapacity)
-            let written = writev(fd, iov, Int32(n))
+            let n = output.fill(worker.iov, capacity: Worker.iovecCapacity)
+            let written = writev(fd, worker.iov, Int32(n))
             if written > 0 {
                 worker.stats.add(ServerCounter.bytesWritten.rawValue, UInt64(written))
                 output.consume(written)
@@ -328,6 +321,9 @@ final class Connection {
             self.parkTimer = nil
         }
         output.reset()
+        let held = input.ownBytes
+        input.release()
+        accountOwnBuffer(held)
         handler.connectionClosed()
         Glibc.close(fd)
         worker.connectionClosed(self)

@@ -1,11 +1,18 @@
 // Connection counters, declared with their `stats` names in `statTable`. Per worker: bytes read and
-// written, yields (single writer each). Shared: current and total connections, changed only on
-// accept and close, never per request, and the listener's pauses when descriptors run out.
+// written, yields, idle kicks, reads stopped by a bound (single writer each). Shared: current and
+// total connections, changed only on accept and close, never per request, and the listener's
+// pauses when descriptors run out.
 import Platform
 import Synchronization
 
 public enum ServerCounter: Int, StatCounter {
     case bytesRead, bytesWritten, connYields, idleKicks
+    /// Times a connection stopped reading because its replies could not all be written (the
+    /// client is not reading them): the bound on what a client that never reads can pin.
+    case outputStalls
+    /// Times a parked connection stopped reading because `Connection.parkedInputLimit` bytes of
+    /// requests waited behind the parked one.
+    case parkedInputPauses
 
     public var name: String {
         switch self {
@@ -13,6 +20,8 @@ public enum ServerCounter: Int, StatCounter {
         case .bytesWritten: "bytes_written"
         case .connYields: "conn_yields"
         case .idleKicks: "idle_kicks"
+        case .outputStalls: "conn_output_stalls"
+        case .parkedInputPauses: "conn_parked_input_pauses"
         }
     }
 
@@ -82,6 +91,8 @@ public final class ServerStats: Sendable {
         .gauge("time_in_listen_disabled_us", .stats) { String($0.timeInListenDisabledMicroseconds) },
         .counter(ServerCounter.connYields),
         .counter(ServerCounter.idleKicks),
+        .counter(ServerCounter.outputStalls),
+        .counter(ServerCounter.parkedInputPauses),
     ])
 
     public func reset() {

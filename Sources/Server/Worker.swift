@@ -37,11 +37,27 @@ final class Worker: @unchecked Sendable {
     private var thread: BackgroundThread?
     private var idleEvent: OpaquePointer?
     private var datagramTransports: [DatagramTransport] = []
+    /// Memory lent to one connection at a time, so that an idle connection holds none: the read
+    /// buffer every read goes into (`ConnectionInput`), the iovec array of a writev, and the
+    /// storage of replies until they are written (`OutputStoragePool`).
+    let readBuffer: UnsafeMutableRawPointer
+    static let readBufferCapacity = 16 * 1024
+    /// Where the read buffer is counted (read_buf_count, read_buf_bytes); held strongly because
+    /// a worker can outlive its server (`server` is unowned) and uncounts its buffer in deinit.
+    private let readBufferStats: ServerStats
+    let iov: UnsafeMutablePointer<iovec>
+    static let iovecCapacity = 256
+    let outputPool = OutputStoragePool()
 
     init(index: Int, server: Server, stats: StatCounters) {
         self.index = index
         self.server = server
         self.stats = stats
+        readBuffer = .allocate(byteCount: Self.readBufferCapacity, alignment: 8)
+        readBufferStats = server.stats
+        readBufferStats.readBuffers.wrappingAdd(1, ordering: .relaxed)
+        readBufferStats.readBufferBytes.wrappingAdd(Self.readBufferCapacity, ordering: .relaxed)
+        iov = .allocate(capacity: Self.iovecCapacity)
         let cfg = event_config_new()
         event_config_set_flag(cfg, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
         base = event_base_new_with_config(cfg)!
@@ -51,6 +67,13 @@ final class Worker: @unchecked Sendable {
         notifyRead = fds[0]
         notifyWrite = fds[1]
         _ = fcntl(notifyRead, F_SETFL, fcntl(notifyRead, F_GETFL) | O_NONBLOCK)
+    }
+
+    deinit {
+        readBufferStats.readBuffers.wrappingSubtract(1, ordering: .relaxed)
+        readBufferStats.readBufferBytes.wrappingSubtract(Self.readBufferCapacity, ordering: .relaxed)
+        readBuffer.deallocate()
+        iov.deallocate()
     }
 
     func start() {

@@ -87,7 +87,7 @@ struct ProcessFacts {
         + ServerStats.statTable.slice(from: "conn_yields", through: "conn_yields") { $0.server }
         + MemcacheService.generalStatTable.slice(from: "hash_power_level", through: "lru_bumps_dropped") { $0.proto }
         // swiftcached's own lines, after memcached's.
-        + ServerStats.statTable.slice(from: "idle_kicks", through: "idle_kicks") { $0.server }
+        + ServerStats.statTable.slice(from: "idle_kicks", through: "conn_parked_input_pauses") { $0.server }
         + MemcacheService.generalStatTable.slice(from: "binary_header_invalid", through: "swiftcached_version") { $0.proto }
     )
 

@@ -97,6 +97,19 @@ final class WakeBox: Sendable {
 
 @Suite("broker port connection")
 struct BrokerConnectionTests {
+    @Test("a line over 2048 bytes with no newline closes the connection and is counted")
+    func longLineClosesAndCounts() throws {
+        let port = try BrokerPort()
+        let c = BrokerClient(port)
+        #expect(c.send("set q " + String(repeating: "x", count: 2042)) == "")   // 2048 bytes: wait
+        #expect(c.lastAction == .proceed)
+        #expect(port.broker.linesTooLong == 0)
+        #expect(c.send("x") == "")                                              // 2049: close
+        #expect(c.lastAction == .closeNow)
+        #expect(port.broker.linesTooLong == 1)
+        c.close()
+    }
+
     @Test func setAndGetWithTheValueSplitAcrossReads() throws {
         let port = try BrokerPort()
         let c = BrokerClient(port)

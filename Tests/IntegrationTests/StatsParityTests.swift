@@ -11,7 +11,8 @@ import Testing
 private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
 
 /// swiftcached's own `stats` lines, after memcached's (README: "stats").
-private let ownStatsNames = ["idle_kicks", "binary_header_invalid", "metadump_busy", "total_malloced", "swiftcached_version"]
+private let ownStatsNames = ["idle_kicks", "conn_output_stalls", "conn_parked_input_pauses", "binary_header_invalid", "metadump_busy",
+                             "conn_lines_too_long", "total_malloced", "swiftcached_version"]
 
 /// The (name, value) STAT lines of a reply, in order.
 private func statLines(_ reply: String) -> [(String, String)] {

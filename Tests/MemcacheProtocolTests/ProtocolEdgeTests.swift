@@ -309,9 +309,12 @@ struct CommandEdgeTests {
         #expect(c.send("x") == "")                                                // 2049: close
         #expect(c.lastAction == .closeNow)
 
+        #expect(c.service.workerStats[0][CommandCounter.linesTooLong.rawValue] == 1)
+
         let d = try Client()
         #expect(d.send(String(repeating: "y", count: 3000)) == "")
         #expect(d.lastAction == .closeNow)
+        #expect(d.service.workerStats[0][CommandCounter.linesTooLong.rawValue] == 1)
 
         // A get preceded by over 100 spaces is not trusted either.
         let e = try Client()
