@@ -104,7 +104,7 @@ extension CacheEngine {
               let value = parseDecimal(UnsafeRawBufferPointer(start: it.value, count: it.valueLength))
         else { refDecrement(it); return (.nonNumeric, nil) }
         if casIn != 0 && casIn != it.cas { refDecrement(it); return (.casMismatch, nil) }
-        classCommands.add(incr ? .incrHits : .decrHits, it.slabClass)
+        classCommands.add(incr ? .incrHits : .decrHits, it.slabClass, hash: hv)
         let result = incr ? value &+ delta : (delta > value ? 0 : value - delta)
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
         return withUnsafeMutableBytes(of: &digits) { buf -> (DeltaResult, Item?) in

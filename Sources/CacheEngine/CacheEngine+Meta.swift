@@ -63,9 +63,9 @@ extension CacheEngine {
         reply.found = true
         if !reply.created {
             if request.touchExpiry != nil {
-                classCommands.add(.touchHits, it.slabClass)
+                classCommands.add(.touchHits, it.slabClass, hash: hv)
             } else {
-                classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6))
+                classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6), hash: hv)
             }
         }
         reply.info = ItemInfo(it)

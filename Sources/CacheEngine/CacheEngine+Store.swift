@@ -24,7 +24,7 @@ extension CacheEngine {
                       allowStale: Bool = false, newCAS: UInt64? = nil, vivifyExpiry: UInt32? = nil) -> (StoreResult, UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        classCommands.add(.cmdSet, item.slabClass)
+        classCommands.add(.cmdSet, item.slabClass, hash: hv)
         let result = lockedStore(item, hv, mode: mode, casIn: casIn, allowStale: allowStale, newCAS: newCAS)
         guard result.0 == .notStored, let vivifyExpiry else { return result }
         item.expiry = vivifyExpiry
@@ -48,7 +48,7 @@ extension CacheEngine {
                 lockedUpdate(old)
             case .cas:
                 if casMatch == true {
-                    classCommands.add(.casHits, old.slabClass)
+                    classCommands.add(.casHits, old.slabClass, hash: hv)
                     doStore = true
                 } else if allowStale && casIn < old.cas {
                     // memcached's CAS_STALE: the value goes in, marked stale, keeping the TTL and
@@ -57,7 +57,7 @@ extension CacheEngine {
                     item.flags |= ItemFlag.stale | (old.flags & ItemFlag.tokenSent)
                     doStore = true
                 } else {
-                    classCommands.add(.casBadval, old.slabClass)
+                    classCommands.add(.casBadval, old.slabClass, hash: hv)
                     stored = .exists
                 }
             case .append, .prepend:
@@ -102,7 +102,7 @@ extension CacheEngine {
         defer { itemLocks.unlock(hv) }
         var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return false }
-        classCommands.add(.deleteHits, it.slabClass)
+        classCommands.add(.deleteHits, it.slabClass, hash: hv)
         lockedUnlink(it, hv)
         refDecrement(it)
         return true
@@ -120,7 +120,7 @@ extension CacheEngine {
         guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return .notFound }
         defer { refDecrement(it) }
         if let casIn, casIn != it.cas { return .exists }
-        classCommands.add(.deleteHits, it.slabClass)
+        classCommands.add(.deleteHits, it.slabClass, hash: hv)
         if let mark = invalidate {
             if let expiry = mark.expiry { lockedSetExpiry(it, expiry) }
             it.flags = (it.flags | ItemFlag.stale) & ~ItemFlag.tokenSent

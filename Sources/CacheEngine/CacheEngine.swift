@@ -444,7 +444,7 @@ public final class CacheEngine: @unchecked Sendable {
     public func get(_ key: UnsafeRawBufferPointer, hash hv: UInt32, outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
-        if let it { classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6)) }
+        if let it { classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6), hash: hv) }
         itemLocks.unlock(hv)
         return limited(it, &outcome)
     }
@@ -474,7 +474,7 @@ public final class CacheEngine: @unchecked Sendable {
         defer { itemLocks.unlock(hv) }
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
         if let it {
-            classCommands.add(.touchHits, it.slabClass)
+            classCommands.add(.touchHits, it.slabClass, hash: hv)
             lockedSetExpiry(it, expiry)
         }
         return limited(it, &outcome)
