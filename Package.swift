@@ -70,3 +70,21 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets (Tools/fuzz.sh builds them with -sanitize=fuzzer into .build-fuzz): declared
+// only when SWIFTCACHED_FUZZ is set, because they have no main of their own (libFuzzer's is
+// linked in) and an ordinary build of every product would fail to link them.
+if Context.environment["SWIFTCACHED_FUZZ"] != nil {
+    let fuzzSettings: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
+    package.targets += [
+        .target(name: "FuzzSupport", dependencies: ["Platform"], path: "Tools/Fuzz/Support"),
+        .executableTarget(name: "FuzzMemcache", dependencies: ["FuzzSupport", "MemcacheProtocol", "CacheEngine", "Platform"],
+                          path: "Tools/Fuzz/Memcache", swiftSettings: fuzzSettings),
+        .executableTarget(name: "FuzzRESP", dependencies: ["FuzzSupport", "RESP", "CacheEngine", "Platform"],
+                          path: "Tools/Fuzz/RESP", swiftSettings: fuzzSettings),
+    ]
+    package.products += [
+        .executable(name: "FuzzMemcache", targets: ["FuzzMemcache"]),
+        .executable(name: "FuzzRESP", targets: ["FuzzRESP"]),
+    ]
+}

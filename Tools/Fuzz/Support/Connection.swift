@@ -1,0 +1,52 @@
+// What the fuzz targets share: drive one connection handler over an input as the server would
+// (the input arriving in two reads, split where its first byte says; again after a yield; every
+// piece of a streamed reply taken; stop at a close), then close the connection.
+import Platform
+
+public func runConnection(_ input: UnsafeRawBufferPointer, factory: ConnectionHandlerFactory) {
+    let output = OutputBuffer()
+    let handler = factory.makeHandler(workerIndex: 0, fd: 99, output: output, waker: ConnectionWaker {})
+    defer {
+        handler.connectionClosed()
+        output.reset()
+    }
+    // A split point taken from the data, so that requests cut short are exercised too.
+    let split = input.isEmpty ? 0 : Int(input[0]) % (input.count + 1)
+    var pending: [UInt8] = []
+    for piece in [input[0..<split], input[split...]] {
+        pending += piece
+        var rounds = 0
+        while !pending.isEmpty && rounds < 10_000 {
+            rounds += 1
+            var (consumed, action) = pending.withUnsafeBytes { handler.process($0, output: output) }
+            precondition(consumed >= 0 && consumed <= pending.count, "consumed \(consumed) of \(pending.count)")
+            pending.removeFirst(consumed)
+            output.drain { _ in }
+            while case .stream = action {
+                action = handler.continueStream(output: output)
+                output.drain { _ in }
+            }
+            switch action {
+            case .yield: continue
+            case .close, .closeNow: return
+            default: break
+            }
+            break
+        }
+    }
+}
+
+/// libFuzzer's driver: SwiftPM links an executable's entry point as `<Target>_main`, so each
+/// target's entry point hands libFuzzer its callback (`LLVMFuzzerRunDriver`) instead of relying
+/// on libFuzzer's own `main`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+public func runFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+                      _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv, callback)
+}
