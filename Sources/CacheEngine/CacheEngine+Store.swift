@@ -16,19 +16,16 @@ extension CacheEngine {
     /// memcached's do_store_item. `item` is a fresh item from `allocate` (the caller keeps and
     /// releases its own reference). Returns the result and, when stored, the new CAS.
     ///
-    /// The meta set's options: `allowStale` (I) lets a `.cas` with an older unique store the value
-    /// marked stale; `newCAS` (E) is the unique to give the stored item; `vivifyExpiry` (N with
-    /// append/prepend) creates a missing item from this value with that expiry.
+    /// The meta set's I flag: `allowStale` lets a `.cas` with an older unique store the value
+    /// marked stale. (memcached 1.6.18's meta set has no E, and N does not create an item for an
+    /// append: neither is offered here.)
     @inline(__always)
     public func store(_ item: Item, hash hv: UInt32, mode: StoreMode, casIn: UInt64,
-                      allowStale: Bool = false, newCAS: UInt64? = nil, vivifyExpiry: UInt32? = nil) -> (StoreResult, UInt64) {
+                      allowStale: Bool = false) -> (StoreResult, UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         classCommands.add(.cmdSet, item.slabClass, hash: hv)
-        let result = lockedStore(item, hv, mode: mode, casIn: casIn, allowStale: allowStale, newCAS: newCAS)
-        guard result.0 == .notStored, let vivifyExpiry else { return result }
-        item.expiry = vivifyExpiry
-        return lockedStore(item, hv, mode: .add, casIn: 0, newCAS: newCAS)
+        return lockedStore(item, hv, mode: mode, casIn: casIn, allowStale: allowStale)
     }
 
     /// `store` with the item lock held. `allowStale` (meta set's I flag): a `.cas` whose unique is
