@@ -77,7 +77,7 @@ let package = Package(
 if Context.environment["SWIFTCACHED_FUZZ"] != nil {
     let fuzzSettings: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
     package.targets += [
-        .target(name: "FuzzSupport", dependencies: ["Platform"], path: "Tools/Fuzz/Support"),
+        .target(name: "FuzzSupport", dependencies: ["CacheEngine", "Platform"], path: "Tools/Fuzz/Support"),
         .executableTarget(name: "FuzzMemcache", dependencies: ["FuzzSupport", "MemcacheProtocol", "CacheEngine", "Platform"],
                           path: "Tools/Fuzz/Memcache", swiftSettings: fuzzSettings),
         .executableTarget(name: "FuzzRESP", dependencies: ["FuzzSupport", "RESP", "CacheEngine", "Platform"],

@@ -156,12 +156,7 @@ extension BrokerConnection {
             }
         }
         output.append(Reply.crlf)
-        let n = engine.valueSegmentCount(m.item)
-        for i in 0..<n {
-            let seg = engine.valueSegment(m.item, i)
-            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count,
-                                  reference: i == n - 1 ? m.item.raw : nil)
-        }
+        engine.appendValue(of: m.item, to: output)
         output.append(Reply.crlf)
     }
 

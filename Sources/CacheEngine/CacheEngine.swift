@@ -297,6 +297,17 @@ public final class CacheEngine: @unchecked Sendable {
         (it.raw + chunkTableOffset(keyLength: it.keyLength)).assumingMemoryBound(to: SlabHandle.self)
     }
 
+    /// Queues the item's value on `output` straight from item memory, piece by piece; the
+    /// caller's reference to the item travels with the last piece and is released (through the
+    /// output's `releaseReference`) once it is written.
+    public func appendValue(of it: Item, to output: OutputBuffer) {
+        let n = valueSegmentCount(it)
+        for i in 0..<n {
+            let seg = valueSegment(it, i)
+            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count, reference: i == n - 1 ? it.raw : nil)
+        }
+    }
+
     /// Number of contiguous pieces the item's value is stored in (1 unless chunked).
     @inline(__always)
     public func valueSegmentCount(_ it: Item) -> Int {
@@ -344,7 +355,7 @@ public final class CacheEngine: @unchecked Sendable {
     }
 
     /// Copies the whole value of `src` into `dst` at `offset`.
-    func copyValue(from src: Item, to dst: Item, at offset: Int) {
+    public func copyValue(from src: Item, to dst: Item, at offset: Int) {
         var pos = offset
         for i in 0..<valueSegmentCount(src) {
             let seg = valueSegment(src, i)

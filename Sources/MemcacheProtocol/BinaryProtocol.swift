@@ -217,11 +217,7 @@ extension MemcacheConnection {
             engine.release(it)
             return .proceed
         }
-        let n = engine.valueSegmentCount(it)
-        for i in 0..<n {
-            let seg = engine.valueSegment(it, i)
-            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count, reference: i == n - 1 ? it.raw : nil)
-        }
+        engine.appendValue(of: it, to: output)
         return .proceed
     }
 

@@ -83,12 +83,7 @@ extension MemcacheConnection {
     /// hands over) travels with the last piece and is released once it is written.
     @inline(__always)
     func appendValueBlock(_ item: Item, _ output: OutputBuffer) {
-        let n = engine.valueSegmentCount(item)
-        for i in 0..<n {
-            let seg = engine.valueSegment(item, i)
-            output.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count,
-                                  reference: i == n - 1 ? item.raw : nil)
-        }
+        engine.appendValue(of: item, to: output)
         output.append(Reply.crlf)
     }
 }

@@ -70,11 +70,7 @@ extension RESPConnection {
     func appendOld(_ item: Item?, _ out: OutputBuffer) {
         guard let item else { return out.appendRESPNull(version) }
         out.appendRESPBulkHeader(item.valueLength)
-        let n = engine.valueSegmentCount(item)
-        for i in 0..<n {
-            let seg = engine.valueSegment(item, i)
-            out.appendExternal(UnsafeRawPointer(seg.baseAddress!), count: seg.count, reference: i == n - 1 ? item.raw : nil)
-        }
+        engine.appendValue(of: item, to: out)
         out.append("\r\n" as StaticString)
     }
 
@@ -119,8 +115,10 @@ extension RESPConnection {
         if !needsOld {
             // One storage operation: the engine's set, add or replace.
             let mode: StoreMode = condition == .ifAbsent ? .add : condition == .ifPresent ? .replace : .set
-            guard case .ok(let item) = newItem(key: key, expiry: expiry.fixed, length: value.count) else {
-                return WriteResult(failure: allocationFailure(key: key, length: value.count))
+            let item: Item
+            switch newItem(key: key, expiry: expiry.fixed, length: value.count) {
+            case .ok(let it): item = it
+            case .failed(let why): return WriteResult(failure: why)
             }
             defer { engine.release(item) }
             engine.writeValue(item, at: 0, value)
@@ -135,9 +133,12 @@ extension RESPConnection {
             }
             var at = expiry.fixed
             if case .keep = expiry { at = old?.expiry ?? 0 }
-            guard case .ok(let item) = newItem(key: key, expiry: at, length: value.count) else {
+            let item: Item
+            switch newItem(key: key, expiry: at, length: value.count) {
+            case .ok(let it): item = it
+            case .failed(let why):
                 if let old { engine.release(old) }
-                return WriteResult(failure: allocationFailure(key: key, length: value.count))
+                return WriteResult(failure: why)
             }
             engine.writeValue(item, at: 0, value)
             let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
@@ -153,24 +154,28 @@ extension RESPConnection {
 
     enum NewItem {
         case ok(Item)
-        case failed
+        /// The error reply: the item size limit (-I), or memory (-m) in redis's OOM words.
+        case failed(StaticString)
     }
 
     /// A fresh item for a Redis string (client flags 0).
     func newItem(key: UnsafeRawBufferPointer, expiry: UInt32, length: Int) -> NewItem {
-        guard case .item(let it) = engine.allocate(key: key, flags: 0, expiry: expiry, valueLength: length) else { return .failed }
-        return .ok(it)
+        switch engine.allocate(key: key, flags: 0, expiry: expiry, valueLength: length) {
+        case .item(let it): return .ok(it)
+        case .tooLarge: return .failed("ERR string exceeds maximum allowed size (the item size limit, -I)")
+        case .outOfMemory: return .failed("OOM command not allowed when used memory > 'maxmemory'.")
+        }
+    }
+
+    /// One round of a compare-and-swap loop.
+    enum WriteAttempt {
+        case stored
+        /// Another writer stored first: read again.
+        case lost
+        case failed(StaticString)
     }
 
     static let keyTooLong: StaticString = "ERR key is longer than 250 bytes, the longest key swiftcached's items hold"
-
-    /// Why `allocate` refused: the item size limit (-I) or memory (-m, redis's OOM words).
-    func allocationFailure(key: UnsafeRawBufferPointer, length: Int) -> StaticString {
-        if case .tooLarge = engine.allocate(key: key, flags: 0, expiry: 0, valueLength: length) {
-            return "ERR string exceeds maximum allowed size (the item size limit, -I)"
-        }
-        return "OOM command not allowed when used memory > 'maxmemory'."
-    }
 
     /// Answers a write: its failure, or `ok`.
     func reply(_ r: WriteResult, _ out: OutputBuffer, ok: () -> Void) -> HandlerAction {
@@ -309,18 +314,14 @@ extension RESPConnection {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, outcome: &outcome)
             let oldLength = old?.valueLength ?? 0
-            guard case .ok(let item) = newItem(key: key, expiry: old?.expiry ?? 0, length: oldLength + value.count) else {
+            let item: Item
+            switch newItem(key: key, expiry: old?.expiry ?? 0, length: oldLength + value.count) {
+            case .ok(let it): item = it
+            case .failed(let why):
                 if let old { engine.release(old) }
-                return error(out, allocationFailure(key: key, length: oldLength + value.count))
+                return error(out, why)
             }
-            if let old {
-                var at = 0
-                for i in 0..<engine.valueSegmentCount(old) {
-                    let seg = engine.valueSegment(old, i)
-                    engine.writeValue(item, at: at, UnsafeRawBufferPointer(seg))
-                    at += seg.count
-                }
-            }
+            if let old { engine.copyValue(from: old, to: item, at: 0) }
             engine.writeValue(item, at: oldLength, value)
             let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
             engine.release(item)
@@ -354,18 +355,27 @@ extension RESPConnection {
                 if let old { engine.release(old) }
                 return error(out, "ERR increment or decrement would overflow")
             }
-            let stored: Bool = withUnsafeMutableBytes(of: &digits) { buf in
+            let attempt: WriteAttempt = withUnsafeMutableBytes(of: &digits) { buf in
                 let n = formatSigned(sum, into: buf)
-                guard case .ok(let item) = newItem(key: key, expiry: old?.expiry ?? 0, length: n) else { return false }
-                engine.writeValue(item, at: 0, UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-                let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
-                engine.release(item)
-                return result == .stored
+                switch newItem(key: key, expiry: old?.expiry ?? 0, length: n) {
+                case .failed(let why):
+                    return .failed(why)
+                case .ok(let item):
+                    engine.writeValue(item, at: 0, UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                    let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
+                    engine.release(item)
+                    return result == .stored ? .stored : .lost
+                }
             }
             if let old { engine.release(old) }
-            if stored {
+            switch attempt {
+            case .stored:
                 out.appendRESPInteger(Int64(sum))
                 return .proceed
+            case .failed(let why):
+                return error(out, why)
+            case .lost:
+                continue  // another writer stored first: read again
             }
         }
     }

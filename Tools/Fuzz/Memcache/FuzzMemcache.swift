@@ -7,12 +7,7 @@ import MemcacheProtocol
 import Platform
 
 /// One engine for the whole run (immutable once made); each input is a new connection.
-let engine: CacheEngine = {
-    var settings = EngineSettings()
-    settings.hashPowerInit = 12
-    settings.memoryLimit = 16 * 1024 * 1024
-    return CacheEngine(settings: settings)!
-}()
+let engine = makeFuzzEngine()
 let service = MemcacheService(engine: engine, settings: ProtocolSettings(), workers: 1)
 
 @_cdecl("LLVMFuzzerTestOneInput")

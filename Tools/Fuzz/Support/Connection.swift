@@ -1,7 +1,17 @@
-// What the fuzz targets share: drive one connection handler over an input as the server would
-// (the input arriving in two reads, split where its first byte says; again after a yield; every
-// piece of a streamed reply taken; stop at a close), then close the connection.
+// What the fuzz targets share: their engine, and driving one connection handler over an input as
+// the server would (the input arriving in two reads, split where its first byte says; again after
+// a yield; every piece of a streamed reply taken; stop at a close), then closing the connection.
+import CacheEngine
 import Platform
+
+/// The engine a fuzz target's connections share: small (16 MB), so eviction and page moves are
+/// reached quickly.
+public func makeFuzzEngine() -> CacheEngine {
+    var settings = EngineSettings()
+    settings.hashPowerInit = 12
+    settings.memoryLimit = 16 * 1024 * 1024
+    return CacheEngine(settings: settings)!
+}
 
 public func runConnection(_ input: UnsafeRawBufferPointer, factory: ConnectionHandlerFactory) {
     let output = OutputBuffer()
