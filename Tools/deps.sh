@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what swiftcached needs on a fresh Debian 12 machine with Swift 6.3.
 #   Tools/deps.sh server   libevent (to build and run the server)
-#   Tools/deps.sh test     + memcached, libmemcached-tools (memccapable, memcaslap), redis-server, redis-tools, pymemcache
+#   Tools/deps.sh test     + memcached, libmemcached-tools (memccapable, memcaslap), redis-server, redis-tools, pymemcache,
+#                          and the client matrix's clients (ClientMatrixTests): pylibmc, python-memcached,
+#                          php-memcached, Cache::Memcached::Fast, Dalli
 # Only what is missing is installed; apt-get needs root (or sudo).
 set -euo pipefail
 mode=${1:-server}
@@ -17,6 +19,13 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     want python3-pylibmc     # pylibmc for the system python3 (the tests find whichever python has it)
     want redis-server        # the Redis-mode tests compare replies with redis-server's
     want redis-tools
+    # The client matrix (Tests/IntegrationTests/Scripts/clients): php-memcached, Perl's
+    # Cache::Memcached::Fast, Ruby's Dalli (ruby-dalli does not pull in ruby itself).
+    want php-cli
+    want php-memcached
+    want libcache-memcached-fast-perl
+    want ruby
+    want ruby-dalli
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -29,9 +38,13 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO service redis-server stop >/dev/null 2>&1 || true
 fi
 
+# PyPI packages for the system python3, each only when it cannot be imported yet.
+pip_want() {  # <module> <package==version>
+    python3 -c "import $1" >/dev/null 2>&1 && return 0
+    python3 -m pip install -q "$2" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "$2"
+}
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
-    if ! python3 -c 'import pymemcache' >/dev/null 2>&1; then
-        python3 -m pip install -q pymemcache==4.0.0 2>/dev/null \
-            || python3 -m pip install -q --break-system-packages pymemcache==4.0.0
-    fi
+    pip_want pymemcache pymemcache==4.0.0
+    pip_want memcache python-memcached==1.62
 fi

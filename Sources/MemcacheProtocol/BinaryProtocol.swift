@@ -349,30 +349,4 @@ extension MemcacheConnection {
         withUnsafeBytes(of: &be) { output.append($0) }
         return .proceed
     }
-
-    // MARK: stat
-
-    /// One response per statistic (key = name, value = value), then an empty one.
-    private func binaryStat(_ h: BinaryHeader, _ key: UnsafeRawBufferPointer, _ output: OutputBuffer) {
-        let group = String(decoding: key, as: UTF8.self)
-        let lines: [(String, String)]
-        switch group {
-        case "": lines = service.generalStats()
-        case "settings": lines = service.sources.settings()
-        case "items": lines = service.itemsStats()
-        case "slabs": lines = service.slabsStats()
-        case "reset":
-            service.resetStats()
-            lines = []
-        default:
-            binaryError(h, BinaryStatus.keyNotFound, output)
-            return
-        }
-        for (name, value) in lines {
-            binaryResponse(h, BinaryStatus.ok, keyLength: name.utf8.count, bodyLength: name.utf8.count + value.utf8.count, output)
-            output.append(name)
-            output.append(value)
-        }
-        binaryResponse(h, BinaryStatus.ok, output)
-    }
 }

@@ -61,14 +61,10 @@ extension MemcacheConnection {
         } else if TextParser.equals(input, sub, "conns") {
             writeStats(service.sources.connections().statsLines, output)
         } else if TextParser.equals(input, sub, "sizes") {
-            // -o track_sizes or `stats sizes_enable`: items per 32-byte size step.
-            writeStats(engine.sizes.isEnabled ? engine.sizes.lines() : [("sizes_status", "disabled")], output)
-        } else if TextParser.equals(input, sub, "sizes_enable") {
-            engine.sizes.setEnabled(true)
-            output.append("STAT sizes_status enabled\r\n")  // memcached sends no END here
-        } else if TextParser.equals(input, sub, "sizes_disable") {
-            engine.sizes.setEnabled(false)
-            output.append("STAT sizes_status disabled\r\n")
+            writeStats(service.sizesStats(), output)
+        } else if TextParser.equals(input, sub, "sizes_enable") || TextParser.equals(input, sub, "sizes_disable") {
+            let (name, value) = service.setSizesTracking(TextParser.equals(input, sub, "sizes_enable"))
+            output.append("STAT \(name) \(value)\r\n")  // memcached sends no END here
         } else if TextParser.equals(input, sub, "reset") {
             service.resetStats()
             output.append("RESET\r\n")
@@ -122,6 +118,18 @@ extension MemcacheService {
             lines += Self.slabClassStatTable.lines(SlabClassFigures(slab: s, classID: cls, commands: engine.classCommands), prefix: "\(cls):")
         }
         return lines + Self.slabTotalsStatTable.lines(SlabTotals(activeSlabs: active, totalMalloced: engine.totalMalloced))
+    }
+
+    /// `stats sizes`: items per 32-byte size step (-o track_sizes or `stats sizes_enable`), or
+    /// memcached's one line while tracking is off.
+    func sizesStats() -> [(String, String)] {
+        engine.sizes.isEnabled ? engine.sizes.lines() : [("sizes_status", "disabled")]
+    }
+
+    /// `stats sizes_enable|sizes_disable`: switches tracking and returns memcached's one line.
+    func setSizesTracking(_ on: Bool) -> (String, String) {
+        engine.sizes.setEnabled(on)
+        return ("sizes_status", on ? "enabled" : "disabled")
     }
 
     /// `stats reset`: what memcached's stats reset zeroes (command counters, the engine's

@@ -10,8 +10,8 @@ import Testing
 /// memcached, when installed.
 private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
 
-/// swiftcached's own `stats` lines, after memcached's (README: "stats").
-private let ownStatsNames = ["idle_kicks", "conn_output_stalls", "conn_parked_input_pauses", "binary_header_invalid", "metadump_busy",
+/// swiftcached's own `stats` lines, after memcached's (README: "stats"); BinaryStatParityTests reads them too.
+let ownStatsNames = ["idle_kicks", "conn_output_stalls", "conn_parked_input_pauses", "binary_header_invalid", "metadump_busy",
                              "conn_lines_too_long", "total_malloced", "swiftcached_version"]
 
 /// The (name, value) STAT lines of a reply, in order.

@@ -1,0 +1,149 @@
+#!/usr/bin/perl
+# Client matrix, Cache::Memcached::Fast: the sequence of clients.py through this Perl client
+# (text protocol), printing the same normalized transcript.
+# Usage: perl clients.pl <port>. Exits 2 when the module is missing (the test fails).
+use strict;
+use warnings;
+use Digest::MD5 qw(md5_hex);
+use Time::HiRes qw(sleep);
+
+BEGIN {
+    unless (eval { require Cache::Memcached::Fast; 1 }) {
+        print "CLIENT NOT INSTALLED: Cache::Memcached::Fast\n";
+        exit 2;
+    }
+}
+$| = 1;
+my $port = $ARGV[0] or die "usage: clients.pl <port>\n";
+
+# memcached's largest value for a 3-byte key with flags 0 under -I 1m (see clients.py).
+use constant AT_LIMIT => 1048576 - 48 - 4 - 8 - 2;
+
+sub client {
+    my ($noreply) = @_;
+    Cache::Memcached::Fast->new({
+        # noreply: a call in void context sends the request with noreply.
+        servers => [{ address => "127.0.0.1:$port", noreply => $noreply ? 1 : 0 }],
+        connect_timeout => 5, io_timeout => 5,
+        compress_threshold => -1,
+        # The client's own bound on a value, large enough that the server decides.
+        max_size => 2 * 1024 * 1024,
+        close_on_error => 0,
+    });
+}
+my $c = client(0);
+
+sub pattern {
+    my ($n) = @_;
+    return join('', map { chr(($_ * 7 + ($_ >> 8)) & 0xFF) } 0 .. $n - 1);
+}
+
+sub show {
+    my ($v) = @_;
+    return 'miss' unless defined $v;
+    return "'$v'" if length($v) <= 32 && $v =~ /^[\x20-\x7e]*$/ && $v !~ /^\d+$/;
+    return $v if $v =~ /^\d+$/ && length($v) <= 20;
+    return 'bytes:' . length($v) . ':' . md5_hex($v);
+}
+
+# Cache::Memcached::Fast answers true (1), false ('' or 0) or undef (an error or a miss).
+sub flag {
+    my ($r) = @_;
+    return 'undef' unless defined $r;
+    return $r ? 'true' : 'false';
+}
+
+sub step {
+    my ($name, $line) = @_;
+    print "$name $line\n";
+}
+
+step('flush', flag($c->flush_all));
+step('set', flag($c->set('k1', 'hello')));
+step('get', show($c->get('k1')));
+step('get_missing', show($c->get('nokey')));
+my @keys = map { sprintf('m%03d', $_) } 0 .. 99;
+my @res = $c->set_multi(map { [$_, "v-$_"] } @keys);
+step('set_multi_100', (grep { !$_ } @res) ? 'false' : 'true');
+{
+    my $got = $c->get_multi(@keys, 'nokey');
+    my $good = grep { defined $got->{$_} && $got->{$_} eq "v-$_" } @keys;
+    step('get_multi_100', scalar(keys %$got) . "/$good");
+}
+
+step('set_1mb', flag($c->set('big', pattern(1000000))));
+step('get_1mb', show($c->get('big')));
+step('set_at_limit', flag($c->set('big', pattern(AT_LIMIT))));
+step('get_at_limit', show($c->get('big')));
+step('set_over_limit', flag($c->set('big', pattern(AT_LIMIT + 1))));
+step('get_after_over_limit', show($c->get('big')));
+step('set_over_1mb', flag($c->set('huge', pattern(1048577))));
+step('get_over_1mb', show($c->get('huge')));
+
+step('add_existing', flag($c->add('k1', 'x')));
+step('add_new', flag($c->add('k2', 'two')));
+step('replace_existing', flag($c->replace('k2', 'TWO')));
+step('replace_missing', flag($c->replace('k3', 'x')));
+step('append', flag($c->append('k2', '>>')));
+step('prepend', flag($c->prepend('k2', '<<')));
+step('get_after_append_prepend', show($c->get('k2')));
+step('append_missing', flag($c->append('k3', 'x')));
+
+{
+    my $g = $c->gets('k1');
+    $c->set('k1', 'changed');
+    my $stale = $c->cas('k1', $g->[0], 'stale');
+    my $g2 = $c->gets('k1');
+    my $fresh = $c->cas('k1', $g2->[0], 'fresh');
+    step('cas_conflict', show($g->[1]) . ' stale=' . flag($stale) . ' fresh=' . flag($fresh) . ' now=' . show($c->get('k1')));
+}
+step('cas_missing', flag($c->cas('k3', 12345, 'x')));
+
+step('set_counter', flag($c->set('n', '18446744073709551614')));
+step('incr_to_max', show($c->incr('n', 1)));
+step('incr_wrap', show($c->incr('n', 1)));
+step('get_counter', show($c->get('n')));
+step('set_small', flag($c->set('n', '5')));
+step('decr_floor', show($c->decr('n', 10)));
+step('incr_missing', show($c->incr('nokey', 1)));
+step('incr_non_numeric', show($c->incr('k2', 1)));
+
+step('set_touch', flag($c->set('t', 'touched')));
+step('touch', flag($c->touch('t', 1)));
+step('touch_missing', flag($c->touch('nokey', 1)));
+step('set_gat', flag($c->set('g', 'gotten')));
+step('gat', show($c->gat(1, 'g')));
+step('gat_missing', show($c->gat(1, 'nokey')));
+{
+    my $r = $c->gats(1, 'g');
+    step('gats', defined $r ? show($r->[1]) . ' cas=' . ($r->[0] > 0 ? 'yes' : 'no') : 'miss');
+}
+
+step('delete', flag($c->delete('k2')));
+step('delete_missing', flag($c->delete('k2')));
+step('get_deleted', show($c->get('k2')));
+
+{
+    # A void-context call sends the request with noreply; the get that checks it goes on the same
+    # connection, after it (on another connection it could arrive first).
+    my $q = client(1);
+    $q->set('q', 'quiet');
+    step('set_noreply', 'sent');
+    step('get_noreply', show($q->get('q')));
+}
+
+step('set_binary', flag($c->set('bin', join('', map { chr } 0 .. 255) x 4)));
+step('get_binary', show($c->get('bin')));
+
+step('set_ttl', flag($c->set('e', 'expires', 1)));
+step('set_long_ttl', flag($c->set('l', 'stays', 100)));
+step('get_ttl_before', show($c->get('e')));
+sleep(2.5);
+step('get_ttl_after', show($c->get('e')));
+step('get_touched_after', show($c->get('t')));
+step('get_gat_after', show($c->get('g')));
+step('get_long_ttl_after', show($c->get('l')));
+
+step('flush_all', flag($c->flush_all));
+step('get_after_flush', show($c->get('k1')));
+print "CLIENT MATRIX DONE\n";
