@@ -4,15 +4,19 @@
 import Platform
 
 extension SocketAddress {
-    /// "tcp:HOST:PORT", "tcp6:[HOST]:PORT" or "unix:PATH", as `stats conns` prints an address.
-    var statsText: String {
-        switch self {
-        case .ipv4(let host, let port): "tcp:\(host):\(port)"
-        case .ipv6(let host, let port): "tcp6:[\(host)]:\(port)"
+    /// "tcp:HOST:PORT", "tcp6:[HOST]:PORT" or "unix:PATH", as `stats conns` prints an address
+    /// ("udp:..." and "udp6:..." for a datagram socket).
+    func statsText(datagram: Bool = false) -> String {
+        let ip = datagram ? "udp" : "tcp"
+        return switch self {
+        case .ipv4(let host, let port): "\(ip):\(host):\(port)"
+        case .ipv6(let host, let port): "\(ip)6:[\(host)]:\(port)"
         case .unix(let path): "unix:\(path)"
-        case .unknown: "tcp:unknown"
+        case .unknown: "\(ip):unknown"
         }
     }
+
+    var statsText: String { statsText() }
 
     /// "rip=HOST rport=PORT transport=tcp|local", as connection events print a peer.
     var eventText: String {
@@ -25,14 +29,25 @@ extension SocketAddress {
 }
 
 extension ConnectionsSnapshot {
-    /// `stats conns`: every listening socket, then every connection, by descriptor.
+    /// `stats conns`: every listening socket (stream and datagram), then every connection, by
+    /// descriptor. A datagram socket is listed as memcached lists its UDP connections (a `UDP`
+    /// line, its address, `conn_read`, seconds since its last datagram); memcached lists one per
+    /// worker thread (each has its own dup of the socket), here the one socket all workers serve
+    /// is listed once. A listener's seconds count from its binding, as memcached's.
     var statsLines: [(String, String)] {
         var lines: [(String, String)] = []
-        for l in listeners {
-            lines.append(("\(l.fd):addr", l.address.statsText))
-            lines.append(("\(l.fd):state", "conn_listening"))
-            lines.append(("\(l.fd):secs_since_last_cmd", "0"))
+        var sockets: [(fd: Int32, lines: [(String, String)])] = listeners.map { l in
+            (l.fd, [("\(l.fd):addr", l.address.statsText),
+                    ("\(l.fd):state", "conn_listening"),
+                    ("\(l.fd):secs_since_last_cmd", String(now > listenersBound ? now - listenersBound : 0))])
         }
+        sockets += datagramSockets.map { d in
+            (d.fd, [("\(d.fd):UDP", "UDP"),
+                    ("\(d.fd):addr", d.local.statsText(datagram: true)),
+                    ("\(d.fd):state", "conn_read"),
+                    ("\(d.fd):secs_since_last_cmd", String(now > d.lastRequest ? now - d.lastRequest : 0))])
+        }
+        for s in sockets.sorted(by: { $0.fd < $1.fd }) { lines += s.lines }
         for c in connections {
             lines.append(("\(c.fd):addr", c.peer.statsText))
             lines.append(("\(c.fd):listen_addr", c.local.statsText))

@@ -50,16 +50,37 @@ public struct ConnectionFacts: Sendable {
     }
 }
 
-/// Every listening stream socket and open connection at one moment.
+/// A datagram socket, served by every worker.
+public struct DatagramSocketFacts: Sendable {
+    public let fd: Int32
+    /// Its bound address.
+    public let local: SocketAddress
+    /// Server seconds of the last datagram read on it (of its binding before the first).
+    public let lastRequest: UInt32
+
+    public init(fd: Int32, local: SocketAddress, lastRequest: UInt32) {
+        self.fd = fd
+        self.local = local
+        self.lastRequest = lastRequest
+    }
+}
+
+/// Every listening socket (stream and datagram) and open connection at one moment.
 public struct ConnectionsSnapshot: Sendable {
     public let listeners: [(fd: Int32, address: SocketAddress)]
+    /// Server seconds when the listeners were bound (they take no requests of their own).
+    public let listenersBound: UInt32
+    public let datagramSockets: [DatagramSocketFacts]
     /// In descriptor order.
     public let connections: [ConnectionFacts]
     /// Server seconds when the snapshot was taken.
     public let now: UInt32
 
-    public init(listeners: [(fd: Int32, address: SocketAddress)], connections: [ConnectionFacts], now: UInt32) {
+    public init(listeners: [(fd: Int32, address: SocketAddress)], listenersBound: UInt32 = 0,
+                datagramSockets: [DatagramSocketFacts] = [], connections: [ConnectionFacts], now: UInt32) {
         self.listeners = listeners
+        self.listenersBound = listenersBound
+        self.datagramSockets = datagramSockets
         self.connections = connections
         self.now = now
     }

@@ -4,22 +4,39 @@
 // The framing (headers, sizes, refusals) is the handler's.
 import CLibevent
 import Platform
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A datagram listener's socket, shared by every worker's transport.
+final class DatagramSocket: Sendable {
+    let fd: Int32
+    /// The listener's index in the server's `configurations`.
+    let listener: Int
+    /// Server seconds of the last datagram read (any worker), for `stats conns`.
+    let lastRequest: Atomic<UInt32>
+
+    init(fd: Int32, listener: Int, boundAt: UInt32) {
+        self.fd = fd
+        self.listener = listener
+        lastRequest = Atomic(boundAt)
+    }
+}
 
 final class DatagramTransport {
     // Owned by one worker; touched only on its thread.
     /// The largest datagram read (the most UDP carries).
     static let maxDatagram = 65536
-    let fd: Int32
+    let socket: DatagramSocket
+    var fd: Int32 { socket.fd }
     unowned(unsafe) let worker: Worker
     let handler: DatagramHandler
     var event: OpaquePointer?
     private let receiveBuffer: UnsafeMutableRawPointer
 
-    init(fd: Int32, worker: Worker, handler: DatagramHandler) {
-        self.fd = fd
+    init(socket: DatagramSocket, worker: Worker, handler: DatagramHandler) {
+        self.socket = socket
         self.worker = worker
         self.handler = handler
         receiveBuffer = .allocate(byteCount: Self.maxDatagram, alignment: 8)
@@ -44,6 +61,7 @@ final class DatagramTransport {
                 return
             }
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
+            socket.lastRequest.store(worker.server.clock.current, ordering: .relaxed)
             handler.receive(UnsafeRawBufferPointer(start: receiveBuffer, count: n)) { datagram in
                 let sent = withUnsafePointer(to: &peer) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {

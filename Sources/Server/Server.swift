@@ -30,7 +30,8 @@ public struct BoundPort: Sendable, Equatable {
 public final class Server: @unchecked Sendable {
     // Safe to share: `stop()` only writes to the control pipe; the rest is touched by the thread
     // that calls `bind()` and `run()` (workers are created before their threads start, and read
-    // only `let`s and the sockets bound before).
+    // only `let`s and the sockets bound before; `datagramSockets` is not changed while they run,
+    // and its records' last-datagram times are atomics).
     public let settings: ServerSettings
     public let stats: ServerStats
     /// The listeners, in the order they are bound; a listener's index names it.
@@ -41,7 +42,9 @@ public final class Server: @unchecked Sendable {
     /// Stream listeners' listening sockets, in bind order.
     private var streamSockets: [ListeningSocket] = []
     /// Datagram listeners' sockets, watched by every worker.
-    private(set) var datagramSockets: [(fd: Int32, listener: Int)] = []
+    private(set) var datagramSockets: [DatagramSocket] = []
+    /// Server seconds when `bind()` ran (a listener's age in connection listings).
+    public private(set) var boundAt: UInt32 = 0
     private var nextWorker = 0
     private let base: OpaquePointer
     private let controlRead: Int32
@@ -81,6 +84,7 @@ public final class Server: @unchecked Sendable {
 
     /// Binds every listener, in order (before `run`, so errors surface at start-up).
     public func bind() throws {
+        boundAt = clock.current
         for (index, config) in configurations.enumerated() {
             switch config.transport {
             case .tcp:
@@ -94,7 +98,7 @@ public final class Server: @unchecked Sendable {
             case .udp:
                 for fd in try SocketBinding.bindEverywhere(hosts: config.hosts, port: config.port, datagram: true,
                                                            backlog: settings.backlog) {
-                    datagramSockets.append((fd, index))
+                    datagramSockets.append(DatagramSocket(fd: fd, listener: index, boundAt: clock.current))
                 }
             }
         }
@@ -171,6 +175,15 @@ public final class Server: @unchecked Sendable {
     /// The stream listeners' listening sockets and their addresses (for connection listings).
     public var listeningSockets: [(fd: Int32, address: SocketAddress)] {
         streamSockets.map { ($0.fd, socketAddress($0.fd, peer: false)) }
+    }
+
+    /// The datagram sockets, their addresses and their last datagram (for connection listings).
+    /// Any thread: the list is fixed from `bind()` until the workers have stopped.
+    public var datagramSocketFacts: [DatagramSocketFacts] {
+        datagramSockets.map {
+            DatagramSocketFacts(fd: $0.fd, local: socketAddress($0.fd, peer: false),
+                                lastRequest: $0.lastRequest.load(ordering: .relaxed))
+        }
     }
 
     /// Any thread (a `shutdown` command): make `run()` return.

@@ -85,14 +85,14 @@ final class Worker: @unchecked Sendable {
             Unmanaged<Worker>.fromOpaque(ctx!).takeUnretainedValue().drainNotifications()
         }, ctx)
         event_add(notifyEvent, nil)
-        for (fd, listener) in server.datagramSockets {
-            guard case .datagram(let factory) = server.configurations[listener].handler else {
+        for socket in server.datagramSockets {
+            guard case .datagram(let factory) = server.configurations[socket.listener].handler else {
                 preconditionFailure("a datagram listener needs a datagram handler factory")
             }
-            let transport = DatagramTransport(fd: fd, worker: self,
-                                              handler: factory.makeDatagramHandler(workerIndex: index, fd: fd))
+            let transport = DatagramTransport(socket: socket, worker: self,
+                                              handler: factory.makeDatagramHandler(workerIndex: index, fd: socket.fd))
             let tctx = Unmanaged.passUnretained(transport).toOpaque()
-            transport.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
+            transport.event = event_new(base, socket.fd, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
                 Unmanaged<DatagramTransport>.fromOpaque(ctx!).takeUnretainedValue().drain()
             }, tctx)
             event_add(transport.event, nil)

@@ -86,7 +86,8 @@ sources.memcachedStats = { proto in
 sources.resetServer = { serverBox.server?.stats.reset() }  // with the engine's and watch's (MemcacheService)
 sources.connections = {
     guard let server = serverBox.server else { return .empty }
-    return ConnectionsSnapshot(listeners: serverBox.listeners, connections: server.stats.connectionFacts(), now: clock.current)
+    return ConnectionsSnapshot(listeners: serverBox.listeners, listenersBound: server.boundAt, datagramSockets: server.datagramSocketFacts,
+                               connections: server.stats.connectionFacts(), now: clock.current)
 }
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })

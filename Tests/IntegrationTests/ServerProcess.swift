@@ -173,7 +173,7 @@ enum Loopback {
     /// parallel never pick the same one.
     private static let handedOut = Mutex<Set<UInt16>>([])
 
-    private static func loopbackAddress(port: UInt16) -> sockaddr_in {
+    static func loopbackAddress(port: UInt16) -> sockaddr_in {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
