@@ -120,7 +120,9 @@ extension MemcacheConnection {
                 binaryError(h, BinaryStatus.invalidArguments, output)
                 return .done(next, .proceed)
             }
-            let delay = extras.count == 4 ? Int64(Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self)))) : 0
+            // Expiration times in the binary protocol are unsigned, as memcached reads them (a
+            // time_t from a uint32): past 2^31 they are far-future Unix times, not negative.
+            let delay = extras.count == 4 ? Int64(UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self))) : 0
             stats.add(.cmdFlush)
             engine.flushAll(delay: delay)
             if !command.quiet { binaryResponse(h, BinaryStatus.ok, output) }
@@ -182,7 +184,7 @@ extension MemcacheConnection {
         var outcome = GetOutcome.miss
         let found: Item?
         if touching {
-            let exptime = Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self)))
+            let exptime = UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self))  // unsigned, as memcached (see flush)
             found = engine.touch(key, hash: hv, expiry: engine.clock.expiry(fromClient: Int64(exptime)), outcome: &outcome)
             stats.add(.cmdTouch)
         } else {
@@ -232,11 +234,11 @@ extension MemcacheConnection {
         let afterKey = bodyStart + h.extrasLength + h.keyLength
         let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<afterKey])
         var flags: UInt32 = 0
-        var exptime: Int32 = 0
+        var exptime: UInt32 = 0  // unsigned, as memcached (see flush)
         if !isAppend {
             let extras = UnsafeRawBufferPointer(rebasing: input[bodyStart..<bodyStart + 8])
             flags = UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self))
-            exptime = Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+            exptime = UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         }
         var mode = declaredMode
         // memcached: a CAS in the header makes any set/add/replace a compare-and-swap.
@@ -322,7 +324,7 @@ extension MemcacheConnection {
         request.casIn = h.cas
         // memcached: an expiration of all ones means "do not create".
         if expiration != 0xffff_ffff {
-            request.create = (initial, engine.clock.expiry(fromClient: Int64(Int32(bitPattern: expiration))))
+            request.create = (initial, engine.clock.expiry(fromClient: Int64(expiration)))  // unsigned (see flush)
         }
         let r = engine.delta(key, hash: CacheEngine.hash(key), request)
         if r.created || r.result == .notFound { stats.add(incr ? .incrMisses : .decrMisses) }

@@ -89,6 +89,21 @@ struct BinaryProtocolTests {
         #expect(r[3].status == 0 && r[3].value.isEmpty)
     }
 
+    @Test("expiration times are unsigned, as memcached reads them: past 2^31 a far-future Unix time, not an expired one")
+    func unsignedExpiration() throws {
+        let c = try Client()
+        let far: [UInt8] = [0xd6, 0x00, 0x00, 0x00]  // 3,586,129,920: a Unix time in 2083
+        let incrExtras: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 5] + far
+        let reply = c.feed(binaryRequest(0x01, key: "s", extras: [0, 0, 0, 0] + far, value: [0x31])
+                           + binaryRequest(0x05, key: "n", extras: incrExtras)
+                           + binaryRequest(0x01, key: "t", extras: Self.setExtras, value: [0x32])
+                           + binaryRequest(0x1c, key: "t", extras: far)
+                           + binaryRequest(0x0c, key: "s") + binaryRequest(0x0c, key: "n") + binaryRequest(0x0c, key: "t"))
+        let r = try #require(BinaryResponse.all(reply))
+        #expect(r.map(\.status) == [0, 0, 0, 0, 0, 0, 0])
+        #expect(r.suffix(3).map(\.value) == [[0x31], Array("5".utf8), [0x32]])
+    }
+
     @Test("errors: add on an existing key, replace of a missing one, non-numeric incr, unknown opcode")
     func errorStatuses() throws {
         let c = try Client()

@@ -112,6 +112,12 @@ step('incr_wrap', fn() => result($c, $c->increment('n', 1)));
 step('get_counter', fn() => get($c, 'n'));
 step('set_small', fn() => result($c, $c->set('n', '5')));
 step('decr_floor', fn() => result($c, $c->decrement('n', 10)));
+step('set_ten', fn() => result($c, $c->set('n', '10')));
+step('decr_shrink', fn() => result($c, $c->decrement('n', 1)));
+step('get_after_shrink', fn() => get($c, 'n'));
+step('set_99', fn() => result($c, $c->set('n', '99')));
+step('incr_grow', fn() => result($c, $c->increment('n', 1)));
+step('get_after_grow', fn() => get($c, 'n'));
 step('incr_missing', fn() => result($c, $c->increment('nokey', 1)));
 step('incr_non_numeric', fn() => result($c, $c->increment('k2', 1)));
 
@@ -137,6 +143,12 @@ step('get_binary', fn() => get($c, 'bin'));
 step('set_ttl', fn() => result($c, $c->set('e', 'expires', 1)));
 step('set_long_ttl', fn() => result($c, $c->set('l', 'stays', 100)));
 step('get_ttl_before', fn() => get($c, 'e'));
+// exptime past 30 days is a Unix time: one 100 s ahead stays, one 100 s ago is already gone.
+$now = time();
+step('set_abs_future', fn() => result($c, $c->set('af', 'future', $now + 100)));
+step('get_abs_future', fn() => get($c, 'af'));
+step('set_abs_past', fn() => result($c, $c->set('ap', 'past', $now - 100)));
+step('get_abs_past', fn() => get($c, 'ap'));
 usleep(2500000);
 step('get_ttl_after', fn() => get($c, 'e'));
 step('get_touched_after', fn() => get($c, 't'));

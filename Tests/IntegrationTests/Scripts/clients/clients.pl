@@ -105,6 +105,12 @@ step('incr_wrap', show($c->incr('n', 1)));
 step('get_counter', show($c->get('n')));
 step('set_small', flag($c->set('n', '5')));
 step('decr_floor', show($c->decr('n', 10)));
+step('set_ten', flag($c->set('n', '10')));
+step('decr_shrink', show($c->decr('n', 1)));
+step('get_after_shrink', show($c->get('n')));
+step('set_99', flag($c->set('n', '99')));
+step('incr_grow', show($c->incr('n', 1)));
+step('get_after_grow', show($c->get('n')));
 step('incr_missing', show($c->incr('nokey', 1)));
 step('incr_non_numeric', show($c->incr('k2', 1)));
 
@@ -138,6 +144,12 @@ step('get_binary', show($c->get('bin')));
 step('set_ttl', flag($c->set('e', 'expires', 1)));
 step('set_long_ttl', flag($c->set('l', 'stays', 100)));
 step('get_ttl_before', show($c->get('e')));
+# exptime past 30 days is a Unix time: one 100 s ahead stays, one 100 s ago is already gone.
+my $now = time();
+step('set_abs_future', flag($c->set('af', 'future', $now + 100)));
+step('get_abs_future', show($c->get('af')));
+step('set_abs_past', flag($c->set('ap', 'past', $now - 100)));
+step('get_abs_past', show($c->get('ap')));
 sleep(2.5);
 step('get_ttl_after', show($c->get('e')));
 step('get_touched_after', show($c->get('t')));

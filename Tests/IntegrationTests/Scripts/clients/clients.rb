@@ -100,6 +100,12 @@ step('incr_wrap') { c.incr('n', 1) }
 step('get_counter') { c.get('n') }
 step('set_small') { ok(c.set('n', '5', 0, RAW)) }
 step('decr_floor') { c.decr('n', 10) }
+step('set_ten') { ok(c.set('n', '10', 0, RAW)) }
+step('decr_shrink') { c.decr('n', 1) }
+step('get_after_shrink') { c.get('n') }
+step('set_99') { ok(c.set('n', '99', 0, RAW)) }
+step('incr_grow') { c.incr('n', 1) }
+step('get_after_grow') { c.get('n') }
 step('incr_missing') { c.incr('nokey', 1) }
 step('incr_non_numeric') { c.incr('k2', 1) }
 
@@ -124,6 +130,12 @@ step('get_binary') { c.get('bin') }
 step('set_ttl') { ok(c.set('e', 'expires', 1, RAW)) }
 step('set_long_ttl') { ok(c.set('l', 'stays', 100, RAW)) }
 step('get_ttl_before') { c.get('e') }
+# exptime past 30 days is a Unix time: one 100 s ahead stays, one 100 s ago is already gone.
+now = Time.now.to_i
+step('set_abs_future') { ok(c.set('af', 'future', now + 100, RAW)) }
+step('get_abs_future') { c.get('af') }
+step('set_abs_past') { ok(c.set('ap', 'past', now - 100, RAW)) }
+step('get_abs_past') { c.get('ap') }
 sleep 2.5
 step('get_ttl_after') { c.get('e') }
 step('get_touched_after') { c.get('t') }
