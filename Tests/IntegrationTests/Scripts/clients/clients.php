@@ -137,6 +137,14 @@ $q->setOption(Memcached::OPT_NOREPLY, false);
 step('get_noreply', fn() => get($q, 'q'));
 $q->quit();
 
+step('version', fn() => [implode(',', array_values($c->getVersion()))]);
+step('set_empty', fn() => result($c, $c->set('empty', '')));
+step('get_empty', fn() => get($c, 'empty'));
+step('set_key_250', fn() => result($c, $c->set(str_repeat('K', 250), 'long key')));
+step('get_key_250', fn() => get($c, str_repeat('K', 250)));
+step('set_key_251', fn() => result($c, $c->set(str_repeat('K', 251), 'too long')));
+step('get_after_key_251', fn() => get($c, 'k1'));
+
 step('set_binary', fn() => result($c, $c->set('bin', str_repeat(implode('', array_map('chr', range(0, 255))), 4))));
 step('get_binary', fn() => get($c, 'bin'));
 

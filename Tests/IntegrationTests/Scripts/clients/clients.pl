@@ -138,6 +138,14 @@ step('get_deleted', show($c->get('k2')));
     step('get_noreply', show($q->get('q')));
 }
 
+step('version', join(',', values %{ $c->server_versions }));
+step('set_empty', flag($c->set('empty', '')));
+step('get_empty', show($c->get('empty')));
+step('set_key_250', flag($c->set('K' x 250, 'long key')));
+step('get_key_250', show($c->get('K' x 250)));
+step('set_key_251', flag($c->set('K' x 251, 'too long')));
+step('get_after_key_251', show($c->get('k1')));
+
 step('set_binary', flag($c->set('bin', join('', map { chr } 0 .. 255) x 4)));
 step('get_binary', show($c->get('bin')));
 

@@ -37,6 +37,12 @@ def show(v):
     return repr(v)
 
 
+def stat_text(stats, name):
+    """One stats line's value, whether the client keys and values them as str or bytes."""
+    v = stats.get(name, stats.get(name.encode(), "missing"))
+    return v.decode() if isinstance(v, bytes) else v
+
+
 class Adapter:
     """One method per operation; each returns what the client returned (errors are printed by
     the caller as the exception's class, the server's words are in the transcript only through
@@ -66,6 +72,7 @@ class PyMemcache(Adapter):
     def touch(self, k, ttl): return self.c.touch(k, ttl)
     def delete(self, k): return self.c.delete(k, noreply=False)
     def flush(self): return self.c.flush_all(noreply=False)
+    def version(self): return self.c.version()
 
 
 class PythonMemcached(Adapter):
@@ -96,6 +103,7 @@ class PythonMemcached(Adapter):
     def touch(self, k, ttl): return self.c.touch(k, ttl)
     def delete(self, k): return self.c.delete(k)
     def flush(self): return self.c.flush_all()
+    def version(self): return ",".join(stat_text(s[1], "version") for s in self.c.get_stats())
 
 
 class PyLibmc(Adapter):
@@ -132,6 +140,7 @@ class PyLibmc(Adapter):
     def touch(self, k, ttl): return self.c.touch(k, ttl)
     def delete(self, k): return self.c.delete(k)
     def flush(self): return self.c.flush_all()
+    def version(self): return ",".join(stat_text(s[1], "version") for s in self.c.get_stats())
 
 
 def make(client, port):
@@ -229,6 +238,14 @@ def main():
 
     step("set_noreply", c.set, "q", b"quiet", 0, True)
     step("get_noreply", c.get, "q")
+
+    step("version", c.version)
+    step("set_empty", c.set, "empty", b"")
+    step("get_empty", c.get, "empty")
+    step("set_key_250", c.set, "K" * 250, b"long key")
+    step("get_key_250", c.get, "K" * 250)
+    step("set_key_251", c.set, "K" * 251, b"too long")
+    step("get_after_key_251", c.get, "k1")
 
     step("set_binary", c.set, "bin", bytes(range(256)) * 4)
     step("get_binary", c.get, "bin")

@@ -124,6 +124,14 @@ step('get_deleted') { c.get('k2') }
 step('set_noreply') { c.multi { c.set('q', 'quiet', 0, RAW) }; true }
 step('get_noreply') { c.get('q') }
 
+step('version') { [c.version.values.join(',')] }
+step('set_empty') { ok(c.set('empty', '', 0, RAW)) }
+step('get_empty') { c.get('empty') }
+step('set_key_250') { ok(c.set('K' * 250, 'long key', 0, RAW)) }
+step('get_key_250') { c.get('K' * 250) }
+step('set_key_251') { ok(c.set('K' * 251, 'too long', 0, RAW)) }
+step('get_after_key_251') { c.get('k1') }
+
 step('set_binary') { ok(c.set('bin', ((0..255).map(&:chr).join * 4).b, 0, RAW)) }
 step('get_binary') { c.get('bin') }
 
