@@ -143,13 +143,19 @@ step('set_empty', flag($c->set('empty', '')));
 step('get_empty', show($c->get('empty')));
 step('set_key_250', flag($c->set('K' x 250, 'long key')));
 step('get_key_250', show($c->get('K' x 250)));
-step('set_key_251', flag($c->set('K' x 251, 'too long')));
-step('get_after_key_251', show($c->get('k1')));
+{
+    # This client sends a 251-byte key; both servers refuse the line without reading its data
+    # block, whose line then gets ERROR, which the client takes for the next reply: a client of
+    # its own, so that the rest of the transcript does not depend on when it resynchronizes.
+    my $long = client(0);
+    step('set_key_251', flag($long->set('K' x 251, 'too long')));
+    step('get_after_key_251', show($long->get('k1')));
+}
 
 step('set_binary', flag($c->set('bin', join('', map { chr } 0 .. 255) x 4)));
 step('get_binary', show($c->get('bin')));
 
-step('set_ttl', flag($c->set('e', 'expires', 1)));
+step('set_ttl', flag($c->set('e', 'expires', 2)));
 step('set_long_ttl', flag($c->set('l', 'stays', 100)));
 step('get_ttl_before', show($c->get('e')));
 # exptime past 30 days is a Unix time: one 100 s ahead stays, one 100 s ago is already gone.
@@ -158,7 +164,7 @@ step('set_abs_future', flag($c->set('af', 'future', $now + 100)));
 step('get_abs_future', show($c->get('af')));
 step('set_abs_past', flag($c->set('ap', 'past', $now - 100)));
 step('get_abs_past', show($c->get('ap')));
-sleep(2.5);
+sleep(3);
 step('get_ttl_after', show($c->get('e')));
 step('get_touched_after', show($c->get('t')));
 step('get_gat_after', show($c->get('g')));
