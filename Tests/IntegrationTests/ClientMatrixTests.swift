@@ -71,8 +71,10 @@ struct ClientMatrixTests {
         guard let memcached = Self.memcached else {
             throw IntegrationSetupError("memcached is not installed: the client matrix has nothing to compare with (Tools/deps.sh test)")
         }
-        let theirs = try await Self.transcript(client, binary: memcached)
-        let ours = try await Self.transcript(client, binary: nil)
+        // Both at once: each run sleeps 3 s for its TTL step.
+        async let theirRun = Self.transcript(client, binary: memcached)
+        async let ourRun = Self.transcript(client, binary: nil)
+        let (theirs, ours) = try await (theirRun, ourRun)
         #expect(theirs.count > 40, "\(client.name): too few steps against memcached: \(theirs)")
         #expect(ours.count == theirs.count, "\(client.name): \(ours.count) steps on swiftcached, \(theirs.count) on memcached")
         let allowed = Self.allowedDifferences[client.name] ?? []
