@@ -14,7 +14,7 @@ final class DatagramSocket: Sendable {
     let fd: Int32
     /// The listener's index in the server's `configurations`.
     let listener: Int
-    /// Server seconds of the last datagram read (any worker), for `stats conns`.
+    /// Server seconds of the last datagram read (any worker), for connection listings.
     let lastRequest: Atomic<UInt32>
 
     init(fd: Int32, listener: Int, boundAt: UInt32) {
