@@ -71,7 +71,7 @@ struct ClientMatrixTests {
         guard let memcached = Self.memcached else {
             throw IntegrationSetupError("memcached is not installed: the client matrix has nothing to compare with (Tools/deps.sh test)")
         }
-        // Both at once: each run sleeps 3 s for its TTL step.
+        // Both at once: each run sleeps 4 s for its TTL step.
         async let theirRun = Self.transcript(client, binary: memcached)
         async let ourRun = Self.transcript(client, binary: nil)
         let (theirs, ours) = try await (theirRun, ourRun)

@@ -148,7 +148,7 @@ step('get_after_key_251', fn() => get($c, 'k1'));
 step('set_binary', fn() => result($c, $c->set('bin', str_repeat(implode('', array_map('chr', range(0, 255))), 4))));
 step('get_binary', fn() => get($c, 'bin'));
 
-step('set_ttl', fn() => result($c, $c->set('e', 'expires', 2)));
+step('set_ttl', fn() => result($c, $c->set('e', 'expires', 3)));
 step('set_long_ttl', fn() => result($c, $c->set('l', 'stays', 100)));
 step('get_ttl_before', fn() => get($c, 'e'));
 // exptime past 30 days is a Unix time: one 100 s ahead stays, one 100 s ago is already gone.
@@ -157,7 +157,7 @@ step('set_abs_future', fn() => result($c, $c->set('af', 'future', $now + 100)));
 step('get_abs_future', fn() => get($c, 'af'));
 step('set_abs_past', fn() => result($c, $c->set('ap', 'past', $now - 100)));
 step('get_abs_past', fn() => get($c, 'ap'));
-usleep(3000000);
+usleep(4000000);
 step('get_ttl_after', fn() => get($c, 'e'));
 step('get_touched_after', fn() => get($c, 't'));
 step('get_long_ttl_after', fn() => get($c, 'l'));

@@ -155,7 +155,7 @@ step('get_key_250', show($c->get('K' x 250)));
 step('set_binary', flag($c->set('bin', join('', map { chr } 0 .. 255) x 4)));
 step('get_binary', show($c->get('bin')));
 
-step('set_ttl', flag($c->set('e', 'expires', 2)));
+step('set_ttl', flag($c->set('e', 'expires', 3)));
 step('set_long_ttl', flag($c->set('l', 'stays', 100)));
 step('get_ttl_before', show($c->get('e')));
 # exptime past 30 days is a Unix time: one 100 s ahead stays, one 100 s ago is already gone.
@@ -164,7 +164,7 @@ step('set_abs_future', flag($c->set('af', 'future', $now + 100)));
 step('get_abs_future', show($c->get('af')));
 step('set_abs_past', flag($c->set('ap', 'past', $now - 100)));
 step('get_abs_past', show($c->get('ap')));
-sleep(3);
+sleep(4);
 step('get_ttl_after', show($c->get('e')));
 step('get_touched_after', show($c->get('t')));
 step('get_gat_after', show($c->get('g')));
