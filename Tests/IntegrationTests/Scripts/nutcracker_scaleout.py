@@ -237,6 +237,22 @@ def broker_hash_tags(proxy, broker_ports):
               figures == (3, 0, 0), (3, 0, 0), figures)
     used = {hs[0][0] for hs in holders.values()}
     check("the queues spread over more than one instance (%d used)" % len(used), len(used) > 1, "> 1", used)
+    # nutcracker multiplexes its clients over one connection per instance, and open reads belong
+    # to a broker connection: one client's /close confirms what another client opened (README).
+    a, b = Conn(proxy), Conn(proxy)
+    a.send(b"set {shared} 0 0 2\r\ns1\r\nset {shared} 0 0 2\r\ns2\r\n")
+    check("two sets on {shared}", (a.line(), a.line()) == (b"STORED\r\n",) * 2, "STORED x2", None)
+    a.send(b"get {shared}/open\r\n")
+    v = a.values()
+    check("client A opens s1 through nutcracker", [x[2] for x in v] == [b"s1"], b"s1", v)
+    a.close()
+    b.send(b"get {shared}/close/open\r\n")
+    v = b.values()
+    check("client B's /close/open confirms A's read (shared proxy connection) and opens s2",
+          [x[2] for x in v] == [b"s2"], b"s2", v)
+    b.send(b"get {shared}/close\r\n")
+    check("B confirms s2", b.values() == [], [], None)
+    b.close()
     # delete (of a queue) and version are forwarded too.
     c = Conn(proxy)
     c.send(b"delete {orders}\r\n")
