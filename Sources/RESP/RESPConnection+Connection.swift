@@ -19,7 +19,7 @@ extension RESPConnection {
         RESPCommand("reset", arity: 1) { c, out in
             c.version = .resp2
             c.name = nil
-            c.authenticated = c.service.settings.requirePassword == nil
+            c.authenticated = !c.service.config.passwordRequired
             c.parser.unauthenticated = !c.authenticated
             out.appendRESPSimple("RESET")
             return .proceed
@@ -97,7 +97,7 @@ extension RESPConnection {
     /// AUTH [username] password.
     private func auth(_ out: OutputBuffer) -> HandlerAction {
         guard argumentCount <= 3 else { return syntaxError(out) }
-        guard service.settings.requirePassword != nil else {
+        guard service.config.passwordRequired else {
             if argumentCount == 2 {
                 return error(out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
             }
@@ -121,10 +121,10 @@ extension RESPConnection {
     /// The default user and the --requirepass password, compared in constant time; on a mismatch
     /// the WRONGPASS reply is written and false returned.
     private func checkCredentials(user: UnsafeRawBufferPointer, password: UnsafeRawBufferPointer, _ out: OutputBuffer) -> Bool {
-        let expected = service.settings.requirePassword ?? []
-        let passwordMatches = ConstantTime.equals(password, expected)
+        let expected = service.config.password
+        let passwordMatches = ConstantTime.equals(password, expected ?? [])
         let userMatches = user.elementsEqual(Self.defaultUser.utf8Bytes)
-        if service.settings.requirePassword != nil && !(passwordMatches && userMatches) {
+        if expected != nil && !(passwordMatches && userMatches) {
             stats.add(RESPCounter.authFailures.rawValue)
             _ = error(out, "WRONGPASS invalid username-password pair or user is disabled.")
             return false

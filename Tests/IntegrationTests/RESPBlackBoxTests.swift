@@ -57,6 +57,51 @@ struct RESPBlackBoxTests {
         }
     }
 
+    @Test("INFO reports this port's counters and the shared engine; CONFIG SET maxmemory is the cache's limit", .timeLimit(.minutes(1)))
+    func infoAndConfig() async throws {
+        try await withSecondListener("--redis-port", ["-m", "64"]) { server, port in
+            let c = try RESPRawConnection(port: port)
+            #expect(try c.request("*3\r\n$3\r\nSET\r\n$5\r\ninfo1\r\n$1\r\nv\r\n") == "+OK\r\n")
+            #expect(try c.request("*2\r\n$3\r\nGET\r\n$5\r\ninfo1\r\n") == "$1\r\nv\r\n")
+            #expect(try c.request("*2\r\n$3\r\nGET\r\n$5\r\ninfo2\r\n") == "$-1\r\n")
+            #expect(try c.request("*1\r\n$3\r\nGET\r\n").hasPrefix("-ERR wrong number"))
+            #expect(try c.request("*1\r\n$6\r\nDBSIZE\r\n") == ":1\r\n")
+            let info = try c.request("*2\r\n$4\r\nINFO\r\n$10\r\neverything\r\n")
+            let fields = Dictionary(info.split(separator: "\r\n").compactMap { line -> (String, String)? in
+                guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), String(line[line.index(after: colon)...]))
+            }, uniquingKeysWith: { a, _ in a })
+            #expect(fields["tcp_port"] == String(port))
+            #expect(fields["connected_clients"] == "1")
+            #expect(fields["keyspace_hits"] == "1" && fields["keyspace_misses"] == "1", "\(info)")
+            #expect(fields["maxmemory"] == String(64 << 20))
+            #expect(fields["db0"] == "keys=1")
+            #expect(fields["errorstat_ERR"] == "count=1")
+            #expect(fields["cmdstat_get"]?.hasPrefix("calls=2,") == true && fields["cmdstat_get"]?.hasSuffix(",rejected_calls=1,failed_calls=0") == true,
+                    "\(fields["cmdstat_get"] ?? "no cmdstat_get")")
+            #expect(fields["cmdstat_set"]?.hasPrefix("calls=1,") == true)
+            for section in ["Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Commandstats", "Errorstats", "Keyspace"] {
+                #expect(info.contains("# \(section)\r\n"), "no \(section) section")
+            }
+            // One engine: the Redis port's maxmemory is the memcached port's limit_maxbytes.
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$9\r\nmaxmemory\r\n$5\r\n100mb\r\n") == "+OK\r\n")
+            #expect(try RawConnection(port: server.port).stat("limit_maxbytes") == 100 << 20)
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$9\r\nmaxmemory\r\n$2\r\n1k\r\n")
+                    == "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - the cache's memory limit must be at least 8mb\r\n")
+            // requirepass set at run time: new connections must AUTH, this one stays authenticated.
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n") == "+OK\r\n")
+            let d = try RESPRawConnection(port: port)
+            #expect(try d.request("*1\r\n$4\r\nPING\r\n") == "-NOAUTH Authentication required.\r\n")
+            #expect(try d.request("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n") == "+OK\r\n")
+            #expect(try c.request("*1\r\n$4\r\nPING\r\n") == "+PONG\r\n")
+            // CONFIG RESETSTAT zeroes the port's counters.
+            #expect(try c.request("*2\r\n$6\r\nCONFIG\r\n$9\r\nRESETSTAT\r\n") == "+OK\r\n")
+            let after = try c.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+            #expect(after.contains("keyspace_hits:0\r\n") && after.contains("total_error_replies:0\r\n"), "\(after)")
+            #expect(server.isRunning)
+        }
+    }
+
     /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
     private func withRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
         guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {

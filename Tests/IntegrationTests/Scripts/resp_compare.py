@@ -158,6 +158,14 @@ def main():
     case("del exists", mb("DEL", a, b_, k("none")) + mb("EXISTS", a, s_, s_) + mb("UNLINK", s_) + mb("DEL"), 4)
     case("binary key and value", mb("SET", b"k\x00\r\n" + run.encode(), b"\x00\xff\r\n") + mb("GET", b"k\x00\r\n" + run.encode()), 2)
     case("large value", mb("SET", k("big"), b"x" * 300000) + mb("STRLEN", k("big")) + mb("DEL", k("big")), 3)
+    # Server commands whose replies do not depend on the server's state.
+    # (CONFIG GET answers several matches in redis's hash order: one match per request here.)
+    case("config get", mb("CONFIG", "GET", "hash-max-listpack-e*") + mb("CONFIG", "GET", "proto-max-bulk-len") + mb("CONFIG", "GET", "nosuch*") + mb("CONFIG", "GET", "LIST-max-listpack-size") + mb("CONFIG", "GET", "zset-max-l?stpack-[v]alue"), 5)
+    case("config set", mb("CONFIG", "SET", "zset-max-listpack-entries", 200) + mb("CONFIG", "GET", "zset-max-listpack-entries") + mb("CONFIG", "SET", "zset-max-listpack-entries", 128), 3)
+    case("config set errors", mb("CONFIG", "SET", "foo", 1) + mb("CONFIG", "SET", "maxmemory", "abc") + mb("CONFIG", "SET", "proto-max-bulk-len", 10) + mb("CONFIG", "SET", "hash-max-listpack-entries", "x") + mb("CONFIG", "SET", "maxmemory", "10mb", "maxmemory", "20mb") + mb("CONFIG", "SET", "hash-max-listpack-value", 64, "nosuch", 1), 6)
+    case("config arity", mb("CONFIG", "GET") + mb("CONFIG", "SET", "a") + mb("CONFIG", "FOO") + mb("CONFIG", "REWRITE") + mb("CONFIG"), 5)
+    case("wait", mb("WAIT", 0, 0) + mb("WAIT", 1, -1) + mb("WAIT", "x", 0), 3)
+    case("time dbsize arity", mb("TIME", "x") + mb("DBSIZE", "x") + mb("LASTSAVE", "x"), 3)
     # Requests split at every few bytes, pipelined.
     pipeline = mb("SET", a, "split") + b"GET " + a + b"\r\n" + mb("MGET", a, a) + mb("PING")
     case("split pipeline", pipeline, 4, pieces=len(pipeline) // 3)
