@@ -17,6 +17,7 @@ extension RESPConnection {
             return .close
         },
         RESPCommand("reset", arity: 1) { c, out in
+            c.dropSubscriptions()
             c.version = .resp2
             c.name = nil
             c.authenticated = !c.service.config.passwordRequired
@@ -32,6 +33,13 @@ extension RESPConnection {
     ]
 
     private func ping(_ out: OutputBuffer) -> HandlerAction {
+        if inSubscribedMode && argumentCount <= 2 {
+            // redis in RESP2 subscribed mode: ["pong", argument or ""].
+            out.appendRESPArrayHeader(2)
+            out.appendRESPBulk("pong")
+            out.appendRESPBulk(argumentCount == 2 ? argument(1) : UnsafeRawBufferPointer(start: nil, count: 0))
+            return .proceed
+        }
         switch argumentCount {
         case 1: out.appendRESPSimple("PONG")
         case 2: out.appendRESPBulk(argument(1))
@@ -76,6 +84,7 @@ extension RESPConnection {
             name = argument(newName).isEmpty ? nil : Array(argument(newName))
         }
         version = chosen
+        subscriptions?.subscriber.version.store(version.rawValue, ordering: .relaxed)
         out.appendRESPMapHeader(7, version)
         out.appendRESPBulk("server")
         out.appendRESPBulk("redis")

@@ -22,9 +22,14 @@ final class RESPConnection: ConnectionHandler {
     var name: [UInt8]? = nil
     /// Set when the running command answers an error (commandstats' failed_calls).
     private var commandFailed = false
+    /// Wakes this connection from a publisher's thread.
+    let waker: ConnectionWaker
+    /// Pub/sub state, from the first SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
+    var subscriptions: Subscriptions?
 
-    init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64) {
+    init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker) {
         self.service = service
+        self.waker = waker
         self.engine = service.engine
         self.stats = stats
         self.commandStats = commandStats
@@ -35,6 +40,7 @@ final class RESPConnection: ConnectionHandler {
     }
 
     func connectionClosed() {
+        dropSubscriptions()
         service.openConnections.subtract(1, ordering: .relaxed)
     }
 
@@ -79,6 +85,10 @@ final class RESPConnection: ConnectionHandler {
         if !authenticated && !Self.allowedBeforeAuth(command.name) {
             commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
             return error(output, "NOAUTH Authentication required.")
+        }
+        if inSubscribedMode && !Self.allowedWhileSubscribed(command.name) {
+            commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
+            return error(output, "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         }
         commandFailed = false
         let started = RESPCommandStats.now()
@@ -161,5 +171,5 @@ final class RESPConnection: ConnectionHandler {
     func argument(_ i: Int, is word: StaticString) -> Bool { equalFolded(argument(i), word) }
 
     /// The port's commands, by group.
-    static let commands: [RESPCommand] = connectionCommands + serverCommands + stringCommands + keyCommands
+    static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + keyCommands
 }

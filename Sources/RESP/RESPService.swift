@@ -14,6 +14,9 @@ public struct RESPSettings: Sendable {
     /// What HELLO and INFO report as the server's version: the redis-server release whose
     /// behaviour this port follows (clients gate features on it).
     public var redisVersion: StaticString = "7.0.15"
+    /// redis's `client-output-buffer-limit pubsub` hard limit: messages a subscriber has not
+    /// read yet, past which it is disconnected.
+    public var pubsubOutputLimit = PubSubRegistry.defaultOutputLimit
     public init() {}
 }
 
@@ -44,7 +47,7 @@ public enum RESPCounter: Int, StatCounter {
 
 public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     // Safe to share: all `let`; `workerStats[i]` and `commandStats[i]` are written only by worker
-    // i; `clientIDs` and `openConnections` are atomic; `config` is its own lock's.
+    // i; `clientIDs` and `openConnections` are atomic; `config` and `pubsub` are their own locks'.
     public let engine: CacheEngine
     public let settings: RESPSettings
     public let workerStats: [StatCounters]
@@ -60,12 +63,17 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     private let clientIDs = Atomic<UInt64>(0)
     /// INFO clients' connected_clients: this port's open connections.
     let openConnections = Atomic<Int>(0)
+    /// Who subscribes to what, for publishers on every worker.
+    let pubsub = PubSubRegistry()
+    /// Bytes of messages a subscriber may have waiting before it is disconnected.
+    let pubsubOutputLimit: Int
 
     public init(engine: CacheEngine, settings: RESPSettings, workers: Int,
                 host: @escaping @Sendable () -> RESPHostFacts = { RESPHostFacts() }) {
         self.engine = engine
         self.settings = settings
         self.host = host
+        pubsubOutputLimit = settings.pubsubOutputLimit
         // One extra set for callers that are not workers (tests).
         workerStats = (0...workers).map { _ in RESPCounter.makeCounters() }
         table = RESPCommandTable(RESPConnection.commands)
@@ -82,7 +90,7 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         workerStats[slot].add(RESPCounter.connectionsAccepted.rawValue)
         openConnections.add(1, ordering: .relaxed)
         return RESPConnection(service: self, stats: workerStats[slot], commandStats: commandStats[slot],
-                              id: clientIDs.add(1, ordering: .relaxed).newValue)
+                              id: clientIDs.add(1, ordering: .relaxed).newValue, waker: waker)
     }
 
     /// The sum of one counter over the workers.

@@ -102,6 +102,48 @@ struct RESPBlackBoxTests {
         }
     }
 
+    @Test("pub/sub across workers: messages in order; a subscriber that never reads is cut off at 32 MB, the publisher goes on",
+          .timeLimit(.minutes(2)))
+    func pubsubAcrossWorkersAndSlowSubscriber() async throws {
+        try await withSecondListener("--redis-port", ["-t", "4"]) { server, port in
+            // A reader and a subscriber that never reads, then a publisher: with -t 4 the
+            // connections land on different workers.
+            let reader = try RESPRawConnection(port: port)
+            #expect(try reader.request("*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n") == "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+            let sleeper = try RESPRawConnection(port: port)
+            #expect(try sleeper.request("*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nflood\r\n") == "*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n")
+            let publisher = try RESPRawConnection(port: port)
+            var batch = ""
+            for i in 0..<500 { batch += "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$\(String(i).count)\r\n\(i)\r\n" }
+            #expect(try publisher.request(batch, until: 500 * 4) == String(repeating: ":1\r\n", count: 500))
+            let messages = try reader.receive(atLeast: (0..<500).reduce(0) { $0 + 34 + String($1).count + String(String($1).count).count })
+            let expected = (0..<500).map { "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$\(String($0).count)\r\n\($0)\r\n" }.joined()
+            #expect(messages == expected, "messages out of order or missing")
+
+            // 64 KB messages to the sleeper: its queue passes 32 MB and it is disconnected; every
+            // PUBLISH is answered, with 0 receivers once it is gone.
+            let payload = String(repeating: "x", count: 64 * 1024)
+            let publish = "*3\r\n$7\r\nPUBLISH\r\n$5\r\nflood\r\n$\(payload.utf8.count)\r\n\(payload)\r\n"
+            var receivers: [Int] = []
+            for _ in 0..<100 {
+                let replies = try publisher.request(String(repeating: publish, count: 16), until: 16 * 4)
+                receivers += replies.split(separator: "\r\n").compactMap { Int($0.dropFirst()) }
+            }
+            #expect(receivers.count == 1600)
+            #expect(receivers.first == 1 && receivers.last == 0, "the sleeper was never cut off")
+            let info = try publisher.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+            #expect(info.contains("client_output_buffer_limit_disconnections:1\r\n"), "\(info)")
+            let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
+            let rssKB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+                .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+            // 100 MB were published; what one subscriber may hold is 32 MB queued plus the piece
+            // being written.
+            #expect(rssKB < 160 * 1024, "RSS \(rssKB) KB")
+            #expect(try sleeper.drainUntilClosed(), "the sleeper's connection was not closed")
+            #expect(server.isRunning)
+        }
+    }
+
     /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
     private func withRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
         guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
@@ -158,9 +200,17 @@ private final class RESPRawConnection {
     deinit { close(fd) }
 
     /// Sends `text` and returns what arrives within the timeout until a pause of 100 ms after the
-    /// first bytes (the replies here are one short line or one small map).
-    func request(_ text: String) throws -> String {
-        _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    /// first bytes (the replies here are one short line or one small map), or, with `until`,
+    /// once that many bytes have arrived.
+    func request(_ text: String, until expected: Int? = nil) throws -> String {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw IntegrationSetupError("send failed") }
+            sent += n
+        }
+        if let expected { return try receive(atLeast: expected) }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -173,5 +223,27 @@ private final class RESPRawConnection {
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// Reads until `count` bytes have arrived (or the 5 s timeout passes).
+    func receive(atLeast count: Int) throws -> String {
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while reply.count < count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+        }
+        return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// Reads everything until the peer closes; false if it did not close within the timeout.
+    func drainUntilClosed() throws -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+        }
     }
 }

@@ -166,6 +166,41 @@ def main():
     case("config arity", mb("CONFIG", "GET") + mb("CONFIG", "SET", "a") + mb("CONFIG", "FOO") + mb("CONFIG", "REWRITE") + mb("CONFIG"), 5)
     case("wait", mb("WAIT", 0, 0) + mb("WAIT", 1, -1) + mb("WAIT", "x", 0), 3)
     case("time dbsize arity", mb("TIME", "x") + mb("DBSIZE", "x") + mb("LASTSAVE", "x"), 3)
+    # Pub/sub between two connections, RESP2 subscribed mode, then RESP3 on one connection.
+    # (Channel names appear in the replies: fixed names, not the run's keys.)
+    def fixed(name):
+        return b"rc_" + name.encode()
+
+    ch1, ch2, pat = fixed("ch1"), fixed("ch2"), fixed("c?1*")
+    sub, pub = Conn(args.port), Conn(args.port)
+    got = []
+
+    def ask(conn, request, replies):
+        conn.send(request)
+        for _ in range(replies):
+            got.append(conn.reply())
+
+    ask(sub, mb("SUBSCRIBE", ch1, ch2, ch1), 3)
+    ask(sub, mb("PSUBSCRIBE", pat), 1)
+    ask(sub, mb("GET", a) + mb("PING") + mb("PING", "x") + mb("ECHO", "x"), 4)
+    ask(pub, mb("PUBLISH", ch1, "hello") + mb("PUBLISH", ch2, b"\x00bin") + mb("PUBLISH", fixed("none"), "x"), 3)
+    for _ in range(3):
+        got.append(sub.reply())
+    ask(pub, mb("PUBSUB", "NUMSUB", ch1, fixed("none")) + mb("PUBSUB", "NUMPAT") + mb("PUBSUB", "CHANNELS", fixed("ch2*")) + mb("PUBSUB", "FOO") + mb("PUBSUB", "NUMPAT", "x"), 5)
+    ask(sub, mb("UNSUBSCRIBE", ch1, fixed("never")) + mb("PUNSUBSCRIBE") + mb("UNSUBSCRIBE") + mb("UNSUBSCRIBE") + mb("PUNSUBSCRIBE", pat), 6)
+    ask(sub, mb("GET", fixed("none")), 1)
+    ask(sub, mb("SSUBSCRIBE", ch1) + mb("SUBSCRIBE", ch2), 2)
+    ask(pub, mb("SPUBLISH", ch1, "s") + mb("PUBLISH", ch1, "p") + mb("PUBSUB", "SHARDNUMSUB", ch1) + mb("PUBSUB", "SHARDCHANNELS", fixed("ch1")), 4)
+    got.append(sub.reply())
+    ask(sub, mb("SUNSUBSCRIBE") + mb("RESET") + mb("GET", fixed("none")), 3)
+    ask(pub, mb("PUBLISH", ch2, "after reset"), 1)
+    r3 = Conn(args.port)
+    r3.send(mb("HELLO", 3))
+    r3.reply()
+    ask(r3, mb("SUBSCRIBE", ch1) + mb("GET", fixed("none")) + mb("PUBLISH", ch1, "self") + mb("UNSUBSCRIBE") + mb("PING"), 6)
+    out.append("pubsub: %r" % b"".join(got))
+    for c in (sub, pub, r3):
+        c.sock.close()
     # Requests split at every few bytes, pipelined.
     pipeline = mb("SET", a, "split") + b"GET " + a + b"\r\n" + mb("MGET", a, a) + mb("PING")
     case("split pipeline", pipeline, 4, pieces=len(pipeline) // 3)
