@@ -172,7 +172,7 @@ extension RESPService {
         case .keyspace:
             // Every key the cache holds is in database 0 (the one the memcached port sees).
             let keys = engine.stats.items.number
-            return keys == 0 ? [] : [("db0", "keys=\(keys)")]
+            return keys == 0 ? [] : [("db0", "keys=\(keys),expires=\(engine.expiringItemCount)")]
         }
     }
 }

@@ -75,7 +75,7 @@ struct RESPBlackBoxTests {
             #expect(fields["connected_clients"] == "1")
             #expect(fields["keyspace_hits"] == "1" && fields["keyspace_misses"] == "1", "\(info)")
             #expect(fields["maxmemory"] == String(64 << 20))
-            #expect(fields["db0"] == "keys=1")
+            #expect(fields["db0"] == "keys=1,expires=0")
             #expect(fields["errorstat_ERR"] == "count=1")
             #expect(fields["cmdstat_get"]?.hasPrefix("calls=2,") == true && fields["cmdstat_get"]?.hasSuffix(",rejected_calls=1,failed_calls=0") == true,
                     "\(fields["cmdstat_get"] ?? "no cmdstat_get")")
@@ -140,6 +140,41 @@ struct RESPBlackBoxTests {
             // being written.
             #expect(rssKB < 160 * 1024, "RSS \(rssKB) KB")
             #expect(try sleeper.drainUntilClosed(), "the sleeper's connection was not closed")
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test("EXPIRE family: TTL and PTTL count down to the engine's second; an expired key is gone through both ports",
+          .timeLimit(.minutes(1)))
+    func expiryTimes() async throws {
+        try await withSecondListener("--redis-port") { server, port in
+            let c = try RESPRawConnection(port: port)
+            func integer(_ request: String) throws -> Int {
+                let r = try c.request(request)
+                guard r.hasPrefix(":"), r.hasSuffix("\r\n"), let n = Int(r.dropFirst().dropLast()) else { throw IntegrationSetupError("not an integer: \(r)") }
+                return n
+            }
+            #expect(try c.request("*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$1\r\nv\r\n") == "+OK\r\n")
+            #expect(try integer("*3\r\n$6\r\nEXPIRE\r\n$2\r\nk1\r\n$3\r\n100\r\n") == 1)
+            let ttl = try integer("*2\r\n$3\r\nTTL\r\n$2\r\nk1\r\n")
+            #expect((99...101).contains(ttl), "TTL \(ttl)")
+            let pttl = try integer("*2\r\n$4\r\nPTTL\r\n$2\r\nk1\r\n")
+            #expect((98_000...101_000).contains(pttl), "PTTL \(pttl)")
+            let now = Int(Date().timeIntervalSince1970 * 1000)
+            let at = now + 5_000
+            #expect(try integer("*3\r\n$9\r\nPEXPIREAT\r\n$2\r\nk1\r\n$\(String(at).count)\r\n\(at)\r\n") == 1)
+            let expireTime = try integer("*2\r\n$11\r\nPEXPIRETIME\r\n$2\r\nk1\r\n")
+            #expect(expireTime >= at && expireTime < at + 1000, "PEXPIRETIME \(expireTime) for \(at)")
+            #expect(try integer("*2\r\n$10\r\nEXPIRETIME\r\n$2\r\nk1\r\n") == expireTime / 1000)
+            // Expired through the RESP port: the memcached port misses it too.
+            #expect(try integer("*3\r\n$7\r\nPEXPIRE\r\n$2\r\nk1\r\n$3\r\n900\r\n") == 1)
+            let m = try RawConnection(port: server.port)
+            m.send("get k1\r\n")
+            #expect(m.receive(until: "END\r\n") == "VALUE k1 0 1\r\nv\r\nEND\r\n")
+            try await Task.sleep(for: .milliseconds(2_500))
+            m.send("get k1\r\n")
+            #expect(m.receive(until: "END\r\n") == "END\r\n")
+            #expect(try integer("*2\r\n$3\r\nTTL\r\n$2\r\nk1\r\n") == -2)
             #expect(server.isRunning)
         }
     }

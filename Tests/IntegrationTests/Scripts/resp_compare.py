@@ -158,6 +158,13 @@ def main():
     case("del exists", mb("DEL", a, b_, k("none")) + mb("EXISTS", a, s_, s_) + mb("UNLINK", s_) + mb("DEL"), 4)
     case("binary key and value", mb("SET", b"k\x00\r\n" + run.encode(), b"\x00\xff\r\n") + mb("GET", b"k\x00\r\n" + run.encode()), 2)
     case("large value", mb("SET", k("big"), b"x" * 300000) + mb("STRLEN", k("big")) + mb("DEL", k("big")), 3)
+    # Expiry: replies that do not depend on the clock (TTL values are checked by the Swift test).
+    e_ = k("e")
+    case("expire conditions", mb("SET", e_, "v") + mb("EXPIRE", e_, 100) + mb("EXPIRE", e_, 100, "NX") + mb("EXPIRE", e_, 50, "GT") + mb("EXPIRE", e_, 200, "GT") + mb("EXPIRE", e_, 300, "LT") + mb("EXPIRE", e_, 30, "lt") + mb("PERSIST", e_) + mb("PERSIST", e_) + mb("TTL", e_) + mb("PTTL", e_) + mb("EXPIRETIME", e_) + mb("EXPIRE", e_, 10, "XX") + mb("EXPIRE", e_, 10, "GT") + mb("EXPIRE", e_, 10, "LT"), 15)
+    case("expire errors", mb("EXPIRE", e_, 10, "NX", "XX") + mb("EXPIRE", e_, 10, "GT", "LT") + mb("EXPIRE", e_, 10, "FOO") + mb("EXPIRE", e_, "abc") + mb("EXPIRE", e_, "9223372036854775807") + mb("PEXPIRE", e_, "9223372036854775807") + mb("EXPIRE", e_) + mb("TTL"), 8)
+    case("expire missing", mb("EXPIRE", k("none"), 10) + mb("TTL", k("none")) + mb("PTTL", k("none")) + mb("PEXPIRETIME", k("none")) + mb("PERSIST", k("none")) + mb("TYPE", k("none")), 6)
+    case("expire past deletes", mb("SET", e_, "v") + mb("EXPIREAT", e_, 1) + mb("EXISTS", e_) + mb("SET", e_, "v") + mb("PEXPIRE", e_, -5) + mb("GET", e_) + mb("SET", e_, "v") + mb("EXPIRE", e_, 0) + mb("TTL", e_), 9)
+    case("type touch", mb("SET", e_, "v") + mb("TYPE", e_) + mb("TOUCH", e_, k("none"), e_) + mb("DEL", e_), 4)
     # Server commands whose replies do not depend on the server's state.
     # (CONFIG GET answers several matches in redis's hash order: one match per request here.)
     case("config get", mb("CONFIG", "GET", "hash-max-listpack-e*") + mb("CONFIG", "GET", "proto-max-bulk-len") + mb("CONFIG", "GET", "nosuch*") + mb("CONFIG", "GET", "LIST-max-listpack-size") + mb("CONFIG", "GET", "zset-max-l?stpack-[v]alue"), 5)
