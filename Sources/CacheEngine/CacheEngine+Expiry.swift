@@ -15,16 +15,17 @@ public enum ExpiryChange: Sendable, Equatable {
 }
 
 extension CacheEngine {
-    /// Looks `key` up and calls `decide` with its expiry (process time, 0 = never); sets the
-    /// expiry `decide` returns (nil: leave it). A returned time at or before now unlinks the item.
+    /// Looks `key` up and calls `decide` with its header (`expiry` in process time, 0 = never;
+    /// `cas` to check it is the item the caller read); sets the expiry `decide` returns (nil:
+    /// leave it). A returned time at or before now unlinks the item.
     public func changeExpiry(_ key: UnsafeRawBufferPointer, hash hv: UInt32,
-                             _ decide: (_ current: UInt32) -> UInt32?) -> ExpiryChange {
+                             _ decide: (_ current: ItemInfo) -> UInt32?) -> ExpiryChange {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return .notFound }
         defer { refDecrement(it) }
-        guard let expiry = decide(it.expiry) else { return .unchanged }
+        guard let expiry = decide(ItemInfo(it)) else { return .unchanged }
         if expiry != 0 && expiry <= clock.current {
             lockedUnlink(it, hv)
         } else {

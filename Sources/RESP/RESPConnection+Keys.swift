@@ -52,7 +52,7 @@ extension RESPConnection {
                 out.appendRESPInteger(0)
                 return .proceed
             }
-            let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current == 0 ? nil : 0 }
+            let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.expiry == 0 ? nil : 0 }
             out.appendRESPInteger(change == .changed ? 1 : 0)
             return .proceed
         },
@@ -107,7 +107,7 @@ extension RESPConnection {
         }
         let processStarted = engine.clock.processStarted
         let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in
-            let currentMs = current == 0 ? nil : unixMilliseconds(ofExpiry: current)
+            let currentMs = current.expiry == 0 ? nil : unixMilliseconds(ofExpiry: current.expiry)
             if nx && currentMs != nil { return nil }
             if xx && currentMs == nil { return nil }
             if gt && (currentMs == nil || when <= currentMs!) { return nil }

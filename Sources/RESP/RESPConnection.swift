@@ -171,5 +171,5 @@ final class RESPConnection: ConnectionHandler {
     func argument(_ i: Int, is word: StaticString) -> Bool { equalFolded(argument(i), word) }
 
     /// The port's commands, by group.
-    static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + keyCommands
+    static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands
 }

@@ -158,6 +158,15 @@ def main():
     case("del exists", mb("DEL", a, b_, k("none")) + mb("EXISTS", a, s_, s_) + mb("UNLINK", s_) + mb("DEL"), 4)
     case("binary key and value", mb("SET", b"k\x00\r\n" + run.encode(), b"\x00\xff\r\n") + mb("GET", b"k\x00\r\n" + run.encode()), 2)
     case("large value", mb("SET", k("big"), b"x" * 300000) + mb("STRLEN", k("big")) + mb("DEL", k("big")), 3)
+    # Strings: ranges, bits, floats, MSETNX, GETEX.
+    r_ = k("r")
+    case("getrange", mb("SET", r_, "Hello World") + mb("GETRANGE", r_, 0, 4) + mb("GETRANGE", r_, -5, -1) + mb("GETRANGE", r_, 5, 2) + mb("GETRANGE", r_, -3, -5) + mb("GETRANGE", r_, 0, 1000) + mb("SUBSTR", r_, -100, 2) + mb("GETRANGE", k("none"), 0, 1) + mb("GETRANGE", r_, "x", 1), 9)
+    case("setrange", mb("SETRANGE", r_, 6, "Redis") + mb("GET", r_) + mb("SETRANGE", k("sr"), 3, b"ab") + mb("GET", k("sr")) + mb("SETRANGE", k("sr2"), 5, "") + mb("EXISTS", k("sr2")) + mb("SETRANGE", r_, 0, "") + mb("SETRANGE", r_, -1, "x") + mb("SETRANGE", r_, 536870911, "xy"), 9)
+    case("bits", mb("SETBIT", k("bit"), 7, 1) + mb("SETBIT", k("bit"), 7, 0) + mb("SETBIT", k("bit"), 100, 1) + mb("GETBIT", k("bit"), 100) + mb("GETBIT", k("bit"), 99) + mb("GETBIT", k("bit"), 100000) + mb("STRLEN", k("bit")) + mb("SETBIT", k("bit"), 1, 2) + mb("SETBIT", k("bit"), -1, 1) + mb("GETBIT", k("bit"), 4294967296) + mb("GET", k("bit")), 11)
+    case("bitcount", mb("SET", k("bc"), "foobar") + mb("BITCOUNT", k("bc")) + mb("BITCOUNT", k("bc"), 0, 0) + mb("BITCOUNT", k("bc"), 1, 1) + mb("BITCOUNT", k("bc"), 1, 1, "BYTE") + mb("BITCOUNT", k("bc"), 5, 30, "BIT") + mb("BITCOUNT", k("bc"), -3, -1, "bit") + mb("BITCOUNT", k("bc"), 1) + mb("BITCOUNT", k("bc"), 1, 2, "FOO") + mb("BITCOUNT", k("none")), 10)
+    case("incrbyfloat", mb("SET", k("f"), "10.50") + mb("INCRBYFLOAT", k("f"), "0.1") + mb("INCRBYFLOAT", k("f"), "-5") + mb("SET", k("f"), "5.0e3") + mb("INCRBYFLOAT", k("f"), "2.0e2") + mb("INCRBYFLOAT", k("f2"), "3") + mb("INCRBYFLOAT", k("f"), "abc") + mb("INCRBYFLOAT", k("f"), "inf") + mb("SET", k("f"), " 1") + mb("INCRBYFLOAT", k("f"), 1) + mb("INCRBYFLOAT", k("f3"), "-0.0"), 11)
+    case("msetnx", mb("MSETNX", k("m1"), "a", k("m2"), "b") + mb("MSETNX", k("m2"), "c", k("m3"), "d") + mb("MGET", k("m1"), k("m2"), k("m3")) + mb("MSETNX", k("m4")), 4)
+    case("getex", mb("SET", k("gx"), "v") + mb("GETEX", k("gx"), "EX", 100) + mb("EXPIRE", k("gx"), 100, "NX") + mb("GETEX", k("gx"), "PERSIST") + mb("TTL", k("gx")) + mb("GETEX", k("none"), "EX", 5) + mb("GETEX", k("gx"), "EX", 0) + mb("GETEX", k("gx"), "PERSIST", "EX", 5) + mb("GETEX", k("gx"), "FOO") + mb("GETEX", k("gx")), 10)
     # Expiry: replies that do not depend on the clock (TTL values are checked by the Swift test).
     e_ = k("e")
     case("expire conditions", mb("SET", e_, "v") + mb("EXPIRE", e_, 100) + mb("EXPIRE", e_, 100, "NX") + mb("EXPIRE", e_, 50, "GT") + mb("EXPIRE", e_, 200, "GT") + mb("EXPIRE", e_, 300, "LT") + mb("EXPIRE", e_, 30, "lt") + mb("PERSIST", e_) + mb("PERSIST", e_) + mb("TTL", e_) + mb("PTTL", e_) + mb("EXPIRETIME", e_) + mb("EXPIRE", e_, 10, "XX") + mb("EXPIRE", e_, 10, "GT") + mb("EXPIRE", e_, 10, "LT"), 15)
