@@ -119,6 +119,8 @@ final class Connection {
             resume(timedOut: false)
         } else if !writing {
             _ = deliverPushes()
+        } else if handler.pushesOverflowed() {
+            close()
         }
     }
 
