@@ -2,6 +2,7 @@
 # Installs what swiftcached needs on a fresh Debian 12 machine with Swift 6.3.
 #   Tools/deps.sh server   libevent (to build and run the server)
 #   Tools/deps.sh test     + memcached, libmemcached-tools (memccapable, memcaslap), redis-server, redis-tools, pymemcache,
+#                          nutcracker (twemproxy: the scale-out test runs three instances behind it),
 #                          and the client matrix's clients (ClientMatrixTests): pylibmc, python-memcached,
 #                          php-memcached, Cache::Memcached::Fast, Dalli
 # Only what is missing is installed; apt-get needs root (or sudo).
@@ -19,6 +20,7 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     want python3-pylibmc     # pylibmc for the system python3 (the tests find whichever python has it)
     want redis-server        # the Redis-mode tests compare replies with redis-server's
     want redis-tools
+    want nutcracker          # NutcrackerTests: three instances behind twemproxy
     # The client matrix (Tests/IntegrationTests/Scripts/clients): php-memcached, Perl's
     # Cache::Memcached::Fast, Ruby's Dalli (ruby-dalli does not pull in ruby itself).
     want php-cli
@@ -36,6 +38,7 @@ if [ ${#need[@]} -gt 0 ]; then
     # Debian starts the packaged daemons; tests and benchmarks start their own on free ports.
     $SUDO service memcached stop >/dev/null 2>&1 || true
     $SUDO service redis-server stop >/dev/null 2>&1 || true
+    $SUDO service nutcracker stop >/dev/null 2>&1 || true
 fi
 
 # PyPI packages for the system python3, each only when it cannot be imported yet.

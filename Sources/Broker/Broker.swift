@@ -105,6 +105,7 @@ public final class Broker: @unchecked Sendable {
     private let unroutableCount = Atomic<UInt64>(0)
     private let keysTooLongCount = Atomic<UInt64>(0)
     private let linesTooLongCount = Atomic<UInt64>(0)
+    private let binaryHeaderInvalidCount = Atomic<UInt64>(0)
     /// Queues not created because their journal could not be opened.
     let journalOpenErrorCount = Atomic<UInt64>(0)
     /// Messages refused because their queue's journal cannot be written.
@@ -166,21 +167,28 @@ public final class Broker: @unchecked Sendable {
         flusher?.stop()
     }
 
-    /// Queue names: 1...200 bytes of letters, digits, `_ - . :`, not starting with `.`; they are
-    /// file names in the data directory (`FileNames` maps such names to themselves).
+    /// Queue names: 1...200 bytes of letters, digits, `_ - . :` and the braces of a proxy's hash
+    /// tag (`{orders}`: nutcracker hashes only what is inside, so `{orders}/open` reaches the
+    /// queue's instance), not starting with `.`; they are file names in the data directory.
+    /// `FileNames` maps the other bytes to themselves and a brace to 3 bytes (`%7B`), and recovery
+    /// finds a journal by decoding its file name, so the encoded name must stay within
+    /// `FileNames.maxLength` (a brace counts 3).
     public static func isValidName(_ name: UnsafeRawBufferPointer) -> Bool {
         guard name.count > 0, name.count <= 200, name[0] != UInt8(ascii: ".") else { return false }
+        var encodedLength = 0
         for b in name {
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"),
                  UInt8(ascii: "."), UInt8(ascii: ":"):
-                continue
+                encodedLength += 1
+            case UInt8(ascii: "{"), UInt8(ascii: "}"):
+                encodedLength += 3
             default:
                 return false
             }
         }
-        return true
+        return encodedLength <= FileNames.maxLength
     }
 
     public static func isValidName(_ name: String) -> Bool {
@@ -642,4 +650,7 @@ public final class Broker: @unchecked Sendable {
     /// Broker-port connections closed for a request line longer than `maxPlainLine`.
     public var linesTooLong: UInt64 { linesTooLongCount.load(ordering: .relaxed) }
     public func noteLineTooLong() { linesTooLongCount.wrappingAdd(1, ordering: .relaxed) }
+    /// Broker-port binary requests whose header was refused (the connection closed after it).
+    public var binaryHeaderInvalid: UInt64 { binaryHeaderInvalidCount.load(ordering: .relaxed) }
+    public func noteBinaryHeaderInvalid() { binaryHeaderInvalidCount.wrappingAdd(1, ordering: .relaxed) }
 }

@@ -10,6 +10,8 @@ struct BrokerFigures {
     let queues: Int
     let exchanges: Int
     let totalMessages: UInt64
+    /// Open reads that went back to their queue, summed over the queues that exist.
+    let redeliveries: UInt64
 }
 
 /// What start-up recovery skipped and cut in the journals (fixed once the broker runs).
@@ -41,7 +43,10 @@ extension Broker {
         .gauge("broker_unroutable", .stats) { String($0.broker.unroutable) },
         .gauge("broker_keys_too_long", .stats) { String($0.broker.keysTooLong) },
         .gauge("broker_lines_too_long", .stats) { String($0.broker.linesTooLong) },
+        .gauge("broker_binary_header_invalid", .stats) { String($0.broker.binaryHeaderInvalid) },
         .gauge("broker_total_messages", .stats) { String($0.totalMessages) },
+        // What `gets` no longer says on memcached's VALUE line unless asked (`/redelivery`).
+        .gauge("broker_redeliveries", .stats) { String($0.redeliveries) },
         // Only with a journal (--data-dir).
         .gauge("broker_fsyncs", .persistence) { $0.broker.flusher.map { String($0.fsyncCount) } },
         .gauge("broker_journal_write_errors", .persistence) { $0.broker.flusher.map { String($0.writeErrorCount) } },
@@ -81,9 +86,10 @@ extension Broker {
 
     public func statsLines() -> [(String, String)] {
         let all = registry.withLock { queues.values.sorted { $0.name < $1.name } }
-        let total = all.reduce(UInt64(0)) { sum, q in sum + q.lock.withLock { q.counters.totalItems } }
+        let counters = all.map { q in q.lock.withLock { q.counters } }
         let figures = BrokerFigures(broker: self, queues: all.count, exchanges: registry.withLock { exchanges.count },
-                                    totalMessages: total)
+                                    totalMessages: counters.reduce(0) { $0 + $1.totalItems },
+                                    redeliveries: counters.reduce(0) { $0 + $1.redeliveries })
         var out = Self.statTable.lines(figures)
         for q in all {
             let queue = q.lock.withLock {

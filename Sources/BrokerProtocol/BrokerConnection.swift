@@ -3,7 +3,8 @@
 // model's (ExchangeVerbs.swift, AckVerbs.swift), over a BrokerSession that keeps the consumer
 // state. A read with /t= on an empty queue parks the connection (no thread waits); with
 // --fsync=always the batch's replies are held until the journal flusher says their records are on
-// disk.
+// disk. A connection whose first byte is 0x80 speaks the binary protocol instead
+// (BrokerConnection+Binary.swift).
 import Broker
 import CacheEngine
 import MemcacheProtocol
@@ -27,7 +28,9 @@ final class BrokerConnection: TextRequestLoop {
         var target: Target
         var expiresMs: UInt64
         var noreply: Bool
-        var block = ValueBlock(terminated: true)
+        /// Set for a binary-protocol `set`: how to answer (its value has no `\r\n`).
+        var binary: BinaryStoreReply?
+        var block: ValueBlock
     }
     var pending: PendingMessage?
     var swallowRemaining = 0
@@ -36,6 +39,12 @@ final class BrokerConnection: TextRequestLoop {
     /// was a `gets`.
     var parkedKey: [UInt8] = []
     var parkedWithCAS = false
+    var parkedRedelivery = false
+    /// Set when the parked read is a binary get.
+    var parkedBinary: ParkedBinaryRead?
+
+    /// Decided by the first byte the connection sends (0x80: binary), as on the cache port.
+    var binary: Bool?
 
     /// `quit` came while replies were held for an fsync.
     var closeWhenDurable = false
@@ -80,11 +89,20 @@ final class BrokerConnection: TextRequestLoop {
             case .waiting:
                 return .park(timeoutMs: -1)
             case .message(let m):
-                parkedKey.withUnsafeBytes { appendMessage(m, key: $0, withCAS: parkedWithCAS, output) }
-                output.append(Reply.end)
+                if let b = parkedBinary {
+                    parkedKey.withUnsafeBytes { appendBinaryMessage(m, b.header, returnsKey: b.returnsKey, key: $0, output) }
+                } else {
+                    parkedKey.withUnsafeBytes { appendMessage(m, key: $0, withCAS: parkedWithCAS, redelivery: parkedRedelivery, output) }
+                    output.append(Reply.end)
+                }
             case .nothing:
-                output.append(Reply.end)
+                if let b = parkedBinary {
+                    parkedKey.withUnsafeBytes { binaryMiss(b.header, b.quiet, returnsKey: b.returnsKey, $0, output) }
+                } else {
+                    output.append(Reply.end)
+                }
             }
+            parkedBinary = nil
         }
         return heldForDisk()
     }
@@ -149,18 +167,31 @@ final class BrokerConnection: TextRequestLoop {
     // MARK: message bodies (set, publish)
 
     /// Allocates the body and waits for the data block.
+    /// `binary`: a binary-protocol `set`, whose value has no `\r\n` and whose errors are
+    /// answered even when quiet.
+    @discardableResult
     func beginMessage(flags: UInt32, exptime: Int32, length: Int, noreply: Bool,
-                      target: PendingMessage.Target, _ output: OutputBuffer) -> HandlerAction {
+                      target: PendingMessage.Target, binary: BinaryStoreReply? = nil, _ output: OutputBuffer) -> HandlerAction {
         let empty = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0)
+        let terminator = binary == nil ? 2 : 0
         switch engine.allocate(key: empty, flags: flags, expiry: 0, valueLength: length) {
         case .item(let item):
-            pending = PendingMessage(item: item, target: target, expiresMs: expiresMs(exptime), noreply: noreply)
+            pending = PendingMessage(item: item, target: target, expiresMs: expiresMs(exptime), noreply: noreply,
+                                     binary: binary, block: ValueBlock(terminated: binary == nil))
         case .tooLarge:
-            if !noreply { output.append(Reply.tooLarge) }
-            swallowRemaining = length + 2
+            if let binary {
+                binaryAllocationRefused(binary, tooLarge: true, output)
+            } else if !noreply {
+                output.append(Reply.tooLarge)
+            }
+            swallowRemaining = length + terminator
         case .outOfMemory:
-            if !noreply { output.append(Reply.outOfMemory) }
-            swallowRemaining = length + 2
+            if let binary {
+                binaryAllocationRefused(binary, tooLarge: false, output)
+            } else if !noreply {
+                output.append(Reply.outOfMemory)
+            }
+            swallowRemaining = length + terminator
         }
         return .proceed
     }
@@ -189,7 +220,13 @@ final class BrokerConnection: TextRequestLoop {
         }
         switch p.target {
         case .queue(let q, let priority):
-            switch session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority) {
+            let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority)
+            if let binary = p.binary {
+                if result != .stored { engine.release(p.item) }
+                finishBinaryEnqueue(binary, result, output)
+                return pos
+            }
+            switch result {
             case .stored:
                 if !p.noreply { output.append(Reply.stored) }
             case .full:

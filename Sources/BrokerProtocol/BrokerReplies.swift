@@ -14,5 +14,9 @@ enum BrokerReply {
     /// The journal cannot be written now (disk full, failing): the message was not kept, and
     /// sending it again later stores it once.
     static let journalFailing: StaticString = "SERVER_ERROR journal not writable; not stored\r\n"
+    /// The same reasons as the bodies of binary-protocol errors.
+    static let prefetchFullText: StaticString = "too many open reads on this queue"
+    static let journalUnavailableText: StaticString = "cannot open the queue's journal"
+    static let journalFailingText: StaticString = "journal not writable; not stored"
     private static let keyBounds = "(\(Broker.maxKeyBytes) bytes, \(Broker.maxTopicWords) words on topic exchanges)"
 }

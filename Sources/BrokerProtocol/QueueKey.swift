@@ -1,6 +1,8 @@
 // Kestrel's per-read options, written into the queue key (`get work/t=500/open`).
 
-/// A queue key with Kestrel's options: `name[/t=MS][/open][/close][/abort][/peek][/priority=N]`.
+/// A queue key with Kestrel's options: `name[/t=MS][/open][/close][/abort][/peek][/priority=N]`,
+/// and swiftcached's `/redelivery` (the VALUE line carries the redelivery and death counts; without
+/// it the line is exactly memcached's, which strict clients need).
 struct QueueKey {
     var nameLength = 0
     var timeoutMs = -1
@@ -9,6 +11,7 @@ struct QueueKey {
     var abort = false
     var peek = false
     var priority: UInt8 = 0
+    var redelivery = false
 
     init?(_ key: UnsafeRawBufferPointer) {
         var i = 0
@@ -24,6 +27,7 @@ struct QueueKey {
             else if Self.equals(opt, "close") { close = true }
             else if Self.equals(opt, "abort") { abort = true }
             else if Self.equals(opt, "peek") { peek = true }
+            else if Self.equals(opt, "redelivery") { redelivery = true }
             else if opt.starts(with: "t=".utf8), let n = Self.number(opt.dropFirst(2)), n <= Int(Int32.max) { timeoutMs = n }
             else if opt.starts(with: "priority=".utf8), let n = Self.number(opt.dropFirst(9)), n <= 255 { priority = UInt8(n) }
             else { return nil }

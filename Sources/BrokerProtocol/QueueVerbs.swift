@@ -76,12 +76,13 @@ extension BrokerConnection {
                 guard spec.open || spec.peek || !(spec.close || spec.abort) else { continue }
                 switch session.read(q, open: spec.open, peek: spec.peek, waitMs: single ? spec.timeoutMs : 0) {
                 case .message(let m):
-                    appendMessage(m, key: key, withCAS: withCAS, output)
+                    appendMessage(m, key: key, withCAS: withCAS, redelivery: spec.redelivery, output)
                 case .empty:
                     break
                 case .waiting:
                     parkedKey = Array(key)
                     parkedWithCAS = withCAS
+                    parkedRedelivery = spec.redelivery
                     return .park(timeoutMs: spec.timeoutMs)
                 }
             }
@@ -133,9 +134,11 @@ extension BrokerConnection {
         }
     }
 
-    /// "VALUE <key> <flags> <bytes>[ <id>[ redelivered=N][ deaths=N reason=R]]" and the body
-    /// straight from slab memory; the message's item reference goes with the output.
-    func appendMessage(_ m: Message, key: UnsafeRawBufferPointer, withCAS: Bool, _ output: OutputBuffer) {
+    /// "VALUE <key> <flags> <bytes>[ <id>]" (memcached's line, which pymemcache, python-memcached
+    /// and Cache::Memcached::Fast parse strictly), then, only when the key asked for it with
+    /// `/redelivery`, "[ redelivered=N][ deaths=N reason=R]"; and the body straight from slab
+    /// memory, the message's item reference going with the output.
+    func appendMessage(_ m: Message, key: UnsafeRawBufferPointer, withCAS: Bool, redelivery: Bool, _ output: OutputBuffer) {
         output.append(Reply.value)
         output.append(key)
         output.append(byte: 0x20)
@@ -145,6 +148,8 @@ extension BrokerConnection {
         if withCAS {
             output.append(byte: 0x20)
             output.append(decimal: m.id)
+        }
+        if redelivery {
             if m.redeliveries > 0 {
                 output.append(" redelivered=" as StaticString)
                 output.append(decimal: UInt64(m.redeliveries))

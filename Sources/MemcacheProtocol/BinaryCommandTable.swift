@@ -6,7 +6,7 @@
 import CacheEngine
 
 /// What an opcode's header must announce.
-enum BinaryBody: Equatable {
+public enum BinaryBody: Equatable, Sendable {
     /// No extras, no key, no body (version, noop, quit).
     case empty
     /// No key; extras of 0 or 4 bytes (the delay) and nothing else.
@@ -31,7 +31,7 @@ enum BinaryBody: Equatable {
 }
 
 /// What runs an opcode.
-enum BinaryHandler: Equatable {
+public enum BinaryHandler: Equatable, Sendable {
     /// get, getk, touch, gat, gatk (and quiet): `touch` sets a new expiry; `value` false answers
     /// with the flags only (touch).
     case get(touch: Bool, value: Bool)
@@ -45,14 +45,14 @@ enum BinaryHandler: Equatable {
     case stat
 }
 
-struct BinaryCommand {
-    let name: StaticString
-    let body: BinaryBody
-    let handler: BinaryHandler
+public struct BinaryCommand: Sendable {
+    public let name: StaticString
+    public let body: BinaryBody
+    public let handler: BinaryHandler
     /// Quiet variants answer only errors (getq, setq, ...).
-    let quiet: Bool
+    public let quiet: Bool
     /// getk, getkq, gatk, gatkq: the reply carries the key.
-    let returnsKey: Bool
+    public let returnsKey: Bool
 
     init(_ name: StaticString, _ body: BinaryBody, _ handler: BinaryHandler, quiet: Bool = false, returnsKey: Bool = false) {
         self.name = name
@@ -63,7 +63,7 @@ struct BinaryCommand {
     }
 }
 
-enum BinaryCommandTable {
+public enum BinaryCommandTable {
     /// memcached 1.6.18's opcodes. Verbosity (0x1b) is not among them: 1.6.18 answers it
     /// "Unknown command".
     static let declared: [(UInt8, BinaryCommand)] = [
@@ -112,5 +112,5 @@ enum BinaryCommandTable {
     }()
 
     @inline(__always)
-    static func command(_ opcode: UInt8) -> BinaryCommand? { byOpcode[Int(opcode)] }
+    public static func command(_ opcode: UInt8) -> BinaryCommand? { byOpcode[Int(opcode)] }
 }

@@ -1,28 +1,29 @@
 // memcached's binary protocol (deprecated upstream, still spoken by some clients): 24-byte
 // request headers (magic 0x80), responses with magic 0x81, the quiet variants that answer only
 // errors, and memcached's status codes and error texts. A connection is binary when its first
-// byte is 0x80 (-B auto) and stays so. Values stream into item memory like text `set`s.
+// byte is 0x80 (-B auto) and stays so. Values stream into item memory like text `set`s. The
+// framing (header, check, replies) is public: the broker port answers the same frames for queues.
 import CacheEngine
 import Platform
 
-enum BinaryOpcode {
-    static let get: UInt8 = 0x00, set: UInt8 = 0x01, add: UInt8 = 0x02, replace: UInt8 = 0x03
-    static let delete: UInt8 = 0x04, increment: UInt8 = 0x05, decrement: UInt8 = 0x06, quit: UInt8 = 0x07
-    static let flush: UInt8 = 0x08, getq: UInt8 = 0x09, noop: UInt8 = 0x0a, version: UInt8 = 0x0b
-    static let getk: UInt8 = 0x0c, getkq: UInt8 = 0x0d, append: UInt8 = 0x0e, prepend: UInt8 = 0x0f
-    static let stat: UInt8 = 0x10, setq: UInt8 = 0x11, addq: UInt8 = 0x12, replaceq: UInt8 = 0x13
-    static let deleteq: UInt8 = 0x14, incrementq: UInt8 = 0x15, decrementq: UInt8 = 0x16, quitq: UInt8 = 0x17
-    static let flushq: UInt8 = 0x18, appendq: UInt8 = 0x19, prependq: UInt8 = 0x1a, verbosity: UInt8 = 0x1b
-    static let touch: UInt8 = 0x1c, gat: UInt8 = 0x1d, gatq: UInt8 = 0x1e, gatk: UInt8 = 0x23, gatkq: UInt8 = 0x24
+public enum BinaryOpcode {
+    public static let get: UInt8 = 0x00, set: UInt8 = 0x01, add: UInt8 = 0x02, replace: UInt8 = 0x03
+    public static let delete: UInt8 = 0x04, increment: UInt8 = 0x05, decrement: UInt8 = 0x06, quit: UInt8 = 0x07
+    public static let flush: UInt8 = 0x08, getq: UInt8 = 0x09, noop: UInt8 = 0x0a, version: UInt8 = 0x0b
+    public static let getk: UInt8 = 0x0c, getkq: UInt8 = 0x0d, append: UInt8 = 0x0e, prepend: UInt8 = 0x0f
+    public static let stat: UInt8 = 0x10, setq: UInt8 = 0x11, addq: UInt8 = 0x12, replaceq: UInt8 = 0x13
+    public static let deleteq: UInt8 = 0x14, incrementq: UInt8 = 0x15, decrementq: UInt8 = 0x16, quitq: UInt8 = 0x17
+    public static let flushq: UInt8 = 0x18, appendq: UInt8 = 0x19, prependq: UInt8 = 0x1a, verbosity: UInt8 = 0x1b
+    public static let touch: UInt8 = 0x1c, gat: UInt8 = 0x1d, gatq: UInt8 = 0x1e, gatk: UInt8 = 0x23, gatkq: UInt8 = 0x24
 }
 
-enum BinaryStatus {
-    static let ok: UInt16 = 0x00, keyNotFound: UInt16 = 0x01, keyExists: UInt16 = 0x02, tooLarge: UInt16 = 0x03
-    static let invalidArguments: UInt16 = 0x04, notStored: UInt16 = 0x05, nonNumeric: UInt16 = 0x06
-    static let unknownCommand: UInt16 = 0x81, outOfMemory: UInt16 = 0x82
+public enum BinaryStatus {
+    public static let ok: UInt16 = 0x00, keyNotFound: UInt16 = 0x01, keyExists: UInt16 = 0x02, tooLarge: UInt16 = 0x03
+    public static let invalidArguments: UInt16 = 0x04, notStored: UInt16 = 0x05, nonNumeric: UInt16 = 0x06
+    public static let unknownCommand: UInt16 = 0x81, outOfMemory: UInt16 = 0x82
 
     /// memcached's write_bin_error texts.
-    static func text(_ status: UInt16) -> StaticString {
+    public static func text(_ status: UInt16) -> StaticString {
         switch status {
         case keyNotFound: "Not found"
         case keyExists: "Data exists for key."
@@ -37,20 +38,49 @@ enum BinaryStatus {
 }
 
 /// A parsed request header (big-endian fields decoded; `opaque` kept as sent).
-struct BinaryHeader {
-    var opcode: UInt8
-    var keyLength: Int
-    var extrasLength: Int
-    var bodyLength: Int
-    var opaque: UInt32
-    var cas: UInt64
+public struct BinaryHeader: Sendable {
+    public var opcode: UInt8
+    public var keyLength: Int
+    public var extrasLength: Int
+    public var bodyLength: Int
+    public var opaque: UInt32
+    public var cas: UInt64
+
+    public static let size = 24
+
+    public init(opcode: UInt8, keyLength: Int, extrasLength: Int, bodyLength: Int, opaque: UInt32, cas: UInt64) {
+        self.opcode = opcode
+        self.keyLength = keyLength
+        self.extrasLength = extrasLength
+        self.bodyLength = bodyLength
+        self.opaque = opaque
+        self.cas = cas
+    }
+
+    /// The header of the 24 bytes at `p` (the magic byte is the caller's to check).
+    @inline(__always)
+    public init(at p: UnsafeRawPointer) {
+        self.init(
+            opcode: p.load(fromByteOffset: 1, as: UInt8.self),
+            keyLength: Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))),
+            extrasLength: Int(p.load(fromByteOffset: 4, as: UInt8.self)),
+            bodyLength: Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))),
+            opaque: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
+            cas: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+    }
 }
 
 /// How a binary storage command answers once its value is in.
-struct BinaryStoreReply {
-    var opcode: UInt8
-    var opaque: UInt32
-    var quiet: Bool
+public struct BinaryStoreReply: Sendable {
+    public var opcode: UInt8
+    public var opaque: UInt32
+    public var quiet: Bool
+
+    public init(opcode: UInt8, opaque: UInt32, quiet: Bool) {
+        self.opcode = opcode
+        self.opaque = opaque
+        self.quiet = quiet
+    }
 }
 
 enum BinaryStep {
@@ -59,39 +89,24 @@ enum BinaryStep {
 }
 
 extension MemcacheConnection {
-    static let binaryHeaderSize = 24
-
     /// One binary request at `pos`: its reply is appended (or a pending store begins).
     func processBinary(_ input: UnsafeRawBufferPointer, _ pos: Int, _ output: OutputBuffer) -> BinaryStep {
-        guard input.count - pos >= Self.binaryHeaderSize else { return .needMore }
-        let p = input.baseAddress! + pos
-        let h = BinaryHeader(
-            opcode: p.load(fromByteOffset: 1, as: UInt8.self),
-            keyLength: Int(UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))),
-            extrasLength: Int(p.load(fromByteOffset: 4, as: UInt8.self)),
-            bodyLength: Int(UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt32.self))),
-            opaque: p.loadUnaligned(fromByteOffset: 12, as: UInt32.self),
-            cas: UInt64(bigEndian: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
-        let bodyStart = pos + Self.binaryHeaderSize
+        let h: BinaryHeader, command: BinaryCommand, bodyStart: Int
         // The header alone decides whether a body is awaited (BinaryProtocol+HeaderCheck.swift).
-        switch BinaryHeader.check(magic: p.load(as: UInt8.self), h) {
-        case .accept:
-            break
-        case .badMagic:
-            // Replies to earlier requests (a noop's) still go out, as memcached writes them first.
+        switch BinaryFrame.read(input, at: pos, output, serving: { _ in true }) {
+        case .needMore:
+            return .needMore
+        case .request(let header, let c, let start):
+            h = header
+            command = c
+            bodyStart = start
+        case .refused(let next, let action):
             stats.add(.binaryHeaderInvalid)
-            return .done(pos, .close)
-        case .reject(let status):
-            stats.add(.binaryHeaderInvalid)
-            binaryError(h, status, output)
-            return .done(bodyStart, .close)
-        case .unknownCommand:
-            binaryError(h, BinaryStatus.unknownCommand, output)
-            swallowRemaining = h.bodyLength
-            return .done(bodyStart, .proceed)
+            return .done(next, action)
+        case .unknown(let next, let swallow):
+            swallowRemaining = swallow
+            return .done(next, .proceed)
         }
-        // Accepted: the opcode is in the table.
-        let command = BinaryCommandTable.command(h.opcode)!
         if case .store(let mode) = command.handler {
             // The value streams into the item: only extras and key must be here.
             guard input.count - bodyStart >= h.extrasLength + h.keyLength else { return .needMore }
@@ -143,34 +158,24 @@ extension MemcacheConnection {
 
     // MARK: replies
 
-    /// A response header; the caller appends `extras`, key and value making up `bodyLength`.
+    /// A response header (BinaryProtocol+Replies.swift); the caller appends `extras`, key and
+    /// value making up `bodyLength`.
+    @inline(__always)
     func binaryResponse(_ h: BinaryHeader, _ status: UInt16, keyLength: Int = 0, extrasLength: Int = 0,
                         bodyLength: Int = 0, cas: UInt64 = 0, opcode: UInt8? = nil, _ output: OutputBuffer) {
-        var hdr = (UInt64(0), UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &hdr) { b in
-            b[0] = 0x81
-            b[1] = opcode ?? h.opcode
-            b.storeBytes(of: UInt16(keyLength).bigEndian, toByteOffset: 2, as: UInt16.self)
-            b[4] = UInt8(extrasLength)
-            b[5] = 0
-            b.storeBytes(of: status.bigEndian, toByteOffset: 6, as: UInt16.self)
-            b.storeBytes(of: UInt32(bodyLength).bigEndian, toByteOffset: 8, as: UInt32.self)
-            b.storeBytes(of: h.opaque, toByteOffset: 12, as: UInt32.self)
-            b.storeBytes(of: cas.bigEndian, toByteOffset: 16, as: UInt64.self)
-            output.append(UnsafeRawBufferPointer(b))
-        }
+        output.appendBinaryResponse(h, status, keyLength: keyLength, extrasLength: extrasLength,
+                                    bodyLength: bodyLength, cas: cas, opcode: opcode)
     }
 
     /// An error response with memcached's text as its body.
+    @inline(__always)
     func binaryError(_ h: BinaryHeader, _ status: UInt16, _ output: OutputBuffer) {
-        let text = BinaryStatus.text(status)
-        binaryResponse(h, status, bodyLength: text.utf8CodeUnitCount, output)
-        output.append(text)
+        output.appendBinaryError(h, status)
     }
 
+    @inline(__always)
     private func appendBigEndian32(_ v: UInt32, _ output: OutputBuffer) {
-        var be = v.bigEndian
-        withUnsafeBytes(of: &be) { output.append($0) }
+        output.appendBigEndian32(v)
     }
 
     // MARK: get, getk, touch, gat (and quiet)

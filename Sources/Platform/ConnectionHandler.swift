@@ -32,6 +32,10 @@ public protocol ConnectionHandler: AnyObject {
     /// `output` now, between requests. Not called while earlier output is still being written:
     /// the connection asks again once the client has read it.
     func deliverPushes(output: OutputBuffer) -> HandlerAction
+    /// The waker was called while earlier output is still being written, and the handler's
+    /// pushed output has passed its bound (redis's client-output-buffer-limit): true closes the
+    /// connection now instead of waiting for a client that is not reading.
+    func pushesOverflowed() -> Bool
     /// The output of a `.stream` reply has all been written: append the next piece and return
     /// `.stream` again, or the last piece and any other action to end the stream.
     func continueStream(output: OutputBuffer) -> HandlerAction
@@ -52,6 +56,7 @@ public protocol ConnectionHandler: AnyObject {
 extension ConnectionHandler {
     public func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction { .proceed }
     public func deliverPushes(output: OutputBuffer) -> HandlerAction { .proceed }
+    public func pushesOverflowed() -> Bool { false }
     public func continueStream(output: OutputBuffer) -> HandlerAction { .proceed }
     public func pendingValue() -> UnsafeMutableRawBufferPointer? { nil }
     public func valueReceived(_ n: Int) {}

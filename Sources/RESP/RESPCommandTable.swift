@@ -14,6 +14,8 @@ public struct RESPCommand: Sendable {
     public let firstKey: Int
     public let lastKey: Int
     public let keyStep: Int
+    /// Its place in the port's table (INFO commandstats' counters); set by the table.
+    var index = 0
     /// Runs on the connection's worker with the request's arguments readable through the parser.
     let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
 
@@ -37,7 +39,9 @@ public struct RESPCommandTable: Sendable {
     /// Index + 1 into `commands`, 0 = empty; a power of two at least twice the command count.
     private let slots: [UInt16]
 
-    init(_ commands: [RESPCommand]) {
+    init(_ declared: [RESPCommand]) {
+        var commands = declared
+        for i in commands.indices { commands[i].index = i }
         self.commands = commands
         var size = 16
         while size < commands.count * 2 { size *= 2 }

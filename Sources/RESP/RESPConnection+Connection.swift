@@ -17,9 +17,10 @@ extension RESPConnection {
             return .close
         },
         RESPCommand("reset", arity: 1) { c, out in
+            c.dropSubscriptions()
             c.version = .resp2
             c.name = nil
-            c.authenticated = c.service.settings.requirePassword == nil
+            c.authenticated = !c.service.config.passwordRequired
             c.parser.unauthenticated = !c.authenticated
             out.appendRESPSimple("RESET")
             return .proceed
@@ -32,6 +33,13 @@ extension RESPConnection {
     ]
 
     private func ping(_ out: OutputBuffer) -> HandlerAction {
+        if inSubscribedMode && argumentCount <= 2 {
+            // redis in RESP2 subscribed mode: ["pong", argument or ""].
+            out.appendRESPArrayHeader(2)
+            out.appendRESPBulk("pong")
+            out.appendRESPBulk(argumentCount == 2 ? argument(1) : UnsafeRawBufferPointer(start: nil, count: 0))
+            return .proceed
+        }
         switch argumentCount {
         case 1: out.appendRESPSimple("PONG")
         case 2: out.appendRESPBulk(argument(1))
@@ -76,6 +84,7 @@ extension RESPConnection {
             name = argument(newName).isEmpty ? nil : Array(argument(newName))
         }
         version = chosen
+        subscriptions?.subscriber.version.store(version.rawValue, ordering: .relaxed)
         out.appendRESPMapHeader(7, version)
         out.appendRESPBulk("server")
         out.appendRESPBulk("redis")
@@ -97,7 +106,7 @@ extension RESPConnection {
     /// AUTH [username] password.
     private func auth(_ out: OutputBuffer) -> HandlerAction {
         guard argumentCount <= 3 else { return syntaxError(out) }
-        guard service.settings.requirePassword != nil else {
+        guard service.config.passwordRequired else {
             if argumentCount == 2 {
                 return error(out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
             }
@@ -121,10 +130,10 @@ extension RESPConnection {
     /// The default user and the --requirepass password, compared in constant time; on a mismatch
     /// the WRONGPASS reply is written and false returned.
     private func checkCredentials(user: UnsafeRawBufferPointer, password: UnsafeRawBufferPointer, _ out: OutputBuffer) -> Bool {
-        let expected = service.settings.requirePassword ?? []
-        let passwordMatches = ConstantTime.equals(password, expected)
+        let expected = service.config.password
+        let passwordMatches = ConstantTime.equals(password, expected ?? [])
         let userMatches = user.elementsEqual(Self.defaultUser.utf8Bytes)
-        if service.settings.requirePassword != nil && !(passwordMatches && userMatches) {
+        if expected != nil && !(passwordMatches && userMatches) {
             stats.add(RESPCounter.authFailures.rawValue)
             _ = error(out, "WRONGPASS invalid username-password pair or user is disabled.")
             return false

@@ -1,4 +1,7 @@
-// Key commands of the Redis port over the cache's items: DEL UNLINK EXISTS.
+// Key commands of the Redis port over the cache's items: DEL UNLINK EXISTS TOUCH TYPE, and
+// expiry: EXPIRE PEXPIRE EXPIREAT PEXPIREAT (NX XX GT LT) TTL PTTL EXPIRETIME PEXPIRETIME PERSIST.
+// The engine keeps expiry in whole seconds of its clock: a time in milliseconds is rounded up to
+// the next second (never earlier than asked), and PTTL reports the remaining time to that second.
 import CacheEngine
 import Platform
 
@@ -19,7 +22,126 @@ extension RESPConnection {
             out.appendRESPInteger(n)
             return .proceed
         },
+        // TOUCH: as EXISTS, but each read counts as an access (LRU bump).
+        RESPCommand("touch", arity: -2, keys: (1, -1, 1)) { c, out in
+            var n: Int64 = 0
+            for i in 1..<c.argumentCount {
+                if let it = c.lookup(c.argument(i)) {
+                    n += 1
+                    c.engine.release(it)
+                }
+            }
+            out.appendRESPInteger(n)
+            return .proceed
+        },
+        RESPCommand("type", arity: 2, keys: (1, 1, 1)) { c, out in
+            out.appendRESPSimple(c.inspect(c.argument(1)) == nil ? "none" : "string")
+            return .proceed
+        },
+        RESPCommand("expire", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.relativeSeconds, "expire", out) },
+        RESPCommand("pexpire", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.relativeMilliseconds, "pexpire", out) },
+        RESPCommand("expireat", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.unixSeconds, "expireat", out) },
+        RESPCommand("pexpireat", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.unixMilliseconds, "pexpireat", out) },
+        RESPCommand("ttl", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.relativeSeconds, out) },
+        RESPCommand("pttl", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.relativeMilliseconds, out) },
+        RESPCommand("expiretime", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.unixSeconds, out) },
+        RESPCommand("pexpiretime", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.unixMilliseconds, out) },
+        RESPCommand("persist", arity: 2, keys: (1, 1, 1)) { c, out in
+            let key = c.argument(1)
+            guard key.count <= ItemLayout.maxKeyLength else {
+                out.appendRESPInteger(0)
+                return .proceed
+            }
+            let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.expiry == 0 ? nil : 0 }
+            out.appendRESPInteger(change == .changed ? 1 : 0)
+            return .proceed
+        },
     ]
+
+    /// How an expiry argument counts time.
+    enum ExpiryArgument {
+        case relativeSeconds, relativeMilliseconds, unixSeconds, unixMilliseconds
+    }
+
+    /// The item's header as it is, counted as a keyspace hit or miss (TTL, TYPE).
+    func inspect(_ key: UnsafeRawBufferPointer) -> ItemInfo? {
+        guard key.count <= ItemLayout.maxKeyLength else { return nil }
+        let info = engine.inspect(key, hash: CacheEngine.hash(key))
+        stats.add(info == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
+        return info
+    }
+
+    /// Unix milliseconds at which an item of this expiry (process time, not 0) expires.
+    private func unixMilliseconds(ofExpiry expiry: UInt32) -> Int {
+        (engine.clock.processStarted + Int(expiry)) * 1000
+    }
+
+    /// EXPIRE and its family, as redis 7.0's expireGenericCommand: the time, the NX/XX/GT/LT
+    /// conditions against the key's expiry (none counts as infinite), a time already past
+    /// removes the key (1).
+    private func expire(_ unit: ExpiryArgument, _ name: StaticString, _ out: OutputBuffer) -> HandlerAction {
+        var nx = false, xx = false, gt = false, lt = false
+        for i in 3..<max(3, argumentCount) {
+            if argument(i, is: "nx") { nx = true } else if argument(i, is: "xx") { xx = true }
+            else if argument(i, is: "gt") { gt = true } else if argument(i, is: "lt") { lt = true }
+            else { return error(out, "ERR Unsupported option " + String(decoding: argument(i), as: UTF8.self)) }
+        }
+        if nx && (xx || gt || lt) { return error(out, "ERR NX and XX, GT or LT options at the same time are not compatible") }
+        if gt && lt { return error(out, "ERR GT and LT options at the same time are not compatible") }
+        guard var when = integerArgument(2) else { return notAnInteger(out) }
+        if unit == .relativeSeconds || unit == .unixSeconds {
+            guard when <= Int.max / 1000 && when >= Int.min / 1000 else {
+                return error(out, "ERR invalid expire time in '\(name)' command")
+            }
+            when *= 1000
+        }
+        let now = Int(engine.clock.milliseconds)
+        if unit == .relativeSeconds || unit == .relativeMilliseconds {
+            guard when <= Int.max - now else { return error(out, "ERR invalid expire time in '\(name)' command") }
+            when += now
+        }
+        let key = argument(1)
+        guard key.count <= ItemLayout.maxKeyLength else {
+            out.appendRESPInteger(0)
+            return .proceed
+        }
+        let processStarted = engine.clock.processStarted
+        let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in
+            let currentMs = current.expiry == 0 ? nil : unixMilliseconds(ofExpiry: current.expiry)
+            if nx && currentMs != nil { return nil }
+            if xx && currentMs == nil { return nil }
+            if gt && (currentMs == nil || when <= currentMs!) { return nil }
+            if lt && currentMs != nil && when >= currentMs! { return nil }
+            if when <= now { return 1 }  // already past: the engine removes the item
+            // Rounded up to the engine's next second, never earlier than asked.
+            let seconds = when / 1000 + (when % 1000 == 0 ? 0 : 1)
+            let rel = seconds - processStarted
+            return rel >= Int(UInt32.max) ? UInt32.max - 1 : UInt32(max(1, rel))
+        }
+        out.appendRESPInteger(change == .changed ? 1 : 0)
+        return .proceed
+    }
+
+    /// TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for no key, -1 for no expiry.
+    private func timeToLive(_ unit: ExpiryArgument, _ out: OutputBuffer) -> HandlerAction {
+        guard let info = inspect(argument(1)) else {
+            out.appendRESPInteger(-2)
+            return .proceed
+        }
+        guard info.expiry != 0 else {
+            out.appendRESPInteger(-1)
+            return .proceed
+        }
+        let at = unixMilliseconds(ofExpiry: info.expiry)
+        let remaining = max(0, at - Int(engine.clock.milliseconds))
+        switch unit {
+        case .relativeSeconds: out.appendRESPInteger(Int64((remaining + 500) / 1000))
+        case .relativeMilliseconds: out.appendRESPInteger(Int64(remaining))
+        case .unixSeconds: out.appendRESPInteger(Int64(at / 1000))
+        case .unixMilliseconds: out.appendRESPInteger(Int64(at))
+        }
+        return .proceed
+    }
 
     private func delete(_ out: OutputBuffer) -> HandlerAction {
         var n: Int64 = 0

@@ -7,6 +7,9 @@
 // PXAT round up to the next second (README lists the difference).
 import CacheEngine
 import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension RESPConnection {
     static let stringCommands: [RESPCommand] = [
@@ -29,6 +32,9 @@ extension RESPConnection {
             return .proceed
         },
         RESPCommand("mset", arity: -3, keys: (1, -1, 2)) { c, out in c.mset(out) },
+        RESPCommand("msetnx", arity: -3, keys: (1, -1, 2)) { c, out in c.msetnx(out) },
+        RESPCommand("getex", arity: -2, keys: (1, 1, 1)) { c, out in c.getex(out) },
+        RESPCommand("incrbyfloat", arity: 3, keys: (1, 1, 1)) { c, out in c.incrementByFloat(out) },
         RESPCommand("strlen", arity: 2, keys: (1, 1, 1)) { c, out in
             let it = c.lookup(c.argument(1))
             out.appendRESPInteger(Int64(it?.valueLength ?? 0))
@@ -167,14 +173,6 @@ extension RESPConnection {
         }
     }
 
-    /// One round of a compare-and-swap loop.
-    enum WriteAttempt {
-        case stored
-        /// Another writer stored first: read again.
-        case lost
-        case failed(StaticString)
-    }
-
     static let keyTooLong: StaticString = "ERR key is longer than 250 bytes, the longest key swiftcached's items hold"
 
     /// Answers a write: its failure, or `ok`.
@@ -287,6 +285,95 @@ extension RESPConnection {
         return .proceed
     }
 
+    /// MSETNX: every pair stored only if no key exists (1), else none (0). The keys are checked,
+    /// then added one by one: a writer racing on one of them makes the add of that one fail, the
+    /// pairs added before it stay (README lists the difference).
+    private func msetnx(_ out: OutputBuffer) -> HandlerAction {
+        guard argumentCount % 2 == 1 else { return error(out, "ERR wrong number of arguments for 'msetnx' command") }
+        for i in stride(from: 1, to: argumentCount, by: 2) {
+            guard argument(i).count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
+            if let it = lookup(argument(i)) {
+                engine.release(it)
+                out.appendRESPInteger(0)
+                return .proceed
+            }
+        }
+        var all = true
+        for i in stride(from: 1, to: argumentCount, by: 2) {
+            let r = write(key: argument(i), value: argument(i + 1), expiry: .none, condition: .ifAbsent, wantOld: false)
+            if let failure = r.failure { return error(out, failure) }
+            all = all && r.stored
+        }
+        out.appendRESPInteger(all ? 1 : 0)
+        return .proceed
+    }
+
+    /// GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: the value, and the expiry set on that same
+    /// item (its CAS checked under the item lock; another writer in between: read again).
+    private func getex(_ out: OutputBuffer) -> HandlerAction {
+        var newExpiry: UInt32? = nil
+        var i = 2
+        while i < argumentCount {
+            if argument(i, is: "persist") && argumentCount == 3 {
+                newExpiry = 0
+                i += 1
+            } else if let unit = ExpiryUnit(argument(i)), i + 1 < argumentCount, newExpiry == nil {
+                guard let at = expiryTime(i + 1, unit, command: "getex", out) else { return .proceed }
+                newExpiry = at
+                i += 2
+            } else {
+                return syntaxError(out)
+            }
+        }
+        let key = argument(1)
+        guard let expiry = newExpiry else {
+            appendValue(of: key, out)
+            return .proceed
+        }
+        while true {
+            guard let it = lookup(key) else {
+                out.appendRESPNull(version)
+                return .proceed
+            }
+            let cas = it.cas
+            let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.cas == cas ? expiry : nil }
+            if change == .changed {
+                appendOld(it, out)
+                return .proceed
+            }
+            engine.release(it)
+        }
+    }
+
+    /// INCRBYFLOAT key increment: in long double as redis, written with `%.17Lf` and its trailing
+    /// zeros removed (redis's ld2string LD_STR_HUMAN).
+    private func incrementByFloat(_ out: OutputBuffer) -> HandlerAction {
+        guard let by = RESP.longDoubleValue(argument(2)) else { return error(out, "ERR value is not a valid float") }
+        var text: [UInt8] = []
+        let outcome = rewrite(argument(1), plan: { old in
+            var current: Float80 = 0
+            if let old {
+                guard let v = longDoubleValue(of: old) else { return .fail("ERR value is not a valid float") }
+                current = v
+            }
+            let sum = current + by
+            guard sum.isFinite else { return .fail("ERR increment would produce NaN or Infinity") }
+            text = humanLongDouble(sum)
+            return .write(length: text.count)
+        }, fill: { _, item in
+            text.withUnsafeBytes { engine.writeValue(item, at: 0, $0) }
+        })
+        if case .failed(let why) = outcome { return error(out, why) }
+        text.withUnsafeBytes { out.appendRESPBulk($0) }
+        return .proceed
+    }
+
+    /// A string value read as redis's string2ld reads it (at most 5 KB, no blanks, finite).
+    private func longDoubleValue(of it: Item) -> Float80? {
+        guard it.valueLength <= 5 * 1024, engine.valueSegmentCount(it) == 1 else { return nil }
+        return RESP.longDoubleValue(UnsafeRawBufferPointer(engine.valueSegment(it, 0)))
+    }
+
     /// GETDEL: the value, deleted only if it is still the one read (its CAS).
     private func getdel(_ out: OutputBuffer) -> HandlerAction {
         let key = argument(1)
@@ -305,79 +392,90 @@ extension RESPConnection {
         }
     }
 
-    /// APPEND key value: the new length.
-    private func append(_ out: OutputBuffer) -> HandlerAction {
-        let key = argument(1), value = argument(2)
-        guard key.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
+    /// What a read-modify-write command makes of the old value.
+    enum RewritePlan {
+        /// Build a value of this length (`fill` writes it).
+        case write(length: Int)
+        /// Write nothing: the reply needs no change (SETRANGE of nothing on a missing key).
+        case skip
+        case fail(String)
+    }
+
+    enum RewriteOutcome {
+        case stored, skipped
+        case failed(String)
+    }
+
+    /// The compare-and-swap loop of the commands that rebuild a string from its old value
+    /// (APPEND, SETRANGE, SETBIT, INCR and INCRBYFLOAT's families): `plan` sees the old item (nil:
+    /// none) and says what to build; `fill` writes the new value into the fresh item, which keeps
+    /// the old one's expiry. If another writer stored between the read and the store, both run
+    /// again on what it stored.
+    func rewrite(_ key: UnsafeRawBufferPointer, plan: (Item?) -> RewritePlan, fill: (Item?, Item) -> Void) -> RewriteOutcome {
+        guard key.count <= ItemLayout.maxKeyLength else { return .failed(Self.keyTooLong.description) }
         let hv = CacheEngine.hash(key)
         while true {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, outcome: &outcome)
-            let oldLength = old?.valueLength ?? 0
-            let item: Item
-            switch newItem(key: key, expiry: old?.expiry ?? 0, length: oldLength + value.count) {
-            case .ok(let it): item = it
-            case .failed(let why):
-                if let old { engine.release(old) }
-                return error(out, why)
+            defer { if let old { engine.release(old) } }
+            let length: Int
+            switch plan(old) {
+            case .write(let n): length = n
+            case .skip: return .skipped
+            case .fail(let why): return .failed(why)
             }
-            if let old { engine.copyValue(from: old, to: item, at: 0) }
-            engine.writeValue(item, at: oldLength, value)
+            let item: Item
+            switch newItem(key: key, expiry: old?.expiry ?? 0, length: length) {
+            case .ok(let it): item = it
+            case .failed(let why): return .failed(why.description)
+            }
+            fill(old, item)
             let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
             engine.release(item)
-            if let old { engine.release(old) }
-            if result == .stored {
-                out.appendRESPInteger(Int64(oldLength + value.count))
-                return .proceed
-            }
+            if result == .stored { return .stored }
         }
+    }
+
+    /// APPEND key value: the new length.
+    private func append(_ out: OutputBuffer) -> HandlerAction {
+        let value = argument(2)
+        var length = 0
+        let outcome = rewrite(argument(1), plan: { old in
+            length = (old?.valueLength ?? 0) + value.count
+            return .write(length: length)
+        }, fill: { old, item in
+            if let old { engine.copyValue(from: old, to: item, at: 0) }
+            engine.writeValue(item, at: old?.valueLength ?? 0, value)
+        })
+        if case .failed(let why) = outcome { return error(out, why) }
+        out.appendRESPInteger(Int64(length))
+        return .proceed
     }
 
     /// INCR, DECR, INCRBY, DECRBY: a signed 64-bit decimal, kept with its TTL.
     private func incrementBy(_ by: Int, _ out: OutputBuffer) -> HandlerAction {
-        let key = argument(1)
-        guard key.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
-        let hv = CacheEngine.hash(key)
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        while true {
-            var outcome = GetOutcome.miss
-            let old = engine.get(key, hash: hv, outcome: &outcome)
-            var current = 0
-            if let old {
-                guard let v = integerValue(old) else {
-                    engine.release(old)
-                    return notAnInteger(out)
+        var sum = 0
+        let outcome = withUnsafeMutableBytes(of: &digits) { buf in
+            var n = 0
+            return rewrite(argument(1), plan: { old in
+                var current = 0
+                if let old {
+                    guard let v = integerValue(old) else { return .fail("ERR value is not an integer or out of range") }
+                    current = v
                 }
-                current = v
-            }
-            let (sum, overflow) = current.addingReportingOverflow(by)
-            if overflow {
-                if let old { engine.release(old) }
-                return error(out, "ERR increment or decrement would overflow")
-            }
-            let attempt: WriteAttempt = withUnsafeMutableBytes(of: &digits) { buf in
-                let n = formatSigned(sum, into: buf)
-                switch newItem(key: key, expiry: old?.expiry ?? 0, length: n) {
-                case .failed(let why):
-                    return .failed(why)
-                case .ok(let item):
-                    engine.writeValue(item, at: 0, UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-                    let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
-                    engine.release(item)
-                    return result == .stored ? .stored : .lost
-                }
-            }
-            if let old { engine.release(old) }
-            switch attempt {
-            case .stored:
-                out.appendRESPInteger(Int64(sum))
-                return .proceed
-            case .failed(let why):
-                return error(out, why)
-            case .lost:
-                continue  // another writer stored first: read again
-            }
+                let (s, overflow) = current.addingReportingOverflow(by)
+                if overflow { return .fail("ERR increment or decrement would overflow") }
+                sum = s
+                n = formatSigned(sum, into: buf)
+                return .write(length: n)
+            }, fill: { _, item in
+                engine.writeValue(item, at: 0, UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+            })
         }
+        if case .failed(let why) = outcome { return error(out, why) }
+        out.appendRESPInteger(Int64(sum))
+        return .proceed
     }
 
     /// The item's value as redis's string2ll reads a string value (at most 20 bytes).
@@ -394,6 +492,35 @@ extension RESPConnection.Expiry {
         if case .at(let t) = self { return t }
         return 0
     }
+}
+
+/// redis's string2ld: the whole text is one long double (strtold), no leading blank, not NaN.
+func longDoubleValue(_ text: UnsafeRawBufferPointer) -> Float80? {
+    guard text.count > 0, text.count < 5 * 1024, !isBlankByte(text[0]) else { return nil }
+    var buffer = [CChar](repeating: 0, count: text.count + 1)
+    for i in 0..<text.count { buffer[i] = CChar(bitPattern: text[i]) }
+    return buffer.withUnsafeBufferPointer { p -> Float80? in
+        var end: UnsafeMutablePointer<CChar>? = nil
+        errno = 0
+        let v = strtold(p.baseAddress!, &end)
+        guard let end, end - UnsafeMutablePointer(mutating: p.baseAddress!) == text.count, !v.isNaN, errno != ERANGE || v.isFinite else { return nil }
+        return v
+    }
+}
+
+private func isBlankByte(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+
+/// `%.17Lf` without trailing zeros (and a lone "-0" as "0"), as redis writes INCRBYFLOAT's result.
+func humanLongDouble(_ v: Float80) -> [UInt8] {
+    var buffer = [CChar](repeating: 0, count: 5 * 1024)
+    let n = withVaList([v]) { vsnprintf(&buffer, buffer.count, "%.17Lf", $0) }
+    var text = buffer.prefix(Int(max(0, min(n, Int32(buffer.count - 1))))).map { UInt8(bitPattern: $0) }
+    if text.contains(UInt8(ascii: ".")) {
+        while text.last == UInt8(ascii: "0") { text.removeLast() }
+        if text.last == UInt8(ascii: ".") { text.removeLast() }
+    }
+    if text == Array("-0".utf8) { text = [UInt8(ascii: "0")] }
+    return text
 }
 
 /// The decimal form of `v` into `out` (at least 20 bytes); returns its length.

@@ -9,6 +9,8 @@ final class RESPConnection: ConnectionHandler {
     let service: RESPService
     let engine: CacheEngine
     let stats: StatCounters
+    /// This worker's INFO commandstats and errorstats counters.
+    let commandStats: StatCounters
     let parser: RESPRequestParser
     /// CLIENT ID: unique for the process's life, from 1.
     let id: UInt64
@@ -18,20 +20,33 @@ final class RESPConnection: ConnectionHandler {
     var authenticated: Bool
     /// CLIENT SETNAME.
     var name: [UInt8]? = nil
+    /// Set when the running command answers an error (commandstats' failed_calls).
+    private var commandFailed = false
+    /// Wakes this connection from a publisher's thread.
+    let waker: ConnectionWaker
+    /// Pub/sub state, from the first SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
+    var subscriptions: Subscriptions?
 
-    init(service: RESPService, stats: StatCounters, id: UInt64) {
+    init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker) {
         self.service = service
+        self.waker = waker
         self.engine = service.engine
         self.stats = stats
+        self.commandStats = commandStats
         self.id = id
         parser = RESPRequestParser(limits: service.settings.limits)
-        authenticated = service.settings.requirePassword == nil
+        authenticated = !service.config.passwordRequired
         parser.unauthenticated = !authenticated
     }
 
-    func connectionClosed() {}
+    func connectionClosed() {
+        dropSubscriptions()
+        service.openConnections.subtract(1, ordering: .relaxed)
+    }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        // CONFIG SET proto-max-bulk-len reaches every connection at its next read.
+        parser.limits.maxBulkLength = service.config.maxBulkLength
         var pos = 0
         var handled = 0
         while true {
@@ -42,7 +57,7 @@ final class RESPConnection: ConnectionHandler {
             case .error(let e):
                 output.append(e.reply)
                 stats.add(RESPCounter.protocolErrors.rawValue)
-                stats.add(RESPCounter.errorReplies.rawValue)
+                countError(.err)
                 return (input.count, .close)
             case .request(let end):
                 // The budget is checked with the next request in hand: a yield means more input
@@ -56,19 +71,33 @@ final class RESPConnection: ConnectionHandler {
         }
     }
 
-    /// redis's processCommand: unknown command, then arity, then authentication.
+    /// redis's processCommand: unknown command, then arity, then authentication; then the
+    /// command runs, timed and counted for INFO commandstats.
     private func execute(_ output: OutputBuffer) -> HandlerAction {
         stats.add(RESPCounter.commands.rawValue)
         guard let command = service.table.find(argument(0)) else {
             return unknownCommand(output)
         }
         guard command.accepts(argumentCount: argumentCount) else {
+            commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
             return error(output, "ERR wrong number of arguments for '\(command.name)' command")
         }
         if !authenticated && !Self.allowedBeforeAuth(command.name) {
+            commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
             return error(output, "NOAUTH Authentication required.")
         }
-        return command.run(self, output)
+        if inSubscribedMode && !Self.allowedWhileSubscribed(command.name) {
+            commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
+            return error(output, "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+        }
+        commandFailed = false
+        let started = RESPCommandStats.now()
+        let action = command.run(self, output)
+        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.microseconds),
+                         RESPCommandStats.now() &- started)
+        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.calls))
+        if commandFailed { commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.failed)) }
+        return action
     }
 
     /// Commands a connection may send before it authenticates (redis's CMD_NO_AUTH).
@@ -103,15 +132,23 @@ final class RESPConnection: ConnectionHandler {
 
     /// An error reply (`text` holds the code: "ERR ...", "WRONGTYPE ..."), counted.
     func error(_ output: OutputBuffer, _ text: StaticString) -> HandlerAction {
-        stats.add(RESPCounter.errorReplies.rawValue)
+        countError(RESPErrorCode.of(text.utf8Bytes))
         output.appendRESPError(text)
         return .proceed
     }
 
     func error(_ output: OutputBuffer, _ text: String) -> HandlerAction {
-        stats.add(RESPCounter.errorReplies.rawValue)
+        var line = text
+        countError(line.withUTF8 { RESPErrorCode.of(UnsafeRawBufferPointer($0)) })
         output.appendRESPError(text)
         return .proceed
+    }
+
+    /// total_error_replies, errorstats, and the running command's failed_calls.
+    private func countError(_ code: RESPErrorCode) {
+        stats.add(RESPCounter.errorReplies.rawValue)
+        commandStats.add(RESPCommandStats.slot(error: code, commands: service.table.commands.count))
+        commandFailed = true
     }
 
     /// `-ERR value is not an integer or out of range`.
@@ -134,5 +171,5 @@ final class RESPConnection: ConnectionHandler {
     func argument(_ i: Int, is word: StaticString) -> Bool { equalFolded(argument(i), word) }
 
     /// The port's commands, by group.
-    static let commands: [RESPCommand] = connectionCommands + stringCommands + keyCommands
+    static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands
 }

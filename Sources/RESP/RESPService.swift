@@ -1,5 +1,6 @@
 // The Redis port as a connection handler factory: what every RESP connection shares (the cache
-// engine, the command table, settings, per-worker counters) and how a handler is made.
+// engine, the command table, settings and what CONFIG SET changed, per-worker counters, what
+// INFO asks the executable about the process) and how a handler is made.
 import CacheEngine
 import Platform
 import Synchronization
@@ -13,6 +14,9 @@ public struct RESPSettings: Sendable {
     /// What HELLO and INFO report as the server's version: the redis-server release whose
     /// behaviour this port follows (clients gate features on it).
     public var redisVersion: StaticString = "7.0.15"
+    /// redis's `client-output-buffer-limit pubsub` hard limit: messages a subscriber has not
+    /// read yet, past which it is disconnected.
+    public var pubsubOutputLimit = PubSubRegistry.defaultOutputLimit
     public init() {}
 }
 
@@ -42,29 +46,58 @@ public enum RESPCounter: Int, StatCounter {
 }
 
 public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
-    // Safe to share: all `let`; `workerStats[i]` is written only by worker i; `clientIDs` is atomic.
+    // Safe to share: all `let`; `workerStats[i]` and `commandStats[i]` are written only by worker
+    // i; `clientIDs` and `openConnections` are atomic; `config` and `pubsub` are their own locks'.
     public let engine: CacheEngine
     public let settings: RESPSettings
     public let workerStats: [StatCounters]
+    /// INFO commandstats and errorstats, one set per worker (`RESPCommandStats`).
+    let commandStats: [StatCounters]
     let table: RESPCommandTable
+    /// What CONFIG GET reports and CONFIG SET changes.
+    let config: RESPConfig
+    /// What INFO reports about the process, taken from the executable when INFO runs.
+    let host: @Sendable () -> RESPHostFacts
+    /// INFO server's run_id: 40 random hex digits, new with every start, as redis's.
+    let runID: String
     private let clientIDs = Atomic<UInt64>(0)
+    /// INFO clients' connected_clients: this port's open connections.
+    let openConnections = Atomic<Int>(0)
+    /// Who subscribes to what, for publishers on every worker.
+    let pubsub = PubSubRegistry()
+    /// Bytes of messages a subscriber may have waiting before it is disconnected.
+    let pubsubOutputLimit: Int
 
-    public init(engine: CacheEngine, settings: RESPSettings, workers: Int) {
+    public init(engine: CacheEngine, settings: RESPSettings, workers: Int,
+                host: @escaping @Sendable () -> RESPHostFacts = { RESPHostFacts() }) {
         self.engine = engine
         self.settings = settings
+        self.host = host
+        pubsubOutputLimit = settings.pubsubOutputLimit
         // One extra set for callers that are not workers (tests).
         workerStats = (0...workers).map { _ in RESPCounter.makeCounters() }
         table = RESPCommandTable(RESPConnection.commands)
+        commandStats = (0...workers).map { _ in RESPCommandStats.makeCounters(commands: RESPConnection.commands.count) }
+        config = RESPConfig(settings: settings, engine: engine)
+        var random = SystemRandomNumberGenerator()
+        runID = String((0..<40).map { _ in "0123456789abcdef".randomElement(using: &random)! })
     }
 
     public func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {
         let engine = self.engine
         output.releaseReference = { raw in engine.release(Item(raw)) }
-        let stats = workerStats[min(workerIndex, workerStats.count - 1)]
-        stats.add(RESPCounter.connectionsAccepted.rawValue)
-        return RESPConnection(service: self, stats: stats, id: clientIDs.add(1, ordering: .relaxed).newValue)
+        let slot = min(workerIndex, workerStats.count - 1)
+        workerStats[slot].add(RESPCounter.connectionsAccepted.rawValue)
+        openConnections.add(1, ordering: .relaxed)
+        return RESPConnection(service: self, stats: workerStats[slot], commandStats: commandStats[slot],
+                              id: clientIDs.add(1, ordering: .relaxed).newValue, waker: waker)
     }
 
     /// The sum of one counter over the workers.
     public func total(_ c: RESPCounter) -> UInt64 { c.total(workerStats) }
+
+    /// CONFIG RESETSTAT: the port's counters, its command and error statistics.
+    func resetStatistics() {
+        for set in workerStats + commandStats { set.resetAll() }
+    }
 }

@@ -119,6 +119,8 @@ final class Connection {
             resume(timedOut: false)
         } else if !writing {
             _ = deliverPushes()
+        } else if handler.pushesOverflowed() {
+            close()
         }
     }
 
@@ -131,6 +133,15 @@ final class Connection {
     /// The waker or the park timer: let the handler finish the parked request.
     func resume(timedOut: Bool) {
         if closed || !parked { return }
+        // A client that hung up while parked must not be handed what its wait collected: a queue
+        // message written to a closed socket is lost. When the producer ran on another worker,
+        // this wake-up can come before the hang-up in this worker's loop, so read what is there
+        // first (the parked path's own read, which closes on end of file; the close gives the
+        // handler's collected value back through `connectionClosed`).
+        if input.count < Self.parkedInputLimit {
+            guard readAvailable() else { return }
+            settleInput()
+        }
         let action = handler.resume(output: output, timedOut: timedOut)
         if case .park = action { return }
         parked = false

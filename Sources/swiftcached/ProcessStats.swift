@@ -4,6 +4,7 @@ import CacheEngine
 import CLibevent
 import Logging
 import MemcacheProtocol
+import RESP
 import Server
 #if canImport(Glibc)
 import Glibc
@@ -117,4 +118,39 @@ func processFacts(clock: ProcessClock, options: Options, pid: Int32, startedAt: 
 /// The lines of the broker's `stats` that come before its own: the process's, then the server's.
 func generalServerStats(server: Server, facts: ProcessFacts) -> [(String, String)] {
     ProcessFacts.statTable.lines(facts) + ServerStats.statTable.lines(server.stats)
+}
+
+/// What the Redis port's INFO and CONFIG GET report about the process.
+func redisHostFacts(server: Server?, options: Options, startedAt: Int) -> RESPHostFacts {
+    var facts = RESPHostFacts()
+    facts.startedAt = startedAt
+    facts.tcpPort = server?.boundPorts.first { $0.portFileLabel == "REDIS INET" }?.port ?? options.redisPort
+    var exe = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    let length = readlink("/proc/self/exe", &exe, Int(PATH_MAX))
+    if length > 0 { facts.executable = String(decoding: exe.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    facts.swiftcachedVersion = swiftcachedVersion
+    facts.maxClients = options.server.maxConnections
+    facts.idleTimeout = options.server.idleTimeout
+    facts.threads = options.server.threads
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    facts.cpuUser = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+    facts.cpuSystem = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    if let server {
+        facts.netInputBytes = ServerCounter.bytesRead.total(server.stats.workers)
+        facts.netOutputBytes = ServerCounter.bytesWritten.total(server.stats.workers)
+        facts.rejectedConnections = server.stats.rejectedConnections
+    }
+    // /proc/self/statm's second field: resident pages.
+    let fd = open("/proc/self/statm", O_RDONLY)
+    if fd >= 0 {
+        var text = [UInt8](repeating: 0, count: 128)
+        let n = read(fd, &text, text.count)
+        close(fd)
+        let fields = text.prefix(max(0, n)).split(separator: 0x20)
+        if fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) {
+            facts.residentBytes = pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+    }
+    return facts
 }

@@ -106,7 +106,11 @@ if options.brokerPort != 0 {
 }
 var redisSettings = options.redis
 redisSettings.requestsPerEvent = options.proto.requestsPerEvent
-let redisService = options.redisPort != 0 ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads) : nil
+let redisService = options.redisPort != 0
+    ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
+        redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)
+    })
+    : nil
 let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService, redis: redisService),
                     observer: ConnectionEventLog(watch: watchLog), clock: clock)
 serverBox.server = server

@@ -132,8 +132,10 @@ struct BrokerConnectionTests {
         #expect(c.send("ack r 1 7\r\n") == "ACKED 1\r\n")
         #expect(c.send("get r/open\r\n") == "VALUE r/open 0 1\r\nb\r\nEND\r\n")
         c.close()
-        // The open read went back, marked redelivered.
-        #expect(producer.send("gets r\r\n") == "VALUE r 0 1 2 redelivered=1\r\nb\r\nEND\r\n")
+        // The open read went back, marked redelivered: memcached's VALUE line unless the key asks
+        // for the count with /redelivery.
+        #expect(producer.send("gets r/peek\r\n") == "VALUE r/peek 0 1 2\r\nb\r\nEND\r\n")
+        #expect(producer.send("gets r/redelivery\r\n") == "VALUE r/redelivery 0 1 2 redelivered=1\r\nb\r\nEND\r\n")
         producer.close()
     }
 

@@ -12,6 +12,17 @@ import Glibc
 #endif
 
 @Suite struct RecoveryTests {
+    @Test func aQueueNamedWithAHashTagComesBackAfterARestart() throws {
+        // `{orders}` (nutcracker's hash tag) is stored as %7Borders%7D.journal; recovery finds
+        // the queue by decoding that name.
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try fill(dir, "{orders}", ["a", "b"])
+        #expect(access(dir.path + "/%7Borders%7D.journal", F_OK) == 0)
+        let h = try BrokerHarness(dataDirectory: dir.path)
+        #expect(h.drain("{orders}") == ["a", "b"])
+    }
+
     @Test func aFlippedBitInRecordThreeOf912CostsThatMessageOnly() throws {
         // Issue 11: recovery kept 2 messages and cut the journal to 174 bytes, for good.
         let dir = TempDirectory()

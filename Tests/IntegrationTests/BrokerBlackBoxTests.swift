@@ -3,6 +3,7 @@
 //
 //   broker_pymemcache.py  every verb with exact replies (pymemcache 4.0.0 + raw sockets); with
 //                         --prefetch/--visibility-timeout, the checks of those two settings
+//   broker_binary.py      the binary protocol on the broker port (pylibmc binary=True, raw frames)
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
 //
@@ -38,6 +39,19 @@ struct BrokerBlackBoxTests {
             #expect(r.succeeded, "broker_pymemcache.py failed:\n\(r.report)\nserver log:\n\(server.log)")
             #expect(r.output.contains("BROKER CHECKS PASSED"), "no success line:\n\(r.report)")
             expectServerAlive(server, "broker_pymemcache.py")
+        }
+    }
+
+    @Test("broker port in the binary protocol: pylibmc binary=True enqueues and dequeues; unknown opcodes and malformed headers are answered, never left hanging",
+          .timeLimit(.minutes(1)))
+    func brokerBinaryProtocol() async throws {
+        let python = try await IntegrationPaths.python(requiring: ["pylibmc"])
+        let script = try IntegrationPaths.script("broker_binary.py")
+        try await withBrokerServer(["-t", "2"]) { server, brokerPort in
+            let r = try await ToolRunner.run(python, [script, "--port", String(brokerPort)], timeout: .seconds(50))
+            #expect(r.succeeded, "broker_binary.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("BROKER BINARY CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "broker_binary.py")
         }
     }
 

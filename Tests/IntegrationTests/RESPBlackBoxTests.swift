@@ -57,6 +57,128 @@ struct RESPBlackBoxTests {
         }
     }
 
+    @Test("INFO reports this port's counters and the shared engine; CONFIG SET maxmemory is the cache's limit", .timeLimit(.minutes(1)))
+    func infoAndConfig() async throws {
+        try await withSecondListener("--redis-port", ["-m", "64"]) { server, port in
+            let c = try RESPRawConnection(port: port)
+            #expect(try c.request("*3\r\n$3\r\nSET\r\n$5\r\ninfo1\r\n$1\r\nv\r\n") == "+OK\r\n")
+            #expect(try c.request("*2\r\n$3\r\nGET\r\n$5\r\ninfo1\r\n") == "$1\r\nv\r\n")
+            #expect(try c.request("*2\r\n$3\r\nGET\r\n$5\r\ninfo2\r\n") == "$-1\r\n")
+            #expect(try c.request("*1\r\n$3\r\nGET\r\n").hasPrefix("-ERR wrong number"))
+            #expect(try c.request("*1\r\n$6\r\nDBSIZE\r\n") == ":1\r\n")
+            let info = try c.request("*2\r\n$4\r\nINFO\r\n$10\r\neverything\r\n")
+            let fields = Dictionary(info.split(separator: "\r\n").compactMap { line -> (String, String)? in
+                guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), String(line[line.index(after: colon)...]))
+            }, uniquingKeysWith: { a, _ in a })
+            #expect(fields["tcp_port"] == String(port))
+            #expect(fields["connected_clients"] == "1")
+            #expect(fields["keyspace_hits"] == "1" && fields["keyspace_misses"] == "1", "\(info)")
+            #expect(fields["maxmemory"] == String(64 << 20))
+            #expect(fields["db0"] == "keys=1,expires=0")
+            #expect(fields["errorstat_ERR"] == "count=1")
+            #expect(fields["cmdstat_get"]?.hasPrefix("calls=2,") == true && fields["cmdstat_get"]?.hasSuffix(",rejected_calls=1,failed_calls=0") == true,
+                    "\(fields["cmdstat_get"] ?? "no cmdstat_get")")
+            #expect(fields["cmdstat_set"]?.hasPrefix("calls=1,") == true)
+            for section in ["Server", "Clients", "Memory", "Persistence", "Stats", "Replication", "CPU", "Commandstats", "Errorstats", "Keyspace"] {
+                #expect(info.contains("# \(section)\r\n"), "no \(section) section")
+            }
+            // One engine: the Redis port's maxmemory is the memcached port's limit_maxbytes.
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$9\r\nmaxmemory\r\n$5\r\n100mb\r\n") == "+OK\r\n")
+            #expect(try RawConnection(port: server.port).stat("limit_maxbytes") == 100 << 20)
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$9\r\nmaxmemory\r\n$2\r\n1k\r\n")
+                    == "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - the cache's memory limit must be at least 8mb\r\n")
+            // requirepass set at run time: new connections must AUTH, this one stays authenticated.
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n") == "+OK\r\n")
+            let d = try RESPRawConnection(port: port)
+            #expect(try d.request("*1\r\n$4\r\nPING\r\n") == "-NOAUTH Authentication required.\r\n")
+            #expect(try d.request("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n") == "+OK\r\n")
+            #expect(try c.request("*1\r\n$4\r\nPING\r\n") == "+PONG\r\n")
+            // CONFIG RESETSTAT zeroes the port's counters.
+            #expect(try c.request("*2\r\n$6\r\nCONFIG\r\n$9\r\nRESETSTAT\r\n") == "+OK\r\n")
+            let after = try c.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+            #expect(after.contains("keyspace_hits:0\r\n") && after.contains("total_error_replies:0\r\n"), "\(after)")
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test("pub/sub across workers: messages in order; a subscriber that never reads is cut off at 32 MB, the publisher goes on",
+          .timeLimit(.minutes(2)))
+    func pubsubAcrossWorkersAndSlowSubscriber() async throws {
+        try await withSecondListener("--redis-port", ["-t", "4"]) { server, port in
+            // A reader and a subscriber that never reads, then a publisher: with -t 4 the
+            // connections land on different workers.
+            let reader = try RESPRawConnection(port: port)
+            #expect(try reader.request("*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n") == "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n")
+            let sleeper = try RESPRawConnection(port: port)
+            #expect(try sleeper.request("*2\r\n$9\r\nSUBSCRIBE\r\n$5\r\nflood\r\n") == "*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n")
+            let publisher = try RESPRawConnection(port: port)
+            var batch = ""
+            for i in 0..<500 { batch += "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$\(String(i).count)\r\n\(i)\r\n" }
+            #expect(try publisher.request(batch, until: 500 * 4) == String(repeating: ":1\r\n", count: 500))
+            let messages = try reader.receive(atLeast: (0..<500).reduce(0) { $0 + 34 + String($1).count + String(String($1).count).count })
+            let expected = (0..<500).map { "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$\(String($0).count)\r\n\($0)\r\n" }.joined()
+            #expect(messages == expected, "messages out of order or missing")
+
+            // 64 KB messages to the sleeper: its queue passes 32 MB and it is disconnected; every
+            // PUBLISH is answered, with 0 receivers once it is gone.
+            let payload = String(repeating: "x", count: 64 * 1024)
+            let publish = "*3\r\n$7\r\nPUBLISH\r\n$5\r\nflood\r\n$\(payload.utf8.count)\r\n\(payload)\r\n"
+            var receivers: [Int] = []
+            for _ in 0..<100 {
+                let replies = try publisher.request(String(repeating: publish, count: 16), until: 16 * 4)
+                receivers += replies.split(separator: "\r\n").compactMap { Int($0.dropFirst()) }
+            }
+            #expect(receivers.count == 1600)
+            #expect(receivers.first == 1 && receivers.last == 0, "the sleeper was never cut off")
+            let info = try publisher.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+            #expect(info.contains("client_output_buffer_limit_disconnections:1\r\n"), "\(info)")
+            let status = try String(contentsOfFile: "/proc/\(server.pid)/status", encoding: .utf8)
+            let rssKB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+                .flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+            // 100 MB were published; what one subscriber may hold is 32 MB queued plus the piece
+            // being written.
+            #expect(rssKB < 160 * 1024, "RSS \(rssKB) KB")
+            #expect(try sleeper.drainUntilClosed(), "the sleeper's connection was not closed")
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test("EXPIRE family: TTL and PTTL count down to the engine's second; an expired key is gone through both ports",
+          .timeLimit(.minutes(1)))
+    func expiryTimes() async throws {
+        try await withSecondListener("--redis-port") { server, port in
+            let c = try RESPRawConnection(port: port)
+            func integer(_ request: String) throws -> Int {
+                let r = try c.request(request)
+                guard r.hasPrefix(":"), r.hasSuffix("\r\n"), let n = Int(r.dropFirst().dropLast()) else { throw IntegrationSetupError("not an integer: \(r)") }
+                return n
+            }
+            #expect(try c.request("*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$1\r\nv\r\n") == "+OK\r\n")
+            #expect(try integer("*3\r\n$6\r\nEXPIRE\r\n$2\r\nk1\r\n$3\r\n100\r\n") == 1)
+            let ttl = try integer("*2\r\n$3\r\nTTL\r\n$2\r\nk1\r\n")
+            #expect((99...101).contains(ttl), "TTL \(ttl)")
+            let pttl = try integer("*2\r\n$4\r\nPTTL\r\n$2\r\nk1\r\n")
+            #expect((98_000...101_000).contains(pttl), "PTTL \(pttl)")
+            let now = Int(Date().timeIntervalSince1970 * 1000)
+            let at = now + 5_000
+            #expect(try integer("*3\r\n$9\r\nPEXPIREAT\r\n$2\r\nk1\r\n$\(String(at).count)\r\n\(at)\r\n") == 1)
+            let expireTime = try integer("*2\r\n$11\r\nPEXPIRETIME\r\n$2\r\nk1\r\n")
+            #expect(expireTime >= at && expireTime < at + 1000, "PEXPIRETIME \(expireTime) for \(at)")
+            #expect(try integer("*2\r\n$10\r\nEXPIRETIME\r\n$2\r\nk1\r\n") == expireTime / 1000)
+            // Expired through the RESP port: the memcached port misses it too.
+            #expect(try integer("*3\r\n$7\r\nPEXPIRE\r\n$2\r\nk1\r\n$3\r\n900\r\n") == 1)
+            let m = try RawConnection(port: server.port)
+            m.send("get k1\r\n")
+            #expect(m.receive(until: "END\r\n") == "VALUE k1 0 1\r\nv\r\nEND\r\n")
+            try await Task.sleep(for: .milliseconds(2_500))
+            m.send("get k1\r\n")
+            #expect(m.receive(until: "END\r\n") == "END\r\n")
+            #expect(try integer("*2\r\n$3\r\nTTL\r\n$2\r\nk1\r\n") == -2)
+            #expect(server.isRunning)
+        }
+    }
+
     /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
     private func withRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
         guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
@@ -113,9 +235,17 @@ private final class RESPRawConnection {
     deinit { close(fd) }
 
     /// Sends `text` and returns what arrives within the timeout until a pause of 100 ms after the
-    /// first bytes (the replies here are one short line or one small map).
-    func request(_ text: String) throws -> String {
-        _ = Array(text.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    /// first bytes (the replies here are one short line or one small map), or, with `until`,
+    /// once that many bytes have arrived.
+    func request(_ text: String, until expected: Int? = nil) throws -> String {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw IntegrationSetupError("send failed") }
+            sent += n
+        }
+        if let expected { return try receive(atLeast: expected) }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -128,5 +258,27 @@ private final class RESPRawConnection {
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// Reads until `count` bytes have arrived (or the 5 s timeout passes).
+    func receive(atLeast count: Int) throws -> String {
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while reply.count < count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+        }
+        return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// Reads everything until the peer closes; false if it did not close within the timeout.
+    func drainUntilClosed() throws -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+        }
     }
 }

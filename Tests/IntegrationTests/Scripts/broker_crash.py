@@ -220,11 +220,12 @@ def stats(c, quiet=False):
 
 
 def drain(c, key, name):
-    """gets <key> in pipelined batches of 256 until END; returns the parsed messages."""
+    """gets <key>/redelivery (the VALUE line then carries redelivered=N) in pipelined batches of
+    256 until END; returns the parsed messages, their "key" without the option."""
     out = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        c.send((b"gets " + key + b"\r\n") * 256)
+        c.send((b"gets " + key + b"/redelivery\r\n") * 256)
         ended = False
         for _ in range(256):
             v = read_value(c, name)
@@ -233,6 +234,8 @@ def drain(c, key, name):
             elif ended:
                 fail(name, "nothing after the first END", v["line"])
             else:
+                if v["key"] == key + b"/redelivery":
+                    v["key"] = key
                 out.append(v)
         if ended:
             return out
@@ -615,7 +618,7 @@ def run(a, data_dir):
     va = by_seq.get(a_open)
     if va is None or va["redelivered"] != 1 or va["id"] != ca.open_msg[1]:
         fail("consumer A's open read (idle before the kill) comes back marked redelivered=1, same id",
-             b"VALUE crashq %d %d %d redelivered=1" % (flags(a_open), len(body(a_open)), ca.open_msg[1]),
+             b"VALUE crashq/redelivery %d %d %d redelivered=1" % (flags(a_open), len(body(a_open)), ca.open_msg[1]),
              va and va["line"])
     ok("consumer A's open read is back, same id, %r" % va["line"].strip())
     if b_open is not None and b_open not in by_seq and not cb.close_unanswered:
@@ -677,12 +680,12 @@ def run(a, data_dir):
     first = msgs[0]
     if first["redelivered"] != 1 or first["id"] != open_id:
         fail("a read open at the kill (VALUE sent, no other traffic) comes back marked redelivered=1, same id",
-             b"VALUE crashq 5 7 %d redelivered=1" % open_id, first["line"])
+             b"VALUE crashq/redelivery 5 7 %d redelivered=1" % open_id, first["line"])
     ok("the read open at the second kill is back marked: %r" % first["line"].strip())
     # Consumer B was reading at full speed when server #1 died: its open read must be marked too.
     if b_open in by_seq and (by_seq[b_open]["redelivered"] < 1 or by_seq[b_open]["id"] != cb.open_msg[1]):
         fail("consumer B's read open at the first kill (mid-run) comes back marked redelivered",
-             b"VALUE crashq %d %d %d redelivered=1" % (flags(b_open), len(body(b_open)), cb.open_msg[1]),
+             b"VALUE crashq/redelivery %d %d %d redelivered=1" % (flags(b_open), len(body(b_open)), cb.open_msg[1]),
              by_seq[b_open]["line"])
     ok("consumer B's open read at the first kill %s" % ("came back marked" if b_open in by_seq else "did not come back"))
 

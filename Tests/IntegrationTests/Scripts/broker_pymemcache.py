@@ -6,7 +6,7 @@ The broker listener speaks the memcached text protocol with queue semantics
 flush, flush_all, stats) plus the RabbitMQ-model verbs (queue, exchange,
 bind, unbind, publish, ack, nack).  Plain round trips go through pymemcache
 4.0.0 (pymemcache.client.base.Client); exact reply bytes, the extra `gets`
-tokens (redelivered=N, deaths=N reason=R) that pymemcache cannot parse, and
+tokens a key with /redelivery asks for (redelivered=N, deaths=N reason=R), and
 parked reads go through raw sockets (rawconn.py).
 
 Expects a server started with default broker settings apart from the port:
@@ -405,7 +405,7 @@ def t_max_items_overflow():
         store(c, "drop_oldest: set %s -> STORED" % x.decode(), qd, x)
     eq("drop_oldest: stats discarded == 1", 1, qstat(c, qd, "discarded"))
     eq("drop_oldest keeps the newest two", [b"b", b"c"], drain(c, qd))
-    v = fetch(c, b"gets " + dead, "gets dead-letter queue")
+    v = fetch(c, b"gets " + dead + b"/redelivery", "gets dead-letter queue")
     check("dropped message dead-lettered with deaths=1 reason=maxlen (%r)" % (v and v["line"]),
           v is not None and v["data"] == b"a" and v["deaths"] == 1 and v["reason"] == b"maxlen",
           b"VALUE ... <id> deaths=1 reason=maxlen + 'a'", v)
@@ -500,7 +500,7 @@ def t_ttl_dead_letter():
     c.roundtrip("expired messages are gone from the source queue", b"get " + qd + b"\r\n", b"END\r\n")
     got = []
     for _ in range(2):
-        v = fetch(c, b"gets " + dead, "gets from DLQ")
+        v = fetch(c, b"gets " + dead + b"/redelivery", "gets from DLQ")
         if v is not None:
             got.append(v)
     eq("both expired messages reached the dead-letter queue, in order", [b"mortal", b"stillborn"],
@@ -521,13 +521,13 @@ def t_delivery_limit():
     declare(c, b"queue " + q + b" delivery_limit=3 dead_letter=" + dead, "queue delivery_limit=3 dead_letter=... -> OK")
     store(c, "set message", q, b"poison", flags=9)
     for n in range(3):
-        v = fetch(c, b"gets " + q + b"/open", "delivery %d" % (n + 1))
+        v = fetch(c, b"gets " + q + b"/redelivery" + b"/open", "delivery %d" % (n + 1))
         check("delivery %d: message delivered with redelivered=%d (%r)" % (n + 1, n, v and v["line"]),
               v is not None and v["data"] == b"poison" and v["redelivered"] == n,
               "redelivered=%d" % n, v)
         c.roundtrip("delivery %d: /abort -> END" % (n + 1), b"get " + q + b"/abort\r\n", b"END\r\n")
     c.roundtrip("after 3 failed deliveries the message is gone", b"get " + q + b"\r\n", b"END\r\n")
-    v = fetch(c, b"gets " + dead, "gets DLQ")
+    v = fetch(c, b"gets " + dead + b"/redelivery", "gets DLQ")
     check("dead-lettered with deaths=1 reason=delivery_limit (%r)" % (v and v["line"]),
           v is not None and v["data"] == b"poison" and v["flags"] == 9 and v["deaths"] == 1
           and v["reason"] == b"delivery_limit", b"VALUE ... deaths=1 reason=delivery_limit", v)
@@ -540,11 +540,11 @@ def t_delivery_limit():
     check("delivery 1", v is not None and v["data"] == b"m", "m", v)
     c.roundtrip("nack requeue -> NACKED 1", b"nack " + q2 + b" %d requeue\r\n" % v["id"], b"NACKED 1\r\n")
     c2 = Conn()
-    v = fetch(c2, b"gets " + q2 + b"/open", "delivery 2 on another connection")
+    v = fetch(c2, b"gets " + q2 + b"/redelivery" + b"/open", "delivery 2 on another connection")
     check("delivery 2 redelivered=1", v is not None and v["data"] == b"m" and v["redelivered"] == 1, "redelivered=1", v)
     c2.close()
     v = wait_for("disconnect with the 2nd open delivery dead-letters it (delivery_limit=2)",
-                 lambda: fetch(c, b"gets " + dead2, "gets DLQ2"))
+                 lambda: fetch(c, b"gets " + dead2 + b"/redelivery", "gets DLQ2"))
     check("dead-lettered after nack + disconnect: deaths=1 reason=delivery_limit (%r)" % v["line"],
           v["data"] == b"m" and v["deaths"] == 1 and v["reason"] == b"delivery_limit", "reason=delivery_limit", v)
     c.roundtrip("source queue empty", b"get " + q2 + b"\r\n", b"END\r\n")
@@ -584,11 +584,11 @@ def t_ack_nack():
     check("open read of b", v is not None and v["data"] == b"b" and v["redelivered"] == 0, "b", v)
     idb = v["id"]
     c.roundtrip("nack <id> (default requeue) -> NACKED 1", b"nack " + q + b" %d\r\n" % idb, b"NACKED 1\r\n")
-    v = fetch(c, b"gets " + q + b"/open", "b again")
+    v = fetch(c, b"gets " + q + b"/redelivery" + b"/open", "b again")
     check("nacked message back at the head, same id, redelivered=1 (%r)" % v["line"],
           v["data"] == b"b" and v["id"] == idb and v["redelivered"] == 1, "b id=%d redelivered=1" % idb, v)
     c.roundtrip("nack <id> reject -> NACKED 1", b"nack " + q + b" %d reject\r\n" % idb, b"NACKED 1\r\n")
-    v = fetch(c, b"gets " + dead, "gets DLQ")
+    v = fetch(c, b"gets " + dead + b"/redelivery", "gets DLQ")
     check("rejected message in the DLQ with deaths=1 reason=rejected (%r)" % (v and v["line"]),
           v is not None and v["data"] == b"b" and v["deaths"] == 1 and v["reason"] == b"rejected",
           b"VALUE ... deaths=1 reason=rejected + 'b'", v)
@@ -958,11 +958,16 @@ def t_open_close_abort_peek():
     a.close()
     v = wait_for("open read returns to the queue when its connection closes",
                  lambda: fetch(c, b"gets " + q + b"/peek", "peek after close"))
-    v = fetch(c, b"gets " + q, "gets after the reader disconnected")
+    check("a redelivered message's gets line is memcached's, no extra words (%r)" % (v and v["line"]),
+          v is not None and v["line"] == b"VALUE %s/peek 0 2 %d\r\n" % (q, mid), b"VALUE q/peek 0 2 <id>\r\n", v)
+    v = fetch(c, b"gets " + q + b"/redelivery", "gets after the reader disconnected")
     check("message back after disconnect with the same id and redelivered=1 (%r)" % (v and v["line"]),
           v is not None and v["data"] == b"m1" and v["id"] == mid and v["redelivered"] == 1
-          and v["line"] == b"VALUE %s 0 2 %d redelivered=1\r\n" % (q, mid), b"VALUE q 0 2 <id> redelivered=1", v)
+          and v["line"] == b"VALUE %s/redelivery 0 2 %d redelivered=1\r\n" % (q, mid),
+          b"VALUE q/redelivery 0 2 <id> redelivered=1", v)
     eq("stats redeliveries == 1", 1, qstat(c, q, "redeliveries"))
+    n = int(stats(c)["broker_redeliveries"])
+    check("stats broker_redeliveries counts it (%d)" % n, n >= 1, ">= 1", n)
     # /close
     store(c, "set m2", q, b"m2")
     v = fetch(c, b"get " + q + b"/open", "get q/open")
@@ -989,7 +994,7 @@ def t_open_close_abort_peek():
     v = fetch(c, b"gets " + q + b"/open", "open ab1")
     check("open ab1", v is not None and v["data"] == b"ab1", "ab1", v)
     c.roundtrip("get q/abort -> END", b"get " + q + b"/abort\r\n", b"END\r\n")
-    w = fetch(c, b"gets " + q, "gets after abort")
+    w = fetch(c, b"gets " + q + b"/redelivery", "gets after abort")
     check("aborted message back at the head, same id, redelivered=1 (%r)" % (w and w["line"]),
           w is not None and w["data"] == b"ab1" and w["id"] == v["id"] and w["redelivered"] == 1, "ab1 redelivered=1", w)
     eq("then ab2", [b"ab2"], drain(c, q))
@@ -1035,7 +1040,7 @@ def t_open_close_abort_peek():
     eq("open_transactions == 2", 2, qstat(c, q, "open_transactions"))
     a.roundtrip("A /close", b"get " + q + b"/close\r\n", b"END\r\n")
     b2.roundtrip("B /abort", b"get " + q + b"/abort\r\n", b"END\r\n")
-    v = fetch(c, b"gets " + q, "gets after B aborted")
+    v = fetch(c, b"gets " + q + b"/redelivery", "gets after B aborted")
     check("B's message back with redelivered=1, A's confirmed (%r)" % (v and v["line"]),
           v is not None and v["data"] == b"pc2" and v["redelivered"] == 1, "pc2 redelivered=1", v)
     c.roundtrip("queue empty", b"get " + q + b"\r\n", b"END\r\n")
@@ -1206,7 +1211,7 @@ def t_prefetch_visibility():
     a.roundtrip("the old reader's ack of the returned read -> ACKED 0", b"ack " + q + b" %d\r\n" % vid,
                 b"ACKED 0\r\n")
     a.roundtrip("the old reader's /close does not confirm it -> END", b"get " + q + b"/close\r\n", b"END\r\n")
-    v = fetch(c, b"gets " + q, "gets after the visibility timeout")
+    v = fetch(c, b"gets " + q + b"/redelivery", "gets after the visibility timeout")
     check("timed-out read delivered again, same id, redelivered=1 (%r)" % (v and v["line"]),
           v is not None and v["data"] == b"vis" and v["id"] == vid and v["redelivered"] == 1,
           "vis redelivered=1", v)
@@ -1232,7 +1237,7 @@ def t_prefetch_visibility():
     v = fetch(c, b"gets " + dq + b"/open", "open slow")
     check("opened slow", v is not None and v["data"] == b"slow", "slow", v)
     v = wait_for("timed-out read past delivery_limit=1 dead-lettered",
-                 lambda: fetch(c, b"gets " + dead, "gets DLQ"), timeout=VISIBILITY_MS / 1000.0 + 2)
+                 lambda: fetch(c, b"gets " + dead + b"/redelivery", "gets DLQ"), timeout=VISIBILITY_MS / 1000.0 + 2)
     check("dead-lettered after the visibility timeout: deaths=1 reason=delivery_limit (%r)" % v["line"],
           v["data"] == b"slow" and v["deaths"] == 1 and v["reason"] == b"delivery_limit", "delivery_limit", v)
     c.roundtrip("get q/close after the read timed out -> END", b"get " + dq + b"/close\r\n", b"END\r\n")
@@ -1265,7 +1270,7 @@ def t_prefetch_order():
                  lambda: qstat(c, q, "items") == n + 1, timeout=VISIBILITY_MS / 1000.0 + 2)
         got = []
         for _ in range(n + 1):
-            v = fetch(c, b"gets " + q, "gets")
+            v = fetch(c, b"gets " + q + b"/redelivery", "gets")
             got.append((v["data"], v["redelivered"]) if v else None)
         eq("%s: the %d returned reads come back in their original order, before m%d" % (how, n, n + 1),
            [(b"m%d" % i, 1) for i in range(1, n + 1)] + [(b"m%d" % (n + 1), 0)], got)
@@ -1292,10 +1297,68 @@ def t_multiget_all_or_nothing():
     c.close()
 
 
+def t_redelivered_gets_pymemcache():
+    """A message opened, its reader gone (requeued, redelivered=1): `gets` through pymemcache, which
+    parses the VALUE line strictly, still parses it and gets the message; /redelivery asks for the
+    count on the line."""
+    q = B("redeliv_py")
+    p = Conn()
+    store(p, "set the message", q, b"again", flags=3)
+    a = Conn()
+    v = fetch(a, b"gets " + q + b"/open", "gets q/open")
+    check("opened (%r)" % (v and v["line"]), v is not None and v["data"] == b"again", b"again", v)
+    mid = v["id"]
+    a.close()
+    wait_for("the open read goes back when its reader closes",
+             lambda: qstat(p, q, "open_transactions") == 0 and qstat(p, q, "items") == 1)
+    c = client(FlagSerde())
+    got, cas = c.gets(q.decode())
+    eq("pymemcache gets of the redelivered message parses it: (value, flags), id as CAS",
+       ((b"again", 3), str(mid).encode()), (got, cas))
+    eq("the message is gone from the queue (delivered once)", 0, qstat(p, q, "items"))
+    c.close()
+    # The same through /redelivery, for a client that wants the count.
+    store(p, "set another", q, b"twice")
+    a2 = Conn()
+    fetch(a2, b"gets " + q + b"/open", "gets q/open again")
+    a2.close()
+    wait_for("back in the queue", lambda: qstat(p, q, "items") == 1)
+    v = fetch(p, b"gets " + q + b"/redelivery", "gets q/redelivery")
+    check("gets q/redelivery -> VALUE q/redelivery 0 5 <id> redelivered=1 (%r)" % (v and v["line"]),
+          v is not None and v["line"] == b"VALUE %s/redelivery 0 5 %d redelivered=1\r\n" % (q, v["id"])
+          and v["data"] == b"twice", b"VALUE q/redelivery 0 5 <id> redelivered=1", v)
+    p.close()
+
+
+def t_long_poll_client_leaves():
+    """A client times out its long poll on its own side (closes the socket 200 ms into a
+    `get q/t=2000`) and a producer sets a message right after: another consumer gets it. The set
+    follows the close at once, so the server may see the message before it sees the hang-up;
+    repeated to hit both orders."""
+    q = B("longpoll_leave")
+    p = Conn()
+    rounds = 20
+    for i in range(rounds):
+        body = b"late%02d" % i
+        g = Conn()
+        g.send(b"get " + q + b"/t=2000\r\n")
+        time.sleep(0.2)
+        g.close()
+        store(p, "round %d: set after the poller left" % i, q, body)
+        c = Conn()
+        v = fetch(c, b"get " + q + b"/t=1000", "round %d: another consumer" % i)
+        c.close()
+        check("round %d: the message that arrived after the poller left is delivered (%r)" % (i, v and v["data"]),
+              v is not None and v["data"] == body, body, v)
+    eq("queue empty, no waiters, no open reads", (0, 0, 0),
+       (qstat(p, q, "items"), qstat(p, q, "waiters"), qstat(p, q, "open_transactions")))
+    p.close()
+
+
 TESTS = [t_connect, t_pymemcache_basics, t_raw_replies, t_declarations, t_max_items_overflow, t_priorities,
          t_ttl, t_ttl_dead_letter, t_delivery_limit, t_ack_nack, t_anycast, t_timeout_race, t_topic, t_fanout_direct_headers,
          t_blocking, t_open_close_abort_peek, t_multiget_all_or_nothing, t_stats, t_memory_limit,
-         t_memory_returns_to_zero]
+         t_memory_returns_to_zero, t_redelivered_gets_pymemcache, t_long_poll_client_leaves]
 
 
 PREFETCH_TESTS = [t_connect, t_prefetch_visibility, t_prefetch_order]

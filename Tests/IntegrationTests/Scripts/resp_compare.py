@@ -158,6 +158,65 @@ def main():
     case("del exists", mb("DEL", a, b_, k("none")) + mb("EXISTS", a, s_, s_) + mb("UNLINK", s_) + mb("DEL"), 4)
     case("binary key and value", mb("SET", b"k\x00\r\n" + run.encode(), b"\x00\xff\r\n") + mb("GET", b"k\x00\r\n" + run.encode()), 2)
     case("large value", mb("SET", k("big"), b"x" * 300000) + mb("STRLEN", k("big")) + mb("DEL", k("big")), 3)
+    # Strings: ranges, bits, floats, MSETNX, GETEX.
+    r_ = k("r")
+    case("getrange", mb("SET", r_, "Hello World") + mb("GETRANGE", r_, 0, 4) + mb("GETRANGE", r_, -5, -1) + mb("GETRANGE", r_, 5, 2) + mb("GETRANGE", r_, -3, -5) + mb("GETRANGE", r_, 0, 1000) + mb("SUBSTR", r_, -100, 2) + mb("GETRANGE", k("none"), 0, 1) + mb("GETRANGE", r_, "x", 1), 9)
+    case("setrange", mb("SETRANGE", r_, 6, "Redis") + mb("GET", r_) + mb("SETRANGE", k("sr"), 3, b"ab") + mb("GET", k("sr")) + mb("SETRANGE", k("sr2"), 5, "") + mb("EXISTS", k("sr2")) + mb("SETRANGE", r_, 0, "") + mb("SETRANGE", r_, -1, "x") + mb("SETRANGE", r_, 536870911, "xy"), 9)
+    case("bits", mb("SETBIT", k("bit"), 7, 1) + mb("SETBIT", k("bit"), 7, 0) + mb("SETBIT", k("bit"), 100, 1) + mb("GETBIT", k("bit"), 100) + mb("GETBIT", k("bit"), 99) + mb("GETBIT", k("bit"), 100000) + mb("STRLEN", k("bit")) + mb("SETBIT", k("bit"), 1, 2) + mb("SETBIT", k("bit"), -1, 1) + mb("GETBIT", k("bit"), 4294967296) + mb("GET", k("bit")), 11)
+    case("bitcount", mb("SET", k("bc"), "foobar") + mb("BITCOUNT", k("bc")) + mb("BITCOUNT", k("bc"), 0, 0) + mb("BITCOUNT", k("bc"), 1, 1) + mb("BITCOUNT", k("bc"), 1, 1, "BYTE") + mb("BITCOUNT", k("bc"), 5, 30, "BIT") + mb("BITCOUNT", k("bc"), -3, -1, "bit") + mb("BITCOUNT", k("bc"), 1) + mb("BITCOUNT", k("bc"), 1, 2, "FOO") + mb("BITCOUNT", k("none")), 10)
+    case("incrbyfloat", mb("SET", k("f"), "10.50") + mb("INCRBYFLOAT", k("f"), "0.1") + mb("INCRBYFLOAT", k("f"), "-5") + mb("SET", k("f"), "5.0e3") + mb("INCRBYFLOAT", k("f"), "2.0e2") + mb("INCRBYFLOAT", k("f2"), "3") + mb("INCRBYFLOAT", k("f"), "abc") + mb("INCRBYFLOAT", k("f"), "inf") + mb("SET", k("f"), " 1") + mb("INCRBYFLOAT", k("f"), 1) + mb("INCRBYFLOAT", k("f3"), "-0.0"), 11)
+    case("msetnx", mb("MSETNX", k("m1"), "a", k("m2"), "b") + mb("MSETNX", k("m2"), "c", k("m3"), "d") + mb("MGET", k("m1"), k("m2"), k("m3")) + mb("MSETNX", k("m4")), 4)
+    case("getex", mb("SET", k("gx"), "v") + mb("GETEX", k("gx"), "EX", 100) + mb("EXPIRE", k("gx"), 100, "NX") + mb("GETEX", k("gx"), "PERSIST") + mb("TTL", k("gx")) + mb("GETEX", k("none"), "EX", 5) + mb("GETEX", k("gx"), "EX", 0) + mb("GETEX", k("gx"), "PERSIST", "EX", 5) + mb("GETEX", k("gx"), "FOO") + mb("GETEX", k("gx")), 10)
+    # Expiry: replies that do not depend on the clock (TTL values are checked by the Swift test).
+    e_ = k("e")
+    case("expire conditions", mb("SET", e_, "v") + mb("EXPIRE", e_, 100) + mb("EXPIRE", e_, 100, "NX") + mb("EXPIRE", e_, 50, "GT") + mb("EXPIRE", e_, 200, "GT") + mb("EXPIRE", e_, 300, "LT") + mb("EXPIRE", e_, 30, "lt") + mb("PERSIST", e_) + mb("PERSIST", e_) + mb("TTL", e_) + mb("PTTL", e_) + mb("EXPIRETIME", e_) + mb("EXPIRE", e_, 10, "XX") + mb("EXPIRE", e_, 10, "GT") + mb("EXPIRE", e_, 10, "LT"), 15)
+    case("expire errors", mb("EXPIRE", e_, 10, "NX", "XX") + mb("EXPIRE", e_, 10, "GT", "LT") + mb("EXPIRE", e_, 10, "FOO") + mb("EXPIRE", e_, "abc") + mb("EXPIRE", e_, "9223372036854775807") + mb("PEXPIRE", e_, "9223372036854775807") + mb("EXPIRE", e_) + mb("TTL"), 8)
+    case("expire missing", mb("EXPIRE", k("none"), 10) + mb("TTL", k("none")) + mb("PTTL", k("none")) + mb("PEXPIRETIME", k("none")) + mb("PERSIST", k("none")) + mb("TYPE", k("none")), 6)
+    case("expire past deletes", mb("SET", e_, "v") + mb("EXPIREAT", e_, 1) + mb("EXISTS", e_) + mb("SET", e_, "v") + mb("PEXPIRE", e_, -5) + mb("GET", e_) + mb("SET", e_, "v") + mb("EXPIRE", e_, 0) + mb("TTL", e_), 9)
+    case("type touch", mb("SET", e_, "v") + mb("TYPE", e_) + mb("TOUCH", e_, k("none"), e_) + mb("DEL", e_), 4)
+    # Server commands whose replies do not depend on the server's state.
+    # (CONFIG GET answers several matches in redis's hash order: one match per request here.)
+    case("config get", mb("CONFIG", "GET", "hash-max-listpack-e*") + mb("CONFIG", "GET", "proto-max-bulk-len") + mb("CONFIG", "GET", "nosuch*") + mb("CONFIG", "GET", "LIST-max-listpack-size") + mb("CONFIG", "GET", "zset-max-l?stpack-[v]alue"), 5)
+    case("config set", mb("CONFIG", "SET", "zset-max-listpack-entries", 200) + mb("CONFIG", "GET", "zset-max-listpack-entries") + mb("CONFIG", "SET", "zset-max-listpack-entries", 128), 3)
+    case("config set errors", mb("CONFIG", "SET", "foo", 1) + mb("CONFIG", "SET", "maxmemory", "abc") + mb("CONFIG", "SET", "proto-max-bulk-len", 10) + mb("CONFIG", "SET", "hash-max-listpack-entries", "x") + mb("CONFIG", "SET", "maxmemory", "10mb", "maxmemory", "20mb") + mb("CONFIG", "SET", "hash-max-listpack-value", 64, "nosuch", 1), 6)
+    case("config arity", mb("CONFIG", "GET") + mb("CONFIG", "SET", "a") + mb("CONFIG", "FOO") + mb("CONFIG", "REWRITE") + mb("CONFIG"), 5)
+    case("wait", mb("WAIT", 0, 0) + mb("WAIT", 1, -1) + mb("WAIT", "x", 0), 3)
+    case("time dbsize arity", mb("TIME", "x") + mb("DBSIZE", "x") + mb("LASTSAVE", "x"), 3)
+    # Pub/sub between two connections, RESP2 subscribed mode, then RESP3 on one connection.
+    # (Channel names appear in the replies: fixed names, not the run's keys.)
+    def fixed(name):
+        return b"rc_" + name.encode()
+
+    ch1, ch2, pat = fixed("ch1"), fixed("ch2"), fixed("c?1*")
+    sub, pub = Conn(args.port), Conn(args.port)
+    got = []
+
+    def ask(conn, request, replies):
+        conn.send(request)
+        for _ in range(replies):
+            got.append(conn.reply())
+
+    ask(sub, mb("SUBSCRIBE", ch1, ch2, ch1), 3)
+    ask(sub, mb("PSUBSCRIBE", pat), 1)
+    ask(sub, mb("GET", a) + mb("PING") + mb("PING", "x") + mb("ECHO", "x"), 4)
+    ask(pub, mb("PUBLISH", ch1, "hello") + mb("PUBLISH", ch2, b"\x00bin") + mb("PUBLISH", fixed("none"), "x"), 3)
+    for _ in range(3):
+        got.append(sub.reply())
+    ask(pub, mb("PUBSUB", "NUMSUB", ch1, fixed("none")) + mb("PUBSUB", "NUMPAT") + mb("PUBSUB", "CHANNELS", fixed("ch2*")) + mb("PUBSUB", "FOO") + mb("PUBSUB", "NUMPAT", "x"), 5)
+    ask(sub, mb("UNSUBSCRIBE", ch1, fixed("never")) + mb("PUNSUBSCRIBE") + mb("UNSUBSCRIBE") + mb("UNSUBSCRIBE") + mb("PUNSUBSCRIBE", pat), 6)
+    ask(sub, mb("GET", fixed("none")), 1)
+    ask(sub, mb("SSUBSCRIBE", ch1) + mb("SUBSCRIBE", ch2), 2)
+    ask(pub, mb("SPUBLISH", ch1, "s") + mb("PUBLISH", ch1, "p") + mb("PUBSUB", "SHARDNUMSUB", ch1) + mb("PUBSUB", "SHARDCHANNELS", fixed("ch1")), 4)
+    got.append(sub.reply())
+    ask(sub, mb("SUNSUBSCRIBE") + mb("RESET") + mb("GET", fixed("none")), 3)
+    ask(pub, mb("PUBLISH", ch2, "after reset"), 1)
+    r3 = Conn(args.port)
+    r3.send(mb("HELLO", 3))
+    r3.reply()
+    ask(r3, mb("SUBSCRIBE", ch1) + mb("GET", fixed("none")) + mb("PUBLISH", ch1, "self") + mb("UNSUBSCRIBE") + mb("PING"), 6)
+    out.append("pubsub: %r" % b"".join(got))
+    for c in (sub, pub, r3):
+        c.sock.close()
     # Requests split at every few bytes, pipelined.
     pipeline = mb("SET", a, "split") + b"GET " + a + b"\r\n" + mb("MGET", a, a) + mb("PING")
     case("split pipeline", pipeline, 4, pieces=len(pipeline) // 3)

@@ -1,0 +1,123 @@
+// What CONFIG GET reports and CONFIG SET changes, by parameter, in redis 7.0's names:
+// - knobs that act: `maxmemory` (the cache's memory limit, as `cache_memlimit`), `requirepass`
+//   (new connections and AUTH), `proto-max-bulk-len` (every connection at its next read);
+// - facts fixed at start, reported and refused by CONFIG SET as redis refuses an immutable
+//   parameter: `maxmemory-policy` (allkeys-lru, or noeviction with -M), `timeout`
+//   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
+// - redis's encoding knobs, accepted and reported: this engine stores every type its own way, so
+//   they change nothing (README lists them);
+// - `notify-keyspace-events`: only "" until keyspace notifications exist.
+import CacheEngine
+import Platform
+import Synchronization
+
+final class RESPConfig: Sendable {
+    private let engine: CacheEngine
+    private let bulkLength: Atomic<Int>
+    private let requiredPassword: Mutex<[UInt8]?>
+    private let encodingKnobs: Mutex<[String: String]>
+
+    init(settings: RESPSettings, engine: CacheEngine) {
+        self.engine = engine
+        bulkLength = Atomic(settings.limits.maxBulkLength)
+        requiredPassword = Mutex(settings.requirePassword)
+        var knobs: [String: String] = [:]
+        for (name, value) in Self.encodingDefaults { knobs[name] = value }
+        encodingKnobs = Mutex(knobs)
+    }
+
+    /// `proto-max-bulk-len`.
+    var maxBulkLength: Int { bulkLength.load(ordering: .relaxed) }
+
+    /// `requirepass`: nil = none.
+    var password: [UInt8]? { requiredPassword.withLock { $0 } }
+
+    var passwordRequired: Bool { requiredPassword.withLock { $0 != nil } }
+
+    /// One parameter: its value now, and how a new value is applied (nil: immutable). `set`
+    /// returns redis's reason when the value is refused; `check` validates without applying, so
+    /// that a CONFIG SET of several parameters applies all or none.
+    struct Parameter: Sendable {
+        let name: String
+        let get: @Sendable (RESPConfig, RESPHostFacts) -> String
+        let check: (@Sendable (RESPConfig, [UInt8]) -> String?)?
+        let apply: (@Sendable (RESPConfig, [UInt8]) -> Void)?
+    }
+
+    /// redis 7.0's defaults for the encoding knobs (the ziplist names are its aliases).
+    private static let encodingDefaults: [(String, String)] = [
+        ("hash-max-listpack-entries", "512"), ("hash-max-listpack-value", "64"),
+        ("hash-max-ziplist-entries", "512"), ("hash-max-ziplist-value", "64"),
+        ("list-max-listpack-size", "-2"), ("list-max-ziplist-size", "-2"), ("list-compress-depth", "0"),
+        ("set-max-intset-entries", "512"),
+        ("zset-max-listpack-entries", "128"), ("zset-max-listpack-value", "64"),
+        ("zset-max-ziplist-entries", "128"), ("zset-max-ziplist-value", "64"),
+        ("stream-node-max-bytes", "4096"), ("stream-node-max-entries", "100"),
+        ("hll-sparse-max-bytes", "3000"),
+    ]
+
+    static let parameters: [Parameter] = [
+        Parameter(name: "maxmemory", get: { c, _ in String(c.engine.memoryLimit) },
+                  check: { _, v in
+                      guard let bytes = memoryValue(v) else { return "argument must be a memory value" }
+                      // As cache_memlimit: the cache always has a limit, of at least 8 MB.
+                      return bytes < 8 << 20 ? "the cache's memory limit must be at least 8mb" : nil
+                  },
+                  apply: { c, v in c.engine.setMemoryLimit(memoryValue(v)!) }),
+        Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.settings.evictToFree ? "allkeys-lru" : "noeviction" },
+                  check: nil, apply: nil),
+        Parameter(name: "requirepass", get: { c, _ in c.password.map { String(decoding: $0, as: UTF8.self) } ?? "" },
+                  check: { _, _ in nil },
+                  apply: { c, v in c.requiredPassword.withLock { $0 = v.isEmpty ? nil : v } }),
+        Parameter(name: "proto-max-bulk-len", get: { c, _ in String(c.maxBulkLength) },
+                  check: { _, v in
+                      guard let bytes = memoryValue(v) else { return "argument must be a memory value" }
+                      return bytes < 1 << 20 ? "argument must be between 1048576 and 9223372036854775807 inclusive" : nil
+                  },
+                  apply: { c, v in c.bulkLength.store(memoryValue(v)!, ordering: .relaxed) }),
+        Parameter(name: "notify-keyspace-events", get: { _, _ in "" },
+                  check: { _, v in v.isEmpty ? nil : "keyspace notifications are not supported by swiftcached yet" },
+                  apply: { _, _ in }),
+        Parameter(name: "timeout", get: { _, h in String(h.idleTimeout) }, check: nil, apply: nil),
+        Parameter(name: "maxclients", get: { _, h in String(h.maxClients) }, check: nil, apply: nil),
+        Parameter(name: "port", get: { _, h in String(h.tcpPort) }, check: nil, apply: nil),
+        Parameter(name: "databases", get: { _, _ in "1" }, check: nil, apply: nil),
+        Parameter(name: "save", get: { _, _ in "" }, check: nil, apply: nil),
+        Parameter(name: "appendonly", get: { _, _ in "no" }, check: nil, apply: nil),
+    ] + encodingDefaults.map { name, _ in
+        Parameter(name: name, get: { c, _ in c.encodingKnobs.withLock { $0[name]! } },
+                  check: { _, v in integerValue(v) == nil ? "argument couldn't be parsed into an integer" : nil },
+                  apply: { c, v in c.encodingKnobs.withLock { $0[name] = String(integerValue(v)!) } })
+    }
+
+    /// The parameter of this name (any case), or nil.
+    static func parameter(named word: UnsafeRawBufferPointer) -> Parameter? {
+        parameters.first { $0.name.utf8.elementsEqual(word.lazy.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }) }
+    }
+}
+
+/// redis's memtoll: digits, then an optional unit (b; k, m, g: powers of 1000; kb, mb, gb: of
+/// 1024), any case.
+func memoryValue(_ v: [UInt8]) -> Int? {
+    let lowered = v.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+    let digits = lowered.prefix { $0 >= 0x30 && $0 <= 0x39 }
+    guard !digits.isEmpty, let n = Int(String(decoding: digits, as: UTF8.self)) else { return nil }
+    let multiplier: Int
+    switch String(decoding: lowered.dropFirst(digits.count), as: UTF8.self) {
+    case "", "b": multiplier = 1
+    case "k": multiplier = 1000
+    case "kb": multiplier = 1024
+    case "m": multiplier = 1000 * 1000
+    case "mb": multiplier = 1024 * 1024
+    case "g": multiplier = 1000 * 1000 * 1000
+    case "gb": multiplier = 1024 * 1024 * 1024
+    default: return nil
+    }
+    let (product, overflow) = n.multipliedReportingOverflow(by: multiplier)
+    return overflow ? nil : product
+}
+
+/// An integer argument as redis's string2ll reads it.
+func integerValue(_ v: [UInt8]) -> Int? {
+    v.withUnsafeBytes { $0.count == 0 ? nil : parseInteger($0.baseAddress!, $0.count) }
+}

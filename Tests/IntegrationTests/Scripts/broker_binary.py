@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The broker port (swiftcached --broker-port) in memcached's binary protocol: pylibmc with
+binary=True (libmemcached, as php-memcached's binary mode) enqueues and dequeues, and raw frames
+check what a client that is not a queue client meets: every request is answered, none hangs
+(an unknown opcode gets "Unknown command" and the connection stays usable; a malformed header
+gets its error and the close; bad magic the close).
+
+Usage: broker_binary.py --port P. Exits non-zero on the first failed check."""
+import argparse
+import socket
+import struct
+import sys
+import time
+
+import pylibmc
+
+CHECKS = 0
+IO_TIMEOUT = 3.0
+
+
+def check(what, got, want):
+    global CHECKS
+    if got != want:
+        print(f"FAIL {what}\n  expected: {want!r}\n  got:      {got!r}")
+        sys.exit(1)
+    CHECKS += 1
+    print(f"ok   {what}")
+
+
+def request(opcode, key=b"", extras=b"", value=b"", opaque=0, cas=0, body_length=None, magic=0x80):
+    body = extras + key + value
+    n = len(body) if body_length is None else body_length
+    return struct.pack(">BBHBBHIIQ", magic, opcode, len(key), len(extras), 0, 0, n, opaque, cas) + body
+
+
+class Raw:
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        self.buf = b""
+
+    def close(self):
+        self.s.close()
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def _need(self, n):
+        deadline = time.monotonic() + IO_TIMEOUT
+        while len(self.buf) < n:
+            self.s.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                d = self.s.recv(65536)
+            except socket.timeout:
+                return False
+            if not d:
+                return False
+            self.buf += d
+        return True
+
+    def response(self):
+        """(opcode, status, opaque, cas, extras, key, value), or None if no full reply came."""
+        if not self._need(24):
+            return None
+        magic, op, klen, elen, _, status, blen, opaque, cas = struct.unpack(">BBHBBHIIQ", self.buf[:24])
+        if magic != 0x81 or not self._need(24 + blen):
+            return None
+        body = self.buf[24:24 + blen]
+        self.buf = self.buf[24 + blen:]
+        return op, status, opaque, cas, body[:elen], body[elen:elen + klen], body[elen + klen:]
+
+    def closed(self):
+        """True once the server has closed the connection (EOF within the timeout)."""
+        self.s.settimeout(IO_TIMEOUT)
+        try:
+            return self.s.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    port = ap.parse_args().port
+
+    mc = pylibmc.Client([f"127.0.0.1:{port}"], binary=True)
+    # libmemcached waits this long for a reply it never gets; the checks below must not need it.
+    mc.behaviors = {"connect_timeout": 2000, "receive_timeout": 2000, "send_timeout": 2000}
+    t0 = time.monotonic()
+    check("pylibmc binary set of a message -> True", mc.set("binq", b"hello"), True)
+    check("pylibmc binary get dequeues it", mc.get("binq"), b"hello")
+    check("the queue is empty now: get -> None", mc.get("binq"), None)
+    check("set two more", (mc.set("binq", b"one"), mc.set("binq", {"n": 2})), (True, True))
+    check("get_multi (getkq + noop) takes the head of each queue", mc.get_multi(["binq", "binq_other"]), {"binq": b"one"})
+    check("a pickled value keeps pylibmc's flags", mc.get("binq"), {"n": 2})
+    check("reliable read: get binq/open", (mc.set("binq", b"rel"), mc.get("binq/open")), (True, b"rel"))
+    check("get binq/close confirms it (nothing to return)", mc.get("binq/close"), None)
+    check("delete of the queue -> True, of a queue that is gone -> False",
+          (mc.delete("binq"), mc.delete("binq")), (True, False))
+    check("none of these waited for a timeout", time.monotonic() - t0 < 1.5, True)
+    # libmemcached keeps only the stat names it knows: that it answered is what it can show.
+    check("pylibmc get_stats is answered", len(mc.get_stats()) == 1 and len(mc.get_stats()[0][1]) > 0, True)
+
+    # Raw frames.
+    r = Raw(port)
+    r.send(request(0x01, key=b"rawq", extras=struct.pack(">II", 7, 0), value=b"body", opaque=1))
+    check("raw set -> OK", r.response()[:3], (0x01, 0, 1))
+    r.send(request(0x00, key=b"rawq", opaque=2))
+    op, status, opaque, cas, extras, key, value = r.response()
+    check("raw get -> OK, flags 7 as extras, the message id as CAS, the body",
+          (op, status, opaque, struct.unpack(">I", extras)[0], cas > 0, value), (0x00, 0, 2, 7, True, b"body"))
+    # An opcode the broker does not serve (incr) and one nobody knows (0x42), then a noop.
+    r.send(request(0x05, key=b"rawq", extras=b"\0" * 20, opaque=3) + request(0x42, key=b"k", value=b"xyz", opaque=4)
+           + request(0x0a, opaque=5))
+    check("incr on the broker port -> Unknown command (0x81)", r.response()[:3], (0x05, 0x81, 3))
+    check("opcode 0x42 -> Unknown command, its body skipped", r.response()[:3], (0x42, 0x81, 4))
+    check("the connection is still usable: noop -> OK", r.response()[:3], (0x0a, 0, 5))
+    r.send(request(0x10, opaque=12))
+    names = {}
+    while True:
+        op, status, opaque, _, _, key, value = r.response()
+        if not key:
+            break
+        names[key] = value
+    check("stat -> the general and broker lines (2 queues: binq_other, rawq), then an empty one",
+          (op, status, opaque, names.get(b"broker_queues"), b"broker_binary_header_invalid" in names),
+          (0x10, 0, 12, b"2", True))
+    r.send(request(0x10, key=b"nosuchgroup", opaque=13))
+    check("stat of an unknown group -> Not found", r.response()[:3], (0x10, 0x01, 13))
+    r.send(request(0x0b, opaque=6))
+    op, status, opaque, _, _, _, value = r.response()
+    check("version -> OK with a version string", (op, status, opaque, len(value) > 0), (0x0b, 0, 6, True))
+    # A malformed header: key and extras longer than the body. Answered, then closed.
+    r.send(request(0x00, key=b"rawq", body_length=2, opaque=7))
+    resp = r.response()
+    check("malformed header (key past the body) -> an error reply, not silence",
+          resp is not None and resp[:3], (0x00, 0x81, 7))
+    check("...then the connection is closed", r.closed(), True)
+    r.close()
+    # A get whose key is longer than 250 bytes: Invalid arguments and the close.
+    r = Raw(port)
+    r.send(request(0x00, key=b"q" * 300, opaque=8))
+    resp = r.response()
+    check("key over 250 bytes -> Invalid arguments (0x04)", resp is not None and resp[:3], (0x00, 0x04, 8))
+    check("...then the connection is closed", r.closed(), True)
+    r.close()
+    # Bad magic after a good request: the noop is answered, then the close.
+    r = Raw(port)
+    r.send(request(0x0a, opaque=9) + request(0x0a, magic=0x42))
+    check("noop before a bad-magic frame is answered", r.response()[:3], (0x0a, 0, 9))
+    check("bad magic -> the connection is closed", r.closed(), True)
+    r.close()
+    # A binary blocking read is woken by a producer.
+    r = Raw(port)
+    r.send(request(0x00, key=b"waitq/t=3000", opaque=10))
+    time.sleep(0.2)
+    check("a blocking binary get (/t=3000) on an empty queue waits", mc.set("waitq", b"late"), True)
+    op, status, opaque, _, _, _, value = r.response()
+    check("...and is answered with the message", (op, status, opaque, value), (0x00, 0, 10, b"late"))
+    r.send(request(0x00, key=b"waitq/t=200", opaque=11))
+    check("a blocking read that times out -> Not found (0x01)", r.response()[:3], (0x00, 0x01, 11))
+    r.close()
+
+    print(f"ALL {CHECKS} BROKER BINARY CHECKS PASSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

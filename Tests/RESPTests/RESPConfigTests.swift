@@ -1,0 +1,48 @@
+// CONFIG's value and pattern rules as redis 7.0 reads them: memtoll's units, stringmatchlen's
+// globs (case-insensitive for CONFIG GET), and INFO's human-readable byte counts.
+@testable import RESP
+import Testing
+
+@Suite("RESP CONFIG values and patterns")
+struct RESPConfigTests {
+    @Test func memoryValuesWithRedisUnits() {
+        #expect(memoryValue(Array("100".utf8)) == 100)
+        #expect(memoryValue(Array("1k".utf8)) == 1000)
+        #expect(memoryValue(Array("1KB".utf8)) == 1024)
+        #expect(memoryValue(Array("2mb".utf8)) == 2 << 20)
+        #expect(memoryValue(Array("3M".utf8)) == 3_000_000)
+        #expect(memoryValue(Array("1gb".utf8)) == 1 << 30)
+        #expect(memoryValue(Array("5b".utf8)) == 5)
+        for bad in ["", "abc", "1xb", "-1", "1.5mb", "99999999999999999999", "9223372036854775807gb"] {
+            #expect(memoryValue(Array(bad.utf8)) == nil, "\(bad)")
+        }
+    }
+
+    @Test func globsAsStringmatchlen() {
+        func m(_ p: String, _ t: String) -> Bool {
+            Array(p.utf8).withUnsafeBytes { pb in Array(t.utf8).withUnsafeBytes { globMatches(pb, $0) } }
+        }
+        #expect(m("*", "maxmemory"))
+        #expect(m("max*", "maxmemory-policy"))
+        #expect(m("*policy", "maxmemory-policy"))
+        #expect(!m("max*", "timeout"))
+        #expect(m("MAXMEMORY", "maxmemory"))
+        #expect(m("max?emory", "maxmemory"))
+        #expect(!m("max?emory", "maxmmemory"))
+        #expect(m("zset-max-l[a-i]stpack-*", "zset-max-listpack-value"))
+        #expect(!m("zset-max-l[^i]stpack-*", "zset-max-listpack-value"))
+        #expect(m("a\\*b", "a*b"))
+        #expect(!m("a\\*b", "axb"))
+        #expect(m("**x", "x"))
+        #expect(!m("", "x"))
+        #expect(m("", ""))
+    }
+
+    @Test func humanByteCounts() {
+        #expect(humanBytes(0) == "0B")
+        #expect(humanBytes(1023) == "1023B")
+        #expect(humanBytes(1024) == "1.00K")
+        #expect(humanBytes(64 << 20) == "64.00M")
+        #expect(humanBytes(3 << 30 + 512 << 20) == "3.50G")
+    }
+}
