@@ -18,6 +18,8 @@ final class RESPConnection: ConnectionHandler {
     var authenticated: Bool
     /// CLIENT SETNAME.
     var name: [UInt8]? = nil
+    /// The rest of an MGET written piece by piece (RESPConnection+MGetStream.swift).
+    var mgetStream: MGetStream?
 
     init(service: RESPService, stats: StatCounters, id: UInt64) {
         self.service = service
@@ -29,7 +31,9 @@ final class RESPConnection: ConnectionHandler {
         parser.unauthenticated = !authenticated
     }
 
-    func connectionClosed() {}
+    func connectionClosed() { releaseMGet() }
+
+    func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         var pos = 0
