@@ -81,3 +81,25 @@ struct MultiGetStreamTests {
         #expect(c.send(full) == String(repeating: "VALUE one 0 3\r\nabc\r\n", count: 59_999) + "END\r\n")
     }
 }
+
+@Suite("multi-get stream over UDP")
+struct MultiGetStreamUDPTests {
+    @Test("a UDP get past 1 MB of values takes every piece into its one reply (END last)")
+    func udpTakesEveryPiece() throws {
+        let c = try Client()
+        let value = String(repeating: "u", count: 600_000)
+        // a and b fill the first piece (1 MB reached after b); c is streamed.
+        _ = c.send("set a 0 0 600000\r\n\(value)\r\nset b 0 0 600000\r\n\(value)\r\nset c 0 0 600000\r\n\(value)\r\n")
+        let handler = UDPHandler(service: c.service, workerIndex: 0, fd: 5)
+        var datagram: [UInt8] = [0, 7, 0, 0, 0, 1, 0, 0]
+        datagram += Array("get a b c\r\n".utf8)
+        var payload: [UInt8] = []
+        datagram.withUnsafeBytes { d in
+            handler.receive(d) { frame in payload += frame[8...] }
+        }
+        let expected = ["a", "b", "c"].map { "VALUE \($0) 0 600000\r\n\(value)\r\n" }.joined() + "END\r\n"
+        #expect(payload.count == expected.utf8.count)
+        #expect(String(decoding: payload, as: UTF8.self) == expected)
+        #expect(c.service.generalStats().first { $0.0 == "get_streamed_replies" }?.1 == "1")
+    }
+}
