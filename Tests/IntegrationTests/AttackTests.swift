@@ -76,7 +76,7 @@ struct AttackTests {
           .timeLimit(.minutes(2)))
     func churn() async throws {
         try await withServer(["-t", "2"]) { server in
-            try await attack("churn", server, ["--cycles", "20000", "--threads", "4", "--seconds", "40"])
+            try await attack("churn", server, ["--cycles", "20000", "--threads", "4", "--rate", "4000", "--seconds", "40"])
         }
     }
 
