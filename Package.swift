@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP", "Platform"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "CacheEngine", "Platform"]),
         .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform"]),
         // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),

@@ -18,6 +18,9 @@ public enum CommandCounter: Int, StatCounter {
     /// Connections closed for a request line longer than memcached allows (2048 bytes without a
     /// newline, a multi-get 1 MB): the bound on the input one connection can hold.
     case linesTooLong
+    /// Multi-gets whose reply passed one piece and was written as the client read it
+    /// (Retrieval+Stream.swift): the bound on the output one get can queue.
+    case getsStreamed
 
     public var name: String {
         switch self {
@@ -48,6 +51,7 @@ public enum CommandCounter: Int, StatCounter {
         case .binaryHeaderInvalid: "binary_header_invalid"
         case .metadumpBusy: "metadump_busy"
         case .linesTooLong: "conn_lines_too_long"
+        case .getsStreamed: "get_streamed_replies"
         }
     }
 
@@ -184,10 +188,11 @@ extension MemcacheService {
         .gauge("lru_bumps_dropped", .stats) { $0.segmented ? "0" : nil },
         // swiftcached's own, after memcached's lines.
         // Binary headers refused before their body, metadumps refused BUSY, connections closed for
-        // a line too long.
+        // a line too long, multi-gets written piece by piece.
         .counter(CommandCounter.binaryHeaderInvalid),
         .counter(CommandCounter.metadumpBusy),
         .counter(CommandCounter.linesTooLong),
+        .counter(CommandCounter.getsStreamed),
         .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
         // After memcached's names: clients read `version` as memcached's.
         .gauge("swiftcached_version", .server) { $0.service.settings.serverVersion },

@@ -51,6 +51,8 @@ final class MemcacheConnection: TextRequestLoop {
     var watcher: Watcher?
     /// A `lru_crawler metadump` being written piece by piece (Admin.swift).
     var metadumpWalk: MetadumpWalk?
+    /// The rest of a multi-get written piece by piece (Retrieval+Stream.swift).
+    var multiGet: MultiGetStream?
 
     init(service: MemcacheService, stats: StatCounters, fd: Int32, waker: ConnectionWaker) {
         self.service = service
@@ -78,10 +80,11 @@ final class MemcacheConnection: TextRequestLoop {
         // A dump's client went away: its marker out, the server's dump slot free.
         metadumpWalk?.finish()
         metadumpWalk = nil
+        releaseMultiGet()
     }
 
     func continueStream(output: OutputBuffer) -> HandlerAction {
-        continueMetadump(output)
+        multiGet != nil ? continueMultiGet(output) : continueMetadump(output)
     }
 
     func pendingValue() -> UnsafeMutableRawBufferPointer? {

@@ -26,11 +26,17 @@ extension MemcacheConnection {
             return .proceed
         }
         let mark = output.mark()
+        // Values and value bytes queued so far; past one piece the rest of the hits are only
+        // referenced, and written as the client reads (Retrieval+Stream.swift).
+        var queuedKeys = 0
+        var queuedBytes = 0
+        var streamed: [Item]? = nil
         var next: Token? = tokens.count > keyIndex ? tokens[keyIndex] : nil
         while let keyToken = next {
             guard validKey(input, keyToken) else {
                 // memcached answers a bad key in a multi-get with the error alone.
                 output.rollback(to: mark)
+                if let items = streamed { for it in items { engine.release(it) } }
                 output.append(Reply.badFormat)
                 return .proceed
             }
@@ -48,7 +54,16 @@ extension MemcacheConnection {
             // memcached: a get naming one item 60,000 times returns 59,999 values, then END.
             if let item = found {
                 stats.add(touch ? .touchHits : .getHits)
-                appendValue(item, key: key, withCAS: withCAS, output)
+                if streamed != nil {
+                    streamed!.append(item)
+                } else {
+                    appendValue(item, key: key, withCAS: withCAS, output)
+                    queuedKeys &+= 1
+                    queuedBytes &+= item.valueLength
+                    if queuedKeys >= MultiGetStream.pieceKeys || queuedBytes >= MultiGetStream.pieceBytes {
+                        streamed = []
+                    }
+                }
             } else {
                 switch outcome {
                 case .expired: stats.add(.getExpired)
@@ -58,6 +73,11 @@ extension MemcacheConnection {
                 stats.add(touch ? .touchMisses : .getMisses)
             }
             next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+        }
+        if let items = streamed, !items.isEmpty {
+            stats.add(.getsStreamed)
+            multiGet = MultiGetStream(items: items, withCAS: withCAS)
+            return .stream
         }
         output.append(Reply.end)
         return .proceed

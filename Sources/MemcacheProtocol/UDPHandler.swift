@@ -64,6 +64,12 @@ final class UDPHandler: DatagramHandler {
             let (consumed, action) = handler.process(UnsafeRawBufferPointer(rebasing: payload[offset...]), output: output)
             offset += consumed
             if case .yield = action { continue }
+            // A multi-get streamed piece by piece (Retrieval+Stream.swift): every piece goes into
+            // this one reply, up to the longest a reply can be.
+            var streaming = action == .stream
+            while streaming && output.pendingBytes <= UDPFrame.maxReplyLength {
+                streaming = handler.continueStream(output: output) == .stream
+            }
             break
         }
         reply.removeAll(keepingCapacity: true)

@@ -26,11 +26,7 @@ extension RESPConnection {
             return c.reply(r, out) { c.appendOld(r.old, out) }
         },
         RESPCommand("getdel", arity: 2, keys: (1, 1, 1)) { c, out in c.getdel(out) },
-        RESPCommand("mget", arity: -2, keys: (1, -1, 1)) { c, out in
-            out.appendRESPArrayHeader(c.argumentCount - 1)
-            for i in 1..<c.argumentCount { c.appendValue(of: c.argument(i), out) }
-            return .proceed
-        },
+        RESPCommand("mget", arity: -2, keys: (1, -1, 1)) { c, out in c.mget(out) },
         RESPCommand("mset", arity: -3, keys: (1, -1, 2)) { c, out in c.mset(out) },
         RESPCommand("msetnx", arity: -3, keys: (1, -1, 2)) { c, out in c.msetnx(out) },
         RESPCommand("getex", arity: -2, keys: (1, 1, 1)) { c, out in c.getex(out) },

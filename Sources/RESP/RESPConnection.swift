@@ -26,6 +26,8 @@ final class RESPConnection: ConnectionHandler {
     let waker: ConnectionWaker
     /// Pub/sub state, from the first SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
     var subscriptions: Subscriptions?
+    /// The rest of an MGET written piece by piece (RESPConnection+MGetStream.swift).
+    var mgetStream: MGetStream?
 
     init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker) {
         self.service = service
@@ -40,9 +42,12 @@ final class RESPConnection: ConnectionHandler {
     }
 
     func connectionClosed() {
+        releaseMGet()
         dropSubscriptions()
         service.openConnections.subtract(1, ordering: .relaxed)
     }
+
+    func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         // CONFIG SET proto-max-bulk-len reaches every connection at its next read.

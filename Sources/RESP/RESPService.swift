@@ -29,6 +29,8 @@ public enum RESPCounter: Int, StatCounter {
     case connectionsAccepted
     case keyspaceHits
     case keyspaceMisses
+    /// MGETs past one piece, written as the client read them (RESPConnection+MGetStream.swift).
+    case mgetsStreamed
 
     public var name: String {
         switch self {
@@ -39,6 +41,7 @@ public enum RESPCounter: Int, StatCounter {
         case .connectionsAccepted: return "total_connections_received"
         case .keyspaceHits: return "keyspace_hits"
         case .keyspaceMisses: return "keyspace_misses"
+        case .mgetsStreamed: return "resp_mget_streamed_replies"
         }
     }
 
