@@ -49,6 +49,8 @@ public final class TLSContext: @unchecked Sendable {
             return old
         }
         SSL_CTX_free(old)
+        // Nothing may be left queued on this worker thread for its connections' SSL_get_error.
+        ERR_clear_error()
         loadedAt.store(clock.current, ordering: .relaxed)
         return nil
     }
