@@ -113,6 +113,20 @@ struct TLSBlackBoxTests {
         }
     }
 
+    @Test("a TLS client that does not read, and one stuck in its handshake, make the server wait, not spin",
+          .timeLimit(.minutes(1)))
+    func stalledReaderDoesNotSpin() async throws {
+        let certificate = try await TestCertificate.make()
+        defer { certificate.remove() }
+        let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
+        let script = try IntegrationPaths.script("tls_clients.py")
+        try await withServer(certificate.flags + ["-I", "2m", "-t", "2"]) { server in
+            let r = try await ToolRunner.run(python, [script, "stall", "--port", String(server.port), "--ca", certificate.cert,
+                                                      "--pid", String(server.pid)], timeout: .seconds(45))
+            #expect(r.succeeded && r.output.contains("TLS STALL PASSED"), "\(r.report)\nserver log:\n\(server.log)")
+        }
+    }
+
     @Test("s_client on the broker port: a queue's set and get", .timeLimit(.minutes(1)))
     func sClientBrokerPort() async throws {
         let certificate = try await TestCertificate.make()

@@ -4,6 +4,10 @@
   tls_clients.py clients --port P --ca CERT [--redis-port R]
       pymemcache with tls_context: set/get, a 1.5 MB value (start the server with -I 2m),
       get_many of 200 keys, 3000 pipelined set+get in one write; redis-py ssl=True SET/GET.
+  tls_clients.py stall --port P --ca CERT --pid PID
+      a client that asks for 30 MB of replies and reads none for 2 s, and one stuck half-way through
+      its handshake: the server (PID) must not spin meanwhile (at most 0.3 s of CPU), then every
+      byte arrives and conn_output_stalls counts the stall (start the server with -I 2m).
   tls_clients.py ask --port P --ca CERT --request R [--request R ...]
       sends each request over one TLS connection and prints the replies (up to END\\r\\n).
 
@@ -86,6 +90,51 @@ def clients(args):
     print("TLS CLIENTS PASSED")
 
 
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def stall(args):
+    from pymemcache.client.base import Client
+    ctx = context(args.ca)
+    c = Client(("127.0.0.1", args.port), tls_context=ctx, timeout=10, connect_timeout=10)
+    big = os.urandom(1500000)
+    c.set("stall-big", big, noreply=False)  # stored before another connection asks for it
+    s = tls_socket(ctx, args.port)
+    s.sendall(b"get stall-big\r\n" * 20)
+    half = socket.create_connection(("127.0.0.1", args.port), timeout=10)
+    half.sendall(b"\x16\x03\x01\x02\x00\x01")  # the first bytes of a ClientHello, no more
+    import time
+    time.sleep(0.5)
+    before = cpu_ticks(args.pid)
+    time.sleep(2)
+    used = cpu_ticks(args.pid) - before
+    ticks = os.sysconf("SC_CLK_TCK")
+    if used > 0.3 * ticks:
+        fail("the server used %d clock ticks in 2 s with a stalled reader and a stuck handshake" % used)
+    print("ok %d clock ticks of server CPU in 2 s while stalled" % used)
+    reply = b"VALUE stall-big 0 1500000\r\n" + big + b"\r\nEND\r\n"
+    got = read_until(s, 20 * len(reply))
+    if got != reply * 20:
+        fail("stalled reader got %d bytes of %d, or different ones" % (len(got), 20 * len(reply)))
+    print("ok 20 replies of 1.5 MB once read")
+    half.close()
+    s.sendall(b"stats\r\n")
+    buf = b""
+    while not buf.endswith(b"END\r\n"):
+        d = s.recv(65536)
+        if not d:
+            fail("closed before stats")
+        buf += d
+    stalls = [l for l in buf.split(b"\r\n") if l.startswith(b"STAT conn_output_stalls ")]
+    if not stalls or int(stalls[0].split()[2]) < 1:
+        fail("conn_output_stalls: %r" % stalls)
+    print("ok %s" % stalls[0].decode())
+    print("TLS STALL PASSED")
+
+
 def ask(args):
     s = tls_socket(context(args.ca), args.port)
     for request in args.requests:
@@ -102,13 +151,14 @@ def ask(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["clients", "ask"])
+    p.add_argument("mode", choices=["clients", "stall", "ask"])
+    p.add_argument("--pid", type=int, default=0)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--redis-port", type=int, default=0)
     p.add_argument("--ca", required=True)
     p.add_argument("--request", dest="requests", action="append", default=[])
     args = p.parse_args()
-    clients(args) if args.mode == "clients" else ask(args)
+    {"clients": clients, "stall": stall, "ask": ask}[args.mode](args)
 
 
 if __name__ == "__main__":
