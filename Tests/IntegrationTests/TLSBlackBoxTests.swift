@@ -40,8 +40,8 @@ private struct TestCertificate {
 }
 
 /// `requests` through `openssl s_client -quiet` to 127.0.0.1:`port` (the last request should make
-/// the server close, so that s_client ends); what came back.
-private func sClient(_ port: UInt16, _ requests: String) async throws -> ToolResult {
+/// the server close, so that s_client ends), with s_client's `options`; what came back.
+private func sClient(_ port: UInt16, _ requests: String, options: [String] = []) async throws -> ToolResult {
     guard let openssl = IntegrationPaths.findExecutable("openssl") else {
         throw IntegrationSetupError("openssl not found (Tools/deps.sh test installs it)")
     }
@@ -49,8 +49,8 @@ private func sClient(_ port: UInt16, _ requests: String) async throws -> ToolRes
     try Data(requests.utf8).write(to: input)
     defer { try? FileManager.default.removeItem(at: input) }
     // s_client's certificate chatter goes to stderr; only the server's bytes are kept.
-    return try await ToolRunner.run("/bin/sh", ["-c", "exec \"$0\" s_client -connect 127.0.0.1:$1 -quiet < \"$2\" 2>/dev/null",
-                                                openssl, String(port), input.path], timeout: .seconds(20))
+    let command = "o=\"$0\" p=\"$1\" i=\"$2\"; shift 2; exec \"$o\" s_client -connect 127.0.0.1:$p -quiet \"$@\" < \"$i\" 2>/dev/null"
+    return try await ToolRunner.run("/bin/sh", ["-c", command, openssl, String(port), input.path] + options, timeout: .seconds(20))
 }
 
 /// Scripts/tls_clients.py `ask`: each request over one TLS connection, the replies up to END.
@@ -153,6 +153,23 @@ struct TLSBlackBoxTests {
             // With the session cache, each new session is counted (TLS 1.3 offers two tickets).
             #expect((statValue(stats, "ssl_new_sessions").flatMap { Int($0) } ?? 0) >= 1, "\(stats)")
             #expect(server.isRunning)
+        }
+    }
+
+    @Test("ssl_verify_mode=2 with ssl_ca_cert: a client with a certificate of that CA is served, one without is refused and counted",
+          .timeLimit(.minutes(1)))
+    func clientCertificateRequired() async throws {
+        let certificate = try await TestCertificate.make()
+        defer { certificate.remove() }
+        // The self-signed certificate is its own CA: the client presents it.
+        try await withServer(certificate.flags + ["-o", "ssl_verify_mode=2,ssl_ca_cert=\(certificate.cert)"]) { server in
+            let withCertificate = try await sClient(server.port, "version\r\nquit\r\n", options: ["-cert", certificate.cert, "-key", certificate.key])
+            #expect(withCertificate.output.hasPrefix("VERSION "), "\(withCertificate.report)")
+            let without = try await sClient(server.port, "version\r\nquit\r\n")
+            #expect(!without.output.contains("VERSION"), "\(without.report)")
+            let stats = try await sClient(server.port, "stats\r\nquit\r\n", options: ["-cert", certificate.cert, "-key", certificate.key])
+            #expect(statValue(stats.output, "ssl_handshake_errors") == "1", "\(stats.report)")
+            #expect(statValue(stats.output, "ssl_verify_mode") == nil)  // a `stats settings` line, not `stats`
         }
     }
 

@@ -38,13 +38,13 @@ def tls_socket(ctx, port):
 
 
 def read_until(s, total):
-    buf = b""
+    buf = bytearray()
     while len(buf) < total:
         d = s.recv(1 << 20)
         if not d:
             break
         buf += d
-    return buf
+    return bytes(buf)
 
 
 def clients(args):
