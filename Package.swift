@@ -23,6 +23,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLibevent", pkgConfig: "libevent_core", providers: [.apt(["libevent-dev"])]),
+        // TLS on the stream listeners (-Z): Debian's OpenSSL 3.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CGetopt"),
         .target(name: "Platform", swiftSettings: serverSettings),
         .target(name: "SlabAllocator", swiftSettings: serverSettings),
@@ -33,7 +35,7 @@ let package = Package(
         .target(name: "BrokerProtocol", dependencies: ["MemcacheProtocol", "Broker", "CacheEngine", "Platform"], swiftSettings: serverSettings),
         // Redis mode: RESP2/RESP3 parsing and replies (no sockets).
         .target(name: "RESP", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
-        .target(name: "Server", dependencies: ["CLibevent", "Platform"], swiftSettings: serverSettings),
+        .target(name: "Server", dependencies: ["CLibevent", "COpenSSL", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
             dependencies: ["Server", "MemcacheProtocol", "BrokerProtocol", "RESP", "Broker", "CacheEngine", "SlabAllocator", "Platform", "CGetopt",

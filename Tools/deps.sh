@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what swiftcached needs on a fresh Debian 12 machine with Swift 6.3.
-#   Tools/deps.sh server   libevent (to build and run the server)
-#   Tools/deps.sh test     + memcached, libmemcached-tools (memccapable, memcaslap), redis-server, redis-tools, pymemcache,
+#   Tools/deps.sh server   libevent, OpenSSL (to build and run the server)
+#   Tools/deps.sh test     + memcached, libmemcached-tools (memccapable, memcaslap), redis-server, redis-tools, openssl,
+#                          pymemcache, redis-py,
 #                          nutcracker (twemproxy: the scale-out test runs three instances behind it),
 #                          and the client matrix's clients (ClientMatrixTests): pylibmc, python-memcached,
 #                          php-memcached, Cache::Memcached::Fast, Dalli
@@ -12,6 +13,7 @@ mode=${1:-server}
 need=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need+=("$1"); }
 want libevent-dev
+want libssl-dev              # TLS (-Z): the COpenSSL system library
 want pkg-config
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
     want memcached
@@ -20,6 +22,7 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     want python3-pylibmc     # pylibmc for the system python3 (the tests find whichever python has it)
     want redis-server        # the Redis-mode tests compare replies with redis-server's
     want redis-tools
+    want openssl             # the TLS tests make a certificate and speak through s_client
     want nutcracker          # NutcrackerTests: three instances behind twemproxy
     # The client matrix (Tests/IntegrationTests/Scripts/clients): php-memcached, Perl's
     # Cache::Memcached::Fast, Ruby's Dalli (ruby-dalli does not pull in ruby itself).
@@ -50,4 +53,5 @@ pip_want() {  # <module> <package==version>
 if [ "$mode" = test ] || [ "$mode" = bench ]; then
     pip_want pymemcache pymemcache==4.0.0
     pip_want memcache python-memcached==1.62
+    pip_want redis 'redis>=4.3'      # redis-py: Redis-mode tests (TLS with ssl=True)
 fi

@@ -146,6 +146,19 @@ extension MemcacheConnection {
         return .closeNow
     }
 
+    /// `refresh_certs [noreply]`, memcached's: the TLS certificate chain, key and CAs are loaded
+    /// again for new connections. `OK` (which noreply silences), or why not (without -Z: `Error
+    /// TLS not enabled`), sent whatever noreply says, as memcached sends it.
+    func processRefreshCerts(_ line: TextLine, _ output: OutputBuffer) -> HandlerAction {
+        setNoreplyMaybe(line.input, line.tokens)
+        if let failure = service.refreshCertificates() {
+            output.append(failure + "\r\n")
+        } else {
+            reply(Reply.ok, output)
+        }
+        return .proceed
+    }
+
     /// `lru_crawler crawl <classes>|all`, `metadump <classes>|all`, `enable`, `disable`,
     /// `sleep <us>`, `tocrawl <n>`.
     func processLRUCrawler(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {

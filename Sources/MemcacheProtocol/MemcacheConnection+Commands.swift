@@ -27,6 +27,7 @@ extension MemcacheConnection {
         },
         Command("cache_memlimit", CommandArity(2...3)) { c, line, out in c.processCacheMemlimit(line, out) },
         Command("shutdown", CommandArity(1...2)) { c, line, out in c.processShutdown(line, out) },
+        Command("refresh_certs") { c, line, out in c.processRefreshCerts(line, out) },
         // The meta no-op: answered at once, whatever follows it.
         Command("mn") { _, _, out in
             out.append(MetaReply.mn)

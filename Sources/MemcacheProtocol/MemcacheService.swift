@@ -81,6 +81,10 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
     public let workerStats: [StatCounters]
     let sources: StatsSources
     let onShutdown: @Sendable () -> Void
+    /// `refresh_certs`: reloads the TLS certificates; nil when done, else the reason.
+    let refreshCertificates: @Sendable () -> String?
+    /// memcached's `refresh_certs` answer without -Z.
+    public static let tlsNotEnabled = "Error TLS not enabled"
     let verbosity: StatCounters
     let prefixStats: PrefixStats
     /// `watch` streams (shared with the engine and the server).
@@ -88,7 +92,8 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
 
     public init(engine: CacheEngine, settings: ProtocolSettings, workers: Int,
                 sources: StatsSources = StatsSources(), watch: WatchLog = WatchLog(),
-                onShutdown: @escaping @Sendable () -> Void = {}) {
+                onShutdown: @escaping @Sendable () -> Void = {},
+                refreshCertificates: @escaping @Sendable () -> String? = { MemcacheService.tlsNotEnabled }) {
         self.engine = engine
         self.watch = watch
         self.settings = settings
@@ -96,6 +101,7 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         self.workerStats = (0...workers).map { _ in CommandCounter.makeCounters() }
         self.sources = sources
         self.onShutdown = onShutdown
+        self.refreshCertificates = refreshCertificates
         self.verbosity = StatCounters(count: 1)
         self.prefixStats = PrefixStats(delimiter: settings.prefixDelimiter)
     }

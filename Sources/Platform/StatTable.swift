@@ -67,6 +67,12 @@ public struct StatTable<Source>: Sendable {
             Entry(declaration: c.declaration) { _, sets in String(c.total(sets)) }
         }
 
+        /// A counter whose line is shown only while `shown` holds (memcached prints some counters
+        /// only while their mechanism is on: the TLS lines with -Z).
+        public static func counter<C: StatCounter>(_ c: C, shown: @escaping @Sendable (Source) -> Bool) -> Entry {
+            Entry(declaration: c.declaration) { source, sets in shown(source) ? String(c.total(sets)) : nil }
+        }
+
         public static func gauge(_ name: String, _ section: StatSection,
                                  _ value: @escaping @Sendable (Source) -> String?) -> Entry {
             Entry(declaration: StatDeclaration(name, .gauge, section)) { source, _ in value(source) }

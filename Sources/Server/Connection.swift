@@ -9,7 +9,9 @@
 // requests; while earlier output is still being written the ask waits until it has drained.
 // A handler with a long reply (`.stream`) gets asked for its next piece each time the client
 // has read the previous one, and no request is processed meanwhile.
+// On a TLS listener the same happens through the connection's session (Connection+TLS.swift).
 import CLibevent
+import COpenSSL
 import Platform
 #if canImport(Glibc)
 import Glibc
@@ -24,22 +26,26 @@ final class Connection {
     let record: ConnectionRecord
     let generation: UInt64
     var event: OpaquePointer?
-    private var parked = false
+    /// The TLS session of a connection accepted on a TLS listener; nil on a plain one.
+    private(set) var tls: TLSSession?
+    private(set) var parked = false
     /// The waker was called and the handler has not been asked for pushed output since.
     private var pushPending = false
     /// The handler returned `.stream`: it has more output once this has been written.
     private var streaming = false
-    private var readPaused = false
+    private(set) var readPaused = false
     private var parkTimer: OpaquePointer?
     /// Unconsumed input; none while idle (ConnectionInput.swift).
     private var input = ConnectionInput()
-    private var writing = false
+    private(set) var writing = false
+    /// Whether the event waits for the socket to be writable (else readable).
+    private var armedForWrite = false
     private var closing = false
-    private var closed = false
+    private(set) var closed = false
     /// A parked connection stops reading once this much input waits behind the parked request.
     static let parkedInputLimit = Worker.readBufferCapacity
 
-    init(fd: Int32, worker: Worker, factory: ConnectionHandlerFactory, generation: UInt64) {
+    init(fd: Int32, worker: Worker, factory: ConnectionHandlerFactory, generation: UInt64, tls: OpaquePointer? = nil) {
         self.fd = fd
         self.worker = worker
         self.generation = generation
@@ -48,6 +54,11 @@ final class Connection {
         self.record = ConnectionRecord(fd: fd, now: worker.server.clock.current)
         self.handler = factory.makeHandler(workerIndex: worker.index, fd: fd, output: output,
                                            waker: worker.makeWaker(fd: fd, generation: generation))
+        if let tls {
+            self.tls = TLSSession(ssl: tls)
+            // OpenSSL's callbacks find the connection (and its worker's counters) through this.
+            copenssl_set_connection(tls, Unmanaged.passUnretained(self).toOpaque())
+        }
         if let observer = worker.server.observer, observer.isObserving {
             observer.connectionOpened(fd: fd, peer: record.peer)
         }
@@ -60,6 +71,7 @@ final class Connection {
     /// The event loop says the socket is readable or writable (or a yield re-ran us).
     func handleEvent(_ what: Int16) {
         if closed { return }
+        if let tls, !tls.established, !continueHandshake(tls) { return }
         if writing {
             guard flush() else { return }
             if closing { close(); return }
@@ -96,7 +108,7 @@ final class Connection {
     /// connection closed.
     private func readValue() -> Bool {
         while input.isEmpty, let dest = handler.pendingValue() {
-            let n = read(fd, dest.baseAddress!, dest.count)
+            let n = receive(dest.baseAddress!, dest.count)
             if n <= 0 {
                 if n == 0 { close(); return false }
                 if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return false }
@@ -122,6 +134,7 @@ final class Connection {
         } else if handler.pushesOverflowed() {
             close()
         }
+        if let tls { settleTLS(tls) }
     }
 
     /// Asks the handler for pushed output and writes it; false when the connection closed.
@@ -171,6 +184,7 @@ final class Connection {
             withExtendedLifetime(c) {
                 if let t = c.parkTimer { event_free(t); c.parkTimer = nil }
                 c.resume(timedOut: true)
+                if let tls = c.tls { c.settleTLS(tls) }
             }
         }, ctx)
         var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
@@ -193,7 +207,7 @@ final class Connection {
         let before = input.ownBytes
         let space = input.readSpace(shared: worker.readBuffer, sharedCapacity: Worker.readBufferCapacity)
         accountOwnBuffer(before)
-        let n = read(fd, space.baseAddress!, space.count)
+        let n = receive(space.baseAddress!, space.count)
         if n > 0 {
             input.received(n)
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
@@ -204,6 +218,13 @@ final class Connection {
         if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return true }
         close()
         return false
+    }
+
+    /// read(2) on a plain connection, SSL_read with read(2)'s answers on a TLS one.
+    @inline(__always)
+    private func receive(_ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        if let tls { return tlsReceive(tls, buffer, count) }
+        return read(fd, buffer, count)
     }
 
     /// Lets the handler consume the input, acts on its answer, and settles what is left into the
@@ -284,6 +305,7 @@ final class Connection {
 
     /// Writes queued output; true when all of it is out. Closes on a hard error.
     private func flush() -> Bool {
+        if let tls { return flushTLS(tls) }
         while !output.isEmpty {
             let n = output.fill(worker.iov, capacity: Worker.iovecCapacity)
             let written = writev(fd, worker.iov, Int32(n))
@@ -305,9 +327,16 @@ final class Connection {
         if closed || writing == on { return }
         writing = on
         record.writing.store(on, ordering: .relaxed)
+        arm(forWrite: on)
+    }
+
+    /// Makes the event wait for the socket to be writable, or readable.
+    func arm(forWrite: Bool) {
+        if armedForWrite == forWrite { return }
+        armedForWrite = forWrite
         event_del(event)
         let ctx = Unmanaged.passUnretained(self).toOpaque()
-        event_assign(event, worker.base, fd, Int16(on ? EV_WRITE : EV_READ) | Int16(EV_PERSIST), connectionEventCallback, ctx)
+        event_assign(event, worker.base, fd, Int16(forWrite ? EV_WRITE : EV_READ) | Int16(EV_PERSIST), connectionEventCallback, ctx)
         event_add(event, nil)
     }
 
@@ -332,6 +361,10 @@ final class Connection {
             self.parkTimer = nil
         }
         output.reset()
+        if let tls {
+            tls.shutdown()
+            self.tls = nil
+        }
         let held = input.ownBytes
         input.release()
         accountOwnBuffer(held)
@@ -346,5 +379,8 @@ final class Connection {
 /// connection must outlive the frames still running on it.
 func connectionEventCallback(_ fd: Int32, _ what: Int16, _ ctx: UnsafeMutableRawPointer?) {
     let connection = Unmanaged<Connection>.fromOpaque(ctx!).takeUnretainedValue()
-    withExtendedLifetime(connection) { connection.handleEvent(what) }
+    withExtendedLifetime(connection) {
+        connection.handleEvent(what)
+        if let tls = connection.tls { connection.settleTLS(tls) }
+    }
 }

@@ -42,10 +42,14 @@ public struct ListenerConfig: Sendable {
     /// How a port file names this listener's ports: the line is `<label>: <port>`, with "6"
     /// appended to the label for an IPv6 socket. Nil: the listener is not listed.
     public var portFileLabel: String?
+    /// Connections speak TLS through the server's `TLSContext` (`.tcp` only; as memcached, UNIX
+    /// sockets and UDP stay plain).
+    public var tls: Bool
 
-    /// A listener; everything but the handler has a default (TCP on every interface, port 0).
+    /// A listener; everything but the handler has a default (plain TCP on every interface, port 0).
     public init(transport: Transport = .tcp, handler: Handler, hosts: [String] = [], port: Int = 0,
-                unixPath: String = "", unixMask: Int = 0o700, overloadReply: [UInt8] = [], portFileLabel: String? = nil) {
+                unixPath: String = "", unixMask: Int = 0o700, overloadReply: [UInt8] = [], portFileLabel: String? = nil,
+                tls: Bool = false) {
         switch (transport, handler) {
         case (.udp, .datagram), (.tcp, .stream), (.unix, .stream): break
         default: preconditionFailure("listener transport \(transport) does not match its handler")
@@ -58,5 +62,6 @@ public struct ListenerConfig: Sendable {
         self.unixMask = unixMask
         self.overloadReply = overloadReply
         self.portFileLabel = portFileLabel
+        self.tls = tls && transport == .tcp
     }
 }

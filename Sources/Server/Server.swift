@@ -6,6 +6,7 @@
 // connection waiting is refused the same way through a spare descriptor, and accepting stops
 // (memcached's accept_new_conns(false), counted in listen_disabled_num) until a connection closes
 // or a second passes, instead of the accept event firing again at once, forever.
+// A listener configured for TLS hands its connections a session of the server's `TLSContext`.
 // What the bytes mean is the listeners' handlers' business.
 import CLibevent
 import Platform
@@ -38,6 +39,8 @@ public final class Server: @unchecked Sendable {
     public let configurations: [ListenerConfig]
     /// The process clock: ticked here once a second; connections stamp their last command with it.
     public let clock: ProcessClock
+    /// Certificates and handshake rules of the listeners configured for TLS (nil: none is).
+    public let tls: TLSContext?
     private var workers: [Worker] = []
     /// Stream listeners' listening sockets, in bind order.
     private var streamSockets: [ListeningSocket] = []
@@ -68,13 +71,15 @@ public final class Server: @unchecked Sendable {
 
     /// A server for `listeners`, bound by `bind()` in their order; the listener thread ticks
     /// `clock` once a second.
+    /// `tls` serves the listeners configured for TLS; they are plain without it.
     public init(settings: ServerSettings, listeners: [ListenerConfig], observer: (any ConnectionObserver)? = nil,
-                clock: ProcessClock) {
+                clock: ProcessClock, tls: TLSContext? = nil) {
         self.settings = settings
         self.configurations = listeners
         self.observer = observer
         self.clock = clock
-        self.stats = ServerStats(workers: settings.threads, refusesOverLimit: settings.maxConnsFast)
+        self.tls = tls
+        self.stats = ServerStats(workers: settings.threads, refusesOverLimit: settings.maxConnsFast, tls: tls)
         base = event_base_new()
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe failed")
@@ -215,7 +220,7 @@ public final class Server: @unchecked Sendable {
                 continue
             }
             stats.current.wrappingAdd(1, ordering: .relaxed)
-            workers[nextWorker].dispatch(fd: fd, factory: socket.factory)
+            workers[nextWorker].dispatch(fd: fd, factory: socket.factory, tls: socket.tls)
             nextWorker = (nextWorker + 1) % workers.count
         }
     }
@@ -303,6 +308,8 @@ private final class ListeningSocket {
     let listener: Int
     let factory: any ConnectionHandlerFactory
     let overloadReply: [UInt8]
+    /// Its connections speak TLS.
+    let tls: Bool
     // The server owns its listening sockets and outlives them: no reference counting on accept.
     unowned(unsafe) let server: Server
 
@@ -313,7 +320,10 @@ private final class ListeningSocket {
         self.fd = fd
         self.listener = listener
         self.factory = factory
-        self.overloadReply = config.overloadReply
+        self.tls = config.tls && config.transport == .tcp && server.tls != nil
+        // A TLS client would read the plain overload reply as a broken record: it is closed
+        // without a word.
+        self.overloadReply = tls ? [] : config.overloadReply
         self.server = server
     }
 }

@@ -24,6 +24,8 @@ public struct ServerSettings: Sendable {
     public var backlog = 1024
     /// `-o idle_timeout`: seconds a connection may sit without a request (0 = forever).
     public var idleTimeout = 0
+    /// -Z and `-o ssl_*`: the TLS of the listeners configured for it (`ListenerConfig.tls`).
+    public var tls = TLSSettings()
 
     // The cache port's addresses as the flags give them. The server does not read these: the
     // executable builds its `ListenerConfig` list from them (they move to the executable's

@@ -13,6 +13,10 @@ public enum ServerCounter: Int, StatCounter {
     /// Times a parked connection stopped reading because `Connection.parkedInputLimit` bytes of
     /// requests waited behind the parked one.
     case parkedInputPauses
+    /// TLS handshakes that failed after the client sent something (memcached's).
+    case tlsHandshakeErrors
+    /// Sessions OpenSSL offered to cache, with `ssl_session_cache` (memcached's).
+    case tlsNewSessions
 
     public var name: String {
         switch self {
@@ -22,6 +26,8 @@ public enum ServerCounter: Int, StatCounter {
         case .idleKicks: "idle_kicks"
         case .outputStalls: "conn_output_stalls"
         case .parkedInputPauses: "conn_parked_input_pauses"
+        case .tlsHandshakeErrors: "ssl_handshake_errors"
+        case .tlsNewSessions: "ssl_new_sessions"
         }
     }
 
@@ -53,10 +59,13 @@ public final class ServerStats: Sendable {
     /// Whether connections over -c are refused (maxconns_fast): only then does memcached print
     /// rejected_connections.
     let refusesOverLimit: Bool
+    /// The TLS context, if any listener speaks TLS: only then does memcached print its TLS lines.
+    let tls: TLSContext?
 
-    init(workers: Int, refusesOverLimit: Bool = true) {
+    init(workers: Int, refusesOverLimit: Bool = true, tls: TLSContext? = nil) {
         self.workers = (0..<workers).map { _ in ServerCounter.makeCounters() }
         self.refusesOverLimit = refusesOverLimit
+        self.tls = tls
     }
 
     public var currentConnections: Int { current.load(ordering: .relaxed) }
@@ -90,6 +99,9 @@ public final class ServerStats: Sendable {
         .gauge("listen_disabled_num", .stats) { String($0.listenDisabledCount) },
         .gauge("time_in_listen_disabled_us", .stats) { String($0.timeInListenDisabledMicroseconds) },
         .counter(ServerCounter.connYields),
+        .counter(ServerCounter.tlsNewSessions) { $0.tls?.settings.sessionCache == true },
+        .counter(ServerCounter.tlsHandshakeErrors) { $0.tls != nil },
+        .gauge("time_since_server_cert_refresh", .stats) { $0.tls.map { String($0.secondsSinceRefresh) } },
         .counter(ServerCounter.idleKicks),
         .counter(ServerCounter.outputStalls),
         .counter(ServerCounter.parkedInputPauses),

@@ -20,8 +20,8 @@ final class Worker: @unchecked Sendable {
     private let notifyWrite: Int32
     private var notifyEvent: OpaquePointer?
     private let queueLock = PlainMutex()
-    /// New sockets and the factory of the listener that accepted each.
-    private var queue: [(fd: Int32, factory: any ConnectionHandlerFactory)] = []
+    /// New sockets, the factory of the listener that accepted each, and whether it speaks TLS.
+    private var queue: [(fd: Int32, factory: any ConnectionHandlerFactory, tls: Bool)] = []
     /// Connections to wake, by fd and generation (an fd number is reused after a close).
     private var wakeQueue: [(fd: Int32, generation: UInt64)] = []
     private var wakePending = false
@@ -48,6 +48,10 @@ final class Worker: @unchecked Sendable {
     let iov: UnsafeMutablePointer<iovec>
     static let iovecCapacity = 256
     let outputPool = OutputStoragePool()
+    /// Where a TLS connection's small reply pieces are gathered into one record (memcached's
+    /// per-thread ssl_wbuf, `ssl_wbuf_size`); nil without TLS.
+    let tlsWriteBuffer: UnsafeMutableRawPointer?
+    let tlsWriteBufferCapacity: Int
 
     init(index: Int, server: Server, stats: StatCounters) {
         self.index = index
@@ -58,6 +62,8 @@ final class Worker: @unchecked Sendable {
         readBufferStats.readBuffers.wrappingAdd(1, ordering: .relaxed)
         readBufferStats.readBufferBytes.wrappingAdd(Self.readBufferCapacity, ordering: .relaxed)
         iov = .allocate(capacity: Self.iovecCapacity)
+        tlsWriteBufferCapacity = server.tls?.settings.writeBufferSize ?? 0
+        tlsWriteBuffer = server.tls == nil ? nil : .allocate(byteCount: tlsWriteBufferCapacity, alignment: 8)
         let cfg = event_config_new()
         event_config_set_flag(cfg, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
         base = event_base_new_with_config(cfg)!
@@ -74,6 +80,7 @@ final class Worker: @unchecked Sendable {
         readBufferStats.readBufferBytes.wrappingSubtract(Self.readBufferCapacity, ordering: .relaxed)
         readBuffer.deallocate()
         iov.deallocate()
+        tlsWriteBuffer?.deallocate()
     }
 
     func start() {
@@ -111,9 +118,10 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    /// Listener thread: hand a new socket, and the factory of its listener, to this worker.
-    func dispatch(fd: Int32, factory: any ConnectionHandlerFactory) {
-        queueLock.withLock { queue.append((fd, factory)) }
+    /// Listener thread: hand a new socket, the factory of its listener and whether the listener
+    /// speaks TLS, to this worker.
+    func dispatch(fd: Int32, factory: any ConnectionHandlerFactory, tls: Bool) {
+        queueLock.withLock { queue.append((fd, factory, tls)) }
         var b: UInt8 = 0x63
         _ = write(notifyWrite, &b, 1)
     }
@@ -175,7 +183,7 @@ final class Worker: @unchecked Sendable {
     private func drainNotifications() {
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         _ = withUnsafeMutableBytes(of: &scratch) { read(notifyRead, $0.baseAddress, $0.count) }
-        let (fds, wakes, stop) = queueLock.withLock { () -> ([(fd: Int32, factory: any ConnectionHandlerFactory)], [(fd: Int32, generation: UInt64)], Bool) in
+        let (fds, wakes, stop) = queueLock.withLock { () -> ([(fd: Int32, factory: any ConnectionHandlerFactory, tls: Bool)], [(fd: Int32, generation: UInt64)], Bool) in
             let q = queue
             queue.removeAll(keepingCapacity: true)
             let w = wakeQueue
@@ -183,7 +191,7 @@ final class Worker: @unchecked Sendable {
             wakePending = false
             return (q, w, stopRequested)
         }
-        for (fd, factory) in fds { open(fd, factory: factory) }
+        for (fd, factory, tls) in fds { open(fd, factory: factory, tls: tls) }
         deliver(wakes)
         if stop {
             if let idleEvent {
@@ -217,9 +225,19 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    private func open(_ fd: Int32, factory: any ConnectionHandlerFactory) {
+    private func open(_ fd: Int32, factory: any ConnectionHandlerFactory, tls: Bool) {
+        var session: OpaquePointer?
+        if tls {
+            session = server.tls?.makeSession(fd: fd)
+            if session == nil {
+                // OpenSSL could not make a session (out of memory): closed as a failed accept.
+                Glibc.close(fd)
+                server.stats.current.wrappingSubtract(1, ordering: .relaxed)
+                return
+            }
+        }
         generations += 1
-        let c = Connection(fd: fd, worker: self, factory: factory, generation: generations)
+        let c = Connection(fd: fd, worker: self, factory: factory, generation: generations, tls: session)
         server.stats.registry.add(c.record)
         let ctx = Unmanaged.passUnretained(c).toOpaque()
         c.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), connectionEventCallback, ctx)

@@ -15,6 +15,8 @@ private let redisTooManyClients = Array("-ERR max number of clients reached\r\n"
 
 func listenerConfigs(_ options: Options, cache: MemcacheService, broker: BrokerService?, redis: RESPService?) -> [ListenerConfig] {
     let s = options.server
+    // -Z: every TCP listener speaks TLS; the UNIX socket and UDP stay plain, as memcached's.
+    let tls = s.tls.enabled
     var listeners: [ListenerConfig] = []
     if let path = s.unixSocket {
         listeners.append(ListenerConfig(transport: .unix, handler: .stream(cache), unixPath: path, unixMask: s.unixMask,
@@ -26,16 +28,16 @@ func listenerConfigs(_ options: Options, cache: MemcacheService, broker: BrokerS
         }
         if s.port != 0 {
             listeners.append(ListenerConfig(transport: .tcp, handler: .stream(cache), hosts: s.hosts, port: s.port,
-                                            overloadReply: tooManyConnections, portFileLabel: "TCP INET"))
+                                            overloadReply: tooManyConnections, portFileLabel: "TCP INET", tls: tls))
         }
     }
     if let broker {
         listeners.append(ListenerConfig(transport: .tcp, handler: .stream(broker), hosts: s.hosts, port: options.brokerPort,
-                                        overloadReply: tooManyConnections, portFileLabel: "TCP INET"))
+                                        overloadReply: tooManyConnections, portFileLabel: "TCP INET", tls: tls))
     }
     if let redis {
         listeners.append(ListenerConfig(transport: .tcp, handler: .stream(redis), hosts: s.hosts, port: options.redisPort,
-                                        overloadReply: redisTooManyClients, portFileLabel: "REDIS INET"))
+                                        overloadReply: redisTooManyClients, portFileLabel: "REDIS INET", tls: tls))
     }
     return listeners
 }

@@ -245,6 +245,12 @@ enum OptionTable {
             p.options.engine.largePages = true
             return .proceed
         },
+        OptionSpec("Z", "enable-ssl", default: "off", settings: "ssl_enabled", help: [
+            "enable TLS/SSL on the TCP ports (cache, broker, Redis; see the ssl_* options)",
+        ]) { _, p in
+            p.options.server.tls.enabled = true
+            return .proceed
+        },
         OptionSpec("o", "extended", .required, listsSubOptions: true, help: [
             "comma separated list of extended options:",
         ]) { arg, p in
@@ -253,7 +259,6 @@ enum OptionTable {
 
         OptionSpec(notYet: "S", "enable-sasl", .none, what: "SASL authentication"),
         OptionSpec(notYet: "e", "memory-file", .required, what: "item memory in an mmap'd file"),
-        OptionSpec(notYet: "Z", "enable-ssl", .none, what: "TLS"),
         OptionSpec(notYet: "N", "napi_ids", .required, what: "NAPI ids"),
 
         OptionSpec(nil, "broker-port", .required, "<num>", section: .broker, default: "off", settings: "broker_port", help: [

@@ -164,6 +164,9 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
         // SET ... GET, INCR, APPEND and GETDEL are compare-and-swap loops over the engine's CAS.
         return fail("--redis-port needs CAS (do not combine it with -C)")
     }
+    if o.server.tls.enabled && o.server.port == 0 && o.server.unixSocket == nil {
+        return fail("ERROR: You cannot enable SSL without a TCP port.")
+    }
     if o.brokerPort == 0 && o.broker.dataDirectory != nil {
         return fail("--data-dir needs --broker-port")
     }

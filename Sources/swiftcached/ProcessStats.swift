@@ -86,7 +86,10 @@ struct ProcessFacts {
         + ServerStats.statTable.slice(from: "accepting_conns", through: "time_in_listen_disabled_us") { $0.server }
         + MemcacheService.generalStatTable.slice(from: "threads", through: "threads") { $0.proto }
         + ServerStats.statTable.slice(from: "conn_yields", through: "conn_yields") { $0.server }
-        + MemcacheService.generalStatTable.slice(from: "hash_power_level", through: "lru_bumps_dropped") { $0.proto }
+        + MemcacheService.generalStatTable.slice(from: "hash_power_level", through: "log_watchers") { $0.proto }
+        // Shown only with -Z (and ssl_new_sessions only with ssl_session_cache), as memcached.
+        + ServerStats.statTable.slice(from: "ssl_new_sessions", through: "time_since_server_cert_refresh") { $0.server }
+        + MemcacheService.generalStatTable.slice(from: "unexpected_napi_ids", through: "lru_bumps_dropped") { $0.proto }
         // swiftcached's own lines, after memcached's.
         + ServerStats.statTable.slice(from: "idle_kicks", through: "conn_parked_input_pauses") { $0.server }
         + MemcacheService.generalStatTable.slice(from: "binary_header_invalid", through: "swiftcached_version") { $0.proto }

@@ -2,6 +2,7 @@
 // memcached prints them (the broker's lines last). OptionTable names the line that shows each flag.
 import Broker
 import CacheEngine
+import Server
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,8 +93,8 @@ enum SettingsTable {
         SettingsEntry("read_buf_mem_limit") { String($0.options.extended.readBufMemLimit) },
         SettingsEntry("track_sizes") { yesNo($0.options.extended.trackSizes) },
         SettingsEntry("inline_ascii_response") { _ in "no" },
-        // memcached's extstore and TLS lines: neither exists here, so they read as memcached's
-        // do with extstore unconfigured and TLS off (README).
+        // memcached's extstore lines: it does not exist here, so they read as memcached's do with
+        // extstore unconfigured (README).
         SettingsEntry("ext_item_size") { _ in "512" },
         SettingsEntry("ext_item_age") { _ in "4294967295" },
         SettingsEntry("ext_low_ttl") { _ in "0" },
@@ -105,17 +106,19 @@ enum SettingsTable {
         SettingsEntry("ext_max_frag") { _ in "0.80" },
         SettingsEntry("slab_automove_freeratio") { _ in "0.010" },
         SettingsEntry("ext_drop_unread") { _ in "no" },
-        SettingsEntry("ssl_enabled") { _ in "no" },
-        SettingsEntry("ssl_chain_cert") { _ in "(null)" },
-        SettingsEntry("ssl_key") { _ in "(null)" },
-        SettingsEntry("ssl_verify_mode") { _ in "0" },
-        SettingsEntry("ssl_keyformat") { _ in "1" },
-        SettingsEntry("ssl_ciphers") { _ in "NULL" },
-        SettingsEntry("ssl_ca_cert") { _ in "NULL" },
-        SettingsEntry("ssl_wbuf_size") { _ in "16384" },
-        SettingsEntry("ssl_session_cache") { _ in "no" },
-        SettingsEntry("ssl_kernel_tls") { _ in "no" },
-        SettingsEntry("ssl_min_version") { _ in "tlsv1.2" },
+        // TLS, as memcached prints it: unset files are "(null)" or "NULL" as its printf shows
+        // them, the verify mode as OpenSSL's flags.
+        SettingsEntry("ssl_enabled") { yesNo($0.options.server.tls.enabled) },
+        SettingsEntry("ssl_chain_cert") { $0.options.server.tls.chainCert ?? "(null)" },
+        SettingsEntry("ssl_key") { $0.options.server.tls.key ?? "(null)" },
+        SettingsEntry("ssl_verify_mode") { String($0.options.server.tls.verifyMode.flags) },
+        SettingsEntry("ssl_keyformat") { String($0.options.server.tls.keyFormat) },
+        SettingsEntry("ssl_ciphers") { $0.options.server.tls.ciphers ?? "NULL" },
+        SettingsEntry("ssl_ca_cert") { $0.options.server.tls.caCert ?? "NULL" },
+        SettingsEntry("ssl_wbuf_size") { String($0.options.server.tls.writeBufferSize) },
+        SettingsEntry("ssl_session_cache") { yesNo($0.options.server.tls.sessionCache) },
+        SettingsEntry("ssl_kernel_tls") { yesNo($0.options.server.tls.kernelTLS) },
+        SettingsEntry("ssl_min_version") { $0.options.server.tls.minimumVersion.name },
         SettingsEntry("num_napi_ids") { _ in "(null)" },
         SettingsEntry("memory_file") { _ in "(null)" },
         // swiftcached's own.

@@ -2,6 +2,7 @@
 // Entries are in `-h` order; those with no help lines are accepted but not listed. A value that
 // cannot be represented where it is used is refused (the server never starts with it).
 import CacheEngine
+import Server
 
 enum SubOptionTable {
     static let entries: [SubOptionSpec] = [
@@ -292,6 +293,92 @@ enum SubOptionTable {
         SubOptionSpec("modern", help: [
             "accepted; no effect (memcached 1.6.18: \"currently: nothing\")",
         ]) { _, _ in nil },
+        // TLS (-Z), memcached 1.6.18's names, values and refusals.
+        SubOptionSpec("ssl_chain_cert", "<file>", settings: "ssl_chain_cert", help: [
+            "certificate chain file in PEM format",
+        ]) { value, p in
+            guard let value, !value.isEmpty else { return "Missing ssl_chain_cert argument" }
+            p.options.server.tls.chainCert = value
+            return nil
+        },
+        SubOptionSpec("ssl_key", "<file>", settings: "ssl_key", help: [
+            "private key file",
+        ]) { value, p in
+            guard let value, !value.isEmpty else { return "Missing ssl_key argument" }
+            p.options.server.tls.key = value
+            return nil
+        },
+        SubOptionSpec("ssl_keyformat", "<num>", default: "1", settings: "ssl_keyformat", help: [
+            "private key format, OpenSSL's SSL_FILETYPE: 1 PEM, 2 DER (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= Int(Int32.min), v <= Int(Int32.max) else {
+                return "could not parse argument to ssl_keyformat"
+            }
+            p.options.server.tls.keyFormat = Int32(v)
+            return nil
+        },
+        SubOptionSpec("ssl_verify_mode", "<0-3>", default: "0", settings: "ssl_verify_mode", help: [
+            "client certificate: 0 none, 1 request, 2 require, 3 once (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt) else { return "could not parse argument to ssl_verify_mode" }
+            guard let mode = TLSSettings.VerifyMode(rawValue: v) else {
+                return "Invalid ssl_verify_mode. Use help to see valid options."
+            }
+            p.options.server.tls.verifyMode = mode
+            return nil
+        },
+        SubOptionSpec("ssl_ciphers", "<list>", settings: "ssl_ciphers", help: [
+            "OpenSSL cipher list (TLS 1.2 and below)",
+        ]) { value, p in
+            guard let value, !value.isEmpty else { return "Missing ssl_ciphers argument" }
+            p.options.server.tls.ciphers = value
+            return nil
+        },
+        SubOptionSpec("ssl_ca_cert", "<file>", settings: "ssl_ca_cert", help: [
+            "PEM file of the CAs whose client certificates are accepted",
+        ]) { value, p in
+            guard let value, !value.isEmpty else { return "Missing ssl_ca_cert argument" }
+            p.options.server.tls.caCert = value
+            return nil
+        },
+        SubOptionSpec("ssl_wbuf_size", "<KB>", default: "16", settings: "ssl_wbuf_size", help: [
+            "KB of small reply pieces gathered into one TLS record, per worker (default: {default})",
+        ]) { value, p in
+            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(UInt32.max) / 1024 else {
+                return "could not parse argument to ssl_wbuf_size"
+            }
+            // memcached takes 0 and then writes nothing; a record needs at least a byte.
+            guard v > 0 else { return "ssl_wbuf_size must be at least 1 (KB)" }
+            p.options.server.tls.writeBufferSize = v * 1024
+            return nil
+        },
+        SubOptionSpec("ssl_session_cache", settings: "ssl_session_cache", help: [
+            "server-side session cache, so clients can resume sessions (ssl_new_sessions)",
+        ]) { _, p in
+            p.options.server.tls.sessionCache = true
+            return nil
+        },
+        SubOptionSpec("ssl_kernel_tls", settings: "ssl_kernel_tls", help: [
+            "kernel TLS offload (OpenSSL's SSL_OP_ENABLE_KTLS)",
+        ]) { _, p in
+            p.options.server.tls.kernelTLS = true
+            return nil
+        },
+        SubOptionSpec("ssl_min_version", "<0-3>", default: "2", settings: "ssl_min_version", help: [
+            "lowest version: 0 tlsv1.0, 1 tlsv1.1, 2 tlsv1.2, 3 tlsv1.3, or the name (default: {default})",
+        ]) { value, p in
+            // memcached 1.6.18 takes the number; the name as `stats settings` shows it is accepted too.
+            if let value, let named = TLSSettings.Version.allCases.first(where: { $0.name == value }) {
+                p.options.server.tls.minimumVersion = named
+                return nil
+            }
+            guard let v = value.flatMap(parseInt) else { return "could not parse argument to ssl_min_version" }
+            guard let version = TLSSettings.Version(rawValue: v) else {
+                return "Invalid ssl_min_version. Use help to see valid options."
+            }
+            p.options.server.tls.minimumVersion = version
+            return nil
+        },
     ]
 
     /// The suboption called `name`.

@@ -32,6 +32,19 @@ case .run(let o):
 }
 bootstrapLogging(verbose: options.verbose)
 let log = Logger(label: "swiftcached")
+let clock = ProcessClock()
+
+// -Z: the certificates are loaded before privileges are dropped (a key readable by root only
+// still loads), and a missing or bad one refuses the start with memcached's words and status.
+var tlsContext: TLSContext?
+if options.server.tls.enabled {
+    do {
+        tlsContext = try TLSContext(settings: options.server.tls, clock: clock)
+    } catch {
+        printError(error.description)
+        exit(64)  // EX_USAGE, as memcached
+    }
+}
 
 // As memcached: the descriptor limit is raised to fit -c while the process may still raise it,
 // then root becomes the -u user (or is refused) before anything is bound or opened, so that the
@@ -53,7 +66,6 @@ if options.engine.lockMemory {
     }
 }
 
-let clock = ProcessClock()
 let watchLog = WatchLog(bufferBytes: options.extended.watcherLogbufSize)
 guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog) else {
     log.critical("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
@@ -90,7 +102,8 @@ sources.connections = {
                                connections: server.stats.connectionFacts(), now: clock.current)
 }
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
-                              sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() })
+                              sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() },
+                              refreshCertificates: { [tlsContext] in tlsContext.map { $0.refresh() } ?? MemcacheService.tlsNotEnabled })
 serviceBox.service = service
 var broker: Broker?
 var brokerService: BrokerService?
@@ -112,7 +125,7 @@ let redisService = options.redisPort != 0
     })
     : nil
 let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService, redis: redisService),
-                    observer: ConnectionEventLog(watch: watchLog), clock: clock)
+                    observer: ConnectionEventLog(watch: watchLog), clock: clock, tls: tlsContext)
 serverBox.server = server
 do {
     try server.bind()

@@ -105,7 +105,10 @@ struct OptionTableTests {
                         "warm_max_factor=1", "temporary_ttl=30", "idle_timeout=5", "watcher_logbuf_size=128",
                         "worker_logbuf_size=32", "slab_sizes=100-200-300", "slab_chunk_max=16384", "track_sizes",
                         "no_inline_ascii_resp", "inline_ascii_resp", "modern", "no_modern", "no_chunked_items",
-                        "drop_privileges", "no_drop_privileges", "resp_obj_mem_limit=10", "read_buf_mem_limit=10"]
+                        "drop_privileges", "no_drop_privileges", "resp_obj_mem_limit=10", "read_buf_mem_limit=10",
+                        "ssl_chain_cert=/c.pem", "ssl_key=/k.pem", "ssl_keyformat=2", "ssl_verify_mode=3", "ssl_ciphers=HIGH",
+                        "ssl_ca_cert=/ca.pem", "ssl_wbuf_size=8", "ssl_session_cache", "ssl_kernel_tls", "ssl_min_version=0",
+                        "ssl_min_version=3"]
         for option in accepted {
             var parse = OptionParse()
             #expect(sub(option, &parse) == nil, "-o \(option) refused")
@@ -121,6 +124,13 @@ struct OptionTableTests {
             ("lru_crawler_tocrawl=x", "lru_crawler_tocrawl takes a numeric 32bit value"),
             ("watcher_logbuf_size=x", "could not parse argument to watcher_logbuf_size"),
             ("slab_sizes", "Missing slab_sizes argument"),
+            ("ssl_chain_cert", "Missing ssl_chain_cert argument"),
+            ("ssl_verify_mode=x", "could not parse argument to ssl_verify_mode"),
+            ("ssl_verify_mode=4", "Invalid ssl_verify_mode. Use help to see valid options."),
+            ("ssl_min_version=tlsv9", "could not parse argument to ssl_min_version"),
+            ("ssl_min_version=4", "Invalid ssl_min_version. Use help to see valid options."),
+            ("ssl_keyformat=x", "could not parse argument to ssl_keyformat"),
+            ("ssl_wbuf_size=x", "could not parse argument to ssl_wbuf_size"),
             ("bogus", "Illegal suboption \"bogus\""),
         ]
         for (option, message) in refused {
@@ -143,6 +153,9 @@ struct OptionTableTests {
         #expect(sub("no_maxconns_fast", &p) == nil && !p.options.server.maxConnsFast)
         #expect(sub("maxconns_fast", &p) == nil && p.options.server.maxConnsFast)
         #expect(sub("hashpower=20", &p) == nil && p.options.extended.hashpowerGiven == 20 && p.options.engine.hashPowerInit == 20)
+        #expect(sub("ssl_verify_mode=2,ssl_min_version=tlsv1.3,ssl_wbuf_size=4,ssl_keyformat=2", &p) == nil)
+        let tls = p.options.server.tls
+        #expect(tls.verifyMode.flags == 3 && tls.minimumVersion == .tls1_3 && tls.writeBufferSize == 4096 && tls.keyFormat == 2)
 
         var old = OptionParse()
         #expect(sub("no_modern", &old) == nil)
