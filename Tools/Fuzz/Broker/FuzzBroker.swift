@@ -54,7 +54,8 @@ struct FuzzBrokerPort: Sendable {
 }
 
 let memoryPort = FuzzBrokerPort(dataDirectory: nil)
-let diskPort = FuzzBrokerPort(dataDirectory: fuzzTemporaryDirectory("broker"))
+let dataDirectory = fuzzTemporaryDirectory("broker")
+let diskPort = FuzzBrokerPort(dataDirectory: dataDirectory)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -71,5 +72,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 @_cdecl("FuzzBroker_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    runFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
+    // libFuzzer ends a bounded run with exit(): the data directory goes then.
+    atexit { removeFiles(in: dataDirectory, andDirectory: true) }
+    return runFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
 }

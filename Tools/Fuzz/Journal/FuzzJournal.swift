@@ -95,5 +95,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 @_cdecl("FuzzJournal_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    runFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
+    // libFuzzer ends a bounded run with exit(): the directory goes then.
+    atexit { removeFiles(in: base + "/d", andDirectory: true); rmdir(base) }
+    return runFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
 }
