@@ -3,8 +3,8 @@
 
 void cgetopt_reset(void) {
     // 0, not 1: glibc then forgets everything of the last parse. With 1 it kept its place inside a
-    // cluster of short flags (`-Sv` refused at S left it at v), in the argv of that parse, freed
-    // since: a second parse in the same process read freed memory (found by Tools/Fuzz/Options).
+    // cluster of short flags (`-v%v`, refused at %, stopped at the second v), in the argv of that
+    // parse, freed since: a second parse in the same process read freed memory (FuzzOptions).
     optind = 0;
     opterr = 1;
 }
