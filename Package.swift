@@ -84,9 +84,20 @@ if Context.environment["SWIFTCACHED_FUZZ"] != nil {
                           path: "Tools/Fuzz/Memcache", swiftSettings: fuzzSettings),
         .executableTarget(name: "FuzzRESP", dependencies: ["FuzzSupport", "RESP", "CacheEngine", "Platform"],
                           path: "Tools/Fuzz/RESP", swiftSettings: fuzzSettings),
+        .executableTarget(name: "FuzzBroker", dependencies: ["FuzzSupport", "BrokerProtocol", "Broker", "MemcacheProtocol", "CacheEngine", "Platform"],
+                          path: "Tools/Fuzz/Broker", swiftSettings: fuzzSettings),
+        .executableTarget(name: "FuzzJournal", dependencies: ["FuzzSupport", "BrokerProtocol", "Broker", "Durability", "MemcacheProtocol", "CacheEngine", "Platform"],
+                          path: "Tools/Fuzz/Journal", swiftSettings: fuzzSettings),
+        // The option parser's files are symlinks to Sources/swiftcached (FuzzOptions.swift says why).
+        .executableTarget(name: "FuzzOptions", dependencies: ["FuzzSupport", "Server", "MemcacheProtocol", "BrokerProtocol", "RESP", "Broker",
+                                                             "CacheEngine", "Durability", "Platform", "CGetopt"],
+                          path: "Tools/Fuzz/Options", swiftSettings: fuzzSettings),
     ]
     package.products += [
         .executable(name: "FuzzMemcache", targets: ["FuzzMemcache"]),
         .executable(name: "FuzzRESP", targets: ["FuzzRESP"]),
+        .executable(name: "FuzzBroker", targets: ["FuzzBroker"]),
+        .executable(name: "FuzzJournal", targets: ["FuzzJournal"]),
+        .executable(name: "FuzzOptions", targets: ["FuzzOptions"]),
     ]
 }

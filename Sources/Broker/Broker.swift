@@ -323,6 +323,8 @@ public final class Broker: @unchecked Sendable {
 
     public var queueNames: [String] { registry.withLock { queues.keys.sorted() } }
 
+    public var exchangeNames: [String] { registry.withLock { exchanges.keys.sorted() } }
+
     // MARK: messages in
 
     /// Puts `item` (the caller's reference is taken over when stored) at the tail of `q`.

@@ -129,6 +129,32 @@ extension CacheEngine {
         var moveTo: LRUSegment? = nil
         var held: Item? = nil
         var heldHash: UInt32 = 0
+        // HOT and WARM items older than COLD's tail times their factor go to COLD. COLD's tail is
+        // read under COLD's own lock, taken and released before this list's (reading it under
+        // this list's lock only was a data race with every link and unlink in COLD, found by
+        // ThreadSanitizer in the stress test; taking COLD's lock inside this one would add an
+        // LRU → LRU lock order), and its time under its item lock, tried as the tail walk below
+        // tries them (a read refreshes a time under the item lock only). When that lock is busy
+        // there is no age this time, as with an empty COLD. The age is advisory: the tail may
+        // change right after.
+        var coldTail: SlabHandle = 0
+        var coldAge: UInt32 = 0
+        if segment == .hot || segment == .warm {
+            let coldID = classID | (LRUSegment.cold.rawValue << 6)
+            lruLock(coldID)
+            coldTail = lrus[coldID].tail
+            if coldTail != 0 {
+                let tailItem = Item(arena.pointer(coldTail))
+                let hv = murmur3(tailItem.key)
+                if itemLocks.tryLock(hv) {
+                    coldAge = now &- tailItem.time
+                    itemLocks.unlock(hv)
+                } else {
+                    coldTail = 0
+                }
+            }
+            lruUnlock(coldID)
+        }
 
         lruLock(id)
         let list = lrus + id
@@ -168,8 +194,6 @@ extension CacheEngine {
                 let pct = segment == .hot ? tuning.hotLRUPercent : tuning.warmLRUPercent
                 let factor = segment == .hot ? tuning.hotMaxFactor : tuning.warmMaxFactor
                 let limit = totalBytes * pct / 100
-                let coldTail = lrus[classID | (LRUSegment.cold.rawValue << 6)].tail
-                let coldAge = coldTail == 0 ? 0 : now &- Item(arena.pointer(coldTail)).time
                 let scaled = Double(coldAge) * factor
                 let maxAge = scaled >= Double(UInt32.max) ? UInt32.max : UInt32(max(0, scaled))
                 if it.flags & ItemFlag.active != 0 {

@@ -391,11 +391,17 @@ enum SubOptionTable {
 /// command line.
 func applySubOptions(_ argument: String, _ parse: inout OptionParse) -> FlagOutcome {
     for sub in argument.split(separator: ",") {
-        let parts = sub.split(separator: "=", maxSplits: 1).map(String.init)
-        guard let entry = SubOptionTable.entry(named: parts[0]) else {
+        // The name is what comes before the first `=`, possibly nothing: `-o =` and `-o =x` are
+        // illegal suboptions, as with memcached's getsubopt (splitting with empty pieces omitted
+        // made `=` no piece at all, and indexing it crashed; FuzzOptions found it). An empty
+        // value (`name=`) is no value, as before.
+        let eq = sub.firstIndex(of: "=")
+        let name = String(sub[..<(eq ?? sub.endIndex)])
+        let value = eq.map { String(sub[sub.index(after: $0)...]) }.flatMap { $0.isEmpty ? nil : $0 }
+        guard let entry = SubOptionTable.entry(named: name) else {
             return .refuse("Illegal suboption \"\(sub)\"")
         }
-        if let message = entry.apply(parts.count > 1 ? parts[1] : nil, &parse) {
+        if let message = entry.apply(value, &parse) {
             return .refuse(message)
         }
     }

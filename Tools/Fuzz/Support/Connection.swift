@@ -1,6 +1,7 @@
 // What the fuzz targets share: their engine, and driving one connection handler over an input as
 // the server would (the input arriving in two reads, split where its first byte says; again after
-// a yield; every piece of a streamed reply taken; stop at a close), then closing the connection.
+// a yield; every piece of a streamed reply taken; a park resumed by its timeout before any more
+// input; stop at a close), then closing the connection.
 import CacheEngine
 import Platform
 
@@ -32,8 +33,21 @@ public func runConnection(_ input: UnsafeRawBufferPointer, factory: ConnectionHa
             precondition(consumed >= 0 && consumed <= pending.count, "consumed \(consumed) of \(pending.count)")
             pending.removeFirst(consumed)
             output.drain { _ in }
-            while case .stream = action {
-                action = handler.continueStream(output: output)
+            var parks = 0
+            actions: while true {
+                switch action {
+                case .stream:
+                    action = handler.continueStream(output: output)
+                case .park:
+                    // As the server: no input is processed while parked. Its timer fires at once
+                    // (a wake-up may have come first: the handler tells); still parked after a few
+                    // timeouts, the client goes away.
+                    parks += 1
+                    if parks > 3 { return }
+                    action = handler.resume(output: output, timedOut: true)
+                default:
+                    break actions
+                }
                 output.drain { _ in }
             }
             switch action {

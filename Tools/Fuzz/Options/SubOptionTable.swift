@@ -1,0 +1,1 @@
+../../../Sources/swiftcached/SubOptionTable.swift
