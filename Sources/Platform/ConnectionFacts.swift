@@ -2,6 +2,10 @@
 // memcached's `stats conns` and `watch connevents`, and tomorrow Redis's CLIENT LIST. The server
 // gathers them; each protocol module renders them its own way.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where one end of a socket is.
 public enum SocketAddress: Sendable, Equatable {
     case ipv4(host: String, port: Int)
@@ -105,4 +109,54 @@ public protocol ConnectionObserver: Sendable {
     var isObserving: Bool { get }
     func connectionOpened(fd: Int32, peer: SocketAddress)
     func connectionClosed(fd: Int32, peer: SocketAddress, reason: ConnectionCloseReason)
+}
+
+extension SocketAddress {
+    /// The address of a socket's peer (or its own), `.unknown` when the socket cannot say.
+    public init(socket fd: Int32, peer: Bool) {
+        self = Self.of(fd, peer: peer)
+    }
+
+    /// "host:port" as redis formats a client's address ("[host]:port" for IPv6, "path:0" for a
+    /// UNIX socket).
+    public var redisFormat: String {
+        switch self {
+        case .ipv4(let host, let port): "\(host):\(port)"
+        case .ipv6(let host, let port): "[\(host)]:\(port)"
+        case .unix(let path): "\(path):0"
+        case .unknown: "?:0"
+        }
+    }
+}
+
+private extension SocketAddress {
+static func of(_ fd: Int32, peer: Bool) -> SocketAddress {
+    var storage = sockaddr_storage()
+    var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let rc = withUnsafeMutablePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            peer ? getpeername(fd, $0, &len) : getsockname(fd, $0, &len)
+        }
+    }
+    guard rc == 0 else { return .unknown }
+    if storage.ss_family == sa_family_t(AF_UNIX) {
+        let path = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { un in
+                withUnsafeBytes(of: un.pointee.sun_path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            }
+        }
+        return .unix(path: path)
+    }
+    var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+    var port = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+    let ok = withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            getnameinfo($0, len, &host, socklen_t(host.count), &port, socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV)
+        }
+    }
+    guard ok == 0 else { return .unknown }
+    let h = String(cString: host)
+    let p = Int(String(cString: port)) ?? 0
+    return storage.ss_family == sa_family_t(AF_INET6) ? .ipv6(host: h, port: p) : .ipv4(host: h, port: p)
+}
 }

@@ -41,6 +41,13 @@ extension OutputBuffer {
         append("\r\n" as StaticString)
     }
 
+    /// An error built from raw bytes (it echoes a client's bytes), CR and LF made spaces.
+    public func appendRESPError(bytes text: UnsafeRawBufferPointer) {
+        append(byte: UInt8(ascii: "-"))
+        for b in text { append(byte: b == 0x0D || b == 0x0A ? 0x20 : b) }
+        append("\r\n" as StaticString)
+    }
+
     /// `:n\r\n`.
     @inline(__always)
     public func appendRESPInteger(_ v: Int64) {

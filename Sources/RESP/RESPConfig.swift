@@ -1,6 +1,7 @@
 // What CONFIG GET reports and CONFIG SET changes, by parameter, in redis 7.0's names:
 // - knobs that act: `maxmemory` (the cache's memory limit, as `cache_memlimit`), `requirepass`
-//   (new connections and AUTH), `proto-max-bulk-len` (every connection at its next read);
+//   (new connections and AUTH), `proto-max-bulk-len` (every connection at its next read),
+//   `slowlog-log-slower-than` and `slowlog-max-len`;
 // - facts fixed at start, reported and refused by CONFIG SET as redis refuses an immutable
 //   parameter: `maxmemory-policy` (allkeys-lru, or noeviction with -M), `timeout`
 //   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
@@ -13,12 +14,14 @@ import Synchronization
 
 final class RESPConfig: Sendable {
     private let engine: CacheEngine
+    let slowLog: SlowLog
     private let bulkLength: Atomic<Int>
     private let requiredPassword: Mutex<[UInt8]?>
     private let encodingKnobs: Mutex<[String: String]>
 
-    init(settings: RESPSettings, engine: CacheEngine) {
+    init(settings: RESPSettings, engine: CacheEngine, slowLog: SlowLog) {
         self.engine = engine
+        self.slowLog = slowLog
         bulkLength = Atomic(settings.limits.maxBulkLength)
         requiredPassword = Mutex(settings.requirePassword)
         var knobs: [String: String] = [:]
@@ -78,6 +81,15 @@ final class RESPConfig: Sendable {
         Parameter(name: "notify-keyspace-events", get: { _, _ in "" },
                   check: { _, v in v.isEmpty ? nil : "keyspace notifications are not supported by swiftcached yet" },
                   apply: { _, _ in }),
+        Parameter(name: "slowlog-log-slower-than", get: { c, _ in String(c.slowLog.threshold.load(ordering: .relaxed)) },
+                  check: { _, v in integerValue(v) == nil ? "argument couldn't be parsed into an integer" : nil },
+                  apply: { c, v in c.slowLog.threshold.store(integerValue(v)!, ordering: .relaxed) }),
+        Parameter(name: "slowlog-max-len", get: { c, _ in String(c.slowLog.maxLength.load(ordering: .relaxed)) },
+                  check: { _, v in
+                      guard let n = integerValue(v) else { return "argument couldn't be parsed into an integer" }
+                      return n < 0 ? "argument must be between 0 and 9223372036854775807 inclusive" : nil
+                  },
+                  apply: { c, v in c.slowLog.maxLength.store(integerValue(v)!, ordering: .relaxed) }),
         Parameter(name: "timeout", get: { _, h in String(h.idleTimeout) }, check: nil, apply: nil),
         Parameter(name: "maxclients", get: { _, h in String(h.maxClients) }, check: nil, apply: nil),
         Parameter(name: "port", get: { _, h in String(h.tcpPort) }, check: nil, apply: nil),

@@ -31,7 +31,103 @@ extension RESPConnection {
         RESPCommand("save", arity: 1) { c, out in c.noSnapshot(out) },
         RESPCommand("bgsave", arity: -1) { c, out in c.noSnapshot(out) },
         RESPCommand("wait", arity: 3) { c, out in c.wait(out) },
+        RESPCommand("slowlog", arity: -2) { c, out in c.slowlog(out) },
+        RESPCommand("object", arity: -2) { c, out in c.object(out) },
+        RESPCommand("memory", arity: -2) { c, out in c.memory(out) },
     ]
+
+    /// SLOWLOG GET [count] | LEN | RESET.
+    private func slowlog(_ out: OutputBuffer) -> HandlerAction {
+        let log = service.slowLog
+        if argument(1, is: "get") && argumentCount <= 3 {
+            var count: Int? = 10
+            if argumentCount == 3 {
+                guard let n = integerArgument(2) else { return notAnInteger(out) }
+                guard n >= -1 else { return error(out, "ERR count should be greater than or equal to -1") }
+                count = n == -1 ? nil : n
+            }
+            let entries = log.newest(count)
+            out.appendRESPArrayHeader(entries.count)
+            for e in entries {
+                out.appendRESPArrayHeader(6)
+                out.appendRESPInteger(Int64(e.id))
+                out.appendRESPInteger(Int64(e.time))
+                out.appendRESPInteger(Int64(e.microseconds))
+                out.appendRESPArrayHeader(e.arguments.count)
+                for a in e.arguments { a.withUnsafeBytes { out.appendRESPBulk($0) } }
+                var client = e.client
+                client.withUTF8 { out.appendRESPBulk(UnsafeRawBufferPointer($0)) }
+                e.name.withUnsafeBytes { out.appendRESPBulk($0) }
+            }
+        } else if argument(1, is: "len") && argumentCount == 2 {
+            out.appendRESPInteger(Int64(log.count))
+        } else if argument(1, is: "reset") && argumentCount == 2 {
+            log.reset()
+            out.appendRESPOK()
+        } else {
+            return unknownSubcommand("SLOWLOG", known: ["get", "len", "reset"], out)
+        }
+        return .proceed
+    }
+
+    /// redis's reply to a subcommand it does not know, or to a known one (`known`, lower case)
+    /// with the wrong number of arguments.
+    func unknownSubcommand(_ command: String, known: [StaticString], _ out: OutputBuffer) -> HandlerAction {
+        let sub = argument(1)
+        if known.contains(where: { equalFolded(sub, $0) }) {
+            return error(out, "ERR wrong number of arguments for '" + command.lowercased() + "|" + String(decoding: sub, as: UTF8.self).lowercased() + "' command")
+        }
+        return error(out, "ERR unknown subcommand '" + String(decoding: sub.prefix(128), as: UTF8.self) + "'. Try \(command) HELP.")
+    }
+
+    /// OBJECT ENCODING | REFCOUNT | IDLETIME | FREQ key, for strings: "int" for a value redis
+    /// would keep as a number, "embstr" up to 44 bytes, "raw" beyond (APPEND and SETRANGE
+    /// results included, which redis always makes raw).
+    private func object(_ out: OutputBuffer) -> HandlerAction {
+        let sub = argument(1)
+        guard argumentCount == 3, equalFolded(sub, "encoding") || equalFolded(sub, "refcount") || equalFolded(sub, "idletime") || equalFolded(sub, "freq") else {
+            return unknownSubcommand("OBJECT", known: ["encoding", "refcount", "idletime", "freq"], out)
+        }
+        guard let it = lookup(argument(2)) else {
+            out.appendRESPNull(version)
+            return .proceed
+        }
+        defer { engine.release(it) }
+        let isInteger = it.valueLength <= 20 && engine.valueSegmentCount(it) == 1
+            && parseInteger(UnsafeRawPointer(engine.valueSegment(it, 0).baseAddress!), it.valueLength) != nil
+        if equalFolded(sub, "encoding") {
+            out.appendRESPBulk(isInteger ? "int" : it.valueLength <= 44 ? "embstr" : "raw")
+        } else if equalFolded(sub, "refcount") {
+            // redis shares the integers 0 ... 9999 and reports them with INT_MAX references.
+            let v = isInteger ? parseInteger(UnsafeRawPointer(engine.valueSegment(it, 0).baseAddress!), it.valueLength)! : -1
+            out.appendRESPInteger(v >= 0 && v < 10_000 ? Int64(Int32.max) : 1)
+        } else if equalFolded(sub, "idletime") {
+            guard let info = engine.inspect(argument(2), hash: CacheEngine.hash(argument(2))) else {
+                out.appendRESPNull(version)
+                return .proceed
+            }
+            out.appendRESPInteger(Int64(engine.clock.current &- min(info.lastAccess, engine.clock.current)))
+        } else {
+            return error(out, "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+        }
+        return .proceed
+    }
+
+    /// MEMORY USAGE key [SAMPLES n]: the slab chunk the item takes (its own size when chunked).
+    private func memory(_ out: OutputBuffer) -> HandlerAction {
+        guard argument(1, is: "usage") && argumentCount >= 3 else { return unknownSubcommand("MEMORY", known: ["usage"], out) }
+        if argumentCount > 3 {
+            guard argumentCount == 5 && argument(3, is: "samples") else { return syntaxError(out) }
+            guard integerArgument(4) != nil else { return notAnInteger(out) }
+        }
+        guard argument(2).count <= ItemLayout.maxKeyLength, let info = inspect(argument(2)) else {
+            out.appendRESPNull(version)
+            return .proceed
+        }
+        let chunk = engine.slabClassStats(info.slabClass).chunkSize
+        out.appendRESPInteger(Int64(info.size <= chunk ? chunk : info.size))
+        return .proceed
+    }
 
     private func noSnapshot(_ out: OutputBuffer) -> HandlerAction {
         error(out, "ERR swiftcached does not save the Redis keyspace to disk yet")

@@ -4,6 +4,9 @@
 // the connection is closed after the reply, as redis closes it.
 import CacheEngine
 import Platform
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class RESPConnection: ConnectionHandler {
     let service: RESPService
@@ -29,9 +32,13 @@ final class RESPConnection: ConnectionHandler {
     /// The rest of an MGET written piece by piece (RESPConnection+MGetStream.swift).
     var mgetStream: MGetStream?
 
-    init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker) {
+    /// The socket (SLOWLOG's client address).
+    let fd: Int32
+
+    init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker, fd: Int32) {
         self.service = service
         self.waker = waker
+        self.fd = fd
         self.engine = service.engine
         self.stats = stats
         self.commandStats = commandStats
@@ -98,8 +105,9 @@ final class RESPConnection: ConnectionHandler {
         commandFailed = false
         let started = RESPCommandStats.now()
         let action = command.run(self, output)
-        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.microseconds),
-                         RESPCommandStats.now() &- started)
+        let took = RESPCommandStats.now() &- started
+        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.microseconds), took)
+        if service.slowLog.isSlow(took) { logSlow(took) }
         commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.calls))
         if commandFailed { commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.failed)) }
         return action
@@ -113,18 +121,27 @@ final class RESPConnection: ConnectionHandler {
 
     private func unknownCommand(_ output: OutputBuffer) -> HandlerAction {
         // redis: "unknown command '%.128s', with args beginning with: " then up to 128 bytes of
-        // arguments, each as '%.*s' and a space.
-        var text = "ERR unknown command '" + String(decoding: argument(0).prefix(128), as: UTF8.self)
-            + "', with args beginning with: "
+        // arguments, each as '%.*s' and a space; the bytes as they came, whatever they are.
+        var text = Array("ERR unknown command '".utf8) + argument(0).prefix(128) + Array("', with args beginning with: ".utf8)
         var args = 0
         var i = 1
         while i < argumentCount && args < 128 {
-            let a = String(decoding: argument(i).prefix(128 - args), as: UTF8.self)
-            text += "'" + a + "' "
-            args += a.utf8.count + 3
+            let a = argument(i).prefix(128 - args)
+            text += [UInt8(ascii: "'")] + a + Array("' ".utf8)
+            args += a.count + 3
             i += 1
         }
-        return error(output, text)
+        countError(.err)
+        text.withUnsafeBytes { output.appendRESPError(bytes: $0) }
+        return .proceed
+    }
+
+    /// A slow command into SLOWLOG, with this client's address and name.
+    private func logSlow(_ microseconds: UInt64) {
+        var now = timeval()
+        gettimeofday(&now, nil)
+        service.slowLog.add(arguments: { self.argument($0) }, count: argumentCount, microseconds: Int(microseconds),
+                            time: Int(now.tv_sec), client: SocketAddress(socket: fd, peer: true).redisFormat, name: name ?? [])
     }
 
     // MARK: what commands use

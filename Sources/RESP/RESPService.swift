@@ -50,7 +50,7 @@ public enum RESPCounter: Int, StatCounter {
 
 public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     // Safe to share: all `let`; `workerStats[i]` and `commandStats[i]` are written only by worker
-    // i; `clientIDs` and `openConnections` are atomic; `config` and `pubsub` are their own locks'.
+    // i; `clientIDs` and `openConnections` are atomic; `config`, `pubsub` and `slowLog` are their own locks'.
     public let engine: CacheEngine
     public let settings: RESPSettings
     public let workerStats: [StatCounters]
@@ -68,6 +68,8 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let openConnections = Atomic<Int>(0)
     /// Who subscribes to what, for publishers on every worker.
     let pubsub = PubSubRegistry()
+    /// SLOWLOG's entries and settings.
+    let slowLog = SlowLog()
     /// Bytes of messages a subscriber may have waiting before it is disconnected.
     let pubsubOutputLimit: Int
 
@@ -81,7 +83,7 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         workerStats = (0...workers).map { _ in RESPCounter.makeCounters() }
         table = RESPCommandTable(RESPConnection.commands)
         commandStats = (0...workers).map { _ in RESPCommandStats.makeCounters(commands: RESPConnection.commands.count) }
-        config = RESPConfig(settings: settings, engine: engine)
+        config = RESPConfig(settings: settings, engine: engine, slowLog: slowLog)
         var random = SystemRandomNumberGenerator()
         runID = String((0..<40).map { _ in "0123456789abcdef".randomElement(using: &random)! })
     }
@@ -93,7 +95,7 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         workerStats[slot].add(RESPCounter.connectionsAccepted.rawValue)
         openConnections.add(1, ordering: .relaxed)
         return RESPConnection(service: self, stats: workerStats[slot], commandStats: commandStats[slot],
-                              id: clientIDs.add(1, ordering: .relaxed).newValue, waker: waker)
+                              id: clientIDs.add(1, ordering: .relaxed).newValue, waker: waker, fd: fd)
     }
 
     /// The sum of one counter over the workers.

@@ -179,7 +179,7 @@ public final class Server: @unchecked Sendable {
 
     /// The stream listeners' listening sockets and their addresses (for connection listings).
     public var listeningSockets: [(fd: Int32, address: SocketAddress)] {
-        streamSockets.map { ($0.fd, socketAddress($0.fd, peer: false)) }
+        streamSockets.map { ($0.fd, SocketAddress(socket: $0.fd, peer: false)) }
     }
 
     /// The datagram sockets, their addresses and their last datagram (for connection listings).

@@ -94,6 +94,15 @@ struct RESPBlackBoxTests {
             #expect(try d.request("*1\r\n$4\r\nPING\r\n") == "-NOAUTH Authentication required.\r\n")
             #expect(try d.request("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n") == "+OK\r\n")
             #expect(try c.request("*1\r\n$4\r\nPING\r\n") == "+PONG\r\n")
+            // SLOWLOG: every command once the threshold is 0, newest first, arguments cut at 128 bytes.
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$23\r\nslowlog-log-slower-than\r\n$1\r\n0\r\n") == "+OK\r\n")
+            #expect(try c.request("*2\r\n$7\r\nSLOWLOG\r\n$5\r\nRESET\r\n") == "+OK\r\n")
+            let long = String(repeating: "y", count: 130)
+            #expect(try c.request("*2\r\n$4\r\nECHO\r\n$130\r\n\(long)\r\n") == "$130\r\n\(long)\r\n")
+            let slow = try c.request("*3\r\n$7\r\nSLOWLOG\r\n$3\r\nGET\r\n$1\r\n1\r\n")
+            #expect(slow.hasPrefix("*1\r\n*6\r\n:2\r\n:"), "\(slow)")  // 0: CONFIG SET, 1: SLOWLOG RESET itself
+            #expect(slow.contains("*2\r\n$4\r\nECHO\r\n$146\r\n\(String(repeating: "y", count: 128))... (2 more bytes)\r\n$15\r\n127.0.0.1:"), "\(slow)")
+            #expect(try c.request("*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n") == ":3\r\n")
             // CONFIG RESETSTAT zeroes the port's counters.
             #expect(try c.request("*2\r\n$6\r\nCONFIG\r\n$9\r\nRESETSTAT\r\n") == "+OK\r\n")
             let after = try c.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")

@@ -167,6 +167,11 @@ def main():
     case("incrbyfloat", mb("SET", k("f"), "10.50") + mb("INCRBYFLOAT", k("f"), "0.1") + mb("INCRBYFLOAT", k("f"), "-5") + mb("SET", k("f"), "5.0e3") + mb("INCRBYFLOAT", k("f"), "2.0e2") + mb("INCRBYFLOAT", k("f2"), "3") + mb("INCRBYFLOAT", k("f"), "abc") + mb("INCRBYFLOAT", k("f"), "inf") + mb("SET", k("f"), " 1") + mb("INCRBYFLOAT", k("f"), 1) + mb("INCRBYFLOAT", k("f3"), "-0.0"), 11)
     case("msetnx", mb("MSETNX", k("m1"), "a", k("m2"), "b") + mb("MSETNX", k("m2"), "c", k("m3"), "d") + mb("MGET", k("m1"), k("m2"), k("m3")) + mb("MSETNX", k("m4")), 4)
     case("getex", mb("SET", k("gx"), "v") + mb("GETEX", k("gx"), "EX", 100) + mb("EXPIRE", k("gx"), 100, "NX") + mb("GETEX", k("gx"), "PERSIST") + mb("TTL", k("gx")) + mb("GETEX", k("none"), "EX", 5) + mb("GETEX", k("gx"), "EX", 0) + mb("GETEX", k("gx"), "PERSIST", "EX", 5) + mb("GETEX", k("gx"), "FOO") + mb("GETEX", k("gx")), 10)
+    # OBJECT, MEMORY, SLOWLOG: the replies that do not depend on timing or memory layout.
+    o_ = k("o")
+    case("object", mb("SET", o_, "12") + mb("OBJECT", "ENCODING", o_) + mb("OBJECT", "REFCOUNT", o_) + mb("SET", o_, "123456") + mb("OBJECT", "refcount", o_) + mb("SET", o_, "x" * 44) + mb("OBJECT", "ENCODING", o_) + mb("SET", o_, "x" * 45) + mb("OBJECT", "ENCODING", o_) + mb("OBJECT", "ENCODING", k("none")) + mb("OBJECT", "FREQ", o_) + mb("OBJECT", "FOO", o_) + mb("OBJECT", "ENCODING") + mb("OBJECT", "IDLETIME", o_), 14)
+    case("memory", mb("MEMORY", "USAGE", k("none")) + mb("MEMORY", "USAGE", o_, "SAMPLES", "x") + mb("MEMORY", "FOO") + mb("MEMORY", "USAGE"), 4)
+    case("slowlog", mb("SLOWLOG", "GET", -2) + mb("SLOWLOG", "FOO") + mb("SLOWLOG", "LEN", "x") + mb("CONFIG", "GET", "slowlog-max-len") + mb("CONFIG", "SET", "slowlog-log-slower-than", "x"), 5)
     # Expiry: replies that do not depend on the clock (TTL values are checked by the Swift test).
     e_ = k("e")
     case("expire conditions", mb("SET", e_, "v") + mb("EXPIRE", e_, 100) + mb("EXPIRE", e_, 100, "NX") + mb("EXPIRE", e_, 50, "GT") + mb("EXPIRE", e_, 200, "GT") + mb("EXPIRE", e_, 300, "LT") + mb("EXPIRE", e_, 30, "lt") + mb("PERSIST", e_) + mb("PERSIST", e_) + mb("TTL", e_) + mb("PTTL", e_) + mb("EXPIRETIME", e_) + mb("EXPIRE", e_, 10, "XX") + mb("EXPIRE", e_, 10, "GT") + mb("EXPIRE", e_, 10, "LT"), 15)
