@@ -117,7 +117,7 @@ enum SettingsTable {
         SettingsEntry("ssl_kernel_tls") { _ in "no" },
         SettingsEntry("ssl_min_version") { _ in "tlsv1.2" },
         SettingsEntry("num_napi_ids") { _ in "(null)" },
-        SettingsEntry("memory_file") { _ in "(null)" },
+        SettingsEntry("memory_file") { $0.options.memoryFile ?? "(null)" },
         // swiftcached's own.
         SettingsEntry("slab_page_size") { String($0.options.engine.slabPageSize) },
         SettingsEntry("allow_key_control_chars") { yesNo(!$0.options.proto.rejectKeyControlCharacters) },

@@ -1,5 +1,5 @@
 // swiftcached: parses memcached's flags, builds the engine and the cache listener, runs until
-// SIGINT/SIGTERM or `shutdown`.
+// SIGINT/SIGTERM, SIGUSR1 (graceful: with -e the cache is saved for a warm restart) or `shutdown`.
 import Broker
 import BrokerProtocol
 import CacheEngine
@@ -21,6 +21,7 @@ var stopSignals = sigset_t()
 sigemptyset(&stopSignals)
 sigaddset(&stopSignals, SIGINT)
 sigaddset(&stopSignals, SIGTERM)
+sigaddset(&stopSignals, SIGUSR1)
 pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 
 let options: Options
@@ -53,12 +54,17 @@ if options.engine.lockMemory {
     }
 }
 
-let clock = ProcessClock()
+// -e: the saved metadata is read (and removed, as memcached does) before the clock exists, because
+// a restored cache continues the clock it was saved with.
+let warm = openMemoryFile(options, log: log)
+let clock = warm.meta.map { ProcessClock(processStarted: $0.processStarted, current: $0.resumeTime(unixNow: Int(time(nil)))) }
+    ?? ProcessClock()
 let watchLog = WatchLog(bufferBytes: options.extended.watcherLogbufSize)
-guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog) else {
+guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog, memoryFile: warm.fd) else {
     log.critical("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
     exit(71)
 }
+if let meta = warm.meta { restoreWarmCache(engine, meta, log: log) }
 for line in engine.slabClassTableLines { log.debug("\(line)") }  // -vv, as memcached
 
 let serverBox = ServerBox()
@@ -131,9 +137,14 @@ let background = EngineThreads(engine: engine)
 background.start()
 broker?.start()
 server.run()
+if server.stoppedGracefully { log.notice("Gracefully stopping") }
 // Workers are gone: the flusher writes (and fsyncs) what is buffered, then stops.
 broker?.stop()
 background.stop()
+// Nothing touches item memory any more: with -e, SIGUSR1 saves the cache for a warm restart.
+if server.stoppedGracefully, let path = options.memoryFile {
+    saveWarmCache(engine, memoryFile: path, log: log)
+}
 if let pidFile = options.pidFile { unlink(pidFile) }
 if let path = options.server.unixSocket { unlink(path) }
 log.info("Exiting normally")
