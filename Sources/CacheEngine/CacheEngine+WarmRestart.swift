@@ -21,8 +21,7 @@ import Glibc
 /// What a restore did.
 public struct WarmRestartReport: Sendable {
     public var restored = 0
-    /// Items dropped because a check failed (bounds, header, checksum, a chunk claimed twice, a
-    /// key already restored).
+    /// Items dropped because a check failed (bounds, header, checksum, a chunk claimed twice).
     public var damaged = 0
     /// Items whose TTL passed during the downtime, or flushed before the stop.
     public var expired = 0
@@ -158,26 +157,59 @@ extension CacheEngine {
         oldestLive.pointee.store(meta.oldestLive, ordering: .relaxed)
         oldestCAS.pointee.store(meta.oldestCAS, ordering: .relaxed)
         casCounter.pointee.store(meta.casCounter, ordering: .relaxed)
+        // Pass 1, in the saved order (which follows memory closely): check each item and link it
+        // into its LRU list; keep its handle and hash.
+        var linked: [SlabHandle] = []
+        var hashes: [UInt32] = []
+        linked.reserveCapacity(total)
+        hashes.reserveCapacity(total)
         var index = 0
         for id in 0..<Self.lruCount {
             for _ in 0..<meta.listCounts[id] {
                 let h = meta.handles[index], sum = meta.checksums[index]
                 index += 1
                 switch restoreItem(h, checksum: sum, listID: id, claims: claims, now: now) {
-                case .restored: report.restored += 1
+                case .restored(let hv):
+                    report.restored += 1
+                    linked.append(h)
+                    hashes.append(hv)
                 case .damaged: report.damaged += 1
                 case .expired: report.expired += 1
                 }
             }
         }
         claims.finish()
+        linkHashChains(linked, hashes)
         var ended = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ended)
         report.microseconds = (ended.tv_sec - started.tv_sec) * 1_000_000 + (ended.tv_nsec - started.tv_nsec) / 1000
         return report
     }
 
-    private enum RestoreOutcome { case restored, damaged, expired }
+    private enum RestoreOutcome { case restored(hash: UInt32), damaged, expired }
+
+    /// Passes 2 and 3: the bucket heads in a tight loop whose only random accesses are the
+    /// table's (a bucket read is a cache miss; this loop keeps many in flight, where one per
+    /// checked item stalled the restore), each item's chain link into a side array; then the
+    /// links into the items, in their order.
+    private func linkHashChains(_ handles: [SlabHandle], _ hashes: [UInt32]) {
+        let n = handles.count
+        var chain = [SlabHandle](repeating: 0, count: n)
+        let primary = hashTable.pointee.primary
+        let mask = (1 << hashTable.pointee.power) - 1
+        handles.withUnsafeBufferPointer { hs in
+            hashes.withUnsafeBufferPointer { hv in
+                chain.withUnsafeMutableBufferPointer { next in
+                    for i in 0..<n {
+                        let b = primary + (Int(hv[i]) & mask)
+                        next[i] = b.pointee
+                        b.pointee = hs[i]
+                    }
+                    for i in 0..<n { Item(arena.pointer(hs[i])).hashNext = next[i] }
+                }
+            }
+        }
+    }
 
     private func restoreItem(_ h: SlabHandle, checksum: UInt32, listID id: Int, claims: SlabRestore, now: UInt32) -> RestoreOutcome {
         let table = slabs.table
@@ -225,16 +257,17 @@ extension CacheEngine {
             for (ch, chc) in chunks { claims.unclaim(ch, classID: chc) }
             return .damaged
         }
-        let key = it.key
-        let hv = Self.hash(key)
-        let duplicate = lockedHashFind(key, hv) != nil
-        if duplicate || (it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now) {
+        if (it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now) {
             for (ch, chc) in chunks { claims.unclaim(ch, classID: chc) }
-            return duplicate ? .damaged : .expired
+            return .expired
         }
+        // No lookup for the key first: the saved table held one item per key, and a key
+        // changed by damage fails its checksum, so a second item with the same key cannot get
+        // here (short of a 32-bit checksum collision). Walking the chain cost a cache miss per
+        // item, most of the restore's time.
+        let hv = Self.hash(it.key)
         claims.claim(h, classID: owner)
         it.refcount.pointee.store(1, ordering: .relaxed)  // the hash table's reference
-        lockedHashInsert(it, hv)
         let list = lrus + id
         it.next = 0
         it.prev = list.pointee.tail
@@ -244,7 +277,7 @@ extension CacheEngine {
         list.pointee.stats.bytes += itemTotalBytes(it)
         if it.expiry != 0 { list.pointee.expiring += 1 }
         sizes.linked(keyLength: keyLength, valueLength: it.valueLength)
-        return .restored
+        return .restored(hash: hv)
     }
 
     /// Before a restore links anything: a table large enough for the items (the saved power, or
