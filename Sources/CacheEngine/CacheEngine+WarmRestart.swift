@@ -121,13 +121,15 @@ extension CacheEngine {
         var sum = RestartChecksum()
         sum.add(it.raw + ItemLayout.casOffset, 8)
         sum.add(it.raw + ItemLayout.timeOffset, 16)
-        sum.add(it.raw + ItemLayout.flagsOffset, 3)
-        sum.add(it.raw + ItemLayout.headerSize, it.keyLength)
-        if it.isChunked {
-            let n = chunkCount(it)
-            sum.add(UnsafeRawPointer(chunkTable(it)), 4 * n)
+        if !it.isChunked {
+            // Flags, class, key length, key and value are contiguous: one pass.
+            sum.add(it.raw + ItemLayout.flagsOffset, ItemLayout.headerSize - ItemLayout.flagsOffset + it.keyLength + it.valueLength)
+            return sum.value32
         }
-        for i in 0..<valueSegmentCount(it) {
+        sum.add(it.raw + ItemLayout.flagsOffset, ItemLayout.headerSize - ItemLayout.flagsOffset + it.keyLength)
+        let n = chunkCount(it)
+        sum.add(UnsafeRawPointer(chunkTable(it)), 4 * n)
+        for i in 0..<n {
             let seg = valueSegment(it, i)
             sum.add(seg.baseAddress!, seg.count)
         }
@@ -212,9 +214,9 @@ extension CacheEngine {
     }
 
     private func restoreItem(_ h: SlabHandle, checksum: UInt32, listID id: Int, claims: SlabRestore, now: UInt32) -> RestoreOutcome {
-        let table = slabs.table
         let cls = id & 0x3f
-        guard cls >= 1, cls <= table.largest else { return .damaged }
+        let largest = slabs.table.largest
+        guard cls >= 1, cls <= largest else { return .damaged }
         // The header chunk's class is the owner of its page; `chunkClass` checks the handle
         // names a handed-out chunk start of a taken page before anything is read through it.
         guard let owner = claims.chunkClass(h) else { return .damaged }
@@ -223,14 +225,14 @@ extension CacheEngine {
         let keyLength = it.keyLength
         guard it.classAndSegment == UInt8(id), flags & ItemFlag.linked != 0, flags & ItemFlag.crawler == 0,
               keyLength >= 1, keyLength <= ItemLayout.maxKeyLength else { return .damaged }
-        let size = table.chunkSizes[owner]
+        let size = claims.chunkSize(owner)
         var chunks: [(SlabHandle, Int)] = []
         if flags & ItemFlag.chunked == 0 {
             guard owner == cls, ItemLayout.totalSize(keyLength: keyLength, valueLength: it.valueLength) <= size,
                   claims.canClaim(h, classID: owner) else { return .damaged }
         } else {
             let valueLength = it.valueLength
-            guard cls == table.largest, valueLength > 0,
+            guard cls == largest, valueLength > 0,
                   ItemLayout.memcachedSize(keyLength: keyLength, valueLength: valueLength, flags: 0, cas: false) <= settings.itemSizeMax
             else { return .damaged }
             let n = chunkCount(it)

@@ -30,8 +30,13 @@ struct RestartChecksum {
         }
         if i < n {
             var tail: UInt64 = 0
-            withUnsafeMutableBytes(of: &tail) { memcpy($0.baseAddress!, p + i, n - i) }
-            word(tail ^ (UInt64(n - i) << 56))
+            var shift: UInt64 = 0
+            while i < n {
+                tail |= UInt64(p.load(fromByteOffset: i, as: UInt8.self)) << shift
+                shift += 8
+                i += 1
+            }
+            word(tail ^ (shift << 53))
         }
         word(UInt64(n))
     }
