@@ -16,6 +16,9 @@ import Glibc
 #endif
 
 signal(SIGPIPE, SIG_IGN)
+// SIGUSR1 is the graceful stop once the server runs (its event replaces this); before that, during
+// start-up and a restore, it must not kill the process (its default action).
+signal(SIGUSR1, SIG_IGN)
 // A parent may have blocked these (some process launchers do); the stop signals must reach us.
 var stopSignals = sigset_t()
 sigemptyset(&stopSignals)
