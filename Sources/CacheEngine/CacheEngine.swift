@@ -57,12 +57,20 @@ public final class CacheEngine: @unchecked Sendable {
     /// `watch evictions` lines go here.
     public let watch: WatchLog?
 
-    public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock(), watch: WatchLog? = nil) {
-        let table = SlabClassTable(
+    /// The slab class table these settings make.
+    static func classTable(_ settings: EngineSettings) -> SlabClassTable {
+        SlabClassTable(
             factor: settings.growthFactor, minimumSpace: settings.chunkSizeMin,
             pageSize: settings.slabPageSize, chunkMax: settings.slabChunkMax, sizes: settings.slabSizes)
+    }
+
+    /// - Parameter memoryFile: an open memory file (`-e`, `MemoryFile.open`) to map as the
+    ///   arena; the mapping keeps it, so the caller may close the descriptor afterwards.
+    public init?(settings: EngineSettings, clock: ProcessClock = ProcessClock(), watch: WatchLog? = nil, memoryFile: Int32? = nil) {
+        let table = Self.classTable(settings)
         guard let slabs = SlabAllocator(table: table, memoryLimit: settings.memoryLimit,
-                                        lockPages: settings.lockMemory, largePages: settings.largePages) else { return nil }
+                                        lockPages: settings.lockMemory, largePages: settings.largePages,
+                                        memoryFile: memoryFile) else { return nil }
         self.settings = settings
         self.watch = watch
         sizes = ItemSizeHistogram(itemSizeMax: settings.itemSizeMax, enabled: settings.trackSizes, withCAS: settings.useCAS)

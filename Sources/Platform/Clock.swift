@@ -15,6 +15,8 @@ public final class ProcessClock: Sendable {
     /// Unix time of relative time 0.
     public let processStarted: Int
     private let monotonicStart: Double
+    /// Process time at `monotonicStart`.
+    private let startValue: UInt32
     private let now: Atomic<UInt32>
     /// Unix ms pinned by a test (0 = read the real clock).
     private let pinnedMs = Atomic<UInt64>(0)
@@ -27,7 +29,18 @@ public final class ProcessClock: Sendable {
     public init(unixNow: Int = Int(Glibc.time(nil))) {
         processStarted = unixNow - Self.updateInterval - 2
         monotonicStart = Self.monotonicSeconds()
-        now = Atomic(UInt32(Self.updateInterval + 2))
+        startValue = UInt32(Self.updateInterval + 2)
+        now = Atomic(startValue)
+    }
+
+    /// The clock of a previous run, continued (a warm restart, `-e`): item times and expiries
+    /// are kept on the saved relative clock, so it resumes at the saved time plus the seconds
+    /// the server was down, and TTLs keep counting across the downtime as memcached's do.
+    public init(processStarted: Int, current: UInt32) {
+        self.processStarted = processStarted
+        monotonicStart = Self.monotonicSeconds()
+        startValue = current
+        now = Atomic(current)
     }
 
     /// Current process time.
@@ -37,7 +50,7 @@ public final class ProcessClock: Sendable {
     /// Advance from the monotonic clock (the server's once-a-second timer).
     public func tick() {
         let elapsed = Self.monotonicSeconds() - monotonicStart
-        now.store(UInt32(Self.updateInterval + 2) &+ UInt32(elapsed), ordering: .relaxed)
+        now.store(startValue &+ UInt32(elapsed), ordering: .relaxed)
     }
 
     /// Set the clock (tests).

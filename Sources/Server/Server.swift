@@ -1,6 +1,7 @@
 // The server: a listener thread that binds every configured listener, accepts on its stream
 // sockets and hands each new socket to the next worker round-robin, ticks the process clock once
-// a second, and stops everything on SIGINT/SIGTERM or `stop()`. Datagram sockets are watched by
+// a second, and stops everything on SIGINT/SIGTERM, SIGUSR1 (memcached's graceful stop, which
+// saves a warm restart with -e) or `stop()`. Datagram sockets are watched by
 // every worker (DatagramTransport). Over -c connections, a new socket gets its listener's
 // overload reply and is closed. When descriptors run out before -c (EMFILE, ENFILE), the one
 // connection waiting is refused the same way through a spare descriptor, and accepting stops
@@ -62,6 +63,9 @@ public final class Server: @unchecked Sendable {
     private var resumeEvent: OpaquePointer?
     /// When accepting stopped (CLOCK_MONOTONIC, microseconds); nil while accepting.
     private var stoppedAcceptingAt: Int?
+    /// Whether `run()` returned for SIGUSR1 (memcached's graceful stop). Read by the thread
+    /// that called `run()` once it has returned.
+    public private(set) var stoppedGracefully = false
     /// Accepting resumes at the latest this long after it stopped, whether or not a connection
     /// closed (descriptors held by something else, such as journals, may have been freed).
     static let acceptPauseMicroseconds = 1_000_000
@@ -109,7 +113,7 @@ public final class Server: @unchecked Sendable {
         }
     }
 
-    /// Runs until SIGINT, SIGTERM or `stop()`; then stops the workers and closes every connection.
+    /// Runs until SIGINT, SIGTERM, SIGUSR1 or `stop()`; then stops the workers and closes every connection.
     public func run() {
         for i in 0..<settings.threads {
             workers.append(Worker(index: i, server: self, stats: stats.workers[i]))
@@ -144,7 +148,12 @@ public final class Server: @unchecked Sendable {
         events.append(event_new(base, controlRead, Int16(EV_READ | EV_PERSIST), stopEvent, ctx)!)
         events.append(event_new(base, SIGINT, Int16(EV_SIGNAL | EV_PERSIST), stopEvent, ctx)!)
         events.append(event_new(base, SIGTERM, Int16(EV_SIGNAL | EV_PERSIST), stopEvent, ctx)!)
-        for ev in events.suffix(3) { event_add(ev, nil) }
+        events.append(event_new(base, SIGUSR1, Int16(EV_SIGNAL | EV_PERSIST), { _, _, ctx in
+            let server = Unmanaged<Server>.fromOpaque(ctx!).takeUnretainedValue()
+            server.stoppedGracefully = true
+            event_base_loopbreak(server.base)
+        }, ctx)!)
+        for ev in events.suffix(4) { event_add(ev, nil) }
 
         event_base_dispatch(base)
 

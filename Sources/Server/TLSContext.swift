@@ -5,6 +5,9 @@
 import COpenSSL
 import Platform
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why the TLS context could not be built: memcached's message.
 public struct TLSError: Error, CustomStringConvertible {
@@ -18,16 +21,21 @@ public final class TLSContext: @unchecked Sendable {
     public let settings: TLSSettings
     private let lock = PlainMutex()
     private var context: OpaquePointer
-    private let clock: ProcessClock
-    /// When the certificates were last loaded (process clock seconds).
-    private let loadedAt: Atomic<UInt32>
+    /// When the certificates were last loaded (monotonic seconds: the context is made before the
+    /// process clock, which a warm restart (-e) takes from its saved metadata).
+    private let loadedAt: Atomic<Int>
 
     /// Builds the context from `settings`, or fails with memcached's message.
-    public init(settings: TLSSettings, clock: ProcessClock) throws(TLSError) {
+    public init(settings: TLSSettings) throws(TLSError) {
         self.settings = settings
-        self.clock = clock
         context = try Self.makeContext(settings)
-        loadedAt = Atomic(clock.current)
+        loadedAt = Atomic(Self.monotonicSeconds())
+    }
+
+    private static func monotonicSeconds() -> Int {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return t.tv_sec
     }
 
     deinit {
@@ -51,13 +59,13 @@ public final class TLSContext: @unchecked Sendable {
         SSL_CTX_free(old)
         // Nothing may be left queued on this worker thread for its connections' SSL_get_error.
         ERR_clear_error()
-        loadedAt.store(clock.current, ordering: .relaxed)
+        loadedAt.store(Self.monotonicSeconds(), ordering: .relaxed)
         return nil
     }
 
     /// Seconds since the certificates were loaded (memcached's time_since_server_cert_refresh).
     public var secondsSinceRefresh: UInt32 {
-        clock.current &- loadedAt.load(ordering: .relaxed)
+        UInt32(clamping: Self.monotonicSeconds() - loadedAt.load(ordering: .relaxed))
     }
 
     /// A server-side session for the accepted socket `fd`, from the current context.

@@ -24,7 +24,7 @@ public final class SlabAllocator: @unchecked Sendable {
     public let table: SlabClassTable
     public let arena: SlabArena
 
-    private struct ClassState {
+    struct ClassState {
         var freeHead: SlabHandle = 0
         var freeCount = 0
         var carveNext = 0   // arena offset of the next never-used chunk in the newest page
@@ -33,9 +33,9 @@ public final class SlabAllocator: @unchecked Sendable {
         var used = 0
     }
 
-    private let lock: UnsafeMutablePointer<pthread_mutex_t>
-    private let classes: UnsafeMutablePointer<ClassState>
-    private let state: UnsafeMutablePointer<(nextPage: Int, malloced: Int, limit: Int)>
+    let lock: UnsafeMutablePointer<pthread_mutex_t>
+    let classes: UnsafeMutablePointer<ClassState>
+    let state: UnsafeMutablePointer<(nextPage: Int, malloced: Int, limit: Int)>
     /// -k: each page is mlock'ed as it is taken (the reservation itself cannot be: it is larger
     /// than -m). Pages that could not be locked are counted.
     private let lockPages: Bool
@@ -44,9 +44,9 @@ public final class SlabAllocator: @unchecked Sendable {
     private var reservationRefusals = 0
     /// Owner class of each page (0 = not taken), and whether a page holds headerless chunks of
     /// chunked items (such a page cannot be emptied item by item, so it never moves).
-    private let pageOwner: UnsafeMutablePointer<UInt8>
-    private let pageHasRawChunks: UnsafeMutablePointer<Bool>
-    private let pageCount: Int
+    let pageOwner: UnsafeMutablePointer<UInt8>
+    let pageHasRawChunks: UnsafeMutablePointer<Bool>
+    let pageCount: Int
     /// The page being emptied for a move (arena offsets), 0 when none: its chunks are not
     /// handed out, and chunks freed in it do not go back on the free list.
     private var movingStart = 0
@@ -63,7 +63,10 @@ public final class SlabAllocator: @unchecked Sendable {
     private var moveCursor = 0
 
     /// Address space reserved for pages: room for `cache_memlimit` to raise -m at run time.
-    static func reservation(forLimit limit: Int, table: SlabClassTable) -> Int {
+    /// A memory file (`-e`) has no such room: its size is -m plus the first page every class
+    /// may take past it, so `cache_memlimit` above -m there is refused page by page (counted).
+    public static func reservation(forLimit limit: Int, table: SlabClassTable, file: Bool = false) -> Int {
+        if file { return limit + (table.largest + 1) * table.pageSize }
         // The limit (or 4x it, at least 1 GB, for cache_memlimit), plus the first page every
         // class may take past it. Virtual only: pages are touched when handed out.
         let growable = min(max(limit * 4, 1 << 30), SlabArena.maxBytes - (table.largest + 1) * table.pageSize)
@@ -73,8 +76,11 @@ public final class SlabAllocator: @unchecked Sendable {
     /// - Parameter memoryLimit: -m in bytes (0 = no limit other than the arena).
     /// - Parameter lockPages: -k, mlock each page when it is taken.
     /// - Parameter largePages: -L, ask for transparent huge pages over the arena.
-    public init?(table: SlabClassTable, memoryLimit: Int, lockPages: Bool = false, largePages: Bool = false) {
-        guard let arena = SlabArena(bytes: Self.reservation(forLimit: memoryLimit, table: table)) else { return nil }
+    /// - Parameter memoryFile: the open memory file (`-e`), `SlabArena.totalBytes(for:
+    ///   reservation(forLimit:table:file: true))` long.
+    public init?(table: SlabClassTable, memoryLimit: Int, lockPages: Bool = false, largePages: Bool = false, memoryFile: Int32? = nil) {
+        let reserve = Self.reservation(forLimit: memoryLimit, table: table, file: memoryFile != nil)
+        guard let arena = SlabArena(bytes: reserve, file: memoryFile) else { return nil }
         self.table = table
         self.arena = arena
         self.lockPages = lockPages
@@ -104,7 +110,7 @@ public final class SlabAllocator: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func pageIndex(_ offset: Int) -> Int { (offset - SlabArena.reservedPrefix) / table.pageSize }
+    func pageIndex(_ offset: Int) -> Int { (offset - SlabArena.reservedPrefix) / table.pageSize }
 
     /// A chunk of class `id`, or 0 when the class has no free chunk and no page can be taken.
     /// `raw`: the chunk will hold part of a chunked item's value, without an item header.
@@ -210,7 +216,7 @@ public final class SlabAllocator: @unchecked Sendable {
 
     /// Puts a chunk on its class's free list (its first four bytes link the list).
     @inline(__always)
-    private func pushFree(_ handle: SlabHandle, _ c: UnsafeMutablePointer<ClassState>) {
+    func pushFree(_ handle: SlabHandle, _ c: UnsafeMutablePointer<ClassState>) {
         arena.pointer(handle).storeBytes(of: c.pointee.freeHead, as: UInt32.self)
         c.pointee.freeHead = handle
         c.pointee.freeCount += 1

@@ -3,6 +3,9 @@
 // Because it is contiguous, a chunk is named by a 32-bit handle (its offset / 8): the item header
 // stores three links as handles instead of pointers, which is what keeps it at 41 bytes with CAS
 // (memcached: 56). The cost is a 32 GiB ceiling on -m, checked at start-up.
+// With `-e <file>` the same reservation is a MAP_SHARED mapping of that file (memcached's
+// restartable cache): the items outlive the process, and because links are handles, not
+// pointers, they stay valid wherever the next run maps the file.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,13 +24,34 @@ public final class SlabArena: @unchecked Sendable {
     public static let reservedPrefix = 64 * 1024
     public static let maxBytes = Int(UInt32.max) * 8 - reservedPrefix
 
-    public init?(bytes: Int) {
-        let total = bytes + Self.reservedPrefix
+    /// Whether the arena is a mapped file (`-e`).
+    public let isFileBacked: Bool
+
+    /// - Parameter file: an open descriptor of the memory file (`-e`), already `totalBytes(for:)`
+    ///   long; nil for anonymous memory. The mapping keeps the file; the caller may close it.
+    public init?(bytes: Int, file: Int32? = nil) {
+        let total = Self.totalBytes(for: bytes)
         guard total <= Self.maxBytes + Self.reservedPrefix else { return nil }
-        let p = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        let p: UnsafeMutableRawPointer?
+        if let file {
+            p = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, file, 0)
+        } else {
+            p = mmap(nil, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        }
         guard let p, p != MAP_FAILED else { return nil }
         self.base = p
         self.reservedBytes = total
+        self.isFileBacked = file != nil
+    }
+
+    /// The mapping's size for `bytes` of pages: the reserved prefix comes first.
+    public static func totalBytes(for bytes: Int) -> Int { bytes + reservedPrefix }
+
+    /// Writes a file-backed arena's pages back to its file (a no-op on tmpfs, needed on DAX or
+    /// a disk). Returns false when msync fails.
+    public func sync() -> Bool {
+        guard isFileBacked else { return true }
+        return msync(base, reservedBytes, MS_SYNC) == 0
     }
 
     deinit {

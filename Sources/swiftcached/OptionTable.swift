@@ -251,6 +251,15 @@ enum OptionTable {
             p.options.server.tls.enabled = true
             return .proceed
         },
+        OptionSpec("e", "memory-file", .required, "<file>", default: "off", settings: "memory_file", help: [
+            "mmap a file for item memory (use a ram disk or persistent memory mount);",
+            "enables the restartable cache: SIGUSR1 stops and saves <file>.meta,",
+            "a restart with the same -e and layout settings keeps every item",
+        ]) { arg, p in
+            guard !arg.isEmpty else { return .refuse("-e needs a file name") }
+            p.options.memoryFile = arg
+            return .proceed
+        },
         OptionSpec("o", "extended", .required, listsSubOptions: true, help: [
             "comma separated list of extended options:",
         ]) { arg, p in
@@ -258,7 +267,6 @@ enum OptionTable {
         },
 
         OptionSpec(notYet: "S", "enable-sasl", .none, what: "SASL authentication"),
-        OptionSpec(notYet: "e", "memory-file", .required, what: "item memory in an mmap'd file"),
         OptionSpec(notYet: "N", "napi_ids", .required, what: "NAPI ids"),
 
         OptionSpec(nil, "broker-port", .required, "<num>", section: .broker, default: "off", settings: "broker_port", help: [

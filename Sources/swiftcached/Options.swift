@@ -25,6 +25,8 @@ struct Options {
     var lruMaintainerOption = true
     var daemonize = false
     var pidFile: String?
+    /// -e: the memory file (warm restart).
+    var memoryFile: String?
     /// -Y: the auth file (memcached shows its path in `stats settings`).
     var authFile: String?
     /// --broker-port: 0 = no broker listener.

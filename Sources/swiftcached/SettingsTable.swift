@@ -120,7 +120,7 @@ enum SettingsTable {
         SettingsEntry("ssl_kernel_tls") { yesNo($0.options.server.tls.kernelTLS) },
         SettingsEntry("ssl_min_version") { $0.options.server.tls.minimumVersion.name },
         SettingsEntry("num_napi_ids") { _ in "(null)" },
-        SettingsEntry("memory_file") { _ in "(null)" },
+        SettingsEntry("memory_file") { $0.options.memoryFile ?? "(null)" },
         // swiftcached's own.
         SettingsEntry("slab_page_size") { String($0.options.engine.slabPageSize) },
         SettingsEntry("allow_key_control_chars") { yesNo(!$0.options.proto.rejectKeyControlCharacters) },

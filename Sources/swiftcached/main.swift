@@ -1,5 +1,5 @@
 // swiftcached: parses memcached's flags, builds the engine and the cache listener, runs until
-// SIGINT/SIGTERM or `shutdown`.
+// SIGINT/SIGTERM, SIGUSR1 (graceful: with -e the cache is saved for a warm restart) or `shutdown`.
 import Broker
 import BrokerProtocol
 import CacheEngine
@@ -16,11 +16,15 @@ import Glibc
 #endif
 
 signal(SIGPIPE, SIG_IGN)
+// SIGUSR1 is the graceful stop once the server runs (its event replaces this); before that, during
+// start-up and a restore, it must not kill the process (its default action).
+signal(SIGUSR1, SIG_IGN)
 // A parent may have blocked these (some process launchers do); the stop signals must reach us.
 var stopSignals = sigset_t()
 sigemptyset(&stopSignals)
 sigaddset(&stopSignals, SIGINT)
 sigaddset(&stopSignals, SIGTERM)
+sigaddset(&stopSignals, SIGUSR1)
 pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 
 let options: Options
@@ -32,14 +36,13 @@ case .run(let o):
 }
 bootstrapLogging(verbose: options.verbose)
 let log = Logger(label: "swiftcached")
-let clock = ProcessClock()
 
 // -Z: the certificates are loaded before privileges are dropped (a key readable by root only
 // still loads), and a missing or bad one refuses the start with memcached's words and status.
 var tlsContext: TLSContext?
 if options.server.tls.enabled {
     do {
-        tlsContext = try TLSContext(settings: options.server.tls, clock: clock)
+        tlsContext = try TLSContext(settings: options.server.tls)
     } catch {
         printError(error.description)
         exit(64)  // EX_USAGE, as memcached
@@ -66,11 +69,17 @@ if options.engine.lockMemory {
     }
 }
 
+// -e: the saved metadata is read (and removed, as memcached does) before the clock exists, because
+// a restored cache continues the clock it was saved with.
+let warm = openMemoryFile(options, log: log)
+let clock = warm.meta.map { ProcessClock(processStarted: $0.processStarted, current: $0.resumeTime(unixNow: Int(time(nil)))) }
+    ?? ProcessClock()
 let watchLog = WatchLog(bufferBytes: options.extended.watcherLogbufSize)
-guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog) else {
+guard let engine = CacheEngine(settings: options.engine, clock: clock, watch: watchLog, memoryFile: warm.fd) else {
     log.critical("failed to reserve \(options.memoryLimitMB) MB of address space for slabs")
     exit(71)
 }
+if let meta = warm.meta { restoreWarmCache(engine, meta, log: log) }
 for line in engine.slabClassTableLines { log.debug("\(line)") }  // -vv, as memcached
 
 let serverBox = ServerBox()
@@ -149,9 +158,14 @@ let background = EngineThreads(engine: engine)
 background.start()
 broker?.start()
 server.run()
+if server.stoppedGracefully { log.notice("Gracefully stopping") }
 // Workers are gone: the flusher writes (and fsyncs) what is buffered, then stops.
 broker?.stop()
 background.stop()
+// Nothing touches item memory any more: with -e, SIGUSR1 saves the cache for a warm restart.
+if server.stoppedGracefully, let path = options.memoryFile {
+    saveWarmCache(engine, memoryFile: path, log: log)
+}
 if let pidFile = options.pidFile { unlink(pidFile) }
 if let path = options.server.unixSocket { unlink(path) }
 log.info("Exiting normally")

@@ -456,6 +456,16 @@ final class ServerProcess: @unchecked Sendable {
         return .timedOut("`\(cmd)` did not accept connections on 127.0.0.1:\(port) within \(timeout); log:\n\(log)")
     }
 
+    /// Sends `signal` and waits up to `limit` for the server to exit on its own; its exit status,
+    /// or nil if it is still running (then `stop()` ends it).
+    func signalAndWait(_ signal: Int32, upTo limit: Duration) -> Int32? {
+        let pid = process.processIdentifier
+        guard process.isRunning, pid > 0 else { return process.isRunning ? nil : process.terminationStatus }
+        _ = Glibc.kill(pid, signal)
+        guard ToolRunner.waitForExit(process, upTo: limit) else { return nil }
+        return process.terminationStatus
+    }
+
     /// SIGTERM, then SIGKILL if still running after 3 s. Idempotent, blocking
     /// for at most ~8 s.
     func stop() {
