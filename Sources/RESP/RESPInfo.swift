@@ -133,6 +133,7 @@ extension RESPService {
                 ("total_error_replies", String(total(.errorReplies))),
                 ("resp_protocol_errors", String(total(.protocolErrors))),
                 ("resp_auth_failures", String(total(.authFailures))),
+                ("resp_mget_streamed_replies", String(total(.mgetsStreamed))),
             ]
         case .replication:
             return [

@@ -195,7 +195,7 @@ public final class Server: @unchecked Sendable {
     /// Any thread: the list is fixed from `bind()` until the workers have stopped.
     public var datagramSocketFacts: [DatagramSocketFacts] {
         datagramSockets.map {
-            DatagramSocketFacts(fd: $0.fd, local: socketAddress($0.fd, peer: false),
+            DatagramSocketFacts(fd: $0.fd, local: SocketAddress(socket: $0.fd, peer: false),
                                 lastRequest: $0.lastRequest.load(ordering: .relaxed))
         }
     }

@@ -237,8 +237,7 @@ struct TLSBlackBoxTests {
         let ourNames = statNames(ours)
         #expect(memcachedNames.contains("ssl_handshake_errors") && memcachedNames.contains("ssl_enabled"), "\(theirs)")
         // memcached's lines, in its order; swiftcached's own only after each group's.
-        let own = Set(["idle_kicks", "conn_output_stalls", "conn_parked_input_pauses", "binary_header_invalid", "metadump_busy",
-                       "conn_lines_too_long", "total_malloced", "swiftcached_version"]
+        let own = Set(ownStatsNames
                       + SettingsTable.entries.drop { $0.name != SettingsTable.firstOwnLine }.map(\.name))
         #expect(ourNames.filter { !own.contains($0) } == memcachedNames, "memcached's \(memcachedNames), swiftcached's \(ourNames)")
         for name in ["ssl_enabled", "ssl_verify_mode", "ssl_keyformat", "ssl_ciphers", "ssl_ca_cert", "ssl_wbuf_size",
