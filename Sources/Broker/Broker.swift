@@ -104,6 +104,8 @@ public final class Broker: @unchecked Sendable {
     let consumers = Atomic<UInt64>(0)
     private let unroutableCount = Atomic<UInt64>(0)
     private let keysTooLongCount = Atomic<UInt64>(0)
+    /// Creations refused at `maxQueues`, `maxExchanges` or `maxBindings` (broker_limit_refusals).
+    private let limitRefusalCount = Atomic<UInt64>(0)
     private let linesTooLongCount = Atomic<UInt64>(0)
     private let binaryHeaderInvalidCount = Atomic<UInt64>(0)
     /// Queues not created because their journal could not be opened.
@@ -219,12 +221,17 @@ public final class Broker: @unchecked Sendable {
     public func openQueue(named name: String, create: Bool = true) -> QueueLookup {
         registry.withLock {
             if let q = queues[name] { return .queue(q) }
-            guard create, queues.count < Self.maxQueues else { return .none }
+            guard create else { return .none }
+            guard queues.count < Self.maxQueues else {
+                limitRefusalCount.wrappingAdd(1, ordering: .relaxed)
+                return .none
+            }
             return lockedCreateQueue(name, QueueConfig()).map { .queue($0) } ?? .journalUnavailable
         }
     }
 
     public static let maxQueues = 10_000
+    public static let maxExchanges = 10_000
 
     /// A new queue; with a data directory, nil when its journal cannot be created (nothing
     /// would be written for it). Its files are opened on demand through `descriptors`.
@@ -570,6 +577,8 @@ public final class Broker: @unchecked Sendable {
         case notFound
         /// `maxBindings` reached (a publish holds one body reference per queue it reaches).
         case tooManyBindings
+        /// `maxExchanges` reached.
+        case tooManyExchanges
         /// The binding key is past `maxKeyBytes`, or `maxTopicWords` on a topic exchange.
         case keyTooLong
         /// The bound queue did not exist and its journal could not be created.
@@ -606,6 +615,12 @@ public final class Broker: @unchecked Sendable {
                 if ex.kind != kind { return .typeMismatch }
                 exchanges[name]!.alternate = alternate
             } else {
+                // Each exchange holds memory (its bindings, a topic's trie): their number is bounded
+                // as the queues' is.
+                guard exchanges.count < Self.maxExchanges else {
+                    limitRefusalCount.wrappingAdd(1, ordering: .relaxed)
+                    return .tooManyExchanges
+                }
                 exchanges[name] = Exchange(name: name, kind: kind, alternate: alternate)
             }
             lockedSaveMeta()
@@ -627,7 +642,10 @@ public final class Broker: @unchecked Sendable {
             guard let kind = exchanges[exchange]?.kind else { return .notFound }
             guard Self.keyFits(b.key, kind: kind) else { return .keyTooLong }
             let bound = exchanges[exchange]!.bindings.contains(b)
-            if exchanges[exchange]!.bindings.count >= Self.maxBindings && !bound { return .tooManyBindings }
+            if exchanges[exchange]!.bindings.count >= Self.maxBindings && !bound {
+                limitRefusalCount.wrappingAdd(1, ordering: .relaxed)
+                return .tooManyBindings
+            }
             if queues[b.queue] == nil && lockedCreateQueue(b.queue, QueueConfig()) == nil { return .journalUnavailable }
             if !bound { exchanges[exchange]!.add(b) }
             lockedSaveMeta()
@@ -649,6 +667,7 @@ public final class Broker: @unchecked Sendable {
     public var unroutable: UInt64 { unroutableCount.load(ordering: .relaxed) }
     /// Routing and binding keys refused by `maxKeyBytes` or `maxTopicWords`.
     public var keysTooLong: UInt64 { keysTooLongCount.load(ordering: .relaxed) }
+    public var limitRefusals: UInt64 { limitRefusalCount.load(ordering: .relaxed) }
     /// Broker-port connections closed for a request line longer than `maxPlainLine`.
     public var linesTooLong: UInt64 { linesTooLongCount.load(ordering: .relaxed) }
     public func noteLineTooLong() { linesTooLongCount.wrappingAdd(1, ordering: .relaxed) }

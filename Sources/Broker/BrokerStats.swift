@@ -42,6 +42,7 @@ extension Broker {
         .gauge("broker_memory_used", .memory) { String($0.broker.share.inUse) },
         .gauge("broker_unroutable", .stats) { String($0.broker.unroutable) },
         .gauge("broker_keys_too_long", .stats) { String($0.broker.keysTooLong) },
+        .gauge("broker_limit_refusals", .stats) { String($0.broker.limitRefusals) },
         .gauge("broker_lines_too_long", .stats) { String($0.broker.linesTooLong) },
         .gauge("broker_binary_header_invalid", .stats) { String($0.broker.binaryHeaderInvalid) },
         .gauge("broker_total_messages", .stats) { String($0.totalMessages) },

@@ -180,7 +180,8 @@ extension BrokerConnection {
         let key = UnsafeRawBufferPointer(rebasing: input[(bodyStart + h.extrasLength)..<afterKey])
         let extras = UnsafeRawBufferPointer(rebasing: input[bodyStart..<bodyStart + 8])
         let flags = UInt32(bigEndian: extras.loadUnaligned(as: UInt32.self))
-        let exptime = Int32(bitPattern: UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+        // Unsigned, as memcached's binary protocol reads it (Dalli sends absolute times past 2^31).
+        let exptime = Int64(UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         let reply = BinaryStoreReply(opcode: h.opcode, opaque: h.opaque, quiet: command.quiet)
         guard let spec = QueueKey(key) else {
             output.appendBinaryError(h, BinaryStatus.invalidArguments)

@@ -170,7 +170,7 @@ final class BrokerConnection: TextRequestLoop {
     /// `binary`: a binary-protocol `set`, whose value has no `\r\n` and whose errors are
     /// answered even when quiet.
     @discardableResult
-    func beginMessage(flags: UInt32, exptime: Int32, length: Int, noreply: Bool,
+    func beginMessage(flags: UInt32, exptime: Int64, length: Int, noreply: Bool,
                       target: PendingMessage.Target, binary: BinaryStoreReply? = nil, _ output: OutputBuffer) -> HandlerAction {
         let empty = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 8), count: 0)
         let terminator = binary == nil ? 2 : 0
@@ -197,7 +197,7 @@ final class BrokerConnection: TextRequestLoop {
     }
 
     /// memcached's exptime rules, in unix ms (0 = never).
-    private func expiresMs(_ exptime: Int32) -> UInt64 {
+    private func expiresMs(_ exptime: Int64) -> UInt64 {
         if exptime == 0 { return 0 }
         let now = broker.clockMs()
         if exptime < 0 { return max(1, now - 1) }

@@ -53,6 +53,7 @@ extension BrokerConnection {
         switch broker.declareExchange(String(w[1]), kind: kind, alternate: alternate) {
         case .ok: output.append(Reply.ok)
         case .typeMismatch: output.append("CLIENT_ERROR exchange \(w[1]) exists with another type\r\n")
+        case .tooManyExchanges: output.append("SERVER_ERROR too many exchanges (\(Broker.maxExchanges))\r\n")
         case .notFound, .tooManyBindings, .keyTooLong, .journalUnavailable: output.append(Reply.notFound)
         }
     }
@@ -130,7 +131,7 @@ extension BrokerConnection {
             swallowRemaining = Int(length) + 2
             return .proceed
         }
-        return beginMessage(flags: flags, exptime: exptime, length: Int(length), noreply: noreply,
+        return beginMessage(flags: flags, exptime: Int64(exptime), length: Int(length), noreply: noreply,
                             target: .exchange(exchange, routingKey: routingKey, headers: headers, priority: priority),
                             output)
     }

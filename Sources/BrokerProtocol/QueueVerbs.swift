@@ -41,7 +41,7 @@ extension BrokerConnection {
             swallowRemaining = Int(length) + 2
             return .proceed
         }
-        return beginMessage(flags: UInt32(flags), exptime: exptime, length: Int(length), noreply: noreply,
+        return beginMessage(flags: UInt32(flags), exptime: Int64(exptime), length: Int(length), noreply: noreply,
                             target: .queue(q, priority: spec.priority), output)
     }
 

@@ -115,6 +115,18 @@ struct BrokerBinaryTests {
         #expect(quiet.map(\.opaque) == [5])
     }
 
+    @Test("the expiration is unsigned, as memcached reads it: an absolute time past 2^31 is far off, not past")
+    func expirationIsUnsigned() throws {
+        let port = try BrokerPort()
+        let c = BinaryClient(port)
+        // 0x80000001 seconds: a Unix time in 2038, which a signed read takes for a time long past.
+        let extras: [UInt8] = [0, 0, 0, 0, 0x80, 0, 0, 1]
+        let stored = try #require(responses(c.send(frame(0x01, key: "bx", extras: extras, value: Array("later".utf8), opaque: 1))))
+        #expect(stored.map(\.status) == [0])
+        let got = try #require(responses(c.send(frame(0x00, key: "bx", opaque: 2))))
+        #expect(got.map(\.status) == [0] && got.first?.value == Array("later".utf8), "the message expired at once")
+    }
+
     @Test("opcodes the broker does not serve are Unknown command, body skipped; a malformed header is answered and closed")
     func unknownAndMalformed() throws {
         let port = try BrokerPort()
