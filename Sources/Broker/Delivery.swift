@@ -30,7 +30,7 @@ extension BrokerQueue {
         guard let o = open[id], consumer == nil || o.consumer == consumer else { return false }
         open[id] = nil
         var m = o.message
-        m.redeliveries += 1
+        m.redeliveries.incrementSaturating()
         counters.redeliveries += 1
         if config.deliveryLimit > 0 && Int(m.redeliveries) >= config.deliveryLimit {
             journal?.append(.remove, id: id)
@@ -71,7 +71,7 @@ extension BrokerQueue {
         share.release(m.memoryBytes)
         do {
             var d = m
-            d.deaths += 1
+            d.deaths.incrementSaturating()
             d.deathReason = reason
             d.redeliveries = 0
             // RabbitMQ drops the expiration of a dead letter so it does not expire again at once.

@@ -106,7 +106,7 @@ enum JournalReplay {
             case .confirm, .remove:
                 release(id)
             case .abort:
-                if opened.remove(id) != nil { live[id]?.redeliveries += 1 }
+                if opened.remove(id) != nil { live[id]?.redeliveries.incrementSaturating() }
             case .flush:
                 // Ready messages go; open reads stay.
                 for (id, m) in live where !opened.contains(id) {
@@ -121,7 +121,7 @@ enum JournalReplay {
         result.tornTail = file.tornTail
         result.hasUnreadTail = file.hasDamagedTail
         result.readError = file.readError
-        for id in opened { live[id]?.redeliveries += 1 }
+        for id in opened { live[id]?.redeliveries.incrementSaturating() }
         result.messages = live.values.sorted { $0.id < $1.id }
         return result
     }

@@ -161,3 +161,11 @@ struct MessageRing {
         head = 0
     }
 }
+
+extension UInt32 {
+    /// One more, stopping at the largest value: a message's redelivery and death counts come from
+    /// journals too, where any value may have been written (or damaged into it).
+    mutating func incrementSaturating() {
+        if self < .max { self += 1 }
+    }
+}

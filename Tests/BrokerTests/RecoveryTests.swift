@@ -23,6 +23,32 @@ import Glibc
         #expect(h.drain("{orders}") == ["a", "b"])
     }
 
+    @Test func aRedeliveryCountAtItsLargestStaysThereInsteadOfOverflowing() throws {
+        // FuzzJournal: an add record carrying redeliveries = 2^32-1, then an open with no
+        // confirm: the requeue at recovery overflowed the count and killed the server.
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try fill(dir, "rq", ["body"])
+        let path = dir.path + "/rq.journal"
+        var bytes = readFile(path)
+        #expect(frameOffsets(path) == [0, bytes.count], "one add record")
+        // The add payload: op, id (8), priority, flags (4), expires (8), enqueued (8), redeliveries (4).
+        for i in 0..<4 { bytes[8 + 30 + i] = 0xFF }
+        let addCRC = bytes[8...].withUnsafeBytes { CRC32C.checksum($0) }
+        withUnsafeBytes(of: addCRC.littleEndian) { for i in 0..<4 { bytes[4 + i] = $0[i] } }
+        // An open record for the same id.
+        let open: [UInt8] = [2] + bytes[9..<17]
+        let openCRC = open.withUnsafeBytes { CRC32C.checksum($0) }
+        bytes += [UInt8(open.count), 0, 0, 0]
+        withUnsafeBytes(of: openCRC.littleEndian) { bytes += $0 }
+        bytes += open
+        writeFile(path, bytes)
+        let h = try BrokerHarness(dataDirectory: dir.path)
+        let m = try #require(h.open("rq"))
+        #expect(m.redeliveries == UInt32.max)
+        #expect(h.text(m) == "body")
+    }
+
     @Test func aFlippedBitInRecordThreeOf912CostsThatMessageOnly() throws {
         // Issue 11: recovery kept 2 messages and cut the journal to 174 bytes, for good.
         let dir = TempDirectory()
