@@ -28,38 +28,31 @@ final class PubSubSubscriber: Sendable {
 }
 
 /// The three kinds of subscription: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE.
-enum SubscriptionKind {
+enum SubscriptionKind: Int {
     case channel, pattern, shard
+}
+
+/// One value per kind of subscription, changed in place through its kind (a computed get/set
+/// would copy the whole value on every change).
+struct PerKind<Value> {
+    private var values: [Value]
+
+    init(_ initial: Value) { values = [initial, initial, initial] }
+
+    subscript(kind: SubscriptionKind) -> Value {
+        get { values[kind.rawValue] }
+        _modify { yield &values[kind.rawValue] }
+    }
 }
 
 final class PubSubRegistry: Sendable {
     /// redis's `client-output-buffer-limit pubsub` hard limit.
     static let defaultOutputLimit = 32 << 20
 
-    private struct Listeners {
-        var channels: [[UInt8]: [ObjectIdentifier: PubSubSubscriber]] = [:]
-        var patterns: [[UInt8]: [ObjectIdentifier: PubSubSubscriber]] = [:]
-        var shards: [[UInt8]: [ObjectIdentifier: PubSubSubscriber]] = [:]
+    /// Subscribers by name, per kind.
+    private typealias Listeners = PerKind<[[UInt8]: [ObjectIdentifier: PubSubSubscriber]]>
 
-        subscript(kind: SubscriptionKind) -> [[UInt8]: [ObjectIdentifier: PubSubSubscriber]] {
-            get {
-                switch kind {
-                case .channel: channels
-                case .pattern: patterns
-                case .shard: shards
-                }
-            }
-            set {
-                switch kind {
-                case .channel: channels = newValue
-                case .pattern: patterns = newValue
-                case .shard: shards = newValue
-                }
-            }
-        }
-    }
-
-    private let listeners = Mutex(Listeners())
+    private let listeners = Mutex(Listeners([:]))
     /// Subscribers disconnected because their queue was full.
     let overflowDisconnections = Atomic<Int>(0)
 
@@ -81,7 +74,7 @@ final class PubSubRegistry: Sendable {
         var rendered: [[UInt8]?] = [nil, nil]  // by version: RESP2, RESP3
         return listeners.withLock { l in
             var receivers = 0
-            if let subscribers = shard ? l.shards[key] : l.channels[key] {
+            if let subscribers = l[shard ? .shard : .channel][key] {
                 for s in subscribers.values {
                     let v = s.version.load(ordering: .relaxed) == RESPVersion.resp3.rawValue ? 1 : 0
                     if rendered[v] == nil { rendered[v] = Self.render(shard ? "smessage" : "message", nil, channel, message, v == 1) }
@@ -90,7 +83,7 @@ final class PubSubRegistry: Sendable {
                 }
             }
             if shard { return receivers }
-            for (pattern, subscribers) in l.patterns {
+            for (pattern, subscribers) in l[.pattern] {
                 let matches = pattern.withUnsafeBytes { globMatches($0, channel, ignoringCase: false) }
                 guard matches else { continue }
                 var pm: [[UInt8]?] = [nil, nil]
@@ -141,7 +134,7 @@ final class PubSubRegistry: Sendable {
     /// `pattern` (all without one).
     func activeChannels(matching pattern: UnsafeRawBufferPointer?, shard: Bool) -> [[UInt8]] {
         listeners.withLock { l in
-            (shard ? l.shards : l.channels).keys.filter { name in
+            l[shard ? .shard : .channel].keys.filter { name in
                 guard let pattern else { return true }
                 return name.withUnsafeBytes { globMatches(pattern, $0, ignoringCase: false) }
             }
@@ -151,12 +144,12 @@ final class PubSubRegistry: Sendable {
     /// PUBSUB NUMSUB / SHARDNUMSUB.
     func subscriberCount(_ channel: UnsafeRawBufferPointer, shard: Bool) -> Int {
         let key = Array(channel)
-        return listeners.withLock { l in (shard ? l.shards[key] : l.channels[key])?.count ?? 0 }
+        return listeners.withLock { $0[shard ? .shard : .channel][key]?.count ?? 0 }
     }
 
     /// PUBSUB NUMPAT: patterns with at least one subscriber.
-    var patternCount: Int { listeners.withLock { $0.patterns.count } }
+    var patternCount: Int { listeners.withLock { $0[.pattern].count } }
 
     /// INFO's pubsub_channels.
-    var channelCount: Int { listeners.withLock { $0.channels.count } }
+    var channelCount: Int { listeners.withLock { $0[.channel].count } }
 }

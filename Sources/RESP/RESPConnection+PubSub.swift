@@ -9,34 +9,21 @@ import Platform
 /// One connection's subscriptions, in the order redis reports them on UNSUBSCRIBE without names.
 final class Subscriptions {
     let subscriber: PubSubSubscriber
-    var channels: [[UInt8]] = []
-    var patterns: [[UInt8]] = []
-    var shards: [[UInt8]] = []
+    /// The names, per kind, in subscription order.
+    var names = PerKind<[[UInt8]]>([])
 
     init(_ subscriber: PubSubSubscriber) { self.subscriber = subscriber }
 
     subscript(kind: SubscriptionKind) -> [[UInt8]] {
-        get {
-            switch kind {
-            case .channel: channels
-            case .pattern: patterns
-            case .shard: shards
-            }
-        }
-        set {
-            switch kind {
-            case .channel: channels = newValue
-            case .pattern: patterns = newValue
-            case .shard: shards = newValue
-            }
-        }
+        get { names[kind] }
+        _modify { yield &names[kind] }
     }
 
     /// The count SUBSCRIBE/PSUBSCRIBE replies carry (redis: channels + patterns); shard
     /// subscriptions are counted apart.
-    func count(_ kind: SubscriptionKind) -> Int { kind == .shard ? shards.count : channels.count + patterns.count }
+    func count(_ kind: SubscriptionKind) -> Int { kind == .shard ? self[.shard].count : self[.channel].count + self[.pattern].count }
 
-    var isEmpty: Bool { channels.isEmpty && patterns.isEmpty && shards.isEmpty }
+    var isEmpty: Bool { self[.channel].isEmpty && self[.pattern].isEmpty && self[.shard].isEmpty }
 }
 
 extension RESPConnection {
