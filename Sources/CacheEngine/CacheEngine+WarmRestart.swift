@@ -99,6 +99,9 @@ extension CacheEngine {
                 h = it.next
             }
         }
+        // The server's timer may have stopped with its event loop a while ago: the saved time
+        // is read from the monotonic clock now, paired with the Unix time of the same moment.
+        clock.tick()
         let meta = WarmRestartMeta(
             serverVersion: serverVersion, memoryLimit: settings.memoryLimit, itemSizeMax: settings.itemSizeMax,
             chunkSizeMin: settings.chunkSizeMin, factorBits: settings.growthFactor.bitPattern, pageSize: settings.slabPageSize,
