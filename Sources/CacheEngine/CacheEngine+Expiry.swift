@@ -5,6 +5,15 @@
 // redis deletes a key given a time in the past. Also the count of items that will expire
 // (INFO keyspace's expires=), which each LRU list keeps.
 
+/// An expiry as a protocol gives it.
+public enum ExpiryTime: Sendable, Equatable {
+    case never
+    /// memcached's process-time second (`ProcessClock.expiry(fromClient:)`).
+    case processSeconds(UInt32)
+    /// A Unix time in milliseconds, kept to the millisecond (Redis's PX, PEXPIRE...).
+    case unixMilliseconds(Int)
+}
+
 /// What `changeExpiry` found and did.
 public enum ExpiryChange: Sendable, Equatable {
     case notFound
@@ -18,20 +27,56 @@ extension CacheEngine {
     /// Looks `key` up and calls `decide` with its header (`expiry` in process time, 0 = never;
     /// `cas` to check it is the item the caller read); sets the expiry `decide` returns (nil:
     /// leave it). A returned time at or before now unlinks the item.
-    public func changeExpiry(_ key: UnsafeRawBufferPointer, hash hv: UInt32,
-                             _ decide: (_ current: ItemInfo) -> UInt32?) -> ExpiryChange {
+    /// `database`, `anyType`: as `get`'s.
+    public func changeExpiry(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false,
+                             _ decide: (_ current: ItemInfo) -> ExpiryTime?) -> ExpiryChange {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         var outcome = GetOutcome.miss
-        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return .notFound }
+        guard let it = lockedGet(key, hv, database: database, anyType: anyType, bump: false, outcome: &outcome) else { return .notFound }
         defer { refDecrement(it) }
-        guard let expiry = decide(ItemInfo(it)) else { return .unchanged }
-        if expiry != 0 && expiry <= clock.current {
-            lockedUnlink(it, hv)
-        } else {
-            lockedSetExpiry(it, expiry)
-        }
+        guard let time = decide(ItemInfo(it)) else { return .unchanged }
+        let (expiry, ms) = expiryFields(time)
+        lockedSetExpiry(it, expiry, milliseconds: ms)
+        if expired(it, now: clock.current) { lockedUnlink(it, hv) }
         return .changed
+    }
+
+    /// Sets the expiry of an item not yet stored (`allocate`'s, before `store`).
+    public func setExpiry(_ it: Item, _ time: ExpiryTime) {
+        let (expiry, ms) = expiryFields(time)
+        it.expiry = expiry
+        it.expiryMs = ms
+    }
+
+    /// The header's expiry and expiry-milliseconds fields for `time`. A millisecond time T (since
+    /// relative time 0) is kept as the second after it (so that memcached's whole-second rule,
+    /// which the LRU, crawler and eviction apply, never removes it early) and T's milliseconds;
+    /// a time already past becomes 1, "expired long ago".
+    func expiryFields(_ time: ExpiryTime) -> (UInt32, UInt16) {
+        switch time {
+        case .never: return (0, 0)
+        case .processSeconds(let s): return (s, 0)
+        case .unixMilliseconds(let unixMs):
+            let start = clock.processStarted * 1000
+            guard unixMs > start else { return (1, 0) }
+            let t = unixMs - start
+            let seconds = t / 1000 + 1
+            return (seconds >= Int(UInt32.max) ? UInt32.max : UInt32(seconds), 0x8000 | UInt16(t % 1000))
+        }
+    }
+
+    /// Whether `it` has expired at process time `now`: memcached's rule (its expiry second has
+    /// come) for whole-second expiries; a millisecond one is compared with the millisecond clock
+    /// once its last seconds have come (the once-a-second clock may lag by a second).
+    @inline(__always)
+    func expired(_ it: Item, now: UInt32) -> Bool {
+        let e = it.expiry
+        if e == 0 { return false }
+        let ms = it.expiryMs
+        if ms & 0x8000 == 0 { return e <= now }
+        if e > now &+ 2 { return false }
+        return clock.relativeMilliseconds >= UInt64(e &- 1) * 1000 + UInt64(ms & 0x3ff)
     }
 
     /// Linked items that have an expiry.

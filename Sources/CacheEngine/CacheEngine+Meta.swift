@@ -90,11 +90,12 @@ extension CacheEngine {
 
     /// `me`: a copy of the live item's header without counting an access (expired and flushed
     /// items found on the way are unlinked, as by any lookup).
-    public func inspect(_ key: UnsafeRawBufferPointer, hash hv: UInt32) -> ItemInfo? {
+    /// `database`, `anyType`: as `get`'s.
+    public func inspect(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false) -> ItemInfo? {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         var outcome = GetOutcome.miss
-        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return nil }
+        guard let it = lockedGet(key, hv, database: database, anyType: anyType, bump: false, outcome: &outcome) else { return nil }
         defer { refDecrement(it) }
         return ItemInfo(it)
     }

@@ -36,8 +36,13 @@ extension CacheEngine {
         var outcome = GetOutcome.miss
         var stored = StoreResult.notStored
         var storedItem = item
-        if let old = lockedGet(item.key, hv, bump: false, outcome: &outcome) {
+        if let old = lockedGet(item.key, hv, database: item.database, anyType: true, bump: false, outcome: &outcome) {
             defer { refDecrement(old) }
+            // A Redis list, hash... under the key: replaced by a set, present for an add; the
+            // memcached port's append, prepend, replace and cas see no string there.
+            if old.type != .string && mode != .set && mode != .add {
+                return (mode == .cas ? .notFound : .notStored, 0)
+            }
             let casMatch = casIn == 0 ? nil : casIn == old.cas
             var doStore = false
             switch mode {
@@ -94,11 +99,12 @@ extension CacheEngine {
     }
 
     /// Removes the item under `key`; false when there was none.
-    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32) -> Bool {
+    /// `anyType`: whatever the key holds (Redis's DEL); memcached's delete sees strings only.
+    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false) -> Bool {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         var outcome = GetOutcome.miss
-        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return false }
+        guard let it = lockedGet(key, hv, database: database, anyType: anyType, bump: false, outcome: &outcome) else { return false }
         classCommands.add(.deleteHits, it.slabClass, hash: hv)
         lockedUnlink(it, hv)
         refDecrement(it)
@@ -109,12 +115,12 @@ extension CacheEngine {
     /// unique when given; `invalidate` (meta's I) marks the item stale instead of removing it, with
     /// a new unique (`StaleMark.newCAS`, else the next one) and optionally a new expiry, so that the
     /// next reader wins the recache.
-    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, casIn: UInt64?,
+    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, casIn: UInt64?,
                        invalidate: StaleMark? = nil) -> DeleteResult {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         var outcome = GetOutcome.miss
-        guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return .notFound }
+        guard let it = lockedGet(key, hv, database: database, bump: false, outcome: &outcome) else { return .notFound }
         defer { refDecrement(it) }
         if let casIn, casIn != it.cas { return .exists }
         classCommands.add(.deleteHits, it.slabClass, hash: hv)

@@ -192,7 +192,9 @@ public final class CacheEngine: @unchecked Sendable {
     /// A new, unlinked item holding one reference for the caller, with key, flags and expiry set
     /// and room for `valueLength` bytes of value (filled by the caller through `valueSegments`).
     /// `expiry` is process time (see `ProcessClock.expiry(fromClient:)`).
-    public func allocate(key: UnsafeRawBufferPointer, flags: UInt32, expiry: UInt32, valueLength: Int) -> AllocResult {
+    /// `database` and `type`: a Redis key's (the memcached port stores database 0's strings).
+    public func allocate(key: UnsafeRawBufferPointer, flags: UInt32, expiry: UInt32, valueLength: Int,
+                         database: Int = 0, type: ItemType = .string) -> AllocResult {
         let total = ItemLayout.totalSize(keyLength: key.count, valueLength: valueLength)
         if itemSizeNeeded(keyLength: key.count, valueLength: valueLength, flags: flags) > settings.itemSizeMax
             || key.count > ItemLayout.maxKeyLength {
@@ -247,6 +249,8 @@ public final class CacheEngine: @unchecked Sendable {
         it.clientFlags = flags
         it.refcount.pointee.store(1, ordering: .relaxed)
         it.keyLength = key.count
+        it.keyspace = type.rawValue | UInt8(database & 0x0f) << 4
+        it.expiryMs = 0
         memcpy(it.raw + ItemLayout.headerSize, key.baseAddress!, key.count)
         let segment: LRUSegment
         if tuning.isTempLRU && expiry != 0 && expiry &- now <= UInt32(clamping: tuning.temporaryTTL) {
@@ -418,7 +422,8 @@ public final class CacheEngine: @unchecked Sendable {
 
     /// Changes a linked item's expiry, keeping its list's count of expiring items true.
     /// Item lock held.
-    func lockedSetExpiry(_ it: Item, _ expiry: UInt32) {
+    func lockedSetExpiry(_ it: Item, _ expiry: UInt32, milliseconds: UInt16 = 0) {
+        it.expiryMs = milliseconds
         if (it.expiry == 0) != (expiry == 0) && it.flags & ItemFlag.linked != 0 {
             let id = it.lruID
             lruLock(id)
@@ -432,18 +437,25 @@ public final class CacheEngine: @unchecked Sendable {
 
     /// memcached's do_item_get: the live item with a new reference, or nil. Expired and flushed
     /// items found on the way are unlinked. Item lock held.
+    /// `anyType`: a Redis list, hash, set... is returned too (else it is a miss, as the memcached
+    /// port sees only strings).
     @inline(__always)
-    func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, bump: Bool, outcome: inout GetOutcome) -> Item? {
-        guard let it = lockedHashFind(key, hv) else { outcome = .miss; return nil }
+    func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, database: Int = 0, anyType: Bool = false,
+                   bump: Bool, outcome: inout GetOutcome) -> Item? {
+        guard let it = lockedHashFind(key, hv, database: database) else { outcome = .miss; return nil }
         let now = clock.current
         if isFlushed(it, now: now) {
             lockedUnlink(it, hv)
             outcome = .flushed
             return nil
         }
-        if it.expiry != 0 && it.expiry <= now {
+        if expired(it, now: now) {
             lockedUnlink(it, hv)
             outcome = .expired
+            return nil
+        }
+        if !anyType && it.type != .string {
+            outcome = .miss
             return nil
         }
         refIncrement(it)
@@ -459,10 +471,13 @@ public final class CacheEngine: @unchecked Sendable {
     public static func hash(_ key: UnsafeRawBufferPointer) -> UInt32 { murmur3(key) }
 
     /// The live item for `key` with a reference the caller must `release`.
+    /// `database` and `anyType` are the Redis port's: a key of database 0-15, and a value of any
+    /// type (the caller checks `Item.type`); the memcached port sees database 0's strings.
     @inline(__always)
-    public func get(_ key: UnsafeRawBufferPointer, hash hv: UInt32, outcome: inout GetOutcome) -> Item? {
+    public func get(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false,
+                    outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
-        let it = lockedGet(key, hv, bump: true, outcome: &outcome)
+        let it = lockedGet(key, hv, database: database, anyType: anyType, bump: true, outcome: &outcome)
         if let it { classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6), hash: hv) }
         itemLocks.unlock(hv)
         return limited(it, &outcome)
@@ -500,9 +515,9 @@ public final class CacheEngine: @unchecked Sendable {
     }
 
     /// Unlinks whatever is stored under `key` (a failed set must not leave the old value).
-    public func unlink(_ key: UnsafeRawBufferPointer, hash hv: UInt32) {
+    public func unlink(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0) {
         itemLocks.lock(hv)
-        if let it = lockedHashFind(key, hv) { lockedUnlink(it, hv) }
+        if let it = lockedHashFind(key, hv, database: database) { lockedUnlink(it, hv) }
         itemLocks.unlock(hv)
     }
 

@@ -30,11 +30,11 @@ extension CacheEngine {
 
     /// The linked item with this key, if any. Item lock for `hv` held.
     @inline(__always)
-    func lockedHashFind(_ key: UnsafeRawBufferPointer, _ hv: UInt32) -> Item? {
+    func lockedHashFind(_ key: UnsafeRawBufferPointer, _ hv: UInt32, database: Int = 0) -> Item? {
         var h = bucket(hv).pointee
         while h != 0 {
             let it = Item(arena.pointer(h))
-            if it.keyEquals(key) { return it }
+            if it.keyEquals(key, database: database) { return it }
             h = it.hashNext
         }
         return nil

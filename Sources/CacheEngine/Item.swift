@@ -1,4 +1,4 @@
-// An item is raw slab memory: a 41-byte header, the key, then the value (without memcached's
+// An item is raw slab memory: a 44-byte header, the key, then the value (without memcached's
 // trailing "\r\n": the reply writer adds it from its own buffer, which costs no extra iovec).
 // There is no Swift object per item and no ARC: an `Item` is a pointer with typed accessors.
 //
@@ -17,15 +17,19 @@
 //                 the largest class (its chunks come from there, so eviction there frees them),
 //                 and its header's own class follows from its key length and chunk count
 //       40     1  key length
-//       41     -  key, then value; a chunked item has instead a table of chunk handles after the key
+//       41     1  keyspace: value type (low 4 bits, `ItemType`) | Redis database 0-15 (top 4 bits);
+//                 the memcached port sees database 0's strings only
+//       42     2  expiry milliseconds: 0 for memcached's whole-second expiry; a Redis PX/PEXPIRE
+//                 time sets bit 15 and the milliseconds (0-999) of its last second (see `expired`)
+//       44     -  key, then value; a chunked item has instead a table of chunk handles after the key
 //
-// The header is 41 bytes against memcached's 56 (48 + CAS): a 10-byte key with a 100-byte value
+// The header is 44 bytes against memcached's 56 (48 + CAS): a 10-byte key with a 96-byte value
 // fits the 152-byte class, where memcached needs the 192-byte one.
 import SlabAllocator
 import Synchronization
 
 public enum ItemLayout {
-    public static let headerSize = 41
+    public static let headerSize = 44
     public static let maxKeyLength = 250
     static let casOffset = 0
     static let nextOffset = 8
@@ -39,6 +43,10 @@ public enum ItemLayout {
     static let flagsOffset = 38
     static let classOffset = 39
     static let keyLengthOffset = 40
+    static let keyspaceOffset = 41
+    static let expiryMsOffset = 42
+    /// Redis's 16 databases (SELECT 0-15).
+    public static let databaseCount = 16
 
     /// Bytes an unchunked item needs for its header, key and value.
     @inlinable
@@ -71,6 +79,12 @@ public enum ItemFlag {
     public static let tokenSent: UInt8 = 0x40
     /// An LRU crawler's marker, not an item: walkers skip it.
     public static let crawler: UInt8 = 0x80
+}
+
+/// What an item's value is. Strings are memcached's values and Redis's strings; the other Redis
+/// types keep their own structure in the value.
+public enum ItemType: UInt8, Sendable {
+    case string = 0, list = 1, hash = 2, set = 3, zset = 4, stream = 5
 }
 
 /// The four segments of each class's LRU, in the item's top two class bits.
@@ -135,6 +149,19 @@ public struct Item: Equatable {
         get { Int(raw.load(fromByteOffset: ItemLayout.keyLengthOffset, as: UInt8.self)) }
         nonmutating set { raw.storeBytes(of: UInt8(newValue), toByteOffset: ItemLayout.keyLengthOffset, as: UInt8.self) }
     }
+    @inline(__always) var keyspace: UInt8 {
+        get { raw.load(fromByteOffset: ItemLayout.keyspaceOffset, as: UInt8.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.keyspaceOffset, as: UInt8.self) }
+    }
+    /// The value's type.
+    @inline(__always) public var type: ItemType { ItemType(rawValue: keyspace & 0x0f) ?? .string }
+    /// The Redis database (0 for everything the memcached port stores).
+    @inline(__always) public var database: Int { Int(keyspace >> 4) }
+    /// Bit 15: the expiry is precise to the millisecond; low 10 bits: its milliseconds.
+    @inline(__always) var expiryMs: UInt16 {
+        get { raw.load(fromByteOffset: ItemLayout.expiryMsOffset, as: UInt16.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.expiryMsOffset, as: UInt16.self) }
+    }
     @inline(__always) public var key: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: raw + ItemLayout.headerSize, count: keyLength)
     }
@@ -144,9 +171,9 @@ public struct Item: Equatable {
         raw + ItemLayout.headerSize + keyLength
     }
 
-    @inline(__always) func keyEquals(_ other: UnsafeRawBufferPointer) -> Bool {
+    @inline(__always) func keyEquals(_ other: UnsafeRawBufferPointer, database: Int) -> Bool {
         let n = other.count
-        guard keyLength == n else { return false }
+        guard keyLength == n, Int(keyspace >> 4) == database else { return false }
         let mine = UnsafeRawPointer(raw + ItemLayout.headerSize)
         let theirs = other.baseAddress!
         if n <= 16 && n >= 8 {

@@ -16,6 +16,10 @@ public struct ItemInfo: Sendable {
     public var size = 0
     /// Fetched before this operation (meta's h, me's fetch=).
     public var fetched = false
+    /// The value's type (a Redis key's).
+    public var type = ItemType.string
+    /// A millisecond expiry's last-second milliseconds (bit 15 set), or 0 (`Item.expiryMs`).
+    var expiryMs: UInt16 = 0
 
     public init() {}
 
@@ -28,5 +32,15 @@ public struct ItemInfo: Sendable {
         slabClass = it.slabClass
         size = ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)
         fetched = it.flags & ItemFlag.fetched != 0
+        type = it.type
+        expiryMs = it.expiryMs
+    }
+
+    /// The Unix time in milliseconds at which the item expires, nil for never (Redis's
+    /// PEXPIRETIME): a whole-second expiry at its second, a millisecond one at its millisecond.
+    public func expiryUnixMilliseconds(processStarted: Int) -> Int? {
+        if expiry == 0 { return nil }
+        if expiryMs & 0x8000 == 0 { return (processStarted + Int(expiry)) * 1000 }
+        return (processStarted + Int(expiry) - 1) * 1000 + Int(expiryMs & 0x3ff)
     }
 }

@@ -82,6 +82,14 @@ public final class ProcessClock: Sendable {
         return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 
+    /// Milliseconds since relative time 0 (`processStarted`), from the millisecond clock: what a
+    /// millisecond-precise item expiry is compared with.
+    @inline(__always)
+    public var relativeMilliseconds: UInt64 {
+        let ms = milliseconds, start = UInt64(max(0, processStarted)) * 1000
+        return ms > start ? ms - start : 0
+    }
+
     /// Pins the millisecond clock at `ms` (tests).
     public func setMilliseconds(_ ms: UInt64) { pinnedMs.store(ms, ordering: .relaxed) }
 

@@ -52,7 +52,7 @@ extension RESPConnection {
                 out.appendRESPInteger(0)
                 return .proceed
             }
-            let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.expiry == 0 ? nil : 0 }
+            let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.expiry == 0 ? nil : .never }
             out.appendRESPInteger(change == .changed ? 1 : 0)
             return .proceed
         },
@@ -69,11 +69,6 @@ extension RESPConnection {
         let info = engine.inspect(key, hash: CacheEngine.hash(key))
         stats.add(info == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
         return info
-    }
-
-    /// Unix milliseconds at which an item of this expiry (process time, not 0) expires.
-    private func unixMilliseconds(ofExpiry expiry: UInt32) -> Int {
-        (engine.clock.processStarted + Int(expiry)) * 1000
     }
 
     /// EXPIRE and its family, as redis 7.0's expireGenericCommand: the time, the NX/XX/GT/LT
@@ -107,16 +102,12 @@ extension RESPConnection {
         }
         let processStarted = engine.clock.processStarted
         let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in
-            let currentMs = current.expiry == 0 ? nil : unixMilliseconds(ofExpiry: current.expiry)
+            let currentMs = current.expiryUnixMilliseconds(processStarted: processStarted)
             if nx && currentMs != nil { return nil }
             if xx && currentMs == nil { return nil }
             if gt && (currentMs == nil || when <= currentMs!) { return nil }
             if lt && currentMs != nil && when >= currentMs! { return nil }
-            if when <= now { return 1 }  // already past: the engine removes the item
-            // Rounded up to the engine's next second, never earlier than asked.
-            let seconds = when / 1000 + (when % 1000 == 0 ? 0 : 1)
-            let rel = seconds - processStarted
-            return rel >= Int(UInt32.max) ? UInt32.max - 1 : UInt32(max(1, rel))
+            return .unixMilliseconds(when)  // already past: the engine removes the item
         }
         out.appendRESPInteger(change == .changed ? 1 : 0)
         return .proceed
@@ -128,11 +119,10 @@ extension RESPConnection {
             out.appendRESPInteger(-2)
             return .proceed
         }
-        guard info.expiry != 0 else {
+        guard let at = info.expiryUnixMilliseconds(processStarted: engine.clock.processStarted) else {
             out.appendRESPInteger(-1)
             return .proceed
         }
-        let at = unixMilliseconds(ofExpiry: info.expiry)
         let remaining = max(0, at - Int(engine.clock.milliseconds))
         switch unit {
         case .relativeSeconds: out.appendRESPInteger(Int64((remaining + 500) / 1000))

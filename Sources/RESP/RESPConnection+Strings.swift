@@ -332,7 +332,7 @@ extension RESPConnection {
                 return .proceed
             }
             let cas = it.cas
-            let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.cas == cas ? expiry : nil }
+            let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.cas == cas ? .processSeconds(expiry) : nil }
             if change == .changed {
                 appendOld(it, out)
                 return .proceed
