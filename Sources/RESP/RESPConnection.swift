@@ -23,6 +23,8 @@ final class RESPConnection: ConnectionHandler {
     var authenticated: Bool
     /// CLIENT SETNAME.
     var name: [UInt8]? = nil
+    /// SELECT: the database (0-15) this connection's keys are in; 0 is the memcached port's.
+    var database = 0
     /// Set when the running command answers an error (commandstats' failed_calls).
     private var commandFailed = false
     /// Wakes this connection from a publisher's thread.
