@@ -242,6 +242,7 @@ final class BrokerConnection: TextRequestLoop {
         case .exchange(let name, let routingKey, let headers, let priority):
             let (taken, refused) = session.publish(exchange: name, routingKey: routingKey, headers: headers,
                                                    item: p.item, expiresMs: p.expiresMs, priority: priority)
+            if taken != nil, let tell = service.exchangePublished { tellSubscribers(tell, exchange: name, p.item) }
             engine.release(p.item)
             if !p.noreply {
                 // Refused by every queue it reached: an error, so that the producer sends it again.
@@ -254,6 +255,21 @@ final class BrokerConnection: TextRequestLoop {
                 }
             }
         }
-        return pos
+                return pos
+    }
+
+    /// The published message, whole, to `tell` (a chunked value is gathered first).
+    private func tellSubscribers(_ tell: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void, exchange: String, _ item: Item) {
+        var name = exchange
+        name.withUTF8 { channel in
+            if engine.valueSegmentCount(item) == 1 {
+                tell(UnsafeRawBufferPointer(channel), UnsafeRawBufferPointer(engine.valueSegment(item, 0)))
+                return
+            }
+            var whole: [UInt8] = []
+            whole.reserveCapacity(item.valueLength)
+            for i in 0..<engine.valueSegmentCount(item) { whole.append(contentsOf: UnsafeRawBufferPointer(engine.valueSegment(item, i))) }
+            whole.withUnsafeBytes { tell(UnsafeRawBufferPointer(channel), $0) }
+        }
     }
 }

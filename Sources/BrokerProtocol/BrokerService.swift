@@ -10,11 +10,16 @@ public final class BrokerService: ConnectionHandlerFactory, @unchecked Sendable 
     public let broker: Broker
     let settings: ProtocolSettings
     let sources: StatsSources
+    /// Told of every message published to an existing exchange (exchange name, message bytes):
+    /// the executable passes them to the Redis port's subscribers of a channel of that name.
+    let exchangePublished: (@Sendable (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)?
 
-    public init(broker: Broker, settings: ProtocolSettings, sources: StatsSources = StatsSources()) {
+    public init(broker: Broker, settings: ProtocolSettings, sources: StatsSources = StatsSources(),
+                exchangePublished: (@Sendable (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)? = nil) {
         self.broker = broker
         self.settings = settings
         self.sources = sources
+        self.exchangePublished = exchangePublished
     }
 
     public func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {

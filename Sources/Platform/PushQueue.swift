@@ -23,19 +23,25 @@ public final class PushQueue: @unchecked Sendable {
     /// Appends `data` for the connection; false (and counted as dropped) past the limit.
     @discardableResult
     public func push(_ data: UnsafeRawBufferPointer) -> Bool {
-        let wake = lock.withLock { () -> Bool? in
-            guard bytes.count + data.count <= limit else {
+        push(data, within: limit) != nil
+    }
+
+    /// Appends `data` unless that would pass `bound` bytes waiting (a limit the owner may change
+    /// at run time); returns the bytes now waiting, or nil (counted as dropped) when refused.
+    public func push(_ data: UnsafeRawBufferPointer, within bound: Int) -> Int? {
+        let result = lock.withLock { () -> (wake: Bool, pending: Int)? in
+            guard bytes.count + data.count <= bound else {
                 dropped += 1
                 return nil
             }
             bytes.append(contentsOf: data)
-            if wakePending { return false }
+            if wakePending { return (false, bytes.count) }
             wakePending = true
-            return true
+            return (true, bytes.count)
         }
-        guard let wake else { return false }
-        if wake { waker.wake() }
-        return true
+        guard let result else { return nil }
+        if result.wake { waker.wake() }
+        return result.pending
     }
 
     /// Appends the UTF-8 of `text`.

@@ -2,9 +2,11 @@
 // delivery of a published message to each listener's `PushQueue`. A publisher never waits for a
 // subscriber: the message is rendered once per protocol version and appended to each queue, and
 // the subscriber's worker writes it out between that connection's own replies. At-most-once, as
-// redis: a subscriber whose queue passes its bound (redis's `client-output-buffer-limit pubsub`
-// hard limit, 32 MB) loses the message and is disconnected (`PubSubSubscriber.overflowed`),
-// counted in INFO's `client_output_buffer_limit_disconnections`.
+// redis: a subscriber whose queue passes redis's `client-output-buffer-limit pubsub` hard limit
+// (32 MB) loses the message, and one that stays past the soft limit (8 MB) for longer than its
+// seconds (60) is cut off too; either is disconnected (`PubSubSubscriber.overflowed`), counted in
+// INFO's `client_output_buffer_limit_disconnections`. The limits are CONFIG SET's, read at each
+// publish; what is measured is the messages not yet moved to the connection's output.
 //
 // One lock guards the three maps; a publish holds it while it appends to the queues (each
 // append takes that queue's own lock briefly: registry → queue is the only lock order).
@@ -19,12 +21,27 @@ final class PubSubSubscriber: Sendable {
     let version: Atomic<UInt8>
     /// A message was refused by the full queue: the connection is to be closed.
     let overflowed = Atomic<Bool>(false)
+    /// Unix ms since when the queue has been past the soft limit (0: it is not).
+    let softLimitSince = Atomic<UInt64>(0)
 
     init(waker: ConnectionWaker, version: RESPVersion, limit: Int) {
         self.waker = waker
         queue = PushQueue(waker: waker, limit: limit)
         self.version = Atomic(version.rawValue)
     }
+}
+
+/// redis's `client-output-buffer-limit` for one class of client: bytes past which it is cut off
+/// at once (0: no limit), and bytes it may stay past for at most `softSeconds` (0 bytes: none).
+struct OutputLimit: Sendable, Equatable {
+    var hard: Int
+    var soft: Int
+    var softSeconds: Int
+
+    /// redis 7.0's defaults.
+    static let pubsubDefault = OutputLimit(hard: 32 << 20, soft: 8 << 20, softSeconds: 60)
+    static let normalDefault = OutputLimit(hard: 0, soft: 0, softSeconds: 0)
+    static let replicaDefault = OutputLimit(hard: 256 << 20, soft: 64 << 20, softSeconds: 60)
 }
 
 /// The three kinds of subscription: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE.
@@ -47,7 +64,7 @@ struct PerKind<Value> {
 
 final class PubSubRegistry: Sendable {
     /// redis's `client-output-buffer-limit pubsub` hard limit.
-    static let defaultOutputLimit = 32 << 20
+    static let defaultOutputLimit = OutputLimit.pubsubDefault.hard
 
     /// Subscribers by name, per kind.
     private typealias Listeners = PerKind<[[UInt8]: [ObjectIdentifier: PubSubSubscriber]]>
@@ -69,8 +86,10 @@ final class PubSubRegistry: Sendable {
 
     /// PUBLISH (or SPUBLISH with `shard`): the message to every subscriber of the channel and, for
     /// PUBLISH, of every matching pattern; returns how many received it.
-    func publish(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer, shard: Bool) -> Int {
+    func publish(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer, shard: Bool, limit: OutputLimit,
+                 nowMs: UInt64) -> Int {
         let key = Array(channel)
+        func deliver(_ bytes: [UInt8], to s: PubSubSubscriber) { self.deliver(bytes, to: s, limit, nowMs) }
         var rendered: [[UInt8]?] = [nil, nil]  // by version: RESP2, RESP3
         return listeners.withLock { l in
             var receivers = 0
@@ -98,13 +117,28 @@ final class PubSubRegistry: Sendable {
         }
     }
 
-    private func deliver(_ bytes: [UInt8], to s: PubSubSubscriber) {
+    private func deliver(_ bytes: [UInt8], to s: PubSubSubscriber, _ limit: OutputLimit, _ nowMs: UInt64) {
         if s.overflowed.load(ordering: .relaxed) { return }
-        if !bytes.withUnsafeBytes({ s.queue.push($0) }) {
-            s.overflowed.store(true, ordering: .relaxed)
-            overflowDisconnections.add(1, ordering: .relaxed)
-            s.waker.wake()
+        let bound = min(s.queue.limit, limit.hard > 0 ? limit.hard : Int.max)
+        guard let pending = bytes.withUnsafeBytes({ s.queue.push($0, within: bound) }) else { return cutOff(s) }
+        // redis's checkClientOutputBufferLimits: past the soft limit, the first time is noted and a
+        // client still past it more than `softSeconds` later is cut off.
+        if limit.soft > 0 && pending > limit.soft {
+            let since = s.softLimitSince.load(ordering: .relaxed)
+            if since == 0 {
+                s.softLimitSince.store(nowMs, ordering: .relaxed)
+            } else if nowMs > since && nowMs - since > UInt64(limit.softSeconds) * 1000 {
+                cutOff(s)
+            }
+        } else if s.softLimitSince.load(ordering: .relaxed) != 0 {
+            s.softLimitSince.store(0, ordering: .relaxed)
         }
+    }
+
+    private func cutOff(_ s: PubSubSubscriber) {
+        s.overflowed.store(true, ordering: .relaxed)
+        overflowDisconnections.add(1, ordering: .relaxed)
+        s.waker.wake()
     }
 
     /// `[kind, pattern?, channel, message]` as a push (RESP3) or array (RESP2).

@@ -7,7 +7,9 @@
 //   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
 // - redis's encoding knobs, accepted and reported: this engine stores every type its own way, so
 //   they change nothing (README lists them);
-// - `notify-keyspace-events`: only "" until keyspace notifications exist.
+// - `notify-keyspace-events`: only "" until keyspace notifications exist;
+// - `client-output-buffer-limit`: the pubsub class acts (PubSub.swift); normal and replica are
+//   kept and reported (a normal client's output is bounded by the server's own parking instead).
 import CacheEngine
 import Platform
 import Synchronization
@@ -18,6 +20,14 @@ final class RESPConfig: Sendable {
     private let bulkLength: Atomic<Int>
     private let requiredPassword: Mutex<[UInt8]?>
     private let encodingKnobs: Mutex<[String: String]>
+    /// `client-output-buffer-limit`, by class.
+    private let outputLimits: Mutex<[OutputLimit]>
+
+    /// The classes of `client-output-buffer-limit`, in redis's order.
+    enum ClientClass: Int, CaseIterable {
+        case normal, replica, pubsub
+        var name: String { ["normal", "replica", "pubsub"][rawValue] }
+    }
 
     init(settings: RESPSettings, engine: CacheEngine, slowLog: SlowLog) {
         self.engine = engine
@@ -27,6 +37,36 @@ final class RESPConfig: Sendable {
         var knobs: [String: String] = [:]
         for (name, value) in Self.encodingDefaults { knobs[name] = value }
         encodingKnobs = Mutex(knobs)
+        var pubsub = OutputLimit.pubsubDefault
+        pubsub.hard = settings.pubsubOutputLimit
+        outputLimits = Mutex([.normalDefault, .replicaDefault, pubsub])
+    }
+
+    func outputLimit(_ c: ClientClass) -> OutputLimit { outputLimits.withLock { $0[c.rawValue] } }
+
+    /// CONFIG SET client-output-buffer-limit's value: `<class> <hard> <soft> <seconds>` repeated
+    /// (`slave` is `replica`), or redis's reason.
+    private static func parseOutputLimits(_ v: [UInt8]) -> Result<[(ClientClass, OutputLimit)], ConfigRefusal> {
+        let words = v.split(separator: 0x20).map { Array($0) }
+        guard !words.isEmpty, words.count % 4 == 0 else { return .failure(.init("Wrong number of arguments in buffer limit configuration.")) }
+        var out: [(ClientClass, OutputLimit)] = []
+        for i in stride(from: 0, to: words.count, by: 4) {
+            let name = String(decoding: words[i], as: UTF8.self).lowercased()
+            guard let c = name == "slave" ? .replica : ClientClass.allCases.first(where: { $0.name == name }) else {
+                return .failure(.init("Invalid client class specified in buffer limit configuration."))
+            }
+            guard let hard = memoryValue(words[i + 1]), let soft = memoryValue(words[i + 2]),
+                  let seconds = integerValue(words[i + 3]), seconds >= 0 else {
+                return .failure(.init("Error in hard, soft or soft_seconds setting in buffer limit configuration."))
+            }
+            out.append((c, OutputLimit(hard: hard, soft: soft, softSeconds: seconds)))
+        }
+        return .success(out)
+    }
+
+    struct ConfigRefusal: Error {
+        let reason: String
+        init(_ reason: String) { self.reason = reason }
     }
 
     /// `proto-max-bulk-len`.
@@ -90,6 +130,23 @@ final class RESPConfig: Sendable {
                       return n < 0 ? "argument must be between 0 and 9223372036854775807 inclusive" : nil
                   },
                   apply: { c, v in c.slowLog.maxLength.store(integerValue(v)!, ordering: .relaxed) }),
+        Parameter(name: "client-output-buffer-limit",
+                  get: { c, _ in
+                      c.outputLimits.withLock { limits in
+                          ClientClass.allCases.map { k in
+                              let l = limits[k.rawValue]
+                              return "\(k.name) \(l.hard) \(l.soft) \(l.softSeconds)"
+                          }.joined(separator: " ")
+                      }
+                  },
+                  check: { _, v in
+                      if case .failure(let r) = parseOutputLimits(v) { return r.reason }
+                      return nil
+                  },
+                  apply: { c, v in
+                      guard case .success(let changes) = parseOutputLimits(v) else { return }
+                      c.outputLimits.withLock { limits in for (k, l) in changes { limits[k.rawValue] = l } }
+                  }),
         Parameter(name: "timeout", get: { _, h in String(h.idleTimeout) }, check: nil, apply: nil),
         Parameter(name: "maxclients", get: { _, h in String(h.maxClients) }, check: nil, apply: nil),
         Parameter(name: "port", get: { _, h in String(h.tcpPort) }, check: nil, apply: nil),

@@ -106,7 +106,7 @@ extension RESPConnection {
     }
 
     private func publish(shard: Bool, _ out: OutputBuffer) -> HandlerAction {
-        let receivers = service.pubsub.publish(channel: argument(1), message: argument(2), shard: shard)
+        let receivers = service.publish(channel: argument(1), message: argument(2), shard: shard)
         // A connection subscribed to what it publishes (RESP3) gets the message before the
         // count, as redis writes it.
         if let s = subscriptions { s.subscriber.queue.take(into: out) }

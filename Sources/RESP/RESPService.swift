@@ -98,6 +98,20 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
                               id: clientIDs.add(1, ordering: .relaxed).newValue, waker: waker, fd: fd)
     }
 
+    /// A message for the subscribers of `channel` (and of the patterns that match it) from outside
+    /// the Redis port: the broker port's `publish` to an exchange of that name. Returns how many
+    /// received it.
+    @discardableResult
+    public func publish(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> Int {
+        publish(channel: channel, message: message, shard: false)
+    }
+
+    /// PUBLISH, SPUBLISH (`shard`), and the broker's, under CONFIG's pubsub output limit.
+    func publish(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer, shard: Bool) -> Int {
+        pubsub.publish(channel: channel, message: message, shard: shard, limit: config.outputLimit(.pubsub),
+                       nowMs: engine.clock.milliseconds)
+    }
+
     /// The sum of one counter over the workers.
     public func total(_ c: RESPCounter) -> UInt64 { c.total(workerStats) }
 

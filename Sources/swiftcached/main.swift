@@ -114,6 +114,13 @@ let service = MemcacheService(engine: engine, settings: options.proto, workers: 
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() },
                               refreshCertificates: { [tlsContext] in tlsContext.map { $0.refresh() } ?? MemcacheService.tlsNotEnabled })
 serviceBox.service = service
+var redisSettings = options.redis
+redisSettings.requestsPerEvent = options.proto.requestsPerEvent
+let redisService = options.redisPort != 0
+    ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
+        redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)
+    })
+    : nil
 var broker: Broker?
 var brokerService: BrokerService?
 if options.brokerPort != 0 {
@@ -124,15 +131,14 @@ if options.brokerPort != 0 {
         exit(71)
     }
     for note in broker!.recoveryNotes { log.notice("\(note)") }
-    brokerService = BrokerService(broker: broker!, settings: options.proto, sources: sources)
+    // A message published to an exchange also reaches the Redis port's subscribers of a channel
+    // of the exchange's name.
+    var toSubscribers: (@Sendable (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)? = nil
+    if let redis = redisService {
+        toSubscribers = { channel, message in redis.publish(channel: channel, message: message) }
+    }
+    brokerService = BrokerService(broker: broker!, settings: options.proto, sources: sources, exchangePublished: toSubscribers)
 }
-var redisSettings = options.redis
-redisSettings.requestsPerEvent = options.proto.requestsPerEvent
-let redisService = options.redisPort != 0
-    ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
-        redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)
-    })
-    : nil
 let server = Server(settings: options.server, listeners: listenerConfigs(options, cache: service, broker: brokerService, redis: redisService),
                     observer: ConnectionEventLog(watch: watchLog), clock: clock, tls: tlsContext)
 serverBox.server = server

@@ -153,6 +153,51 @@ struct RESPBlackBoxTests {
         }
     }
 
+    @Test("the broker port's publish to an exchange reaches RESP subscribers of its name; the pubsub soft output limit cuts off a subscriber that stays past it",
+          .timeLimit(.minutes(1)))
+    func brokerPublishAndSoftOutputLimit() async throws {
+        let brokerPort = try Loopback.freePort()
+        try await withSecondListener("--redis-port", ["-t", "2", "--broker-port=\(brokerPort)"]) { server, port in
+            let subscriber = try RESPRawConnection(port: port)
+            #expect(try subscriber.request("*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\norders\r\n") == "*3\r\n$9\r\nsubscribe\r\n$6\r\norders\r\n:1\r\n")
+            let broker = try RawConnection(port: brokerPort)
+            broker.send("exchange orders fanout\r\n")
+            #expect(broker.receive(until: "\r\n") == "OK\r\n")
+            broker.send("publish orders any 0 0 5\r\nhello\r\n")
+            #expect(broker.receive(until: "\r\n") == "ROUTED 0\r\n")
+            #expect(try subscriber.receive(atLeast: 42) == "*3\r\n$7\r\nmessage\r\n$6\r\norders\r\n$5\r\nhello\r\n")
+            // No exchange of that name: NOT_FOUND, and nothing for the subscribers.
+            broker.send("publish nosuch any 0 0 1\r\nx\r\n")
+            #expect(broker.receive(until: "\r\n") == "NOT_FOUND\r\n")
+
+            // CONFIG SET client-output-buffer-limit: redis's words for a bad value, the new
+            // limits reported back.
+            let c = try RESPRawConnection(port: port)
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$26\r\nclient-output-buffer-limit\r\n$9\r\npubsub 1 2\r\n")
+                    == "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Wrong number of arguments in buffer limit configuration.\r\n")
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$26\r\nclient-output-buffer-limit\r\n$15\r\npubsub 0 64kb 1\r\n") == "+OK\r\n")
+            let limits = try c.request("*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$26\r\nclient-output-buffer-limit\r\n")
+            #expect(limits.contains("normal 0 0 0 replica 268435456 67108864 60 pubsub 0 65536 1\r\n"), "\(limits)")
+            // A subscriber that stops reading stays past 64 KB for more than a second: cut off,
+            // while a hard limit of 0 (none) alone would have kept it.
+            let sleeper = try RESPRawConnection(port: port)
+            #expect(try sleeper.request("*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nslow\r\n") == "*3\r\n$9\r\nsubscribe\r\n$4\r\nslow\r\n:1\r\n")
+            let payload = String(repeating: "x", count: 16 * 1024)
+            let publish = "*3\r\n$7\r\nPUBLISH\r\n$4\r\nslow\r\n$\(payload.utf8.count)\r\n\(payload)\r\n"
+            var last = -1
+            for _ in 0..<40 {
+                let replies = try c.request(String(repeating: publish, count: 64), until: 64 * 4)
+                last = replies.split(separator: "\r\n").compactMap { Int($0.dropFirst()) }.last ?? -1
+                if last == 0 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(last == 0, "the subscriber past the soft limit was not cut off")
+            let info = try c.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+            #expect(info.contains("client_output_buffer_limit_disconnections:1\r\n"), "\(info)")
+            #expect(server.isRunning)
+        }
+    }
+
     @Test("EXPIRE family: TTL and PTTL count down to the engine's second; an expired key is gone through both ports",
           .timeLimit(.minutes(1)))
     func expiryTimes() async throws {
