@@ -136,6 +136,18 @@ struct TransactionTests {
         #expect(c.send(["MULTI"], ["GET", "none"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*1\r\n_\r\n")
     }
 
+    @Test("before AUTH: MULTI and WATCH answer NOAUTH, EXEC answers EXECABORT with NOAUTH as its reason (redis 7.0)")
+    func beforeAuth() throws {
+        var settings = RESPSettings()
+        settings.requirePassword = Array("pw".utf8)
+        let c = try Client(settings: settings)
+        #expect(c.send(["MULTI"], ["EXEC"], ["EXEC", "x"], ["DISCARD"], ["WATCH", "k"])
+            == "-NOAUTH Authentication required.\r\n-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"
+            + "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
+            + "-NOAUTH Authentication required.\r\n-NOAUTH Authentication required.\r\n")
+        #expect(c.send(["AUTH", "pw"], ["MULTI"], ["GET", "k"], ["EXEC"]) == "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n")
+    }
+
     @Test("bounds: a queue past its limit fails the transaction; WATCH past its key limit is refused; both counted")
     func bounds() throws {
         var settings = RESPSettings()
