@@ -3,7 +3,8 @@
 // applies that under the item's lock, so a condition such as EXPIRE's NX or GT is checked and
 // acted on with no other writer in between. An expiry already past removes the item at once, as
 // redis deletes a key given a time in the past. Also the count of items that will expire
-// (INFO keyspace's expires=), which each LRU list keeps.
+// (INFO keyspace's expires=), which each LRU list keeps. A changed expiry gives the item a new CAS
+// unique, as every modification must (Redis's WATCH compares uniques).
 
 /// An expiry as a protocol gives it.
 public enum ExpiryTime: Sendable, Equatable {
@@ -38,7 +39,14 @@ extension CacheEngine {
         guard let time = decide(ItemInfo(it)) else { return .unchanged }
         let (expiry, ms) = expiryFields(time)
         lockedSetExpiry(it, expiry, milliseconds: ms)
-        if expired(it, now: clock.current) { lockedUnlink(it, hv) }
+        if expired(it, now: clock.current) {
+            lockedUnlink(it, hv)
+        } else {
+            // A changed expiry is a modification: a new CAS unique, so that a Redis WATCH of the
+            // key sees it (redis's EXPIRE touches watched keys). memcached's touch and gat keep
+            // the unique, as memcached does.
+            it.cas = nextCAS()
+        }
         return .changed
     }
 

@@ -14,15 +14,18 @@ public struct RESPCommand: Sendable {
     public let firstKey: Int
     public let lastKey: Int
     public let keyStep: Int
+    /// How it behaves inside MULTI (RESPConnection+Transactions.swift).
+    let transaction: RESPTransactionRole
     /// Its place in the port's table (INFO commandstats' counters); set by the table.
     var index = 0
     /// Runs on the connection's worker with the request's arguments readable through the parser.
     let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
 
-    init(_ name: StaticString, arity: Int, keys: (Int, Int, Int) = (0, 0, 0),
+    init(_ name: StaticString, arity: Int, keys: (Int, Int, Int) = (0, 0, 0), transaction: RESPTransactionRole = .queued,
          _ run: @escaping @Sendable (RESPConnection, OutputBuffer) -> HandlerAction) {
         self.name = name
         self.arity = arity
+        self.transaction = transaction
         (firstKey, lastKey, keyStep) = keys
         self.run = run
     }
@@ -31,6 +34,18 @@ public struct RESPCommand: Sendable {
     func accepts(argumentCount n: Int) -> Bool {
         arity >= 0 ? n == arity : n >= -arity
     }
+}
+
+/// What a command does when it arrives between MULTI and EXEC (redis 7.0's processCommand).
+enum RESPTransactionRole: Sendable {
+    /// Queued (+QUEUED) and run by EXEC.
+    case queued
+    /// Runs at once, even inside MULTI: MULTI, DISCARD, WATCH, QUIT, RESET.
+    case immediate
+    /// EXEC: runs at once; a rejection (arity, authentication) is answered as EXECABORT.
+    case exec
+    /// Refused inside MULTI ("Command not allowed inside a transaction"): SAVE (redis's no-multi).
+    case refused
 }
 
 /// A port's command set, looked up by word.

@@ -12,11 +12,12 @@ extension RESPConnection {
         },
         RESPCommand("hello", arity: -1) { c, out in c.hello(out) },
         RESPCommand("auth", arity: -2) { c, out in c.auth(out) },
-        RESPCommand("quit", arity: -1) { _, out in
+        RESPCommand("quit", arity: -1, transaction: .immediate) { _, out in
             out.appendRESPOK()
             return .close
         },
-        RESPCommand("reset", arity: 1) { c, out in
+        RESPCommand("reset", arity: 1, transaction: .immediate) { c, out in
+            c.endTransaction()
             c.dropSubscriptions()
             c.version = .resp2
             c.name = nil

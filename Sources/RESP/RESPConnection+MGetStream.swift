@@ -33,7 +33,8 @@ extension RESPConnection {
             }
             queuedBytes &+= it?.valueLength ?? 0
             appendOld(it, out)
-            if i >= MGetStream.pieceKeys || queuedBytes >= MGetStream.pieceBytes, i + 1 < argumentCount {
+            // Inside EXEC the reply is one element of EXEC's: written whole.
+            if i >= MGetStream.pieceKeys || queuedBytes >= MGetStream.pieceBytes, i + 1 < argumentCount, !runningExec {
                 rest = []
                 rest!.reserveCapacity(argumentCount - 1 - i)
             }

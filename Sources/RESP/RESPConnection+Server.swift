@@ -28,7 +28,7 @@ extension RESPConnection {
             out.appendRESPInteger(Int64(c.service.host().startedAt))
             return .proceed
         },
-        RESPCommand("save", arity: 1) { c, out in c.noSnapshot(out) },
+        RESPCommand("save", arity: 1, transaction: .refused) { c, out in c.noSnapshot(out) },
         RESPCommand("bgsave", arity: -1) { c, out in c.noSnapshot(out) },
         RESPCommand("wait", arity: 3) { c, out in c.wait(out) },
         RESPCommand("slowlog", arity: -2) { c, out in c.slowlog(out) },

@@ -25,8 +25,10 @@ final class RESPConnection: ConnectionHandler {
     var name: [UInt8]? = nil
     /// SELECT: the database (0-15) this connection's keys are in; 0 is the memcached port's.
     var database = 0
+    /// When the last command ended (microseconds, `RESPCommandStats.now`): the next one's start.
+    private var clockMark: UInt64 = 0
     /// Set when the running command answers an error (commandstats' failed_calls).
-    private var commandFailed = false
+    var commandFailed = false
     /// Wakes this connection from a publisher's thread.
     let waker: ConnectionWaker
     /// Pub/sub state, from the first SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
@@ -37,8 +39,19 @@ final class RESPConnection: ConnectionHandler {
     /// The socket (SLOWLOG's client address).
     let fd: Int32
 
-    init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker, fd: Int32) {
+    /// This worker's slot in the command gate.
+    let gateSlot: Int
+    /// Between MULTI and EXEC/DISCARD: the queued requests (RESPConnection+Transactions.swift).
+    var transaction: Transaction?
+    /// WATCHed keys and what each was when watched; empty (no storage) when none.
+    var watched: [[UInt8]: WatchedKey] = [:]
+    /// Set while EXEC runs its queue: the parser's arguments are a queued request's, and replies
+    /// are not streamed.
+    var runningExec = false
+
+    init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker, fd: Int32, gateSlot: Int = 0) {
         self.service = service
+        self.gateSlot = gateSlot
         self.waker = waker
         self.fd = fd
         self.engine = service.engine
@@ -63,6 +76,7 @@ final class RESPConnection: ConnectionHandler {
         parser.limits.maxBulkLength = service.config.maxBulkLength
         var pos = 0
         var handled = 0
+        clockMark = RESPCommandStats.now()
         while true {
             switch parser.parse(input, from: pos) {
             case .needMore:
@@ -78,41 +92,73 @@ final class RESPConnection: ConnectionHandler {
                 // is ready, and this request is parsed again on the next call.
                 if handled == service.settings.requestsPerEvent { return (pos, .yield) }
                 handled += 1
-                let action = execute(output)
+                // The gate: no command here while another worker's EXEC runs (CommandGate.swift).
+                if service.gate.enter(gateSlot) { clockMark = RESPCommandStats.now() }
+                let action = execute(output, request: UnsafeRawBufferPointer(rebasing: input[pos..<end]))
+                service.gate.leave(gateSlot)
                 pos = end
                 if action != .proceed { return (pos, action) }
             }
         }
     }
 
-    /// redis's processCommand: unknown command, then arity, then authentication; then the
-    /// command runs, timed and counted for INFO commandstats.
-    private func execute(_ output: OutputBuffer) -> HandlerAction {
+    /// redis's processCommand: unknown command, then arity, then authentication, then what MULTI
+    /// and subscribed mode allow; then the command runs (or, inside MULTI, is queued as `request`'s
+    /// bytes). A command refused inside MULTI fails the transaction; a refused EXEC answers EXECABORT.
+    private func execute(_ output: OutputBuffer, request: UnsafeRawBufferPointer) -> HandlerAction {
         stats.add(RESPCounter.commands.rawValue)
         guard let command = service.table.find(argument(0)) else {
+            transaction?.failed = true
             return unknownCommand(output)
         }
         guard command.accepts(argumentCount: argumentCount) else {
-            commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
-            return error(output, "ERR wrong number of arguments for '\(command.name)' command")
+            return reject(command, output, "ERR wrong number of arguments for '\(command.name)' command")
         }
         if !authenticated && !Self.allowedBeforeAuth(command.name) {
-            commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
-            return error(output, "NOAUTH Authentication required.")
+            return reject(command, output, "NOAUTH Authentication required.")
+        }
+        if transaction != nil && command.transaction == .refused {
+            return reject(command, output, "ERR Command not allowed inside a transaction")
         }
         if inSubscribedMode && !Self.allowedWhileSubscribed(command.name) {
-            commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
-            return error(output, "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+            return reject(command, output, "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         }
+        if transaction != nil && command.transaction == .queued {
+            return queue(request, output)
+        }
+        return invoke(command, output)
+    }
+
+    /// Runs `command` on the parser's current arguments, timed and counted for INFO commandstats
+    /// (EXEC runs its queued commands through here too).
+    func invoke(_ command: RESPCommand, _ output: OutputBuffer) -> HandlerAction {
         commandFailed = false
-        let started = RESPCommandStats.now()
         let action = command.run(self, output)
-        let took = RESPCommandStats.now() &- started
+        // One clock read per command: a command's time runs from the previous one's end (or the
+        // read's start), so its parsing is counted with it (redis times the command alone, with
+        // two reads of a cheaper clock).
+        let ended = RESPCommandStats.now()
+        let took = ended &- clockMark
+        clockMark = ended
         commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.microseconds), took)
-        if service.slowLog.isSlow(took) { logSlow(took) }
+        if service.slowLog.isSlow(took) { logSlow(took, command) }
         commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.calls))
         if commandFailed { commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.failed)) }
         return action
+    }
+
+    /// A command refused before it runs (rejected_calls): inside MULTI it fails the transaction;
+    /// a refused EXEC discards the transaction and answers EXECABORT with the reason (redis's
+    /// rejectCommand and execCommandAbort: the reason without its ERR).
+    private func reject(_ command: RESPCommand, _ output: OutputBuffer, _ text: String) -> HandlerAction {
+        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
+        if command.transaction == .exec {
+            endTransaction()
+            let reason = text.hasPrefix("ERR ") ? text.dropFirst(4) : Substring(text)
+            return error(output, "EXECABORT Transaction discarded because of: " + reason)
+        }
+        transaction?.failed = true
+        return error(output, text)
     }
 
     /// Commands a connection may send before it authenticates (redis's CMD_NO_AUTH).
@@ -138,11 +184,14 @@ final class RESPConnection: ConnectionHandler {
         return .proceed
     }
 
-    /// A slow command into SLOWLOG, with this client's address and name.
-    private func logSlow(_ microseconds: UInt64) {
+    /// A slow command into SLOWLOG, with this client's address and name. After EXEC ran its queue
+    /// the parser holds a queued request's arguments: EXEC (arity 1) is logged as its name.
+    private func logSlow(_ microseconds: UInt64, _ command: RESPCommand) {
         var now = timeval()
         gettimeofday(&now, nil)
-        service.slowLog.add(arguments: { self.argument($0) }, count: argumentCount, microseconds: Int(microseconds),
+        let replaced = command.transaction == .exec
+        service.slowLog.add(arguments: { replaced ? command.name.utf8Bytes : self.argument($0) }, count: replaced ? 1 : argumentCount,
+                            microseconds: Int(microseconds),
                             time: Int(now.tv_sec), client: SocketAddress(socket: fd, peer: true).redisFormat, name: name ?? [])
     }
 
@@ -196,4 +245,5 @@ final class RESPConnection: ConnectionHandler {
 
     /// The port's commands, by group.
     static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands
+        + transactionCommands
 }

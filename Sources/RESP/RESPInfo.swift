@@ -134,6 +134,8 @@ extension RESPService {
                 ("resp_protocol_errors", String(total(.protocolErrors))),
                 ("resp_auth_failures", String(total(.authFailures))),
                 ("resp_mget_streamed_replies", String(total(.mgetsStreamed))),
+                ("resp_multi_queue_refusals", String(total(.transactionQueueRefusals))),
+                ("resp_watch_refusals", String(total(.watchRefusals))),
             ]
         case .replication:
             return [

@@ -17,6 +17,13 @@ public struct RESPSettings: Sendable {
     /// redis's `client-output-buffer-limit pubsub` hard limit: messages a subscriber has not
     /// read yet, past which it is disconnected.
     public var pubsubOutputLimit = PubSubRegistry.defaultOutputLimit
+    /// Request bytes a connection may queue between MULTI and EXEC (redis bounds them only by
+    /// client-query-buffer-limit's 1 GB); past it the command is refused and the transaction
+    /// fails at EXEC (`resp_multi_queue_refusals`).
+    public var transactionQueueLimit = 64 << 20
+    /// Distinct keys a connection may WATCH at once; a WATCH that would pass it is refused
+    /// (`resp_watch_refusals`).
+    public var watchedKeysLimit = 65_536
     public init() {}
 }
 
@@ -31,6 +38,10 @@ public enum RESPCounter: Int, StatCounter {
     case keyspaceMisses
     /// MGETs past one piece, written as the client read them (RESPConnection+MGetStream.swift).
     case mgetsStreamed
+    /// Commands refused inside MULTI because the transaction's queue was full.
+    case transactionQueueRefusals
+    /// WATCHes refused for passing the watched-keys bound.
+    case watchRefusals
 
     public var name: String {
         switch self {
@@ -42,6 +53,8 @@ public enum RESPCounter: Int, StatCounter {
         case .keyspaceHits: return "keyspace_hits"
         case .keyspaceMisses: return "keyspace_misses"
         case .mgetsStreamed: return "resp_mget_streamed_replies"
+        case .transactionQueueRefusals: return "resp_multi_queue_refusals"
+        case .watchRefusals: return "resp_watch_refusals"
         }
     }
 
@@ -72,6 +85,8 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let slowLog = SlowLog()
     /// Bytes of messages a subscriber may have waiting before it is disconnected.
     let pubsubOutputLimit: Int
+    /// Keeps other workers' commands out while an EXEC runs (CommandGate.swift).
+    let gate: CommandGate
 
     public init(engine: CacheEngine, settings: RESPSettings, workers: Int,
                 host: @escaping @Sendable () -> RESPHostFacts = { RESPHostFacts() }) {
@@ -79,6 +94,7 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         self.settings = settings
         self.host = host
         pubsubOutputLimit = settings.pubsubOutputLimit
+        gate = CommandGate(workers: workers)
         // One extra set for callers that are not workers (tests).
         workerStats = (0...workers).map { _ in RESPCounter.makeCounters() }
         table = RESPCommandTable(RESPConnection.commands)
@@ -95,7 +111,7 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         workerStats[slot].add(RESPCounter.connectionsAccepted.rawValue)
         openConnections.add(1, ordering: .relaxed)
         return RESPConnection(service: self, stats: workerStats[slot], commandStats: commandStats[slot],
-                              id: clientIDs.add(1, ordering: .relaxed).newValue, waker: waker, fd: fd)
+                              id: clientIDs.add(1, ordering: .relaxed).newValue, waker: waker, fd: fd, gateSlot: slot)
     }
 
     /// A message for the subscribers of `channel` (and of the patterns that match it) from outside

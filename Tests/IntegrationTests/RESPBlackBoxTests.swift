@@ -198,6 +198,47 @@ struct RESPBlackBoxTests {
         }
     }
 
+    @Test("EXEC runs with no other client's command in between: readers on other workers see only multiples of 1,000",
+          .timeLimit(.minutes(2)))
+    func execIsAtomicAcrossWorkers() async throws {
+        try await withSecondListener("--redis-port", ["-t", "4"]) { server, port in
+            let seen = GateObservations()
+            let finished = DispatchSemaphore(value: 0)
+            let readers = 2
+            // Readers on their own threads and connections (with -t 4, on other workers than the
+            // writer's), each a GET at a time until the writer is done.
+            for _ in 0..<readers {
+                Thread.detachNewThread {
+                    defer { finished.signal() }
+                    do {
+                        let c = try RESPRawConnection(port: port)
+                        while !seen.done.load(ordering: .acquiring) {
+                            seen.record(try c.getInteger("gate"))
+                        }
+                    } catch {
+                        seen.record(-1)
+                    }
+                }
+            }
+            let writer = try RESPRawConnection(port: port)
+            let transaction = "*1\r\n$5\r\nMULTI\r\n" + String(repeating: "*2\r\n$4\r\nINCR\r\n$4\r\ngate\r\n", count: 1000) + "*1\r\n$4\r\nEXEC\r\n"
+            for round in 0..<50 {
+                var expected = "+OK\r\n" + String(repeating: "+QUEUED\r\n", count: 1000) + "*1000\r\n"
+                for i in 1...1000 { expected += ":\(round * 1000 + i)\r\n" }
+                let reply = try writer.request(transaction, until: expected.utf8.count)
+                #expect(reply == expected, "round \(round)")
+                if reply != expected { break }
+            }
+            seen.done.store(true, ordering: .releasing)
+            for _ in 0..<readers { finished.wait() }
+            let (reads, bad) = seen.result
+            #expect(bad.isEmpty, "values read between an EXEC's commands (or -1 for a failed read): \(bad.prefix(10))")
+            #expect(reads > 0)
+            #expect(try writer.request("*2\r\n$3\r\nGET\r\n$4\r\ngate\r\n") == "$5\r\n50000\r\n")
+            #expect(server.isRunning)
+        }
+    }
+
     @Test("EXPIRE family: TTL and PTTL count down to the engine's second; an expired key is gone through both ports",
           .timeLimit(.minutes(1)))
     func expiryTimes() async throws {
@@ -326,6 +367,31 @@ private final class RESPRawConnection {
         return String(decoding: reply, as: UTF8.self)
     }
 
+    /// GET `key` as an integer, nil for a missing key (one request, its whole reply read).
+    func getInteger(_ key: String) throws -> Int? {
+        let request = Array("*2\r\n$3\r\nGET\r\n$\(key.utf8.count)\r\n\(key)\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else {
+            throw IntegrationSetupError("send failed")
+        }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            if let cr = reply.firstIndex(of: 0x0D), cr + 1 < reply.count {
+                let header = String(decoding: reply[1..<cr], as: UTF8.self)
+                guard reply.first == UInt8(ascii: "$"), let length = Int(header) else {
+                    throw IntegrationSetupError("unexpected reply \(String(decoding: reply, as: UTF8.self))")
+                }
+                if length < 0 { return nil }
+                if reply.count >= cr + 2 + length + 2 {
+                    return Int(String(decoding: reply[(cr + 2)..<(cr + 2 + length)], as: UTF8.self))
+                }
+            }
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw IntegrationSetupError("connection closed") }
+            reply += buffer[0..<n]
+        }
+    }
+
     /// Reads everything until the peer closes; false if it did not close within the timeout.
     func drainUntilClosed() throws -> Bool {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -335,4 +401,20 @@ private final class RESPRawConnection {
             if n < 0 { return errno == ECONNRESET }
         }
     }
+}
+
+/// What the readers of `execIsAtomicAcrossWorkers` saw.
+private final class GateObservations: Sendable {
+    let done = Atomic<Bool>(false)
+    private let state = Mutex<(reads: Int, bad: [Int])>((0, []))
+
+    /// A value read (nil: not created yet); one that is not a multiple of 1,000 is kept.
+    func record(_ value: Int?) {
+        state.withLock {
+            $0.reads += 1
+            if let value, value % 1000 != 0 || value < 0 { $0.bad.append(value) }
+        }
+    }
+
+    var result: (Int, [Int]) { state.withLock { ($0.reads, $0.bad) } }
 }

@@ -1,0 +1,178 @@
+// Transactions of the Redis port: MULTI EXEC DISCARD WATCH UNWATCH, with redis-server 7.0's replies.
+//
+// Between MULTI and EXEC a command that passes the checks of `RESPConnection.execute` (unknown
+// command, arity, authentication, no-multi) is not run: its request bytes, as they came, are
+// appended to the connection's queue and +QUEUED answered. A command refused there fails the
+// transaction (EXEC answers EXECABORT). EXEC parses the queued bytes again with the connection's
+// parser and runs each command through `invoke`, so commandstats count them when they run, as
+// redis does. Outside MULTI nothing of this costs anything but a nil check: the queue exists only
+// between MULTI and EXEC/DISCARD, and its bytes are freed then.
+//
+// WATCH records, per key, whether it exists and its CAS unique (the engine gives an item a new one
+// on every store and modification, EXPIRE's included). EXEC aborts (a null array) when any
+// watched key's unique changed or the key appeared or disappeared (an expired key is gone). The
+// check and the queued commands run inside the command gate (CommandGate.swift), so no other Redis
+// client's command comes between them. WATCH needs CAS uniques; --redis-port refuses -C, and an
+// engine without them answers WATCH with an error rather than a check that cannot see changes.
+import CacheEngine
+import Platform
+
+/// A transaction being queued.
+struct Transaction {
+    /// The queued requests' bytes, back to back.
+    var queue: [UInt8] = []
+    var count = 0
+    /// A command was refused while queueing: EXEC answers EXECABORT (the queue is dropped).
+    var failed = false {
+        didSet { if failed { queue = [] } }
+    }
+}
+
+/// A watched key as WATCH saw it.
+struct WatchedKey {
+    var exists: Bool
+    var cas: UInt64
+}
+
+extension RESPConnection {
+    static let transactionCommands: [RESPCommand] = [
+        RESPCommand("multi", arity: 1, transaction: .immediate) { c, out in c.multi(out) },
+        RESPCommand("exec", arity: 1, transaction: .exec) { c, out in c.exec(out) },
+        RESPCommand("discard", arity: 1, transaction: .immediate) { c, out in
+            guard c.transaction != nil else { return c.error(out, "ERR DISCARD without MULTI") }
+            c.endTransaction()
+            out.appendRESPOK()
+            return .proceed
+        },
+        RESPCommand("watch", arity: -2, keys: (1, -1, 1), transaction: .immediate) { c, out in c.watch(out) },
+        RESPCommand("unwatch", arity: 1) { c, out in
+            c.watched = [:]
+            out.appendRESPOK()
+            return .proceed
+        },
+    ]
+
+    /// DISCARD, RESET, a refused EXEC, EXEC itself: no transaction and no watched key left.
+    func endTransaction() {
+        transaction = nil
+        watched = [:]
+    }
+
+    private func multi(_ out: OutputBuffer) -> HandlerAction {
+        guard transaction == nil else { return error(out, "ERR MULTI calls can not be nested") }
+        transaction = Transaction()
+        out.appendRESPOK()
+        return .proceed
+    }
+
+    /// Keeps `request` for EXEC, within the queue's bound.
+    func queue(_ request: UnsafeRawBufferPointer, _ out: OutputBuffer) -> HandlerAction {
+        if transaction!.failed {
+            // EXEC will refuse it whatever follows: nothing to keep.
+            out.appendRESPSimple("QUEUED")
+            return .proceed
+        }
+        guard transaction!.queue.count + request.count <= service.settings.transactionQueueLimit else {
+            stats.add(RESPCounter.transactionQueueRefusals.rawValue)
+            transaction!.failed = true
+            return error(out, "ERR transaction queue past swiftcached's limit of \(service.settings.transactionQueueLimit) bytes")
+        }
+        transaction!.queue.append(contentsOf: request)
+        transaction!.count += 1
+        out.appendRESPSimple("QUEUED")
+        return .proceed
+    }
+
+    private func watch(_ out: OutputBuffer) -> HandlerAction {
+        guard transaction == nil else { return error(out, "ERR WATCH inside MULTI is not allowed") }
+        guard engine.settings.useCAS else {
+            return error(out, "ERR WATCH needs CAS uniques, which this server was started without (-C)")
+        }
+        // The keys not watched yet (redis keeps a key's first watch). A key longer than an item's
+        // can never exist, so nothing can change it: it needs no watch.
+        var fresh = Set<[UInt8]>()
+        for i in 1..<argumentCount {
+            let key = argument(i)
+            guard key.count <= ItemLayout.maxKeyLength else { continue }
+            let bytes = Array(key)
+            if watched[bytes] == nil { fresh.insert(bytes) }
+            // Refused whole, before any key of it is watched.
+            if watched.count + fresh.count > service.settings.watchedKeysLimit {
+                stats.add(RESPCounter.watchRefusals.rawValue)
+                return error(out, "ERR too many watched keys (swiftcached's limit is \(service.settings.watchedKeysLimit))")
+            }
+        }
+        for key in fresh {
+            let info = key.withUnsafeBytes { engine.inspect($0, hash: CacheEngine.hash($0)) }
+            watched[key] = WatchedKey(exists: info != nil, cas: info?.cas ?? 0)
+        }
+        out.appendRESPOK()
+        return .proceed
+    }
+
+    /// A watched key was changed, created, deleted or expired since WATCH.
+    private func watchedKeyChanged() -> Bool {
+        for (key, was) in watched {
+            let now = key.withUnsafeBytes { engine.inspect($0, hash: CacheEngine.hash($0)) }
+            if (now != nil) != was.exists || (now?.cas ?? 0) != was.cas { return true }
+        }
+        return false
+    }
+
+    private func exec(_ out: OutputBuffer) -> HandlerAction {
+        guard let tx = transaction else { return error(out, "ERR EXEC without MULTI") }
+        // Its commands run outside MULTI; the watches end with this EXEC.
+        transaction = nil
+        let watching = !watched.isEmpty
+        defer { watched = [:] }
+        if tx.failed { return error(out, "EXECABORT Transaction discarded because of previous errors.") }
+        if tx.count == 0 && !watching {
+            out.appendRESPArrayHeader(0)
+            return .proceed
+        }
+        return service.gate.exclusively(gateSlot) {
+            if watching && watchedKeyChanged() {
+                out.appendRESPNullArray(version)
+                return .proceed
+            }
+            return runQueue(tx, out)
+        }
+    }
+
+    /// EXEC's reply: the array of the queued commands' replies, each command run as if it had just
+    /// arrived (a runtime error is that element only). Each reply is written in the protocol in
+    /// force when it runs, as redis does when a queued HELLO switches it.
+    private func runQueue(_ tx: Transaction, _ out: OutputBuffer) -> HandlerAction {
+        out.appendRESPArrayHeader(tx.count)
+        // The queued bytes passed these limits when they came; a queued CONFIG SET must not make
+        // the rest unreadable now.
+        let limits = parser.limits
+        let unauthenticated = parser.unauthenticated
+        parser.limits.maxBulkLength = Int.max
+        parser.limits.maxMultibulkLength = Int.max
+        parser.unauthenticated = false
+        runningExec = true
+        var action = HandlerAction.proceed
+        tx.queue.withUnsafeBytes { queue in
+            var pos = 0
+            var ran = 0
+            while ran < tx.count, case .request(let end) = parser.parse(queue, from: pos) {
+                pos = end
+                ran += 1
+                // Found when it was queued, so found now.
+                guard let command = service.table.find(argument(0)) else { continue }
+                // The gate's check does not apply here: redis runs queued commands with call(),
+                // not processCommand (a SUBSCRIBE before a GET does not refuse the GET).
+                let a = invoke(command, out)
+                if a == .close || a == .closeNow { action = a }
+            }
+        }
+        runningExec = false
+        parser.limits = limits
+        // A queued AUTH or HELLO AUTH may have authenticated the connection meanwhile.
+        parser.unauthenticated = unauthenticated && !authenticated
+        // EXEC itself did not fail because a queued command did (commandstats' failed_calls).
+        commandFailed = false
+        return action
+    }
+}
