@@ -172,3 +172,60 @@ public func formatDecimal(_ v: UInt64, into buf: UnsafeMutableRawBufferPointer) 
     } while tmp != 0
     return len
 }
+
+/// What `addToInteger` did.
+public enum IntegerUpdate: Sendable, Equatable {
+    /// The key now holds this value.
+    case value(Int)
+    /// The value is not an integer as the protocol parses one.
+    case notInteger
+    /// The sum does not fit in 64 signed bits.
+    case overflow
+    /// The key holds a list, hash... (only with `anyType`).
+    case wrongType
+    case outOfMemory
+}
+
+extension CacheEngine {
+    /// Redis's INCRBY as one storage operation under the item lock: `delta` added to the signed
+    /// integer the string under `key` holds (`parse` reads it as the protocol reads integers; a
+    /// missing key is 0 and is created without expiry), the sum written by `format` in place when
+    /// its digits fit the old value exactly and no reader holds the item, else into a new item
+    /// with the same flags and expiry. A new CAS unique either way.
+    public func addToInteger(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, by delta: Int,
+                             parse: (UnsafeRawBufferPointer) -> Int?,
+                             format: (Int, UnsafeMutableRawBufferPointer) -> Int) -> IntegerUpdate {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        var outcome = GetOutcome.miss
+        let old = lockedGet(key, hv, database: database, anyType: true, bump: false, outcome: &outcome)
+        defer { if let old { refDecrement(old) } }
+        var current = 0
+        if let old {
+            if old.type != .string { return .wrongType }
+            // A sign and 19 digits at most: longer (or chunked) values are not integers.
+            guard !old.isChunked, old.valueLength <= 20,
+                  let v = parse(UnsafeRawBufferPointer(start: old.value, count: old.valueLength)) else { return .notInteger }
+            current = v
+        }
+        let (sum, overflow) = current.addingReportingOverflow(delta)
+        if overflow { return .overflow }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        return withUnsafeMutableBytes(of: &digits) { buf -> IntegerUpdate in
+            let len = format(sum, buf)
+            if let old, len == old.valueLength, old.refcount.pointee.load(ordering: .relaxed) == 2 {
+                memcpy(old.value, buf.baseAddress!, len)
+                old.cas = nextCAS()
+                lockedUpdate(old)
+                return .value(sum)
+            }
+            guard case .item(let fresh) = allocate(key: key, flags: old?.clientFlags ?? 0, expiry: old?.expiry ?? 0,
+                                                   valueLength: len, database: database) else { return .outOfMemory }
+            defer { refDecrement(fresh) }
+            if let old { fresh.expiryMs = old.expiryMs }
+            memcpy(fresh.value, buf.baseAddress!, len)
+            if let old { lockedReplace(old, with: fresh, hv) } else { lockedLink(fresh, hv) }
+            return .value(sum)
+        }
+    }
+}

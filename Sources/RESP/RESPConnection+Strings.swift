@@ -449,36 +449,23 @@ extension RESPConnection {
     }
 
     /// INCR, DECR, INCRBY, DECRBY: a signed 64-bit decimal, kept with its TTL.
+    /// INCR, DECR, INCRBY, DECRBY: one storage operation (the engine's `addToInteger`), in place
+    /// when the digits keep their length.
     private func incrementBy(_ by: Int, _ out: OutputBuffer) -> HandlerAction {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var sum = 0
-        let outcome = withUnsafeMutableBytes(of: &digits) { buf in
-            var n = 0
-            return rewrite(argument(1), plan: { old in
-                var current = 0
-                if let old {
-                    guard let v = integerValue(old) else { return .fail("ERR value is not an integer or out of range") }
-                    current = v
-                }
-                let (s, overflow) = current.addingReportingOverflow(by)
-                if overflow { return .fail("ERR increment or decrement would overflow") }
-                sum = s
-                n = formatSigned(sum, into: buf)
-                return .write(length: n)
-            }, fill: { _, item in
-                engine.writeValue(item, at: 0, UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-            })
+        let key = argument(1)
+        guard key.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
+        let update = engine.addToInteger(key, hash: CacheEngine.hash(key), database: database, by: by,
+                                         parse: { $0.count == 0 ? nil : parseInteger($0.baseAddress!, $0.count) },
+                                         format: { formatSigned($0, into: $1) })
+        switch update {
+        case .value(let sum):
+            out.appendRESPInteger(Int64(sum))
+            return .proceed
+        case .notInteger: return error(out, "ERR value is not an integer or out of range")
+        case .overflow: return error(out, "ERR increment or decrement would overflow")
+        case .wrongType: return error(out, "WRONGTYPE Operation against a key holding the wrong kind of value")
+        case .outOfMemory: return error(out, "OOM command not allowed when used memory > 'maxmemory'.")
         }
-        if case .failed(let why) = outcome { return error(out, why) }
-        out.appendRESPInteger(Int64(sum))
-        return .proceed
-    }
-
-    /// The item's value as redis's string2ll reads a string value (at most 20 bytes).
-    private func integerValue(_ it: Item) -> Int? {
-        guard it.valueLength > 0, it.valueLength <= 20, engine.valueSegmentCount(it) == 1 else { return nil }
-        let seg = engine.valueSegment(it, 0)
-        return parseInteger(UnsafeRawPointer(seg.baseAddress!), it.valueLength)
     }
 }
 

@@ -100,3 +100,54 @@ struct KeyspaceTests {
         #expect(h.engine.fetch("k") == nil)
     }
 }
+
+@Suite("addToInteger (Redis INCRBY)")
+struct AddToIntegerTests {
+    private func add(_ h: Harness, _ key: String, _ by: Int) -> IntegerUpdate {
+        h.engine.withKey(key) { k, hv in
+            h.engine.addToInteger(k, hash: hv, by: by,
+                                  parse: { Int(String(decoding: $0, as: UTF8.self)) },
+                                  format: { v, buf in
+                                      let text = Array(String(v).utf8)
+                                      buf.copyBytes(from: text)
+                                      return text.count
+                                  })
+        }
+    }
+
+    @Test("creates a missing key, adds in place keeping the CAS fresh, grows into a new item, keeps flags and expiry")
+    func addsInPlaceAndGrows() throws {
+        let h = try Harness()
+        #expect(add(h, "n", 5) == .value(5))
+        #expect(h.engine.fetch("n")?.string == "5")
+        let before = try #require(h.engine.fetch("n")).cas
+        #expect(add(h, "n", 3) == .value(8))
+        let after = try #require(h.engine.fetch("n"))
+        #expect(after.string == "8" && after.cas != before)
+        #expect(add(h, "n", 2) == .value(10))
+        #expect(h.engine.fetch("n")?.string == "10")
+        #expect(h.engine.put("f", "41", flags: 7, exptime: 100).result == .stored)
+        #expect(add(h, "f", 1) == .value(42))
+        #expect(add(h, "f", 100) == .value(142))
+        let f = try #require(h.engine.fetch("f"))
+        #expect(f.string == "142" && f.flags == 7)
+        let info = try #require(h.engine.withKey("f") { h.engine.inspect($0, hash: $1) })
+        #expect(info.expiry == h.clock.current + 100)
+    }
+
+    @Test("not an integer, overflow and a list under the key are refused and change nothing")
+    func refusals() throws {
+        let h = try Harness()
+        #expect(h.engine.put("s", "abc").result == .stored)
+        #expect(add(h, "s", 1) == .notInteger)
+        #expect(h.engine.put("m", String(Int.max)).result == .stored)
+        #expect(add(h, "m", 1) == .overflow)
+        #expect(h.engine.fetch("m")?.string == String(Int.max))
+        _ = h.engine.withKey("l") { k, hv -> StoreResult in
+            guard case .item(let it) = h.engine.allocate(key: k, flags: 0, expiry: 0, valueLength: 1, type: .list) else { return .notStored }
+            defer { h.engine.release(it) }
+            return h.engine.store(it, hash: hv, mode: .set, casIn: 0).0
+        }
+        #expect(add(h, "l", 1) == .wrongType)
+    }
+}
