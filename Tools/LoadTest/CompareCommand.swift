@@ -31,6 +31,8 @@ struct CompareCommand: ParsableCommand {
     var redis = "redis-server"
     @Flag(name: .customLong("no-redis"), help: "Leave redis-server out.")
     var noRedis = false
+    @Flag(name: .customLong("resp"), help: "Also run swiftcached's Redis port (--redis-port) as the column swiftcached-resp, beside redis-server, on the RESP workloads.")
+    var resp = false
     @Flag(name: .customLong("no-null"), help: "Leave the null server (the ceiling column) out.")
     var noNull = false
     @Option(help: "Only these workloads, comma-separated (p1,p16,mget16,4k,zipf; also meta-p1,meta-p16,meta-mget16, memcached-protocol servers only).")
@@ -85,6 +87,7 @@ struct CompareCommand: ParsableCommand {
         o.memoryMB = memory
         o.workloads = try selectedWorkloads()
         o.redis = noRedis ? nil : redis
+        o.swiftcachedRESP = resp
         o.nullServer = noNull ? nil : selfExecutable()
         let report: CompareReport
         do {

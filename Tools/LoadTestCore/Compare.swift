@@ -149,6 +149,8 @@ public struct CompareOptions: Sendable {
     public var redis: String? = "redis-server"
     /// Run the null server (this executable's `null-server`) as the ceiling column; nil to leave it out.
     public var nullServer: String? = nil
+    /// Also run swiftcached's Redis port as the column `swiftcached-resp` (RESP workloads only).
+    public var swiftcachedRESP = false
     public var serverThreads = 2
     public var memoryMB = 256
     public var rounds = 3
@@ -361,6 +363,7 @@ public enum CompareRunner {
             commands["redis"] = "--bind 127.0.0.1 --save '' --appendonly no --protected-mode no --maxmemory \(o.memoryMB)mb --maxmemory-policy allkeys-lru"
         }
         if o.nullServer != nil { commands["null"] = "swiftcached-loadtest null-server --threads \(t)" }
+        if o.swiftcachedRESP { commands["swiftcached-resp"] = "-p 0 --redis-port=<port> " + commands["swiftcached"]! }
 
         /// Every server, freshly started: each workload runs against servers that start empty, so
         /// one workload's items (4 KB values fill -m and take the slab pages) never shape the next.
@@ -369,6 +372,11 @@ public enum CompareRunner {
             do {
                 servers.append(try ManagedServer.start(name: "swiftcached", executable: o.swiftcached) { ["-p", String($0)] + common + asNobody })
                 servers.append(try ManagedServer.start(name: "memcached", executable: memcached) { ["-p", String($0)] + common + asNobody })
+                if o.swiftcachedRESP {
+                    servers.append(try ManagedServer.start(name: "swiftcached-resp", executable: o.swiftcached, wire: .resp) {
+                        ["-p", "0", "--redis-port=\($0)"] + common + asNobody
+                    })
+                }
                 if let redis {
                     servers.append(try ManagedServer.start(name: "redis", executable: redis, wire: .resp) { ["--port", String($0)] + redisArgs })
                 }
