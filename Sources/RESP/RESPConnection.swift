@@ -18,11 +18,22 @@ final class RESPConnection: ConnectionHandler {
     /// CLIENT ID: unique for the process's life, from 1.
     let id: UInt64
     /// Chosen by HELLO.
-    var version: RESPVersion = .resp2
+    var version: RESPVersion = .resp2 {
+        didSet { client.protocolVersion.store(version.rawValue, ordering: .relaxed) }
+    }
     /// False while --requirepass is set and AUTH has not succeeded.
     var authenticated: Bool
-    /// CLIENT SETNAME.
-    var name: [UInt8]? = nil
+    /// CLIENT SETNAME (published for CLIENT LIST on other workers).
+    var name: [UInt8]? = nil {
+        didSet { client.name.withLock { $0 = name ?? [] } }
+    }
+    /// What other workers see of this connection (CLIENT LIST, KILL, UNBLOCK).
+    let client: RESPClient
+    /// CLIENT REPLY OFF / SKIP: replies withheld (RESPConnection+Client.swift).
+    var replyMode = ReplyMode.on
+    /// Parked in DEBUG SLEEP (RESPConnection+Debug.swift), and whether its +OK is withheld.
+    var sleeping = false
+    var sleepReplyWithheld = false
     /// Set when the running command answers an error (commandstats' failed_calls).
     private var commandFailed = false
     /// Wakes this connection from a publisher's thread.
@@ -45,18 +56,30 @@ final class RESPConnection: ConnectionHandler {
         self.id = id
         parser = RESPRequestParser(limits: service.settings.limits)
         authenticated = !service.config.passwordRequired
+        client = RESPClient(id: id, fd: fd, now: service.engine.clock.current, waker: waker)
         parser.unauthenticated = !authenticated
+        service.clients.add(client)
     }
 
     func connectionClosed() {
         releaseMGet()
         dropSubscriptions()
+        service.clients.remove(id)
         service.openConnections.subtract(1, ordering: .relaxed)
+    }
+
+    /// Killed from another connection: closed at the wake-up that follows (never touched by
+    /// the killer's thread).
+    func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        if client.killed.load(ordering: .acquiring) { return .closeNow }
+        if sleeping { return finishSleep(output, timedOut: timedOut) }
+        return .proceed
     }
 
     func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        if client.killed.load(ordering: .acquiring) { return (input.count, .closeNow) }
         // CONFIG SET proto-max-bulk-len reaches every connection at its next read.
         parser.limits.maxBulkLength = service.config.maxBulkLength
         var pos = 0
@@ -76,7 +99,7 @@ final class RESPConnection: ConnectionHandler {
                 // is ready, and this request is parsed again on the next call.
                 if handled == service.settings.requestsPerEvent { return (pos, .yield) }
                 handled += 1
-                let action = execute(output)
+                let action = replyMode == .on ? execute(output) : executeWithheld(output)
                 pos = end
                 if action != .proceed { return (pos, action) }
             }
@@ -85,11 +108,14 @@ final class RESPConnection: ConnectionHandler {
 
     /// redis's processCommand: unknown command, then arity, then authentication; then the
     /// command runs, timed and counted for INFO commandstats.
-    private func execute(_ output: OutputBuffer) -> HandlerAction {
+    func execute(_ output: OutputBuffer) -> HandlerAction {
         stats.add(RESPCounter.commands.rawValue)
+        client.lastInteraction.store(engine.clock.current, ordering: .relaxed)
         guard let command = service.table.find(argument(0)) else {
+            client.lastCommand.store(0, ordering: .relaxed)
             return unknownCommand(output)
         }
+        noteLastCommand(command)
         guard command.accepts(argumentCount: argumentCount) else {
             commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
             return error(output, "ERR wrong number of arguments for '\(command.name)' command")
@@ -194,4 +220,5 @@ final class RESPConnection: ConnectionHandler {
 
     /// The port's commands, by group.
     static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands
+        + clientCommands + commandInfoCommands + bitCommands + debugCommands
 }
