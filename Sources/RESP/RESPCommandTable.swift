@@ -16,15 +16,22 @@ public struct RESPCommand: Sendable {
     public let keyStep: Int
     /// How it behaves inside MULTI (RESPConnection+Transactions.swift).
     let transaction: RESPTransactionRole
+    /// The flags COMMAND reports (redis's command_flags).
+    public let flags: RESPCommandFlags
+    /// A container's subcommands this port implements, lower case (COMMAND INFO, CLIENT LIST's cmd).
+    public let subcommands: [StaticString]
     /// Its place in the port's table (INFO commandstats' counters); set by the table.
     var index = 0
     /// Runs on the connection's worker with the request's arguments readable through the parser.
     let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
 
-    init(_ name: StaticString, arity: Int, keys: (Int, Int, Int) = (0, 0, 0), transaction: RESPTransactionRole = .queued,
+    init(_ name: StaticString, arity: Int, keys: (Int, Int, Int) = (0, 0, 0), flags: RESPCommandFlags = [],
+         subcommands: [StaticString] = [], transaction: RESPTransactionRole = .queued,
          _ run: @escaping @Sendable (RESPConnection, OutputBuffer) -> HandlerAction) {
         self.name = name
         self.arity = arity
+        self.flags = flags
+        self.subcommands = subcommands
         self.transaction = transaction
         (firstKey, lastKey, keyStep) = keys
         self.run = run
@@ -46,6 +53,39 @@ enum RESPTransactionRole: Sendable {
     case exec
     /// Refused inside MULTI ("Command not allowed inside a transaction"): SAVE (redis's no-multi).
     case refused
+}
+
+/// redis's command flags, in the order COMMAND lists them (redis's replyFlagNames).
+public struct RESPCommandFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let write = Self(rawValue: 1 << 0)
+    public static let readonly = Self(rawValue: 1 << 1)
+    public static let denyoom = Self(rawValue: 1 << 2)
+    public static let admin = Self(rawValue: 1 << 3)
+    public static let pubsub = Self(rawValue: 1 << 4)
+    public static let noscript = Self(rawValue: 1 << 5)
+    public static let blocking = Self(rawValue: 1 << 6)
+    public static let loading = Self(rawValue: 1 << 7)
+    public static let stale = Self(rawValue: 1 << 8)
+    public static let skipMonitor = Self(rawValue: 1 << 9)
+    public static let skipSlowlog = Self(rawValue: 1 << 10)
+    public static let asking = Self(rawValue: 1 << 11)
+    public static let fast = Self(rawValue: 1 << 12)
+    public static let noAuth = Self(rawValue: 1 << 13)
+    public static let noMandatoryKeys = Self(rawValue: 1 << 14)
+    public static let noAsyncLoading = Self(rawValue: 1 << 15)
+    public static let noMulti = Self(rawValue: 1 << 16)
+    public static let movableKeys = Self(rawValue: 1 << 17)
+    public static let allowBusy = Self(rawValue: 1 << 18)
+
+    /// The names COMMAND reports, by bit.
+    static let names: [StaticString] = [
+        "write", "readonly", "denyoom", "admin", "pubsub", "noscript", "blocking", "loading", "stale",
+        "skip_monitor", "skip_slowlog", "asking", "fast", "no_auth", "no_mandatory_keys", "no_async_loading",
+        "no_multi", "movablekeys", "allow_busy",
+    ]
 }
 
 /// A port's command set, looked up by word.

@@ -1,36 +1,36 @@
 // Connection and server commands of the Redis port: PING ECHO HELLO AUTH QUIT RESET SELECT
-// CLIENT (ID SETNAME GETNAME) COMMAND (COUNT) FLUSHALL FLUSHDB, with redis-server 7.0's replies.
+// FLUSHALL FLUSHDB, with redis-server 7.0's replies (CLIENT is RESPConnection+Client.swift,
+// COMMAND RESPConnection+CommandInfo.swift).
 import CacheEngine
 import Platform
 
 extension RESPConnection {
     static let connectionCommands: [RESPCommand] = [
-        RESPCommand("ping", arity: -1) { c, out in c.ping(out) },
-        RESPCommand("echo", arity: 2) { c, out in
+        RESPCommand("ping", arity: -1, flags: [.fast]) { c, out in c.ping(out) },
+        RESPCommand("echo", arity: 2, flags: [.loading, .stale, .fast]) { c, out in
             out.appendRESPBulk(c.argument(1))
             return .proceed
         },
-        RESPCommand("hello", arity: -1) { c, out in c.hello(out) },
-        RESPCommand("auth", arity: -2) { c, out in c.auth(out) },
-        RESPCommand("quit", arity: -1, transaction: .immediate) { _, out in
+        RESPCommand("hello", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy]) { c, out in c.hello(out) },
+        RESPCommand("auth", arity: -2, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy]) { c, out in c.auth(out) },
+        RESPCommand("quit", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], transaction: .immediate) { _, out in
             out.appendRESPOK()
             return .close
         },
-        RESPCommand("reset", arity: 1, transaction: .immediate) { c, out in
+        RESPCommand("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], transaction: .immediate) { c, out in
             c.endTransaction()
             c.dropSubscriptions()
             c.version = .resp2
             c.name = nil
+            c.replyMode = .on
             c.authenticated = !c.service.config.passwordRequired
             c.parser.unauthenticated = !c.authenticated
             out.appendRESPSimple("RESET")
             return .proceed
         },
-        RESPCommand("select", arity: 2) { c, out in c.select(out) },
-        RESPCommand("client", arity: -2) { c, out in c.client(out) },
-        RESPCommand("command", arity: -1) { c, out in c.command(out) },
-        RESPCommand("flushall", arity: -1) { c, out in c.flush(out) },
-        RESPCommand("flushdb", arity: -1) { c, out in c.flush(out) },
+        RESPCommand("select", arity: 2, flags: [.loading, .stale, .fast]) { c, out in c.select(out) },
+        RESPCommand("flushall", arity: -1, flags: [.write]) { c, out in c.flush(out) },
+        RESPCommand("flushdb", arity: -1, flags: [.write]) { c, out in c.flush(out) },
     ]
 
     private func ping(_ out: OutputBuffer) -> HandlerAction {
@@ -152,44 +152,13 @@ extension RESPConnection {
         return .proceed
     }
 
-    private func client(_ out: OutputBuffer) -> HandlerAction {
-        if argument(1, is: "id") && argumentCount == 2 {
-            out.appendRESPInteger(Int64(id))
-        } else if argument(1, is: "getname") && argumentCount == 2 {
-            if let name { name.withUnsafeBytes { out.appendRESPBulk($0) } } else { out.appendRESPNull(version) }
-        } else if argument(1, is: "setname") && argumentCount == 3 {
-            guard validClientName(argument(2)) else { return badClientName(out) }
-            name = argument(2).isEmpty ? nil : Array(argument(2))
-            out.appendRESPOK()
-        } else {
-            return error(out, "ERR unknown subcommand '" + String(decoding: argument(1), as: UTF8.self) + "'. Try CLIENT HELP.")
-        }
-        return .proceed
-    }
-
     /// redis's validateClientName: printable ASCII without spaces.
-    private func validClientName(_ n: UnsafeRawBufferPointer) -> Bool {
+    func validClientName(_ n: UnsafeRawBufferPointer) -> Bool {
         n.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
-    private func badClientName(_ out: OutputBuffer) -> HandlerAction {
+    func badClientName(_ out: OutputBuffer) -> HandlerAction {
         error(out, "ERR Client names cannot contain spaces, newlines or special characters.")
-    }
-
-    /// COMMAND COUNT and COMMAND LIST from the table; the other subcommands are not built yet.
-    private func command(_ out: OutputBuffer) -> HandlerAction {
-        let commands = service.table.commands
-        if argumentCount == 2 && argument(1, is: "count") {
-            out.appendRESPInteger(Int64(commands.count))
-        } else if argumentCount == 2 && argument(1, is: "list") {
-            out.appendRESPArrayHeader(commands.count)
-            for c in commands { out.appendRESPBulk(c.name) }
-        } else if argumentCount == 1 {
-            return error(out, "ERR COMMAND without a subcommand is not supported by swiftcached yet; try COMMAND COUNT or COMMAND LIST")
-        } else {
-            return error(out, "ERR unknown subcommand or wrong number of arguments for '" + String(decoding: argument(1), as: UTF8.self) + "'. Try COMMAND HELP.")
-        }
-        return .proceed
     }
 
     /// FLUSHALL / FLUSHDB [ASYNC|SYNC]: the one database is the cache's, so both flush it all.

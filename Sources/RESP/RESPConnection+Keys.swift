@@ -7,10 +7,10 @@ import Platform
 
 extension RESPConnection {
     static let keyCommands: [RESPCommand] = [
-        RESPCommand("del", arity: -2, keys: (1, -1, 1)) { c, out in c.delete(out) },
+        RESPCommand("del", arity: -2, keys: (1, -1, 1), flags: [.write]) { c, out in c.delete(out) },
         // Deleting an item frees it at once here, so UNLINK is DEL.
-        RESPCommand("unlink", arity: -2, keys: (1, -1, 1)) { c, out in c.delete(out) },
-        RESPCommand("exists", arity: -2, keys: (1, -1, 1)) { c, out in
+        RESPCommand("unlink", arity: -2, keys: (1, -1, 1), flags: [.write, .fast]) { c, out in c.delete(out) },
+        RESPCommand("exists", arity: -2, keys: (1, -1, 1), flags: [.readonly, .fast]) { c, out in
             // redis counts a key named twice twice.
             var n: Int64 = 0
             for i in 1..<c.argumentCount {
@@ -23,7 +23,7 @@ extension RESPConnection {
             return .proceed
         },
         // TOUCH: as EXISTS, but each read counts as an access (LRU bump).
-        RESPCommand("touch", arity: -2, keys: (1, -1, 1)) { c, out in
+        RESPCommand("touch", arity: -2, keys: (1, -1, 1), flags: [.readonly, .fast]) { c, out in
             var n: Int64 = 0
             for i in 1..<c.argumentCount {
                 if let it = c.lookup(c.argument(i)) {
@@ -34,19 +34,19 @@ extension RESPConnection {
             out.appendRESPInteger(n)
             return .proceed
         },
-        RESPCommand("type", arity: 2, keys: (1, 1, 1)) { c, out in
+        RESPCommand("type", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in
             out.appendRESPSimple(c.inspect(c.argument(1)) == nil ? "none" : "string")
             return .proceed
         },
-        RESPCommand("expire", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.relativeSeconds, "expire", out) },
-        RESPCommand("pexpire", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.relativeMilliseconds, "pexpire", out) },
-        RESPCommand("expireat", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.unixSeconds, "expireat", out) },
-        RESPCommand("pexpireat", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.unixMilliseconds, "pexpireat", out) },
-        RESPCommand("ttl", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.relativeSeconds, out) },
-        RESPCommand("pttl", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.relativeMilliseconds, out) },
-        RESPCommand("expiretime", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.unixSeconds, out) },
-        RESPCommand("pexpiretime", arity: 2, keys: (1, 1, 1)) { c, out in c.timeToLive(.unixMilliseconds, out) },
-        RESPCommand("persist", arity: 2, keys: (1, 1, 1)) { c, out in
+        RESPCommand("expire", arity: -3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.expire(.relativeSeconds, "expire", out) },
+        RESPCommand("pexpire", arity: -3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.expire(.relativeMilliseconds, "pexpire", out) },
+        RESPCommand("expireat", arity: -3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.expire(.unixSeconds, "expireat", out) },
+        RESPCommand("pexpireat", arity: -3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.expire(.unixMilliseconds, "pexpireat", out) },
+        RESPCommand("ttl", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.timeToLive(.relativeSeconds, out) },
+        RESPCommand("pttl", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.timeToLive(.relativeMilliseconds, out) },
+        RESPCommand("expiretime", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.timeToLive(.unixSeconds, out) },
+        RESPCommand("pexpiretime", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.timeToLive(.unixMilliseconds, out) },
+        RESPCommand("persist", arity: 2, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in
             let key = c.argument(1)
             guard key.count <= ItemLayout.maxKeyLength else {
                 out.appendRESPInteger(0)

@@ -28,15 +28,15 @@ final class Subscriptions {
 
 extension RESPConnection {
     static let pubSubCommands: [RESPCommand] = [
-        RESPCommand("subscribe", arity: -2) { c, out in c.subscribe(.channel, "subscribe", out) },
-        RESPCommand("psubscribe", arity: -2) { c, out in c.subscribe(.pattern, "psubscribe", out) },
-        RESPCommand("ssubscribe", arity: -2, keys: (1, -1, 1)) { c, out in c.subscribe(.shard, "ssubscribe", out) },
-        RESPCommand("unsubscribe", arity: -1) { c, out in c.unsubscribe(.channel, "unsubscribe", out) },
-        RESPCommand("punsubscribe", arity: -1) { c, out in c.unsubscribe(.pattern, "punsubscribe", out) },
-        RESPCommand("sunsubscribe", arity: -1, keys: (1, -1, 1)) { c, out in c.unsubscribe(.shard, "sunsubscribe", out) },
-        RESPCommand("publish", arity: 3) { c, out in c.publish(shard: false, out) },
-        RESPCommand("spublish", arity: 3, keys: (1, 1, 1)) { c, out in c.publish(shard: true, out) },
-        RESPCommand("pubsub", arity: -2) { c, out in c.pubsub(out) },
+        RESPCommand("subscribe", arity: -2, flags: [.pubsub, .noscript, .loading, .stale]) { c, out in c.subscribe(.channel, "subscribe", out) },
+        RESPCommand("psubscribe", arity: -2, flags: [.pubsub, .noscript, .loading, .stale]) { c, out in c.subscribe(.pattern, "psubscribe", out) },
+        RESPCommand("ssubscribe", arity: -2, keys: (1, -1, 1), flags: [.pubsub, .noscript, .loading, .stale]) { c, out in c.subscribe(.shard, "ssubscribe", out) },
+        RESPCommand("unsubscribe", arity: -1, flags: [.pubsub, .noscript, .loading, .stale]) { c, out in c.unsubscribe(.channel, "unsubscribe", out) },
+        RESPCommand("punsubscribe", arity: -1, flags: [.pubsub, .noscript, .loading, .stale]) { c, out in c.unsubscribe(.pattern, "punsubscribe", out) },
+        RESPCommand("sunsubscribe", arity: -1, keys: (1, -1, 1), flags: [.pubsub, .noscript, .loading, .stale]) { c, out in c.unsubscribe(.shard, "sunsubscribe", out) },
+        RESPCommand("publish", arity: 3, flags: [.pubsub, .loading, .stale, .fast]) { c, out in c.publish(shard: false, out) },
+        RESPCommand("spublish", arity: 3, keys: (1, 1, 1), flags: [.pubsub, .loading, .stale, .fast]) { c, out in c.publish(shard: true, out) },
+        RESPCommand("pubsub", arity: -2, subcommands: ["channels", "numsub", "numpat", "shardchannels", "shardnumsub"]) { c, out in c.pubsub(out) },
     ]
 
     /// In RESP2, a connection with a subscription is in redis's subscribed mode.
@@ -66,6 +66,7 @@ extension RESPConnection {
             }
             confirmation(word, argument(i), s.count(kind), out)
         }
+        publishSubscriptionCounts()
         return .proceed
     }
 
@@ -84,6 +85,7 @@ extension RESPConnection {
                 service.pubsub.remove(s.subscriber, from: name, kind)
                 name.withUnsafeBytes { confirmation(word, $0, s.count(kind), out) }
             }
+            publishSubscriptionCounts()
             return .proceed
         }
         for i in 1..<argumentCount {
@@ -94,6 +96,7 @@ extension RESPConnection {
             }
             confirmation(word, argument(i), s?.count(kind) ?? 0, out)
         }
+        publishSubscriptionCounts()
         return .proceed
     }
 
@@ -152,11 +155,14 @@ extension RESPConnection {
             for name in s[kind] { service.pubsub.remove(s.subscriber, from: name, kind) }
         }
         subscriptions = nil
+        publishSubscriptionCounts()
     }
 
     /// Messages published to this connection go out between its replies; one refused for a full
     /// queue closes it (redis's client-output-buffer-limit).
     func deliverPushes(output: OutputBuffer) -> HandlerAction {
+        // CLIENT KILL from another worker wakes the victim through the same path.
+        if client.killed.load(ordering: .acquiring) { return .closeNow }
         guard let s = subscriptions else { return .proceed }
         if s.subscriber.overflowed.load(ordering: .relaxed) { return .closeNow }
         s.subscriber.queue.take(into: output)
@@ -164,6 +170,13 @@ extension RESPConnection {
     }
 
     func pushesOverflowed() -> Bool {
-        subscriptions?.subscriber.overflowed.load(ordering: .relaxed) ?? false
+        client.killed.load(ordering: .acquiring) || (subscriptions?.subscriber.overflowed.load(ordering: .relaxed) ?? false)
+    }
+
+    /// sub, psub and ssub for CLIENT LIST on other workers.
+    func publishSubscriptionCounts() {
+        client.channels.store(subscriptions?[.channel].count ?? 0, ordering: .relaxed)
+        client.patterns.store(subscriptions?[.pattern].count ?? 0, ordering: .relaxed)
+        client.shardChannels.store(subscriptions?[.shard].count ?? 0, ordering: .relaxed)
     }
 }

@@ -9,13 +9,13 @@ import Glibc
 
 extension RESPConnection {
     static let serverCommands: [RESPCommand] = [
-        RESPCommand("info", arity: -1) { c, out in c.info(out) },
-        RESPCommand("config", arity: -2) { c, out in c.config(out) },
-        RESPCommand("dbsize", arity: 1) { c, out in
+        RESPCommand("info", arity: -1, flags: [.loading, .stale]) { c, out in c.info(out) },
+        RESPCommand("config", arity: -2, subcommands: ["get", "set", "resetstat", "rewrite"]) { c, out in c.config(out) },
+        RESPCommand("dbsize", arity: 1, flags: [.readonly, .fast]) { c, out in
             out.appendRESPInteger(Int64(c.engine.stats.items.number))
             return .proceed
         },
-        RESPCommand("time", arity: 1) { _, out in
+        RESPCommand("time", arity: 1, flags: [.loading, .stale, .fast]) { _, out in
             var t = timeval()
             gettimeofday(&t, nil)
             out.appendRESPArrayHeader(2)
@@ -23,17 +23,17 @@ extension RESPConnection {
             out.appendRESPBulk(decimal: Int64(t.tv_usec))
             return .proceed
         },
-        RESPCommand("lastsave", arity: 1) { c, out in
+        RESPCommand("lastsave", arity: 1, flags: [.loading, .stale, .fast]) { c, out in
             // Never saved: redis reports its start time until its first save.
             out.appendRESPInteger(Int64(c.service.host().startedAt))
             return .proceed
         },
-        RESPCommand("save", arity: 1, transaction: .refused) { c, out in c.noSnapshot(out) },
-        RESPCommand("bgsave", arity: -1) { c, out in c.noSnapshot(out) },
-        RESPCommand("wait", arity: 3) { c, out in c.wait(out) },
-        RESPCommand("slowlog", arity: -2) { c, out in c.slowlog(out) },
-        RESPCommand("object", arity: -2) { c, out in c.object(out) },
-        RESPCommand("memory", arity: -2) { c, out in c.memory(out) },
+        RESPCommand("save", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], transaction: .refused) { c, out in c.noSnapshot(out) },
+        RESPCommand("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading]) { c, out in c.noSnapshot(out) },
+        RESPCommand("wait", arity: 3, flags: [.noscript]) { c, out in c.wait(out) },
+        RESPCommand("slowlog", arity: -2, subcommands: ["get", "len", "reset"]) { c, out in c.slowlog(out) },
+        RESPCommand("object", arity: -2, subcommands: ["encoding", "refcount", "idletime", "freq"]) { c, out in c.object(out) },
+        RESPCommand("memory", arity: -2, subcommands: ["usage"]) { c, out in c.memory(out) },
     ]
 
     /// SLOWLOG GET [count] | LEN | RESET.

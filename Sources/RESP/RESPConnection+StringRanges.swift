@@ -7,12 +7,12 @@ import Platform
 
 extension RESPConnection {
     static let stringRangeCommands: [RESPCommand] = [
-        RESPCommand("getrange", arity: 4, keys: (1, 1, 1)) { c, out in c.getrange(out) },
-        RESPCommand("substr", arity: 4, keys: (1, 1, 1)) { c, out in c.getrange(out) },
-        RESPCommand("setrange", arity: 4, keys: (1, 1, 1)) { c, out in c.setrange(out) },
-        RESPCommand("getbit", arity: 3, keys: (1, 1, 1)) { c, out in c.getbit(out) },
-        RESPCommand("setbit", arity: 4, keys: (1, 1, 1)) { c, out in c.setbit(out) },
-        RESPCommand("bitcount", arity: -2, keys: (1, 1, 1)) { c, out in c.bitcount(out) },
+        RESPCommand("getrange", arity: 4, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.getrange(out) },
+        RESPCommand("substr", arity: 4, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.getrange(out) },
+        RESPCommand("setrange", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.setrange(out) },
+        RESPCommand("getbit", arity: 3, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.getbit(out) },
+        RESPCommand("setbit", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.setbit(out) },
+        RESPCommand("bitcount", arity: -2, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.bitcount(out) },
     ]
 
     /// redis's largest string (proto-max-bulk-len's default, checkStringLength).

@@ -13,38 +13,38 @@ import Glibc
 
 extension RESPConnection {
     static let stringCommands: [RESPCommand] = [
-        RESPCommand("get", arity: 2, keys: (1, 1, 1)) { c, out in c.get(out) },
-        RESPCommand("set", arity: -3, keys: (1, 1, 1)) { c, out in c.set(out) },
-        RESPCommand("setnx", arity: 3, keys: (1, 1, 1)) { c, out in
+        RESPCommand("get", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.get(out) },
+        RESPCommand("set", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.set(out) },
+        RESPCommand("setnx", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in
             let r = c.write(key: c.argument(1), value: c.argument(2), expiry: .none, condition: .ifAbsent, wantOld: false)
             return c.reply(r, out) { out.appendRESPInteger(r.stored ? 1 : 0) }
         },
-        RESPCommand("setex", arity: 4, keys: (1, 1, 1)) { c, out in c.setWithExpiry(out, milliseconds: false) },
-        RESPCommand("psetex", arity: 4, keys: (1, 1, 1)) { c, out in c.setWithExpiry(out, milliseconds: true) },
-        RESPCommand("getset", arity: 3, keys: (1, 1, 1)) { c, out in
+        RESPCommand("setex", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.setWithExpiry(out, milliseconds: false) },
+        RESPCommand("psetex", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.setWithExpiry(out, milliseconds: true) },
+        RESPCommand("getset", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in
             let r = c.write(key: c.argument(1), value: c.argument(2), expiry: .none, condition: .always, wantOld: true)
             return c.reply(r, out) { c.appendOld(r.old, out) }
         },
-        RESPCommand("getdel", arity: 2, keys: (1, 1, 1)) { c, out in c.getdel(out) },
-        RESPCommand("mget", arity: -2, keys: (1, -1, 1)) { c, out in c.mget(out) },
-        RESPCommand("mset", arity: -3, keys: (1, -1, 2)) { c, out in c.mset(out) },
-        RESPCommand("msetnx", arity: -3, keys: (1, -1, 2)) { c, out in c.msetnx(out) },
-        RESPCommand("getex", arity: -2, keys: (1, 1, 1)) { c, out in c.getex(out) },
-        RESPCommand("incrbyfloat", arity: 3, keys: (1, 1, 1)) { c, out in c.incrementByFloat(out) },
-        RESPCommand("strlen", arity: 2, keys: (1, 1, 1)) { c, out in
+        RESPCommand("getdel", arity: 2, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.getdel(out) },
+        RESPCommand("mget", arity: -2, keys: (1, -1, 1), flags: [.readonly, .fast]) { c, out in c.mget(out) },
+        RESPCommand("mset", arity: -3, keys: (1, -1, 2), flags: [.write, .denyoom]) { c, out in c.mset(out) },
+        RESPCommand("msetnx", arity: -3, keys: (1, -1, 2), flags: [.write, .denyoom]) { c, out in c.msetnx(out) },
+        RESPCommand("getex", arity: -2, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.getex(out) },
+        RESPCommand("incrbyfloat", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.incrementByFloat(out) },
+        RESPCommand("strlen", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in
             let it = c.lookup(c.argument(1))
             out.appendRESPInteger(Int64(it?.valueLength ?? 0))
             if let it { c.engine.release(it) }
             return .proceed
         },
-        RESPCommand("append", arity: 3, keys: (1, 1, 1)) { c, out in c.append(out) },
-        RESPCommand("incr", arity: 2, keys: (1, 1, 1)) { c, out in c.incrementBy(1, out) },
-        RESPCommand("decr", arity: 2, keys: (1, 1, 1)) { c, out in c.incrementBy(-1, out) },
-        RESPCommand("incrby", arity: 3, keys: (1, 1, 1)) { c, out in
+        RESPCommand("append", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.append(out) },
+        RESPCommand("incr", arity: 2, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.incrementBy(1, out) },
+        RESPCommand("decr", arity: 2, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.incrementBy(-1, out) },
+        RESPCommand("incrby", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in
             guard let by = c.integerArgument(2) else { return c.notAnInteger(out) }
             return c.incrementBy(by, out)
         },
-        RESPCommand("decrby", arity: 3, keys: (1, 1, 1)) { c, out in
+        RESPCommand("decrby", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in
             guard let by = c.integerArgument(2) else { return c.notAnInteger(out) }
             guard by != Int.min else { return c.error(out, "ERR decrement would overflow") }
             return c.incrementBy(-by, out)

@@ -36,16 +36,16 @@ struct WatchedKey {
 
 extension RESPConnection {
     static let transactionCommands: [RESPCommand] = [
-        RESPCommand("multi", arity: 1, transaction: .immediate) { c, out in c.multi(out) },
-        RESPCommand("exec", arity: 1, transaction: .exec) { c, out in c.exec(out) },
-        RESPCommand("discard", arity: 1, transaction: .immediate) { c, out in
+        RESPCommand("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], transaction: .immediate) { c, out in c.multi(out) },
+        RESPCommand("exec", arity: 1, flags: [.noscript, .loading, .stale, .skipSlowlog], transaction: .exec) { c, out in c.exec(out) },
+        RESPCommand("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], transaction: .immediate) { c, out in
             guard c.transaction != nil else { return c.error(out, "ERR DISCARD without MULTI") }
             c.endTransaction()
             out.appendRESPOK()
             return .proceed
         },
-        RESPCommand("watch", arity: -2, keys: (1, -1, 1), transaction: .immediate) { c, out in c.watch(out) },
-        RESPCommand("unwatch", arity: 1) { c, out in
+        RESPCommand("watch", arity: -2, keys: (1, -1, 1), flags: [.noscript, .loading, .stale, .fast, .allowBusy], transaction: .immediate) { c, out in c.watch(out) },
+        RESPCommand("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy]) { c, out in
             c.watched = [:]
             out.appendRESPOK()
             return .proceed

@@ -18,11 +18,22 @@ final class RESPConnection: ConnectionHandler {
     /// CLIENT ID: unique for the process's life, from 1.
     let id: UInt64
     /// Chosen by HELLO.
-    var version: RESPVersion = .resp2
+    var version: RESPVersion = .resp2 {
+        didSet { client.protocolVersion.store(version.rawValue, ordering: .relaxed) }
+    }
     /// False while --requirepass is set and AUTH has not succeeded.
     var authenticated: Bool
-    /// CLIENT SETNAME.
-    var name: [UInt8]? = nil
+    /// CLIENT SETNAME (published for CLIENT LIST on other workers).
+    var name: [UInt8]? = nil {
+        didSet { client.name.withLock { $0 = name ?? [] } }
+    }
+    /// What other workers see of this connection (CLIENT LIST, KILL, UNBLOCK).
+    let client: RESPClient
+    /// CLIENT REPLY OFF / SKIP: replies withheld (RESPConnection+Client.swift).
+    var replyMode = ReplyMode.on
+    /// Parked in DEBUG SLEEP (RESPConnection+Debug.swift), and whether its +OK is withheld.
+    var sleeping = false
+    var sleepReplyWithheld = false
     /// SELECT: the database (0-15) this connection's keys are in; 0 is the memcached port's.
     var database = 0
     /// When the last command ended (microseconds, `RESPCommandStats.now`): the next one's start.
@@ -60,18 +71,30 @@ final class RESPConnection: ConnectionHandler {
         self.id = id
         parser = RESPRequestParser(limits: service.settings.limits)
         authenticated = !service.config.passwordRequired
+        client = RESPClient(id: id, fd: fd, now: service.engine.clock.current, waker: waker)
         parser.unauthenticated = !authenticated
+        service.clients.add(client)
     }
 
     func connectionClosed() {
         releaseMGet()
         dropSubscriptions()
+        service.clients.remove(id)
         service.openConnections.subtract(1, ordering: .relaxed)
+    }
+
+    /// Killed from another connection: closed at the wake-up that follows (never touched by
+    /// the killer's thread).
+    func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        if client.killed.load(ordering: .acquiring) { return .closeNow }
+        if sleeping { return finishSleep(output, timedOut: timedOut) }
+        return .proceed
     }
 
     func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
+        if client.killed.load(ordering: .acquiring) { return (input.count, .closeNow) }
         // CONFIG SET proto-max-bulk-len reaches every connection at its next read.
         parser.limits.maxBulkLength = service.config.maxBulkLength
         var pos = 0
@@ -94,7 +117,8 @@ final class RESPConnection: ConnectionHandler {
                 handled += 1
                 // The gate: no command here while another worker's EXEC runs (CommandGate.swift).
                 if service.gate.enter(gateSlot) { clockMark = RESPCommandStats.now() }
-                let action = execute(output, request: UnsafeRawBufferPointer(rebasing: input[pos..<end]))
+                let request = UnsafeRawBufferPointer(rebasing: input[pos..<end])
+                let action = replyMode == .on ? execute(output, request: request) : executeWithheld(output, request: request)
                 service.gate.leave(gateSlot)
                 pos = end
                 if action != .proceed { return (pos, action) }
@@ -105,12 +129,15 @@ final class RESPConnection: ConnectionHandler {
     /// redis's processCommand: unknown command, then arity, then authentication, then what MULTI
     /// and subscribed mode allow; then the command runs (or, inside MULTI, is queued as `request`'s
     /// bytes). A command refused inside MULTI fails the transaction; a refused EXEC answers EXECABORT.
-    private func execute(_ output: OutputBuffer, request: UnsafeRawBufferPointer) -> HandlerAction {
+    func execute(_ output: OutputBuffer, request: UnsafeRawBufferPointer) -> HandlerAction {
         stats.add(RESPCounter.commands.rawValue)
+        client.lastInteraction.store(engine.clock.current, ordering: .relaxed)
         guard let command = service.table.find(argument(0)) else {
             transaction?.failed = true
+            client.lastCommand.store(0, ordering: .relaxed)
             return unknownCommand(output)
         }
+        noteLastCommand(command)
         guard command.accepts(argumentCount: argumentCount) else {
             return reject(command, output, "ERR wrong number of arguments for '\(command.name)' command")
         }
@@ -246,4 +273,5 @@ final class RESPConnection: ConnectionHandler {
     /// The port's commands, by group.
     static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands
         + transactionCommands
+        + clientCommands + commandInfoCommands + bitCommands + debugCommands
 }

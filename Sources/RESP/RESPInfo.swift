@@ -136,6 +136,12 @@ extension RESPService {
                 ("resp_mget_streamed_replies", String(total(.mgetsStreamed))),
                 ("resp_multi_queue_refusals", String(total(.transactionQueueRefusals))),
                 ("resp_watch_refusals", String(total(.watchRefusals))),
+                ("resp_clients_killed", String(total(.clientsKilled))),
+                ("resp_clients_unblocked", String(total(.clientsUnblocked))),
+                ("resp_lcs_refused", String(total(.lcsRefused))),
+                ("resp_bitop_refused", String(total(.bitopRefused))),
+                ("resp_debug_sleeps", String(total(.debugSleeps))),
+                ("resp_debug_sleeps_clamped", String(total(.debugSleepsClamped))),
             ]
         case .replication:
             return [

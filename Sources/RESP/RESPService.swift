@@ -42,6 +42,17 @@ public enum RESPCounter: Int, StatCounter {
     case transactionQueueRefusals
     /// WATCHes refused for passing the watched-keys bound.
     case watchRefusals
+    /// Connections closed by CLIENT KILL.
+    case clientsKilled
+    /// Blocked connections released by CLIENT UNBLOCK.
+    case clientsUnblocked
+    /// LCS refused: its table would pass proto-max-bulk-len.
+    case lcsRefused
+    /// BITOP refused: its result would pass the largest item (-I).
+    case bitopRefused
+    /// DEBUG SLEEP waits, and those cut to the longest wait (DEBUG SLEEP past 24 days).
+    case debugSleeps
+    case debugSleepsClamped
 
     public var name: String {
         switch self {
@@ -55,6 +66,12 @@ public enum RESPCounter: Int, StatCounter {
         case .mgetsStreamed: return "resp_mget_streamed_replies"
         case .transactionQueueRefusals: return "resp_multi_queue_refusals"
         case .watchRefusals: return "resp_watch_refusals"
+        case .clientsKilled: return "resp_clients_killed"
+        case .clientsUnblocked: return "resp_clients_unblocked"
+        case .lcsRefused: return "resp_lcs_refused"
+        case .bitopRefused: return "resp_bitop_refused"
+        case .debugSleeps: return "resp_debug_sleeps"
+        case .debugSleepsClamped: return "resp_debug_sleeps_clamped"
         }
     }
 
@@ -81,6 +98,8 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let openConnections = Atomic<Int>(0)
     /// Who subscribes to what, for publishers on every worker.
     let pubsub = PubSubRegistry()
+    /// Every open connection of this port, for CLIENT LIST, KILL and UNBLOCK on any worker.
+    let clients = RESPClientRegistry()
     /// SLOWLOG's entries and settings.
     let slowLog = SlowLog()
     /// Bytes of messages a subscriber may have waiting before it is disconnected.

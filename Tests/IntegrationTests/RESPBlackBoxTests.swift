@@ -274,6 +274,71 @@ struct RESPBlackBoxTests {
         }
     }
 
+    @Test("CLIENT LIST, INFO and KILL across two workers: every connection listed; killed by ID or address from another connection, the victim is closed",
+          .timeLimit(.minutes(1)))
+    func clientsAcrossWorkers() async throws {
+        try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
+            func words(_ w: String...) -> String { "*\(w.count)\r\n" + w.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined() }
+            // Connections are handed to the two workers in turn: neighbours live on different workers.
+            let conns = try (0..<4).map { _ in try RESPRawConnection(port: port) }
+            var ids: [Int] = []
+            for (i, c) in conns.enumerated() {
+                #expect(try c.request(words("CLIENT", "SETNAME", "c\(i)")) == "+OK\r\n")
+                let r = try c.request(words("CLIENT", "ID"))
+                ids.append(try #require(Int(r.dropFirst().dropLast(1)), "CLIENT ID: \(r)"))
+            }
+            #expect(try conns[3].request(words("SUBSCRIBE", "news")).hasPrefix("*3\r\n$9\r\nsubscribe\r\n"))
+            // Every line: redis 7.0.15's fields in its order, this connection's own values.
+            func lines(_ reply: String) -> [[String: String]] {
+                reply.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).dropFirst().filter { $0.hasPrefix("id=") }.map { line in
+                    Dictionary(line.split(separator: " ").map { f in
+                        let kv = f.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                        return (String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
+                    }, uniquingKeysWith: { a, _ in a })
+                }
+            }
+            let list = try conns[0].request(words("CLIENT", "LIST"))
+            let entries = lines(list)
+            // Oldest first: in id order (ids are handed out as each worker takes its connection).
+            let byID = ids.indices.sorted { ids[$0] < ids[$1] }
+            #expect(entries.map { $0["name"] ?? "" } == byID.map { "c\($0)" }, "\(list)")
+            #expect(entries.map { Int($0["id"] ?? "") ?? 0 } == ids.sorted())
+            let byName = Dictionary(entries.map { ($0["name"] ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+            let fieldOrder = "id addr laddr fd name age idle flags db sub psub ssub multi qbuf qbuf-free argv-mem multi-mem rbs rbp obl oll omem tot-mem events cmd user redir resp"
+            let firstLine = list.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).dropFirst().first.map(String.init) ?? ""
+            #expect(firstLine.split(separator: " ").map { String($0.split(separator: "=")[0]) }.joined(separator: " ") == fieldOrder, "\(firstLine)")
+            #expect(entries.allSatisfy { $0["laddr"] == "127.0.0.1:\(port)" && $0["addr"]?.hasPrefix("127.0.0.1:") == true })
+            #expect(Set(entries.compactMap { $0["fd"] }).count == 4)
+            #expect(byName["c0"]?["cmd"] == "client|list" && byName["c1"]?["cmd"] == "client|id" && byName["c3"]?["cmd"] == "subscribe")
+            #expect(byName["c3"]?["flags"] == "P" && byName["c3"]?["sub"] == "1" && byName["c0"]?["flags"] == "N")
+            let pubsub = lines(try conns[1].request(words("CLIENT", "LIST", "TYPE", "pubsub")))
+            #expect(pubsub.map { $0["name"] ?? "" } == ["c3"])
+            let info = lines(try conns[2].request(words("CLIENT", "INFO")))
+            #expect(info.count == 1 && info.first?["name"] == "c2" && info.first?["cmd"] == "client|info")
+            #expect(Int(info.first?["age"] ?? "x") != nil && Int(info.first?["idle"] ?? "x") != nil)
+
+            // c1 killed by ID from c0, c2 by its old-form address from c3 (with two workers, at
+            // least one of the two kills crosses workers).
+            #expect(try conns[0].request(words("CLIENT", "KILL", "ID", String(ids[1]))) == ":1\r\n")
+            #expect(try conns[1].drainUntilClosed(), "the killed connection was not closed")
+            let address = try #require(byName["c2"]?["addr"])
+            #expect(try conns[3].request(words("UNSUBSCRIBE")).contains("unsubscribe"))
+            #expect(try conns[3].request(words("CLIENT", "KILL", address)) == "+OK\r\n")
+            #expect(try conns[2].drainUntilClosed(), "the connection killed by address was not closed")
+            #expect(try conns[0].request(words("CLIENT", "KILL", "ID", String(ids[1]))) == ":0\r\n")
+            let after = lines(try conns[0].request(words("CLIENT", "LIST")))
+            #expect(after.map { $0["name"] ?? "" } == ["c0", "c3"], "\(after)")
+            let stats = try conns[0].request(words("INFO", "stats"))
+            #expect(stats.contains("resp_clients_killed:2\r\n"), "\(stats)")
+            // DEBUG OBJECT, as redis formats it.
+            #expect(try conns[0].request(words("SET", "dbg", "hello")) == "+OK\r\n")
+            let object = try conns[0].request(words("DEBUG", "OBJECT", "dbg"))
+            #expect(object.range(of: #"^\+Value at:0x[0-9a-f]+ refcount:1 encoding:embstr serializedlength:6 lru:[0-9]+ lru_seconds_idle:[0-9]+\r\n$"#,
+                                 options: .regularExpression) != nil, "\(object)")
+            #expect(server.isRunning)
+        }
+    }
+
     /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
     private func withRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
         guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
@@ -283,7 +348,7 @@ struct RESPBlackBoxTests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no", "--logfile", ""]
+                             "--daemonize", "no", "--logfile", "", "--enable-debug-command", "yes"]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

@@ -256,6 +256,68 @@ def main():
     out.append("pubsub: %r" % b"".join(got))
     for c in (sub, pub, r3):
         c.sock.close()
+    # CLIENT: the replies that do not depend on addresses, ids or timing (LIST and INFO lines are
+    # checked field by field by the Swift test).
+    case("client errors", mb("CLIENT", "FOO") + mb("CLIENT") + mb("CLIENT", "INFO", "x") + mb("CLIENT", "ID", "x") + mb("CLIENT", "GETREDIR") + mb("CLIENT", "TRACKINGINFO", "x"), 6)
+    case("client list filters", mb("CLIENT", "LIST", "ID", "x") + mb("CLIENT", "LIST", "TYPE", "foo") + mb("CLIENT", "LIST", "FOO") + mb("CLIENT", "LIST", "ID") + mb("CLIENT", "LIST", "ID", 0, -5, 999999999) + mb("CLIENT", "LIST", "TYPE", "master") + mb("CLIENT", "LIST", "TYPE", "replica") + mb("CLIENT", "LIST", "type", "SLAVE"), 8)
+    case("client kill", mb("CLIENT", "KILL", "1.2.3.4:5") + mb("CLIENT", "KILL", "ID") + mb("CLIENT", "KILL", "foo", "bar") + mb("CLIENT", "KILL", "ID", "abc") + mb("CLIENT", "KILL", "ID", 0) + mb("CLIENT", "KILL", "TYPE", "junk") + mb("CLIENT", "KILL", "SKIPME", "maybe") + mb("CLIENT", "KILL", "USER", "nobody") + mb("CLIENT", "KILL", "ID", 999999999) + mb("CLIENT", "KILL", "TYPE", "master") + mb("CLIENT", "KILL", "LADDR", "1.2.3.4:1") + mb("CLIENT", "KILL", "ADDR", "1.2.3.4:5", "SKIPME", "no") + mb("CLIENT", "KILL", "1.2.3.4:5", "x", "y") + mb("CLIENT", "KILL", "ID", 999999999, "TYPE") + mb("CLIENT", "KILL"), 15)
+    case("client reply", mb("CLIENT", "REPLY", "OFF") + mb("PING") + mb("FOO") + mb("CLIENT", "REPLY", "SKIP") + mb("CLIENT", "REPLY", "ON") + mb("PING", "on"), 2)
+    case("client reply skip", mb("CLIENT", "REPLY", "SKIP") + mb("ECHO", "skipped") + mb("ECHO", "seen") + mb("CLIENT", "REPLY", "SKIP") + mb("CLIENT", "REPLY", "SKIP") + mb("ECHO", "skipped too") + mb("ECHO", "seen too") + mb("CLIENT", "REPLY", "SKIP") + mb("GET") + mb("CLIENT", "REPLY", "foo") + mb("CLIENT", "REPLY", "a", "b"), 4)
+    case("client reply reset", mb("CLIENT", "REPLY", "OFF") + mb("RESET") + mb("PING"), 1)
+    case("client no-evict", mb("CLIENT", "NO-EVICT", "on") + mb("CLIENT", "NO-EVICT", "OFF") + mb("CLIENT", "NO-EVICT", "foo") + mb("CLIENT", "NO-EVICT"), 4)
+    case("client unblock", mb("CLIENT", "UNBLOCK", 999999999) + mb("CLIENT", "UNBLOCK", 999999999, "ERROR") + mb("CLIENT", "UNBLOCK", 0, "timeout") + mb("CLIENT", "UNBLOCK", 5, "foo") + mb("CLIENT", "UNBLOCK", "x") + mb("CLIENT", "UNBLOCK", 1, 2, 3) + mb("CLIENT", "UNBLOCK"), 7)
+    own = Conn(args.port)
+    host, port = own.sock.getsockname()[:2]
+    own.send(mb("CLIENT", "KILL", "ADDR", "%s:%d" % (host, port), "SKIPME", "yes") + mb("CLIENT", "KILL", "ADDR", "%s:%d" % (host, port), "SKIPME", "no") + mb("PING"))
+    got = []
+    try:
+        for _ in range(3):
+            got.append(own.reply())
+    except (EOFError, ConnectionResetError):
+        got.append(b"<closed>")
+    out.append("client kill self: %r" % b"".join(got))
+    own.sock.close()
+    own = Conn(args.port)
+    host, port = own.sock.getsockname()[:2]
+    own.send(mb("CLIENT", "KILL", "%s:%d" % (host, port)) + mb("PING"))
+    got = []
+    try:
+        for _ in range(2):
+            got.append(own.reply())
+    except (EOFError, ConnectionResetError):
+        got.append(b"<closed>")
+    out.append("client kill self old form: %r" % b"".join(got))
+    own.sock.close()
+    # COMMAND: entries of commands whose subcommands are all implemented or that have none.
+    case("command info", mb("COMMAND", "INFO", "get", "set", "del", "exists", "lcs", "bitpos", "bitop", "ping", "echo", "publish", "ssubscribe", "mset", "ttl", "getex", "nosuch", "hello", "debug"), 1)
+    case("command info subcommands", mb("COMMAND", "INFO", "client|list", "client|kill", "config|get", "object|encoding", "memory|usage", "client|nosuch", "command|docs"), 1)
+    case("command info resp3", mb("HELLO", 3) + mb("COMMAND", "INFO", "get", "bitop", "client|list", "nosuch"), 1, skip=1)
+    case("command docs", mb("COMMAND", "DOCS", "get", "lcs", "bitop", "nosuch", "set", "bitpos", "client|list"), 1)
+    case("command docs resp3", mb("HELLO", 3) + mb("COMMAND", "DOCS", "getrange", "set"), 1, skip=1)
+    case("command getkeys", mb("COMMAND", "GETKEYS", "get", "k") + mb("COMMAND", "GETKEYS", "mset", "a", "b", "c", "d") + mb("COMMAND", "GETKEYS", "bitop", "and", "d", "a", "b") + mb("COMMAND", "GETKEYS", "object", "encoding", "k") + mb("COMMAND", "GETKEYS", "memory", "usage", "k") + mb("COMMAND", "GETKEYS", "ping", "x") + mb("COMMAND", "GETKEYS", "nosuch", "a") + mb("COMMAND", "GETKEYS", "get", "a", "b") + mb("COMMAND", "GETKEYS", "lcs", "k1", "k2") + mb("COMMAND", "GETKEYS", "get") + mb("COMMAND", "GETKEYS", "del", "a", "b", "c"), 11)
+    case("command list", mb("COMMAND", "LIST", "FILTERBY", "foo", "x") + mb("COMMAND", "LIST", "FILTERBY") + mb("COMMAND", "LIST", "foo") + mb("COMMAND", "FOO") + mb("COMMAND", "COUNT", "x") + mb("COMMAND", "LIST", "FILTERBY", "MODULE", "x") + mb("COMMAND", "LIST", "FILTERBY", "PATTERN", "nosuch*") + mb("COMMAND", "LIST", "FILTERBY", "PATTERN", "lc?") + mb("COMMAND", "LIST", "FILTERBY", "pattern", "CLIENT|K*") + mb("COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"), 10)
+    # LCS, BITPOS, BITOP.
+    l1, l2 = k("l1"), k("l2")
+    case("lcs", mb("MSET", l1, "ohmytext", l2, "mynewtext") + mb("LCS", l1, l2) + mb("LCS", l1, l2, "LEN") + mb("LCS", l1, l2, "IDX") + mb("LCS", l1, l2, "IDX", "MINMATCHLEN", 4) + mb("LCS", l1, l2, "idx", "withmatchlen") + mb("LCS", l1, l2, "IDX", "MINMATCHLEN", 4, "WITHMATCHLEN") + mb("LCS", l1, l2, "MINMATCHLEN", -3, "IDX"), 8)
+    case("lcs errors", mb("LCS", l1, l2, "IDX", "LEN") + mb("LCS", l1, l2, "MINMATCHLEN", "x") + mb("LCS", l1, l2, "MINMATCHLEN") + mb("LCS", l1, l2, "FOO") + mb("LCS", l1) + mb("LCS", k("none"), l2) + mb("LCS", k("none"), k("none2"), "IDX") + mb("LCS", l1, k("none"), "LEN"), 8)
+    import random
+    rnd = random.Random(13)
+    for n in range(4):
+        x = bytes(rnd.choice(b"ACGT") for _ in range(rnd.randint(1, 40)))
+        y = bytes(rnd.choice(b"ACGT") for _ in range(rnd.randint(1, 40)))
+        case("lcs random %d" % n, mb("MSET", l1, x, l2, y) + mb("LCS", l1, l2) + mb("LCS", l1, l2, "IDX", "WITHMATCHLEN") + mb("LCS", l2, l1, "IDX", "MINMATCHLEN", 2), 4)
+    case("lcs resp3", mb("HELLO", 3) + mb("MSET", l1, "ohmytext", l2, "mynewtext") + mb("LCS", l1, l2, "IDX", "WITHMATCHLEN"), 2, skip=1)
+    case("lcs too large", mb("MSET", l1, "a" * 12000, l2, "b" * 12000) + mb("LCS", l1, l2, "LEN") + mb("LCS", l1, l2) + mb("DEL", l1, l2), 4)
+    p_ = k("p")
+    case("bitpos", mb("SET", p_, b"\xff\xf0\x00") + mb("BITPOS", p_, 0) + mb("SET", p_, b"\x00\xff\xf0") + mb("BITPOS", p_, 1, 0) + mb("BITPOS", p_, 1, 2) + mb("BITPOS", p_, 1, 2, -1, "BYTE") + mb("BITPOS", p_, 1, 7, 15, "BIT") + mb("BITPOS", p_, 1, 7, -3, "bit") + mb("BITPOS", p_, 0, 1) + mb("BITPOS", p_, 0, 1, 1) + mb("BITPOS", p_, 1, 5, 2) + mb("BITPOS", p_, 1, -100, 100) + mb("BITPOS", p_, 0, 20, 22, "BIT"), 13)
+    case("bitpos ends", mb("SET", p_, b"\xff\xff\xff") + mb("BITPOS", p_, 0) + mb("BITPOS", p_, 0, 0) + mb("BITPOS", p_, 0, 0, -1) + mb("BITPOS", p_, 1, 3) + mb("SET", p_, b"\x00\x00\x00") + mb("BITPOS", p_, 1) + mb("BITPOS", p_, 0, -1) + mb("SET", p_, "") + mb("BITPOS", p_, 0) + mb("BITPOS", p_, 1) + mb("BITPOS", p_, 0, 0) + mb("BITPOS", p_, 0, 0, 0, "BIT"), 12)
+    case("bitpos errors", mb("BITPOS", p_, 2) + mb("BITPOS", p_, "x") + mb("BITPOS", k("none"), 0) + mb("BITPOS", k("none"), 1, "x") + mb("SET", p_, "a") + mb("BITPOS", p_, 1, 0, 1, "FOO") + mb("BITPOS", p_, 1, "a") + mb("BITPOS", p_, 1, 0, "b") + mb("BITPOS", p_, 1, 0, 1, "BIT", "x") + mb("BITPOS", p_), 10)
+    d_, s1, s2 = k("dest"), k("s1"), k("s2")
+    case("bitop", mb("MSET", s1, "foobar", s2, "abcdef") + mb("BITOP", "AND", d_, s1, s2) + mb("GET", d_) + mb("BITOP", "or", d_, s1, s2) + mb("GET", d_) + mb("BITOP", "XOR", d_, s1, s2) + mb("GET", d_) + mb("BITOP", "NOT", d_, s1) + mb("GET", d_) + mb("SET", s2, "ab") + mb("BITOP", "AND", d_, s1, s2, k("none")) + mb("GET", d_) + mb("BITOP", "OR", d_, s2, s1) + mb("GET", d_), 14)
+    case("bitop errors", mb("BITOP", "NOT", d_, s1, s2) + mb("BITOP", "FOO", d_, s1) + mb("BITOP", "AND", d_) + mb("SET", d_, "v", "EX", 100) + mb("BITOP", "AND", d_, k("none"), k("none2")) + mb("EXISTS", d_) + mb("SET", d_, "v", "EX", 100) + mb("BITOP", "NOT", d_, s1) + mb("TTL", d_) + mb("BITOP", "NOT", d_, k("none")), 10)
+    # DEBUG and FUNCTION.
+    case("debug", mb("DEBUG", "JMAP") + mb("debug", "jmap", "x") + mb("DEBUG") + mb("DEBUG", "OBJECT") + mb("DEBUG", "OBJECT", k("none")) + mb("DEBUG", "SLEEP", 0) + mb("DEBUG", "SLEEP", "x") + mb("DEBUG", "SLEEP", "0.05") + mb("DEBUG", "SLEEP") + mb("DEBUG", "SET-ACTIVE-EXPIRE", 1) + mb("DEBUG", "set-active-expire", "x") + mb("DEBUG", "SET-ACTIVE-EXPIRE"), 12)
+    case("function", mb("FUNCTION", "LIST") + mb("FUNCTION", "LIST", "WITHCODE") + mb("FUNCTION", "LIST", "LIBRARYNAME") + mb("FUNCTION", "LIST", "foo") + mb("FUNCTION", "LIST", "LIBRARYNAME", "x", "WITHCODE") + mb("FUNCTION", "LIST", "WITHCODE", "WITHCODE") + mb("FUNCTION", "FLUSH") + mb("FUNCTION", "FLUSH", "ASYNC") + mb("FUNCTION", "FLUSH", "foo") + mb("FUNCTION", "FLUSH", "a", "b") + mb("FUNCTION", "FOO") + mb("FUNCTION"), 12)
     # Requests split at every few bytes, pipelined.
     pipeline = mb("SET", a, "split") + b"GET " + a + b"\r\n" + mb("MGET", a, a) + mb("PING")
     case("split pipeline", pipeline, 4, pieces=len(pipeline) // 3)
