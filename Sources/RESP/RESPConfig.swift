@@ -1,6 +1,7 @@
 // What CONFIG GET reports and CONFIG SET changes, by parameter, in redis 7.0's names:
 // - knobs that act: `maxmemory` (the cache's memory limit, as `cache_memlimit`), `requirepass`
 //   (new connections and AUTH), `proto-max-bulk-len` (every connection at its next read),
+//   `client-query-buffer-limit` (an unfinished request past it closes the connection),
 //   `slowlog-log-slower-than` and `slowlog-max-len`;
 // - facts fixed at start, reported and refused by CONFIG SET as redis refuses an immutable
 //   parameter: `maxmemory-policy` (allkeys-lru, or noeviction with -M), `timeout`
@@ -18,6 +19,7 @@ final class RESPConfig: Sendable {
     private let engine: CacheEngine
     let slowLog: SlowLog
     private let bulkLength: Atomic<Int>
+    private let queryBuffer = Atomic<Int>(1 << 30)
     private let requiredPassword: Mutex<[UInt8]?>
     private let encodingKnobs: Mutex<[String: String]>
     /// `client-output-buffer-limit`, by class.
@@ -72,6 +74,9 @@ final class RESPConfig: Sendable {
     /// `proto-max-bulk-len`.
     var maxBulkLength: Int { bulkLength.load(ordering: .relaxed) }
 
+    /// `client-query-buffer-limit`: the most bytes of one unfinished request a connection may hold.
+    var queryBufferLimit: Int { queryBuffer.load(ordering: .relaxed) }
+
     /// `requirepass`: nil = none.
     var password: [UInt8]? { requiredPassword.withLock { $0 } }
 
@@ -118,6 +123,12 @@ final class RESPConfig: Sendable {
                       return bytes < 1 << 20 ? "argument must be between 1048576 and 9223372036854775807 inclusive" : nil
                   },
                   apply: { c, v in c.bulkLength.store(memoryValue(v)!, ordering: .relaxed) }),
+        Parameter(name: "client-query-buffer-limit", get: { c, _ in String(c.queryBufferLimit) },
+                  check: { _, v in
+                      guard let bytes = memoryValue(v) else { return "argument must be a memory value" }
+                      return bytes < 1 << 20 ? "argument must be between 1048576 and 9223372036854775807 inclusive" : nil
+                  },
+                  apply: { c, v in c.queryBuffer.store(memoryValue(v)!, ordering: .relaxed) }),
         Parameter(name: "notify-keyspace-events", get: { _, _ in "" },
                   check: { _, v in v.isEmpty ? nil : "keyspace notifications are not supported by swiftcached yet" },
                   apply: { _, _ in }),

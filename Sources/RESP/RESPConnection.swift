@@ -104,6 +104,12 @@ final class RESPConnection: ConnectionHandler {
             switch parser.parse(input, from: pos) {
             case .needMore:
                 if pos == input.count { parser.shrink() }
+                // redis's client-query-buffer-limit: a request not finished within it closes the
+                // connection (redis logs it and answers nothing).
+                if input.count - pos > service.config.queryBufferLimit {
+                    stats.add(RESPCounter.queryBufferLimitDisconnections.rawValue)
+                    return (input.count, .close)
+                }
                 return (pos, .proceed)
             case .error(let e):
                 output.append(e.reply)

@@ -129,6 +129,7 @@ extension RESPService {
                 ("keyspace_misses", String(total(.keyspaceMisses))),
                 ("pubsub_channels", String(pubsub.channelCount)),
                 ("pubsub_patterns", String(pubsub.patternCount)),
+                ("client_query_buffer_limit_disconnections", String(total(.queryBufferLimitDisconnections))),
                 ("client_output_buffer_limit_disconnections", String(pubsub.overflowDisconnections.load(ordering: .relaxed))),
                 ("total_error_replies", String(total(.errorReplies))),
                 ("resp_protocol_errors", String(total(.protocolErrors))),

@@ -53,6 +53,8 @@ public enum RESPCounter: Int, StatCounter {
     /// DEBUG SLEEP waits, and those cut to the longest wait (DEBUG SLEEP past 24 days).
     case debugSleeps
     case debugSleepsClamped
+    /// Connections closed because a request they had not finished passed client-query-buffer-limit.
+    case queryBufferLimitDisconnections
 
     public var name: String {
         switch self {
@@ -72,6 +74,7 @@ public enum RESPCounter: Int, StatCounter {
         case .bitopRefused: return "resp_bitop_refused"
         case .debugSleeps: return "resp_debug_sleeps"
         case .debugSleepsClamped: return "resp_debug_sleeps_clamped"
+        case .queryBufferLimitDisconnections: return "client_query_buffer_limit_disconnections"
         }
     }
 

@@ -198,6 +198,26 @@ struct RESPBlackBoxTests {
         }
     }
 
+    @Test("client-query-buffer-limit: a request left unfinished past it closes the connection, counted; others go on",
+          .timeLimit(.minutes(1)))
+    func queryBufferLimit() async throws {
+        try await withSecondListener("--redis-port") { server, port in
+            let c = try RESPRawConnection(port: port)
+            #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$25\r\nclient-query-buffer-limit\r\n$3\r\n2mb\r\n") == "+OK\r\n")
+            let greedy = try RESPRawConnection(port: port)
+            // A 3 MB argument of which 2.5 MB arrive: past the limit, not yet a whole request.
+            let reply = try greedy.request("*2\r\n$4\r\nECHO\r\n$3000000\r\n" + String(repeating: "x", count: 2_500_000))
+            #expect(reply == "", "a reply instead of the close: \(reply.prefix(80))")
+            #expect(try greedy.drainUntilClosed(), "the connection was not closed")
+            // Within the limit a large request is served.
+            let big = String(repeating: "y", count: 1_500_000)
+            #expect(try c.request("*2\r\n$4\r\nECHO\r\n$1500000\r\n\(big)\r\n", until: 1_500_000 + 13) == "$1500000\r\n\(big)\r\n")
+            let info = try c.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+            #expect(info.contains("client_query_buffer_limit_disconnections:1\r\n"), "\(info)")
+            #expect(server.isRunning)
+        }
+    }
+
     @Test("EXEC runs with no other client's command in between: readers on other workers see only multiples of 1,000",
           .timeLimit(.minutes(2)))
     func execIsAtomicAcrossWorkers() async throws {

@@ -217,6 +217,7 @@ def main():
     # (CONFIG GET answers several matches in redis's hash order: one match per request here.)
     case("config get", mb("CONFIG", "GET", "hash-max-listpack-e*") + mb("CONFIG", "GET", "proto-max-bulk-len") + mb("CONFIG", "GET", "nosuch*") + mb("CONFIG", "GET", "LIST-max-listpack-size") + mb("CONFIG", "GET", "zset-max-l?stpack-[v]alue"), 5)
     case("config set", mb("CONFIG", "SET", "zset-max-listpack-entries", 200) + mb("CONFIG", "GET", "zset-max-listpack-entries") + mb("CONFIG", "SET", "zset-max-listpack-entries", 128), 3)
+    case("client-query-buffer-limit", mb("CONFIG", "GET", "client-query-buffer-limit") + mb("CONFIG", "SET", "client-query-buffer-limit", 10), 2)
     case("config set errors", mb("CONFIG", "SET", "foo", 1) + mb("CONFIG", "SET", "maxmemory", "abc") + mb("CONFIG", "SET", "proto-max-bulk-len", 10) + mb("CONFIG", "SET", "hash-max-listpack-entries", "x") + mb("CONFIG", "SET", "maxmemory", "10mb", "maxmemory", "20mb") + mb("CONFIG", "SET", "hash-max-listpack-value", 64, "nosuch", 1), 6)
     case("config arity", mb("CONFIG", "GET") + mb("CONFIG", "SET", "a") + mb("CONFIG", "FOO") + mb("CONFIG", "REWRITE") + mb("CONFIG"), 5)
     case("wait", mb("WAIT", 0, 0) + mb("WAIT", 1, -1) + mb("WAIT", "x", 0), 3)
