@@ -7,9 +7,14 @@
 # .build-fuzz and run for SECONDS each (default 30) from the seeds in Tools/Fuzz/corpus/<name>
 # (the corpus grown by a run stays in .build-fuzz/corpus). Exits non-zero on a crash or a
 # sanitizer report; the input that caused it is left in .build-fuzz/artifacts.
+# The targets are optimized (-O: 2.2 to 3 times the executions per second of -Onone, measured on
+# 6 Dec 2026) and keep a debug build's checks: bounds, overflow, exclusivity, and assert()
+# (-assert-config Debug).
 #   Tools/fuzz.sh [SECONDS] [TARGET...]      e.g. Tools/fuzz.sh 60 FuzzBroker
 #   FUZZ_BUILD=0 Tools/fuzz.sh ...           run what is already built
 #   FUZZ_RUN=0 Tools/fuzz.sh ...             only build
+#   FUZZ_RUNS=N Tools/fuzz.sh ...            also stop each target after N executions
+#   FUZZ_CORPUS=DIR Tools/fuzz.sh ...        keep the grown corpus in DIR/<target> instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
@@ -40,7 +45,8 @@ if [ "${FUZZ_BUILD:-1}" != 0 ]; then
         # The linker warns once per ASan helper symbol; those lines say nothing.
         set +o pipefail
         SWIFTCACHED_FUZZ=1 swift build --build-path .build-fuzz --product "$product" \
-            -Xswiftc -sanitize=fuzzer,address 2>&1 | grep -v "Cannot export local symbol"
+            -Xswiftc -sanitize=fuzzer,address -Xswiftc -O -Xswiftc -assert-config -Xswiftc Debug 2>&1 |
+            grep -v "Cannot export local symbol"
         status=${PIPESTATUS[0]}
         set -o pipefail
         [ "$status" = 0 ] || { echo "fuzz.sh: building $product failed"; exit "$status"; }
@@ -55,11 +61,13 @@ export SWIFT_BACKTRACE=enable=no
 for t in "${targets[@]}"; do
     product=${t%%:*}
     seeds=Tools/Fuzz/corpus/${t##*:}
-    corpus=.build-fuzz/corpus/$product
+    corpus=${FUZZ_CORPUS:-.build-fuzz/corpus}/$product
     mkdir -p "$corpus"
-    echo "fuzz.sh: $product for ${seconds}s"
-    # shellcheck disable=SC2046
-    if ! timeout $((seconds + 120)) ".build-fuzz/debug/$product" "$corpus" "$seeds" \
+    runs=""
+    [ -n "${FUZZ_RUNS:-}" ] && runs="-runs=$FUZZ_RUNS"
+    echo "fuzz.sh: $product for ${seconds}s${runs:+ or $FUZZ_RUNS executions}"
+    # shellcheck disable=SC2046,SC2086
+    if ! timeout $((seconds + 120)) ".build-fuzz/debug/$product" "$corpus" "$seeds" $runs \
         -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 $(extra_flags "$product") \
         -artifact_prefix=".build-fuzz/artifacts/$product-" > ".build-fuzz/$product.log" 2>&1; then
         tail -60 ".build-fuzz/$product.log"

@@ -136,8 +136,9 @@ extension Broker {
         if let error = refusal(replayed) { throw refuse(error) }
         // Copies of every damaged stretch before any journal is cut or rewritten without it.
         for j in replayed {
+            var next = 1
             for region in j.result.damaged {
-                switch DamageCopy.keep(region, of: j.path) {
+                switch DamageCopy.keep(region, of: j.path, next: &next) {
                 case .success(let copy):
                     recoveryStats.corruptRecords += region.records
                     recoveryStats.corruptBytes += region.length

@@ -1,8 +1,8 @@
 // Replay of a record file (framing in RecordFile.swift): its records in order, through a read
 // window, past damage.
 //
-// The window is 4 MB by default and grows only for a larger record, so recovery needs memory in
-// proportion to the largest record, not to the file.
+// The window is 4 MB by default (or the file's size, when smaller) and grows only for a larger
+// record, so recovery needs memory in proportion to the largest record, not to the file.
 //
 // Damage. One bad record must cost that record, not everything after it. A record fails when its
 // length is outside the owner's bounds, its payload's first bytes do not fit the owner's
@@ -94,7 +94,9 @@ public final class RecordReader {
     public static let defaultWindow = 4 << 20
 
     /// Opens `path` for replay; nil when it cannot be opened. `window` is the initial buffer
-    /// (grown only for a record larger than it).
+    /// (grown only for a record larger than it), but never more than the file holds: nothing past
+    /// `size` is ever read, so a small journal (most of a broker's queues) costs its own size, not
+    /// 4 MB, at start-up.
     public init?(path: String, window: Int = RecordReader.defaultWindow, shape: RecordShape = RecordShape()) {
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -102,7 +104,7 @@ public final class RecordReader {
         fstat(fd, &st)
         size = Int(st.st_size)
         self.shape = shape
-        buffer = .allocate(byteCount: max(window, 8), alignment: 8)
+        buffer = .allocate(byteCount: max(min(window, size), 8), alignment: 8)
     }
 
     deinit {

@@ -114,10 +114,11 @@ struct RecordFileTests {
         #expect(r.damaged == [DamagedRegion(offset: 17, length: 10, records: 1)])
         #expect(r.acceptedBytes == 45 && !r.hasDamagedTail)
         // A length near 4 GB is not allocated: it runs past the end of the file (a torn record).
+        // The window is no larger than the file's 9 bytes.
         writeBytes(path, [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 1])
         let r2 = try #require(RecordReader(path: path, window: 64))
         #expect(r2.next() == nil)
-        #expect(r2.windowSize == 64 && r2.acceptedBytes == 0 && r2.tornTail == 0 && r2.damaged.isEmpty)
+        #expect(r2.windowSize == 9 && r2.acceptedBytes == 0 && r2.tornTail == 0 && r2.damaged.isEmpty)
     }
 
     @Test func replayThroughAWindowSmallerThanTheFile() throws {
@@ -132,6 +133,22 @@ struct RecordFileTests {
         #expect(readAll(r) == written)
         #expect(r.windowSize == 64)
         #expect(!r.hasDamagedTail && r.acceptedBytes == fileSize(path))
+    }
+
+    @Test func aFileSmallerThanTheWindowIsReadThroughAWindowOfItsSize() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let path = dir.file("small")
+        let written = try makeFile(path, count: 20, lengths: [1, 7, 13, 56])
+        // The default 4 MB is not allocated for a file of a few hundred bytes.
+        let r = try #require(RecordReader(path: path))
+        #expect(r.windowSize == fileSize(path))
+        #expect(readAll(r) == written)
+        #expect(r.windowSize == fileSize(path) && !r.hasDamagedTail)
+        // An empty file still gets the smallest window, a header's 8 bytes.
+        writeBytes(path, [])
+        let empty = try #require(RecordReader(path: path))
+        #expect(empty.next() == nil && empty.windowSize == 8 && !empty.hasDamagedTail)
     }
 
     @Test func aRecordLargerThanTheWindowGrowsItToThatRecord() throws {

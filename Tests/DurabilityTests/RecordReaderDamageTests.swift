@@ -227,4 +227,28 @@ struct RecordReaderDamageTests {
             Issue.record("a copy of a missing file was made")
         }
     }
+
+    @Test func oneRecoverysCopiesAreNumberedOnFromTheLastOneTaken() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let path = dir.file("many")
+        let (_, offsets) = try makeShapedFile(path, count: 10, lengths: [50])
+        let original = readBytes(path)
+        // A copy left by an earlier recovery: numbering starts past it, and goes on from there.
+        writeBytes(path + ".corrupt-1", [1])
+        var next = 1
+        for i in 0..<5 {
+            let region = DamagedRegion(offset: offsets[i], length: offsets[i + 1] - offsets[i], records: 1)
+            let copy = try DamageCopy.keep(region, of: path, next: &next).get()
+            #expect(copy == path + ".corrupt-\(i + 2)")
+            #expect(next == i + 3)
+            #expect(readBytes(copy) == Array(original[offsets[i]..<offsets[i + 1]]))
+        }
+        #expect(readBytes(path + ".corrupt-1") == [1])
+        // A number taken meanwhile (here, by hand) is still skipped, never overwritten.
+        writeBytes(path + ".corrupt-7", [2])
+        let later = try DamageCopy.keep(DamagedRegion(offset: 0, length: 3, records: 1), of: path, next: &next).get()
+        #expect(later == path + ".corrupt-8" && next == 9)
+        #expect(readBytes(path + ".corrupt-7") == [2])
+    }
 }

@@ -8,10 +8,11 @@
 // Input: byte 0 = options (bit 0: patch each frame's CRC-32C so that the payload decoders see
 // records that pass the CRC; bit 1: an 8 KB memory share instead of 1 MB, so that most bodies
 // spill; bit 2: also keep the journal as `r`'s, a second queue), byte 1 = length of broker.meta,
-// then broker.meta, then queue `q`'s journal. Each input gets a new directory (under /dev/shm)
-// and a new broker on one engine for the run (making an engine costs more than the rest of an
-// input). After each input every queue is deleted and the engine must have no chunk in use: a
-// body recovery took and did not give back (on any path, a refusal included) is a finding.
+// then broker.meta, then queue `q`'s journal. Each input gets an emptied directory (one for the
+// run, under /dev/shm: memory, and `--fsync=never`) and a new broker on one engine for the run
+// (making an engine costs more than the rest of an input). After each input every queue is
+// deleted and the engine must have no chunk in use: a body recovery took and did not give back
+// (on any path, a refusal included) is a finding.
 // Built only with SWIFTCACHED_FUZZ=1 (Tools/fuzz.sh), with -sanitize=fuzzer.
 import Broker
 import BrokerProtocol
@@ -25,6 +26,7 @@ import Glibc
 #endif
 
 let base = fuzzTemporaryDirectory("journal")
+let dir = base + "/d"
 let engine = makeFuzzEngine()
 
 /// Chunks in use in every slab class.
@@ -69,9 +71,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     journal.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[(2 + metaLength)...]))
     if flags & 1 != 0 { patchChecksums(journal) }
 
-    let dir = base + "/d"
-    mkdir(dir, 0o755)
-    defer { removeFiles(in: dir, andDirectory: true) }
+    // One directory for the run, emptied after each input (recovery's copies, spill files and
+    // temporaries included), rather than made and removed each time.
+    defer { removeFiles(in: dir) }
     if !meta.isEmpty { write(meta, to: dir + "/broker.meta") }
     write(UnsafeRawBufferPointer(journal), to: dir + "/q.journal")
     if flags & 4 != 0 { write(UnsafeRawBufferPointer(journal), to: dir + "/r.journal") }
@@ -96,6 +98,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 @_cdecl("FuzzJournal_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     // libFuzzer ends a bounded run with exit(): the directory goes then.
-    atexit { removeFiles(in: base + "/d", andDirectory: true); rmdir(base) }
+    mkdir(dir, 0o755)
+    atexit { removeFiles(in: dir, andDirectory: true); rmdir(base) }
     return runFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
 }
