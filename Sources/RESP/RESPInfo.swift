@@ -121,9 +121,9 @@ extension RESPService {
                 ("total_net_input_bytes", String(host.netInputBytes)),
                 ("total_net_output_bytes", String(host.netOutputBytes)),
                 ("rejected_connections", String(host.rejectedConnections)),
-                // Expired items taken away by the crawler or reused at allocation (memcached's
-                // crawler_reclaimed + reclaimed).
-                ("expired_keys", String(items.crawlerReclaimed + items.reclaimed)),
+                // Expired items taken away: by a lookup, the crawler or at an LRU tail
+                // (memcached's reclaimed counts the crawler's too).
+                ("expired_keys", String(engine.expiredItemCount)),
                 ("evicted_keys", String(items.evicted)),
                 ("keyspace_hits", String(total(.keyspaceHits))),
                 ("keyspace_misses", String(total(.keyspaceMisses))),
@@ -134,6 +134,8 @@ extension RESPService {
                 ("resp_protocol_errors", String(total(.protocolErrors))),
                 ("resp_auth_failures", String(total(.authFailures))),
                 ("resp_mget_streamed_replies", String(total(.mgetsStreamed))),
+                ("resp_scan_cut_short", String(total(.scanCutShort))),
+                ("resp_unsupported_type_errors", String(total(.unsupportedTypes))),
             ]
         case .replication:
             return [
@@ -171,9 +173,13 @@ extension RESPService {
             }
             return lines
         case .keyspace:
-            // Every key the cache holds is in database 0 (the one the memcached port sees).
-            let keys = engine.stats.items.number
-            return keys == 0 ? [] : [("db0", "keys=\(keys),expires=\(engine.expiringItemCount)")]
+            // One line per non-empty logical database, from the engine's per-database counts.
+            var lines: [(String, String)] = []
+            for db in 0..<ItemLayout.databaseCount {
+                let f = engine.databaseFigures(database: db)
+                if f.keys > 0 { lines.append(("db\(db)", "keys=\(f.keys),expires=\(f.expires),avg_ttl=\(f.averageTTL)")) }
+            }
+            return lines
         }
     }
 }

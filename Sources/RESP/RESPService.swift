@@ -31,6 +31,10 @@ public enum RESPCounter: Int, StatCounter {
     case keyspaceMisses
     /// MGETs past one piece, written as the client read them (RESPConnection+MGetStream.swift).
     case mgetsStreamed
+    /// SCAN calls whose bucket budget ended them before COUNT keys (RESPConnection+Keyspace.swift).
+    case scanCutShort
+    /// RENAME, COPY, MOVE, OBJECT refused for a type they cannot handle yet.
+    case unsupportedTypes
 
     public var name: String {
         switch self {
@@ -42,6 +46,8 @@ public enum RESPCounter: Int, StatCounter {
         case .keyspaceHits: return "keyspace_hits"
         case .keyspaceMisses: return "keyspace_misses"
         case .mgetsStreamed: return "resp_mget_streamed_replies"
+        case .scanCutShort: return "resp_scan_cut_short"
+        case .unsupportedTypes: return "resp_unsupported_type_errors"
         }
     }
 
