@@ -94,8 +94,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--memcached-port", type=int)
-    ap.add_argument("--skip-lists", action="store_true",
-                    help="leave out the cases that need lists (a server without them yet)")
+    ap.add_argument("--with-lists", action="store_true",
+                    help="add the WRONGTYPE cases, which need lists (pass it to both runs once swiftcached has them)")
     args = ap.parse_args()
     run = "%x" % (int(time.time() * 1000) & 0xFFFFFF)
 
@@ -298,7 +298,7 @@ def main():
         got.append(rep)
     out.append("px expiry: %r" % b"".join(got))
     c.sock.close()
-    if not args.skip_lists:
+    if args.with_lists:
         # WRONGTYPE from string commands on a list; SET and MSET replace it; TYPE, RENAME, DEL any type.
         w_ = k("w")
         reqs = [("SELECT", 5), ("RPUSH", w_, "a", "b")]
