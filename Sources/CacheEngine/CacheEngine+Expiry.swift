@@ -57,6 +57,13 @@ extension CacheEngine {
         it.expiryMs = ms
     }
 
+    /// Gives `new`, not yet stored, the expiry `old` has, to the millisecond (KEEPTTL, and the
+    /// Redis commands that rebuild a value from the old one).
+    public func copyExpiry(from old: Item, to new: Item) {
+        new.expiry = old.expiry
+        new.expiryMs = old.expiryMs
+    }
+
     /// The header's expiry and expiry-milliseconds fields for `time`. A millisecond time T (since
     /// relative time 0) is kept as the second after it (so that memcached's whole-second rule,
     /// which the LRU, crawler and eviction apply, never removes it early) and T's milliseconds;

@@ -19,28 +19,31 @@ extension CacheEngine {
     /// The meta set's I flag: `allowStale` lets a `.cas` with an older unique store the value
     /// marked stale. (memcached 1.6.18's meta set has no E, and N does not create an item for an
     /// append: neither is offered here.)
+    ///
+    /// `anyType` (the Redis port): `.replace` and `.cas` find a key of any type (SET XX, KEEPTTL
+    /// replace a list); without it they see strings only, as the memcached port does.
     @inline(__always)
     public func store(_ item: Item, hash hv: UInt32, mode: StoreMode, casIn: UInt64,
-                      allowStale: Bool = false) -> (StoreResult, UInt64) {
+                      allowStale: Bool = false, anyType: Bool = false) -> (StoreResult, UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         classCommands.add(.cmdSet, item.slabClass, hash: hv)
-        return lockedStore(item, hv, mode: mode, casIn: casIn, allowStale: allowStale)
+        return lockedStore(item, hv, mode: mode, casIn: casIn, allowStale: allowStale, anyType: anyType)
     }
 
     /// `store` with the item lock held. `allowStale` (meta set's I flag): a `.cas` whose unique is
     /// older than the item's still stores, marking the new value stale. `newCAS` (E flag) is the
     /// unique to give the stored item.
     func lockedStore(_ item: Item, _ hv: UInt32, mode: StoreMode, casIn: UInt64,
-                     allowStale: Bool = false, newCAS: UInt64? = nil) -> (StoreResult, UInt64) {
+                     allowStale: Bool = false, newCAS: UInt64? = nil, anyType: Bool = false) -> (StoreResult, UInt64) {
         var outcome = GetOutcome.miss
         var stored = StoreResult.notStored
         var storedItem = item
-        if let old = lockedGet(item.key, hv, database: item.database, anyType: true, bump: false, outcome: &outcome) {
+        if let old = lockedGet(item.key, hv, physical: item.database, anyType: true, bump: false, outcome: &outcome) {
             defer { refDecrement(old) }
             // A Redis list, hash... under the key: replaced by a set, present for an add; the
             // memcached port's append, prepend, replace and cas see no string there.
-            if old.type != .string && mode != .set && mode != .add {
+            if old.type != .string && mode != .set && mode != .add && !(anyType && (mode == .replace || mode == .cas)) {
                 return (mode == .cas ? .notFound : .notStored, 0)
             }
             let casMatch = casIn == 0 ? nil : casIn == old.cas

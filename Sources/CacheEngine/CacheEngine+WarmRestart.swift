@@ -109,7 +109,7 @@ extension CacheEngine {
             headerSize: ItemLayout.headerSize, reservedPrefix: SlabArena.reservedPrefix, fileBytes: arena.reservedBytes,
             processStarted: clock.processStarted, currentTime: clock.current, stopTime: Int(time(nil)),
             casCounter: casCounter.pointee.load(ordering: .relaxed), oldestLive: oldestLive.pointee.load(ordering: .relaxed),
-            oldestCAS: oldestCAS.pointee.load(ordering: .relaxed), hashPower: hashTable.pointee.power, layout: layout,
+            oldestCAS: oldestCAS.pointee.load(ordering: .relaxed), databaseMap: databaseMapWord, hashPower: hashTable.pointee.power, layout: layout,
             listCounts: counts, handles: handles, checksums: sums)
         // The items reach the file before the metadata that names them exists.
         guard arena.sync() else { return .failure(.init("msync of the memory file failed: \(String(cString: strerror(errno)))")) }
@@ -162,6 +162,7 @@ extension CacheEngine {
         oldestLive.pointee.store(meta.oldestLive, ordering: .relaxed)
         oldestCAS.pointee.store(meta.oldestCAS, ordering: .relaxed)
         casCounter.pointee.store(meta.casCounter, ordering: .relaxed)
+        databaseMapWord = meta.databaseMap
         // Pass 1, in the saved order (which follows memory closely): check each item and link it
         // into its LRU list; keep its handle and hash.
         var linked: [SlabHandle] = []
@@ -282,6 +283,7 @@ extension CacheEngine {
         list.pointee.stats.bytes += itemTotalBytes(it)
         if it.expiry != 0 { list.pointee.expiring += 1 }
         sizes.linked(keyLength: keyLength, valueLength: it.valueLength)
+        databaseCounts.linked(it)
         return .restored(hash: hv)
     }
 

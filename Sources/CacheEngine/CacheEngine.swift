@@ -57,6 +57,16 @@ public final class CacheEngine: @unchecked Sendable {
     /// `watch evictions` lines go here.
     public let watch: WatchLog?
 
+    /// Redis's databases: logical → physical (SWAPDB), one nibble per logical database
+    /// (CacheEngine+Databases.swift). Every lookup applies it; item headers hold physical ones.
+    let databaseMap = Atomic<UInt64>(CacheEngine.identityDatabaseMap)
+    /// Linked keys, expiring keys and their expiry sum per physical database (DBSIZE, INFO
+    /// keyspace), kept at link, unlink and expiry change.
+    let databaseCounts = DatabaseCounts()
+    /// Expired items a lookup found and unlinked (Redis's lazy expiry; INFO's expired_keys adds
+    /// it to the background reclaims).
+    let expiredOnLookup = Atomic<Int>(0)
+
     /// The slab class table these settings make.
     static func classTable(_ settings: EngineSettings) -> SlabClassTable {
         SlabClassTable(
@@ -192,7 +202,8 @@ public final class CacheEngine: @unchecked Sendable {
     /// A new, unlinked item holding one reference for the caller, with key, flags and expiry set
     /// and room for `valueLength` bytes of value (filled by the caller through `valueSegments`).
     /// `expiry` is process time (see `ProcessClock.expiry(fromClient:)`).
-    /// `database` and `type`: a Redis key's (the memcached port stores database 0's strings).
+    /// `database` and `type`: a Redis key's (the memcached port stores database 0's strings);
+    /// `database` is logical: the header gets the physical database it maps to now.
     public func allocate(key: UnsafeRawBufferPointer, flags: UInt32, expiry: UInt32, valueLength: Int,
                          database: Int = 0, type: ItemType = .string) -> AllocResult {
         let total = ItemLayout.totalSize(keyLength: key.count, valueLength: valueLength)
@@ -249,7 +260,7 @@ public final class CacheEngine: @unchecked Sendable {
         it.clientFlags = flags
         it.refcount.pointee.store(1, ordering: .relaxed)
         it.keyLength = key.count
-        it.keyspace = type.rawValue | UInt8(database & 0x0f) << 4
+        it.keyspace = type.rawValue | UInt8(physicalDatabase(database)) << 4
         it.expiryMs = 0
         memcpy(it.raw + ItemLayout.headerSize, key.baseAddress!, key.count)
         let segment: LRUSegment
@@ -392,6 +403,7 @@ public final class CacheEngine: @unchecked Sendable {
         lruUnlock(id)
         refIncrement(it)
         sizes.linked(keyLength: it.keyLength, valueLength: it.valueLength)
+        databaseCounts.linked(it)
     }
 
     /// memcached's do_item_unlink. Item lock held; drops the table's reference.
@@ -401,6 +413,7 @@ public final class CacheEngine: @unchecked Sendable {
         lockedHashDelete(it, hv)
         unlinkQ(it)
         sizes.unlinked(keyLength: it.keyLength, valueLength: it.valueLength)
+        databaseCounts.unlinked(it)
         refDecrement(it)
     }
 
@@ -423,6 +436,9 @@ public final class CacheEngine: @unchecked Sendable {
     /// Changes a linked item's expiry, keeping its list's count of expiring items true.
     /// Item lock held.
     func lockedSetExpiry(_ it: Item, _ expiry: UInt32, milliseconds: UInt16 = 0) {
+        let linked = it.flags & ItemFlag.linked != 0
+        if linked { databaseCounts.unlinkedExpiry(it) }
+        defer { if linked { databaseCounts.linkedExpiry(it) } }
         it.expiryMs = milliseconds
         if (it.expiry == 0) != (expiry == 0) && it.flags & ItemFlag.linked != 0 {
             let id = it.lruID
@@ -439,8 +455,16 @@ public final class CacheEngine: @unchecked Sendable {
     /// items found on the way are unlinked. Item lock held.
     /// `anyType`: a Redis list, hash, set... is returned too (else it is a miss, as the memcached
     /// port sees only strings).
+    /// `database` is logical (the SWAPDB map applies); `lockedGet(physical:)` takes a physical one.
     @inline(__always)
     func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, database: Int = 0, anyType: Bool = false,
+                   bump: Bool, outcome: inout GetOutcome) -> Item? {
+        lockedGet(key, hv, physical: physicalDatabase(database), anyType: anyType, bump: bump, outcome: &outcome)
+    }
+
+    /// `lockedGet` in a physical database (an item header's).
+    @inline(__always)
+    func lockedGet(_ key: UnsafeRawBufferPointer, _ hv: UInt32, physical database: Int, anyType: Bool = false,
                    bump: Bool, outcome: inout GetOutcome) -> Item? {
         guard let it = lockedHashFind(key, hv, database: database) else { outcome = .miss; return nil }
         let now = clock.current
@@ -451,6 +475,7 @@ public final class CacheEngine: @unchecked Sendable {
         }
         if expired(it, now: now) {
             lockedUnlink(it, hv)
+            expiredOnLookup.add(1, ordering: .relaxed)
             outcome = .expired
             return nil
         }
@@ -517,7 +542,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// Unlinks whatever is stored under `key` (a failed set must not leave the old value).
     public func unlink(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0) {
         itemLocks.lock(hv)
-        if let it = lockedHashFind(key, hv, database: database) { lockedUnlink(it, hv) }
+        if let it = lockedHashFind(key, hv, database: physicalDatabase(database)) { lockedUnlink(it, hv) }
         itemLocks.unlock(hv)
     }
 

@@ -139,7 +139,9 @@ extension CacheEngine {
                 let hv = murmur3(it.key)
                 if itemLocks.tryLock(hv) {
                     let now = clock.current
-                    if refIncrement(it) == 2 && ((it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now)) {
+                    // `expired`: a millisecond expiry (Redis's PX) is taken at its millisecond, not
+                    // at the whole second after it.
+                    if refIncrement(it) == 2 && (expired(it, now: now) || isFlushed(it, now: now)) {
                         list.pointee.stats.reclaimed += 1
                         list.pointee.stats.crawlerReclaimed += 1
                         if it.flags & ItemFlag.fetched == 0 { list.pointee.stats.expiredUnfetched += 1 }

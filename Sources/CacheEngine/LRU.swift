@@ -275,6 +275,7 @@ extension CacheEngine {
         lockedHashDelete(it, hv)
         lockedUnlinkQ(it)
         sizes.unlinked(keyLength: it.keyLength, valueLength: it.valueLength)
+        databaseCounts.unlinked(it)
         refDecrement(it)
     }
 

@@ -49,7 +49,7 @@ struct RestartChecksum {
 public struct WarmRestartMeta: Sendable {
     static let magic: UInt64 = 0x4D52_4157_4443_5753  // "SWCDWARM" read little-endian
     /// Bumped whenever the layout of this file or of the item header changes.
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
 
     public var serverVersion: String
     // Settings the memory layout depends on (memcached's list plus ours).
@@ -71,6 +71,8 @@ public struct WarmRestartMeta: Sendable {
     var casCounter: UInt64
     var oldestLive: UInt32
     var oldestCAS: UInt64
+    /// Redis's logical → physical database map (SWAPDB): item headers hold physical databases.
+    var databaseMap: UInt64
     var hashPower: Int
     var layout: SlabLayout
     /// Items per LRU list (index = class | segment << 6), then each list's items head to tail.
@@ -123,6 +125,7 @@ public struct WarmRestartMeta: Sendable {
         w.u64(casCounter)
         w.u32(oldestLive)
         w.u64(oldestCAS)
+        w.u64(databaseMap)
         w.int(hashPower)
         w.int(layout.nextPage)
         w.u32(UInt32(layout.pageOwners.count))
@@ -175,6 +178,7 @@ public struct WarmRestartMeta: Sendable {
         guard let cas = r.u8(), let headerSize = r.int(), let reservedPrefix = r.int(), let fileBytes = r.int(),
               let processStarted = r.int(), let currentTime = r.u32(), let stopTime = r.int(),
               let casCounter = r.u64(), let oldestLive = r.u32(), let oldestCAS = r.u64(),
+              let databaseMap = r.u64(), CacheEngine.isDatabaseMap(databaseMap),
               let hashPower = r.int(), hashPower >= 1, hashPower <= 32,
               let nextPage = r.int(), let pages = r.u32(), let owners = r.byteArray(Int(pages)),
               let classCount = r.u32(), classCount <= 64 else { return nil }
@@ -197,7 +201,7 @@ public struct WarmRestartMeta: Sendable {
             serverVersion: serverVersion, memoryLimit: memoryLimit, itemSizeMax: itemSizeMax, chunkSizeMin: chunkSizeMin,
             factorBits: factorBits, pageSize: pageSize, chunkMax: chunkMax, slabSizes: slabSizes, useCAS: cas != 0,
             headerSize: headerSize, reservedPrefix: reservedPrefix, fileBytes: fileBytes, processStarted: processStarted,
-            currentTime: currentTime, stopTime: stopTime, casCounter: casCounter, oldestLive: oldestLive, oldestCAS: oldestCAS,
+            currentTime: currentTime, stopTime: stopTime, casCounter: casCounter, oldestLive: oldestLive, oldestCAS: oldestCAS, databaseMap: databaseMap,
             hashPower: hashPower, layout: SlabLayout(nextPage: nextPage, pageOwners: owners, carveNext: carveNext, carveEnd: carveEnd),
             listCounts: listCounts, handles: handles, checksums: checksums)
     }

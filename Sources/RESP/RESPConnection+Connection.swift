@@ -1,6 +1,6 @@
 // Connection and server commands of the Redis port: PING ECHO HELLO AUTH QUIT RESET SELECT
 // FLUSHALL FLUSHDB, with redis-server 7.0's replies (CLIENT is RESPConnection+Client.swift,
-// COMMAND RESPConnection+CommandInfo.swift).
+// COMMAND RESPConnection+CommandInfo.swift). RESET also goes back to database 0.
 import CacheEngine
 import Platform
 
@@ -23,14 +23,15 @@ extension RESPConnection {
             c.version = .resp2
             c.name = nil
             c.replyMode = .on
+            c.database = 0
             c.authenticated = !c.service.config.passwordRequired
             c.parser.unauthenticated = !c.authenticated
             out.appendRESPSimple("RESET")
             return .proceed
         },
         RESPCommand("select", arity: 2, flags: [.loading, .stale, .fast]) { c, out in c.select(out) },
-        RESPCommand("flushall", arity: -1, flags: [.write]) { c, out in c.flush(out) },
-        RESPCommand("flushdb", arity: -1, flags: [.write]) { c, out in c.flush(out) },
+        RESPCommand("flushall", arity: -1, flags: [.write]) { c, out in c.flush(all: true, out) },
+        RESPCommand("flushdb", arity: -1, flags: [.write]) { c, out in c.flush(all: false, out) },
     ]
 
     private func ping(_ out: OutputBuffer) -> HandlerAction {
@@ -144,13 +145,32 @@ extension RESPConnection {
         return true
     }
 
-    /// SELECT index: this server has one database (redis with `databases 1`).
+    /// SELECT index: one of the 16 databases (0 is the one the memcached port sees, until a
+    /// SWAPDB exchanges it).
     private func select(_ out: OutputBuffer) -> HandlerAction {
-        guard let db = integerArgument(1) else { return notAnInteger(out) }
-        guard db == 0 else { return error(out, "ERR DB index is out of range") }
+        guard let db = databaseArgument(1, out) else { return .proceed }
+        guard Self.validDatabase(db) else { return error(out, "ERR DB index is out of range") }
+        database = db
         out.appendRESPOK()
         return .proceed
     }
+
+    /// Argument `i` as redis's getIntFromObjectOrReply reads a database index (a C int); nil
+    /// after its error: `message` when given (SWAPDB's), else redis's two words for not an
+    /// integer and outside an int.
+    func databaseArgument(_ i: Int, _ out: OutputBuffer, message: StaticString? = nil) -> Int? {
+        guard let v = integerArgument(i) else {
+            _ = message.map { error(out, $0) } ?? notAnInteger(out)
+            return nil
+        }
+        guard v >= Int(Int32.min), v <= Int(Int32.max) else {
+            _ = message.map { error(out, $0) } ?? error(out, "ERR value is out of range, value must between -2147483648 and 2147483647")
+            return nil
+        }
+        return v
+    }
+
+    static func validDatabase(_ db: Int) -> Bool { db >= 0 && db < ItemLayout.databaseCount }
 
     /// redis's validateClientName: printable ASCII without spaces.
     func validClientName(_ n: UnsafeRawBufferPointer) -> Bool {
@@ -161,12 +181,14 @@ extension RESPConnection {
         error(out, "ERR Client names cannot contain spaces, newlines or special characters.")
     }
 
-    /// FLUSHALL / FLUSHDB [ASYNC|SYNC]: the one database is the cache's, so both flush it all.
-    private func flush(_ out: OutputBuffer) -> HandlerAction {
+    /// FLUSHALL / FLUSHDB [ASYNC|SYNC], both done before the reply: FLUSHDB empties this
+    /// connection's database; FLUSHALL every one, with memcached's flush_all marks (the
+    /// memcached port's flush_all and FLUSHALL flush the same keys).
+    private func flush(all: Bool, _ out: OutputBuffer) -> HandlerAction {
         if argumentCount > 2 || (argumentCount == 2 && !argument(1, is: "async") && !argument(1, is: "sync")) {
             return syntaxError(out)
         }
-        engine.flushAll(delay: 0)
+        engine.flushDatabase(all ? nil : database)
         out.appendRESPOK()
         return .proceed
     }

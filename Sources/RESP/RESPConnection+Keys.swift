@@ -1,7 +1,7 @@
 // Key commands of the Redis port over the cache's items: DEL UNLINK EXISTS TOUCH TYPE, and
 // expiry: EXPIRE PEXPIRE EXPIREAT PEXPIREAT (NX XX GT LT) TTL PTTL EXPIRETIME PEXPIRETIME PERSIST.
-// The engine keeps expiry in whole seconds of its clock: a time in milliseconds is rounded up to
-// the next second (never earlier than asked), and PTTL reports the remaining time to that second.
+// They work on a key of any type in the connection's database; expiry is kept to the
+// millisecond. (RENAME, COPY, MOVE, SCAN, KEYS: RESPConnection+Keyspace.swift.)
 import CacheEngine
 import Platform
 
@@ -35,7 +35,7 @@ extension RESPConnection {
             return .proceed
         },
         RESPCommand("type", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in
-            out.appendRESPSimple(c.inspect(c.argument(1)) == nil ? "none" : "string")
+            out.appendRESPSimple(c.inspect(c.argument(1)).map { RESPConnection.typeName($0.type) } ?? "none")
             return .proceed
         },
         RESPCommand("expire", arity: -3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.expire(.relativeSeconds, "expire", out) },
@@ -52,11 +52,25 @@ extension RESPConnection {
                 out.appendRESPInteger(0)
                 return .proceed
             }
-            let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.expiry == 0 ? nil : .never }
+            let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key), database: c.database, anyType: true) { current in
+                current.expiry == 0 ? nil : .never
+            }
             out.appendRESPInteger(change == .changed ? 1 : 0)
             return .proceed
         },
     ]
+
+    /// TYPE's name for a value type.
+    static func typeName(_ type: ItemType) -> StaticString {
+        switch type {
+        case .string: "string"
+        case .list: "list"
+        case .hash: "hash"
+        case .set: "set"
+        case .zset: "zset"
+        case .stream: "stream"
+        }
+    }
 
     /// How an expiry argument counts time.
     enum ExpiryArgument {
@@ -66,7 +80,7 @@ extension RESPConnection {
     /// The item's header as it is, counted as a keyspace hit or miss (TTL, TYPE).
     func inspect(_ key: UnsafeRawBufferPointer) -> ItemInfo? {
         guard key.count <= ItemLayout.maxKeyLength else { return nil }
-        let info = engine.inspect(key, hash: CacheEngine.hash(key))
+        let info = engine.inspect(key, hash: CacheEngine.hash(key), database: database, anyType: true)
         stats.add(info == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
         return info
     }
@@ -101,7 +115,7 @@ extension RESPConnection {
             return .proceed
         }
         let processStarted = engine.clock.processStarted
-        let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in
+        let change = engine.changeExpiry(key, hash: CacheEngine.hash(key), database: database, anyType: true) { current in
             let currentMs = current.expiryUnixMilliseconds(processStarted: processStarted)
             if nx && currentMs != nil { return nil }
             if xx && currentMs == nil { return nil }
@@ -138,7 +152,7 @@ extension RESPConnection {
         for i in 1..<argumentCount {
             let key = argument(i)
             guard key.count <= ItemLayout.maxKeyLength else { continue }
-            if engine.delete(key, hash: CacheEngine.hash(key)) { n += 1 }
+            if engine.delete(key, hash: CacheEngine.hash(key), database: database, anyType: true) { n += 1 }
         }
         out.appendRESPInteger(n)
         return .proceed

@@ -26,7 +26,9 @@ extension RESPConnection {
         var queuedBytes = 0
         var rest: [UnsafeMutableRawPointer?]? = nil
         for i in 1..<argumentCount {
-            let it = lookup(argument(i))
+            // A key of another type is nil in MGET's reply, as redis gives it.
+            var it: Item? = nil
+            if case .value(let found) = readString(argument(i)) { it = found }
             if rest != nil {
                 rest!.append(it?.raw)
                 continue

@@ -1,4 +1,5 @@
-// Server commands of the Redis port: INFO, CONFIG GET|SET|RESETSTAT|REWRITE, DBSIZE, TIME,
+// Server commands of the Redis port: INFO, CONFIG GET|SET|RESETSTAT|REWRITE, DBSIZE (the
+// connection's database), TIME,
 // LASTSAVE, SAVE and BGSAVE (refused: the Redis keyspace has no snapshot yet), WAIT (no replicas),
 // with redis-server 7.0's replies and errors.
 import CacheEngine
@@ -12,7 +13,7 @@ extension RESPConnection {
         RESPCommand("info", arity: -1, flags: [.loading, .stale]) { c, out in c.info(out) },
         RESPCommand("config", arity: -2, subcommands: ["get", "set", "resetstat", "rewrite"]) { c, out in c.config(out) },
         RESPCommand("dbsize", arity: 1, flags: [.readonly, .fast]) { c, out in
-            out.appendRESPInteger(Int64(c.engine.stats.items.number))
+            out.appendRESPInteger(Int64(c.engine.keyCount(database: c.database)))
             return .proceed
         },
         RESPCommand("time", arity: 1, flags: [.loading, .stale, .fast]) { _, out in
@@ -88,9 +89,15 @@ extension RESPConnection {
         guard argumentCount == 3, equalFolded(sub, "encoding") || equalFolded(sub, "refcount") || equalFolded(sub, "idletime") || equalFolded(sub, "freq") else {
             return unknownSubcommand("OBJECT", known: ["encoding", "refcount", "idletime", "freq"], out)
         }
-        guard let it = lookup(argument(2)) else {
+        let it: Item
+        switch readString(argument(2)) {
+        case .value(let found): it = found
+        case .none:
             out.appendRESPNull(version)
             return .proceed
+        case .wrongType:
+            // Lists, hashes... have their own encodings, given by the work that adds them.
+            return unsupportedType(command: "OBJECT", nil, out)
         }
         defer { engine.release(it) }
         let isInteger = it.valueLength <= 20 && engine.valueSegmentCount(it) == 1
@@ -102,7 +109,7 @@ extension RESPConnection {
             let v = isInteger ? parseInteger(UnsafeRawPointer(engine.valueSegment(it, 0).baseAddress!), it.valueLength)! : -1
             out.appendRESPInteger(v >= 0 && v < 10_000 ? Int64(Int32.max) : 1)
         } else if equalFolded(sub, "idletime") {
-            guard let info = engine.inspect(argument(2), hash: CacheEngine.hash(argument(2))) else {
+            guard let info = engine.inspect(argument(2), hash: CacheEngine.hash(argument(2)), database: database, anyType: true) else {
                 out.appendRESPNull(version)
                 return .proceed
             }

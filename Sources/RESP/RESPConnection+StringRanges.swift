@@ -50,9 +50,13 @@ extension RESPConnection {
 
     private func getrange(_ out: OutputBuffer) -> HandlerAction {
         guard let start = integerArgument(2), let end = integerArgument(3) else { return notAnInteger(out) }
-        guard let it = lookup(argument(1)) else {
+        let it: Item
+        switch readString(argument(1)) {
+        case .value(let found): it = found
+        case .none:
             out.appendRESPBulk("")
             return .proceed
+        case .wrongType: return wrongType(out)
         }
         defer { engine.release(it) }
         guard let range = Self.clampedRange(start, end, length: it.valueLength) else {
@@ -114,9 +118,12 @@ extension RESPConnection {
     private func getbit(_ out: OutputBuffer) -> HandlerAction {
         guard let bit = bitOffset(2) else { return error(out, "ERR bit offset is not an integer or out of range") }
         var value = 0
-        if let it = lookup(argument(1)) {
+        switch readString(argument(1)) {
+        case .value(let it):
             if bit >> 3 < it.valueLength { value = Int(byte(of: it, at: bit >> 3) >> (7 - UInt8(bit & 7)) & 1) }
             engine.release(it)
+        case .none: break
+        case .wrongType: return wrongType(out)
         }
         out.appendRESPInteger(Int64(value))
         return .proceed
@@ -156,9 +163,13 @@ extension RESPConnection {
         } else if argumentCount != 2 {
             return syntaxError(out)
         }
-        guard let it = lookup(argument(1)) else {
+        let it: Item
+        switch readString(argument(1)) {
+        case .value(let found): it = found
+        case .none:
             out.appendRESPInteger(0)
             return .proceed
+        case .wrongType: return wrongType(out)
         }
         defer { engine.release(it) }
         let length = it.valueLength

@@ -3,8 +3,10 @@
 // Commands that read and then write one key (SET with GET/KEEPTTL, GETDEL, INCR, APPEND) run as a
 // compare-and-swap loop over the engine's storage operations: read the item and its CAS, build
 // the new item, store it only if the CAS still matches (or add it if there was none), and start
-// again if another writer came between. Expiry is whole seconds on the engine's clock: PX and
-// PXAT round up to the next second (README lists the difference).
+// again if another writer came between. Every key is the connection's database's (`database:`);
+// a string command on a key of another type answers WRONGTYPE, SET and MSET replace any type.
+// Expiry is kept to the millisecond (`ExpiryTime.unixMilliseconds`), and the commands that
+// rebuild a value keep the old one's exactly (`copyExpiry`).
 import CacheEngine
 import Platform
 #if canImport(Glibc)
@@ -32,9 +34,13 @@ extension RESPConnection {
         RESPCommand("getex", arity: -2, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.getex(out) },
         RESPCommand("incrbyfloat", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.incrementByFloat(out) },
         RESPCommand("strlen", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in
-            let it = c.lookup(c.argument(1))
-            out.appendRESPInteger(Int64(it?.valueLength ?? 0))
-            if let it { c.engine.release(it) }
+            switch c.readString(c.argument(1)) {
+            case .wrongType: return c.wrongType(out)
+            case .none: out.appendRESPInteger(0)
+            case .value(let it):
+                out.appendRESPInteger(Int64(it.valueLength))
+                c.engine.release(it)
+            }
             return .proceed
         },
         RESPCommand("append", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.append(out) },
@@ -53,18 +59,48 @@ extension RESPConnection {
 
     // MARK: reads
 
-    /// The live item for `key` with a reference the caller releases (or hands to the output).
+    /// The live item for `key` in this connection's database, of any type, with a reference the
+    /// caller releases (or hands to the output); counted as a keyspace hit or miss.
     func lookup(_ key: UnsafeRawBufferPointer) -> Item? {
-        guard key.count <= ItemLayout.maxKeyLength else { return nil }
+        guard key.count <= ItemLayout.maxKeyLength else {
+            stats.add(RESPCounter.keyspaceMisses.rawValue)
+            return nil
+        }
         var outcome = GetOutcome.miss
-        let it = engine.get(key, hash: CacheEngine.hash(key), outcome: &outcome)
+        let it = engine.get(key, hash: CacheEngine.hash(key), database: database, anyType: true, outcome: &outcome)
         stats.add(it == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
         return it
     }
 
-    /// A bulk reply of `key`'s value, or null.
+    /// What a string command finds under a key.
+    enum StringRead {
+        case value(Item)
+        case none
+        /// A list, hash, ...: WRONGTYPE (no reference held).
+        case wrongType
+    }
+
+    /// `lookup` for a string command.
+    func readString(_ key: UnsafeRawBufferPointer) -> StringRead {
+        guard let it = lookup(key) else { return .none }
+        if it.type != .string {
+            engine.release(it)
+            return .wrongType
+        }
+        return .value(it)
+    }
+
+    static let wrongTypeError: StaticString = "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+    func wrongType(_ out: OutputBuffer) -> HandlerAction { error(out, Self.wrongTypeError) }
+
+    /// A bulk reply of `key`'s value, null, or WRONGTYPE.
     func appendValue(of key: UnsafeRawBufferPointer, _ out: OutputBuffer) {
-        appendOld(lookup(key), out)
+        switch readString(key) {
+        case .value(let it): appendOld(it, out)
+        case .none: out.appendRESPNull(version)
+        case .wrongType: _ = wrongType(out)
+        }
     }
 
     /// A bulk reply straight from item memory (the output releases the reference once written),
@@ -87,8 +123,7 @@ extension RESPConnection {
         case none
         /// KEEPTTL: the old item's.
         case keep
-        /// Process time, as the engine keeps it.
-        case at(UInt32)
+        case at(ExpiryTime)
     }
 
     enum Condition {
@@ -115,7 +150,7 @@ extension RESPConnection {
         var needsOld = wantOld
         if case .keep = expiry { needsOld = true }
         if !needsOld {
-            // One storage operation: the engine's set, add or replace.
+            // One storage operation: the engine's set, add or replace, over a key of any type.
             let mode: StoreMode = condition == .ifAbsent ? .add : condition == .ifPresent ? .replace : .set
             let item: Item
             switch newItem(key: key, expiry: expiry.fixed, length: value.count) {
@@ -124,26 +159,31 @@ extension RESPConnection {
             }
             defer { engine.release(item) }
             engine.writeValue(item, at: 0, value)
-            return WriteResult(stored: engine.store(item, hash: hv, mode: mode, casIn: 0).0 == .stored)
+            return WriteResult(stored: engine.store(item, hash: hv, mode: mode, casIn: 0, anyType: true).0 == .stored)
         }
         while true {
             var outcome = GetOutcome.miss
-            let old = engine.get(key, hash: hv, outcome: &outcome)
+            let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
+            // SET ... GET and GETSET read the old value as a string: another type is WRONGTYPE
+            // (and nothing is written), as redis.
+            if wantOld, let o = old, o.type != .string {
+                engine.release(o)
+                return WriteResult(failure: Self.wrongTypeError)
+            }
             if (condition == .ifAbsent && old != nil) || (condition == .ifPresent && old == nil) {
                 if !wantOld, let old { engine.release(old) }
                 return WriteResult(stored: false, old: wantOld ? old : nil)
             }
-            var at = expiry.fixed
-            if case .keep = expiry { at = old?.expiry ?? 0 }
             let item: Item
-            switch newItem(key: key, expiry: at, length: value.count) {
+            switch newItem(key: key, expiry: expiry.fixed, length: value.count) {
             case .ok(let it): item = it
             case .failed(let why):
                 if let old { engine.release(old) }
                 return WriteResult(failure: why)
             }
+            if case .keep = expiry, let old { engine.copyExpiry(from: old, to: item) }
             engine.writeValue(item, at: 0, value)
-            let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
+            let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0, anyType: true)
             engine.release(item)
             if result == .stored {
                 if !wantOld, let old { engine.release(old) }
@@ -160,10 +200,12 @@ extension RESPConnection {
         case failed(StaticString)
     }
 
-    /// A fresh item for a Redis string (client flags 0).
-    func newItem(key: UnsafeRawBufferPointer, expiry: UInt32, length: Int) -> NewItem {
-        switch engine.allocate(key: key, flags: 0, expiry: expiry, valueLength: length) {
-        case .item(let it): return .ok(it)
+    /// A fresh item for a Redis string (client flags 0) in this connection's database.
+    func newItem(key: UnsafeRawBufferPointer, expiry: ExpiryTime, length: Int) -> NewItem {
+        switch engine.allocate(key: key, flags: 0, expiry: 0, valueLength: length, database: database) {
+        case .item(let it):
+            if expiry != .never { engine.setExpiry(it, expiry) }
+            return .ok(it)
         case .tooLarge: return .failed("ERR string exceeds maximum allowed size (the item size limit, -I)")
         case .outOfMemory: return .failed("OOM command not allowed when used memory > 'maxmemory'.")
         }
@@ -243,30 +285,30 @@ extension RESPConnection {
         }
     }
 
-    /// Argument `i` as an expiry in `unit`, converted to the engine's process time; nil after
-    /// writing redis's error (not an integer; not positive or overflowing: invalid expire time).
-    func expiryTime(_ i: Int, _ unit: ExpiryUnit, command: StaticString, _ out: OutputBuffer) -> UInt32? {
-        guard let v = integerArgument(i) else {
+    /// Argument `i` as an expiry in `unit`: a Unix time in milliseconds, as redis 7.0's
+    /// getExpireMillisecondsOrReply computes it; nil after writing redis's error (not an
+    /// integer; not positive, or overflowing once in milliseconds: invalid expire time). A time
+    /// already past stores the key expired, as redis deletes it.
+    func expiryTime(_ i: Int, _ unit: ExpiryUnit, command: StaticString, _ out: OutputBuffer) -> ExpiryTime? {
+        guard var v = integerArgument(i) else {
             _ = notAnInteger(out)
             return nil
         }
-        let inMs = unit == .px || unit == .pxat
-        guard v > 0, inMs || v <= Int.max / 1000 else {
+        let inSeconds = unit == .ex || unit == .exat
+        guard v > 0, !inSeconds || v <= Int.max / 1000 else {
             _ = error(out, "ERR invalid expire time in '\(command)' command")
             return nil
         }
-        let clock = engine.clock
-        let seconds = inMs ? v / 1000 + (v % 1000 == 0 ? 0 : 1) : v
-        switch unit {
-        case .ex, .px:
-            let at = Int(clock.current) + seconds
-            return at >= Int(UInt32.max) ? UInt32.max - 1 : UInt32(at)
-        case .exat, .pxat:
-            // Absolute Unix time; in the past means stored already expired, as redis deletes it.
-            let rel = seconds - clock.processStarted
-            if rel <= Int(clock.current) { return 1 }
-            return rel >= Int(UInt32.max) ? UInt32.max - 1 : UInt32(rel)
+        if inSeconds { v *= 1000 }
+        if unit == .ex || unit == .px {
+            let (sum, overflow) = v.addingReportingOverflow(Int(engine.clock.milliseconds))
+            guard !overflow else {
+                _ = error(out, "ERR invalid expire time in '\(command)' command")
+                return nil
+            }
+            v = sum
         }
+        return .unixMilliseconds(v)
     }
 
     private func mset(_ out: OutputBuffer) -> HandlerAction {
@@ -307,11 +349,11 @@ extension RESPConnection {
     /// GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: the value, and the expiry set on that same
     /// item (its CAS checked under the item lock; another writer in between: read again).
     private func getex(_ out: OutputBuffer) -> HandlerAction {
-        var newExpiry: UInt32? = nil
+        var newExpiry: ExpiryTime? = nil
         var i = 2
         while i < argumentCount {
             if argument(i, is: "persist") && argumentCount == 3 {
-                newExpiry = 0
+                newExpiry = .never
                 i += 1
             } else if let unit = ExpiryUnit(argument(i)), i + 1 < argumentCount, newExpiry == nil {
                 guard let at = expiryTime(i + 1, unit, command: "getex", out) else { return .proceed }
@@ -327,12 +369,16 @@ extension RESPConnection {
             return .proceed
         }
         while true {
-            guard let it = lookup(key) else {
+            let it: Item
+            switch readString(key) {
+            case .value(let found): it = found
+            case .none:
                 out.appendRESPNull(version)
                 return .proceed
+            case .wrongType: return wrongType(out)
             }
             let cas = it.cas
-            let change = engine.changeExpiry(key, hash: CacheEngine.hash(key)) { current in current.cas == cas ? .processSeconds(expiry) : nil }
+            let change = engine.changeExpiry(key, hash: CacheEngine.hash(key), database: database) { current in current.cas == cas ? expiry : nil }
             if change == .changed {
                 appendOld(it, out)
                 return .proceed
@@ -374,11 +420,15 @@ extension RESPConnection {
     private func getdel(_ out: OutputBuffer) -> HandlerAction {
         let key = argument(1)
         while true {
-            guard let old = lookup(key) else {
+            let old: Item
+            switch readString(key) {
+            case .value(let found): old = found
+            case .none:
                 out.appendRESPNull(version)
                 return .proceed
+            case .wrongType: return wrongType(out)
             }
-            switch engine.delete(key, hash: CacheEngine.hash(key), casIn: old.cas) {
+            switch engine.delete(key, hash: CacheEngine.hash(key), database: database, casIn: old.cas) {
             case .deleted:
                 appendOld(old, out)
                 return .proceed
@@ -405,15 +455,16 @@ extension RESPConnection {
     /// The compare-and-swap loop of the commands that rebuild a string from its old value
     /// (APPEND, SETRANGE, SETBIT, INCR and INCRBYFLOAT's families): `plan` sees the old item (nil:
     /// none) and says what to build; `fill` writes the new value into the fresh item, which keeps
-    /// the old one's expiry. If another writer stored between the read and the store, both run
-    /// again on what it stored.
+    /// the old one's expiry to the millisecond. A key of another type is WRONGTYPE. If another
+    /// writer stored between the read and the store, both run again on what it stored.
     func rewrite(_ key: UnsafeRawBufferPointer, plan: (Item?) -> RewritePlan, fill: (Item?, Item) -> Void) -> RewriteOutcome {
         guard key.count <= ItemLayout.maxKeyLength else { return .failed(Self.keyTooLong.description) }
         let hv = CacheEngine.hash(key)
         while true {
             var outcome = GetOutcome.miss
-            let old = engine.get(key, hash: hv, outcome: &outcome)
+            let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
             defer { if let old { engine.release(old) } }
+            if let old, old.type != .string { return .failed(Self.wrongTypeError.description) }
             let length: Int
             switch plan(old) {
             case .write(let n): length = n
@@ -421,12 +472,13 @@ extension RESPConnection {
             case .fail(let why): return .failed(why)
             }
             let item: Item
-            switch newItem(key: key, expiry: old?.expiry ?? 0, length: length) {
+            switch newItem(key: key, expiry: .never, length: length) {
             case .ok(let it): item = it
             case .failed(let why): return .failed(why.description)
             }
+            if let old { engine.copyExpiry(from: old, to: item) }
             fill(old, item)
-            let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0)
+            let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0, anyType: true)
             engine.release(item)
             if result == .stored { return .stored }
         }
@@ -463,17 +515,17 @@ extension RESPConnection {
             return .proceed
         case .notInteger: return error(out, "ERR value is not an integer or out of range")
         case .overflow: return error(out, "ERR increment or decrement would overflow")
-        case .wrongType: return error(out, "WRONGTYPE Operation against a key holding the wrong kind of value")
+        case .wrongType: return wrongType(out)
         case .outOfMemory: return error(out, "OOM command not allowed when used memory > 'maxmemory'.")
         }
     }
 }
 
 extension RESPConnection.Expiry {
-    /// The process time for a fixed expiry (0: never); `.keep` is resolved by the caller.
-    var fixed: UInt32 {
+    /// A fixed expiry (`.never` for none); `.keep` is resolved by the caller.
+    var fixed: ExpiryTime {
         if case .at(let t) = self { return t }
-        return 0
+        return .never
     }
 }
 

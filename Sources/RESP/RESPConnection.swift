@@ -277,7 +277,7 @@ final class RESPConnection: ConnectionHandler {
     func argument(_ i: Int, is word: StaticString) -> Bool { equalFolded(argument(i), word) }
 
     /// The port's commands, by group.
-    static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands
+    static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands + keyspaceCommands
         + transactionCommands
         + clientCommands + commandInfoCommands + bitCommands + debugCommands
 }

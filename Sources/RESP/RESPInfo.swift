@@ -121,9 +121,9 @@ extension RESPService {
                 ("total_net_input_bytes", String(host.netInputBytes)),
                 ("total_net_output_bytes", String(host.netOutputBytes)),
                 ("rejected_connections", String(host.rejectedConnections)),
-                // Expired items taken away by the crawler or reused at allocation (memcached's
-                // crawler_reclaimed + reclaimed).
-                ("expired_keys", String(items.crawlerReclaimed + items.reclaimed)),
+                // Expired items taken away: by a lookup, the crawler or at an LRU tail
+                // (memcached's reclaimed counts the crawler's too).
+                ("expired_keys", String(engine.expiredItemCount)),
                 ("evicted_keys", String(items.evicted)),
                 ("keyspace_hits", String(total(.keyspaceHits))),
                 ("keyspace_misses", String(total(.keyspaceMisses))),
@@ -143,6 +143,8 @@ extension RESPService {
                 ("resp_bitop_refused", String(total(.bitopRefused))),
                 ("resp_debug_sleeps", String(total(.debugSleeps))),
                 ("resp_debug_sleeps_clamped", String(total(.debugSleepsClamped))),
+                ("resp_scan_cut_short", String(total(.scanCutShort))),
+                ("resp_unsupported_type_errors", String(total(.unsupportedTypes))),
             ]
         case .replication:
             return [
@@ -180,9 +182,13 @@ extension RESPService {
             }
             return lines
         case .keyspace:
-            // Every key the cache holds is in database 0 (the one the memcached port sees).
-            let keys = engine.stats.items.number
-            return keys == 0 ? [] : [("db0", "keys=\(keys),expires=\(engine.expiringItemCount)")]
+            // One line per non-empty logical database, from the engine's per-database counts.
+            var lines: [(String, String)] = []
+            for db in 0..<ItemLayout.databaseCount {
+                let f = engine.databaseFigures(database: db)
+                if f.keys > 0 { lines.append(("db\(db)", "keys=\(f.keys),expires=\(f.expires),avg_ttl=\(f.averageTTL)")) }
+            }
+            return lines
         }
     }
 }

@@ -55,6 +55,10 @@ public enum RESPCounter: Int, StatCounter {
     case debugSleepsClamped
     /// Connections closed because a request they had not finished passed client-query-buffer-limit.
     case queryBufferLimitDisconnections
+    /// SCAN calls whose bucket budget ended them before COUNT keys (RESPConnection+Keyspace.swift).
+    case scanCutShort
+    /// RENAME, COPY, MOVE, OBJECT refused for a type they cannot handle yet.
+    case unsupportedTypes
 
     public var name: String {
         switch self {
@@ -75,6 +79,8 @@ public enum RESPCounter: Int, StatCounter {
         case .debugSleeps: return "resp_debug_sleeps"
         case .debugSleepsClamped: return "resp_debug_sleeps_clamped"
         case .queryBufferLimitDisconnections: return "client_query_buffer_limit_disconnections"
+        case .scanCutShort: return "resp_scan_cut_short"
+        case .unsupportedTypes: return "resp_unsupported_type_errors"
         }
     }
 

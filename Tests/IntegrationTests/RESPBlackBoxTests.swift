@@ -75,7 +75,7 @@ struct RESPBlackBoxTests {
             #expect(fields["connected_clients"] == "1")
             #expect(fields["keyspace_hits"] == "1" && fields["keyspace_misses"] == "1", "\(info)")
             #expect(fields["maxmemory"] == String(64 << 20))
-            #expect(fields["db0"] == "keys=1,expires=0")
+            #expect(fields["db0"] == "keys=1,expires=0,avg_ttl=0")
             #expect(fields["errorstat_ERR"] == "count=1")
             #expect(fields["cmdstat_get"]?.hasPrefix("calls=2,") == true && fields["cmdstat_get"]?.hasSuffix(",rejected_calls=1,failed_calls=0") == true,
                     "\(fields["cmdstat_get"] ?? "no cmdstat_get")")

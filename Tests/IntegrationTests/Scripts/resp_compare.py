@@ -94,6 +94,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--memcached-port", type=int)
+    ap.add_argument("--with-lists", action="store_true",
+                    help="add the WRONGTYPE cases, which need lists (pass it to both runs once swiftcached has them)")
     args = ap.parse_args()
     run = "%x" % (int(time.time() * 1000) & 0xFFFFFF)
 
@@ -222,6 +224,131 @@ def main():
     case("config arity", mb("CONFIG", "GET") + mb("CONFIG", "SET", "a") + mb("CONFIG", "FOO") + mb("CONFIG", "REWRITE") + mb("CONFIG"), 5)
     case("wait", mb("WAIT", 0, 0) + mb("WAIT", 1, -1) + mb("WAIT", "x", 0), 3)
     case("time dbsize arity", mb("TIME", "x") + mb("DBSIZE", "x") + mb("LASTSAVE", "x"), 3)
+    # The keyspace: databases 5-8 (db 0 holds the cases above, some with TTLs), emptied first.
+    def session(name, requests, normalize=None):
+        """One connection, requests in order, each reply recorded (through `normalize`, for
+        replies whose order differs by nature: KEYS, SCAN)."""
+        c = Conn(args.port)
+        got = []
+        for r in requests:
+            c.send(mb(*r))
+            rep = c.reply()
+            got.append(normalize(r, rep) if normalize else rep)
+        out.append("%s: %r" % (name, b"".join(got)))
+        c.sock.close()
+        return c
+
+    def parse(data):
+        """A RESP2 reply as Python values (bulk strings as bytes)."""
+        def one(i):
+            j = data.index(b"\r\n", i)
+            t, body = data[i:i + 1], data[i + 1:j]
+            if t == b"*":
+                n, items, i = int(body), [], j + 2
+                for _ in range(max(n, 0)):
+                    v, i = one(i)
+                    items.append(v)
+                return (items if n >= 0 else None), i
+            if t == b"$":
+                n = int(body)
+                return (None, j + 2) if n < 0 else (data[j + 2:j + 2 + n], j + 4 + n)
+            return data[i:j + 2], j + 2
+        return one(0)[0]
+
+    def scan_all(c, *options):
+        """SCAN from 0 until the cursor comes back to 0: the keys seen, sorted, once each."""
+        cursor, seen, calls = b"0", set(), 0
+        while True:
+            c.send(mb("SCAN", cursor, *options))
+            cursor, keys = parse(c.reply())
+            seen.update(keys)
+            calls += 1
+            if cursor == b"0" or calls > 100000:
+                return b" ".join(sorted(seen))
+
+    def keyspace_lines(rep):
+        """INFO keyspace's lines for databases 5-8 only."""
+        return b"|".join(l for l in rep.split(b"\r\n") if l[:3] in (b"db5", b"db6", b"db7", b"db8"))
+
+    def sorted_keys(r, rep):
+        return b"KEYS " + b" ".join(sorted(parse(rep))) if r[0] == "KEYS" and rep.startswith(b"*") else rep
+
+    ks = [x for d in (5, 6, 7, 8) for x in (("SELECT", d), ("FLUSHDB",))]
+    session("select dbsize flushdb", ks + [
+        ("SELECT", 5), ("SET", a, "five"), ("SET", b_, "5b"), ("DBSIZE",), ("SELECT", 6), ("DBSIZE",), ("GET", a),
+        ("SET", a, "six"), ("SELECT", 5), ("GET", a), ("SELECT", 16), ("SELECT", -1), ("SELECT", "99999999999"),
+        ("FLUSHDB", "ASYNC"), ("DBSIZE",), ("GET", a), ("SELECT", 6), ("DBSIZE",), ("FLUSHDB", "SYNC"), ("DBSIZE",),
+        ("FLUSHDB", "FOO"), ("FLUSHDB", "SYNC", "x"), ("FLUSHALL", "FOO")])
+    session("move", ks + [
+        ("SELECT", 5), ("SET", a, "v"), ("PEXPIRE", a, 100000), ("MOVE", a, 6), ("EXISTS", a), ("SELECT", 6),
+        ("GET", a), ("PTTL", a), ("SET", b_, "x"), ("SELECT", 5), ("SET", b_, "y"), ("MOVE", b_, 6), ("GET", b_),
+        ("MOVE", b_, 5), ("MOVE", b_, 16), ("MOVE", b_, "x"), ("MOVE", k("none"), 6), ("DBSIZE",)],
+        lambda r, rep: (b":ttl-ok\r\n" if 99000 <= int(rep[1:-2]) <= 100000 else rep) if r[0] == "PTTL" else rep)
+    session("swapdb", ks + [
+        ("SELECT", 7), ("SET", a, "seven"), ("SET", b_, "7b"), ("SELECT", 8), ("SET", a, "eight"),
+        ("SWAPDB", 7, 8), ("GET", a), ("DBSIZE",), ("SELECT", 7), ("GET", a), ("DBSIZE",), ("SWAPDB", 7, 7),
+        ("DBSIZE",), ("SWAPDB", "x", 1), ("SWAPDB", 1, "y"), ("SWAPDB", 0, 16), ("SWAPDB", -1, 0),
+        ("INFO", "keyspace")],
+        lambda r, rep: keyspace_lines(rep) if r[0] == "INFO" else rep)
+    session("rename copy", ks + [
+        ("SELECT", 5), ("SET", a, "1"), ("PEXPIRE", a, 50000), ("RENAME", a, b_), ("EXISTS", a), ("GET", b_),
+        ("PTTL", b_), ("RENAME", a, b_), ("RENAMENX", a, b_), ("RENAME", b_, b_), ("RENAMENX", b_, b_),
+        ("SET", s_, "s"), ("RENAMENX", b_, s_), ("RENAMENX", b_, x_), ("GET", x_), ("RENAME", x_, s_), ("GET", s_),
+        ("PTTL", s_), ("COPY", s_, n_), ("COPY", s_, n_), ("SET", s_, "t"), ("COPY", s_, n_, "REPLACE"),
+        ("GET", n_), ("PTTL", n_), ("COPY", s_, s_), ("COPY", s_, s_, "DB", 6), ("COPY", s_, s_, "DB", 5),
+        ("COPY", s_, n_, "DB", 16), ("COPY", s_, n_, "DB", "x"), ("COPY", s_, n_, "FOO"), ("COPY", s_, n_, "DB"),
+        ("COPY", k("none"), n_), ("SELECT", 6), ("GET", s_), ("PTTL", s_), ("RENAME",), ("DBSIZE",)],
+        lambda r, rep: (b":ttl-ok\r\n" if 49000 <= int(rep[1:-2]) <= 50000 else rep) if r[0] == "PTTL" and rep.startswith(b":") and int(rep[1:-2]) > 0 else rep)
+    session("keys type exists", ks + [
+        ("SELECT", 5), ("MSET", "ka1", "1", "ka2", "2", "kb1", "3", "other", "4", "k[x]", "5"),
+        ("KEYS", "*"), ("KEYS", "ka*"), ("KEYS", "k?1"), ("KEYS", "k[ab]2"), ("KEYS", "K*"), ("KEYS", "k\\[x]"),
+        ("KEYS", "nothing*"), ("TYPE", "ka1"), ("TYPE", "none"), ("EXISTS", "ka1", "ka1", "none", "kb1"),
+        ("DEL", "ka1", "ka1", "none"), ("UNLINK", "ka2", "kb1"), ("KEYS", "*"), ("DBSIZE",), ("OBJECT", "ENCODING", "other"),
+        ("DEL", "other"), ("RANDOMKEY",), ("SELECT", 6), ("RANDOMKEY",), ("KEYS", "*")], sorted_keys)
+    c = session("scan setup", ks + [("SELECT", 5)] + [("SET", "sc%d" % i, i) for i in range(300)] +
+                [("SET", "other%d" % i, i) for i in range(5)])
+    c = Conn(args.port)
+    c.send(mb("SELECT", 5))
+    c.reply()
+    out.append("scan all: %r" % scan_all(c))
+    out.append("scan match: %r" % scan_all(c, "MATCH", "sc1*"))
+    out.append("scan count: %r" % scan_all(c, "COUNT", 1000, "MATCH", "other*"))
+    out.append("scan type: %r %r" % (scan_all(c, "TYPE", "STRING", "MATCH", "oth*"), scan_all(c, "TYPE", "list")))
+    for bad in (("SCAN", "x"), ("SCAN", "0", "COUNT", 0), ("SCAN", "0", "COUNT", "x"), ("SCAN", "0", "FOO"),
+                ("SCAN", "0", "MATCH"), ("SCAN", "18446744073709551616"), ("SCAN", " 1"), ("SCAN",)):
+        c.send(mb(*bad))
+        out.append("scan error %s: %r" % (" ".join(str(x) for x in bad), c.reply()))
+    c.sock.close()
+    # Millisecond expiry: PX 100 is gone 150 ms later; PTTL is exact to the millisecond.
+    c = Conn(args.port)
+    c.send(mb("SELECT", 6) + mb("SET", k("px"), "v", "PX", 100) + mb("PSETEX", k("ps"), 100, "v") + mb("SET", k("kt"), "v", "PX", 100) + mb("SET", k("kt"), "w", "KEEPTTL"))
+    got = [c.reply() for _ in range(5)]
+    time.sleep(0.15)
+    c.send(mb("GET", k("px")) + mb("GET", k("ps")) + mb("GET", k("kt")) + mb("SET", k("pt"), "v", "PX", 5000) + mb("PTTL", k("pt")) +
+           mb("APPEND", k("pt"), "x") + mb("PTTL", k("pt")) + mb("INCR", k("pt")) + mb("SET", k("pi"), 1, "PXAT", int(time.time() * 1000) + 3000) + mb("INCR", k("pi")) + mb("PTTL", k("pi")))
+    for _ in range(11):
+        rep = c.reply()
+        if rep.startswith(b":") and int(rep[1:-2]) > 100:
+            rep = b":ms-ok\r\n" if 2900 <= int(rep[1:-2]) <= 5000 else rep
+        got.append(rep)
+    out.append("px expiry: %r" % b"".join(got))
+    c.sock.close()
+    if args.with_lists:
+        # WRONGTYPE from string commands on a list; SET and MSET replace it; TYPE, RENAME, DEL any type.
+        w_ = k("w")
+        reqs = [("SELECT", 5), ("RPUSH", w_, "a", "b")]
+        for r in [("GET", w_), ("GETSET", w_, "x"), ("APPEND", w_, "x"), ("INCR", w_), ("DECRBY", w_, 2),
+                  ("INCRBYFLOAT", w_, 1), ("STRLEN", w_), ("GETRANGE", w_, 0, 1), ("SETRANGE", w_, 0, "x"),
+                  ("GETBIT", w_, 1), ("SETBIT", w_, 1, 1), ("BITCOUNT", w_), ("MGET", w_, k("none")), ("GETDEL", w_),
+                  ("GETEX", w_, "PX", 100), ("SET", w_, "x", "GET"), ("SETNX", w_, "x"), ("SET", w_, "x", "NX"),
+                  ("MSETNX", w_, "x"), ("TYPE", w_), ("EXISTS", w_), ("EXPIRE", w_, 100), ("TTL", w_), ("PERSIST", w_),
+                  ("SET", w_, "x", "XX"), ("GET", w_), ("DEL", w_), ("RPUSH", w_, "a"), ("SET", w_, "y"), ("GET", w_),
+                  ("DEL", w_), ("RPUSH", w_, "a"), ("MSET", w_, "z"), ("TYPE", w_), ("DEL", w_), ("RPUSH", w_, "a"),
+                  ("SET", w_, "v", "KEEPTTL"), ("TYPE", w_), ("DEL", w_), ("RPUSH", w_, "a"), ("RENAME", w_, k("w2")),
+                  ("TYPE", k("w2")), ("DEL", w_, k("w2")), ("TYPE", w_)]:
+            reqs.append(r)
+        session("wrongtype", reqs)
+
     # Pub/sub between two connections, RESP2 subscribed mode, then RESP3 on one connection.
     # (Channel names appear in the replies: fixed names, not the run's keys.)
     def fixed(name):
@@ -357,6 +484,19 @@ def main():
         assert m.recv(100) == b"DELETED\r\n"
         c.send(mb("EXISTS", key))
         assert c.reply() == b":0\r\n"
+        # SWAPDB reaches the memcached port, which is logical database 0.
+        key = k("swapped")
+        c.send(mb("SELECT", 1) + mb("SET", key, "in-db1") + mb("SWAPDB", 0, 1))
+        assert [c.reply(), c.reply(), c.reply()] == [b"+OK\r\n"] * 3
+        m.sendall(b"get " + key + b"\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            data += m.recv(1000)
+        assert data == b"VALUE " + key + b" 0 6\r\nin-db1\r\nEND\r\n", data
+        c.send(mb("SWAPDB", 0, 1) + mb("DEL", key))
+        assert [c.reply(), c.reply()] == [b"+OK\r\n", b":1\r\n"]
+        m.sendall(b"get " + key + b"\r\n")
+        assert m.recv(100) == b"END\r\n"
         print("SHARED KEYSPACE CHECKS PASSED")
     print("RESP TRANSCRIPT DONE")
 
