@@ -8,14 +8,14 @@ import Platform
 
 extension RESPConnection {
     static let keyspaceCommands: [RESPCommand] = [
-        RESPCommand("rename", arity: 3, keys: (1, 2, 1)) { c, out in c.rename(nx: false, out) },
-        RESPCommand("renamenx", arity: 3, keys: (1, 2, 1)) { c, out in c.rename(nx: true, out) },
-        RESPCommand("copy", arity: -3, keys: (1, 2, 1)) { c, out in c.copy(out) },
-        RESPCommand("move", arity: 3, keys: (1, 1, 1)) { c, out in c.move(out) },
-        RESPCommand("swapdb", arity: 3) { c, out in c.swapdb(out) },
-        RESPCommand("keys", arity: 2) { c, out in c.keys(out) },
-        RESPCommand("scan", arity: -2) { c, out in c.scan(out) },
-        RESPCommand("randomkey", arity: 1) { c, out in
+        RESPCommand("rename", arity: 3, keys: (1, 2, 1), flags: [.write]) { c, out in c.rename(nx: false, out) },
+        RESPCommand("renamenx", arity: 3, keys: (1, 2, 1), flags: [.write, .fast]) { c, out in c.rename(nx: true, out) },
+        RESPCommand("copy", arity: -3, keys: (1, 2, 1), flags: [.write, .denyoom]) { c, out in c.copy(out) },
+        RESPCommand("move", arity: 3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.move(out) },
+        RESPCommand("swapdb", arity: 3, flags: [.write, .fast]) { c, out in c.swapdb(out) },
+        RESPCommand("keys", arity: 2, flags: [.readonly]) { c, out in c.keys(out) },
+        RESPCommand("scan", arity: -2, flags: [.readonly]) { c, out in c.scan(out) },
+        RESPCommand("randomkey", arity: 1, flags: [.readonly]) { c, out in
             if let key = c.engine.randomKey(database: c.database) {
                 key.withUnsafeBytes { out.appendRESPBulk($0) }
             } else {
