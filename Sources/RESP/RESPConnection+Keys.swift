@@ -14,9 +14,10 @@ extension RESPConnection {
             // redis counts a key named twice twice.
             var n: Int64 = 0
             for i in 1..<c.argumentCount {
-                if let it = c.lookup(c.argument(i)) {
+                let key = c.argument(i)
+                if key.count <= ItemLayout.maxKeyLength,
+                   c.engine.inspect(key, hash: CacheEngine.hash(key), database: c.database, anyType: true) != nil {
                     n += 1
-                    c.engine.release(it)
                 }
             }
             out.appendRESPInteger(n)
@@ -35,7 +36,22 @@ extension RESPConnection {
             return .proceed
         },
         RESPCommand("type", arity: 2, keys: (1, 1, 1)) { c, out in
-            out.appendRESPSimple(c.inspect(c.argument(1)) == nil ? "none" : "string")
+            let key = c.argument(1)
+            guard key.count <= ItemLayout.maxKeyLength,
+                  let info = c.engine.inspect(key, hash: CacheEngine.hash(key), database: c.database, anyType: true) else {
+                c.stats.add(RESPCounter.keyspaceMisses.rawValue)
+                out.appendRESPSimple("none")
+                return .proceed
+            }
+            c.stats.add(RESPCounter.keyspaceHits.rawValue)
+            switch info.type {
+            case .string: out.appendRESPSimple("string")
+            case .list: out.appendRESPSimple("list")
+            case .hash: out.appendRESPSimple("hash")
+            case .set: out.appendRESPSimple("set")
+            case .zset: out.appendRESPSimple("zset")
+            case .stream: out.appendRESPSimple("stream")
+            }
             return .proceed
         },
         RESPCommand("expire", arity: -3, keys: (1, 1, 1)) { c, out in c.expire(.relativeSeconds, "expire", out) },
@@ -138,7 +154,8 @@ extension RESPConnection {
         for i in 1..<argumentCount {
             let key = argument(i)
             guard key.count <= ItemLayout.maxKeyLength else { continue }
-            if engine.delete(key, hash: CacheEngine.hash(key)) { n += 1 }
+            // Any type (a list's nodes go with its root).
+            if engine.delete(key, hash: CacheEngine.hash(key), database: database, anyType: true) { n += 1 }
         }
         out.appendRESPInteger(n)
         return .proceed

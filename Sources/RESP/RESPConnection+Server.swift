@@ -88,6 +88,13 @@ extension RESPConnection {
         guard argumentCount == 3, equalFolded(sub, "encoding") || equalFolded(sub, "refcount") || equalFolded(sub, "idletime") || equalFolded(sub, "freq") else {
             return unknownSubcommand("OBJECT", known: ["encoding", "refcount", "idletime", "freq"], out)
         }
+        let key = argument(2)
+        if equalFolded(sub, "encoding"), key.count <= ItemLayout.maxKeyLength,
+           let info = engine.inspect(key, hash: CacheEngine.hash(key), database: database, anyType: true), info.type == .list {
+            // redis 7.0 keeps every list as a quicklist.
+            out.appendRESPBulk("quicklist")
+            return .proceed
+        }
         guard let it = lookup(argument(2)) else {
             out.appendRESPNull(version)
             return .proceed

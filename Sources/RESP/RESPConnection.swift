@@ -33,6 +33,12 @@ final class RESPConnection: ConnectionHandler {
     var subscriptions: Subscriptions?
     /// The rest of an MGET written piece by piece (RESPConnection+MGetStream.swift).
     var mgetStream: MGetStream?
+    /// A blocking list command waiting (RESPConnection+BlockingLists.swift).
+    var listBlock: ListBlock?
+    /// False while blocking commands must not block (redis's CLIENT_DENY_BLOCKING: inside
+    /// MULTI/EXEC they run once and answer as a timeout would). The transaction code sets it
+    /// around EXEC.
+    var blockingAllowed = true
 
     /// The socket (SLOWLOG's client address).
     let fd: Int32
@@ -51,12 +57,15 @@ final class RESPConnection: ConnectionHandler {
     }
 
     func connectionClosed() {
+        endListBlockOnClose()
         releaseMGet()
         dropSubscriptions()
         service.openConnections.subtract(1, ordering: .relaxed)
     }
 
     func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
+
+    func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction { resumeListBlock(output, timedOut: timedOut) }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         // CONFIG SET proto-max-bulk-len reaches every connection at its next read.
@@ -196,4 +205,5 @@ final class RESPConnection: ConnectionHandler {
 
     /// The port's commands, by group.
     static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands
+        + listCommands
 }

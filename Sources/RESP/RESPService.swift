@@ -31,6 +31,8 @@ public enum RESPCounter: Int, StatCounter {
     case keyspaceMisses
     /// MGETs past one piece, written as the client read them (RESPConnection+MGetStream.swift).
     case mgetsStreamed
+    /// List elements refused for being larger than an item may be (-I).
+    case listElementsTooLarge
 
     public var name: String {
         switch self {
@@ -42,6 +44,7 @@ public enum RESPCounter: Int, StatCounter {
         case .keyspaceHits: return "keyspace_hits"
         case .keyspaceMisses: return "keyspace_misses"
         case .mgetsStreamed: return "resp_mget_streamed_replies"
+        case .listElementsTooLarge: return "resp_list_elements_too_large"
         }
     }
 
@@ -70,6 +73,8 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let pubsub = PubSubRegistry()
     /// SLOWLOG's entries and settings.
     let slowLog = SlowLog()
+    /// Clients blocked on list keys (BLPOP and its family), for pushers on every worker.
+    let listWaits = ListWaits()
     /// Bytes of messages a subscriber may have waiting before it is disconnected.
     let pubsubOutputLimit: Int
 
