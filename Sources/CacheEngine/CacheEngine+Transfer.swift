@@ -6,9 +6,8 @@
 //
 // What "the value goes along" means depends on the type, in one switch (`lockedTransferValue`):
 // a string's bytes are copied into the new item. A list root's value is a descriptor of node
-// items: a rename or move hands the descriptor to the new root, a copy must copy the nodes.
-// Until the list work provides those, the other types answer `.unsupportedType` (the protocol
-// replies with an error and counts it).
+// items: a rename or move hands the descriptor to the new root, a copy copies the nodes. The
+// types not built yet answer `.unsupportedType` (the protocol replies with an error and counts it).
 
 /// What a transfer did.
 public enum KeyTransferResult: Sendable, Equatable {
@@ -95,9 +94,25 @@ extension CacheEngine {
             case .tooLarge: return .tooLarge
             case .outOfMemory: return .outOfMemory
             }
-        // The list work fills these: rename/move (`keepSource` false) hands the root's
-        // descriptor over, copy deep-copies the nodes.
-        case .list, .hash, .set, .zset, .stream:
+        case .list:
+            switch allocate(key: newKey, flags: 0, expiry: 0, valueLength: Self.listRootValueLength,
+                            database: database, type: .list) {
+            case .item(let it):
+                if keepSource {
+                    guard let copy = lockedListCopy(source) else {
+                        refDecrement(it)
+                        return .outOfMemory
+                    }
+                    lockedListAttach(copy, to: it)
+                } else {
+                    // Nothing can fail after this: the source is unlinked with an empty descriptor.
+                    lockedListAttach(lockedListDetach(source), to: it)
+                }
+                return .item(it)
+            case .tooLarge: return .tooLarge
+            case .outOfMemory: return .outOfMemory
+            }
+        case .hash, .set, .zset, .stream:
             return .unsupported(source.type)
         }
     }

@@ -71,10 +71,20 @@ public enum MemoryFile {
     }
 }
 
+/// What a warm-restart save wrote.
+public struct WarmRestartSave: Sendable, Equatable {
+    public var saved: Int
+    /// Redis keys of other types than strings, not saved (their list nodes cannot be checked at
+    /// a restore; the chunks they held are freed by it).
+    public var droppedNonStrings: Int
+}
+
 extension CacheEngine {
     /// Saves the metadata of a warm restart. Call only once nothing else runs (the server, the
     /// broker and `EngineThreads` stopped). Returns the number of items saved, or why it failed.
-    public func saveWarmRestart(memoryFile: String, serverVersion: String) -> Result<Int, WarmRestartRefusal> {
+    /// Keys of other types than strings (Redis lists: their nodes are not listed, so a restore
+    /// could not check them) are left out and counted in `droppedNonStrings`.
+    public func saveWarmRestart(memoryFile: String, serverVersion: String) -> Result<WarmRestartSave, WarmRestartRefusal> {
         guard arena.isFileBacked else { return .failure(.init("no memory file")) }
         let layout = slabs.layout()
         // A cycle in a list (never expected) cannot make this loop forever: no list holds more
@@ -83,6 +93,7 @@ extension CacheEngine {
         var counts = [Int](repeating: 0, count: Self.lruCount)
         var handles: [UInt32] = []
         var sums: [UInt32] = []
+        var dropped = 0
         handles.reserveCapacity(currentItemCount())
         sums.reserveCapacity(currentItemCount())
         for id in 0..<Self.lruCount {
@@ -91,7 +102,9 @@ extension CacheEngine {
             while h != 0 && steps < bound {
                 steps += 1
                 let it = Item(arena.pointer(h))
-                if it.flags & ItemFlag.crawler == 0 && it.flags & ItemFlag.linked != 0 {
+                if it.flags & ItemFlag.crawler == 0 && it.flags & ItemFlag.linked != 0 && it.type != .string {
+                    dropped += 1
+                } else if it.flags & ItemFlag.crawler == 0 && it.flags & ItemFlag.linked != 0 {
                     handles.append(h)
                     sums.append(itemChecksum(it))
                     counts[id] += 1
@@ -114,7 +127,7 @@ extension CacheEngine {
         // The items reach the file before the metadata that names them exists.
         guard arena.sync() else { return .failure(.init("msync of the memory file failed: \(String(cString: strerror(errno)))")) }
         if let why = meta.write(memoryFile: memoryFile) { return .failure(.init(why)) }
-        return .success(handles.count)
+        return .success(WarmRestartSave(saved: handles.count, droppedNonStrings: dropped))
     }
 
     /// The checksum of everything a restored item is read from: CAS, times, lengths, flags,

@@ -56,6 +56,8 @@ public final class CacheEngine: @unchecked Sendable {
 
     /// `watch evictions` lines go here.
     public let watch: WatchLog?
+    /// Nodes of deleted long lists, freed in the background (CacheEngine+ListFree.swift).
+    public let listFrees = ListFreeQueue()
 
     /// Redis's databases: logical → physical (SWAPDB), one nibble per logical database
     /// (CacheEngine+Databases.swift). Every lookup applies it; item headers hold physical ones.
@@ -152,6 +154,8 @@ public final class CacheEngine: @unchecked Sendable {
     public func retain(_ it: Item) { refIncrement(it) }
 
     private func freeItem(_ it: Item) {
+        // A list root's nodes go with it (now, or by the lazy freer for a long list).
+        if it.type == .list && it.keyLength > 0 { releaseListNodes(it) }
         if it.isChunked {
             let n = chunkCount(it)
             let table = chunkTable(it)
@@ -275,7 +279,7 @@ public final class CacheEngine: @unchecked Sendable {
 
     /// A chunk of `classID`, evicting from the COLD tail of `lruClass` when memory is full
     /// (memcached's do_item_alloc_pull).
-    private func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
+    func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
         for attempt in 0..<10 {
             let h = slabs.allocate(classID: classID, raw: raw)
             if h != 0 {
@@ -283,6 +287,9 @@ public final class CacheEngine: @unchecked Sendable {
                 if attempt > 0 { countDirectReclaims(attempt, lruClass) }
                 return h
             }
+            // Nodes of deleted lists waiting for the lazy freer are memory this allocation may
+            // take back first (a bounded step), before evicting anything.
+            if listFreeStep(maxNodes: Self.listInlineFreeNodes) > 0 { continue }
             if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
                 if tuning.isSegmented {
                     pullTail(classID: lruClass, segment: .hot, totalBytes: 0, flags: [])

@@ -32,6 +32,18 @@ final class ItemLocks: @unchecked Sendable {
     @inline(__always) func unlock(_ hv: UInt32) { pthread_mutex_unlock(locks + (Int(hv) & mask)) }
     @inline(__always) func tryLock(_ hv: UInt32) -> Bool { pthread_mutex_trylock(locks + (Int(hv) & mask)) == 0 }
 
+    /// Both keys' stripes, lower stripe first (so two-key operations never deadlock each other or
+    /// `lockAll`); one lock when they share a stripe.
+    func lockPair(_ a: UInt32, _ b: UInt32) {
+        let i = Int(a) & mask, j = Int(b) & mask
+        if i == j { lock(a) } else if i < j { lock(a); lock(b) } else { lock(b); lock(a) }
+    }
+
+    func unlockPair(_ a: UInt32, _ b: UInt32) {
+        unlock(a)
+        if Int(a) & mask != Int(b) & mask { unlock(b) }
+    }
+
     func lockAll() { for i in 0..<count { pthread_mutex_lock(locks + i) } }
     func unlockAll() { for i in 0..<count { pthread_mutex_unlock(locks + i) } }
 }

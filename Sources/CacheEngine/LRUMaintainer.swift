@@ -31,6 +31,14 @@ public final class EngineThreads: @unchecked Sendable {
                 } while signal.wait(microseconds: sleep)
             })
         }
+        // The lazy freer of long lists' nodes (CacheEngine+ListFree.swift): woken when a chain is
+        // queued, 256 nodes per step so an allocation's own step never waits long on its lock.
+        let frees = engine.listFrees
+        threads.append(BackgroundThread(name: "list-free") {
+            repeat {
+                while engine.listFreeStep(maxNodes: 256) > 0 && !frees.signal.isStopped {}
+            } while frees.signal.wait(microseconds: 1_000_000)
+        })
         let crawler = engine.crawler
         _ = crawler.setEnabled(engine.settings.lruCrawler)
         threads.append(BackgroundThread(name: "lru-crawler") {
@@ -68,6 +76,7 @@ public final class EngineThreads: @unchecked Sendable {
     public func stop() {
         stopSignal.stop()
         engine.crawler.signal.stop()
+        engine.listFrees.signal.stop()
         for t in threads { t.join() }
         threads.removeAll()
         engine.rebalancer.waitIdle()

@@ -182,6 +182,8 @@ extension CacheEngine {
         copy.flags = old.flags & ~ItemFlag.linked
         let cas = old.cas
         let time = old.time
+        // A list's nodes now belong to the copy's descriptor: the old root must not free them.
+        if old.type == .list { old.listDescriptor = ListDescriptor() }
         lockedUnlink(old, hv)
         lockedLink(copy, hv, cas: cas)
         copy.time = time

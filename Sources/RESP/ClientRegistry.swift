@@ -1,30 +1,15 @@
 // Every open Redis-port connection, readable from any worker: CLIENT LIST, INFO and KILL run on
 // one worker about connections that live on others. A connection publishes what a listing shows
 // in its `RESPClient` (single-writer atomics, its name under a small lock); nothing of another
-// connection is ever changed from the wrong thread except two requests, each an atomic its owner
-// reads on its own worker after a wake-up (the pub/sub path, `ConnectionWaker`):
-// - `killed`: CLIENT KILL from elsewhere. The record leaves the registry at once (so the victim is
-//   gone from the next listing and cannot be killed twice, as redis frees it at once); its worker
-//   closes it at the wake (`deliverPushes`, `pushesOverflowed`, `resume` or its next read).
-// - `blocked`: the hook for blocking commands (BLPOP and friends). A connection that parks in a
-//   blocking command sets `.blocked`; CLIENT UNBLOCK from any thread moves it, with one
-//   compare-and-exchange, to `.unblockedTimeout` or `.unblockedError` and wakes it, and the
-//   blocked command's `resume` answers as its timeout (or redis's UNBLOCKED error) would.
+// connection is ever changed from the wrong thread except `killed`, an atomic its owner reads on
+// its own worker after a wake-up (the pub/sub path, `ConnectionWaker`): CLIENT KILL from
+// elsewhere. The record leaves the registry at once (so the victim is gone from the next listing
+// and cannot be killed twice, as redis frees it at once); its worker closes it at the wake
+// (`deliverPushes`, `pushesOverflowed`, `resume` or its next read). A connection blocked in BLPOP and its family is known to `ListWaits` (CLIENT UNBLOCK, flag `b`).
 //
 // The registry lock is taken only when a connection opens or closes, and by a listing or a kill.
 import Platform
 import Synchronization
-
-/// Where a connection stands against blocking commands (CLIENT UNBLOCK's hook).
-enum BlockState: UInt8 {
-    case notBlocked = 0
-    /// Parked in a blocking command; CLIENT UNBLOCK may end it.
-    case blocked
-    /// CLIENT UNBLOCK id [TIMEOUT]: answer as if the timeout had passed.
-    case unblockedTimeout
-    /// CLIENT UNBLOCK id ERROR: answer `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
-    case unblockedError
-}
 
 /// One connection as other workers see it.
 final class RESPClient: Sendable {
@@ -54,8 +39,6 @@ final class RESPClient: Sendable {
     let noEvict = Atomic<Bool>(false)
     /// CLIENT KILL from another connection: close at the next wake.
     let killed = Atomic<Bool>(false)
-    /// `BlockState` raw value.
-    let blocked = Atomic<UInt8>(BlockState.notBlocked.rawValue)
 
     init(id: UInt64, fd: Int32, now: UInt32, waker: ConnectionWaker) {
         self.id = id
@@ -70,17 +53,6 @@ final class RESPClient: Sendable {
     /// A subscribed connection is redis's `pubsub` type (and shows flag `P`).
     var isPubSub: Bool {
         channels.load(ordering: .relaxed) + patterns.load(ordering: .relaxed) + shardChannels.load(ordering: .relaxed) > 0
-    }
-
-    /// CLIENT UNBLOCK: ends a blocked wait from any thread; false when the connection is not
-    /// blocked (or another unblock or its producer won the race).
-    func unblock(error: Bool) -> Bool {
-        let to = error ? BlockState.unblockedError : .unblockedTimeout
-        guard blocked.compareExchange(expected: BlockState.blocked.rawValue, desired: to.rawValue, ordering: .acquiringAndReleasing).exchanged else {
-            return false
-        }
-        waker.wake()
-        return true
     }
 }
 

@@ -156,7 +156,7 @@ extension RESPConnection {
         let name = c.name.withLock { $0 }
         var flags = ""
         if c.isPubSub { flags += "P" }
-        if c.blocked.load(ordering: .relaxed) == BlockState.blocked.rawValue { flags += "b" }
+        if service.listWaits.isBlocked(clientID: c.id) { flags += "b" }
         if c.noEvict.load(ordering: .relaxed) { flags += "e" }
         if flags.isEmpty { flags = "N" }
         let last = c.lastCommand.load(ordering: .relaxed)
@@ -274,7 +274,7 @@ extension RESPConnection {
                 return error(out, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
             }
         }
-        let released = target > 0 && (service.clients.find(UInt64(target))?.unblock(error: asError) ?? false)
+        let released = target > 0 && service.unblockListClient(id: UInt64(target), error: asError)
         if released { stats.add(RESPCounter.clientsUnblocked.rawValue) }
         out.appendRESPInteger(released ? 1 : 0)
         return .proceed

@@ -14,9 +14,10 @@ extension RESPConnection {
             // redis counts a key named twice twice.
             var n: Int64 = 0
             for i in 1..<c.argumentCount {
-                if let it = c.lookup(c.argument(i)) {
+                let key = c.argument(i)
+                if key.count <= ItemLayout.maxKeyLength,
+                   c.engine.inspect(key, hash: CacheEngine.hash(key), database: c.database, anyType: true) != nil {
                     n += 1
-                    c.engine.release(it)
                 }
             }
             out.appendRESPInteger(n)

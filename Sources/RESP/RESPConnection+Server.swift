@@ -96,8 +96,7 @@ extension RESPConnection {
             out.appendRESPNull(version)
             return .proceed
         case .wrongType:
-            // Lists, hashes... have their own encodings, given by the work that adds them.
-            return unsupportedType(command: "OBJECT", nil, out)
+            return objectOfContainer(out)
         }
         defer { engine.release(it) }
         let isInteger = it.valueLength <= 20 && engine.valueSegmentCount(it) == 1
@@ -115,7 +114,7 @@ extension RESPConnection {
             }
             out.appendRESPInteger(Int64(engine.clock.current &- min(info.lastAccess, engine.clock.current)))
         } else {
-            return error(out, "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+            return error(out, Self.noLFUError)
         }
         return .proceed
     }
@@ -135,6 +134,29 @@ extension RESPConnection {
         out.appendRESPInteger(Int64(info.size <= chunk ? chunk : info.size))
         return .proceed
     }
+
+    /// OBJECT of a key that is not a string: lists are redis 7.0's quicklists, never shared;
+    /// the types not built yet are refused (counted).
+    private func objectOfContainer(_ out: OutputBuffer) -> HandlerAction {
+        let sub = argument(1), key = argument(2)
+        guard let info = engine.inspect(key, hash: CacheEngine.hash(key), database: database, anyType: true) else {
+            out.appendRESPNull(version)
+            return .proceed
+        }
+        guard info.type == .list else { return unsupportedType(command: "OBJECT", info.type, out) }
+        if equalFolded(sub, "encoding") {
+            out.appendRESPBulk("quicklist")
+        } else if equalFolded(sub, "refcount") {
+            out.appendRESPInteger(1)
+        } else if equalFolded(sub, "idletime") {
+            out.appendRESPInteger(Int64(engine.clock.current &- min(info.lastAccess, engine.clock.current)))
+        } else {
+            return error(out, Self.noLFUError)
+        }
+        return .proceed
+    }
+
+    static let noLFUError: StaticString = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
 
     private func noSnapshot(_ out: OutputBuffer) -> HandlerAction {
         error(out, "ERR swiftcached does not save the Redis keyspace to disk yet")

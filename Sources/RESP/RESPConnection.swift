@@ -46,6 +46,11 @@ final class RESPConnection: ConnectionHandler {
     var subscriptions: Subscriptions?
     /// The rest of an MGET written piece by piece (RESPConnection+MGetStream.swift).
     var mgetStream: MGetStream?
+    /// A blocking list command waiting (RESPConnection+BlockingLists.swift).
+    var listBlock: ListBlock?
+    /// False while blocking commands must not block (redis's CLIENT_DENY_BLOCKING: inside
+    /// MULTI/EXEC they run once and answer as a timeout would).
+    var blockingAllowed: Bool { !runningExec }
 
     /// The socket (SLOWLOG's client address).
     let fd: Int32
@@ -77,6 +82,7 @@ final class RESPConnection: ConnectionHandler {
     }
 
     func connectionClosed() {
+        endListBlockOnClose()
         releaseMGet()
         dropSubscriptions()
         service.clients.remove(id)
@@ -84,11 +90,11 @@ final class RESPConnection: ConnectionHandler {
     }
 
     /// Killed from another connection: closed at the wake-up that follows (never touched by
-    /// the killer's thread).
+    /// the killer's thread). Otherwise a DEBUG SLEEP or a blocking list command ends or waits on.
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
         if client.killed.load(ordering: .acquiring) { return .closeNow }
         if sleeping { return finishSleep(output, timedOut: timedOut) }
-        return .proceed
+        return resumeListBlock(output, timedOut: timedOut)
     }
 
     func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
@@ -280,4 +286,5 @@ final class RESPConnection: ConnectionHandler {
     static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands + keyspaceCommands
         + transactionCommands
         + clientCommands + commandInfoCommands + bitCommands + debugCommands
+        + listCommands
 }

@@ -88,7 +88,7 @@ extension RESPService {
             return [
                 ("connected_clients", String(openConnections.load(ordering: .relaxed))),
                 ("maxclients", String(host.maxClients)),
-                ("blocked_clients", "0"),
+                ("blocked_clients", String(listWaits.blockedClients.load(ordering: .relaxed))),
             ]
         case .memory:
             let used = engine.totalMalloced
@@ -102,6 +102,8 @@ extension RESPService {
                 ("maxmemory_human", humanBytes(limit)),
                 ("maxmemory_policy", engine.settings.evictToFree ? "allkeys-lru" : "noeviction"),
                 ("mem_allocator", "swiftcached-slabs"),
+                // Deleted long lists whose nodes the engine's list-free thread has not freed yet.
+                ("lazyfree_pending_objects", String(engine.listFrees.pendingListCount)),
             ]
         case .persistence:
             return [
@@ -145,6 +147,8 @@ extension RESPService {
                 ("resp_debug_sleeps_clamped", String(total(.debugSleepsClamped))),
                 ("resp_scan_cut_short", String(total(.scanCutShort))),
                 ("resp_unsupported_type_errors", String(total(.unsupportedTypes))),
+                ("lazyfreed_objects", String(engine.listFrees.lazyFreedLists.load(ordering: .relaxed))),
+                ("resp_list_elements_too_large", String(total(.listElementsTooLarge))),
             ]
         case .replication:
             return [

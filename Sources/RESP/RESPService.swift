@@ -59,6 +59,8 @@ public enum RESPCounter: Int, StatCounter {
     case scanCutShort
     /// RENAME, COPY, MOVE, OBJECT refused for a type they cannot handle yet.
     case unsupportedTypes
+    /// List elements refused for being larger than an item may be (-I).
+    case listElementsTooLarge
 
     public var name: String {
         switch self {
@@ -81,6 +83,7 @@ public enum RESPCounter: Int, StatCounter {
         case .queryBufferLimitDisconnections: return "client_query_buffer_limit_disconnections"
         case .scanCutShort: return "resp_scan_cut_short"
         case .unsupportedTypes: return "resp_unsupported_type_errors"
+        case .listElementsTooLarge: return "resp_list_elements_too_large"
         }
     }
 
@@ -111,6 +114,8 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let clients = RESPClientRegistry()
     /// SLOWLOG's entries and settings.
     let slowLog = SlowLog()
+    /// Clients blocked on list keys (BLPOP and its family), for pushers on every worker.
+    let listWaits = ListWaits()
     /// Bytes of messages a subscriber may have waiting before it is disconnected.
     let pubsubOutputLimit: Int
     /// Keeps other workers' commands out while an EXEC runs (CommandGate.swift).

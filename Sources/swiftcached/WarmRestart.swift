@@ -71,6 +71,9 @@ func saveWarmCache(_ engine: CacheEngine, memoryFile path: String, log: Logger) 
     case .failure(let why):
         log.error("[restart] failed to save metadata: \(why)")
     case .success(let n):
-        log.notice("[restart] saved \(n) items to \(WarmRestartMeta.metaPath(memoryFile: path))")
+        log.notice("[restart] saved \(n.saved) items to \(WarmRestartMeta.metaPath(memoryFile: path))")
+        if n.droppedNonStrings > 0 {
+            log.notice("[restart] dropped \(n.droppedNonStrings) Redis keys that are not strings (lists are not saved)")
+        }
     }
 }

@@ -40,8 +40,8 @@ struct AdminCommandsTests {
         #expect(lines.last == "" && lines.dropLast().last == "END\r", "\(dump)")
         let items = Set(lines.dropLast(2))
         #expect(items == [
-            "key=foo exp=-1 la=\(now) cas=1 fetch=yes cls=1 size=\(41 + 3 + 3)",
-            "key=a%2Fb%3Ac exp=\(now + 1000) la=\(now) cas=2 fetch=no cls=1 size=\(41 + 5 + 1)",
+            "key=foo exp=-1 la=\(now) cas=1 fetch=yes cls=1 size=\(ItemLayout.headerSize + 3 + 3)",
+            "key=a%2Fb%3Ac exp=\(now + 1000) la=\(now) cas=2 fetch=no cls=1 size=\(ItemLayout.headerSize + 5 + 1)",
         ], "\(dump)")
         #expect(c.send("lru_crawler metadump 2\r\n") == "END\r\n")
         #expect(c.send("lru_crawler metadump 1,99\r\n") == "BADCLASS invalid class id\r\n")

@@ -1,0 +1,178 @@
+// Clients blocked on list keys (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP), for producers on every
+// worker: the one way a connection waits (Platform/Waiter.swift), one `WaitList` per (database,
+// key), oldest waiter first as redis serves them. A command that adds elements to a list (a push,
+// LINSERT, the destination of a move) calls `serve` after its engine operation: under this
+// registry's lock it claims the oldest armed waiter of the key while the list has elements, pops
+// (or moves) for it as its command asked, hands the elements over and wakes it after the lock.
+// Claims and hand-overs happen only under this lock, and so do an owner's own cancel and the
+// unblock hook: an owner that gives up finds its waiter either armed (cancelled cleanly) or
+// delivered (the elements are its to reply with, or to give back when it closed).
+//
+// Lock order: this registry's lock, then the engine's item locks (the engine's operations take
+// them). The push fast path is one atomic load (`blockedKeys`) when nobody is blocked.
+import CacheEngine
+import Platform
+import Synchronization
+
+/// What a blocked client's command does when served.
+enum ListWaitKind: Sendable {
+    /// BLPOP / BRPOP (count nil: one element, replied as key and value) and BLMPOP (count).
+    case pop(ListEnd, count: Int?)
+    /// BLMOVE / BRPOPLPUSH into `destination`.
+    case move(destination: [UInt8], from: ListEnd, to: ListEnd)
+}
+
+/// What a producer hands a blocked client.
+enum ListServed: Sendable {
+    /// The elements popped (or the one moved) from the key at the delivery's source index.
+    case elements([[UInt8]])
+    /// Claimed but found nothing (a racing pop emptied the list, or the move's destination holds
+    /// another type): run the command again.
+    case retry
+}
+
+/// One blocked command.
+final class ListBlock: @unchecked Sendable {
+    // Safe to share: the `let`s are constant; `unblock` is read and written with the registry's
+    // lock held (ListWaits.mutex).
+    let waiter: Waiter<ListServed>
+    let keys: [[UInt8]]
+    let database: Int
+    let kind: ListWaitKind
+    let clientID: UInt64
+    /// CLIENT UNBLOCK's request: nil, or whether to end with an error (else as a timeout).
+    var unblock: Bool? = nil
+
+    init(waiter: Waiter<ListServed>, keys: [[UInt8]], database: Int, kind: ListWaitKind, clientID: UInt64) {
+        self.waiter = waiter
+        self.keys = keys
+        self.database = database
+        self.kind = kind
+        self.clientID = clientID
+    }
+}
+
+private struct WaitKey: Hashable {
+    var database: Int
+    var key: [UInt8]
+}
+
+/// The registry of blocked list clients, one per Redis port (RESPService.listWaits).
+final class ListWaits: @unchecked Sendable {
+    // Safe to share: `lists` and `byClient` are read and written with `mutex` held; the counters
+    // are atomic.
+    private let mutex = PlainMutex()
+    private var lists: [WaitKey: WaitList<ListServed, ListBlock>] = [:]
+    private var byClient: [UInt64: ListBlock] = [:]
+    /// Keys with waiters: zero lets a push skip the registry.
+    private let blockedKeys = Atomic<Int>(0)
+    /// INFO clients' blocked_clients.
+    let blockedClients = Atomic<Int>(0)
+
+    /// Registers `block` on its keys, unless `attempt` (run under the registry's lock, so that no
+    /// push can fall between it and the registration) already serves it: then its result.
+    func block<T>(_ block: ListBlock, attempt: () -> T?) -> T? {
+        mutex.lock()
+        defer { mutex.unlock() }
+        if let served = attempt() { return served }
+        for key in block.keys {
+            lists[WaitKey(database: block.database, key: key), default: WaitList()].add(block.waiter, block)
+        }
+        byClient[block.clientID] = block
+        blockedKeys.store(lists.count, ordering: .relaxed)
+        blockedClients.add(1, ordering: .relaxed)
+        return nil
+    }
+
+    /// The owner gives up (timeout, close, unblock): either nothing was claimed, or what was
+    /// delivered is returned. The waiter leaves every list.
+    func cancel(_ block: ListBlock) -> Waiter<ListServed>.Outcome {
+        mutex.lock()
+        defer { mutex.unlock() }
+        let outcome = block.waiter.cancel()
+        forget(block)
+        return outcome
+    }
+
+    /// The owner collected its value: it leaves the registry.
+    func finished(_ block: ListBlock) {
+        mutex.lock()
+        forget(block)
+        mutex.unlock()
+    }
+
+    private func forget(_ block: ListBlock) {
+        guard byClient[block.clientID] === block else { return }
+        byClient[block.clientID] = nil
+        blockedClients.subtract(1, ordering: .relaxed)
+        for key in block.keys {
+            let k = WaitKey(database: block.database, key: key)
+            lists[k]?.remove(block.waiter)
+            if lists[k]?.hasArmed == false { lists[k] = nil }
+        }
+        blockedKeys.store(lists.count, ordering: .relaxed)
+    }
+
+    /// CLIENT UNBLOCK's hook: ends client `id`'s block, as a timeout or (`error`) with
+    /// `-UNBLOCKED client unblocked via CLIENT UNBLOCK`, from any thread. False when the client
+    /// is not blocked on a list (or was already served: its reply stands).
+    func unblock(clientID id: UInt64, error: Bool) -> Bool {
+        mutex.lock()
+        guard let block = byClient[id], block.waiter.isArmed else { mutex.unlock(); return false }
+        block.unblock = error
+        _ = block.waiter.cancel()
+        mutex.unlock()
+        block.waiter.waker.wake()
+        return true
+    }
+
+    /// CLIENT LIST's flag `b`.
+    func isBlocked(clientID id: UInt64) -> Bool {
+        mutex.withLock { byClient[id]?.waiter.isArmed ?? false }
+    }
+
+    /// The unblock request for `block`, if any (read by its owner).
+    func unblockRequest(_ block: ListBlock) -> Bool? {
+        mutex.withLock { block.unblock }
+    }
+
+    /// Serves the clients blocked on `key` while it has elements (a producer added some).
+    func serve(_ key: UnsafeRawBufferPointer, database: Int, engine: CacheEngine) {
+        guard blockedKeys.load(ordering: .relaxed) > 0 else { return }
+        var pending: [[UInt8]] = [Array(key)]
+        while let next = pending.popLast() {
+            var wakes: [ConnectionWaker] = []
+            let k = WaitKey(database: database, key: next)
+            mutex.lock()
+            next.withUnsafeBytes { key in
+                let hv = CacheEngine.hash(key)
+                while lists[k]?.hasArmed == true {
+                    guard let n = engine.listLength(key, hash: hv, database: database), n > 0 else { break }
+                    guard let (waiter, block) = lists[k]!.claimFirst() else { break }
+                    let source = block.keys.firstIndex(of: next) ?? 0
+                    var served = ListServed.retry
+                    switch block.kind {
+                    case .pop(let end, let count):
+                        var elements: [[UInt8]] = []
+                        _ = engine.listPop(key, hash: hv, database: database, end: end, count: count ?? 1) { elements.append($0.bytes) }
+                        if !elements.isEmpty { served = .elements(elements) }
+                    case .move(let destination, let from, let to):
+                        let result = destination.withUnsafeBytes { d in
+                            engine.listMove(key, hash: hv, d, hash: CacheEngine.hash(d), database: database, from: from, to: to)
+                        }
+                        if case .moved(let bytes) = result {
+                            served = .elements([bytes])
+                            pending.append(destination)
+                        }
+                    }
+                    waiter.deliver(served, source: source)
+                    wakes.append(waiter.waker)
+                }
+                if lists[k]?.hasArmed == false { lists[k] = nil }
+            }
+            blockedKeys.store(lists.count, ordering: .relaxed)
+            mutex.unlock()
+            for w in wakes { w.wake() }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+// Black-box tests of Redis lists (--redis-port): the transcript of Scripts/resp_lists.py (list
+// commands with their edge errors, WRONGTYPE, large elements, blocking pops woken by a push from a
+// connection on the other worker, FIFO service, timeouts, a blocked client that closes) against
+// swiftcached with -t 2 and against redis-server 7.0, compared line by line; a BLPOP timeout's
+// duration; and redis-benchmark's list tests finishing without an error.
+//
+// redis-server and redis-benchmark are prerequisites (Tools/deps.sh test installs them): without
+// them the tests fail with a message, they are never skipped.
+
+import Foundation
+import Testing
+
+@Suite("swiftcached Redis lists black-box")
+struct RESPListBlackBoxTests {
+    @Test("list transcript equals redis-server 7.0's (blocking across workers included)", .timeLimit(.minutes(2)))
+    func listTranscriptMatchesRedis() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_lists.py")
+        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_lists.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(server.isRunning, "swiftcached died during resp_lists.py; log:\n\(server.log)")
+            return r.output
+        }
+        let theirs = try await withListRedisServer { port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_lists.py against redis-server failed:\n\(r.report)")
+            return r.output
+        }
+        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
+        #expect(a.last == "LIST CHECKS PASSED" && b.last == "LIST CHECKS PASSED")
+        #expect(a.count == b.count && a.count > 20, "transcripts of \(a.count) and \(b.count) lines")
+        for (x, y) in zip(a, b) {
+            #expect(x == y, "swiftcached and redis-server differ")
+        }
+    }
+
+    @Test("BLPOP with a 0.5 s timeout answers a null array after about 0.5 s", .timeLimit(.minutes(1)))
+    func blockingPopTimeout() async throws {
+        try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
+            let fd = try listTestConnect(port)
+            defer { close(fd) }
+            let started = ContinuousClock.now
+            let reply = try listTestRequest(fd, "*3\r\n$5\r\nBLPOP\r\n$7\r\nbt_none\r\n$3\r\n0.5\r\n", expect: 5)
+            let took = ContinuousClock.now - started
+            #expect(reply == "*-1\r\n")
+            #expect(took >= .milliseconds(450) && took < .seconds(3), "BLPOP 0.5 took \(took)")
+            // Answered, the connection takes the next command.
+            #expect(try listTestRequest(fd, "*1\r\n$4\r\nPING\r\n", expect: 7) == "+PONG\r\n")
+            #expect(server.isRunning)
+        }
+    }
+
+    @Test("redis-benchmark -t lpush,rpush,lpop,rpop,lrange -n 20000 finishes without errors", .timeLimit(.minutes(5)))
+    func redisBenchmarkLists() async throws {
+        guard let benchmark = IntegrationPaths.findExecutable("redis-benchmark", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
+            throw IntegrationSetupError("redis-benchmark not found (Tools/deps.sh test installs it)")
+        }
+        try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
+            let r = try await ToolRunner.run(benchmark, ["-p", String(port), "-t", "lpush,rpush,lpop,rpop,lrange", "-n", "20000", "-q"],
+                                             timeout: .seconds(240))
+            #expect(r.succeeded, "redis-benchmark failed:\n\(r.report)")
+            #expect(!r.output.lowercased().contains("error"), "redis-benchmark reported errors:\n\(r.report)")
+            for test in ["LPUSH", "RPUSH", "LPOP", "RPOP", "LRANGE_100", "LRANGE_300", "LRANGE_500", "LRANGE_600"] {
+                #expect(r.output.contains("\(test)") && r.output.contains("requests per second"), "no \(test) result:\n\(r.report)")
+            }
+            #expect(server.isRunning, "swiftcached died during redis-benchmark; log:\n\(server.log)")
+        }
+    }
+
+    /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
+    private func withListRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
+        guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
+            throw IntegrationSetupError("redis-server not found (Tools/deps.sh test installs it)")
+        }
+        let port = try Loopback.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--daemonize", "no", "--logfile", ""]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            // SIGKILL: a child inherits the test runner's blocked SIGTERM.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        let start = ContinuousClock.now
+        while !Loopback.canConnect(port: port) {
+            guard process.isRunning, ContinuousClock.now - start < .seconds(10) else {
+                throw IntegrationSetupError("redis-server did not accept connections on 127.0.0.1:\(port)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try await body(port)
+    }
+}
+
+/// A loopback connection with a 5 s receive timeout.
+private func listTestConnect(_ port: UInt16) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
+    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else {
+        close(fd)
+        throw IntegrationSetupError("connect to 127.0.0.1:\(port) failed")
+    }
+    return fd
+}
+
+/// Sends `text` and reads until `expect` bytes arrived (or the timeout).
+private func listTestRequest(_ fd: Int32, _ text: String, expect: Int) throws -> String {
+    let bytes = Array(text.utf8)
+    guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else {
+        throw IntegrationSetupError("send failed")
+    }
+    var reply: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while reply.count < expect {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        reply += buffer[0..<n]
+    }
+    return String(decoding: reply, as: UTF8.self)
+}
