@@ -32,9 +32,14 @@ extension RESPConnection {
         return copied
     }
 
-    /// A key's whole value (empty when missing).
-    private func valueBytes(_ key: UnsafeRawBufferPointer) -> [UInt8] {
-        guard let it = lookup(key) else { return [] }
+    /// A key's whole value (empty when missing), nil for a key of another type.
+    private func valueBytes(_ key: UnsafeRawBufferPointer) -> [UInt8]? {
+        let it: Item
+        switch readString(key) {
+        case .value(let found): it = found
+        case .none: return []
+        case .wrongType: return nil
+        }
         defer { engine.release(it) }
         var bytes = [UInt8](repeating: 0, count: it.valueLength)
         _ = bytes.withUnsafeMutableBytes { copyValue(of: it, from: 0, into: $0) }
@@ -62,7 +67,9 @@ extension RESPConnection {
             i += 1
         }
         if indexes && lengthOnly { return error(out, "ERR If you want both the length and indexes, please just use IDX.") }
-        let a = valueBytes(argument(1)), b = valueBytes(argument(2))
+        guard let a = valueBytes(argument(1)), let b = valueBytes(argument(2)) else {
+            return error(out, "ERR The specified keys must contain string values")
+        }
         let outcome = a.withUnsafeBytes { a in
             b.withUnsafeBytes { b in
                 BitAlgorithms.lcs(a, b, lengthOnly: lengthOnly, wantMatches: indexes, minMatchLength: minimum,
@@ -107,10 +114,14 @@ extension RESPConnection {
     private func bitpos(_ out: OutputBuffer) -> HandlerAction {
         guard let bit = integerArgument(2) else { return notAnInteger(out) }
         guard bit == 0 || bit == 1 else { return error(out, "ERR The bit argument must be 1 or 0.") }
-        guard let it = lookup(argument(1)) else {
+        let it: Item
+        switch readString(argument(1)) {
+        case .value(let found): it = found
+        case .none:
             // A missing key is an endless run of zeros.
             out.appendRESPInteger(bit == 1 ? -1 : 0)
             return .proceed
+        case .wrongType: return wrongType(out)
         }
         defer { engine.release(it) }
         var start: Int? = nil, end: Int? = nil, bitMode = false
@@ -151,16 +162,22 @@ extension RESPConnection {
         let destination = argument(2)
         var sources: [Item?] = []
         defer { for s in sources { if let s { engine.release(s) } } }
-        for i in 3..<argumentCount { sources.append(lookup(argument(i))) }
+        for i in 3..<argumentCount {
+            switch readString(argument(i)) {
+            case .value(let it): sources.append(it)
+            case .none: sources.append(nil)
+            case .wrongType: return wrongType(out)
+            }
+        }
         let length = sources.map { $0?.valueLength ?? 0 }.max() ?? 0
         guard length > 0 else {
-            if destination.count <= ItemLayout.maxKeyLength { _ = engine.delete(destination, hash: CacheEngine.hash(destination)) }
+            if destination.count <= ItemLayout.maxKeyLength { _ = engine.delete(destination, hash: CacheEngine.hash(destination), database: database, anyType: true) }
             out.appendRESPInteger(0)
             return .proceed
         }
         guard destination.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
         let item: Item
-        switch newItem(key: destination, expiry: 0, length: length) {
+        switch newItem(key: destination, expiry: .never, length: length) {
         case .ok(let it): item = it
         case .failed(let why):
             stats.add(RESPCounter.bitopRefused.rawValue)
@@ -189,7 +206,7 @@ extension RESPConnection {
             result.withUnsafeBytes { engine.writeValue(item, at: offset, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             offset += n
         }
-        _ = engine.store(item, hash: CacheEngine.hash(destination), mode: .set, casIn: 0)
+        _ = engine.store(item, hash: CacheEngine.hash(destination), mode: .set, casIn: 0, anyType: true)
         out.appendRESPInteger(Int64(length))
         return .proceed
     }

@@ -69,10 +69,12 @@ extension RESPConnection {
     /// DEBUG OBJECT key: `Value at:… refcount:… encoding:… serializedlength:… lru:… lru_seconds_idle:…`.
     private func debugObject(_ out: OutputBuffer) -> HandlerAction {
         let key = argument(2)
-        guard let it = lookup(key), let info = engine.inspect(key, hash: CacheEngine.hash(key)) else {
+        guard let it = lookup(key), let info = engine.inspect(key, hash: CacheEngine.hash(key), database: database, anyType: true) else {
             return error(out, "ERR no such key")
         }
         defer { engine.release(it) }
+        // Lists' quicklist fields (ql_nodes ...) are not rendered yet.
+        guard it.type == .string else { return unsupportedType(command: "DEBUG OBJECT", it.type, out) }
         var integer: Int? = nil
         if it.valueLength <= 20 && engine.valueSegmentCount(it) == 1 {
             integer = parseInteger(UnsafeRawPointer(engine.valueSegment(it, 0).baseAddress!), it.valueLength)

@@ -10,34 +10,34 @@ import Platform
 
 extension RESPConnection {
     static let listCommands: [RESPCommand] = [
-        RESPCommand("lpush", arity: -3, keys: (1, 1, 1)) { c, out in c.push(.head, onlyIfExists: false, out) },
-        RESPCommand("rpush", arity: -3, keys: (1, 1, 1)) { c, out in c.push(.tail, onlyIfExists: false, out) },
-        RESPCommand("lpushx", arity: -3, keys: (1, 1, 1)) { c, out in c.push(.head, onlyIfExists: true, out) },
-        RESPCommand("rpushx", arity: -3, keys: (1, 1, 1)) { c, out in c.push(.tail, onlyIfExists: true, out) },
-        RESPCommand("lpop", arity: -2, keys: (1, 1, 1)) { c, out in c.pop(.head, out) },
-        RESPCommand("rpop", arity: -2, keys: (1, 1, 1)) { c, out in c.pop(.tail, out) },
-        RESPCommand("llen", arity: 2, keys: (1, 1, 1)) { c, out in c.listLength(out) },
-        RESPCommand("lindex", arity: 3, keys: (1, 1, 1)) { c, out in c.listIndex(out) },
-        RESPCommand("lrange", arity: 4, keys: (1, 1, 1)) { c, out in c.listRange(out) },
-        RESPCommand("lset", arity: 4, keys: (1, 1, 1)) { c, out in c.listSet(out) },
-        RESPCommand("linsert", arity: 5, keys: (1, 1, 1)) { c, out in c.listInsert(out) },
-        RESPCommand("lrem", arity: 4, keys: (1, 1, 1)) { c, out in c.listRemove(out) },
-        RESPCommand("ltrim", arity: 4, keys: (1, 1, 1)) { c, out in c.listTrim(out) },
-        RESPCommand("lpos", arity: -3, keys: (1, 1, 1)) { c, out in c.listPosition(out) },
-        RESPCommand("lmove", arity: 5, keys: (1, 2, 1)) { c, out in
+        RESPCommand("lpush", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.push(.head, onlyIfExists: false, out) },
+        RESPCommand("rpush", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.push(.tail, onlyIfExists: false, out) },
+        RESPCommand("lpushx", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.push(.head, onlyIfExists: true, out) },
+        RESPCommand("rpushx", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.push(.tail, onlyIfExists: true, out) },
+        RESPCommand("lpop", arity: -2, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.pop(.head, out) },
+        RESPCommand("rpop", arity: -2, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.pop(.tail, out) },
+        RESPCommand("llen", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.listLength(out) },
+        RESPCommand("lindex", arity: 3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.listIndex(out) },
+        RESPCommand("lrange", arity: 4, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.listRange(out) },
+        RESPCommand("lset", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.listSet(out) },
+        RESPCommand("linsert", arity: 5, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.listInsert(out) },
+        RESPCommand("lrem", arity: 4, keys: (1, 1, 1), flags: [.write]) { c, out in c.listRemove(out) },
+        RESPCommand("ltrim", arity: 4, keys: (1, 1, 1), flags: [.write]) { c, out in c.listTrim(out) },
+        RESPCommand("lpos", arity: -3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.listPosition(out) },
+        RESPCommand("lmove", arity: 5, keys: (1, 2, 1), flags: [.write, .denyoom]) { c, out in
             guard let from = c.listEnd(3), let to = c.listEnd(4) else { return c.syntaxError(out) }
             return c.move(from: from, to: to, out)
         },
-        RESPCommand("rpoplpush", arity: 3, keys: (1, 2, 1)) { c, out in c.move(from: .tail, to: .head, out) },
-        RESPCommand("lmpop", arity: -4) { c, out in c.multiPop(numberIndex: 1, blocking: false, out) },
-        RESPCommand("blpop", arity: -3, keys: (1, -2, 1)) { c, out in c.blockingPop(.head, out) },
-        RESPCommand("brpop", arity: -3, keys: (1, -2, 1)) { c, out in c.blockingPop(.tail, out) },
-        RESPCommand("blmove", arity: 6, keys: (1, 2, 1)) { c, out in
+        RESPCommand("rpoplpush", arity: 3, keys: (1, 2, 1), flags: [.write, .denyoom]) { c, out in c.move(from: .tail, to: .head, out) },
+        RESPCommand("lmpop", arity: -4, flags: [.write, .movableKeys]) { c, out in c.multiPop(numberIndex: 1, blocking: false, out) },
+        RESPCommand("blpop", arity: -3, keys: (1, -2, 1), flags: [.write, .noscript, .blocking]) { c, out in c.blockingPop(.head, out) },
+        RESPCommand("brpop", arity: -3, keys: (1, -2, 1), flags: [.write, .noscript, .blocking]) { c, out in c.blockingPop(.tail, out) },
+        RESPCommand("blmove", arity: 6, keys: (1, 2, 1), flags: [.write, .denyoom, .noscript, .blocking]) { c, out in
             guard let from = c.listEnd(3), let to = c.listEnd(4) else { return c.syntaxError(out) }
             return c.blockingMove(from: from, to: to, timeoutIndex: 5, out)
         },
-        RESPCommand("brpoplpush", arity: 4, keys: (1, 2, 1)) { c, out in c.blockingMove(from: .tail, to: .head, timeoutIndex: 3, out) },
-        RESPCommand("blmpop", arity: -5) { c, out in c.multiPop(numberIndex: 2, blocking: true, out) },
+        RESPCommand("brpoplpush", arity: 4, keys: (1, 2, 1), flags: [.write, .denyoom, .noscript, .blocking]) { c, out in c.blockingMove(from: .tail, to: .head, timeoutIndex: 3, out) },
+        RESPCommand("blmpop", arity: -5, flags: [.write, .blocking, .movableKeys]) { c, out in c.multiPop(numberIndex: 2, blocking: true, out) },
     ]
 
     static let wrongType: StaticString = "WRONGTYPE Operation against a key holding the wrong kind of value"

@@ -29,9 +29,14 @@ struct Transaction {
 }
 
 /// A watched key as WATCH saw it.
-struct WatchedKey {
+struct WatchedKey: Equatable {
     var exists: Bool
     var cas: UInt64
+
+    init(_ info: ItemInfo?) {
+        exists = info != nil
+        cas = info?.cas ?? 0
+    }
 }
 
 extension RESPConnection {
@@ -94,7 +99,8 @@ extension RESPConnection {
         for i in 1..<argumentCount {
             let key = argument(i)
             guard key.count <= ItemLayout.maxKeyLength else { continue }
-            let bytes = Array(key)
+            // redis watches a key of a database: the database is the first byte.
+            let bytes = [UInt8(database)] + Array(key)
             if watched[bytes] == nil { fresh.insert(bytes) }
             // Refused whole, before any key of it is watched.
             if watched.count + fresh.count > service.settings.watchedKeysLimit {
@@ -103,8 +109,7 @@ extension RESPConnection {
             }
         }
         for key in fresh {
-            let info = key.withUnsafeBytes { engine.inspect($0, hash: CacheEngine.hash($0)) }
-            watched[key] = WatchedKey(exists: info != nil, cas: info?.cas ?? 0)
+            watched[key] = WatchedKey(watchedInfo(key))
         }
         out.appendRESPOK()
         return .proceed
@@ -113,10 +118,17 @@ extension RESPConnection {
     /// A watched key was changed, created, deleted or expired since WATCH.
     private func watchedKeyChanged() -> Bool {
         for (key, was) in watched {
-            let now = key.withUnsafeBytes { engine.inspect($0, hash: CacheEngine.hash($0)) }
-            if (now != nil) != was.exists || (now?.cas ?? 0) != was.cas { return true }
+            if WatchedKey(watchedInfo(key)) != was { return true }
         }
         return false
+    }
+
+    /// What a `watched` entry (database byte, then the key) names now, of any type.
+    private func watchedInfo(_ entry: [UInt8]) -> ItemInfo? {
+        entry.withUnsafeBytes { bytes in
+            let key = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
+            return engine.inspect(key, hash: CacheEngine.hash(key), database: Int(bytes[0]), anyType: true)
+        }
     }
 
     private func exec(_ out: OutputBuffer) -> HandlerAction {

@@ -192,11 +192,19 @@ struct DatabaseTests {
         #expect(read(h, "dst", database: 7) == "value")
         h.clock.advanceMilliseconds(1)
         #expect(read(h, "dst", database: 7) == nil)
-        // A list root cannot be transferred until the list work provides it: a clear refusal.
-        put(h, "l", "descriptor", type: .list)
-        let list = bytes("l").withUnsafeBytes { a in bytes("l2").withUnsafeBytes { b in
+        // A list: a rename hands its nodes to the new root, a copy copies them; both lists stay
+        // whole after the source is deleted.
+        h.engine.lpush("l", .tail, ["a", "b", "c"])
+        let renamed = bytes("l").withUnsafeBytes { a in bytes("l2").withUnsafeBytes { b in
             h.engine.renameKey(a, to: b, database: 0, replace: true) } }
-        #expect(list == .unsupportedType(.list))
-        #expect(read(h, "l") == "descriptor" && read(h, "l2") == nil)
+        #expect(renamed == .done)
+        #expect(h.engine.lrange("l").isEmpty && h.engine.lrange("l2") == ["a", "b", "c"])
+        let copied = bytes("l2").withUnsafeBytes { a in bytes("l3").withUnsafeBytes { b in
+            h.engine.copyKey(a, from: 0, to: b, database: 5, replace: false) } }
+        #expect(copied == .done)
+        #expect(h.engine.withKey("l2") { h.engine.delete($0, hash: $1, anyType: true) })
+        #expect(h.engine.lrange("l3", db: 5) == ["a", "b", "c"])
+        #expect(bytes("l3").withUnsafeBytes { h.engine.moveKey($0, from: 5, to: 6) } == .done)
+        #expect(h.engine.lrange("l3", db: 6) == ["a", "b", "c"] && h.engine.lrange("l3", db: 5).isEmpty)
     }
 }

@@ -49,7 +49,7 @@ struct KeyspaceTests {
     @Test("a list under a key: a miss for get, append, incr and delete of the memcached port; replaced by set; found with anyType")
     func otherTypesAreMissesForMemcached() throws {
         let h = try Harness()
-        #expect(put(h, "l", "packed", type: .list) == .stored)
+        #expect(h.engine.lpush("l", .tail, ["packed"]) == .length(1))
         #expect(h.engine.fetch("l") == nil)
         #expect(read(h, "l", anyType: true).map { $0.1 } == .list)
         #expect(h.engine.put("l", "x", mode: .append).result == .notStored)
@@ -60,7 +60,7 @@ struct KeyspaceTests {
         #expect(h.engine.withKey("l") { h.engine.inspect($0, hash: $1, anyType: true)?.type } == .list)
         #expect(h.engine.put("l", "string now").result == .stored)
         #expect(h.engine.fetch("l")?.string == "string now")
-        #expect(put(h, "l2", "packed", type: .list) == .stored)
+        #expect(h.engine.lpush("l2", .tail, ["packed"]) == .length(1))
         #expect(h.engine.withKey("l2") { h.engine.delete($0, hash: $1, anyType: true) })
         #expect(read(h, "l2", anyType: true) == nil)
     }
@@ -143,11 +143,7 @@ struct AddToIntegerTests {
         #expect(h.engine.put("m", String(Int.max)).result == .stored)
         #expect(add(h, "m", 1) == .overflow)
         #expect(h.engine.fetch("m")?.string == String(Int.max))
-        _ = h.engine.withKey("l") { k, hv -> StoreResult in
-            guard case .item(let it) = h.engine.allocate(key: k, flags: 0, expiry: 0, valueLength: 1, type: .list) else { return .notStored }
-            defer { h.engine.release(it) }
-            return h.engine.store(it, hash: hv, mode: .set, casIn: 0).0
-        }
+        h.engine.lpush("l", .tail, ["1"])
         #expect(add(h, "l", 1) == .wrongType)
     }
 }

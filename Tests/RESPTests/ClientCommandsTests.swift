@@ -96,19 +96,24 @@ struct ClientCommandsTests {
         #expect(a.send(["CLIENT", "INFO"]).0.contains(" flags=e "))
     }
 
-    @Test("CLIENT UNBLOCK ends a blocked state once, from any thread; 0 when not blocked")
-    func unblockHook() throws {
+    @Test("CLIENT UNBLOCK ends a BLPOP once, from another worker, as an error; 0 when not blocked")
+    func unblockBlockedList() throws {
         let service = try makeService()
         let a = connect(service, worker: 0), b = connect(service, worker: 1)
         defer { a.handler.connectionClosed(); b.handler.connectionClosed() }
         let id = try #require(Int(b.send(["CLIENT", "ID"]).0.dropFirst().dropLast(1)))
         #expect(a.send(["CLIENT", "UNBLOCK", String(id)]).0 == ":0\r\n")
-        let record = try #require(service.clients.find(UInt64(id)))
-        record.blocked.store(BlockState.blocked.rawValue, ordering: .relaxed)
-        #expect(b.send(["CLIENT", "INFO"]).0.contains(" flags=b "))
+        let (reply, action) = b.send(["BLPOP", "q", "0"])
+        #expect(reply == "")
+        guard case .park = action else {
+            Issue.record("BLPOP on an empty list did not park: \(action)")
+            return
+        }
+        #expect(a.send(["CLIENT", "LIST", "ID", String(id)]).0.contains(" flags=b "))
         #expect(a.send(["CLIENT", "UNBLOCK", String(id), "ERROR"]).0 == ":1\r\n")
-        #expect(record.blocked.load(ordering: .relaxed) == BlockState.unblockedError.rawValue)
         #expect(b.wakes.count.load(ordering: .relaxed) == 1)
+        _ = b.handler.resume(output: b.output, timedOut: false)
+        #expect(b.take() == "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")
         #expect(a.send(["CLIENT", "UNBLOCK", String(id)]).0 == ":0\r\n")
         #expect(service.total(.clientsUnblocked) == 1)
     }
