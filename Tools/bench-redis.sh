@@ -2,15 +2,16 @@
 # redis-benchmark against swiftcached's Redis port and redis-server side by side, alternating, two
 # rounds; prints requests per second per command and the server's CPU ticks (1/100 s, utime+stime
 # from /proc/PID/stat) over each run. Loopback only; both servers are stopped at the end.
-#   Tools/bench-redis.sh [swiftcached binary] [requests]
+#   Tools/bench-redis.sh [swiftcached binary] [requests]   (TESTS=set,get,... picks redis-benchmark's -t)
 set -u
 BIN=${1:-.build/release/swiftcached}
 N=${2:-300000}
+TESTS=${TESTS:-set,get,incr,lpush,lpop}
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 run() {  # name pid port pipeline
     local before after out
     before=$(cpu "$2")
-    out=$(timeout 300 redis-benchmark -p "$3" -t set,get,incr -n "$N" -c 50 -P "$4" -q 2>/dev/null | tr '\r' '\n' | grep "requests per second")
+    out=$(timeout 300 redis-benchmark -p "$3" -t "$TESTS" -n "$N" -c 50 -P "$4" -q 2>/dev/null | tr '\r' '\n' | grep "requests per second")
     after=$(cpu "$2")
     echo "$1 P$4 cpu_ticks=$((after - before)) :: $(echo "$out" | awk '{printf "%s %s ; ", $1, $2}')"
 }

@@ -467,7 +467,7 @@ extension CacheEngine {
     /// A new node holding just `e`: packed (small, to grow as pushes come), or chunked for an
     /// element past the largest chunk.
     func newListNode(_ e: UnsafeRawBufferPointer) -> Item? {
-        let enc = Varint.size(e.count) + e.count
+        let enc = Varint.entrySize(e.count)
         if ItemLayout.headerSize + enc > slabs.table.chunkMax {
             guard case .item(let n) = allocate(key: Self.noKey, flags: 0, expiry: 0, valueLength: e.count) else { return nil }
             writeValue(n, at: 0, e)
@@ -486,8 +486,7 @@ extension CacheEngine {
     func lockedNodeWrite(_ n: Item, at o: Int, _ e: UnsafeRawBufferPointer, _ enc: Int) {
         let p = n.value
         if o < n.nodeUsed { memmove(p + o + enc, p + o, n.nodeUsed - o) }
-        let s = Varint.write(e.count, to: p + o)
-        if e.count > 0 { memcpy(p + o + s, e.baseAddress!, e.count) }
+        Varint.writeEntry(e, to: p + o)
         n.nodeUsed += enc
         n.nodeCount += 1
         n.nodeElementBytes += e.count
@@ -517,16 +516,19 @@ extension CacheEngine {
         d.nodes -= 1
     }
 
-    /// Byte offset of element `k` of a node (0 for a chunked node's only element).
+    /// Byte offset of element `k` of a node (0 for a chunked node's only element), walked from
+    /// the nearer end of the node.
     @inline(__always)
     func nodeOffset(_ n: Item, _ k: Int) -> Int {
         if n.isChunked { return 0 }
-        var o = 0
         let p = UnsafeRawPointer(n.value)
-        for _ in 0..<k {
-            let (len, s) = Varint.read(p + o)
-            o += s + len
+        if k > n.nodeCount / 2 {
+            var o = n.nodeUsed
+            for _ in k..<n.nodeCount { o -= Varint.entrySizeBefore(p + o) }
+            return o
         }
+        var o = 0
+        for _ in 0..<k { o += Varint.entry(p + o).size }
         return o
     }
 
@@ -535,9 +537,21 @@ extension CacheEngine {
     func nodeElement(_ n: Item, at o: Int) -> (ListElement, Int) {
         if n.isChunked { return (ListElement(engine: self, node: n, start: nil, count: n.valueLength), n.valueLength) }
         let p = UnsafeRawPointer(n.value)
-        let (len, s) = Varint.read(p + o)
-        return (ListElement(engine: self, node: n, start: p + o + s, count: len), o + s + len)
+        let (len, s, size) = Varint.entry(p + o)
+        return (ListElement(engine: self, node: n, start: p + o + s, count: len), o + size)
     }
+
+    /// The element that ends at byte `end` of node `n` (> 0) and its offset.
+    @inline(__always)
+    func nodeElement(_ n: Item, before end: Int) -> (ListElement, Int) {
+        if n.isChunked { return (nodeElement(n, at: 0).0, 0) }
+        let o = end - Varint.entrySizeBefore(UnsafeRawPointer(n.value) + end)
+        return (nodeElement(n, at: o).0, o)
+    }
+
+    /// The end of a node's last element.
+    @inline(__always)
+    func nodeEnd(_ n: Item) -> Int { n.isChunked ? n.valueLength : n.nodeUsed }
 
     /// The node holding element `index` and the element's place in it, walked from the nearer end.
     func lockedListLocate(_ d: ListDescriptor, _ index: Int) -> (Item, Int) {
@@ -586,26 +600,19 @@ extension CacheEngine {
     func lockedListVisitBackward(_ d: ListDescriptor, from start: Int, count: Int, _ visit: (ListElement) -> Bool) {
         guard count > 0 else { return }
         var (n, k) = lockedListLocate(d, start)
+        // The end of element k: the next element's offset, or the node's end.
+        var end = k + 1 < n.nodeCount ? nodeOffset(n, k + 1) : nodeEnd(n)
         var left = count
         while true {
-            // A node's offsets, found forward, then read backward (a few KB at most).
-            let stop = withUnsafeTemporaryAllocation(of: Int.self, capacity: k + 1) { offsets -> Bool in
-                var o = 0
-                for i in 0...k {
-                    offsets[i] = o
-                    if i < k { o = nodeElement(n, at: o).1 }
-                }
-                var i = k
-                while i >= 0 && left > 0 {
-                    if !visit(nodeElement(n, at: offsets[i]).0) { return true }
-                    left -= 1
-                    i -= 1
-                }
-                return false
+            while end > 0 && left > 0 {
+                let (e, o) = nodeElement(n, before: end)
+                if !visit(e) { return }
+                left -= 1
+                end = o
             }
-            if stop || left == 0 || n.prev == 0 { return }
+            if left == 0 || n.prev == 0 { return }
             n = node(n.prev)
-            k = n.nodeCount - 1
+            end = nodeEnd(n)
         }
     }
 
@@ -630,8 +637,8 @@ extension CacheEngine {
                 var bytes = 0
                 let p = n.value
                 for _ in 0..<take {
-                    let (len, s) = Varint.read(p + o2)
-                    o2 += s + len
+                    let (len, _, size) = Varint.entry(p + o2)
+                    o2 += size
                     bytes += len
                 }
                 memmove(p + o1, p + o2, n.nodeUsed - o2)
@@ -650,7 +657,7 @@ extension CacheEngine {
 
     /// Inserts `e` so that it becomes element `index` (0 ... count); false when no memory.
     func lockedListInsert(_ d: inout ListDescriptor, at index: Int, _ e: UnsafeRawBufferPointer) -> Bool {
-        let enc = Varint.size(e.count) + e.count
+        let enc = Varint.entrySize(e.count)
         let ownNode = enc > listPackedMax
         if d.count == 0 {
             guard let m = newListNode(e) else { return false }
@@ -741,8 +748,8 @@ extension CacheEngine {
         var x = 0
         let p = UnsafeRawPointer(m.value)
         while x < tail {
-            let (len, s) = Varint.read(p + x)
-            x += s + len
+            let (len, _, size) = Varint.entry(p + x)
+            x += size
             bytes += len
             count += 1
         }
@@ -788,23 +795,15 @@ extension CacheEngine {
         while h != 0 && removed < limit {
             let n = node(h)
             h = n.prev
-            let k = n.nodeCount
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: k) { offsets in
-                var o = 0
-                for i in 0..<k {
-                    offsets[i] = o
-                    o = nodeElement(n, at: o).1
+            // Backward, so a removal never moves an element still to be visited.
+            var end = nodeEnd(n)
+            while end > 0 && removed < limit {
+                let (x, o) = nodeElement(n, before: end)
+                if x.equals(e) {
+                    lockedNodeRemove(n, from: o, to: end, bytes: x.count, &d)
+                    removed += 1
                 }
-                // Backward, so a removal never moves an offset still to be visited.
-                var i = k - 1
-                while i >= 0 && removed < limit {
-                    let (x, next) = nodeElement(n, at: offsets[i])
-                    if x.equals(e) {
-                        lockedNodeRemove(n, from: offsets[i], to: next, bytes: x.count, &d)
-                        removed += 1
-                    }
-                    i -= 1
-                }
+                end = o
             }
             if n.nodeCount == 0 {
                 lockedUnlinkNode(n, &d)

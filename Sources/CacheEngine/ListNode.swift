@@ -6,9 +6,11 @@
 // LRU next/prev fields. Nodes never point back at their root, so a descriptor can move to another
 // root (RENAME) with its nodes untouched.
 //
-// A packed node (unchunked) holds a run of elements, each `[LEB128 length][bytes]`, like a redis
-// listpack: up to `CacheEngine.listNodeMax` bytes, so an insert or removal moves at most a few KB
-// inside one node. An element too large for that gets a node of its own; one past the largest
+// A packed node (unchunked) holds a run of elements, each `[LEB128 length][bytes][back length]`,
+// like a redis listpack: up to `CacheEngine.listNodeMax` bytes, so an insert or removal moves at
+// most a few KB inside one node. The back length (the size of length and bytes, as a LEB128 read
+// from its last byte towards the first) lets a walk go from the tail as cheaply as from the head:
+// RPOP, LINDEX -1 and LRANGE from the end touch the elements they need, not the whole node. An element too large for that gets a node of its own; one past the largest
 // slab chunk gets a chunked node whose value is the element's bytes as they are.
 //
 // A node's header fields, reused since nothing else reads them:
@@ -72,8 +74,58 @@ extension Item {
     }
 }
 
-/// LEB128 lengths in packed nodes.
+/// LEB128 lengths in packed nodes, and the entries they frame.
 enum Varint {
+    /// An element's whole entry in a packed node: length, bytes, back length.
+    @inline(__always)
+    static func entrySize(_ count: Int) -> Int {
+        let forward = size(count) + count
+        return forward + size(forward)
+    }
+
+    /// The entry at `p`: (element length, where its bytes start, the whole entry's size).
+    @inline(__always)
+    static func entry(_ p: UnsafeRawPointer) -> (count: Int, start: Int, size: Int) {
+        let (len, s) = read(p)
+        return (len, s, s + len + size(s + len))
+    }
+
+    /// Writes element `e`'s entry at `p`; returns its size.
+    @inline(__always) @discardableResult
+    static func writeEntry(_ e: UnsafeRawBufferPointer, to p: UnsafeMutableRawPointer) -> Int {
+        let s = write(e.count, to: p)
+        if e.count > 0 { memcpy(p + s, e.baseAddress!, e.count) }
+        return s + e.count + writeBackward(s + e.count, to: p + s + e.count)
+    }
+
+    /// `n` as a LEB128 in reverse byte order: its last byte holds the low 7 bits (and the high
+    /// bit when more come before it), so it is read from the end.
+    @inline(__always) @discardableResult
+    static func writeBackward(_ n: Int, to p: UnsafeMutableRawPointer) -> Int {
+        let s = size(n)
+        var v = UInt(n)
+        for i in stride(from: s - 1, through: 0, by: -1) {
+            p.storeBytes(of: UInt8(v & 0x7f) | (i > 0 ? 0x80 : 0), toByteOffset: i, as: UInt8.self)
+            v >>= 7
+        }
+        return s
+    }
+
+    /// The entry that ends just before `end`: (its offset back from `end`, i.e. its size).
+    @inline(__always)
+    static func entrySizeBefore(_ end: UnsafeRawPointer) -> Int {
+        var v = 0
+        var shift = 0
+        var i = 1
+        while true {
+            let b = end.load(fromByteOffset: -i, as: UInt8.self)
+            v |= Int(b & 0x7f) << shift
+            if b < 0x80 { return v + i }
+            shift += 7
+            i += 1
+        }
+    }
+
     @inline(__always)
     static func size(_ n: Int) -> Int {
         var v = UInt(n) >> 7

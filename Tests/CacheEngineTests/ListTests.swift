@@ -54,6 +54,39 @@ private struct Xorshift {
 
 @Suite("Engine lists")
 struct ListTests {
+    @Test("packed entries read the same from either end, whatever their length's size")
+    func entriesBothWays() {
+        let lengths = [0, 1, 2, 120, 122, 125, 126, 127, 128, 129, 300, 16_370, 16_380, 16_383, 16_384, 20_000]
+        var buffer = [UInt8](repeating: 0, count: lengths.reduce(0) { $0 + Varint.entrySize($1) })
+        buffer.withUnsafeMutableBytes { b in
+            var o = 0
+            for (i, n) in lengths.enumerated() {
+                let e = [UInt8](repeating: UInt8(i), count: n)
+                let written = e.withUnsafeBytes { Varint.writeEntry($0, to: b.baseAddress! + o) }
+                #expect(written == Varint.entrySize(n))
+                o += written
+            }
+            // Forward.
+            o = 0
+            for (i, n) in lengths.enumerated() {
+                let (count, start, size) = Varint.entry(UnsafeRawPointer(b.baseAddress! + o))
+                #expect(count == n && size == Varint.entrySize(n))
+                #expect(count == 0 || (b[o + start] == UInt8(i) && b[o + start + count - 1] == UInt8(i)))
+                o += size
+            }
+            #expect(o == b.count)
+            // Backward.
+            var end = b.count
+            for n in lengths.reversed() {
+                let size = Varint.entrySizeBefore(UnsafeRawPointer(b.baseAddress! + end))
+                #expect(size == Varint.entrySize(n))
+                end -= size
+                #expect(Varint.entry(UnsafeRawPointer(b.baseAddress! + end)).count == n)
+            }
+            #expect(end == 0)
+        }
+    }
+
     @Test("pushes and pops at both ends across many nodes")
     func bothEnds() throws {
         let h = try Harness()
