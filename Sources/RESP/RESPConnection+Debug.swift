@@ -1,4 +1,4 @@
-// DEBUG (SLEEP, SET-ACTIVE-EXPIRE, OBJECT) and FUNCTION (FLUSH, LIST), the parts redis test
+// DEBUG (SLEEP, SET-ACTIVE-EXPIRE, OBJECT, LOG) and FUNCTION (FLUSH, LIST), the parts redis test
 // suites and clients use, with redis-server 7.0's replies. DEBUG is always allowed here (redis
 // needs enable-debug-command). Differences, by nature of this server:
 // - DEBUG SLEEP parks the connection for the time asked instead of stopping the whole server, so
@@ -51,6 +51,10 @@ extension RESPConnection {
             out.appendRESPOK()
         } else if argument(1, is: "object") && argumentCount == 3 {
             return debugObject(out)
+        } else if argument(1, is: "log") && argumentCount == 3 {
+            // redis logs it at its warning level.
+            service.log("DEBUG LOG: " + String(decoding: argument(2), as: UTF8.self))
+            out.appendRESPOK()
         } else {
             return subcommandSyntaxError(out)
         }

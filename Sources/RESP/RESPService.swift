@@ -103,6 +103,8 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let config: RESPConfig
     /// What INFO reports about the process, taken from the executable when INFO runs.
     let host: @Sendable () -> RESPHostFacts
+    /// The server log (DEBUG LOG writes to it).
+    let log: @Sendable (String) -> Void
     /// INFO server's run_id: 40 random hex digits, new with every start, as redis's.
     let runID: String
     private let clientIDs = Atomic<UInt64>(0)
@@ -122,10 +124,12 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let gate: CommandGate
 
     public init(engine: CacheEngine, settings: RESPSettings, workers: Int,
-                host: @escaping @Sendable () -> RESPHostFacts = { RESPHostFacts() }) {
+                host: @escaping @Sendable () -> RESPHostFacts = { RESPHostFacts() },
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.engine = engine
         self.settings = settings
         self.host = host
+        self.log = log
         pubsubOutputLimit = settings.pubsubOutputLimit
         gate = CommandGate(workers: workers)
         // One extra set for callers that are not workers (tests).

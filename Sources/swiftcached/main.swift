@@ -119,7 +119,7 @@ redisSettings.requestsPerEvent = options.proto.requestsPerEvent
 let redisService = options.redisPort != 0
     ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
         redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)
-    })
+    }, log: { log.warning("\($0)") })
     : nil
 var broker: Broker?
 var brokerService: BrokerService?

@@ -149,6 +149,21 @@ struct ClientCommandsTests {
         #expect(service.total(.debugSleepsClamped) == 1)
     }
 
+    @Test("DEBUG LOG writes its message to the server log and answers +OK")
+    func debugLog() throws {
+        let logged = Mutex<[String]>([])
+        var settings = EngineSettings()
+        settings.hashPowerInit = 12
+        settings.memoryLimit = 16 * 1024 * 1024
+        let engine = try #require(CacheEngine(settings: settings, clock: ProcessClock(unixNow: 1_700_000_000)))
+        let service = RESPService(engine: engine, settings: RESPSettings(), workers: 1, log: { line in logged.withLock { $0.append(line) } })
+        let a = connect(service, worker: 0)
+        defer { a.handler.connectionClosed() }
+        #expect(a.send(["DEBUG", "LOG", "hello there"]).0 == "+OK\r\n")
+        #expect(logged.withLock { $0 } == ["DEBUG LOG: hello there"])
+        #expect(a.send(["DEBUG", "LOG"]).0.hasPrefix("-ERR unknown subcommand or wrong number of arguments for 'LOG'"))
+    }
+
     @Test("every command has redis's metadata; subcommands match the generated entries in order")
     func commandMetadata() throws {
         for c in RESPConnection.commands {
