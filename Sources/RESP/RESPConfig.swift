@@ -2,9 +2,10 @@
 // - knobs that act: `maxmemory` (the cache's memory limit, as `cache_memlimit`), `requirepass`
 //   (new connections and AUTH), `proto-max-bulk-len` (every connection at its next read),
 //   `client-query-buffer-limit` (an unfinished request past it closes the connection),
-//   `slowlog-log-slower-than` and `slowlog-max-len`;
+//   `slowlog-log-slower-than`, `slowlog-max-len`, and `maxmemory-policy` between allkeys-lru (the
+//   segmented LRU) and noeviction (memcached's -M), for both ports;
 // - facts fixed at start, reported and refused by CONFIG SET as redis refuses an immutable
-//   parameter: `maxmemory-policy` (allkeys-lru, or noeviction with -M), `timeout`
+//   parameter: `timeout`
 //   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
 // - redis's encoding knobs, accepted and reported: this engine stores every type its own way, so
 //   they change nothing (README lists them);
@@ -112,8 +113,12 @@ final class RESPConfig: Sendable {
                       return bytes < 8 << 20 ? "the cache's memory limit must be at least 8mb" : nil
                   },
                   apply: { c, v in c.engine.setMemoryLimit(memoryValue(v)!) }),
-        Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.settings.evictToFree ? "allkeys-lru" : "noeviction" },
-                  check: nil, apply: nil),
+        Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.tuning.evictsToFree ? "allkeys-lru" : "noeviction" },
+                  check: { _, v in
+                      ["allkeys-lru", "noeviction"].contains(String(decoding: v, as: UTF8.self).lowercased()) ? nil
+                          : "swiftcached evicts by its segmented LRU (allkeys-lru) or not at all (noeviction); the other policies are not built yet"
+                  },
+                  apply: { c, v in c.engine.tuning.setEvictsToFree(String(decoding: v, as: UTF8.self).lowercased() == "allkeys-lru") }),
         Parameter(name: "requirepass", get: { c, _ in c.password.map { String(decoding: $0, as: UTF8.self) } ?? "" },
                   check: { _, _ in nil },
                   apply: { c, v in c.requiredPassword.withLock { $0 = v.isEmpty ? nil : v } }),
