@@ -29,7 +29,9 @@ extension RESPConnection {
     /// or the error reply's text.
     func blockTimeout(_ i: Int) -> Result<Int, BlockTimeoutError> {
         guard let seconds = longDoubleValue(argument(i)) else { return .failure(.notAFloat) }
-        let ms = seconds * 1000
+        // Rounded up, as redis's ceill: 0.001 s is 0.99999... ms in a long double, and a
+        // truncation to 0 would block forever.
+        let ms = (seconds * 1000).rounded(.up)
         // A C cast of a value out of range gives LLONG_MIN on x86: "negative".
         let t: Int64 = ms.isFinite && ms < 9_223_372_036_854_775_808.0 && ms >= -9_223_372_036_854_775_808.0 ? Int64(ms) : Int64.min
         if t < 0 { return .failure(.negative) }

@@ -45,6 +45,12 @@ struct RESPListBlackBoxTests {
             let took = ContinuousClock.now - started
             #expect(reply == "*-1\r\n")
             #expect(took >= .milliseconds(450) && took < .seconds(3), "BLPOP 0.5 took \(took)")
+            // Timeouts of a millisecond or less round up to 1 ms, as redis's ceill (they once
+            // truncated to 0, "forever").
+            for t in ["0.001", "0.0001"] {
+                let r = try listTestRequest(fd, "*3\r\n$5\r\nBLPOP\r\n$7\r\nbt_none\r\n$\(t.count)\r\n\(t)\r\n", expect: 5)
+                #expect(r == "*-1\r\n", "BLPOP \(t)")
+            }
             // Answered, the connection takes the next command.
             #expect(try listTestRequest(fd, "*1\r\n$4\r\nPING\r\n", expect: 7) == "+PONG\r\n")
             #expect(server.isRunning)
