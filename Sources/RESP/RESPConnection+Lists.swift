@@ -91,6 +91,12 @@ extension RESPConnection {
         notify(KeyspaceEvents.generic, "del", key)
     }
 
+    /// lpop or rpop, and del if that emptied the list (the pops that do not wait).
+    func notifyPopped(_ key: UnsafeRawBufferPointer, _ hv: UInt32, _ end: ListEnd) {
+        notify(KeyspaceEvents.list, end == .head ? "lpop" : "rpop", key)
+        notifyIfEmptied(key, hv)
+    }
+
     // MARK: commands
 
     private func push(_ end: ListEnd, onlyIfExists: Bool, _ out: OutputBuffer) -> HandlerAction {
