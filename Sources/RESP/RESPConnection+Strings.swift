@@ -161,6 +161,9 @@ extension RESPConnection {
         let hv = CacheEngine.hash(key)
         var needsOld = wantOld
         if case .keep = expiry { needsOld = true }
+        // `new` (and `expired` for a key found expired) needs to know what was there: the read
+        // and compare-and-swap path, taken only while those events are on.
+        if notifying(KeyspaceEvents.new | KeyspaceEvents.expired) { needsOld = true }
         if !needsOld {
             // One storage operation: the engine's set, add or replace, over a key of any type.
             let mode: StoreMode = condition == .ifAbsent ? .add : condition == .ifPresent ? .replace : .set
@@ -176,6 +179,7 @@ extension RESPConnection {
         while true {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
+            if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
             // SET ... GET and GETSET read the old value as a string: another type is WRONGTYPE
             // (and nothing is written), as redis.
             if wantOld, let o = old, o.type != .string {
@@ -198,6 +202,7 @@ extension RESPConnection {
             let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0, anyType: true)
             engine.release(item)
             if result == .stored {
+                if old == nil { notify(KeyspaceEvents.new, "new", key) }
                 if !wantOld, let old { engine.release(old) }
                 return WriteResult(stored: true, old: wantOld ? old : nil)
             }
@@ -490,6 +495,7 @@ extension RESPConnection {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
             defer { if let old { engine.release(old) } }
+            if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
             if let old, old.type != .string { return .failed(Self.wrongTypeError.description) }
             let length: Int
             switch plan(old) {
@@ -506,7 +512,10 @@ extension RESPConnection {
             fill(old, item)
             let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0, anyType: true)
             engine.release(item)
-            if result == .stored { return .stored }
+            if result == .stored {
+                if old == nil { notify(KeyspaceEvents.new, "new", key) }
+                return .stored
+            }
         }
     }
 
