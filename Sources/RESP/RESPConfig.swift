@@ -9,7 +9,7 @@
 //   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
 // - redis's encoding knobs, accepted and reported: this engine stores every type its own way, so
 //   they change nothing (README lists them);
-// - `notify-keyspace-events`: only "" until keyspace notifications exist;
+// - `notify-keyspace-events`: redis's classes (KeyspaceEvents.swift), read by every command;
 // - `client-output-buffer-limit`: the pubsub class acts (PubSub.swift); normal and replica are
 //   kept and reported (a normal client's output is bounded by the server's own parking instead).
 import CacheEngine
@@ -21,6 +21,8 @@ final class RESPConfig: Sendable {
     let slowLog: SlowLog
     private let bulkLength: Atomic<Int>
     private let queryBuffer = Atomic<Int>(1 << 30)
+    /// `notify-keyspace-events` as redis's flags (KeyspaceEvents): 0 when off.
+    let keyspaceEvents = Atomic<Int>(0)
     private let requiredPassword: Mutex<[UInt8]?>
     private let encodingKnobs: Mutex<[String: String]>
     /// `client-output-buffer-limit`, by class.
@@ -134,9 +136,9 @@ final class RESPConfig: Sendable {
                       return bytes < 1 << 20 ? "argument must be between 1048576 and 9223372036854775807 inclusive" : nil
                   },
                   apply: { c, v in c.queryBuffer.store(memoryValue(v)!, ordering: .relaxed) }),
-        Parameter(name: "notify-keyspace-events", get: { _, _ in "" },
-                  check: { _, v in v.isEmpty ? nil : "keyspace notifications are not supported by swiftcached yet" },
-                  apply: { _, _ in }),
+        Parameter(name: "notify-keyspace-events", get: { c, _ in KeyspaceEvents.format(c.keyspaceEvents.load(ordering: .relaxed)) },
+                  check: { _, v in KeyspaceEvents.parse(v) == nil ? KeyspaceEvents.invalidClass : nil },
+                  apply: { c, v in c.keyspaceEvents.store(KeyspaceEvents.parse(v)!, ordering: .relaxed) }),
         Parameter(name: "slowlog-log-slower-than", get: { c, _ in String(c.slowLog.threshold.load(ordering: .relaxed)) },
                   check: { _, v in integerValue(v) == nil ? "argument couldn't be parsed into an integer" : nil },
                   apply: { c, v in c.slowLog.threshold.store(integerValue(v)!, ordering: .relaxed) }),

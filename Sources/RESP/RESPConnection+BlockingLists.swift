@@ -66,7 +66,9 @@ extension RESPConnection {
                 out.appendRESPBulk(key)
             }) { self.appendElement($0, out) }
             switch r {
-            case .ok: return .proceed
+            case .ok:
+                notifyPopped(key, hv, end)
+                return .proceed
             case .wrongType: return error(out, Self.wrongType)
             case .noKey: continue
             }
@@ -87,6 +89,8 @@ extension RESPConnection {
             guard let (destination, dh) = listKey(2) else { return error(out, Self.keyTooLong) }
             switch engine.listMove(source, hash: sh, destination, hash: dh, database: database, from: from, to: to) {
             case .moved(let bytes):
+                notify(KeyspaceEvents.list, to == .head ? "lpush" : "rpush", destination)
+                notifyPopped(source, sh, from)
                 bytes.withUnsafeBytes { out.appendRESPBulk($0) }
                 serveBlocked(destination)
                 return .proceed
@@ -134,7 +138,9 @@ extension RESPConnection {
                 out.appendRESPArrayHeader(n)
             }) { self.appendElement($0, out) }
             switch r {
-            case .ok: return .proceed
+            case .ok:
+                notifyPopped(key, hv, end)
+                return .proceed
             case .wrongType: return error(out, Self.wrongType)
             case .noKey: continue
             }
