@@ -21,7 +21,7 @@ struct RESPNotifyBlackBoxTests {
             #expect(server.isRunning, "swiftcached died during resp_notify.py; log:\n\(server.log)")
             return r.output
         }
-        let theirs = try await withNotifyRedisServer { port in
+        let theirs = try await withRedisServer { port in
             let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
             #expect(r.succeeded, "resp_notify.py against redis-server failed:\n\(r.report)")
             return r.output
@@ -32,34 +32,5 @@ struct RESPNotifyBlackBoxTests {
         for (x, y) in zip(a, b) {
             #expect(x == y, "swiftcached and redis-server differ")
         }
-    }
-
-    /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
-    private func withNotifyRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
-        guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
-            throw IntegrationSetupError("redis-server not found (Tools/deps.sh test installs it)")
-        }
-        let port = try Loopback.freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no", "--logfile", ""]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            // SIGKILL: a child inherits the test runner's blocked SIGTERM.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        let start = ContinuousClock.now
-        while !Loopback.canConnect(port: port) {
-            guard process.isRunning, ContinuousClock.now - start < .seconds(10) else {
-                throw IntegrationSetupError("redis-server did not accept connections on 127.0.0.1:\(port)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await body(port)
     }
 }
