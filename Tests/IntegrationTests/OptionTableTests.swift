@@ -89,7 +89,7 @@ struct OptionTableTests {
     private func sub(_ text: String, _ parse: inout OptionParse) -> String? {
         switch applySubOptions(text, &parse) {
         case .proceed: return nil
-        case .refuse(let message): return message
+        case .refuse(let message), .reject(let message): return message
         case .finish: return "finished"
         }
     }
