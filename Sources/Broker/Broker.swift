@@ -123,6 +123,11 @@ public final class Broker: @unchecked Sendable {
     var recoveryStats = RecoveryFigures()
     /// Declarations are being read from broker.meta: it is not rewritten meanwhile.
     var restoringMeta = false
+    /// What broker.meta holds, as this broker last wrote (or, at start-up, read) it; guarded by
+    /// `registry`. A change that leaves the declarations' text as it is (deleting or creating a
+    /// queue with default settings and no bindings) then costs no rewrite and no fsync. Nil
+    /// when unknown: the next change writes.
+    var savedMeta: String?
 
     public static let defaultExchange = "amq.default"
     /// Bindings per exchange: item refcounts are 16-bit, and one publish takes a reference per queue.

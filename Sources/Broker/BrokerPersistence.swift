@@ -81,10 +81,13 @@ extension Broker {
                 text += "bind \(name) \(b.queue) \(b.key) x-match=\(b.matchAll ? "all" : "any")\(pairs)\n"
             }
         }
+        // Unchanged: the file already says this (a failed write left `savedMeta` nil).
+        guard text != savedMeta else { return }
         var t = text
-        FileIO.replace(dir + "/" + Self.metaFile, tempSuffix: ".tmp") { fd in
+        let written = FileIO.replace(dir + "/" + Self.metaFile, tempSuffix: ".tmp") { fd in
             t.withUTF8 { FileIO.writeAll(fd, UnsafeRawBufferPointer($0)) } ? t.utf8.count : nil
         }
+        savedMeta = written ? text : nil
     }
 
     /// Start-up: declarations, then every journal. Nothing on disk changes until every journal
@@ -100,6 +103,8 @@ extension Broker {
             restoringMeta = true
             for line in text.split(separator: "\n") { applyMetaLine(line.split(separator: " ")) }
             restoringMeta = false
+            // The file as read: the first change rewrites it unless it already says the same.
+            savedMeta = text
         }
         guard let d = opendir(dir) else { throw BrokerError.dataDirectory(dir, String(cString: strerror(errno))) }
         var names: [String] = []
@@ -137,17 +142,17 @@ extension Broker {
         // Copies of every damaged stretch before any journal is cut or rewritten without it.
         for j in replayed {
             var next = 1
-            for region in j.result.damaged {
-                switch DamageCopy.keep(region, of: j.path, next: &next) {
-                case .success(let copy):
+            switch DamageCopy.keep(j.result.damaged, of: j.path, next: &next) {
+            case .success(let copies):
+                for (region, copy) in zip(j.result.damaged, copies) {
                     recoveryStats.corruptRecords += region.records
                     recoveryStats.corruptBytes += region.length
                     recoveryNotes.append("queue \(j.queue.name): journal bytes \(region.offset)..<\(region.offset + region.length) "
                         + "(\(region.records) record\(region.records == 1 ? "" : "s")) could not be read and were skipped; "
                         + "a copy is in \(copy)")
-                case .failure(let why):
-                    throw refuse(.damageNotKept(queue: j.queue.name, why))
                 }
+            case .failure(let why):
+                throw refuse(.damageNotKept(queue: j.queue.name, why))
             }
         }
         for j in replayed { finishRecovery(j) }

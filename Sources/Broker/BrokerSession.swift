@@ -66,7 +66,9 @@ public final class BrokerSession {
         guard Broker.isValidName(name) else { return .none }
         let found = broker.openQueue(named: String(decoding: name, as: UTF8.self))
         if case .queue(let q) = found {
-            cachedName = Array(name)
+            // In place: a connection alternating between queues reuses the bytes' storage.
+            cachedName.removeAll(keepingCapacity: true)
+            cachedName.append(contentsOf: name)
             cachedQueue = q
         }
         return found

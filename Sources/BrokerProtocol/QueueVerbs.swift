@@ -197,7 +197,14 @@ extension BrokerConnection {
             output.append(Reply.error)
             return .proceed
         }
-        for (k, v) in lines { output.append("STAT \(k) \(v)\r\n") }
+        // Piece by piece: no line string is built (and allocated) per stat.
+        for (k, v) in lines {
+            output.append("STAT " as StaticString)
+            output.append(k)
+            output.append(byte: 0x20)
+            output.append(v)
+            output.append(Reply.crlf)
+        }
         output.append(Reply.end)
         return .proceed
     }

@@ -69,6 +69,7 @@ public final class LRUTuning: Sendable {
     private let warmPercent: Atomic<Int>
     private let hotFactorBits: Atomic<UInt64>
     private let warmFactorBits: Atomic<UInt64>
+    private let evictions: Atomic<Bool>
 
     /// The largest hot/warm age factor `lru tune` and `-o hot_max_factor|warm_max_factor` take.
     /// Ages are 32-bit seconds: past this factor every age limit is the same (the largest), and
@@ -89,7 +90,14 @@ public final class LRUTuning: Sendable {
         warmPercent = Atomic(s.warmLRUPercent)
         hotFactorBits = Atomic(s.hotMaxFactor.bitPattern)
         warmFactorBits = Atomic(s.warmMaxFactor.bitPattern)
+        evictions = Atomic(s.evictToFree)
     }
+
+    /// Whether a full cache evicts to make room (-M turns it off at start; the Redis port's
+    /// CONFIG SET maxmemory-policy noeviction|allkeys-lru at run time).
+    @inline(__always) public var evictsToFree: Bool { evictions.load(ordering: .relaxed) }
+
+    public func setEvictsToFree(_ on: Bool) { evictions.store(on, ordering: .relaxed) }
 
     @inline(__always) public var isSegmented: Bool { segmented.load(ordering: .relaxed) }
     @inline(__always) public var isTempLRU: Bool { tempLRU.load(ordering: .relaxed) }

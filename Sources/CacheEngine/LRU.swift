@@ -227,7 +227,7 @@ extension CacheEngine {
                 held = it
                 heldHash = hv
                 if flags.contains(.evict) {
-                    if !settings.evictToFree { break }
+                    if !tuning.evictsToFree { break }
                     list.pointee.stats.evicted += 1
                     if let watch, watch.isActive(.evictions) {
                         // memcached's LOGGER_EVICTION line.

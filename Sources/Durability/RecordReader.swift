@@ -263,6 +263,9 @@ public final class RecordReader {
         let smallest = 8 + shape.minimumLength
         while size - position >= smallest {
             guard ensure(smallest) else { return .end(allZero: false) }
+            skipUnbelievableLengths(&allZero)
+            // The window ran out of positions to rule out: read on (or end).
+            guard filled - head >= smallest else { continue }
             if allZero && UnsafeRawBufferPointer(buffer)[head] != 0 { allZero = false }
             let remaining = size - position
             let (length, crc) = header()
@@ -282,6 +285,47 @@ public final class RecordReader {
             head += rest
         }
         return .end(allZero: allZero)
+    }
+
+    /// The scan's fast path: moves `head` past every position of the window whose length field
+    /// alone rules a record out (under the shape's minimum, or running past the end of the file),
+    /// stopping at the first that could start one, or after the last whose `8 + minimumLength`
+    /// bytes the window holds. Most of a damaged stretch goes this way, at one comparison per byte
+    /// where the full check costs a dozen (and a fuzzer's instrumentation a call for each).
+    /// `allZero` turns false at a non-zero byte passed over. Nothing is done while the shape's
+    /// maximum, not the end of the file, is the nearer bound (a stretch over 1 GB from the end):
+    /// the full check then goes byte by byte as before.
+    private func skipUnbelievableLengths(_ allZero: inout Bool) {
+        let minimum = shape.minimumLength
+        // The last position whose header and shortest payload are in the window.
+        let last = filled - 8 - minimum
+        // Payload bytes the file holds after the header at `head`: the longest believable length.
+        let room = size - position - 8
+        guard head <= last, room <= shape.maximumLength, room >= minimum else { return }
+        let base = UnsafeRawPointer(buffer.baseAddress!)
+        var i = head
+        // A length is believable when `minimum <= length <= room`, i.e. when `length - minimum`
+        // (wrapping below `minimum`) is at most `room - minimum`; `room` shrinks by one per byte.
+        var span = UInt64(room - minimum)
+        if allZero {
+            while i <= last {
+                let length = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+                if base.load(fromByteOffset: i, as: UInt8.self) != 0 {
+                    allZero = false
+                    break
+                }
+                if length &- UInt64(minimum) <= span { break }
+                i += 1
+                span &-= 1
+            }
+        }
+        while i <= last {
+            let length = UInt64(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+            if length &- UInt64(minimum) <= span { break }
+            i += 1
+            span &-= 1
+        }
+        head = i
     }
 
     /// At least `n` bytes from `head` in the buffer, reading (and sliding or growing) as needed.

@@ -47,6 +47,8 @@ final class MemcacheConnection: TextRequestLoop {
     /// The socket, as `watch` lines name it (cfd).
     let fd: Int32
     let waker: ConnectionWaker
+    /// This worker's slot in the Redis port's command gate.
+    let gateSlot: Int
     /// Set once this connection is a `watch` stream.
     var watcher: Watcher?
     /// A `lru_crawler metadump` being written piece by piece (Admin.swift).
@@ -54,8 +56,9 @@ final class MemcacheConnection: TextRequestLoop {
     /// The rest of a multi-get written piece by piece (Retrieval+Stream.swift).
     var multiGet: MultiGetStream?
 
-    init(service: MemcacheService, stats: StatCounters, fd: Int32, waker: ConnectionWaker) {
+    init(service: MemcacheService, stats: StatCounters, fd: Int32, waker: ConnectionWaker, gateSlot: Int = 0) {
         self.service = service
+        self.gateSlot = gateSlot
         self.engine = service.engine
         self.stats = stats
         self.fd = fd
@@ -104,6 +107,9 @@ final class MemcacheConnection: TextRequestLoop {
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         // A watch stream takes no more requests (memcached ignores what a watcher sends).
         if watcher != nil { return (input.count, .proceed) }
+        guard let gate = service.gate else { return runRequestLoop(input, output) }
+        gate.enter(gateSlot)
+        defer { gate.leave(gateSlot) }
         return runRequestLoop(input, output)
     }
 

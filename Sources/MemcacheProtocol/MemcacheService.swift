@@ -90,11 +90,17 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
     /// `watch` streams (shared with the engine and the server).
     public let watch: WatchLog
 
+    /// The Redis port's gate, when that port is on: each read's requests run inside it, so
+    /// that none lands between an EXEC's commands (Platform's CommandGate.swift).
+    let gate: CommandGate?
+
     public init(engine: CacheEngine, settings: ProtocolSettings, workers: Int,
                 sources: StatsSources = StatsSources(), watch: WatchLog = WatchLog(),
                 onShutdown: @escaping @Sendable () -> Void = {},
-                refreshCertificates: @escaping @Sendable () -> String? = { MemcacheService.tlsNotEnabled }) {
+                refreshCertificates: @escaping @Sendable () -> String? = { MemcacheService.tlsNotEnabled },
+                gate: CommandGate? = nil) {
         self.engine = engine
+        self.gate = gate
         self.watch = watch
         self.settings = settings
         // One extra slot set for callers that are not workers (tests).
@@ -113,6 +119,6 @@ public final class MemcacheService: ConnectionHandlerFactory, @unchecked Sendabl
         let engine = self.engine
         output.releaseReference = { raw in engine.release(Item(raw)) }
         return MemcacheConnection(service: self, stats: workerStats[min(workerIndex, workerStats.count - 1)],
-                                  fd: fd, waker: waker)
+                                  fd: fd, waker: waker, gateSlot: min(workerIndex, workerStats.count - 1))
     }
 }

@@ -148,6 +148,12 @@ public struct WaitList<Value, Info> {
     /// caller to wake. Each owner finds the source gone and cancels (its other sources, if any,
     /// may still win it).
     public mutating func removeAll() -> [Waiter<Value>] {
+        // Nobody waiting (the usual case when a queue is deleted): nothing to build.
+        guard head < entries.count else {
+            entries.removeAll()
+            head = 0
+            return []
+        }
         let armed = entries[head...].lazy.map(\.waiter).filter(\.isArmed)
         let result = Array(armed)
         entries.removeAll()

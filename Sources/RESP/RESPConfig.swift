@@ -2,13 +2,14 @@
 // - knobs that act: `maxmemory` (the cache's memory limit, as `cache_memlimit`), `requirepass`
 //   (new connections and AUTH), `proto-max-bulk-len` (every connection at its next read),
 //   `client-query-buffer-limit` (an unfinished request past it closes the connection),
-//   `slowlog-log-slower-than` and `slowlog-max-len`;
+//   `slowlog-log-slower-than`, `slowlog-max-len`, and `maxmemory-policy` between allkeys-lru (the
+//   segmented LRU) and noeviction (memcached's -M), for both ports;
 // - facts fixed at start, reported and refused by CONFIG SET as redis refuses an immutable
-//   parameter: `maxmemory-policy` (allkeys-lru, or noeviction with -M), `timeout`
+//   parameter: `timeout`
 //   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
 // - redis's encoding knobs, accepted and reported: this engine stores every type its own way, so
 //   they change nothing (README lists them);
-// - `notify-keyspace-events`: only "" until keyspace notifications exist;
+// - `notify-keyspace-events`: redis's classes (KeyspaceEvents.swift), read by every command;
 // - `client-output-buffer-limit`: the pubsub class acts (PubSub.swift); normal and replica are
 //   kept and reported (a normal client's output is bounded by the server's own parking instead).
 import CacheEngine
@@ -20,6 +21,8 @@ final class RESPConfig: Sendable {
     let slowLog: SlowLog
     private let bulkLength: Atomic<Int>
     private let queryBuffer = Atomic<Int>(1 << 30)
+    /// `notify-keyspace-events` as redis's flags (KeyspaceEvents): 0 when off.
+    let keyspaceEvents = Atomic<Int>(0)
     private let requiredPassword: Mutex<[UInt8]?>
     private let encodingKnobs: Mutex<[String: String]>
     /// `client-output-buffer-limit`, by class.
@@ -112,8 +115,12 @@ final class RESPConfig: Sendable {
                       return bytes < 8 << 20 ? "the cache's memory limit must be at least 8mb" : nil
                   },
                   apply: { c, v in c.engine.setMemoryLimit(memoryValue(v)!) }),
-        Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.settings.evictToFree ? "allkeys-lru" : "noeviction" },
-                  check: nil, apply: nil),
+        Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.tuning.evictsToFree ? "allkeys-lru" : "noeviction" },
+                  check: { _, v in
+                      ["allkeys-lru", "noeviction"].contains(String(decoding: v, as: UTF8.self).lowercased()) ? nil
+                          : "swiftcached evicts by its segmented LRU (allkeys-lru) or not at all (noeviction); the other policies are not built yet"
+                  },
+                  apply: { c, v in c.engine.tuning.setEvictsToFree(String(decoding: v, as: UTF8.self).lowercased() == "allkeys-lru") }),
         Parameter(name: "requirepass", get: { c, _ in c.password.map { String(decoding: $0, as: UTF8.self) } ?? "" },
                   check: { _, _ in nil },
                   apply: { c, v in c.requiredPassword.withLock { $0 = v.isEmpty ? nil : v } }),
@@ -129,9 +136,9 @@ final class RESPConfig: Sendable {
                       return bytes < 1 << 20 ? "argument must be between 1048576 and 9223372036854775807 inclusive" : nil
                   },
                   apply: { c, v in c.queryBuffer.store(memoryValue(v)!, ordering: .relaxed) }),
-        Parameter(name: "notify-keyspace-events", get: { _, _ in "" },
-                  check: { _, v in v.isEmpty ? nil : "keyspace notifications are not supported by swiftcached yet" },
-                  apply: { _, _ in }),
+        Parameter(name: "notify-keyspace-events", get: { c, _ in KeyspaceEvents.format(c.keyspaceEvents.load(ordering: .relaxed)) },
+                  check: { _, v in KeyspaceEvents.parse(v) == nil ? KeyspaceEvents.invalidClass : nil },
+                  apply: { c, v in c.keyspaceEvents.store(KeyspaceEvents.parse(v)!, ordering: .relaxed) }),
         Parameter(name: "slowlog-log-slower-than", get: { c, _ in String(c.slowLog.threshold.load(ordering: .relaxed)) },
                   check: { _, v in integerValue(v) == nil ? "argument couldn't be parsed into an integer" : nil },
                   apply: { c, v in c.slowLog.threshold.store(integerValue(v)!, ordering: .relaxed) }),

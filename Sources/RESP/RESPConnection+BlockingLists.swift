@@ -29,7 +29,9 @@ extension RESPConnection {
     /// or the error reply's text.
     func blockTimeout(_ i: Int) -> Result<Int, BlockTimeoutError> {
         guard let seconds = longDoubleValue(argument(i)) else { return .failure(.notAFloat) }
-        let ms = seconds * 1000
+        // Rounded up, as redis's ceill: 0.001 s is 0.99999... ms in a long double, and a
+        // truncation to 0 would block forever.
+        let ms = (seconds * 1000).rounded(.up)
         // A C cast of a value out of range gives LLONG_MIN on x86: "negative".
         let t: Int64 = ms.isFinite && ms < 9_223_372_036_854_775_808.0 && ms >= -9_223_372_036_854_775_808.0 ? Int64(ms) : Int64.min
         if t < 0 { return .failure(.negative) }
@@ -64,7 +66,9 @@ extension RESPConnection {
                 out.appendRESPBulk(key)
             }) { self.appendElement($0, out) }
             switch r {
-            case .ok: return .proceed
+            case .ok:
+                notifyPopped(key, hv, end)
+                return .proceed
             case .wrongType: return error(out, Self.wrongType)
             case .noKey: continue
             }
@@ -85,6 +89,8 @@ extension RESPConnection {
             guard let (destination, dh) = listKey(2) else { return error(out, Self.keyTooLong) }
             switch engine.listMove(source, hash: sh, destination, hash: dh, database: database, from: from, to: to) {
             case .moved(let bytes):
+                notify(KeyspaceEvents.list, to == .head ? "lpush" : "rpush", destination)
+                notifyPopped(source, sh, from)
                 bytes.withUnsafeBytes { out.appendRESPBulk($0) }
                 serveBlocked(destination)
                 return .proceed
@@ -132,7 +138,9 @@ extension RESPConnection {
                 out.appendRESPArrayHeader(n)
             }) { self.appendElement($0, out) }
             switch r {
-            case .ok: return .proceed
+            case .ok:
+                notifyPopped(key, hv, end)
+                return .proceed
             case .wrongType: return error(out, Self.wrongType)
             case .noKey: continue
             }

@@ -56,6 +56,7 @@ extension RESPConnection {
             let change = c.engine.changeExpiry(key, hash: CacheEngine.hash(key), database: c.database, anyType: true) { current in
                 current.expiry == 0 ? nil : .never
             }
+            if change == .changed { c.notify(KeyspaceEvents.generic, "persist", key) }
             out.appendRESPInteger(change == .changed ? 1 : 0)
             return .proceed
         },
@@ -124,6 +125,8 @@ extension RESPConnection {
             if lt && currentMs != nil && when >= currentMs! { return nil }
             return .unixMilliseconds(when)  // already past: the engine removes the item
         }
+        // A time already past removed the key: redis says del, else expire.
+        if change == .changed { notify(KeyspaceEvents.generic, when <= Int(engine.clock.milliseconds) ? "del" : "expire", key) }
         out.appendRESPInteger(change == .changed ? 1 : 0)
         return .proceed
     }
@@ -153,7 +156,10 @@ extension RESPConnection {
         for i in 1..<argumentCount {
             let key = argument(i)
             guard key.count <= ItemLayout.maxKeyLength else { continue }
-            if engine.delete(key, hash: CacheEngine.hash(key), database: database, anyType: true) { n += 1 }
+            if engine.delete(key, hash: CacheEngine.hash(key), database: database, anyType: true) {
+                n += 1
+                notify(KeyspaceEvents.generic, "del", key)
+            }
         }
         out.appendRESPInteger(n)
         return .proceed

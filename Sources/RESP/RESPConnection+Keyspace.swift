@@ -66,6 +66,8 @@ extension RESPConnection {
         let r = engine.renameKey(key, to: newKey, database: database, replace: !nx)
         if r == .noSource { return error(out, "ERR no such key") }
         return transferReply(r, command: nx ? "RENAMENX" : "RENAME", done: {
+            notify(KeyspaceEvents.generic, "rename_from", key)
+            notify(KeyspaceEvents.generic, "rename_to", newKey)
             if nx { out.appendRESPInteger(1) } else { out.appendRESPOK() }
         }, out)
     }
@@ -99,7 +101,10 @@ extension RESPConnection {
             return .proceed
         }
         let r = engine.copyKey(key, from: database, to: newKey, database: target, replace: replace)
-        return transferReply(r, command: "COPY", done: { out.appendRESPInteger(1) }, out)
+        return transferReply(r, command: "COPY", done: {
+            notify(KeyspaceEvents.generic, "copy_to", newKey, database: target)
+            out.appendRESPInteger(1)
+        }, out)
     }
 
     /// MOVE key db: 1, or 0 (no key here, or one there).
@@ -113,7 +118,11 @@ extension RESPConnection {
             return .proceed
         }
         let r = engine.moveKey(key, from: database, to: db)
-        return transferReply(r, command: "MOVE", done: { out.appendRESPInteger(1) }, out)
+        return transferReply(r, command: "MOVE", done: {
+            notify(KeyspaceEvents.generic, "move_from", key)
+            notify(KeyspaceEvents.generic, "move_to", key, database: db)
+            out.appendRESPInteger(1)
+        }, out)
     }
 
     /// SWAPDB index1 index2: for every client, the memcached port included (logical 0).

@@ -83,6 +83,20 @@ extension RESPConnection {
         service.listWaits.serve(key, database: database, engine: engine)
     }
 
+    /// `del` for a list a command just emptied (the engine removed its root): looked up only
+    /// when generic events are on.
+    func notifyIfEmptied(_ key: UnsafeRawBufferPointer, _ hv: UInt32) {
+        guard notifying(KeyspaceEvents.generic),
+              engine.inspect(key, hash: hv, database: database, anyType: true) == nil else { return }
+        notify(KeyspaceEvents.generic, "del", key)
+    }
+
+    /// lpop or rpop, and del if that emptied the list (the pops that do not wait).
+    func notifyPopped(_ key: UnsafeRawBufferPointer, _ hv: UInt32, _ end: ListEnd) {
+        notify(KeyspaceEvents.list, end == .head ? "lpop" : "rpop", key)
+        notifyIfEmptied(key, hv)
+    }
+
     // MARK: commands
 
     private func push(_ end: ListEnd, onlyIfExists: Bool, _ out: OutputBuffer) -> HandlerAction {
@@ -92,6 +106,9 @@ extension RESPConnection {
         if let failed = listWriteError(r, out) { return failed }
         switch r {
         case .length(let n):
+            // As many elements as were pushed: the push made the list.
+            if n == argumentCount - 2 { notify(KeyspaceEvents.new, "new", key) }
+            notify(KeyspaceEvents.list, end == .head ? "lpush" : "rpush", key)
             out.appendRESPInteger(Int64(n))
             serveBlocked(key)
         default:
@@ -112,11 +129,17 @@ extension RESPConnection {
             if count != nil { out.appendRESPNullArray(version) } else { out.appendRESPNull(version) }
             return .proceed
         }
+        var popped = 0
         let r = engine.listPop(key, hash: hv, database: database, end: end, count: count ?? 1, willVisit: { n in
+            popped = n
             if count != nil { out.appendRESPArrayHeader(n) }
         }) { self.appendElement($0, out) }
         switch r {
-        case .ok: break
+        case .ok:
+            if popped > 0 {
+                notify(KeyspaceEvents.list, end == .head ? "lpop" : "rpop", key)
+                notifyIfEmptied(key, hv)
+            }
         case .noKey: if count != nil { out.appendRESPNullArray(version) } else { out.appendRESPNull(version) }
         case .wrongType: return error(out, Self.wrongType)
         }
@@ -175,7 +198,9 @@ extension RESPConnection {
         switch r {
         case .noKey: return error(out, "ERR no such key")
         case .outOfRange: return error(out, "ERR index out of range")
-        default: out.appendRESPOK()
+        default:
+            notify(KeyspaceEvents.list, "lset", key)
+            out.appendRESPOK()
         }
         return .proceed
     }
@@ -188,6 +213,7 @@ extension RESPConnection {
         if let failed = listWriteError(r, out) { return failed }
         switch r {
         case .length(let n):
+            notify(KeyspaceEvents.list, "linsert", key)
             out.appendRESPInteger(Int64(n))
             serveBlocked(key)
         case .pivotNotFound: out.appendRESPInteger(-1)
@@ -202,6 +228,10 @@ extension RESPConnection {
         guard let n = engine.listRemove(key, hash: hv, database: database, count: count, element: argument(3)) else {
             return error(out, Self.wrongType)
         }
+        if n > 0 {
+            notify(KeyspaceEvents.list, "lrem", key)
+            notifyIfEmptied(key, hv)
+        }
         out.appendRESPInteger(Int64(n))
         return .proceed
     }
@@ -209,7 +239,13 @@ extension RESPConnection {
     private func listTrim(_ out: OutputBuffer) -> HandlerAction {
         guard let start = integerArgument(2), let stop = integerArgument(3) else { return notAnInteger(out) }
         guard let (key, hv) = listKey(1) else { out.appendRESPOK(); return .proceed }
+        // redis says ltrim only of a list that was there.
+        let existed = notifying(KeyspaceEvents.list) && engine.inspect(key, hash: hv, database: database, anyType: true) != nil
         guard engine.listTrim(key, hash: hv, database: database, start: start, stop: stop) else { return error(out, Self.wrongType) }
+        if existed {
+            notify(KeyspaceEvents.list, "ltrim", key)
+            notifyIfEmptied(key, hv)
+        }
         out.appendRESPOK()
         return .proceed
     }
@@ -274,6 +310,10 @@ extension RESPConnection {
         let r = engine.listMove(source, hash: sh, destination, hash: dh, database: database, from: from, to: to)
         switch r {
         case .moved(let bytes):
+            // redis: the push on the destination, then the pop on the source.
+            notify(KeyspaceEvents.list, to == .head ? "lpush" : "rpush", destination)
+            notify(KeyspaceEvents.list, from == .head ? "lpop" : "rpop", source)
+            notifyIfEmptied(source, sh)
             bytes.withUnsafeBytes { out.appendRESPBulk($0) }
             serveBlocked(destination)
         case .noKey: out.appendRESPNull(version)

@@ -105,6 +105,7 @@ extension RESPConnection {
             engine.writeValue(item, at: offset, value)
         })
         if case .failed(let why) = outcome { return error(out, why) }
+        if case .stored = outcome { notify(KeyspaceEvents.string, "setrange", argument(1)) }
         out.appendRESPInteger(Int64(length))
         return .proceed
     }
@@ -147,6 +148,7 @@ extension RESPConnection {
             withUnsafeBytes(of: &b) { engine.writeValue(item, at: at, $0) }
         })
         if case .failed(let why) = outcome { return error(out, why) }
+        notify(KeyspaceEvents.string, "setbit", argument(1))
         out.appendRESPInteger(previous & mask == 0 ? 0 : 1)
         return .proceed
     }

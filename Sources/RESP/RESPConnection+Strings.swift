@@ -19,13 +19,19 @@ extension RESPConnection {
         RESPCommand("set", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.set(out) },
         RESPCommand("setnx", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in
             let r = c.write(key: c.argument(1), value: c.argument(2), expiry: .none, condition: .ifAbsent, wantOld: false)
-            return c.reply(r, out) { out.appendRESPInteger(r.stored ? 1 : 0) }
+            return c.reply(r, out) {
+                if r.stored { c.notify(KeyspaceEvents.string, "set", c.argument(1)) }
+                out.appendRESPInteger(r.stored ? 1 : 0)
+            }
         },
         RESPCommand("setex", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.setWithExpiry(out, milliseconds: false) },
         RESPCommand("psetex", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom]) { c, out in c.setWithExpiry(out, milliseconds: true) },
         RESPCommand("getset", arity: 3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in
             let r = c.write(key: c.argument(1), value: c.argument(2), expiry: .none, condition: .always, wantOld: true)
-            return c.reply(r, out) { c.appendOld(r.old, out) }
+            return c.reply(r, out) {
+                c.notify(KeyspaceEvents.string, "set", c.argument(1))
+                c.appendOld(r.old, out)
+            }
         },
         RESPCommand("getdel", arity: 2, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.getdel(out) },
         RESPCommand("mget", arity: -2, keys: (1, -1, 1), flags: [.readonly, .fast]) { c, out in c.mget(out) },
@@ -69,6 +75,8 @@ extension RESPConnection {
         var outcome = GetOutcome.miss
         let it = engine.get(key, hash: CacheEngine.hash(key), database: database, anyType: true, outcome: &outcome)
         stats.add(it == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
+        // redis's expireIfNeeded: the lookup that finds a key expired removes it and says so.
+        if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
         return it
     }
 
@@ -153,6 +161,9 @@ extension RESPConnection {
         let hv = CacheEngine.hash(key)
         var needsOld = wantOld
         if case .keep = expiry { needsOld = true }
+        // `new` (and `expired` for a key found expired) needs to know what was there: the read
+        // and compare-and-swap path, taken only while those events are on.
+        if notifying(KeyspaceEvents.new | KeyspaceEvents.expired) { needsOld = true }
         if !needsOld {
             // One storage operation: the engine's set, add or replace, over a key of any type.
             let mode: StoreMode = condition == .ifAbsent ? .add : condition == .ifPresent ? .replace : .set
@@ -168,6 +179,7 @@ extension RESPConnection {
         while true {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
+            if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
             // SET ... GET and GETSET read the old value as a string: another type is WRONGTYPE
             // (and nothing is written), as redis.
             if wantOld, let o = old, o.type != .string {
@@ -190,6 +202,7 @@ extension RESPConnection {
             let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0, anyType: true)
             engine.release(item)
             if result == .stored {
+                if old == nil { notify(KeyspaceEvents.new, "new", key) }
                 if !wantOld, let old { engine.release(old) }
                 return WriteResult(stored: true, old: wantOld ? old : nil)
             }
@@ -262,6 +275,10 @@ extension RESPConnection {
         }
         let r = write(key: argument(1), value: argument(2), expiry: expiry, condition: condition, wantOld: wantOld)
         return reply(r, out) {
+            if r.stored {
+                notify(KeyspaceEvents.string, "set", argument(1))
+                if unit != nil { notify(KeyspaceEvents.generic, "expire", argument(1)) }
+            }
             if wantOld {
                 appendOld(r.old, out)
             } else if r.stored {
@@ -276,7 +293,11 @@ extension RESPConnection {
     private func setWithExpiry(_ out: OutputBuffer, milliseconds: Bool) -> HandlerAction {
         guard let at = expiryTime(2, milliseconds ? .px : .ex, command: milliseconds ? "psetex" : "setex", out) else { return .proceed }
         let r = write(key: argument(1), value: argument(3), expiry: .at(at), condition: .always, wantOld: false)
-        return reply(r, out) { out.appendRESPOK() }
+        return reply(r, out) {
+            notify(KeyspaceEvents.string, "set", argument(1))
+            notify(KeyspaceEvents.generic, "expire", argument(1))
+            out.appendRESPOK()
+        }
     }
 
     enum ExpiryUnit: Equatable {
@@ -321,6 +342,7 @@ extension RESPConnection {
         while i < argumentCount {
             let r = write(key: argument(i), value: argument(i + 1), expiry: .none, condition: .always, wantOld: false)
             if let failure = r.failure { return error(out, failure) }
+            notify(KeyspaceEvents.string, "set", argument(i))
             i += 2
         }
         out.appendRESPOK()
@@ -345,6 +367,7 @@ extension RESPConnection {
             let r = write(key: argument(i), value: argument(i + 1), expiry: .none, condition: .ifAbsent, wantOld: false)
             if let failure = r.failure { return error(out, failure) }
             all = all && r.stored
+            if r.stored { notify(KeyspaceEvents.string, "set", argument(i)) }
         }
         out.appendRESPInteger(all ? 1 : 0)
         return .proceed
@@ -384,6 +407,8 @@ extension RESPConnection {
             let cas = it.cas
             let change = engine.changeExpiry(key, hash: CacheEngine.hash(key), database: database) { current in current.cas == cas ? expiry : nil }
             if change == .changed {
+                if expiry == .never { notify(KeyspaceEvents.generic, "persist", key) }
+                else { notify(KeyspaceEvents.generic, "expire", key) }
                 appendOld(it, out)
                 return .proceed
             }
@@ -410,6 +435,7 @@ extension RESPConnection {
             text.withUnsafeBytes { engine.writeValue(item, at: 0, $0) }
         })
         if case .failed(let why) = outcome { return error(out, why) }
+        notify(KeyspaceEvents.string, "incrbyfloat", argument(1))
         text.withUnsafeBytes { out.appendRESPBulk($0) }
         return .proceed
     }
@@ -434,6 +460,7 @@ extension RESPConnection {
             }
             switch engine.delete(key, hash: CacheEngine.hash(key), database: database, casIn: old.cas) {
             case .deleted:
+                notify(KeyspaceEvents.generic, "del", key)
                 appendOld(old, out)
                 return .proceed
             default:
@@ -468,6 +495,7 @@ extension RESPConnection {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
             defer { if let old { engine.release(old) } }
+            if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
             if let old, old.type != .string { return .failed(Self.wrongTypeError.description) }
             let length: Int
             switch plan(old) {
@@ -484,7 +512,10 @@ extension RESPConnection {
             fill(old, item)
             let (result, _) = engine.store(item, hash: hv, mode: old == nil ? .add : .cas, casIn: old?.cas ?? 0, anyType: true)
             engine.release(item)
-            if result == .stored { return .stored }
+            if result == .stored {
+                if old == nil { notify(KeyspaceEvents.new, "new", key) }
+                return .stored
+            }
         }
     }
 
@@ -500,6 +531,7 @@ extension RESPConnection {
             engine.writeValue(item, at: old?.valueLength ?? 0, value)
         })
         if case .failed(let why) = outcome { return error(out, why) }
+        notify(KeyspaceEvents.string, "append", argument(1))
         out.appendRESPInteger(Int64(length))
         return .proceed
     }
@@ -515,6 +547,7 @@ extension RESPConnection {
                                          format: { formatSigned($0, into: $1) })
         switch update {
         case .value(let sum):
+            notify(KeyspaceEvents.string, "incrby", key)
             out.appendRESPInteger(Int64(sum))
             return .proceed
         case .notInteger: return error(out, "ERR value is not an integer or out of range")

@@ -125,13 +125,13 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
 
     public init(engine: CacheEngine, settings: RESPSettings, workers: Int,
                 host: @escaping @Sendable () -> RESPHostFacts = { RESPHostFacts() },
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                log: @escaping @Sendable (String) -> Void = { _ in }, gate: CommandGate? = nil) {
         self.engine = engine
         self.settings = settings
         self.host = host
         self.log = log
         pubsubOutputLimit = settings.pubsubOutputLimit
-        gate = CommandGate(workers: workers)
+        self.gate = gate ?? CommandGate(workers: workers)
         // One extra set for callers that are not workers (tests).
         workerStats = (0...workers).map { _ in RESPCounter.makeCounters() }
         table = RESPCommandTable(RESPConnection.commands)

@@ -45,7 +45,7 @@ enum SettingsTable {
         SettingsEntry("inter") { $0.options.server.hosts.isEmpty ? "NULL" : $0.options.server.hosts.joined(separator: ",") },
         SettingsEntry("verbosity") { String($0.options.verbose) },
         SettingsEntry("oldest") { String($0.oldest) },
-        SettingsEntry("evictions") { $0.options.engine.evictToFree ? "on" : "off" },
+        SettingsEntry("evictions") { $0.tuning.evictsToFree ? "on" : "off" },
         SettingsEntry("domain_socket") { $0.options.server.unixSocket ?? "NULL" },
         SettingsEntry("umask") { String($0.options.server.unixMask, radix: 8) },
         SettingsEntry("shutdown_command") { yesNo($0.options.proto.allowShutdown) },

@@ -110,16 +110,19 @@ sources.connections = {
     return ConnectionsSnapshot(listeners: serverBox.listeners, listenersBound: server.boundAt, datagramSockets: server.datagramSocketFacts,
                                connections: server.stats.connectionFacts(), now: clock.current)
 }
+// With the Redis port on, one gate holds both ports' commands out of an EXEC.
+let commandGate = options.redisPort != 0 ? CommandGate(workers: options.server.threads) : nil
 let service = MemcacheService(engine: engine, settings: options.proto, workers: options.server.threads,
                               sources: sources, watch: watchLog, onShutdown: { serverBox.server?.stop() },
-                              refreshCertificates: { [tlsContext] in tlsContext.map { $0.refresh() } ?? MemcacheService.tlsNotEnabled })
+                              refreshCertificates: { [tlsContext] in tlsContext.map { $0.refresh() } ?? MemcacheService.tlsNotEnabled },
+                              gate: commandGate)
 serviceBox.service = service
 var redisSettings = options.redis
 redisSettings.requestsPerEvent = options.proto.requestsPerEvent
 let redisService = options.redisPort != 0
     ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
         redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)
-    }, log: { log.warning("\($0)") })
+    }, log: { log.warning("\($0)") }, gate: commandGate)
     : nil
 var broker: Broker?
 var brokerService: BrokerService?

@@ -24,7 +24,7 @@ struct RESPBlackBoxTests {
             #expect(server.isRunning, "swiftcached died during resp_compare.py; log:\n\(server.log)")
             return r.output
         }
-        let theirs = try await withRedisServer { port in
+        let theirs = try await withRedisServer(extraArguments: ["--enable-debug-command", "yes"]) { port in
             let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
             #expect(r.succeeded, "resp_compare.py against redis-server failed:\n\(r.report)")
             return r.output
@@ -358,37 +358,6 @@ struct RESPBlackBoxTests {
                                  options: .regularExpression) != nil, "\(object)")
             #expect(server.isRunning)
         }
-    }
-
-    /// Runs `body` with a redis-server on a free loopback port, persistence off, always stopped.
-    private func withRedisServer<T>(_ body: (UInt16) async throws -> T) async throws -> T {
-        guard let binary = IntegrationPaths.findExecutable("redis-server", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
-            throw IntegrationSetupError("redis-server not found (Tools/deps.sh test installs it)")
-        }
-        let port = try Loopback.freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no", "--logfile", "", "--enable-debug-command", "yes"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            // SIGKILL: the test runner's threads block SIGTERM and a child inherits the mask, so
-            // redis-server would never see a terminate(); nothing is persisted anyway.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        let clock = ContinuousClock()
-        let start = clock.now
-        while !Loopback.canConnect(port: port) {
-            guard process.isRunning, clock.now - start < .seconds(10) else {
-                throw IntegrationSetupError("redis-server did not accept connections on 127.0.0.1:\(port)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await body(port)
     }
 }
 

@@ -1,5 +1,7 @@
 // CONFIG's value and pattern rules as redis 7.0 reads them: memtoll's units, stringmatchlen's
 // globs (case-insensitive for CONFIG GET), and INFO's human-readable byte counts.
+import CacheEngine
+import Platform
 @testable import RESP
 import Testing
 
@@ -44,5 +46,34 @@ struct RESPConfigTests {
         #expect(humanBytes(1024) == "1.00K")
         #expect(humanBytes(64 << 20) == "64.00M")
         #expect(humanBytes(3 << 30 + 512 << 20) == "3.50G")
+    }
+
+    @Test("CONFIG SET maxmemory-policy switches eviction off and on for the whole cache; other policies refused")
+    func maxmemoryPolicy() throws {
+        var settings = EngineSettings()
+        settings.hashPowerInit = 12
+        settings.memoryLimit = 16 * 1024 * 1024
+        let engine = try #require(CacheEngine(settings: settings, clock: ProcessClock(unixNow: 1_700_000_000)))
+        let service = RESPService(engine: engine, settings: RESPSettings(), workers: 1)
+        let output = OutputBuffer()
+        let c = service.makeHandler(workerIndex: 0, fd: -1, output: output, waker: ConnectionWaker {})
+        defer { c.connectionClosed(); output.reset() }
+        func send(_ words: String...) -> String {
+            var s = "*\(words.count)\r\n"
+            for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
+            _ = Array(s.utf8).withUnsafeBytes { c.process($0, output: output) }
+            var reply: [UInt8] = []
+            output.drain { reply.append(contentsOf: $0) }
+            return String(decoding: reply, as: UTF8.self)
+        }
+        #expect(send("CONFIG", "GET", "maxmemory-policy") == "*2\r\n$16\r\nmaxmemory-policy\r\n$11\r\nallkeys-lru\r\n")
+        #expect(send("CONFIG", "SET", "maxmemory-policy", "NOEVICTION") == "+OK\r\n")
+        #expect(!engine.tuning.evictsToFree)
+        #expect(send("CONFIG", "GET", "maxmemory-policy") == "*2\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n")
+        #expect(send("INFO", "memory").contains("maxmemory_policy:noeviction\r\n"))
+        #expect(send("CONFIG", "SET", "maxmemory-policy", "volatile-lru").hasPrefix("-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy')"))
+        #expect(!engine.tuning.evictsToFree)
+        #expect(send("CONFIG", "SET", "maxmemory-policy", "allkeys-lru") == "+OK\r\n")
+        #expect(engine.tuning.evictsToFree)
     }
 }

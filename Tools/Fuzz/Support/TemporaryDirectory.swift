@@ -21,18 +21,20 @@ public func fuzzTemporaryDirectory(_ name: String) -> String {
 }
 
 /// Removes every file in `dir` (the fuzz targets make no subdirectories), and `dir` itself when
-/// `andDirectory`.
+/// `andDirectory`. Each entry is unlinked by its name as read (no String per file: this runs
+/// after every input); removing an entry already returned does not disturb the listing.
 public func removeFiles(in dir: String, andDirectory: Bool = false) {
     if let d = opendir(dir) {
-        var names: [String] = []
+        let fd = dirfd(d)
         while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            withUnsafeBytes(of: e.pointee.d_name) { raw in
+                let name = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+                // "." and ".."
+                if name[0] == 0x2E && (name[1] == 0 || (name[1] == 0x2E && name[2] == 0)) { return }
+                unlinkat(fd, name, 0)
             }
-            if name != "." && name != ".." { names.append(name) }
         }
         closedir(d)
-        for name in names { unlink(dir + "/" + name) }
     }
     if andDirectory { rmdir(dir) }
 }

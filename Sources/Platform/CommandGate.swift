@@ -1,5 +1,5 @@
 // The command gate: how EXEC runs its queued commands with no other client's command in between,
-// although the Redis port's connections live on several worker threads.
+// although the Redis port's connections, and the memcached port's, live on several worker threads.
 //
 // Each worker has a slot, one `busy` word alone on its 128-byte line (no false sharing). A RESP
 // command on worker w does `enter(w)`: busy[w] = 1, then reads the shared `exclusive` word; if it
@@ -26,23 +26,24 @@
 // the worker's own line (the first sequentially consistent: on x86 an xchg) and one load of
 // `exclusive`, a line that is written only by EXECs.
 //
-// The memcached port's commands do not take the gate: a memcached client's write can land between
-// an EXEC's commands (README, Redis section). The slot past the workers serves callers that are
-// not workers (tests), which must drive their connections from one thread.
+// The memcached port's connections take the gate around each read's requests when the Redis port
+// is on (one gate for both ports, made by the executable), so no memcached client's write lands
+// between an EXEC's commands either. The slot past the workers serves callers that are not
+// workers (tests), which must drive their connections from one thread.
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-final class CommandGate: @unchecked Sendable {
+public final class CommandGate: @unchecked Sendable {
     // Safe to share: every word is an Atomic reached through a pointer fixed at init; slot i is
     // written only by worker i (enter/leave), `exclusive` only by compare-and-exchange and by
     // the EXEC that holds it.
     private static let line = 128
     private let memory: UnsafeMutableRawPointer
-    let slots: Int
+    public let slots: Int
 
-    init(workers: Int) {
+    public init(workers: Int) {
         slots = workers + 1
         // Line 0: `exclusive`; line 1 + i: slot i.
         memory = .allocate(byteCount: (slots + 1) * Self.line, alignment: Self.line)
@@ -71,7 +72,7 @@ final class CommandGate: @unchecked Sendable {
     @inline(__always)
     /// Returns true when it had to wait for an EXEC.
     @discardableResult
-    func enter(_ slot: Int) -> Bool {
+    public func enter(_ slot: Int) -> Bool {
         busy(slot).pointee.store(1, ordering: .sequentiallyConsistent)
         if exclusive.pointee.load(ordering: .sequentiallyConsistent) == 0 { return false }
         enterSlow(slot)
@@ -90,13 +91,13 @@ final class CommandGate: @unchecked Sendable {
 
     /// After the command.
     @inline(__always)
-    func leave(_ slot: Int) {
+    public func leave(_ slot: Int) {
         busy(slot).pointee.store(0, ordering: .releasing)
     }
 
     /// Runs `body` with no other slot's command running or starting; `slot` is the caller's own,
     /// entered. One holder at a time: a second waits (its slot idle meanwhile) for the first.
-    func exclusively<T>(_ slot: Int, _ body: () -> T) -> T {
+    public func exclusively<T>(_ slot: Int, _ body: () -> T) -> T {
         while !exclusive.pointee.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged {
             // Another EXEC holds it and waits for this slot to go idle.
             busy(slot).pointee.store(0, ordering: .sequentiallyConsistent)
@@ -131,5 +132,5 @@ final class CommandGate: @unchecked Sendable {
     }
 
     /// True while an EXEC holds the gate (tests).
-    var isHeld: Bool { exclusive.pointee.load(ordering: .relaxed) != 0 }
+    public var isHeld: Bool { exclusive.pointee.load(ordering: .relaxed) != 0 }
 }

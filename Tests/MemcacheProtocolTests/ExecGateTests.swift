@@ -1,0 +1,51 @@
+// With the Redis port on, the memcached port's requests take the same command gate as Redis
+// commands, so a memcached client's write never lands between an EXEC's commands.
+import CacheEngine
+import MemcacheProtocol
+import Platform
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("memcached requests and the Redis port's EXEC gate")
+struct ExecGateTests {
+    final class Phase: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    @Test("a set from the memcached port waits until the EXEC holding the gate ends", .timeLimit(.minutes(1)))
+    func setWaitsForExec() throws {
+        var settings = EngineSettings()
+        settings.hashPowerInit = 12
+        settings.memoryLimit = 16 * 1024 * 1024
+        let engine = try #require(CacheEngine(settings: settings, clock: ProcessClock(unixNow: testUnixNow)))
+        let gate = CommandGate(workers: 2)
+        let service = MemcacheService(engine: engine, settings: ProtocolSettings(), workers: 2, gate: gate)
+        let output = OutputBuffer()
+        let handler = service.makeHandler(workerIndex: 0, fd: 99, output: output, waker: ConnectionWaker {})
+        defer { handler.connectionClosed(); output.reset() }
+        let phase = Phase()
+        // The EXEC on worker 1: holds the gate 150 ms and checks the key stays absent meanwhile.
+        let exec = BackgroundThread(name: "exec") {
+            gate.exclusively(1) {
+                phase.value.store(1, ordering: .sequentiallyConsistent)
+                usleep(150_000)
+                let seen = Array("k".utf8).withUnsafeBytes { engine.inspect($0, hash: CacheEngine.hash($0)) }
+                phase.value.store(seen == nil ? 2 : -1, ordering: .sequentiallyConsistent)
+            }
+        }
+        while phase.value.load(ordering: .sequentiallyConsistent) == 0 { usleep(1000) }
+        let request = Array("set k 0 0 1\r\nx\r\n".utf8)
+        let (consumed, _) = request.withUnsafeBytes { handler.process($0, output: output) }
+        // process returned: the EXEC had ended, and had not seen the set.
+        #expect(phase.value.load(ordering: .sequentiallyConsistent) == 2)
+        #expect(consumed == request.count)
+        var reply: [UInt8] = []
+        output.drain { reply.append(contentsOf: $0) }
+        #expect(String(decoding: reply, as: UTF8.self) == "STORED\r\n")
+        exec.join()
+        #expect(!gate.isHeld)
+    }
+}
