@@ -237,7 +237,7 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     if lockPower >= o.engine.hashPowerInit {
         printError("Hash table power size (\(o.engine.hashPowerInit)) cannot be equal to or less than item lock table (\(lockPower))\n"
             + "Item lock table grows with `-t N` (worker threadcount)\n"
-            + "Hash table grows with `-o hashpower=N`")
+            + "Hash table grows with `-o hashpower=N` ")  // memcached's trailing blank too
         return .exit(1)
     }
     return .run(o)

@@ -52,6 +52,8 @@ struct StatsParityTests {
         ["-o", "no_modern"],
         ["-o", "no_slab_reassign,slab_automove=2,no_lru_maintainer,lru_crawler"],
         ["-o", "temporary_ttl=30,modern"],
+        // Audit of issue 12: no_slab_reassign after slab_automove keeps it (it was zeroed).
+        ["-o", "slab_automove=2,no_slab_reassign"],
     ]
 
     @Test("stats, stats settings, stats items and stats slabs list memcached's names in memcached's order",
@@ -117,6 +119,45 @@ struct StatsParityTests {
                 }
                 #expect(replies[1] == replies[0], "\(options)")
             }
+        }
+    }
+
+    // Audit of issue 12: the flat LRU reclaimed flushed items only when memory ran out.
+    @Test("-o no_modern: flush_all then a set reclaims the flushed items at the tail (reclaimed, curr_items as memcached)")
+    func flatLRUFlushThenSet() async throws {
+        try await bothServers(["-o", "no_modern"]) { theirs, ours in
+            var replies: [[String]] = [[], []]
+            for (i, c) in [theirs, ours].enumerated() {
+                _ = ask(c, "set a 0 0 1\r\nx\r\nset c 0 0 1\r\nx\r\nset e 0 1 1\r\nx\r\n", until: "STORED\r\nSTORED\r\nSTORED\r\n")
+                _ = ask(c, "flush_all\r\n", until: "OK\r\n")
+                _ = ask(c, "set b 0 0 1\r\nx\r\n", until: "STORED\r\n")
+                let names: Set<String> = ["curr_items", "reclaimed", "evictions", "get_flushed", "items:1:number", "items:1:reclaimed"]
+                replies[i] = (statLines(ask(c, "stats\r\n")) + statLines(ask(c, "stats items\r\n")))
+                    .filter { names.contains($0.0) }.map { "\($0.0) \($0.1)" }
+            }
+            #expect(replies[1] == replies[0])
+            #expect(replies[1].contains("reclaimed 3"), "\(replies[1])")
+        }
+    }
+
+    // Audit of issue 12: metadump went list by list from the head (newest first).
+    @Test("lru_crawler metadump lists keys in memcached's order: oldest first, the classes taking turns")
+    func metadumpOrder() async throws {
+        try await bothServers([]) { theirs, ours in
+            var keys: [[String]] = [[], []]
+            var dumps: [String] = ["", ""]
+            for (i, c) in [theirs, ours].enumerated() {
+                for k in ["a0", "a1", "a2"] { _ = ask(c, "set \(k) 0 0 1\r\nx\r\n", until: "STORED\r\n") }
+                for k in ["b0", "b1", "b2"] { _ = ask(c, "set \(k) 0 0 500\r\n\(String(repeating: "y", count: 500))\r\n", until: "STORED\r\n") }
+                let dump = ask(c, "lru_crawler metadump all\r\n")
+                dumps[i] = dump
+                // Item lines end in "\n" alone (memcached's), END in "\r\n".
+                keys[i] = dump.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+                    String(decoding: line, as: UTF8.self).split(separator: " ").first { $0.hasPrefix("key=") }.map { String($0.dropFirst(4)) }
+                }
+            }
+            #expect(keys[0] == ["a0", "b0", "a1", "b1", "a2", "b2"], "memcached's order changed: \(dumps[0])")
+            #expect(keys[1] == keys[0], "\(dumps[1])")
         }
     }
 
