@@ -40,6 +40,8 @@ public final class MetadumpWalk {
     private let lists: [Int]
     /// Steps left per list; 0 = that list is done (its marker out).
     private var remaining: [Int]
+    /// Whether list i's marker is in it (an empty list's waits for items).
+    private var linked: [Bool]
     /// Index in `lists` whose turn is next.
     private var turn = 0
     /// Lists whose marker is still in.
@@ -55,6 +57,7 @@ public final class MetadumpWalk {
         }
         self.lists = lists
         self.remaining = Array(repeating: 0, count: lists.count)
+        self.linked = Array(repeating: false, count: lists.count)
     }
 
     deinit { finish() }
@@ -64,27 +67,44 @@ public final class MetadumpWalk {
         started = true
         let engine = self.engine
         let arena = engine.arena
-        for (i, id) in lists.enumerated() {
-            let marker = engine.metadumpMarker(id)
-            let markerHandle = arena.handle(marker.raw)
-            marker.flags = ItemFlag.crawler
-            marker.classAndSegment = UInt8(id)
-            marker.keyLength = 0
-            marker.valueLength = 0
+        // Each list may be walked for as many steps as the walk's lists held items at the start:
+        // items the maintainer moves meanwhile land at a list's head, ahead of its marker, and
+        // are reached (a cap of the list's own count missed them: 80k of 100k listed while HOT
+        // drained to COLD), and the walk still ends while sets go on.
+        var total = 0
+        for id in lists {
             engine.lruLock(id)
-            let list = engine.lrus + id
-            guard list.pointee.tail != 0 else { engine.lruUnlock(id); continue }
-            marker.next = 0
-            marker.prev = list.pointee.tail
-            // A marker at a tail reads as that list's oldest access (the maintainer's COLD age):
-            // give it the time of the item it follows.
-            marker.time = Item(arena.pointer(list.pointee.tail)).time
-            Item(arena.pointer(list.pointee.tail)).next = markerHandle
-            list.pointee.tail = markerHandle
-            remaining[i] = list.pointee.stats.number + 1
-            active += 1
+            total += engine.lrus[id].stats.number
             engine.lruUnlock(id)
         }
+        for (i, id) in lists.enumerated() {
+            remaining[i] = total + 1
+            active += 1
+            engine.lruLock(id)
+            linkMarker(i, id)
+            engine.lruUnlock(id)
+        }
+    }
+
+    /// Links list `i`'s marker at its tail, unless the list is empty (then it is linked on a
+    /// later turn, once the maintainer has moved items in). Under the list's lock.
+    private func linkMarker(_ i: Int, _ id: Int) {
+        let arena = engine.arena
+        let list = engine.lrus + id
+        guard list.pointee.tail != 0 else { return }
+        let marker = engine.metadumpMarker(id)
+        marker.flags = ItemFlag.crawler
+        marker.classAndSegment = UInt8(id)
+        marker.keyLength = 0
+        marker.valueLength = 0
+        marker.next = 0
+        marker.prev = list.pointee.tail
+        // A marker at a tail reads as that list's oldest access (the maintainer's COLD age):
+        // give it the time of the item it follows.
+        marker.time = Item(arena.pointer(list.pointee.tail)).time
+        Item(arena.pointer(list.pointee.tail)).next = arena.handle(marker.raw)
+        list.pointee.tail = arena.handle(marker.raw)
+        linked[i] = true
     }
 
     /// Hands live items to `body` (valid only during the call, the list's lock held) until `body`
@@ -95,21 +115,31 @@ public final class MetadumpWalk {
         if !started { start() }
         let engine = self.engine
         let arena = engine.arena
-        while active > 0 {
+        // Turns in a row that moved no marker: a whole round of them means every marker is at
+        // its list's head (or out), and the walk is over.
+        var idleTurns = 0
+        while active > 0 && idleTurns < lists.count {
             let i = turn
             turn = (turn + 1) % lists.count
-            guard remaining[i] > 0 else { continue }
+            guard remaining[i] > 0 else { idleTurns += 1; continue }
             let id = lists[i]
             let marker = engine.metadumpMarker(id)
             let markerHandle = arena.handle(marker.raw)
             engine.lruLock(id)
             let list = engine.lrus + id
+            if !linked[i] {
+                linkMarker(i, id)
+                if !linked[i] { engine.lruUnlock(id); idleTurns += 1; continue }
+            }
             // One step: over other walkers' markers, then over one item.
             var stepped: Item? = nil
+            var atHead = false
             while stepped == nil {
-                remaining[i] -= 1
                 let h = marker.prev
-                if h == 0 || remaining[i] <= 0 { break }
+                // At the head the marker stays: an item moved here later is still reached.
+                if h == 0 { atHead = true; break }
+                remaining[i] -= 1
+                if remaining[i] <= 0 { break }
                 // [.. it marker ..] → [.. marker it ..]
                 let it = Item(arena.pointer(h))
                 engine.lockedUnlinkQ(marker)
@@ -120,13 +150,20 @@ public final class MetadumpWalk {
                 if it.flags & ItemFlag.crawler != 0 { remaining[i] += 1; continue }
                 stepped = it
             }
+            if atHead {
+                engine.lruUnlock(id)
+                idleTurns += 1
+                continue
+            }
             guard let it = stepped else {
                 engine.lockedUnlinkQ(marker)
                 engine.lruUnlock(id)
                 remaining[i] = 0
                 active -= 1
+                idleTurns += 1
                 continue
             }
+            idleTurns = 0
             marker.time = it.time
             let now = engine.clock.current
             var full = false
@@ -145,9 +182,11 @@ public final class MetadumpWalk {
         if finished { return }
         finished = true
         for (i, id) in lists.enumerated() where remaining[i] > 0 {
-            engine.lruLock(id)
-            engine.lockedUnlinkQ(engine.metadumpMarker(id))
-            engine.lruUnlock(id)
+            if linked[i] {
+                engine.lruLock(id)
+                engine.lockedUnlinkQ(engine.metadumpMarker(id))
+                engine.lruUnlock(id)
+            }
             remaining[i] = 0
         }
         active = 0

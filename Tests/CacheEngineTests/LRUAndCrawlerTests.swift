@@ -520,6 +520,26 @@ struct MetadumpOrderTests {
         #expect(try walk(e, classes: [b]) == ["b0", "b1", "b2"])
     }
 
+    @Test("items the maintainer moves during a walk (HOT to an empty COLD) are still listed, each once")
+    func movesDuringWalk() throws {
+        let e = try Harness().engine
+        for i in 0..<50 { e.put(key(i), "x") }
+        let cls = e.classID(keyLength: 8, valueLength: 1)
+        #expect(e.segmentCounts(classID: cls)[LRUSegment.cold.rawValue] == 0)
+        let dump = try #require(e.beginMetadump(classes: [cls]))
+        var seen: [String] = []
+        #expect(!dump.next { seen.append(String(decoding: $0.key, as: UTF8.self)); return seen.count < 5 })
+        e.maintainLRUs()
+        #expect(e.segmentCounts(classID: cls)[LRUSegment.cold.rawValue] > 0)
+        var rounds = 0
+        while !dump.next({ seen.append(String(decoding: $0.key, as: UTF8.self)); return true }) {
+            rounds += 1
+            if rounds > 100 { Issue.record("the walk does not end"); break }
+        }
+        #expect(Set(seen) == Set((0..<50).map(key)))
+        #expect(linked(e, cls) == 50)
+    }
+
     @Test("a walk stopped half way (the client went away) takes its markers out and frees the slot")
     func finishMidway() throws {
         let e = try Harness().engine
