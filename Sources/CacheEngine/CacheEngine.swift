@@ -69,6 +69,10 @@ public final class CacheEngine: @unchecked Sendable {
     /// it to the background reclaims).
     let expiredOnLookup = Atomic<Int>(0)
 
+    /// memcached's item lock table power for `threads` workers: the initial hash power must be
+    /// above it (memcached refuses to start otherwise).
+    public static func itemLockPower(threads: Int) -> Int { ItemLocks.power(threads: threads) }
+
     /// The slab class table these settings make.
     static func classTable(_ settings: EngineSettings) -> SlabClassTable {
         SlabClassTable(
@@ -281,6 +285,12 @@ public final class CacheEngine: @unchecked Sendable {
     /// (memcached's do_item_alloc_pull).
     func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
         for attempt in 0..<10 {
+            // The flat LRU (no maintainer) reclaims expired and flushed items from the COLD tail
+            // before every allocation, as memcached's do_item_alloc_pull does: nothing else
+            // would until a lookup or the crawler finds them.
+            if !tuning.isSegmented {
+                pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: [])
+            }
             let h = slabs.allocate(classID: classID, raw: raw)
             if h != 0 {
                 // Every failed try before this one pulled a tail itself (memcached's direct_reclaims).

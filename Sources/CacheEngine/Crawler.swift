@@ -74,9 +74,14 @@ extension CacheEngine {
     /// flush_all has taken effect, every item. Returns items reclaimed.
     /// `everything`: an explicit `lru_crawler crawl` walks every non-empty list.
     @discardableResult
-    public func crawlAll(everything: Bool = false, shouldStop: () -> Bool = { false }) -> Int {
+    public func crawlAll(everything: Bool = false, countStart: Bool = false, shouldStop: () -> Bool = { false }) -> Int {
         var reclaimed = 0
         var started = false
+        if countStart {
+            started = true
+            crawler.startCount.add(1, ordering: .relaxed)
+            crawler.runningNow.store(true, ordering: .relaxed)
+        }
         defer { if started { crawler.runningNow.store(false, ordering: .relaxed) } }
         let live = oldestLive.pointee.load(ordering: .relaxed)
         let sweepFlush = everything || (live != 0 && live <= clock.current && crawledFlush.pointee.load(ordering: .relaxed) != live)

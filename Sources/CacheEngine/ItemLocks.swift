@@ -13,7 +13,7 @@ final class ItemLocks: @unchecked Sendable {
 
     /// memcached's item_lock_hashpower for `threads` worker threads.
     static func power(threads: Int) -> Int {
-        threads < 3 ? 10 : threads < 4 ? 11 : threads < 5 ? 12 : 13
+        threads < 3 ? 10 : threads < 4 ? 11 : threads < 5 ? 12 : threads <= 10 ? 13 : threads <= 20 ? 14 : 15
     }
 
     init(power: Int) {

@@ -41,7 +41,13 @@ public final class EngineThreads: @unchecked Sendable {
         })
         let crawler = engine.crawler
         _ = crawler.setEnabled(engine.settings.lruCrawler)
+        let maintained = engine.settings.lruMaintainer
         threads.append(BackgroundThread(name: "lru-crawler") {
+            // memcached's maintainer starts one crawl of every class as it starts, whatever they
+            // hold: its lru_crawler_starts is 1 from the first second (0 without a maintainer).
+            if maintained && crawler.isEnabled {
+                engine.crawlAll(countStart: true, shouldStop: { crawler.signal.isStopped })
+            }
             while crawler.signal.wait(microseconds: 2_000_000) {
                 let requested = crawler.takeRequest()
                 if crawler.isEnabled || requested {

@@ -239,7 +239,9 @@ extension MemcacheService {
         .gauge("total_chunks", .memory) { String($0.slab.totalChunks) },
         .gauge("used_chunks", .memory) { String($0.slab.usedChunks) },
         .gauge("free_chunks", .memory) { String($0.slab.freeChunks) },
-        .gauge("free_chunks_end", .memory) { String($0.slab.freeChunksEnd) },
+        // memcached 1.6 splits a page into its free list when it takes it, so its free_chunks_end
+        // is always 0; the chunks not carved yet here are counted in free_chunks, as memcached's.
+        .gauge("free_chunks_end", .memory) { _ in "0" },
         .gauge("get_hits", .stats) { String($0.commands.getHits($0.classID)) },
         .gauge("cmd_set", .stats) { String($0.commands.value(.cmdSet, $0.classID)) },
         .gauge("delete_hits", .stats) { String($0.commands.value(.deleteHits, $0.classID)) },

@@ -38,6 +38,12 @@ public final class PrefixStats: @unchecked Sendable {
         }
     }
 
+    /// `stats reset`: every prefix forgotten (memcached's stats_prefix_clear); `stats detail on`
+    /// stays on.
+    func clear() {
+        mutex.withLock { table.removeAll() }
+    }
+
     /// memcached's dump lines, ordered by prefix.
     func dump() -> String {
         mutex.withLock {

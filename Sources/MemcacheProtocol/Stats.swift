@@ -133,9 +133,11 @@ extension MemcacheService {
     }
 
     /// `stats reset`: what memcached's stats reset zeroes (command counters, the engine's
-    /// per-list and per-class counters, the server's totals, the watch counts).
+    /// per-list and per-class counters, the server's totals, the watch counts, `stats detail`'s
+    /// prefixes).
     func resetStats() {
         for w in workerStats { w.resetAll() }
+        prefixStats.clear()
         engine.resetStats()
         watch.resetCounts()
         sources.resetServer()

@@ -39,7 +39,10 @@ final class ConnectionRegistry: @unchecked Sendable {
     private var records: [Int32: ConnectionRecord] = [:]
 
     func add(_ r: ConnectionRecord) { mutex.withLock { records[r.fd] = r } }
-    func remove(_ fd: Int32) { mutex.withLock { records[fd] = nil } }
+    /// Only `r` itself: its descriptor is closed before this runs, so another worker may have
+    /// accepted a connection on the same number and registered it already (that one was lost
+    /// from `stats conns`: CommandLineTests' idle_timeout case, under load).
+    func remove(_ r: ConnectionRecord) { mutex.withLock { if records[r.fd] === r { records[r.fd] = nil } } }
     func snapshot() -> [ConnectionFacts] { mutex.withLock { records.values.sorted { $0.fd < $1.fd }.map(\.facts) } }
 }
 

@@ -83,7 +83,8 @@ public final class Server: @unchecked Sendable {
         self.observer = observer
         self.clock = clock
         self.tls = tls
-        self.stats = ServerStats(workers: settings.threads, refusesOverLimit: settings.maxConnsFast, tls: tls)
+        self.stats = ServerStats(workers: settings.threads, refusesOverLimit: settings.maxConnsFast, tls: tls,
+                                 idleTimeoutSet: settings.idleTimeout != 0)
         base = event_base_new()
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0, "pipe failed")
@@ -111,6 +112,7 @@ public final class Server: @unchecked Sendable {
                 }
             }
         }
+        stats.countListeners(streamSockets.count + datagramSockets.count * settings.threads)
     }
 
     /// Runs until SIGINT, SIGTERM, SIGUSR1 or `stop()`; then stops the workers and closes every connection.
@@ -222,12 +224,14 @@ public final class Server: @unchecked Sendable {
             SocketBinding.setNonBlocking(fd)
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            stats.total.wrappingAdd(1, ordering: .relaxed)
+            // A refused connection is not counted in total_connections (memcached refuses it
+            // before conn_new, which counts).
             if stats.current.load(ordering: .relaxed) >= settings.maxConnections {
                 stats.rejected.wrappingAdd(1, ordering: .relaxed)
                 refuse(fd, socket)
                 continue
             }
+            stats.total.wrappingAdd(1, ordering: .relaxed)
             stats.current.wrappingAdd(1, ordering: .relaxed)
             workers[nextWorker].dispatch(fd: fd, factory: socket.factory, tls: socket.tls)
             nextWorker = (nextWorker + 1) % workers.count
@@ -259,7 +263,6 @@ public final class Server: @unchecked Sendable {
             let fd = accept(socket.fd, nil, nil)
             let nobodyWaiting = fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
             if fd >= 0 {
-                stats.total.wrappingAdd(1, ordering: .relaxed)
                 stats.rejected.wrappingAdd(1, ordering: .relaxed)
                 SocketBinding.setNonBlocking(fd)
                 refuse(fd, socket)

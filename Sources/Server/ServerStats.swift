@@ -40,6 +40,13 @@ public final class ServerStats: Sendable {
     let total = Atomic<Int>(0)
     let rejected = Atomic<Int>(0)
     let structures = Atomic<Int>(0)
+    /// The most connections open at once (memcached keeps a connection structure per descriptor
+    /// it has used and never frees one: its connection_structures is a high-water mark).
+    let structuresPeak = Atomic<Int>(0)
+    /// memcached's listening connections: one per listening socket, and one per worker for each
+    /// UDP socket. memcached counts them in curr_conns, total_conns and conn_structures (and
+    /// prints curr_conns - 1); set once the sockets are bound.
+    let listenerConnections = Atomic<Int>(0)
     let registry = ConnectionRegistry()
     /// Times accepting stopped because descriptors ran out (memcached's listen_disabled_num).
     let listenDisabled = Atomic<Int>(0)
@@ -61,14 +68,33 @@ public final class ServerStats: Sendable {
     let refusesOverLimit: Bool
     /// The TLS context, if any listener speaks TLS: only then does memcached print its TLS lines.
     let tls: TLSContext?
+    /// Whether -o idle_timeout is set (not 0): only then does memcached print idle_kicks.
+    let idleTimeoutSet: Bool
 
-    init(workers: Int, refusesOverLimit: Bool = true, tls: TLSContext? = nil) {
+    init(workers: Int, refusesOverLimit: Bool = true, tls: TLSContext? = nil, idleTimeoutSet: Bool = false) {
         self.workers = (0..<workers).map { _ in ServerCounter.makeCounters() }
         self.refusesOverLimit = refusesOverLimit
         self.tls = tls
+        self.idleTimeoutSet = idleTimeoutSet
     }
 
     public var currentConnections: Int { current.load(ordering: .relaxed) }
+    /// Set once, when the sockets are bound: the listening connections are counted from then on,
+    /// in total_connections too until a `stats reset` (memcached's conn_new for each listener).
+    func countListeners(_ n: Int) {
+        listenerConnections.store(n, ordering: .relaxed)
+        total.wrappingAdd(n, ordering: .relaxed)
+    }
+    /// A connection opened: the high-water mark follows.
+    func connectionOpened() {
+        let now = structures.wrappingAdd(1, ordering: .relaxed).newValue
+        var peak = structuresPeak.load(ordering: .relaxed)
+        while now > peak {
+            let (exchanged, original) = structuresPeak.compareExchange(expected: peak, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            peak = original
+        }
+    }
     public var totalConnections: Int { total.load(ordering: .relaxed) }
     public var rejectedConnections: Int { rejected.load(ordering: .relaxed) }
     public var connectionStructures: Int { structures.load(ordering: .relaxed) }
@@ -84,10 +110,13 @@ public final class ServerStats: Sendable {
     /// The connection lines of `stats`, in memcached's relative order (a protocol's `stats`
     /// interleaves slices of this table with its own lines: `StatTable.slice`).
     public static let statTable = StatTable<ServerStats>(counterSets: { $0.workers }, [
-        .gauge("curr_connections", .clients) { String($0.currentConnections) },
+        // memcached prints its curr_conns less one listener: the other listeners show.
+        .gauge("curr_connections", .clients) { String($0.currentConnections + max(0, $0.listenerConnections.load(ordering: .relaxed) - 1)) },
         .gauge("total_connections", .stats) { String($0.totalConnections) },
         .gauge("rejected_connections", .stats) { $0.refusesOverLimit ? String($0.rejectedConnections) : nil },
-        .gauge("connection_structures", .clients) { String($0.connectionStructures) },
+        .gauge("connection_structures", .clients) {
+            String($0.structuresPeak.load(ordering: .relaxed) + $0.listenerConnections.load(ordering: .relaxed))
+        },
         .gauge("read_buf_count", .memory) { String($0.readBufferCount) },
         .gauge("read_buf_bytes", .memory) { String($0.readBufferByteCount) },
         // Buffers go back to the allocator when a connection closes: none are kept free.
@@ -102,7 +131,7 @@ public final class ServerStats: Sendable {
         .counter(ServerCounter.tlsNewSessions) { $0.tls?.settings.sessionCache == true },
         .counter(ServerCounter.tlsHandshakeErrors) { $0.tls != nil },
         .gauge("time_since_server_cert_refresh", .stats) { $0.tls.map { String($0.secondsSinceRefresh) } },
-        .counter(ServerCounter.idleKicks),
+        .counter(ServerCounter.idleKicks) { $0.idleTimeoutSet },
         .counter(ServerCounter.outputStalls),
         .counter(ServerCounter.parkedInputPauses),
     ])

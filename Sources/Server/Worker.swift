@@ -243,12 +243,12 @@ final class Worker: @unchecked Sendable {
         c.event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), connectionEventCallback, ctx)
         event_add(c.event, nil)
         connections[fd] = c
-        server.stats.structures.wrappingAdd(1, ordering: .relaxed)
+        server.stats.connectionOpened()
     }
 
     func connectionClosed(_ c: Connection) {
         connections[c.fd] = nil
-        server.stats.registry.remove(c.fd)
+        server.stats.registry.remove(c.record)
         server.stats.current.wrappingSubtract(1, ordering: .relaxed)
         server.stats.structures.wrappingSubtract(1, ordering: .relaxed)
         if !server.stats.accepting.load(ordering: .relaxed) {

@@ -13,6 +13,9 @@ enum FlagOutcome: Sendable {
     case proceed
     /// Refuse the command line: the message goes to stderr and the exit status is 64 (EX_USAGE).
     case refuse(String)
+    /// Refuse the command line as memcached's option switch does (`return 1` from its main): the
+    /// message goes to stderr and the exit status is 1.
+    case reject(String)
     /// Print this to stdout and exit with status 0 (`-h`, `-V`, `-i`).
     case finish(String)
 }

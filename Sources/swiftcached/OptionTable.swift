@@ -53,8 +53,10 @@ enum OptionTable {
         OptionSpec("m", "memory-limit", .required, "<num>", default: "64", settings: "maxbytes", help: [
             "item memory in megabytes (default: {default})",
         ]) { arg, p in
-            guard let v = parseInt(arg), v > 0 else { return .refuse("Invalid memory limit: \(arg)") }
-            p.options.memoryLimitMB = v
+            // memcached: atoi, times a megabyte in a size_t. 0 (or no number) is refused once -I is
+            // compared with it; a negative number wraps to a size past any limit here.
+            let v = Int(cAtoi(arg))
+            p.options.memoryLimitMB = v < 0 ? 1 << 44 : v
             return .proceed
         },
         OptionSpec("M", "disable-evictions", default: "off", settings: "evictions", help: [
@@ -66,7 +68,8 @@ enum OptionTable {
         OptionSpec("c", "conn-limit", .required, "<num>", default: "1024", settings: "maxconns", help: [
             "max simultaneous connections (default: {default})",
         ]) { arg, p in
-            guard let v = parseInt(arg), v > 0 else { return .refuse("Maximum connections must be greater than 0") }
+            let v = Int(cAtoi(arg))
+            guard v > 0 else { return .reject("Maximum connections must be greater than 0") }
             // The descriptor limit is raised to fit -c at start-up (see FileLimit.swift).
             guard v <= ServerSettings.maxConnectionsLimit else {
                 return .refuse("Maximum connections must be at most \(ServerSettings.maxConnectionsLimit)")
@@ -94,7 +97,7 @@ enum OptionTable {
         OptionSpec("f", "slab-growth-factor", .required, "<num>", default: "1.25", settings: "growth_factor", column: 32, help: [
             "chunk size growth factor (default: {default})",
         ]) { arg, p in
-            guard let v = Double(arg), v > 1.0, v.isFinite else { return .refuse("Factor must be greater than 1") }
+            guard let v = Double(arg), v > 1.0, v.isFinite else { return .reject("Factor must be greater than 1") }
             p.options.engine.growthFactor = v
             return .proceed
         },
@@ -102,7 +105,8 @@ enum OptionTable {
             "min space used for key+value+flags (default: {default})",
         ]) { arg, p in
             // Slab class sizes are 32-bit; a chunk this large is past any -I anyway.
-            guard let v = parseInt(arg), v > 0 else { return .refuse("Chunk size must be greater than 0") }
+            let v = Int(cAtoi(arg))
+            guard v > 0 else { return .reject("Chunk size must be greater than 0") }
             guard v <= 1024 * 1024 * 1024 else { return .refuse("Chunk size must be at most 1073741824 (-n)") }
             p.options.engine.chunkSizeMin = v
             return .proceed
@@ -110,7 +114,8 @@ enum OptionTable {
         OptionSpec("t", "threads", .required, "<num>", default: "4", settings: "num_threads", help: [
             "number of worker threads (default: {default})",
         ]) { arg, p in
-            guard let v = parseInt(arg), v > 0 else { return .refuse("Number of threads must be greater than 0") }
+            let v = Int(cAtoi(arg))
+            guard v > 0 else { return .reject("Number of threads must be greater than 0") }
             // Each worker holds a notify pipe and an event base: three descriptors, a thread.
             guard v <= ServerSettings.maxThreads else {
                 return .refuse("Number of threads must be at most \(ServerSettings.maxThreads)")
@@ -122,7 +127,8 @@ enum OptionTable {
         OptionSpec("R", "max-reqs-per-event", .required, default: "20", settings: "reqs_per_event", help: [
             "maximum number of requests per event (default: {default})",
         ]) { arg, p in
-            guard let v = parseInt(arg), v > 0 else { return .refuse("Number of requests per event must be greater than 0") }
+            let v = Int(cAtoi(arg))
+            guard v > 0 else { return .reject("Number of requests per event must be greater than 0") }
             p.options.proto.requestsPerEvent = v
             return .proceed
         },

@@ -76,6 +76,29 @@ func parseInt(_ s: String) -> Int? {
     return Int(t)
 }
 
+/// C's atoi, as memcached reads most numeric options: leading blanks, a sign, the digits up to
+/// the first other character (none: 0), the value saturated to 64 bits as strtol does and then
+/// cut to an int.
+func cAtoi(_ s: String) -> Int32 {
+    var bytes = Substring(s).utf8.drop { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0d) }
+    var negative = false
+    if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+        negative = first == UInt8(ascii: "-")
+        bytes = bytes.dropFirst()
+    }
+    var value: Int64 = 0
+    var saturated = false
+    for b in bytes {
+        guard b >= 0x30 && b <= 0x39 else { break }
+        let (m, o1) = value.multipliedReportingOverflow(by: 10)
+        let (a, o2) = m.addingReportingOverflow(Int64(b - 0x30))
+        if o1 || o2 { saturated = true; break }
+        value = a
+    }
+    if saturated { value = negative ? Int64.min : Int64.max } else if negative { value = -value }
+    return Int32(truncatingIfNeeded: value)
+}
+
 /// memcached's -I grammar: a number with an optional k/m suffix; nil when the size does not fit
 /// in an Int.
 func parseSize(_ s: String) -> Int? {
@@ -129,6 +152,9 @@ func parseOptions(_ arguments: [String]) -> OptionsOutcome {
             continue
         case .refuse(let message):
             return fail(message)
+        case .reject(let message):
+            printError(message)
+            return .exit(1)
         case .finish(let text):
             print(text, terminator: "")
             return .exit(0)
@@ -172,7 +198,9 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     if o.brokerPort == 0 && o.broker.dataDirectory != nil {
         return fail("--data-dir needs --broker-port")
     }
-    if let size = parse.itemSizeMax {
+    // As memcached, with or without -I (so -m 0 is refused here, in its words).
+    do {
+        let size = parse.itemSizeMax ?? o.engine.itemSizeMax
         if size < 1024 { return fail("Item max size cannot be less than 1024 bytes.") }
         if size > o.engine.memoryLimit / 2 { return fail("Cannot set item size limit higher than 1/2 of memory max.") }
         if size > EngineSettings.largestItemSizeMax { return fail("Cannot set item size limit higher than a gigabyte.") }
@@ -181,8 +209,11 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     if o.engine.slabChunkMax > o.engine.itemSizeMax {
         return fail("slab_chunk_max (bytes: \(o.engine.slabChunkMax)) cannot be larger than -I (item_size_max \(o.engine.itemSizeMax))")
     }
+    if o.engine.itemSizeMax % o.engine.slabChunkMax != 0 {
+        return fail("-I (item_size_max: \(o.engine.itemSizeMax)) must be evenly divisible by slab_chunk_max (bytes: \(o.engine.slabChunkMax))")
+    }
     if parse.slabChunkMaxSet && o.engine.slabPageSize % o.engine.slabChunkMax != 0 {
-        return fail("slab_chunk_max must divide evenly into \(o.engine.slabPageSize) (slab_page_size)")
+        return fail("slab_chunk_max (bytes: \(o.engine.slabChunkMax)) must divide evenly into \(o.engine.slabPageSize) (slab_page_size)")
     }
     o.engine.slabReassign = o.extended.slabReassign
     if parse.unchunked && !parse.slabChunkMaxSet {
@@ -200,7 +231,15 @@ private func finishOptions(_ parse: OptionParse, _ arguments: [String]) -> Optio
     }
     o.engine.lruMaintainer = o.lruMaintainerOption
     o.engine.lruCrawler = o.lruCrawlerOption
-    o.engine.hashPowerInit = max(o.engine.hashPowerInit, 10)
+    // memcached's memcached_thread_init: the hash table must be larger than the item lock table,
+    // which grows with -t (its words, its status 1).
+    let lockPower = CacheEngine.itemLockPower(threads: o.server.threads)
+    if lockPower >= o.engine.hashPowerInit {
+        printError("Hash table power size (\(o.engine.hashPowerInit)) cannot be equal to or less than item lock table (\(lockPower))\n"
+            + "Item lock table grows with `-t N` (worker threadcount)\n"
+            + "Hash table grows with `-o hashpower=N` ")  // memcached's trailing blank too
+        return .exit(1)
+    }
     return .run(o)
 }
 

@@ -60,7 +60,9 @@ struct ProcessFacts {
     /// The process lines of `stats`, in memcached's order (the server's connection lines follow).
     static let statTable = StatTable<ProcessFacts>([
         .gauge("pid", .server) { String($0.pid) },
-        .gauge("uptime", .server) { String($0.clock.unixNow - $0.startedAt) },
+        // memcached's clock starts at 2 s (process_started is set 2 s before the start, past its
+        // 60 s item update interval), so its uptime does.
+        .gauge("uptime", .server) { String($0.clock.unixNow - $0.startedAt + 2) },
         .gauge("time", .server) { String($0.clock.unixNow) },
         .gauge("version", .server) { $0.options.proto.version },
         .gauge("libevent", .server) { _ in String(cString: event_get_version()) },
@@ -81,6 +83,8 @@ struct ProcessFacts {
         + ServerStats.statTable.slice(from: "read_buf_count", through: "read_buf_oom") { $0.server }
         + ProcessFacts.statTable.slice(from: "reserved_fds", through: "reserved_fds") { $0.process }
         + MemcacheService.generalStatTable.slice(from: "cmd_get", through: "auth_errors") { $0.proto }
+        // Only with -o idle_timeout, as memcached.
+        + ServerStats.statTable.slice(from: "idle_kicks", through: "idle_kicks") { $0.server }
         + ServerStats.statTable.slice(from: "bytes_read", through: "bytes_written") { $0.server }
         + MemcacheService.generalStatTable.slice(from: "limit_maxbytes", through: "limit_maxbytes") { $0.proto }
         + ServerStats.statTable.slice(from: "accepting_conns", through: "time_in_listen_disabled_us") { $0.server }
@@ -91,7 +95,7 @@ struct ProcessFacts {
         + ServerStats.statTable.slice(from: "ssl_new_sessions", through: "time_since_server_cert_refresh") { $0.server }
         + MemcacheService.generalStatTable.slice(from: "unexpected_napi_ids", through: "lru_bumps_dropped") { $0.proto }
         // swiftcached's own lines, after memcached's.
-        + ServerStats.statTable.slice(from: "idle_kicks", through: "conn_parked_input_pauses") { $0.server }
+        + ServerStats.statTable.slice(from: "conn_output_stalls", through: "conn_parked_input_pauses") { $0.server }
         + MemcacheService.generalStatTable.slice(from: "binary_header_invalid", through: "swiftcached_version") { $0.proto }
     )
 

@@ -9,7 +9,9 @@ enum SubOptionTable {
         SubOptionSpec("slab_chunk_max", "<bytes>", default: "512k", settings: "slab_chunk_max", help: [
             "largest slab chunk; larger items are chunked (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(parseSize), v > 0 else { return "slab_chunk_max needs a size" }
+            // memcached's words (it goes on after them and crashes; here the start is refused).
+            guard let value else { return "Missing slab_chunk_max argument" }
+            guard let v = parseSize(value), v > 0 else { return "could not parse argument to slab_chunk_max" }
             p.options.engine.slabChunkMax = v
             p.slabChunkMaxSet = true
             p.options.extended.chunkMaxGiven = true
@@ -18,49 +20,63 @@ enum SubOptionTable {
         SubOptionSpec("hot_lru_pct", "<num>", default: "20", settings: "hot_lru_pct", help: [
             "pct of slab memory to reserve for hot lru (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 1, v <= 80 else { return "hot_lru_pct must be 1 to 80" }
+            guard let value else { return "Missing hot_lru_pct argument" }
+            let v = Int(cAtoi(value))
+            guard v >= 1, v < 80 else { return "hot_lru_pct must be > 1 and < 80" }
             p.options.engine.hotLRUPercent = v
             return nil
         },
         SubOptionSpec("warm_lru_pct", "<num>", default: "40", settings: "warm_lru_pct", help: [
             "pct of slab memory to reserve for warm lru (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 1, v <= 80 else { return "warm_lru_pct must be 1 to 80" }
+            guard let value else { return "Missing warm_lru_pct argument" }
+            let v = Int(cAtoi(value))
+            guard v >= 1, v < 80 else { return "warm_lru_pct must be > 1 and < 80" }
             p.options.engine.warmLRUPercent = v
             return nil
         },
         SubOptionSpec("hot_max_factor", "<float>", default: "0.2", settings: "hot_max_factor", help: [
             "items idle > cold lru age * this are moved out of hot (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(Double.init), LRUTuning.isValidAgeFactor(v) else {
-                return "hot_max_factor must be greater than 0 and at most 4294967295"
-            }
+            guard let value else { return "Missing hot_max_factor argument" }
+            // memcached's atof: what does not read as a number is 0.
+            let v = Double(value) ?? 0
+            guard v > 0 else { return "hot_max_factor must be > 0" }
+            // Past this `stats settings` cannot print it (README: refused, memcached takes it).
+            guard LRUTuning.isValidAgeFactor(v) else { return "hot_max_factor must be greater than 0 and at most 4294967295" }
             p.options.engine.hotMaxFactor = v
             return nil
         },
         SubOptionSpec("warm_max_factor", "<float>", default: "2.0", settings: "warm_max_factor", help: [
             "items idle > cold lru age * this are moved out of warm (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(Double.init), LRUTuning.isValidAgeFactor(v) else {
-                return "warm_max_factor must be greater than 0 and at most 4294967295"
-            }
+            guard let value else { return "Missing warm_max_factor argument" }
+            // memcached's atof: what does not read as a number is 0.
+            let v = Double(value) ?? 0
+            guard v > 0 else { return "warm_max_factor must be > 0" }
+            // Past this `stats settings` cannot print it (README: refused, memcached takes it).
+            guard LRUTuning.isValidAgeFactor(v) else { return "warm_max_factor must be greater than 0 and at most 4294967295" }
             p.options.engine.warmMaxFactor = v
             return nil
         },
         SubOptionSpec("temporary_ttl", "<num>", settings: "temporary_ttl", help: [
             "TTLs at or below this use the TEMP LRU, never evicted (off by default; 61 once set)",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(Int32.max) else {
-                return "temporary_ttl must be a number of seconds from 0 to 2147483647"
-            }
+            // memcached's atoi into an int: anything is taken; below 0 acts as 0 here (README).
             p.options.engine.tempLRU = true
-            p.options.engine.temporaryTTL = v
+            p.options.engine.temporaryTTL = Int(cAtoi(value ?? ""))
             return nil
         },
         SubOptionSpec("hashpower", "<num>", default: "16", settings: "hashpower_init", help: [
             "initial hash table size as a power of 2 (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 12, v <= 32 else { return "hashpower must be 12 to 32" }
+            // memcached's words; the check against the item lock table comes once -t is known.
+            guard let value else { return "Missing numeric argument for hashpower" }
+            let v = Int(cAtoi(value))
+            guard v >= 12 else { return "Initial hashtable multiplier of \(v) is too low" }
+            guard v <= 32 else {
+                return "Initial hashtable multiplier of \(v) is too high\nChoose a value based on \"STAT hash_power_level\" from a running instance"
+            }
             p.options.engine.hashPowerInit = v
             p.options.extended.hashpowerGiven = v
             return nil
@@ -68,11 +84,9 @@ enum SubOptionTable {
         SubOptionSpec("idle_timeout", "<num>", default: "0", settings: "idle_timeout", help: [
             "close connections idle for more than this many seconds (default: {default}, never)",
         ]) { value, p in
-            // memcached keeps it in an int; past that it cannot be represented.
-            guard let v = value.flatMap(parseInt), v >= 0, v <= Int(Int32.max) else {
-                return "idle_timeout must be a number of seconds from 0 to 2147483647"
-            }
-            p.options.server.idleTimeout = v
+            // memcached's atoi into an int: anything is taken; 0 or below never kicks.
+            guard let value else { return "Missing numeric argument for idle_timeout" }
+            p.options.server.idleTimeout = Int(cAtoi(value))
             return nil
         },
         SubOptionSpec("reject_key_control_chars", settings: "allow_key_control_chars", help: [
@@ -121,7 +135,8 @@ enum SubOptionTable {
         SubOptionSpec("lru_crawler_sleep", "<us>", default: "100", settings: "lru_crawler_sleep", help: [
             "microseconds the crawler sleeps between batches of 1000 items (default: {default})",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v >= 0, v <= 1_000_000 else {
+            let v = Int(cAtoi(value ?? ""))
+            guard v >= 0, v <= 1_000_000 else {
                 return "LRU crawler sleep must be between 0 and 1 second"
             }
             p.options.engine.crawlerSleepMicroseconds = v
@@ -159,15 +174,17 @@ enum SubOptionTable {
         SubOptionSpec("no_slab_reassign", settings: "slab_reassign", help: [
             "no page moves: slabs reassign is refused, no automove",
         ]) { _, p in
+            // memcached leaves slab_automove as it is (shown as such); without reassignment
+            // there is no automove thread.
             p.options.extended.slabReassign = false
-            p.options.engine.slabAutomove = 0
             return nil
         },
         SubOptionSpec("slab_automove", "<0|1|2>", default: "1", settings: "slab_automove", help: [
             "move pages from classes with free memory to evicting ones (default: {default})",
         ]) { value, p in
-            // memcached: without a value it is 1.
-            guard let v = value.map({ parseInt($0) }) ?? 1, v >= 0, v <= 2 else { return "slab_automove must be between 0 and 2" }
+            // memcached: without a value it is 1; else atoi ("x" is 0).
+            let v = value.map { Int(cAtoi($0)) } ?? 1
+            guard v >= 0, v <= 2 else { return "slab_automove must be between 0 and 2" }
             p.options.engine.slabAutomove = v
             return nil
         },
@@ -201,7 +218,7 @@ enum SubOptionTable {
         SubOptionSpec("tail_repair_time", "<secs>", default: "0", settings: "tail_repair_time", help: [
             "accepted and shown; no effect here (README)",
         ]) { value, p in
-            guard let v = value.flatMap(parseInt), v <= Int(Int32.max) else { return "Missing numeric argument for tail_repair_time" }
+            let v = Int(cAtoi(value ?? ""))
             guard v >= 10 else { return "Cannot set tail_repair_time to less than 10 seconds" }
             p.options.extended.tailRepairTime = v
             return nil
@@ -237,7 +254,7 @@ enum SubOptionTable {
             "MB all connections' read buffers may take (default: {default}, no limit)",
         ]) { value, p in
             guard let v = value.flatMap(parseInt), v >= 0, v <= Int(UInt32.max) / (1024 * 1024) else {
-                return "read_buf_mem_limit must be a number of megabytes"
+                return "could not parse argument to read_buf_mem_limit"
             }
             p.options.extended.readBufMemLimit = v * 1024 * 1024
             p.options.server.readBufferLimit = v * 1024 * 1024
@@ -381,6 +398,17 @@ enum SubOptionTable {
         },
     ]
 
+    /// memcached's words for a suboption that needs a value and has none (nil: none needed).
+    static func missingValueMessage(_ entry: SubOptionSpec) -> String? {
+        // slab_automove alone is 1; resp_obj_mem_limit is only reported as deprecated.
+        guard entry.placeholder != nil, entry.name != "slab_automove", entry.name != "resp_obj_mem_limit" else { return nil }
+        switch entry.name {
+        case "hashpower", "idle_timeout", "tail_repair_time": return "Missing numeric argument for \(entry.name)"
+        case "lru_crawler_sleep", "lru_crawler_tocrawl": return "Missing \(entry.name) value"
+        default: return "Missing \(entry.name) argument"
+        }
+    }
+
     /// The suboption called `name`.
     static func entry(named name: String) -> SubOptionSpec? {
         entries.first { $0.name == name }
@@ -398,11 +426,15 @@ func applySubOptions(_ argument: String, _ parse: inout OptionParse) -> FlagOutc
         let eq = sub.firstIndex(of: "=")
         let name = String(sub[..<(eq ?? sub.endIndex)])
         let value = eq.map { String(sub[sub.index(after: $0)...]) }.flatMap { $0.isEmpty ? nil : $0 }
+        // memcached refuses a suboption inside its option switch: status 1.
         guard let entry = SubOptionTable.entry(named: name) else {
-            return .refuse("Illegal suboption \"\(sub)\"")
+            return .reject("Illegal suboption \"\(sub)\"")
+        }
+        if value == nil, let message = SubOptionTable.missingValueMessage(entry) {
+            return .reject(message)
         }
         if let message = entry.apply(value, &parse) {
-            return .refuse(message)
+            return .reject(message)
         }
     }
     return .proceed

@@ -92,8 +92,9 @@ sources.settings = {
                   detailEnabled: serviceBox.service?.detailEnabled ?? false, oldest: engine.flushMark,
                   crawler: engine.crawler)
 }
-// memcached's reserved_fds: the descriptors kept above -c for the server's own.
-let reservedDescriptors = descriptorsWanted - options.server.maxConnections
+// memcached's reserved_fds: five per worker (its event base's three and its notify pipe's two).
+// The descriptors really kept above -c here (descriptorsWanted) are another count.
+let reservedDescriptors = 5 * options.server.threads
 sources.general = {
     guard let server = serverBox.server else { return [] }
     let facts = processFacts(clock: clock, options: options, pid: getpid(), startedAt: startedAt, reserved: reservedDescriptors)

@@ -246,6 +246,42 @@ struct FlatLRUTests {
         #expect(e.outcome(key(0)) == .miss)
         #expect(e.fetch(key(1)) != nil)
     }
+
+    // Audit of issue 12: with no maintainer nothing reclaimed these until a lookup or the crawler
+    // found them; memcached's do_item_alloc_pull pulls COLD's tail before every allocation.
+    @Test("expired, then flushed, items at COLD's tail are reclaimed by the next allocation while memory is not full (do_item_alloc_pull)")
+    func allocationReclaimsTail() throws {
+        let h = try Harness { $0.lruSegmented = false }
+        let e = h.engine
+        h.clock.set(1000)
+        for i in 0..<3 { e.put(key(i), "v", exptime: 5) }
+        e.put(key(3), "v")
+        #expect(e.itemStats().reclaimed == 0)
+        h.advance(10)
+        // Nothing reads keys 0-2: the next set's allocation finds them at the tail.
+        e.put(key(4), "v")
+        #expect(e.itemStats().reclaimed == 3)
+        #expect(e.itemStats().evicted == 0)
+        #expect(e.currentItems == 2)
+        // flush_all, then a set (issue 12's `-o no_modern` case): the flushed items go the same way.
+        e.flushAll(delay: 0)
+        e.put(key(5), "v")
+        #expect(e.itemStats().reclaimed == 5)
+        #expect(e.currentItems == 1)
+        #expect(e.fetch(key(5)) != nil)
+    }
+
+    @Test("the segmented LRU leaves expired items to its maintainer: an allocation with free memory reclaims nothing")
+    func segmentedAllocationDoesNotPull() throws {
+        let h = try Harness()
+        let e = h.engine
+        h.clock.set(1000)
+        for i in 0..<3 { e.put(key(i), "v", exptime: 5) }
+        h.advance(10)
+        e.put(key(3), "v")
+        #expect(e.itemStats().reclaimed == 0)
+        #expect(e.currentItems == 4)
+    }
 }
 
 @Suite("LRU crawler")
@@ -428,5 +464,94 @@ struct TempMaintenanceTests {
         let stillThere = e.segmentCounts(classID: cls)[LRUSegment.temp.rawValue]
         #expect(e.crawlAll() == stillThere)
         #expect(e.currentItems == 0)
+    }
+}
+
+// Audit of issue 12: metadump walked each list from its head, class after class; memcached's
+// crawler puts a marker at every list's tail and lets the lists take turns, oldest item first.
+@Suite("lru_crawler metadump order")
+struct MetadumpOrderTests {
+    /// The keys a walk hands out, `perPiece` at a time (each piece ends the call, as a full
+    /// output buffer does), until the walk is over.
+    func walk(_ e: CacheEngine, classes: [Int], perPiece: Int = .max) throws -> [String] {
+        let dump = try #require(e.beginMetadump(classes: classes))
+        var keys: [String] = []
+        var done = false
+        var pieces = 0
+        while !done {
+            var inPiece = 0
+            done = dump.next { it in
+                keys.append(String(decoding: it.key, as: UTF8.self))
+                inPiece += 1
+                return inPiece < perPiece
+            }
+            pieces += 1
+            if pieces > 1000 { Issue.record("the walk does not end"); break }
+        }
+        return keys
+    }
+
+    /// Nodes linked in a class's lists, markers included.
+    func linked(_ e: CacheEngine, _ cls: Int) -> Int {
+        var n = 0
+        for seg in LRUSegment.allCases {
+            var h = e.lrus[cls | (seg.rawValue << 6)].head
+            while h != 0 { n += 1; h = Item(e.arena.pointer(h)).next }
+        }
+        return n
+    }
+
+    @Test("oldest first, the classes taking turns: a0 b0 a1 b1 a2 b2 for a0 a1 a2 then b0 b1 b2 (memcached 1.6.18's order)")
+    func roundRobinFromTail() throws {
+        let e = try Harness().engine
+        for i in 0..<3 { e.put("a\(i)", "x") }
+        for i in 0..<3 { e.put("b\(i)", String(repeating: "y", count: 500)) }
+        let a = e.classID(keyLength: 2, valueLength: 1)
+        let b = e.classID(keyLength: 2, valueLength: 500)
+        #expect(a != b)
+        let expected = ["a0", "b0", "a1", "b1", "a2", "b2"]
+        #expect(try walk(e, classes: [b, a]) == expected)
+        // In pieces of one and of four: the same order, each item once.
+        #expect(try walk(e, classes: [a, b], perPiece: 1) == expected)
+        #expect(try walk(e, classes: [a, b], perPiece: 4) == expected)
+        #expect(try walk(e, classes: [a]) == ["a0", "a1", "a2"])
+        // Every marker is out afterwards: the lists hold the items only.
+        #expect(linked(e, a) == 3 && linked(e, b) == 3)
+        #expect(try walk(e, classes: [b]) == ["b0", "b1", "b2"])
+    }
+
+    @Test("items the maintainer moves during a walk (HOT to an empty COLD) are still listed, each once")
+    func movesDuringWalk() throws {
+        let e = try Harness().engine
+        for i in 0..<50 { e.put(key(i), "x") }
+        let cls = e.classID(keyLength: 8, valueLength: 1)
+        #expect(e.segmentCounts(classID: cls)[LRUSegment.cold.rawValue] == 0)
+        let dump = try #require(e.beginMetadump(classes: [cls]))
+        var seen: [String] = []
+        #expect(!dump.next { seen.append(String(decoding: $0.key, as: UTF8.self)); return seen.count < 5 })
+        e.maintainLRUs()
+        #expect(e.segmentCounts(classID: cls)[LRUSegment.cold.rawValue] > 0)
+        var rounds = 0
+        while !dump.next({ seen.append(String(decoding: $0.key, as: UTF8.self)); return true }) {
+            rounds += 1
+            if rounds > 100 { Issue.record("the walk does not end"); break }
+        }
+        #expect(Set(seen) == Set((0..<50).map(key)))
+        #expect(linked(e, cls) == 50)
+    }
+
+    @Test("a walk stopped half way (the client went away) takes its markers out and frees the slot")
+    func finishMidway() throws {
+        let e = try Harness().engine
+        for i in 0..<5 { e.put(key(i), "x") }
+        let cls = e.classID(keyLength: 8, valueLength: 1)
+        let first = try #require(e.beginMetadump(classes: [cls]))
+        #expect(e.beginMetadump(classes: [cls]) == nil)
+        var seen: [String] = []
+        #expect(!first.next { seen.append(String(decoding: $0.key, as: UTF8.self)); return seen.count < 2 })
+        #expect(seen == [key(0), key(1)])
+        first.finish()
+        #expect(linked(e, cls) == 5)
+        #expect(try walk(e, classes: [cls]) == (0..<5).map(key))
     }
 }

@@ -144,4 +144,21 @@ struct BinaryStatParityTests {
             }
         }
     }
+
+    // Audit of issue 12: STAT with the key `detail` alone. memcached reads " on"/" off"/" dump"
+    // past the key's end in its read buffer; on a fresh connection with a NOOP after it that is
+    // the NOOP's header, so it answers Not found, then the NOOP.
+    @Test("STAT detail with no argument, then NOOP, on a fresh connection: memcached's packets")
+    func bareDetail() async throws {
+        var replies: [[BinaryStatPacket]] = [[], []]
+        for (i, binary) in [memcachedBinary, nil].enumerated() {
+            let server = try await ServerProcess.start([], binary: binary)
+            defer { server.stop() }
+            let c = try RawConnection(port: server.port)
+            c.sendBytes(RawConnection.binaryRequest(opcode: Self.stat, key: "detail") + RawConnection.binaryRequest(opcode: Self.noop, key: ""))
+            replies[i] = c.binaryResponses()
+        }
+        #expect(replies[0].first?.status == 1 && String(decoding: replies[0].first?.value ?? [], as: UTF8.self) == "Not found", "\(replies[0])")
+        #expect(replies[1] == replies[0])
+    }
 }

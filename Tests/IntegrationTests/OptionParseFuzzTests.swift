@@ -34,7 +34,8 @@ struct OptionParseFuzzTests {
     @Test("-o with an empty suboption name is an illegal suboption, not a crash")
     func emptySuboptionName() {
         for list in ["=", "=x", "modern,=", "=,modern", "=="] {
-            guard case .exit(64) = parseOptions(["swiftcached", "-o", list]) else {
+            // Exit status 1, as memcached refuses a suboption inside its option switch.
+            guard case .exit(1) = parseOptions(["swiftcached", "-o", list]) else {
                 Issue.record("-o \(list) should be refused")
                 continue
             }

@@ -89,7 +89,7 @@ struct OptionTableTests {
     private func sub(_ text: String, _ parse: inout OptionParse) -> String? {
         switch applySubOptions(text, &parse) {
         case .proceed: return nil
-        case .refuse(let message): return message
+        case .refuse(let message), .reject(let message): return message
         case .finish: return "finished"
         }
     }
@@ -157,10 +157,32 @@ struct OptionTableTests {
         let tls = p.options.server.tls
         #expect(tls.verifyMode.flags == 3 && tls.minimumVersion == .tls1_3 && tls.writeBufferSize == 4096 && tls.keyFormat == 2)
 
+        // Audit of issue 12: no_slab_reassign leaves slab_automove as it is (memcached shows it so in
+        // stats settings; StatsParityTests compares), it used to zero it.
+        var noMoves = OptionParse()
+        #expect(sub("slab_automove=2,no_slab_reassign", &noMoves) == nil)
+        #expect(noMoves.options.engine.slabAutomove == 2 && !noMoves.options.extended.slabReassign)
+        var plain = OptionParse()
+        #expect(sub("no_slab_reassign", &plain) == nil && plain.options.engine.slabAutomove == 1)
+        // memcached reads these with atoi: what is not a number is 0, and it starts.
+        var atoi = OptionParse()
+        #expect(sub("idle_timeout=abc,slab_automove=x", &atoi) == nil)
+        #expect(atoi.options.server.idleTimeout == 0 && atoi.options.engine.slabAutomove == 0)
+        #expect(sub("idle_timeout=30s", &atoi) == nil && atoi.options.server.idleTimeout == 30)
+
         var old = OptionParse()
         #expect(sub("no_modern", &old) == nil)
         #expect(!old.options.engine.lruSegmented && !old.options.lruMaintainerOption && !old.options.lruCrawlerOption)
         #expect(old.options.engine.slabAutomove == 0 && !old.options.extended.slabReassign && !old.options.server.maxConnsFast)
+    }
+
+    @Test("cAtoi reads numbers as C's atoi (glibc: strtol, then cut to an int)")
+    func atoiAsC() {
+        #expect(cAtoi("12x") == 12 && cAtoi("x") == 0 && cAtoi("") == 0 && cAtoi(" \t-5") == -5 && cAtoi("+7") == 7)
+        #expect(cAtoi("2147483648") == Int32.min)
+        #expect(cAtoi("99999999999") == 1_215_752_191)
+        // strtol saturates at LONG_MAX / LONG_MIN; their low 32 bits are -1 and 0.
+        #expect(cAtoi("99999999999999999999") == -1 && cAtoi("-99999999999999999999") == 0)
     }
 
     @Test("slab_sizes: memcached's checks and messages")

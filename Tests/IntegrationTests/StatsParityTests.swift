@@ -11,7 +11,7 @@ import Testing
 private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
 
 /// swiftcached's own `stats` lines, after memcached's (README: "stats"); BinaryStatParityTests reads them too.
-let ownStatsNames = ["idle_kicks", "conn_output_stalls", "conn_parked_input_pauses", "binary_header_invalid", "metadump_busy",
+let ownStatsNames = ["conn_output_stalls", "conn_parked_input_pauses", "binary_header_invalid", "metadump_busy",
                              "conn_lines_too_long", "get_streamed_replies", "total_malloced", "swiftcached_version"]
 
 /// The (name, value) STAT lines of a reply, in order.
@@ -51,7 +51,10 @@ struct StatsParityTests {
             + "read_buf_mem_limit=10,no_hashexpand,hashpower=13,inline_ascii_resp,no_chunked_items,no_drop_privileges"],
         ["-o", "no_modern"],
         ["-o", "no_slab_reassign,slab_automove=2,no_lru_maintainer,lru_crawler"],
-        ["-o", "temporary_ttl=30,modern"],
+        // idle_timeout: idle_kicks between auth_errors and bytes_read, as memcached prints it.
+        ["-o", "temporary_ttl=30,modern,idle_timeout=100"],
+        // Audit of issue 12: no_slab_reassign after slab_automove keeps it (it was zeroed).
+        ["-o", "slab_automove=2,no_slab_reassign"],
     ]
 
     @Test("stats, stats settings, stats items and stats slabs list memcached's names in memcached's order",
@@ -118,6 +121,86 @@ struct StatsParityTests {
                 #expect(replies[1] == replies[0], "\(options)")
             }
         }
+    }
+
+    // Audit of issue 12: the flat LRU reclaimed flushed items only when memory ran out.
+    @Test("-o no_modern: flush_all then a set reclaims the flushed items at the tail (reclaimed, curr_items as memcached)")
+    func flatLRUFlushThenSet() async throws {
+        try await bothServers(["-o", "no_modern"]) { theirs, ours in
+            var replies: [[String]] = [[], []]
+            for (i, c) in [theirs, ours].enumerated() {
+                _ = ask(c, "set a 0 0 1\r\nx\r\nset c 0 0 1\r\nx\r\nset e 0 1 1\r\nx\r\n", until: "STORED\r\nSTORED\r\nSTORED\r\n")
+                _ = ask(c, "flush_all\r\n", until: "OK\r\n")
+                _ = ask(c, "set b 0 0 1\r\nx\r\n", until: "STORED\r\n")
+                let names: Set<String> = ["curr_items", "reclaimed", "evictions", "get_flushed", "items:1:number", "items:1:reclaimed"]
+                replies[i] = (statLines(ask(c, "stats\r\n")) + statLines(ask(c, "stats items\r\n")))
+                    .filter { names.contains($0.0) }.map { "\($0.0) \($0.1)" }
+            }
+            #expect(replies[1] == replies[0])
+            #expect(replies[1].contains("reclaimed 3"), "\(replies[1])")
+        }
+    }
+
+    // Audit of issue 12: metadump went list by list from the head (newest first).
+    @Test("lru_crawler metadump lists keys in memcached's order: oldest first, the classes taking turns")
+    func metadumpOrder() async throws {
+        // No maintainer: memcached's would move items from HOT to COLD at its own moments, and its
+        // order with them (seen: a1 b0 a0 a2 b1 b2).
+        try await bothServers(["-o", "no_lru_maintainer"]) { theirs, ours in
+            var keys: [[String]] = [[], []]
+            var dumps: [String] = ["", ""]
+            for (i, c) in [theirs, ours].enumerated() {
+                for k in ["a0", "a1", "a2"] { _ = ask(c, "set \(k) 0 0 1\r\nx\r\n", until: "STORED\r\n") }
+                for k in ["b0", "b1", "b2"] { _ = ask(c, "set \(k) 0 0 500\r\n\(String(repeating: "y", count: 500))\r\n", until: "STORED\r\n") }
+                let dump = ask(c, "lru_crawler metadump all\r\n")
+                dumps[i] = dump
+                // Item lines end in "\n" alone (memcached's), END in "\r\n".
+                keys[i] = dump.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+                    String(decoding: line, as: UTF8.self).split(separator: " ").first { $0.hasPrefix("key=") }.map { String($0.dropFirst(4)) }
+                }
+            }
+            #expect(keys[0] == ["a0", "b0", "a1", "b1", "a2", "b2"], "memcached's order changed: \(dumps[0])")
+            #expect(keys[1] == keys[0], "\(dumps[1])")
+        }
+    }
+
+    // Audit of issue 12: the listener was not counted, uptime started at 0, reserved_fds was the
+    // descriptors kept above -c, free_chunks_end the chunks not carved yet, lru_crawler_starts 0
+    // until a crawl found work.
+    @Test("connection counts (listeners and UDP sockets counted), uptime, reserved_fds, lru_crawler_starts, free_chunks_end as memcached's",
+          arguments: [[], ["-t", "1"], ["-o", "no_lru_maintainer"], ["-U", "udp"]])
+    func processValues(options: [String]) async throws {
+        let udp = try Loopback.freePort()
+        let args = options.map { $0 == "udp" ? String(udp) : $0 }
+        var values: [[String: String]] = [[:], [:]]
+        for (i, binary) in [memcachedBinary, nil].enumerated() {
+            let server = try await ServerProcess.start(args, binary: binary)
+            defer { server.stop() }
+            let a = try RawConnection(port: server.port)
+            do {
+                let b = try RawConnection(port: server.port)
+                _ = ask(b, "version\r\n", until: "\r\n")
+            }
+            // The closed connection and the start-up probe seen closed.
+            try await Task.sleep(for: .milliseconds(300))
+            _ = ask(a, "set a 0 0 1\r\nx\r\n", until: "\r\n")
+            let names: Set<String> = ["uptime", "curr_connections", "total_connections", "connection_structures", "reserved_fds",
+                                      "lru_crawler_starts", "max_connections", "1:free_chunks_end"]
+            for (name, value) in statLines(ask(a, "stats\r\n")) + statLines(ask(a, "stats slabs\r\n")) where names.contains(name) {
+                values[i][name] = value
+            }
+        }
+        let uptime = values[1].removeValue(forKey: "uptime")
+        let theirUptime = values[0].removeValue(forKey: "uptime")
+        // Both start at 2 s; a second may pass between the two reads.
+        #expect(["2", "3"].contains(uptime) && ["2", "3"].contains(theirUptime), "uptime \(String(describing: uptime)), memcached's \(String(describing: theirUptime))")
+        // memcached's connection_structures counts the descriptors its connections have used:
+        // whether the start-up probe's was free again when `a` came depends on its worker.
+        let structures = values[1].removeValue(forKey: "connection_structures").flatMap { Int($0) } ?? -9
+        let theirStructures = values[0].removeValue(forKey: "connection_structures").flatMap { Int($0) } ?? 9
+        #expect(abs(structures - theirStructures) <= 1, "connection_structures \(structures), memcached's \(theirStructures)")
+        #expect(values[1] == values[0], "\(args)")
+        #expect(values[0]["total_connections"] != nil)
     }
 
     @Test("stats conns: memcached's state names (new, idle after a command, reading a value, asking)")

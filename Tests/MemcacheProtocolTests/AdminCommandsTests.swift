@@ -146,6 +146,18 @@ struct AdminCommandsTests {
         #expect(d.send("stats detail dump\r\n") == "PREFIX x get 0 hit 0 set 1 del 0\r\nEND\r\n")
     }
 
+    // Audit of issue 12: stats reset left the prefixes (memcached's stats_prefix_clear drops them).
+    @Test("stats reset forgets stats detail's prefixes and leaves detail on (as memcached 1.6.18, checked side by side)")
+    func statsResetClearsDetail() throws {
+        let c = try Client()
+        _ = c.send("stats detail on\r\nset a:1 0 0 1\r\nx\r\nget a:1 b:2\r\n")
+        #expect(c.send("stats detail dump\r\n") == "PREFIX a get 1 hit 1 set 1 del 0\r\nPREFIX b get 1 hit 0 set 0 del 0\r\nEND\r\n")
+        #expect(c.send("stats reset\r\n") == "RESET\r\n")
+        #expect(c.send("stats detail dump\r\n") == "END\r\n")
+        _ = c.send("get a:1\r\n")
+        #expect(c.send("stats detail dump\r\n") == "PREFIX a get 1 hit 1 set 0 del 0\r\nEND\r\n")
+    }
+
     @Test("stats sizes reports tracking disabled, as memcached does by default")
     func statsSizes() throws {
         let c = try Client()
