@@ -64,6 +64,9 @@ final class RESPConnection: ConnectionHandler {
     /// Set while EXEC runs its queue: the parser's arguments are a queued request's, and replies
     /// are not streamed.
     var runningExec = false
+    /// The list keys EXEC's commands added elements to, served when it ends (empty otherwise).
+    var readyOrder: [ReadyKey] = []
+    var readyKeys: Set<ReadyKey> = []
 
     init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker, fd: Int32, gateSlot: Int = 0) {
         self.service = service
