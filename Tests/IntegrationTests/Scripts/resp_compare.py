@@ -168,6 +168,8 @@ def main():
     case("bitcount", mb("SET", k("bc"), "foobar") + mb("BITCOUNT", k("bc")) + mb("BITCOUNT", k("bc"), 0, 0) + mb("BITCOUNT", k("bc"), 1, 1) + mb("BITCOUNT", k("bc"), 1, 1, "BYTE") + mb("BITCOUNT", k("bc"), 5, 30, "BIT") + mb("BITCOUNT", k("bc"), -3, -1, "bit") + mb("BITCOUNT", k("bc"), 1) + mb("BITCOUNT", k("bc"), 1, 2, "FOO") + mb("BITCOUNT", k("none")), 10)
     case("incrbyfloat", mb("SET", k("f"), "10.50") + mb("INCRBYFLOAT", k("f"), "0.1") + mb("INCRBYFLOAT", k("f"), "-5") + mb("SET", k("f"), "5.0e3") + mb("INCRBYFLOAT", k("f"), "2.0e2") + mb("INCRBYFLOAT", k("f2"), "3") + mb("INCRBYFLOAT", k("f"), "abc") + mb("INCRBYFLOAT", k("f"), "inf") + mb("SET", k("f"), " 1") + mb("INCRBYFLOAT", k("f"), 1) + mb("INCRBYFLOAT", k("f3"), "-0.0"), 11)
     case("msetnx", mb("MSETNX", k("m1"), "a", k("m2"), "b") + mb("MSETNX", k("m2"), "c", k("m3"), "d") + mb("MGET", k("m1"), k("m2"), k("m3")) + mb("MSETNX", k("m4")), 4)
+    case("msetnx repeated key", mb("MSETNX", k("mr1"), "1", k("mr2"), "5", k("mr1"), "2") + mb("MGET", k("mr1"), k("mr2")) + mb("MSETNX", k("mr3"), "a", k("mr3"), "b", k("mr3"), "c") + mb("GET", k("mr3")) + mb("MSETNX", k("mr1"), "x", k("mr4"), "y", k("mr4"), "z") + mb("EXISTS", k("mr4")), 6)
+    case("string2ll zeros", mb("SET", n_, "-0") + mb("INCR", n_) + mb("OBJECT", "ENCODING", n_) + mb("SET", n_, "00") + mb("DECR", n_) + mb("OBJECT", "ENCODING", n_) + mb("INCRBY", n_, "-0") + mb("EXPIRE", n_, "00") + mb("SETRANGE", n_, "-0", "x") + mb("GETRANGE", n_, "00", 1) + mb("SET", n_, "0") + mb("OBJECT", "ENCODING", n_) + mb("INCR", n_), 13)
     case("getex", mb("SET", k("gx"), "v") + mb("GETEX", k("gx"), "EX", 100) + mb("EXPIRE", k("gx"), 100, "NX") + mb("GETEX", k("gx"), "PERSIST") + mb("TTL", k("gx")) + mb("GETEX", k("none"), "EX", 5) + mb("GETEX", k("gx"), "EX", 0) + mb("GETEX", k("gx"), "PERSIST", "EX", 5) + mb("GETEX", k("gx"), "FOO") + mb("GETEX", k("gx")), 10)
     # OBJECT, MEMORY, SLOWLOG: the replies that do not depend on timing or memory layout.
     o_ = k("o")
@@ -452,7 +454,8 @@ def main():
     # Protocol errors: replied, then the connection is closed.
     for name, raw in [("bad multibulk", b"*x\r\n"), ("expected dollar", b"*1\r\n+PING\r\n"),
                       ("bad bulk length", b"*1\r\n$-3\r\n"), ("unbalanced quotes", b"ECHO \"abc\r\n"),
-                      ("huge bulk", b"*1\r\n$536870913\r\n")]:
+                      ("huge bulk", b"*1\r\n$536870913\r\n"), ("multibulk -0", b"*-0\r\n"),
+                      ("multibulk 00", b"*00\r\n"), ("bulk length -0", b"*1\r\n$-0\r\n")]:
         c = Conn(args.port)
         c.send(raw)
         try:
