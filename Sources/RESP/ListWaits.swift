@@ -26,9 +26,12 @@ enum ListWaitKind: Sendable {
 enum ListServed: Sendable {
     /// The elements popped (or the one moved) from the key at the delivery's source index.
     case elements([[UInt8]])
-    /// Claimed but found nothing (a racing pop emptied the list, or the move's destination holds
-    /// another type): run the command again.
+    /// Claimed but found nothing (a racing pop emptied the list, or no memory for the move):
+    /// run the command again.
     case retry
+    /// A move whose destination holds another type: redis 7.0 answers the blocked client
+    /// WRONGTYPE (and leaves the source as it was) and serves the next one.
+    case wrongType
 }
 
 /// One blocked command.
@@ -66,6 +69,8 @@ final class ListWaits: @unchecked Sendable {
     private var byClient: [UInt64: ListBlock] = [:]
     /// Keys with waiters: zero lets a push skip the registry.
     private let blockedKeys = Atomic<Int>(0)
+    /// Whether any client is blocked on a key (EXEC notes its ready keys only then).
+    var hasBlockedKeys: Bool { blockedKeys.load(ordering: .relaxed) > 0 }
     /// INFO clients' blocked_clients.
     let blockedClients = Atomic<Int>(0)
 
@@ -160,9 +165,12 @@ final class ListWaits: @unchecked Sendable {
                         let result = destination.withUnsafeBytes { d in
                             engine.listMove(key, hash: hv, d, hash: CacheEngine.hash(d), database: database, from: from, to: to)
                         }
-                        if case .moved(let bytes) = result {
+                        switch result {
+                        case .moved(let bytes):
                             served = .elements([bytes])
                             pending.append(destination)
+                        case .wrongType: served = .wrongType
+                        case .noKey, .outOfMemory: break
                         }
                     }
                     waiter.deliver(served, source: source)

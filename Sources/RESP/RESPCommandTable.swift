@@ -22,6 +22,12 @@ public struct RESPCommand: Sendable {
     public let subcommands: [StaticString]
     /// Its place in the port's table (INFO commandstats' counters); set by the table.
     var index = 0
+    /// A container's subcommands' counters start here (one per subcommand, after every
+    /// command's); set by the table.
+    var subcommandBase = 0
+    /// Each implemented subcommand's arity, redis's (from COMMAND INFO's generated entries); set
+    /// by the table.
+    var subcommandArities: [Int] = []
     /// Runs on the connection's worker with the request's arguments readable through the parser.
     let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
 
@@ -40,6 +46,19 @@ public struct RESPCommand: Sendable {
     @inline(__always)
     func accepts(argumentCount n: Int) -> Bool {
         arity >= 0 ? n == arity : n >= -arity
+    }
+
+    /// The implemented subcommand `word` names (any case), or nil.
+    func subcommandIndex(_ word: UnsafeRawBufferPointer) -> Int? {
+        subcommands.firstIndex { equalFolded(word, $0) }
+    }
+
+    /// The counters (commandstats) a request with `argumentCount` words and `word` as its second
+    /// runs under: its subcommand's (`cmdstat_config|get`, as redis 7.0), else its own.
+    @inline(__always)
+    func statIndex(argumentCount n: Int, second word: @autoclosure () -> UnsafeRawBufferPointer) -> Int {
+        guard !subcommands.isEmpty, n >= 2, let k = subcommandIndex(word()) else { return index }
+        return subcommandBase + k
     }
 }
 
@@ -93,10 +112,23 @@ public struct RESPCommandTable: Sendable {
     public let commands: [RESPCommand]
     /// Index + 1 into `commands`, 0 = empty; a power of two at least twice the command count.
     private let slots: [UInt16]
+    /// How many commandstats counter sets: one per command, then one per implemented subcommand.
+    let statCount: Int
 
     init(_ declared: [RESPCommand]) {
         var commands = declared
         for i in commands.indices { commands[i].index = i }
+        var next = commands.count
+        for i in commands.indices where !commands[i].subcommands.isEmpty {
+            commands[i].subcommandBase = next
+            next += commands[i].subcommands.count
+            let row = RESPCommandDocs.row(commands[i].name)
+            commands[i].subcommandArities = commands[i].subcommands.indices.map { k in
+                guard let row, k < row.subcommands.count else { return -2 }
+                return RESPCommandDocs.integers(in: row.subcommands[k], at: [1]).first ?? -2
+            }
+        }
+        statCount = next
         self.commands = commands
         var size = 16
         while size < commands.count * 2 { size *= 2 }

@@ -11,7 +11,10 @@
 //   they change nothing (README lists them);
 // - `notify-keyspace-events`: redis's classes (KeyspaceEvents.swift), read by every command;
 // - `client-output-buffer-limit`: the pubsub class acts (PubSub.swift); normal and replica are
-//   kept and reported (a normal client's output is bounded by the server's own parking instead).
+//   kept and reported (a normal client's output is bounded by the server's own parking instead);
+//   the replica class is printed `slave`, as redis 7.0 prints it;
+// - `maxmemory-samples`, `maxmemory-eviction-tenacity`, `maxmemory-clients`: accepted within
+//   redis's bounds and reported, changing nothing (eviction is the segmented LRU's).
 import CacheEngine
 import Platform
 import Synchronization
@@ -31,7 +34,8 @@ final class RESPConfig: Sendable {
     /// The classes of `client-output-buffer-limit`, in redis's order.
     enum ClientClass: Int, CaseIterable {
         case normal, replica, pubsub
-        var name: String { ["normal", "replica", "pubsub"][rawValue] }
+        /// As redis 7.0 prints them (`slave`; CONFIG SET takes `replica` too).
+        var name: String { ["normal", "slave", "pubsub"][rawValue] }
     }
 
     init(settings: RESPSettings, engine: CacheEngine, slowLog: SlowLog) {
@@ -40,7 +44,7 @@ final class RESPConfig: Sendable {
         bulkLength = Atomic(settings.limits.maxBulkLength)
         requiredPassword = Mutex(settings.requirePassword)
         var knobs: [String: String] = [:]
-        for (name, value) in Self.encodingDefaults { knobs[name] = value }
+        for (name, value) in Self.encodingDefaults + Self.evictionDefaults { knobs[name] = value }
         encodingKnobs = Mutex(knobs)
         var pubsub = OutputLimit.pubsubDefault
         pubsub.hard = settings.pubsubOutputLimit
@@ -57,7 +61,7 @@ final class RESPConfig: Sendable {
         var out: [(ClientClass, OutputLimit)] = []
         for i in stride(from: 0, to: words.count, by: 4) {
             let name = String(decoding: words[i], as: UTF8.self).lowercased()
-            guard let c = name == "slave" ? .replica : ClientClass.allCases.first(where: { $0.name == name }) else {
+            guard let c = name == "replica" ? .replica : ClientClass.allCases.first(where: { $0.name == name }) else {
                 return .failure(.init("Invalid client class specified in buffer limit configuration."))
             }
             guard let hard = memoryValue(words[i + 1]), let soft = memoryValue(words[i + 2]),
@@ -106,6 +110,35 @@ final class RESPConfig: Sendable {
         ("stream-node-max-bytes", "4096"), ("stream-node-max-entries", "100"),
         ("hll-sparse-max-bytes", "3000"),
     ]
+
+    /// redis 7.0's eviction knobs this engine has no use for (it evicts by its segmented LRU, not
+    /// by sampling; client memory is not evicted): accepted within redis's bounds and reported.
+    private static let evictionDefaults: [(String, String)] = [
+        ("maxmemory-samples", "5"), ("maxmemory-eviction-tenacity", "10"), ("maxmemory-clients", "0"),
+    ]
+
+    /// An integer knob's check, in redis's words.
+    private static func integerCheck(_ low: Int, _ high: Int) -> @Sendable (RESPConfig, [UInt8]) -> String? {
+        { _, v in
+            guard let n = integerValue(v) else { return "argument couldn't be parsed into an integer" }
+            return n < low || n > high ? "argument must be between \(low) and \(high) inclusive" : nil
+        }
+    }
+
+    /// `maxmemory-clients`: a memory value, or a percentage of maxmemory ("10%"), as redis prints it.
+    private static func clientMemoryValue(_ v: [UInt8]) -> Result<String, ConfigRefusal> {
+        if v.last == UInt8(ascii: "%") {
+            guard let p = integerValue(Array(v.dropLast())), p >= 0 else {
+                return .failure(.init("argument must be a memory or percent value"))
+            }
+            guard p <= 100 else { return .failure(.init("percentage argument must be less or equal to 100")) }
+            return .success(p == 0 ? "0" : "\(p)%")
+        }
+        // redis's memtoll takes an empty value as 0.
+        if v.isEmpty { return .success("0") }
+        guard let bytes = memoryValue(v) else { return .failure(.init("argument must be a memory or percent value")) }
+        return .success(String(bytes))
+    }
 
     static let parameters: [Parameter] = [
         Parameter(name: "maxmemory", get: { c, _ in String(c.engine.memoryLimit) },
@@ -168,7 +201,22 @@ final class RESPConfig: Sendable {
         Parameter(name: "timeout", get: { _, h in String(h.idleTimeout) }, check: nil, apply: nil),
         Parameter(name: "maxclients", get: { _, h in String(h.maxClients) }, check: nil, apply: nil),
         Parameter(name: "port", get: { _, h in String(h.tcpPort) }, check: nil, apply: nil),
-        Parameter(name: "databases", get: { _, _ in "1" }, check: nil, apply: nil),
+        Parameter(name: "databases", get: { _, _ in "16" }, check: nil, apply: nil),
+        Parameter(name: "maxmemory-samples", get: { c, _ in c.encodingKnobs.withLock { $0["maxmemory-samples"]! } },
+                  check: integerCheck(1, Int(Int32.max)),
+                  apply: { c, v in c.encodingKnobs.withLock { $0["maxmemory-samples"] = String(integerValue(v)!) } }),
+        Parameter(name: "maxmemory-eviction-tenacity", get: { c, _ in c.encodingKnobs.withLock { $0["maxmemory-eviction-tenacity"]! } },
+                  check: integerCheck(0, 100),
+                  apply: { c, v in c.encodingKnobs.withLock { $0["maxmemory-eviction-tenacity"] = String(integerValue(v)!) } }),
+        Parameter(name: "maxmemory-clients", get: { c, _ in c.encodingKnobs.withLock { $0["maxmemory-clients"]! } },
+                  check: { _, v in
+                      if case .failure(let r) = clientMemoryValue(v) { return r.reason }
+                      return nil
+                  },
+                  apply: { c, v in
+                      guard case .success(let text) = clientMemoryValue(v) else { return }
+                      c.encodingKnobs.withLock { $0["maxmemory-clients"] = text }
+                  }),
         Parameter(name: "save", get: { _, _ in "" }, check: nil, apply: nil),
         Parameter(name: "appendonly", get: { _, _ in "no" }, check: nil, apply: nil),
     ] + encodingDefaults.map { name, _ in

@@ -156,7 +156,14 @@ extension RESPConnection {
     /// under the registry's lock instead.
     private func startBlock(keys: [[UInt8]], kind: ListWaitKind, timeoutMs: Int, _ out: OutputBuffer) -> HandlerAction {
         let block = ListBlock(waiter: Waiter(waker: waker), keys: keys, database: database, kind: kind, clientID: id)
-        if let (elements, source) = service.listWaits.block(block, attempt: { attemptServe(block) }) {
+        var wrongType = false
+        let first = service.listWaits.block(block, attempt: { () -> ([[UInt8]], Int)? in
+            let r = attemptServe(block, wrongType: &wrongType)
+            // Not registered when the move must answer WRONGTYPE: a non-nil result.
+            return wrongType ? ([], 0) : r
+        })
+        if wrongType { return error(out, Self.wrongType) }
+        if let (elements, source) = first {
             replyServed(block, elements, source: source, out)
             return .proceed
         }
@@ -165,8 +172,10 @@ extension RESPConnection {
     }
 
     /// The block's command run once more without blocking: the elements taken and the index of
-    /// their key, or nil. Keys of another type are passed over (a blocked client waits for a list).
-    private func attemptServe(_ block: ListBlock) -> ([[UInt8]], Int)? {
+    /// their key, or nil. Keys of another type are passed over (a blocked client waits for a list);
+    /// a move's destination of another type, with elements to move, answers WRONGTYPE as a
+    /// producer's serve would (`wrongType` set, nil returned).
+    private func attemptServe(_ block: ListBlock, wrongType: inout Bool) -> ([[UInt8]], Int)? {
         for (i, key) in block.keys.enumerated() where key.count <= ItemLayout.maxKeyLength {
             var elements: [[UInt8]] = []
             let served: Bool = key.withUnsafeBytes { k in
@@ -180,10 +189,13 @@ extension RESPConnection {
                         engine.listMove(k, hash: hv, d, hash: CacheEngine.hash(d), database: block.database, from: from, to: to)
                     }
                     if case .moved(let bytes) = r { elements = [bytes] }
+                    // The source exists (a source of another type answers WRONGTYPE first).
+                    if case .wrongType = r, engine.listLength(k, hash: hv, database: block.database) != nil { wrongType = true }
                 }
                 return !elements.isEmpty
             }
             if served { return (elements, i) }
+            if wrongType { return nil }
         }
         return nil
     }
@@ -220,10 +232,15 @@ extension RESPConnection {
         switch outcome {
         case .delivered(.elements(let elements), let source):
             replyServed(block, elements, source: source, out)
+        case .delivered(.wrongType, _):
+            return error(out, Self.wrongType)
         case .delivered(.retry, _):
             // Claimed, but the list was emptied first: try again, and wait again if still empty.
-            if let (elements, source) = attemptServe(block) {
+            var wrongType = false
+            if let (elements, source) = attemptServe(block, wrongType: &wrongType) {
                 replyServed(block, elements, source: source, out)
+            } else if wrongType {
+                return error(out, Self.wrongType)
             } else if timedOut {
                 out.appendRESPNullArray(version)
             } else {

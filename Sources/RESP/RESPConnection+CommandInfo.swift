@@ -155,14 +155,42 @@ extension RESPConnection {
             let v = RESPCommandDocs.integers(in: entry, at: [1, 3, 4, 5])
             (arity, first, last, step) = (v[0], v[1], v[2], v[3])
         }
-        guard first != 0 else { return error(out, "ERR The command has no key arguments") }
+        // Movable keys (redis's getkeys_proc): LMPOP numkeys key..., BLMPOP timeout numkeys key...
+        let numkeysAt = equalFolded(argument(2), "lmpop") ? 1 : equalFolded(argument(2), "blmpop") ? 2 : 0
+        guard first != 0 || numkeysAt != 0 else { return error(out, "ERR The command has no key arguments") }
         guard arity > 0 ? argc == arity : argc >= -arity else { return error(out, "ERR Invalid number of arguments specified for command") }
+        if numkeysAt != 0 {
+            // redis's genericGetKeys: atoi of numkeys, at least 1 and no more than the words left.
+            let n = cAtoi(argument(2 + numkeysAt))
+            guard n >= 1 && n <= argc - numkeysAt - 1 else { return error(out, "ERR Invalid arguments specified for command") }
+            out.appendRESPArrayHeader(n)
+            for i in 0..<n { out.appendRESPBulk(argument(2 + numkeysAt + 1 + i)) }
+            return .proceed
+        }
         let end = last < 0 ? argc + last : last
         let keys = stride(from: first, through: min(end, argc - 1), by: max(1, step)).map { $0 + 2 }
         guard !keys.isEmpty else { return error(out, "ERR Invalid arguments specified for command") }
         out.appendRESPArrayHeader(keys.count)
         for k in keys { out.appendRESPBulk(argument(k)) }
         return .proceed
+    }
+
+    /// C's atoi, as redis's genericGetKeys reads numkeys: blanks, a sign, digits, then anything
+    /// ("2x" is 2, "x" is 0); clamped to Int32 as atoi's int.
+    private func cAtoi(_ word: UnsafeRawBufferPointer) -> Int {
+        var i = 0
+        while i < word.count && (word[i] == 0x20 || (word[i] >= 0x09 && word[i] <= 0x0D)) { i += 1 }
+        var negative = false
+        if i < word.count && (word[i] == UInt8(ascii: "-") || word[i] == UInt8(ascii: "+")) {
+            negative = word[i] == UInt8(ascii: "-")
+            i += 1
+        }
+        var v = 0
+        while i < word.count, word[i] >= UInt8(ascii: "0"), word[i] <= UInt8(ascii: "9") {
+            v = min(v * 10 + Int(word[i] - UInt8(ascii: "0")), Int(Int32.max) + 1)
+            i += 1
+        }
+        return negative ? -v : min(v, Int(Int32.max))
     }
 
     private func findCommand(_ word: [UInt8]) -> (RESPCommand, StaticString?)? {

@@ -79,7 +79,7 @@ extension RESPConnection {
             guard checkCredentials(user: credentials.user, password: credentials.password, out) else { return .proceed }
         }
         if !authenticated {
-            return error(out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            return error(out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
         }
         if let newName {
             guard validClientName(argument(newName)) else { return badClientName(out) }

@@ -197,7 +197,12 @@ extension RESPConnection {
             i += 2
         }
         let budget = min(Self.scanBucketsMax, max(Self.scanBucketsMin, count > Self.scanBucketsMax / 10 ? Self.scanBucketsMax : count * 10))
-        let page = engine.scan(cursor: cursor, database: database, count: count, bucketBudget: budget)
+        // A database with no more keys than COUNT is walked to the table's end in one call (within
+        // the largest bucket budget): redis's table, sized to its keys, answers a small database in
+        // one SCAN with cursor 0, from cursor 0 all of it, from another cursor the keys after it.
+        let small = engine.keyCount(database: database) <= count
+        let page = engine.scan(cursor: cursor, database: database, count: small ? Int.max : count,
+                               bucketBudget: small ? Self.scanBucketsMax : budget)
         if page.cutShort { stats.add(RESPCounter.scanCutShort.rawValue) }
         var keys: [Int] = []
         for (n, k) in page.keys.enumerated() {

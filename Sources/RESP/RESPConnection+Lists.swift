@@ -77,9 +77,15 @@ extension RESPConnection {
         }
     }
 
-    /// Clients blocked on `key` get what was just added.
+    /// Clients blocked on `key` get what was just added. Inside EXEC the key is only noted: redis
+    /// serves blocked clients after the whole EXEC (its ready keys), so a queued pop after the push
+    /// sees the element and a blocked client sees the list as the transaction left it.
     @inline(__always)
     func serveBlocked(_ key: UnsafeRawBufferPointer) {
+        if runningExec {
+            noteReadyKey(key)
+            return
+        }
         service.listWaits.serve(key, database: database, engine: engine)
     }
 

@@ -43,8 +43,8 @@ extension RESPConnection {
         if argument(1, is: "get") && argumentCount <= 3 {
             var count: Int? = 10
             if argumentCount == 3 {
-                guard let n = integerArgument(2) else { return notAnInteger(out) }
-                guard n >= -1 else { return error(out, "ERR count should be greater than or equal to -1") }
+                // redis's getRangeLongFromObjectOrReply: one message for a non-number and a bad one.
+                guard let n = integerArgument(2), n >= -1 else { return error(out, "ERR count should be greater than or equal to -1") }
                 count = n == -1 ? nil : n
             }
             let entries = log.newest(count)
@@ -72,11 +72,12 @@ extension RESPConnection {
     }
 
     /// redis's reply to a subcommand it does not know, or to a known one (`known`, lower case)
-    /// with the wrong number of arguments.
+    /// with arguments it refuses (redis's addReplySubcommandSyntaxError: a count that breaks the
+    /// subcommand's own arity was answered before, by `execute`).
     func unknownSubcommand(_ command: String, known: [StaticString], _ out: OutputBuffer) -> HandlerAction {
         let sub = argument(1)
         if known.contains(where: { equalFolded(sub, $0) }) {
-            return error(out, "ERR wrong number of arguments for '" + command.lowercased() + "|" + String(decoding: sub, as: UTF8.self).lowercased() + "' command")
+            return error(out, "ERR unknown subcommand or wrong number of arguments for '" + String(decoding: sub.prefix(128), as: UTF8.self) + "'. Try \(command) HELP.")
         }
         return error(out, "ERR unknown subcommand '" + String(decoding: sub.prefix(128), as: UTF8.self) + "'. Try \(command) HELP.")
     }

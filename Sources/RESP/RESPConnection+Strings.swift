@@ -351,7 +351,9 @@ extension RESPConnection {
 
     /// MSETNX: every pair stored only if no key exists (1), else none (0). The keys are checked,
     /// then added one by one: a writer racing on one of them makes the add of that one fail, the
-    /// pairs added before it stay (README lists the difference).
+    /// pairs added before it stay (README lists the difference). A key named twice is set twice,
+    /// the later value winning, as redis's msetnx does: an add that fails on a key this command
+    /// already added overwrites it.
     private func msetnx(_ out: OutputBuffer) -> HandlerAction {
         guard argumentCount % 2 == 1 else { return error(out, "ERR wrong number of arguments for 'msetnx' command") }
         for i in stride(from: 1, to: argumentCount, by: 2) {
@@ -363,9 +365,21 @@ extension RESPConnection {
             }
         }
         var all = true
+        // The keys added so far, made only when a key turns out to exist (a repeat, or a race).
+        var added: Set<[UInt8]>? = nil
         for i in stride(from: 1, to: argumentCount, by: 2) {
-            let r = write(key: argument(i), value: argument(i + 1), expiry: .none, condition: .ifAbsent, wantOld: false)
+            var r = write(key: argument(i), value: argument(i + 1), expiry: .none, condition: .ifAbsent, wantOld: false)
             if let failure = r.failure { return error(out, failure) }
+            if !r.stored {
+                if added == nil {
+                    added = Set(stride(from: 1, to: i, by: 2).map { Array(argument($0)) })
+                }
+                if added!.contains(Array(argument(i))) {
+                    r = write(key: argument(i), value: argument(i + 1), expiry: .none, condition: .always, wantOld: false)
+                    if let failure = r.failure { return error(out, failure) }
+                }
+            }
+            if r.stored, added != nil { added!.insert(Array(argument(i))) }
             all = all && r.stored
             if r.stored { notify(KeyspaceEvents.string, "set", argument(i)) }
         }

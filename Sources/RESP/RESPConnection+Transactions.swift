@@ -28,6 +28,12 @@ struct Transaction {
     }
 }
 
+/// A list key EXEC's commands added elements to (its blocked clients are served after EXEC).
+struct ReadyKey: Hashable {
+    var database: Int
+    var key: [UInt8]
+}
+
 /// A watched key as WATCH saw it.
 struct WatchedKey: Equatable {
     var exists: Bool
@@ -147,7 +153,30 @@ extension RESPConnection {
                 out.appendRESPNullArray(version)
                 return .proceed
             }
-            return runQueue(tx, out)
+            let action = runQueue(tx, out)
+            serveReadyKeys()
+            return action
+        }
+    }
+
+    /// A list key a queued command added elements to: served when EXEC ends (redis's
+    /// signalKeyAsReady: each key once, in the order first readied).
+    func noteReadyKey(_ key: UnsafeRawBufferPointer) {
+        // Nobody blocked: nothing to serve (no client can block while EXEC holds the gate).
+        guard service.listWaits.hasBlockedKeys else { return }
+        let ready = ReadyKey(database: database, key: Array(key))
+        if readyKeys.insert(ready).inserted { readyOrder.append(ready) }
+    }
+
+    /// The clients blocked on the keys EXEC's commands readied, served after the whole EXEC and
+    /// still inside the gate, as redis's handleClientsBlockedOnKeys runs before the next command.
+    private func serveReadyKeys() {
+        guard !readyOrder.isEmpty else { return }
+        let keys = readyOrder
+        readyOrder = []
+        readyKeys = []
+        for r in keys {
+            r.key.withUnsafeBytes { service.listWaits.serve($0, database: r.database, engine: engine) }
         }
     }
 

@@ -64,6 +64,9 @@ final class RESPConnection: ConnectionHandler {
     /// Set while EXEC runs its queue: the parser's arguments are a queued request's, and replies
     /// are not streamed.
     var runningExec = false
+    /// The list keys EXEC's commands added elements to, served when it ends (empty otherwise).
+    var readyOrder: [ReadyKey] = []
+    var readyKeys: Set<ReadyKey> = []
 
     init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker, fd: Int32, gateSlot: Int = 0) {
         self.service = service
@@ -153,6 +156,13 @@ final class RESPConnection: ConnectionHandler {
         guard command.accepts(argumentCount: argumentCount) else {
             return reject(command, output, "ERR wrong number of arguments for '\(command.name)' command")
         }
+        // A container's subcommand has its own arity (redis 7.0: `config|resetstat` takes none).
+        if !command.subcommands.isEmpty && argumentCount >= 2, let k = command.subcommandIndex(argument(1)) {
+            let arity = command.subcommandArities[k]
+            if arity >= 0 ? argumentCount != arity : argumentCount < -arity {
+                return reject(command, output, "ERR wrong number of arguments for '\(command.name)|\(command.subcommands[k])' command")
+            }
+        }
         if !authenticated && !Self.allowedBeforeAuth(command.name) {
             return reject(command, output, "NOAUTH Authentication required.")
         }
@@ -172,6 +182,8 @@ final class RESPConnection: ConnectionHandler {
     /// (EXEC runs its queued commands through here too).
     func invoke(_ command: RESPCommand, _ output: OutputBuffer) -> HandlerAction {
         commandFailed = false
+        // Read before the command runs: EXEC replaces the parser's arguments with its queue's.
+        let stat = command.statIndex(argumentCount: argumentCount, second: argument(1))
         let action = command.run(self, output)
         // One clock read per command: a command's time runs from the previous one's end (or the
         // read's start), so its parsing is counted with it (redis times the command alone, with
@@ -179,10 +191,10 @@ final class RESPConnection: ConnectionHandler {
         let ended = RESPCommandStats.now()
         let took = ended &- clockMark
         clockMark = ended
-        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.microseconds), took)
+        commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.microseconds), took)
         if service.slowLog.isSlow(took) { logSlow(took, command) }
-        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.calls))
-        if commandFailed { commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.failed)) }
+        commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.calls))
+        if commandFailed { commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.failed)) }
         return action
     }
 
@@ -190,7 +202,8 @@ final class RESPConnection: ConnectionHandler {
     /// a refused EXEC discards the transaction and answers EXECABORT with the reason (redis's
     /// rejectCommand and execCommandAbort: the reason without its ERR).
     private func reject(_ command: RESPCommand, _ output: OutputBuffer, _ text: String) -> HandlerAction {
-        commandStats.add(RESPCommandStats.slot(command: command.index, RESPCommandStats.rejected))
+        commandStats.add(RESPCommandStats.slot(command: command.statIndex(argumentCount: argumentCount, second: argument(1)),
+                                               RESPCommandStats.rejected))
         if command.transaction == .exec {
             endTransaction()
             let reason = text.hasPrefix("ERR ") ? text.dropFirst(4) : Substring(text)
@@ -259,7 +272,7 @@ final class RESPConnection: ConnectionHandler {
     /// total_error_replies, errorstats, and the running command's failed_calls.
     private func countError(_ code: RESPErrorCode) {
         stats.add(RESPCounter.errorReplies.rawValue)
-        commandStats.add(RESPCommandStats.slot(error: code, commands: service.table.commands.count))
+        commandStats.add(RESPCommandStats.slot(error: code, commands: service.table.statCount))
         commandFailed = true
     }
 

@@ -165,21 +165,28 @@ extension RESPService {
             ]
         case .commandstats:
             var lines: [(String, String)] = []
-            for c in table.commands {
+            // A container's line, then its subcommands' (`cmdstat_config|get`), as redis 7.0.
+            func add(_ name: String, _ index: Int) {
                 func sum(_ field: Int) -> UInt64 {
-                    commandStats.reduce(0) { $0 &+ $1[RESPCommandStats.slot(command: c.index, field)] }
+                    commandStats.reduce(0) { $0 &+ $1[RESPCommandStats.slot(command: index, field)] }
                 }
                 let calls = sum(RESPCommandStats.calls), rejected = sum(RESPCommandStats.rejected)
-                guard calls + rejected > 0 else { continue }
+                guard calls + rejected > 0 else { return }
                 let usec = sum(RESPCommandStats.microseconds)
                 let perCall = calls == 0 ? 0 : Double(usec) / Double(calls)
-                lines.append(("cmdstat_" + c.name.description,
+                lines.append(("cmdstat_" + name,
                               "calls=\(calls),usec=\(usec),usec_per_call=\(String(format2: perCall)),rejected_calls=\(rejected),failed_calls=\(sum(RESPCommandStats.failed))"))
+            }
+            for c in table.commands {
+                add(c.name.description, c.index)
+                for (k, sub) in c.subcommands.enumerated() {
+                    add(c.name.description + "|" + sub.description, c.subcommandBase + k)
+                }
             }
             return lines
         case .errorstats:
             var lines: [(String, String)] = []
-            let n = table.commands.count
+            let n = table.statCount
             for code in RESPErrorCode.allCases {
                 let count = commandStats.reduce(0) { $0 &+ $1[RESPCommandStats.slot(error: code, commands: n)] }
                 if count > 0 { lines.append(("errorstat_" + code.word.description, "count=\(count)")) }

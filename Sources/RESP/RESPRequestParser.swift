@@ -372,8 +372,8 @@ private func hexValue(_ c: UInt8) -> UInt8? {
     }
 }
 
-/// redis's string2ll: an optional '-', then "0" or a digit 1-9 followed by digits; nothing else,
-/// no overflow.
+/// redis's string2ll: "0" alone, or an optional '-' then a digit 1-9 followed by digits; nothing
+/// else ("-0", "00", "+1", " 1" are refused), no overflow.
 @usableFromInline
 func parseInteger(_ p: UnsafeRawPointer, _ count: Int) -> Int? {
     guard count > 0, count <= 20 else { return nil }
@@ -385,7 +385,8 @@ func parseInteger(_ p: UnsafeRawPointer, _ count: Int) -> Int? {
         guard count > 1 else { return nil }
     }
     let first = p.load(fromByteOffset: i, as: UInt8.self)
-    if first == UInt8(ascii: "0") { return count == i + 1 ? 0 : nil }
+    // string2ll takes "0" only as the whole string: "-0" and leading zeros are not integers.
+    if first == UInt8(ascii: "0") { return count == 1 ? 0 : nil }
     guard first >= UInt8(ascii: "1") && first <= UInt8(ascii: "9") else { return nil }
     var v: UInt64 = 0
     while i < count {

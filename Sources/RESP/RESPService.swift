@@ -134,8 +134,9 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         self.gate = gate ?? CommandGate(workers: workers)
         // One extra set for callers that are not workers (tests).
         workerStats = (0...workers).map { _ in RESPCounter.makeCounters() }
-        table = RESPCommandTable(RESPConnection.commands)
-        commandStats = (0...workers).map { _ in RESPCommandStats.makeCounters(commands: RESPConnection.commands.count) }
+        let table = RESPCommandTable(RESPConnection.commands)
+        self.table = table
+        commandStats = (0...workers).map { _ in RESPCommandStats.makeCounters(commands: table.statCount) }
         config = RESPConfig(settings: settings, engine: engine, slowLog: slowLog)
         var random = SystemRandomNumberGenerator()
         runID = String((0..<40).map { _ in "0123456789abcdef".randomElement(using: &random)! })

@@ -177,7 +177,7 @@ struct RESPBlackBoxTests {
                     == "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Wrong number of arguments in buffer limit configuration.\r\n")
             #expect(try c.request("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$26\r\nclient-output-buffer-limit\r\n$15\r\npubsub 0 64kb 1\r\n") == "+OK\r\n")
             let limits = try c.request("*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$26\r\nclient-output-buffer-limit\r\n")
-            #expect(limits.contains("normal 0 0 0 replica 268435456 67108864 60 pubsub 0 65536 1\r\n"), "\(limits)")
+            #expect(limits.contains("normal 0 0 0 slave 268435456 67108864 60 pubsub 0 65536 1\r\n"), "\(limits)")
             // A subscriber that stops reading stays past 64 KB for more than a second: cut off,
             // while a hard limit of 0 (none) alone would have kept it.
             let sleeper = try RESPRawConnection(port: port)

@@ -106,6 +106,12 @@ struct RESPRequestParserTests {
 
     @Test func multibulkErrors() {
         #expect(parseAll(Array("*x\r\n".utf8)).error == .invalidMultibulkLength)
+        // string2ll takes "0" only alone: "-0" and "00" are not lengths.
+        #expect(parseAll(Array("*-0\r\n".utf8)).error == .invalidMultibulkLength)
+        #expect(parseAll(Array("*00\r\n".utf8)).error == .invalidMultibulkLength)
+        #expect(parseAll(Array("*1\r\n$-0\r\n".utf8)).error == .invalidBulkLength)
+        #expect(parseAll(Array("*1\r\n$00\r\n".utf8)).error == .invalidBulkLength)
+        #expect(parseAll(Array("*0\r\n*1\r\n$0\r\n\r\n".utf8)).error == nil)
         #expect(parseAll(Array("*01\r\n".utf8)).error == .invalidMultibulkLength)
         #expect(parseAll(Array("*+1\r\n".utf8)).error == .invalidMultibulkLength)
         #expect(parseAll(Array("*99999999999\r\n".utf8)).error == .invalidMultibulkLength)

@@ -168,6 +168,8 @@ def main():
     case("bitcount", mb("SET", k("bc"), "foobar") + mb("BITCOUNT", k("bc")) + mb("BITCOUNT", k("bc"), 0, 0) + mb("BITCOUNT", k("bc"), 1, 1) + mb("BITCOUNT", k("bc"), 1, 1, "BYTE") + mb("BITCOUNT", k("bc"), 5, 30, "BIT") + mb("BITCOUNT", k("bc"), -3, -1, "bit") + mb("BITCOUNT", k("bc"), 1) + mb("BITCOUNT", k("bc"), 1, 2, "FOO") + mb("BITCOUNT", k("none")), 10)
     case("incrbyfloat", mb("SET", k("f"), "10.50") + mb("INCRBYFLOAT", k("f"), "0.1") + mb("INCRBYFLOAT", k("f"), "-5") + mb("SET", k("f"), "5.0e3") + mb("INCRBYFLOAT", k("f"), "2.0e2") + mb("INCRBYFLOAT", k("f2"), "3") + mb("INCRBYFLOAT", k("f"), "abc") + mb("INCRBYFLOAT", k("f"), "inf") + mb("SET", k("f"), " 1") + mb("INCRBYFLOAT", k("f"), 1) + mb("INCRBYFLOAT", k("f3"), "-0.0"), 11)
     case("msetnx", mb("MSETNX", k("m1"), "a", k("m2"), "b") + mb("MSETNX", k("m2"), "c", k("m3"), "d") + mb("MGET", k("m1"), k("m2"), k("m3")) + mb("MSETNX", k("m4")), 4)
+    case("msetnx repeated key", mb("MSETNX", k("mr1"), "1", k("mr2"), "5", k("mr1"), "2") + mb("MGET", k("mr1"), k("mr2")) + mb("MSETNX", k("mr3"), "a", k("mr3"), "b", k("mr3"), "c") + mb("GET", k("mr3")) + mb("MSETNX", k("mr1"), "x", k("mr4"), "y", k("mr4"), "z") + mb("EXISTS", k("mr4")), 6)
+    case("string2ll zeros", mb("SET", n_, "-0") + mb("INCR", n_) + mb("OBJECT", "ENCODING", n_) + mb("SET", n_, "00") + mb("DECR", n_) + mb("OBJECT", "ENCODING", n_) + mb("INCRBY", n_, "-0") + mb("EXPIRE", n_, "00") + mb("SETRANGE", n_, "-0", "x") + mb("GETRANGE", n_, "00", 1) + mb("SET", n_, "0") + mb("OBJECT", "ENCODING", n_) + mb("INCR", n_), 13)
     case("getex", mb("SET", k("gx"), "v") + mb("GETEX", k("gx"), "EX", 100) + mb("EXPIRE", k("gx"), 100, "NX") + mb("GETEX", k("gx"), "PERSIST") + mb("TTL", k("gx")) + mb("GETEX", k("none"), "EX", 5) + mb("GETEX", k("gx"), "EX", 0) + mb("GETEX", k("gx"), "PERSIST", "EX", 5) + mb("GETEX", k("gx"), "FOO") + mb("GETEX", k("gx")), 10)
     # OBJECT, MEMORY, SLOWLOG: the replies that do not depend on timing or memory layout.
     o_ = k("o")
@@ -222,6 +224,15 @@ def main():
     case("client-query-buffer-limit", mb("CONFIG", "GET", "client-query-buffer-limit") + mb("CONFIG", "SET", "client-query-buffer-limit", 10), 2)
     case("config set errors", mb("CONFIG", "SET", "foo", 1) + mb("CONFIG", "SET", "maxmemory", "abc") + mb("CONFIG", "SET", "proto-max-bulk-len", 10) + mb("CONFIG", "SET", "hash-max-listpack-entries", "x") + mb("CONFIG", "SET", "maxmemory", "10mb", "maxmemory", "20mb") + mb("CONFIG", "SET", "hash-max-listpack-value", 64, "nosuch", 1), 6)
     case("config arity", mb("CONFIG", "GET") + mb("CONFIG", "SET", "a") + mb("CONFIG", "FOO") + mb("CONFIG", "REWRITE") + mb("CONFIG"), 5)
+    case("config get fixed", mb("CONFIG", "GET", "databases") + mb("CONFIG", "GET", "client-output-buffer-limit") + mb("CONFIG", "SET", "client-output-buffer-limit", "replica 1 2 3") + mb("CONFIG", "GET", "client-output-buffer-limit") + mb("CONFIG", "SET", "client-output-buffer-limit", "slave 268435456 67108864 60") + mb("CONFIG", "SET", "databases", 4), 6)
+    case("config eviction knobs", mb("CONFIG", "GET", "maxmemory-samples") + mb("CONFIG", "GET", "maxmemory-eviction-tenacity") + mb("CONFIG", "GET", "maxmemory-clients")
+         + mb("CONFIG", "SET", "maxmemory-samples", 7) + mb("CONFIG", "GET", "maxmemory-samples") + mb("CONFIG", "SET", "maxmemory-samples", 0) + mb("CONFIG", "SET", "maxmemory-samples", "x") + mb("CONFIG", "SET", "maxmemory-samples", "2147483648")
+         + mb("CONFIG", "SET", "maxmemory-eviction-tenacity", 101) + mb("CONFIG", "SET", "maxmemory-eviction-tenacity", 0) + mb("CONFIG", "GET", "maxmemory-eviction-tenacity")
+         + mb("CONFIG", "SET", "maxmemory-clients", "10%") + mb("CONFIG", "GET", "maxmemory-clients") + mb("CONFIG", "SET", "maxmemory-clients", "101%") + mb("CONFIG", "SET", "maxmemory-clients", "-5")
+         + mb("CONFIG", "SET", "maxmemory-clients", "1mb") + mb("CONFIG", "GET", "maxmemory-clients") + mb("CONFIG", "SET", "maxmemory-clients", "0%") + mb("CONFIG", "GET", "maxmemory-clients")
+         + mb("CONFIG", "SET", "maxmemory-samples", 5, "maxmemory-eviction-tenacity", 10, "maxmemory-clients", 0), 20)
+    case("subcommand arity", mb("CONFIG", "RESETSTAT", "x") + mb("CONFIG", "REWRITE", "x") + mb("SLOWLOG", "GET", "x") + mb("SLOWLOG", "GET", 1, 2) + mb("SLOWLOG", "LEN", "x") + mb("SLOWLOG", "RESET", "x") + mb("CLIENT", "ID", "x") + mb("OBJECT", "ENCODING", "a", "b") + mb("COMMAND", "COUNT", "x") + mb("PUBSUB", "NUMPAT", "x") + mb("MEMORY", "USAGE"), 11)
+    case("command getkeys movable", mb("COMMAND", "GETKEYS", "lmpop", 2, "a", "b", "left") + mb("COMMAND", "GETKEYS", "blmpop", 0, 2, "a", "b", "left", "count", 3) + mb("COMMAND", "GETKEYS", "lmpop", 0, "a", "left") + mb("COMMAND", "GETKEYS", "lmpop", 3, "a", "left") + mb("COMMAND", "GETKEYS", "lmpop", "x", "a", "left") + mb("COMMAND", "GETKEYS", "lmpop", "1x", "a", "left") + mb("COMMAND", "GETKEYS", "blmpop", 0, 1, "a") + mb("COMMAND", "GETKEYS", "lmpop", 1), 8)
     case("wait", mb("WAIT", 0, 0) + mb("WAIT", 1, -1) + mb("WAIT", "x", 0), 3)
     case("time dbsize arity", mb("TIME", "x") + mb("DBSIZE", "x") + mb("LASTSAVE", "x"), 3)
     # The keyspace: databases 5-8 (db 0 holds the cases above, some with TTLs), emptied first.
@@ -273,7 +284,21 @@ def main():
     def sorted_keys(r, rep):
         return b"KEYS " + b" ".join(sorted(parse(rep))) if r[0] == "KEYS" and rep.startswith(b"*") else rep
 
+    def scan_small(r, rep):
+        """SCAN of a small database: redis's cursor and order follow its hash seed; the cursor
+        must come back 0 in one call, from 0 with every key, from elsewhere with some of them."""
+        if r[0] != "SCAN" or not rep.startswith(b"*"):
+            return rep
+        cursor, keys = parse(rep)
+        full = r[1] == 0
+        want = {a, b_, s_}
+        ok = cursor == b"0" and (set(keys) == want if full else set(keys) <= want)
+        return b"SCAN(%s) %s " % (b"full" if full else b"after", b"ok" if ok else repr((cursor, keys)).encode())
+
     ks = [x for d in (5, 6, 7, 8) for x in (("SELECT", d), ("FLUSHDB",))]
+    session("scan small database", ks + [
+        ("SELECT", 5), ("SET", a, "1"), ("SET", b_, "2"), ("SET", s_, "3"), ("SCAN", 0), ("SCAN", 1), ("SCAN", 7),
+        ("SCAN", 12345), ("SCAN", 0, "MATCH", "*"), ("FLUSHDB",)], scan_small)
     session("select dbsize flushdb", ks + [
         ("SELECT", 5), ("SET", a, "five"), ("SET", b_, "5b"), ("DBSIZE",), ("SELECT", 6), ("DBSIZE",), ("GET", a),
         ("SET", a, "six"), ("SELECT", 5), ("GET", a), ("SELECT", 16), ("SELECT", -1), ("SELECT", "99999999999"),
@@ -443,6 +468,28 @@ def main():
     d_, s1, s2 = k("dest"), k("s1"), k("s2")
     case("bitop", mb("MSET", s1, "foobar", s2, "abcdef") + mb("BITOP", "AND", d_, s1, s2) + mb("GET", d_) + mb("BITOP", "or", d_, s1, s2) + mb("GET", d_) + mb("BITOP", "XOR", d_, s1, s2) + mb("GET", d_) + mb("BITOP", "NOT", d_, s1) + mb("GET", d_) + mb("SET", s2, "ab") + mb("BITOP", "AND", d_, s1, s2, k("none")) + mb("GET", d_) + mb("BITOP", "OR", d_, s2, s1) + mb("GET", d_), 14)
     case("bitop errors", mb("BITOP", "NOT", d_, s1, s2) + mb("BITOP", "FOO", d_, s1) + mb("BITOP", "AND", d_) + mb("SET", d_, "v", "EX", 100) + mb("BITOP", "AND", d_, k("none"), k("none2")) + mb("EXISTS", d_) + mb("SET", d_, "v", "EX", 100) + mb("BITOP", "NOT", d_, s1) + mb("TTL", d_) + mb("BITOP", "NOT", d_, k("none")), 10)
+    # INFO commandstats names a subcommand's line `cmdstat_<container>|<sub>` (calls and
+    # rejections compared; times differ by nature).
+    def cmdstats(r, rep):
+        if r[0] != "INFO":
+            return rep
+        lines = sorted(l.split(b",usec=")[0] + b"," + l.split(b",")[-2] for l in rep.split(b"\r\n") if l.startswith(b"cmdstat_"))
+        return b" ".join(lines)
+    session("commandstats subcommands", [("CONFIG", "RESETSTAT"), ("CLIENT", "ID"), ("CONFIG", "GET", "databases"),
+                                         ("CONFIG", "RESETSTAT", "x"), ("OBJECT", "ENCODING", k("none")), ("CONFIG", "GET"),
+                                         ("INFO", "commandstats")], lambda r, rep: cmdstats(r, rep) if r[0] == "INFO" else (b":id\r\n" if r[0] == "CLIENT" else rep))
+    # HELLO before AUTH with requirepass (set, then cleared by the same, authenticated connection).
+    admin = Conn(args.port)
+    admin.send(mb("CONFIG", "SET", "requirepass", "rc-pw"))
+    got = [admin.reply()]
+    c = Conn(args.port)
+    c.send(mb("HELLO", 3) + mb("HELLO", 2, "SETNAME", "x") + mb("HELLO", 2, "AUTH", "default", "bad") + mb("HELLO", 3, "AUTH", "x") + mb("PING") + mb("AUTH", "bad") + mb("AUTH", "a", "b", "c"))
+    got += [c.reply() for _ in range(7)]
+    c.sock.close()
+    admin.send(mb("CONFIG", "SET", "requirepass", ""))
+    got.append(admin.reply())
+    admin.sock.close()
+    out.append("hello noauth: %r" % b"".join(got))
     # DEBUG and FUNCTION.
     case("debug", mb("DEBUG", "JMAP") + mb("debug", "jmap", "x") + mb("DEBUG") + mb("DEBUG", "OBJECT") + mb("DEBUG", "OBJECT", k("none")) + mb("DEBUG", "SLEEP", 0) + mb("DEBUG", "SLEEP", "x") + mb("DEBUG", "SLEEP", "0.05") + mb("DEBUG", "SLEEP") + mb("DEBUG", "SET-ACTIVE-EXPIRE", 1) + mb("DEBUG", "set-active-expire", "x") + mb("DEBUG", "SET-ACTIVE-EXPIRE"), 12)
     case("function", mb("FUNCTION", "LIST") + mb("FUNCTION", "LIST", "WITHCODE") + mb("FUNCTION", "LIST", "LIBRARYNAME") + mb("FUNCTION", "LIST", "foo") + mb("FUNCTION", "LIST", "LIBRARYNAME", "x", "WITHCODE") + mb("FUNCTION", "LIST", "WITHCODE", "WITHCODE") + mb("FUNCTION", "FLUSH") + mb("FUNCTION", "FLUSH", "ASYNC") + mb("FUNCTION", "FLUSH", "foo") + mb("FUNCTION", "FLUSH", "a", "b") + mb("FUNCTION", "FOO") + mb("FUNCTION"), 12)
@@ -452,7 +499,8 @@ def main():
     # Protocol errors: replied, then the connection is closed.
     for name, raw in [("bad multibulk", b"*x\r\n"), ("expected dollar", b"*1\r\n+PING\r\n"),
                       ("bad bulk length", b"*1\r\n$-3\r\n"), ("unbalanced quotes", b"ECHO \"abc\r\n"),
-                      ("huge bulk", b"*1\r\n$536870913\r\n")]:
+                      ("huge bulk", b"*1\r\n$536870913\r\n"), ("multibulk -0", b"*-0\r\n"),
+                      ("multibulk 00", b"*00\r\n"), ("bulk length -0", b"*1\r\n$-0\r\n")]:
         c = Conn(args.port)
         c.send(raw)
         try:

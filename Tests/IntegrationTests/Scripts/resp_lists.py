@@ -21,7 +21,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
     # Fixed key names (they appear in BLPOP's and LMPOP's replies): removed first.
-    names = ["l", "m", "s", "none", "d", "t", "u", "big", "lg", "b", "b2", "w", "w0", "dst", "gone"]
+    names = ["l", "m", "s", "none", "d", "t", "u", "big", "lg", "b", "b2", "w", "w0", "dst", "gone", "x", "xs", "xd"]
 
     def k(name):
         return ("rl_%s" % name).encode()
@@ -110,6 +110,28 @@ def main():
     p.send(mb("LPUSH", w, "moved"))
     r3 = p.reply()
     out.append("chained: %r %r %r" % (r3, c2.reply(), c1.reply()))
+    # A client blocked in BLPOP is served after the whole EXEC that pushed (redis's ready keys):
+    # the queued LPOP takes the first element, the blocked client the one EXEC left.
+    x = k("x")
+    c1.send(mb("BLPOP", x, 5))
+    time.sleep(0.1)
+    p.send(mb("MULTI") + mb("RPUSH", x, "e1") + mb("LPOP", x) + mb("RPUSH", x, "e2") + mb("EXEC"))
+    rx = b"".join(p.reply() for _ in range(5))
+    out.append("served after exec: %r %r" % (rx, c1.reply()))
+    # BLMOVE woken while its destination holds a string: WRONGTYPE to it, the source untouched for
+    # the next blocked client.
+    xs, xd = k("xs"), k("xd")
+    p.send(mb("SET", xd, "str"))
+    p.reply()
+    c2.send(mb("BLMOVE", xs, xd, "LEFT", "RIGHT", 5))
+    time.sleep(0.1)
+    c1.send(mb("BLPOP", xs, 5))
+    time.sleep(0.1)
+    p.send(mb("RPUSH", xs, "e1"))
+    rp = p.reply()
+    moved, popped = c2.reply(), c1.reply()
+    p.send(mb("LRANGE", xs, 0, -1) + mb("GET", xd))
+    out.append("blmove wrongtype destination: %r %r %r %r %r" % (rp, moved, popped, p.reply(), p.reply()))
     # A blocked client that closes loses nothing: the push stays in the list.
     gone = Conn(args.port)
     gone.send(mb("BLPOP", k("gone"), 0))
