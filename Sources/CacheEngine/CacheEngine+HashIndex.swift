@@ -15,7 +15,7 @@ import Glibc
 extension CacheEngine {
     /// log2 of a segment's buckets.
     static let hashSegmentBits = 12
-    /// log2 of the first table's buckets (a hash converted from a listpack has 129 fields).
+    /// log2 of the first table's buckets (a listpack converted by a long value may have few fields).
     static let hashInitialBits = 8
     /// Buckets of the old table a write moves to the new one.
     static let hashRehashStep = 64

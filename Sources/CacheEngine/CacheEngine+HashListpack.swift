@@ -1,5 +1,5 @@
 // A small hash's listpack encoding (layout: HashLayout.swift): its pairs in one packed node, in
-// insertion order, found by a walk of at most `hashListpackEntries` pairs. A pair is set in place
+// insertion order, found by a walk of at most `hashListpackEntries` (512) pairs. A pair is set in place
 // (the rest of the node moved by one memmove), a node without room is replaced by one twice as
 // large. Past the thresholds (redis's hash-max-listpack-entries and -value) the hash converts to
 // the hashtable encoding once, as redis does, and never back. Item lock held throughout.
@@ -15,7 +15,7 @@ enum FieldSetOutcome {
 
 extension CacheEngine {
     /// redis's hash-max-listpack-entries and hash-max-listpack-value defaults.
-    public static let hashListpackEntries = 128
+    public static let hashListpackEntries = 512
     public static let hashListpackValue = 64
 
     /// The pair holding `field` in packed node `n`.
