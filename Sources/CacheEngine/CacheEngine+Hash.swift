@@ -63,7 +63,7 @@ extension CacheEngine {
         guard let root = found ?? newHashRoot(key, database) else { return .outOfMemory }
         var d = root.hashDescriptor
         // redis converts before setting when any field or value passes the listpack's limit.
-        if d.encoding == .listpack {
+        if d.packed {
             for i in 0..<count {
                 let (f, v) = pair(i)
                 if f.count > Self.hashListpackValue || v.count > Self.hashListpackValue {
@@ -118,11 +118,12 @@ extension CacheEngine {
     }
 
     /// HDEL: how many of the `count` fields were removed, or nil for another type.
-    public func hashDelete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, count: Int,
+    /// (`type: .set`: SREM.)
+    public func hashDelete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash, count: Int,
                            field: (Int) -> UnsafeRawBufferPointer) -> Int? {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database)
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
         if wrongType { return nil }
         guard let root = found else { return 0 }
         var d = root.hashDescriptor
@@ -138,11 +139,12 @@ extension CacheEngine {
 
     /// HGET / HMGET / HEXISTS / HSTRLEN: `visit` sees each field's value (nil: no such field) in
     /// the order asked; `.noKey` visits nothing.
-    public func hashGet(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, count: Int = 1,
+    /// (`type: .set`: SISMEMBER, SMISMEMBER; a member's value is empty.)
+    public func hashGet(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash, count: Int = 1,
                         field: (Int) -> UnsafeRawBufferPointer, visit: (HashBytes?) -> Void) -> HashReadResult {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database)
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
         if wrongType { return .wrongType }
         guard let root = found else { return .noKey }
         defer { refDecrement(root) }
@@ -152,36 +154,36 @@ extension CacheEngine {
     }
 
     /// HLEN (0 for no key), or nil for a key of another type.
-    public func hashLength(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int) -> Int? {
-        guard let s = hashSummary(key, hash: hv, database: database, missingIsEmpty: true) else { return nil }
+    public func hashLength(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash) -> Int? {
+        guard let s = hashSummary(key, hash: hv, database: database, type: type, missingIsEmpty: true) else { return nil }
         return s.count
     }
 
     /// The hash's size; nil for no key (or, with `missingIsEmpty`, an empty summary) and for
     /// another type (`missingIsEmpty` then tells them apart: nil is another type).
-    public func hashSummary(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int,
+    public func hashSummary(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
                             missingIsEmpty: Bool = false) -> HashSummary? {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database)
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
         if wrongType { return nil }
         guard let root = found else {
             return missingIsEmpty ? HashSummary(count: 0, bytes: 0, memory: 0, encoding: .listpack, buckets: 0, rehashing: false) : nil
         }
         defer { refDecrement(root) }
         let d = root.hashDescriptor
-        let buckets = d.encoding == .listpack ? 0 : (1 << d.bits0) + (d.rehashing ? 1 << d.bits1 : 0)
+        let buckets = d.packed ? 0 : (1 << d.bits0) + (d.rehashing ? 1 << d.bits1 : 0)
         return HashSummary(count: d.count, bytes: d.bytes, memory: d.memory, encoding: d.encoding,
                            buckets: buckets, rehashing: d.rehashing)
     }
 
     /// HGETALL / HKEYS / HVALS: `willVisit` learns the count, then `visit` sees every pair (in
     /// insertion order).
-    public func hashVisit(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int,
+    public func hashVisit(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
                           willVisit: (Int) -> Void, visit: (HashBytes, HashBytes) -> Void) -> HashReadResult {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database)
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
         if wrongType { return .wrongType }
         guard let root = found else { return .noKey }
         defer { refDecrement(root) }
@@ -208,7 +210,8 @@ extension CacheEngine {
     func lockedHashCopy(_ root: Item) -> HashDescriptor? {
         let d = root.hashDescriptor
         var copy = HashDescriptor()
-        if d.encoding == .listpack {
+        copy.encoding = d.encoding
+        if d.packed {
             guard d.head != 0 else { return copy }
             let n = node(d.head)
             guard let m = allocListNode(capacity: n.nodeUsed) else { return nil }
@@ -216,6 +219,7 @@ extension CacheEngine {
             m.nodeUsed = n.nodeUsed
             m.nodeCount = n.nodeCount
             copy.head = arena.handle(m.raw)
+            copy.encoding = d.encoding
             copy.count = d.count
             copy.bytes = d.bytes
             copy.memory = chunkBytes(m)
@@ -254,10 +258,11 @@ extension CacheEngine {
     }
 
     /// The hash under `key` with a reference, or none; `wrongType` for another type.
-    func lockedHashRoot(_ key: UnsafeRawBufferPointer, _ hv: UInt32, _ database: Int) -> (Item?, wrongType: Bool) {
+    func lockedHashRoot(_ key: UnsafeRawBufferPointer, _ hv: UInt32, _ database: Int,
+                        type: ItemType = .hash) -> (Item?, wrongType: Bool) {
         var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, database: database, anyType: true, bump: true, outcome: &outcome) else { return (nil, false) }
-        if it.type != .hash {
+        if it.type != type {
             refDecrement(it)
             return (nil, true)
         }
@@ -265,10 +270,13 @@ extension CacheEngine {
     }
 
     /// A new, empty, unlinked root (one reference, the caller's).
-    func newHashRoot(_ key: UnsafeRawBufferPointer, _ database: Int) -> Item? {
+    func newHashRoot(_ key: UnsafeRawBufferPointer, _ database: Int, type: ItemType = .hash,
+                     encoding: HashEncoding = .listpack) -> Item? {
         guard case .item(let root) = allocate(key: key, flags: 0, expiry: 0, valueLength: HashDescriptor.size,
-                                              database: database, type: .hash) else { return nil }
-        root.hashDescriptor = HashDescriptor()
+                                              database: database, type: type) else { return nil }
+        var d = HashDescriptor()
+        d.encoding = encoding
+        root.hashDescriptor = d
         return root
     }
 
@@ -297,7 +305,7 @@ extension CacheEngine {
 
     /// The value of `field`, or nil.
     func lockedHashValue(_ d: HashDescriptor, _ field: UnsafeRawBufferPointer) -> HashBytes? {
-        if d.encoding == .listpack {
+        if d.packed {
             guard d.head != 0 else { return nil }
             let n = node(d.head)
             guard let pair = packedFind(n, field) else { return nil }
@@ -309,7 +317,7 @@ extension CacheEngine {
 
     /// Every pair in insertion order until `visit` returns false.
     func lockedHashEach(_ d: HashDescriptor, _ visit: (HashBytes, HashBytes) -> Bool) {
-        if d.encoding == .listpack {
+        if d.packed {
             packedVisit(d) { pair, n in
                 visit(packedBytes(n, pair.field, pair.fieldCount), packedBytes(n, pair.value, pair.valueCount))
             }

@@ -20,7 +20,7 @@ extension CacheEngine {
 
     /// Frees (or queues) everything `d` holds.
     func lockedHashFreeChain(_ d: HashDescriptor) {
-        if d.encoding == .listpack {
+        if d.packed {
             freeNodeChain(head: d.head, nodes: d.head == 0 ? 0 : 1)
             return
         }
@@ -30,7 +30,7 @@ extension CacheEngine {
 
     /// Frees what `d` holds at once (a half-built copy or conversion: short, or the caller's to bound).
     func lockedHashFreeNow(_ d: HashDescriptor) {
-        if d.encoding == .listpack {
+        if d.packed {
             if d.head != 0 { refDecrement(node(d.head)) }
             return
         }

@@ -141,7 +141,9 @@ extension CacheEngine {
     /// Sets one pair in either encoding, converting a listpack that would pass its thresholds.
     func lockedHashSetPair(_ d: inout HashDescriptor, _ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
                            onlyIfAbsent: Bool) -> FieldSetOutcome {
-        if d.encoding == .listpack {
+        if d.encoding == .intset {
+            if let r = lockedIntsetSet(&d, field) { return r }
+        } else if d.encoding == .listpack {
             if field.count > Self.hashListpackValue || value.count > Self.hashListpackValue {
                 guard lockedHashConvert(&d) else { return .outOfMemory }
             } else {
@@ -174,7 +176,7 @@ extension CacheEngine {
 
     /// Removes one field in either encoding; whether it was there.
     func lockedHashRemovePair(_ d: inout HashDescriptor, _ field: UnsafeRawBufferPointer) -> Bool {
-        if d.encoding == .listpack { return lockedPackedRemove(&d, field) }
+        if d.packed { return lockedPackedRemove(&d, field) }
         guard let e = lockedFieldFind(d, field, Self.hash(field)) else { return false }
         lockedFieldUnlink(e, &d)
         refDecrement(e)

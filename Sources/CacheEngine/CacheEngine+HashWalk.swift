@@ -12,11 +12,12 @@ extension CacheEngine {
     /// HRANDFIELD key count: `count` pairs at random, distinct (`distinct`: every pair when
     /// `count` is at least the hash's size, in order) or each drawn anew. `willVisit` learns how
     /// many `visit` will see.
-    public func hashRandom(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, count: Int, distinct: Bool,
+    public func hashRandom(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
+                           count: Int, distinct: Bool,
                            willVisit: (Int) -> Void, visit: (HashBytes, HashBytes) -> Void) -> HashReadResult {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database)
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
         if wrongType { return .wrongType }
         guard let root = found else { return .noKey }
         defer { refDecrement(root) }
@@ -27,7 +28,7 @@ extension CacheEngine {
             return .ok
         }
         willVisit(count)
-        if d.encoding == .listpack {
+        if d.packed {
             var places: [Int] = []
             places.reserveCapacity(d.count)
             packedVisit(d) { pair, _ in places.append(pair.offset); return true }
@@ -96,16 +97,17 @@ extension CacheEngine {
     }
 
     /// HSCAN key cursor COUNT n: the pairs of the buckets visited, and the next cursor (0: done).
-    public func hashScan(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, cursor: UInt64, count: Int,
+    public func hashScan(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
+                         cursor: UInt64, count: Int,
                          visit: (HashBytes, HashBytes) -> Void) -> (HashReadResult, UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database)
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
         if wrongType { return (.wrongType, 0) }
         guard let root = found else { return (.noKey, 0) }
         defer { refDecrement(root) }
         let d = root.hashDescriptor
-        if d.encoding == .listpack {
+        if d.packed {
             lockedHashEach(d) { f, v in visit(f, v); return true }
             return (.ok, 0)
         }

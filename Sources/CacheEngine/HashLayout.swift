@@ -33,7 +33,8 @@ import Glibc
 
 /// How a hash's fields are kept (OBJECT ENCODING's word).
 public enum HashEncoding: UInt8, Sendable, Equatable {
-    case listpack = 0, hashtable = 1
+    /// intset: a set's packed node of integers in ascending order (CacheEngine+Set.swift).
+    case listpack = 0, hashtable = 1, intset = 2
 }
 
 /// A hash root's value.
@@ -62,6 +63,8 @@ struct HashDescriptor {
     var encoding = HashEncoding.listpack
 
     var rehashing: Bool { table1 != 0 }
+    /// The pairs lie in one packed node (listpack, intset).
+    var packed: Bool { encoding != .hashtable }
 }
 
 extension Item {

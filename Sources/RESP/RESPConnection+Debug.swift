@@ -79,10 +79,10 @@ extension RESPConnection {
         }
         defer { engine.release(it) }
         // Lists' quicklist fields (ql_nodes ...) are not rendered yet.
-        if it.type == .hash, let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database) {
+        if it.type == .hash || it.type == .set, let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: it.type) {
             // RDB's length of the pairs, one length byte each (an estimate past 63 bytes).
             let serialized = (s.count < 64 ? 1 : 5) + s.bytes + 2 * s.count
-            return debugObjectLine(it, info, encoding: s.encoding == .hashtable ? "hashtable" : "listpack", refcount: 1,
+            return debugObjectLine(it, info, encoding: Self.encodingName(s.encoding).description, refcount: 1,
                                    serialized: serialized, out)
         }
         guard it.type == .string else { return unsupportedType(command: "DEBUG OBJECT", it.type, out) }

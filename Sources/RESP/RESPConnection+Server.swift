@@ -133,7 +133,8 @@ extension RESPConnection {
         let chunk = engine.slabClassStats(info.slabClass).chunkSize
         var usage = info.size <= chunk ? chunk : info.size
         // A hash's fields and index are its memory too (the chunks they take).
-        if info.type == .hash, let s = engine.hashSummary(argument(2), hash: CacheEngine.hash(argument(2)), database: database) {
+        if info.type == .hash || info.type == .set,
+           let s = engine.hashSummary(argument(2), hash: CacheEngine.hash(argument(2)), database: database, type: info.type) {
             usage += s.memory
         }
         out.appendRESPInteger(Int64(usage))
@@ -149,11 +150,11 @@ extension RESPConnection {
             out.appendRESPNull(version)
             return .proceed
         }
-        guard info.type == .list || info.type == .hash else { return unsupportedType(command: "OBJECT", info.type, out) }
+        guard info.type == .list || info.type == .hash || info.type == .set else { return unsupportedType(command: "OBJECT", info.type, out) }
         if equalFolded(sub, "encoding") {
-            if info.type == .hash {
-                let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database)
-                out.appendRESPBulk(s?.encoding == .hashtable ? "hashtable" : "listpack")
+            if info.type == .hash || info.type == .set {
+                let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: info.type)
+                out.appendRESPBulk(Self.encodingName(s?.encoding ?? .listpack))
             } else {
                 out.appendRESPBulk("quicklist")
             }
@@ -165,6 +166,15 @@ extension RESPConnection {
             return error(out, Self.noLFUError)
         }
         return .proceed
+    }
+
+    /// OBJECT ENCODING's word for a hash's or set's encoding.
+    static func encodingName(_ e: HashEncoding) -> StaticString {
+        switch e {
+        case .listpack: "listpack"
+        case .hashtable: "hashtable"
+        case .intset: "intset"
+        }
     }
 
     static let noLFUError: StaticString = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."

@@ -1,8 +1,9 @@
-// Black-box tests of Redis hashes (--redis-port): the transcript of Scripts/resp_hashes.py (every
+// Black-box tests of Redis hashes and sets (--redis-port): the transcript of Scripts/resp_hashes.py (every
 // hash command with its edge errors, WRONGTYPE both ways, the listpack -> hashtable conversion,
 // HINCRBY/HINCRBYFLOAT, HRANDFIELD, HSCAN, large hashes and values, key commands on a hash, RESP3,
 // keyspace notifications) against swiftcached with -t 2 and against redis-server 7.0, compared
-// line by line; and Scripts/resp_hash_delete.py: deleting a hash of 300,000 fields answers at
+// line by line; the same for Scripts/resp_sets.py (every set command, intset/hashtable, the set
+// algebra, SSCAN, RESP3, notifications); and Scripts/resp_hash_delete.py: deleting a hash of 300,000 fields answers at
 // once, another client's PINGs are not held up, and the lazy freer takes the fields.
 //
 // redis-server is a prerequisite (Tools/deps.sh test installs it): without it the transcript test
@@ -11,7 +12,7 @@
 import Foundation
 import Testing
 
-@Suite("swiftcached Redis hashes black-box")
+@Suite("swiftcached Redis hashes and sets black-box")
 struct RESPHashBlackBoxTests {
     @Test("hash transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
     func hashTranscriptMatchesRedis() async throws {
@@ -31,6 +32,29 @@ struct RESPHashBlackBoxTests {
         let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
         #expect(a.last == "HASH CHECKS PASSED" && b.last == "HASH CHECKS PASSED")
         #expect(a.count == b.count && a.count > 20, "transcripts of \(a.count) and \(b.count) lines")
+        for (x, y) in zip(a, b) {
+            #expect(x == y, "swiftcached and redis-server differ")
+        }
+    }
+
+    @Test("set transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    func setTranscriptMatchesRedis() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_sets.py")
+        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_sets.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(server.isRunning, "swiftcached died during resp_sets.py; log:\n\(server.log)")
+            return r.output
+        }
+        let theirs = try await withRedisServer { port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_sets.py against redis-server failed:\n\(r.report)")
+            return r.output
+        }
+        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
+        #expect(a.last == "SET CHECKS PASSED" && b.last == "SET CHECKS PASSED")
+        #expect(a.count == b.count && a.count > 15, "transcripts of \(a.count) and \(b.count) lines")
         for (x, y) in zip(a, b) {
             #expect(x == y, "swiftcached and redis-server differ")
         }
