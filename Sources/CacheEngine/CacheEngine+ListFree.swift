@@ -1,4 +1,4 @@
-// Freeing a list's nodes when its root goes (DEL, overwrite, expiry, eviction, flush, the last
+// Freeing a list's nodes (and a hash's entries, CacheEngine+HashFree.swift) when its root goes (DEL, overwrite, expiry, eviction, flush, the last
 // reference of an unlinked root). A root's last reference may drop under an item lock and even
 // an LRU lock (the tail walkers), so a long list must not be freed there: up to
 // `listInlineFreeNodes` nodes (redis's LAZYFREE_THRESHOLD, 64) are freed at once, a longer chain
@@ -40,9 +40,15 @@ extension CacheEngine {
     func releaseListNodes(_ root: Item) {
         let d = root.listDescriptor
         root.listDescriptor = ListDescriptor()
-        guard d.head != 0 else { return }
-        if d.nodes <= Self.listInlineFreeNodes {
-            var h = d.head
+        freeNodeChain(head: d.head, nodes: d.nodes)
+    }
+
+    /// Frees a chain of keyless items linked through their next fields (a list's nodes, a hash's
+    /// entries and index): now when short, else on the lazy-free queue.
+    func freeNodeChain(head: SlabHandle, nodes: Int) {
+        guard head != 0 else { return }
+        if nodes <= Self.listInlineFreeNodes {
+            var h = head
             while h != 0 {
                 let n = Item(arena.pointer(h))
                 h = n.next
@@ -52,10 +58,10 @@ extension CacheEngine {
         }
         let q = listFrees
         q.mutex.lock()
-        Item(arena.pointer(d.head)).hashNext = q.first
-        q.first = d.head
+        Item(arena.pointer(head)).hashNext = q.first
+        q.first = head
         q.pendingLists += 1
-        q.pendingNodes.add(d.nodes, ordering: .relaxed)
+        q.pendingNodes.add(nodes, ordering: .relaxed)
         q.mutex.unlock()
         q.lazyFreedLists.add(1, ordering: .relaxed)
         q.signal.poke()

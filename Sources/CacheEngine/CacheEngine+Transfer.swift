@@ -5,8 +5,8 @@
 // unlinked. Type, value and expiry (to the millisecond) go along.
 //
 // What "the value goes along" means depends on the type, in one switch (`lockedTransferValue`):
-// a string's bytes are copied into the new item. A list root's value is a descriptor of node
-// items: a rename or move hands the descriptor to the new root, a copy copies the nodes. The
+// a string's bytes are copied into the new item. A list, hash or set root's value is a descriptor of
+// node items: a rename or move hands the descriptor to the new root, a copy copies the nodes. The
 // types not built yet answer `.unsupportedType` (the protocol replies with an error and counts it).
 
 /// What a transfer did.
@@ -100,6 +100,8 @@ extension CacheEngine {
             case .item(let it):
                 if keepSource {
                     guard let copy = lockedListCopy(source) else {
+                        // The new root's value is not a descriptor yet: its release must free nothing.
+                        it.listDescriptor = ListDescriptor()
                         refDecrement(it)
                         return .outOfMemory
                     }
@@ -112,7 +114,25 @@ extension CacheEngine {
             case .tooLarge: return .tooLarge
             case .outOfMemory: return .outOfMemory
             }
-        case .hash, .set, .zset, .stream:
+        case .hash, .set:
+            switch allocate(key: newKey, flags: 0, expiry: 0, valueLength: Self.hashRootValueLength,
+                            database: database, type: source.type) {
+            case .item(let it):
+                if keepSource {
+                    guard let copy = lockedHashCopy(source) else {
+                        it.hashDescriptor = HashDescriptor()
+                        refDecrement(it)
+                        return .outOfMemory
+                    }
+                    lockedHashAttach(copy, to: it)
+                } else {
+                    lockedHashAttach(lockedHashDetach(source), to: it)
+                }
+                return .item(it)
+            case .tooLarge: return .tooLarge
+            case .outOfMemory: return .outOfMemory
+            }
+        case .zset, .stream:
             return .unsupported(source.type)
         }
     }

@@ -158,8 +158,10 @@ public final class CacheEngine: @unchecked Sendable {
     public func retain(_ it: Item) { refIncrement(it) }
 
     private func freeItem(_ it: Item) {
-        // A list root's nodes go with it (now, or by the lazy freer for a long list).
-        if it.type == .list && it.keyLength > 0 { releaseListNodes(it) }
+        // A list's nodes and a hash's fields go with their root (now, or by the lazy freer when long).
+        if it.keyLength > 0 {
+            if it.type == .list { releaseListNodes(it) } else if it.type == .hash || it.type == .set { releaseHashNodes(it) }
+        }
         if it.isChunked {
             let n = chunkCount(it)
             let table = chunkTable(it)

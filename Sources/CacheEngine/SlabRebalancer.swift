@@ -182,8 +182,9 @@ extension CacheEngine {
         copy.flags = old.flags & ~ItemFlag.linked
         let cas = old.cas
         let time = old.time
-        // A list's nodes now belong to the copy's descriptor: the old root must not free them.
+        // A list's nodes (a hash's fields) now belong to the copy's descriptor: the old root must not free them.
         if old.type == .list { old.listDescriptor = ListDescriptor() }
+        if old.type == .hash || old.type == .set { old.hashDescriptor = HashDescriptor() }
         lockedUnlink(old, hv)
         lockedLink(copy, hv, cas: cas)
         copy.time = time

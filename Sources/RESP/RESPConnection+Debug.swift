@@ -6,7 +6,8 @@
 // - DEBUG SET-ACTIVE-EXPIRE is accepted and changes nothing: expired items are reclaimed when
 //   read, by the crawler and at allocation, as the cache port's are.
 // - DEBUG OBJECT's serializedlength is the RDB length without LZF compression (redis compresses
-//   strings over 20 bytes when it can); its address is the item's, its lru the item's last access.
+//   strings over 20 bytes when it can; a hash's is estimated from its pairs' bytes); its address is
+//   the item's, its lru the item's last access.
 // - FUNCTION keeps no functions: LIST is empty, FLUSH succeeds, the others are refused.
 import CacheEngine
 import Platform
@@ -78,6 +79,12 @@ extension RESPConnection {
         }
         defer { engine.release(it) }
         // Lists' quicklist fields (ql_nodes ...) are not rendered yet.
+        if it.type == .hash || it.type == .set, let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: it.type) {
+            // RDB's length of the pairs, one length byte each (an estimate past 63 bytes).
+            let serialized = (s.count < 64 ? 1 : 5) + s.bytes + 2 * s.count
+            return debugObjectLine(it, info, encoding: Self.encodingName(s.encoding).description, refcount: 1,
+                                   serialized: serialized, out)
+        }
         guard it.type == .string else { return unsupportedType(command: "DEBUG OBJECT", it.type, out) }
         var integer: Int? = nil
         if it.valueLength <= 20 && engine.valueSegmentCount(it) == 1 {
@@ -92,6 +99,11 @@ extension RESPConnection {
             let n = it.valueLength
             serialized = (n < 64 ? 1 : n < 16384 ? 2 : n <= Int(UInt32.max) ? 5 : 9) + n
         }
+        return debugObjectLine(it, info, encoding: encoding, refcount: refcount, serialized: serialized, out)
+    }
+
+    private func debugObjectLine(_ it: Item, _ info: ItemInfo, encoding: String, refcount: Int, serialized: Int,
+                                 _ out: OutputBuffer) -> HandlerAction {
         let now = engine.clock.current
         let lru = (engine.clock.processStarted + Int(info.lastAccess)) & 0xFF_FFFF
         let idle = now &- min(info.lastAccess, now)

@@ -150,7 +150,7 @@ extension RESPConnection {
 
     /// redis's parseScanCursorOrReply: strtoul's decimal (a sign allowed, "-1" wraps), no
     /// leading space, nothing after, no overflow.
-    private func scanCursor(_ a: UnsafeRawBufferPointer) -> UInt64? {
+    func scanCursor(_ a: UnsafeRawBufferPointer) -> UInt64? {
         var i = 0
         if a.count > 0 && (a[0] == 0x20 || (a[0] >= 0x09 && a[0] <= 0x0D)) { return nil }
         var negative = false

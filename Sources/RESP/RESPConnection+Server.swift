@@ -132,11 +132,18 @@ extension RESPConnection {
             return .proceed
         }
         let chunk = engine.slabClassStats(info.slabClass).chunkSize
-        out.appendRESPInteger(Int64(info.size <= chunk ? chunk : info.size))
+        var usage = info.size <= chunk ? chunk : info.size
+        // A hash's fields and index are its memory too (the chunks they take).
+        if info.type == .hash || info.type == .set,
+           let s = engine.hashSummary(argument(2), hash: CacheEngine.hash(argument(2)), database: database, type: info.type) {
+            usage += s.memory
+        }
+        out.appendRESPInteger(Int64(usage))
         return .proceed
     }
 
-    /// OBJECT of a key that is not a string: lists are redis 7.0's quicklists, never shared;
+    /// OBJECT of a key that is not a string: lists are redis 7.0's quicklists, hashes its listpack
+    /// or hashtable (the engine's encoding, converted at redis's thresholds), never shared;
     /// the types not built yet are refused (counted).
     private func objectOfContainer(_ out: OutputBuffer) -> HandlerAction {
         let sub = argument(1), key = argument(2)
@@ -144,9 +151,14 @@ extension RESPConnection {
             out.appendRESPNull(version)
             return .proceed
         }
-        guard info.type == .list else { return unsupportedType(command: "OBJECT", info.type, out) }
+        guard info.type == .list || info.type == .hash || info.type == .set else { return unsupportedType(command: "OBJECT", info.type, out) }
         if equalFolded(sub, "encoding") {
-            out.appendRESPBulk("quicklist")
+            if info.type == .hash || info.type == .set {
+                let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: info.type)
+                out.appendRESPBulk(Self.encodingName(s?.encoding ?? .listpack))
+            } else {
+                out.appendRESPBulk("quicklist")
+            }
         } else if equalFolded(sub, "refcount") {
             out.appendRESPInteger(1)
         } else if equalFolded(sub, "idletime") {
@@ -155,6 +167,15 @@ extension RESPConnection {
             return error(out, Self.noLFUError)
         }
         return .proceed
+    }
+
+    /// OBJECT ENCODING's word for a hash's or set's encoding.
+    static func encodingName(_ e: HashEncoding) -> StaticString {
+        switch e {
+        case .listpack: "listpack"
+        case .hashtable: "hashtable"
+        case .intset: "intset"
+        }
     }
 
     static let noLFUError: StaticString = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."

@@ -102,7 +102,7 @@ extension RESPService {
                 ("maxmemory_human", humanBytes(limit)),
                 ("maxmemory_policy", engine.tuning.evictsToFree ? "allkeys-lru" : "noeviction"),
                 ("mem_allocator", "swiftcached-slabs"),
-                // Deleted long lists whose nodes the engine's list-free thread has not freed yet.
+                // Deleted long lists and hashes whose nodes the engine's list-free thread has not freed yet.
                 ("lazyfree_pending_objects", String(engine.listFrees.pendingListCount)),
             ]
         case .persistence:
@@ -149,6 +149,8 @@ extension RESPService {
                 ("resp_unsupported_type_errors", String(total(.unsupportedTypes))),
                 ("lazyfreed_objects", String(engine.listFrees.lazyFreedLists.load(ordering: .relaxed))),
                 ("resp_list_elements_too_large", String(total(.listElementsTooLarge))),
+                ("resp_hash_pairs_too_large", String(total(.hashPairsTooLarge))),
+                ("resp_hrandfield_refused", String(total(.hashRandomRefused))),
             ]
         case .replication:
             return [

@@ -61,6 +61,10 @@ public enum RESPCounter: Int, StatCounter {
     case unsupportedTypes
     /// List elements refused for being larger than an item may be (-I).
     case listElementsTooLarge
+    /// Hash fields and values refused for being larger together than an item may be (-I).
+    case hashPairsTooLarge
+    /// HRANDFIELD calls refused for asking more repeated picks than `hashRandomRepeatLimit`.
+    case hashRandomRefused
 
     public var name: String {
         switch self {
@@ -84,6 +88,8 @@ public enum RESPCounter: Int, StatCounter {
         case .scanCutShort: return "resp_scan_cut_short"
         case .unsupportedTypes: return "resp_unsupported_type_errors"
         case .listElementsTooLarge: return "resp_list_elements_too_large"
+        case .hashPairsTooLarge: return "resp_hash_pairs_too_large"
+        case .hashRandomRefused: return "resp_hrandfield_refused"
         }
     }
 

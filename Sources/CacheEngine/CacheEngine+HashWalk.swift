@@ -1,0 +1,143 @@
+// A hash's pairs picked at random (HRANDFIELD) and walked by cursor (HSCAN), redis's way.
+// HSCAN of a listpack returns every pair with cursor 0, as redis does. HSCAN of a hashtable is
+// redis's dictScan: the cursor counts buckets in reverse-binary order, so a pair present from the
+// first call to the last is returned at least once even when the index doubles in between; while
+// two tables exist, a bucket of the smaller is visited with all its expansions in the larger.
+// A call visits buckets until COUNT pairs or COUNT x 10 buckets (redis's maxiterations).
+// A random pair: a random non-empty bucket and a random place in its chain (a few tries), else
+// a walk of the insertion chain to a random place (a hash much sparser than its index).
+import SlabAllocator
+
+extension CacheEngine {
+    /// HRANDFIELD key count: `count` pairs at random, distinct (`distinct`: every pair when
+    /// `count` is at least the hash's size, in order) or each drawn anew. `willVisit` learns how
+    /// many `visit` will see.
+    public func hashRandom(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
+                           count: Int, distinct: Bool,
+                           willVisit: (Int) -> Void, visit: (HashBytes, HashBytes) -> Void) -> HashReadResult {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
+        if wrongType { return .wrongType }
+        guard let root = found else { return .noKey }
+        defer { refDecrement(root) }
+        let d = root.hashDescriptor
+        if distinct && count >= d.count {
+            willVisit(d.count)
+            lockedHashEach(d) { f, v in visit(f, v); return true }
+            return .ok
+        }
+        willVisit(count)
+        if d.packed {
+            var places: [Int] = []
+            places.reserveCapacity(d.count)
+            packedVisit(d) { pair, _ in places.append(pair.offset); return true }
+            if distinct { places.shuffle() }
+            let n = node(d.head)
+            for i in 0..<count {
+                let pair = PackedPair(UnsafeRawPointer(n.value), at: distinct ? places[i] : places.randomElement()!)
+                visit(packedBytes(n, pair.field, pair.fieldCount), packedBytes(n, pair.value, pair.valueCount))
+            }
+            return .ok
+        }
+        if !distinct {
+            for _ in 0..<count {
+                let e = node(lockedRandomEntry(d))
+                visit(entryField(e), entryValue(e))
+            }
+            return .ok
+        }
+        if count * 3 > d.count {
+            // Many of them: a partial shuffle of every entry (redis's case 3 copies the hash).
+            var all: [SlabHandle] = []
+            all.reserveCapacity(d.count)
+            var h = d.head
+            while h != 0 { all.append(h); h = node(h).next }
+            for i in 0..<count {
+                all.swapAt(i, Int.random(in: i..<all.count))
+                let e = node(all[i])
+                visit(entryField(e), entryValue(e))
+            }
+            return .ok
+        }
+        var seen = Set<SlabHandle>()
+        while seen.count < count {
+            let h = lockedRandomEntry(d)
+            if seen.insert(h).inserted {
+                let e = node(h)
+                visit(entryField(e), entryValue(e))
+            }
+        }
+        return .ok
+    }
+
+    /// One entry at random (the hash has at least one).
+    func lockedRandomEntry(_ d: HashDescriptor) -> SlabHandle {
+        let size0 = 1 << d.bits0
+        let size1 = d.rehashing ? 1 << d.bits1 : 0
+        if d.count * 4 >= size0 {
+            for _ in 0..<64 {
+                let b = Int.random(in: 0..<(size0 + size1))
+                let first = b < size0 ? bucketHead(d.table0, bits: d.bits0, b).pointee
+                                      : bucketHead(d.table1, bits: d.bits1, b - size0).pointee
+                guard first != 0 else { continue }
+                var length = 0
+                var x = first
+                while x != 0 { length += 1; x = node(x).hashNext }
+                var k = Int.random(in: 0..<length)
+                x = first
+                while k > 0 { x = node(x).hashNext; k -= 1 }
+                return x
+            }
+        }
+        var k = Int.random(in: 0..<d.count)
+        var h = d.head
+        while k > 0 { h = node(h).next; k -= 1 }
+        return h
+    }
+
+    /// HSCAN key cursor COUNT n: the pairs of the buckets visited, and the next cursor (0: done).
+    public func hashScan(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
+                         cursor: UInt64, count: Int,
+                         visit: (HashBytes, HashBytes) -> Void) -> (HashReadResult, UInt64) {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
+        if wrongType { return (.wrongType, 0) }
+        guard let root = found else { return (.noKey, 0) }
+        defer { refDecrement(root) }
+        let d = root.hashDescriptor
+        if d.packed {
+            lockedHashEach(d) { f, v in visit(f, v); return true }
+            return (.ok, 0)
+        }
+        var v = cursor
+        var emitted = 0
+        var iterations = count > Int.max / 10 ? Int.max : count * 10
+        func emit(_ dir: SlabHandle, _ bits: Int, _ b: Int) {
+            var x = bucketHead(dir, bits: bits, b).pointee
+            while x != 0 {
+                let e = node(x)
+                visit(entryField(e), entryValue(e))
+                emitted += 1
+                x = e.hashNext
+            }
+        }
+        repeat {
+            if !d.rehashing {
+                let m0 = UInt64((1 << d.bits0) - 1)
+                emit(d.table0, d.bits0, Int(v & m0))
+                v = Self.nextCursor(v, mask: m0)
+            } else {
+                let m0 = UInt64((1 << d.bits0) - 1), m1 = UInt64((1 << d.bits1) - 1)
+                emit(d.table0, d.bits0, Int(v & m0))
+                repeat {
+                    emit(d.table1, d.bits1, Int(v & m1))
+                    v = Self.nextCursor(v, mask: m1)
+                } while v & (m0 ^ m1) != 0
+            }
+            iterations -= 1
+        } while v != 0 && iterations > 0 && emitted < count
+        return (.ok, v)
+    }
+}

@@ -1,0 +1,210 @@
+// How a Redis hash lies in slab memory. The key is a root item of type `.hash`, linked in the
+// hash table and the LRU like any item (so expiry, eviction, RENAME, SCAN... treat it as a key);
+// its value is a fixed 56-byte descriptor (`HashDescriptor`) changed in place under the key's
+// item lock. The fields live in keyless items that are never linked in the engine's table or an
+// LRU (never evicted or crawled on their own; the page mover leaves a page holding one alone, as
+// it does list nodes), in one of two encodings, as redis's:
+//
+// - listpack (small hashes: at most `hashListpackEntries` fields, every field and value at most
+//   `hashListpackValue` bytes): one packed node (a list node, `allocListNode`) holding
+//   `[LEB128 field length][field][LEB128 value length][value]` pairs in insertion order; a lookup
+//   walks at most 512 pairs in one chunk (redis 7.0's defaults: 512 entries, 64 bytes).
+// - hashtable: one entry item per pair, its value `[field][value]` (chunked past the largest
+//   chunk, so a pair may be as large as -I), found through a per-key index of 32-bit handles in
+//   slab memory (CacheEngine+HashIndex.swift): a directory item of segment handles, each segment
+//   4,096 bucket heads (16 KB), entries chained per bucket through the header's hash next.
+//   The index doubles when the fields outnumber the buckets, and the move to the new table is
+//   incremental (redis's rehash): every write moves a few buckets, lookups look in both tables.
+//   Entries are also chained head to tail in insertion order through the header's next/prev:
+//   HGETALL walks that chain, and a deleted hash hands the whole chain (with the index's items
+//   prepended) to the list lazy freer (`ListFreeQueue`) as one list of nodes.
+//
+// An entry's header fields, reused since nothing else reads them:
+//   cas          the field's hash (murmur3, the engine's key hash)
+//   next / prev  the next / previous entry in insertion order (0: none)
+//   hash next    the next entry in the same bucket
+//   client flags the field's length
+//   value length the field's and value's length
+// An index item (directory or segment) is a packed node whose value is its handle array.
+import SlabAllocator
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a hash's fields are kept (OBJECT ENCODING's word).
+public enum HashEncoding: UInt8, Sendable, Equatable {
+    /// intset: a set's packed node of integers in ascending order (CacheEngine+Set.swift).
+    case listpack = 0, hashtable = 1, intset = 2
+}
+
+/// A hash root's value.
+struct HashDescriptor {
+    static let size = 56
+    /// Fields.
+    var count = 0
+    /// The fields' and values' own bytes.
+    var bytes = 0
+    /// Slab memory the fields and index take (chunk sizes): MEMORY USAGE.
+    var memory = 0
+    /// listpack: the packed node; hashtable: the first entry in insertion order.
+    var head: SlabHandle = 0
+    /// hashtable: the last entry.
+    var tail: SlabHandle = 0
+    /// The index's directory (hashtable), and the larger one while rehashing.
+    var table0: SlabHandle = 0
+    var table1: SlabHandle = 0
+    /// Buckets of table0 already moved to table1.
+    var rehashIndex = 0
+    /// Directories and segments of both tables (freed with the entries).
+    var indexItems = 0
+    /// log2 of each table's buckets.
+    var bits0 = 0
+    var bits1 = 0
+    var encoding = HashEncoding.listpack
+
+    var rehashing: Bool { table1 != 0 }
+    /// The pairs lie in one packed node (listpack, intset).
+    var packed: Bool { encoding != .hashtable }
+}
+
+extension Item {
+    /// The descriptor in a hash root's value.
+    var hashDescriptor: HashDescriptor {
+        get {
+            let p = UnsafeRawPointer(value)
+            var d = HashDescriptor()
+            d.count = Int(p.loadUnaligned(as: UInt64.self))
+            d.bytes = Int(p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            d.memory = Int(p.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            d.head = p.loadUnaligned(fromByteOffset: 24, as: UInt32.self)
+            d.tail = p.loadUnaligned(fromByteOffset: 28, as: UInt32.self)
+            d.table0 = p.loadUnaligned(fromByteOffset: 32, as: UInt32.self)
+            d.table1 = p.loadUnaligned(fromByteOffset: 36, as: UInt32.self)
+            d.rehashIndex = Int(p.loadUnaligned(fromByteOffset: 40, as: UInt32.self))
+            d.indexItems = Int(p.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
+            d.bits0 = Int(p.load(fromByteOffset: 48, as: UInt8.self))
+            d.bits1 = Int(p.load(fromByteOffset: 49, as: UInt8.self))
+            d.encoding = HashEncoding(rawValue: p.load(fromByteOffset: 50, as: UInt8.self)) ?? .listpack
+            return d
+        }
+        nonmutating set {
+            let p = value
+            p.storeBytes(of: UInt64(newValue.count), as: UInt64.self)
+            p.storeBytes(of: UInt64(newValue.bytes), toByteOffset: 8, as: UInt64.self)
+            p.storeBytes(of: UInt64(newValue.memory), toByteOffset: 16, as: UInt64.self)
+            p.storeBytes(of: newValue.head, toByteOffset: 24, as: UInt32.self)
+            p.storeBytes(of: newValue.tail, toByteOffset: 28, as: UInt32.self)
+            p.storeBytes(of: newValue.table0, toByteOffset: 32, as: UInt32.self)
+            p.storeBytes(of: newValue.table1, toByteOffset: 36, as: UInt32.self)
+            p.storeBytes(of: UInt32(newValue.rehashIndex), toByteOffset: 40, as: UInt32.self)
+            p.storeBytes(of: UInt32(newValue.indexItems), toByteOffset: 44, as: UInt32.self)
+            p.storeBytes(of: UInt8(newValue.bits0), toByteOffset: 48, as: UInt8.self)
+            p.storeBytes(of: UInt8(newValue.bits1), toByteOffset: 49, as: UInt8.self)
+            p.storeBytes(of: newValue.encoding.rawValue, toByteOffset: 50, as: UInt8.self)
+            for o in 51..<HashDescriptor.size { p.storeBytes(of: UInt8(0), toByteOffset: o, as: UInt8.self) }
+        }
+    }
+
+    /// A hashtable entry's field length.
+    @inline(__always) var entryFieldLength: Int {
+        get { Int(clientFlags) }
+        nonmutating set { clientFlags = UInt32(newValue) }
+    }
+    /// A hashtable entry's field hash.
+    @inline(__always) var entryHash: UInt32 {
+        get { UInt32(truncatingIfNeeded: cas) }
+        nonmutating set { cas = UInt64(newValue) }
+    }
+}
+
+/// A field or value of a hash, readable while the engine operation that hands it out runs (under
+/// the key's item lock): copy its bytes out, never keep it.
+public struct HashBytes {
+    let engine: CacheEngine
+    let item: Item
+    /// The bytes, when they lie in one piece; nil: at `offset` of a chunked entry's value.
+    let start: UnsafeRawPointer?
+    let offset: Int
+    public let count: Int
+
+    /// The bytes in contiguous pieces (one unless the pair lies in a chunked entry).
+    public func forEachPiece(_ body: (UnsafeRawBufferPointer) -> Void) {
+        if let start { return body(UnsafeRawBufferPointer(start: start, count: count)) }
+        guard count > 0 else { return }
+        var done = 0
+        while done < count {
+            let space = engine.valueSpace(item, from: offset + done)
+            let n = min(space.count, count - done)
+            body(UnsafeRawBufferPointer(start: space.baseAddress!, count: n))
+            done += n
+        }
+    }
+
+    /// Whether the bytes are `other`'s.
+    public func equals(_ other: UnsafeRawBufferPointer) -> Bool {
+        guard other.count == count else { return false }
+        if count == 0 { return true }
+        if let start { return memcmp(start, other.baseAddress!, count) == 0 }
+        var at = 0
+        var same = true
+        forEachPiece { piece in
+            if same && memcmp(piece.baseAddress!, other.baseAddress! + at, piece.count) != 0 { same = false }
+            at += piece.count
+        }
+        return same
+    }
+
+    /// The bytes, copied.
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(count)
+        forEachPiece { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// The bytes when they are contiguous (no copy), else nil.
+    public var contiguous: UnsafeRawBufferPointer? {
+        start.map { UnsafeRawBufferPointer(start: $0, count: count) }
+    }
+}
+
+/// A packed (listpack) pair's place in its node.
+struct PackedPair {
+    /// The pair's first byte, the field's bytes, the value's bytes, the byte after the pair.
+    var offset: Int
+    var field: Int
+    var fieldCount: Int
+    var value: Int
+    var valueCount: Int
+    var end: Int
+
+    /// The pair at byte `o` of a packed node's data `p`.
+    @inline(__always)
+    init(_ p: UnsafeRawPointer, at o: Int) {
+        offset = o
+        let (fl, s1) = Varint.read(p + o)
+        field = o + s1
+        fieldCount = fl
+        let (vl, s2) = Varint.read(p + field + fl)
+        value = field + fl + s2
+        valueCount = vl
+        end = value + vl
+    }
+
+    /// A pair's size in a packed node.
+    @inline(__always)
+    static func size(field: Int, value: Int) -> Int {
+        Varint.size(field) + field + Varint.size(value) + value
+    }
+
+    /// Writes the pair at `p`; returns its size.
+    @inline(__always) @discardableResult
+    static func write(field f: UnsafeRawBufferPointer, value v: UnsafeRawBufferPointer, to p: UnsafeMutableRawPointer) -> Int {
+        var o = Varint.write(f.count, to: p)
+        if f.count > 0 { memcpy(p + o, f.baseAddress!, f.count) }
+        o += f.count
+        o += Varint.write(v.count, to: p + o)
+        if v.count > 0 { memcpy(p + o, v.baseAddress!, v.count) }
+        return o + v.count
+    }
+}
