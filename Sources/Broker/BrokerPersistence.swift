@@ -182,7 +182,20 @@ extension Broker {
         switch w[0] {
         case "queue":
             if case .success(let c) = QueueConfig.parse(Array(w.dropFirst(2))) {
-                registry.withLock { queues[String(w[1])] = nil }
+                // A name declared twice (a damaged or hand-written file): the last line declares
+                // it afresh. The first queue goes whole: its journal out of the flusher and the
+                // queue-journal links cut, or the flusher kept both (and with them this broker)
+                // alive. Its files stay: they are the new queue's, and nothing was read yet.
+                registry.withLock {
+                    guard let old = queues.removeValue(forKey: String(w[1])) else { return }
+                    old.lock.withLock {
+                        if let j = old.journal {
+                            flusher?.unregister(j)
+                            j.queue = nil
+                            old.journal = nil
+                        }
+                    }
+                }
                 declareQueue(String(w[1]), c)
             }
         case "exchange":

@@ -592,12 +592,22 @@ public final class CacheEngine: @unchecked Sendable {
     /// The sum of every LRU list's counters for one class (id 1...63) or for all (nil).
     public func itemStats(classID: Int? = nil) -> ItemStats {
         var s = ItemStats()
-        for id in 0..<Self.lruCount where classID == nil || id & 0x3f == classID! {
-            lruLock(id)
-            s.add(lrus[id].stats)
-            lruUnlock(id)
+        guard let cls = classID else {
+            for id in 0..<Self.lruCount { addListStats(id, into: &s) }
+            return s
         }
+        // Only the class's own lists (one per segment, id = class | segment << 6): `stats items`
+        // and the maintainer ask once per class, and a scan of all 256 for each made a class's
+        // figures cost as much as the whole table's.
+        guard cls >= 0 && cls < 64 else { return s }
+        for seg in LRUSegment.allCases { addListStats(cls | (seg.rawValue << 6), into: &s) }
         return s
+    }
+
+    private func addListStats(_ id: Int, into s: inout ItemStats) {
+        lruLock(id)
+        s.add(lrus[id].stats)
+        lruUnlock(id)
     }
 
     /// Items per segment for a class: (hot, warm, cold, temp).

@@ -49,6 +49,29 @@ import Glibc
         #expect(h.text(m) == "body")
     }
 
+    @Test func aQueueDeclaredTwiceInBrokerMetaLeavesNothingBehind() throws {
+        // FuzzJournal (a leak): broker.meta naming a queue twice dropped the first queue from
+        // the table while the flusher still held its journal, and the journal and the queue held
+        // each other: both leaked, with the broker's descriptor cache. The last line wins.
+        let dir = TempDirectory()
+        defer { dir.remove() }
+        try fill(dir, "a", ["one", "two"])
+        // A queue made by its first put is not in broker.meta: the lines are written here.
+        let fd = open(dir.path + "/broker.meta", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let lines = Array("queue a\nqueue a\n".utf8)
+        #expect(lines.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == lines.count)
+        close(fd)
+        weak var descriptors: DescriptorCache?
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path)
+            descriptors = h.broker.descriptors
+            #expect(h.broker.queueNames == ["a"])
+            #expect(h.drain("a") == ["one", "two"])
+            #expect(h.broker.deleteQueue("a"))
+        }
+        #expect(descriptors == nil, "the first queue's journal still holds the descriptor cache")
+    }
+
     @Test func aFlippedBitInRecordThreeOf912CostsThatMessageOnly() throws {
         // Issue 11: recovery kept 2 messages and cut the journal to 174 bytes, for good.
         let dir = TempDirectory()

@@ -25,6 +25,27 @@ struct SegmentedLRUTests {
         #expect(e.itemStats(classID: cls).bytes == 10 * ItemLayout.totalSize(keyLength: 8, valueLength: 100))
     }
 
+    @Test("a class's item figures sum its own four lists only")
+    func itemStatsPerClass() throws {
+        let h = try Harness()
+        let e = h.engine
+        h.clock.set(1000)
+        for i in 0..<100 { e.put(key(i), Self.value100) }
+        let big = String(repeating: "w", count: 2000)
+        for i in 100..<103 { e.put(key(i), big) }
+        // Items in HOT and COLD of the small class.
+        _ = e.maintainLRUs()
+        let small = e.classID(keyLength: 8, valueLength: 100)
+        let large = e.classID(keyLength: 8, valueLength: 2000)
+        #expect(small != large)
+        #expect(e.segmentCounts(classID: small)[2] > 0)
+        #expect(e.itemStats(classID: small).number == 100)
+        #expect(e.itemStats(classID: small).totalItems == 100)
+        #expect(e.itemStats(classID: large).number == 3)
+        #expect(e.itemStats().number == 103)
+        #expect(e.itemStats(classID: 0).number == 0 && e.itemStats(classID: 64).number == 0)
+    }
+
     @Test("the maintainer moves HOT's tail to COLD until HOT is within its 20% share")
     func hotOverflowsToCold() throws {
         let h = try Harness()

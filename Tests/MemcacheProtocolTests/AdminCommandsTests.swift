@@ -1,4 +1,4 @@
-// lru_crawler, cache_memlimit and stats sizes, with memcached 1.6.18's answers (checked side by
+// lru_crawler, cache_memlimit and stats sizes (and sizes_enable/disable), with memcached 1.6.18's answers (checked side by
 // side with `memcached -o no_lru_crawler` on loopback).
 import CacheEngine
 import Foundation
@@ -162,5 +162,21 @@ struct AdminCommandsTests {
     func statsSizes() throws {
         let c = try Client()
         #expect(c.send("stats sizes\r\n") == "STAT sizes_status disabled\r\nEND\r\n")
+    }
+
+    @Test("stats sizes counts items per 32-byte step in memcached's sizes; disabling clears every count")
+    func statsSizesCounts() throws {
+        let c = try Client()
+        #expect(c.send("stats sizes_enable\r\n") == "STAT sizes_status enabled\r\n")
+        let big = String(repeating: "v", count: 3000)
+        _ = c.send("set a 0 0 1\r\nx\r\nset b 0 0 3000\r\n\(big)\r\n")
+        // memcached's sizes: 48-byte header, key and NUL, value and CRLF, 8 bytes of CAS.
+        #expect(c.send("stats sizes\r\n") == "STAT 64 1\r\nSTAT 3072 1\r\nEND\r\n")
+        // The large item's count is cleared too (the clear stops at the highest bucket counted).
+        #expect(c.send("stats sizes_disable\r\n") == "STAT sizes_status disabled\r\n")
+        #expect(c.send("stats sizes_enable\r\n") == "STAT sizes_status enabled\r\n")
+        #expect(c.send("stats sizes\r\n") == "END\r\n")
+        _ = c.send("set c 0 0 1\r\ny\r\n")
+        #expect(c.send("stats sizes\r\n") == "STAT 64 1\r\nEND\r\n")
     }
 }
