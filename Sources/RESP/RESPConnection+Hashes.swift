@@ -25,7 +25,7 @@ extension RESPConnection {
         RESPCommand("hincrby", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.hashIncrement(out) },
         RESPCommand("hincrbyfloat", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.hashIncrementFloat(out) },
         RESPCommand("hrandfield", arity: -2, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.hashRandomField(out) },
-        RESPCommand("hscan", arity: -3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.hashScan(out) },
+        RESPCommand("hscan", arity: -3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.fieldScan(out, type: .hash, withValues: true) },
     ]
 
     static let hashPairTooLarge: StaticString = "ERR hash field and value exceed maximum allowed size (the item size limit, -I)"
@@ -298,8 +298,9 @@ extension RESPConnection {
     }
 
     /// HSCAN key cursor [MATCH pattern] [COUNT count]: the cursor first, then the key (an empty
-    /// scan for none, WRONGTYPE), then the options, as redis's scanGenericCommand.
-    private func hashScan(_ out: OutputBuffer) -> HandlerAction {
+    /// scan for none, WRONGTYPE), then the options, as redis's scanGenericCommand. SSCAN is the
+    /// same walk over a set (`type: .set`), members only.
+    func fieldScan(_ out: OutputBuffer, type: ItemType, withValues: Bool) -> HandlerAction {
         guard let cursor = scanCursor(argument(2)) else { return error(out, "ERR invalid cursor") }
         func emptyScan() -> HandlerAction {
             out.appendRESPArrayHeader(2)
@@ -308,7 +309,7 @@ extension RESPConnection {
             return .proceed
         }
         guard let (key, hv) = listKey(1) else { return emptyScan() }
-        guard let n = engine.hashLength(key, hash: hv, database: database) else { return error(out, Self.wrongType) }
+        guard let n = engine.hashLength(key, hash: hv, database: database, type: type) else { return error(out, Self.wrongType) }
         if n == 0 { return emptyScan() }
         var count = 10
         var pattern: UnsafeRawBufferPointer? = nil
@@ -328,11 +329,11 @@ extension RESPConnection {
             i += 2
         }
         var found: [[UInt8]] = []
-        let (r, next) = engine.hashScan(key, hash: hv, database: database, cursor: cursor, count: count) { f, v in
+        let (r, next) = engine.hashScan(key, hash: hv, database: database, type: type, cursor: cursor, count: count) { f, v in
             let field = f.bytes
             if let pattern, !field.withUnsafeBytes({ globMatches(pattern, $0, ignoringCase: false) }) { return }
             found.append(field)
-            found.append(v.bytes)
+            if withValues { found.append(v.bytes) }
         }
         switch r {
         case .ok: break

@@ -27,7 +27,7 @@ extension RESPConnection {
         RESPCommand("sunionstore", arity: -3, keys: (1, -1, 1), flags: [.write, .denyoom]) { c, out in c.setAlgebra(.union, first: 2, store: 1, out) },
         RESPCommand("sdiff", arity: -2, keys: (1, -1, 1), flags: [.readonly]) { c, out in c.setAlgebra(.diff, first: 1, store: nil, out) },
         RESPCommand("sdiffstore", arity: -3, keys: (1, -1, 1), flags: [.write, .denyoom]) { c, out in c.setAlgebra(.diff, first: 2, store: 1, out) },
-        RESPCommand("sscan", arity: -3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.setScan(out) },
+        RESPCommand("sscan", arity: -3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.fieldScan(out, type: .set, withValues: false) },
     ]
 
     static let setMemberTooLarge: StaticString = "ERR set member exceeds maximum allowed size (the item size limit, -I)"
@@ -315,54 +315,6 @@ extension RESPConnection {
         }
         guard let sets = setOperands(from: 2, to: 2 + n, out) else { return .proceed }
         out.appendRESPInteger(Int64(setResult(.inter, sets, limit: limit).count))
-        return .proceed
-    }
-
-    /// SSCAN key cursor [MATCH pattern] [COUNT count]: as HSCAN, members only.
-    private func setScan(_ out: OutputBuffer) -> HandlerAction {
-        guard let cursor = scanCursor(argument(2)) else { return error(out, "ERR invalid cursor") }
-        func emptyScan() -> HandlerAction {
-            out.appendRESPArrayHeader(2)
-            out.appendRESPBulk("0")
-            out.appendRESPArrayHeader(0)
-            return .proceed
-        }
-        guard let (key, hv) = listKey(1) else { return emptyScan() }
-        guard let size = engine.hashLength(key, hash: hv, database: database, type: .set) else { return error(out, Self.wrongType) }
-        if size == 0 { return emptyScan() }
-        var count = 10
-        var pattern: UnsafeRawBufferPointer? = nil
-        var i = 3
-        while i < argumentCount {
-            let more = argumentCount - i
-            if argument(i, is: "count") && more >= 2 {
-                guard let c = integerArgument(i + 1) else { return notAnInteger(out) }
-                guard c >= 1 else { return syntaxError(out) }
-                count = c
-            } else if argument(i, is: "match") && more >= 2 {
-                let p = argument(i + 1)
-                pattern = p.count == 1 && p[0] == UInt8(ascii: "*") ? nil : p
-            } else {
-                return syntaxError(out)
-            }
-            i += 2
-        }
-        var found: [[UInt8]] = []
-        let (r, next) = engine.hashScan(key, hash: hv, database: database, type: .set, cursor: cursor, count: count) { m, _ in
-            let member = m.bytes
-            if let pattern, !member.withUnsafeBytes({ globMatches(pattern, $0, ignoringCase: false) }) { return }
-            found.append(member)
-        }
-        switch r {
-        case .ok: break
-        case .noKey: return emptyScan()
-        case .wrongType: return error(out, Self.wrongType)
-        }
-        out.appendRESPArrayHeader(2)
-        var text = String(next)
-        text.withUTF8 { out.appendRESPBulk(UnsafeRawBufferPointer($0)) }
-        out.appendRESPArrayHeader(found.count)
-        for b in found { b.withUnsafeBytes { out.appendRESPBulk($0) } }
         return .proceed
     }
 }
