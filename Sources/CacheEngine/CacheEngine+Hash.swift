@@ -284,14 +284,7 @@ extension CacheEngine {
     /// new CAS; drops the caller's reference.
     func lockedHashCommit(_ root: Item, _ d: HashDescriptor, _ hv: UInt32, created: Bool) {
         root.hashDescriptor = d
-        if created {
-            if d.count > 0 { lockedLink(root, hv) }
-        } else if d.count == 0 {
-            lockedUnlink(root, hv)
-        } else {
-            root.cas = nextCAS()
-        }
-        refDecrement(root)
+        lockedRootCommit(root, count: d.count, hv, created: created)
     }
 
     /// Drops the caller's reference with no change to report; a root made for nothing (no field

@@ -432,9 +432,16 @@ extension CacheEngine {
     /// new CAS; drops the caller's reference.
     func lockedListCommit(_ root: Item, _ d: ListDescriptor, _ hv: UInt32, created: Bool) {
         root.listDescriptor = d
+        lockedRootCommit(root, count: d.count, hv, created: created)
+    }
+
+    /// The step every node-holding type (list, hash, set, sorted set) ends a change with, its
+    /// descriptor already stored: links a new root that holds something, unlinks an emptied
+    /// one, else gives the root a new CAS unique (WATCH); drops the caller's reference.
+    func lockedRootCommit(_ root: Item, count: Int, _ hv: UInt32, created: Bool) {
         if created {
-            if d.count > 0 { lockedLink(root, hv) }
-        } else if d.count == 0 {
+            if count > 0 { lockedLink(root, hv) }
+        } else if count == 0 {
             lockedUnlink(root, hv)
         } else {
             root.cas = nextCAS()
@@ -535,10 +542,10 @@ extension CacheEngine {
     /// The element at byte `o` of node `n` and the offset after it.
     @inline(__always)
     func nodeElement(_ n: Item, at o: Int) -> (ListElement, Int) {
-        if n.isChunked { return (ListElement(engine: self, node: n, start: nil, count: n.valueLength), n.valueLength) }
+        if n.isChunked { return (ListElement(engine: self, item: n, start: nil, offset: 0, count: n.valueLength), n.valueLength) }
         let p = UnsafeRawPointer(n.value)
         let (len, s, size) = Varint.entry(p + o)
-        return (ListElement(engine: self, node: n, start: p + o + s, count: len), o + size)
+        return (ListElement(engine: self, item: n, start: p + o + s, offset: o + s, count: len), o + size)
     }
 
     /// The element that ends at byte `end` of node `n` (> 0) and its offset.

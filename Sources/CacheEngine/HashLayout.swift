@@ -117,57 +117,6 @@ extension Item {
     }
 }
 
-/// A field or value of a hash, readable while the engine operation that hands it out runs (under
-/// the key's item lock): copy its bytes out, never keep it.
-public struct HashBytes {
-    let engine: CacheEngine
-    let item: Item
-    /// The bytes, when they lie in one piece; nil: at `offset` of a chunked entry's value.
-    let start: UnsafeRawPointer?
-    let offset: Int
-    public let count: Int
-
-    /// The bytes in contiguous pieces (one unless the pair lies in a chunked entry).
-    public func forEachPiece(_ body: (UnsafeRawBufferPointer) -> Void) {
-        if let start { return body(UnsafeRawBufferPointer(start: start, count: count)) }
-        guard count > 0 else { return }
-        var done = 0
-        while done < count {
-            let space = engine.valueSpace(item, from: offset + done)
-            let n = min(space.count, count - done)
-            body(UnsafeRawBufferPointer(start: space.baseAddress!, count: n))
-            done += n
-        }
-    }
-
-    /// Whether the bytes are `other`'s.
-    public func equals(_ other: UnsafeRawBufferPointer) -> Bool {
-        guard other.count == count else { return false }
-        if count == 0 { return true }
-        if let start { return memcmp(start, other.baseAddress!, count) == 0 }
-        var at = 0
-        var same = true
-        forEachPiece { piece in
-            if same && memcmp(piece.baseAddress!, other.baseAddress! + at, piece.count) != 0 { same = false }
-            at += piece.count
-        }
-        return same
-    }
-
-    /// The bytes, copied.
-    public var bytes: [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(count)
-        forEachPiece { out.append(contentsOf: $0) }
-        return out
-    }
-
-    /// The bytes when they are contiguous (no copy), else nil.
-    public var contiguous: UnsafeRawBufferPointer? {
-        start.map { UnsafeRawBufferPointer(start: $0, count: count) }
-    }
-}
-
 /// A packed (listpack) pair's place in its node.
 struct PackedPair {
     /// The pair's first byte, the field's bytes, the value's bytes, the byte after the pair.
