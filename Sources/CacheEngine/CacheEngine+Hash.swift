@@ -308,8 +308,18 @@ extension CacheEngine {
         return entryValue(e)
     }
 
-    /// Every pair in insertion order until `visit` returns false.
+    /// Every pair in insertion order (a sorted set's: score order) until `visit` returns false.
     func lockedHashEach(_ d: HashDescriptor, _ visit: (HashBytes, HashBytes) -> Bool) {
+        if d.zslHeader != 0 {
+            var h = zsl(d.zslHeader).forward(0)
+            while h != 0 {
+                let x = zsl(h)
+                h = x.forward(0)
+                let e = node(x.entry)
+                if !visit(entryField(e), entryValue(e)) { return }
+            }
+            return
+        }
         if d.packed {
             packedVisit(d) { pair, n in
                 visit(packedBytes(n, pair.field, pair.fieldCount), packedBytes(n, pair.value, pair.valueCount))

@@ -1,4 +1,4 @@
-// Freeing a hash's fields when its root goes (DEL, overwrite, expiry, eviction, flush, the last
+// Freeing a hash's (or set's, or sorted set's) fields when its root goes (DEL, overwrite, expiry, eviction, flush, the last
 // reference of an unlinked root), as lists are freed (CacheEngine+ListFree.swift): the index's
 // directories and segments are strung in front of the entries' insertion-order chain, and the
 // chain goes to `freeNodeChain`, which frees up to 64 items at once and queues a longer chain for
@@ -24,8 +24,17 @@ extension CacheEngine {
             freeNodeChain(head: d.head, nodes: d.head == 0 ? 0 : 1)
             return
         }
-        let head = chainFieldTables(d, onto: d.head)
-        freeNodeChain(head: head, nodes: d.count + d.indexItems)
+        let head = chainFieldTables(d, onto: lockedZslChain(d))
+        freeNodeChain(head: head, nodes: d.count + d.indexItems + (d.zslHeader == 0 ? 0 : d.count + 1))
+    }
+
+    /// The entries' chain with a sorted set's skip list after it: its nodes are chained through
+    /// their next fields already (ZSetLayout.swift), so this is one store.
+    func lockedZslChain(_ d: HashDescriptor) -> SlabHandle {
+        guard d.zslHeader != 0 else { return d.head }
+        guard d.tail != 0 else { return d.zslHeader }
+        node(d.tail).next = d.zslHeader
+        return d.head
     }
 
     /// Frees what `d` holds at once (a half-built copy or conversion: short, or the caller's to bound).
@@ -34,7 +43,7 @@ extension CacheEngine {
             if d.head != 0 { refDecrement(node(d.head)) }
             return
         }
-        var h = chainFieldTables(d, onto: d.head)
+        var h = chainFieldTables(d, onto: lockedZslChain(d))
         while h != 0 {
             let n = node(h)
             h = n.next

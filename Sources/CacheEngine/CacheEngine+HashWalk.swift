@@ -24,6 +24,11 @@ extension CacheEngine {
         let d = root.hashDescriptor
         if distinct && count >= d.count {
             willVisit(d.count)
+            if type == .zset {
+                // redis walks a sorted set from its end (zuiInitIterator): highest first.
+                lockedZEachReverse(d, visit)
+                return .ok
+            }
             lockedHashEach(d) { f, v in visit(f, v); return true }
             return .ok
         }

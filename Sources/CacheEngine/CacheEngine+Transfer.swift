@@ -5,7 +5,7 @@
 // unlinked. Type, value and expiry (to the millisecond) go along.
 //
 // What "the value goes along" means depends on the type, in one switch (`lockedTransferValue`):
-// a string's bytes are copied into the new item. A list, hash or set root's value is a descriptor of
+// a string's bytes are copied into the new item. A list, hash, set or sorted set root's value is a descriptor of
 // node items: a rename or move hands the descriptor to the new root, a copy copies the nodes. The
 // types not built yet answer `.unsupportedType` (the protocol replies with an error and counts it).
 
@@ -114,12 +114,12 @@ extension CacheEngine {
             case .tooLarge: return .tooLarge
             case .outOfMemory: return .outOfMemory
             }
-        case .hash, .set:
+        case .hash, .set, .zset:
             switch allocate(key: newKey, flags: 0, expiry: 0, valueLength: Self.hashRootValueLength,
                             database: database, type: source.type) {
             case .item(let it):
                 if keepSource {
-                    guard let copy = lockedHashCopy(source) else {
+                    guard let copy = source.type == .zset ? lockedZSetCopy(source) : lockedHashCopy(source) else {
                         it.hashDescriptor = HashDescriptor()
                         refDecrement(it)
                         return .outOfMemory
@@ -132,7 +132,7 @@ extension CacheEngine {
             case .tooLarge: return .tooLarge
             case .outOfMemory: return .outOfMemory
             }
-        case .zset, .stream:
+        case .stream:
             return .unsupported(source.type)
         }
     }

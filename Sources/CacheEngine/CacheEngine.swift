@@ -160,7 +160,7 @@ public final class CacheEngine: @unchecked Sendable {
     private func freeItem(_ it: Item) {
         // A list's nodes and a hash's fields go with their root (now, or by the lazy freer when long).
         if it.keyLength > 0 {
-            if it.type == .list { releaseListNodes(it) } else if it.type == .hash || it.type == .set { releaseHashNodes(it) }
+            if it.type == .list { releaseListNodes(it) } else if it.type == .hash || it.type == .set || it.type == .zset { releaseHashNodes(it) }
         }
         if it.isChunked {
             let n = chunkCount(it)

@@ -34,7 +34,8 @@ import Glibc
 /// How a hash's fields are kept (OBJECT ENCODING's word).
 public enum HashEncoding: UInt8, Sendable, Equatable {
     /// intset: a set's packed node of integers in ascending order (CacheEngine+Set.swift).
-    case listpack = 0, hashtable = 1, intset = 2
+    /// skiplist: a sorted set's hashtable with its skip list (CacheEngine+ZSet.swift).
+    case listpack = 0, hashtable = 1, intset = 2, skiplist = 3
 }
 
 /// A hash root's value.
@@ -61,10 +62,13 @@ struct HashDescriptor {
     var bits0 = 0
     var bits1 = 0
     var encoding = HashEncoding.listpack
+    /// A sorted set's skip list (skiplist encoding): its header node and level (ZSetLayout.swift).
+    var zslHeader: SlabHandle = 0
+    var zslLevel = 0
 
     var rehashing: Bool { table1 != 0 }
     /// The pairs lie in one packed node (listpack, intset).
-    var packed: Bool { encoding != .hashtable }
+    var packed: Bool { encoding == .listpack || encoding == .intset }
 }
 
 extension Item {
@@ -85,6 +89,8 @@ extension Item {
             d.bits0 = Int(p.load(fromByteOffset: 48, as: UInt8.self))
             d.bits1 = Int(p.load(fromByteOffset: 49, as: UInt8.self))
             d.encoding = HashEncoding(rawValue: p.load(fromByteOffset: 50, as: UInt8.self)) ?? .listpack
+            d.zslLevel = Int(p.load(fromByteOffset: 51, as: UInt8.self))
+            d.zslHeader = p.loadUnaligned(fromByteOffset: 52, as: UInt32.self)
             return d
         }
         nonmutating set {
@@ -101,7 +107,8 @@ extension Item {
             p.storeBytes(of: UInt8(newValue.bits0), toByteOffset: 48, as: UInt8.self)
             p.storeBytes(of: UInt8(newValue.bits1), toByteOffset: 49, as: UInt8.self)
             p.storeBytes(of: newValue.encoding.rawValue, toByteOffset: 50, as: UInt8.self)
-            for o in 51..<HashDescriptor.size { p.storeBytes(of: UInt8(0), toByteOffset: o, as: UInt8.self) }
+            p.storeBytes(of: UInt8(newValue.zslLevel), toByteOffset: 51, as: UInt8.self)
+            p.storeBytes(of: newValue.zslHeader, toByteOffset: 52, as: UInt32.self)
         }
     }
 

@@ -184,7 +184,7 @@ extension CacheEngine {
         let time = old.time
         // A list's nodes (a hash's fields) now belong to the copy's descriptor: the old root must not free them.
         if old.type == .list { old.listDescriptor = ListDescriptor() }
-        if old.type == .hash || old.type == .set { old.hashDescriptor = HashDescriptor() }
+        if old.type == .hash || old.type == .set || old.type == .zset { old.hashDescriptor = HashDescriptor() }
         lockedUnlink(old, hv)
         lockedLink(copy, hv, cas: cas)
         copy.time = time

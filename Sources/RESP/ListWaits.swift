@@ -20,11 +20,15 @@ enum ListWaitKind: Sendable {
     case pop(ListEnd, count: Int?)
     /// BLMOVE / BRPOPLPUSH into `destination`.
     case move(destination: [UInt8], from: ListEnd, to: ListEnd)
+    /// BZPOPMIN / BZPOPMAX (count nil: one member, replied as key, member, score) and BZMPOP
+    /// (count) on sorted sets (RESPConnection+BlockingSortedSets.swift).
+    case zpop(max: Bool, count: Int?)
 }
 
 /// What a producer hands a blocked client.
 enum ListServed: Sendable {
-    /// The elements popped (or the one moved) from the key at the delivery's source index.
+    /// The elements popped (or the one moved) from the key at the delivery's source index; a
+    /// sorted set's pop: member, score's 8 bytes, member, ...
     case elements([[UInt8]])
     /// Claimed but found nothing (a racing pop emptied the list, or no memory for the move):
     /// run the command again.
@@ -152,7 +156,9 @@ final class ListWaits: @unchecked Sendable {
             next.withUnsafeBytes { key in
                 let hv = CacheEngine.hash(key)
                 while lists[k]?.hasArmed == true {
-                    guard let n = engine.listLength(key, hash: hv, database: database), n > 0 else { break }
+                    // The key's list or sorted set (a waiter of the other kind finds nothing: retry).
+                    guard let n = engine.listLength(key, hash: hv, database: database)
+                            ?? engine.hashLength(key, hash: hv, database: database, type: .zset), n > 0 else { break }
                     guard let (waiter, block) = lists[k]!.claimFirst() else { break }
                     let source = block.keys.firstIndex(of: next) ?? 0
                     var served = ListServed.retry
@@ -160,6 +166,9 @@ final class ListWaits: @unchecked Sendable {
                     case .pop(let end, let count):
                         var elements: [[UInt8]] = []
                         _ = engine.listPop(key, hash: hv, database: database, end: end, count: count ?? 1) { elements.append($0.bytes) }
+                        if !elements.isEmpty { served = .elements(elements) }
+                    case .zpop(let max, let count):
+                        let elements = RESPConnection.zsetPopCopies(engine, key, hv, database: database, max: max, count: count ?? 1)
                         if !elements.isEmpty { served = .elements(elements) }
                     case .move(let destination, let from, let to):
                         let result = destination.withUnsafeBytes { d in

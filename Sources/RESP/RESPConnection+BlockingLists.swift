@@ -154,7 +154,7 @@ extension RESPConnection {
 
     /// Registers the block and parks; a push that raced in since the command's own try is taken
     /// under the registry's lock instead.
-    private func startBlock(keys: [[UInt8]], kind: ListWaitKind, timeoutMs: Int, _ out: OutputBuffer) -> HandlerAction {
+    func startBlock(keys: [[UInt8]], kind: ListWaitKind, timeoutMs: Int, _ out: OutputBuffer) -> HandlerAction {
         let block = ListBlock(waiter: Waiter(waker: waker), keys: keys, database: database, kind: kind, clientID: id)
         var wrongType = false
         let first = service.listWaits.block(block, attempt: { () -> ([[UInt8]], Int)? in
@@ -183,6 +183,8 @@ extension RESPConnection {
                 switch block.kind {
                 case .pop(let end, let count):
                     _ = engine.listPop(k, hash: hv, database: block.database, end: end, count: count ?? 1) { elements.append($0.bytes) }
+                case .zpop(let max, let count):
+                    elements = Self.zsetPopCopies(engine, k, hv, database: block.database, max: max, count: count ?? 1)
                 case .move(let destination, let from, let to):
                     guard destination.count <= ItemLayout.maxKeyLength else { return false }
                     let r = destination.withUnsafeBytes { d in
@@ -215,6 +217,8 @@ extension RESPConnection {
         case .move(let destination, _, _):
             elements[0].withUnsafeBytes { out.appendRESPBulk($0) }
             destination.withUnsafeBytes { service.listWaits.serve($0, database: block.database, engine: engine) }
+        case .zpop(_, let count):
+            replyZSetServed(block.keys[source], elements, nested: count != nil, out)
         }
     }
 
@@ -262,8 +266,9 @@ extension RESPConnection {
     func endListBlockOnClose() {
         guard let block = listBlock else { return }
         listBlock = nil
-        guard case .delivered(.elements(let elements), let source) = service.listWaits.cancel(block),
-              case .pop(let end, _) = block.kind else { return }
+        guard case .delivered(.elements(let elements), let source) = service.listWaits.cancel(block) else { return }
+        if case .zpop = block.kind { return giveBackZSetPops(block, elements, source: source) }
+        guard case .pop(let end, _) = block.kind else { return }
         let key = block.keys[source]
         // Pushed back last first, so the list reads as before the pop.
         var flat: [UInt8] = []

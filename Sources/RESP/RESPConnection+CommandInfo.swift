@@ -155,15 +155,21 @@ extension RESPConnection {
             let v = RESPCommandDocs.integers(in: entry, at: [1, 3, 4, 5])
             (arity, first, last, step) = (v[0], v[1], v[2], v[3])
         }
-        // Movable keys (redis's getkeys_proc): LMPOP numkeys key..., BLMPOP timeout numkeys key...
-        let numkeysAt = equalFolded(argument(2), "lmpop") ? 1 : equalFolded(argument(2), "blmpop") ? 2 : 0
+        // Movable keys (redis's getkeys_proc): LMPOP/ZMPOP/ZUNION/ZINTER/ZDIFF/ZINTERCARD numkeys key..., BLMPOP/BZMPOP
+        // timeout numkeys key..., ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE destination numkeys key...
+        let word = argument(2)
+        let storeForm = ([ "zunionstore", "zinterstore", "zdiffstore"] as [StaticString]).contains { equalFolded(word, $0) }
+        let numkeysAt = ([ "lmpop", "zmpop", "zunion", "zinter", "zdiff", "zintercard"] as [StaticString]).contains { equalFolded(word, $0) } ? 1
+            : equalFolded(word, "blmpop") || equalFolded(word, "bzmpop") || storeForm ? 2 : 0
         guard first != 0 || numkeysAt != 0 else { return error(out, "ERR The command has no key arguments") }
         guard arity > 0 ? argc == arity : argc >= -arity else { return error(out, "ERR Invalid number of arguments specified for command") }
         if numkeysAt != 0 {
             // redis's genericGetKeys: atoi of numkeys, at least 1 and no more than the words left.
             let n = cAtoi(argument(2 + numkeysAt))
             guard n >= 1 && n <= argc - numkeysAt - 1 else { return error(out, "ERR Invalid arguments specified for command") }
-            out.appendRESPArrayHeader(n)
+            // The STORE forms' destination comes first (zunionInterDiffStoreGetKeys).
+            out.appendRESPArrayHeader(n + (storeForm ? 1 : 0))
+            if storeForm { out.appendRESPBulk(argument(3)) }
             for i in 0..<n { out.appendRESPBulk(argument(2 + numkeysAt + 1 + i)) }
             return .proceed
         }

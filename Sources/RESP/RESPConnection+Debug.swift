@@ -79,7 +79,7 @@ extension RESPConnection {
         }
         defer { engine.release(it) }
         // Lists' quicklist fields (ql_nodes ...) are not rendered yet.
-        if it.type == .hash || it.type == .set, let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: it.type) {
+        if it.type == .hash || it.type == .set || it.type == .zset, let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: it.type) {
             // RDB's length of the pairs, one length byte each (an estimate past 63 bytes).
             let serialized = (s.count < 64 ? 1 : 5) + s.bytes + 2 * s.count
             return debugObjectLine(it, info, encoding: Self.encodingName(s.encoding).description, refcount: 1,

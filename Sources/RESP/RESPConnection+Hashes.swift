@@ -24,7 +24,7 @@ extension RESPConnection {
         RESPCommand("hgetall", arity: 2, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.hashAll(fields: true, values: true, out) },
         RESPCommand("hincrby", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.hashIncrement(out) },
         RESPCommand("hincrbyfloat", arity: 4, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.hashIncrementFloat(out) },
-        RESPCommand("hrandfield", arity: -2, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.hashRandomField(out) },
+        RESPCommand("hrandfield", arity: -2, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.fieldRandom(out, type: .hash) },
         RESPCommand("hscan", arity: -3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.fieldScan(out, type: .hash, withValues: true) },
     ]
 
@@ -39,6 +39,20 @@ extension RESPConnection {
         out.appendRESPBulkHeader(b.count)
         b.forEachPiece { out.append($0) }
         out.append("\r\n" as StaticString)
+    }
+
+    /// A hash's value, or a sorted set's score as a double.
+    @inline(__always)
+    func appendFieldValue(_ v: HashBytes, type: ItemType, _ out: OutputBuffer) {
+        if type == .zset { out.appendRESPDouble(v.score, version) } else { appendHashBytes(v, out) }
+    }
+
+    /// A score's text as redis writes it in a listpack or ZSCAN (`%.17g`, `inf`, `-inf`).
+    func scoreText(_ d: Double) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 40)
+        let n = buffer.withUnsafeMutableBytes { formatDouble(d, into: $0) }
+        buffer.removeLast(buffer.count - n)
+        return buffer
     }
 
     /// The error reply for a failed hash write (nil: not an error).
@@ -243,11 +257,12 @@ extension RESPConnection {
         return .proceed
     }
 
-    /// HRANDFIELD key [count [WITHVALUES]].
-    private func hashRandomField(_ out: OutputBuffer) -> HandlerAction {
+    /// HRANDFIELD key [count [WITHVALUES]]; ZRANDMEMBER key [count [WITHSCORES]] (`type: .zset`,
+    /// the values are scores).
+    func fieldRandom(_ out: OutputBuffer, type: ItemType) -> HandlerAction {
         guard argumentCount >= 3 else {
             guard let (key, hv) = listKey(1) else { out.appendRESPNull(version); return .proceed }
-            let r = engine.hashRandom(key, hash: hv, database: database, count: 1, distinct: true, willVisit: { _ in }) { f, _ in
+            let r = engine.hashRandom(key, hash: hv, database: database, type: type, count: 1, distinct: true, willVisit: { _ in }) { f, _ in
                 self.appendHashBytes(f, out)
             }
             switch r {
@@ -262,7 +277,8 @@ extension RESPConnection {
             return error(out, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
         }
         var withValues = false
-        if argumentCount > 4 || (argumentCount == 4 && !argument(3, is: "withvalues")) { return syntaxError(out) }
+        let word: StaticString = type == .zset ? "withscores" : "withvalues"
+        if argumentCount > 4 || (argumentCount == 4 && !argument(3, is: word)) { return syntaxError(out) }
         if argumentCount == 4 {
             withValues = true
             if l < -(Int.max / 2) || l > Int.max / 2 { return error(out, "ERR value is out of range") }
@@ -271,23 +287,23 @@ extension RESPConnection {
         let count = l.magnitude
         if l < 0 && count > UInt(Self.hashRandomRepeatLimit) {
             // Refused only for a key that holds a hash (redis answers an empty or WRONGTYPE first).
-            guard let n = engine.hashLength(key, hash: hv, database: database) else { return error(out, Self.wrongType) }
+            guard let n = engine.hashLength(key, hash: hv, database: database, type: type) else { return error(out, Self.wrongType) }
             if n == 0 { out.appendRESPArrayHeader(0); return .proceed }
             stats.add(RESPCounter.hashRandomRefused.rawValue)
             return error(out, "ERR value is out of range")
         }
         if count == 0 {
-            guard engine.hashLength(key, hash: hv, database: database) != nil else { return error(out, Self.wrongType) }
+            guard engine.hashLength(key, hash: hv, database: database, type: type) != nil else { return error(out, Self.wrongType) }
             out.appendRESPArrayHeader(0)
             return .proceed
         }
         let pairs = withValues && version == .resp3
-        let r = engine.hashRandom(key, hash: hv, database: database, count: Int(count), distinct: l > 0, willVisit: { n in
+        let r = engine.hashRandom(key, hash: hv, database: database, type: type, count: Int(count), distinct: l > 0, willVisit: { n in
             out.appendRESPArrayHeader(withValues && !pairs ? 2 * n : n)
         }) { f, v in
             if pairs { out.appendRESPArrayHeader(2) }
             self.appendHashBytes(f, out)
-            if withValues { self.appendHashBytes(v, out) }
+            if withValues { self.appendFieldValue(v, type: type, out) }
         }
         switch r {
         case .ok: break
@@ -333,7 +349,9 @@ extension RESPConnection {
             let field = f.bytes
             if let pattern, !field.withUnsafeBytes({ globMatches(pattern, $0, ignoringCase: false) }) { return }
             found.append(field)
-            if withValues { found.append(v.bytes) }
+            if withValues {
+                if type == .zset { found.append(self.scoreText(v.score)) } else { found.append(v.bytes) }
+            }
         }
         switch r {
         case .ok: break

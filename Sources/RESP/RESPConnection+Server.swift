@@ -134,7 +134,7 @@ extension RESPConnection {
         let chunk = engine.slabClassStats(info.slabClass).chunkSize
         var usage = info.size <= chunk ? chunk : info.size
         // A hash's fields and index are its memory too (the chunks they take).
-        if info.type == .hash || info.type == .set,
+        if info.type == .hash || info.type == .set || info.type == .zset,
            let s = engine.hashSummary(argument(2), hash: CacheEngine.hash(argument(2)), database: database, type: info.type) {
             usage += s.memory
         }
@@ -151,9 +151,9 @@ extension RESPConnection {
             out.appendRESPNull(version)
             return .proceed
         }
-        guard info.type == .list || info.type == .hash || info.type == .set else { return unsupportedType(command: "OBJECT", info.type, out) }
+        guard info.type == .list || info.type == .hash || info.type == .set || info.type == .zset else { return unsupportedType(command: "OBJECT", info.type, out) }
         if equalFolded(sub, "encoding") {
-            if info.type == .hash || info.type == .set {
+            if info.type == .hash || info.type == .set || info.type == .zset {
                 let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: info.type)
                 out.appendRESPBulk(Self.encodingName(s?.encoding ?? .listpack))
             } else {
@@ -169,12 +169,13 @@ extension RESPConnection {
         return .proceed
     }
 
-    /// OBJECT ENCODING's word for a hash's or set's encoding.
+    /// OBJECT ENCODING's word for a hash's, set's or sorted set's encoding.
     static func encodingName(_ e: HashEncoding) -> StaticString {
         switch e {
         case .listpack: "listpack"
         case .hashtable: "hashtable"
         case .intset: "intset"
+        case .skiplist: "skiplist"
         }
     }
 

@@ -299,5 +299,5 @@ final class RESPConnection: ConnectionHandler {
     static let commands: [RESPCommand] = connectionCommands + serverCommands + pubSubCommands + stringCommands + stringRangeCommands + keyCommands + keyspaceCommands
         + transactionCommands
         + clientCommands + commandInfoCommands + bitCommands + debugCommands
-        + listCommands + hashCommands + setCommands
+        + listCommands + hashCommands + setCommands + sortedSetCommands + sortedSetRangeCommands + sortedSetAlgebraCommands + blockingSortedSetCommands
 }

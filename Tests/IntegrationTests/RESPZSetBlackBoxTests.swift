@@ -1,0 +1,38 @@
+// Black-box test of Redis sorted sets (--redis-port): the transcript of Scripts/resp_zsets.py (ZADD's
+// options and conflicts, score parsing and %.17g formatting, the range family with ranks, scores,
+// lex ranges, REV, LIMIT and WITHSCORES, ZRANGESTORE, ZREMRANGEBY*, pops, ZMPOP, ZRANDMEMBER,
+// ZSCAN, the set algebra with WEIGHTS/AGGREGATE and sets as inputs, the listpack -> skiplist
+// conversion, a 3,000-member set, WRONGTYPE both ways, key commands, RESP3 and z-class keyspace
+// notifications) against swiftcached with -t 2 and against redis-server 7.0, compared line by line.
+//
+// redis-server is a prerequisite (Tools/deps.sh test installs it): without it the test fails with
+// a message, it is never skipped.
+
+import Foundation
+import Testing
+
+@Suite("swiftcached Redis sorted sets black-box")
+struct RESPZSetBlackBoxTests {
+    @Test("sorted-set transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    func zsetTranscriptMatchesRedis() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_zsets.py")
+        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_zsets.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(server.isRunning, "swiftcached died during resp_zsets.py; log:\n\(server.log)")
+            return r.output
+        }
+        let theirs = try await withRedisServer { port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_zsets.py against redis-server failed:\n\(r.report)")
+            return r.output
+        }
+        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
+        #expect(a.last == "ZSET CHECKS PASSED" && b.last == "ZSET CHECKS PASSED")
+        #expect(a.count == b.count && a.count > 25, "transcripts of \(a.count) and \(b.count) lines")
+        for (x, y) in zip(a, b) {
+            #expect(x == y, "swiftcached and redis-server differ")
+        }
+    }
+}
