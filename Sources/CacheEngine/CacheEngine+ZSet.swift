@@ -146,7 +146,9 @@ extension CacheEngine {
         if wrongType { return nil }
         guard let root = found else { return 0 }
         var d = root.hashDescriptor
-        let (first, count) = lockedZWindow(d, q)
+        var window = lockedZWindow(d, q)
+        if case .lex(let min, let max) = q.by { window = lockedZLexWindow(d, min, max, q, removal: true) }
+        let (first, count) = window
         guard count > 0 else { refDecrement(root); return 0 }
         lockedZRemoveRanks(&d, from: q.reverse ? first - count + 1 : first, count: count)
         lockedHashCommit(root, d, hv, created: false)
@@ -212,6 +214,7 @@ extension CacheEngine {
         if wrongType { return nil }
         guard let root = found else { return 0 }
         defer { refDecrement(root) }
+        if case .lex(let min, let max) = q.by { return lockedZLexCount(root.hashDescriptor, min, max) }
         return lockedZWindow(root.hashDescriptor, q).count
     }
 

@@ -381,11 +381,17 @@ extension CacheEngine {
     /// `count` elements from 0-based `rank`, towards the end or (`reverse`) the start.
     func lockedZVisit(_ d: HashDescriptor, from rank: Int, count: Int, reverse: Bool,
                       _ visit: (SlabBytes, Double) -> Void) {
+        lockedZWalk(d, from: rank, count: count, reverse: reverse) { m, s in visit(m, s); return true }
+    }
+
+    /// Up to `count` elements from 0-based `rank` until `body` returns false.
+    func lockedZWalk(_ d: HashDescriptor, from rank: Int, count: Int, reverse: Bool,
+                     _ body: (SlabBytes, Double) -> Bool) {
         guard count > 0 else { return }
         if d.encoding == .skiplist {
             var x = lockedZslAt(d, rank: rank)
             for i in 0..<count {
-                visit(zslMember(x), x.score)
+                if !body(zslMember(x), x.score) { return }
                 if i == count - 1 { break }
                 let h = reverse ? x.backward : x.forward(0)
                 if h == 0 { break }
@@ -400,7 +406,7 @@ extension CacheEngine {
             var k = 0
             while o < n.nodeUsed && k < rank + count {
                 let pair = PackedPair(p, at: o)
-                if k >= rank { visit(packedBytes(n, pair.field, pair.fieldCount), packedScore(n, pair)) }
+                if k >= rank && !body(packedBytes(n, pair.field, pair.fieldCount), packedScore(n, pair)) { return }
                 k += 1
                 o = pair.end
             }
@@ -414,7 +420,7 @@ extension CacheEngine {
             }
             for k in stride(from: rank, to: max(rank - count, -1), by: -1) {
                 let pair = PackedPair(p, at: offsets[k])
-                visit(packedBytes(n, pair.field, pair.fieldCount), packedScore(n, pair))
+                if !body(packedBytes(n, pair.field, pair.fieldCount), packedScore(n, pair)) { return }
             }
         }
     }
@@ -525,21 +531,7 @@ extension CacheEngine {
             let hi = lockedZCountBefore(d, fromEnd: true) { _, s in max.exclusive ? s < max.value : s <= max.value }
             return limited(lo, hi, q)
         case .lex(let min, let max):
-            let lo: Int
-            switch min {
-            case .minusInfinity: lo = 0
-            case .plusInfinity: lo = n
-            case .inclusive(let b): lo = lockedZCountBefore(d) { m, _ in m.compare(b) < 0 }
-            case .exclusive(let b): lo = lockedZCountBefore(d) { m, _ in m.compare(b) <= 0 }
-            }
-            let hi: Int
-            switch max {
-            case .minusInfinity: hi = 0
-            case .plusInfinity: hi = n
-            case .inclusive(let b): hi = lockedZCountBefore(d, fromEnd: true) { m, _ in m.compare(b) <= 0 }
-            case .exclusive(let b): hi = lockedZCountBefore(d, fromEnd: true) { m, _ in m.compare(b) < 0 }
-            }
-            return limited(lo, hi, q)
+            return lockedZLexWindow(d, min, max, q)
         }
     }
 

@@ -7,7 +7,10 @@ sends PING after PING and times each, deletes it with DEL (or UNLINK with --unli
 line of JSON: fields, the delete's time, the slowest PING during it, lazyfreed_objects before and
 after, whether lazyfree_pending_objects came back to 0 within 30 s, and the hash's MEMORY USAGE.
 
-Usage: resp_hash_delete.py --port P [--fields N] [--unlink]
+With --zset the key is a sorted set of as many members (ZADD, score i, member field:<i>), which
+is freed the same way (its skip list's nodes chained after the entries).
+
+Usage: resp_hash_delete.py --port P [--fields N] [--unlink] [--zset]
 """
 
 import argparse
@@ -32,6 +35,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--fields", type=int, default=300000)
     ap.add_argument("--unlink", action="store_true")
+    ap.add_argument("--zset", action="store_true")
     args = ap.parse_args()
     key = b"rhd_big"
     c = Conn(args.port)
@@ -41,10 +45,10 @@ def main():
     for start in range(0, args.fields, batch):
         pairs = []
         for i in range(start, min(args.fields, start + batch)):
-            pairs += [b"field:%d" % i, b"value:%d" % i]
-        c.send(mb("HSET", key, *pairs))
+            pairs += [b"%d" % i, b"field:%d" % i] if args.zset else [b"field:%d" % i, b"value:%d" % i]
+        c.send(mb("ZADD" if args.zset else "HSET", key, *pairs))
         c.reply()
-    c.send(mb("HLEN", key))
+    c.send(mb("ZCARD" if args.zset else "HLEN", key))
     length = int(c.reply()[1:-2])
     c.send(mb("MEMORY", "USAGE", key))
     usage = int(c.reply()[1:-2])

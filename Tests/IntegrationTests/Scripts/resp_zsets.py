@@ -24,7 +24,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["z", "none", "s", "f", "r", "one", "enc", "enc2", "enc3", "big", "dst", "z2", "z3", "p", "m1", "m2", "ev", "lex", "set", "a1", "a2", "a3", "b1", "b2"]
+    names = ["z", "none", "s", "f", "r", "one", "enc", "enc2", "enc3", "big", "dst", "z2", "z3", "p", "m1", "m2", "ev", "lex", "set", "a1", "a2", "a3", "b1", "b2", "lu", "lu2"]
 
     def k(name):
         return ("rz_%s" % name).encode()
@@ -98,6 +98,20 @@ def main():
          + mb("ZRANGEBYLEX", lx, "-", "+", "LIMIT", 2, 2) + mb("ZLEXCOUNT", lx, "-", "+") + mb("ZLEXCOUNT", lx, "(a", "[c")
          + mb("ZLEXCOUNT", lx, "a", "c") + mb("ZLEXCOUNT", n, "-", "+") + mb("ZREMRANGEBYLEX", lx, "(a", "[c")
          + mb("ZRANGE", lx, 0, -1) + mb("ZREMRANGEBYLEX", lx, "x", "y") + mb("ZREMRANGEBYLEX", lx, "-", "+") + mb("EXISTS", lx), 25)
+    # Lex ranges over members of different scores: redis's walks (first in range by the encoding's
+    # search, stop at the first out of range), in a listpack and in a skip list.
+    lu, lu2 = k("lu"), k("lu2")
+    unsorted = [(5, "a"), (1, "x"), (3, "m"), (2, "b"), (4, "k"), (6, "c"), (0, "z")]
+    for key, extra in ((lu, []), (lu2, [(10 + i, "p%03d" % i) for i in range(130)])):
+        flat = [x for sc, m in unsorted + extra for x in (sc, m)]
+        case("lex unsorted %s" % key.decode(), mb("DEL", key) + mb("ZADD", key, *flat) + mb("ZRANGE", key, "[b", "[m", "BYLEX")
+             + mb("ZRANGE", key, "[m", "[b", "BYLEX", "REV") + mb("ZRANGE", key, "-", "+", "BYLEX", "LIMIT", 2, 3)
+             + mb("ZRANGE", key, "+", "-", "BYLEX", "REV", "LIMIT", 1, 2) + mb("ZRANGE", key, "[a", "[z", "BYLEX")
+             + mb("ZRANGE", key, "(a", "(z", "BYLEX", "REV") + mb("ZLEXCOUNT", key, "[b", "[m") + mb("ZLEXCOUNT", key, "-", "+")
+             + mb("ZLEXCOUNT", key, "[c", "[k") + mb("ZLEXCOUNT", key, "[k", "[c") + mb("ZRANGEBYLEX", key, "[c", "+")
+             + mb("ZREVRANGEBYLEX", key, "[x", "-") + mb("ZRANGE", key, "[a", "[a", "BYLEX") + mb("ZRANGE", key, "(a", "[a", "BYLEX")
+             + mb("ZREMRANGEBYLEX", key, "[b", "[m") + mb("ZRANGE", key, 0, -1) + mb("ZREMRANGEBYLEX", key, "[y", "+")
+             + mb("ZRANGE", key, 0, 9), 18)
     case("zremrange", setr + mb("ZREMRANGEBYRANK", r, 0, 1) + mb("ZRANGE", r, 0, -1) + mb("ZREMRANGEBYRANK", r, -1, -1)
          + mb("ZREMRANGEBYRANK", r, 5, 10) + mb("ZREMRANGEBYRANK", r, 2, 1) + mb("ZREMRANGEBYRANK", r, "x", 1)
          + mb("ZREMRANGEBYSCORE", r, "(3", 5) + mb("ZRANGE", r, 0, -1, "WITHSCORES") + mb("ZREMRANGEBYSCORE", r, "x", 5)
