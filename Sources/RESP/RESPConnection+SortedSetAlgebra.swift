@@ -109,12 +109,15 @@ extension RESPConnection {
             let v = s * w
             return v.isNaN ? 0 : v
         }
+        // redis sorts the inputs by size (a stable sort) for a union or an intersection: the order
+        // an element's scores are aggregated in, which MIN/MAX of 0 and -0 and a SUM's rounding see.
+        let bySize = sets.indices.sorted { a, b in sets[a].count != sets[b].count ? sets[a].count < sets[b].count : a < b }
         switch op {
         case .union:
             var index: [[UInt8]: Int] = [:]
             var out: [ZSetMember] = []
-            for (i, set) in sets.enumerated() {
-                for m in set {
+            for i in bySize {
+                for m in sets[i] {
                     let v = weighted(m.score, weights[i])
                     if let at = index[m.member] {
                         aggregate(&out[at].score, v, how)
@@ -127,9 +130,8 @@ extension RESPConnection {
             return out
         case .inter:
             // The smallest set drives, the others are looked up (redis sorts by cardinality).
-            let order = sets.indices.sorted { sets[$0].count < sets[$1].count }
-            guard let first = order.first, !sets[first].isEmpty else { return [] }
-            let lookups: [(Int, [[UInt8]: Double])] = order.dropFirst().map { i in
+            guard let first = bySize.first, !sets[first].isEmpty else { return [] }
+            let lookups: [(Int, [[UInt8]: Double])] = bySize.dropFirst().map { i in
                 (i, Dictionary(sets[i].map { ($0.member, $0.score) }, uniquingKeysWith: { a, _ in a }))
             }
             var out: [ZSetMember] = []

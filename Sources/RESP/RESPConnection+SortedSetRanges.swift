@@ -120,6 +120,16 @@ extension RESPConnection {
             }
             if r == .wrongType { return error(out, Self.wrongType) }
         }
+        // redis adds the range one member at a time to a new listpack (unless a rank range is
+        // longer than one can be), so until a member forces the skip list a -0 is kept as 0.
+        var packed = { if case .rank = q.by { return members.count <= CacheEngine.zsetListpackEntries } else { return true } }()
+        for i in members.indices where packed {
+            if i + 1 > CacheEngine.zsetListpackEntries || members[i].member.count > CacheEngine.zsetListpackValue {
+                packed = false
+            } else if members[i].score == 0 {
+                members[i].score = 0
+            }
+        }
         return storeSortedSet(members, at: 1, event: "zrangestore", out)
     }
 
