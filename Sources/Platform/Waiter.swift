@@ -144,6 +144,24 @@ public struct WaitList<Value, Info> {
         return nil
     }
 
+    /// Claims the oldest armed waiter whose `info` `matches` and removes it; the others stay in
+    /// their places (a key's list clients while it holds a sorted set, as redis serves only the
+    /// clients blocked for the key's type).
+    public mutating func claimFirst(where matches: (Info) -> Bool) -> (waiter: Waiter<Value>, info: Info)? {
+        pruneHead()
+        var i = head
+        while i < entries.count {
+            let e = entries[i]
+            if e.waiter.isArmed && matches(e.info) && e.waiter.claim() {
+                if i == head { head += 1 } else { entries.remove(at: i) }
+                compact()
+                return e
+            }
+            i += 1
+        }
+        return nil
+    }
+
     /// The source is going away: empties the list and returns the waiters still armed, for the
     /// caller to wake. Each owner finds the source gone and cancels (its other sources, if any,
     /// may still win it).

@@ -2,7 +2,8 @@
 // worker: the one way a connection waits (Platform/Waiter.swift), one `WaitList` per (database,
 // key), oldest waiter first as redis serves them. A command that adds elements to a list (a push,
 // LINSERT, the destination of a move) calls `serve` after its engine operation: under this
-// registry's lock it claims the oldest armed waiter of the key while the list has elements, pops
+// registry's lock it claims the oldest armed waiter blocked for the key's type (a list, or a sorted
+// set for BZPOPMIN/BZPOPMAX/BZMPOP) while the key has elements, pops
 // (or moves) for it as its command asked, hands the elements over and wakes it after the lock.
 // Claims and hand-overs happen only under this lock, and so do an owner's own cancel and the
 // unblock hook: an owner that gives up finds its waiter either armed (cancelled cleanly) or
@@ -156,10 +157,24 @@ final class ListWaits: @unchecked Sendable {
             next.withUnsafeBytes { key in
                 let hv = CacheEngine.hash(key)
                 while lists[k]?.hasArmed == true {
-                    // The key's list or sorted set (a waiter of the other kind finds nothing: retry).
-                    guard let n = engine.listLength(key, hash: hv, database: database)
-                            ?? engine.hashLength(key, hash: hv, database: database, type: .zset), n > 0 else { break }
-                    guard let (waiter, block) = lists[k]!.claimFirst() else { break }
+                    // The key's list or sorted set: only the clients blocked for its type are served
+                    // (redis's serveClientsBlockedOn{List,SortedSet}Key); the others stay blocked.
+                    let n: Int
+                    let sortedSet: Bool
+                    if let l = engine.listLength(key, hash: hv, database: database) {
+                        n = l
+                        sortedSet = false
+                    } else if let z = engine.hashLength(key, hash: hv, database: database, type: .zset) {
+                        n = z
+                        sortedSet = true
+                    } else {
+                        break
+                    }
+                    guard n > 0 else { break }
+                    guard let (waiter, block) = lists[k]!.claimFirst(where: { b in
+                        if case .zpop = b.kind { return sortedSet }
+                        return !sortedSet
+                    }) else { break }
                     let source = block.keys.firstIndex(of: next) ?? 0
                     var served = ListServed.retry
                     switch block.kind {

@@ -109,6 +109,22 @@ struct WaiterTests {
         #expect(list.removeAll().count == 1 && list.armedCount == 0)
     }
 
+    @Test("claimFirst(where:) takes the oldest armed matching waiter and leaves the others in order")
+    func claimMatching() {
+        var list = WaitList<Int, String>()
+        let ws = (0..<5).map { _ in Waiter<Int>(waker: WakeCounter().waker) }
+        for (i, w) in ws.enumerated() { list.add(w, i % 2 == 0 ? "list\(i)" : "zset\(i)") }
+        _ = ws[1].cancel()
+        #expect(list.claimFirst(where: { $0.hasPrefix("zset") })?.info == "zset3")
+        #expect(list.claimFirst(where: { $0.hasPrefix("zset") }) == nil)
+        #expect(list.armedCount == 3)
+        #expect(list.claimFirst()?.info == "list0")
+        #expect(list.claimFirst(where: { $0.hasPrefix("list") })?.info == "list2")
+        #expect(list.claimFirst()?.info == "list4")
+        let armed = list.hasArmed
+        #expect(!armed)
+    }
+
     @Test("one waiter on three sources: exactly one producer wins it, the others keep their values")
     func severalSources() {
         for round in 0..<300 {
