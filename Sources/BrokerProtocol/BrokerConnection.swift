@@ -23,6 +23,8 @@ final class BrokerConnection: TextRequestLoop {
         enum Target {
             case queue(BrokerQueue, priority: UInt8)
             case exchange(String, routingKey: String, headers: [HeaderPair], priority: UInt8)
+            /// A topic's record; its key, when `keyed`, waits in `logKey`.
+            case log(LogTopic, partition: Int?, keyed: Bool)
         }
         var item: Item
         var target: Target
@@ -34,6 +36,9 @@ final class BrokerConnection: TextRequestLoop {
     }
     var pending: PendingMessage?
     var swallowRemaining = 0
+    /// The last name looked up as a topic (LogVerbs.swift), and a pending record's key.
+    var logNames = LogNameCache()
+    var logKey: [UInt8] = []
 
     /// The key of the parked read as sent, copied (the input buffer moves on), and whether it
     /// was a `gets`.
@@ -219,6 +224,8 @@ final class BrokerConnection: TextRequestLoop {
             return pos
         }
         switch p.target {
+        case .log(let topic, let partition, let keyed):
+            finishLogSet(topic, partition: partition, keyed: keyed, item: p.item, noreply: p.noreply, output)
         case .queue(let q, let priority):
             let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority)
             if let binary = p.binary {

@@ -147,6 +147,8 @@ extension Broker {
             }
             t.loadOffsets()
             logs.lock.withLock { logs.topics[name] = t }
+            // Connections look topics up only once one exists.
+            logs.generation.wrappingAdd(1, ordering: .relaxed)
             flusher?.register(t)
         }
     }
