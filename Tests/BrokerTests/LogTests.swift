@@ -106,6 +106,52 @@ import Glibc
         #expect(readAll(t, group: "g").count == 21)
     }
 
+    @Test func theActiveSegmentKeepsOnlyItsHotTailInMemoryOnceWritten() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try declare(h, "hot")
+        let n = 30_000
+        for i in 0..<n { _ = append(h, t, "record-\(i)-" + String(repeating: "h", count: 90)) }
+        let p = t.partitions[0]
+        #expect(p.figures.memoryBytes == p.figures.bytes, "nothing written yet: all in memory")
+        _ = t.flush(sync: false)
+        let f = p.figures
+        #expect(f.segments == 1)
+        #expect(f.memoryBytes <= h.broker.logs.memory.hotTailBytes * 2)
+        #expect(f.memoryBytes >= h.broker.logs.memory.hotTailBytes)
+        #expect(h.broker.logs.memory.memoryBytes.load(ordering: .relaxed) == f.memoryBytes)
+        // Every record, across the boundary between the file and the hot tail.
+        try checkEveryOffset(p, n)
+        #expect(h.broker.logs.memory.diskReads.load(ordering: .relaxed) > 0)
+        #expect(readAll(t, group: "g").count == n)
+    }
+
+    @Test func withFsyncAlwaysAnAppendWaitsForAGroupCommitCycle() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
+        let t = try declare(h, "sync")
+        let v = Array("durable".utf8)
+        let (outcome, ticket) = h.broker.appendLog(t, partition: nil, key: nil, valueLength: v.count, flags: 0) { dst in
+            v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) }
+        }
+        #expect(outcome == .appended(partition: 0, offset: 0))
+        let flusher = try #require(h.broker.flusher)
+        #expect(ticket > 0)
+        #expect(!flusher.isDurable(ticket))
+        h.broker.start()
+        var waited = 0
+        while !flusher.isDurable(ticket) && waited < 5000 {
+            usleep(1000)
+            waited += 1
+        }
+        #expect(flusher.isDurable(ticket))
+        // On disk once durable.
+        #expect(readFile(dir.path + "/logs/sync/0/00000000000000000000.log").count == LogBatch.framedLength(keyLength: 0, valueLength: v.count))
+        h.broker.stop()
+    }
+
     // MARK: retention
 
     @Test func retentionDeletesWholeSegmentsByBytesAndByTime() throws {
