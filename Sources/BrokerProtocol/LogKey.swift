@@ -1,6 +1,6 @@
 // A topic key with its slash options, read on the bytes (no allocation):
 //   set: <topic>[/key=<k>][/partition=<p>]
-//   get: <topic>/group=<g>[/partition=<p>][/max=<n>]
+//   get: <topic>/group=<g>[/partition=<p>][/max=<n>][/timeout=<ms>]
 // A key and a group are byte ranges of the token (a key may hold any byte but `/` and space).
 
 struct LogKey {
@@ -9,6 +9,8 @@ struct LogKey {
     var group: Range<Int>?
     var partition: Int?
     var maxRecords = 1
+    /// `/timeout=MS`: an empty read parks up to MS ms (-1: answers at once).
+    var timeoutMs = -1
 
     /// Records one read may return (each is copied into the reply).
     static let maxRecordsLimit = 1000
@@ -31,6 +33,8 @@ struct LogKey {
                 group = (s + 6)..<i
             } else if opt.starts(with: "partition=".utf8), let n = Self.number(opt.dropFirst(10)) {
                 partition = n
+            } else if opt.starts(with: "timeout=".utf8), let n = Self.number(opt.dropFirst(8)) {
+                timeoutMs = n
             } else if opt.starts(with: "max=".utf8), let n = Self.number(opt.dropFirst(4)), n >= 1, n <= Self.maxRecordsLimit {
                 maxRecords = n
             } else {

@@ -3,7 +3,7 @@
 //   log <topic> [partitions=N] [retention_ms=MS] [retention_bytes=N] [segment_bytes=N]
 //       [segment_ms=MS] [cleanup=delete]                                        -> OK
 //   set <topic>[/key=<k>][/partition=<p>] <flags> <exptime> <bytes> [noreply]    -> STORED
-//   get|gets <topic>/group=<g>[/partition=<p>][/max=<n>]   -> VALUE <key> <flags> <bytes>[ <offset>] ... END
+//   get|gets <topic>/group=<g>[/partition=<p>][/max=<n>][/timeout=<ms>] -> VALUE <key> <flags> <bytes>[ <offset>] ... END
 //   seek <topic> group=<g> [partition=<p>] offset=<n>|earliest|latest|time=<ms> -> OFFSETS <o>...
 //   stats logs                                         -> per topic, partition and group lines
 // A `set` or `get` whose name is a topic takes these paths; every other name is a queue's.
@@ -19,6 +19,19 @@ struct LogNameCache {
     var name: [UInt8] = []
     var topic: LogTopic?
     var generation: UInt64 = .max
+}
+
+/// A topic read waiting for a record (`/timeout=`): what to read again once woken.
+struct ParkedLogRead {
+    let topic: LogTopic
+    /// The key as sent (the input buffer moves on).
+    let key: [UInt8]
+    let group: String
+    let partition: Int?
+    let maxRecords: Int
+    let withCAS: Bool
+    var waiter: Waiter<Void>
+    let deadlineMs: UInt64
 }
 
 enum LogReply {
@@ -138,13 +151,32 @@ extension BrokerConnection {
             output.append(LogReply.needsGroup)
             return .proceed
         }
-        let group = UnsafeRawBufferPointer(rebasing: key[g])
-        guard Broker.isValidName(group) else {
+        let groupBytes = UnsafeRawBufferPointer(rebasing: key[g])
+        guard Broker.isValidName(groupBytes) else {
             output.append(LogReply.badKey)
             return .proceed
         }
-        let result = topic.read(group: String(decoding: group, as: UTF8.self), partition: spec.partition,
-                                maxRecords: spec.maxRecords) { _, r in
+        let group = String(decoding: groupBytes, as: UTF8.self)
+        switch appendRecords(topic, key, group, spec.partition, spec.maxRecords, withCAS, output) {
+        case .success(let n):
+            if n == 0 && spec.timeoutMs > 0,
+               let parked = park(ParkedLogRead(topic: topic, key: Array(key), group: group, partition: spec.partition,
+                                               maxRecords: spec.maxRecords, withCAS: withCAS,
+                                               waiter: Waiter<Void>(waker: waker),
+                                               deadlineMs: broker.clockMs() + UInt64(spec.timeoutMs)), output) {
+                return parked
+            }
+            output.append(Reply.end)
+        case .failure(.badPartition): output.append(LogReply.badPartition)
+        case .failure(.tooManyGroups): output.append(LogReply.tooManyGroups)
+        }
+        return .proceed
+    }
+
+    /// The group's next records as VALUE lines (no END).
+    private func appendRecords(_ topic: LogTopic, _ key: UnsafeRawBufferPointer, _ group: String, _ partition: Int?,
+                               _ maxRecords: Int, _ withCAS: Bool, _ output: OutputBuffer) -> Result<Int, LogTopic.ReadRefusal> {
+        topic.read(group: group, partition: partition, maxRecords: maxRecords) { _, r in
             output.append(Reply.value)
             output.append(key)
             output.append(byte: 0x20)
@@ -159,12 +191,51 @@ extension BrokerConnection {
             output.append(r.value)
             output.append(Reply.crlf)
         }
-        switch result {
-        case .success: output.append(Reply.end)
-        case .failure(.badPartition): output.append(LogReply.badPartition)
-        case .failure(.tooManyGroups): output.append(LogReply.tooManyGroups)
+    }
+
+    // MARK: parked reads (/timeout=)
+
+    /// Parks `p` on its partitions; a record appended between the empty read and the parking is
+    /// read at once instead (the VALUE lines are in `output` then, and nil is returned without END).
+    private func park(_ p: ParkedLogRead, _ output: OutputBuffer) -> HandlerAction? {
+        p.topic.addWaiter(p.waiter, partition: p.partition)
+        let n = p.key.withUnsafeBytes { k in
+            (try? appendRecords(p.topic, k, p.group, p.partition, p.maxRecords, p.withCAS, output).get()) ?? 0
         }
-        return .proceed
+        if n > 0 {
+            _ = p.waiter.cancel()
+            p.topic.removeWaiter(p.waiter, partition: p.partition)
+            return nil
+        }
+        let now = broker.clockMs()
+        parkedLog = p
+        return .park(timeoutMs: Int(p.deadlineMs > now ? p.deadlineMs - now : 1))
+    }
+
+    /// The parked read woken (an append) or timed out: reads again and answers; parks again
+    /// when another reader of its group took the records first and time is left. Returns the
+    /// action while still parked, nil once answered.
+    func resumeLogRead(_ output: OutputBuffer, timedOut: Bool) -> HandlerAction? {
+        guard let p = parkedLog else { return nil }
+        let now = broker.clockMs()
+        let expired = timedOut || now >= p.deadlineMs
+        if !expired, case .waiting = p.waiter.collect() {
+            // A wake-up meant for something else.
+            return .park(timeoutMs: Int(p.deadlineMs - now))
+        }
+        parkedLog = nil
+        _ = p.waiter.cancel()
+        p.topic.removeWaiter(p.waiter, partition: p.partition)
+        let n = p.key.withUnsafeBytes { k in
+            (try? appendRecords(p.topic, k, p.group, p.partition, p.maxRecords, p.withCAS, output).get()) ?? 0
+        }
+        if n == 0 && !expired {
+            var again = p
+            again.waiter = Waiter<Void>(waker: waker)
+            if let parked = park(again, output) { return parked }
+        }
+        output.append(Reply.end)
+        return nil
     }
 
     // MARK: seek

@@ -152,6 +152,35 @@ import Glibc
         h.broker.stop()
     }
 
+    @Test func anAppendWakesEveryReaderParkedOnItsPartition() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declare(h, "park", "partitions=2")
+        let wakes = WakeCounter()
+        let onBoth = Waiter<Void>(waker: wakes.waker)
+        let onOne = Waiter<Void>(waker: wakes.waker)
+        let onZero = Waiter<Void>(waker: wakes.waker)
+        t.addWaiter(onBoth, partition: nil)
+        t.addWaiter(onOne, partition: 1)
+        t.addWaiter(onZero, partition: 0)
+        let v = Array("x".utf8)
+        _ = h.broker.appendLog(t, partition: 1, key: nil, valueLength: 1, flags: 0) { dst in
+            v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: 1) }
+        }
+        #expect(wakes.value == 2)
+        guard case .delivered = onBoth.collect() else { Issue.record("the waiter on both partitions"); return }
+        guard case .delivered = onOne.collect() else { Issue.record("the waiter on partition 1"); return }
+        #expect(onZero.isArmed, "partition 0 got nothing")
+        // Given up: the next append there wakes nobody.
+        _ = onZero.cancel()
+        t.removeWaiter(onZero, partition: 0)
+        t.removeWaiter(onBoth, partition: nil)
+        _ = h.broker.appendLog(t, partition: 0, key: nil, valueLength: 1, flags: 0) { dst in
+            v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: 1) }
+        }
+        #expect(wakes.value == 2)
+        #expect(t.partitions[0].lock.withLock { !t.partitions[0].waiters.hasArmed })
+    }
+
     // MARK: retention
 
     @Test func retentionDeletesWholeSegmentsByBytesAndByTime() throws {

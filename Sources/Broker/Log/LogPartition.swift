@@ -30,6 +30,8 @@ public final class LogPartition: @unchecked Sendable {
     var config: LogConfig
     var segments: [LogSegment] = []
     var lastTimestamp: UInt64 = 0
+    /// Parked reads (`/timeout=`): each is woken by the next append, and reads again.
+    var waiters = WaitList<Void, Void>()
     private var scratch = ByteBuffer()
 
     init(id: Int, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64) {
@@ -75,6 +77,7 @@ public final class LogPartition: @unchecked Sendable {
     func append(key: UnsafeRawBufferPointer?, valueLength: Int, flags: UInt32, nowMs: UInt64,
                 writeValue: (UnsafeMutableRawPointer) -> Void) -> LogAppendResult {
         let length = LogBatch.framedLength(keyLength: key?.count ?? 0, valueLength: valueLength)
+        var toWake: [ConnectionWaker]?
         let result: LogAppendResult = lock.withLock {
             let segmentBytes = memory.segmentBytes(config)
             guard length <= max(segmentBytes, 1 << 20) || memory.share == nil else { return .outOfMemory }
@@ -104,8 +107,19 @@ public final class LogPartition: @unchecked Sendable {
                                valueLength: valueLength, writeValue: writeValue)
             memory.memoryBytes.wrappingAdd(active.memory.count - before, ordering: .relaxed)
             active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: 1, maxTimestamp: ts), at: position)
+            // Every parked reader reads again (each may be of another group): claimed here, woken
+            // after the lock. No array is made while nobody waits.
+            if waiters.hasArmed {
+                var wake: [ConnectionWaker] = []
+                while let (w, _) = waiters.claimFirst() {
+                    w.deliver(())
+                    wake.append(w.waker)
+                }
+                toWake = wake
+            }
             return .appended(offset: offset)
         }
+        if let toWake { for w in toWake { w.wake() } }
         if result == .outOfMemory { memory.appendsRefused.wrappingAdd(1, ordering: .relaxed) }
         return result
     }
@@ -128,6 +142,11 @@ public final class LogPartition: @unchecked Sendable {
         s.memory.deallocate()
         s.memoryStart = s.size
     }
+
+    // MARK: waiting
+
+    func addWaiter(_ w: Waiter<Void>) { lock.withLock { waiters.add(w, ()) } }
+    func removeWaiter(_ w: Waiter<Void>) { lock.withLock { waiters.remove(w) } }
 
     // MARK: reading
 

@@ -112,6 +112,16 @@ public final class LogTopic: Flushable, @unchecked Sendable {
         return o
     }
 
+    /// Parks `w` on `partition` (every partition when nil): the next append there wins it.
+    public func addWaiter(_ w: Waiter<Void>, partition: Int?) {
+        if let partition { partitions[partition].addWaiter(w) } else { for p in partitions { p.addWaiter(w) } }
+    }
+
+    /// Takes `w` off the partitions it was parked on (its owner gave up or was served).
+    public func removeWaiter(_ w: Waiter<Void>, partition: Int?) {
+        if let partition { partitions[partition].removeWaiter(w) } else { for p in partitions { p.removeWaiter(w) } }
+    }
+
     public enum SeekTarget: Equatable, Sendable {
         case offset(UInt64), earliest, latest, time(UInt64)
     }

@@ -10,7 +10,8 @@ Phase "produce" (a fresh server with --data-dir):
   offset=earliest`, a partition seek and a time seek, checks `stats logs`, and leaves group A
   having read 5 records.
 Phase "restart" (the same data directory, server restarted):
-  the records and the committed offsets are back: A reads the other 25, B nothing, a new group all 30.
+  the records and the committed offsets are back: A reads the others, B nothing, a new group all;
+  a parked read (`/timeout=`) answers END when it passes and is woken by an append on another connection.
 
 Usage: broker_logs.py PORT produce|restart
 """
@@ -177,6 +178,23 @@ def restart(port):
     eq("a new group reads all", total, len(read_all(c, TOPIC + "/group=d")))
     eq("appends continue", True, c.set(TOPIC + "/partition=0", b"after"))
     eq("b gets the new one", b"after", c.get(TOPIC + "/group=b"))
+
+    # Parked reads: /timeout= waits for the next append (or answers END when it passes).
+    st = stats_logs(raw)
+    ends = [int(st["events:%d:log_end_offset" % p]) for p in range(2)]
+    raw.roundtrip("seek w to the end", b"seek events group=w offset=latest\r\n", b"OFFSETS %d %d\r\n" % (ends[0], ends[1]))
+    t0 = time.monotonic()
+    raw.roundtrip("a parked read that times out answers END", b"get events/group=w/timeout=300\r\n", b"END\r\n")
+    waited = time.monotonic() - t0
+    if waited < 0.25:
+        fail("it waited its timeout", ">= 0.25 s", "%.3f s" % waited)
+    ok("it waited its timeout (%.3f s)" % waited)
+    w = Conn()
+    w.send(b"gets events/group=w/partition=1/timeout=5000\r\n")
+    w.expect_silence("parked while the partition has nothing new", 0.2)
+    raw.roundtrip("an append on another connection", b"set events/partition=1 3 0 4\r\nwake\r\n", b"STORED\r\n")
+    w.expect("the parked read is woken with it", b"VALUE events/group=w/partition=1/timeout=5000 3 4 %d\r\nwake\r\nEND\r\n" % ends[1])
+    w.usable("after the parked read")
     print("LOG RESTART CHECKS PASSED")
 
 
