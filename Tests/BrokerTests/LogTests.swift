@@ -181,6 +181,54 @@ import Glibc
         #expect(t.partitions[0].lock.withLock { !t.partitions[0].waiters.hasArmed })
     }
 
+    @Test func concurrentProducersAndTwoReadersOfOneGroupSeeEachRecordOnce() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try declare(h, "busy", "partitions=3 segment_bytes=16384")
+        h.broker.start()
+        defer { h.broker.stop() }
+        let producers = 4, each = 2000
+        let seen = PlainMutex()
+        let counts = Counts(producers * each)
+        let broker = h.broker
+        var threads: [BackgroundThread] = []
+        for p in 0..<producers {
+            threads.append(BackgroundThread(name: "producer \(p)") {
+                for i in 0..<each {
+                    let v = Array("\(p * each + i)".utf8)
+                    let k = Array("k\(i)".utf8)
+                    k.withUnsafeBytes { kb in
+                        _ = broker.appendLog(t, partition: nil, key: i % 3 == 0 ? kb : nil, valueLength: v.count, flags: 0) { dst in
+                            v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) }
+                        }
+                    }
+                }
+            })
+        }
+        for r in 0..<2 {
+            threads.append(BackgroundThread(name: "reader \(r)") {
+                // Until every record was read (by either reader), or 30 s without a record.
+                var idle = 0
+                while idle < 30_000 {
+                    var got: [Int] = []
+                    _ = t.read(group: "g", partition: nil, maxRecords: 50) { _, rec in got.append(Int(String(decoding: rec.value, as: UTF8.self))!) }
+                    if got.isEmpty { idle += 1; usleep(1000) } else { idle = 0 }
+                    let done = seen.withLock { () -> Bool in
+                        for n in got { counts.values[n] += 1 }
+                        counts.read += got.count
+                        return counts.read >= producers * each
+                    }
+                    if done { break }
+                }
+            })
+        }
+        for th in threads { th.join() }
+        let total = seen.withLock { counts.values }
+        #expect(total.allSatisfy { $0 == 1 }, "every record read exactly once by the group")
+        #expect(t.partitions.map { $0.figures.endOffset }.reduce(0, +) == UInt64(producers * each))
+    }
+
     // MARK: retention
 
     @Test func retentionDeletesWholeSegmentsByBytesAndByTime() throws {
@@ -327,6 +375,13 @@ import Glibc
 }
 
 // MARK: helpers
+
+/// Counts shared by test threads, guarded by the test's mutex.
+final class Counts: @unchecked Sendable {
+    var values: [Int]
+    var read = 0
+    init(_ n: Int) { values = Array(repeating: 0, count: n) }
+}
 
 enum Murmur2Key {
     static func partition(_ key: String, _ n: Int) -> Int { Array(key.utf8).withUnsafeBytes { Murmur2.partition(forKey: $0, partitions: n) } }

@@ -208,7 +208,7 @@ public final class LogPartition: @unchecked Sendable {
                 let before = (at, count)
                 guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else { return (at, count) }
                 // Never again over the same bytes: a read that found nothing there ends.
-                if before == (at, count) && !s.deleted { return (at, count) }
+                if before == (at, count) && !lock.withLock({ s.deleted }) { return (at, count) }
             }
         }
         return (at, count)
@@ -221,7 +221,7 @@ public final class LogPartition: @unchecked Sendable {
                               _ maxRecords: Int, _ accept: (LogRecordView) -> Bool) -> Bool {
         guard let slot = s.slot, let descriptors, let (fd, dirty) = descriptors.pin(slot) else {
             // Deleted meanwhile: the next pass starts from the new log start.
-            return s.deleted
+            return lock.withLock { s.deleted }
         }
         defer { descriptors.unpin(slot, dirty: dirty) }
         memory.diskReads.wrappingAdd(1, ordering: .relaxed)
@@ -326,7 +326,7 @@ public final class LogPartition: @unchecked Sendable {
         var result = FlushResult.idle
         for w in work {
             guard let slot = w.segment.slot, let (fd, _) = descriptors.pin(slot) else {
-                if w.segment.deleted { continue }
+                if lock.withLock({ w.segment.deleted }) { continue }
                 return .failed
             }
             if !w.segment.created {
