@@ -80,7 +80,8 @@ public final class LogPartition: @unchecked Sendable {
         var toWake: [ConnectionWaker]?
         let result: LogAppendResult = lock.withLock {
             let segmentBytes = memory.segmentBytes(config)
-            guard length <= max(segmentBytes, 1 << 20) || memory.share == nil else { return .outOfMemory }
+            // Without a data directory one record may take at most half the share (-I decides otherwise).
+            if let share = memory.share, length > max(segmentBytes, share.limit / 2) { return .outOfMemory }
             var active = segments[segments.count - 1]
             if !active.isEmpty && (active.size + length > segmentBytes
                 || (config.segmentMs > 0 && nowMs &- active.createdMs >= config.segmentMs)) {
