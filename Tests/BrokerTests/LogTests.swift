@@ -409,6 +409,18 @@ import Glibc
         #expect(readAll(t, group: "fresh").count == 30)
     }
 
+    @Test func aTopicWhoseNameAQueueHoldsAtStartUpIsNotLoaded() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        try fillLog(dir, "both", count: 3)
+        // A queue's journal of the same name (files from elsewhere): the queue is recovered first.
+        writeFile(dir.path + "/both.journal", [], create: true)
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        #expect(h.broker.queue(named: "both", create: false) != nil)
+        #expect(h.broker.logTopic(named: "both") == nil)
+        #expect(h.broker.recoveryNotes.contains { $0.contains("a queue has the topic's name") })
+    }
+
     @Test func aTopicAndAQueueCannotShareAName() throws {
         let h = try BrokerHarness { _ in }
         _ = h.broker.queue(named: "jobs")

@@ -133,6 +133,12 @@ extension Broker {
         closedir(d)
         for name in names.sorted() {
             guard let dir = logs.topicDirectory(name), let data = FileIO.readAll(dir + "/topic.meta") else { continue }
+            // broker.meta declared a queue of that name (they cannot share one): the queue stays.
+            if registry.withLock({ queues[name] != nil }) {
+                data.deallocate()
+                recoveryNotes.append("log \(dir): a queue has the topic's name; topic not loaded")
+                continue
+            }
             let text = String(decoding: UnsafeRawBufferPointer(data), as: UTF8.self)
             data.deallocate()
             guard case .success(let config) = LogConfig.parse(text.split(whereSeparator: { $0 == " " || $0 == "\n" })) else {

@@ -134,8 +134,8 @@ final class LogSegment {
     func writeIndexes() -> Bool {
         guard let ip = indexPath, let tp = timeIndexPath else { return false }
         var ok = true
-        for (p, enc) in [(ip, encodedIndex()), (tp, encodedTimeIndex())] {
-            var b = enc
+        for (p, time) in [(ip, false), (tp, true)] {
+            var b = time ? encodedTimeIndex() : encodedIndex()
             ok = FileIO.replace(p) { fd in FileIO.writeAll(fd, b.bytes) ? b.count : nil } && ok
             b.deallocate()
         }
@@ -145,8 +145,9 @@ final class LogSegment {
     /// Whether the index files hold exactly the indexes rebuilt from the batches.
     func indexFilesAgree() -> Bool {
         guard let ip = indexPath, let tp = timeIndexPath else { return true }
-        for (p, enc) in [(ip, encodedIndex()), (tp, encodedTimeIndex())] {
-            var b = enc
+        // Each encoding made in its turn: an early return must leave none allocated.
+        for (p, time) in [(ip, false), (tp, true)] {
+            var b = time ? encodedTimeIndex() : encodedIndex()
             defer { b.deallocate() }
             guard let data = FileIO.readAll(p) else { return false }
             defer { data.deallocate() }
