@@ -93,6 +93,8 @@ public final class Broker: @unchecked Sendable {
     public let flusher: GroupCommit?
     /// The descriptors of every journal and spill file, opened on demand (data directory only).
     public let descriptors: DescriptorCache?
+    /// The topics (Log/): their own lock, taken after `registry`.
+    public let logs: LogRegistry
     /// Unix ms from the process clock (the engine's).
     @inline(__always)
     public func clockMs() -> UInt64 { engine.clock.milliseconds }
@@ -152,10 +154,14 @@ public final class Broker: @unchecked Sendable {
             }
             flusher = GroupCommit(policy: settings.fsync, name: "journal flusher")
             descriptors = DescriptorCache(capacity: settings.fileDescriptors)
+            logs = LogRegistry(directory: dir + "/logs", descriptors: descriptors, memory: LogMemory(share: nil))
             try recover(dir)
+            recoverLogs()
         } else {
             flusher = nil
             descriptors = nil
+            // Without a data directory logs live in --broker-memory, shared with the queues.
+            logs = LogRegistry(directory: nil, descriptors: nil, memory: LogMemory(share: share))
         }
     }
 
@@ -172,6 +178,7 @@ public final class Broker: @unchecked Sendable {
         timer?.join()
         timer = nil
         flusher?.stop()
+        writeLogIndexes()
     }
 
     /// Queue names: 1...200 bytes of letters, digits, `_ - . :` and the braces of a proxy's hash
@@ -226,7 +233,8 @@ public final class Broker: @unchecked Sendable {
     public func openQueue(named name: String, create: Bool = true) -> QueueLookup {
         registry.withLock {
             if let q = queues[name] { return .queue(q) }
-            guard create else { return .none }
+            // A topic's name is not a queue's (the broker port reads it as the topic).
+            guard create, !lockedIsTopic(name) else { return .none }
             guard queues.count < Self.maxQueues else {
                 limitRefusalCount.wrappingAdd(1, ordering: .relaxed)
                 return .none
@@ -561,6 +569,7 @@ public final class Broker: @unchecked Sendable {
     /// Every 100 ms: expired heads and timed-out open reads.
     public func tick() {
         let now = clockMs()
+        applyLogRetention(nowMs: now)
         let all = registry.withLock { Array(queues.values) }
         for q in all {
             var dead: [DeadLetter] = []

@@ -31,7 +31,7 @@ public final class BrokerSession {
     private var parked: (queue: BrokerQueue, waiter: Waiter<Message>, open: Bool)?
 
     /// Highest flusher ticket the replies given so far wait for (0: none).
-    private var durableTicket: UInt64 = 0
+    var durableTicket: UInt64 = 0
     /// Registered with the flusher while the replies wait for its cycle.
     private var durableWait: Waiter<Void>?
 

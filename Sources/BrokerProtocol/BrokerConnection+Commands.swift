@@ -23,6 +23,14 @@ extension BrokerConnection {
             c.declareQueue(c.words(line), out)
             return .proceed
         },
+        Command("log") { c, line, out in
+            c.declareLog(c.words(line), out)
+            return .proceed
+        },
+        Command("seek") { c, line, out in
+            c.seekLog(c.words(line), out)
+            return .proceed
+        },
         Command("exchange") { c, line, out in
             c.declareExchange(c.words(line), out)
             return .proceed

@@ -23,6 +23,8 @@ final class BrokerConnection: TextRequestLoop {
         enum Target {
             case queue(BrokerQueue, priority: UInt8)
             case exchange(String, routingKey: String, headers: [HeaderPair], priority: UInt8)
+            /// A topic's record; its key, when `keyed`, waits in `logKey`.
+            case log(LogTopic, partition: Int?, keyed: Bool)
         }
         var item: Item
         var target: Target
@@ -34,6 +36,13 @@ final class BrokerConnection: TextRequestLoop {
     }
     var pending: PendingMessage?
     var swallowRemaining = 0
+    /// The last name looked up as a topic (LogVerbs.swift), and a pending record's key.
+    var logNames = LogNameCache()
+    var logKey: [UInt8] = []
+    /// A topic read parked by `/timeout=` (LogVerbs.swift).
+    var parkedLog: ParkedLogRead?
+    /// Wakes this connection (a parked topic read's waiter).
+    let waker: ConnectionWaker
 
     /// The key of the parked read as sent, copied (the input buffer moves on), and whether it
     /// was a `gets`.
@@ -58,6 +67,7 @@ final class BrokerConnection: TextRequestLoop {
         self.engine = service.broker.engine
         self.settings = service.settings
         self.session = BrokerSession(broker: service.broker, waker: waker)
+        self.waker = waker
         self.auth = AsciiAuth(entries: service.settings.authEntries)
     }
 
@@ -65,6 +75,11 @@ final class BrokerConnection: TextRequestLoop {
         if let p = pending {
             engine.release(p.item)
             pending = nil
+        }
+        if let p = parkedLog {
+            parkedLog = nil
+            _ = p.waiter.cancel()
+            p.topic.removeWaiter(p.waiter, partition: p.partition)
         }
         session.close()
     }
@@ -84,6 +99,10 @@ final class BrokerConnection: TextRequestLoop {
     func readBufferExhausted(output: OutputBuffer) { output.append(Reply.readBufferOutOfMemory) }
 
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        if parkedLog != nil {
+            if let parked = resumeLogRead(output, timedOut: timedOut) { return parked }
+            return heldForDisk()
+        }
         if session.isWaiting {
             switch session.resumeWait(timedOut: timedOut) {
             case .waiting:
@@ -219,6 +238,8 @@ final class BrokerConnection: TextRequestLoop {
             return pos
         }
         switch p.target {
+        case .log(let topic, let partition, let keyed):
+            finishLogSet(topic, partition: partition, keyed: keyed, item: p.item, noreply: p.noreply, output)
         case .queue(let q, let priority):
             let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority)
             if let binary = p.binary {

@@ -24,6 +24,10 @@ extension BrokerConnection {
             output.append(BrokerReply.badQueueName)
             return
         }
+        if broker.logTopic(named: String(w[1])) != nil {
+            output.append("CLIENT_ERROR \(w[1]) is a topic\r\n")
+            return
+        }
         switch QueueConfig.parse(Array(w.dropFirst(2))) {
         case .success(let c):
             output.append(broker.declareQueue(String(w[1]), c) ? Reply.ok : BrokerReply.journalUnavailable)

@@ -19,6 +19,9 @@ extension BrokerConnection {
         let noreply = tokens.count == 6 && TextParser.equals(input, tokens[5], "noreply")
         let keyToken = tokens[1]
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        if let topic = logTopic(Self.namePart(key)) {
+            return processLogSet(topic, key, input, tokens, noreply: noreply, output)
+        }
         guard let spec = QueueKey(key),
               let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
               let exptime = TextParser.parseInt32(input, tokens[3]),
@@ -54,6 +57,10 @@ extension BrokerConnection {
     /// At least one key (BrokerConnection+Commands.swift).
     func processGet(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int, _ output: OutputBuffer,
                     withCAS: Bool) -> HandlerAction {
+        let first = tokens[1]
+        if let topic = logTopic(Self.namePart(UnsafeRawBufferPointer(rebasing: input[first.start..<first.start + first.count]))) {
+            return processLogGet(topic, first, input, tokens, end, output, withCAS: withCAS)
+        }
         // The queues are looked up once, by the validation, and used from there: another
         // connection may delete a queue (and fill the queue limit) meanwhile, and a second lookup
         // would then find none. A queue deleted after its lookup reads as empty. At most 16
@@ -165,6 +172,13 @@ extension BrokerConnection {
         output.append(Reply.crlf)
     }
 
+    /// A key's name: the bytes before its first `/`.
+    static func namePart(_ key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var i = 0
+        while i < key.count && key[i] != UInt8(ascii: "/") { i += 1 }
+        return UnsafeRawBufferPointer(rebasing: key[0..<i])
+    }
+
     // MARK: delete, flush, stats
 
     func processDelete(_ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ output: OutputBuffer) -> HandlerAction {
@@ -193,6 +207,8 @@ extension BrokerConnection {
             lines = service.sources.general() + broker.statsLines()
         } else if TextParser.equals(input, tokens[1], "settings") {
             lines = service.sources.settings()
+        } else if TextParser.equals(input, tokens[1], "logs") {
+            lines = logStatsLines()
         } else {
             output.append(Reply.error)
             return .proceed

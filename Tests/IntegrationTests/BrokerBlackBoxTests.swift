@@ -4,6 +4,9 @@
 //   broker_pymemcache.py  every verb with exact replies (pymemcache 4.0.0 + raw sockets); with
 //                         --prefetch/--visibility-timeout, the checks of those two settings
 //   broker_binary.py      the binary protocol on the broker port (pylibmc binary=True, raw frames)
+//   broker_logs.py        topics: declaration, keyed and unkeyed appends, two groups, seeks,
+//                         stats logs; then a restart on the same --data-dir
+//   broker_logs_crash.py  a topic's pipelined producer SIGKILLed with --fsync=always, restart, read
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
 //
@@ -89,6 +92,44 @@ struct BrokerBlackBoxTests {
             timeout: .seconds(90))
         #expect(r.succeeded, "broker_crash.py failed:\n\(r.report)")
         #expect(r.output.contains("BROKER CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
+    }
+
+    @Test("topics through pymemcache: producer, two groups, replay by seek, and a restart with --data-dir keeps records and committed offsets",
+          .timeLimit(.minutes(2)))
+    func brokerLogs() async throws {
+        let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
+        let script = try IntegrationPaths.script("broker_logs.py")
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-logs")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        for phase in ["produce", "restart"] {
+            try await withBrokerServer(["-t", "2", "--data-dir=\(data)"]) { server, brokerPort in
+                let r = try await ToolRunner.run(python, [script, String(brokerPort), phase], timeout: .seconds(60))
+                #expect(r.succeeded, "broker_logs.py \(phase) failed:\n\(r.report)\nserver log:\n\(server.log)")
+                #expect(r.output.contains("CHECKS PASSED"), "no success line:\n\(r.report)")
+                expectServerAlive(server, "broker_logs.py \(phase)")
+                server.stop()
+            }
+        }
+    }
+
+    @Test("a topic survives SIGKILL under a pipelined producer (--fsync=always): every acknowledged record, in order, offsets dense",
+          .timeLimit(.minutes(2)))
+    func brokerLogsCrash() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("broker_logs_crash.py")
+        let binary = try IntegrationPaths.serverBinary()
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-logs-crash")
+        defer { try? fm.removeItem(at: dir) }
+        let port = try Loopback.freePort()
+        // The script bounds itself (watchdog at 55 s) and kills the servers it started.
+        let r = try await ToolRunner.run(
+            python, [script, "--binary", binary, "--port", String(port), "--data-dir", dir.appendingPathComponent("data").path],
+            timeout: .seconds(90))
+        #expect(r.succeeded, "broker_logs_crash.py failed:\n\(r.report)")
+        #expect(r.output.contains("LOG CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
     }
 
     // MARK: recovery (issue 11)

@@ -7,7 +7,9 @@
 //
 // Input: byte 0 = options (bit 0: patch each frame's CRC-32C so that the payload decoders see
 // records that pass the CRC; bit 1: an 8 KB memory share instead of 1 MB, so that most bodies
-// spill; bit 2: also keep the journal as `r`'s, a second queue), byte 1 = length of broker.meta,
+// spill; bit 2: also keep the journal as `r`'s, a second queue; bit 3: also keep it as the first
+// segment of topic `t`'s partition 0, so that the log recovery (LogPartition+Recovery.swift)
+// checks and cuts it and a group reads what it kept), byte 1 = length of broker.meta,
 // then broker.meta, then queue `q`'s journal. Each input gets an emptied directory (one for the
 // run, under /dev/shm: memory, and `--fsync=never`) and a new broker on one engine for the run
 // (making an engine costs more than the rest of an input). After each input every queue is
@@ -37,7 +39,25 @@ func chunksInUse() -> Int {
 /// What the connection sends once recovery is done: opens, confirms and plain reads of both
 /// queues (bounded: what is left goes with the queue's deletion).
 let script: [UInt8] = Array(("get q/open\r\nget q/close/open\r\nget q/abort\r\ngets q/peek\r\n"
-    + String(repeating: "get q\r\nget r/open\r\n", count: 16) + "ack r 1 2 3\r\nstats\r\n").utf8)
+    + String(repeating: "get q\r\nget r/open\r\n", count: 16) + "ack r 1 2 3\r\nstats\r\n"
+    + "gets t/group=g/max=1000\r\nseek t group=g time=0\r\nget t/group=g/partition=0/max=3\r\n"
+    + "set t/key=k 1 0 3\r\nabc\r\nget t/group=h/max=1000\r\nstats logs\r\n").utf8)
+
+/// Topic `t`'s files: one partition, small segments, `segment` as its first segment.
+func writeLog(_ segment: UnsafeRawBufferPointer) {
+    let topic = dir + "/logs/t"
+    for d in [dir + "/logs", topic, topic + "/0"] { mkdir(d, 0o755) }
+    Array("partitions=1 segment_bytes=4096 retention_ms=-1\n".utf8).withUnsafeBytes { write($0, to: topic + "/topic.meta") }
+    write(segment, to: topic + "/0/00000000000000000000.log")
+}
+
+/// Removes the logs' directory tree.
+func removeLogs() {
+    let topic = dir + "/logs/t"
+    removeFiles(in: topic + "/0", andDirectory: true)
+    removeFiles(in: topic, andDirectory: true)
+    removeFiles(in: dir + "/logs", andDirectory: true)
+}
 
 /// Writes `bytes` to `path` (the directory is ours: a failure is the harness's).
 func write(_ bytes: UnsafeRawBufferPointer, to path: String) {
@@ -77,6 +97,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if !meta.isEmpty { write(meta, to: dir + "/broker.meta") }
     write(UnsafeRawBufferPointer(journal), to: dir + "/q.journal")
     if flags & 4 != 0 { write(UnsafeRawBufferPointer(journal), to: dir + "/r.journal") }
+    if flags & 8 != 0 { writeLog(UnsafeRawBufferPointer(journal)) }
+    // After the broker is gone (defers run last first): the logs' tree, then the files.
+    defer { removeLogs() }
 
     var settings = BrokerSettings()
     settings.dataDirectory = dir

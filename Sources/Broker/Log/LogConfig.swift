@@ -1,0 +1,93 @@
+// A topic's declared settings (the `log` verb's words) and the memory every log shares.
+import Durability
+import Synchronization
+
+/// What `log <topic> ...` declares.
+public struct LogConfig: Sendable, Equatable {
+    public var partitions = 1
+    /// Segments whose newest record is older than this are deleted (-1: kept forever). Kafka's
+    /// default, 7 days.
+    public var retentionMs: Int64 = 604_800_000
+    /// A partition's oldest segments are deleted while it would stay at or over this without
+    /// them (-1: no bound).
+    public var retentionBytes: Int64 = -1
+    /// A segment rolls once the next batch would take it past this (Kafka's default, 1 GB).
+    public var segmentBytes = 1 << 30
+    /// A segment rolls once it is this old (0: never by age).
+    public var segmentMs: UInt64 = 0
+
+    public static let maxPartitions = 1024
+
+    public init() {}
+
+    public enum ParseError: Error, Equatable { case badOption(String) }
+
+    /// The `key=value` words after the topic name.
+    public static func parse(_ words: [Substring]) -> Result<LogConfig, ParseError> {
+        var c = LogConfig()
+        for w in words {
+            guard let eq = w.firstIndex(of: "=") else { return .failure(.badOption(String(w))) }
+            let k = w[..<eq], v = w[w.index(after: eq)...]
+            switch k {
+            case "partitions":
+                guard let n = Int(v), n >= 1, n <= maxPartitions else { return .failure(.badOption(String(w))) }
+                c.partitions = n
+            case "retention_ms":
+                guard let n = Int64(v), n >= -1 else { return .failure(.badOption(String(w))) }
+                c.retentionMs = n
+            case "retention_bytes":
+                guard let n = Int64(v), n >= -1 else { return .failure(.badOption(String(w))) }
+                c.retentionBytes = n
+            case "segment_bytes":
+                // At least 1 KB, at most 1 GB: positions in the index are 32-bit.
+                guard let n = Int(v), n >= 1024, n <= 1 << 30 else { return .failure(.badOption(String(w))) }
+                c.segmentBytes = n
+            case "segment_ms":
+                guard let n = UInt64(v) else { return .failure(.badOption(String(w))) }
+                c.segmentMs = n
+            case "cleanup":
+                // compact comes in a later session.
+                guard v == "delete" else { return .failure(.badOption(String(w))) }
+            default:
+                return .failure(.badOption(String(w)))
+            }
+        }
+        return .success(c)
+    }
+
+    /// The words that declare it again (topic.meta).
+    public var words: String {
+        "partitions=\(partitions) retention_ms=\(retentionMs) retention_bytes=\(retentionBytes) segment_bytes=\(segmentBytes) segment_ms=\(segmentMs) cleanup=delete"
+    }
+}
+
+/// What every log of a broker shares: the memory bound and the counters of `stats logs`.
+public final class LogMemory: Sendable {
+    /// Without a data directory segments live in this (--broker-memory, shared with queues).
+    public let share: MemoryShare?
+    /// With a data directory: the bytes of a partition's active segment kept in memory once written.
+    public let hotTailBytes: Int
+    public let memoryBytes = Atomic<Int>(0)
+    public let segmentsDropped = Atomic<UInt64>(0)
+    public let segmentsDeleted = Atomic<UInt64>(0)
+    public let appendsRefused = Atomic<UInt64>(0)
+    public let diskReads = Atomic<UInt64>(0)
+    public let diskReadErrors = Atomic<UInt64>(0)
+    public let recoveryTruncatedBytes = Atomic<Int>(0)
+    public let recoverySegmentsRemoved = Atomic<Int>(0)
+    public let indexesRebuilt = Atomic<Int>(0)
+    /// Topics refused at `LogRegistry.maxTopics`, groups at `LogTopic.maxGroups`.
+    public let limitRefusals = Atomic<UInt64>(0)
+
+    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20) {
+        self.share = share
+        self.hotTailBytes = hotTailBytes
+    }
+
+    /// Without a data directory a segment rolls at a sixteenth of the share (at least 64 KB), so
+    /// that dropping the oldest one frees memory in pieces.
+    func segmentBytes(_ c: LogConfig) -> Int {
+        guard let share else { return c.segmentBytes }
+        return min(c.segmentBytes, max(64 << 10, share.limit / 16))
+    }
+}

@@ -1,0 +1,97 @@
+// Start-up recovery of a partition from its segment files, before any other thread runs. Every
+// segment is read (mapped) and checked batch by batch: frame, CRC-32C, records filling the
+// payload, base offsets dense from the segment's name on. At the first batch that fails — a torn
+// tail after a crash, or a damaged byte anywhere — the segment is cut to its last valid batch and
+// every later segment is removed (Kafka recovers the same way: offsets stay dense). The indexes
+// are rebuilt from the batches and their files rewritten when they disagree.
+import Durability
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension LogPartition {
+    /// The `<20 digits>.log` files of `directory`, by base offset.
+    static func segmentBases(_ directory: String) -> [UInt64] {
+        guard let d = opendir(directory) else { return [] }
+        defer { closedir(d) }
+        var bases: [UInt64] = []
+        while let e = readdir(d) {
+            let file = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            guard file.count == 24, file.hasSuffix(".log"), let base = UInt64(file.prefix(20)) else { continue }
+            bases.append(base)
+        }
+        return bases.sorted()
+    }
+
+    /// Rebuilds the segment list from the files; lines of what was cut go to `notes`.
+    func recover(nowMs: UInt64, notes: inout [String]) {
+        guard let directory else { return }
+        let bases = Self.segmentBases(directory)
+        var found: [LogSegment] = []
+        var expected: UInt64?
+        var cutRest = false
+        for (i, base) in bases.enumerated() {
+            let seg = LogSegment(baseOffset: base, createdMs: nowMs, directory: directory, descriptors: descriptors)
+            if cutRest || (expected != nil && base != expected!) {
+                if !cutRest { notes.append("log \(directory): segment \(base) does not follow offset \(expected!); removed with every later one") }
+                cutRest = true
+                seg.removeFiles(descriptors: descriptors)
+                memory.recoverySegmentsRemoved.wrappingAdd(1, ordering: .relaxed)
+                continue
+            }
+            let (valid, fileSize) = Self.scan(seg)
+            if valid < fileSize {
+                _ = RecordFile.truncate(path: seg.path!, to: valid)
+                memory.recoveryTruncatedBytes.wrappingAdd(fileSize - valid, ordering: .relaxed)
+                notes.append("log \(seg.path!): \(fileSize - valid) bytes after offset \(seg.nextOffset) failed their check; cut")
+                cutRest = true
+            }
+            // An empty segment followed by another is left from a roll whose first batch never came.
+            if seg.isEmpty && i < bases.count - 1 && !cutRest {
+                seg.removeFiles(descriptors: descriptors)
+                continue
+            }
+            seg.flushed = seg.size
+            seg.memoryStart = seg.size
+            seg.created = true
+            if !seg.indexFilesAgree() {
+                memory.indexesRebuilt.wrappingAdd(1, ordering: .relaxed)
+                seg.writeIndexes()
+            }
+            seg.indexesWritten = true
+            lastTimestamp = max(lastTimestamp, seg.maxTimestamp)
+            found.append(seg)
+            expected = seg.nextOffset
+        }
+        guard !found.isEmpty else { return }
+        for s in found.dropLast() { s.sealed = true }
+        // The active segment's indexes grow again: written anew when it is sealed.
+        found[found.count - 1].indexesWritten = false
+        segments = found
+    }
+
+    /// Checks `seg`'s file batch by batch, noting each valid one; returns the bytes up to the
+    /// last valid batch and the file's size.
+    static func scan(_ seg: LogSegment) -> (valid: Int, size: Int) {
+        guard let path = seg.path else { return (0, 0) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return (0, 0) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return (0, 0) }
+        let size = Int(st.st_size)
+        guard size > 0, let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { return (0, size) }
+        defer { munmap(map, size) }
+        let bytes = UnsafeRawBufferPointer(start: map, count: size)
+        var pos = 0
+        var next = seg.baseOffset
+        while let h = LogBatch.check(bytes, at: pos, expected: next) {
+            seg.noteBatch(h, at: pos)
+            pos += h.length
+            next = h.nextOffset
+        }
+        return (pos, size)
+    }
+}

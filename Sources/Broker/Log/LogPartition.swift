@@ -1,0 +1,421 @@
+// One partition of a topic: its segments, oldest first, the last one active. Appends (one
+// batch per `set`) go into the active segment's memory under the partition's lock; with a data
+// directory the group-commit thread copies what is new out under the lock and writes it to the
+// segment files outside it (`flush`), then trims the active segment's memory to the hot tail.
+// Reads take the batches from memory under the lock, or from the file (pread, outside the lock)
+// for what is only on disk. Retention runs on the broker's timer thread: whole segments are taken
+// out under the lock and their files removed after it. Lock order: registry → topic → partition;
+// no I/O under the partition lock (the descriptor cache's lock is not taken under it either).
+import Durability
+import Platform
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum LogAppendResult: Equatable, Sendable {
+    case appended(offset: UInt64)
+    /// No memory (no data directory, nothing older to drop) or the record is larger than a segment.
+    case outOfMemory
+}
+
+public final class LogPartition: @unchecked Sendable {
+    // Safe to share: every `var` is guarded by `lock` except `scratch` (flusher thread only);
+    // segments are classes whose fields the same lock guards.
+    public let id: Int
+    let lock = PlainMutex()
+    let directory: String?
+    let descriptors: DescriptorCache?
+    let memory: LogMemory
+    var config: LogConfig
+    var segments: [LogSegment] = []
+    var lastTimestamp: UInt64 = 0
+    /// Parked reads (`/timeout=`): each is woken by the next append, and reads again.
+    var waiters = WaitList<Void, Void>()
+    private var scratch = ByteBuffer()
+
+    init(id: Int, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64) {
+        self.id = id
+        self.config = config
+        self.directory = directory
+        self.descriptors = descriptors
+        self.memory = memory
+        segments = [LogSegment(baseOffset: 0, createdMs: nowMs, directory: directory, descriptors: descriptors)]
+    }
+
+    deinit {
+        scratch.deallocate()
+    }
+
+    // MARK: figures
+
+    public struct Figures: Sendable {
+        public let startOffset: UInt64
+        public let endOffset: UInt64
+        public let segments: Int
+        public let bytes: Int
+        public let memoryBytes: Int
+    }
+
+    public var figures: Figures {
+        lock.withLock {
+            Figures(startOffset: segments[0].baseOffset, endOffset: segments[segments.count - 1].nextOffset,
+                    segments: segments.count, bytes: segments.reduce(0) { $0 + $1.size },
+                    memoryBytes: segments.reduce(0) { $0 + $1.memoryBytes })
+        }
+    }
+
+    var startOffset: UInt64 { lock.withLock { segments[0].baseOffset } }
+    var endOffset: UInt64 { lock.withLock { segments[segments.count - 1].nextOffset } }
+    /// Lock held.
+    var lockedEndOffset: UInt64 { segments[segments.count - 1].nextOffset }
+    var lockedStartOffset: UInt64 { segments[0].baseOffset }
+
+    // MARK: appending
+
+    /// Appends one record as a batch of its own; `writeValue` fills `valueLength` bytes.
+    func append(key: UnsafeRawBufferPointer?, valueLength: Int, flags: UInt32, nowMs: UInt64,
+                writeValue: (UnsafeMutableRawPointer) -> Void) -> LogAppendResult {
+        let length = LogBatch.framedLength(keyLength: key?.count ?? 0, valueLength: valueLength)
+        var toWake: [ConnectionWaker]?
+        let result: LogAppendResult = lock.withLock {
+            let segmentBytes = memory.segmentBytes(config)
+            // Without a data directory one record may take at most half the share (-I decides otherwise).
+            if let share = memory.share, length > max(segmentBytes, share.limit / 2) { return .outOfMemory }
+            var active = segments[segments.count - 1]
+            if !active.isEmpty && (active.size + length > segmentBytes
+                || (config.segmentMs > 0 && nowMs &- active.createdMs >= config.segmentMs)) {
+                active = lockedRoll(nowMs)
+            }
+            if let share = memory.share {
+                while !share.reserve(length) {
+                    // Full: the oldest segment goes (README: logs without --data-dir).
+                    if segments.count == 1 {
+                        guard !active.isEmpty else { return .outOfMemory }
+                        active = lockedRoll(nowMs)
+                    }
+                    let oldest = segments.removeFirst()
+                    lockedForget(oldest)
+                    memory.segmentsDropped.wrappingAdd(1, ordering: .relaxed)
+                }
+            }
+            let ts = max(lastTimestamp, nowMs)
+            lastTimestamp = ts
+            let offset = active.nextOffset
+            let position = active.size
+            let before = active.memory.count
+            LogBatch.appendOne(to: &active.memory, offset: offset, timestamp: ts, flags: flags, key: key,
+                               valueLength: valueLength, writeValue: writeValue)
+            memory.memoryBytes.wrappingAdd(active.memory.count - before, ordering: .relaxed)
+            active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: 1, maxTimestamp: ts), at: position)
+            // Every parked reader reads again (each may be of another group): claimed here, woken
+            // after the lock. No array is made while nobody waits.
+            if waiters.hasArmed {
+                var wake: [ConnectionWaker] = []
+                while let (w, _) = waiters.claimFirst() {
+                    w.deliver(())
+                    wake.append(w.waker)
+                }
+                toWake = wake
+            }
+            return .appended(offset: offset)
+        }
+        if let toWake { for w in toWake { w.wake() } }
+        if result == .outOfMemory { memory.appendsRefused.wrappingAdd(1, ordering: .relaxed) }
+        return result
+    }
+
+    /// Lock held: seals the active segment and starts the next.
+    private func lockedRoll(_ nowMs: UInt64) -> LogSegment {
+        let old = segments[segments.count - 1]
+        old.sealed = true
+        let next = LogSegment(baseOffset: old.nextOffset, createdMs: nowMs, directory: directory, descriptors: descriptors)
+        segments.append(next)
+        return next
+    }
+
+    /// Lock held: a segment taken out of the list gives its memory back.
+    private func lockedForget(_ s: LogSegment) {
+        s.deleted = true
+        let bytes = s.memory.count
+        memory.memoryBytes.wrappingSubtract(bytes, ordering: .relaxed)
+        if memory.share != nil { memory.share?.release(s.size) }
+        s.memory.deallocate()
+        s.memoryStart = s.size
+    }
+
+    // MARK: waiting
+
+    func addWaiter(_ w: Waiter<Void>) { lock.withLock { waiters.add(w, ()) } }
+    func removeWaiter(_ w: Waiter<Void>) { lock.withLock { waiters.remove(w) } }
+
+    // MARK: reading
+
+    /// Visits the records from `offset` on (from the log start if it is older than that), at most
+    /// `maxRecords`, none at or past `until` (a group's claimed range ends there); returns the
+    /// offset after the last one visited (the log end if none) and the number visited. A batch
+    /// that fails its check on disk ends the read (counted).
+    func read(from offset: UInt64, maxRecords: Int, until: UInt64 = .max,
+              _ visit: (LogRecordView) -> Void) -> (next: UInt64, count: Int) {
+        var at = offset
+        var count = 0
+        var stopped = false
+        // False (and the read over) for a record past `until`.
+        func accept(_ r: LogRecordView) -> Bool {
+            if r.offset >= until {
+                stopped = true
+                return false
+            }
+            visit(r)
+            return true
+        }
+        while count < maxRecords && !stopped {
+            enum Step { case done, again, disk(LogSegment, Int, Int) }
+            let step: Step = lock.withLock {
+                if at < lockedStartOffset { at = lockedStartOffset }
+                guard at < min(lockedEndOffset, until) else { return .done }
+                var i = segments.count - 1
+                while segments[i].baseOffset > at { i -= 1 }
+                let s = segments[i]
+                if at >= s.nextOffset { return .again }
+                var pos = s.position(for: at)
+                // The index entry may lie before the memory while the record is in it.
+                if pos < s.memoryStart && s.memory.count > 0 && at >= LogBatch.u64(s.memory.bytes, LogBatch.frameBytes) {
+                    pos = s.memoryStart
+                }
+                guard pos >= s.memoryStart else { return .disk(s, pos, s.memoryStart) }
+                let bytes = s.memory.bytes
+                while pos < s.size && count < maxRecords && !stopped {
+                    let rel = pos - s.memoryStart
+                    let length = Int(LogBatch.u32(bytes, rel)) + LogBatch.frameBytes
+                    let payloadBase = LogBatch.u64(bytes, rel + LogBatch.frameBytes)
+                    let n = Int(LogBatch.u32(bytes, rel + LogBatch.frameBytes + 8))
+                    if payloadBase + UInt64(n) > at {
+                        LogBatch.forEachRecord(bytes, at: rel, from: at) { r in
+                            guard accept(r) else { return false }
+                            count += 1
+                            at = r.offset + 1
+                            return count < maxRecords
+                        }
+                    }
+                    pos += length
+                }
+                return .again
+            }
+            switch step {
+            case .done: return (at, count)
+            case .again: continue
+            case .disk(let s, let pos, let end):
+                let before = (at, count)
+                guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else { return (at, count) }
+                // Never again over the same bytes: a read that found nothing there ends.
+                if before == (at, count) && !lock.withLock({ s.deleted }) { return (at, count) }
+            }
+        }
+        return (at, count)
+    }
+
+    /// Reads batches of `s` between `pos` and `limit` from its file (no lock held) and visits
+    /// their records from `at` while `accept` takes them. False when the file cannot be read or a
+    /// batch fails its check.
+    private func readFromDisk(_ s: LogSegment, _ pos: Int, _ limit: Int, _ at: inout UInt64, _ count: inout Int,
+                              _ maxRecords: Int, _ accept: (LogRecordView) -> Bool) -> Bool {
+        guard let slot = s.slot, let descriptors, let (fd, dirty) = descriptors.pin(slot) else {
+            // Deleted meanwhile: the next pass starts from the new log start.
+            return lock.withLock { s.deleted }
+        }
+        defer { descriptors.unpin(slot, dirty: dirty) }
+        memory.diskReads.wrappingAdd(1, ordering: .relaxed)
+        var position = pos
+        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 8)
+        defer { buffer.deallocate() }
+        var stopped = false
+        while position < limit && count < maxRecords && !stopped {
+            let got = pread(fd, buffer.baseAddress!, min(limit - position, buffer.count), off_t(position))
+            guard got > 0 else {
+                memory.diskReadErrors.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<got])
+            var rel = 0
+            var grew = false
+            while rel < got && count < maxRecords && !stopped {
+                if let h = LogBatch.check(bytes, at: rel, expected: nil) {
+                    if h.nextOffset > at {
+                        LogBatch.forEachRecord(bytes, at: rel, from: at) { r in
+                            guard accept(r) else {
+                                stopped = true
+                                return false
+                            }
+                            count += 1
+                            at = r.offset + 1
+                            return count < maxRecords
+                        }
+                    }
+                    rel += h.length
+                    continue
+                }
+                // A batch cut by the end of the window: read again from its start.
+                if rel > 0 { break }
+                // A batch longer than the window: a window its size.
+                if got >= LogBatch.frameBytes {
+                    let need = Int(LogBatch.u32(bytes, 0)) + LogBatch.frameBytes
+                    if need > buffer.count && need <= LogBatch.maxPayload + LogBatch.frameBytes && position + need <= limit {
+                        buffer.deallocate()
+                        buffer = .allocate(byteCount: need, alignment: 8)
+                        grew = true
+                    }
+                }
+                break
+            }
+            if rel == 0 && !grew && !stopped {
+                memory.diskReadErrors.wrappingAdd(1, ordering: .relaxed)
+                return false
+            }
+            position += rel
+        }
+        return true
+    }
+
+    /// The offset of the first record with a timestamp at or after `ms` (the log end if none).
+    func offset(forTime ms: UInt64) -> UInt64 {
+        let start: UInt64? = lock.withLock {
+            guard let s = segments.first(where: { !$0.isEmpty && $0.maxTimestamp >= ms }) else { return nil }
+            // Every batch before the last time-index entry below `ms` is older than `ms`.
+            var best = s.baseOffset
+            for e in s.timeIndex where e.timestamp < ms { best = s.baseOffset + UInt64(e.relative) }
+            return max(best, lockedStartOffset)
+        }
+        guard var from = start else { return endOffset }
+        while true {
+            var found: UInt64?
+            let (next, n) = read(from: from, maxRecords: 256) { r in
+                if found == nil && r.timestamp >= ms { found = r.offset }
+            }
+            if let found { return found }
+            if n == 0 { return next }
+            from = next
+        }
+    }
+
+    // MARK: flushing (group-commit thread)
+
+    /// Writes what was appended since the last call to the segment files (fdatasync when
+    /// `sync`), creates new segments' files, writes sealed segments' indexes, trims the hot tail.
+    func flush(sync: Bool) -> FlushResult {
+        guard let descriptors else { return .idle }
+        struct Work { let segment: LogSegment; let from: Int; let to: Int; let at: Int }
+        var work: [Work] = []
+        lock.withLock {
+            scratch.removeAll()
+            for s in segments where !s.deleted && (s.flushed < s.size || !s.created) {
+                let from = s.flushed, to = s.size
+                let at = scratch.count
+                if to > from {
+                    scratch.append(UnsafeRawBufferPointer(rebasing: s.memory.bytes[(from - s.memoryStart)..<(to - s.memoryStart)]))
+                }
+                work.append(Work(segment: s, from: from, to: to, at: at))
+            }
+        }
+        let indexesDue = { () -> [LogSegment] in
+            self.lock.withLock { self.segments.filter { $0.sealed && !$0.indexesWritten && $0.flushed == $0.size && !$0.deleted } }
+        }
+        guard !work.isEmpty else {
+            for s in indexesDue() { s.indexesWritten = true; s.writeIndexes() }
+            return .idle
+        }
+        var result = FlushResult.idle
+        for w in work {
+            guard let slot = w.segment.slot, let (fd, _) = descriptors.pin(slot) else {
+                if lock.withLock({ w.segment.deleted }) { continue }
+                return .failed
+            }
+            if !w.segment.created {
+                w.segment.created = true
+                FileIO.syncDirectory(of: slot.path)
+            }
+            var ok = true
+            var done = 0
+            let count = w.to - w.from
+            while ok && done < count {
+                let n = pwrite(fd, scratch.base! + w.at + done, count - done, off_t(w.from + done))
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { ok = false } else { done += n }
+            }
+            if ok && sync && count > 0 { ok = fdatasync(fd) == 0 }
+            descriptors.unpin(slot, dirty: !(ok && sync))
+            guard ok else { return .failed }
+            if count > 0 { result = .wrote }
+            lock.withLock {
+                let s = w.segment
+                s.flushed = max(s.flushed, w.to)
+                lockedTrim(s)
+            }
+        }
+        // A sealed segment's indexes no longer change: written once it is all on disk.
+        for s in indexesDue() {
+            s.indexesWritten = true
+            s.writeIndexes()
+        }
+        return result
+    }
+
+    /// Lock held: memory of `s` no longer needed: all of a sealed, written segment; the front of
+    /// the active one past the hot tail (whole batches already written).
+    private func lockedTrim(_ s: LogSegment) {
+        guard !s.deleted, s.memory.count > 0 else { return }
+        if s.sealed && s.flushed == s.size {
+            memory.memoryBytes.wrappingSubtract(s.memory.count, ordering: .relaxed)
+            s.memory.deallocate()
+            s.memoryStart = s.size
+            return
+        }
+        guard s.size - s.memoryStart > memory.hotTailBytes * 2 else { return }
+        let target = min(s.flushed, s.size - memory.hotTailBytes)
+        var start = s.memoryStart
+        let bytes = s.memory.bytes
+        while start < target {
+            let length = Int(LogBatch.u32(bytes, start - s.memoryStart)) + LogBatch.frameBytes
+            if start + length > target { break }
+            start += length
+        }
+        guard start > s.memoryStart else { return }
+        var kept = ByteBuffer()
+        kept.append(UnsafeRawBufferPointer(rebasing: bytes[(start - s.memoryStart)...]))
+        memory.memoryBytes.wrappingSubtract(s.memory.count - kept.count, ordering: .relaxed)
+        s.memory.deallocate()
+        s.memory = kept
+        s.memoryStart = start
+    }
+
+    // MARK: retention (timer thread)
+
+    /// Deletes whole segments past `retention_ms` (their newest record) or `retention_bytes`;
+    /// an expired active segment is rolled first. Files are removed after the lock.
+    func applyRetention(nowMs: UInt64) -> Int {
+        var gone: [LogSegment] = []
+        lock.withLock {
+            var total = segments.reduce(0) { $0 + $1.size }
+            while let s = segments.first {
+                let expired = config.retentionMs >= 0 && !s.isEmpty && nowMs > s.maxTimestamp
+                    && nowMs - s.maxTimestamp > UInt64(config.retentionMs)
+                let over = config.retentionBytes >= 0 && segments.count > 1 && total - s.size >= Int(config.retentionBytes)
+                guard expired || over else { break }
+                if segments.count == 1 { _ = lockedRoll(nowMs) }
+                segments.removeFirst()
+                total -= s.size
+                lockedForget(s)
+                gone.append(s)
+            }
+        }
+        for s in gone { s.removeFiles(descriptors: descriptors) }
+        memory.segmentsDeleted.wrappingAdd(UInt64(gone.count), ordering: .relaxed)
+        return gone.count
+    }
+
+    /// At stop: the active segment's indexes too, so a clean restart finds them agreeing.
+    func writeActiveIndexes() {
+        let s = lock.withLock { segments[segments.count - 1] }
+        if s.created { s.writeIndexes() }
+    }
+}

@@ -1,0 +1,164 @@
+// One segment of a partition: the batches from `baseOffset` on, a file named by that offset
+// (20 digits + `.log`, as Kafka names it) with a sparse offset index (`.index`: relative offset
+// u32, position u32 — an entry at the segment's first batch and then at the first batch past every
+// `indexIntervalBytes`) and a time index (`.timeindex`: the largest timestamp so far u64, relative
+// offset u32) at the same batches. The indexes are kept in memory and written beside a segment
+// once it is sealed; recovery rebuilds them from the batches and rewrites the files when they
+// disagree.
+//
+// The bytes `[memoryStart, size)` are also held in memory (`memory`): the hot tail of a partition
+// with a data directory, the whole segment without one. Everything here is guarded by the
+// partition's lock, except the fields marked "flusher only".
+import Durability
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class LogSegment {
+    let baseOffset: UInt64
+    /// One past the last record.
+    var nextOffset: UInt64
+    /// Bytes of batches (written or not).
+    var size = 0
+    /// The newest timestamp in the segment (0 while empty).
+    var maxTimestamp: UInt64 = 0
+    /// When the segment was started (process ms), for `segment_ms`.
+    let createdMs: UInt64
+    /// Sparse offset index: `(relative offset << 32) | position`.
+    var index: [UInt64] = []
+    /// Time index: `(max timestamp so far, relative offset)` at the same batches as `index`.
+    var timeIndex: [(timestamp: UInt64, relative: UInt32)] = []
+    private var lastIndexedPosition = -1
+    /// `[memoryStart, size)` of the segment's bytes, in memory.
+    var memory = ByteBuffer()
+    var memoryStart = 0
+    /// Bytes written to the file (data directory), a batch boundary.
+    var flushed = 0
+    /// No more appends: a newer segment took over.
+    var sealed = false
+    /// Deleted (retention, or dropped for memory): readers holding it find nothing.
+    var deleted = false
+    /// The file (data directory only).
+    let path: String?
+    let slot: DescriptorCache.Slot?
+    /// Flusher only: the file was created (and its directory synced); its indexes were written.
+    var created = false
+    var indexesWritten = false
+
+    static let indexIntervalBytes = 4096
+
+    init(baseOffset: UInt64, createdMs: UInt64, directory: String?, descriptors: DescriptorCache?) {
+        self.baseOffset = baseOffset
+        nextOffset = baseOffset
+        self.createdMs = createdMs
+        if let directory, let descriptors {
+            let p = directory + "/" + Self.fileName(baseOffset) + ".log"
+            path = p
+            slot = descriptors.slot(path: p, flags: O_RDWR | O_CREAT)
+        } else {
+            path = nil
+            slot = nil
+        }
+    }
+
+    deinit { memory.deallocate() }
+
+    /// Kafka's segment file stem: the base offset in 20 digits.
+    static func fileName(_ offset: UInt64) -> String {
+        let digits = String(offset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    var isEmpty: Bool { nextOffset == baseOffset }
+    var memoryBytes: Int { memory.count }
+
+    /// Notes a batch of `header` at `position` (appended or recovered): offsets, timestamps and
+    /// the sparse indexes.
+    func noteBatch(_ header: LogBatchHeader, at position: Int) {
+        if lastIndexedPosition < 0 || position - lastIndexedPosition >= Self.indexIntervalBytes {
+            let rel = UInt32(truncatingIfNeeded: header.baseOffset - baseOffset)
+            index.append(UInt64(rel) << 32 | UInt64(UInt32(truncatingIfNeeded: position)))
+            timeIndex.append((max(maxTimestamp, header.maxTimestamp), rel))
+            lastIndexedPosition = position
+        }
+        nextOffset = header.nextOffset
+        maxTimestamp = max(maxTimestamp, header.maxTimestamp)
+        size = position + header.length
+    }
+
+    /// The position of the batch holding `offset`, or of an earlier batch of this segment to
+    /// scan forward from (the index is sparse): the last index entry at or before it.
+    func position(for offset: UInt64) -> Int {
+        guard offset > baseOffset, !index.isEmpty else { return 0 }
+        let rel = offset - baseOffset
+        var lo = 0, hi = index.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if index[mid] >> 32 <= rel { lo = mid } else { hi = mid - 1 }
+        }
+        return index[lo] >> 32 <= rel ? Int(index[lo] & 0xffff_ffff) : 0
+    }
+
+    /// The position to scan from for the first record with a timestamp at or after `ms`: the
+    /// last time-index entry whose maximum so far is below it (every batch before it is older).
+    func position(forTime ms: UInt64) -> Int {
+        var lo = 0, hi = timeIndex.count - 1, found = -1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if timeIndex[mid].timestamp < ms { found = mid; lo = mid + 1 } else { hi = mid - 1 }
+        }
+        guard found >= 0 else { return 0 }
+        return position(for: baseOffset + UInt64(timeIndex[found].relative))
+    }
+
+    // MARK: index files
+
+    var indexPath: String? { path.map { String($0.dropLast(4)) + ".index" } }
+    var timeIndexPath: String? { path.map { String($0.dropLast(4)) + ".timeindex" } }
+
+    /// The offset index as its file holds it.
+    func encodedIndex() -> ByteBuffer {
+        var b = ByteBuffer()
+        for e in index { b.append(UInt32(e >> 32)); b.append(UInt32(e & 0xffff_ffff)) }
+        return b
+    }
+
+    func encodedTimeIndex() -> ByteBuffer {
+        var b = ByteBuffer()
+        for e in timeIndex { b.append(e.timestamp); b.append(e.relative) }
+        return b
+    }
+
+    /// Writes both index files (atomically each). Flusher (or recovery) only.
+    @discardableResult
+    func writeIndexes() -> Bool {
+        guard let ip = indexPath, let tp = timeIndexPath else { return false }
+        var ok = true
+        for (p, time) in [(ip, false), (tp, true)] {
+            var b = time ? encodedTimeIndex() : encodedIndex()
+            ok = FileIO.replace(p) { fd in FileIO.writeAll(fd, b.bytes) ? b.count : nil } && ok
+            b.deallocate()
+        }
+        return ok
+    }
+
+    /// Whether the index files hold exactly the indexes rebuilt from the batches.
+    func indexFilesAgree() -> Bool {
+        guard let ip = indexPath, let tp = timeIndexPath else { return true }
+        // Each encoding made in its turn: an early return must leave none allocated.
+        for (p, time) in [(ip, false), (tp, true)] {
+            var b = time ? encodedTimeIndex() : encodedIndex()
+            defer { b.deallocate() }
+            guard let data = FileIO.readAll(p) else { return false }
+            defer { data.deallocate() }
+            guard data.count == b.count, b.count == 0 || memcmp(data.baseAddress!, b.base!, b.count) == 0 else { return false }
+        }
+        return true
+    }
+
+    /// Removes the files (retention). Flusher or maintenance thread, outside the partition lock.
+    func removeFiles(descriptors: DescriptorCache?) {
+        if let slot { descriptors?.close(slot, forGood: true) }
+        for p in [path, indexPath, timeIndexPath] { if let p { unlink(p) } }
+    }
+}

@@ -1,0 +1,337 @@
+// Topics on the broker port (Log/ in the Broker module), Kestrel's spirit over memcached's text
+// protocol, so any memcached client produces and consumes:
+//   log <topic> [partitions=N] [retention_ms=MS] [retention_bytes=N] [segment_bytes=N]
+//       [segment_ms=MS] [cleanup=delete]                                        -> OK
+//   set <topic>[/key=<k>][/partition=<p>] <flags> <exptime> <bytes> [noreply]    -> STORED
+//   get|gets <topic>/group=<g>[/partition=<p>][/max=<n>][/timeout=<ms>] -> VALUE <key> <flags> <bytes>[ <offset>] ... END
+//   seek <topic> group=<g> [partition=<p>] offset=<n>|earliest|latest|time=<ms> -> OFFSETS <o>...
+//   stats logs                                         -> per topic, partition and group lines
+// A `set` or `get` whose name is a topic takes these paths; every other name is a queue's.
+// exptime is ignored (retention decides); `gets` puts the record's offset in the CAS field.
+import Broker
+import CacheEngine
+import MemcacheProtocol
+import Platform
+import Synchronization
+
+/// The last name a connection looked up, and the topic it is (or is not, while no topic is new).
+struct LogNameCache {
+    var name: [UInt8] = []
+    var topic: LogTopic?
+    var generation: UInt64 = .max
+}
+
+/// A topic read waiting for a record (`/timeout=`): what to read again once woken.
+struct ParkedLogRead {
+    let topic: LogTopic
+    /// The key as sent (the input buffer moves on).
+    let key: [UInt8]
+    let group: String
+    let partition: Int?
+    let maxRecords: Int
+    let withCAS: Bool
+    var waiter: Waiter<Void>
+    let deadlineMs: UInt64
+}
+
+enum LogReply {
+    static let badOption: StaticString = "CLIENT_ERROR bad log option\r\n"
+    static let badKey: StaticString = "CLIENT_ERROR bad topic key\r\n"
+    static let needsGroup: StaticString = "CLIENT_ERROR a topic read needs /group=<name>\r\n"
+    static let oneTopic: StaticString = "CLIENT_ERROR a topic read names one topic\r\n"
+    static let badPartition: StaticString = "CLIENT_ERROR no such partition\r\n"
+    static let tooManyGroups: StaticString = "SERVER_ERROR too many groups on this topic\r\n"
+    static let outOfMemory: StaticString = "SERVER_ERROR out of memory storing record\r\n"
+    static let notWritable: StaticString = "SERVER_ERROR log not writable; not stored\r\n"
+    static let notTopic: StaticString = "NOT_FOUND\r\n"
+}
+
+extension BrokerConnection {
+    /// The topic `name` is, or nil (a queue's name, or nothing yet). Allocates only on a miss.
+    func logTopic(_ name: UnsafeRawBufferPointer) -> LogTopic? {
+        let generation = broker.logs.generation.load(ordering: .relaxed)
+        if generation == 0 { return nil }
+        if logNames.name.count == name.count && logNames.name.withUnsafeBytes({ $0.elementsEqual(name) })
+            && (logNames.topic != nil || logNames.generation == generation) {
+            return logNames.topic
+        }
+        let t = broker.logTopic(named: String(decoding: name, as: UTF8.self))
+        logNames.name.removeAll(keepingCapacity: true)
+        logNames.name.append(contentsOf: name)
+        logNames.topic = t
+        logNames.generation = generation
+        return t
+    }
+
+    // MARK: log
+
+    func declareLog(_ w: [Substring], _ output: OutputBuffer) {
+        guard w.count >= 2, Broker.isValidName(String(w[1])) else {
+            output.append(BrokerReply.badQueueName)
+            return
+        }
+        guard case .success(let config) = LogConfig.parse(Array(w.dropFirst(2))) else {
+            output.append(LogReply.badOption)
+            return
+        }
+        switch broker.declareLog(String(w[1]), config) {
+        case .ok: output.append(Reply.ok)
+        case .isQueue: output.append("CLIENT_ERROR \(w[1]) is a queue\r\n")
+        case .partitionsDiffer(let n): output.append("CLIENT_ERROR topic \(w[1]) has \(n) partitions\r\n")
+        case .tooManyTopics: output.append("SERVER_ERROR too many topics (\(LogRegistry.maxTopics))\r\n")
+        case .unwritable: output.append("SERVER_ERROR cannot write the topic's files\r\n")
+        }
+    }
+
+    // MARK: set
+
+    /// `set` on a topic: the value is read into an item as a queue message's is, then appended.
+    func processLogSet(_ topic: LogTopic, _ key: UnsafeRawBufferPointer, _ input: UnsafeRawBufferPointer, _ tokens: Tokens,
+                       noreply: Bool, _ output: OutputBuffer) -> HandlerAction {
+        let length = TextParser.parseInt32(input, tokens[4])
+        guard let spec = LogKey(key), spec.group == nil, spec.maxRecords == 1,
+              let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
+              TextParser.parseInt32(input, tokens[3]) != nil,
+              let length, length >= 0, length <= Int32.max - 2
+        else {
+            if !noreply { output.append(Reply.badFormat) }
+            if let length, length >= 0 { swallowRemaining = Int(length) + 2 }
+            return .proceed
+        }
+        if let p = spec.partition, p >= topic.partitions.count {
+            if !noreply { output.append(LogReply.badPartition) }
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        }
+        logKey.removeAll(keepingCapacity: true)
+        if let k = spec.key { logKey.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[k])) }
+        return beginMessage(flags: UInt32(flags), exptime: 0, length: Int(length), noreply: noreply,
+                            target: .log(topic, partition: spec.partition, keyed: spec.key != nil), output)
+    }
+
+    /// The value is in: appends it and answers.
+    func finishLogSet(_ topic: LogTopic, partition: Int?, keyed: Bool, item: Item, noreply: Bool, _ output: OutputBuffer) {
+        let outcome = logKey.withUnsafeBytes { k in
+            session.appendLog(topic, partition: partition, key: keyed ? k : nil, valueLength: item.valueLength,
+                              flags: item.clientFlags) { dst in
+                var at = 0
+                for i in 0..<engine.valueSegmentCount(item) {
+                    let seg = UnsafeRawBufferPointer(engine.valueSegment(item, i))
+                    guard let base = seg.baseAddress, seg.count > 0 else { continue }
+                    (dst + at).copyMemory(from: base, byteCount: seg.count)
+                    at += seg.count
+                }
+            }
+        }
+        engine.release(item)
+        guard !noreply else { return }
+        switch outcome {
+        case .appended: output.append(Reply.stored)
+        case .badPartition: output.append(LogReply.badPartition)
+        case .outOfMemory: output.append(LogReply.outOfMemory)
+        case .notWritable: output.append(LogReply.notWritable)
+        }
+    }
+
+    // MARK: get
+
+    /// `get`/`gets` whose first key names a topic: one key only, a group required.
+    func processLogGet(_ topic: LogTopic, _ keyToken: Token, _ input: UnsafeRawBufferPointer, _ tokens: Tokens, _ end: Int,
+                       _ output: OutputBuffer, withCAS: Bool) -> HandlerAction {
+        guard TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end) == nil else {
+            output.append(LogReply.oneTopic)
+            return .proceed
+        }
+        let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
+        guard keyToken.count <= 250, let spec = LogKey(key), spec.key == nil else {
+            output.append(LogReply.badKey)
+            return .proceed
+        }
+        guard let g = spec.group else {
+            output.append(LogReply.needsGroup)
+            return .proceed
+        }
+        let groupBytes = UnsafeRawBufferPointer(rebasing: key[g])
+        guard Broker.isValidName(groupBytes) else {
+            output.append(LogReply.badKey)
+            return .proceed
+        }
+        let group = String(decoding: groupBytes, as: UTF8.self)
+        switch appendRecords(topic, key, group, spec.partition, spec.maxRecords, withCAS, output) {
+        case .success(let n):
+            if n == 0 && spec.timeoutMs > 0,
+               let parked = park(ParkedLogRead(topic: topic, key: Array(key), group: group, partition: spec.partition,
+                                               maxRecords: spec.maxRecords, withCAS: withCAS,
+                                               waiter: Waiter<Void>(waker: waker),
+                                               deadlineMs: broker.clockMs() + UInt64(spec.timeoutMs)), output) {
+                return parked
+            }
+            output.append(Reply.end)
+        case .failure(.badPartition): output.append(LogReply.badPartition)
+        case .failure(.tooManyGroups): output.append(LogReply.tooManyGroups)
+        }
+        return .proceed
+    }
+
+    /// The group's next records as VALUE lines (no END).
+    private func appendRecords(_ topic: LogTopic, _ key: UnsafeRawBufferPointer, _ group: String, _ partition: Int?,
+                               _ maxRecords: Int, _ withCAS: Bool, _ output: OutputBuffer) -> Result<Int, LogTopic.ReadRefusal> {
+        topic.read(group: group, partition: partition, maxRecords: maxRecords) { _, r in
+            output.append(Reply.value)
+            output.append(key)
+            output.append(byte: 0x20)
+            output.append(decimal: UInt64(r.flags))
+            output.append(byte: 0x20)
+            output.append(decimal: UInt64(r.value.count))
+            if withCAS {
+                output.append(byte: 0x20)
+                output.append(decimal: r.offset)
+            }
+            output.append(Reply.crlf)
+            output.append(r.value)
+            output.append(Reply.crlf)
+        }
+    }
+
+    // MARK: parked reads (/timeout=)
+
+    /// Parks `p` on its partitions; a record appended between the empty read and the parking is
+    /// read at once instead (the VALUE lines are in `output` then, and nil is returned without END).
+    private func park(_ p: ParkedLogRead, _ output: OutputBuffer) -> HandlerAction? {
+        p.topic.addWaiter(p.waiter, partition: p.partition)
+        let n = p.key.withUnsafeBytes { k in
+            (try? appendRecords(p.topic, k, p.group, p.partition, p.maxRecords, p.withCAS, output).get()) ?? 0
+        }
+        if n > 0 {
+            _ = p.waiter.cancel()
+            p.topic.removeWaiter(p.waiter, partition: p.partition)
+            return nil
+        }
+        let now = broker.clockMs()
+        parkedLog = p
+        return .park(timeoutMs: Int(p.deadlineMs > now ? p.deadlineMs - now : 1))
+    }
+
+    /// The parked read woken (an append) or timed out: reads again and answers; parks again
+    /// when another reader of its group took the records first and time is left. Returns the
+    /// action while still parked, nil once answered.
+    func resumeLogRead(_ output: OutputBuffer, timedOut: Bool) -> HandlerAction? {
+        guard let p = parkedLog else { return nil }
+        let now = broker.clockMs()
+        let expired = timedOut || now >= p.deadlineMs
+        if !expired, case .waiting = p.waiter.collect() {
+            // A wake-up meant for something else.
+            return .park(timeoutMs: Int(p.deadlineMs - now))
+        }
+        parkedLog = nil
+        _ = p.waiter.cancel()
+        p.topic.removeWaiter(p.waiter, partition: p.partition)
+        let n = p.key.withUnsafeBytes { k in
+            (try? appendRecords(p.topic, k, p.group, p.partition, p.maxRecords, p.withCAS, output).get()) ?? 0
+        }
+        if n == 0 && !expired {
+            var again = p
+            again.waiter = Waiter<Void>(waker: waker)
+            if let parked = park(again, output) { return parked }
+        }
+        output.append(Reply.end)
+        return nil
+    }
+
+    // MARK: seek
+
+    /// `seek <topic> group=<g> [partition=<p>] offset=<n>|earliest|latest|time=<ms>`:
+    /// `OFFSETS <o> ...` (one per partition set), NOT_FOUND when there is no such topic.
+    func seekLog(_ w: [Substring], _ output: OutputBuffer) {
+        guard w.count >= 4, w.count <= 5 else {
+            output.append(Reply.error)
+            return
+        }
+        guard let topic = broker.logTopic(named: String(w[1])) else {
+            output.append(LogReply.notTopic)
+            return
+        }
+        var group: String?
+        var partition: Int?
+        var target: LogTopic.SeekTarget?
+        for word in w.dropFirst(2) {
+            if word.hasPrefix("group="), Broker.isValidName(String(word.dropFirst(6))) {
+                group = String(word.dropFirst(6))
+            } else if word.hasPrefix("partition="), let p = Int(word.dropFirst(10)), p >= 0 {
+                partition = p
+            } else if word == "offset=earliest" {
+                target = .earliest
+            } else if word == "offset=latest" {
+                target = .latest
+            } else if word.hasPrefix("offset="), let o = UInt64(word.dropFirst(7)) {
+                target = .offset(o)
+            } else if word.hasPrefix("time="), let ms = UInt64(word.dropFirst(5)) {
+                target = .time(ms)
+            } else {
+                output.append(Reply.badFormat)
+                return
+            }
+        }
+        guard let group, let target else {
+            output.append(Reply.badFormat)
+            return
+        }
+        switch topic.seek(group: group, partition: partition, to: target) {
+        case .success(let offsets):
+            output.append("OFFSETS" as StaticString)
+            for o in offsets {
+                output.append(byte: 0x20)
+                output.append(decimal: o)
+            }
+            output.append(Reply.crlf)
+        case .failure(.badPartition): output.append(LogReply.badPartition)
+        case .failure(.tooManyGroups): output.append(LogReply.tooManyGroups)
+        }
+    }
+
+    // MARK: stats logs
+
+    /// The lines of `stats logs`: the broker-wide log figures, then per topic and partition,
+    /// then per group and partition (committed offset and lag).
+    func logStatsLines() -> [(String, String)] {
+        let m = broker.logs.memory
+        var lines: [(String, String)] = [
+            ("log_topics", String(broker.logs.count)),
+            ("log_memory_bytes", String(m.memoryBytes.load(ordering: .relaxed))),
+            ("log_appends_refused", String(m.appendsRefused.load(ordering: .relaxed))),
+            ("log_segments_deleted", String(m.segmentsDeleted.load(ordering: .relaxed))),
+            ("log_segments_dropped", String(m.segmentsDropped.load(ordering: .relaxed))),
+            ("log_disk_reads", String(m.diskReads.load(ordering: .relaxed))),
+            ("log_disk_read_errors", String(m.diskReadErrors.load(ordering: .relaxed))),
+            ("log_recovery_truncated_bytes", String(m.recoveryTruncatedBytes.load(ordering: .relaxed))),
+            ("log_recovery_segments_removed", String(m.recoverySegmentsRemoved.load(ordering: .relaxed))),
+            ("log_indexes_rebuilt", String(m.indexesRebuilt.load(ordering: .relaxed))),
+            ("log_limit_refusals", String(m.limitRefusals.load(ordering: .relaxed))),
+        ]
+        for t in broker.logs.all {
+            lines.append(("\(t.name):partitions", String(t.partitions.count)))
+            var ends: [UInt64] = []
+            var starts: [UInt64] = []
+            for p in t.partitions {
+                let f = p.figures
+                starts.append(f.startOffset)
+                ends.append(f.endOffset)
+                let prefix = "\(t.name):\(p.id):"
+                lines.append((prefix + "log_start_offset", String(f.startOffset)))
+                lines.append((prefix + "log_end_offset", String(f.endOffset)))
+                lines.append((prefix + "segments", String(f.segments)))
+                lines.append((prefix + "bytes", String(f.bytes)))
+                lines.append((prefix + "memory_bytes", String(f.memoryBytes)))
+            }
+            for (g, offsets) in t.groupOffsets {
+                for (p, o) in offsets.enumerated() {
+                    let committed = max(o, starts[p])
+                    let prefix = "\(t.name):\(p):group:\(g):"
+                    lines.append((prefix + "committed", String(committed)))
+                    lines.append((prefix + "lag", String(ends[p] > committed ? ends[p] - committed : 0)))
+                }
+            }
+        }
+        return lines
+    }
+}
