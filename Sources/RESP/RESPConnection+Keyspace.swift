@@ -82,6 +82,7 @@ extension RESPConnection {
             if argument(j, is: "replace") {
                 replace = true
             } else if argument(j, is: "db") && j + 1 < argumentCount {
+            serveBlocked(newKey)
                 guard let db = databaseArgument(j + 1, out) else { return .proceed }
                 guard Self.validDatabase(db) else { return error(out, "ERR DB index is out of range") }
                 target = db
@@ -117,6 +118,7 @@ extension RESPConnection {
             out.appendRESPInteger(0)
             return .proceed
         }
+            serveBlocked(newKey, database: target)
         let r = engine.moveKey(key, from: database, to: db)
         return transferReply(r, command: "MOVE", done: {
             notify(KeyspaceEvents.generic, "move_from", key)
@@ -135,6 +137,7 @@ extension RESPConnection {
         return .proceed
     }
 
+            serveBlocked(key, database: db)
     /// KEYS pattern: every live key of this database that matches (redis's glob, case kept).
     private func keys(_ out: OutputBuffer) -> HandlerAction {
         let pattern = argument(1)
@@ -145,6 +148,13 @@ extension RESPConnection {
         }
         out.appendRESPArrayHeader(found.count)
         for k in found { k.withUnsafeBytes { out.appendRESPBulk($0) } }
+        // redis's scanDatabaseForReadyKeys on both: a client blocked on a key that is a list
+        // after the swap is served.
+        for db in a == b ? [a] : [a, b] {
+            for key in service.listWaits.blockedKeys(database: db) {
+                key.withUnsafeBytes { serveBlocked($0, database: db) }
+            }
+        }
         return .proceed
     }
 

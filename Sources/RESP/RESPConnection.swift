@@ -102,6 +102,9 @@ final class RESPConnection: ConnectionHandler {
 
     func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
 
+    /// A blocked command does not hold back the replies before it, as redis writes them.
+    var writesBeforeParking: Bool { true }
+
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         if client.killed.load(ordering: .acquiring) { return (input.count, .closeNow) }
         // CONFIG SET proto-max-bulk-len reaches every connection at its next read.

@@ -5,7 +5,9 @@ The sibling of resp_compare.py (its Conn and mb): the list commands with their e
 WRONGTYPE both ways, elements across node boundaries and large ones, then blocking pops between
 connections (a BLPOP woken by a push from another connection, which lands on another worker with
 -t 2; FIFO order of two blocked clients; BLPOP, BLMOVE and BLMPOP timeouts; a blocked client that
-closes loses nothing). RPOPLPUSH/LMOVE rotation and LPOS options. Keys have fixed names, deleted first.
+closes loses nothing; a BLMOVE woken onto a wrong-type destination; clients
+served by RENAME, COPY, MOVE and SWAPDB of a list, inside MULTI too). RPOPLPUSH/LMOVE rotation and
+LPOS options. Keys have fixed names, deleted first.
 
 Usage: resp_lists.py --port P
 """
@@ -132,6 +134,41 @@ def main():
     moved, popped = c2.reply(), c1.reply()
     p.send(mb("LRANGE", xs, 0, -1) + mb("GET", xd))
     out.append("blmove wrongtype destination: %r %r %r %r %r" % (rp, moved, popped, p.reply(), p.reply()))
+    # A list put under a key that clients block on serves them, as redis's dbAdd signals the key
+    # ready: RENAME (onto nothing, onto a string), COPY (new key, REPLACE a string, DB), MOVE,
+    # SWAPDB, and inside MULTI (served after EXEC, seeing the list as EXEC left it).
+    def served_by(name, waiter_setup, key, requests, replies, after=b""):
+        c1.send(waiter_setup + mb("BLPOP", key, 5))
+        if waiter_setup:
+            c1.reply()  # the one SELECT
+        time.sleep(0.1)
+        p.send(requests)
+        got = b"".join(p.reply() for _ in range(replies))
+        woken = c1.reply()
+        rest = b""
+        if after:
+            p.send(after)
+            rest = p.reply()
+        out.append("%s: %r %r %r" % (name, got, woken, rest))
+    src = k("src")
+    served_by("served by rename", b"", k("r1"), mb("RPUSH", src, "a", "b") + mb("RENAME", src, k("r1")), 2, mb("LRANGE", k("r1"), 0, -1))
+    served_by("served by rename onto a string", b"", k("r2"), mb("SET", k("r2"), "s") + mb("RPUSH", src, "a", "b") + mb("RENAME", src, k("r2")), 3, mb("LRANGE", k("r2"), 0, -1))
+    served_by("served by renamenx", b"", k("r3"), mb("RPUSH", src, "a", "b") + mb("RENAMENX", src, k("r3")), 2, mb("LRANGE", k("r3"), 0, -1))
+    served_by("served by copy", b"", k("c1"), mb("RPUSH", src, "x", "y") + mb("COPY", src, k("c1")), 2, mb("LRANGE", src, 0, -1))
+    served_by("served by copy replace", b"", k("c2"), mb("SET", k("c2"), "s") + mb("COPY", src, k("c2"), "REPLACE"), 2, mb("LRANGE", k("c2"), 0, -1))
+    served_by("served by copy db", mb("SELECT", 3), k("c3"), mb("COPY", src, k("c3"), "DB", 3), 1, mb("LRANGE", src, 0, -1))
+    served_by("served by move", mb("SELECT", 4), k("mv"), mb("RPUSH", k("mv"), "m1", "m2") + mb("MOVE", k("mv"), 4), 2, mb("EXISTS", k("mv")))
+    served_by("served by swapdb", mb("SELECT", 5), k("sw"), mb("RPUSH", k("sw"), "s1", "s2") + mb("SWAPDB", 0, 5), 2, mb("SWAPDB", 0, 5))
+    served_by("served by rename in exec", mb("SELECT", 0), k("mx"), mb("MULTI") + mb("RPUSH", src, "t1", "t2") + mb("RENAME", src, k("mx")) + mb("LPOP", k("mx")) + mb("EXEC"), 5, mb("LRANGE", k("mx"), 0, -1))
+    served_by("served by move in exec", mb("SELECT", 6), k("my"), mb("MULTI") + mb("RPUSH", k("my"), "u1") + mb("MOVE", k("my"), 6) + mb("EXEC"), 4, mb("EXISTS", k("my")))
+    c1.send(mb("SELECT", 0))
+    c1.reply()
+    cleanup = b""
+    for db in (3, 4, 5, 6):
+        cleanup += mb("SELECT", db) + mb("FLUSHDB")
+    p.send(cleanup + mb("SELECT", 0) + mb("DEL", src, k("r1"), k("r2"), k("r3"), k("c1"), k("c2"), k("mx"), k("sw")))
+    for _ in range(10):
+        p.reply()
     # A blocked client that closes loses nothing: the push stays in the list.
     gone = Conn(args.port)
     gone.send(mb("BLPOP", k("gone"), 0))
