@@ -276,6 +276,9 @@ extension RESPConnection {
         }
         let released = target > 0 && service.unblockListClient(id: UInt64(target), error: asError)
         if released { stats.add(RESPCounter.clientsUnblocked.rawValue) }
+        // redis 7.0 writes the UNBLOCKED error while CLIENT UNBLOCK runs, so it counts a failed
+        // call of client|unblock too (the error reply itself is counted once, by the woken client).
+        if released && asError { commandFailed = true }
         out.appendRESPInteger(released ? 1 : 0)
         return .proceed
     }

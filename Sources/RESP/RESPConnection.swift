@@ -40,6 +40,9 @@ final class RESPConnection: ConnectionHandler {
     private var clockMark: UInt64 = 0
     /// Set when the running command answers an error (commandstats' failed_calls).
     var commandFailed = false
+    /// The commandstats slot of the command that parked (a blocking list command's failed call
+    /// is counted when it is woken).
+    var blockedStat = 0
     /// Wakes this connection from a publisher's thread.
     let waker: ConnectionWaker
     /// Pub/sub state, from the first SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
@@ -97,7 +100,12 @@ final class RESPConnection: ConnectionHandler {
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
         if client.killed.load(ordering: .acquiring) { return .closeNow }
         if sleeping { return finishSleep(output, timedOut: timedOut) }
-        return resumeListBlock(output, timedOut: timedOut)
+        // A woken block that ends in an error (WRONGTYPE, UNBLOCKED) or by CLIENT UNBLOCK is a
+        // failed call of the blocked command, as redis 7.0's updateStatsOnUnblock counts it.
+        commandFailed = false
+        let action = resumeListBlock(output, timedOut: timedOut)
+        if commandFailed { commandStats.add(RESPCommandStats.slot(command: blockedStat, RESPCommandStats.failed)) }
+        return action
     }
 
     func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
@@ -196,6 +204,7 @@ final class RESPConnection: ConnectionHandler {
         clockMark = ended
         commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.microseconds), took)
         if service.slowLog.isSlow(took) { logSlow(took, command) }
+        if case .park = action { blockedStat = stat }
         commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.calls))
         if commandFailed { commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.failed)) }
         return action

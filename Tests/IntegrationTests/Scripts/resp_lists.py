@@ -5,7 +5,7 @@ The sibling of resp_compare.py (its Conn and mb): the list commands with their e
 WRONGTYPE both ways, elements across node boundaries and large ones, then blocking pops between
 connections (a BLPOP woken by a push from another connection, which lands on another worker with
 -t 2; FIFO order of two blocked clients; BLPOP, BLMOVE and BLMPOP timeouts; a blocked client that
-closes loses nothing; a BLMOVE woken onto a wrong-type destination; clients
+closes loses nothing; a BLMOVE woken onto a wrong-type destination and its commandstats; clients
 served by RENAME, COPY, MOVE and SWAPDB of a list, inside MULTI too). RPOPLPUSH/LMOVE rotation and
 LPOS options. Keys have fixed names, deleted first.
 
@@ -16,6 +16,19 @@ import argparse
 import time
 
 from resp_compare import Conn, mb
+
+
+def stats_lines(info):
+    """INFO lines without the times (usec, usec_per_call), which differ run to run, sorted (redis
+    lists commands in its seeded dict's order)."""
+    lines = []
+    for line in info.split(b"\r\n"):
+        if b":" not in line:
+            continue
+        name, _, fields = line.partition(b":")
+        kept = [f for f in fields.split(b",") if not f.startswith(b"usec")]
+        lines.append(name + b":" + b",".join(kept))
+    return sorted(lines)
 
 
 def main():
@@ -123,7 +136,8 @@ def main():
     # BLMOVE woken while its destination holds a string: WRONGTYPE to it, the source untouched for
     # the next blocked client.
     xs, xd = k("xs"), k("xd")
-    p.send(mb("SET", xd, "str"))
+    p.send(mb("SET", xd, "str") + mb("CONFIG", "RESETSTAT"))
+    p.reply()
     p.reply()
     c2.send(mb("BLMOVE", xs, xd, "LEFT", "RIGHT", 5))
     time.sleep(0.1)
@@ -134,6 +148,26 @@ def main():
     moved, popped = c2.reply(), c1.reply()
     p.send(mb("LRANGE", xs, 0, -1) + mb("GET", xd))
     out.append("blmove wrongtype destination: %r %r %r %r %r" % (rp, moved, popped, p.reply(), p.reply()))
+    # The woken BLMOVE's WRONGTYPE is a failed call of blmove and an error reply, as redis counts
+    # it (updateStatsOnUnblock): commandstats without the times, and errorstats.
+    p.send(mb("INFO", "commandstats") + mb("INFO", "errorstats"))
+    out.append("stats after blmove wrongtype: %r %r" % (stats_lines(p.reply()), stats_lines(p.reply())))
+    # CLIENT UNBLOCK: a failed call of the blocked command with ERROR or without (redis 7.0), and
+    # of client|unblock with ERROR; a timeout is not one.
+    c1.send(mb("CLIENT", "ID"))
+    cid = c1.reply()[1:-2]
+    p.send(mb("CONFIG", "RESETSTAT"))
+    p.reply()
+    unblocked = []
+    for reason in ("ERROR", "TIMEOUT"):
+        c1.send(mb("BLPOP", k("none"), 5))
+        time.sleep(0.1)
+        p.send(mb("CLIENT", "UNBLOCK", cid, reason))
+        unblocked.append(p.reply() + c1.reply())
+    c1.send(mb("BRPOP", k("none"), "0.05"))
+    unblocked.append(c1.reply())
+    p.send(mb("INFO", "commandstats") + mb("INFO", "errorstats"))
+    out.append("stats after client unblock: %r %r %r" % (unblocked, stats_lines(p.reply()), stats_lines(p.reply())))
     # A list put under a key that clients block on serves them, as redis's dbAdd signals the key
     # ready: RENAME (onto nothing, onto a string), COPY (new key, REPLACE a string, DB), MOVE,
     # SWAPDB, and inside MULTI (served after EXEC, seeing the list as EXEC left it).
