@@ -164,6 +164,14 @@ final class RESPConnection: ConnectionHandler {
             return unknownCommand(output)
         }
         noteLastCommand(command)
+        // A container's word redis does not know fails its lookup: refused before the arity check,
+        // on no commandstats line (errorstats only), failing a transaction (redis 7.0's
+        // commandCheckExistence).
+        if !command.subcommands.isEmpty && argumentCount >= 2 && command.subcommandIndex(argument(1)) == nil
+            && !Self.redisHasSubcommand(command.name, argument(1)) {
+            transaction?.failed = true
+            return error(output, unknownSubcommandReply(command))
+        }
         guard command.accepts(argumentCount: argumentCount) else {
             return reject(command, output, "ERR wrong number of arguments for '\(command.name)' command")
         }

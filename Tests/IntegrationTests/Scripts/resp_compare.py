@@ -478,6 +478,17 @@ def main():
     session("commandstats subcommands", [("CONFIG", "RESETSTAT"), ("CLIENT", "ID"), ("CONFIG", "GET", "databases"),
                                          ("CONFIG", "RESETSTAT", "x"), ("OBJECT", "ENCODING", k("none")), ("CONFIG", "GET"),
                                          ("INFO", "commandstats")], lambda r, rep: cmdstats(r, rep) if r[0] == "INFO" else (b":id\r\n" if r[0] == "CLIENT" else rep))
+    # A container's word redis does not know is refused before it runs: errorstats only, no
+    # commandstats line (the container's included), a transaction failed; the word up to a NUL.
+    def allstats(r, rep):
+        if r[0] != "INFO":
+            return rep
+        return b" ".join(sorted(l.split(b",usec=")[0] + b"," + b",".join(l.split(b",")[-2:]) if l.startswith(b"cmdstat_") else l
+                                for l in rep.split(b"\r\n") if l.startswith((b"cmdstat_", b"errorstat_"))))
+    session("unknown subcommands", [("CONFIG", "RESETSTAT"), ("CONFIG", "FOO"), ("CLIENT", "foo"), ("OBJECT", "FOO", "x"),
+                                    ("MEMORY", "FOO"), ("COMMAND", "FOO"), ("SLOWLOG", "FOO"), ("PUBSUB", "FOO"),
+                                    ("FUNCTION", "FOO"), ("config", b"ab\x00cd"), ("CONFIG",), ("CONFIG", "GET"),
+                                    ("MULTI",), ("CONFIG", "FOO"), ("EXEC",), ("INFO", "commandstats"), ("INFO", "errorstats")], allstats)
     # HELLO before AUTH with requirepass (set, then cleared by the same, authenticated connection).
     admin = Conn(args.port)
     admin.send(mb("CONFIG", "SET", "requirepass", "rc-pw"))
