@@ -30,10 +30,10 @@ enum ReplyMode {
 
 extension RESPConnection {
     static let clientCommands: [RESPCommand] = [
-        RESPCommand("client", arity: -2, subcommands: clientSubcommands) { c, out in c.client(out) },
+        RESPCommand("client", arity: -2, subcommands: clientSubcommands) { c, out in c.containerHelp(out) ?? c.client(out) },
     ]
 
-    static let clientSubcommands: [StaticString] = ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir"]
+    static let clientSubcommands: [StaticString] = ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir", "help"]
 
     /// The subcommand arities redis declares (its wrong-number-of-arguments reply).
     private static let clientArity: [(StaticString, Int)] = [

@@ -489,6 +489,10 @@ def main():
                                     ("MEMORY", "FOO"), ("COMMAND", "FOO"), ("SLOWLOG", "FOO"), ("PUBSUB", "FOO"),
                                     ("FUNCTION", "FOO"), ("config", b"ab\x00cd"), ("CONFIG",), ("CONFIG", "GET"),
                                     ("MULTI",), ("CONFIG", "FOO"), ("EXEC",), ("INFO", "commandstats"), ("INFO", "errorstats")], allstats)
+    # HELP of every container we have, redis's text (subcommands we lack included).
+    session("container help", [("CONFIG", "RESETSTAT"), ("CONFIG", "HELP"), ("config", "help"), ("CLIENT", "HELP"), ("COMMAND", "HELP"),
+                               ("OBJECT", "HELP"), ("MEMORY", "HELP"), ("SLOWLOG", "HELP"), ("PUBSUB", "HELP"),
+                               ("FUNCTION", "HELP"), ("CONFIG", "HELP", "x"), ("OBJECT", "HELP", "x"), ("INFO", "commandstats")], allstats)
     # HELLO before AUTH with requirepass (set, then cleared by the same, authenticated connection).
     admin = Conn(args.port)
     admin.send(mb("CONFIG", "SET", "requirepass", "rc-pw"))
