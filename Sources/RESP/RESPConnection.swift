@@ -204,6 +204,7 @@ final class RESPConnection: ConnectionHandler {
         // Read before the command runs: EXEC replaces the parser's arguments with its queue's.
         let stat = command.statIndex(argumentCount: argumentCount, second: argument(1))
         let action = command.run(self, output)
+        if case .park = action { blockedStat = stat }
         // One clock read per command: a command's time runs from the previous one's end (or the
         // read's start), so its parsing is counted with it (redis times the command alone, with
         // two reads of a cheaper clock).
@@ -212,7 +213,6 @@ final class RESPConnection: ConnectionHandler {
         clockMark = ended
         commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.microseconds), took)
         if service.slowLog.isSlow(took) { logSlow(took, command) }
-        if case .park = action { blockedStat = stat }
         commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.calls))
         if commandFailed { commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.failed)) }
         return action
