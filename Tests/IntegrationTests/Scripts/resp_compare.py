@@ -17,77 +17,7 @@ import socket
 import sys
 import time
 
-IO_TIMEOUT = 5.0
-
-
-class Conn:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def send(self, data, pieces=1):
-        if pieces == 1:
-            self.sock.sendall(data)
-            return
-        step = max(1, len(data) // pieces)
-        for i in range(0, len(data), step):
-            self.sock.sendall(data[i:i + step])
-            time.sleep(0.005)
-
-    def _more(self):
-        d = self.sock.recv(1 << 20)
-        if not d:
-            raise EOFError
-        self.buf += d
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            self._more()
-        i = self.buf.index(b"\r\n")
-        l, self.buf = self.buf[:i + 2], self.buf[i + 2:]
-        return l
-
-    def exact(self, n):
-        while len(self.buf) < n:
-            self._more()
-        d, self.buf = self.buf[:n], self.buf[n:]
-        return d
-
-    def reply(self):
-        """One RESP reply's bytes, aggregates included."""
-        l = self.line()
-        t = l[:1]
-        if t in (b"$", b"="):
-            n = int(l[1:-2])
-            return l if n < 0 else l + self.exact(n + 2)
-        if t in (b"*", b"~", b">", b"%"):
-            n = int(l[1:-2])
-            if t == b"%":
-                n *= 2
-            out = l
-            for _ in range(max(n, 0)):
-                out += self.reply()
-            return out
-        return l
-
-    def closed(self):
-        """True when the server closes the connection within a second."""
-        self.sock.settimeout(1.0)
-        try:
-            return self.sock.recv(1) == b""
-        except socket.timeout:
-            return False
-        except ConnectionResetError:
-            return True
-
-
-def mb(*args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
+from resp_common import IO_TIMEOUT, Conn, mb
 
 
 def main():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Redis list commands, one transcript line per case, for comparison with redis-server 7.0.
 
-The sibling of resp_compare.py (its Conn and mb): the list commands with their edge errors,
+The sibling of resp_compare.py (resp_common.py's Conn and mb): the list commands with their edge errors,
 WRONGTYPE both ways, elements across node boundaries and large ones, then blocking pops between
 connections (a BLPOP woken by a push from another connection, which lands on another worker with
 -t 2; FIFO order of two blocked clients; BLPOP, BLMOVE and BLMPOP timeouts; a blocked client that
@@ -15,7 +15,7 @@ Usage: resp_lists.py --port P
 import argparse
 import time
 
-from resp_compare import Conn, mb
+from resp_common import Conn, mb
 
 
 def stats_lines(info):
