@@ -13,14 +13,14 @@ import argparse, os, re, socket
 
 # The subcommands swiftcached implements, per container command.
 SUBCOMMANDS = {
-    "client": ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir"],
-    "command": ["count", "list", "info", "docs", "getkeys"],
-    "config": ["get", "set", "resetstat", "rewrite"],
-    "object": ["encoding", "refcount", "idletime", "freq"],
-    "memory": ["usage"],
-    "slowlog": ["get", "len", "reset"],
-    "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub"],
-    "function": ["flush", "list"],
+    "client": ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir", "help"],
+    "command": ["count", "list", "info", "docs", "getkeys", "help"],
+    "config": ["get", "set", "resetstat", "rewrite", "help"],
+    "object": ["encoding", "refcount", "idletime", "freq", "help"],
+    "memory": ["usage", "help"],
+    "slowlog": ["get", "len", "reset", "help"],
+    "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
+    "function": ["flush", "list", "help"],
 }
 
 

@@ -107,6 +107,13 @@ extension CacheEngine {
         return page
     }
 
+    /// The hash table's buckets (SCAN sizes its bucket budget by them).
+    public var hashBucketCount: Int {
+        itemLocks.lock(0)
+        defer { itemLocks.unlock(0) }
+        return 1 << hashTable.pointee.power
+    }
+
     /// KEYS: every live key of logical `database`, with its type, bucket by bucket.
     public func forEachKey(database: Int, _ body: (UnsafeRawBufferPointer, ItemType) -> Void) {
         let p = physicalDatabase(database)

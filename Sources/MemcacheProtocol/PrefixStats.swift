@@ -1,14 +1,22 @@
 // `stats detail on|off|dump`: gets, hits, sets and deletes per key prefix (the part of the key
 // before the delimiter, `-D`, default ':'), memcached's stats_prefix. Off by default; when off the
 // request path pays one relaxed atomic load. When on, every counted request takes a mutex and may
-// allocate a new prefix entry: a debugging aid, as in memcached.
+// allocate a new prefix entry: a debugging aid, as in memcached. `dump` lists the prefixes in
+// memcached's order: its table of 256 buckets by murmur3 of the prefix, each bucket's chain newest
+// first (an entry is put at its chain's head).
+import CacheEngine
 import Platform
 import Synchronization
 
 public final class PrefixStats: @unchecked Sendable {
     // Safe to share: `table` is touched with `mutex` held; `enabled` is atomic.
     private let mutex = PlainMutex()
-    private var table: [[UInt8]: (get: UInt64, hit: UInt64, set: UInt64, del: UInt64)] = [:]
+    private typealias Entry = (get: UInt64, hit: UInt64, set: UInt64, del: UInt64, order: UInt64)
+    private var table: [[UInt8]: Entry] = [:]
+    /// Entries made so far (an entry's `order`: newer first within a bucket).
+    private var made: UInt64 = 0
+    /// memcached's PREFIX_HASH_SIZE.
+    static let buckets: UInt32 = 256
     let enabled = Atomic<Bool>(false)
     let delimiter: UInt8
 
@@ -26,7 +34,13 @@ public final class PrefixStats: @unchecked Sendable {
         guard let end = key.firstIndex(of: delimiter) else { return }
         let prefix = Array(key[..<end])
         mutex.withLock {
-            var e = table[prefix] ?? (0, 0, 0, 0)
+            var e: Entry
+            if let found = table[prefix] {
+                e = found
+            } else {
+                e = (0, 0, 0, 0, made)
+                made += 1
+            }
             switch kind {
             case .get(let hit):
                 e.get += 1
@@ -44,12 +58,19 @@ public final class PrefixStats: @unchecked Sendable {
         mutex.withLock { table.removeAll() }
     }
 
-    /// memcached's dump lines, ordered by prefix.
+    /// memcached's dump lines, in its table's order (bucket, then newest first).
     func dump() -> String {
         mutex.withLock {
-            table.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { prefix, e in
-                "PREFIX \(String(decoding: prefix, as: UTF8.self)) get \(e.get) hit \(e.hit) set \(e.set) del \(e.del)\r\n"
-            }.joined() + "END\r\n"
+            var rows: [(bucket: UInt32, order: UInt64, line: String)] = []
+            rows.reserveCapacity(table.count)
+            for (prefix, e) in table {
+                let bucket = prefix.withUnsafeBytes { murmur3($0) } % Self.buckets
+                let line = "PREFIX " + String(decoding: prefix, as: UTF8.self)
+                    + " get \(e.get) hit \(e.hit) set \(e.set) del \(e.del)\r\n"
+                rows.append((bucket, e.order, line))
+            }
+            rows.sort { $0.bucket != $1.bucket ? $0.bucket < $1.bucket : $0.order > $1.order }
+            return rows.map(\.line).joined() + "END\r\n"
         }
     }
 }

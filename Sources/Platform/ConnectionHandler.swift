@@ -27,6 +27,11 @@ public protocol ConnectionHandler: AnyObject {
     /// A parked connection was woken (or its timeout passed): finish the parked request.
     /// `.park` again means it is still waiting (a wake-up meant for an earlier wait).
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction
+    /// Whether the replies to the requests before a parked one are written when it parks (Redis:
+    /// a blocked BLPOP does not hold back the reply of the SELECT before it). False holds them
+    /// until the parked request is done: the broker parks until a journal is durable, and no
+    /// reply of the batch may reach the client before that.
+    var writesBeforeParking: Bool { get }
     /// The waker was called while the connection was not parked (or it was, and is no longer):
     /// output produced elsewhere (a `PushQueue`: `watch` lines, pub/sub) may be appended to
     /// `output` now, between requests. Not called while earlier output is still being written:
@@ -55,6 +60,7 @@ public protocol ConnectionHandler: AnyObject {
 
 extension ConnectionHandler {
     public func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction { .proceed }
+    public var writesBeforeParking: Bool { false }
     public func deliverPushes(output: OutputBuffer) -> HandlerAction { .proceed }
     public func pushesOverflowed() -> Bool { false }
     public func continueStream(output: OutputBuffer) -> HandlerAction { .proceed }

@@ -1,7 +1,8 @@
 // Clients blocked on list keys (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP), for producers on every
 // worker: the one way a connection waits (Platform/Waiter.swift), one `WaitList` per (database,
 // key), oldest waiter first as redis serves them. A command that adds elements to a list (a push,
-// LINSERT, the destination of a move) calls `serve` after its engine operation: under this
+// LINSERT, the destination of a move) or puts a list under a key (RENAME, COPY, MOVE, SWAPDB: redis's
+// dbAdd signals the key ready) calls `serve` after its engine operation: under this
 // registry's lock it claims the oldest armed waiter blocked for the key's type (a list, or a sorted
 // set for BZPOPMIN/BZPOPMAX/BZMPOP) while the key has elements, pops
 // (or moves) for it as its command asked, hands the elements over and wakes it after the lock.
@@ -146,7 +147,15 @@ final class ListWaits: @unchecked Sendable {
         mutex.withLock { block.unblock }
     }
 
-    /// Serves the clients blocked on `key` while it has elements (a producer added some).
+    /// The keys of `database` that clients are blocked on (SWAPDB readies them, as redis's
+    /// scanDatabaseForReadyKeys).
+    func blockedKeys(database: Int) -> [[UInt8]] {
+        guard blockedKeys.load(ordering: .relaxed) > 0 else { return [] }
+        return mutex.withLock { lists.keys.filter { $0.database == database }.map(\.key) }
+    }
+
+    /// Serves the clients blocked on `key` while it has elements (a producer added some, or a
+    /// RENAME, COPY, MOVE or SWAPDB put a list there).
     func serve(_ key: UnsafeRawBufferPointer, database: Int, engine: CacheEngine) {
         guard blockedKeys.load(ordering: .relaxed) > 0 else { return }
         var pending: [[UInt8]] = [Array(key)]

@@ -36,7 +36,7 @@ enum RESPCommandStats {
 /// them (`errorstat_ERR`, `errorstat_WRONGTYPE`). A reply whose first word is none of these is
 /// counted as ERR.
 enum RESPErrorCode: Int, CaseIterable {
-    case err, wrongType, noAuth, wrongPass, noProto, execAbort, busyKey, oom
+    case err, wrongType, noAuth, wrongPass, noProto, execAbort, busyKey, oom, unblocked
 
     var word: StaticString {
         switch self {
@@ -48,6 +48,7 @@ enum RESPErrorCode: Int, CaseIterable {
         case .execAbort: "EXECABORT"
         case .busyKey: "BUSYKEY"
         case .oom: "OOM"
+        case .unblocked: "UNBLOCKED"
         }
     }
 

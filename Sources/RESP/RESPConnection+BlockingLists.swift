@@ -253,8 +253,11 @@ extension RESPConnection {
                 if case .park = again { return .park(timeoutMs: -1) }
             }
         case .cancelled, .waiting:
-            if service.listWaits.unblockRequest(block) == true {
-                return error(out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
+            switch service.listWaits.unblockRequest(block) {
+            case true?: return error(out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
+            // redis 7.0 counts a CLIENT UNBLOCK as a failed call even when it answers as a timeout.
+            case false?: commandFailed = true
+            case nil: break
             }
             out.appendRESPNullArray(version)
         }

@@ -30,10 +30,10 @@ enum ReplyMode {
 
 extension RESPConnection {
     static let clientCommands: [RESPCommand] = [
-        RESPCommand("client", arity: -2, subcommands: clientSubcommands) { c, out in c.client(out) },
+        RESPCommand("client", arity: -2, subcommands: clientSubcommands) { c, out in c.containerHelp(out) ?? c.client(out) },
     ]
 
-    static let clientSubcommands: [StaticString] = ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir"]
+    static let clientSubcommands: [StaticString] = ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir", "help"]
 
     /// The subcommand arities redis declares (its wrong-number-of-arguments reply).
     private static let clientArity: [(StaticString, Int)] = [
@@ -276,6 +276,9 @@ extension RESPConnection {
         }
         let released = target > 0 && service.unblockListClient(id: UInt64(target), error: asError)
         if released { stats.add(RESPCounter.clientsUnblocked.rawValue) }
+        // redis 7.0 writes the UNBLOCKED error while CLIENT UNBLOCK runs, so it counts a failed
+        // call of client|unblock too (the error reply itself is counted once, by the woken client).
+        if released && asError { commandFailed = true }
         out.appendRESPInteger(released ? 1 : 0)
         return .proceed
     }

@@ -7,8 +7,8 @@ import Platform
 
 extension RESPConnection {
     static let commandInfoCommands: [RESPCommand] = [
-        RESPCommand("command", arity: -1, flags: [.loading, .stale], subcommands: ["count", "list", "info", "docs", "getkeys"]) { c, out in
-            c.command(out)
+        RESPCommand("command", arity: -1, flags: [.loading, .stale], subcommands: ["count", "list", "info", "docs", "getkeys", "help"]) { c, out in
+            c.containerHelp(out) ?? c.command(out)
         },
     ]
 

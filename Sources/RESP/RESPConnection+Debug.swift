@@ -18,7 +18,7 @@ import Glibc
 extension RESPConnection {
     static let debugCommands: [RESPCommand] = [
         RESPCommand("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale]) { c, out in c.debug(out) },
-        RESPCommand("function", arity: -2, subcommands: ["flush", "list"]) { c, out in c.function(out) },
+        RESPCommand("function", arity: -2, subcommands: ["flush", "list", "help"]) { c, out in c.containerHelp(out) ?? c.function(out) },
     ]
 
     /// The longest DEBUG SLEEP: the park timer's limit.

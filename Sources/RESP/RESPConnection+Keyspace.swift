@@ -25,11 +25,24 @@ extension RESPConnection {
         },
     ]
 
-    /// Buckets one SCAN call visits at most: redis's COUNT x 10, at least 8,192 (the table is
-    /// shared by 16 databases and sized for the cache, so most buckets are empty for any one),
-    /// at most 2^20. A call the budget ends before COUNT keys is counted (`resp_scan_cut_short`).
+    /// Buckets one SCAN call visits at most: redis's COUNT x 10, at least 8,192, and at least
+    /// twice the buckets that hold COUNT of this database's keys on average (the table is shared
+    /// by 16 databases and sized for the cache, so most buckets are empty for any one: redis's
+    /// table, sized to its keys, finds COUNT keys in COUNT buckets or so, where a fixed budget
+    /// here answered page after empty page for a few keys in a large table), at most 2^20. A
+    /// call the budget ends before COUNT keys is counted (`resp_scan_cut_short`).
     static let scanBucketsMin = 8192
     static let scanBucketsMax = 1 << 20
+
+    static func scanBudget(count: Int, keys: Int, buckets: Int) -> Int {
+        let tenfold = count > scanBucketsMax / 10 ? scanBucketsMax : count * 10
+        var dense = scanBucketsMax
+        if keys > 0 {
+            let (n, overflow) = (buckets / keys).multipliedReportingOverflow(by: count)
+            if !overflow && n < scanBucketsMax / 2 { dense = n * 2 }
+        }
+        return min(scanBucketsMax, max(scanBucketsMin, tenfold, dense))
+    }
 
     /// A type this port cannot yet move, copy or describe (lists and the other types come with
     /// their own work): a clear error, counted (`resp_unsupported_type_errors`).
@@ -69,6 +82,7 @@ extension RESPConnection {
             notify(KeyspaceEvents.generic, "rename_from", key)
             notify(KeyspaceEvents.generic, "rename_to", newKey)
             if nx { out.appendRESPInteger(1) } else { out.appendRESPOK() }
+            serveBlocked(newKey)
         }, out)
     }
 
@@ -104,6 +118,7 @@ extension RESPConnection {
         return transferReply(r, command: "COPY", done: {
             notify(KeyspaceEvents.generic, "copy_to", newKey, database: target)
             out.appendRESPInteger(1)
+            serveBlocked(newKey, database: target)
         }, out)
     }
 
@@ -122,6 +137,7 @@ extension RESPConnection {
             notify(KeyspaceEvents.generic, "move_from", key)
             notify(KeyspaceEvents.generic, "move_to", key, database: db)
             out.appendRESPInteger(1)
+            serveBlocked(key, database: db)
         }, out)
     }
 
@@ -132,6 +148,13 @@ extension RESPConnection {
         guard Self.validDatabase(a) && Self.validDatabase(b) else { return error(out, "ERR DB index is out of range") }
         engine.swapDatabases(a, b)
         out.appendRESPOK()
+        // redis's scanDatabaseForReadyKeys on both: a client blocked on a key that is a list
+        // after the swap is served.
+        for db in a == b ? [a] : [a, b] {
+            for key in service.listWaits.blockedKeys(database: db) {
+                key.withUnsafeBytes { serveBlocked($0, database: db) }
+            }
+        }
         return .proceed
     }
 
@@ -196,11 +219,12 @@ extension RESPConnection {
             }
             i += 2
         }
-        let budget = min(Self.scanBucketsMax, max(Self.scanBucketsMin, count > Self.scanBucketsMax / 10 ? Self.scanBucketsMax : count * 10))
+        let keysHere = engine.keyCount(database: database)
+        let budget = Self.scanBudget(count: count, keys: keysHere, buckets: engine.hashBucketCount)
         // A database with no more keys than COUNT is walked to the table's end in one call (within
         // the largest bucket budget): redis's table, sized to its keys, answers a small database in
         // one SCAN with cursor 0, from cursor 0 all of it, from another cursor the keys after it.
-        let small = engine.keyCount(database: database) <= count
+        let small = keysHere <= count
         let page = engine.scan(cursor: cursor, database: database, count: small ? Int.max : count,
                                bucketBudget: small ? Self.scanBucketsMax : budget)
         if page.cutShort { stats.add(RESPCounter.scanCutShort.rawValue) }

@@ -77,16 +77,18 @@ extension RESPConnection {
         }
     }
 
-    /// Clients blocked on `key` get what was just added. Inside EXEC the key is only noted: redis
-    /// serves blocked clients after the whole EXEC (its ready keys), so a queued pop after the push
-    /// sees the element and a blocked client sees the list as the transaction left it.
+    /// Clients blocked on `key` (of this database, or `database` for COPY DB, MOVE and SWAPDB) get
+    /// what was just added or put there. Inside EXEC the key is only noted: redis serves blocked
+    /// clients after the whole EXEC (its ready keys), so a queued pop after the push sees the
+    /// element and a blocked client sees the list as the transaction left it.
     @inline(__always)
-    func serveBlocked(_ key: UnsafeRawBufferPointer) {
+    func serveBlocked(_ key: UnsafeRawBufferPointer, database target: Int? = nil) {
+        let db = target ?? database
         if runningExec {
-            noteReadyKey(key)
+            noteReadyKey(key, database: db)
             return
         }
-        service.listWaits.serve(key, database: database, engine: engine)
+        service.listWaits.serve(key, database: db, engine: engine)
     }
 
     /// `del` for a list a command just emptied (the engine removed its root): looked up only

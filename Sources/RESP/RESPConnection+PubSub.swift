@@ -36,7 +36,7 @@ extension RESPConnection {
         RESPCommand("sunsubscribe", arity: -1, keys: (1, -1, 1), flags: [.pubsub, .noscript, .loading, .stale]) { c, out in c.unsubscribe(.shard, "sunsubscribe", out) },
         RESPCommand("publish", arity: 3, flags: [.pubsub, .loading, .stale, .fast]) { c, out in c.publish(shard: false, out) },
         RESPCommand("spublish", arity: 3, keys: (1, 1, 1), flags: [.pubsub, .loading, .stale, .fast]) { c, out in c.publish(shard: true, out) },
-        RESPCommand("pubsub", arity: -2, subcommands: ["channels", "numsub", "numpat", "shardchannels", "shardnumsub"]) { c, out in c.pubsub(out) },
+        RESPCommand("pubsub", arity: -2, subcommands: ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"]) { c, out in c.containerHelp(out) ?? c.pubsub(out) },
     ]
 
     /// In RESP2, a connection with a subscription is in redis's subscribed mode.

@@ -11,7 +11,7 @@ import Glibc
 extension RESPConnection {
     static let serverCommands: [RESPCommand] = [
         RESPCommand("info", arity: -1, flags: [.loading, .stale]) { c, out in c.info(out) },
-        RESPCommand("config", arity: -2, subcommands: ["get", "set", "resetstat", "rewrite"]) { c, out in c.config(out) },
+        RESPCommand("config", arity: -2, subcommands: ["get", "set", "resetstat", "rewrite", "help"]) { c, out in c.containerHelp(out) ?? c.config(out) },
         RESPCommand("dbsize", arity: 1, flags: [.readonly, .fast]) { c, out in
             out.appendRESPInteger(Int64(c.engine.keyCount(database: c.database)))
             return .proceed
@@ -32,9 +32,9 @@ extension RESPConnection {
         RESPCommand("save", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], transaction: .refused) { c, out in c.noSnapshot(out) },
         RESPCommand("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading]) { c, out in c.noSnapshot(out) },
         RESPCommand("wait", arity: 3, flags: [.noscript]) { c, out in c.wait(out) },
-        RESPCommand("slowlog", arity: -2, subcommands: ["get", "len", "reset"]) { c, out in c.slowlog(out) },
-        RESPCommand("object", arity: -2, subcommands: ["encoding", "refcount", "idletime", "freq"]) { c, out in c.object(out) },
-        RESPCommand("memory", arity: -2, subcommands: ["usage"]) { c, out in c.memory(out) },
+        RESPCommand("slowlog", arity: -2, subcommands: ["get", "len", "reset", "help"]) { c, out in c.containerHelp(out) ?? c.slowlog(out) },
+        RESPCommand("object", arity: -2, subcommands: ["encoding", "refcount", "idletime", "freq", "help"]) { c, out in c.containerHelp(out) ?? c.object(out) },
+        RESPCommand("memory", arity: -2, subcommands: ["usage", "help"]) { c, out in c.containerHelp(out) ?? c.memory(out) },
     ]
 
     /// SLOWLOG GET [count] | LEN | RESET.

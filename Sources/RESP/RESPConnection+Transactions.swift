@@ -159,12 +159,13 @@ extension RESPConnection {
         }
     }
 
-    /// A list key a queued command added elements to: served when EXEC ends (redis's
+    /// A list key a queued command added elements to (or renamed, copied, moved or swapped a list
+    /// onto): served when EXEC ends (redis's
     /// signalKeyAsReady: each key once, in the order first readied).
-    func noteReadyKey(_ key: UnsafeRawBufferPointer) {
+    func noteReadyKey(_ key: UnsafeRawBufferPointer, database db: Int) {
         // Nobody blocked: nothing to serve (no client can block while EXEC holds the gate).
         guard service.listWaits.hasBlockedKeys else { return }
-        let ready = ReadyKey(database: database, key: Array(key))
+        let ready = ReadyKey(database: db, key: Array(key))
         if readyKeys.insert(ready).inserted { readyOrder.append(ready) }
     }
 

@@ -40,6 +40,9 @@ final class RESPConnection: ConnectionHandler {
     private var clockMark: UInt64 = 0
     /// Set when the running command answers an error (commandstats' failed_calls).
     var commandFailed = false
+    /// The commandstats slot of the command that parked (a blocking list command's failed call
+    /// is counted when it is woken).
+    var blockedStat = 0
     /// Wakes this connection from a publisher's thread.
     let waker: ConnectionWaker
     /// Pub/sub state, from the first SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE.
@@ -97,10 +100,18 @@ final class RESPConnection: ConnectionHandler {
     func resume(output: OutputBuffer, timedOut: Bool) -> HandlerAction {
         if client.killed.load(ordering: .acquiring) { return .closeNow }
         if sleeping { return finishSleep(output, timedOut: timedOut) }
-        return resumeListBlock(output, timedOut: timedOut)
+        // A woken block that ends in an error (WRONGTYPE, UNBLOCKED) or by CLIENT UNBLOCK is a
+        // failed call of the blocked command, as redis 7.0's updateStatsOnUnblock counts it.
+        commandFailed = false
+        let action = resumeListBlock(output, timedOut: timedOut)
+        if commandFailed { commandStats.add(RESPCommandStats.slot(command: blockedStat, RESPCommandStats.failed)) }
+        return action
     }
 
     func continueStream(output: OutputBuffer) -> HandlerAction { continueMGet(output) }
+
+    /// A blocked command does not hold back the replies before it, as redis writes them.
+    var writesBeforeParking: Bool { true }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
         if client.killed.load(ordering: .acquiring) { return (input.count, .closeNow) }
@@ -153,6 +164,14 @@ final class RESPConnection: ConnectionHandler {
             return unknownCommand(output)
         }
         noteLastCommand(command)
+        // A container's word redis does not know fails its lookup: refused before the arity check,
+        // on no commandstats line (errorstats only), failing a transaction (redis 7.0's
+        // commandCheckExistence).
+        if !command.subcommands.isEmpty && argumentCount >= 2 && command.subcommandIndex(argument(1)) == nil
+            && !Self.redisHasSubcommand(command.name, argument(1)) {
+            transaction?.failed = true
+            return error(output, unknownSubcommandReply(command))
+        }
         guard command.accepts(argumentCount: argumentCount) else {
             return reject(command, output, "ERR wrong number of arguments for '\(command.name)' command")
         }
@@ -185,6 +204,7 @@ final class RESPConnection: ConnectionHandler {
         // Read before the command runs: EXEC replaces the parser's arguments with its queue's.
         let stat = command.statIndex(argumentCount: argumentCount, second: argument(1))
         let action = command.run(self, output)
+        if case .park = action { blockedStat = stat }
         // One clock read per command: a command's time runs from the previous one's end (or the
         // read's start), so its parsing is counted with it (redis times the command alone, with
         // two reads of a cheaper clock).

@@ -237,6 +237,10 @@ final class Connection {
         input.consume(consumed)
         if case .park(let timeoutMs) = action {
             park(timeoutMs: timeoutMs)
+            // The replies to the requests before the parked one go out now when the handler says
+            // so (redis writes them while a blocked request waits: `SELECT 1` pipelined with a
+            // BLPOP); otherwise they wait for it (the broker's durable acknowledgements).
+            if handler.writesBeforeParking && !output.isEmpty && !flush() && !closed { setWriting(true) }
         } else {
             _ = complete(action)
         }

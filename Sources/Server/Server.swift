@@ -50,6 +50,10 @@ public final class Server: @unchecked Sendable {
     /// Server seconds when `bind()` ran (a listener's age in connection listings).
     public private(set) var boundAt: UInt32 = 0
     private var nextWorker = 0
+    /// Open connections at which the next is refused (maxconns_fast) or accepting pauses
+    /// (`limitAdmission`; -c until it is called).
+    private var admissionRefuseAt: Int
+    private var admissionPauseAt: Int
     private let base: OpaquePointer
     private let controlRead: Int32
     private let controlWrite: Int32
@@ -83,6 +87,8 @@ public final class Server: @unchecked Sendable {
         self.observer = observer
         self.clock = clock
         self.tls = tls
+        admissionRefuseAt = settings.maxConnections
+        admissionPauseAt = settings.maxConnections
         self.stats = ServerStats(workers: settings.threads, refusesOverLimit: settings.maxConnsFast, tls: tls,
                                  idleTimeoutSet: settings.idleTimeout != 0)
         base = event_base_new()
@@ -188,6 +194,19 @@ public final class Server: @unchecked Sendable {
         return ports
     }
 
+    /// Sockets `bind()` opened for listener `index` (stream and datagram).
+    public func socketCount(listener index: Int) -> Int {
+        streamSockets.filter { $0.listener == index }.count + datagramSockets.filter { $0.listener == index }.count
+    }
+
+    /// The connections admitted at once (below -c: memcached's own descriptors come out of its
+    /// -c, swiftcached/Admission.swift). Set after `bind()`, before `run()`: `refuseAt` open
+    /// connections refuse the next (maxconns_fast), `pauseAt` stop accepting (without it).
+    public func limitAdmission(refuseAt: Int, pauseAt: Int) {
+        admissionRefuseAt = refuseAt
+        admissionPauseAt = pauseAt
+    }
+
     /// The stream listeners' listening sockets and their addresses (for connection listings).
     public var listeningSockets: [(fd: Int32, address: SocketAddress)] {
         streamSockets.map { ($0.fd, SocketAddress(socket: $0.fd, peer: false)) }
@@ -210,7 +229,9 @@ public final class Server: @unchecked Sendable {
 
     private func acceptAll(_ socket: ListeningSocket) {
         while true {
-            if !settings.maxConnsFast && stats.current.load(ordering: .relaxed) >= settings.maxConnections {
+            // Without a descriptor left under -c memcached's accept fails and accepting pauses
+            // (with maxconns_fast too, when no descriptor is left for it to refuse with).
+            if stats.current.load(ordering: .relaxed) >= admissionPauseAt {
                 stopAccepting()
                 return
             }
@@ -226,7 +247,7 @@ public final class Server: @unchecked Sendable {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             // A refused connection is not counted in total_connections (memcached refuses it
             // before conn_new, which counts).
-            if stats.current.load(ordering: .relaxed) >= settings.maxConnections {
+            if settings.maxConnsFast && stats.current.load(ordering: .relaxed) >= admissionRefuseAt {
                 stats.rejected.wrappingAdd(1, ordering: .relaxed)
                 refuse(fd, socket)
                 continue

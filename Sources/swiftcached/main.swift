@@ -27,6 +27,9 @@ sigaddset(&stopSignals, SIGTERM)
 sigaddset(&stopSignals, SIGUSR1)
 pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
 
+// What the process inherited, before it opens anything: memcached's descriptors, and so its -c
+// admission, count from these (Admission.swift).
+let inheritedDescriptors = openDescriptors()
 let options: Options
 switch parseOptions(CommandLine.arguments) {
 case .exit(let code):
@@ -152,6 +155,19 @@ do {
     log.critical("\(error)")
     exit(71)
 }
+// -c as memcached counts it: its own descriptors (workers, listeners) come out of -c, and a -c too
+// small for them refuses the start with its words.
+let cacheListeners = options.server.unixSocket != nil ? 1 : (options.udpPort != 0 ? 1 : 0) + (options.server.port != 0 ? 1 : 0)
+let memcachedListening = (0..<cacheListeners).reduce(0) { n, index in
+    n + server.socketCount(listener: index) * (server.configurations[index].transport == .udp ? options.server.threads : 1)
+}
+let descriptors = MemcachedDescriptors(inherited: inheritedDescriptors, limit: options.server.maxConnections,
+                                       threads: options.server.threads, listening: memcachedListening)
+if let refusal = descriptors.startRefusal {
+    cgetopt_stderr(refusal.text)
+    exit(refusal.status)
+}
+server.limitAdmission(refuseAt: descriptors.refuseAt, pauseAt: descriptors.pauseAt)
 serverBox.listeners = server.listeningSockets
 writePortFile(server.boundPorts)
 if options.daemonize {

@@ -17,6 +17,11 @@ struct IntegrationSetupError: Error, CustomStringConvertible {
 // MARK: - Paths
 
 enum IntegrationPaths {
+    /// A bash prefix (dash's exec takes one-digit descriptors only) that closes descriptors 3 to
+    /// 63, which a process spawned while other tests open files and sockets in parallel may
+    /// inherit: a server that counts descriptors (memcached's -c) then starts with stdio only.
+    static let closeInherited = (3...63).map { "exec \($0)>&-; " }.joined()
+
     /// Root of the Swift package, derived from this source file's location
     /// (<root>/Tests/IntegrationTests/ServerProcess.swift).
     static func packageRoot(filePath: String = #filePath) -> URL {
@@ -381,12 +386,13 @@ final class ServerProcess: @unchecked Sendable {
     /// execs it: `pid` is the server's). `binary` starts another server with the same flags
     /// (memcached, to compare replies).
     static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil,
-                      binary other: String? = nil) async throws -> ServerProcess {
+                      binary other: String? = nil, onlyStdio: Bool = false) async throws -> ServerProcess {
         let binary = try other ?? IntegrationPaths.serverBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Loopback.freePort()
-            let server = try launch(binary: binary, port: port, extraArguments: extraArguments, descriptorLimit: descriptorLimit)
+            let server = try launch(binary: binary, port: port, extraArguments: extraArguments, descriptorLimit: descriptorLimit,
+                                    onlyStdio: onlyStdio)
             switch try await server.waitUntilAccepting(timeout: .seconds(30)) {
             case .ready:
                 return server
@@ -402,7 +408,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     private static func launch(binary: String, port: UInt16, extraArguments: [String],
-                               descriptorLimit: Int?) throws -> ServerProcess {
+                               descriptorLimit: Int?, onlyStdio: Bool = false) throws -> ServerProcess {
         let fm = FileManager.default
         let logURL = fm.temporaryDirectory.appendingPathComponent("swiftcached-server-\(port)-\(UUID().uuidString).log")
         guard fm.createFile(atPath: logURL.path, contents: nil) else {
@@ -414,6 +420,9 @@ final class ServerProcess: @unchecked Sendable {
         if let limit = descriptorLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -n \(limit) && exec \"$0\" \"$@\"", binary] + args
+        } else if onlyStdio {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", IntegrationPaths.closeInherited + "exec \"$0\" \"$@\"", binary] + args
         } else {
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = args

@@ -273,29 +273,37 @@ struct ActingSubOptionTests {
         }
     }
 
-    @Test("no_maxconns_fast: at -c the next connection waits instead of being refused, and listen_disabled_num counts it")
+    @Test("no_maxconns_fast: at memcached's admission under -c the next connection waits instead of being refused, and listen_disabled_num counts it")
     func maxconnsSlow() async throws {
-        try await withServer(["-c", "2", "-o", "no_maxconns_fast"]) { server in
-            let first = try RawConnection(port: server.port)
-            #expect(ask(first, "version\r\n", until: "\r\n").hasPrefix("VERSION"))
-            let second = try RawConnection(port: server.port)
-            #expect(ask(second, "version\r\n", until: "\r\n").hasPrefix("VERSION"))
-            // The third connects (the kernel's backlog) but is not served while two are open.
-            var third: RawConnection? = try RawConnection(port: server.port)
-            third!.send("version\r\n")
-            var tv = timeval(tv_sec: 0, tv_usec: 300_000)
-            setsockopt(third!.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            #expect(third!.receive(until: "\r\n") == "")
-            let stats = statLines(ask(first, "stats\r\n"))
+        try await withServer(["-c", "40", "-t", "1", "-o", "no_maxconns_fast"]) { server in
+            // memcached's own descriptors come out of -c (Admission.swift): fill what is left.
+            var open: [RawConnection] = []
+            var waiting: RawConnection?
+            while open.count < 40 {
+                let c = try RawConnection(port: server.port)
+                c.send("version\r\n")
+                var tv = timeval(tv_sec: 0, tv_usec: 300_000)
+                setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                let reply = c.receive(until: "\r\n")
+                if reply.isEmpty {
+                    // Connected (the kernel's backlog) but not served.
+                    waiting = c
+                    break
+                }
+                #expect(reply.hasPrefix("VERSION"))
+                open.append(c)
+            }
+            #expect(waiting != nil && open.count >= 2 && open.count <= 40 - 11, "\(open.count) served")
+            let stats = statLines(ask(open[0], "stats\r\n"))
             #expect(stats.first { $0.0 == "accepting_conns" }?.1 == "0")
             #expect(Int(stats.first { $0.0 == "listen_disabled_num" }?.1 ?? "0")! >= 1)
             #expect(!stats.contains { $0.0 == "rejected_connections" }, "memcached prints it only with maxconns_fast")
             // Once one closes, the waiting one is served.
-            third = nil
-            let fourth = try RawConnection(port: server.port)
-            withExtendedLifetime(second) {}
-            Glibc.shutdown(first.fd, Int32(SHUT_RDWR))
-            #expect(ask(fourth, "version\r\n", until: "\r\n").hasPrefix("VERSION"))
+            Glibc.shutdown(open.removeLast().fd, Int32(SHUT_RDWR))
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(waiting!.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            #expect(waiting!.receive(until: "\r\n").hasPrefix("VERSION"))
+            withExtendedLifetime(open) {}
         }
     }
 

@@ -134,7 +134,7 @@ struct AdminCommandsTests {
         #expect(c.send("stats detail on\r\n") == "OK\r\n")
         _ = c.send("set a:1 0 0 1\r\nx\r\nset b:2 0 0 1\r\nx\r\nset nodelim 0 0 1\r\nx\r\n")
         _ = c.send("get a:1 a:2 nodelim\r\ndelete b:2\r\n")
-        let dump = "PREFIX a get 2 hit 1 set 1 del 0\r\nPREFIX b get 0 hit 0 set 1 del 1\r\nEND\r\n"
+        let dump = "PREFIX b get 0 hit 0 set 1 del 1\r\nPREFIX a get 2 hit 1 set 1 del 0\r\nEND\r\n"
         #expect(c.send("stats detail dump\r\n") == dump)
         #expect(c.send("stats detail off\r\n") == "OK\r\n")
         _ = c.send("get a:1\r\n")
@@ -151,11 +151,33 @@ struct AdminCommandsTests {
     func statsResetClearsDetail() throws {
         let c = try Client()
         _ = c.send("stats detail on\r\nset a:1 0 0 1\r\nx\r\nget a:1 b:2\r\n")
-        #expect(c.send("stats detail dump\r\n") == "PREFIX a get 1 hit 1 set 1 del 0\r\nPREFIX b get 1 hit 0 set 0 del 0\r\nEND\r\n")
+        #expect(c.send("stats detail dump\r\n") == "PREFIX b get 1 hit 0 set 0 del 0\r\nPREFIX a get 1 hit 1 set 1 del 0\r\nEND\r\n")
         #expect(c.send("stats reset\r\n") == "RESET\r\n")
         #expect(c.send("stats detail dump\r\n") == "END\r\n")
         _ = c.send("get a:1\r\n")
         #expect(c.send("stats detail dump\r\n") == "PREFIX a get 1 hit 1 set 0 del 0\r\nEND\r\n")
+    }
+
+    // memcached 1.6.18's dumps of these requests, taken side by side (`memcached -t 2`): its table
+    // of 256 buckets by murmur3 of the prefix, each chain newest first (a and p7 share bucket 178).
+    @Test("stats detail dump lists prefixes in memcached's order: by murmur3 bucket, newest first within one")
+    func statsDetailOrder() throws {
+        let c = try Client()
+        _ = c.send("stats detail on\r\n")
+        _ = c.send("get a:1 b:2 c:3 d:4 e:5 zz:1 a:2\r\n")
+        _ = c.send("set b:1 0 0 1\r\nx\r\nget b:1\r\ndelete c:1\r\nset q:1 0 0 1\r\nx\r\n")
+        _ = c.send("get m:1\r\nget k:1\r\nget f:1\r\n")
+        #expect(c.send("stats detail dump\r\n") == "PREFIX b get 2 hit 1 set 1 del 0\r\nPREFIX zz get 1 hit 0 set 0 del 0\r\n"
+            + "PREFIX f get 1 hit 0 set 0 del 0\r\nPREFIX m get 1 hit 0 set 0 del 0\r\nPREFIX c get 1 hit 0 set 0 del 1\r\n"
+            + "PREFIX e get 1 hit 0 set 0 del 0\r\nPREFIX d get 1 hit 0 set 0 del 0\r\nPREFIX a get 2 hit 0 set 0 del 0\r\n"
+            + "PREFIX k get 1 hit 0 set 0 del 0\r\nPREFIX q get 0 hit 0 set 1 del 0\r\nEND\r\n")
+        let d = try Client()
+        _ = d.send("stats detail on\r\n")
+        _ = d.send("get a:1 p7:1 b:1\r\n")
+        #expect(d.send("stats detail dump\r\n") == "PREFIX b get 1 hit 0 set 0 del 0\r\nPREFIX p7 get 1 hit 0 set 0 del 0\r\n"
+            + "PREFIX a get 1 hit 0 set 0 del 0\r\nEND\r\n")
+        _ = d.send("stats reset\r\nget p7:1 a:1\r\n")
+        #expect(d.send("stats detail dump\r\n") == "PREFIX a get 1 hit 0 set 0 del 0\r\nPREFIX p7 get 1 hit 0 set 0 del 0\r\nEND\r\n")
     }
 
     @Test("stats sizes reports tracking disabled, as memcached does by default")

@@ -94,4 +94,54 @@ struct KeyspaceCommandTests {
         #expect(run(c, output, ["GET", "l4"]) == "$-1\r\n")
         #expect(run(c, output, ["DBSIZE"]) == ":2\r\n")
     }
+
+    /// SCAN's reply: the cursor and the keys.
+    private func scanPage(_ reply: String) -> (cursor: String, keys: [String]) {
+        let parts = reply.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+        // *2, $n, cursor, *k, then $len and key pairs.
+        let cursor = parts[2]
+        let k = Int(parts[3].dropFirst()) ?? 0
+        return (cursor, (0..<k).map { parts[5 + 2 * $0] })
+    }
+
+    @Test("SCAN COUNT 10 over 200 keys in a table of 2^20 buckets: every key, in pages near COUNT (a fixed budget answered empty pages)")
+    func scanSparseTable() throws {
+        var settings = EngineSettings()
+        settings.hashPowerInit = 20
+        let clock = ProcessClock(unixNow: 1_700_000_000)
+        let engine = try #require(CacheEngine(settings: settings, clock: clock))
+        let service = RESPService(engine: engine, settings: RESPSettings(), workers: 1)
+        let output = OutputBuffer()
+        let c = service.makeHandler(workerIndex: 0, fd: 99, output: output, waker: ConnectionWaker {})
+        defer { c.connectionClosed(); output.reset() }
+        #expect(run(c, output, ["SELECT", "3"]) == "+OK\r\n")
+        for i in 0..<200 { #expect(run(c, output, ["SET", "k\(i)", "v"]) == "+OK\r\n") }
+        var seen = Set<String>()
+        var cursor = "0", calls = 0, emptyPages = 0
+        repeat {
+            let page = scanPage(run(c, output, ["SCAN", cursor, "COUNT", "10"]))
+            calls += 1
+            cursor = page.cursor
+            if page.keys.isEmpty && cursor != "0" { emptyPages += 1 }
+            seen.formUnion(page.keys)
+        } while cursor != "0" && calls < 10_000
+        #expect(seen.count == 200)
+        // About 20 pages of 10: the old fixed 8,192-bucket budget took 128 calls.
+        #expect(calls <= 30, "\(calls) calls")
+        #expect(emptyPages == 0, "\(emptyPages) empty pages")
+        #expect(KeyspaceCommandTests.budgetBounds())
+    }
+
+    /// The budget stays within its bounds for any COUNT and density.
+    private static func budgetBounds() -> Bool {
+        for count in [1, 10, 1000, 1 << 40, Int.max] {
+            for keys in [0, 1, 10, 1 << 20] {
+                for buckets in [1 << 16, 1 << 31] {
+                    let b = RESPConnection.scanBudget(count: count, keys: keys, buckets: buckets)
+                    if b < RESPConnection.scanBucketsMin || b > RESPConnection.scanBucketsMax { return false }
+                }
+            }
+        }
+        return true
+    }
 }

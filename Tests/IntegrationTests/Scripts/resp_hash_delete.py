@@ -18,7 +18,7 @@ import json
 import threading
 import time
 
-from resp_compare import Conn, mb
+from resp_common import Conn, mb
 
 
 def info_field(conn, name):

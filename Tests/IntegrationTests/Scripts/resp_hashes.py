@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Redis hash commands, one transcript line per case, for comparison with redis-server 7.0.
 
-The sibling of resp_lists.py (resp_compare.py's Conn and mb): every hash command with its edge
+The sibling of resp_lists.py (resp_common.py's Conn, mb, parse and Transcript): every hash command with its edge
 errors in redis's words, WRONGTYPE both ways, the listpack -> hashtable conversion at 512 fields and
 64 bytes (OBJECT ENCODING), HINCRBY/HINCRBYFLOAT's parsing, overflow and formatting, HRANDFIELD's
 count forms and WITHVALUES, HSCAN (a listpack answers at once; a hashtable scanned to the end),
@@ -17,25 +17,7 @@ import argparse
 import hashlib
 import time
 
-from resp_compare import Conn, mb
-
-
-def parse(data):
-    """A RESP2/RESP3 reply as Python values (bulk strings as bytes, maps as lists of pairs)."""
-    def one(i):
-        j = data.index(b"\r\n", i)
-        t, body = data[i:i + 1], data[i + 1:j]
-        if t in (b"*", b"~", b"%", b">"):
-            n, items, i = int(body), [], j + 2
-            for _ in range(max(n, 0) * (2 if t == b"%" else 1)):
-                v, i = one(i)
-                items.append(v)
-            return (items if n >= 0 else None), i
-        if t == b"$":
-            n = int(body)
-            return (None, j + 2) if n < 0 else (data[j + 2:j + 2 + n], j + 4 + n)
-        return data[i:j + 2], j + 2
-    return one(0)[0]
+from resp_common import Conn, Transcript, drain_events, mb, parse, scan_all, sorted_items, sorted_pairs
 
 
 def main():
@@ -54,27 +36,8 @@ def main():
     setup.reply()
     setup.sock.close()
 
-    out = []
-
-    def case(name, requests, replies, normalize=None):
-        c = Conn(args.port)
-        c.send(requests)
-        got = []
-        for _ in range(replies):
-            r = c.reply()
-            got.append(normalize(r) if normalize else r)
-        out.append("%s: %r" % (name, got if normalize else b"".join(got)))
-        c.sock.close()
-
-    def sorted_items(r):
-        v = parse(r)
-        return sorted(v) if isinstance(v, list) else v
-
-    def sorted_pairs(r):
-        v = parse(r)
-        if not isinstance(v, list):
-            return v
-        return sorted(zip(v[0::2], v[1::2]))
+    transcript = Transcript(args.port)
+    case, out = transcript.case, transcript.lines
 
     h, n, s = k("h"), k("none"), k("s")
     case("basic", mb("HSET", h, "a", "1", "b", "2") + mb("HGET", h, "a") + mb("HGET", h, "zz") + mb("HGET", n, "a")
@@ -166,20 +129,9 @@ def main():
     case("big hkeys hvals", mb("HKEYS", big) + mb("HVALS", big), 2, sorted_items)
     case("big hrandfield", mb("HRANDFIELD", big, 2000) + mb("HRANDFIELD", big, -5000), 2, lambda rep: len(parse(rep)))
 
-    def scan_all(conn, key, *options):
-        cursor, seen, calls = b"0", [], 0
-        while True:
-            conn.send(mb("HSCAN", key, cursor, *options))
-            v = parse(conn.reply())
-            cursor, items = v
-            seen += list(zip(items[0::2], items[1::2]))
-            calls += 1
-            if cursor == b"0" or calls > 100000:
-                return sorted(set(seen))
-
     sc = Conn(args.port)
-    full = scan_all(sc, big)
-    matched = scan_all(sc, big, "MATCH", "field:1*", "COUNT", 50)
+    full = scan_all(sc, "HSCAN", big, pairs=True)
+    matched = scan_all(sc, "HSCAN", big, "MATCH", "field:1*", "COUNT", 50, pairs=True)
     out.append("hscan hashtable: %d pairs, %s; match: %d, %s" % (
         len(full), hashlib.md5(repr(full).encode()).hexdigest(), len(matched), hashlib.md5(repr(matched).encode()).hexdigest()))
     sc.sock.close()
@@ -217,22 +169,12 @@ def main():
            + mb("HDEL", ev, "c", "n") + mb("HINCRBY", ev, "n", "x") + mb("HINCRBY", ev, "m", 1) + mb("DEL", ev))
     for _ in range(12):
         w.reply()
-    events = []
-    sub.sock.settimeout(1.0)
-    try:
-        while True:
-            v = parse(sub.reply())
-            events.append(b"%s %s" % (v[2].split(b":")[-1], v[3]))
-    except Exception:
-        pass
-    out.append("events: %r" % events)
+    out.append("events: %r" % drain_events(sub))
     w.send(mb("CONFIG", "SET", "notify-keyspace-events", ""))
     w.reply()
     for x in (sub, w):
         x.sock.close()
-    for line in out:
-        print(line)
-    print("HASH CHECKS PASSED")
+    transcript.finish("HASH CHECKS PASSED")
 
 
 if __name__ == "__main__":

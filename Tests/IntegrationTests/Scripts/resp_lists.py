@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Redis list commands, one transcript line per case, for comparison with redis-server 7.0.
 
-The sibling of resp_compare.py (its Conn and mb): the list commands with their edge errors,
+The sibling of resp_compare.py (resp_common.py's Conn and mb): the list commands with their edge errors,
 WRONGTYPE both ways, elements across node boundaries and large ones, then blocking pops between
 connections (a BLPOP woken by a push from another connection, which lands on another worker with
 -t 2; FIFO order of two blocked clients; BLPOP, BLMOVE and BLMPOP timeouts; a blocked client that
-closes loses nothing). RPOPLPUSH/LMOVE rotation and LPOS options. Keys have fixed names, deleted first.
+closes loses nothing; a BLMOVE woken onto a wrong-type destination and its commandstats; clients
+served by RENAME, COPY, MOVE and SWAPDB of a list, inside MULTI too). RPOPLPUSH/LMOVE rotation and
+LPOS options. Keys have fixed names, deleted first.
 
 Usage: resp_lists.py --port P
 """
@@ -13,7 +15,20 @@ Usage: resp_lists.py --port P
 import argparse
 import time
 
-from resp_compare import Conn, mb
+from resp_common import Conn, mb
+
+
+def stats_lines(info):
+    """INFO lines without the times (usec, usec_per_call), which differ run to run, sorted (redis
+    lists commands in its seeded dict's order)."""
+    lines = []
+    for line in info.split(b"\r\n"):
+        if b":" not in line:
+            continue
+        name, _, fields = line.partition(b":")
+        kept = [f for f in fields.split(b",") if not f.startswith(b"usec")]
+        lines.append(name + b":" + b",".join(kept))
+    return sorted(lines)
 
 
 def main():
@@ -121,7 +136,8 @@ def main():
     # BLMOVE woken while its destination holds a string: WRONGTYPE to it, the source untouched for
     # the next blocked client.
     xs, xd = k("xs"), k("xd")
-    p.send(mb("SET", xd, "str"))
+    p.send(mb("SET", xd, "str") + mb("CONFIG", "RESETSTAT"))
+    p.reply()
     p.reply()
     c2.send(mb("BLMOVE", xs, xd, "LEFT", "RIGHT", 5))
     time.sleep(0.1)
@@ -132,6 +148,61 @@ def main():
     moved, popped = c2.reply(), c1.reply()
     p.send(mb("LRANGE", xs, 0, -1) + mb("GET", xd))
     out.append("blmove wrongtype destination: %r %r %r %r %r" % (rp, moved, popped, p.reply(), p.reply()))
+    # The woken BLMOVE's WRONGTYPE is a failed call of blmove and an error reply, as redis counts
+    # it (updateStatsOnUnblock): commandstats without the times, and errorstats.
+    p.send(mb("INFO", "commandstats") + mb("INFO", "errorstats"))
+    out.append("stats after blmove wrongtype: %r %r" % (stats_lines(p.reply()), stats_lines(p.reply())))
+    # CLIENT UNBLOCK: a failed call of the blocked command with ERROR or without (redis 7.0), and
+    # of client|unblock with ERROR; a timeout is not one.
+    c1.send(mb("CLIENT", "ID"))
+    cid = c1.reply()[1:-2]
+    p.send(mb("CONFIG", "RESETSTAT"))
+    p.reply()
+    unblocked = []
+    for reason in ("ERROR", "TIMEOUT"):
+        c1.send(mb("BLPOP", k("none"), 5))
+        time.sleep(0.1)
+        p.send(mb("CLIENT", "UNBLOCK", cid, reason))
+        unblocked.append(p.reply() + c1.reply())
+    c1.send(mb("BRPOP", k("none"), "0.05"))
+    unblocked.append(c1.reply())
+    p.send(mb("INFO", "commandstats") + mb("INFO", "errorstats"))
+    out.append("stats after client unblock: %r %r %r" % (unblocked, stats_lines(p.reply()), stats_lines(p.reply())))
+    # A list put under a key that clients block on serves them, as redis's dbAdd signals the key
+    # ready: RENAME (onto nothing, onto a string), COPY (new key, REPLACE a string, DB), MOVE,
+    # SWAPDB, and inside MULTI (served after EXEC, seeing the list as EXEC left it).
+    def served_by(name, waiter_setup, key, requests, replies, after=b""):
+        c1.send(waiter_setup + mb("BLPOP", key, 5))
+        if waiter_setup:
+            c1.reply()  # the one SELECT
+        time.sleep(0.1)
+        p.send(requests)
+        got = b"".join(p.reply() for _ in range(replies))
+        woken = c1.reply()
+        rest = b""
+        if after:
+            p.send(after)
+            rest = p.reply()
+        out.append("%s: %r %r %r" % (name, got, woken, rest))
+    src = k("src")
+    served_by("served by rename", b"", k("r1"), mb("RPUSH", src, "a", "b") + mb("RENAME", src, k("r1")), 2, mb("LRANGE", k("r1"), 0, -1))
+    served_by("served by rename onto a string", b"", k("r2"), mb("SET", k("r2"), "s") + mb("RPUSH", src, "a", "b") + mb("RENAME", src, k("r2")), 3, mb("LRANGE", k("r2"), 0, -1))
+    served_by("served by renamenx", b"", k("r3"), mb("RPUSH", src, "a", "b") + mb("RENAMENX", src, k("r3")), 2, mb("LRANGE", k("r3"), 0, -1))
+    served_by("served by copy", b"", k("c1"), mb("RPUSH", src, "x", "y") + mb("COPY", src, k("c1")), 2, mb("LRANGE", src, 0, -1))
+    served_by("served by copy replace", b"", k("c2"), mb("SET", k("c2"), "s") + mb("COPY", src, k("c2"), "REPLACE"), 2, mb("LRANGE", k("c2"), 0, -1))
+    served_by("served by copy db", mb("SELECT", 3), k("c3"), mb("COPY", src, k("c3"), "DB", 3), 1, mb("LRANGE", src, 0, -1))
+    served_by("served by move", mb("SELECT", 4), k("mv"), mb("RPUSH", k("mv"), "m1", "m2") + mb("MOVE", k("mv"), 4), 2, mb("EXISTS", k("mv")))
+    served_by("served by swapdb", mb("SELECT", 5), k("sw"), mb("RPUSH", k("sw"), "s1", "s2") + mb("SWAPDB", 0, 5), 2, mb("SWAPDB", 0, 5))
+    served_by("served by rename in exec", mb("SELECT", 0), k("mx"), mb("MULTI") + mb("RPUSH", src, "t1", "t2") + mb("RENAME", src, k("mx")) + mb("LPOP", k("mx")) + mb("EXEC"), 5, mb("LRANGE", k("mx"), 0, -1))
+    served_by("served by move in exec", mb("SELECT", 6), k("my"), mb("MULTI") + mb("RPUSH", k("my"), "u1") + mb("MOVE", k("my"), 6) + mb("EXEC"), 4, mb("EXISTS", k("my")))
+    c1.send(mb("SELECT", 0))
+    c1.reply()
+    cleanup = b""
+    for db in (3, 4, 5, 6):
+        cleanup += mb("SELECT", db) + mb("FLUSHDB")
+    p.send(cleanup + mb("SELECT", 0) + mb("DEL", src, k("r1"), k("r2"), k("r3"), k("c1"), k("c2"), k("mx"), k("sw")))
+    for _ in range(10):
+        p.reply()
     # A blocked client that closes loses nothing: the push stays in the list.
     gone = Conn(args.port)
     gone.send(mb("BLPOP", k("gone"), 0))

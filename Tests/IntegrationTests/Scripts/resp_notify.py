@@ -12,60 +12,10 @@ Usage: resp_notify.py --port P
 """
 
 import argparse
-import socket
 import sys
 import time
 
-IO_TIMEOUT = 5.0
-
-
-class Conn:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def _more(self):
-        d = self.sock.recv(1 << 20)
-        if not d:
-            raise EOFError
-        self.buf += d
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            self._more()
-        i = self.buf.index(b"\r\n")
-        l, self.buf = self.buf[:i + 2], self.buf[i + 2:]
-        return l
-
-    def exact(self, n):
-        while len(self.buf) < n:
-            self._more()
-        d, self.buf = self.buf[:n], self.buf[n:]
-        return d
-
-    def reply(self):
-        """One RESP reply's bytes, aggregates included."""
-        l = self.line()
-        t = l[:1]
-        if t in (b"$", b"="):
-            n = int(l[1:-2])
-            return l if n < 0 else l + self.exact(n + 2)
-        if t in (b"*", b">", b"~"):
-            n = int(l[1:-2])
-            return l + b"".join(self.reply() for _ in range(max(n, 0)))
-        if t in (b"%", b"|"):
-            n = int(l[1:-2])
-            return l + b"".join(self.reply() for _ in range(2 * n))
-        return l
-
-    def command(self, *args):
-        parts = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(parts))
-        return self.reply()
+from resp_common import Conn
 
 
 def show(b):

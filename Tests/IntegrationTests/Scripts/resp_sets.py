@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Redis set commands, one transcript line per case, for comparison with redis-server 7.0.
 
-The sibling of resp_hashes.py: every set command with its edge errors, WRONGTYPE, the intset ->
-hashtable conversion (a member that is not an integer, a 513th member; OBJECT ENCODING), intset
-order (ascending), SPOP/SRANDMEMBER count forms, SMOVE, the set algebra and its STORE forms, SSCAN,
-RESP3 set replies and keyspace notifications. Replies in hash-table order are compared sorted;
+The sibling of resp_hashes.py (resp_common.py's helpers): every set command with its edge errors,
+WRONGTYPE, the intset -> hashtable conversion (a member that is not an integer, a 513th member;
+OBJECT ENCODING), intset order (ascending), SPOP/SRANDMEMBER count forms, SMOVE, the set algebra
+and its STORE forms, SSCAN, RESP3 set replies and keyspace notifications. Replies in hash-table order are compared sorted;
 random picks are checked for size and membership. Keys have fixed names, deleted first.
 
 Usage: resp_sets.py --port P
@@ -12,8 +12,7 @@ Usage: resp_sets.py --port P
 
 import argparse
 
-from resp_compare import Conn, mb
-from resp_hashes import parse
+from resp_common import Conn, Transcript, drain_events, mb, parse, scan_all, sorted_items
 
 
 def main():
@@ -29,21 +28,8 @@ def main():
     setup.send(mb("DEL", *[k(x) for x in names]))
     setup.reply()
     setup.sock.close()
-    out = []
-
-    def case(name, requests, replies, normalize=None):
-        c = Conn(args.port)
-        c.send(requests)
-        got = []
-        for _ in range(replies):
-            r = c.reply()
-            got.append(normalize(r) if normalize else r)
-        out.append("%s: %r" % (name, got if normalize else b"".join(got)))
-        c.sock.close()
-
-    def sorted_items(r):
-        v = parse(r)
-        return sorted(v) if isinstance(v, list) else v
+    transcript = Transcript(args.port)
+    case, out = transcript.case, transcript.lines
 
     a, b, c, n, s, d = k("a"), k("b"), k("c"), k("n"), k("s"), k("d")
     case("basic", mb("SADD", a, 3, 1, 2, 2) + mb("SMEMBERS", a) + mb("SCARD", a) + mb("SCARD", n) + mb("SISMEMBER", a, 1)
@@ -88,17 +74,8 @@ def main():
          + mb("SISMEMBER", big, "m1999") + mb("SREM", big, *["m%d" % i for i in range(0, 2000, 2)]) + mb("SCARD", big), 6)
     case("big reads", mb("SMEMBERS", big) + mb("SRANDMEMBER", big, 5000) + mb("SINTER", big, big) + mb("SUNION", big), 4, sorted_items)
 
-    def scan_all(conn, key, *options):
-        cursor, seen, calls = b"0", set(), 0
-        while True:
-            conn.send(mb("SSCAN", key, cursor, *options))
-            cursor, items = parse(conn.reply())
-            seen.update(items)
-            calls += 1
-            if cursor == b"0" or calls > 100000:
-                return sorted(seen)
     sc = Conn(args.port)
-    out.append("sscan: %d %d" % (len(scan_all(sc, big)), len(scan_all(sc, big, "MATCH", "m1*", "COUNT", 7))))
+    out.append("sscan: %d %d" % (len(scan_all(sc, "SSCAN", big)), len(scan_all(sc, "SSCAN", big, "MATCH", "m1*", "COUNT", 7))))
     sc.send(mb("SSCAN", a, 0) + mb("SSCAN", a, 5, "MATCH", "[12]") + mb("SSCAN", n, 0))
     out.append("sscan intset: %r" % (sc.reply() + sc.reply() + sc.reply()))
     sc.sock.close()
@@ -117,22 +94,12 @@ def main():
            + mb("DEL", k("h")))
     for _ in range(11):
         w.reply()
-    events = []
-    sub.sock.settimeout(1.0)
-    try:
-        while True:
-            v = parse(sub.reply())
-            events.append(b"%s %s" % (v[2].split(b":")[-1], v[3]))
-    except Exception:
-        pass
-    out.append("events: %r" % events)
+    out.append("events: %r" % drain_events(sub))
     w.send(mb("CONFIG", "SET", "notify-keyspace-events", ""))
     w.reply()
     for x in (sub, w):
         x.sock.close()
-    for line in out:
-        print(line)
-    print("SET CHECKS PASSED")
+    transcript.finish("SET CHECKS PASSED")
 
 
 if __name__ == "__main__":
