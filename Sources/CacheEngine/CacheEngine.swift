@@ -68,6 +68,13 @@ public final class CacheEngine: @unchecked Sendable {
     /// Expired items a lookup found and unlinked (Redis's lazy expiry; INFO's expired_keys adds
     /// it to the background reclaims).
     let expiredOnLookup = Atomic<Int>(0)
+    /// splitmix64's state for the sampling policies and LFU's increments (CacheEngine+Eviction.swift).
+    let randomState = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max))
+    /// Set when an allocation found no memory and could evict nothing (noeviction, volatile-*
+    /// without a volatile key); cleared when any item's memory goes back. Redis's port refuses
+    /// its `denyoom` commands up front while it is set, as redis does while used memory is over
+    /// maxmemory and nothing can be evicted.
+    let memoryRefusing = Atomic<Bool>(false)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).
@@ -158,6 +165,7 @@ public final class CacheEngine: @unchecked Sendable {
     public func retain(_ it: Item) { refIncrement(it) }
 
     private func freeItem(_ it: Item) {
+        if memoryRefusing.load(ordering: .relaxed) { memoryRefusing.store(false, ordering: .relaxed) }
         // A list's nodes and a hash's fields go with their root (now, or by the lazy freer when long).
         if it.keyLength > 0 {
             if it.type == .list { releaseListNodes(it) } else if it.type == .hash || it.type == .set { releaseHashNodes(it) }
@@ -194,7 +202,8 @@ public final class CacheEngine: @unchecked Sendable {
     func isFlushed(_ it: Item, now: UInt32) -> Bool {
         let live = oldestLive.pointee.load(ordering: .relaxed)
         if live == 0 || live > now { return false }
-        if it.time <= live { return true }
+        // Last accessed at or before the mark (ages modulo 2^24 s, Item.swift).
+        if it.idle(now: now) >= now &- live { return true }
         let ocas = oldestCAS.pointee.load(ordering: .relaxed)
         return ocas != 0 && it.cas != 0 && it.cas < ocas
     }
@@ -264,7 +273,7 @@ public final class CacheEngine: @unchecked Sendable {
         it.prev = 0
         it.hashNext = 0
         it.cas = 0
-        it.time = now
+        it.accessWord = UInt32(LFU.initialCounter) << 24 | (now & 0xFF_FFFF)
         it.expiry = expiry
         it.valueLength = valueLength
         it.clientFlags = flags
@@ -302,6 +311,14 @@ public final class CacheEngine: @unchecked Sendable {
             // Nodes of deleted lists waiting for the lazy freer are memory this allocation may
             // take back first (a bounded step), before evicting anything.
             if listFreeStep(maxNodes: Self.listInlineFreeNodes) > 0 { continue }
+            let policy = tuning.policy
+            if policy.samples {
+                if evictSampled(lruClass: lruClass, policy: policy) { continue }
+                // No sampled victim: everything referenced or busy, or (volatile-*) no key with
+                // an expiry. The allkeys policies fall back to COLD's tail; volatile ones fail.
+                if policy.isVolatile || pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 { break }
+                continue
+            }
             if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
                 if tuning.isSegmented {
                     pullTail(classID: lruClass, segment: .hot, totalBytes: 0, flags: [])
@@ -314,6 +331,7 @@ public final class CacheEngine: @unchecked Sendable {
         lruLock(id)
         lrus[id].stats.outOfMemory += 1
         lruUnlock(id)
+        if !tuning.evictsToFree || tuning.policy.isVolatile { memoryRefusing.store(true, ordering: .relaxed) }
         return nil
     }
 
@@ -420,7 +438,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// overrides the next CAS unique (meta commands' E flag).
     func lockedLink(_ it: Item, _ hv: UInt32, cas: UInt64? = nil) {
         it.flags |= ItemFlag.linked
-        it.time = clock.current
+        it.setAccessTime(clock.current)
         it.cas = cas ?? nextCAS()
         lockedHashInsert(it, hv)
         let id = it.lruID
@@ -445,6 +463,9 @@ public final class CacheEngine: @unchecked Sendable {
     }
 
     func lockedReplace(_ old: Item, with new: Item, _ hv: UInt32, cas: UInt64? = nil) {
+        // Under LFU an overwrite is an access of the key and keeps its frequency (redis's
+        // dbOverwrite keeps the old object's LFU field).
+        if tuning.policy.usesLFU { new.lfuCounter = lfuAccessed(old, now: clock.current) }
         lockedUnlink(old, hv)
         lockedLink(new, hv, cas: cas)
     }
