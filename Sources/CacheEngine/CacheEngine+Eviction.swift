@@ -69,17 +69,28 @@ extension CacheEngine {
     @inline(__always)
     func evictionScore(_ it: Item, policy: EvictionPolicy, now: UInt32) -> UInt64 {
         switch policy {
-        case .lfu, .volatileLFU: return 255 - UInt64(lfuFrequency(it, now: now))
+        // Equal counters (new keys start at 5, as never-read old ones stay) go by idle time,
+        // older first: redis leaves such ties to the sample's order.
+        case .lfu, .volatileLFU: return (255 - UInt64(lfuFrequency(it, now: now))) << 32 | UInt64(it.idle(now: now))
         case .volatileTTL: return UInt64(UInt32.max - it.expiry)
         case .random, .volatileRandom: return nextRandom()
         default: return UInt64(it.idle(now: now))
         }
     }
 
+    /// What one sampled eviction did.
+    enum SampledEviction {
+        /// An item was evicted (or an expired one reclaimed).
+        case evicted
+        /// Nothing this time: no candidate sampled, or the chosen one was referenced.
+        case busy
+        /// volatile-*: the class holds no item with an expiry.
+        case nothingEvictable
+    }
+
     /// One eviction (or reclaim of an expired item) from `lruClass` by `policy`'s sampling.
-    /// Returns false when no candidate was found or the chosen one was busy.
-    func evictSampled(lruClass: Int, policy: EvictionPolicy) -> Bool {
-        if policy.isVolatile && !classHasExpiring(lruClass) { return false }
+    func evictSampled(lruClass: Int, policy: EvictionPolicy) -> SampledEviction {
+        if policy.isVolatile && !classHasExpiring(lruClass) { return .nothingEvictable }
         let now = clock.current
         // At most 64 candidates (1,024 buckets) an eviction, whatever maxmemory-samples says: an
         // allocation never stalls on a huge setting.
@@ -152,12 +163,12 @@ extension CacheEngine {
                 lruUnlock(id)
             }
         }
-        guard let victim = best else { return false }
+        guard let victim = best else { return .busy }
         defer { itemLocks.unlock(heldStripe) }
         if refIncrement(victim) != 2 {
             // Someone holds a reference: unlinking frees nothing now.
             refDecrement(victim)
-            return false
+            return .busy
         }
         let hv = murmur3(victim.key)
         let id = victim.lruID
@@ -171,6 +182,6 @@ extension CacheEngine {
         lockedUnlinkHoldingLRU(victim, hv)
         lruUnlock(id)
         refDecrement(victim)
-        return true
+        return .evicted
     }
 }

@@ -295,6 +295,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// A chunk of `classID`, evicting from the COLD tail of `lruClass` when memory is full
     /// (memcached's do_item_alloc_pull).
     func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
+        var nothingEvictable = false
         for attempt in 0..<10 {
             // The flat LRU (no maintainer) reclaims expired and flushed items from the COLD tail
             // before every allocation, as memcached's do_item_alloc_pull does: nothing else
@@ -313,11 +314,17 @@ public final class CacheEngine: @unchecked Sendable {
             if listFreeStep(maxNodes: Self.listInlineFreeNodes) > 0 { continue }
             let policy = tuning.policy
             if policy.samples {
-                if evictSampled(lruClass: lruClass, policy: policy) { continue }
-                // No sampled victim: everything referenced or busy, or (volatile-*) no key with
-                // an expiry. The allkeys policies fall back to COLD's tail; volatile ones fail.
-                if policy.isVolatile || pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 { break }
-                continue
+                switch evictSampled(lruClass: lruClass, policy: policy) {
+                case .evicted: continue
+                case .nothingEvictable:
+                    // volatile-* and no key with an expiry: redis's EVICT_FAIL.
+                    nothingEvictable = true
+                case .busy:
+                    // Sampled nothing usable this time: the allkeys policies try COLD's tail;
+                    // volatile ones sample again (within the 10 tries).
+                    if policy.isVolatile || pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) > 0 { continue }
+                }
+                break
             }
             if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
                 if tuning.isSegmented {
@@ -331,7 +338,7 @@ public final class CacheEngine: @unchecked Sendable {
         lruLock(id)
         lrus[id].stats.outOfMemory += 1
         lruUnlock(id)
-        if !tuning.evictsToFree || tuning.policy.isVolatile { memoryRefusing.store(true, ordering: .relaxed) }
+        if !tuning.evictsToFree || nothingEvictable { memoryRefusing.store(true, ordering: .relaxed) }
         return nil
     }
 

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Eviction policies through the Redis port (issue 14).
+
+--transcript: the replies redis 7.0 gives about policies (CONFIG SET/GET maxmemory-policy,
+lfu-log-factor, lfu-decay-time, maxmemory-samples, OBJECT FREQ / IDLETIME under each kind of
+policy), one line each, for comparison with redis-server's.
+
+--load: against swiftcached only (memory is slab pages there, so figures differ from redis's):
+for each policy, a zipf-ish load that writes about 10x the memory limit through redis-py, then
+prints one JSON line of facts: used memory against maxmemory (INFO and the memcached port's stats),
+evicted_keys, -OOM replies, keys without a TTL still present under volatile-*, and the hit ratio
+of the hot keys (cache-aside: a GET that misses is followed by a SET).
+"""
+import argparse
+import json
+import random
+import socket
+import sys
+import time
+
+import redis
+
+POLICIES = ["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+            "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"]
+
+
+def show(label, f):
+    try:
+        r = f()
+    except redis.ResponseError as e:
+        r = "ERR:" + str(e)
+    print(f"{label}: {r!r}")
+
+
+def transcript(r):
+    r.flushall()
+    show("get policy", lambda: r.config_get("maxmemory-policy"))
+    show("bad policy", lambda: r.config_set("maxmemory-policy", "allkeys-mru"))
+    for p in POLICIES + ["ALLKEYS-LFU"]:
+        show(f"set {p}", lambda: r.config_set("maxmemory-policy", p))
+        show(f"get {p}", lambda: r.config_get("maxmemory-policy"))
+    show("lfu-log-factor", lambda: r.config_get("lfu-log-factor"))
+    show("lfu-decay-time", lambda: r.config_get("lfu-decay-time"))
+    show("lfu-log-factor -1", lambda: r.config_set("lfu-log-factor", "-1"))
+    show("lfu-decay-time x", lambda: r.config_set("lfu-decay-time", "x"))
+    show("maxmemory-samples 0", lambda: r.config_set("maxmemory-samples", "0"))
+    show("maxmemory-samples 7", lambda: r.config_set("maxmemory-samples", "7"))
+    show("get samples", lambda: r.config_get("maxmemory-samples"))
+    show("lfu-log-factor 0", lambda: r.config_set("lfu-log-factor", "0"))
+    r.set("k", "v")
+    show("freq under lfu", lambda: r.object("freq", "k"))
+    show("idletime under lfu", lambda: r.object("idletime", "k"))
+    show("freq missing", lambda: r.object("freq", "nokey"))
+    r.get("k")
+    r.get("k")
+    show("freq after 2 reads (factor 0)", lambda: r.object("freq", "k"))
+    r.set("k", "w")
+    show("freq after overwrite", lambda: r.object("freq", "k"))
+    show("back to allkeys-lru", lambda: r.config_set("maxmemory-policy", "allkeys-lru"))
+    show("freq under lru", lambda: r.object("freq", "k"))
+    # (IDLETIME itself is not compared: redis reads the LFU bits as an LRU clock right after a switch.)
+    show("idletime under lru is a number", lambda: isinstance(r.object("idletime", "k"), int))
+    r.rpush("l", "a")
+    show("freq of list under lru", lambda: r.object("freq", "l"))
+    show("info policy", lambda: r.info("memory")["maxmemory_policy"])
+    r.config_set("lfu-log-factor", "10")
+    r.config_set("maxmemory-samples", "5")
+    r.flushall()
+    print("EVICTION TRANSCRIPT DONE")
+
+
+def zipf_keys(n, s, count, rng):
+    weights = [1.0 / (i + 1) ** s for i in range(n)]
+    return rng.choices(range(n), weights=weights, k=count)
+
+
+def mc_stats(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"stats\r\n")
+        buf = b""
+        while not buf.endswith(b"END\r\n"):
+            buf += s.recv(65536)
+    out = {}
+    for line in buf.decode().split("\r\n"):
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] == "STAT":
+            out[parts[1]] = parts[2]
+    return out
+
+
+def mc_set(port, key, size):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"set %s 0 0 %d\r\n%s\r\n" % (key.encode(), size, b"m" * size))
+        buf = b""
+        while not buf.endswith(b"\r\n"):
+            buf += s.recv(4096)
+    return buf.decode().strip()
+
+
+def load(r, policy, limit, value_size, mc_port):
+    rng = random.Random(1234)
+    r.flushall()
+    evicted_before = r.info("stats")["evicted_keys"]
+    mc_evicted_before = int(mc_stats(mc_port)["evictions"]) if mc_port else 0
+    r.config_set("maxmemory-policy", policy)
+    value = b"x" * value_size
+    volatile = policy.startswith("volatile")
+    facts = {"policy": policy}
+    # Keys without a TTL first (a quarter of memory): volatile-* must never take them.
+    fixed = max(1, limit // 4 // value_size)
+    p = r.pipeline(transaction=False)
+    for i in range(fixed):
+        p.set(f"fixed:{i}", value)
+    oom = 0
+    for x in p.execute(raise_on_error=False):
+        if isinstance(x, redis.ResponseError) and str(x).startswith("command not allowed"):
+            oom += 1
+    # Cold writes (10x memory, each key written once, never read), with a TTL under volatile-*,
+    # interleaved with zipf reads of hot keys (cache-aside).
+    hot_n = max(1, limit // 8 // value_size)
+    writes = 10 * limit // value_size
+    batch = 200
+    hot_hits = hot_reads = 0
+    hot_seq = zipf_keys(hot_n, 0.99, writes, rng)
+    for start in range(0, writes, batch):
+        p = r.pipeline(transaction=False)
+        for i in range(start, min(writes, start + batch)):
+            if volatile:
+                p.set(f"cold:{i}", value, ex=3600)
+            else:
+                p.set(f"cold:{i}", value)
+            p.get(f"hot:{hot_seq[i]}")
+        results = p.execute(raise_on_error=False)
+        misses = []
+        for j, x in enumerate(results):
+            if isinstance(x, redis.ResponseError):
+                if str(x).startswith("command not allowed when used memory"):
+                    oom += 1
+                else:
+                    raise x
+            elif j % 2 == 1:
+                hot_reads += 1
+                if x is None:
+                    misses.append(hot_seq[start + j // 2])
+                else:
+                    hot_hits += 1
+        if misses:
+            p = r.pipeline(transaction=False)
+            for k in misses:
+                if volatile:
+                    p.set(f"hot:{k}", value, ex=3600)
+                else:
+                    p.set(f"hot:{k}", value)
+            for x in p.execute(raise_on_error=False):
+                if isinstance(x, redis.ResponseError):
+                    oom += 1
+    info_mem = r.info("memory")
+    info_stats = r.info("stats")
+    facts["used_memory"] = info_mem["used_memory"]
+    facts["maxmemory"] = info_mem["maxmemory"]
+    facts["evicted_keys"] = info_stats["evicted_keys"] - evicted_before
+    facts["oom"] = oom
+    facts["hot_hit_ratio"] = round(hot_hits / max(1, hot_reads), 4)
+    p = r.pipeline(transaction=False)
+    for i in range(fixed):
+        p.exists(f"fixed:{i}")
+    facts["fixed_written"] = fixed
+    facts["fixed_present"] = sum(p.execute())
+    if mc_port:
+        st = mc_stats(mc_port)
+        facts["mc_bytes"] = int(st["bytes"])
+        facts["mc_total_malloced"] = int(st.get("total_malloced", 0))
+        facts["mc_limit_maxbytes"] = int(st["limit_maxbytes"])
+        facts["mc_evictions"] = int(st["evictions"]) - mc_evicted_before
+    if policy == "noeviction" and mc_port:
+        facts["mc_set_reply"] = mc_set(mc_port, "mckey", value_size)
+        try:
+            r.set("one-more", value)
+            facts["resp_set_reply"] = "OK"
+        except redis.ResponseError as e:
+            facts["resp_set_reply"] = "-" + str(e)
+        try:
+            facts["resp_get_reply"] = "hit" if r.get("fixed:0") is not None else "miss"
+        except redis.ResponseError as e:
+            facts["resp_get_reply"] = "-" + str(e)
+        # Memory back (one key deleted): writes are taken again until it is used up.
+        r.delete("fixed:0")
+        try:
+            r.set("fixed:0", value)
+            facts["after_delete_set"] = "OK"
+        except redis.ResponseError as e:
+            facts["after_delete_set"] = "-" + str(e)
+    if volatile:
+        # Every volatile key gone, no-TTL writes must end in -OOM.
+        got_oom = False
+        for i in range(2 * limit // value_size):
+            try:
+                r.set(f"late:{i}", value)
+            except redis.ResponseError as e:
+                got_oom = str(e).startswith("command not allowed when used memory")
+                break
+        facts["volatile_exhausted_oom"] = got_oom
+        p = r.pipeline(transaction=False)
+        for i in range(fixed):
+            p.exists(f"fixed:{i}")
+        facts["fixed_present_after"] = sum(p.execute())
+    return facts
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--memcached-port", type=int, default=0)
+    ap.add_argument("--transcript", action="store_true")
+    ap.add_argument("--load", action="store_true")
+    ap.add_argument("--value-size", type=int, default=8000)
+    ap.add_argument("--policies", default=",".join(POLICIES))
+    args = ap.parse_args()
+    r = redis.Redis(port=args.port, socket_timeout=30)
+    if args.transcript:
+        transcript(r)
+    if args.load:
+        limit = int(r.config_get("maxmemory")["maxmemory"])
+        for policy in args.policies.split(","):
+            started = time.monotonic()
+            facts = load(r, policy, limit, args.value_size, args.memcached_port)
+            facts["seconds"] = round(time.monotonic() - started, 2)
+            print(json.dumps(facts))
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
