@@ -66,6 +66,7 @@ struct RESPEvictionBlackBoxTests {
                     #expect(f["resp_set_reply"] as? String == "-command not allowed when used memory > 'maxmemory'.")
                     #expect(f["mc_set_reply"] as? String == "SERVER_ERROR out of memory storing object")
                     #expect(f["resp_get_reply"] as? String == "hit", "reads go on")
+                    #expect((f["multi_get"] as? String ?? "").hasPrefix("-"), "MULTI queued a command while out of memory: \(f)")
                     #expect(f["after_delete_set"] as? String == "OK", "memory given back is taken again")
                 } else {
                     #expect((f["evicted_keys"] as? Int ?? 0) > 10_000, "\(policy): \(f)")

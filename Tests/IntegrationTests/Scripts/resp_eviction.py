@@ -183,6 +183,16 @@ def load(r, policy, limit, value_size, mc_port):
             facts["resp_get_reply"] = "hit" if r.get("fixed:0") is not None else "miss"
         except redis.ResponseError as e:
             facts["resp_get_reply"] = "-" + str(e)
+        # Inside MULTI even a read is refused (redis queues nothing while over maxmemory).
+        try:
+            p = r.pipeline(transaction=True)
+            p.get("fixed:0")
+            p.execute()
+            facts["multi_get"] = "ran"
+        except redis.exceptions.ExecAbortError as e:
+            facts["multi_get"] = "-" + str(e)
+        except redis.ResponseError as e:
+            facts["multi_get"] = "-" + str(e)
         # Memory back (one key deleted): writes are taken again until it is used up.
         r.delete("fixed:0")
         try:
