@@ -50,7 +50,13 @@ extension CacheEngine {
     /// True while the cache is full and its policy evicts nothing more (noeviction, or volatile-*
     /// with no key with an expiry in the class that needed memory): redis's
     /// `performEvictions() == EVICT_FAIL`, which refuses `denyoom` commands.
-    public var isRefusingWrites: Bool { memoryRefusing.load(ordering: .relaxed) }
+    /// A policy that evicts any key never refuses (the flag may be left from before a CONFIG SET
+    /// maxmemory-policy).
+    public var isRefusingWrites: Bool {
+        guard memoryRefusing.load(ordering: .relaxed) else { return false }
+        let p = tuning.policy
+        return p == .none || p.isVolatile
+    }
 
     /// Whether any list of the class holds an item with an expiry.
     func classHasExpiring(_ classID: Int) -> Bool {

@@ -181,6 +181,16 @@ struct EvictionPolicyTests {
         guard case .outOfMemory = r else { Issue.record("expected .outOfMemory, got \(r)"); return }
         #expect(e.itemStats().evicted == 0)
         #expect(e.isRefusingWrites)
+        // A policy that evicts any key never refuses; back to noeviction, still full.
+        e.tuning.setPolicy(.lfu)
+        #expect(!e.isRefusingWrites)
+        e.tuning.setPolicy(.none)
+        #expect(e.isRefusingWrites)
+        // A new memory limit: the next allocation finds out.
+        e.setMemoryLimit(2 * 1024 * 1024)
+        #expect(!e.isRefusingWrites)
+        _ = e.withKey(key(n)) { k, _ in e.allocate(key: k, flags: 0, expiry: 0, valueLength: 10_000) }
+        e.setMemoryLimit(1024 * 1024)
         _ = e.remove(key(0))
         #expect(!e.isRefusingWrites)
     }
