@@ -320,9 +320,11 @@ public final class CacheEngine: @unchecked Sendable {
                     // volatile-* and no key with an expiry: redis's EVICT_FAIL.
                     nothingEvictable = true
                 case .busy:
-                    // Sampled nothing usable this time: the allkeys policies try COLD's tail;
-                    // volatile ones sample again (within the 10 tries).
-                    if policy.isVolatile || pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) > 0 { continue }
+                    // Sampled nothing usable this time (the victim referenced by a reply not yet
+                    // written, its lock busy, or no candidate found): the allkeys policies also
+                    // try COLD's tail; then sample again, within the 10 tries.
+                    if !policy.isVolatile { pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) }
+                    continue
                 }
                 break
             }

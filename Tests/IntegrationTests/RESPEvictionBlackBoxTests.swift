@@ -4,7 +4,8 @@
 // policy takes a zipf-ish load writing 10x the memory through redis-py (--load): memory stays at
 // the limit, noeviction refuses writes with -OOM on the Redis port and SERVER_ERROR on the
 // memcached port, volatile-* evict only keys with a TTL (and refuse once none is left), and the
-// hot keys are hit more often under allkeys-lfu than under allkeys-random.
+// hot keys are hit more often under allkeys-lfu than under allkeys-random. And the memcached port
+// alone under -o eviction=volatile-lru (--mc-volatile): items without an exptime are never evicted.
 //
 // redis-server is a prerequisite (Tools/deps.sh test installs it): without it the transcript test
 // fails with a message, it is never skipped.
@@ -83,5 +84,22 @@ struct RESPEvictionBlackBoxTests {
             let random = byPolicy["allkeys-random"]?["hot_hit_ratio"] as? Double ?? 1
             #expect(lfu >= random + 0.04, "hot keys' hit ratio: allkeys-lfu \(lfu), allkeys-random \(random)")
         }
+    }
+
+    @Test("memcached port, -o eviction=volatile-lru -m 16: items with an exptime evicted, the others kept, then SERVER_ERROR", .timeLimit(.minutes(1)))
+    func memcachedPortVolatile() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_eviction.py")
+        let server = try await ServerProcess.start(["-t", "2", "-m", "16", "-o", "eviction=volatile-lru"])
+        defer { server.stop() }
+        let r = try await ToolRunner.run(python, [script, "--port", String(server.port), "--mc-volatile"], timeout: .seconds(45))
+        #expect(r.succeeded, "resp_eviction.py --mc-volatile failed:\n\(r.report)\nserver log:\n\(server.log)")
+        let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+        let f = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "output: \(r.output)")
+        #expect(f["eviction_setting"] as? String == "volatile-lru")
+        #expect(f["fixed_replies"] as? [String] == ["STORED"] && f["ttl_replies"] as? [String] == ["STORED"], "\(f)")
+        #expect(f["fixed_present"] as? Int == f["fixed_written"] as? Int, "an item without an exptime was evicted: \(f)")
+        #expect((f["evictions"] as? Int ?? 0) > 10_000, "\(f)")
+        #expect((f["late_replies"] as? [String] ?? []).contains("SERVER_ERROR out of memory storing object"), "\(f)")
     }
 }

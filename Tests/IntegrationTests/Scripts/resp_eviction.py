@@ -217,15 +217,89 @@ def load(r, policy, limit, value_size, mc_port):
     return facts
 
 
+class MC:
+    """A plain memcached text-protocol connection."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise RuntimeError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode()
+
+    def set_many(self, keys, size, exptime):
+        self.s.sendall(b"".join(b"set %s 0 %d %d\r\n%s\r\n" % (k.encode(), exptime, size, b"m" * size) for k in keys))
+        return [self.line() for _ in keys]
+
+    def hits(self, keys):
+        self.s.sendall(("get " + " ".join(keys) + "\r\n").encode())
+        n = 0
+        while True:
+            l = self.line()
+            if l == "END":
+                return n
+            if l.startswith("VALUE "):
+                n += 1
+                size = int(l.split(" ")[3])
+                while len(self.buf) < size + 2:
+                    self.buf += self.s.recv(65536)
+                self.buf = self.buf[size + 2:]
+
+    def stats(self, group=""):
+        self.s.sendall(("stats %s\r\n" % group).encode() if group else b"stats\r\n")
+        out = {}
+        while True:
+            l = self.line()
+            if l == "END":
+                return out
+            parts = l.split(" ", 2)
+            out[parts[1]] = parts[2]
+
+
+def mc_volatile(port, value_size):
+    """-o eviction=volatile-lru through the memcached port: items without an exptime stay,
+    those with one are evicted, then a store with none left fails in memcached's words."""
+    mc = MC(port)
+    facts = {"eviction_setting": mc.stats("settings").get("eviction")}
+    limit = int(mc.stats()["limit_maxbytes"])
+    fixed = [f"fixed:{i}" for i in range(limit // 4 // value_size)]
+    facts["fixed_replies"] = sorted(set(mc.set_many(fixed, value_size, 0)))
+    ttl_replies = set()
+    n = 10 * limit // value_size
+    for start in range(0, n, 500):
+        ttl_replies |= set(mc.set_many([f"ttl:{i}" for i in range(start, min(n, start + 500))], value_size, 3600))
+    facts["ttl_replies"] = sorted(ttl_replies)
+    facts["fixed_written"] = len(fixed)
+    facts["fixed_present"] = sum(mc.hits(fixed[i:i + 100]) for i in range(0, len(fixed), 100))
+    facts["evictions"] = int(mc.stats()["evictions"])
+    late = set()
+    for start in range(0, 2 * limit // value_size, 500):
+        late |= set(mc.set_many([f"late:{i}" for i in range(start, start + 500)], value_size, 0))
+        if "SERVER_ERROR out of memory storing object" in late:
+            break
+    facts["late_replies"] = sorted(late)
+    return facts
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--memcached-port", type=int, default=0)
     ap.add_argument("--transcript", action="store_true")
     ap.add_argument("--load", action="store_true")
+    ap.add_argument("--mc-volatile", action="store_true", help="the memcached port (--port) under -o eviction=volatile-lru")
     ap.add_argument("--value-size", type=int, default=8000)
     ap.add_argument("--policies", default=",".join(POLICIES))
     args = ap.parse_args()
+    if args.mc_volatile:
+        print(json.dumps(mc_volatile(args.port, args.value_size)))
+        return
     r = redis.Redis(port=args.port, socket_timeout=30)
     if args.transcript:
         transcript(r)
