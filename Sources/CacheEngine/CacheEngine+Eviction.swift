@@ -15,6 +15,13 @@
 import SlabAllocator
 import Synchronization
 
+/// The eviction hook in a box: a closure kept in a generic Mutex and taken out again went through
+/// reabstraction thunks that called each other without end (a crash found by resp_eviction.py).
+final class EvictionObserver: Sendable {
+    let evicted: @Sendable (UnsafeRawBufferPointer, Int) -> Void
+    init(_ f: @escaping @Sendable (UnsafeRawBufferPointer, Int) -> Void) { evicted = f }
+}
+
 extension CacheEngine {
     /// splitmix64 over an atomic counter: one relaxed add a draw, no lock, no global state.
     @inline(__always)
@@ -82,6 +89,21 @@ extension CacheEngine {
         case .random, .volatileRandom: return nextRandom()
         default: return UInt64(it.idle(now: now))
         }
+    }
+
+    /// Sets the function told of every eviction (`evictionHook`).
+    public func onEviction(_ hook: @escaping @Sendable (UnsafeRawBufferPointer, Int) -> Void) {
+        let observer = EvictionObserver(hook)
+        evictionHook.withLock { $0 = observer }
+    }
+
+    /// Tells the hook, if any, of an evicted item. Called with the item's lock and a reference
+    /// held (its key stays valid), no LRU lock.
+    func reportEviction(_ it: Item) {
+        guard let observer = evictionHook.withLock({ $0 }) else { return }
+        let physical = it.database
+        let logical = (0..<ItemLayout.databaseCount).first { physicalDatabase($0) == physical } ?? physical
+        observer.evicted(it.key, logical)
     }
 
     /// What one sampled eviction did.
@@ -179,14 +201,16 @@ extension CacheEngine {
         let hv = murmur3(victim.key)
         let id = victim.lruID
         lruLock(id)
-        if (victim.expiry != 0 && victim.expiry <= now) || isFlushed(victim, now: now) {
+        let evicted = !((victim.expiry != 0 && victim.expiry <= now) || isFlushed(victim, now: now))
+        if evicted {
+            lockedCountEviction(victim, list: lrus + id, classID: lruClass, now: now)
+        } else {
             lrus[id].stats.reclaimed += 1
             if victim.flags & ItemFlag.fetched == 0 { lrus[id].stats.expiredUnfetched += 1 }
-        } else {
-            lockedCountEviction(victim, list: lrus + id, classID: lruClass, now: now)
         }
         lockedUnlinkHoldingLRU(victim, hv)
         lruUnlock(id)
+        if evicted { reportEviction(victim) }
         refDecrement(victim)
         return .evicted
     }

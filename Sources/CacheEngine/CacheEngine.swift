@@ -75,6 +75,9 @@ public final class CacheEngine: @unchecked Sendable {
     /// its `denyoom` commands up front while it is set, as redis does while used memory is over
     /// maxmemory and nothing can be evicted.
     let memoryRefusing = Atomic<Bool>(false)
+    /// Told of every eviction, by any policy and whichever port's allocation made it (the Redis
+    /// port's keyspace event `evicted`): the key (valid during the call) and its logical database.
+    let evictionHook = Mutex<EvictionObserver?>(nil)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).

@@ -138,6 +138,7 @@ extension CacheEngine {
         var moveTo: LRUSegment? = nil
         var held: Item? = nil
         var heldHash: UInt32 = 0
+        var evicted = false
         // HOT and WARM items older than COLD's tail times their factor go to COLD. COLD's tail is
         // read under COLD's own lock, taken and released before this list's (reading it under
         // this list's lock only was a data race with every link and unlink in COLD, found by
@@ -240,6 +241,7 @@ extension CacheEngine {
                     if !tuning.evictsToFree || tuning.policy.isVolatile { break }
                     lockedCountEviction(it, list: list, classID: classID, now: now)
                     lockedUnlinkHoldingLRU(it, hv)
+                    evicted = true
                     removed += 1
                 } else if it.flags & ItemFlag.active != 0 && tuning.isSegmented {
                     list.pointee.stats.movesToWarm += 1
@@ -262,6 +264,7 @@ extension CacheEngine {
                 it.classAndSegment = UInt8(classID | (moveTo.rawValue << 6))
                 linkQ(it)
             }
+            if evicted { reportEviction(it) }
             refDecrement(it)
             itemLocks.unlock(heldHash)
         }

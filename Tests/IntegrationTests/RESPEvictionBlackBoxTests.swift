@@ -73,6 +73,10 @@ struct RESPEvictionBlackBoxTests {
                     #expect((f["evicted_keys"] as? Int ?? 0) > 10_000, "\(policy): \(f)")
                     #expect(f["oom"] as? Int == 0, "\(policy): \(f)")
                 }
+                if policy == "allkeys-random" {
+                    // The keyspace event `evicted`, one per eviction.
+                    #expect(f["evicted_events"] as? Int == f["evicted_keys"] as? Int, "\(f)")
+                }
                 if policy.hasPrefix("volatile") {
                     #expect(f["fixed_present"] as? Int == f["fixed_written"] as? Int, "\(policy) evicted a key without a TTL")
                     #expect(f["fixed_present_after"] as? Int == f["fixed_written"] as? Int, "\(policy) evicted a key without a TTL")

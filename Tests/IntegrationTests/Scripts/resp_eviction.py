@@ -101,6 +101,13 @@ def load(r, policy, limit, value_size, mc_port):
     rng = random.Random(1234)
     r.flushall()
     evicted_before = r.info("stats")["evicted_keys"]
+    # One policy also counts the keyspace events `evicted` (class e) a subscriber receives.
+    ps = None
+    if policy == "allkeys-random":
+        r.config_set("notify-keyspace-events", "Ee")
+        ps = r.pubsub()
+        ps.subscribe("__keyevent@0__:evicted")
+        ps.get_message(timeout=2)  # the subscribe confirmation
     mc_evicted_before = int(mc_stats(mc_port)["evictions"]) if mc_port else 0
     r.config_set("maxmemory-policy", policy)
     value = b"x" * value_size
@@ -161,6 +168,16 @@ def load(r, policy, limit, value_size, mc_port):
     facts["evicted_keys"] = info_stats["evicted_keys"] - evicted_before
     facts["oom"] = oom
     facts["hot_hit_ratio"] = round(hot_hits / max(1, hot_reads), 4)
+    if ps is not None:
+        events = 0
+        deadline = time.monotonic() + 10
+        while events < facts["evicted_keys"] and time.monotonic() < deadline:
+            m = ps.get_message(timeout=1)
+            if m and m["type"] == "message":
+                events += 1
+        facts["evicted_events"] = events
+        ps.close()
+        r.config_set("notify-keyspace-events", "")
     p = r.pipeline(transaction=False)
     for i in range(fixed):
         p.exists(f"fixed:{i}")
