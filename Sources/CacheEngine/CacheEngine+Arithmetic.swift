@@ -88,7 +88,7 @@ extension CacheEngine {
         }
         guard let it = found else { return reply }
         defer { refDecrement(it) }
-        reply.item = ItemInfo(it)
+        reply.item = itemInfo(it)
         if let touch = request.touch { lockedSetExpiry(it, touch) }
         reply.touchedExpiry = it.expiry
         return reply

@@ -32,7 +32,7 @@ extension CacheEngine {
             var h = lrus[id].tail
             while h != 0 {
                 let it = Item(arena.pointer(h))
-                if it.flags & ItemFlag.crawler == 0 { return it.time }
+                if it.flags & ItemFlag.crawler == 0 { return it.lastAccess(now: clock.current) }
                 h = it.prev
             }
             return 0

@@ -36,7 +36,7 @@ extension CacheEngine {
         var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, database: database, anyType: anyType, bump: false, outcome: &outcome) else { return .notFound }
         defer { refDecrement(it) }
-        guard let time = decide(ItemInfo(it)) else { return .unchanged }
+        guard let time = decide(itemInfo(it)) else { return .unchanged }
         let (expiry, ms) = expiryFields(time)
         lockedSetExpiry(it, expiry, milliseconds: ms)
         if expired(it, now: clock.current) {

@@ -458,7 +458,7 @@ extension CacheEngine {
         n.next = 0
         n.prev = 0
         n.hashNext = 0
-        n.time = clock.current
+        n.accessWord = clock.current & 0xFF_FFFF
         n.expiry = 0
         n.valueLength = slabs.table.chunkSizes[cls] - ItemLayout.headerSize
         n.clientFlags = 0

@@ -33,7 +33,11 @@ extension CacheEngine {
     public var memoryLimit: Int { slabs.memoryLimit }
 
     /// `cache_memlimit`: false when `bytes` does not fit the address space reserved at start.
-    public func setMemoryLimit(_ bytes: Int) { slabs.setMemoryLimit(bytes) }
+    public func setMemoryLimit(_ bytes: Int) {
+        slabs.setMemoryLimit(bytes)
+        // A larger limit may have room: the next allocation finds out.
+        memoryRefusing.store(false, ordering: .relaxed)
+    }
 
     /// Pages refused under the limit because the address space reserved at start was used up
     /// (memcached's `malloc_fails`).

@@ -68,7 +68,7 @@ extension CacheEngine {
                 classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6), hash: hv)
             }
         }
-        reply.info = ItemInfo(it)
+        reply.info = itemInfo(it)
         var won = reply.created
         if let recache = request.recacheBefore {
             let expiry = request.touchBeforeRecache ? (request.touchExpiry ?? it.expiry) : it.expiry
@@ -97,6 +97,6 @@ extension CacheEngine {
         var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, database: database, anyType: anyType, bump: false, outcome: &outcome) else { return nil }
         defer { refDecrement(it) }
-        return ItemInfo(it)
+        return itemInfo(it)
     }
 }

@@ -101,7 +101,7 @@ public final class MetadumpWalk {
         marker.prev = list.pointee.tail
         // A marker at a tail reads as that list's oldest access (the maintainer's COLD age):
         // give it the time of the item it follows.
-        marker.time = Item(arena.pointer(list.pointee.tail)).time
+        marker.accessWord = Item(arena.pointer(list.pointee.tail)).accessWord
         Item(arena.pointer(list.pointee.tail)).next = arena.handle(marker.raw)
         list.pointee.tail = arena.handle(marker.raw)
         linked[i] = true
@@ -164,7 +164,7 @@ public final class MetadumpWalk {
                 continue
             }
             idleTurns = 0
-            marker.time = it.time
+            marker.accessWord = it.accessWord
             let now = engine.clock.current
             var full = false
             if !((it.expiry != 0 && it.expiry <= now) || engine.isFlushed(it, now: now)) {

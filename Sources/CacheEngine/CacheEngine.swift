@@ -68,6 +68,16 @@ public final class CacheEngine: @unchecked Sendable {
     /// Expired items a lookup found and unlinked (Redis's lazy expiry; INFO's expired_keys adds
     /// it to the background reclaims).
     let expiredOnLookup = Atomic<Int>(0)
+    /// splitmix64's state for the sampling policies and LFU's increments (CacheEngine+Eviction.swift).
+    let randomState = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max))
+    /// Set when an allocation found no memory and could evict nothing (noeviction, volatile-*
+    /// without a volatile key); cleared when any item's memory goes back. Redis's port refuses
+    /// its `denyoom` commands up front while it is set, as redis does while used memory is over
+    /// maxmemory and nothing can be evicted.
+    let memoryRefusing = Atomic<Bool>(false)
+    /// Told of every eviction, by any policy and whichever port's allocation made it (the Redis
+    /// port's keyspace event `evicted`): the key (valid during the call) and its logical database.
+    let evictionHook = Mutex<EvictionObserver?>(nil)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).
@@ -158,6 +168,7 @@ public final class CacheEngine: @unchecked Sendable {
     public func retain(_ it: Item) { refIncrement(it) }
 
     private func freeItem(_ it: Item) {
+        if memoryRefusing.load(ordering: .relaxed) { memoryRefusing.store(false, ordering: .relaxed) }
         // A list's nodes and a hash's fields go with their root (now, or by the lazy freer when long).
         if it.keyLength > 0 {
             if it.type == .list { releaseListNodes(it) } else if it.type == .hash || it.type == .set || it.type == .zset { releaseHashNodes(it) }
@@ -194,7 +205,8 @@ public final class CacheEngine: @unchecked Sendable {
     func isFlushed(_ it: Item, now: UInt32) -> Bool {
         let live = oldestLive.pointee.load(ordering: .relaxed)
         if live == 0 || live > now { return false }
-        if it.time <= live { return true }
+        // Last accessed at or before the mark (ages modulo 2^24 s, Item.swift).
+        if it.idle(now: now) >= now &- live { return true }
         let ocas = oldestCAS.pointee.load(ordering: .relaxed)
         return ocas != 0 && it.cas != 0 && it.cas < ocas
     }
@@ -264,7 +276,7 @@ public final class CacheEngine: @unchecked Sendable {
         it.prev = 0
         it.hashNext = 0
         it.cas = 0
-        it.time = now
+        it.accessWord = UInt32(LFU.initialCounter) << 24 | (now & 0xFF_FFFF)
         it.expiry = expiry
         it.valueLength = valueLength
         it.clientFlags = flags
@@ -286,6 +298,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// A chunk of `classID`, evicting from the COLD tail of `lruClass` when memory is full
     /// (memcached's do_item_alloc_pull).
     func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
+        var nothingEvictable = false
         for attempt in 0..<10 {
             // The flat LRU (no maintainer) reclaims expired and flushed items from the COLD tail
             // before every allocation, as memcached's do_item_alloc_pull does: nothing else
@@ -302,6 +315,22 @@ public final class CacheEngine: @unchecked Sendable {
             // Nodes of deleted lists waiting for the lazy freer are memory this allocation may
             // take back first (a bounded step), before evicting anything.
             if listFreeStep(maxNodes: Self.listInlineFreeNodes) > 0 { continue }
+            let policy = tuning.policy
+            if policy.samples {
+                switch evictSampled(lruClass: lruClass, policy: policy) {
+                case .evicted: continue
+                case .nothingEvictable:
+                    // volatile-* and no key with an expiry: redis's EVICT_FAIL.
+                    nothingEvictable = true
+                case .busy:
+                    // Sampled nothing usable this time (the victim referenced by a reply not yet
+                    // written, its lock busy, or no candidate found): the allkeys policies also
+                    // try COLD's tail; then sample again, within the 10 tries.
+                    if !policy.isVolatile { pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) }
+                    continue
+                }
+                break
+            }
             if pullTail(classID: lruClass, segment: .cold, totalBytes: 0, flags: .evict) <= 0 {
                 if tuning.isSegmented {
                     pullTail(classID: lruClass, segment: .hot, totalBytes: 0, flags: [])
@@ -314,6 +343,7 @@ public final class CacheEngine: @unchecked Sendable {
         lruLock(id)
         lrus[id].stats.outOfMemory += 1
         lruUnlock(id)
+        if !tuning.evictsToFree || nothingEvictable { memoryRefusing.store(true, ordering: .relaxed) }
         return nil
     }
 
@@ -420,7 +450,7 @@ public final class CacheEngine: @unchecked Sendable {
     /// overrides the next CAS unique (meta commands' E flag).
     func lockedLink(_ it: Item, _ hv: UInt32, cas: UInt64? = nil) {
         it.flags |= ItemFlag.linked
-        it.time = clock.current
+        it.setAccessTime(clock.current)
         it.cas = cas ?? nextCAS()
         lockedHashInsert(it, hv)
         let id = it.lruID
@@ -445,6 +475,9 @@ public final class CacheEngine: @unchecked Sendable {
     }
 
     func lockedReplace(_ old: Item, with new: Item, _ hv: UInt32, cas: UInt64? = nil) {
+        // Under LFU an overwrite is an access of the key and keeps its frequency (redis's
+        // dbOverwrite keeps the old object's LFU field).
+        if tuning.policy.usesLFU { new.lfuCounter = lfuAccessed(old, now: clock.current) }
         lockedUnlink(old, hv)
         lockedLink(new, hv, cas: cas)
     }

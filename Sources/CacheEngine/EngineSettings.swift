@@ -17,8 +17,18 @@ public struct EngineSettings: Sendable {
     public var slabPageSize = 1024 * 1024
     /// -o slab_chunk_max (default: half a page).
     public var slabChunkMax = 512 * 1024
-    /// -M: refuse stores instead of evicting.
-    public var evictToFree = true
+    /// `-o eviction=` (EvictionPolicy.swift); -M is `.none`.
+    public var evictionPolicy = EvictionPolicy.segmentedLRU
+    /// -M: refuse stores instead of evicting (the policy `.none`; false → true restores the
+    /// segmented LRU).
+    public var evictToFree: Bool {
+        get { evictionPolicy != .none }
+        set { evictionPolicy = newValue ? .segmentedLRU : .none }
+    }
+    /// Redis's maxmemory-samples, lfu-log-factor and lfu-decay-time (minutes) defaults.
+    public var evictionSamples = 5
+    public var lfuLogFactor = 10
+    public var lfuDecayMinutes = 1
     /// -C: no CAS uniques.
     public var useCAS = true
     /// Segmented LRU (HOT/WARM/COLD); `-o no_modern` turns it off.
@@ -69,7 +79,10 @@ public final class LRUTuning: Sendable {
     private let warmPercent: Atomic<Int>
     private let hotFactorBits: Atomic<UInt64>
     private let warmFactorBits: Atomic<UInt64>
-    private let evictions: Atomic<Bool>
+    private let policyRaw: Atomic<UInt8>
+    private let samplesCount: Atomic<Int>
+    private let logFactor: Atomic<Int>
+    private let decayMinutes: Atomic<Int>
 
     /// The largest hot/warm age factor `lru tune` and `-o hot_max_factor|warm_max_factor` take.
     /// Ages are 32-bit seconds: past this factor every age limit is the same (the largest), and
@@ -90,14 +103,32 @@ public final class LRUTuning: Sendable {
         warmPercent = Atomic(s.warmLRUPercent)
         hotFactorBits = Atomic(s.hotMaxFactor.bitPattern)
         warmFactorBits = Atomic(s.warmMaxFactor.bitPattern)
-        evictions = Atomic(s.evictToFree)
+        policyRaw = Atomic(s.evictionPolicy.rawValue)
+        samplesCount = Atomic(s.evictionSamples)
+        logFactor = Atomic(s.lfuLogFactor)
+        decayMinutes = Atomic(s.lfuDecayMinutes)
     }
 
-    /// Whether a full cache evicts to make room (-M turns it off at start; the Redis port's
-    /// CONFIG SET maxmemory-policy noeviction|allkeys-lru at run time).
-    @inline(__always) public var evictsToFree: Bool { evictions.load(ordering: .relaxed) }
+    /// Whether a full cache evicts to make room (-M or `-o eviction=none` turn it off at start;
+    /// the Redis port's CONFIG SET maxmemory-policy noeviction at run time).
+    @inline(__always) public var evictsToFree: Bool { policy != .none }
 
-    public func setEvictsToFree(_ on: Bool) { evictions.store(on, ordering: .relaxed) }
+    /// The eviction policy (`-o eviction=`, CONFIG SET maxmemory-policy).
+    @inline(__always) public var policy: EvictionPolicy {
+        EvictionPolicy(rawValue: policyRaw.load(ordering: .relaxed)) ?? .segmentedLRU
+    }
+
+    public func setPolicy(_ p: EvictionPolicy) { policyRaw.store(p.rawValue, ordering: .relaxed) }
+
+    /// maxmemory-samples: candidates a sampling policy compares per eviction (at least 1).
+    @inline(__always) public var samples: Int { samplesCount.load(ordering: .relaxed) }
+    public func setSamples(_ n: Int) { samplesCount.store(max(1, n), ordering: .relaxed) }
+    /// lfu-log-factor.
+    @inline(__always) public var lfuLogFactor: Int { logFactor.load(ordering: .relaxed) }
+    public func setLFULogFactor(_ n: Int) { logFactor.store(max(0, n), ordering: .relaxed) }
+    /// lfu-decay-time, in minutes (0: counters never decay).
+    @inline(__always) public var lfuDecayMinutes: Int { decayMinutes.load(ordering: .relaxed) }
+    public func setLFUDecayMinutes(_ n: Int) { decayMinutes.store(max(0, n), ordering: .relaxed) }
 
     @inline(__always) public var isSegmented: Bool { segmented.load(ordering: .relaxed) }
     @inline(__always) public var isTempLRU: Bool { tempLRU.load(ordering: .relaxed) }

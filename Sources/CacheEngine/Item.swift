@@ -7,7 +7,13 @@
 //        8     4  LRU next (slab handle, towards the tail)
 //       12     4  LRU prev (towards the head)
 //       16     4  hash chain next
-//       20     4  last access time (process clock)
+//       20     4  access word: last access time, process-clock seconds modulo 2^24 (low 24
+//                 bits), and the LFU counter (top 8 bits, redis's logarithmic counter; see
+//                 EvictionPolicy.swift). Redis keeps LFU's 16-bit minutes-since-decay and the
+//                 counter in its 24-bit lru field; here the decay time is the access time itself
+//                 (redis sets it at every access too), so one word holds both at all times and a
+//                 policy change at run time reinterprets nothing. Ages are taken modulo 2^24 s
+//                 (194 days, redis's LRU clock range).
 //       24     4  expiry (process clock; 0 = never)
 //       28     4  value length in bytes
 //       32     4  client flags
@@ -114,9 +120,23 @@ public struct Item: Equatable {
         get { raw.load(fromByteOffset: ItemLayout.hashNextOffset, as: UInt32.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.hashNextOffset, as: UInt32.self) }
     }
-    @inline(__always) public internal(set) var time: UInt32 {
+    /// The access word (time and LFU counter, see the layout above); copied whole by moves.
+    @inline(__always) var accessWord: UInt32 {
         get { raw.load(fromByteOffset: ItemLayout.timeOffset, as: UInt32.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.timeOffset, as: UInt32.self) }
+    }
+    /// Seconds since the last access at process time `now` (modulo 2^24).
+    @inline(__always) public func idle(now: UInt32) -> UInt32 { (now &- accessWord) & 0xFF_FFFF }
+    /// The process time of the last access, as seen from `now`.
+    @inline(__always) public func lastAccess(now: UInt32) -> UInt32 { now &- idle(now: now) }
+    /// Records an access at `now`, keeping the LFU counter.
+    @inline(__always) func setAccessTime(_ now: UInt32) {
+        accessWord = (accessWord & 0xFF00_0000) | (now & 0xFF_FFFF)
+    }
+    /// The LFU counter as last stored (not decayed).
+    @inline(__always) var lfuCounter: UInt8 {
+        get { UInt8(truncatingIfNeeded: accessWord >> 24) }
+        nonmutating set { accessWord = (accessWord & 0xFF_FFFF) | UInt32(newValue) << 24 }
     }
     @inline(__always) public internal(set) var expiry: UInt32 {
         get { raw.load(fromByteOffset: ItemLayout.expiryOffset, as: UInt32.self) }

@@ -11,6 +11,8 @@ public struct ItemInfo: Sendable {
     public var expiry: UInt32 = 0
     /// Process time of the last access before this operation.
     public var lastAccess: UInt32 = 0
+    /// The LFU counter, decayed to now (OBJECT FREQ; meaningful while an LFU policy runs).
+    public var frequency: UInt8 = 0
     public var slabClass = 0
     /// Bytes the item takes as stored (header, key, value).
     public var size = 0
@@ -23,12 +25,14 @@ public struct ItemInfo: Sendable {
 
     public init() {}
 
-    init(_ it: Item) {
+    init(_ it: Item, now: UInt32, lfuDecayMinutes: Int) {
         cas = it.cas
         clientFlags = it.clientFlags
         valueLength = it.valueLength
         expiry = it.expiry
-        lastAccess = it.time
+        lastAccess = it.lastAccess(now: now)
+        frequency = LFU.decayed(it.lfuCounter, elapsedMinutes: LFU.elapsedMinutes(from: lastAccess, to: now),
+                                decayMinutes: lfuDecayMinutes)
         slabClass = it.slabClass
         size = ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)
         fetched = it.flags & ItemFlag.fetched != 0

@@ -86,6 +86,15 @@ extension CacheEngine {
     /// A read of a linked item: memcached's do_item_bump / do_item_update. Item lock held.
     @inline(__always)
     func lockedBump(_ it: Item, now: UInt32) {
+        // The sampling policies compare every item's last access (LRU) or frequency (LFU), so
+        // those record each access; the segmented LRU only flags it below.
+        let policy = tuning.policy
+        if policy.usesLFU {
+            it.lfuCounter = lfuAccessed(it, now: now)
+            it.setAccessTime(now)
+        } else if policy.usesIdleTime {
+            it.setAccessTime(now)
+        }
         if tuning.isSegmented {
             let f = it.flags
             if f & ItemFlag.active != 0 { return }
@@ -93,7 +102,7 @@ extension CacheEngine {
                 it.flags = f | ItemFlag.fetched
             } else {
                 it.flags = f | ItemFlag.active
-                if it.segment != LRUSegment.cold.rawValue { it.time = now }
+                if it.segment != LRUSegment.cold.rawValue { it.setAccessTime(now) }
             }
         } else {
             it.flags |= ItemFlag.fetched
@@ -106,14 +115,14 @@ extension CacheEngine {
     /// Item lock held.
     func lockedUpdate(_ it: Item) {
         let now = clock.current
-        guard it.time < now &- UInt32(ProcessClock.updateInterval), it.flags & ItemFlag.linked != 0 else { return }
+        guard it.idle(now: now) > UInt32(ProcessClock.updateInterval), it.flags & ItemFlag.linked != 0 else { return }
         if tuning.isSegmented {
-            it.time = now
+            it.setAccessTime(now)
         } else {
             let id = it.lruID
             lruLock(id)
             lockedUnlinkQ(it)
-            it.time = now
+            it.setAccessTime(now)
             lockedLinkQ(it)
             lruUnlock(id)
         }
@@ -129,6 +138,7 @@ extension CacheEngine {
         var moveTo: LRUSegment? = nil
         var held: Item? = nil
         var heldHash: UInt32 = 0
+        var evicted = false
         // HOT and WARM items older than COLD's tail times their factor go to COLD. COLD's tail is
         // read under COLD's own lock, taken and released before this list's (reading it under
         // this list's lock only was a data race with every link and unlink in COLD, found by
@@ -147,7 +157,7 @@ extension CacheEngine {
                 let tailItem = Item(arena.pointer(coldTail))
                 let hv = murmur3(tailItem.key)
                 if itemLocks.tryLock(hv) {
-                    coldAge = now &- tailItem.time
+                    coldAge = tailItem.idle(now: now)
                     itemLocks.unlock(hv)
                 } else {
                     coldTail = 0
@@ -212,7 +222,7 @@ extension CacheEngine {
                         held = it
                         heldHash = hv
                     }
-                } else if list.pointee.stats.bytes > limit || (coldTail != 0 && now &- it.time > maxAge) {
+                } else if list.pointee.stats.bytes > limit || (coldTail != 0 && it.idle(now: now) > maxAge) {
                     list.pointee.stats.movesToCold += 1
                     moveTo = .cold
                     lockedUnlinkQ(it)
@@ -227,18 +237,11 @@ extension CacheEngine {
                 held = it
                 heldHash = hv
                 if flags.contains(.evict) {
-                    if !tuning.evictsToFree { break }
-                    list.pointee.stats.evicted += 1
-                    if let watch, watch.isActive(.evictions) {
-                        // memcached's LOGGER_EVICTION line.
-                        let ttl = it.expiry == 0 ? -1 : Int64(it.expiry) - Int64(now)
-                        watch.emit(.evictions, "type=eviction key=\(WatchLog.uriEncode(it.key)) fetch=\(it.flags & ItemFlag.fetched != 0 ? "yes" : "no") ttl=\(ttl) la=\(now &- it.time) clsid=\(classID) size=\(it.valueLength)")
-                    }
-                    list.pointee.stats.evictedTime = now &- it.time
-                    if it.expiry != 0 { list.pointee.stats.evictedNonzero += 1 }
-                    if it.flags & ItemFlag.fetched == 0 { list.pointee.stats.evictedUnfetched += 1 }
-                    if it.flags & ItemFlag.active != 0 { list.pointee.stats.evictedActive += 1 }
+                    // Volatile policies never take COLD's tail (it may have no expiry).
+                    if !tuning.evictsToFree || tuning.policy.isVolatile { break }
+                    lockedCountEviction(it, list: list, classID: classID, now: now)
                     lockedUnlinkHoldingLRU(it, hv)
+                    evicted = true
                     removed += 1
                 } else if it.flags & ItemFlag.active != 0 && tuning.isSegmented {
                     list.pointee.stats.movesToWarm += 1
@@ -261,10 +264,26 @@ extension CacheEngine {
                 it.classAndSegment = UInt8(classID | (moveTo.rawValue << 6))
                 linkQ(it)
             }
+            if evicted { reportEviction(it) }
             refDecrement(it)
             itemLocks.unlock(heldHash)
         }
         return removed
+    }
+
+    /// An eviction's counters (`stats items`' evicted*, INFO's evicted_keys) and memcached's
+    /// `watch evictions` line. The item's and its list's locks held.
+    func lockedCountEviction(_ it: Item, list: UnsafeMutablePointer<LRUList>, classID: Int, now: UInt32) {
+        list.pointee.stats.evicted += 1
+        if let watch, watch.isActive(.evictions) {
+            // memcached's LOGGER_EVICTION line.
+            let ttl = it.expiry == 0 ? -1 : Int64(it.expiry) - Int64(now)
+            watch.emit(.evictions, "type=eviction key=\(WatchLog.uriEncode(it.key)) fetch=\(it.flags & ItemFlag.fetched != 0 ? "yes" : "no") ttl=\(ttl) la=\(it.idle(now: now)) clsid=\(classID) size=\(it.valueLength)")
+        }
+        list.pointee.stats.evictedTime = it.idle(now: now)
+        if it.expiry != 0 { list.pointee.stats.evictedNonzero += 1 }
+        if it.flags & ItemFlag.fetched == 0 { list.pointee.stats.evictedUnfetched += 1 }
+        if it.flags & ItemFlag.active != 0 { list.pointee.stats.evictedActive += 1 }
     }
 
     /// Unlinks an item from the hash table and its list while that list's lock is already held

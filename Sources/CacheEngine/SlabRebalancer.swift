@@ -181,13 +181,13 @@ extension CacheEngine {
         copy.refcount.pointee.store(1, ordering: .relaxed)
         copy.flags = old.flags & ~ItemFlag.linked
         let cas = old.cas
-        let time = old.time
+        let time = old.accessWord
         // A list's nodes (a hash's fields) now belong to the copy's descriptor: the old root must not free them.
         if old.type == .list { old.listDescriptor = ListDescriptor() }
         if old.type == .hash || old.type == .set || old.type == .zset { old.hashDescriptor = HashDescriptor() }
         lockedUnlink(old, hv)
         lockedLink(copy, hv, cas: cas)
-        copy.time = time
+        copy.accessWord = time
         // A move is not a new item.
         let id = copy.lruID
         lruLock(id)

@@ -366,7 +366,7 @@ extension MemcacheConnection {
             output.append(decimal: UInt64(started) + UInt64(it.expiry))
         }
         output.append(" la=" as StaticString)
-        output.append(decimal: UInt64(started) + UInt64(it.time))
+        output.append(decimal: UInt64(started) + UInt64(it.lastAccess(now: engine.clock.current)))
         output.append(" cas=" as StaticString)
         output.append(decimal: it.cas)
         output.append(it.flags & ItemFlag.fetched != 0 ? " fetch=yes cls=" as StaticString : " fetch=no cls=" as StaticString)

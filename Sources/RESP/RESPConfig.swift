@@ -2,8 +2,9 @@
 // - knobs that act: `maxmemory` (the cache's memory limit, as `cache_memlimit`), `requirepass`
 //   (new connections and AUTH), `proto-max-bulk-len` (every connection at its next read),
 //   `client-query-buffer-limit` (an unfinished request past it closes the connection),
-//   `slowlog-log-slower-than`, `slowlog-max-len`, and `maxmemory-policy` between allkeys-lru (the
-//   segmented LRU) and noeviction (memcached's -M), for both ports;
+//   `slowlog-log-slower-than`, `slowlog-max-len`, and the eviction knobs, engine-wide so for both
+//   ports: `maxmemory-policy` (EvictionPolicy.swift: allkeys-lru is the segmented LRU, or the
+//   sampled one `-o eviction=lru` chose), `maxmemory-samples`, `lfu-log-factor`, `lfu-decay-time`;
 // - facts fixed at start, reported and refused by CONFIG SET as redis refuses an immutable
 //   parameter: `timeout`
 //   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
@@ -13,8 +14,8 @@
 // - `client-output-buffer-limit`: the pubsub class acts (PubSub.swift); normal and replica are
 //   kept and reported (a normal client's output is bounded by the server's own parking instead);
 //   the replica class is printed `slave`, as redis 7.0 prints it;
-// - `maxmemory-samples`, `maxmemory-eviction-tenacity`, `maxmemory-clients`: accepted within
-//   redis's bounds and reported, changing nothing (eviction is the segmented LRU's).
+// - `maxmemory-eviction-tenacity`, `maxmemory-clients`: accepted within redis's bounds and
+//   reported, changing nothing (an allocation evicts what it needs; client memory is not evicted).
 import CacheEngine
 import Platform
 import Synchronization
@@ -111,10 +112,10 @@ final class RESPConfig: Sendable {
         ("hll-sparse-max-bytes", "3000"),
     ]
 
-    /// redis 7.0's eviction knobs this engine has no use for (it evicts by its segmented LRU, not
-    /// by sampling; client memory is not evicted): accepted within redis's bounds and reported.
+    /// redis 7.0's eviction knobs this engine has no use for (an allocation evicts what it needs;
+    /// client memory is not evicted): accepted within redis's bounds and reported.
     private static let evictionDefaults: [(String, String)] = [
-        ("maxmemory-samples", "5"), ("maxmemory-eviction-tenacity", "10"), ("maxmemory-clients", "0"),
+        ("maxmemory-eviction-tenacity", "10"), ("maxmemory-clients", "0"),
     ]
 
     /// An integer knob's check, in redis's words.
@@ -148,12 +149,21 @@ final class RESPConfig: Sendable {
                       return bytes < 8 << 20 ? "the cache's memory limit must be at least 8mb" : nil
                   },
                   apply: { c, v in c.engine.setMemoryLimit(memoryValue(v)!) }),
-        Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.tuning.evictsToFree ? "allkeys-lru" : "noeviction" },
-                  check: { _, v in
-                      ["allkeys-lru", "noeviction"].contains(String(decoding: v, as: UTF8.self).lowercased()) ? nil
-                          : "swiftcached evicts by its segmented LRU (allkeys-lru) or not at all (noeviction); the other policies are not built yet"
+        Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.tuning.policy.redisName },
+                  check: { c, v in
+                      EvictionPolicy(redisName: String(decoding: v, as: UTF8.self), current: c.engine.tuning.policy) != nil ? nil
+                          : "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
                   },
-                  apply: { c, v in c.engine.tuning.setEvictsToFree(String(decoding: v, as: UTF8.self).lowercased() == "allkeys-lru") }),
+                  apply: { c, v in
+                      let tuning = c.engine.tuning
+                      if let p = EvictionPolicy(redisName: String(decoding: v, as: UTF8.self), current: tuning.policy) { tuning.setPolicy(p) }
+                  }),
+        Parameter(name: "lfu-log-factor", get: { c, _ in String(c.engine.tuning.lfuLogFactor) },
+                  check: integerCheck(0, Int(Int32.max)),
+                  apply: { c, v in c.engine.tuning.setLFULogFactor(integerValue(v)!) }),
+        Parameter(name: "lfu-decay-time", get: { c, _ in String(c.engine.tuning.lfuDecayMinutes) },
+                  check: integerCheck(0, Int(Int32.max)),
+                  apply: { c, v in c.engine.tuning.setLFUDecayMinutes(integerValue(v)!) }),
         Parameter(name: "requirepass", get: { c, _ in c.password.map { String(decoding: $0, as: UTF8.self) } ?? "" },
                   check: { _, _ in nil },
                   apply: { c, v in c.requiredPassword.withLock { $0 = v.isEmpty ? nil : v } }),
@@ -202,9 +212,9 @@ final class RESPConfig: Sendable {
         Parameter(name: "maxclients", get: { _, h in String(h.maxClients) }, check: nil, apply: nil),
         Parameter(name: "port", get: { _, h in String(h.tcpPort) }, check: nil, apply: nil),
         Parameter(name: "databases", get: { _, _ in "16" }, check: nil, apply: nil),
-        Parameter(name: "maxmemory-samples", get: { c, _ in c.encodingKnobs.withLock { $0["maxmemory-samples"]! } },
+        Parameter(name: "maxmemory-samples", get: { c, _ in String(c.engine.tuning.samples) },
                   check: integerCheck(1, Int(Int32.max)),
-                  apply: { c, v in c.encodingKnobs.withLock { $0["maxmemory-samples"] = String(integerValue(v)!) } }),
+                  apply: { c, v in c.engine.tuning.setSamples(integerValue(v)!) }),
         Parameter(name: "maxmemory-eviction-tenacity", get: { c, _ in c.encodingKnobs.withLock { $0["maxmemory-eviction-tenacity"]! } },
                   check: integerCheck(0, 100),
                   apply: { c, v in c.encodingKnobs.withLock { $0["maxmemory-eviction-tenacity"] = String(integerValue(v)!) } }),

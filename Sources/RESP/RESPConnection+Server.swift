@@ -90,6 +90,7 @@ extension RESPConnection {
         guard argumentCount == 3, equalFolded(sub, "encoding") || equalFolded(sub, "refcount") || equalFolded(sub, "idletime") || equalFolded(sub, "freq") else {
             return unknownSubcommand("OBJECT", known: ["encoding", "refcount", "idletime", "freq"], out)
         }
+        if equalFolded(sub, "idletime") || equalFolded(sub, "freq") { return objectAccess(out) }
         let it: Item
         switch readString(argument(2)) {
         case .value(let found): it = found
@@ -104,18 +105,31 @@ extension RESPConnection {
             && parseInteger(UnsafeRawPointer(engine.valueSegment(it, 0).baseAddress!), it.valueLength) != nil
         if equalFolded(sub, "encoding") {
             out.appendRESPBulk(isInteger ? "int" : it.valueLength <= 44 ? "embstr" : "raw")
-        } else if equalFolded(sub, "refcount") {
+        } else {
             // redis shares the integers 0 ... 9999 and reports them with INT_MAX references.
             let v = isInteger ? parseInteger(UnsafeRawPointer(engine.valueSegment(it, 0).baseAddress!), it.valueLength)! : -1
             out.appendRESPInteger(v >= 0 && v < 10_000 ? Int64(Int32.max) : 1)
-        } else if equalFolded(sub, "idletime") {
-            guard let info = engine.inspect(argument(2), hash: CacheEngine.hash(argument(2)), database: database, anyType: true) else {
-                out.appendRESPNull(version)
-                return .proceed
-            }
-            out.appendRESPInteger(Int64(engine.clock.current &- min(info.lastAccess, engine.clock.current)))
+        }
+        return .proceed
+    }
+
+    /// OBJECT IDLETIME | FREQ key, of any type, without counting as an access (redis's
+    /// LOOKUP_NOTOUCH): the idle seconds, refused under an LFU policy, or the LFU counter decayed
+    /// to now, refused under any other, in redis's words.
+    private func objectAccess(_ out: OutputBuffer) -> HandlerAction {
+        let key = argument(2)
+        guard key.count <= ItemLayout.maxKeyLength,
+              let info = engine.inspect(key, hash: CacheEngine.hash(key), database: database, anyType: true) else {
+            out.appendRESPNull(version)
+            return .proceed
+        }
+        let lfu = engine.tuning.policy.usesLFU
+        if argument(1, is: "freq") {
+            guard lfu else { return error(out, Self.noLFUError) }
+            out.appendRESPInteger(Int64(info.frequency))
         } else {
-            return error(out, Self.noLFUError)
+            guard !lfu else { return error(out, Self.lfuIdleError) }
+            out.appendRESPInteger(Int64(engine.clock.current &- min(info.lastAccess, engine.clock.current)))
         }
         return .proceed
     }
@@ -159,12 +173,8 @@ extension RESPConnection {
             } else {
                 out.appendRESPBulk("quicklist")
             }
-        } else if equalFolded(sub, "refcount") {
-            out.appendRESPInteger(1)
-        } else if equalFolded(sub, "idletime") {
-            out.appendRESPInteger(Int64(engine.clock.current &- min(info.lastAccess, engine.clock.current)))
         } else {
-            return error(out, Self.noLFUError)
+            out.appendRESPInteger(1)
         }
         return .proceed
     }
@@ -179,6 +189,7 @@ extension RESPConnection {
         }
     }
 
+    static let lfuIdleError: StaticString = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
     static let noLFUError: StaticString = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
 
     private func noSnapshot(_ out: OutputBuffer) -> HandlerAction {

@@ -188,6 +188,12 @@ final class RESPConnection: ConnectionHandler {
         if transaction != nil && command.transaction == .refused {
             return reject(command, output, "ERR Command not allowed inside a transaction")
         }
+        // redis's maxmemory check: while the cache is full and its policy can evict nothing
+        // (noeviction; volatile-* without a volatile key), `denyoom` commands are refused, and
+        // inside MULTI every command but EXEC, DISCARD, QUIT and RESET.
+        if engine.isRefusingWrites && (command.flags.contains(.denyoom) || (transaction != nil && !Self.allowedOnOOMInMulti(command.name))) {
+            return reject(command, output, "OOM command not allowed when used memory > 'maxmemory'.")
+        }
         if inSubscribedMode && !Self.allowedWhileSubscribed(command.name) {
             return reject(command, output, "ERR Can't execute '\(command.name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         }
@@ -195,6 +201,11 @@ final class RESPConnection: ConnectionHandler {
             return queue(request, output)
         }
         return invoke(command, output)
+    }
+
+    static func allowedOnOOMInMulti(_ name: StaticString) -> Bool {
+        let n = name.utf8Bytes
+        return ["exec", "discard", "quit", "reset"].contains { equalFolded(n, $0) }
     }
 
     /// Runs `command` on the parser's current arguments, timed and counted for INFO commandstats

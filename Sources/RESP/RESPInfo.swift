@@ -100,7 +100,7 @@ extension RESPService {
                 ("used_memory_rss_human", humanBytes(host.residentBytes)),
                 ("maxmemory", String(limit)),
                 ("maxmemory_human", humanBytes(limit)),
-                ("maxmemory_policy", engine.tuning.evictsToFree ? "allkeys-lru" : "noeviction"),
+                ("maxmemory_policy", engine.tuning.policy.redisName),
                 ("mem_allocator", "swiftcached-slabs"),
                 // Deleted long lists and hashes whose nodes the engine's list-free thread has not freed yet.
                 ("lazyfree_pending_objects", String(engine.listFrees.pendingListCount)),

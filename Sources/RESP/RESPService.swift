@@ -146,6 +146,15 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         config = RESPConfig(settings: settings, engine: engine, slowLog: slowLog)
         var random = SystemRandomNumberGenerator()
         runID = String((0..<40).map { _ in "0123456789abcdef".randomElement(using: &random)! })
+        // Keyspace event `evicted` (class e), for evictions any port's allocation made: published
+        // from the evicting thread (the victim's item lock held; the pub/sub registry takes no
+        // engine lock, so the order item → pub/sub holds).
+        engine.onEviction { [weak self] key, database in
+            guard let self else { return }
+            let flags = self.config.keyspaceEvents.load(ordering: .relaxed)
+            guard flags & KeyspaceEvents.evicted != 0 else { return }
+            self.publishKeyspaceEvent(flags, "evicted", key: key, database: database)
+        }
     }
 
     public func makeHandler(workerIndex: Int, fd: Int32, output: OutputBuffer, waker: ConnectionWaker) -> ConnectionHandler {

@@ -123,6 +123,7 @@ enum SettingsTable {
         SettingsEntry("memory_file") { $0.options.memoryFile ?? "(null)" },
         // swiftcached's own.
         SettingsEntry("slab_page_size") { String($0.options.engine.slabPageSize) },
+        SettingsEntry("eviction") { $0.tuning.policy.memcachedName },
         SettingsEntry("allow_key_control_chars") { yesNo(!$0.options.proto.rejectKeyControlCharacters) },
         SettingsEntry("broker_port") { String($0.options.brokerPort) },
         SettingsEntry("broker_data_dir") { $0.options.broker.dataDirectory ?? "none (memory only)" },

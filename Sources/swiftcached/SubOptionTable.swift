@@ -67,6 +67,16 @@ enum SubOptionTable {
             p.options.engine.temporaryTTL = Int(cAtoi(value ?? ""))
             return nil
         },
+        SubOptionSpec("eviction", "<policy>", default: "segmented", settings: "eviction", help: [
+            "segmented (memcached's LRU), lru, lfu, random, volatile-lru, volatile-lfu,",
+            "volatile-random, volatile-ttl (Redis's sampling policies) or none (-M) (default: {default})",
+        ]) { value, p in
+            guard let value, let policy = EvictionPolicy(memcachedName: value) else {
+                return "eviction must be one of segmented, lru, lfu, random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl, none"
+            }
+            p.options.engine.evictionPolicy = policy
+            return nil
+        },
         SubOptionSpec("hashpower", "<num>", default: "16", settings: "hashpower_init", help: [
             "initial hash table size as a power of 2 (default: {default})",
         ]) { value, p in

@@ -153,6 +153,11 @@ struct OptionTableTests {
         #expect(sub("no_maxconns_fast", &p) == nil && !p.options.server.maxConnsFast)
         #expect(sub("maxconns_fast", &p) == nil && p.options.server.maxConnsFast)
         #expect(sub("hashpower=20", &p) == nil && p.options.extended.hashpowerGiven == 20 && p.options.engine.hashPowerInit == 20)
+        #expect(p.options.engine.evictionPolicy == .segmentedLRU)
+        #expect(sub("eviction=volatile-lfu", &p) == nil && p.options.engine.evictionPolicy == .volatileLFU)
+        #expect(sub("eviction=none", &p) == nil && !p.options.engine.evictToFree)
+        #expect(sub("eviction=allkeys-lfu", &p) == "eviction must be one of segmented, lru, lfu, random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl, none")
+        #expect(sub("eviction", &p) != nil)
         #expect(sub("ssl_verify_mode=2,ssl_min_version=tlsv1.3,ssl_wbuf_size=4,ssl_keyformat=2", &p) == nil)
         let tls = p.options.server.tls
         #expect(tls.verifyMode.flags == 3 && tls.minimumVersion == .tls1_3 && tls.writeBufferSize == 4096 && tls.keyFormat == 2)

@@ -11,7 +11,7 @@ struct LoadTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftcached-loadtest",
         abstract: "Load tests for memcached-protocol and RESP servers (swiftcached, memcached, redis-server).",
-        subcommands: [RunCommand.self, CompareCommand.self, NullServerCommand.self],
+        subcommands: [RunCommand.self, CompareCommand.self, NullServerCommand.self, HitRatioCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }
