@@ -96,4 +96,24 @@ struct SetTests {
         e.drainListFrees()
         #expect(e.usedChunks == baseline)
     }
+
+    @Test("SPOP one at a time empties a 20,000-member hashtable whose index no longer shrinks: every member once, the key gone, chunks back")
+    func popOneByOneFromSparseIndex() throws {
+        let h = try Harness()
+        let e = h.engine
+        let baseline = e.usedChunks
+        let members = (0..<20_000).map { "member:\($0)" }
+        e.sadd("big", members)
+        #expect(e.sencoding("big") == .hashtable)
+        var popped: [String] = []
+        for _ in 0..<members.count {
+            _ = e.withKey("big") { k, hv in
+                e.setPop(k, hash: hv, database: 0, count: 1, willVisit: { #expect($0 == 1) }) { popped.append(String(decoding: $0.bytes, as: UTF8.self)) }
+            }
+        }
+        #expect(popped.count == members.count && Set(popped) == Set(members))
+        #expect(e.sencoding("big") == nil, "the key goes with its last member")
+        e.drainListFrees()
+        #expect(e.usedChunks == baseline)
+    }
 }
