@@ -26,7 +26,7 @@ struct PinnedMemoryTests {
     }
 
     @Test("metadump: 10 clients that never read on 100k items, one dump at a time (BUSY), RSS bounded, slot freed",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(2)))
     func unreadMetadumps() async throws {
         try await run("metadump", [], ["--items", "100000", "--max-growth-mb", "16"])
     }
