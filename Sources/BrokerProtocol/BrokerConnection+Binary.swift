@@ -43,7 +43,10 @@ extension BrokerConnection {
             binary = isBinary
         }
         guard binary! else { return .text }
-        if requests == settings.requestsPerEvent { return .stop(consumed: pos, budgetSpent()) }
+        if requests == settings.requestsPerEvent {
+            if !budgetWaived(output) { return .stop(consumed: pos, budgetSpent()) }
+            requests = 0
+        }
         let h: BinaryHeader, command: BinaryCommand, bodyStart: Int
         switch BinaryFrame.read(input, at: pos, output, serving: Self.servesBinary) {
         case .needMore:

@@ -157,6 +157,21 @@ final class BrokerConnection: TextRequestLoop {
         return heldForDisk()
     }
 
+    /// Replies already wait for an fsync: the rest of what was read joins them (one read at
+    /// most), rather than parking behind that fsync every -R requests.
+    func budgetWaived(_ output: OutputBuffer) -> Bool { processesWhileParked(output: output) }
+
+    /// Parked only for the fsync of earlier replies (no read waiting, no `quit`): later requests
+    /// are processed meanwhile, their records in the next fsync, until `heldReplyLimit` bytes of
+    /// replies are held (then the connection waits as any parked one, reading no further).
+    func processesWhileParked(output: OutputBuffer) -> Bool {
+        session.holdsReplies && parkedLog == nil && !session.isWaiting && !closeWhenDurable
+            && output.pendingBytes < Self.heldReplyLimit
+    }
+
+    /// Reply bytes held for an fsync past which no more requests are processed while parked.
+    static let heldReplyLimit = 256 * 1024
+
     func budgetSpent() -> HandlerAction {
         let held = heldForDisk()
         if case .park = held { return held }

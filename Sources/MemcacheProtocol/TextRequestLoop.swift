@@ -42,6 +42,11 @@ public protocol TextRequestLoop: ConnectionHandler {
     func incompleteLine(_ input: UnsafeRawBufferPointer, at pos: Int) -> HandlerAction
     /// The action when -R requests were handled and complete ones are still in the input.
     func budgetSpent() -> HandlerAction
+    /// True when the -R budget does not apply now: the broker port's replies already wait for
+    /// an fsync, and the rest of the input read is better in the same fsync than parked behind
+    /// it 20 requests at a time (what was read is all that is processed: the bound is one read,
+    /// and the replies `output` may hold).
+    func budgetWaived(_ output: OutputBuffer) -> Bool
     /// Told of each -Y credential check.
     func authChecked(_ ok: Bool)
 }
@@ -51,6 +56,7 @@ extension TextRequestLoop {
                             requests: inout Int) -> RequestStep { .text }
     public func awaitInput() -> HandlerAction { .proceed }
     public func budgetSpent() -> HandlerAction { .yield }
+    public func budgetWaived(_ output: OutputBuffer) -> Bool { false }
     public func authChecked(_ ok: Bool) {}
 
     /// `ConnectionHandler.process` of a text-protocol connection. Inlinable, so that it is
@@ -90,7 +96,10 @@ extension TextRequestLoop {
             guard let nl = TextParser.findNewline(input, from: pos) else {
                 return (pos, incompleteLine(input, at: pos))
             }
-            if requests == settings.requestsPerEvent { return (pos, budgetSpent()) }
+            if requests == settings.requestsPerEvent {
+                if !budgetWaived(output) { return (pos, budgetSpent()) }
+                requests = 0
+            }
             requests += 1
             var end = nl
             if end > pos && input[end - 1] == 0x0d { end -= 1 }

@@ -56,6 +56,11 @@ public protocol ConnectionHandler: AnyObject {
     /// The connection's read buffer may not grow (read_buf_mem_limit): the last words before
     /// the connection is closed.
     func readBufferExhausted(output: OutputBuffer)
+    /// While parked: true when input that arrives may be processed now, its replies joining the
+    /// held `output` (a wait only for earlier replies' fsync, which later requests do not
+    /// disturb). Then `process` is called while parked, and `.park` from it keeps the output
+    /// held. The handler bounds what it holds this way.
+    func processesWhileParked(output: OutputBuffer) -> Bool
 }
 
 extension ConnectionHandler {
@@ -67,6 +72,7 @@ extension ConnectionHandler {
     public func pendingValue() -> UnsafeMutableRawBufferPointer? { nil }
     public func valueReceived(_ n: Int) {}
     public func readBufferExhausted(output: OutputBuffer) {}
+    public func processesWhileParked(output: OutputBuffer) -> Bool { false }
 }
 
 /// Wakes one connection from any thread: it reaches the connection's worker through the worker's

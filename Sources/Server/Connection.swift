@@ -3,8 +3,10 @@
 // the handler consume every complete request, answer the whole batch with one writev, and only
 // then read again. A write that would block parks the connection on EV_WRITE until it drains.
 // A handler may park the connection (a blocked queue read, a wait for fsync): its output is held
-// and no further request is processed until the handler's waker or a timer resumes it; reads go
-// on meanwhile so that a client hanging up is seen at once. The same waker, called while the
+// and no further request is processed until the handler's waker or a timer resumes it (unless the
+// handler says it is parked only for an fsync of held replies, `processesWhileParked`: then the
+// requests that arrive are processed and their replies held too); reads go on meanwhile so that a
+// client hanging up is seen at once. The same waker, called while the
 // connection is not parked, asks the handler for pushed output (`watch` lines, pub/sub) between
 // requests; while earlier output is still being written the ask waits until it has drained.
 // A handler with a long reply (`.stream`) gets asked for its next piece each time the client
@@ -86,6 +88,13 @@ final class Connection {
             // The reader caught up: what was pushed meanwhile goes out now.
             if pushPending && !parked && (!deliverPushes() || writing) { return }
         }
+        if parked && handler.processesWhileParked(output: output) {
+            // Parked only until the held replies may go (an fsync): later requests are processed
+            // meanwhile, so that they join the next fsync instead of waiting for this one.
+            if !readValue() || !readAvailable() { return }
+            runHandler()
+            return
+        }
         if parked {
             // Only watch for a hang-up; the bytes wait until the parked request is done. Past
             // the limit the watching stops (level-triggered reads would spin) until the resume.
@@ -157,6 +166,16 @@ final class Connection {
         }
         let action = handler.resume(output: output, timedOut: timedOut)
         if case .park = action { return }
+        unpark()
+        if !complete(action) { return }
+        // Requests that arrived while parked (after the reply is out: a handler that parks again
+        // must find its held output still held).
+        if !input.isEmpty && !writing { runHandler() }
+        if pushPending && !parked && !writing && !closed { _ = deliverPushes() }
+    }
+
+    /// Leaves the parked state: reads watched again, the park timer gone.
+    private func unpark() {
         parked = false
         record.phase.store(ConnectionPhase.waiting.rawValue, ordering: .relaxed)
         if readPaused {
@@ -168,16 +187,12 @@ final class Connection {
             event_free(parkTimer)
             self.parkTimer = nil
         }
-        if !complete(action) { return }
-        // Requests that arrived while parked (after the reply is out: a handler that parks again
-        // must find its held output still held).
-        if !input.isEmpty && !writing { runHandler() }
-        if pushPending && !parked && !writing && !closed { _ = deliverPushes() }
     }
 
     private func park(timeoutMs: Int) {
         parked = true
-        guard timeoutMs >= 0 else { return }
+        // Already parked with a timer (a request processed while parked): the first one stands.
+        guard timeoutMs >= 0, parkTimer == nil else { return }
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         parkTimer = event_new(worker.base, -1, 0, { _, _, ctx in
             let c = Unmanaged<Connection>.fromOpaque(ctx!).takeUnretainedValue()
@@ -242,6 +257,11 @@ final class Connection {
             // BLPOP); otherwise they wait for it (the broker's durable acknowledgements).
             if handler.writesBeforeParking && !output.isEmpty && !flush() && !closed { setWriting(true) }
         } else {
+            // Processed while parked (`processesWhileParked`) and done waiting: as a resume.
+            if parked {
+                unpark()
+                record.phase.store(after.rawValue, ordering: .relaxed)
+            }
             _ = complete(action)
         }
         if !closed { settleInput() }

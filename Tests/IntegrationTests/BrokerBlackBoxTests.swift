@@ -132,6 +132,37 @@ struct BrokerBlackBoxTests {
         #expect(r.output.contains("LOG CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
     }
 
+    @Test("--fsync=always: 4,000 pipelined sets, to a topic and to a queue, are acknowledged in far fewer fsyncs than one per -R (20) requests",
+          .timeLimit(.minutes(1)))
+    func groupCommitCoversThePipeline() async throws {
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-group-commit")
+        defer { try? fm.removeItem(at: dir) }
+        try await withBrokerServer(["--data-dir=\(dir.appendingPathComponent("data").path)", "--fsync=always"]) { server, brokerPort in
+            let c = try RawConnection(port: brokerPort)
+            c.send("log t partitions=1\r\n")
+            #expect(c.receive(until: "\r\n") == "OK\r\n")
+            let n = 4_000
+            let body = String(repeating: "v", count: 100)
+            for target in ["t", "q"] {
+                let before = c.stat("broker_fsyncs") ?? 0
+                c.send(String(repeating: "set \(target) 0 0 100\r\n\(body)\r\n", count: n))
+                var stored = 0
+                while stored < n {
+                    let more = c.receive(until: "STORED\r\n")
+                    if more.isEmpty { break }
+                    stored += more.components(separatedBy: "\r\n").filter { $0 == "STORED" }.count
+                }
+                #expect(stored == n, "\(target): \(stored) STORED of \(n)")
+                let fsyncs = (c.stat("broker_fsyncs") ?? 0) - before
+                // Parked behind each fsync every 20 requests, a connection got at most 20 records
+                // into one; processing on while its replies wait, the whole pipeline shares a few.
+                #expect(fsyncs > 0 && n / fsyncs > 25, "\(target): \(fsyncs) fsyncs for \(n) records\nlog:\n\(server.log)")
+            }
+            #expect(server.isRunning)
+        }
+    }
+
     // MARK: recovery (issue 11)
 
     /// Stores `bodies` in queue `q` through the broker port (each acknowledged once on disk).
