@@ -88,7 +88,7 @@ extension RESPConnection {
             noteReadyKey(key, database: db)
             return
         }
-        service.listWaits.serve(key, database: db, engine: engine)
+        serveWaiters(key, database: db)
     }
 
     /// `del` for a list a command just emptied (the engine removed its root): looked up only
