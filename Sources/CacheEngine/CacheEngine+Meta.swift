@@ -92,9 +92,16 @@ extension CacheEngine {
     /// items found on the way are unlinked, as by any lookup).
     /// `database`, `anyType`: as `get`'s.
     public func inspect(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false) -> ItemInfo? {
+        var outcome = GetOutcome.miss
+        return inspect(key, hash: hv, database: database, anyType: anyType, outcome: &outcome)
+    }
+
+    /// `inspect`, saying how the lookup went (`.expired`: it found the key expired and removed it,
+    /// which Redis mode's keyspace notifications publish).
+    public func inspect(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false,
+                        outcome: inout GetOutcome) -> ItemInfo? {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, database: database, anyType: anyType, bump: false, outcome: &outcome) else { return nil }
         defer { refDecrement(it) }
         return itemInfo(it)

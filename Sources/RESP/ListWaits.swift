@@ -6,6 +6,9 @@
 // registry's lock it claims the oldest armed waiter blocked for the key's type (a list, or a sorted
 // set for BZPOPMIN/BZPOPMAX/BZMPOP) while the key has elements, pops
 // (or moves) for it as its command asked, hands the elements over and wakes it after the lock.
+// The served commands' keyspace events (their pops, a move's push, `new`, `del`) are collected
+// under the lock and published after it by the producer (`RESPConnection.serveWaiters`), so they
+// follow the producer's own events as in redis.
 // Claims and hand-overs happen only under this lock, and so do an owner's own cancel and the
 // unblock hook: an owner that gives up finds its waiter either armed (cancelled cleanly) or
 // delivered (the elements are its to reply with, or to give back when it closed).
@@ -156,11 +159,20 @@ final class ListWaits: @unchecked Sendable {
 
     /// Serves the clients blocked on `key` while it has elements (a producer added some, or a
     /// RENAME, COPY, MOVE or SWAPDB put a list there).
-    func serve(_ key: UnsafeRawBufferPointer, database: Int, engine: CacheEngine) {
+    /// `events`: notify-keyspace-events' flags when on (0: off); the events of each served client's
+    /// command (its pop, a move's push, `new` and `del`, as redis's serveClientBlockedOnList and
+    /// genericZpopCommand emit them for the receiver) go to `publish` in redis's order, after
+    /// the lock, so the producer's own events come first as they do in redis.
+    func serve(_ key: UnsafeRawBufferPointer, database: Int, engine: CacheEngine, events: Int = 0,
+               publish: (ServedEvent) -> Void = { _ in }) {
         guard blockedKeys.load(ordering: .relaxed) > 0 else { return }
         var pending: [[UInt8]] = [Array(key)]
         while let next = pending.popLast() {
             var wakes: [ConnectionWaker] = []
+            var servedEvents: [ServedEvent] = []
+            func note(_ type: Int, _ event: StaticString, _ key: [UInt8]) {
+                if events & type != 0 { servedEvents.append(ServedEvent(type: type, event: event, key: key)) }
+            }
             let k = WaitKey(database: database, key: next)
             mutex.lock()
             next.withUnsafeBytes { key in
@@ -190,11 +202,21 @@ final class ListWaits: @unchecked Sendable {
                     case .pop(let end, let count):
                         var elements: [[UInt8]] = []
                         _ = engine.listPop(key, hash: hv, database: database, end: end, count: count ?? 1) { elements.append($0.bytes) }
-                        if !elements.isEmpty { served = .elements(elements) }
+                        if !elements.isEmpty {
+                            served = .elements(elements)
+                            note(KeyspaceEvents.list, end == .head ? "lpop" : "rpop", next)
+                        }
                     case .zpop(let max, let count):
                         let elements = RESPConnection.zsetPopCopies(engine, key, hv, database: database, max: max, count: count ?? 1)
-                        if !elements.isEmpty { served = .elements(elements) }
+                        if !elements.isEmpty {
+                            served = .elements(elements)
+                            note(KeyspaceEvents.zset, max ? "zpopmax" : "zpopmin", next)
+                        }
                     case .move(let destination, let from, let to):
+                        // Whether the move makes its destination (`new`), asked only when on.
+                        let made = events & KeyspaceEvents.new != 0 && destination.withUnsafeBytes { d in
+                            engine.inspect(d, hash: CacheEngine.hash(d), database: database, anyType: true) == nil
+                        }
                         let result = destination.withUnsafeBytes { d in
                             engine.listMove(key, hash: hv, d, hash: CacheEngine.hash(d), database: database, from: from, to: to)
                         }
@@ -202,18 +224,45 @@ final class ListWaits: @unchecked Sendable {
                         case .moved(let bytes):
                             served = .elements([bytes])
                             pending.append(destination)
+                            if made { note(KeyspaceEvents.new, "new", destination) }
+                            note(KeyspaceEvents.list, to == .head ? "lpush" : "rpush", destination)
+                            note(KeyspaceEvents.list, from == .head ? "lpop" : "rpop", next)
                         case .wrongType: served = .wrongType
                         case .noKey, .outOfMemory: break
                         }
                     }
                     waiter.deliver(served, source: source)
                     wakes.append(waiter.waker)
+                    // The served command emptied the key: redis deletes it and says `del`.
+                    if events & KeyspaceEvents.generic != 0, case .elements = served,
+                       engine.inspect(key, hash: hv, database: database, anyType: true) == nil {
+                        note(KeyspaceEvents.generic, "del", next)
+                    }
                 }
                 if lists[k]?.hasArmed == false { lists[k] = nil }
             }
             blockedKeys.store(lists.count, ordering: .relaxed)
             mutex.unlock()
+            for e in servedEvents { publish(e) }
             for w in wakes { w.wake() }
+        }
+    }
+}
+
+/// A keyspace event of a client served by `ListWaits.serve`, published after its lock.
+struct ServedEvent {
+    let type: Int
+    let event: StaticString
+    let key: [UInt8]
+}
+
+extension RESPConnection {
+    /// `ListWaits.serve` for `key`, with the served clients' keyspace events published when on
+    /// (one relaxed load when they are off).
+    func serveWaiters(_ key: UnsafeRawBufferPointer, database db: Int) {
+        let flags = service.config.keyspaceEvents.load(ordering: .relaxed)
+        service.listWaits.serve(key, database: db, engine: engine, events: flags) { e in
+            e.key.withUnsafeBytes { service.publishKeyspaceEvent(flags, e.event, key: $0, database: db) }
         }
     }
 }

@@ -216,7 +216,7 @@ extension RESPConnection {
             for e in elements { e.withUnsafeBytes { out.appendRESPBulk($0) } }
         case .move(let destination, _, _):
             elements[0].withUnsafeBytes { out.appendRESPBulk($0) }
-            destination.withUnsafeBytes { service.listWaits.serve($0, database: block.database, engine: engine) }
+            destination.withUnsafeBytes { serveWaiters($0, database: block.database) }
         case .zpop(_, let count):
             replyZSetServed(block.keys[source], elements, nested: count != nil, out)
         }
@@ -285,7 +285,7 @@ extension RESPConnection {
                 _ = engine.listPush(k, hash: CacheEngine.hash(k), database: block.database, end: end, count: bounds.count) {
                     UnsafeRawBufferPointer(rebasing: all[bounds[$0]])
                 }
-                service.listWaits.serve(k, database: block.database, engine: engine)
+                serveWaiters(k, database: block.database)
             }
         }
     }

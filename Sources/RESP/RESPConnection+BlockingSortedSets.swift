@@ -63,7 +63,7 @@ extension RESPConnection {
                                        element: { _ in (Self.score(elements[2 * i + 1]), member) }) { _, _ in }
                 }
             }
-            service.listWaits.serve(k, database: block.database, engine: engine)
+            serveWaiters(k, database: block.database)
         }
     }
 

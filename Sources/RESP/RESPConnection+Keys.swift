@@ -15,8 +15,7 @@ extension RESPConnection {
             var n: Int64 = 0
             for i in 1..<c.argumentCount {
                 let key = c.argument(i)
-                if key.count <= ItemLayout.maxKeyLength,
-                   c.engine.inspect(key, hash: CacheEngine.hash(key), database: c.database, anyType: true) != nil {
+                if key.count <= ItemLayout.maxKeyLength, c.inspectSilently(key, CacheEngine.hash(key)) != nil {
                     n += 1
                 }
             }
@@ -82,8 +81,17 @@ extension RESPConnection {
     /// The item's header as it is, counted as a keyspace hit or miss (TTL, TYPE).
     func inspect(_ key: UnsafeRawBufferPointer) -> ItemInfo? {
         guard key.count <= ItemLayout.maxKeyLength else { return nil }
-        let info = engine.inspect(key, hash: CacheEngine.hash(key), database: database, anyType: true)
+        let info = inspectSilently(key, CacheEngine.hash(key))
         stats.add(info == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
+        return info
+    }
+
+    /// The item's header without counting an access or a keyspace hit; `expired` is published
+    /// if the lookup found the key expired (and so removed it), as redis's expireIfNeeded.
+    func inspectSilently(_ key: UnsafeRawBufferPointer, _ hv: UInt32) -> ItemInfo? {
+        var outcome = GetOutcome.miss
+        let info = engine.inspect(key, hash: hv, database: database, anyType: true, outcome: &outcome)
+        if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
         return info
     }
 

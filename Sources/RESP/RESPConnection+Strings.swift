@@ -550,17 +550,22 @@ extension RESPConnection {
         return .proceed
     }
 
-    /// INCR, DECR, INCRBY, DECRBY: a signed 64-bit decimal, kept with its TTL.
     /// INCR, DECR, INCRBY, DECRBY: one storage operation (the engine's `addToInteger`), in place
     /// when the digits keep their length.
     private func incrementBy(_ by: Int, _ out: OutputBuffer) -> HandlerAction {
         let key = argument(1)
         guard key.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
-        let update = engine.addToInteger(key, hash: CacheEngine.hash(key), database: database, by: by,
+        let hv = CacheEngine.hash(key)
+        // addToInteger creates a missing key silently: only when `new` or `expired` events are on,
+        // a lookup first says whether the key exists (and publishes `expired`, as redis's
+        // lookupKeyWrite, if it had expired).
+        let created = keyMissingForNew(key, hv)
+        let update = engine.addToInteger(key, hash: hv, database: database, by: by,
                                          parse: { $0.count == 0 ? nil : parseInteger($0.baseAddress!, $0.count) },
                                          format: { formatSigned($0, into: $1) })
         switch update {
         case .value(let sum):
+            if created { notify(KeyspaceEvents.new, "new", key) }
             notify(KeyspaceEvents.string, "incrby", key)
             out.appendRESPInteger(Int64(sum))
             return .proceed

@@ -177,7 +177,7 @@ extension RESPConnection {
         readyOrder = []
         readyKeys = []
         for r in keys {
-            r.key.withUnsafeBytes { service.listWaits.serve($0, database: r.database, engine: engine) }
+            r.key.withUnsafeBytes { serveWaiters($0, database: r.database) }
         }
     }
 
