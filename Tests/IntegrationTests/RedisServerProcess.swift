@@ -22,12 +22,13 @@ func withRedisServer<T>(extraArguments: [String] = [], _ body: (UInt16) async th
         // SIGKILL: the test runner's threads block SIGTERM and a child inherits the mask, so
         // redis-server would never see a terminate(); nothing is persisted anyway.
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        // Bounded, and zombie-aware (ChildExit): Foundation can miss this child's exit for good.
+        ToolRunner.waitForExit(process, upTo: .seconds(10))
     }
     let clock = ContinuousClock()
     let start = clock.now
     while !Loopback.canConnect(port: port) {
-        guard process.isRunning, clock.now - start < .seconds(10) else {
+        guard ChildExit.poll(process) == nil, clock.now - start < .seconds(10) else {
             throw IntegrationSetupError("redis-server did not accept connections on 127.0.0.1:\(port)")
         }
         try await Task.sleep(for: .milliseconds(50))

@@ -295,8 +295,11 @@ enum ToolRunner {
         }
         let pid = process.processIdentifier
         var timedOut = false
+        var exit: ChildExit.Status?
         do {
-            while process.isRunning {
+            while true {
+                exit = ChildExit.poll(process)
+                if exit != nil { break }
                 if clock.now - start > timeout {
                     timedOut = true
                     _ = Glibc.kill(pid, SIGKILL)
@@ -311,32 +314,79 @@ enum ToolRunner {
             try? handle.close()
             throw error
         }
-        let exited = waitForExit(process, upTo: .seconds(10))
+        if exit == nil { exit = waitForExit(process, upTo: .seconds(10)) }
         try? handle.close()
         let elapsed = clock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let data = (try? Data(contentsOf: outURL)) ?? Data()
         let output = String(decoding: data, as: UTF8.self)
-        guard exited else {
+        guard let exit else {
             return ToolResult(command: command, status: -1, terminatedBySignal: true, timedOut: true,
                               seconds: seconds, output: output + "\n[child did not exit after SIGKILL]")
         }
-        return ToolResult(command: command, status: process.terminationStatus,
-                          terminatedBySignal: process.terminationReason == .uncaughtSignal,
+        return ToolResult(command: command, status: exit.status, terminatedBySignal: exit.signalled,
                           timedOut: timedOut, seconds: seconds, output: output)
     }
 
-    /// Blocks (briefly, polling) until `process` has exited. Returns false if it
-    /// is still running after `limit`.
+    /// Blocks (briefly, polling) until `process` has exited: how it exited, or nil if it is
+    /// still running after `limit`.
     @discardableResult
-    static func waitForExit(_ process: Process, upTo limit: Duration) -> Bool {
+    static func waitForExit(_ process: Process, upTo limit: Duration) -> ChildExit.Status? {
         let clock = ContinuousClock()
         let start = clock.now
-        while process.isRunning {
-            if clock.now - start > limit { return false }
+        while true {
+            if let exit = ChildExit.poll(process) { return exit }
+            if clock.now - start > limit { return nil }
             usleep(10_000)
         }
-        return true
+    }
+}
+
+/// Whether a child has exited, asking the kernel as well as Foundation. Under the full suite
+/// Foundation's `Process` sometimes never notices a child's exit: the child stays a zombie and
+/// `isRunning` stays true for good (seen on 6 Dec 2026: a `waitUntilExit` spun 17 minutes on a
+/// killed redis-server, and every `stop()` of such a server waited out its 8 s of limits, blocking
+/// a thread of the cooperative pool each time). So a zombie Foundation has not reaped is reaped
+/// here, and its status read from `waitpid`.
+enum ChildExit {
+    struct Status: Sendable, Equatable {
+        let status: Int32
+        let signalled: Bool
+    }
+
+    /// How `process` exited, or nil while it runs. A child reaped here is gone from /proc, and
+    /// Foundation still calls it running: a later poll answers `lost` for it (status unknown).
+    static func poll(_ process: Process) -> Status? {
+        if !process.isRunning { return foundation(process) }
+        let pid = process.processIdentifier
+        guard pid > 0 else { return nil }
+        guard let state = processState(pid) else {
+            // Gone from /proc: reaped by Foundation a moment ago (look again) or by us earlier.
+            usleep(20_000)
+            return process.isRunning ? lost : foundation(process)
+        }
+        guard state == UInt8(ascii: "Z") else { return nil }
+        var raw: Int32 = 0
+        if Glibc.waitpid(pid, &raw, WNOHANG) == pid {
+            let signal = raw & 0x7f
+            return signal == 0 ? Status(status: (raw >> 8) & 0xff, signalled: false) : Status(status: signal, signalled: true)
+        }
+        // Foundation reaped it first.
+        usleep(20_000)
+        return process.isRunning ? lost : foundation(process)
+    }
+
+    static let lost = Status(status: -1, signalled: true)
+
+    private static func foundation(_ process: Process) -> Status {
+        Status(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal)
+    }
+
+    /// The state letter of /proc/<pid>/stat (R, S, Z, ...), nil when there is no such process.
+    private static func processState(_ pid: pid_t) -> UInt8? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        return text[close...].utf8.dropFirst(2).first
     }
 }
 
@@ -377,7 +427,7 @@ final class ServerProcess: @unchecked Sendable {
         return String(decoding: data, as: UTF8.self)
     }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { ChildExit.poll(process) == nil }
 
     /// Starts `swiftcached -p PORT -l 127.0.0.1 -U 0 [-u nobody] <extraArguments>` and waits
     /// (at most 30 s: the suite starts many servers at once on 2 cores) until it accepts TCP connections. Retries with another
@@ -469,10 +519,10 @@ final class ServerProcess: @unchecked Sendable {
     /// or nil if it is still running (then `stop()` ends it).
     func signalAndWait(_ signal: Int32, upTo limit: Duration) -> Int32? {
         let pid = process.processIdentifier
-        guard process.isRunning, pid > 0 else { return process.isRunning ? nil : process.terminationStatus }
+        if let exit = ChildExit.poll(process) { return exit.status }
+        guard pid > 0 else { return nil }
         _ = Glibc.kill(pid, signal)
-        guard ToolRunner.waitForExit(process, upTo: limit) else { return nil }
-        return process.terminationStatus
+        return ToolRunner.waitForExit(process, upTo: limit)?.status
     }
 
     /// SIGTERM, then SIGKILL if still running after 3 s. Idempotent, blocking
@@ -485,9 +535,9 @@ final class ServerProcess: @unchecked Sendable {
         }
         if already { return }
         let pid = process.processIdentifier
-        if process.isRunning, pid > 0 {
+        if ChildExit.poll(process) == nil, pid > 0 {
             _ = Glibc.kill(pid, SIGTERM)
-            if !ToolRunner.waitForExit(process, upTo: .seconds(3)) {
+            if ToolRunner.waitForExit(process, upTo: .seconds(3)) == nil {
                 _ = Glibc.kill(pid, SIGKILL)
                 ToolRunner.waitForExit(process, upTo: .seconds(5))
             }
