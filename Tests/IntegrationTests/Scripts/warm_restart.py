@@ -166,9 +166,10 @@ def check(port, n, statefile, exact):
                 else:
                     # Sent at batch_time, stored by the time its reply came: the TTL left is
                     # between (batch_time + ttl - now) and a second or two more (the server's
-                    # clock ticks whole seconds).
+                    # clock ticks whole seconds, from a once-a-second timer that runs late on a
+                    # loaded box: 3.2 s late once under the full suite).
                     expected = state["batch_time"][str(base)] + want - now
-                    if got is None or got < expected - 2 or got > expected + 3:
+                    if got is None or got < expected - 2 or got > expected + 6:
                         raise SystemExit("%s: remaining TTL %r, expected about %.1f" % (k, got, expected))
     print("present %d" % present)
 
