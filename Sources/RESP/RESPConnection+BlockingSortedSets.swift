@@ -115,32 +115,15 @@ extension RESPConnection {
 
     /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
     private func blockingZMPop(_ out: OutputBuffer) -> HandlerAction {
-        guard let numkeys = integerArgument(2), numkeys >= 1 else { return error(out, "ERR numkeys should be greater than 0") }
-        guard numkeys < argumentCount - 3 else { return syntaxError(out) }
-        let whereAt = 3 + numkeys
-        let max: Bool
-        if argument(whereAt, is: "min") { max = false } else if argument(whereAt, is: "max") { max = true } else { return syntaxError(out) }
-        var count = -1
-        var j = whereAt + 1
-        while j < argumentCount {
-            if count == -1 && argument(j, is: "count") && j + 1 < argumentCount {
-                j += 1
-                guard let c = integerArgument(j), c >= 1 else { return error(out, "ERR count should be greater than 0") }
-                count = c
-            } else {
-                return syntaxError(out)
-            }
-            j += 1
-        }
-        if count == -1 { count = 1 }
+        guard let (numkeys, max, count) = multiPopArguments(numkeysAt: 2, out) else { return .proceed }
         let timeout: Int
         switch blockTimeout(1) {
         case .success(let t): timeout = t
         case .failure(let e): return error(out, e.text)
         }
-        if let done = zpopFirst(3..<whereAt, max: max, count: count, out) { return done }
+        if let done = zpopFirst(3..<(3 + numkeys), max: max, count: count, out) { return done }
         guard blockingAllowed else { out.appendRESPNullArray(version); return .proceed }
-        return startBlock(keys: (3..<whereAt).map { Array(argument($0)) }, kind: .zpop(max: max, count: count),
+        return startBlock(keys: (3..<(3 + numkeys)).map { Array(argument($0)) }, kind: .zpop(max: max, count: count),
                           timeoutMs: timeout, out)
     }
 }

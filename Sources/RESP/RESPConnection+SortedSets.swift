@@ -204,27 +204,43 @@ extension RESPConnection {
         return .proceed
     }
 
-    /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: the first key holding a sorted set.
-    private func sortedSetMultiPop(_ out: OutputBuffer) -> HandlerAction {
+    /// ZMPOP's and BZMPOP's `numkeys key [key ...] MIN|MAX [COUNT count]` from argument `i` on, read
+    /// as redis's zmpopGenericCommand reads them; nil once the error is written.
+    func multiPopArguments(numkeysAt i: Int, _ out: OutputBuffer) -> (numkeys: Int, max: Bool, count: Int)? {
         // getRangeLongFromObjectOrReply with a message: the same words for a non-integer.
-        guard let numkeys = integerArgument(1), numkeys >= 1 else { return error(out, "ERR numkeys should be greater than 0") }
-        guard numkeys < argumentCount - 2 else { return syntaxError(out) }
-        let whereAt = 2 + numkeys
+        guard let numkeys = integerArgument(i), numkeys >= 1 else {
+            _ = error(out, "ERR numkeys should be greater than 0")
+            return nil
+        }
+        guard numkeys < argumentCount - (i + 1) else { _ = syntaxError(out); return nil }
+        let whereAt = i + 1 + numkeys
         let max: Bool
-        if argument(whereAt, is: "min") { max = false } else if argument(whereAt, is: "max") { max = true } else { return syntaxError(out) }
+        if argument(whereAt, is: "min") { max = false } else if argument(whereAt, is: "max") { max = true } else {
+            _ = syntaxError(out)
+            return nil
+        }
         var count = -1
         var j = whereAt + 1
         while j < argumentCount {
             if count == -1 && argument(j, is: "count") && j + 1 < argumentCount {
                 j += 1
-                guard let c = integerArgument(j), c >= 1 else { return error(out, "ERR count should be greater than 0") }
+                guard let c = integerArgument(j), c >= 1 else {
+                    _ = error(out, "ERR count should be greater than 0")
+                    return nil
+                }
                 count = c
             } else {
-                return syntaxError(out)
+                _ = syntaxError(out)
+                return nil
             }
             j += 1
         }
-        if count == -1 { count = 1 }
+        return (numkeys, max, count == -1 ? 1 : count)
+    }
+
+    /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: the first key holding a sorted set.
+    private func sortedSetMultiPop(_ out: OutputBuffer) -> HandlerAction {
+        guard let (numkeys, max, count) = multiPopArguments(numkeysAt: 1, out) else { return .proceed }
         for k in 0..<numkeys {
             guard let (key, hv) = listKey(2 + k) else { continue }
             var popped = 0
