@@ -195,10 +195,11 @@ struct StatsParityTests {
         // Both start at 2 s; a second may pass between the two reads.
         #expect(["2", "3"].contains(uptime) && ["2", "3"].contains(theirUptime), "uptime \(String(describing: uptime)), memcached's \(String(describing: theirUptime))")
         // memcached's connection_structures counts the descriptors its connections have used:
-        // whether the start-up probe's was free again when `a` came depends on its worker.
+        // whether the start-up probe's (and b's) was free again when the next came depends on its
+        // worker; under CI's full suite the two differed by 2 once (2 here, memcached's 4).
         let structures = values[1].removeValue(forKey: "connection_structures").flatMap { Int($0) } ?? -9
         let theirStructures = values[0].removeValue(forKey: "connection_structures").flatMap { Int($0) } ?? 9
-        #expect(abs(structures - theirStructures) <= 1, "connection_structures \(structures), memcached's \(theirStructures)")
+        #expect(structures >= 2 && abs(structures - theirStructures) <= 2, "connection_structures \(structures), memcached's \(theirStructures)")
         #expect(values[1] == values[0], "\(args)")
         #expect(values[0]["total_connections"] != nil)
     }
