@@ -613,7 +613,9 @@ public final class CacheEngine: @unchecked Sendable {
         if settings.useCAS {
             oldestLive.pointee.store(newOldest &- 1, ordering: .relaxed)
             if newOldest &- 1 <= now {
-                oldestCAS.pointee.store(casCounter.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+                // memcached's `oldest_cas = get_cas_id()`: takes a unique, so the uniques handed
+                // out after a flush are memcached's, and a store racing the flush gets one past it.
+                oldestCAS.pointee.store(nextCAS(), ordering: .relaxed)
             }
         } else {
             oldestLive.pointee.store(newOldest, ordering: .relaxed)

@@ -302,6 +302,36 @@ struct FlushTests {
         #expect(e.string("after") == "v")
     }
 
+    /// memcached's flush_all takes `oldest_cas = get_cas_id()` when the flush is in force now: it
+    /// consumes one CAS unique, so the next store's unique is one higher than without a flush. A
+    /// flush still in the future (delay 2 or more) and a server without CAS take none (audit of
+    /// issue 12: the uniques clients see after a flush_all were one lower than memcached's).
+    @Test("flush_all in force now consumes one CAS unique, as memcached's get_cas_id(); a later one does not",
+          arguments: [(Int64(0), UInt64(2)), (Int64(-1), UInt64(2)), (Int64(1), UInt64(2)), (Int64(2), UInt64(1))])
+    func flushConsumesCAS(_ delay: Int64, _ step: UInt64) throws {
+        let h = try Harness()
+        let e = h.engine
+        h.clock.set(1000)
+        let first = e.put("a", "v").cas
+        e.flushAll(delay: delay)
+        let second = e.put("b", "v").cas
+        #expect(second == first + step, "delay \(delay): unique \(first) then \(second)")
+        // In force now: a store after it in the same second survives (its unique is past the
+        // flush's). `flush_all 1` marks this very second, so it flushes that store too, as memcached.
+        if delay <= 0 { #expect(e.string("b") == "v") }
+    }
+
+    @Test("without CAS, flush_all consumes nothing: uniques stay 0")
+    func flushWithoutCAS() throws {
+        let h = try Harness { $0.useCAS = false }
+        let e = h.engine
+        h.clock.set(1000)
+        #expect(e.put("a", "v").cas == 0)
+        e.flushAll(delay: 0)
+        h.advance(1)
+        #expect(e.put("b", "v").cas == 0)
+    }
+
     @Test("flush_all with a delay takes effect only once the clock passes it")
     func delayedFlush() throws {
         let h = try Harness()

@@ -221,6 +221,14 @@ def t_item_size(c):
 def t_flush_last(c):
     case(c, "flush_all 2^32", b"set fa 0 0 1\r\na\r\nflush_all 4294967296\r\nget fa\r\n")
     case(c, "flush_all -1", b"set fa 0 0 1\r\na\r\nflush_all -1\r\nget fa\r\n")
+    # memcached's flush_all takes a CAS unique (oldest_cas = get_cas_id()) when its mark is in
+    # force now (no delay, 0, 1) and none for a later one (1000, then overridden by the next): the
+    # step between the uniques `ms ... c` returns for two stores around each flush (0 under -C).
+    for arg in (b" 1000", b" 1", b"", b" 0"):
+        reply = c.request(b"ms fc 1 c\r\na\r\nflush_all" + arg + b"\r\nms fc 1 c\r\nb\r\n")
+        uniques = [int(w[1:]) for w in reply.split() if w.startswith(b"c")]
+        show("flush_all%s: CAS step over it" % arg.decode(),
+             uniques[1] - uniques[0] if len(uniques) == 2 else reply)
 
 
 def main():
