@@ -19,11 +19,16 @@ extension CacheEngine {
     }
 
     /// Starts a metadump over `classes`; nil when one is already running (memcached: BUSY).
-    public func beginMetadump(classes: [Int]) -> MetadumpWalk? {
+    /// Counted as memcached's crawler counts the metadumps it runs: one `lru_crawler_starts` for
+    /// every dump (memcached links its markers even into empty lists), and each item the walk
+    /// steps over, live or not, in its list's `crawler_items_checked`; `countChecked` false for
+    /// `metadump hash`, which memcached walks in the hash table, not the lists.
+    public func beginMetadump(classes: [Int], countChecked: Bool = true) -> MetadumpWalk? {
         guard crawler.metadumpRunning.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return nil
         }
-        return MetadumpWalk(engine: self, classes: classes)
+        crawler.startCount.add(1, ordering: .relaxed)
+        return MetadumpWalk(engine: self, classes: classes, countChecked: countChecked)
     }
 }
 
@@ -48,9 +53,12 @@ public final class MetadumpWalk {
     private var active = 0
     private var started = false
     private var finished = false
+    /// Whether stepped items count in their list's `crawler_items_checked`.
+    private let countChecked: Bool
 
-    init(engine: CacheEngine, classes: [Int]) {
+    init(engine: CacheEngine, classes: [Int], countChecked: Bool) {
         self.engine = engine
+        self.countChecked = countChecked
         var lists: [Int] = []
         for seg in LRUSegment.allCases {
             for cls in classes.sorted() { lists.append(cls | (seg.rawValue << 6)) }
@@ -164,6 +172,7 @@ public final class MetadumpWalk {
                 continue
             }
             idleTurns = 0
+            if countChecked { list.pointee.stats.crawlerItemsChecked += 1 }
             marker.accessWord = it.accessWord
             let now = engine.clock.current
             var full = false

@@ -178,7 +178,9 @@ extension MemcacheConnection {
                 return .proceed
             }
             // One metadump at a time, server-wide, as memcached's crawler takes one request.
-            guard let walk = engine.beginMetadump(classes: classes) else {
+            // memcached walks `hash` in the hash table: a crawler start, no list items checked.
+            let hashOrder = TextParser.equals(input, tokens[2], "hash")
+            guard let walk = engine.beginMetadump(classes: classes, countChecked: !hashOrder) else {
                 stats.add(.metadumpBusy)
                 output.append("BUSY currently processing crawler request\r\n")
                 return .proceed

@@ -164,6 +164,42 @@ struct StatsParityTests {
         }
     }
 
+    // Audit of issue 12 (second pass): a metadump counted nothing, where memcached's crawler counts
+    // one start per dump and every item it walks as checked (`hash` walks the hash table: a start,
+    // nothing checked).
+    @Test("lru_crawler metadump counts in lru_crawler_starts and crawler_items_checked as memcached's crawler")
+    func metadumpCrawlerStats() async throws {
+        // No maintainer: neither server crawls or moves items on its own meanwhile (no TTLs either).
+        try await bothServers(["-o", "no_lru_maintainer"]) { theirs, ours in
+            var deltas: [[String]] = [[], []]
+            for (i, c) in [theirs, ours].enumerated() {
+                for k in ["a0", "a1", "a2"] { _ = ask(c, "set \(k) 0 0 1\r\nx\r\n", until: "STORED\r\n") }
+                for k in ["b0", "b1"] { _ = ask(c, "set \(k) 0 0 500\r\n\(String(repeating: "y", count: 500))\r\n", until: "STORED\r\n") }
+                func counters() -> [String: String] {
+                    Dictionary((statLines(ask(c, "stats\r\n")) + statLines(ask(c, "stats items\r\n")))
+                        .filter { $0.0 == "lru_crawler_starts" || $0.0.hasSuffix("crawler_items_checked") },
+                        uniquingKeysWith: { a, _ in a })
+                }
+                for request in ["lru_crawler metadump 63", "lru_crawler metadump 1", "lru_crawler metadump all",
+                                "lru_crawler metadump hash", "lru_crawler metadump 1,63"] {
+                    let before = counters()
+                    _ = ask(c, request + "\r\n")
+                    let after = counters()
+                    // Sorted after the class numbers are taken out: the classes may differ (item headers).
+                    let changed = after.keys.compactMap { name -> String? in
+                        let d = (Int(after[name] ?? "0") ?? 0) - (Int(before[name] ?? "0") ?? 0)
+                        return d == 0 ? nil : "\(shape(name)) +\(d)"
+                    }.sorted()
+                    deltas[i].append("\(request): \(changed.joined(separator: ", "))")
+                }
+            }
+            // memcached's own figures, so that the comparison means something.
+            #expect(deltas[0][2] == "lru_crawler metadump all: crawler_items_checked +5, items:N:crawler_items_checked +2, "
+                    + "items:N:crawler_items_checked +3, lru_crawler_starts +1", "memcached's counts changed: \(deltas[0])")
+            #expect(deltas[1] == deltas[0])
+        }
+    }
+
     // Audit of issue 12: the listener was not counted, uptime started at 0, reserved_fds was the
     // descriptors kept above -c, free_chunks_end the chunks not carved yet, lru_crawler_starts 0
     // until a crawl found work.
