@@ -61,12 +61,11 @@ extension CacheEngine {
         }
         guard let it = found else { return reply }
         reply.found = true
-        if !reply.created {
-            if request.touchExpiry != nil {
-                classCommands.add(.touchHits, it.slabClass, hash: hv)
-            } else {
-                classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6), hash: hv)
-            }
+        // A created item counts as found, as memcached's mg counts it (a hit, or a touch hit).
+        if request.touchExpiry != nil {
+            classCommands.add(.touchHits, it.slabClass, hash: hv)
+        } else {
+            classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6), hash: hv)
         }
         reply.info = itemInfo(it)
         var won = reply.created

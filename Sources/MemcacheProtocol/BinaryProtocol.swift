@@ -194,8 +194,9 @@ extension MemcacheConnection {
             stats.add(.cmdTouch)
         } else {
             found = engine.get(key, hash: hv, outcome: &outcome)
+            // memcached's process_bin_get_or_touch: a touch counts in touch_cmds only.
+            stats.add(.cmdGet)
         }
-        stats.add(.cmdGet)
         if case .overflow = outcome {
             binaryError(h, BinaryStatus.outOfMemory, output)
             return .proceed
@@ -248,12 +249,12 @@ extension MemcacheConnection {
         var mode = declaredMode
         // memcached: a CAS in the header makes any set/add/replace a compare-and-swap.
         if h.cas != 0 && !isAppend { mode = .cas }
-        stats.add(.cmdSet)
         let hash = CacheEngine.hash(key)
         let quiet = command.quiet
         switch engine.allocate(key: key, flags: flags, expiry: engine.clock.expiry(fromClient: Int64(exptime)),
                                valueLength: valueLength) {
         case .item(let item):
+            stats.add(.cmdSet)  // as memcached: not for a refused size
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: h.cas, noreply: quiet,
                                    block: ValueBlock(terminated: false),
                                    binary: BinaryStoreReply(opcode: h.opcode, opaque: h.opaque, quiet: quiet))

@@ -118,8 +118,6 @@ extension MemcacheConnection {
         if let error { output.append(error.line(command: UInt8(ascii: "g"))); return .proceed }
         guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.keyDecode); return .proceed }
         let clock = engine.clock
-        stats.add(.cmdGet)
-        if f.ttl != nil { stats.add(.cmdTouch) }
         var request = MetaGetRequest()
         request.vivifyExpiry = f.vivify.map { clock.expiry(fromClient: Int64($0)) }
         request.touchExpiry = f.ttl.map { clock.expiry(fromClient: Int64($0)) }
@@ -139,6 +137,8 @@ extension MemcacheConnection {
             case .flushed: stats.add(.getFlushed)
             default: break
             }
+            // A miss counts as a get, T or not (memcached's process_mget_command).
+            stats.add(.cmdGet)
             stats.add(.getMisses)
             if !f.quiet {
                 output.append("EN")
@@ -147,7 +147,15 @@ extension MemcacheConnection {
             }
             return .proceed
         }
-        if r.created { stats.add(.getMisses) } else { stats.add(.getHits) }
+        // memcached counts an item found or just created (N) alike: with T as a touch hit
+        // (touch_cmds, touch_hits), without as a get hit (get_cmds, get_hits).
+        if f.ttl != nil {
+            stats.add(.cmdTouch)
+            stats.add(.touchHits)
+        } else {
+            stats.add(.cmdGet)
+            stats.add(.getHits)
+        }
         let now = clock.current
         if f.returnValue {
             output.append(MetaReply.va)
@@ -262,10 +270,10 @@ extension MemcacheConnection {
             return .proceed
         }
         let hash = CacheEngine.hash(key2)
-        stats.add(.cmdSet)
         let expiry = engine.clock.expiry(fromClient: Int64(f.ttl ?? 0))
         switch engine.allocate(key: key2, flags: f.clientFlags ?? 0, expiry: expiry, valueLength: Int(length)) {
         case .item(let item):
+            stats.add(.cmdSet)  // as memcached: not for a refused size
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: f.compareCAS ?? 0, noreply: false,
                                    block: ValueBlock(terminated: true), meta: reply)
         case .tooLarge:

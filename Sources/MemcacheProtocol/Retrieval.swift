@@ -46,8 +46,8 @@ extension MemcacheConnection {
             let found = touch
                 ? engine.touch(key, hash: hash, expiry: expiry, outcome: &outcome)
                 : engine.get(key, hash: hash, outcome: &outcome)
-            if touch { stats.add(.cmdTouch) }
-            stats.add(.cmdGet)
+            // memcached: gat/gats count in touch_cmds only (touch_hits/touch_misses), not get_cmds.
+            stats.add(touch ? .cmdTouch : .cmdGet)
             if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
             if service.prefixStats.isEnabled { service.prefixStats.record(key, .get(hit: found != nil)) }
             // Past the reference limit (memcached's limited_get) the key is a miss, as in

@@ -30,13 +30,14 @@ extension MemcacheConnection {
             }
             casIn = c
         }
-        stats.add(.cmdSet)
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
         if service.prefixStats.isEnabled { service.prefixStats.record(key, .set) }
         let hash = CacheEngine.hash(key)
         let expiry = engine.clock.expiry(fromClient: Int64(exptime))
         switch engine.allocate(key: key, flags: flags, expiry: expiry, valueLength: length) {
         case .item(let item):
+            // memcached counts set_cmds once an item holds the value: not for a refused size.
+            stats.add(.cmdSet)
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: casIn, noreply: noreply,
                                    block: ValueBlock(terminated: true))
         case .tooLarge:

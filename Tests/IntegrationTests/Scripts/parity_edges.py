@@ -20,6 +20,7 @@ Usage: parity_edges.py --port P [--host 127.0.0.1]
 
 import argparse
 import socket
+import struct
 import sys
 import time
 
@@ -218,6 +219,55 @@ def t_item_size(c):
     show("item size: append to the largest, then one byte past it", reply)
 
 
+COUNTERS = ("cmd_get", "cmd_set", "cmd_touch", "get_hits", "get_misses", "touch_hits", "touch_misses", "total_items")
+
+
+def binary_request(port, opcode, key, extras=b"", value=b""):
+    """One binary request on its own connection; returns its reply's status (memcached's header)."""
+    body = extras + key + value
+    frame = struct.pack(">BBHBBHIIQ", 0x80, opcode, len(key), len(extras), 0, 0, len(body), 0, 0) + body
+    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    try:
+        s.sendall(frame)
+        reply = b""
+        while len(reply) < 24 or len(reply) < 24 + struct.unpack(">I", reply[8:12])[0]:
+            d = s.recv(1 << 16)
+            if not d:
+                raise RuntimeError("binary reply cut short: %r" % reply)
+            reply += d
+        return struct.unpack(">H", reply[6:8])[0]
+    finally:
+        s.close()
+
+
+def t_counters(c, port):
+    """Which get/touch/set counters each command moves (issue 12 audit): gat and binary touches
+    count as touches only, mg with T as a touch when it finds (or creates) the item and as a get
+    when it misses, and a store refused for its size is not a set."""
+    def counters():
+        st = c.stats()
+        return {k: int(st[k]) for k in COUNTERS}
+    c.request(b"set ct 0 0 1\r\n1\r\n")
+    text = [b"gat 0 ct-miss\r\n", b"gats 10 ct\r\n", b"mg ct T30 v\r\n", b"mg ct-miss T30\r\n",
+            b"mg ct-viv N30 T30 v\r\n", b"mg ct-viv2 N30\r\n", b"mg ct v\r\n",
+            b"set ct-big 0 0 2000000 noreply\r\n" + b"x" * 2000000 + b"\r\n",
+            b"ms ct-big 2000000 q\r\n" + b"x" * 2000000 + b"\r\n"]
+    for request in text:
+        before = counters()
+        c.request(request)
+        after = counters()
+        show("counters: %r" % request[:28], {k: after[k] - before[k] for k in COUNTERS if after[k] != before[k]})
+    binary = [("GAT hit", 0x1D, b"ct", b"\0\0\0\x0a", b""), ("GAT miss", 0x1D, b"ct-miss", b"\0\0\0\x0a", b""),
+              ("TOUCH", 0x1C, b"ct", b"\0\0\0\x0a", b""), ("GETK", 0x0C, b"ct", b"", b""),
+              ("SET too large", 0x01, b"ct-big", b"\0" * 8, b"x" * 2000000)]
+    for name, opcode, key, extras, value in binary:
+        before = counters()
+        status = binary_request(port, opcode, key, extras, value)
+        after = counters()
+        show("counters: binary %s" % name,
+             (status, {k: after[k] - before[k] for k in COUNTERS if after[k] != before[k]}))
+
+
 def t_flush_last(c):
     case(c, "flush_all 2^32", b"set fa 0 0 1\r\na\r\nflush_all 4294967296\r\nget fa\r\n")
     case(c, "flush_all -1", b"set fa 0 0 1\r\na\r\nflush_all -1\r\nget fa\r\n")
@@ -240,7 +290,9 @@ def main():
         print("refusing non-loopback host %s" % a.host)
         return 2
     c = Conn(a.port)
-    for t in (t_slabs, t_keys, t_numbers, t_rejected_stores, t_meta, t_admin, t_many_gets, t_item_size, t_flush_last):
+    t_counters_here = lambda conn: t_counters(conn, a.port)
+    t_counters_here.__name__ = "t_counters"
+    for t in (t_slabs, t_keys, t_numbers, t_rejected_stores, t_meta, t_admin, t_many_gets, t_item_size, t_counters_here, t_flush_last):
         print("--- %s" % t.__name__)
         try:
             t(c)
