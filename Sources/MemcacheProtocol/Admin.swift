@@ -60,6 +60,12 @@ extension MemcacheConnection {
             stats.add(.touchHits)
             reply(Reply.touched, output)
         } else {
+            // memcached's lookup (do_item_get) counts what it found dead, for touch too.
+            switch outcome {
+            case .expired: stats.add(.getExpired)
+            case .flushed: stats.add(.getFlushed)
+            default: break
+            }
             stats.add(.touchMisses)
             reply(Reply.notFound, output)
         }

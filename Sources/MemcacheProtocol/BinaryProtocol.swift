@@ -203,6 +203,12 @@ extension MemcacheConnection {
         }
         if service.watch.isActive(.fetchers) { logFetch(key, found, outcome) }
         guard let it = found else {
+            // memcached's lookup (do_item_get) counts what it found dead, for GET, GAT and TOUCH.
+            switch outcome {
+            case .expired: stats.add(.getExpired)
+            case .flushed: stats.add(.getFlushed)
+            default: break
+            }
             stats.add(touching ? .touchMisses : .getMisses)
             if quiet { return .proceed }
             if returnKey {

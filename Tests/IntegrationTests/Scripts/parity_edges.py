@@ -37,6 +37,7 @@ ALLOWED_DIFFERENCES = {
 class Conn:
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        self.port = port
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
@@ -279,6 +280,20 @@ def t_flush_last(c):
         uniques = [int(w[1:]) for w in reply.split() if w.startswith(b"c")]
         show("flush_all%s: CAS step over it" % arg.decode(),
              uniques[1] - uniques[0] if len(uniques) == 2 else reply)
+    # Last (a flush in force): memcached's lookup counts a flushed item it meets in get_flushed for
+    # text touch and binary GET, GAT and TOUCH too, not only for get/gat/mg.
+    keys = [b"cf-touch", b"cf-get", b"cf-gat", b"cf-btouch"]
+    c.request(b"".join(b"set %s 0 0 1\r\na\r\n" % k for k in keys) + b"flush_all\r\n")
+    for name, run in (("touch", lambda: c.request(b"touch cf-touch 0\r\n")),
+                      ("binary GET", lambda: binary_request(c.port, 0x00, b"cf-get")),
+                      ("binary GAT", lambda: binary_request(c.port, 0x1D, b"cf-gat", b"\0\0\0\0")),
+                      ("binary TOUCH", lambda: binary_request(c.port, 0x1C, b"cf-btouch", b"\0\0\0\0"))):
+        before = c.stats()
+        reply = run()
+        after = c.stats()
+        show("flushed item met by %s" % name, (reply, {k: int(after[k]) - int(before[k])
+                                                       for k in ("get_flushed", "get_expired", "get_misses", "touch_misses")
+                                                       if after[k] != before[k]}))
 
 
 def main():
