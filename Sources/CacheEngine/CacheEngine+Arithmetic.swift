@@ -38,6 +38,8 @@ public struct DeltaRequest: Sendable {
 /// What a `DeltaRequest` did, with the item's header as it was before `touch`.
 public struct DeltaReply: Sendable {
     public var result: DeltaResult
+    /// What the lookup met (`.expired`/`.flushed`: a dead item it unlinked; memcached counts it).
+    public var outcome = GetOutcome.miss
     /// The key was missing and creation was attempted (`.ok(initial)` when it worked).
     public var created = false
     /// The changed (or created) item, when `result` is `.ok`.
@@ -49,9 +51,16 @@ public struct DeltaReply: Sendable {
 extension CacheEngine {
     /// memcached's do_add_delta: incr (wraps at 2^64) or decr (floors at 0) of a decimal value.
     public func delta(_ key: UnsafeRawBufferPointer, hash hv: UInt32, incr: Bool, by delta: UInt64) -> DeltaResult {
+        var outcome = GetOutcome.miss
+        return self.delta(key, hash: hv, incr: incr, by: delta, outcome: &outcome)
+    }
+
+    /// `delta`, saying what the lookup met (`.expired`/`.flushed`: a dead item it unlinked).
+    public func delta(_ key: UnsafeRawBufferPointer, hash hv: UInt32, incr: Bool, by delta: UInt64,
+                      outcome: inout GetOutcome) -> DeltaResult {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        let (result, it) = lockedDelta(key, hv, incr: incr, by: delta)
+        let (result, it) = lockedDelta(key, hv, incr: incr, by: delta, outcome: &outcome)
         if let it { refDecrement(it) }
         return result
     }
@@ -61,9 +70,11 @@ extension CacheEngine {
     public func delta(_ key: UnsafeRawBufferPointer, hash hv: UInt32, _ request: DeltaRequest) -> DeltaReply {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        var outcome = GetOutcome.miss
         var (result, found) = lockedDelta(key, hv, incr: request.incr, by: request.delta,
-                                          casIn: request.casIn, newCAS: request.newCAS)
+                                          casIn: request.casIn, newCAS: request.newCAS, outcome: &outcome)
         var reply = DeltaReply(result: result)
+        reply.outcome = outcome
         if case .notFound = result, let create = request.create {
             reply.created = true
             var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
@@ -97,8 +108,7 @@ extension CacheEngine {
     /// `delta` with the item lock held; on success also the item now holding the value, with a
     /// reference for the caller. `casIn` (meta arithmetic's C flag) must match when not 0.
     func lockedDelta(_ key: UnsafeRawBufferPointer, _ hv: UInt32, incr: Bool, by delta: UInt64,
-                     casIn: UInt64 = 0, newCAS: UInt64? = nil) -> (DeltaResult, Item?) {
-        var outcome = GetOutcome.miss
+                     casIn: UInt64 = 0, newCAS: UInt64? = nil, outcome: inout GetOutcome) -> (DeltaResult, Item?) {
         guard let it = lockedGet(key, hv, bump: false, outcome: &outcome) else { return (.notFound, nil) }
         guard !it.isChunked, it.valueLength > 0,
               let value = parseDecimal(UnsafeRawBufferPointer(start: it.value, count: it.valueLength))

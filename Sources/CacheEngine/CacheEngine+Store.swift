@@ -104,9 +104,15 @@ extension CacheEngine {
     /// Removes the item under `key`; false when there was none.
     /// `anyType`: whatever the key holds (Redis's DEL); memcached's delete sees strings only.
     public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false) -> Bool {
+        var outcome = GetOutcome.miss
+        return delete(key, hash: hv, database: database, anyType: anyType, outcome: &outcome)
+    }
+
+    /// `delete`, saying what the lookup met (`.expired`/`.flushed`: a dead item it unlinked).
+    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false,
+                       outcome: inout GetOutcome) -> Bool {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, database: database, anyType: anyType, bump: false, outcome: &outcome) else { return false }
         classCommands.add(.deleteHits, it.slabClass, hash: hv)
         lockedUnlink(it, hv)
@@ -120,9 +126,15 @@ extension CacheEngine {
     /// next reader wins the recache.
     public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, casIn: UInt64?,
                        invalidate: StaleMark? = nil) -> DeleteResult {
+        var outcome = GetOutcome.miss
+        return delete(key, hash: hv, database: database, casIn: casIn, invalidate: invalidate, outcome: &outcome)
+    }
+
+    /// The conditional `delete`, saying what the lookup met.
+    public func delete(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, casIn: UInt64?,
+                       invalidate: StaleMark? = nil, outcome: inout GetOutcome) -> DeleteResult {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        var outcome = GetOutcome.miss
         guard let it = lockedGet(key, hv, database: database, bump: false, outcome: &outcome) else { return .notFound }
         defer { refDecrement(it) }
         if let casIn, casIn != it.cas { return .exists }

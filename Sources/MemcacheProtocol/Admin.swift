@@ -27,7 +27,10 @@ extension MemcacheConnection {
         }
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
         if service.prefixStats.isEnabled { service.prefixStats.record(key, .delete) }
-        if engine.delete(key, hash: CacheEngine.hash(key)) {
+        var outcome = GetOutcome.miss
+        let deleted = engine.delete(key, hash: CacheEngine.hash(key), outcome: &outcome)
+        stats.addDeadLookup(outcome)
+        if deleted {
             stats.add(.deleteHits)
             reply(Reply.deleted, output)
         } else {

@@ -20,7 +20,10 @@ extension MemcacheConnection {
             return .proceed
         }
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
-        switch engine.delta(key, hash: CacheEngine.hash(key), incr: incr, by: delta) {
+        var outcome = GetOutcome.miss
+        let result = engine.delta(key, hash: CacheEngine.hash(key), incr: incr, by: delta, outcome: &outcome)
+        stats.addDeadLookup(outcome)
+        switch result {
         case .ok(let value):
             stats.add(incr ? .incrHits : .decrHits)
             if !noreply {

@@ -310,7 +310,10 @@ extension MemcacheConnection {
     private func binaryDelete(_ h: BinaryHeader, _ command: BinaryCommand, _ key: UnsafeRawBufferPointer,
                               _ output: OutputBuffer) -> HandlerAction {
         let status: UInt16
-        switch engine.delete(key, hash: CacheEngine.hash(key), casIn: h.cas == 0 ? nil : h.cas) {
+        var outcome = GetOutcome.miss
+        let result = engine.delete(key, hash: CacheEngine.hash(key), casIn: h.cas == 0 ? nil : h.cas, outcome: &outcome)
+        stats.addDeadLookup(outcome)
+        switch result {
         case .deleted: status = BinaryStatus.ok
         case .notFound: status = BinaryStatus.keyNotFound
         case .exists: status = BinaryStatus.keyExists
@@ -339,6 +342,7 @@ extension MemcacheConnection {
             request.create = (initial, engine.clock.expiry(fromClient: Int64(expiration)))  // unsigned (see flush)
         }
         let r = engine.delta(key, hash: CacheEngine.hash(key), request)
+        stats.addDeadLookup(r.outcome)
         if r.created || r.result == .notFound { stats.add(incr ? .incrMisses : .decrMisses) }
         var status = BinaryStatus.ok
         var value: UInt64 = 0

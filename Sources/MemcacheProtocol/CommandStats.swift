@@ -61,6 +61,17 @@ public enum CommandCounter: Int, StatCounter {
 extension StatCounters {
     @inline(__always)
     func add(_ c: CommandCounter, _ n: UInt64 = 1) { add(c.rawValue, n) }
+
+    /// memcached's do_item_get counts the dead item any lookup meets (get, touch, delete,
+    /// incr/decr, meta), whatever the command then answers.
+    @inline(__always)
+    func addDeadLookup(_ outcome: GetOutcome) {
+        switch outcome {
+        case .expired: add(.getExpired)
+        case .flushed: add(.getFlushed)
+        default: break
+        }
+    }
 }
 
 /// What one `stats` reply is rendered from: the engine's figures are taken once, so the reply is

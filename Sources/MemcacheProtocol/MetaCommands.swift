@@ -337,7 +337,10 @@ extension MemcacheConnection {
         guard let key = metaKey(input, keyToken, base64: f.base64) else { output.append(MetaReply.invalidOrDuplicateFlag); return .proceed }
         let mark = f.invalidate ? StaleMark(expiry: f.ttl.map { engine.clock.expiry(fromClient: Int64($0)) }, newCAS: nil) : nil
         let code: StaticString?
-        switch engine.delete(key, hash: CacheEngine.hash(key), casIn: f.compareCAS, invalidate: mark) {
+        var outcome = GetOutcome.miss
+        let deleted = engine.delete(key, hash: CacheEngine.hash(key), casIn: f.compareCAS, invalidate: mark, outcome: &outcome)
+        stats.addDeadLookup(outcome)
+        switch deleted {
         case .notFound:
             stats.add(.deleteMisses)
             code = MetaReply.nf
@@ -377,6 +380,7 @@ extension MemcacheConnection {
         request.touch = f.ttl.map { clock.expiry(fromClient: Int64($0)) }
         request.create = f.vivify.map { (f.initial, clock.expiry(fromClient: Int64($0))) }
         let r = engine.delta(key, hash: CacheEngine.hash(key), request)
+        stats.addDeadLookup(r.outcome)
         let code: StaticString
         switch r.result {
         case .ok(let value):

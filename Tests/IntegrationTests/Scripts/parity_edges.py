@@ -280,19 +280,33 @@ def t_flush_last(c):
         uniques = [int(w[1:]) for w in reply.split() if w.startswith(b"c")]
         show("flush_all%s: CAS step over it" % arg.decode(),
              uniques[1] - uniques[0] if len(uniques) == 2 else reply)
-    # Last (a flush in force): memcached's lookup counts a flushed item it meets in get_flushed for
-    # text touch and binary GET, GAT and TOUCH too, not only for get/gat/mg.
-    keys = [b"cf-touch", b"cf-get", b"cf-gat", b"cf-btouch"]
-    c.request(b"".join(b"set %s 0 0 1\r\na\r\n" % k for k in keys) + b"flush_all\r\n")
-    for name, run in (("touch", lambda: c.request(b"touch cf-touch 0\r\n")),
-                      ("binary GET", lambda: binary_request(c.port, 0x00, b"cf-get")),
-                      ("binary GAT", lambda: binary_request(c.port, 0x1D, b"cf-gat", b"\0\0\0\0")),
-                      ("binary TOUCH", lambda: binary_request(c.port, 0x1C, b"cf-btouch", b"\0\0\0\0"))):
+    # Last (a flush in force): memcached's lookup counts the flushed item it meets in get_flushed
+    # whatever the command (text touch, delete, incr, decr, md, ma; binary GET, GAT, TOUCH, DELETE,
+    # INCR), not only for get/gat/mg. Each key is set and flushed right before its command, so that
+    # neither server's crawler or maintainer reclaims it first.
+    cases = (("touch", b"touch cf-touch 0\r\n", None),
+             ("delete", b"delete cf-del\r\n", None),
+             ("incr", b"incr cf-incr 1\r\n", None),
+             ("decr", b"decr cf-decr 1\r\n", None),
+             ("md", b"md cf-md\r\n", None),
+             ("ma", b"ma cf-ma\r\n", None),
+             ("binary GET", b"cf-get", (0x00, b"")),
+             ("binary GAT", b"cf-gat", (0x1D, b"\0\0\0\0")),
+             ("binary TOUCH", b"cf-btouch", (0x1C, b"\0\0\0\0")),
+             ("binary DELETE", b"cf-bdel", (0x04, b"")),
+             ("binary INCR", b"cf-bincr", (0x05, struct.pack(">QQI", 1, 0, 0xFFFFFFFF))))
+    for name, request, binary in cases:
+        key = request if binary else request.split(b" ")[1].rstrip(b"\r\n")
         before = c.stats()
-        reply = run()
+        if binary:
+            c.request(b"set %s 0 0 1\r\n1\r\nflush_all\r\n" % key)
+            reply = binary_request(c.port, binary[0], key, binary[1])
+        else:
+            reply = c.request(b"set %s 0 0 1\r\n1\r\nflush_all\r\n" % key + request)
         after = c.stats()
         show("flushed item met by %s" % name, (reply, {k: int(after[k]) - int(before[k])
-                                                       for k in ("get_flushed", "get_expired", "get_misses", "touch_misses")
+                                                       for k in ("get_flushed", "get_expired", "get_misses", "touch_misses",
+                                                                 "delete_misses", "incr_misses", "decr_misses")
                                                        if after[k] != before[k]}))
 
 
