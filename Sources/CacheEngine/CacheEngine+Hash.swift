@@ -235,15 +235,10 @@ extension CacheEngine {
         while h != 0 {
             let e = node(h)
             h = e.next
-            guard case .item(let c) = allocate(key: Self.noKey, flags: e.clientFlags, expiry: 0, valueLength: e.valueLength) else {
+            guard let c = copyEntry(e) else {
                 lockedHashFreeNow(copy)
                 return nil
             }
-            copyValue(from: e, to: c, at: 0)
-            c.entryHash = e.entryHash
-            c.next = 0
-            c.prev = 0
-            c.hashNext = 0
             lockedFieldLink(c, &copy)
         }
         return copy

@@ -48,7 +48,7 @@ extension CacheEngine {
             let n = node(h)
             h = n.next
             n.next = 0
-            refDecrement(n)
+            releaseKeyless(n)
         }
     }
 }

@@ -23,7 +23,8 @@ extension CacheEngine {
     /// The slab memory an item takes (its chunk, or a chunked item's chunks and header).
     @inline(__always)
     func chunkBytes(_ it: Item) -> Int {
-        it.isChunked ? ItemLayout.headerSize + it.valueLength : slabs.table.chunkSizes[it.slabClass]
+        if it.isCompact { return slabs.table.chunkSize(it.compactClass) }
+        return it.isChunked ? ItemLayout.headerSize + it.valueLength : slabs.table.chunkSizes[it.slabClass]
     }
 
     /// Bucket `i`'s head in the table whose directory is `dir`.
@@ -96,14 +97,14 @@ extension CacheEngine {
 
     @inline(__always)
     func entryField(_ e: Item) -> HashBytes {
-        HashBytes(engine: self, item: e, start: e.isChunked ? nil : UnsafeRawPointer(e.value), offset: 0, count: e.entryFieldLength)
+        HashBytes(engine: self, item: e, start: e.entryChunked ? nil : UnsafeRawPointer(e.entryData), offset: 0, count: e.entryFieldLength)
     }
 
     @inline(__always)
     func entryValue(_ e: Item) -> HashBytes {
         let f = e.entryFieldLength
-        return HashBytes(engine: self, item: e, start: e.isChunked ? nil : UnsafeRawPointer(e.value) + f, offset: f,
-                         count: e.valueLength - f)
+        return HashBytes(engine: self, item: e, start: e.entryChunked ? nil : UnsafeRawPointer(e.entryData) + f, offset: f,
+                         count: e.entryLength - f)
     }
 
     /// The entry holding `field`, or nil.
@@ -121,14 +122,9 @@ extension CacheEngine {
 
     /// A new entry for the pair (unlinked, the caller's reference), or nil (no memory).
     func newFieldEntry(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ h: UInt32) -> Item? {
-        guard case .item(let e) = allocate(key: Self.noKey, flags: UInt32(field.count), expiry: 0,
-                                           valueLength: field.count + value.count) else { return nil }
-        writeValue(e, at: 0, field)
-        writeValue(e, at: field.count, value)
-        e.entryHash = h
-        e.next = 0
-        e.prev = 0
-        e.hashNext = 0
+        guard let e = newEntry(fieldLength: field.count, length: field.count + value.count, hash: h) else { return nil }
+        writeEntry(e, at: 0, field)
+        writeEntry(e, at: field.count, value)
         return e
     }
 
@@ -145,7 +141,7 @@ extension CacheEngine {
         if d.tail != 0 { node(d.tail).next = h } else { d.head = h }
         d.tail = h
         d.count += 1
-        d.bytes += e.valueLength
+        d.bytes += e.entryLength
         d.memory += chunkBytes(e)
     }
 
@@ -172,7 +168,7 @@ extension CacheEngine {
         e.next = 0
         e.prev = 0
         d.count -= 1
-        d.bytes -= e.valueLength
+        d.bytes -= e.entryLength
         d.memory -= chunkBytes(e)
     }
 
@@ -189,7 +185,7 @@ extension CacheEngine {
         old.next = 0
         old.prev = 0
         old.hashNext = 0
-        d.bytes += new.valueLength - old.valueLength
+        d.bytes += new.entryLength - old.entryLength
         d.memory += chunkBytes(new) - chunkBytes(old)
     }
 

@@ -297,16 +297,11 @@ extension CacheEngine {
                 lockedHashFreeNow(copy)
                 return nil
             }
-            guard case .item(let c) = allocate(key: Self.noKey, flags: e.clientFlags, expiry: 0, valueLength: e.valueLength) else {
+            guard let c = copyEntry(e) else {
                 refDecrement(nx.item)
                 lockedHashFreeNow(copy)
                 return nil
             }
-            copyValue(from: e, to: c, at: 0)
-            c.entryHash = e.entryHash
-            c.next = 0
-            c.prev = 0
-            c.hashNext = 0
             let length = copy.count
             lockedFieldLink(c, &copy)
             lockedFieldIndexMaintain(&copy)

@@ -319,7 +319,7 @@ extension CacheEngine {
         }
         guard let x = lockedZslUnlink(&d, score: old, member: m) else { return }
         let e = node(x.entry)
-        withUnsafeBytes(of: new.bitPattern) { writeValue(e, at: e.entryFieldLength, $0) }
+        withUnsafeBytes(of: new.bitPattern) { writeEntry(e, at: e.entryFieldLength, $0) }
         x.score = new
         lockedZslInsert(&d, x, length: d.count - 1) { y in
             y.score < new || (y.score == new && self.zslMember(y).compare(m) < 0)
@@ -335,7 +335,7 @@ extension CacheEngine {
         guard let x = lockedZslUnlink(&d, score: score, member: m) else { return }
         let e = node(x.entry)
         lockedFieldUnlink(e, &d)
-        refDecrement(e)
+        releaseKeyless(e)
         d.memory -= chunkBytes(x.item)
         refDecrement(x.item)
         lockedFieldIndexMaintain(&d)
@@ -501,7 +501,7 @@ extension CacheEngine {
                 lockedZslUnlinkNode(&d, x, xh, update)
                 let e = node(x.entry)
                 lockedFieldUnlink(e, &d)
-                refDecrement(e)
+                releaseKeyless(e)
                 d.memory -= chunkBytes(x.item)
                 refDecrement(x.item)
                 xh = next
