@@ -298,7 +298,7 @@ extension CacheEngine {
                 return nil
             }
             guard let c = copyEntry(e) else {
-                refDecrement(nx.item)
+                releaseKeyless(nx.item)
                 lockedHashFreeNow(copy)
                 return nil
             }

@@ -42,9 +42,25 @@ extension CacheEngine {
         return level
     }
 
-    /// A new, unlinked node of `level` levels (its memory is the caller's to count).
+    /// A new, unlinked node of `level` levels (its memory is the caller's to count): compact in a
+    /// keyless class when one holds it and has memory (ZSetLayout.swift), else a list node.
     func newZslNode(level: Int) -> ZslNode? {
-        guard let n = allocListNode(capacity: ZslNode.capacity(level: level)) else { return nil }
+        var made: Item? = nil
+        let cls = SlabClassTable.keylessClassID(forSize: ZslNode.compactSize(level: level))
+        if cls != 0 {
+            var h = slabs.allocate(classID: cls)
+            if h == 0 && listFreeStep(maxNodes: Self.listInlineFreeNodes) > 0 { h = slabs.allocate(classID: cls) }
+            if h != 0 {
+                let n = Item(arena.pointer(h))
+                memset(n.raw, 0, 24)
+                n.raw.storeBytes(of: UInt8(cls), toByteOffset: KeylessLayout.classOffset, as: UInt8.self)
+                made = n
+            } else {
+                keylessFallbacks.add(1, ordering: .relaxed)
+            }
+        }
+        if made == nil { made = allocListNode(capacity: ZslNode.capacity(level: level)) }
+        guard let n = made else { return nil }
         let x = ZslNode(n)
         x.score = 0
         x.entry = 0
@@ -230,7 +246,7 @@ extension CacheEngine {
     func lockedZSetConvert(_ d: inout HashDescriptor) -> Bool {
         var nodes: [ZslNode] = []
         nodes.reserveCapacity(d.count + 1)
-        func giveBack() { for x in nodes { refDecrement(x.item) } }
+        func giveBack() { for x in nodes { releaseKeyless(x.item) } }
         guard let header = newZslNode(level: ZslNode.maxLevel) else { return false }
         nodes.append(header)
         for _ in 0..<d.count {
@@ -262,7 +278,7 @@ extension CacheEngine {
         var bits = Self.hashInitialBits
         while (1 << bits) < count { bits += 1 }
         guard let header = newZslNode(level: ZslNode.maxLevel) else { return nil }
-        guard let (dir, items, memory) = newFieldTable(bits: bits) else { refDecrement(header.item); return nil }
+        guard let (dir, items, memory) = newFieldTable(bits: bits) else { releaseKeyless(header.item); return nil }
         var t = HashDescriptor()
         t.encoding = .skiplist
         t.table0 = dir
@@ -293,7 +309,7 @@ extension CacheEngine {
                       before: ((ZslNode) -> Bool)?) -> Bool {
         guard let x = newZslNode(level: Self.zslRandomLevel()) else { return false }
         let e = withUnsafeBytes(of: score.bitPattern) { newFieldEntry(m, $0, Self.hash(m)) }
-        guard let e else { refDecrement(x.item); return false }
+        guard let e else { releaseKeyless(x.item); return false }
         let length = d.count
         lockedFieldLink(e, &d)
         lockedFieldIndexMaintain(&d)
@@ -337,7 +353,7 @@ extension CacheEngine {
         lockedFieldUnlink(e, &d)
         releaseKeyless(e)
         d.memory -= chunkBytes(x.item)
-        refDecrement(x.item)
+        releaseKeyless(x.item)
         lockedFieldIndexMaintain(&d)
     }
 
@@ -503,7 +519,7 @@ extension CacheEngine {
                 lockedFieldUnlink(e, &d)
                 releaseKeyless(e)
                 d.memory -= chunkBytes(x.item)
-                refDecrement(x.item)
+                releaseKeyless(x.item)
                 xh = next
             }
         }

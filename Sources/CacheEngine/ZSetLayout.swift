@@ -7,8 +7,9 @@
 //   a pop is a walk of at most 128 pairs in one chunk.
 // - skiplist: the hash's hashtable (member → score, O(1) ZSCORE) plus a skip list with span
 //   counts (redis's zskiplist: O(log n) insert, delete, rank and rank → member at any size). Its
-//   nodes are keyless list-node items (`allocListNode`), never in the engine's table or an LRU;
-//   a node's value:
+//   nodes are keyless items, never in the engine's table or an LRU: compact ones (level 1-8, in a
+//   keyless class, `ZslNode` below) or list nodes (`allocListNode`: the header, taller nodes, or
+//   when the keyless class has no memory), a list node's value:
 //       0  score        Double
 //       8  entry        the hash entry holding the member's bytes (compared through it; a member
 //                       never lies twice in memory)
@@ -69,44 +70,70 @@ public struct ZRangeQuery {
     }
 }
 
-/// A skip-list node's fields, in its value.
+/// A skip-list node's fields: in the value of a list node (44-byte header), or packed into and
+/// after a compact keyless header (KeylessLayout.swift) where an entry's unused fields lie:
+///
+///   compact node    offset  size  field
+///                        0     4  backward
+///                        4     1  level
+///                        7     1  keyless class (the compact header's)
+///                        8     4  next: level 0's forward (the free chain), as every keyless item
+///                       12     4  entry
+///                       16     4  hash next (the lazy freer's chain of chains)
+///                       24     8  score
+///                       32 + 8 i  forward handle and span of level i
+///
+/// so a node of level 1, 2 or 3 (98 % of them) takes a 40-, 48- or 56-byte chunk where the value
+/// layout above takes a 96-byte one. The header node (32 levels) and nodes past level 8 are list nodes.
 struct ZslNode {
     static let maxLevel = 32
     let item: Item
+    /// Compact (the offsets in the comment above), else the list-node value layout.
+    let compact: Bool
 
-    @inline(__always) init(_ item: Item) { self.item = item }
+    @inline(__always) init(_ item: Item) {
+        self.item = item
+        compact = item.isCompact
+    }
 
+    /// A list node's value bytes for `level` levels.
     static func capacity(level: Int) -> Int { 24 + 8 * level }
+    /// A compact node's bytes for `level` levels.
+    static func compactSize(level: Int) -> Int { 32 + 8 * level }
+
+    @inline(__always) private func at(_ compactOffset: Int, _ valueOffset: Int) -> UnsafeMutableRawPointer {
+        compact ? item.raw + compactOffset : item.value + valueOffset
+    }
 
     var score: Double {
-        @inline(__always) get { Double(bitPattern: UnsafeRawPointer(item.value).loadUnaligned(as: UInt64.self)) }
-        @inline(__always) nonmutating set { item.value.storeBytes(of: newValue.bitPattern, as: UInt64.self) }
+        @inline(__always) get { Double(bitPattern: UnsafeRawPointer(at(24, 0)).loadUnaligned(as: UInt64.self)) }
+        @inline(__always) nonmutating set { at(24, 0).storeBytes(of: newValue.bitPattern, as: UInt64.self) }
     }
     var entry: SlabHandle {
-        @inline(__always) get { UnsafeRawPointer(item.value).loadUnaligned(fromByteOffset: 8, as: UInt32.self) }
-        @inline(__always) nonmutating set { item.value.storeBytes(of: newValue, toByteOffset: 8, as: UInt32.self) }
+        @inline(__always) get { UnsafeRawPointer(at(12, 8)).loadUnaligned(as: UInt32.self) }
+        @inline(__always) nonmutating set { at(12, 8).storeBytes(of: newValue, as: UInt32.self) }
     }
     var level: Int {
-        @inline(__always) get { Int(UnsafeRawPointer(item.value).load(fromByteOffset: 12, as: UInt8.self)) }
-        @inline(__always) nonmutating set { item.value.storeBytes(of: UInt8(newValue), toByteOffset: 12, as: UInt8.self) }
+        @inline(__always) get { Int(UnsafeRawPointer(at(4, 12)).load(as: UInt8.self)) }
+        @inline(__always) nonmutating set { at(4, 12).storeBytes(of: UInt8(newValue), as: UInt8.self) }
     }
     var backward: SlabHandle {
-        @inline(__always) get { UnsafeRawPointer(item.value).loadUnaligned(fromByteOffset: 16, as: UInt32.self) }
-        @inline(__always) nonmutating set { item.value.storeBytes(of: newValue, toByteOffset: 16, as: UInt32.self) }
+        @inline(__always) get { UnsafeRawPointer(at(0, 16)).loadUnaligned(as: UInt32.self) }
+        @inline(__always) nonmutating set { at(0, 16).storeBytes(of: newValue, as: UInt32.self) }
     }
     @inline(__always) func forward(_ i: Int) -> SlabHandle {
-        UnsafeRawPointer(item.value).loadUnaligned(fromByteOffset: 24 + 8 * i, as: UInt32.self)
+        UnsafeRawPointer(at(32, 24)).loadUnaligned(fromByteOffset: 8 * i, as: UInt32.self)
     }
     /// Level 0's forward is mirrored in the header's next (the free chain).
     @inline(__always) func setForward(_ i: Int, _ h: SlabHandle) {
-        item.value.storeBytes(of: h, toByteOffset: 24 + 8 * i, as: UInt32.self)
+        at(32, 24).storeBytes(of: h, toByteOffset: 8 * i, as: UInt32.self)
         if i == 0 { item.next = h }
     }
     @inline(__always) func span(_ i: Int) -> Int {
-        Int(UnsafeRawPointer(item.value).loadUnaligned(fromByteOffset: 28 + 8 * i, as: UInt32.self))
+        Int(UnsafeRawPointer(at(36, 28)).loadUnaligned(fromByteOffset: 8 * i, as: UInt32.self))
     }
     @inline(__always) func setSpan(_ i: Int, _ s: Int) {
-        item.value.storeBytes(of: UInt32(truncatingIfNeeded: s), toByteOffset: 28 + 8 * i, as: UInt32.self)
+        at(36, 28).storeBytes(of: UInt32(truncatingIfNeeded: s), toByteOffset: 8 * i, as: UInt32.self)
     }
 }
 

@@ -45,10 +45,18 @@ struct KeylessItemTests {
         #expect(keylessUsed(e, size: 24 + 10) == n)
         #expect(e.hset("h", (0..<n).map { (Self.member($0), "v" + Self.member($0).dropFirst()) }) == .added(n))
         #expect(keylessUsed(e, size: 24 + 20) == n)
+        let keylessBefore = e.keylessSlabStats.reduce(0) { $0 + $1.stats.usedChunks }
         e.zadd("z", (0..<n).map { (Double($0), Self.member($0)) })
-        // 24 + 10 + 8 (score) = 42: the 48 class, with the hash's 44-byte pairs.
-        #expect(keylessUsed(e, size: 24 + 20) == 2 * n)
+        // An entry of 24 + 10 + 8 (score) = 42 bytes in the 48 class, with the hash's 44-byte
+        // pairs, and a compact skip-list node (40 bytes at level 1, 48 at 2, ...; a node past
+        // level 8, one in 65,536, is a list node).
+        #expect(keylessUsed(e, size: 24 + 20) >= 2 * n)
+        #expect(keylessUsed(e, size: 40) > n / 2, "level-1 nodes: 3/4 of them")
+        let keylessAfter = e.keylessSlabStats.reduce(0) { $0 + $1.stats.usedChunks }
+        #expect(keylessAfter - keylessBefore <= 2 * n && keylessAfter - keylessBefore >= 2 * n - 3)
         #expect(e.keylessFallbackCount == 0)
+        let z = try #require(e.withKey("z") { e.hashSummary($0, hash: $1, database: 0, type: .zset) })
+        #expect(z.memory < n * 100 + 64 * 1024, "zset memory \(z.memory)")
         // MEMORY USAGE's figure counts the 40-byte chunks.
         let s = try #require(e.withKey("s") { e.hashSummary($0, hash: $1, database: 0, type: .set) })
         #expect(s.memory < n * 40 + 64 * 1024, "set memory \(s.memory)")
