@@ -178,44 +178,30 @@ extension CacheEngine {
     /// ZRANK / ZREVRANK.
     public func zsetRank(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, member: UnsafeRawBufferPointer,
                          reverse: Bool) -> ZSetRankResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: .zset)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .absent }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        guard let score = lockedHashValue(d, member)?.score else { return .absent }
-        let r = lockedZRank(d, member, score: score)
-        return .rank(reverse ? d.count - 1 - r : r)
+        return lockedHashRead(key, hv, database, type: .zset, wrongType: .wrongType, absent: .absent) { d in
+            guard let score = lockedHashValue(d, member)?.score else { return .absent }
+            let r = lockedZRank(d, member, score: score)
+            return .rank(reverse ? d.count - 1 - r : r)
+        }
     }
 
     /// ZRANGE's forms: `willVisit` learns how many, `visit` sees them in the query's order.
     public func zsetRange(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, _ q: ZRangeQuery,
                           willVisit: (Int) -> Void, visit: (SlabBytes, Double) -> Void) -> HashReadResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: .zset)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .noKey }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        let (first, count) = lockedZWindow(d, q)
-        willVisit(count)
-        lockedZVisit(d, from: first, count: count, reverse: q.reverse, visit)
-        return .ok
+        return lockedHashRead(key, hv, database, type: .zset, wrongType: .wrongType, absent: .noKey) { d in
+            let (first, count) = lockedZWindow(d, q)
+            willVisit(count)
+            lockedZVisit(d, from: first, count: count, reverse: q.reverse, visit)
+            return .ok
+        }
     }
 
     /// ZCOUNT / ZLEXCOUNT: 0 for no key, nil for another type.
     public func zsetCount(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, _ q: ZRangeQuery) -> Int? {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: .zset)
-        if wrongType { return nil }
-        guard let root = found else { return 0 }
-        defer { refDecrement(root) }
-        if case .lex(let min, let max) = q.by { return lockedZLexCount(root.hashDescriptor, min, max) }
-        return lockedZWindow(root.hashDescriptor, q).count
+        lockedHashRead(key, hv, database, type: .zset, wrongType: nil, absent: 0) { d in
+            if case .lex(let min, let max) = q.by { return lockedZLexCount(d, min, max) }
+            return lockedZWindow(d, q).count
+        }
     }
 
     /// The sorted set's members and scores, copied, in order; a set's members (its order) score
