@@ -310,7 +310,7 @@ extension CacheEngine {
             while h != 0 {
                 let x = zsl(h)
                 h = x.forward(0)
-                let e = node(x.entry)
+                let e = zslEntry(x)
                 if !visit(entryField(e), entryValue(e)) { return }
             }
             return

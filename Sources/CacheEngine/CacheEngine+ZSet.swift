@@ -278,23 +278,18 @@ extension CacheEngine {
         while h != 0 {
             let x = zsl(h)
             h = x.forward(0)
-            let e = node(x.entry)
-            guard let nx = newZslNode(level: x.level) else {
+            let member = entryField(zslEntry(x))
+            let added: Bool
+            if let c = member.contiguous {
+                added = lockedZslAdd(&copy, c, x.score, level: x.level, before: { _ in true })
+            } else {
+                // A member past the largest chunk: copied out once (rare).
+                added = member.bytes.withUnsafeBytes { lockedZslAdd(&copy, $0, x.score, level: x.level, before: { _ in true }) }
+            }
+            guard added else {
                 lockedHashFreeNow(copy)
                 return nil
             }
-            guard let c = copyEntry(e) else {
-                releaseKeyless(nx.item)
-                lockedHashFreeNow(copy)
-                return nil
-            }
-            let length = copy.count
-            lockedFieldLink(c, &copy)
-            lockedFieldIndexMaintain(&copy)
-            nx.entry = arena.handle(c.raw)
-            nx.score = x.score
-            copy.memory += chunkBytes(nx.item)
-            lockedZslInsert(&copy, nx, length: length) { _ in true }
         }
         return copy
     }

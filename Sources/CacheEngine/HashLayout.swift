@@ -20,7 +20,7 @@
 //   prepended) to the list lazy freer (`ListFreeQueue`) as one list of nodes.
 //
 // An entry is a compact keyless item (KeylessLayout.swift: a 24-byte header in an engine-only
-// keyless class) when its pair fits one (at most 72 bytes), else (or when those classes have no
+// keyless class) when its pair fits one (at most 104 bytes), else (or when those classes have no
 // memory) an item with the 44-byte header whose fields are reused since nothing else reads them:
 //   cas          the field's hash (murmur3, the engine's key hash)
 //   next / prev  the next / previous entry in insertion order (0: none)

@@ -2,14 +2,14 @@
 // (one member, HashLayout.swift). Such an entry is never in the engine's hash table or an LRU,
 // never referenced by a reply, never expires and has no key, so the 44-byte item header's CAS,
 // access time, expiry, refcount and LRU class bits are dead weight on it; 24 bytes carry what it
-// uses, and it lives in an engine-only keyless slab class (40...96 bytes, SlabClasses.swift)
+// uses, and it lives in an engine-only keyless slab class (40...128 bytes, SlabClasses.swift)
 // instead of rounding up to memcached's smallest class (96 with the default -n 48):
 //
 //   offset  size  field
 //        0     4  the field's hash (the 44-byte entry keeps it in the low half of its CAS)
 //        4     2  field length
-//        6     1  flags (none yet; 0)
-//        7     1  keyless class id (64...71), never 0
+//        6     1  flags (`KeylessFlag`: a sorted-set member folded with its node)
+//        7     1  keyless class id (64...75), never 0
 //        8     4  next entry in insertion order (as the item header's LRU next)
 //       12     4  previous entry                (as the item header's LRU prev)
 //       16     4  next entry in the bucket      (as the item header's hash next)
@@ -29,6 +29,12 @@ import SlabAllocator
 import Glibc
 #endif
 
+/// Compact header flag bits (byte 6).
+enum KeylessFlag {
+    /// A sorted-set member folded with its skip-list node (ZSetLayout.swift).
+    static let zsetNode: UInt8 = 1
+}
+
 enum KeylessLayout {
     static let headerSize = 24
     static let hashOffset = 0
@@ -43,6 +49,8 @@ enum KeylessLayout {
 extension Item {
     /// A compact keyless item (KeylessLayout), not one with the 44-byte header.
     @inline(__always) var isCompact: Bool { raw.load(fromByteOffset: KeylessLayout.classOffset, as: UInt8.self) != 0 }
+    /// A compact item's flag bits (`KeylessFlag`).
+    @inline(__always) var keylessFlags: UInt8 { raw.load(fromByteOffset: KeylessLayout.flagsOffset, as: UInt8.self) }
     /// A compact item's keyless class id.
     @inline(__always) var compactClass: Int { Int(raw.load(fromByteOffset: KeylessLayout.classOffset, as: UInt8.self)) }
 
@@ -61,11 +69,13 @@ extension Item {
 extension CacheEngine {
     /// A new hashtable entry for a pair of `length` bytes whose field has `fieldLength`, unlinked,
     /// header set, bytes not yet written; nil when no memory. Compact in a keyless class when
-    /// the pair fits one and it has (or can take) a chunk; else, as before, an item with the
-    /// 44-byte header from memcached's classes (which may evict to make room), counted in
-    /// `keylessFallbacks` when only memory stood in the way.
-    func newEntry(fieldLength: Int, length: Int, hash: UInt32) -> Item? {
-        let cls = SlabClassTable.keylessClassID(forSize: KeylessLayout.headerSize + length)
+    /// the pair fits one (with `extra` bytes after it: a folded skip-list node) and it has (or
+    /// can take) a chunk; else, as before, an item with the 44-byte header from memcached's
+    /// classes (which may evict to make room), counted in `keylessFallbacks` when only memory
+    /// stood in the way. `compactOnly`: nil rather than a 44-byte entry.
+    func newEntry(fieldLength: Int, length: Int, hash: UInt32, extra: Int = 0, flags: UInt8 = 0,
+                  compactOnly: Bool = false) -> Item? {
+        let cls = SlabClassTable.keylessClassID(forSize: KeylessLayout.headerSize + length + extra)
         if cls != 0 && fieldLength <= KeylessLayout.maxFieldLength {
             var h = slabs.allocate(classID: cls)
             // Members of deleted keys waiting for the lazy freer come back first.
@@ -74,7 +84,7 @@ extension CacheEngine {
                 let e = Item(arena.pointer(h))
                 e.raw.storeBytes(of: UInt32(hash), toByteOffset: KeylessLayout.hashOffset, as: UInt32.self)
                 e.raw.storeBytes(of: UInt16(fieldLength), toByteOffset: KeylessLayout.fieldLengthOffset, as: UInt16.self)
-                e.raw.storeBytes(of: UInt8(0), toByteOffset: KeylessLayout.flagsOffset, as: UInt8.self)
+                e.raw.storeBytes(of: flags, toByteOffset: KeylessLayout.flagsOffset, as: UInt8.self)
                 e.raw.storeBytes(of: UInt8(cls), toByteOffset: KeylessLayout.classOffset, as: UInt8.self)
                 e.next = 0
                 e.prev = 0
@@ -84,6 +94,7 @@ extension CacheEngine {
             }
             keylessFallbacks.add(1, ordering: .relaxed)
         }
+        if compactOnly { return nil }
         guard case .item(let e) = allocate(key: Self.noKey, flags: UInt32(fieldLength), expiry: 0, valueLength: length) else {
             return nil
         }
@@ -121,13 +132,19 @@ extension CacheEngine {
     }
 
     /// Frees a keyless item of either header: a compact one straight into its class, one with
-    /// the item header by dropping its (only) reference.
+    /// the item header by dropping its (only) reference. A 44-byte sorted-set entry names its
+    /// skip-list node in its (otherwise unused) expiry field: the node goes with it.
     @inline(__always)
     func releaseKeyless(_ n: Item) {
         if n.isCompact {
             if memoryRefusing.load(ordering: .relaxed) { memoryRefusing.store(false, ordering: .relaxed) }
             slabs.free(arena.handle(n.raw), classID: n.compactClass)
         } else {
+            if n.keyLength == 0 && n.expiry != 0 {
+                let x = node(n.expiry)
+                n.expiry = 0
+                releaseKeyless(x)
+            }
             refDecrement(n)
         }
     }

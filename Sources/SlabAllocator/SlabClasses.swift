@@ -4,7 +4,7 @@
 // 8 bytes), classes stop once the next size would pass slab_chunk_max / factor or 62 classes exist,
 // and the last class is exactly slab_chunk_max. Items above slab_chunk_max are chunked.
 //
-// Beside that table, a few engine-only "keyless" classes (ids from `keylessBase` on, 40 to 96
+// Beside that table, a few engine-only "keyless" classes (ids from `keylessBase` on, 40 to 128
 // bytes) hold the engine's compact keyless items (a Redis hash's, set's or sorted set's members,
 // CacheEngine's KeylessLayout.swift), so that a 34-byte set member does not round up to
 // memcached's smallest class. They are not memcached's: `stats slabs` / `stats items` list
@@ -32,7 +32,7 @@ public struct SlabClassTable: Sendable {
 
     /// The first keyless class id (past memcached's 63), and the keyless chunk sizes.
     public static let keylessBase = 64
-    public static let keylessSizes = [40, 48, 56, 64, 72, 80, 88, 96]
+    public static let keylessSizes = [40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128]
     /// One past the highest class id, keyless classes included (sizes per-class state arrays).
     public static var classLimit: Int { keylessBase + keylessSizes.count }
     public var keylessIDs: Range<Int> { Self.keylessBase..<Self.classLimit }
@@ -58,7 +58,7 @@ public struct SlabClassTable: Sendable {
     @inline(__always)
     public static func keylessClassID(forSize size: Int) -> Int {
         if size > keylessSizes[keylessSizes.count - 1] { return 0 }
-        // 40, 48, ... 96: every 8 bytes from 40.
+        // 40, 48, ... 128: every 8 bytes from 40.
         return keylessBase + max(0, (size - 33) / 8)
     }
 

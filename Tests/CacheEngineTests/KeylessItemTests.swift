@@ -26,13 +26,14 @@ struct KeylessItemTests {
         let h = try Harness()
         let t = h.engine.slabs.table
         #expect(t.keylessIDs.lowerBound > t.largest)
-        #expect(t.keylessIDs.map { t.chunkSize($0) } == [40, 48, 56, 64, 72, 80, 88, 96])
+        #expect(t.keylessIDs.map { t.chunkSize($0) } == [40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128])
         #expect(SlabClassTable.keylessClassID(forSize: 24) == SlabClassTable.keylessBase)
         #expect(SlabClassTable.keylessClassID(forSize: 40) == SlabClassTable.keylessBase)
         #expect(SlabClassTable.keylessClassID(forSize: 41) == SlabClassTable.keylessBase + 1)
         #expect(SlabClassTable.keylessClassID(forSize: 96) == SlabClassTable.keylessBase + 7)
-        #expect(SlabClassTable.keylessClassID(forSize: 97) == 0)
-        #expect(h.engine.keylessSlabStats.count == 8)
+        #expect(SlabClassTable.keylessClassID(forSize: 128) == SlabClassTable.keylessBase + 11)
+        #expect(SlabClassTable.keylessClassID(forSize: 129) == 0)
+        #expect(h.engine.keylessSlabStats.count == 12)
     }
 
     @Test("set, hash and sorted-set members of 10 bytes take 40-, 48- and 48-byte keyless chunks; all back on delete")
@@ -47,16 +48,15 @@ struct KeylessItemTests {
         #expect(keylessUsed(e, size: 24 + 20) == n)
         let keylessBefore = e.keylessSlabStats.reduce(0) { $0 + $1.stats.usedChunks }
         e.zadd("z", (0..<n).map { (Double($0), Self.member($0)) })
-        // An entry of 24 + 10 + 8 (score) = 42 bytes in the 48 class, with the hash's 44-byte
-        // pairs, and a compact skip-list node (40 bytes at level 1, 48 at 2, ...; a node past
-        // level 8, one in 65,536, is a list node).
-        #expect(keylessUsed(e, size: 24 + 20) >= 2 * n)
-        #expect(keylessUsed(e, size: 40) > n / 2, "level-1 nodes: 3/4 of them")
+        // One item per member, its skip-list node folded in: 24 + 10 + 8 (score) + 5 + 8 a level
+        // = 55 bytes at level 1 (3/4 of them, the 56 class), 63 at 2, ...
+        #expect(keylessUsed(e, size: 24 + 20) == n, "the hash's pairs alone")
+        #expect(keylessUsed(e, size: 55) > n / 2, "level-1 members: 3/4 of them")
         let keylessAfter = e.keylessSlabStats.reduce(0) { $0 + $1.stats.usedChunks }
-        #expect(keylessAfter - keylessBefore <= 2 * n && keylessAfter - keylessBefore >= 2 * n - 3)
+        #expect(keylessAfter - keylessBefore == n)
         #expect(e.keylessFallbackCount == 0)
         let z = try #require(e.withKey("z") { e.hashSummary($0, hash: $1, database: 0, type: .zset) })
-        #expect(z.memory < n * 100 + 64 * 1024, "zset memory \(z.memory)")
+        #expect(z.memory < n * 70 + 64 * 1024, "zset memory \(z.memory)")
         // MEMORY USAGE's figure counts the 40-byte chunks.
         let s = try #require(e.withKey("s") { e.hashSummary($0, hash: $1, database: 0, type: .set) })
         #expect(s.memory < n * 40 + 64 * 1024, "set memory \(s.memory)")
@@ -175,4 +175,37 @@ struct KeylessItemTests {
         #expect(b.engine.slabs.classStats(cls).totalPages == 1, "the restored free chunks serve")
         #expect(Set(b.engine.smembers("s2")).count == 2000)
     }
+
+    @Test("sorted set: short members folded with their nodes, long ones a 44-byte entry with a node of its own; copy, ranges, removal and delete free both")
+    func zsetFoldAndFallback() throws {
+        let h = try Harness()
+        let e = h.engine
+        let baseline = e.usedChunks
+        // Every third member is 150 bytes: too long to fold (a 44-byte entry naming its node).
+        func name(_ i: Int) -> String { i % 3 == 0 ? Self.member(i) + String(repeating: "x", count: 140) : Self.member(i) }
+        let n = 3000
+        e.zadd("z", (0..<n).map { (Double($0), name($0)) })
+        #expect(e.zencoding("z") == .skiplist)
+        let folded = e.keylessSlabStats.reduce(0) { $0 + $1.stats.usedChunks }
+        // The folded members (2/3) plus the long members' compact nodes (1/3): about n keyless items.
+        #expect(folded >= n - 5 && folded <= n)
+        #expect(e.zall("z") == (0..<n).map(name))
+        #expect(e.zrankOf("z", name(2999)) == 2999 && e.zrankOf("z", name(1500)) == 1500)
+        #expect(e.zscoreOf("z", name(999)) == 999)
+        // COPY: the same members, order and scores.
+        #expect(e.withKey("z") { k, _ in e.withKey("c") { c, _ in e.copyKey(k, from: 0, to: c, database: 0, replace: false) } } == .done)
+        #expect(e.zall("c") == (0..<n).map(name))
+        // Remove both kinds, by member and by rank range.
+        #expect(e.zrem("z", [name(0), name(1), name(3)]) == 3)
+        #expect(e.withKey("z") { e.zsetRemoveRange($0, hash: $1, database: 0, ZRangeQuery(.rank(0, 9))) } == 10)
+        #expect(e.zall("z").first == name(13))
+        #expect(e.zrankOf("z", name(2999)) == n - 14)
+        // A new score moves a member (written in its entry, folded or not).
+        e.zadd("z", [(-1, name(2001)), (-2, name(2100))])
+        #expect(Array(e.zall("z").prefix(2)) == [name(2100), name(2001)])
+        for k in ["z", "c"] { #expect(e.withKey(k) { e.delete($0, hash: $1, anyType: true) }) }
+        e.drainListFrees()
+        #expect(e.usedChunks == baseline, "every entry and node back")
+    }
 }
+
