@@ -6,6 +6,8 @@
 // bucket by bucket, `hashRehashStep` buckets per write (redis's incremental rehash), so no
 // command moves more than that many chains. While both tables exist a lookup looks in both and
 // an insert goes to the new one. When memory for a larger table is not there, chains just grow.
+// Past deletes that leave fewer fields than a tenth of the buckets, the table halves (or more)
+// the same way, so a set emptied by SPOP gives its buckets back and its random picks stay cheap.
 // Every function here runs with the key's item lock held.
 import SlabAllocator
 #if canImport(Glibc)
@@ -189,11 +191,25 @@ extension CacheEngine {
         d.memory += chunkBytes(new) - chunkBytes(old)
     }
 
-    /// Makes the index larger when fields outnumber buckets, and moves a step of buckets when
-    /// a move is under way.
+    /// Makes the index larger when fields outnumber buckets, smaller when they fill under a
+    /// tenth of them (redis's htNeedsResize and dictResize after a delete: the smallest power of
+    /// two holding them, at least the first table's), and moves a step of buckets when a move is
+    /// under way. Growing and shrinking are the same incremental move, table0 → table1.
     func lockedFieldIndexMaintain(_ d: inout HashDescriptor) {
         if d.rehashing {
             lockedRehashStep(&d, buckets: Self.hashRehashStep)
+        } else if d.count > 0 && d.bits0 > Self.hashInitialBits && d.count * 10 < (1 << d.bits0) {
+            var bits = Self.hashInitialBits
+            while (1 << bits) < d.count { bits += 1 }
+            if let (dir, items, memory) = newFieldTable(bits: bits) {
+                d.table1 = dir
+                d.bits1 = bits
+                d.rehashIndex = 0
+                d.indexItems += items
+                d.memory += memory
+                indexShrinks.add(1, ordering: .relaxed)
+                lockedRehashStep(&d, buckets: Self.hashRehashStep)
+            }
         } else if d.count > (1 << d.bits0) && d.bits0 < 31 {
             if let (dir, items, memory) = newFieldTable(bits: d.bits0 + 1) {
                 d.table1 = dir

@@ -73,11 +73,11 @@ extension CacheEngine {
 
     /// One entry at random (the hash has at least one).
     /// Random buckets as redis's dictGetRandomKey (expected buckets / count reads) or a walk of
-    /// the insertion order (count / 2 steps), whichever costs less. The index never shrinks, so
-    /// a set emptied by SPOP keeps its buckets; walking the list for every pop of the last
-    /// quarter of a 100,000-member set made SPOP many times slower than redis-server's
-    /// (BENCHMARKS.md). The worst pick now reads about sqrt(buckets / 2) heads (256 at 131,072
-    /// buckets). The random reads stop at 16x their expected number (missed about once in 10^7
+    /// the insertion order (count / 2 steps), whichever costs less. The index shrinks once the
+    /// fields fill under a tenth of it (lockedFieldIndexMaintain), so buckets / count stays under
+    /// about 10 outside a move; while a set was emptied by SPOP with a table that never shrank,
+    /// walking the list for every pop of the last quarter of a 100,000-member set made SPOP many
+    /// times slower than redis-server's (BENCHMARKS.md). The random reads stop at 16x their expected number (missed about once in 10^7
     /// picks) and the walk answers, so a pick always ends.
     func lockedRandomEntry(_ d: HashDescriptor) -> SlabHandle {
         let size0 = 1 << d.bits0
@@ -131,10 +131,14 @@ extension CacheEngine {
                     emit(d.table0, d.bits0, Int(v & m0))
                     v = Self.nextCursor(v, mask: m0)
                 } else {
-                    let m0 = UInt64((1 << d.bits0) - 1), m1 = UInt64((1 << d.bits1) - 1)
-                    emit(d.table0, d.bits0, Int(v & m0))
+                    // redis's dictScan: the smaller table's bucket, then every bucket of the
+                    // larger one that expands it (the index grows and shrinks).
+                    let (small, smallBits, large, largeBits) = d.bits0 <= d.bits1
+                        ? (d.table0, d.bits0, d.table1, d.bits1) : (d.table1, d.bits1, d.table0, d.bits0)
+                    let m0 = UInt64((1 << smallBits) - 1), m1 = UInt64((1 << largeBits) - 1)
+                    emit(small, smallBits, Int(v & m0))
                     repeat {
-                        emit(d.table1, d.bits1, Int(v & m1))
+                        emit(large, largeBits, Int(v & m1))
                         v = Self.nextCursor(v, mask: m1)
                     } while v & (m0 ^ m1) != 0
                 }

@@ -35,6 +35,9 @@ extension CacheEngine {
     /// Entries that fitted a keyless class but took the 44-byte header because it had no memory.
     public var keylessFallbackCount: Int { keylessFallbacks.load(ordering: .relaxed) }
 
+    /// Hashtable indexes of hashes, sets and sorted sets that began shrinking after deletes.
+    public var hashIndexShrinkCount: Int { indexShrinks.load(ordering: .relaxed) }
+
     /// The class table as `-vv` prints it at start-up.
     public var slabClassTableLines: [String] { slabs.table.verboseLines() }
 

@@ -207,5 +207,45 @@ struct KeylessItemTests {
         e.drainListFrees()
         #expect(e.usedChunks == baseline, "every entry and node back")
     }
+
+    @Test("a set emptied by deletes gives its index back: the table shrinks by the incremental move; SSCAN sees every member meanwhile")
+    func indexShrinks() throws {
+        let h = try Harness()
+        let e = h.engine
+        let n = 20_000
+        #expect(e.sadd("s", (0..<n).map(Self.member)) == .added(n))
+        func summary() throws -> HashSummary { try #require(e.withKey("s") { e.hashSummary($0, hash: $1, database: 0, type: .set) }) }
+        #expect(try summary().buckets >= 16_384)
+        func remove(_ range: Range<Int>) {
+            _ = e.withKey("s") { k, hv in
+                let gone = range.map { Array(Self.member($0).utf8) }
+                return e.hashDelete(k, hash: hv, database: 0, type: .set, count: gone.count) { i in
+                    gone[i].withUnsafeBytes { UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count) }
+                }
+            }
+        }
+        // Down to 3,000: under a tenth of 32,768 buckets, a smaller table is being filled.
+        for i in stride(from: 0, to: n - 3000, by: 1) { remove(i..<(i + 1)) }
+        let during = try summary()
+        #expect(during.rehashing, "shrinking")
+        #expect(e.hashIndexShrinkCount >= 1)
+        // A full SSCAN while the smaller table is table1.
+        var seen = Set<String>()
+        var cursor: UInt64 = 0
+        repeat {
+            let (r, next) = e.withKey("s") { k, hv in
+                e.hashScan(k, hash: hv, database: 0, type: .set, cursor: cursor, count: 50) { m, _ in seen.insert(String(decoding: m.bytes, as: UTF8.self)) }
+            }
+            #expect(r == .ok)
+            cursor = next
+        } while cursor != 0
+        #expect(seen == Set(((n - 3000)..<n).map(Self.member)))
+        // Down to 40 members: the table ends at the first table's size.
+        for i in stride(from: n - 3000, to: n - 40, by: 1) { remove(i..<(i + 1)) }
+        let after = try summary()
+        #expect(!after.rehashing && after.buckets == 1 << CacheEngine.hashInitialBits, "buckets \(after.buckets)")
+        #expect(Set(e.smembers("s")) == Set(((n - 40)..<n).map(Self.member)))
+        #expect(after.memory < 40 * 40 + 4096, "memory \(after.memory)")
+    }
 }
 
