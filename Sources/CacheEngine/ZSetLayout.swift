@@ -152,7 +152,10 @@ struct ZslNode {
     }
     /// The entry holding the member (a node of its own: not folded); see `zslEntry`.
     var entry: SlabHandle {
-        @inline(__always) get { UnsafeRawPointer(folded ? item.raw : (compact ? item.raw + 12 : item.value + 8)).loadUnaligned(as: UInt32.self) }
+        @inline(__always) get {
+            if folded { return 0 }  // the member is this item (zslEntry)
+            return UnsafeRawPointer(compact ? item.raw + 12 : item.value + 8).loadUnaligned(as: UInt32.self)
+        }
         @inline(__always) nonmutating set {
             guard !folded else { return }
             (compact ? item.raw + 12 : item.value + 8).storeBytes(of: newValue, as: UInt32.self)
