@@ -142,15 +142,10 @@ extension CacheEngine {
     /// (`type: .set`: SISMEMBER, SMISMEMBER; a member's value is empty.)
     public func hashGet(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash, count: Int = 1,
                         field: (Int) -> UnsafeRawBufferPointer, visit: (HashBytes?) -> Void) -> HashReadResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .noKey }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        for i in 0..<count { visit(lockedHashValue(d, field(i))) }
-        return .ok
+        lockedHashRead(key, hv, database, type: type, wrongType: .wrongType, absent: .noKey) { d in
+            for i in 0..<count { visit(lockedHashValue(d, field(i))) }
+            return .ok
+        }
     }
 
     /// HLEN (0 for no key), or nil for a key of another type.
@@ -163,34 +158,23 @@ extension CacheEngine {
     /// another type (`missingIsEmpty` then tells them apart: nil is another type).
     public func hashSummary(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
                             missingIsEmpty: Bool = false) -> HashSummary? {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
-        if wrongType { return nil }
-        guard let root = found else {
-            return missingIsEmpty ? HashSummary(count: 0, bytes: 0, memory: 0, encoding: .listpack, buckets: 0, rehashing: false) : nil
+        let empty = HashSummary(count: 0, bytes: 0, memory: 0, encoding: .listpack, buckets: 0, rehashing: false)
+        return lockedHashRead(key, hv, database, type: type, wrongType: nil, absent: missingIsEmpty ? empty : nil) { d in
+            let buckets = d.packed ? 0 : (1 << d.bits0) + (d.rehashing ? 1 << d.bits1 : 0)
+            return HashSummary(count: d.count, bytes: d.bytes, memory: d.memory, encoding: d.encoding,
+                               buckets: buckets, rehashing: d.rehashing)
         }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        let buckets = d.packed ? 0 : (1 << d.bits0) + (d.rehashing ? 1 << d.bits1 : 0)
-        return HashSummary(count: d.count, bytes: d.bytes, memory: d.memory, encoding: d.encoding,
-                           buckets: buckets, rehashing: d.rehashing)
     }
 
     /// HGETALL / HKEYS / HVALS: `willVisit` learns the count, then `visit` sees every pair (in
     /// insertion order).
     public func hashVisit(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
                           willVisit: (Int) -> Void, visit: (HashBytes, HashBytes) -> Void) -> HashReadResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .noKey }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        willVisit(d.count)
-        lockedHashEach(d) { f, v in visit(f, v); return true }
-        return .ok
+        lockedHashRead(key, hv, database, type: type, wrongType: .wrongType, absent: .noKey) { d in
+            willVisit(d.count)
+            lockedHashEach(d) { f, v in visit(f, v); return true }
+            return .ok
+        }
     }
 
     // MARK: for RENAME, COPY and MOVE (item locks held)
@@ -235,15 +219,10 @@ extension CacheEngine {
         while h != 0 {
             let e = node(h)
             h = e.next
-            guard case .item(let c) = allocate(key: Self.noKey, flags: e.clientFlags, expiry: 0, valueLength: e.valueLength) else {
+            guard let c = copyEntry(e) else {
                 lockedHashFreeNow(copy)
                 return nil
             }
-            copyValue(from: e, to: c, at: 0)
-            c.entryHash = e.entryHash
-            c.next = 0
-            c.prev = 0
-            c.hashNext = 0
             lockedFieldLink(c, &copy)
         }
         return copy
@@ -267,6 +246,22 @@ extension CacheEngine {
             return (nil, true)
         }
         return (it, false)
+    }
+
+    /// The prologue every read of a hash, set or sorted set shares: the key's stripe locked, its
+    /// root looked up with a reference held while `body` reads its descriptor; `wrongType` for a
+    /// key of another type, `absent` for no key (then `body` does not run). The name says what
+    /// `body` runs under: the item lock, taken here.
+    @inline(__always)
+    func lockedHashRead<R>(_ key: UnsafeRawBufferPointer, _ hv: UInt32, _ database: Int, type: ItemType,
+                           wrongType: R, absent: R, _ body: (HashDescriptor) -> R) -> R {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        let (found, isWrongType) = lockedHashRoot(key, hv, database, type: type)
+        if isWrongType { return wrongType }
+        guard let root = found else { return absent }
+        defer { refDecrement(root) }
+        return body(root.hashDescriptor)
     }
 
     /// A new, empty, unlinked root (one reference, the caller's).
@@ -315,7 +310,7 @@ extension CacheEngine {
             while h != 0 {
                 let x = zsl(h)
                 h = x.forward(0)
-                let e = node(x.entry)
+                let e = zslEntry(x)
                 if !visit(entryField(e), entryValue(e)) { return }
             }
             return

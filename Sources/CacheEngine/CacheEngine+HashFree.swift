@@ -25,11 +25,11 @@ extension CacheEngine {
             return
         }
         let head = chainFieldTables(d, onto: lockedZslChain(d))
-        freeNodeChain(head: head, nodes: d.count + d.indexItems + (d.zslHeader == 0 ? 0 : d.count + 1))
+        freeNodeChain(head: head, nodes: d.count + d.indexItems + (d.zslHeader == 0 ? 0 : 1))
     }
 
-    /// The entries' chain with a sorted set's skip list after it: its nodes are chained through
-    /// their next fields already (ZSetLayout.swift), so this is one store.
+    /// The entries' chain with a sorted set's skip-list header after it: the other nodes are
+    /// folded into their entries or named by them (ZSetLayout.swift), so this is one store.
     func lockedZslChain(_ d: HashDescriptor) -> SlabHandle {
         guard d.zslHeader != 0 else { return d.head }
         guard d.tail != 0 else { return d.zslHeader }
@@ -48,7 +48,7 @@ extension CacheEngine {
             let n = node(h)
             h = n.next
             n.next = 0
-            refDecrement(n)
+            releaseKeyless(n)
         }
     }
 }

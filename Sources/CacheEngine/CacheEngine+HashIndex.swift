@@ -6,6 +6,8 @@
 // bucket by bucket, `hashRehashStep` buckets per write (redis's incremental rehash), so no
 // command moves more than that many chains. While both tables exist a lookup looks in both and
 // an insert goes to the new one. When memory for a larger table is not there, chains just grow.
+// Past deletes that leave fewer fields than a tenth of the buckets, the table halves (or more)
+// the same way, so a set emptied by SPOP gives its buckets back and its random picks stay cheap.
 // Every function here runs with the key's item lock held.
 import SlabAllocator
 #if canImport(Glibc)
@@ -23,7 +25,8 @@ extension CacheEngine {
     /// The slab memory an item takes (its chunk, or a chunked item's chunks and header).
     @inline(__always)
     func chunkBytes(_ it: Item) -> Int {
-        it.isChunked ? ItemLayout.headerSize + it.valueLength : slabs.table.chunkSizes[it.slabClass]
+        if it.isCompact { return slabs.table.chunkSize(it.compactClass) }
+        return it.isChunked ? ItemLayout.headerSize + it.valueLength : slabs.table.chunkSizes[it.slabClass]
     }
 
     /// Bucket `i`'s head in the table whose directory is `dir`.
@@ -96,14 +99,14 @@ extension CacheEngine {
 
     @inline(__always)
     func entryField(_ e: Item) -> HashBytes {
-        HashBytes(engine: self, item: e, start: e.isChunked ? nil : UnsafeRawPointer(e.value), offset: 0, count: e.entryFieldLength)
+        HashBytes(engine: self, item: e, start: e.entryChunked ? nil : UnsafeRawPointer(e.entryData), offset: 0, count: e.entryFieldLength)
     }
 
     @inline(__always)
     func entryValue(_ e: Item) -> HashBytes {
         let f = e.entryFieldLength
-        return HashBytes(engine: self, item: e, start: e.isChunked ? nil : UnsafeRawPointer(e.value) + f, offset: f,
-                         count: e.valueLength - f)
+        return HashBytes(engine: self, item: e, start: e.entryChunked ? nil : UnsafeRawPointer(e.entryData) + f, offset: f,
+                         count: e.entryLength - f)
     }
 
     /// The entry holding `field`, or nil.
@@ -121,14 +124,9 @@ extension CacheEngine {
 
     /// A new entry for the pair (unlinked, the caller's reference), or nil (no memory).
     func newFieldEntry(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ h: UInt32) -> Item? {
-        guard case .item(let e) = allocate(key: Self.noKey, flags: UInt32(field.count), expiry: 0,
-                                           valueLength: field.count + value.count) else { return nil }
-        writeValue(e, at: 0, field)
-        writeValue(e, at: field.count, value)
-        e.entryHash = h
-        e.next = 0
-        e.prev = 0
-        e.hashNext = 0
+        guard let e = newEntry(fieldLength: field.count, length: field.count + value.count, hash: h) else { return nil }
+        writeEntry(e, at: 0, field)
+        writeEntry(e, at: field.count, value)
         return e
     }
 
@@ -145,7 +143,7 @@ extension CacheEngine {
         if d.tail != 0 { node(d.tail).next = h } else { d.head = h }
         d.tail = h
         d.count += 1
-        d.bytes += e.valueLength
+        d.bytes += e.entryLength
         d.memory += chunkBytes(e)
     }
 
@@ -172,7 +170,7 @@ extension CacheEngine {
         e.next = 0
         e.prev = 0
         d.count -= 1
-        d.bytes -= e.valueLength
+        d.bytes -= e.entryLength
         d.memory -= chunkBytes(e)
     }
 
@@ -189,15 +187,29 @@ extension CacheEngine {
         old.next = 0
         old.prev = 0
         old.hashNext = 0
-        d.bytes += new.valueLength - old.valueLength
+        d.bytes += new.entryLength - old.entryLength
         d.memory += chunkBytes(new) - chunkBytes(old)
     }
 
-    /// Makes the index larger when fields outnumber buckets, and moves a step of buckets when
-    /// a move is under way.
+    /// Makes the index larger when fields outnumber buckets, smaller when they fill under a
+    /// tenth of them (redis's htNeedsResize and dictResize after a delete: the smallest power of
+    /// two holding them, at least the first table's), and moves a step of buckets when a move is
+    /// under way. Growing and shrinking are the same incremental move, table0 → table1.
     func lockedFieldIndexMaintain(_ d: inout HashDescriptor) {
         if d.rehashing {
             lockedRehashStep(&d, buckets: Self.hashRehashStep)
+        } else if d.count > 0 && d.bits0 > Self.hashInitialBits && d.count * 10 < (1 << d.bits0) {
+            var bits = Self.hashInitialBits
+            while (1 << bits) < d.count { bits += 1 }
+            if let (dir, items, memory) = newFieldTable(bits: bits) {
+                d.table1 = dir
+                d.bits1 = bits
+                d.rehashIndex = 0
+                d.indexItems += items
+                d.memory += memory
+                indexShrinks.add(1, ordering: .relaxed)
+                lockedRehashStep(&d, buckets: Self.hashRehashStep)
+            }
         } else if d.count > (1 << d.bits0) && d.bits0 < 31 {
             if let (dir, items, memory) = newFieldTable(bits: d.bits0 + 1) {
                 d.table1 = dir

@@ -158,14 +158,14 @@ extension CacheEngine {
         let h = Self.hash(field)
         if let old = lockedFieldFind(d, field, h) {
             if onlyIfAbsent { return .present }
-            if !old.isChunked && old.valueLength == field.count + value.count {
+            if !old.entryChunked && old.entryLength == field.count + value.count {
                 // Same length: the value is overwritten in place.
-                writeValue(old, at: field.count, value)
+                writeEntry(old, at: field.count, value)
                 return .updated
             }
             guard let e = newFieldEntry(field, value, h) else { return .outOfMemory }
             lockedFieldReplace(old, with: e, &d)
-            refDecrement(old)
+            releaseKeyless(old)
             return .updated
         }
         guard let e = newFieldEntry(field, value, h) else { return .outOfMemory }
@@ -179,7 +179,7 @@ extension CacheEngine {
         if d.packed { return lockedPackedRemove(&d, field) }
         guard let e = lockedFieldFind(d, field, Self.hash(field)) else { return false }
         lockedFieldUnlink(e, &d)
-        refDecrement(e)
+        releaseKeyless(e)
         lockedFieldIndexMaintain(&d)
         return true
     }

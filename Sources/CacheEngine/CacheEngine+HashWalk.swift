@@ -15,74 +15,69 @@ extension CacheEngine {
     public func hashRandom(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
                            count: Int, distinct: Bool,
                            willVisit: (Int) -> Void, visit: (HashBytes, HashBytes) -> Void) -> HashReadResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .noKey }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        if distinct && count >= d.count {
-            willVisit(d.count)
-            if type == .zset {
-                // redis walks a sorted set from its end (zuiInitIterator): highest first.
-                lockedZEachReverse(d, visit)
+        return lockedHashRead(key, hv, database, type: type, wrongType: .wrongType, absent: .noKey) { d in
+            if distinct && count >= d.count {
+                willVisit(d.count)
+                if type == .zset {
+                    // redis walks a sorted set from its end (zuiInitIterator): highest first.
+                    lockedZEachReverse(d, visit)
+                    return .ok
+                }
+                lockedHashEach(d) { f, v in visit(f, v); return true }
                 return .ok
             }
-            lockedHashEach(d) { f, v in visit(f, v); return true }
-            return .ok
-        }
-        willVisit(count)
-        if d.packed {
-            var places: [Int] = []
-            places.reserveCapacity(d.count)
-            packedVisit(d) { pair, _ in places.append(pair.offset); return true }
-            if distinct { places.shuffle() }
-            let n = node(d.head)
-            for i in 0..<count {
-                let pair = PackedPair(UnsafeRawPointer(n.value), at: distinct ? places[i] : places.randomElement()!)
-                visit(packedBytes(n, pair.field, pair.fieldCount), packedBytes(n, pair.value, pair.valueCount))
+            willVisit(count)
+            if d.packed {
+                var places: [Int] = []
+                places.reserveCapacity(d.count)
+                packedVisit(d) { pair, _ in places.append(pair.offset); return true }
+                if distinct { places.shuffle() }
+                let n = node(d.head)
+                for i in 0..<count {
+                    let pair = PackedPair(UnsafeRawPointer(n.value), at: distinct ? places[i] : places.randomElement()!)
+                    visit(packedBytes(n, pair.field, pair.fieldCount), packedBytes(n, pair.value, pair.valueCount))
+                }
+                return .ok
+            }
+            if !distinct {
+                for _ in 0..<count {
+                    let e = node(lockedRandomEntry(d))
+                    visit(entryField(e), entryValue(e))
+                }
+                return .ok
+            }
+            if count * 3 > d.count {
+                // Many of them: a partial shuffle of every entry (redis's case 3 copies the hash).
+                var all: [SlabHandle] = []
+                all.reserveCapacity(d.count)
+                var h = d.head
+                while h != 0 { all.append(h); h = node(h).next }
+                for i in 0..<count {
+                    all.swapAt(i, Int.random(in: i..<all.count))
+                    let e = node(all[i])
+                    visit(entryField(e), entryValue(e))
+                }
+                return .ok
+            }
+            var seen = Set<SlabHandle>()
+            while seen.count < count {
+                let h = lockedRandomEntry(d)
+                if seen.insert(h).inserted {
+                    let e = node(h)
+                    visit(entryField(e), entryValue(e))
+                }
             }
             return .ok
         }
-        if !distinct {
-            for _ in 0..<count {
-                let e = node(lockedRandomEntry(d))
-                visit(entryField(e), entryValue(e))
-            }
-            return .ok
-        }
-        if count * 3 > d.count {
-            // Many of them: a partial shuffle of every entry (redis's case 3 copies the hash).
-            var all: [SlabHandle] = []
-            all.reserveCapacity(d.count)
-            var h = d.head
-            while h != 0 { all.append(h); h = node(h).next }
-            for i in 0..<count {
-                all.swapAt(i, Int.random(in: i..<all.count))
-                let e = node(all[i])
-                visit(entryField(e), entryValue(e))
-            }
-            return .ok
-        }
-        var seen = Set<SlabHandle>()
-        while seen.count < count {
-            let h = lockedRandomEntry(d)
-            if seen.insert(h).inserted {
-                let e = node(h)
-                visit(entryField(e), entryValue(e))
-            }
-        }
-        return .ok
     }
 
     /// One entry at random (the hash has at least one).
     /// Random buckets as redis's dictGetRandomKey (expected buckets / count reads) or a walk of
-    /// the insertion order (count / 2 steps), whichever costs less. The index never shrinks, so
-    /// a set emptied by SPOP keeps its buckets; walking the list for every pop of the last
-    /// quarter of a 100,000-member set made SPOP many times slower than redis-server's
-    /// (BENCHMARKS.md). The worst pick now reads about sqrt(buckets / 2) heads (256 at 131,072
-    /// buckets). The random reads stop at 16x their expected number (missed about once in 10^7
+    /// the insertion order (count / 2 steps), whichever costs less. The index shrinks once the
+    /// fields fill under a tenth of it (lockedFieldIndexMaintain), so buckets / count stays under
+    /// about 10 outside a move; while a set was emptied by SPOP with a table that never shrank,
+    /// walking the list for every pop of the last quarter of a 100,000-member set made SPOP many
+    /// times slower than redis-server's (BENCHMARKS.md). The random reads stop at 16x their expected number (missed about once in 10^7
     /// picks) and the walk answers, so a pick always ends.
     func lockedRandomEntry(_ d: HashDescriptor) -> SlabHandle {
         let size0 = 1 << d.bits0
@@ -113,44 +108,43 @@ extension CacheEngine {
     public func hashScan(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, type: ItemType = .hash,
                          cursor: UInt64, count: Int,
                          visit: (HashBytes, HashBytes) -> Void) -> (HashReadResult, UInt64) {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: type)
-        if wrongType { return (.wrongType, 0) }
-        guard let root = found else { return (.noKey, 0) }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        if d.packed {
-            lockedHashEach(d) { f, v in visit(f, v); return true }
-            return (.ok, 0)
-        }
-        var v = cursor
-        var emitted = 0
-        var iterations = count > Int.max / 10 ? Int.max : count * 10
-        func emit(_ dir: SlabHandle, _ bits: Int, _ b: Int) {
-            var x = bucketHead(dir, bits: bits, b).pointee
-            while x != 0 {
-                let e = node(x)
-                visit(entryField(e), entryValue(e))
-                emitted += 1
-                x = e.hashNext
+        return lockedHashRead(key, hv, database, type: type, wrongType: (.wrongType, 0), absent: (.noKey, 0)) { d in
+            if d.packed {
+                lockedHashEach(d) { f, v in visit(f, v); return true }
+                return (.ok, 0)
             }
-        }
-        repeat {
-            if !d.rehashing {
-                let m0 = UInt64((1 << d.bits0) - 1)
-                emit(d.table0, d.bits0, Int(v & m0))
-                v = Self.nextCursor(v, mask: m0)
-            } else {
-                let m0 = UInt64((1 << d.bits0) - 1), m1 = UInt64((1 << d.bits1) - 1)
-                emit(d.table0, d.bits0, Int(v & m0))
-                repeat {
-                    emit(d.table1, d.bits1, Int(v & m1))
-                    v = Self.nextCursor(v, mask: m1)
-                } while v & (m0 ^ m1) != 0
+            var v = cursor
+            var emitted = 0
+            var iterations = count > Int.max / 10 ? Int.max : count * 10
+            func emit(_ dir: SlabHandle, _ bits: Int, _ b: Int) {
+                var x = bucketHead(dir, bits: bits, b).pointee
+                while x != 0 {
+                    let e = node(x)
+                    visit(entryField(e), entryValue(e))
+                    emitted += 1
+                    x = e.hashNext
+                }
             }
-            iterations -= 1
-        } while v != 0 && iterations > 0 && emitted < count
-        return (.ok, v)
+            repeat {
+                if !d.rehashing {
+                    let m0 = UInt64((1 << d.bits0) - 1)
+                    emit(d.table0, d.bits0, Int(v & m0))
+                    v = Self.nextCursor(v, mask: m0)
+                } else {
+                    // redis's dictScan: the smaller table's bucket, then every bucket of the
+                    // larger one that expands it (the index grows and shrinks).
+                    let (small, smallBits, large, largeBits) = d.bits0 <= d.bits1
+                        ? (d.table0, d.bits0, d.table1, d.bits1) : (d.table1, d.bits1, d.table0, d.bits0)
+                    let m0 = UInt64((1 << smallBits) - 1), m1 = UInt64((1 << largeBits) - 1)
+                    emit(small, smallBits, Int(v & m0))
+                    repeat {
+                        emit(large, largeBits, Int(v & m1))
+                        v = Self.nextCursor(v, mask: m1)
+                    } while v & (m0 ^ m1) != 0
+                }
+                iterations -= 1
+            } while v != 0 && iterations > 0 && emitted < count
+            return (.ok, v)
+        }
     }
 }

@@ -52,7 +52,7 @@ extension CacheEngine {
             while h != 0 {
                 let n = Item(arena.pointer(h))
                 h = n.next
-                refDecrement(n)
+                releaseKeyless(n)
             }
             return
         }
@@ -99,7 +99,7 @@ extension CacheEngine {
             let n = Item(arena.pointer(h))
             h = n.next
             n.hashNext = 0
-            refDecrement(n)
+            releaseKeyless(n)
         }
         q.pendingNodes.subtract(taken, ordering: .relaxed)
         return taken

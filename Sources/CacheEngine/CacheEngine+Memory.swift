@@ -26,6 +26,18 @@ extension CacheEngine {
     /// `stats slabs` counters of one class.
     public func slabClassStats(_ id: Int) -> SlabStats { slabs.classStats(id) }
 
+    /// The engine-only keyless classes (hash, set and sorted-set members: KeylessLayout.swift),
+    /// id and counters; not memcached's, so `stats slabs` does not list them.
+    public var keylessSlabStats: [(id: Int, stats: SlabStats)] {
+        slabs.table.keylessIDs.map { ($0, slabs.classStats($0)) }
+    }
+
+    /// Entries that fitted a keyless class but took the 44-byte header because it had no memory.
+    public var keylessFallbackCount: Int { keylessFallbacks.load(ordering: .relaxed) }
+
+    /// Hashtable indexes of hashes, sets and sorted sets that began shrinking after deletes.
+    public var hashIndexShrinkCount: Int { indexShrinks.load(ordering: .relaxed) }
+
     /// The class table as `-vv` prints it at start-up.
     public var slabClassTableLines: [String] { slabs.table.verboseLines() }
 

@@ -242,17 +242,12 @@ extension CacheEngine {
 
     /// The set's members, copied, in its order (SINTER, SUNION, SDIFF work on these).
     public func setSnapshot(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int) -> SetSnapshot {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: .set)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .noKey }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        var out: [[UInt8]] = []
-        out.reserveCapacity(d.count)
-        lockedHashEach(d) { m, _ in out.append(m.bytes); return true }
-        return .members(out)
+        return lockedHashRead(key, hv, database, type: .set, wrongType: .wrongType, absent: .noKey) { d in
+            var out: [[UInt8]] = []
+            out.reserveCapacity(d.count)
+            lockedHashEach(d) { m, _ in out.append(m.bytes); return true }
+            return .members(out)
+        }
     }
 
     /// SINTERSTORE / SUNIONSTORE / SDIFFSTORE: `key` becomes a set of `members` (distinct),

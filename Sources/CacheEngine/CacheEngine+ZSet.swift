@@ -178,44 +178,30 @@ extension CacheEngine {
     /// ZRANK / ZREVRANK.
     public func zsetRank(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, member: UnsafeRawBufferPointer,
                          reverse: Bool) -> ZSetRankResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: .zset)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .absent }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        guard let score = lockedHashValue(d, member)?.score else { return .absent }
-        let r = lockedZRank(d, member, score: score)
-        return .rank(reverse ? d.count - 1 - r : r)
+        return lockedHashRead(key, hv, database, type: .zset, wrongType: .wrongType, absent: .absent) { d in
+            guard let score = lockedHashValue(d, member)?.score else { return .absent }
+            let r = lockedZRank(d, member, score: score)
+            return .rank(reverse ? d.count - 1 - r : r)
+        }
     }
 
     /// ZRANGE's forms: `willVisit` learns how many, `visit` sees them in the query's order.
     public func zsetRange(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, _ q: ZRangeQuery,
                           willVisit: (Int) -> Void, visit: (SlabBytes, Double) -> Void) -> HashReadResult {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: .zset)
-        if wrongType { return .wrongType }
-        guard let root = found else { return .noKey }
-        defer { refDecrement(root) }
-        let d = root.hashDescriptor
-        let (first, count) = lockedZWindow(d, q)
-        willVisit(count)
-        lockedZVisit(d, from: first, count: count, reverse: q.reverse, visit)
-        return .ok
+        return lockedHashRead(key, hv, database, type: .zset, wrongType: .wrongType, absent: .noKey) { d in
+            let (first, count) = lockedZWindow(d, q)
+            willVisit(count)
+            lockedZVisit(d, from: first, count: count, reverse: q.reverse, visit)
+            return .ok
+        }
     }
 
     /// ZCOUNT / ZLEXCOUNT: 0 for no key, nil for another type.
     public func zsetCount(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, _ q: ZRangeQuery) -> Int? {
-        itemLocks.lock(hv)
-        defer { itemLocks.unlock(hv) }
-        let (found, wrongType) = lockedHashRoot(key, hv, database, type: .zset)
-        if wrongType { return nil }
-        guard let root = found else { return 0 }
-        defer { refDecrement(root) }
-        if case .lex(let min, let max) = q.by { return lockedZLexCount(root.hashDescriptor, min, max) }
-        return lockedZWindow(root.hashDescriptor, q).count
+        lockedHashRead(key, hv, database, type: .zset, wrongType: nil, absent: 0) { d in
+            if case .lex(let min, let max) = q.by { return lockedZLexCount(d, min, max) }
+            return lockedZWindow(d, q).count
+        }
     }
 
     /// The sorted set's members and scores, copied, in order; a set's members (its order) score
@@ -292,28 +278,18 @@ extension CacheEngine {
         while h != 0 {
             let x = zsl(h)
             h = x.forward(0)
-            let e = node(x.entry)
-            guard let nx = newZslNode(level: x.level) else {
+            let member = entryField(zslEntry(x))
+            let added: Bool
+            if let c = member.contiguous {
+                added = lockedZslAdd(&copy, c, x.score, level: x.level, before: { _ in true })
+            } else {
+                // A member past the largest chunk: copied out once (rare).
+                added = member.bytes.withUnsafeBytes { lockedZslAdd(&copy, $0, x.score, level: x.level, before: { _ in true }) }
+            }
+            guard added else {
                 lockedHashFreeNow(copy)
                 return nil
             }
-            guard case .item(let c) = allocate(key: Self.noKey, flags: e.clientFlags, expiry: 0, valueLength: e.valueLength) else {
-                refDecrement(nx.item)
-                lockedHashFreeNow(copy)
-                return nil
-            }
-            copyValue(from: e, to: c, at: 0)
-            c.entryHash = e.entryHash
-            c.next = 0
-            c.prev = 0
-            c.hashNext = 0
-            let length = copy.count
-            lockedFieldLink(c, &copy)
-            lockedFieldIndexMaintain(&copy)
-            nx.entry = arena.handle(c.raw)
-            nx.score = x.score
-            copy.memory += chunkBytes(nx.item)
-            lockedZslInsert(&copy, nx, length: length) { _ in true }
         }
         return copy
     }

@@ -17,7 +17,10 @@ extension CacheEngine {
 
     @inline(__always) func zsl(_ h: SlabHandle) -> ZslNode { ZslNode(node(h)) }
 
-    @inline(__always) func zslMember(_ x: ZslNode) -> SlabBytes { entryField(node(x.entry)) }
+    /// The entry holding node `x`'s member: `x` itself when folded.
+    @inline(__always) func zslEntry(_ x: ZslNode) -> Item { x.folded ? x.item : node(x.entry) }
+
+    @inline(__always) func zslMember(_ x: ZslNode) -> SlabBytes { entryField(zslEntry(x)) }
 
     /// sdscmp of two byte runs.
     @inline(__always)
@@ -42,9 +45,25 @@ extension CacheEngine {
         return level
     }
 
-    /// A new, unlinked node of `level` levels (its memory is the caller's to count).
+    /// A new, unlinked node of `level` levels (its memory is the caller's to count): compact in a
+    /// keyless class when one holds it and has memory (ZSetLayout.swift), else a list node.
     func newZslNode(level: Int) -> ZslNode? {
-        guard let n = allocListNode(capacity: ZslNode.capacity(level: level)) else { return nil }
+        var made: Item? = nil
+        let cls = SlabClassTable.keylessClassID(forSize: ZslNode.compactSize(level: level))
+        if cls != 0 {
+            var h = slabs.allocate(classID: cls)
+            if h == 0 && listFreeStep(maxNodes: Self.listInlineFreeNodes) > 0 { h = slabs.allocate(classID: cls) }
+            if h != 0 {
+                let n = Item(arena.pointer(h))
+                memset(n.raw, 0, 24)
+                n.raw.storeBytes(of: UInt8(cls), toByteOffset: KeylessLayout.classOffset, as: UInt8.self)
+                made = n
+            } else {
+                keylessFallbacks.add(1, ordering: .relaxed)
+            }
+        }
+        if made == nil { made = allocListNode(capacity: ZslNode.capacity(level: level)) }
+        guard let n = made else { return nil }
         let x = ZslNode(n)
         x.score = 0
         x.entry = 0
@@ -124,7 +143,6 @@ extension CacheEngine {
         let f0 = x.forward(0)
         if f0 != 0 { zsl(f0).backward = x.backward } else { header.backward = x.backward }
         while d.zslLevel > 1 && header.forward(d.zslLevel - 1) == 0 { d.zslLevel -= 1 }
-        x.item.next = 0
     }
 
     /// Unlinks the node of (score, member) and returns it (not freed), or nil.
@@ -226,34 +244,23 @@ extension CacheEngine {
     }
 
     /// The listpack becomes a skip list over a hashtable; false when memory runs out (the
-    /// listpack is left as it was: every node is taken before anything changes).
+    /// listpack is left as it was: the new encoding is built whole before it replaces it).
     func lockedZSetConvert(_ d: inout HashDescriptor) -> Bool {
-        var nodes: [ZslNode] = []
-        nodes.reserveCapacity(d.count + 1)
-        func giveBack() { for x in nodes { refDecrement(x.item) } }
-        guard let header = newZslNode(level: ZslNode.maxLevel) else { return false }
-        nodes.append(header)
-        for _ in 0..<d.count {
-            guard let x = newZslNode(level: Self.zslRandomLevel()) else { giveBack(); return false }
-            nodes.append(x)
+        guard var t = newZslDescriptor(count: d.count) else { return false }
+        var failed = false
+        // The listpack's order is the set's: each member goes last.
+        packedVisit(d) { pair, n in
+            let m = UnsafeRawBufferPointer(start: n.value + pair.field, count: pair.fieldCount)
+            let score = Double(bitPattern: UnsafeRawPointer(n.value + pair.value).loadUnaligned(as: UInt64.self))
+            guard lockedZslAdd(&t, m, score, before: { _ in true }) else { failed = true; return false }
+            return true
         }
-        guard lockedHashConvert(&d) else { giveBack(); return false }
-        d.encoding = .skiplist
-        d.zslHeader = arena.handle(header.item.raw)
-        d.zslLevel = 1
-        for x in nodes { d.memory += chunkBytes(x.item) }
-        // The entries came out of the listpack in its order, the set's order: each goes last.
-        var h = d.head
-        var i = 1
-        while h != 0 {
-            let e = node(h)
-            let x = nodes[i]
-            x.entry = h
-            x.score = entryValue(e).score
-            lockedZslInsert(&d, x, length: i - 1) { _ in true }
-            i += 1
-            h = e.next
+        if failed {
+            lockedHashFreeNow(t)
+            return false
         }
+        if d.head != 0 { refDecrement(node(d.head)) }
+        d = t
         return true
     }
 
@@ -262,7 +269,7 @@ extension CacheEngine {
         var bits = Self.hashInitialBits
         while (1 << bits) < count { bits += 1 }
         guard let header = newZslNode(level: ZslNode.maxLevel) else { return nil }
-        guard let (dir, items, memory) = newFieldTable(bits: bits) else { refDecrement(header.item); return nil }
+        guard let (dir, items, memory) = newFieldTable(bits: bits) else { releaseKeyless(header.item); return nil }
         var t = HashDescriptor()
         t.encoding = .skiplist
         t.table0 = dir
@@ -288,18 +295,15 @@ extension CacheEngine {
     }
 
     /// A new member in the skip list and the hashtable; `before` when the caller knows where it
-    /// goes (a copy, in order), else by score and member.
-    func lockedZslAdd(_ d: inout HashDescriptor, _ m: UnsafeRawBufferPointer, _ score: Double,
+    /// goes (a copy, in order), else by score and member. `level`: the node's (a copy keeps the
+    /// original's), else redis's random level.
+    func lockedZslAdd(_ d: inout HashDescriptor, _ m: UnsafeRawBufferPointer, _ score: Double, level: Int? = nil,
                       before: ((ZslNode) -> Bool)?) -> Bool {
-        guard let x = newZslNode(level: Self.zslRandomLevel()) else { return false }
-        let e = withUnsafeBytes(of: score.bitPattern) { newFieldEntry(m, $0, Self.hash(m)) }
-        guard let e else { refDecrement(x.item); return false }
+        guard let (e, x) = newZslMember(m, score, level: level ?? Self.zslRandomLevel()) else { return false }
         let length = d.count
         lockedFieldLink(e, &d)
         lockedFieldIndexMaintain(&d)
-        x.entry = arena.handle(e.raw)
-        x.score = score
-        d.memory += chunkBytes(x.item)
+        if !x.folded { d.memory += chunkBytes(x.item) }
         if let before {
             lockedZslInsert(&d, x, length: length, before: before)
         } else {
@@ -318,8 +322,8 @@ extension CacheEngine {
             return
         }
         guard let x = lockedZslUnlink(&d, score: old, member: m) else { return }
-        let e = node(x.entry)
-        withUnsafeBytes(of: new.bitPattern) { writeValue(e, at: e.entryFieldLength, $0) }
+        let e = zslEntry(x)
+        withUnsafeBytes(of: new.bitPattern) { writeEntry(e, at: e.entryFieldLength, $0) }
         x.score = new
         lockedZslInsert(&d, x, length: d.count - 1) { y in
             y.score < new || (y.score == new && self.zslMember(y).compare(m) < 0)
@@ -333,11 +337,7 @@ extension CacheEngine {
             return
         }
         guard let x = lockedZslUnlink(&d, score: score, member: m) else { return }
-        let e = node(x.entry)
-        lockedFieldUnlink(e, &d)
-        refDecrement(e)
-        d.memory -= chunkBytes(x.item)
-        refDecrement(x.item)
+        lockedZslFree(x, &d)
         lockedFieldIndexMaintain(&d)
     }
 
@@ -432,7 +432,7 @@ extension CacheEngine {
             while h != 0 {
                 let x = zsl(h)
                 h = x.backward
-                let e = node(x.entry)
+                let e = zslEntry(x)
                 visit(entryField(e), entryValue(e))
             }
             return
@@ -499,11 +499,7 @@ extension CacheEngine {
                 let x = zsl(xh)
                 let next = x.forward(0)
                 lockedZslUnlinkNode(&d, x, xh, update)
-                let e = node(x.entry)
-                lockedFieldUnlink(e, &d)
-                refDecrement(e)
-                d.memory -= chunkBytes(x.item)
-                refDecrement(x.item)
+                lockedZslFree(x, &d)
                 xh = next
             }
         }

@@ -75,6 +75,11 @@ public final class CacheEngine: @unchecked Sendable {
     /// its `denyoom` commands up front while it is set, as redis does while used memory is over
     /// maxmemory and nothing can be evicted.
     let memoryRefusing = Atomic<Bool>(false)
+    /// Hashtable entries that fitted a keyless class but got the 44-byte header in memcached's
+    /// classes because the keyless class had no chunk and could take no page (KeylessLayout.swift).
+    let keylessFallbacks = Atomic<Int>(0)
+    /// Hashtable indexes (hashes, sets, sorted sets) that began shrinking after deletes.
+    let indexShrinks = Atomic<Int>(0)
     /// Told of every eviction, by any policy and whichever port's allocation made it (the Redis
     /// port's keyspace event `evicted`): the key (valid during the call) and its logical database.
     let evictionHook = Mutex<EvictionObserver?>(nil)

@@ -19,12 +19,15 @@
 //   HGETALL walks that chain, and a deleted hash hands the whole chain (with the index's items
 //   prepended) to the list lazy freer (`ListFreeQueue`) as one list of nodes.
 //
-// An entry's header fields, reused since nothing else reads them:
+// An entry is a compact keyless item (KeylessLayout.swift: a 24-byte header in an engine-only
+// keyless class) when its pair fits one (at most 104 bytes), else (or when those classes have no
+// memory) an item with the 44-byte header whose fields are reused since nothing else reads them:
 //   cas          the field's hash (murmur3, the engine's key hash)
 //   next / prev  the next / previous entry in insertion order (0: none)
 //   hash next    the next entry in the same bucket
 //   client flags the field's length
 //   value length the field's and value's length
+// Both are read through `entryHash`, `entryFieldLength`, `entryLength`, `entryData`.
 // An index item (directory or segment) is a packed node whose value is its handle array.
 import SlabAllocator
 #if canImport(Glibc)
@@ -112,15 +115,17 @@ extension Item {
         }
     }
 
-    /// A hashtable entry's field length.
+    /// A hashtable entry's field length (either header, KeylessLayout.swift).
     @inline(__always) var entryFieldLength: Int {
-        get { Int(clientFlags) }
-        nonmutating set { clientFlags = UInt32(newValue) }
+        isCompact ? Int(raw.load(fromByteOffset: KeylessLayout.fieldLengthOffset, as: UInt16.self)) : Int(clientFlags)
     }
-    /// A hashtable entry's field hash.
+    /// A hashtable entry's field hash: the first 4 bytes of either header (a 44-byte entry's
+    /// CAS is the hash, so its top byte, a compact entry's class byte, stays 0).
     @inline(__always) var entryHash: UInt32 {
-        get { UInt32(truncatingIfNeeded: cas) }
-        nonmutating set { cas = UInt64(newValue) }
+        get { raw.load(fromByteOffset: 0, as: UInt32.self) }
+        nonmutating set {
+            if isCompact { raw.storeBytes(of: newValue, as: UInt32.self) } else { cas = UInt64(newValue) }
+        }
     }
 }
 

@@ -50,7 +50,7 @@ extension SlabAllocator {
         }
         let pages = (l.nextPage - prefix) / pageSize
         guard l.pageOwners.count == pages else { return "saved page table has \(l.pageOwners.count) pages, expected \(pages)" }
-        for owner in l.pageOwners where owner == 0 || Int(owner) > table.largest {
+        for owner in l.pageOwners where owner == 0 || (Int(owner) > table.largest && !SlabClassTable.isKeyless(Int(owner))) {
             return "saved page owner class \(owner) does not exist"
         }
         guard l.carveNext.count == table.largest + 1, l.carveEnd.count == table.largest + 1 else {
@@ -86,6 +86,15 @@ extension SlabAllocator {
         for id in 0...table.largest {
             classes[id].carveNext = l.carveNext[id]
             classes[id].carveEnd = l.carveEnd[id]
+            classes[id].freeHead = 0
+            classes[id].freeCount = 0
+            classes[id].used = 0
+        }
+        // Keyless classes save no carve position: nothing a restore keeps lives in them (the
+        // Redis keys whose members they hold are not saved), so their pages come back all free.
+        for id in table.keylessIDs {
+            classes[id].carveNext = 0
+            classes[id].carveEnd = 0
             classes[id].freeHead = 0
             classes[id].freeCount = 0
             classes[id].used = 0
@@ -183,8 +192,15 @@ public final class SlabRestore {
         for page in stride(from: pages - 1, through: 0, by: -1) {
             let id = Int(slabs.pageOwner[page])
             let c = slabs.classes + id
-            let size = table.chunkSizes[id]
+            let size = table.chunkSize(id)
             let start = prefix + page * table.pageSize
+            if SlabClassTable.isKeyless(id) {
+                // Never claimed (see beginRestore): the whole page is free.
+                for i in stride(from: table.chunksPerPage(id) - 1, through: 0, by: -1) {
+                    slabs.pushFree(SlabHandle(truncatingIfNeeded: (start + i * size) >> 3), c)
+                }
+                continue
+            }
             for i in stride(from: table.perPage[id] - 1, through: 0, by: -1) {
                 let offset = start + i * size
                 if offset >= c.pointee.carveNext && offset < c.pointee.carveEnd { continue }

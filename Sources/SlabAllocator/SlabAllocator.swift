@@ -42,7 +42,7 @@ public final class SlabAllocator: @unchecked Sendable {
     private var lockFailures = 0
     /// Pages refused past the reserved address space (`pageReservationRefusals`).
     private var reservationRefusals = 0
-    /// Owner class of each page (0 = not taken), and whether a page holds headerless chunks of
+    /// Owner class of each page (0 = not taken; a keyless class's pages never move), and whether a page holds headerless chunks of
     /// chunked items (such a page cannot be emptied item by item, so it never moves).
     let pageOwner: UnsafeMutablePointer<UInt8>
     let pageHasRawChunks: UnsafeMutablePointer<Bool>
@@ -87,8 +87,9 @@ public final class SlabAllocator: @unchecked Sendable {
         if largePages { _ = madvise(arena.base, arena.reservedBytes, MADV_HUGEPAGE) }
         lock = .allocate(capacity: 1)
         pthread_mutex_init(lock, nil)
-        classes = .allocate(capacity: table.largest + 1)
-        classes.initialize(repeating: ClassState(), count: table.largest + 1)
+        // Indexed by class id: memcached's 1...largest, then the keyless ids (SlabClasses.swift).
+        classes = .allocate(capacity: SlabClassTable.classLimit)
+        classes.initialize(repeating: ClassState(), count: SlabClassTable.classLimit)
         state = .allocate(capacity: 1)
         state.initialize(to: (nextPage: SlabArena.reservedPrefix, malloced: 0, limit: memoryLimit))
         pageCount = (arena.reservedBytes - SlabArena.reservedPrefix) / table.pageSize + 1
@@ -160,7 +161,7 @@ public final class SlabAllocator: @unchecked Sendable {
             c.pointee.used += 1
             return h
         }
-        let size = table.chunkSizes[id]
+        let size = table.chunkSize(id)
         if c.pointee.carveNext + size > c.pointee.carveEnd {
             guard newPage, lockedNewPage(classID: id) else { return 0 }
         }
@@ -185,7 +186,7 @@ public final class SlabAllocator: @unchecked Sendable {
         }
         // The unused tail of the previous page (less than one chunk) is simply left behind.
         c.pointee.carveNext = state.pointee.nextPage
-        c.pointee.carveEnd = state.pointee.nextPage + table.perPage[id] * table.chunkSizes[id]
+        c.pointee.carveEnd = state.pointee.nextPage + table.chunksPerPage(id) * table.chunkSize(id)
         pageOwner[pageIndex(state.pointee.nextPage)] = UInt8(id)
         if lockPages && mlock(arena.base + state.pointee.nextPage, pageSize) != 0 { lockFailures += 1 }
         state.pointee.nextPage += pageSize
@@ -374,12 +375,12 @@ public final class SlabAllocator: @unchecked Sendable {
         defer { pthread_mutex_unlock(lock) }
         let c = classes[id]
         var s = SlabClassStats()
-        s.chunkSize = table.chunkSizes[id]
-        s.chunksPerPage = table.perPage[id]
+        s.chunkSize = table.chunkSize(id)
+        s.chunksPerPage = table.chunksPerPage(id)
         s.totalPages = c.pages
-        s.totalChunks = c.pages * table.perPage[id]
+        s.totalChunks = c.pages * s.chunksPerPage
         s.usedChunks = c.used
-        s.freeChunksEnd = c.carveNext < c.carveEnd ? (c.carveEnd - c.carveNext) / table.chunkSizes[id] : 0
+        s.freeChunksEnd = c.carveNext < c.carveEnd ? (c.carveEnd - c.carveNext) / s.chunkSize : 0
         s.freeChunks = c.freeCount + s.freeChunksEnd
         return s
     }

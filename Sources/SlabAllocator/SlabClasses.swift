@@ -3,6 +3,12 @@
 // plus `-n`, each next class is the previous times `-f` (truncated to an integer, then rounded up to
 // 8 bytes), classes stop once the next size would pass slab_chunk_max / factor or 62 classes exist,
 // and the last class is exactly slab_chunk_max. Items above slab_chunk_max are chunked.
+//
+// Beside that table, a few engine-only "keyless" classes (ids from `keylessBase` on, 40 to 128
+// bytes) hold the engine's compact keyless items (a Redis hash's, set's or sorted set's members,
+// CacheEngine's KeylessLayout.swift), so that a 34-byte set member does not round up to
+// memcached's smallest class. They are not memcached's: `stats slabs` / `stats items` list
+// 1...largest only, `slabs reassign` and automove never name them, and their pages never move.
 
 /// The chunk-size table of the slab allocator (class ids 1...largest; id 0 means "no class").
 public struct SlabClassTable: Sendable {
@@ -23,6 +29,41 @@ public struct SlabClassTable: Sendable {
     private let classForStep: [UInt8]
 
     public var largest: Int { chunkSizes.count - 1 }
+
+    /// The first keyless class id (past memcached's 63), and the keyless chunk sizes.
+    public static let keylessBase = 64
+    public static let keylessSizes = [40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128]
+    /// One past the highest class id, keyless classes included (sizes per-class state arrays).
+    public static var classLimit: Int { keylessBase + keylessSizes.count }
+    public var keylessIDs: Range<Int> { Self.keylessBase..<Self.classLimit }
+    /// Every class id in use: memcached's 1...largest, then the keyless ones.
+    public var allClassIDs: [Int] { Array(1...largest) + Array(keylessIDs) }
+
+    @inline(__always)
+    public static func isKeyless(_ id: Int) -> Bool { id >= keylessBase && id < classLimit }
+
+    /// Chunk size of any class id (memcached's or keyless).
+    @inline(__always)
+    public func chunkSize(_ id: Int) -> Int {
+        id >= Self.keylessBase ? Self.keylessSizes[id - Self.keylessBase] : chunkSizes[id]
+    }
+
+    /// Chunks per page of any class id.
+    @inline(__always)
+    public func chunksPerPage(_ id: Int) -> Int {
+        id >= Self.keylessBase ? pageSize / Self.keylessSizes[id - Self.keylessBase] : perPage[id]
+    }
+
+    /// The smallest keyless class holding `size` bytes, or 0 when none does.
+    @inline(__always)
+    public static func keylessClassID(forSize size: Int) -> Int {
+        if size > keylessSizes[keylessSizes.count - 1] { return 0 }
+        // 40, 48, ... 128: every 8 bytes from 40.
+        return keylessBase + max(0, (size - 33) / 8)
+    }
+
+    /// The most chunks any class puts on a page (sizes a page's per-chunk bookkeeping).
+    public var maxChunksPerPage: Int { max(perPage.max() ?? 1, pageSize / Self.keylessSizes[0]) }
 
     /// - Parameters: `factor` (-f), `minimumSpace` (-n), `pageSize` (slab_page_size), `chunkMax`
     ///   (slab_chunk_max).

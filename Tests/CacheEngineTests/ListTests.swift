@@ -38,7 +38,8 @@ extension CacheEngine {
     func llen(_ key: String) -> Int? { withKey(key) { listLength($0, hash: $1, database: 0) } }
 
     /// Chunks handed out in every class.
-    var usedChunks: Int { (1...slabs.table.largest).reduce(0) { $0 + slabs.classStats($1).usedChunks } }
+    /// Chunks in use in every class, the keyless ones included (KeylessLayout.swift).
+    var usedChunks: Int { slabs.table.allClassIDs.reduce(0) { $0 + slabs.classStats($1).usedChunks } }
 }
 
 /// A small deterministic generator (xorshift).

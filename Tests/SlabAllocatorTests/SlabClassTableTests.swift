@@ -418,4 +418,30 @@ struct SlabAllocatorTests {
         #expect(Set(four).count == 4 && !four.contains(0))
         #expect(slabs.classStats(Int(big)).usedChunks == 4)
     }
+
+    @Test("keyless classes: chunks of 40-96 bytes on their own pages, freed and reused, never chosen for a page move")
+    func keylessClasses() throws {
+        let slabs = try makeAllocator(memoryLimit: 0)
+        let t = slabs.table
+        #expect(t.keylessIDs.lowerBound > t.largest && t.keylessIDs.count == SlabClassTable.keylessSizes.count)
+        #expect(t.allClassIDs.count == t.largest + t.keylessIDs.count)
+        let id = SlabClassTable.keylessClassID(forSize: 34)
+        #expect(t.chunkSize(id) == 40 && t.chunksPerPage(id) == Self.page / 40)
+        let a = slabs.allocate(classID: id)
+        let b = slabs.allocate(classID: id)
+        #expect(a != 0 && b != 0 && (Int(b) - Int(a)) << 3 == 40)
+        var s = slabs.classStats(id)
+        #expect(s.totalPages == 1 && s.usedChunks == 2 && s.chunkSize == 40 && s.freeChunks == Self.page / 40 - 2)
+        slabs.free(a, classID: id)
+        #expect(slabs.allocate(classID: id) == a)
+        // memcached's classes are untouched by it.
+        for cls in 1...t.largest { #expect(slabs.classStats(cls).totalPages == 0) }
+        // Two pages of the keyless class: still never a page-move source.
+        for _ in 0..<(Self.page / 40) { _ = slabs.allocate(classID: id) }
+        s = slabs.classStats(id)
+        #expect(s.totalPages == 2)
+        #expect(slabs.beginPageMove(from: id) == nil)
+        #expect(slabs.totalMalloced == 2 * Self.page)
+    }
 }
+
