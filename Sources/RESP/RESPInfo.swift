@@ -104,6 +104,11 @@ extension RESPService {
                 ("mem_allocator", "swiftcached-slabs"),
                 // Deleted long lists and hashes whose nodes the engine's list-free thread has not freed yet.
                 ("lazyfree_pending_objects", String(engine.listFrees.pendingListCount)),
+                // Hash, set and sorted-set members that fitted a compact keyless class but took the
+                // 44-byte header because that class had no memory; member indexes that began
+                // shrinking after deletes.
+                ("keyless_item_fallbacks", String(engine.keylessFallbackCount)),
+                ("member_index_shrinks", String(engine.hashIndexShrinkCount)),
             ]
         case .persistence:
             return [
