@@ -15,13 +15,6 @@
 import SlabAllocator
 import Synchronization
 
-/// The eviction hook in a box: a closure kept in a generic Mutex and taken out again went through
-/// reabstraction thunks that called each other without end (a crash found by resp_eviction.py).
-final class EvictionObserver: Sendable {
-    let evicted: @Sendable (UnsafeRawBufferPointer, Int) -> Void
-    init(_ f: @escaping @Sendable (UnsafeRawBufferPointer, Int) -> Void) { evicted = f }
-}
-
 extension CacheEngine {
     /// splitmix64 over an atomic counter: one relaxed add a draw, no lock, no global state.
     @inline(__always)
@@ -89,21 +82,6 @@ extension CacheEngine {
         case .random, .volatileRandom: return nextRandom()
         default: return UInt64(it.idle(now: now))
         }
-    }
-
-    /// Sets the function told of every eviction (`evictionHook`).
-    public func onEviction(_ hook: @escaping @Sendable (UnsafeRawBufferPointer, Int) -> Void) {
-        let observer = EvictionObserver(hook)
-        evictionHook.withLock { $0 = observer }
-    }
-
-    /// Tells the hook, if any, of an evicted item. Called with the item's lock and a reference
-    /// held (its key stays valid), no LRU lock.
-    func reportEviction(_ it: Item) {
-        guard let observer = evictionHook.withLock({ $0 }) else { return }
-        let physical = it.database
-        let logical = (0..<ItemLayout.databaseCount).first { physicalDatabase($0) == physical } ?? physical
-        observer.evicted(it.key, logical)
     }
 
     /// What one sampled eviction did.
@@ -210,7 +188,7 @@ extension CacheEngine {
         }
         lockedUnlinkHoldingLRU(victim, hv)
         lruUnlock(id)
-        if evicted { reportEviction(victim) }
+        if evicted { reportRemoval(victim, .evicted) } else if !isFlushed(victim, now: now) { reportRemoval(victim, .expired) }
         refDecrement(victim)
         return .evicted
     }

@@ -75,9 +75,10 @@ public final class CacheEngine: @unchecked Sendable {
     /// its `denyoom` commands up front while it is set, as redis does while used memory is over
     /// maxmemory and nothing can be evicted.
     let memoryRefusing = Atomic<Bool>(false)
-    /// Told of every eviction, by any policy and whichever port's allocation made it (the Redis
-    /// port's keyspace event `evicted`): the key (valid during the call) and its logical database.
-    let evictionHook = Mutex<EvictionObserver?>(nil)
+    /// Told of every eviction, by any policy and whichever port's allocation made it, and of every
+    /// expired key taken away, by a lookup of either port or in the background (the Redis port's
+    /// keyspace events `evicted` and `expired`; CacheEngine+KeyRemoval.swift).
+    let removalHook = Mutex<KeyRemovalObserver?>(nil)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).
@@ -534,7 +535,12 @@ public final class CacheEngine: @unchecked Sendable {
             return nil
         }
         if expired(it, now: now) {
+            // Reported once unlinked (a subscriber that asks at once finds the key gone), under
+            // a reference of its own that keeps the key readable.
+            refIncrement(it)
             lockedUnlink(it, hv)
+            reportRemoval(it, .expired)
+            refDecrement(it)
             expiredOnLookup.add(1, ordering: .relaxed)
             outcome = .expired
             return nil

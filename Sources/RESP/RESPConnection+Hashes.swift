@@ -67,11 +67,11 @@ extension RESPConnection {
         }
     }
 
-    /// Whether the key is missing, asked only when `new` or `expired` events are on (the write then
-    /// says whether it made the key; a key found expired is published as redis's lookupKeyWrite).
+    /// Whether the key is missing, asked only when `new` events are on (the write then says
+    /// whether it made the key; a key found expired is published by the engine's lookup).
     @inline(__always)
     func keyMissingForNew(_ key: UnsafeRawBufferPointer, _ hv: UInt32) -> Bool {
-        notifying(KeyspaceEvents.new | KeyspaceEvents.expired) && inspectSilently(key, hv) == nil
+        notifying(KeyspaceEvents.new) && inspectSilently(key, hv) == nil
     }
 
     // MARK: commands
