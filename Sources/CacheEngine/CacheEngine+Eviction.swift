@@ -111,7 +111,10 @@ extension CacheEngine {
         /// Looks at `it`, whose stripe `stripe` the caller holds; true when it is the new best
         /// (the caller then keeps that stripe and the previous best's is given up).
         func consider(_ it: Item) -> Bool {
+            // A referenced item (a reply not yet written holds it) frees nothing if unlinked: it is
+            // no candidate, so one busy item never stops a sample.
             guard it.slabClass == lruClass, it.flags & ItemFlag.linked != 0, it.flags & ItemFlag.crawler == 0,
+                  it.refcount.pointee.load(ordering: .relaxed) == 1,
                   !policy.isVolatile || it.expiry != 0 else { return false }
             found += 1
             let score = evictionScore(it, policy: policy, now: now)

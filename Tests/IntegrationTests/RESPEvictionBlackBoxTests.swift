@@ -71,10 +71,11 @@ struct RESPEvictionBlackBoxTests {
                     #expect(f["after_delete_set"] as? String == "OK", "memory given back is taken again")
                 } else {
                     #expect((f["evicted_keys"] as? Int ?? 0) > 10_000, "\(policy): \(f)")
-                    // The segmented LRU (allkeys-lru unless -o eviction=lru) gives up, as memcached's
-                    // lru_pull_tail does, when every item it tries at a tail is busy: under the full
-                    // suite in CI 5 of about 20,000 writes were refused so (README; redis would evict).
-                    #expect((f["oom"] as? Int ?? 0) <= (policy == "allkeys-lru" ? 20 : 0), "\(policy): \(f)")
+                    // No policy refuses a write while anything is evictable: the segmented LRU
+                    // (allkeys-lru unless -o eviction=lru), when every item it tries at a tail is
+                    // busy, falls back to sampling the class on this port (5 of about 20,000 writes
+                    // were refused so in CI before; resp_lru_tail_busy_fallbacks counts them).
+                    #expect((f["oom"] as? Int ?? 0) == 0, "\(policy): \(f)")
                 }
                 if policy == "allkeys-random" {
                     // The keyspace event `evicted`, one per eviction.
