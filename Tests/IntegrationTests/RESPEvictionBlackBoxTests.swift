@@ -17,25 +17,9 @@ import Testing
 struct RESPEvictionBlackBoxTests {
     @Test("policy replies equal redis-server 7.0's", .timeLimit(.minutes(2)))
     func transcriptMatchesRedis() async throws {
-        let python = try await IntegrationPaths.python()
-        let script = try IntegrationPaths.script("resp_eviction.py")
-        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port), "--transcript"], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_eviction.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
-            return r.output
-        }
         // swiftcached's default (memcached's segmented LRU) reports allkeys-lru; redis's is noeviction.
-        let theirs = try await withRedisServer(extraArguments: ["--maxmemory-policy", "allkeys-lru"]) { port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port), "--transcript"], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_eviction.py against redis-server failed:\n\(r.report)")
-            return r.output
-        }
-        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
-        #expect(a.last == "EVICTION TRANSCRIPT DONE" && b.last == "EVICTION TRANSCRIPT DONE")
-        #expect(a.count == b.count && a.count > 30, "transcripts of \(a.count) and \(b.count) lines")
-        for (x, y) in zip(a, b) {
-            #expect(x == y, "swiftcached and redis-server differ")
-        }
+        try await expectTranscriptMatchesRedis("resp_eviction.py", marker: "EVICTION TRANSCRIPT DONE", minimumLines: 31,
+                                               arguments: ["--transcript"], redisArguments: ["--maxmemory-policy", "allkeys-lru"])
     }
 
     @Test("-m 16, 10x memory written under each policy: bounded, OOM as redis, volatile-* spare keys without a TTL, LFU keeps hot keys", .timeLimit(.minutes(2)))
