@@ -71,6 +71,8 @@ public final class CacheEngine: @unchecked Sendable {
     /// Allocations the LRU policies could serve only by the sampling fallback (`allocChunk`: every
     /// item tried at the tails was busy). INFO's `resp_lru_tail_busy_fallbacks`.
     public let evictionFallbacks = Atomic<Int>(0)
+    /// redis's hash/set/zset encoding thresholds, as CONFIG SET leaves them (EncodingLimits.swift).
+    public let encodingLimits = EncodingLimits()
     /// splitmix64's state for the sampling policies and LFU's increments (CacheEngine+Eviction.swift).
     let randomState = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max))
     /// Set when an allocation found no memory and could evict nothing (noeviction, volatile-*

@@ -227,7 +227,7 @@ extension RESPConnection {
 
     /// A result redis builds as a set: an intset's members come out in ascending order.
     private func setOrder(_ members: [[UInt8]]) -> [[UInt8]] {
-        guard members.count <= CacheEngine.setIntsetEntries else { return members }
+        guard members.count <= engine.encodingLimits.setIntsetEntries else { return members }
         var numbers: [(Int, [UInt8])] = []
         numbers.reserveCapacity(members.count)
         for m in members {

@@ -48,3 +48,13 @@ struct RESPHashBlackBoxTests {
         }
     }
 }
+
+@Suite("swiftcached Redis encoding thresholds black-box")
+struct RESPEncodingConfigBlackBoxTests {
+    // CONFIG SET hash-/set-/zset- thresholds: OBJECT ENCODING after each change, CONFIG GET of the
+    // ziplist aliases, refusals by kind (Scripts/resp_encoding_config.py), as redis-server 7.0.
+    @Test("encoding threshold transcript equals redis-server 7.0's", .timeLimit(.minutes(1)))
+    func encodingConfigMatchesRedis() async throws {
+        try await expectTranscriptMatchesRedis("resp_encoding_config.py", marker: "ENCODING CONFIG CHECKS PASSED", minimumLines: 80)
+    }
+}
