@@ -144,21 +144,21 @@ final class RESPConfig: Sendable {
         let name: String
         let value: String
         let kind: KnobKind
-        let engine: (@Sendable (EncodingLimits, Int) -> Void)?
+        let threshold: EncodingLimits.Threshold?
     }
 
     /// redis 7.0's encoding knobs, in CONFIG GET's order here.
     static let encodingKnobTable: [EncodingKnob] = [
-        EncodingKnob(name: "hash-max-listpack-entries", value: "512", kind: .count) { $0.hashEntries = $1 },
-        EncodingKnob(name: "hash-max-listpack-value", value: "64", kind: .memory) { $0.hashValue = $1 },
-        EncodingKnob(name: "list-max-listpack-size", value: "-2", kind: .int(Int(Int32.min), Int(Int32.max))) { $0.setListFill($1) },
-        EncodingKnob(name: "list-compress-depth", value: "0", kind: .int(0, Int(Int32.max)), engine: nil),
-        EncodingKnob(name: "set-max-intset-entries", value: "512", kind: .count) { $0.setIntsetEntries = $1 },
-        EncodingKnob(name: "zset-max-listpack-entries", value: "128", kind: .count) { $0.zsetEntries = $1 },
-        EncodingKnob(name: "zset-max-listpack-value", value: "64", kind: .memory) { $0.zsetValue = $1 },
-        EncodingKnob(name: "stream-node-max-bytes", value: "4096", kind: .memory, engine: nil),
-        EncodingKnob(name: "stream-node-max-entries", value: "100", kind: .count, engine: nil),
-        EncodingKnob(name: "hll-sparse-max-bytes", value: "3000", kind: .memory, engine: nil),
+        EncodingKnob(name: "hash-max-listpack-entries", value: "512", kind: .count, threshold: .hashEntries),
+        EncodingKnob(name: "hash-max-listpack-value", value: "64", kind: .memory, threshold: .hashValue),
+        EncodingKnob(name: "list-max-listpack-size", value: "-2", kind: .int(Int(Int32.min), Int(Int32.max)), threshold: .listFill),
+        EncodingKnob(name: "list-compress-depth", value: "0", kind: .int(0, Int(Int32.max)), threshold: nil),
+        EncodingKnob(name: "set-max-intset-entries", value: "512", kind: .count, threshold: .setIntsetEntries),
+        EncodingKnob(name: "zset-max-listpack-entries", value: "128", kind: .count, threshold: .zsetEntries),
+        EncodingKnob(name: "zset-max-listpack-value", value: "64", kind: .memory, threshold: .zsetValue),
+        EncodingKnob(name: "stream-node-max-bytes", value: "4096", kind: .memory, threshold: nil),
+        EncodingKnob(name: "stream-node-max-entries", value: "100", kind: .count, threshold: nil),
+        EncodingKnob(name: "hll-sparse-max-bytes", value: "3000", kind: .memory, threshold: nil),
     ]
 
     /// redis 7.0's aliases (config.c's alias field): the same knob under its ziplist name.
@@ -295,7 +295,7 @@ final class RESPConfig: Sendable {
                   apply: { c, v in
                       let n = knob.kind.value(v)
                       c.encodingKnobs.withLock { $0[knob.name] = String(n) }
-                      knob.engine?(c.engine.encodingLimits, n)
+                      if let t = knob.threshold { c.engine.encodingLimits.set(t, n) }
                   })
     }
 

@@ -19,12 +19,18 @@ private final class Heard: Sendable {
 
 @Suite("key removal hook")
 struct KeyRemovalHookTests {
-    @Test("a memcached-port get of an expired key reports `expired` once")
-    func lookupReportsExpired() throws {
-        let h = try Harness()
+    /// An engine whose hook is heard, its clock at 1000.
+    private func hearing(_ configure: (inout EngineSettings) -> Void = { _ in }) throws -> (Harness, Heard) {
+        let h = try Harness(configure)
         let heard = Heard()
         heard.attach(h.engine)
         h.clock.set(1000)
+        return (h, heard)
+    }
+
+    @Test("a memcached-port get of an expired key reports `expired` once")
+    func lookupReportsExpired() throws {
+        let (h, heard) = try hearing()
         h.engine.put("k1", "v", exptime: 5)
         h.advance(10)
         #expect(h.engine.fetch("k1") == nil)
@@ -34,10 +40,7 @@ struct KeyRemovalHookTests {
 
     @Test("the crawler reports each expired key it reclaims, never a flushed one")
     func crawlerReportsExpired() throws {
-        let h = try Harness()
-        let heard = Heard()
-        heard.attach(h.engine)
-        h.clock.set(1000)
+        let (h, heard) = try hearing()
         for i in 0..<4 { h.engine.put("c\(i)", "v", exptime: i % 2 == 0 ? 5 : 0) }
         h.advance(10)
         #expect(h.engine.crawlAll() == 2)
@@ -49,10 +52,7 @@ struct KeyRemovalHookTests {
 
     @Test("an allocation's pull of COLD's tail reports the expired keys it reclaims (flat LRU)")
     func tailPullReportsExpired() throws {
-        let h = try Harness { $0.lruSegmented = false }
-        let heard = Heard()
-        heard.attach(h.engine)
-        h.clock.set(1000)
+        let (h, heard) = try hearing { $0.lruSegmented = false }
         for i in 0..<3 { h.engine.put("t\(i)", "v", exptime: 5) }
         h.advance(10)
         h.engine.put("t3", "v")
@@ -62,10 +62,7 @@ struct KeyRemovalHookTests {
 
     @Test("the maintainer's TEMP pull reports the expired keys it reclaims")
     func maintainerReportsExpired() throws {
-        let h = try Harness { $0.tempLRU = true; $0.temporaryTTL = 61 }
-        let heard = Heard()
-        heard.attach(h.engine)
-        h.clock.set(1000)
+        let (h, heard) = try hearing { $0.tempLRU = true; $0.temporaryTTL = 61 }
         h.engine.put("m0", "v", exptime: 5)
         h.advance(10)
         _ = h.engine.maintainLRUs()
