@@ -13,11 +13,12 @@ import argparse, os, re, socket
 
 # The subcommands swiftcached implements, per container command.
 SUBCOMMANDS = {
-    "client": ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir", "help"],
+    "client": ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir",
+               "trackinginfo", "caching", "help"],
     "command": ["count", "list", "info", "docs", "getkeys", "help"],
     "config": ["get", "set", "resetstat", "rewrite", "help"],
     "object": ["encoding", "refcount", "idletime", "freq", "help"],
-    "memory": ["usage", "help"],
+    "memory": ["usage", "doctor", "malloc-stats", "purge", "stats", "help"],
     "slowlog": ["get", "len", "reset", "help"],
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     "function": ["flush", "list", "help"],

@@ -80,7 +80,7 @@ extension CacheEngine {
             var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
             let made: Item? = withUnsafeMutableBytes(of: &digits) { buf in
                 let len = formatDecimal(create.initial, into: buf)
-                guard case .item(let fresh) = allocate(key: key, flags: 0, expiry: create.expiry, valueLength: len) else { return nil }
+                guard case .item(let fresh) = allocate(key: key, flags: 0, expiry: create.expiry, valueLength: len, memcachedEviction: true) else { return nil }
                 memcpy(fresh.value, buf.baseAddress!, len)
                 return fresh
             }
@@ -127,7 +127,7 @@ extension CacheEngine {
                 lockedUpdate(it)
                 return (.ok(result), it)
             }
-            guard case .item(let fresh) = allocate(key: it.key, flags: it.clientFlags, expiry: it.expiry, valueLength: len) else {
+            guard case .item(let fresh) = allocate(key: it.key, flags: it.clientFlags, expiry: it.expiry, valueLength: len, memcachedEviction: true) else {
                 refDecrement(it)
                 return (.outOfMemory, nil)
             }

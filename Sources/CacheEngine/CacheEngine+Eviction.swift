@@ -15,13 +15,6 @@
 import SlabAllocator
 import Synchronization
 
-/// The eviction hook in a box: a closure kept in a generic Mutex and taken out again went through
-/// reabstraction thunks that called each other without end (a crash found by resp_eviction.py).
-final class EvictionObserver: Sendable {
-    let evicted: @Sendable (UnsafeRawBufferPointer, Int) -> Void
-    init(_ f: @escaping @Sendable (UnsafeRawBufferPointer, Int) -> Void) { evicted = f }
-}
-
 extension CacheEngine {
     /// splitmix64 over an atomic counter: one relaxed add a draw, no lock, no global state.
     @inline(__always)
@@ -91,21 +84,6 @@ extension CacheEngine {
         }
     }
 
-    /// Sets the function told of every eviction (`evictionHook`).
-    public func onEviction(_ hook: @escaping @Sendable (UnsafeRawBufferPointer, Int) -> Void) {
-        let observer = EvictionObserver(hook)
-        evictionHook.withLock { $0 = observer }
-    }
-
-    /// Tells the hook, if any, of an evicted item. Called with the item's lock and a reference
-    /// held (its key stays valid), no LRU lock.
-    func reportEviction(_ it: Item) {
-        guard let observer = evictionHook.withLock({ $0 }) else { return }
-        let physical = it.database
-        let logical = (0..<ItemLayout.databaseCount).first { physicalDatabase($0) == physical } ?? physical
-        observer.evicted(it.key, logical)
-    }
-
     /// What one sampled eviction did.
     enum SampledEviction {
         /// An item was evicted (or an expired one reclaimed).
@@ -133,7 +111,10 @@ extension CacheEngine {
         /// Looks at `it`, whose stripe `stripe` the caller holds; true when it is the new best
         /// (the caller then keeps that stripe and the previous best's is given up).
         func consider(_ it: Item) -> Bool {
+            // A referenced item (a reply not yet written holds it) frees nothing if unlinked: it is
+            // no candidate, so one busy item never stops a sample.
             guard it.slabClass == lruClass, it.flags & ItemFlag.linked != 0, it.flags & ItemFlag.crawler == 0,
+                  it.refcount.pointee.load(ordering: .relaxed) == 1,
                   !policy.isVolatile || it.expiry != 0 else { return false }
             found += 1
             let score = evictionScore(it, policy: policy, now: now)
@@ -210,7 +191,7 @@ extension CacheEngine {
         }
         lockedUnlinkHoldingLRU(victim, hv)
         lruUnlock(id)
-        if evicted { reportEviction(victim) }
+        if evicted { reportRemoval(victim, .evicted) } else if !isFlushed(victim, now: now) { reportRemoval(victim, .expired) }
         refDecrement(victim)
         return .evicted
     }

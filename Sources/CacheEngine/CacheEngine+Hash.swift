@@ -64,9 +64,10 @@ extension CacheEngine {
         var d = root.hashDescriptor
         // redis converts before setting when any field or value passes the listpack's limit.
         if d.packed {
+            let most = encodingLimits.hashValue
             for i in 0..<count {
                 let (f, v) = pair(i)
-                if f.count > Self.hashListpackValue || v.count > Self.hashListpackValue {
+                if f.count > most || v.count > most {
                     if !lockedHashConvert(&d) { return lockedHashAbandon(root, d, hv, created: found == nil) }
                     break
                 }

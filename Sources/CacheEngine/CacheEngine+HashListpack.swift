@@ -144,11 +144,11 @@ extension CacheEngine {
         if d.encoding == .intset {
             if let r = lockedIntsetSet(&d, field) { return r }
         } else if d.encoding == .listpack {
-            if field.count > Self.hashListpackValue || value.count > Self.hashListpackValue {
+            if field.count > encodingLimits.hashValue || value.count > encodingLimits.hashValue {
                 guard lockedHashConvert(&d) else { return .outOfMemory }
             } else {
                 let r = lockedPackedSet(&d, field, value, onlyIfAbsent: onlyIfAbsent)
-                if r == .added && d.count > Self.hashListpackEntries && !lockedHashConvert(&d) {
+                if r == .added && d.count > encodingLimits.hashEntries && !lockedHashConvert(&d) {
                     _ = lockedPackedRemove(&d, field)
                     return .outOfMemory
                 }

@@ -62,7 +62,7 @@ extension CacheEngine {
 
     /// A packed node's largest data capacity.
     @inline(__always)
-    var listPackedMax: Int { min(Self.listNodeMax, slabs.table.chunkMax) - ItemLayout.headerSize }
+    var listPackedMax: Int { min(encodingLimits.listNodeBytes, slabs.table.chunkMax) - ItemLayout.headerSize }
 
     @inline(__always)
     func node(_ h: SlabHandle) -> Item { Item(arena.pointer(h)) }

@@ -54,7 +54,7 @@ extension CacheEngine {
         var found = limited(lockedGet(key, hv, bump: false, outcome: &reply.outcome), &reply.outcome)
         if case .overflow = reply.outcome { return reply }
         if found == nil, let vivify = request.vivifyExpiry,
-           case .item(let fresh) = allocate(key: key, flags: 0, expiry: vivify, valueLength: 0) {
+           case .item(let fresh) = allocate(key: key, flags: 0, expiry: vivify, valueLength: 0, memcachedEviction: true) {
             lockedLink(fresh, hv)
             found = fresh
             reply.created = true

@@ -75,7 +75,7 @@ extension CacheEngine {
             }
             at = o
         }
-        if d.count + 1 > Self.setIntsetEntries {
+        if d.count + 1 > encodingLimits.setIntsetEntries {
             return lockedHashConvert(&d) ? nil : .outOfMemory
         }
         let size = PackedPair.size(field: member.count, value: 0)

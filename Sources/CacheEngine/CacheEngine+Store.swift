@@ -69,7 +69,7 @@ extension CacheEngine {
                 if casMatch == false { stored = .exists; break }
                 guard case .item(let combined) = allocate(
                     key: item.key, flags: old.clientFlags, expiry: old.expiry,
-                    valueLength: old.valueLength + item.valueLength) else { break }
+                    valueLength: old.valueLength + item.valueLength, memcachedEviction: true) else { break }
                 if mode == .append {
                     copyValue(from: old, to: combined, at: 0)
                     copyValue(from: item, to: combined, at: old.valueLength)

@@ -245,7 +245,8 @@ extension CacheEngine {
             return existing != nil
         }
         guard let root = newHashRoot(key, database, type: .zset) else { return nil }
-        let packed = sorted.count <= Self.zsetListpackEntries && !sorted.contains { $0.member.count > Self.zsetListpackValue }
+        let (most, longest) = (encodingLimits.zsetEntries, encodingLimits.zsetValue)
+        let packed = sorted.count <= most && !sorted.contains { $0.member.count > longest }
         var d = root.hashDescriptor
         if !packed {
             guard let t = newZslDescriptor(count: sorted.count) else { refDecrement(root); return nil }

@@ -286,7 +286,7 @@ extension CacheEngine {
     /// Adds a member known to be absent, converting the listpack first when it must.
     func lockedZInsertNew(_ d: inout HashDescriptor, _ m: UnsafeRawBufferPointer, _ score: Double) -> Bool {
         if d.encoding == .listpack {
-            if d.count + 1 <= Self.zsetListpackEntries && m.count <= Self.zsetListpackValue {
+            if d.count + 1 <= encodingLimits.zsetEntries && m.count <= encodingLimits.zsetValue {
                 return lockedZPackedInsert(&d, m, score)
             }
             guard lockedZSetConvert(&d) else { return false }

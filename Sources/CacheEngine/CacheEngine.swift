@@ -68,6 +68,11 @@ public final class CacheEngine: @unchecked Sendable {
     /// Expired items a lookup found and unlinked (Redis's lazy expiry; INFO's expired_keys adds
     /// it to the background reclaims).
     let expiredOnLookup = Atomic<Int>(0)
+    /// Allocations the LRU policies could serve only by the sampling fallback (`allocChunk`: every
+    /// item tried at the tails was busy). INFO's `resp_lru_tail_busy_fallbacks`.
+    public let evictionFallbacks = Atomic<Int>(0)
+    /// redis's hash/set/zset encoding thresholds, as CONFIG SET leaves them (EncodingLimits.swift).
+    public let encodingLimits = EncodingLimits()
     /// splitmix64's state for the sampling policies and LFU's increments (CacheEngine+Eviction.swift).
     let randomState = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max))
     /// Set when an allocation found no memory and could evict nothing (noeviction, volatile-*
@@ -80,9 +85,10 @@ public final class CacheEngine: @unchecked Sendable {
     let keylessFallbacks = Atomic<Int>(0)
     /// Hashtable indexes (hashes, sets, sorted sets) that began shrinking after deletes.
     let indexShrinks = Atomic<Int>(0)
-    /// Told of every eviction, by any policy and whichever port's allocation made it (the Redis
-    /// port's keyspace event `evicted`): the key (valid during the call) and its logical database.
-    let evictionHook = Mutex<EvictionObserver?>(nil)
+    /// Told of every eviction, by any policy and whichever port's allocation made it, and of every
+    /// expired key taken away, by a lookup of either port or in the background (the Redis port's
+    /// keyspace events `evicted` and `expired`; CacheEngine+KeyRemoval.swift).
+    let removalHook = Mutex<KeyRemovalObserver?>(nil)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).
@@ -231,8 +237,11 @@ public final class CacheEngine: @unchecked Sendable {
     /// `expiry` is process time (see `ProcessClock.expiry(fromClient:)`).
     /// `database` and `type`: a Redis key's (the memcached port stores database 0's strings);
     /// `database` is logical: the header gets the physical database it maps to now.
+    /// `memcachedEviction`: the memcached port's store, which gives up (out of memory) when every
+    /// item the segmented LRU tries at a tail is busy, as memcached's do_item_alloc_pull; other
+    /// allocations then fall back to evicting by sampling (`allocChunk`), as redis would evict.
     public func allocate(key: UnsafeRawBufferPointer, flags: UInt32, expiry: UInt32, valueLength: Int,
-                         database: Int = 0, type: ItemType = .string) -> AllocResult {
+                         database: Int = 0, type: ItemType = .string, memcachedEviction: Bool = false) -> AllocResult {
         let total = ItemLayout.totalSize(keyLength: key.count, valueLength: valueLength)
         if itemSizeNeeded(keyLength: key.count, valueLength: valueLength, flags: flags) > settings.itemSizeMax
             || key.count > ItemLayout.maxKeyLength {
@@ -242,7 +251,7 @@ public final class CacheEngine: @unchecked Sendable {
         var it: Item
         if total <= chunkMax {
             let cls = slabs.table.classID(forSize: total)
-            guard let h = allocChunk(classID: cls, evictFrom: cls) else { return .outOfMemory }
+            guard let h = allocChunk(classID: cls, evictFrom: cls, tailOnly: memcachedEviction) else { return .outOfMemory }
             it = Item(arena.pointer(h))
             it.flags = 0
             it.classAndSegment = UInt8(cls)
@@ -253,7 +262,7 @@ public final class CacheEngine: @unchecked Sendable {
             let n = (valueLength + chunkMax - 1) / chunkMax
             let largest = slabs.table.largest
             let headClass = chunkedHeaderClass(keyLength: key.count, chunks: n)
-            guard let h = allocChunk(classID: headClass, evictFrom: largest) else { return .outOfMemory }
+            guard let h = allocChunk(classID: headClass, evictFrom: largest, tailOnly: memcachedEviction) else { return .outOfMemory }
             it = Item(arena.pointer(h))
             it.keyLength = key.count
             it.flags = ItemFlag.chunked
@@ -263,10 +272,10 @@ public final class CacheEngine: @unchecked Sendable {
                 var c: SlabHandle? = nil
                 if i == n - 1 {
                     let lastClass = chunkClass(it, i, count: n)
-                    c = lastClass == largest ? nil : allocChunk(classID: lastClass, evictFrom: lastClass, raw: true)
+                    c = lastClass == largest ? nil : allocChunk(classID: lastClass, evictFrom: lastClass, raw: true, tailOnly: memcachedEviction)
                     if c == nil { it.flags |= ItemFlag.lastChunkFull }
                 }
-                if c == nil { c = allocChunk(classID: largest, evictFrom: largest, raw: true) }
+                if c == nil { c = allocChunk(classID: largest, evictFrom: largest, raw: true, tailOnly: memcachedEviction) }
                 guard let chunk = c else {
                     for j in 0..<i { slabs.free(table[j], classID: chunkClass(it, j, count: n)) }
                     slabs.free(h, classID: headClass)
@@ -301,8 +310,12 @@ public final class CacheEngine: @unchecked Sendable {
     }
 
     /// A chunk of `classID`, evicting from the COLD tail of `lruClass` when memory is full
-    /// (memcached's do_item_alloc_pull).
-    func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false) -> SlabHandle? {
+    /// (memcached's do_item_alloc_pull). When the LRU policies (segmented or flat) find every
+    /// item they try at the tails busy ten times, an allocation that is not `tailOnly` (the
+    /// memcached port's store) falls back to sampled LRU eviction over the whole class, which
+    /// skips referenced items (`evictionFallbacks`): redis evicts rather than refuse a write
+    /// while anything is evictable.
+    func allocChunk(classID: Int, evictFrom lruClass: Int, raw: Bool = false, tailOnly: Bool = false) -> SlabHandle? {
         var nothingEvictable = false
         for attempt in 0..<10 {
             // The flat LRU (no maintainer) reclaims expired and flushed items from the COLD tail
@@ -341,6 +354,16 @@ public final class CacheEngine: @unchecked Sendable {
                     pullTail(classID: lruClass, segment: .hot, totalBytes: 0, flags: [])
                 } else {
                     break
+                }
+            }
+        }
+        if !tailOnly && tuning.policy == .segmentedLRU && tuning.evictsToFree {
+            for _ in 0..<10 {
+                guard evictSampled(lruClass: lruClass, policy: .lru) == .evicted else { continue }
+                let h = slabs.allocate(classID: classID, raw: raw)
+                if h != 0 {
+                    evictionFallbacks.add(1, ordering: .relaxed)
+                    return h
                 }
             }
         }
@@ -539,7 +562,12 @@ public final class CacheEngine: @unchecked Sendable {
             return nil
         }
         if expired(it, now: now) {
+            // Reported once unlinked (a subscriber that asks at once finds the key gone), under
+            // a reference of its own that keeps the key readable.
+            refIncrement(it)
             lockedUnlink(it, hv)
+            reportRemoval(it, .expired)
+            refDecrement(it)
             expiredOnLookup.add(1, ordering: .relaxed)
             outcome = .expired
             return nil

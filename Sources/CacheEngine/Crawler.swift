@@ -147,10 +147,12 @@ extension CacheEngine {
                     // `expired`: a millisecond expiry (Redis's PX) is taken at its millisecond, not
                     // at the whole second after it.
                     if refIncrement(it) == 2 && (expired(it, now: now) || isFlushed(it, now: now)) {
+                        let flushed = isFlushed(it, now: now)
                         list.pointee.stats.reclaimed += 1
                         list.pointee.stats.crawlerReclaimed += 1
                         if it.flags & ItemFlag.fetched == 0 { list.pointee.stats.expiredUnfetched += 1 }
                         lockedUnlinkHoldingLRU(it, hv)
+                        if !flushed { reportRemoval(it, .expired) }
                         reclaimed += 1
                     }
                     refDecrement(it)

@@ -189,9 +189,11 @@ extension CacheEngine {
                 continue
             }
             if (it.expiry != 0 && it.expiry <= now) || isFlushed(it, now: now) {
+                let flushed = isFlushed(it, now: now)
                 list.pointee.stats.reclaimed += 1
                 if it.flags & ItemFlag.fetched == 0 { list.pointee.stats.expiredUnfetched += 1 }
                 lockedUnlinkHoldingLRU(it, hv)
+                if !flushed { reportRemoval(it, .expired) }
                 refDecrement(it)
                 itemLocks.unlock(hv)
                 removed += 1
@@ -264,7 +266,7 @@ extension CacheEngine {
                 it.classAndSegment = UInt8(classID | (moveTo.rawValue << 6))
                 linkQ(it)
             }
-            if evicted { reportEviction(it) }
+            if evicted { reportRemoval(it, .evicted) }
             refDecrement(it)
             itemLocks.unlock(heldHash)
         }

@@ -258,7 +258,7 @@ extension MemcacheConnection {
         let hash = CacheEngine.hash(key)
         let quiet = command.quiet
         switch engine.allocate(key: key, flags: flags, expiry: engine.clock.expiry(fromClient: Int64(exptime)),
-                               valueLength: valueLength) {
+                               valueLength: valueLength, memcachedEviction: true) {
         case .item(let item):
             stats.add(.cmdSet)  // as memcached: not for a refused size
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: h.cas, noreply: quiet,

@@ -271,7 +271,7 @@ extension MemcacheConnection {
         }
         let hash = CacheEngine.hash(key2)
         let expiry = engine.clock.expiry(fromClient: Int64(f.ttl ?? 0))
-        switch engine.allocate(key: key2, flags: f.clientFlags ?? 0, expiry: expiry, valueLength: Int(length)) {
+        switch engine.allocate(key: key2, flags: f.clientFlags ?? 0, expiry: expiry, valueLength: Int(length), memcachedEviction: true) {
         case .item(let item):
             stats.add(.cmdSet)  // as memcached: not for a refused size
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: f.compareCAS ?? 0, noreply: false,

@@ -34,7 +34,7 @@ extension MemcacheConnection {
         if service.prefixStats.isEnabled { service.prefixStats.record(key, .set) }
         let hash = CacheEngine.hash(key)
         let expiry = engine.clock.expiry(fromClient: Int64(exptime))
-        switch engine.allocate(key: key, flags: flags, expiry: expiry, valueLength: length) {
+        switch engine.allocate(key: key, flags: flags, expiry: expiry, valueLength: length, memcachedEviction: true) {
         case .item(let item):
             // memcached counts set_cmds once an item holds the value: not for a refused size.
             stats.add(.cmdSet)

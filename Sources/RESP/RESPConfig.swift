@@ -8,8 +8,10 @@
 // - facts fixed at start, reported and refused by CONFIG SET as redis refuses an immutable
 //   parameter: `timeout`
 //   (idle_timeout), `maxclients` (-c), `port`, `databases`, `save`, `appendonly`;
-// - redis's encoding knobs, accepted and reported: this engine stores every type its own way, so
-//   they change nothing (README lists them);
+// - redis's encoding knobs (`encodingKnobTable`, each with redis's kind and refusals, the ziplist
+//   names as aliases of one value): the hash, set and zset ones set the engine's conversion
+//   thresholds (EncodingLimits.swift: OBJECT ENCODING follows as redis's), list-max-listpack-size
+//   the list node size; the stream, HyperLogLog and list-compress-depth ones are reported only;
 // - `notify-keyspace-events`: redis's classes (KeyspaceEvents.swift), read by every command;
 // - `client-output-buffer-limit`: the pubsub class acts (PubSub.swift); normal and replica are
 //   kept and reported (a normal client's output is bounded by the server's own parking instead);
@@ -100,17 +102,74 @@ final class RESPConfig: Sendable {
         let apply: (@Sendable (RESPConfig, [UInt8]) -> Void)?
     }
 
-    /// redis 7.0's defaults for the encoding knobs (the ziplist names are its aliases).
-    private static let encodingDefaults: [(String, String)] = [
-        ("hash-max-listpack-entries", "512"), ("hash-max-listpack-value", "64"),
-        ("hash-max-ziplist-entries", "512"), ("hash-max-ziplist-value", "64"),
-        ("list-max-listpack-size", "-2"), ("list-max-ziplist-size", "-2"), ("list-compress-depth", "0"),
-        ("set-max-intset-entries", "512"),
-        ("zset-max-listpack-entries", "128"), ("zset-max-listpack-value", "64"),
-        ("zset-max-ziplist-entries", "128"), ("zset-max-ziplist-value", "64"),
-        ("stream-node-max-bytes", "4096"), ("stream-node-max-entries", "100"),
-        ("hll-sparse-max-bytes", "3000"),
+    /// How redis 7.0's config.c reads an encoding knob, and so its CONFIG SET refusals.
+    enum KnobKind: Sendable {
+        /// A long long or size_t config: 0 ... LLONG_MAX.
+        case count
+        /// A memory config (memtoll: `1kb`, `1k`...), printed back in bytes.
+        case memory
+        /// An int config within bounds.
+        case int(Int, Int)
+
+        /// redis's reason for refusing `v`, or nil.
+        func refusal(_ v: [UInt8]) -> String? {
+            switch self {
+            case .count:
+                guard let n = integerValue(v) else { return "argument couldn't be parsed into an integer" }
+                return n < 0 ? "argument must be between 0 and 9223372036854775807 inclusive" : nil
+            case .memory:
+                return memoryValue(v) == nil ? "argument must be a memory value" : nil
+            case .int(let low, let high):
+                guard let n = integerValue(v) else { return "argument couldn't be parsed into an integer" }
+                return n < low || n > high ? "argument must be between \(low) and \(high) inclusive" : nil
+            }
+        }
+
+        /// The value as redis stores it.
+        func value(_ v: [UInt8]) -> Int { self == .memory ? memoryValue(v)! : integerValue(v)! }
+
+        static func == (a: KnobKind, b: KnobKind) -> Bool {
+            switch (a, b) {
+            case (.count, .count), (.memory, .memory): return true
+            case (.int(let a1, let a2), .int(let b1, let b2)): return a1 == b1 && a2 == b2
+            default: return false
+            }
+        }
+    }
+
+    /// One of redis 7.0's encoding knobs: its default, kind, and what it sets in the engine (the
+    /// hash, set and zset conversion thresholds and the list node size; nil: reported only, as the
+    /// stream and HyperLogLog knobs, and list-compress-depth: nodes are never compressed).
+    struct EncodingKnob: Sendable {
+        let name: String
+        let value: String
+        let kind: KnobKind
+        let threshold: EncodingLimits.Threshold?
+    }
+
+    /// redis 7.0's encoding knobs, in CONFIG GET's order here.
+    static let encodingKnobTable: [EncodingKnob] = [
+        EncodingKnob(name: "hash-max-listpack-entries", value: "512", kind: .count, threshold: .hashEntries),
+        EncodingKnob(name: "hash-max-listpack-value", value: "64", kind: .memory, threshold: .hashValue),
+        EncodingKnob(name: "list-max-listpack-size", value: "-2", kind: .int(Int(Int32.min), Int(Int32.max)), threshold: .listFill),
+        EncodingKnob(name: "list-compress-depth", value: "0", kind: .int(0, Int(Int32.max)), threshold: nil),
+        EncodingKnob(name: "set-max-intset-entries", value: "512", kind: .count, threshold: .setIntsetEntries),
+        EncodingKnob(name: "zset-max-listpack-entries", value: "128", kind: .count, threshold: .zsetEntries),
+        EncodingKnob(name: "zset-max-listpack-value", value: "64", kind: .memory, threshold: .zsetValue),
+        EncodingKnob(name: "stream-node-max-bytes", value: "4096", kind: .memory, threshold: nil),
+        EncodingKnob(name: "stream-node-max-entries", value: "100", kind: .count, threshold: nil),
+        EncodingKnob(name: "hll-sparse-max-bytes", value: "3000", kind: .memory, threshold: nil),
     ]
+
+    /// redis 7.0's aliases (config.c's alias field): the same knob under its ziplist name.
+    static let encodingAliases: [(alias: String, of: String)] = [
+        ("hash-max-ziplist-entries", "hash-max-listpack-entries"), ("hash-max-ziplist-value", "hash-max-listpack-value"),
+        ("list-max-ziplist-size", "list-max-listpack-size"),
+        ("zset-max-ziplist-entries", "zset-max-listpack-entries"), ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ]
+
+    /// The encoding knobs' defaults, by name.
+    private static var encodingDefaults: [(String, String)] { encodingKnobTable.map { ($0.name, $0.value) } }
 
     /// redis 7.0's eviction knobs this engine has no use for (an allocation evicts what it needs;
     /// client memory is not evicted): accepted within redis's bounds and reported.
@@ -229,10 +288,15 @@ final class RESPConfig: Sendable {
                   }),
         Parameter(name: "save", get: { _, _ in "" }, check: nil, apply: nil),
         Parameter(name: "appendonly", get: { _, _ in "no" }, check: nil, apply: nil),
-    ] + encodingDefaults.map { name, _ in
-        Parameter(name: name, get: { c, _ in c.encodingKnobs.withLock { $0[name]! } },
-                  check: { _, v in integerValue(v) == nil ? "argument couldn't be parsed into an integer" : nil },
-                  apply: { c, v in c.encodingKnobs.withLock { $0[name] = String(integerValue(v)!) } })
+    ] + (encodingKnobTable.map { ($0.name, $0) } + encodingAliases.map { a in (a.alias, encodingKnobTable.first { $0.name == a.of }!) }).map { name, knob in
+        // An alias reads and writes its knob's one value, as redis's.
+        Parameter(name: name, get: { c, _ in c.encodingKnobs.withLock { $0[knob.name]! } },
+                  check: { _, v in knob.kind.refusal(v) },
+                  apply: { c, v in
+                      let n = knob.kind.value(v)
+                      c.encodingKnobs.withLock { $0[knob.name] = String(n) }
+                      if let t = knob.threshold { c.engine.encodingLimits.set(t, n) }
+                  })
     }
 
     /// The parameter of this name (any case), or nil.

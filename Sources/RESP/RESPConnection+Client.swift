@@ -33,7 +33,8 @@ extension RESPConnection {
         RESPCommand("client", arity: -2, subcommands: clientSubcommands) { c, out in c.containerHelp(out) ?? c.client(out) },
     ]
 
-    static let clientSubcommands: [StaticString] = ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir", "help"]
+    static let clientSubcommands: [StaticString] = ["id", "getname", "setname", "list", "info", "kill", "reply", "no-evict", "unblock", "getredir",
+                                                     "trackinginfo", "caching", "help"]
 
     /// The subcommand arities redis declares (its wrong-number-of-arguments reply).
     private static let clientArity: [(StaticString, Int)] = [
@@ -59,6 +60,19 @@ extension RESPConnection {
             out.appendRESPOK()
         } else if equalFolded(sub, "list") {
             return clientList(out)
+        } else if equalFolded(sub, "trackinginfo") {
+            // Client-side caching is never on here: redis's answer for a client not tracking.
+            out.appendRESPMapHeader(3, version)
+            out.appendRESPBulk("flags")
+            out.appendRESPSetHeader(1, version)
+            out.appendRESPBulk("off")
+            out.appendRESPBulk("redirect")
+            out.appendRESPInteger(-1)
+            out.appendRESPBulk("prefixes")
+            out.appendRESPArrayHeader(0)
+        } else if equalFolded(sub, "caching") {
+            // Tracking is never on, so redis's refusal whatever the argument.
+            return error(out, "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
         } else if equalFolded(sub, "info") {
             var text = describe(client)
             text.append(0x0A)

@@ -32,7 +32,9 @@ extension RESPConnection {
     }
 
     private func debug(_ out: OutputBuffer) -> HandlerAction {
-        if argument(1, is: "sleep") && argumentCount == 3 {
+        if argument(1, is: "help") && argumentCount == 2 {
+            appendHelp(Self.debugHelp, out)
+        } else if argument(1, is: "sleep") && argumentCount == 3 {
             // strtod, as redis reads it: what is not a number sleeps 0.
             let text = String(decoding: argument(2), as: UTF8.self)
             let seconds = text.withCString { strtod($0, nil) }

@@ -67,14 +67,35 @@ extension RESPConnection {
         }
     }
 
-    /// Whether the key is missing, asked only when `new` or `expired` events are on (the write then
-    /// says whether it made the key; a key found expired is published as redis's lookupKeyWrite).
+    /// Whether the key is missing, asked only when `new` events are on (the write then says
+    /// whether it made the key; a key found expired is published by the engine's lookup).
     @inline(__always)
     func keyMissingForNew(_ key: UnsafeRawBufferPointer, _ hv: UInt32) -> Bool {
-        notifying(KeyspaceEvents.new | KeyspaceEvents.expired) && inspectSilently(key, hv) == nil
+        notifying(KeyspaceEvents.new) && inspectSilently(key, hv) == nil
     }
 
     // MARK: commands
+
+    /// The shape SADD, HSET/HMSET and HSETNX share: whether the key is missing (asked only while
+    /// `new` events are on), the engine's write, its refusal in the type's words (`refused`), then,
+    /// when something was added (or always, `notifyUnchanged`: HSET's event whatever it changed, as
+    /// redis), `new` for a key it made and the type's event, and the count as the reply (`ok`: +OK).
+    func addAndNotify(_ key: UnsafeRawBufferPointer, _ hv: UInt32, _ out: OutputBuffer,
+                      event type: Int, _ name: StaticString, notifyUnchanged: Bool = false, ok: Bool = false,
+                      refused: (HashWriteResult, OutputBuffer) -> HandlerAction?,
+                      write: () -> HashWriteResult) -> HandlerAction {
+        let created = keyMissingForNew(key, hv)
+        let r = write()
+        if let failed = refused(r, out) { return failed }
+        if case .added(let n) = r {
+            if n > 0 || notifyUnchanged {
+                if created { notify(KeyspaceEvents.new, "new", key) }
+                notify(type, name, key)
+            }
+            if ok { out.appendRESPOK() } else { out.appendRESPInteger(Int64(n)) }
+        }
+        return .proceed
+    }
 
     /// HSET key field value [field value ...] (the number of added fields) / HMSET (+OK).
     private func hashSet(okReply: Bool, _ out: OutputBuffer) -> HandlerAction {
@@ -82,34 +103,21 @@ extension RESPConnection {
             return error(out, "ERR wrong number of arguments for '\(okReply ? "hmset" : "hset")' command")
         }
         guard let (key, hv) = listKey(1) else { return error(out, Self.keyTooLong) }
-        let created = keyMissingForNew(key, hv)
-        let r = engine.hashSet(key, hash: hv, database: database, count: (argumentCount - 2) / 2) { i in
-            (self.argument(2 + 2 * i), self.argument(3 + 2 * i))
+        return addAndNotify(key, hv, out, event: KeyspaceEvents.hash, "hset", notifyUnchanged: true, ok: okReply,
+                            refused: hashWriteError) {
+            engine.hashSet(key, hash: hv, database: database, count: (argumentCount - 2) / 2) { i in
+                (self.argument(2 + 2 * i), self.argument(3 + 2 * i))
+            }
         }
-        if let failed = hashWriteError(r, out) { return failed }
-        if case .added(let n) = r {
-            if created { notify(KeyspaceEvents.new, "new", key) }
-            notify(KeyspaceEvents.hash, "hset", key)
-            if okReply { out.appendRESPOK() } else { out.appendRESPInteger(Int64(n)) }
-        }
-        return .proceed
     }
 
     private func hashSetIfAbsent(_ out: OutputBuffer) -> HandlerAction {
         guard let (key, hv) = listKey(1) else { return error(out, Self.keyTooLong) }
-        let created = keyMissingForNew(key, hv)
-        let r = engine.hashSet(key, hash: hv, database: database, count: 1, onlyIfAbsent: true) { _ in
-            (self.argument(2), self.argument(3))
-        }
-        if let failed = hashWriteError(r, out) { return failed }
-        if case .added(let n) = r {
-            if n > 0 {
-                if created { notify(KeyspaceEvents.new, "new", key) }
-                notify(KeyspaceEvents.hash, "hset", key)
+        return addAndNotify(key, hv, out, event: KeyspaceEvents.hash, "hset", refused: hashWriteError) {
+            engine.hashSet(key, hash: hv, database: database, count: 1, onlyIfAbsent: true) { _ in
+                (self.argument(2), self.argument(3))
             }
-            out.appendRESPInteger(Int64(n))
         }
-        return .proceed
     }
 
     private func hashGet(_ out: OutputBuffer) -> HandlerAction {

@@ -86,13 +86,11 @@ extension RESPConnection {
         return info
     }
 
-    /// The item's header without counting an access or a keyspace hit; `expired` is published
-    /// if the lookup found the key expired (and so removed it), as redis's expireIfNeeded.
+    /// The item's header without counting an access or a keyspace hit (a lookup that finds the
+    /// key expired removes it, and the engine's removal hook publishes `expired`, as redis's
+    /// expireIfNeeded).
     func inspectSilently(_ key: UnsafeRawBufferPointer, _ hv: UInt32) -> ItemInfo? {
-        var outcome = GetOutcome.miss
-        let info = engine.inspect(key, hash: hv, database: database, anyType: true, outcome: &outcome)
-        if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
-        return info
+        engine.inspect(key, hash: hv, database: database, anyType: true)
     }
 
     /// EXPIRE and its family, as redis 7.0's expireGenericCommand: the time, the NX/XX/GT/LT

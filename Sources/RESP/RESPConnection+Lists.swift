@@ -248,7 +248,7 @@ extension RESPConnection {
         guard let start = integerArgument(2), let stop = integerArgument(3) else { return notAnInteger(out) }
         guard let (key, hv) = listKey(1) else { out.appendRESPOK(); return .proceed }
         // redis says ltrim only of a list that was there.
-        let existed = notifying(KeyspaceEvents.list | KeyspaceEvents.expired) && inspectSilently(key, hv) != nil
+        let existed = notifying(KeyspaceEvents.list) && inspectSilently(key, hv) != nil
         guard engine.listTrim(key, hash: hv, database: database, start: start, stop: stop) else { return error(out, Self.wrongType) }
         if existed {
             notify(KeyspaceEvents.list, "ltrim", key)

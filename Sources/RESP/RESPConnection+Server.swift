@@ -34,7 +34,9 @@ extension RESPConnection {
         RESPCommand("wait", arity: 3, flags: [.noscript]) { c, out in c.wait(out) },
         RESPCommand("slowlog", arity: -2, subcommands: ["get", "len", "reset", "help"]) { c, out in c.containerHelp(out) ?? c.slowlog(out) },
         RESPCommand("object", arity: -2, subcommands: ["encoding", "refcount", "idletime", "freq", "help"]) { c, out in c.containerHelp(out) ?? c.object(out) },
-        RESPCommand("memory", arity: -2, subcommands: ["usage", "help"]) { c, out in c.containerHelp(out) ?? c.memory(out) },
+        RESPCommand("memory", arity: -2, subcommands: ["usage", "doctor", "malloc-stats", "purge", "stats", "help"]) { c, out in
+            c.containerHelp(out) ?? c.memoryReport(out) ?? c.memory(out)
+        },
     ]
 
     /// SLOWLOG GET [count] | LEN | RESET.
@@ -136,7 +138,9 @@ extension RESPConnection {
 
     /// MEMORY USAGE key [SAMPLES n]: the slab chunk the item takes (its own size when chunked).
     private func memory(_ out: OutputBuffer) -> HandlerAction {
-        guard argument(1, is: "usage") && argumentCount >= 3 else { return unknownSubcommand("MEMORY", known: ["usage"], out) }
+        guard argument(1, is: "usage") && argumentCount >= 3 else {
+            return unknownSubcommand("MEMORY", known: ["usage", "doctor", "malloc-stats", "purge", "stats"], out)
+        }
         if argumentCount > 3 {
             guard argumentCount == 5 && argument(3, is: "samples") else { return syntaxError(out) }
             guard integerArgument(4) != nil else { return notAnInteger(out) }

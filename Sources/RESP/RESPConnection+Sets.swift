@@ -47,17 +47,9 @@ extension RESPConnection {
 
     private func setAdd(_ out: OutputBuffer) -> HandlerAction {
         guard let (key, hv) = listKey(1) else { return error(out, Self.keyTooLong) }
-        let created = keyMissingForNew(key, hv)
-        let r = engine.setAdd(key, hash: hv, database: database, count: argumentCount - 2) { self.argument($0 + 2) }
-        if let failed = setWriteError(r, out) { return failed }
-        if case .added(let n) = r {
-            if n > 0 {
-                if created { notify(KeyspaceEvents.new, "new", key) }
-                notify(KeyspaceEvents.set, "sadd", key)
-            }
-            out.appendRESPInteger(Int64(n))
+        return addAndNotify(key, hv, out, event: KeyspaceEvents.set, "sadd", refused: setWriteError) {
+            engine.setAdd(key, hash: hv, database: database, count: argumentCount - 2) { self.argument($0 + 2) }
         }
-        return .proceed
     }
 
     private func setRemove(_ out: OutputBuffer) -> HandlerAction {
@@ -235,7 +227,7 @@ extension RESPConnection {
 
     /// A result redis builds as a set: an intset's members come out in ascending order.
     private func setOrder(_ members: [[UInt8]]) -> [[UInt8]] {
-        guard members.count <= CacheEngine.setIntsetEntries else { return members }
+        guard members.count <= engine.encodingLimits.setIntsetEntries else { return members }
         var numbers: [(Int, [UInt8])] = []
         numbers.reserveCapacity(members.count)
         for m in members {

@@ -122,9 +122,10 @@ extension RESPConnection {
         }
         // redis adds the range one member at a time to a new listpack (unless a rank range is
         // longer than one can be), so until a member forces the skip list a -0 is kept as 0.
-        var packed = { if case .rank = q.by { return members.count <= CacheEngine.zsetListpackEntries } else { return true } }()
+        let (most, longest) = (engine.encodingLimits.zsetEntries, engine.encodingLimits.zsetValue)
+        var packed = { if case .rank = q.by { return members.count <= most } else { return true } }()
         for i in members.indices where packed {
-            if i + 1 > CacheEngine.zsetListpackEntries || members[i].member.count > CacheEngine.zsetListpackValue {
+            if i + 1 > most || members[i].member.count > longest {
                 packed = false
             } else if members[i].score == 0 {
                 members[i].score = 0

@@ -75,8 +75,6 @@ extension RESPConnection {
         var outcome = GetOutcome.miss
         let it = engine.get(key, hash: CacheEngine.hash(key), database: database, anyType: true, outcome: &outcome)
         stats.add(it == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
-        // redis's expireIfNeeded: the lookup that finds a key expired removes it and says so.
-        if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
         return it
     }
 
@@ -161,9 +159,10 @@ extension RESPConnection {
         let hv = CacheEngine.hash(key)
         var needsOld = wantOld
         if case .keep = expiry { needsOld = true }
-        // `new` (and `expired` for a key found expired) needs to know what was there: the read
-        // and compare-and-swap path, taken only while those events are on.
-        if notifying(KeyspaceEvents.new | KeyspaceEvents.expired) { needsOld = true }
+        // `new` needs to know what was there: the read and compare-and-swap path, taken only
+        // while those events are on (`expired`, for a key found expired, comes from the engine's
+        // lookup whichever path is taken).
+        if notifying(KeyspaceEvents.new) { needsOld = true }
         if !needsOld {
             // One storage operation: the engine's set, add or replace, over a key of any type.
             let mode: StoreMode = condition == .ifAbsent ? .add : condition == .ifPresent ? .replace : .set
@@ -179,7 +178,6 @@ extension RESPConnection {
         while true {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
-            if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
             // SET ... GET and GETSET read the old value as a string: another type is WRONGTYPE
             // (and nothing is written), as redis.
             if wantOld, let o = old, o.type != .string {
@@ -509,7 +507,6 @@ extension RESPConnection {
             var outcome = GetOutcome.miss
             let old = engine.get(key, hash: hv, database: database, anyType: true, outcome: &outcome)
             defer { if let old { engine.release(old) } }
-            if outcome == .expired { notify(KeyspaceEvents.expired, "expired", key) }
             if let old, old.type != .string { return .failed(Self.wrongTypeError.description) }
             let length: Int
             switch plan(old) {
@@ -556,9 +553,8 @@ extension RESPConnection {
         let key = argument(1)
         guard key.count <= ItemLayout.maxKeyLength else { return error(out, Self.keyTooLong) }
         let hv = CacheEngine.hash(key)
-        // addToInteger creates a missing key silently: only when `new` or `expired` events are on,
-        // a lookup first says whether the key exists (and publishes `expired`, as redis's
-        // lookupKeyWrite, if it had expired).
+        // addToInteger creates a missing key silently: only when `new` events are on, a lookup
+        // first says whether the key exists.
         let created = keyMissingForNew(key, hv)
         let update = engine.addToInteger(key, hash: hv, database: database, by: by,
                                          parse: { $0.count == 0 ? nil : parseInteger($0.baseAddress!, $0.count) },

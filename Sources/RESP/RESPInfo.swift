@@ -156,6 +156,9 @@ extension RESPService {
                 ("resp_list_elements_too_large", String(total(.listElementsTooLarge))),
                 ("resp_hash_pairs_too_large", String(total(.hashPairsTooLarge))),
                 ("resp_hrandfield_refused", String(total(.hashRandomRefused))),
+                // Writes the segmented LRU could serve only by sampling the class (every item it
+                // tried at the tails was busy; the memcached port refuses those, as memcached).
+                ("resp_lru_tail_busy_fallbacks", String(engine.evictionFallbacks.load(ordering: .relaxed))),
             ]
         case .replication:
             return [

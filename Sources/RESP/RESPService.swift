@@ -146,14 +146,21 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         config = RESPConfig(settings: settings, engine: engine, slowLog: slowLog)
         var random = SystemRandomNumberGenerator()
         runID = String((0..<40).map { _ in "0123456789abcdef".randomElement(using: &random)! })
-        // Keyspace event `evicted` (class e), for evictions any port's allocation made: published
-        // from the evicting thread (the victim's item lock held; the pub/sub registry takes no
-        // engine lock, so the order item → pub/sub holds).
-        engine.onEviction { [weak self] key, database in
+        // Keyspace events `evicted` (class e), for evictions any port's allocation made, and
+        // `expired` (class x), for keys a lookup of either port found expired or background expiry
+        // (LRU tail, maintainer, crawler) reclaimed: published from the removing thread (the item
+        // lock held; the pub/sub registry takes no engine lock, so the order item → pub/sub holds).
+        engine.onKeyRemoval { [weak self] key, database, why in
             guard let self else { return }
             let flags = self.config.keyspaceEvents.load(ordering: .relaxed)
-            guard flags & KeyspaceEvents.evicted != 0 else { return }
-            self.publishKeyspaceEvent(flags, "evicted", key: key, database: database)
+            switch why {
+            case .evicted:
+                guard flags & KeyspaceEvents.evicted != 0 else { return }
+                self.publishKeyspaceEvent(flags, "evicted", key: key, database: database)
+            case .expired:
+                guard flags & KeyspaceEvents.expired != 0 else { return }
+                self.publishKeyspaceEvent(flags, "expired", key: key, database: database)
+            }
         }
     }
 

@@ -207,3 +207,60 @@ struct EvictionPolicyTests {
         #expect(EvictionPolicy(redisName: "allkeys-mru", current: .lru) == nil)
     }
 }
+
+/// The segmented LRU's fallback (CacheEngine.allocChunk): every item it tries at COLD's tail is
+/// referenced (replies not yet written), so memcached's tail pull gives up; a RESP allocation
+/// then evicts by sampling the class, a memcached-port one is refused as memcached refuses it.
+@Suite("Eviction fallback when every tail item is busy")
+struct BusyTailFallbackTests {
+    /// One page of 10,000-byte items, spread over HOT and COLD, COLD's 12 oldest referenced.
+    static func busyTail() throws -> (Harness, [Item], Int) {
+        let h = try Harness { $0.memoryLimit = 1024 * 1024 }
+        let e = h.engine
+        let value = String(repeating: "x", count: 10_000)
+        let perPage = e.slabs.table.perPage[e.classID(keyLength: 8, valueLength: 10_000)]
+        for i in 0..<perPage { e.put(key(i), value) }
+        e.maintainLRUs()
+        var held: [Item] = []
+        for i in 0..<12 {
+            var outcome = GetOutcome.miss
+            let it = e.withKey(key(i)) { e.get($0, hash: $1, outcome: &outcome) }
+            held.append(try #require(it))
+        }
+        return (h, held, perPage)
+    }
+
+    func allocate(_ e: CacheEngine, _ k: String, memcached: Bool) -> AllocResult {
+        Array(k.utf8).withUnsafeBytes { e.allocate(key: $0, flags: 0, expiry: 0, valueLength: 10_000, memcachedEviction: memcached) }
+    }
+
+    @Test("a RESP-port allocation evicts an idle item elsewhere in the class and counts the fallback")
+    func respFallsBack() throws {
+        let (h, held, perPage) = try Self.busyTail()
+        let e = h.engine
+        defer { for it in held { e.release(it) } }
+        guard case .item(let it) = allocate(e, key(perPage), memcached: false) else {
+            Issue.record("the allocation was refused with every tail item busy")
+            return
+        }
+        e.release(it)
+        #expect(e.evictionFallbacks.load(ordering: .relaxed) == 1)
+        #expect(e.itemStats().evicted == 1)
+        #expect(e.itemStats().outOfMemory == 0)
+        // The busy items were left alone.
+        for i in 0..<12 { #expect(e.outcome(key(i)) == .hit) }
+    }
+
+    @Test("a memcached-port allocation is refused, as memcached's do_item_alloc_pull gives up")
+    func memcachedRefuses() throws {
+        let (h, held, perPage) = try Self.busyTail()
+        let e = h.engine
+        defer { for it in held { e.release(it) } }
+        guard case .outOfMemory = allocate(e, key(perPage), memcached: true) else {
+            Issue.record("expected .outOfMemory")
+            return
+        }
+        #expect(e.evictionFallbacks.load(ordering: .relaxed) == 0)
+        #expect(e.itemStats().outOfMemory == 1)
+    }
+}

@@ -39,6 +39,14 @@ struct RESPBlackBoxTests {
         }
     }
 
+    // Issue 12's leftovers: MEMORY DOCTOR/MALLOC-STATS/PURGE/STATS, CLIENT TRACKINGINFO/CACHING,
+    // DEBUG HELP, RESP2 and RESP3, their arity errors and commandstats (Scripts/resp_memory_commands.py).
+    @Test("MEMORY, CLIENT TRACKINGINFO/CACHING and DEBUG HELP subcommands answer as redis-server 7.0's", .timeLimit(.minutes(1)))
+    func memoryAndClientSubcommandsMatchRedis() async throws {
+        try await expectTranscriptMatchesRedis("resp_memory_commands.py", marker: "MEMORY COMMANDS CHECKS PASSED", minimumLines: 40,
+                                               redisArguments: ["--enable-debug-command", "yes"])
+    }
+
     @Test("--requirepass: NOAUTH before AUTH, WRONGPASS counted, HELLO 3 AUTH", .timeLimit(.minutes(1)))
     func requirePassword() async throws {
         try await withSecondListener("--redis-port", ["--requirepass=s3cret"]) { server, port in

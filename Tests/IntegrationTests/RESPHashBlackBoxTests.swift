@@ -16,48 +16,12 @@ import Testing
 struct RESPHashBlackBoxTests {
     @Test("hash transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
     func hashTranscriptMatchesRedis() async throws {
-        let python = try await IntegrationPaths.python()
-        let script = try IntegrationPaths.script("resp_hashes.py")
-        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_hashes.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
-            #expect(server.isRunning, "swiftcached died during resp_hashes.py; log:\n\(server.log)")
-            return r.output
-        }
-        let theirs = try await withRedisServer { port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_hashes.py against redis-server failed:\n\(r.report)")
-            return r.output
-        }
-        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
-        #expect(a.last == "HASH CHECKS PASSED" && b.last == "HASH CHECKS PASSED")
-        #expect(a.count == b.count && a.count > 20, "transcripts of \(a.count) and \(b.count) lines")
-        for (x, y) in zip(a, b) {
-            #expect(x == y, "swiftcached and redis-server differ")
-        }
+        try await expectTranscriptMatchesRedis("resp_hashes.py", marker: "HASH CHECKS PASSED", minimumLines: 21)
     }
 
     @Test("set transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
     func setTranscriptMatchesRedis() async throws {
-        let python = try await IntegrationPaths.python()
-        let script = try IntegrationPaths.script("resp_sets.py")
-        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_sets.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
-            #expect(server.isRunning, "swiftcached died during resp_sets.py; log:\n\(server.log)")
-            return r.output
-        }
-        let theirs = try await withRedisServer { port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_sets.py against redis-server failed:\n\(r.report)")
-            return r.output
-        }
-        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
-        #expect(a.last == "SET CHECKS PASSED" && b.last == "SET CHECKS PASSED")
-        #expect(a.count == b.count && a.count > 15, "transcripts of \(a.count) and \(b.count) lines")
-        for (x, y) in zip(a, b) {
-            #expect(x == y, "swiftcached and redis-server differ")
-        }
+        try await expectTranscriptMatchesRedis("resp_sets.py", marker: "SET CHECKS PASSED", minimumLines: 16)
     }
 
     @Test("DEL and UNLINK of a 300,000-field hash answer at once, PINGs go on, the lazy freer takes it", .timeLimit(.minutes(3)))
@@ -82,5 +46,15 @@ struct RESPHashBlackBoxTests {
             }
             #expect(server.isRunning, "swiftcached died; log:\n\(server.log)")
         }
+    }
+}
+
+@Suite("swiftcached Redis encoding thresholds black-box")
+struct RESPEncodingConfigBlackBoxTests {
+    // CONFIG SET hash-/set-/zset- thresholds: OBJECT ENCODING after each change, CONFIG GET of the
+    // ziplist aliases, refusals by kind (Scripts/resp_encoding_config.py), as redis-server 7.0.
+    @Test("encoding threshold transcript equals redis-server 7.0's", .timeLimit(.minutes(1)))
+    func encodingConfigMatchesRedis() async throws {
+        try await expectTranscriptMatchesRedis("resp_encoding_config.py", marker: "ENCODING CONFIG CHECKS PASSED", minimumLines: 80)
     }
 }

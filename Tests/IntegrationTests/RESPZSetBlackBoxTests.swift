@@ -18,25 +18,7 @@ import Testing
 struct RESPZSetBlackBoxTests {
     @Test("sorted-set transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
     func zsetTranscriptMatchesRedis() async throws {
-        let python = try await IntegrationPaths.python()
-        let script = try IntegrationPaths.script("resp_zsets.py")
-        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_zsets.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
-            #expect(server.isRunning, "swiftcached died during resp_zsets.py; log:\n\(server.log)")
-            return r.output
-        }
-        let theirs = try await withRedisServer { port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_zsets.py against redis-server failed:\n\(r.report)")
-            return r.output
-        }
-        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
-        #expect(a.last == "ZSET CHECKS PASSED" && b.last == "ZSET CHECKS PASSED")
-        #expect(a.count == b.count && a.count > 25, "transcripts of \(a.count) and \(b.count) lines")
-        for (x, y) in zip(a, b) {
-            #expect(x == y, "swiftcached and redis-server differ")
-        }
+        try await expectTranscriptMatchesRedis("resp_zsets.py", marker: "ZSET CHECKS PASSED", minimumLines: 26)
     }
 
     @Test("DEL and UNLINK of a 300,000-member sorted set answer at once, the lazy freer takes it", .timeLimit(.minutes(3)))

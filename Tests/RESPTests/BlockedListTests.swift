@@ -11,19 +11,12 @@ import Testing
 struct BlockedListTests {
     typealias Client = TransactionTests.Client
 
-    /// Sends one multibulk request on `h` and returns its action (the reply stays in the output).
-    private func start(_ c: Client, _ h: ConnectionHandler, _ words: [String]) -> HandlerAction {
-        var bytes = Array("*\(words.count)\r\n".utf8)
-        for w in words { bytes += Array("$\(w.utf8.count)\r\n\(w)\r\n".utf8) }
-        return bytes.withUnsafeBytes { h.process($0, output: c.output) }.action
-    }
-
     @Test("a client blocked in BLPOP is served after EXEC, with the list as EXEC left it")
     func servedAfterExec() throws {
         let c = try Client()
         let blocked = c.peer()
         defer { blocked.connectionClosed() }
-        #expect(start(c, blocked, ["BLPOP", "bk", "0"]) == .park(timeoutMs: -1))
+        #expect(c.start(blocked, ["BLPOP", "bk", "0"]) == .park(timeoutMs: -1))
         #expect(c.drain() == "")
         // The queued LPOP sees the element the queued RPUSH added: nobody took it in between.
         #expect(c.send(["MULTI"], ["RPUSH", "bk", "x"], ["LPOP", "bk"], ["RPUSH", "bk", "y"], ["EXEC"])
@@ -38,7 +31,7 @@ struct BlockedListTests {
         let c = try Client()
         let blocked = c.peer()
         defer { blocked.connectionClosed() }
-        #expect(start(c, blocked, ["BLPOP", "bk2", "0"]) == .park(timeoutMs: -1))
+        #expect(c.start(blocked, ["BLPOP", "bk2", "0"]) == .park(timeoutMs: -1))
         #expect(c.send(["MULTI"], ["RPUSH", "bk2", "x"], ["RPOP", "bk2"], ["EXEC"])
             == "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n$1\r\nx\r\n")
         #expect(c.send(["INFO", "clients"]).contains("blocked_clients:1\r\n"))
@@ -56,8 +49,8 @@ struct BlockedListTests {
             popper.connectionClosed()
         }
         #expect(c.send(["SET", "dst", "str"]) == "+OK\r\n")
-        #expect(start(c, mover, ["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]) == .park(timeoutMs: -1))
-        #expect(start(c, popper, ["BLPOP", "src", "0"]) == .park(timeoutMs: -1))
+        #expect(c.start(mover, ["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]) == .park(timeoutMs: -1))
+        #expect(c.start(popper, ["BLPOP", "src", "0"]) == .park(timeoutMs: -1))
         #expect(c.send(["RPUSH", "src", "e1"]) == ":1\r\n")
         #expect(mover.resume(output: c.output, timedOut: false) == .proceed)
         #expect(c.drain() == "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n")

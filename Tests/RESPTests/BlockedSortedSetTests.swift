@@ -11,12 +11,6 @@ import Testing
 struct BlockedSortedSetTests {
     typealias Client = TransactionTests.Client
 
-    private func start(_ c: Client, _ h: ConnectionHandler, _ words: [String]) -> HandlerAction {
-        var bytes = Array("*\(words.count)\r\n".utf8)
-        for w in words { bytes += Array("$\(w.utf8.count)\r\n\(w)\r\n".utf8) }
-        return bytes.withUnsafeBytes { h.process($0, output: c.output) }.action
-    }
-
     @Test("BZPOPMIN and BZMPOP served by ZADD and ZUNIONSTORE, oldest first")
     func servedByWrites() throws {
         let c = try Client()
@@ -25,8 +19,8 @@ struct BlockedSortedSetTests {
             first.connectionClosed()
             second.connectionClosed()
         }
-        #expect(start(c, first, ["BZPOPMIN", "zk", "0"]) == .park(timeoutMs: -1))
-        #expect(start(c, second, ["BZMPOP", "0", "1", "zk", "MAX", "COUNT", "5"]) == .park(timeoutMs: -1))
+        #expect(c.start(first, ["BZPOPMIN", "zk", "0"]) == .park(timeoutMs: -1))
+        #expect(c.start(second, ["BZMPOP", "0", "1", "zk", "MAX", "COUNT", "5"]) == .park(timeoutMs: -1))
         #expect(c.send(["ZADD", "zk", "1.5", "a", "2", "b", "3", "c"]) == ":3\r\n")
         #expect(first.resume(output: c.output, timedOut: false) == .proceed)
         #expect(c.drain() == "*3\r\n$2\r\nzk\r\n$1\r\na\r\n$3\r\n1.5\r\n")
@@ -34,7 +28,7 @@ struct BlockedSortedSetTests {
         #expect(c.drain() == "*2\r\n$2\r\nzk\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n")
         #expect(c.send(["EXISTS", "zk"]) == ":0\r\n")
         // A store that makes the key serves too.
-        #expect(start(c, first, ["BZPOPMAX", "zk", "0"]) == .park(timeoutMs: -1))
+        #expect(c.start(first, ["BZPOPMAX", "zk", "0"]) == .park(timeoutMs: -1))
         #expect(c.send(["ZADD", "src", "7", "x"]) == ":1\r\n")
         #expect(c.send(["ZUNIONSTORE", "zk", "1", "src"]) == ":1\r\n")
         #expect(first.resume(output: c.output, timedOut: false) == .proceed)
@@ -45,7 +39,7 @@ struct BlockedSortedSetTests {
     func closedClientGivesBack() throws {
         let c = try Client()
         let blocked = c.peer()
-        #expect(start(c, blocked, ["BZMPOP", "0", "1", "zg", "MIN", "COUNT", "2"]) == .park(timeoutMs: -1))
+        #expect(c.start(blocked, ["BZMPOP", "0", "1", "zg", "MIN", "COUNT", "2"]) == .park(timeoutMs: -1))
         #expect(c.send(["ZADD", "zg", "-0.5", "p", "4", "q", "9", "r"]) == ":3\r\n")
         #expect(c.send(["ZCARD", "zg"]) == ":1\r\n")
         blocked.connectionClosed()
@@ -60,11 +54,11 @@ struct BlockedSortedSetTests {
             blocked.connectionClosed()
             lister.connectionClosed()
         }
-        #expect(start(c, blocked, ["BZPOPMIN", "zt", "0.05"]) == .park(timeoutMs: 50))
+        #expect(c.start(blocked, ["BZPOPMIN", "zt", "0.05"]) == .park(timeoutMs: 50))
         #expect(blocked.resume(output: c.output, timedOut: true) == .proceed)
         #expect(c.drain() == "*-1\r\n")
         #expect(c.send(["MULTI"], ["BZPOPMAX", "zt", "0"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*1\r\n*-1\r\n")
-        #expect(start(c, lister, ["BLPOP", "zt", "0"]) == .park(timeoutMs: -1))
+        #expect(c.start(lister, ["BLPOP", "zt", "0"]) == .park(timeoutMs: -1))
         #expect(c.send(["ZADD", "zt", "1", "m"]) == ":1\r\n")
         #expect(c.send(["ZCARD", "zt"]) == ":1\r\n")
         // Not woken: redis serves a key's clients blocked for its type only.

@@ -174,6 +174,11 @@ CASES = [
     ("RPUSH", "kn:yl", "a"), ("PEXPIRE", "kn:yl", "30"), ("SLEEP",), ("LTRIM", "kn:yl", "0", "1"),
     ("HSET", "kn:yh", "f", "v"), ("PEXPIRE", "kn:yh", "30"), ("SLEEP",), ("HSET", "kn:yh", "f", "w"),
     ("SADD", "kn:ys", "m"), ("PEXPIRE", "kn:ys", "30"), ("SLEEP",), ("SADD", "kn:ys", "m"),
+    # Reads of an expired list (redis's lookupKeyRead publishes `expired` for each).
+    ("RPUSH", "kn:yl1", "a"), ("PEXPIRE", "kn:yl1", "30"), ("SLEEP",), ("LLEN", "kn:yl1"),
+    ("RPUSH", "kn:yl2", "a"), ("PEXPIRE", "kn:yl2", "30"), ("SLEEP",), ("LINDEX", "kn:yl2", "0"),
+    ("RPUSH", "kn:yl3", "a"), ("PEXPIRE", "kn:yl3", "30"), ("SLEEP",), ("LRANGE", "kn:yl3", "0", "-1"),
+    ("RPUSH", "kn:yl4", "a"), ("PEXPIRE", "kn:yl4", "30"), ("SLEEP",), ("LPOS", "kn:yl4", "a"),
     ("CONFIG", "SET", "notify-keyspace-events", "Kx"),
     ("GET", "kn:y"),
     ("CONFIG", "SET", "notify-keyspace-events", "Ag"),
