@@ -78,6 +78,8 @@ public final class CacheEngine: @unchecked Sendable {
     /// Told of every eviction, by any policy and whichever port's allocation made it (the Redis
     /// port's keyspace event `evicted`): the key (valid during the call) and its logical database.
     let evictionHook = Mutex<EvictionObserver?>(nil)
+    /// The owner of `.stream` roots' tokens (CacheEngine+ExternalValues.swift).
+    let externalValueHooks = Mutex<ExternalValueHooks?>(nil)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).
@@ -172,6 +174,7 @@ public final class CacheEngine: @unchecked Sendable {
         // A list's nodes and a hash's fields go with their root (now, or by the lazy freer when long).
         if it.keyLength > 0 {
             if it.type == .list { releaseListNodes(it) } else if it.type == .hash || it.type == .set || it.type == .zset { releaseHashNodes(it) }
+            else if it.type == .stream { releaseExternalValue(it) }
         }
         if it.isChunked {
             let n = chunkCount(it)

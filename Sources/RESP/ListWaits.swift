@@ -15,6 +15,7 @@
 //
 // Lock order: this registry's lock, then the engine's item locks (the engine's operations take
 // them). The push fast path is one atomic load (`blockedKeys`) when nobody is blocked.
+import Broker
 import CacheEngine
 import Platform
 import Synchronization
@@ -28,6 +29,9 @@ enum ListWaitKind: Sendable {
     /// BZPOPMIN / BZPOPMAX (count nil: one member, replied as key, member, score) and BZMPOP
     /// (count) on sorted sets (RESPConnection+BlockingSortedSets.swift).
     case zpop(max: Bool, count: Int?)
+    /// XREAD BLOCK (RESPConnection+StreamReads.swift): entries after `ids` (one per key), at most
+    /// `count`; an XADD wakes every reader of its key, who reads again.
+    case xread(ids: [StreamID], count: Int)
 }
 
 /// What a producer hands a blocked client.
@@ -82,6 +86,16 @@ final class ListWaits: @unchecked Sendable {
     var hasBlockedKeys: Bool { blockedKeys.load(ordering: .relaxed) > 0 }
     /// INFO clients' blocked_clients.
     let blockedClients = Atomic<Int>(0)
+
+    /// `body` on the wait list of `k` under the lock (none: not called); an emptied list goes.
+    fileprivate func withWaitList(_ k: WaitKey, _ body: (inout WaitList<ListServed, ListBlock>) -> Void) {
+        mutex.lock()
+        defer { mutex.unlock() }
+        guard lists[k] != nil else { return }
+        body(&lists[k]!)
+        if lists[k]?.hasArmed == false { lists[k] = nil }
+        blockedKeys.store(lists.count, ordering: .relaxed)
+    }
 
     /// Registers `block` on its keys, unless `attempt` (run under the registry's lock, so that no
     /// push can fall between it and the registration) already serves it: then its result.
@@ -193,6 +207,7 @@ final class ListWaits: @unchecked Sendable {
                     }
                     guard n > 0 else { break }
                     guard let (waiter, block) = lists[k]!.claimFirst(where: { b in
+                        if case .xread = b.kind { return false }
                         if case .zpop = b.kind { return sortedSet }
                         return !sortedSet
                     }) else { break }
@@ -230,6 +245,7 @@ final class ListWaits: @unchecked Sendable {
                         case .wrongType: served = .wrongType
                         case .noKey, .outOfMemory: break
                         }
+                    case .xread: break
                     }
                     waiter.deliver(served, source: source)
                     wakes.append(waiter.waker)
@@ -246,6 +262,26 @@ final class ListWaits: @unchecked Sendable {
             for e in servedEvents { publish(e) }
             for w in wakes { w.wake() }
         }
+    }
+}
+
+extension ListWaits {
+    /// XADD's wake-up: every reader blocked on `key` (XREAD BLOCK) is claimed (delivered
+    /// `.retry`: it reads again) and woken after the lock. One atomic load when nobody is blocked.
+    func wakeStreamReaders(_ key: UnsafeRawBufferPointer, database: Int) {
+        guard hasBlockedKeys else { return }
+        var wakes: [ConnectionWaker] = []
+        withWaitList(WaitKey(database: database, key: Array(key))) { list in
+            while let (waiter, block) = list.claimFirst(where: { b in
+                if case .xread = b.kind { return true }
+                return false
+            }) {
+                waiter.deliver(.retry, source: 0)
+                _ = block
+                wakes.append(waiter.waker)
+            }
+        }
+        for w in wakes { w.wake() }
     }
 }
 

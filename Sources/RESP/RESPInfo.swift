@@ -2,6 +2,7 @@
 // line between sections; default sections, `all`, `everything` (with commandstats) or the named
 // ones. The figures come from this port's counters, the engine, and what the executable reports
 // about the process (`RESPHostFacts`); the cache port's memcached stats are not repeated here.
+import Broker
 import CacheEngine
 import Platform
 #if canImport(Glibc)
@@ -151,6 +152,8 @@ extension RESPService {
                 ("resp_list_elements_too_large", String(total(.listElementsTooLarge))),
                 ("resp_hash_pairs_too_large", String(total(.hashPairsTooLarge))),
                 ("resp_hrandfield_refused", String(total(.hashRandomRefused))),
+                ("resp_streams", String(streams.live.load(ordering: .relaxed))),
+                ("resp_stream_appends_refused", String(streams.appendsRefused.load(ordering: .relaxed))),
             ]
         case .replication:
             return [
