@@ -30,7 +30,8 @@ run() {  # name pid port pipeline
             ${RANDOM_KEYS:+-r "$RANDOM_KEYS"} -q 2>/dev/null | tr '\r' '\n' | grep "requests per second")
     fi
     after=$(cpu "$2")
-    echo "$1 P$4 cpu_ticks=$((after - before)) :: $(echo "$out" | awk '{printf "%s %s ; ", $1, $2}')"
+    # "<name>: <rps> requests per second..." (an arbitrary command's name has blanks in it)
+    echo "$1 P$4 cpu_ticks=$((after - before)) :: $(echo "$out" | sed -E 's/^(.*): ([0-9.]+) requests per second.*/\1: \2 ; /' | tr -d '\n')"
 }
 REDIS_MEM=()
 if [ "$MAXMEMORY" != 0 ]; then REDIS_MEM=(--maxmemory "${MAXMEMORY}mb" --maxmemory-policy allkeys-lru); fi

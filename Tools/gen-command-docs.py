@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "slowlog": ["get", "len", "reset", "help"],
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     "function": ["flush", "list", "help"],
+    "xgroup": ["create", "setid", "destroy", "createconsumer", "delconsumer", "help"],
 }
 
 

@@ -31,7 +31,14 @@ enum ListWaitKind: Sendable {
     case zpop(max: Bool, count: Int?)
     /// XREAD BLOCK (RESPConnection+StreamReads.swift): entries after `ids` (one per key), at most
     /// `count`; an XADD wakes every reader of its key, who reads again.
-    case xread(ids: [StreamID], count: Int)
+    case xread(ids: [StreamID], count: Int, group: StreamReadGroup?)
+}
+
+/// XREADGROUP's group, consumer and NOACK, kept by a blocked read.
+struct StreamReadGroup: Sendable {
+    let name: [UInt8]
+    let consumer: [UInt8]
+    let noAck: Bool
 }
 
 /// What a producer hands a blocked client.
@@ -45,6 +52,9 @@ enum ListServed: Sendable {
     /// A move whose destination holds another type: redis 7.0 answers the blocked client
     /// WRONGTYPE (and leaves the source as it was) and serves the next one.
     case wrongType
+    /// XADD's wake-up of a blocked XREAD/XREADGROUP: the entries up to this ID are its to read
+    /// (redis serves a blocked reader right after the command that added).
+    case streamTop(StreamID)
 }
 
 /// One blocked command.
@@ -266,9 +276,9 @@ final class ListWaits: @unchecked Sendable {
 }
 
 extension ListWaits {
-    /// XADD's wake-up: every reader blocked on `key` (XREAD BLOCK) is claimed (delivered
-    /// `.retry`: it reads again) and woken after the lock. One atomic load when nobody is blocked.
-    func wakeStreamReaders(_ key: UnsafeRawBufferPointer, database: Int) {
+    /// XADD's wake-up: every reader blocked on `key` (XREAD BLOCK) is claimed (delivered the
+    /// added ID: it reads up to there) and woken after the lock. One atomic load when nobody is blocked.
+    func wakeStreamReaders(_ key: UnsafeRawBufferPointer, database: Int, top: StreamID = .max) {
         guard hasBlockedKeys else { return }
         var wakes: [ConnectionWaker] = []
         withWaitList(WaitKey(database: database, key: Array(key))) { list in
@@ -276,7 +286,7 @@ extension ListWaits {
                 if case .xread = b.kind { return true }
                 return false
             }) {
-                waiter.deliver(.retry, source: 0)
+                waiter.deliver(.streamTop(top), source: 0)
                 _ = block
                 wakes.append(waiter.waker)
             }

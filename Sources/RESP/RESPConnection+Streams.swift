@@ -19,7 +19,7 @@ extension RESPConnection {
         RESPCommand("xdel", arity: -3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.streamDelete(out) },
         RESPCommand("xtrim", arity: -4, keys: (1, 1, 1), flags: [.write]) { c, out in c.streamTrim(out) },
         RESPCommand("xsetid", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.streamSetID(out) },
-        RESPCommand("xread", arity: -4, flags: [.readonly, .blocking, .movableKeys]) { c, out in c.streamRead(out) },
+        RESPCommand("xread", arity: -4, flags: [.readonly, .blocking, .movableKeys]) { c, out in c.streamRead(group: false, out) },
     ]
 
     static let invalidStreamID: StaticString = "ERR Invalid stream ID specified as stream command argument"
@@ -221,8 +221,11 @@ extension RESPConnection {
         let length = streamFieldsLength(from: fieldsAt)
         let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: engine.clock.milliseconds,
                               valueLength: length) { writeStreamFields(from: fieldsAt, into: $0) }
+        let added: StreamID
         switch r {
-        case .added(let id): appendStreamID(id, out)
+        case .added(let id):
+            appendStreamID(id, out)
+            added = id
         case .idTooSmall: return error(out, "ERR The ID specified in XADD is equal or smaller than the target stream top item")
         case .exhausted: return error(out, "ERR The stream has exhausted the last possible ID, unable to add more items")
         case .tooLarge: return error(out, "ERR Elements are too large to be stored")
@@ -232,7 +235,7 @@ extension RESPConnection {
         if let strategy = a.strategy, stream.trim(strategy, approximate: a.approximate, limit: a.limit) > 0 {
             notify(KeyspaceEvents.stream, "xtrim", key)
         }
-        wakeStreamReaders(key)
+        wakeStreamReaders(key, top: added)
         return .proceed
     }
 

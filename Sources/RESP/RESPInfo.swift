@@ -154,6 +154,7 @@ extension RESPService {
                 ("resp_hrandfield_refused", String(total(.hashRandomRefused))),
                 ("resp_streams", String(streams.live.load(ordering: .relaxed))),
                 ("resp_stream_appends_refused", String(streams.appendsRefused.load(ordering: .relaxed))),
+                ("resp_stream_pending_refusals", String(streams.pendingRefusals.load(ordering: .relaxed))),
             ]
         case .replication:
             return [

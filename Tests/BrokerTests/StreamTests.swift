@@ -168,4 +168,65 @@ import Testing
         _ = s.delete([StreamID(5, 5)])
         #expect(s.setID(StreamID(4, 0), entriesAdded: nil, maxDeletedID: nil) == .smallerThanMaxDeleted)
     }
+
+    // MARK: consumer groups
+
+    func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    func readGroup(_ s: StreamLog, _ consumer: String, after: StreamID?, count: Int = 0, noAck: Bool = false, now: UInt64 = 100) -> [StreamID?] {
+        var got: [StreamID?] = []
+        let r = bytes("g").withUnsafeBytes { g in
+            bytes(consumer).withUnsafeBytes { c in
+                s.readGroup(g, consumer: c, after: after, count: count, noAck: noAck, now: now, pelRefusals: {}) { id, fields in
+                    got.append(fields == nil ? nil : id)
+                }
+            }
+        }
+        if case .nothing = r { return [] }
+        return got
+    }
+
+    @Test func pendingEntriesBookkeeping() {
+        let store = StreamStore(memoryLimit: 1 << 20, clockMs: { 1 })
+        let s = store.makeStream(name: "t")
+        for i in 1...4 { _ = add(s, StreamID(UInt64(i), 0)) }
+        #expect(bytes("g").withUnsafeBytes { s.createGroup($0, id: .zero, entriesRead: -1) } == .created)
+        #expect(bytes("g").withUnsafeBytes { s.createGroup($0, id: nil, entriesRead: -1) } == .exists)
+        #expect(readGroup(s, "alice", after: nil, count: 1) == [StreamID(1, 0)])
+        #expect(readGroup(s, "bob", after: nil) == [StreamID(2, 0), StreamID(3, 0), StreamID(4, 0)])
+        #expect(readGroup(s, "bob", after: nil).isEmpty)
+        var summary = bytes("g").withUnsafeBytes { s.pendingSummary($0) }!
+        #expect(summary.count == 4 && summary.first == StreamID(1, 0) && summary.last == StreamID(4, 0))
+        #expect(summary.consumers.map { String(decoding: $0.0, as: UTF8.self) } == ["alice", "bob"])
+        #expect(summary.consumers.map { $0.1 } == [1, 3])
+        // A history read re-delivers: the count goes up, the time is the read's.
+        #expect(readGroup(s, "alice", after: .zero, now: 500) == [StreamID(1, 0)])
+        let rows = bytes("g").withUnsafeBytes { s.pendingRange($0, start: .zero, end: .max, count: 10, minIdle: 0, consumer: nil, now: 600) }!
+        #expect(rows.map { $0.0 } == [StreamID(1, 0), StreamID(2, 0), StreamID(3, 0), StreamID(4, 0)])
+        #expect(rows[0].1.deliveryCount == 2 && rows[0].1.deliveryTime == 500 && rows[1].1.deliveryCount == 1)
+        let idle = bytes("g").withUnsafeBytes { s.pendingRange($0, start: .zero, end: .max, count: 10, minIdle: 400, consumer: nil, now: 600) }!
+        #expect(idle.map { $0.0 } == [StreamID(2, 0), StreamID(3, 0), StreamID(4, 0)])
+        // XACK takes an entry out of both PELs; an unknown ID counts nothing.
+        #expect(bytes("g").withUnsafeBytes { s.acknowledge(group: $0, [StreamID(2, 0), StreamID(9, 0), StreamID(2, 0)]) } == 1)
+        // A deleted entry stays pending; the history answers it with no fields.
+        _ = s.delete([StreamID(3, 0)])
+        #expect(readGroup(s, "bob", after: .zero) == [nil, StreamID(4, 0)])
+        // SETID back: a new delivery of a pending entry moves it to the new reader, count 1.
+        #expect(bytes("g").withUnsafeBytes { s.setGroupID($0, id: .zero, entriesRead: -1) })
+        #expect(readGroup(s, "carol", after: nil, count: 1) == [StreamID(1, 0)])
+        summary = bytes("g").withUnsafeBytes { s.pendingSummary($0) }!
+        #expect(summary.consumers.map { String(decoding: $0.0, as: UTF8.self) } == ["bob", "carol"])
+        #expect(summary.consumers.map { $0.1 } == [2, 1])
+        // NOACK delivers without a pending entry.
+        #expect(readGroup(s, "dave", after: nil, noAck: true) == [StreamID(2, 0), StreamID(4, 0)])
+        #expect(bytes("g").withUnsafeBytes { s.pendingSummary($0) }!.count == 3)
+        // DELCONSUMER hands back its pending count and drops its entries from the group's PEL.
+        #expect(bytes("g").withUnsafeBytes { g in bytes("bob").withUnsafeBytes { s.deleteConsumer(group: g, $0) } } == 2)
+        #expect(bytes("g").withUnsafeBytes { g in bytes("bob").withUnsafeBytes { s.deleteConsumer(group: g, $0) } } == -1)
+        #expect(bytes("g").withUnsafeBytes { s.pendingSummary($0) }!.count == 1)
+        #expect(bytes("g").withUnsafeBytes { g in bytes("erin").withUnsafeBytes { s.createConsumer(group: g, $0, now: 1) } } == true)
+        #expect(bytes("g").withUnsafeBytes { g in bytes("erin").withUnsafeBytes { s.createConsumer(group: g, $0, now: 1) } } == false)
+        #expect(bytes("g").withUnsafeBytes { s.destroyGroup($0) })
+        #expect(bytes("g").withUnsafeBytes { s.pendingSummary($0) } == nil)
+    }
 }

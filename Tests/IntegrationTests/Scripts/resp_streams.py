@@ -9,12 +9,15 @@ several 100-entry nodes (redis trims whole nodes with `~`), XSETID (ENTRIESADDED
 XREAD (COUNT, `$`, several streams, BLOCK served by an XADD from another client, BLOCK timing out,
 WRONGTYPE), the key commands on a stream (TYPE, OBJECT ENCODING, EXISTS, EXPIRE, RENAME, COPY,
 SCAN TYPE, DEL), WRONGTYPE both ways, RESP3 (XREAD's map) and keyspace notifications (t class,
-new, generic).
+new, generic); consumer groups: XGROUP's subcommands and errors, XREADGROUP (`>`, history with a
+deleted entry, NOACK, COUNT, BLOCK served by an XADD and timing out, NOGROUP), XACK, XPENDING
+(summary, extended with IDLE and a consumer).
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
 written `<clock-id>` and its bulk length `$N`. Explicit IDs in the cases are small numbers, so
-nothing else is masked. Nothing here depends on idle times.
+nothing else of an ID is masked. XPENDING's idle time (milliseconds since the last delivery) is
+written `<idle>` in its extended rows; its delivery counts are compared.
 
 Usage: resp_streams.py --port P
 """
@@ -26,17 +29,32 @@ import time
 from resp_common import Conn, mb, parse, drain_events
 
 CLOCK_ID = re.compile(rb"\$\d+\r\n1\d{12}-\d+\r\n")
+# XPENDING's extended rows: [id, consumer, idle ms, deliveries]; the idle time is masked.
+PENDING_ROW = re.compile(rb"(\*4\r\n\$\d+\r\n[0-9-]+\r\n\$\d+\r\n[^\r]*\r\n):\d+\r\n")
+
+
+def count_requests(data):
+    """The multibulk requests in `data` (so a case's reply count follows its requests)."""
+    n, i = 0, 0
+    while i < len(data):
+        j = data.index(b"\r\n", i)
+        args, i = int(data[i + 1:j]), j + 2
+        for _ in range(args):
+            j = data.index(b"\r\n", i)
+            i = j + 2 + int(data[i + 1:j]) + 2
+        n += 1
+    return n
 
 
 def mask(b):
-    return CLOCK_ID.sub(b"$N\r\n<clock-id>\r\n", b)
+    return PENDING_ROW.sub(rb"\1:<idle>\r\n", CLOCK_ID.sub(b"$N\r\n<clock-id>\r\n", b))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3"]
+    names = ["grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3"]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -48,7 +66,8 @@ def main():
 
     out = []
 
-    def case(name, requests, replies):
+    def case(name, requests, replies=None):
+        replies = replies if replies is not None else count_requests(requests)
         c = Conn(args.port)
         c.send(requests)
         got = b"".join(c.reply() for _ in range(replies))
@@ -196,6 +215,64 @@ def main():
     out.append("big: %r" % got)
     c.sock.close()
 
+    # Consumer groups.
+    g, gf = k("grp"), k("gflow")
+    case("xgroup", mb("XGROUP", "CREATE", g, "g1", "$") + mb("XGROUP", "CREATE", g, "g1", "$", "MKSTREAM") + mb("EXISTS", g) + mb("TYPE", g)
+         + mb("XLEN", g) + mb("XGROUP", "CREATE", g, "g1", "0") + mb("XGROUP", "CREATE", g, "g2", "0", "ENTRIESREAD", "-2")
+         + mb("XGROUP", "CREATE", g, "g2", "0", "ENTRIESREAD", "x") + mb("XGROUP", "CREATE", g, "g2", "x") + mb("XGROUP", "CREATE", g, "g2", "0", "FOO")
+         + mb("XGROUP", "CREATE", g, "g2", "0", "ENTRIESREAD") + mb("XGROUP", "SETID", g, "nog", "0") + mb("XGROUP", "CREATECONSUMER", g, "nog", "c")
+         + mb("XGROUP", "CREATECONSUMER", g, "g1", "c1") + mb("XGROUP", "CREATECONSUMER", g, "g1", "c1") + mb("XGROUP", "DELCONSUMER", g, "g1", "nobody")
+         + mb("XGROUP", "DELCONSUMER", g, "g1", "c1") + mb("XGROUP", "DESTROY", g, "nog") + mb("XGROUP", "DESTROY", g, "g1") + mb("XGROUP", "FOO")
+         + mb("XGROUP", "HELP") + mb("XGROUP", "SETID", g, "g1") + mb("XGROUP", "SETID", g, "g1", "0", "FOO", "1") + mb("XGROUP", "SETID", g, "g1", "0", "ENTRIESREAD")
+         + mb("XGROUP", "DESTROY", n, "g1") + mb("XGROUP", "CREATE", k("str"), "g1", "$") + mb("XGROUP", "CREATE", g, "g3", "+")
+         + mb("XGROUP", "SETID", g, "g2", "-") + mb("XGROUP", "SETID", g, "g2", "$", "ENTRIESREAD", 3) + mb("XGROUP", "DESTROY", g, "g2")
+         + mb("XGROUP", "CREATECONSUMER", g) + mb("XGROUP", "CREATE", g, "g1"))
+    case("group flow", mb("XADD", gf, "1-0", "a", 1) + mb("XADD", gf, "2-0", "b", 2) + mb("XADD", gf, "3-0", "c", 3) + mb("XGROUP", "CREATE", gf, "grp", "0")
+         + mb("XREADGROUP", "GROUP", "grp", "alice", "COUNT", 1, "STREAMS", gf, ">") + mb("XREADGROUP", "GROUP", "grp", "bob", "STREAMS", gf, ">")
+         + mb("XREADGROUP", "GROUP", "grp", "bob", "STREAMS", gf, ">") + mb("XREADGROUP", "GROUP", "grp", "alice", "STREAMS", gf, "0")
+         + mb("XPENDING", gf, "grp") + mb("XPENDING", gf, "grp", "-", "+", 10) + mb("XPENDING", gf, "grp", "-", "+", 10, "bob")
+         + mb("XPENDING", gf, "grp", "IDLE", 999999, "-", "+", 10) + mb("XPENDING", gf, "grp", "-", "+", 10, "nobody")
+         + mb("XPENDING", gf, "grp", "(1-0", "(3-0", 10) + mb("XPENDING", gf, "grp", "-", "+", 0) + mb("XPENDING", gf, "grp", "-", "+")
+         + mb("XPENDING", gf, "grp", "-", "+", "x") + mb("XPENDING", gf, "grp", "x", "+", 1) + mb("XPENDING", gf, "nog") + mb("XPENDING", n, "grp")
+         + mb("XPENDING", gf, "grp", "IDLE", "x", "-", "+", 1) + mb("XPENDING", gf, "grp", "IDLE", 5, "-", "+")
+         + mb("XACK", gf, "grp", "1-0", "9-9") + mb("XACK", gf, "grp", "bad") + mb("XACK", gf, "nog", "1-0") + mb("XACK", n, "grp", "1-0")
+         + mb("XDEL", gf, "2-0") + mb("XREADGROUP", "GROUP", "grp", "bob", "STREAMS", gf, "0") + mb("XREADGROUP", "GROUP", "grp", "bob", "COUNT", 1, "STREAMS", gf, "2")
+         + mb("XADD", gf, "4-0", "d", 4) + mb("XREADGROUP", "GROUP", "grp", "carol", "NOACK", "STREAMS", gf, ">") + mb("XPENDING", gf, "grp")
+         + mb("XPENDING", gf, "grp", "-", "+", 10) + mb("XGROUP", "DELCONSUMER", gf, "grp", "bob") + mb("XPENDING", gf, "grp")
+         + mb("XGROUP", "SETID", gf, "grp", "0") + mb("XREADGROUP", "GROUP", "grp", "dave", "COUNT", 2, "STREAMS", gf, ">")
+         + mb("XREADGROUP", "GROUP", "grp", "alice", "STREAMS", gf, ">") + mb("XPENDING", gf, "grp", "-", "+", 10)
+         + mb("XREADGROUP", "COUNT", 1, "BLOCK", 1, "STREAMS", gf, ">") + mb("XREADGROUP", "GROUP", "nog", "c", "STREAMS", gf, ">")
+         + mb("XREADGROUP", "GROUP", "grp", "c", "STREAMS", gf, "$") + mb("XREADGROUP", "GROUP", "grp", "c", "STREAMS", n, ">")
+         + mb("XREADGROUP", "GROUP", "grp", "c", "STREAMS", gf) + mb("XREADGROUP", "GROUP", "grp", "c", "STREAMS", gf, "x")
+         + mb("XREADGROUP", "GROUP", "grp", "c", "STREAMS", k("str"), ">") + mb("XREADGROUP", "GROUP", "grp", "c", "STREAMS", gf, gf, ">", "0")
+         + mb("XPENDING", k("str"), "grp") + mb("XACK", k("str"), "grp", "1-0")
+         + mb("XACK", gf, "grp", "1-0", "3-0", "4-0"))
+    # RESP3: a history read of a deleted entry, the summary of an empty PEL (HELLO's reply, which
+    # holds the client ID, is not recorded).
+    c3 = Conn(args.port)
+    c3.send(mb("HELLO", 3))
+    c3.reply()
+    reqs = (mb("XPENDING", gf, "grp") + mb("XREADGROUP", "GROUP", "grp", "erin", "STREAMS", gf, ">")
+            + mb("XREADGROUP", "GROUP", "grp", "dave", "STREAMS", gf, "0") + mb("XDEL", gf, "3-0")
+            + mb("XREADGROUP", "GROUP", "grp", "dave", "STREAMS", gf, "0") + mb("XACK", gf, "grp", "1-0", "3-0", "4-0")
+            + mb("XGROUP", "DELCONSUMER", gf, "grp", "dave") + mb("XPENDING", gf, "grp"))
+    c3.send(reqs)
+    out.append("group resp3: %r" % mask(b"".join(c3.reply() for _ in range(count_requests(reqs)))))
+    c3.sock.close()
+    gb = k("gblk")
+    waiter = Conn(args.port)
+    waiter.send(mb("XGROUP", "CREATE", gb, "grp", "$", "MKSTREAM") + mb("XREADGROUP", "GROUP", "grp", "w", "BLOCK", 5000, "STREAMS", gb, ">"))
+    waiter.reply()
+    time.sleep(0.3)
+    producer = Conn(args.port)
+    producer.send(mb("XADD", gb, "1-0", "f", "v"))
+    producer.reply()
+    out.append("group block served: %r" % waiter.reply())
+    waiter.send(mb("XREADGROUP", "GROUP", "grp", "w", "BLOCK", 100, "STREAMS", gb, ">") + mb("XPENDING", gb, "grp"))
+    out.append("group block timeout: %r" % b"".join(waiter.reply() for _ in range(2)))
+    for x in (waiter, producer):
+        x.sock.close()
+
     # Keyspace notifications: a subscriber sees what each command published.
     ev = k("ev")
     sub = Conn(args.port)
@@ -206,7 +283,10 @@ def main():
     reqs = [mb("XADD", ev, "1-0", "f", "v"), mb("XADD", ev, "2-0", "f", "v"), mb("XADD", ev, "1-0", "f", "v"), mb("XADD", ev, "MAXLEN", 1, "3-0", "f", "v"),
             mb("XADD", ev, "MAXLEN", 5, "4-0", "f", "v"), mb("XDEL", ev, "9-0"), mb("XDEL", ev, "3-0"), mb("XTRIM", ev, "MAXLEN", 5),
             mb("XTRIM", ev, "MAXLEN", 0), mb("XSETID", ev, "10-0"), mb("XADD", ev, "NOMKSTREAM", "11-0", "f", "v"), mb("DEL", ev),
-            mb("XADD", ev, "NOMKSTREAM", "11-0", "f", "v"), mb("XTRIM", ev, "MAXLEN", 0)]
+            mb("XADD", ev, "NOMKSTREAM", "11-0", "f", "v"), mb("XTRIM", ev, "MAXLEN", 0),
+            mb("XGROUP", "CREATE", ev, "g", "$", "MKSTREAM"), mb("XGROUP", "CREATECONSUMER", ev, "g", "c"), mb("XGROUP", "SETID", ev, "g", "0"),
+            mb("XADD", ev, "1-0", "f", "v"), mb("XREADGROUP", "GROUP", "g", "c2", "STREAMS", ev, ">"), mb("XACK", ev, "g", "1-0"),
+            mb("XGROUP", "DELCONSUMER", ev, "g", "c"), mb("XGROUP", "DESTROY", ev, "g")]
     w.send(b"".join(reqs))
     for _ in reqs:
         w.reply()

@@ -33,6 +33,8 @@ public final class StreamLog: @unchecked Sendable {
     var nextOffset: UInt64 = 0
     var deleted = Set<UInt64>()
     var nodes: [StreamNode] = []
+    /// Consumer groups in creation order (StreamLog+Groups.swift).
+    var groups: [StreamGroup] = []
     /// The broker whose topic table lists this stream's topic (StreamStore.publishAsTopic).
     var publishedIn: Broker?
 

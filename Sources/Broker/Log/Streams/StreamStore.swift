@@ -14,6 +14,8 @@ public final class StreamStore: Sendable {
     let clockMs: @Sendable () -> UInt64
     /// Appends refused for memory (the share full, or the log's own refusal).
     public let appendsRefused = Atomic<UInt64>(0)
+    /// XREADGROUP deliveries stopped at a group's pending-entries bound (StreamLog.maxPending).
+    public let pendingRefusals = Atomic<UInt64>(0)
     /// Streams alive (keys holding one, and clones in flight).
     public let live = Atomic<Int>(0)
 
@@ -115,6 +117,7 @@ extension StreamLog {
                 copy.lastID = lastID
                 copy.entriesAdded = entriesAdded
                 copy.maxDeletedID = maxDeletedID
+                copy.groups = groups.map { $0.copy() }
             }
             return copy
         }
