@@ -23,6 +23,7 @@ extension RESPConnection {
         ("object", ["freq", "refcount", "encoding", "idletime", "help"]),
         ("memory", ["purge", "usage", "doctor", "malloc-stats", "stats", "help"]),
         ("xgroup", ["create", "setid", "destroy", "createconsumer", "delconsumer", "help"]),
+        ("xinfo", ["consumers", "groups", "stream", "help"]),
     ]
 
     /// Whether redis 7.0 has subcommand `word` (any case) of `container`: a word it lacks is an
@@ -55,6 +56,7 @@ extension RESPConnection {
         else if equalFolded(name, "object") { lines = Self.objectHelp }
         else if equalFolded(name, "memory") { lines = Self.memoryHelp }
         else if equalFolded(name, "xgroup") { lines = Self.xgroupHelp }
+        else if equalFolded(name, "xinfo") { lines = Self.xinfoHelp }
         else { return nil }
         out.appendRESPArrayHeader(lines.count)
         for line in lines { out.appendRESPSimple(line) }
@@ -77,6 +79,18 @@ extension RESPConnection {
         "    Remove the specified group.",
         "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
         "    Set the current group ID and entries_read counter.",
+        "HELP",
+        "    Prints this help.",
+    ]
+
+    private static let xinfoHelp: [StaticString] = [
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]",
+        "    Show information about the stream.",
         "HELP",
         "    Prints this help.",
     ]

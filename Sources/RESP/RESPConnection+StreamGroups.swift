@@ -1,6 +1,8 @@
 // Redis stream consumer groups: XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER|HELP,
-// XACK, XPENDING (summary and extended, IDLE, consumer) in redis 7.0.15's argument order and
-// words (t_stream.c's xgroupCommand, xackCommand, xpendingCommand); XREADGROUP is XREAD's
+// XACK, XPENDING (summary and extended, IDLE, consumer), XCLAIM (IDLE TIME RETRYCOUNT FORCE
+// JUSTID LASTID), XAUTOCLAIM (COUNT JUSTID) in redis 7.0.15's argument order and words
+// (t_stream.c's xgroupCommand, xackCommand, xpendingCommand, xclaimCommand, xautoclaimCommand);
+// XREADGROUP is XREAD's
 // (+StreamReads.swift). The groups and their PELs are the stream's (StreamLog+Groups.swift).
 // Events: xgroup-create, xgroup-setid, xgroup-destroy, xgroup-createconsumer,
 // xgroup-delconsumer (class t); `new` for MKSTREAM.
@@ -16,6 +18,8 @@ extension RESPConnection {
         RESPCommand("xreadgroup", arity: -7, flags: [.write, .blocking, .movableKeys]) { c, out in c.streamRead(group: true, out) },
         RESPCommand("xack", arity: -4, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.streamAck(out) },
         RESPCommand("xpending", arity: -3, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.streamPending(out) },
+        RESPCommand("xclaim", arity: -6, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.streamClaim(out) },
+        RESPCommand("xautoclaim", arity: -6, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.streamAutoClaim(out) },
     ]
 
     /// redis's addReplySubcommandSyntaxError for XGROUP.
@@ -228,6 +232,193 @@ extension RESPConnection {
             p.consumer.withUnsafeBytes { out.appendRESPBulk($0) }
             out.appendRESPInteger(now >= p.deliveryTime ? Int64(now - p.deliveryTime) : 0)
             out.appendRESPInteger(Int64(p.deliveryCount))
+        }
+        return .proceed
+    }
+
+    /// A claimed entry: its ID alone (JUSTID) or `[id, fields]`.
+    private func appendClaimed(_ id: StreamID, _ fields: UnsafeRawBufferPointer?, justID: Bool, into r: inout RESPScratch) {
+        if justID || fields == nil {
+            id.withText { r.appendBulk($0) }
+        } else {
+            r.bytes.append(contentsOf: "*2\r\n".utf8)
+            id.withText { r.appendBulk($0) }
+            r.bytes.append(contentsOf: fields!)
+        }
+        r.count += 1
+    }
+
+    /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT n]
+    /// [FORCE] [JUSTID] [LASTID id].
+    func streamClaim(_ out: OutputBuffer) -> HandlerAction {
+        let key = argument(1), group = argument(2)
+        let noGroup = "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
+            + String(decoding: group, as: UTF8.self) + "'"
+        let stream: StreamLog
+        switch streamLookup(key) {
+        case .stream(let s, _): stream = s
+        case .wrongType: return error(out, Self.wrongType)
+        default: return error(out, noGroup)
+        }
+        guard stream.hasGroup(group) else { return error(out, noGroup) }
+        guard let m = integerArgument(4) else { return error(out, "ERR Invalid min-idle-time argument for XCLAIM") }
+        let now = engine.clock.milliseconds
+        var o = StreamLog.ClaimOptions(deliveryTime: now)
+        o.minIdle = Int64(max(m, 0))
+        var ids: [StreamID] = []
+        var j = 5
+        while j < argumentCount, let p = StreamID.parse(argument(j), missingSeq: 0, strict: true) {
+            ids.append(p.id)
+            j += 1
+        }
+        var delivery: Int64 = -1
+        while j < argumentCount {
+            let more = argumentCount - 1 - j
+            if argument(j, is: "force") {
+                o.force = true
+            } else if argument(j, is: "justid") {
+                o.justID = true
+            } else if argument(j, is: "idle") && more > 0 {
+                j += 1
+                guard let v = integerArgument(j) else { return error(out, "ERR Invalid IDLE option argument for XCLAIM") }
+                delivery = Int64(bitPattern: now) &- Int64(v)
+            } else if argument(j, is: "time") && more > 0 {
+                j += 1
+                guard let v = integerArgument(j) else { return error(out, "ERR Invalid TIME option argument for XCLAIM") }
+                delivery = Int64(v)
+            } else if argument(j, is: "retrycount") && more > 0 {
+                j += 1
+                guard let v = integerArgument(j) else { return error(out, "ERR Invalid RETRYCOUNT option argument for XCLAIM") }
+                o.retryCount = Int64(v)
+            } else if argument(j, is: "lastid") && more > 0 {
+                j += 1
+                guard let p = StreamID.parse(argument(j), missingSeq: 0, strict: true) else { return error(out, Self.invalidStreamID) }
+                o.lastID = p.id
+            } else {
+                return error(out, "ERR Unrecognized XCLAIM option '" + String(decoding: argument(j).prefix { $0 != 0 }, as: UTF8.self) + "'")
+            }
+            j += 1
+        }
+        // A bogus delivery time (negative, or in the future) is now, as redis takes it.
+        if delivery >= 0 && UInt64(delivery) <= now { o.deliveryTime = UInt64(delivery) }
+        var r = RESPScratch()
+        let justID = o.justID
+        let created = stream.claim(group: group, consumer: argument(3), ids: ids, o, now: now) { id, fields in
+            appendClaimed(id, fields, justID: justID, into: &r)
+        }
+        if created == true { notify(KeyspaceEvents.stream, "xgroup-createconsumer", key) }
+        out.appendRESPArrayHeader(r.count)
+        r.bytes.withUnsafeBytes { out.append($0) }
+        return .proceed
+    }
+
+    /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]:
+    /// [cursor, claimed, deleted IDs].
+    func streamAutoClaim(_ out: OutputBuffer) -> HandlerAction {
+        guard let m = integerArgument(4) else { return error(out, "ERR Invalid min-idle-time argument for XAUTOCLAIM") }
+        guard let s = streamIntervalID(5, missingSeq: 0) else { return error(out, Self.invalidStreamID) }
+        var start = s.id
+        if s.exclusive {
+            guard let next = start.incremented else { return error(out, "ERR invalid start ID for the interval") }
+            start = next
+        }
+        var count = 100
+        var justID = false
+        var j = 6
+        while j < argumentCount {
+            let more = argumentCount - 1 - j
+            if argument(j, is: "count") && more > 0 {
+                // getRangeLongFromObjectOrReply(1, LONG_MAX / 16).
+                guard let n = integerArgument(j + 1), n >= 1, n <= Int.max / 16 else { return error(out, "ERR COUNT must be > 0") }
+                count = n
+                j += 1
+            } else if argument(j, is: "justid") {
+                justID = true
+            } else {
+                return syntaxError(out)
+            }
+            j += 1
+        }
+        let key = argument(1), group = argument(2)
+        let noGroup = "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
+            + String(decoding: group, as: UTF8.self) + "'"
+        let stream: StreamLog
+        switch streamLookup(key) {
+        case .stream(let st, _): stream = st
+        case .wrongType: return error(out, Self.wrongType)
+        default: return error(out, noGroup)
+        }
+        var r = RESPScratch()
+        guard let result = stream.autoClaim(group: group, consumer: argument(3), minIdle: Int64(max(m, 0)), start: start, count: count,
+                                            justID: justID, now: engine.clock.milliseconds, { id, fields in
+            appendClaimed(id, fields, justID: justID, into: &r)
+        }) else { return error(out, noGroup) }
+        if result.created { notify(KeyspaceEvents.stream, "xgroup-createconsumer", key) }
+        out.appendRESPArrayHeader(3)
+        appendStreamID(result.next, out)
+        out.appendRESPArrayHeader(r.count)
+        r.bytes.withUnsafeBytes { out.append($0) }
+        out.appendRESPArrayHeader(result.deleted.count)
+        for id in result.deleted { appendStreamID(id, out) }
+        return .proceed
+    }
+}
+
+extension RESPConnection {
+    static let streamInfoCommands: [RESPCommand] = [
+        RESPCommand("xinfo", arity: -2, subcommands: ["consumers", "groups", "help"]) { c, out in c.containerHelp(out) ?? c.streamInfo(out) },
+    ]
+
+    /// XINFO GROUPS key / XINFO CONSUMERS key group (XINFO STREAM is not implemented: refused
+    /// and counted in resp_unsupported_type_errors).
+    func streamInfo(_ out: OutputBuffer) -> HandlerAction {
+        let groups = argument(1, is: "groups"), consumers = argument(1, is: "consumers")
+        guard groups || consumers else {
+            stats.add(RESPCounter.unsupportedTypes.rawValue)
+            return error(out, "ERR swiftcached does not implement XINFO STREAM yet")
+        }
+        let key = argument(2)
+        let stream: StreamLog
+        switch streamLookup(key) {
+        case .stream(let s, _): stream = s
+        case .wrongType: return error(out, Self.wrongType)
+        default: return error(out, "ERR no such key")
+        }
+        if groups {
+            let all = stream.groupsInfo()
+            out.appendRESPArrayHeader(all.count)
+            for g in all {
+                out.appendRESPMapHeader(6, version)
+                out.appendRESPBulk("name")
+                g.name.withUnsafeBytes { out.appendRESPBulk($0) }
+                out.appendRESPBulk("consumers")
+                out.appendRESPInteger(Int64(g.consumers))
+                out.appendRESPBulk("pending")
+                out.appendRESPInteger(Int64(g.pending))
+                out.appendRESPBulk("last-delivered-id")
+                appendStreamID(g.lastDelivered, out)
+                out.appendRESPBulk("entries-read")
+                if let e = g.entriesRead { out.appendRESPInteger(e) } else { out.appendRESPNull(version) }
+                out.appendRESPBulk("lag")
+                if let l = g.lag { out.appendRESPInteger(l) } else { out.appendRESPNull(version) }
+            }
+            return .proceed
+        }
+        let group = argument(3)
+        guard let all = stream.consumersInfo(group) else {
+            return error(out, "NOGROUP No such consumer group '" + String(decoding: group, as: UTF8.self) + "' for key name '"
+                         + String(decoding: key, as: UTF8.self) + "'")
+        }
+        let now = engine.clock.milliseconds
+        out.appendRESPArrayHeader(all.count)
+        for c in all {
+            out.appendRESPMapHeader(3, version)
+            out.appendRESPBulk("name")
+            c.name.withUnsafeBytes { out.appendRESPBulk($0) }
+            out.appendRESPBulk("pending")
+            out.appendRESPInteger(Int64(c.pending))
+            out.appendRESPBulk("idle")
+            out.appendRESPInteger(now >= c.seenTime ? Int64(now - c.seenTime) : 0)
         }
         return .proceed
     }

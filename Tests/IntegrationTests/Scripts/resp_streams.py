@@ -11,7 +11,9 @@ WRONGTYPE), the key commands on a stream (TYPE, OBJECT ENCODING, EXISTS, EXPIRE,
 SCAN TYPE, DEL), WRONGTYPE both ways, RESP3 (XREAD's map) and keyspace notifications (t class,
 new, generic); consumer groups: XGROUP's subcommands and errors, XREADGROUP (`>`, history with a
 deleted entry, NOACK, COUNT, BLOCK served by an XADD and timing out, NOGROUP), XACK, XPENDING
-(summary, extended with IDLE and a consumer).
+(summary, extended with IDLE and a consumer), XCLAIM (IDLE, TIME, RETRYCOUNT, FORCE, JUSTID,
+LASTID, a deleted entry dropped), XAUTOCLAIM (COUNT, JUSTID, the cursor, deleted IDs), XINFO
+GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS.
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
@@ -30,6 +32,8 @@ from resp_common import Conn, mb, parse, drain_events
 
 CLOCK_ID = re.compile(rb"\$\d+\r\n1\d{12}-\d+\r\n")
 # XPENDING's extended rows: [id, consumer, idle ms, deliveries]; the idle time is masked.
+# XINFO CONSUMERS' idle time (milliseconds since the consumer was last seen) is masked too.
+CONSUMER_IDLE = re.compile(rb"(\$4\r\nidle\r\n):\d+\r\n")
 PENDING_ROW = re.compile(rb"(\*4\r\n\$\d+\r\n[0-9-]+\r\n\$\d+\r\n[^\r]*\r\n):\d+\r\n")
 
 
@@ -47,6 +51,7 @@ def count_requests(data):
 
 
 def mask(b):
+    b = CONSUMER_IDLE.sub(rb"\1:<idle>\r\n", b)
     return PENDING_ROW.sub(rb"\1:<idle>\r\n", CLOCK_ID.sub(b"$N\r\n<clock-id>\r\n", b))
 
 
@@ -54,7 +59,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3"]
+    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3"]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -259,6 +264,33 @@ def main():
     c3.send(reqs)
     out.append("group resp3: %r" % mask(b"".join(c3.reply() for _ in range(count_requests(reqs)))))
     c3.sock.close()
+    cl = k("claim")
+    case("claims", mb("XADD", cl, "1-0", "a", 1) + mb("XADD", cl, "2-0", "b", 2) + mb("XADD", cl, "3-0", "c", 3) + mb("XADD", cl, "4-0", "d", 4)
+         + mb("XGROUP", "CREATE", cl, "g", "0") + mb("XREADGROUP", "GROUP", "g", "alice", "STREAMS", cl, ">")
+         + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "2-0") + mb("XCLAIM", cl, "g", "bob", 3600000, "3-0") + mb("XCLAIM", cl, "g", "bob", 0, "3-0", "JUSTID")
+         + mb("XCLAIM", cl, "g", "bob", 0, "4-0", "RETRYCOUNT", 7, "IDLE", 5000) + mb("XCLAIM", cl, "g", "carol", 0, "9-0", "FORCE")
+         + mb("XADD", cl, "5-0", "e", 5) + mb("XCLAIM", cl, "g", "carol", 0, "5-0", "FORCE") + mb("XCLAIM", cl, "g", "carol", 0, "5-0", "TIME", 1, "JUSTID")
+         + mb("XCLAIM", cl, "g", "dave", 0, "1-0", "LASTID", "9-0") + mb("XREADGROUP", "GROUP", "g", "x", "STREAMS", cl, ">")
+         + mb("XDEL", cl, "2-0") + mb("XCLAIM", cl, "g", "dave", 0, "2-0") + mb("XPENDING", cl, "g") + mb("XPENDING", cl, "g", "-", "+", 10)
+         + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "bad") + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "IDLE") + mb("XCLAIM", cl, "g", "bob", "x", "1-0")
+         + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "TIME", "x") + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "RETRYCOUNT", "x")
+         + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "LASTID", "x") + mb("XCLAIM", cl, "nog", "bob", 0, "1-0") + mb("XCLAIM", n, "g", "bob", 0, "1-0")
+         + mb("XCLAIM", k("str"), "g", "bob", 0, "1-0") + mb("XCLAIM", cl, "g", "bob", 0)
+         + mb("XAUTOCLAIM", cl, "g", "erin", 0, "0", "COUNT", 2) + mb("XAUTOCLAIM", cl, "g", "erin", 0, "4-0", "JUSTID")
+         + mb("XDEL", cl, "3-0") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "COUNT", 10) + mb("XAUTOCLAIM", cl, "g", "frank", 3600000, "0")
+         + mb("XAUTOCLAIM", cl, "g", "frank", 0, "(1-0") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "COUNT", 0)
+         + mb("XAUTOCLAIM", cl, "g", "frank", "x", "0") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "x") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "FOO")
+         + mb("XAUTOCLAIM", cl, "nog", "frank", 0, "0") + mb("XAUTOCLAIM", k("str"), "g", "frank", 0, "0") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "COUNT")
+         + mb("XPENDING", cl, "g") + mb("XPENDING", cl, "g", "-", "+", 10))
+    xi = k("info")
+    case("xinfo", mb("XADD", xi, "1-0", "a", 1) + mb("XADD", xi, "2-0", "b", 2) + mb("XADD", xi, "3-0", "c", 3) + mb("XGROUP", "CREATE", xi, "g", "0")
+         + mb("XGROUP", "CREATE", xi, "g2", "$", "ENTRIESREAD", 5) + mb("XGROUP", "CREATE", xi, "a0", "1-0") + mb("XINFO", "GROUPS", xi)
+         + mb("XREADGROUP", "GROUP", "g", "c1", "COUNT", 1, "STREAMS", xi, ">") + mb("XREADGROUP", "GROUP", "a0", "c1", "STREAMS", xi, ">")
+         + mb("XINFO", "GROUPS", xi) + mb("XDEL", xi, "2-0") + mb("XINFO", "GROUPS", xi) + mb("XREADGROUP", "GROUP", "g", "c2", "STREAMS", xi, ">")
+         + mb("XINFO", "GROUPS", xi) + mb("XADD", xi, "4-0", "d", 4) + mb("XINFO", "GROUPS", xi) + mb("XGROUP", "SETID", xi, "g", "0")
+         + mb("XINFO", "GROUPS", xi) + mb("XTRIM", xi, "MAXLEN", 0) + mb("XINFO", "GROUPS", xi) + mb("XINFO", "CONSUMERS", xi, "g")
+         + mb("XINFO", "CONSUMERS", xi, "nog") + mb("XINFO", "GROUPS", n) + mb("XINFO", "GROUPS", k("str")) + mb("XINFO", "HELP")
+         + mb("XINFO", "FOO") + mb("XINFO", "GROUPS") + mb("XINFO", "CONSUMERS", xi))
     gb = k("gblk")
     waiter = Conn(args.port)
     waiter.send(mb("XGROUP", "CREATE", gb, "grp", "$", "MKSTREAM") + mb("XREADGROUP", "GROUP", "grp", "w", "BLOCK", 5000, "STREAMS", gb, ">"))
@@ -286,6 +318,7 @@ def main():
             mb("XADD", ev, "NOMKSTREAM", "11-0", "f", "v"), mb("XTRIM", ev, "MAXLEN", 0),
             mb("XGROUP", "CREATE", ev, "g", "$", "MKSTREAM"), mb("XGROUP", "CREATECONSUMER", ev, "g", "c"), mb("XGROUP", "SETID", ev, "g", "0"),
             mb("XADD", ev, "1-0", "f", "v"), mb("XREADGROUP", "GROUP", "g", "c2", "STREAMS", ev, ">"), mb("XACK", ev, "g", "1-0"),
+            mb("XCLAIM", ev, "g", "c3", 0, "1-0"), mb("XAUTOCLAIM", ev, "g", "c4", 0, "0"),
             mb("XGROUP", "DELCONSUMER", ev, "g", "c"), mb("XGROUP", "DESTROY", ev, "g")]
     w.send(b"".join(reqs))
     for _ in reqs:

@@ -268,6 +268,8 @@ extension StreamLog {
                 return .served(createdConsumer: created)
             }
             guard let start = g.lastID.incremented else { return .served(createdConsumer: created) }
+            // Read before the range: no scan may run inside another's visit (the partition lock).
+            let first = lockedFirstValidID
             var n = 0
             var refused = false
             lockedRange(start: start, end: until, count: count) { e in
@@ -277,8 +279,7 @@ extension StreamLog {
                     return
                 }
                 visit(e.id, e.fields)
-                g.lastID = e.id
-                if g.entriesRead >= 0 { g.entriesRead += 1 }
+                lockedNoteGroupRead(g, e.id, first: first)
                 if !noAck { g.deliver(e.id, to: c, now: now) }
                 n += 1
             }
