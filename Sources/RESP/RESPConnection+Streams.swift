@@ -34,15 +34,31 @@ extension RESPConnection {
         case tooLarge
     }
 
-    /// The stream under `key` in this connection's database (a reference of the caller's).
+    /// The stream under `key` in this connection's database (a reference of the caller's). In
+    /// database 0 a missing key that names a one-partition topic of the broker becomes a stream
+    /// of that topic (StreamLog+Adopted.swift), linked under the key.
     func streamLookup(_ key: UnsafeRawBufferPointer, database db: Int? = nil) -> StreamFound {
-        switch engine.withExternalValue(key, hash: CacheEngine.hash(key), database: db ?? database, type: .stream, {
-            StreamStore.stream(token: $0)
-        }) {
-        case .found(let s): return .stream(s, created: false)
-        case .wrongType: return .wrongType
-        case .none: return .none
+        let d = db ?? database
+        for _ in 0..<2 {
+            switch engine.withExternalValue(key, hash: CacheEngine.hash(key), database: d, type: .stream, {
+                StreamStore.stream(token: $0)
+            }) {
+            case .found(let s): return .stream(s, created: false)
+            case .wrongType: return .wrongType
+            case .none: break
+            }
+            guard d == 0, let s = service.streams.adoptTopic(named: key) else { return .none }
+            let token = StreamStore.token(for: s)
+            switch engine.createExternal(key, hash: CacheEngine.hash(key), database: 0, type: .stream, token: token) {
+            case .created: return .stream(s, created: false)
+            // Made by another client meanwhile: look again.
+            case .exists: StreamStore.releaseToken(token)
+            case .tooLarge, .outOfMemory:
+                StreamStore.releaseToken(token)
+                return .none
+            }
         }
+        return .none
     }
 
     /// The stream under `key`, made (an empty stream linked under the key) when there is none.

@@ -41,7 +41,7 @@ struct RESPStreamBlackBoxTests {
 
 @Suite("swiftcached Redis streams as broker topics")
 struct RESPStreamInteropTests {
-    @Test("a stream XADDed on the RESP port is read by a consumer group on the broker port", .timeLimit(.minutes(2)))
+    @Test("a stream XADDed on the RESP port is read by a consumer group on the broker port, and a broker topic is a stream", .timeLimit(.minutes(2)))
     func streamIsABrokerTopic() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_stream_interop.py")
@@ -59,5 +59,14 @@ struct RESPStreamInteropTests {
         #expect(facts["values_match"] as? Bool == true)
         #expect(facts["read_again_empty"] as? Bool == true)
         #expect(facts["topic_gone_after_del"] as? Bool == true)
+        // A topic declared on the broker port read as a stream.
+        #expect(facts["topic_stream_len"] as? Int == 2)
+        #expect(facts["topic_stream_type"] as? String == "+stream")
+        #expect(facts["topic_fields"] as? Bool == true)
+        #expect(facts["topic_ids_in_order"] as? Bool == true)
+        #expect(facts["topic_after_xadd_and_set"] as? Bool == true)
+        #expect(facts["topic_group_read"] as? Int == 4)
+        #expect(facts["topic_broker_sees_xadd"] as? Bool == true)
+        #expect(facts["topic_stays_after_del"] as? Bool == true)
     }
 }

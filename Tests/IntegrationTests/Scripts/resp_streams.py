@@ -199,11 +199,12 @@ def main():
          + mb("XDEL", sk, "1-0") + mb("XTRIM", sk, "MAXLEN", 1) + mb("XSETID", sk, "1-0") + mb("XREAD", "STREAMS", sk, "0")
          + mb("XREAD", "STREAMS", s, sk, "0", "bad") + mb("XADD", sk, "NOMKSTREAM", "*", "f", "v") + mb("GET", s) + mb("LPUSH", s, "x")
          + mb("HSET", s, "f", "v") + mb("INCR", s), 15)
+    # (SCAN's order is each server's hash table's: one stream key matches.)
     ky, ky2 = k("keys"), k("keys2")
     case("key commands", mb("XADD", ky, "1-0", "f", "v") + mb("XADD", ky, "2-0", "g", "w") + mb("EXPIRE", ky, 100) + mb("TTL", ky)
          + mb("PERSIST", ky) + mb("RENAME", ky, ky2) + mb("EXISTS", ky) + mb("XRANGE", ky2, "-", "+") + mb("COPY", ky2, ky)
          + mb("XADD", ky, "3-0", "h", "x") + mb("XLEN", ky) + mb("XLEN", ky2) + mb("XADD", ky2, "2-0", "f", "v") + mb("TYPE", ky)
-         + mb("SCAN", 0, "MATCH", "xs_keys*", "TYPE", "stream", "COUNT", 1000) + mb("SCAN", 0, "MATCH", "xs_keys*", "TYPE", "string", "COUNT", 1000)
+         + mb("SCAN", 0, "MATCH", "xs_keys2", "TYPE", "stream", "COUNT", 1000) + mb("SCAN", 0, "MATCH", "xs_keys*", "TYPE", "string", "COUNT", 1000)
          + mb("OBJECT", "REFCOUNT", ky) + mb("UNLINK", ky) + mb("DEL", ky2) + mb("EXISTS", ky, ky2) + mb("SET", ky, "s")
          + mb("XADD", ky2, "1-0", "f", "v") + mb("SET", ky2, "over") + mb("TYPE", ky2) + mb("DEL", ky, ky2), 25)
     # A bigger stream: 1,000 entries through the ranges and a trim.

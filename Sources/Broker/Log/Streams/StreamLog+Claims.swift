@@ -50,7 +50,7 @@ extension StreamLog {
     /// for each claimed entry.
     public func claim(group: UnsafeRawBufferPointer, consumer name: UnsafeRawBufferPointer, ids: [StreamID],
                       _ o: ClaimOptions, now: UInt64, _ visit: (StreamID, UnsafeRawBufferPointer?) -> Void) -> Bool? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             var consumer: StreamConsumer?
             var created = false
@@ -86,7 +86,7 @@ extension StreamLog {
     public func autoClaim(group: UnsafeRawBufferPointer, consumer name: UnsafeRawBufferPointer, minIdle: Int64,
                           start: StreamID, count: Int, justID: Bool, now: UInt64,
                           _ visit: (StreamID, UnsafeRawBufferPointer?) -> Void) -> (created: Bool, next: StreamID, deleted: [StreamID])? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             var consumer: StreamConsumer?
             var created = false

@@ -140,7 +140,7 @@ extension StreamLog {
 
     /// `body` on group `name` under the stream's lock (nil: no such group).
     public func withGroup<T>(_ name: UnsafeRawBufferPointer, _ body: (StreamGroup) -> T) -> T? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(name) }) else { return nil }
             return body(g)
         }
@@ -150,7 +150,7 @@ extension StreamLog {
 
     /// XGROUP CREATE: `id` nil for `$` (the top ID now).
     public func createGroup(_ name: UnsafeRawBufferPointer, id: StreamID?, entriesRead: Int64) -> GroupCreateResult {
-        lock.withLock {
+        withStreamLock {
             if groups.contains(where: { $0.name.elementsEqual(name) }) { return .exists }
             groups.append(StreamGroup(name: Array(name), lastID: id ?? lastID, entriesRead: entriesRead))
             return .created
@@ -159,7 +159,7 @@ extension StreamLog {
 
     /// XGROUP DESTROY: true when the group was there.
     public func destroyGroup(_ name: UnsafeRawBufferPointer) -> Bool {
-        lock.withLock {
+        withStreamLock {
             guard let i = groups.firstIndex(where: { $0.name.elementsEqual(name) }) else { return false }
             groups.remove(at: i)
             return true
@@ -168,7 +168,7 @@ extension StreamLog {
 
     /// XGROUP SETID: `id` nil for `$`; false for no such group.
     public func setGroupID(_ name: UnsafeRawBufferPointer, id: StreamID?, entriesRead: Int64) -> Bool {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(name) }) else { return false }
             g.lastID = id ?? lastID
             g.entriesRead = entriesRead
@@ -177,12 +177,12 @@ extension StreamLog {
     }
 
     public func hasGroup(_ name: UnsafeRawBufferPointer) -> Bool {
-        lock.withLock { groups.contains { $0.name.elementsEqual(name) } }
+        withStreamLock { groups.contains { $0.name.elementsEqual(name) } }
     }
 
     /// XGROUP CREATECONSUMER: nil for no such group, else whether it was made.
     public func createConsumer(group: UnsafeRawBufferPointer, _ consumer: UnsafeRawBufferPointer, now: UInt64) -> Bool? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             return g.consumer(making: Array(consumer), now: now).1
         }
@@ -191,7 +191,7 @@ extension StreamLog {
     /// XGROUP DELCONSUMER: nil for no such group, else the consumer's pending count (-1: no
     /// such consumer); its pending entries leave the group's PEL.
     public func deleteConsumer(group: UnsafeRawBufferPointer, _ consumer: UnsafeRawBufferPointer) -> Int? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             let (found, at) = g.consumerIndex(Array(consumer))
             guard found else { return -1 }
@@ -206,7 +206,7 @@ extension StreamLog {
 
     /// XACK: the IDs that were pending in the group (nil: no such group).
     public func acknowledge(group: UnsafeRawBufferPointer, _ ids: [StreamID]) -> Int? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             return ids.reduce(0) { $0 + (g.acknowledge($1) ? 1 : 0) }
         }
@@ -230,7 +230,7 @@ extension StreamLog {
     public func readGroup(_ group: UnsafeRawBufferPointer, consumer name: UnsafeRawBufferPointer, after: StreamID?,
                           until: StreamID = .max, count: Int, noAck: Bool, now: UInt64, pelRefusals: () -> Void,
                           _ visit: (StreamID, UnsafeRawBufferPointer?) -> Void) -> GroupRead {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return .noGroup }
             if after == nil {
                 guard length > 0, lockedLastValidID > g.lastID else { return .nothing }
@@ -290,7 +290,7 @@ extension StreamLog {
 
     /// XPENDING's summary: count, first and last pending IDs, and the consumers with a count.
     public func pendingSummary(_ group: UnsafeRawBufferPointer) -> (count: Int, first: StreamID?, last: StreamID?, consumers: [([UInt8], Int)])? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             return (g.pelOrder.count, g.pelOrder.first, g.pelOrder.last,
                     g.consumers.filter { !$0.pending.isEmpty }.map { ($0.name, $0.pending.count) })
@@ -302,7 +302,7 @@ extension StreamLog {
     /// list for a consumer that does not exist.
     public func pendingRange(_ group: UnsafeRawBufferPointer, start: StreamID, end: StreamID, count: Int, minIdle: Int64,
                              consumer: UnsafeRawBufferPointer?, now: UInt64) -> [(StreamID, StreamPending)]? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             let ids: [StreamID]
             if let consumer {

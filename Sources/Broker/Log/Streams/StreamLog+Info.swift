@@ -56,7 +56,7 @@ extension StreamLog {
 
     /// XINFO GROUPS: the groups by name (redis's rax order).
     public func groupsInfo() -> [GroupInfo] {
-        lock.withLock {
+        withStreamLock {
             let first = lockedFirstValidID
             return groups.sorted { $0.name.lexicographicallyPrecedes($1.name) }.map { g in
                 GroupInfo(name: g.name, consumers: g.consumers.count, pending: g.pel.count, lastDelivered: g.lastID,
@@ -68,7 +68,7 @@ extension StreamLog {
     /// XINFO CONSUMERS: name, pending count and seen time (Unix ms) of each, by name; nil for
     /// no such group.
     public func consumersInfo(_ group: UnsafeRawBufferPointer) -> [(name: [UInt8], pending: Int, seenTime: UInt64)]? {
-        lock.withLock {
+        withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             return g.consumers.map { ($0.name, $0.pending.count, $0.seenTime) }
         }

@@ -37,6 +37,11 @@ public final class StreamLog: @unchecked Sendable {
     var groups: [StreamGroup] = []
     /// The broker whose topic table lists this stream's topic (StreamStore.publishAsTopic).
     var publishedIn: Broker?
+    /// A topic declared on the broker port, read as a stream (StreamLog+Adopted.swift): its
+    /// records stay the broker's (trims are logical only, the stream's end leaves them), and a
+    /// record the broker port appended gets an ID here (`assigned`).
+    var adopted = false
+    var assigned: [UInt64: StreamID] = [:]
 
     /// An entry's record flags ('X'): with a 16-byte key and a RESP array value, what tells a
     /// stream entry from a record the broker port appended to the stream's topic (skipped).
@@ -44,6 +49,14 @@ public final class StreamLog: @unchecked Sendable {
 
     /// redis's stream-node-max-entries default: the records of one emulated node.
     public static let nodeEntries = 100
+
+    /// A stream over `topic`, a one-partition topic of the broker (not the stream's own).
+    init(store: StreamStore, adopting topic: LogTopic) {
+        self.store = store
+        self.topic = topic
+        adopted = true
+        lock.withLock { lockedAbsorb() }
+    }
 
     init(store: StreamStore, name: String) {
         self.store = store
@@ -66,15 +79,16 @@ public final class StreamLog: @unchecked Sendable {
                 }
             }
         }
-        // Every segment's memory goes back to the share.
-        _ = partition.dropSegments(before: .max, nowMs: 0)
+        // Every segment's memory goes back to the share (an adopted topic's stay the broker's).
+        if !adopted { _ = partition.dropSegments(before: .max, nowMs: 0) }
+        store.forget(topic)
         store.live.wrappingSubtract(1, ordering: .relaxed)
     }
 
     // MARK: figures
 
     public var figures: (length: Int, lastID: StreamID, entriesAdded: UInt64, maxDeletedID: StreamID) {
-        lock.withLock { (length, lastID, entriesAdded, maxDeletedID) }
+        withStreamLock { (length, lastID, entriesAdded, maxDeletedID) }
     }
 
     // MARK: appending
@@ -93,7 +107,7 @@ public final class StreamLog: @unchecked Sendable {
     /// `writeValue` fills `valueLength` bytes (the fields as a RESP array).
     public func append(requested: StreamID?, seqGiven: Bool, nowMs: UInt64, valueLength: Int,
                        writeValue: (UnsafeMutableRawPointer) -> Void) -> AppendResult {
-        lock.withLock {
+        withStreamLock {
             if lastID == .max { return .exhausted }
             let id: StreamID
             if let requested {
@@ -185,8 +199,14 @@ public final class StreamLog: @unchecked Sendable {
         var stop = false
         while at < end && !stop {
             let (next, n) = partition.read(from: at, maxRecords: 256, until: end) { r in
-                guard !stop, r.flags == Self.recordFlags, !deleted.contains(r.offset), let id = StreamID(key: r.key),
-                      r.value.first == UInt8(ascii: "*") else { return }
+                guard !stop, !deleted.contains(r.offset) else { return }
+                if adopted, let id = assigned[r.offset] {
+                    // A broker-port record: its value (and key) as fields.
+                    let fields = Self.fields(of: r)
+                    fields.withUnsafeBytes { if !visit(Entry(id: id, offset: r.offset, fields: $0)) { stop = true } }
+                    return
+                }
+                guard r.flags == Self.recordFlags, let id = StreamID(key: r.key), r.value.first == UInt8(ascii: "*") else { return }
                 if !visit(Entry(id: id, offset: r.offset, fields: r.value)) { stop = true }
             }
             if n == 0 { break }
@@ -216,7 +236,7 @@ public final class StreamLog: @unchecked Sendable {
 
     /// XRANGE: the live entries with IDs in `[start, end]`, at most `count` (0: all), in order.
     public func range(start: StreamID, end: StreamID, count: Int, _ visit: (Entry) -> Void) {
-        lock.withLock { lockedRange(start: start, end: end, count: count, visit) }
+        withStreamLock { lockedRange(start: start, end: end, count: count, visit) }
     }
 
     func lockedRange(start: StreamID, end: StreamID, count: Int, _ visit: (Entry) -> Void) {
@@ -233,7 +253,7 @@ public final class StreamLog: @unchecked Sendable {
     /// XREVRANGE: the live entries with IDs in `[start, end]`, newest first, at most `count`.
     /// A node's records are copied out first (the log reads forward), then visited backward.
     public func reverseRange(start: StreamID, end: StreamID, count: Int, _ visit: (Entry) -> Void) {
-        lock.withLock {
+        withStreamLock {
             guard start <= end else { return }
             var n = 0
             var i = nodes.count - 1
@@ -265,7 +285,7 @@ public final class StreamLog: @unchecked Sendable {
     }
 
     /// streamLastValidID: the newest live entry's ID (0-0 when empty).
-    public var lastValidID: StreamID { lock.withLock { lockedLastValidID } }
+    public var lastValidID: StreamID { withStreamLock { lockedLastValidID } }
 
     var lockedLastValidID: StreamID {
         var i = nodes.count - 1
@@ -289,7 +309,7 @@ public final class StreamLog: @unchecked Sendable {
 
     /// XDEL: true when a live entry had the ID.
     public func delete(_ ids: [StreamID]) -> Int {
-        lock.withLock {
+        withStreamLock {
             var n = 0
             for id in ids {
                 guard let off = lockedFirstOffset(atOrAfter: id) else { continue }
@@ -330,7 +350,7 @@ public final class StreamLog: @unchecked Sendable {
         guard offset > firstOffset else { return }
         firstOffset = offset
         if !deleted.isEmpty { deleted = deleted.filter { $0 >= offset } }
-        _ = partition.dropSegments(before: offset, nowMs: store.nowMs())
+        if !adopted { _ = partition.dropSegments(before: offset, nowMs: store.nowMs()) }
     }
 
     // MARK: trimming
@@ -343,7 +363,7 @@ public final class StreamLog: @unchecked Sendable {
     /// streamTrim: removes whole nodes while they fit the strategy (and `limit`, 0: none), then,
     /// unless `approximate`, entries from the front of the next. Returns the entries removed.
     public func trim(_ strategy: TrimStrategy, approximate: Bool, limit: Int) -> Int {
-        lock.withLock { lockedTrim(strategy, approximate: approximate, limit: limit) }
+        withStreamLock { lockedTrim(strategy, approximate: approximate, limit: limit) }
     }
 
     func lockedTrim(_ strategy: TrimStrategy, approximate: Bool, limit: Int) -> Int {
@@ -403,7 +423,7 @@ public final class StreamLog: @unchecked Sendable {
     }
 
     public func setID(_ id: StreamID, entriesAdded added: UInt64?, maxDeletedID maxDeleted: StreamID?) -> SetIDResult {
-        lock.withLock {
+        withStreamLock {
             // redis 7.0.15's order: the top item first, then the max deleted ID.
             if length > 0 {
                 if id < lockedLastValidID { return .smallerThanTop }

@@ -61,10 +61,30 @@ public final class StreamStore: Sendable {
 
     func nowMs() -> UInt64 { clockMs() }
 
+    /// The topics streams read (their own, or adopted ones): a topic is one stream's at most.
+    private let owned = Mutex<Set<ObjectIdentifier>>([])
+
     /// A new empty stream (not yet under a key).
     public func makeStream(name: String) -> StreamLog {
         live.wrappingAdd(1, ordering: .relaxed)
-        return StreamLog(store: self, name: name)
+        let s = StreamLog(store: self, name: name)
+        owned.withLock { _ = $0.insert(ObjectIdentifier(s.topic)) }
+        return s
+    }
+
+    /// A one-partition topic `name` declared on the broker port, as a stream (not yet under a
+    /// key): nil when there is no such topic, it has more partitions, or a stream reads it.
+    public func adoptTopic(named name: UnsafeRawBufferPointer) -> StreamLog? {
+        guard let broker, let t = broker.logTopic(named: String(decoding: name, as: UTF8.self)), t.partitions.count == 1 else { return nil }
+        let fresh = owned.withLock { $0.insert(ObjectIdentifier(t)).inserted }
+        guard fresh else { return nil }
+        live.wrappingAdd(1, ordering: .relaxed)
+        return StreamLog(store: self, adopting: t)
+    }
+
+    /// A stream's end: its topic may be adopted again.
+    func forget(_ topic: LogTopic) {
+        _ = owned.withLock { $0.remove(ObjectIdentifier(topic)) }
     }
 
     // MARK: keys
