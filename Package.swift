@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
         .target(name: "BrokerProtocol", dependencies: ["MemcacheProtocol", "Broker", "CacheEngine", "Platform"], swiftSettings: serverSettings),
         // Redis mode: RESP2/RESP3 parsing and replies (no sockets).
-        .target(name: "RESP", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),
+        .target(name: "RESP", dependencies: ["Broker", "CacheEngine", "Platform"], swiftSettings: serverSettings),
         .target(name: "Server", dependencies: ["CLibevent", "COpenSSL", "Platform"], swiftSettings: serverSettings),
         .executableTarget(
             name: "swiftcached",
@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP", "CacheEngine", "Platform"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "Broker", "CacheEngine", "Platform"]),
         .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform"]),
         // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),

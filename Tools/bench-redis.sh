@@ -6,10 +6,13 @@
 #   TESTS=set,get,... picks redis-benchmark's -t; RANDOM_KEYS=N adds -r N (random key/member
 #   space, e.g. 100000 for hset,sadd,zadd,spop,zpopmin); PIPELINES="1 16"; CLIENTS=50;
 #   MAXMEMORY=256 (-m for swiftcached, --maxmemory for redis-server; 0 = redis without a limit).
+#   COMMAND="XADD s * f v" runs that command instead of -t's tests (redis-benchmark's arbitrary
+#   command form; the name printed is the command's first word).
 set -u
 BIN=${1:-.build/release/swiftcached}
 N=${2:-300000}
 TESTS=${TESTS:-set,get,incr,lpush,lpop}
+COMMAND=${COMMAND:-}
 RANDOM_KEYS=${RANDOM_KEYS:-}
 PIPELINES=${PIPELINES:-1 16}
 CLIENTS=${CLIENTS:-50}
@@ -18,10 +21,17 @@ cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 run() {  # name pid port pipeline
     local before after out
     before=$(cpu "$2")
-    out=$(timeout 300 redis-benchmark -p "$3" -t "$TESTS" -n "$N" -c "$CLIENTS" -P "$4" \
-        ${RANDOM_KEYS:+-r "$RANDOM_KEYS"} -q 2>/dev/null | tr '\r' '\n' | grep "requests per second")
+    if [ -n "$COMMAND" ]; then
+        # shellcheck disable=SC2086 # the command's words, as given (no globbing: `*` is an ID)
+        out=$(set -f; timeout 300 redis-benchmark -p "$3" -n "$N" -c "$CLIENTS" -P "$4" \
+            ${RANDOM_KEYS:+-r "$RANDOM_KEYS"} -q $COMMAND 2>/dev/null | tr '\r' '\n' | grep "requests per second")
+    else
+        out=$(timeout 300 redis-benchmark -p "$3" -t "$TESTS" -n "$N" -c "$CLIENTS" -P "$4" \
+            ${RANDOM_KEYS:+-r "$RANDOM_KEYS"} -q 2>/dev/null | tr '\r' '\n' | grep "requests per second")
+    fi
     after=$(cpu "$2")
-    echo "$1 P$4 cpu_ticks=$((after - before)) :: $(echo "$out" | awk '{printf "%s %s ; ", $1, $2}')"
+    # "<name>: <rps> requests per second..." (an arbitrary command's name has blanks in it)
+    echo "$1 P$4 cpu_ticks=$((after - before)) :: $(echo "$out" | sed -E 's/^(.*): ([0-9.]+) requests per second.*/\1: \2 ; /' | tr -d '\n')"
 }
 REDIS_MEM=()
 if [ "$MAXMEMORY" != 0 ]; then REDIS_MEM=(--maxmemory "${MAXMEMORY}mb" --maxmemory-policy allkeys-lru); fi

@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "slowlog": ["get", "len", "reset", "help"],
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     "function": ["flush", "list", "help"],
+    "xgroup": ["create", "setid", "destroy", "createconsumer", "delconsumer", "help"],
+    "xinfo": ["consumers", "groups", "help"],
 }
 
 

@@ -6,8 +6,9 @@
 //
 // What "the value goes along" means depends on the type, in one switch (`lockedTransferValue`):
 // a string's bytes are copied into the new item. A list, hash, set or sorted set root's value is a descriptor of
-// node items: a rename or move hands the descriptor to the new root, a copy copies the nodes. The
-// types not built yet answer `.unsupportedType` (the protocol replies with an error and counts it).
+// node items: a rename or move hands the descriptor to the new root, a copy copies the nodes. A
+// stream's root holds its owner's token (CacheEngine+ExternalValues.swift): handed over, or copied
+// by the owner's hook.
 
 /// What a transfer did.
 public enum KeyTransferResult: Sendable, Equatable {
@@ -133,7 +134,7 @@ extension CacheEngine {
             case .outOfMemory: return .outOfMemory
             }
         case .stream:
-            return .unsupported(source.type)
+            return lockedTransferExternal(source, to: newKey, database: database, keepSource: keepSource)
         }
     }
 }

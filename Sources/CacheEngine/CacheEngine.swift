@@ -89,6 +89,8 @@ public final class CacheEngine: @unchecked Sendable {
     /// expired key taken away, by a lookup of either port or in the background (the Redis port's
     /// keyspace events `evicted` and `expired`; CacheEngine+KeyRemoval.swift).
     let removalHook = Mutex<KeyRemovalObserver?>(nil)
+    /// The owner of `.stream` roots' tokens (CacheEngine+ExternalValues.swift).
+    let externalValueHooks = Mutex<ExternalValueHooks?>(nil)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).
@@ -183,6 +185,7 @@ public final class CacheEngine: @unchecked Sendable {
         // A list's nodes and a hash's fields go with their root (now, or by the lazy freer when long).
         if it.keyLength > 0 {
             if it.type == .list { releaseListNodes(it) } else if it.type == .hash || it.type == .set || it.type == .zset { releaseHashNodes(it) }
+            else if it.type == .stream { releaseExternalValue(it) }
         }
         if it.isChunked {
             let n = chunkCount(it)

@@ -15,6 +15,7 @@
 //
 // Lock order: this registry's lock, then the engine's item locks (the engine's operations take
 // them). The push fast path is one atomic load (`blockedKeys`) when nobody is blocked.
+import Broker
 import CacheEngine
 import Platform
 import Synchronization
@@ -28,6 +29,16 @@ enum ListWaitKind: Sendable {
     /// BZPOPMIN / BZPOPMAX (count nil: one member, replied as key, member, score) and BZMPOP
     /// (count) on sorted sets (RESPConnection+BlockingSortedSets.swift).
     case zpop(max: Bool, count: Int?)
+    /// XREAD BLOCK (RESPConnection+StreamReads.swift): entries after `ids` (one per key), at most
+    /// `count`; an XADD wakes every reader of its key, who reads again.
+    case xread(ids: [StreamID], count: Int, group: StreamReadGroup?)
+}
+
+/// XREADGROUP's group, consumer and NOACK, kept by a blocked read.
+struct StreamReadGroup: Sendable {
+    let name: [UInt8]
+    let consumer: [UInt8]
+    let noAck: Bool
 }
 
 /// What a producer hands a blocked client.
@@ -41,6 +52,9 @@ enum ListServed: Sendable {
     /// A move whose destination holds another type: redis 7.0 answers the blocked client
     /// WRONGTYPE (and leaves the source as it was) and serves the next one.
     case wrongType
+    /// XADD's wake-up of a blocked XREAD/XREADGROUP: the entries up to this ID are its to read
+    /// (redis serves a blocked reader right after the command that added).
+    case streamTop(StreamID)
 }
 
 /// One blocked command.
@@ -82,6 +96,16 @@ final class ListWaits: @unchecked Sendable {
     var hasBlockedKeys: Bool { blockedKeys.load(ordering: .relaxed) > 0 }
     /// INFO clients' blocked_clients.
     let blockedClients = Atomic<Int>(0)
+
+    /// `body` on the wait list of `k` under the lock (none: not called); an emptied list goes.
+    fileprivate func withWaitList(_ k: WaitKey, _ body: (inout WaitList<ListServed, ListBlock>) -> Void) {
+        mutex.lock()
+        defer { mutex.unlock() }
+        guard lists[k] != nil else { return }
+        body(&lists[k]!)
+        if lists[k]?.hasArmed == false { lists[k] = nil }
+        blockedKeys.store(lists.count, ordering: .relaxed)
+    }
 
     /// Registers `block` on its keys, unless `attempt` (run under the registry's lock, so that no
     /// push can fall between it and the registration) already serves it: then its result.
@@ -193,6 +217,7 @@ final class ListWaits: @unchecked Sendable {
                     }
                     guard n > 0 else { break }
                     guard let (waiter, block) = lists[k]!.claimFirst(where: { b in
+                        if case .xread = b.kind { return false }
                         if case .zpop = b.kind { return sortedSet }
                         return !sortedSet
                     }) else { break }
@@ -230,6 +255,7 @@ final class ListWaits: @unchecked Sendable {
                         case .wrongType: served = .wrongType
                         case .noKey, .outOfMemory: break
                         }
+                    case .xread: break
                     }
                     waiter.deliver(served, source: source)
                     wakes.append(waiter.waker)
@@ -246,6 +272,26 @@ final class ListWaits: @unchecked Sendable {
             for e in servedEvents { publish(e) }
             for w in wakes { w.wake() }
         }
+    }
+}
+
+extension ListWaits {
+    /// XADD's wake-up: every reader blocked on `key` (XREAD BLOCK) is claimed (delivered the
+    /// added ID: it reads up to there) and woken after the lock. One atomic load when nobody is blocked.
+    func wakeStreamReaders(_ key: UnsafeRawBufferPointer, database: Int, top: StreamID = .max) {
+        guard hasBlockedKeys else { return }
+        var wakes: [ConnectionWaker] = []
+        withWaitList(WaitKey(database: database, key: Array(key))) { list in
+            while let (waiter, block) = list.claimFirst(where: { b in
+                if case .xread = b.kind { return true }
+                return false
+            }) {
+                waiter.deliver(.streamTop(top), source: 0)
+                _ = block
+                wakes.append(waiter.waker)
+            }
+        }
+        for w in wakes { w.wake() }
     }
 }
 

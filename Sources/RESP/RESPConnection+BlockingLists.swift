@@ -193,6 +193,7 @@ extension RESPConnection {
                     if case .moved(let bytes) = r { elements = [bytes] }
                     // The source exists (a source of another type answers WRONGTYPE first).
                     if case .wrongType = r, engine.listLength(k, hash: hv, database: block.database) != nil { wrongType = true }
+                case .xread: return false
                 }
                 return !elements.isEmpty
             }
@@ -219,12 +220,14 @@ extension RESPConnection {
             destination.withUnsafeBytes { serveWaiters($0, database: block.database) }
         case .zpop(_, let count):
             replyZSetServed(block.keys[source], elements, nested: count != nil, out)
+        case .xread: break
         }
     }
 
     /// The parked block was woken (a pusher served it, CLIENT UNBLOCK) or timed out.
     func resumeListBlock(_ out: OutputBuffer, timedOut: Bool) -> HandlerAction {
         guard let block = listBlock else { return .proceed }
+        if case .xread = block.kind { return resumeStreamBlock(block, out, timedOut: timedOut) }
         var outcome = block.waiter.collect()
         if case .waiting = outcome {
             if !timedOut { return .park(timeoutMs: -1) }
@@ -238,6 +241,8 @@ extension RESPConnection {
             replyServed(block, elements, source: source, out)
         case .delivered(.wrongType, _):
             return error(out, Self.wrongType)
+        case .delivered(.streamTop, _):
+            break
         case .delivered(.retry, _):
             // Claimed, but the list was emptied first: try again, and wait again if still empty.
             var wrongType = false

@@ -22,6 +22,8 @@ extension RESPConnection {
         ("slowlog", ["len", "help", "reset", "get"]),
         ("object", ["freq", "refcount", "encoding", "idletime", "help"]),
         ("memory", ["purge", "usage", "doctor", "malloc-stats", "stats", "help"]),
+        ("xgroup", ["create", "setid", "destroy", "createconsumer", "delconsumer", "help"]),
+        ("xinfo", ["consumers", "groups", "stream", "help"]),
     ]
 
     /// Whether redis 7.0 has subcommand `word` (any case) of `container`: a word it lacks is an
@@ -53,6 +55,8 @@ extension RESPConnection {
         else if equalFolded(name, "slowlog") { lines = Self.slowlogHelp }
         else if equalFolded(name, "object") { lines = Self.objectHelp }
         else if equalFolded(name, "memory") { lines = Self.memoryHelp }
+        else if equalFolded(name, "xgroup") { lines = Self.xgroupHelp }
+        else if equalFolded(name, "xinfo") { lines = Self.xinfoHelp }
         else { return nil }
         appendHelp(lines, out)
         return .proceed
@@ -63,6 +67,38 @@ extension RESPConnection {
         out.appendRESPArrayHeader(lines.count)
         for line in lines { out.appendRESPSimple(line) }
     }
+
+    private static let xgroupHelp: [StaticString] = [
+        "XGROUP <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CREATE <key> <groupname> <id|$> [option]",
+        "    Create a new consumer group. Options are:",
+        "    * MKSTREAM",
+        "      Create the empty stream if it does not exist.",
+        "    * ENTRIESREAD entries_read",
+        "      Set the group's entries_read counter (internal use).",
+        "CREATECONSUMER <key> <groupname> <consumer>",
+        "    Create a new consumer in the specified group.",
+        "DELCONSUMER <key> <groupname> <consumer>",
+        "    Remove the specified consumer.",
+        "DESTROY <key> <groupname>",
+        "    Remove the specified group.",
+        "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+        "    Set the current group ID and entries_read counter.",
+        "HELP",
+        "    Prints this help.",
+    ]
+
+    private static let xinfoHelp: [StaticString] = [
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]",
+        "    Show information about the stream.",
+        "HELP",
+        "    Prints this help.",
+    ]
 
     private static let clientHelp: [StaticString] = [
         "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

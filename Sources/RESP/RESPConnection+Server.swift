@@ -161,17 +161,18 @@ extension RESPConnection {
     }
 
     /// OBJECT of a key that is not a string: lists are redis 7.0's quicklists, hashes its listpack
-    /// or hashtable (the engine's encoding, converted at redis's thresholds), never shared;
-    /// the types not built yet are refused (counted).
+    /// or hashtable (the engine's encoding, converted at redis's thresholds), streams `stream`;
+    /// never shared.
     private func objectOfContainer(_ out: OutputBuffer) -> HandlerAction {
         let sub = argument(1), key = argument(2)
         guard let info = engine.inspect(key, hash: CacheEngine.hash(key), database: database, anyType: true) else {
             out.appendRESPNull(version)
             return .proceed
         }
-        guard info.type == .list || info.type == .hash || info.type == .set || info.type == .zset else { return unsupportedType(command: "OBJECT", info.type, out) }
         if equalFolded(sub, "encoding") {
-            if info.type == .hash || info.type == .set || info.type == .zset {
+            if info.type == .stream {
+                out.appendRESPBulk("stream")
+            } else if info.type == .hash || info.type == .set || info.type == .zset {
                 let s = engine.hashSummary(key, hash: CacheEngine.hash(key), database: database, type: info.type)
                 out.appendRESPBulk(Self.encodingName(s?.encoding ?? .listpack))
             } else {

@@ -331,4 +331,5 @@ final class RESPConnection: ConnectionHandler {
         + transactionCommands
         + clientCommands + commandInfoCommands + bitCommands + debugCommands
         + listCommands + hashCommands + setCommands + sortedSetCommands + sortedSetRangeCommands + sortedSetAlgebraCommands + blockingSortedSetCommands
+        + streamCommands + streamGroupCommands + streamInfoCommands
 }

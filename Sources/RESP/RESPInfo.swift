@@ -2,6 +2,7 @@
 // line between sections; default sections, `all`, `everything` (with commandstats) or the named
 // ones. The figures come from this port's counters, the engine, and what the executable reports
 // about the process (`RESPHostFacts`); the cache port's memcached stats are not repeated here.
+import Broker
 import CacheEngine
 import Platform
 #if canImport(Glibc)
@@ -159,6 +160,9 @@ extension RESPService {
                 // Writes the segmented LRU could serve only by sampling the class (every item it
                 // tried at the tails was busy; the memcached port refuses those, as memcached).
                 ("resp_lru_tail_busy_fallbacks", String(engine.evictionFallbacks.load(ordering: .relaxed))),
+                ("resp_streams", String(streams.live.load(ordering: .relaxed))),
+                ("resp_stream_appends_refused", String(streams.appendsRefused.load(ordering: .relaxed))),
+                ("resp_stream_pending_refusals", String(streams.pendingRefusals.load(ordering: .relaxed))),
             ]
         case .replication:
             return [

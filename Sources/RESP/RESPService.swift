@@ -1,6 +1,7 @@
 // The Redis port as a connection handler factory: what every RESP connection shares (the cache
 // engine, the command table, settings and what CONFIG SET changed, per-worker counters, what
 // INFO asks the executable about the process) and how a handler is made.
+import Broker
 import CacheEngine
 import Platform
 import Synchronization
@@ -128,11 +129,17 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let pubsubOutputLimit: Int
     /// Keeps other workers' commands out while an EXEC runs (CommandGate.swift).
     let gate: CommandGate
+    /// Redis streams' logs (Broker/Log/Streams): the broker's log memory, or a share of their own.
+    public let streams: StreamStore
 
     public init(engine: CacheEngine, settings: RESPSettings, workers: Int,
                 host: @escaping @Sendable () -> RESPHostFacts = { RESPHostFacts() },
-                log: @escaping @Sendable (String) -> Void = { _ in }, gate: CommandGate? = nil) {
+                log: @escaping @Sendable (String) -> Void = { _ in }, gate: CommandGate? = nil,
+                streams: StreamStore? = nil) {
         self.engine = engine
+        let clock = engine.clock
+        self.streams = streams ?? StreamStore(memoryLimit: engine.settings.memoryLimit / 2, clockMs: { clock.milliseconds })
+        self.streams.install(on: engine)
         self.settings = settings
         self.host = host
         self.log = log

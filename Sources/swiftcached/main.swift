@@ -123,11 +123,6 @@ let service = MemcacheService(engine: engine, settings: options.proto, workers: 
 serviceBox.service = service
 var redisSettings = options.redis
 redisSettings.requestsPerEvent = options.proto.requestsPerEvent
-let redisService = options.redisPort != 0
-    ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
-        redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)
-    }, log: { log.warning("\($0)") }, gate: commandGate)
-    : nil
 var broker: Broker?
 var brokerService: BrokerService?
 if options.brokerPort != 0 {
@@ -138,6 +133,18 @@ if options.brokerPort != 0 {
         exit(71)
     }
     for note in broker!.recoveryNotes { log.notice("\(note)") }
+}
+// Redis streams are logs of the broker (its memory, and database 0's streams are its topics too)
+// when it runs; otherwise their own share of --broker-memory's size.
+let streamClock = engine.clock
+let streamStore = broker.map { StreamStore(broker: $0, memoryLimit: options.broker.memoryLimit, clockMs: { streamClock.milliseconds }) }
+    ?? StreamStore(memoryLimit: options.broker.memoryLimit, clockMs: { streamClock.milliseconds })
+let redisService = options.redisPort != 0
+    ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
+        redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)
+    }, log: { log.warning("\($0)") }, gate: commandGate, streams: streamStore)
+    : nil
+if options.brokerPort != 0 {
     // A message published to an exchange also reaches the Redis port's subscribers of a channel
     // of the exchange's name.
     var toSubscribers: (@Sendable (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void)? = nil

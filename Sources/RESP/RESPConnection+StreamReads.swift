@@ -1,0 +1,215 @@
+// XREAD and XREADGROUP: redis 7.0.15's xreadCommand. The arguments are read in its order
+// (options, then per stream: WRONGTYPE, NOGROUP, `$` / `>`, the ID); the streams that can be
+// served are served at once (an array of [key, entries], a map in RESP3): XREAD's with an entry
+// past their ID, XREADGROUP's history reads always (the consumer's pending entries after the ID,
+// a deleted one with no fields), its `>` reads when the stream has entries past the group's last
+// ID (delivered, and pending unless NOACK). Otherwise, with BLOCK, the client blocks through the
+// lists' registry (ListWaits, kind `.xread`, `$` resolved to the top ID now): an XADD to any of
+// its keys claims and wakes it, and it reads again (served: the one stream with entries, at most
+// COUNT, 1,000 without one as redis's XREAD_BLOCKED_DEFAULT_COUNT; nothing: it blocks again under
+// the first park's timer). A timeout or CLIENT UNBLOCK answers the null array (UNBLOCKED with ERROR).
+import Broker
+import CacheEngine
+import Platform
+
+extension RESPConnection {
+    /// XREAD, or (`group`) XREADGROUP.
+    func streamRead(group isGroup: Bool, _ out: OutputBuffer) -> HandlerAction {
+        var timeout = -1
+        var count = 0
+        var streamsAt = 0
+        var groupName: [UInt8]?
+        var consumerName: [UInt8] = []
+        var noAck = false
+        var i = 1
+        while i < argumentCount {
+            let more = argumentCount - i - 1
+            if argument(i, is: "block") && more > 0 {
+                i += 1
+                guard let t = integerArgument(i) else { return error(out, "ERR timeout is not an integer or out of range") }
+                if t < 0 { return error(out, "ERR timeout is negative") }
+                if t > 0 && t > Int.max - Int(engine.clock.milliseconds) { return error(out, "ERR timeout is out of range") }
+                timeout = t
+            } else if argument(i, is: "count") && more > 0 {
+                i += 1
+                guard let n = integerArgument(i) else { return notAnInteger(out) }
+                count = max(n, 0)
+            } else if argument(i, is: "streams") && more > 0 {
+                streamsAt = i + 1
+                if (argumentCount - streamsAt) % 2 != 0 {
+                    return error(out, isGroup
+                        ? "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified."
+                        : "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
+                }
+                break
+            } else if argument(i, is: "group") && more >= 2 {
+                guard isGroup else { return error(out, "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.") }
+                groupName = Array(argument(i + 1))
+                consumerName = Array(argument(i + 2))
+                i += 2
+            } else if argument(i, is: "noack") {
+                guard isGroup else { return error(out, "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.") }
+                noAck = true
+            } else {
+                return syntaxError(out)
+            }
+            i += 1
+        }
+        guard streamsAt > 0 else { return syntaxError(out) }
+        if isGroup && groupName == nil { return error(out, "ERR Missing GROUP option for XREADGROUP") }
+        let n = (argumentCount - streamsAt) / 2
+        // Per stream: the ID entries must pass (XREAD, or XREADGROUP history), or nil (`>`).
+        var ids: [StreamID?] = []
+        ids.reserveCapacity(n)
+        for k in 0..<n {
+            let key = argument(streamsAt + k)
+            let found = streamLookup(key)
+            if case .wrongType = found { return error(out, Self.wrongType) }
+            if let groupName {
+                let has: Bool
+                if case .stream(let s, _) = found { has = groupName.withUnsafeBytes { s.hasGroup($0) } } else { has = false }
+                if !has {
+                    return error(out, "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
+                                 + String(decoding: groupName, as: UTF8.self) + "' in XREADGROUP with GROUP option")
+                }
+            }
+            let arg = argument(streamsAt + n + k)
+            if arg.count == 1 && arg[0] == UInt8(ascii: "$") {
+                if isGroup {
+                    return error(out, "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")
+                }
+                if case .stream(let s, _) = found { ids.append(s.figures.lastID) } else { ids.append(.zero) }
+                continue
+            }
+            if arg.count == 1 && arg[0] == UInt8(ascii: ">") {
+                guard isGroup else {
+                    return error(out, "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
+                }
+                ids.append(nil)
+                continue
+            }
+            guard let p = StreamID.parse(arg, missingSeq: 0, strict: true) else { return error(out, Self.invalidStreamID) }
+            ids.append(p.id)
+        }
+        let keys = (0..<n).map { Array(argument(streamsAt + $0)) }
+        let group = groupName.map { StreamReadGroup(name: $0, consumer: consumerName, noAck: noAck) }
+        if let reply = streamReadReply(keys: keys, ids: ids, group: group, database: database, count: count, first: false) {
+            reply.bytes.withUnsafeBytes { out.append($0) }
+            return .proceed
+        }
+        guard timeout != -1, blockingAllowed else {
+            out.appendRESPNullArray(version)
+            return .proceed
+        }
+        return startStreamBlock(keys: keys, ids: ids, group: group, count: count == 0 ? 1000 : count, timeoutMs: timeout, out)
+    }
+
+    /// The reply for the streams that can be served (all of them, or with `first` the first
+    /// such, as a woken block replies), header included; nil when none can. A blocked read
+    /// (`first`) serves XREADGROUP's `>` only.
+    func streamReadReply(keys: [[UInt8]], ids: [StreamID?], group: StreamReadGroup?, database db: Int, count: Int,
+                         first: Bool, until: StreamID = .max) -> RESPScratch? {
+        var body = RESPScratch()
+        for (k, key) in keys.enumerated() {
+            let found = key.withUnsafeBytes { streamLookup($0, database: db) }
+            guard case .stream(let s, _) = found else { continue }
+            var entries = RESPScratch()
+            if let group {
+                let now = engine.clock.milliseconds
+                let r = group.name.withUnsafeBytes { g in
+                    group.consumer.withUnsafeBytes { c in
+                        s.readGroup(g, consumer: c, after: ids[k], until: until, count: count, noAck: group.noAck, now: now,
+                                    pelRefusals: { service.streams.pendingRefusals.wrappingAdd(1, ordering: .relaxed) }) { id, fields in
+                            entries.bytes.append(contentsOf: "*2\r\n".utf8)
+                            id.withText { entries.appendBulk($0) }
+                            if let fields {
+                                entries.bytes.append(contentsOf: fields)
+                            } else {
+                                entries.bytes.append(contentsOf: version == .resp2 ? "*-1\r\n".utf8 : "_\r\n".utf8)
+                            }
+                            entries.count += 1
+                        }
+                    }
+                }
+                guard case .served(let created) = r else { continue }
+                if created { key.withUnsafeBytes { notify(KeyspaceEvents.stream, "xgroup-createconsumer", $0, database: db) } }
+            } else {
+                guard let after = ids[k], s.lastValidID > after, let start = after.incremented, start <= until else { continue }
+                s.range(start: start, end: until, count: count) { entries.appendEntry($0) }
+            }
+            if version == .resp2 { body.appendHeader(UInt8(ascii: "*"), 2) }
+            key.withUnsafeBytes { body.appendBulk($0) }
+            body.appendHeader(UInt8(ascii: "*"), entries.count)
+            body.bytes += entries.bytes
+            body.count += 1
+            if first { break }
+        }
+        guard body.count > 0 else { return nil }
+        var reply = RESPScratch()
+        reply.appendHeader(version == .resp2 ? UInt8(ascii: "*") : UInt8(ascii: "%"), body.count)
+        reply.bytes += body.bytes
+        return reply
+    }
+
+    /// Registers the block and parks, unless an XADD that raced in since the command's own try
+    /// already serves it (checked under the registry's lock).
+    func startStreamBlock(keys: [[UInt8]], ids: [StreamID?], group: StreamReadGroup?, count: Int, timeoutMs: Int,
+                          _ out: OutputBuffer) -> HandlerAction {
+        // A blocked read waits for new entries: `>` for a group, the resolved IDs otherwise.
+        let resolved = ids.map { $0 ?? .max }
+        let block = ListBlock(waiter: Waiter(waker: waker), keys: keys, database: database,
+                              kind: .xread(ids: resolved, count: count, group: group), clientID: id)
+        let db = database
+        let attempt = { self.streamReadReply(keys: keys, ids: group == nil ? ids : keys.map { _ in nil }, group: group,
+                                             database: db, count: count, first: true) }
+        if let reply = service.listWaits.block(block, attempt: attempt) {
+            reply.bytes.withUnsafeBytes { out.append($0) }
+            return .proceed
+        }
+        listBlock = block
+        return .park(timeoutMs: timeoutMs == 0 ? -1 : timeoutMs)
+    }
+
+    /// The parked XREAD / XREADGROUP was woken (an XADD, CLIENT UNBLOCK) or timed out.
+    func resumeStreamBlock(_ block: ListBlock, _ out: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        guard case .xread(let resolved, let count, let group) = block.kind else { return .proceed }
+        let ids: [StreamID?] = group == nil ? resolved : resolved.map { _ in nil }
+        var outcome = block.waiter.collect()
+        if case .waiting = outcome {
+            if !timedOut { return .park(timeoutMs: -1) }
+            outcome = service.listWaits.cancel(block)
+        } else {
+            service.listWaits.finished(block)
+        }
+        listBlock = nil
+        switch outcome {
+        case .delivered(let served, _):
+            var until = StreamID.max
+            if case .streamTop(let top) = served { until = top }
+            if let reply = streamReadReply(keys: block.keys, ids: ids, group: group, database: block.database, count: count, first: true,
+                                           until: until) {
+                reply.bytes.withUnsafeBytes { out.append($0) }
+            } else if timedOut {
+                out.appendRESPNullArray(version)
+            } else {
+                let again = startStreamBlock(keys: block.keys, ids: ids, group: group, count: count, timeoutMs: 0, out)
+                // Parked again: the first park's timer still runs.
+                if case .park = again { return .park(timeoutMs: -1) }
+            }
+        case .cancelled, .waiting:
+            switch service.listWaits.unblockRequest(block) {
+            case true?: return error(out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
+            case false?: commandFailed = true
+            case nil: break
+            }
+            out.appendRESPNullArray(version)
+        }
+        return .proceed
+    }
+
+    /// XADD's wake-up of the clients blocked in XREAD / XREADGROUP on `key` (`top`: the ID it
+    /// added; they read up to there).
+    func wakeStreamReaders(_ key: UnsafeRawBufferPointer, top: StreamID = .max) {
+        service.listWaits.wakeStreamReaders(key, database: database, top: top)
+    }
+}

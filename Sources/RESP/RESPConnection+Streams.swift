@@ -1,0 +1,477 @@
+// Redis streams (XADD XLEN XRANGE XREVRANGE XDEL XTRIM XSETID; XREAD in +StreamReads.swift) on
+// the broker's log: a stream key is a root item of type `.stream` (so TYPE, DEL, EXISTS, EXPIRE,
+// RENAME, COPY, SCAN TYPE, FLUSHDB and WRONGTYPE are the keyspace's own rules) holding a
+// `StreamLog` (Broker/Log/Streams) whose records are the entries. Arguments are read in redis
+// 7.0.15's order with its words (t_stream.c): streamParseAddOrTrimArgsOrReply for XADD and XTRIM,
+// stream IDs as streamGenericParseIDOrReply (`StreamID.parse`), exclusive `(` range ends as
+// streamParseIntervalIDOrReply. An entry's fields are stored as the RESP array a range replies
+// with, so XRANGE copies them as they are. Events: new, xadd, xtrim, xdel, xsetid (class t).
+import Broker
+import CacheEngine
+import Platform
+
+extension RESPConnection {
+    static let streamCommands: [RESPCommand] = [
+        RESPCommand("xadd", arity: -5, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.streamAdd(out) },
+        RESPCommand("xlen", arity: 2, keys: (1, 1, 1), flags: [.readonly, .fast]) { c, out in c.streamLength(out) },
+        RESPCommand("xrange", arity: -4, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.streamRange(reverse: false, out) },
+        RESPCommand("xrevrange", arity: -4, keys: (1, 1, 1), flags: [.readonly]) { c, out in c.streamRange(reverse: true, out) },
+        RESPCommand("xdel", arity: -3, keys: (1, 1, 1), flags: [.write, .fast]) { c, out in c.streamDelete(out) },
+        RESPCommand("xtrim", arity: -4, keys: (1, 1, 1), flags: [.write]) { c, out in c.streamTrim(out) },
+        RESPCommand("xsetid", arity: -3, keys: (1, 1, 1), flags: [.write, .denyoom, .fast]) { c, out in c.streamSetID(out) },
+        RESPCommand("xread", arity: -4, flags: [.readonly, .blocking, .movableKeys]) { c, out in c.streamRead(group: false, out) },
+    ]
+
+    static let invalidStreamID: StaticString = "ERR Invalid stream ID specified as stream command argument"
+
+    // MARK: finding a stream
+
+    enum StreamFound {
+        case stream(StreamLog, created: Bool)
+        case none
+        case wrongType
+        case outOfMemory
+        case tooLarge
+    }
+
+    /// The stream under `key` in this connection's database (a reference of the caller's). In
+    /// database 0 a missing key that names a one-partition topic of the broker becomes a stream
+    /// of that topic (StreamLog+Adopted.swift), linked under the key.
+    func streamLookup(_ key: UnsafeRawBufferPointer, database db: Int? = nil) -> StreamFound {
+        let d = db ?? database
+        for _ in 0..<2 {
+            switch engine.withExternalValue(key, hash: CacheEngine.hash(key), database: d, type: .stream, {
+                StreamStore.stream(token: $0)
+            }) {
+            case .found(let s): return .stream(s, created: false)
+            case .wrongType: return .wrongType
+            case .none: break
+            }
+            guard d == 0, let s = service.streams.adoptTopic(named: key) else { return .none }
+            let token = StreamStore.token(for: s)
+            switch engine.createExternal(key, hash: CacheEngine.hash(key), database: 0, type: .stream, token: token) {
+            case .created: return .stream(s, created: false)
+            // Made by another client meanwhile: look again.
+            case .exists: StreamStore.releaseToken(token)
+            case .tooLarge, .outOfMemory:
+                StreamStore.releaseToken(token)
+                return .none
+            }
+        }
+        return .none
+    }
+
+    /// The stream under `key`, made (an empty stream linked under the key) when there is none.
+    func streamForWrite(_ key: UnsafeRawBufferPointer) -> StreamFound {
+        while true {
+            let found = streamLookup(key)
+            guard case .none = found else { return found }
+            let s = service.streams.makeStream(name: String(decoding: key, as: UTF8.self))
+            let token = StreamStore.token(for: s)
+            switch engine.createExternal(key, hash: CacheEngine.hash(key), database: database, type: .stream, token: token) {
+            case .created:
+                // Database 0's streams are also the broker's topics (when it runs).
+                if database == 0 { service.streams.publishAsTopic(s) }
+                return .stream(s, created: true)
+            // Made by another client meanwhile: use that one.
+            case .exists: StreamStore.releaseToken(token)
+            case .tooLarge:
+                StreamStore.releaseToken(token)
+                return .tooLarge
+            case .outOfMemory:
+                StreamStore.releaseToken(token)
+                return .outOfMemory
+            }
+        }
+    }
+
+    // MARK: replies
+
+    /// One entry: `[id, [field, value, ...]]` (the fields are stored as that array).
+    @inline(__always)
+    func appendStreamEntry(_ e: StreamLog.Entry, _ out: OutputBuffer) {
+        out.appendRESPArrayHeader(2)
+        e.id.withText { out.appendRESPBulk($0) }
+        out.append(e.fields)
+    }
+
+    /// A stream ID as a bulk string.
+    func appendStreamID(_ id: StreamID, _ out: OutputBuffer) {
+        id.withText { out.appendRESPBulk($0) }
+    }
+
+    // MARK: XADD / XTRIM arguments
+
+    struct StreamAddTrimArguments {
+        var idIndex = 0
+        var requested: StreamID? = nil
+        var seqGiven = true
+        var noMakeStream = false
+        var strategy: StreamLog.TrimStrategy? = nil
+        var approximate = false
+        var limit = 0
+    }
+
+    /// streamParseAddOrTrimArgsOrReply: the options from argument 2 on (XADD: up to its ID).
+    /// Nil once the error is replied.
+    func streamAddTrimArguments(xadd: Bool, _ out: OutputBuffer) -> StreamAddTrimArguments? {
+        var a = StreamAddTrimArguments()
+        var limitGiven = false
+        var i = 2
+        while i < argumentCount {
+            let more = argumentCount - 1 - i
+            let opt = argument(i)
+            if xadd && opt.count == 1 && opt[0] == UInt8(ascii: "*") {
+                break
+            } else if (argument(i, is: "maxlen") || argument(i, is: "minid")) && more > 0 {
+                let maxlen = argument(i, is: "maxlen")
+                if a.strategy != nil {
+                    _ = error(out, "ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
+                    return nil
+                }
+                a.approximate = false
+                let next = argument(i + 1)
+                if more >= 2 && next.count == 1 && next[0] == UInt8(ascii: "~") {
+                    a.approximate = true
+                    i += 1
+                } else if more >= 2 && next.count == 1 && next[0] == UInt8(ascii: "=") {
+                    i += 1
+                }
+                if maxlen {
+                    guard let n = integerArgument(i + 1) else { _ = notAnInteger(out); return nil }
+                    if n < 0 {
+                        _ = error(out, "ERR The MAXLEN argument must be >= 0.")
+                        return nil
+                    }
+                    a.strategy = .maxLength(n)
+                } else {
+                    guard let p = StreamID.parse(argument(i + 1), missingSeq: 0, strict: true) else {
+                        _ = error(out, Self.invalidStreamID)
+                        return nil
+                    }
+                    a.strategy = .minID(p.id)
+                }
+                i += 1
+            } else if argument(i, is: "limit") && more > 0 {
+                guard let n = integerArgument(i + 1) else { _ = notAnInteger(out); return nil }
+                if n < 0 {
+                    _ = error(out, "ERR The LIMIT argument must be >= 0.")
+                    return nil
+                }
+                a.limit = n
+                limitGiven = true
+                i += 1
+            } else if xadd && argument(i, is: "nomkstream") {
+                a.noMakeStream = true
+            } else if xadd {
+                guard let p = StreamID.parse(opt, missingSeq: 0, strict: true, autoSequence: true) else {
+                    _ = error(out, Self.invalidStreamID)
+                    return nil
+                }
+                a.requested = p.id
+                a.seqGiven = p.seqGiven
+                break
+            } else {
+                // XTRIM: a word that is no option (XADD's ID ends the loop above).
+                _ = syntaxError(out)
+                return nil
+            }
+            i += 1
+        }
+        a.idIndex = i
+        if a.limit != 0 && a.strategy == nil {
+            _ = error(out, "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
+            return nil
+        }
+        if !xadd && a.strategy == nil {
+            _ = error(out, "ERR syntax error, XTRIM must be called with a trimming strategy")
+            return nil
+        }
+        if limitGiven {
+            if !a.approximate {
+                _ = error(out, "ERR syntax error, LIMIT cannot be used without the special ~ option")
+                return nil
+            }
+        } else if a.approximate {
+            // 100 × stream-node-max-entries, redis's default work bound for `~`.
+            a.limit = 100 * StreamLog.nodeEntries
+        } else {
+            a.limit = 0
+        }
+        return a
+    }
+
+    // MARK: commands
+
+    /// XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ...
+    func streamAdd(_ out: OutputBuffer) -> HandlerAction {
+        guard let a = streamAddTrimArguments(xadd: true, out) else { return .proceed }
+        let fieldsAt = a.idIndex + 1
+        let n = argumentCount - fieldsAt
+        if n < 2 || n % 2 == 1 { return error(out, "ERR wrong number of arguments for 'xadd' command") }
+        if let id = a.requested, a.seqGiven, id == .zero {
+            return error(out, "ERR The ID specified in XADD must be greater than 0-0")
+        }
+        let key = argument(1)
+        let stream: StreamLog
+        var created = false
+        if a.noMakeStream {
+            switch streamLookup(key) {
+            case .stream(let s, _): stream = s
+            case .wrongType: return error(out, Self.wrongType)
+            default:
+                out.appendRESPNull(version)
+                return .proceed
+            }
+        } else {
+            switch streamForWrite(key) {
+            case .stream(let s, let made):
+                stream = s
+                created = made
+            case .wrongType: return error(out, Self.wrongType)
+            case .tooLarge: return error(out, "ERR Elements are too large to be stored")
+            case .outOfMemory, .none: return error(out, Self.outOfMemory)
+            }
+        }
+        if created { notify(KeyspaceEvents.new, "new", key) }
+        let length = streamFieldsLength(from: fieldsAt)
+        let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: engine.clock.milliseconds,
+                              valueLength: length) { writeStreamFields(from: fieldsAt, into: $0) }
+        let added: StreamID
+        switch r {
+        case .added(let id):
+            appendStreamID(id, out)
+            added = id
+        case .idTooSmall: return error(out, "ERR The ID specified in XADD is equal or smaller than the target stream top item")
+        case .exhausted: return error(out, "ERR The stream has exhausted the last possible ID, unable to add more items")
+        case .tooLarge: return error(out, "ERR Elements are too large to be stored")
+        case .outOfMemory: return error(out, Self.outOfMemory)
+        }
+        notify(KeyspaceEvents.stream, "xadd", key)
+        if let strategy = a.strategy, stream.trim(strategy, approximate: a.approximate, limit: a.limit) > 0 {
+            notify(KeyspaceEvents.stream, "xtrim", key)
+        }
+        wakeStreamReaders(key, top: added)
+        return .proceed
+    }
+
+    /// The bytes of arguments `from...` as a RESP array.
+    func streamFieldsLength(from: Int) -> Int {
+        var n = 3 + decimalDigits(argumentCount - from)
+        for i in from..<argumentCount {
+            let c = argument(i).count
+            n += 5 + decimalDigits(c) + c
+        }
+        return n
+    }
+
+    func writeStreamFields(from: Int, into p: UnsafeMutableRawPointer) {
+        var at = 0
+        func byte(_ b: UInt8) { p.storeBytes(of: b, toByteOffset: at, as: UInt8.self); at += 1 }
+        func number(_ v: Int) {
+            let d = decimalDigits(v)
+            var x = v
+            for k in stride(from: d - 1, through: 0, by: -1) {
+                p.storeBytes(of: UInt8(ascii: "0") + UInt8(x % 10), toByteOffset: at + k, as: UInt8.self)
+                x /= 10
+            }
+            at += d
+        }
+        byte(UInt8(ascii: "*"))
+        number(argumentCount - from)
+        byte(13); byte(10)
+        for i in from..<argumentCount {
+            let a = argument(i)
+            byte(UInt8(ascii: "$"))
+            number(a.count)
+            byte(13); byte(10)
+            if a.count > 0 { (p + at).copyMemory(from: a.baseAddress!, byteCount: a.count) }
+            at += a.count
+            byte(13); byte(10)
+        }
+    }
+
+    /// XLEN key.
+    func streamLength(_ out: OutputBuffer) -> HandlerAction {
+        switch streamLookup(argument(1)) {
+        case .stream(let s, _): out.appendRESPInteger(Int64(s.figures.length))
+        case .wrongType: return error(out, Self.wrongType)
+        default: out.appendRESPInteger(0)
+        }
+        return .proceed
+    }
+
+    /// streamParseIntervalIDOrReply: `(` makes an end exclusive (a strict ID after it).
+    func streamIntervalID(_ i: Int, missingSeq: UInt64) -> (id: StreamID, exclusive: Bool)? {
+        let a = argument(i)
+        if a.count > 1 && a[0] == UInt8(ascii: "(") {
+            guard let p = StreamID.parse(UnsafeRawBufferPointer(rebasing: a[1...]), missingSeq: missingSeq, strict: true) else { return nil }
+            return (p.id, true)
+        }
+        guard let p = StreamID.parse(a, missingSeq: missingSeq, strict: false) else { return nil }
+        return (p.id, false)
+    }
+
+    /// XRANGE key start end [COUNT n] / XREVRANGE key end start [COUNT n].
+    func streamRange(reverse: Bool, _ out: OutputBuffer) -> HandlerAction {
+        guard let s = streamIntervalID(reverse ? 3 : 2, missingSeq: 0) else { return error(out, Self.invalidStreamID) }
+        var start = s.id
+        if s.exclusive {
+            guard let next = start.incremented else { return error(out, "ERR invalid start ID for the interval") }
+            start = next
+        }
+        guard let e = streamIntervalID(reverse ? 2 : 3, missingSeq: .max) else { return error(out, Self.invalidStreamID) }
+        var end = e.id
+        if e.exclusive {
+            guard let previous = end.decremented else { return error(out, "ERR invalid end ID for the interval") }
+            end = previous
+        }
+        var count = -1
+        var j = 4
+        while j < argumentCount {
+            if argument(j, is: "count") && argumentCount - j - 1 >= 1 {
+                guard let n = integerArgument(j + 1) else { return notAnInteger(out) }
+                count = max(n, 0)
+                j += 1
+            } else {
+                return syntaxError(out)
+            }
+            j += 1
+        }
+        let stream: StreamLog
+        switch streamLookup(argument(1)) {
+        case .stream(let st, _): stream = st
+        case .wrongType: return error(out, Self.wrongType)
+        default:
+            out.appendRESPArrayHeader(0)
+            return .proceed
+        }
+        if count == 0 {
+            out.appendRESPNullArray(version)
+            return .proceed
+        }
+        var scratch = RESPScratch()
+        let visit: (StreamLog.Entry) -> Void = { e in scratch.appendEntry(e) }
+        if reverse {
+            stream.reverseRange(start: start, end: end, count: max(count, 0), visit)
+        } else {
+            stream.range(start: start, end: end, count: max(count, 0), visit)
+        }
+        out.appendRESPArrayHeader(scratch.count)
+        scratch.bytes.withUnsafeBytes { out.append($0) }
+        return .proceed
+    }
+
+    /// XDEL key id [id ...]: a missing key answers 0 before the IDs are read, as redis does.
+    func streamDelete(_ out: OutputBuffer) -> HandlerAction {
+        let key = argument(1)
+        let stream: StreamLog
+        switch streamLookup(key) {
+        case .stream(let s, _): stream = s
+        case .wrongType: return error(out, Self.wrongType)
+        default:
+            out.appendRESPInteger(0)
+            return .proceed
+        }
+        var ids: [StreamID] = []
+        ids.reserveCapacity(argumentCount - 2)
+        for i in 2..<argumentCount {
+            guard let p = StreamID.parse(argument(i), missingSeq: 0, strict: true) else { return error(out, Self.invalidStreamID) }
+            ids.append(p.id)
+        }
+        let n = stream.delete(ids)
+        if n > 0 { notify(KeyspaceEvents.stream, "xdel", key) }
+        out.appendRESPInteger(Int64(n))
+        return .proceed
+    }
+
+    /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count].
+    func streamTrim(_ out: OutputBuffer) -> HandlerAction {
+        guard let a = streamAddTrimArguments(xadd: false, out) else { return .proceed }
+        let key = argument(1)
+        switch streamLookup(key) {
+        case .stream(let s, _):
+            let n = s.trim(a.strategy!, approximate: a.approximate, limit: a.limit)
+            if n > 0 { notify(KeyspaceEvents.stream, "xtrim", key) }
+            out.appendRESPInteger(Int64(n))
+        case .wrongType: return error(out, Self.wrongType)
+        default: out.appendRESPInteger(0)
+        }
+        return .proceed
+    }
+
+    /// XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id].
+    func streamSetID(_ out: OutputBuffer) -> HandlerAction {
+        guard let id = StreamID.parse(argument(2), missingSeq: 0, strict: true)?.id else { return error(out, Self.invalidStreamID) }
+        var added: UInt64?
+        var maxDeleted: StreamID?
+        var i = 3
+        while i < argumentCount {
+            let more = argumentCount - 1 - i
+            if argument(i, is: "entriesadded") && more > 0 {
+                guard let n = integerArgument(i + 1) else { return notAnInteger(out) }
+                if n < 0 { return error(out, "ERR entries_added must be positive") }
+                added = UInt64(n)
+            } else if argument(i, is: "maxdeletedid") && more > 0 {
+                guard let p = StreamID.parse(argument(i + 1), missingSeq: 0, strict: true) else { return error(out, Self.invalidStreamID) }
+                if id < p.id { return error(out, "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id") }
+                maxDeleted = p.id
+            } else {
+                return syntaxError(out)
+            }
+            i += 2
+        }
+        let key = argument(1)
+        switch streamLookup(key) {
+        case .stream(let s, _):
+            switch s.setID(id, entriesAdded: added, maxDeletedID: maxDeleted) {
+            case .ok: break
+            case .smallerThanMaxDeleted: return error(out, "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id")
+            case .smallerThanTop: return error(out, "ERR The ID specified in XSETID is smaller than the target stream top item")
+            case .entriesAddedTooSmall: return error(out, "ERR The entries_added specified in XSETID is smaller than the target stream length")
+            }
+        case .wrongType: return error(out, Self.wrongType)
+        default: return error(out, "ERR no such key")
+        }
+        out.appendRESPOK()
+        notify(KeyspaceEvents.stream, "xsetid", key)
+        return .proceed
+    }
+}
+
+/// The digits of a non-negative decimal.
+@inline(__always)
+func decimalDigits(_ v: Int) -> Int {
+    var d = 1
+    var x = v
+    while x >= 10 { x /= 10; d += 1 }
+    return d
+}
+
+/// Reply bytes whose count is known only once they are made (a range's entries, XREAD's
+/// streams): made here, then written after their header.
+struct RESPScratch {
+    var bytes: [UInt8] = []
+    var count = 0
+
+    mutating func appendEntry(_ e: StreamLog.Entry) {
+        bytes.append(contentsOf: "*2\r\n".utf8)
+        e.id.withText { appendBulk($0) }
+        bytes.append(contentsOf: e.fields)
+        count += 1
+    }
+
+    mutating func appendBulk(_ b: UnsafeRawBufferPointer) {
+        bytes.append(UInt8(ascii: "$"))
+        bytes.append(contentsOf: String(b.count).utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
+        bytes.append(contentsOf: b)
+        bytes.append(contentsOf: "\r\n".utf8)
+    }
+
+    mutating func appendHeader(_ type: UInt8, _ n: Int) {
+        bytes.append(type)
+        bytes.append(contentsOf: String(n).utf8)
+        bytes.append(contentsOf: "\r\n".utf8)
+    }
+}

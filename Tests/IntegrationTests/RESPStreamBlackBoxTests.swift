@@ -1,0 +1,72 @@
+// Black-box test of Redis streams (--redis-port): the transcript of Scripts/resp_streams.py
+// (XADD's ID forms, options and errors, XLEN, XRANGE/XREVRANGE, XDEL, XTRIM exact and by whole
+// nodes, XSETID, XREAD with COUNT, `$`, several streams and BLOCK served by another client's
+// XADD or timing out, key commands on a stream, WRONGTYPE both ways, RESP3, t-class keyspace
+// notifications, and consumer groups: XGROUP, XREADGROUP with `>`, history, NOACK and BLOCK,
+// XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS/CONSUMERS) against swiftcached with -t 2 and
+// against redis-server 7.0, compared line by line (IDs made from the clock and idle times are
+// masked by the script).
+//
+// redis-server is a prerequisite (Tools/deps.sh test installs it): without it the test fails with
+// a message, it is never skipped.
+
+import Foundation
+import Testing
+
+@Suite("swiftcached Redis streams black-box")
+struct RESPStreamBlackBoxTests {
+    @Test("stream transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    func streamTranscriptMatchesRedis() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_streams.py")
+        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_streams.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(server.isRunning, "swiftcached died during resp_streams.py; log:\n\(server.log)")
+            return r.output
+        }
+        let theirs = try await withRedisServer { port in
+            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
+            #expect(r.succeeded, "resp_streams.py against redis-server failed:\n\(r.report)")
+            return r.output
+        }
+        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
+        #expect(a.last == "STREAM CHECKS PASSED" && b.last == "STREAM CHECKS PASSED")
+        #expect(a.count == b.count && a.count > 15, "transcripts of \(a.count) and \(b.count) lines")
+        for (x, y) in zip(a, b) {
+            #expect(x == y, "swiftcached and redis-server differ")
+        }
+    }
+}
+
+@Suite("swiftcached Redis streams as broker topics")
+struct RESPStreamInteropTests {
+    @Test("a stream XADDed on the RESP port is read by a consumer group on the broker port, and a broker topic is a stream", .timeLimit(.minutes(2)))
+    func streamIsABrokerTopic() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_stream_interop.py")
+        let redis = try Loopback.freePort(), broker = try Loopback.freePort()
+        let server = try await ServerProcess.start(["--broker-port=\(broker)", "--redis-port=\(redis)", "-t", "2"])
+        defer { server.stop() }
+        let r = try await ToolRunner.run(python, [script, "--redis-port", String(redis), "--broker-port", String(broker)], timeout: .seconds(60))
+        #expect(r.succeeded, "resp_stream_interop.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+        let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+        let facts = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "output: \(r.output)")
+        #expect(facts["topic_listed"] as? Bool == true)
+        #expect(facts["other_db_not_topic"] as? Bool == true)
+        #expect(facts["records"] as? Int == 3)
+        #expect(facts["flags"] as? [Int] == [88])
+        #expect(facts["values_match"] as? Bool == true)
+        #expect(facts["read_again_empty"] as? Bool == true)
+        #expect(facts["topic_gone_after_del"] as? Bool == true)
+        // A topic declared on the broker port read as a stream.
+        #expect(facts["topic_stream_len"] as? Int == 2)
+        #expect(facts["topic_stream_type"] as? String == "+stream")
+        #expect(facts["topic_fields"] as? Bool == true)
+        #expect(facts["topic_ids_in_order"] as? Bool == true)
+        #expect(facts["topic_after_xadd_and_set"] as? Bool == true)
+        #expect(facts["topic_group_read"] as? Int == 4)
+        #expect(facts["topic_broker_sees_xadd"] as? Bool == true)
+        #expect(facts["topic_stays_after_del"] as? Bool == true)
+    }
+}
