@@ -258,14 +258,20 @@ extension RESPConnection {
                 if case .park = again { return .park(timeoutMs: -1) }
             }
         case .cancelled, .waiting:
-            switch service.listWaits.unblockRequest(block) {
-            case true?: return error(out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
-            // redis 7.0 counts a CLIENT UNBLOCK as a failed call even when it answers as a timeout.
-            case false?: commandFailed = true
-            case nil: break
-            }
-            out.appendRESPNullArray(version)
+            return answerUnserved(block, out)
         }
+        return .proceed
+    }
+
+    /// A blocked command that nothing served: CLIENT UNBLOCK ... ERROR's error, or the null array
+    /// of a timeout (also for CLIENT UNBLOCK's default, which redis 7.0 counts as a failed call).
+    func answerUnserved(_ block: ListBlock, _ out: OutputBuffer) -> HandlerAction {
+        switch service.listWaits.unblockRequest(block) {
+        case true?: return error(out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        case false?: commandFailed = true
+        case nil: break
+        }
+        out.appendRESPNullArray(version)
         return .proceed
     }
 

@@ -192,14 +192,8 @@ extension RESPConnection {
             if at + 3 < argumentCount { consumerAt = at + 3 }
         }
         let key = argument(1), group = argument(2)
-        let noGroup = "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
-            + String(decoding: group, as: UTF8.self) + "'"
-        let stream: StreamLog
-        switch streamLookup(key) {
-        case .stream(let s, _): stream = s
-        case .wrongType: return error(out, Self.wrongType)
-        default: return error(out, noGroup)
-        }
+        let noGroup = Self.noGroupError(key, group)
+        guard let stream = groupStream(key, noGroup, out) else { return .proceed }
         if summary {
             guard let s = stream.pendingSummary(group) else { return error(out, noGroup) }
             out.appendRESPArrayHeader(4)
@@ -252,14 +246,8 @@ extension RESPConnection {
     /// [FORCE] [JUSTID] [LASTID id].
     func streamClaim(_ out: OutputBuffer) -> HandlerAction {
         let key = argument(1), group = argument(2)
-        let noGroup = "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
-            + String(decoding: group, as: UTF8.self) + "'"
-        let stream: StreamLog
-        switch streamLookup(key) {
-        case .stream(let s, _): stream = s
-        case .wrongType: return error(out, Self.wrongType)
-        default: return error(out, noGroup)
-        }
+        let noGroup = Self.noGroupError(key, group)
+        guard let stream = groupStream(key, noGroup, out) else { return .proceed }
         guard stream.hasGroup(group) else { return error(out, noGroup) }
         guard let m = integerArgument(4) else { return error(out, "ERR Invalid min-idle-time argument for XCLAIM") }
         let now = engine.clock.milliseconds
@@ -340,14 +328,8 @@ extension RESPConnection {
             j += 1
         }
         let key = argument(1), group = argument(2)
-        let noGroup = "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
-            + String(decoding: group, as: UTF8.self) + "'"
-        let stream: StreamLog
-        switch streamLookup(key) {
-        case .stream(let st, _): stream = st
-        case .wrongType: return error(out, Self.wrongType)
-        default: return error(out, noGroup)
-        }
+        let noGroup = Self.noGroupError(key, group)
+        guard let stream = groupStream(key, noGroup, out) else { return .proceed }
         var r = RESPScratch()
         guard let result = stream.autoClaim(group: group, consumer: argument(3), minIdle: Int64(max(m, 0)), start: start, count: count,
                                             justID: justID, now: engine.clock.milliseconds, { id, fields in
@@ -421,5 +403,22 @@ extension RESPConnection {
             out.appendRESPInteger(now >= c.seenTime ? Int64(now - c.seenTime) : 0)
         }
         return .proceed
+    }
+
+    /// Redis's NOGROUP error for `key` and `group` (`suffix` as XREADGROUP adds it).
+    static func noGroupError(_ key: UnsafeRawBufferPointer, _ group: UnsafeRawBufferPointer, suffix: String = "") -> String {
+        "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
+            + String(decoding: group, as: UTF8.self) + "'" + suffix
+    }
+
+    /// The stream under `key` for a group command (XPENDING, XCLAIM, XAUTOCLAIM), or nil with the
+    /// error written: WRONGTYPE for another type, `noGroup` for no key.
+    func groupStream(_ key: UnsafeRawBufferPointer, _ noGroup: String, _ out: OutputBuffer) -> StreamLog? {
+        switch streamLookup(key) {
+        case .stream(let s, _): return s
+        case .wrongType: _ = error(out, Self.wrongType)
+        default: _ = error(out, noGroup)
+        }
+        return nil
     }
 }

@@ -69,8 +69,7 @@ extension RESPConnection {
                 let has: Bool
                 if case .stream(let s, _) = found { has = groupName.withUnsafeBytes { s.hasGroup($0) } } else { has = false }
                 if !has {
-                    return error(out, "NOGROUP No such key '" + String(decoding: key, as: UTF8.self) + "' or consumer group '"
-                                 + String(decoding: groupName, as: UTF8.self) + "' in XREADGROUP with GROUP option")
+                    return error(out, groupName.withUnsafeBytes { Self.noGroupError(key, $0, suffix: " in XREADGROUP with GROUP option") })
                 }
             }
             let arg = argument(streamsAt + n + k)
@@ -197,12 +196,7 @@ extension RESPConnection {
                 if case .park = again { return .park(timeoutMs: -1) }
             }
         case .cancelled, .waiting:
-            switch service.listWaits.unblockRequest(block) {
-            case true?: return error(out, "UNBLOCKED client unblocked via CLIENT UNBLOCK")
-            case false?: commandFailed = true
-            case nil: break
-            }
-            out.appendRESPNullArray(version)
+            return answerUnserved(block, out)
         }
         return .proceed
     }

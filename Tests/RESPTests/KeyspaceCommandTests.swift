@@ -13,23 +13,7 @@ import Glibc
 @Suite("RESP keyspace commands")
 struct KeyspaceCommandTests {
     private func run(_ handler: ConnectionHandler, _ output: OutputBuffer, _ words: [String]) -> String {
-        var s = "*\(words.count)\r\n"
-        for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-        let request = Array(s.utf8)
-        _ = request.withUnsafeBytes { handler.process($0, output: output) }
-        var reply: [UInt8] = []
-        let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
-        defer { iov.deallocate() }
-        while !output.isEmpty {
-            let n = output.fill(iov, capacity: 8)
-            var total = 0
-            for i in 0..<n {
-                reply.append(contentsOf: UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len))
-                total += iov[i].iov_len
-            }
-            output.consume(total)
-        }
-        return String(decoding: reply, as: UTF8.self)
+        sendRESP(handler, output, words)
     }
 
     /// A list root under `key` in `database`, made through the engine (its value is opaque here).

@@ -5,29 +5,11 @@ import CacheEngine
 import Platform
 @testable import RESP
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @Suite("INFO memory: member storage counters")
 struct MemberMemoryInfoTests {
     private func run(_ handler: ConnectionHandler, _ output: OutputBuffer, _ words: [String]) -> String {
-        var s = "*\(words.count)\r\n"
-        for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-        _ = Array(s.utf8).withUnsafeBytes { handler.process($0, output: output) }
-        var reply: [UInt8] = []
-        let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
-        defer { iov.deallocate() }
-        while !output.isEmpty {
-            let n = output.fill(iov, capacity: 8)
-            var total = 0
-            for i in 0..<n {
-                reply.append(contentsOf: UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len))
-                total += iov[i].iov_len
-            }
-            output.consume(total)
-        }
-        return String(decoding: reply, as: UTF8.self)
+        sendRESP(handler, output, words)
     }
 
     private func infoField(_ info: String, _ name: String) -> Int? {

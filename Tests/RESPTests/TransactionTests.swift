@@ -51,21 +51,7 @@ struct TransactionTests {
             return drain()
         }
 
-        func drain() -> String {
-            var reply: [UInt8] = []
-            let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 16)
-            defer { iov.deallocate() }
-            while !output.isEmpty {
-                let n = output.fill(iov, capacity: 16)
-                var total = 0
-                for i in 0..<n {
-                    reply.append(contentsOf: UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len))
-                    total += iov[i].iov_len
-                }
-                output.consume(total)
-            }
-            return String(decoding: reply, as: UTF8.self)
-        }
+        func drain() -> String { drainRESP(output) }
 
         func info(_ section: String) -> String { send(["INFO", section]) }
     }
