@@ -156,7 +156,9 @@ public final class Broker: @unchecked Sendable {
             descriptors = DescriptorCache(capacity: settings.fileDescriptors)
             logs = LogRegistry(directory: dir + "/logs", descriptors: descriptors, memory: LogMemory(share: nil))
             try recover(dir)
+            openConsumerOffsets(dir)
             recoverLogs()
+            replayConsumerOffsets()
         } else {
             flusher = nil
             descriptors = nil

@@ -25,6 +25,8 @@ final class BrokerConnection: TextRequestLoop {
             case exchange(String, routingKey: String, headers: [HeaderPair], priority: UInt8)
             /// A topic's record; its key, when `keyed`, waits in `logKey`.
             case log(LogTopic, partition: Int?, keyed: Bool)
+            /// A `produce` block of `count` records (LogBatchVerbs.swift).
+            case logBatch(LogTopic, partition: Int?, keyed: Bool, count: Int)
         }
         var item: Item
         var target: Target
@@ -39,6 +41,9 @@ final class BrokerConnection: TextRequestLoop {
     /// The last name looked up as a topic (LogVerbs.swift), and a pending record's key.
     var logNames = LogNameCache()
     var logKey: [UInt8] = []
+    /// A `produce` block's records, and its bytes when chunked (reused: LogBatchVerbs.swift).
+    var batchRanges: [Range<Int>] = []
+    var batchScratch: [UInt8] = []
     /// A topic read parked by `/timeout=` (LogVerbs.swift).
     var parkedLog: ParkedLogRead?
     /// Wakes this connection (a parked topic read's waiter).
@@ -255,6 +260,8 @@ final class BrokerConnection: TextRequestLoop {
         switch p.target {
         case .log(let topic, let partition, let keyed):
             finishLogSet(topic, partition: partition, keyed: keyed, item: p.item, noreply: p.noreply, output)
+        case .logBatch(let topic, let partition, let keyed, let count):
+            finishProduce(topic, partition: partition, keyed: keyed, count: count, item: p.item, noreply: p.noreply, output)
         case .queue(let q, let priority):
             let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority)
             if let binary = p.binary {
