@@ -62,6 +62,8 @@ final class BrokerConnection: TextRequestLoop {
 
     /// `quit` came while replies were held for an fsync.
     var closeWhenDurable = false
+    /// The held-reply cap was counted during the current wait for the disk.
+    var heldReplyCapCounted = false
 
     /// -Y applies to the broker port too.
     var auth: AsciiAuth
@@ -140,6 +142,7 @@ final class BrokerConnection: TextRequestLoop {
             // The journal cannot be written: the held replies must not go out.
             return .closeNow
         case .durable:
+            heldReplyCapCounted = false
             return closeWhenDurable ? .close : .proceed
         }
     }
@@ -170,8 +173,14 @@ final class BrokerConnection: TextRequestLoop {
     /// are processed meanwhile, their records in the next fsync, until `heldReplyLimit` bytes of
     /// replies are held (then the connection waits as any parked one, reading no further).
     func processesWhileParked(output: OutputBuffer) -> Bool {
-        session.holdsReplies && parkedLog == nil && !session.isWaiting && !closeWhenDurable
-            && output.pendingBytes < Self.heldReplyLimit
+        guard session.holdsReplies && parkedLog == nil && !session.isWaiting && !closeWhenDurable else { return false }
+        if output.pendingBytes < Self.heldReplyLimit { return true }
+        // The cap acts: counted once per wait for the disk (`broker_held_reply_cap`).
+        if !heldReplyCapCounted {
+            heldReplyCapCounted = true
+            broker.noteHeldReplyCap()
+        }
+        return false
     }
 
     /// Reply bytes held for an fsync past which no more requests are processed while parked.

@@ -71,7 +71,7 @@ extension BrokerConnection {
         let generation = broker.logs.generation.load(ordering: .relaxed)
         if generation == 0 { return nil }
         if logNames.name.count == name.count && logNames.name.withUnsafeBytes({ $0.elementsEqual(name) })
-            && (logNames.topic != nil || logNames.generation == generation) {
+            && logNames.generation == generation {
             return logNames.topic
         }
         let t = broker.logTopic(named: String(decoding: name, as: UTF8.self))
@@ -349,6 +349,7 @@ extension BrokerConnection {
             ("log_open_redelivered", String(m.groups.redelivered.load(ordering: .relaxed))),
             ("log_open_visibility_timeouts", String(m.groups.visibilityTimeouts.load(ordering: .relaxed))),
             ("log_offset_commits", String(broker.logOffsetCommits)),
+            ("log_topics_deleted", String(m.topicsDeleted.load(ordering: .relaxed))),
         ]
         for t in broker.logs.all {
             lines.append(("\(t.name):partitions", String(t.partitions.count)))

@@ -8,6 +8,9 @@ import CacheEngine
 import Durability
 import Platform
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct LogGroupTests {
     // MARK: assignment
@@ -192,6 +195,34 @@ import Testing
         let t = try #require(h.broker.logTopic(named: "ev"))
         #expect(committed(t, "g") == [2])
         #expect(h.broker.recoveryNotes.contains { $0.contains("torn tail") })
+    }
+
+    @Test func aDeletedTopicTakesItsFilesAndCommitsAlongAcrossARestart() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declareTopic(h, "gone", "partitions=2")
+            for i in 0..<4 { appendRecord(h, t, "r\(i)") }
+            _ = try groupRead(t, "g", owner: 1, max: 3)
+            _ = t.flush(sync: false)
+            #expect(h.broker.deleteLog("gone"))
+            #expect(!h.broker.deleteLog("gone"))
+            #expect(h.broker.logTopic(named: "gone") == nil)
+            #expect(FileIO.readAll(dir.path + "/logs/gone/topic.meta") == nil)
+            #expect(opendir(dir.path + "/logs/gone") == nil)
+            // The name is free: declared again it starts empty, with no group.
+            let again = try declareTopic(h, "gone", "partitions=2")
+            #expect(again.partitions.map { $0.figures.endOffset } == [0, 0])
+            #expect(again.groupFigures.isEmpty)
+            appendRecord(h, again, "new")
+            h.broker.stop()
+        }
+        // The offsets log's deletion record keeps the old commits from coming back.
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "gone"))
+        #expect(t.groupFigures.isEmpty)
+        #expect(try groupRead(t, "g", owner: 1, max: 10) == ["new"])
     }
 
     // MARK: batches

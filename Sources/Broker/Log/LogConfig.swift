@@ -80,6 +80,8 @@ public final class LogMemory: Sendable {
     public let limitRefusals = Atomic<UInt64>(0)
     /// Group membership and reliable reads (LogTopic+Groups.swift).
     public let groups = LogGroupCounters()
+    /// Topics deleted (`delete <topic>`).
+    public let topicsDeleted = Atomic<UInt64>(0)
 
     init(share: MemoryShare?, hotTailBytes: Int = 1 << 20) {
         self.share = share
