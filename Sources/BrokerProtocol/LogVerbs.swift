@@ -50,6 +50,7 @@ enum LogReply {
     static let needsConsumer: StaticString = "CLIENT_ERROR group has members; read with /consumer=<name>\r\n"
     static let alreadyOpen: StaticString = "CLIENT_ERROR close or abort the open read first\r\n"
     static let tooManyOpen: StaticString = "SERVER_ERROR too many open reads in this group\r\n"
+    static let tooManyMembers: StaticString = "SERVER_ERROR too many members in this group\r\n"
     static let tooManyGroupsOnConnection: StaticString = "SERVER_ERROR too many groups on this connection\r\n"
 
     static func refusal(_ f: LogTopic.GroupRefusal) -> StaticString {
@@ -61,6 +62,7 @@ enum LogReply {
         case .alreadyOpen: return alreadyOpen
         case .tooManyOpen: return tooManyOpen
         case .tooManyGroupsOnConnection: return tooManyGroupsOnConnection
+        case .tooManyMembers: return tooManyMembers
         }
     }
 }

@@ -109,6 +109,18 @@ import Glibc
         #expect(h.broker.logs.memory.groups.redelivered.load(ordering: .relaxed) == 4)
     }
 
+    @Test func aGroupHoldsAtMostMaxMembers() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "many")
+        for i in 0..<LogGroupState.maxMembers { _ = try groupRead(t, "g", owner: 1, consumer: "m\(i)", max: 1) }
+        #expect(throws: LogTopic.GroupRefusal.tooManyMembers) { _ = try groupRead(t, "g", owner: 1, consumer: "one-more", max: 1) }
+        // A member already there still reads.
+        #expect(try groupRead(t, "g", owner: 2, consumer: "m7", max: 1) == [])
+        #expect(h.broker.logs.memory.limitRefusals.load(ordering: .relaxed) == 1)
+        t.sessionClosed(1, groups: ["g"])
+        #expect(t.groupFigures.first?.members.map(\.name) == ["m7"])
+    }
+
     @Test func aVisibilityTimeoutSendsAnOpenReadBack() throws {
         let h = try BrokerHarness { _ in }
         let t = try declareTopic(h, "vis")

@@ -52,6 +52,8 @@ struct LogGroupState {
 
     /// Open reads one group may hold (each names a session; a session holds one per group).
     static let maxOpenReads = 10_000
+    /// Members one group may have (one connection may read under any number of names).
+    static let maxMembers = 1000
     /// Ranges to read again one partition may hold; past it the oldest merge (re-reading more).
     static let maxRetryRanges = 1024
 

@@ -42,6 +42,8 @@ extension LogTopic {
         /// `/open` while this session has a read open in the group (close or abort it first).
         case alreadyOpen
         case tooManyOpen
+        /// The group has `LogGroupState.maxMembers` members and the read names a new one.
+        case tooManyMembers
         /// The session is in `BrokerSession.maxLogGroups` groups already.
         case tooManyGroupsOnConnection
     }
@@ -70,7 +72,10 @@ extension LogTopic {
             var st = groupStates[r.group] ?? LogGroupState(partitions: n, committed: next)
             var tracked = false
             var refusal: GroupRefusal?
-            if let c = r.consumer {
+            if let c = r.consumer, st.members[c] == nil, st.members.count >= LogGroupState.maxMembers {
+                partitions[0].memory.limitRefusals.wrappingAdd(1, ordering: .relaxed)
+                refusal = .tooManyMembers
+            } else if let c = r.consumer {
                 if st.join(c, owner: r.owner, nowMs: r.nowMs, sessionTimeoutMs: r.sessionTimeoutMs) {
                     counters.rebalances.wrappingAdd(1, ordering: .relaxed)
                 }
