@@ -69,7 +69,8 @@ extension LogTopic {
         typealias Claim = (p: Int, range: Range<UInt64>)
         let decided: Result<(claims: [Claim], logged: Bool, tracked: Bool), GroupRefusal> = lock.withLock {
             guard var next = lockedGroup(r.group) else { return .failure(.tooManyGroups) }
-            var st = groupStates[r.group] ?? LogGroupState(partitions: n, committed: next)
+            // Taken out of the table (and put back below) so its arrays are mutated in place, not copied.
+            var st = groupStates.removeValue(forKey: r.group) ?? LogGroupState(partitions: n, committed: next)
             var tracked = false
             var refusal: GroupRefusal?
             if let c = r.consumer, st.members[c] == nil, st.members.count >= LogGroupState.maxMembers {
