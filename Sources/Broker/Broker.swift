@@ -109,6 +109,7 @@ public final class Broker: @unchecked Sendable {
     /// Creations refused at `maxQueues`, `maxExchanges` or `maxBindings` (broker_limit_refusals).
     private let limitRefusalCount = Atomic<UInt64>(0)
     private let linesTooLongCount = Atomic<UInt64>(0)
+    private let heldReplyCapCount = Atomic<UInt64>(0)
     private let binaryHeaderInvalidCount = Atomic<UInt64>(0)
     /// Queues not created because their journal could not be opened.
     let journalOpenErrorCount = Atomic<UInt64>(0)
@@ -156,7 +157,9 @@ public final class Broker: @unchecked Sendable {
             descriptors = DescriptorCache(capacity: settings.fileDescriptors)
             logs = LogRegistry(directory: dir + "/logs", descriptors: descriptors, memory: LogMemory(share: nil))
             try recover(dir)
+            openConsumerOffsets(dir)
             recoverLogs()
+            replayConsumerOffsets()
         } else {
             flusher = nil
             descriptors = nil
@@ -685,6 +688,10 @@ public final class Broker: @unchecked Sendable {
     /// Broker-port connections closed for a request line longer than `maxPlainLine`.
     public var linesTooLong: UInt64 { linesTooLongCount.load(ordering: .relaxed) }
     public func noteLineTooLong() { linesTooLongCount.wrappingAdd(1, ordering: .relaxed) }
+    /// Broker-port connections that stopped processing while parked for an fsync because their
+    /// held replies reached the cap (256 KB), once per wait.
+    public var heldReplyCapHits: UInt64 { heldReplyCapCount.load(ordering: .relaxed) }
+    public func noteHeldReplyCap() { heldReplyCapCount.wrappingAdd(1, ordering: .relaxed) }
     /// Broker-port binary requests whose header was refused (the connection closed after it).
     public var binaryHeaderInvalid: UInt64 { binaryHeaderInvalidCount.load(ordering: .relaxed) }
     public func noteBinaryHeaderInvalid() { binaryHeaderInvalidCount.wrappingAdd(1, ordering: .relaxed) }

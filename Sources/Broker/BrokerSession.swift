@@ -39,6 +39,9 @@ public final class BrokerSession {
     private var cachedName: [UInt8] = []
     private var cachedQueue: BrokerQueue?
 
+    /// Topic groups this session is a member of or holds open reads in (BrokerSession+LogGroups.swift).
+    var logGroups: [(topic: LogTopic, group: String)] = []
+
     /// `waker` wakes the session's connection when a parked wait is handed a message or the
     /// journal's fsync completes. A `consumerName` makes the session a member of that consumer.
     public init(broker: Broker, waker: ConnectionWaker, consumerName: String? = nil) {
@@ -286,6 +289,7 @@ public final class BrokerSession {
         }
         for (_, entry) in openReads { requeueInOrder(entry.queue, entry.ids) }
         openReads.removeAll()
+        closeLogGroups()
     }
 }
 

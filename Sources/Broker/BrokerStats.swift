@@ -44,6 +44,8 @@ extension Broker {
         .gauge("broker_keys_too_long", .stats) { String($0.broker.keysTooLong) },
         .gauge("broker_limit_refusals", .stats) { String($0.broker.limitRefusals) },
         .gauge("broker_lines_too_long", .stats) { String($0.broker.linesTooLong) },
+        // Held replies reached 256 KB while parked for an fsync: the connection read no further.
+        .gauge("broker_held_reply_cap", .stats) { String($0.broker.heldReplyCapHits) },
         .gauge("broker_binary_header_invalid", .stats) { String($0.broker.binaryHeaderInvalid) },
         .gauge("broker_total_messages", .stats) { String($0.totalMessages) },
         // What `gets` no longer says on memcached's VALUE line unless asked (`/redelivery`).

@@ -10,6 +10,7 @@ extension BrokerConnection {
         Command("get", .atLeast(2)) { c, line, out in c.processGet(line.input, line.tokens, line.end, out, withCAS: false) },
         Command("gets", .atLeast(2)) { c, line, out in c.processGet(line.input, line.tokens, line.end, out, withCAS: true) },
         Command("set", CommandArity(5...6)) { c, line, out in c.processSet(line.input, line.tokens, out) },
+        Command("produce", CommandArity(5...6)) { c, line, out in c.processProduce(line.input, line.tokens, out) },
         Command("delete") { c, line, out in c.processDelete(line.input, line.tokens, out) },
         Command("flush", CommandArity(2...2)) { c, line, out in c.processFlush(line.input, line.tokens, out) },
         Command("flush_all") { c, line, out in c.processFlushAll(line, out) },

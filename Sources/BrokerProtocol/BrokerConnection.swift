@@ -25,6 +25,8 @@ final class BrokerConnection: TextRequestLoop {
             case exchange(String, routingKey: String, headers: [HeaderPair], priority: UInt8)
             /// A topic's record; its key, when `keyed`, waits in `logKey`.
             case log(LogTopic, partition: Int?, keyed: Bool)
+            /// A `produce` block of `count` records (LogBatchVerbs.swift).
+            case logBatch(LogTopic, partition: Int?, keyed: Bool, count: Int)
         }
         var item: Item
         var target: Target
@@ -39,6 +41,9 @@ final class BrokerConnection: TextRequestLoop {
     /// The last name looked up as a topic (LogVerbs.swift), and a pending record's key.
     var logNames = LogNameCache()
     var logKey: [UInt8] = []
+    /// A `produce` block's records, and its bytes when chunked (reused: LogBatchVerbs.swift).
+    var batchRanges: [Range<Int>] = []
+    var batchScratch: [UInt8] = []
     /// A topic read parked by `/timeout=` (LogVerbs.swift).
     var parkedLog: ParkedLogRead?
     /// Wakes this connection (a parked topic read's waiter).
@@ -57,6 +62,8 @@ final class BrokerConnection: TextRequestLoop {
 
     /// `quit` came while replies were held for an fsync.
     var closeWhenDurable = false
+    /// The held-reply cap was counted during the current wait for the disk.
+    var heldReplyCapCounted = false
 
     /// -Y applies to the broker port too.
     var auth: AsciiAuth
@@ -135,6 +142,7 @@ final class BrokerConnection: TextRequestLoop {
             // The journal cannot be written: the held replies must not go out.
             return .closeNow
         case .durable:
+            heldReplyCapCounted = false
             return closeWhenDurable ? .close : .proceed
         }
     }
@@ -165,8 +173,14 @@ final class BrokerConnection: TextRequestLoop {
     /// are processed meanwhile, their records in the next fsync, until `heldReplyLimit` bytes of
     /// replies are held (then the connection waits as any parked one, reading no further).
     func processesWhileParked(output: OutputBuffer) -> Bool {
-        session.holdsReplies && parkedLog == nil && !session.isWaiting && !closeWhenDurable
-            && output.pendingBytes < Self.heldReplyLimit
+        guard session.holdsReplies && parkedLog == nil && !session.isWaiting && !closeWhenDurable else { return false }
+        if output.pendingBytes < Self.heldReplyLimit { return true }
+        // The cap acts: counted once per wait for the disk (`broker_held_reply_cap`).
+        if !heldReplyCapCounted {
+            heldReplyCapCounted = true
+            broker.noteHeldReplyCap()
+        }
+        return false
     }
 
     /// Reply bytes held for an fsync past which no more requests are processed while parked.
@@ -255,6 +269,8 @@ final class BrokerConnection: TextRequestLoop {
         switch p.target {
         case .log(let topic, let partition, let keyed):
             finishLogSet(topic, partition: partition, keyed: keyed, item: p.item, noreply: p.noreply, output)
+        case .logBatch(let topic, let partition, let keyed, let count):
+            finishProduce(topic, partition: partition, keyed: keyed, count: count, item: p.item, noreply: p.noreply, output)
         case .queue(let q, let priority):
             let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority)
             if let binary = p.binary {

@@ -1,6 +1,7 @@
 // A topic key with its slash options, read on the bytes (no allocation):
 //   set: <topic>[/key=<k>][/partition=<p>]
-//   get: <topic>/group=<g>[/partition=<p>][/max=<n>][/timeout=<ms>]
+//   get: <topic>/group=<g>[/consumer=<c>][/session=<ms>][/partition=<p>][/max=<n>][/timeout=<ms>]
+//        [/open][/close][/abort]
 // A key and a group are byte ranges of the token (a key may hold any byte but `/` and space).
 
 struct LogKey {
@@ -11,6 +12,18 @@ struct LogKey {
     var maxRecords = 1
     /// `/timeout=MS`: an empty read parks up to MS ms (-1: answers at once).
     var timeoutMs = -1
+    /// `/consumer=<name>`: the group member the read is made as.
+    var consumer: Range<Int>?
+    /// `/session=MS`: the member leaves when it has not read for this long.
+    var sessionMs: Int?
+    var open = false
+    var close = false
+    var abort = false
+
+    /// True for a key a `set` or `produce` takes: no read options.
+    var isProducerKey: Bool {
+        group == nil && maxRecords == 1 && consumer == nil && sessionMs == nil && !open && !close && !abort
+    }
 
     /// Records one read may return (each is copied into the reply).
     static let maxRecordsLimit = 1000
@@ -31,6 +44,17 @@ struct LogKey {
             } else if opt.starts(with: "group=".utf8), i > s + 6 {
                 guard group == nil else { return nil }
                 group = (s + 6)..<i
+            } else if opt.starts(with: "consumer=".utf8), i > s + 9 {
+                guard consumer == nil else { return nil }
+                consumer = (s + 9)..<i
+            } else if opt.starts(with: "session=".utf8), let n = Self.number(opt.dropFirst(8)), n >= 1 {
+                sessionMs = n
+            } else if opt.elementsEqual("open".utf8) {
+                open = true
+            } else if opt.elementsEqual("close".utf8) {
+                close = true
+            } else if opt.elementsEqual("abort".utf8) {
+                abort = true
             } else if opt.starts(with: "partition=".utf8), let n = Self.number(opt.dropFirst(10)) {
                 partition = n
             } else if opt.starts(with: "timeout=".utf8), let n = Self.number(opt.dropFirst(8)) {

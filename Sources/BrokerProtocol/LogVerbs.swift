@@ -3,7 +3,9 @@
 //   log <topic> [partitions=N] [retention_ms=MS] [retention_bytes=N] [segment_bytes=N]
 //       [segment_ms=MS] [cleanup=delete]                                        -> OK
 //   set <topic>[/key=<k>][/partition=<p>] <flags> <exptime> <bytes> [noreply]    -> STORED
-//   get|gets <topic>/group=<g>[/partition=<p>][/max=<n>][/timeout=<ms>] -> VALUE <key> <flags> <bytes>[ <offset>] ... END
+//   get|gets <topic>/group=<g>[/consumer=<c>][/session=<ms>][/partition=<p>][/max=<n>][/timeout=<ms>]
+//            [/open][/close][/abort]                     -> VALUE <key> <flags> <bytes>[ <offset>] ... END
+//   produce <topic>[/key=<k>][/partition=<p>] <flags> <count> <bytes> [noreply] -> PRODUCED ... (LogBatchVerbs.swift)
 //   seek <topic> group=<g> [partition=<p>] offset=<n>|earliest|latest|time=<ms> -> OFFSETS <o>...
 //   stats logs                                         -> per topic, partition and group lines
 // A `set` or `get` whose name is a topic takes these paths; every other name is a queue's.
@@ -26,9 +28,9 @@ struct ParkedLogRead {
     let topic: LogTopic
     /// The key as sent (the input buffer moves on).
     let key: [UInt8]
-    let group: String
-    let partition: Int?
-    let maxRecords: Int
+    /// What to read again once woken (never `/close` or `/abort` again: done before parking).
+    var request: LogTopic.GroupRead
+    var partition: Int? { request.partition }
     let withCAS: Bool
     var waiter: Waiter<Void>
     let deadlineMs: UInt64
@@ -44,6 +46,25 @@ enum LogReply {
     static let outOfMemory: StaticString = "SERVER_ERROR out of memory storing record\r\n"
     static let notWritable: StaticString = "SERVER_ERROR log not writable; not stored\r\n"
     static let notTopic: StaticString = "NOT_FOUND\r\n"
+    static let notAssigned: StaticString = "CLIENT_ERROR partition not assigned to this consumer\r\n"
+    static let needsConsumer: StaticString = "CLIENT_ERROR group has members; read with /consumer=<name>\r\n"
+    static let alreadyOpen: StaticString = "CLIENT_ERROR close or abort the open read first\r\n"
+    static let tooManyOpen: StaticString = "SERVER_ERROR too many open reads in this group\r\n"
+    static let tooManyMembers: StaticString = "SERVER_ERROR too many members in this group\r\n"
+    static let tooManyGroupsOnConnection: StaticString = "SERVER_ERROR too many groups on this connection\r\n"
+
+    static func refusal(_ f: LogTopic.GroupRefusal) -> StaticString {
+        switch f {
+        case .badPartition: return badPartition
+        case .tooManyGroups: return tooManyGroups
+        case .notAssigned: return notAssigned
+        case .needsConsumer: return needsConsumer
+        case .alreadyOpen: return alreadyOpen
+        case .tooManyOpen: return tooManyOpen
+        case .tooManyGroupsOnConnection: return tooManyGroupsOnConnection
+        case .tooManyMembers: return tooManyMembers
+        }
+    }
 }
 
 extension BrokerConnection {
@@ -52,7 +73,7 @@ extension BrokerConnection {
         let generation = broker.logs.generation.load(ordering: .relaxed)
         if generation == 0 { return nil }
         if logNames.name.count == name.count && logNames.name.withUnsafeBytes({ $0.elementsEqual(name) })
-            && (logNames.topic != nil || logNames.generation == generation) {
+            && logNames.generation == generation {
             return logNames.topic
         }
         let t = broker.logTopic(named: String(decoding: name, as: UTF8.self))
@@ -89,7 +110,7 @@ extension BrokerConnection {
     func processLogSet(_ topic: LogTopic, _ key: UnsafeRawBufferPointer, _ input: UnsafeRawBufferPointer, _ tokens: Tokens,
                        noreply: Bool, _ output: OutputBuffer) -> HandlerAction {
         let length = TextParser.parseInt32(input, tokens[4])
-        guard let spec = LogKey(key), spec.group == nil, spec.maxRecords == 1,
+        guard let spec = LogKey(key), spec.isProducerKey,
               let flags = TextParser.parseUnsigned(input, tokens[2], max: UInt64(UInt32.max)),
               TextParser.parseInt32(input, tokens[3]) != nil,
               let length, length >= 0, length <= Int32.max - 2
@@ -156,27 +177,43 @@ extension BrokerConnection {
             output.append(LogReply.badKey)
             return .proceed
         }
-        let group = String(decoding: groupBytes, as: UTF8.self)
-        switch appendRecords(topic, key, group, spec.partition, spec.maxRecords, withCAS, output) {
+        var request = LogTopic.GroupRead(group: String(decoding: groupBytes, as: UTF8.self))
+        if let c = spec.consumer {
+            let name = UnsafeRawBufferPointer(rebasing: key[c])
+            guard Broker.isValidName(name) else {
+                output.append(LogReply.badKey)
+                return .proceed
+            }
+            request.consumer = String(decoding: name, as: UTF8.self)
+        }
+        if let ms = spec.sessionMs { request.sessionTimeoutMs = UInt64(ms) }
+        request.partition = spec.partition
+        request.maxRecords = spec.maxRecords
+        request.open = spec.open
+        request.close = spec.close
+        request.abort = spec.abort
+        switch appendRecords(topic, key, request, withCAS, output) {
         case .success(let n):
-            if n == 0 && spec.timeoutMs > 0,
-               let parked = park(ParkedLogRead(topic: topic, key: Array(key), group: group, partition: spec.partition,
-                                               maxRecords: spec.maxRecords, withCAS: withCAS,
-                                               waiter: Waiter<Void>(waker: waker),
-                                               deadlineMs: broker.clockMs() + UInt64(spec.timeoutMs)), output) {
-                return parked
+            if n == 0 && spec.timeoutMs > 0 && request.reads {
+                var again = request
+                again.close = false
+                again.abort = false
+                if let parked = park(ParkedLogRead(topic: topic, key: Array(key), request: again, withCAS: withCAS,
+                                                   waiter: Waiter<Void>(waker: waker),
+                                                   deadlineMs: broker.clockMs() + UInt64(spec.timeoutMs)), output) {
+                    return parked
+                }
             }
             output.append(Reply.end)
-        case .failure(.badPartition): output.append(LogReply.badPartition)
-        case .failure(.tooManyGroups): output.append(LogReply.tooManyGroups)
+        case .failure(let f): output.append(LogReply.refusal(f))
         }
         return .proceed
     }
 
     /// The group's next records as VALUE lines (no END).
-    private func appendRecords(_ topic: LogTopic, _ key: UnsafeRawBufferPointer, _ group: String, _ partition: Int?,
-                               _ maxRecords: Int, _ withCAS: Bool, _ output: OutputBuffer) -> Result<Int, LogTopic.ReadRefusal> {
-        topic.read(group: group, partition: partition, maxRecords: maxRecords) { _, r in
+    private func appendRecords(_ topic: LogTopic, _ key: UnsafeRawBufferPointer, _ request: LogTopic.GroupRead,
+                               _ withCAS: Bool, _ output: OutputBuffer) -> Result<Int, LogTopic.GroupRefusal> {
+        session.readLog(topic, request) { _, r in
             output.append(Reply.value)
             output.append(key)
             output.append(byte: 0x20)
@@ -200,7 +237,7 @@ extension BrokerConnection {
     private func park(_ p: ParkedLogRead, _ output: OutputBuffer) -> HandlerAction? {
         p.topic.addWaiter(p.waiter, partition: p.partition)
         let n = p.key.withUnsafeBytes { k in
-            (try? appendRecords(p.topic, k, p.group, p.partition, p.maxRecords, p.withCAS, output).get()) ?? 0
+            (try? appendRecords(p.topic, k, p.request, p.withCAS, output).get()) ?? 0
         }
         if n > 0 {
             _ = p.waiter.cancel()
@@ -227,7 +264,7 @@ extension BrokerConnection {
         _ = p.waiter.cancel()
         p.topic.removeWaiter(p.waiter, partition: p.partition)
         let n = p.key.withUnsafeBytes { k in
-            (try? appendRecords(p.topic, k, p.group, p.partition, p.maxRecords, p.withCAS, output).get()) ?? 0
+            (try? appendRecords(p.topic, k, p.request, p.withCAS, output).get()) ?? 0
         }
         if n == 0 && !expired {
             var again = p
@@ -278,6 +315,7 @@ extension BrokerConnection {
         }
         switch topic.seek(group: group, partition: partition, to: target) {
         case .success(let offsets):
+            session.noteLogCommit()
             output.append("OFFSETS" as StaticString)
             for o in offsets {
                 output.append(byte: 0x20)
@@ -307,6 +345,13 @@ extension BrokerConnection {
             ("log_recovery_segments_removed", String(m.recoverySegmentsRemoved.load(ordering: .relaxed))),
             ("log_indexes_rebuilt", String(m.indexesRebuilt.load(ordering: .relaxed))),
             ("log_limit_refusals", String(m.limitRefusals.load(ordering: .relaxed))),
+            ("log_group_rebalances", String(m.groups.rebalances.load(ordering: .relaxed))),
+            ("log_group_members_expired", String(m.groups.expiredMembers.load(ordering: .relaxed))),
+            ("log_open_confirmed", String(m.groups.confirmed.load(ordering: .relaxed))),
+            ("log_open_redelivered", String(m.groups.redelivered.load(ordering: .relaxed))),
+            ("log_open_visibility_timeouts", String(m.groups.visibilityTimeouts.load(ordering: .relaxed))),
+            ("log_offset_commits", String(broker.logOffsetCommits)),
+            ("log_topics_deleted", String(m.topicsDeleted.load(ordering: .relaxed))),
         ]
         for t in broker.logs.all {
             lines.append(("\(t.name):partitions", String(t.partitions.count)))
@@ -323,12 +368,22 @@ extension BrokerConnection {
                 lines.append((prefix + "bytes", String(f.bytes)))
                 lines.append((prefix + "memory_bytes", String(f.memoryBytes)))
             }
-            for (g, offsets) in t.groupOffsets {
-                for (p, o) in offsets.enumerated() {
+            for f in t.groupFigures {
+                if !f.members.isEmpty || f.generation > 0 {
+                    let prefix = "\(t.name):group:\(f.group):"
+                    lines.append((prefix + "members", String(f.members.count)))
+                    lines.append((prefix + "generation", String(f.generation)))
+                    for m in f.members {
+                        lines.append((prefix + "member:\(m.name):partitions", m.partitions.isEmpty ? "-" : m.partitions.map(String.init).joined(separator: ",")))
+                    }
+                }
+                for (p, o) in f.committed.enumerated() {
                     let committed = max(o, starts[p])
-                    let prefix = "\(t.name):\(p):group:\(g):"
+                    let prefix = "\(t.name):\(p):group:\(f.group):"
                     lines.append((prefix + "committed", String(committed)))
                     lines.append((prefix + "lag", String(ends[p] > committed ? ends[p] - committed : 0)))
+                    if !f.members.isEmpty { lines.append((prefix + "owner", f.owners[p] ?? "-")) }
+                    if f.open[p] > 0 { lines.append((prefix + "open", String(f.open[p]))) }
                 }
             }
         }

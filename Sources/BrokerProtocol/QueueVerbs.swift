@@ -187,7 +187,8 @@ extension BrokerConnection {
             return .proceed
         }
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: input[tokens[1].start..<tokens[1].start + tokens[1].count]), as: UTF8.self)
-        let found = session.deleteQueue(name)
+        // A topic and a queue never share a name: whichever it is goes.
+        let found = session.deleteQueue(name) || broker.deleteLog(name)
         if tokens.count == 2 { output.append(found ? Reply.deleted : Reply.notFound) }
         return .proceed
     }

@@ -6,6 +6,7 @@
 //   broker_binary.py      the binary protocol on the broker port (pylibmc binary=True, raw frames)
 //   broker_logs.py        topics: declaration, keyed and unkeyed appends, two groups, seeks,
 //                         stats logs; then a restart on the same --data-dir
+//   broker_log_groups.py  topic groups: produce, membership and rebalance, reliable reads, kill -9
 //   broker_logs_crash.py  a topic's pipelined producer SIGKILLed with --fsync=always, restart, read
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
@@ -130,6 +131,24 @@ struct BrokerBlackBoxTests {
             timeout: .seconds(90))
         #expect(r.succeeded, "broker_logs_crash.py failed:\n\(r.report)")
         #expect(r.output.contains("LOG CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
+    }
+
+    @Test("topic groups: produce batches, range assignment and rebalance on disconnect, reliable reads (open/close/abort, disconnect, visibility timeout), committed offsets across kill -9 (--fsync=always)",
+          .timeLimit(.minutes(2)))
+    func brokerLogGroups() async throws {
+        let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
+        let script = try IntegrationPaths.script("broker_log_groups.py")
+        let binary = try IntegrationPaths.serverBinary()
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-log-groups")
+        defer { try? fm.removeItem(at: dir) }
+        let port = try Loopback.freePort()
+        // The script bounds itself (watchdog at 55 s) and kills the servers it started.
+        let r = try await ToolRunner.run(
+            python, [script, "--binary", binary, "--port", String(port), "--data-dir", dir.appendingPathComponent("data").path],
+            timeout: .seconds(90))
+        #expect(r.succeeded, "broker_log_groups.py failed:\n\(r.report)")
+        #expect(r.output.contains("LOG GROUP CHECKS PASSED"), "no success line:\n\(r.report)")
     }
 
     @Test("--fsync=always: 4,000 pipelined sets, to a topic and to a queue, are acknowledged in far fewer fsyncs than one per -R (20) requests",

@@ -78,6 +78,10 @@ public final class LogMemory: Sendable {
     public let indexesRebuilt = Atomic<Int>(0)
     /// Topics refused at `LogRegistry.maxTopics`, groups at `LogTopic.maxGroups`.
     public let limitRefusals = Atomic<UInt64>(0)
+    /// Group membership and reliable reads (LogTopic+Groups.swift).
+    public let groups = LogGroupCounters()
+    /// Topics deleted (`delete <topic>`).
+    public let topicsDeleted = Atomic<UInt64>(0)
 
     init(share: MemoryShare?, hotTailBytes: Int = 1 << 20) {
         self.share = share

@@ -126,7 +126,7 @@ public final class LogPartition: @unchecked Sendable {
     }
 
     /// Lock held: seals the active segment and starts the next.
-    private func lockedRoll(_ nowMs: UInt64) -> LogSegment {
+    func lockedRoll(_ nowMs: UInt64) -> LogSegment {
         let old = segments[segments.count - 1]
         old.sealed = true
         let next = LogSegment(baseOffset: old.nextOffset, createdMs: nowMs, directory: directory, descriptors: descriptors)
@@ -135,7 +135,7 @@ public final class LogPartition: @unchecked Sendable {
     }
 
     /// Lock held: a segment taken out of the list gives its memory back.
-    private func lockedForget(_ s: LogSegment) {
+    func lockedForget(_ s: LogSegment) {
         s.deleted = true
         let bytes = s.memory.count
         memory.memoryBytes.wrappingSubtract(bytes, ordering: .relaxed)

@@ -21,6 +21,8 @@ public final class LogRegistry: @unchecked Sendable {
     let directory: String?
     let descriptors: DescriptorCache?
     var lastRetentionMs: UInt64 = 0
+    /// The groups' commits (ConsumerOffsetsLog.swift); nil without a data directory. Set at start-up.
+    var offsetsLog: ConsumerOffsetsLog?
 
     public static let maxTopics = 1000
 
@@ -79,6 +81,7 @@ extension Broker {
         }
         let t = LogTopic(name: name, config: config, directory: logs.topicDirectory(name), descriptors: logs.descriptors,
                          memory: logs.memory, nowMs: clockMs())
+        t.offsetsLog = logs.offsetsLog
         let result: DeclareLogResult = registry.withLock {
             if queues[name] != nil { return .isQueue }
             return logs.lock.withLock {
@@ -147,6 +150,7 @@ extension Broker {
             }
             let t = LogTopic(name: name, config: config, directory: dir, descriptors: logs.descriptors, memory: logs.memory,
                              nowMs: clockMs())
+            t.offsetsLog = logs.offsetsLog
             for p in t.partitions {
                 _ = Self.makeDirectory(dir + "/\(p.id)")
                 p.recover(nowMs: clockMs(), notes: &recoveryNotes)
@@ -161,6 +165,7 @@ extension Broker {
 
     /// Timer thread, once a second: retention of every partition.
     func applyLogRetention(nowMs: UInt64) {
+        expireLogGroups(nowMs: nowMs)
         guard nowMs >= logs.lastRetentionMs + 1000 else { return }
         logs.lastRetentionMs = nowMs
         for t in logs.all { for p in t.partitions { _ = p.applyRetention(nowMs: nowMs) } }

@@ -28,6 +28,10 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     var groupsDirty = false
     /// Per group: the partition a read without /partition starts from.
     private var cursors: [String: Int] = [:]
+    /// Per group: members, assignment, open reads, ranges to read again (LogTopic+Groups.swift).
+    var groupStates: [String: LogGroupState] = [:]
+    /// Where commits are appended (with a data directory; set before the topic is shared).
+    var offsetsLog: ConsumerOffsetsLog?
     private let roundRobin = Atomic<UInt64>(0)
 
     /// Groups one topic keeps offsets for.
@@ -87,7 +91,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
             if partition == nil { cursors[group] = first + 1 }
             if !out.isEmpty {
                 groups[group] = offsets
-                groupsDirty = true
+                lockedCommitGroup(group)
             }
             return out
         }
@@ -101,7 +105,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     }
 
     /// Lock held: the group's offsets, made (at 0: the log start) if new; nil past `maxGroups`.
-    private func lockedGroup(_ group: String) -> [UInt64]? {
+    func lockedGroup(_ group: String) -> [UInt64]? {
         if let o = groups[group] { return o }
         guard groups.count < Self.maxGroups else {
             partitions[0].memory.limitRefusals.wrappingAdd(1, ordering: .relaxed)
@@ -147,7 +151,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
             guard var offsets = lockedGroup(group) else { return .failure(.tooManyGroups) }
             for (i, p) in which.enumerated() { offsets[p] = wanted[i] }
             groups[group] = offsets
-            groupsDirty = true
+            if !lockedNoteSeek(group: group, partitions: which) { groupsDirty = true }
             return .success(wanted)
         }
     }

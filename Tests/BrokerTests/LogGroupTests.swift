@@ -1,0 +1,320 @@
+// Consumer groups on topics (Sources/Broker/Log/LogGroupState.swift, LogTopic+Groups.swift,
+// ConsumerOffsetsLog.swift, LogPartition+Batch.swift): Kafka's range assignment, rebalancing on
+// join, leave, session close and session timeout; reliable reads (open, close, abort, visibility
+// timeout) and the committed offset they leave; the consumer-offsets log replayed at start-up
+// (the latest commit wins, a torn tail is cut); batch appends as one multi-record batch.
+@testable import Broker
+import CacheEngine
+import Durability
+import Platform
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct LogGroupTests {
+    // MARK: assignment
+
+    @Test func rangeAssignmentSplitsPartitionsInMemberNameOrder() {
+        #expect(LogGroupState.rangeAssign(members: ["b", "a"], partitions: 5) == ["a", "a", "a", "b", "b"])
+        // A member past the partition count gets none.
+        #expect(LogGroupState.rangeAssign(members: ["c", "a", "b"], partitions: 2) == ["a", "b"])
+        #expect(LogGroupState.rangeAssign(members: ["x"], partitions: 3) == ["x", "x", "x"])
+        #expect(LogGroupState.rangeAssign(members: [], partitions: 2) == [nil, nil])
+        // Kafka's RangeAssignor: 7 partitions over 3 consumers → 3, 2, 2.
+        #expect(LogGroupState.rangeAssign(members: ["m1", "m2", "m3"], partitions: 7)
+                == ["m1", "m1", "m1", "m2", "m2", "m3", "m3"])
+    }
+
+    @Test func membersJoiningAndLeavingRebalance() {
+        var st = LogGroupState(partitions: 4, committed: [0, 0, 0, 0])
+        let joinedA = st.join("a", owner: 1, nowMs: 0, sessionTimeoutMs: 100)
+        #expect(joinedA)
+        #expect(st.partitions(of: "a") == [0, 1, 2, 3])
+        let joinedB = st.join("b", owner: 2, nowMs: 0, sessionTimeoutMs: 100)
+        #expect(joinedB)
+        #expect(st.partitions(of: "a") == [0, 1] && st.partitions(of: "b") == [2, 3])
+        #expect(st.generation == 2)
+        // A second connection under the same name is the same member: no rebalance.
+        let again = st.join("b", owner: 3, nowMs: 50, sessionTimeoutMs: 100)
+        #expect(!again)
+        // b's first connection closes: b stays (its other connection); a's closes: a leaves.
+        let closedB = st.sessionClosed(2)
+        #expect(closedB.rebalanced == false)
+        #expect(st.members["b"]?.owners == [3])
+        let closedA = st.sessionClosed(1)
+        #expect(closedA.rebalanced)
+        #expect(st.partitions(of: "b") == [0, 1, 2, 3])
+        // b misses its session timeout (last seen at 50 ms, 100 ms allowed).
+        let early = st.expireMembers(nowMs: 150)
+        #expect(early.isEmpty)
+        let late = st.expireMembers(nowMs: 151)
+        #expect(late == ["b"])
+        #expect(st.assignment == [nil, nil, nil, nil])
+    }
+
+    @Test func openReadsOfALeavingMemberAreReadAgain() {
+        var st = LogGroupState(partitions: 2, committed: [0, 0])
+        _ = st.join("a", owner: 1, nowMs: 0, sessionTimeoutMs: 100)
+        st.open.append(LogOpenRead(owner: 1, member: "a", partition: 1, range: 5..<8, deadlineMs: 0))
+        #expect(st.committedOffset(1, next: 8) == 5)
+        let back = st.leave("a")
+        #expect(back == 3)
+        #expect(st.retry[1] == [5..<8])
+        #expect(st.committedOffset(1, next: 8) == 5)
+        let t1 = st.takeRetry(1, max: 2, start: 0), t2 = st.takeRetry(1, max: 10, start: 0), t3 = st.takeRetry(1, max: 10, start: 0)
+        #expect(t1 == 5..<7 && t2 == 7..<8 && t3 == nil)
+    }
+
+    @Test func retryRangesMergeAndSkipWhatRetentionDeleted() {
+        var st = LogGroupState(partitions: 1, committed: [0])
+        st.addRetry(0, 10..<12)
+        st.addRetry(0, 2..<4)
+        st.addRetry(0, 4..<6)
+        #expect(st.retry[0] == [2..<6, 10..<12])
+        let a = st.takeRetry(0, max: 100, start: 5), b = st.takeRetry(0, max: 100, start: 11)
+        #expect(a == 5..<6 && b == 11..<12)
+        #expect(st.retry[0].isEmpty)
+        for i in 0..<(LogGroupState.maxRetryRanges + 5) { st.addRetry(0, UInt64(i * 3)..<UInt64(i * 3 + 1)) }
+        #expect(st.retry[0].count == LogGroupState.maxRetryRanges)
+        #expect(st.retry[0][0].lowerBound == 0)
+    }
+
+    // MARK: reads through the topic
+
+    @Test func openCloseAbortKeepTheCommittedOffsetAtTheFirstRecordNotDone() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "jobs")
+        for i in 0..<10 { appendRecord(h, t, "r\(i)") }
+        // Owner 1 opens 3, owner 2 opens the next 3: neither is committed.
+        #expect(try groupRead(t, "g", owner: 1, max: 3, open: true) == ["r0", "r1", "r2"])
+        #expect(try groupRead(t, "g", owner: 2, max: 3, open: true) == ["r3", "r4", "r5"])
+        #expect(committed(t, "g") == [0])
+        // A second open without closing is refused.
+        #expect(throws: LogTopic.GroupRefusal.alreadyOpen) { _ = try groupRead(t, "g", owner: 1, max: 1, open: true) }
+        // Owner 2 confirms: still 0 (owner 1's are open). Owner 1 aborts: its records are read again first.
+        _ = try groupRead(t, "g", owner: 2, max: 1, close: true)
+        #expect(committed(t, "g") == [0])
+        _ = try groupRead(t, "g", owner: 1, max: 1, abort: true)
+        #expect(try groupRead(t, "g", owner: 3, max: 4) == ["r0", "r1", "r2", "r6"])
+        #expect(committed(t, "g") == [7])
+        // close + open in one request: confirms, then opens the next.
+        #expect(try groupRead(t, "g", owner: 1, max: 2, open: true) == ["r7", "r8"])
+        #expect(try groupRead(t, "g", owner: 1, max: 2, open: true, close: true) == ["r9"])
+        #expect(committed(t, "g") == [9])
+        t.sessionClosed(1, groups: ["g"])
+        #expect(committed(t, "g") == [9])
+        #expect(try groupRead(t, "g", owner: 4, max: 5) == ["r9"])
+        #expect(committed(t, "g") == [10])
+        #expect(h.broker.logs.memory.groups.redelivered.load(ordering: .relaxed) == 4)
+    }
+
+    @Test func aGroupHoldsAtMostMaxMembers() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "many")
+        for i in 0..<LogGroupState.maxMembers { _ = try groupRead(t, "g", owner: 1, consumer: "m\(i)", max: 1) }
+        #expect(throws: LogTopic.GroupRefusal.tooManyMembers) { _ = try groupRead(t, "g", owner: 1, consumer: "one-more", max: 1) }
+        // A member already there still reads.
+        #expect(try groupRead(t, "g", owner: 2, consumer: "m7", max: 1) == [])
+        #expect(h.broker.logs.memory.limitRefusals.load(ordering: .relaxed) == 1)
+        t.sessionClosed(1, groups: ["g"])
+        #expect(t.groupFigures.first?.members.map(\.name) == ["m7"])
+    }
+
+    @Test func aVisibilityTimeoutSendsAnOpenReadBack() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "vis")
+        for i in 0..<3 { appendRecord(h, t, "r\(i)") }
+        var r = LogTopic.GroupRead(group: "g")
+        r.owner = 1
+        r.open = true
+        r.maxRecords = 2
+        r.nowMs = 1000
+        r.visibilityMs = 500
+        _ = t.groupRead(r) { _, _ in }
+        t.expireGroupState(nowMs: 1499)
+        #expect(try groupRead(t, "g", owner: 2, max: 5) == ["r2"])
+        t.expireGroupState(nowMs: 1500)
+        #expect(try groupRead(t, "g", owner: 2, max: 5) == ["r0", "r1"])
+        #expect(h.broker.logs.memory.groups.visibilityTimeouts.load(ordering: .relaxed) == 2)
+    }
+
+    @Test func membersReadOnlyTheirPartitionsAndTakeOverALeaversOpenReads() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "orders", "partitions=2")
+        for i in 0..<4 { appendRecord(h, t, "p0-\(i)", partition: 0) }
+        for i in 0..<4 { appendRecord(h, t, "p1-\(i)", partition: 1) }
+        #expect(try groupRead(t, "g", owner: 1, consumer: "a", max: 1) == ["p0-0"])
+        // b joins: a keeps partition 0, b gets partition 1.
+        #expect(try groupRead(t, "g", owner: 2, consumer: "b", max: 2, open: true) == ["p1-0", "p1-1"])
+        #expect(try groupRead(t, "g", owner: 1, consumer: "a", max: 10) == ["p0-1", "p0-2", "p0-3"])
+        #expect(throws: LogTopic.GroupRefusal.notAssigned) { _ = try groupRead(t, "g", owner: 1, consumer: "a", max: 1, partition: 1) }
+        #expect(throws: LogTopic.GroupRefusal.needsConsumer) { _ = try groupRead(t, "g", owner: 9, max: 1) }
+        // b's connection closes: its open records and its partition go to a.
+        t.sessionClosed(2, groups: ["g"])
+        #expect(try groupRead(t, "g", owner: 1, consumer: "a", max: 10) == ["p1-0", "p1-1", "p1-2", "p1-3"])
+        let f = try #require(t.groupFigures.first)
+        #expect(f.members.map(\.name) == ["a"] && f.members[0].partitions == [0, 1])
+        #expect(f.committed == [4, 4])
+    }
+
+    // MARK: the offsets log
+
+    @Test func committedOffsetsAreReplayedFromTheOffsetsLogLatestWinning() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declareTopic(h, "ev", "partitions=2")
+            for i in 0..<6 { appendRecord(h, t, "a\(i)", partition: 0) }
+            for i in 0..<6 { appendRecord(h, t, "b\(i)", partition: 1) }
+            _ = try groupRead(t, "g", owner: 1, max: 3, partition: 0)
+            _ = try groupRead(t, "g", owner: 1, max: 5, partition: 0)
+            _ = try groupRead(t, "g", owner: 1, max: 2, partition: 1, open: true)
+            _ = try groupRead(t, "h", owner: 2, max: 4, partition: 1)
+            _ = t.seek(group: "h", partition: 1, to: .offset(1))
+            h.broker.stop()
+            #expect(h.broker.logOffsetCommits >= 4)
+        }
+        // No `offsets` file is written any more: the log alone brings them back.
+        #expect(FileIO.readAll(dir.path + "/logs/ev/offsets") == nil)
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "ev"))
+        // g: partition 0 at 6; partition 1's open read was never closed: read again from 0.
+        #expect(committed(t, "g") == [6, 0])
+        #expect(committed(t, "h") == [0, 1])
+        #expect(try groupRead(t, "h", owner: 3, max: 10, partition: 1) == ["b1", "b2", "b3", "b4", "b5"])
+    }
+
+    @Test func aTornOffsetsLogTailIsCut() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declareTopic(h, "ev")
+            for i in 0..<5 { appendRecord(h, t, "r\(i)") }
+            _ = try groupRead(t, "g", owner: 1, max: 2)
+            _ = try groupRead(t, "g", owner: 1, max: 2)
+            h.broker.stop()
+        }
+        let path = dir.path + "/" + ConsumerOffsetsLog.fileName
+        let bytes = try #require(FileIO.readAll(path))
+        let whole = Array(bytes)
+        bytes.deallocate()
+        // The last record cut in half: the one before it wins.
+        writeBytes(path, Array(whole[0..<(whole.count - 6)]))
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "ev"))
+        #expect(committed(t, "g") == [2])
+        #expect(h.broker.recoveryNotes.contains { $0.contains("torn tail") })
+    }
+
+    @Test func aDeletedTopicTakesItsFilesAndCommitsAlongAcrossARestart() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declareTopic(h, "gone", "partitions=2")
+            for i in 0..<4 { appendRecord(h, t, "r\(i)") }
+            _ = try groupRead(t, "g", owner: 1, max: 3)
+            _ = t.flush(sync: false)
+            #expect(h.broker.deleteLog("gone"))
+            #expect(!h.broker.deleteLog("gone"))
+            #expect(h.broker.logTopic(named: "gone") == nil)
+            #expect(FileIO.readAll(dir.path + "/logs/gone/topic.meta") == nil)
+            #expect(opendir(dir.path + "/logs/gone") == nil)
+            // The name is free: declared again it starts empty, with no group.
+            let again = try declareTopic(h, "gone", "partitions=2")
+            #expect(again.partitions.map { $0.figures.endOffset } == [0, 0])
+            #expect(again.groupFigures.isEmpty)
+            appendRecord(h, again, "new")
+            h.broker.stop()
+        }
+        // The offsets log's deletion record keeps the old commits from coming back.
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "gone"))
+        #expect(t.groupFigures.isEmpty)
+        #expect(try groupRead(t, "g", owner: 1, max: 10) == ["new"])
+    }
+
+    // MARK: batches
+
+    @Test func aBatchAppendIsOneMultiRecordBatchReadBackAfterARestart() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declareTopic(h, "bt")
+            appendRecord(h, t, "first")
+            let values = ["alpha", "", "gamma-gamma"]
+            var block: [UInt8] = []
+            var ranges: [Range<Int>] = []
+            for v in values {
+                ranges.append(block.count..<block.count + v.utf8.count)
+                block += Array(v.utf8)
+            }
+            let outcome = block.withUnsafeBytes {
+                h.broker.appendLogBatch(t, partition: nil, key: nil, flags: 9, block: $0, values: ranges).0
+            }
+            #expect(outcome == .appended(partition: 0, offset: 1))
+            #expect(t.partitions[0].figures.endOffset == 4)
+            appendRecord(h, t, "last")
+            h.broker.stop()
+        }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "bt"))
+        #expect(t.partitions[0].figures.endOffset == 5)
+        var flags: [UInt32] = []
+        var got: [String] = []
+        _ = t.partitions[0].read(from: 2, maxRecords: 10) { r in
+            got.append(String(decoding: r.value, as: UTF8.self))
+            flags.append(r.flags)
+        }
+        #expect(got == ["", "gamma-gamma", "last"])
+        #expect(flags == [9, 9, 0])
+    }
+}
+
+// MARK: helpers
+
+private func declareTopic(_ h: BrokerHarness, _ name: String, _ words: String = "") throws -> LogTopic {
+    guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw LogGroupTestError.badConfig }
+    #expect(h.broker.declareLog(name, c) == .ok)
+    return try #require(h.broker.logTopic(named: name))
+}
+
+private enum LogGroupTestError: Error { case badConfig }
+
+private func appendRecord(_ h: BrokerHarness, _ t: LogTopic, _ value: String, partition: Int? = nil) {
+    let v = Array(value.utf8)
+    _ = h.broker.appendLog(t, partition: partition, key: nil, valueLength: v.count, flags: 0) { dst in
+        v.withUnsafeBytes { if v.count > 0 { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) } }
+    }
+}
+
+/// A group read's values; throws the refusal.
+@discardableResult
+private func groupRead(_ t: LogTopic, _ group: String, owner: UInt64, consumer: String? = nil, max: Int, partition: Int? = nil,
+                       open: Bool = false, close: Bool = false, abort: Bool = false) throws -> [String] {
+    var r = LogTopic.GroupRead(group: group)
+    r.owner = owner
+    r.consumer = consumer
+    r.maxRecords = max
+    r.partition = partition
+    r.open = open
+    r.close = close
+    r.abort = abort
+    var out: [String] = []
+    switch t.groupRead(r, { _, rec in out.append(String(decoding: rec.value, as: UTF8.self)) }) {
+    case .success: return out
+    case .failure(let f): throw f
+    }
+}
+
+private func committed(_ t: LogTopic, _ group: String) -> [UInt64] {
+    t.groupFigures.first { $0.group == group }?.committed ?? []
+}
+
+private func writeBytes(_ path: String, _ bytes: [UInt8]) {
+    _ = bytes.withUnsafeBytes { b in FileIO.replace(path) { fd in FileIO.writeAll(fd, b) ? b.count : nil } }
+}
