@@ -223,22 +223,35 @@ def t_item_size(c):
 COUNTERS = ("cmd_get", "cmd_set", "cmd_touch", "get_hits", "get_misses", "touch_hits", "touch_misses", "total_items")
 
 
-def binary_request(port, opcode, key, extras=b"", value=b""):
-    """One binary request on its own connection; returns its reply's status (memcached's header)."""
+def binary_frame(opcode, key, extras=b"", value=b""):
     body = extras + key + value
-    frame = struct.pack(">BBHBBHIIQ", 0x80, opcode, len(key), len(extras), 0, 0, len(body), 0, 0) + body
+    return struct.pack(">BBHBBHIIQ", 0x80, opcode, len(key), len(extras), 0, 0, len(body), 0, 0) + body
+
+
+def binary_requests(port, frames):
+    """Binary requests sent at once on their own connection; returns the last reply's status
+    (memcached's header)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
     try:
-        s.sendall(frame)
+        s.sendall(b"".join(frames))
         reply = b""
-        while len(reply) < 24 or len(reply) < 24 + struct.unpack(">I", reply[8:12])[0]:
-            d = s.recv(1 << 16)
-            if not d:
-                raise RuntimeError("binary reply cut short: %r" % reply)
-            reply += d
-        return struct.unpack(">H", reply[6:8])[0]
+        status = None
+        for _ in frames:
+            while len(reply) < 24 or len(reply) < 24 + struct.unpack(">I", reply[8:12])[0]:
+                d = s.recv(1 << 16)
+                if not d:
+                    raise RuntimeError("binary reply cut short: %r" % reply)
+                reply += d
+            status = struct.unpack(">H", reply[6:8])[0]
+            reply = reply[24 + struct.unpack(">I", reply[8:12])[0]:]
+        return status
     finally:
         s.close()
+
+
+def binary_request(port, opcode, key, extras=b"", value=b""):
+    """One binary request on its own connection; returns its reply's status (memcached's header)."""
+    return binary_requests(port, [binary_frame(opcode, key, extras, value)])
 
 
 def t_counters(c, port):
@@ -282,8 +295,8 @@ def t_flush_last(c):
              uniques[1] - uniques[0] if len(uniques) == 2 else reply)
     # Last (a flush in force): memcached's lookup counts the flushed item it meets in get_flushed
     # whatever the command (text touch, delete, incr, decr, md, ma; binary GET, GAT, TOUCH, DELETE,
-    # INCR), not only for get/gat/mg. Each key is set and flushed right before its command, so that
-    # neither server's crawler or maintainer reclaims it first.
+    # INCR), not only for get/gat/mg. Each key is set and flushed in the same write as its command, so
+    # that neither server's crawler or maintainer reclaims it first.
     cases = (("touch", b"touch cf-touch 0\r\n", None),
              ("delete", b"delete cf-del\r\n", None),
              ("incr", b"incr cf-incr 1\r\n", None),
@@ -299,8 +312,9 @@ def t_flush_last(c):
         key = request if binary else request.split(b" ")[1].rstrip(b"\r\n")
         before = c.stats()
         if binary:
-            c.request(b"set %s 0 0 1\r\n1\r\nflush_all\r\n" % key)
-            reply = binary_request(c.port, binary[0], key, binary[1])
+            # SET, FLUSH and the command in one write, as the text cases send theirs.
+            reply = binary_requests(c.port, [binary_frame(0x01, key, b"\0\0\0\0\0\0\0\0", b"1"),
+                                             binary_frame(0x08, b""), binary_frame(binary[0], key, binary[1])])
         else:
             reply = c.request(b"set %s 0 0 1\r\n1\r\nflush_all\r\n" % key + request)
         after = c.stats()
