@@ -46,6 +46,7 @@ enum LogReply {
     static let outOfMemory: StaticString = "SERVER_ERROR out of memory storing record\r\n"
     static let notWritable: StaticString = "SERVER_ERROR log not writable; not stored\r\n"
     static let notTopic: StaticString = "NOT_FOUND\r\n"
+    static let readByStream: StaticString = "CLIENT_ERROR topic is a Redis stream; DEL its key on the Redis port\r\n"
     static let notAssigned: StaticString = "CLIENT_ERROR partition not assigned to this consumer\r\n"
     static let needsConsumer: StaticString = "CLIENT_ERROR group has members; read with /consumer=<name>\r\n"
     static let alreadyOpen: StaticString = "CLIENT_ERROR close or abort the open read first\r\n"

@@ -187,9 +187,16 @@ extension BrokerConnection {
             return .proceed
         }
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: input[tokens[1].start..<tokens[1].start + tokens[1].count]), as: UTF8.self)
-        // A topic and a queue never share a name: whichever it is goes.
-        let found = session.deleteQueue(name) || broker.deleteLog(name)
-        if tokens.count == 2 { output.append(found ? Reply.deleted : Reply.notFound) }
+        // A topic and a queue never share a name: whichever it is goes (a topic a Redis stream
+        // reads goes with the stream's key).
+        let outcome: LogDeletion = session.deleteQueue(name) ? .deleted : broker.deleteLog(name)
+        if tokens.count == 2 {
+            switch outcome {
+            case .deleted: output.append(Reply.deleted)
+            case .notFound: output.append(Reply.notFound)
+            case .readByStream: output.append(LogReply.readByStream)
+            }
+        }
         return .proceed
     }
 

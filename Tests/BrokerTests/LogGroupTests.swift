@@ -218,8 +218,8 @@ import Glibc
             for i in 0..<4 { appendRecord(h, t, "r\(i)") }
             _ = try groupRead(t, "g", owner: 1, max: 3)
             _ = t.flush(sync: false)
-            #expect(h.broker.deleteLog("gone"))
-            #expect(!h.broker.deleteLog("gone"))
+            #expect(h.broker.deleteLog("gone") == .deleted)
+            #expect(h.broker.deleteLog("gone") == .notFound)
             #expect(h.broker.logTopic(named: "gone") == nil)
             #expect(FileIO.readAll(dir.path + "/logs/gone/topic.meta") == nil)
             #expect(opendir(dir.path + "/logs/gone") == nil)

@@ -11,11 +11,29 @@ import Platform
 import Glibc
 #endif
 
+/// What `delete <topic>` did.
+public enum LogDeletion: Sendable, Equatable {
+    case deleted
+    case notFound
+    /// A Redis stream reads the topic: DEL of its key on the Redis port deletes it.
+    case readByStream
+}
+
 extension Broker {
-    /// Deletes the topic called `name`; false when there is none.
-    public func deleteLog(_ name: String) -> Bool {
-        let removed: LogTopic? = registry.withLock { logs.lock.withLock { logs.topics.removeValue(forKey: name) } }
-        guard let t = removed else { return false }
+    /// Deletes the topic called `name`, unless a Redis stream reads it.
+    public func deleteLog(_ name: String) -> LogDeletion {
+        var refused = false
+        let removed: LogTopic? = registry.withLock {
+            logs.lock.withLock {
+                if logs.topics[name]?.readByStream.load(ordering: .relaxed) == true {
+                    refused = true
+                    return nil
+                }
+                return logs.topics.removeValue(forKey: name)
+            }
+        }
+        if refused { return .readByStream }
+        guard let t = removed else { return .notFound }
         // Connections' cached lookups of the name are stale from here.
         logs.generation.wrappingAdd(1, ordering: .relaxed)
         flusher?.unregister(t)
@@ -26,7 +44,7 @@ extension Broker {
         if let dir = t.directory { Self.removeTopicDirectory(dir, partitions: t.partitions.count) }
         t.wakeReaders()
         logs.memory.topicsDeleted.wrappingAdd(1, ordering: .relaxed)
-        return true
+        return .deleted
     }
 
     /// `<dir>/<p>/*`, the partition directories, `<dir>/*`, then `<dir>`.

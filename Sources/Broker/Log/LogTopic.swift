@@ -33,6 +33,9 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// Where commits are appended (with a data directory; set before the topic is shared).
     var offsetsLog: ConsumerOffsetsLog?
     private let roundRobin = Atomic<UInt64>(0)
+    /// A Redis stream reads this topic (its own, or one it adopted: StreamStore): the broker
+    /// port's `delete` refuses it, the stream's key is what deletes it.
+    let readByStream = Atomic<Bool>(false)
 
     /// Groups one topic keeps offsets for.
     public static let maxGroups = 1000

@@ -7,7 +7,8 @@ Starts swiftcached itself (`-p 0 -l 127.0.0.1 -U 0 --broker-port=PORT --data-dir
 1. declares a priority queue, an exchange and a binding, and queues four prioritised
    messages (the declarations and their messages must survive the restarts);
 2. runs a producer (`set crashq <flags> 0 <n>`, distinct sequence-numbered bodies, pipelined
-   with 64 outstanding, at most 20k messages/s so that the kill lands mid-run) and two
+   with 64 outstanding, at most 20k messages/s, its last 128 held until the kill, so that the
+   kill lands mid-run) and two
    consumers on their own connections, both reading reliably (`gets crashq/t=200/close/open`):
    A first takes 1000 messages with plain gets, and stops after ~1 s holding one open read;
    B reads until the server dies;
@@ -57,6 +58,7 @@ WINDOW = 64
 # The producer sends at most this many messages per second, so that on a fast machine 50k
 # messages still take 2.5 s and the kill (at most ~1.9 s in) lands mid-run.
 MAX_RATE = 20000.0
+TAIL = 2 * WINDOW
 WATCHDOG_SECONDS = 55.0
 
 SERVERS = []  # every Popen started, killed in the end
@@ -255,6 +257,9 @@ class Producer(threading.Thread):
         self.bad = None         # first reply that was not STORED
         self.ended_by = None
         self.finished = threading.Event()
+        # The last TAIL messages wait for this (set right after the kill), so the kill lands
+        # mid-run however slowly the consumers reach their marks on a loaded machine.
+        self.release = threading.Event()
 
     def run(self):
         try:
@@ -265,7 +270,8 @@ class Producer(threading.Thread):
             nxt = 0
             t0 = time.monotonic()
             while nxt < self.total or outstanding:
-                if len(outstanding) <= WINDOW // 2 and nxt < self.total:
+                may_send = nxt < self.total and (nxt < self.total - TAIL or self.release.is_set())
+                if len(outstanding) <= WINDOW // 2 and may_send:
                     ahead = nxt / MAX_RATE - (time.monotonic() - t0)
                     if ahead > 0:
                         time.sleep(ahead)
@@ -276,6 +282,9 @@ class Producer(threading.Thread):
                     s.sendall(chunk)
                     outstanding.extend(range(nxt, nxt + n))
                     nxt += n
+                if not outstanding:
+                    self.release.wait(0.01)
+                    continue
                 while b"\r\n" not in buf:
                     d = s.recv(65536)
                     if not d:
@@ -507,6 +516,7 @@ def run(a, data_dir):
     kill_server(srv, "SIGKILL server #1 after %.2f s (%d STORED, %d sent, producer %s)"
                 % (t_kill - t_start, stored_at_kill, producer.attempted,
                    "still running" if mid_run else "already finished"))
+    producer.release.set()
     monitor.stop.set()
     producer.finished.wait(10)
     cb.join(10)

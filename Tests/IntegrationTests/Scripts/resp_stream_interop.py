@@ -52,6 +52,9 @@ def main():
         rest = rest[n + 2:]
     expected = [b"*4\r\n$5\r\nfield\r\n$6\r\nvalue%d\r\n$1\r\nn\r\n$1\r\n%d\r\n" % (i, i) for i in range(3)]
     again = broker_lines(b, b"get xi_s/group=g/max=10\r\n")
+    # The broker port cannot delete a stream's topic under it: the key's DEL does.
+    refused = broker_lines(b, b"delete xi_s\r\n", end=b"\r\n")
+    still = int(r.command("XLEN", "xi_s")[1:-2])
     r.command("DEL", "xi_s")
     after = broker_lines(b, b"stats logs\r\n")
     # The other way round: a topic declared on the broker port.
@@ -68,8 +71,10 @@ def main():
     r.command("XGROUP", "CREATE", "xi_t", "g", "0")
     grp = parse(r.command("XREADGROUP", "GROUP", "g", "c", "STREAMS", "xi_t", ">"))
     topic_read = broker_lines(b, b"get xi_t/group=bg/max=10\r\n")
+    adopted_refused = broker_lines(b, b"delete xi_t\r\n", end=b"\r\n")
     r.command("DEL", "xi_t")
     stats_after = broker_lines(b, b"stats logs\r\n")
+    adopted_freed = broker_lines(b, b"delete xi_t\r\n", end=b"\r\n")
     facts = {
         "topic_stream_len": xlen,
         "topic_stream_type": xtype.decode().strip(),
@@ -79,6 +84,9 @@ def main():
         "topic_group_read": len(grp[0][1]) if grp else 0,
         "topic_broker_sees_xadd": b" 88 18\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n" in topic_read and topic_read.count(b"VALUE ") == 4,
         "topic_stays_after_del": b"xi_t:partitions 1" in stats_after,
+        "delete_refused": refused.decode() + adopted_refused.decode(),
+        "stream_kept": still,
+        "adopted_deleted_after_del": adopted_freed.decode(),
         "ids": [i.decode() for i in ids],
         "topic_listed": b"STAT log_topics 1\r\n" in stats and b"xi_s:partitions 1" in stats,
         "other_db_not_topic": b"xi_other" not in stats,

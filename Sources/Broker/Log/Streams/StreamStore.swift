@@ -69,6 +69,7 @@ public final class StreamStore: Sendable {
         live.wrappingAdd(1, ordering: .relaxed)
         let s = StreamLog(store: self, name: name)
         owned.withLock { _ = $0.insert(ObjectIdentifier(s.topic)) }
+        s.topic.readByStream.store(true, ordering: .relaxed)
         return s
     }
 
@@ -78,6 +79,7 @@ public final class StreamStore: Sendable {
         guard let broker, let t = broker.logTopic(named: String(decoding: name, as: UTF8.self)), t.partitions.count == 1 else { return nil }
         let fresh = owned.withLock { $0.insert(ObjectIdentifier(t)).inserted }
         guard fresh else { return nil }
+        t.readByStream.store(true, ordering: .relaxed)
         live.wrappingAdd(1, ordering: .relaxed)
         return StreamLog(store: self, adopting: t)
     }
@@ -85,6 +87,7 @@ public final class StreamStore: Sendable {
     /// A stream's end: its topic may be adopted again.
     func forget(_ topic: LogTopic) {
         _ = owned.withLock { $0.remove(ObjectIdentifier(topic)) }
+        topic.readByStream.store(false, ordering: .relaxed)
     }
 
     // MARK: keys
