@@ -221,6 +221,18 @@ def main():
     out.append("big: %r" % got)
     c.sock.close()
 
+    # COMMAND GETKEYS of XREAD / XREADGROUP: redis's key spec (the first STREAMS, half the words
+    # after it), its xreadGetKeys when that range is out of bounds, and its errors.
+    gk = [("XREAD", "STREAMS", "a", "b", "0", "0"), ("XREAD", "COUNT", 1, "BLOCK", 0, "STREAMS", "a", "0"), ("XREAD", "STREAMS", "a", "b", "0"),
+          ("XREAD", "STREAMS"), ("XREAD", "FOO", "STREAMS", "a", "0"), ("XREAD", "streams", "streams", "streams", "0", "0"),
+          ("XREAD", "COUNT", "STREAMS", "a", "0"), ("XREAD", "BLOCK", 1, "a", "b"), ("XREAD", "COUNT", 1, "STREAMS", "a"),
+          ("XREAD", "a", "b", "STREAMS"), ("XREAD", "STREAMS", "a", "STREAMS"), ("xread", "STREAMS", "a", "b", "c", "0", "0", "0"),
+          ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "0"), ("XREADGROUP", "GROUP", "streams", "c", "STREAMS", "a", ">"),
+          ("XREADGROUP", "GROUP", "g", "c", "NOACK", "COUNT", 2, "STREAMS", "a", "b", ">", ">"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "b", ">"),
+          ("XREADGROUP", "STREAMS", "a", "b"), ("XREADGROUP", "STREAMS", "a", "b", "c", "d", "STREAMS", "x"),
+          ("XREADGROUP", "STREAMS", "a", "b", "c", "STREAMS", "x"), ("XREADGROUP", "STREAMS", "a", "b", "c", "d", "e", "f")]
+    case("getkeys", b"".join(mb("COMMAND", "GETKEYS", *c) for c in gk))
+
     # Consumer groups.
     g, gf = k("grp"), k("gflow")
     case("xgroup", mb("XGROUP", "CREATE", g, "g1", "$") + mb("XGROUP", "CREATE", g, "g1", "$", "MKSTREAM") + mb("EXISTS", g) + mb("TYPE", g)
