@@ -59,7 +59,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3"]
+    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl"] + ["w%d" % q for q in range(1, 8)]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -194,6 +194,50 @@ def main():
     out.append("resp3: %r" % b"".join(waiter.reply() for _ in range(4)))
     for x in (waiter, producer):
         x.sock.close()
+    # A stream put under a key by RENAME, COPY, MOVE or SWAPDB serves the clients blocked on it
+    # (redis's ready keys), as XADD does; a list put there does not; a group read whose group the
+    # new stream lacks, or whose group XGROUP DESTROY removed, answers NOGROUP.
+    src = k("wsrc")
+    c = Conn(args.port)
+    c.send(mb("XADD", src, "5-0", "f", "v") + mb("XGROUP", "CREATE", src, "g", "0") + mb("XADD", k("wnog"), "1-0", "a", "b")
+           + mb("XGROUP", "CREATE", k("w2"), "g", "$", "MKSTREAM") + mb("XGROUP", "CREATE", k("w3"), "g", "$", "MKSTREAM")
+           + mb("XGROUP", "CREATE", k("w4"), "g", "$", "MKSTREAM") + mb("SELECT", 1) + mb("DEL", k("w5"), k("w6"))
+           + mb("XADD", k("w6"), "1-0", "a", "b") + mb("SELECT", 0))
+    for _ in range(9):
+        c.reply()
+    c.sock.close()
+
+    def woken(name, request, action):
+        waiter = Conn(args.port)
+        waiter.send(request)
+        time.sleep(0.3)
+        actor = Conn(args.port)
+        actor.send(action)
+        did = b"".join(actor.reply() for _ in range(count_requests(action)))
+        waiter.sock.settimeout(5)
+        out.append("%s: %r %r" % (name, did, waiter.reply()))
+        for x in (waiter, actor):
+            x.sock.close()
+
+    w1, w2, w3, w4, w5, w6, w7 = (k("w%d" % q) for q in range(1, 8))
+    woken("copy wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w1, "$"), mb("COPY", src, w1))
+    woken("copy below id", mb("XREAD", "BLOCK", 300, "STREAMS", w1, "5-0"), mb("DEL", w1) + mb("COPY", src, w1))
+    woken("copy replace group", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w2, ">"), mb("COPY", src, w2, "REPLACE"))
+    woken("rename nogroup", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w3, ">"), mb("RENAME", k("wnog"), w3))
+    woken("destroy nogroup", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w4, ">"), mb("XGROUP", "DESTROY", w4, "g"))
+    woken("rename wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", n, w7, "$", "$"), mb("RENAME", w1, w7))
+    woken("move wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w5, "$"),
+          mb("SELECT", 1) + mb("XADD", w5, "1-0", "a", "b") + mb("MOVE", w5, 0))
+    woken("swapdb wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w6, "$"), mb("SWAPDB", 0, 1) + mb("SWAPDB", 0, 1))
+    woken("list not", mb("XREAD", "BLOCK", 300, "STREAMS", k("wl"), "$"), mb("RPUSH", k("wl"), "x"))
+    woken("multi rename", mb("XREAD", "BLOCK", 2000, "STREAMS", w1, "$"),
+          mb("MULTI") + mb("RENAME", w7, w1) + mb("EXEC"))
+    c = Conn(args.port)
+    c.send(mb("SELECT", 1) + mb("DEL", w5, w6) + mb("SELECT", 0))
+    for _ in range(3):
+        c.reply()
+    c.sock.close()
+
     sk = k("str")
     case("wrongtype", mb("SET", sk, "x") + mb("XADD", sk, "*", "f", "v") + mb("XLEN", sk) + mb("XRANGE", sk, "-", "+") + mb("XREVRANGE", sk, "+", "-")
          + mb("XDEL", sk, "1-0") + mb("XTRIM", sk, "MAXLEN", 1) + mb("XSETID", sk, "1-0") + mb("XREAD", "STREAMS", sk, "0")
