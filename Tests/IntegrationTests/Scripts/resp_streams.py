@@ -13,13 +13,17 @@ new, generic); consumer groups: XGROUP's subcommands and errors, XREADGROUP (`>`
 deleted entry, NOACK, COUNT, BLOCK served by an XADD and timing out, NOGROUP), XACK, XPENDING
 (summary, extended with IDLE and a consumer), XCLAIM (IDLE, TIME, RETRYCOUNT, FORCE, JUSTID,
 LASTID, a deleted entry dropped), XAUTOCLAIM (COUNT, JUSTID, the cursor, deleted IDs), XINFO
-GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS.
+GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS, XINFO STREAM (plain
+and FULL with COUNT, RESP2 and RESP3, its errors); COMMAND GETKEYS of XREAD/XREADGROUP; blocked
+reads woken by RENAME, COPY, MOVE, SWAPDB (and NOGROUP when the new stream lacks the group).
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
 written `<clock-id>` and its bulk length `$N`. Explicit IDs in the cases are small numbers, so
 nothing else of an ID is masked. XPENDING's idle time (milliseconds since the last delivery) is
-written `<idle>` in its extended rows; its delivery counts are compared.
+written `<idle>` in its extended rows; its delivery counts are compared. XINFO STREAM's
+radix-tree-keys and radix-tree-nodes (redis's radix tree; swiftcached reports its emulated node
+count, on purpose) are written `<radix>`, and FULL's delivery and seen times (Unix ms) `<time>`.
 
 Usage: resp_streams.py --port P
 """
@@ -59,7 +63,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl"] + ["w%d" % q for q in range(1, 8)]
+    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2"] + ["w%d" % q for q in range(1, 8)]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -348,6 +352,38 @@ def main():
          + mb("XINFO", "GROUPS", xi) + mb("XTRIM", xi, "MAXLEN", 0) + mb("XINFO", "GROUPS", xi) + mb("XINFO", "CONSUMERS", xi, "g")
          + mb("XINFO", "CONSUMERS", xi, "nog") + mb("XINFO", "GROUPS", n) + mb("XINFO", "GROUPS", k("str")) + mb("XINFO", "HELP")
          + mb("XINFO", "FOO") + mb("XINFO", "GROUPS") + mb("XINFO", "CONSUMERS", xi))
+    # XINFO STREAM [FULL [COUNT n]]: radix-tree-keys and radix-tree-nodes are redis's radix
+    # tree's own (swiftcached reports its emulated node count, README says so) and are masked;
+    # FULL's delivery and seen times are Unix milliseconds of each server's clock, masked too.
+    xs, xe = k("xst"), k("xst2")
+    fill = b"".join(mb("XADD", xs, "%d-0" % q, "f", "v%d" % q) for q in range(1, 13))
+    reqs = (fill + mb("XINFO", "STREAM", xs) + mb("XDEL", xs, "2-0") + mb("XDEL", xs, "1-0") + mb("XINFO", "STREAM", xs)
+            + mb("XGROUP", "CREATE", xs, "g", "0") + mb("XGROUP", "CREATE", xs, "a", "$") + mb("XGROUP", "CREATE", xs, "b", "5-0", "ENTRIESREAD", 3)
+            + mb("XREADGROUP", "GROUP", "g", "bob", "COUNT", 3, "STREAMS", xs, ">") + mb("XREADGROUP", "GROUP", "g", "al", "COUNT", 2, "STREAMS", xs, ">")
+            + mb("XGROUP", "CREATECONSUMER", xs, "b", "zed") + mb("XCLAIM", xs, "g", "al", 0, "3-0", "RETRYCOUNT", 4)
+            + mb("XINFO", "STREAM", xs) + mb("XINFO", "STREAM", xs, "FULL") + mb("XINFO", "STREAM", xs, "full", "count", 2)
+            + mb("XINFO", "STREAM", xs, "FULL", "COUNT", 0) + mb("XINFO", "STREAM", xs, "FULL", "COUNT", -3)
+            + mb("XTRIM", xs, "MAXLEN", 0) + mb("XINFO", "STREAM", xs) + mb("XINFO", "STREAM", xs, "FULL") + mb("XADD", xs, "20-0", "x", "y")
+            + mb("XINFO", "STREAM", xs) + mb("XGROUP", "CREATE", xe, "g", "$", "MKSTREAM") + mb("XINFO", "STREAM", xe)
+            + mb("XINFO", "STREAM", xe, "FULL") + mb("XADD", xe, "1-0", "a", "b") + mb("XDEL", xe, "1-0") + mb("XINFO", "STREAM", xe)
+            + mb("XINFO", "STREAM", n) + mb("XINFO", "STREAM", n, "FOO") + mb("XINFO", "STREAM", k("str")) + mb("XINFO", "STREAM", xs, "FOO")
+            + mb("XINFO", "stream", xs, "FULL", "COUNT") + mb("XINFO", "STREAM", xs, "FULL", "FOO", 1) + mb("XINFO", "STREAM", xs, "FULL", "COUNT", "x")
+            + mb("XINFO", "STREAM", xs, "FULL", "COUNT", 1, "X") + mb("XINFO", "STREAM") + mb("XINFO", "STREAM", xs, "COUNT", 1, "FULL"))
+
+    def info_mask(b):
+        b = re.sub(rb"(\$1[56]\r\nradix-tree-(?:keys|nodes)\r\n):\d+\r\n", rb"\1:<radix>\r\n", b)
+        return re.sub(rb":1\d{12}\r\n", b":<time>\r\n", b)
+
+    for proto in (2, 3):
+        c = Conn(args.port)
+        if proto == 3:
+            c.send(mb("HELLO", 3))
+            c.reply()
+        c.send(mb("DEL", xs, xe) + reqs)
+        got = b"".join(c.reply() for _ in range(1 + count_requests(reqs)))
+        out.append("xinfo stream resp%d: %r" % (proto, info_mask(mask(got))))
+        c.sock.close()
+
     gb = k("gblk")
     waiter = Conn(args.port)
     waiter.send(mb("XGROUP", "CREATE", gb, "grp", "$", "MKSTREAM") + mb("XREADGROUP", "GROUP", "grp", "w", "BLOCK", 5000, "STREAMS", gb, ">"))
