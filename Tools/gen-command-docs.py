@@ -23,7 +23,7 @@ SUBCOMMANDS = {
     "pubsub": ["channels", "numsub", "numpat", "shardchannels", "shardnumsub", "help"],
     "function": ["flush", "list", "help"],
     "xgroup": ["create", "setid", "destroy", "createconsumer", "delconsumer", "help"],
-    "xinfo": ["consumers", "groups", "help"],
+    "xinfo": ["consumers", "groups", "stream", "help"],
 }
 
 

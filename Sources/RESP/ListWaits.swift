@@ -2,7 +2,8 @@
 // worker: the one way a connection waits (Platform/Waiter.swift), one `WaitList` per (database,
 // key), oldest waiter first as redis serves them. A command that adds elements to a list (a push,
 // LINSERT, the destination of a move) or puts a list under a key (RENAME, COPY, MOVE, SWAPDB: redis's
-// dbAdd signals the key ready) calls `serve` after its engine operation: under this
+// dbAdd signals the key ready; a stream put there wakes its blocked XREAD / XREADGROUP clients,
+// `wakeStreamReaders`) calls `serve` after its engine operation: under this
 // registry's lock it claims the oldest armed waiter blocked for the key's type (a list, or a sorted
 // set for BZPOPMIN/BZPOPMAX/BZMPOP) while the key has elements, pops
 // (or moves) for it as its command asked, hands the elements over and wakes it after the lock.
@@ -277,17 +278,22 @@ final class ListWaits: @unchecked Sendable {
 
 extension ListWaits {
     /// XADD's wake-up: every reader blocked on `key` (XREAD BLOCK) is claimed (delivered the
-    /// added ID: it reads up to there) and woken after the lock. One atomic load when nobody is blocked.
-    func wakeStreamReaders(_ key: UnsafeRawBufferPointer, database: Int, top: StreamID = .max) {
+    /// added ID: it reads up to there; the source is the key's index in its block) and woken after
+    /// the lock. One atomic load when nobody is blocked. `isStream` (RENAME, COPY, MOVE, SWAPDB:
+    /// redis serves stream readers only when the key now holds a stream) is asked once, under the
+    /// lock, and only when a reader is blocked on the key.
+    func wakeStreamReaders(_ key: UnsafeRawBufferPointer, database: Int, top: StreamID = .max, isStream: (() -> Bool)? = nil) {
         guard hasBlockedKeys else { return }
         var wakes: [ConnectionWaker] = []
-        withWaitList(WaitKey(database: database, key: Array(key))) { list in
+        let k = Array(key)
+        var allowed: Bool? = isStream == nil ? true : nil
+        withWaitList(WaitKey(database: database, key: k)) { list in
             while let (waiter, block) = list.claimFirst(where: { b in
-                if case .xread = b.kind { return true }
-                return false
+                guard case .xread = b.kind else { return false }
+                if allowed == nil { allowed = isStream?() ?? true }
+                return allowed == true
             }) {
-                waiter.deliver(.streamTop(top), source: 0)
-                _ = block
+                waiter.deliver(.streamTop(top), source: block.keys.firstIndex(of: k) ?? 0)
                 wakes.append(waiter.waker)
             }
         }
@@ -309,6 +315,14 @@ extension RESPConnection {
         let flags = service.config.keyspaceEvents.load(ordering: .relaxed)
         service.listWaits.serve(key, database: db, engine: engine, events: flags) { e in
             e.key.withUnsafeBytes { service.publishKeyspaceEvent(flags, e.event, key: $0, database: db) }
+        }
+        // A stream put under the key (RENAME, COPY, MOVE, SWAPDB) serves its blocked XREAD /
+        // XREADGROUP clients, as redis's handleClientsBlockedOnKeys does for any ready key.
+        service.listWaits.wakeStreamReaders(key, database: db) { [engine] in
+            if case .found = engine.withExternalValue(key, hash: CacheEngine.hash(key), database: db, type: .stream, { _ in true }) {
+                return true
+            }
+            return false
         }
     }
 }

@@ -161,8 +161,17 @@ extension RESPConnection {
         let storeForm = ([ "zunionstore", "zinterstore", "zdiffstore"] as [StaticString]).contains { equalFolded(word, $0) }
         let numkeysAt = ([ "lmpop", "zmpop", "zunion", "zinter", "zdiff", "zintercard"] as [StaticString]).contains { equalFolded(word, $0) } ? 1
             : equalFolded(word, "blmpop") || equalFolded(word, "bzmpop") || storeForm ? 2 : 0
-        guard first != 0 || numkeysAt != 0 else { return error(out, "ERR The command has no key arguments") }
+        let streamsFrom = equalFolded(word, "xread") ? 1 : equalFolded(word, "xreadgroup") ? 4 : 0
+        guard first != 0 || numkeysAt != 0 || streamsFrom != 0 else { return error(out, "ERR The command has no key arguments") }
         guard arity > 0 ? argc == arity : argc >= -arity else { return error(out, "ERR Invalid number of arguments specified for command") }
+        if streamsFrom != 0 {
+            guard let (at, n) = streamReadKeys(argc: argc, searchFrom: streamsFrom) else {
+                return error(out, "ERR Invalid arguments specified for command")
+            }
+            out.appendRESPArrayHeader(n)
+            for i in 0..<n { out.appendRESPBulk(argument(2 + at + i)) }
+            return .proceed
+        }
         if numkeysAt != 0 {
             // redis's genericGetKeys: atoi of numkeys, at least 1 and no more than the words left.
             let n = cAtoi(argument(2 + numkeysAt))
@@ -179,6 +188,41 @@ extension RESPConnection {
         out.appendRESPArrayHeader(keys.count)
         for k in keys { out.appendRESPBulk(argument(k)) }
         return .proceed
+    }
+
+    /// XREAD / XREADGROUP's keys (the first key's position in the command, their number) as
+    /// redis 7.0 finds them: its key spec first (the first STREAMS from `searchFrom` on, the last
+    /// word not looked at, then half the words after it), and when that range is out of bounds
+    /// its xreadGetKeys (the options skipped to STREAMS; an even, non-zero number of words after).
+    private func streamReadKeys(argc: Int, searchFrom: Int) -> (Int, Int)? {
+        var first = 0
+        var i = searchFrom
+        while i < argc - 1 {
+            if equalFolded(argument(2 + i), "streams") { first = i + 1; break }
+            i += 1
+        }
+        guard first != 0 else { return nil }
+        let last = first + (argc - first) / 2 - 1
+        if last < argc && last >= first && first < argc { return (first, last - first + 1) }
+        var streamsAt = -1
+        i = 1
+        while i < argc {
+            let w = argument(2 + i)
+            if equalFolded(w, "block") || equalFolded(w, "count") {
+                i += 1
+            } else if equalFolded(w, "group") {
+                i += 2
+            } else if equalFolded(w, "streams") {
+                streamsAt = i
+                break
+            } else if !equalFolded(w, "noack") {
+                break
+            }
+            i += 1
+        }
+        let words = argc - streamsAt - 1
+        guard streamsAt != -1, words > 0, words % 2 == 0 else { return nil }
+        return (streamsAt + 1, words / 2)
     }
 
     /// C's atoi, as redis's genericGetKeys reads numkeys: blanks, a sign, digits, then anything

@@ -348,17 +348,13 @@ extension RESPConnection {
 
 extension RESPConnection {
     static let streamInfoCommands: [RESPCommand] = [
-        RESPCommand("xinfo", arity: -2, subcommands: ["consumers", "groups", "help"]) { c, out in c.containerHelp(out) ?? c.streamInfo(out) },
+        RESPCommand("xinfo", arity: -2, subcommands: ["consumers", "groups", "stream", "help"]) { c, out in c.containerHelp(out) ?? c.streamInfo(out) },
     ]
 
-    /// XINFO GROUPS key / XINFO CONSUMERS key group (XINFO STREAM is not implemented: refused
-    /// and counted in resp_unsupported_type_errors).
+    /// XINFO GROUPS key / XINFO CONSUMERS key group / XINFO STREAM key [FULL [COUNT n]]
+    /// (RESPConnection+StreamInfo.swift).
     func streamInfo(_ out: OutputBuffer) -> HandlerAction {
-        let groups = argument(1, is: "groups"), consumers = argument(1, is: "consumers")
-        guard groups || consumers else {
-            stats.add(RESPCounter.unsupportedTypes.rawValue)
-            return error(out, "ERR swiftcached does not implement XINFO STREAM yet")
-        }
+        let groups = argument(1, is: "groups")
         let key = argument(2)
         let stream: StreamLog
         switch streamLookup(key) {
@@ -366,6 +362,7 @@ extension RESPConnection {
         case .wrongType: return error(out, Self.wrongType)
         default: return error(out, "ERR no such key")
         }
+        if argument(1, is: "stream") { return streamInfoStream(stream, out) }
         if groups {
             let all = stream.groupsInfo()
             out.appendRESPArrayHeader(all.count)

@@ -5,7 +5,8 @@
 // a deleted one with no fields), its `>` reads when the stream has entries past the group's last
 // ID (delivered, and pending unless NOACK). Otherwise, with BLOCK, the client blocks through the
 // lists' registry (ListWaits, kind `.xread`, `$` resolved to the top ID now): an XADD to any of
-// its keys claims and wakes it, and it reads again (served: the one stream with entries, at most
+// its keys, or a RENAME / COPY / MOVE / SWAPDB putting a stream there, claims and wakes it (a group
+// read whose group the stream now under the key lacks answers NOGROUP, as redis 7.0), and it reads again (served: the one stream with entries, at most
 // COUNT, 1,000 without one as redis's XREAD_BLOCKED_DEFAULT_COUNT; nothing: it blocks again under
 // the first park's timer). A timeout or CLIENT UNBLOCK answers the null array (UNBLOCKED with ERROR).
 import Broker
@@ -182,9 +183,16 @@ extension RESPConnection {
         }
         listBlock = nil
         switch outcome {
-        case .delivered(let served, _):
+        case .delivered(let served, let source):
             var until = StreamID.max
             if case .streamTop(let top) = served { until = top }
+            // redis 7.0's serveClientsBlockedOnStreamKey: the stream now under the readied key
+            // (an XADD after XGROUP DESTROY, a RENAME or COPY of another stream) has no such group.
+            if let group, source < block.keys.count,
+               case .stream(let s, _) = block.keys[source].withUnsafeBytes({ streamLookup($0, database: block.database) }),
+               !group.name.withUnsafeBytes({ s.hasGroup($0) }) {
+                return error(out, "NOGROUP the consumer group this client was blocked on no longer exists")
+            }
             if let reply = streamReadReply(keys: block.keys, ids: ids, group: group, database: block.database, count: count, first: true,
                                            until: until) {
                 reply.bytes.withUnsafeBytes { out.append($0) }

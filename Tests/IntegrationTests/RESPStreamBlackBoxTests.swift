@@ -3,9 +3,10 @@
 // nodes, XSETID, XREAD with COUNT, `$`, several streams and BLOCK served by another client's
 // XADD or timing out, key commands on a stream, WRONGTYPE both ways, RESP3, t-class keyspace
 // notifications, and consumer groups: XGROUP, XREADGROUP with `>`, history, NOACK and BLOCK,
-// XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS/CONSUMERS) against swiftcached with -t 2 and
-// against redis-server 7.0, compared line by line (IDs made from the clock and idle times are
-// masked by the script).
+// XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS/CONSUMERS/STREAM [FULL], COMMAND GETKEYS of
+// XREAD/XREADGROUP, blocked reads woken by RENAME/COPY/MOVE/SWAPDB) against swiftcached with -t 2
+// and against redis-server 7.0, compared line by line (IDs made from the clock, idle and delivery
+// times, and XINFO STREAM's radix-tree figures are masked by the script).
 //
 // redis-server is a prerequisite (Tools/deps.sh test installs it): without it the test fails with
 // a message, it is never skipped.

@@ -13,13 +13,17 @@ new, generic); consumer groups: XGROUP's subcommands and errors, XREADGROUP (`>`
 deleted entry, NOACK, COUNT, BLOCK served by an XADD and timing out, NOGROUP), XACK, XPENDING
 (summary, extended with IDLE and a consumer), XCLAIM (IDLE, TIME, RETRYCOUNT, FORCE, JUSTID,
 LASTID, a deleted entry dropped), XAUTOCLAIM (COUNT, JUSTID, the cursor, deleted IDs), XINFO
-GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS.
+GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS, XINFO STREAM (plain
+and FULL with COUNT, RESP2 and RESP3, its errors); COMMAND GETKEYS of XREAD/XREADGROUP; blocked
+reads woken by RENAME, COPY, MOVE, SWAPDB (and NOGROUP when the new stream lacks the group).
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
 written `<clock-id>` and its bulk length `$N`. Explicit IDs in the cases are small numbers, so
 nothing else of an ID is masked. XPENDING's idle time (milliseconds since the last delivery) is
-written `<idle>` in its extended rows; its delivery counts are compared.
+written `<idle>` in its extended rows; its delivery counts are compared. XINFO STREAM's
+radix-tree-keys and radix-tree-nodes (redis's radix tree; swiftcached reports its emulated node
+count, on purpose) are written `<radix>`, and FULL's delivery and seen times (Unix ms) `<time>`.
 
 Usage: resp_streams.py --port P
 """
@@ -59,7 +63,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3"]
+    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2"] + ["w%d" % q for q in range(1, 8)]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -194,6 +198,50 @@ def main():
     out.append("resp3: %r" % b"".join(waiter.reply() for _ in range(4)))
     for x in (waiter, producer):
         x.sock.close()
+    # A stream put under a key by RENAME, COPY, MOVE or SWAPDB serves the clients blocked on it
+    # (redis's ready keys), as XADD does; a list put there does not; a group read whose group the
+    # new stream lacks, or whose group XGROUP DESTROY removed, answers NOGROUP.
+    src = k("wsrc")
+    c = Conn(args.port)
+    c.send(mb("XADD", src, "5-0", "f", "v") + mb("XGROUP", "CREATE", src, "g", "0") + mb("XADD", k("wnog"), "1-0", "a", "b")
+           + mb("XGROUP", "CREATE", k("w2"), "g", "$", "MKSTREAM") + mb("XGROUP", "CREATE", k("w3"), "g", "$", "MKSTREAM")
+           + mb("XGROUP", "CREATE", k("w4"), "g", "$", "MKSTREAM") + mb("SELECT", 1) + mb("DEL", k("w5"), k("w6"))
+           + mb("XADD", k("w6"), "1-0", "a", "b") + mb("SELECT", 0))
+    for _ in range(9):
+        c.reply()
+    c.sock.close()
+
+    def woken(name, request, action):
+        waiter = Conn(args.port)
+        waiter.send(request)
+        time.sleep(0.3)
+        actor = Conn(args.port)
+        actor.send(action)
+        did = b"".join(actor.reply() for _ in range(count_requests(action)))
+        waiter.sock.settimeout(5)
+        out.append("%s: %r %r" % (name, did, waiter.reply()))
+        for x in (waiter, actor):
+            x.sock.close()
+
+    w1, w2, w3, w4, w5, w6, w7 = (k("w%d" % q) for q in range(1, 8))
+    woken("copy wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w1, "$"), mb("COPY", src, w1))
+    woken("copy below id", mb("XREAD", "BLOCK", 300, "STREAMS", w1, "5-0"), mb("DEL", w1) + mb("COPY", src, w1))
+    woken("copy replace group", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w2, ">"), mb("COPY", src, w2, "REPLACE"))
+    woken("rename nogroup", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w3, ">"), mb("RENAME", k("wnog"), w3))
+    woken("destroy nogroup", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w4, ">"), mb("XGROUP", "DESTROY", w4, "g"))
+    woken("rename wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", n, w7, "$", "$"), mb("RENAME", w1, w7))
+    woken("move wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w5, "$"),
+          mb("SELECT", 1) + mb("XADD", w5, "1-0", "a", "b") + mb("MOVE", w5, 0))
+    woken("swapdb wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w6, "$"), mb("SWAPDB", 0, 1) + mb("SWAPDB", 0, 1))
+    woken("list not", mb("XREAD", "BLOCK", 300, "STREAMS", k("wl"), "$"), mb("RPUSH", k("wl"), "x"))
+    woken("multi rename", mb("XREAD", "BLOCK", 2000, "STREAMS", w1, "$"),
+          mb("MULTI") + mb("RENAME", w7, w1) + mb("EXEC"))
+    c = Conn(args.port)
+    c.send(mb("SELECT", 1) + mb("DEL", w5, w6) + mb("SELECT", 0))
+    for _ in range(3):
+        c.reply()
+    c.sock.close()
+
     sk = k("str")
     case("wrongtype", mb("SET", sk, "x") + mb("XADD", sk, "*", "f", "v") + mb("XLEN", sk) + mb("XRANGE", sk, "-", "+") + mb("XREVRANGE", sk, "+", "-")
          + mb("XDEL", sk, "1-0") + mb("XTRIM", sk, "MAXLEN", 1) + mb("XSETID", sk, "1-0") + mb("XREAD", "STREAMS", sk, "0")
@@ -220,6 +268,18 @@ def main():
     got = b"".join(c.reply() for _ in range(9))
     out.append("big: %r" % got)
     c.sock.close()
+
+    # COMMAND GETKEYS of XREAD / XREADGROUP: redis's key spec (the first STREAMS, half the words
+    # after it), its xreadGetKeys when that range is out of bounds, and its errors.
+    gk = [("XREAD", "STREAMS", "a", "b", "0", "0"), ("XREAD", "COUNT", 1, "BLOCK", 0, "STREAMS", "a", "0"), ("XREAD", "STREAMS", "a", "b", "0"),
+          ("XREAD", "STREAMS"), ("XREAD", "FOO", "STREAMS", "a", "0"), ("XREAD", "streams", "streams", "streams", "0", "0"),
+          ("XREAD", "COUNT", "STREAMS", "a", "0"), ("XREAD", "BLOCK", 1, "a", "b"), ("XREAD", "COUNT", 1, "STREAMS", "a"),
+          ("XREAD", "a", "b", "STREAMS"), ("XREAD", "STREAMS", "a", "STREAMS"), ("xread", "STREAMS", "a", "b", "c", "0", "0", "0"),
+          ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "0"), ("XREADGROUP", "GROUP", "streams", "c", "STREAMS", "a", ">"),
+          ("XREADGROUP", "GROUP", "g", "c", "NOACK", "COUNT", 2, "STREAMS", "a", "b", ">", ">"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "a", "b", ">"),
+          ("XREADGROUP", "STREAMS", "a", "b"), ("XREADGROUP", "STREAMS", "a", "b", "c", "d", "STREAMS", "x"),
+          ("XREADGROUP", "STREAMS", "a", "b", "c", "STREAMS", "x"), ("XREADGROUP", "STREAMS", "a", "b", "c", "d", "e", "f")]
+    case("getkeys", b"".join(mb("COMMAND", "GETKEYS", *c) for c in gk))
 
     # Consumer groups.
     g, gf = k("grp"), k("gflow")
@@ -292,6 +352,38 @@ def main():
          + mb("XINFO", "GROUPS", xi) + mb("XTRIM", xi, "MAXLEN", 0) + mb("XINFO", "GROUPS", xi) + mb("XINFO", "CONSUMERS", xi, "g")
          + mb("XINFO", "CONSUMERS", xi, "nog") + mb("XINFO", "GROUPS", n) + mb("XINFO", "GROUPS", k("str")) + mb("XINFO", "HELP")
          + mb("XINFO", "FOO") + mb("XINFO", "GROUPS") + mb("XINFO", "CONSUMERS", xi))
+    # XINFO STREAM [FULL [COUNT n]]: radix-tree-keys and radix-tree-nodes are redis's radix
+    # tree's own (swiftcached reports its emulated node count, README says so) and are masked;
+    # FULL's delivery and seen times are Unix milliseconds of each server's clock, masked too.
+    xs, xe = k("xst"), k("xst2")
+    fill = b"".join(mb("XADD", xs, "%d-0" % q, "f", "v%d" % q) for q in range(1, 13))
+    reqs = (fill + mb("XINFO", "STREAM", xs) + mb("XDEL", xs, "2-0") + mb("XDEL", xs, "1-0") + mb("XINFO", "STREAM", xs)
+            + mb("XGROUP", "CREATE", xs, "g", "0") + mb("XGROUP", "CREATE", xs, "a", "$") + mb("XGROUP", "CREATE", xs, "b", "5-0", "ENTRIESREAD", 3)
+            + mb("XREADGROUP", "GROUP", "g", "bob", "COUNT", 3, "STREAMS", xs, ">") + mb("XREADGROUP", "GROUP", "g", "al", "COUNT", 2, "STREAMS", xs, ">")
+            + mb("XGROUP", "CREATECONSUMER", xs, "b", "zed") + mb("XCLAIM", xs, "g", "al", 0, "3-0", "RETRYCOUNT", 4)
+            + mb("XINFO", "STREAM", xs) + mb("XINFO", "STREAM", xs, "FULL") + mb("XINFO", "STREAM", xs, "full", "count", 2)
+            + mb("XINFO", "STREAM", xs, "FULL", "COUNT", 0) + mb("XINFO", "STREAM", xs, "FULL", "COUNT", -3)
+            + mb("XTRIM", xs, "MAXLEN", 0) + mb("XINFO", "STREAM", xs) + mb("XINFO", "STREAM", xs, "FULL") + mb("XADD", xs, "20-0", "x", "y")
+            + mb("XINFO", "STREAM", xs) + mb("XGROUP", "CREATE", xe, "g", "$", "MKSTREAM") + mb("XINFO", "STREAM", xe)
+            + mb("XINFO", "STREAM", xe, "FULL") + mb("XADD", xe, "1-0", "a", "b") + mb("XDEL", xe, "1-0") + mb("XINFO", "STREAM", xe)
+            + mb("XINFO", "STREAM", n) + mb("XINFO", "STREAM", n, "FOO") + mb("XINFO", "STREAM", k("str")) + mb("XINFO", "STREAM", xs, "FOO")
+            + mb("XINFO", "stream", xs, "FULL", "COUNT") + mb("XINFO", "STREAM", xs, "FULL", "FOO", 1) + mb("XINFO", "STREAM", xs, "FULL", "COUNT", "x")
+            + mb("XINFO", "STREAM", xs, "FULL", "COUNT", 1, "X") + mb("XINFO", "STREAM") + mb("XINFO", "STREAM", xs, "COUNT", 1, "FULL"))
+
+    def info_mask(b):
+        b = re.sub(rb"(\$1[56]\r\nradix-tree-(?:keys|nodes)\r\n):\d+\r\n", rb"\1:<radix>\r\n", b)
+        return re.sub(rb":1\d{12}\r\n", b":<time>\r\n", b)
+
+    for proto in (2, 3):
+        c = Conn(args.port)
+        if proto == 3:
+            c.send(mb("HELLO", 3))
+            c.reply()
+        c.send(mb("DEL", xs, xe) + reqs)
+        got = b"".join(c.reply() for _ in range(1 + count_requests(reqs)))
+        out.append("xinfo stream resp%d: %r" % (proto, info_mask(mask(got))))
+        c.sock.close()
+
     gb = k("gblk")
     waiter = Conn(args.port)
     waiter.send(mb("XGROUP", "CREATE", gb, "grp", "$", "MKSTREAM") + mb("XREADGROUP", "GROUP", "grp", "w", "BLOCK", 5000, "STREAMS", gb, ">"))

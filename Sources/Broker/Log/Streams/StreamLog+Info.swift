@@ -74,3 +74,84 @@ extension StreamLog {
         }
     }
 }
+
+// XINFO STREAM [FULL [COUNT n]] (redis 7.0.15's xinfoReplyWithStreamInfo): the stream's figures,
+// and with FULL its groups' PELs and consumers, all read under one hold of the stream's lock.
+extension StreamLog {
+    public struct StreamInfo: Sendable {
+        public let length: Int
+        /// The emulated listpack nodes (redis's radix-tree keys; we keep no radix tree).
+        public let nodes: Int
+        public let lastID: StreamID
+        public let maxDeletedID: StreamID
+        public let entriesAdded: UInt64
+        /// redis's first_id: the first live entry's ID, 0-0 when the stream is empty.
+        public let recordedFirstID: StreamID
+        public let groups: Int
+    }
+
+    public struct FullGroupInfo: Sendable {
+        public let group: GroupInfo
+        /// The group's PEL in ID order, at most the COUNT asked: ID, consumer, last delivery (Unix ms), deliveries.
+        public let pending: [(id: StreamID, consumer: [UInt8], deliveryTime: UInt64, deliveries: UInt64)]
+        public let consumers: [FullConsumerInfo]
+    }
+
+    public struct FullConsumerInfo: Sendable {
+        public let name: [UInt8]
+        public let seenTime: UInt64
+        public let pendingCount: Int
+        /// Its pending entries in ID order, at most the COUNT asked: ID, last delivery, deliveries.
+        public let pending: [(id: StreamID, deliveryTime: UInt64, deliveries: UInt64)]
+    }
+
+    /// Lock held: the figures XINFO STREAM starts with.
+    func lockedStreamInfo() -> StreamInfo {
+        StreamInfo(length: length, nodes: nodes.count, lastID: lastID, maxDeletedID: maxDeletedID, entriesAdded: entriesAdded,
+                   recordedFirstID: length > 0 ? lockedFirstValidID : .zero, groups: groups.count)
+    }
+
+    /// XINFO STREAM: the figures and the first and last live entries (ID and fields as a RESP
+    /// array, copied: a range's fields point into the log only during its visit; nil: empty).
+    public func streamInfo() -> (StreamInfo, first: (StreamID, [UInt8])?, last: (StreamID, [UInt8])?) {
+        withStreamLock {
+            let info = lockedStreamInfo()
+            var first: (StreamID, [UInt8])?
+            var last: (StreamID, [UInt8])?
+            lockedRange(start: .zero, end: .max, count: 1) { first = ($0.id, Array($0.fields)) }
+            if first != nil {
+                let top = lockedLastValidID
+                lockedRange(start: top, end: top, count: 1) { last = ($0.id, Array($0.fields)) }
+            }
+            return (info, first, last)
+        }
+    }
+
+    /// XINFO STREAM FULL: the figures, the first `count` entries (0: all) through `entry`, and
+    /// the groups by name with at most `count` PEL rows each (0: all).
+    public func fullStreamInfo(count: Int, entry: (Entry) -> Void) -> (StreamInfo, [FullGroupInfo]) {
+        withStreamLock {
+            let info = lockedStreamInfo()
+            lockedRange(start: .zero, end: .max, count: count, entry)
+            let first = lockedFirstValidID
+            let limit = count == 0 ? Int.max : count
+            let all = groups.sorted { $0.name.lexicographicallyPrecedes($1.name) }.map { g in
+                let summary = GroupInfo(name: g.name, consumers: g.consumers.count, pending: g.pel.count, lastDelivered: g.lastID,
+                                        entriesRead: g.entriesRead == -1 ? nil : g.entriesRead, lag: lockedLag(g, first: first))
+                let rows = g.pelOrder.prefix(limit).map { id in
+                    let p = g.pel[id]!
+                    return (id: id, consumer: p.consumer, deliveryTime: p.deliveryTime, deliveries: p.deliveryCount)
+                }
+                let consumers = g.consumers.map { c in
+                    FullConsumerInfo(name: c.name, seenTime: c.seenTime, pendingCount: c.pending.count,
+                                     pending: c.pending.prefix(limit).map { id in
+                                         let p = g.pel[id]!
+                                         return (id: id, deliveryTime: p.deliveryTime, deliveries: p.deliveryCount)
+                                     })
+                }
+                return FullGroupInfo(group: summary, pending: rows, consumers: consumers)
+            }
+            return (info, all)
+        }
+    }
+}
