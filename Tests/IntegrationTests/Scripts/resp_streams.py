@@ -232,7 +232,13 @@ def main():
     woken("rename wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", n, w7, "$", "$"), mb("RENAME", w1, w7))
     woken("move wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w5, "$"),
           mb("SELECT", 1) + mb("XADD", w5, "1-0", "a", "b") + mb("MOVE", w5, 0))
-    woken("swapdb wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w6, "$"), mb("SWAPDB", 0, 1) + mb("SWAPDB", 0, 1))
+    # One SWAPDB wakes the reader; the swap back comes after its reply (a second SWAPDB pipelined
+    # right behind the first can run before the woken reader's worker reads: README).
+    woken("swapdb wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w6, "$"), mb("SWAPDB", 0, 1))
+    c = Conn(args.port)
+    c.send(mb("SWAPDB", 0, 1))
+    c.reply()
+    c.sock.close()
     woken("list not", mb("XREAD", "BLOCK", 300, "STREAMS", k("wl"), "$"), mb("RPUSH", k("wl"), "x"))
     woken("multi rename", mb("XREAD", "BLOCK", 2000, "STREAMS", w1, "$"),
           mb("MULTI") + mb("RENAME", w7, w1) + mb("EXEC"))
