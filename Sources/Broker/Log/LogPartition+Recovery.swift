@@ -1,6 +1,6 @@
 // Start-up recovery of a partition from its segment files, before any other thread runs. Every
 // segment is read (mapped) and checked batch by batch: frame, CRC-32C, records filling the
-// payload, base offsets dense from the segment's name on. At the first batch that fails — a torn
+// payload, base offsets rising from the segment's name on (dense but where compaction left gaps). At the first batch that fails — a torn
 // tail after a crash, or a damaged byte anywhere — the segment is cut to its last valid batch and
 // every later segment is removed (Kafka recovers the same way: offsets stay dense). The indexes
 // are rebuilt from the batches and their files rewritten when they disagree.
@@ -28,13 +28,16 @@ extension LogPartition {
     /// Rebuilds the segment list from the files; lines of what was cut go to `notes`.
     func recover(nowMs: UInt64, notes: inout [String]) {
         guard let directory else { return }
+        Self.removeCleanedLeftovers(directory, notes: &notes)
         let bases = Self.segmentBases(directory)
         var found: [LogSegment] = []
         var expected: UInt64?
         var cutRest = false
         for (i, base) in bases.enumerated() {
             let seg = LogSegment(baseOffset: base, createdMs: nowMs, directory: directory, descriptors: descriptors)
-            if cutRest || (expected != nil && base != expected!) {
+            // Compaction may leave a gap before a segment (its predecessor's last records, or a
+            // whole segment, removed): a base at or past the expected offset follows.
+            if cutRest || (expected != nil && base < expected!) {
                 if !cutRest { notes.append("log \(directory): segment \(base) does not follow offset \(expected!); removed with every later one") }
                 cutRest = true
                 seg.removeFiles(descriptors: descriptors)
@@ -53,6 +56,7 @@ extension LogPartition {
                 seg.removeFiles(descriptors: descriptors)
                 continue
             }
+            if let prev = found.last, prev.nextOffset < base { prev.nextOffset = base }
             seg.flushed = seg.size
             seg.memoryStart = seg.size
             seg.created = true
@@ -87,7 +91,8 @@ extension LogPartition {
         let bytes = UnsafeRawBufferPointer(start: map, count: size)
         var pos = 0
         var next = seg.baseOffset
-        while let h = LogBatch.check(bytes, at: pos, expected: next) {
+        // Offsets rise from batch to batch; a compacted segment's leave gaps.
+        while let h = LogBatch.check(bytes, at: pos, expected: nil), h.baseOffset >= next {
             seg.noteBatch(h, at: pos)
             pos += h.length
             next = h.nextOffset

@@ -36,6 +36,9 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// A Redis stream reads this topic (its own, or one it adopted: StreamStore): the broker
     /// port's `delete` refuses it, the stream's key is what deletes it.
     let readByStream = Atomic<Bool>(false)
+    /// `cleanup=compact`: a record without a key is refused (read without the topic lock on every append).
+    private let compacted = Atomic<Bool>(false)
+    public var isCompacted: Bool { compacted.load(ordering: .relaxed) }
 
     /// Groups one topic keeps offsets for.
     public static let maxGroups = 1000
@@ -44,6 +47,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
         self.name = name
         self.config = config
         self.directory = directory
+        compacted.store(config.cleanup == .compact, ordering: .relaxed)
         partitions = (0..<config.partitions).map { i in
             LogPartition(id: i, config: config, directory: directory.map { $0 + "/\(i)" }, descriptors: descriptors,
                          memory: memory, nowMs: nowMs)
@@ -53,6 +57,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// A redeclaration's settings (the partition count cannot change: keys would move).
     func update(_ c: LogConfig) {
         lock.withLock { config = c }
+        compacted.store(c.cleanup == .compact, ordering: .relaxed)
         for p in partitions { p.lock.withLock { p.config = c } }
     }
 
