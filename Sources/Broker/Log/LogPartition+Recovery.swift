@@ -1,6 +1,7 @@
 // Start-up recovery of a partition from its segment files, before any other thread runs. Every
 // segment is read (mapped) and checked batch by batch: frame, CRC-32C, records filling the
-// payload, base offsets rising from the segment's name on (dense but where compaction left gaps). At the first batch that fails — a torn
+// payload, base offsets dense from the segment's name on (in a compacted topic rising, with the
+// gaps compaction left). At the first batch that fails — a torn
 // tail after a crash, or a damaged byte anywhere — the segment is cut to its last valid batch and
 // every later segment is removed (Kafka recovers the same way: offsets stay dense). The indexes
 // are rebuilt from the batches and their files rewritten when they disagree.
@@ -35,16 +36,18 @@ extension LogPartition {
         var cutRest = false
         for (i, base) in bases.enumerated() {
             let seg = LogSegment(baseOffset: base, createdMs: nowMs, directory: directory, descriptors: descriptors)
-            // Compaction may leave a gap before a segment (its predecessor's last records, or a
-            // whole segment, removed): a base at or past the expected offset follows.
-            if cutRest || (expected != nil && base < expected!) {
+            // In a compacted topic a gap may come before a segment (its predecessor's last
+            // records, or a whole segment, removed): a base past the expected offset follows.
+            // Elsewhere offsets are dense and a gap is a lost segment.
+            let gaps = config.cleanup == .compact
+            if cutRest || (expected != nil && (gaps ? base < expected! : base != expected!)) {
                 if !cutRest { notes.append("log \(directory): segment \(base) does not follow offset \(expected!); removed with every later one") }
                 cutRest = true
                 seg.removeFiles(descriptors: descriptors)
                 memory.recoverySegmentsRemoved.wrappingAdd(1, ordering: .relaxed)
                 continue
             }
-            let (valid, fileSize) = Self.scan(seg)
+            let (valid, fileSize) = Self.scan(seg, gaps: gaps)
             if valid < fileSize {
                 _ = RecordFile.truncate(path: seg.path!, to: valid)
                 memory.recoveryTruncatedBytes.wrappingAdd(fileSize - valid, ordering: .relaxed)
@@ -78,7 +81,7 @@ extension LogPartition {
 
     /// Checks `seg`'s file batch by batch, noting each valid one; returns the bytes up to the
     /// last valid batch and the file's size.
-    static func scan(_ seg: LogSegment) -> (valid: Int, size: Int) {
+    static func scan(_ seg: LogSegment, gaps: Bool = false) -> (valid: Int, size: Int) {
         guard let path = seg.path else { return (0, 0) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return (0, 0) }
@@ -91,8 +94,8 @@ extension LogPartition {
         let bytes = UnsafeRawBufferPointer(start: map, count: size)
         var pos = 0
         var next = seg.baseOffset
-        // Offsets rise from batch to batch; a compacted segment's leave gaps.
-        while let h = LogBatch.check(bytes, at: pos, expected: nil), h.baseOffset >= next {
+        // Offsets are dense from batch to batch; a compacted topic's rise with gaps.
+        while let h = LogBatch.check(bytes, at: pos, expected: gaps ? nil : next), h.baseOffset >= next {
             seg.noteBatch(h, at: pos)
             pos += h.length
             next = h.nextOffset
