@@ -76,6 +76,8 @@ import Glibc
             if n == 0 { break }
         }
         #expect(values.count == kept.count)
+        // One record a read: never an empty read before the end (a claim counts records, not offsets).
+        #expect(groupOffsetsOneByOne(t, "one") == kept)
     }
 
     @Test func aTombstoneRemovesItsKeyThenExpires() throws {
@@ -132,6 +134,7 @@ import Glibc
         let p = t.partitions[0]
         #expect(allRecords(p).map(\.0) == expected.map(UInt64.init))
         #expect(p.figures.endOffset == UInt64(keys.count))
+        #expect(groupOffsetsOneByOne(t, "after") == expected.map(UInt64.init), "runs rebuilt by recovery")
         #expect(h.broker.logs.memory.indexesRebuilt.load(ordering: .relaxed) == 0)
         #expect(h.broker.logs.memory.recoverySegmentsRemoved.load(ordering: .relaxed) == 0)
         #expect(h.broker.logs.memory.recoveryTruncatedBytes.load(ordering: .relaxed) == 0)
@@ -170,4 +173,17 @@ private func expectedOffsets(_ keys: [String], closedEnd: Int) -> [Int] {
     var last: [String: Int] = [:]
     for i in 0..<closedEnd { last[keys[i]] = i }
     return (0..<keys.count).filter { $0 >= closedEnd || last[keys[$0]] == $0 }
+}
+
+/// The offsets a new group reads one record a read, until a read is empty.
+private func groupOffsetsOneByOne(_ t: LogTopic, _ group: String) -> [UInt64] {
+    var out: [UInt64] = []
+    while true {
+        var n = 0
+        _ = t.read(group: group, partition: nil, maxRecords: 1) { _, r in
+            out.append(r.offset)
+            n += 1
+        }
+        if n == 0 || out.count > 10_000 { return out }
+    }
 }

@@ -103,7 +103,11 @@ extension LogPartition {
     /// left the list meanwhile or the file could not be written (the old one stays).
     private func swapCompacted(_ old: LogSegment, buffer: inout ByteBuffer, kept: [(LogBatchHeader, Int)]) -> Bool {
         let fresh = LogSegment(baseOffset: old.baseOffset, createdMs: old.createdMs, directory: directory, descriptors: descriptors)
-        for (h, at) in kept { fresh.noteBatch(h, at: at) }
+        fresh.runs = []
+        for (h, at) in kept {
+            fresh.noteBatch(h, at: at)
+            fresh.noteRun(h)
+        }
         fresh.nextOffset = old.nextOffset
         fresh.sealed = true
         var pinned: (DescriptorCache.Slot, Int32)?
@@ -153,6 +157,47 @@ extension LogPartition {
             }
         }
         return swapped
+    }
+
+    /// Lock held: claims up to `records` records from `from` (the log start if older): the first
+    /// offset holding one, the offset after the last one claimed (past any gap compaction left
+    /// before it, or up to the log end when fewer were there) and how many records.
+    func lockedClaim(from: UInt64, records: Int) -> (from: UInt64, upper: UInt64, count: Int) {
+        var at = max(from, lockedStartOffset)
+        let end = lockedEndOffset
+        guard at < end, records > 0 else { return (at, at, 0) }
+        var i = segments.count - 1
+        while segments[i].baseOffset > at { i -= 1 }
+        var first: UInt64?
+        var left = UInt64(records)
+        while left > 0 && i < segments.count {
+            let s = segments[i]
+            at = max(at, s.baseOffset)
+            if let runs = s.runs {
+                // The first run that ends past `at`.
+                var lo = 0, hi = runs.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if runs[mid].base + runs[mid].count <= at { lo = mid + 1 } else { hi = mid }
+                }
+                while lo < runs.count && left > 0 {
+                    let start = max(at, runs[lo].base)
+                    let take = min(left, runs[lo].base + runs[lo].count - start)
+                    if first == nil { first = start }
+                    at = start + take
+                    left -= take
+                    lo += 1
+                }
+                if left > 0 { at = max(at, s.nextOffset) }
+            } else if s.nextOffset > at {
+                let take = min(left, s.nextOffset - at)
+                if first == nil { first = at }
+                at += take
+                left -= take
+            }
+            i += 1
+        }
+        return (first ?? at, at, records - Int(left))
     }
 
     /// Recovery: a `.cleaned` file is a compaction a crash stopped before its rename (the segment

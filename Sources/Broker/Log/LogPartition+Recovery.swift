@@ -73,6 +73,15 @@ extension LogPartition {
             expected = seg.nextOffset
         }
         guard !found.isEmpty else { return }
+        // A compacted topic's segments that hold every offset of theirs need no runs; one with
+        // gaps stays sealed (the last found gets a fresh active segment after it: appends are dense).
+        for s in found {
+            if let r = s.runs, r.count == 1, r[0].base == s.baseOffset, r[0].base + r[0].count == s.nextOffset { s.runs = nil }
+            if let r = s.runs, r.isEmpty, s.isEmpty { s.runs = nil }
+        }
+        if let last = found.last, last.runs != nil {
+            found.append(LogSegment(baseOffset: last.nextOffset, createdMs: nowMs, directory: directory, descriptors: descriptors))
+        }
         for s in found.dropLast() { s.sealed = true }
         // The active segment's indexes grow again: written anew when it is sealed.
         found[found.count - 1].indexesWritten = false
@@ -97,6 +106,7 @@ extension LogPartition {
         // Offsets are dense from batch to batch; a compacted topic's rise with gaps.
         while let h = LogBatch.check(bytes, at: pos, expected: gaps ? nil : next), h.baseOffset >= next {
             seg.noteBatch(h, at: pos)
+            if gaps { seg.noteRun(h) }
             pos += h.length
             next = h.nextOffset
         }
