@@ -47,6 +47,7 @@ import Glibc
             #expect(p.segments.last! === active && active.size == activeSize)
             #expect(p.lockedEndOffset == end)
         }
+        #expect(h.broker.logs.memory.memoryBytes.load(ordering: .relaxed) == p.figures.memoryBytes, "memory given back")
         // Nothing more to do until another segment closes.
         #expect(p.compact(nowMs: h.clock.now) == LogPartition.CompactionResult())
     }

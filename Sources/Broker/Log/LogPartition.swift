@@ -214,7 +214,12 @@ public final class LogPartition: @unchecked Sendable {
             case .again: continue
             case .disk(let s, let pos, let end):
                 let before = (at, count)
-                guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else { return (at, count) }
+                guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else {
+                    // Replaced meanwhile (compaction swapped it, retention took it): read on in
+                    // what is there now; the segment is out of the list, so this ends.
+                    if !stopped && lock.withLock({ s.deleted }) { continue }
+                    return (at, count)
+                }
                 // The whole file read and nothing left in memory: past a compacted tail too.
                 if !stopped && count < maxRecords && lock.withLock({ !s.deleted && end == s.size }) {
                     at = max(at, s.nextOffset)
