@@ -121,6 +121,10 @@ import Glibc
             #expect(r.segments > 0)
             expected = expectedOffsets(keys, closedEnd: Int(closedEnd))
             #expect(allRecords(p).map(\.0) == expected.map(UInt64.init))
+            // Declared `cleanup=delete` (and no retention) afterwards: the gaps must still recover.
+            guard case .success(var c) = LogConfig.parse(["segment_bytes=1024", "retention_ms=-1"]) else { return }
+            c.cleanup = .delete
+            #expect(h.broker.declareLog("disk", c) == .ok)
             h.broker.stop()
         }
         // A crash's leftover: recovery removes it and keeps the segment it did not replace.
@@ -131,6 +135,7 @@ import Glibc
         close(fd)
         let h = try BrokerHarness(dataDirectory: dir) { $0.fsync = .never }
         #expect(access(leftover, F_OK) != 0)
+        #expect(access(part + "/" + LogPartition.compactedMarker, F_OK) == 0)
         let t = try #require(h.broker.logTopic(named: "disk"))
         let p = t.partitions[0]
         #expect(allRecords(p).map(\.0) == expected.map(UInt64.init))

@@ -19,6 +19,8 @@ import Glibc
 extension LogPartition {
     /// The suffix of a compacted segment's file before it is renamed over the segment's.
     static let cleanedSuffix = ".cleaned"
+    /// The file in a partition directory once compaction rewrote one of its segments.
+    static let compactedMarker = "compacted"
 
     /// What one cleaning pass did.
     struct CompactionResult: Equatable {
@@ -111,6 +113,15 @@ extension LogPartition {
         fresh.nextOffset = old.nextOffset
         fresh.sealed = true
         var pinned: (DescriptorCache.Slot, Int32)?
+        if let directory, !markedCompacted {
+            // Before the first gap reaches a file: recovery must accept gaps in this partition even
+            // if the topic is declared `cleanup=delete` later.
+            let fd = open(directory + "/" + Self.compactedMarker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return false }
+            close(fd)
+            FileIO.syncDirectory(of: directory + "/" + Self.compactedMarker)
+            markedCompacted = true
+        }
         if let path = fresh.path, !kept.isEmpty {
             // The old file stays open while its readers finish: its descriptor outlives the rename.
             if let slot = old.slot, let (fd, _) = descriptors?.pin(slot) { pinned = (slot, fd) }

@@ -30,6 +30,7 @@ extension LogPartition {
     func recover(nowMs: UInt64, notes: inout [String]) {
         guard let directory else { return }
         Self.removeCleanedLeftovers(directory, notes: &notes)
+        markedCompacted = access(directory + "/" + Self.compactedMarker, F_OK) == 0
         let bases = Self.segmentBases(directory)
         var found: [LogSegment] = []
         var expected: UInt64?
@@ -39,7 +40,7 @@ extension LogPartition {
             // In a compacted topic a gap may come before a segment (its predecessor's last
             // records, or a whole segment, removed): a base past the expected offset follows.
             // Elsewhere offsets are dense and a gap is a lost segment.
-            let gaps = config.cleanup == .compact
+            let gaps = config.cleanup == .compact || markedCompacted
             if cutRest || (expected != nil && (gaps ? base < expected! : base != expected!)) {
                 if !cutRest { notes.append("log \(directory): segment \(base) does not follow offset \(expected!); removed with every later one") }
                 cutRest = true

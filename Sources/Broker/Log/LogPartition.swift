@@ -37,6 +37,9 @@ public final class LogPartition: @unchecked Sendable {
     /// and when the oldest tombstone it kept expires.
     var cleanedEnd: UInt64 = 0
     var tombstoneDueMs: UInt64 = .max
+    /// Timer thread and recovery only: the partition directory holds the `compacted` marker (its
+    /// segments may have gaps, whatever `cleanup` says now).
+    var markedCompacted = false
 
     init(id: Int, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64) {
         self.id = id
