@@ -43,6 +43,12 @@ extension BrokerConnection {
             swallow()
             return .proceed
         }
+        if spec.key == nil && topic.isCompacted {
+            broker.logs.memory.keylessRefused.wrappingAdd(1, ordering: .relaxed)
+            if !noreply { output.append(LogReply.needsKey) }
+            swallow()
+            return .proceed
+        }
         logKey.removeAll(keepingCapacity: true)
         if let k = spec.key { logKey.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[k])) }
         return beginMessage(flags: UInt32(flags), exptime: 0, length: Int(length), noreply: noreply,

@@ -39,6 +39,8 @@ struct ParkedLogRead {
 enum LogReply {
     static let badOption: StaticString = "CLIENT_ERROR bad log option\r\n"
     static let badKey: StaticString = "CLIENT_ERROR bad topic key\r\n"
+    /// Kafka refuses a record without a key on a compacted topic too.
+    static let needsKey: StaticString = "CLIENT_ERROR compacted topic cannot accept a record without a key\r\n"
     static let needsGroup: StaticString = "CLIENT_ERROR a topic read needs /group=<name>\r\n"
     static let oneTopic: StaticString = "CLIENT_ERROR a topic read names one topic\r\n"
     static let badPartition: StaticString = "CLIENT_ERROR no such partition\r\n"
@@ -122,6 +124,12 @@ extension BrokerConnection {
         }
         if let p = spec.partition, p >= topic.partitions.count {
             if !noreply { output.append(LogReply.badPartition) }
+            swallowRemaining = Int(length) + 2
+            return .proceed
+        }
+        if spec.key == nil && topic.isCompacted {
+            broker.logs.memory.keylessRefused.wrappingAdd(1, ordering: .relaxed)
+            if !noreply { output.append(LogReply.needsKey) }
             swallowRemaining = Int(length) + 2
             return .proceed
         }
@@ -340,6 +348,10 @@ extension BrokerConnection {
             ("log_appends_refused", String(m.appendsRefused.load(ordering: .relaxed))),
             ("log_segments_deleted", String(m.segmentsDeleted.load(ordering: .relaxed))),
             ("log_segments_dropped", String(m.segmentsDropped.load(ordering: .relaxed))),
+            ("log_compactions", String(m.compactions.load(ordering: .relaxed))),
+            ("log_compacted_records", String(m.compactedRecords.load(ordering: .relaxed))),
+            ("log_compacted_bytes", String(m.compactedBytes.load(ordering: .relaxed))),
+            ("log_keyless_refused", String(m.keylessRefused.load(ordering: .relaxed))),
             ("log_disk_reads", String(m.diskReads.load(ordering: .relaxed))),
             ("log_disk_read_errors", String(m.diskReadErrors.load(ordering: .relaxed))),
             ("log_recovery_truncated_bytes", String(m.recoveryTruncatedBytes.load(ordering: .relaxed))),

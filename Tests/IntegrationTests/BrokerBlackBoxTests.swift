@@ -7,6 +7,7 @@
 //   broker_logs.py        topics: declaration, keyed and unkeyed appends, two groups, seeks,
 //                         stats logs; then a restart on the same --data-dir
 //   broker_log_groups.py  topic groups: produce, membership and rebalance, reliable reads, kill -9
+//   broker_log_compaction.py  cleanup=compact: keyless refusals, newest per key, gaps, tombstones, restart
 //   broker_logs_crash.py  a topic's pipelined producer SIGKILLed with --fsync=always, restart, read
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
@@ -110,6 +111,27 @@ struct BrokerBlackBoxTests {
                 #expect(r.succeeded, "broker_logs.py \(phase) failed:\n\(r.report)\nserver log:\n\(server.log)")
                 #expect(r.output.contains("CHECKS PASSED"), "no success line:\n\(r.report)")
                 expectServerAlive(server, "broker_logs.py \(phase)")
+                server.stop()
+            }
+        }
+    }
+
+    @Test("log compaction through pymemcache: keyless records refused, newest per key kept, gaps read across, tombstones expire, a restart with --data-dir reads the same",
+          .timeLimit(.minutes(2)))
+    func brokerLogCompaction() async throws {
+        let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
+        let script = try IntegrationPaths.script("broker_log_compaction.py")
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-log-compaction")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        let state = dir.appendingPathComponent("state.json").path
+        for phase in ["compact", "restart"] {
+            try await withBrokerServer(["-t", "2", "--data-dir=\(data)"]) { server, brokerPort in
+                let r = try await ToolRunner.run(python, [script, String(brokerPort), phase, state], timeout: .seconds(60))
+                #expect(r.succeeded, "broker_log_compaction.py \(phase) failed:\n\(r.report)\nserver log:\n\(server.log)")
+                #expect(r.output.contains("CHECKS PASSED"), "no success line:\n\(r.report)")
+                expectServerAlive(server, "broker_log_compaction.py \(phase)")
                 server.stop()
             }
         }

@@ -15,6 +15,13 @@ public struct LogConfig: Sendable, Equatable {
     public var segmentBytes = 1 << 30
     /// A segment rolls once it is this old (0: never by age).
     public var segmentMs: UInt64 = 0
+    /// Kafka's `cleanup.policy`: `delete` (retention only) or `compact` (also the newest record
+    /// per key in the closed segments, LogPartition+Compaction.swift).
+    public enum Cleanup: String, Sendable, Equatable { case delete, compact }
+    public var cleanup = Cleanup.delete
+    /// A tombstone (empty value) of a compacted topic is dropped once older than this (Kafka's
+    /// `delete.retention.ms`, default 1 day).
+    public var deleteRetentionMs: UInt64 = 86_400_000
 
     public static let maxPartitions = 1024
 
@@ -46,8 +53,11 @@ public struct LogConfig: Sendable, Equatable {
                 guard let n = UInt64(v) else { return .failure(.badOption(String(w))) }
                 c.segmentMs = n
             case "cleanup":
-                // compact comes in a later session.
-                guard v == "delete" else { return .failure(.badOption(String(w))) }
+                guard let p = Cleanup(rawValue: String(v)) else { return .failure(.badOption(String(w))) }
+                c.cleanup = p
+            case "delete_retention_ms":
+                guard let n = UInt64(v) else { return .failure(.badOption(String(w))) }
+                c.deleteRetentionMs = n
             default:
                 return .failure(.badOption(String(w)))
             }
@@ -57,7 +67,7 @@ public struct LogConfig: Sendable, Equatable {
 
     /// The words that declare it again (topic.meta).
     public var words: String {
-        "partitions=\(partitions) retention_ms=\(retentionMs) retention_bytes=\(retentionBytes) segment_bytes=\(segmentBytes) segment_ms=\(segmentMs) cleanup=delete"
+        "partitions=\(partitions) retention_ms=\(retentionMs) retention_bytes=\(retentionBytes) segment_bytes=\(segmentBytes) segment_ms=\(segmentMs) cleanup=\(cleanup.rawValue) delete_retention_ms=\(deleteRetentionMs)"
     }
 }
 
@@ -82,6 +92,12 @@ public final class LogMemory: Sendable {
     public let groups = LogGroupCounters()
     /// Topics deleted (`delete <topic>`).
     public let topicsDeleted = Atomic<UInt64>(0)
+    /// Compaction (`cleanup=compact`): segment rewrites, records they removed, bytes reclaimed.
+    public let compactions = Atomic<UInt64>(0)
+    public let compactedRecords = Atomic<UInt64>(0)
+    public let compactedBytes = Atomic<UInt64>(0)
+    /// Records without a key refused by a compacted topic.
+    public let keylessRefused = Atomic<UInt64>(0)
 
     init(share: MemoryShare?, hotTailBytes: Int = 1 << 20) {
         self.share = share

@@ -1,6 +1,7 @@
 // Start-up recovery of a partition from its segment files, before any other thread runs. Every
 // segment is read (mapped) and checked batch by batch: frame, CRC-32C, records filling the
-// payload, base offsets dense from the segment's name on. At the first batch that fails — a torn
+// payload, base offsets dense from the segment's name on (in a compacted topic rising, with the
+// gaps compaction left). At the first batch that fails — a torn
 // tail after a crash, or a damaged byte anywhere — the segment is cut to its last valid batch and
 // every later segment is removed (Kafka recovers the same way: offsets stay dense). The indexes
 // are rebuilt from the batches and their files rewritten when they disagree.
@@ -28,20 +29,26 @@ extension LogPartition {
     /// Rebuilds the segment list from the files; lines of what was cut go to `notes`.
     func recover(nowMs: UInt64, notes: inout [String]) {
         guard let directory else { return }
+        Self.removeCleanedLeftovers(directory, notes: &notes)
+        markedCompacted = access(directory + "/" + Self.compactedMarker, F_OK) == 0
         let bases = Self.segmentBases(directory)
         var found: [LogSegment] = []
         var expected: UInt64?
         var cutRest = false
         for (i, base) in bases.enumerated() {
             let seg = LogSegment(baseOffset: base, createdMs: nowMs, directory: directory, descriptors: descriptors)
-            if cutRest || (expected != nil && base != expected!) {
+            // In a compacted topic a gap may come before a segment (its predecessor's last
+            // records, or a whole segment, removed): a base past the expected offset follows.
+            // Elsewhere offsets are dense and a gap is a lost segment.
+            let gaps = config.cleanup == .compact || markedCompacted
+            if cutRest || (expected != nil && (gaps ? base < expected! : base != expected!)) {
                 if !cutRest { notes.append("log \(directory): segment \(base) does not follow offset \(expected!); removed with every later one") }
                 cutRest = true
                 seg.removeFiles(descriptors: descriptors)
                 memory.recoverySegmentsRemoved.wrappingAdd(1, ordering: .relaxed)
                 continue
             }
-            let (valid, fileSize) = Self.scan(seg)
+            let (valid, fileSize) = Self.scan(seg, gaps: gaps)
             if valid < fileSize {
                 _ = RecordFile.truncate(path: seg.path!, to: valid)
                 memory.recoveryTruncatedBytes.wrappingAdd(fileSize - valid, ordering: .relaxed)
@@ -53,6 +60,7 @@ extension LogPartition {
                 seg.removeFiles(descriptors: descriptors)
                 continue
             }
+            if let prev = found.last, prev.nextOffset < base { prev.nextOffset = base }
             seg.flushed = seg.size
             seg.memoryStart = seg.size
             seg.created = true
@@ -66,6 +74,15 @@ extension LogPartition {
             expected = seg.nextOffset
         }
         guard !found.isEmpty else { return }
+        // A compacted topic's segments that hold every offset of theirs need no runs; one with
+        // gaps stays sealed (the last found gets a fresh active segment after it: appends are dense).
+        for s in found {
+            if let r = s.runs, r.count == 1, r[0].base == s.baseOffset, r[0].base + r[0].count == s.nextOffset { s.runs = nil }
+            if let r = s.runs, r.isEmpty, s.isEmpty { s.runs = nil }
+        }
+        if let last = found.last, last.runs != nil {
+            found.append(LogSegment(baseOffset: last.nextOffset, createdMs: nowMs, directory: directory, descriptors: descriptors))
+        }
         for s in found.dropLast() { s.sealed = true }
         // The active segment's indexes grow again: written anew when it is sealed.
         found[found.count - 1].indexesWritten = false
@@ -74,7 +91,7 @@ extension LogPartition {
 
     /// Checks `seg`'s file batch by batch, noting each valid one; returns the bytes up to the
     /// last valid batch and the file's size.
-    static func scan(_ seg: LogSegment) -> (valid: Int, size: Int) {
+    static func scan(_ seg: LogSegment, gaps: Bool = false) -> (valid: Int, size: Int) {
         guard let path = seg.path else { return (0, 0) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return (0, 0) }
@@ -87,8 +104,10 @@ extension LogPartition {
         let bytes = UnsafeRawBufferPointer(start: map, count: size)
         var pos = 0
         var next = seg.baseOffset
-        while let h = LogBatch.check(bytes, at: pos, expected: next) {
+        // Offsets are dense from batch to batch; a compacted topic's rise with gaps.
+        while let h = LogBatch.check(bytes, at: pos, expected: gaps ? nil : next), h.baseOffset >= next {
             seg.noteBatch(h, at: pos)
+            if gaps { seg.noteRun(h) }
             pos += h.length
             next = h.nextOffset
         }

@@ -33,6 +33,13 @@ public final class LogPartition: @unchecked Sendable {
     /// Parked reads (`/timeout=`): each is woken by the next append, and reads again.
     var waiters = WaitList<Void, Void>()
     private var scratch = ByteBuffer()
+    /// Compaction (LogPartition+Compaction.swift): the end of the closed segments last cleaned,
+    /// and when the oldest tombstone it kept expires.
+    var cleanedEnd: UInt64 = 0
+    var tombstoneDueMs: UInt64 = .max
+    /// Timer thread and recovery only: the partition directory holds the `compacted` marker (its
+    /// segments may have gaps, whatever `cleanup` says now).
+    var markedCompacted = false
 
     init(id: Int, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64) {
         self.id = id
@@ -177,7 +184,8 @@ public final class LogPartition: @unchecked Sendable {
                 var i = segments.count - 1
                 while segments[i].baseOffset > at { i -= 1 }
                 let s = segments[i]
-                if at >= s.nextOffset { return .again }
+                // Past this segment's last record (compaction may leave gaps): on at the next one.
+                if at >= s.nextOffset { at = segments[i + 1].baseOffset; return .again }
                 var pos = s.position(for: at)
                 // The index entry may lie before the memory while the record is in it.
                 if pos < s.memoryStart && s.memory.count > 0 && at >= LogBatch.u64(s.memory.bytes, LogBatch.frameBytes) {
@@ -200,6 +208,8 @@ public final class LogPartition: @unchecked Sendable {
                     }
                     pos += length
                 }
+                // The segment's end reached: offsets compacted away at its tail are skipped.
+                if pos >= s.size && !stopped && count < maxRecords { at = max(at, s.nextOffset) }
                 return .again
             }
             switch step {
@@ -207,7 +217,16 @@ public final class LogPartition: @unchecked Sendable {
             case .again: continue
             case .disk(let s, let pos, let end):
                 let before = (at, count)
-                guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else { return (at, count) }
+                guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else {
+                    // Replaced meanwhile (compaction swapped it, retention took it): read on in
+                    // what is there now; the segment is out of the list, so this ends.
+                    if !stopped && lock.withLock({ s.deleted }) { continue }
+                    return (at, count)
+                }
+                // The whole file read and nothing left in memory: past a compacted tail too.
+                if !stopped && count < maxRecords && lock.withLock({ !s.deleted && end == s.size }) {
+                    at = max(at, s.nextOffset)
+                }
                 // Never again over the same bytes: a read that found nothing there ends.
                 if before == (at, count) && !lock.withLock({ s.deleted }) { return (at, count) }
             }
@@ -396,7 +415,8 @@ public final class LogPartition: @unchecked Sendable {
         var gone: [LogSegment] = []
         lock.withLock {
             var total = segments.reduce(0) { $0 + $1.size }
-            while let s = segments.first {
+            // A compacted topic keeps its keys however old (Kafka's cleanup.policy=compact).
+            while config.cleanup == .delete, let s = segments.first {
                 let expired = config.retentionMs >= 0 && !s.isEmpty && nowMs > s.maxTimestamp
                     && nowMs - s.maxTimestamp > UInt64(config.retentionMs)
                 let over = config.retentionBytes >= 0 && segments.count > 1 && total - s.size >= Int(config.retentionBytes)

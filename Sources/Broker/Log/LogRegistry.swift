@@ -163,12 +163,18 @@ extension Broker {
         }
     }
 
-    /// Timer thread, once a second: retention of every partition.
+    /// Timer thread, once a second: retention of every partition, then compaction of the
+    /// compacted ones (LogPartition+Compaction.swift).
     func applyLogRetention(nowMs: UInt64) {
         expireLogGroups(nowMs: nowMs)
         guard nowMs >= logs.lastRetentionMs + 1000 else { return }
         logs.lastRetentionMs = nowMs
-        for t in logs.all { for p in t.partitions { _ = p.applyRetention(nowMs: nowMs) } }
+        for t in logs.all {
+            for p in t.partitions {
+                _ = p.applyRetention(nowMs: nowMs)
+                p.compact(nowMs: nowMs)
+            }
+        }
     }
 
     /// At stop, after the flusher's last flush: the active segments' indexes.

@@ -38,6 +38,9 @@ final class LogSegment {
     var sealed = false
     /// Deleted (retention, or dropped for memory): readers holding it find nothing.
     var deleted = false
+    /// A compacted segment's records, as runs of dense offsets (nil: every offset of
+    /// `[baseOffset, nextOffset)` holds a record). Lets a group claim records, not offsets.
+    var runs: [(base: UInt64, count: UInt64)]?
     /// The file (data directory only).
     let path: String?
     let slot: DescriptorCache.Slot?
@@ -71,6 +74,16 @@ final class LogSegment {
 
     var isEmpty: Bool { nextOffset == baseOffset }
     var memoryBytes: Int { memory.count }
+
+    /// Adds a batch's offsets to `runs` (merged with the last run when they follow it).
+    func noteRun(_ h: LogBatchHeader) {
+        if runs == nil { runs = [] }
+        if let last = runs!.last, last.base + last.count == h.baseOffset {
+            runs![runs!.count - 1].count += UInt64(h.count)
+        } else {
+            runs!.append((h.baseOffset, UInt64(h.count)))
+        }
+    }
 
     /// Notes a batch of `header` at `position` (appended or recovered): offsets, timestamps and
     /// the sparse indexes.

@@ -110,18 +110,16 @@ extension LogTopic {
                     var left = r.maxRecords
                     for p in order where left > 0 {
                         let part = partitions[p]
-                        let (start, end) = part.lock.withLock { (part.lockedStartOffset, part.lockedEndOffset) }
+                        let start = part.lock.withLock { part.lockedStartOffset }
                         while left > 0, let again = st.takeRetry(p, max: left, start: start) {
                             claims.append((p, again))
                             left -= again.count
                         }
-                        let from = max(next[p], start)
-                        let take = min(UInt64(left), end > from ? end - from : 0)
-                        if take > 0 {
-                            claims.append((p, from..<from + take))
-                            next[p] = from + take
-                            left -= Int(take)
-                        }
+                        // Records, not offsets: a compacted partition's gaps are stepped over.
+                        let c = part.lock.withLock { part.lockedClaim(from: max(next[p], start), records: left) }
+                        if c.count > 0 { claims.append((p, c.from..<c.upper)) }
+                        next[p] = max(next[p], c.upper)
+                        left -= c.count
                     }
                     if r.open && !claims.isEmpty {
                         let deadline = r.visibilityMs > 0 ? r.nowMs + r.visibilityMs : 0

@@ -36,6 +36,9 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// A Redis stream reads this topic (its own, or one it adopted: StreamStore): the broker
     /// port's `delete` refuses it, the stream's key is what deletes it.
     let readByStream = Atomic<Bool>(false)
+    /// `cleanup=compact`: a record without a key is refused (read without the topic lock on every append).
+    private let compacted = Atomic<Bool>(false)
+    public var isCompacted: Bool { compacted.load(ordering: .relaxed) }
 
     /// Groups one topic keeps offsets for.
     public static let maxGroups = 1000
@@ -44,6 +47,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
         self.name = name
         self.config = config
         self.directory = directory
+        compacted.store(config.cleanup == .compact, ordering: .relaxed)
         partitions = (0..<config.partitions).map { i in
             LogPartition(id: i, config: config, directory: directory.map { $0 + "/\(i)" }, descriptors: descriptors,
                          memory: memory, nowMs: nowMs)
@@ -53,6 +57,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// A redeclaration's settings (the partition count cannot change: keys would move).
     func update(_ c: LogConfig) {
         lock.withLock { config = c }
+        compacted.store(c.cleanup == .compact, ordering: .relaxed)
         for p in partitions { p.lock.withLock { p.config = c } }
     }
 
@@ -74,25 +79,26 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     public func read(group: String, partition: Int?, maxRecords: Int,
                      _ visit: (_ partition: Int, LogRecordView) -> Void) -> Result<Int, ReadRefusal> {
         if let partition, partition < 0 || partition >= partitions.count { return .failure(.badPartition) }
-        let claims: [(p: Int, from: UInt64, count: Int)]? = lock.withLock {
+        let claims: [(p: Int, from: UInt64, until: UInt64, count: Int)]? = lock.withLock {
             guard var offsets = lockedGroup(group) else { return nil }
-            var out: [(p: Int, from: UInt64, count: Int)] = []
+            var out: [(p: Int, from: UInt64, until: UInt64, count: Int)] = []
+            var moved = false
             var left = maxRecords
             let n = partitions.count
             let first = partition ?? (cursors[group] ?? 0) % n
             for i in 0..<(partition == nil ? n : 1) where left > 0 {
                 let p = (first + i) % n
-                let (start, end) = partitions[p].lock.withLock { (partitions[p].lockedStartOffset, partitions[p].lockedEndOffset) }
-                let from = max(offsets[p], start)
-                let take = Int(min(UInt64(left), end > from ? end - from : 0))
-                if take > 0 {
-                    out.append((p, from, take))
-                    offsets[p] = from + UInt64(take)
-                    left -= take
+                // Records, not offsets: a compacted partition's gaps are stepped over.
+                let c = partitions[p].lock.withLock { partitions[p].lockedClaim(from: offsets[p], records: left) }
+                if c.count > 0 { out.append((p, c.from, c.upper, c.count)) }
+                if c.upper > offsets[p] {
+                    offsets[p] = c.upper
+                    moved = true
                 }
+                left -= c.count
             }
             if partition == nil { cursors[group] = first + 1 }
-            if !out.isEmpty {
+            if moved {
                 groups[group] = offsets
                 lockedCommitGroup(group)
             }
@@ -101,7 +107,7 @@ public final class LogTopic: Flushable, @unchecked Sendable {
         guard let claims else { return .failure(.tooManyGroups) }
         var total = 0
         for c in claims {
-            let (_, n) = partitions[c.p].read(from: c.from, maxRecords: c.count, until: c.from + UInt64(c.count)) { visit(c.p, $0) }
+            let (_, n) = partitions[c.p].read(from: c.from, maxRecords: c.count, until: c.until) { visit(c.p, $0) }
             total += n
         }
         return .success(total)

@@ -95,7 +95,7 @@ def produce(port):
     raw.roundtrip("declare again alike", b"log %s partitions=2 retention_ms=-1\r\n" % TOPIC.encode(), b"OK\r\n")
     raw.roundtrip("another partition count", b"log %s partitions=3\r\n" % TOPIC.encode(),
                   b"CLIENT_ERROR topic events has 2 partitions\r\n")
-    raw.roundtrip("bad option", b"log other cleanup=compact\r\n", b"CLIENT_ERROR bad log option\r\n")
+    raw.roundtrip("bad option", b"log other cleanup=shrink\r\n", b"CLIENT_ERROR bad log option\r\n")
     raw.roundtrip("queue on the topic's name", b"queue events\r\n", b"CLIENT_ERROR events is a topic\r\n")
     raw.roundtrip("a queue", b"set jobs 0 0 1\r\nx\r\n", b"STORED\r\n")
     raw.roundtrip("log on a queue's name", b"log jobs\r\n", b"CLIENT_ERROR jobs is a queue\r\n")

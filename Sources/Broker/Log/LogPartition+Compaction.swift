@@ -1,0 +1,231 @@
+// Log compaction (Kafka's cleanup.policy=compact) of a `cleanup=compact` partition, on the broker's
+// timer thread after retention. Only closed segments are cleaned (the active one is untouched, as
+// Kafka's cleaner leaves the active segment): the newest record of each key among them is kept,
+// every older one dropped; a tombstone (empty value) is kept until it is older than
+// `delete_retention_ms`, then dropped too. Offsets stay as they were: a segment keeps its base
+// offset (its file name) and its next offset, and its batches leave gaps that reads step over.
+//
+// No I/O and no rewrite under the partition lock: both passes read through `read` (which takes the
+// lock per step, and preads outside it), the new segment is built in a buffer outside the lock and,
+// with a data directory, written to `<segment>.log.cleaned`, fdatasynced and renamed over the
+// segment file (so a crash leaves the old file or the new one; recovery removes a leftover
+// `.cleaned`); only the swap in the segment list is done under the lock. Kept records are written
+// one per batch (a batch's offsets are dense).
+import Durability
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension LogPartition {
+    /// The suffix of a compacted segment's file before it is renamed over the segment's.
+    static let cleanedSuffix = ".cleaned"
+    /// The file in a partition directory once compaction rewrote one of its segments.
+    static let compactedMarker = "compacted"
+
+    /// What one cleaning pass did.
+    struct CompactionResult: Equatable {
+        var segments = 0
+        var records = 0
+        var bytes = 0
+    }
+
+    /// Timer thread: compacts the closed segments when new ones closed since the last pass, or a
+    /// kept tombstone is due to expire.
+    @discardableResult
+    func compact(nowMs: UInt64) -> CompactionResult {
+        struct Plan { let closed: [LogSegment]; let end: UInt64; let deleteRetentionMs: UInt64 }
+        let plan: Plan? = lock.withLock {
+            guard config.cleanup == .compact, segments.count >= 2 else { return nil }
+            // The closed segments from the oldest on that are all written (the flusher is done
+            // with them): their bytes no longer change.
+            var closed: [LogSegment] = []
+            for s in segments.dropLast() {
+                guard s.sealed, !s.deleted, directory == nil || (s.flushed == s.size && s.indexesWritten) else { break }
+                closed.append(s)
+            }
+            guard let last = closed.last else { return nil }
+            guard last.nextOffset != cleanedEnd || nowMs >= tombstoneDueMs else { return nil }
+            return Plan(closed: closed, end: last.nextOffset, deleteRetentionMs: config.deleteRetentionMs)
+        }
+        guard let plan else { return CompactionResult() }
+
+        // Pass 1: the newest offset of each key in the closed segments.
+        var newest: [[UInt8]: UInt64] = [:]
+        _ = read(from: plan.closed[0].baseOffset, maxRecords: .max, until: plan.end) { r in
+            if let k = r.key { newest[Array(k)] = r.offset }
+        }
+
+        // Pass 2: each segment that loses a record is rebuilt.
+        var result = CompactionResult()
+        var due = UInt64.max
+        for old in plan.closed {
+            var buffer = ByteBuffer()
+            var kept: [(LogBatchHeader, Int)] = []
+            var removed = 0
+            _ = read(from: old.baseOffset, maxRecords: .max, until: old.nextOffset) { r in
+                if let k = r.key {
+                    guard newest[Array(k)] == r.offset else { removed += 1; return }
+                    if r.value.isEmpty {
+                        let expiry = r.timestamp &+ plan.deleteRetentionMs
+                        guard nowMs <= expiry else { removed += 1; return }
+                        due = min(due, expiry &+ 1)
+                    }
+                }
+                let position = buffer.count
+                LogBatch.appendOne(to: &buffer, offset: r.offset, timestamp: r.timestamp, flags: r.flags, key: r.key,
+                                   valueLength: r.value.count) { dst in
+                    if let base = r.value.baseAddress { dst.copyMemory(from: base, byteCount: r.value.count) }
+                }
+                kept.append((LogBatchHeader(length: buffer.count - position, baseOffset: r.offset, count: 1,
+                                            maxTimestamp: r.timestamp), position))
+            }
+            guard removed > 0 else {
+                buffer.deallocate()
+                continue
+            }
+            if swapCompacted(old, buffer: &buffer, kept: kept) {
+                result.segments += 1
+                result.records += removed
+                result.bytes += old.size - buffer.count
+            }
+            buffer.deallocate()
+        }
+        lock.withLock {
+            cleanedEnd = plan.end
+            tombstoneDueMs = due
+        }
+        memory.compactions.wrappingAdd(UInt64(result.segments), ordering: .relaxed)
+        memory.compactedRecords.wrappingAdd(UInt64(result.records), ordering: .relaxed)
+        memory.compactedBytes.wrappingAdd(UInt64(max(0, result.bytes)), ordering: .relaxed)
+        return result
+    }
+
+    /// Replaces `old` by a segment of `buffer`'s batches (none: `old` leaves the list). With a
+    /// data directory the file is written and renamed first, outside the lock. False when `old`
+    /// left the list meanwhile or the file could not be written (the old one stays).
+    private func swapCompacted(_ old: LogSegment, buffer: inout ByteBuffer, kept: [(LogBatchHeader, Int)]) -> Bool {
+        let fresh = LogSegment(baseOffset: old.baseOffset, createdMs: old.createdMs, directory: directory, descriptors: descriptors)
+        fresh.runs = []
+        for (h, at) in kept {
+            fresh.noteBatch(h, at: at)
+            fresh.noteRun(h)
+        }
+        fresh.nextOffset = old.nextOffset
+        fresh.sealed = true
+        var pinned: (DescriptorCache.Slot, Int32)?
+        if let directory, !markedCompacted {
+            // Before the first gap reaches a file: recovery must accept gaps in this partition even
+            // if the topic is declared `cleanup=delete` later.
+            let fd = open(directory + "/" + Self.compactedMarker, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return false }
+            close(fd)
+            FileIO.syncDirectory(of: directory + "/" + Self.compactedMarker)
+            markedCompacted = true
+        }
+        if let path = fresh.path, !kept.isEmpty {
+            // The old file stays open while its readers finish: its descriptor outlives the rename.
+            if let slot = old.slot, let (fd, _) = descriptors?.pin(slot) { pinned = (slot, fd) }
+            let bytes = UnsafeRawBufferPointer(start: buffer.base, count: buffer.count)
+            guard FileIO.replace(path, tempSuffix: Self.cleanedSuffix, { fd in FileIO.writeAll(fd, bytes) ? bytes.count : nil }) else {
+                if let (slot, _) = pinned { descriptors?.unpin(slot, dirty: false) }
+                return false
+            }
+            fresh.writeIndexes()
+            fresh.created = true
+            fresh.indexesWritten = true
+            fresh.flushed = fresh.size
+            fresh.memoryStart = fresh.size
+        }
+        let swapped: Bool = lock.withLock {
+            guard let i = segments.firstIndex(where: { $0 === old }) else { return false }
+            if kept.isEmpty {
+                segments.remove(at: i)
+            } else {
+                segments[i] = fresh
+            }
+            old.deleted = true
+            memory.memoryBytes.wrappingSubtract(old.memory.count, ordering: .relaxed)
+            if directory == nil && !kept.isEmpty {
+                // In memory the new segment holds its bytes; the share gives back the difference.
+                swap(&fresh.memory, &buffer)
+                fresh.memoryStart = 0
+                memory.memoryBytes.wrappingAdd(fresh.memory.count, ordering: .relaxed)
+                memory.share?.release(old.size - fresh.size)
+            } else {
+                memory.share?.release(old.size)
+            }
+            old.memory.deallocate()
+            old.memoryStart = old.size
+            return true
+        }
+        if let (slot, _) = pinned { descriptors?.unpin(slot, dirty: false) }
+        if swapped {
+            if kept.isEmpty {
+                old.removeFiles(descriptors: descriptors)
+            } else if let slot = old.slot {
+                // The path is the new file's now: the old descriptor closes, no file is removed.
+                descriptors?.close(slot, forGood: true)
+            }
+        }
+        return swapped
+    }
+
+    /// Lock held: claims up to `records` records from `from` (the log start if older): the first
+    /// offset holding one, the offset after the last one claimed (past any gap compaction left
+    /// before it, or up to the log end when fewer were there) and how many records.
+    func lockedClaim(from: UInt64, records: Int) -> (from: UInt64, upper: UInt64, count: Int) {
+        var at = max(from, lockedStartOffset)
+        let end = lockedEndOffset
+        guard at < end, records > 0 else { return (at, at, 0) }
+        var i = segments.count - 1
+        while segments[i].baseOffset > at { i -= 1 }
+        var first: UInt64?
+        var left = UInt64(records)
+        while left > 0 && i < segments.count {
+            let s = segments[i]
+            at = max(at, s.baseOffset)
+            if let runs = s.runs {
+                // The first run that ends past `at`.
+                var lo = 0, hi = runs.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if runs[mid].base + runs[mid].count <= at { lo = mid + 1 } else { hi = mid }
+                }
+                while lo < runs.count && left > 0 {
+                    let start = max(at, runs[lo].base)
+                    let take = min(left, runs[lo].base + runs[lo].count - start)
+                    if first == nil { first = start }
+                    at = start + take
+                    left -= take
+                    lo += 1
+                }
+                if left > 0 { at = max(at, s.nextOffset) }
+            } else if s.nextOffset > at {
+                let take = min(left, s.nextOffset - at)
+                if first == nil { first = at }
+                at += take
+                left -= take
+            }
+            i += 1
+        }
+        return (first ?? at, at, records - Int(left))
+    }
+
+    /// Recovery: a `.cleaned` file is a compaction a crash stopped before its rename (the segment
+    /// file is still the old one): removed.
+    static func removeCleanedLeftovers(_ directory: String, notes: inout [String]) {
+        guard let d = opendir(directory) else { return }
+        var leftovers: [String] = []
+        while let e = readdir(d) {
+            let file = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if file.hasSuffix(".log" + cleanedSuffix) { leftovers.append(directory + "/" + file) }
+        }
+        closedir(d)
+        for p in leftovers {
+            unlink(p)
+            notes.append("log \(p): an unfinished compaction's file; removed")
+        }
+    }
+}
