@@ -170,9 +170,12 @@ extension Broker {
         guard nowMs >= logs.lastRetentionMs + 1000 else { return }
         logs.lastRetentionMs = nowMs
         for t in logs.all {
+            // A topic a Redis stream reads is not compacted: the stream's view of its records
+            // (IDs, emulated nodes) is kept by the stream, which trims with XTRIM.
+            let compacts = !t.readByStream.load(ordering: .relaxed)
             for p in t.partitions {
                 _ = p.applyRetention(nowMs: nowMs)
-                p.compact(nowMs: nowMs)
+                if compacts { p.compact(nowMs: nowMs) }
             }
         }
     }
