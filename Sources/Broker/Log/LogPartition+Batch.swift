@@ -38,50 +38,14 @@ extension LogPartition {
                      nowMs: UInt64) -> LogAppendResult {
         guard !values.isEmpty else { return .outOfMemory }
         let length = LogBatch.framedLength(keyLength: key?.count ?? 0, values: values)
-        var toWake: [ConnectionWaker]?
-        let result: LogAppendResult = lock.withLock {
-            let segmentBytes = memory.segmentBytes(config)
-            if length > LogBatch.maxPayload { return .outOfMemory }
-            if let share = memory.share, length > max(segmentBytes, share.limit / 2) { return .outOfMemory }
-            var active = segments[segments.count - 1]
-            if !active.isEmpty && (active.size + length > segmentBytes
-                || (config.segmentMs > 0 && nowMs &- active.createdMs >= config.segmentMs)) {
-                active = lockedRoll(nowMs)
-            }
-            if let share = memory.share {
-                while !share.reserve(length) {
-                    if segments.count == 1 {
-                        guard !active.isEmpty else { return .outOfMemory }
-                        active = lockedRoll(nowMs)
-                    }
-                    let oldest = segments.removeFirst()
-                    lockedForget(oldest)
-                    memory.segmentsDropped.wrappingAdd(1, ordering: .relaxed)
-                }
-            }
-            let ts = max(lastTimestamp, nowMs)
-            lastTimestamp = ts
-            let offset = active.nextOffset
-            let position = active.size
-            let before = active.memory.count
-            LogBatch.appendMany(to: &active.memory, offset: offset, timestamp: ts, flags: flags, key: key, block: block,
-                                values: values)
-            memory.memoryBytes.wrappingAdd(active.memory.count - before, ordering: .relaxed)
-            active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: values.count, maxTimestamp: ts),
-                             at: position)
-            if waiters.hasArmed {
-                var wake: [ConnectionWaker] = []
-                while let (w, _) = waiters.claimFirst() {
-                    w.deliver(())
-                    wake.append(w.waker)
-                }
-                toWake = wake
-            }
-            return .appended(offset: offset)
+        if length > LogBatch.maxPayload {
+            memory.appendsRefused.wrappingAdd(1, ordering: .relaxed)
+            return .outOfMemory
         }
-        if let toWake { for w in toWake { w.wake() } }
-        if result == .outOfMemory { memory.appendsRefused.wrappingAdd(1, ordering: .relaxed) }
-        return result
+        return appendFramed(length: length, count: values.count, nowMs: nowMs) { segment, offset, ts in
+            LogBatch.appendMany(to: &segment.memory, offset: offset, timestamp: ts, flags: flags, key: key, block: block,
+                                values: values)
+        }
     }
 
     /// Every parked reader reads again.

@@ -84,10 +84,22 @@ public final class LogPartition: @unchecked Sendable {
     func append(key: UnsafeRawBufferPointer?, valueLength: Int, flags: UInt32, nowMs: UInt64,
                 writeValue: (UnsafeMutableRawPointer) -> Void) -> LogAppendResult {
         let length = LogBatch.framedLength(keyLength: key?.count ?? 0, valueLength: valueLength)
+        return appendFramed(length: length, count: 1, nowMs: nowMs) { segment, offset, ts in
+            LogBatch.appendOne(to: &segment.memory, offset: offset, timestamp: ts, flags: flags, key: key,
+                               valueLength: valueLength, writeValue: writeValue)
+        }
+    }
+
+    /// The one append path: a batch of `length` framed bytes holding `count` records goes to the
+    /// active segment (rolled by size or age first; while the memory share is full the oldest
+    /// segments go, README: logs without --data-dir), `write` framing it at the offset and
+    /// timestamp given. Parked readers are claimed under the lock and woken after it.
+    func appendFramed(length: Int, count: Int, nowMs: UInt64,
+                      write: (LogSegment, _ offset: UInt64, _ timestamp: UInt64) -> Void) -> LogAppendResult {
         var toWake: [ConnectionWaker]?
         let result: LogAppendResult = lock.withLock {
             let segmentBytes = memory.segmentBytes(config)
-            // Without a data directory one record may take at most half the share (-I decides otherwise).
+            // Without a data directory one batch may take at most half the share (-I decides otherwise).
             if let share = memory.share, length > max(segmentBytes, share.limit / 2) { return .outOfMemory }
             var active = segments[segments.count - 1]
             if !active.isEmpty && (active.size + length > segmentBytes
@@ -96,7 +108,6 @@ public final class LogPartition: @unchecked Sendable {
             }
             if let share = memory.share {
                 while !share.reserve(length) {
-                    // Full: the oldest segment goes (README: logs without --data-dir).
                     if segments.count == 1 {
                         guard !active.isEmpty else { return .outOfMemory }
                         active = lockedRoll(nowMs)
@@ -111,10 +122,9 @@ public final class LogPartition: @unchecked Sendable {
             let offset = active.nextOffset
             let position = active.size
             let before = active.memory.count
-            LogBatch.appendOne(to: &active.memory, offset: offset, timestamp: ts, flags: flags, key: key,
-                               valueLength: valueLength, writeValue: writeValue)
+            write(active, offset, ts)
             memory.memoryBytes.wrappingAdd(active.memory.count - before, ordering: .relaxed)
-            active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: 1, maxTimestamp: ts), at: position)
+            active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: count, maxTimestamp: ts), at: position)
             // Every parked reader reads again (each may be of another group): claimed here, woken
             // after the lock. No array is made while nobody waits.
             if waiters.hasArmed {
