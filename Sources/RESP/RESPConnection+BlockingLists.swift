@@ -224,18 +224,26 @@ extension RESPConnection {
         }
     }
 
-    /// The parked block was woken (a pusher served it, CLIENT UNBLOCK) or timed out.
-    func resumeListBlock(_ out: OutputBuffer, timedOut: Bool) -> HandlerAction {
-        guard let block = listBlock else { return .proceed }
-        if case .xread = block.kind { return resumeStreamBlock(block, out, timedOut: timedOut) }
+    /// What ended a parked block (a delivery, CLIENT UNBLOCK's cancel, or the timeout's), the
+    /// block taken out of the registry and the connection; nil while it still waits and has not
+    /// timed out (it parks on).
+    func endedBlockOutcome(_ block: ListBlock, timedOut: Bool) -> Waiter<ListServed>.Outcome? {
         var outcome = block.waiter.collect()
         if case .waiting = outcome {
-            if !timedOut { return .park(timeoutMs: -1) }
+            if !timedOut { return nil }
             outcome = service.listWaits.cancel(block)
         } else {
             service.listWaits.finished(block)
         }
         listBlock = nil
+        return outcome
+    }
+
+    /// The parked block was woken (a pusher served it, CLIENT UNBLOCK) or timed out.
+    func resumeListBlock(_ out: OutputBuffer, timedOut: Bool) -> HandlerAction {
+        guard let block = listBlock else { return .proceed }
+        if case .xread = block.kind { return resumeStreamBlock(block, out, timedOut: timedOut) }
+        guard let outcome = endedBlockOutcome(block, timedOut: timedOut) else { return .park(timeoutMs: -1) }
         switch outcome {
         case .delivered(.elements(let elements), let source):
             replyServed(block, elements, source: source, out)

@@ -174,14 +174,7 @@ extension RESPConnection {
     func resumeStreamBlock(_ block: ListBlock, _ out: OutputBuffer, timedOut: Bool) -> HandlerAction {
         guard case .xread(let resolved, let count, let group) = block.kind else { return .proceed }
         let ids: [StreamID?] = group == nil ? resolved : resolved.map { _ in nil }
-        var outcome = block.waiter.collect()
-        if case .waiting = outcome {
-            if !timedOut { return .park(timeoutMs: -1) }
-            outcome = service.listWaits.cancel(block)
-        } else {
-            service.listWaits.finished(block)
-        }
-        listBlock = nil
+        guard let outcome = endedBlockOutcome(block, timedOut: timedOut) else { return .park(timeoutMs: -1) }
         switch outcome {
         case .delivered(let served, let source):
             var until = StreamID.max
