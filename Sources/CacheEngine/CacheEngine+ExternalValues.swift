@@ -1,6 +1,6 @@
 // Keys whose value lives outside the engine: a Redis stream's entries are a log of the broker
 // (Broker/Log/Streams), and its key is a root item of type `.stream` holding only an opaque
-// 8-byte token (the owner's retained object). The key is an item like any other (hash table, LRU,
+// 8-byte token (naming an object its owner keeps). The key is an item like any other (hash table, LRU,
 // expiry, eviction, TYPE, DEL, RENAME, FLUSHDB), so the keyspace rules hold unchanged; the owner
 // installs two hooks: `release` when the root's last reference goes (whatever freed it: DEL,
 // overwrite, expiry, eviction, FLUSHDB), and `copy` for COPY. A rename or move hands the token to

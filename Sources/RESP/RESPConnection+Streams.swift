@@ -48,13 +48,13 @@ extension RESPConnection {
             case .none: break
             }
             guard d == 0, let s = service.streams.adoptTopic(named: key) else { return .none }
-            let token = StreamStore.token(for: s)
+            let token = service.streams.token(for: s)
             switch engine.createExternal(key, hash: CacheEngine.hash(key), database: 0, type: .stream, token: token) {
             case .created: return .stream(s, created: false)
             // Made by another client meanwhile: look again.
-            case .exists: StreamStore.releaseToken(token)
+            case .exists: service.streams.releaseToken(token)
             case .tooLarge, .outOfMemory:
-                StreamStore.releaseToken(token)
+                service.streams.releaseToken(token)
                 return .none
             }
         }
@@ -67,19 +67,19 @@ extension RESPConnection {
             let found = streamLookup(key)
             guard case .none = found else { return found }
             let s = service.streams.makeStream(name: String(decoding: key, as: UTF8.self))
-            let token = StreamStore.token(for: s)
+            let token = service.streams.token(for: s)
             switch engine.createExternal(key, hash: CacheEngine.hash(key), database: database, type: .stream, token: token) {
             case .created:
                 // Database 0's streams are also the broker's topics (when it runs).
                 if database == 0 { service.streams.publishAsTopic(s) }
                 return .stream(s, created: true)
             // Made by another client meanwhile: use that one.
-            case .exists: StreamStore.releaseToken(token)
+            case .exists: service.streams.releaseToken(token)
             case .tooLarge:
-                StreamStore.releaseToken(token)
+                service.streams.releaseToken(token)
                 return .tooLarge
             case .outOfMemory:
-                StreamStore.releaseToken(token)
+                service.streams.releaseToken(token)
                 return .outOfMemory
             }
         }

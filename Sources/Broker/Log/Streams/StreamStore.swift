@@ -1,8 +1,8 @@
 // Every Redis stream of one server: the log memory their records count against (the broker's
 // logs' share when the broker keeps its logs in memory, else a share of --broker-memory's size of
 // their own), the counters of what was refused, and the engine hooks that tie a stream's life
-// to its key (CacheEngine+ExternalValues.swift): the key's root holds a retained `StreamLog`
-// (its pointer as the token); freeing the root releases it, COPY clones it.
+// to its key (CacheEngine+ExternalValues.swift): the key's root holds a `StreamLog`'s address as
+// its token and the store keeps the key's reference; freeing the root releases it, COPY clones it.
 import CacheEngine
 import Platform
 import Synchronization
@@ -92,29 +92,37 @@ public final class StreamStore: Sendable {
 
     // MARK: keys
 
-    /// The token a key's root holds for `stream` (one retain, the key's).
-    public static func token(for stream: StreamLog) -> UInt64 {
-        UInt64(UInt(bitPattern: Unmanaged.passRetained(stream).toOpaque()))
+    /// The streams keys hold, by token: the keys' references. The token in a root is only the
+    /// stream's address; the reference lives here, in the heap, where a leak checker sees it
+    /// (a root's value bytes in the slab arena are neither scanned nor aligned).
+    private let keyed = Mutex<[UInt64: StreamLog]>([:])
+
+    /// The token a key's root holds for `stream` (the key's reference is kept in `keyed`).
+    public func token(for stream: StreamLog) -> UInt64 {
+        let token = UInt64(UInt(bitPattern: ObjectIdentifier(stream)))
+        keyed.withLock { $0[token] = stream }
+        return token
     }
 
     /// A reference to the stream a token names (the caller holds the key's item lock, so the
-    /// key's retain stands).
+    /// key's reference stands).
     public static func stream(token: UInt64) -> StreamLog {
         Unmanaged<StreamLog>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(token))!).takeUnretainedValue()
     }
 
-    /// Gives back a token that no key took.
-    public static func releaseToken(_ token: UInt64) {
-        Unmanaged<StreamLog>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(token))!).release()
+    /// Gives back a token: no key took it, or its root was freed. The stream's last reference
+    /// may go here, outside the table's lock (its deinit takes the broker's).
+    public func releaseToken(_ token: UInt64) {
+        _ = keyed.withLock { $0.removeValue(forKey: token) }
     }
 
     /// Installs the hooks on `engine`: a freed root releases its stream, COPY clones it.
     public func install(on engine: CacheEngine) {
-        engine.setExternalValueHooks(ExternalValueHooks(release: { token in
-            Unmanaged<StreamLog>.fromOpaque(UnsafeRawPointer(bitPattern: UInt(token))!).release()
-        }, copy: { [self] token in
-            guard let copy = Self.stream(token: token).clone(into: self) else { return nil }
-            return Self.token(for: copy)
+        engine.setExternalValueHooks(ExternalValueHooks(release: { [self] token in
+            releaseToken(token)
+        }, copy: { [self] original in
+            guard let copy = Self.stream(token: original).clone(into: self) else { return nil }
+            return token(for: copy)
         }))
     }
 }
