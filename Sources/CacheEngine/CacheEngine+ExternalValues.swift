@@ -1,10 +1,11 @@
 // Keys whose value lives outside the engine: a Redis stream's entries are a log of the broker
 // (Broker/Log/Streams), and its key is a root item of type `.stream` holding only an opaque
-// 8-byte token (naming an object its owner keeps). The key is an item like any other (hash table, LRU,
-// expiry, eviction, TYPE, DEL, RENAME, FLUSHDB), so the keyspace rules hold unchanged; the owner
-// installs two hooks: `release` when the root's last reference goes (whatever freed it: DEL,
-// overwrite, expiry, eviction, FLUSHDB), and `copy` for COPY. A rename or move hands the token to
-// the new root and zeroes the old one's, so its release frees nothing (as a list's detach).
+// 8-byte token (naming an object its owner keeps). The key is an item like any other (hash table,
+// LRU, expiry, eviction, TYPE, DEL, RENAME, FLUSHDB), so the keyspace rules hold unchanged; the
+// owner installs three hooks: `release` when the root's last reference goes (whatever freed it:
+// DEL, overwrite, expiry, eviction, FLUSHDB), `copy` for COPY, and `moved` when a rename or move
+// hands the token to the new root (the old one's is zeroed, so its release frees nothing, as a
+// list's detach).
 // The token is read under the item lock, where the owner turns it into a reference of its own
 // (`withExternalValue`), so a concurrent DEL cannot free the object under a reader.
 import Platform
@@ -15,10 +16,14 @@ import Synchronization
 public final class ExternalValueHooks: Sendable {
     let release: @Sendable (UInt64) -> Void
     let copy: @Sendable (UInt64) -> UInt64?
+    /// The token now lives under another key (RENAME, MOVE): the old key let go of it.
+    let moved: @Sendable (UInt64) -> Void
 
-    public init(release: @escaping @Sendable (UInt64) -> Void, copy: @escaping @Sendable (UInt64) -> UInt64?) {
+    public init(release: @escaping @Sendable (UInt64) -> Void, copy: @escaping @Sendable (UInt64) -> UInt64?,
+                moved: @escaping @Sendable (UInt64) -> Void = { _ in }) {
         self.release = release
         self.copy = copy
+        self.moved = moved
     }
 }
 
@@ -102,7 +107,10 @@ extension CacheEngine {
                         type: source.type) {
         case .item(let it):
             it.value.storeBytes(of: given, as: UInt64.self)
-            if !keepSource { source.value.storeBytes(of: 0, as: UInt64.self) }
+            if !keepSource {
+                source.value.storeBytes(of: 0, as: UInt64.self)
+                externalValueHooks.withLock { $0 }?.moved(token)
+            }
             return .item(it)
         case .tooLarge:
             if keepSource { externalValueHooks.withLock { $0 }?.release(given) }

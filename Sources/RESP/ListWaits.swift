@@ -56,6 +56,9 @@ enum ListServed: Sendable {
     /// XADD's wake-up of a blocked XREAD/XREADGROUP: the entries up to this ID are its to read
     /// (redis serves a blocked reader right after the command that added).
     case streamTop(StreamID)
+    /// A blocked XREADGROUP's key let go of its stream (StreamGroupReadWatch): answered UNBLOCKED
+    /// unless a stream is under the key again when it resumes.
+    case streamKeyGone
 }
 
 /// One blocked command.

@@ -249,7 +249,7 @@ extension RESPConnection {
             replyServed(block, elements, source: source, out)
         case .delivered(.wrongType, _):
             return error(out, Self.wrongType)
-        case .delivered(.streamTop, _):
+        case .delivered(.streamTop, _), .delivered(.streamKeyGone, _):
             break
         case .delivered(.retry, _):
             // Claimed, but the list was emptied first: try again, and wait again if still empty.

@@ -9,6 +9,9 @@
 // read whose group the stream now under the key lacks answers NOGROUP, as redis 7.0), and it reads again (served: the one stream with entries, at most
 // COUNT, 1,000 without one as redis's XREAD_BLOCKED_DEFAULT_COUNT; nothing: it blocks again under
 // the first park's timer). A timeout or CLIENT UNBLOCK answers the null array (UNBLOCKED with ERROR).
+// A parked XREADGROUP also watches the streams under its keys (StreamGroupReadWatch): a key deleted,
+// overwritten, expired, evicted, flushed, renamed or moved away answers `-UNBLOCKED the stream key
+// no longer exists`, as redis 7.0, unless a stream is under the key again when it resumes.
 import Broker
 import CacheEngine
 import Platform
@@ -167,7 +170,32 @@ extension RESPConnection {
             return .proceed
         }
         listBlock = block
+        if group != nil { watchStreamKeys(block) }
         return .park(timeoutMs: timeoutMs == 0 ? -1 : timeoutMs)
+    }
+
+    /// The stream under `key` now, if any (no topic adopted: a lookup that changes nothing).
+    func streamUnder(_ key: [UInt8], database db: Int) -> StreamLog? {
+        let found = key.withUnsafeBytes {
+            engine.withExternalValue($0, hash: CacheEngine.hash($0), database: db, type: .stream) { StreamStore.stream(token: $0) }
+        }
+        if case .found(let s) = found { return s }
+        return nil
+    }
+
+    /// A parked XREADGROUP watches the streams under its keys: a key that lets go of its stream
+    /// wakes it (StreamLog+KeyWatchers.swift). A key that let go since the command read it, before
+    /// the watch, counts as letting go now.
+    func watchStreamKeys(_ block: ListBlock) {
+        for (source, key) in block.keys.enumerated() {
+            let watch = StreamGroupReadWatch(waiter: block.waiter, source: source)
+            guard let s = streamUnder(key, database: block.database) else {
+                watch.streamKeyGone()
+                continue
+            }
+            s.watchKey(watch)
+            if streamUnder(key, database: block.database) !== s { watch.streamKeyGone() }
+        }
     }
 
     /// The parked XREAD / XREADGROUP was woken (an XADD, CLIENT UNBLOCK) or timed out.
@@ -179,6 +207,11 @@ extension RESPConnection {
         case .delivered(let served, let source):
             var until = StreamID.max
             if case .streamTop(let top) = served { until = top }
+            // redis 7.0's unblockDeletedStreamReadgroupClients: the key let go of its stream and
+            // holds none now.
+            if case .streamKeyGone = served, source < block.keys.count, streamUnder(block.keys[source], database: block.database) == nil {
+                return error(out, "UNBLOCKED the stream key no longer exists")
+            }
             // redis 7.0's serveClientsBlockedOnStreamKey: the stream now under the readied key
             // (an XADD after XGROUP DESTROY, a RENAME or COPY of another stream) has no such group.
             if let group, source < block.keys.count,
@@ -206,5 +239,25 @@ extension RESPConnection {
     /// added; they read up to there).
     func wakeStreamReaders(_ key: UnsafeRawBufferPointer, top: StreamID = .max) {
         service.listWaits.wakeStreamReaders(key, database: database, top: top)
+    }
+}
+
+/// A parked XREADGROUP's watch on the stream under one of its keys.
+final class StreamGroupReadWatch: StreamKeyWatcher {
+    let waiter: Waiter<ListServed>
+    /// The key's position in the command's keys.
+    let source: Int
+
+    init(waiter: Waiter<ListServed>, source: Int) {
+        self.waiter = waiter
+        self.source = source
+    }
+
+    var isWaiting: Bool { waiter.isArmed }
+
+    func streamKeyGone() {
+        guard waiter.claim() else { return }
+        waiter.deliver(.streamKeyGone, source: source)
+        waiter.waker.wake()
     }
 }

@@ -229,4 +229,29 @@ import Testing
         #expect(bytes("g").withUnsafeBytes { s.destroyGroup($0) })
         #expect(bytes("g").withUnsafeBytes { s.pendingSummary($0) } == nil)
     }
+
+    /// A blocked client's watch, for the key-watch tests.
+    final class Watch: StreamKeyWatcher, @unchecked Sendable {
+        // Safe to share: the tests touch it from one thread.
+        var isWaiting = true
+        var told = 0
+        func streamKeyGone() { told += 1 }
+    }
+
+    @Test("the key's release tells each waiting watcher once; ended watches are dropped at the next registration")
+    func keyReleaseTellsWatchers() {
+        let store = StreamStore(memoryLimit: 1 << 20, clockMs: { 1 })
+        let s = store.makeStream(name: "t")
+        let token = store.token(for: s)
+        let (a, b, c) = (Watch(), Watch(), Watch())
+        s.watchKey(a)
+        s.watchKey(b)
+        b.isWaiting = false
+        s.watchKey(c)
+        #expect(s.lock.withLock { s.keyWatchers.count } == 2)   // b was purged
+        store.releaseToken(token)
+        #expect(a.told == 1 && b.told == 0 && c.told == 1)
+        #expect(s.lock.withLock { s.keyWatchers.isEmpty })
+        #expect(store.live.load(ordering: .relaxed) == 1)        // the test's own reference
+    }
 }

@@ -15,7 +15,9 @@ deleted entry, NOACK, COUNT, BLOCK served by an XADD and timing out, NOGROUP), X
 LASTID, a deleted entry dropped), XAUTOCLAIM (COUNT, JUSTID, the cursor, deleted IDs), XINFO
 GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS, XINFO STREAM (plain
 and FULL with COUNT, RESP2 and RESP3, its errors); COMMAND GETKEYS of XREAD/XREADGROUP; blocked
-reads woken by RENAME, COPY, MOVE, SWAPDB (and NOGROUP when the new stream lacks the group).
+reads woken by RENAME, COPY, MOVE, SWAPDB (and NOGROUP when the new stream lacks the group); a
+blocked XREADGROUP answered UNBLOCKED when its key is deleted, overwritten, expired, renamed or moved
+away.
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
@@ -229,6 +231,35 @@ def main():
     woken("copy replace group", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w2, ">"), mb("COPY", src, w2, "REPLACE"))
     woken("rename nogroup", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w3, ">"), mb("RENAME", k("wnog"), w3))
     woken("destroy nogroup", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", w4, ">"), mb("XGROUP", "DESTROY", w4, "g"))
+    # A parked XREADGROUP whose key lets go of its stream (deleted, overwritten, expired, renamed
+    # or moved away): -UNBLOCKED, as redis 7.0's unblockDeletedStreamReadgroupClients; with a
+    # stream under the key again by then, served or NOGROUP; a plain XREAD stays blocked.
+    gone = [k("gone%d" % q) for q in range(9)]
+    c = Conn(args.port)
+    c.send(b"".join(mb("XGROUP", "CREATE", g, "g", "$", "MKSTREAM") for g in gone))
+    for _ in gone:
+        c.reply()
+    c.sock.close()
+
+    def group_read(*keys):
+        return mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", *keys, *(">" for _ in keys))
+    woken("del unblocks", group_read(gone[0]), mb("DEL", gone[0]))
+    woken("set unblocks", group_read(gone[1]), mb("SET", gone[1], "x"))
+    woken("rename away unblocks", group_read(gone[2]), mb("RENAME", gone[2], k("gone-to")))
+    woken("move away unblocks", group_read(gone[3]), mb("MOVE", gone[3], 2))
+    # Expired, found by a read (the BLPOP only lets 200 ms pass on the actor's connection).
+    woken("expiry unblocks", group_read(gone[4]),
+          mb("PEXPIRE", gone[4], 50) + mb("BLPOP", k("gone-wait"), "0.2") + mb("EXISTS", gone[4]))
+    # (A DEL and an XADD of the key in one MULTI: redis answers NOGROUP after the EXEC; here the
+    # woken reader may read between the two, on its own worker, and answer UNBLOCKED: README.)
+    woken("renamed over", group_read(gone[5]), mb("XADD", k("gone-src"), "1-1", "a", "b") + mb("RENAME", k("gone-src"), gone[5]))
+    woken("second key deleted", group_read(gone[6], gone[7]), mb("DEL", gone[7]))
+    woken("xread stays blocked", mb("XREAD", "BLOCK", 300, "STREAMS", gone[8], "$"), mb("DEL", gone[8]))
+    c = Conn(args.port)
+    c.send(mb("DEL", *gone, k("gone-to")) + mb("SELECT", 2) + mb("DEL", gone[3]) + mb("SELECT", 0))
+    for _ in range(4):
+        c.reply()
+    c.sock.close()
     woken("rename wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", n, w7, "$", "$"), mb("RENAME", w1, w7))
     woken("move wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w5, "$"),
           mb("SELECT", 1) + mb("XADD", w5, "1-0", "a", "b") + mb("MOVE", w5, 0))

@@ -113,16 +113,20 @@ public final class StreamStore: Sendable {
     /// Gives back a token: no key took it, or its root was freed. The stream's last reference
     /// may go here, outside the table's lock (its deinit takes the broker's).
     public func releaseToken(_ token: UInt64) {
-        _ = keyed.withLock { $0.removeValue(forKey: token) }
+        let stream = keyed.withLock { $0.removeValue(forKey: token) }
+        stream?.keyLetGo()
     }
 
-    /// Installs the hooks on `engine`: a freed root releases its stream, COPY clones it.
+    /// Installs the hooks on `engine`: a freed root releases its stream, COPY clones it, and
+    /// both a freed root and a rename's hand-over tell the clients blocked on the old key.
     public func install(on engine: CacheEngine) {
         engine.setExternalValueHooks(ExternalValueHooks(release: { [self] token in
             releaseToken(token)
         }, copy: { [self] original in
             guard let copy = Self.stream(token: original).clone(into: self) else { return nil }
             return token(for: copy)
+        }, moved: { token in
+            Self.stream(token: token).keyLetGo()
         }))
     }
 }
