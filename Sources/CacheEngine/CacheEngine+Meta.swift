@@ -105,4 +105,16 @@ extension CacheEngine {
         defer { refDecrement(it) }
         return itemInfo(it)
     }
+
+    /// `inspect` that changes nothing: an expired or flushed item reads as absent but stays
+    /// linked (no removal, no `expired` report). Redis mode's WATCH and EXEC compare what they
+    /// see this way, as redis's keyIsExpired, which deletes nothing.
+    public func peek(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0) -> ItemInfo? {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        guard let it = lockedHashFind(key, hv, database: physicalDatabase(database)) else { return nil }
+        let now = clock.current
+        if isFlushed(it, now: now) || expired(it, now: now) { return nil }
+        return itemInfo(it)
+    }
 }

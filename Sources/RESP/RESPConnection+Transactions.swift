@@ -129,11 +129,12 @@ extension RESPConnection {
         return false
     }
 
-    /// What a `watched` entry (database byte, then the key) names now, of any type.
+    /// What a `watched` entry (database byte, then the key) names now, of any type (an expired
+    /// key reads as gone and is left for its remover: no `expired` event from WATCH or EXEC).
     private func watchedInfo(_ entry: [UInt8]) -> ItemInfo? {
         entry.withUnsafeBytes { bytes in
             let key = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
-            return engine.inspect(key, hash: CacheEngine.hash(key), database: Int(bytes[0]), anyType: true)
+            return engine.peek(key, hash: CacheEngine.hash(key), database: Int(bytes[0]))
         }
     }
 

@@ -3,6 +3,7 @@
 // expiries are kept to the millisecond.
 @testable import CacheEngine
 import Platform
+import Synchronization
 import Testing
 
 @Suite("keyspace: databases, value types, millisecond expiry")
@@ -84,6 +85,27 @@ struct KeyspaceTests {
         #expect(h.engine.put("s", "v", exptime: 10).result == .stored)
         let s = try #require(h.engine.withKey("s") { h.engine.inspect($0, hash: $1) })
         #expect(s.expiryUnixMilliseconds(processStarted: h.clock.processStarted) == (h.clock.processStarted + Int(h.clock.current) + 10) * 1000)
+    }
+
+    @Test("peek reads an expired key as absent and leaves it linked, uncounted and unreported (WATCH's look)")
+    func peekChangesNothing() throws {
+        let h = try Harness()
+        final class Removals: Sendable { let count = Atomic<Int>(0) }
+        let removals = Removals()
+        h.engine.onKeyRemoval { _, _, _ in removals.count.add(1, ordering: .relaxed) }
+        let now = (UInt64(h.clock.processStarted) + UInt64(h.clock.current)) * 1000 + 100
+        h.clock.setMilliseconds(now)
+        #expect(put(h, "w", "v", database: 3, expiry: .unixMilliseconds(Int(now) + 50)) == .stored)
+        #expect(h.engine.withKey("w") { h.engine.peek($0, hash: $1, database: 3) } != nil)
+        h.clock.advanceMilliseconds(60)
+        let before = h.engine.expiredOnLookup.load(ordering: .relaxed)
+        #expect(h.engine.withKey("w") { h.engine.peek($0, hash: $1, database: 3) } == nil)
+        #expect(h.engine.expiredOnLookup.load(ordering: .relaxed) == before)
+        #expect(removals.count.load(ordering: .relaxed) == 0)
+        // Still linked: a lookup finds it expired now, removes it and reports it.
+        #expect(h.engine.withKey("w") { h.engine.inspect($0, hash: $1, database: 3, anyType: true) } == nil)
+        #expect(h.engine.expiredOnLookup.load(ordering: .relaxed) == before + 1)
+        #expect(removals.count.load(ordering: .relaxed) == 1)
     }
 
     @Test("changeExpiry in milliseconds, and a time already past removes the key")
