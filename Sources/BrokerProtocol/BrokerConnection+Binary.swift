@@ -4,8 +4,10 @@
 // cache port's header check and opcode table); the broker serves the opcodes that mean something
 // on queues, with the text verbs' meaning:
 //   get getq getk getkq   dequeue (the key is a queue key with its slash options; the message id
-//                         is the CAS, a blocking `/t=` read parks as in text)
-//   set setq              enqueue (`/priority=N` in the key; flags and exptime as in text)
+//                         is the CAS, a blocking `/t=` read parks as in text); on a topic's name,
+//                         a group read of one record (BrokerConnection+BinaryLogs.swift)
+//   set setq              enqueue (`/priority=N` in the key; flags and exptime as in text); on a
+//                         topic's name, an append
 //   delete deleteq        delete the queue
 //   flush flushq          flush every queue (text flush_all; a delay is ignored, as in text)
 //   version noop stat quit quitq
@@ -115,6 +117,7 @@ extension BrokerConnection {
     /// One queue read; a blocking `/t=` read parks, answered by `resume`.
     private func binaryDequeue(_ h: BinaryHeader, _ command: BinaryCommand, _ key: UnsafeRawBufferPointer,
                                _ output: OutputBuffer) -> HandlerAction {
+        if let topic = logTopic(Self.namePart(key)) { return binaryLogRead(topic, h, command, key, output) }
         guard let spec = QueueKey(key),
               let q = session.queue(named: UnsafeRawBufferPointer(rebasing: key[0..<spec.nameLength])) else {
             output.appendBinaryError(h, BinaryStatus.invalidArguments)
@@ -186,6 +189,10 @@ extension BrokerConnection {
         // Unsigned, as memcached's binary protocol reads it (Dalli sends absolute times past 2^31).
         let exptime = Int64(UInt32(bigEndian: extras.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         let reply = BinaryStoreReply(opcode: h.opcode, opaque: h.opaque, quiet: command.quiet)
+        if let topic = logTopic(Self.namePart(key)) {
+            binaryLogSet(topic, key, flags: flags, valueLength: valueLength, h, reply, output)
+            return afterKey
+        }
         guard let spec = QueueKey(key) else {
             output.appendBinaryError(h, BinaryStatus.invalidArguments)
             swallowRemaining = valueLength

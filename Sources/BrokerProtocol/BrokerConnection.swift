@@ -268,7 +268,7 @@ final class BrokerConnection: TextRequestLoop {
         }
         switch p.target {
         case .log(let topic, let partition, let keyed):
-            finishLogSet(topic, partition: partition, keyed: keyed, item: p.item, noreply: p.noreply, output)
+            finishLogSet(topic, partition: partition, keyed: keyed, item: p.item, noreply: p.noreply, binary: p.binary, output)
         case .logBatch(let topic, let partition, let keyed, let count):
             finishProduce(topic, partition: partition, keyed: keyed, count: count, item: p.item, noreply: p.noreply, output)
         case .queue(let q, let priority):

@@ -34,6 +34,35 @@ struct ParkedLogRead {
     let withCAS: Bool
     var waiter: Waiter<Void>
     let deadlineMs: UInt64
+    /// Set for a binary get (BrokerConnection+BinaryLogs.swift): one record, answered in binary.
+    var binary: ParkedBinaryRead? = nil
+}
+
+/// The group read a topic key names (`get <topic>/group=<g>[/consumer=..][/partition=..]...`),
+/// or the reply that refuses it: one topic key, no `/key=`, a valid group and consumer name.
+enum LogReadRequest {
+    case read(LogTopic.GroupRead)
+    case refused(StaticString)
+
+    init(_ key: UnsafeRawBufferPointer, _ spec: LogKey) {
+        guard spec.key == nil else { self = .refused(LogReply.badKey); return }
+        guard let g = spec.group else { self = .refused(LogReply.needsGroup); return }
+        let groupBytes = UnsafeRawBufferPointer(rebasing: key[g])
+        guard Broker.isValidName(groupBytes) else { self = .refused(LogReply.badKey); return }
+        var request = LogTopic.GroupRead(group: String(decoding: groupBytes, as: UTF8.self))
+        if let c = spec.consumer {
+            let name = UnsafeRawBufferPointer(rebasing: key[c])
+            guard Broker.isValidName(name) else { self = .refused(LogReply.badKey); return }
+            request.consumer = String(decoding: name, as: UTF8.self)
+        }
+        if let ms = spec.sessionMs { request.sessionTimeoutMs = UInt64(ms) }
+        request.partition = spec.partition
+        request.maxRecords = spec.maxRecords
+        request.open = spec.open
+        request.close = spec.close
+        request.abort = spec.abort
+        self = .read(request)
+    }
 }
 
 enum LogReply {
@@ -140,7 +169,8 @@ extension BrokerConnection {
     }
 
     /// The value is in: appends it and answers.
-    func finishLogSet(_ topic: LogTopic, partition: Int?, keyed: Bool, item: Item, noreply: Bool, _ output: OutputBuffer) {
+    func finishLogSet(_ topic: LogTopic, partition: Int?, keyed: Bool, item: Item, noreply: Bool,
+                      binary: BinaryStoreReply? = nil, _ output: OutputBuffer) {
         let outcome = logKey.withUnsafeBytes { k in
             session.appendLog(topic, partition: partition, key: keyed ? k : nil, valueLength: item.valueLength,
                               flags: item.clientFlags) { dst in
@@ -154,6 +184,7 @@ extension BrokerConnection {
             }
         }
         engine.release(item)
+        if let binary { return finishBinaryLogSet(binary, outcome, output) }
         guard !noreply else { return }
         switch outcome {
         case .appended: output.append(Reply.stored)
@@ -173,34 +204,17 @@ extension BrokerConnection {
             return .proceed
         }
         let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
-        guard keyToken.count <= 250, let spec = LogKey(key), spec.key == nil else {
+        guard keyToken.count <= 250, let spec = LogKey(key) else {
             output.append(LogReply.badKey)
             return .proceed
         }
-        guard let g = spec.group else {
-            output.append(LogReply.needsGroup)
+        let request: LogTopic.GroupRead
+        switch LogReadRequest(key, spec) {
+        case .read(let r): request = r
+        case .refused(let text):
+            output.append(text)
             return .proceed
         }
-        let groupBytes = UnsafeRawBufferPointer(rebasing: key[g])
-        guard Broker.isValidName(groupBytes) else {
-            output.append(LogReply.badKey)
-            return .proceed
-        }
-        var request = LogTopic.GroupRead(group: String(decoding: groupBytes, as: UTF8.self))
-        if let c = spec.consumer {
-            let name = UnsafeRawBufferPointer(rebasing: key[c])
-            guard Broker.isValidName(name) else {
-                output.append(LogReply.badKey)
-                return .proceed
-            }
-            request.consumer = String(decoding: name, as: UTF8.self)
-        }
-        if let ms = spec.sessionMs { request.sessionTimeoutMs = UInt64(ms) }
-        request.partition = spec.partition
-        request.maxRecords = spec.maxRecords
-        request.open = spec.open
-        request.close = spec.close
-        request.abort = spec.abort
         switch appendRecords(topic, key, request, withCAS, output) {
         case .success(let n):
             if n == 0 && spec.timeoutMs > 0 && request.reads {
@@ -243,11 +257,9 @@ extension BrokerConnection {
 
     /// Parks `p` on its partitions; a record appended between the empty read and the parking is
     /// read at once instead (the VALUE lines are in `output` then, and nil is returned without END).
-    private func park(_ p: ParkedLogRead, _ output: OutputBuffer) -> HandlerAction? {
+    func park(_ p: ParkedLogRead, _ output: OutputBuffer) -> HandlerAction? {
         p.topic.addWaiter(p.waiter, partition: p.partition)
-        let n = p.key.withUnsafeBytes { k in
-            (try? appendRecords(p.topic, k, p.request, p.withCAS, output).get()) ?? 0
-        }
+        let n = appendParked(p, output)
         if n > 0 {
             _ = p.waiter.cancel()
             p.topic.removeWaiter(p.waiter, partition: p.partition)
@@ -272,16 +284,29 @@ extension BrokerConnection {
         parkedLog = nil
         _ = p.waiter.cancel()
         p.topic.removeWaiter(p.waiter, partition: p.partition)
-        let n = p.key.withUnsafeBytes { k in
-            (try? appendRecords(p.topic, k, p.request, p.withCAS, output).get()) ?? 0
-        }
+        let n = appendParked(p, output)
         if n == 0 && !expired {
             var again = p
             again.waiter = Waiter<Void>(waker: waker)
             if let parked = park(again, output) { return parked }
         }
-        output.append(Reply.end)
+        if let b = p.binary {
+            if n == 0 { p.key.withUnsafeBytes { binaryMiss(b.header, b.quiet, returnsKey: b.returnsKey, $0, output) } }
+        } else {
+            output.append(Reply.end)
+        }
         return nil
+    }
+
+    /// A parked read's records: VALUE lines, or a binary get's one record. A refusal (the group
+    /// changed meanwhile) reads as none.
+    private func appendParked(_ p: ParkedLogRead, _ output: OutputBuffer) -> Int {
+        p.key.withUnsafeBytes { k in
+            if let b = p.binary {
+                return (try? appendBinaryRecord(p.topic, k, p.request, b, output).get()) ?? 0
+            }
+            return (try? appendRecords(p.topic, k, p.request, p.withCAS, output).get()) ?? 0
+        }
     }
 
     // MARK: seek

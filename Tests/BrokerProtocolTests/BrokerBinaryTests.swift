@@ -1,6 +1,7 @@
 // The broker port's binary protocol without a network (BrokerConnection+Binary.swift): frames in
 // through `process`, response frames read out, parking and resuming as the server would.
-// broker_binary.py drives the same through pylibmc and raw sockets against the real binary.
+// broker_binary.py drives the same through pylibmc and raw sockets against the real binary. Topics
+// too (BrokerConnection+BinaryLogs.swift): appends, group reads, refusals, a parked read.
 import Broker
 import BrokerProtocol
 import CacheEngine
@@ -154,6 +155,76 @@ struct BrokerBinaryTests {
         let woken = try #require(responses(c.resume(timedOut: false)))
         #expect(woken.map(\.opaque) == [7] && woken.first?.value == Array("late".utf8))
         #expect(c.send(frame(0x00, key: "w/t=1000", opaque: 8)) == [])
+        let timedOut = try #require(responses(c.resume(timedOut: true)))
+        #expect(timedOut.map { [UInt8($0.status), UInt8($0.opaque)] } == [[0x01, 8]])
+    }
+}
+
+@Suite("broker port, binary protocol on topics")
+struct BrokerBinaryTopicTests {
+    let noExtras = [UInt8](repeating: 0, count: 8)
+
+    /// A topic declared over a text connection.
+    private func declare(_ port: BrokerPort, _ line: String) {
+        let text = BinaryClient(port)
+        #expect(text.send(Array((line + "\r\n").utf8)) == Array("OK\r\n".utf8))
+    }
+
+    @Test("set appends (key and partition in the key), get reads a group's next record: flags as extras, offset as CAS, then Not found")
+    func appendAndRead() throws {
+        let port = try BrokerPort()
+        declare(port, "log bt partitions=2")
+        let c = BinaryClient(port)
+        let flags: [UInt8] = [0, 0, 0, 5, 0, 0, 0, 0]
+        let stored = try #require(responses(c.send(frame(0x01, key: "bt/partition=1", extras: flags, value: Array("v1".utf8), opaque: 1)
+                                                   + frame(0x11, key: "bt/partition=1", extras: noExtras, value: Array("v2".utf8), opaque: 2)
+                                                   + frame(0x0a, opaque: 3))))
+        // setq says nothing when it succeeds.
+        #expect(stored.map { [UInt8($0.status), UInt8($0.opaque)] } == [[0, 1], [0, 3]])
+        let first = try #require(responses(c.send(frame(0x00, key: "bt/group=g/partition=1", opaque: 4))))
+        #expect(first.count == 1 && first[0].status == 0 && first[0].extras == [0, 0, 0, 5] && first[0].value == Array("v1".utf8))
+        #expect(first[0].cas == 0)
+        let second = try #require(responses(c.send(frame(0x0c, key: "bt/group=g/partition=1", opaque: 5))))
+        #expect(second.count == 1 && second[0].cas == 1 && second[0].key == Array("bt/group=g/partition=1".utf8)
+                && second[0].value == Array("v2".utf8))
+        let miss = try #require(responses(c.send(frame(0x00, key: "bt/group=g/partition=1", opaque: 6))))
+        #expect(miss.map(\.status) == [0x01])
+        let quiet = try #require(responses(c.send(frame(0x0d, key: "bt/group=g/partition=1", opaque: 7) + frame(0x0a, opaque: 8))))
+        #expect(quiet.map(\.opaque) == [8])
+        // Another group reads the same records from the start.
+        let other = try #require(responses(c.send(frame(0x00, key: "bt/group=h/partition=1", opaque: 9))))
+        #expect(other.first?.value == Array("v1".utf8))
+    }
+
+    @Test("refusals carry the text reply's words: no such partition, a read without a group, /max= above 1, a compacted topic's keyless record")
+    func refusals() throws {
+        let port = try BrokerPort()
+        declare(port, "log bt partitions=2")
+        declare(port, "log bc cleanup=compact")
+        let c = BinaryClient(port)
+        let r = try #require(responses(c.send(frame(0x01, key: "bt/partition=9", extras: noExtras, value: Array("x".utf8), opaque: 1)
+                                              + frame(0x00, key: "bt", opaque: 2)
+                                              + frame(0x00, key: "bt/group=g/max=5", opaque: 3)
+                                              + frame(0x01, key: "bc", extras: noExtras, value: Array("x".utf8), opaque: 4)
+                                              + frame(0x01, key: "bc/key=k", extras: noExtras, value: Array("y".utf8), opaque: 5))))
+        #expect(r.map(\.status) == [0x04, 0x04, 0x04, 0x04, 0])
+        #expect(r.map { String(decoding: $0.value, as: UTF8.self) } == [
+            "no such partition", "a topic read needs /group=<name>", "bad topic key",
+            "compacted topic cannot accept a record without a key", ""])
+    }
+
+    @Test("a get with /timeout= parks and is answered by the next append, or Not found at its timeout")
+    func blockingRead() throws {
+        let port = try BrokerPort()
+        declare(port, "log bw")
+        let c = BinaryClient(port)
+        #expect(c.send(frame(0x00, key: "bw/group=g/timeout=1000", opaque: 7)) == [])
+        #expect(c.lastAction == .park(timeoutMs: 1000))
+        let p = BinaryClient(port)
+        _ = p.send(frame(0x01, key: "bw", extras: noExtras, value: Array("late".utf8)))
+        let woken = try #require(responses(c.resume(timedOut: false)))
+        #expect(woken.map(\.opaque) == [7] && woken.first?.value == Array("late".utf8))
+        #expect(c.send(frame(0x00, key: "bw/group=g/timeout=1000", opaque: 8)) == [])
         let timedOut = try #require(responses(c.resume(timedOut: true)))
         #expect(timedOut.map { [UInt8($0.status), UInt8($0.opaque)] } == [[0x01, 8]])
     }
