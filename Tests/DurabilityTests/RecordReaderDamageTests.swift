@@ -2,6 +2,7 @@
 // a torn last record is still a torn tail. The records here have a shape like the journal's: the
 // payload starts with its own length, which the owner's check compares with the header's.
 import Durability
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
