@@ -152,6 +152,21 @@ struct SplitMix: RandomNumberGenerator {
     }
 }
 
+/// Stores `value` under `key` in `database` with `type` and `expiry` (the keyspace tests' store:
+/// any value type, any database); .notStored when the allocation fails.
+@discardableResult
+func put(_ h: Harness, _ key: String, _ value: String, database: Int = 0, type: ItemType = .string,
+         expiry: ExpiryTime = .never) -> StoreResult {
+    h.engine.withKey(key) { k, hv in
+        guard case .item(let it) = h.engine.allocate(key: k, flags: 0, expiry: 0, valueLength: value.utf8.count,
+                                                    database: database, type: type) else { return .notStored }
+        Array(value.utf8).withUnsafeBytes { h.engine.writeValue(it, at: 0, $0) }
+        h.engine.setExpiry(it, expiry)
+        defer { h.engine.release(it) }
+        return h.engine.store(it, hash: hv, mode: .set, casIn: 0).0
+    }
+}
+
 /// Compares byte arrays without printing megabytes on failure.
 func expectBytes(_ got: [UInt8]?, _ want: [UInt8], _ what: String = "value",
                  sourceLocation: SourceLocation = #_sourceLocation) {
