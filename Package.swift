@@ -42,10 +42,10 @@ let package = Package(
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
-        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory.
+        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source.
         .target(name: "TestSupport", dependencies: ["Platform"], path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Platform"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Platform", "TestSupport"]),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
         .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform"]),
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform", "TestSupport"]),
