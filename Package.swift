@@ -42,12 +42,12 @@ let package = Package(
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
-        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source.
+        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source, a seeded generator.
         .target(name: "TestSupport", dependencies: ["Platform"], path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Platform", "TestSupport"]),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
-        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform"]),
+        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform", "TestSupport"]),
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform", "TestSupport"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform", "TestSupport"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform", "TestSupport"]),

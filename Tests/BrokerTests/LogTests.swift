@@ -324,7 +324,7 @@ import Glibc
         #expect(names.count == 3)
         var originals: [String: [UInt8]] = [:]
         for n in names { for ext in [".log", ".index", ".timeindex"] { originals[n + ext] = readFile(part + "/" + n + ext) } }
-        var rng = DamageRNG(seed: 0x5eed)
+        var rng = SplitMix64(seed: 0x5eed)
         for round in 0..<120 {
             for (file, bytes) in originals { writeFile(part + "/" + file, bytes, create: true) }
             let victim = names[Int(rng.next() % 3)]
@@ -514,19 +514,6 @@ private func readFile(_ path: String) -> [UInt8] {
     guard let data = FileIO.readAll(path) else { return [] }
     defer { data.deallocate() }
     return Array(data)
-}
-
-/// A deterministic generator for the damage tests.
-private struct DamageRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
 
 private func writeFile(_ path: String, _ bytes: [UInt8], create: Bool = false) {

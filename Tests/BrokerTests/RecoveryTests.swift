@@ -140,7 +140,7 @@ import Glibc
     func randomCorruptionAt100Offsets(seed: UInt64) throws {
         // Every message whose add record was left alone comes back, and no other: the records
         // here are adds only, so a damaged record can cost nothing but its own message.
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         let dir = ScratchDirectory()
         defer { dir.remove() }
         let bodies = (0..<912).map { "m\($0):" + String(repeating: "r", count: ($0 * 37) % 300) }
@@ -300,14 +300,3 @@ private func inode(_ path: String) -> UInt64 {
     return stat(path, &st) == 0 ? UInt64(st.st_ino) : 0
 }
 
-/// A deterministic generator (SplitMix64), so that a failure can be replayed from its seed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -139,19 +139,6 @@ func patternBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     return out
 }
 
-/// A small deterministic generator for choosing keys.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
 /// Stores `value` under `key` in `database` with `type` and `expiry` (the keyspace tests' store:
 /// any value type, any database); .notStored when the allocation fails.
 @discardableResult
