@@ -42,7 +42,7 @@ let package = Package(
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
-        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source, a seeded generator.
+        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source, a seeded generator, expectBytes.
         .target(name: "TestSupport", dependencies: ["Platform"], path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Platform", "TestSupport"]),
