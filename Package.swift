@@ -42,15 +42,17 @@ let package = Package(
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
-        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Platform"]),
+        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source, a seeded generator, expectBytes.
+        .target(name: "TestSupport", dependencies: ["Platform"], path: "Tests/TestSupport"),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Platform", "TestSupport"]),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
-        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform"]),
-        .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform"]),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform"]),
-        .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform"]),
-        .testTarget(name: "RESPTests", dependencies: ["RESP", "Broker", "CacheEngine", "Platform"]),
-        .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform"]),
+        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform", "TestSupport"]),
+        .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform", "TestSupport"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform", "TestSupport"]),
+        .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform", "TestSupport"]),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "Broker", "CacheEngine", "Platform", "TestSupport"]),
+        .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform", "TestSupport"]),
         // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),
 

@@ -59,20 +59,7 @@ extension RESPConnection {
         case .success(let t): timeout = t
         case .failure(let e): return error(out, e.text)
         }
-        for i in 1..<(argumentCount - 1) {
-            guard let (key, hv) = listKey(i) else { continue }
-            let r = engine.listPop(key, hash: hv, database: database, end: end, count: 1, willVisit: { _ in
-                out.appendRESPArrayHeader(2)
-                out.appendRESPBulk(key)
-            }) { self.appendElement($0, out) }
-            switch r {
-            case .ok:
-                notifyPopped(key, hv, end)
-                return .proceed
-            case .wrongType: return error(out, Self.wrongType)
-            case .noKey: continue
-            }
-        }
+        if let done = popFirstList(1..<(argumentCount - 1), end, count: nil, out) { return done }
         guard blockingAllowed else { out.appendRESPNullArray(version); return .proceed }
         return startBlock(keys: (1..<(argumentCount - 1)).map { Array(argument($0)) }, kind: .pop(end, count: nil),
                           timeoutMs: timeout, out)
@@ -130,12 +117,22 @@ extension RESPConnection {
             case .failure(let e): return error(out, e.text)
             }
         }
-        for i in (numberIndex + 1)..<whereIndex {
+        if let done = popFirstList((numberIndex + 1)..<whereIndex, end, count: count, out) { return done }
+        guard blocking && blockingAllowed else { out.appendRESPNullArray(version); return .proceed }
+        return startBlock(keys: ((numberIndex + 1)..<whereIndex).map { Array(argument($0)) }, kind: .pop(end, count: count),
+                          timeoutMs: timeout, out)
+    }
+
+    /// Pops from the first of the keys at `indices` that holds a list, before any block: its reply
+    /// [key, element] (BLPOP, `count` nil) or [key, [up to count elements]] (LMPOP, BLMPOP), its
+    /// events; nil when none holds one.
+    private func popFirstList(_ indices: Range<Int>, _ end: ListEnd, count: Int?, _ out: OutputBuffer) -> HandlerAction? {
+        for i in indices {
             guard let (key, hv) = listKey(i) else { continue }
-            let r = engine.listPop(key, hash: hv, database: database, end: end, count: count, willVisit: { n in
+            let r = engine.listPop(key, hash: hv, database: database, end: end, count: count ?? 1, willVisit: { n in
                 out.appendRESPArrayHeader(2)
                 out.appendRESPBulk(key)
-                out.appendRESPArrayHeader(n)
+                if count != nil { out.appendRESPArrayHeader(n) }
             }) { self.appendElement($0, out) }
             switch r {
             case .ok:
@@ -145,9 +142,7 @@ extension RESPConnection {
             case .noKey: continue
             }
         }
-        guard blocking && blockingAllowed else { out.appendRESPNullArray(version); return .proceed }
-        return startBlock(keys: ((numberIndex + 1)..<whereIndex).map { Array(argument($0)) }, kind: .pop(end, count: count),
-                          timeoutMs: timeout, out)
+        return nil
     }
 
     // MARK: blocking

@@ -260,33 +260,28 @@ extension RESPConnection {
             j += 1
         }
         var delivery: Int64 = -1
-        while j < argumentCount {
-            let more = argumentCount - 1 - j
-            if argument(j, is: "force") {
-                o.force = true
-            } else if argument(j, is: "justid") {
-                o.justID = true
-            } else if argument(j, is: "idle") && more > 0 {
-                j += 1
+        if let ended = readClaimOptions(from: j, Self.xclaimOptions, unrecognized: { j in
+            error(out, "ERR Unrecognized XCLAIM option '" + String(decoding: argument(j).prefix { $0 != 0 }, as: UTF8.self) + "'")
+        }, { option, j in
+            switch option {
+            case .force: o.force = true
+            case .justID: o.justID = true
+            case .idle:
                 guard let v = integerArgument(j) else { return error(out, "ERR Invalid IDLE option argument for XCLAIM") }
                 delivery = Int64(bitPattern: now) &- Int64(v)
-            } else if argument(j, is: "time") && more > 0 {
-                j += 1
+            case .time:
                 guard let v = integerArgument(j) else { return error(out, "ERR Invalid TIME option argument for XCLAIM") }
                 delivery = Int64(v)
-            } else if argument(j, is: "retrycount") && more > 0 {
-                j += 1
+            case .retryCount:
                 guard let v = integerArgument(j) else { return error(out, "ERR Invalid RETRYCOUNT option argument for XCLAIM") }
                 o.retryCount = Int64(v)
-            } else if argument(j, is: "lastid") && more > 0 {
-                j += 1
+            case .lastID:
                 guard let p = StreamID.parse(argument(j), missingSeq: 0, strict: true) else { return error(out, Self.invalidStreamID) }
                 o.lastID = p.id
-            } else {
-                return error(out, "ERR Unrecognized XCLAIM option '" + String(decoding: argument(j).prefix { $0 != 0 }, as: UTF8.self) + "'")
+            case .count: break  // not XCLAIM's
             }
-            j += 1
-        }
+            return nil
+        }) { return ended }
         // A bogus delivery time (negative, or in the future) is now, as redis takes it.
         if delivery >= 0 && UInt64(delivery) <= now { o.deliveryTime = UInt64(delivery) }
         var r = RESPScratch()
@@ -312,21 +307,16 @@ extension RESPConnection {
         }
         var count = 100
         var justID = false
-        var j = 6
-        while j < argumentCount {
-            let more = argumentCount - 1 - j
-            if argument(j, is: "count") && more > 0 {
-                // getRangeLongFromObjectOrReply(1, LONG_MAX / 16).
-                guard let n = integerArgument(j + 1), n >= 1, n <= Int.max / 16 else { return error(out, "ERR COUNT must be > 0") }
-                count = n
-                j += 1
-            } else if argument(j, is: "justid") {
+        if let ended = readClaimOptions(from: 6, Self.xautoclaimOptions, unrecognized: { _ in syntaxError(out) }, { option, j in
+            if option == .justID {
                 justID = true
             } else {
-                return syntaxError(out)
+                // getRangeLongFromObjectOrReply(1, LONG_MAX / 16).
+                guard let n = integerArgument(j), n >= 1, n <= Int.max / 16 else { return error(out, "ERR COUNT must be > 0") }
+                count = n
             }
-            j += 1
-        }
+            return nil
+        }) { return ended }
         let key = argument(1), group = argument(2)
         let noGroup = Self.noGroupError(key, group)
         guard let stream = groupStream(key, noGroup, out) else { return .proceed }
@@ -343,6 +333,48 @@ extension RESPConnection {
         out.appendRESPArrayHeader(result.deleted.count)
         for id in result.deleted { appendStreamID(id, out) }
         return .proceed
+    }
+
+    /// A word XCLAIM or XAUTOCLAIM reads after its IDs or start: a flag, or a word and its value.
+    enum ClaimOption {
+        case force, justID, idle, time, retryCount, lastID, count
+
+        var word: StaticString {
+            switch self {
+            case .force: "force"
+            case .justID: "justid"
+            case .idle: "idle"
+            case .time: "time"
+            case .retryCount: "retrycount"
+            case .lastID: "lastid"
+            case .count: "count"
+            }
+        }
+
+        var takesValue: Bool { self != .force && self != .justID }
+    }
+
+    static let xclaimOptions: [ClaimOption] = [.force, .justID, .idle, .time, .retryCount, .lastID]
+    static let xautoclaimOptions: [ClaimOption] = [.count, .justID]
+
+    /// Reads the options from argument `start` on as xclaimCommand and xautoclaimCommand both read
+    /// theirs: a word of `accepted` that is a flag, or that takes a value and has one after it,
+    /// goes to `apply` with the index of its value (of the word, for a flag); any other word ends
+    /// the command with `unrecognized`'s reply, and a reply `apply` returns ends it too. Nil when
+    /// every option was read.
+    private func readClaimOptions(from start: Int, _ accepted: [ClaimOption], unrecognized: (Int) -> HandlerAction,
+                                  _ apply: (ClaimOption, Int) -> HandlerAction?) -> HandlerAction? {
+        var j = start
+        while j < argumentCount {
+            let hasValue = j + 1 < argumentCount
+            guard let option = accepted.first(where: { argument(j, is: $0.word) && (!$0.takesValue || hasValue) }) else {
+                return unrecognized(j)
+            }
+            if option.takesValue { j += 1 }
+            if let ended = apply(option, j) { return ended }
+            j += 1
+        }
+        return nil
     }
 }
 

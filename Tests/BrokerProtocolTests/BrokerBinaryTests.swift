@@ -7,27 +7,11 @@ import BrokerProtocol
 import CacheEngine
 import MemcacheProtocol
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Every pending byte of `output`, taken out of it.
-private func drainBytes(_ output: OutputBuffer) -> [UInt8] {
-    var bytes: [UInt8] = []
-    let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
-    defer { iov.deallocate() }
-    while !output.isEmpty {
-        let n = output.fill(iov, capacity: 8)
-        var total = 0
-        for i in 0..<n {
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len))
-            total += iov[i].iov_len
-        }
-        output.consume(total)
-    }
-    return bytes
-}
 
 /// A binary request frame.
 private func frame(_ opcode: UInt8, key: String = "", extras: [UInt8] = [], value: [UInt8] = [],

@@ -8,27 +8,11 @@ import CacheEngine
 import MemcacheProtocol
 import Platform
 import Synchronization
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Copies every pending byte of `output` out of it and marks them written.
-func drain(_ output: OutputBuffer) -> String {
-    var bytes: [UInt8] = []
-    let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
-    defer { iov.deallocate() }
-    while !output.isEmpty {
-        let n = output.fill(iov, capacity: 8)
-        var total = 0
-        for i in 0..<n {
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len))
-            total += iov[i].iov_len
-        }
-        output.consume(total)
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
 
 /// One broker whose connections the tests open.
 final class BrokerPort {
@@ -72,7 +56,7 @@ final class BrokerClient {
             let (consumed, action) = input.withUnsafeBytes { handler.process($0, output: output) }
             input.removeFirst(consumed)
             lastAction = action
-            reply += drain(output)
+            reply += drainText(output)
             if case .yield = action { continue }
             break
         }
@@ -81,7 +65,7 @@ final class BrokerClient {
 
     func resume(timedOut: Bool) -> String {
         lastAction = handler.resume(output: output, timedOut: timedOut)
-        return drain(output)
+        return drainText(output)
     }
 
     func close() {

@@ -2,6 +2,7 @@
 // memcached's words, the data block read and dropped, nothing stored, never a silent STORED.
 @testable import Broker
 import BrokerProtocol
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -9,29 +10,10 @@ import Glibc
 
 @Suite("broker port journal replies")
 struct JournalReplyTests {
-    /// A fresh data directory under /tmp (removed by the caller).
-    private func dataDirectory() -> String {
-        var template = Array("/tmp/swiftcached-replies-XXXXXX".utf8CString)
-        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-
-    private func remove(_ dir: String) {
-        if let d = opendir(dir) {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-                if name != "." && name != ".." {
-                    unlink(dir + "/" + name)
-                    rmdir(dir + "/" + name)
-                }
-            }
-            closedir(d)
-        }
-        rmdir(dir)
-    }
-
     @Test func aJournalThatCannotBeCreatedIsAServerError() throws {
-        let dir = dataDirectory()
-        defer { remove(dir) }
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .never }
         let c = BrokerClient(port)
         #expect(mkdir(dir + "/blocked.journal", 0o755) == 0)
@@ -45,8 +27,9 @@ struct JournalReplyTests {
     }
 
     @Test func aJournalThatCannotBeWrittenRefusesAndKeepsNothing() throws {
-        let dir = dataDirectory()
-        defer { remove(dir) }
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
         let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .never }
         let c = BrokerClient(port)
         #expect(c.send("set q 0 0 5\r\nfirst\r\n") == "STORED\r\n")

@@ -3,6 +3,7 @@
 @testable import Broker
 import CacheEngine
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -213,7 +214,7 @@ struct BrokerSessionTests {
     }
 
     @Test func repliesWaitForTheJournalsFsync() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
         h.broker.start()

@@ -100,25 +100,6 @@ struct BrokerHarness {
     }
 }
 
-/// A fresh empty directory under /tmp, removed by `remove`.
-struct TempDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/swiftcached-broker-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    }
-    func remove() {
-        if let d = opendir(path) {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-                if name != "." && name != ".." { unlink(path + "/" + name) }
-            }
-            closedir(d)
-        }
-        rmdir(path)
-    }
-}
-
 extension CacheEngine {
     /// A body item for `enqueue` (the harness's `item`, as an optional for #require).
     func allocateForTest(_ h: BrokerHarness, _ text: String) -> Item? { h.item(text) }

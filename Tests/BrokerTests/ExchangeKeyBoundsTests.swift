@@ -3,6 +3,7 @@
 // `broker_keys_too_long`, and a binding over them in an older broker.meta is dropped with a note.
 @testable import Broker
 import Durability
+import TestSupport
 import Testing
 
 @Suite struct ExchangeKeyBoundsTests {
@@ -62,7 +63,7 @@ import Testing
     /// A broker.meta written before the bounds: the binding over them is dropped, noted and
     /// counted; the others come back.
     @Test func recoveryDropsBindingsOverTheBounds() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let meta = "exchange t topic\nbind t q a.# x-match=all\nbind t q \(Self.words33) x-match=all\n"
         let written = FileIO.replace(dir.path + "/broker.meta") { fd in

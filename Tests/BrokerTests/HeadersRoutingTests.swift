@@ -2,6 +2,7 @@
 // be the former scan's, binding by binding, on random bindings (all and any, duplicate pairs,
 // no pairs) and random headers.
 @testable import Broker
+import TestSupport
 import Testing
 
 @Suite struct HeadersRoutingTests {
@@ -16,7 +17,7 @@ import Testing
     }
 
     @Test func randomBindingsRouteAsTheScan() {
-        var rng = SplitMix64(state: 5)
+        var rng = SplitMix64(seed: 5)
         func pairs(_ max: Int) -> [HeaderPair] {
             (0..<Int.random(in: 0...max, using: &rng)).map { _ in
                 HeaderPair(["a", "b", "c"].randomElement(using: &rng)!, ["1", "2"].randomElement(using: &rng)!)

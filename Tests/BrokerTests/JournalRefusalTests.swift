@@ -5,6 +5,7 @@
 import CacheEngine
 import Durability
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ import Glibc
 
 @Suite struct JournalRefusalTests {
     @Test func twelveHundredQueuesShareEightDescriptorsAndAllComeBack() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) {
@@ -34,7 +35,7 @@ import Glibc
     }
 
     @Test func aQueueWhoseJournalCannotBeCreatedIsNotMade() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
         // A directory where the journal should be: open(2) fails (EISDIR), even for root.
@@ -53,7 +54,7 @@ import Glibc
     }
 
     @Test(.timeLimit(.minutes(1))) func aFailingJournalRefusesNewMessagesAndKeepsNothingOfThem() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
@@ -106,7 +107,7 @@ import Glibc
     }
 
     @Test func withoutFsyncAlwaysOnlyTheFailingJournalRefuses() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let q = h.broker.queue(named: "bad")!

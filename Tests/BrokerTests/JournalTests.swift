@@ -4,6 +4,7 @@
 import CacheEngine
 import Durability
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 
 @Suite struct JournalTests {
     @Test func recoveryKeepsOrderAndMarksOpenReadsRedelivered() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
@@ -45,7 +46,7 @@ import Glibc
     }
 
     @Test func tornAndCorruptTailsAreCutAtTheLastValidRecord() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path)
@@ -80,7 +81,7 @@ import Glibc
     }
 
     @Test func aJournalLargerThanTheReadWindowRecoversWhole() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 32) { $0.fsync = .never }
@@ -97,7 +98,7 @@ import Glibc
     }
 
     @Test func aDiskThatKeepsFailingReleasesTheWaitersAsFailed() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
         h.broker.flusher!.start()
@@ -127,7 +128,7 @@ import Glibc
     }
 
     @Test func compactionRewritesAMostlyConsumedJournal() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let h = try BrokerHarness(dataDirectory: dir.path) {
             $0.fsync = .never
@@ -176,7 +177,7 @@ import Glibc
 
 @Suite struct ReadBehindTests {
     @Test func aBacklogPastTheMemoryShareWaitsOnDiskAndComesBackInOrder() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 1) { $0.fsync = .never }
         let body = String(repeating: "b", count: 990)
@@ -200,7 +201,7 @@ import Glibc
     }
 
     @Test func recoveryOfABacklogLargerThanTheShareSpillsInsteadOfLosing() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 1) { $0.fsync = .always }

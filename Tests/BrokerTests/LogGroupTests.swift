@@ -7,6 +7,7 @@
 import CacheEngine
 import Durability
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -161,7 +162,7 @@ import Glibc
     // MARK: the offsets log
 
     @Test func committedOffsetsAreReplayedFromTheOffsetsLogLatestWinning() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
@@ -187,7 +188,7 @@ import Glibc
     }
 
     @Test func aTornOffsetsLogTailIsCut() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
@@ -210,7 +211,7 @@ import Glibc
     }
 
     @Test func aDeletedTopicTakesItsFilesAndCommitsAlongAcrossARestart() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
@@ -240,7 +241,7 @@ import Glibc
     // MARK: batches
 
     @Test func aBatchAppendIsOneMultiRecordBatchReadBackAfterARestart() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }

@@ -7,6 +7,7 @@ import CacheEngine
 import Durability
 import Platform
 import Synchronization
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +37,7 @@ import Glibc
     // MARK: format, index, roll
 
     @Test func aSegmentFileHoldsFramedBatchesWithTheirCRCAndIsNamedByItsBaseOffset() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try declare(h, "events")
@@ -60,7 +61,7 @@ import Glibc
     }
 
     @Test func everyOffsetIsFoundFromTheSparseIndexInMemoryAndOnDisk() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try declare(h, "idx", "segment_bytes=65536")
@@ -107,7 +108,7 @@ import Glibc
     }
 
     @Test func theActiveSegmentKeepsOnlyItsHotTailInMemoryOnceWritten() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try declare(h, "hot")
@@ -128,7 +129,7 @@ import Glibc
     }
 
     @Test func withFsyncAlwaysAnAppendWaitsForAGroupCommitCycle() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
         let t = try declare(h, "sync")
@@ -182,7 +183,7 @@ import Glibc
     }
 
     @Test func concurrentProducersAndTwoReadersOfOneGroupSeeEachRecordOnce() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try declare(h, "busy", "partitions=3 segment_bytes=16384")
@@ -232,7 +233,7 @@ import Glibc
     // MARK: retention
 
     @Test func retentionDeletesWholeSegmentsByBytesAndByTime() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try declare(h, "ret", "segment_bytes=1024 retention_bytes=2048 retention_ms=60000")
@@ -273,7 +274,7 @@ import Glibc
     // MARK: recovery
 
     @Test func aTornTailIsCutAtTheLastWholeBatchAndAppendsContinueDensely() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fillLog(dir, "torn", count: 10)
         let path = dir.path + "/logs/torn/0/00000000000000000000.log"
@@ -289,7 +290,7 @@ import Glibc
     }
 
     @Test func aByteFlippedMidSegmentCutsThereAndRemovesLaterSegments() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fillLog(dir, "flip", count: 60, config: "segment_bytes=1024")
         let part = dir.path + "/logs/flip/0"
@@ -315,7 +316,7 @@ import Glibc
         // 120 mutations (a flipped byte, a cut, garbage appended, a segment removed, a bad index)
         // of one three-segment log: recovery never crashes, what is read back is a prefix of what
         // was written, offsets dense, and appends continue at the end.
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fillLog(dir, "rnd", count: 60, config: "segment_bytes=1024")
         let part = dir.path + "/logs/rnd/0"
@@ -323,7 +324,7 @@ import Glibc
         #expect(names.count == 3)
         var originals: [String: [UInt8]] = [:]
         for n in names { for ext in [".log", ".index", ".timeindex"] { originals[n + ext] = readFile(part + "/" + n + ext) } }
-        var rng = DamageRNG(seed: 0x5eed)
+        var rng = SplitMix64(seed: 0x5eed)
         for round in 0..<120 {
             for (file, bytes) in originals { writeFile(part + "/" + file, bytes, create: true) }
             let victim = names[Int(rng.next() % 3)]
@@ -359,7 +360,7 @@ import Glibc
     }
 
     @Test func indexFilesThatDisagreeAreRebuilt() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fillLog(dir, "ix", count: 40, config: "segment_bytes=1024")
         let part = dir.path + "/logs/ix/0"
@@ -377,7 +378,7 @@ import Glibc
     // MARK: groups
 
     @Test func groupsReadIndependentlySeekAndKeepTheirOffsetsAcrossARestart() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
@@ -410,7 +411,7 @@ import Glibc
     }
 
     @Test func aTopicWhoseNameAQueueHoldsAtStartUpIsNotLoaded() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fillLog(dir, "both", count: 3)
         // A queue's journal of the same name (files from elsewhere): the queue is recovered first.
@@ -498,7 +499,7 @@ private func checkEveryOffset(_ p: LogPartition, _ n: Int) throws {
 }
 
 /// A log of `count` records r0, r1, ... written and the broker stopped.
-private func fillLog(_ dir: TempDirectory, _ name: String, count: Int, config: String = "") throws {
+private func fillLog(_ dir: ScratchDirectory, _ name: String, count: Int, config: String = "") throws {
     let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
     let t = try declare(h, name, config)
     for i in 0..<count { _ = append(h, t, "r\(i)") }
@@ -513,19 +514,6 @@ private func readFile(_ path: String) -> [UInt8] {
     guard let data = FileIO.readAll(path) else { return [] }
     defer { data.deallocate() }
     return Array(data)
-}
-
-/// A deterministic generator for the damage tests.
-private struct DamageRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
 
 private func writeFile(_ path: String, _ bytes: [UInt8], create: Bool = false) {

@@ -6,6 +6,7 @@
 import CacheEngine
 import Durability
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,7 @@ import Glibc
     @Test func aQueueNamedWithAHashTagComesBackAfterARestart() throws {
         // `{orders}` (nutcracker's hash tag) is stored as %7Borders%7D.journal; recovery finds
         // the queue by decoding that name.
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         try fill(dir, "{orders}", ["a", "b"])
         #expect(access(dir.path + "/%7Borders%7D.journal", F_OK) == 0)
@@ -26,7 +27,7 @@ import Glibc
     @Test func aRedeliveryCountAtItsLargestStaysThereInsteadOfOverflowing() throws {
         // FuzzJournal: an add record carrying redeliveries = 2^32-1, then an open with no
         // confirm: the requeue at recovery overflowed the count and killed the server.
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         try fill(dir, "rq", ["body"])
         let path = dir.path + "/rq.journal"
@@ -53,7 +54,7 @@ import Glibc
         // FuzzJournal (a leak): broker.meta naming a queue twice dropped the first queue from
         // the table while the flusher still held its journal, and the journal and the queue held
         // each other: both leaked, with the broker's descriptor cache. The last line wins.
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         try fill(dir, "a", ["one", "two"])
         // A queue made by its first put is not in broker.meta: the lines are written here.
@@ -74,7 +75,7 @@ import Glibc
 
     @Test func aFlippedBitInRecordThreeOf912CostsThatMessageOnly() throws {
         // Issue 11: recovery kept 2 messages and cut the journal to 174 bytes, for good.
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let bodies = (0..<912).map { "m\($0):" + String(repeating: "x", count: $0 % 50) }
         try fill(dir, "q", bodies)
@@ -108,7 +109,7 @@ import Glibc
     }
 
     @Test func aLostConfirmBringsItsMessageBackAndACorruptLengthCostsOneAdd() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path)
@@ -139,8 +140,8 @@ import Glibc
     func randomCorruptionAt100Offsets(seed: UInt64) throws {
         // Every message whose add record was left alone comes back, and no other: the records
         // here are adds only, so a damaged record can cost nothing but its own message.
-        var rng = SplitMix(state: seed)
-        let dir = TempDirectory()
+        var rng = SplitMix64(seed: seed)
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let bodies = (0..<912).map { "m\($0):" + String(repeating: "r", count: ($0 * 37) % 300) }
         try fill(dir, "rq", bodies)
@@ -169,7 +170,7 @@ import Glibc
     }
 
     @Test func aTornTailIsCutWithoutACopyAndCounted() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         try fill(dir, "t", ["a", "b", "c"])
         let path = dir.path + "/t.journal"
@@ -196,7 +197,7 @@ import Glibc
     }
 
     @Test func aSmallerItemSizeMaxRefusesTheStartAndChangesNothing() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let big = String(repeating: "B", count: 600_000)
         do {
@@ -243,7 +244,7 @@ import Glibc
         // chunks a page, so the third needs a second page the limit refuses, while the broker's
         // share (3 MB) still has room. That body was dropped ("found no memory at recovery");
         // now it waits in the spill file like a body past the share.
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { dir.remove() }
         let small = (0..<10).map { "s\($0):" + String(repeating: "s", count: 100 << $0) }
         let large = (0..<3).map { "l\($0):" + String(repeating: "l", count: 400_000) }
@@ -261,7 +262,7 @@ import Glibc
 // MARK: helpers
 
 /// Puts `bodies` into `queue` of a broker on `dir` and stops it (the journal is on disk).
-private func fill(_ dir: TempDirectory, _ queue: String, _ bodies: [String]) throws {
+private func fill(_ dir: ScratchDirectory, _ queue: String, _ bodies: [String]) throws {
     let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
     for b in bodies { #expect(h.put(queue, b) == .stored) }
     h.broker.flusher!.start()
@@ -299,14 +300,3 @@ private func inode(_ path: String) -> UInt64 {
     return stat(path, &st) == 0 ? UInt64(st.st_ino) : 0
 }
 
-/// A deterministic generator (SplitMix64), so that a failure can be replayed from its seed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -8,19 +8,6 @@ import Testing
 
 @Suite("keyspace: databases, counts, scan, rename and copy")
 struct DatabaseTests {
-    @discardableResult
-    private func put(_ h: Harness, _ key: String, _ value: String, database: Int = 0, type: ItemType = .string,
-                     expiry: ExpiryTime = .never) -> StoreResult {
-        h.engine.withKey(key) { k, hv in
-            guard case .item(let it) = h.engine.allocate(key: k, flags: 0, expiry: 0, valueLength: value.utf8.count,
-                                                        database: database, type: type) else { return .notStored }
-            Array(value.utf8).withUnsafeBytes { h.engine.writeValue(it, at: 0, $0) }
-            h.engine.setExpiry(it, expiry)
-            defer { h.engine.release(it) }
-            return h.engine.store(it, hash: hv, mode: .set, casIn: 0).0
-        }
-    }
-
     private func read(_ h: Harness, _ key: String, database: Int = 0) -> String? {
         h.engine.withKey(key) { k, hv in
             var outcome = GetOutcome.miss

@@ -139,29 +139,17 @@ func patternBytes(_ count: Int, seed: UInt64) -> [UInt8] {
     return out
 }
 
-/// A small deterministic generator for choosing keys.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
-/// Compares byte arrays without printing megabytes on failure.
-func expectBytes(_ got: [UInt8]?, _ want: [UInt8], _ what: String = "value",
-                 sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let got else {
-        Issue.record("\(what): nil, expected \(want.count) bytes", sourceLocation: sourceLocation)
-        return
-    }
-    if got != want {
-        let i = zip(got, want).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(got.count, want.count)
-        Issue.record("\(what): \(got.count) bytes, expected \(want.count); first difference at byte \(i)",
-                     sourceLocation: sourceLocation)
+/// Stores `value` under `key` in `database` with `type` and `expiry` (the keyspace tests' store:
+/// any value type, any database); .notStored when the allocation fails.
+@discardableResult
+func put(_ h: Harness, _ key: String, _ value: String, database: Int = 0, type: ItemType = .string,
+         expiry: ExpiryTime = .never) -> StoreResult {
+    h.engine.withKey(key) { k, hv in
+        guard case .item(let it) = h.engine.allocate(key: k, flags: 0, expiry: 0, valueLength: value.utf8.count,
+                                                    database: database, type: type) else { return .notStored }
+        Array(value.utf8).withUnsafeBytes { h.engine.writeValue(it, at: 0, $0) }
+        h.engine.setExpiry(it, expiry)
+        defer { h.engine.release(it) }
+        return h.engine.store(it, hash: hv, mode: .set, casIn: 0).0
     }
 }

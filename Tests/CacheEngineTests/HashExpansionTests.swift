@@ -1,6 +1,7 @@
 // The hash table doubling under load (memcached's assoc_expand / assoc_maintenance_thread), driven
 // one step at a time with lookups and stores in between.
 @testable import CacheEngine
+import TestSupport
 import Testing
 
 @Suite("Hash table expansion")
@@ -33,7 +34,7 @@ struct HashExpansionTests {
         #expect(e.stats.hashPower == 10)
         #expect(!e.stats.hashIsExpanding)
 
-        var rng = SplitMix(seed: 0x5eed)
+        var rng = SplitMix64(seed: 0x5eed)
         var misses = 0
         let (steps, sawExpanding) = expandFully(e, bucketsPerStep: 16) {
             for _ in 0..<8 {
@@ -74,7 +75,7 @@ struct HashExpansionTests {
         #expect(e.stats.hashIsExpanding)
         #expect(e.stats.hashPower == 11)
 
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var next = 0
         var expected: [String: String] = [:]
         for i in 0..<n { expected["key\(i)"] = "old-\(i)" }

@@ -2,6 +2,7 @@
 // slab_chunk_max are stored in chunks.
 @testable import CacheEngine
 import SlabAllocator
+import TestSupport
 import Testing
 
 @Suite("References")

@@ -2,6 +2,7 @@
 // crawler. Moves happen only when a test calls maintainLRUs() or an allocation needs memory.
 @testable import CacheEngine
 import SlabAllocator
+import TestSupport
 import Testing
 
 /// "key00042": fixed-width keys, so every item of a test has the same size.

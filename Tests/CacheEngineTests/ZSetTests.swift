@@ -4,6 +4,7 @@
 // large set (ranks stay exact), COPY/RENAME and every chunk back after delete.
 @testable import CacheEngine
 import SlabAllocator
+import TestSupport
 import Testing
 
 extension CacheEngine {
@@ -202,7 +203,7 @@ struct ZSetTests {
     func randomMix(seed: UInt64) throws {
         let h = try Harness()
         let e = h.engine
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var model: [String: Double] = [:]
         for step in 0..<3000 {
             let m = "m\(rng.next() % 400)"

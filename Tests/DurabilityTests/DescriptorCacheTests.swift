@@ -1,6 +1,7 @@
 // The shared descriptor cache (many record files, few descriptors) and flushes written in pieces
 // on a disk with little room (issue 11: journals past the descriptor limit, disk full).
 @testable import Durability
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -1,28 +1,9 @@
-// Scratch directories and raw file access for the record-file tests.
+// Raw file access for the record-file tests (their scratch directories: TestSupport).
 import Durability
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A fresh directory under /tmp, removed (with its files) by `remove()`.
-struct ScratchDirectory {
-    let path: String
-    init() {
-        var template = Array("/tmp/swiftcached-durability-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    }
-    func remove() {
-        if let d = opendir(path) {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-                if name != "." && name != ".." { unlink(path + "/" + name) }
-            }
-            closedir(d)
-        }
-        rmdir(path)
-    }
-    func file(_ name: String) -> String { path + "/" + name }
-}
 
 func fileSize(_ path: String) -> Int {
     var st = stat()

@@ -1,5 +1,6 @@
 // The record file: framing on disk, replay through a window, damaged tails, atomic replace.
 import Durability
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@
 // a torn last record is still a torn tail. The records here have a shape like the journal's: the
 // payload starts with its own length, which the owner's check compares with the header's.
 import Durability
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -30,18 +31,6 @@ private func makeShapedFile(_ path: String, count: Int, lengths: [Int]) throws -
     }
     #expect(f.flush(sync: true) == .wrote)
     return (records, offsets)
-}
-
-/// A deterministic generator (SplitMix64), so that a failure can be replayed from its seed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 struct RecordReaderDamageTests {
@@ -161,7 +150,7 @@ struct RecordReaderDamageTests {
         // under 2^-32 per position) or a damaged header that is still believable (its length
         // and its payload's length field changed to agree, which one changed byte cannot do);
         // otherwise the scan meets each damaged stretch's next frame before any later one.
-        var rng = SplitMix(state: seed)
+        var rng = SplitMix64(seed: seed)
         let dir = ScratchDirectory()
         defer { dir.remove() }
         let path = dir.file("random")

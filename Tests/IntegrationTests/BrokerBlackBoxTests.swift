@@ -12,6 +12,9 @@
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
 //
+// They share broker_common.py (servers they start, replies read, stats) over rawconn.py, imported
+// from their own directory.
+//
 // and, through raw sockets (issue 11's recovery): a journal damaged between two runs is read past,
 // and a restart with a smaller -I is refused without touching the journal.
 //

@@ -369,8 +369,9 @@ struct RESPBlackBoxTests {
     }
 }
 
-/// A blocking loopback connection with a receive timeout, for short exact exchanges.
-private final class RESPRawConnection {
+/// A blocking loopback connection with a receive timeout, for short exact exchanges (also the
+/// list black-box tests').
+final class RESPRawConnection {
     let fd: Int32
 
     init(port: UInt16) throws {

@@ -20,21 +20,20 @@ struct RESPListBlackBoxTests {
     @Test("BLPOP with a 0.5 s timeout answers a null array after about 0.5 s", .timeLimit(.minutes(1)))
     func blockingPopTimeout() async throws {
         try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
-            let fd = try listTestConnect(port)
-            defer { close(fd) }
+            let c = try RESPRawConnection(port: port)
             let started = ContinuousClock.now
-            let reply = try listTestRequest(fd, "*3\r\n$5\r\nBLPOP\r\n$7\r\nbt_none\r\n$3\r\n0.5\r\n", expect: 5)
+            let reply = try c.request("*3\r\n$5\r\nBLPOP\r\n$7\r\nbt_none\r\n$3\r\n0.5\r\n", until: 5)
             let took = ContinuousClock.now - started
             #expect(reply == "*-1\r\n")
             #expect(took >= .milliseconds(450) && took < .seconds(3), "BLPOP 0.5 took \(took)")
             // Timeouts of a millisecond or less round up to 1 ms, as redis's ceill (they once
             // truncated to 0, "forever").
             for t in ["0.001", "0.0001"] {
-                let r = try listTestRequest(fd, "*3\r\n$5\r\nBLPOP\r\n$7\r\nbt_none\r\n$\(t.count)\r\n\(t)\r\n", expect: 5)
+                let r = try c.request("*3\r\n$5\r\nBLPOP\r\n$7\r\nbt_none\r\n$\(t.count)\r\n\(t)\r\n", until: 5)
                 #expect(r == "*-1\r\n", "BLPOP \(t)")
             }
             // Answered, the connection takes the next command.
-            #expect(try listTestRequest(fd, "*1\r\n$4\r\nPING\r\n", expect: 7) == "+PONG\r\n")
+            #expect(try c.request("*1\r\n$4\r\nPING\r\n", until: 7) == "+PONG\r\n")
             #expect(server.isRunning)
         }
     }
@@ -66,39 +65,4 @@ struct RESPListBlackBoxTests {
             #expect(server.isRunning, "swiftcached died during redis-benchmark; log:\n\(server.log)")
         }
     }
-}
-
-/// A loopback connection with a 5 s receive timeout.
-private func listTestConnect(_ port: UInt16) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = port.bigEndian
-    addr.sin_addr = in_addr(s_addr: inet_addr("127.0.0.1"))
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let rc = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard rc == 0 else {
-        close(fd)
-        throw IntegrationSetupError("connect to 127.0.0.1:\(port) failed")
-    }
-    return fd
-}
-
-/// Sends `text` and reads until `expect` bytes arrived (or the timeout).
-private func listTestRequest(_ fd: Int32, _ text: String, expect: Int) throws -> String {
-    let bytes = Array(text.utf8)
-    guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else {
-        throw IntegrationSetupError("send failed")
-    }
-    var reply: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while reply.count < expect {
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { break }
-        reply += buffer[0..<n]
-    }
-    return String(decoding: reply, as: UTF8.self)
 }

@@ -18,25 +18,7 @@ import Testing
 struct RESPStreamBlackBoxTests {
     @Test("stream transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
     func streamTranscriptMatchesRedis() async throws {
-        let python = try await IntegrationPaths.python()
-        let script = try IntegrationPaths.script("resp_streams.py")
-        let ours = try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_streams.py against swiftcached failed:\n\(r.report)\nserver log:\n\(server.log)")
-            #expect(server.isRunning, "swiftcached died during resp_streams.py; log:\n\(server.log)")
-            return r.output
-        }
-        let theirs = try await withRedisServer { port in
-            let r = try await ToolRunner.run(python, [script, "--port", String(port)], timeout: .seconds(60))
-            #expect(r.succeeded, "resp_streams.py against redis-server failed:\n\(r.report)")
-            return r.output
-        }
-        let a = ours.split(separator: "\n").map(String.init), b = theirs.split(separator: "\n").map(String.init)
-        #expect(a.last == "STREAM CHECKS PASSED" && b.last == "STREAM CHECKS PASSED")
-        #expect(a.count == b.count && a.count > 15, "transcripts of \(a.count) and \(b.count) lines")
-        for (x, y) in zip(a, b) {
-            #expect(x == y, "swiftcached and redis-server differ")
-        }
+        try await expectTranscriptMatchesRedis("resp_streams.py", marker: "STREAM CHECKS PASSED", minimumLines: 16)
     }
 }
 

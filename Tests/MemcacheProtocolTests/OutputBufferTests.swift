@@ -1,6 +1,7 @@
 // OutputBuffer: reply text coalesced into one arena, external (item) segments written without a
 // copy and released once fully written, partial writes, and rollback.
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -240,10 +241,10 @@ struct OutputBufferTests {
         expected += Array(big.utf8)
         #expect(out.segmentCount == 201)
         #expect(out.pendingBytes == expected.count)
-        #expect(drain(out) == expected)
+        #expect(drainBytes(out) == expected)
         #expect(log.released == values.map(\.token))
         out.compact()
         out.append("END\r\n" as StaticString)
-        #expect(drain(out) == Array("END\r\n".utf8))
+        #expect(drainBytes(out) == Array("END\r\n".utf8))
     }
 }

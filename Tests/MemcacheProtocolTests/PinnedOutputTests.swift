@@ -3,6 +3,7 @@
 import CacheEngine
 @testable import MemcacheProtocol
 import Platform
+import TestSupport
 import Testing
 
 /// A binary header with its lengths as declared (the body is not appended).
@@ -118,7 +119,7 @@ struct PinnedOutputTests {
         let first = c.service.makeHandler(workerIndex: 0, fd: 100, output: firstOutput, waker: ConnectionWaker {})
         let (_, action) = request.withUnsafeBytes { first.process($0, output: firstOutput) }
         #expect(action == .stream)
-        let firstPiece = drain(firstOutput)
+        let firstPiece = drainBytes(firstOutput)
         #expect(firstPiece.count >= MemcacheConnection.metadumpPiece)
         #expect(firstPiece.count < MemcacheConnection.metadumpPiece + 1024)
 

@@ -2,6 +2,7 @@
 import CacheEngine
 import MemcacheProtocol
 import Platform
+import TestSupport
 import Testing
 
 @Suite("Bad byte counts and data blocks")

@@ -4,32 +4,13 @@
 import CacheEngine
 import MemcacheProtocol
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 let testUnixNow = 1_700_000_000
-
-/// Copies every pending byte of `output` out of it and marks them written (releasing the item
-/// references the reply held).
-func drain(_ output: OutputBuffer) -> [UInt8] {
-    var bytes: [UInt8] = []
-    let capacity = 8
-    let iov = UnsafeMutablePointer<iovec>.allocate(capacity: capacity)
-    defer { iov.deallocate() }
-    while !output.isEmpty {
-        let n = output.fill(iov, capacity: capacity)
-        var total = 0
-        for i in 0..<n {
-            let v = iov[i]
-            bytes.append(contentsOf: UnsafeRawBufferPointer(start: v.iov_base, count: v.iov_len))
-            total += v.iov_len
-        }
-        output.consume(total)
-    }
-    return bytes
-}
 
 final class Client {
     let clock: ProcessClock
@@ -77,12 +58,12 @@ final class Client {
             actions.append(action)
             #expect(consumed >= 0 && consumed <= input.count)
             input.removeFirst(consumed)
-            reply += drain(output)
+            reply += drainBytes(output)
             // A streamed reply: the client read each piece, the next is asked for.
             while case .stream = action {
                 action = handler.continueStream(output: output)
                 streamPieces += 1
-                reply += drain(output)
+                reply += drainBytes(output)
             }
             switch action {
             case .yield:
@@ -138,19 +119,5 @@ extension CacheEngine {
             for i in 0..<valueSegmentCount(it) { value += UnsafeRawBufferPointer(valueSegment(it, i)) }
             return Stored(raw: it.raw, expiry: it.expiry, flags: it.clientFlags, value: value)
         }
-    }
-}
-
-/// Compares byte arrays without printing megabytes on failure.
-func expectBytes(_ got: [UInt8]?, _ want: [UInt8], _ what: String = "value",
-                 sourceLocation: SourceLocation = #_sourceLocation) {
-    guard let got else {
-        Issue.record("\(what): nil, expected \(want.count) bytes", sourceLocation: sourceLocation)
-        return
-    }
-    if got != want {
-        let i = zip(got, want).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(got.count, want.count)
-        Issue.record("\(what): \(got.count) bytes, expected \(want.count); first difference at byte \(i)",
-                     sourceLocation: sourceLocation)
     }
 }

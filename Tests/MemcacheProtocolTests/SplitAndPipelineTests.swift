@@ -3,6 +3,7 @@
 import CacheEngine
 import MemcacheProtocol
 import Platform
+import TestSupport
 import Testing
 
 @Suite("Reads split anywhere")
@@ -187,7 +188,7 @@ struct PipelineTests {
         while pos < bytes.count {
             let (consumed, action) = bytes[pos...].withUnsafeBytes { c.handler.process($0, output: c.output) }
             calls += 1
-            reply += drain(c.output)
+            reply += drainBytes(c.output)
             let handled = min(budget, 2 * n - answered)
             answered += handled
             // Each call handles exactly `budget` requests (the last call what is left).
@@ -221,12 +222,12 @@ struct PipelineTests {
         let (consumed, action) = input.withUnsafeBytes { c.handler.process($0, output: c.output) }
         #expect(action == .yield)
         #expect(consumed == 18)
-        #expect(drain(c.output) == "VERSION 1.6.18\r\nVERSION 1.6.18\r\n".bytes)
+        #expect(drainBytes(c.output) == "VERSION 1.6.18\r\nVERSION 1.6.18\r\n".bytes)
         let rest = Array(input[consumed...])
         let (consumed2, action2) = rest.withUnsafeBytes { c.handler.process($0, output: c.output) }
         #expect(action2 == .proceed)
         #expect(consumed2 == rest.count)       // the partial data block is taken into the item
-        #expect(drain(c.output) == "VERSION 1.6.18\r\n".bytes)
+        #expect(drainBytes(c.output) == "VERSION 1.6.18\r\n".bytes)
         #expect(c.send("lo\r\nget k\r\n") == "STORED\r\n" + valueReply("k", "hello") + "END\r\n")
     }
 }

@@ -1,6 +1,7 @@
 // OutputBuffer with a pool: no storage until the first reply, given back once all is written,
 // reused by the next connection, and a grown one freed rather than kept.
 import Platform
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -10,20 +11,9 @@ import Glibc
 struct OutputStoragePoolTests {
     /// Writes everything pending, as `Connection.flush` does, and returns it.
     func write(_ out: OutputBuffer) -> String {
-        let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 16)
-        defer { iov.deallocate() }
-        var bytes: [UInt8] = []
-        while !out.isEmpty {
-            let n = out.fill(iov, capacity: 16)
-            var total = 0
-            for i in 0..<n {
-                bytes += UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len)
-                total += iov[i].iov_len
-            }
-            out.consume(total)
-        }
+        let text = drainText(out)
         out.compact()
-        return String(decoding: bytes, as: UTF8.self)
+        return text
     }
 
     @Test("storage is held only while there is output, and reused")

@@ -2,6 +2,7 @@
 // cancel (timeout) racing a claim, and the wait lists' order and pruning.
 import Platform
 import Synchronization
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -15,26 +16,7 @@ final class WakeCounter: Sendable {
 }
 
 /// A source: a wait list under its own lock, as a queue or a key keeps one.
-final class Source: @unchecked Sendable {
-    // Safe to share: `waiters` and `kept` are touched only with `lock` held.
-    let lock = PlainMutex()
-    var waiters = WaitList<Int, Int>()
-    /// Values produced that no waiter took.
-    var kept: [Int] = []
-
-    /// Hands `value` to the oldest armed waiter, or keeps it.
-    func produce(_ value: Int, index: Int) {
-        let won = lock.withLock { () -> Waiter<Int>? in
-            if let (w, _) = waiters.claimFirst() {
-                w.deliver(value, source: index)
-                return w
-            }
-            kept.append(value)
-            return nil
-        }
-        won?.waker.wake()
-    }
-}
+typealias Source = WaitSource<Int, Int>
 
 /// Runs `body(i)` on `n` threads at once and waits for all of them.
 func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {

@@ -3,6 +3,7 @@
 import CacheEngine
 import Platform
 @testable import RESP
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -15,19 +16,7 @@ struct MGetStreamTests {
     private func run(_ handler: ConnectionHandler, _ output: OutputBuffer, _ request: [UInt8]) -> (String, Int) {
         var reply: [UInt8] = []
         var pieces = 0
-        let iov = UnsafeMutablePointer<iovec>.allocate(capacity: 8)
-        defer { iov.deallocate() }
-        func drain() {
-            while !output.isEmpty {
-                let n = output.fill(iov, capacity: 8)
-                var total = 0
-                for i in 0..<n {
-                    reply.append(contentsOf: UnsafeRawBufferPointer(start: iov[i].iov_base, count: iov[i].iov_len))
-                    total += iov[i].iov_len
-                }
-                output.consume(total)
-            }
-        }
+        func drain() { reply += drainBytes(output) }
         var (_, action) = request.withUnsafeBytes { handler.process($0, output: output) }
         drain()
         while action == .stream {

@@ -4,6 +4,7 @@ import CacheEngine
 import Platform
 @testable import RESP
 import Synchronization
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +52,7 @@ struct TransactionTests {
             return drain()
         }
 
-        func drain() -> String { drainRESP(output) }
+        func drain() -> String { drainText(output) }
 
         func info(_ section: String) -> String { send(["INFO", section]) }
     }

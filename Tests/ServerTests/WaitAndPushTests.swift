@@ -7,28 +7,11 @@ import Glibc
 import Platform
 import Server
 import Synchronization
+import TestSupport
 import Testing
 
 /// One source of values, as a queue or a key is: a wait list and what no waiter took.
-final class TestSource: @unchecked Sendable {
-    // Safe to share: `waiters` and `kept` are touched only with `lock` held.
-    let lock = PlainMutex()
-    var waiters = WaitList<String, Void>()
-    var kept: [String] = []
-
-    /// Hands `value` to the oldest armed waiter (as source number `index`), or keeps it.
-    func produce(_ value: String, index: Int) {
-        let won = lock.withLock { () -> Waiter<String>? in
-            if let (w, _) = waiters.claimFirst() {
-                w.deliver(value, source: index)
-                return w
-            }
-            kept.append(value)
-            return nil
-        }
-        won?.waker.wake()
-    }
-}
+typealias TestSource = WaitSource<String, Void>
 
 /// What the test protocol's connections share.
 final class TestHub: Sendable {

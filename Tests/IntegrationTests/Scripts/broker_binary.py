@@ -14,17 +14,14 @@ import time
 
 import pylibmc
 
-CHECKS = 0
+import rawconn
+from broker_common import eq
+
 IO_TIMEOUT = 3.0
 
 
 def check(what, got, want):
-    global CHECKS
-    if got != want:
-        print(f"FAIL {what}\n  expected: {want!r}\n  got:      {got!r}")
-        sys.exit(1)
-    CHECKS += 1
-    print(f"ok   {what}")
+    eq(what, want, got)
 
 
 def request(opcode, key=b"", extras=b"", value=b"", opaque=0, cas=0, body_length=None, magic=0x80):
@@ -162,7 +159,7 @@ def main():
     check("a blocking read that times out -> Not found (0x01)", r.response()[:3], (0x00, 0x01, 11))
     r.close()
 
-    print(f"ALL {CHECKS} BROKER BINARY CHECKS PASSED")
+    print(f"ALL {rawconn.CHECKS} BROKER BINARY CHECKS PASSED")
     return 0
 
 

@@ -42,15 +42,15 @@ import collections
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
+import broker_common
 import rawconn
+from broker_common import kill_all, kill_server, print_logs, read_value, start_server, stats
 from rawconn import Conn, fail, ok
 
 QUEUE = b"crashq"
@@ -60,9 +60,6 @@ WINDOW = 64
 MAX_RATE = 20000.0
 TAIL = 2 * WINDOW
 WATCHDOG_SECONDS = 55.0
-
-SERVERS = []  # every Popen started, killed in the end
-LOGS = []     # their log files
 
 
 def body(seq):
@@ -79,103 +76,9 @@ BODY_RE = re.compile(rb"seq=(\d{7});")
 
 
 # --------------------------------------------------------------------------
-# servers
+# protocol helpers (rawconn.Conn, replies read with deadlines; read_value and stats: broker_common)
 
-def die_with_parent():
-    """In the child before exec: SIGKILL it if this script dies (Linux PR_SET_PDEATHSIG), so a
-    server never outlives a script that was itself killed."""
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-    except Exception:
-        pass
-
-
-# swiftcached refuses root without -u, as memcached: as root it runs as nobody, and the data
-# directory is made nobody's (see main()).
-AS_USER = ["-u", "nobody"] if os.geteuid() == 0 else []
-
-
-def start_server(binary, port, data_dir, n):
-    log_path = os.path.join(os.path.dirname(data_dir.rstrip("/")), "server-%d.log" % n)
-    log = open(log_path, "wb")
-    LOGS.append(log_path)
-    args = [binary, "-p", "0", "-l", "127.0.0.1", "-U", "0", "--broker-port=%d" % port,
-            "--data-dir=%s" % data_dir, "--fsync=always", "-t", "2"] + AS_USER
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=die_with_parent)
-    log.close()
-    SERVERS.append(proc)
-    deadline = time.monotonic() + 10
-    while True:
-        if proc.poll() is not None:
-            fail("server #%d starts (%s)" % (n, " ".join(args)), "listening on 127.0.0.1:%d" % port,
-                 "exited with status %s" % proc.returncode)
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=1)
-            s.close()
-            break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            fail("server #%d starts within 10 s" % n, "listening on 127.0.0.1:%d" % port, "no listener")
-        time.sleep(0.05)
-    ok("server #%d started (pid %d): %s" % (n, proc.pid, " ".join(args[1:])))
-    return proc
-
-
-def kill_server(proc, name):
-    proc.send_signal(signal.SIGKILL)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        fail(name, "server gone after SIGKILL", "still running after 10 s")
-    ok(name)
-
-
-def kill_all():
-    for p in SERVERS:
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGKILL)
-                p.wait(timeout=10)
-            except Exception:
-                pass
-
-
-def print_logs():
-    for path in LOGS:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        print("----- %s (last 3000 bytes) -----" % os.path.basename(path))
-        print(data[-3000:].decode("utf-8", "replace"))
-    sys.stdout.flush()
-
-
-# --------------------------------------------------------------------------
-# protocol helpers (rawconn.Conn, replies read with deadlines)
-
-VALUE_RE = re.compile(rb"VALUE (\S+) (\d+) (\d+)(?: (\d+))?(?: redelivered=(\d+))?(?: deaths=(\d+) reason=([a-z_]+))?")
-
-
-def read_value(c, name, timeout=rawconn.IO_TIMEOUT):
-    line = c.read_line(timeout)
-    if line == b"END\r\n":
-        return None
-    m = VALUE_RE.fullmatch(line[:-2]) if line.endswith(b"\r\n") else None
-    if not m:
-        fail(name, b"VALUE <key> <flags> <bytes>[ <id>[ redelivered=N]]\\r\\n or END\\r\\n", line + c._more())
-    n = int(m.group(3))
-    blk = c.read_exact(n + 2, timeout)
-    end = c.read_exact(5, timeout)
-    if len(blk) != n + 2 or not blk.endswith(b"\r\n") or end != b"END\r\n":
-        fail(name + " (data block + END)", b"<%d bytes>\\r\\nEND\\r\\n" % n, blk + end + c._more())
-    return {"key": m.group(1), "flags": int(m.group(2)), "data": blk[:-2],
-            "id": int(m.group(4)) if m.group(4) else None, "redelivered": int(m.group(5) or 0),
-            "line": line}
+VALUE_RE = broker_common.VALUE_RE
 
 
 def try_read_value(c, timeout=rawconn.IO_TIMEOUT):
@@ -203,22 +106,6 @@ def try_read_value(c, timeout=rawconn.IO_TIMEOUT):
 def seq_of(data):
     m = BODY_RE.match(data)
     return int(m.group(1)) if m else None
-
-
-def stats(c, quiet=False):
-    """The stats lines as a dict; quiet: a dead server raises ConnectionError instead of failing."""
-    c.send(b"stats\r\n")
-    out = {}
-    while True:
-        line = c.read_line()
-        if line == b"END\r\n":
-            return out
-        m = re.fullmatch(rb"STAT (\S+) (.*)\r\n", line)
-        if not m:
-            if quiet:
-                raise ConnectionError("stats ended early: %r" % line)
-            fail("stats line", b"STAT <name> <value>\\r\\n", line + c._more())
-        out[m.group(1).decode()] = m.group(2).decode()
 
 
 def drain(c, key, name):
@@ -424,23 +311,9 @@ def main():
         if os.path.exists(data_dir) and os.listdir(data_dir):
             print("FAIL: data dir %s is not empty" % data_dir)
             return 2
-    os.makedirs(data_dir, exist_ok=True)
-    if AS_USER:
-        import pwd
-        nobody = pwd.getpwnam("nobody")
-        os.chown(data_dir, nobody.pw_uid, nobody.pw_gid)
+    data_dir = broker_common.own_data_dir(data_dir)
     rawconn.ADDRESS = ("127.0.0.1", a.port)
-
-    def watchdog():
-        print("FAIL: broker_crash.py did not finish within %.0f s (watchdog)" % WATCHDOG_SECONDS)
-        print_logs()
-        kill_all()
-        sys.stdout.flush()
-        os._exit(1)
-
-    timer = threading.Timer(WATCHDOG_SECONDS, watchdog)
-    timer.daemon = True
-    timer.start()
+    timer = broker_common.start_watchdog("broker_crash.py", WATCHDOG_SECONDS)
     t0 = time.monotonic()
     try:
         run(a, data_dir)

@@ -18,55 +18,20 @@ import json
 import sys
 import time
 
+import broker_common
 import rawconn
+from broker_common import all_records, eq, stats_logs
 from rawconn import Conn, fail, ok
 
-try:
-    from pymemcache.client.base import Client
-except ImportError as e:  # pragma: no cover
-    print("FAIL: pymemcache is not importable for %s: %s" % (sys.executable, e))
-    sys.exit(3)
+Client = broker_common.import_pymemcache()
 
 TOPIC = b"cmp"
 PAD = b"x" * 200
 
 
-def eq(name, expected, got):
-    if expected != got:
-        fail(name, expected, got)
-    ok(name)
-
-
-def stats_logs(conn):
-    conn.send(b"stats logs\r\n")
-    lines = {}
-    while True:
-        line = conn.read_line()
-        if line == b"END\r\n":
-            return lines
-        parts = line.decode().split()
-        lines[parts[1]] = parts[2]
-
-
 def read_group(raw, group):
     """Every record a new group reads, as (offset, value)."""
-    out = []
-    while True:
-        key = TOPIC + b"/group=" + group + b"/max=1000"
-        raw.send(b"gets " + key + b"\r\n")
-        n = 0
-        while True:
-            line = raw.read_line()
-            if line == b"END\r\n":
-                break
-            parts = line.split()
-            if parts[0] != b"VALUE" or parts[1] != key:
-                fail("a VALUE line", b"VALUE " + key + b" ...", line)
-            data = raw.read_exact(int(parts[3]) + 2)[:-2]
-            out.append((int(parts[4]), data.decode()))
-            n += 1
-        if n == 0:
-            return out
+    return [(o, v.decode()) for o, v in all_records(raw, TOPIC + b"/group=" + group + b"/max=1000", check_key=True)]
 
 
 def wait_for(raw, name, check, seconds=10.0):

@@ -21,101 +21,17 @@ Bounded by a watchdog (55 s); every server it started is killed on every exit pa
 Usage: broker_log_groups.py --binary PATH --port PORT --data-dir DIR
 """
 
-import argparse
 import os
-import re
-import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
 
-import rawconn
+import broker_common
+from broker_common import eq, kill_server, records, start_server, stats, stats_logs
 from rawconn import Conn, fail, ok
 
-try:
-    from pymemcache.client.base import Client
-except ImportError as e:  # pragma: no cover
-    print("FAIL: pymemcache is not importable for %s: %s" % (sys.executable, e))
-    sys.exit(3)
-
-AS_USER = ["-u", "nobody"] if os.geteuid() == 0 else []
-SERVERS = []
-VALUE_RE = re.compile(rb"VALUE \S+ (\d+) (\d+) (\d+)")
+Client = broker_common.import_pymemcache()
 T = b"grp"
-
-
-def die_with_parent():
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    except Exception:
-        pass
-
-
-def start_server(binary, port, data_dir, n):
-    log = open(os.path.join(os.path.dirname(data_dir.rstrip("/")), "groups-server-%d.log" % n), "wb")
-    args = [binary, "-p", "0", "-l", "127.0.0.1", "-U", "0", "--broker-port=%d" % port,
-            "--data-dir=%s" % data_dir, "--fsync=always", "--visibility-timeout=1500", "-t", "2"] + AS_USER
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            preexec_fn=die_with_parent)
-    log.close()
-    SERVERS.append(proc)
-    deadline = time.monotonic() + 10
-    while True:
-        if proc.poll() is not None:
-            fail("server #%d starts" % n, "listening", "exited with status %s" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            fail("server #%d starts within 10 s" % n, "listening", "no listener")
-        time.sleep(0.05)
-    ok("server #%d started (pid %d)" % (n, proc.pid))
-    return proc
-
-
-def kill_all():
-    for p in SERVERS:
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            p.wait(timeout=10)
-
-
-def eq(name, expected, got):
-    if expected != got:
-        fail(name, expected, got)
-    ok(name)
-
-
-def records(c, key, send=True):
-    """One `gets` on a raw connection: [(offset, value)]."""
-    if send:
-        c.send(b"gets " + key + b"\r\n")
-    out = []
-    while True:
-        line = c.read_line()
-        if line == b"END\r\n":
-            return out
-        m = VALUE_RE.fullmatch(line[:-2])
-        if not m:
-            fail("a VALUE line for %r" % key, b"VALUE <key> <flags> <bytes> <offset>", line)
-        blk = c.read_exact(int(m.group(2)) + 2)
-        out.append((int(m.group(3)), blk[:-2]))
-
-
-def stats(c):
-    c.send(b"stats logs\r\n")
-    out = {}
-    while True:
-        line = c.read_line()
-        if line == b"END\r\n":
-            return out
-        _, k, v = line[:-2].decode().split(" ", 2)
-        out[k] = v
+GROUP_SERVER = ["--visibility-timeout=1500"]
 
 
 def value(p, i):
@@ -129,14 +45,11 @@ def produce_to(c, topic, values):
 
 
 def produce(c, p, values):
-    block = b"".join(b"%d\r\n%s\r\n" % (len(v), v) for v in values)
-    c.send(b"produce %s/partition=%d 0 %d %d\r\n%s\r\n" % (T, p, len(values), len(block), block))
-    return c.read_line()
+    return produce_to(c, b"%s/partition=%d" % (T, p), values)
 
 
 def run(a, data_dir):
-    rawconn.ADDRESS = ("127.0.0.1", a.port)
-    server = start_server(a.binary, a.port, data_dir, 1)
+    server = start_server(a.binary, a.port, data_dir, 1, GROUP_SERVER, "groups-")
     admin = Conn()
     admin.roundtrip("declare a four-partition topic", b"log grp partitions=4 retention_ms=-1\r\n", b"OK\r\n")
 
@@ -147,16 +60,16 @@ def run(a, data_dir):
     admin.send(b"produce grp 0 3 7\r\n2\r\nab\r\n\r\n")
     eq("a block holding fewer records than announced is refused", b"CLIENT_ERROR bad batch format\r\n", admin.read_line())
     admin.roundtrip("produce on a name that is no topic", b"produce nosuch 0 1 6\r\n1\r\nx\r\n\r\n", b"NOT_FOUND\r\n")
-    eq("nothing appended by the refused batch", "10", stats(admin)["grp:0:log_end_offset"])
+    eq("nothing appended by the refused batch", "10", stats_logs(admin)["grp:0:log_end_offset"])
 
     # membership through pymemcache.
     ca = Client(("127.0.0.1", a.port), timeout=5, no_delay=True)
     eq("consumer a alone reads partition 0 first", value(0, 0), ca.get("grp/group=g/consumer=a"))
-    s = stats(admin)
+    s = stats_logs(admin)
     eq("a owns every partition", "0,1,2,3", s["grp:group:g:member:a:partitions"])
     cb = Client(("127.0.0.1", a.port), timeout=5, no_delay=True)
     eq("consumer b joins and reads its first partition (2)", value(2, 0), cb.get("grp/group=g/consumer=b"))
-    s = stats(admin)
+    s = stats_logs(admin)
     eq("range assignment: a 0,1", "0,1", s["grp:group:g:member:a:partitions"])
     eq("range assignment: b 2,3", "2,3", s["grp:group:g:member:b:partitions"])
     eq("two members", "2", s["grp:group:g:members"])
@@ -169,7 +82,7 @@ def run(a, data_dir):
     cb.close()
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        s = stats(admin)
+        s = stats_logs(admin)
         if s.get("grp:group:g:members") == "1":
             break
         time.sleep(0.05)
@@ -178,14 +91,14 @@ def run(a, data_dir):
     eq("the rebalance bumped the generation", gen + 1, int(s["grp:group:g:generation"]))
     got = ca.get_many(["grp/group=g/consumer=a/partition=2"])
     eq("a reads b's partition from its committed offset", {"grp/group=g/consumer=a/partition=2": value(2, 1)}, got)
-    eq("committed offset of partition 2", "2", stats(admin)["grp:2:group:g:committed"])
-    eq("lag of partition 2", "8", stats(admin)["grp:2:group:g:lag"])
+    eq("committed offset of partition 2", "2", stats_logs(admin)["grp:2:group:g:committed"])
+    eq("lag of partition 2", "8", stats_logs(admin)["grp:2:group:g:lag"])
     ca.close()
 
     # reliable reads (group r, partition 0).
     x, y = Conn(), Conn()
     eq("open reads 3", [(0, value(0, 0)), (1, value(0, 1)), (2, value(0, 2))], records(x, b"grp/group=r/partition=0/open/max=3"))
-    s = stats(admin)
+    s = stats_logs(admin)
     eq("an open read is not committed", "0", s["grp:0:group:r:committed"])
     eq("stats shows it open", "3", s["grp:0:group:r:open"])
     x.roundtrip("a second open before closing is refused", b"get grp/group=r/partition=0/open\r\n",
@@ -194,17 +107,17 @@ def run(a, data_dir):
     eq("another reader gets the aborted records again", [(0, value(0, 0)), (1, value(0, 1))],
        records(y, b"grp/group=r/partition=0/open/max=2"))
     eq("close and open the next in one request", [(2, value(0, 2))], records(y, b"grp/group=r/partition=0/close/open"))
-    eq("the close committed", "2", stats(admin)["grp:0:group:r:committed"])
+    eq("the close committed", "2", stats_logs(admin)["grp:0:group:r:committed"])
     y.roundtrip("close", b"get grp/group=r/partition=0/close\r\n", b"END\r\n")
-    eq("committed after close", "3", stats(admin)["grp:0:group:r:committed"])
+    eq("committed after close", "3", stats_logs(admin)["grp:0:group:r:committed"])
     eq("x opens 3..5", [3, 4, 5], [o for o, _ in records(x, b"grp/group=r/partition=0/open/max=3")])
     x.close()
     # The server sees the hang-up when its worker next reads the socket: wait for the open read
     # to be sent back (stats stops showing it) before reading.
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and "grp:0:group:r:open" in stats(admin):
+    while time.monotonic() < deadline and "grp:0:group:r:open" in stats_logs(admin):
         time.sleep(0.02)
-    eq("x's disconnect sent its open read back", None, stats(admin).get("grp:0:group:r:open"))
+    eq("x's disconnect sent its open read back", None, stats_logs(admin).get("grp:0:group:r:open"))
     got = records(y, b"grp/group=r/partition=0/open/max=3")
     eq("x's disconnect: the group reads 3..5 again", [3, 4, 5], [o for o, _ in got])
     y.roundtrip("close them", b"get grp/group=r/partition=0/close\r\n", b"END\r\n")
@@ -215,7 +128,7 @@ def run(a, data_dir):
     eq("after the visibility timeout (1.5 s) 6 is read again", [6], [o for o, _ in records(z, b"grp/group=r/partition=0")])
     eq("a confirmation of a timed-out read confirms nothing", b"END\r\n",
        (y.send(b"get grp/group=r/partition=0/close\r\n"), y.read_line())[1])
-    s = stats(admin)
+    s = stats_logs(admin)
     if int(s["log_open_redelivered"]) < 6 or int(s["log_open_visibility_timeouts"]) < 1:
         fail("redelivery counters", ">= 6 and >= 1", (s["log_open_redelivered"], s["log_open_visibility_timeouts"]))
     ok("log_open_redelivered %s, log_open_visibility_timeouts %s" % (s["log_open_redelivered"], s["log_open_visibility_timeouts"]))
@@ -225,12 +138,10 @@ def run(a, data_dir):
     eq("k reads 4 (committed before the reply)", [0, 1, 2, 3], [o for o, _ in records(k, b"grp/group=k/partition=1/max=4")])
     eq("k opens 3", [4, 5, 6], [o for o, _ in records(k, b"grp/group=k/partition=1/open/max=3")])
     eq("k closes them and opens 2 more", [7, 8], [o for o, _ in records(k, b"grp/group=k/partition=1/close/open/max=2")])
-    server.send_signal(signal.SIGKILL)
-    server.wait(timeout=10)
-    ok("SIGKILL")
-    start_server(a.binary, a.port, data_dir, 2)
+    kill_server(server, "SIGKILL")
+    start_server(a.binary, a.port, data_dir, 2, GROUP_SERVER, "groups-")
     admin = Conn()
-    eq("after the restart k's committed offset is 7", "7", stats(admin)["grp:1:group:k:committed"])
+    eq("after the restart k's committed offset is 7", "7", stats_logs(admin)["grp:1:group:k:committed"])
     eq("k resumes at 7: the unclosed open read comes again", [7, 8, 9],
        [o for o, _ in records(admin, b"grp/group=k/partition=1/max=100")])
     eq("group r's commits are back too", [8, 9], [o for o, _ in records(admin, b"grp/group=r/partition=0/max=100")])
@@ -246,21 +157,14 @@ def run(a, data_dir):
     c.send(b"gets capt/group=c/max=10\r\n" * 100)
     got = [o for _ in range(100) for o, _ in records(c, None, send=False)]
     eq("100 pipelined reads of 10 records answered in order", list(range(1000)), got)
-    c.send(b"stats\r\n")
-    general = {}
-    while True:
-        line = c.read_line()
-        if line == b"END\r\n":
-            break
-        _, k, v = line[:-2].decode().split(" ", 2)
-        general[k] = v
+    general = stats(c)
     if int(general.get("broker_held_reply_cap", "0")) < 1:
         fail("the held-reply cap acted and was counted", ">= 1", general.get("broker_held_reply_cap"))
     ok("broker_held_reply_cap %s" % general["broker_held_reply_cap"])
 
     # Topic deletion: the topic, its files and its commits go; the name is free for a queue.
     admin.roundtrip("delete a topic", b"delete capt\r\n", b"DELETED\r\n")
-    s = stats(admin)
+    s = stats_logs(admin)
     eq("the topic is gone from stats logs", None, s.get("capt:partitions"))
     eq("log_topics_deleted", "1", s["log_topics_deleted"])
     if os.path.exists(os.path.join(data_dir, "logs", "capt")):
@@ -270,41 +174,12 @@ def run(a, data_dir):
     admin.roundtrip("a topic cannot take a queue's name", b"log capt\r\n", b"CLIENT_ERROR capt is a queue\r\n")
     admin.roundtrip("delete the queue", b"delete capt\r\n", b"DELETED\r\n")
     admin.roundtrip("declare the topic again", b"log capt\r\n", b"OK\r\n")
-    s = stats(admin)
+    s = stats_logs(admin)
     eq("a new topic under the name: no records", "0", s.get("capt:0:log_end_offset"))
     eq("a new topic under the name: no old commits", None, s.get("capt:0:group:c:committed"))
     admin.roundtrip("delete of nothing", b"delete nothing-here\r\n", b"NOT_FOUND\r\n")
     print("LOG GROUP CHECKS PASSED")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--data-dir", required=True)
-    a = ap.parse_args()
-    data_dir = os.path.abspath(a.data_dir)
-    os.makedirs(data_dir, exist_ok=True)
-    if AS_USER:
-        import pwd
-        nobody = pwd.getpwnam("nobody")
-        os.chown(data_dir, nobody.pw_uid, nobody.pw_gid)
-
-    def watchdog():
-        print("FAIL: broker_log_groups.py did not finish within 55 s (watchdog)")
-        kill_all()
-        sys.stdout.flush()
-        os._exit(1)
-
-    timer = threading.Timer(55, watchdog)
-    timer.daemon = True
-    timer.start()
-    try:
-        run(a, data_dir)
-    finally:
-        kill_all()
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(broker_common.main_with_servers("broker_log_groups.py", run))

@@ -19,14 +19,12 @@ Usage: broker_logs.py PORT produce|restart
 import sys
 import time
 
+import broker_common
 import rawconn
+from broker_common import eq, stats_logs
 from rawconn import Conn, fail, ok
 
-try:
-    from pymemcache.client.base import Client
-except ImportError as e:  # pragma: no cover
-    print("FAIL: pymemcache is not importable for %s: %s" % (sys.executable, e))
-    sys.exit(3)
+Client = broker_common.import_pymemcache()
 
 TOPIC = "events"
 
@@ -62,12 +60,6 @@ def partition(key, n):
     return (murmur2(key) & 0x7FFFFFFF) % n
 
 
-def eq(name, expected, got):
-    if expected != got:
-        fail(name, expected, got)
-    ok(name)
-
-
 def read_all(c, key):
     out = []
     while True:
@@ -75,17 +67,6 @@ def read_all(c, key):
         if v is None:
             return out
         out.append(v)
-
-
-def stats_logs(conn):
-    conn.send(b"stats logs\r\n")
-    lines = {}
-    while True:
-        line = conn.read_line()
-        if line == b"END\r\n":
-            return lines
-        parts = line.decode().split()
-        lines[parts[1]] = parts[2]
 
 
 def produce(port):

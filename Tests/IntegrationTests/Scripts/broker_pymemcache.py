@@ -24,20 +24,16 @@ Usage: broker_pymemcache.py PORT        (or: --port PORT [--host 127.0.0.1])
            those two settings (several open reads, reads timing out) instead
 """
 
-import re
-import socket
 import sys
 import threading
 import time
 
+import broker_common
 import rawconn
+from broker_common import eq, read_value, stats, wait_for
 from rawconn import Conn, fail, ok
 
-try:
-    from pymemcache.client.base import Client
-except ImportError as e:  # pragma: no cover
-    print("FAIL: pymemcache is not importable for %s: %s" % (sys.executable, e))
-    sys.exit(3)
+Client = broker_common.import_pymemcache()
 
 RUN_ID = "%x" % (int(time.time() * 1000) & 0xFFFFFFF)
 
@@ -57,10 +53,6 @@ def check(name, cond, expected=None, got=None):
     ok(name)
 
 
-def eq(name, expected, got):
-    check(name, expected == got, expected, got)
-
-
 def client(serde=None):
     kw = {}
     if serde is not None:
@@ -77,35 +69,6 @@ class FlagSerde:
 
     def deserialize(self, key, value, flags):
         return value, flags
-
-
-VALUE_RE = re.compile(
-    rb"VALUE (\S+) (\d+) (\d+)(?: (\d+))?(?: redelivered=(\d+))?(?: deaths=(\d+) reason=([a-z_]+))?")
-
-
-def read_value(c, name, timeout=rawconn.IO_TIMEOUT):
-    """Reads one retrieval reply: None for END, else a dict with key, flags, data, id,
-    redelivered, deaths, reason (absent fields: None / 0)."""
-    line = c.read_line(timeout)
-    if line == b"END\r\n":
-        return None
-    m = VALUE_RE.fullmatch(line[:-2]) if line.endswith(b"\r\n") else None
-    if not m:
-        fail(name, b"VALUE <key> <flags> <bytes>[ <id>[ redelivered=N][ deaths=N reason=R]]\\r\\n or END\\r\\n",
-             line + c._more())
-    n = int(m.group(3))
-    blk = c.read_exact(n + 2)
-    end = c.read_exact(5)
-    if len(blk) != n + 2 or not blk.endswith(b"\r\n") or end != b"END\r\n":
-        fail(name + " (data block + END)", b"<%d bytes>\\r\\nEND\\r\\n" % n, blk + end + c._more())
-    return {
-        "key": m.group(1), "flags": int(m.group(2)), "data": blk[:-2],
-        "id": int(m.group(4)) if m.group(4) is not None else None,
-        "redelivered": int(m.group(5) or 0),
-        "deaths": int(m.group(6) or 0),
-        "reason": m.group(7),
-        "line": line,
-    }
 
 
 def fetch(c, cmd, name):
@@ -136,20 +99,6 @@ def drain(c, q, limit=10000):
     fail("drain %s ends" % q.decode(), "END", "more than %d messages" % limit)
 
 
-def stats(c):
-    c.send(b"stats\r\n")
-    out = {}
-    deadline = time.monotonic() + rawconn.IO_TIMEOUT
-    while True:
-        line = c.read_line(max(0.1, deadline - time.monotonic()))
-        if line == b"END\r\n":
-            return out
-        m = re.fullmatch(rb"STAT (\S+) (.*)\r\n", line)
-        if not m:
-            fail("stats line", b"STAT <name> <value>\\r\\n or END\\r\\n", line + c._more())
-        out[m.group(1).decode()] = m.group(2).decode()
-
-
 def qstat(c, q, field):
     s = stats(c)
     k = "queue_%s_%s" % (q.decode() if isinstance(q, bytes) else q, field)
@@ -162,17 +111,6 @@ def qstat_opt(c, q, field):
     """Like qstat, but -1 while the queue does not exist yet (a parked read creates it)."""
     k = "queue_%s_%s" % (q.decode() if isinstance(q, bytes) else q, field)
     return int(stats(c).get(k, -1))
-
-
-def wait_for(name, pred, timeout=3.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            fail(name, "condition within %.1f s" % timeout, "still false")
-        time.sleep(step)
 
 
 def declare(c, line, name=None):
@@ -188,16 +126,7 @@ def publish(c, exchange, rkey, data, expected_routed, flags=0, exptime=0, extra=
 
 # --------------------------------------------------------------------------
 def t_connect():
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            s = socket.create_connection(rawconn.ADDRESS, timeout=1)
-            s.close()
-            break
-        except OSError as e:
-            if time.monotonic() > deadline:
-                fail("broker port %d accepts connections" % rawconn.ADDRESS[1], "a connection", repr(e))
-            time.sleep(0.05)
+    broker_common.wait_for_port(rawconn.ADDRESS[1], "broker port %d accepts connections" % rawconn.ADDRESS[1])
     ok("broker port %d accepts connections" % rawconn.ADDRESS[1])
 
 

@@ -379,6 +379,10 @@ def main():
          + mb("XAUTOCLAIM", cl, "g", "frank", 0, "(1-0") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "COUNT", 0)
          + mb("XAUTOCLAIM", cl, "g", "frank", "x", "0") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "x") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "FOO")
          + mb("XAUTOCLAIM", cl, "nog", "frank", 0, "0") + mb("XAUTOCLAIM", k("str"), "g", "frank", 0, "0") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "COUNT")
+         # The option words each command takes, and not the other's (one reader serves both).
+         + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "FORCE") + mb("XAUTOCLAIM", cl, "g", "frank", 0, "0", "JUSTID", "COUNT")
+         + mb("xautoclaim", cl, "g", "frank", 0, "0", "count", -1, "justid") + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "COUNT", 1)
+         + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "justid", "Force", "LASTID")
          + mb("XPENDING", cl, "g") + mb("XPENDING", cl, "g", "-", "+", 10))
     xi = k("info")
     case("xinfo", mb("XADD", xi, "1-0", "a", 1) + mb("XADD", xi, "2-0", "b", 2) + mb("XADD", xi, "3-0", "c", 3) + mb("XGROUP", "CREATE", xi, "g", "0")

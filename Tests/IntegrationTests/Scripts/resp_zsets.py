@@ -18,6 +18,7 @@ import hashlib
 import random
 import time
 
+from resp_common import drain_events
 from resp_compare import Conn, mb
 from resp_hashes import parse
 
@@ -313,15 +314,7 @@ def main():
     w.send(b"".join(reqs))
     for _ in reqs:
         w.reply()
-    events = []
-    sub.sock.settimeout(1.0)
-    try:
-        while True:
-            v = parse(sub.reply())
-            events.append(b"%s %s" % (v[2].split(b":")[-1], v[3]))
-    except Exception:
-        pass
-    out.append("events: %r" % events)
+    out.append("events: %r" % drain_events(sub))
     w.send(mb("CONFIG", "SET", "notify-keyspace-events", ""))
     w.reply()
     for x in (sub, w):
