@@ -92,7 +92,9 @@ final class BrokerConnection: TextRequestLoop {
     }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
-        runRequestLoop(input, output)
+        // Requests keep the session's group members alive (their session timeout).
+        session.logHeartbeat()
+        return runRequestLoop(input, output)
     }
 
     /// A `set` or `publish` body not all in yet: the connection reads the rest into the item.

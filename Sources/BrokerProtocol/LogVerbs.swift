@@ -365,6 +365,7 @@ extension BrokerConnection {
             ("log_open_visibility_timeouts", String(m.groups.visibilityTimeouts.load(ordering: .relaxed))),
             ("log_offset_commits", String(broker.logOffsetCommits)),
             ("log_topics_deleted", String(m.topicsDeleted.load(ordering: .relaxed))),
+            ("log_open_revoked", String(m.groups.revoked.load(ordering: .relaxed))),
         ]
         for t in broker.logs.all {
             lines.append(("\(t.name):partitions", String(t.partitions.count)))

@@ -22,6 +22,10 @@ public struct LogConfig: Sendable, Equatable {
     /// A tombstone (empty value) of a compacted topic is dropped once older than this (Kafka's
     /// `delete.retention.ms`, default 1 day).
     public var deleteRetentionMs: UInt64 = 86_400_000
+    /// A group member whose connections send no request for this long leaves its group and its
+    /// partitions are reassigned (Kafka's `session.timeout.ms`, default 45 s; a read's
+    /// `/session=<ms>` sets its member's own).
+    public var sessionTimeoutMs: UInt64 = 45_000
 
     public static let maxPartitions = 1024
 
@@ -58,6 +62,9 @@ public struct LogConfig: Sendable, Equatable {
             case "delete_retention_ms":
                 guard let n = UInt64(v) else { return .failure(.badOption(String(w))) }
                 c.deleteRetentionMs = n
+            case "session_timeout_ms":
+                guard let n = UInt64(v), n >= 1, n <= 86_400_000 else { return .failure(.badOption(String(w))) }
+                c.sessionTimeoutMs = n
             default:
                 return .failure(.badOption(String(w)))
             }
@@ -67,7 +74,7 @@ public struct LogConfig: Sendable, Equatable {
 
     /// The words that declare it again (topic.meta).
     public var words: String {
-        "partitions=\(partitions) retention_ms=\(retentionMs) retention_bytes=\(retentionBytes) segment_bytes=\(segmentBytes) segment_ms=\(segmentMs) cleanup=\(cleanup.rawValue) delete_retention_ms=\(deleteRetentionMs)"
+        "partitions=\(partitions) retention_ms=\(retentionMs) retention_bytes=\(retentionBytes) segment_bytes=\(segmentBytes) segment_ms=\(segmentMs) cleanup=\(cleanup.rawValue) delete_retention_ms=\(deleteRetentionMs) session_timeout_ms=\(sessionTimeoutMs)"
     }
 }
 
