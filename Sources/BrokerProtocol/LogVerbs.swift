@@ -357,6 +357,7 @@ extension BrokerConnection {
             ("log_recovery_truncated_bytes", String(m.recoveryTruncatedBytes.load(ordering: .relaxed))),
             ("log_recovery_segments_removed", String(m.recoverySegmentsRemoved.load(ordering: .relaxed))),
             ("log_indexes_rebuilt", String(m.indexesRebuilt.load(ordering: .relaxed))),
+            ("log_recovery_full_scans", String(m.recoveryFullScans.load(ordering: .relaxed))),
             ("log_limit_refusals", String(m.limitRefusals.load(ordering: .relaxed))),
             ("log_group_rebalances", String(m.groups.rebalances.load(ordering: .relaxed))),
             ("log_group_members_expired", String(m.groups.expiredMembers.load(ordering: .relaxed))),

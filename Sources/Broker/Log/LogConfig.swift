@@ -93,6 +93,9 @@ public final class LogMemory: Sendable {
     public let recoveryTruncatedBytes = Atomic<Int>(0)
     public let recoverySegmentsRemoved = Atomic<Int>(0)
     public let indexesRebuilt = Atomic<Int>(0)
+    /// Segments recovery read whole (no usable index, a sealed tail that did not end at the
+    /// file's end, or a compacted partition); the others were recovered from their indexes.
+    public let recoveryFullScans = Atomic<Int>(0)
     /// Topics refused at `LogRegistry.maxTopics`, groups at `LogTopic.maxGroups`.
     public let limitRefusals = Atomic<UInt64>(0)
     /// Group membership and reliable reads (LogTopic+Groups.swift).
