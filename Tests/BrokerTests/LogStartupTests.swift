@@ -1,9 +1,13 @@
-// Start-up of the logs (LogPartition+Recovery.swift, LogSegment.loadIndexes): sealed segments are
-// recovered from their indexes with only their tail read, the active segment's tail is checked
-// batch by batch, an index that disagrees makes its segment be read whole and rebuilt.
+// Start-up of the logs (LogPartition+Recovery.swift, LogSegment.loadIndexes) and what a kill -9
+// during compaction leaves (LogPartition+Compaction.swift's swap): sealed segments are recovered
+// from their indexes with only their tail read, the active segment's tail is checked batch by
+// batch, an index that disagrees makes its segment be read whole and rebuilt; a compaction stopped
+// at any step of its file swap recovers as the old segment or the new one, whole, with no
+// temporary file left; a topic deleted mid-compaction leaves no file behind.
 @testable import Broker
 import Durability
 import Platform
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -149,6 +153,106 @@ import Glibc
         #expect(m.recoveryTruncatedBytes.load(ordering: .relaxed) == 0)
         h.broker.stop()
     }
+
+    // MARK: kill -9 during compaction
+
+    @Test(arguments: [LogPartition.CompactionStep.written, .committed, .indexesInPlace])
+    func aCompactionStoppedAtAnyStepRecoversWholeWithNoTemporaryFileLeft(_ step: LogPartition.CompactionStep) throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        let keys = (0..<80).map { "k\($0 % 5)" }
+        let part = dir.path + "/logs/cc/0"
+        var closedEnd = 0
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declare(h, "cc", "cleanup=compact segment_bytes=1024")
+            for (i, k) in keys.enumerated() { append(h, t, keyedValue(i), key: k) }
+            _ = t.flush(sync: false)
+            _ = t.flush(sync: false)
+            let p = t.partitions[0]
+            closedEnd = Int(p.lock.withLock { p.segments.last!.baseOffset })
+            #expect(closedEnd > 20)
+            // Every segment's swap stops at `step`, as a kill -9 there would; the broker is not stopped.
+            p.compactionHook = { $0 != step }
+            _ = p.compact(nowMs: h.clock.now)
+            let names = files(part)
+            #expect(names.contains { $0.hasSuffix(step == .written ? ".log.cleaned" : ".log.swap") })
+        }
+        // An index replacement a crash interrupted, too.
+        writeFile(part + "/" + LogSegment.fileName(0) + ".index.tmp", [1, 2, 3], create: true)
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let m = h.broker.logs.memory
+        let t = try #require(h.broker.logTopic(named: "cc"))
+        let p = t.partitions[0]
+        #expect(!files(part).contains { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") || $0.hasSuffix(".tmp") })
+        var got: [(UInt64, String, String)] = []
+        _ = p.read(from: 0, maxRecords: .max) { r in
+            got.append((r.offset, String(decoding: r.key!, as: UTF8.self), value(r)))
+        }
+        // Offsets rising, never twice; each record as written.
+        #expect(zip(got, got.dropFirst()).allSatisfy { $0.0 < $1.0 })
+        #expect(got.allSatisfy { keys[Int($0.0)] == $0.1 && keyedValue(Int($0.0)) == $0.2 })
+        // Every key's newest record is there.
+        var newest: [String: Int] = [:]
+        for (i, k) in keys.enumerated() { newest[k] = i }
+        for (_, o) in newest { #expect(got.contains { $0.0 == UInt64(o) }) }
+        // Stopped before its commit point: each rewritten segment is the old one, whole (those
+        // compaction emptied were removed, no file phase); after it: the compacted ones, completed.
+        var last: [String: Int] = [:]
+        for i in 0..<closedEnd { last[keys[i]] = i }
+        let kept = (0..<keys.count).filter { $0 >= closedEnd || last[keys[$0]] == $0 }.map(UInt64.init)
+        if step == .written {
+            #expect(Set(kept).isSubset(of: Set(got.map(\.0))))
+            #expect(got.count > kept.count)
+        } else {
+            #expect(got.map(\.0) == kept)
+        }
+        // The segments' index files are their own (only the active one, never written, is rebuilt).
+        #expect(m.indexesRebuilt.load(ordering: .relaxed) == 1)
+        #expect(m.recoveryTruncatedBytes.load(ordering: .relaxed) == 0)
+        #expect(p.figures.endOffset == UInt64(keys.count))
+        h.broker.stop()
+    }
+
+    @Test func aTopicDeletedMidCompactionLeavesNoFileBehind() throws {
+        let dir = TempDirectory()
+        defer { removeTree(dir.path) }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try declare(h, "gone", "cleanup=compact segment_bytes=1024")
+        for i in 0..<80 { append(h, t, keyedValue(i), key: "k\(i % 5)") }
+        _ = t.flush(sync: false)
+        _ = t.flush(sync: false)
+        let p = t.partitions[0]
+        let broker = h.broker
+        let state = DeletionState()
+        var deleter: BackgroundThread?
+        p.compactionHook = { step in
+            // The first segment's output is written: the topic is deleted now, from another thread.
+            if step == .written && deleter == nil {
+                deleter = BackgroundThread(name: "deleter") {
+                    state.result.withLock { $0 = broker.deleteLog("gone") }
+                    state.done.store(true, ordering: .releasing)
+                }
+                usleep(300_000)
+                // The deletion waits for this compaction's files to be in place before removing any.
+                state.waitedForCompaction.store(!state.done.load(ordering: .acquiring), ordering: .relaxed)
+            }
+            return true
+        }
+        _ = p.compact(nowMs: h.clock.now)
+        deleter?.join()
+        let waited = state.waitedForCompaction.load(ordering: .relaxed)
+        #expect(waited)
+        #expect(state.result.withLock { $0 } == .deleted)
+        #expect(access(dir.path + "/logs/gone", F_OK) != 0, "left: \(files(dir.path + "/logs/gone/0"))")
+        h.broker.stop()
+    }
+}
+
+private final class DeletionState: Sendable {
+    let done = Atomic<Bool>(false)
+    let waitedForCompaction = Atomic<Bool>(false)
+    let result = Mutex<LogDeletion?>(nil)
 }
 
 // MARK: helpers

@@ -40,7 +40,7 @@ extension LogPartition {
     /// Rebuilds the segment list from the files; lines of what was cut go to `notes`.
     func recover(nowMs: UInt64, notes: inout [String]) {
         guard let directory else { return }
-        Self.removeCleanedLeftovers(directory, notes: &notes)
+        Self.finishInterruptedCompactions(directory, notes: &notes)
         markedCompacted = access(directory + "/" + Self.compactedMarker, F_OK) == 0
         let bases = Self.segmentBases(directory)
         var found: [LogSegment] = []

@@ -20,7 +20,8 @@ public enum LogAppendResult: Equatable, Sendable {
 }
 
 public final class LogPartition: @unchecked Sendable {
-    // Safe to share: every `var` is guarded by `lock` except `scratch` (flusher thread only);
+    // Safe to share: every `var` is guarded by `lock` except `scratch` (flusher thread only),
+    // `markedCompacted` (timer thread) and `compactionHook` (set by a test before compaction runs);
     // segments are classes whose fields the same lock guards.
     public let id: Int
     let lock = PlainMutex()
@@ -40,6 +41,12 @@ public final class LogPartition: @unchecked Sendable {
     /// Timer thread and recovery only: the partition directory holds the `compacted` marker (its
     /// segments may have gaps, whatever `cleanup` says now).
     var markedCompacted = false
+    /// Held by compaction while it changes files (LogPartition+Compaction.swift) and by a topic's
+    /// deletion before it removes them. Taken before the partition lock, never under it.
+    let compactionLock = PlainMutex()
+    /// Tests only: called at each step of compaction's file swap; false stops it there, as a
+    /// kill -9 would. Set before the compacting thread runs, read by it only.
+    var compactionHook: ((CompactionStep) -> Bool)?
 
     init(id: Int, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64) {
         self.id = id
