@@ -23,6 +23,9 @@ public final class LogRegistry: @unchecked Sendable {
     var lastRetentionMs: UInt64 = 0
     /// The groups' commits (ConsumerOffsetsLog.swift); nil without a data directory. Set at start-up.
     var offsetsLog: ConsumerOffsetsLog?
+    /// Called with a topic's name after the broker port appended to a topic a Redis stream reads
+    /// (`LogRegistry+StreamWakes.swift`); installed by the Redis port, nil without one.
+    let streamAppendHook = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     public static let maxTopics = 1000
 
@@ -207,6 +210,7 @@ extension Broker {
         }
         switch topic.partitions[p].append(key: key, valueLength: valueLength, flags: flags, nowMs: clockMs(), writeValue: writeValue) {
         case .appended(let offset):
+            logs.appendedToStreamTopic(topic)
             let ticket = settings.fsync == .always ? (flusher?.ticket() ?? 0) : 0
             return (.appended(partition: p, offset: offset), ticket)
         case .outOfMemory:
