@@ -346,6 +346,7 @@ extension BrokerConnection {
             ("log_topics", String(broker.logs.count)),
             ("log_memory_bytes", String(m.memoryBytes.load(ordering: .relaxed))),
             ("log_appends_refused", String(m.appendsRefused.load(ordering: .relaxed))),
+            ("log_memory_waits", String(m.memoryWaits.load(ordering: .relaxed))),
             ("log_segments_deleted", String(m.segmentsDeleted.load(ordering: .relaxed))),
             ("log_segments_dropped", String(m.segmentsDropped.load(ordering: .relaxed))),
             ("log_compactions", String(m.compactions.load(ordering: .relaxed))),
@@ -364,9 +365,9 @@ extension BrokerConnection {
             ("log_open_confirmed", String(m.groups.confirmed.load(ordering: .relaxed))),
             ("log_open_redelivered", String(m.groups.redelivered.load(ordering: .relaxed))),
             ("log_open_visibility_timeouts", String(m.groups.visibilityTimeouts.load(ordering: .relaxed))),
+            ("log_open_revoked", String(m.groups.revoked.load(ordering: .relaxed))),
             ("log_offset_commits", String(broker.logOffsetCommits)),
             ("log_topics_deleted", String(m.topicsDeleted.load(ordering: .relaxed))),
-            ("log_open_revoked", String(m.groups.revoked.load(ordering: .relaxed))),
         ]
         for t in broker.logs.all {
             lines.append(("\(t.name):partitions", String(t.partitions.count)))

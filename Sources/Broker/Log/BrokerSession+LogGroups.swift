@@ -87,8 +87,7 @@ extension Broker {
         switch topic.partitions[p].appendBatch(key: key, flags: flags, block: block, values: values, nowMs: clockMs()) {
         case .appended(let offset):
             logs.appendedToStreamTopic(topic)
-            let ticket = settings.fsync == .always ? (flusher?.ticket() ?? 0) : 0
-            return (.appended(partition: p, offset: offset), ticket)
+            return (.appended(partition: p, offset: offset), logAppendTicket())
         case .outOfMemory:
             return (.outOfMemory, 0)
         }

@@ -109,10 +109,29 @@ public final class LogMemory: Sendable {
     /// Records without a key refused by a compacted topic.
     public let keylessRefused = Atomic<UInt64>(0)
 
-    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20) {
+    /// With a data directory: past this many bytes in memory (hot tails and bytes not yet
+    /// written) an append asks the flusher for a cycle at once and its connection's replies wait
+    /// for it, reading no further meanwhile (`memoryWaits`): half of --broker-memory, so that the
+    /// logs stay within it without refusing a producer. 0: no such bound (memory only: `share`).
+    public let softLimit: Int
+    /// Appends whose replies waited for a flush because the logs' memory was past `softLimit`.
+    public let memoryWaits = Atomic<UInt64>(0)
+
+    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20, softLimit: Int = 0) {
         self.share = share
         self.hotTailBytes = hotTailBytes
+        self.softLimit = softLimit
     }
+
+    /// With a data directory: the memory bound for `limit` bytes of --broker-memory, with the hot
+    /// tail kept to an eighth of it (at most 1 MB a partition, at least 64 KB) so that the flusher's
+    /// trim brings a partition back under the bound.
+    static func diskBacked(limit: Int) -> LogMemory {
+        LogMemory(share: nil, hotTailBytes: max(64 << 10, min(1 << 20, limit / 8)), softLimit: max(1, limit / 2))
+    }
+
+    /// Past `softLimit`: the next appends wait for the flusher.
+    public var pressing: Bool { softLimit > 0 && memoryBytes.load(ordering: .relaxed) >= softLimit }
 
     /// Without a data directory a segment rolls at a sixteenth of the share (at least 64 KB), so
     /// that dropping the oldest one frees memory in pieces.

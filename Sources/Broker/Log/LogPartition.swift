@@ -406,8 +406,10 @@ public final class LogPartition: @unchecked Sendable {
             s.memoryStart = s.size
             return
         }
-        guard s.size - s.memoryStart > memory.hotTailBytes * 2 else { return }
-        let target = min(s.flushed, s.size - memory.hotTailBytes)
+        // Past the logs' memory bound (LogMemory.softLimit) every written byte goes.
+        let tail = memory.pressing ? 0 : memory.hotTailBytes
+        guard s.size - s.memoryStart > tail * 2 else { return }
+        let target = min(s.flushed, s.size - tail)
         var start = s.memoryStart
         let bytes = s.memory.bytes
         while start < target {

@@ -190,6 +190,17 @@ extension Broker {
 
     // MARK: appending
 
+    /// The flusher ticket an append's reply waits for: with `--fsync=always` its cycle; while the
+    /// logs' memory is past its bound (data directory) the next cycle, asked for now, whatever the
+    /// policy (the producer slows to the disk's pace instead of being refused); else none.
+    func logAppendTicket() -> UInt64 {
+        guard let flusher else { return 0 }
+        if settings.fsync == .always { return flusher.ticket() }
+        guard logs.memory.pressing else { return 0 }
+        logs.memory.memoryWaits.wrappingAdd(1, ordering: .relaxed)
+        return flusher.ticket()
+    }
+
     public enum LogAppendOutcome: Equatable, Sendable {
         case appended(partition: Int, offset: UInt64)
         case badPartition
@@ -211,8 +222,7 @@ extension Broker {
         switch topic.partitions[p].append(key: key, valueLength: valueLength, flags: flags, nowMs: clockMs(), writeValue: writeValue) {
         case .appended(let offset):
             logs.appendedToStreamTopic(topic)
-            let ticket = settings.fsync == .always ? (flusher?.ticket() ?? 0) : 0
-            return (.appended(partition: p, offset: offset), ticket)
+            return (.appended(partition: p, offset: offset), logAppendTicket())
         case .outOfMemory:
             return (.outOfMemory, 0)
         }
