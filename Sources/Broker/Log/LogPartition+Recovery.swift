@@ -7,9 +7,10 @@
 // segment whose tail does not end exactly at its file's end, any segment whose index files are
 // missing or fail the checks (the active segment after a kill -9: its indexes are written when it
 // is sealed or at a clean stop), and every segment of a compacted partition (its runs of offsets
-// come from every batch) are read whole instead (`log_recovery_full_scans`). So start-up reads
-// about 4 KB per sealed segment plus the active segment's unindexed tail; a byte damaged earlier in
-// a sealed segment is found by the read that reaches it (the batch's CRC, `log_disk_read_errors`),
+// come from every batch) are read whole instead (`log_recovery_full_scans`). So start-up reads, of
+// a sealed segment, its last index entry's batch and those after it (an entry every 4 KB: a few
+// KB of small batches), plus the active segment's unindexed tail; a byte damaged earlier in a
+// sealed segment is found by the read that reaches it (the batch's CRC, `log_disk_read_errors`),
 // not at start-up, as in Kafka.
 //
 // At the first batch that fails — a torn tail after a crash, or a damaged byte in what is read —
