@@ -178,13 +178,16 @@ import Glibc
             let names = files(part)
             #expect(names.contains { $0.hasSuffix(step == .written ? ".log.cleaned" : ".log.swap") })
         }
-        // An index replacement a crash interrupted, too.
+        // An index replacement a crash interrupted, and the indexes of a segment whose file is gone.
         writeFile(part + "/" + LogSegment.fileName(0) + ".index.tmp", [1, 2, 3], create: true)
+        writeFile(part + "/" + LogSegment.fileName(99_999) + ".index", [1, 2, 3], create: true)
+        writeFile(part + "/" + LogSegment.fileName(99_999) + ".timeindex", [1, 2, 3], create: true)
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let m = h.broker.logs.memory
         let t = try #require(h.broker.logTopic(named: "cc"))
         let p = t.partitions[0]
         #expect(!files(part).contains { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") || $0.hasSuffix(".tmp") })
+        #expect(!files(part).contains { $0.hasPrefix(LogSegment.fileName(99_999)) })
         var got: [(UInt64, String, String)] = []
         _ = p.read(from: 0, maxRecords: .max) { r in
             got.append((r.offset, String(decoding: r.key!, as: UTF8.self), value(r)))

@@ -10,6 +10,7 @@
 //   broker_log_compaction.py  cleanup=compact: keyless refusals, newest per key, gaps, tombstones, restart
 //   broker_logs_crash.py  a topic's pipelined producer SIGKILLed with --fsync=always, restart, read
 //   broker_log_larger_than_memory.py  a topic 3x --broker-memory read from offset 0 while produced to
+//   broker_log_compaction_crash.py  SIGKILL during compaction, six rounds: newest per key, no temporary file
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
 //
@@ -179,6 +180,24 @@ struct BrokerBlackBoxTests {
             #expect(facts["log_appends_refused"] as? Int == 0)
             expectServerAlive(server, "broker_log_larger_than_memory.py")
         }
+    }
+
+    @Test("kill -9 during log compaction (cleanup=compact, --data-dir, --fsync=always), six rounds: after each restart every key's newest acknowledged record is there, offsets rise with none twice, no temporary or orphaned index file is left",
+          .timeLimit(.minutes(2)))
+    func brokerLogCompactionCrash() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("broker_log_compaction_crash.py")
+        let binary = try IntegrationPaths.serverBinary()
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-log-compaction-crash")
+        defer { try? fm.removeItem(at: dir) }
+        let port = try Loopback.freePort()
+        // The script bounds itself (watchdog at 80 s) and kills the servers it started.
+        let r = try await ToolRunner.run(
+            python, [script, "--binary", binary, "--port", String(port), "--data-dir", dir.appendingPathComponent("data").path],
+            timeout: .seconds(100))
+        #expect(r.succeeded, "broker_log_compaction_crash.py failed:\n\(r.report)")
+        #expect(r.output.contains("LOG COMPACTION CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
     }
 
     @Test("topic groups: produce batches, range assignment and rebalance on disconnect, reliable reads (open/close/abort, disconnect, visibility timeout), committed offsets across kill -9 (--fsync=always)",

@@ -270,11 +270,13 @@ extension LogPartition {
     /// Recovery, before the segments are read: a compaction stopped after its commit point (a
     /// `<seg>.log.swap` is there) is completed, its `.cleaned` indexes renamed into place first;
     /// then every other unfinished file (`.cleaned`: a compaction stopped before its commit
-    /// point, the old segment still in place; `.tmp`: an index file being replaced) is removed.
+    /// point, the old segment still in place; `.tmp`: an index file being replaced) is removed,
+    /// and so are index files whose segment file is gone.
     static func finishInterruptedCompactions(_ directory: String, notes: inout [String]) {
         guard let d = opendir(directory) else { return }
         var swaps: [String] = []
         var leftovers: [String] = []
+        var indexes: [String] = []
         while let e = readdir(d) {
             let file = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
@@ -283,6 +285,8 @@ extension LogPartition {
                 swaps.append(directory + "/" + String(file.dropLast(swapSuffix.count)))
             } else if file.hasSuffix(cleanedSuffix) || file.hasSuffix(".tmp") {
                 leftovers.append(directory + "/" + file)
+            } else if file.hasSuffix(".index") || file.hasSuffix(".timeindex") {
+                indexes.append(directory + "/" + file)
             }
         }
         closedir(d)
@@ -298,6 +302,14 @@ extension LogPartition {
         for p in leftovers where access(p, F_OK) == 0 {
             unlink(p)
             notes.append("log \(p): an unfinished compaction's or index's file; removed")
+        }
+        // Index files whose segment is gone (a crash between a segment's removals): removed.
+        for p in indexes {
+            let stem = p.hasSuffix(".index") ? String(p.dropLast(6)) : String(p.dropLast(10))
+            if access(stem + ".log", F_OK) != 0 {
+                unlink(p)
+                notes.append("log \(p): the index of a segment that is gone; removed")
+            }
         }
     }
 }

@@ -357,7 +357,7 @@ public final class LogPartition: @unchecked Sendable {
             self.lock.withLock { self.segments.filter { $0.sealed && !$0.indexesWritten && $0.flushed == $0.size && !$0.deleted } }
         }
         guard !work.isEmpty else {
-            for s in indexesDue() { s.indexesWritten = true; s.writeIndexes() }
+            for s in indexesDue() { writeSealedIndexes(s) }
             return .idle
         }
         var result = FlushResult.idle
@@ -389,11 +389,19 @@ public final class LogPartition: @unchecked Sendable {
             }
         }
         // A sealed segment's indexes no longer change: written once it is all on disk.
-        for s in indexesDue() {
-            s.indexesWritten = true
-            s.writeIndexes()
-        }
+        for s in indexesDue() { writeSealedIndexes(s) }
         return result
+    }
+
+    /// Flusher: a sealed segment's indexes, written once. Retention or compaction may take the
+    /// segment out meanwhile (marked deleted under the lock, its files removed after): written
+    /// files of a segment found deleted after the write are removed here, so none outlives it.
+    private func writeSealedIndexes(_ s: LogSegment) {
+        s.indexesWritten = true
+        s.writeIndexes()
+        if lock.withLock({ s.deleted }) {
+            for p in [s.indexPath, s.timeIndexPath] { if let p { unlink(p) } }
+        }
     }
 
     /// Lock held: memory of `s` no longer needed: all of a sealed, written segment; the front of
