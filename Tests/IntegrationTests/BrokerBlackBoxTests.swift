@@ -11,6 +11,7 @@
 //   broker_logs_crash.py  a topic's pipelined producer SIGKILLed with --fsync=always, restart, read
 //   broker_log_larger_than_memory.py  a topic 3x --broker-memory read from offset 0 while produced to
 //   broker_log_compaction_crash.py  SIGKILL during compaction, six rounds: newest per key, no temporary file
+//   broker_log_sessions.py  session_timeout_ms, requests as heartbeats, revocation of open reads on rebalance
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
 //
@@ -198,6 +199,19 @@ struct BrokerBlackBoxTests {
             timeout: .seconds(100))
         #expect(r.succeeded, "broker_log_compaction_crash.py failed:\n\(r.report)")
         #expect(r.output.contains("LOG COMPACTION CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
+    }
+
+    @Test("group members on the broker port: session_timeout_ms declared on the topic, any request is a heartbeat, a silent member leaves; a rebalance revokes the open reads of the partitions a member loses",
+          .timeLimit(.minutes(1)))
+    func brokerLogSessions() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("broker_log_sessions.py")
+        try await withBrokerServer(["-t", "2"]) { server, brokerPort in
+            let r = try await ToolRunner.run(python, [script, "--port", String(brokerPort)], timeout: .seconds(40))
+            #expect(r.succeeded, "broker_log_sessions.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("LOG SESSION CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "broker_log_sessions.py")
+        }
     }
 
     @Test("topic groups: produce batches, range assignment and rebalance on disconnect, reliable reads (open/close/abort, disconnect, visibility timeout), committed offsets across kill -9 (--fsync=always)",
