@@ -117,13 +117,17 @@ def main():
                             pass
                 port = free_port()
                 proc, took, s = start(path, data, port)
-                st = stats_logs(s)
-                if end is not None and int(st["big:0:log_end_offset"]) != end:
-                    raise RuntimeError("%s: log end %s, expected %d" % (name, st["big:0:log_end_offset"], end))
-                end = int(st["big:0:log_end_offset"])
-                times.append(took)
-                scans = st.get("log_recovery_full_scans", "n/a")
-                stop(proc)
+                try:
+                    st = stats_logs(s)
+                    if "big:0:log_end_offset" not in st:
+                        raise RuntimeError("%s: the topic was not loaded" % name)
+                    if end is not None and int(st["big:0:log_end_offset"]) != end:
+                        raise RuntimeError("%s: log end %s, expected %d" % (name, st["big:0:log_end_offset"], end))
+                    end = int(st["big:0:log_end_offset"])
+                    times.append(took)
+                    scans = st.get("log_recovery_full_scans", "n/a")
+                finally:
+                    stop(proc)
             print("%s: start-up %s s (log_recovery_full_scans %s, %.2f GB, %d segments)" % (
                 name, ", ".join("%.3f" % t for t in times), scans, int(st["big:0:bytes"]) / (1 << 30),
                 int(st["big:0:segments"])))
