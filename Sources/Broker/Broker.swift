@@ -155,7 +155,9 @@ public final class Broker: @unchecked Sendable {
             }
             flusher = GroupCommit(policy: settings.fsync, name: "journal flusher")
             descriptors = DescriptorCache(capacity: settings.fileDescriptors)
-            logs = LogRegistry(directory: dir + "/logs", descriptors: descriptors, memory: LogMemory(share: nil))
+            // Segments on disk; in memory only hot tails and what is not yet written, kept within
+            // --broker-memory by making appends wait for the flusher (LogMemory.softLimit).
+            logs = LogRegistry(directory: dir + "/logs", descriptors: descriptors, memory: .diskBacked(limit: settings.memoryLimit))
             try recover(dir)
             openConsumerOffsets(dir)
             recoverLogs()

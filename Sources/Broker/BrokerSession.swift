@@ -41,6 +41,8 @@ public final class BrokerSession {
 
     /// Topic groups this session is a member of or holds open reads in (BrokerSession+LogGroups.swift).
     var logGroups: [(topic: LogTopic, group: String)] = []
+    /// When this session last told its groups it is alive (BrokerSession+LogGroups.swift).
+    var lastLogHeartbeatMs: UInt64 = 0
 
     /// `waker` wakes the session's connection when a parked wait is handed a message or the
     /// journal's fsync completes. A `consumerName` makes the session a member of that consumer.

@@ -92,7 +92,9 @@ final class BrokerConnection: TextRequestLoop {
     }
 
     func process(_ input: UnsafeRawBufferPointer, output: OutputBuffer) -> (consumed: Int, action: HandlerAction) {
-        runRequestLoop(input, output)
+        // Requests keep the session's group members alive (their session timeout).
+        session.logHeartbeat()
+        return runRequestLoop(input, output)
     }
 
     /// A `set` or `publish` body not all in yet: the connection reads the rest into the item.
@@ -174,6 +176,8 @@ final class BrokerConnection: TextRequestLoop {
     /// replies are held (then the connection waits as any parked one, reading no further).
     func processesWhileParked(output: OutputBuffer) -> Bool {
         guard session.holdsReplies && parkedLog == nil && !session.isWaiting && !closeWhenDurable else { return false }
+        // The logs' memory is past its bound: no more appends until the flusher has written.
+        if broker.logs.memory.pressing { return false }
         if output.pendingBytes < Self.heldReplyLimit { return true }
         // The cap acts: counted once per wait for the disk (`broker_held_reply_cap`).
         if !heldReplyCapCounted {

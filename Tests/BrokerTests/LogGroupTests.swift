@@ -159,6 +159,86 @@ import Glibc
         #expect(f.committed == [4, 4])
     }
 
+    // MARK: session timeouts and revocation (issue 15's left-over items)
+
+    @Test func theSessionTimeoutIsKafkasByDefaultAndATopicSetting() throws {
+        #expect(LogConfig().sessionTimeoutMs == 45_000)
+        #expect(LogTopic.defaultSessionTimeoutMs == 45_000)
+        guard case .failure = LogConfig.parse(["session_timeout_ms=0"]) else { Issue.record("0 accepted"); return }
+        let h = try BrokerHarness { _ in }
+        let plain = try declareTopic(h, "plain")
+        _ = try groupRead(plain, "g", owner: 1, consumer: "a", max: 1)
+        plain.expireGroupState(nowMs: 45_000)
+        #expect(plain.groupFigures.first?.members.map(\.name) == ["a"])
+        plain.expireGroupState(nowMs: 45_001)
+        #expect(plain.groupFigures.first?.members.isEmpty == true)
+        // Declared short (tests): the member is gone after 300 ms without a request.
+        let short = try declareTopic(h, "short", "session_timeout_ms=300")
+        _ = try groupRead(short, "g", owner: 1, consumer: "a", max: 1)
+        short.expireGroupState(nowMs: 300)
+        #expect(short.groupFigures.first?.members.map(\.name) == ["a"])
+        short.expireGroupState(nowMs: 301)
+        #expect(short.groupFigures.first?.members.isEmpty == true)
+        #expect(h.broker.logs.memory.groups.expiredMembers.load(ordering: .relaxed) == 2)
+    }
+
+    @Test func anyRequestOfTheMembersConnectionIsItsHeartbeat() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "beat", "partitions=2 session_timeout_ms=1000")
+        for i in 0..<4 { appendRecord(h, t, "r\(i)", partition: i % 2) }
+        let s = BrokerSession(broker: h.broker, waker: ConnectionWaker {})
+        var r = LogTopic.GroupRead(group: "g")
+        r.consumer = "a"
+        _ = s.readLog(t, r) { _, _ in }
+        let joined = h.broker.clockMs()
+        // No reads, but requests on the connection: still a member long past the timeout.
+        for _ in 0..<5 {
+            h.clock.advance(600)
+            s.logHeartbeat()
+            t.expireGroupState(nowMs: h.broker.clockMs())
+        }
+        #expect(h.broker.clockMs() - joined >= 3000)
+        #expect(t.groupFigures.first?.members.map(\.name) == ["a"])
+        // Silence for longer than the timeout: it leaves and its partitions are free.
+        t.expireGroupState(nowMs: h.broker.clockMs() + 1001)
+        #expect(t.groupFigures.first?.members.isEmpty == true)
+        #expect(t.groupFigures.first?.owners == [nil, nil])
+    }
+
+    @Test func aRebalanceRevokesTheOpenReadsOfThePartitionsAMemberLoses() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "revoke", "partitions=2")
+        for i in 0..<3 { appendRecord(h, t, "p0-\(i)", partition: 0) }
+        for i in 0..<3 { appendRecord(h, t, "p1-\(i)", partition: 1) }
+        // a alone reads both partitions and opens two records of each.
+        _ = try groupRead(t, "g", owner: 1, consumer: "a", max: 2, partition: 0, open: true)
+        _ = try groupRead(t, "g", owner: 1, consumer: "a", max: 0, close: true)
+        #expect(try groupRead(t, "g", owner: 1, consumer: "a", max: 4, open: true) == ["p0-2", "p1-0", "p1-1", "p1-2"])
+        // b joins and gets partition 1: a's open records there are revoked and b reads them at once.
+        #expect(try groupRead(t, "g", owner: 2, consumer: "b", max: 10) == ["p1-0", "p1-1", "p1-2"])
+        #expect(h.broker.logs.memory.groups.revoked.load(ordering: .relaxed) == 3)
+        // a's close confirms only what it still holds (partition 0's record).
+        _ = try groupRead(t, "g", owner: 1, consumer: "a", max: 0, close: true)
+        #expect(committed(t, "g") == [3, 3])
+        #expect(try groupRead(t, "g", owner: 2, consumer: "b", max: 10) == [])
+        #expect(try groupRead(t, "g", owner: 1, consumer: "a", max: 10) == [])
+    }
+
+    @Test func aLeaveRevokesTheRestsOpenReadsOfPartitionsTheyLose() {
+        // a: 0,1  b: 2,3  c: 4,5 → c leaves → a: 0,1,2  b: 3,4,5: b's open read of partition 2 is revoked.
+        var st = LogGroupState(partitions: 6, committed: Array(repeating: 0, count: 6))
+        for (i, m) in ["a", "b", "c"].enumerated() { _ = st.join(m, owner: UInt64(i + 1), nowMs: 0, sessionTimeoutMs: 100) }
+        #expect(st.partitions(of: "b") == [2, 3])
+        st.open.append(LogOpenRead(owner: 2, member: "b", partition: 2, range: 0..<4, deadlineMs: 0))
+        st.open.append(LogOpenRead(owner: 2, member: "b", partition: 3, range: 0..<2, deadlineMs: 0))
+        _ = st.takeRevoked()
+        st.leave("c")
+        #expect(st.partitions(of: "a") == [0, 1, 2] && st.partitions(of: "b") == [3, 4, 5])
+        #expect(st.takeRevoked() == 4)
+        #expect(st.retry[2] == [0..<4])
+        #expect(st.open.map(\.partition) == [3])
+    }
+
     // MARK: the offsets log
 
     @Test func committedOffsetsAreReplayedFromTheOffsetsLogLatestWinning() throws {

@@ -9,6 +9,9 @@
 //   broker_log_groups.py  topic groups: produce, membership and rebalance, reliable reads, kill -9
 //   broker_log_compaction.py  cleanup=compact: keyless refusals, newest per key, gaps, tombstones, restart
 //   broker_logs_crash.py  a topic's pipelined producer SIGKILLed with --fsync=always, restart, read
+//   broker_log_larger_than_memory.py  a topic 3x --broker-memory read from offset 0 while produced to
+//   broker_log_compaction_crash.py  SIGKILL during compaction, six rounds: newest per key, no temporary file
+//   broker_log_sessions.py  session_timeout_ms, requests as heartbeats, revocation of open reads on rebalance
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
 //                         the script starts (and always kills) its own servers
 //
@@ -156,6 +159,62 @@ struct BrokerBlackBoxTests {
             timeout: .seconds(90))
         #expect(r.succeeded, "broker_logs_crash.py failed:\n\(r.report)")
         #expect(r.output.contains("LOG CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
+    }
+
+    @Test("a topic three times larger than --broker-memory (--data-dir) is read from offset 0 by a new group while a producer appends: every record in order, no append refused, log memory within the bound",
+          .timeLimit(.minutes(2)))
+    func brokerLogLargerThanMemory() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("broker_log_larger_than_memory.py")
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-log-larger")
+        defer { try? fm.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data").path
+        try await withBrokerServer(["-t", "2", "--data-dir=\(data)", "--broker-memory=4"]) { server, brokerPort in
+            let r = try await ToolRunner.run(python, [script, "--port", String(brokerPort), "--memory-mb", "4"], timeout: .seconds(90))
+            #expect(r.succeeded, "broker_log_larger_than_memory.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("LOG LARGER THAN MEMORY CHECKS PASSED"), "no success line:\n\(r.report)")
+            let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+            let facts = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "output: \(r.output)")
+            let limit = 4 << 20
+            #expect((facts["max_log_memory_bytes"] as? Int ?? .max) <= limit, "log memory past --broker-memory")
+            #expect((facts["partition_bytes"] as? Int ?? 0) >= 3 * limit)
+            #expect(facts["read"] as? Int == facts["produced"] as? Int)
+            #expect(facts["out_of_order"] as? Int == 0)
+            #expect(facts["log_appends_refused"] as? Int == 0)
+            expectServerAlive(server, "broker_log_larger_than_memory.py")
+        }
+    }
+
+    @Test("kill -9 during log compaction (cleanup=compact, --data-dir, --fsync=always), six rounds: after each restart every key's newest acknowledged record is there, offsets rise with none twice, no temporary or orphaned index file is left",
+          .timeLimit(.minutes(2)))
+    func brokerLogCompactionCrash() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("broker_log_compaction_crash.py")
+        let binary = try IntegrationPaths.serverBinary()
+        let fm = FileManager.default
+        let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-log-compaction-crash")
+        defer { try? fm.removeItem(at: dir) }
+        let port = try Loopback.freePort()
+        // The script bounds itself (watchdog at 80 s) and kills the servers it started.
+        let r = try await ToolRunner.run(
+            python, [script, "--binary", binary, "--port", String(port), "--data-dir", dir.appendingPathComponent("data").path],
+            timeout: .seconds(100))
+        #expect(r.succeeded, "broker_log_compaction_crash.py failed:\n\(r.report)")
+        #expect(r.output.contains("LOG COMPACTION CRASH CHECKS PASSED"), "no success line:\n\(r.report)")
+    }
+
+    @Test("group members on the broker port: session_timeout_ms declared on the topic, any request is a heartbeat, a silent member leaves; a rebalance revokes the open reads of the partitions a member loses",
+          .timeLimit(.minutes(1)))
+    func brokerLogSessions() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("broker_log_sessions.py")
+        try await withBrokerServer(["-t", "2"]) { server, brokerPort in
+            let r = try await ToolRunner.run(python, [script, "--port", String(brokerPort)], timeout: .seconds(40))
+            #expect(r.succeeded, "broker_log_sessions.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("LOG SESSION CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "broker_log_sessions.py")
+        }
     }
 
     @Test("topic groups: produce batches, range assignment and rebalance on disconnect, reliable reads (open/close/abort, disconnect, visibility timeout), committed offsets across kill -9 (--fsync=always)",

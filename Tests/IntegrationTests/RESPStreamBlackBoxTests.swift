@@ -55,4 +55,25 @@ struct RESPStreamInteropTests {
         #expect(facts["topic_broker_sees_xadd"] as? Bool == true)
         #expect(facts["topic_stays_after_del"] as? Bool == true)
     }
+
+    @Test("a set or keyed set on the broker port to a topic a stream reads wakes XREAD BLOCK and XREADGROUP BLOCK there, as an XADD does",
+          .timeLimit(.minutes(1)))
+    func brokerSetWakesBlockedStreamReaders() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_stream_broker_wake.py")
+        let redis = try Loopback.freePort(), broker = try Loopback.freePort()
+        let server = try await ServerProcess.start(["--broker-port=\(broker)", "--redis-port=\(redis)", "-t", "2"])
+        defer { server.stop() }
+        let r = try await ToolRunner.run(python, [script, "--redis-port", String(redis), "--broker-port", String(broker)], timeout: .seconds(40))
+        #expect(r.succeeded, "resp_stream_broker_wake.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+        let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+        let facts = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "output: \(r.output)")
+        #expect(facts["declared"] as? String == "OK\r\n")
+        #expect(facts["set_reply"] as? String == "STORED\r\n")
+        // Woken by the append, not by the 5 s timeout (which answers a nil array).
+        #expect(facts["xread_waited_under_2s"] as? Bool == true)
+        #expect(facts["xread_fields"] as? [String] == ["value", "hello"])
+        #expect(facts["xreadgroup_waited_under_2s"] as? Bool == true)
+        #expect(facts["xreadgroup_fields"] as? [String] == ["key", "k1", "value", "v2"])
+    }
 }

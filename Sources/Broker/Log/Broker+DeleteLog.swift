@@ -39,6 +39,9 @@ extension Broker {
         flusher?.unregister(t)
         var gone: [LogSegment] = []
         for p in t.partitions { gone += p.retire(nowMs: clockMs()) }
+        // A compaction writing files now finishes (it finds its segment deleted before the next
+        // change) before any file is removed; a later one changes none.
+        for p in t.partitions { p.compactionLock.withLock {} }
         for s in gone { s.removeFiles(descriptors: logs.descriptors) }
         logs.offsetsLog?.topicDeleted(name)
         if let dir = t.directory { Self.removeTopicDirectory(dir, partitions: t.partitions.count) }

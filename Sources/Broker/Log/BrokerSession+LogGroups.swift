@@ -49,6 +49,21 @@ extension BrokerSession {
         return outcome
     }
 
+    /// A member's heartbeats are at most this often (each takes its topics' locks).
+    static let heartbeatIntervalMs: UInt64 = 100
+
+    /// A request arrived on this session's connection: its members are alive (Kafka's heartbeat;
+    /// a member leaves after `session_timeout_ms` without one). Nothing while in no group.
+    public func logHeartbeat() {
+        guard !logGroups.isEmpty else { return }
+        let now = broker.clockMs()
+        guard now &- lastLogHeartbeatMs >= Self.heartbeatIntervalMs else { return }
+        lastLogHeartbeatMs = now
+        var byTopic: [ObjectIdentifier: (LogTopic, [String])] = [:]
+        for (t, g) in logGroups { byTopic[ObjectIdentifier(t), default: (t, [])].1.append(g) }
+        for (_, (t, groups)) in byTopic { t.heartbeat(consumer, groups: groups, nowMs: now) }
+    }
+
     /// At close: open reads go back to their groups, members lose this session.
     func closeLogGroups() {
         guard !logGroups.isEmpty else { return }
@@ -71,8 +86,8 @@ extension Broker {
         }
         switch topic.partitions[p].appendBatch(key: key, flags: flags, block: block, values: values, nowMs: clockMs()) {
         case .appended(let offset):
-            let ticket = settings.fsync == .always ? (flusher?.ticket() ?? 0) : 0
-            return (.appended(partition: p, offset: offset), ticket)
+            logs.appendedToStreamTopic(topic)
+            return (.appended(partition: p, offset: offset), logAppendTicket())
         case .outOfMemory:
             return (.outOfMemory, 0)
         }

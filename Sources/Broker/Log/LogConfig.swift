@@ -22,6 +22,10 @@ public struct LogConfig: Sendable, Equatable {
     /// A tombstone (empty value) of a compacted topic is dropped once older than this (Kafka's
     /// `delete.retention.ms`, default 1 day).
     public var deleteRetentionMs: UInt64 = 86_400_000
+    /// A group member whose connections send no request for this long leaves its group and its
+    /// partitions are reassigned (Kafka's `session.timeout.ms`, default 45 s; a read's
+    /// `/session=<ms>` sets its member's own).
+    public var sessionTimeoutMs: UInt64 = 45_000
 
     public static let maxPartitions = 1024
 
@@ -58,6 +62,9 @@ public struct LogConfig: Sendable, Equatable {
             case "delete_retention_ms":
                 guard let n = UInt64(v) else { return .failure(.badOption(String(w))) }
                 c.deleteRetentionMs = n
+            case "session_timeout_ms":
+                guard let n = UInt64(v), n >= 1, n <= 86_400_000 else { return .failure(.badOption(String(w))) }
+                c.sessionTimeoutMs = n
             default:
                 return .failure(.badOption(String(w)))
             }
@@ -67,7 +74,7 @@ public struct LogConfig: Sendable, Equatable {
 
     /// The words that declare it again (topic.meta).
     public var words: String {
-        "partitions=\(partitions) retention_ms=\(retentionMs) retention_bytes=\(retentionBytes) segment_bytes=\(segmentBytes) segment_ms=\(segmentMs) cleanup=\(cleanup.rawValue) delete_retention_ms=\(deleteRetentionMs)"
+        "partitions=\(partitions) retention_ms=\(retentionMs) retention_bytes=\(retentionBytes) segment_bytes=\(segmentBytes) segment_ms=\(segmentMs) cleanup=\(cleanup.rawValue) delete_retention_ms=\(deleteRetentionMs) session_timeout_ms=\(sessionTimeoutMs)"
     }
 }
 
@@ -86,6 +93,9 @@ public final class LogMemory: Sendable {
     public let recoveryTruncatedBytes = Atomic<Int>(0)
     public let recoverySegmentsRemoved = Atomic<Int>(0)
     public let indexesRebuilt = Atomic<Int>(0)
+    /// Segments recovery read whole (no usable index, a sealed tail that did not end at the
+    /// file's end, or a compacted partition); the others were recovered from their indexes.
+    public let recoveryFullScans = Atomic<Int>(0)
     /// Topics refused at `LogRegistry.maxTopics`, groups at `LogTopic.maxGroups`.
     public let limitRefusals = Atomic<UInt64>(0)
     /// Group membership and reliable reads (LogTopic+Groups.swift).
@@ -99,10 +109,29 @@ public final class LogMemory: Sendable {
     /// Records without a key refused by a compacted topic.
     public let keylessRefused = Atomic<UInt64>(0)
 
-    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20) {
+    /// With a data directory: past this many bytes in memory (hot tails and bytes not yet
+    /// written) an append asks the flusher for a cycle at once and its connection's replies wait
+    /// for it, reading no further meanwhile (`memoryWaits`): half of --broker-memory, so that the
+    /// logs stay within it without refusing a producer. 0: no such bound (memory only: `share`).
+    public let softLimit: Int
+    /// Appends whose replies waited for a flush because the logs' memory was past `softLimit`.
+    public let memoryWaits = Atomic<UInt64>(0)
+
+    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20, softLimit: Int = 0) {
         self.share = share
         self.hotTailBytes = hotTailBytes
+        self.softLimit = softLimit
     }
+
+    /// With a data directory: the memory bound for `limit` bytes of --broker-memory, with the hot
+    /// tail kept to an eighth of it (at most 1 MB a partition, at least 64 KB) so that the flusher's
+    /// trim brings a partition back under the bound.
+    static func diskBacked(limit: Int) -> LogMemory {
+        LogMemory(share: nil, hotTailBytes: max(64 << 10, min(1 << 20, limit / 8)), softLimit: max(1, limit / 2))
+    }
+
+    /// Past `softLimit`: the next appends wait for the flusher.
+    public var pressing: Bool { softLimit > 0 && memoryBytes.load(ordering: .relaxed) >= softLimit }
 
     /// Without a data directory a segment rolls at a sixteenth of the share (at least 64 KB), so
     /// that dropping the oldest one frees memory in pieces.

@@ -6,10 +6,11 @@
 //
 // Membership follows Kafka's group protocol in spirit, not on the wire: a member is a consumer
 // name (`/consumer=<name>`) with the connections reading under it; it joins on its first read,
-// leaves when its last connection closes or when it has not read for its session timeout, and
-// every join or leave reassigns the partitions with Kafka's RangeAssignor (members in name order,
+// leaves when its last connection closes or when its connections sent no request for its session
+// timeout (`session_timeout_ms`, Kafka's 45 s by default), and every join or leave reassigns the partitions with Kafka's RangeAssignor (members in name order,
 // each takes partitions/members consecutive partitions, the first partitions%members one more).
-// A partition belongs to one member at a time, so one member of the group reads it.
+// A partition belongs to one member at a time, so one member of the group reads it: a rebalance
+// revokes the open reads of the partitions a member loses (read again by the new owner).
 //
 // The committed offset of a partition is the first offset not yet done: the lowest open or
 // to-be-read-again offset, else the next one to hand out. That single number is what the
@@ -49,6 +50,8 @@ struct LogGroupState {
     var committed: [UInt64]
     /// Where a read over several partitions starts next (they are read in turn).
     var cursor = 0
+    /// Open records a rebalance sent back, not yet taken by `takeRevoked`.
+    private(set) var revoked: UInt64 = 0
 
     /// Open reads one group may hold (each names a session; a session holds one per group).
     static let maxOpenReads = 10_000
@@ -88,9 +91,21 @@ struct LogGroupState {
         (0..<partitionCount).filter { assignment[$0] == member }
     }
 
+    /// Reassigns the partitions. A member's open reads of a partition it no longer reads are
+    /// revoked (Kafka's consumer commits or drops them in onPartitionsRevoked): they go back to be
+    /// read again, by the partition's new owner, as after `/abort`; counted in `revoked` until
+    /// `takeRevoked`.
     private mutating func rebalance() {
         assignment = Self.rangeAssign(members: Array(members.keys), partitions: partitionCount)
         generation &+= 1
+        let owners = assignment
+        revoked += sendBack { o in o.member.map { owners[o.partition] != $0 } ?? false }
+    }
+
+    /// The records rebalances revoked since the last call (for the counters and a wake-up).
+    mutating func takeRevoked() -> UInt64 {
+        defer { revoked = 0 }
+        return revoked
     }
 
     /// `owner` reads as `name`: joins it (a rebalance when the member is new) and marks it seen.
@@ -116,6 +131,13 @@ struct LogGroupState {
         let back = sendBack { $0.member == name }
         rebalance()
         return back
+    }
+
+    /// `owner`'s members are seen now (a request on its connection: Kafka's heartbeat).
+    mutating func heartbeat(_ owner: UInt64, nowMs: UInt64) {
+        for (name, m) in members where m.owners.contains(owner) && m.lastSeenMs < nowMs {
+            members[name]!.lastSeenMs = nowMs
+        }
     }
 
     /// Members not seen for their session timeout leave; returns their names.

@@ -7,10 +7,12 @@
 //
 // No I/O and no rewrite under the partition lock: both passes read through `read` (which takes the
 // lock per step, and preads outside it), the new segment is built in a buffer outside the lock and,
-// with a data directory, written to `<segment>.log.cleaned`, fdatasynced and renamed over the
-// segment file (so a crash leaves the old file or the new one; recovery removes a leftover
-// `.cleaned`); only the swap in the segment list is done under the lock. Kept records are written
-// one per batch (a batch's offsets are dense).
+// with a data directory, written with its indexes to `.cleaned` files and swapped in through a
+// `.swap` commit point (`writeSwap`, Kafka's protocol: a crash leaves the old segment or the new
+// one with its own indexes, never a mix; recovery completes or removes what a crash left); only
+// the swap in the segment list is done under the lock. Kept records are written one per batch (a
+// batch's offsets are dense). The files change under `compactionLock` only, which a topic's
+// deletion takes before removing its files (no compaction output outlives a deleted topic).
 import Durability
 #if canImport(Glibc)
 import Glibc
@@ -113,6 +115,12 @@ extension LogPartition {
         fresh.nextOffset = old.nextOffset
         fresh.sealed = true
         var pinned: (DescriptorCache.Slot, Int32)?
+        // The files change only under `compactionLock`, and only while the topic is not deleted:
+        // `delete <topic>` marks the segments deleted, then takes this lock before removing the
+        // files, so no compaction's output is made after (or left behind by) a deletion.
+        compactionLock.lock()
+        defer { compactionLock.unlock() }
+        if directory != nil && lock.withLock({ old.deleted }) { return false }
         if let directory, !markedCompacted {
             // Before the first gap reaches a file: recovery must accept gaps in this partition even
             // if the topic is declared `cleanup=delete` later.
@@ -122,15 +130,13 @@ extension LogPartition {
             FileIO.syncDirectory(of: directory + "/" + Self.compactedMarker)
             markedCompacted = true
         }
-        if let path = fresh.path, !kept.isEmpty {
+        if let path = fresh.path, let ip = fresh.indexPath, let tp = fresh.timeIndexPath, !kept.isEmpty {
             // The old file stays open while its readers finish: its descriptor outlives the rename.
             if let slot = old.slot, let (fd, _) = descriptors?.pin(slot) { pinned = (slot, fd) }
-            let bytes = UnsafeRawBufferPointer(start: buffer.base, count: buffer.count)
-            guard FileIO.replace(path, tempSuffix: Self.cleanedSuffix, { fd in FileIO.writeAll(fd, bytes) ? bytes.count : nil }) else {
+            guard writeSwap(path: path, indexPath: ip, timeIndexPath: tp, buffer: buffer, fresh: fresh) else {
                 if let (slot, _) = pinned { descriptors?.unpin(slot, dirty: false) }
                 return false
             }
-            fresh.writeIndexes()
             fresh.created = true
             fresh.indexesWritten = true
             fresh.flushed = fresh.size
@@ -211,21 +217,99 @@ extension LogPartition {
         return (first ?? at, at, records - Int(left))
     }
 
-    /// Recovery: a `.cleaned` file is a compaction a crash stopped before its rename (the segment
-    /// file is still the old one): removed.
-    static func removeCleanedLeftovers(_ directory: String, notes: inout [String]) {
+    /// The suffix of a compacted segment's file once its new indexes are written too: the
+    /// compaction's commit point (Kafka's `.swap`).
+    static let swapSuffix = ".swap"
+
+    /// A step of the file swap, for tests that stop there as a kill -9 would.
+    enum CompactionStep: Sendable { case written, committed, indexesInPlace }
+
+    /// Writes the compacted segment beside the old one and swaps it in, as Kafka's cleaner does:
+    /// `<seg>.log.cleaned`, `<seg>.index.cleaned` and `<seg>.timeindex.cleaned` written and
+    /// fdatasynced; the log renamed to `<seg>.log.swap` (the commit point, directory synced); the
+    /// indexes renamed over theirs; `.swap` renamed over the segment file (directory synced).
+    /// A crash before the commit point leaves the old segment and `.cleaned` files recovery
+    /// removes; after it, recovery finishes the renames (`finishInterruptedCompactions`). So the
+    /// segment file and its indexes are never of different compactions. False when a write fails
+    /// (nothing changed, no file left) or the test hook stops it (the files left as a crash would).
+    private func writeSwap(path: String, indexPath ip: String, timeIndexPath tp: String, buffer: ByteBuffer,
+                           fresh: LogSegment) -> Bool {
+        let cleaned = [path, ip, tp].map { $0 + Self.cleanedSuffix }
+        var index = fresh.encodedIndex(), time = fresh.encodedTimeIndex()
+        defer {
+            index.deallocate()
+            time.deallocate()
+        }
+        let bytes = UnsafeRawBufferPointer(start: buffer.base, count: buffer.count)
+        let written = [bytes, index.bytes, time.bytes].enumerated().allSatisfy { file in
+            FileIO.writeTemporary(cleaned[file.offset]) { fd in
+                FileIO.writeAll(fd, file.element) ? file.element.count : nil
+            } != nil
+        }
+        guard written else {
+            for c in cleaned { unlink(c) }
+            return false
+        }
+        guard compactionHook?(.written) ?? true else { return false }
+        let swap = path + Self.swapSuffix
+        guard rename(cleaned[0], swap) == 0 else {
+            for c in cleaned { unlink(c) }
+            return false
+        }
+        FileIO.syncDirectory(of: swap)
+        // Committed: from here recovery completes the swap whatever stops it.
+        guard compactionHook?(.committed) ?? true else { return false }
+        rename(cleaned[1], ip)
+        rename(cleaned[2], tp)
+        guard compactionHook?(.indexesInPlace) ?? true else { return false }
+        rename(swap, path)
+        FileIO.syncDirectory(of: path)
+        return true
+    }
+
+    /// Recovery, before the segments are read: a compaction stopped after its commit point (a
+    /// `<seg>.log.swap` is there) is completed, its `.cleaned` indexes renamed into place first;
+    /// then every other unfinished file (`.cleaned`: a compaction stopped before its commit
+    /// point, the old segment still in place; `.tmp`: an index file being replaced) is removed,
+    /// and so are index files whose segment file is gone.
+    static func finishInterruptedCompactions(_ directory: String, notes: inout [String]) {
         guard let d = opendir(directory) else { return }
+        var swaps: [String] = []
         var leftovers: [String] = []
+        var indexes: [String] = []
         while let e = readdir(d) {
             let file = withUnsafeBytes(of: e.pointee.d_name) { raw in
                 String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
             }
-            if file.hasSuffix(".log" + cleanedSuffix) { leftovers.append(directory + "/" + file) }
+            if file.hasSuffix(".log" + swapSuffix) {
+                swaps.append(directory + "/" + String(file.dropLast(swapSuffix.count)))
+            } else if file.hasSuffix(cleanedSuffix) || file.hasSuffix(".tmp") {
+                leftovers.append(directory + "/" + file)
+            } else if file.hasSuffix(".index") || file.hasSuffix(".timeindex") {
+                indexes.append(directory + "/" + file)
+            }
         }
         closedir(d)
-        for p in leftovers {
+        for log in swaps {
+            let stem = String(log.dropLast(4))
+            for ext in [".index", ".timeindex"] where access(stem + ext + cleanedSuffix, F_OK) == 0 {
+                rename(stem + ext + cleanedSuffix, stem + ext)
+            }
+            rename(log + swapSuffix, log)
+            notes.append("log \(log): a compaction stopped after its commit point; completed")
+        }
+        if let any = swaps.first { FileIO.syncDirectory(of: any) }
+        for p in leftovers where access(p, F_OK) == 0 {
             unlink(p)
-            notes.append("log \(p): an unfinished compaction's file; removed")
+            notes.append("log \(p): an unfinished compaction's or index's file; removed")
+        }
+        // Index files whose segment is gone (a crash between a segment's removals): removed.
+        for p in indexes {
+            let stem = p.hasSuffix(".index") ? String(p.dropLast(6)) : String(p.dropLast(10))
+            if access(stem + ".log", F_OK) != 0 {
+                unlink(p)
+                notes.append("log \(p): the index of a segment that is gone; removed")
+            }
         }
     }
 }

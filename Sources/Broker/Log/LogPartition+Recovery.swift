@@ -1,10 +1,22 @@
-// Start-up recovery of a partition from its segment files, before any other thread runs. Every
-// segment is read (mapped) and checked batch by batch: frame, CRC-32C, records filling the
-// payload, base offsets dense from the segment's name on (in a compacted topic rising, with the
-// gaps compaction left). At the first batch that fails — a torn
-// tail after a crash, or a damaged byte anywhere — the segment is cut to its last valid batch and
-// every later segment is removed (Kafka recovers the same way: offsets stay dense). The indexes
-// are rebuilt from the batches and their files rewritten when they disagree.
+// Start-up recovery of a partition from its segment files, before any other thread runs. As
+// Kafka does, a segment is not read whole: its offset and time indexes are loaded from their files
+// and checked (sizes, entries rising, the first at position 0, every position inside the file,
+// entries at least `indexIntervalBytes` apart), then only the batches from the last index entry to
+// the file's end are read and checked (frame, CRC-32C, records filling the payload, offsets dense
+// from the entry's): that gives the segment's size, next offset and newest timestamp. A sealed
+// segment whose tail does not end exactly at its file's end, any segment whose index files are
+// missing or fail the checks (the active segment after a kill -9: its indexes are written when it
+// is sealed or at a clean stop), and every segment of a compacted partition (its runs of offsets
+// come from every batch) are read whole instead (`log_recovery_full_scans`). So start-up reads, of
+// a sealed segment, its last index entry's batch and those after it (an entry every 4 KB: a few
+// KB of small batches), plus the active segment's unindexed tail; a byte damaged earlier in a
+// sealed segment is found by the read that reaches it (the batch's CRC, `log_disk_read_errors`),
+// not at start-up, as in Kafka.
+//
+// At the first batch that fails — a torn tail after a crash, or a damaged byte in what is read —
+// the segment is cut to its last valid batch and every later segment is removed (Kafka recovers
+// the same way: offsets stay dense). Indexes rebuilt from the batches are written when they
+// disagree with their files.
 import Durability
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +41,7 @@ extension LogPartition {
     /// Rebuilds the segment list from the files; lines of what was cut go to `notes`.
     func recover(nowMs: UInt64, notes: inout [String]) {
         guard let directory else { return }
-        Self.removeCleanedLeftovers(directory, notes: &notes)
+        Self.finishInterruptedCompactions(directory, notes: &notes)
         markedCompacted = access(directory + "/" + Self.compactedMarker, F_OK) == 0
         let bases = Self.segmentBases(directory)
         var found: [LogSegment] = []
@@ -48,7 +60,19 @@ extension LogPartition {
                 memory.recoverySegmentsRemoved.wrappingAdd(1, ordering: .relaxed)
                 continue
             }
-            let (valid, fileSize) = Self.scan(seg, gaps: gaps)
+            let isLast = i == bases.count - 1
+            var valid = 0, fileSize = 0
+            var fromIndex = false
+            if !gaps, let tail = seg.loadIndexes() {
+                (valid, fileSize) = Self.scan(seg, from: tail.position, offset: tail.offset)
+                // The entry's batch itself must be valid; a sealed segment's tail must end at its end.
+                fromIndex = valid > tail.position && (valid == fileSize || isLast)
+                if !fromIndex { seg.forgetIndexes() }
+            }
+            if !fromIndex {
+                (valid, fileSize) = Self.scan(seg, gaps: gaps)
+                if fileSize > 0 { memory.recoveryFullScans.wrappingAdd(1, ordering: .relaxed) }
+            }
             if valid < fileSize {
                 _ = RecordFile.truncate(path: seg.path!, to: valid)
                 memory.recoveryTruncatedBytes.wrappingAdd(fileSize - valid, ordering: .relaxed)
@@ -89,9 +113,10 @@ extension LogPartition {
         segments = found
     }
 
-    /// Checks `seg`'s file batch by batch, noting each valid one; returns the bytes up to the
-    /// last valid batch and the file's size.
-    static func scan(_ seg: LogSegment, gaps: Bool = false) -> (valid: Int, size: Int) {
+    /// Checks `seg`'s file batch by batch from `from` (a batch holding `offset`, else the start),
+    /// noting each valid one; returns the bytes up to the last valid batch and the file's size.
+    /// The file is mapped: only the pages read are.
+    static func scan(_ seg: LogSegment, gaps: Bool = false, from: Int = 0, offset: UInt64? = nil) -> (valid: Int, size: Int) {
         guard let path = seg.path else { return (0, 0) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return (0, 0) }
@@ -102,8 +127,8 @@ extension LogPartition {
         guard size > 0, let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { return (0, size) }
         defer { munmap(map, size) }
         let bytes = UnsafeRawBufferPointer(start: map, count: size)
-        var pos = 0
-        var next = seg.baseOffset
+        var pos = from
+        var next = offset ?? seg.baseOffset
         // Offsets are dense from batch to batch; a compacted topic's rise with gaps.
         while let h = LogBatch.check(bytes, at: pos, expected: gaps ? nil : next), h.baseOffset >= next {
             seg.noteBatch(h, at: pos)

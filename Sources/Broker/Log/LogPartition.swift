@@ -20,7 +20,8 @@ public enum LogAppendResult: Equatable, Sendable {
 }
 
 public final class LogPartition: @unchecked Sendable {
-    // Safe to share: every `var` is guarded by `lock` except `scratch` (flusher thread only);
+    // Safe to share: every `var` is guarded by `lock` except `scratch` (flusher thread only),
+    // `markedCompacted` (timer thread) and `compactionHook` (set by a test before compaction runs);
     // segments are classes whose fields the same lock guards.
     public let id: Int
     let lock = PlainMutex()
@@ -40,6 +41,12 @@ public final class LogPartition: @unchecked Sendable {
     /// Timer thread and recovery only: the partition directory holds the `compacted` marker (its
     /// segments may have gaps, whatever `cleanup` says now).
     var markedCompacted = false
+    /// Held by compaction while it changes files (LogPartition+Compaction.swift) and by a topic's
+    /// deletion before it removes them. Taken before the partition lock, never under it.
+    let compactionLock = PlainMutex()
+    /// Tests only: called at each step of compaction's file swap; false stops it there, as a
+    /// kill -9 would. Set before the compacting thread runs, read by it only.
+    var compactionHook: ((CompactionStep) -> Bool)?
 
     init(id: Int, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64) {
         self.id = id
@@ -350,7 +357,7 @@ public final class LogPartition: @unchecked Sendable {
             self.lock.withLock { self.segments.filter { $0.sealed && !$0.indexesWritten && $0.flushed == $0.size && !$0.deleted } }
         }
         guard !work.isEmpty else {
-            for s in indexesDue() { s.indexesWritten = true; s.writeIndexes() }
+            for s in indexesDue() { writeSealedIndexes(s) }
             return .idle
         }
         var result = FlushResult.idle
@@ -382,11 +389,19 @@ public final class LogPartition: @unchecked Sendable {
             }
         }
         // A sealed segment's indexes no longer change: written once it is all on disk.
-        for s in indexesDue() {
-            s.indexesWritten = true
-            s.writeIndexes()
-        }
+        for s in indexesDue() { writeSealedIndexes(s) }
         return result
+    }
+
+    /// Flusher: a sealed segment's indexes, written once. Retention or compaction may take the
+    /// segment out meanwhile (marked deleted under the lock, its files removed after): written
+    /// files of a segment found deleted after the write are removed here, so none outlives it.
+    private func writeSealedIndexes(_ s: LogSegment) {
+        s.indexesWritten = true
+        s.writeIndexes()
+        if lock.withLock({ s.deleted }) {
+            for p in [s.indexPath, s.timeIndexPath] { if let p { unlink(p) } }
+        }
     }
 
     /// Lock held: memory of `s` no longer needed: all of a sealed, written segment; the front of
@@ -399,8 +414,10 @@ public final class LogPartition: @unchecked Sendable {
             s.memoryStart = s.size
             return
         }
-        guard s.size - s.memoryStart > memory.hotTailBytes * 2 else { return }
-        let target = min(s.flushed, s.size - memory.hotTailBytes)
+        // Past the logs' memory bound (LogMemory.softLimit) every written byte goes.
+        let tail = memory.pressing ? 0 : memory.hotTailBytes
+        guard s.size - s.memoryStart > tail * 2 else { return }
+        let target = min(s.flushed, s.size - tail)
         var start = s.memoryStart
         let bytes = s.memory.bytes
         while start < target {

@@ -23,6 +23,9 @@ public final class LogRegistry: @unchecked Sendable {
     var lastRetentionMs: UInt64 = 0
     /// The groups' commits (ConsumerOffsetsLog.swift); nil without a data directory. Set at start-up.
     var offsetsLog: ConsumerOffsetsLog?
+    /// Called with a topic's name after the broker port appended to a topic a Redis stream reads
+    /// (`LogRegistry+StreamWakes.swift`); installed by the Redis port, nil without one.
+    let streamAppendHook = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     public static let maxTopics = 1000
 
@@ -187,6 +190,17 @@ extension Broker {
 
     // MARK: appending
 
+    /// The flusher ticket an append's reply waits for: with `--fsync=always` its cycle; while the
+    /// logs' memory is past its bound (data directory) the next cycle, asked for now, whatever the
+    /// policy (the producer slows to the disk's pace instead of being refused); else none.
+    func logAppendTicket() -> UInt64 {
+        guard let flusher else { return 0 }
+        if settings.fsync == .always { return flusher.ticket() }
+        guard logs.memory.pressing else { return 0 }
+        logs.memory.memoryWaits.wrappingAdd(1, ordering: .relaxed)
+        return flusher.ticket()
+    }
+
     public enum LogAppendOutcome: Equatable, Sendable {
         case appended(partition: Int, offset: UInt64)
         case badPartition
@@ -207,8 +221,8 @@ extension Broker {
         }
         switch topic.partitions[p].append(key: key, valueLength: valueLength, flags: flags, nowMs: clockMs(), writeValue: writeValue) {
         case .appended(let offset):
-            let ticket = settings.fsync == .always ? (flusher?.ticket() ?? 0) : 0
-            return (.appended(partition: p, offset: offset), ticket)
+            logs.appendedToStreamTopic(topic)
+            return (.appended(partition: p, offset: offset), logAppendTicket())
         case .outOfMemory:
             return (.outOfMemory, 0)
         }

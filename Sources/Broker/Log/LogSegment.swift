@@ -169,6 +169,60 @@ final class LogSegment {
         return true
     }
 
+    /// Recovery: the indexes as their files hold them, if they pass Kafka's sanity checks (both
+    /// files whole entries, as many of each, the first at relative offset 0 and position 0,
+    /// offsets, positions and timestamps rising, positions `indexIntervalBytes` apart and inside
+    /// the segment's file). Returns the last entry's position and offset, from where the caller
+    /// reads the rest of the segment; nil (nothing kept) when the files are missing or fail.
+    func loadIndexes() -> (position: Int, offset: UInt64)? {
+        guard let path, let ip = indexPath, let tp = timeIndexPath else { return nil }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { return nil }
+        let fileSize = Int(st.st_size)
+        guard let idx = FileIO.readAll(ip) else { return nil }
+        defer { idx.deallocate() }
+        guard let tix = FileIO.readAll(tp) else { return nil }
+        defer { tix.deallocate() }
+        let n = idx.count / 8
+        guard n > 0, idx.count == n * 8, tix.count == n * 12 else { return nil }
+        let ib = UnsafeRawBufferPointer(idx), tb = UnsafeRawBufferPointer(tix)
+        var entries: [UInt64] = []
+        var times: [(timestamp: UInt64, relative: UInt32)] = []
+        entries.reserveCapacity(n)
+        times.reserveCapacity(n)
+        var previous: (rel: UInt32, pos: Int, ts: UInt64)?
+        for k in 0..<n {
+            let rel = LogBatch.u32(ib, 8 * k), pos = Int(LogBatch.u32(ib, 8 * k + 4))
+            let ts = LogBatch.u64(tb, 12 * k), trel = LogBatch.u32(tb, 12 * k + 8)
+            guard trel == rel, pos < fileSize else { return nil }
+            if let p = previous {
+                guard rel > p.rel, pos - p.pos >= Self.indexIntervalBytes, ts >= p.ts else { return nil }
+            } else {
+                guard rel == 0, pos == 0 else { return nil }
+            }
+            entries.append(UInt64(rel) << 32 | UInt64(pos))
+            times.append((ts, rel))
+            previous = (rel, pos, ts)
+        }
+        guard let last = previous else { return nil }
+        index = entries
+        timeIndex = times
+        lastIndexedPosition = last.pos
+        maxTimestamp = last.ts
+        return (last.pos, baseOffset + UInt64(last.rel))
+    }
+
+    /// Recovery: indexes loaded from files that the batches then disagreed with are dropped
+    /// (the segment is read whole and they are rebuilt).
+    func forgetIndexes() {
+        index = []
+        timeIndex = []
+        lastIndexedPosition = -1
+        maxTimestamp = 0
+        size = 0
+        nextOffset = baseOffset
+    }
+
     /// Removes the files (retention). Flusher or maintenance thread, outside the partition lock.
     func removeFiles(descriptors: DescriptorCache?) {
         if let slot { descriptors?.close(slot, forGood: true) }

@@ -4,8 +4,10 @@
 // may read (ranges to read again first, then new records), records them as open (`/open`) or
 // moves past them (a plain read), and appends every committed offset that moved to the
 // consumer-offsets log. The records are then read with no topic lock held, as `read` does.
-// The broker's timer expires members past their session timeout and open reads past their
-// visibility timeout; a session's close returns its open reads and leaves its members.
+// The broker's timer expires members past their session timeout (no request on their
+// connections for that long: `heartbeat`) and open reads past their visibility timeout; a
+// session's close returns its open reads and leaves its members. Every rebalance revokes the
+// open reads of the partitions a member lost (LogGroupState.rebalance).
 import Durability
 import Platform
 import Synchronization
@@ -16,7 +18,8 @@ extension LogTopic {
         public var group: String
         /// `/consumer=<name>`: read as this member of the group (nil: anonymous).
         public var consumer: String?
-        public var sessionTimeoutMs: UInt64 = LogTopic.defaultSessionTimeoutMs
+        /// `/session=<ms>`: this member's session timeout (nil: the topic's `session_timeout_ms`).
+        public var sessionTimeoutMs: UInt64?
         public var partition: Int?
         public var maxRecords = 1
         public var open = false
@@ -58,8 +61,8 @@ extension LogTopic {
         public var tracked: Bool
     }
 
-    /// Kafka's session.timeout.ms default before 3.0.
-    public static let defaultSessionTimeoutMs: UInt64 = 10_000
+    /// Kafka's session.timeout.ms default (since 3.0).
+    public static let defaultSessionTimeoutMs: UInt64 = 45_000
 
     /// Reads as `r` says and visits the records claimed (partition, record).
     public func groupRead(_ r: GroupRead, _ visit: (Int, LogRecordView) -> Void) -> Result<GroupReadOutcome, GroupRefusal> {
@@ -67,18 +70,23 @@ extension LogTopic {
         if let p = r.partition, p < 0 || p >= n { return .failure(.badPartition) }
         let counters = partitions[0].memory.groups
         typealias Claim = (p: Int, range: Range<UInt64>)
+        var wakeAfter = false
         let decided: Result<(claims: [Claim], logged: Bool, tracked: Bool), GroupRefusal> = lock.withLock {
             guard var next = lockedGroup(r.group) else { return .failure(.tooManyGroups) }
             // Taken out of the table (and put back below) so its arrays are mutated in place, not copied.
             var st = groupStates.removeValue(forKey: r.group) ?? LogGroupState(partitions: n, committed: next)
             var tracked = false
             var refusal: GroupRefusal?
+            var revokedBack: UInt64 = 0
             if let c = r.consumer, st.members[c] == nil, st.members.count >= LogGroupState.maxMembers {
                 partitions[0].memory.limitRefusals.wrappingAdd(1, ordering: .relaxed)
                 refusal = .tooManyMembers
             } else if let c = r.consumer {
-                if st.join(c, owner: r.owner, nowMs: r.nowMs, sessionTimeoutMs: r.sessionTimeoutMs) {
+                if st.join(c, owner: r.owner, nowMs: r.nowMs, sessionTimeoutMs: r.sessionTimeoutMs ?? config.sessionTimeoutMs) {
                     counters.rebalances.wrappingAdd(1, ordering: .relaxed)
+                    revokedBack = st.takeRevoked()
+                    counters.redelivered.wrappingAdd(revokedBack, ordering: .relaxed)
+                    counters.revoked.wrappingAdd(revokedBack, ordering: .relaxed)
                 }
                 tracked = true
             } else if !st.members.isEmpty && r.reads {
@@ -134,9 +142,12 @@ extension LogTopic {
             groups[r.group] = next
             let logged = lockedCommit(r.group, &st, next)
             groupStates[r.group] = st
+            if revokedBack > 0 { wakeAfter = true }
             if let refusal { return .failure(refusal) }
             return .success((claims, logged, tracked))
         }
+        // Records a join revoked from another member: its partitions' parked readers read them.
+        if wakeAfter { wakeReaders() }
         switch decided {
         case .failure(let f): return .failure(f)
         case .success(let d):
@@ -202,9 +213,12 @@ extension LogTopic {
         lock.withLock {
             for g in names {
                 guard var st = groupStates[g] else { continue }
-                let (rebalanced, back) = st.sessionClosed(owner)
+                let (rebalanced, closedBack) = st.sessionClosed(owner)
+                let revoked = st.takeRevoked()
+                let back = closedBack + revoked
                 if rebalanced { counters.rebalances.wrappingAdd(1, ordering: .relaxed) }
                 counters.redelivered.wrappingAdd(back, ordering: .relaxed)
+                counters.revoked.wrappingAdd(revoked, ordering: .relaxed)
                 if back > 0 { wake = true }
                 groupStates[g] = st
             }
@@ -224,6 +238,10 @@ extension LogTopic {
                 if !gone.isEmpty {
                     counters.expiredMembers.wrappingAdd(UInt64(gone.count), ordering: .relaxed)
                     counters.rebalances.wrappingAdd(UInt64(gone.count), ordering: .relaxed)
+                    // The expired members' open reads came back with their leave; others' revoked.
+                    let revoked = st.takeRevoked()
+                    counters.revoked.wrappingAdd(revoked, ordering: .relaxed)
+                    counters.redelivered.wrappingAdd(revoked, ordering: .relaxed)
                 }
                 let back = st.expireOpen(nowMs: nowMs)
                 counters.redelivered.wrappingAdd(back, ordering: .relaxed)
@@ -233,6 +251,14 @@ extension LogTopic {
             }
         }
         if wake { wakeReaders() }
+    }
+
+    /// A request on session `owner`'s connection: its members in `names` are seen now (Kafka's
+    /// heartbeat; BrokerSession.logHeartbeat calls it at most every `heartbeatIntervalMs`).
+    public func heartbeat(_ owner: UInt64, groups names: [String], nowMs: UInt64) {
+        lock.withLock {
+            for g in names where groupStates[g] != nil { groupStates[g]!.heartbeat(owner, nowMs: nowMs) }
+        }
     }
 
     /// Parked readers read again (records came back to be read again).
@@ -292,5 +318,7 @@ public final class LogGroupCounters: Sendable {
     /// Records sent back to be read again (abort, disconnect, member gone, visibility timeout).
     public let redelivered = Atomic<UInt64>(0)
     public let visibilityTimeouts = Atomic<UInt64>(0)
+    /// Open records revoked by a rebalance from a member that lost their partition.
+    public let revoked = Atomic<UInt64>(0)
     public init() {}
 }

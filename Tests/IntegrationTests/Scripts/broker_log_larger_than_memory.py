@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""A topic three times larger than --broker-memory (with --data-dir, so older segments are on
+disk), read from offset 0 by a new group while a producer appends (issue 15's black-box test):
+
+  - a producer appends 100-byte records numbered 0, 1, 2, ... with `produce` batches of 500
+    until the partition holds 3.5 times --broker-memory; every batch must be `PRODUCED` (never
+    refused) with the offsets that follow the last batch's;
+  - once the log holds twice --broker-memory a new group starts reading from offset 0
+    (`get <topic>/group=<g>/max=1000`, parked with `/timeout=` when it has caught up) while the
+    producer goes on, and must get every record, in order, none twice;
+  - a monitor samples `stats logs` every 20 ms: `log_memory_bytes` must stay within
+    --broker-memory the whole time, `log_appends_refused` at 0; at the end the partition's
+    `bytes` is at least three times --broker-memory and `log_disk_reads` shows old records were
+    read back from the segment files.
+
+Usage: broker_log_larger_than_memory.py --port P --memory-mb M
+Prints the facts as JSON on its last line and `LOG LARGER THAN MEMORY CHECKS PASSED` before it.
+"""
+
+import argparse
+import json
+import socket
+import sys
+import threading
+import time
+
+# ---- helpers (self-contained: a raw broker connection, stats, produce, read) ----
+
+IO_TIMEOUT = 20.0
+
+
+class BrokerConn:
+    """A raw connection to the broker port with a buffered line / exact reader."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.pos = 0
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        if self.pos > (1 << 20):
+            del self.buf[:self.pos]
+            self.pos = 0
+        d = self.sock.recv(1 << 20)
+        if not d:
+            raise EOFError("server closed the connection")
+        self.buf += d
+
+    def line(self):
+        while True:
+            i = self.buf.find(b"\r\n", self.pos)
+            if i >= 0:
+                out = bytes(self.buf[self.pos:i + 2])
+                self.pos = i + 2
+                return out
+            self._fill()
+
+    def exact(self, n):
+        while len(self.buf) - self.pos < n:
+            self._fill()
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return out
+
+
+def stats_logs(c):
+    """`stats logs` as a dict of name -> value (text)."""
+    c.send(b"stats logs\r\n")
+    out = {}
+    while True:
+        l = c.line()
+        if l == b"END\r\n":
+            return out
+        parts = l.decode().split()
+        out[parts[1]] = parts[2]
+
+
+def produce(c, topic, values):
+    """One `produce` batch; returns the reply line."""
+    block = b"".join(b"%d\r\n%s\r\n" % (len(v), v) for v in values)
+    c.send(b"produce %s 0 %d %d\r\n%s\r\n" % (topic, len(values), len(block), block))
+    return c.line()
+
+
+def read_records(c, key):
+    """One `get` of `key`: the values it answered with (END alone: none)."""
+    c.send(b"get %s\r\n" % key)
+    out = []
+    while True:
+        l = c.line()
+        if l == b"END\r\n":
+            return out
+        if not l.startswith(b"VALUE "):
+            raise ValueError("unexpected reply line %r" % l)
+        n = int(l.split()[3])
+        out.append(c.exact(n + 2)[:-2])
+
+
+def value(i):
+    """Record i: its number in 10 digits, padded to 100 bytes."""
+    return (b"%010d" % i).ljust(100, b".")
+
+# ---- the test ----
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--memory-mb", type=int, required=True)
+    args = ap.parse_args()
+    limit = args.memory_mb << 20
+    topic = b"big"
+    admin = BrokerConn(args.port)
+    admin.send(b"log big segment_bytes=1048576 retention_ms=-1\r\n")
+    facts = {"declared": admin.line().decode()}
+
+    state = {"produced": 0, "refused": [], "bad_offsets": 0, "done": False, "max_memory": 0,
+             "samples": 0, "refused_stat": 0, "error": None}
+    lock = threading.Lock()
+
+    def producer():
+        try:
+            c = BrokerConn(args.port)
+            n = 0
+            while True:
+                # A record takes 120 bytes in a batch (its 20-byte header and 100 bytes).
+                if n * 120 >= 3.5 * limit:
+                    break
+                vals = [value(n + i) for i in range(500)]
+                reply = produce(c, topic, vals)
+                if reply != b"PRODUCED 0 %d 500\r\n" % n:
+                    with lock:
+                        if reply.startswith(b"PRODUCED"):
+                            state["bad_offsets"] += 1
+                        else:
+                            state["refused"].append(reply.decode(errors="replace"))
+                    if not reply.startswith(b"PRODUCED"):
+                        break
+                n += 500
+                with lock:
+                    state["produced"] = n
+        except Exception as e:  # reported as a fact
+            state["error"] = "producer: %r" % e
+        finally:
+            state["done"] = True
+
+    def monitor():
+        try:
+            c = BrokerConn(args.port)
+            while not state.get("stop_monitor"):
+                st = stats_logs(c)
+                with lock:
+                    state["max_memory"] = max(state["max_memory"], int(st["log_memory_bytes"]))
+                    state["refused_stat"] = int(st["log_appends_refused"])
+                    state["samples"] += 1
+                time.sleep(0.02)
+        except Exception as e:
+            state["error"] = "monitor: %r" % e
+
+    p = threading.Thread(target=producer)
+    m = threading.Thread(target=monitor)
+    m.start()
+    p.start()
+    # The group starts once the log is twice the memory: its first records are only on disk.
+    deadline = time.monotonic() + 60
+    while state["produced"] * 120 < 2 * limit and not state["done"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    facts["produced_when_reading_began"] = state["produced"]
+    reader = BrokerConn(args.port)
+    got = 0
+    out_of_order = 0
+    first_bad = None
+    while time.monotonic() < deadline:
+        vals = read_records(reader, b"big/group=fresh/max=1000/timeout=500")
+        for v in vals:
+            want = value(got)
+            if v != want:
+                out_of_order += 1
+                if first_bad is None:
+                    first_bad = "record %d: %r" % (got, v[:12])
+            got += 1
+        if not vals and state["done"] and got >= state["produced"]:
+            break
+    p.join()
+    state["stop_monitor"] = True
+    m.join()
+    st = stats_logs(admin)
+    facts.update({
+        "produced": state["produced"],
+        "read": got,
+        "out_of_order": out_of_order,
+        "first_bad": first_bad,
+        "refused_replies": state["refused"][:3],
+        "bad_offsets": state["bad_offsets"],
+        "log_appends_refused": int(st["log_appends_refused"]),
+        "max_log_memory_bytes": state["max_memory"],
+        "memory_samples": state["samples"],
+        "memory_limit": limit,
+        "partition_bytes": int(st["big:0:bytes"]),
+        "segments": int(st["big:0:segments"]),
+        "log_disk_reads": int(st["log_disk_reads"]),
+        "log_memory_waits": int(st.get("log_memory_waits", "-1")),
+        "lag": int(st["big:0:group:fresh:lag"]),
+        "error": state["error"],
+    })
+    passed = (facts["declared"] == "OK\r\n" and got == state["produced"] > 0 and out_of_order == 0
+              and not state["refused"] and state["bad_offsets"] == 0 and facts["log_appends_refused"] == 0
+              and state["max_memory"] <= limit and facts["partition_bytes"] >= 3 * limit
+              and facts["log_disk_reads"] > 0 and facts["lag"] == 0 and state["error"] is None)
+    if passed:
+        print("LOG LARGER THAN MEMORY CHECKS PASSED")
+    print(json.dumps(facts))
+    sys.exit(0 if passed else 1)
+
+
+if __name__ == "__main__":
+    main()

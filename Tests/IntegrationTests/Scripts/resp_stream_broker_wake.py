@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""A `set` on the broker port to a topic a Redis stream reads wakes the clients
+blocked on that stream, as an XADD does: XREAD BLOCK and XREADGROUP BLOCK on an adopted
+one-partition topic each get the broker's record well before their timeout.
+
+Usage: resp_stream_broker_wake.py --redis-port R --broker-port B   (prints facts as JSON, last line)
+"""
+
+import argparse
+import json
+import socket
+import time
+
+from resp_common import Conn, mb, parse
+
+
+def broker(sock, request, end=b"\r\n"):
+    sock.sendall(request)
+    data = b""
+    while not data.endswith(end):
+        d = sock.recv(1 << 16)
+        if not d:
+            break
+        data += d
+    return data
+
+
+def blocked_read(redis_port, request, wake):
+    """Sends `request` (a blocking read) on a new connection, runs `wake` 0.3 s later and returns
+    (seconds until the reply, parsed reply)."""
+    c = Conn(redis_port)
+    c.sock.settimeout(10)
+    c.send(request)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    wake()
+    reply = c.reply()
+    return time.monotonic() - t0, parse(reply)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--redis-port", type=int, required=True)
+    ap.add_argument("--broker-port", type=int, required=True)
+    args = ap.parse_args()
+    b = socket.create_connection(("127.0.0.1", args.broker_port))
+    facts = {}
+    facts["declared"] = broker(b, b"log bw_t\r\n").decode()
+    r = Conn(args.redis_port)
+    r.command("XLEN", "bw_t")  # adopts the topic
+
+    # XREAD BLOCK on the adopted topic, woken by a broker-port set (5 s timeout).
+    waited, got = blocked_read(args.redis_port, mb("XREAD", "BLOCK", 5000, "STREAMS", "bw_t", "$"),
+                               lambda: facts.__setitem__("set_reply", broker(b, b"set bw_t 0 0 5\r\nhello\r\n").decode()))
+    facts["xread_waited_under_2s"] = waited < 2.0
+    facts["xread_fields"] = [f.decode() for f in got[0][1][0][1]] if got else None
+
+    # XREADGROUP BLOCK, woken by a keyed set.
+    r.command("XGROUP", "CREATE", "bw_t", "g", "$")
+    waited, got = blocked_read(args.redis_port, mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 5000, "STREAMS", "bw_t", ">"),
+                               lambda: broker(b, b"set bw_t/key=k1 0 0 2\r\nv2\r\n"))
+    facts["xreadgroup_waited_under_2s"] = waited < 2.0
+    facts["xreadgroup_fields"] = [f.decode() for f in got[0][1][0][1]] if got else None
+
+    print(json.dumps(facts))
+
+
+if __name__ == "__main__":
+    main()
