@@ -9,6 +9,7 @@ import Durability
 import Platform
 import Synchronization
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +22,7 @@ import Glibc
     static let records = 3000
 
     @Test func sealedSegmentsAreRecoveredFromTheirIndexesWithoutReadingThemWhole() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fill(dir, "ix", count: Self.records, config: Self.config)
         let part = dir.path + "/logs/ix/0"
@@ -57,7 +58,7 @@ import Glibc
     }
 
     @Test func aSealedSegmentsDamagedTailIsFoundAtStartUpAndCutThere() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fill(dir, "tail", count: Self.records, config: Self.config)
         let part = dir.path + "/logs/tail/0"
@@ -81,7 +82,7 @@ import Glibc
     }
 
     @Test func afterAKillTheActiveSegmentWithoutIndexesIsReadWholeAndItsTornTailCut() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fill(dir, "kill", count: Self.records, config: Self.config)
         let part = dir.path + "/logs/kill/0"
@@ -106,7 +107,7 @@ import Glibc
     }
 
     @Test func anActiveSegmentsOlderIndexesAreAPrefixItsNewBatchesAreReadAfter() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fill(dir, "stale", count: Self.records, config: Self.config)
         do {
@@ -130,7 +131,7 @@ import Glibc
     }
 
     @Test func anIndexThatDisagreesWithItsSegmentMakesItBeReadWholeAndRebuilt() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         try fill(dir, "bad", count: Self.records, config: Self.config)
         let part = dir.path + "/logs/bad/0"
@@ -158,7 +159,7 @@ import Glibc
 
     @Test(arguments: [LogPartition.CompactionStep.written, .committed, .indexesInPlace])
     func aCompactionStoppedAtAnyStepRecoversWholeWithNoTemporaryFileLeft(_ step: LogPartition.CompactionStep) throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let keys = (0..<80).map { "k\($0 % 5)" }
         let part = dir.path + "/logs/cc/0"
@@ -218,7 +219,7 @@ import Glibc
     }
 
     @Test func aTopicDeletedMidCompactionLeavesNoFileBehind() throws {
-        let dir = TempDirectory()
+        let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try declare(h, "gone", "cleanup=compact segment_bytes=1024")
@@ -290,7 +291,7 @@ private func append(_ h: BrokerHarness, _ t: LogTopic, _ value: String, key: Str
 }
 
 /// A log of `count` 100-byte records written and the broker stopped (clean: every index written).
-private func fill(_ dir: TempDirectory, _ name: String, count: Int, config: String) throws {
+private func fill(_ dir: ScratchDirectory, _ name: String, count: Int, config: String) throws {
     let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
     let t = try declare(h, name, config)
     for i in 0..<count { append(h, t, record(i)) }
