@@ -51,17 +51,37 @@ extension OutputBuffer {
     /// `:n\r\n`.
     @inline(__always)
     public func appendRESPInteger(_ v: Int64) {
-        append(byte: UInt8(ascii: ":"))
-        appendSigned(v)
-        append("\r\n" as StaticString)
+        appendRESPLengthLine(UInt8(ascii: ":"), v.magnitude, negative: v < 0)
     }
 
     /// `$n\r\n` then the caller's `n` bytes and `\r\n` (a bulk string from item memory).
     @inline(__always)
     public func appendRESPBulkHeader(_ count: Int) {
-        append(byte: UInt8(ascii: "$"))
-        append(decimal: UInt64(count))
-        append("\r\n" as StaticString)
+        appendRESPLengthLine(UInt8(ascii: "$"), UInt64(count))
+    }
+
+    /// `<marker><n>\r\n`, composed on the stack and appended at once: one call into the buffer
+    /// (its capacity check and segment bookkeeping once) where a byte, a number and a CRLF took
+    /// three, on every bulk reply.
+    @inline(__always)
+    func appendRESPLengthLine(_ marker: UInt8, _ n: UInt64, negative: Bool = false) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { line in
+            var digits = negative ? 2 : 1
+            var t = n
+            while t >= 10 { t /= 10; digits += 1 }
+            line[0] = marker
+            if negative { line[1] = UInt8(ascii: "-") }
+            var i = digits
+            t = n
+            repeat {
+                line[i] = UInt8(truncatingIfNeeded: t % 10) &+ 0x30
+                t /= 10
+                i -= 1
+            } while t != 0
+            line[digits + 1] = 0x0D
+            line[digits + 2] = 0x0A
+            append(UnsafeRawBufferPointer(start: line.baseAddress, count: digits + 3))
+        }
     }
 
     /// A bulk string copied from `bytes`.
@@ -155,9 +175,7 @@ extension OutputBuffer {
 
     @inline(__always)
     private func aggregateHeader(_ marker: UInt8, _ count: Int) {
-        append(byte: marker)
-        append(decimal: UInt64(count))
-        append("\r\n" as StaticString)
+        appendRESPLengthLine(marker, UInt64(count))
     }
 
     @inline(__always)

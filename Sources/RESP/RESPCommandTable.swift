@@ -2,10 +2,13 @@
 // command's own name; -n: at least n), the key positions COMMAND reports, and the handler. A
 // command word is found on its raw bytes, case-insensitively, through a small open-addressed
 // table keyed by an FNV-1a hash of the lower-cased word: no String and no allocation per request.
+// A command is an immutable class: finding one hands out one reference, where a struct (two arrays
+// and a closure) was copied and destroyed field by field on every request.
 import Platform
 
-/// One Redis command.
-public struct RESPCommand: Sendable {
+/// One Redis command. Immutable: the table makes its own copy, placed (index, counters), of
+/// each declared command.
+public final class RESPCommand: Sendable {
     /// Lower case, as redis names commands in errors and COMMAND replies.
     public let name: StaticString
     /// redis's arity: n > 0 exactly n words, n < 0 at least -n.
@@ -21,13 +24,13 @@ public struct RESPCommand: Sendable {
     /// A container's subcommands this port implements, lower case (COMMAND INFO, CLIENT LIST's cmd).
     public let subcommands: [StaticString]
     /// Its place in the port's table (INFO commandstats' counters); set by the table.
-    var index = 0
+    let index: Int
     /// A container's subcommands' counters start here (one per subcommand, after every
     /// command's); set by the table.
-    var subcommandBase = 0
+    let subcommandBase: Int
     /// Each implemented subcommand's arity, redis's (from COMMAND INFO's generated entries); set
     /// by the table.
-    var subcommandArities: [Int] = []
+    let subcommandArities: [Int]
     /// Runs on the connection's worker with the request's arguments readable through the parser.
     let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
 
@@ -41,6 +44,25 @@ public struct RESPCommand: Sendable {
         self.transaction = transaction
         (firstKey, lastKey, keyStep) = keys
         self.run = run
+        index = 0
+        subcommandBase = 0
+        subcommandArities = []
+    }
+
+    /// `declared` placed in a table.
+    fileprivate init(_ declared: RESPCommand, index: Int, subcommandBase: Int, subcommandArities: [Int]) {
+        name = declared.name
+        arity = declared.arity
+        firstKey = declared.firstKey
+        lastKey = declared.lastKey
+        keyStep = declared.keyStep
+        transaction = declared.transaction
+        flags = declared.flags
+        subcommands = declared.subcommands
+        run = declared.run
+        self.index = index
+        self.subcommandBase = subcommandBase
+        self.subcommandArities = subcommandArities
     }
 
     @inline(__always)
@@ -116,17 +138,16 @@ public struct RESPCommandTable: Sendable {
     let statCount: Int
 
     init(_ declared: [RESPCommand]) {
-        var commands = declared
-        for i in commands.indices { commands[i].index = i }
-        var next = commands.count
-        for i in commands.indices where !commands[i].subcommands.isEmpty {
-            commands[i].subcommandBase = next
-            next += commands[i].subcommands.count
-            let row = RESPCommandDocs.row(commands[i].name)
-            commands[i].subcommandArities = commands[i].subcommands.indices.map { k in
+        var commands: [RESPCommand] = []
+        var next = declared.count
+        for (i, c) in declared.enumerated() {
+            let row = c.subcommands.isEmpty ? nil : RESPCommandDocs.row(c.name)
+            let arities = c.subcommands.indices.map { k in
                 guard let row, k < row.subcommands.count else { return -2 }
                 return RESPCommandDocs.integers(in: row.subcommands[k], at: [1]).first ?? -2
             }
+            commands.append(RESPCommand(c, index: i, subcommandBase: c.subcommands.isEmpty ? 0 : next, subcommandArities: arities))
+            next += c.subcommands.count
         }
         statCount = next
         self.commands = commands

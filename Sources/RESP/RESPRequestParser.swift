@@ -177,24 +177,21 @@ public final class RESPRequestParser {
         if declared == 0 {
             argumentCount = 0
             scratchCount = 0
-            guard let cr = findCR(p, from: 1, to: n) else {
-                return n > limits.maxInlineLength ? .error(.tooBigMultibulkCountString) : .needMore
-            }
-            // The count line's \n must have arrived too.
-            guard cr + 1 < n else { return .needMore }
-            guard let count = parseInteger(p + 1, cr - 1), count <= limits.maxMultibulkLength else {
-                return .error(.invalidMultibulkLength)
-            }
-            if unauthenticated && count > RESPLimits.unauthenticatedMultibulkLength {
-                return .error(.unauthenticatedMultibulkLength)
-            }
-            if count <= 0 { return .request(end: start + cr + 2) }
-            declared = count
-            resumeAt = cr + 2
+            if let step = readCountLine(p, start, n) { return step }
         }
         var at = resumeAt
         while argumentCount < declared {
             guard at < n else { break }
+            // The usual `$<digits>\r\n<data>\r\n`, read in one pass; anything else (a line not
+            // all here, a protocol error, a length past the limits) takes the general path below.
+            if p.load(fromByteOffset: at, as: UInt8.self) == UInt8(ascii: "$"),
+               let (length, dataStart) = shortCountLine(p, from: at + 1, to: n),
+               length <= limits.maxBulkLength, !unauthenticated || length <= RESPLimits.unauthenticatedBulkLength {
+                guard n - dataStart >= length + 2 else { break }
+                appendArgument(ArgumentRange(offset: dataStart, count: length, inScratch: false))
+                at = dataStart + length + 2
+                continue
+            }
             guard let cr = findCR(p, from: at, to: n) else {
                 if n - at > limits.maxInlineLength { return fail(.tooBigBulkCountString) }
                 break
@@ -216,6 +213,34 @@ public final class RESPRequestParser {
         guard argumentCount == declared else { return .needMore }
         declared = 0
         return .request(end: start + at)
+    }
+
+    /// Reads a request's `*<count>` line: nil once `declared` is set, else what to answer (more
+    /// input needed, a protocol error, or an empty request's end).
+    @inline(__always)
+    private func readCountLine(_ p: UnsafeRawPointer, _ start: Int, _ n: Int) -> Step? {
+        // The usual line, `*<digits>\r` and one more byte, read in one pass.
+        if let (count, next) = shortCountLine(p, from: 1, to: n), count <= limits.maxMultibulkLength,
+           !unauthenticated || count <= RESPLimits.unauthenticatedMultibulkLength {
+            declared = count
+            resumeAt = next
+            return nil
+        }
+        guard let cr = findCR(p, from: 1, to: n) else {
+            return n > limits.maxInlineLength ? .error(.tooBigMultibulkCountString) : .needMore
+        }
+        // The count line's \n must have arrived too.
+        guard cr + 1 < n else { return .needMore }
+        guard let count = parseInteger(p + 1, cr - 1), count <= limits.maxMultibulkLength else {
+            return .error(.invalidMultibulkLength)
+        }
+        if unauthenticated && count > RESPLimits.unauthenticatedMultibulkLength {
+            return .error(.unauthenticatedMultibulkLength)
+        }
+        if count <= 0 { return .request(end: start + cr + 2) }
+        declared = count
+        resumeAt = cr + 2
+        return nil
     }
 
     private func fail(_ e: RESPProtocolError) -> Step {
@@ -352,6 +377,28 @@ public final class RESPRequestParser {
 private func findCR(_ p: UnsafeRawPointer, from: Int, to: Int) -> Int? {
     guard from < to, let hit = memchr(p + from, 0x0D, to - from) else { return nil }
     return UnsafeRawPointer(hit) - p
+}
+
+/// `<digits>\r` at `from` with one more byte after the CR in the input (redis reads the line's end
+/// without looking at it): a positive integer of at most 18 digits with no leading zero, as
+/// string2ll reads it, and the offset after the line. nil for anything else (zero, a sign, a long
+/// or cut-short line, a stray byte), which the general path (memchr, `parseInteger`) then reads:
+/// so the result is always the general path's.
+@inline(__always)
+private func shortCountLine(_ p: UnsafeRawPointer, from: Int, to n: Int) -> (Int, Int)? {
+    guard from < n else { return nil }
+    var c = p.load(fromByteOffset: from, as: UInt8.self)
+    guard c >= UInt8(ascii: "1") && c <= UInt8(ascii: "9") else { return nil }
+    var v = Int(c &- UInt8(ascii: "0"))
+    var i = from + 1
+    while i < n {
+        c = p.load(fromByteOffset: i, as: UInt8.self)
+        if c == 0x0D { return i + 1 < n ? (v, i + 2) : nil }
+        guard c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9"), i - from < 18 else { return nil }
+        v = v &* 10 &+ Int(c &- UInt8(ascii: "0"))
+        i += 1
+    }
+    return nil
 }
 
 /// What ends an unquoted argument in sdssplitargs (not \v or \f, which isspace skips before one).

@@ -46,14 +46,23 @@ final class Connection {
     private(set) var closed = false
     /// A parked connection stops reading once this much input waits behind the parked request.
     static let parkedInputLimit = Worker.readBufferCapacity
+    // What every read uses of the server, taken once: through the worker's unowned `server`
+    // each use was a strong retain and release (about nine per read, measured with callgrind).
+    private let serverStats: ServerStats
+    private let clock: ProcessClock
+    private let readBufferLimit: Int
 
     init(fd: Int32, worker: Worker, factory: ConnectionHandlerFactory, generation: UInt64, tls: OpaquePointer? = nil) {
         self.fd = fd
         self.worker = worker
         self.generation = generation
+        let server = worker.server
+        serverStats = server.stats
+        clock = server.clock
+        readBufferLimit = server.settings.readBufferLimit
         let output = OutputBuffer(pool: worker.outputPool)
         self.output = output
-        self.record = ConnectionRecord(fd: fd, now: worker.server.clock.current)
+        self.record = ConnectionRecord(fd: fd, now: server.clock.current)
         self.handler = factory.makeHandler(workerIndex: worker.index, fd: fd, output: output,
                                            waker: worker.makeWaker(fd: fd, generation: generation))
         if let tls {
@@ -80,7 +89,7 @@ final class Connection {
             if streaming {
                 // The client read the last piece: the next one (progress, so not idle).
                 streaming = false
-                record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
+                record.lastCommand.store(clock.current, ordering: .relaxed)
                 guard complete(handler.continueStream(output: output)) else { return }
                 if streaming || !output.isEmpty { return }
             }
@@ -126,7 +135,7 @@ final class Connection {
             }
             handler.valueReceived(n)
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
-            record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
+            record.lastCommand.store(clock.current, ordering: .relaxed)
             if n < dest.count { return false }
         }
         return true
@@ -210,8 +219,8 @@ final class Connection {
     /// when the connection was closed. The caller settles the input before the worker moves on.
     private func readAvailable() -> Bool {
         let growth = input.growthBeforeRead(sharedCapacity: Worker.readBufferCapacity)
-        let stats = worker.server.stats
-        let limit = worker.server.settings.readBufferLimit
+        let stats = serverStats
+        let limit = readBufferLimit
         if growth > 0 && limit > 0 && stats.readBufferByteCount + growth > limit {
             // read_buf_mem_limit: this request would take the connections' read buffers past it.
             stats.readBufferOOM.wrappingAdd(1, ordering: .relaxed)
@@ -226,7 +235,7 @@ final class Connection {
         if n > 0 {
             input.received(n)
             worker.stats.add(ServerCounter.bytesRead.rawValue, UInt64(n))
-            record.lastCommand.store(worker.server.clock.current, ordering: .relaxed)
+            record.lastCommand.store(clock.current, ordering: .relaxed)
             return true
         }
         if n == 0 { close(); return false }
@@ -279,7 +288,7 @@ final class Connection {
     private func accountOwnBuffer(_ before: Int) {
         let now = input.ownBytes
         guard now != before else { return }
-        let stats = worker.server.stats
+        let stats = serverStats
         stats.readBufferBytes.wrappingAdd(now - before, ordering: .relaxed)
         if before == 0 { stats.readBuffers.wrappingAdd(1, ordering: .relaxed) }
         if now == 0 { stats.readBuffers.wrappingSubtract(1, ordering: .relaxed) }
@@ -332,7 +341,9 @@ final class Connection {
         if let tls { return flushTLS(tls) }
         while !output.isEmpty {
             let n = output.fill(worker.iov, capacity: Worker.iovecCapacity)
-            let written = writev(fd, worker.iov, Int32(n))
+            // One piece (a pipeline-1 reply) goes out with write(2): the kernel's writev path
+            // imports the iovec array first (measured with perf against redis-server's write).
+            let written = n == 1 ? write(fd, worker.iov[0].iov_base, worker.iov[0].iov_len) : writev(fd, worker.iov, Int32(n))
             if written > 0 {
                 worker.stats.add(ServerCounter.bytesWritten.rawValue, UInt64(written))
                 output.consume(written)

@@ -122,6 +122,27 @@ struct RESPRequestParserTests {
         #expect(parseAll(Array("*1\r\n$x\r\n".utf8)).error == .invalidBulkLength)
     }
 
+    /// Count and length lines of up to 18 digits are read in one pass, longer or odd ones by the
+    /// general path: both give redis's answer at the boundary.
+    @Test func countLinesReadInOnePassAgreeWithTheGeneralPath() {
+        let wide = RESPLimits(maxBulkLength: Int.max, maxMultibulkLength: Int.max)
+        // 18 digits (one pass), 19 (general path, still an integer), 20 (overflow).
+        #expect(parseAll(Array("*100000000000000000\r\n".utf8), parser: RESPRequestParser(limits: wide)).error == nil)
+        #expect(parseAll(Array("*1000000000000000000\r\n".utf8), parser: RESPRequestParser(limits: wide)).error == nil)
+        #expect(parseAll(Array("*99999999999999999999\r\n".utf8), parser: RESPRequestParser(limits: wide)).error == .invalidMultibulkLength)
+        #expect(parseAll(Array("*1\r\n$100000000000000000\r\n".utf8), parser: RESPRequestParser(limits: wide)).error == nil)
+        #expect(parseAll(Array("*1\r\n$99999999999999999999\r\n".utf8), parser: RESPRequestParser(limits: wide)).error == .invalidBulkLength)
+        // redis skips the byte after a line's CR without looking at it.
+        #expect(parseAll(Array("*2\rX$3\rYGET\r\n$1\r\nk\r\n".utf8)).requests == [["GET", "k"]])
+        // A digit run ended by anything but CR is no length.
+        #expect(parseAll(Array("*2x\r\n".utf8)).error == .invalidMultibulkLength)
+        #expect(parseAll(Array("*1\r\n$3 \r\nGET\r\n".utf8)).error == .invalidBulkLength)
+        // Cut right after the CR: nothing is taken until the line's second byte is in.
+        let r = parseAll(Array("*1\r\n$4\r".utf8))
+        #expect(r.error == nil && r.requests.isEmpty)
+        #expect(parseSplit(Array("*1\r\n$4\r\nPING\r\n".utf8), cuts: [2, 3, 7, 8]) == [["PING"]])
+    }
+
     @Test func countLinesAndInlineAreBounded() {
         let long = [UInt8](repeating: UInt8(ascii: "1"), count: 70_000)
         #expect(parseAll([UInt8(ascii: "*")] + long).error == .tooBigMultibulkCountString)

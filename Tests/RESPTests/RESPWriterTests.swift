@@ -25,6 +25,11 @@ struct RESPWriterTests {
         #expect(written { $0.appendRESPInteger(0) } == ":0\r\n")
         #expect(written { $0.appendRESPInteger(-42) } == ":-42\r\n")
         #expect(written { $0.appendRESPInteger(Int64.min) } == ":-9223372036854775808\r\n")
+        // The length line is composed on the stack: its widest forms.
+        #expect(written { $0.appendRESPInteger(Int64.max) } == ":9223372036854775807\r\n")
+        #expect(written { $0.appendRESPInteger(-9) } == ":-9\r\n")
+        #expect(written { $0.appendRESPBulkHeader(Int.max) } == "$9223372036854775807\r\n")
+        #expect(written { $0.appendRESPArrayHeader(10) } == "*10\r\n")
         #expect(written { $0.appendRESPBulk("hello") } == "$5\r\nhello\r\n")
         #expect(written { $0.appendRESPBulk("") } == "$0\r\n\r\n")
         #expect(written { $0.appendRESPBulk(decimal: -120) } == "$4\r\n-120\r\n")
