@@ -176,7 +176,7 @@ import Testing
         // Closed batches check (their CRC written); the open one once closed.
         var found = batches(s)
         #expect(found.count == 3 && found[0]?.count == 100 && found[1]?.count == 100)
-        s.lock.withLock { s.partition.closeStreamBatch(s.openBatch!) }
+        s.lock.withLock { s.partition.closeStreamBatch(&s.openBatch) }
         found = batches(s)
         #expect(found.count == 3 && found.allSatisfy { $0 != nil } && found[2]?.count == 50)
         // A record another writer appends (the broker port, on a published stream) closes the open
@@ -185,7 +185,7 @@ import Testing
         #expect(add(s, nil, now: 1) == .added(StreamID(250, 1)))
         #expect(add(s, nil, now: 1) == .added(StreamID(250, 2)))
         #expect(ids(s).count == 252 && ids(s).last == StreamID(250, 2))
-        s.lock.withLock { s.partition.closeStreamBatch(s.openBatch!) }
+        s.lock.withLock { s.partition.closeStreamBatch(&s.openBatch) }
         found = batches(s)
         #expect(found.count == 5 && found.allSatisfy { $0 != nil } && found[4]?.count == 2)
     }

@@ -26,6 +26,12 @@ struct StreamOpenBatch {
     var count: Int
     /// Framed length (8 + payload).
     var length: Int
+    /// Bytes taken from the memory share (and counted in the memory gauge) for records not yet
+    /// appended; given back when the batch closes.
+    var reservedAhead = 0
+
+    /// What the share is charged at a time for an open batch's next records.
+    static let reserveChunk = 4096
 
     /// redis's stream-node-max-entries, so a batch spans about one emulated node.
     static let maxRecords = 100
@@ -64,62 +70,49 @@ extension LogPartition {
     }
 
     /// XADD's append of one record (key: `id`'s 16 bytes, the stream's flags): into the open
-    /// batch `open` when it can take it, else as a new batch (which becomes the open one). Returns
-    /// what `append` returns and the partition's start offset after it (segments the share's
-    /// reclaim dropped, read under the same lock). Parked readers are woken as `appendFramed` wakes
-    /// them.
+    /// batch `open` when it can take it, else as a new batch (which becomes the open one). Refused
+    /// (`.outOfMemory`) when the memory share cannot hold it: a stream never drops its oldest
+    /// entries for room. Returns the partition's start offset after the append too (read under
+    /// the same lock). Parked readers are woken as `appendFramed` wakes them.
     func appendStreamRecord(id: StreamID, flags: UInt32, valueLength: Int, nowMs: UInt64, open: inout StreamOpenBatch?,
                             writeValue: (UnsafeMutableRawPointer) -> Void) -> (LogAppendResult, startOffset: UInt64) {
         let recordLength = LogBatch.recordHeaderBytes + 16 + valueLength
         var toWake: [ConnectionWaker]?
         var extended: UInt64?
+        var refused = false
         var start: UInt64 = 0
         lock.withLock {
-            let active = segments[segments.count - 1]
-            if let o = open, directory == nil, o.segment === active, !active.deleted,
-               o.position + o.length == active.size, o.baseOffset + UInt64(o.count) == active.nextOffset,
-               o.position >= active.memoryStart, o.count < StreamOpenBatch.maxRecords,
-               o.length + recordLength <= StreamOpenBatch.maxBytes,
-               active.size + recordLength <= memory.segmentBytes(config),
-               config.segmentMs <= 0 || nowMs &- active.createdMs < config.segmentMs,
-               memory.share?.reserve(recordLength) ?? true {
-                let ts = max(lastTimestamp, nowMs)
-                lastTimestamp = ts
-                let offset = active.nextOffset
-                LogBatch.appendStreamRecord(to: &active.memory, timestamp: ts, flags: flags, id: id,
-                                            valueLength: valueLength, writeValue: writeValue)
-                // The batch's frame length, record count and max timestamp (LogBatch's layout).
-                let rel = o.position - active.memoryStart
-                let base = active.memory.base!
-                base.storeBytes(of: UInt32(o.length + recordLength - LogBatch.frameBytes).littleEndian, toByteOffset: rel, as: UInt32.self)
-                base.storeBytes(of: UInt32(o.count + 1).littleEndian, toByteOffset: rel + LogBatch.frameBytes + 8, as: UInt32.self)
-                base.storeBytes(of: ts.littleEndian, toByteOffset: rel + LogBatch.frameBytes + 12, as: UInt64.self)
-                memory.memoryBytes.wrappingAdd(recordLength, ordering: .relaxed)
-                active.nextOffset = offset + 1
-                active.maxTimestamp = max(active.maxTimestamp, ts)
-                active.size += recordLength
-                open!.count += 1
-                open!.length += recordLength
-                extended = offset
-                if waiters.hasArmed {
-                    var wake: [ConnectionWaker] = []
-                    while let (w, _) = waiters.claimFirst() {
-                        w.deliver(())
-                        wake.append(w.waker)
+            if open != nil {
+                switch segments[segments.count - 1].appendStreamRecord(
+                    open: &open!, recordLength: recordLength, partition: self, nowMs: nowMs, flags: flags, id: id,
+                    valueLength: valueLength, writeValue: writeValue) {
+                case .appended(let offset):
+                    extended = offset
+                    if waiters.hasArmed {
+                        var wake: [ConnectionWaker] = []
+                        while let (w, _) = waiters.claimFirst() {
+                            w.deliver(())
+                            wake.append(w.waker)
+                        }
+                        toWake = wake
                     }
-                    toWake = wake
+                case .outOfMemory:
+                    refused = true
+                case .closed:
+                    // Its CRC now covers what it holds; the next record starts a batch.
+                    lockedClose(&open)
                 }
-            } else if let o = open {
-                // Closed: its CRC now covers what it holds.
-                lockedClose(o)
-                open = nil
             }
             start = lockedStartOffset
         }
         if let toWake { for w in toWake { w.wake() } }
         if let extended { return (.appended(offset: extended), start) }
+        // Counted by the stream's store (StreamStore.appendsRefused), not as a log's refusal.
+        if refused { return (.outOfMemory, start) }
         // A new batch, open from here on (memory-only partitions; framed whole otherwise).
+        // Refused rather than letting appendFramed drop the oldest segments for room.
         let length = LogBatch.frameBytes + LogBatch.headerBytes + recordLength
+        if let share = memory.share, share.inUse + length > share.limit { return (.outOfMemory, start) }
         let keepOpen = directory == nil
         var opened: StreamOpenBatch?
         let r = appendFramed(length: length, count: 1, nowMs: nowMs) { segment, offset, ts in
@@ -133,20 +126,75 @@ extension LogPartition {
         return (r, startOffset)
     }
 
-    /// Closes the open batch `o` for good (the stream's end: nothing appends to it again). Its
-    /// CRC is written.
-    func closeStreamBatch(_ o: StreamOpenBatch) {
-        lock.withLock { lockedClose(o) }
+    /// Closes the open batch for good (the stream's end, or a test reading its checksum): its
+    /// CRC is written, its reservation ahead given back.
+    func closeStreamBatch(_ open: inout StreamOpenBatch?) {
+        lock.withLock { lockedClose(&open) }
     }
 
-    /// Lock held: writes the CRC-32C of open batch `o`, if its bytes are still in memory (a
-    /// trimmed or dropped segment's are not).
-    private func lockedClose(_ o: StreamOpenBatch) {
+    /// Lock held: writes the CRC-32C of the open batch, if its bytes are still in memory (a
+    /// trimmed or dropped segment's are not), and gives back the bytes reserved ahead for it.
+    private func lockedClose(_ open: inout StreamOpenBatch?) {
+        guard let o = open else { return }
+        open = nil
+        if o.reservedAhead > 0 {
+            memory.share?.release(o.reservedAhead)
+            memory.memoryBytes.wrappingSubtract(o.reservedAhead, ordering: .relaxed)
+        }
         let s = o.segment
         guard !s.deleted, o.position >= s.memoryStart, o.position + o.length <= s.size, let base = s.memory.base else { return }
         let rel = o.position - s.memoryStart
         let payload = UnsafeRawBufferPointer(start: base + rel + LogBatch.frameBytes, count: o.length - LogBatch.frameBytes)
         base.storeBytes(of: CRC32C.checksum(payload).littleEndian, toByteOffset: rel + 4, as: UInt32.self)
+    }
+}
+
+extension LogSegment {
+    enum StreamExtension { case appended(UInt64), outOfMemory, closed }
+
+    /// Partition lock held, `self` the active segment: appends one stream record to the open
+    /// batch `o` if it is this segment's last batch and has room (else `.closed`). One method on
+    /// the segment, so the record costs one reference to it. The share and the memory gauge are
+    /// charged `StreamOpenBatch.reserveChunk` bytes at a time (`o.reservedAhead`), so most
+    /// records touch neither shared counter.
+    func appendStreamRecord(open o: inout StreamOpenBatch, recordLength: Int, partition p: LogPartition, nowMs: UInt64,
+                            flags: UInt32, id: StreamID, valueLength: Int,
+                            writeValue: (UnsafeMutableRawPointer) -> Void) -> StreamExtension {
+        guard o.segment === self, p.directory == nil, !deleted,
+              o.position + o.length == size, o.baseOffset + UInt64(o.count) == nextOffset,
+              o.position >= memoryStart, o.count < StreamOpenBatch.maxRecords,
+              o.length + recordLength <= StreamOpenBatch.maxBytes,
+              size + recordLength <= p.memory.segmentBytes(p.config),
+              p.config.segmentMs <= 0 || nowMs &- createdMs < p.config.segmentMs else { return .closed }
+        if recordLength > o.reservedAhead {
+            let chunk = max(recordLength, StreamOpenBatch.reserveChunk)
+            if let share = p.memory.share, !share.reserve(chunk) {
+                // The last bytes of the share: only what this record needs.
+                guard share.reserve(recordLength - o.reservedAhead) else { return .outOfMemory }
+                p.memory.memoryBytes.wrappingAdd(recordLength - o.reservedAhead, ordering: .relaxed)
+                o.reservedAhead = recordLength
+            } else {
+                p.memory.memoryBytes.wrappingAdd(chunk, ordering: .relaxed)
+                o.reservedAhead += chunk
+            }
+        }
+        o.reservedAhead -= recordLength
+        let ts = max(p.lastTimestamp, nowMs)
+        p.lastTimestamp = ts
+        let offset = nextOffset
+        LogBatch.appendStreamRecord(to: &memory, timestamp: ts, flags: flags, id: id, valueLength: valueLength, writeValue: writeValue)
+        // The batch's frame length, record count and max timestamp (LogBatch's layout).
+        let rel = o.position - memoryStart
+        let base = memory.base!
+        base.storeBytes(of: UInt32(o.length + recordLength - LogBatch.frameBytes).littleEndian, toByteOffset: rel, as: UInt32.self)
+        base.storeBytes(of: UInt32(o.count + 1).littleEndian, toByteOffset: rel + LogBatch.frameBytes + 8, as: UInt32.self)
+        base.storeBytes(of: ts.littleEndian, toByteOffset: rel + LogBatch.frameBytes + 12, as: UInt64.self)
+        nextOffset = offset + 1
+        maxTimestamp = max(maxTimestamp, ts)
+        size += recordLength
+        o.count += 1
+        o.length += recordLength
+        return .appended(offset)
     }
 }
 

@@ -88,8 +88,12 @@ public final class StreamLog: @unchecked Sendable {
                 }
             }
         }
-        // Every segment's memory goes back to the share (an adopted topic's stay the broker's).
-        if !adopted { _ = partition.dropSegments(before: .max, nowMs: 0) }
+        // Every segment's memory goes back to the share (an adopted topic's stay the broker's),
+        // and what the open batch had reserved ahead.
+        if !adopted {
+            partition.closeStreamBatch(&openBatch)
+            _ = partition.dropSegments(before: .max, nowMs: 0)
+        }
         store.forget(topic)
         store.live.wrappingSubtract(1, ordering: .relaxed)
     }
@@ -133,9 +137,12 @@ public final class StreamLog: @unchecked Sendable {
             }
             guard id > lastID else { return .idTooSmall }
             let length = LogPartition.framedLength(keyLength: 16, valueLength: valueLength)
-            if let share = store.memory.share {
-                // Refused rather than dropping the stream's oldest entries (the log's own rule).
+            if store.memory.share != nil {
                 guard length <= StreamStore.segmentBytes * 4 else { return .tooLarge }
+            }
+            // Refused rather than dropping the stream's oldest entries (the log's own rule; for
+            // the stream's own topic appendStreamRecord checks it, charging its share ahead).
+            if adopted, let share = store.memory.share {
                 guard share.inUse + length <= share.limit else {
                     store.appendsRefused.wrappingAdd(1, ordering: .relaxed)
                     return .outOfMemory
