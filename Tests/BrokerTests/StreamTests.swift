@@ -135,6 +135,61 @@ import Testing
         #expect(add(s, nil, now: 1) == .added(StreamID(250, 1)))
     }
 
+    /// Every batch of the partition from its start, as `LogBatch.check` finds it (nil: invalid).
+    func batches(_ s: StreamLog) -> [LogBatchHeader?] {
+        s.partition.lock.withLock {
+            var out: [LogBatchHeader?] = []
+            for seg in s.partition.segments {
+                var pos = 0
+                while pos < seg.memory.count {
+                    let h = LogBatch.check(seg.memory.bytes, at: pos, expected: nil)
+                    out.append(h)
+                    pos += Int(LogBatch.u32(seg.memory.bytes, pos)) + LogBatch.frameBytes
+                }
+            }
+            return out
+        }
+    }
+
+    @Test func entriesShareOpenBatchesWhoseChecksumIsWrittenOnClose() {
+        let store = StreamStore(memoryLimit: 4 << 20, clockMs: { 1 })
+        let s = store.makeStream(name: "t")
+        // 100 bytes of value: a record is 20 + 16 + 100 bytes, 100 of them to a batch (13,600 bytes).
+        for i in 1...250 {
+            _ = s.append(requested: StreamID(UInt64(i), 0), seqGiven: true, nowMs: 1, valueLength: 100) { p in
+                p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
+                for k in 1..<100 { p.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: k, as: UInt8.self) }
+            }
+        }
+        #expect(s.partition.figures.bytes == 250 * 136 + 3 * 28)
+        var seen = 0
+        var intact = true
+        s.range(start: .zero, end: .max, count: 0) { e in
+            seen += 1
+            intact = intact && e.id == StreamID(UInt64(seen), 0) && e.fields.count == 100
+                && e.fields[99] == UInt8(truncatingIfNeeded: seen)
+        }
+        #expect(seen == 250 && intact)
+        var middle: [StreamID] = []
+        s.range(start: StreamID(150, 0), end: .max, count: 2) { middle.append($0.id) }
+        #expect(middle == [StreamID(150, 0), StreamID(151, 0)])
+        // Closed batches check (their CRC written); the open one once closed.
+        var found = batches(s)
+        #expect(found.count == 3 && found[0]?.count == 100 && found[1]?.count == 100)
+        s.lock.withLock { s.partition.closeStreamBatch(&s.openBatch) }
+        found = batches(s)
+        #expect(found.count == 3 && found.allSatisfy { $0 != nil } && found[2]?.count == 50)
+        // A record another writer appends (the broker port, on a published stream) closes the open
+        // batch; the stream skips that record and starts a new batch after it.
+        _ = s.partition.append(key: nil, valueLength: 3, flags: 0, nowMs: 1) { $0.storeBytes(of: UInt8(ascii: "x"), as: UInt8.self) }
+        #expect(add(s, nil, now: 1) == .added(StreamID(250, 1)))
+        #expect(add(s, nil, now: 1) == .added(StreamID(250, 2)))
+        #expect(ids(s).count == 252 && ids(s).last == StreamID(250, 2))
+        s.lock.withLock { s.partition.closeStreamBatch(&s.openBatch) }
+        found = batches(s)
+        #expect(found.count == 5 && found.allSatisfy { $0 != nil } && found[4]?.count == 2)
+    }
+
     @Test func memoryComesBackAndFullShareRefuses() {
         let store = StreamStore(memoryLimit: 2 << 20, clockMs: { 1 })
         var s: StreamLog? = store.makeStream(name: "t")

@@ -1,9 +1,43 @@
 // What a Redis stream needs of its partition beyond a topic's appends and reads: whole segments
 // dropped once the stream is trimmed past them (XTRIM, XADD MAXLEN/MINID), so trimmed entries
-// give their memory back in segment-sized pieces. Kept in its own file so the log's own files
-// stay as the broker's topics use them.
+// give their memory back in segment-sized pieces; and XADD's append, which grows the stream's
+// open batch by one record rather than framing a batch per entry (`appendStreamRecord`). Kept in
+// its own file so the log's own files stay as the broker's topics use them.
+//
+// The open batch: an XADD's record joins the last batch of the active segment when that batch is
+// the one this stream framed last (no other append since, checked by its end), holds fewer than
+// `StreamOpenBatch.maxRecords` records and `maxBytes` bytes, and the segment has room. The batch's
+// frame length, record count and max timestamp are patched in place; its CRC-32C is written when
+// it is closed (the stream's next batch is framed), so each byte is summed once, as before. Only
+// a partition without a data directory has open batches (a stream's own topic: nothing reads its
+// batches from a file, the only place a CRC is checked); an adopted topic's records are framed
+// one batch each, as the broker's. This saves the 28 bytes of frame and batch header per entry
+// (8 + 20) and the partition's batch bookkeeping for all but one entry in a batch.
 import Durability
 import Platform
+
+/// A stream's open batch (kept by its `StreamLog`, under the stream's lock): where it lies and
+/// what it holds so far. Its CRC is stale until `close`.
+struct StreamOpenBatch {
+    let segment: LogSegment
+    /// The batch's position in the segment (bytes of batches before it).
+    let position: Int
+    let baseOffset: UInt64
+    var count: Int
+    /// Framed length (8 + payload).
+    var length: Int
+    /// Bytes taken from the memory share (and counted in the memory gauge) for records not yet
+    /// appended; given back when the batch closes.
+    var reservedAhead = 0
+
+    /// What the share is charged at a time for an open batch's next records.
+    static let reserveChunk = 4096
+
+    /// redis's stream-node-max-entries, so a batch spans about one emulated node.
+    static let maxRecords = 100
+    /// A read from a record in the middle of a batch walks the records before it: bounded.
+    static let maxBytes = 16 << 10
+}
 
 extension LogPartition {
     /// Takes out every segment whose records all lie before `offset` (the active one is rolled
@@ -33,5 +67,171 @@ extension LogPartition {
     /// The bytes a one-record batch of these lengths takes (what the share must hold).
     static func framedLength(keyLength: Int, valueLength: Int) -> Int {
         LogBatch.framedLength(keyLength: keyLength, valueLength: valueLength)
+    }
+
+    /// XADD's append of one record (key: `id`'s 16 bytes, the stream's flags): into the open
+    /// batch `open` when it can take it, else as a new batch (which becomes the open one). Refused
+    /// (`.outOfMemory`) when the memory share cannot hold it: a stream never drops its oldest
+    /// entries for room. Returns the partition's start offset after the append too (read under
+    /// the same lock). Parked readers are woken as `appendFramed` wakes them.
+    func appendStreamRecord(id: StreamID, flags: UInt32, valueLength: Int, nowMs: UInt64, open: inout StreamOpenBatch?,
+                            writeValue: (UnsafeMutableRawPointer) -> Void) -> (LogAppendResult, startOffset: UInt64) {
+        let recordLength = LogBatch.recordHeaderBytes + 16 + valueLength
+        var toWake: [ConnectionWaker]?
+        var extended: UInt64?
+        var refused = false
+        var start: UInt64 = 0
+        lock.withLock {
+            if open != nil {
+                switch segments[segments.count - 1].appendStreamRecord(
+                    open: &open!, recordLength: recordLength, partition: self, nowMs: nowMs, flags: flags, id: id,
+                    valueLength: valueLength, writeValue: writeValue) {
+                case .appended(let offset):
+                    extended = offset
+                    if waiters.hasArmed {
+                        var wake: [ConnectionWaker] = []
+                        while let (w, _) = waiters.claimFirst() {
+                            w.deliver(())
+                            wake.append(w.waker)
+                        }
+                        toWake = wake
+                    }
+                case .outOfMemory:
+                    refused = true
+                case .closed:
+                    // Its CRC now covers what it holds; the next record starts a batch.
+                    lockedClose(&open)
+                }
+            }
+            start = lockedStartOffset
+        }
+        if let toWake { for w in toWake { w.wake() } }
+        if let extended { return (.appended(offset: extended), start) }
+        // Counted by the stream's store (StreamStore.appendsRefused), not as a log's refusal.
+        if refused { return (.outOfMemory, start) }
+        // A new batch, open from here on (memory-only partitions; framed whole otherwise).
+        // Refused rather than letting appendFramed drop the oldest segments for room.
+        let length = LogBatch.frameBytes + LogBatch.headerBytes + recordLength
+        if let share = memory.share, share.inUse + length > share.limit { return (.outOfMemory, start) }
+        let keepOpen = directory == nil
+        var opened: StreamOpenBatch?
+        let r = appendFramed(length: length, count: 1, nowMs: nowMs) { segment, offset, ts in
+            if keepOpen {
+                opened = StreamOpenBatch(segment: segment, position: segment.size, baseOffset: offset, count: 1, length: length)
+            }
+            LogBatch.appendStreamBatch(to: &segment.memory, offset: offset, timestamp: ts, flags: flags, id: id,
+                                       valueLength: valueLength, checksum: !keepOpen, writeValue: writeValue)
+        }
+        if case .appended = r, let opened { open = opened }
+        return (r, startOffset)
+    }
+
+    /// Closes the open batch for good (the stream's end, or a test reading its checksum): its
+    /// CRC is written, its reservation ahead given back.
+    func closeStreamBatch(_ open: inout StreamOpenBatch?) {
+        lock.withLock { lockedClose(&open) }
+    }
+
+    /// Lock held: writes the CRC-32C of the open batch, if its bytes are still in memory (a
+    /// trimmed or dropped segment's are not), and gives back the bytes reserved ahead for it.
+    private func lockedClose(_ open: inout StreamOpenBatch?) {
+        guard let o = open else { return }
+        open = nil
+        if o.reservedAhead > 0 {
+            memory.share?.release(o.reservedAhead)
+            memory.memoryBytes.wrappingSubtract(o.reservedAhead, ordering: .relaxed)
+        }
+        let s = o.segment
+        guard !s.deleted, o.position >= s.memoryStart, o.position + o.length <= s.size, let base = s.memory.base else { return }
+        let rel = o.position - s.memoryStart
+        let payload = UnsafeRawBufferPointer(start: base + rel + LogBatch.frameBytes, count: o.length - LogBatch.frameBytes)
+        base.storeBytes(of: CRC32C.checksum(payload).littleEndian, toByteOffset: rel + 4, as: UInt32.self)
+    }
+}
+
+extension LogSegment {
+    enum StreamExtension { case appended(UInt64), outOfMemory, closed }
+
+    /// Partition lock held, `self` the active segment: appends one stream record to the open
+    /// batch `o` if it is this segment's last batch and has room (else `.closed`). One method on
+    /// the segment, so the record costs one reference to it. The share and the memory gauge are
+    /// charged `StreamOpenBatch.reserveChunk` bytes at a time (`o.reservedAhead`), so most
+    /// records touch neither shared counter.
+    func appendStreamRecord(open o: inout StreamOpenBatch, recordLength: Int, partition p: LogPartition, nowMs: UInt64,
+                            flags: UInt32, id: StreamID, valueLength: Int,
+                            writeValue: (UnsafeMutableRawPointer) -> Void) -> StreamExtension {
+        guard o.segment === self, p.directory == nil, !deleted,
+              o.position + o.length == size, o.baseOffset + UInt64(o.count) == nextOffset,
+              o.position >= memoryStart, o.count < StreamOpenBatch.maxRecords,
+              o.length + recordLength <= StreamOpenBatch.maxBytes,
+              size + recordLength <= p.memory.segmentBytes(p.config),
+              p.config.segmentMs <= 0 || nowMs &- createdMs < p.config.segmentMs else { return .closed }
+        if recordLength > o.reservedAhead {
+            let chunk = max(recordLength, StreamOpenBatch.reserveChunk)
+            if let share = p.memory.share, !share.reserve(chunk) {
+                // The last bytes of the share: only what this record needs.
+                guard share.reserve(recordLength - o.reservedAhead) else { return .outOfMemory }
+                p.memory.memoryBytes.wrappingAdd(recordLength - o.reservedAhead, ordering: .relaxed)
+                o.reservedAhead = recordLength
+            } else {
+                p.memory.memoryBytes.wrappingAdd(chunk, ordering: .relaxed)
+                o.reservedAhead += chunk
+            }
+        }
+        o.reservedAhead -= recordLength
+        let ts = max(p.lastTimestamp, nowMs)
+        p.lastTimestamp = ts
+        let offset = nextOffset
+        LogBatch.appendStreamRecord(to: &memory, timestamp: ts, flags: flags, id: id, valueLength: valueLength, writeValue: writeValue)
+        // The batch's frame length, record count and max timestamp (LogBatch's layout).
+        let rel = o.position - memoryStart
+        let base = memory.base!
+        base.storeBytes(of: UInt32(o.length + recordLength - LogBatch.frameBytes).littleEndian, toByteOffset: rel, as: UInt32.self)
+        base.storeBytes(of: UInt32(o.count + 1).littleEndian, toByteOffset: rel + LogBatch.frameBytes + 8, as: UInt32.self)
+        base.storeBytes(of: ts.littleEndian, toByteOffset: rel + LogBatch.frameBytes + 12, as: UInt64.self)
+        nextOffset = offset + 1
+        maxTimestamp = max(maxTimestamp, ts)
+        size += recordLength
+        o.count += 1
+        o.length += recordLength
+        return .appended(offset)
+    }
+}
+
+extension LogBatch {
+    /// Appends one record of a stream entry (record header, the ID's 16 bytes, the value
+    /// `writeValue` fills) to an open batch's bytes.
+    @inline(__always)
+    static func appendStreamRecord(to b: inout ByteBuffer, timestamp: UInt64, flags: UInt32, id: StreamID,
+                                   valueLength: Int, writeValue: (UnsafeMutableRawPointer) -> Void) {
+        b.reserve(recordHeaderBytes + 16 + valueLength)
+        b.append(timestamp)
+        b.append(flags)
+        b.append(UInt32(16))
+        b.append(UInt32(valueLength))
+        // The key big-endian (StreamID.withKeyBytes); `append` stores little-endian.
+        b.append(id.ms.byteSwapped)
+        b.append(id.seq.byteSwapped)
+        writeValue(b.base! + b.count)
+        b.advance(valueLength)
+    }
+
+    /// Appends a batch of one stream entry; its CRC-32C is written only when `checksum` (an open
+    /// batch's is written when it closes).
+    static func appendStreamBatch(to b: inout ByteBuffer, offset: UInt64, timestamp: UInt64, flags: UInt32, id: StreamID,
+                                  valueLength: Int, checksum: Bool, writeValue: (UnsafeMutableRawPointer) -> Void) {
+        let start = b.count
+        let payloadLength = headerBytes + recordHeaderBytes + 16 + valueLength
+        b.reserve(frameBytes + payloadLength)
+        b.append(UInt32(payloadLength))
+        b.append(UInt32(0))
+        b.append(offset)
+        b.append(UInt32(1))
+        b.append(timestamp)
+        appendStreamRecord(to: &b, timestamp: timestamp, flags: flags, id: id, valueLength: valueLength, writeValue: writeValue)
+        if checksum {
+            let payload = UnsafeRawBufferPointer(start: b.base! + start + frameBytes, count: payloadLength)
+            b.patch(CRC32C.checksum(payload), at: start + 4)
+        }
     }
 }

@@ -67,7 +67,9 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
         return n
     }
 
-    /// `body` on the ID's text.
+    /// `body` on the ID's text. Inlined: called from the RESP module for every reply holding an
+    /// ID, where the generic temporary allocation instantiated its metadata on each call.
+    @inlinable
     public func withText<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
         withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { b in
             let n = format(into: b.baseAddress!)

@@ -8,7 +8,9 @@
 //
 // A record is one entry: its key the 16-byte ID (big-endian ms, seq), its value the fields and
 // values as a RESP array (`*<2n>\r\n$<len>\r\n<field>\r\n...`), so a range reply copies it as is
-// and a broker-port reader gets a self-describing value. Memory: the records are the partition's
+// and a broker-port reader gets a self-describing value. XADD's records share batches (the
+// stream's open batch, LogPartition+Streams.swift), so an entry pays no frame or batch header of
+// its own. Memory: the records are the partition's
 // (reserved from the log memory's share, refused when it is full rather than dropping old
 // entries); trimming gives whole segments back (`dropSegments`). The node array and the deleted
 // offsets are bounded by the records.
@@ -20,7 +22,9 @@ public final class StreamLog: @unchecked Sendable {
     // Safe to share: every `var` is guarded by `lock`; the partition guards itself.
     let lock = PlainMutex()
     public let topic: LogTopic
-    var partition: LogPartition { topic.partitions[0] }
+    /// The topic's one partition (kept: reading it through `topic.partitions` costs an array's
+    /// reference counting per use).
+    let partition: LogPartition
     let store: StreamStore
 
     public internal(set) var lastID = StreamID.zero
@@ -33,6 +37,9 @@ public final class StreamLog: @unchecked Sendable {
     var nextOffset: UInt64 = 0
     var deleted = Set<UInt64>()
     var nodes: [StreamNode] = []
+    /// The batch XADD's next record may join (LogPartition+Streams.swift; never for an adopted
+    /// topic, whose records are framed as the broker frames them).
+    var openBatch: StreamOpenBatch?
     /// Consumer groups in creation order (StreamLog+Groups.swift).
     var groups: [StreamGroup] = []
     /// The broker whose topic table lists this stream's topic (StreamStore.publishAsTopic).
@@ -56,6 +63,7 @@ public final class StreamLog: @unchecked Sendable {
     init(store: StreamStore, adopting topic: LogTopic) {
         self.store = store
         self.topic = topic
+        partition = topic.partitions[0]
         adopted = true
         lock.withLock { lockedAbsorb() }
     }
@@ -67,6 +75,7 @@ public final class StreamLog: @unchecked Sendable {
         c.retentionBytes = -1
         c.segmentBytes = StreamStore.segmentBytes
         topic = LogTopic(name: name, config: c, directory: nil, descriptors: nil, memory: store.memory, nowMs: store.nowMs())
+        partition = topic.partitions[0]
     }
 
     deinit {
@@ -81,8 +90,12 @@ public final class StreamLog: @unchecked Sendable {
                 }
             }
         }
-        // Every segment's memory goes back to the share (an adopted topic's stay the broker's).
-        if !adopted { _ = partition.dropSegments(before: .max, nowMs: 0) }
+        // Every segment's memory goes back to the share (an adopted topic's stay the broker's),
+        // and what the open batch had reserved ahead.
+        if !adopted {
+            partition.closeStreamBatch(&openBatch)
+            _ = partition.dropSegments(before: .max, nowMs: 0)
+        }
         store.forget(topic)
         store.live.wrappingSubtract(1, ordering: .relaxed)
     }
@@ -126,23 +139,35 @@ public final class StreamLog: @unchecked Sendable {
             }
             guard id > lastID else { return .idTooSmall }
             let length = LogPartition.framedLength(keyLength: 16, valueLength: valueLength)
-            if let share = store.memory.share {
-                // Refused rather than dropping the stream's oldest entries (the log's own rule).
+            if store.memory.share != nil {
                 guard length <= StreamStore.segmentBytes * 4 else { return .tooLarge }
+            }
+            // Refused rather than dropping the stream's oldest entries (the log's own rule; for
+            // the stream's own topic appendStreamRecord checks it, charging its share ahead).
+            if adopted, let share = store.memory.share {
                 guard share.inUse + length <= share.limit else {
                     store.appendsRefused.wrappingAdd(1, ordering: .relaxed)
                     return .outOfMemory
                 }
             }
-            let r = id.withKeyBytes { key in
-                partition.append(key: key, valueLength: valueLength, flags: Self.recordFlags, nowMs: nowMs, writeValue: writeValue)
+            let r: LogAppendResult
+            let start: UInt64
+            if adopted {
+                r = id.withKeyBytes { key in
+                    partition.append(key: key, valueLength: valueLength, flags: Self.recordFlags, nowMs: nowMs, writeValue: writeValue)
+                }
+                start = partition.startOffset
+            } else {
+                // Into the open batch (one partition lock, no frame of its own).
+                (r, start) = partition.appendStreamRecord(id: id, flags: Self.recordFlags, valueLength: valueLength, nowMs: nowMs,
+                                                          open: &openBatch, writeValue: writeValue)
             }
             guard case .appended(let offset) = r else {
                 store.appendsRefused.wrappingAdd(1, ordering: .relaxed)
                 return .outOfMemory
             }
             lockedNoteAppend(id, offset: offset)
-            lockedAbsorbDrops()
+            lockedAbsorbDrops(start: start)
             return .added(id)
         }
     }
@@ -166,7 +191,11 @@ public final class StreamLog: @unchecked Sendable {
     /// Lock held: segments the log dropped for memory behind this stream's back (a race past the
     /// share check) are trimmed entries.
     func lockedAbsorbDrops() {
-        let start = partition.startOffset
+        lockedAbsorbDrops(start: partition.startOffset)
+    }
+
+    /// `lockedAbsorbDrops` with the partition's start offset already read.
+    func lockedAbsorbDrops(start: UInt64) {
         guard start > firstOffset else { return }
         while let n = nodes.first, n.start < start {
             if n.end <= start {
