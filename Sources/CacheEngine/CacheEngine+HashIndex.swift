@@ -25,7 +25,7 @@ extension CacheEngine {
     /// The slab memory an item takes (its chunk, or a chunked item's chunks and header).
     @inline(__always)
     func chunkBytes(_ it: Item) -> Int {
-        if it.isCompact { return slabs.table.chunkSize(it.compactClass) }
+        if it.isCompact { return SlabClassTable.keylessChunkSize(it.compactClass) }
         return it.isChunked ? ItemLayout.headerSize + it.valueLength : slabs.table.chunkSizes[it.slabClass]
     }
 
@@ -111,13 +111,20 @@ extension CacheEngine {
 
     /// The entry holding `field`, or nil.
     func lockedFieldFind(_ d: HashDescriptor, _ field: UnsafeRawBufferPointer, _ h: UInt32) -> Item? {
-        for (dir, bits) in [(d.table0, d.bits0), (d.table1, d.bits1)] where dir != 0 {
-            var x = bucketHead(dir, bits: bits, Int(h) & ((1 << bits) - 1)).pointee
-            while x != 0 {
-                let e = node(x)
-                if entryHolds(e, field, h) { return e }
-                x = e.hashNext
-            }
+        // The two tables one after the other, not a loop over an array literal of them: that
+        // array was allocated on every lookup (HSET, SADD, ZADD, SREM...).
+        if d.table0 != 0, let e = lockedChainFind(d.table0, d.bits0, field, h) { return e }
+        if d.table1 != 0 { return lockedChainFind(d.table1, d.bits1, field, h) }
+        return nil
+    }
+
+    @inline(__always)
+    private func lockedChainFind(_ dir: SlabHandle, _ bits: Int, _ field: UnsafeRawBufferPointer, _ h: UInt32) -> Item? {
+        var x = bucketHead(dir, bits: bits, Int(h) & ((1 << bits) - 1)).pointee
+        while x != 0 {
+            let e = node(x)
+            if entryHolds(e, field, h) { return e }
+            x = e.hashNext
         }
         return nil
     }
@@ -151,12 +158,18 @@ extension CacheEngine {
     func bucketLink(to e: Item, _ d: HashDescriptor) -> UnsafeMutablePointer<UInt32>? {
         let h = arena.handle(e.raw)
         let hv = Int(e.entryHash)
-        for (dir, bits) in [(d.table0, d.bits0), (d.table1, d.bits1)] where dir != 0 {
-            var link = bucketHead(dir, bits: bits, hv & ((1 << bits) - 1))
-            while link.pointee != 0 {
-                if link.pointee == h { return link }
-                link = (node(link.pointee).raw + ItemLayout.hashNextOffset).assumingMemoryBound(to: UInt32.self)
-            }
+        // Each table in turn, with no array literal of the two (allocated on every unlink).
+        if d.table0 != 0, let link = chainLink(to: h, d.table0, d.bits0, hv) { return link }
+        if d.table1 != 0 { return chainLink(to: h, d.table1, d.bits1, hv) }
+        return nil
+    }
+
+    @inline(__always)
+    private func chainLink(to h: SlabHandle, _ dir: SlabHandle, _ bits: Int, _ hv: Int) -> UnsafeMutablePointer<UInt32>? {
+        var link = bucketHead(dir, bits: bits, hv & ((1 << bits) - 1))
+        while link.pointee != 0 {
+            if link.pointee == h { return link }
+            link = (node(link.pointee).raw + ItemLayout.hashNextOffset).assumingMemoryBound(to: UInt32.self)
         }
         return nil
     }

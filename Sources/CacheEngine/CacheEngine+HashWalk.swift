@@ -31,10 +31,13 @@ extension CacheEngine {
                 var places: [Int] = []
                 places.reserveCapacity(d.count)
                 packedVisit(d) { pair, _ in places.append(pair.offset); return true }
-                if distinct { places.shuffle() }
+                if distinct {
+                    var g = randomSource
+                    places.shuffle(using: &g)
+                }
                 let n = node(d.head)
                 for i in 0..<count {
-                    let pair = PackedPair(UnsafeRawPointer(n.value), at: distinct ? places[i] : places.randomElement()!)
+                    let pair = PackedPair(UnsafeRawPointer(n.value), at: distinct ? places[i] : places[randomBelow(places.count)])
                     visit(packedBytes(n, pair.field, pair.fieldCount), packedBytes(n, pair.value, pair.valueCount))
                 }
                 return .ok
@@ -53,7 +56,7 @@ extension CacheEngine {
                 var h = d.head
                 while h != 0 { all.append(h); h = node(h).next }
                 for i in 0..<count {
-                    all.swapAt(i, Int.random(in: i..<all.count))
+                    all.swapAt(i, i + randomBelow(all.count - i))
                     let e = node(all[i])
                     visit(entryField(e), entryValue(e))
                 }
@@ -85,20 +88,20 @@ extension CacheEngine {
         let expectedProbes = (size0 + size1) / max(d.count, 1)
         if d.count * 4 >= size0 || expectedProbes <= d.count / 2 {
             for _ in 0..<max(64, expectedProbes * 16) {
-                let b = Int.random(in: 0..<(size0 + size1))
+                let b = randomBelow(size0 + size1)
                 let first = b < size0 ? bucketHead(d.table0, bits: d.bits0, b).pointee
                                       : bucketHead(d.table1, bits: d.bits1, b - size0).pointee
                 guard first != 0 else { continue }
                 var length = 0
                 var x = first
                 while x != 0 { length += 1; x = node(x).hashNext }
-                var k = Int.random(in: 0..<length)
+                var k = randomBelow(length)
                 x = first
                 while k > 0 { x = node(x).hashNext; k -= 1 }
                 return x
             }
         }
-        var k = Int.random(in: 0..<d.count)
+        var k = randomBelow(d.count)
         var h = d.head
         while k > 0 { h = node(h).next; k -= 1 }
         return h

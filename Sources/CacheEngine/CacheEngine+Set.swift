@@ -149,6 +149,11 @@ extension CacheEngine {
             return .ok
         }
         willVisit(count)
+        if count == 1 {
+            lockedPopOne(&d, visit)
+            lockedHashCommit(root, d, hv, created: false)
+            return .ok
+        }
         var picked: [[UInt8]] = []
         picked.reserveCapacity(count)
         lockedDistinctPicks(d, count) { m in picked.append(m.bytes) }
@@ -163,12 +168,39 @@ extension CacheEngine {
         return .ok
     }
 
+    /// SPOP without a count (the set keeps at least one member): one member at random, visited
+    /// and removed in place. No copy of the member and no collection is made: the pick's entry
+    /// (or packed pair) is unlinked after `visit` has read it.
+    private func lockedPopOne(_ d: inout HashDescriptor, _ visit: (HashBytes) -> Void) {
+        if d.packed {
+            let n = node(d.head)
+            var k = randomBelow(d.count)
+            packedVisit(d) { pair, _ in
+                if k > 0 { k -= 1; return true }
+                visit(packedBytes(n, pair.field, pair.fieldCount))
+                memmove(n.value + pair.offset, n.value + pair.end, n.nodeUsed - pair.end)
+                n.nodeUsed -= pair.end - pair.offset
+                n.nodeCount -= 1
+                d.count -= 1
+                d.bytes -= pair.fieldCount + pair.valueCount
+                return false
+            }
+            return
+        }
+        let e = node(lockedRandomEntry(d))
+        visit(entryField(e))
+        lockedFieldUnlink(e, &d)
+        releaseKeyless(e)
+        lockedFieldIndexMaintain(&d)
+    }
+
     /// `count` (< size) distinct members at random.
     func lockedDistinctPicks(_ d: HashDescriptor, _ count: Int, _ visit: (HashBytes) -> Void) {
         if d.packed {
             var places: [Int] = []
             packedVisit(d) { pair, _ in places.append(pair.offset); return true }
-            places.shuffle()
+            var g = randomSource
+            places.shuffle(using: &g)
             let n = node(d.head)
             for i in 0..<count {
                 let pair = PackedPair(UnsafeRawPointer(n.value), at: places[i])
@@ -182,7 +214,7 @@ extension CacheEngine {
             var h = d.head
             while h != 0 { all.append(h); h = node(h).next }
             for i in 0..<count {
-                all.swapAt(i, Int.random(in: i..<all.count))
+                all.swapAt(i, i + randomBelow(all.count - i))
                 visit(entryField(node(all[i])))
             }
             return

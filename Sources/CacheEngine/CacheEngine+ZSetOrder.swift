@@ -34,13 +34,13 @@ extension CacheEngine {
     }
 
     /// redis's zslRandomLevel: each further level with probability 1/4, at most 32.
-    static func zslRandomLevel() -> Int {
-        var bits = UInt64.random(in: 0...UInt64.max)
+    func zslRandomLevel() -> Int {
+        var bits = nextRandom()
         var level = 1
         while level < ZslNode.maxLevel && bits & 3 == 0 {
             level += 1
             bits >>= 2
-            if bits == 0 { bits = UInt64.random(in: 0...UInt64.max) }
+            if bits == 0 { bits = nextRandom() }
         }
         return level
     }
@@ -299,7 +299,7 @@ extension CacheEngine {
     /// original's), else redis's random level.
     func lockedZslAdd(_ d: inout HashDescriptor, _ m: UnsafeRawBufferPointer, _ score: Double, level: Int? = nil,
                       before: ((ZslNode) -> Bool)?) -> Bool {
-        guard let (e, x) = newZslMember(m, score, level: level ?? Self.zslRandomLevel()) else { return false }
+        guard let (e, x) = newZslMember(m, score, level: level ?? zslRandomLevel()) else { return false }
         let length = d.count
         lockedFieldLink(e, &d)
         lockedFieldIndexMaintain(&d)

@@ -34,7 +34,10 @@ public struct SlabClassTable: Sendable {
     public static let keylessBase = 64
     public static let keylessSizes = [40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128]
     /// One past the highest class id, keyless classes included (sizes per-class state arrays).
-    public static var classLimit: Int { keylessBase + keylessSizes.count }
+    public static var classLimit: Int { keylessBase + keylessCount }
+    /// `keylessSizes.count`, as a constant (read on the allocation path; SlabClassTableTests
+    /// checks the two agree).
+    @inline(__always) public static var keylessCount: Int { 12 }
     public var keylessIDs: Range<Int> { Self.keylessBase..<Self.classLimit }
     /// Every class id in use: memcached's 1...largest, then the keyless ones.
     public var allClassIDs: [Int] { Array(1...largest) + Array(keylessIDs) }
@@ -42,10 +45,16 @@ public struct SlabClassTable: Sendable {
     @inline(__always)
     public static func isKeyless(_ id: Int) -> Bool { id >= keylessBase && id < classLimit }
 
+    /// A keyless class's chunk size: `keylessSizes` is every 8 bytes from 40, computed here
+    /// because reading that static array from the engine (every member freed or unlinked) took
+    /// its lazy initialiser's check and a retain and release of the array.
+    @inline(__always)
+    public static func keylessChunkSize(_ id: Int) -> Int { 40 + 8 * (id - keylessBase) }
+
     /// Chunk size of any class id (memcached's or keyless).
     @inline(__always)
     public func chunkSize(_ id: Int) -> Int {
-        id >= Self.keylessBase ? Self.keylessSizes[id - Self.keylessBase] : chunkSizes[id]
+        id >= Self.keylessBase ? Self.keylessChunkSize(id) : chunkSizes[id]
     }
 
     /// Chunks per page of any class id.
@@ -57,7 +66,7 @@ public struct SlabClassTable: Sendable {
     /// The smallest keyless class holding `size` bytes, or 0 when none does.
     @inline(__always)
     public static func keylessClassID(forSize size: Int) -> Int {
-        if size > keylessSizes[keylessSizes.count - 1] { return 0 }
+        if size > keylessChunkSize(classLimit - 1) { return 0 }
         // 40, 48, ... 128: every 8 bytes from 40.
         return keylessBase + max(0, (size - 33) / 8)
     }

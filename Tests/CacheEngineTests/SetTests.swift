@@ -116,4 +116,30 @@ struct SetTests {
         e.drainListFrees()
         #expect(e.usedChunks == baseline)
     }
+
+    @Test("SPOP without a count on an intset: one member a pop, taken out in place (the rest still ascending), the key gone with the last, chunks back")
+    func popOneFromIntset() throws {
+        let h = try Harness()
+        let e = h.engine
+        let baseline = e.usedChunks
+        let members = (0..<300).map { String($0 * 7 - 1000) }
+        e.sadd("ints", members)
+        #expect(e.sencoding("ints") == .intset)
+        var popped: [String] = []
+        for i in 0..<members.count {
+            _ = e.withKey("ints") { k, hv in
+                e.setPop(k, hash: hv, database: 0, count: 1, willVisit: { #expect($0 == 1) }) { popped.append(String(decoding: $0.bytes, as: UTF8.self)) }
+            }
+            if i % 50 == 0 {
+                let rest = e.smembers("ints").map { Int($0)! }
+                #expect(rest.count == members.count - i - 1 && rest == rest.sorted())
+                #expect(Set(rest.map(String.init)).isDisjoint(with: popped))
+            }
+        }
+        #expect(popped.count == members.count && Set(popped) == Set(members))
+        #expect(e.sencoding("ints") == nil, "the key goes with its last member")
+        e.drainListFrees()
+        #expect(e.usedChunks == baseline)
+    }
 }
+

@@ -6,6 +6,9 @@
 import CacheEngine
 @testable import RESP
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Sorted-set score parsing and formatting")
 struct SortedSetScoreTests {
@@ -76,5 +79,32 @@ struct SortedSetScoreTests {
         #expect(text(4.9e-324) == "4.9406564584124654e-324")
         #expect(text(.infinity) == "inf" && text(-.infinity) == "-inf")
         #expect(text(-0.0) == "-0")
+    }
+
+    /// %.17g through vsnprintf, the reference for the integral fast path.
+    private func printed(_ d: Double) -> String {
+        var buffer = [CChar](repeating: 0, count: 40)
+        _ = withVaList([d]) { vsnprintf(&buffer, 40, "%.17g", $0) }
+        return String(cString: buffer)
+    }
+
+    @Test("integral scores: the fast paths read and write exactly what strtod and %.17g do")
+    func integralFastPaths() {
+        var values: [Double] = [0, -0.0, 1, -1, 7, 10, 99_999, -100_000, 123_456_789_012_345, -999_999_999_999_999,
+                                1e15, -1e15, 1e16, 9_007_199_254_740_992, 1e17, 0.5, -2.5, 1e-3]
+        for p in 0..<20 { values.append(Double(1 << (p * 2)) - 1); values.append(-Double(1 << (p * 3))) }
+        for v in values {
+            #expect(text(v) == printed(v), "\(v)")
+        }
+        #expect(text(-0.0) == "-0" && text(0) == "0")
+        // Digits only (1-15, an optional minus) take the fast path; strtod reads the rest.
+        func strtodValue(_ s: String) -> Double { strtod(s, nil) }
+        for s in ["0", "-0", "007", "-007", "42", "-42", "123456789012345", "-999999999999999",
+                  "1234567890123456", "12345678901234567890", "+5", "5.", "1e3", "0x10"] {
+            let v = score(s)
+            #expect(v == strtodValue(s), "\(s)")
+            #expect(v?.sign == strtodValue(s).sign, "\(s): the sign of zero")
+        }
+        #expect(score("-") == nil && score("-x") == nil && score("1-") == nil)
     }
 }

@@ -425,6 +425,14 @@ struct SlabAllocatorTests {
         let t = slabs.table
         #expect(t.keylessIDs.lowerBound > t.largest && t.keylessIDs.count == SlabClassTable.keylessSizes.count)
         #expect(t.allClassIDs.count == t.largest + t.keylessIDs.count)
+        // The computed sizes (the engine's hot paths) are the declared ones, and each size's class holds it.
+        #expect(SlabClassTable.keylessCount == SlabClassTable.keylessSizes.count)
+        for (i, size) in SlabClassTable.keylessSizes.enumerated() {
+            #expect(SlabClassTable.keylessChunkSize(SlabClassTable.keylessBase + i) == size)
+            #expect(t.chunkSize(SlabClassTable.keylessBase + i) == size)
+            #expect(SlabClassTable.keylessClassID(forSize: size) == SlabClassTable.keylessBase + i)
+        }
+        #expect(SlabClassTable.keylessClassID(forSize: 129) == 0)
         let id = SlabClassTable.keylessClassID(forSize: 34)
         #expect(t.chunkSize(id) == 40 && t.chunksPerPage(id) == Self.page / 40)
         let a = slabs.allocate(classID: id)
