@@ -165,6 +165,11 @@ def topics(port, mc):
     check("...the read is answered Not found", r.response()[:3], (0x00, 0x01, 42))
     r.send(request(0x0a, opaque=43))
     check("...and the connection serves on", r.response()[:3], (0x0a, 0, 43))
+    # A binary delete of a topic's name deletes the topic, as text `delete` does.
+    check("log bt2", text_request(port, b"log bt2\r\n"), b"OK")
+    r.send(request(0x04, key=b"bt2", opaque=44) + request(0x04, key=b"bt2", opaque=45))
+    check("binary delete of a topic -> OK, again -> Not found", (r.response()[:3], r.response()[:3]), ((0x04, 0, 44), (0x04, 0x01, 45)))
+    check("...the topic is gone for text too", text_request(port, b"delete bt2\r\n"), b"NOT_FOUND")
     r.close()
 
 
