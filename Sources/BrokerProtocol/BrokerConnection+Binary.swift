@@ -8,7 +8,7 @@
 //                         a group read of one record (BrokerConnection+BinaryLogs.swift)
 //   set setq              enqueue (`/priority=N` in the key; flags and exptime as in text); on a
 //                         topic's name, an append
-//   delete deleteq        delete the queue
+//   delete deleteq        delete the queue, or the topic of that name
 //   flush flushq          flush every queue (text flush_all; a delay is ignored, as in text)
 //   version noop stat quit quitq
 // Every other opcode (add, replace, append, prepend, incr, decr, touch, gat, verbosity, ...) is
@@ -82,11 +82,13 @@ extension BrokerConnection {
         case .store, .delta:
             preconditionFailure("storage opcodes are handled above; delta is not served")
         case .delete:
-            let found = session.deleteQueue(String(decoding: key, as: UTF8.self))
-            if !found {
-                output.appendBinaryError(h, BinaryStatus.keyNotFound)
-            } else if !command.quiet {
-                output.appendBinaryResponse(h, BinaryStatus.ok)
+            // A topic and a queue never share a name: whichever it is goes, as with text `delete`.
+            let name = String(decoding: key, as: UTF8.self)
+            let outcome: LogDeletion = session.deleteQueue(name) ? .deleted : broker.deleteLog(name)
+            switch outcome {
+            case .deleted: if !command.quiet { output.appendBinaryResponse(h, BinaryStatus.ok) }
+            case .notFound: output.appendBinaryError(h, BinaryStatus.keyNotFound)
+            case .readByStream: binaryRefusal(h, LogReply.readByStream, output)
             }
             action = .proceed
         case .flush:

@@ -110,11 +110,20 @@ extension CacheEngine {
     /// linked (no removal, no `expired` report). Redis mode's WATCH and EXEC compare what they
     /// see this way, as redis's keyIsExpired, which deletes nothing.
     public func peek(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0) -> ItemInfo? {
+        peekWithExpired(key, hash: hv, database: database).info
+    }
+
+    /// `peek`, and the unique of an expired item still linked under the key (0 when there is
+    /// none): WATCH tells a key stored and expired since it (redis marks the store) from one
+    /// that was never there. A flushed item counts as absent.
+    public func peekWithExpired(_ key: UnsafeRawBufferPointer, hash hv: UInt32,
+                                database: Int = 0) -> (info: ItemInfo?, expiredCAS: UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
-        guard let it = lockedHashFind(key, hv, database: physicalDatabase(database)) else { return nil }
+        guard let it = lockedHashFind(key, hv, database: physicalDatabase(database)) else { return (nil, 0) }
         let now = clock.current
-        if isFlushed(it, now: now) || expired(it, now: now) { return nil }
-        return itemInfo(it)
+        if isFlushed(it, now: now) { return (nil, 0) }
+        if expired(it, now: now) { return (nil, itemInfo(it).cas) }
+        return (itemInfo(it), 0)
     }
 }

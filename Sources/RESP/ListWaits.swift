@@ -302,6 +302,26 @@ extension ListWaits {
         }
         for w in wakes { w.wake() }
     }
+
+    /// SWAPDB's share of redis 7.0's scanDatabaseForDeletedStreams: the swap moved the stream
+    /// away from under `key` without releasing or renaming it, so no key watcher hears of it; the
+    /// XREADGROUP clients blocked there are claimed with `.streamKeyGone` (they answer UNBLOCKED
+    /// unless a stream is under the key when they resume) and woken after the lock.
+    func streamKeySwappedAway(_ key: UnsafeRawBufferPointer, database: Int) {
+        guard hasBlockedKeys else { return }
+        var wakes: [ConnectionWaker] = []
+        let k = Array(key)
+        withWaitList(WaitKey(database: database, key: k)) { list in
+            while let (waiter, block) = list.claimFirst(where: { b in
+                if case .xread(_, _, let group) = b.kind { return group != nil }
+                return false
+            }) {
+                waiter.deliver(.streamKeyGone, source: block.keys.firstIndex(of: k) ?? 0)
+                wakes.append(waiter.waker)
+            }
+        }
+        for w in wakes { w.wake() }
+    }
 }
 
 /// A keyspace event of a client served by `ListWaits.serve`, published after its lock.

@@ -149,10 +149,14 @@ extension RESPConnection {
         engine.swapDatabases(a, b)
         out.appendRESPOK()
         // redis's scanDatabaseForReadyKeys on both: a client blocked on a key that is a list
-        // after the swap is served.
+        // after the swap is served; and its scanDatabaseForDeletedStreams: a blocked XREADGROUP
+        // whose key holds no stream after the swap answers UNBLOCKED.
         for db in a == b ? [a] : [a, b] {
             for key in service.listWaits.blockedKeys(database: db) {
                 key.withUnsafeBytes { serveBlocked($0, database: db) }
+                if a != b && streamUnder(key, database: db) == nil {
+                    key.withUnsafeBytes { service.listWaits.streamKeySwappedAway($0, database: db) }
+                }
             }
         }
         return .proceed

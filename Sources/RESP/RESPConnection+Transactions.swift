@@ -10,7 +10,8 @@
 //
 // WATCH records, per key, whether it exists and its CAS unique (the engine gives an item a new one
 // on every store and modification, EXPIRE's included). EXEC aborts (a null array) when any
-// watched key's unique changed or the key appeared or disappeared (an expired key is gone). The
+// watched key's unique changed or the key appeared or disappeared (an expired key is gone, and an
+// expired item still linked that WATCH did not see was stored since: WatchedKey.changed). The
 // check and the queued commands run inside the command gate (CommandGate.swift), so no other Redis
 // client's command comes between them. WATCH needs CAS uniques; --redis-port refuses -C, and an
 // engine without them answers WATCH with an error rather than a check that cannot see changes.
@@ -37,11 +38,22 @@ struct ReadyKey: Hashable {
 /// A watched key as WATCH saw it.
 struct WatchedKey: Equatable {
     var exists: Bool
+    /// The live item's unique, or an expired item's still linked under the key (0: none).
     var cas: UInt64
 
-    init(_ info: ItemInfo?) {
-        exists = info != nil
-        cas = info?.cas ?? 0
+    init(_ seen: (info: ItemInfo?, expiredCAS: UInt64)) {
+        exists = seen.info != nil
+        cas = seen.info?.cas ?? seen.expiredCAS
+    }
+
+    /// redis's touched-or-expired check: the key appeared, disappeared or was stored again. An
+    /// expired item still linked that WATCH did not see was stored since (a key set with a TTL
+    /// that ran out before EXEC: redis's SET marked it); one WATCH saw expired and that is gone
+    /// now was only reclaimed, which redis does not mark.
+    func changed(to now: WatchedKey) -> Bool {
+        if exists != now.exists { return true }
+        if !now.exists && now.cas == 0 { return false }
+        return cas != now.cas
     }
 }
 
@@ -124,17 +136,17 @@ extension RESPConnection {
     /// A watched key was changed, created, deleted or expired since WATCH.
     private func watchedKeyChanged() -> Bool {
         for (key, was) in watched {
-            if WatchedKey(watchedInfo(key)) != was { return true }
+            if was.changed(to: WatchedKey(watchedInfo(key))) { return true }
         }
         return false
     }
 
     /// What a `watched` entry (database byte, then the key) names now, of any type (an expired
     /// key reads as gone and is left for its remover: no `expired` event from WATCH or EXEC).
-    private func watchedInfo(_ entry: [UInt8]) -> ItemInfo? {
+    private func watchedInfo(_ entry: [UInt8]) -> (info: ItemInfo?, expiredCAS: UInt64) {
         entry.withUnsafeBytes { bytes in
             let key = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
-            return engine.peek(key, hash: CacheEngine.hash(key), database: Int(bytes[0]))
+            return engine.peekWithExpired(key, hash: CacheEngine.hash(key), database: Int(bytes[0]))
         }
     }
 

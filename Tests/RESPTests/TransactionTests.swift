@@ -123,6 +123,37 @@ struct TransactionTests {
         #expect(c.send(["MULTI"], ["GET", "none"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*1\r\n_\r\n")
     }
 
+    @Test("WATCH and expiry as redis 7.0: a key stored with a TTL after WATCH and expired by EXEC aborts it (the store marked it); a key WATCH saw expired and nothing stored since does not")
+    func watchExpiredStore() throws {
+        var s = EngineSettings()
+        s.hashPowerInit = 12
+        s.memoryLimit = 16 * 1024 * 1024
+        let clock = ProcessClock(unixNow: 1_700_000_000)
+        let c = try Client(engine: try #require(CacheEngine(settings: s, clock: clock)))
+        let other = c.peer()
+        defer { other.connectionClosed() }
+        clock.setMilliseconds((UInt64(clock.processStarted) + UInt64(clock.current)) * 1000 + 100)
+        #expect(c.send(["WATCH", "k"]) == "+OK\r\n")
+        #expect(c.send(["SET", "k", "v", "PX", "50"], on: other) == "+OK\r\n")
+        clock.advanceMilliseconds(60)
+        #expect(c.send(["MULTI"], ["GET", "k"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*-1\r\n")
+        // Expired before WATCH and left so: EXEC runs (redis's watchedKey.expired).
+        #expect(c.send(["SET", "j", "v", "PX", "50"]) == "+OK\r\n")
+        clock.advanceMilliseconds(60)
+        #expect(c.send(["WATCH", "j"], ["MULTI"], ["GET", "j"], ["EXEC"]) == "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$-1\r\n")
+        // Expired before WATCH, stored and expired again since: aborted.
+        #expect(c.send(["SET", "e", "v", "PX", "50"]) == "+OK\r\n")
+        clock.advanceMilliseconds(60)
+        #expect(c.send(["WATCH", "e"]) == "+OK\r\n")
+        #expect(c.send(["SET", "e", "w", "PX", "50"], on: other) == "+OK\r\n")
+        clock.advanceMilliseconds(60)
+        #expect(c.send(["MULTI"], ["PING"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*-1\r\n")
+        // Live at WATCH, expired by EXEC: aborted.
+        #expect(c.send(["SET", "l", "v", "PX", "50"], ["WATCH", "l"]) == "+OK\r\n+OK\r\n")
+        clock.advanceMilliseconds(60)
+        #expect(c.send(["MULTI"], ["PING"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*-1\r\n")
+    }
+
     @Test("before AUTH: MULTI and WATCH answer NOAUTH, EXEC answers EXECABORT with NOAUTH as its reason (redis 7.0)")
     func beforeAuth() throws {
         var settings = RESPSettings()

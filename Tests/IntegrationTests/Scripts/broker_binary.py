@@ -3,7 +3,10 @@
 binary=True (libmemcached, as php-memcached's binary mode) enqueues and dequeues, and raw frames
 check what a client that is not a queue client meets: every request is answered, none hangs
 (an unknown opcode gets "Unknown command" and the connection stays usable; a malformed header
-gets its error and the close; bad magic the close).
+gets its error and the close; bad magic the close). Topics too: set/setq append, get/getq/getk/getkq
+read a group's next record (pipelined quiet forms, a set sent a byte at a time, the refusals'
+words, /open /abort /close, a parked /timeout= read answered by an append, by its time, and when
+its topic is deleted).
 
 Usage: broker_binary.py --port P. Exits non-zero on the first failed check."""
 import argparse
@@ -74,6 +77,100 @@ class Raw:
             return True
         except socket.timeout:
             return False
+
+
+def text_request(port, line):
+    """One text request on a connection of its own: its reply's first line."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    s.sendall(line)
+    got = b""
+    while b"\r\n" not in got:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    s.close()
+    return got.split(b"\r\n")[0]
+
+
+def topics(port, mc):
+    """Topics over the binary protocol: set/setq append, get/getq/getk/getkq read a group's next
+    record (flags as extras, offset as CAS), refusals as "Invalid arguments" with the text's words."""
+    check("log bt (one partition)", text_request(port, b"log bt\r\n"), b"OK")
+    check("log btc cleanup=compact", text_request(port, b"log btc cleanup=compact\r\n"), b"OK")
+    check("pylibmc binary set on a topic appends", (mc.set("bt", b"r0"), mc.set("bt/key=k1", b"r1")), (True, True))
+    check("pylibmc get reads the group's next record, one a get", [mc.get("bt/group=g") for _ in range(3)], [b"r0", b"r1", None])
+    check("get_multi (getkq + noop): each group from its own offset",
+          mc.get_multi(["bt/group=m1", "bt/group=m2", "bt/group=g"]), {"bt/group=m1": b"r0", "bt/group=m2": b"r0"})
+    ex = struct.pack(">II", 9, 0)
+    r = Raw(port)
+    r.send(request(0x0c, key=b"bt/group=raw", opaque=20))
+    op, status, opaque, cas, extras, key, value = r.response()
+    check("raw getk: flags as extras, the key, offset 0 as CAS, the value",
+          (op, status, opaque, cas, extras, key, value), (0x0c, 0, 20, 0, struct.pack(">I", 0), b"bt/group=raw", b"r0"))
+    # Quiet forms pipelined: setq appends silently, getq / getkq answer only a hit, noop closes.
+    r.send(request(0x11, key=b"bt", extras=ex, value=b"q2", opaque=21) + request(0x11, key=b"bt", extras=ex, value=b"q3", opaque=22)
+           + request(0x09, key=b"bt/group=quiet/partition=0", opaque=23) + request(0x0d, key=b"bt/group=none", opaque=24)
+           + request(0x09, key=b"bt/group=empty/timeout=0", opaque=25) + request(0x0a, opaque=26))
+    got = [r.response() for _ in range(4)]
+    check("setq x2, getq, getkq, getq, noop: four replies, the hits' and noop's",
+          [(g[0], g[1], g[2], g[3], g[6]) for g in got],
+          [(0x09, 0, 23, 0, b"r0"), (0x0d, 0, 24, 0, b"r0"), (0x09, 0, 25, 0, b"r0"), (0x0a, 0, 26, 0, b"")])
+    # A set whose frame comes a byte at a time is appended once, whole.
+    frame = request(0x01, key=b"bt/key=split", extras=ex, value=b"split-value", opaque=27)
+    for i in range(len(frame)):
+        r.send(frame[i:i + 1])
+        time.sleep(0.001)
+    check("a set sent a byte at a time -> OK", r.response()[:3], (0x01, 0, 27))
+    r.send(request(0x00, key=b"bt/group=g", opaque=28) + request(0x00, key=b"bt/group=g", opaque=29)
+           + request(0x00, key=b"bt/group=g", opaque=30))
+    got = [r.response() for _ in range(3)]
+    check("group g reads on: q2, q3 (flags 9, offsets 2, 3), then the split record",
+          [(g[3], g[4], g[6]) for g in got], [(2, struct.pack(">I", 9), b"q2"), (3, struct.pack(">I", 9), b"q3"), (4, ex[:4], b"split-value")])
+    # Refusals: "Invalid arguments" with the text reply's words; the connection stays usable.
+    refusals = [
+        (request(0x01, key=b"bt/partition=5", extras=ex, value=b"x", opaque=31), b"no such partition"),
+        (request(0x01, key=b"bt/group=g", extras=ex, value=b"x", opaque=32), b"bad topic key"),
+        (request(0x01, key=b"btc", extras=ex, value=b"x", opaque=33), b"compacted topic cannot accept a record without a key"),
+        (request(0x00, key=b"bt", opaque=34), b"a topic read needs /group=<name>"),
+        (request(0x00, key=b"bt/group=g/max=2", opaque=35), b"bad topic key"),
+        (request(0x00, key=b"bt/group=g/bogus", opaque=36), b"bad topic key"),
+        (request(0x00, key=b"bt/group=g/partition=3", opaque=37), b"no such partition"),
+    ]
+    r.send(b"".join(f for f, _ in refusals) + request(0x0a, opaque=38))
+    got = [r.response() for _ in range(len(refusals) + 1)]
+    check("refusals -> Invalid arguments (0x04) with the words, then noop -> OK",
+          [(g[1], g[2], g[6]) for g in got], [(0x04, struct.unpack(">I", f[12:16])[0], w) for f, w in refusals] + [(0, 38, b"")])
+    check("a keyed record on the compacted topic -> OK", mc.set("btc/key=a", b"c1"), True)
+    # /open hands a record out and keeps it; /abort puts it back; /close confirms.
+    check("/open, /abort, /open again: the same record", (mc.get("bt/group=o/open"), mc.get("bt/group=o/abort/open")), (b"r0", b"r0"))
+    check("/close/open confirms it and opens the next", mc.get("bt/group=o/close/open"), b"r1")
+    # A parked read (/timeout=) is answered by an append, or "Not found" at its time.
+    # (read raw: flags 9 carry pylibmc's compressed bit)
+    r.send(request(0x00, key=b"bt/group=late", opaque=39))
+    while r.response()[1] == 0:
+        r.send(request(0x00, key=b"bt/group=late", opaque=39))
+    r.send(request(0x00, key=b"bt/group=late/timeout=3000", opaque=40))
+    time.sleep(0.2)
+    check("a parked binary topic read waits, then an append answers it", mc.set("bt", b"late"), True)
+    op, status, opaque, cas, _, _, value = r.response()
+    check("...with the appended record", (op, status, opaque, value), (0x00, 0, 40, b"late"))
+    t0 = time.monotonic()
+    r.send(request(0x00, key=b"bt/group=late/timeout=300", opaque=41))
+    check("a parked read with nothing to read -> Not found after its time",
+          (r.response()[:3], time.monotonic() - t0 >= 0.25), ((0x00, 0x01, 41), True))
+    r.send(request(0x00, key=b"bt/group=late/timeout=400", opaque=42))
+    time.sleep(0.1)
+    check("the topic deleted under a parked binary read", text_request(port, b"delete bt\r\n"), b"DELETED")
+    check("...the read is answered Not found", r.response()[:3], (0x00, 0x01, 42))
+    r.send(request(0x0a, opaque=43))
+    check("...and the connection serves on", r.response()[:3], (0x0a, 0, 43))
+    # A binary delete of a topic's name deletes the topic, as text `delete` does.
+    check("log bt2", text_request(port, b"log bt2\r\n"), b"OK")
+    r.send(request(0x04, key=b"bt2", opaque=44) + request(0x04, key=b"bt2", opaque=45))
+    check("binary delete of a topic -> OK, again -> Not found", (r.response()[:3], r.response()[:3]), ((0x04, 0, 44), (0x04, 0x01, 45)))
+    check("...the topic is gone for text too", text_request(port, b"delete bt2\r\n"), b"NOT_FOUND")
+    r.close()
 
 
 def main():
@@ -158,6 +255,8 @@ def main():
     r.send(request(0x00, key=b"waitq/t=200", opaque=11))
     check("a blocking read that times out -> Not found (0x01)", r.response()[:3], (0x00, 0x01, 11))
     r.close()
+
+    topics(port, mc)
 
     print(f"ALL {rawconn.CHECKS} BROKER BINARY CHECKS PASSED")
     return 0

@@ -16,8 +16,8 @@ LASTID, a deleted entry dropped), XAUTOCLAIM (COUNT, JUSTID, the cursor, deleted
 GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS, XINFO STREAM (plain
 and FULL with COUNT, RESP2 and RESP3, its errors); COMMAND GETKEYS of XREAD/XREADGROUP; blocked
 reads woken by RENAME, COPY, MOVE, SWAPDB (and NOGROUP when the new stream lacks the group); a
-blocked XREADGROUP answered UNBLOCKED when its key is deleted, overwritten, expired, renamed or moved
-away.
+blocked XREADGROUP answered UNBLOCKED when its key is deleted, overwritten, expired, renamed, moved
+or swapped away.
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
@@ -268,6 +268,19 @@ def main():
     woken("swapdb wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", w6, "$"), mb("SWAPDB", 0, 1))
     c = Conn(args.port)
     c.send(mb("SWAPDB", 0, 1))
+    c.reply()
+    c.sock.close()
+    # A SWAPDB that takes the stream away from under a blocked XREADGROUP: UNBLOCKED (redis 7.0's
+    # scanDatabaseForDeletedStreams; it hung with BLOCK 0), then swapped back and deleted.
+    swapped = k("gone-swap")
+    c = Conn(args.port)
+    c.send(mb("XGROUP", "CREATE", swapped, "g", "$", "MKSTREAM"))
+    c.reply()
+    c.sock.close()
+    woken("swapdb away unblocks", mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 0, "STREAMS", swapped, ">"), mb("SWAPDB", 0, 1))
+    c = Conn(args.port)
+    c.send(mb("SWAPDB", 0, 1) + mb("DEL", swapped))
+    c.reply()
     c.reply()
     c.sock.close()
     woken("list not", mb("XREAD", "BLOCK", 300, "STREAMS", k("wl"), "$"), mb("RPUSH", k("wl"), "x"))
