@@ -4,7 +4,8 @@ the servers a script starts itself (start_server: --broker-port, --data-dir, --f
 such a script (main_with_servers), reading replies (a queue's VALUE reply, a topic's records with
 their offsets, a `stats` group as a dict), waiting for a port or a condition, and pymemcache's
 import. broker_pymemcache.py, broker_binary.py, broker_crash.py, broker_logs.py,
-broker_log_groups.py, broker_log_compaction.py and broker_logs_crash.py import it (from their own
+broker_log_groups.py, broker_log_compaction.py, broker_logs_crash.py, broker_log_sessions.py,
+broker_log_larger_than_memory.py and broker_log_compaction_crash.py import it (from their own
 directory: python puts a script's directory first on sys.path), so that a change to how replies
 are read or servers are run reaches them all.
 """
@@ -263,3 +264,27 @@ def all_records(c, key, check_key=False):
         if not got:
             return out
         out += got
+
+
+# A `get` reply's VALUE line: key, flags, bytes, then whatever a topic's read adds.
+GET_VALUE_RE = re.compile(rb"VALUE (\S+) (\d+) (\d+)(?: \S+)*")
+
+
+def values(c, key, timeout=rawconn.IO_TIMEOUT):
+    """One `get` of `key` (a topic read: group, consumer, open, max, timeout in the key): the
+    values it answered with, in order (END alone: [])."""
+    c.send(b"get " + key + b"\r\n")
+    out = []
+    while True:
+        line = c.read_line(timeout)
+        if line == b"END\r\n":
+            return out
+        m = GET_VALUE_RE.fullmatch(line[:-2]) if line.endswith(b"\r\n") else None
+        if not m:
+            fail("a VALUE line for %r" % key, b"VALUE <key> <flags> <bytes>...\\r\\n or END\\r\\n",
+                 line + c._more())
+        n = int(m.group(3))
+        blk = c.read_exact(n + 2, timeout)
+        if len(blk) != n + 2 or not blk.endswith(b"\r\n"):
+            fail("the data block of %r" % key, b"<%d bytes>\\r\\n" % n, blk + c._more())
+        out.append(blk[:-2])

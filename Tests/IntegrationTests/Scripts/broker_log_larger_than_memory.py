@@ -19,85 +19,23 @@ Prints the facts as JSON on its last line and `LOG LARGER THAN MEMORY CHECKS PAS
 
 import argparse
 import json
-import socket
 import sys
 import threading
 import time
 
-# ---- helpers (self-contained: a raw broker connection, stats, produce, read) ----
+import rawconn
+from broker_common import stats, stats_logs, values
+from rawconn import Conn
 
+# Longer than rawconn's 5 s: a produce batch may wait for the log's memory under load.
 IO_TIMEOUT = 20.0
 
 
-class BrokerConn:
-    """A raw connection to the broker port with a buffered line / exact reader."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.pos = 0
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self):
-        if self.pos > (1 << 20):
-            del self.buf[:self.pos]
-            self.pos = 0
-        d = self.sock.recv(1 << 20)
-        if not d:
-            raise EOFError("server closed the connection")
-        self.buf += d
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n", self.pos)
-            if i >= 0:
-                out = bytes(self.buf[self.pos:i + 2])
-                self.pos = i + 2
-                return out
-            self._fill()
-
-    def exact(self, n):
-        while len(self.buf) - self.pos < n:
-            self._fill()
-        out = bytes(self.buf[self.pos:self.pos + n])
-        self.pos += n
-        return out
-
-
-def stats_logs(c):
-    """`stats logs` as a dict of name -> value (text)."""
-    c.send(b"stats logs\r\n")
-    out = {}
-    while True:
-        l = c.line()
-        if l == b"END\r\n":
-            return out
-        parts = l.decode().split()
-        out[parts[1]] = parts[2]
-
-
-def produce(c, topic, values):
+def produce(c, topic, vals):
     """One `produce` batch; returns the reply line."""
-    block = b"".join(b"%d\r\n%s\r\n" % (len(v), v) for v in values)
-    c.send(b"produce %s 0 %d %d\r\n%s\r\n" % (topic, len(values), len(block), block))
-    return c.line()
-
-
-def read_records(c, key):
-    """One `get` of `key`: the values it answered with (END alone: none)."""
-    c.send(b"get %s\r\n" % key)
-    out = []
-    while True:
-        l = c.line()
-        if l == b"END\r\n":
-            return out
-        if not l.startswith(b"VALUE "):
-            raise ValueError("unexpected reply line %r" % l)
-        n = int(l.split()[3])
-        out.append(c.exact(n + 2)[:-2])
+    block = b"".join(b"%d\r\n%s\r\n" % (len(v), v) for v in vals)
+    c.send(b"produce %s 0 %d %d\r\n%s\r\n" % (topic, len(vals), len(block), block))
+    return c.read_line(IO_TIMEOUT)
 
 
 def value(i):
@@ -112,11 +50,13 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--memory-mb", type=int, required=True)
     args = ap.parse_args()
+    rawconn.ADDRESS = ("127.0.0.1", args.port)
+    rawconn.IO_TIMEOUT = IO_TIMEOUT  # a connection's socket timeout and a `stats` reply's deadline
     limit = args.memory_mb << 20
     topic = b"big"
-    admin = BrokerConn(args.port)
+    admin = Conn()
     admin.send(b"log big segment_bytes=1048576 retention_ms=-1\r\n")
-    facts = {"declared": admin.line().decode()}
+    facts = {"declared": admin.read_line(IO_TIMEOUT).decode()}
 
     state = {"produced": 0, "refused": [], "bad_offsets": 0, "done": False, "max_memory": 0,
              "samples": 0, "refused_stat": 0, "error": None}
@@ -124,7 +64,7 @@ def main():
 
     def producer():
         try:
-            c = BrokerConn(args.port)
+            c = Conn()
             n = 0
             while True:
                 # A record takes 120 bytes in a batch (its 20-byte header and 100 bytes).
@@ -150,9 +90,9 @@ def main():
 
     def monitor():
         try:
-            c = BrokerConn(args.port)
+            c = Conn()
             while not state.get("stop_monitor"):
-                st = stats_logs(c)
+                st = stats(c, b"logs", quiet=True)  # a dead server: an exception, a fact
                 with lock:
                     state["max_memory"] = max(state["max_memory"], int(st["log_memory_bytes"]))
                     state["refused_stat"] = int(st["log_appends_refused"])
@@ -161,8 +101,8 @@ def main():
         except Exception as e:
             state["error"] = "monitor: %r" % e
 
-    p = threading.Thread(target=producer)
-    m = threading.Thread(target=monitor)
+    p = threading.Thread(target=producer, daemon=True)
+    m = threading.Thread(target=monitor, daemon=True)
     m.start()
     p.start()
     # The group starts once the log is twice the memory: its first records are only on disk.
@@ -170,12 +110,12 @@ def main():
     while state["produced"] * 120 < 2 * limit and not state["done"] and time.monotonic() < deadline:
         time.sleep(0.01)
     facts["produced_when_reading_began"] = state["produced"]
-    reader = BrokerConn(args.port)
+    reader = Conn()
     got = 0
     out_of_order = 0
     first_bad = None
     while time.monotonic() < deadline:
-        vals = read_records(reader, b"big/group=fresh/max=1000/timeout=500")
+        vals = values(reader, b"big/group=fresh/max=1000/timeout=500", IO_TIMEOUT)
         for v in vals:
             want = value(got)
             if v != want:
