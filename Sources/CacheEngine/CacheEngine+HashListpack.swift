@@ -88,12 +88,17 @@ extension CacheEngine {
         guard d.head != 0 else { return false }
         let n = node(d.head)
         guard let pair = packedFind(n, field) else { return false }
+        packedCut(&d, n, pair)
+        return true
+    }
+
+    /// Closes the listpack over `pair` (found in `n`, the listpack's node) and counts it gone.
+    func packedCut(_ d: inout HashDescriptor, _ n: Item, _ pair: PackedPair) {
         memmove(n.value + pair.offset, n.value + pair.end, n.nodeUsed - pair.end)
         n.nodeUsed -= pair.end - pair.offset
         n.nodeCount -= 1
         d.count -= 1
         d.bytes -= pair.fieldCount + pair.valueCount
-        return true
     }
 
     /// The listpack's pairs in order until `visit` returns false.

@@ -178,11 +178,7 @@ extension CacheEngine {
             packedVisit(d) { pair, _ in
                 if k > 0 { k -= 1; return true }
                 visit(packedBytes(n, pair.field, pair.fieldCount))
-                memmove(n.value + pair.offset, n.value + pair.end, n.nodeUsed - pair.end)
-                n.nodeUsed -= pair.end - pair.offset
-                n.nodeCount -= 1
-                d.count -= 1
-                d.bytes -= pair.fieldCount + pair.valueCount
+                packedCut(&d, n, pair)
                 return false
             }
             return

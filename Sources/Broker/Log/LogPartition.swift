@@ -132,16 +132,7 @@ public final class LogPartition: @unchecked Sendable {
             write(active, offset, ts)
             memory.memoryBytes.wrappingAdd(active.memory.count - before, ordering: .relaxed)
             active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: count, maxTimestamp: ts), at: position)
-            // Every parked reader reads again (each may be of another group): claimed here, woken
-            // after the lock. No array is made while nobody waits.
-            if waiters.hasArmed {
-                var wake: [ConnectionWaker] = []
-                while let (w, _) = waiters.claimFirst() {
-                    w.deliver(())
-                    wake.append(w.waker)
-                }
-                toWake = wake
-            }
+            toWake = lockedClaimReaders()
             return .appended(offset: offset)
         }
         if let toWake { for w in toWake { w.wake() } }
@@ -464,5 +455,20 @@ public final class LogPartition: @unchecked Sendable {
     func writeActiveIndexes() {
         let s = lock.withLock { segments[segments.count - 1] }
         if s.created { s.writeIndexes() }
+    }
+}
+
+extension LogPartition {
+    /// Every parked reader, claimed after an append (each may be of another group and reads
+    /// again), to be woken after the lock; nil, and no array made, while nobody waits. The
+    /// partition's lock held.
+    func lockedClaimReaders() -> [ConnectionWaker]? {
+        guard waiters.hasArmed else { return nil }
+        var wake: [ConnectionWaker] = []
+        while let (w, _) = waiters.claimFirst() {
+            w.deliver(())
+            wake.append(w.waker)
+        }
+        return wake
     }
 }

@@ -170,3 +170,16 @@ class Transcript:
         for line in self.lines:
             print(line)
         print(marker)
+
+
+def broker_request(sock, request, end=b"END\r\n"):
+    """The broker port's reply to `request` on a plain socket, read until it ends with `end` (the
+    scripts that drive both the Redis and the broker port)."""
+    sock.sendall(request)
+    data = b""
+    while not data.endswith(end):
+        d = sock.recv(1 << 16)
+        if not d:
+            break
+        data += d
+    return data

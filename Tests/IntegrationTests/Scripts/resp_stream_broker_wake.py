@@ -11,18 +11,7 @@ import json
 import socket
 import time
 
-from resp_common import Conn, mb, parse
-
-
-def broker(sock, request, end=b"\r\n"):
-    sock.sendall(request)
-    data = b""
-    while not data.endswith(end):
-        d = sock.recv(1 << 16)
-        if not d:
-            break
-        data += d
-    return data
+from resp_common import Conn, broker_request, mb, parse
 
 
 def blocked_read(redis_port, request, wake):
@@ -45,20 +34,20 @@ def main():
     args = ap.parse_args()
     b = socket.create_connection(("127.0.0.1", args.broker_port))
     facts = {}
-    facts["declared"] = broker(b, b"log bw_t\r\n").decode()
+    facts["declared"] = broker_request(b, b"log bw_t\r\n", end=b"\r\n").decode()
     r = Conn(args.redis_port)
     r.command("XLEN", "bw_t")  # adopts the topic
 
     # XREAD BLOCK on the adopted topic, woken by a broker-port set (5 s timeout).
     waited, got = blocked_read(args.redis_port, mb("XREAD", "BLOCK", 5000, "STREAMS", "bw_t", "$"),
-                               lambda: facts.__setitem__("set_reply", broker(b, b"set bw_t 0 0 5\r\nhello\r\n").decode()))
+                               lambda: facts.__setitem__("set_reply", broker_request(b, b"set bw_t 0 0 5\r\nhello\r\n", end=b"\r\n").decode()))
     facts["xread_waited_under_2s"] = waited < 2.0
     facts["xread_fields"] = [f.decode() for f in got[0][1][0][1]] if got else None
 
     # XREADGROUP BLOCK, woken by a keyed set.
     r.command("XGROUP", "CREATE", "bw_t", "g", "$")
     waited, got = blocked_read(args.redis_port, mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 5000, "STREAMS", "bw_t", ">"),
-                               lambda: broker(b, b"set bw_t/key=k1 0 0 2\r\nv2\r\n"))
+                               lambda: broker_request(b, b"set bw_t/key=k1 0 0 2\r\nv2\r\n", end=b"\r\n"))
     facts["xreadgroup_waited_under_2s"] = waited < 2.0
     facts["xreadgroup_fields"] = [f.decode() for f in got[0][1][0][1]] if got else None
 

@@ -15,18 +15,7 @@ import json
 import socket
 import struct
 
-from resp_common import Conn, mb, parse
-
-
-def broker_lines(sock, request, end=b"END\r\n"):
-    sock.sendall(request)
-    data = b""
-    while not data.endswith(end):
-        d = sock.recv(1 << 16)
-        if not d:
-            break
-        data += d
-    return data
+from resp_common import Conn, broker_request, mb, parse
 
 
 def main():
@@ -40,8 +29,8 @@ def main():
     r.command("XADD", "xi_other", "*", "f", "v")
     r.command("SELECT", 0)
     b = socket.create_connection(("127.0.0.1", args.broker_port))
-    stats = broker_lines(b, b"stats logs\r\n")
-    got = broker_lines(b, b"get xi_s/group=g/max=10\r\n")
+    stats = broker_request(b, b"stats logs\r\n")
+    got = broker_request(b, b"get xi_s/group=g/max=10\r\n")
     records = []
     rest = got
     while rest.startswith(b"VALUE "):
@@ -51,30 +40,30 @@ def main():
         records.append((flags, rest[:n]))
         rest = rest[n + 2:]
     expected = [b"*4\r\n$5\r\nfield\r\n$6\r\nvalue%d\r\n$1\r\nn\r\n$1\r\n%d\r\n" % (i, i) for i in range(3)]
-    again = broker_lines(b, b"get xi_s/group=g/max=10\r\n")
+    again = broker_request(b, b"get xi_s/group=g/max=10\r\n")
     # The broker port cannot delete a stream's topic under it: the key's DEL does.
-    refused = broker_lines(b, b"delete xi_s\r\n", end=b"\r\n")
+    refused = broker_request(b, b"delete xi_s\r\n", end=b"\r\n")
     still = int(r.command("XLEN", "xi_s")[1:-2])
     r.command("DEL", "xi_s")
-    after = broker_lines(b, b"stats logs\r\n")
+    after = broker_request(b, b"stats logs\r\n")
     # The other way round: a topic declared on the broker port.
-    broker_lines(b, b"log xi_t\r\n", end=b"OK\r\n")
-    broker_lines(b, b"set xi_t 0 0 5\r\nhello\r\nset xi_t/key=k1 0 0 3\r\nabc\r\n", end=b"STORED\r\nSTORED\r\n")
+    broker_request(b, b"log xi_t\r\n", end=b"OK\r\n")
+    broker_request(b, b"set xi_t 0 0 5\r\nhello\r\nset xi_t/key=k1 0 0 3\r\nabc\r\n", end=b"STORED\r\nSTORED\r\n")
     xlen = int(r.command("XLEN", "xi_t")[1:-2])
     xtype = r.command("TYPE", "xi_t")
     rng = parse(r.command("XRANGE", "xi_t", "-", "+"))
     ids_in_order = [e[0] for e in rng] == sorted((e[0] for e in rng), key=lambda i: tuple(int(x) for x in i.split(b"-")))
     fields = [e[1] for e in rng]
     added = parse(r.command("XADD", "xi_t", "*", "f", "v"))
-    broker_lines(b, b"set xi_t 0 0 5\r\nworld\r\n", end=b"STORED\r\n")
+    broker_request(b, b"set xi_t 0 0 5\r\nworld\r\n", end=b"STORED\r\n")
     rng2 = parse(r.command("XRANGE", "xi_t", "-", "+"))
     r.command("XGROUP", "CREATE", "xi_t", "g", "0")
     grp = parse(r.command("XREADGROUP", "GROUP", "g", "c", "STREAMS", "xi_t", ">"))
-    topic_read = broker_lines(b, b"get xi_t/group=bg/max=10\r\n")
-    adopted_refused = broker_lines(b, b"delete xi_t\r\n", end=b"\r\n")
+    topic_read = broker_request(b, b"get xi_t/group=bg/max=10\r\n")
+    adopted_refused = broker_request(b, b"delete xi_t\r\n", end=b"\r\n")
     r.command("DEL", "xi_t")
-    stats_after = broker_lines(b, b"stats logs\r\n")
-    adopted_freed = broker_lines(b, b"delete xi_t\r\n", end=b"\r\n")
+    stats_after = broker_request(b, b"stats logs\r\n")
+    adopted_freed = broker_request(b, b"delete xi_t\r\n", end=b"\r\n")
     facts = {
         "topic_stream_len": xlen,
         "topic_stream_type": xtype.decode().strip(),

@@ -88,14 +88,7 @@ extension LogPartition {
                     valueLength: valueLength, writeValue: writeValue) {
                 case .appended(let offset):
                     extended = offset
-                    if waiters.hasArmed {
-                        var wake: [ConnectionWaker] = []
-                        while let (w, _) = waiters.claimFirst() {
-                            w.deliver(())
-                            wake.append(w.waker)
-                        }
-                        toWake = wake
-                    }
+                    toWake = lockedClaimReaders()
                 case .outOfMemory:
                     refused = true
                 case .closed:
