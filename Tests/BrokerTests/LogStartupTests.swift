@@ -309,14 +309,3 @@ private func files(_ dir: String) -> [String] {
     return out.sorted()
 }
 
-private func readFile(_ path: String) -> [UInt8] {
-    guard let data = FileIO.readAll(path) else { return [] }
-    defer { data.deallocate() }
-    return Array(data)
-}
-
-private func writeFile(_ path: String, _ bytes: [UInt8], create: Bool = false) {
-    let fd = open(path, create ? O_WRONLY | O_TRUNC | O_CREAT : O_WRONLY | O_TRUNC, 0o644)
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-}

@@ -510,20 +510,6 @@ private func le32(_ b: [UInt8], _ at: Int) -> UInt32 {
     UInt32(b[at]) | UInt32(b[at + 1]) << 8 | UInt32(b[at + 2]) << 16 | UInt32(b[at + 3]) << 24
 }
 
-private func readFile(_ path: String) -> [UInt8] {
-    guard let data = FileIO.readAll(path) else { return [] }
-    defer { data.deallocate() }
-    return Array(data)
-}
-
-private func writeFile(_ path: String, _ bytes: [UInt8], create: Bool = false) {
-    let fd = open(path, create ? O_WRONLY | O_TRUNC | O_CREAT : O_WRONLY | O_TRUNC, 0o644)
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-}
-
-private func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
 /// Removes a directory and everything under it.
 func removeTree(_ path: String) {
     if let d = opendir(path) {

@@ -281,20 +281,6 @@ private func frameOffsets(_ path: String) -> [Int] {
     return offsets
 }
 
-private func readFile(_ path: String) -> [UInt8] {
-    guard let data = FileIO.readAll(path) else { return [] }
-    defer { data.deallocate() }
-    return Array(data)
-}
-
-private func writeFile(_ path: String, _ bytes: [UInt8]) {
-    let fd = open(path, O_WRONLY | O_TRUNC)
-    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-}
-
-private func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
 private func inode(_ path: String) -> UInt64 {
     var st = stat()
     return stat(path, &st) == 0 ? UInt64(st.st_ino) : 0
