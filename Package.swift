@@ -42,7 +42,7 @@ let package = Package(
                            "CLibevent", .product(name: "Logging", package: "swift-log")],
             swiftSettings: serverSettings
         ),
-        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source, a seeded generator, expectBytes.
+        // What the test targets below share (Tests/TestSupport): a handler's reply read out of its OutputBuffer, a scratch directory, a waiters' source, a seeded generator, expectBytes, the tests' hang guard.
         .target(name: "TestSupport", dependencies: ["Platform"], path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Platform", "TestSupport"]),
@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Broker", "CacheEngine", "Platform", "TestSupport"]),
         .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform", "TestSupport"]),
         // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
-        .testTarget(name: "IntegrationTests", dependencies: ["swiftcached"], exclude: ["Scripts"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["swiftcached", "TestSupport"], exclude: ["Scripts"]),
 
         // Load-test harness: the testable core (no Foundation) and the `swiftcached-loadtest` CLI.
         .target(name: "CLoadTestShims", path: "Tools/CLoadTestShims"),

@@ -126,7 +126,7 @@ enum ReferenceTopic {
 
     /// Bind and unbind in random order: routing follows the bindings left, and unbinding
     /// everything gives every node back.
-    @Test(.timeLimit(.minutes(1))) func unbindingKeepsRoutingAndGivesNodesBack() {
+    @Test(.hangGuard) func unbindingKeepsRoutingAndGivesNodesBack() {
         var rng = SplitMix64(seed: 7)
         var ex = Exchange(name: "t", kind: .topic)
         var live: [Binding] = []

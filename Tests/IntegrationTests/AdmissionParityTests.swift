@@ -8,11 +8,12 @@
 // per -c).
 import Foundation
 import Testing
+import TestSupport
 
 /// memcached, when installed.
 private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
 
-@Suite("-c admission as memcached 1.6.18's", .serialized, .timeLimit(.minutes(3)))
+@Suite("-c admission as memcached 1.6.18's", .serialized, .hangGuard)
 struct AdmissionParityTests {
     /// Clients a server admits before refusing one, the refusal's words, and rejected_connections.
     private func admission(_ args: [String], binary: String? = nil) async throws -> (admitted: Int, refusal: String, rejected: String?) {

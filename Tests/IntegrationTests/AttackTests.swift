@@ -5,6 +5,7 @@
 // arguments here; the figures they were set from are in the commit that added them.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("attacks", .serialized)
 struct AttackTests {
@@ -46,7 +47,7 @@ struct AttackTests {
     }
 
     @Test("slowloris: 500 connections trickling a byte every 300 ms; a victim's p99 stays under max(10x its baseline, 50 ms); curr_connections counts them",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func slowloris() async throws {
         try await withServer(["-c", "1024", "-t", "2"]) { server in
             try await attack("slowloris", server, ["--conns", "500", "--interval", "0.3", "--seconds", "3",
@@ -55,7 +56,7 @@ struct AttackTests {
     }
 
     @Test("5,000 idle connections on each of the cache, broker and Redis ports (15,000 at once): under 4 KB of RSS each, every port still answers",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func idleConnections() async throws {
         try await withEveryPort(["-c", "15500", "-t", "2"]) { server, broker, redis in
             try await attack("idle", server, ["--broker-port", String(broker), "--redis-port", String(redis),
@@ -64,7 +65,7 @@ struct AttackTests {
     }
 
     @Test("clients that never read, on every port (pipelined gets, 59,999-key multi-gets, broker peeks, Redis GETs and 50,000-key MGETs): RSS bounded, the stall counted, others served",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func neverReading() async throws {
         try await withEveryPort(["-t", "2"]) { server, broker, redis in
             try await attack("noread", server, ["--broker-port", String(broker), "--redis-port", String(redis),
@@ -73,7 +74,7 @@ struct AttackTests {
     }
 
     @Test("churn: 20,000 connect/send/close cycles from 4 threads; no descriptor leaked, curr_connections back, total_connections counts them",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func churn() async throws {
         try await withServer(["-t", "2"]) { server in
             try await attack("churn", server, ["--cycles", "20000", "--threads", "4", "--rate", "4000", "--seconds", "40"])
@@ -81,7 +82,7 @@ struct AttackTests {
     }
 
     @Test("100 journals damaged at random offsets (seeded, the seed printed), 4 restarts: every untouched acknowledged message delivered, damage copied and counted",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func corruptedJournals() async throws {
         let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-attack-journal")
         defer { try? FileManager.default.removeItem(at: dir) }

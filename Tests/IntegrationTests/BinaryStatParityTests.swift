@@ -5,6 +5,7 @@
 // memcached's; swiftcached's own lines only after memcached's, from the documented lists.
 import Foundation
 import Testing
+import TestSupport
 @testable import swiftcached
 
 private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
@@ -77,7 +78,7 @@ extension RawConnection {
 }
 
 @Suite("binary STAT groups as memcached 1.6.18's", .serialized, .enabled(if: memcachedBinary != nil, "memcached is not installed"),
-       .timeLimit(.minutes(1)))
+       .hangGuard)
 struct BinaryStatParityTests {
     /// Per-class names with the class number taken out ("items:1:number" → "items:N:number").
     static func shape(_ name: String) -> String {

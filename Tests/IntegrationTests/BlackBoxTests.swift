@@ -13,6 +13,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached black-box")
 struct BlackBoxTests {
@@ -27,7 +28,7 @@ struct BlackBoxTests {
         #expect(server.isRunning, "swiftcached died during \(what); server log:\n\(server.log)")
     }
 
-    @Test("memccapable -a: all 27 ASCII protocol tests pass", .timeLimit(.minutes(3)))
+    @Test("memccapable -a: all 27 ASCII protocol tests pass", .hangGuard)
     func memccapableASCII() async throws {
         guard let tool = IntegrationPaths.findExecutable("memccapable") else {
             throw IntegrationSetupError(
@@ -48,7 +49,7 @@ struct BlackBoxTests {
         }
     }
 
-    @Test("memccapable -b: all 27 binary protocol tests pass", .timeLimit(.minutes(3)))
+    @Test("memccapable -b: all 27 binary protocol tests pass", .hangGuard)
     func memccapableBinary() async throws {
         guard let tool = IntegrationPaths.findExecutable("memccapable") else {
             throw IntegrationSetupError(
@@ -67,7 +68,7 @@ struct BlackBoxTests {
         }
     }
 
-    @Test("pymemcache round trips", .timeLimit(.minutes(2)))
+    @Test("pymemcache round trips", .hangGuard)
     func pymemcacheRoundtrip() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
         let script = try IntegrationPaths.script("pymemcache_roundtrip.py")
@@ -81,7 +82,7 @@ struct BlackBoxTests {
     }
 
     @Test("values up to 3 MB, whole or in pieces, text, meta and binary, read straight into items",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func largeValues() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("large_values.py")
@@ -94,7 +95,7 @@ struct BlackBoxTests {
         }
     }
 
-    @Test("exact protocol replies for edge cases", .timeLimit(.minutes(2)))
+    @Test("exact protocol replies for edge cases", .hangGuard)
     func protocolEdges() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("protocol_edges.py")
@@ -108,7 +109,7 @@ struct BlackBoxTests {
     }
 
     @Test("UDP (-U): frame headers, replies split into 1400-byte datagrams, multi-datagram requests refused",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func udpRoundTrips() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("udp_roundtrip.py")
@@ -122,7 +123,7 @@ struct BlackBoxTests {
         }
     }
 
-    @Test("pylibmc (C libmemcached) round trips", .timeLimit(.minutes(2)))
+    @Test("pylibmc (C libmemcached) round trips", .hangGuard)
     func pylibmcRoundTrips() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pylibmc"])
         let script = try IntegrationPaths.script("pylibmc_roundtrip.py")
@@ -135,7 +136,7 @@ struct BlackBoxTests {
         }
     }
 
-    @Test("meta protocol (mg ms md ma me mn) answers as memcached 1.6.18", .timeLimit(.minutes(2)))
+    @Test("meta protocol (mg ms md ma me mn) answers as memcached 1.6.18", .hangGuard)
     func metaProtocol() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("meta_protocol.py")
@@ -148,7 +149,7 @@ struct BlackBoxTests {
         }
     }
 
-    @Test("eviction under -m 8 keeps serving and bounds RSS", .timeLimit(.minutes(3)))
+    @Test("eviction under -m 8 keeps serving and bounds RSS", .hangGuard)
     func eviction() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("eviction.py")
@@ -166,7 +167,7 @@ struct BlackBoxTests {
         }
     }
 
-    @Test("50 concurrent connections: no corrupted or malformed replies", .timeLimit(.minutes(3)))
+    @Test("50 concurrent connections: no corrupted or malformed replies", .hangGuard)
     func concurrentStress() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("stress.py")

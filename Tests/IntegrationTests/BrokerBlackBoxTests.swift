@@ -27,6 +27,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached broker black-box")
 struct BrokerBlackBoxTests {
@@ -41,7 +42,7 @@ struct BrokerBlackBoxTests {
         try await withSecondListener("--broker-port", extraArguments, body)
     }
 
-    @Test("broker verbs through pymemcache and raw sockets", .timeLimit(.minutes(2)))
+    @Test("broker verbs through pymemcache and raw sockets", .hangGuard)
     func brokerPymemcache() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
         let script = try IntegrationPaths.script("broker_pymemcache.py")
@@ -54,7 +55,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("broker port in the binary protocol: pylibmc binary=True enqueues and dequeues; unknown opcodes and malformed headers are answered, never left hanging",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func brokerBinaryProtocol() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pylibmc"])
         let script = try IntegrationPaths.script("broker_binary.py")
@@ -67,7 +68,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("broker --prefetch=3 --visibility-timeout=800: several open reads, reads timing out",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func brokerPrefetchVisibility() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
         let script = try IntegrationPaths.script("broker_pymemcache.py")
@@ -81,7 +82,7 @@ struct BrokerBlackBoxTests {
         }
     }
 
-    @Test("broker journals survive SIGKILL mid-run (--fsync=always)", .timeLimit(.minutes(2)))
+    @Test("broker journals survive SIGKILL mid-run (--fsync=always)", .hangGuard)
     func brokerCrash() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("broker_crash.py")
@@ -103,7 +104,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("topics through pymemcache: producer, two groups, replay by seek, and a restart with --data-dir keeps records and committed offsets",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func brokerLogs() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
         let script = try IntegrationPaths.script("broker_logs.py")
@@ -123,7 +124,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("log compaction through pymemcache: keyless records refused, newest per key kept, gaps read across, tombstones expire, a restart with --data-dir reads the same",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func brokerLogCompaction() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
         let script = try IntegrationPaths.script("broker_log_compaction.py")
@@ -144,7 +145,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("a topic survives SIGKILL under a pipelined producer (--fsync=always): every acknowledged record, in order, offsets dense",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func brokerLogsCrash() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("broker_logs_crash.py")
@@ -162,7 +163,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("a topic three times larger than --broker-memory (--data-dir) is read from offset 0 by a new group while a producer appends: every record in order, no append refused, log memory within the bound",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func brokerLogLargerThanMemory() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("broker_log_larger_than_memory.py")
@@ -187,7 +188,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("kill -9 during log compaction (cleanup=compact, --data-dir, --fsync=always), six rounds: after each restart every key's newest acknowledged record is there, offsets rise with none twice, no temporary or orphaned index file is left",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func brokerLogCompactionCrash() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("broker_log_compaction_crash.py")
@@ -205,7 +206,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("group members on the broker port: session_timeout_ms declared on the topic, any request is a heartbeat, a silent member leaves; a rebalance revokes the open reads of the partitions a member loses",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func brokerLogSessions() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("broker_log_sessions.py")
@@ -218,7 +219,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("topic groups: produce batches, range assignment and rebalance on disconnect, reliable reads (open/close/abort, disconnect, visibility timeout), committed offsets across kill -9 (--fsync=always)",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func brokerLogGroups() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
         let script = try IntegrationPaths.script("broker_log_groups.py")
@@ -236,7 +237,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("--fsync=always: 4,000 pipelined sets, to a topic and to a queue, are acknowledged in far fewer fsyncs than one per -R (20) requests",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func groupCommitCoversThePipeline() async throws {
         let fm = FileManager.default
         let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-group-commit")
@@ -304,7 +305,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("a journal with a damaged record in the middle: after a restart every other message is read back, the damaged bytes are kept and counted",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func corruptJournalRecovers() async throws {
         let fm = FileManager.default
         let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-corrupt")
@@ -342,7 +343,7 @@ struct BrokerBlackBoxTests {
     }
 
     @Test("a restart with a smaller -I is refused with the -I it needs, the journal untouched; the original -I has every message",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func smallerItemSizeIsRefused() async throws {
         let fm = FileManager.default
         let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-item-size")
@@ -375,7 +376,7 @@ struct BrokerBlackBoxTests {
     // memcached counts them over all its listeners (each listener once, every connection on any
     // port): the same figures as memcached listening on two ports, asked on each in turn.
     @Test("the broker port's total_connections, curr_connections and connection_structures count as memcached's over two listeners",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func brokerConnectionLinesAsMemcached() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("connection_lines.py")

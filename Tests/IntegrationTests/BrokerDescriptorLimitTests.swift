@@ -5,6 +5,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached broker under a low descriptor limit")
 struct BrokerDescriptorLimitTests {
@@ -42,7 +43,7 @@ struct BrokerDescriptorLimitTests {
     }
 
     @Test("1,200 queues under ulimit -n 256: every acknowledged message is back after a restart",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func twelveHundredQueuesUnderALowLimit() async throws {
         let fm = FileManager.default
         let dir = try IntegrationPaths.serverWritableDirectory("swiftcached-fd-limit")

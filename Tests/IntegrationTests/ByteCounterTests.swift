@@ -3,13 +3,14 @@
 // same figure on both servers, not a value wrapped at 32 bits. About 1.5 s per server on loopback.
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
 
-@Suite("byte counters past 2^32", .enabled(if: memcachedBinary != nil, "memcached is not installed"), .timeLimit(.minutes(1)))
+@Suite("byte counters past 2^32", .enabled(if: memcachedBinary != nil, "memcached is not installed"), .hangGuard)
 struct ByteCounterTests {
     /// Sets a 1 MB value, reads it `gets` times (64 requests per write, replies discarded) and
     /// returns `stats`'s bytes_written, bytes_read and get_hits.

@@ -7,6 +7,7 @@
 // memcached that is not installed fails the test (Tools/deps.sh installs them all).
 import Foundation
 import Testing
+import TestSupport
 
 struct MatrixClient: Sendable, CustomStringConvertible {
     /// The client's name in the transcript and in README's list.
@@ -43,7 +44,7 @@ struct MatrixClient: Sendable, CustomStringConvertible {
     ]
 }
 
-@Suite("client matrix: eight clients, the same transcript on memcached and swiftcached", .timeLimit(.minutes(2)))
+@Suite("client matrix: eight clients, the same transcript on memcached and swiftcached", .hangGuard)
 struct ClientMatrixTests {
     static let memcached = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin"])
 

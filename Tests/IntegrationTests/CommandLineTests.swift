@@ -4,6 +4,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 /// A raw text-protocol connection for exact-byte checks.
 final class RawConnection {
@@ -236,7 +237,7 @@ struct CommandLineTests {
     }
 
     @Test("descriptors running out before -c: the waiting connection is refused, accepting pauses (listen_disabled_num), no spinning, and it resumes",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func outOfDescriptors() async throws {
         // Issue 11: under `ulimit -n 1024` with -c 1024 the listener spun at 100% of a core on
         // EMFILE and new connections hung. The server reserves what -c and its own files need at

@@ -4,11 +4,12 @@
 // not grow the server. Both measured on the server's RSS by idle_connections.py.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("connection memory")
 struct ConnectionMemoryTests {
     @Test("2,000 idle connections (each sent `version` and read the reply) cost under 4 KB of RSS each",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func idleConnections() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("idle_connections.py")
@@ -25,7 +26,7 @@ struct ConnectionMemoryTests {
     }
 
     @Test("a client pipelining gets without reading the replies does not grow the server's RSS",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func pipelinedGetsNeverRead() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("idle_connections.py")

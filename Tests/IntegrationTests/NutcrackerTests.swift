@@ -9,6 +9,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached behind nutcracker")
 struct NutcrackerTests {
@@ -16,7 +17,7 @@ struct NutcrackerTests {
 
     @Test("three instances behind nutcracker: cache keys spread by ketama, queues kept whole by a {hash tag}",
           .enabled(if: nutcracker != nil, "nutcracker is not installed (Debian package nutcracker; `Tools/deps.sh test` installs it)"),
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func scaleOut() async throws {
         let nutcracker = try #require(Self.nutcracker)
         let python = try await IntegrationPaths.python()

@@ -5,6 +5,7 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 // Serialized: each case runs two servers and moves a few MB; run side by side they would only
 // add load to the timing-sensitive black-box tests running at the same time.
@@ -28,7 +29,7 @@ struct ParityTests {
     }
 
     @Test("parity_edges.py: every reply equal to memcached 1.6.18's under the same -I and -C",
-          .timeLimit(.minutes(3)), arguments: [[], ["-I", "3m", "-C"], ["-I", "512k"]])
+          .hangGuard, arguments: [[], ["-I", "3m", "-C"], ["-I", "512k"]])
     func edgeRepliesEqualMemcached(_ arguments: [String]) async throws {
         let ours = try await Self.runScript(arguments)
         #expect(ours.succeeded && ours.output.contains("PARITY EDGE CASES DONE"), "parity_edges.py failed:\n\(ours.report)")

@@ -3,6 +3,7 @@
 // that never read, and idle_timeout on such a dump. RSS is read from /proc/<pid>/status.
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("pinned memory")
 struct PinnedMemoryTests {
@@ -21,18 +22,18 @@ struct PinnedMemoryTests {
     }
 
     @Test("binary: 300 headers declaring 1 MB GET bodies are refused from the header, RSS bounded; issue 12's binary rows",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func binaryHeaders() async throws {
         try await run("binary", [], ["--max-growth-mb", "32"])
     }
 
     @Test("metadump: 10 clients that never read on 100k items, one dump at a time (BUSY), RSS bounded, slot freed",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func unreadMetadumps() async throws {
         try await run("metadump", [], ["--items", "100000", "--max-growth-mb", "16"])
     }
 
-    @Test("metadump: idle_timeout closes a dump whose client never reads and frees the slot", .timeLimit(.minutes(2)))
+    @Test("metadump: idle_timeout closes a dump whose client never reads and frees the slot", .hangGuard)
     func idleMetadump() async throws {
         try await run("idle", ["-o", "idle_timeout=2"], ["--items", "50000"])
     }

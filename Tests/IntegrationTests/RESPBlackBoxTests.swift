@@ -9,10 +9,11 @@
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 
 @Suite("swiftcached Redis mode black-box")
 struct RESPBlackBoxTests {
-    @Test("RESP replies equal redis-server 7.0's; the memcached and RESP ports share keys", .timeLimit(.minutes(2)))
+    @Test("RESP replies equal redis-server 7.0's; the memcached and RESP ports share keys", .hangGuard)
     func transcriptMatchesRedis() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_compare.py")
@@ -41,13 +42,13 @@ struct RESPBlackBoxTests {
 
     // Issue 12's leftovers: MEMORY DOCTOR/MALLOC-STATS/PURGE/STATS, CLIENT TRACKINGINFO/CACHING,
     // DEBUG HELP, RESP2 and RESP3, their arity errors and commandstats (Scripts/resp_memory_commands.py).
-    @Test("MEMORY, CLIENT TRACKINGINFO/CACHING and DEBUG HELP subcommands answer as redis-server 7.0's", .timeLimit(.minutes(1)))
+    @Test("MEMORY, CLIENT TRACKINGINFO/CACHING and DEBUG HELP subcommands answer as redis-server 7.0's", .hangGuard)
     func memoryAndClientSubcommandsMatchRedis() async throws {
         try await expectTranscriptMatchesRedis("resp_memory_commands.py", marker: "MEMORY COMMANDS CHECKS PASSED", minimumLines: 40,
                                                redisArguments: ["--enable-debug-command", "yes"])
     }
 
-    @Test("--requirepass: NOAUTH before AUTH, WRONGPASS counted, HELLO 3 AUTH", .timeLimit(.minutes(1)))
+    @Test("--requirepass: NOAUTH before AUTH, WRONGPASS counted, HELLO 3 AUTH", .hangGuard)
     func requirePassword() async throws {
         try await withSecondListener("--redis-port", ["--requirepass=s3cret"]) { server, port in
             let c = try RESPRawConnection(port: port)
@@ -65,7 +66,7 @@ struct RESPBlackBoxTests {
         }
     }
 
-    @Test("INFO reports this port's counters and the shared engine; CONFIG SET maxmemory is the cache's limit", .timeLimit(.minutes(1)))
+    @Test("INFO reports this port's counters and the shared engine; CONFIG SET maxmemory is the cache's limit", .hangGuard)
     func infoAndConfig() async throws {
         try await withSecondListener("--redis-port", ["-m", "64"]) { server, port in
             let c = try RESPRawConnection(port: port)
@@ -120,7 +121,7 @@ struct RESPBlackBoxTests {
     }
 
     @Test("pub/sub across workers: messages in order; a subscriber that never reads is cut off at 32 MB, the publisher goes on",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func pubsubAcrossWorkersAndSlowSubscriber() async throws {
         try await withSecondListener("--redis-port", ["-t", "4"]) { server, port in
             // A reader and a subscriber that never reads, then a publisher: with -t 4 the
@@ -162,7 +163,7 @@ struct RESPBlackBoxTests {
     }
 
     @Test("the broker port's publish to an exchange reaches RESP subscribers of its name; the pubsub soft output limit cuts off a subscriber that stays past it",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func brokerPublishAndSoftOutputLimit() async throws {
         let brokerPort = try Loopback.freePort()
         try await withSecondListener("--redis-port", ["-t", "2", "--broker-port=\(brokerPort)"]) { server, port in
@@ -207,7 +208,7 @@ struct RESPBlackBoxTests {
     }
 
     @Test("client-query-buffer-limit: a request left unfinished past it closes the connection, counted; others go on",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func queryBufferLimit() async throws {
         try await withSecondListener("--redis-port") { server, port in
             let c = try RESPRawConnection(port: port)
@@ -227,7 +228,7 @@ struct RESPBlackBoxTests {
     }
 
     @Test("EXEC runs with no other client's command in between: readers on other workers see only multiples of 1,000",
-          .timeLimit(.minutes(2)))
+          .hangGuard)
     func execIsAtomicAcrossWorkers() async throws {
         try await withSecondListener("--redis-port", ["-t", "4"]) { server, port in
             let seen = GateObservations()
@@ -268,7 +269,7 @@ struct RESPBlackBoxTests {
     }
 
     @Test("EXPIRE family: TTL and PTTL count down to the engine's second; an expired key is gone through both ports",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func expiryTimes() async throws {
         try await withSecondListener("--redis-port") { server, port in
             let c = try RESPRawConnection(port: port)
@@ -303,7 +304,7 @@ struct RESPBlackBoxTests {
     }
 
     @Test("CLIENT LIST, INFO and KILL across two workers: every connection listed; killed by ID or address from another connection, the victim is closed",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func clientsAcrossWorkers() async throws {
         try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
             func words(_ w: String...) -> String { "*\(w.count)\r\n" + w.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined() }

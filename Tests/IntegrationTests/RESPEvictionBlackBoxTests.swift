@@ -12,17 +12,18 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached eviction policies black-box")
 struct RESPEvictionBlackBoxTests {
-    @Test("policy replies equal redis-server 7.0's", .timeLimit(.minutes(2)))
+    @Test("policy replies equal redis-server 7.0's", .hangGuard)
     func transcriptMatchesRedis() async throws {
         // swiftcached's default (memcached's segmented LRU) reports allkeys-lru; redis's is noeviction.
         try await expectTranscriptMatchesRedis("resp_eviction.py", marker: "EVICTION TRANSCRIPT DONE", minimumLines: 31,
                                                arguments: ["--transcript"], redisArguments: ["--maxmemory-policy", "allkeys-lru"])
     }
 
-    @Test("-m 16, 10x memory written under each policy: bounded, OOM as redis, volatile-* spare keys without a TTL, LFU keeps hot keys", .timeLimit(.minutes(2)))
+    @Test("-m 16, 10x memory written under each policy: bounded, OOM as redis, volatile-* spare keys without a TTL, LFU keeps hot keys", .hangGuard)
     func policiesUnderLoad() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_eviction.py")
@@ -78,7 +79,7 @@ struct RESPEvictionBlackBoxTests {
         }
     }
 
-    @Test("memcached port, -o eviction=volatile-lru -m 16: items with an exptime evicted, the others kept, then SERVER_ERROR", .timeLimit(.minutes(1)))
+    @Test("memcached port, -o eviction=volatile-lru -m 16: items with an exptime evicted, the others kept, then SERVER_ERROR", .hangGuard)
     func memcachedPortVolatile() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_eviction.py")

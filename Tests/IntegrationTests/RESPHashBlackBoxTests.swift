@@ -11,20 +11,21 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached Redis hashes and sets black-box")
 struct RESPHashBlackBoxTests {
-    @Test("hash transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    @Test("hash transcript equals redis-server 7.0's", .hangGuard)
     func hashTranscriptMatchesRedis() async throws {
         try await expectTranscriptMatchesRedis("resp_hashes.py", marker: "HASH CHECKS PASSED", minimumLines: 21)
     }
 
-    @Test("set transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    @Test("set transcript equals redis-server 7.0's", .hangGuard)
     func setTranscriptMatchesRedis() async throws {
         try await expectTranscriptMatchesRedis("resp_sets.py", marker: "SET CHECKS PASSED", minimumLines: 16)
     }
 
-    @Test("DEL and UNLINK of a 300,000-field hash answer at once, PINGs go on, the lazy freer takes it", .timeLimit(.minutes(3)))
+    @Test("DEL and UNLINK of a 300,000-field hash answer at once, PINGs go on, the lazy freer takes it", .hangGuard)
     func largeHashDeleteDoesNotStall() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_hash_delete.py")
@@ -53,7 +54,7 @@ struct RESPHashBlackBoxTests {
 struct RESPEncodingConfigBlackBoxTests {
     // CONFIG SET hash-/set-/zset- thresholds: OBJECT ENCODING after each change, CONFIG GET of the
     // ziplist aliases, refusals by kind (Scripts/resp_encoding_config.py), as redis-server 7.0.
-    @Test("encoding threshold transcript equals redis-server 7.0's", .timeLimit(.minutes(1)))
+    @Test("encoding threshold transcript equals redis-server 7.0's", .hangGuard)
     func encodingConfigMatchesRedis() async throws {
         try await expectTranscriptMatchesRedis("resp_encoding_config.py", marker: "ENCODING CONFIG CHECKS PASSED", minimumLines: 80)
     }

@@ -9,15 +9,16 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached Redis lists black-box")
 struct RESPListBlackBoxTests {
-    @Test("list transcript equals redis-server 7.0's (blocking across workers included)", .timeLimit(.minutes(2)))
+    @Test("list transcript equals redis-server 7.0's (blocking across workers included)", .hangGuard)
     func listTranscriptMatchesRedis() async throws {
         try await expectTranscriptMatchesRedis("resp_lists.py", marker: "LIST CHECKS PASSED", minimumLines: 21)
     }
 
-    @Test("BLPOP with a 0.5 s timeout answers a null array after about 0.5 s", .timeLimit(.minutes(1)))
+    @Test("BLPOP with a 0.5 s timeout answers a null array after about 0.5 s", .hangGuard)
     func blockingPopTimeout() async throws {
         try await withSecondListener("--redis-port", ["-t", "2"]) { server, port in
             let c = try RESPRawConnection(port: port)
@@ -39,7 +40,7 @@ struct RESPListBlackBoxTests {
     }
 
     @Test("redis-benchmark -t ping,set,get,incr,lpush,rpush,lpop,rpop,mset -n 100000 and -t lrange -n 10000 finish without errors",
-          .timeLimit(.minutes(5)))
+          .hangGuard)
     func redisBenchmarkSmoke() async throws {
         guard let benchmark = IntegrationPaths.findExecutable("redis-benchmark", extraDirectories: ["/usr/bin", "/usr/local/bin"]) else {
             throw IntegrationSetupError("redis-benchmark not found (Tools/deps.sh test installs it)")

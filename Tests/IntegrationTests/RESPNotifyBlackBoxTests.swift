@@ -8,10 +8,11 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached keyspace notifications black-box")
 struct RESPNotifyBlackBoxTests {
-    @Test("notification transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    @Test("notification transcript equals redis-server 7.0's", .hangGuard)
     func notifyTranscriptMatchesRedis() async throws {
         // The crawler and maintainer run: a key the script lets expire may be taken by them
         // before the read that should find it expired, and publishes the same `expired` either
@@ -20,7 +21,7 @@ struct RESPNotifyBlackBoxTests {
         try await expectTranscriptMatchesRedis("resp_notify.py", marker: "NOTIFY CHECKS PASSED", minimumLines: 101)
     }
 
-    @Test("background expiry publishes `expired` for a key nobody reads, as redis's expire cycle", .timeLimit(.minutes(1)))
+    @Test("background expiry publishes `expired` for a key nobody reads, as redis's expire cycle", .hangGuard)
     func backgroundExpiryPublishes() async throws {
         try await expectTranscriptMatchesRedis("resp_notify_expiry.py", marker: "EXPIRY CHECKS PASSED", minimumLines: 6,
                                                arguments: ["--mode", "background"], timeout: .seconds(30))
@@ -28,7 +29,7 @@ struct RESPNotifyBlackBoxTests {
 
     // No crawler or maintainer: the memcached port's own lookup must be what finds the key
     // expired (no redis peer: one keyspace behind both ports is swiftcached's).
-    @Test("a memcached-port get of an expired key publishes `expired`; a flushed key publishes nothing", .timeLimit(.minutes(1)))
+    @Test("a memcached-port get of an expired key publishes `expired`; a flushed key publishes nothing", .hangGuard)
     func memcachedPortExpiryPublishes() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_notify_expiry.py")

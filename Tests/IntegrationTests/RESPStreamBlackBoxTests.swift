@@ -13,10 +13,11 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached Redis streams black-box")
 struct RESPStreamBlackBoxTests {
-    @Test("stream transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    @Test("stream transcript equals redis-server 7.0's", .hangGuard)
     func streamTranscriptMatchesRedis() async throws {
         try await expectTranscriptMatchesRedis("resp_streams.py", marker: "STREAM CHECKS PASSED", minimumLines: 16)
     }
@@ -24,7 +25,7 @@ struct RESPStreamBlackBoxTests {
 
 @Suite("swiftcached Redis streams as broker topics")
 struct RESPStreamInteropTests {
-    @Test("a stream XADDed on the RESP port is read by a consumer group on the broker port, and a broker topic is a stream", .timeLimit(.minutes(2)))
+    @Test("a stream XADDed on the RESP port is read by a consumer group on the broker port, and a broker topic is a stream", .hangGuard)
     func streamIsABrokerTopic() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_stream_interop.py")
@@ -57,7 +58,7 @@ struct RESPStreamInteropTests {
     }
 
     @Test("a set or keyed set on the broker port to a topic a stream reads wakes XREAD BLOCK and XREADGROUP BLOCK there, as an XADD does",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func brokerSetWakesBlockedStreamReaders() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_stream_broker_wake.py")

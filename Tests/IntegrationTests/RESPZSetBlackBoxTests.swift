@@ -13,15 +13,16 @@
 
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("swiftcached Redis sorted sets black-box")
 struct RESPZSetBlackBoxTests {
-    @Test("sorted-set transcript equals redis-server 7.0's", .timeLimit(.minutes(2)))
+    @Test("sorted-set transcript equals redis-server 7.0's", .hangGuard)
     func zsetTranscriptMatchesRedis() async throws {
         try await expectTranscriptMatchesRedis("resp_zsets.py", marker: "ZSET CHECKS PASSED", minimumLines: 26)
     }
 
-    @Test("DEL and UNLINK of a 300,000-member sorted set answer at once, the lazy freer takes it", .timeLimit(.minutes(3)))
+    @Test("DEL and UNLINK of a 300,000-member sorted set answer at once, the lazy freer takes it", .hangGuard)
     func largeZSetDeleteDoesNotStall() async throws {
         let python = try await IntegrationPaths.python()
         let script = try IntegrationPaths.script("resp_hash_delete.py")

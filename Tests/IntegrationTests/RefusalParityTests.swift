@@ -4,11 +4,12 @@
 // memcached; where memcached is installed its own output and status are compared too.
 import Foundation
 import Testing
+import TestSupport
 
 /// memcached, when installed.
 private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
 
-@Suite("command-line refusals in memcached 1.6.18's words and exit status", .timeLimit(.minutes(2)))
+@Suite("command-line refusals in memcached 1.6.18's words and exit status", .hangGuard)
 struct RefusalParityTests {
     static let lockTable = "Item lock table grows with `-t N` (worker threadcount)\nHash table grows with `-o hashpower=N` \n"
 

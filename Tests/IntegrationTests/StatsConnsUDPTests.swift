@@ -4,6 +4,7 @@
 // the UDP socket once per worker thread (README: here once).
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -43,7 +44,7 @@ private func entries(_ reply: String) -> [(fd: String, lines: [String])] {
 }
 
 @Suite("stats conns lists the UDP socket as memcached", .enabled(if: memcachedBinary != nil, "memcached is not installed"),
-       .timeLimit(.minutes(1)))
+       .hangGuard)
 struct StatsConnsUDPTests {
     @Test("UDP entry: memcached's lines; seconds since the last datagram; listeners' seconds since binding")
     func udpEntry() async throws {

@@ -5,6 +5,7 @@
 // issue 12 (`stats sizes*`, `stats cachedump` bounds, `lru_crawler metadump 63`) are memcached's.
 import Foundation
 import Testing
+import TestSupport
 @testable import swiftcached
 
 /// memcached, when installed.
@@ -42,7 +43,7 @@ private func ask(_ c: RawConnection, _ request: String, until end: String = "END
 }
 
 @Suite("stats names and settings as memcached 1.6.18's", .serialized, .enabled(if: memcachedBinary != nil, "memcached is not installed"),
-       .timeLimit(.minutes(1)))
+       .hangGuard)
 struct StatsParityTests {
     static let optionSets: [[String]] = [
         [],
@@ -284,7 +285,7 @@ struct StatsParityTests {
     }
 }
 
-@Suite("-o options that act", .timeLimit(.minutes(1)))
+@Suite("-o options that act", .hangGuard)
 struct ActingSubOptionTests {
     @Test("read_buf_mem_limit: a read buffer that would grow past it gets memcached's error and the close, counted in read_buf_oom")
     func readBufferLimit() async throws {

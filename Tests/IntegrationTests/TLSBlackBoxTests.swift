@@ -8,6 +8,7 @@
 // them these tests FAIL with a message, they are never skipped.
 import Foundation
 import Testing
+import TestSupport
 @testable import swiftcached
 
 /// memcached, when installed.
@@ -78,7 +79,7 @@ private func statValue(_ reply: String, _ name: String) -> String? {
 
 @Suite("TLS (-Z) black-box", .serialized)
 struct TLSBlackBoxTests {
-    @Test("s_client on the cache port: set, get, version, stats and stats settings as memcached's", .timeLimit(.minutes(1)))
+    @Test("s_client on the cache port: set, get, version, stats and stats settings as memcached's", .hangGuard)
     func sClientCachePort() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -99,7 +100,7 @@ struct TLSBlackBoxTests {
         }
     }
 
-    @Test("pymemcache tls_context and redis-py ssl=True on the cache and Redis ports", .timeLimit(.minutes(2)))
+    @Test("pymemcache tls_context and redis-py ssl=True on the cache and Redis ports", .hangGuard)
     func pythonClients() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -114,7 +115,7 @@ struct TLSBlackBoxTests {
     }
 
     @Test("a TLS client that does not read, and one stuck in its handshake, make the server wait, not spin",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func stalledReaderDoesNotSpin() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -127,7 +128,7 @@ struct TLSBlackBoxTests {
         }
     }
 
-    @Test("s_client on the broker port: a queue's set and get", .timeLimit(.minutes(1)))
+    @Test("s_client on the broker port: a queue's set and get", .hangGuard)
     func sClientBrokerPort() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -137,7 +138,7 @@ struct TLSBlackBoxTests {
         }
     }
 
-    @Test("a plain client on a TLS port fails the handshake and is counted; a port probe is not", .timeLimit(.minutes(1)))
+    @Test("a plain client on a TLS port fails the handshake and is counted; a port probe is not", .hangGuard)
     func plainClientCounted() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -157,7 +158,7 @@ struct TLSBlackBoxTests {
     }
 
     @Test("ssl_verify_mode=2 with ssl_ca_cert: a client with a certificate of that CA is served, one without is refused and counted",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func clientCertificateRequired() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -174,7 +175,7 @@ struct TLSBlackBoxTests {
     }
 
     @Test("-Z without a certificate, key or TCP port, or with a bad one, refuses to start with memcached's words",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func startUpRefusals() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -203,7 +204,7 @@ struct TLSBlackBoxTests {
     }
 
     @Test("refresh_certs: OK, the reason when a file is gone (the certificate in use is kept), and without -Z memcached's error",
-          .timeLimit(.minutes(1)))
+          .hangGuard)
     func refreshCerts() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }
@@ -223,7 +224,7 @@ struct TLSBlackBoxTests {
     }
 
     @Test("with -Z, stats and stats settings list memcached 1.6.18's names in its order (Debian's memcached has TLS)",
-          .enabled(if: memcachedBinary != nil, "memcached is not installed"), .timeLimit(.minutes(1)),
+          .enabled(if: memcachedBinary != nil, "memcached is not installed"), .hangGuard,
           arguments: [[], ["-o", "ssl_session_cache,ssl_min_version=3,ssl_verify_mode=1,ssl_wbuf_size=8"]])
     func sameNamesAsMemcached(extra: [String]) async throws {
         let certificate = try await TestCertificate.make()

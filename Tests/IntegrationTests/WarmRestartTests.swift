@@ -5,6 +5,7 @@
 // Each test uses its own directory and stops every server it starts.
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,7 +34,7 @@ struct WarmRestartTests {
                                  timeout: .seconds(120))
     }
 
-    @Test("100k items with CAS and TTLs survive a SIGUSR1 restart; the meta is gone after the restore", .timeLimit(.minutes(4)))
+    @Test("100k items with CAS and TTLs survive a SIGUSR1 restart; the meta is gone after the restore", .hangGuard)
     func itemsSurvive() async throws {
         let python = try await IntegrationPaths.python()
         let dir = try IntegrationPaths.serverWritableDirectory("warm")
@@ -61,7 +62,7 @@ struct WarmRestartTests {
         #expect(cas > n, "CAS counter restarted: \(reply)")
     }
 
-    @Test("changed -m or -I: starts empty and says why", .timeLimit(.minutes(3)))
+    @Test("changed -m or -I: starts empty and says why", .hangGuard)
     func layoutChange() async throws {
         let python = try await IntegrationPaths.python()
         for (changed, reason) in [(["-m", "128"], "memory limit (-m) changed"), (["-I", "2m"], "item size max (-I) changed")] {
@@ -78,7 +79,7 @@ struct WarmRestartTests {
         }
     }
 
-    @Test("damaged meta or truncated memory file: starts empty; overwritten memory: only intact items", .timeLimit(.minutes(4)))
+    @Test("damaged meta or truncated memory file: starts empty; overwritten memory: only intact items", .hangGuard)
     func damage() async throws {
         let python = try await IntegrationPaths.python()
         let n = 20_000
@@ -126,7 +127,7 @@ struct WarmRestartTests {
         }
     }
 
-    @Test("a second server on the same memory file is refused, the first keeps its items", .timeLimit(.minutes(2)))
+    @Test("a second server on the same memory file is refused, the first keeps its items", .hangGuard)
     func fileLocked() async throws {
         let dir = try IntegrationPaths.serverWritableDirectory("warm-lock")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -143,7 +144,7 @@ struct WarmRestartTests {
         #expect(c.receive(until: "END\r\n") == "VALUE k 0 1\r\nv\r\nEND\r\n")
     }
 
-    @Test("SIGUSR1 without -e: a graceful stop, exit status 0, as memcached", .timeLimit(.minutes(1)))
+    @Test("SIGUSR1 without -e: a graceful stop, exit status 0, as memcached", .hangGuard)
     func gracefulWithoutFile() async throws {
         let server = try await ServerProcess.start()
         defer { server.stop() }

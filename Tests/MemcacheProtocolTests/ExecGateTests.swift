@@ -5,6 +5,7 @@ import MemcacheProtocol
 import Platform
 import Synchronization
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,7 +16,7 @@ struct ExecGateTests {
         let value = Atomic<Int>(0)
     }
 
-    @Test("a set from the memcached port waits until the EXEC holding the gate ends", .timeLimit(.minutes(1)))
+    @Test("a set from the memcached port waits until the EXEC holding the gate ends", .hangGuard)
     func setWaitsForExec() throws {
         var settings = EngineSettings()
         settings.hashPowerInit = 12

@@ -219,7 +219,7 @@ struct TransactionTests {
         #expect(c.service.total(.mgetsStreamed) == 0)
     }
 
-    @Test("the gate: EXEC waits for a running command to leave, and a command waits for EXEC", .timeLimit(.minutes(1)))
+    @Test("the gate: EXEC waits for a running command to leave, and a command waits for EXEC", .hangGuard)
     func gateExcludes() async throws {
         let gate = CommandGate(workers: 2)
         let box = Phase()
