@@ -6,7 +6,8 @@
 //   get getq getk getkq   reads the group's next record (`<topic>/group=<g>` and the text's slash
 //                   options; `/max=` above 1 is refused): the flags as extras, the offset as CAS;
 //                   "Not found" (nothing from a quiet get) when there is none, after `/timeout=`
-//                   if given (parked as the text read is)
+//                   if given (parked as the text read is); "Invalid arguments", as for a topic
+//                   that does not exist, when the topic is deleted under a parked read
 // A refusal is the text reply's words as the body of "Invalid arguments" (CLIENT_ERROR) or
 // "Temporary failure" (SERVER_ERROR: a limit, no memory, the log not writable).
 import Broker
@@ -81,7 +82,7 @@ extension BrokerConnection {
                 let p = ParkedLogRead(topic: topic, key: Array(key), request: again, withCAS: true,
                                       waiter: Waiter<Void>(waker: waker),
                                       deadlineMs: broker.clockMs() + UInt64(spec.timeoutMs), binary: parked)
-                if let action = park(p, output) { return action }
+                if case .parked(let action) = park(p, output) { return action }
                 return .proceed
             }
             binaryMiss(h, command.quiet, returnsKey: command.returnsKey, key, output)

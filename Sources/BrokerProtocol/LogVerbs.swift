@@ -221,10 +221,12 @@ extension BrokerConnection {
                 var again = request
                 again.close = false
                 again.abort = false
-                if let parked = park(ParkedLogRead(topic: topic, key: Array(key), request: again, withCAS: withCAS,
-                                                   waiter: Waiter<Void>(waker: waker),
-                                                   deadlineMs: broker.clockMs() + UInt64(spec.timeoutMs)), output) {
-                    return parked
+                switch park(ParkedLogRead(topic: topic, key: Array(key), request: again, withCAS: withCAS,
+                                          waiter: Waiter<Void>(waker: waker),
+                                          deadlineMs: broker.clockMs() + UInt64(spec.timeoutMs)), output) {
+                case .parked(let action): return action
+                case .topicGone: return .proceed
+                case .read: break
                 }
             }
             output.append(Reply.end)
@@ -255,40 +257,74 @@ extension BrokerConnection {
 
     // MARK: parked reads (/timeout=)
 
+    /// How `park` ended.
+    enum LogParkOutcome {
+        /// Parked: the handler's action.
+        case parked(HandlerAction)
+        /// A record was appended between the empty read and the parking: its VALUE lines (or
+        /// binary reply) are in the output; a text read still needs its END.
+        case read
+        /// The topic was deleted: answered whole, as a read of a missing topic (`answerTopicGone`).
+        case topicGone
+    }
+
     /// Parks `p` on its partitions; a record appended between the empty read and the parking is
-    /// read at once instead (the VALUE lines are in `output` then, and nil is returned without END).
-    func park(_ p: ParkedLogRead, _ output: OutputBuffer) -> HandlerAction? {
+    /// read at once instead, and a topic deleted meanwhile answers as a missing one.
+    func park(_ p: ParkedLogRead, _ output: OutputBuffer) -> LogParkOutcome {
         p.topic.addWaiter(p.waiter, partition: p.partition)
         let n = appendParked(p, output)
-        if n > 0 {
+        // `delete` sets the flag before it wakes the partitions' waiters: either it saw this
+        // waiter, or this sees the flag (the partition lock orders them).
+        if n > 0 || p.topic.isDeleted {
             _ = p.waiter.cancel()
             p.topic.removeWaiter(p.waiter, partition: p.partition)
-            return nil
+            if n > 0 { return .read }
+            answerTopicGone(p, output)
+            return .topicGone
         }
         let now = broker.clockMs()
         parkedLog = p
-        return .park(timeoutMs: Int(p.deadlineMs > now ? p.deadlineMs - now : 1))
+        return .parked(.park(timeoutMs: Int(p.deadlineMs > now ? p.deadlineMs - now : 1)))
     }
 
-    /// The parked read woken (an append) or timed out: reads again and answers; parks again
-    /// when another reader of its group took the records first and time is left. Returns the
-    /// action while still parked, nil once answered.
+    /// The reply of a read whose topic was deleted under it: what a read of a topic that does not
+    /// exist gets (its key is then a queue's, which takes no `/group=`): `CLIENT_ERROR bad command
+    /// line format`, binary "Invalid arguments".
+    private func answerTopicGone(_ p: ParkedLogRead, _ output: OutputBuffer) {
+        if let b = p.binary {
+            output.appendBinaryError(b.header, BinaryStatus.invalidArguments)
+        } else {
+            output.append(Reply.badFormat)
+        }
+    }
+
+    /// The parked read woken (an append, or its topic's deletion) or timed out: reads again and
+    /// answers; parks again when another reader of its group took the records first and time is
+    /// left. Returns the action while still parked, nil once answered.
     func resumeLogRead(_ output: OutputBuffer, timedOut: Bool) -> HandlerAction? {
         guard let p = parkedLog else { return nil }
         let now = broker.clockMs()
         let expired = timedOut || now >= p.deadlineMs
-        if !expired, case .waiting = p.waiter.collect() {
+        if !expired, !p.topic.isDeleted, case .waiting = p.waiter.collect() {
             // A wake-up meant for something else.
             return .park(timeoutMs: Int(p.deadlineMs - now))
         }
         parkedLog = nil
         _ = p.waiter.cancel()
         p.topic.removeWaiter(p.waiter, partition: p.partition)
-        let n = appendParked(p, output)
+        if p.topic.isDeleted {
+            answerTopicGone(p, output)
+            return nil
+        }
+        var n = appendParked(p, output)
         if n == 0 && !expired {
             var again = p
             again.waiter = Waiter<Void>(waker: waker)
-            if let parked = park(again, output) { return parked }
+            switch park(again, output) {
+            case .parked(let action): return action
+            case .topicGone: return nil
+            case .read: n = 1  // a binary read's record is its whole reply
+            }
         }
         if let b = p.binary {
             if n == 0 { p.key.withUnsafeBytes { binaryMiss(b.header, b.quiet, returnsKey: b.returnsKey, $0, output) } }

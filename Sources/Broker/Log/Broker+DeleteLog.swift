@@ -4,7 +4,8 @@
 // keeps one empty memory segment (a request that looked the topic up just before appends there
 // and is dropped with it), the files are removed after the locks, and the offsets log records the
 // deletion so a topic declared again under the name starts without the old commits. Readers
-// parked on it are woken (they find nothing and wait out their time).
+// parked on it are woken and find it deleted (`LogTopic.isDeleted`): they answer at once as a
+// read of a missing topic.
 import Durability
 import Platform
 #if canImport(Glibc)
@@ -34,6 +35,9 @@ extension Broker {
         }
         if refused { return .readByStream }
         guard let t = removed else { return .notFound }
+        // Before any wake-up: a reader parking from here on sees it once its waiter is added
+        // (the partition lock orders the two).
+        t.deleted.store(true, ordering: .releasing)
         // Connections' cached lookups of the name are stale from here.
         logs.generation.wrappingAdd(1, ordering: .relaxed)
         flusher?.unregister(t)

@@ -36,6 +36,10 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// A Redis stream reads this topic (its own, or one it adopted: StreamStore): the broker
     /// port's `delete` refuses it, the stream's key is what deletes it.
     let readByStream = Atomic<Bool>(false)
+    /// Set by `delete <topic>` (Broker+DeleteLog.swift) before it wakes the parked readers, so a
+    /// read parked on the topic, or parking on it after its lookup, is answered at once.
+    let deleted = Atomic<Bool>(false)
+    public var isDeleted: Bool { deleted.load(ordering: .acquiring) }
     /// `cleanup=compact`: a record without a key is refused (read without the topic lock on every append).
     private let compacted = Atomic<Bool>(false)
     public var isCompacted: Bool { compacted.load(ordering: .relaxed) }

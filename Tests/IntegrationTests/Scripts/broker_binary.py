@@ -5,8 +5,8 @@ check what a client that is not a queue client meets: every request is answered,
 (an unknown opcode gets "Unknown command" and the connection stays usable; a malformed header
 gets its error and the close; bad magic the close). Topics too: set/setq append, get/getq/getk/getkq
 read a group's next record (pipelined quiet forms, a set sent a byte at a time, the refusals'
-words, /open /abort /close, a parked /timeout= read answered by an append, by its time, and when
-its topic is deleted).
+words, /open /abort /close, a parked /timeout= read answered by an append, by its time, and at
+once when its topic is deleted, as a get of a missing topic).
 
 Usage: broker_binary.py --port P. Exits non-zero on the first failed check."""
 import argparse
@@ -159,10 +159,16 @@ def topics(port, mc):
     r.send(request(0x00, key=b"bt/group=late/timeout=300", opaque=41))
     check("a parked read with nothing to read -> Not found after its time",
           (r.response()[:3], time.monotonic() - t0 >= 0.25), ((0x00, 0x01, 41), True))
-    r.send(request(0x00, key=b"bt/group=late/timeout=400", opaque=42))
+    r.send(request(0x00, key=b"bt/group=late/timeout=5000", opaque=42))
     time.sleep(0.1)
+    t0 = time.monotonic()
     check("the topic deleted under a parked binary read", text_request(port, b"delete bt\r\n"), b"DELETED")
-    check("...the read is answered Not found", r.response()[:3], (0x00, 0x01, 42))
+    gone = r.response() or (None,) * 7
+    check("...the read is answered at once as a get of a missing topic: Invalid arguments",
+          (gone[:3], gone[6], time.monotonic() - t0 < 2.0), ((0x00, 0x04, 42), b"Invalid arguments", True))
+    r.send(request(0x00, key=b"bt/group=late/timeout=5000", opaque=46))
+    gone = r.response() or (None,) * 7
+    check("...which a get of the missing topic gets", (gone[:3], gone[6]), ((0x00, 0x04, 46), b"Invalid arguments"))
     r.send(request(0x0a, opaque=43))
     check("...and the connection serves on", r.response()[:3], (0x0a, 0, 43))
     # A binary delete of a topic's name deletes the topic, as text `delete` does.

@@ -11,7 +11,8 @@ Phase "produce" (a fresh server with --data-dir):
   having read 5 records.
 Phase "restart" (the same data directory, server restarted):
   the records and the committed offsets are back: A reads the others, B nothing, a new group all;
-  a parked read (`/timeout=`) answers END when it passes and is woken by an append on another connection.
+  a parked read (`/timeout=`) answers END when it passes and is woken by an append on another
+  connection; a topic deleted under a parked read answers it at once as a read of a missing topic.
 
 Usage: broker_logs.py PORT produce|restart
 """
@@ -176,6 +177,20 @@ def restart(port):
     raw.roundtrip("an append on another connection", b"set events/partition=1 3 0 4\r\nwake\r\n", b"STORED\r\n")
     w.expect("the parked read is woken with it", b"VALUE events/group=w/partition=1/timeout=5000 3 4 %d\r\nwake\r\nEND\r\n" % ends[1])
     w.usable("after the parked read")
+    # A topic deleted under a parked read answers it at once, with a missing topic's reply.
+    raw.roundtrip("declare a topic to delete", b"log doomed\r\n", b"OK\r\n")
+    w.send(b"get doomed/group=w/timeout=5000\r\n")
+    w.expect_silence("parked on the topic", 0.2)
+    t0 = time.monotonic()
+    raw.roundtrip("delete the topic under the parked read", b"delete doomed\r\n", b"DELETED\r\n")
+    missing = b"CLIENT_ERROR bad command line format\r\n"
+    w.expect("the parked read is answered as a read of a missing topic", missing)
+    waited = time.monotonic() - t0
+    if waited > 2.0:
+        fail("answered at once, not at its timeout", "< 2 s", "%.3f s" % waited)
+    ok("answered at once (%.3f s)" % waited)
+    raw.roundtrip("...the reply a read of the missing topic gets", b"get doomed/group=w/timeout=5000\r\n", missing)
+    w.usable("after the deleted topic's read")
     print("LOG RESTART CHECKS PASSED")
 
 
