@@ -43,6 +43,8 @@ public final class BrokerSession {
     var logGroups: [(topic: LogTopic, group: String)] = []
     /// When this session last told its groups it is alive (BrokerSession+LogGroups.swift).
     var lastLogHeartbeatMs: UInt64 = 0
+    /// A topic read of this session is parked (`/timeout=`): its members are alive meanwhile.
+    var logReadParked = false
 
     /// `waker` wakes the session's connection when a parked wait is handed a message or the
     /// journal's fsync completes. A `consumerName` makes the session a member of that consumer.

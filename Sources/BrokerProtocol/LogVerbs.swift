@@ -284,6 +284,7 @@ extension BrokerConnection {
         }
         let now = broker.clockMs()
         parkedLog = p
+        session.logReadParked(true)
         return .parked(.park(timeoutMs: Int(p.deadlineMs > now ? p.deadlineMs - now : 1)))
     }
 
@@ -300,8 +301,15 @@ extension BrokerConnection {
 
     /// The parked read woken (an append, or its topic's deletion) or timed out: reads again and
     /// answers; parks again when another reader of its group took the records first and time is
-    /// left. Returns the action while still parked, nil once answered.
+    /// left. Returns the action while still parked, nil once answered (the session's members are
+    /// then no longer kept alive by the park).
     func resumeLogRead(_ output: OutputBuffer, timedOut: Bool) -> HandlerAction? {
+        let action = resumeParkedRead(output, timedOut: timedOut)
+        if action == nil { session.logReadParked(false) }
+        return action
+    }
+
+    private func resumeParkedRead(_ output: OutputBuffer, timedOut: Bool) -> HandlerAction? {
         guard let p = parkedLog else { return nil }
         let now = broker.clockMs()
         let expired = timedOut || now >= p.deadlineMs

@@ -205,6 +205,43 @@ import Glibc
         #expect(t.groupFigures.first?.owners == [nil, nil])
     }
 
+    @Test func aReadParkedLongerThanTheSessionTimeoutKeepsItsMemberAlive() throws {
+        let h = try BrokerHarness { _ in }
+        let t = try declareTopic(h, "parked", "partitions=2 session_timeout_ms=200")
+        let parked = BrokerSession(broker: h.broker, waker: ConnectionWaker {})
+        let idle = BrokerSession(broker: h.broker, waker: ConnectionWaker {})
+        for (s, name) in [(parked, "a"), (idle, "b")] {
+            var r = LogTopic.GroupRead(group: "g")
+            r.consumer = name
+            _ = s.readLog(t, r) { _, _ in }
+        }
+        // a's read finds nothing and parks (`/timeout=` longer than the session timeout); b's
+        // connection sends nothing.
+        parked.logReadParked(true)
+        for _ in 0..<6 {
+            h.clock.advance(150)
+            t.expireGroupState(nowMs: h.broker.clockMs())
+        }
+        #expect(t.groupFigures.first?.members.map(\.name) == ["a"])
+        #expect(t.groupFigures.first?.owners == ["a", "a"])
+        #expect(h.broker.logs.memory.groups.expiredMembers.load(ordering: .relaxed) == 1)
+        // Answered: seen then, and the session timeout counts from there.
+        parked.logReadParked(false)
+        t.expireGroupState(nowMs: h.broker.clockMs() + 200)
+        #expect(t.groupFigures.first?.members.map(\.name) == ["a"])
+        t.expireGroupState(nowMs: h.broker.clockMs() + 201)
+        #expect(t.groupFigures.first?.members.isEmpty == true)
+        // A connection closed while parked leaves no mark behind.
+        var r = LogTopic.GroupRead(group: "g")
+        r.consumer = "a"
+        _ = parked.readLog(t, r) { _, _ in }
+        parked.logReadParked(true)
+        #expect(t.lock.withLock { t.groupStates["g"]?.parked.count } == 1)
+        parked.close()
+        #expect(t.lock.withLock { t.groupStates["g"]?.parked.isEmpty } == true)
+        #expect(t.groupFigures.first?.members.isEmpty == true)
+    }
+
     @Test func aRebalanceRevokesTheOpenReadsOfThePartitionsAMemberLoses() throws {
         let h = try BrokerHarness { _ in }
         let t = try declareTopic(h, "revoke", "partitions=2")

@@ -2,7 +2,8 @@
 // reads (its consumer id) and remembers the groups it joined or holds open reads in, so that its
 // close returns those reads and leaves those members (a rebalance). A read or seek whose commit
 // went to the offsets log, and a batch append, hold the replies for the flusher cycle that
-// writes them under --fsync=always, as a queue read's record does.
+// writes them under --fsync=always, as a queue read's record does. A read parked on a topic keeps
+// the session's members alive (`logReadParked`) as its requests do (`logHeartbeat`).
 import Platform
 
 extension BrokerSession {
@@ -62,6 +63,20 @@ extension BrokerSession {
         var byTopic: [ObjectIdentifier: (LogTopic, [String])] = [:]
         for (t, g) in logGroups { byTopic[ObjectIdentifier(t), default: (t, [])].1.append(g) }
         for (_, (t, groups)) in byTopic { t.heartbeat(consumer, groups: groups, nowMs: now) }
+    }
+
+    /// A topic read of this connection parks (`/timeout=`, true) or is answered (false). While
+    /// parked the connection sends no request, so no heartbeat: its members are kept alive by the
+    /// park itself (Kafka: the poll is the heartbeat), and seen again when it ends. One call per
+    /// park and per answer (a re-park after a lost race changes nothing).
+    public func logReadParked(_ parked: Bool) {
+        guard parked != logReadParked else { return }
+        logReadParked = parked
+        guard !logGroups.isEmpty else { return }
+        let now = broker.clockMs()
+        var byTopic: [ObjectIdentifier: (LogTopic, [String])] = [:]
+        for (t, g) in logGroups { byTopic[ObjectIdentifier(t), default: (t, [])].1.append(g) }
+        for (_, (t, groups)) in byTopic { t.readParked(consumer, groups: groups, parked: parked, nowMs: now) }
     }
 
     /// At close: open reads go back to their groups, members lose this session.

@@ -7,7 +7,8 @@
 // Membership follows Kafka's group protocol in spirit, not on the wire: a member is a consumer
 // name (`/consumer=<name>`) with the connections reading under it; it joins on its first read,
 // leaves when its last connection closes or when its connections sent no request for its session
-// timeout (`session_timeout_ms`, Kafka's 45 s by default), and every join or leave reassigns the partitions with Kafka's RangeAssignor (members in name order,
+// timeout (`session_timeout_ms`, Kafka's 45 s by default; a connection parked in a read counts
+// as seen throughout), and every join or leave reassigns the partitions with Kafka's RangeAssignor (members in name order,
 // each takes partitions/members consecutive partitions, the first partitions%members one more).
 // A partition belongs to one member at a time, so one member of the group reads it: a rebalance
 // revokes the open reads of the partitions a member loses (read again by the new owner).
@@ -50,6 +51,9 @@ struct LogGroupState {
     var committed: [UInt64]
     /// Where a read over several partitions starts next (they are read in turn).
     var cursor = 0
+    /// Sessions with a read parked (`/timeout=`): their members do not expire while it waits (a
+    /// parked read is its consumer's poll, Kafka's heartbeat). One entry per session at most.
+    private(set) var parked: Set<UInt64> = []
     /// Open records a rebalance sent back, not yet taken by `takeRevoked`.
     private(set) var revoked: UInt64 = 0
 
@@ -140,9 +144,18 @@ struct LogGroupState {
         }
     }
 
-    /// Members not seen for their session timeout leave; returns their names.
+    /// `owner` parked a read (`on`) or its parked read ended: its members are seen now either way.
+    mutating func setParked(_ owner: UInt64, _ on: Bool, nowMs: UInt64) {
+        if on { parked.insert(owner) } else { parked.remove(owner) }
+        heartbeat(owner, nowMs: nowMs)
+    }
+
+    /// Members not seen for their session timeout leave, unless one of their sessions is parked
+    /// in a read; returns their names.
     mutating func expireMembers(nowMs: UInt64) -> [String] {
+        let parked = parked
         let gone = members.filter { nowMs > $0.value.lastSeenMs && nowMs - $0.value.lastSeenMs > $0.value.sessionTimeoutMs }
+            .filter { m in parked.isEmpty || !m.value.owners.contains { parked.contains($0) } }
             .map { $0.key }.sorted()
         for g in gone { leave(g) }
         return gone
@@ -151,6 +164,7 @@ struct LogGroupState {
     /// A session closed: it stops being an owner of any member (a member with no owner left
     /// leaves), and its open reads go back to be read again. Returns (rebalanced, records back).
     mutating func sessionClosed(_ owner: UInt64) -> (rebalanced: Bool, back: UInt64) {
+        parked.remove(owner)
         var back = abort(owner)
         var rebalanced = false
         for (name, var m) in members where m.owners.contains(owner) {

@@ -261,6 +261,14 @@ extension LogTopic {
         }
     }
 
+    /// Session `owner` parked a read (`parked`), or its parked read ended: its members in `names`
+    /// are seen now, and while it is parked none of them expires (LogGroupState.setParked).
+    public func readParked(_ owner: UInt64, groups names: [String], parked: Bool, nowMs: UInt64) {
+        lock.withLock {
+            for g in names where groupStates[g] != nil { groupStates[g]!.setParked(owner, parked, nowMs: nowMs) }
+        }
+    }
+
     /// Parked readers read again (records came back to be read again).
     func wakeReaders() { for p in partitions { p.wakeWaiters() } }
 
