@@ -293,7 +293,7 @@ import Testing
         func streamKeyGone() { told += 1 }
     }
 
-    @Test("the key's release tells each waiting watcher once; ended watches are dropped at the next registration")
+    @Test("the key's release tells each waiting watcher once, an ended one not")
     func keyReleaseTellsWatchers() {
         let store = StreamStore(memoryLimit: 1 << 20, clockMs: { 1 })
         let s = store.makeStream(name: "t")
@@ -303,10 +303,57 @@ import Testing
         s.watchKey(b)
         b.isWaiting = false
         s.watchKey(c)
-        #expect(s.lock.withLock { s.keyWatchers.count } == 2)   // b was purged
         store.releaseToken(token)
         #expect(a.told == 1 && b.told == 0 && c.told == 1)
         #expect(s.lock.withLock { s.keyWatchers.isEmpty })
         #expect(store.live.load(ordering: .relaxed) == 1)        // the test's own reference
+    }
+
+    /// A watch that counts how often the purge asks it whether it still waits.
+    final class CountedWatch: StreamKeyWatcher, @unchecked Sendable {
+        // Safe to share: the tests touch it from one thread.
+        final class Asked: @unchecked Sendable { var count = 0 }
+        let asked: Asked
+        var waiting = true
+        init(_ asked: Asked) { self.asked = asked }
+        var isWaiting: Bool {
+            asked.count += 1
+            return waiting
+        }
+        func streamKeyGone() {}
+    }
+
+    @Test("N clients blocking on one key cost O(N) purge work, and ended watches do not accumulate")
+    func keyWatcherRegistrationIsAmortizedConstant() {
+        let store = StreamStore(memoryLimit: 1 << 20, clockMs: { 1 })
+        let s = store.makeStream(name: "t")
+        let asked = CountedWatch.Asked()
+        // 4,096 clients blocked at once: a purge at every registration asked ~8.4 million times.
+        let n = 4096
+        var live: [CountedWatch] = []
+        for _ in 0..<n {
+            let w = CountedWatch(asked)
+            live.append(w)
+            s.watchKey(w)
+        }
+        #expect(asked.count <= 2 * n, "purge work \(asked.count) for \(n) registrations")
+        #expect(s.lock.withLock { s.keyWatchers.count } == n)
+        // Churn: 100 clients stay blocked while 20,000 block and are served one after another.
+        for w in live { w.waiting = false }
+        live = (0..<100).map { _ in CountedWatch(asked) }
+        for w in live { s.watchKey(w) }
+        asked.count = 0
+        var largest = 0
+        for _ in 0..<20_000 {
+            let w = CountedWatch(asked)
+            s.watchKey(w)
+            w.waiting = false
+            largest = max(largest, s.lock.withLock { s.keyWatchers.count })
+        }
+        // (16: the purge floor, StreamLog.keyWatcherPurgeFloor)
+        #expect(largest <= 2 * (live.count + 1) + 16, "the list grew to \(largest)")
+        #expect(asked.count <= 3 * 20_000, "purge work \(asked.count) for 20,000 registrations")
+        let kept = s.lock.withLock { s.keyWatchers.compactMap { $0 as? CountedWatch }.filter { $0.waiting } }
+        #expect(Set(kept.map(ObjectIdentifier.init)) == Set(live.map(ObjectIdentifier.init)))
     }
 }

@@ -6,8 +6,11 @@
 // whichever command, port or background task caused it. XREAD without a group stays blocked, as
 // in redis (a new stream under the key serves it).
 //
-// The list is purged of ended waits at each registration, so it holds at most the live ones and
-// one more per ended wait since the last registration.
+// Ended waits stay in the list until it has doubled since its last purge (at least
+// `keyWatcherPurgeFloor` entries): a registration then drops them all. A purge of C entries
+// follows at least C/2 registrations, so N clients blocking on one key cost O(N) under the stream
+// lock in all (a purge at every registration cost O(N^2)), and the list holds at most twice the
+// waits live at its last purge, or the floor, whatever the churn.
 
 /// A client blocked on the key holding a stream.
 public protocol StreamKeyWatcher: AnyObject, Sendable {
@@ -22,10 +25,16 @@ extension StreamLog {
     /// Registers a blocked client on this stream's key.
     public func watchKey(_ watcher: any StreamKeyWatcher) {
         lock.withLock {
-            keyWatchers.removeAll { !$0.isWaiting }
+            if keyWatchers.count >= keyWatcherPurgeAt {
+                keyWatchers.removeAll { !$0.isWaiting }
+                keyWatcherPurgeAt = max(Self.keyWatcherPurgeFloor, 2 * keyWatchers.count)
+            }
             keyWatchers.append(watcher)
         }
     }
+
+    /// The list's size below which ended waits are left in it.
+    static let keyWatcherPurgeFloor = 16
 
     /// The key let go of this stream: every watcher is told, once.
     func keyLetGo() {
@@ -33,6 +42,6 @@ extension StreamLog {
             defer { keyWatchers = [] }
             return keyWatchers
         }
-        for w in watchers { w.streamKeyGone() }
+        for w in watchers where w.isWaiting { w.streamKeyGone() }
     }
 }

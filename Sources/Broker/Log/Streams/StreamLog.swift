@@ -51,6 +51,8 @@ public final class StreamLog: @unchecked Sendable {
     var assigned: [UInt64: StreamID] = [:]
     /// Clients blocked in XREADGROUP on the key holding this stream (StreamLog+KeyWatchers.swift).
     var keyWatchers: [any StreamKeyWatcher] = []
+    /// The list's size at which the next registration drops its ended waits.
+    var keyWatcherPurgeAt = StreamLog.keyWatcherPurgeFloor
 
     /// An entry's record flags ('X'): with a 16-byte key and a RESP array value, what tells a
     /// stream entry from a record the broker port appended to the stream's topic (skipped).
