@@ -103,7 +103,12 @@ final class RESPConnection: ConnectionHandler {
         // A woken block that ends in an error (WRONGTYPE, UNBLOCKED) or by CLIENT UNBLOCK is a
         // failed call of the blocked command, as redis 7.0's updateStatsOnUnblock counts it.
         commandFailed = false
+        // The woken block reads its keys as a command would, so through the gate: never inside
+        // another worker's EXEC. A MULTI's DEL and XADD of its key are seen both or neither, as
+        // redis serves its blocked clients after the EXEC (NOGROUP then, not UNBLOCKED).
+        service.gate.enter(gateSlot)
         let action = resumeListBlock(output, timedOut: timedOut)
+        service.gate.leave(gateSlot)
         if commandFailed { commandStats.add(RESPCommandStats.slot(command: blockedStat, RESPCommandStats.failed)) }
         return action
     }

@@ -17,7 +17,7 @@ GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS, XI
 and FULL with COUNT, RESP2 and RESP3, its errors); COMMAND GETKEYS of XREAD/XREADGROUP; blocked
 reads woken by RENAME, COPY, MOVE, SWAPDB (and NOGROUP when the new stream lacks the group); a
 blocked XREADGROUP answered UNBLOCKED when its key is deleted, overwritten, expired, renamed, moved
-or swapped away.
+or swapped away, and NOGROUP or served when a MULTI deletes the key and XADDs to it again.
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
@@ -234,7 +234,7 @@ def main():
     # A parked XREADGROUP whose key lets go of its stream (deleted, overwritten, expired, renamed
     # or moved away): -UNBLOCKED, as redis 7.0's unblockDeletedStreamReadgroupClients; with a
     # stream under the key again by then, served or NOGROUP; a plain XREAD stays blocked.
-    gone = [k("gone%d" % q) for q in range(9)]
+    gone = [k("gone%d" % q) for q in range(11)]
     c = Conn(args.port)
     c.send(b"".join(mb("XGROUP", "CREATE", g, "g", "$", "MKSTREAM") for g in gone))
     for _ in gone:
@@ -250,8 +250,15 @@ def main():
     # Expired, found by a read (the BLPOP only lets 200 ms pass on the actor's connection).
     woken("expiry unblocks", group_read(gone[4]),
           mb("PEXPIRE", gone[4], 50) + mb("BLPOP", k("gone-wait"), "0.2") + mb("EXISTS", gone[4]))
-    # (A DEL and an XADD of the key in one MULTI: redis answers NOGROUP after the EXEC; here the
-    # woken reader may read between the two, on its own worker, and answer UNBLOCKED: README.)
+    # A DEL and an XADD of the key in one MULTI: redis serves its blocked clients after the EXEC,
+    # so the reader finds a stream without its group (NOGROUP), or with it (served). 200 PINGs
+    # between the two keep the EXEC running while the woken reader's own worker resumes it.
+    pings = b"".join(mb("PING") for _ in range(200))
+    woken("multi del xadd nogroup", group_read(gone[9]),
+          mb("MULTI") + mb("DEL", gone[9]) + pings + mb("XADD", gone[9], "1-1", "a", "b") + mb("EXEC"))
+    woken("multi del xadd group", group_read(gone[10]),
+          mb("MULTI") + mb("DEL", gone[10]) + pings + mb("XADD", gone[10], "1-1", "a", "b")
+          + mb("XGROUP", "CREATE", gone[10], "g", "0") + mb("EXEC"))
     woken("renamed over", group_read(gone[5]), mb("XADD", k("gone-src"), "1-1", "a", "b") + mb("RENAME", k("gone-src"), gone[5]))
     woken("second key deleted", group_read(gone[6], gone[7]), mb("DEL", gone[7]))
     woken("xread stays blocked", mb("XREAD", "BLOCK", 300, "STREAMS", gone[8], "$"), mb("DEL", gone[8]))
