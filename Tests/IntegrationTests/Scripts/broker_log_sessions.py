@@ -6,7 +6,8 @@
     and `stats logs` shows no member;
   - a rebalance revokes open reads: a (alone) opens records of both partitions, b joins and reads
     at once the records of its partition that a held open (`log_open_revoked`), and a's `/close`
-    then confirms only partition 0's.
+    then confirms only partition 0's;
+  - a read parked with `/timeout=` 4 s keeps its member for 1.5 s (the poll is the heartbeat).
 
 Usage: broker_log_sessions.py --port P   (prints `LOG SESSION CHECKS PASSED` at the end)
 """
@@ -43,6 +44,23 @@ def heartbeats():
     eq("counted as expired", True, int(st["log_group_members_expired"]) >= 1)
 
 
+def parked():
+    """A read parked with /timeout= longer than the session timeout keeps its member (the poll is
+    the heartbeat), and is then answered by an append."""
+    admin, a = Conn(), Conn()
+    eq("a joins group pk and reads everything", 6, len(values(a, b"sess/group=pk/consumer=a/max=10")))
+    generation = stats_logs(admin)["sess:group:pk:generation"]
+    a.send(b"get sess/group=pk/consumer=a/timeout=4000\r\n")
+    time.sleep(1.5)
+    st = stats_logs(admin)
+    eq("a, parked for 1.5 s (timeout 0.4 s), is still a member", "1", st.get("sess:group:pk:members"))
+    # (an expiry would rebalance, and the woken read join again: two generations on)
+    eq("...it never left: the group's generation is the same", generation, st["sess:group:pk:generation"])
+    admin.roundtrip("an append", b"set sess/partition=1 0 0 4\r\npark\r\n", b"STORED\r\n")
+    a.expect("answers the parked read", b"VALUE sess/group=pk/consumer=a/timeout=4000 0 4\r\npark\r\nEND\r\n")
+    eq("...still one member", "1", stats_logs(admin).get("sess:group:pk:members"))
+
+
 def revocation():
     """b's join takes partition 1 and a's open records there."""
     admin, a2, b = Conn(), Conn(), Conn()
@@ -58,4 +76,4 @@ def revocation():
 
 
 if __name__ == "__main__":
-    sys.exit(run([declare, heartbeats, revocation], "LOG SESSION CHECKS PASSED"))
+    sys.exit(run([declare, heartbeats, revocation, parked], "LOG SESSION CHECKS PASSED"))
