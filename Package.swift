@@ -26,9 +26,10 @@ let package = Package(
         // TLS on the stream listeners (-Z): Debian's OpenSSL 3.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CGetopt"),
+        .target(name: "CPrefetch"),
         .target(name: "Platform", swiftSettings: serverSettings),
         .target(name: "SlabAllocator", swiftSettings: serverSettings),
-        .target(name: "CacheEngine", dependencies: ["SlabAllocator", "Platform"], swiftSettings: serverSettings),
+        .target(name: "CacheEngine", dependencies: ["SlabAllocator", "Platform", "CPrefetch"], swiftSettings: serverSettings),
         .target(name: "Durability", dependencies: ["Platform", .product(name: "Logging", package: "swift-log")], swiftSettings: serverSettings),
         .target(name: "Broker", dependencies: ["CacheEngine", "Durability", "Platform"], swiftSettings: serverSettings),
         .target(name: "MemcacheProtocol", dependencies: ["CacheEngine", "Platform"], swiftSettings: serverSettings),

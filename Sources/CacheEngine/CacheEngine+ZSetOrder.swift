@@ -4,7 +4,10 @@
 // the operations (CacheEngine+ZSet.swift) build on, the same for either encoding: a member's
 // score, insert, update, removal, "how many come before" for a monotone predicate (every range
 // is two of these: ranks [lo, hi)), a visit of ranks in either direction, a removal of ranks.
-// Item lock held throughout.
+// Item lock held throughout. A descent prefetches each node it reads and the node below it
+// (`zslPrefetchStep`): a folded member's score lies past its member, so its address waits on the
+// header's member length, and without the prefetch each node costs two misses one after the other.
+import CPrefetch
 import SlabAllocator
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +34,24 @@ extension CacheEngine {
             if r != 0 { return Int(r) }
         }
         return a.count - b.count
+    }
+
+    /// Starts loading node `h`'s first two cache lines: the header, where `ZslNode` reads the
+    /// member's length, and the bytes after it (a folded member's score and levels lie past the
+    /// member, on the next line unless the chunk starts early in its line).
+    @inline(__always) func zslPrefetch(_ h: SlabHandle) {
+        guard h != 0 else { return }
+        let p = arena.pointer(h)
+        cprefetch_read(p)
+        cprefetch_read(p + 64)
+    }
+
+    /// A descent's step at level `i` from `cur` to its forward `f` (not 0): both of `f`'s lines,
+    /// and the node the descent reads next if it stops here and drops a level (`cur`'s forward at
+    /// level i - 1), so that that miss overlaps this one.
+    @inline(__always) func zslPrefetchStep(_ cur: ZslNode, _ f: SlabHandle, level i: Int) {
+        zslPrefetch(f)
+        if i > 0 { zslPrefetch(cur.forward(i - 1)) }
     }
 
     /// redis's zslRandomLevel: each further level with probability 1/4, at most 32.
@@ -87,11 +108,14 @@ extension CacheEngine {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: ZslNode.maxLevel) { rank in
                 var cur = header
                 var curH = d.zslHeader
-                for i in stride(from: d.zslLevel - 1, through: 0, by: -1) {
+                // A while loop: `stride(from:through:by:)`'s iterator was a call per level.
+                var i = d.zslLevel - 1
+                while i >= 0 {
                     rank[i] = i == d.zslLevel - 1 ? 0 : rank[i + 1]
                     while true {
                         let f = cur.forward(i)
                         if f == 0 { break }
+                        zslPrefetchStep(cur, f, level: i)
                         let fn = zsl(f)
                         if !before(fn) { break }
                         rank[i] += cur.span(i)
@@ -99,36 +123,46 @@ extension CacheEngine {
                         curH = f
                     }
                     update[i] = curH
+                    i -= 1
                 }
-                let level = x.level
-                if level > d.zslLevel {
-                    for i in d.zslLevel..<level {
-                        rank[i] = 0
-                        update[i] = d.zslHeader
-                        header.setSpan(i, length)
-                    }
-                    d.zslLevel = level
-                }
-                for i in 0..<level {
-                    let u = zsl(update[i])
-                    x.setForward(i, u.forward(i))
-                    u.setForward(i, xh)
-                    x.setSpan(i, u.span(i) - (rank[0] - rank[i]))
-                    u.setSpan(i, rank[0] - rank[i] + 1)
-                }
-                for i in level..<d.zslLevel {
-                    let u = zsl(update[i])
-                    u.setSpan(i, u.span(i) + 1)
-                }
-                x.backward = update[0] == d.zslHeader ? 0 : update[0]
-                let f0 = x.forward(0)
-                if f0 != 0 { zsl(f0).backward = xh } else { header.backward = xh }
+                lockedZslLink(&d, x, length: length, update: update, rank: rank)
             }
         }
     }
 
+    /// Links node `x` after its predecessor `update[i]` at each level in use, whose rank (1-based,
+    /// the header 0) is `rank[i]` (zslInsert after its descent); the list held `length` nodes.
+    func lockedZslLink(_ d: inout HashDescriptor, _ x: ZslNode, length: Int,
+                       update: UnsafeMutableBufferPointer<SlabHandle>, rank: UnsafeMutableBufferPointer<Int>) {
+        let header = zsl(d.zslHeader)
+        let xh = arena.handle(x.item.raw)
+        let level = x.level
+        if level > d.zslLevel {
+            for i in d.zslLevel..<level {
+                rank[i] = 0
+                update[i] = d.zslHeader
+                header.setSpan(i, length)
+            }
+            d.zslLevel = level
+        }
+        for i in 0..<level {
+            let u = zsl(update[i])
+            x.setForward(i, u.forward(i))
+            u.setForward(i, xh)
+            x.setSpan(i, u.span(i) - (rank[0] - rank[i]))
+            u.setSpan(i, rank[0] - rank[i] + 1)
+        }
+        for i in level..<d.zslLevel {
+            let u = zsl(update[i])
+            u.setSpan(i, u.span(i) + 1)
+        }
+        x.backward = update[0] == d.zslHeader ? 0 : update[0]
+        let f0 = x.forward(0)
+        if f0 != 0 { zsl(f0).backward = xh } else { header.backward = xh }
+    }
+
     /// Takes `x` out given its predecessors at each level (zslDeleteNode).
-    private func lockedZslUnlinkNode(_ d: inout HashDescriptor, _ x: ZslNode, _ xh: SlabHandle,
+    func lockedZslUnlinkNode(_ d: inout HashDescriptor, _ x: ZslNode, _ xh: SlabHandle,
                                      _ update: UnsafeMutableBufferPointer<SlabHandle>) {
         for i in 0..<d.zslLevel {
             let u = zsl(update[i])
@@ -150,16 +184,19 @@ extension CacheEngine {
         withUnsafeTemporaryAllocation(of: SlabHandle.self, capacity: ZslNode.maxLevel) { update -> ZslNode? in
             var cur = zsl(d.zslHeader)
             var curH = d.zslHeader
-            for i in stride(from: d.zslLevel - 1, through: 0, by: -1) {
+            var i = d.zslLevel - 1
+            while i >= 0 {
                 while true {
                     let f = cur.forward(i)
                     if f == 0 { break }
+                    zslPrefetchStep(cur, f, level: i)
                     let fn = zsl(f)
                     guard fn.score < score || (fn.score == score && zslMember(fn).compare(member) < 0) else { break }
                     cur = fn
                     curH = f
                 }
                 update[i] = curH
+                i -= 1
             }
             let xh = cur.forward(0)
             guard xh != 0 else { return nil }
@@ -174,15 +211,18 @@ extension CacheEngine {
     func lockedZslCountBefore(_ d: HashDescriptor, _ before: (ZslNode) -> Bool) -> Int {
         var cur = zsl(d.zslHeader)
         var rank = 0
-        for i in stride(from: d.zslLevel - 1, through: 0, by: -1) {
+        var i = d.zslLevel - 1
+        while i >= 0 {
             while true {
                 let f = cur.forward(i)
                 if f == 0 { break }
+                zslPrefetchStep(cur, f, level: i)
                 let fn = zsl(f)
                 if !before(fn) { break }
                 rank += cur.span(i)
                 cur = fn
             }
+            i -= 1
         }
         return rank
     }
@@ -192,7 +232,8 @@ extension CacheEngine {
         var cur = zsl(d.zslHeader)
         var traversed = 0
         let target = rank + 1
-        for i in stride(from: d.zslLevel - 1, through: 0, by: -1) {
+        var i = d.zslLevel - 1
+        while i >= 0 {
             while true {
                 let f = cur.forward(i)
                 if f == 0 || traversed + cur.span(i) > target { break }
@@ -200,6 +241,7 @@ extension CacheEngine {
                 cur = zsl(f)
             }
             if traversed == target { return cur }
+            i -= 1
         }
         return cur
     }
@@ -321,13 +363,7 @@ extension CacheEngine {
             _ = lockedZPackedInsert(&d, m, new)
             return
         }
-        guard let x = lockedZslUnlink(&d, score: old, member: m) else { return }
-        let e = zslEntry(x)
-        withUnsafeBytes(of: new.bitPattern) { writeEntry(e, at: e.entryFieldLength, $0) }
-        x.score = new
-        lockedZslInsert(&d, x, length: d.count - 1) { y in
-            y.score < new || (y.score == new && self.zslMember(y).compare(m) < 0)
-        }
+        lockedZslMove(&d, m, old: old, new: new)
     }
 
     /// Removes a present member whose score is `score`.
@@ -484,7 +520,8 @@ extension CacheEngine {
             var cur = zsl(d.zslHeader)
             var curH = d.zslHeader
             var traversed = 0
-            for i in stride(from: d.zslLevel - 1, through: 0, by: -1) {
+            var i = d.zslLevel - 1
+            while i >= 0 {
                 while true {
                     let f = cur.forward(i)
                     if f == 0 || traversed + cur.span(i) >= lo + 1 { break }
@@ -493,6 +530,7 @@ extension CacheEngine {
                     curH = f
                 }
                 update[i] = curH
+                i -= 1
             }
             var xh = cur.forward(0)
             for _ in 0..<count where xh != 0 {

@@ -17,7 +17,8 @@ public final class ProcessClock: Sendable {
     private let monotonicStart: Double
     /// Process time at `monotonicStart`.
     private let startValue: UInt32
-    private let now: Atomic<UInt32>
+    /// Usable from inline: `current` is inlined into the other modules (see there).
+    @usableFromInline let now: Atomic<UInt32>
     /// Unix ms pinned by a test (0 = read the real clock).
     private let pinnedMs = Atomic<UInt64>(0)
 
@@ -43,8 +44,10 @@ public final class ProcessClock: Sendable {
         now = Atomic(current)
     }
 
-    /// Current process time.
-    @inline(__always)
+    /// Current process time. Inlinable: every command reads it (RESP's last interaction, the
+    /// engine's lookups), and as a call into this module it was a call with a retain and a
+    /// release of the clock around it.
+    @inlinable
     public var current: UInt32 { now.load(ordering: .relaxed) }
 
     /// Advance from the monotonic clock (the server's once-a-second timer).

@@ -335,6 +335,9 @@ extension RESPConnection {
     /// `ListWaits.serve` for `key`, with the served clients' keyspace events published when on
     /// (one relaxed load when they are off).
     func serveWaiters(_ key: UnsafeRawBufferPointer, database db: Int) {
+        // What both calls below check first, here before their closures are made (a retain and
+        // a release of each capture on every ZADD, LPUSH and XADD while nobody is blocked).
+        guard service.listWaits.hasBlockedKeys else { return }
         let flags = service.config.keyspaceEvents.load(ordering: .relaxed)
         service.listWaits.serve(key, database: db, engine: engine, events: flags) { e in
             e.key.withUnsafeBytes { service.publishKeyspaceEvent(flags, e.event, key: $0, database: db) }

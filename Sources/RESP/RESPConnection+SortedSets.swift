@@ -84,15 +84,20 @@ extension RESPConnection {
         }
         let increment = flags.contains(.incr)
         if increment && count > 1 { return error(out, "ERR INCR option supports a single increment-element pair") }
-        // Every score is checked before anything changes (read again below: no array per request).
-        for j in 0..<count where scoreArgument(first + 2 * j) == nil { return error(out, Self.notAFloat) }
+        // Every score is checked before anything changes (read again below: no array per request;
+        // the first is kept, so the usual one-element ZADD reads its score once).
+        var firstScore = 0.0
+        for j in 0..<count {
+            guard let s = scoreArgument(first + 2 * j) else { return error(out, Self.notAFloat) }
+            if j == 0 { firstScore = s }
+        }
         guard let (key, hv) = listKey(1) else { return error(out, Self.keyTooLong) }
         let created = keyMissingForNew(key, hv)
         var added = 0, updated = 0, processed = 0
         var score = 0.0
         var nan = false
         let r = engine.zsetAdd(key, hash: hv, database: database, flags: flags, count: count, element: { j in
-            (self.scoreArgument(first + 2 * j) ?? 0, self.argument(first + 2 * j + 1))
+            (j == 0 ? firstScore : self.scoreArgument(first + 2 * j) ?? 0, self.argument(first + 2 * j + 1))
         }) { outcome, s in
             switch outcome {
             case .added: added += 1; processed += 1; score = s

@@ -236,6 +236,37 @@ struct ZSetTests {
         }
     }
 
+    @Test("score updates in a skip list (the two descents side by side): every rank and span exact", arguments: [4, 5])
+    func scoreUpdates(seed: UInt64) throws {
+        let h = try Harness()
+        let e = h.engine
+        var rng = SplitMix64(seed: seed)
+        var model: [String: Double] = [:]
+        let members = (0..<600).map { "m\($0)" }
+        for m in members { model[m] = Double(rng.next() % 40) }
+        e.zadd("z", members.map { (model[$0]!, $0) })
+        #expect(e.zencoding("z") == .skiplist)
+        for round in 0..<8 {
+            // Up and down, onto ties (40 scores for 600 members), to the ends and back.
+            for _ in 0..<400 {
+                let m = members[Int(rng.next() % UInt64(members.count))]
+                let s = round % 4 == 3 ? [-1.0, 100.0][Int(rng.next() % 2)] : Double(rng.next() % 40)
+                e.zadd("z", [(s, m)])
+                model[m] = s
+            }
+            let order = model.sorted { x, y in x.value != y.value ? x.value < y.value : Array(x.key.utf8).lexicographicallyPrecedes(Array(y.key.utf8)) }.map(\.key)
+            #expect(e.zall("z") == order)
+            for (r, m) in order.enumerated() where r % 7 == round % 7 {
+                #expect(e.zrankOf("z", m) == r)
+                #expect(e.zrankOf("z", m, reverse: true) == order.count - 1 - r)
+                #expect(e.zrange("z", ZRangeQuery(.rank(r, r))) == [m])
+                #expect(e.zscoreOf("z", m) == model[m])
+            }
+            #expect(e.zrange("z", ZRangeQuery(.score(ZScoreBound(10, exclusive: false), ZScoreBound(20, exclusive: true)))) ==
+                    order.filter { model[$0]! >= 10 && model[$0]! < 20 })
+        }
+    }
+
     @Test("100k members: ranks exact, COPY and RENAME keep the order, every chunk back after DEL")
     func large() throws {
         let h = try Harness { $0.memoryLimit = 256 << 20 }
