@@ -44,7 +44,7 @@ public final class BrokerSession {
     /// When this session last told its groups it is alive (BrokerSession+LogGroups.swift).
     var lastLogHeartbeatMs: UInt64 = 0
     /// A topic read of this session is parked (`/timeout=`): its members are alive meanwhile.
-    var logReadParked = false
+    var isLogReadParked = false
 
     /// `waker` wakes the session's connection when a parked wait is handed a message or the
     /// journal's fsync completes. A `consumerName` makes the session a member of that consumer.

@@ -70,10 +70,10 @@ extension CacheEngine {
                     zslPrefetchNext(a)
                     zslPrefetchNext(b)
                     if !a.done {
-                        zslStep(&a, { y in y.score < old || (y.score == old && self.zslMember(y).compare(m) < 0) }, updateOld, rankOld)
+                        zslStep(&a, { y in self.zslPrecedes(y, old, m) }, updateOld, rankOld)
                     }
                     if !b.done {
-                        zslStep(&b, { y in y.score < new || (y.score == new && self.zslMember(y).compare(m) < 0) }, updateNew, rankNew)
+                        zslStep(&b, { y in self.zslPrecedes(y, new, m) }, updateNew, rankNew)
                     }
                 }
                 // The node: right after its level-0 predecessor, as lockedZslUnlink checks it.

@@ -4,7 +4,7 @@
 // the operations (CacheEngine+ZSet.swift) build on, the same for either encoding: a member's
 // score, insert, update, removal, "how many come before" for a monotone predicate (every range
 // is two of these: ranks [lo, hi)), a visit of ranks in either direction, a removal of ranks.
-// Item lock held throughout. A descent prefetches each node it reads and the node below it
+// Item lock held throughout. A descent by score prefetches each node it reads and the node below it
 // (`zslPrefetchStep`): a folded member's score lies past its member, so its address waits on the
 // header's member length, and without the prefetch each node costs two misses one after the other.
 import CPrefetch
@@ -49,9 +49,15 @@ extension CacheEngine {
     /// A descent's step at level `i` from `cur` to its forward `f` (not 0): both of `f`'s lines,
     /// and the node the descent reads next if it stops here and drops a level (`cur`'s forward at
     /// level i - 1), so that that miss overlaps this one.
+    /// Whether `y` comes before (score, member) in the order: by score, then by member bytes.
+    @inline(__always) func zslPrecedes(_ y: ZslNode, _ score: Double, _ member: UnsafeRawBufferPointer) -> Bool {
+        y.score < score || (y.score == score && zslMember(y).compare(member) < 0)
+    }
+
     @inline(__always) func zslPrefetchStep(_ cur: ZslNode, _ f: SlabHandle, level i: Int) {
         zslPrefetch(f)
-        if i > 0 { zslPrefetch(cur.forward(i - 1)) }
+        // Below is often the same node (a level's next is the next one down too): fetched once.
+        if i > 0, case let below = cur.forward(i - 1), below != f { zslPrefetch(below) }
     }
 
     /// redis's zslRandomLevel: each further level with probability 1/4, at most 32.
@@ -163,7 +169,7 @@ extension CacheEngine {
 
     /// Takes `x` out given its predecessors at each level (zslDeleteNode).
     func lockedZslUnlinkNode(_ d: inout HashDescriptor, _ x: ZslNode, _ xh: SlabHandle,
-                                     _ update: UnsafeMutableBufferPointer<SlabHandle>) {
+                             _ update: UnsafeMutableBufferPointer<SlabHandle>) {
         for i in 0..<d.zslLevel {
             let u = zsl(update[i])
             if u.forward(i) == xh {
@@ -191,7 +197,7 @@ extension CacheEngine {
                     if f == 0 { break }
                     zslPrefetchStep(cur, f, level: i)
                     let fn = zsl(f)
-                    guard fn.score < score || (fn.score == score && zslMember(fn).compare(member) < 0) else { break }
+                    guard zslPrecedes(fn, score, member) else { break }
                     cur = fn
                     curH = f
                 }
@@ -349,9 +355,7 @@ extension CacheEngine {
         if let before {
             lockedZslInsert(&d, x, length: length, before: before)
         } else {
-            lockedZslInsert(&d, x, length: length) { y in
-                y.score < score || (y.score == score && self.zslMember(y).compare(m) < 0)
-            }
+            lockedZslInsert(&d, x, length: length) { y in self.zslPrecedes(y, score, m) }
         }
         return true
     }

@@ -280,10 +280,14 @@ extension RESPConnection {
 
     /// The connection closed while blocked: elements a pusher popped for it go back where they
     /// came from (a move's element stays in its destination).
+    /// The give-back is a write like a command's, so it goes through the gate: never inside
+    /// another worker's EXEC (the close runs after `process`/`resume` left the gate).
     func endListBlockOnClose() {
         guard let block = listBlock else { return }
         listBlock = nil
         guard case .delivered(.elements(let elements), let source) = service.listWaits.cancel(block) else { return }
+        service.gate.enter(gateSlot)
+        defer { service.gate.leave(gateSlot) }
         if case .zpop = block.kind { return giveBackZSetPops(block, elements, source: source) }
         guard case .pop(let end, _) = block.kind else { return }
         let key = block.keys[source]

@@ -60,9 +60,7 @@ extension BrokerSession {
         let now = broker.clockMs()
         guard now &- lastLogHeartbeatMs >= Self.heartbeatIntervalMs else { return }
         lastLogHeartbeatMs = now
-        var byTopic: [ObjectIdentifier: (LogTopic, [String])] = [:]
-        for (t, g) in logGroups { byTopic[ObjectIdentifier(t), default: (t, [])].1.append(g) }
-        for (_, (t, groups)) in byTopic { t.heartbeat(consumer, groups: groups, nowMs: now) }
+        forEachLogTopic { t, groups in t.heartbeat(consumer, groups: groups, nowMs: now) }
     }
 
     /// A topic read of this connection parks (`/timeout=`, true) or is answered (false). While
@@ -70,21 +68,28 @@ extension BrokerSession {
     /// park itself (Kafka: the poll is the heartbeat), and seen again when it ends. One call per
     /// park and per answer (a re-park after a lost race changes nothing).
     public func logReadParked(_ parked: Bool) {
-        guard parked != logReadParked else { return }
-        logReadParked = parked
+        guard parked != isLogReadParked else { return }
+        isLogReadParked = parked
         guard !logGroups.isEmpty else { return }
         let now = broker.clockMs()
+        forEachLogTopic { t, groups in t.readParked(consumer, groups: groups, parked: parked, nowMs: now) }
+    }
+
+    /// `body` once per topic with this session's groups in it (each call takes the topic's lock
+    /// once). A session in one topic, the usual case, builds no table.
+    private func forEachLogTopic(_ body: (LogTopic, [String]) -> Void) {
+        if logGroups.allSatisfy({ $0.topic === logGroups[0].topic }) {
+            return body(logGroups[0].topic, logGroups.map(\.group))
+        }
         var byTopic: [ObjectIdentifier: (LogTopic, [String])] = [:]
         for (t, g) in logGroups { byTopic[ObjectIdentifier(t), default: (t, [])].1.append(g) }
-        for (_, (t, groups)) in byTopic { t.readParked(consumer, groups: groups, parked: parked, nowMs: now) }
+        for (_, (t, groups)) in byTopic { body(t, groups) }
     }
 
     /// At close: open reads go back to their groups, members lose this session.
     func closeLogGroups() {
         guard !logGroups.isEmpty else { return }
-        var byTopic: [ObjectIdentifier: (LogTopic, [String])] = [:]
-        for (t, g) in logGroups { byTopic[ObjectIdentifier(t), default: (t, [])].1.append(g) }
-        for (_, (t, groups)) in byTopic { t.sessionClosed(consumer, groups: groups) }
+        forEachLogTopic { t, groups in t.sessionClosed(consumer, groups: groups) }
         logGroups.removeAll()
     }
 }

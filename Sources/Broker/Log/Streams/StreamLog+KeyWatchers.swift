@@ -39,7 +39,8 @@ extension StreamLog {
     /// The key let go of this stream: every watcher is told, once.
     func keyLetGo() {
         let watchers = lock.withLock { () -> [any StreamKeyWatcher] in
-            defer { keyWatchers = [] }
+            // The stream may live on under another key (RENAME, MOVE): its purge starts afresh.
+            defer { keyWatchers = []; keyWatcherPurgeAt = Self.keyWatcherPurgeFloor }
             return keyWatchers
         }
         for w in watchers where w.isWaiting { w.streamKeyGone() }
