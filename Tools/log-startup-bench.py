@@ -107,9 +107,8 @@ def fill(binary, data, gb, size, batch, compact=False, segment_mb=64):
     if compact:
         fill_compacted(s, gb, size, segment_mb)
         st = stats_logs(s)
-        print("filled %.2f GB (%s records live, log end %s, %s segments)" % (
-            int(st["big:0:bytes"]) / (1 << 30), int(st["big:0:log_end_offset"]) - 0, st["big:0:log_end_offset"],
-            st["big:0:segments"]))
+        print("filled %.2f GB after compaction (log end %s, %s segments)" % (
+            int(st["big:0:bytes"]) / (1 << 30), st["big:0:log_end_offset"], st["big:0:segments"]))
         stop(proc)
         return int(st["big:0:log_end_offset"])
     s.sendall(b"log big retention_ms=-1\r\n")
