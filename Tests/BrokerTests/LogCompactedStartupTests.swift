@@ -4,7 +4,8 @@
 // missing, damaged, of another segment or of the segment before its compaction makes that segment
 // be read whole (counted) with the same result, and is written anew; after a kill -9 the active
 // segment's runs file (of the clean stop before) is a prefix its new batches extend; a compaction
-// stopped at any step of its swap restarts with only the unindexed active segment read whole.
+// stopped at any step of its swap restarts with only the unindexed active segment read whole (and
+// a runs file whose segment is gone is removed).
 @testable import Broker
 import Durability
 import Testing
@@ -158,6 +159,8 @@ import Glibc
                 #expect(files(part).contains { $0.hasSuffix(step == .committed ? ".runs.cleaned" : ".log.swap") })
             }
         }
+        // The runs file of a segment whose file is gone (a crash between a segment's removals).
+        writeFile(part + "/" + LogSegment.fileName(99_999) + ".runs", [1, 2, 3], create: true)
         let fast: Snapshot
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
@@ -166,6 +169,7 @@ import Glibc
             let activeWritten = !readFile(part + "/" + LogSegment.fileName(last) + ".log").isEmpty
             #expect(h.broker.logs.memory.recoveryFullScans.load(ordering: .relaxed) == (activeWritten ? 1 : 0))
             #expect(!files(part).contains { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") || $0.hasSuffix(".tmp") })
+            #expect(!exists(part + "/" + LogSegment.fileName(99_999) + ".runs"))
             fast = snapshot(try #require(h.broker.logTopic(named: "cc")).partitions[0])
             #expect(fast.end == 80)
             h.broker.stop()

@@ -131,7 +131,8 @@ extension LogPartition {
             markedCompacted = true
             lock.withLock { gapsMarked = true }
         }
-        if let path = fresh.path, let ip = fresh.indexPath, let tp = fresh.timeIndexPath, let rp = fresh.runsPath, !kept.isEmpty {
+        if let path = fresh.path, let ip = fresh.indexPath, let tp = fresh.timeIndexPath, let rp = fresh.runsPath,
+           !kept.isEmpty {
             // The old file stays open while its readers finish: its descriptor outlives the rename.
             if let slot = old.slot, let (fd, _) = descriptors?.pin(slot) { pinned = (slot, fd) }
             guard writeSwap(path: path, indexPath: ip, timeIndexPath: tp, runsPath: rp, buffer: buffer, fresh: fresh) else {
@@ -228,10 +229,11 @@ extension LogPartition {
     /// Writes the compacted segment beside the old one and swaps it in, as Kafka's cleaner does:
     /// `<seg>.log.cleaned`, `<seg>.index.cleaned`, `<seg>.timeindex.cleaned` and
     /// `<seg>.runs.cleaned` written and fdatasynced; the log renamed to `<seg>.log.swap` (the
-    /// commit point, directory synced); the indexes and runs renamed over theirs; `.swap` renamed over the segment file (directory synced).
-    /// A crash before the commit point leaves the old segment and `.cleaned` files recovery
-    /// removes; after it, recovery finishes the renames (`finishInterruptedCompactions`). So the
-    /// segment file and its indexes are never of different compactions. False when a write fails
+    /// commit point, directory synced); the indexes and runs renamed over theirs; `.swap` renamed
+    /// over the segment file (directory synced). A crash before the commit point leaves the old
+    /// segment and `.cleaned` files recovery removes; after it, recovery finishes the renames
+    /// (`finishInterruptedCompactions`). So the segment file and its indexes and runs are never of
+    /// different compactions (a runs file of another version fails start-up's check anyway). False when a write fails
     /// (nothing changed, no file left) or the test hook stops it (the files left as a crash would).
     private func writeSwap(path: String, indexPath ip: String, timeIndexPath tp: String, runsPath rp: String,
                            buffer: ByteBuffer, fresh: LogSegment) -> Bool {
@@ -275,7 +277,7 @@ extension LogPartition {
     /// `<seg>.log.swap` is there) is completed, its `.cleaned` indexes renamed into place first;
     /// then every other unfinished file (`.cleaned`: a compaction stopped before its commit
     /// point, the old segment still in place; `.tmp`: an index file being replaced) is removed,
-    /// and so are index files whose segment file is gone.
+    /// and so are index and runs files whose segment file is gone.
     static func finishInterruptedCompactions(_ directory: String, notes: inout [String]) {
         guard let d = opendir(directory) else { return }
         var swaps: [String] = []
@@ -307,9 +309,10 @@ extension LogPartition {
             unlink(p)
             notes.append("log \(p): an unfinished compaction's or index's file; removed")
         }
-        // Index files whose segment is gone (a crash between a segment's removals): removed.
+        // Index and runs files whose segment is gone (a crash between a segment's removals): removed.
         for p in indexes {
-            let stem = p.hasSuffix(".index") ? String(p.dropLast(6)) : p.hasSuffix(".runs") ? String(p.dropLast(5)) : String(p.dropLast(10))
+            let ext = p.hasSuffix(".index") ? 6 : p.hasSuffix(".runs") ? 5 : 10
+            let stem = String(p.dropLast(ext))
             if access(stem + ".log", F_OK) != 0 {
                 unlink(p)
                 notes.append("log \(p): the index of a segment that is gone; removed")
