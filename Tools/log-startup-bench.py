@@ -9,11 +9,20 @@ are bound), checking `stats logs` finds every record. With --killed the active s
 files are removed first (the state a kill -9 leaves: that segment is then read whole).
 The page cache is warm (the log was just written and the box's memory holds it).
 
+With --compact the topic is `cleanup=compact` (segments of --segment-mb MB), one record per
+`produce`, each with a key drawn at random among as many keys as records (so compaction keeps
+about 63 % of the records, with gaps everywhere); after the fill the broker waits for compaction
+to catch up before it is stopped. With --no-runs every segment's runs file (`*.runs`) is removed
+before each start: the start-up then reads every segment of the compacted partition whole, as
+before the runs files existed.
+
 Usage: log-startup-bench.py --binary NAME=PATH [--binary NAME=PATH ...] [--gb 3] [--runs 3]
                             [--record-size 1000] [--batch 1000] [--killed] [--keep DIR]
+                            [--compact [--segment-mb 64]] [--no-runs]
 """
 import argparse
 import os
+import random
 import shutil
 import signal
 import socket
@@ -60,9 +69,48 @@ def stop(proc):
     proc.wait(timeout=120)
 
 
-def fill(binary, data, gb, size, batch):
+def fill_compacted(s, gb, size, segment_mb):
+    s.sendall(b"log big retention_ms=-1 cleanup=compact segment_bytes=%d\r\n" % (segment_mb << 20))
+    assert s.recv(100) == b"OK\r\n"
+    n = int(gb * (1 << 30)) // (size + 40)
+    rng = random.Random(15)
+    rec = b"x" * size
+    window = 512
+    t0 = time.monotonic()
+    i = 0
+    while i < n:
+        reqs = []
+        for _ in range(min(window, n - i)):
+            reqs.append(b"produce big/key=k%d 0 1 %d\r\n%d\r\n%s\r\n\r\n" % (rng.randrange(n), size + 2 + len(str(size)) + 2,
+                                                                               size, rec))
+            i += 1
+        s.sendall(b"".join(reqs))
+        buf = b""
+        while buf.count(b"\r\n") < len(reqs):
+            buf += s.recv(1 << 16)
+        assert buf.startswith(b"PRODUCED"), buf[:100]
+    # Compaction (once a second on the timer) catches up with the closed segments.
+    last = None
+    while True:
+        time.sleep(2)
+        st = stats_logs(s)
+        if st["log_compactions"] == last:
+            break
+        last = st["log_compactions"]
+    print("compactions %s, records removed %s, in %.1f s" % (st["log_compactions"], st["log_compacted_records"],
+                                                             time.monotonic() - t0))
+
+
+def fill(binary, data, gb, size, batch, compact=False, segment_mb=64):
     port = free_port()
     proc, _, s = start(binary, data, port)
+    if compact:
+        fill_compacted(s, gb, size, segment_mb)
+        st = stats_logs(s)
+        print("filled %.2f GB after compaction (log end %s, %s segments)" % (
+            int(st["big:0:bytes"]) / (1 << 30), st["big:0:log_end_offset"], st["big:0:segments"]))
+        stop(proc)
+        return int(st["big:0:log_end_offset"])
     s.sendall(b"log big retention_ms=-1\r\n")
     assert s.recv(100) == b"OK\r\n"
     rec = b"x" * size
@@ -96,12 +144,15 @@ def main():
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--killed", action="store_true")
     ap.add_argument("--keep", help="reuse (or leave) the data directory here")
+    ap.add_argument("--compact", action="store_true", help="a cleanup=compact topic, compacted")
+    ap.add_argument("--segment-mb", type=int, default=64)
+    ap.add_argument("--no-runs", action="store_true", help="remove the runs files before each start")
     a = ap.parse_args()
     binaries = [b.split("=", 1) for b in a.binary]
     data = a.keep or tempfile.mkdtemp(prefix="log-startup-")
     try:
         if not os.path.exists(os.path.join(data, "logs")):
-            end = fill(binaries[-1][1], data, a.gb, a.record_size, a.batch)
+            end = fill(binaries[-1][1], data, a.gb, a.record_size, a.batch, a.compact, a.segment_mb)
         else:
             end = None
         part = os.path.join(data, "logs", "big", "0")
@@ -115,6 +166,10 @@ def main():
                             os.unlink(os.path.join(part, last + ext))
                         except FileNotFoundError:
                             pass
+                if a.no_runs:
+                    for f in os.listdir(part):
+                        if f.endswith(".runs"):
+                            os.unlink(os.path.join(part, f))
                 port = free_port()
                 proc, took, s = start(path, data, port)
                 try:

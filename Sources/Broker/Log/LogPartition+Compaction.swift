@@ -7,7 +7,7 @@
 //
 // No I/O and no rewrite under the partition lock: both passes read through `read` (which takes the
 // lock per step, and preads outside it), the new segment is built in a buffer outside the lock and,
-// with a data directory, written with its indexes to `.cleaned` files and swapped in through a
+// with a data directory, written with its indexes and runs file to `.cleaned` files and swapped in through a
 // `.swap` commit point (`writeSwap`, Kafka's protocol: a crash leaves the old segment or the new
 // one with its own indexes, never a mix; recovery completes or removes what a crash left); only
 // the swap in the segment list is done under the lock. Kept records are written one per batch (a
@@ -129,11 +129,13 @@ extension LogPartition {
             close(fd)
             FileIO.syncDirectory(of: directory + "/" + Self.compactedMarker)
             markedCompacted = true
+            lock.withLock { gapsMarked = true }
         }
-        if let path = fresh.path, let ip = fresh.indexPath, let tp = fresh.timeIndexPath, !kept.isEmpty {
+        if let path = fresh.path, let ip = fresh.indexPath, let tp = fresh.timeIndexPath, let rp = fresh.runsPath,
+           !kept.isEmpty {
             // The old file stays open while its readers finish: its descriptor outlives the rename.
             if let slot = old.slot, let (fd, _) = descriptors?.pin(slot) { pinned = (slot, fd) }
-            guard writeSwap(path: path, indexPath: ip, timeIndexPath: tp, buffer: buffer, fresh: fresh) else {
+            guard writeSwap(path: path, indexPath: ip, timeIndexPath: tp, runsPath: rp, buffer: buffer, fresh: fresh) else {
                 if let (slot, _) = pinned { descriptors?.unpin(slot, dirty: false) }
                 return false
             }
@@ -225,23 +227,26 @@ extension LogPartition {
     enum CompactionStep: Sendable { case written, committed, indexesInPlace }
 
     /// Writes the compacted segment beside the old one and swaps it in, as Kafka's cleaner does:
-    /// `<seg>.log.cleaned`, `<seg>.index.cleaned` and `<seg>.timeindex.cleaned` written and
-    /// fdatasynced; the log renamed to `<seg>.log.swap` (the commit point, directory synced); the
-    /// indexes renamed over theirs; `.swap` renamed over the segment file (directory synced).
-    /// A crash before the commit point leaves the old segment and `.cleaned` files recovery
-    /// removes; after it, recovery finishes the renames (`finishInterruptedCompactions`). So the
-    /// segment file and its indexes are never of different compactions. False when a write fails
+    /// `<seg>.log.cleaned`, `<seg>.index.cleaned`, `<seg>.timeindex.cleaned` and
+    /// `<seg>.runs.cleaned` written and fdatasynced; the log renamed to `<seg>.log.swap` (the
+    /// commit point, directory synced); the indexes and runs renamed over theirs; `.swap` renamed
+    /// over the segment file (directory synced). A crash before the commit point leaves the old
+    /// segment and `.cleaned` files recovery removes; after it, recovery finishes the renames
+    /// (`finishInterruptedCompactions`). So the segment file and its indexes and runs are never of
+    /// different compactions (a runs file of another version fails start-up's check anyway). False when a write fails
     /// (nothing changed, no file left) or the test hook stops it (the files left as a crash would).
-    private func writeSwap(path: String, indexPath ip: String, timeIndexPath tp: String, buffer: ByteBuffer,
-                           fresh: LogSegment) -> Bool {
-        let cleaned = [path, ip, tp].map { $0 + Self.cleanedSuffix }
+    private func writeSwap(path: String, indexPath ip: String, timeIndexPath tp: String, runsPath rp: String,
+                           buffer: ByteBuffer, fresh: LogSegment) -> Bool {
+        let cleaned = [path, ip, tp, rp].map { $0 + Self.cleanedSuffix }
         var index = fresh.encodedIndex(), time = fresh.encodedTimeIndex()
+        var runs = LogSegment.encodedRuns(fresh.fileRuns(fresh.runs), fileSize: buffer.count)
         defer {
             index.deallocate()
             time.deallocate()
+            runs.deallocate()
         }
         let bytes = UnsafeRawBufferPointer(start: buffer.base, count: buffer.count)
-        let written = [bytes, index.bytes, time.bytes].enumerated().allSatisfy { file in
+        let written = [bytes, index.bytes, time.bytes, runs.bytes].enumerated().allSatisfy { file in
             FileIO.writeTemporary(cleaned[file.offset]) { fd in
                 FileIO.writeAll(fd, file.element) ? file.element.count : nil
             } != nil
@@ -261,6 +266,7 @@ extension LogPartition {
         guard compactionHook?(.committed) ?? true else { return false }
         rename(cleaned[1], ip)
         rename(cleaned[2], tp)
+        rename(cleaned[3], rp)
         guard compactionHook?(.indexesInPlace) ?? true else { return false }
         rename(swap, path)
         FileIO.syncDirectory(of: path)
@@ -271,7 +277,7 @@ extension LogPartition {
     /// `<seg>.log.swap` is there) is completed, its `.cleaned` indexes renamed into place first;
     /// then every other unfinished file (`.cleaned`: a compaction stopped before its commit
     /// point, the old segment still in place; `.tmp`: an index file being replaced) is removed,
-    /// and so are index files whose segment file is gone.
+    /// and so are index and runs files whose segment file is gone.
     static func finishInterruptedCompactions(_ directory: String, notes: inout [String]) {
         guard let d = opendir(directory) else { return }
         var swaps: [String] = []
@@ -285,14 +291,14 @@ extension LogPartition {
                 swaps.append(directory + "/" + String(file.dropLast(swapSuffix.count)))
             } else if file.hasSuffix(cleanedSuffix) || file.hasSuffix(".tmp") {
                 leftovers.append(directory + "/" + file)
-            } else if file.hasSuffix(".index") || file.hasSuffix(".timeindex") {
+            } else if file.hasSuffix(".index") || file.hasSuffix(".timeindex") || file.hasSuffix(".runs") {
                 indexes.append(directory + "/" + file)
             }
         }
         closedir(d)
         for log in swaps {
             let stem = String(log.dropLast(4))
-            for ext in [".index", ".timeindex"] where access(stem + ext + cleanedSuffix, F_OK) == 0 {
+            for ext in [".index", ".timeindex", ".runs"] where access(stem + ext + cleanedSuffix, F_OK) == 0 {
                 rename(stem + ext + cleanedSuffix, stem + ext)
             }
             rename(log + swapSuffix, log)
@@ -303,9 +309,10 @@ extension LogPartition {
             unlink(p)
             notes.append("log \(p): an unfinished compaction's or index's file; removed")
         }
-        // Index files whose segment is gone (a crash between a segment's removals): removed.
+        // Index and runs files whose segment is gone (a crash between a segment's removals): removed.
         for p in indexes {
-            let stem = p.hasSuffix(".index") ? String(p.dropLast(6)) : String(p.dropLast(10))
+            let ext = p.hasSuffix(".index") ? 6 : p.hasSuffix(".runs") ? 5 : 10
+            let stem = String(p.dropLast(ext))
             if access(stem + ".log", F_OK) != 0 {
                 unlink(p)
                 notes.append("log \(p): the index of a segment that is gone; removed")

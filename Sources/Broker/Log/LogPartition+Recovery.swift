@@ -6,8 +6,9 @@
 // from the entry's): that gives the segment's size, next offset and newest timestamp. A sealed
 // segment whose tail does not end exactly at its file's end, any segment whose index files are
 // missing or fail the checks (the active segment after a kill -9: its indexes are written when it
-// is sealed or at a clean stop), and every segment of a compacted partition (its runs of offsets
-// come from every batch) are read whole instead (`log_recovery_full_scans`). So start-up reads, of
+// is sealed or at a clean stop), and a segment of a compacted partition without a valid runs file
+// (LogSegment+Runs.swift: its runs of offsets, which otherwise only every batch gives; its tail is
+// read with gaps allowed) are read whole instead (`log_recovery_full_scans`). So start-up reads, of
 // a sealed segment, its last index entry's batch and those after it (an entry every 4 KB: a few
 // KB of small batches), plus the active segment's unindexed tail; a byte damaged earlier in a
 // sealed segment is found by the read that reaches it (the batch's CRC, `log_disk_read_errors`),
@@ -43,6 +44,7 @@ extension LogPartition {
         guard let directory else { return }
         Self.finishInterruptedCompactions(directory, notes: &notes)
         markedCompacted = access(directory + "/" + Self.compactedMarker, F_OK) == 0
+        lock.withLock { gapsMarked = markedCompacted }
         let bases = Self.segmentBases(directory)
         var found: [LogSegment] = []
         var expected: UInt64?
@@ -63,14 +65,31 @@ extension LogPartition {
             let isLast = i == bases.count - 1
             var valid = 0, fileSize = 0
             var fromIndex = false
-            if !gaps, let tail = seg.loadIndexes() {
-                (valid, fileSize) = Self.scan(seg, from: tail.position, offset: tail.offset)
-                // The entry's batch itself must be valid; a sealed segment's tail must end at its end.
-                fromIndex = valid > tail.position && (valid == fileSize || isLast)
-                if !fromIndex { seg.forgetIndexes() }
+            // With gaps, the runs come from the segment's runs file (none or a bad one: read whole).
+            var runsFile: (runs: [(base: UInt64, count: UInt64)], fileSize: Int)?
+            if let tail = seg.loadIndexes(gaps: gaps) {
+                if gaps { runsFile = seg.loadRuns() }
+                if !gaps || runsFile != nil {
+                    seg.runs = runsFile?.runs
+                    let runsEnd = runsFile.map { $0.runs.last.map { $0.base + $0.count } ?? base }
+                    var at: UInt64?
+                    (valid, fileSize, at) = Self.scan(seg, gaps: gaps, from: tail.position, offset: tail.offset,
+                                                      runsFrom: runsFile?.fileSize ?? 0)
+                    // The entry's batch itself must be valid; a sealed segment's tail must end at its end.
+                    fromIndex = valid > tail.position && (valid == fileSize || isLast)
+                    // The runs file must describe this file's batches up to a boundary the scan
+                    // passed: its runs end where the batches before it end (or, when the scan began
+                    // there, no later than the first one scanned); batches past it added theirs.
+                    if let r = runsFile, let end = runsEnd {
+                        let agrees = at.map { r.fileSize > tail.position ? end == $0 : end <= $0 } ?? false
+                        fromIndex = fromIndex && agrees
+                    }
+                    if !fromIndex { seg.forgetIndexes() }
+                }
             }
             if !fromIndex {
-                (valid, fileSize) = Self.scan(seg, gaps: gaps)
+                runsFile = nil
+                (valid, fileSize, _) = Self.scan(seg, gaps: gaps)
                 if fileSize > 0 { memory.recoveryFullScans.wrappingAdd(1, ordering: .relaxed) }
             }
             if valid < fileSize {
@@ -91,6 +110,11 @@ extension LogPartition {
             if !seg.indexFilesAgree() {
                 memory.indexesRebuilt.wrappingAdd(1, ordering: .relaxed)
                 seg.writeIndexes()
+            }
+            // The runs file made anew when it did not describe all of this segment (missing, bad,
+            // or of a shorter file): the next start-up reads none of it whole.
+            if gaps && runsFile?.fileSize != seg.size {
+                seg.writeRuns(seg.fileRuns(seg.runs), fileSize: seg.size)
             }
             seg.indexesWritten = true
             lastTimestamp = max(lastTimestamp, seg.maxTimestamp)
@@ -116,26 +140,33 @@ extension LogPartition {
     /// Checks `seg`'s file batch by batch from `from` (a batch holding `offset`, else the start),
     /// noting each valid one; returns the bytes up to the last valid batch and the file's size.
     /// The file is mapped: only the pages read are.
-    static func scan(_ seg: LogSegment, gaps: Bool = false, from: Int = 0, offset: UInt64? = nil) -> (valid: Int, size: Int) {
-        guard let path = seg.path else { return (0, 0) }
+    /// With `gaps`, the runs of batches from `runsFrom` on are noted (those before it came from
+    /// the runs file), and `at` is the offset after the batches before `runsFrom` (the scan's first
+    /// offset if it began there); nil when no batch boundary the scan passed is at `runsFrom`.
+    static func scan(_ seg: LogSegment, gaps: Bool = false, from: Int = 0, offset: UInt64? = nil,
+                     runsFrom: Int = 0) -> (valid: Int, size: Int, at: UInt64?) {
+        guard let path = seg.path else { return (0, 0, nil) }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return (0, 0) }
+        guard fd >= 0 else { return (0, 0, nil) }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return (0, 0) }
+        guard fstat(fd, &st) == 0 else { return (0, 0, nil) }
         let size = Int(st.st_size)
-        guard size > 0, let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { return (0, size) }
+        guard size > 0, let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { return (0, size, nil) }
         defer { munmap(map, size) }
         let bytes = UnsafeRawBufferPointer(start: map, count: size)
         var pos = from
         var next = offset ?? seg.baseOffset
+        var at: UInt64?
         // Offsets are dense from batch to batch; a compacted topic's rise with gaps.
         while let h = LogBatch.check(bytes, at: pos, expected: gaps ? nil : next), h.baseOffset >= next {
+            if pos == runsFrom { at = next }
             seg.noteBatch(h, at: pos)
-            if gaps { seg.noteRun(h) }
+            if gaps && pos >= runsFrom { seg.noteRun(h) }
             pos += h.length
             next = h.nextOffset
         }
-        return (pos, size)
+        if pos == runsFrom { at = next }
+        return (pos, size, at)
     }
 }

@@ -41,6 +41,9 @@ public final class LogPartition: @unchecked Sendable {
     /// Timer thread and recovery only: the partition directory holds the `compacted` marker (its
     /// segments may have gaps, whatever `cleanup` says now).
     var markedCompacted = false
+    /// `markedCompacted` as the flusher reads it (under `lock`): with it or `cleanup=compact`,
+    /// sealed segments get a runs file (LogSegment+Runs.swift).
+    var gapsMarked = false
     /// Held by compaction while it changes files (LogPartition+Compaction.swift) and by a topic's
     /// deletion before it removes them. Taken before the partition lock, never under it.
     let compactionLock = PlainMutex()
@@ -388,12 +391,22 @@ public final class LogPartition: @unchecked Sendable {
     /// segment out meanwhile (marked deleted under the lock, its files removed after): written
     /// files of a segment found deleted after the write are removed here, so none outlives it.
     private func writeSealedIndexes(_ s: LogSegment) {
-        s.indexesWritten = true
         s.writeIndexes()
+        // A compacted partition's segment: its runs too, so start-up need not read it whole.
+        let (runs, size): ([(base: UInt64, count: UInt64)]?, Int) = lock.withLock {
+            (lockedKeepsRuns || s.runs != nil ? s.fileRuns(s.runs) : nil, s.size)
+        }
+        if let runs { s.writeRuns(runs, fileSize: size) }
+        // Set once the files are there: compaction takes only such a segment (and so never swaps
+        // its files while these are written).
+        lock.withLock { s.indexesWritten = true }
         if lock.withLock({ s.deleted }) {
-            for p in [s.indexPath, s.timeIndexPath] { if let p { unlink(p) } }
+            for p in [s.indexPath, s.timeIndexPath, s.runsPath] { if let p { unlink(p) } }
         }
     }
+
+    /// Lock held: the partition's segments may have gaps (they keep runs files).
+    var lockedKeepsRuns: Bool { config.cleanup == .compact || gapsMarked }
 
     /// Lock held: memory of `s` no longer needed: all of a sealed, written segment; the front of
     /// the active one past the hot tail (whole batches already written).
@@ -453,8 +466,14 @@ public final class LogPartition: @unchecked Sendable {
 
     /// At stop: the active segment's indexes too, so a clean restart finds them agreeing.
     func writeActiveIndexes() {
-        let s = lock.withLock { segments[segments.count - 1] }
-        if s.created { s.writeIndexes() }
+        let (s, runs, written) = lock.withLock {
+            let s = segments[segments.count - 1]
+            // Runs only of a segment all written: a clean restart reads none of it whole.
+            return (s, lockedKeepsRuns && s.flushed == s.size ? s.fileRuns(s.runs) : nil, s.flushed)
+        }
+        guard s.created else { return }
+        s.writeIndexes()
+        if let runs { s.writeRuns(runs, fileSize: written) }
     }
 }
 

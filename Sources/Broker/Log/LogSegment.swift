@@ -4,7 +4,7 @@
 // `indexIntervalBytes`) and a time index (`.timeindex`: the largest timestamp so far u64, relative
 // offset u32) at the same batches. The indexes are kept in memory and written beside a segment
 // once it is sealed; recovery rebuilds them from the batches and rewrites the files when they
-// disagree.
+// disagree. A segment of a compacted partition also gets a runs file (LogSegment+Runs.swift).
 //
 // The bytes `[memoryStart, size)` are also held in memory (`memory`): the hot tail of a partition
 // with a data directory, the whole segment without one. Everything here is guarded by the
@@ -174,7 +174,9 @@ final class LogSegment {
     /// offsets, positions and timestamps rising, positions `indexIntervalBytes` apart and inside
     /// the segment's file). Returns the last entry's position and offset, from where the caller
     /// reads the rest of the segment; nil (nothing kept) when the files are missing or fail.
-    func loadIndexes() -> (position: Int, offset: UInt64)? {
+    /// With `gaps` (a compacted partition) the first entry may be past relative offset 0: the
+    /// segment's first records may have been compacted away.
+    func loadIndexes(gaps: Bool = false) -> (position: Int, offset: UInt64)? {
         guard let path, let ip = indexPath, let tp = timeIndexPath else { return nil }
         var st = stat()
         guard stat(path, &st) == 0, st.st_size > 0 else { return nil }
@@ -198,7 +200,7 @@ final class LogSegment {
             if let p = previous {
                 guard rel > p.rel, pos - p.pos >= Self.indexIntervalBytes, ts >= p.ts else { return nil }
             } else {
-                guard rel == 0, pos == 0 else { return nil }
+                guard gaps || rel == 0, pos == 0 else { return nil }
             }
             entries.append(UInt64(rel) << 32 | UInt64(pos))
             times.append((ts, rel))
@@ -212,9 +214,10 @@ final class LogSegment {
         return (last.pos, baseOffset + UInt64(last.rel))
     }
 
-    /// Recovery: indexes loaded from files that the batches then disagreed with are dropped
-    /// (the segment is read whole and they are rebuilt).
+    /// Recovery: indexes (and runs) loaded from files that the batches then disagreed with are
+    /// dropped (the segment is read whole and they are rebuilt).
     func forgetIndexes() {
+        runs = nil
         index = []
         timeIndex = []
         lastIndexedPosition = -1
@@ -226,6 +229,6 @@ final class LogSegment {
     /// Removes the files (retention). Flusher or maintenance thread, outside the partition lock.
     func removeFiles(descriptors: DescriptorCache?) {
         if let slot { descriptors?.close(slot, forGood: true) }
-        for p in [path, indexPath, timeIndexPath] { if let p { unlink(p) } }
+        for p in [path, indexPath, timeIndexPath, runsPath] { if let p { unlink(p) } }
     }
 }
