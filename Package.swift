@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform", "TestSupport"]),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "Broker", "CacheEngine", "Platform", "TestSupport"]),
         .testTarget(name: "BrokerProtocolTests", dependencies: ["BrokerProtocol", "MemcacheProtocol", "Broker", "CacheEngine", "Platform", "TestSupport"]),
-        // Runs the built binary; imports swiftcached only to compare its option table with -h and README.
+        // Runs the built binary; imports swiftcached only to compare its option table with -h and README, and TestSupport for the hang guard.
         .testTarget(name: "IntegrationTests", dependencies: ["swiftcached", "TestSupport"], exclude: ["Scripts"]),
 
         // Load-test harness: the testable core (no Foundation) and the `swiftcached-loadtest` CLI.

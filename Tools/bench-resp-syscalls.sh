@@ -44,6 +44,7 @@ printf '%-40s %6s %6s %6s %6s %6s %6s %6s %6s %6s %6s %6s\n' server user sys cpu
 for round in $(seq 1 "$ROUNDS"); do
     for i in "${!PORTS[@]}"; do
         port=${PORTS[$i]} pid=${PIDS[$i]}
+        kill -0 "$pid" 2>/dev/null || { echo "${NAMES[$i]} (pid $pid) is not running" >&2; exit 1; }
         ops0=$(ops_of "$port")
         perf stat -x, -o "$OUT/perf.csv" -p "$pid" -e context-switches,sched:sched_waking \
             -e syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_writev \
@@ -55,6 +56,7 @@ for round in $(seq 1 "$ROUNDS"); do
         read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
         kill -INT $pp; wait $pp
         ops=$(( $(ops_of "$port") - ops0 - 1 ))
+        [ "$ops" -gt 0 ] || { echo "${NAMES[$i]}: no requests counted on port $port" >&2; exit 1; }
         tick=$(( 1000000000 / $(getconf CLK_TCK) ))
         printf '%-40s %6d %6d %6d' "${NAMES[$i]}" $(( (u1-u0)*tick/ops )) $(( (s1-s0)*tick/ops )) $(( (u1-u0+s1-s0)*tick/ops ))
         awk -F, -v ops=$ops '/^#/ || NF < 3 { next } { printf " %6.3f", $1 / ops }' "$OUT/perf.csv"

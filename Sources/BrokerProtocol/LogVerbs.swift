@@ -331,7 +331,9 @@ extension BrokerConnection {
             switch park(again, output) {
             case .parked(let action): return action
             case .topicGone: return nil
-            case .read: n = 1  // a binary read's record is its whole reply
+            // The re-park found records and answered them itself: a binary reply is then complete
+            // (no miss after it); a text reply gets its END below either way.
+            case .read: n = 1
             }
         }
         if let b = p.binary {

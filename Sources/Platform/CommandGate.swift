@@ -26,7 +26,9 @@
 // the worker's own line (the first sequentially consistent: on x86 an xchg) and one load of
 // `exclusive`, a line that is written only by EXECs.
 //
-// The memcached port's connections take the gate around each read's requests when the Redis port
+// A RESP connection also enters it to resume a woken blocked command and to give back a closed
+// blocked client's elements (never nested: both run outside `process`). The memcached port's
+// connections take the gate around each read's requests when the Redis port
 // is on (one gate for both ports, made by the executable), so no memcached client's write lands
 // between an EXEC's commands either. The slot past the workers serves callers that are not
 // workers (tests), which must drive their connections from one thread.
@@ -73,6 +75,8 @@ public final class CommandGate: @unchecked Sendable {
     /// Returns true when it had to wait for an EXEC.
     @discardableResult
     public func enter(_ slot: Int) -> Bool {
+        // Not re-entrant: a nested enter's leave would clear the outer command's busy word.
+        assert(busy(slot).pointee.load(ordering: .relaxed) == 0, "CommandGate.enter nested on slot \(slot)")
         busy(slot).pointee.store(1, ordering: .sequentiallyConsistent)
         if exclusive.pointee.load(ordering: .sequentiallyConsistent) == 0 { return false }
         enterSlow(slot)

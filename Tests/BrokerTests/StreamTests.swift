@@ -285,11 +285,22 @@ import Testing
         #expect(bytes("g").withUnsafeBytes { s.pendingSummary($0) } == nil)
     }
 
-    /// A blocked client's watch, for the key-watch tests.
+    /// A blocked client's watch, for the key-watch tests: how often it was told the key let go,
+    /// and (given a counter) how often the purge asked whether it still waits.
     final class Watch: StreamKeyWatcher, @unchecked Sendable {
         // Safe to share: the tests touch it from one thread.
-        var isWaiting = true
+        final class Asked: @unchecked Sendable {
+            // Safe to share: the tests touch it from one thread.
+            var count = 0
+        }
+        let asked: Asked?
+        var waiting = true
         var told = 0
+        init(_ asked: Asked? = nil) { self.asked = asked }
+        var isWaiting: Bool {
+            asked?.count += 1
+            return waiting
+        }
         func streamKeyGone() { told += 1 }
     }
 
@@ -301,7 +312,7 @@ import Testing
         let (a, b, c) = (Watch(), Watch(), Watch())
         s.watchKey(a)
         s.watchKey(b)
-        b.isWaiting = false
+        b.waiting = false
         s.watchKey(c)
         store.releaseToken(token)
         #expect(a.told == 1 && b.told == 0 && c.told == 1)
@@ -309,30 +320,16 @@ import Testing
         #expect(store.live.load(ordering: .relaxed) == 1)        // the test's own reference
     }
 
-    /// A watch that counts how often the purge asks it whether it still waits.
-    final class CountedWatch: StreamKeyWatcher, @unchecked Sendable {
-        // Safe to share: the tests touch it from one thread.
-        final class Asked: @unchecked Sendable { var count = 0 }
-        let asked: Asked
-        var waiting = true
-        init(_ asked: Asked) { self.asked = asked }
-        var isWaiting: Bool {
-            asked.count += 1
-            return waiting
-        }
-        func streamKeyGone() {}
-    }
-
     @Test("N clients blocking on one key cost O(N) purge work, and ended watches do not accumulate")
     func keyWatcherRegistrationIsAmortizedConstant() {
         let store = StreamStore(memoryLimit: 1 << 20, clockMs: { 1 })
         let s = store.makeStream(name: "t")
-        let asked = CountedWatch.Asked()
+        let asked = Watch.Asked()
         // 4,096 clients blocked at once: a purge at every registration asked ~8.4 million times.
         let n = 4096
-        var live: [CountedWatch] = []
+        var live: [Watch] = []
         for _ in 0..<n {
-            let w = CountedWatch(asked)
+            let w = Watch(asked)
             live.append(w)
             s.watchKey(w)
         }
@@ -340,12 +337,12 @@ import Testing
         #expect(s.lock.withLock { s.keyWatchers.count } == n)
         // Churn: 100 clients stay blocked while 20,000 block and are served one after another.
         for w in live { w.waiting = false }
-        live = (0..<100).map { _ in CountedWatch(asked) }
+        live = (0..<100).map { _ in Watch(asked) }
         for w in live { s.watchKey(w) }
         asked.count = 0
         var largest = 0
         for _ in 0..<20_000 {
-            let w = CountedWatch(asked)
+            let w = Watch(asked)
             s.watchKey(w)
             w.waiting = false
             largest = max(largest, s.lock.withLock { s.keyWatchers.count })
@@ -353,7 +350,7 @@ import Testing
         // (16: the purge floor, StreamLog.keyWatcherPurgeFloor)
         #expect(largest <= 2 * (live.count + 1) + 16, "the list grew to \(largest)")
         #expect(asked.count <= 3 * 20_000, "purge work \(asked.count) for 20,000 registrations")
-        let kept = s.lock.withLock { s.keyWatchers.compactMap { $0 as? CountedWatch }.filter { $0.waiting } }
+        let kept = s.lock.withLock { s.keyWatchers.compactMap { $0 as? Watch }.filter { $0.waiting } }
         #expect(Set(kept.map(ObjectIdentifier.init)) == Set(live.map(ObjectIdentifier.init)))
     }
 }

@@ -242,7 +242,8 @@ struct ZSetTests {
         let e = h.engine
         var rng = SplitMix64(seed: seed)
         var model: [String: Double] = [:]
-        let members = (0..<600).map { "m\($0)" }
+        // Every tenth member is long (its entry names its node instead of holding it folded).
+        let members = (0..<600).map { i in "m\(i)" + (i % 10 == 0 ? String(repeating: "x", count: 120) : "") }
         for m in members { model[m] = Double(rng.next() % 40) }
         e.zadd("z", members.map { (model[$0]!, $0) })
         #expect(e.zencoding("z") == .skiplist)
@@ -251,11 +252,20 @@ struct ZSetTests {
             for _ in 0..<400 {
                 let m = members[Int(rng.next() % UInt64(members.count))]
                 let s = round % 4 == 3 ? [-1.0, 100.0][Int(rng.next() % 2)] : Double(rng.next() % 40)
-                e.zadd("z", [(s, m)])
-                model[m] = s
+                if rng.next() % 8 == 0 {
+                    // ZINCRBY's path: the new score is the old one plus the increment.
+                    let by = s - model[m]!
+                    e.zadd("z", [(by, m)], flags: .incr)
+                    model[m]! += by
+                } else {
+                    e.zadd("z", [(s, m)])
+                    model[m] = s
+                }
             }
             let order = model.sorted { x, y in x.value != y.value ? x.value < y.value : Array(x.key.utf8).lexicographicallyPrecedes(Array(y.key.utf8)) }.map(\.key)
             #expect(e.zall("z") == order)
+            // The backward links too: the whole set highest first.
+            #expect(e.zrange("z", ZRangeQuery(.rank(0, -1), reverse: true)) == order.reversed())
             for (r, m) in order.enumerated() where r % 7 == round % 7 {
                 #expect(e.zrankOf("z", m) == r)
                 #expect(e.zrankOf("z", m, reverse: true) == order.count - 1 - r)
