@@ -105,7 +105,7 @@ public final class Server: @unchecked Sendable {
             switch config.transport {
             case .tcp:
                 for fd in try SocketBinding.bindEverywhere(hosts: config.hosts, port: config.port, datagram: false,
-                                                           backlog: settings.backlog) {
+                                                           backlog: settings.backlog, mark: settings.socketMark) {
                     streamSockets.append(ListeningSocket(fd: fd, listener: index, config: config, server: self))
                 }
             case .unix:
@@ -113,7 +113,7 @@ public final class Server: @unchecked Sendable {
                 streamSockets.append(ListeningSocket(fd: fd, listener: index, config: config, server: self))
             case .udp:
                 for fd in try SocketBinding.bindEverywhere(hosts: config.hosts, port: config.port, datagram: true,
-                                                           backlog: settings.backlog) {
+                                                           backlog: settings.backlog, mark: settings.socketMark) {
                     datagramSockets.append(DatagramSocket(fd: fd, listener: index, boundAt: clock.current))
                 }
             }

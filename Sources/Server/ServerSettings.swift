@@ -26,6 +26,10 @@ public struct ServerSettings: Sendable {
     public var idleTimeout = 0
     /// -Z and `-o ssl_*`: the TLS of the listeners configured for it (`ListenerConfig.tls`).
     public var tls = TLSSettings()
+    /// `-o sock_cookie_id`: SO_MARK on every TCP and UDP listening socket (0 = none), for packet
+    /// filters. Setting it needs CAP_NET_ADMIN; a refusal is printed and the server goes on, as
+    /// memcached's perror("setsockopt").
+    public var socketMark: UInt32 = 0
 
     // The cache port's addresses as the flags give them. The server does not read these: the
     // executable builds its `ListenerConfig` list from them (they move to the executable's

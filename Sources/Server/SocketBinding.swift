@@ -7,8 +7,9 @@ import Glibc
 
 enum SocketBinding {
     /// A socket bound (and, for a stream, listening) on every address of every host; port -1
-    /// asks the kernel for a free one.
-    static func bindEverywhere(hosts: [String], port requested: Int, datagram: Bool, backlog: Int) throws -> [Int32] {
+    /// asks the kernel for a free one. A `mark` other than 0 is set as each socket's SO_MARK.
+    static func bindEverywhere(hosts: [String], port requested: Int, datagram: Bool, backlog: Int,
+                               mark: UInt32 = 0) throws -> [Int32] {
         let port = requested < 0 ? 0 : requested
         let hosts = hosts.isEmpty ? [nil] : hosts.map { Optional($0) }
         var fds: [Int32] = []
@@ -33,6 +34,7 @@ enum SocketBinding {
                 if a.pointee.ai_family == AF_INET6 {
                     setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
                 }
+                if mark != 0 { setMark(fd, mark) }
                 if Glibc.bind(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) != 0
                     || (!datagram && listen(fd, Int32(backlog)) != 0) {
                     lastError = String(cString: strerror(errno))
@@ -46,6 +48,16 @@ enum SocketBinding {
             if bound == 0 { throw ServerError.bind(host ?? "*", requested, (datagram ? "UDP: " : "") + lastError) }
         }
         return fds
+    }
+
+    /// SO_MARK (`-o sock_cookie_id`); without CAP_NET_ADMIN the kernel refuses it, and the refusal
+    /// is printed in memcached's words (`setsockopt: Operation not permitted`) and ignored, as memcached.
+    private static func setMark(_ fd: Int32, _ mark: UInt32) {
+        var value = mark
+        if setsockopt(fd, SOL_SOCKET, SO_MARK, &value, socklen_t(MemoryLayout<UInt32>.size)) != 0 {
+            var message = "setsockopt: " + String(cString: strerror(errno)) + "\n"
+            _ = message.withUTF8 { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
     }
 
     /// A listening UNIX stream socket at `path`: a stale socket file is replaced; `mask` applies

@@ -320,6 +320,15 @@ enum SubOptionTable {
         SubOptionSpec("modern", help: [
             "accepted; no effect (memcached 1.6.18: \"currently: nothing\")",
         ]) { _, _ in nil },
+        SubOptionSpec("sock_cookie_id", "<num>", help: [
+            "attributes an ID to a socket for ip filtering/firewalls (SO_MARK)",
+        ]) { value, p in
+            // memcached reads it with atoi and sets SO_MARK on its listening sockets when it is not
+            // 0 (a bare `sock_cookie_id` crashes memcached 1.6.18; here it is refused as missing).
+            guard let value else { return "Missing sock_cookie_id argument" }
+            p.options.server.socketMark = UInt32(truncatingIfNeeded: cAtoi(value))
+            return nil
+        },
         // TLS (-Z), memcached 1.6.18's names, values and refusals.
         SubOptionSpec("ssl_chain_cert", "<file>", settings: "ssl_chain_cert", help: [
             "certificate chain file in PEM format",

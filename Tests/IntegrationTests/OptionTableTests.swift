@@ -108,10 +108,15 @@ struct OptionTableTests {
                         "drop_privileges", "no_drop_privileges", "resp_obj_mem_limit=10", "read_buf_mem_limit=10",
                         "ssl_chain_cert=/c.pem", "ssl_key=/k.pem", "ssl_keyformat=2", "ssl_verify_mode=3", "ssl_ciphers=HIGH",
                         "ssl_ca_cert=/ca.pem", "ssl_wbuf_size=8", "ssl_session_cache", "ssl_kernel_tls", "ssl_min_version=0",
-                        "ssl_min_version=3"]
+                        "ssl_min_version=3", "sock_cookie_id=7"]
         for option in accepted {
             var parse = OptionParse()
             #expect(sub(option, &parse) == nil, "-o \(option) refused")
+        }
+        // sock_cookie_id is memcached's atoi, kept as the 32-bit SO_MARK it sets.
+        for (value, mark) in [("7", UInt32(7)), ("-1", UInt32.max), ("abc", 0), ("12x", 12)] {
+            var parse = OptionParse()
+            #expect(sub("sock_cookie_id=\(value)", &parse) == nil && parse.options.server.socketMark == mark, "sock_cookie_id=\(value)")
         }
         // memcached's refusals and their words.
         let refused: [(String, String)] = [

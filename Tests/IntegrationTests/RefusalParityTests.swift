@@ -82,9 +82,49 @@ struct RefusalParityTests {
         }
     }
 
+    /// memcached 1.6.18 crashes (SIGSEGV) on a bare sock_cookie_id; here it is refused as missing
+    /// (README, differences on purpose).
+    @Test("sock_cookie_id without a value is refused, where memcached crashes")
+    func sockCookieIdMissing() async throws {
+        let ours = try await run(try IntegrationPaths.serverBinary(), ["-o", "sock_cookie_id"])
+        #expect(!ours.terminatedBySignal && ours.status == 1 && ours.output == "Missing sock_cookie_id argument\n", "\(ours.report)")
+    }
+
+    /// `-o sock_cookie_id=N` sets SO_MARK on the listening sockets (CAP_NET_ADMIN, which a
+    /// container usually lacks): both servers start and serve, and print the same refusal lines
+    /// (one `setsockopt: ...` per listening socket, TCP and UDP), or none where the kernel allows it.
+    @Test("sock_cookie_id: the server starts, marks its sockets or says why as memcached",
+          arguments: [["-U", "0"], ["-U", "-1"]])
+    func sockCookieId(_ udp: [String]) async throws {
+        func markLines(_ log: String) -> [Substring] {
+            log.split(separator: "\n").filter { $0.hasPrefix("setsockopt: ") }
+        }
+        var ours: [Substring] = []
+        try await withServer(["-o", "sock_cookie_id=5"] + udp) { server in
+            let c = try RawConnection(port: server.port)
+            c.send("version\r\n")
+            #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
+            ours = markLines(server.log)
+        }
+        // One TCP socket on 127.0.0.1, and one UDP socket with -U: at most one refusal each, in
+        // memcached's words.
+        #expect(ours.count <= (udp == ["-U", "0"] ? 1 : 2) && ours.allSatisfy { $0 == "setsockopt: Operation not permitted" }, "\(ours)")
+        if let memcachedBinary {
+            var theirs: [Substring] = []
+            try await withServer(["-o", "sock_cookie_id=5"] + udp, binary: memcachedBinary) { server in
+                let c = try RawConnection(port: server.port)
+                c.send("version\r\n")
+                #expect(c.receive(until: "\r\n").hasPrefix("VERSION "))
+                theirs = markLines(server.log)
+            }
+            #expect(theirs == ours, "memcached printed \(theirs), swiftcached \(ours)")
+        }
+    }
+
     /// What memcached reads with atoi and takes: both start and serve.
     @Test("atoi values memcached takes start the server", arguments: [
         ["-o", "idle_timeout=abc"], ["-o", "temporary_ttl=-5"], ["-o", "slab_automove=x"], ["-m", "2"],
+        ["-o", "sock_cookie_id=abc"], ["-o", "sock_cookie_id=0"],
     ])
     func atoiValuesStart(_ args: [String]) async throws {
         try await withServer(args) { server in
