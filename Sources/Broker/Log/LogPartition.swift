@@ -444,6 +444,7 @@ public final class LogPartition: @unchecked Sendable {
     /// an expired active segment is rolled first. Files are removed after the lock.
     func applyRetention(nowMs: UInt64) -> Int {
         var gone: [LogSegment] = []
+        var rolled: LogSegment?
         lock.withLock {
             var total = segments.reduce(0) { $0 + $1.size }
             // A compacted topic keeps its keys however old (Kafka's cleanup.policy=compact).
@@ -452,16 +453,35 @@ public final class LogPartition: @unchecked Sendable {
                     && nowMs - s.maxTimestamp > UInt64(config.retentionMs)
                 let over = config.retentionBytes >= 0 && segments.count > 1 && total - s.size >= Int(config.retentionBytes)
                 guard expired || over else { break }
-                if segments.count == 1 { _ = lockedRoll(nowMs) }
+                if segments.count == 1 { rolled = lockedRoll(nowMs) }
                 segments.removeFirst()
                 total -= s.size
                 lockedForget(s)
                 gone.append(s)
             }
         }
+        // Every segment gone: the empty one rolled in their place holds the log end (its base,
+        // its file name, as Kafka keeps it), so its file is made before theirs are removed. Else
+        // a kill -9 before the flusher's next cycle would find no segment, and the partition
+        // would start again at offset 0 and hand out offsets it had handed out before.
+        if let rolled { createFile(of: rolled) }
         for s in gone { s.removeFiles(descriptors: descriptors) }
         memory.segmentsDeleted.wrappingAdd(UInt64(gone.count), ordering: .relaxed)
         return gone.count
+    }
+
+    /// Timer thread, no lock held: makes `s`'s (empty) file and syncs its directory, unless the
+    /// topic was deleted (deletion takes `compactionLock` before removing files: none made after
+    /// outlives it). The flusher, which also creates new segments' files, opens it as it is.
+    func createFile(of s: LogSegment) {
+        guard let path = s.path else { return }
+        compactionLock.lock()
+        defer { compactionLock.unlock() }
+        guard !lock.withLock({ s.deleted }) else { return }
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        close(fd)
+        FileIO.syncDirectory(of: path)
     }
 
     /// At stop: the active segment's indexes too, so a clean restart finds them agreeing.

@@ -8,9 +8,10 @@ Phase "produce" (a fresh server with --data-dir):
   partition Kafka's murmur2 gives its key (the script's own murmur2), reads the topic with two
   groups independently (`get`, `gets` with the offset as CAS), replays group A with `seek ...
   offset=earliest`, a partition seek and a time seek, checks `stats logs`, and leaves group A
-  having read 5 records.
+  having read 5 records; a topic whose records retention all deleted keeps its end.
 Phase "restart" (the same data directory, server restarted):
   the records and the committed offsets are back: A reads the others, B nothing, a new group all;
+  the emptied topic's end is back and its next record gets it;
   a parked read (`/timeout=`) answers END when it passes and is woken by an append on another
   connection; a topic deleted under a parked read answers it at once as a read of a missing topic.
 
@@ -145,6 +146,20 @@ def produce(port):
     five = [c.get(TOPIC + "/group=a/partition=0") for _ in range(5)]
     eq("a read five", 5, len([v for v in five if v is not None]))
     eq("stats: a committed 5 in partition 0", "5", stats_logs(raw)["events:0:group:a:committed"])
+
+    # Retention that deletes every record leaves an empty segment at the log end: the start moves
+    # up to the end, which stays (offsets are never reused; the restart phase checks it again).
+    raw.roundtrip("declare a brief topic", b"log brief retention_ms=300 segment_bytes=1024\r\n", b"OK\r\n")
+    for i in range(3):
+        raw.roundtrip("set brief %d" % i, b"set brief 0 0 2\r\nb%d\r\n" % i, b"STORED\r\n")
+    eq("group a reads brief", [b"b0", b"b1", b"b2"], read_all(c, "brief/group=a"))
+    deadline = time.monotonic() + 10
+    while stats_logs(raw)["brief:0:log_start_offset"] != "3" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    st = stats_logs(raw)
+    eq("retention took every record: log_start_offset", "3", st["brief:0:log_start_offset"])
+    eq("...log_end_offset stays", "3", st["brief:0:log_end_offset"])
+    eq("...one (empty) segment", "1", st["brief:0:segments"])
     print("LOG PRODUCE CHECKS PASSED total=%d" % len(values))
 
 
@@ -160,6 +175,13 @@ def restart(port):
     eq("a new group reads all", total, len(read_all(c, TOPIC + "/group=d")))
     eq("appends continue", True, c.set(TOPIC + "/partition=0", b"after"))
     eq("b gets the new one", b"after", c.get(TOPIC + "/group=b"))
+    st = stats_logs(raw)
+    eq("brief's end is back after the restart: log_end_offset", "3", st["brief:0:log_end_offset"])
+    eq("...log_start_offset", "3", st["brief:0:log_start_offset"])
+    eq("...group a's committed offset, not past it", "3", st["brief:0:group:a:committed"])
+    raw.roundtrip("an append to brief", b"set brief 0 0 5\r\nlater\r\n", b"STORED\r\n")
+    raw.roundtrip("gets: the next offset, not one handed out before", b"gets brief/group=a\r\n",
+                  b"VALUE brief/group=a 0 5 3\r\nlater\r\nEND\r\n")
 
     # Parked reads: /timeout= waits for the next append (or answers END when it passes).
     st = stats_logs(raw)

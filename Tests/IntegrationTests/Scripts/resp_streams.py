@@ -5,7 +5,8 @@ In the style of resp_zsets.py (resp_common's Conn, mb, parse): XADD's ID forms (
 explicit, redis's number reading: leading zeros, `+`, blanks), its options (NOMKSTREAM,
 MAXLEN/MINID with = and ~, LIMIT) and every error in redis's words, XLEN, XRANGE/XREVRANGE (COUNT,
 exclusive `(`, `-`/`+`, the ends of the ID space), XDEL, XTRIM exact and approximate over
-several 100-entry nodes (redis trims whole nodes with `~`), XSETID (ENTRIESADDED, MAXDELETEDID),
+several 100-entry nodes (redis trims whole nodes with `~`), a stream emptied by XTRIM, XDEL or
+MAXLEN 0 keeping its top ID, XSETID (ENTRIESADDED, MAXDELETEDID),
 XREAD (COUNT, `$`, several streams, BLOCK served by an XADD from another client, BLOCK timing out,
 WRONGTYPE), the key commands on a stream (TYPE, OBJECT ENCODING, EXISTS, EXPIRE, RENAME, COPY,
 SCAN TYPE, DEL), WRONGTYPE both ways, RESP3 (XREAD's map) and keyspace notifications (t class,
@@ -65,7 +66,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2"] + ["w%d" % q for q in range(1, 8)]
+    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "empty", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2"] + ["w%d" % q for q in range(1, 8)]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -143,6 +144,18 @@ def main():
     case("xadd trims nodes", fill + mb("XLEN", t2) + mb("XRANGE", t2, "-", "+", "COUNT", 1) + mb("XDEL", t2, *["%d-0" % q for q in range(201, 301)])
          + mb("XLEN", t2) + mb("XTRIM", t2, "MAXLEN", "~", 10) + mb("XLEN", t2) + mb("XRANGE", t2, "-", "+", "COUNT", 2)
          + mb("XREVRANGE", t2, "+", "-", "COUNT", 2), 350 + 8)
+    # Emptied by XTRIM, XDEL or MAXLEN 0 (300 KB of entries: whole segments given back), a stream
+    # keeps its top ID (redis's last-generated-id): XADD at or below it is refused, `*` and
+    # `<ms>-*` go on above it.
+    e = k("empty")
+    big = "x" * 1000
+    fill = b"".join(mb("XADD", e, "%d-0" % q, "f", big) for q in range(1, 301))
+    more = b"".join(mb("XADD", e, "%d-0" % q, "f", big) for q in range(301, 601))
+    case("emptied keeps its top", fill + mb("XTRIM", e, "MAXLEN", 0) + mb("XLEN", e) + mb("XADD", e, "300-0", "f", "v")
+         + mb("XADD", e, "300-*", "f", "v") + more + mb("XDEL", e, *["%d-%d" % (q, 0) for q in range(301, 601)])
+         + mb("XDEL", e, "300-1") + mb("XLEN", e) + mb("XADD", e, "600-0", "f", "v") + mb("XADD", e, "600-*", "f", "v")
+         + mb("XADD", e, "MAXLEN", 0, "601-0", "f", "v") + mb("XLEN", e) + mb("XADD", e, "601-0", "f", "v")
+         + mb("XADD", e, "*", "f", "v") + mb("XRANGE", e, "-", "+"), 300 + 4 + 300 + 10)
     st = k("set")
     case("xsetid", mb("XSETID", n, "1-1") + mb("XADD", st, "5-5", "f", "v") + mb("XSETID", st, "5-4") + mb("XSETID", st, "5-5") + mb("XSETID", st, "9-9")
          + mb("XADD", st, "9-9", "f", "v") + mb("XADD", st, "*", "f", "v") + mb("XSETID", st, "+") + mb("XSETID", st, "x")

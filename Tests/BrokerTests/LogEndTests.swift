@@ -1,0 +1,183 @@
+// A partition's log end offset never goes back, across a restart too (Kafka never reuses an
+// offset): retention that deleted every segment leaves an empty active segment named by the end,
+// whose file is there before the old ones go (a kill -9 between the two found no segment and
+// started again at 0); a segment rolled by size or age, then a restart; a compacted topic whose
+// last closed segment lost its final records (tombstones past `delete_retention_ms`). After each
+// restart, clean or killed, the end is what it was, the next append gets it, and a group's
+// committed offset is not past it.
+@testable import Broker
+import Durability
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct LogEndTests {
+    /// How the broker before the restart ends: `stop()` (the flusher's last cycle and the active
+    /// segment's indexes), or nothing more written, as after a kill -9.
+    enum Ending: CaseIterable, Sendable { case clean, killed }
+
+    @Test(arguments: Ending.allCases)
+    func retentionOfEverySegmentKeepsTheEndAcrossARestart(_ ending: Ending) throws {
+        let dir = ScratchDirectory()
+        defer { removeTree(dir.path) }
+        let part = dir.path + "/logs/re/0"
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declare(h, "re", "segment_bytes=1024 retention_ms=1000")
+            for i in 0..<40 { append(h, t, value(i)) }
+            _ = t.flush(sync: false)
+            _ = t.flush(sync: false)
+            #expect(try groupRead(t, "g", max: 40).count == 40)
+            _ = h.broker.logs.offsetsLog?.flush(sync: false)
+            let p = t.partitions[0]
+            #expect(p.figures.segments > 2)
+            // Every segment expired, the active one too: rolled first, then all deleted.
+            #expect(p.applyRetention(nowMs: h.clock.now + 5000) > 2)
+            #expect(p.figures.startOffset == 40)
+            #expect(p.figures.endOffset == 40)
+            // The empty active segment's file is there as soon as the old ones are gone.
+            #expect(LogPartition.segmentBases(part) == [40])
+            if ending == .clean { h.broker.stop() }
+        }
+        for restart in 0..<2 {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try #require(h.broker.logTopic(named: "re"))
+            let f = t.partitions[0].figures
+            #expect(f.startOffset == 40, "restart \(restart)")
+            #expect(f.endOffset == 40, "restart \(restart)")
+            #expect(LogPartition.segmentBases(part) == [40])
+            #expect(committed(t, "g") == [40])
+            #expect(committed(t, "g").allSatisfy { $0 <= f.endOffset })
+            if restart == 1 {
+                #expect(append(h, t, "next") == .appended(partition: 0, offset: 40))
+                #expect(try groupRead(t, "g", max: 10) == ["next"])
+            }
+            // The first start-up appends nothing: the second finds the same empty segment.
+            h.broker.stop()
+        }
+    }
+
+    @Test(arguments: Ending.allCases)
+    func aSegmentRolledBySizeOrAgeKeepsTheEndAcrossARestart(_ ending: Ending) throws {
+        let dir = ScratchDirectory()
+        defer { removeTree(dir.path) }
+        var end: UInt64 = 0
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declare(h, "roll", "segment_bytes=1024 segment_ms=1000 retention_ms=-1")
+            let p = t.partitions[0]
+            // By size: appended until the active segment is a new one with one record.
+            var i = 0
+            while p.figures.segments < 3 || p.lock.withLock({ p.segments.last!.nextOffset - p.segments.last!.baseOffset }) != 1 {
+                append(h, t, value(i))
+                i += 1
+            }
+            // By age: the next append rolls first.
+            h.clock.advance(2000)
+            let before = p.figures.segments
+            append(h, t, value(i))
+            #expect(p.figures.segments == before + 1)
+            _ = t.flush(sync: false)
+            _ = t.flush(sync: false)
+            end = p.figures.endOffset
+            if ending == .clean { h.broker.stop() }
+        }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "roll"))
+        #expect(t.partitions[0].figures.endOffset == end)
+        #expect(append(h, t, "next") == .appended(partition: 0, offset: end))
+        h.broker.stop()
+    }
+
+    @Test(arguments: Ending.allCases)
+    func aCompactedTopicWhoseLastClosedSegmentLostItsTailKeepsTheEnd(_ ending: Ending) throws {
+        let dir = ScratchDirectory()
+        defer { removeTree(dir.path) }
+        let part = dir.path + "/logs/cx/0"
+        var end: UInt64 = 0
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try declare(h, "cx", "cleanup=compact segment_bytes=1024 delete_retention_ms=0")
+            let p = t.partitions[0]
+            for i in 0..<6 { append(h, t, value(i), key: "k\(i)") }
+            // Tombstones of other keys fill the rest of the first segment; the one that rolls it
+            // opens the active segment.
+            var i = 0
+            while p.figures.segments < 2 {
+                append(h, t, "", key: "gone\(i)")
+                i += 1
+            }
+            #expect(i > 3)
+            _ = t.flush(sync: false)
+            _ = t.flush(sync: false)
+            end = p.figures.endOffset
+            let closedEnd = p.lock.withLock { p.segments[0].nextOffset }
+            #expect(try groupRead(t, "g", max: 100).count == Int(end))
+            _ = h.broker.logs.offsetsLog?.flush(sync: false)
+            // Past delete_retention_ms the closed segment's tombstones go: its last records.
+            let r = p.compact(nowMs: h.clock.now + 10_000)
+            #expect(r.records == i - 1)
+            #expect(p.lock.withLock { p.segments[0].runs.map { $0.last!.base + $0.last!.count } } == 6)
+            #expect(p.lock.withLock { p.segments[0].nextOffset } == closedEnd)
+            #expect(p.figures.endOffset == end)
+            if ending == .clean { h.broker.stop() }
+        }
+        for restart in 0..<2 {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try #require(h.broker.logTopic(named: "cx"))
+            let f = t.partitions[0].figures
+            #expect(f.endOffset == end, "restart \(restart)")
+            #expect(committed(t, "g").allSatisfy { $0 <= f.endOffset })
+            #expect(committed(t, "g") == [end])
+            var keys: [String] = []
+            _ = t.partitions[0].read(from: 0, maxRecords: .max) { keys.append(String(decoding: $0.key!, as: UTF8.self)) }
+            #expect(Array(keys.prefix(6)) == (0..<6).map { "k\($0)" })
+            if restart == 1 {
+                #expect(append(h, t, "new", key: "k0") == .appended(partition: 0, offset: end))
+            }
+            h.broker.stop()
+        }
+        #expect(!LogPartition.segmentBases(part).isEmpty)
+    }
+}
+
+// MARK: helpers
+
+private func value(_ i: Int) -> String { "record-\(i)-" + String(repeating: "z", count: 60) }
+
+private func declare(_ h: BrokerHarness, _ name: String, _ words: String) throws -> LogTopic {
+    guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw LogEndTestError.badConfig }
+    #expect(h.broker.declareLog(name, c) == .ok)
+    return try #require(h.broker.logTopic(named: name))
+}
+
+private enum LogEndTestError: Error { case badConfig }
+
+@discardableResult
+private func append(_ h: BrokerHarness, _ t: LogTopic, _ value: String, key: String? = nil) -> Broker.LogAppendOutcome {
+    let v = Array(value.utf8)
+    let k = key.map { Array($0.utf8) } ?? []
+    return k.withUnsafeBytes { kb in
+        h.broker.appendLog(t, partition: 0, key: key == nil ? nil : kb, valueLength: v.count, flags: 0) { dst in
+            v.withUnsafeBytes { if v.count > 0 { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) } }
+        }.0
+    }
+}
+
+/// A plain group read's values (commits as it reads).
+private func groupRead(_ t: LogTopic, _ group: String, max: Int) throws -> [String] {
+    var r = LogTopic.GroupRead(group: group)
+    r.owner = 1
+    r.maxRecords = max
+    var out: [String] = []
+    switch t.groupRead(r, { _, rec in out.append(String(decoding: rec.value, as: UTF8.self)) }) {
+    case .success: return out
+    case .failure(let f): throw f
+    }
+}
+
+private func committed(_ t: LogTopic, _ group: String) -> [UInt64] {
+    t.groupFigures.first { $0.group == group }?.committed ?? []
+}
