@@ -42,9 +42,9 @@ struct BrokerBlackBoxTests {
         try await withSecondListener("--broker-port", extraArguments, body)
     }
 
-    @Test("broker verbs through pymemcache and raw sockets", .hangGuard)
+    @Test("broker verbs through pymemcache and raw sockets (and a redelivered gets through python-memcached and Cache::Memcached::Fast)", .hangGuard)
     func brokerPymemcache() async throws {
-        let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
+        let python = try await IntegrationPaths.python(requiring: ["pymemcache", "memcache"])
         let script = try IntegrationPaths.script("broker_pymemcache.py")
         try await withBrokerServer(["-t", "2"]) { server, brokerPort in
             let r = try await ToolRunner.run(python, [script, String(brokerPort)], timeout: .seconds(90))
