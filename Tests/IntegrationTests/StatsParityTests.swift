@@ -335,6 +335,60 @@ struct StatsParityTests {
                     && replies[0][3].contains("items:11:evicted=100 "), "\(replies[0])")
         }
     }
+
+    /// Issue 12's option effects, against memcached with the same options: `no_slab_reassign`
+    /// refuses `slabs reassign`; `no_hashexpand` keeps the table at `hashpower`'s 2^13 buckets past
+    /// 1.5 items a bucket (20,000 items), where without it both servers grow it to 2^14;
+    /// `hashpower`, `watcher_logbuf_size` (in bytes), `lru_crawler_sleep` and `lru_crawler_tocrawl`
+    /// show in `stats settings` as memcached shows them. `hash_bytes` is compared as buckets: a
+    /// bucket is a 4-byte handle here, an 8-byte pointer in memcached (README, "stats").
+    @Test("no_slab_reassign, no_hashexpand, hashpower, watcher_logbuf_size, lru_crawler_sleep/tocrawl act and show as memcached's",
+          arguments: [true, false])
+    func optionEffects(fixedTable: Bool) async throws {
+        let options = fixedTable
+            ? ["-o", "no_slab_reassign,no_hashexpand,hashpower=13,watcher_logbuf_size=128,lru_crawler_sleep=50,lru_crawler_tocrawl=5"]
+            : ["-o", "hashpower=13"]
+        func hashLines(_ c: RawConnection, bucketBytes: Int) -> [String] {
+            let st = Dictionary(statLines(ask(c, "stats\r\n")), uniquingKeysWith: { a, _ in a })
+            return ["hash_power_level", "hash_is_expanding"].map { "\($0)=\(st[$0] ?? "missing")" }
+                + ["buckets=\(st["hash_bytes"].flatMap { Int($0) }.map { String($0 / bucketBytes) } ?? "missing")",
+                   "curr_items=\(st["curr_items"] ?? "missing")"]
+        }
+        let settingNames = ["hashpower_init", "watcher_logbuf_size", "lru_crawler_sleep", "lru_crawler_tocrawl", "slab_reassign"]
+        try await bothServers(options) { theirs, ours in
+            var replies: [[String]] = [[], []]
+            for (i, c) in [theirs, ours].enumerated() {
+                let bucketBytes = i == 0 ? 8 : 4
+                replies[i].append("reassign: " + ask(c, "slabs reassign 1 2\r\n", until: "\r\n"))
+                replies[i].append(hashLines(c, bucketBytes: bucketBytes).joined(separator: " "))
+                for batch in stride(from: 0, to: 20_000, by: 500) {
+                    c.send((batch..<(batch + 500)).map { "set k\($0) 0 0 1 noreply\r\nx\r\n" }.joined() + "mn\r\n")
+                    _ = c.receive(until: "MN\r\n")
+                }
+                // Growing the table is the background thread's work, on both: wait for it to end.
+                var lines = hashLines(c, bucketBytes: bucketBytes)
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline && (lines[1] != "hash_is_expanding=0" || (!fixedTable && lines[0] == "hash_power_level=13")) {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    lines = hashLines(c, bucketBytes: bucketBytes)
+                }
+                replies[i].append(lines.joined(separator: " "))
+                let settings = Dictionary(statLines(ask(c, "stats settings\r\n")), uniquingKeysWith: { a, _ in a })
+                replies[i].append(settingNames.map { "\($0)=\(settings[$0] ?? "missing")" }.joined(separator: " "))
+            }
+            #expect(replies[1] == replies[0], "\(options)\nmemcached:   \(replies[0])\nswiftcached: \(replies[1])")
+            let expected = fixedTable
+                ? ["reassign: CLIENT_ERROR slab reassignment disabled\r\n",
+                   "hash_power_level=13 hash_is_expanding=0 buckets=8192 curr_items=0",
+                   "hash_power_level=13 hash_is_expanding=0 buckets=8192 curr_items=20000",
+                   "hashpower_init=13 watcher_logbuf_size=131072 lru_crawler_sleep=50 lru_crawler_tocrawl=5 slab_reassign=no"]
+                : ["reassign: NOSPARE source class has no spare pages\r\n",
+                   "hash_power_level=13 hash_is_expanding=0 buckets=8192 curr_items=0",
+                   "hash_power_level=14 hash_is_expanding=0 buckets=16384 curr_items=20000",
+                   "hashpower_init=13 watcher_logbuf_size=262144 lru_crawler_sleep=100 lru_crawler_tocrawl=0 slab_reassign=yes"]
+            #expect(replies[0] == expected, "memcached 1.6.18 answered otherwise: \(replies[0])")
+        }
+    }
 }
 
 @Suite("-o options that act", .hangGuard)
