@@ -5,7 +5,7 @@
 #                          pymemcache, redis-py,
 #                          nutcracker (twemproxy: the scale-out test runs three instances behind it),
 #                          and the client matrix's clients (ClientMatrixTests): pylibmc, python-memcached,
-#                          php-memcached, Cache::Memcached::Fast, Dalli
+#                          php-memcached, Cache::Memcached::Fast, Cache::Memcached, Dalli
 # Only what is missing is installed; apt-get needs root (or sudo).
 set -euo pipefail
 mode=${1:-server}
@@ -25,10 +25,11 @@ if [ "$mode" = test ] || [ "$mode" = bench ]; then
     want openssl             # the TLS tests make a certificate and speak through s_client
     want nutcracker          # NutcrackerTests: three instances behind twemproxy
     # The client matrix (Tests/IntegrationTests/Scripts/clients): php-memcached, Perl's
-    # Cache::Memcached::Fast, Ruby's Dalli (ruby-dalli does not pull in ruby itself).
+    # Cache::Memcached::Fast and Cache::Memcached, Ruby's Dalli (ruby-dalli does not pull in ruby itself).
     want php-cli
     want php-memcached
     want libcache-memcached-fast-perl
+    want libcache-memcached-perl
     want ruby
     want ruby-dalli
 fi

@@ -3,7 +3,8 @@
 //
 //   broker_pymemcache.py  every verb with exact replies (pymemcache 4.0.0 + raw sockets); with
 //                         --prefetch/--visibility-timeout, the checks of those two settings
-//   broker_binary.py      the binary protocol on the broker port (pylibmc binary=True, raw frames)
+//   broker_binary.py      the binary protocol on the broker port (pylibmc binary=True, php-memcached
+//                         binary, Dalli, raw frames; flush and flushq)
 //   broker_logs.py        topics: declaration, keyed and unkeyed appends, two groups, seeks,
 //                         stats logs; then a restart on the same --data-dir
 //   broker_log_groups.py  topic groups: produce, membership and rebalance, reliable reads, kill -9
@@ -42,9 +43,9 @@ struct BrokerBlackBoxTests {
         try await withSecondListener("--broker-port", extraArguments, body)
     }
 
-    @Test("broker verbs through pymemcache and raw sockets", .hangGuard)
+    @Test("broker verbs through pymemcache and raw sockets (and a redelivered gets through python-memcached and Cache::Memcached::Fast)", .hangGuard)
     func brokerPymemcache() async throws {
-        let python = try await IntegrationPaths.python(requiring: ["pymemcache"])
+        let python = try await IntegrationPaths.python(requiring: ["pymemcache", "memcache"])
         let script = try IntegrationPaths.script("broker_pymemcache.py")
         try await withBrokerServer(["-t", "2"]) { server, brokerPort in
             let r = try await ToolRunner.run(python, [script, String(brokerPort)], timeout: .seconds(90))
@@ -54,7 +55,7 @@ struct BrokerBlackBoxTests {
         }
     }
 
-    @Test("broker port in the binary protocol: pylibmc binary=True enqueues and dequeues; unknown opcodes and malformed headers are answered, never left hanging",
+    @Test("broker port in the binary protocol: pylibmc binary=True, php-memcached binary and Dalli enqueue and dequeue; flush and flushq empty the queues; unknown opcodes and malformed headers are answered, never left hanging",
           .hangGuard)
     func brokerBinaryProtocol() async throws {
         let python = try await IntegrationPaths.python(requiring: ["pylibmc"])

@@ -1,4 +1,4 @@
-// The client matrix (issue 12): eight real memcached clients run the same sequence of operations
+// The client matrix (issue 12): nine real memcached clients run the same sequence of operations
 // (Scripts/clients/: set/get, a 100-key multi-get, a 1 MB value, values at and just over the
 // largest memcached stores, add/replace/append/prepend, a cas conflict, incr/decr wrap and floor,
 // touch/gat, delete, noreply, non-UTF-8 values, TTL, flush_all) against Debian's memcached and
@@ -40,11 +40,12 @@ struct MatrixClient: Sendable, CustomStringConvertible {
         .interpreter("php-memcached", "php", "clients.php"),
         .interpreter("php-memcached-binary", "php", "clients.php", ["binary"]),
         .interpreter("Cache::Memcached::Fast", "perl", "clients.pl"),
+        .interpreter("Cache::Memcached", "perl", "clients.pl", ["Cache::Memcached"]),
         .interpreter("Dalli", "ruby", "clients.rb"),
     ]
 }
 
-@Suite("client matrix: eight clients, the same transcript on memcached and swiftcached", .hangGuard)
+@Suite("client matrix: nine clients, the same transcript on memcached and swiftcached", .hangGuard)
 struct ClientMatrixTests {
     static let memcached = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin"])
 

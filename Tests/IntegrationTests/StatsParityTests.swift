@@ -283,6 +283,112 @@ struct StatsParityTests {
             #expect(replies[1] == replies[0])
         }
     }
+
+    /// Issue 12: `stats reset` resets what memcached resets, the per-class counters of `stats items`
+    /// too. `-m 2 -o no_modern` (a flat LRU, no maintainer and no crawler, so every count is the
+    /// sequence's): 100 items with a 1 s TTL, 200 with 1000 s, 1,800 without, 2.2 s, then 500 more
+    /// fill class 11's two pages (2,220 chunks): the 100 expired ones at the tail are reclaimed, 280
+    /// evicted (200 of them with a TTL); then `stats reset`, then 100 more sets evict 100.
+    @Test("stats reset and the per-class evicted/reclaimed counters of stats items as memcached's after evictions and expiries")
+    func evictedReclaimedAndReset() async throws {
+        let value = String(repeating: "v", count: 850)
+        func sets(_ c: RawConnection, _ prefix: String, _ count: Int, ttl: Int = 0) {
+            for batch in stride(from: 0, to: count, by: 100) {
+                let n = min(100, count - batch)
+                c.send((batch..<(batch + n)).map { "set \(prefix)\($0) 0 \(ttl) \(value.utf8.count)\r\n\(value)\r\n" }.joined())
+                _ = c.receive(until: String(repeating: "STORED\r\n", count: n))
+            }
+        }
+        let perClass: Set<String> = ["number", "evicted", "evicted_nonzero", "evicted_unfetched", "reclaimed",
+                                     "expired_unfetched", "outofmemory", "crawler_reclaimed"]
+        let general: Set<String> = ["curr_items", "total_items", "evictions", "reclaimed", "expired_unfetched", "evicted_unfetched"]
+        func counters(_ c: RawConnection) -> String {
+            (statLines(ask(c, "stats items\r\n")).filter { perClass.contains(String($0.0.split(separator: ":").last!)) }
+                + statLines(ask(c, "stats\r\n")).filter { general.contains($0.0) })
+                .map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+        }
+        try await bothServers(["-m", "2", "-o", "no_modern"]) { theirs, ours in
+            let both = [theirs, ours]
+            var replies: [[String]] = [[], []]
+            for (i, c) in both.enumerated() {
+                sets(c, "e", 100, ttl: 1)
+                sets(c, "t", 200, ttl: 1000)
+                sets(c, "k", 1800)
+                replies[i].append(counters(c))
+            }
+            Thread.sleep(forTimeInterval: 2.2)
+            for (i, c) in both.enumerated() {
+                sets(c, "n", 500)
+                _ = ask(c, "get k1799 n499\r\n")
+                replies[i].append(counters(c))
+                #expect(ask(c, "stats reset\r\n", until: "RESET\r\n") == "RESET\r\n")
+                replies[i].append(counters(c))
+                sets(c, "m", 100)
+                replies[i].append(counters(c))
+            }
+            for (step, (mine, theirs)) in zip(replies[1], replies[0]).enumerated() {
+                #expect(mine == theirs, "step \(step):\nmemcached:   \(theirs)\nswiftcached: \(mine)")
+            }
+            // The sequence did what it says on memcached (so the comparison means something).
+            #expect(replies[0].count == 4 && replies[0][1].contains("items:11:evicted=280 items:11:evicted_nonzero=200")
+                    && replies[0][1].contains("items:11:reclaimed=100") && replies[0][2].contains("items:11:evicted=0 ")
+                    && replies[0][3].contains("items:11:evicted=100 "), "\(replies[0])")
+        }
+    }
+
+    /// Issue 12's option effects, against memcached with the same options: `no_slab_reassign`
+    /// refuses `slabs reassign`; `no_hashexpand` keeps the table at `hashpower`'s 2^13 buckets past
+    /// 1.5 items a bucket (20,000 items), where without it both servers grow it to 2^14;
+    /// `hashpower`, `watcher_logbuf_size` (in bytes), `lru_crawler_sleep` and `lru_crawler_tocrawl`
+    /// show in `stats settings` as memcached shows them. `hash_bytes` is compared as buckets: a
+    /// bucket is a 4-byte handle here, an 8-byte pointer in memcached (README, "stats").
+    @Test("no_slab_reassign, no_hashexpand, hashpower, watcher_logbuf_size, lru_crawler_sleep/tocrawl act and show as memcached's",
+          arguments: [true, false])
+    func optionEffects(fixedTable: Bool) async throws {
+        let options = fixedTable
+            ? ["-o", "no_slab_reassign,no_hashexpand,hashpower=13,watcher_logbuf_size=128,lru_crawler_sleep=50,lru_crawler_tocrawl=5"]
+            : ["-o", "hashpower=13"]
+        func hashLines(_ c: RawConnection, bucketBytes: Int) -> [String] {
+            let st = Dictionary(statLines(ask(c, "stats\r\n")), uniquingKeysWith: { a, _ in a })
+            return ["hash_power_level", "hash_is_expanding"].map { "\($0)=\(st[$0] ?? "missing")" }
+                + ["buckets=\(st["hash_bytes"].flatMap { Int($0) }.map { String($0 / bucketBytes) } ?? "missing")",
+                   "curr_items=\(st["curr_items"] ?? "missing")"]
+        }
+        let settingNames = ["hashpower_init", "watcher_logbuf_size", "lru_crawler_sleep", "lru_crawler_tocrawl", "slab_reassign"]
+        try await bothServers(options) { theirs, ours in
+            var replies: [[String]] = [[], []]
+            for (i, c) in [theirs, ours].enumerated() {
+                let bucketBytes = i == 0 ? 8 : 4
+                replies[i].append("reassign: " + ask(c, "slabs reassign 1 2\r\n", until: "\r\n"))
+                replies[i].append(hashLines(c, bucketBytes: bucketBytes).joined(separator: " "))
+                for batch in stride(from: 0, to: 20_000, by: 500) {
+                    c.send((batch..<(batch + 500)).map { "set k\($0) 0 0 1 noreply\r\nx\r\n" }.joined() + "mn\r\n")
+                    _ = c.receive(until: "MN\r\n")
+                }
+                // Growing the table is the background thread's work, on both: wait for it to end.
+                var lines = hashLines(c, bucketBytes: bucketBytes)
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline && (lines[1] != "hash_is_expanding=0" || (!fixedTable && lines[0] == "hash_power_level=13")) {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    lines = hashLines(c, bucketBytes: bucketBytes)
+                }
+                replies[i].append(lines.joined(separator: " "))
+                let settings = Dictionary(statLines(ask(c, "stats settings\r\n")), uniquingKeysWith: { a, _ in a })
+                replies[i].append(settingNames.map { "\($0)=\(settings[$0] ?? "missing")" }.joined(separator: " "))
+            }
+            #expect(replies[1] == replies[0], "\(options)\nmemcached:   \(replies[0])\nswiftcached: \(replies[1])")
+            let expected = fixedTable
+                ? ["reassign: CLIENT_ERROR slab reassignment disabled\r\n",
+                   "hash_power_level=13 hash_is_expanding=0 buckets=8192 curr_items=0",
+                   "hash_power_level=13 hash_is_expanding=0 buckets=8192 curr_items=20000",
+                   "hashpower_init=13 watcher_logbuf_size=131072 lru_crawler_sleep=50 lru_crawler_tocrawl=5 slab_reassign=no"]
+                : ["reassign: NOSPARE source class has no spare pages\r\n",
+                   "hash_power_level=13 hash_is_expanding=0 buckets=8192 curr_items=0",
+                   "hash_power_level=14 hash_is_expanding=0 buckets=16384 curr_items=20000",
+                   "hashpower_init=13 watcher_logbuf_size=262144 lru_crawler_sleep=100 lru_crawler_tocrawl=0 slab_reassign=yes"]
+            #expect(replies[0] == expected, "memcached 1.6.18 answered otherwise: \(replies[0])")
+        }
+    }
 }
 
 @Suite("-o options that act", .hangGuard)

@@ -93,6 +93,62 @@ def text_request(port, line):
     return got.split(b"\r\n")[0]
 
 
+def queue_stats(port):
+    """The broker port's text `stats`, as a dict."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    s.sendall(b"stats\r\n")
+    got = b""
+    while not got.endswith(b"END\r\n"):
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    s.close()
+    return {p[1].decode(): p[2].decode() for p in (l.split(b" ", 2) for l in got.split(b"\r\n")) if len(p) == 3 and p[0] == b"STAT"}
+
+
+def queue_counts(port, names):
+    st = queue_stats(port)
+    return [(int(st.get("queue_%s_items" % n, -1)), int(st.get("queue_%s_open_transactions" % n, -1))) for n in names]
+
+
+def flushes(port, mc):
+    """Binary FLUSH and FLUSHQ on the broker port: every queue's ready messages go (as text
+    flush_all), open reads stay; FLUSH answers OK, FLUSHQ nothing (the noop after it answers);
+    the optional 4-byte delay is taken and the flush is at once, as text flush_all's arguments."""
+    check("three messages in bfa, one in bfb", [mc.set(k, v) for k, v in
+                                                (("bfa", b"a1"), ("bfa", b"a2"), ("bfa", b"a3"), ("bfb", b"b1"))], [True] * 4)
+    holder = Raw(port)
+    holder.send(request(0x00, key=b"bfa/open", opaque=60))
+    held = holder.response()
+    check("an open read of bfa (held on another connection)", held and (held[1], held[6]), (0, b"a1"))
+    check("before: bfa 2 ready + 1 open, bfb 1 ready", queue_counts(port, ["bfa", "bfb"]), [(2, 1), (1, 0)])
+    r = Raw(port)
+    r.send(request(0x08, opaque=61))
+    check("binary flush -> OK (opcode 0x08, status 0, its opaque, no body)", r.response(), (0x08, 0, 61, 0, b"", b"", b""))
+    check("after flush: no ready message in either queue; the open read stays", queue_counts(port, ["bfa", "bfb"]), [(0, 1), (0, 0)])
+    check("a get after the flush finds nothing", mc.get("bfa"), None)
+    check("refill: bfa and bfb", (mc.set("bfa", b"a4"), mc.set("bfb", b"b2")), (True, True))
+    r.send(request(0x18, extras=struct.pack(">I", 0), opaque=62) + request(0x0a, opaque=63))
+    check("binary flushq (4-byte delay 0) then noop -> only the noop's reply", r.response()[:3], (0x0a, 0, 63))
+    check("after flushq: both queues empty, the open read still open", queue_counts(port, ["bfa", "bfb"]), [(0, 1), (0, 0)])
+    check("refill bfb", mc.set("bfb", b"b3"), True)
+    r.send(request(0x08, extras=struct.pack(">I", 600), opaque=64))
+    check("binary flush with a delay of 600 s -> OK", r.response()[:3], (0x08, 0, 64))
+    check("...and the queue is empty at once", queue_counts(port, ["bfb"]), [(0, 0)])
+    # A flush whose body is not 0 or 4 bytes of extras is malformed: memcached's reply and the close.
+    r.send(request(0x08, extras=b"\0\0", opaque=65))
+    bad = r.response()
+    check("flush with 2 bytes of extras -> Invalid arguments", bad is not None and bad[:3], (0x08, 0x04, 65))
+    check("...then the connection is closed", r.closed(), True)
+    r.close()
+    holder.send(request(0x00, key=b"bfa/close", opaque=66))
+    check("the open read is still confirmable after the flushes: bfa/close -> Not found (nothing new)",
+          holder.response()[:3], (0x00, 0x01, 66))
+    check("...and confirmed: bfa has no open read", queue_counts(port, ["bfa"]), [(0, 0)])
+    holder.close()
+
+
 def topics(port, mc):
     """Topics over the binary protocol: set/setq append, get/getq/getk/getkq read a group's next
     record (flags as extras, offset as CAS), refusals as "Invalid arguments" with the text's words."""
@@ -179,6 +235,72 @@ def topics(port, mc):
     r.close()
 
 
+# php-memcached with OPT_BINARY_PROTOCOL (libmemcached, as pylibmc) on a queue: set, get, delete.
+PHP_BINARY = r"""
+$m = new Memcached();
+$m->setOption(Memcached::OPT_BINARY_PROTOCOL, true);
+$m->setOption(Memcached::OPT_COMPRESSION, false);
+$m->setOption(Memcached::OPT_CONNECT_TIMEOUT, 2000);
+$m->setOption(Memcached::OPT_RECV_TIMEOUT, 2000000);
+$m->setOption(Memcached::OPT_SEND_TIMEOUT, 2000000);
+$m->addServer('127.0.0.1', (int)$argv[1]);
+$t0 = microtime(true);
+$out = [];
+$out[] = 'set1 ' . var_export($m->set('phpq', 'first'), true);
+$out[] = 'set2 ' . var_export($m->set('phpq', 'second'), true);
+$out[] = 'get1 ' . var_export($m->get('phpq'), true);
+$out[] = 'get2 ' . var_export($m->get('phpq'), true);
+$out[] = 'get3 ' . var_export($m->get('phpq'), true) . ' ' . $m->getResultCode();
+$out[] = 'set3 ' . var_export($m->set('phpq', 'third'), true);
+$out[] = 'delete ' . var_export($m->delete('phpq'), true);
+$out[] = 'delete_again ' . var_export($m->delete('phpq'), true);
+$out[] = 'get_deleted ' . var_export($m->get('phpq'), true);
+echo implode("\n", $out), "\n";
+printf("took %.3f\n", microtime(true) - $t0);
+"""
+PHP_EXPECTED = ("set1 true\nset2 true\nget1 'first'\nget2 'second'\nget3 false 16\nset3 true\n"
+                "delete true\ndelete_again false\nget_deleted false\n")
+
+# Dalli in its binary protocol (the only one ruby-dalli 3.0 speaks) on a queue: set, get, delete.
+RUBY_BINARY = r"""
+require 'dalli'
+c = Dalli::Client.new("127.0.0.1:#{ARGV[0]}", socket_timeout: 2, socket_max_failures: 1, down_retry_delay: 60)
+t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+out = []
+out << "set1 #{c.set('rbq', 'first', 0, raw: true) ? 'ok' : 'no'}"
+out << "set2 #{c.set('rbq', 'second', 0, raw: true) ? 'ok' : 'no'}"
+out << "get1 #{c.get('rbq').inspect}"
+out << "get2 #{c.get('rbq').inspect}"
+out << "get3 #{c.get('rbq').inspect}"
+out << "set3 #{c.set('rbq', 'third', 0, raw: true) ? 'ok' : 'no'}"
+out << "delete #{c.delete('rbq').inspect}"
+out << "delete_again #{c.delete('rbq').inspect}"
+out << "get_deleted #{c.get('rbq').inspect}"
+puts out.join("\n")
+printf("took %.3f\n", Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0)
+"""
+RUBY_EXPECTED = ('set1 ok\nset2 ok\nget1 "first"\nget2 "second"\nget3 nil\nset3 ok\n'
+                 'delete true\ndelete_again nil\nget_deleted nil\n')  # Dalli's delete of a missing key is nil (memcached's too)
+
+
+def other_clients(port):
+    """php-memcached (binary) and Dalli against the broker port: a queue's messages in order,
+    a miss on the empty queue, delete of the queue; none waits out its timeout (2 s: the nine
+    requests take less than one)."""
+    import subprocess
+    for name, argv, expected in (("php-memcached binary", ["php", "-r", PHP_BINARY, "--", str(port)], PHP_EXPECTED),
+                                 ("Dalli (binary)", ["ruby", "-e", RUBY_BINARY, str(port)], RUBY_EXPECTED)):
+        try:
+            r = subprocess.run(argv, capture_output=True, timeout=30)
+        except FileNotFoundError as e:
+            check("%s: the interpreter is installed (Tools/deps.sh test)" % name, str(e), "installed")
+        out = r.stdout.decode(errors="replace")
+        lines, _, took = out.rpartition("took ")
+        check("%s on the broker port: set, set, get, get, get (empty), set, delete, delete, get" % name,
+              (r.returncode, lines, r.stderr.decode(errors="replace")[-400:]), (0, expected, ""))
+        check("%s: no request waited out a timeout (%s s for the nine)" % (name, took.strip()), float(took or "99") < 1.5, True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -263,6 +385,8 @@ def main():
     r.close()
 
     topics(port, mc)
+    flushes(port, mc)
+    other_clients(port)
 
     print(f"ALL {rawconn.CHECKS} BROKER BINARY CHECKS PASSED")
     return 0

@@ -1259,6 +1259,63 @@ def t_redelivered_gets_pymemcache():
     p.close()
 
 
+def requeue_one(p, q, body):
+    """Stores `body` in q, opens it on a connection that then closes (the read goes back,
+    redelivered=1) and returns the message id."""
+    store(p, "set " + body.decode(), q, body)
+    a = Conn()
+    v = fetch(a, b"gets " + q + b"/open", "gets q/open")
+    check("opened (%r)" % (v and v["line"]), v is not None and v["data"] == body, body, v)
+    a.close()
+    wait_for("the open read goes back when its reader closes",
+             lambda: qstat(p, q, "open_transactions") == 0 and qstat(p, q, "items") == 1)
+    eq("...marked redelivered once (queue_<q>_redeliveries)", 1, qstat(p, q, "redeliveries"))
+    return v["id"]
+
+
+# Cache::Memcached::Fast's gets of one key, printed as "<cas> <value>" (or "miss"/"error: ...").
+PERL_FAST_GETS = r"""
+use strict; use warnings;
+use Cache::Memcached::Fast;
+my ($port, $key) = @ARGV;
+my $c = Cache::Memcached::Fast->new({ servers => ["127.0.0.1:$port"], connect_timeout => 5,
+                                      io_timeout => 5, close_on_error => 1 });
+my $r = $c->gets($key);
+print defined $r ? "$r->[0] $r->[1]\n" : "miss\n";
+"""
+
+
+def t_redelivered_gets_other_clients():
+    """The same through python-memcached and Cache::Memcached::Fast, which split the VALUE line
+    into exactly four (gets: five) words: a redelivered message parses, its id is the CAS and it is
+    delivered once (not lost in a parse error)."""
+    import subprocess
+    try:
+        import memcache
+    except ImportError as e:
+        fail("python-memcached is importable (Tools/deps.sh test installs it)", "import memcache", e)
+    q = B("redeliv_pm")
+    p = Conn()
+    mid = requeue_one(p, q, b"pm-again")
+    mc = memcache.Client(["%s:%d" % rawconn.ADDRESS], cache_cas=True, socket_timeout=5)
+    got = mc.gets(q.decode())
+    eq("python-memcached gets of the redelivered message parses it, its id as the CAS",
+       (b"pm-again", mid), (got, mc.cas_ids.get(q)))
+    eq("...and it is gone from the queue (delivered once)", 0, qstat(p, q, "items"))
+    mc.disconnect_all()
+    q = B("redeliv_fast")
+    mid = requeue_one(p, q, b"fast-again")
+    r = subprocess.run(["perl", "-e", PERL_FAST_GETS, str(rawconn.ADDRESS[1]), q.decode()],
+                       capture_output=True, timeout=30)
+    if r.returncode != 0 or b"Can't locate" in r.stderr:
+        fail("Cache::Memcached::Fast runs (Tools/deps.sh test installs libcache-memcached-fast-perl)",
+             "exit 0", r.stderr.decode(errors="replace"))
+    eq("Cache::Memcached::Fast gets of the redelivered message parses it, its id as the CAS",
+       b"%d fast-again\n" % mid, r.stdout)
+    eq("...and it is gone from the queue (delivered once)", 0, qstat(p, q, "items"))
+    p.close()
+
+
 def t_long_poll_client_leaves():
     """A client times out its long poll on its own side (closes the socket 200 ms into a
     `get q/t=2000`) and a producer sets a message right after: another consumer gets it. The set
@@ -1287,7 +1344,8 @@ def t_long_poll_client_leaves():
 TESTS = [t_connect, t_pymemcache_basics, t_raw_replies, t_declarations, t_max_items_overflow, t_priorities,
          t_ttl, t_ttl_dead_letter, t_delivery_limit, t_ack_nack, t_anycast, t_timeout_race, t_topic, t_fanout_direct_headers,
          t_blocking, t_open_close_abort_peek, t_multiget_all_or_nothing, t_stats, t_memory_limit,
-         t_memory_returns_to_zero, t_redelivered_gets_pymemcache, t_long_poll_client_leaves]
+         t_memory_returns_to_zero, t_redelivered_gets_pymemcache, t_redelivered_gets_other_clients,
+         t_long_poll_client_leaves]
 
 
 PREFETCH_TESTS = [t_connect, t_prefetch_visibility, t_prefetch_order]
