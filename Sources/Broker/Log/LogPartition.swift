@@ -178,6 +178,9 @@ public final class LogPartition: @unchecked Sendable {
         var at = offset
         var count = 0
         var stopped = false
+        // Where a stream batch's records are composed (allocated at the first one).
+        var composed = ByteBuffer()
+        defer { composed.deallocate() }
         // False (and the read over) for a record past `until`.
         func accept(_ r: LogRecordView) -> Bool {
             if r.offset >= until {
@@ -208,9 +211,9 @@ public final class LogPartition: @unchecked Sendable {
                     let rel = pos - s.memoryStart
                     let length = Int(LogBatch.u32(bytes, rel)) + LogBatch.frameBytes
                     let payloadBase = LogBatch.u64(bytes, rel + LogBatch.frameBytes)
-                    let n = Int(LogBatch.u32(bytes, rel + LogBatch.frameBytes + 8))
+                    let n = LogBatch.count(LogBatch.u32(bytes, rel + LogBatch.frameBytes + 8))
                     if payloadBase + UInt64(n) > at {
-                        LogBatch.forEachRecord(bytes, at: rel, from: at) { r in
+                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed) { r in
                             guard accept(r) else { return false }
                             count += 1
                             at = r.offset + 1
@@ -228,7 +231,7 @@ public final class LogPartition: @unchecked Sendable {
             case .again: continue
             case .disk(let s, let pos, let end):
                 let before = (at, count)
-                guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else {
+                guard readFromDisk(s, pos, end, &at, &count, maxRecords, &composed, accept) else {
                     // Replaced meanwhile (compaction swapped it, retention took it): read on in
                     // what is there now; the segment is out of the list, so this ends.
                     if !stopped && lock.withLock({ s.deleted }) { continue }
@@ -249,7 +252,7 @@ public final class LogPartition: @unchecked Sendable {
     /// their records from `at` while `accept` takes them. False when the file cannot be read or a
     /// batch fails its check.
     private func readFromDisk(_ s: LogSegment, _ pos: Int, _ limit: Int, _ at: inout UInt64, _ count: inout Int,
-                              _ maxRecords: Int, _ accept: (LogRecordView) -> Bool) -> Bool {
+                              _ maxRecords: Int, _ composed: inout ByteBuffer, _ accept: (LogRecordView) -> Bool) -> Bool {
         guard let slot = s.slot, let descriptors, let (fd, dirty) = descriptors.pin(slot) else {
             // Deleted meanwhile: the next pass starts from the new log start.
             return lock.withLock { s.deleted }
@@ -272,7 +275,7 @@ public final class LogPartition: @unchecked Sendable {
             while rel < got && count < maxRecords && !stopped {
                 if let h = LogBatch.check(bytes, at: rel, expected: nil) {
                     if h.nextOffset > at {
-                        LogBatch.forEachRecord(bytes, at: rel, from: at) { r in
+                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed) { r in
                             guard accept(r) else {
                                 stopped = true
                                 return false
