@@ -239,16 +239,18 @@ public final class StreamLog: @unchecked Sendable {
         let end = min(to, nextOffset)
         var stop = false
         while at < end && !stop {
-            let (next, n) = partition.read(from: at, maxRecords: 256, until: end) { r in
-                guard !stop, !deleted.contains(r.offset) else { return }
+            // Over at the entry `visit` stops at: no record after it is composed.
+            let (next, n) = partition.readWhile(from: at, maxRecords: 256, until: end) { r in
+                guard !stop, !deleted.contains(r.offset) else { return !stop }
                 if adopted, let id = assigned[r.offset] {
                     // A broker-port record: its value (and key) as fields.
                     let fields = Self.fields(of: r)
                     fields.withUnsafeBytes { if !visit(Entry(id: id, offset: r.offset, fields: $0)) { stop = true } }
-                    return
+                    return !stop
                 }
-                guard r.flags == Self.recordFlags, let id = StreamID(key: r.key), r.value.first == UInt8(ascii: "*") else { return }
+                guard r.flags == Self.recordFlags, let id = StreamID(key: r.key), r.value.first == UInt8(ascii: "*") else { return true }
                 if !visit(Entry(id: id, offset: r.offset, fields: r.value)) { stop = true }
+                return !stop
             }
             if n == 0 { break }
             at = next
