@@ -234,9 +234,8 @@ extension RESPConnection {
             }
         }
         if created { notify(KeyspaceEvents.new, "new", key) }
-        let length = streamFieldsLength(from: fieldsAt)
         let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: engine.clock.milliseconds,
-                              valueLength: length) { writeStreamFields(from: fieldsAt, into: $0) }
+                              fieldCount: n) { argument(fieldsAt + $0) }
         let added: StreamID
         switch r {
         case .added(let id):
@@ -253,42 +252,6 @@ extension RESPConnection {
         }
         wakeStreamReaders(key, top: added)
         return .proceed
-    }
-
-    /// The bytes of arguments `from...` as a RESP array.
-    func streamFieldsLength(from: Int) -> Int {
-        var n = 3 + decimalDigits(argumentCount - from)
-        for i in from..<argumentCount {
-            let c = argument(i).count
-            n += 5 + decimalDigits(c) + c
-        }
-        return n
-    }
-
-    func writeStreamFields(from: Int, into p: UnsafeMutableRawPointer) {
-        var at = 0
-        func byte(_ b: UInt8) { p.storeBytes(of: b, toByteOffset: at, as: UInt8.self); at += 1 }
-        func number(_ v: Int) {
-            let d = decimalDigits(v)
-            var x = v
-            for k in stride(from: d - 1, through: 0, by: -1) {
-                p.storeBytes(of: UInt8(ascii: "0") + UInt8(x % 10), toByteOffset: at + k, as: UInt8.self)
-                x /= 10
-            }
-            at += d
-        }
-        byte(UInt8(ascii: "*"))
-        number(argumentCount - from)
-        byte(13); byte(10)
-        for i in from..<argumentCount {
-            let a = argument(i)
-            byte(UInt8(ascii: "$"))
-            number(a.count)
-            byte(13); byte(10)
-            if a.count > 0 { (p + at).copyMemory(from: a.baseAddress!, byteCount: a.count) }
-            at += a.count
-            byte(13); byte(10)
-        }
     }
 
     /// XLEN key.

@@ -60,10 +60,21 @@ import Testing
         #expect(StreamID(123, 45).withKeyBytes { StreamID(key: $0) } == StreamID(123, 45))
     }
 
-    /// An entry whose value is `bytes` long and starts as a RESP array does (what the stream reads).
+    /// An entry of one field, `f`, whose value is `bytes` long.
     func add(_ s: StreamLog, _ id: StreamID?, seqGiven: Bool = true, now: UInt64 = 1000, bytes: Int = 10) -> StreamLog.AppendResult {
-        s.append(requested: id, seqGiven: seqGiven, nowMs: now, valueLength: bytes) { p in
-            for i in 0..<bytes { p.storeBytes(of: UInt8(ascii: i == 0 ? "*" : "x"), toByteOffset: i, as: UInt8.self) }
+        addFields(s, id, seqGiven: seqGiven, now: now, [Array("f".utf8), [UInt8](repeating: UInt8(ascii: "x"), count: bytes)])
+    }
+
+    /// An entry of these names and values, alternating.
+    func addFields(_ s: StreamLog, _ id: StreamID?, seqGiven: Bool = true, now: UInt64 = 1000, _ fields: [[UInt8]]) -> StreamLog.AppendResult {
+        var all: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for f in fields {
+            ranges.append(all.count..<(all.count + f.count))
+            all += f
+        }
+        return all.withUnsafeBytes { b in
+            s.append(requested: id, seqGiven: seqGiven, nowMs: now, fieldCount: ranges.count) { UnsafeRawBufferPointer(rebasing: b[ranges[$0]]) }
         }
     }
 
@@ -154,20 +165,22 @@ import Testing
     @Test func entriesShareOpenBatchesWhoseChecksumIsWrittenOnClose() {
         let store = StreamStore(memoryLimit: 4 << 20, clockMs: { 1 })
         let s = store.makeStream(name: "t")
-        // 100 bytes of value: a record is 20 + 16 + 100 bytes, 100 of them to a batch (13,600 bytes).
+        // One field `f` and 100 bytes of value, the ID's ms the clock's: a batch's first record
+        // takes 8 (frame) + 48 (header) + 3 (the master field `f`) + 102 (its value) bytes, each
+        // later one 105 (timestamp, ms and seq deltas, 0 = the master's names, the value), 100
+        // records to a batch.
         for i in 1...250 {
-            _ = s.append(requested: StreamID(UInt64(i), 0), seqGiven: true, nowMs: 1, valueLength: 100) { p in
-                p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
-                for k in 1..<100 { p.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: k, as: UInt8.self) }
-            }
+            _ = addFields(s, StreamID(UInt64(i), 0), now: UInt64(i),
+                          [Array("f".utf8), [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: 100)])
         }
-        #expect(s.partition.figures.bytes == 250 * 136 + 3 * 28)
+        #expect(s.partition.figures.bytes == 3 * (8 + 48 + 3 + 102) + 247 * 105)
         var seen = 0
         var intact = true
         s.range(start: .zero, end: .max, count: 0) { e in
             seen += 1
-            intact = intact && e.id == StreamID(UInt64(seen), 0) && e.fields.count == 100
-                && e.fields[99] == UInt8(truncatingIfNeeded: seen)
+            // Read back as the RESP array `*2\r\n$1\r\nf\r\n$100\r\n<value>\r\n`.
+            intact = intact && e.id == StreamID(UInt64(seen), 0) && e.fields.count == 119
+                && e.fields[116] == UInt8(truncatingIfNeeded: seen)
         }
         #expect(seen == 250 && intact)
         var middle: [StreamID] = []

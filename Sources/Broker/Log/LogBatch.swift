@@ -9,6 +9,12 @@
 //   per record: timestamp u64, flags u32, keyLength u32 (0xffffffff: no key), valueLength u32,
 //               key, value                                                    (record header, 20)
 // Offsets inside a batch are dense: record i has baseOffset + i.
+//
+// The batch's record format is the top 4 bits of recordCount (the count is the low 28): 0 for
+// the records above (every batch written before formats existed has 0 there: a count never
+// came near 2^28), 1 for a Redis stream's compact entries (`StreamBatch.swift`: IDs as deltas
+// against the batch's first, the first entry's field names shared, varint lengths), which a
+// read hands out as the records above would hold them. Any other format fails the check.
 import Durability
 
 /// One record as a read hands it out (the bytes point into the batch being read).
@@ -37,6 +43,15 @@ enum LogBatch {
     static let noKey: UInt32 = 0xffff_ffff
     /// The longest payload believed: a batch holds one value of at most -I (1 GB at most) today.
     static let maxPayload = 1 << 30 + 4096
+    /// recordCount's low bits: the count; its top 4 bits: the record format.
+    static let countMask: UInt32 = 1 << 28 - 1
+    static let formatShift: UInt32 = 28
+    /// The record formats.
+    static let recordsFormat: UInt32 = 0
+    static let streamFormat: UInt32 = 1
+
+    /// The record count of a batch whose recordCount field (payload offset 8) is `field`.
+    @inline(__always) static func count(_ field: UInt32) -> Int { Int(field & countMask) }
 
     /// Framed bytes of a one-record batch.
     static func framedLength(keyLength: Int, valueLength: Int) -> Int {
@@ -72,9 +87,17 @@ enum LogBatch {
         let payload = UnsafeRawBufferPointer(rebasing: bytes[(pos + frameBytes)..<(pos + frameBytes + length)])
         guard CRC32C.checksum(payload) == u32(bytes, pos + 4) else { return nil }
         let base = u64(payload, 0)
-        let count = Int(u32(payload, 8))
+        let field = u32(payload, 8)
+        let count = Self.count(field)
         if let expected, base != expected { return nil }
         guard count >= 1 else { return nil }
+        switch field >> formatShift {
+        case recordsFormat: break
+        case streamFormat:
+            guard checkStreamRecords(payload, count: count) else { return nil }
+            return LogBatchHeader(length: frameBytes + length, baseOffset: base, count: count, maxTimestamp: u64(payload, 12))
+        default: return nil
+        }
         // The records must fill the payload exactly.
         var at = headerBytes
         for _ in 0..<count {
@@ -91,14 +114,19 @@ enum LogBatch {
     }
 
     /// Calls `visit` for each record of the (checked) batch at `pos` whose offset is at least
-    /// `from`, until it returns false. Returns the records visited.
+    /// `from`, until it returns false. Returns the records visited. A stream batch's records are
+    /// composed into `scratch` (the reader's, kept across batches), one at a time.
     @discardableResult
-    static func forEachRecord(_ bytes: UnsafeRawBufferPointer, at pos: Int, from: UInt64,
+    static func forEachRecord(_ bytes: UnsafeRawBufferPointer, at pos: Int, from: UInt64, scratch: inout ByteBuffer,
                               _ visit: (LogRecordView) -> Bool) -> Int {
         let length = Int(u32(bytes, pos))
         let payload = UnsafeRawBufferPointer(rebasing: bytes[(pos + frameBytes)..<(pos + frameBytes + length)])
         let base = u64(payload, 0)
-        let count = Int(u32(payload, 8))
+        let field = u32(payload, 8)
+        let count = Self.count(field)
+        if field >> formatShift == streamFormat {
+            return forEachStreamRecord(payload, from: from, scratch: &scratch, visit)
+        }
         var at = headerBytes
         var visited = 0
         for i in 0..<count {

@@ -175,17 +175,31 @@ public final class LogPartition: @unchecked Sendable {
     /// that fails its check on disk ends the read (counted).
     func read(from offset: UInt64, maxRecords: Int, until: UInt64 = .max,
               _ visit: (LogRecordView) -> Void) -> (next: UInt64, count: Int) {
+        readWhile(from: offset, maxRecords: maxRecords, until: until) { visit($0); return true }
+    }
+
+    /// What `accept` did with a record: not taken (past `until`: the read is over), taken, or
+    /// taken as the last (its visit said stop).
+    enum Taken { case refused, taken, last }
+
+    /// `read`, over after the record for which `visit` returns false (so a stream's scan that has
+    /// what it wants composes no record past it).
+    func readWhile(from offset: UInt64, maxRecords: Int, until: UInt64 = .max,
+                   _ visit: (LogRecordView) -> Bool) -> (next: UInt64, count: Int) {
         var at = offset
         var count = 0
         var stopped = false
-        // False (and the read over) for a record past `until`.
-        func accept(_ r: LogRecordView) -> Bool {
+        // Where a stream batch's records are composed (allocated at the first one).
+        var composed = ByteBuffer()
+        defer { composed.deallocate() }
+        func accept(_ r: LogRecordView) -> Taken {
             if r.offset >= until {
                 stopped = true
-                return false
+                return .refused
             }
-            visit(r)
-            return true
+            if visit(r) { return .taken }
+            stopped = true
+            return .last
         }
         while count < maxRecords && !stopped {
             enum Step { case done, again, disk(LogSegment, Int, Int) }
@@ -208,13 +222,14 @@ public final class LogPartition: @unchecked Sendable {
                     let rel = pos - s.memoryStart
                     let length = Int(LogBatch.u32(bytes, rel)) + LogBatch.frameBytes
                     let payloadBase = LogBatch.u64(bytes, rel + LogBatch.frameBytes)
-                    let n = Int(LogBatch.u32(bytes, rel + LogBatch.frameBytes + 8))
+                    let n = LogBatch.count(LogBatch.u32(bytes, rel + LogBatch.frameBytes + 8))
                     if payloadBase + UInt64(n) > at {
-                        LogBatch.forEachRecord(bytes, at: rel, from: at) { r in
-                            guard accept(r) else { return false }
+                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed) { r in
+                            let taken = accept(r)
+                            guard taken != .refused else { return false }
                             count += 1
                             at = r.offset + 1
-                            return count < maxRecords
+                            return taken == .taken && count < maxRecords
                         }
                     }
                     pos += length
@@ -228,7 +243,7 @@ public final class LogPartition: @unchecked Sendable {
             case .again: continue
             case .disk(let s, let pos, let end):
                 let before = (at, count)
-                guard readFromDisk(s, pos, end, &at, &count, maxRecords, accept) else {
+                guard readFromDisk(s, pos, end, &at, &count, maxRecords, &composed, accept) else {
                     // Replaced meanwhile (compaction swapped it, retention took it): read on in
                     // what is there now; the segment is out of the list, so this ends.
                     if !stopped && lock.withLock({ s.deleted }) { continue }
@@ -249,7 +264,7 @@ public final class LogPartition: @unchecked Sendable {
     /// their records from `at` while `accept` takes them. False when the file cannot be read or a
     /// batch fails its check.
     private func readFromDisk(_ s: LogSegment, _ pos: Int, _ limit: Int, _ at: inout UInt64, _ count: inout Int,
-                              _ maxRecords: Int, _ accept: (LogRecordView) -> Bool) -> Bool {
+                              _ maxRecords: Int, _ composed: inout ByteBuffer, _ accept: (LogRecordView) -> Taken) -> Bool {
         guard let slot = s.slot, let descriptors, let (fd, dirty) = descriptors.pin(slot) else {
             // Deleted meanwhile: the next pass starts from the new log start.
             return lock.withLock { s.deleted }
@@ -272,14 +287,16 @@ public final class LogPartition: @unchecked Sendable {
             while rel < got && count < maxRecords && !stopped {
                 if let h = LogBatch.check(bytes, at: rel, expected: nil) {
                     if h.nextOffset > at {
-                        LogBatch.forEachRecord(bytes, at: rel, from: at) { r in
-                            guard accept(r) else {
+                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed) { r in
+                            let taken = accept(r)
+                            guard taken != .refused else {
                                 stopped = true
                                 return false
                             }
                             count += 1
                             at = r.offset + 1
-                            return count < maxRecords
+                            if taken == .last { stopped = true }
+                            return taken == .taken && count < maxRecords
                         }
                     }
                     rel += h.length

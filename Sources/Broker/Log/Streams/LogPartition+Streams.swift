@@ -4,15 +4,18 @@
 // open batch by one record rather than framing a batch per entry (`appendStreamRecord`). Kept in
 // its own file so the log's own files stay as the broker's topics use them.
 //
-// The open batch: an XADD's record joins the last batch of the active segment when that batch is
-// the one this stream framed last (no other append since, checked by its end), holds fewer than
+// XADD's batches are stream batches (LogBatch format 1, StreamBatch.swift: IDs as deltas against
+// the batch's first, the first entry's field names shared, varint lengths). The open batch: an
+// XADD's record joins the last batch of the active segment when that batch is the one this
+// stream framed last (no other append since, checked by its end), holds fewer than
 // `StreamOpenBatch.maxRecords` records and `maxBytes` bytes, and the segment has room. The batch's
 // frame length, record count and max timestamp are patched in place; its CRC-32C is written when
 // it is closed (the stream's next batch is framed), so each byte is summed once, as before. Only
 // a partition without a data directory has open batches (a stream's own topic: nothing reads its
 // batches from a file, the only place a CRC is checked); an adopted topic's records are framed
-// one batch each, as the broker's. This saves the 28 bytes of frame and batch header per entry
-// (8 + 20) and the partition's batch bookkeeping for all but one entry in a batch.
+// one batch each in the broker's format, as the broker's. This saves the 28 bytes of frame and
+// batch header per entry (8 + 20), the stream batch's 28 more of header and the master's names,
+// and the partition's batch bookkeeping for all but one entry in a batch.
 import Durability
 import Platform
 
@@ -26,6 +29,11 @@ struct StreamOpenBatch {
     var count: Int
     /// Framed length (8 + payload).
     var length: Int
+    /// Its first record's ID (the later ones' are deltas against it) and every record's flags.
+    let firstID: StreamID
+    let flags: UInt32
+    /// Bytes of its master fields (at `LogBatch.streamHeaderBytes` into its payload).
+    let masterLength: Int
     /// Bytes taken from the memory share (and counted in the memory gauge) for records not yet
     /// appended; given back when the batch closes.
     var reservedAhead = 0
@@ -64,19 +72,21 @@ extension LogPartition {
         return gone.count
     }
 
-    /// The bytes a one-record batch of these lengths takes (what the share must hold).
+    /// The bytes a one-record batch of these lengths takes in the broker's format (what the share
+    /// must hold at most for a stream entry of a RESP array this long).
     static func framedLength(keyLength: Int, valueLength: Int) -> Int {
         LogBatch.framedLength(keyLength: keyLength, valueLength: valueLength)
     }
 
-    /// XADD's append of one record (key: `id`'s 16 bytes, the stream's flags): into the open
-    /// batch `open` when it can take it, else as a new batch (which becomes the open one). Refused
-    /// (`.outOfMemory`) when the memory share cannot hold it: a stream never drops its oldest
-    /// entries for room. Returns the partition's start offset after the append too (read under
-    /// the same lock). Parked readers are woken as `appendFramed` wakes them.
-    func appendStreamRecord(id: StreamID, flags: UInt32, valueLength: Int, nowMs: UInt64, open: inout StreamOpenBatch?,
-                            writeValue: (UnsafeMutableRawPointer) -> Void) -> (LogAppendResult, startOffset: UInt64) {
-        let recordLength = LogBatch.recordHeaderBytes + 16 + valueLength
+    /// XADD's append of one record (ID `id`, the stream's flags, `fieldCount` names and values
+    /// alternating): into the open batch `open` when it can take it, else as a new stream batch
+    /// (which becomes the open one). Refused (`.outOfMemory`) when the memory share cannot hold
+    /// it: a stream never drops its oldest entries for room. Returns the partition's start offset
+    /// after the append too (read under the same lock). Parked readers are woken as
+    /// `appendFramed` wakes them.
+    func appendStreamRecord(id: StreamID, flags: UInt32, nowMs: UInt64, fieldCount: Int,
+                            field: (Int) -> UnsafeRawBufferPointer,
+                            open: inout StreamOpenBatch?) -> (LogAppendResult, startOffset: UInt64) {
         var toWake: [ConnectionWaker]?
         var extended: UInt64?
         var refused = false
@@ -84,8 +94,7 @@ extension LogPartition {
         lock.withLock {
             if open != nil {
                 switch segments[segments.count - 1].appendStreamRecord(
-                    open: &open!, recordLength: recordLength, partition: self, nowMs: nowMs, flags: flags, id: id,
-                    valueLength: valueLength, writeValue: writeValue) {
+                    open: &open!, partition: self, nowMs: nowMs, flags: flags, id: id, fieldCount: fieldCount, field: field) {
                 case .appended(let offset):
                     extended = offset
                     toWake = lockedClaimReaders()
@@ -104,16 +113,18 @@ extension LogPartition {
         if refused { return (.outOfMemory, start) }
         // A new batch, open from here on (memory-only partitions; framed whole otherwise).
         // Refused rather than letting appendFramed drop the oldest segments for room.
-        let length = LogBatch.frameBytes + LogBatch.headerBytes + recordLength
+        let length = LogBatch.streamBatchLength(fieldCount: fieldCount, field: field)
         if let share = memory.share, share.inUse + length > share.limit { return (.outOfMemory, start) }
         let keepOpen = directory == nil
+        let masterLength = LogBatch.streamMasterLength(fieldCount: fieldCount, field: field)
         var opened: StreamOpenBatch?
         let r = appendFramed(length: length, count: 1, nowMs: nowMs) { segment, offset, ts in
             if keepOpen {
-                opened = StreamOpenBatch(segment: segment, position: segment.size, baseOffset: offset, count: 1, length: length)
+                opened = StreamOpenBatch(segment: segment, position: segment.size, baseOffset: offset, count: 1, length: length,
+                                         firstID: id, flags: flags, masterLength: masterLength)
             }
-            LogBatch.appendStreamBatch(to: &segment.memory, offset: offset, timestamp: ts, flags: flags, id: id,
-                                       valueLength: valueLength, checksum: !keepOpen, writeValue: writeValue)
+            LogBatch.appendStreamBatch(to: &segment.memory, length: length, offset: offset, timestamp: ts, flags: flags, id: id,
+                                       fieldCount: fieldCount, field: field, checksum: !keepOpen)
         }
         if case .appended = r, let opened { open = opened }
         return (r, startOffset)
@@ -146,17 +157,25 @@ extension LogSegment {
     enum StreamExtension { case appended(UInt64), outOfMemory, closed }
 
     /// Partition lock held, `self` the active segment: appends one stream record to the open
-    /// batch `o` if it is this segment's last batch and has room (else `.closed`). One method on
-    /// the segment, so the record costs one reference to it. The share and the memory gauge are
-    /// charged `StreamOpenBatch.reserveChunk` bytes at a time (`o.reservedAhead`), so most
-    /// records touch neither shared counter.
-    func appendStreamRecord(open o: inout StreamOpenBatch, recordLength: Int, partition p: LogPartition, nowMs: UInt64,
-                            flags: UInt32, id: StreamID, valueLength: Int,
-                            writeValue: (UnsafeMutableRawPointer) -> Void) -> StreamExtension {
-        guard o.segment === self, p.directory == nil, !deleted,
+    /// batch `o` if it is this segment's last batch and has room (else `.closed`): its names left
+    /// out when they are the batch's master fields. One method on the segment, so the record
+    /// costs one reference to it. The share and the memory gauge are charged
+    /// `StreamOpenBatch.reserveChunk` bytes at a time (`o.reservedAhead`), so most records touch
+    /// neither shared counter.
+    func appendStreamRecord(open o: inout StreamOpenBatch, partition p: LogPartition, nowMs: UInt64, flags: UInt32,
+                            id: StreamID, fieldCount: Int, field: (Int) -> UnsafeRawBufferPointer) -> StreamExtension {
+        guard o.segment === self, p.directory == nil, !deleted, o.flags == flags, id > o.firstID,
               o.position + o.length == size, o.baseOffset + UInt64(o.count) == nextOffset,
-              o.position >= memoryStart, o.count < StreamOpenBatch.maxRecords,
-              o.length + recordLength <= StreamOpenBatch.maxBytes,
+              o.position >= memoryStart, o.count < StreamOpenBatch.maxRecords else { return .closed }
+        let ts = max(p.lastTimestamp, nowMs)
+        let rel = o.position - memoryStart
+        let master = LogBatch.streamFieldsMatch(
+            master: UnsafeRawBufferPointer(start: memory.base! + rel + LogBatch.frameBytes + LogBatch.streamHeaderBytes,
+                                           count: o.masterLength),
+            fieldCount: fieldCount, field: field)
+        let recordLength = LogBatch.streamRecordLength(id: id, first: o.firstID, timestamp: ts, fieldCount: fieldCount,
+                                                       field: field, master: master)
+        guard o.length + recordLength <= StreamOpenBatch.maxBytes,
               size + recordLength <= p.memory.segmentBytes(p.config),
               p.config.segmentMs <= 0 || nowMs &- createdMs < p.config.segmentMs else { return .closed }
         if recordLength > o.reservedAhead {
@@ -172,15 +191,17 @@ extension LogSegment {
             }
         }
         o.reservedAhead -= recordLength
-        let ts = max(p.lastTimestamp, nowMs)
         p.lastTimestamp = ts
         let offset = nextOffset
-        LogBatch.appendStreamRecord(to: &memory, timestamp: ts, flags: flags, id: id, valueLength: valueLength, writeValue: writeValue)
+        memory.reserve(recordLength)
+        LogBatch.writeStreamRecord(memory.base! + memory.count, id: id, first: o.firstID, timestamp: ts,
+                                   fieldCount: fieldCount, field: field, master: master)
+        memory.advance(recordLength)
         // The batch's frame length, record count and max timestamp (LogBatch's layout).
-        let rel = o.position - memoryStart
         let base = memory.base!
+        let count = UInt32(o.count + 1) | LogBatch.streamFormat << LogBatch.formatShift
         base.storeBytes(of: UInt32(o.length + recordLength - LogBatch.frameBytes).littleEndian, toByteOffset: rel, as: UInt32.self)
-        base.storeBytes(of: UInt32(o.count + 1).littleEndian, toByteOffset: rel + LogBatch.frameBytes + 8, as: UInt32.self)
+        base.storeBytes(of: count.littleEndian, toByteOffset: rel + LogBatch.frameBytes + 8, as: UInt32.self)
         base.storeBytes(of: ts.littleEndian, toByteOffset: rel + LogBatch.frameBytes + 12, as: UInt64.self)
         nextOffset = offset + 1
         maxTimestamp = max(maxTimestamp, ts)
@@ -188,43 +209,5 @@ extension LogSegment {
         o.count += 1
         o.length += recordLength
         return .appended(offset)
-    }
-}
-
-extension LogBatch {
-    /// Appends one record of a stream entry (record header, the ID's 16 bytes, the value
-    /// `writeValue` fills) to an open batch's bytes.
-    @inline(__always)
-    static func appendStreamRecord(to b: inout ByteBuffer, timestamp: UInt64, flags: UInt32, id: StreamID,
-                                   valueLength: Int, writeValue: (UnsafeMutableRawPointer) -> Void) {
-        b.reserve(recordHeaderBytes + 16 + valueLength)
-        b.append(timestamp)
-        b.append(flags)
-        b.append(UInt32(16))
-        b.append(UInt32(valueLength))
-        // The key big-endian (StreamID.withKeyBytes); `append` stores little-endian.
-        b.append(id.ms.byteSwapped)
-        b.append(id.seq.byteSwapped)
-        writeValue(b.base! + b.count)
-        b.advance(valueLength)
-    }
-
-    /// Appends a batch of one stream entry; its CRC-32C is written only when `checksum` (an open
-    /// batch's is written when it closes).
-    static func appendStreamBatch(to b: inout ByteBuffer, offset: UInt64, timestamp: UInt64, flags: UInt32, id: StreamID,
-                                  valueLength: Int, checksum: Bool, writeValue: (UnsafeMutableRawPointer) -> Void) {
-        let start = b.count
-        let payloadLength = headerBytes + recordHeaderBytes + 16 + valueLength
-        b.reserve(frameBytes + payloadLength)
-        b.append(UInt32(payloadLength))
-        b.append(UInt32(0))
-        b.append(offset)
-        b.append(UInt32(1))
-        b.append(timestamp)
-        appendStreamRecord(to: &b, timestamp: timestamp, flags: flags, id: id, valueLength: valueLength, writeValue: writeValue)
-        if checksum {
-            let payload = UnsafeRawBufferPointer(start: b.base! + start + frameBytes, count: payloadLength)
-            b.patch(CRC32C.checksum(payload), at: start + 4)
-        }
     }
 }

@@ -6,11 +6,13 @@
 // XADD's `~` trim whole, as redis frees whole listpack nodes, and which find an ID's record (a
 // binary search over the nodes, then at most one node's records).
 //
-// A record is one entry: its key the 16-byte ID (big-endian ms, seq), its value the fields and
-// values as a RESP array (`*<2n>\r\n$<len>\r\n<field>\r\n...`), so a range reply copies it as is
-// and a broker-port reader gets a self-describing value. XADD's records share batches (the
-// stream's open batch, LogPartition+Streams.swift), so an entry pays no frame or batch header of
-// its own. Memory: the records are the partition's
+// A record is one entry: read, its key is the 16-byte ID (big-endian ms, seq), its value the
+// fields and values as a RESP array (`*<2n>\r\n$<len>\r\n<field>\r\n...`), so a range reply
+// copies it as is and a broker-port reader gets a self-describing value. Kept, it is a stream
+// batch's compact record (StreamBatch.swift: the ID as deltas against the batch's first, the
+// field names shared with the batch's first entry, varint lengths), composed into that form by
+// the read. XADD's records share batches (the stream's open batch, LogPartition+Streams.swift),
+// so an entry pays no frame or batch header of its own. Memory: the records are the partition's
 // (reserved from the log memory's share, refused when it is full rather than dropping old
 // entries); trimming gives whole segments back (`dropSegments`). The node array and the deleted
 // offsets are bounded by the records.
@@ -120,11 +122,13 @@ public final class StreamLog: @unchecked Sendable {
         case tooLarge
     }
 
-    /// XADD's append: `requested` is an explicit ID (`seqGiven` false for `<ms>-*`), nil for `*`.
-    /// `writeValue` fills `valueLength` bytes (the fields as a RESP array).
-    public func append(requested: StreamID?, seqGiven: Bool, nowMs: UInt64, valueLength: Int,
-                       writeValue: (UnsafeMutableRawPointer) -> Void) -> AppendResult {
-        withStreamLock {
+    /// XADD's append: `requested` is an explicit ID (`seqGiven` false for `<ms>-*`), nil for `*`;
+    /// `field(i)` for `i` in `0..<fieldCount` are the names and values, alternating (one pair at
+    /// least), read while the append runs.
+    public func append(requested: StreamID?, seqGiven: Bool, nowMs: UInt64, fieldCount: Int,
+                       field: (Int) -> UnsafeRawBufferPointer) -> AppendResult {
+        precondition(fieldCount >= 2 && fieldCount % 2 == 0, "a stream entry holds field-value pairs")
+        return withStreamLock {
             if lastID == .max { return .exhausted }
             let id: StreamID
             if let requested {
@@ -140,6 +144,8 @@ public final class StreamLog: @unchecked Sendable {
                 id = StreamID.next(after: lastID, nowMs: nowMs)
             }
             guard id > lastID else { return .idTooSmall }
+            // The broker's format (an adopted topic's): at least what a stream batch takes.
+            let valueLength = StreamFields.respLength(fieldCount: fieldCount, field: field)
             let length = LogPartition.framedLength(keyLength: 16, valueLength: valueLength)
             if store.memory.share != nil {
                 guard length <= StreamStore.segmentBytes * 4 else { return .tooLarge }
@@ -156,13 +162,15 @@ public final class StreamLog: @unchecked Sendable {
             let start: UInt64
             if adopted {
                 r = id.withKeyBytes { key in
-                    partition.append(key: key, valueLength: valueLength, flags: Self.recordFlags, nowMs: nowMs, writeValue: writeValue)
+                    partition.append(key: key, valueLength: valueLength, flags: Self.recordFlags, nowMs: nowMs) {
+                        StreamFields.writeRESP(fieldCount: fieldCount, field: field, into: $0)
+                    }
                 }
                 start = partition.startOffset
             } else {
                 // Into the open batch (one partition lock, no frame of its own).
-                (r, start) = partition.appendStreamRecord(id: id, flags: Self.recordFlags, valueLength: valueLength, nowMs: nowMs,
-                                                          open: &openBatch, writeValue: writeValue)
+                (r, start) = partition.appendStreamRecord(id: id, flags: Self.recordFlags, nowMs: nowMs, fieldCount: fieldCount,
+                                                          field: field, open: &openBatch)
             }
             guard case .appended(let offset) = r else {
                 store.appendsRefused.wrappingAdd(1, ordering: .relaxed)
@@ -231,16 +239,18 @@ public final class StreamLog: @unchecked Sendable {
         let end = min(to, nextOffset)
         var stop = false
         while at < end && !stop {
-            let (next, n) = partition.read(from: at, maxRecords: 256, until: end) { r in
-                guard !stop, !deleted.contains(r.offset) else { return }
+            // Over at the entry `visit` stops at: no record after it is composed.
+            let (next, n) = partition.readWhile(from: at, maxRecords: 256, until: end) { r in
+                guard !stop, !deleted.contains(r.offset) else { return !stop }
                 if adopted, let id = assigned[r.offset] {
                     // A broker-port record: its value (and key) as fields.
                     let fields = Self.fields(of: r)
                     fields.withUnsafeBytes { if !visit(Entry(id: id, offset: r.offset, fields: $0)) { stop = true } }
-                    return
+                    return !stop
                 }
-                guard r.flags == Self.recordFlags, let id = StreamID(key: r.key), r.value.first == UInt8(ascii: "*") else { return }
+                guard r.flags == Self.recordFlags, let id = StreamID(key: r.key), r.value.first == UInt8(ascii: "*") else { return true }
                 if !visit(Entry(id: id, offset: r.offset, fields: r.value)) { stop = true }
+                return !stop
             }
             if n == 0 { break }
             at = next

@@ -139,9 +139,12 @@ extension StreamLog {
         return lock.withLock { () -> StreamLog? in
             var ok = true
             let now = store.nowMs()
+            var strings: [Range<Int>] = []
             lockedScan(from: firstOffset) { e in
-                let r = copy.append(requested: e.id, seqGiven: true, nowMs: now, valueLength: e.fields.count) {
-                    $0.copyMemory(from: e.fields.baseAddress!, byteCount: e.fields.count)
+                // Every entry's value is a RESP array of one pair at least (lockedScan's).
+                guard StreamFields.split(e.fields, into: &strings), strings.count >= 2, strings.count % 2 == 0 else { return true }
+                let r = copy.append(requested: e.id, seqGiven: true, nowMs: now, fieldCount: strings.count) {
+                    UnsafeRawBufferPointer(rebasing: e.fields[strings[$0]])
                 }
                 if case .added = r { return true }
                 ok = false
