@@ -29,12 +29,12 @@ private func shape(_ name: String) -> String {
 }
 
 /// Runs the same requests against both servers.
-private func bothServers(_ options: [String], _ body: (_ memcached: RawConnection, _ swiftcached: RawConnection) throws -> Void) async throws {
+private func bothServers(_ options: [String], _ body: (_ memcached: RawConnection, _ swiftcached: RawConnection) async throws -> Void) async throws {
     let theirs = try await ServerProcess.start(options, binary: memcachedBinary!)
     defer { theirs.stop() }
     let ours = try await ServerProcess.start(options)
     defer { ours.stop() }
-    try body(try RawConnection(port: theirs.port), try RawConnection(port: ours.port))
+    try await body(try RawConnection(port: theirs.port), try RawConnection(port: ours.port))
 }
 
 private func ask(_ c: RawConnection, _ request: String, until end: String = "END\r\n") -> String {
@@ -316,7 +316,7 @@ struct StatsParityTests {
                 sets(c, "k", 1800)
                 replies[i].append(counters(c))
             }
-            Thread.sleep(forTimeInterval: 2.2)
+            try await Task.sleep(for: .milliseconds(2200))
             for (i, c) in both.enumerated() {
                 sets(c, "n", 500)
                 _ = ask(c, "get k1799 n499\r\n")
@@ -369,7 +369,7 @@ struct StatsParityTests {
                 var lines = hashLines(c, bucketBytes: bucketBytes)
                 let deadline = Date().addingTimeInterval(10)
                 while Date() < deadline && (lines[1] != "hash_is_expanding=0" || (!fixedTable && lines[0] == "hash_power_level=13")) {
-                    Thread.sleep(forTimeInterval: 0.1)
+                    try await Task.sleep(for: .milliseconds(100))
                     lines = hashLines(c, bucketBytes: bucketBytes)
                 }
                 replies[i].append(lines.joined(separator: " "))
