@@ -100,6 +100,38 @@ struct BrokerHarness {
     }
 }
 
+// The log tests' shared steps.
+
+enum LogTestError: Error { case badConfig }
+
+extension BrokerHarness {
+    /// A topic declared with `words` in `log`'s syntax (`partitions=2 cleanup=compact ...`), which
+    /// must be accepted.
+    func declareTopic(_ name: String, _ words: String = "") throws -> LogTopic {
+        guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw LogTestError.badConfig }
+        #expect(broker.declareLog(name, c) == .ok)
+        return try #require(broker.logTopic(named: name))
+    }
+
+    /// One record appended to `partition` (nil: the key's, or the connection's sticky one).
+    @discardableResult
+    func appendRecord(_ t: LogTopic, _ value: String, key: String? = nil, flags: UInt32 = 0,
+                      partition: Int? = nil) -> Broker.LogAppendOutcome {
+        let v = Array(value.utf8)
+        let k = key.map { Array($0.utf8) } ?? []
+        return k.withUnsafeBytes { kb in
+            broker.appendLog(t, partition: partition, key: key == nil ? nil : kb, valueLength: v.count, flags: flags) { dst in
+                v.withUnsafeBytes { if let b = $0.baseAddress { dst.copyMemory(from: b, byteCount: v.count) } }
+            }.0
+        }
+    }
+}
+
+/// A group's committed offsets, by partition (empty for a group the topic does not know).
+func committedOffsets(_ t: LogTopic, _ group: String) -> [UInt64] {
+    t.groupFigures.first { $0.group == group }?.committed ?? []
+}
+
 extension CacheEngine {
     /// A body item for `enqueue` (the harness's `item`, as an optional for #require).
     func allocateForTest(_ h: BrokerHarness, _ text: String) -> Item? { h.item(text) }

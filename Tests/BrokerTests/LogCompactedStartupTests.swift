@@ -119,7 +119,7 @@ import Glibc
             let n = max(1, min(20, (8192 - active) / 150))
             for i in 0..<n {
                 let key = "late\(i % 3)"
-                append(h, t, keyedValue(i), key: key)
+                h.appendRecord(t, keyedValue(i), key: key)
                 expected.append(Rec(offset: end + UInt64(i), key: key, value: keyedValue(i)))
             }
             _ = t.flush(sync: false)
@@ -147,8 +147,8 @@ import Glibc
         let part = dir.path + "/logs/cc/0"
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declare(h, "cc", "cleanup=compact segment_bytes=1024")
-            for i in 0..<80 { append(h, t, keyedValue(i), key: "k\(i % 5)") }
+            let t = try h.declareTopic("cc", "cleanup=compact segment_bytes=1024")
+            for i in 0..<80 { h.appendRecord(t, keyedValue(i), key: "k\(i % 5)") }
             _ = t.flush(sync: false)
             _ = t.flush(sync: false)
             let p = t.partitions[0]
@@ -238,12 +238,12 @@ private struct Filled {
 /// broker stopped cleanly. Returns what it reads before the stop.
 private func fillCompacted(_ dir: ScratchDirectory, _ name: String) throws -> Filled {
     let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-    let t = try declare(h, name, LogCompactedStartupTests.config)
+    let t = try h.declareTopic(name, LogCompactedStartupTests.config)
     let p = t.partitions[0]
     let part = dir.path + "/logs/\(name)/0"
     func key(_ i: Int) -> String? { i % 7 == 0 ? nil : "k\(i % 7 == 1 ? i : i % 29)" }
     let first = LogCompactedStartupTests.records
-    for i in 0..<first { append(h, t, keyedValue(i), key: key(i)) }
+    for i in 0..<first { h.appendRecord(t, keyedValue(i), key: key(i)) }
     _ = t.flush(sync: false)
     _ = t.flush(sync: false)
     // The sealed segment that keeps records once compacted: the one holding record 8 (its own key).
@@ -253,7 +253,7 @@ private func fillCompacted(_ dir: ScratchDirectory, _ name: String) throws -> Fi
     #expect(!runsBefore.isEmpty)
     let result = p.compact(nowMs: h.clock.now)
     #expect(result.segments > 0)
-    for i in first..<(first + 400) { append(h, t, keyedValue(i), key: key(i)) }
+    for i in first..<(first + 400) { h.appendRecord(t, keyedValue(i), key: key(i)) }
     _ = t.flush(sync: false)
     _ = t.flush(sync: false)
     let s = snapshot(p)
@@ -263,25 +263,6 @@ private func fillCompacted(_ dir: ScratchDirectory, _ name: String) throws -> Fi
 }
 
 private func keyedValue(_ i: Int) -> String { "v\(i)-" + String(repeating: "y", count: 60) }
-
-private func declare(_ h: BrokerHarness, _ name: String, _ words: String) throws -> LogTopic {
-    guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw CompactedStartupError.badConfig }
-    #expect(h.broker.declareLog(name, c) == .ok)
-    return try #require(h.broker.logTopic(named: name))
-}
-
-private enum CompactedStartupError: Error { case badConfig }
-
-@discardableResult
-private func append(_ h: BrokerHarness, _ t: LogTopic, _ value: String, key: String?) -> Broker.LogAppendOutcome {
-    let v = Array(value.utf8)
-    let k = key.map { Array($0.utf8) } ?? []
-    return k.withUnsafeBytes { kb in
-        h.broker.appendLog(t, partition: 0, key: key == nil ? nil : kb, valueLength: v.count, flags: 0) { dst in
-            v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) }
-        }.0
-    }
-}
 
 private func files(_ dir: String) -> [String] {
     guard let d = opendir(dir) else { return [] }

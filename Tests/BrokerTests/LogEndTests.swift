@@ -25,8 +25,8 @@ import Glibc
         let part = dir.path + "/logs/re/0"
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declare(h, "re", "segment_bytes=1024 retention_ms=1000")
-            for i in 0..<40 { append(h, t, value(i)) }
+            let t = try h.declareTopic("re", "segment_bytes=1024 retention_ms=1000")
+            for i in 0..<40 { h.appendRecord(t, value(i)) }
             _ = t.flush(sync: false)
             _ = t.flush(sync: false)
             #expect(try groupRead(t, "g", max: 40).count == 40)
@@ -48,10 +48,10 @@ import Glibc
             #expect(f.startOffset == 40, "restart \(restart)")
             #expect(f.endOffset == 40, "restart \(restart)")
             #expect(LogPartition.segmentBases(part) == [40])
-            #expect(committed(t, "g") == [40])
-            #expect(committed(t, "g").allSatisfy { $0 <= f.endOffset })
+            #expect(committedOffsets(t, "g") == [40])
+            #expect(committedOffsets(t, "g").allSatisfy { $0 <= f.endOffset })
             if restart == 1 {
-                #expect(append(h, t, "next") == .appended(partition: 0, offset: 40))
+                #expect(h.appendRecord(t, "next") == .appended(partition: 0, offset: 40))
                 #expect(try groupRead(t, "g", max: 10) == ["next"])
             }
             // The first start-up appends nothing: the second finds the same empty segment.
@@ -66,18 +66,18 @@ import Glibc
         var end: UInt64 = 0
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declare(h, "roll", "segment_bytes=1024 segment_ms=1000 retention_ms=-1")
+            let t = try h.declareTopic("roll", "segment_bytes=1024 segment_ms=1000 retention_ms=-1")
             let p = t.partitions[0]
             // By size: appended until the active segment is a new one with one record.
             var i = 0
             while p.figures.segments < 3 || p.lock.withLock({ p.segments.last!.nextOffset - p.segments.last!.baseOffset }) != 1 {
-                append(h, t, value(i))
+                h.appendRecord(t, value(i))
                 i += 1
             }
             // By age: the next append rolls first.
             h.clock.advance(2000)
             let before = p.figures.segments
-            append(h, t, value(i))
+            h.appendRecord(t, value(i))
             #expect(p.figures.segments == before + 1)
             _ = t.flush(sync: false)
             _ = t.flush(sync: false)
@@ -87,7 +87,7 @@ import Glibc
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try #require(h.broker.logTopic(named: "roll"))
         #expect(t.partitions[0].figures.endOffset == end)
-        #expect(append(h, t, "next") == .appended(partition: 0, offset: end))
+        #expect(h.appendRecord(t, "next") == .appended(partition: 0, offset: end))
         h.broker.stop()
     }
 
@@ -99,14 +99,14 @@ import Glibc
         var end: UInt64 = 0
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declare(h, "cx", "cleanup=compact segment_bytes=1024 delete_retention_ms=0")
+            let t = try h.declareTopic("cx", "cleanup=compact segment_bytes=1024 delete_retention_ms=0")
             let p = t.partitions[0]
-            for i in 0..<6 { append(h, t, value(i), key: "k\(i)") }
+            for i in 0..<6 { h.appendRecord(t, value(i), key: "k\(i)") }
             // Tombstones of other keys fill the rest of the first segment; the one that rolls it
             // opens the active segment.
             var i = 0
             while p.figures.segments < 2 {
-                append(h, t, "", key: "gone\(i)")
+                h.appendRecord(t, "", key: "gone\(i)")
                 i += 1
             }
             #expect(i > 3)
@@ -129,13 +129,13 @@ import Glibc
             let t = try #require(h.broker.logTopic(named: "cx"))
             let f = t.partitions[0].figures
             #expect(f.endOffset == end, "restart \(restart)")
-            #expect(committed(t, "g").allSatisfy { $0 <= f.endOffset })
-            #expect(committed(t, "g") == [end])
+            #expect(committedOffsets(t, "g").allSatisfy { $0 <= f.endOffset })
+            #expect(committedOffsets(t, "g") == [end])
             var keys: [String] = []
             _ = t.partitions[0].read(from: 0, maxRecords: .max) { keys.append(String(decoding: $0.key!, as: UTF8.self)) }
             #expect(Array(keys.prefix(6)) == (0..<6).map { "k\($0)" })
             if restart == 1 {
-                #expect(append(h, t, "new", key: "k0") == .appended(partition: 0, offset: end))
+                #expect(h.appendRecord(t, "new", key: "k0") == .appended(partition: 0, offset: end))
             }
             h.broker.stop()
         }
@@ -146,25 +146,6 @@ import Glibc
 // MARK: helpers
 
 private func value(_ i: Int) -> String { "record-\(i)-" + String(repeating: "z", count: 60) }
-
-private func declare(_ h: BrokerHarness, _ name: String, _ words: String) throws -> LogTopic {
-    guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw LogEndTestError.badConfig }
-    #expect(h.broker.declareLog(name, c) == .ok)
-    return try #require(h.broker.logTopic(named: name))
-}
-
-private enum LogEndTestError: Error { case badConfig }
-
-@discardableResult
-private func append(_ h: BrokerHarness, _ t: LogTopic, _ value: String, key: String? = nil) -> Broker.LogAppendOutcome {
-    let v = Array(value.utf8)
-    let k = key.map { Array($0.utf8) } ?? []
-    return k.withUnsafeBytes { kb in
-        h.broker.appendLog(t, partition: 0, key: key == nil ? nil : kb, valueLength: v.count, flags: 0) { dst in
-            v.withUnsafeBytes { if v.count > 0 { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) } }
-        }.0
-    }
-}
 
 /// A plain group read's values (commits as it reads).
 private func groupRead(_ t: LogTopic, _ group: String, max: Int) throws -> [String] {
@@ -178,6 +159,3 @@ private func groupRead(_ t: LogTopic, _ group: String, max: Int) throws -> [Stri
     }
 }
 
-private func committed(_ t: LogTopic, _ group: String) -> [UInt64] {
-    t.groupFigures.first { $0.group == group }?.committed ?? []
-}

@@ -85,34 +85,34 @@ import Glibc
 
     @Test func openCloseAbortKeepTheCommittedOffsetAtTheFirstRecordNotDone() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declareTopic(h, "jobs")
-        for i in 0..<10 { appendRecord(h, t, "r\(i)") }
+        let t = try h.declareTopic("jobs")
+        for i in 0..<10 { h.appendRecord(t, "r\(i)") }
         // Owner 1 opens 3, owner 2 opens the next 3: neither is committed.
         #expect(try groupRead(t, "g", owner: 1, max: 3, open: true) == ["r0", "r1", "r2"])
         #expect(try groupRead(t, "g", owner: 2, max: 3, open: true) == ["r3", "r4", "r5"])
-        #expect(committed(t, "g") == [0])
+        #expect(committedOffsets(t, "g") == [0])
         // A second open without closing is refused.
         #expect(throws: LogTopic.GroupRefusal.alreadyOpen) { _ = try groupRead(t, "g", owner: 1, max: 1, open: true) }
         // Owner 2 confirms: still 0 (owner 1's are open). Owner 1 aborts: its records are read again first.
         _ = try groupRead(t, "g", owner: 2, max: 1, close: true)
-        #expect(committed(t, "g") == [0])
+        #expect(committedOffsets(t, "g") == [0])
         _ = try groupRead(t, "g", owner: 1, max: 1, abort: true)
         #expect(try groupRead(t, "g", owner: 3, max: 4) == ["r0", "r1", "r2", "r6"])
-        #expect(committed(t, "g") == [7])
+        #expect(committedOffsets(t, "g") == [7])
         // close + open in one request: confirms, then opens the next.
         #expect(try groupRead(t, "g", owner: 1, max: 2, open: true) == ["r7", "r8"])
         #expect(try groupRead(t, "g", owner: 1, max: 2, open: true, close: true) == ["r9"])
-        #expect(committed(t, "g") == [9])
+        #expect(committedOffsets(t, "g") == [9])
         t.sessionClosed(1, groups: ["g"])
-        #expect(committed(t, "g") == [9])
+        #expect(committedOffsets(t, "g") == [9])
         #expect(try groupRead(t, "g", owner: 4, max: 5) == ["r9"])
-        #expect(committed(t, "g") == [10])
+        #expect(committedOffsets(t, "g") == [10])
         #expect(h.broker.logs.memory.groups.redelivered.load(ordering: .relaxed) == 4)
     }
 
     @Test func aGroupHoldsAtMostMaxMembers() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declareTopic(h, "many")
+        let t = try h.declareTopic("many")
         for i in 0..<LogGroupState.maxMembers { _ = try groupRead(t, "g", owner: 1, consumer: "m\(i)", max: 1) }
         #expect(throws: LogTopic.GroupRefusal.tooManyMembers) { _ = try groupRead(t, "g", owner: 1, consumer: "one-more", max: 1) }
         // A member already there still reads.
@@ -124,8 +124,8 @@ import Glibc
 
     @Test func aVisibilityTimeoutSendsAnOpenReadBack() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declareTopic(h, "vis")
-        for i in 0..<3 { appendRecord(h, t, "r\(i)") }
+        let t = try h.declareTopic("vis")
+        for i in 0..<3 { h.appendRecord(t, "r\(i)") }
         var r = LogTopic.GroupRead(group: "g")
         r.owner = 1
         r.open = true
@@ -142,9 +142,9 @@ import Glibc
 
     @Test func membersReadOnlyTheirPartitionsAndTakeOverALeaversOpenReads() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declareTopic(h, "orders", "partitions=2")
-        for i in 0..<4 { appendRecord(h, t, "p0-\(i)", partition: 0) }
-        for i in 0..<4 { appendRecord(h, t, "p1-\(i)", partition: 1) }
+        let t = try h.declareTopic("orders", "partitions=2")
+        for i in 0..<4 { h.appendRecord(t, "p0-\(i)", partition: 0) }
+        for i in 0..<4 { h.appendRecord(t, "p1-\(i)", partition: 1) }
         #expect(try groupRead(t, "g", owner: 1, consumer: "a", max: 1) == ["p0-0"])
         // b joins: a keeps partition 0, b gets partition 1.
         #expect(try groupRead(t, "g", owner: 2, consumer: "b", max: 2, open: true) == ["p1-0", "p1-1"])
@@ -166,14 +166,14 @@ import Glibc
         #expect(LogTopic.defaultSessionTimeoutMs == 45_000)
         guard case .failure = LogConfig.parse(["session_timeout_ms=0"]) else { Issue.record("0 accepted"); return }
         let h = try BrokerHarness { _ in }
-        let plain = try declareTopic(h, "plain")
+        let plain = try h.declareTopic("plain")
         _ = try groupRead(plain, "g", owner: 1, consumer: "a", max: 1)
         plain.expireGroupState(nowMs: 45_000)
         #expect(plain.groupFigures.first?.members.map(\.name) == ["a"])
         plain.expireGroupState(nowMs: 45_001)
         #expect(plain.groupFigures.first?.members.isEmpty == true)
         // Declared short (tests): the member is gone after 300 ms without a request.
-        let short = try declareTopic(h, "short", "session_timeout_ms=300")
+        let short = try h.declareTopic("short", "session_timeout_ms=300")
         _ = try groupRead(short, "g", owner: 1, consumer: "a", max: 1)
         short.expireGroupState(nowMs: 300)
         #expect(short.groupFigures.first?.members.map(\.name) == ["a"])
@@ -184,8 +184,8 @@ import Glibc
 
     @Test func anyRequestOfTheMembersConnectionIsItsHeartbeat() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declareTopic(h, "beat", "partitions=2 session_timeout_ms=1000")
-        for i in 0..<4 { appendRecord(h, t, "r\(i)", partition: i % 2) }
+        let t = try h.declareTopic("beat", "partitions=2 session_timeout_ms=1000")
+        for i in 0..<4 { h.appendRecord(t, "r\(i)", partition: i % 2) }
         let s = BrokerSession(broker: h.broker, waker: ConnectionWaker {})
         var r = LogTopic.GroupRead(group: "g")
         r.consumer = "a"
@@ -207,7 +207,7 @@ import Glibc
 
     @Test func aReadParkedLongerThanTheSessionTimeoutKeepsItsMemberAlive() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declareTopic(h, "parked", "partitions=2 session_timeout_ms=200")
+        let t = try h.declareTopic("parked", "partitions=2 session_timeout_ms=200")
         let parked = BrokerSession(broker: h.broker, waker: ConnectionWaker {})
         let idle = BrokerSession(broker: h.broker, waker: ConnectionWaker {})
         for (s, name) in [(parked, "a"), (idle, "b")] {
@@ -244,9 +244,9 @@ import Glibc
 
     @Test func aRebalanceRevokesTheOpenReadsOfThePartitionsAMemberLoses() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declareTopic(h, "revoke", "partitions=2")
-        for i in 0..<3 { appendRecord(h, t, "p0-\(i)", partition: 0) }
-        for i in 0..<3 { appendRecord(h, t, "p1-\(i)", partition: 1) }
+        let t = try h.declareTopic("revoke", "partitions=2")
+        for i in 0..<3 { h.appendRecord(t, "p0-\(i)", partition: 0) }
+        for i in 0..<3 { h.appendRecord(t, "p1-\(i)", partition: 1) }
         // a alone reads both partitions and opens two records of each.
         _ = try groupRead(t, "g", owner: 1, consumer: "a", max: 2, partition: 0, open: true)
         _ = try groupRead(t, "g", owner: 1, consumer: "a", max: 0, close: true)
@@ -256,7 +256,7 @@ import Glibc
         #expect(h.broker.logs.memory.groups.revoked.load(ordering: .relaxed) == 3)
         // a's close confirms only what it still holds (partition 0's record).
         _ = try groupRead(t, "g", owner: 1, consumer: "a", max: 0, close: true)
-        #expect(committed(t, "g") == [3, 3])
+        #expect(committedOffsets(t, "g") == [3, 3])
         #expect(try groupRead(t, "g", owner: 2, consumer: "b", max: 10) == [])
         #expect(try groupRead(t, "g", owner: 1, consumer: "a", max: 10) == [])
     }
@@ -283,9 +283,9 @@ import Glibc
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declareTopic(h, "ev", "partitions=2")
-            for i in 0..<6 { appendRecord(h, t, "a\(i)", partition: 0) }
-            for i in 0..<6 { appendRecord(h, t, "b\(i)", partition: 1) }
+            let t = try h.declareTopic("ev", "partitions=2")
+            for i in 0..<6 { h.appendRecord(t, "a\(i)", partition: 0) }
+            for i in 0..<6 { h.appendRecord(t, "b\(i)", partition: 1) }
             _ = try groupRead(t, "g", owner: 1, max: 3, partition: 0)
             _ = try groupRead(t, "g", owner: 1, max: 5, partition: 0)
             _ = try groupRead(t, "g", owner: 1, max: 2, partition: 1, open: true)
@@ -299,8 +299,8 @@ import Glibc
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try #require(h.broker.logTopic(named: "ev"))
         // g: partition 0 at 6; partition 1's open read was never closed: read again from 0.
-        #expect(committed(t, "g") == [6, 0])
-        #expect(committed(t, "h") == [0, 1])
+        #expect(committedOffsets(t, "g") == [6, 0])
+        #expect(committedOffsets(t, "h") == [0, 1])
         #expect(try groupRead(t, "h", owner: 3, max: 10, partition: 1) == ["b1", "b2", "b3", "b4", "b5"])
     }
 
@@ -309,8 +309,8 @@ import Glibc
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declareTopic(h, "ev")
-            for i in 0..<5 { appendRecord(h, t, "r\(i)") }
+            let t = try h.declareTopic("ev")
+            for i in 0..<5 { h.appendRecord(t, "r\(i)") }
             _ = try groupRead(t, "g", owner: 1, max: 2)
             _ = try groupRead(t, "g", owner: 1, max: 2)
             h.broker.stop()
@@ -323,7 +323,7 @@ import Glibc
         writeBytes(path, Array(whole[0..<(whole.count - 6)]))
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
         let t = try #require(h.broker.logTopic(named: "ev"))
-        #expect(committed(t, "g") == [2])
+        #expect(committedOffsets(t, "g") == [2])
         #expect(h.broker.recoveryNotes.contains { $0.contains("torn tail") })
     }
 
@@ -332,8 +332,8 @@ import Glibc
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declareTopic(h, "gone", "partitions=2")
-            for i in 0..<4 { appendRecord(h, t, "r\(i)") }
+            let t = try h.declareTopic("gone", "partitions=2")
+            for i in 0..<4 { h.appendRecord(t, "r\(i)") }
             _ = try groupRead(t, "g", owner: 1, max: 3)
             _ = t.flush(sync: false)
             #expect(h.broker.deleteLog("gone") == .deleted)
@@ -342,10 +342,10 @@ import Glibc
             #expect(FileIO.readAll(dir.path + "/logs/gone/topic.meta") == nil)
             #expect(opendir(dir.path + "/logs/gone") == nil)
             // The name is free: declared again it starts empty, with no group.
-            let again = try declareTopic(h, "gone", "partitions=2")
+            let again = try h.declareTopic("gone", "partitions=2")
             #expect(again.partitions.map { $0.figures.endOffset } == [0, 0])
             #expect(again.groupFigures.isEmpty)
-            appendRecord(h, again, "new")
+            h.appendRecord(again, "new")
             h.broker.stop()
         }
         // The offsets log's deletion record keeps the old commits from coming back.
@@ -362,8 +362,8 @@ import Glibc
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declareTopic(h, "bt")
-            appendRecord(h, t, "first")
+            let t = try h.declareTopic("bt")
+            h.appendRecord(t, "first")
             let values = ["alpha", "", "gamma-gamma"]
             var block: [UInt8] = []
             var ranges: [Range<Int>] = []
@@ -376,7 +376,7 @@ import Glibc
             }
             #expect(outcome == .appended(partition: 0, offset: 1))
             #expect(t.partitions[0].figures.endOffset == 4)
-            appendRecord(h, t, "last")
+            h.appendRecord(t, "last")
             h.broker.stop()
         }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
@@ -395,21 +395,6 @@ import Glibc
 
 // MARK: helpers
 
-private func declareTopic(_ h: BrokerHarness, _ name: String, _ words: String = "") throws -> LogTopic {
-    guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw LogGroupTestError.badConfig }
-    #expect(h.broker.declareLog(name, c) == .ok)
-    return try #require(h.broker.logTopic(named: name))
-}
-
-private enum LogGroupTestError: Error { case badConfig }
-
-private func appendRecord(_ h: BrokerHarness, _ t: LogTopic, _ value: String, partition: Int? = nil) {
-    let v = Array(value.utf8)
-    _ = h.broker.appendLog(t, partition: partition, key: nil, valueLength: v.count, flags: 0) { dst in
-        v.withUnsafeBytes { if v.count > 0 { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) } }
-    }
-}
-
 /// A group read's values; throws the refusal.
 @discardableResult
 private func groupRead(_ t: LogTopic, _ group: String, owner: UInt64, consumer: String? = nil, max: Int, partition: Int? = nil,
@@ -427,10 +412,6 @@ private func groupRead(_ t: LogTopic, _ group: String, owner: UInt64, consumer: 
     case .success: return out
     case .failure(let f): throw f
     }
-}
-
-private func committed(_ t: LogTopic, _ group: String) -> [UInt64] {
-    t.groupFigures.first { $0.group == group }?.committed ?? []
 }
 
 private func writeBytes(_ path: String, _ bytes: [UInt8]) {

@@ -53,7 +53,7 @@ import Glibc
         _ = p.read(from: bases[2], maxRecords: Self.records) { later.append(($0.offset, value($0))) }
         #expect(later.map(\.0) == Array(bases[2]..<UInt64(Self.records)))
         #expect(later.allSatisfy { $0.1 == record(Int($0.0)) })
-        #expect(append(h, t, "next") == .appended(partition: 0, offset: UInt64(Self.records)))
+        #expect(h.appendRecord(t, "next") == .appended(partition: 0, offset: UInt64(Self.records)))
         h.broker.stop()
     }
 
@@ -99,7 +99,7 @@ import Glibc
         #expect(m.recoveryFullScans.load(ordering: .relaxed) == 1)
         #expect(t.partitions[0].figures.endOffset == UInt64(Self.records - 1))
         #expect(m.recoveryTruncatedBytes.load(ordering: .relaxed) > 0)
-        #expect(append(h, t, "again") == .appended(partition: 0, offset: UInt64(Self.records - 1)))
+        #expect(h.appendRecord(t, "again") == .appended(partition: 0, offset: UInt64(Self.records - 1)))
         var tail: [String] = []
         _ = t.partitions[0].read(from: UInt64(Self.records - 3), maxRecords: 10) { tail.append(value($0)) }
         #expect(tail == [record(Self.records - 3), record(Self.records - 2), "again"])
@@ -115,7 +115,7 @@ import Glibc
             // are those of the clean stop, a prefix of its batches.
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
             let t = try #require(h.broker.logTopic(named: "stale"))
-            for i in Self.records..<(Self.records + 50) { append(h, t, record(i)) }
+            for i in Self.records..<(Self.records + 50) { h.appendRecord(t, record(i)) }
             _ = t.flush(sync: false)
         }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
@@ -166,8 +166,8 @@ import Glibc
         var closedEnd = 0
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declare(h, "cc", "cleanup=compact segment_bytes=1024")
-            for (i, k) in keys.enumerated() { append(h, t, keyedValue(i), key: k) }
+            let t = try h.declareTopic("cc", "cleanup=compact segment_bytes=1024")
+            for (i, k) in keys.enumerated() { h.appendRecord(t, keyedValue(i), key: k) }
             _ = t.flush(sync: false)
             _ = t.flush(sync: false)
             let p = t.partitions[0]
@@ -222,8 +222,8 @@ import Glibc
         let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-        let t = try declare(h, "gone", "cleanup=compact segment_bytes=1024")
-        for i in 0..<80 { append(h, t, keyedValue(i), key: "k\(i % 5)") }
+        let t = try h.declareTopic("gone", "cleanup=compact segment_bytes=1024")
+        for i in 0..<80 { h.appendRecord(t, keyedValue(i), key: "k\(i % 5)") }
         _ = t.flush(sync: false)
         _ = t.flush(sync: false)
         let p = t.partitions[0]
@@ -271,30 +271,11 @@ private func keyedValue(_ i: Int) -> String { "v\(i)-" + String(repeating: "y", 
 
 private func value(_ r: LogRecordView) -> String { String(decoding: r.value, as: UTF8.self) }
 
-private func declare(_ h: BrokerHarness, _ name: String, _ words: String) throws -> LogTopic {
-    guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw StartupTestError.badConfig }
-    #expect(h.broker.declareLog(name, c) == .ok)
-    return try #require(h.broker.logTopic(named: name))
-}
-
-private enum StartupTestError: Error { case badConfig }
-
-@discardableResult
-private func append(_ h: BrokerHarness, _ t: LogTopic, _ value: String, key: String? = nil) -> Broker.LogAppendOutcome {
-    let v = Array(value.utf8)
-    let k = key.map { Array($0.utf8) } ?? []
-    return k.withUnsafeBytes { kb in
-        h.broker.appendLog(t, partition: 0, key: key == nil ? nil : kb, valueLength: v.count, flags: 0) { dst in
-            v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) }
-        }.0
-    }
-}
-
 /// A log of `count` 100-byte records written and the broker stopped (clean: every index written).
 private func fill(_ dir: ScratchDirectory, _ name: String, count: Int, config: String) throws {
     let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-    let t = try declare(h, name, config)
-    for i in 0..<count { append(h, t, record(i)) }
+    let t = try h.declareTopic(name, config)
+    for i in 0..<count { h.appendRecord(t, record(i)) }
     h.broker.stop()
 }
 

@@ -40,9 +40,9 @@ import Glibc
         let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-        let t = try declare(h, "events")
-        #expect(append(h, t, "hello", key: "k1", flags: 7) == .appended(partition: Murmur2Key.partition("k1", 1), offset: 0))
-        #expect(append(h, t, "world") == .appended(partition: 0, offset: 1))
+        let t = try h.declareTopic("events")
+        #expect(h.appendRecord(t, "hello", key: "k1", flags: 7) == .appended(partition: Murmur2Key.partition("k1", 1), offset: 0))
+        #expect(h.appendRecord(t, "world") == .appended(partition: 0, offset: 1))
         _ = t.flush(sync: false)
         let path = dir.path + "/logs/events/0/00000000000000000000.log"
         let bytes = readFile(path)
@@ -64,9 +64,9 @@ import Glibc
         let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-        let t = try declare(h, "idx", "segment_bytes=65536")
+        let t = try h.declareTopic("idx", "segment_bytes=65536")
         let n = 3000
-        for i in 0..<n { _ = append(h, t, "record-\(i)-" + String(repeating: "x", count: i % 97)) }
+        for i in 0..<n { _ = h.appendRecord(t, "record-\(i)-" + String(repeating: "x", count: i % 97)) }
         let p = t.partitions[0]
         // Before any flush every byte is in memory.
         try checkEveryOffset(p, n)
@@ -95,14 +95,14 @@ import Glibc
 
     @Test func aSegmentRollsBySizeAndByAge() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declare(h, "roll", "segment_bytes=1024 segment_ms=1000")
-        for _ in 0..<20 { _ = append(h, t, String(repeating: "a", count: 100)) }
+        let t = try h.declareTopic("roll", "segment_bytes=1024 segment_ms=1000")
+        for _ in 0..<20 { _ = h.appendRecord(t, String(repeating: "a", count: 100)) }
         let p = t.partitions[0]
         // 148 bytes a batch: six in 1024.
         #expect(p.figures.segments == 4)
         #expect(p.lock.withLock { p.segments.map(\.baseOffset) } == [0, 6, 12, 18])
         h.clock.advance(1000)
-        _ = append(h, t, "late")
+        _ = h.appendRecord(t, "late")
         #expect(p.figures.segments == 5, "rolled by age")
         #expect(readAll(t, group: "g").count == 21)
     }
@@ -111,9 +111,9 @@ import Glibc
         let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-        let t = try declare(h, "hot")
+        let t = try h.declareTopic("hot")
         let n = 30_000
-        for i in 0..<n { _ = append(h, t, "record-\(i)-" + String(repeating: "h", count: 90)) }
+        for i in 0..<n { _ = h.appendRecord(t, "record-\(i)-" + String(repeating: "h", count: 90)) }
         let p = t.partitions[0]
         #expect(p.figures.memoryBytes == p.figures.bytes, "nothing written yet: all in memory")
         _ = t.flush(sync: false)
@@ -132,7 +132,7 @@ import Glibc
         let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .always }
-        let t = try declare(h, "sync")
+        let t = try h.declareTopic("sync")
         let v = Array("durable".utf8)
         let (outcome, ticket) = h.broker.appendLog(t, partition: nil, key: nil, valueLength: v.count, flags: 0) { dst in
             v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) }
@@ -155,7 +155,7 @@ import Glibc
 
     @Test func anAppendWakesEveryReaderParkedOnItsPartition() throws {
         let h = try BrokerHarness { _ in }
-        let t = try declare(h, "park", "partitions=2")
+        let t = try h.declareTopic("park", "partitions=2")
         let wakes = WakeCounter()
         let onBoth = Waiter<Void>(waker: wakes.waker)
         let onOne = Waiter<Void>(waker: wakes.waker)
@@ -186,7 +186,7 @@ import Glibc
         let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-        let t = try declare(h, "busy", "partitions=3 segment_bytes=16384")
+        let t = try h.declareTopic("busy", "partitions=3 segment_bytes=16384")
         h.broker.start()
         defer { h.broker.stop() }
         let producers = 4, each = 2000
@@ -236,8 +236,8 @@ import Glibc
         let dir = ScratchDirectory()
         defer { removeTree(dir.path) }
         let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-        let t = try declare(h, "ret", "segment_bytes=1024 retention_bytes=2048 retention_ms=60000")
-        for _ in 0..<30 { _ = append(h, t, String(repeating: "b", count: 100)) }
+        let t = try h.declareTopic("ret", "segment_bytes=1024 retention_bytes=2048 retention_ms=60000")
+        for _ in 0..<30 { _ = h.appendRecord(t, String(repeating: "b", count: 100)) }
         _ = t.flush(sync: false)
         let p = t.partitions[0]
         #expect(p.figures.segments == 5)
@@ -253,15 +253,15 @@ import Glibc
         #expect(p.applyRetention(nowMs: h.clock.now) == 3)
         #expect(p.figures.startOffset == 30)
         #expect(p.figures.endOffset == 30)
-        #expect(append(h, t, "next") == .appended(partition: 0, offset: 30))
+        #expect(h.appendRecord(t, "next") == .appended(partition: 0, offset: 30))
     }
 
     @Test func withoutADataDirectoryTheOldestSegmentIsDroppedWhenMemoryIsFull() throws {
         // 1 MB share: segments of 64 KB.
         let h = try BrokerHarness(memoryMB: 1) { _ in }
-        let t = try declare(h, "mem")
+        let t = try h.declareTopic("mem")
         let value = String(repeating: "m", count: 1000)
-        for _ in 0..<3000 { #expect(append(h, t, value) != .outOfMemory) }
+        for _ in 0..<3000 { #expect(h.appendRecord(t, value) != .outOfMemory) }
         let f = t.partitions[0].figures
         #expect(f.startOffset > 0)
         #expect(f.endOffset == 3000)
@@ -285,7 +285,7 @@ import Glibc
         #expect(t.partitions[0].figures.endOffset == 9)
         #expect(h.broker.logs.memory.recoveryTruncatedBytes.load(ordering: .relaxed) == bytes.count - 5 - (bytes.count / 10) * 9)
         #expect(readFile(path).count == (bytes.count / 10) * 9)
-        #expect(append(h, t, "again") == .appended(partition: 0, offset: 9))
+        #expect(h.appendRecord(t, "again") == .appended(partition: 0, offset: 9))
         #expect(readAll(t, group: "g") == (0..<9).map { "r\($0)" } + ["again"])
     }
 
@@ -350,7 +350,7 @@ import Glibc
             #expect(offsets == Array(start..<p.figures.endOffset), "round \(round): dense")
             #expect(values == offsets.map { "r\($0)" }, "round \(round): a prefix of what was written")
             let end = p.figures.endOffset
-            #expect(append(h, t, "more") == .appended(partition: 0, offset: end), "round \(round)")
+            #expect(h.appendRecord(t, "more") == .appended(partition: 0, offset: end), "round \(round)")
             h.broker.stop()
             // Back to the three original segments (recovery may have removed or cut files).
             for n in LogPartition.segmentBases(part) where !names.contains(LogSegment.fileName(n)) {
@@ -382,8 +382,8 @@ import Glibc
         defer { removeTree(dir.path) }
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try declare(h, "orders", "partitions=3")
-            for i in 0..<30 { _ = append(h, t, "o\(i)", key: "customer-\(i % 5)") }
+            let t = try h.declareTopic("orders", "partitions=3")
+            for i in 0..<30 { _ = h.appendRecord(t, "o\(i)", key: "customer-\(i % 5)") }
             // Keys land where Kafka puts them.
             for i in 0..<5 {
                 let p = Murmur2Key.partition("customer-\(i)", 3)
@@ -426,7 +426,7 @@ import Glibc
         let h = try BrokerHarness { _ in }
         _ = h.broker.queue(named: "jobs")
         #expect(h.broker.declareLog("jobs", LogConfig()) == .isQueue)
-        _ = try declare(h, "stream")
+        _ = try h.declareTopic("stream")
         #expect(h.broker.queue(named: "stream") == nil)
         var c = LogConfig()
         c.partitions = 2
@@ -445,25 +445,6 @@ final class Counts: @unchecked Sendable {
 
 enum Murmur2Key {
     static func partition(_ key: String, _ n: Int) -> Int { Array(key.utf8).withUnsafeBytes { Murmur2.partition(forKey: $0, partitions: n) } }
-}
-
-private func declare(_ h: BrokerHarness, _ name: String, _ words: String = "") throws -> LogTopic {
-    guard case .success(let c) = LogConfig.parse(words.split(separator: " ")) else { throw LogTestError.badConfig }
-    #expect(h.broker.declareLog(name, c) == .ok)
-    return try #require(h.broker.logTopic(named: name))
-}
-
-private enum LogTestError: Error { case badConfig }
-
-@discardableResult
-private func append(_ h: BrokerHarness, _ t: LogTopic, _ value: String, key: String? = nil, flags: UInt32 = 0) -> Broker.LogAppendOutcome {
-    let v = Array(value.utf8)
-    let k = key.map { Array($0.utf8) } ?? []
-    return k.withUnsafeBytes { kb in
-        h.broker.appendLog(t, partition: nil, key: key == nil ? nil : kb, valueLength: v.count, flags: flags) { dst in
-            v.withUnsafeBytes { dst.copyMemory(from: $0.baseAddress!, byteCount: v.count) }
-        }.0
-    }
 }
 
 private func read(_ t: LogTopic, group: String, max: Int, partition: Int? = nil) -> [String] {
@@ -501,8 +482,8 @@ private func checkEveryOffset(_ p: LogPartition, _ n: Int) throws {
 /// A log of `count` records r0, r1, ... written and the broker stopped.
 private func fillLog(_ dir: ScratchDirectory, _ name: String, count: Int, config: String = "") throws {
     let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-    let t = try declare(h, name, config)
-    for i in 0..<count { _ = append(h, t, "r\(i)") }
+    let t = try h.declareTopic(name, config)
+    for i in 0..<count { _ = h.appendRecord(t, "r\(i)") }
     h.broker.stop()
 }
 
