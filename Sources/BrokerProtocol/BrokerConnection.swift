@@ -90,6 +90,7 @@ final class BrokerConnection: TextRequestLoop {
     }
 
     func connectionClosed() {
+        heldOutput = nil
         if let p = pending {
             engine.release(p.item)
             pending = nil
