@@ -473,9 +473,9 @@ final class ServerProcess: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -n \(limit) && exec \"$0\" \"$@\"", binary] + args
         } else if let nofile {
-            // Without CAP_SYS_RESOURCE (out of the bounding set), so that root cannot raise the hard limit.
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--bounding-set=-sys_resource", "/usr/bin/prlimit", "--nofile=\(nofile.soft):\(nofile.hard)", binary] + args
+            let command = IntegrationPaths.withoutRaisableLimits(["/usr/bin/prlimit", "--nofile=\(nofile.soft):\(nofile.hard)", binary] + args)
+            process.executableURL = URL(fileURLWithPath: command[0])
+            process.arguments = Array(command.dropFirst())
         } else if onlyStdio {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", IntegrationPaths.closeInherited + "exec \"$0\" \"$@\"", binary] + args
