@@ -355,10 +355,16 @@ public final class Broker: @unchecked Sendable {
     /// Puts `item` (the caller's reference is taken over when stored) at the tail of `q`.
     /// Returns the flusher ticket to wait for when `--fsync=always` (0 otherwise).
     public func enqueue(_ q: BrokerQueue, item: Item, expiresMs: UInt64, priority: UInt8) -> (EnqueueResult, UInt64) {
+        let (result, ticket, _) = enqueueMessage(q, item: item, expiresMs: expiresMs, priority: priority)
+        return (result, ticket)
+    }
+
+    /// `enqueue`, also returning the id the message was given (0 unless `.stored`).
+    func enqueueMessage(_ q: BrokerQueue, item: Item, expiresMs: UInt64, priority: UInt8) -> (EnqueueResult, UInt64, id: UInt64) {
         let bytes = ItemLayout.totalSize(keyLength: item.keyLength, valueLength: item.valueLength)
         let fits = share.reserve(bytes)
         // Past the share: read-behind with a data directory, refused without one.
-        guard fits || q.spill != nil else { return (.outOfMemory, 0) }
+        guard fits || q.spill != nil else { return (.outOfMemory, 0, 0) }
         let now = clockMs()
         var dead: [DeadLetter] = []
         var wake: [ConnectionWaker] = []
@@ -368,11 +374,27 @@ public final class Broker: @unchecked Sendable {
             : lockedJournalRefuses(q) ? .journalFailed
             : q.lockedEnqueue(m, nowMs: now, journaled: true, overShare: !fits, dead: &dead, wake: &wake)
         let journaled = q.journal != nil
+        let id = result == .stored ? q.nextID - 1 : 0
         q.lock.unlock()
         if result != .stored && fits { share.release(bytes) }
         finish(dead, wake, now)
         let ticket = result == .stored && journaled && settings.fsync == .always ? (flusher?.ticket() ?? 0) : 0
-        return (result, ticket)
+        return (result, ticket, id)
+    }
+
+    /// A message whose acknowledgement waited for an fsync that failed (`--fsync=always`, the
+    /// disk full or failing past `GroupCommit.failureGraceSeconds`) is taken back out of `q`, so
+    /// that the producer can be told it was not stored and a retry stores it once. Counted as a
+    /// refusal (`broker_journal_refused`). False when it is no longer ready (a reader was handed
+    /// it): then it cannot be withdrawn and the producer must not be told either way.
+    public func withdrawUnacknowledged(_ q: BrokerQueue, id: UInt64) -> Bool {
+        let withdrawn: Bool = q.lock.withLock {
+            guard let m = q.lockedWithdraw(id: id) else { return false }
+            q.lockedDrop(m)
+            return true
+        }
+        if withdrawn { journalRefusedCount.wrappingAdd(1, ordering: .relaxed) }
+        return withdrawn
     }
 
     /// Queue lock held: whether a new message must be refused because it could not be written.

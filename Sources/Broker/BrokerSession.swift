@@ -8,7 +8,10 @@
 //   a message to (waking the connection through the session's `ConnectionWaker`), and which
 //   `resumeWait(timedOut:)` collects or cancels. The timer itself is the server's (`.park`);
 // - the durability ticket: the journal cycle whose fsync the replies given so far must wait
-//   for (`--fsync=always`: a STORED, or a read whose open or removal record is not on disk yet);
+//   for (`--fsync=always`: a STORED, or a read whose open or removal record is not on disk yet),
+//   and the messages whose STORED waits: when the fsync fails for good they are withdrawn from
+//   their queues (`withdrawHeldStores`), so that the producer is told "not stored" rather than
+//   having its connection closed with the message kept (a retry would store it twice);
 // - on `close()`, a message handed to the parked wait goes back unsent, and open reads go back
 //   to their queues in their original order, counted as redelivered (RabbitMQ: consumer gone).
 // A session is used only on its connection's worker thread; the broker and queues it calls are
@@ -34,6 +37,10 @@ public final class BrokerSession {
     var durableTicket: UInt64 = 0
     /// Registered with the flusher while the replies wait for its cycle.
     private var durableWait: Waiter<Void>?
+    /// Messages enqueued since the replies began to wait, with the caller's token for each reply
+    /// (nil: none was given), and whether anything else waits (a read, a publish, a topic).
+    private var heldStores: [(queue: BrokerQueue, id: UInt64, token: Int?)] = []
+    private var heldOthers = false
 
     /// The last queue named (saves the registry lookup and a String).
     private var cachedName: [UInt8] = []
@@ -91,11 +98,25 @@ public final class BrokerSession {
     // MARK: messages in
 
     /// Puts `item` at the tail of `q` (the reference is taken over when `.stored`); the reply
-    /// waits for the record's fsync under `--fsync=always`.
-    public func enqueue(_ q: BrokerQueue, item: Item, expiresMs: UInt64, priority: UInt8) -> EnqueueResult {
-        let (result, ticket) = broker.enqueue(q, item: item, expiresMs: expiresMs, priority: priority)
-        if result == .stored { durableTicket = max(durableTicket, ticket) }
+    /// waits for the record's fsync under `--fsync=always`. `replyToken`, when given, comes back
+    /// from `withdrawHeldStores` if that fsync fails: the caller's handle on the reply to change.
+    /// Without one (a reply that cannot be changed) a failed fsync closes the connection.
+    public func enqueue(_ q: BrokerQueue, item: Item, expiresMs: UInt64, priority: UInt8,
+                        replyToken: Int? = nil, replyChangeable: Bool = false) -> EnqueueResult {
+        let (result, ticket, id) = broker.enqueueMessage(q, item: item, expiresMs: expiresMs, priority: priority)
+        if result == .stored && ticket != 0 {
+            durableTicket = max(durableTicket, ticket)
+            heldStores.append((q, id, replyToken))
+            if !replyChangeable { heldOthers = true }
+        }
         return result
+    }
+
+    /// A reply of another kind (a read, a publish, a topic append or commit) waits for `ticket`.
+    func hold(_ ticket: UInt64) {
+        guard ticket != 0 else { return }
+        durableTicket = max(durableTicket, ticket)
+        heldOthers = true
     }
 
     /// Routes `item` through `exchange` (the caller keeps its reference): the number of queues that
@@ -104,7 +125,7 @@ public final class BrokerSession {
                         expiresMs: UInt64, priority: UInt8) -> (taken: Int?, refused: Int) {
         let (taken, ticket, refused) = broker.publish(exchange: exchange, routingKey: routingKey, headers: headers,
                                                       item: item, expiresMs: expiresMs, priority: priority)
-        durableTicket = max(durableTicket, ticket)
+        hold(ticket)
         return (taken, refused)
     }
 
@@ -268,8 +289,38 @@ public final class BrokerSession {
         case .failed:
             return .failed
         case .durable:
-            durableTicket = 0
+            forgetHeld()
             return .durable
+        }
+    }
+
+    /// The fsync the replies waited for has failed for good (`waitDurable` said `.failed`): each
+    /// message whose STORED waits is taken back out of its queue where it is still ready.
+    /// Returns the reply tokens of those withdrawn, and whether the held replies can now go out
+    /// with those replies changed to a refusal: false when a message could not be withdrawn (a
+    /// reader has it), a reply cannot be changed, or replies of another kind wait (then the
+    /// connection must close, as before). Either way nothing is held any more.
+    public func withdrawHeldStores() -> (tokens: [Int], replyable: Bool) {
+        var tokens: [Int] = []
+        var replyable = !heldOthers
+        for s in heldStores {
+            if broker.withdrawUnacknowledged(s.queue, id: s.id) {
+                if let t = s.token { tokens.append(t) }
+            } else {
+                replyable = false
+            }
+        }
+        forgetHeld()
+        return (tokens, replyable)
+    }
+
+    private func forgetHeld() {
+        durableTicket = 0
+        heldStores.removeAll()
+        heldOthers = false
+        if let w = durableWait {
+            durableWait = nil
+            _ = w.cancel()
         }
     }
 
@@ -277,7 +328,7 @@ public final class BrokerSession {
     /// that a crash can neither hand the message out again unmarked nor lose the mark.
     private func holdReadForDisk() {
         guard broker.settings.fsync == .always, let flusher = broker.flusher else { return }
-        durableTicket = max(durableTicket, flusher.ticket())
+        hold(flusher.ticket())
     }
 
     // MARK: closing

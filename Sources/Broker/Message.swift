@@ -133,6 +133,24 @@ struct MessageRing {
     /// Message `i` from the head.
     subscript(_ i: Int) -> Message { storage![(head + i) % capacity] }
 
+    /// Takes out the message with `id`, searched from the tail (where a message just added is);
+    /// nil when it is not here.
+    mutating func remove(id: UInt64) -> Message? {
+        var i = count - 1
+        while i >= 0 && self[i].id != id { i -= 1 }
+        guard i >= 0 else { return nil }
+        let m = self[i]
+        // Close the gap from the tail side; Message is a plain value.
+        var j = i
+        while j < count - 1 {
+            storage![(head + j) % capacity] = storage![(head + j + 1) % capacity]
+            j += 1
+        }
+        _ = (storage! + (head + count - 1) % capacity).move()
+        count -= 1
+        return m
+    }
+
     /// Empties the ring, returning what it held in order.
     mutating func removeAll() -> [Message] {
         var out: [Message] = []

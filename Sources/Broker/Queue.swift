@@ -223,6 +223,21 @@ public final class BrokerQueue: @unchecked Sendable {
         return nil
     }
 
+    /// Takes ready message `id` back out, as if it had never been enqueued (its add record is
+    /// followed by a remove): nil when it is not ready any more (handed to a reader, expired).
+    /// The caller drops it (`lockedDrop`).
+    func lockedWithdraw(id: UInt64) -> Message? {
+        for i in levels.indices {
+            guard let m = levels[i].remove(id: id) else { continue }
+            readyCount -= 1
+            readyBytes -= m.bodyBytes
+            counters.totalItems -= 1
+            journal?.append(.remove, id: id)
+            return m
+        }
+        return nil
+    }
+
     func lockedPeekReady() -> Message? {
         for i in levels.indices.reversed() where !levels[i].isEmpty { return levels[i].first }
         return nil

@@ -65,6 +65,17 @@ final class BrokerConnection: TextRequestLoop {
     /// The held-reply cap was counted during the current wait for the disk.
     var heldReplyCapCounted = false
 
+    /// Where STORED replies waiting for the disk were appended (their tokens index its segments).
+    var heldOutput: OutputBuffer?
+    /// A STORED held for the disk, appended as its own segment so that it can be changed, and
+    /// what it becomes when the disk fails (`BrokerReply.journalFailing`).
+    static var heldStored: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: Reply.stored.utf8Start, count: Reply.stored.utf8CodeUnitCount)
+    }
+    static var heldRefusal: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: BrokerReply.journalFailing.utf8Start, count: BrokerReply.journalFailing.utf8CodeUnitCount)
+    }
+
     /// -Y applies to the broker port too.
     var auth: AsciiAuth
 
@@ -79,6 +90,7 @@ final class BrokerConnection: TextRequestLoop {
     }
 
     func connectionClosed() {
+        heldOutput = nil
         if let p = pending {
             engine.release(p.item)
             pending = nil
@@ -141,9 +153,24 @@ final class BrokerConnection: TextRequestLoop {
         case .waiting:
             return .park(timeoutMs: -1)
         case .failed:
-            // The journal cannot be written: the held replies must not go out.
-            return .closeNow
+            // The journal cannot be written: the held STOREDs must not go out. Their messages are
+            // taken back out of the queues and the replies become the refusal of a set that came
+            // while the disk was failing (nothing kept, so a retry stores the message once); when
+            // that cannot be done for all of them (a reader was handed one), or other replies
+            // wait for the disk, the connection is closed instead.
+            let (tokens, replyable) = session.withdrawHeldStores()
+            heldReplyCapCounted = false
+            let output = heldOutput
+            heldOutput = nil
+            guard replyable else { return .closeNow }
+            for t in tokens {
+                guard let output, output.replaceExternal(at: t, old: Self.heldStored.baseAddress!, with: Self.heldRefusal) else {
+                    return .closeNow
+                }
+            }
+            return closeWhenDurable ? .close : .proceed
         case .durable:
+            heldOutput = nil
             heldReplyCapCounted = false
             return closeWhenDurable ? .close : .proceed
         }
@@ -276,7 +303,10 @@ final class BrokerConnection: TextRequestLoop {
         case .logBatch(let topic, let partition, let keyed, let count):
             finishProduce(topic, partition: partition, keyed: keyed, count: count, item: p.item, noreply: p.noreply, output)
         case .queue(let q, let priority):
-            let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority)
+            // A text STORED can be changed while it waits for the disk (heldForDisk).
+            let token = p.binary == nil && !p.noreply ? output.nextSegmentIndex : nil
+            let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority,
+                                         replyToken: token, replyChangeable: p.binary == nil)
             if let binary = p.binary {
                 if result != .stored { engine.release(p.item) }
                 finishBinaryEnqueue(binary, result, output)
@@ -284,7 +314,14 @@ final class BrokerConnection: TextRequestLoop {
             }
             switch result {
             case .stored:
-                if !p.noreply { output.append(Reply.stored) }
+                if !p.noreply {
+                    if session.holdsReplies {
+                        output.appendExternal(Self.heldStored.baseAddress!, count: Self.heldStored.count, reference: nil)
+                        heldOutput = output
+                    } else {
+                        output.append(Reply.stored)
+                    }
+                }
             case .full:
                 engine.release(p.item)
                 if !p.noreply { output.append(Reply.notStored) }

@@ -151,7 +151,8 @@ public final class GroupCommit: @unchecked Sendable {
         /// Not yet: the waker given is called once when that changes.
         case waiting
         /// The members have failed to write or fsync for `failureGraceSeconds`: a reply that
-        /// waits for the disk must not be sent (the caller drops the connection instead).
+        /// waits for the disk must not be sent (the caller withdraws what it can and refuses it,
+        /// or drops the connection).
         case failed
     }
 
@@ -231,7 +232,7 @@ public final class GroupCommit: @unchecked Sendable {
                 }
                 if first { logger.error("\(name): write or fsync failed; records kept, retrying every 10 ms") }
                 if giveUp {
-                    logger.error("\(name): still failing after \(Self.failureGraceSeconds) s; connections waiting for the disk are closed")
+                    logger.error("\(name): still failing after \(Self.failureGraceSeconds) s; replies waiting for the disk are refused or their connections closed")
                     wakeAll()
                 }
                 usleep(10_000)

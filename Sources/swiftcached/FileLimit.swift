@@ -24,24 +24,34 @@ func descriptorsNeeded(_ o: Options) -> Int {
     return o.server.maxConnections + open + listeners + workers + broker + headroom
 }
 
-/// memcached raises RLIMIT_NOFILE to fit -c and refuses to start when it cannot. The soft limit is
-/// raised to `needed` (and the hard limit with it, which only root may do); a limit already high
-/// enough is left alone. Returns the error message, or nil.
-func raiseDescriptorLimit(to needed: Int) -> String? {
+/// memcached raises RLIMIT_NOFILE to -c (soft and hard) and refuses to start when it cannot. Here
+/// the soft limit is raised to `needed` (-c and the server's own, `descriptorsNeeded`), the hard
+/// limit with it when it is lower (only a process with CAP_SYS_RESOURCE may). When that is refused,
+/// the start still goes on where memcached's would: the soft limit is raised as far as a hard limit
+/// that holds -c allows (or both to -c when the hard limit can be raised that far and no further,
+/// as fs.nr_open bounds it). Only a hard limit below -c that cannot be raised refuses the start,
+/// with memcached's words. A limit already high enough is left alone (memcached lowers it to -c).
+/// Returns the error message, or nil.
+func raiseDescriptorLimit(to needed: Int, connections: Int) -> String? {
     var limit = rlimit()
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
         return "failed to getrlimit number of files"
     }
-    let want = rlim_t(needed)
-    if limit.rlim_cur != rlim_t.max && limit.rlim_cur < want {
-        limit.rlim_cur = want
-        if limit.rlim_max != rlim_t.max && limit.rlim_max < want { limit.rlim_max = want }
-        guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
-            return "failed to set rlimit for open files (\(needed) needed for -c and the server's own). "
-                + "Try starting as root or requesting smaller maxconns value."
-        }
+    let want = rlim_t(needed), least = rlim_t(connections)
+    guard limit.rlim_cur != rlim_t.max && limit.rlim_cur < want else { return nil }
+    var all = limit
+    all.rlim_cur = want
+    if all.rlim_max != rlim_t.max && all.rlim_max < want { all.rlim_max = want }
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &all) == 0 { return nil }
+    var enough = limit
+    if limit.rlim_max != rlim_t.max && limit.rlim_max >= least {
+        enough.rlim_cur = limit.rlim_max
+    } else {
+        enough.rlim_cur = max(limit.rlim_cur, least)
+        if enough.rlim_max != rlim_t.max { enough.rlim_max = enough.rlim_cur }
     }
-    return nil
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &enough) == 0 { return nil }
+    return "failed to set rlimit for open files. Try starting as root or requesting smaller maxconns value."
 }
 
 /// Root is refused without -u, as memcached refuses it (exit status 64, EX_USAGE); with -u the

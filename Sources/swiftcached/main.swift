@@ -56,7 +56,7 @@ if options.server.tls.enabled {
 // then root becomes the -u user (or is refused) before anything is bound or opened, so that the
 // files it creates (UNIX socket, journals, pid and port files) belong to that user.
 let descriptorsWanted = descriptorsNeeded(options)
-if let message = raiseDescriptorLimit(to: descriptorsWanted) {
+if let message = raiseDescriptorLimit(to: descriptorsWanted, connections: options.server.maxConnections) {
     log.critical("\(message)")
     exit(71)  // EX_OSERR
 }

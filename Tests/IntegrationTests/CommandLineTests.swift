@@ -619,6 +619,45 @@ struct CommandLineTests {
         }
     }
 
+    /// The `idle` lines of `stats settings` and `stats` (idle_timeout, idle_kicks).
+    private static func idleLines(_ c: RawConnection) -> [String] {
+        c.send("stats settings\r\n")
+        let settings = c.receive(until: "END\r\n")
+        c.send("stats\r\n")
+        let stats = c.receive(until: "END\r\n")
+        return (settings + stats).split(separator: "\r\n").filter { $0.contains(" idle_") }.map(String.init)
+    }
+
+    // Issue 11: -o idle_timeout=4294967296 was accepted and crashed the idle sweep a second later.
+    // memcached reads it with atoi (a C int): 2^32 is 0 (off), 2^63 and -1 are -1 and 2^31 is
+    // -2^31, which its sweep compares as unsigned, so nothing is ever kicked; stats settings shows
+    // the int. Each must start, outlive the first sweeps (2.5 s) and keep an idle connection open.
+    @Test("-o idle_timeout past an int: the server stays up, keeps idle connections and shows memcached's value", .hangGuard,
+          arguments: [("4294967296", "0"), ("9223372036854775808", "-1"), ("-1", "-1"), ("2147483648", "-2147483648")])
+    func idleTimeoutPastAnInt(_ value: String, _ shown: String) async throws {
+        let memcached = IntegrationPaths.findExecutable("memcached", extraDirectories: ["/usr/bin", "/usr/local/bin"])
+        var lines: [[String]] = []
+        for binary in [try IntegrationPaths.serverBinary()] + (memcached.map { [$0] } ?? []) {
+            try await withServer(["-o", "idle_timeout=\(value)"], binary: binary) { server in
+                let idle = try RawConnection(port: server.port)
+                idle.send("version\r\n")
+                #expect(idle.receive(until: "\r\n").hasPrefix("VERSION "))
+                try await Task.sleep(for: .milliseconds(2500))
+                #expect(server.isRunning, "\(binary) -o idle_timeout=\(value) died; log:\n\(server.log)")
+                idle.send("version\r\n")
+                #expect(idle.receive(until: "\r\n").hasPrefix("VERSION "), "\(binary): the idle connection was closed")
+                let c = try RawConnection(port: server.port)
+                let found = Self.idleLines(c)
+                #expect(found.contains("STAT idle_timeout \(shown)"), "\(binary): \(found)")
+                #expect(!found.contains { $0.hasPrefix("STAT idle_kicks ") && $0 != "STAT idle_kicks 0" }, "\(binary): \(found)")
+                lines.append(found)
+            }
+        }
+        if lines.count == 2 {
+            #expect(lines[0] == lines[1], "swiftcached \(lines[0]), memcached \(lines[1])")
+        }
+    }
+
     @Test("shutdown is refused without -A, and stops the server with -A")
     func shutdownCommand() async throws {
         try await withServer { server in

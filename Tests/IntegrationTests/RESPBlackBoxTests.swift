@@ -48,7 +48,7 @@ struct RESPBlackBoxTests {
                                                redisArguments: ["--enable-debug-command", "yes"])
     }
 
-    @Test("--requirepass: NOAUTH before AUTH, WRONGPASS counted, HELLO 3 AUTH", .hangGuard)
+    @Test("--requirepass: NOAUTH before AUTH, WRONGPASS counted in resp_auth_failures (AUTH and HELLO 3 AUTH)", .hangGuard)
     func requirePassword() async throws {
         try await withSecondListener("--redis-port", ["--requirepass=s3cret"]) { server, port in
             let c = try RESPRawConnection(port: port)
@@ -62,8 +62,33 @@ struct RESPBlackBoxTests {
             let e = try RESPRawConnection(port: port)
             let hello = try e.request("*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$6\r\ns3cret\r\n")
             #expect(hello.hasPrefix("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "HELLO 3 AUTH: \(hello)")
+            // Failures counted in INFO's resp_auth_failures: one so far (the wrong AUTH above; NOAUTH
+            // is not an attempt), then a wrong HELLO 3 AUTH, a wrong user and a wrong password.
+            #expect(try respAuthFailures(c) == 1)
+            let f = try RESPRawConnection(port: port)
+            #expect(try f.request("*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$5\r\nwrong\r\n")
+                    == "-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+            #expect(try respAuthFailures(c) == 2)
+            #expect(try f.request("*3\r\n$4\r\nAUTH\r\n$6\r\nnobody\r\n$6\r\ns3cret\r\n")
+                    == "-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+            #expect(try f.request("*3\r\n$4\r\nAUTH\r\n$7\r\ndefault\r\n$6\r\ns3creT\r\n")
+                    == "-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+            #expect(try respAuthFailures(c) == 4)
+            // Still refused until a right one; a right one counts nothing.
+            #expect(try f.request("*1\r\n$4\r\nPING\r\n") == "-NOAUTH Authentication required.\r\n")
+            #expect(try f.request("*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n") == "+OK\r\n")
+            #expect(try respAuthFailures(f) == 4)
             #expect(server.isRunning)
         }
+    }
+
+    /// INFO stats' resp_auth_failures, read on an authenticated connection.
+    private func respAuthFailures(_ c: RESPRawConnection) throws -> Int? {
+        let info = try c.request("*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n")
+        for line in info.split(separator: "\r\n") where line.hasPrefix("resp_auth_failures:") {
+            return Int(line.dropFirst("resp_auth_failures:".count))
+        }
+        return nil
     }
 
     @Test("INFO reports this port's counters and the shared engine; CONFIG SET maxmemory is the cache's limit", .hangGuard)

@@ -433,16 +433,17 @@ final class ServerProcess: @unchecked Sendable {
     /// (at most 30 s: the suite starts many servers at once on 2 cores) until it accepts TCP connections. Retries with another
     /// port if the server exits during startup (e.g. the port was taken).
     /// With `descriptorLimit`, the server starts under `ulimit -n <limit>` (through /bin/sh, which
-    /// execs it: `pid` is the server's). `binary` starts another server with the same flags
-    /// (memcached, to compare replies).
-    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil,
+    /// execs it: `pid` is the server's). With `nofile`, under `prlimit --nofile=SOFT:HARD` without
+    /// CAP_SYS_RESOURCE (setpriv and prlimit exec it too). `binary` starts another server with the same flags (memcached, to compare
+    /// replies).
+    static func start(_ extraArguments: [String] = [], descriptorLimit: Int? = nil, nofile: (soft: Int, hard: Int)? = nil,
                       binary other: String? = nil, onlyStdio: Bool = false) async throws -> ServerProcess {
         let binary = try other ?? IntegrationPaths.serverBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try Loopback.freePort()
             let server = try launch(binary: binary, port: port, extraArguments: extraArguments, descriptorLimit: descriptorLimit,
-                                    onlyStdio: onlyStdio)
+                                    nofile: nofile, onlyStdio: onlyStdio)
             switch try await server.waitUntilAccepting(timeout: .seconds(30)) {
             case .ready:
                 return server
@@ -458,7 +459,8 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     private static func launch(binary: String, port: UInt16, extraArguments: [String],
-                               descriptorLimit: Int?, onlyStdio: Bool = false) throws -> ServerProcess {
+                               descriptorLimit: Int?, nofile: (soft: Int, hard: Int)? = nil,
+                               onlyStdio: Bool = false) throws -> ServerProcess {
         let fm = FileManager.default
         let logURL = fm.temporaryDirectory.appendingPathComponent("swiftcached-server-\(port)-\(UUID().uuidString).log")
         guard fm.createFile(atPath: logURL.path, contents: nil) else {
@@ -470,6 +472,10 @@ final class ServerProcess: @unchecked Sendable {
         if let limit = descriptorLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -n \(limit) && exec \"$0\" \"$@\"", binary] + args
+        } else if let nofile {
+            let command = IntegrationPaths.withoutRaisableLimits(["/usr/bin/prlimit", "--nofile=\(nofile.soft):\(nofile.hard)", binary] + args)
+            process.executableURL = URL(fileURLWithPath: command[0])
+            process.arguments = Array(command.dropFirst())
         } else if onlyStdio {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", IntegrationPaths.closeInherited + "exec \"$0\" \"$@\"", binary] + args

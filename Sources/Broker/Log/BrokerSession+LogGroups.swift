@@ -38,7 +38,7 @@ extension BrokerSession {
     }
 
     private func holdForCommit() {
-        if broker.settings.fsync == .always, let flusher = broker.flusher { durableTicket = max(durableTicket, flusher.ticket()) }
+        if broker.settings.fsync == .always, let flusher = broker.flusher { hold(flusher.ticket()) }
     }
 
     /// `produce`: the records as one batch of one partition (given, the key's, or round-robin).
@@ -46,7 +46,7 @@ extension BrokerSession {
                                block: UnsafeRawBufferPointer, values: [Range<Int>]) -> Broker.LogAppendOutcome {
         let (outcome, ticket) = broker.appendLogBatch(topic, partition: partition, key: key, flags: flags, block: block,
                                                       values: values)
-        durableTicket = max(durableTicket, ticket)
+        hold(ticket)
         return outcome
     }
 

@@ -5,7 +5,7 @@ extension BrokerSession {
                           writeValue: (UnsafeMutableRawPointer) -> Void) -> Broker.LogAppendOutcome {
         let (outcome, ticket) = broker.appendLog(topic, partition: partition, key: key, valueLength: valueLength, flags: flags,
                                                  writeValue: writeValue)
-        durableTicket = max(durableTicket, ticket)
+        hold(ticket)
         return outcome
     }
 }
