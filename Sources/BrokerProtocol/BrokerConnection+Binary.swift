@@ -214,8 +214,41 @@ extension BrokerConnection {
         return afterKey
     }
 
-    /// How a binary `set` ends once its value is in (or could not be kept).
+    /// How a binary `set` ends once its value is in (or could not be kept). A response waiting
+    /// for the disk (`--fsync=always`) is a segment of its own, empty for a setq, which
+    /// `refuseHeldBinary` changes if that fsync fails for good.
     func finishBinaryEnqueue(_ reply: BinaryStoreReply, _ result: EnqueueResult, _ output: OutputBuffer) {
+        guard result == .stored && session.holdsReplies else {
+            Self.appendBinaryEnqueueReply(reply, result, output)
+            return
+        }
+        heldBinary.append((output.beginHeld(), reply))
+        Self.appendBinaryEnqueueReply(reply, result, output)
+        output.endHeld()
+        heldOutput = output
+    }
+
+    /// A held binary set's response (`finishBinaryEnqueue`) becomes the one a set gets when the
+    /// journal refuses it up front (`.journalFailed`), with the request's opcode and opaque; a
+    /// setq's, empty until now, too. False when that response is not there unwritten any more.
+    func refuseHeldBinary(_ reply: BinaryStoreReply, at index: Int, _ output: OutputBuffer) -> Bool {
+        let stored = Self.binaryEnqueueReply(reply, .stored)
+        let refused = Self.binaryEnqueueReply(reply, .journalFailed)
+        return stored.withUnsafeBytes { old in
+            refused.withUnsafeBytes { output.replaceHeld(at: index, old: old, with: $0) }
+        }
+    }
+
+    /// The bytes `appendBinaryEnqueueReply` appends.
+    private static func binaryEnqueueReply(_ reply: BinaryStoreReply, _ result: EnqueueResult) -> [UInt8] {
+        let scratch = OutputBuffer(textCapacity: 256, segmentCapacity: 4)
+        appendBinaryEnqueueReply(reply, result, scratch)
+        var bytes: [UInt8] = []
+        scratch.drain { bytes += $0 }
+        return bytes
+    }
+
+    private static func appendBinaryEnqueueReply(_ reply: BinaryStoreReply, _ result: EnqueueResult, _ output: OutputBuffer) {
         let h = BinaryHeader(opcode: reply.opcode, keyLength: 0, extrasLength: 0, bodyLength: 0, opaque: reply.opaque, cas: 0)
         switch result {
         case .stored:
@@ -260,6 +293,10 @@ extension BrokerConnection {
 
     /// An error response with the broker's own text as its body.
     private func binaryError(_ h: BinaryHeader, _ status: UInt16, text: StaticString, _ output: OutputBuffer) {
+        Self.binaryError(h, status, text: text, output)
+    }
+
+    private static func binaryError(_ h: BinaryHeader, _ status: UInt16, text: StaticString, _ output: OutputBuffer) {
         output.appendBinaryResponse(h, status, bodyLength: text.utf8CodeUnitCount)
         output.append(text)
     }

@@ -67,6 +67,8 @@ final class BrokerConnection: TextRequestLoop {
 
     /// Where STORED replies waiting for the disk were appended (their tokens index its segments).
     var heldOutput: OutputBuffer?
+    /// The binary sets whose responses wait for the disk (`finishBinaryEnqueue`), by segment.
+    var heldBinary: [(index: Int, reply: BinaryStoreReply)] = []
     /// A STORED held for the disk, appended as its own segment so that it can be changed, and
     /// what it becomes when the disk fails (`BrokerReply.journalFailing`).
     static var heldStored: UnsafeRawBufferPointer {
@@ -91,6 +93,7 @@ final class BrokerConnection: TextRequestLoop {
 
     func connectionClosed() {
         heldOutput = nil
+        heldBinary = []
         if let p = pending {
             engine.release(p.item)
             pending = nil
@@ -161,19 +164,34 @@ final class BrokerConnection: TextRequestLoop {
             let (tokens, replyable) = session.withdrawHeldStores()
             heldReplyCapCounted = false
             let output = heldOutput
+            let held = heldBinary
             heldOutput = nil
+            heldBinary = []
             guard replyable else { return .closeNow }
             for t in tokens {
-                guard let output, output.replaceExternal(at: t, old: Self.heldStored.baseAddress!, with: Self.heldRefusal) else {
-                    return .closeNow
-                }
+                guard let output, refuseHeldReply(at: t, held, output) else { return .closeNow }
             }
+            output?.dropEmptyTail()
             return closeWhenDurable ? .close : .proceed
         case .durable:
+            // A stored setq's held response stays empty: none may be left last for the writer.
+            heldOutput?.dropEmptyTail()
             heldOutput = nil
+            heldBinary = []
             heldReplyCapCounted = false
             return closeWhenDurable ? .close : .proceed
         }
+    }
+
+    /// Changes the held reply at segment `index` to the refusal of a set that came while the
+    /// journal was failing: a text STORED, or a binary set's response (`refuseHeldBinary`).
+    private func refuseHeldReply(at index: Int, _ held: [(index: Int, reply: BinaryStoreReply)],
+                                 _ output: OutputBuffer) -> Bool {
+        guard binary == true else {
+            return output.replaceExternal(at: index, old: Self.heldStored.baseAddress!, with: Self.heldRefusal)
+        }
+        guard let h = held.first(where: { $0.index == index }) else { return false }
+        return refuseHeldBinary(h.reply, at: index, output)
     }
 
     // MARK: the text request loop's hooks
@@ -303,10 +321,11 @@ final class BrokerConnection: TextRequestLoop {
         case .logBatch(let topic, let partition, let keyed, let count):
             finishProduce(topic, partition: partition, keyed: keyed, count: count, item: p.item, noreply: p.noreply, output)
         case .queue(let q, let priority):
-            // A text STORED can be changed while it waits for the disk (heldForDisk).
-            let token = p.binary == nil && !p.noreply ? output.nextSegmentIndex : nil
+            // A reply waiting for the disk can be changed (heldForDisk): a text STORED, or a binary
+            // set's response, quiet or not (a failed setq must answer). A text noreply has none.
+            let token = p.binary != nil || !p.noreply ? output.nextSegmentIndex : nil
             let result = session.enqueue(q, item: p.item, expiresMs: p.expiresMs, priority: priority,
-                                         replyToken: token, replyChangeable: p.binary == nil)
+                                         replyToken: token, replyChangeable: true)
             if let binary = p.binary {
                 if result != .stored { engine.release(p.item) }
                 finishBinaryEnqueue(binary, result, output)

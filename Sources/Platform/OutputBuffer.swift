@@ -217,6 +217,47 @@ public final class OutputBuffer {
         return true
     }
 
+    /// Starts a held reply in the arena: a segment of its own, which the text appended until
+    /// `endHeld` fills (nothing, for a quiet reply that may yet have to say something). Returns
+    /// its index, for `replaceHeld` while nothing of it has been written.
+    public func beginHeld() -> Int {
+        reserveText(1)
+        let index = segmentCount
+        pushSegment(OutputSegment(base: nil, offset: textCount, length: 0, reference: nil))
+        return index
+    }
+
+    /// Ends the held reply begun with `beginHeld`: one unused arena byte after it, so that the
+    /// next text starts a segment of its own rather than extending it (`noteText`).
+    public func endHeld() {
+        reserveText(1)
+        textCount += 1
+    }
+
+    /// Drops the empty segments at the end (held quiet replies that stayed quiet): a writer
+    /// takes an output that is not empty for one with bytes to write.
+    public func dropEmptyTail() {
+        while segmentCount > firstSegment && segments[segmentCount - 1].length == 0
+                && segments[segmentCount - 1].reference == nil {
+            segmentCount -= 1
+        }
+    }
+
+    /// Points unwritten arena segment `index`, still holding exactly `old` (a held reply, see
+    /// `beginHeld`), at a copy of `new` instead. False when that segment is not there unwritten.
+    public func replaceHeld(at index: Int, old: UnsafeRawBufferPointer, with new: UnsafeRawBufferPointer) -> Bool {
+        guard index >= firstSegment && index < segmentCount, !(index == firstSegment && firstSegmentWritten > 0) else { return false }
+        let s = segments[index]
+        guard s.base == nil && s.reference == nil && s.length == old.count,
+              UnsafeRawBufferPointer(start: text + s.offset, count: s.length).elementsEqual(old) else { return false }
+        reserveText(new.count + 1)
+        if let base = new.baseAddress { (text + textCount).copyMemory(from: base, byteCount: new.count) }
+        segments[index] = OutputSegment(base: nil, offset: textCount, length: new.count, reference: nil)
+        // The unused byte again: text appended next is not taken for this segment's tail.
+        textCount += new.count + 1
+        return true
+    }
+
     /// A position to roll back to (a request whose earlier replies must be withdrawn).
     public struct Mark {
         let textCount: Int

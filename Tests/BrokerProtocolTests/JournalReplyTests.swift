@@ -1,7 +1,8 @@
 // The broker port's replies when a journal cannot be created or written (issue 11): an error in
 // memcached's words, the data block read and dropped, nothing stored, never a silent STORED. With
 // --fsync=always a STORED already waiting for the fsync when the disk fails becomes the same
-// refusal once the flusher gives up, and its message leaves the queue.
+// refusal once the flusher gives up, and its message leaves the queue; a binary set's response
+// likewise becomes the binary refusal.
 @testable import Broker
 import BrokerProtocol
 import TestSupport
@@ -97,6 +98,59 @@ struct JournalReplyTests {
         c.close()
     }
 
+    /// The same with the binary protocol: the held set's response and a held setq's (which had
+    /// none to give) become the response of a binary set refused up front ("Temporary failure",
+    /// the broker's text as body), each with its request's opcode and opaque; the pipelined noop
+    /// is answered after them, the connection stays open, and the retry is stored once.
+    @Test(.hangGuard) func aBinarySetWaitingForAnFsyncThatFailsIsRefusedAndNotKept() throws {
+        let scratch = ScratchDirectory()
+        defer { scratch.remove() }
+        let dir = scratch.path
+        let refused = Array("journal not writable; not stored".utf8)
+        do {
+            let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
+            port.broker.start()
+            defer { port.broker.stop() }
+            let c = BrokerClient(port)
+            #expect(c.sendHeld(bytes: binaryRequest(0x01, key: "q", value: "before", opaque: 1))
+                    == binaryResponse(0x01, status: 0, opaque: 1))
+            // A setq that is stored says nothing (and leaves no empty output behind: sendHeld).
+            #expect(c.sendHeld(bytes: binaryRequest(0x11, key: "q", value: "quiet", opaque: 2)) == [])
+            let q = try #require(port.broker.queue(named: "q", create: false))
+            q.journal!.file.setFreeSpaceForTesting(0)
+            // Pipelined: a set, a setq (held too, or refused at once if the flusher failed first:
+            // the same response either way), and a noop, whose response waits behind them.
+            let reply = c.sendHeld(bytes: binaryRequest(0x01, key: "q", value: "in flight", opaque: 0x0a0b_0c0d)
+                                   + binaryRequest(0x11, key: "q", value: "silent", opaque: 0x1122_3344)
+                                   + binaryRequest(0x0a, opaque: 7))
+            #expect(reply == binaryResponse(0x01, status: 0x86, opaque: 0x0a0b_0c0d, body: refused)
+                    + binaryResponse(0x11, status: 0x86, opaque: 0x1122_3344, body: refused)
+                    + binaryResponse(0x0a, status: 0, opaque: 7))
+            #expect(c.lastAction == .proceed)
+            let stats = binaryStats(c.sendHeld(bytes: binaryRequest(0x10, opaque: 8)))
+            #expect(stats["broker_journal_refused"] == "2")
+            #expect(q.lock.withLock { q.readyCount } == 2)
+            // Room again: the producer's retry is stored, once.
+            q.journal!.file.setFreeSpaceForTesting(nil)
+            for _ in 0..<500 where port.broker.flusher!.isFailing { usleep(10_000) }
+            #expect(!port.broker.flusher!.isFailing)
+            #expect(c.sendHeld(bytes: binaryRequest(0x01, key: "q", value: "in flight", opaque: 9))
+                    == binaryResponse(0x01, status: 0, opaque: 9))
+            #expect(q.lock.withLock { q.readyCount } == 3)
+            c.close()
+        }
+        // After a restart: what was acknowledged, each once, and nothing of what was refused.
+        let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
+        port.broker.start()
+        defer { port.broker.stop() }
+        let c = BrokerClient(port)
+        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 6\r\nbefore\r\nEND\r\n")
+        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 5\r\nquiet\r\nEND\r\n")
+        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 9\r\nin flight\r\nEND\r\n")
+        #expect(c.sendHeld("get q\r\n") == "END\r\n")
+        c.close()
+    }
+
     /// The same, but a reader parked on the queue was handed the message before its fsync: it
     /// cannot be withdrawn, so the producer must not be told either way. Both connections are
     /// closed without their replies (as before), nothing is counted as refused, and the message
@@ -142,13 +196,53 @@ struct JournalReplyTests {
     }
 }
 
+/// A binary request (a set's or setq's extras: flags and exptime 0), the opaque as sent.
+private func binaryRequest(_ opcode: UInt8, key: String = "", value: String = "", opaque: UInt32) -> [UInt8] {
+    let extras = opcode == 0x01 || opcode == 0x11 ? [UInt8](repeating: 0, count: 8) : []
+    let k = Array(key.utf8)
+    let body = extras + k + Array(value.utf8)
+    return [0x80, opcode] + bigEndian(UInt64(k.count), 2) + [UInt8(extras.count), 0, 0, 0]
+        + bigEndian(UInt64(body.count), 4) + bigEndian(UInt64(opaque), 4) + [UInt8](repeating: 0, count: 8) + body
+}
+
+/// A response with no extras, key or CAS: the whole frame, byte for byte.
+private func binaryResponse(_ opcode: UInt8, status: UInt16, opaque: UInt32, body: [UInt8] = []) -> [UInt8] {
+    [0x81, opcode, 0, 0, 0, 0] + bigEndian(UInt64(status), 2) + bigEndian(UInt64(body.count), 4)
+        + bigEndian(UInt64(opaque), 4) + [UInt8](repeating: 0, count: 8) + body
+}
+
+private func bigEndian(_ v: UInt64, _ n: Int) -> [UInt8] {
+    (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - $0))) }
+}
+
+/// The name-value pairs of a binary `stat`'s responses.
+private func binaryStats(_ bytes: [UInt8]) -> [String: String] {
+    var out: [String: String] = [:]
+    var i = 0
+    while bytes.count - i >= 24 {
+        let keyLength = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+        let bodyLength = bytes[(i + 8)..<(i + 12)].reduce(0) { $0 << 8 | Int($1) }
+        guard bytes.count - i - 24 >= bodyLength else { break }
+        let b = i + 24 + Int(bytes[i + 4])
+        out[String(decoding: bytes[b..<(b + keyLength)], as: UTF8.self)] =
+            String(decoding: bytes[(b + keyLength)..<(i + 24 + bodyLength)], as: UTF8.self)
+        i += 24 + bodyLength
+    }
+    return out
+}
+
 extension BrokerClient {
     /// Sends `text` as the server would process it with --fsync=always: replies held while the
     /// connection is parked go out only when the handler, woken, resumes (at most 10 s each).
     /// "<closed>" ends the replies when the handler closes the connection.
     func sendHeld(_ text: String) -> String {
-        input += Array(text.utf8)
-        var reply = ""
+        String(decoding: sendHeld(bytes: Array(text.utf8)), as: UTF8.self)
+    }
+
+    /// `sendHeld` with bytes (the binary protocol).
+    func sendHeld(bytes: [UInt8]) -> [UInt8] {
+        input += bytes
+        var reply: [UInt8] = []
         while true {
             var woken = wakeCount
             let (consumed, action) = input.withUnsafeBytes { handler.process($0, output: output) }
@@ -157,15 +251,17 @@ extension BrokerClient {
             while case .park = lastAction {
                 let deadline = ContinuousClock.now + .seconds(10)
                 while wakeCount == woken && ContinuousClock.now < deadline { usleep(1_000) }
-                guard wakeCount != woken else { return reply + "<still parked>" }
+                guard wakeCount != woken else { return reply + Array("<still parked>".utf8) }
                 woken = wakeCount
                 lastAction = handler.resume(output: output, timedOut: false)
             }
             if case .closeNow = lastAction {
                 output.reset()
-                return reply + "<closed>"
+                return reply + Array("<closed>".utf8)
             }
-            reply += drainText(output)
+            // A writer takes an output that is not empty for one with bytes to write.
+            #expect(output.isEmpty || output.pendingBytes > 0)
+            reply += drainBytes(output)
             if case .yield = lastAction, !input.isEmpty { continue }
             return reply
         }
