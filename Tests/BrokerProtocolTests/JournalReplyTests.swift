@@ -81,21 +81,12 @@ struct JournalReplyTests {
             // Still failing: a new set is refused at once.
             #expect(c.sendHeld("set q 0 0 5\r\nlater\r\n") == "SERVER_ERROR journal not writable; not stored\r\n")
             // Room again: the producer's retry is stored, once.
-            q.journal!.file.setFreeSpaceForTesting(nil)
-            for _ in 0..<500 where port.broker.flusher!.isFailing { usleep(10_000) }
-            #expect(!port.broker.flusher!.isFailing)
+            roomAgain(port, q)
             #expect(c.sendHeld("set q 0 0 9\r\nin flight\r\n") == "STORED\r\n")
             c.close()
         }
         // After a restart: what was acknowledged, each once, and nothing of what was refused.
-        let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
-        port.broker.start()
-        defer { port.broker.stop() }
-        let c = BrokerClient(port)
-        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 6\r\nbefore\r\nEND\r\n")
-        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 9\r\nin flight\r\nEND\r\n")
-        #expect(c.sendHeld("get q\r\n") == "END\r\n")
-        c.close()
+        try expectQueueAfterRestart(dir, ["before", "in flight"])
     }
 
     /// The same with the binary protocol: the held set's response and a held setq's (which had
@@ -131,24 +122,14 @@ struct JournalReplyTests {
             #expect(stats["broker_journal_refused"] == "2")
             #expect(q.lock.withLock { q.readyCount } == 2)
             // Room again: the producer's retry is stored, once.
-            q.journal!.file.setFreeSpaceForTesting(nil)
-            for _ in 0..<500 where port.broker.flusher!.isFailing { usleep(10_000) }
-            #expect(!port.broker.flusher!.isFailing)
+            roomAgain(port, q)
             #expect(c.sendHeld(bytes: binaryRequest(0x01, key: "q", value: "in flight", opaque: 9))
                     == binaryResponse(0x01, status: 0, opaque: 9))
             #expect(q.lock.withLock { q.readyCount } == 3)
             c.close()
         }
         // After a restart: what was acknowledged, each once, and nothing of what was refused.
-        let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
-        port.broker.start()
-        defer { port.broker.stop() }
-        let c = BrokerClient(port)
-        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 6\r\nbefore\r\nEND\r\n")
-        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 5\r\nquiet\r\nEND\r\n")
-        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 9\r\nin flight\r\nEND\r\n")
-        #expect(c.sendHeld("get q\r\n") == "END\r\n")
-        c.close()
+        try expectQueueAfterRestart(dir, ["before", "quiet", "in flight"])
     }
 
     /// The same, but a reader parked on the queue was handed the message before its fsync: it
@@ -183,17 +164,30 @@ struct JournalReplyTests {
             producer.close()
             #expect(q.lock.withLock { q.readyCount } == 0)
             #expect(port.broker.journalRefusedCount.load(ordering: .relaxed) == 0)
-            q.journal!.file.setFreeSpaceForTesting(nil)
-            for _ in 0..<500 where port.broker.flusher!.isFailing { usleep(10_000) }
-            #expect(!port.broker.flusher!.isFailing)
+            roomAgain(port, q)
         }
-        let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
-        port.broker.start()
-        defer { port.broker.stop() }
-        let c = BrokerClient(port)
-        #expect(c.sendHeld("get q\r\n") == "END\r\n")
-        c.close()
+        try expectQueueAfterRestart(dir, [])
     }
+}
+
+/// The disk has room again: the flusher's next cycle succeeds.
+private func roomAgain(_ port: BrokerPort, _ q: BrokerQueue) {
+    q.journal!.file.setFreeSpaceForTesting(nil)
+    for _ in 0..<500 where port.broker.flusher!.isFailing { usleep(10_000) }
+    #expect(!port.broker.flusher!.isFailing)
+}
+
+/// A broker restarted on `dir` (`--fsync=always`) holds exactly `values` in queue q, in order.
+private func expectQueueAfterRestart(_ dir: String, _ values: [String]) throws {
+    let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
+    port.broker.start()
+    defer { port.broker.stop() }
+    let c = BrokerClient(port)
+    for v in values {
+        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 \(v.utf8.count)\r\n\(v)\r\nEND\r\n")
+    }
+    #expect(c.sendHeld("get q\r\n") == "END\r\n")
+    c.close()
 }
 
 /// A binary request (a set's or setq's extras: flags and exptime 0), the opaque as sent.
