@@ -69,8 +69,9 @@ final class BrokerConnection: TextRequestLoop {
     var heldOutput: OutputBuffer?
     /// The binary sets whose responses wait for the disk (`finishBinaryEnqueue`), by segment.
     var heldBinary: [(index: Int, reply: BinaryStoreReply)] = []
-    /// A STORED held for the disk, appended as its own segment so that it can be changed, and
-    /// what it becomes when the disk fails (`BrokerReply.journalFailing`).
+    /// A STORED held for the disk (a held segment of its own, `OutputBuffer.beginHeld`, as a
+    /// binary set's response is), and what it becomes when the disk fails
+    /// (`BrokerReply.journalFailing`).
     static var heldStored: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: Reply.stored.utf8Start, count: Reply.stored.utf8CodeUnitCount)
     }
@@ -188,7 +189,7 @@ final class BrokerConnection: TextRequestLoop {
     private func refuseHeldReply(at index: Int, _ held: [(index: Int, reply: BinaryStoreReply)],
                                  _ output: OutputBuffer) -> Bool {
         guard binary == true else {
-            return output.replaceExternal(at: index, old: Self.heldStored.baseAddress!, with: Self.heldRefusal)
+            return output.replaceHeld(at: index, old: Self.heldStored, with: Self.heldRefusal)
         }
         guard let h = held.first(where: { $0.index == index }) else { return false }
         return refuseHeldBinary(h.reply, at: index, output)
@@ -335,7 +336,9 @@ final class BrokerConnection: TextRequestLoop {
             case .stored:
                 if !p.noreply {
                     if session.holdsReplies {
-                        output.appendExternal(Self.heldStored.baseAddress!, count: Self.heldStored.count, reference: nil)
+                        _ = output.beginHeld()
+                        output.append(Reply.stored)
+                        output.endHeld()
                         heldOutput = output
                     } else {
                         output.append(Reply.stored)

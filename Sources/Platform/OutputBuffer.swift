@@ -202,20 +202,9 @@ public final class OutputBuffer {
         pushSegment(OutputSegment(base: base, offset: 0, length: count, reference: reference))
     }
 
-    /// The index the next segment will have: with `appendExternal`, a handle on that reply for
-    /// `replaceExternal` while nothing of it has been written.
+    /// The index the next segment will have: with `beginHeld`, a handle on that reply for
+    /// `replaceHeld` while nothing of it has been written.
     public var nextSegmentIndex: Int { segmentCount }
-
-    /// Points unwritten segment `index`, still `old` (bytes appended with `appendExternal` and no
-    /// reference, such as a static reply), at `new` instead: a held reply changed before it goes
-    /// out. False when that segment is not there unwritten any more.
-    public func replaceExternal(at index: Int, old: UnsafeRawPointer, with new: UnsafeRawBufferPointer) -> Bool {
-        guard index >= firstSegment && index < segmentCount, !(index == firstSegment && firstSegmentWritten > 0) else { return false }
-        let s = segments + index
-        guard s.pointee.base == old && s.pointee.reference == nil, let base = new.baseAddress else { return false }
-        s.pointee = OutputSegment(base: base, offset: 0, length: new.count, reference: nil)
-        return true
-    }
 
     /// Starts a held reply in the arena: a segment of its own, which the text appended until
     /// `endHeld` fills (nothing, for a quiet reply that may yet have to say something). Returns
