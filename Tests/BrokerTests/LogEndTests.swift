@@ -59,6 +59,38 @@ import Glibc
         }
     }
 
+    /// The empty segment's file cannot be made (here a directory stands at its path, as a full
+    /// disk or no descriptor would refuse it): the old segments' files stay, so a kill -9 then
+    /// finds them and the end with them, never no segment at all.
+    @Test func retentionWhoseNewSegmentCannotBeMadeKeepsTheOldFiles() throws {
+        let dir = ScratchDirectory()
+        defer { removeTree(dir.path) }
+        let part = dir.path + "/logs/re/0"
+        let blocker = part + "/" + LogSegment.fileName(40) + ".log"
+        var bases: [UInt64] = []
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try h.declareTopic("re", "segment_bytes=1024 retention_ms=1000")
+            for i in 0..<40 { h.appendRecord(t, value(i)) }
+            _ = t.flush(sync: false)
+            _ = t.flush(sync: false)
+            bases = LogPartition.segmentBases(part)
+            #expect(bases.count > 2)
+            #expect(mkdir(blocker, 0o755) == 0)
+            #expect(t.partitions[0].applyRetention(nowMs: h.clock.now + 5000) > 2)
+            // Gone from the partition, not from the disk.
+            #expect(t.partitions[0].figures.endOffset == 40)
+            #expect(LogPartition.segmentBases(part).filter { $0 != 40 } == bases)
+        }
+        // Killed; the disk has room again at the restart.
+        #expect(rmdir(blocker) == 0)
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "re"))
+        #expect(t.partitions[0].figures.endOffset == 40)
+        #expect(h.appendRecord(t, "next") == .appended(partition: 0, offset: 40))
+        h.broker.stop()
+    }
+
     @Test(arguments: Ending.allCases)
     func aSegmentRolledBySizeOrAgeKeepsTheEndAcrossARestart(_ ending: Ending) throws {
         let dir = ScratchDirectory()

@@ -480,9 +480,12 @@ public final class LogPartition: @unchecked Sendable {
         // Every segment gone: the empty one rolled in their place holds the log end (its base,
         // its file name, as Kafka keeps it), so its file is made before theirs are removed. Else
         // a kill -9 before the flusher's next cycle would find no segment, and the partition
-        // would start again at offset 0 and hand out offsets it had handed out before.
-        if let rolled { createFile(of: rolled) }
-        for s in gone { s.removeFiles(descriptors: descriptors) }
+        // would start again at offset 0 and hand out offsets it had handed out before. When it
+        // cannot be made (no room, no descriptor), theirs stay on disk: a restart loads them
+        // (their end with them) and retention retires them again.
+        if rolled.map({ createFile(of: $0) }) ?? true {
+            for s in gone { s.removeFiles(descriptors: descriptors) }
+        }
         memory.segmentsDeleted.wrappingAdd(UInt64(gone.count), ordering: .relaxed)
         return gone.count
     }
@@ -490,15 +493,17 @@ public final class LogPartition: @unchecked Sendable {
     /// Timer thread, no lock held: makes `s`'s (empty) file and syncs its directory, unless the
     /// topic was deleted (deletion takes `compactionLock` before removing files: none made after
     /// outlives it). The flusher, which also creates new segments' files, opens it as it is.
-    func createFile(of s: LogSegment) {
-        guard let path = s.path else { return }
+    /// False only when the file could not be made.
+    func createFile(of s: LogSegment) -> Bool {
+        guard let path = s.path else { return true }
         compactionLock.lock()
         defer { compactionLock.unlock() }
-        guard !lock.withLock({ s.deleted }) else { return }
+        guard !lock.withLock({ s.deleted }) else { return true }
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return false }
         close(fd)
         FileIO.syncDirectory(of: path)
+        return true
     }
 
     /// At stop: the active segment's indexes too, so a clean restart finds them agreeing.
