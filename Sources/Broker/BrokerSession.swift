@@ -314,9 +314,11 @@ public final class BrokerSession {
         return (tokens, replyable)
     }
 
+    /// Nothing waits any more; the list keeps its storage, so a held store in the next fsync
+    /// cycle allocates nothing.
     private func forgetHeld() {
         durableTicket = 0
-        heldStores.removeAll()
+        heldStores.removeAll(keepingCapacity: true)
         heldOthers = false
         if let w = durableWait {
             durableWait = nil
