@@ -162,6 +162,7 @@ public final class Broker: @unchecked Sendable {
             openConsumerOffsets(dir)
             recoverLogs()
             replayConsumerOffsets()
+            for t in logs.all { t.clampCommittedToEnd(notes: &recoveryNotes) }
         } else {
             flusher = nil
             descriptors = nil

@@ -217,12 +217,14 @@ extension BrokerConnection {
     /// How a binary `set` ends once its value is in (or could not be kept). A response waiting
     /// for the disk (`--fsync=always`) is a segment of its own, empty for a setq, which
     /// `refuseHeldBinary` changes if that fsync fails for good.
-    func finishBinaryEnqueue(_ reply: BinaryStoreReply, _ result: EnqueueResult, _ output: OutputBuffer) {
-        guard result == .stored && session.holdsReplies else {
+    func finishBinaryEnqueue(_ reply: BinaryStoreReply, _ result: EnqueueResult, token: Int?, _ output: OutputBuffer) {
+        guard result == .stored && session.holdsReplies, let token else {
             Self.appendBinaryEnqueueReply(reply, result, output)
             return
         }
-        heldBinary.append((output.beginHeld(), reply))
+        let segment = output.beginHeld()
+        assert(segment == token, "the session's reply token names the held segment")
+        heldBinary.append((token, reply))
         Self.appendBinaryEnqueueReply(reply, result, output)
         output.endHeld()
         heldOutput = output

@@ -67,8 +67,9 @@ final class BrokerConnection: TextRequestLoop {
 
     /// Where STORED replies waiting for the disk were appended (their tokens index its segments).
     var heldOutput: OutputBuffer?
-    /// The binary sets whose responses wait for the disk (`finishBinaryEnqueue`), by segment.
-    var heldBinary: [(index: Int, reply: BinaryStoreReply)] = []
+    /// The binary sets whose responses wait for the disk (`finishBinaryEnqueue`), by the reply
+    /// token the session keeps for each (the index of the response's held segment).
+    var heldBinary: [(token: Int, reply: BinaryStoreReply)] = []
     /// A STORED held for the disk (a held segment of its own, `OutputBuffer.beginHeld`, as a
     /// binary set's response is), and what it becomes when the disk fails
     /// (`BrokerReply.journalFailing`).
@@ -163,35 +164,38 @@ final class BrokerConnection: TextRequestLoop {
             // that cannot be done for all of them (a reader was handed one), or other replies
             // wait for the disk, the connection is closed instead.
             let (tokens, replyable) = session.withdrawHeldStores()
-            heldReplyCapCounted = false
             let output = heldOutput
-            let held = heldBinary
-            heldOutput = nil
-            heldBinary = []
+            defer { forgetHeldReplies() }
             guard replyable else { return .closeNow }
             for t in tokens {
-                guard let output, refuseHeldReply(at: t, held, output) else { return .closeNow }
+                guard let output, refuseHeldReply(at: t, output) else { return .closeNow }
             }
             output?.dropEmptyTail()
             return closeWhenDurable ? .close : .proceed
         case .durable:
             // A stored setq's held response stays empty: none may be left last for the writer.
             heldOutput?.dropEmptyTail()
-            heldOutput = nil
-            heldBinary = []
-            heldReplyCapCounted = false
+            forgetHeldReplies()
             return closeWhenDurable ? .close : .proceed
         }
     }
 
-    /// Changes the held reply at segment `index` to the refusal of a set that came while the
-    /// journal was failing: a text STORED, or a binary set's response (`refuseHeldBinary`).
-    private func refuseHeldReply(at index: Int, _ held: [(index: Int, reply: BinaryStoreReply)],
-                                 _ output: OutputBuffer) -> Bool {
+    /// The held replies are out of our hands (written, refused or the connection closing); the
+    /// binary list keeps its storage, so the next fsync cycle's first held set allocates nothing.
+    private func forgetHeldReplies() {
+        heldOutput = nil
+        heldBinary.removeAll(keepingCapacity: true)
+        heldReplyCapCounted = false
+    }
+
+    /// Changes the held reply at segment `index` (the session's reply token) to the refusal of a
+    /// set that came while the journal was failing: a text STORED, or a binary set's response
+    /// (`refuseHeldBinary`).
+    private func refuseHeldReply(at index: Int, _ output: OutputBuffer) -> Bool {
         guard binary == true else {
             return output.replaceHeld(at: index, old: Self.heldStored, with: Self.heldRefusal)
         }
-        guard let h = held.first(where: { $0.index == index }) else { return false }
+        guard let h = heldBinary.first(where: { $0.token == index }) else { return false }
         return refuseHeldBinary(h.reply, at: index, output)
     }
 
@@ -329,7 +333,7 @@ final class BrokerConnection: TextRequestLoop {
                                          replyToken: token, replyChangeable: true)
             if let binary = p.binary {
                 if result != .stored { engine.release(p.item) }
-                finishBinaryEnqueue(binary, result, output)
+                finishBinaryEnqueue(binary, result, token: token, output)
                 return pos
             }
             switch result {

@@ -62,10 +62,7 @@ struct JournalReplyTests {
         let scratch = ScratchDirectory()
         defer { scratch.remove() }
         let dir = scratch.path
-        do {
-            let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
-            port.broker.start()
-            defer { port.broker.stop() }
+        try withDurableBroker(dir) { port in
             let c = BrokerClient(port)
             #expect(c.sendHeld("set q 0 0 6\r\nbefore\r\n") == "STORED\r\n")
             let q = try #require(port.broker.queue(named: "q", create: false))
@@ -98,10 +95,7 @@ struct JournalReplyTests {
         defer { scratch.remove() }
         let dir = scratch.path
         let refused = Array("journal not writable; not stored".utf8)
-        do {
-            let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
-            port.broker.start()
-            defer { port.broker.stop() }
+        try withDurableBroker(dir) { port in
             let c = BrokerClient(port)
             #expect(c.sendHeld(bytes: binaryRequest(0x01, key: "q", value: "before", opaque: 1))
                     == binaryResponse(0x01, status: 0, opaque: 1))
@@ -140,10 +134,7 @@ struct JournalReplyTests {
         let scratch = ScratchDirectory()
         defer { scratch.remove() }
         let dir = scratch.path
-        do {
-            let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
-            port.broker.start()
-            defer { port.broker.stop() }
+        try withDurableBroker(dir) { port in
             let producer = BrokerClient(port)
             #expect(producer.sendHeld("set q 0 0 6\r\nbefore\r\n") == "STORED\r\n")
             let reader = BrokerClient(port)
@@ -179,15 +170,22 @@ private func roomAgain(_ port: BrokerPort, _ q: BrokerQueue) {
 
 /// A broker restarted on `dir` (`--fsync=always`) holds exactly `values` in queue q, in order.
 private func expectQueueAfterRestart(_ dir: String, _ values: [String]) throws {
+    try withDurableBroker(dir) { port in
+        let c = BrokerClient(port)
+        for v in values {
+            #expect(c.sendHeld("get q\r\n") == "VALUE q 0 \(v.utf8.count)\r\n\(v)\r\nEND\r\n")
+        }
+        #expect(c.sendHeld("get q\r\n") == "END\r\n")
+        c.close()
+    }
+}
+
+/// A started broker port on `dir` with `--fsync=always`, stopped once `body` returns.
+private func withDurableBroker(_ dir: String, _ body: (BrokerPort) throws -> Void) throws {
     let port = try BrokerPort { $0.dataDirectory = dir; $0.fsync = .always }
     port.broker.start()
     defer { port.broker.stop() }
-    let c = BrokerClient(port)
-    for v in values {
-        #expect(c.sendHeld("get q\r\n") == "VALUE q 0 \(v.utf8.count)\r\n\(v)\r\nEND\r\n")
-    }
-    #expect(c.sendHeld("get q\r\n") == "END\r\n")
-    c.close()
+    try body(port)
 }
 
 /// A binary request (a set's or setq's extras: flags and exptime 0), the opaque as sent.

@@ -4,7 +4,8 @@
 // started again at 0); a segment rolled by size or age, then a restart; a compacted topic whose
 // last closed segment lost its final records (tombstones past `delete_retention_ms`). After each
 // restart, clean or killed, the end is what it was, the next append gets it, and a group's
-// committed offset is not past it.
+// committed offset is not past it; where a torn tail was cut below a group's commit, the commit
+// comes back to the end.
 @testable import Broker
 import Durability
 import Testing
@@ -25,10 +26,7 @@ import Glibc
         let part = dir.path + "/logs/re/0"
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try h.declareTopic("re", "segment_bytes=1024 retention_ms=1000")
-            for i in 0..<40 { h.appendRecord(t, value(i)) }
-            _ = t.flush(sync: false)
-            _ = t.flush(sync: false)
+            let t = try fortyWrittenRecords(h)
             #expect(try groupRead(t, "g", max: 40).count == 40)
             _ = h.broker.logs.offsetsLog?.flush(sync: false)
             let p = t.partitions[0]
@@ -70,10 +68,7 @@ import Glibc
         var bases: [UInt64] = []
         do {
             let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
-            let t = try h.declareTopic("re", "segment_bytes=1024 retention_ms=1000")
-            for i in 0..<40 { h.appendRecord(t, value(i)) }
-            _ = t.flush(sync: false)
-            _ = t.flush(sync: false)
+            let t = try fortyWrittenRecords(h)
             bases = LogPartition.segmentBases(part)
             #expect(bases.count > 2)
             #expect(mkdir(blocker, 0o755) == 0)
@@ -173,11 +168,64 @@ import Glibc
         }
         #expect(!LogPartition.segmentBases(part).isEmpty)
     }
+
+    /// A kill -9 tore the active segment's tail after a group had read and committed past it:
+    /// recovery cuts the segment at its last whole batch, the offsets after the cut go to new
+    /// records, and the group's commit is set back to the end and committed so (before, it stayed
+    /// past the end and the group skipped every new record up to it, and did so after a second
+    /// restart too).
+    @Test func aCommitPastACutTailIsSetBackToTheEndAndStaysThere() throws {
+        let dir = ScratchDirectory()
+        defer { removeTree(dir.path) }
+        let segment = dir.path + "/logs/cut/0/" + String(repeating: "0", count: 20) + ".log"
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try h.declareTopic("cut")
+            for i in 0..<8 { h.appendRecord(t, value(i)) }
+            _ = t.flush(sync: false)
+            #expect(try groupRead(t, "g", max: 8).count == 8)
+            _ = h.broker.logs.offsetsLog?.flush(sync: false)
+        }
+        // The segment file loses the last 3 batches and a half (one record a batch).
+        let bytes = try #require(FileIO.readAll(segment))
+        let whole = Array(bytes)
+        bytes.deallocate()
+        #expect(whole.count % 8 == 0)
+        let batch = whole.count / 8
+        let fd = open(segment, O_WRONLY)
+        #expect(fd >= 0 && ftruncate(fd, off_t(batch * 5 - batch / 2)) == 0)
+        close(fd)
+        do {
+            let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+            let t = try #require(h.broker.logTopic(named: "cut"))
+            #expect(t.partitions[0].figures.endOffset == 4)
+            #expect(committedOffsets(t, "g") == [4])
+            #expect(h.broker.recoveryNotes.contains { $0.contains("group g partition 0 committed offset 8 past the end 4") })
+            // Two new records at 4 and 5, not read before the next restart.
+            #expect(h.appendRecord(t, "new-4") == .appended(partition: 0, offset: 4))
+            #expect(h.appendRecord(t, "new-5") == .appended(partition: 0, offset: 5))
+            h.broker.stop()
+        }
+        let h = try BrokerHarness(dataDirectory: dir.path) { $0.fsync = .never }
+        let t = try #require(h.broker.logTopic(named: "cut"))
+        #expect(committedOffsets(t, "g") == [4])
+        #expect(try groupRead(t, "g", max: 10) == ["new-4", "new-5"])
+        h.broker.stop()
+    }
 }
 
 // MARK: helpers
 
 private func value(_ i: Int) -> String { "record-\(i)-" + String(repeating: "z", count: 60) }
+
+/// Topic `re` (1 KB segments, 1 s retention) with 40 records, all of them written to its files.
+private func fortyWrittenRecords(_ h: BrokerHarness) throws -> LogTopic {
+    let t = try h.declareTopic("re", "segment_bytes=1024 retention_ms=1000")
+    for i in 0..<40 { h.appendRecord(t, value(i)) }
+    _ = t.flush(sync: false)
+    _ = t.flush(sync: false)
+    return t
+}
 
 /// A plain group read's values (commits as it reads).
 private func groupRead(_ t: LogTopic, _ group: String, max: Int) throws -> [String] {

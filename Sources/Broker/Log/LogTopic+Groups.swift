@@ -317,6 +317,31 @@ extension LogTopic {
     }
 }
 
+extension LogTopic {
+    /// Start-up, after the committed offsets are replayed: an offset past its partition's end (the
+    /// segments holding it were cut for a torn or damaged tail, so the offsets after the cut will
+    /// be given to new records) is set back to the end and committed again. Left past the end, the
+    /// group would skip every record appended up to the old offset (Kafka's consumer finds such an
+    /// offset out of range and resets it; the end is where this group's unread records begin).
+    func clampCommittedToEnd(notes: inout [String]) {
+        let ends = partitions.map(\.endOffset)
+        lock.withLock {
+            for g in groups.keys.sorted() {
+                for p in 0..<ends.count where groups[g]![p] > ends[p] {
+                    notes.append("log \(name): group \(g) partition \(p) committed offset \(groups[g]![p]) past the end \(ends[p]); set to the end")
+                    groups[g]![p] = ends[p]
+                    groupStates[g]?.committed[p] = ends[p]
+                    if let offsetsLog {
+                        offsetsLog.commit(topic: name, group: g, partition: p, offset: ends[p])
+                    } else {
+                        groupsDirty = true
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Counters of the groups' membership and reliable reads, for `stats logs`.
 public final class LogGroupCounters: Sendable {
     public let rebalances = Atomic<UInt64>(0)

@@ -93,22 +93,8 @@ def text_request(port, line):
     return got.split(b"\r\n")[0]
 
 
-def queue_stats(port):
-    """The broker port's text `stats`, as a dict."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-    s.sendall(b"stats\r\n")
-    got = b""
-    while not got.endswith(b"END\r\n"):
-        d = s.recv(65536)
-        if not d:
-            break
-        got += d
-    s.close()
-    return {p[1].decode(): p[2].decode() for p in (l.split(b" ", 2) for l in got.split(b"\r\n")) if len(p) == 3 and p[0] == b"STAT"}
-
-
 def queue_counts(port, names):
-    st = queue_stats(port)
+    st = rawconn.stats_dict(port)
     return [(int(st.get("queue_%s_items" % n, -1)), int(st.get("queue_%s_open_transactions" % n, -1))) for n in names]
 
 

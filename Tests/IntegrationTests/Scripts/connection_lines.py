@@ -8,22 +8,15 @@ Usage: connection_lines.py --first P1 --second P2
 """
 
 import argparse
-import socket
 import time
+
+import rawconn
 
 
 def lines(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"stats\r\n")
-    b = b""
-    while not b.endswith(b"END\r\n"):
-        d = s.recv(65536)
-        if not d:
-            break
-        b += d
-    s.close()
     keep = ("curr_connections", "total_connections", "connection_structures")
-    return " ".join(l for l in b.decode().split("\r\n") if l.split(" ")[1:2] and l.split(" ")[1] in keep)
+    st = rawconn.stats_dict(port)
+    return " ".join("STAT %s %s" % (k, st[k]) for k in keep if k in st)
 
 
 def main():

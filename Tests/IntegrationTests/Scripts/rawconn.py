@@ -13,6 +13,20 @@ IO_TIMEOUT = 5.0
 CHECKS = 0
 
 
+def stats_dict(port, host="127.0.0.1"):
+    """A text `stats` on a connection of its own, its STAT lines as a dict (name -> value)."""
+    s = socket.create_connection((host, port), timeout=IO_TIMEOUT)
+    s.sendall(b"stats\r\n")
+    got = b""
+    while not got.endswith(b"END\r\n"):
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    s.close()
+    return {p[1].decode(): p[2].decode() for p in (l.split(b" ", 2) for l in got.split(b"\r\n")) if len(p) == 3 and p[0] == b"STAT"}
+
+
 def fail(name, expected, got, extra=""):
     print("FAIL %s" % name)
     print("  expected: %r" % (expected,))
