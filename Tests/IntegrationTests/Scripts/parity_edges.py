@@ -311,20 +311,26 @@ def t_flush_last(c):
              ("binary TOUCH", b"cf-btouch", (0x1C, b"\0\0\0\0")),
              ("binary DELETE", b"cf-bdel", (0x04, b"")),
              ("binary INCR", b"cf-bincr", (0x05, struct.pack(">QQI", 1, 0, 0xFFFFFFFF))))
+    # Even so a background thread (memcached's and swiftcached's LRU maintainer both reclaim a
+    # flushed item they meet at a list's tail) can take the item between the flush and the command
+    # on a loaded machine; the command then finds no item and counts no get_flushed. Such a case
+    # is measured again, up to three times.
+    counted = ("get_flushed", "get_expired", "get_misses", "touch_misses", "delete_misses", "incr_misses", "decr_misses")
     for name, request, binary in cases:
         key = request if binary else request.split(b" ")[1].rstrip(b"\r\n")
-        before = c.stats()
-        if binary:
-            # SET, FLUSH and the command in one write, as the text cases send theirs.
-            reply = binary_requests(c.port, [binary_frame(0x01, key, b"\0\0\0\0\0\0\0\0", b"1"),
-                                             binary_frame(0x08, b""), binary_frame(binary[0], key, binary[1])])
-        else:
-            reply = c.request(b"set %s 0 0 1\r\n1\r\nflush_all\r\n" % key + request)
-        after = c.stats()
-        show("flushed item met by %s" % name, (reply, {k: int(after[k]) - int(before[k])
-                                                       for k in ("get_flushed", "get_expired", "get_misses", "touch_misses",
-                                                                 "delete_misses", "incr_misses", "decr_misses")
-                                                       if after[k] != before[k]}))
+        for attempt in range(3):
+            before = c.stats()
+            if binary:
+                # SET, FLUSH and the command in one write, as the text cases send theirs.
+                reply = binary_requests(c.port, [binary_frame(0x01, key, b"\0\0\0\0\0\0\0\0", b"1"),
+                                                 binary_frame(0x08, b""), binary_frame(binary[0], key, binary[1])])
+            else:
+                reply = c.request(b"set %s 0 0 1\r\n1\r\nflush_all\r\n" % key + request)
+            after = c.stats()
+            deltas = {k: int(after[k]) - int(before[k]) for k in counted if after[k] != before[k]}
+            if "get_flushed" in deltas:
+                break
+        show("flushed item met by %s" % name, (reply, deltas))
 
 
 def main():
