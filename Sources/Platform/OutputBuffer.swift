@@ -2,7 +2,9 @@
 // that a writer turns into one iovec array per write. A segment is either a range of the arena or
 // bytes owned by someone else (item memory) with an opaque reference that is handed back through
 // `releaseReference` once those bytes are on the wire — so value bytes go out without a copy, and
-// the item cannot be freed while they are in flight.
+// the item cannot be freed while they are in flight. A line known only once what follows it is
+// written (a stream range's count) keeps room in a segment of its own (`beginDeferred`), filled
+// at the room's end, the segment started there (`endDeferred`): nothing after it is moved.
 #if canImport(Glibc)
 import Glibc
 #endif
