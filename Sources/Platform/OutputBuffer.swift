@@ -2,7 +2,9 @@
 // that a writer turns into one iovec array per write. A segment is either a range of the arena or
 // bytes owned by someone else (item memory) with an opaque reference that is handed back through
 // `releaseReference` once those bytes are on the wire — so value bytes go out without a copy, and
-// the item cannot be freed while they are in flight.
+// the item cannot be freed while they are in flight. A line known only once what follows it is
+// written (a stream range's count) keeps room in a segment of its own (`beginDeferred`), filled
+// at the room's end, the segment started there (`endDeferred`): nothing after it is moved.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -195,7 +197,45 @@ public final class OutputBuffer {
         textCount += digits
     }
 
-    /// Queues bytes owned elsewhere; `reference` (if any) is released once they are written.
+    /// Appends what `write` writes at the arena's end, which has room for `capacity` bytes; it
+    /// returns the bytes written. A reply part whose length is known only as an upper bound
+    /// before it is written (a stream entry from its batch) is written in place, no copy.
+    @inline(__always)
+    public func append(upTo capacity: Int, _ write: (UnsafeMutableRawPointer) -> Int) {
+        reserveText(capacity)
+        let n = write(text + textCount)
+        if n == 0 { return }
+        noteText(textCount, n)
+        textCount += n
+    }
+
+    /// Starts a reply part whose first line is known only once the rest is written (the count
+    /// of a stream range's entries, which a scan learns as it writes them): `room` arena bytes
+    /// kept for the line, in a segment of its own that the text appended after it extends.
+    /// Returns the handle for `endDeferred`.
+    public func beginDeferred(room: Int) -> Int {
+        reserveText(room)
+        let index = segmentCount
+        pushSegment(OutputSegment(base: nil, offset: textCount, length: room, reference: nil))
+        textCount += room
+        return index
+    }
+
+    /// Writes the line of the part begun with `beginDeferred(room:)` (`write` returns its length,
+    /// at most `room`, written at the pointer given) at the end of the room kept for it, and
+    /// starts the segment at the line: the unused room is never sent, nothing after it moves.
+    public func endDeferred(_ index: Int, room: Int, _ write: (UnsafeMutableRawPointer) -> Int) {
+        let s = segments + index
+        withUnsafeTemporaryAllocation(byteCount: room, alignment: 1) { line in
+            let n = write(line.baseAddress!)
+            let skip = room - n
+            (text + s.pointee.offset + skip).copyMemory(from: line.baseAddress!, byteCount: n)
+            s.pointee.offset += skip
+            s.pointee.length -= skip
+        }
+    }
+
+
     @inline(__always)
     public func appendExternal(_ base: UnsafeRawPointer, count: Int, reference: UnsafeMutableRawPointer?) {
         if count == 0 && reference == nil { return }

@@ -96,8 +96,7 @@ extension RESPConnection {
         }
         let keys = (0..<n).map { Array(argument(streamsAt + $0)) }
         let group = groupName.map { StreamReadGroup(name: $0, consumer: consumerName, noAck: noAck) }
-        if let reply = streamReadReply(keys: keys, ids: ids, group: group, database: database, count: count, first: false) {
-            reply.bytes.withUnsafeBytes { out.append($0) }
+        if streamReadReply(keys: keys, ids: ids, group: group, database: database, count: count, first: false, out) {
             return .proceed
         }
         guard timeout != -1, blockingAllowed else {
@@ -107,51 +106,68 @@ extension RESPConnection {
         return startStreamBlock(keys: keys, ids: ids, group: group, count: count == 0 ? 1000 : count, timeoutMs: timeout, out)
     }
 
-    /// The reply for the streams that can be served (all of them, or with `first` the first
-    /// such, as a woken block replies), header included; nil when none can. A blocked read
-    /// (`first`) serves XREADGROUP's `>` only.
+    /// Writes the reply for the streams that can be served (all of them, or with `first` the
+    /// first such, as a woken block replies), header included, into `out`; false (nothing
+    /// written) when none can. A blocked read (`first`) serves XREADGROUP's `>` only. The entries
+    /// go straight into the reply as the stream's scan finds them (appendStreamEntry); the counts
+    /// before them are written once known (deferred lines), and a stream not served is taken back.
     func streamReadReply(keys: [[UInt8]], ids: [StreamID?], group: StreamReadGroup?, database db: Int, count: Int,
-                         first: Bool, until: StreamID = .max) -> RESPScratch? {
-        var body = RESPScratch()
+                         first: Bool, until: StreamID = .max, _ out: OutputBuffer) -> Bool {
+        let start = out.mark()
+        let header = beginStreamCount(out)
+        var served = 0
         for (k, key) in keys.enumerated() {
             let found = key.withUnsafeBytes { streamLookup($0, database: db) }
             guard case .stream(let s, _) = found else { continue }
-            var entries = RESPScratch()
+            var from = StreamID.zero
+            if group == nil {
+                guard let after = ids[k], s.lastValidID > after, let f = after.incremented, f <= until else { continue }
+                from = f
+            }
+            let streamStart = out.mark()
+            if version == .resp2 { out.appendRESPArrayHeader(2) }
+            key.withUnsafeBytes { out.appendRESPBulk($0) }
+            let entries = beginStreamCount(out)
+            var n = 0
             if let group {
                 let now = engine.clock.milliseconds
                 let r = group.name.withUnsafeBytes { g in
                     group.consumer.withUnsafeBytes { c in
                         s.readGroup(g, consumer: c, after: ids[k], until: until, count: count, noAck: group.noAck, now: now,
                                     pelRefusals: { service.streams.pendingRefusals.wrappingAdd(1, ordering: .relaxed) }) { id, fields in
-                            entries.bytes.append(contentsOf: "*2\r\n".utf8)
-                            id.withText { entries.appendBulk($0) }
                             if let fields {
-                                entries.bytes.append(contentsOf: fields)
+                                appendStreamEntry(id, fields, out)
                             } else {
-                                entries.bytes.append(contentsOf: version == .resp2 ? "*-1\r\n".utf8 : "_\r\n".utf8)
+                                // A pending entry no longer in the stream: its ID and no fields.
+                                out.appendRESPArrayHeader(2)
+                                appendStreamID(id, out)
+                                out.appendRESPNullArray(version)
                             }
-                            entries.count += 1
+                            n += 1
                         }
                     }
                 }
-                guard case .served(let created) = r else { continue }
+                guard case .served(let created) = r else {
+                    out.rollback(to: streamStart)
+                    continue
+                }
                 if created { key.withUnsafeBytes { notify(KeyspaceEvents.stream, "xgroup-createconsumer", $0, database: db) } }
             } else {
-                guard let after = ids[k], s.lastValidID > after, let start = after.incremented, start <= until else { continue }
-                s.range(start: start, end: until, count: count) { entries.appendEntry($0) }
+                s.range(start: from, end: until, count: count) { e in
+                    appendStreamEntry(e.id, e.fields, out)
+                    n += 1
+                }
             }
-            if version == .resp2 { body.appendHeader(UInt8(ascii: "*"), 2) }
-            key.withUnsafeBytes { body.appendBulk($0) }
-            body.appendHeader(UInt8(ascii: "*"), entries.count)
-            body.bytes += entries.bytes
-            body.count += 1
+            endStreamCount(entries, UInt8(ascii: "*"), n, out)
+            served += 1
             if first { break }
         }
-        guard body.count > 0 else { return nil }
-        var reply = RESPScratch()
-        reply.appendHeader(version == .resp2 ? UInt8(ascii: "*") : UInt8(ascii: "%"), body.count)
-        reply.bytes += body.bytes
-        return reply
+        guard served > 0 else {
+            out.rollback(to: start)
+            return false
+        }
+        endStreamCount(header, version == .resp2 ? UInt8(ascii: "*") : UInt8(ascii: "%"), served, out)
+        return true
     }
 
     /// Registers the block and parks, unless an XADD that raced in since the command's own try
@@ -163,12 +179,12 @@ extension RESPConnection {
         let block = ListBlock(waiter: Waiter(waker: waker), keys: keys, database: database,
                               kind: .xread(ids: resolved, count: count, group: group), clientID: id)
         let db = database
-        let attempt = { self.streamReadReply(keys: keys, ids: group == nil ? ids : keys.map { _ in nil }, group: group,
-                                             database: db, count: count, first: true) }
-        if let reply = service.listWaits.block(block, attempt: attempt) {
-            reply.bytes.withUnsafeBytes { out.append($0) }
-            return .proceed
+        // Served now: the reply is written into `out` (nil: nothing written, it parks).
+        let attempt = { () -> Bool? in
+            self.streamReadReply(keys: keys, ids: group == nil ? ids : keys.map { _ in nil }, group: group,
+                                 database: db, count: count, first: true, out) ? true : nil
         }
+        if service.listWaits.block(block, attempt: attempt) != nil { return .proceed }
         listBlock = block
         if group != nil { watchStreamKeys(block) }
         return .park(timeoutMs: timeoutMs == 0 ? -1 : timeoutMs)
@@ -219,9 +235,9 @@ extension RESPConnection {
                !group.name.withUnsafeBytes({ s.hasGroup($0) }) {
                 return error(out, "NOGROUP the consumer group this client was blocked on no longer exists")
             }
-            if let reply = streamReadReply(keys: block.keys, ids: ids, group: group, database: block.database, count: count, first: true,
-                                           until: until) {
-                reply.bytes.withUnsafeBytes { out.append($0) }
+            if streamReadReply(keys: block.keys, ids: ids, group: group, database: block.database, count: count, first: true,
+                               until: until, out) {
+                // Written.
             } else if timedOut {
                 out.appendRESPNullArray(version)
             } else {

@@ -4,8 +4,10 @@
 // `StreamLog` (Broker/Log/Streams) whose records are the entries. Arguments are read in redis
 // 7.0.15's order with its words (t_stream.c): streamParseAddOrTrimArgsOrReply for XADD and XTRIM,
 // stream IDs as streamGenericParseIDOrReply (`StreamID.parse`), exclusive `(` range ends as
-// streamParseIntervalIDOrReply. An entry's fields are stored as the RESP array a range replies
-// with, so XRANGE copies them as they are. Events: new, xadd, xtrim, xdel, xsetid (class t).
+// streamParseIntervalIDOrReply. A range writes each entry straight from where the scan found it
+// (a stream batch's compact record: `appendStreamEntry`) into the reply, after a count written
+// once the scan is over (OutputBuffer's deferred line). Events: new, xadd, xtrim, xdel, xsetid
+// (class t).
 import Broker
 import CacheEngine
 import Platform
@@ -87,12 +89,50 @@ extension RESPConnection {
 
     // MARK: replies
 
-    /// One entry: `[id, [field, value, ...]]` (the fields are stored as that array).
+    /// One entry: `[id, [field, value, ...]]`, the same in RESP2 and RESP3, written in place in
+    /// one piece: `*2`, the ID as a `<ms>-<seq>` bulk string, and the fields as a RESP array
+    /// written from the batch (StreamEntryFields.writeRESP). No record composed, no allocation.
     @inline(__always)
-    func appendStreamEntry(_ e: StreamLog.Entry, _ out: OutputBuffer) {
-        out.appendRESPArrayHeader(2)
-        e.id.withText { out.appendRESPBulk($0) }
-        out.append(e.fields)
+    func appendStreamEntry(_ id: StreamID, _ fields: StreamEntryFields, _ out: OutputBuffer) {
+        // `*2\r\n`, `$<2 digits>\r\n`, the ID (41 bytes at most), `\r\n`.
+        out.append(upTo: 4 + 5 + 41 + 2 + fields.maxRESPLength) { p in
+            p.storeBytes(of: 0x0a0d_322a as UInt32, as: UInt32.self)
+            // The ID's text is 3 to 41 bytes: its length has one digit or two.
+            let n = Self.decimalLength(id.ms) + 1 + Self.decimalLength(id.seq)
+            var at = 4 + StreamEntryFields.writeCountLine(UInt8(ascii: "$"), n, p + 4)
+            at += id.format(into: p + at)
+            p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: at, as: UInt16.self)
+            at += 2
+            return at + fields.writeRESP(p + at)
+        }
+    }
+
+    /// A count line written once what it counts is: `beginStreamCount`'s handle, then
+    /// `endStreamCount` with the marker (`*`, `%`) and the count.
+    @inline(__always)
+    func beginStreamCount(_ out: OutputBuffer) -> Int {
+        out.beginDeferred(room: Self.countLineRoom)
+    }
+
+    @inline(__always)
+    func endStreamCount(_ handle: Int, _ marker: UInt8, _ count: Int, _ out: OutputBuffer) {
+        out.endDeferred(handle, room: Self.countLineRoom) { p in
+            StreamEntryFields.writeCountLine(marker, count, p)
+        }
+    }
+
+    /// A marker, 19 digits at most (a count is below 2^63), CRLF.
+    static let countLineRoom = 22
+
+    @inline(__always)
+    static func decimalLength(_ v: UInt64) -> Int {
+        var n = 1
+        var x = v
+        while x >= 10 {
+            x /= 10
+            n += 1
+        }
+        return n
     }
 
     /// A stream ID as a bulk string.
@@ -313,15 +353,19 @@ extension RESPConnection {
             out.appendRESPNullArray(version)
             return .proceed
         }
-        var scratch = RESPScratch()
-        let visit: (StreamLog.Entry) -> Void = { e in scratch.appendEntry(e) }
+        // The entries go straight into the reply as the scan finds them, their count after.
+        let header = beginStreamCount(out)
+        var n = 0
+        let visit: (StreamLog.Entry) -> Void = { e in
+            self.appendStreamEntry(e.id, e.fields, out)
+            n += 1
+        }
         if reverse {
             stream.reverseRange(start: start, end: end, count: max(count, 0), visit)
         } else {
             stream.range(start: start, end: end, count: max(count, 0), visit)
         }
-        out.appendRESPArrayHeader(scratch.count)
-        scratch.bytes.withUnsafeBytes { out.append($0) }
+        endStreamCount(header, UInt8(ascii: "*"), n, out)
         return .proceed
     }
 
@@ -411,8 +455,9 @@ func decimalDigits(_ v: Int) -> Int {
     return d
 }
 
-/// Reply bytes whose count is known only once they are made (a range's entries, XREAD's
-/// streams): made here, then written after their header.
+/// Reply bytes whose count is known only once they are made (XCLAIM's claimed entries, XINFO
+/// STREAM FULL's entries): made here, then written after their header. (A range and XREAD write
+/// into the reply itself, the count line deferred.)
 struct RESPScratch {
     var bytes: [UInt8] = []
     var count = 0
@@ -420,7 +465,7 @@ struct RESPScratch {
     mutating func appendEntry(_ e: StreamLog.Entry) {
         bytes.append(contentsOf: "*2\r\n".utf8)
         e.id.withText { appendBulk($0) }
-        bytes.append(contentsOf: e.fields)
+        bytes.append(contentsOf: e.fields.resp)
         count += 1
     }
 

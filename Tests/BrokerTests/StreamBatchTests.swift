@@ -3,7 +3,10 @@
 // (sequence rollover, ms jumps to the last ms, timestamps before and far past their ID's ms),
 // empty, large and many fields, names that are and are not the batch's master fields; damaged
 // batches refused; a segment file holding stream batches after a broker-format batch recovered
-// with its torn tail cut; a segment of the older builds' format (no format bits) read as before.
+// with its torn tail cut; a segment of the older builds' format (no format bits) read as before;
+// a stream read's uncomposed records (StreamEntryFields) writing the RESP array the composed
+// record holds, for every entry shape, from memory and from disk, and stopping where the composed
+// read stops at a batch damaged on disk.
 @testable import Broker
 import Durability
 import Platform
@@ -106,6 +109,71 @@ import Glibc
         #expect(one.count == 8 + 48 + 3 + 1 + 101)
     }
 
+    /// Each record of `batch` read composed (the broker's view: key, value) and uncomposed (a
+    /// stream read's: ID, fields written from the batch), from `from`.
+    static func bothWays(_ bytes: UnsafeRawBufferPointer, from: UInt64)
+        -> (composed: [(UInt64, StreamID?, UInt64, [UInt8])], written: [(UInt64, StreamID?, UInt64, [UInt8])]) {
+        var scratch = ByteBuffer()
+        defer { scratch.deallocate() }
+        var composed: [(UInt64, StreamID?, UInt64, [UInt8])] = []
+        LogBatch.forEachRecord(bytes, at: 0, from: from, scratch: &scratch) { r in
+            #expect(r.entry == nil)
+            composed.append((r.offset, StreamID(key: r.key), r.timestamp, Array(r.value)))
+            return true
+        }
+        var written: [(UInt64, StreamID?, UInt64, [UInt8])] = []
+        LogBatch.forEachRecord(bytes, at: 0, from: from, scratch: &scratch, compose: false) { r in
+            guard let (id, fields) = r.entry else {
+                Issue.record("a stream record read uncomposed has no entry")
+                return false
+            }
+            #expect(r.key == nil && r.value.isEmpty && r.flags == 88)
+            // Written where `maxRESPLength` bytes are room: never past them.
+            let room = fields.maxRESPLength
+            var out = [UInt8](repeating: 0xee, count: room + 1)
+            let n = out.withUnsafeMutableBytes { fields.writeRESP($0.baseAddress!) }
+            #expect(n <= room && out[room] == 0xee)
+            #expect(fields.resp == Array(out[0..<n]))
+            written.append((r.offset, id, r.timestamp, Array(out[0..<n])))
+            return true
+        }
+        return (composed, written)
+    }
+
+    @Test func uncomposedRecordsWriteTheFieldsTheComposedRecordsHold() {
+        // The edge entries; and a master of two names that later entries share, then leave.
+        let two = [Entry(StreamID(9, 0), 9, [Array("a".utf8), Array("1".utf8), Array("b".utf8), []]),
+                   Entry(StreamID(9, 1), 9, [Array("a".utf8), Array("3".utf8), Array("b".utf8), Array("4".utf8)]),
+                   Entry(StreamID(10, 0), 10, [Array("a".utf8), Array("5".utf8)]),
+                   Entry(StreamID(10, 7), 10, [Array("b".utf8), Array("6".utf8), Array("a".utf8), Array("7".utf8)]),
+                   Entry(StreamID(11, 0), 11, [[], Array("8".utf8), Array("b".utf8), Array("9".utf8)])]
+        for entries in [Self.entries, two] {
+            let batch = Self.streamBatch(offset: 40, flags: 88, entries)
+            batch.withUnsafeBytes { bytes in
+                for from: UInt64 in [0, 41, 44, 40 + UInt64(entries.count) - 1] {
+                    let (composed, written) = Self.bothWays(bytes, from: from)
+                    let expected = Array(entries.enumerated().dropFirst(Int(from > 40 ? from - 40 : 0)))
+                    #expect(written.map(\.0) == expected.map { 40 + UInt64($0.offset) })
+                    #expect(written.map(\.1) == expected.map(\.1.id))
+                    #expect(written.map(\.2) == expected.map(\.1.timestamp))
+                    #expect(zip(written, expected).allSatisfy { $0.3 == Self.resp($1.1.fields) })
+                    #expect(composed.count == written.count)
+                    #expect(zip(composed, written).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 && $0.2 == $1.2 && $0.3 == $1.3 })
+                }
+                // A visit that says stop ends the walk.
+                var scratch = ByteBuffer()
+                defer { scratch.deallocate() }
+                #expect(LogBatch.forEachRecord(bytes, at: 0, from: 0, scratch: &scratch, compose: false) { _ in false } == 1)
+            }
+        }
+        // Fields that are a RESP array already (a broker-format record's) are written as they are.
+        let resp = Self.resp([Array("f".utf8), Array("v".utf8)])
+        resp.withUnsafeBytes { b in
+            let fields = StreamEntryFields(resp: b)
+            #expect(fields.maxRESPLength == resp.count && fields.resp == resp)
+        }
+    }
+
     @Test func damagedStreamBatchesAreRefused() {
         var batch = Self.streamBatch(offset: 0, flags: 88, Array(Self.entries[0..<4]))
         let good = batch
@@ -140,7 +208,7 @@ import Glibc
         let s = store.makeStream(name: "t")
         for e in Self.entries { #expect(Self.add(s, e) == .added(e.id)) }
         var got: [(StreamID, [UInt8])] = []
-        s.range(start: .zero, end: .max, count: 0) { got.append(($0.id, Array($0.fields))) }
+        s.range(start: .zero, end: .max, count: 0) { got.append(($0.id, $0.fields.resp)) }
         #expect(got.map(\.0) == Self.entries.map(\.id))
         #expect(zip(got, Self.entries).allSatisfy { $0.1 == Self.resp($1.fields) })
         // The records as the broker port reads them: the ID as their key, the stream's flags, and
@@ -168,7 +236,7 @@ import Glibc
         // COPY reads them back and appends them again.
         let copy = s.clone(into: store)
         var copied: [(StreamID, [UInt8])] = []
-        copy?.range(start: .zero, end: .max, count: 0) { copied.append(($0.id, Array($0.fields))) }
+        copy?.range(start: .zero, end: .max, count: 0) { copied.append(($0.id, $0.fields.resp)) }
         #expect(copied.map(\.0) == got.map(\.0) && zip(copied, got).allSatisfy { $0.1 == $1.1 })
     }
 
@@ -202,6 +270,30 @@ import Glibc
         #expect(got.first?.1 == nil && got.first?.2 == Array("old".utf8))
         #expect(got.dropFirst().map(\.1) == Self.entries[0..<5].map(\.id))
         #expect(zip(got.dropFirst(), Self.entries[0..<5]).allSatisfy { $0.2 == Self.resp($1.fields) })
+        // A stream read of the same records from disk (uncomposed): the same IDs and fields, the
+        // broker-format record as it is.
+        func uncomposed() -> [(UInt64, StreamID?, [UInt8])] {
+            var out: [(UInt64, StreamID?, [UInt8])] = []
+            _ = p.readWhile(from: 0, maxRecords: 100, compose: false) { r in
+                if let (id, fields) = r.entry {
+                    out.append((r.offset, id, fields.resp))
+                } else {
+                    out.append((r.offset, StreamID(key: r.key), Array(r.value)))
+                }
+                return true
+            }
+            return out
+        }
+        let read = uncomposed()
+        #expect(read.count == got.count && zip(read, got).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 && $0.2 == $1.2 })
+        // The second stream batch damaged on disk behind the log's back: both reads end before it.
+        var damaged = whole
+        damaged[old.count + first.count + 30] ^= 0x40
+        writeFile(part + "/00000000000000000000.log", damaged, create: false)
+        got.removeAll()
+        _ = p.read(from: 0, maxRecords: 100) { got.append(($0.offset, StreamID(key: $0.key), Array($0.value))) }
+        #expect(got.map(\.0) == Array(0..<4))
+        #expect(uncomposed().map(\.0) == Array(0..<4))
         h.broker.stop()
     }
 

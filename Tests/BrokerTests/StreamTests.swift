@@ -179,8 +179,9 @@ import Testing
         s.range(start: .zero, end: .max, count: 0) { e in
             seen += 1
             // Read back as the RESP array `*2\r\n$1\r\nf\r\n$100\r\n<value>\r\n`.
-            intact = intact && e.id == StreamID(UInt64(seen), 0) && e.fields.count == 119
-                && e.fields[116] == UInt8(truncatingIfNeeded: seen)
+            let fields = e.fields.resp
+            intact = intact && e.id == StreamID(UInt64(seen), 0) && fields.count == 119
+                && fields[116] == UInt8(truncatingIfNeeded: seen)
         }
         #expect(seen == 250 && intact)
         var middle: [StreamID] = []

@@ -1,5 +1,6 @@
 // OutputBuffer: reply text coalesced into one arena, external (item) segments written without a
-// copy and released once fully written, partial writes, and rollback.
+// copy and released once fully written, partial writes, and rollback; deferred lines (a count
+// written after what it counts) and text written in place.
 import Platform
 import TestSupport
 import Testing
@@ -246,5 +247,65 @@ struct OutputBufferTests {
         out.compact()
         out.append("END\r\n" as StaticString)
         #expect(drainBytes(out) == Array("END\r\n".utf8))
+    }
+}
+
+/// A line written before what it counts is known (a stream range's count: `beginDeferred`,
+/// `endDeferred`), and text written in place (`append(upTo:)`).
+@Suite("OutputBuffer deferred lines")
+struct OutputBufferDeferredTests {
+    static func line(_ s: String) -> (UnsafeMutableRawPointer) -> Int {
+        { p in
+            let b = Array(s.utf8)
+            b.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: b.count) }
+            return b.count
+        }
+    }
+
+    @Test("a deferred line goes out before what followed it; its unused room never does; nested; past the arena's growth")
+    func deferredLines() {
+        let out = OutputBuffer(textCapacity: 64, segmentCapacity: 2)
+        out.append("+PONG\r\n" as StaticString)
+        let outer = out.beginDeferred(room: 22)
+        out.append("$1\r\ns\r\n" as StaticString)
+        let inner = out.beginDeferred(room: 22)
+        // Enough to grow the 64-byte arena (and the 2-segment array) while both are open.
+        let body = String(repeating: "x", count: 5000)
+        Array(body.utf8).withUnsafeBytes { out.append($0) }
+        out.endDeferred(inner, room: 22, Self.line("*1234\r\n"))
+        out.endDeferred(outer, room: 22, Self.line("%1\r\n"))
+        out.append("+OK\r\n" as StaticString)
+        #expect(pending(out) == Array(("+PONG\r\n%1\r\n$1\r\ns\r\n*1234\r\n" + body + "+OK\r\n").utf8))
+        #expect(out.pendingBytes == pending(out).count)
+        // A line that fills its room exactly, and an empty part.
+        out.consume(out.pendingBytes)
+        let full = out.beginDeferred(room: 4)
+        out.endDeferred(full, room: 4, Self.line("*0\r\n"))
+        #expect(pending(out) == Array("*0\r\n".utf8))
+        out.consume(out.pendingBytes)
+        #expect(out.isEmpty)
+    }
+
+    @Test("a rollback past a deferred line takes it back with what followed it")
+    func rollbackPastDeferred() {
+        let out = OutputBuffer()
+        out.append(":1\r\n" as StaticString)
+        let mark = out.mark()
+        _ = out.beginDeferred(room: 22)
+        out.append("$1\r\nk\r\n" as StaticString)
+        out.rollback(to: mark)
+        out.append(":2\r\n" as StaticString)
+        #expect(pending(out) == Array(":1\r\n:2\r\n".utf8))
+    }
+
+    @Test("append(upTo:) counts what was written, not the room asked for")
+    func appendInPlace() {
+        let out = OutputBuffer(textCapacity: 8, segmentCapacity: 4)
+        out.append("a" as StaticString)
+        out.append(upTo: 100, Self.line("bcd"))
+        out.append(upTo: 10) { _ in 0 }
+        out.append("e" as StaticString)
+        #expect(pending(out) == Array("abcde".utf8))
+        #expect(out.segmentCount == 1)
     }
 }

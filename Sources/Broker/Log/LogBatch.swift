@@ -14,7 +14,8 @@
 // the records above (every batch written before formats existed has 0 there: a count never
 // came near 2^28), 1 for a Redis stream's compact entries (`StreamBatch.swift`: IDs as deltas
 // against the batch's first, the first entry's field names shared, varint lengths), which a
-// read hands out as the records above would hold them. Any other format fails the check.
+// read hands out as the records above would hold them (composed), or, to a stream's own read,
+// where they lie (`LogRecordView.entry`). Any other format fails the check.
 import Durability
 
 /// One record as a read hands it out (the bytes point into the batch being read).
@@ -24,6 +25,19 @@ public struct LogRecordView {
     public let flags: UInt32
     public let key: UnsafeRawBufferPointer?
     public let value: UnsafeRawBufferPointer
+    /// A stream batch's record read uncomposed (`forEachRecord`'s `compose: false`): its ID and
+    /// fields where they lie, the key nil and the value empty. Nil for every other record.
+    let entry: (id: StreamID, fields: StreamEntryFields)?
+
+    init(offset: UInt64, timestamp: UInt64, flags: UInt32, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
+         entry: (id: StreamID, fields: StreamEntryFields)? = nil) {
+        self.offset = offset
+        self.timestamp = timestamp
+        self.flags = flags
+        self.key = key
+        self.value = value
+        self.entry = entry
+    }
 }
 
 /// A batch's header as a scan found it valid.
@@ -115,16 +129,18 @@ enum LogBatch {
 
     /// Calls `visit` for each record of the (checked) batch at `pos` whose offset is at least
     /// `from`, until it returns false. Returns the records visited. A stream batch's records are
-    /// composed into `scratch` (the reader's, kept across batches), one at a time.
+    /// composed into `scratch` (the reader's, kept across batches), one at a time; unless
+    /// `compose` is false (a stream's own read): then each is handed where it lies (`entry`).
     @discardableResult
     static func forEachRecord(_ bytes: UnsafeRawBufferPointer, at pos: Int, from: UInt64, scratch: inout ByteBuffer,
-                              _ visit: (LogRecordView) -> Bool) -> Int {
+                              compose: Bool = true, _ visit: (LogRecordView) -> Bool) -> Int {
         let length = Int(u32(bytes, pos))
         let payload = UnsafeRawBufferPointer(rebasing: bytes[(pos + frameBytes)..<(pos + frameBytes + length)])
         let base = u64(payload, 0)
         let field = u32(payload, 8)
         let count = Self.count(field)
         if field >> formatShift == streamFormat {
+            if !compose { return forEachStreamRecordUncomposed(payload, from: from, visit) }
             return forEachStreamRecord(payload, from: from, scratch: &scratch, visit)
         }
         var at = headerBytes

@@ -183,8 +183,9 @@ public final class LogPartition: @unchecked Sendable {
     enum Taken { case refused, taken, last }
 
     /// `read`, over after the record for which `visit` returns false (so a stream's scan that has
-    /// what it wants composes no record past it).
-    func readWhile(from offset: UInt64, maxRecords: Int, until: UInt64 = .max,
+    /// what it wants reads no record past it). `compose: false` (a stream's own scan): a stream
+    /// batch's records are handed where they lie (`LogRecordView.entry`), none composed.
+    func readWhile(from offset: UInt64, maxRecords: Int, until: UInt64 = .max, compose: Bool = true,
                    _ visit: (LogRecordView) -> Bool) -> (next: UInt64, count: Int) {
         var at = offset
         var count = 0
@@ -224,7 +225,7 @@ public final class LogPartition: @unchecked Sendable {
                     let payloadBase = LogBatch.u64(bytes, rel + LogBatch.frameBytes)
                     let n = LogBatch.count(LogBatch.u32(bytes, rel + LogBatch.frameBytes + 8))
                     if payloadBase + UInt64(n) > at {
-                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed) { r in
+                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed, compose: compose) { r in
                             let taken = accept(r)
                             guard taken != .refused else { return false }
                             count += 1
@@ -243,7 +244,7 @@ public final class LogPartition: @unchecked Sendable {
             case .again: continue
             case .disk(let s, let pos, let end):
                 let before = (at, count)
-                guard readFromDisk(s, pos, end, &at, &count, maxRecords, &composed, accept) else {
+                guard readFromDisk(s, pos, end, &at, &count, maxRecords, &composed, compose, accept) else {
                     // Replaced meanwhile (compaction swapped it, retention took it): read on in
                     // what is there now; the segment is out of the list, so this ends.
                     if !stopped && lock.withLock({ s.deleted }) { continue }
@@ -264,7 +265,8 @@ public final class LogPartition: @unchecked Sendable {
     /// their records from `at` while `accept` takes them. False when the file cannot be read or a
     /// batch fails its check.
     private func readFromDisk(_ s: LogSegment, _ pos: Int, _ limit: Int, _ at: inout UInt64, _ count: inout Int,
-                              _ maxRecords: Int, _ composed: inout ByteBuffer, _ accept: (LogRecordView) -> Taken) -> Bool {
+                              _ maxRecords: Int, _ composed: inout ByteBuffer, _ compose: Bool,
+                              _ accept: (LogRecordView) -> Taken) -> Bool {
         guard let slot = s.slot, let descriptors, let (fd, dirty) = descriptors.pin(slot) else {
             // Deleted meanwhile: the next pass starts from the new log start.
             return lock.withLock { s.deleted }
@@ -287,7 +289,7 @@ public final class LogPartition: @unchecked Sendable {
             while rel < got && count < maxRecords && !stopped {
                 if let h = LogBatch.check(bytes, at: rel, expected: nil) {
                     if h.nextOffset > at {
-                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed) { r in
+                        LogBatch.forEachRecord(bytes, at: rel, from: at, scratch: &composed, compose: compose) { r in
                             let taken = accept(r)
                             guard taken != .refused else {
                                 stopped = true

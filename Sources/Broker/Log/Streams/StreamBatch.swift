@@ -18,9 +18,12 @@
 //     seq - first seq when ms is the first's, else seq
 //     n: 0 = the master's names, then m × string (the values); else n × (name, value) strings
 // A string is a varint length and the bytes; varints are unsigned LEB128 (at most 10 bytes).
-// A read hands each record out as the broker's format would hold it (LogRecordView: its key the
-// ID's 16 bytes big-endian, its value the fields as a RESP array), composed into the reader's
-// scratch buffer, so the broker port and every reader see what they saw before.
+// The broker port's read hands each record out as the broker's format would hold it
+// (LogRecordView: its key the ID's 16 bytes big-endian, its value the fields as a RESP array),
+// composed into the reader's scratch buffer, so it sees what it saw before. A stream's own reads
+// (StreamLog.lockedScan) take each record where it lies instead (StreamEntryFields: the ID, and
+// the fields as positions in the batch), and XRANGE / XREAD write the RESP array from there
+// straight into the reply: no record composed, nothing allocated per entry.
 import Durability
 #if canImport(Glibc)
 import Glibc
@@ -231,11 +234,13 @@ extension LogBatch {
         return at == end
     }
 
-    /// `forEachRecord` for a (checked) stream batch's `payload`: each record from `from` on is
-    /// composed into `scratch` (its key the ID's 16 bytes, big-endian, then its value, the fields
-    /// as a RESP array) and visited, until `visit` returns false.
-    static func forEachStreamRecord(_ payload: UnsafeRawBufferPointer, from: UInt64, scratch: inout ByteBuffer,
-                                    _ visit: (LogRecordView) -> Bool) -> Int {
+    /// Each record of a (checked) stream batch's `payload` from offset `from` on, where it lies:
+    /// its offset, timestamp, flags, ID and fields (StreamEntryFields, into the payload), until
+    /// `visit` returns false. Returns the records visited. Nothing is composed: a stream read
+    /// writes the fields from here into its reply; `forEachStreamRecord` composes for the broker.
+    @inline(__always)
+    static func forEachStreamEntry(_ payload: UnsafeRawBufferPointer, from: UInt64,
+                                   _ visit: (UInt64, UInt64, UInt32, StreamID, StreamEntryFields) -> Bool) -> Int {
         let end = payload.count
         let base = u64(payload, 0)
         let count = Self.count(u32(payload, 8))
@@ -246,6 +251,7 @@ extension LogBatch {
         let m = Int(readVarint(payload, &at, end) ?? 0)
         let names = at
         for _ in 0..<m { _ = skipString(payload, &at, end) }
+        let namesEnd = at
         var visited = 0
         for i in 0..<count {
             var id = first
@@ -258,52 +264,44 @@ extension LogBatch {
                 timestamp = id.ms &+ UInt64(bitPattern: unzigzag(delta))
             }
             let n = Int(readVarint(payload, &at, end) ?? 0)
-            let pairs = n == 0 ? m : n
-            if base + UInt64(i) < from {
-                for _ in 0..<(n == 0 ? m : 2 * n) { _ = skipString(payload, &at, end) }
-                continue
-            }
-            scratch.removeAll()
-            scratch.append(id.ms.byteSwapped)
-            scratch.append(id.seq.byteSwapped)
-            appendRESPHeader(UInt8(ascii: "*"), 2 * pairs, to: &scratch)
-            var name = names
-            for _ in 0..<pairs {
-                if n == 0 {
-                    appendBulk(readString(payload, &name), to: &scratch)
-                } else {
-                    appendBulk(readString(payload, &at), to: &scratch)
-                }
-                appendBulk(readString(payload, &at), to: &scratch)
-            }
-            let b = scratch.base!
-            let record = LogRecordView(offset: base + UInt64(i), timestamp: timestamp, flags: flags,
-                                       key: UnsafeRawBufferPointer(start: b, count: 16),
-                                       value: UnsafeRawBufferPointer(start: b + 16, count: scratch.count - 16))
+            let values = at
+            for _ in 0..<(n == 0 ? m : 2 * n) { _ = skipString(payload, &at, end) }
+            if base + UInt64(i) < from { continue }
+            let fields = StreamEntryFields(payload: payload, names: n == 0 ? names : StreamEntryFields.ownNames,
+                                           namesEnd: namesEnd, values: values, pairs: n == 0 ? m : n, end: at)
             visited += 1
-            if !visit(record) { break }
+            if !visit(base + UInt64(i), timestamp, flags, id, fields) { break }
         }
         return visited
     }
 
-    /// `<kind><n>\r\n`.
-    @inline(__always) static func appendRESPHeader(_ kind: UInt8, _ n: Int, to b: inout ByteBuffer) {
-        let digits = StreamFields.decimalDigits(n)
-        b.reserve(3 + digits)
-        let p = b.base! + b.count
-        p.storeBytes(of: kind, as: UInt8.self)
-        StreamFields.writeDecimal(n, digits: digits, p + 1)
-        p.storeBytes(of: 13, toByteOffset: 1 + digits, as: UInt8.self)
-        p.storeBytes(of: 10, toByteOffset: 2 + digits, as: UInt8.self)
-        b.advance(3 + digits)
+    /// `forEachRecord` for a (checked) stream batch's `payload`: each record from `from` on is
+    /// composed into `scratch` (its key the ID's 16 bytes, big-endian, then its value, the fields
+    /// as a RESP array) and visited, until `visit` returns false: the broker's view of a stream.
+    static func forEachStreamRecord(_ payload: UnsafeRawBufferPointer, from: UInt64, scratch: inout ByteBuffer,
+                                    _ visit: (LogRecordView) -> Bool) -> Int {
+        forEachStreamEntry(payload, from: from) { offset, timestamp, flags, id, fields in
+            scratch.removeAll()
+            scratch.append(id.ms.byteSwapped)
+            scratch.append(id.seq.byteSwapped)
+            scratch.reserve(fields.maxRESPLength)
+            scratch.advance(fields.writeRESP(scratch.base! + scratch.count))
+            let b = scratch.base!
+            return visit(LogRecordView(offset: offset, timestamp: timestamp, flags: flags,
+                                       key: UnsafeRawBufferPointer(start: b, count: 16),
+                                       value: UnsafeRawBufferPointer(start: b + 16, count: scratch.count - 16)))
+        }
     }
 
-    /// `$<len>\r\n<s>\r\n`.
-    @inline(__always) static func appendBulk(_ s: UnsafeRawBufferPointer, to b: inout ByteBuffer) {
-        appendRESPHeader(UInt8(ascii: "$"), s.count, to: &b)
-        b.reserve(s.count + 2)
-        b.append(s)
-        b.append(UInt16(0x0a0d))
+    /// `forEachRecord` for a stream read (`LogPartition.readWhile`'s `compose: false`): each
+    /// record handed with its ID and fields where they lie (`LogRecordView.entry`), no key or
+    /// value composed.
+    static func forEachStreamRecordUncomposed(_ payload: UnsafeRawBufferPointer, from: UInt64,
+                                              _ visit: (LogRecordView) -> Bool) -> Int {
+        forEachStreamEntry(payload, from: from) { offset, timestamp, flags, id, fields in
+            visit(LogRecordView(offset: offset, timestamp: timestamp, flags: flags, key: nil,
+                                value: UnsafeRawBufferPointer(start: nil, count: 0), entry: (id, fields)))
+        }
     }
 }
 
@@ -387,5 +385,110 @@ enum StreamFields {
             at += len + 2
         }
         return at == bytes.count
+    }
+}
+
+/// A stream entry's fields where a read found them, for writing them as a RESP array straight
+/// into a reply: a compact record's strings in its stream batch's payload (its values, and its
+/// names: the batch's master names or its own, interleaved with the values), or a RESP array
+/// already (a broker-format record: an adopted topic's, or a copy a reverse range made). Valid
+/// only during the visit that handed it (the batch is the partition's memory, under its lock).
+public struct StreamEntryFields {
+    /// The batch's payload, or the RESP array (`names == StreamEntryFields.isRESP`).
+    let bytes: UnsafeRawBufferPointer
+    /// Where the batch's master names start (the entry has them), or `ownNames` (its names are
+    /// interleaved with its values), or `isRESP`.
+    let names: Int
+    /// The end of the master names.
+    let namesEnd: Int
+    /// The record's first string (after its count) and the end of its last.
+    let values: Int
+    let end: Int
+    /// Name-value pairs.
+    let pairs: Int
+
+    static let ownNames = -1
+    static let isRESP = -2
+
+    init(payload: UnsafeRawBufferPointer, names: Int, namesEnd: Int, values: Int, pairs: Int, end: Int) {
+        bytes = payload
+        self.names = names
+        self.namesEnd = namesEnd
+        self.values = values
+        self.pairs = pairs
+        self.end = end
+    }
+
+    /// Fields that are a RESP array already.
+    public init(resp: UnsafeRawBufferPointer) {
+        bytes = resp
+        names = Self.isRESP
+        namesEnd = 0
+        values = 0
+        end = resp.count
+        pairs = 0
+    }
+
+    /// At least the bytes `writeRESP` writes: the strings' bytes (with their varints) and 25 a
+    /// string for its `$<len>\r\n...\r\n` (19 digits at most), without walking them.
+    @inline(__always)
+    public var maxRESPLength: Int {
+        if names == Self.isRESP { return bytes.count }
+        return 23 + (end - values) + (names >= 0 ? namesEnd - names : 0) + 50 * pairs
+    }
+
+    /// Writes the fields as a RESP array (`*<2n>\r\n$<len>\r\n<name>\r\n...`) at `p`, which
+    /// has room for `maxRESPLength` bytes; returns the bytes written.
+    @discardableResult
+    public func writeRESP(_ p: UnsafeMutableRawPointer) -> Int {
+        if names == Self.isRESP {
+            if bytes.count > 0 { p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            return bytes.count
+        }
+        var w = Self.header(UInt8(ascii: "*"), 2 * pairs, p)
+        var at = values
+        var name = names
+        let end = self.end
+        for _ in 0..<pairs {
+            if name >= 0 {
+                w += Self.bulk(bytes, &name, end: namesEnd, p + w)
+            } else {
+                w += Self.bulk(bytes, &at, end: end, p + w)
+            }
+            w += Self.bulk(bytes, &at, end: end, p + w)
+        }
+        return w
+    }
+
+    /// The RESP array, copied (a caller that keeps it past the visit).
+    public var resp: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: maxRESPLength) { b, n in n = writeRESP(b.baseAddress!) }
+    }
+
+    /// `<kind><n>\r\n` at `p` (room for 22 bytes); returns its length: a RESP count line.
+    @inline(__always)
+    public static func writeCountLine(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
+        header(kind, n, p)
+    }
+
+    @inline(__always)
+    static func header(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
+        let digits = StreamFields.decimalDigits(n)
+        p.storeBytes(of: kind, as: UInt8.self)
+        StreamFields.writeDecimal(n, digits: digits, p + 1)
+        p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: 1 + digits, as: UInt16.self)
+        return 3 + digits
+    }
+
+    /// The string at `at` (advanced past it) as a bulk string at `p`; returns its length. Bounded
+    /// by `end` (a checked batch never reaches it).
+    @inline(__always)
+    static func bulk(_ b: UnsafeRawBufferPointer, _ at: inout Int, end: Int, _ p: UnsafeMutableRawPointer) -> Int {
+        let n = Int(min(LogBatch.readVarint(b, &at, end) ?? 0, UInt64(max(end - at, 0))))
+        let h = header(UInt8(ascii: "$"), n, p)
+        if n > 0 { (p + h).copyMemory(from: b.baseAddress! + at, byteCount: n) }
+        p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: h + n, as: UInt16.self)
+        at += n
+        return h + n + 2
     }
 }

@@ -4,12 +4,12 @@
 import Platform
 
 extension StreamLog {
-    /// Lock held: the fields of entry `id`, if it is in the stream.
+    /// Lock held: the fields of entry `id` as a RESP array (copied), if it is in the stream.
     func lockedEntryFields(_ id: StreamID) -> [UInt8]? {
         guard let off = lockedFirstOffset(atOrAfter: id) else { return nil }
         var fields: [UInt8]?
         lockedScan(from: off, to: off + 1) { e in
-            if e.id == id { fields = Array(e.fields) }
+            if e.id == id { fields = e.fields.resp }
             return false
         }
         return fields

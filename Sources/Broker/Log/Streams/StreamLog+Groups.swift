@@ -226,10 +226,11 @@ extension StreamLog {
     /// that ID (each re-delivered: count + 1; a deleted entry visited with no fields). `until`:
     /// new entries up to that ID only (a woken block reads what its waker's XADD made, as redis
     /// serves it right after that command).
-    /// `visit(id, fields?)`. `pelRefusals` counts reads stopped at `maxPending`.
+    /// `visit(id, fields?)`, the fields valid during the visit only (it writes them into its
+    /// reply from where they lie). `pelRefusals` counts reads stopped at `maxPending`.
     public func readGroup(_ group: UnsafeRawBufferPointer, consumer name: UnsafeRawBufferPointer, after: StreamID?,
                           until: StreamID = .max, count: Int, noAck: Bool, now: UInt64, pelRefusals: () -> Void,
-                          _ visit: (StreamID, UnsafeRawBufferPointer?) -> Void) -> GroupRead {
+                          _ visit: (StreamID, StreamEntryFields?) -> Void) -> GroupRead {
         withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return .noGroup }
             if after == nil {
@@ -244,15 +245,18 @@ extension StreamLog {
                 var n = 0
                 while i < c.pending.count && (count == 0 || n < count) {
                     let id = c.pending[i]
-                    var fields: [UInt8]?
+                    var found = false
                     if let off = lockedFirstOffset(atOrAfter: id) {
+                        // Visited inside the scan: the fields where they lie, no copy.
                         lockedScan(from: off, to: off + 1) { e in
-                            if e.id == id { fields = Array(e.fields) }
+                            if e.id == id {
+                                found = true
+                                visit(id, e.fields)
+                            }
                             return false
                         }
                     }
-                    if let fields {
-                        fields.withUnsafeBytes { visit(id, $0) }
+                    if found {
                         // Re-delivered: redis counts it only when the entry is still there.
                         if var p = g.pel[id] {
                             p.deliveryTime = now

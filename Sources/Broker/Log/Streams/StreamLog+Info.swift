@@ -118,10 +118,10 @@ extension StreamLog {
             let info = lockedStreamInfo()
             var first: (StreamID, [UInt8])?
             var last: (StreamID, [UInt8])?
-            lockedRange(start: .zero, end: .max, count: 1) { first = ($0.id, Array($0.fields)) }
+            lockedRange(start: .zero, end: .max, count: 1) { first = ($0.id, $0.fields.resp) }
             if first != nil {
                 let top = lockedLastValidID
-                lockedRange(start: top, end: top, count: 1) { last = ($0.id, Array($0.fields)) }
+                lockedRange(start: top, end: top, count: 1) { last = ($0.id, $0.fields.resp) }
             }
             return (info, first, last)
         }

@@ -6,12 +6,13 @@
 // XADD's `~` trim whole, as redis frees whole listpack nodes, and which find an ID's record (a
 // binary search over the nodes, then at most one node's records).
 //
-// A record is one entry: read, its key is the 16-byte ID (big-endian ms, seq), its value the
-// fields and values as a RESP array (`*<2n>\r\n$<len>\r\n<field>\r\n...`), so a range reply
-// copies it as is and a broker-port reader gets a self-describing value. Kept, it is a stream
-// batch's compact record (StreamBatch.swift: the ID as deltas against the batch's first, the
-// field names shared with the batch's first entry, varint lengths), composed into that form by
-// the read. XADD's records share batches (the stream's open batch, LogPartition+Streams.swift),
+// A record is one entry: read through the broker port, its key is the 16-byte ID (big-endian ms,
+// seq), its value the fields and values as a RESP array (`*<2n>\r\n$<len>\r\n<field>\r\n...`),
+// a self-describing value. Kept, it is a stream batch's compact record (StreamBatch.swift: the ID
+// as deltas against the batch's first, the field names shared with the batch's first entry,
+// varint lengths); the stream's own scans (`lockedScan`) take it where it lies (an `Entry`: the
+// ID, and the fields as StreamEntryFields), so a range reply writes the RESP array from the batch
+// straight into the reply and a scan that wants IDs only reads IDs. XADD's records share batches (the stream's open batch, LogPartition+Streams.swift),
 // so an entry pays no frame or batch header of its own. Memory: the records are the partition's
 // (reserved from the log memory's share, refused when it is full rather than dropping old
 // entries); trimming gives whole segments back (`dropSegments`). The node array and the deleted
@@ -225,12 +226,12 @@ public final class StreamLog: @unchecked Sendable {
 
     // MARK: reading
 
-    /// One record as a range visits it.
+    /// One record as a range visits it (its fields valid during the visit only).
     public struct Entry {
         public let id: StreamID
         public let offset: UInt64
-        /// The fields as a RESP array.
-        public let fields: UnsafeRawBufferPointer
+        /// The fields, written as a RESP array by `fields.writeRESP`.
+        public let fields: StreamEntryFields
     }
 
     /// Lock held: visits the live records of offsets `[from, to)` in order until `visit` says stop.
@@ -240,16 +241,25 @@ public final class StreamLog: @unchecked Sendable {
         var stop = false
         while at < end && !stop {
             // Over at the entry `visit` stops at: no record after it is composed.
-            let (next, n) = partition.readWhile(from: at, maxRecords: 256, until: end) { r in
-                guard !stop, !deleted.contains(r.offset) else { return !stop }
+            // Uncomposed: a stream batch's record comes as its ID and where its fields lie.
+            let (next, n) = partition.readWhile(from: at, maxRecords: 256, until: end, compose: false) { r in
+                guard !stop, deleted.isEmpty || !deleted.contains(r.offset) else { return !stop }
+                if let (id, fields) = r.entry {
+                    guard r.flags == Self.recordFlags else { return true }
+                    if !visit(Entry(id: id, offset: r.offset, fields: fields)) { stop = true }
+                    return !stop
+                }
                 if adopted, let id = assigned[r.offset] {
                     // A broker-port record: its value (and key) as fields.
                     let fields = Self.fields(of: r)
-                    fields.withUnsafeBytes { if !visit(Entry(id: id, offset: r.offset, fields: $0)) { stop = true } }
+                    fields.withUnsafeBytes {
+                        if !visit(Entry(id: id, offset: r.offset, fields: StreamEntryFields(resp: $0))) { stop = true }
+                    }
                     return !stop
                 }
+                // A broker-format record (an adopted topic's entry): its value is the RESP array.
                 guard r.flags == Self.recordFlags, let id = StreamID(key: r.key), r.value.first == UInt8(ascii: "*") else { return true }
-                if !visit(Entry(id: id, offset: r.offset, fields: r.value)) { stop = true }
+                if !visit(Entry(id: id, offset: r.offset, fields: StreamEntryFields(resp: r.value))) { stop = true }
                 return !stop
             }
             if n == 0 { break }
@@ -294,34 +304,36 @@ public final class StreamLog: @unchecked Sendable {
     }
 
     /// XREVRANGE: the live entries with IDs in `[start, end]`, newest first, at most `count`.
-    /// A node's records are copied out first (the log reads forward), then visited backward.
+    /// A node's records are copied out first (the log reads forward; their fields as RESP
+    /// arrays, written from the batch), then visited backward.
     public func reverseRange(start: StreamID, end: StreamID, count: Int, _ visit: (Entry) -> Void) {
         withStreamLock {
             guard start <= end else { return }
             var n = 0
             var i = nodes.count - 1
-            var scratch: [UInt8] = []
+            var scratch = ByteBuffer()
+            defer { scratch.deallocate() }
             var found: [(id: StreamID, offset: UInt64, at: Int, length: Int)] = []
             while i >= 0 && (count == 0 || n < count) {
                 let node = nodes[i]
                 i -= 1
                 if node.firstID > end { continue }
                 if node.lastID < start { break }
-                scratch.removeAll(keepingCapacity: true)
+                scratch.removeAll()
                 found.removeAll(keepingCapacity: true)
                 lockedScan(from: node.start, to: node.end) { e in
                     if e.id >= start && e.id <= end {
-                        found.append((e.id, e.offset, scratch.count, e.fields.count))
-                        scratch.append(contentsOf: e.fields)
+                        scratch.reserve(e.fields.maxRESPLength)
+                        let length = e.fields.writeRESP(scratch.base! + scratch.count)
+                        found.append((e.id, e.offset, scratch.count, length))
+                        scratch.advance(length)
                     }
                     return true
                 }
-                scratch.withUnsafeBytes { all in
-                    for f in found.reversed() where count == 0 || n < count {
-                        visit(Entry(id: f.id, offset: f.offset,
-                                    fields: UnsafeRawBufferPointer(rebasing: all[f.at..<(f.at + f.length)])))
-                        n += 1
-                    }
+                for f in found.reversed() where count == 0 || n < count {
+                    let fields = UnsafeRawBufferPointer(start: scratch.base.map { UnsafeRawPointer($0) + f.at }, count: f.length)
+                    visit(Entry(id: f.id, offset: f.offset, fields: StreamEntryFields(resp: fields)))
+                    n += 1
                 }
             }
         }

@@ -4,6 +4,7 @@
 // to its key (CacheEngine+ExternalValues.swift): the key's root holds a `StreamLog`'s address as
 // its token and the store keeps the key's reference; freeing the root releases it, COPY clones it.
 import CacheEngine
+import Durability
 import Platform
 import Synchronization
 
@@ -140,11 +141,17 @@ extension StreamLog {
             var ok = true
             let now = store.nowMs()
             var strings: [Range<Int>] = []
+            var resp = ByteBuffer()
+            defer { resp.deallocate() }
             lockedScan(from: firstOffset) { e in
-                // Every entry's value is a RESP array of one pair at least (lockedScan's).
-                guard StreamFields.split(e.fields, into: &strings), strings.count >= 2, strings.count % 2 == 0 else { return true }
+                // Every entry's fields as a RESP array of one pair at least, split into strings.
+                resp.removeAll()
+                resp.reserve(e.fields.maxRESPLength)
+                resp.advance(e.fields.writeRESP(resp.base!))
+                let fields = resp.bytes
+                guard StreamFields.split(fields, into: &strings), strings.count >= 2, strings.count % 2 == 0 else { return true }
                 let r = copy.append(requested: e.id, seqGiven: true, nowMs: now, fieldCount: strings.count) {
-                    UnsafeRawBufferPointer(rebasing: e.fields[strings[$0]])
+                    UnsafeRawBufferPointer(rebasing: fields[strings[$0]])
                 }
                 if case .added = r { return true }
                 ok = false

@@ -1,0 +1,110 @@
+// Stream replies written straight from the stream batches (appendStreamEntry: the entry's ID and
+// its fields from the compact record, the counts as deferred lines): XRANGE, XREVRANGE, XREAD and
+// XREADGROUP in RESP2 and RESP3 against replies built here independently: the batch's first entry
+// and later ones, field names the master's and other ones, more fields, empty names and values,
+// IDs of one and two length digits, replies after other text in a pipeline, replies that outgrow
+// the output arena mid-reply, a stream not served between two that are (taken back), and a
+// history read of a deleted entry.
+import CacheEngine
+import Platform
+@testable import RESP
+import TestSupport
+import Testing
+
+@Suite("RESP stream replies from the batch")
+struct StreamReplyTests {
+    typealias Client = TransactionTests.Client
+
+    /// An entry's reply as redis writes it: `*2`, the ID bulk, the fields' array.
+    static func entry(_ id: String, _ fields: [String]) -> String {
+        var s = "*2\r\n$\(id.utf8.count)\r\n\(id)\r\n*\(fields.count)\r\n"
+        for f in fields { s += "$\(f.utf8.count)\r\n\(f)\r\n" }
+        return s
+    }
+
+    static let entries: [(String, [String])] = [
+        ("1-1", ["f", "v"]),                       // the batch's first entry (its names the master's)
+        ("1-2", ["f", ""]),                        // the master's names, an empty value
+        ("2-0", ["g", "x", "h", "y"]),             // other names, more fields
+        ("3-5", ["f", "zz"]),
+        ("1000000000000-99", ["", ""]),            // an empty name and value, a two-digit ID length
+        ("1000000000001-7", ["f", String(repeating: "q", count: 300)]),
+    ]
+
+    func filled() throws -> Client {
+        let c = try Client()
+        for (id, fields) in Self.entries {
+            #expect(c.send(["XADD", "s", id] + fields) == "$\(id.utf8.count)\r\n\(id)\r\n")
+        }
+        return c
+    }
+
+    @Test("XRANGE / XREVRANGE: every entry shape as redis writes it, in RESP2 and RESP3, after other replies")
+    func ranges() throws {
+        let c = try filled()
+        let all = Self.entries.map { Self.entry($0.0, $0.1) }
+        for hello in ["2", "3"] {
+            _ = c.send(["HELLO", hello])
+            #expect(c.send(["XRANGE", "s", "-", "+"]) == "*\(all.count)\r\n" + all.joined())
+            #expect(c.send(["XREVRANGE", "s", "+", "-"]) == "*\(all.count)\r\n" + all.reversed().joined())
+            // After other text in the same pipeline, and followed by more.
+            #expect(c.send(["PING"], ["XRANGE", "s", "2", "(1000000000000-99"], ["PING"])
+                    == "+PONG\r\n*2\r\n" + all[2] + all[3] + "+PONG\r\n")
+            #expect(c.send(["XRANGE", "s", "4", "5"], ["XRANGE", "none", "-", "+"]) == "*0\r\n*0\r\n")
+            #expect(c.send(["XRANGE", "s", "-", "+", "COUNT", "1"], ["XREVRANGE", "s", "+", "-", "COUNT", "2"])
+                    == "*1\r\n" + all[0] + "*2\r\n" + all[5] + all[4])
+        }
+    }
+
+    @Test("a range that outgrows the output arena (2 KB) mid-reply, its count written once the entries are")
+    func largeRange() throws {
+        let c = try Client()
+        var expected: [String] = []
+        for i in 1...150 {
+            let v = String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: i)
+            _ = c.send(["XADD", "big", "\(i)-\(i)", "f", v])
+            expected.append(Self.entry("\(i)-\(i)", ["f", v]))
+        }
+        #expect(c.send(["PING"], ["XRANGE", "big", "-", "+"]) == "+PONG\r\n*150\r\n" + expected.joined())
+        #expect(c.send(["XREVRANGE", "big", "+", "-", "COUNT", "120"]) == "*120\r\n" + expected.reversed().prefix(120).joined())
+    }
+
+    @Test("XREAD: several streams, one not served between two that are; RESP2 arrays and RESP3 maps; none served: null")
+    func xread() throws {
+        let c = try filled()
+        _ = c.send(["XADD", "t", "5-0", "a", "b"])
+        let s = Self.entries.map { Self.entry($0.0, $0.1) }
+        let t = Self.entry("5-0", ["a", "b"])
+        #expect(c.send(["XREAD", "COUNT", "2", "STREAMS", "s", "none", "t", "3-5", "0", "0"])
+                == "*2\r\n*2\r\n$1\r\ns\r\n*2\r\n" + s[4] + s[5] + "*2\r\n$1\r\nt\r\n*1\r\n" + t)
+        // `t` has nothing past 5-0: left out, the count says one stream.
+        #expect(c.send(["XREAD", "STREAMS", "t", "s", "5-0", "1000000000000-99"]) == "*1\r\n*2\r\n$1\r\ns\r\n*1\r\n" + s[5])
+        #expect(c.send(["XREAD", "STREAMS", "s", "t", "$", "$"]) == "*-1\r\n")
+        _ = c.send(["HELLO", "3"])
+        #expect(c.send(["XREAD", "COUNT", "1", "STREAMS", "s", "t", "0", "0"])
+                == "%2\r\n$1\r\ns\r\n*1\r\n" + s[0] + "$1\r\nt\r\n*1\r\n" + t)
+        #expect(c.send(["XREAD", "STREAMS", "t", "5-0"]) == "_\r\n")
+    }
+
+    @Test("XREADGROUP: new entries, the history (a deleted entry with no fields), RESP2 and RESP3")
+    func xreadgroup() throws {
+        let c = try filled()
+        let s = Self.entries.map { Self.entry($0.0, $0.1) }
+        #expect(c.send(["XGROUP", "CREATE", "s", "g", "0"]) == "+OK\r\n")
+        #expect(c.send(["XREADGROUP", "GROUP", "g", "c", "COUNT", "3", "STREAMS", "s", ">"])
+                == "*1\r\n*2\r\n$1\r\ns\r\n*3\r\n" + s[0] + s[1] + s[2])
+        #expect(c.send(["XDEL", "s", "1-2"]) == ":1\r\n")
+        #expect(c.send(["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"])
+                == "*1\r\n*2\r\n$1\r\ns\r\n*3\r\n" + s[0] + "*2\r\n$3\r\n1-2\r\n*-1\r\n" + s[2])
+        _ = c.send(["HELLO", "3"])
+        #expect(c.send(["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"])
+                == "%1\r\n$1\r\ns\r\n*3\r\n" + s[0] + "*2\r\n$3\r\n1-2\r\n_\r\n" + s[2])
+        // `t`'s group has nothing new: its key, written before the group read found that, is
+        // taken back, the count says one stream.
+        #expect(c.send(["XADD", "t", "5-0", "a", "b"], ["XGROUP", "CREATE", "t", "g", "$"]) == "$3\r\n5-0\r\n+OK\r\n")
+        #expect(c.send(["XREADGROUP", "GROUP", "g", "d", "STREAMS", "t", "s", "t", ">", ">", ">"])
+                == "%1\r\n$1\r\ns\r\n*3\r\n" + s[3] + s[4] + s[5])
+        // Nothing new: null.
+        #expect(c.send(["XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", ">"]) == "_\r\n")
+    }
+}
