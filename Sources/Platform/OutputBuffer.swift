@@ -235,7 +235,7 @@ public final class OutputBuffer {
         }
     }
 
-
+    /// Queues bytes owned elsewhere; `reference` (if any) is released once they are written.
     @inline(__always)
     public func appendExternal(_ base: UnsafeRawPointer, count: Int, reference: UnsafeMutableRawPointer?) {
         if count == 0 && reference == nil { return }
