@@ -1,6 +1,10 @@
 // Striped item locks, memcached's item_locks: the low bits of a key's hash pick one of 2^k mutexes.
 // k is at most the initial hash power, so every key of one bucket (in the old table or the new one
 // during an expansion) shares one stripe, and holding every stripe excludes all hash table users.
+// Every lock, unlock and trylock goes through CStripeLock, whose thread-local record lets a RESP
+// worker keep a stripe locked from one pipelined request to the next (ARCHITECTURE.md, "Locks"):
+// outside `cstripe_start_keeping` they are the plain pthread calls.
+import CStripeLock
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,9 +32,9 @@ final class ItemLocks: @unchecked Sendable {
         locks.deallocate()
     }
 
-    @inline(__always) func lock(_ hv: UInt32) { pthread_mutex_lock(locks + (Int(hv) & mask)) }
-    @inline(__always) func unlock(_ hv: UInt32) { pthread_mutex_unlock(locks + (Int(hv) & mask)) }
-    @inline(__always) func tryLock(_ hv: UInt32) -> Bool { pthread_mutex_trylock(locks + (Int(hv) & mask)) == 0 }
+    @inline(__always) func lock(_ hv: UInt32) { cstripe_lock(locks + (Int(hv) & mask)) }
+    @inline(__always) func unlock(_ hv: UInt32) { cstripe_unlock(locks + (Int(hv) & mask)) }
+    @inline(__always) func tryLock(_ hv: UInt32) -> Bool { cstripe_trylock(locks + (Int(hv) & mask)) != 0 }
 
     /// Both keys' stripes, lower stripe first (so two-key operations never deadlock each other or
     /// `lockAll`); one lock when they share a stripe.
@@ -44,6 +48,6 @@ final class ItemLocks: @unchecked Sendable {
         if Int(a) & mask != Int(b) & mask { unlock(b) }
     }
 
-    func lockAll() { for i in 0..<count { pthread_mutex_lock(locks + i) } }
-    func unlockAll() { for i in 0..<count { pthread_mutex_unlock(locks + i) } }
+    func lockAll() { for i in 0..<count { cstripe_lock(locks + i) } }
+    func unlockAll() { for i in 0..<count { cstripe_unlock(locks + i) } }
 }

@@ -32,6 +32,7 @@
 // is on (one gate for both ports, made by the executable), so no memcached client's write lands
 // between an EXEC's commands either. The slot past the workers serves callers that are not
 // workers (tests), which must drive their connections from one thread.
+import CStripeLock
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -85,6 +86,9 @@ public final class CommandGate: @unchecked Sendable {
 
     @inline(never)
     private func enterSlow(_ slot: Int) {
+        // A stripe this worker kept from its last command (CStripeLock) is given back before it
+        // parks: the EXEC it waits for may need it.
+        cstripe_release()
         while true {
             busy(slot).pointee.store(0, ordering: .sequentiallyConsistent)
             waitWhileExclusive()
@@ -102,6 +106,8 @@ public final class CommandGate: @unchecked Sendable {
     /// Runs `body` with no other slot's command running or starting; `slot` is the caller's own,
     /// entered. One holder at a time: a second waits (its slot idle meanwhile) for the first.
     public func exclusively<T>(_ slot: Int, _ body: () -> T) -> T {
+        // A kept stripe goes back first: another slot's running command may be waiting for it.
+        cstripe_release()
         while !exclusive.pointee.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged {
             // Another EXEC holds it and waits for this slot to go idle.
             busy(slot).pointee.store(0, ordering: .sequentiallyConsistent)

@@ -1,5 +1,6 @@
 // Background threads and a plain mutex, shared by the engine (LRU maintainer, crawler, hash
 // expander) and the server (listener, workers). pthreads directly: no Foundation in the server.
+import CStripeLock
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,11 +51,17 @@ public final class PlainMutex: @unchecked Sendable {
         raw.deallocate()
     }
 
-    @inline(__always) public func lock() { pthread_mutex_lock(raw) }
+    /// A stripe the thread kept (CStripeLock) is given back first: a PlainMutex may be taken
+    /// before item locks (ListWaits'), so waiting on one while keeping a stripe could deadlock.
+    @inline(__always) public func lock() {
+        cstripe_release()
+        pthread_mutex_lock(raw)
+    }
     @inline(__always) public func unlock() { pthread_mutex_unlock(raw) }
 
     @inline(__always)
     public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        cstripe_release()
         pthread_mutex_lock(raw)
         defer { pthread_mutex_unlock(raw) }
         return try body()

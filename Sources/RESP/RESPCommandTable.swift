@@ -33,6 +33,11 @@ public final class RESPCommand: Sendable {
     let subcommandArities: [Int]
     /// Runs on the connection's worker with the request's arguments readable through the parser.
     let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
+    /// Whether the key's item-lock stripe may stay locked after it, for the next request of the
+    /// same read (ItemLocks.swift: `process` keeps it): a one-key hash, set or sorted-set command
+    /// whose handler waits on nothing but item locks and `PlainMutex`es (which give a kept stripe
+    /// back before they wait), no stream, pub/sub or broker lock.
+    let keepsStripe: Bool
 
     init(_ name: StaticString, arity: Int, keys: (Int, Int, Int) = (0, 0, 0), flags: RESPCommandFlags = [],
          subcommands: [StaticString] = [], transaction: RESPTransactionRole = .queued,
@@ -47,6 +52,20 @@ public final class RESPCommand: Sendable {
         index = 0
         subcommandBase = 0
         subcommandArities = []
+        keepsStripe = Self.keepsStripe(name)
+    }
+
+    /// The commands whose stripe a read's next request may find kept (`keepsStripe`).
+    private static let stripeKeepers: [StaticString] = [
+        "hset", "hmset", "hsetnx", "hget", "hmget", "hdel", "hlen", "hstrlen", "hexists", "hincrby", "hincrbyfloat",
+        "sadd", "srem", "scard", "sismember", "smismember", "spop",
+        "zadd", "zincrby", "zrem", "zcard", "zscore", "zmscore", "zrank", "zrevrank", "zcount", "zlexcount",
+        "zpopmin", "zpopmax",
+    ]
+
+    private static func keepsStripe(_ name: StaticString) -> Bool {
+        let n = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        return stripeKeepers.contains { equalFolded(n, $0) }
     }
 
     /// `declared` placed in a table.
@@ -60,6 +79,7 @@ public final class RESPCommand: Sendable {
         flags = declared.flags
         subcommands = declared.subcommands
         run = declared.run
+        keepsStripe = declared.keepsStripe
         self.index = index
         self.subcommandBase = subcommandBase
         self.subcommandArities = subcommandArities
