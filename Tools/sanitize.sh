@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The multi-threaded tests under ThreadSanitizer (.build-tsan) and AddressSanitizer (.build-asan):
 # the black-box stress test (50 connections on a 4-worker server; the server binary is the
-# sanitized one built beside the tests), the broker race test, the slab page-move tests, and the
-# waiter/push tests that hand values between threads. Any sanitizer report stops the process that
+# sanitized one built beside the tests), the broker race test, the slab page-move tests, the
+# waiter/push tests that hand values between threads, and the kept item-lock stripes (two workers
+# pipelining on one key with transactions between). Any sanitizer report stops the process that
 # made it (halt_on_error), so it fails the run: in the test process directly, in the server through
 # the test's check that the server is still alive.
 #   Tools/sanitize.sh [thread|address ...]   (default: both)
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 sanitizers=("$@")
 [ ${#sanitizers[@]} = 0 ] && sanitizers=(thread address)
 
-tests='IntegrationTests\.BlackBoxTests/concurrentStress|BrokerRaceTests|SlabRebalanceTests|WaiterTests|PushQueueTests|WaitAndPushTests'
+tests='IntegrationTests\.BlackBoxTests/concurrentStress|BrokerRaceTests|SlabRebalanceTests|WaiterTests|PushQueueTests|WaitAndPushTests|StripeKeepingTests|ItemLockKeepingTests'
 
 # Reports go to stderr and end the process with status 66. ThreadSanitizer: one report is enough
 # to fail. AddressSanitizer: LeakSanitizer is off, because a test process ends with what the Swift
