@@ -182,12 +182,10 @@ public final class OutputBuffer {
     /// Appends the decimal form of `v`.
     @inline(__always)
     public func append(decimal v: UInt64) {
-        var digits = 1
-        var t = v
-        while t >= 10 { t /= 10; digits += 1 }
+        let digits = decimalDigits(v)
         reserveText(digits)
         var i = textCount + digits - 1
-        t = v
+        var t = v
         repeat {
             text.storeBytes(of: UInt8(truncatingIfNeeded: t % 10) + 0x30, toByteOffset: i, as: UInt8.self)
             t /= 10

@@ -98,7 +98,7 @@ extension RESPConnection {
         out.append(upTo: 4 + 5 + 41 + 2 + fields.maxRESPLength) { p in
             p.storeBytes(of: 0x0a0d_322a as UInt32, as: UInt32.self)
             // The ID's text is 3 to 41 bytes: its length has one digit or two.
-            let n = Self.decimalLength(id.ms) + 1 + Self.decimalLength(id.seq)
+            let n = decimalDigits(id.ms) + 1 + decimalDigits(id.seq)
             var at = 4 + StreamEntryFields.writeCountLine(UInt8(ascii: "$"), n, p + 4)
             at += id.format(into: p + at)
             p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: at, as: UInt16.self)
@@ -123,17 +123,6 @@ extension RESPConnection {
 
     /// A marker, 19 digits at most (a count is below 2^63), CRLF.
     static let countLineRoom = 22
-
-    @inline(__always)
-    static func decimalLength(_ v: UInt64) -> Int {
-        var n = 1
-        var x = v
-        while x >= 10 {
-            x /= 10
-            n += 1
-        }
-        return n
-    }
 
     /// A stream ID as a bulk string.
     func appendStreamID(_ id: StreamID, _ out: OutputBuffer) {
@@ -444,15 +433,6 @@ extension RESPConnection {
         notify(KeyspaceEvents.stream, "xsetid", key)
         return .proceed
     }
-}
-
-/// The digits of a non-negative decimal.
-@inline(__always)
-func decimalDigits(_ v: Int) -> Int {
-    var d = 1
-    var x = v
-    while x >= 10 { x /= 10; d += 1 }
-    return d
 }
 
 /// Reply bytes whose count is known only once they are made (XCLAIM's claimed entries, XINFO

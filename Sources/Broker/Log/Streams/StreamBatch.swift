@@ -25,6 +25,7 @@
 // the fields as positions in the batch), and XRANGE / XREAD write the RESP array from there
 // straight into the reply: no record composed, nothing allocated per entry.
 import Durability
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -308,16 +309,6 @@ extension LogBatch {
 /// A stream entry's fields as XADD gives them (names and values alternating) and as the log's
 /// records hold them elsewhere (a RESP array: an adopted topic's records, a read's values).
 enum StreamFields {
-    @inline(__always) static func decimalDigits(_ v: Int) -> Int {
-        var n = 1
-        var x = v
-        while x >= 10 {
-            x /= 10
-            n += 1
-        }
-        return n
-    }
-
     @inline(__always) static func writeDecimal(_ v: Int, digits: Int, _ p: UnsafeMutableRawPointer) {
         var x = v
         for k in stride(from: digits - 1, through: 0, by: -1) {
@@ -328,10 +319,10 @@ enum StreamFields {
 
     /// Bytes of the fields as a RESP array.
     static func respLength(fieldCount: Int, field: (Int) -> UnsafeRawBufferPointer) -> Int {
-        var n = 3 + decimalDigits(fieldCount)
+        var n = 3 + decimalDigits(UInt64(fieldCount))
         for i in 0..<fieldCount {
             let c = field(i).count
-            n += 5 + decimalDigits(c) + c
+            n += 5 + decimalDigits(UInt64(c)) + c
         }
         return n
     }
@@ -340,7 +331,7 @@ enum StreamFields {
     static func writeRESP(fieldCount: Int, field: (Int) -> UnsafeRawBufferPointer, into p: UnsafeMutableRawPointer) {
         var at = 0
         func header(_ kind: UInt8, _ n: Int) {
-            let d = decimalDigits(n)
+            let d = decimalDigits(UInt64(n))
             p.storeBytes(of: kind, toByteOffset: at, as: UInt8.self)
             writeDecimal(n, digits: d, p + at + 1)
             p.storeBytes(of: 13, toByteOffset: at + 1 + d, as: UInt8.self)
@@ -473,7 +464,7 @@ public struct StreamEntryFields {
 
     @inline(__always)
     static func header(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
-        let digits = StreamFields.decimalDigits(n)
+        let digits = decimalDigits(UInt64(n))
         p.storeBytes(of: kind, as: UInt8.self)
         StreamFields.writeDecimal(n, digits: digits, p + 1)
         p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: 1 + digits, as: UInt16.self)
