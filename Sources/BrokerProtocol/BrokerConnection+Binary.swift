@@ -218,12 +218,14 @@ extension BrokerConnection {
     /// for the disk (`--fsync=always`) is a segment of its own, empty for a setq, which
     /// `refuseHeldBinary` changes if that fsync fails for good.
     func finishBinaryEnqueue(_ reply: BinaryStoreReply, _ result: EnqueueResult, token: Int?, _ output: OutputBuffer) {
-        guard result == .stored && session.holdsReplies, let token else {
+        guard result == .stored && session.holdsReplies else {
             Self.appendBinaryEnqueueReply(reply, result, output)
             return
         }
-        let segment = output.beginHeld()
-        assert(segment == token, "the session's reply token names the held segment")
+        // A binary set always has a token (`fillPending`); a held response must be findable by it.
+        guard let token, output.beginHeld() == token else {
+            preconditionFailure("a held binary response without its session's reply token")
+        }
         heldBinary.append((token, reply))
         Self.appendBinaryEnqueueReply(reply, result, output)
         output.endHeld()

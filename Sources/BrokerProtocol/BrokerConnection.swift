@@ -94,8 +94,7 @@ final class BrokerConnection: TextRequestLoop {
     }
 
     func connectionClosed() {
-        heldOutput = nil
-        heldBinary = []
+        forgetHeldReplies()
         if let p = pending {
             engine.release(p.item)
             pending = nil

@@ -107,6 +107,7 @@ public final class CommandGate: @unchecked Sendable {
     /// entered. One holder at a time: a second waits (its slot idle meanwhile) for the first.
     public func exclusively<T>(_ slot: Int, _ body: () -> T) -> T {
         // A kept stripe goes back first: another slot's running command may be waiting for it.
+        // (Defensive: EXEC comes through a command that does not keep, which gave it back.)
         cstripe_release()
         while !exclusive.pointee.compareExchange(expected: 0, desired: 1, ordering: .sequentiallyConsistent).exchanged {
             // Another EXEC holds it and waits for this slot to go idle.

@@ -202,6 +202,7 @@ public final class OutputBuffer {
     public func append(upTo capacity: Int, _ write: (UnsafeMutableRawPointer) -> Int) {
         reserveText(capacity)
         let n = write(text + textCount)
+        assert(n >= 0 && n <= capacity, "an in-place write past the room it asked for")
         if n == 0 { return }
         noteText(textCount, n)
         textCount += n
@@ -226,6 +227,7 @@ public final class OutputBuffer {
         let s = segments + index
         withUnsafeTemporaryAllocation(byteCount: room, alignment: 1) { line in
             let n = write(line.baseAddress!)
+            assert(n >= 0 && n <= room, "a deferred line longer than its room")
             let skip = room - n
             (text + s.pointee.offset + skip).copyMemory(from: line.baseAddress!, byteCount: n)
             s.pointee.offset += skip
@@ -286,15 +288,18 @@ public final class OutputBuffer {
     }
 
     /// A position to roll back to (a request whose earlier replies must be withdrawn).
+    /// The last segment is remembered by where it ends, not by its length: `endDeferred` may move
+    /// its start after the mark (a count line written at its room's end), and a rollback must not
+    /// then stretch it past what was written.
     public struct Mark {
         let textCount: Int
         let segmentCount: Int
-        let lastLength: Int
+        let lastEnd: Int
     }
 
     public func mark() -> Mark {
         Mark(textCount: textCount, segmentCount: segmentCount,
-             lastLength: segmentCount > firstSegment ? segments[segmentCount - 1].length : 0)
+             lastEnd: segmentCount > firstSegment ? segments[segmentCount - 1].offset + segments[segmentCount - 1].length : 0)
     }
 
     /// Withdraws everything appended since `mark`, releasing references it held.
@@ -304,7 +309,7 @@ public final class OutputBuffer {
             if let r = segments[i].reference { release?(r) }
         }
         segmentCount = mark.segmentCount
-        if segmentCount > firstSegment { segments[segmentCount - 1].length = mark.lastLength }
+        if segmentCount > firstSegment { segments[segmentCount - 1].length = mark.lastEnd - segments[segmentCount - 1].offset }
         textCount = mark.textCount
     }
 

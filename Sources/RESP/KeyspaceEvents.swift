@@ -3,6 +3,7 @@
 // publishing of an event through the port's pub/sub (the path PUBLISH takes, so RESP2 and RESP3
 // subscribers, patterns and client-output-buffer-limit all apply). The flags live in one atomic:
 // a command pays one relaxed load when notifications are off (`RESPConnection.notify`).
+import CStripeLock
 import Platform
 import Synchronization
 
@@ -75,6 +76,9 @@ extension RESPService {
     /// `__keyevent@<db>__:<event>` with the key when E is on, if the event's class is on.
     /// Only called once `flags & type` passed (RESPConnection.notify).
     func publishKeyspaceEvent(_ flags: Int, _ event: StaticString, key: UnsafeRawBufferPointer, database: Int) {
+        // The pub/sub registry's and the subscribers' locks: a kept stripe (CStripeLock) is given
+        // back before them, so no lock but an item lock is ever waited for while one is kept.
+        cstripe_release()
         let name = UnsafeRawBufferPointer(start: event.utf8Start, count: event.utf8CodeUnitCount)
         let db = String(database).utf8
         if flags & KeyspaceEvents.keyspace != 0 {

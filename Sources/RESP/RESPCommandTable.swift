@@ -34,9 +34,12 @@ public final class RESPCommand: Sendable {
     /// Runs on the connection's worker with the request's arguments readable through the parser.
     let run: @Sendable (RESPConnection, OutputBuffer) -> HandlerAction
     /// Whether the key's item-lock stripe may stay locked after it, for the next request of the
-    /// same read (ItemLocks.swift: `process` keeps it): a one-key hash, set or sorted-set command
-    /// whose handler waits on nothing but item locks and `PlainMutex`es (which give a kept stripe
-    /// back before they wait), no stream, pub/sub or broker lock.
+    /// same read (ItemLocks.swift: `process` keeps it): a one-key hash, set or sorted-set command.
+    /// While a stripe is kept its thread may wait only for item locks (another stripe gives the
+    /// kept one back first) and for locks whose holders never wait for an item lock (the engine's
+    /// LRU and slab locks, taken under item locks); everything else gives it back before it
+    /// waits: a `PlainMutex` (ListWaits' is taken before item locks), the command gate, keyspace
+    /// events (the pub/sub locks) and the slow log. No stream or broker lock is reached.
     let keepsStripe: Bool
 
     init(_ name: StaticString, arity: Int, keys: (Int, Int, Int) = (0, 0, 0), flags: RESPCommandFlags = [],

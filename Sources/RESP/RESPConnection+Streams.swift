@@ -111,18 +111,16 @@ extension RESPConnection {
     /// `endStreamCount` with the marker (`*`, `%`) and the count.
     @inline(__always)
     func beginStreamCount(_ out: OutputBuffer) -> Int {
-        out.beginDeferred(room: Self.countLineRoom)
+        out.beginDeferred(room: StreamEntryFields.countLineRoom)
     }
 
     @inline(__always)
     func endStreamCount(_ handle: Int, _ marker: UInt8, _ count: Int, _ out: OutputBuffer) {
-        out.endDeferred(handle, room: Self.countLineRoom) { p in
+        out.endDeferred(handle, room: StreamEntryFields.countLineRoom) { p in
             StreamEntryFields.writeCountLine(marker, count, p)
         }
     }
 
-    /// A marker, 19 digits at most (a count is below 2^63), CRLF.
-    static let countLineRoom = 22
 
     /// A stream ID as a bulk string.
     func appendStreamID(_ id: StreamID, _ out: OutputBuffer) {

@@ -233,7 +233,9 @@ final class RESPConnection: ConnectionHandler {
         commandFailed = false
         // Read before the command runs: EXEC replaces the parser's arguments with its queue's.
         let stat = command.statIndex(argumentCount: argumentCount, second: argument(1))
-        if keepingStripes && command.keepsStripe { cstripe_start_keeping() } else { cstripe_stop_keeping() }
+        // Not inside EXEC: the gate already keeps the other workers out, and the waiters EXEC
+        // serves afterwards lock other clients' keys.
+        if keepingStripes && command.keepsStripe && !runningExec { cstripe_start_keeping() } else { cstripe_stop_keeping() }
         let action = command.run(self, output)
         if case .park = action { blockedStat = stat }
         // One clock read per command: a command's time runs from the previous one's end (or the
@@ -290,6 +292,8 @@ final class RESPConnection: ConnectionHandler {
     /// A slow command into SLOWLOG, with this client's address and name. After EXEC ran its queue
     /// the parser holds a queued request's arguments: EXEC (arity 1) is logged as its name.
     private func logSlow(_ microseconds: UInt64, _ command: RESPCommand) {
+        // The slow log's lock is no item lock's: a kept stripe is not held across it (CStripeLock).
+        cstripe_release()
         var now = timeval()
         gettimeofday(&now, nil)
         let replaced = command.transaction == .exec

@@ -27,6 +27,21 @@ struct StripeKeepingTests {
         return bytes
     }
 
+    @Test("the one-key hash, set and sorted-set commands keep; blocking, multi-key, stream, string and transaction commands do not")
+    func whichCommandsKeep() throws {
+        let service = RESPService(engine: try Self.engine(), settings: RESPSettings(), workers: 1)
+        func keeps(_ name: String) -> Bool? {
+            Array(name.utf8).withUnsafeBytes { service.table.find($0)?.keepsStripe }
+        }
+        for name in ["hset", "HINCRBY", "sadd", "spop", "zadd", "ZINCRBY", "zpopmin", "zscore"] {
+            #expect(keeps(name) == true, "\(name)")
+        }
+        for name in ["set", "get", "incr", "lpush", "bzpopmin", "blpop", "xadd", "xrange", "zunionstore", "smove",
+                     "exec", "multi", "del", "publish"] {
+            #expect(keeps(name) == false, "\(name)")
+        }
+    }
+
     @Test("after a read of pipelined ZADDs another thread takes the key at once", .hangGuard)
     func givenBackAfterTheRead() throws {
         let e = try Self.engine()

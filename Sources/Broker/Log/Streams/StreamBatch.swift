@@ -207,13 +207,6 @@ extension LogBatch {
         return true
     }
 
-    /// The string at `at` (advanced past it) of a checked batch.
-    @inline(__always) static func readString(_ b: UnsafeRawBufferPointer, _ at: inout Int) -> UnsafeRawBufferPointer {
-        let n = Int(readVarint(b, &at, b.count) ?? 0)
-        defer { at += n }
-        return UnsafeRawBufferPointer(rebasing: b[at..<(at + n)])
-    }
-
     /// Whether a stream batch's records (`count`) fill its `payload` exactly, every varint and
     /// string inside it.
     static func checkStreamRecords(_ payload: UnsafeRawBufferPointer, count: Int) -> Bool {
@@ -330,14 +323,7 @@ enum StreamFields {
     /// Writes the fields as a RESP array (`respLength` bytes) at `p`.
     static func writeRESP(fieldCount: Int, field: (Int) -> UnsafeRawBufferPointer, into p: UnsafeMutableRawPointer) {
         var at = 0
-        func header(_ kind: UInt8, _ n: Int) {
-            let d = decimalDigits(UInt64(n))
-            p.storeBytes(of: kind, toByteOffset: at, as: UInt8.self)
-            writeDecimal(n, digits: d, p + at + 1)
-            p.storeBytes(of: 13, toByteOffset: at + 1 + d, as: UInt8.self)
-            p.storeBytes(of: 10, toByteOffset: at + 2 + d, as: UInt8.self)
-            at += 3 + d
-        }
+        func header(_ kind: UInt8, _ n: Int) { at += StreamEntryFields.writeCountLine(kind, n, p + at) }
         header(UInt8(ascii: "*"), fieldCount)
         for i in 0..<fieldCount {
             let a = field(i)
@@ -436,7 +422,7 @@ public struct StreamEntryFields {
             if bytes.count > 0 { p.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
             return bytes.count
         }
-        var w = Self.header(UInt8(ascii: "*"), 2 * pairs, p)
+        var w = Self.writeCountLine(UInt8(ascii: "*"), 2 * pairs, p)
         var at = values
         var name = names
         let end = self.end
@@ -456,14 +442,13 @@ public struct StreamEntryFields {
         [UInt8](unsafeUninitializedCapacity: maxRESPLength) { b, n in n = writeRESP(b.baseAddress!) }
     }
 
-    /// `<kind><n>\r\n` at `p` (room for 22 bytes); returns its length: a RESP count line.
+    /// A count line's room: a marker, 19 digits at most (a count is below 2^63), CRLF.
+    public static let countLineRoom = 22
+
+    /// `<kind><n>\r\n` at `p` (room for `countLineRoom` bytes); returns its length: a RESP count
+    /// or length line.
     @inline(__always)
     public static func writeCountLine(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
-        header(kind, n, p)
-    }
-
-    @inline(__always)
-    static func header(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
         let digits = decimalDigits(UInt64(n))
         p.storeBytes(of: kind, as: UInt8.self)
         StreamFields.writeDecimal(n, digits: digits, p + 1)
@@ -476,7 +461,7 @@ public struct StreamEntryFields {
     @inline(__always)
     static func bulk(_ b: UnsafeRawBufferPointer, _ at: inout Int, end: Int, _ p: UnsafeMutableRawPointer) -> Int {
         let n = Int(min(LogBatch.readVarint(b, &at, end) ?? 0, UInt64(max(end - at, 0))))
-        let h = header(UInt8(ascii: "$"), n, p)
+        let h = Self.writeCountLine(UInt8(ascii: "$"), n, p)
         if n > 0 { (p + h).copyMemory(from: b.baseAddress! + at, byteCount: n) }
         p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: h + n, as: UInt16.self)
         at += n

@@ -240,7 +240,7 @@ public final class StreamLog: @unchecked Sendable {
         let end = min(to, nextOffset)
         var stop = false
         while at < end && !stop {
-            // Over at the entry `visit` stops at: no record after it is composed.
+            // Over at the entry `visit` stops at: no record after it is read.
             // Uncomposed: a stream batch's record comes as its ID and where its fields lie.
             let (next, n) = partition.readWhile(from: at, maxRecords: 256, until: end, compose: false) { r in
                 guard !stop, deleted.isEmpty || !deleted.contains(r.offset) else { return !stop }
