@@ -184,13 +184,7 @@ public final class OutputBuffer {
     public func append(decimal v: UInt64) {
         let digits = decimalDigits(v)
         reserveText(digits)
-        var i = textCount + digits - 1
-        var t = v
-        repeat {
-            text.storeBytes(of: UInt8(truncatingIfNeeded: t % 10) + 0x30, toByteOffset: i, as: UInt8.self)
-            t /= 10
-            i -= 1
-        } while t != 0
+        writeDecimal(v, digits: digits, text + textCount)
         noteText(textCount, digits)
         textCount += digits
     }

@@ -106,5 +106,16 @@ struct StreamReplyTests {
                 == "%1\r\n$1\r\ns\r\n*3\r\n" + s[3] + s[4] + s[5])
         // Nothing new: null.
         #expect(c.send(["XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", ">"]) == "_\r\n")
+        // A stream not served between two that are: its key, written after the first one's
+        // entries, is taken back, and the second's entries follow the first's.
+        #expect(c.send(["XADD", "s", "1000000000002-0", "f", "v"]) == "$15\r\n1000000000002-0\r\n")
+        #expect(c.send(["XADD", "u", "1-0", "x", "y"], ["XGROUP", "CREATE", "u", "g", "0"]) == "$3\r\n1-0\r\n+OK\r\n")
+        #expect(c.send(["XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", "t", "u", ">", ">", ">"])
+                == "%2\r\n$1\r\ns\r\n*1\r\n" + Self.entry("1000000000002-0", ["f", "v"]) + "$1\r\nu\r\n*1\r\n" + Self.entry("1-0", ["x", "y"]))
+        _ = c.send(["HELLO", "2"])
+        #expect(c.send(["XADD", "s", "1000000000003-0", "f", "w"], ["XADD", "u", "2-0", "x", "z"]) == "$15\r\n1000000000003-0\r\n$3\r\n2-0\r\n")
+        #expect(c.send(["XREADGROUP", "GROUP", "g", "d", "STREAMS", "s", "t", "u", ">", ">", ">"])
+                == "*2\r\n*2\r\n$1\r\ns\r\n*1\r\n" + Self.entry("1000000000003-0", ["f", "w"])
+                + "*2\r\n$1\r\nu\r\n*1\r\n" + Self.entry("2-0", ["x", "z"]))
     }
 }

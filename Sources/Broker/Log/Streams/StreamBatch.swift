@@ -302,14 +302,6 @@ extension LogBatch {
 /// A stream entry's fields as XADD gives them (names and values alternating) and as the log's
 /// records hold them elsewhere (a RESP array: an adopted topic's records, a read's values).
 enum StreamFields {
-    @inline(__always) static func writeDecimal(_ v: Int, digits: Int, _ p: UnsafeMutableRawPointer) {
-        var x = v
-        for k in stride(from: digits - 1, through: 0, by: -1) {
-            p.storeBytes(of: UInt8(ascii: "0") + UInt8(x % 10), toByteOffset: k, as: UInt8.self)
-            x /= 10
-        }
-    }
-
     /// Bytes of the fields as a RESP array.
     static func respLength(fieldCount: Int, field: (Int) -> UnsafeRawBufferPointer) -> Int {
         var n = 3 + decimalDigits(UInt64(fieldCount))
@@ -451,7 +443,7 @@ public struct StreamEntryFields {
     public static func writeCountLine(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
         let digits = decimalDigits(UInt64(n))
         p.storeBytes(of: kind, as: UInt8.self)
-        StreamFields.writeDecimal(n, digits: digits, p + 1)
+        writeDecimal(UInt64(n), digits: digits, p + 1)
         p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: 1 + digits, as: UInt16.self)
         return 3 + digits
     }

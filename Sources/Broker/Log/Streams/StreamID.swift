@@ -4,6 +4,7 @@
 // where XADD allows it; each number as string2ull: string2ll's strict form, else strtoull, which
 // takes leading blanks, `+` and a negated `-`), the next ID after a top ID, and the increments
 // and decrements exclusive ranges use (an error past the ends).
+import Platform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,10 +61,10 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
 
     /// The ID's text, `<ms>-<seq>`, into `buffer` (at least 41 bytes); returns the length.
     public func format(into buffer: UnsafeMutableRawPointer) -> Int {
-        var n = Self.decimal(ms, into: buffer)
+        var n = writeDecimal(ms, buffer)
         buffer.storeBytes(of: UInt8(ascii: "-"), toByteOffset: n, as: UInt8.self)
         n += 1
-        n += Self.decimal(seq, into: buffer + n)
+        n += writeDecimal(seq, buffer + n)
         return n
     }
 
@@ -74,22 +75,6 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
         withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { b in
             let n = format(into: b.baseAddress!)
             return body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b)[0..<n]))
-        }
-    }
-
-    static func decimal(_ v: UInt64, into p: UnsafeMutableRawPointer) -> Int {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        return withUnsafeMutableBytes(of: &digits) { d in
-            var x = v
-            var i = 24
-            repeat {
-                i -= 1
-                d[i] = UInt8(ascii: "0") + UInt8(x % 10)
-                x /= 10
-            } while x > 0
-            let n = 24 - i
-            p.copyMemory(from: d.baseAddress! + i, byteCount: n)
-            return n
         }
     }
 
