@@ -84,6 +84,8 @@ public final class LogMemory: Sendable {
     public let share: MemoryShare?
     /// With a data directory: the bytes of a partition's active segment kept in memory once written.
     public let hotTailBytes: Int
+    /// Where every segment's memory chunks come from (SegmentMemory.swift).
+    let chunks: LogChunkAllocator
     public let memoryBytes = Atomic<Int>(0)
     public let segmentsDropped = Atomic<UInt64>(0)
     public let segmentsDeleted = Atomic<UInt64>(0)
@@ -117,8 +119,9 @@ public final class LogMemory: Sendable {
     /// Appends whose replies waited for a flush because the logs' memory was past `softLimit`.
     public let memoryWaits = Atomic<UInt64>(0)
 
-    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20, softLimit: Int = 0) {
+    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20, softLimit: Int = 0, chunks: LogChunkAllocator = LogChunkAllocator()) {
         self.share = share
+        self.chunks = chunks
         self.hotTailBytes = hotTailBytes
         self.softLimit = softLimit
     }
