@@ -11,30 +11,99 @@
 // `count` (the segment's positions stay dense) but is held until the chunk goes
 // (`allocatedBytes`). Guarded by the partition's lock as the segment is; not copyable in use
 // (the chunks are freed once, by `freeAll`).
+import CacheEngine
 import Durability
+import Synchronization
 
 /// Where a log's memory chunks come from (one per `LogMemory`, so per broker or stream store).
-final class LogChunkAllocator: Sendable {
+///
+/// With an engine (the server's) every chunk is an unlinked keyless slab item, allocated and freed
+/// through the cache engine as queue message bodies are (CacheEngine+Buffers.swift): log memory is
+/// in `-m` and in `stats slabs`, never in the cache's hash table or LRU (so never evicted), and an
+/// allocation may evict cache items of the chunk's class as any store may. The chunk size follows
+/// memcached's class arithmetic: the room of the largest slab class whose chunks are at most 64 KB
+/// (`bufferRoom(atMost:)`), so a log chunk fills its slab chunk exactly (with memcached's default
+/// -f 1.25 and -n 48 the class of 52,984-byte chunks, 19 to a 1 MB page). Not the largest class
+/// (slab_chunk_max, 512 KB): a memory-only segment rolls at 64 KB at least and the hot tail with a
+/// data directory is 64 KB at least, and the trim keeps up to a chunk more than the tail, so a
+/// chunk no larger than those keeps a partition's memory near its bound. A batch larger than a
+/// chunk gets an item of its own size while one slab chunk holds it (`bufferMax`, 512 KB less the
+/// header); a larger one (a big `produce` batch, a 1 MB XADD) is taken from the heap and counted
+/// (`heapChunks`), since a chunked item's value is not contiguous. When the engine has no memory
+/// for a chunk the append that needed it is refused as out of memory and counted (`refusals`,
+/// `log_chunk_refusals`). Without an engine (unit tests) chunks are heap memory.
+///
+/// With a data directory the chunks are also charged to the broker's memory share (`share`: one
+/// bound for queue messages and log memory, DESIGN.md §7), by their whole slab size and whatever
+/// it holds (`force`): a log append is never refused for the share; while the share is full the
+/// logs are pressing (`LogMemory.pressing`) and producers wait for the flusher, which trims every
+/// written byte. Without a data directory the logs' own accounting charges the share batch by
+/// batch (LogPartition.appendFramed), and the chunks are not charged twice.
+public final class LogChunkAllocator: Sendable {
+    let engine: CacheEngine?
+    /// The memory share chunks are charged to (data directory only; see above).
+    let share: MemoryShare?
     /// Bytes of an ordinary chunk: a batch at most this long shares a chunk with its neighbours.
-    let chunkBytes: Int
+    public let chunkBytes: Int
+    /// Chunks the engine had no memory for (each refused the append that needed it).
+    public let refusals = Atomic<UInt64>(0)
+    /// Chunks taken from the heap for batches larger than one slab chunk holds.
+    public let heapChunks = Atomic<UInt64>(0)
+    /// Chunks held now and their bytes (a slab item's whole size: header and room).
+    public let held = Atomic<Int>(0)
+    public let heldBytes = Atomic<Int>(0)
 
-    init(chunkBytes: Int = 64 << 10) {
-        self.chunkBytes = chunkBytes
+    /// The chunk size aimed at (see above).
+    static let targetBytes = 64 << 10
+
+    init(engine: CacheEngine? = nil, share: MemoryShare? = nil, chunkBytes: Int? = nil) {
+        self.engine = engine
+        self.share = share
+        self.chunkBytes = chunkBytes ?? engine?.bufferRoom(atMost: Self.targetBytes) ?? Self.targetBytes
     }
 
-    /// A chunk of at least `bytes` bytes (its capacity returned), nil when there is no memory for it.
-    func allocate(_ bytes: Int) -> (base: UnsafeMutableRawPointer, capacity: Int)? {
+    /// A chunk of at least `bytes` bytes: its room, its capacity and the item holding it (nil: heap
+    /// memory). Nil when the engine has no memory for it (counted).
+    func allocate(_ bytes: Int) -> (base: UnsafeMutableRawPointer, capacity: Int, item: UnsafeMutableRawPointer?)? {
         let capacity = max(bytes, chunkBytes)
-        return (UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8), capacity)
+        if let engine, capacity <= engine.bufferMax {
+            guard let it = engine.allocateBuffer(capacity) else {
+                refusals.wrappingAdd(1, ordering: .relaxed)
+                return nil
+            }
+            note(ItemLayout.totalSize(keyLength: 0, valueLength: capacity))
+            return (it.value, capacity, it.raw)
+        }
+        if engine != nil { heapChunks.wrappingAdd(1, ordering: .relaxed) }
+        note(capacity)
+        return (UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8), capacity, nil)
     }
 
-    func free(_ base: UnsafeMutableRawPointer) { base.deallocate() }
+    /// A chunk of `bytes` (its whole size) taken: counted, and charged to the share.
+    private func note(_ bytes: Int) {
+        held.wrappingAdd(1, ordering: .relaxed)
+        heldBytes.wrappingAdd(bytes, ordering: .relaxed)
+        share?.force(bytes)
+    }
+
+    func free(_ c: SegmentMemory.Chunk) {
+        let bytes = c.item != nil ? ItemLayout.totalSize(keyLength: 0, valueLength: c.capacity) : c.capacity
+        held.wrappingSubtract(1, ordering: .relaxed)
+        heldBytes.wrappingSubtract(bytes, ordering: .relaxed)
+        share?.release(bytes)
+        if let item = c.item, let engine { engine.release(Item(item)) } else { c.base.deallocate() }
+    }
+
+    /// The share is full (data directory): the logs press (LogMemory.pressing).
+    var shareFull: Bool { share.map { $0.inUse >= $0.limit } ?? false }
 }
 
 struct SegmentMemory {
     struct Chunk {
         let base: UnsafeMutableRawPointer
         let capacity: Int
+        /// The slab item holding it (nil: heap memory).
+        let item: UnsafeMutableRawPointer?
         /// The segment position of `base`.
         let start: Int
         /// Bytes of batches written.
@@ -68,8 +137,8 @@ struct SegmentMemory {
     /// chunk that takes it. False (nothing written) when no chunk could be had.
     mutating func append(length: Int, _ write: (inout ByteBuffer) -> Void) -> Bool {
         if chunks.isEmpty || chunks[chunks.count - 1].capacity - chunks[chunks.count - 1].used < length {
-            guard let (base, capacity) = allocator.allocate(length) else { return false }
-            chunks.append(Chunk(base: base, capacity: capacity, start: end, used: 0))
+            guard let (base, capacity, item) = allocator.allocate(length) else { return false }
+            chunks.append(Chunk(base: base, capacity: capacity, item: item, start: end, used: 0))
         }
         let i = chunks.count - 1
         var view = ByteBuffer(borrowing: chunks[i].base, count: chunks[i].used, capacity: chunks[i].capacity)
@@ -158,7 +227,7 @@ struct SegmentMemory {
         while n < chunks.count && chunks[n].end <= position { n += 1 }
         guard n > 0 else { return 0 }
         let newStart = n < chunks.count ? chunks[n].start : end
-        for c in chunks[0..<n] { allocator.free(c.base) }
+        for c in chunks[0..<n] { allocator.free(c) }
         chunks.removeFirst(n)
         let freed = newStart - start
         count -= freed
@@ -168,7 +237,7 @@ struct SegmentMemory {
 
     /// Frees every chunk; memory starts again (empty) at `position`.
     mutating func freeAll(restartingAt position: Int) {
-        for c in chunks { allocator.free(c.base) }
+        for c in chunks { allocator.free(c) }
         chunks.removeAll()
         start = position
         count = 0
