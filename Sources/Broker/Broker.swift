@@ -155,9 +155,10 @@ public final class Broker: @unchecked Sendable {
             }
             flusher = GroupCommit(policy: settings.fsync, name: "journal flusher")
             descriptors = DescriptorCache(capacity: settings.fileDescriptors)
-            // Segments on disk; in memory only hot tails and what is not yet written, kept within
-            // --broker-memory by making appends wait for the flusher (LogMemory.softLimit).
-            logs = LogRegistry(directory: dir + "/logs", descriptors: descriptors, memory: .diskBacked(limit: settings.memoryLimit))
+            // Segments on disk; in memory (slab items charged to the queues' share) only hot tails
+            // and what is not yet written, kept within --broker-memory by making appends wait for
+            // the flusher (LogMemory.softLimit, or the share full).
+            logs = LogRegistry(directory: dir + "/logs", descriptors: descriptors, memory: .diskBacked(limit: settings.memoryLimit, chunks: LogChunkAllocator(engine: engine, share: share)))
             try recover(dir)
             openConsumerOffsets(dir)
             recoverLogs()
@@ -167,7 +168,7 @@ public final class Broker: @unchecked Sendable {
             flusher = nil
             descriptors = nil
             // Without a data directory logs live in --broker-memory, shared with the queues.
-            logs = LogRegistry(directory: nil, descriptors: nil, memory: LogMemory(share: share))
+            logs = LogRegistry(directory: nil, descriptors: nil, memory: LogMemory(share: share, chunks: LogChunkAllocator(engine: engine)))
         }
     }
 

@@ -416,6 +416,10 @@ extension BrokerConnection {
         var lines: [(String, String)] = [
             ("log_topics", String(broker.logs.count)),
             ("log_memory_bytes", String(m.memoryBytes.load(ordering: .relaxed))),
+            ("log_chunks", String(m.chunks.held.load(ordering: .relaxed))),
+            ("log_chunk_bytes", String(m.chunks.heldBytes.load(ordering: .relaxed))),
+            ("log_chunk_refusals", String(m.chunks.refusals.load(ordering: .relaxed))),
+            ("log_heap_chunks", String(m.chunks.heapChunks.load(ordering: .relaxed))),
             ("log_appends_refused", String(m.appendsRefused.load(ordering: .relaxed))),
             ("log_memory_waits", String(m.memoryWaits.load(ordering: .relaxed))),
             ("log_segments_deleted", String(m.segmentsDeleted.load(ordering: .relaxed))),

@@ -9,9 +9,22 @@ public struct ByteBuffer {
     @usableFromInline var storage: UnsafeMutableRawPointer?
     @usableFromInline var used = 0
     @usableFromInline var capacity = 0
+    /// Writes into memory someone else owns (`init(borrowing:)`): never grown nor freed.
+    @usableFromInline var borrowed = false
 
     /// An empty buffer; nothing is allocated until the first append.
     @inlinable public init() {}
+
+    /// A view over `capacity` bytes at `base`, `count` of them already written, that appends
+    /// write into in place (a log segment's memory chunk). The owner keeps the memory: the view
+    /// must never need to grow (a precondition stops it rather than free what it does not own),
+    /// and is not deallocated.
+    @inlinable public init(borrowing base: UnsafeMutableRawPointer, count: Int, capacity: Int) {
+        storage = base
+        used = count
+        self.capacity = capacity
+        borrowed = true
+    }
 
     /// The first byte (nil until something was reserved).
     @inlinable public var base: UnsafeMutableRawPointer? { storage }
@@ -27,6 +40,7 @@ public struct ByteBuffer {
     }
 
     @usableFromInline mutating func grow(to needed: Int) {
+        precondition(!borrowed, "a borrowed ByteBuffer cannot grow")
         var c = max(4096, capacity * 2)
         while c < needed { c *= 2 }
         let grown = UnsafeMutableRawPointer.allocate(byteCount: c, alignment: 8)
@@ -63,6 +77,7 @@ public struct ByteBuffer {
 
     /// Frees the memory; the buffer is empty and usable again.
     public mutating func deallocate() {
+        precondition(!borrowed, "a borrowed ByteBuffer is not freed by its view")
         storage?.deallocate()
         storage = nil
         used = 0

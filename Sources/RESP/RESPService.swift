@@ -138,7 +138,7 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
                 streams: StreamStore? = nil) {
         self.engine = engine
         let clock = engine.clock
-        self.streams = streams ?? StreamStore(memoryLimit: engine.settings.memoryLimit / 2, clockMs: { clock.milliseconds })
+        self.streams = streams ?? StreamStore(memoryLimit: engine.settings.memoryLimit / 2, engine: engine, clockMs: { clock.milliseconds })
         self.streams.install(on: engine)
         self.settings = settings
         self.host = host

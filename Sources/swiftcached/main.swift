@@ -138,7 +138,7 @@ if options.brokerPort != 0 {
 // when it runs; otherwise their own share of --broker-memory's size.
 let streamClock = engine.clock
 let streamStore = broker.map { StreamStore(broker: $0, memoryLimit: options.broker.memoryLimit, clockMs: { streamClock.milliseconds }) }
-    ?? StreamStore(memoryLimit: options.broker.memoryLimit, clockMs: { streamClock.milliseconds })
+    ?? StreamStore(memoryLimit: options.broker.memoryLimit, engine: engine, clockMs: { streamClock.milliseconds })
 let redisService = options.redisPort != 0
     ? RESPService(engine: engine, settings: redisSettings, workers: options.server.threads, host: {
         redisHostFacts(server: serverBox.server, options: options, startedAt: startedAt)

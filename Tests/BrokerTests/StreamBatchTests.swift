@@ -223,11 +223,7 @@ import Glibc
         let found = s.partition.lock.withLock { () -> [LogBatchHeader?] in
             var out: [LogBatchHeader?] = []
             for seg in s.partition.segments {
-                var pos = 0
-                while pos < seg.memory.count {
-                    out.append(LogBatch.check(seg.memory.bytes, at: pos, expected: nil))
-                    pos += Int(LogBatch.u32(seg.memory.bytes, pos)) + LogBatch.frameBytes
-                }
+                seg.memory.forEachBatch { bytes, at in out.append(LogBatch.check(bytes, at: at, expected: nil)) }
             }
             return out
         }

@@ -151,12 +151,7 @@ import Testing
         s.partition.lock.withLock {
             var out: [LogBatchHeader?] = []
             for seg in s.partition.segments {
-                var pos = 0
-                while pos < seg.memory.count {
-                    let h = LogBatch.check(seg.memory.bytes, at: pos, expected: nil)
-                    out.append(h)
-                    pos += Int(LogBatch.u32(seg.memory.bytes, pos)) + LogBatch.frameBytes
-                }
+                seg.memory.forEachBatch { bytes, at in out.append(LogBatch.check(bytes, at: at, expected: nil)) }
             }
             return out
         }

@@ -85,7 +85,7 @@ extension LogPartition {
         lock.withLock {
             let old = segments
             for s in old { lockedForget(s) }
-            segments = [LogSegment(baseOffset: lockedEndOffset, createdMs: nowMs, directory: nil, descriptors: nil)]
+            segments = [LogSegment(baseOffset: lockedEndOffset, createdMs: nowMs, directory: nil, descriptors: nil, chunks: memory.chunks)]
             return old
         }
     }

@@ -84,6 +84,8 @@ public final class LogMemory: Sendable {
     public let share: MemoryShare?
     /// With a data directory: the bytes of a partition's active segment kept in memory once written.
     public let hotTailBytes: Int
+    /// Where every segment's memory chunks come from (SegmentMemory.swift).
+    public let chunks: LogChunkAllocator
     public let memoryBytes = Atomic<Int>(0)
     public let segmentsDropped = Atomic<UInt64>(0)
     public let segmentsDeleted = Atomic<UInt64>(0)
@@ -117,8 +119,9 @@ public final class LogMemory: Sendable {
     /// Appends whose replies waited for a flush because the logs' memory was past `softLimit`.
     public let memoryWaits = Atomic<UInt64>(0)
 
-    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20, softLimit: Int = 0) {
+    init(share: MemoryShare?, hotTailBytes: Int = 1 << 20, softLimit: Int = 0, chunks: LogChunkAllocator = LogChunkAllocator()) {
         self.share = share
+        self.chunks = chunks
         self.hotTailBytes = hotTailBytes
         self.softLimit = softLimit
     }
@@ -126,12 +129,15 @@ public final class LogMemory: Sendable {
     /// With a data directory: the memory bound for `limit` bytes of --broker-memory, with the hot
     /// tail kept to an eighth of it (at most 1 MB a partition, at least 64 KB) so that the flusher's
     /// trim brings a partition back under the bound.
-    static func diskBacked(limit: Int) -> LogMemory {
-        LogMemory(share: nil, hotTailBytes: max(64 << 10, min(1 << 20, limit / 8)), softLimit: max(1, limit / 2))
+    static func diskBacked(limit: Int, chunks: LogChunkAllocator) -> LogMemory {
+        LogMemory(share: nil, hotTailBytes: max(64 << 10, min(1 << 20, limit / 8)), softLimit: max(1, limit / 2), chunks: chunks)
     }
 
-    /// Past `softLimit`: the next appends wait for the flusher.
-    public var pressing: Bool { softLimit > 0 && memoryBytes.load(ordering: .relaxed) >= softLimit }
+    /// Past `softLimit`, or the broker's memory share (queue messages and log chunks, data
+    /// directory) full: the next appends wait for the flusher.
+    public var pressing: Bool {
+        softLimit > 0 && (memoryBytes.load(ordering: .relaxed) >= softLimit || chunks.shareFull)
+    }
 
     /// Without a data directory a segment rolls at a sixteenth of the share (at least 64 KB), so
     /// that dropping the oldest one frees memory in pieces.

@@ -43,8 +43,9 @@ extension LogPartition {
             return .outOfMemory
         }
         return appendFramed(length: length, count: values.count, nowMs: nowMs) { segment, offset, ts in
-            LogBatch.appendMany(to: &segment.memory, offset: offset, timestamp: ts, flags: flags, key: key, block: block,
-                                values: values)
+            segment.memory.append(length: length) { b in
+                LogBatch.appendMany(to: &b, offset: offset, timestamp: ts, flags: flags, key: key, block: block, values: values)
+            }
         }
     }
 

@@ -106,7 +106,7 @@ extension LogPartition {
     /// data directory the file is written and renamed first, outside the lock. False when `old`
     /// left the list meanwhile or the file could not be written (the old one stays).
     private func swapCompacted(_ old: LogSegment, buffer: inout ByteBuffer, kept: [(LogBatchHeader, Int)]) -> Bool {
-        let fresh = LogSegment(baseOffset: old.baseOffset, createdMs: old.createdMs, directory: directory, descriptors: descriptors)
+        let fresh = makeSegment(baseOffset: old.baseOffset, createdMs: old.createdMs)
         fresh.runs = []
         for (h, at) in kept {
             fresh.noteBatch(h, at: at)
@@ -142,7 +142,20 @@ extension LogPartition {
             fresh.created = true
             fresh.indexesWritten = true
             fresh.flushed = fresh.size
-            fresh.memoryStart = fresh.size
+            fresh.freeMemory()
+        }
+        if directory == nil && !kept.isEmpty {
+            // In memory the new segment's chunks get its batches, one by one (none straddles two),
+            // before it is swapped in; without memory for them the old segment stays.
+            for (h, at) in kept {
+                let copied = fresh.memory.append(length: h.length) { b in
+                    b.append(UnsafeRawBufferPointer(rebasing: buffer.bytes[at..<(at + h.length)]))
+                }
+                guard copied else {
+                    fresh.freeMemory()
+                    return false
+                }
+            }
         }
         let swapped: Bool = lock.withLock {
             guard let i = segments.firstIndex(where: { $0 === old }) else { return false }
@@ -155,15 +168,12 @@ extension LogPartition {
             memory.memoryBytes.wrappingSubtract(old.memory.count, ordering: .relaxed)
             if directory == nil && !kept.isEmpty {
                 // In memory the new segment holds its bytes; the share gives back the difference.
-                swap(&fresh.memory, &buffer)
-                fresh.memoryStart = 0
                 memory.memoryBytes.wrappingAdd(fresh.memory.count, ordering: .relaxed)
                 memory.share?.release(old.size - fresh.size)
             } else {
                 memory.share?.release(old.size)
             }
-            old.memory.deallocate()
-            old.memoryStart = old.size
+            old.freeMemory()
             return true
         }
         if let (slot, _) = pinned { descriptors?.unpin(slot, dirty: false) }

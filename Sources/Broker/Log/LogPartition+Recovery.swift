@@ -50,7 +50,7 @@ extension LogPartition {
         var expected: UInt64?
         var cutRest = false
         for (i, base) in bases.enumerated() {
-            let seg = LogSegment(baseOffset: base, createdMs: nowMs, directory: directory, descriptors: descriptors)
+            let seg = makeSegment(baseOffset: base, createdMs: nowMs)
             // In a compacted topic a gap may come before a segment (its predecessor's last
             // records, or a whole segment, removed): a base past the expected offset follows.
             // Elsewhere offsets are dense and a gap is a lost segment.
@@ -105,7 +105,7 @@ extension LogPartition {
             }
             if let prev = found.last, prev.nextOffset < base { prev.nextOffset = base }
             seg.flushed = seg.size
-            seg.memoryStart = seg.size
+            seg.freeMemory()
             seg.created = true
             if !seg.indexFilesAgree() {
                 memory.indexesRebuilt.wrappingAdd(1, ordering: .relaxed)
@@ -129,7 +129,7 @@ extension LogPartition {
             if let r = s.runs, r.isEmpty, s.isEmpty { s.runs = nil }
         }
         if let last = found.last, last.runs != nil {
-            found.append(LogSegment(baseOffset: last.nextOffset, createdMs: nowMs, directory: directory, descriptors: descriptors))
+            found.append(makeSegment(baseOffset: last.nextOffset, createdMs: nowMs))
         }
         for s in found.dropLast() { s.sealed = true }
         // The active segment's indexes grow again: written anew when it is sealed.

@@ -57,7 +57,12 @@ public final class LogPartition: @unchecked Sendable {
         self.directory = directory
         self.descriptors = descriptors
         self.memory = memory
-        segments = [LogSegment(baseOffset: 0, createdMs: nowMs, directory: directory, descriptors: descriptors)]
+        segments = [makeSegment(baseOffset: 0, createdMs: nowMs)]
+    }
+
+    /// A new segment of this partition (its file, if any, made later by the flusher).
+    func makeSegment(baseOffset: UInt64, createdMs: UInt64) -> LogSegment {
+        LogSegment(baseOffset: baseOffset, createdMs: createdMs, directory: directory, descriptors: descriptors, chunks: memory.chunks)
     }
 
     deinit {
@@ -95,17 +100,20 @@ public final class LogPartition: @unchecked Sendable {
                 writeValue: (UnsafeMutableRawPointer) -> Void) -> LogAppendResult {
         let length = LogBatch.framedLength(keyLength: key?.count ?? 0, valueLength: valueLength)
         return appendFramed(length: length, count: 1, nowMs: nowMs) { segment, offset, ts in
-            LogBatch.appendOne(to: &segment.memory, offset: offset, timestamp: ts, flags: flags, key: key,
-                               valueLength: valueLength, writeValue: writeValue)
+            segment.memory.append(length: length) { b in
+                LogBatch.appendOne(to: &b, offset: offset, timestamp: ts, flags: flags, key: key,
+                                   valueLength: valueLength, writeValue: writeValue)
+            }
         }
     }
 
     /// The one append path: a batch of `length` framed bytes holding `count` records goes to the
     /// active segment (rolled by size or age first; while the memory share is full the oldest
     /// segments go, README: logs without --data-dir), `write` framing it at the offset and
-    /// timestamp given. Parked readers are claimed under the lock and woken after it.
+    /// timestamp given (into the segment's memory: false when it had no chunk for it, and
+    /// nothing is appended). Parked readers are claimed under the lock and woken after it.
     func appendFramed(length: Int, count: Int, nowMs: UInt64,
-                      write: (LogSegment, _ offset: UInt64, _ timestamp: UInt64) -> Void) -> LogAppendResult {
+                      write: (LogSegment, _ offset: UInt64, _ timestamp: UInt64) -> Bool) -> LogAppendResult {
         var toWake: [ConnectionWaker]?
         let result: LogAppendResult = lock.withLock {
             let segmentBytes = memory.segmentBytes(config)
@@ -128,12 +136,14 @@ public final class LogPartition: @unchecked Sendable {
                 }
             }
             let ts = max(lastTimestamp, nowMs)
-            lastTimestamp = ts
             let offset = active.nextOffset
             let position = active.size
-            let before = active.memory.count
-            write(active, offset, ts)
-            memory.memoryBytes.wrappingAdd(active.memory.count - before, ordering: .relaxed)
+            guard write(active, offset, ts) else {
+                memory.share?.release(length)
+                return .outOfMemory
+            }
+            lastTimestamp = ts
+            memory.memoryBytes.wrappingAdd(length, ordering: .relaxed)
             active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: count, maxTimestamp: ts), at: position)
             toWake = lockedClaimReaders()
             return .appended(offset: offset)
@@ -147,7 +157,7 @@ public final class LogPartition: @unchecked Sendable {
     func lockedRoll(_ nowMs: UInt64) -> LogSegment {
         let old = segments[segments.count - 1]
         old.sealed = true
-        let next = LogSegment(baseOffset: old.nextOffset, createdMs: nowMs, directory: directory, descriptors: descriptors)
+        let next = makeSegment(baseOffset: old.nextOffset, createdMs: nowMs)
         segments.append(next)
         return next
     }
@@ -155,11 +165,9 @@ public final class LogPartition: @unchecked Sendable {
     /// Lock held: a segment taken out of the list gives its memory back.
     func lockedForget(_ s: LogSegment) {
         s.deleted = true
-        let bytes = s.memory.count
-        memory.memoryBytes.wrappingSubtract(bytes, ordering: .relaxed)
+        memory.memoryBytes.wrappingSubtract(s.memory.count, ordering: .relaxed)
         if memory.share != nil { memory.share?.release(s.size) }
-        s.memory.deallocate()
-        s.memoryStart = s.size
+        s.freeMemory()
     }
 
     // MARK: waiting
@@ -214,13 +222,21 @@ public final class LogPartition: @unchecked Sendable {
                 if at >= s.nextOffset { at = segments[i + 1].baseOffset; return .again }
                 var pos = s.position(for: at)
                 // The index entry may lie before the memory while the record is in it.
-                if pos < s.memoryStart && s.memory.count > 0 && at >= LogBatch.u64(s.memory.bytes, LogBatch.frameBytes) {
-                    pos = s.memoryStart
+                if pos < s.memoryStart && s.memory.count > 0 {
+                    let first = s.memory.chunk(0).bytes
+                    if at >= LogBatch.u64(first, LogBatch.frameBytes) { pos = s.memoryStart }
                 }
                 guard pos >= s.memoryStart else { return .disk(s, pos, s.memoryStart) }
-                let bytes = s.memory.bytes
+                // Batch by batch, each inside one chunk (SegmentMemory.swift).
+                var chunk = -1
+                var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+                var chunkStart = pos
                 while pos < s.size && count < maxRecords && !stopped {
-                    let rel = pos - s.memoryStart
+                    if chunk < 0 || pos - chunkStart >= bytes.count {
+                        chunk = chunk < 0 ? s.memory.chunkIndex(at: pos) : chunk + 1
+                        (bytes, chunkStart) = s.memory.chunk(chunk)
+                    }
+                    let rel = pos - chunkStart
                     let length = Int(LogBatch.u32(bytes, rel)) + LogBatch.frameBytes
                     let payloadBase = LogBatch.u64(bytes, rel + LogBatch.frameBytes)
                     let n = LogBatch.count(LogBatch.u32(bytes, rel + LogBatch.frameBytes + 8))
@@ -360,9 +376,7 @@ public final class LogPartition: @unchecked Sendable {
             for s in segments where !s.deleted && (s.flushed < s.size || !s.created) {
                 let from = s.flushed, to = s.size
                 let at = scratch.count
-                if to > from {
-                    scratch.append(UnsafeRawBufferPointer(rebasing: s.memory.bytes[(from - s.memoryStart)..<(to - s.memoryStart)]))
-                }
+                s.memory.copy(from: from, to: to, into: &scratch)
                 work.append(Work(segment: s, from: from, to: to, at: at))
             }
         }
@@ -433,28 +447,16 @@ public final class LogPartition: @unchecked Sendable {
         guard !s.deleted, s.memory.count > 0 else { return }
         if s.sealed && s.flushed == s.size {
             memory.memoryBytes.wrappingSubtract(s.memory.count, ordering: .relaxed)
-            s.memory.deallocate()
-            s.memoryStart = s.size
+            s.freeMemory()
             return
         }
         // Past the logs' memory bound (LogMemory.softLimit) every written byte goes.
         let tail = memory.pressing ? 0 : memory.hotTailBytes
         guard s.size - s.memoryStart > tail * 2 else { return }
-        let target = min(s.flushed, s.size - tail)
-        var start = s.memoryStart
-        let bytes = s.memory.bytes
-        while start < target {
-            let length = Int(LogBatch.u32(bytes, start - s.memoryStart)) + LogBatch.frameBytes
-            if start + length > target { break }
-            start += length
-        }
-        guard start > s.memoryStart else { return }
-        var kept = ByteBuffer()
-        kept.append(UnsafeRawBufferPointer(rebasing: bytes[(start - s.memoryStart)...]))
-        memory.memoryBytes.wrappingSubtract(s.memory.count - kept.count, ordering: .relaxed)
-        s.memory.deallocate()
-        s.memory = kept
-        s.memoryStart = start
+        // Whole chunks before the kept position go (all their batches are written); the tail kept
+        // is at most a chunk longer than `tail`.
+        let freed = s.memory.release(before: min(s.flushed, s.size - tail))
+        memory.memoryBytes.wrappingSubtract(freed, ordering: .relaxed)
     }
 
     // MARK: retention (timer thread)

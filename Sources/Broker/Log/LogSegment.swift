@@ -6,8 +6,9 @@
 // once it is sealed; recovery rebuilds them from the batches and rewrites the files when they
 // disagree. A segment of a compacted partition also gets a runs file (LogSegment+Runs.swift).
 //
-// The bytes `[memoryStart, size)` are also held in memory (`memory`): the hot tail of a partition
-// with a data directory, the whole segment without one. Everything here is guarded by the
+// The bytes `[memoryStart, size)` are also held in memory (`memory`, in chunks that each hold whole
+// batches: SegmentMemory.swift): the hot tail of a partition with a data directory, the whole
+// segment without one. Everything here is guarded by the
 // partition's lock, except the fields marked "flusher only".
 import Durability
 #if canImport(Glibc)
@@ -30,8 +31,8 @@ final class LogSegment {
     var timeIndex: [(timestamp: UInt64, relative: UInt32)] = []
     private var lastIndexedPosition = -1
     /// `[memoryStart, size)` of the segment's bytes, in memory.
-    var memory = ByteBuffer()
-    var memoryStart = 0
+    var memory: SegmentMemory
+    var memoryStart: Int { memory.start }
     /// Bytes written to the file (data directory), a batch boundary.
     var flushed = 0
     /// No more appends: a newer segment took over.
@@ -50,8 +51,9 @@ final class LogSegment {
 
     static let indexIntervalBytes = 4096
 
-    init(baseOffset: UInt64, createdMs: UInt64, directory: String?, descriptors: DescriptorCache?) {
+    init(baseOffset: UInt64, createdMs: UInt64, directory: String?, descriptors: DescriptorCache?, chunks: LogChunkAllocator) {
         self.baseOffset = baseOffset
+        memory = SegmentMemory(allocator: chunks)
         nextOffset = baseOffset
         self.createdMs = createdMs
         if let directory, let descriptors {
@@ -64,7 +66,7 @@ final class LogSegment {
         }
     }
 
-    deinit { memory.deallocate() }
+    deinit { memory.freeAll(restartingAt: 0) }
 
     /// Kafka's segment file stem: the base offset in 20 digits.
     static func fileName(_ offset: UInt64) -> String {
@@ -74,6 +76,10 @@ final class LogSegment {
 
     var isEmpty: Bool { nextOffset == baseOffset }
     var memoryBytes: Int { memory.count }
+
+    /// Frees the segment's memory (retention, deletion, a sealed segment written, recovery): none
+    /// held from here on, the next append (if any) starting at `size`.
+    func freeMemory() { memory.freeAll(restartingAt: size) }
 
     /// Adds a batch's offsets to `runs` (merged with the last run when they follow it).
     func noteRun(_ h: LogBatchHeader) {

@@ -56,14 +56,13 @@ extension LogPartition {
             while let s = segments.first, !s.isEmpty, s.nextOffset <= offset {
                 if segments.count == 1 {
                     s.sealed = true
-                    segments.append(LogSegment(baseOffset: s.nextOffset, createdMs: nowMs, directory: directory, descriptors: descriptors))
+                    segments.append(makeSegment(baseOffset: s.nextOffset, createdMs: nowMs))
                 }
                 segments.removeFirst()
                 s.deleted = true
                 memory.memoryBytes.wrappingSubtract(s.memory.count, ordering: .relaxed)
                 memory.share?.release(s.size)
-                s.memory.deallocate()
-                s.memoryStart = s.size
+                s.freeMemory()
                 gone.append(s)
             }
         }
@@ -123,8 +122,10 @@ extension LogPartition {
                 opened = StreamOpenBatch(segment: segment, position: segment.size, baseOffset: offset, count: 1, length: length,
                                          firstID: id, flags: flags, masterLength: masterLength)
             }
-            LogBatch.appendStreamBatch(to: &segment.memory, length: length, offset: offset, timestamp: ts, flags: flags, id: id,
-                                       fieldCount: fieldCount, field: field, checksum: !keepOpen)
+            return segment.memory.append(length: length) { b in
+                LogBatch.appendStreamBatch(to: &b, length: length, offset: offset, timestamp: ts, flags: flags, id: id,
+                                           fieldCount: fieldCount, field: field, checksum: !keepOpen)
+            }
         }
         if case .appended = r, let opened { open = opened }
         return (r, startOffset)
@@ -146,10 +147,11 @@ extension LogPartition {
             memory.memoryBytes.wrappingSubtract(o.reservedAhead, ordering: .relaxed)
         }
         let s = o.segment
-        guard !s.deleted, o.position >= s.memoryStart, o.position + o.length <= s.size, let base = s.memory.base else { return }
-        let rel = o.position - s.memoryStart
-        let payload = UnsafeRawBufferPointer(start: base + rel + LogBatch.frameBytes, count: o.length - LogBatch.frameBytes)
-        base.storeBytes(of: CRC32C.checksum(payload).littleEndian, toByteOffset: rel + 4, as: UInt32.self)
+        guard !s.deleted, o.position >= s.memoryStart, o.position + o.length <= s.size else { return }
+        // The batch lies whole in one chunk (SegmentMemory.swift).
+        let batch = s.memory.pointer(at: o.position)
+        let payload = UnsafeRawBufferPointer(start: batch + LogBatch.frameBytes, count: o.length - LogBatch.frameBytes)
+        batch.storeBytes(of: CRC32C.checksum(payload).littleEndian, toByteOffset: 4, as: UInt32.self)
     }
 }
 
@@ -168,14 +170,16 @@ extension LogSegment {
               o.position + o.length == size, o.baseOffset + UInt64(o.count) == nextOffset,
               o.position >= memoryStart, o.count < StreamOpenBatch.maxRecords else { return .closed }
         let ts = max(p.lastTimestamp, nowMs)
-        let rel = o.position - memoryStart
+        // The open batch ends the segment, so it lies in the memory's last chunk.
+        let batch = memory.pointer(at: o.position)
         let master = LogBatch.streamFieldsMatch(
-            master: UnsafeRawBufferPointer(start: memory.base! + rel + LogBatch.frameBytes + LogBatch.streamHeaderBytes,
+            master: UnsafeRawBufferPointer(start: batch + LogBatch.frameBytes + LogBatch.streamHeaderBytes,
                                            count: o.masterLength),
             fieldCount: fieldCount, field: field)
         let recordLength = LogBatch.streamRecordLength(id: id, first: o.firstID, timestamp: ts, fieldCount: fieldCount,
                                                        field: field, master: master)
-        guard o.length + recordLength <= StreamOpenBatch.maxBytes,
+        // A batch never straddles two chunks: one that cannot grow in its chunk is closed.
+        guard o.length + recordLength <= StreamOpenBatch.maxBytes, recordLength <= memory.tailRoom,
               size + recordLength <= p.memory.segmentBytes(p.config),
               p.config.segmentMs <= 0 || nowMs &- createdMs < p.config.segmentMs else { return .closed }
         if recordLength > o.reservedAhead {
@@ -193,16 +197,15 @@ extension LogSegment {
         o.reservedAhead -= recordLength
         p.lastTimestamp = ts
         let offset = nextOffset
-        memory.reserve(recordLength)
-        LogBatch.writeStreamRecord(memory.base! + memory.count, id: id, first: o.firstID, timestamp: ts,
-                                   fieldCount: fieldCount, field: field, master: master)
-        memory.advance(recordLength)
+        memory.extendLast(by: recordLength) { at in
+            LogBatch.writeStreamRecord(at, id: id, first: o.firstID, timestamp: ts,
+                                       fieldCount: fieldCount, field: field, master: master)
+        }
         // The batch's frame length, record count and max timestamp (LogBatch's layout).
-        let base = memory.base!
         let count = UInt32(o.count + 1) | LogBatch.streamFormat << LogBatch.formatShift
-        base.storeBytes(of: UInt32(o.length + recordLength - LogBatch.frameBytes).littleEndian, toByteOffset: rel, as: UInt32.self)
-        base.storeBytes(of: count.littleEndian, toByteOffset: rel + LogBatch.frameBytes + 8, as: UInt32.self)
-        base.storeBytes(of: ts.littleEndian, toByteOffset: rel + LogBatch.frameBytes + 12, as: UInt64.self)
+        batch.storeBytes(of: UInt32(o.length + recordLength - LogBatch.frameBytes).littleEndian, toByteOffset: 0, as: UInt32.self)
+        batch.storeBytes(of: count.littleEndian, toByteOffset: LogBatch.frameBytes + 8, as: UInt32.self)
+        batch.storeBytes(of: ts.littleEndian, toByteOffset: LogBatch.frameBytes + 12, as: UInt64.self)
         nextOffset = offset + 1
         maxTimestamp = max(maxTimestamp, ts)
         size += recordLength

@@ -27,14 +27,16 @@ public final class StreamStore: Sendable {
     /// shared with queues and topics), else in a share of `memoryLimit` bytes of their own
     /// (with --data-dir the logs' memory has no share: segments are on disk, streams are not).
     public init(broker: Broker, memoryLimit: Int, clockMs: @escaping @Sendable () -> UInt64) {
-        memory = broker.logs.memory.share != nil ? broker.logs.memory : LogMemory(share: MemoryShare(limit: memoryLimit))
+        memory = broker.logs.memory.share != nil ? broker.logs.memory
+            : LogMemory(share: MemoryShare(limit: memoryLimit), chunks: LogChunkAllocator(engine: broker.engine))
         self.broker = broker
         self.clockMs = clockMs
     }
 
-    /// Streams with a memory share of their own of `memoryLimit` bytes (no broker).
-    public init(memoryLimit: Int, clockMs: @escaping @Sendable () -> UInt64) {
-        memory = LogMemory(share: MemoryShare(limit: memoryLimit))
+    /// Streams with a memory share of their own of `memoryLimit` bytes (no broker), their
+    /// memory chunks slab items of `engine` (heap memory without one: unit tests).
+    public init(memoryLimit: Int, engine: CacheEngine? = nil, clockMs: @escaping @Sendable () -> UInt64) {
+        memory = LogMemory(share: MemoryShare(limit: memoryLimit), chunks: LogChunkAllocator(engine: engine))
         broker = nil
         self.clockMs = clockMs
     }
@@ -119,13 +121,15 @@ public final class StreamStore: Sendable {
     }
 
     /// Installs the hooks on `engine`: a freed root releases its stream, COPY clones it, and
-    /// both a freed root and a rename's hand-over tell the clients blocked on the old key.
+    /// both a freed root and a rename's hand-over tell the clients blocked on the old key. The
+    /// hooks hold the store weakly: the store's log memory holds the engine (its chunks are the
+    /// engine's items), so a strong hold would make a cycle that frees neither.
     public func install(on engine: CacheEngine) {
-        engine.setExternalValueHooks(ExternalValueHooks(release: { [self] token in
-            releaseToken(token)
-        }, copy: { [self] original in
-            guard let copy = Self.stream(token: original).clone(into: self) else { return nil }
-            return token(for: copy)
+        engine.setExternalValueHooks(ExternalValueHooks(release: { [weak self] token in
+            self?.releaseToken(token)
+        }, copy: { [weak self] original in
+            guard let self, let copy = Self.stream(token: original).clone(into: self) else { return nil }
+            return self.token(for: copy)
         }, moved: { token in
             Self.stream(token: token).keyLetGo()
         }))

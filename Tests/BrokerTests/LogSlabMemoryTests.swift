@@ -1,0 +1,207 @@
+// A log's memory chunks as the engine's slab items (SegmentMemory.swift's LogChunkAllocator): in
+// the chunk's slab class's used chunks while held and back when a topic is deleted or retention
+// drops segments; the chunk size filling its class's chunks exactly; a log larger than its memory
+// with a data directory whose old offsets are read from the files without dropping the hot tail;
+// and an engine with no memory for a chunk refusing the append, counted, without a crash.
+@testable import Broker
+import CacheEngine
+import Platform
+import TestSupport
+import Testing
+
+@Suite struct LogSlabMemoryTests {
+    /// Used chunks of the class log chunks live in.
+    func usedChunks(_ h: BrokerHarness) -> Int {
+        let c = h.broker.logs.memory.chunks
+        let id = h.engine.slabClassID(forItemSize: ItemLayout.totalSize(keyLength: 0, valueLength: c.chunkBytes))
+        return h.engine.slabClassStats(id).usedChunks
+    }
+
+    @Test func theChunkSizeFillsTheLargestSlabClassAtMost64KBExactly() throws {
+        let h = try BrokerHarness()
+        let c = h.broker.logs.memory.chunks
+        let total = ItemLayout.totalSize(keyLength: 0, valueLength: c.chunkBytes)
+        let id = h.engine.slabClassID(forItemSize: total)
+        #expect(h.engine.slabClassStats(id).chunkSize == total, "no byte of the slab chunk unused")
+        #expect(total <= 64 << 10)
+        #expect(id < h.engine.largestSlabClass)
+        // memcached's default classes (-f 1.25, -n 48): 52,984 bytes, 19 to a 1 MB page.
+        #expect(total == 52_984 && h.engine.slabClassStats(id).chunksPerPage == 19)
+        // The next class up is past 64 KB.
+        #expect(h.engine.slabClassStats(id + 1).chunkSize > 64 << 10)
+    }
+
+    @Test func aTopicsChunksAreSlabItemsGivenBackWhenItIsDeleted() throws {
+        let h = try BrokerHarness()
+        let before = usedChunks(h)
+        let t = try h.declareTopic("slab")
+        for i in 0..<3000 { h.appendRecord(t, "record-\(i)-" + String(repeating: "s", count: 200)) }
+        let chunks = h.broker.logs.memory.chunks
+        let held = chunks.held.load(ordering: .relaxed)
+        #expect(held >= 3000 * 250 / chunks.chunkBytes)
+        #expect(usedChunks(h) == before + held, "every chunk a slab item of its class")
+        #expect(chunks.heldBytes.load(ordering: .relaxed) == held * ItemLayout.totalSize(keyLength: 0, valueLength: chunks.chunkBytes))
+        #expect(h.broker.deleteLog("slab") == .deleted)
+        #expect(chunks.held.load(ordering: .relaxed) == 0 && chunks.heldBytes.load(ordering: .relaxed) == 0)
+        #expect(usedChunks(h) == before)
+        #expect(h.broker.logs.memory.memoryBytes.load(ordering: .relaxed) == 0)
+        #expect(h.broker.share.inUse == 0)
+    }
+
+    @Test func retentionGivesDroppedSegmentsChunksBack() throws {
+        let h = try BrokerHarness()
+        let before = usedChunks(h)
+        let t = try h.declareTopic("ret", "segment_bytes=65536 retention_bytes=1")
+        for i in 0..<2000 { h.appendRecord(t, "record-\(i)-" + String(repeating: "r", count: 200)) }
+        let p = t.partitions[0]
+        #expect(p.figures.segments > 4)
+        let deleted = p.applyRetention(nowMs: h.clock.now)
+        #expect(deleted > 0 && p.figures.segments == 1)
+        let chunks = h.broker.logs.memory.chunks
+        // What is left: the active segment's chunks only.
+        let left = p.lock.withLock { p.segments[0].memory.chunks.count }
+        #expect(chunks.held.load(ordering: .relaxed) == left)
+        #expect(usedChunks(h) == before + left)
+        #expect(h.broker.logs.memory.memoryBytes.load(ordering: .relaxed) == p.figures.memoryBytes)
+        #expect(h.broker.share.inUse == p.figures.bytes)
+    }
+
+    @Test func aLogLargerThanItsMemoryReadsOldOffsetsFromItsFilesAndKeepsItsHotTail() throws {
+        let dir = ScratchDirectory()
+        defer { removeTree(dir.path) }
+        // 1 MB of broker memory: a 128 KB hot tail, a 512 KB bound; about 6 MB of records.
+        let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 1) { $0.fsync = .never }
+        let t = try h.declareTopic("big")
+        let n = 20_000
+        let p = t.partitions[0]
+        for i in 0..<n {
+            h.appendRecord(t, "record-\(i)-" + String(repeating: "b", count: 300))
+            if i % 200 == 199 { _ = t.flush(sync: false) }
+        }
+        _ = t.flush(sync: false)
+        let m = h.broker.logs.memory
+        let f = p.figures
+        #expect(f.bytes > 6 * m.softLimit, "the log is many times its memory")
+        #expect(f.memoryBytes >= m.hotTailBytes && f.memoryBytes <= m.hotTailBytes + m.chunks.chunkBytes)
+        let tail = p.lock.withLock { (p.segments.last!.memoryStart, p.segments.last!.memory.chunks.count) }
+        let reads = m.diskReads.load(ordering: .relaxed)
+        // Every record from the oldest: the old ones from the files, the tail from memory.
+        var seen = 0
+        var next: UInt64 = 0
+        while next < UInt64(n) {
+            let (after, got) = p.read(from: next, maxRecords: 1000) { r in
+                if String(decoding: r.value, as: UTF8.self).hasPrefix("record-\(seen)-") { seen += 1 }
+            }
+            #expect(got > 0)
+            if got == 0 { break }
+            next = after
+        }
+        #expect(seen == n)
+        #expect(m.diskReads.load(ordering: .relaxed) > reads)
+        // The hot tail is where it was: reading old offsets evicted none of it.
+        #expect(p.figures.memoryBytes == f.memoryBytes)
+        #expect(p.lock.withLock { (p.segments.last!.memoryStart, p.segments.last!.memory.chunks.count) } == tail)
+        #expect(m.chunks.held.load(ordering: .relaxed) == tail.1)
+        // The chunks are charged to the broker's share (one bound for queues and logs).
+        #expect(h.broker.share.inUse == m.chunks.heldBytes.load(ordering: .relaxed))
+        #expect(h.broker.deleteLog("big") == .deleted)
+        #expect(h.broker.share.inUse == 0 && m.chunks.held.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func withADataDirectoryAFullShareMakesLogAppendsWaitForTheFlusherNotFail() throws {
+        let dir = ScratchDirectory()
+        defer { removeTree(dir.path) }
+        let h = try BrokerHarness(dataDirectory: dir.path, memoryMB: 1) { $0.fsync = .never }
+        let t = try h.declareTopic("press")
+        let m = h.broker.logs.memory
+        h.appendRecord(t, "first")
+        #expect(!m.pressing && h.broker.logAppendTicket() == 0)
+        // Queue messages fill the rest of the share.
+        let forced = h.broker.share.limit - h.broker.share.inUse
+        h.broker.share.force(forced)
+        #expect(m.pressing, "the share full: the logs press")
+        #expect(h.broker.logAppendTicket() != 0 && m.memoryWaits.load(ordering: .relaxed) == 1)
+        // Appends go on (never refused); the flusher's trim keeps no hot tail meanwhile.
+        for i in 0..<1000 { #expect(h.appendRecord(t, "record-\(i)-" + String(repeating: "p", count: 200)) != .outOfMemory) }
+        _ = t.flush(sync: false)
+        #expect(t.partitions[0].figures.memoryBytes <= m.chunks.chunkBytes)
+        h.broker.share.release(forced)
+        #expect(h.broker.share.inUse == m.chunks.heldBytes.load(ordering: .relaxed))
+    }
+
+    @Test func anEngineWithoutMemoryForAChunkRefusesTheAppendAndCountsIt() throws {
+        // A 2 MB engine (two slab pages) under a 16 MB share: the engine runs out first.
+        let h = try BrokerHarness(memoryMB: 16, engineMemoryMB: 2)
+        let t = try h.declareTopic("tiny")
+        var refused = 0
+        for i in 0..<20_000 {
+            if case .outOfMemory = h.appendRecord(t, "record-\(i)-" + String(repeating: "t", count: 200)) { refused += 1 }
+        }
+        let m = h.broker.logs.memory
+        #expect(refused > 0)
+        #expect(m.chunks.refusals.load(ordering: .relaxed) == UInt64(refused))
+        #expect(m.appendsRefused.load(ordering: .relaxed) == UInt64(refused))
+        // What was appended reads back whole.
+        let p = t.partitions[0]
+        let (next, got) = p.read(from: 0, maxRecords: .max) { _ in }
+        #expect(got == 20_000 - refused && next == UInt64(got))
+        #expect(h.broker.share.inUse == p.figures.bytes, "nothing reserved for a refused append")
+    }
+
+    /// A Redis stream whose entries span many slab chunks (open batches closed at a chunk's end)
+    /// reads every entry back as written, and a trim gives the dropped segments' chunks back.
+    @Test func aStreamReadsTheSameEntriesAcrossSlabChunksAndTrimsGiveThemBack() throws {
+        let h = try BrokerHarness()
+        let store = StreamStore(memoryLimit: 16 << 20, engine: h.engine, clockMs: { 1 })
+        let chunks = store.memory.chunks
+        let before = h.engine.slabClassStats(
+            h.engine.slabClassID(forItemSize: ItemLayout.totalSize(keyLength: 0, valueLength: chunks.chunkBytes))).usedChunks
+        let s = store.makeStream(name: "chunked")
+        let n = 1000
+        func value(_ i: Int) -> [UInt8] { [UInt8](repeating: UInt8(truncatingIfNeeded: i), count: 900 + i % 200) }
+        for i in 1...n {
+            let fields: [[UInt8]] = [Array("f".utf8), value(i)]
+            var all: [UInt8] = []
+            var ranges: [Range<Int>] = []
+            for f in fields {
+                ranges.append(all.count..<(all.count + f.count))
+                all += f
+            }
+            let r = all.withUnsafeBytes { b in
+                s.append(requested: StreamID(UInt64(i), 0), seqGiven: true, nowMs: 1, fieldCount: 2) {
+                    UnsafeRawBufferPointer(rebasing: b[ranges[$0]])
+                }
+            }
+            #expect(r == .added(StreamID(UInt64(i), 0)))
+        }
+        #expect(chunks.held.load(ordering: .relaxed) > 15)
+        let id = h.engine.slabClassID(forItemSize: ItemLayout.totalSize(keyLength: 0, valueLength: chunks.chunkBytes))
+        #expect(h.engine.slabClassStats(id).usedChunks == before + chunks.held.load(ordering: .relaxed))
+        var seen = 0
+        var intact = true
+        s.range(start: .zero, end: .max, count: 0) { e in
+            seen += 1
+            let resp = e.fields.resp
+            let v = value(seen)
+            // `*2\r\n$1\r\nf\r\n$<len>\r\n<value>\r\n`
+            let header = "*2\r\n$1\r\nf\r\n$\(v.count)\r\n".utf8.count
+            intact = intact && e.id == StreamID(UInt64(seen), 0) && Array(resp[header..<(header + v.count)]) == v
+        }
+        #expect(seen == n && intact)
+        // Every batch checks once the open one is closed; none straddles two chunks.
+        s.lock.withLock { s.partition.closeStreamBatch(&s.openBatch) }
+        let valid = s.partition.lock.withLock { () -> Bool in
+            var ok = true
+            for seg in s.partition.segments {
+                seg.memory.forEachBatch { bytes, at in ok = ok && LogBatch.check(bytes, at: at, expected: nil) != nil }
+            }
+            return ok
+        }
+        #expect(valid)
+        // Trimmed to its last entry: every segment but the active one goes, with its chunks.
+        #expect(s.trim(.maxLength(1), approximate: false, limit: 0) == n - 1)
+        let left = s.partition.lock.withLock { s.partition.segments.reduce(0) { $0 + $1.memory.chunks.count } }
+        #expect(chunks.held.load(ordering: .relaxed) == left)
+        #expect(h.engine.slabClassStats(id).usedChunks == before + left)
+    }
+}
