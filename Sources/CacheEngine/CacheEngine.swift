@@ -628,6 +628,7 @@ public final class CacheEngine: @unchecked Sendable {
     public func touch(_ key: UnsafeRawBufferPointer, hash hv: UInt32, expiry: UInt32, outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        lockedPrefetchHinted()
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
         if let it {
             classCommands.add(.touchHits, it.slabClass, hash: hv)
