@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Platform", "TestSupport"]),
         .testTarget(name: "SlabAllocatorTests", dependencies: ["SlabAllocator"]),
-        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform", "CStripeLock", "TestSupport"]),
+        .testTarget(name: "CacheEngineTests", dependencies: ["CacheEngine", "SlabAllocator", "Platform", "CPrefetch", "CStripeLock", "TestSupport"]),
         .testTarget(name: "DurabilityTests", dependencies: ["Durability", "Platform", "TestSupport"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "CacheEngine", "Durability", "Platform", "TestSupport"]),
         .testTarget(name: "MemcacheProtocolTests", dependencies: ["MemcacheProtocol", "CacheEngine", "Platform", "TestSupport"]),

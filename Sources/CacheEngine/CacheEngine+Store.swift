@@ -27,6 +27,7 @@ extension CacheEngine {
                       allowStale: Bool = false, anyType: Bool = false) -> (StoreResult, UInt64) {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        lockedPrefetchHinted()
         classCommands.add(.cmdSet, item.slabClass, hash: hv)
         return lockedStore(item, hv, mode: mode, casIn: casIn, allowStale: allowStale, anyType: anyType)
     }

@@ -598,6 +598,7 @@ public final class CacheEngine: @unchecked Sendable {
     public func get(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, anyType: Bool = false,
                     outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
+        lockedPrefetchHinted()
         let it = lockedGet(key, hv, database: database, anyType: anyType, bump: true, outcome: &outcome)
         if let it { classCommands.addHit(it.slabClass, segment: Int(it.classAndSegment >> 6), hash: hv) }
         itemLocks.unlock(hv)
@@ -627,6 +628,7 @@ public final class CacheEngine: @unchecked Sendable {
     public func touch(_ key: UnsafeRawBufferPointer, hash hv: UInt32, expiry: UInt32, outcome: inout GetOutcome) -> Item? {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        lockedPrefetchHinted()
         let it = lockedGet(key, hv, bump: true, outcome: &outcome)
         if let it {
             classCommands.add(.touchHits, it.slabClass, hash: hv)

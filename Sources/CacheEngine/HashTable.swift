@@ -5,6 +5,9 @@
 // the old table for buckets not yet moved. The table pointers, power and `expanding` change only
 // with every item lock held; `expandBucket` is an atomic that only the expander writes, and a
 // lookup's decision for its own bucket is stable because moving that bucket needs the lookup's lock.
+// A bucket is stored atomically (`cprefetch_bucket_store`): a prefetch hint reads another
+// stripe's bucket without its lock (CacheEngine+KeyHints.swift).
+import CPrefetch
 import SlabAllocator
 import Synchronization
 
@@ -45,7 +48,7 @@ extension CacheEngine {
     func lockedHashInsert(_ it: Item, _ hv: UInt32) {
         let b = bucket(hv)
         it.hashNext = b.pointee
-        b.pointee = arena.handle(it.raw)
+        cprefetch_bucket_store(b, arena.handle(it.raw))
     }
 
     /// Item lock held.
@@ -54,7 +57,8 @@ extension CacheEngine {
         var link = bucket(hv)
         while link.pointee != 0 {
             if link.pointee == target {
-                link.pointee = it.hashNext
+                // `link` is the bucket or the previous item's chain field.
+                cprefetch_bucket_store(link, it.hashNext)
                 it.hashNext = 0
                 return
             }
@@ -101,10 +105,10 @@ extension CacheEngine {
                 let next = it.hashNext
                 let nb = Int(murmur3(it.key)) & mask
                 it.hashNext = primary[nb]
-                primary[nb] = h
+                cprefetch_bucket_store(primary + nb, h)
                 h = next
             }
-            old[b] = 0
+            cprefetch_bucket_store(old + b, 0)
             expandBucket.pointee.store(b + 1, ordering: .relaxed)
             itemLocks.unlock(hv)
             if b + 1 == oldCount {

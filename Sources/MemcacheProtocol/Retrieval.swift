@@ -32,6 +32,11 @@ extension MemcacheConnection {
         var queuedBytes = 0
         var streamed: [Item]? = nil
         var next: Token? = tokens.count > keyIndex ? tokens[keyIndex] : nil
+        // The two keys after the one looked up, with their hashes: the engine is told them while
+        // it looks one up, so a multi-get's misses overlap (CacheEngine+KeyHints.swift).
+        var ahead = next.flatMap { TextParser.nextToken(input, from: $0.start + $0.count, end: end) }
+        var aheadHash = ahead.flatMap { hintHash(input, $0) }
+        var currentHash: UInt32? = nil
         while let keyToken = next {
             guard validKey(input, keyToken) else {
                 // memcached answers a bad key in a multi-get with the error alone.
@@ -41,7 +46,10 @@ extension MemcacheConnection {
                 return .proceed
             }
             let key = UnsafeRawBufferPointer(rebasing: input[keyToken.start..<keyToken.start + keyToken.count])
-            let hash = CacheEngine.hash(key)
+            let hash = currentHash ?? CacheEngine.hash(key)
+            let after = ahead.flatMap { TextParser.nextToken(input, from: $0.start + $0.count, end: end) }
+            let afterHash = after.flatMap { hintHash(input, $0) }
+            if aheadHash != nil { CacheEngine.hintKeys(next: aheadHash, after: afterHash) }
             var outcome = GetOutcome.miss
             let found = touch
                 ? engine.touch(key, hash: hash, expiry: expiry, outcome: &outcome)
@@ -72,7 +80,10 @@ extension MemcacheConnection {
                 }
                 stats.add(touch ? .touchMisses : .getMisses)
             }
-            next = TextParser.nextToken(input, from: keyToken.start + keyToken.count, end: end)
+            next = ahead
+            currentHash = aheadHash
+            ahead = after
+            aheadHash = afterHash
         }
         if let items = streamed, !items.isEmpty {
             stats.add(.getsStreamed)
@@ -81,6 +92,13 @@ extension MemcacheConnection {
         }
         output.append(Reply.end)
         return .proceed
+    }
+
+    /// A key token's hash for a hint; nil for a token no key can be (never hashed).
+    @inline(__always)
+    private func hintHash(_ input: UnsafeRawBufferPointer, _ t: Token) -> UInt32? {
+        t.count <= ItemLayout.maxKeyLength
+            ? CacheEngine.hash(UnsafeRawBufferPointer(rebasing: input[t.start..<t.start + t.count])) : nil
     }
 
     @inline(__always)

@@ -67,13 +67,13 @@ extension RESPConnection {
 
     /// The live item for `key` in this connection's database, of any type, with a reference the
     /// caller releases (or hands to the output); counted as a keyspace hit or miss.
-    func lookup(_ key: UnsafeRawBufferPointer) -> Item? {
+    func lookup(_ key: UnsafeRawBufferPointer, hash: UInt32? = nil) -> Item? {
         guard key.count <= ItemLayout.maxKeyLength else {
             stats.add(RESPCounter.keyspaceMisses.rawValue)
             return nil
         }
         var outcome = GetOutcome.miss
-        let it = engine.get(key, hash: CacheEngine.hash(key), database: database, anyType: true, outcome: &outcome)
+        let it = engine.get(key, hash: hash ?? CacheEngine.hash(key), database: database, anyType: true, outcome: &outcome)
         stats.add(it == nil ? RESPCounter.keyspaceMisses.rawValue : RESPCounter.keyspaceHits.rawValue)
         return it
     }
@@ -87,8 +87,8 @@ extension RESPConnection {
     }
 
     /// `lookup` for a string command.
-    func readString(_ key: UnsafeRawBufferPointer) -> StringRead {
-        guard let it = lookup(key) else { return .none }
+    func readString(_ key: UnsafeRawBufferPointer, hash: UInt32? = nil) -> StringRead {
+        guard let it = lookup(key, hash: hash) else { return .none }
         if it.type != .string {
             engine.release(it)
             return .wrongType

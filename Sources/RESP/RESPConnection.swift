@@ -39,6 +39,11 @@ final class RESPConnection: ConnectionHandler {
     var database = 0
     /// When the last command ended (microseconds, `RESPCommandStats.now`): the next one's start.
     private var clockMark: UInt64 = 0
+    /// The request after next, peeked at the last request's turn (RESPConnection+KeyHints.swift):
+    /// its input offset (-1: none), its key's hash and its end.
+    var peekedAt = -1
+    var peekedHash: UInt32 = 0
+    var peekedEnd = 0
     /// Set when the running command answers an error (commandstats' failed_calls).
     var commandFailed = false
     /// Inside `process`: a command that `keepsStripe` leaves its key's item-lock stripe locked for
@@ -139,6 +144,7 @@ final class RESPConnection: ConnectionHandler {
             cstripe_stop_keeping()
         }
         clockMark = RESPCommandStats.now()
+        peekedAt = -1
         while true {
             switch parser.parse(input, from: pos) {
             case .needMore:
@@ -160,6 +166,7 @@ final class RESPConnection: ConnectionHandler {
                 // is ready, and this request is parsed again on the next call.
                 if handled == service.settings.requestsPerEvent { return (pos, .yield) }
                 handled += 1
+                hintNextKeys(input, after: end)
                 // The gate: no command here while another worker's EXEC runs (CommandGate.swift).
                 if service.gate.enter(gateSlot) { clockMark = RESPCommandStats.now() }
                 let request = UnsafeRawBufferPointer(rebasing: input[pos..<end])

@@ -385,7 +385,7 @@ private func findCR(_ p: UnsafeRawPointer, from: Int, to: Int) -> Int? {
 /// or cut-short line, a stray byte), which the general path (memchr, `parseInteger`) then reads:
 /// so the result is always the general path's.
 @inline(__always)
-private func shortCountLine(_ p: UnsafeRawPointer, from: Int, to n: Int) -> (Int, Int)? {
+func shortCountLine(_ p: UnsafeRawPointer, from: Int, to n: Int) -> (Int, Int)? {
     guard from < n else { return nil }
     var c = p.load(fromByteOffset: from, as: UInt8.self)
     guard c >= UInt8(ascii: "1") && c <= UInt8(ascii: "9") else { return nil }
