@@ -1,7 +1,8 @@
 // The engine's Redis sorted sets (CacheEngine+ZSet.swift, on the hash structure with a skip
 // list): the listpack and its conversion at 128 members / 64 bytes, order by score then member
 // bytes, ranks and ranges at the edges in both encodings, a random mix against a model, a
-// large set (ranks stay exact), COPY/RENAME and every chunk back after delete.
+// large set (ranks stay exact), COPY/RENAME and every chunk back after delete; the skip list's
+// links, spans and backward links walked level by level (`zslProblems`) through every writer.
 @testable import CacheEngine
 import SlabAllocator
 import TestSupport
@@ -57,6 +58,60 @@ extension CacheEngine {
     }
 
     func zencoding(_ key: String) -> HashEncoding? { withKey(key) { hashSummary($0, hash: $1, database: 0, type: .zset)?.encoding } }
+
+    /// What is wrong with `key`'s skip list, if anything: every span must be the distance in
+    /// ranks, each level's nodes of that level or taller, the order strict by (score, member), the
+    /// backward links and the header's tail right, the levels past the one in use empty. [] for a
+    /// listpack; ["no key"] when absent.
+    func zslProblems(_ key: String) -> [String] {
+        withKey(key) { k, hv in
+            itemLocks.lock(hv)
+            defer { itemLocks.unlock(hv) }
+            guard let root = lockedHashRoot(k, hv, 0, type: .zset).0 else { return ["no key"] }
+            defer { refDecrement(root) }
+            let d = root.hashDescriptor
+            guard d.encoding == .skiplist else { return [] }
+            var problems: [String] = []
+            var rankOf: [SlabHandle: Int] = [d.zslHeader: 0]
+            var prev: SlabHandle = 0
+            var h = zsl(d.zslHeader).forward(0)
+            var r = 0
+            while h != 0 && r <= d.count {
+                r += 1
+                rankOf[h] = r
+                let x = zsl(h)
+                if x.backward != prev { problems.append("rank \(r): backward") }
+                if prev != 0 {
+                    let p = zsl(prev)
+                    let pm = Array(zslMember(p).bytes), xm = Array(zslMember(x).bytes)
+                    if !(p.score < x.score || (p.score == x.score && pm.lexicographicallyPrecedes(xm))) {
+                        problems.append("rank \(r): out of order")
+                    }
+                }
+                if x.level < 1 || x.level > d.zslLevel { problems.append("rank \(r): level \(x.level)") }
+                prev = h
+                h = x.forward(0)
+            }
+            if r != d.count { problems.append("\(r) nodes at level 0, count \(d.count)") }
+            if zsl(d.zslHeader).backward != prev { problems.append("header's tail") }
+            for i in 0..<d.zslLevel {
+                var c = d.zslHeader
+                var steps = 0
+                while steps <= d.count {
+                    steps += 1
+                    let cn = zsl(c)
+                    let f = cn.forward(i)
+                    if f == 0 { break }
+                    guard let fr = rankOf[f], let cr = rankOf[c] else { problems.append("level \(i): a node not at level 0"); break }
+                    if cn.span(i) != fr - cr { problems.append("level \(i), rank \(cr): span \(cn.span(i)), want \(fr - cr)") }
+                    if zsl(f).level <= i { problems.append("level \(i), rank \(fr): node of level \(zsl(f).level)") }
+                    c = f
+                }
+            }
+            for i in d.zslLevel..<ZslNode.maxLevel where zsl(d.zslHeader).forward(i) != 0 { problems.append("level \(i) past the level in use") }
+            return problems
+        }
+    }
 }
 
 @Suite("Engine sorted sets")
@@ -275,6 +330,115 @@ struct ZSetTests {
             #expect(e.zrange("z", ZRangeQuery(.score(ZScoreBound(10, exclusive: false), ZScoreBound(20, exclusive: true)))) ==
                     order.filter { model[$0]! >= 10 && model[$0]! < 20 })
         }
+    }
+
+    @Test("links, spans and backward links exact through ZADD, ZINCRBY by an ulp, ZREM, pops, ZREMRANGEBY*, COPY, one score for all", arguments: [7, 8, 9])
+    func linksExact(seed: UInt64) throws {
+        let h = try Harness()
+        let e = h.engine
+        var rng = SplitMix64(seed: seed)
+        var model: [String: Double] = [:]
+        func order() -> [String] {
+            model.sorted { x, y in x.value != y.value ? x.value < y.value : Array(x.key.utf8).lexicographicallyPrecedes(Array(y.key.utf8)) }.map(\.key)
+        }
+        // Scores an ulp apart (1, 1 + ulp), -0 and 0, ties, both infinities, and long members (a
+        // node of their own); 300 members keep the set a skip list (past 128).
+        let scores: [Double] = [-.infinity, -5, -1, -0.0, 0, 1, 1 + Double.ulpOfOne, 1 + 2 * Double.ulpOfOne, 2, 2.5, 7, 1e9, .infinity]
+        func member(_ i: UInt64) -> String { "m\(i)" + (i % 9 == 0 ? String(repeating: "y", count: 100) : "") }
+        e.zadd("z", (0..<300).map { i in let m = member(UInt64(i)); model[m] = Double(i % 50); return (Double(i % 50), m) })
+        for step in 0..<2400 {
+            let m = member(rng.next() % 360)
+            switch rng.next() % 10 {
+            case 0...3:
+                let s = scores[Int(rng.next() % UInt64(scores.count))]
+                e.zadd("z", [(s, m)])
+                model[m] = s
+            case 4:
+                // A small step: often still between the same neighbours.
+                guard let cur = model[m], cur.isFinite else { continue }
+                let by = [Double.ulpOfOne, -Double.ulpOfOne, 0.25, -0.25][Int(rng.next() % 4)]
+                e.zadd("z", [(by, m)], flags: .incr)
+                model[m] = cur + by
+            case 5, 6:
+                let removed = e.zrem("z", [m]) ?? -1
+                #expect(removed == (model.removeValue(forKey: m) == nil ? 0 : 1))
+            case 7:
+                var popped: [String] = []
+                _ = e.withKey("z") { key, hv in
+                    e.zsetPop(key, hash: hv, database: 0, count: 2, max: step % 2 == 0, willVisit: { _ in }) { mb, _ in
+                        popped.append(String(decoding: mb.bytes, as: UTF8.self))
+                    }
+                }
+                for p in popped { model[p] = nil }
+            case 8 where step % 5 == 0:
+                // ZREMRANGEBYRANK of a few, or ZREMRANGEBYSCORE of one score.
+                if rng.next() % 2 == 0 {
+                    let o = order()
+                    guard o.count > 4 else { continue }
+                    let at = Int(rng.next() % UInt64(o.count - 3))
+                    _ = e.withKey("z") { e.zsetRemoveRange($0, hash: $1, database: 0, ZRangeQuery(.rank(at, at + 2))) }
+                    for x in o[at...(at + 2)] { model[x] = nil }
+                } else {
+                    let s = scores[Int(rng.next() % UInt64(scores.count))]
+                    _ = e.withKey("z") { e.zsetRemoveRange($0, hash: $1, database: 0, ZRangeQuery(.score(ZScoreBound(s, exclusive: false), ZScoreBound(s, exclusive: false)))) }
+                    for (x, v) in model where v == s { model[x] = nil }
+                }
+            default:
+                let s = Double(rng.next() % 50)
+                e.zadd("z", [(s, m)])
+                model[m] = s
+            }
+            if step % 200 == 199 || step == 0 {
+                #expect(e.zslProblems("z") == [], "step \(step)")
+                let o = order()
+                #expect(e.zall("z") == o)
+                for (r, x) in o.enumerated() where r % 11 == step % 11 { #expect(e.zrankOf("z", x) == r) }
+            }
+        }
+        if e.zencoding("z") == .skiplist {
+            #expect(e.withKey("z") { k, _ in e.withKey("c") { c, _ in e.copyKey(k, from: 0, to: c, database: 0, replace: false) } } == .done)
+            #expect(e.zslProblems("c") == [])
+            #expect(e.zall("c") == order())
+        }
+        // One score for all (the member bytes decide every compare), then ZREMRANGEBYLEX and
+        // moves off and back onto that score.
+        let names = (0..<300).map { "n\(1000 + $0)" }
+        e.zadd("lx", names.map { (3, $0) })
+        let lo = Array("n1100".utf8), hi = Array("n1200".utf8)
+        let removed = lo.withUnsafeBytes { l in
+            hi.withUnsafeBytes { u in e.withKey("lx") { e.zsetRemoveRange($0, hash: $1, database: 0, ZRangeQuery(.lex(.inclusive(l), .exclusive(u)))) } }
+        }
+        #expect(removed == 100)
+        #expect(e.zslProblems("lx") == [])
+        var kept = names.filter { !($0 >= "n1100" && $0 < "n1200") }
+        for (i, m) in kept.enumerated() where i % 3 == 0 { e.zadd("lx", [(i % 2 == 0 ? 2 : 4, m)]) }
+        #expect(e.zslProblems("lx") == [])
+        for (i, m) in kept.enumerated() where i % 3 == 0 { e.zadd("lx", [(3, m)]) }
+        #expect(e.zslProblems("lx") == [])
+        #expect(e.zall("lx") == kept)
+        kept.removeFirst(10)
+        _ = e.withKey("lx") { e.zsetRemoveRange($0, hash: $1, database: 0, ZRangeQuery(.rank(0, 9))) }
+        #expect(e.zslProblems("lx") == [] && e.zall("lx") == kept)
+    }
+
+    @Test("score updates that keep a node between its neighbours, and ones that pass a neighbour")
+    func nearUpdates() throws {
+        let h = try Harness()
+        let e = h.engine
+        e.zadd("z", (0..<200).map { (Double($0 * 10), "m\(1000 + $0)") })
+        // Each member moves within its gap (stays), then past a neighbour (moves), then back.
+        for i in stride(from: 0, to: 200, by: 3) {
+            e.zadd("z", [(Double(i * 10) + 4, "m\(1000 + i)")])
+            #expect(e.zslProblems("z") == [])
+        }
+        #expect(e.zall("z") == (0..<200).map { "m\(1000 + $0)" })
+        e.zadd("z", [(15, "m1000")])
+        #expect(e.zrankOf("z", "m1000") == 1)
+        e.zadd("z", [(-1, "m1000")])
+        #expect(e.zrankOf("z", "m1000") == 0)
+        #expect(e.zslProblems("z") == [])
+        #expect(e.zscoreOf("z", "m1003") == 34)
+        #expect(e.zrange("z", ZRangeQuery(.score(ZScoreBound(34, exclusive: false), ZScoreBound(34, exclusive: false)))) == ["m1003"])
     }
 
     @Test("100k members: ranks exact, COPY and RENAME keep the order, every chunk back after DEL")
