@@ -49,4 +49,37 @@ struct ExecGateTests {
         exec.join()
         #expect(!gate.isHeld)
     }
+
+    @Test("a set in a UDP datagram waits until the EXEC holding the gate ends", .hangGuard)
+    func udpSetWaitsForExec() throws {
+        var settings = EngineSettings()
+        settings.hashPowerInit = 12
+        settings.memoryLimit = 16 * 1024 * 1024
+        let engine = try #require(CacheEngine(settings: settings, clock: ProcessClock(unixNow: testUnixNow)))
+        let gate = CommandGate(workers: 2)
+        let service = MemcacheService(engine: engine, settings: ProtocolSettings(), workers: 2, gate: gate)
+        // A datagram is answered through a handler made for it, which runs inside the gate as a
+        // TCP connection's read does (UDPHandler.run).
+        let udp = service.makeDatagramHandler(workerIndex: 0, fd: 99)
+        let phase = Phase()
+        let exec = BackgroundThread(name: "exec") {
+            gate.exclusively(1) {
+                phase.value.store(1, ordering: .sequentiallyConsistent)
+                usleep(150_000)
+                let seen = Array("u".utf8).withUnsafeBytes { engine.inspect($0, hash: CacheEngine.hash($0)) }
+                phase.value.store(seen == nil ? 2 : -1, ordering: .sequentiallyConsistent)
+            }
+        }
+        while phase.value.load(ordering: .sequentiallyConsistent) == 0 { usleep(1000) }
+        // memcached's UDP frame: request id 7, sequence 0, one datagram, reserved 0.
+        let datagram: [UInt8] = [0, 7, 0, 0, 0, 1, 0, 0] + Array("set u 0 0 1\r\nx\r\n".utf8)
+        var replies: [[UInt8]] = []
+        datagram.withUnsafeBytes { d in udp.receive(d) { replies.append(Array($0)) } }
+        // receive returned: the EXEC had ended, and had not seen the set.
+        #expect(phase.value.load(ordering: .sequentiallyConsistent) == 2)
+        #expect(replies.count == 1)
+        #expect(replies.first.map { Array($0.dropFirst(8)) } == Array("STORED\r\n".utf8))
+        exec.join()
+        #expect(!gate.isHeld)
+    }
 }
