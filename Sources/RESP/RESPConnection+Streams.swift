@@ -94,17 +94,36 @@ extension RESPConnection {
     /// written from the batch (StreamEntryFields.writeRESP). No record composed, no allocation.
     @inline(__always)
     func appendStreamEntry(_ id: StreamID, _ fields: StreamEntryFields, _ out: OutputBuffer) {
-        // `*2\r\n`, `$<2 digits>\r\n`, the ID (41 bytes at most), `\r\n`.
-        out.append(upTo: 4 + 5 + 41 + 2 + fields.maxRESPLength) { p in
-            p.storeBytes(of: 0x0a0d_322a as UInt32, as: UInt32.self)
-            // The ID's text is 3 to 41 bytes: its length has one digit or two.
-            let n = decimalDigits(id.ms) + 1 + decimalDigits(id.seq)
-            var at = 4 + StreamEntryFields.writeCountLine(UInt8(ascii: "$"), n, p + 4)
-            at += id.format(into: p + at)
-            p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: at, as: UInt16.self)
-            at += 2
-            return at + fields.writeRESP(p + at)
-        }
+        out.append(upTo: Self.streamEntryRoom(fields)) { p in Self.writeStreamEntry(id, fields, p) }
+    }
+
+    /// Room for `writeStreamEntry`: `*2\r\n`, the ID's bulk string, the fields.
+    @inline(__always)
+    static func streamEntryRoom(_ fields: StreamEntryFields) -> Int {
+        4 + streamIDBulkRoom + fields.maxRESPLength
+    }
+
+    /// Writes an entry (`appendStreamEntry`'s bytes) at `p`; returns its length.
+    @inline(__always)
+    static func writeStreamEntry(_ id: StreamID, _ fields: StreamEntryFields, _ p: UnsafeMutableRawPointer) -> Int {
+        p.storeBytes(of: 0x0a0d_322a as UInt32, as: UInt32.self)
+        let at = 4 + writeStreamIDBulk(id, p + 4)
+        return at + fields.writeRESP(p + at)
+    }
+
+    /// Room for a stream ID as a bulk string: `$<2 digits>\r\n`, the ID (41 bytes at most), CRLF.
+    static let streamIDBulkRoom = 5 + 41 + 2
+
+    /// Writes `id` as a bulk string at `p` (room for `streamIDBulkRoom` bytes); returns its
+    /// length. The ID's digits are counted once, for the length line and the text.
+    @inline(__always)
+    static func writeStreamIDBulk(_ id: StreamID, _ p: UnsafeMutableRawPointer) -> Int {
+        let msDigits = decimalDigits(id.ms), seqDigits = decimalDigits(id.seq)
+        // The ID's text is 3 to 41 bytes: its length has one digit or two.
+        var at = StreamEntryFields.writeCountLine(UInt8(ascii: "$"), msDigits + 1 + seqDigits, p)
+        at += id.format(into: p + at, msDigits: msDigits, seqDigits: seqDigits)
+        p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: at, as: UInt16.self)
+        return at + 2
     }
 
     /// A count line written once what it counts is: `beginStreamCount`'s handle, then
@@ -121,10 +140,9 @@ extension RESPConnection {
         }
     }
 
-
-    /// A stream ID as a bulk string.
+    /// A stream ID as a bulk string, written in place.
     func appendStreamID(_ id: StreamID, _ out: OutputBuffer) {
-        id.withText { out.appendRESPBulk($0) }
+        out.append(upTo: Self.streamIDBulkRoom) { p in Self.writeStreamIDBulk(id, p) }
     }
 
     // MARK: XADD / XTRIM arguments

@@ -61,11 +61,18 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
 
     /// The ID's text, `<ms>-<seq>`, into `buffer` (at least 41 bytes); returns the length.
     public func format(into buffer: UnsafeMutableRawPointer) -> Int {
-        var n = writeDecimal(ms, buffer)
-        buffer.storeBytes(of: UInt8(ascii: "-"), toByteOffset: n, as: UInt8.self)
-        n += 1
-        n += writeDecimal(seq, buffer + n)
-        return n
+        format(into: buffer, msDigits: decimalDigits(ms), seqDigits: decimalDigits(seq))
+    }
+
+    /// `format(into:)` with the digits of `ms` and `seq` counted by the caller (`decimalDigits`),
+    /// which needed them for the text's length first (a bulk string's length line): each
+    /// counted once. Returns the length, `msDigits + 1 + seqDigits`.
+    @inline(__always)
+    public func format(into buffer: UnsafeMutableRawPointer, msDigits: Int, seqDigits: Int) -> Int {
+        writeDecimal(ms, digits: msDigits, buffer)
+        buffer.storeBytes(of: UInt8(ascii: "-"), toByteOffset: msDigits, as: UInt8.self)
+        writeDecimal(seq, digits: seqDigits, buffer + msDigits + 1)
+        return msDigits + 1 + seqDigits
     }
 
     /// `body` on the ID's text. Inlined: called from the RESP module for every reply holding an
