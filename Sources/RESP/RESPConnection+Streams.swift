@@ -450,32 +450,3 @@ extension RESPConnection {
         return .proceed
     }
 }
-
-/// Reply bytes whose count is known only once they are made (XCLAIM's claimed entries, XINFO
-/// STREAM FULL's entries): made here, then written after their header. (A range and XREAD write
-/// into the reply itself, the count line deferred.)
-struct RESPScratch {
-    var bytes: [UInt8] = []
-    var count = 0
-
-    mutating func appendEntry(_ e: StreamLog.Entry) {
-        bytes.append(contentsOf: "*2\r\n".utf8)
-        e.id.withText { appendBulk($0) }
-        bytes.append(contentsOf: e.fields.resp)
-        count += 1
-    }
-
-    mutating func appendBulk(_ b: UnsafeRawBufferPointer) {
-        bytes.append(UInt8(ascii: "$"))
-        bytes.append(contentsOf: String(b.count).utf8)
-        bytes.append(contentsOf: "\r\n".utf8)
-        bytes.append(contentsOf: b)
-        bytes.append(contentsOf: "\r\n".utf8)
-    }
-
-    mutating func appendHeader(_ type: UInt8, _ n: Int) {
-        bytes.append(type)
-        bytes.append(contentsOf: String(n).utf8)
-        bytes.append(contentsOf: "\r\n".utf8)
-    }
-}

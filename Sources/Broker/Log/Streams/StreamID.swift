@@ -75,8 +75,9 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
         return msDigits + 1 + seqDigits
     }
 
-    /// `body` on the ID's text. Inlined: called from the RESP module for every reply holding an
-    /// ID, where the generic temporary allocation instantiated its metadata on each call.
+    /// `body` on the ID's text. Inlined: a generic temporary allocation called across modules
+    /// instantiated its metadata on each call. (Replies write an ID in place instead:
+    /// `format(into:msDigits:seqDigits:)`.)
     @inlinable
     public func withText<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
         withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { b in
