@@ -120,6 +120,38 @@ struct StreamReplyTests {
                 + "*2\r\n$1\r\nu\r\n*1\r\n" + Self.entry("2-0", ["x", "z"]))
     }
 
+    @Test("XREVRANGE: entries written newest first from their batches across nodes, COUNT cutting inside one, past the arena, deleted entries skipped")
+    func reverseAcrossNodes() throws {
+        let c = try Client()
+        var expected: [(id: String, entry: String)] = []
+        // 250 entries: three nodes (100, 100, 50) and as many batches; values growing to 250 bytes.
+        for i in 1...250 {
+            let v = String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: i)
+            let fields = i % 7 == 0 ? ["g", v, "h", "x"] : ["f", v]
+            _ = c.send(["XADD", "r", "\(i)-\(i * 3)"] + fields)
+            expected.append(("\(i)-\(i * 3)", Self.entry("\(i)-\(i * 3)", fields)))
+        }
+        #expect(c.send(["XDEL", "r", "150-450", "101-303", "250-750"]) == ":3\r\n")
+        let live = expected.filter { !["150-450", "101-303", "250-750"].contains($0.id) }.map(\.entry)
+        let back = Array(live.reversed())
+        for hello in ["2", "3"] {
+            _ = c.send(["HELLO", hello])
+            #expect(c.send(["PING"], ["XREVRANGE", "r", "+", "-"], ["PING"]) == "+PONG\r\n*\(back.count)\r\n" + back.joined() + "+PONG\r\n")
+            // COUNT ending inside the first node reached and inside a middle one.
+            #expect(c.send(["XREVRANGE", "r", "+", "-", "COUNT", "30"]) == "*30\r\n" + back.prefix(30).joined())
+            #expect(c.send(["XREVRANGE", "r", "+", "-", "COUNT", "130"]) == "*130\r\n" + back.prefix(130).joined())
+            // Bounds inside nodes (one exclusive), spanning a node boundary.
+            let inRange = expected.filter { e in
+                let ms = Int(e.id.split(separator: "-")[0])!
+                return ms >= 95 && ms < 160 && !["150-450", "101-303"].contains(e.id)
+            }.map(\.entry).reversed()
+            #expect(c.send(["XREVRANGE", "r", "(160-480", "95"]) == "*\(inRange.count)\r\n" + inRange.joined())
+            #expect(c.send(["XREVRANGE", "r", "(160-480", "95", "COUNT", "12"]) == "*12\r\n" + inRange.prefix(12).joined())
+            #expect(c.send(["XREVRANGE", "r", "99", "98-0", "COUNT", "5"]) == "*2\r\n" + expected[98].entry + expected[97].entry)
+            #expect(c.send(["XREVRANGE", "r", "2000", "1000"], ["XREVRANGE", "r", "1", "2"]) == "*0\r\n*0\r\n")
+        }
+    }
+
     static func bulk(_ s: String) -> String { "$\(s.utf8.count)\r\n\(s)\r\n" }
 
     @Test("XCLAIM: claimed entries of every shape from the batch in the IDs' order, JUSTID, a deleted one dropped, RESP2 and RESP3")
