@@ -286,7 +286,8 @@ extension RESPConnection {
             }
         }
         if created { notify(KeyspaceEvents.new, "new", key) }
-        let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: engine.clock.milliseconds,
+        // The command's time (one clock read per read of requests), for the ID and the record.
+        let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: commandMilliseconds(),
                               fieldCount: n) { argument(fieldsAt + $0) }
         let added: StreamID
         switch r {

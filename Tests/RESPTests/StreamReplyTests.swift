@@ -11,6 +11,9 @@ import Platform
 @testable import RESP
 import TestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("RESP stream replies from the batch")
 struct StreamReplyTests {
@@ -229,5 +232,31 @@ struct StreamReplyTests {
         #expect(c.send(["XINFO", "STREAM", "s", "FULL", "COUNT", "2"]) == "*18\r\n" + figures(Array(live.prefix(2))))
         _ = c.send(["HELLO", "3"])
         #expect(c.send(["XINFO", "STREAM", "s", "FULL", "COUNT", "0"]) == "%9\r\n" + figures(live))
+    }
+
+    @Test("XADD `*` in a pipeline: each on the command's time (one Unix clock read a read), IDs increasing; a pinned clock wins")
+    func xaddCommandTime() throws {
+        let c = try Client()
+        func unixMs() -> UInt64 {
+            var t = timespec()
+            clock_gettime(CLOCK_REALTIME, &t)
+            return UInt64(t.tv_sec) * 1000 + UInt64(t.tv_nsec) / 1_000_000
+        }
+        let before = unixMs()
+        let reply = c.send(["XADD", "t", "*", "f", "v"], ["PING"], ["XADD", "t", "*", "f", "v"], ["XADD", "t", "*", "g", "w"],
+                           ["XADD", "t", "*", "f", "v"])
+        let after = unixMs()
+        let ids = reply.split(separator: "\r\n").filter { $0.contains("-") }.map { line in
+            line.split(separator: "-").map { UInt64($0)! }
+        }
+        #expect(ids.count == 4)
+        for (i, id) in ids.enumerated() {
+            #expect(id[0] >= before && id[0] <= after, "the ID's ms on the Unix clock")
+            if i > 0 { #expect(id[0] > ids[i - 1][0] || (id[0] == ids[i - 1][0] && id[1] > ids[i - 1][1])) }
+        }
+        c.engine.clock.setMilliseconds(5000)
+        #expect(c.send(["XADD", "p", "*", "f", "v"], ["XADD", "p", "*", "f", "v"]) == "$6\r\n5000-0\r\n$6\r\n5000-1\r\n")
+        c.engine.clock.setMilliseconds(7000)
+        #expect(c.send(["XADD", "p", "*", "f", "v"]) == "$6\r\n7000-0\r\n")
     }
 }

@@ -456,8 +456,8 @@ public struct StreamEntryFields {
     public static let countLineRoom = 22
 
     /// `<kind><n>\r\n` at `p` (room for `countLineRoom` bytes); returns its length: a RESP count
-    /// or length line.
-    @inline(__always)
+    /// or length line. Inlinable: the RESP module writes every stream reply's lines with it.
+    @inlinable @inline(__always)
     public static func writeCountLine(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
         let digits = decimalDigits(UInt64(n))
         p.storeBytes(of: kind, as: UInt8.self)

@@ -67,7 +67,7 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
     /// `format(into:)` with the digits of `ms` and `seq` counted by the caller (`decimalDigits`),
     /// which needed them for the text's length first (a bulk string's length line): each
     /// counted once. Returns the length, `msDigits + 1 + seqDigits`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func format(into buffer: UnsafeMutableRawPointer, msDigits: Int, seqDigits: Int) -> Int {
         writeDecimal(ms, digits: msDigits, buffer)
         buffer.storeBytes(of: UInt8(ascii: "-"), toByteOffset: msDigits, as: UInt8.self)
