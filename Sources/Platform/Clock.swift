@@ -19,8 +19,9 @@ public final class ProcessClock: Sendable {
     private let startValue: UInt32
     /// Usable from inline: `current` is inlined into the other modules (see there).
     @usableFromInline let now: Atomic<UInt32>
-    /// Unix ms pinned by a test (0 = read the real clock).
-    private let pinnedMs = Atomic<UInt64>(0)
+    /// Unix ms pinned by a test (0 = read the real clock). Usable from inline: see
+    /// `pinnedMilliseconds`.
+    @usableFromInline let pinnedMs = Atomic<UInt64>(0)
 
     /// memcached's REALTIME_MAXDELTA: expiry times above 30 days are absolute Unix times.
     public static let maxRelativeExpiry = 60 * 60 * 24 * 30
@@ -84,6 +85,11 @@ public final class ProcessClock: Sendable {
         clock_gettime(CLOCK_REALTIME, &ts)
         return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
     }
+
+    /// The Unix ms a test pinned the clock at, 0 when the real clock is read: for a caller that
+    /// reads the real clock its own way (RESP's per-command time). Inlinable, as `current`.
+    @inlinable
+    public var pinnedMilliseconds: UInt64 { pinnedMs.load(ordering: .relaxed) }
 
     /// Milliseconds since relative time 0 (`processStarted`), from the millisecond clock: what a
     /// millisecond-precise item expiry is compared with.

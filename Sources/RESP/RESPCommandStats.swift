@@ -30,6 +30,15 @@ enum RESPCommandStats {
         clock_gettime(CLOCK_MONOTONIC, &t)
         return UInt64(t.tv_sec) &* 1_000_000 &+ UInt64(t.tv_nsec / 1000)
     }
+
+    /// Unix time in microseconds (CLOCK_REALTIME): where a read of requests places `now`'s
+    /// marks on the Unix clock (`RESPConnection.commandMilliseconds`).
+    @inline(__always)
+    static func unixMicroseconds() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return UInt64(t.tv_sec) &* 1_000_000 &+ UInt64(t.tv_nsec / 1000)
+    }
 }
 
 /// The error codes this port answers with: the first word of the error line, as errorstats names

@@ -230,18 +230,6 @@ extension RESPConnection {
         return .proceed
     }
 
-    /// A claimed entry: its ID alone (JUSTID) or `[id, fields]`.
-    private func appendClaimed(_ id: StreamID, _ fields: UnsafeRawBufferPointer?, justID: Bool, into r: inout RESPScratch) {
-        if justID || fields == nil {
-            id.withText { r.appendBulk($0) }
-        } else {
-            r.bytes.append(contentsOf: "*2\r\n".utf8)
-            id.withText { r.appendBulk($0) }
-            r.bytes.append(contentsOf: fields!)
-        }
-        r.count += 1
-    }
-
     /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT n]
     /// [FORCE] [JUSTID] [LASTID id].
     func streamClaim(_ out: OutputBuffer) -> HandlerAction {
@@ -284,14 +272,22 @@ extension RESPConnection {
         }) { return ended }
         // A bogus delivery time (negative, or in the future) is now, as redis takes it.
         if delivery >= 0 && UInt64(delivery) <= now { o.deliveryTime = UInt64(delivery) }
-        var r = RESPScratch()
+        // The claimed entries go straight into the reply (their IDs alone with JUSTID), the
+        // count after them; taken back if the group went meanwhile.
+        let mark = out.mark()
+        let header = beginStreamCount(out)
+        var n = 0
         let justID = o.justID
         let created = stream.claim(group: group, consumer: argument(3), ids: ids, o, now: now) { id, fields in
-            appendClaimed(id, fields, justID: justID, into: &r)
+            if justID { appendStreamID(id, out) } else { appendStreamEntry(id, fields, out) }
+            n += 1
         }
-        if created == true { notify(KeyspaceEvents.stream, "xgroup-createconsumer", key) }
-        out.appendRESPArrayHeader(r.count)
-        r.bytes.withUnsafeBytes { out.append($0) }
+        guard let created else {
+            out.rollback(to: mark)
+            return error(out, noGroup)
+        }
+        endStreamCount(header, UInt8(ascii: "*"), n, out)
+        if created { notify(KeyspaceEvents.stream, "xgroup-createconsumer", key) }
         return .proceed
     }
 
@@ -320,20 +316,32 @@ extension RESPConnection {
         let key = argument(1), group = argument(2)
         let noGroup = Self.noGroupError(key, group)
         guard let stream = groupStream(key, noGroup, out) else { return .proceed }
-        var r = RESPScratch()
+        // [cursor, claimed, deleted]: the cursor and the claimed entries' count are known once
+        // the entries are written (straight into the reply), so both go into one deferred room.
+        let mark = out.mark()
+        out.appendRESPArrayHeader(3)
+        let head = out.beginDeferred(room: Self.autoClaimHeadRoom)
+        var n = 0
         guard let result = stream.autoClaim(group: group, consumer: argument(3), minIdle: Int64(max(m, 0)), start: start, count: count,
                                             justID: justID, now: engine.clock.milliseconds, { id, fields in
-            appendClaimed(id, fields, justID: justID, into: &r)
-        }) else { return error(out, noGroup) }
+            if let fields { appendStreamEntry(id, fields, out) } else { appendStreamID(id, out) }
+            n += 1
+        }) else {
+            out.rollback(to: mark)
+            return error(out, noGroup)
+        }
+        out.endDeferred(head, room: Self.autoClaimHeadRoom) { p in
+            let at = Self.writeStreamIDBulk(result.next, p)
+            return at + StreamEntryFields.writeCountLine(UInt8(ascii: "*"), n, p + at)
+        }
         if result.created { notify(KeyspaceEvents.stream, "xgroup-createconsumer", key) }
-        out.appendRESPArrayHeader(3)
-        appendStreamID(result.next, out)
-        out.appendRESPArrayHeader(r.count)
-        r.bytes.withUnsafeBytes { out.append($0) }
         out.appendRESPArrayHeader(result.deleted.count)
         for id in result.deleted { appendStreamID(id, out) }
         return .proceed
     }
+
+    /// XAUTOCLAIM's cursor (an ID's bulk string) and claimed count, written after the entries.
+    static let autoClaimHeadRoom = streamIDBulkRoom + StreamEntryFields.countLineRoom
 
     /// A word XCLAIM or XAUTOCLAIM reads after its IDs or start: a flag, or a word and its value.
     enum ClaimOption {

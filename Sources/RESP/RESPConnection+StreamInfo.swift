@@ -46,13 +46,20 @@ extension RESPConnection {
             }
             return .proceed
         }
-        var entries = RESPScratch()
-        let (info, groups) = stream.fullStreamInfo(count: count) { entries.appendEntry($0) }
-        out.appendRESPMapHeader(9, version)
-        appendStreamFigures(info, out)
-        out.appendRESPBulk("entries")
-        out.appendRESPArrayHeader(entries.count)
-        entries.bytes.withUnsafeBytes { out.append($0) }
+        // The figures, then the entries straight from their batches (as XRANGE writes them),
+        // their count once they are written.
+        var header = 0
+        var n = 0
+        let groups = stream.fullStreamInfo(count: count, figures: { info in
+            out.appendRESPMapHeader(9, version)
+            appendStreamFigures(info, out)
+            out.appendRESPBulk("entries")
+            header = beginStreamCount(out)
+        }, entry: { e in
+            appendStreamEntry(e.id, e.fields, out)
+            n += 1
+        })
+        endStreamCount(header, UInt8(ascii: "*"), n, out)
         out.appendRESPBulk("groups")
         out.appendRESPArrayHeader(groups.count)
         for g in groups {

@@ -253,7 +253,10 @@ extension RESPConnection {
 
     /// XADD's wake-up of the clients blocked in XREAD / XREADGROUP on `key` (`top`: the ID it
     /// added; they read up to there).
+    @inline(__always)
     func wakeStreamReaders(_ key: UnsafeRawBufferPointer, top: StreamID = .max) {
+        // Checked here first: the call retained the wait lists even when nobody is blocked.
+        guard service.listWaits.hasBlockedKeys else { return }
         service.listWaits.wakeStreamReaders(key, database: database, top: top)
     }
 }

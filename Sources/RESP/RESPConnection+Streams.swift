@@ -94,17 +94,43 @@ extension RESPConnection {
     /// written from the batch (StreamEntryFields.writeRESP). No record composed, no allocation.
     @inline(__always)
     func appendStreamEntry(_ id: StreamID, _ fields: StreamEntryFields, _ out: OutputBuffer) {
-        // `*2\r\n`, `$<2 digits>\r\n`, the ID (41 bytes at most), `\r\n`.
-        out.append(upTo: 4 + 5 + 41 + 2 + fields.maxRESPLength) { p in
-            p.storeBytes(of: 0x0a0d_322a as UInt32, as: UInt32.self)
-            // The ID's text is 3 to 41 bytes: its length has one digit or two.
-            let n = decimalDigits(id.ms) + 1 + decimalDigits(id.seq)
-            var at = 4 + StreamEntryFields.writeCountLine(UInt8(ascii: "$"), n, p + 4)
-            at += id.format(into: p + at)
-            p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: at, as: UInt16.self)
-            at += 2
-            return at + fields.writeRESP(p + at)
-        }
+        out.append(upTo: Self.streamEntryRoom(fields)) { p in Self.writeStreamEntry(id, fields, p) }
+    }
+
+    /// Room for `writeStreamEntry`: `*2\r\n`, the ID's bulk string, the fields.
+    @inline(__always)
+    static func streamEntryRoom(_ fields: StreamEntryFields) -> Int {
+        4 + streamIDBulkRoom + fields.maxRESPLength
+    }
+
+    /// Writes an entry (`appendStreamEntry`'s bytes) at `p`; returns its length.
+    @inline(__always)
+    static func writeStreamEntry(_ id: StreamID, _ fields: StreamEntryFields, _ p: UnsafeMutableRawPointer) -> Int {
+        p.storeBytes(of: 0x0a0d_322a as UInt32, as: UInt32.self)
+        let at = 4 + writeStreamIDBulk(id, p + 4)
+        return at + fields.writeRESP(p + at)
+    }
+
+    /// The exact length of `writeStreamEntry`'s bytes (a reverse range places each entry by it).
+    @inline(__always)
+    static func streamEntryLength(_ id: StreamID, _ fields: StreamEntryFields) -> Int {
+        let n = decimalDigits(id.ms) + 1 + decimalDigits(id.seq)
+        return 4 + (n < 10 ? 4 : 5) + n + 2 + fields.respLength
+    }
+
+    /// Room for a stream ID as a bulk string: `$<2 digits>\r\n`, the ID (41 bytes at most), CRLF.
+    static let streamIDBulkRoom = 5 + 41 + 2
+
+    /// Writes `id` as a bulk string at `p` (room for `streamIDBulkRoom` bytes); returns its
+    /// length. The ID's digits are counted once, for the length line and the text.
+    @inline(__always)
+    static func writeStreamIDBulk(_ id: StreamID, _ p: UnsafeMutableRawPointer) -> Int {
+        let msDigits = decimalDigits(id.ms), seqDigits = decimalDigits(id.seq)
+        // The ID's text is 3 to 41 bytes: its length has one digit or two.
+        var at = StreamEntryFields.writeCountLine(UInt8(ascii: "$"), msDigits + 1 + seqDigits, p)
+        at += id.format(into: p + at, msDigits: msDigits, seqDigits: seqDigits)
+        p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: at, as: UInt16.self)
+        return at + 2
     }
 
     /// A count line written once what it counts is: `beginStreamCount`'s handle, then
@@ -121,10 +147,9 @@ extension RESPConnection {
         }
     }
 
-
-    /// A stream ID as a bulk string.
+    /// A stream ID as a bulk string, written in place.
     func appendStreamID(_ id: StreamID, _ out: OutputBuffer) {
-        id.withText { out.appendRESPBulk($0) }
+        out.append(upTo: Self.streamIDBulkRoom) { p in Self.writeStreamIDBulk(id, p) }
     }
 
     // MARK: XADD / XTRIM arguments
@@ -261,7 +286,8 @@ extension RESPConnection {
             }
         }
         if created { notify(KeyspaceEvents.new, "new", key) }
-        let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: engine.clock.milliseconds,
+        // The command's time (one clock read per read of requests), for the ID and the record.
+        let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: commandMilliseconds(),
                               fieldCount: n) { argument(fieldsAt + $0) }
         let added: StreamID
         switch r {
@@ -343,14 +369,21 @@ extension RESPConnection {
         // The entries go straight into the reply as the scan finds them, their count after.
         let header = beginStreamCount(out)
         var n = 0
-        let visit: (StreamLog.Entry) -> Void = { e in
-            self.appendStreamEntry(e.id, e.fields, out)
-            n += 1
-        }
         if reverse {
-            stream.reverseRange(start: start, end: end, count: max(count, 0), visit)
+            // Each node's wanted entries are measured, then written from their batches into room
+            // of that length, newest first (StreamLog.reverseRange): no copy.
+            n = stream.reverseRange(start: start, end: end, count: max(count, 0), length: { e in
+                Self.streamEntryLength(e.id, e.fields)
+            }, place: { total, fill in
+                out.append(upTo: total, fill)
+            }, write: { e, p in
+                Self.writeStreamEntry(e.id, e.fields, p)
+            })
         } else {
-            stream.range(start: start, end: end, count: max(count, 0), visit)
+            stream.range(start: start, end: end, count: max(count, 0)) { e in
+                self.appendStreamEntry(e.id, e.fields, out)
+                n += 1
+            }
         }
         endStreamCount(header, UInt8(ascii: "*"), n, out)
         return .proceed
@@ -430,34 +463,5 @@ extension RESPConnection {
         out.appendRESPOK()
         notify(KeyspaceEvents.stream, "xsetid", key)
         return .proceed
-    }
-}
-
-/// Reply bytes whose count is known only once they are made (XCLAIM's claimed entries, XINFO
-/// STREAM FULL's entries): made here, then written after their header. (A range and XREAD write
-/// into the reply itself, the count line deferred.)
-struct RESPScratch {
-    var bytes: [UInt8] = []
-    var count = 0
-
-    mutating func appendEntry(_ e: StreamLog.Entry) {
-        bytes.append(contentsOf: "*2\r\n".utf8)
-        e.id.withText { appendBulk($0) }
-        bytes.append(contentsOf: e.fields.resp)
-        count += 1
-    }
-
-    mutating func appendBulk(_ b: UnsafeRawBufferPointer) {
-        bytes.append(UInt8(ascii: "$"))
-        bytes.append(contentsOf: String(b.count).utf8)
-        bytes.append(contentsOf: "\r\n".utf8)
-        bytes.append(contentsOf: b)
-        bytes.append(contentsOf: "\r\n".utf8)
-    }
-
-    mutating func appendHeader(_ type: UInt8, _ n: Int) {
-        bytes.append(type)
-        bytes.append(contentsOf: String(n).utf8)
-        bytes.append(contentsOf: "\r\n".utf8)
     }
 }

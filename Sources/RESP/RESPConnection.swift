@@ -44,6 +44,10 @@ final class RESPConnection: ConnectionHandler {
     var peekedAt = -1
     var peekedHash: UInt32 = 0
     var peekedEnd = 0
+    /// The Unix time (microseconds) read by this read of requests' first command that asked for
+    /// the time (`commandMilliseconds`), and the `clockMark` it stands for (`.max`: not read yet).
+    private var unixMark: UInt64 = 0
+    private var unixMarkClock: UInt64 = .max
     /// Set when the running command answers an error (commandstats' failed_calls).
     var commandFailed = false
     /// Inside `process`: a command that `keepsStripe` leaves its key's item-lock stripe locked for
@@ -145,6 +149,7 @@ final class RESPConnection: ConnectionHandler {
         }
         clockMark = RESPCommandStats.now()
         peekedAt = -1
+        unixMarkClock = .max
         while true {
             switch parser.parse(input, from: pos) {
             case .needMore:
@@ -168,7 +173,10 @@ final class RESPConnection: ConnectionHandler {
                 handled += 1
                 hintNextKeys(input, after: end)
                 // The gate: no command here while another worker's EXEC runs (CommandGate.swift).
-                if service.gate.enter(gateSlot) { clockMark = RESPCommandStats.now() }
+                if service.gate.enter(gateSlot) {
+                    clockMark = RESPCommandStats.now()
+                    unixMarkClock = .max
+                }
                 let request = UnsafeRawBufferPointer(rebasing: input[pos..<end])
                 let action = replyMode == .on ? execute(output, request: request) : executeWithheld(output, request: request)
                 service.gate.leave(gateSlot)
@@ -256,6 +264,22 @@ final class RESPConnection: ConnectionHandler {
         commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.calls))
         if commandFailed { commandStats.add(RESPCommandStats.slot(command: stat, RESPCommandStats.failed)) }
         return action
+    }
+
+    /// The running command's Unix time in milliseconds, as redis's per-command time snapshot:
+    /// the monotonic mark it started at (`clockMark`: the previous command's end, or the read's
+    /// start) placed on the Unix clock by one CLOCK_REALTIME read per read of requests, taken by
+    /// the first command that asks. So each of a pipeline's XADDs reads one clock (commandstats'
+    /// mark at its end) rather than two, and its `*` ID and its record's timestamp are one value
+    /// (IDs stay increasing whatever the clock does: StreamID.next). A clock a test pinned wins.
+    func commandMilliseconds() -> UInt64 {
+        let pinned = engine.clock.pinnedMilliseconds
+        if pinned != 0 { return pinned }
+        if unixMarkClock == .max {
+            unixMark = RESPCommandStats.unixMicroseconds()
+            unixMarkClock = clockMark
+        }
+        return (unixMark &+ (clockMark &- unixMarkClock)) / 1000
     }
 
     /// A command refused before it runs (rejected_calls): inside MULTI it fails the transaction;

@@ -100,9 +100,67 @@ import Testing
         #expect(add(s, nil) == .exhausted)
         #expect(s.figures.length == 7 && s.figures.entriesAdded == 7)
         #expect(ids(s).count == 7)
-        var back: [StreamID] = []
-        s.reverseRange(start: .zero, end: .max, count: 3) { back.append($0.id) }
-        #expect(back == [.max, StreamID(5000, .max), StreamID(5000, 0)])
+        #expect(reverseIDs(s, start: .zero, end: .max, count: 3) == [.max, StreamID(5000, .max), StreamID(5000, 0)])
+    }
+
+    /// The IDs a reverse range writes, each as 16 bytes placed where `reverseRange` puts it.
+    func reverseIDs(_ s: StreamLog, start: StreamID, end: StreamID, count: Int) -> [StreamID] {
+        var bytes: [UInt8] = []
+        let n = s.reverseRange(start: start, end: end, count: count, length: { _ in 16 }, place: { total, fill in
+            let room = [UInt8](unsafeUninitializedCapacity: total) { b, k in k = fill(UnsafeMutableRawPointer(b.baseAddress!)) }
+            bytes += room
+        }, write: { e, p in
+            p.storeBytes(of: e.id.ms, as: UInt64.self)
+            p.storeBytes(of: e.id.seq, toByteOffset: 8, as: UInt64.self)
+            return 16
+        })
+        #expect(bytes.count == 16 * n)
+        return stride(from: 0, to: bytes.count, by: 16).map { at in
+            bytes.withUnsafeBytes { StreamID($0.loadUnaligned(fromByteOffset: at, as: UInt64.self),
+                                             $0.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self)) }
+        }
+    }
+
+    @Test func reverseRangesAcrossNodesAndDeletes() {
+        let store = StreamStore(memoryLimit: 4 << 20, clockMs: { 1 })
+        let s = store.makeStream(name: "t")
+        for i in 1...250 { _ = add(s, StreamID(UInt64(i), 0)) }
+        _ = s.delete([StreamID(150, 0), StreamID(151, 0), StreamID(250, 0)])
+        let all = ids(s)
+        #expect(reverseIDs(s, start: .zero, end: .max, count: 0) == all.reversed())
+        // COUNT cutting inside a node, across a node boundary (100 | 101), bounds inside nodes.
+        #expect(reverseIDs(s, start: .zero, end: .max, count: 60) == Array(all.reversed().prefix(60)))
+        #expect(reverseIDs(s, start: StreamID(95, 0), end: StreamID(160, 0), count: 0)
+                == all.filter { $0 >= StreamID(95, 0) && $0 <= StreamID(160, 0) }.reversed())
+        #expect(reverseIDs(s, start: StreamID(95, 0), end: StreamID(160, 0), count: 10).map(\.ms)
+                == [160, 159, 158, 157, 156, 155, 154, 153, 152, 149])
+        #expect(reverseIDs(s, start: StreamID(300, 0), end: .max, count: 0).isEmpty)
+        #expect(reverseIDs(s, start: StreamID(9, 0), end: StreamID(8, 0), count: 0).isEmpty)
+    }
+
+    @Test func aReverseRangeEntryNotFoundAgainLeavesNoHole() {
+        let store = StreamStore(memoryLimit: 1 << 20, clockMs: { 1 })
+        let s = store.makeStream(name: "t")
+        for i in 1...5 { _ = add(s, StreamID(UInt64(i), 0)) }
+        _ = s.delete([StreamID(3, 0)])
+        // Slots for offsets 0-4 as the first pass would have measured them, offset 2 (deleted
+        // since, as a record the broker's retention took) among them at 7 bytes.
+        var slots = (0..<5).map { StreamLog.ReverseSlot(length: $0 == 2 ? 7 : 16, offset: UInt8($0)) }
+        var room = [UInt8](repeating: 0xee, count: 71)
+        let (bytes, entries) = slots.withUnsafeMutableBufferPointer { wanted in
+            room.withUnsafeMutableBytes { p in
+                s.lock.withLock {
+                    s.lockedWriteBackward(0, wanted, total: 71, into: p.baseAddress!) { e, p in
+                        p.storeBytes(of: e.id.ms, as: UInt64.self)
+                        p.storeBytes(of: e.id.seq, toByteOffset: 8, as: UInt64.self)
+                        return 16
+                    }
+                }
+            }
+        }
+        #expect(bytes == 64 && entries == 4)
+        let got = (0..<4).map { k in room.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16 * k, as: UInt64.self) } }
+        #expect(got == [5, 4, 2, 1])
     }
 
     @Test func deletesAndNodeBookkeeping() {

@@ -52,6 +52,7 @@ struct RESPStreamInteropTests {
         #expect(facts["topic_fields"] as? Bool == true)
         #expect(facts["topic_ids_in_order"] as? Bool == true)
         #expect(facts["topic_after_xadd_and_set"] as? Bool == true)
+        #expect(facts["topic_revrange"] as? Bool == true)
         #expect(facts["topic_group_read"] as? Int == 4)
         #expect(facts["topic_broker_sees_xadd"] as? Bool == true)
         #expect(facts["topic_stays_after_del"] as? Bool == true)

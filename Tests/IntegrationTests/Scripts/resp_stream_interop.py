@@ -57,6 +57,9 @@ def main():
     added = parse(r.command("XADD", "xi_t", "*", "f", "v"))
     broker_request(b, b"set xi_t 0 0 5\r\nworld\r\n", end=b"STORED\r\n")
     rng2 = parse(r.command("XRANGE", "xi_t", "-", "+"))
+    # Backward: the broker's records (fields made when read) and XADD's (the broker's format).
+    rev2 = parse(r.command("XREVRANGE", "xi_t", "+", "-"))
+    rev2c = parse(r.command("XREVRANGE", "xi_t", "+", "-", "COUNT", 3))
     r.command("XGROUP", "CREATE", "xi_t", "g", "0")
     grp = parse(r.command("XREADGROUP", "GROUP", "g", "c", "STREAMS", "xi_t", ">"))
     topic_read = broker_request(b, b"get xi_t/group=bg/max=10\r\n")
@@ -69,6 +72,7 @@ def main():
         "topic_stream_type": xtype.decode().strip(),
         "topic_fields": fields == [[b"value", b"hello"], [b"key", b"k1", b"value", b"abc"]],
         "topic_ids_in_order": ids_in_order and len(rng) == 2,
+        "topic_revrange": len(rng2) == 4 and rev2 == rng2[::-1] and rev2c == rng2[::-1][:3],
         "topic_after_xadd_and_set": [e[1] for e in rng2] == fields + [[b"f", b"v"], [b"value", b"world"]] and rng2[2][0] == added,
         "topic_group_read": len(grp[0][1]) if grp else 0,
         "topic_broker_sees_xadd": b" 88 18\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n" in topic_read and topic_read.count(b"VALUE ") == 4,

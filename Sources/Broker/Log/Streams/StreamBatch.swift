@@ -360,7 +360,7 @@ enum StreamFields {
 /// A stream entry's fields where a read found them, for writing them as a RESP array straight
 /// into a reply: a compact record's strings in its stream batch's payload (its values, and its
 /// names: the batch's master names or its own, interleaved with the values), or a RESP array
-/// already (a broker-format record: an adopted topic's, or a copy a reverse range made). Valid
+/// already (a broker-format record: an adopted topic's, or a broker-port record's fields). Valid
 /// only during the visit that handed it (the batch is the partition's memory, under its lock).
 public struct StreamEntryFields {
     /// The batch's payload, or the RESP array (`names == StreamEntryFields.isRESP`).
@@ -406,6 +406,24 @@ public struct StreamEntryFields {
         return 23 + (end - values) + (names >= 0 ? namesEnd - names : 0) + 50 * pairs
     }
 
+    /// Exactly the bytes `writeRESP` writes (a reverse range places each entry by it): the
+    /// strings' lengths read, their bytes not.
+    public var respLength: Int {
+        if names == Self.isRESP { return bytes.count }
+        var n = 3 + decimalDigits(UInt64(2 * pairs))
+        var at = values
+        var name = names
+        for _ in 0..<pairs {
+            if name >= 0 {
+                n += Self.bulkLength(bytes, &name, end: namesEnd)
+            } else {
+                n += Self.bulkLength(bytes, &at, end: end)
+            }
+            n += Self.bulkLength(bytes, &at, end: end)
+        }
+        return n
+    }
+
     /// Writes the fields as a RESP array (`*<2n>\r\n$<len>\r\n<name>\r\n...`) at `p`, which
     /// has room for `maxRESPLength` bytes; returns the bytes written.
     @discardableResult
@@ -438,14 +456,22 @@ public struct StreamEntryFields {
     public static let countLineRoom = 22
 
     /// `<kind><n>\r\n` at `p` (room for `countLineRoom` bytes); returns its length: a RESP count
-    /// or length line.
-    @inline(__always)
+    /// or length line. Inlinable: the RESP module writes every stream reply's lines with it.
+    @inlinable @inline(__always)
     public static func writeCountLine(_ kind: UInt8, _ n: Int, _ p: UnsafeMutableRawPointer) -> Int {
         let digits = decimalDigits(UInt64(n))
         p.storeBytes(of: kind, as: UInt8.self)
         writeDecimal(UInt64(n), digits: digits, p + 1)
         p.storeBytes(of: 0x0a0d as UInt16, toByteOffset: 1 + digits, as: UInt16.self)
         return 3 + digits
+    }
+
+    /// The length of `bulk`'s bulk string for the string at `at` (advanced past it).
+    @inline(__always)
+    static func bulkLength(_ b: UnsafeRawBufferPointer, _ at: inout Int, end: Int) -> Int {
+        let n = Int(min(LogBatch.readVarint(b, &at, end) ?? 0, UInt64(max(end - at, 0))))
+        at += n
+        return 5 + decimalDigits(UInt64(n)) + n
     }
 
     /// The string at `at` (advanced past it) as a bulk string at `p`; returns its length. Bounded

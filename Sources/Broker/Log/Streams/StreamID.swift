@@ -61,15 +61,23 @@ public struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible 
 
     /// The ID's text, `<ms>-<seq>`, into `buffer` (at least 41 bytes); returns the length.
     public func format(into buffer: UnsafeMutableRawPointer) -> Int {
-        var n = writeDecimal(ms, buffer)
-        buffer.storeBytes(of: UInt8(ascii: "-"), toByteOffset: n, as: UInt8.self)
-        n += 1
-        n += writeDecimal(seq, buffer + n)
-        return n
+        format(into: buffer, msDigits: decimalDigits(ms), seqDigits: decimalDigits(seq))
     }
 
-    /// `body` on the ID's text. Inlined: called from the RESP module for every reply holding an
-    /// ID, where the generic temporary allocation instantiated its metadata on each call.
+    /// `format(into:)` with the digits of `ms` and `seq` counted by the caller (`decimalDigits`),
+    /// which needed them for the text's length first (a bulk string's length line): each
+    /// counted once. Returns the length, `msDigits + 1 + seqDigits`.
+    @inlinable @inline(__always)
+    public func format(into buffer: UnsafeMutableRawPointer, msDigits: Int, seqDigits: Int) -> Int {
+        writeDecimal(ms, digits: msDigits, buffer)
+        buffer.storeBytes(of: UInt8(ascii: "-"), toByteOffset: msDigits, as: UInt8.self)
+        writeDecimal(seq, digits: seqDigits, buffer + msDigits + 1)
+        return msDigits + 1 + seqDigits
+    }
+
+    /// `body` on the ID's text. Inlined: a generic temporary allocation called across modules
+    /// instantiated its metadata on each call. (Replies write an ID in place instead:
+    /// `format(into:msDigits:seqDigits:)`.)
     @inlinable
     public func withText<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
         withUnsafeTemporaryAllocation(byteCount: 48, alignment: 1) { b in

@@ -4,15 +4,21 @@
 import Platform
 
 extension StreamLog {
-    /// Lock held: the fields of entry `id` as a RESP array (copied), if it is in the stream.
-    func lockedEntryFields(_ id: StreamID) -> [UInt8]? {
-        guard let off = lockedFirstOffset(atOrAfter: id) else { return nil }
-        var fields: [UInt8]?
-        lockedScan(from: off, to: off + 1) { e in
-            if e.id == id { fields = e.fields.resp }
-            return false
+    /// Lock held: `body` with the fields of entry `id` where they lie (valid during the call:
+    /// the partition's lock is held), or with nil when no live entry has the ID. A claim writes
+    /// the entry into its reply from there, as a range does: nothing copied.
+    func lockedWithEntry(_ id: StreamID, _ body: (StreamEntryFields?) -> Void) {
+        var found = false
+        if let off = lockedFirstOffset(atOrAfter: id) {
+            lockedScan(from: off, to: off + 1) { e in
+                if e.id == id {
+                    found = true
+                    body(e.fields)
+                }
+                return false
+            }
         }
-        return fields
+        if !found { body(nil) }
     }
 
     /// Lock held: `id`'s pending entry moves to `consumer` (made if new), delivered at `time`.
@@ -47,34 +53,36 @@ extension StreamLog {
     }
 
     /// XCLAIM: nil for no such group; else whether the consumer was made. `visit(id, fields)`
-    /// for each claimed entry.
+    /// for each claimed entry (its fields valid during the visit).
     public func claim(group: UnsafeRawBufferPointer, consumer name: UnsafeRawBufferPointer, ids: [StreamID],
-                      _ o: ClaimOptions, now: UInt64, _ visit: (StreamID, UnsafeRawBufferPointer?) -> Void) -> Bool? {
+                      _ o: ClaimOptions, now: UInt64, _ visit: (StreamID, StreamEntryFields) -> Void) -> Bool? {
         withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             var consumer: StreamConsumer?
             var created = false
             for id in ids {
-                guard let fields = lockedEntryFields(id) else {
-                    if g.pel[id] != nil { lockedDropPending(g, id) }
-                    continue
+                lockedWithEntry(id) { fields in
+                    guard let fields else {
+                        if g.pel[id] != nil { lockedDropPending(g, id) }
+                        return
+                    }
+                    var forced = false
+                    if o.force && g.pel[id] == nil {
+                        // FORCE makes the pending entry (no owner yet, as redis's NACK with no consumer).
+                        StreamGroup.insertSorted(id, into: &g.pelOrder)
+                        g.pel[id] = StreamPending(consumer: [], deliveryTime: now, deliveryCount: 1)
+                        forced = true
+                    }
+                    guard let p = g.pel[id] else { return }
+                    if !forced && o.minIdle != 0 && Int64(bitPattern: now &- p.deliveryTime) < o.minIdle { return }
+                    if consumer == nil {
+                        let (c, made) = g.consumer(making: Array(name), now: now)
+                        consumer = c
+                        created = made
+                    }
+                    lockedTransfer(g, id, to: consumer!, time: o.deliveryTime, retryCount: o.retryCount, justID: o.justID)
+                    visit(id, fields)
                 }
-                var forced = false
-                if o.force && g.pel[id] == nil {
-                    // FORCE makes the pending entry (no owner yet, as redis's NACK with no consumer).
-                    StreamGroup.insertSorted(id, into: &g.pelOrder)
-                    g.pel[id] = StreamPending(consumer: [], deliveryTime: now, deliveryCount: 1)
-                    forced = true
-                }
-                guard let p = g.pel[id] else { continue }
-                if !forced && o.minIdle != 0 && Int64(bitPattern: now &- p.deliveryTime) < o.minIdle { continue }
-                if consumer == nil {
-                    let (c, made) = g.consumer(making: Array(name), now: now)
-                    consumer = c
-                    created = made
-                }
-                lockedTransfer(g, id, to: consumer!, time: o.deliveryTime, retryCount: o.retryCount, justID: o.justID)
-                fields.withUnsafeBytes { visit(id, $0) }
             }
             if let last = o.lastID, last > g.lastID { g.lastID = last }
             return created
@@ -83,9 +91,10 @@ extension StreamLog {
 
     /// XAUTOCLAIM: nil for no such group; else whether the consumer was made, the cursor (the
     /// next pending ID, 0-0 at the end) and the IDs dropped for being gone from the stream.
+    /// `visit(id, fields)` for each claimed entry (fields nil with `justID`; valid during the visit).
     public func autoClaim(group: UnsafeRawBufferPointer, consumer name: UnsafeRawBufferPointer, minIdle: Int64,
                           start: StreamID, count: Int, justID: Bool, now: UInt64,
-                          _ visit: (StreamID, UnsafeRawBufferPointer?) -> Void) -> (created: Bool, next: StreamID, deleted: [StreamID])? {
+                          _ visit: (StreamID, StreamEntryFields?) -> Void) -> (created: Bool, next: StreamID, deleted: [StreamID])? {
         withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return nil }
             var consumer: StreamConsumer?
@@ -97,23 +106,26 @@ extension StreamLog {
             while attempts > 0 && left > 0 && i < g.pelOrder.count {
                 attempts -= 1
                 let id = g.pelOrder[i]
-                guard let fields = lockedEntryFields(id) else {
-                    lockedDropPending(g, id)
-                    deleted.append(id)
+                lockedWithEntry(id) { fields in
+                    guard let fields else {
+                        // Out of the PEL: the next pending ID takes its index.
+                        lockedDropPending(g, id)
+                        deleted.append(id)
+                        left -= 1
+                        return
+                    }
+                    i += 1
+                    let p = g.pel[id]!
+                    if minIdle != 0 && Int64(bitPattern: now &- p.deliveryTime) < minIdle { return }
+                    if consumer == nil {
+                        let (c, made) = g.consumer(making: Array(name), now: now)
+                        consumer = c
+                        created = made
+                    }
+                    lockedTransfer(g, id, to: consumer!, time: now, retryCount: nil, justID: justID)
+                    visit(id, justID ? nil : fields)
                     left -= 1
-                    continue
                 }
-                i += 1
-                let p = g.pel[id]!
-                if minIdle != 0 && Int64(bitPattern: now &- p.deliveryTime) < minIdle { continue }
-                if consumer == nil {
-                    let (c, made) = g.consumer(making: Array(name), now: now)
-                    consumer = c
-                    created = made
-                }
-                lockedTransfer(g, id, to: consumer!, time: now, retryCount: nil, justID: justID)
-                if justID { visit(id, nil) } else { fields.withUnsafeBytes { visit(id, $0) } }
-                left -= 1
             }
             let next = i < g.pelOrder.count ? g.pelOrder[i] : .zero
             return (created, next, deleted)

@@ -127,11 +127,12 @@ extension StreamLog {
         }
     }
 
-    /// XINFO STREAM FULL: the figures, the first `count` entries (0: all) through `entry`, and
-    /// the groups by name with at most `count` PEL rows each (0: all).
-    public func fullStreamInfo(count: Int, entry: (Entry) -> Void) -> (StreamInfo, [FullGroupInfo]) {
+    /// XINFO STREAM FULL: the figures through `figures`, then the first `count` entries (0: all)
+    /// through `entry` (so a reply writes each after the figures, straight from its batch);
+    /// returns the groups by name with at most `count` PEL rows each (0: all).
+    public func fullStreamInfo(count: Int, figures: (StreamInfo) -> Void, entry: (Entry) -> Void) -> [FullGroupInfo] {
         withStreamLock {
-            let info = lockedStreamInfo()
+            figures(lockedStreamInfo())
             lockedRange(start: .zero, end: .max, count: count, entry)
             let first = lockedFirstValidID
             let limit = count == 0 ? Int.max : count
@@ -151,7 +152,7 @@ extension StreamLog {
                 }
                 return FullGroupInfo(group: summary, pending: rows, consumers: consumers)
             }
-            return (info, all)
+            return all
         }
     }
 }

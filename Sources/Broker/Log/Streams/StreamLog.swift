@@ -303,40 +303,106 @@ public final class StreamLog: @unchecked Sendable {
         }
     }
 
-    /// XREVRANGE: the live entries with IDs in `[start, end]`, newest first, at most `count`.
-    /// A node's records are copied out first (the log reads forward; their fields as RESP
-    /// arrays, written from the batch), then visited backward.
-    public func reverseRange(start: StreamID, end: StreamID, count: Int, _ visit: (Entry) -> Void) {
+    /// XREVRANGE: the live entries with IDs in `[start, end]`, newest first, at most `count` (0:
+    /// all), written into a reply with no copy. The log reads forward, so each node is read
+    /// twice: first every wanted entry's offset and exact reply length (`length`), kept in a
+    /// stack array (a node spans at most `nodeEntries` offsets); then `place(total, fill)` is
+    /// asked for room for the node's wanted entries (the newest ones COUNT leaves) and `fill`
+    /// writes each from its batch (`write`, exactly `length`'s bytes) at its place counted from
+    /// the room's end, so that they come out newest first. Returns the entries written.
+    public func reverseRange(start: StreamID, end: StreamID, count: Int, length: (Entry) -> Int,
+                             place: (Int, (UnsafeMutableRawPointer) -> Int) -> Void,
+                             write: (Entry, UnsafeMutableRawPointer) -> Int) -> Int {
         withStreamLock {
-            guard start <= end else { return }
-            var n = 0
-            var i = nodes.count - 1
-            var scratch = ByteBuffer()
-            defer { scratch.deallocate() }
-            var found: [(id: StreamID, offset: UInt64, at: Int, length: Int)] = []
-            while i >= 0 && (count == 0 || n < count) {
-                let node = nodes[i]
-                i -= 1
-                if node.firstID > end { continue }
-                if node.lastID < start { break }
-                scratch.removeAll()
-                found.removeAll(keepingCapacity: true)
-                lockedScan(from: node.start, to: node.end) { e in
-                    if e.id >= start && e.id <= end {
-                        scratch.reserve(e.fields.maxRESPLength)
-                        let length = e.fields.writeRESP(scratch.base! + scratch.count)
-                        found.append((e.id, e.offset, scratch.count, length))
-                        scratch.advance(length)
+            guard start <= end else { return 0 }
+            return withUnsafeTemporaryAllocation(of: ReverseSlot.self, capacity: Self.nodeEntries) { wanted in
+                var n = 0
+                var i = nodes.count - 1
+                while i >= 0 && (count == 0 || n < count) {
+                    let node = nodes[i]
+                    i -= 1
+                    if node.firstID > end { continue }
+                    if node.lastID < start { break }
+                    // IDs ascend with offsets: the scan ends at the first past `end`.
+                    var k = 0
+                    lockedScan(from: node.start, to: node.end) { e in
+                        guard e.id <= end else { return false }
+                        if e.id >= start {
+                            let l = length(e)
+                            // An entry's reply is far below 4 GB (XADD's at most 1 MB); a node
+                            // spans at most `nodeEntries` offsets. Either broken: the node ends here.
+                            guard k < wanted.count, l <= Int(UInt32.max) else { return false }
+                            wanted[k] = ReverseSlot(length: UInt32(l), offset: UInt8(truncatingIfNeeded: e.offset - node.start))
+                            k += 1
+                        }
+                        return true
                     }
-                    return true
+                    let first = count == 0 ? 0 : max(0, k - (count - n))
+                    guard first < k else { continue }
+                    var total = 0
+                    for j in first..<k { total += Int(wanted[j].length) }
+                    // `write` is called only while `place` runs (a closure handed to a closure).
+                    withoutActuallyEscaping(write) { write in
+                        place(total) { p in
+                            let (bytes, entries) = lockedWriteBackward(node.start, UnsafeMutableBufferPointer(rebasing: wanted[first..<k]),
+                                                                       total: total, into: p, write)
+                            n += entries
+                            return bytes
+                        }
+                    }
                 }
-                for f in found.reversed() where count == 0 || n < count {
-                    let fields = UnsafeRawBufferPointer(start: scratch.base.map { UnsafeRawPointer($0) + f.at }, count: f.length)
-                    visit(Entry(id: f.id, offset: f.offset, fields: StreamEntryFields(resp: fields)))
-                    n += 1
-                }
+                return n
             }
         }
+    }
+
+    /// An entry a reverse range writes: its reply's length, its offset in its node, whether
+    /// the second pass found it again.
+    struct ReverseSlot {
+        var length: UInt32
+        var offset: UInt8
+        var written = false
+    }
+
+    /// Lock held: writes the entries of `wanted` (in offset order, from the node at offset
+    /// `base`) into `p`, which has room for their `total` bytes: each at the room's end less the
+    /// lengths of it and the entries before it, so the newest comes first. Returns the bytes and
+    /// the entries written. An entry not found again (a record the broker's retention took from
+    /// an adopted topic between the passes) leaves a hole, which the entries before it close.
+    func lockedWriteBackward(_ base: UInt64, _ wanted: UnsafeMutableBufferPointer<ReverseSlot>, total: Int,
+                                     into p: UnsafeMutableRawPointer, _ write: (Entry, UnsafeMutableRawPointer) -> Int) -> (Int, Int) {
+        var j = 0
+        var through = 0
+        var written = 0
+        lockedScan(from: base + UInt64(wanted[0].offset), to: base + UInt64(wanted[wanted.count - 1].offset) + 1) { e in
+            while j < wanted.count && base + UInt64(wanted[j].offset) < e.offset {
+                through += Int(wanted[j].length)
+                j += 1
+            }
+            guard j < wanted.count else { return false }
+            guard base + UInt64(wanted[j].offset) == e.offset else { return true }
+            let length = Int(wanted[j].length)
+            through += length
+            let w = write(e, p + (total - through))
+            assert(w == length, "a reverse range's entry written at another length than measured")
+            wanted[j].written = true
+            written += 1
+            j += 1
+            return j < wanted.count
+        }
+        if written == wanted.count { return (total, written) }
+        // Holes: the written entries move up, newest first, over the missing ones' room.
+        var at = 0
+        var to = 0
+        for slot in wanted.reversed() {
+            let length = Int(slot.length)
+            if slot.written {
+                if to != at { (p + to).copyMemory(from: p + at, byteCount: length) }
+                to += length
+            }
+            at += length
+        }
+        return (to, written)
     }
 
     /// streamLastValidID: the newest live entry's ID (0-0 when empty).
