@@ -203,7 +203,13 @@ struct BrokerBinaryTopicTests {
         declare(port, "log bw")
         let c = BinaryClient(port)
         #expect(c.send(frame(0x00, key: "bw/group=g/timeout=1000", opaque: 7)) == [])
-        #expect(c.lastAction == .park(timeoutMs: 1000))
+        // The park's timeout is what is left of the read's 1,000 ms when it parks: a millisecond
+        // or more may have gone by on a loaded machine (a full suite once saw 999).
+        guard case .park(let ms) = c.lastAction else {
+            Issue.record("not parked: \(c.lastAction)")
+            return
+        }
+        #expect(ms > 900 && ms <= 1000)
         let p = BinaryClient(port)
         _ = p.send(frame(0x01, key: "bw", extras: noExtras, value: Array("late".utf8)))
         let woken = try #require(responses(c.resume(timedOut: false)))
