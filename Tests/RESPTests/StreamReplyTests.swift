@@ -60,15 +60,20 @@ struct StreamReplyTests {
         }
     }
 
+    /// 150 entries `i-i f <i bytes>` under `big` (2 KB of output is passed after a few dozen);
+    /// their expected replies in order.
+    static func addGrowingEntries(_ c: Client) -> [String] {
+        (1...150).map { i in
+            let v = String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: i)
+            _ = c.send(["XADD", "big", "\(i)-\(i)", "f", v])
+            return entry("\(i)-\(i)", ["f", v])
+        }
+    }
+
     @Test("a range that outgrows the output arena (2 KB) mid-reply, its count written once the entries are")
     func largeRange() throws {
         let c = try Client()
-        var expected: [String] = []
-        for i in 1...150 {
-            let v = String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: i)
-            _ = c.send(["XADD", "big", "\(i)-\(i)", "f", v])
-            expected.append(Self.entry("\(i)-\(i)", ["f", v]))
-        }
+        let expected = Self.addGrowingEntries(c)
         #expect(c.send(["PING"], ["XRANGE", "big", "-", "+"]) == "+PONG\r\n*150\r\n" + expected.joined())
         #expect(c.send(["XREVRANGE", "big", "+", "-", "COUNT", "120"]) == "*120\r\n" + expected.reversed().prefix(120).joined())
     }
@@ -178,12 +183,7 @@ struct StreamReplyTests {
     @Test("XCLAIM and XAUTOCLAIM replies that outgrow the output arena (2 KB) mid-reply")
     func largeClaims() throws {
         let c = try Client()
-        var expected: [String] = []
-        for i in 1...150 {
-            let v = String(repeating: Character(UnicodeScalar(UInt8(97 + i % 26))), count: i)
-            _ = c.send(["XADD", "big", "\(i)-\(i)", "f", v])
-            expected.append(Self.entry("\(i)-\(i)", ["f", v]))
-        }
+        let expected = Self.addGrowingEntries(c)
         _ = c.send(["XGROUP", "CREATE", "big", "g", "0"])
         _ = c.send(["XREADGROUP", "GROUP", "g", "a", "STREAMS", "big", ">"])
         #expect(c.send(["PING"], ["XCLAIM", "big", "g", "b", "0"] + (1...150).map { "\($0)-\($0)" })
