@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 sanitizers=("$@")
 [ ${#sanitizers[@]} = 0 ] && sanitizers=(thread address)
 
-tests='IntegrationTests\.BlackBoxTests/concurrentStress|BrokerRaceTests|SlabRebalanceTests|WaiterTests|PushQueueTests|WaitAndPushTests|StripeKeepingTests|ItemLockKeepingTests|KeyHintTests'
+tests='IntegrationTests\.BlackBoxTests/concurrentStress|BrokerRaceTests|SlabRebalanceTests|WaiterTests|PushQueueTests|WaitAndPushTests|StripeKeepingTests|ItemLockKeepingTests|KeyHintTests|LockedValueTests'
 
 # Reports go to stderr and end the process with status 66. ThreadSanitizer: one report is enough
 # to fail. AddressSanitizer: LeakSanitizer is off, because a test process ends with what the Swift

@@ -15,7 +15,7 @@ public enum KeyRemoval: Sendable {
     case evicted, expired
 }
 
-/// The hook in a box: a closure kept in a generic Mutex and taken out again went through
+/// The hook in a box: a closure kept in a generic lock (then `Mutex`) and taken out again went through
 /// reabstraction thunks that called each other without end (a crash found by resp_eviction.py).
 final class KeyRemovalObserver: Sendable {
     let removed: @Sendable (UnsafeRawBufferPointer, Int, KeyRemoval) -> Void

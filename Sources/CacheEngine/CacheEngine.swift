@@ -88,9 +88,9 @@ public final class CacheEngine: @unchecked Sendable {
     /// Told of every eviction, by any policy and whichever port's allocation made it, and of every
     /// expired key taken away, by a lookup of either port or in the background (the Redis port's
     /// keyspace events `evicted` and `expired`; CacheEngine+KeyRemoval.swift).
-    let removalHook = Mutex<KeyRemovalObserver?>(nil)
+    let removalHook = LockedValue<KeyRemovalObserver?>(nil)
     /// The owner of `.stream` roots' tokens (CacheEngine+ExternalValues.swift).
-    let externalValueHooks = Mutex<ExternalValueHooks?>(nil)
+    let externalValueHooks = LockedValue<ExternalValueHooks?>(nil)
 
     /// memcached's item lock table power for `threads` workers: the initial hash power must be
     /// above it (memcached refuses to start otherwise).

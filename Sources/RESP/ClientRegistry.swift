@@ -28,7 +28,7 @@ final class RESPClient: Sendable {
     /// place in `RESPSubcommands` + 1 (0: none), as redis's `cmd=` shows `client|list`.
     let lastCommand = Atomic<UInt32>(0)
     /// CLIENT SETNAME, written by its own worker only.
-    let name = Mutex<[UInt8]>([])
+    let name = LockedValue<[UInt8]>([])
     /// sub, psub, ssub counts, written by its own worker after each (un)subscribe.
     let channels = Atomic<Int>(0)
     let patterns = Atomic<Int>(0)
@@ -58,7 +58,7 @@ final class RESPClient: Sendable {
 
 /// The Redis port's open connections by id.
 final class RESPClientRegistry: Sendable {
-    private let clients = Mutex<[UInt64: RESPClient]>([:])
+    private let clients = LockedValue<[UInt64: RESPClient]>([:])
 
     func add(_ c: RESPClient) { clients.withLock { $0[c.id] = c } }
 

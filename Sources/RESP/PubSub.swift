@@ -69,7 +69,7 @@ final class PubSubRegistry: Sendable {
     /// Subscribers by name, per kind.
     private typealias Listeners = PerKind<[[UInt8]: [ObjectIdentifier: PubSubSubscriber]]>
 
-    private let listeners = Mutex(Listeners([:]))
+    private let listeners = LockedValue(Listeners([:]))
     /// Subscribers disconnected because their queue was full.
     let overflowDisconnections = Atomic<Int>(0)
 

@@ -29,10 +29,10 @@ final class RESPConfig: Sendable {
     private let queryBuffer = Atomic<Int>(1 << 30)
     /// `notify-keyspace-events` as redis's flags (KeyspaceEvents): 0 when off.
     let keyspaceEvents = Atomic<Int>(0)
-    private let requiredPassword: Mutex<[UInt8]?>
-    private let encodingKnobs: Mutex<[String: String]>
+    private let requiredPassword: LockedValue<[UInt8]?>
+    private let encodingKnobs: LockedValue<[String: String]>
     /// `client-output-buffer-limit`, by class.
-    private let outputLimits: Mutex<[OutputLimit]>
+    private let outputLimits: LockedValue<[OutputLimit]>
 
     /// The classes of `client-output-buffer-limit`, in redis's order.
     enum ClientClass: Int, CaseIterable {
@@ -45,13 +45,13 @@ final class RESPConfig: Sendable {
         self.engine = engine
         self.slowLog = slowLog
         bulkLength = Atomic(settings.limits.maxBulkLength)
-        requiredPassword = Mutex(settings.requirePassword)
+        requiredPassword = LockedValue(settings.requirePassword)
         var knobs: [String: String] = [:]
         for (name, value) in Self.encodingDefaults + Self.evictionDefaults { knobs[name] = value }
-        encodingKnobs = Mutex(knobs)
+        encodingKnobs = LockedValue(knobs)
         var pubsub = OutputLimit.pubsubDefault
         pubsub.hard = settings.pubsubOutputLimit
-        outputLimits = Mutex([.normalDefault, .replicaDefault, pubsub])
+        outputLimits = LockedValue([.normalDefault, .replicaDefault, pubsub])
     }
 
     func outputLimit(_ c: ClientClass) -> OutputLimit { outputLimits.withLock { $0[c.rawValue] } }

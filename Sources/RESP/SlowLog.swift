@@ -20,7 +20,7 @@ final class SlowLog: Sendable {
     let threshold = Atomic<Int>(10_000)
     /// `slowlog-max-len`.
     let maxLength = Atomic<Int>(128)
-    private let state = Mutex<(entries: [Entry], nextID: Int)>(([], 0))
+    private let state = LockedValue<(entries: [Entry], nextID: Int)>(([], 0))
 
     static let maxArguments = 32
     static let maxArgumentLength = 128

@@ -161,7 +161,7 @@ struct WaiterTests {
             let source = Source()
             let w = Waiter<Int>(waker: WakeCounter().waker)
             source.lock.withLock { source.waiters.add(w, 0) }
-            let outcome = Mutex<Waiter<Int>.Outcome?>(nil)
+            let outcome = LockedValue<Waiter<Int>.Outcome?>(nil)
             onThreads(2) { t in
                 if t == 0 {
                     source.produce(round, index: 0)
@@ -227,7 +227,7 @@ struct PushQueueTests {
         let woken = WakeCounter()
         let q = PushQueue(waker: woken.waker, limit: 1 << 20)
         let done = Atomic<Int>(0)
-        let total = Mutex(0)
+        let total = LockedValue(0)
         onThreads(5) { t in
             if t < 4 {
                 for _ in 0..<2000 { q.push("abcd") }

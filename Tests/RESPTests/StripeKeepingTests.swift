@@ -77,9 +77,7 @@ struct StripeKeepingTests {
         let e = try Self.engine()
         let service = RESPService(engine: e, settings: RESPSettings(), workers: 2)
         let rounds = 400
-        // The connections are made and closed on this thread: the client registry they join and
-        // leave is behind a Synchronization.Mutex, which TSan does not see on Linux (it reported
-        // two workers' registrations as a race once, in CI).
+        // The connections are made and closed on this thread (the workers only run commands).
         let connections = Connections((0..<2).map { w in
             let output = OutputBuffer()
             return (output, service.makeHandler(workerIndex: w, fd: -1, output: output, waker: ConnectionWaker {}))

@@ -17,7 +17,7 @@ typealias TestSource = WaitSource<String, Void>
 final class TestHub: Sendable {
     let sources = [TestSource(), TestSource()]
     /// The push queue of the connection that sent `sub` last.
-    let subscriber = Mutex<PushQueue?>(nil)
+    let subscriber = LockedValue<PushQueue?>(nil)
     /// How many connections are parked on a waiter (to start producing once they are).
     let parked = Atomic<Int>(0)
 }

@@ -25,7 +25,7 @@ public final class LogRegistry: @unchecked Sendable {
     var offsetsLog: ConsumerOffsetsLog?
     /// Called with a topic's name after the broker port appended to a topic a Redis stream reads
     /// (`LogRegistry+StreamWakes.swift`); installed by the Redis port, nil without one.
-    let streamAppendHook = Mutex<(@Sendable (String) -> Void)?>(nil)
+    let streamAppendHook = LockedValue<(@Sendable (String) -> Void)?>(nil)
 
     public static let maxTopics = 1000
 

@@ -65,7 +65,7 @@ public final class StreamStore: Sendable {
     func nowMs() -> UInt64 { clockMs() }
 
     /// The topics streams read (their own, or adopted ones): a topic is one stream's at most.
-    private let owned = Mutex<Set<ObjectIdentifier>>([])
+    private let owned = LockedValue<Set<ObjectIdentifier>>([])
 
     /// A new empty stream (not yet under a key).
     public func makeStream(name: String) -> StreamLog {
@@ -98,7 +98,7 @@ public final class StreamStore: Sendable {
     /// The streams keys hold, by token: the keys' references. The token in a root is only the
     /// stream's address; the reference lives here, in the heap, where a leak checker sees it
     /// (a root's value bytes in the slab arena are neither scanned nor aligned).
-    private let keyed = Mutex<[UInt64: StreamLog]>([:])
+    private let keyed = LockedValue<[UInt64: StreamLog]>([:])
 
     /// The token a key's root holds for `stream` (the key's reference is kept in `keyed`).
     public func token(for stream: StreamLog) -> UInt64 {
