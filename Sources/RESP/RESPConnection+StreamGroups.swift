@@ -225,7 +225,7 @@ extension RESPConnection {
             appendStreamID(id, out)
             p.consumer.withUnsafeBytes { out.appendRESPBulk($0) }
             out.appendRESPInteger(now >= p.deliveryTime ? Int64(now - p.deliveryTime) : 0)
-            out.appendRESPInteger(Int64(p.deliveryCount))
+            out.appendRESPInteger(Int64(bitPattern: p.deliveryCount))  // redis's addReplyLongLong of a uint64
         }
         return .proceed
     }

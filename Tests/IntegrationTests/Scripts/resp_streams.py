@@ -12,7 +12,8 @@ WRONGTYPE), the key commands on a stream (TYPE, OBJECT ENCODING, EXISTS, EXPIRE,
 SCAN TYPE, DEL), WRONGTYPE both ways, RESP3 (XREAD's map) and keyspace notifications (t class,
 new, generic); consumer groups: XGROUP's subcommands and errors, XREADGROUP (`>`, history with a
 deleted entry, NOACK, COUNT, BLOCK served by an XADD and timing out, NOGROUP), XACK, XPENDING
-(summary, extended with IDLE and a consumer), XCLAIM (IDLE, TIME, RETRYCOUNT, FORCE, JUSTID,
+(summary, extended with IDLE and a consumer), XCLAIM (IDLE, TIME, RETRYCOUNT (below zero: ignored; the count
+wrapping as redis's unsigned one), FORCE, JUSTID,
 LASTID, a deleted entry dropped), XAUTOCLAIM (COUNT, JUSTID, the cursor, deleted IDs), XINFO
 GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS, XINFO STREAM (plain
 and FULL with COUNT, RESP2 and RESP3, its errors); COMMAND GETKEYS of XREAD/XREADGROUP; blocked
@@ -417,6 +418,17 @@ def main():
          + mb("xautoclaim", cl, "g", "frank", 0, "0", "count", -1, "justid") + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "COUNT", 1)
          + mb("XCLAIM", cl, "g", "bob", 0, "1-0", "justid", "Force", "LASTID")
          + mb("XPENDING", cl, "g") + mb("XPENDING", cl, "g", "-", "+", 10))
+    # RETRYCOUNT below zero is ignored (the claim counts a delivery, JUSTID none), and the count is
+    # redis's unsigned 64 bits: 2^63-1 and one more claim shows as -2^63, and reads go on after it.
+    rc = k("retry")
+    case("claim retry counts", mb("XADD", rc, "1-1", "a", "b") + mb("XGROUP", "CREATE", rc, "g", "0")
+         + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", rc, ">") + mb("XCLAIM", rc, "g", "c2", 0, "1-1", "RETRYCOUNT", -1)
+         + mb("XPENDING", rc, "g", "-", "+", 5) + mb("XCLAIM", rc, "g", "c", 0, "1-1", "RETRYCOUNT", -1, "JUSTID")
+         + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", rc, "0") + mb("XCLAIM", rc, "g", "c2", 0, "1-1")
+         + mb("XPENDING", rc, "g", "-", "+", 5) + mb("XCLAIM", rc, "g", "c3", 0, "1-1", "RETRYCOUNT", "9223372036854775807")
+         + mb("XCLAIM", rc, "g", "c3", 0, "1-1") + mb("XPENDING", rc, "g", "-", "+", 5)
+         + mb("XREADGROUP", "GROUP", "g", "c3", "STREAMS", rc, "0") + mb("XPENDING", rc, "g", "-", "+", 5)
+         + mb("XCLAIM", rc, "g", "c3", 0, "1-1", "RETRYCOUNT", "-9223372036854775808") + mb("XPENDING", rc, "g", "-", "+", 5))
     xi = k("info")
     case("xinfo", mb("XADD", xi, "1-0", "a", 1) + mb("XADD", xi, "2-0", "b", 2) + mb("XADD", xi, "3-0", "c", 3) + mb("XGROUP", "CREATE", xi, "g", "0")
          + mb("XGROUP", "CREATE", xi, "g2", "$", "ENTRIESREAD", 5) + mb("XGROUP", "CREATE", xi, "a0", "1-0") + mb("XINFO", "GROUPS", xi)

@@ -31,7 +31,9 @@ extension StreamLog {
             p.consumer = consumer.name
         }
         p.deliveryTime = time
-        if let retryCount { p.deliveryCount = UInt64(bitPattern: retryCount) } else if !justID { p.deliveryCount += 1 }
+        // redis's xclaimCommand: a RETRYCOUNT below zero is no RETRYCOUNT, and its unsigned count
+        // wraps (RETRYCOUNT 2^63-1 then a claim is 2^63, which XPENDING shows as a negative number).
+        if let retryCount, retryCount >= 0 { p.deliveryCount = UInt64(retryCount) } else if !justID { p.deliveryCount &+= 1 }
         g.pel[id] = p
     }
 

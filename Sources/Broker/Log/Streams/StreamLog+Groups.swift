@@ -260,7 +260,7 @@ extension StreamLog {
                         // Re-delivered: redis counts it only when the entry is still there.
                         if var p = g.pel[id] {
                             p.deliveryTime = now
-                            p.deliveryCount += 1
+                            p.deliveryCount &+= 1  // unsigned and wrapping, as redis's
                             g.pel[id] = p
                         }
                     } else {
