@@ -453,7 +453,6 @@ extension RESPConnection {
         case .stream(let s, _):
             switch s.setID(id, entriesAdded: added, maxDeletedID: maxDeleted) {
             case .ok: break
-            case .smallerThanMaxDeleted: return error(out, "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id")
             case .smallerThanTop: return error(out, "ERR The ID specified in XSETID is smaller than the target stream top item")
             case .entriesAddedTooSmall: return error(out, "ERR The entries_added specified in XSETID is smaller than the target stream length")
             }

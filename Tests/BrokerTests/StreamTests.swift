@@ -288,7 +288,9 @@ import Testing
         #expect(s.figures.entriesAdded == 7 && s.figures.maxDeletedID == StreamID(8, 0))
         #expect(add(s, StreamID(9, 0)) == .idTooSmall)
         _ = s.delete([StreamID(5, 5)])
-        #expect(s.setID(StreamID(4, 0), entriesAdded: nil, maxDeletedID: nil) == .smallerThanMaxDeleted)
+        // redis 7.0 takes an ID below the max deleted one (later versions refuse it).
+        #expect(s.setID(StreamID(4, 0), entriesAdded: nil, maxDeletedID: nil) == .ok)
+        #expect(s.figures.lastID == StreamID(4, 0) && s.figures.maxDeletedID == StreamID(8, 0))
     }
 
     // MARK: consumer groups

@@ -538,19 +538,18 @@ public final class StreamLog: @unchecked Sendable {
 
     public enum SetIDResult: Equatable, Sendable {
         case ok
-        case smallerThanMaxDeleted
         case smallerThanTop
         case entriesAddedTooSmall
     }
 
     public func setID(_ id: StreamID, entriesAdded added: UInt64?, maxDeletedID maxDeleted: StreamID?) -> SetIDResult {
         withStreamLock {
-            // redis 7.0.15's order: the top item first, then the max deleted ID.
+            // redis 7.0.15's checks (later redis also refuses an ID below the max deleted one; 7.0
+            // takes it, and the next XADD may then reuse a deleted entry's ID).
             if length > 0 {
                 if id < lockedLastValidID { return .smallerThanTop }
                 if let added, UInt64(length) > added { return .entriesAddedTooSmall }
             }
-            if id < maxDeletedID { return .smallerThanMaxDeleted }
             lastID = id
             if let added { entriesAdded = added }
             if let maxDeleted, maxDeleted != .zero { maxDeletedID = maxDeleted }
