@@ -167,6 +167,12 @@ def main():
          + mb("XSETID", st, "4-0") + mb("XLEN", st), 22)
     # An ID below the max deleted one: redis 7.0 takes it (later versions refuse it), and an XADD
     # after it may take an ID between the two.
+    # The counters at the top of their range wrap as redis's (entries-added unsigned, the lag signed).
+    top = k("counters-top")
+    case("counters at the top", mb("XADD", top, "1-1", "a", "b") + mb("XSETID", top, "2-0", "ENTRIESADDED", "9223372036854775807")
+         + mb("XGROUP", "CREATE", top, "g", "0", "ENTRIESREAD", "9223372036854775807") + mb("XADD", top, "3-0", "a", "b")
+         + mb("XINFO", "GROUPS", top) + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", top, ">") + mb("XINFO", "GROUPS", top)
+         + mb("XGROUP", "CREATE", top, "h", "0", "ENTRIESREAD", "9223372036854775807") + mb("XINFO", "GROUPS", top))
     sd = k("setid-deleted")
     case("xsetid below max deleted", mb("XADD", sd, "1-1", "a", "b") + mb("XADD", sd, "5-1", "a", "b") + mb("XDEL", sd, "5-1")
          + mb("XSETID", sd, "2-0") + mb("XADD", sd, "3-0", "c", "d") + mb("XRANGE", sd, "-", "+") + mb("XLEN", sd))

@@ -11,15 +11,19 @@ extension StreamLog {
         return start <= maxDeletedID
     }
 
-    /// Lock held: streamEstimateDistanceFromFirstEverEntry (-1: not known).
+    /// Lock held: streamEstimateDistanceFromFirstEverEntry (-1: not known). The counters wrap as
+    /// redis's do (its entries-added is unsigned, entries-read and the lag signed, all 64-bit):
+    /// XSETID ENTRIESADDED and XGROUP ENTRIESREAD take any value up to 2^63-1, so the arithmetic
+    /// here and in the group's counter must not trap.
     func lockedEstimateDistance(_ id: StreamID, first: StreamID) -> Int64 {
         if entriesAdded == 0 { return 0 }
-        if length == 0 && id <= lastID { return Int64(entriesAdded) }
-        if id == lastID { return Int64(entriesAdded) }
+        let added = Int64(bitPattern: entriesAdded)
+        if length == 0 && id <= lastID { return added }
+        if id == lastID { return added }
         if id > lastID { return -1 }
         if maxDeletedID == .zero || maxDeletedID < first {
-            if id < first { return Int64(entriesAdded) - Int64(length) }
-            if id == first { return Int64(entriesAdded) - Int64(length) + 1 }
+            if id < first { return added &- Int64(length) }
+            if id == first { return added &- Int64(length) &+ 1 }
         }
         return -1
     }
@@ -28,7 +32,7 @@ extension StreamLog {
     func lockedNoteGroupRead(_ g: StreamGroup, _ id: StreamID, first: StreamID) {
         guard id > g.lastID else { return }
         if g.entriesRead != -1 && !lockedHasTombstones(from: id, first: first) {
-            g.entriesRead += 1
+            g.entriesRead &+= 1
         } else if entriesAdded > 0 {
             g.entriesRead = lockedEstimateDistance(id, first: first)
         }
@@ -39,10 +43,10 @@ extension StreamLog {
     func lockedLag(_ g: StreamGroup, first: StreamID) -> Int64? {
         if entriesAdded == 0 { return 0 }
         if g.entriesRead != -1 && !lockedHasTombstones(from: g.lastID, first: first) {
-            return Int64(entriesAdded) - g.entriesRead
+            return Int64(bitPattern: entriesAdded) &- g.entriesRead
         }
         let read = lockedEstimateDistance(g.lastID, first: first)
-        return read == -1 ? nil : Int64(entriesAdded) - read
+        return read == -1 ? nil : Int64(bitPattern: entriesAdded) &- read
     }
 
     public struct GroupInfo: Sendable {

@@ -196,7 +196,7 @@ public final class StreamLog: @unchecked Sendable {
         nextOffset = offset + 1
         lastID = id
         length += 1
-        entriesAdded += 1
+        entriesAdded &+= 1  // redis's unsigned counter (XSETID ENTRIESADDED may set it near the top)
     }
 
     /// Lock held: segments the log dropped for memory behind this stream's back (a race past the
