@@ -78,6 +78,7 @@ enum LogReply {
     static let notWritable: StaticString = "SERVER_ERROR log not writable; not stored\r\n"
     static let notTopic: StaticString = "NOT_FOUND\r\n"
     static let readByStream: StaticString = "CLIENT_ERROR topic is a Redis stream; DEL its key on the Redis port\r\n"
+    static let streamSettings: StaticString = "CLIENT_ERROR topic is a Redis stream; XADD and XTRIM bound it on the Redis port\r\n"
     static let notAssigned: StaticString = "CLIENT_ERROR partition not assigned to this consumer\r\n"
     static let needsConsumer: StaticString = "CLIENT_ERROR group has members; read with /consumer=<name>\r\n"
     static let alreadyOpen: StaticString = "CLIENT_ERROR close or abort the open read first\r\n"
@@ -132,6 +133,7 @@ extension BrokerConnection {
         case .isQueue: output.append("CLIENT_ERROR \(w[1]) is a queue\r\n")
         case .partitionsDiffer(let n): output.append("CLIENT_ERROR topic \(w[1]) has \(n) partitions\r\n")
         case .tooManyTopics: output.append("SERVER_ERROR too many topics (\(LogRegistry.maxTopics))\r\n")
+        case .stream: output.append(LogReply.streamSettings)
         case .unwritable: output.append("SERVER_ERROR cannot write the topic's files\r\n")
         }
     }

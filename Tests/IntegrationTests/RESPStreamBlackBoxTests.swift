@@ -45,6 +45,8 @@ struct RESPStreamInteropTests {
         #expect(facts["topic_gone_after_del"] as? Bool == true)
         #expect(facts["delete_refused"] as? String == String(repeating: "CLIENT_ERROR topic is a Redis stream; DEL its key on the Redis port\r\n", count: 2))
         #expect(facts["stream_kept"] as? Int == 3)
+        #expect(facts["stream_kept_read"] as? Int == 3)
+        #expect(facts["redeclare_refused"] as? String == "CLIENT_ERROR topic is a Redis stream; XADD and XTRIM bound it on the Redis port\r\n")
         #expect(facts["adopted_deleted_after_del"] as? String == "DELETED\r\n")
         // A topic declared on the broker port read as a stream.
         #expect(facts["topic_stream_len"] as? Int == 2)

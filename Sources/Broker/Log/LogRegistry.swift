@@ -52,6 +52,8 @@ extension Broker {
         /// Declared before with another partition count.
         case partitionsDiffer(Int)
         case tooManyTopics
+        /// The name is an XADD-made Redis stream's topic: its settings are the stream's.
+        case stream
         /// Its directory or topic.meta could not be written.
         case unwritable
     }
@@ -68,6 +70,7 @@ extension Broker {
         switch found {
         case .queue: return .isQueue
         case .topic(let t):
+            if t.ownedByStream { return .stream }
             guard t.partitions.count == config.partitions else { return .partitionsDiffer(t.partitions.count) }
             t.update(config)
             return writeTopicMeta(name, config) ? .ok : .unwritable

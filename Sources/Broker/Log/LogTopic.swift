@@ -36,6 +36,10 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// A Redis stream reads this topic (its own, or one it adopted: StreamStore): the broker
     /// port's `delete` refuses it, the stream's key is what deletes it.
     let readByStream = Atomic<Bool>(false)
+    /// The topic is an XADD-made stream's own (StreamLog): its bounds are the stream's (XADD's
+    /// MAXLEN/MINID, XTRIM), so the broker port's `log` may not re-declare it (a retention set
+    /// there would remove entries behind the stream's length and IDs).
+    let ownedByStream: Bool
     /// Set by `delete <topic>` (Broker+DeleteLog.swift) before it wakes the parked readers, so a
     /// read parked on the topic, or parking on it after its lookup, is answered at once.
     let deleted = Atomic<Bool>(false)
@@ -47,8 +51,10 @@ public final class LogTopic: Flushable, @unchecked Sendable {
     /// Groups one topic keeps offsets for.
     public static let maxGroups = 1000
 
-    init(name: String, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64) {
+    init(name: String, config: LogConfig, directory: String?, descriptors: DescriptorCache?, memory: LogMemory, nowMs: UInt64,
+         ownedByStream: Bool = false) {
         self.name = name
+        self.ownedByStream = ownedByStream
         self.config = config
         self.directory = directory
         compacted.store(config.cleanup == .compact, ordering: .relaxed)

@@ -14,6 +14,7 @@ import argparse
 import json
 import socket
 import struct
+import time
 
 from resp_common import Conn, broker_request, mb, parse
 
@@ -43,7 +44,11 @@ def main():
     again = broker_request(b, b"get xi_s/group=g/max=10\r\n")
     # The broker port cannot delete a stream's topic under it: the key's DEL does.
     refused = broker_request(b, b"delete xi_s\r\n", end=b"\r\n")
+    # Nor re-declare it: a retention set there would remove entries behind the stream's length.
+    redeclared = broker_request(b, b"log xi_s retention_ms=1\r\n", end=b"\r\n")
+    time.sleep(0.3)
     still = int(r.command("XLEN", "xi_s")[1:-2])
+    still_read = len(parse(r.command("XRANGE", "xi_s", "-", "+")))
     r.command("DEL", "xi_s")
     after = broker_request(b, b"stats logs\r\n")
     # The other way round: a topic declared on the broker port.
@@ -79,6 +84,8 @@ def main():
         "topic_stays_after_del": b"xi_t:partitions 1" in stats_after,
         "delete_refused": refused.decode() + adopted_refused.decode(),
         "stream_kept": still,
+        "stream_kept_read": still_read,
+        "redeclare_refused": redeclared.decode(),
         "adopted_deleted_after_del": adopted_freed.decode(),
         "ids": [i.decode() for i in ids],
         "topic_listed": b"STAT log_topics 1\r\n" in stats and b"xi_s:partitions 1" in stats,

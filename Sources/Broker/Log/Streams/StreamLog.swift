@@ -79,7 +79,8 @@ public final class StreamLog: @unchecked Sendable {
         c.retentionMs = -1
         c.retentionBytes = -1
         c.segmentBytes = StreamStore.segmentBytes
-        topic = LogTopic(name: name, config: c, directory: nil, descriptors: nil, memory: store.memory, nowMs: store.nowMs())
+        topic = LogTopic(name: name, config: c, directory: nil, descriptors: nil, memory: store.memory, nowMs: store.nowMs(),
+                         ownedByStream: true)
         partition = topic.partitions[0]
     }
 
