@@ -6,6 +6,8 @@
 // groups by name, each with its PEL (at most COUNT rows) and its consumers (their PELs likewise).
 // radix-tree-keys and radix-tree-nodes are redis's radix tree's own figures; a stream here is a
 // log with listpack nodes emulated as runs of 100 entries, so both report that node count.
+// Every entry (FULL's, and plain's first and last) is written straight from its batch under the
+// stream's lock (appendStreamEntry), never copied out first.
 import Broker
 import CacheEngine
 import Platform
@@ -29,21 +31,16 @@ extension RESPConnection {
             }
         }
         if !full {
-            let (info, first, last) = stream.streamInfo()
-            out.appendRESPMapHeader(10, version)
-            appendStreamFigures(info, out)
-            out.appendRESPBulk("groups")
-            out.appendRESPInteger(Int64(info.groups))
-            for (name, edge) in [("first-entry", first), ("last-entry", last)] as [(StaticString, (StreamID, [UInt8])?)] {
-                out.appendRESPBulk(name)
-                guard let (id, fields) = edge else {
-                    out.appendRESPNull(version)
-                    continue
-                }
-                out.appendRESPArrayHeader(2)
-                appendStreamID(id, out)
-                fields.withUnsafeBytes { out.append($0) }
-            }
+            // The figures, then each edge straight from its batch (as XRANGE writes an entry).
+            stream.streamInfo(figures: { info in
+                out.appendRESPMapHeader(10, version)
+                appendStreamFigures(info, out)
+                out.appendRESPBulk("groups")
+                out.appendRESPInteger(Int64(info.groups))
+            }, edge: { last, e in
+                out.appendRESPBulk(last ? "last-entry" : "first-entry")
+                if let e { appendStreamEntry(e.id, e.fields, out) } else { out.appendRESPNull(version) }
+            })
             return .proceed
         }
         // The figures, then the entries straight from their batches (as XRANGE writes them),

@@ -2,7 +2,9 @@
 // the chunk's slab class's used chunks while held and back when a topic is deleted or retention
 // drops segments; the chunk size filling its class's chunks exactly; a log larger than its memory
 // with a data directory whose old offsets are read from the files without dropping the hot tail;
-// and an engine with no memory for a chunk refusing the append, counted, without a crash.
+// and an engine with no memory for a chunk: a memory-only topic drops its own partition's oldest
+// segments and goes on (never another topic's, refusing when it has nothing older), a stream
+// refuses (redis's -OOM), both counted, without a crash.
 @testable import Broker
 import CacheEngine
 import Platform
@@ -129,23 +131,144 @@ import Testing
         #expect(h.broker.share.inUse == m.chunks.heldBytes.load(ordering: .relaxed))
     }
 
-    @Test func anEngineWithoutMemoryForAChunkRefusesTheAppendAndCountsIt() throws {
-        // A 2 MB engine (two slab pages) under a 16 MB share: the engine runs out first.
-        let h = try BrokerHarness(memoryMB: 16, engineMemoryMB: 2)
-        let t = try h.declareTopic("tiny")
-        var refused = 0
-        for i in 0..<20_000 {
-            if case .outOfMemory = h.appendRecord(t, "record-\(i)-" + String(repeating: "t", count: 200)) { refused += 1 }
+    /// A 2 MB engine (two slab pages) under a 64 MB share: the engine runs out of log chunks long
+    /// before the share is full.
+    func smallEngine() throws -> BrokerHarness { try BrokerHarness(memoryMB: 64, engineMemoryMB: 2) }
+
+    /// Appends `n` records `record-<i>-...` from `first`; the appends refused and those whose
+    /// offset was not `i`. `onAppend` sees the partition after each one.
+    func produce(_ h: BrokerHarness, _ t: LogTopic, _ range: Range<Int>,
+                 onAppend: (LogPartition) -> Void = { _ in }) -> (refused: Int, misplaced: Int) {
+        var refused = 0, misplaced = 0
+        for i in range {
+            switch h.appendRecord(t, "record-\(i)-" + String(repeating: "t", count: 200)) {
+            case .appended(_, let offset): if offset != UInt64(i) { misplaced += 1 }
+            default: refused += 1
+            }
+            onAppend(t.partitions[0])
         }
+        return (refused, misplaced)
+    }
+
+    /// Reads the partition from offset 0: it must start at the log start and be dense to the end,
+    /// each record the one appended at its offset.
+    func expectDenseFromStart(_ p: LogPartition, end: UInt64) {
+        let start = p.figures.startOffset
+        var expected = start
+        var wrong = 0
+        var next: UInt64 = 0
+        while next < end {
+            let (after, got) = p.read(from: next, maxRecords: 1000) { r in
+                if r.offset != expected || !String(decoding: r.value, as: UTF8.self).hasPrefix("record-\(r.offset)-") { wrong += 1 }
+                expected = r.offset + 1
+            }
+            if got == 0 { break }
+            next = after
+        }
+        #expect(wrong == 0 && expected == end, "every record from the log start \(start) to the end, dense")
+    }
+
+    /// Every bound counted: the share holds the partition's bytes, the chunks held are its segments'.
+    func expectAccounted(_ h: BrokerHarness, _ p: LogPartition) {
         let m = h.broker.logs.memory
-        #expect(refused > 0)
-        #expect(m.chunks.refusals.load(ordering: .relaxed) == UInt64(refused))
-        #expect(m.appendsRefused.load(ordering: .relaxed) == UInt64(refused))
-        // What was appended reads back whole.
+        let chunks = p.lock.withLock { p.segments.reduce(0) { $0 + $1.memory.chunks.count } }
+        #expect(m.chunks.held.load(ordering: .relaxed) == chunks)
+        #expect(h.broker.share.inUse == p.figures.bytes)
+        #expect(m.memoryBytes.load(ordering: .relaxed) == p.figures.memoryBytes)
+    }
+
+    @Test func aMemoryOnlyLogWithoutAChunkInTheEngineDropsItsOldestSegmentsAndGoesOn() throws {
+        let h = try smallEngine()
+        let t = try h.declareTopic("tiny", "segment_bytes=131072")
+        let m = h.broker.logs.memory
+        let n = 40_000  // about 10 MB of records through 2 MB of slab memory
+        var starts: [UInt64] = []
+        let (refused, misplaced) = produce(h, t, 0..<n) { p in
+            let s = p.figures.startOffset
+            if s != starts.last { starts.append(s) }
+        }
+        #expect(refused == 0 && misplaced == 0, "every append kept, at the next offset")
+        #expect(m.chunks.refusals.load(ordering: .relaxed) == 0 && m.appendsRefused.load(ordering: .relaxed) == 0)
         let p = t.partitions[0]
-        let (next, got) = p.read(from: 0, maxRecords: .max) { _ in }
-        #expect(got == 20_000 - refused && next == UInt64(got))
-        #expect(h.broker.share.inUse == p.figures.bytes, "nothing reserved for a refused append")
+        let f = p.figures
+        #expect(f.endOffset == UInt64(n) && f.startOffset > 0 && f.segments > 1)
+        #expect(starts.count > 10 && starts == starts.sorted(), "the log start moves on, never back")
+        #expect(m.segmentsDropped.load(ordering: .relaxed) >= UInt64(starts.count - 1))
+        #expect(h.broker.share.inUse < h.broker.share.limit / 4, "the engine, not the share, was full")
+        expectDenseFromStart(p, end: UInt64(n))
+        expectAccounted(h, p)
+    }
+
+    @Test func aMemoryOnlySegmentLargerThanTheEngineIsRolledAndDroppedNotRefusedForever() throws {
+        // Default segments: a sixteenth of the 64 MB share (4 MB), twice the engine's memory, so
+        // the active segment is the only one when the engine runs out.
+        let h = try smallEngine()
+        let t = try h.declareTopic("whole")
+        let m = h.broker.logs.memory
+        let n = 30_000
+        let (refused, misplaced) = produce(h, t, 0..<n)
+        #expect(refused == 0 && misplaced == 0)
+        #expect(m.chunks.refusals.load(ordering: .relaxed) == 0)
+        let p = t.partitions[0]
+        #expect(p.figures.startOffset > 0 && m.segmentsDropped.load(ordering: .relaxed) > 0)
+        expectDenseFromStart(p, end: UInt64(n))
+        expectAccounted(h, p)
+    }
+
+    @Test func aMemoryOnlyAppendDropsOnlyItsOwnPartitionsSegmentsAndIsRefusedWhenItHasNothingOlder() throws {
+        let h = try smallEngine()
+        let a = try h.declareTopic("a", "segment_bytes=131072")
+        let m = h.broker.logs.memory
+        #expect(produce(h, a, 0..<1000).refused == 0)
+        // Whatever is left of the log chunks' class taken here (held, never evictable).
+        var held: [Item] = []
+        while let it = h.engine.allocateBuffer(m.chunks.chunkBytes) { held.append(it) }
+        defer { for it in held { h.engine.release(it) } }
+        let aBefore = a.partitions[0].figures
+        // Another topic with nothing to drop of its own: refused, counted; `a` keeps its records.
+        let b = try h.declareTopic("b")
+        #expect(h.appendRecord(b, "first") == .outOfMemory)
+        #expect(m.chunks.refusals.load(ordering: .relaxed) == 1 && m.appendsRefused.load(ordering: .relaxed) == 1)
+        #expect(m.segmentsDropped.load(ordering: .relaxed) == 0)
+        #expect(a.partitions[0].figures.startOffset == aBefore.startOffset && aBefore.startOffset == 0)
+        #expect(h.broker.share.inUse == aBefore.bytes, "nothing reserved for the refused append")
+        // `a` goes on in the memory of its own oldest segments.
+        #expect(produce(h, a, 1000..<10_000) == (0, 0))
+        #expect(a.partitions[0].figures.startOffset > 0 && m.segmentsDropped.load(ordering: .relaxed) > 0)
+        #expect(m.chunks.refusals.load(ordering: .relaxed) == 1)
+        expectDenseFromStart(a.partitions[0], end: 10_000)
+        #expect(b.partitions[0].figures.endOffset == 0)
+    }
+
+    @Test func aStreamOnAnEngineWithoutAChunkRefusesAndKeepsItsEntries() throws {
+        let h = try smallEngine()
+        let store = StreamStore(memoryLimit: 64 << 20, engine: h.engine, clockMs: { 1 })
+        let s = store.makeStream(name: "full")
+        let value = [UInt8](repeating: 0x76, count: 1000)
+        var added = 0
+        var refused = false
+        for i in 1...10_000 {
+            let fields: [[UInt8]] = [Array("f".utf8), value]
+            let r = fields[0].withUnsafeBytes { f in
+                fields[1].withUnsafeBytes { v in
+                    s.append(requested: StreamID(UInt64(i), 0), seqGiven: true, nowMs: 1, fieldCount: 2) { $0 == 0 ? f : v }
+                }
+            }
+            if r == .outOfMemory {
+                refused = true
+                break
+            }
+            #expect(r == .added(StreamID(UInt64(i), 0)))
+            added += 1
+        }
+        #expect(refused && added > 100, "refused once the engine had no chunk, after \(added)")
+        #expect(store.memory.chunks.refusals.load(ordering: .relaxed) == 1)
+        #expect(store.appendsRefused.load(ordering: .relaxed) == 1)
+        #expect(store.memory.segmentsDropped.load(ordering: .relaxed) == 0)
+        // Nothing of the stream went for it: every entry from the first is there.
+        var seen: [StreamID] = []
+        s.range(start: .zero, end: .max, count: 0) { seen.append($0.id) }
+        #expect(seen.count == added && seen.first == StreamID(1, 0) && seen.last == StreamID(UInt64(added), 0))
     }
 
     /// A Redis stream whose entries span many slab chunks (open batches closed at a chunk's end)

@@ -10,7 +10,9 @@
 //   broker_log_groups.py  topic groups: produce, membership and rebalance, reliable reads, kill -9
 //   broker_log_compaction.py  cleanup=compact: keyless refusals, newest per key, gaps, tombstones, restart
 //   broker_logs_crash.py  a topic's pipelined producer SIGKILLed with --fsync=always, restart, read
-//   broker_log_larger_than_memory.py  a topic 3x --broker-memory read from offset 0 while produced to
+//   broker_log_larger_than_memory.py  a topic 3x --broker-memory read from offset 0 while produced to;
+//                         with --memory-only, 3.5x -m without a data directory: its own oldest
+//                         segments dropped, never an append refused, read dense from the log start
 //   broker_log_compaction_crash.py  SIGKILL during compaction, six rounds: newest per key, no temporary file
 //   broker_log_sessions.py  session_timeout_ms, requests as heartbeats, revocation of open reads on rebalance
 //   broker_crash.py       SIGKILL mid-run with --data-dir and --fsync=always, restart, drain;
@@ -185,6 +187,20 @@ struct BrokerBlackBoxTests {
             #expect(facts["out_of_order"] as? Int == 0)
             #expect(facts["log_appends_refused"] as? Int == 0)
             expectServerAlive(server, "broker_log_larger_than_memory.py")
+        }
+    }
+
+    @Test("a memory-only topic 3.5 times -m (-m 4 --broker-memory 4, no --data-dir): the engine out of log chunks drops the partition's oldest segments, no append refused, a new group reads dense from the log start",
+          .hangGuard)
+    func brokerLogMemoryOnly() async throws {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("broker_log_larger_than_memory.py")
+        try await withBrokerServer(["-t", "2", "-m", "4", "--broker-memory=4"]) { server, brokerPort in
+            let r = try await ToolRunner.run(python, [script, "--port", String(brokerPort), "--memory-mb", "4", "--memory-only"],
+                                             timeout: .seconds(90))
+            #expect(r.succeeded, "broker_log_larger_than_memory.py --memory-only failed:\n\(r.report)\nserver log:\n\(server.log)")
+            #expect(r.output.contains("LOG MEMORY ONLY CHECKS PASSED"), "no success line:\n\(r.report)")
+            expectServerAlive(server, "broker_log_larger_than_memory.py --memory-only")
         }
     }
 

@@ -5,7 +5,8 @@
 // IDs of one and two length digits, replies after other text in a pipeline, replies that outgrow
 // the output arena mid-reply, a stream not served between two that are (taken back), and a
 // history read of a deleted entry; XCLAIM, XAUTOCLAIM and XINFO STREAM FULL, whose entries are
-// written the same way (their counts, and XAUTOCLAIM's cursor, deferred).
+// written the same way (their counts, and XAUTOCLAIM's cursor, deferred); plain XINFO STREAM's
+// first and last entries.
 import CacheEngine
 import Platform
 @testable import RESP
@@ -232,6 +233,58 @@ struct StreamReplyTests {
         #expect(c.send(["XINFO", "STREAM", "s", "FULL", "COUNT", "2"]) == "*18\r\n" + figures(Array(live.prefix(2))))
         _ = c.send(["HELLO", "3"])
         #expect(c.send(["XINFO", "STREAM", "s", "FULL", "COUNT", "0"]) == "%9\r\n" + figures(live))
+    }
+
+    @Test("XINFO STREAM: first-entry and last-entry straight from the batch, as they were copied before; deleted edges, a group, a last entry past the output arena, an empty stream; RESP2 pairs and a RESP3 map")
+    func xinfoPlain() throws {
+        let c = try filled()
+        let s = Self.entries.map { Self.entry($0.0, $0.1) }
+        func reply(_ v: String, length: Int, nodes: Int, last: String, maxDeleted: String, added: Int, recordedFirst: String,
+                   groups: Int, first: String?, lastEntry: String?) -> String {
+            let null = v == "2" ? "$-1\r\n" : "_\r\n"
+            return (v == "2" ? "*20\r\n" : "%10\r\n")
+                + Self.bulk("length") + ":\(length)\r\n" + Self.bulk("radix-tree-keys") + ":\(nodes)\r\n"
+                + Self.bulk("radix-tree-nodes") + ":\(nodes)\r\n" + Self.bulk("last-generated-id") + Self.bulk(last)
+                + Self.bulk("max-deleted-entry-id") + Self.bulk(maxDeleted) + Self.bulk("entries-added") + ":\(added)\r\n"
+                + Self.bulk("recorded-first-entry-id") + Self.bulk(recordedFirst) + Self.bulk("groups") + ":\(groups)\r\n"
+                + Self.bulk("first-entry") + (first ?? null) + Self.bulk("last-entry") + (lastEntry ?? null)
+        }
+        let big = String(repeating: "B", count: 5000)
+        for hello in ["2", "3"] {
+            _ = c.send(["HELLO", hello])
+            if hello == "2" {
+                // The batch's first entry (its names the master's) and one with a long value.
+                #expect(c.send(["PING"], ["XINFO", "STREAM", "s"], ["PING"])
+                        == "+PONG\r\n" + reply(hello, length: 6, nodes: 1, last: "1000000000001-7", maxDeleted: "0-0", added: 6,
+                                                recordedFirst: "1-1", groups: 0, first: s[0], lastEntry: s[5]) + "+PONG\r\n")
+                // Both edges deleted: the next live ones, not the batch's first.
+                #expect(c.send(["XDEL", "s", "1-1", "1000000000001-7"]) == ":2\r\n")
+                #expect(c.send(["XGROUP", "CREATE", "s", "g", "0"]) == "+OK\r\n")
+            }
+            #expect(c.send(["XINFO", "STREAM", "s"])
+                    == reply(hello, length: 4, nodes: 1, last: "1000000000001-7", maxDeleted: "1000000000001-7", added: 6,
+                             recordedFirst: "1-2", groups: 1, first: s[1], lastEntry: s[4]))
+        }
+        // A last entry longer than the output arena (2 KB), after other text.
+        #expect(c.send(["XADD", "s", "1000000000002-0", "f", big]) == Self.bulk("1000000000002-0"))
+        #expect(c.send(["PING"], ["XINFO", "STREAM", "s"])
+                == "+PONG\r\n" + reply("3", length: 5, nodes: 1, last: "1000000000002-0", maxDeleted: "1000000000001-7", added: 7,
+                                        recordedFirst: "1-2", groups: 1, first: s[1],
+                                        lastEntry: Self.entry("1000000000002-0", ["f", big])))
+        // One entry: it is both edges.
+        #expect(c.send(["XTRIM", "s", "MAXLEN", "1"]) == ":4\r\n")
+        let only = Self.entry("1000000000002-0", ["f", big])
+        #expect(c.send(["XINFO", "STREAM", "s"])
+                == reply("3", length: 1, nodes: 1, last: "1000000000002-0", maxDeleted: "1000000000001-7", added: 7,
+                         recordedFirst: "1000000000002-0", groups: 1, first: only, lastEntry: only))
+        // Empty: both null.
+        #expect(c.send(["XTRIM", "s", "MAXLEN", "0"]) == ":1\r\n")
+        for hello in ["2", "3"] {
+            _ = c.send(["HELLO", hello])
+            #expect(c.send(["XINFO", "STREAM", "s"])
+                    == reply(hello, length: 0, nodes: 0, last: "1000000000002-0", maxDeleted: "1000000000001-7", added: 7,
+                             recordedFirst: "0-0", groups: 1, first: nil, lastEntry: nil))
+        }
     }
 
     @Test("XADD `*` in a pipeline: each on the command's time (one Unix clock read a read), IDs increasing; a pinned clock wins")

@@ -1,5 +1,6 @@
 // MULTI/EXEC/DISCARD/WATCH on one in-process connection, replies compared with redis-server 7.0's
 // (taken from a running 7.0.15), and the command gate's exclusion between threads.
+import Broker
 import CacheEngine
 import Platform
 @testable import RESP
@@ -19,14 +20,15 @@ struct TransactionTests {
         let output = OutputBuffer()
         let handler: ConnectionHandler
 
-        init(settings: RESPSettings = RESPSettings(), engine: CacheEngine? = nil) throws {
+        /// `streams`: the streams' store (nil: the service's own, a share of half the engine's -m).
+        init(settings: RESPSettings = RESPSettings(), engine: CacheEngine? = nil, streams: StreamStore? = nil) throws {
             var s = EngineSettings()
             s.hashPowerInit = 12
             s.memoryLimit = 16 * 1024 * 1024
             let e: CacheEngine
             if let engine { e = engine } else { e = try #require(CacheEngine(settings: s, clock: ProcessClock(unixNow: 1_700_000_000))) }
             self.engine = e
-            service = RESPService(engine: e, settings: settings, workers: 1)
+            service = RESPService(engine: e, settings: settings, workers: 1, streams: streams)
             handler = service.makeHandler(workerIndex: 0, fd: -1, output: output, waker: ConnectionWaker {})
         }
 

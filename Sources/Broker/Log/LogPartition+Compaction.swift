@@ -152,6 +152,7 @@ extension LogPartition {
                     b.append(UnsafeRawBufferPointer(rebasing: buffer.bytes[at..<(at + h.length)]))
                 }
                 guard copied else {
+                    memory.chunks.refusals.wrappingAdd(1, ordering: .relaxed)
                     fresh.freeMemory()
                     return false
                 }

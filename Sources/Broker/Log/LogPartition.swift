@@ -96,10 +96,11 @@ public final class LogPartition: @unchecked Sendable {
     // MARK: appending
 
     /// Appends one record as a batch of its own; `writeValue` fills `valueLength` bytes.
-    func append(key: UnsafeRawBufferPointer?, valueLength: Int, flags: UInt32, nowMs: UInt64,
+    /// `dropsOldest` as `appendFramed`'s (false: a Redis stream's XADD on an adopted topic).
+    func append(key: UnsafeRawBufferPointer?, valueLength: Int, flags: UInt32, nowMs: UInt64, dropsOldest: Bool = true,
                 writeValue: (UnsafeMutableRawPointer) -> Void) -> LogAppendResult {
         let length = LogBatch.framedLength(keyLength: key?.count ?? 0, valueLength: valueLength)
-        return appendFramed(length: length, count: 1, nowMs: nowMs) { segment, offset, ts in
+        return appendFramed(length: length, count: 1, nowMs: nowMs, dropsOldest: dropsOldest) { segment, offset, ts in
             segment.memory.append(length: length) { b in
                 LogBatch.appendOne(to: &b, offset: offset, timestamp: ts, flags: flags, key: key,
                                    valueLength: valueLength, writeValue: writeValue)
@@ -108,11 +109,19 @@ public final class LogPartition: @unchecked Sendable {
     }
 
     /// The one append path: a batch of `length` framed bytes holding `count` records goes to the
-    /// active segment (rolled by size or age first; while the memory share is full the oldest
-    /// segments go, README: logs without --data-dir), `write` framing it at the offset and
+    /// active segment (rolled by size or age first), `write` framing it at the offset and
     /// timestamp given (into the segment's memory: false when it had no chunk for it, and
-    /// nothing is appended). Parked readers are claimed under the lock and woken after it.
-    func appendFramed(length: Int, count: Int, nowMs: UInt64,
+    /// nothing is appended). Without a data directory (README: logs without --data-dir) the
+    /// partition's oldest segments are dropped, one at a time, while the memory share cannot hold
+    /// the batch or the engine has no chunk for it (`lockedDropOldest`); only this partition's:
+    /// a partition's memory is its own retention, as Kafka's, so another partition's or topic's
+    /// records never go for it, and an append whose partition has nothing older to drop is
+    /// refused (`log_chunk_refusals` when a chunk was missing). `dropsOldest` false (a Redis
+    /// stream: redis answers -OOM rather than losing entries) refuses at once instead. With a
+    /// data directory nothing is dropped: the chunks are charged to the share and appends wait
+    /// for the flusher (LogMemory.pressing), so a missing chunk refuses. Parked readers are
+    /// claimed under the lock and woken after it.
+    func appendFramed(length: Int, count: Int, nowMs: UInt64, dropsOldest: Bool = true,
                       write: (LogSegment, _ offset: UInt64, _ timestamp: UInt64) -> Bool) -> LogAppendResult {
         var toWake: [ConnectionWaker]?
         let result: LogAppendResult = lock.withLock {
@@ -126,31 +135,47 @@ public final class LogPartition: @unchecked Sendable {
             }
             if let share = memory.share {
                 while !share.reserve(length) {
-                    if segments.count == 1 {
-                        guard !active.isEmpty else { return .outOfMemory }
-                        active = lockedRoll(nowMs)
-                    }
-                    let oldest = segments.removeFirst()
-                    lockedForget(oldest)
-                    memory.segmentsDropped.wrappingAdd(1, ordering: .relaxed)
+                    guard dropsOldest, lockedDropOldest(&active, nowMs) else { return .outOfMemory }
                 }
             }
             let ts = max(lastTimestamp, nowMs)
-            let offset = active.nextOffset
-            let position = active.size
-            guard write(active, offset, ts) else {
-                memory.share?.release(length)
-                return .outOfMemory
+            // A drop may have rolled the active segment: the offset stays, the position does not.
+            while !write(active, active.nextOffset, ts) {
+                // The engine had no chunk: the memory of this partition's oldest segment goes back
+                // to the engine's slab class, and the write is tried again.
+                guard memory.share != nil, dropsOldest, lockedDropOldest(&active, nowMs) else {
+                    memory.share?.release(length)
+                    memory.chunks.refusals.wrappingAdd(1, ordering: .relaxed)
+                    return .outOfMemory
+                }
             }
+            // The batch is in the segment's memory; its size and offset move on here.
+            let offset = active.nextOffset
             lastTimestamp = ts
             memory.memoryBytes.wrappingAdd(length, ordering: .relaxed)
-            active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: count, maxTimestamp: ts), at: position)
+            active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: count, maxTimestamp: ts), at: active.size)
             toWake = lockedClaimReaders()
             return .appended(offset: offset)
         }
         if let toWake { for w in toWake { w.wake() } }
         if result == .outOfMemory { memory.appendsRefused.wrappingAdd(1, ordering: .relaxed) }
         return result
+    }
+
+    /// Lock held, memory-only partition: drops its oldest segment for room (`log_segments_dropped`),
+    /// the active one rolled first when it is the only one (so a partition whose active segment
+    /// holds all the memory it can have starts again at its end rather than refusing every append
+    /// from then on). False when nothing is left to drop (the active segment is the only one, and
+    /// empty). `active` is the active segment after it.
+    func lockedDropOldest(_ active: inout LogSegment, _ nowMs: UInt64) -> Bool {
+        if segments.count == 1 {
+            guard !active.isEmpty else { return false }
+            active = lockedRoll(nowMs)
+        }
+        let oldest = segments.removeFirst()
+        lockedForget(oldest)
+        memory.segmentsDropped.wrappingAdd(1, ordering: .relaxed)
+        return true
     }
 
     /// Lock held: seals the active segment and starts the next.

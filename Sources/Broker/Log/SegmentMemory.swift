@@ -30,8 +30,11 @@ import Synchronization
 /// chunk gets an item of its own size while one slab chunk holds it (`bufferMax`, 512 KB less the
 /// header); a larger one (a big `produce` batch, a 1 MB XADD) is taken from the heap and counted
 /// (`heapChunks`), since a chunked item's value is not contiguous. When the engine has no memory
-/// for a chunk the append that needed it is refused as out of memory and counted (`refusals`,
-/// `log_chunk_refusals`). Without an engine (unit tests) chunks are heap memory.
+/// for a chunk a memory-only topic's append drops its partition's oldest segments and tries again
+/// (LogPartition.appendFramed); an append refused for want of a chunk in the end (a stream's, a
+/// data directory's, a partition with nothing older to drop) or a compaction given up for it is
+/// counted by its caller (`refusals`, `log_chunk_refusals`), so a chunk found after a drop is not.
+/// Without an engine (unit tests) chunks are heap memory.
 ///
 /// With a data directory the chunks are also charged to the broker's memory share (`share`: one
 /// bound for queue messages and log memory, DESIGN.md §7), by their whole slab size and whatever
@@ -45,7 +48,8 @@ public final class LogChunkAllocator: Sendable {
     let share: MemoryShare?
     /// Bytes of an ordinary chunk: a batch at most this long shares a chunk with its neighbours.
     public let chunkBytes: Int
-    /// Chunks the engine had no memory for (each refused the append that needed it).
+    /// Appends (and compactions) refused because the engine had no memory for a chunk; counted by
+    /// the caller that gives up (see above), not by `allocate`.
     public let refusals = Atomic<UInt64>(0)
     /// Chunks taken from the heap for batches larger than one slab chunk holds.
     public let heapChunks = Atomic<UInt64>(0)
@@ -63,14 +67,11 @@ public final class LogChunkAllocator: Sendable {
     }
 
     /// A chunk of at least `bytes` bytes: its room, its capacity and the item holding it (nil: heap
-    /// memory). Nil when the engine has no memory for it (counted).
+    /// memory). Nil when the engine has no memory for it (the caller counts a refusal).
     func allocate(_ bytes: Int) -> (base: UnsafeMutableRawPointer, capacity: Int, item: UnsafeMutableRawPointer?)? {
         let capacity = max(bytes, chunkBytes)
         if let engine, capacity <= engine.bufferMax {
-            guard let it = engine.allocateBuffer(capacity) else {
-                refusals.wrappingAdd(1, ordering: .relaxed)
-                return nil
-            }
+            guard let it = engine.allocateBuffer(capacity) else { return nil }
             note(ItemLayout.totalSize(keyLength: 0, valueLength: capacity))
             return (it.value, capacity, it.raw)
         }

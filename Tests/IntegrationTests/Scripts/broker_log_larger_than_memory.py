@@ -13,8 +13,16 @@ disk), read from offset 0 by a new group while a producer appends (issue 15's bl
     `bytes` is at least three times --broker-memory and `log_disk_reads` shows old records were
     read back from the segment files.
 
-Usage: broker_log_larger_than_memory.py --port P --memory-mb M
-Prints the facts as JSON on its last line and `LOG LARGER THAN MEMORY CHECKS PASSED` before it.
+With --memory-only (a server without --data-dir, -m no larger than --broker-memory, so the engine
+runs out of slab memory for the log's chunks before the share is full) the same producer appends
+3.5 times --broker-memory; every batch must still be `PRODUCED` at the offsets that follow (the
+partition drops its own oldest segments for room: `log_segments_dropped` counts, and
+`log_chunk_refusals` and `log_appends_refused` stay 0), the log start must have moved on, and a
+new group must then read every record from the log start to the end, dense and in order.
+
+Usage: broker_log_larger_than_memory.py --port P --memory-mb M [--memory-only]
+Prints the facts as JSON on its last line and `LOG LARGER THAN MEMORY CHECKS PASSED` (or
+`LOG MEMORY ONLY CHECKS PASSED`) before it.
 """
 
 import argparse
@@ -49,7 +57,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--memory-mb", type=int, required=True)
+    ap.add_argument("--memory-only", action="store_true")
     args = ap.parse_args()
+    if args.memory_only:
+        return memory_only(args)
     rawconn.ADDRESS = ("127.0.0.1", args.port)
     rawconn.IO_TIMEOUT = IO_TIMEOUT  # a connection's socket timeout and a `stats` reply's deadline
     limit = args.memory_mb << 20
@@ -153,6 +164,63 @@ def main():
               and facts["log_disk_reads"] > 0 and facts["lag"] == 0 and state["error"] is None)
     if passed:
         print("LOG LARGER THAN MEMORY CHECKS PASSED")
+    print(json.dumps(facts))
+    sys.exit(0 if passed else 1)
+
+
+def memory_only(args):
+    """A memory-only topic 3.5 times --broker-memory, produced then read (see the top)."""
+    rawconn.ADDRESS = ("127.0.0.1", args.port)
+    rawconn.IO_TIMEOUT = IO_TIMEOUT
+    limit = args.memory_mb << 20
+    c = Conn()
+    c.send(b"log mem retention_ms=-1\r\n")
+    facts = {"declared": c.read_line(IO_TIMEOUT).decode()}
+    refused = []
+    bad_offsets = 0
+    max_memory = 0
+    n = 0
+    while n * 120 < 3.5 * limit:
+        reply = produce(c, b"mem", [value(n + i) for i in range(500)])
+        if reply != b"PRODUCED 0 %d 500\r\n" % n:
+            if not reply.startswith(b"PRODUCED"):
+                refused.append(reply.decode(errors="replace"))
+                break
+            bad_offsets += 1
+        n += 500
+        if n % 20000 == 0:
+            max_memory = max(max_memory, int(stats(c, b"logs", quiet=True)["log_memory_bytes"]))
+    st = stats_logs(c)
+    start = int(st["mem:0:log_start_offset"])
+    # Every record from the log start, dense and in order (no producer runs meanwhile).
+    got = []
+    while True:
+        vals = values(c, b"mem/group=fresh/max=1000", IO_TIMEOUT)
+        if not vals:
+            break
+        got.extend(int(v[:10]) for v in vals)
+    dense = got == list(range(start, n))
+    facts.update({
+        "produced": n,
+        "refused_replies": refused[:3],
+        "bad_offsets": bad_offsets,
+        "log_start_offset": start,
+        "log_end_offset": int(st["mem:0:log_end_offset"]),
+        "read": len(got),
+        "first_read": got[0] if got else None,
+        "dense_from_start": dense,
+        "log_segments_dropped": int(st["log_segments_dropped"]),
+        "log_chunk_refusals": int(st["log_chunk_refusals"]),
+        "log_appends_refused": int(st["log_appends_refused"]),
+        "max_log_memory_bytes": max(max_memory, int(st["log_memory_bytes"])),
+        "memory_limit": limit,
+    })
+    passed = (facts["declared"] == "OK\r\n" and not refused and bad_offsets == 0 and n > 0
+              and facts["log_end_offset"] == n and 0 < start < n and dense
+              and facts["log_segments_dropped"] > 0 and facts["log_chunk_refusals"] == 0
+              and facts["log_appends_refused"] == 0 and facts["max_log_memory_bytes"] <= limit)
+    if passed:
+        print("LOG MEMORY ONLY CHECKS PASSED")
     print(json.dumps(facts))
     sys.exit(0 if passed else 1)
 

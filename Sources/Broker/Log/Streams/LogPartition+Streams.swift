@@ -111,13 +111,14 @@ extension LogPartition {
         // Counted by the stream's store (StreamStore.appendsRefused), not as a log's refusal.
         if refused { return (.outOfMemory, start) }
         // A new batch, open from here on (memory-only partitions; framed whole otherwise).
-        // Refused rather than letting appendFramed drop the oldest segments for room.
+        // Refused rather than letting appendFramed drop the oldest segments for room (in the
+        // share or in the engine: `dropsOldest: false`).
         let length = LogBatch.streamBatchLength(fieldCount: fieldCount, field: field)
         if let share = memory.share, share.inUse + length > share.limit { return (.outOfMemory, start) }
         let keepOpen = directory == nil
         let masterLength = LogBatch.streamMasterLength(fieldCount: fieldCount, field: field)
         var opened: StreamOpenBatch?
-        let r = appendFramed(length: length, count: 1, nowMs: nowMs) { segment, offset, ts in
+        let r = appendFramed(length: length, count: 1, nowMs: nowMs, dropsOldest: false) { segment, offset, ts in
             if keepOpen {
                 opened = StreamOpenBatch(segment: segment, position: segment.size, baseOffset: offset, count: 1, length: length,
                                          firstID: id, flags: flags, masterLength: masterLength)

@@ -115,19 +115,30 @@ extension StreamLog {
                    recordedFirstID: length > 0 ? lockedFirstValidID : .zero, groups: groups.count)
     }
 
-    /// XINFO STREAM: the figures and the first and last live entries (ID and fields as a RESP
-    /// array, copied: a range's fields point into the log only during its visit; nil: empty).
-    public func streamInfo() -> (StreamInfo, first: (StreamID, [UInt8])?, last: (StreamID, [UInt8])?) {
+    /// XINFO STREAM: the figures through `figures`, then the first and the last live entry through
+    /// `edge` (`last` false, then true; nil: the stream is empty), each visited where it lies in
+    /// its batch, as XINFO STREAM FULL's entries are, so a reply writes it from there: nothing is
+    /// copied (a range's fields point into the log only during its visit).
+    public func streamInfo(figures: (StreamInfo) -> Void, edge: (_ last: Bool, Entry?) -> Void) {
         withStreamLock {
-            let info = lockedStreamInfo()
-            var first: (StreamID, [UInt8])?
-            var last: (StreamID, [UInt8])?
-            lockedRange(start: .zero, end: .max, count: 1) { first = ($0.id, $0.fields.resp) }
-            if first != nil {
-                let top = lockedLastValidID
-                lockedRange(start: top, end: top, count: 1) { last = ($0.id, $0.fields.resp) }
+            figures(lockedStreamInfo())
+            var found = false
+            lockedRange(start: .zero, end: .max, count: 1) {
+                found = true
+                edge(false, $0)
             }
-            return (info, first, last)
+            guard found else {
+                edge(false, nil)
+                edge(true, nil)
+                return
+            }
+            let top = lockedLastValidID
+            found = false
+            lockedRange(start: top, end: top, count: 1) {
+                found = true
+                edge(true, $0)
+            }
+            if !found { edge(true, nil) }
         }
     }
 

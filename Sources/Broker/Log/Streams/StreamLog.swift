@@ -164,7 +164,8 @@ public final class StreamLog: @unchecked Sendable {
             let start: UInt64
             if adopted {
                 r = id.withKeyBytes { key in
-                    partition.append(key: key, valueLength: valueLength, flags: Self.recordFlags, nowMs: nowMs) {
+                    partition.append(key: key, valueLength: valueLength, flags: Self.recordFlags, nowMs: nowMs,
+                                     dropsOldest: false) {
                         StreamFields.writeRESP(fieldCount: fieldCount, field: field, into: $0)
                     }
                 }

@@ -1,0 +1,38 @@
+// XADD on an engine with no memory left for a stream's log chunk (its slab items, SegmentMemory.swift):
+// redis's -OOM, and every entry kept. A stream never drops its oldest entries for room, unlike a
+// memory-only broker topic, which drops its partition's oldest segments (LogPartition.appendFramed).
+import Broker
+import CacheEngine
+import Platform
+@testable import RESP
+import TestSupport
+import Testing
+
+@Suite("RESP stream memory")
+struct StreamMemoryTests {
+    @Test("XADD on a 2 MB engine under a 64 MB streams' share: -OOM once no log chunk is left, every entry kept")
+    func xaddWithoutAChunk() throws {
+        var s = EngineSettings()
+        s.hashPowerInit = 12
+        s.memoryLimit = 2 << 20
+        let engine = try #require(CacheEngine(settings: s, clock: ProcessClock(unixNow: 1_700_000_000)))
+        let streams = StreamStore(memoryLimit: 64 << 20, engine: engine, clockMs: { 1 })
+        let c = try TransactionTests.Client(engine: engine, streams: streams)
+        let v = String(repeating: "v", count: 1000)
+        var added = 0
+        var reply = ""
+        for i in 1...10_000 {
+            let id = "\(i)-0"
+            reply = c.send(["XADD", "s", id, "f", v])
+            guard reply == "$\(id.utf8.count)\r\n\(id)\r\n" else { break }
+            added += 1
+        }
+        #expect(reply == "-OOM command not allowed when used memory > 'maxmemory'.\r\n")
+        #expect(added > 100)
+        // The engine's refusal, not the share's: counted as a chunk refusal, nothing dropped.
+        #expect(streams.memory.chunks.refusals.load(ordering: .relaxed) == 1)
+        #expect(streams.memory.segmentsDropped.load(ordering: .relaxed) == 0)
+        #expect(c.send(["XLEN", "s"]) == ":\(added)\r\n")
+        #expect(c.send(["XRANGE", "s", "-", "+", "COUNT", "1"]) == "*1\r\n" + StreamReplyTests.entry("1-0", ["f", v]))
+    }
+}
