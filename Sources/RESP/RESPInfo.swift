@@ -162,6 +162,7 @@ extension RESPService {
                 ("resp_lru_tail_busy_fallbacks", String(engine.evictionFallbacks.load(ordering: .relaxed))),
                 ("resp_streams", String(streams.live.load(ordering: .relaxed))),
                 ("resp_stream_appends_refused", String(streams.appendsRefused.load(ordering: .relaxed))),
+                ("resp_stream_entries_too_large", String(streams.entriesTooLarge.load(ordering: .relaxed))),
                 ("resp_stream_chunks", String(streams.memory.chunks.held.load(ordering: .relaxed))),
                 ("resp_stream_chunk_refusals", String(streams.memory.chunks.refusals.load(ordering: .relaxed))),
                 ("resp_stream_pending_refusals", String(streams.pendingRefusals.load(ordering: .relaxed))),

@@ -35,4 +35,20 @@ struct StreamMemoryTests {
         #expect(c.send(["XLEN", "s"]) == ":\(added)\r\n")
         #expect(c.send(["XRANGE", "s", "-", "+", "COUNT", "1"]) == "*1\r\n" + StreamReplyTests.entry("1-0", ["f", v]))
     }
+
+    @Test("an entry over 1 MB is refused for its size alone, counted, and the stream goes on")
+    func entryTooLarge() throws {
+        var s = EngineSettings()
+        s.hashPowerInit = 12
+        s.memoryLimit = 64 << 20
+        let engine = try #require(CacheEngine(settings: s, clock: ProcessClock(unixNow: 1_700_000_000)))
+        let streams = StreamStore(memoryLimit: 32 << 20, engine: engine, clockMs: { 1 })
+        let c = try TransactionTests.Client(engine: engine, streams: streams)
+        #expect(c.send(["XADD", "s", "1-0", "f", String(repeating: "v", count: 1_000_000)]) == "$3\r\n1-0\r\n")
+        #expect(c.send(["XADD", "s", "2-0", "f", String(repeating: "v", count: 1_100_000)]) == "-ERR Elements are too large to be stored\r\n")
+        #expect(streams.entriesTooLarge.load(ordering: .relaxed) == 1)
+        #expect(streams.appendsRefused.load(ordering: .relaxed) == 0)
+        #expect(c.send(["XADD", "s", "2-0", "f", "v"]) == "$3\r\n2-0\r\n")
+        #expect(c.send(["XLEN", "s"]) == ":2\r\n")
+    }
 }

@@ -150,7 +150,10 @@ public final class StreamLog: @unchecked Sendable {
             let valueLength = StreamFields.respLength(fieldCount: fieldCount, field: field)
             let length = LogPartition.framedLength(keyLength: 16, valueLength: valueLength)
             if store.memory.share != nil {
-                guard length <= StreamStore.segmentBytes * 4 else { return .tooLarge }
+                guard length <= StreamStore.segmentBytes * 4 else {
+                    store.entriesTooLarge.wrappingAdd(1, ordering: .relaxed)
+                    return .tooLarge
+                }
             }
             // Refused rather than dropping the stream's oldest entries (the log's own rule; for
             // the stream's own topic appendStreamRecord checks it, charging its share ahead).

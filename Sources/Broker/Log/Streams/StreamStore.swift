@@ -15,6 +15,8 @@ public final class StreamStore: Sendable {
     let clockMs: @Sendable () -> UInt64
     /// Appends refused for memory (the share full, or the log's own refusal).
     public let appendsRefused = Atomic<UInt64>(0)
+    /// Entries refused for their size alone (over four segments, framing included: StreamLog.append).
+    public let entriesTooLarge = Atomic<UInt64>(0)
     /// XREADGROUP deliveries stopped at a group's pending-entries bound (StreamLog.maxPending).
     public let pendingRefusals = Atomic<UInt64>(0)
     /// Streams alive (keys holding one, and clones in flight).
