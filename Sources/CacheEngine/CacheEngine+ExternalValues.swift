@@ -66,6 +66,18 @@ extension CacheEngine {
         return .found(body(token))
     }
 
+    /// A new CAS unique for `key`'s root when it is of `type`, as a store would give it: the
+    /// value behind it changed outside the engine (a stream's entries), which a Redis WATCH of the
+    /// key must see. Not a use of the key (no LRU bump).
+    public func renewCAS(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, type: ItemType) {
+        itemLocks.lock(hv)
+        defer { itemLocks.unlock(hv) }
+        var outcome = GetOutcome.miss
+        guard let it = lockedGet(key, hv, database: database, anyType: true, bump: false, outcome: &outcome) else { return }
+        defer { refDecrement(it) }
+        if it.type == type { it.cas = nextCAS() }
+    }
+
     /// Links a new root of `type` for `key` holding `token`, unless a live key has the name.
     /// On any result but `.created` the token stays the caller's.
     public func createExternal(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int = 0, type: ItemType,

@@ -300,11 +300,21 @@ extension RESPConnection {
         case .outOfMemory: return error(out, Self.outOfMemory)
         }
         notify(KeyspaceEvents.stream, "xadd", key)
+        streamModified(key)
         if let strategy = a.strategy, stream.trim(strategy, approximate: a.approximate, limit: a.limit) > 0 {
             notify(KeyspaceEvents.stream, "xtrim", key)
         }
         wakeStreamReaders(key, top: added)
         return .proceed
+    }
+
+    /// redis's signalModifiedKey after XADD, and XDEL or XTRIM that removed entries (not XSETID
+    /// nor the group commands: redis 7.0.15 aborts a WATCH for none of those): the entries live in
+    /// the broker's log, not in the key's root item, so the root gets a new CAS unique for WATCH
+    /// to see, while any connection watches a key (RESPService.watchingClients).
+    func streamModified(_ key: UnsafeRawBufferPointer) {
+        guard service.watchingClients.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        engine.renewCAS(key, hash: CacheEngine.hash(key), database: database, type: .stream)
     }
 
     /// XLEN key.
@@ -407,7 +417,10 @@ extension RESPConnection {
             ids.append(p.id)
         }
         let n = stream.delete(ids)
-        if n > 0 { notify(KeyspaceEvents.stream, "xdel", key) }
+        if n > 0 {
+            notify(KeyspaceEvents.stream, "xdel", key)
+            streamModified(key)
+        }
         out.appendRESPInteger(Int64(n))
         return .proceed
     }
@@ -419,7 +432,10 @@ extension RESPConnection {
         switch streamLookup(key) {
         case .stream(let s, _):
             let n = s.trim(a.strategy!, approximate: a.approximate, limit: a.limit)
-            if n > 0 { notify(KeyspaceEvents.stream, "xtrim", key) }
+            if n > 0 {
+                notify(KeyspaceEvents.stream, "xtrim", key)
+                streamModified(key)
+            }
             out.appendRESPInteger(Int64(n))
         case .wrongType: return error(out, Self.wrongType)
         default: out.appendRESPInteger(0)

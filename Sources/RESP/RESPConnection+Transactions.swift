@@ -9,7 +9,9 @@
 // between MULTI and EXEC/DISCARD, and its bytes are freed then.
 //
 // WATCH records, per key, whether it exists and its CAS unique (the engine gives an item a new one
-// on every store and modification, EXPIRE's included). EXEC aborts (a null array) when any
+// on every store and modification, EXPIRE's included; a stream's root, whose entries live in the
+// broker's log, gets one from XADD, and from XDEL and XTRIM that removed entries, as redis signals
+// those: `streamModified`, while any connection watches). EXEC aborts (a null array) when any
 // watched key's unique changed or the key appeared or disappeared (an expired key is gone, and an
 // expired item still linked that WATCH did not see was stored since: WatchedKey.changed). The
 // check and the queued commands run inside the command gate (CommandGate.swift), so no other Redis
@@ -69,7 +71,7 @@ extension RESPConnection {
         },
         RESPCommand("watch", arity: -2, keys: (1, -1, 1), flags: [.noscript, .loading, .stale, .fast, .allowBusy], transaction: .immediate) { c, out in c.watch(out) },
         RESPCommand("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy]) { c, out in
-            c.watched = [:]
+            c.unwatchAll()
             out.appendRESPOK()
             return .proceed
         },
@@ -78,7 +80,14 @@ extension RESPConnection {
     /// DISCARD, RESET, a refused EXEC, EXEC itself: no transaction and no watched key left.
     func endTransaction() {
         transaction = nil
+        unwatchAll()
+    }
+
+    /// Every watched key forgotten (UNWATCH, EXEC, the end of a transaction or the connection).
+    func unwatchAll() {
+        guard !watched.isEmpty else { return }
         watched = [:]
+        service.watchingClients.subtract(1, ordering: .sequentiallyConsistent)
     }
 
     private func multi(_ out: OutputBuffer) -> HandlerAction {
@@ -126,6 +135,8 @@ extension RESPConnection {
                 return error(out, "ERR too many watched keys (swiftcached's limit is \(service.settings.watchedKeysLimit))")
             }
         }
+        // Counted before the uniques are read (RESPService.watchingClients).
+        if watched.isEmpty && !fresh.isEmpty { service.watchingClients.add(1, ordering: .sequentiallyConsistent) }
         for key in fresh {
             watched[key] = WatchedKey(watchedInfo(key))
         }
@@ -155,7 +166,7 @@ extension RESPConnection {
         // Its commands run outside MULTI; the watches end with this EXEC.
         transaction = nil
         let watching = !watched.isEmpty
-        defer { watched = [:] }
+        defer { unwatchAll() }
         if tx.failed { return error(out, "EXECABORT Transaction discarded because of previous errors.") }
         if tx.count == 0 && !watching {
             out.appendRESPArrayHeader(0)

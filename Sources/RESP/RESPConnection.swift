@@ -101,6 +101,7 @@ final class RESPConnection: ConnectionHandler {
     }
 
     func connectionClosed() {
+        unwatchAll()
         endListBlockOnClose()
         releaseMGet()
         dropSubscriptions()

@@ -125,6 +125,37 @@ struct TransactionTests {
         #expect(c.send(["MULTI"], ["GET", "none"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*1\r\n_\r\n")
     }
 
+    @Test("a stream write renews its key's CAS unique only while some connection watches, and every way a watch ends uncounts it")
+    func watchingClientsCount() throws {
+        let c = try Client()
+        let count = { c.service.watchingClients.load(ordering: .relaxed) }
+        let cas = { Array("s".utf8).withUnsafeBytes { c.engine.inspect($0, hash: CacheEngine.hash($0), anyType: true)?.cas } }
+        _ = c.send(["XADD", "s", "1-1", "a", "b"])
+        let cas0 = try #require(cas())
+        _ = c.send(["XADD", "s", "2-1", "a", "b"])
+        // Nobody watches: the root keeps its unique.
+        #expect(cas() == cas0)
+        #expect(c.send(["WATCH", "s", "t"]) == "+OK\r\n")
+        #expect(c.send(["WATCH", "u"]) == "+OK\r\n")
+        #expect(count() == 1)
+        let peer = c.peer()
+        #expect(c.send(["WATCH", "s"], on: peer) == "+OK\r\n")
+        #expect(count() == 2)
+        _ = c.send(["XADD", "s", "3-1", "a", "b"], on: peer)
+        #expect(cas() != cas0)
+        #expect(c.send(["MULTI"], ["PING"], ["EXEC"]) == "+OK\r\n+QUEUED\r\n*-1\r\n")
+        #expect(count() == 1)
+        #expect(c.send(["UNWATCH"], on: peer) == "+OK\r\n")
+        #expect(count() == 0)
+        _ = c.send(["WATCH", "s"], ["MULTI"], ["DISCARD"])
+        _ = c.send(["WATCH", "s"], on: peer)
+        #expect(count() == 1)
+        peer.connectionClosed()
+        #expect(count() == 0)
+        _ = c.send(["WATCH", "s"], ["RESET"])
+        #expect(count() == 0)
+    }
+
     @Test("WATCH and expiry as redis 7.0: a key stored with a TTL after WATCH and expired by EXEC aborts it (the store marked it); a key WATCH saw expired and nothing stored since does not")
     func watchExpiredStore() throws {
         var s = EngineSettings()

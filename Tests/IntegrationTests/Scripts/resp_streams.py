@@ -173,6 +173,16 @@ def main():
          + mb("XGROUP", "CREATE", top, "g", "0", "ENTRIESREAD", "9223372036854775807") + mb("XADD", top, "3-0", "a", "b")
          + mb("XINFO", "GROUPS", top) + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", top, ">") + mb("XINFO", "GROUPS", top)
          + mb("XGROUP", "CREATE", top, "h", "0", "ENTRIESREAD", "9223372036854775807") + mb("XINFO", "GROUPS", top))
+    # WATCH sees what redis signals: XADD, and XDEL/XTRIM that removed entries; not XSETID, a
+    # group command, or an XDEL/XTRIM that removed nothing (the EXEC runs).
+    wk = k("watched")
+    def watched(cmd):
+        return (mb("DEL", wk) + mb("XADD", wk, "1-1", "a", "b") + mb("XADD", wk, "2-1", "a", "b") + mb("WATCH", wk)
+                + mb(*cmd) + mb("MULTI") + mb("PING") + mb("EXEC"))
+    case("watch and stream writes", b"".join(watched(c) for c in [
+        ("XADD", wk, "3-1", "c", "d"), ("XADD", wk, "MAXLEN", 1, "3-1", "c", "d"), ("XDEL", wk, "1-1"), ("XDEL", wk, "7-7"),
+        ("XTRIM", wk, "MAXLEN", 0), ("XTRIM", wk, "MAXLEN", 5), ("XSETID", wk, "9-9"), ("XGROUP", "CREATE", wk, "g", "0"),
+        ("XLEN", wk)]))
     sd = k("setid-deleted")
     case("xsetid below max deleted", mb("XADD", sd, "1-1", "a", "b") + mb("XADD", sd, "5-1", "a", "b") + mb("XDEL", sd, "5-1")
          + mb("XSETID", sd, "2-0") + mb("XADD", sd, "3-0", "c", "d") + mb("XRANGE", sd, "-", "+") + mb("XLEN", sd))
