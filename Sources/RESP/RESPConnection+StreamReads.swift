@@ -252,11 +252,17 @@ extension RESPConnection {
     }
 
     /// XADD's wake-up of the clients blocked in XREAD / XREADGROUP on `key` (`top`: the ID it
-    /// added; they read up to there).
+    /// added; they read up to there). Inside EXEC the key and its top are only noted and the
+    /// readers woken when it ends (`noteReadyStream`), so they see every entry of the transaction,
+    /// as redis serves blocked clients after the whole EXEC.
     @inline(__always)
     func wakeStreamReaders(_ key: UnsafeRawBufferPointer, top: StreamID = .max) {
         // Checked here first: the call retained the wait lists even when nobody is blocked.
         guard service.listWaits.hasBlockedKeys else { return }
+        if runningExec {
+            noteReadyStream(key, database: database, top: top)
+            return
+        }
         service.listWaits.wakeStreamReaders(key, database: database, top: top)
     }
 }

@@ -17,6 +17,7 @@
 // check and the queued commands run inside the command gate (CommandGate.swift), so no other Redis
 // client's command comes between them. WATCH needs CAS uniques; --redis-port refuses -C, and an
 // engine without them answers WATCH with an error rather than a check that cannot see changes.
+import Broker
 import CacheEngine
 import Platform
 
@@ -193,9 +194,27 @@ extension RESPConnection {
         if readyKeys.insert(ready).inserted { readyOrder.append(ready) }
     }
 
+    /// A stream key a queued command added an entry to: its blocked readers are woken when EXEC
+    /// ends, reading up to the newest of the transaction's entries there.
+    func noteReadyStream(_ key: UnsafeRawBufferPointer, database db: Int, top: StreamID) {
+        let ready = ReadyKey(database: db, key: Array(key))
+        if let i = readyStreams.firstIndex(where: { $0.key == ready }) {
+            readyStreams[i].top = max(readyStreams[i].top, top)
+        } else {
+            readyStreams.append((ready, top))
+        }
+    }
+
     /// The clients blocked on the keys EXEC's commands readied, served after the whole EXEC and
     /// still inside the gate, as redis's handleClientsBlockedOnKeys runs before the next command.
     private func serveReadyKeys() {
+        if !readyStreams.isEmpty {
+            let streams = readyStreams
+            readyStreams = []
+            for (r, top) in streams {
+                r.key.withUnsafeBytes { service.listWaits.wakeStreamReaders($0, database: r.database, top: top) }
+            }
+        }
         guard !readyOrder.isEmpty else { return }
         let keys = readyOrder
         readyOrder = []

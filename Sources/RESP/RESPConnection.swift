@@ -2,6 +2,7 @@
 // table, checks its arity and authentication as redis-server's processCommand does, and runs it.
 // Commands append their replies to the output; a protocol error is answered in redis's words and
 // the connection is closed after the reply, as redis closes it.
+import Broker
 import CacheEngine
 import CStripeLock
 import Platform
@@ -83,6 +84,9 @@ final class RESPConnection: ConnectionHandler {
     /// The list keys EXEC's commands added elements to, served when it ends (empty otherwise).
     var readyOrder: [ReadyKey] = []
     var readyKeys: Set<ReadyKey> = []
+    /// The stream keys EXEC's commands added entries to, with the newest entry's ID: their
+    /// blocked readers are woken when it ends (empty otherwise).
+    var readyStreams: [(key: ReadyKey, top: StreamID)] = []
 
     init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker, fd: Int32, gateSlot: Int = 0) {
         self.service = service

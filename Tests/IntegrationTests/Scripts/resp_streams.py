@@ -7,7 +7,8 @@ MAXLEN/MINID with = and ~, LIMIT) and every error in redis's words, XLEN, XRANGE
 exclusive `(`, `-`/`+`, the ends of the ID space), XDEL, XTRIM exact and approximate over
 several 100-entry nodes (redis trims whole nodes with `~`), a stream emptied by XTRIM, XDEL or
 MAXLEN 0 keeping its top ID, XSETID (ENTRIESADDED, MAXDELETEDID),
-XREAD (COUNT, `$`, several streams, BLOCK served by an XADD from another client, BLOCK timing out,
+XREAD (COUNT, `$`, several streams, BLOCK served by an XADD from another client or by a transaction's
+XADDs (all of them), BLOCK timing out,
 WRONGTYPE), the key commands on a stream (TYPE, OBJECT ENCODING, EXISTS, EXPIRE, RENAME, COPY,
 SCAN TYPE, DEL), WRONGTYPE both ways, RESP3 (XREAD's map) and keyspace notifications (t class,
 new, generic); consumer groups: XGROUP's subcommands and errors, XREADGROUP (`>`, history with a
@@ -223,6 +224,12 @@ def main():
     producer.send(mb("XADD", b, "6-0", "i", "y"))
     producer.reply()
     out.append("block woken: %r" % waiter.reply())
+    # A reader woken by a transaction's XADDs reads all of them: blocked clients are served after
+    # the whole EXEC.
+    waiter.send(mb("XREAD", "BLOCK", 5000, "STREAMS", b, "$"))
+    time.sleep(0.3)
+    producer.send(mb("HELLO", 2) + mb("MULTI") + mb("XADD", b, "7-0", "j", "z") + mb("XADD", b, "8-0", "k", "z") + mb("EXEC"))
+    out.append("block woken by exec: %r %r" % (b"".join(producer.reply() for _ in range(5))[-40:], waiter.reply()))
     waiter.send(mb("HELLO", 3))
     waiter.reply()
     waiter.send(mb("XREAD", "BLOCK", 5000, "STREAMS", b, "$"))
