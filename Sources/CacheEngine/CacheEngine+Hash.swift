@@ -246,6 +246,7 @@ extension CacheEngine {
             refDecrement(it)
             return (nil, true)
         }
+        lockedPrefetchHintedFields(it, hv)
         return (it, false)
     }
 

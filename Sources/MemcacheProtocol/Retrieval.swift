@@ -94,11 +94,10 @@ extension MemcacheConnection {
         return .proceed
     }
 
-    /// A key token's hash for a hint; nil for a token no key can be (never hashed).
+    /// A key token's hash for a hint (`CacheEngine.hintHash`: nil for a token no key can be).
     @inline(__always)
     private func hintHash(_ input: UnsafeRawBufferPointer, _ t: Token) -> UInt32? {
-        t.count <= ItemLayout.maxKeyLength
-            ? CacheEngine.hash(UnsafeRawBufferPointer(rebasing: input[t.start..<t.start + t.count])) : nil
+        CacheEngine.hintHash(UnsafeRawBufferPointer(rebasing: input[t.start..<t.start + t.count]))
     }
 
     @inline(__always)

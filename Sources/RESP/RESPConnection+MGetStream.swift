@@ -27,10 +27,10 @@ extension RESPConnection {
         var rest: [UnsafeMutableRawPointer?]? = nil
         // Each key's hash, and the two after it: the engine is told the next two keys while it
         // looks one up, so their misses overlap (CacheEngine+KeyHints.swift).
-        var hash = Self.hintHash(argument(1))
-        var next = argumentCount > 2 ? Self.hintHash(argument(2)) : nil
+        var hash = CacheEngine.hintHash(argument(1))
+        var next = argumentCount > 2 ? CacheEngine.hintHash(argument(2)) : nil
         for i in 1..<argumentCount {
-            let after = i + 2 < argumentCount ? Self.hintHash(argument(i + 2)) : nil
+            let after = i + 2 < argumentCount ? CacheEngine.hintHash(argument(i + 2)) : nil
             CacheEngine.hintKeys(next: next, after: after)
             // A key of another type is nil in MGET's reply, as redis gives it.
             var it: Item? = nil

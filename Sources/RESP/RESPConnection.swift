@@ -40,11 +40,9 @@ final class RESPConnection: ConnectionHandler {
     var database = 0
     /// When the last command ended (microseconds, `RESPCommandStats.now`): the next one's start.
     private var clockMark: UInt64 = 0
-    /// The request after next, peeked at the last request's turn (RESPConnection+KeyHints.swift):
-    /// its input offset (-1: none), its key's hash and its end.
-    var peekedAt = -1
-    var peekedHash: UInt32 = 0
-    var peekedEnd = 0
+    /// The next request and the one after, as peeked (RESPConnection+KeyHints.swift); `at` -1: none.
+    var peekedNext = KeyPeek()
+    var peekedAfter = KeyPeek()
     /// The Unix time (microseconds) read by this read of requests' first command that asked for
     /// the time (`commandMilliseconds`), and the `clockMark` it stands for (`.max`: not read yet).
     private var unixMark: UInt64 = 0
@@ -153,7 +151,8 @@ final class RESPConnection: ConnectionHandler {
             cstripe_stop_keeping()
         }
         clockMark = RESPCommandStats.now()
-        peekedAt = -1
+        peekedNext.at = -1
+        peekedAfter.at = -1
         unixMarkClock = .max
         while true {
             switch parser.parse(input, from: pos) {

@@ -6,7 +6,9 @@
 // The key hints: a connection that has the next requests of a pipelined read in hand names
 // their keys' hashes here before it runs the current one (`cprefetch_hint_set`), and the engine
 // operation that runs it, holding its own item lock, starts loading the next key's chain head
-// and the key after's bucket (CacheEngine+KeyHints.swift). One thread-local record, defined once
+// and the key after's bucket (CacheEngine+KeyHints.swift); when those requests look up a field
+// of the key the operation holds (HSET, SADD, ZADD... on one key), the field index's bucket and
+// first entry the same way. One thread-local record, defined once
 // in CPrefetch.c, so every module that inlines these reads the same one.
 #ifndef CPREFETCH_H
 #define CPREFETCH_H
@@ -20,6 +22,10 @@ typedef struct {
     /// The next request's key hash, and the one's after (bit 32 set: present).
     uint64_t next;
     uint64_t after;
+    /// The hash of the field or member each of them looks up in its key's hash, set or sorted
+    /// set (HSET key field ..., SADD key member, ZADD key score member; bit 32 set: present).
+    uint64_t next_field;
+    uint64_t after_field;
 } cprefetch_hint_t;
 
 extern __thread cprefetch_hint_t cprefetch_hint __attribute__((tls_model("initial-exec")));
@@ -29,6 +35,16 @@ extern __thread cprefetch_hint_t cprefetch_hint __attribute__((tls_model("initia
 static inline void cprefetch_hint_set(uint64_t next, uint64_t after) {
     cprefetch_hint.next = next;
     cprefetch_hint.after = after;
+    cprefetch_hint.next_field = 0;
+    cprefetch_hint.after_field = 0;
+}
+
+/// The key hints with the fields the two requests look up in their keys.
+static inline void cprefetch_hint_set_fields(uint64_t next, uint64_t after, uint64_t next_field, uint64_t after_field) {
+    cprefetch_hint.next = next;
+    cprefetch_hint.after = after;
+    cprefetch_hint.next_field = next_field;
+    cprefetch_hint.after_field = after_field;
 }
 
 /// The hints, taken (a hint serves one operation).
@@ -36,6 +52,8 @@ static inline cprefetch_hint_t cprefetch_hint_take(void) {
     cprefetch_hint_t h = cprefetch_hint;
     cprefetch_hint.next = 0;
     cprefetch_hint.after = 0;
+    cprefetch_hint.next_field = 0;
+    cprefetch_hint.after_field = 0;
     return h;
 }
 
