@@ -87,10 +87,6 @@ extension RESPConnection {
         }
         peekedAfter = Self.peek(input, at: peekedNext.end) ?? KeyPeek()
         let after: UInt32? = peekedAfter.at >= 0 ? peekedAfter.hash : nil
-        if peekedNext.field == nil && peekedAfter.field == nil {
-            CacheEngine.hintKeys(next: peekedNext.hash, after: after)
-        } else {
-            CacheEngine.hintKeys(next: peekedNext.hash, after: after, nextField: peekedNext.field, afterField: peekedAfter.field)
-        }
+        CacheEngine.hintKeys(next: peekedNext.hash, after: after, nextField: peekedNext.field, afterField: peekedAfter.field)
     }
 }

@@ -40,10 +40,9 @@ extension RESPConnection {
                 count = max(n, 0)
             } else if argument(i, is: "streams") && more > 0 {
                 streamsAt = i + 1
+                // redis 7.0.15 words it so for XREADGROUP too (later versions name the command).
                 if (argumentCount - streamsAt) % 2 != 0 {
-                    return error(out, isGroup
-                        ? "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified."
-                        : "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
+                    return error(out, "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
                 }
                 break
             } else if argument(i, is: "group") && more >= 2 {

@@ -300,10 +300,11 @@ extension RESPConnection {
         case .outOfMemory: return error(out, Self.outOfMemory)
         }
         notify(KeyspaceEvents.stream, "xadd", key)
-        streamModified(key)
         if let strategy = a.strategy, stream.trim(strategy, approximate: a.approximate, limit: a.limit) > 0 {
             notify(KeyspaceEvents.stream, "xtrim", key)
         }
+        // After the trim too: a WATCH that read the new unique must see the whole XADD.
+        signalStreamModified(key)
         wakeStreamReaders(key, top: added)
         return .proceed
     }
@@ -312,7 +313,7 @@ extension RESPConnection {
     /// nor the group commands: redis 7.0.15 aborts a WATCH for none of those): the entries live in
     /// the broker's log, not in the key's root item, so the root gets a new CAS unique for WATCH
     /// to see, while any connection watches a key (RESPService.watchingClients).
-    func streamModified(_ key: UnsafeRawBufferPointer) {
+    func signalStreamModified(_ key: UnsafeRawBufferPointer) {
         guard service.watchingClients.load(ordering: .sequentiallyConsistent) > 0 else { return }
         engine.renewCAS(key, hash: CacheEngine.hash(key), database: database, type: .stream)
     }
@@ -419,7 +420,7 @@ extension RESPConnection {
         let n = stream.delete(ids)
         if n > 0 {
             notify(KeyspaceEvents.stream, "xdel", key)
-            streamModified(key)
+            signalStreamModified(key)
         }
         out.appendRESPInteger(Int64(n))
         return .proceed
@@ -434,7 +435,7 @@ extension RESPConnection {
             let n = s.trim(a.strategy!, approximate: a.approximate, limit: a.limit)
             if n > 0 {
                 notify(KeyspaceEvents.stream, "xtrim", key)
-                streamModified(key)
+                signalStreamModified(key)
             }
             out.appendRESPInteger(Int64(n))
         case .wrongType: return error(out, Self.wrongType)

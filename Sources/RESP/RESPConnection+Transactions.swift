@@ -11,7 +11,7 @@
 // WATCH records, per key, whether it exists and its CAS unique (the engine gives an item a new one
 // on every store and modification, EXPIRE's included; a stream's root, whose entries live in the
 // broker's log, gets one from XADD, and from XDEL and XTRIM that removed entries, as redis signals
-// those: `streamModified`, while any connection watches). EXEC aborts (a null array) when any
+// those: `signalStreamModified`, while any connection watches). EXEC aborts (a null array) when any
 // watched key's unique changed or the key appeared or disappeared (an expired key is gone, and an
 // expired item still linked that WATCH did not see was stored since: WatchedKey.changed). The
 // check and the queued commands run inside the command gate (CommandGate.swift), so no other Redis
@@ -198,9 +198,10 @@ extension RESPConnection {
     /// ends, reading up to the newest of the transaction's entries there.
     func noteReadyStream(_ key: UnsafeRawBufferPointer, database db: Int, top: StreamID) {
         let ready = ReadyKey(database: db, key: Array(key))
-        if let i = readyStreams.firstIndex(where: { $0.key == ready }) {
+        if let i = readyStreamIndex[ready] {
             readyStreams[i].top = max(readyStreams[i].top, top)
         } else {
+            readyStreamIndex[ready] = readyStreams.count
             readyStreams.append((ready, top))
         }
     }
@@ -211,6 +212,7 @@ extension RESPConnection {
         if !readyStreams.isEmpty {
             let streams = readyStreams
             readyStreams = []
+            readyStreamIndex = [:]
             for (r, top) in streams {
                 r.key.withUnsafeBytes { service.listWaits.wakeStreamReaders($0, database: r.database, top: top) }
             }

@@ -85,6 +85,8 @@ final class RESPConnection: ConnectionHandler {
     /// The stream keys EXEC's commands added entries to, with the newest entry's ID: their
     /// blocked readers are woken when it ends (empty otherwise).
     var readyStreams: [(key: ReadyKey, top: StreamID)] = []
+    /// Where each of `readyStreams`' keys is in it.
+    var readyStreamIndex: [ReadyKey: Int] = [:]
 
     init(service: RESPService, stats: StatCounters, commandStats: StatCounters, id: UInt64, waker: ConnectionWaker, fd: Int32, gateSlot: Int = 0) {
         self.service = service

@@ -119,7 +119,7 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
     let openConnections = Atomic<Int>(0)
     /// Connections watching at least one key (WATCH until EXEC, DISCARD, UNWATCH, RESET or the
     /// connection's end): while none does, a stream write skips renewing its key's CAS unique
-    /// (`RESPConnection.streamModified`). Sequentially consistent on both sides: a WATCH counts
+    /// (`RESPConnection.signalStreamModified`). Sequentially consistent on both sides: a WATCH counts
     /// itself before it reads its keys' uniques, a stream write reads the count after its change,
     /// so a write that sees none watching happened before every WATCH it could have concerned.
     let watchingClients = Atomic<Int>(0)

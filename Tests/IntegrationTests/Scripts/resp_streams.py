@@ -379,6 +379,8 @@ def main():
           ("XREADGROUP", "STREAMS", "a", "b"), ("XREADGROUP", "STREAMS", "a", "b", "c", "d", "STREAMS", "x"),
           ("XREADGROUP", "STREAMS", "a", "b", "c", "STREAMS", "x"), ("XREADGROUP", "STREAMS", "a", "b", "c", "d", "e", "f")]
     case("getkeys", b"".join(mb("COMMAND", "GETKEYS", *c) for c in gk))
+    case("unbalanced", mb("XREADGROUP", "GROUP", "g", "c", "NOACK", "COUNT", 2, "STREAMS", k("ub"), ">")
+         + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", k("ub"), "b", ">") + mb("XREAD", "STREAMS", k("ub"), "b", "0"))
 
     # Consumer groups.
     g, gf = k("grp"), k("gflow")
