@@ -44,7 +44,7 @@ final class RESPConnection: ConnectionHandler {
     var peekedNext = KeyPeek()
     var peekedAfter = KeyPeek()
     /// The Unix time (microseconds) read by this read of requests' first command that asked for
-    /// the time (`commandMilliseconds`), and the `clockMark` it stands for (`.max`: not read yet).
+    /// the time (`commandMilliseconds`), and the monotonic time read with it (`.max`: not read yet).
     private var unixMark: UInt64 = 0
     private var unixMarkClock: UInt64 = .max
     /// Set when the running command answers an error (commandstats' failed_calls).
@@ -274,16 +274,19 @@ final class RESPConnection: ConnectionHandler {
 
     /// The running command's Unix time in milliseconds, as redis's per-command time snapshot:
     /// the monotonic mark it started at (`clockMark`: the previous command's end, or the read's
-    /// start) placed on the Unix clock by one CLOCK_REALTIME read per read of requests, taken by
-    /// the first command that asks. So each of a pipeline's XADDs reads one clock (commandstats'
-    /// mark at its end) rather than two, and its `*` ID and its record's timestamp are one value
-    /// (IDs stay increasing whatever the clock does: StreamID.next). A clock a test pinned wins.
+    /// start) placed on the Unix clock by one CLOCK_REALTIME and one CLOCK_MONOTONIC read taken
+    /// together per read of requests, by the first command that asks. So each of a pipeline's
+    /// XADDs reads one clock (commandstats' mark at its end) rather than two, and its `*` ID and
+    /// its record's timestamp are one value (IDs stay increasing whatever the clock does:
+    /// StreamID.next). The pair is read together, not the Unix clock against the older mark: a
+    /// thread preempted between the mark and the read would otherwise put every later command of
+    /// the read ahead of the Unix clock by the delay. A clock a test pinned wins.
     func commandMilliseconds() -> UInt64 {
         let pinned = engine.clock.pinnedMilliseconds
         if pinned != 0 { return pinned }
         if unixMarkClock == .max {
             unixMark = RESPCommandStats.unixMicroseconds()
-            unixMarkClock = clockMark
+            unixMarkClock = RESPCommandStats.now()
         }
         return (unixMark &+ (clockMark &- unixMarkClock)) / 1000
     }

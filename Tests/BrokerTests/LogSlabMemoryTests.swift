@@ -240,25 +240,6 @@ import Testing
         #expect(b.partitions[0].figures.endOffset == 0)
     }
 
-    @Test func aMemoryOnlyRecordLargerThanAChunkWithoutMemoryForItsClassIsRefusedAndDropsNothing() throws {
-        let h = try smallEngine()
-        let a = try h.declareTopic("a", "segment_bytes=131072")
-        let m = h.broker.logs.memory
-        #expect(produce(h, a, 0..<1000).refused == 0)
-        // Every item of a large record's slab class taken here: its batch has no chunk, and the
-        // ordinary chunks `a`'s segments hold would not give it one.
-        let big = 100_000
-        var held: [Item] = []
-        while let it = h.engine.allocateBuffer(big) { held.append(it) }
-        defer { for it in held { h.engine.release(it) } }
-        let before = a.partitions[0].figures
-        #expect(h.appendRecord(a, String(repeating: "b", count: big - 200)) == .outOfMemory)
-        #expect(m.chunks.refusals.load(ordering: .relaxed) == 1)
-        #expect(m.segmentsDropped.load(ordering: .relaxed) == 0, "no record lost for a refused append")
-        #expect(a.partitions[0].figures.startOffset == before.startOffset && before.startOffset == 0)
-        expectDenseFromStart(a.partitions[0], end: 1000)
-    }
-
     @Test func aStreamOnAnEngineWithoutAChunkRefusesAndKeepsItsEntries() throws {
         let h = try smallEngine()
         let store = StreamStore(memoryLimit: 64 << 20, engine: h.engine, clockMs: { 1 })

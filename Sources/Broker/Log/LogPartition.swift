@@ -116,10 +116,9 @@ public final class LogPartition: @unchecked Sendable {
     /// the batch or the engine has no chunk for it (`lockedDropOldest`); only this partition's:
     /// a partition's memory is its own retention, as Kafka's, so another partition's or topic's
     /// records never go for it, and an append whose partition has nothing older to drop is
-    /// refused (`log_chunk_refusals` when a chunk was missing; a batch larger than an ordinary
-    /// chunk is refused at once then, since dropping ordinary chunks does not free its slab
-    /// class). `dropsOldest` false (a Redis stream: redis answers -OOM rather than losing
-    /// entries) refuses at once instead. With a data directory nothing is dropped: the chunks are charged to the share and appends wait
+    /// refused (`log_chunk_refusals` when a chunk was missing). `dropsOldest` false (a Redis
+    /// stream: redis answers -OOM rather than losing entries) refuses at once instead. With a
+    /// data directory nothing is dropped: the chunks are charged to the share and appends wait
     /// for the flusher (LogMemory.pressing), so a missing chunk refuses. Parked readers are
     /// claimed under the lock and woken after it.
     func appendFramed(length: Int, count: Int, nowMs: UInt64, dropsOldest: Bool = true,
@@ -143,11 +142,10 @@ public final class LogPartition: @unchecked Sendable {
             // A drop may have rolled the active segment: the offset stays, the position does not.
             while !write(active, active.nextOffset, ts) {
                 // The engine had no chunk: the memory of this partition's oldest segment goes back
-                // to the engine's slab class, and the write is tried again. Only for a batch that
-                // fits an ordinary chunk: a larger one needs an item of another class, which the
-                // dropped chunks do not give back, so dropping would lose records for nothing.
-                guard memory.share != nil, dropsOldest, length <= memory.chunks.chunkBytes,
-                      lockedDropOldest(&active, nowMs) else {
+                // to the engine's slab class, and the write is tried again (a batch larger than an
+                // ordinary chunk needs an item of its own size class: the partition's own earlier
+                // batches of that size give it back, ordinary chunks do not).
+                guard memory.share != nil, dropsOldest, lockedDropOldest(&active, nowMs) else {
                     memory.share?.release(length)
                     memory.chunks.refusals.wrappingAdd(1, ordering: .relaxed)
                     return .outOfMemory
