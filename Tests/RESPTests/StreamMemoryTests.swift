@@ -1,6 +1,7 @@
 // XADD on an engine with no memory left for a stream's log chunk (its slab items, SegmentMemory.swift):
 // redis's -OOM, and every entry kept. A stream never drops its oldest entries for room, unlike a
 // memory-only broker topic, which drops its partition's oldest segments (LogPartition.appendFramed).
+// And an entry over 1 MB, refused for its size alone and counted (resp_stream_entries_too_large).
 import Broker
 import CacheEngine
 import Platform
@@ -10,14 +11,18 @@ import Testing
 
 @Suite("RESP stream memory")
 struct StreamMemoryTests {
-    @Test("XADD on a 2 MB engine under a 64 MB streams' share: -OOM once no log chunk is left, every entry kept")
-    func xaddWithoutAChunk() throws {
+    /// A RESP client on an engine of `engineMB` whose streams have a share of `streamsMB`.
+    func client(engineMB: Int, streamsMB: Int) throws -> (TransactionTests.Client, StreamStore) {
         var s = EngineSettings()
         s.hashPowerInit = 12
-        s.memoryLimit = 2 << 20
+        s.memoryLimit = engineMB << 20
         let engine = try #require(CacheEngine(settings: s, clock: ProcessClock(unixNow: 1_700_000_000)))
-        let streams = StreamStore(memoryLimit: 64 << 20, engine: engine, clockMs: { 1 })
-        let c = try TransactionTests.Client(engine: engine, streams: streams)
+        let streams = StreamStore(memoryLimit: streamsMB << 20, engine: engine, clockMs: { 1 })
+        return (try TransactionTests.Client(engine: engine, streams: streams), streams)
+    }
+    @Test("XADD on a 2 MB engine under a 64 MB streams' share: -OOM once no log chunk is left, every entry kept")
+    func xaddWithoutAChunk() throws {
+        let (c, streams) = try client(engineMB: 2, streamsMB: 64)
         let v = String(repeating: "v", count: 1000)
         var added = 0
         var reply = ""
@@ -38,12 +43,7 @@ struct StreamMemoryTests {
 
     @Test("an entry over 1 MB is refused for its size alone, counted, and the stream goes on")
     func entryTooLarge() throws {
-        var s = EngineSettings()
-        s.hashPowerInit = 12
-        s.memoryLimit = 64 << 20
-        let engine = try #require(CacheEngine(settings: s, clock: ProcessClock(unixNow: 1_700_000_000)))
-        let streams = StreamStore(memoryLimit: 32 << 20, engine: engine, clockMs: { 1 })
-        let c = try TransactionTests.Client(engine: engine, streams: streams)
+        let (c, streams) = try client(engineMB: 64, streamsMB: 32)
         #expect(c.send(["XADD", "s", "1-0", "f", String(repeating: "v", count: 1_000_000)]) == "$3\r\n1-0\r\n")
         #expect(c.send(["XADD", "s", "2-0", "f", String(repeating: "v", count: 1_100_000)]) == "-ERR Elements are too large to be stored\r\n")
         #expect(streams.entriesTooLarge.load(ordering: .relaxed) == 1)
