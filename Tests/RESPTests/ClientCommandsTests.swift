@@ -23,9 +23,7 @@ struct ClientCommandsTests {
         let wakes: Wakes
 
         func send(_ words: [String]) -> (String, HandlerAction) {
-            var s = "*\(words.count)\r\n"
-            for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-            let (_, action) = Array(s.utf8).withUnsafeBytes { handler.process($0, output: output) }
+            let (_, action) = multibulk(words).withUnsafeBytes { handler.process($0, output: output) }
             return (take(), action)
         }
 

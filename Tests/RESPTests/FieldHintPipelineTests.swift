@@ -47,12 +47,6 @@ struct FieldHintPipelineTests {
         }
     }
 
-    private func request(_ words: [String]) -> [UInt8] {
-        var s = "*\(words.count)\r\n"
-        for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-        return Array(s.utf8)
-    }
-
     @Test("pipelined (hinted) and one by one (unhinted): the same replies, across index growth, shrink and retyped keys")
     func sameReplies() throws {
         let hinted = try Server()
@@ -99,7 +93,7 @@ struct FieldHintPipelineTests {
         var expected: [UInt8] = []
         var stream: [UInt8] = []
         for r in requests {
-            let bytes = request(r)
+            let bytes = multibulk(r)
             stream += bytes
             expected += plain.reply(bytes)
         }
@@ -117,10 +111,10 @@ struct FieldHintPipelineTests {
         #expect(got.count == expected.count)
         #expect(got == expected)
         for key in ["myhash", "myset", "myzset"] {
-            #expect(hinted.reply(request(["TYPE", key])) == plain.reply(request(["TYPE", key])))
+            #expect(hinted.reply(multibulk(["TYPE", key])) == plain.reply(multibulk(["TYPE", key])))
         }
-        #expect(hinted.reply(request(["HGETALL", "myhash"])) == plain.reply(request(["HGETALL", "myhash"])))
-        let range = request(["ZRANGE", "myzset", "0", "-1", "WITHSCORES"])
+        #expect(hinted.reply(multibulk(["HGETALL", "myhash"])) == plain.reply(multibulk(["HGETALL", "myhash"])))
+        let range = multibulk(["ZRANGE", "myzset", "0", "-1", "WITHSCORES"])
         #expect(hinted.reply(range) == plain.reply(range))
     }
 }

@@ -38,9 +38,7 @@ struct KeyspaceEventsTests {
         let cmd = service.makeHandler(workerIndex: 0, fd: -1, output: cmdOut, waker: ConnectionWaker {})
         defer { sub.connectionClosed(); cmd.connectionClosed(); subOut.reset(); cmdOut.reset() }
         func send(_ c: ConnectionHandler, _ output: OutputBuffer, _ words: [String]) -> String {
-            var s = "*\(words.count)\r\n"
-            for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-            _ = Array(s.utf8).withUnsafeBytes { c.process($0, output: output) }
+            _ = multibulk(words).withUnsafeBytes { c.process($0, output: output) }
             var reply: [UInt8] = []
             output.drain { reply.append(contentsOf: $0) }
             return String(decoding: reply, as: UTF8.self)

@@ -27,12 +27,6 @@ struct MGetStreamTests {
         return (String(decoding: reply, as: UTF8.self), pieces)
     }
 
-    private func command(_ words: [String]) -> [UInt8] {
-        var s = "*\(words.count)\r\n"
-        for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-        return Array(s.utf8)
-    }
-
     @Test("3,000 keys with misses: every bulk in order, in pieces of 1,024 keys, counted once")
     func piecesInOrder() throws {
         var settings = EngineSettings()
@@ -51,27 +45,27 @@ struct MGetStreamTests {
                 expected += "$-1\r\n"
             } else {
                 let value = String(repeating: "v", count: i % 10)
-                #expect(run(handler, output, command(["SET", "k\(i)", value])).0 == "+OK\r\n")
+                #expect(run(handler, output, multibulk(["SET", "k\(i)", value])).0 == "+OK\r\n")
                 words.append("k\(i)")
                 expected += "$\(value.utf8.count)\r\n\(value)\r\n"
             }
         }
-        let (reply, pieces) = run(handler, output, command(words))
+        let (reply, pieces) = run(handler, output, multibulk(words))
         #expect(reply == expected)
         #expect(pieces == 2)
         #expect(service.total(.mgetsStreamed) == 1)
-        #expect(run(handler, output, command(["MGET", "k1", "missing-0"])).0 == "*2\r\n$1\r\nv\r\n$-1\r\n")
+        #expect(run(handler, output, multibulk(["MGET", "k1", "missing-0"])).0 == "*2\r\n$1\r\nv\r\n$-1\r\n")
         #expect(service.total(.mgetsStreamed) == 1)
 
         // A connection that goes away mid-stream gives its references back (no crash, no leak of
         // the engine's reference count: the item can still be replaced and read).
         let otherOutput = OutputBuffer()
         let other = service.makeHandler(workerIndex: 0, fd: 100, output: otherOutput, waker: ConnectionWaker {})
-        let (_, action) = command(words).withUnsafeBytes { other.process($0, output: otherOutput) }
+        let (_, action) = multibulk(words).withUnsafeBytes { other.process($0, output: otherOutput) }
         #expect(action == .stream)
         other.connectionClosed()
         otherOutput.reset()
-        #expect(run(handler, output, command(["SET", "k1", "w"])).0 == "+OK\r\n")
-        #expect(run(handler, output, command(["GET", "k1"])).0 == "$1\r\nw\r\n")
+        #expect(run(handler, output, multibulk(["SET", "k1", "w"])).0 == "+OK\r\n")
+        #expect(run(handler, output, multibulk(["GET", "k1"])).0 == "$1\r\nw\r\n")
     }
 }

@@ -7,10 +7,15 @@ import TestSupport
 import Glibc
 #endif
 
-/// `words` sent to `handler` as one multibulk request; the replies it wrote.
-func sendRESP(_ handler: ConnectionHandler, _ output: OutputBuffer, _ words: [String]) -> String {
+/// `words` as one multibulk request's bytes.
+func multibulk(_ words: [String]) -> [UInt8] {
     var s = "*\(words.count)\r\n"
     for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-    _ = Array(s.utf8).withUnsafeBytes { handler.process($0, output: output) }
+    return Array(s.utf8)
+}
+
+/// `words` sent to `handler` as one multibulk request; the replies it wrote.
+func sendRESP(_ handler: ConnectionHandler, _ output: OutputBuffer, _ words: [String]) -> String {
+    _ = multibulk(words).withUnsafeBytes { handler.process($0, output: output) }
     return drainText(output)
 }

@@ -49,15 +49,9 @@ struct RequestPeekTests {
         #expect(peek(Array("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1000000\r\nxyz".utf8)) == nil)
     }
 
-    private func request(_ words: [String]) -> [UInt8] {
-        var s = "*\(words.count)\r\n"
-        for w in words { s += "$\(w.utf8.count)\r\n\(w)\r\n" }
-        return Array(s.utf8)
-    }
-
     /// The field `hintField` names in the request made of `words`, or nil.
     private func hintField(_ words: [String]) -> String? {
-        request(words).withUnsafeBytes { b in
+        multibulk(words).withUnsafeBytes { b in
             RESPRequestParser.peekRequest(b, at: 0).flatMap { RESPConnection.hintField($0) }.map { String(decoding: $0, as: UTF8.self) }
         }
     }
@@ -65,7 +59,7 @@ struct RequestPeekTests {
     @Test("peekRequest: the name, key, third and fourth arguments, empty past the count")
     func arguments() {
         let words = ["ZADD", "myzset", "1.5", "member", "2", "other"]
-        let bytes = request(words)
+        let bytes = multibulk(words)
         bytes.withUnsafeBytes { b in
             let r = RESPRequestParser.peekRequest(b, at: 0)
             #expect(r.map { String(decoding: $0.name, as: UTF8.self) } == "ZADD")
@@ -75,7 +69,7 @@ struct RequestPeekTests {
             #expect(r?.count == 6)
             #expect(r?.end == bytes.count)
         }
-        request(["HLEN", "h"]).withUnsafeBytes { b in
+        multibulk(["HLEN", "h"]).withUnsafeBytes { b in
             let r = RESPRequestParser.peekRequest(b, at: 0)
             #expect(r?.third.count == 0 && r?.fourth.count == 0)
             #expect(r.flatMap { RESPConnection.hintField($0) } == nil)
@@ -102,9 +96,9 @@ struct RequestPeekTests {
 
     @Test("a pipeline's requests peeked one after another from each end; a partial or malformed tail gives none")
     func chain() {
-        let a = request(["HSET", "h", "f1", "v"])
-        let b = request(["SADD", "s", "m"])
-        let partial = Array(request(["HGET", "h", "f2"]).dropLast(3))
+        let a = multibulk(["HSET", "h", "f1", "v"])
+        let b = multibulk(["SADD", "s", "m"])
+        let partial = Array(multibulk(["HGET", "h", "f2"]).dropLast(3))
         let all = a + b + partial
         all.withUnsafeBytes { buf in
             let r1 = RESPRequestParser.peekRequest(buf, at: 0)
