@@ -667,6 +667,7 @@ public final class CacheEngine: @unchecked Sendable {
         var s = ItemStats()
         guard let cls = classID else {
             for id in 0..<Self.lruCount { addListStats(id, into: &s) }
+            for c in 1..<64 { s.totalItems += Int(classCommands.value(.overwrites, c)) }
             return s
         }
         // Only the class's own lists (one per segment, id = class | segment << 6): `stats items`
@@ -674,6 +675,7 @@ public final class CacheEngine: @unchecked Sendable {
         // figures cost as much as the whole table's.
         guard cls >= 0 && cls < 64 else { return s }
         for seg in LRUSegment.allCases { addListStats(cls | (seg.rawValue << 6), into: &s) }
+        s.totalItems += Int(classCommands.value(.overwrites, cls))
         return s
     }
 

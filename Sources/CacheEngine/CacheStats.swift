@@ -69,6 +69,9 @@ public struct EngineStats: Sendable {
 public enum ClassCommand: Int, CaseIterable, Sendable {
     case cmdSet, deleteHits, incrHits, decrHits, casHits, casBadval, touchHits
     case hitsToHot, hitsToWarm, hitsToCold, hitsToTemp
+    /// Strings written over the old value in its own chunk (CacheEngine+Overwrite.swift): links
+    /// that did not happen, added to total_items.
+    case overwrites
 }
 
 public final class ClassCommandCounts: @unchecked Sendable {
