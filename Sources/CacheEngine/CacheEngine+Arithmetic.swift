@@ -207,6 +207,7 @@ extension CacheEngine {
                              format: (Int, UnsafeMutableRawBufferPointer) -> Int) -> IntegerUpdate {
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
+        lockedPrefetchHinted()
         var outcome = GetOutcome.miss
         let old = lockedGet(key, hv, database: database, anyType: true, bump: false, outcome: &outcome)
         defer { if let old { refDecrement(old) } }
