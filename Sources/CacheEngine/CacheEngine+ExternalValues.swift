@@ -99,7 +99,7 @@ extension CacheEngine {
     func releaseExternalValue(_ it: Item) {
         guard it.valueLength == Self.externalValueLength, !it.isChunked else { return }
         let token = it.value.loadUnaligned(as: UInt64.self)
-        guard token != 0, let hooks = externalValueHooks.withLock({ $0 }) else { return }
+        guard token != 0, let hooks = externalValueHooks.load() else { return }
         hooks.release(token)
     }
 
@@ -110,7 +110,7 @@ extension CacheEngine {
         let token = source.value.loadUnaligned(as: UInt64.self)
         var given = token
         if keepSource {
-            guard token != 0, let hooks = externalValueHooks.withLock({ $0 }), let copy = hooks.copy(token) else {
+            guard token != 0, let hooks = externalValueHooks.load(), let copy = hooks.copy(token) else {
                 return .outOfMemory
             }
             given = copy
@@ -121,14 +121,14 @@ extension CacheEngine {
             it.value.storeBytes(of: given, as: UInt64.self)
             if !keepSource {
                 source.value.storeBytes(of: 0, as: UInt64.self)
-                externalValueHooks.withLock { $0 }?.moved(token)
+                externalValueHooks.load()?.moved(token)
             }
             return .item(it)
         case .tooLarge:
-            if keepSource { externalValueHooks.withLock { $0 }?.release(given) }
+            if keepSource { externalValueHooks.load()?.release(given) }
             return .tooLarge
         case .outOfMemory:
-            if keepSource { externalValueHooks.withLock { $0 }?.release(given) }
+            if keepSource { externalValueHooks.load()?.release(given) }
             return .outOfMemory
         }
     }

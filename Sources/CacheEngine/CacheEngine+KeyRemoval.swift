@@ -32,7 +32,7 @@ extension CacheEngine {
 
     /// Tells the hook, if any, of a key taken away. The item's lock and a reference held.
     func reportRemoval(_ it: Item, _ why: KeyRemoval) {
-        guard let observer = removalHook.withLock({ $0 }) else { return }
+        guard let observer = removalHook.load() else { return }
         let physical = it.database
         let logical = (0..<ItemLayout.databaseCount).first { physicalDatabase($0) == physical } ?? physical
         observer.removed(it.key, logical, why)

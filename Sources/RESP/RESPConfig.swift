@@ -88,7 +88,7 @@ final class RESPConfig: Sendable {
     var queryBufferLimit: Int { queryBuffer.load(ordering: .relaxed) }
 
     /// `requirepass`: nil = none.
-    var password: [UInt8]? { requiredPassword.withLock { $0 } }
+    var password: [UInt8]? { requiredPassword.load() }
 
     var passwordRequired: Bool { requiredPassword.withLock { $0 != nil } }
 

@@ -167,7 +167,7 @@ extension RESPConnection {
                 requestBytes += 5 + String(n).utf8.count + n
             }
         }
-        let name = c.name.withLock { $0 }
+        let name = c.name.load()
         var flags = ""
         if c.isPubSub { flags += "P" }
         if service.listWaits.isBlocked(clientID: c.id) { flags += "b" }

@@ -79,5 +79,8 @@ struct RESPStreamInteropTests {
         #expect(facts["xread_fields"] as? [String] == ["value", "hello"])
         #expect(facts["xreadgroup_waited_under_2s"] as? Bool == true)
         #expect(facts["xreadgroup_fields"] as? [String] == ["key", "k1", "value", "v2"])
+        #expect(facts["many_appends_stored"] as? Int == 20_000)
+        #expect(facts["after_many_woken_under_2s"] as? Bool == true)
+        #expect(facts["after_many_xlen"] as? String == ":20003\r\n")
     }
 }

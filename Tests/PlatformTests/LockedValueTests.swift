@@ -27,4 +27,14 @@ struct LockedValueTests {
         #expect(throws: Stop.self) { try v.withLock { $0.append(3); throw Stop() } }
         #expect(v.withLock { $0 } == [1, 2, 3])
     }
+
+    @Test("a closure read 300,000 times with load() is the closure stored, not one wrapped per read")
+    func functionValueLoads() {
+        let hook = LockedValue<(@Sendable (Int) -> Int)?>(nil)
+        hook.withLock { $0 = { $0 + 1 } }
+        // With withLock({ $0 }) each read added two thunks to the stored closure: calling it
+        // after this many reads overflowed the stack.
+        for _ in 0..<300_000 { _ = hook.load() }
+        #expect(hook.load()?(41) == 42)
+    }
 }

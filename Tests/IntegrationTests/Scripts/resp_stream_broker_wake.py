@@ -51,6 +51,25 @@ def main():
     facts["xreadgroup_waited_under_2s"] = waited < 2.0
     facts["xreadgroup_fields"] = [f.decode() for f in got[0][1][0][1]] if got else None
 
+    # 20,000 broker appends to the topic, then a blocked reader woken by one more: each append
+    # calls the Redis port's wake-up hook, and reading the hook once wrapped it in two more
+    # thunks (the server's stack overflowed at about 13,000 appends).
+    n = 20000
+    b.sendall(b"".join(b"set bw_t 0 0 1\r\nx\r\n" for _ in range(n)))
+    stored = 0
+    buf = b""
+    while stored < n:
+        chunk = b.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        stored = buf.count(b"STORED\r\n")
+    facts["many_appends_stored"] = stored
+    waited, got = blocked_read(args.redis_port, mb("XREAD", "BLOCK", 5000, "STREAMS", "bw_t", "$"),
+                               lambda: broker_request(b, b"set bw_t 0 0 4\r\nlast\r\n", end=b"\r\n"))
+    facts["after_many_woken_under_2s"] = waited < 2.0
+    facts["after_many_xlen"] = r.command("XLEN", "bw_t").decode()
+
     print(json.dumps(facts))
 
 

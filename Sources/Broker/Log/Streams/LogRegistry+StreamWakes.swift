@@ -11,7 +11,7 @@ import Synchronization
 extension LogRegistry {
     /// After an append to `topic` on the broker port, no lock held.
     func appendedToStreamTopic(_ topic: LogTopic) {
-        guard topic.readByStream.load(ordering: .relaxed), let hook = streamAppendHook.withLock({ $0 }) else { return }
+        guard topic.readByStream.load(ordering: .relaxed), let hook = streamAppendHook.load() else { return }
         hook(topic.name)
     }
 }
