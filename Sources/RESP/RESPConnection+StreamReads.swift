@@ -114,22 +114,23 @@ extension RESPConnection {
     /// written) when none can. A blocked read (`first`) serves XREADGROUP's `>` only. The entries
     /// go straight into the reply as the stream's scan finds them (appendStreamEntry); the counts
     /// before them are written once known (deferred lines), and a stream not served is taken back.
-    /// `woken`: a block's read after a producer readied its key, served as redis 7.0's
+    /// `woken`: the index of the key a producer readied for a block's read, served as redis 7.0's
     /// serveClientsBlockedOnStreamKey serves it: whenever the stream's top ID passed the read's
     /// ID (the group's last ID for `>`), even when no entry is left to read (an XADD with MAXLEN
-    /// 0, a transaction's XADD then XDEL): the key with no entries. Otherwise a stream is served
+    /// 0, a transaction's XADD then XDEL): the key with no entries. Any other stream is served
     /// only with an entry to read, as xreadCommand's own try.
     func streamReadReply(keys: [[UInt8]], ids: [StreamID?], group: StreamReadGroup?, database db: Int, count: Int,
-                         first: Bool, until: StreamID = .max, woken: Bool = false, _ out: OutputBuffer) -> Bool {
+                         first: Bool, until: StreamID = .max, woken: Int? = nil, _ out: OutputBuffer) -> Bool {
         let start = out.mark()
         let header = beginStreamCount(out)
         var served = 0
         for (k, key) in keys.enumerated() {
             let found = key.withUnsafeBytes { streamLookup($0, database: db) }
             guard case .stream(let s, _) = found else { continue }
+            let byTop = k == woken
             var from = StreamID.zero
             if group == nil {
-                guard let after = ids[k], (woken ? s.figures.lastID : s.lastValidID) > after, let f = after.incremented, f <= until else {
+                guard let after = ids[k], (byTop ? s.figures.lastID : s.lastValidID) > after, let f = after.incremented, f <= until else {
                     continue
                 }
                 from = f
@@ -143,7 +144,7 @@ extension RESPConnection {
                 let now = engine.clock.milliseconds
                 let r = group.name.withUnsafeBytes { g in
                     group.consumer.withUnsafeBytes { c in
-                        s.readGroup(g, consumer: c, after: ids[k], until: until, byTop: woken, count: count, noAck: group.noAck, now: now,
+                        s.readGroup(g, consumer: c, after: ids[k], until: until, byTop: byTop, count: count, noAck: group.noAck, now: now,
                                     pelRefusals: { service.streams.pendingRefusals.wrappingAdd(1, ordering: .relaxed) }) { id, fields in
                             if let fields {
                                 appendStreamEntry(id, fields, out)
@@ -245,8 +246,8 @@ extension RESPConnection {
                !group.name.withUnsafeBytes({ s.hasGroup($0) }) {
                 return error(out, "NOGROUP the consumer group this client was blocked on no longer exists")
             }
-            var woken = false
-            if case .streamTop = served { woken = true }
+            var woken: Int?
+            if case .streamTop = served { woken = source }
             if streamReadReply(keys: block.keys, ids: ids, group: group, database: block.database, count: count, first: true,
                                until: until, woken: woken, out) {
                 // Written.

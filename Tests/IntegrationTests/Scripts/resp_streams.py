@@ -71,7 +71,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "empty", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2", "mx0", "mx1", "mxg", "maxid", "tmo", "tmo2", "tmol", "tmoz", "xg"] + ["w%d" % q for q in range(1, 8)]
+    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "empty", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2", "mx0", "mx1", "mxg", "mxa", "maxid", "tmo", "tmo2", "tmol", "tmoz", "xg"] + ["w%d" % q for q in range(1, 8)]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -319,6 +319,12 @@ def main():
           mb("XADD", mx0, "MAXLEN", 0, "2-0", "f", "v"))
     woken("maxlen 0 wakes resp3", mb("HELLO", 3) + mb("XREAD", "BLOCK", 2000, "STREAMS", mx0, "$"),
           mb("XADD", mx0, "MAXLEN", 0, "3-0", "f", "v"), skip=1)
+    # Only the readied key is served by its top: another key whose entries after the read's ID
+    # were deleted is not served with no entries.
+    mxa = k("mxa")
+    case("deleted top", mb("XADD", mxa, "10-0", "f", "v") + mb("XDEL", mxa, "10-0"))
+    woken("maxlen 0 wakes readied key only", mb("XREAD", "BLOCK", 2000, "STREAMS", mxa, mx0, "5-0", "$"),
+          mb("XADD", mx0, "MAXLEN", 0, "9-0", "f", "v"))
     woken("exec xadd xdel wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", mx1, "$"),
           mb("MULTI") + mb("XADD", mx1, "1-0", "f", "v") + mb("XDEL", mx1, "1-0") + mb("EXEC"))
     woken("maxlen 0 wakes group", mb("XGROUP", "CREATE", mxg, "g", "$", "MKSTREAM")
