@@ -35,17 +35,18 @@ extension RESPConnection {
         // A C cast of a value out of range gives LLONG_MIN on x86: "negative".
         let t: Int64 = ms.isFinite && ms < 9_223_372_036_854_775_808.0 && ms >= -9_223_372_036_854_775_808.0 ? Int64(ms) : Int64.min
         if t < 0 { return .failure(.negative) }
-        if t > 0 && t > Int64.max - Int64(engine.clock.milliseconds) { return .failure(.outOfRange) }
+        // No upper bound: redis 7.0.15 adds the clock to any timeout that fits a long long
+        // (later versions answer "timeout is out of range" past LLONG_MAX - now); the park
+        // saturates it (Connection.park).
         return .success(Int(t))
     }
 
     enum BlockTimeoutError: Error {
-        case notAFloat, negative, outOfRange
+        case notAFloat, negative
         var text: StaticString {
             switch self {
             case .notAFloat: "ERR timeout is not a float or out of range"
             case .negative: "ERR timeout is negative"
-            case .outOfRange: "ERR timeout is out of range"
             }
         }
     }

@@ -293,7 +293,9 @@ extension RESPConnection {
     /// WAIT numreplicas timeout: a server without replicas answers 0 at once when no replica is
     /// asked for; asking for one would wait for ever (or the timeout) in redis, and is refused.
     private func wait(_ out: OutputBuffer) -> HandlerAction {
-        guard let replicas = integerArgument(1), let timeout = integerArgument(2) else { return notAnInteger(out) }
+        guard let replicas = integerArgument(1) else { return notAnInteger(out) }
+        // redis's getTimeoutFromObjectOrReply in milliseconds, in its words.
+        guard let timeout = integerArgument(2) else { return error(out, "ERR timeout is not an integer or out of range") }
         guard timeout >= 0 else { return error(out, "ERR timeout is negative") }
         guard replicas <= 0 else { return error(out, "ERR swiftcached has no replicas to wait for") }
         out.appendRESPInteger(0)

@@ -44,26 +44,19 @@ extension RESPConnection {
         var makeStream = false
         var entries: Int64 = -1
         guard argumentCount >= 4 else { return xgroupSyntaxError(out) }
-        if create {
-            var i = 5
-            while i < argumentCount {
-                if argument(i, is: "mkstream") {
-                    makeStream = true
-                    i += 1
-                } else if argument(i, is: "entriesread") && i + 1 < argumentCount {
-                    guard let e = entriesRead(i + 1, out) else { return .proceed }
-                    entries = e
-                    i += 2
-                } else {
-                    return xgroupSyntaxError(out)
-                }
-            }
-        } else if setid {
-            if argumentCount == 7 {
-                guard argument(5, is: "entriesread") else { return xgroupSyntaxError(out) }
-                guard let e = entriesRead(6, out) else { return .proceed }
+        // redis 7.0.15 reads CREATE's and SETID's options first, whatever their count: a bad
+        // ENTRIESREAD value answers its own error before an extra word, a missing key or group,
+        // or SETID's argument count (checked only when it runs: 5 or 7 arguments).
+        var i = 5
+        while i < argumentCount {
+            if create && argument(i, is: "mkstream") {
+                makeStream = true
+                i += 1
+            } else if (create || setid) && argument(i, is: "entriesread") && i + 1 < argumentCount {
+                guard let e = entriesRead(i + 1, out) else { return .proceed }
                 entries = e
-            } else if argumentCount != 5 {
+                i += 2
+            } else {
                 return xgroupSyntaxError(out)
             }
         }

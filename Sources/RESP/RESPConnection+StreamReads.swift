@@ -6,9 +6,10 @@
 // ID (delivered, and pending unless NOACK). Otherwise, with BLOCK, the client blocks through the
 // lists' registry (ListWaits, kind `.xread`, `$` resolved to the top ID now): an XADD to any of
 // its keys, or a RENAME / COPY / MOVE / SWAPDB putting a stream there, claims and wakes it (a group
-// read whose group the stream now under the key lacks answers NOGROUP, as redis 7.0), and it reads again (served: the one stream with entries, at most
+// read whose group the stream now under the key lacks answers NOGROUP, as redis 7.0), and it reads again (served: the
+// first stream whose top ID passed its ID, with its entries, none when MAXLEN 0 took them, at most
 // COUNT, 1,000 without one as redis's XREAD_BLOCKED_DEFAULT_COUNT; nothing: it blocks again under
-// the first park's timer). A timeout or CLIENT UNBLOCK answers the null array (UNBLOCKED with ERROR).
+// the first park's timer). XREADGROUP's largest ID is `>`. A timeout or CLIENT UNBLOCK answers the null array (UNBLOCKED with ERROR).
 // A parked XREADGROUP also watches the streams under its keys (StreamGroupReadWatch): a key deleted,
 // overwritten, expired, evicted, flushed, renamed or moved away answers `-UNBLOCKED the stream key
 // no longer exists`, as redis 7.0, unless a stream is under the key again when it resumes.
@@ -32,7 +33,8 @@ extension RESPConnection {
                 i += 1
                 guard let t = integerArgument(i) else { return error(out, "ERR timeout is not an integer or out of range") }
                 if t < 0 { return error(out, "ERR timeout is negative") }
-                if t > 0 && t > Int.max - Int(engine.clock.milliseconds) { return error(out, "ERR timeout is out of range") }
+                // No upper bound: redis 7.0.15 adds the clock to any timeout (later versions answer
+                // "timeout is out of range" past LLONG_MAX - now); the park saturates it.
                 timeout = t
             } else if argument(i, is: "count") && more > 0 {
                 i += 1
@@ -91,7 +93,9 @@ extension RESPConnection {
                 continue
             }
             guard let p = StreamID.parse(arg, missingSeq: 0, strict: true) else { return error(out, Self.invalidStreamID) }
-            ids.append(p.id)
+            // redis 7.0.15 keeps `>` as the largest ID, so XREADGROUP reads that ID given in
+            // full as `>` (new entries), not as history.
+            ids.append(isGroup && p.id == .max ? nil : p.id)
         }
         let keys = (0..<n).map { Array(argument(streamsAt + $0)) }
         let group = groupName.map { StreamReadGroup(name: $0, consumer: consumerName, noAck: noAck) }
@@ -110,17 +114,25 @@ extension RESPConnection {
     /// written) when none can. A blocked read (`first`) serves XREADGROUP's `>` only. The entries
     /// go straight into the reply as the stream's scan finds them (appendStreamEntry); the counts
     /// before them are written once known (deferred lines), and a stream not served is taken back.
+    /// `woken`: the index of the key a producer readied for a block's read, served as redis 7.0's
+    /// serveClientsBlockedOnStreamKey serves it: whenever the stream's top ID passed the read's
+    /// ID (the group's last ID for `>`), even when no entry is left to read (an XADD with MAXLEN
+    /// 0, a transaction's XADD then XDEL): the key with no entries. Any other stream is served
+    /// only with an entry to read, as xreadCommand's own try.
     func streamReadReply(keys: [[UInt8]], ids: [StreamID?], group: StreamReadGroup?, database db: Int, count: Int,
-                         first: Bool, until: StreamID = .max, _ out: OutputBuffer) -> Bool {
+                         first: Bool, until: StreamID = .max, woken: Int? = nil, _ out: OutputBuffer) -> Bool {
         let start = out.mark()
         let header = beginStreamCount(out)
         var served = 0
         for (k, key) in keys.enumerated() {
             let found = key.withUnsafeBytes { streamLookup($0, database: db) }
             guard case .stream(let s, _) = found else { continue }
+            let byTop = k == woken
             var from = StreamID.zero
             if group == nil {
-                guard let after = ids[k], s.lastValidID > after, let f = after.incremented, f <= until else { continue }
+                guard let after = ids[k], (byTop ? s.figures.lastID : s.lastValidID) > after, let f = after.incremented, f <= until else {
+                    continue
+                }
                 from = f
             }
             let streamStart = out.mark()
@@ -132,7 +144,7 @@ extension RESPConnection {
                 let now = engine.clock.milliseconds
                 let r = group.name.withUnsafeBytes { g in
                     group.consumer.withUnsafeBytes { c in
-                        s.readGroup(g, consumer: c, after: ids[k], until: until, count: count, noAck: group.noAck, now: now,
+                        s.readGroup(g, consumer: c, after: ids[k], until: until, byTop: byTop, count: count, noAck: group.noAck, now: now,
                                     pelRefusals: { service.streams.pendingRefusals.wrappingAdd(1, ordering: .relaxed) }) { id, fields in
                             if let fields {
                                 appendStreamEntry(id, fields, out)
@@ -234,8 +246,10 @@ extension RESPConnection {
                !group.name.withUnsafeBytes({ s.hasGroup($0) }) {
                 return error(out, "NOGROUP the consumer group this client was blocked on no longer exists")
             }
+            var woken: Int?
+            if case .streamTop = served { woken = source }
             if streamReadReply(keys: block.keys, ids: ids, group: group, database: block.database, count: count, first: true,
-                               until: until, out) {
+                               until: until, woken: woken, out) {
                 // Written.
             } else if timedOut {
                 out.appendRESPNullArray(version)

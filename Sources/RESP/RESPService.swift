@@ -163,13 +163,9 @@ public final class RESPService: ConnectionHandlerFactory, @unchecked Sendable {
         // `expired` (class x), for keys a lookup of either port found expired or background expiry
         // (LRU tail, maintainer, crawler) reclaimed: published from the removing thread (the item
         // lock held; the pub/sub registry takes no engine lock, so the order item → pub/sub holds).
-        // A broker-port append to a topic a stream reads wakes the stream's blocked readers of
-        // database 0, as an XADD does (LogRegistry+StreamWakes.swift).
-        let waits = listWaits
-        self.streams.onBrokerAppend { name in
-            var key = name
-            key.withUTF8 { waits.wakeStreamReaders(UnsafeRawBufferPointer($0), database: 0) }
-        }
+        // A broker-port append to a topic a stream of database 0 reads is an XADD there: WATCH,
+        // the `xadd` event, the blocked readers (RESPService+StreamBrokerAppends.swift).
+        self.streams.onBrokerAppend { [weak self] topic in self?.brokerAppended(to: topic) }
         engine.onKeyRemoval { [weak self] key, database, why in
             guard let self else { return }
             let flags = self.config.keyspaceEvents.load(ordering: .relaxed)

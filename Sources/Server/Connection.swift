@@ -211,9 +211,16 @@ final class Connection {
                 if let tls = c.tls { c.settleTLS(tls) }
             }
         }, ctx)
-        var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
+        // Saturated: a timeout of up to Int.max ms (redis 7.0.15 takes any long long) gets a
+        // timer of at most `longestParkSeconds`, so no deadline libevent computes from it can
+        // overflow; that long is for ever to a client.
+        let seconds = min(timeoutMs / 1000, Self.longestParkSeconds)
+        var tv = timeval(tv_sec: seconds, tv_usec: (timeoutMs % 1000) * 1000)
         event_add(parkTimer, &tv)
     }
+
+    /// The longest park timer: about 68 years.
+    static let longestParkSeconds = Int(Int32.max)
 
     /// Reads once into the free space (the worker's read buffer unless much input is held); false
     /// when the connection was closed. The caller settles the input before the worker moves on.

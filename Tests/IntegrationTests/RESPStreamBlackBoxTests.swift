@@ -4,7 +4,9 @@
 // XADD or timing out, key commands on a stream, WRONGTYPE both ways, RESP3, t-class keyspace
 // notifications, and consumer groups: XGROUP, XREADGROUP with `>`, history, NOACK and BLOCK,
 // XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS/CONSUMERS/STREAM [FULL], COMMAND GETKEYS of
-// XREAD/XREADGROUP, blocked reads woken by RENAME/COPY/MOVE/SWAPDB) against swiftcached with -t 2
+// XREAD/XREADGROUP, blocked reads woken by RENAME/COPY/MOVE/SWAPDB or served empty after an XADD
+// with MAXLEN 0, XREADGROUP's largest ID as `>`, huge BLOCK timeouts, XGROUP's options read
+// first) against swiftcached with -t 2
 // and against redis-server 7.0, compared line by line (IDs made from the clock, idle and delivery
 // times, and XINFO STREAM's radix-tree figures are masked by the script).
 //
@@ -60,7 +62,7 @@ struct RESPStreamInteropTests {
         #expect(facts["topic_stays_after_del"] as? Bool == true)
     }
 
-    @Test("a set or keyed set on the broker port to a topic a stream reads wakes XREAD BLOCK and XREADGROUP BLOCK there, as an XADD does",
+    @Test("a set or keyed set on the broker port to a topic a stream reads wakes XREAD BLOCK and XREADGROUP BLOCK there, aborts a WATCH of the key and publishes xadd, as an XADD does",
           .hangGuard)
     func brokerSetWakesBlockedStreamReaders() async throws {
         let python = try await IntegrationPaths.python()
@@ -79,8 +81,15 @@ struct RESPStreamInteropTests {
         #expect(facts["xread_fields"] as? [String] == ["value", "hello"])
         #expect(facts["xreadgroup_waited_under_2s"] as? Bool == true)
         #expect(facts["xreadgroup_fields"] as? [String] == ["key", "k1", "value", "v2"])
+        // The set is an XADD to the key for Redis clients: WATCH aborts the EXEC, `xadd` is published.
+        #expect(facts["watch_unchanged"] as? String == "+OK\r\n+QUEUED\r\n*1\r\n:2\r\n")
+        #expect(facts["watch_after_set"] as? String == "+OK\r\n+QUEUED\r\n*-1\r\n")
+        #expect(facts["events_after_set"] as? [String] == ["xadd bw_t"])
+        // An XADD-made stream's own topic: the broker's record is none of its entries.
+        #expect(facts["own_watch_after_set"] as? String == "+OK\r\n+QUEUED\r\n*1\r\n:1\r\n")
+        #expect(facts["own_events_after_set"] as? [String] == [])
         #expect(facts["many_appends_stored"] as? Int == 20_000)
         #expect(facts["after_many_woken_under_2s"] as? Bool == true)
-        #expect(facts["after_many_xlen"] as? String == ":20003\r\n")
+        #expect(facts["after_many_xlen"] as? String == ":20004\r\n")
     }
 }

@@ -23,9 +23,9 @@ public final class LogRegistry: @unchecked Sendable {
     var lastRetentionMs: UInt64 = 0
     /// The groups' commits (ConsumerOffsetsLog.swift); nil without a data directory. Set at start-up.
     var offsetsLog: ConsumerOffsetsLog?
-    /// Called with a topic's name after the broker port appended to a topic a Redis stream reads
+    /// Called with a topic after the broker port appended to a topic a Redis stream reads
     /// (`LogRegistry+StreamWakes.swift`); installed by the Redis port, nil without one.
-    let streamAppendHook = LockedValue<(@Sendable (String) -> Void)?>(nil)
+    let streamAppendHook = LockedValue<(@Sendable (LogTopic) -> Void)?>(nil)
 
     public static let maxTopics = 1000
 

@@ -20,7 +20,10 @@ GROUPS (entries-read and lag through deletes, trims and SETID) and CONSUMERS, XI
 and FULL with COUNT, RESP2 and RESP3, its errors); COMMAND GETKEYS of XREAD/XREADGROUP; blocked
 reads woken by RENAME, COPY, MOVE, SWAPDB (and NOGROUP when the new stream lacks the group); a
 blocked XREADGROUP answered UNBLOCKED when its key is deleted, overwritten, expired, renamed, moved
-or swapped away, and NOGROUP or served when a MULTI deletes the key and XADDs to it again.
+or swapped away, and NOGROUP or served when a MULTI deletes the key and XADDs to it again; a
+blocked read served with no entries when an XADD with MAXLEN 0 (or a transaction's XADD and XDEL)
+passed its ID; XREADGROUP's largest ID read as `>`; BLOCK's and the list commands' huge and
+negative timeouts (redis 7.0.15 has no "out of range"); XGROUP CREATE/SETID's options read first.
 
 Masking: an ID made from the clock (`*`, or `<ms>-*` with the clock's ms) cannot be the same on
 two servers: every ID whose milliseconds have 13 digits (1e12 <= ms < 1e13, a clock time) is
@@ -68,7 +71,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "empty", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2"] + ["w%d" % q for q in range(1, 8)]
+    names = ["info", "claim", "grp", "gflow", "gblk", "s", "none", "ids", "opt", "r", "del", "trim", "tr2", "empty", "set", "rd1", "rd2", "blk", "str", "keys", "keys2", "ev", "big", "r3", "wsrc", "wnog", "wl", "xst", "xst2", "mx0", "mx1", "mxg", "mxa", "maxid", "tmo", "tmo2", "tmol", "tmoz", "xg"] + ["w%d" % q for q in range(1, 8)]
 
     def k(name):
         return ("xs_%s" % name).encode()
@@ -255,9 +258,12 @@ def main():
         c.reply()
     c.sock.close()
 
-    def woken(name, request, action):
+    def woken(name, request, action, skip=0):
+        """`skip`: replies of the waiter's request read before the one the action serves."""
         waiter = Conn(args.port)
         waiter.send(request)
+        for _ in range(skip):
+            waiter.reply()
         time.sleep(0.3)
         actor = Conn(args.port)
         actor.send(action)
@@ -304,6 +310,75 @@ def main():
     woken("renamed over", group_read(gone[5]), mb("XADD", k("gone-src"), "1-1", "a", "b") + mb("RENAME", k("gone-src"), gone[5]))
     woken("second key deleted", group_read(gone[6], gone[7]), mb("DEL", gone[7]))
     woken("xread stays blocked", mb("XREAD", "BLOCK", 300, "STREAMS", gone[8], "$"), mb("DEL", gone[8]))
+    # A block's read once a producer readied its key is served whenever the stream's top ID passed
+    # the read's ID (the group's last ID for `>`), as redis 7.0's serveClientsBlockedOnStreamKey:
+    # after an XADD with MAXLEN 0, or a transaction's XADD and XDEL, with the key and no entries.
+    mx0, mx1, mxg = k("mx0"), k("mx1"), k("mxg")
+    woken("maxlen 0 wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", mx0, "$"), mb("XADD", mx0, "MAXLEN", 0, "1-0", "f", "v"))
+    woken("maxlen 0 wakes second key", mb("XREAD", "COUNT", 1, "BLOCK", 2000, "STREAMS", n, mx0, "$", "$"),
+          mb("XADD", mx0, "MAXLEN", 0, "2-0", "f", "v"))
+    woken("maxlen 0 wakes resp3", mb("HELLO", 3) + mb("XREAD", "BLOCK", 2000, "STREAMS", mx0, "$"),
+          mb("XADD", mx0, "MAXLEN", 0, "3-0", "f", "v"), skip=1)
+    # Only the readied key is served by its top: another key whose entries after the read's ID
+    # were deleted is not served with no entries.
+    mxa = k("mxa")
+    case("deleted top", mb("XADD", mxa, "10-0", "f", "v") + mb("XDEL", mxa, "10-0"))
+    woken("maxlen 0 wakes readied key only", mb("XREAD", "BLOCK", 2000, "STREAMS", mxa, mx0, "5-0", "$"),
+          mb("XADD", mx0, "MAXLEN", 0, "9-0", "f", "v"))
+    woken("exec xadd xdel wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", mx1, "$"),
+          mb("MULTI") + mb("XADD", mx1, "1-0", "f", "v") + mb("XDEL", mx1, "1-0") + mb("EXEC"))
+    woken("maxlen 0 wakes group", mb("XGROUP", "CREATE", mxg, "g", "$", "MKSTREAM")
+          + mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", mxg, ">"),
+          mb("XADD", mxg, "MAXLEN", 0, "1-0", "f", "v"), skip=1)
+    case("after maxlen 0 wakes", mb("XINFO", "GROUPS", mxg) + mb("XINFO", "CONSUMERS", mxg, "g") + mb("XLEN", mx0) + mb("XLEN", mx1))
+    # XREADGROUP's largest ID is `>` (redis keeps `>` as that ID): new entries, blocking as `>`.
+    mg = k("maxid")
+    top = "18446744073709551615-18446744073709551615"
+    case("readgroup largest id", mb("XADD", mg, "1-0", "a", "b") + mb("XGROUP", "CREATE", mg, "g", "0")
+         + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", mg, top) + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", mg, top)
+         + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", mg, "18446744073709551615")
+         + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", mg, "18446744073709551615-18446744073709551614")
+         + mb("XREADGROUP", "GROUP", "g", "c", "STREAMS", mg, "0") + mb("XPENDING", mg, "g") + mb("XINFO", "GROUPS", mg)
+         + mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 100, "STREAMS", mg, top)
+         + mb("XREAD", "STREAMS", mg, top) + mb("XREADGROUP", "GROUP", "g", "c", "NOACK", "STREAMS", mg, mg, top, ">"))
+    woken("largest id blocks as >", mb("XREADGROUP", "GROUP", "g", "c2", "BLOCK", 2000, "STREAMS", mg, top),
+          mb("XADD", mg, "2-0", "c", "d"))
+    # BLOCK's timeout (redis 7.0.15's getTimeoutFromObjectOrReply): any long long from 0 up, no
+    # "out of range" (that is 7.2's); a huge one blocks for ever. The list and sorted-set blocking
+    # commands read seconds as a long double: past LLONG_MAX ms it is "negative".
+    tm, tl, tz = k("tmo"), k("tmol"), k("tmoz")
+    case("block timeouts", mb("XADD", tm, "1-1", "f", "v") + mb("XREAD", "BLOCK", "9223372036854775807", "STREAMS", tm, "0")
+         + mb("XREAD", "BLOCK", "9223372036854775806", "STREAMS", tm, "0") + mb("XREAD", "BLOCK", "9000000000000000000", "STREAMS", tm, "0")
+         + mb("XREAD", "BLOCK", "9223372036854775808", "STREAMS", tm, "0") + mb("XREAD", "BLOCK", "-9223372036854775808", "STREAMS", tm, "0")
+         + mb("XREAD", "BLOCK", "1.5", "STREAMS", tm, "0") + mb("XGROUP", "CREATE", tm, "g", "0")
+         + mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", "9223372036854775807", "STREAMS", tm, ">")
+         + mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", "-1", "STREAMS", tm, ">")
+         + mb("RPUSH", tl, "a", "b", "c", "d", "e") + mb("BLPOP", tl, "9223372036854775") + mb("BRPOP", tl, "9223372036854775.5")
+         + mb("BLMOVE", tl, tl, "LEFT", "RIGHT", "9223372036854775") + mb("BLMPOP", "9223372036854775", 1, tl, "LEFT")
+         + mb("BLPOP", tl, "9223372036854776") + mb("BLPOP", tl, "1e300") + mb("BLPOP", tl, "inf") + mb("BLPOP", tl, "nan")
+         + mb("ZADD", tz, 1, "a", 2, "b") + mb("BZPOPMIN", tz, "9223372036854775") + mb("BZMPOP", "9223372036854775", 1, tz, "MAX")
+         + mb("WAIT", 0, "abc") + mb("WAIT", 0, "9223372036854775807") + mb("WAIT", 0, "-1") + mb("DEL", tl, tz))
+    woken("huge block served", mb("XREAD", "BLOCK", "9223372036854775807", "STREAMS", k("tmo2"), "$"),
+          mb("XADD", k("tmo2"), "1-0", "f", "v"))
+    woken("huge blpop served", mb("BLPOP", tl, "9223372036854775"), mb("RPUSH", tl, "x"))
+    # XGROUP CREATE's and SETID's options are read before the key, the group, the ID and the
+    # argument count (redis 7.0.15's xgroupCommand): an ENTRIESREAD value's error comes first.
+    xg = k("xg")
+    case("xgroup options first", mb("XADD", xg, "1-1", "f", "v") + mb("XGROUP", "CREATE", xg, "g", "0")
+         + mb("XGROUP", "SETID", xg, "g", "0", "ENTRIESREAD", "1.5", "9") + mb("XGROUP", "SETID", xg, "g", "0", "ENTRIESREAD", "-5", "9")
+         + mb("XGROUP", "SETID", xg, "g", "0", "ENTRIESREAD", "5", "9") + mb("XGROUP", "SETID", xg, "g", "0", "ENTRIESREAD", "5", "ENTRIESREAD", "1.5")
+         + mb("XGROUP", "SETID", xg, "g", "0", "ENTRIESREAD", "5", "ENTRIESREAD", "6") + mb("XGROUP", "SETID", xg, "g", "0", "FOO")
+         + mb("XGROUP", "SETID", xg, "g", "0", "ENTRIESREAD") + mb("XGROUP", "SETID", xg, "g", "0", "MKSTREAM")
+         + mb("XGROUP", "SETID", n, "g", "0", "ENTRIESREAD", "1.5", "9") + mb("XGROUP", "SETID", xg, "nogroup", "0", "ENTRIESREAD", "1.5")
+         + mb("XGROUP", "SETID", xg, "nogroup", "0", "ENTRIESREAD", "5", "9") + mb("XGROUP", "SETID", xg, "g", "bad", "ENTRIESREAD", "1.5", "9")
+         + mb("XGROUP", "SETID", xg, "g", "bad", "ENTRIESREAD", "3", "ENTRIESREAD", "4") + mb("XGROUP", "SETID", xg, "g", "0", "ENTRIESREAD", "9223372036854775808")
+         + mb("XGROUP", "SETID", xg, "g", "0", "entriesread", "-1") + mb("XGROUP", "SETID", xg, "g", "1-1", "ENTRIESREAD", "3")
+         + mb("XINFO", "GROUPS", xg)
+         + mb("XGROUP", "CREATE", xg, "g2", "0", "ENTRIESREAD", "1.5", "9") + mb("XGROUP", "CREATE", n, "g", "0", "ENTRIESREAD", "1.5", "9")
+         + mb("XGROUP", "CREATE", n, "g", "0", "ENTRIESREAD", "3", "9") + mb("XGROUP", "CREATE", n, "g", "0", "MKSTREAM", "ENTRIESREAD", "3", "MKSTREAM")
+         + mb("XGROUP", "CREATE", xg, "g2", "0", "MKSTREAM", "MKSTREAM", "MKSTREAM", "MKSTREAM") + mb("XGROUP", "CREATE", xg, "g", "0", "ENTRIESREAD", "3")
+         + mb("EXISTS", n) + mb("XGROUP", "DESTROY", xg, "g", "extra") + mb("XGROUP", "CREATECONSUMER", xg, "g", "c", "extra")
+         + mb("XGROUP", "DELCONSUMER", xg, "g", "c", "extra") + mb("XGROUP", "SETID", xg, "g") + mb("XINFO", "GROUPS", xg))
     c = Conn(args.port)
     c.send(mb("DEL", *gone, k("gone-to")) + mb("SELECT", 2) + mb("DEL", gone[3]) + mb("SELECT", 0))
     for _ in range(4):

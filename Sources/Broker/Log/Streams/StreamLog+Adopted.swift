@@ -74,3 +74,12 @@ extension StreamLog {
         return out
     }
 }
+
+extension StreamLog {
+    /// The stream takes in what the broker port appends to `topic`: it is the topic this stream
+    /// adopted (its records join the stream as entries); a stream's own topic's are not its entries.
+    /// (`adopted` is set once, by the initialiser.)
+    public func absorbsBrokerAppends(to topic: LogTopic) -> Bool {
+        adopted && self.topic === topic
+    }
+}

@@ -225,16 +225,18 @@ extension StreamLog {
     /// delivered to `consumer` and, unless `noAck`, pending), else the consumer's history after
     /// that ID (each re-delivered: count + 1; a deleted entry visited with no fields). `until`:
     /// new entries up to that ID only (a woken block reads what its waker's XADD made, as redis
-    /// serves it right after that command).
+    /// serves it right after that command). `byTop`: a woken block's `>` read, served when the
+    /// top ID passed the group's last ID even with no entry left to deliver (redis 7.0's
+    /// serveClientsBlockedOnStreamKey), not only when a valid entry did.
     /// `visit(id, fields?)`, the fields valid during the visit only (it writes them into its
     /// reply from where they lie). `pelRefusals` counts reads stopped at `maxPending`.
     public func readGroup(_ group: UnsafeRawBufferPointer, consumer name: UnsafeRawBufferPointer, after: StreamID?,
-                          until: StreamID = .max, count: Int, noAck: Bool, now: UInt64, pelRefusals: () -> Void,
+                          until: StreamID = .max, byTop: Bool = false, count: Int, noAck: Bool, now: UInt64, pelRefusals: () -> Void,
                           _ visit: (StreamID, StreamEntryFields?) -> Void) -> GroupRead {
         withStreamLock {
             guard let g = groups.first(where: { $0.name.elementsEqual(group) }) else { return .noGroup }
             if after == nil {
-                guard length > 0, lockedLastValidID > g.lastID else { return .nothing }
+                guard byTop ? lastID > g.lastID : length > 0 && lockedLastValidID > g.lastID else { return .nothing }
             }
             let (c, created) = g.consumer(making: Array(name), now: now)
             c.seenTime = now
