@@ -117,14 +117,17 @@ extension RESPConnection {
     /// `woken`: the index of the key a producer readied for a block's read, served as redis 7.0's
     /// serveClientsBlockedOnStreamKey serves it: whenever the stream's top ID passed the read's
     /// ID (the group's last ID for `>`), even when no entry is left to read (an XADD with MAXLEN
-    /// 0, a transaction's XADD then XDEL): the key with no entries. Any other stream is served
-    /// only with an entry to read, as xreadCommand's own try.
+    /// 0, a transaction's XADD then XDEL): the key with no entries; the block's other keys are not
+    /// looked at. Without `woken` a stream is served only with an entry to read, as xreadCommand's
+    /// own try.
     func streamReadReply(keys: [[UInt8]], ids: [StreamID?], group: StreamReadGroup?, database db: Int, count: Int,
                          first: Bool, until: StreamID = .max, woken: Int? = nil, _ out: OutputBuffer) -> Bool {
         let start = out.mark()
         let header = beginStreamCount(out)
         var served = 0
-        for (k, key) in keys.enumerated() {
+        // A woken read answers the readied key alone (a transaction that added to t, then s,
+        // answers a reader of `s t` with t's entries, as redis).
+        for (k, key) in keys.enumerated() where woken == nil || k == woken {
             let found = key.withUnsafeBytes { streamLookup($0, database: db) }
             guard case .stream(let s, _) = found else { continue }
             let byTop = k == woken

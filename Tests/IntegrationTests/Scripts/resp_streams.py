@@ -327,6 +327,12 @@ def main():
           mb("XADD", mx0, "MAXLEN", 0, "9-0", "f", "v"))
     woken("exec xadd xdel wakes", mb("XREAD", "BLOCK", 2000, "STREAMS", mx1, "$"),
           mb("MULTI") + mb("XADD", mx1, "1-0", "f", "v") + mb("XDEL", mx1, "1-0") + mb("EXEC"))
+    # A reader of two streams woken by a transaction that added to the second, then the first:
+    # the key readied first answers, alone (redis serves each readied key in turn).
+    ts, tt = k("two-s"), k("two-t")
+    case("two streams", mb("XADD", ts, "1-0", "a", "1") + mb("XADD", tt, "1-0", "a", "1"))
+    woken("exec readies second key first", mb("XREAD", "BLOCK", 2000, "STREAMS", ts, tt, "$", "$"),
+          mb("MULTI") + mb("XADD", tt, "2-0", "b", "2") + mb("XADD", ts, "2-0", "b", "2") + mb("EXEC"))
     woken("maxlen 0 wakes group", mb("XGROUP", "CREATE", mxg, "g", "$", "MKSTREAM")
           + mb("XREADGROUP", "GROUP", "g", "c", "BLOCK", 2000, "STREAMS", mxg, ">"),
           mb("XADD", mxg, "MAXLEN", 0, "1-0", "f", "v"), skip=1)
