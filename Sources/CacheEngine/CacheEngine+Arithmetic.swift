@@ -119,7 +119,7 @@ extension CacheEngine {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
         return withUnsafeMutableBytes(of: &digits) { buf -> (DeltaResult, Item?) in
             let len = formatDecimal(result, into: buf)
-            if len <= it.valueLength && it.refcount.pointee.load(ordering: .relaxed) == 2 {
+            if len <= it.valueLength && it.refcount.pointee.load(ordering: .acquiring) == 2 {
                 // In place, padded with spaces like memcached, with a new CAS.
                 it.cas = newCAS ?? nextCAS()
                 memcpy(it.value, buf.baseAddress!, len)
@@ -224,7 +224,7 @@ extension CacheEngine {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
         return withUnsafeMutableBytes(of: &digits) { buf -> IntegerUpdate in
             let len = format(sum, buf)
-            if let old, len == old.valueLength, old.refcount.pointee.load(ordering: .relaxed) == 2 {
+            if let old, len == old.valueLength, old.refcount.pointee.load(ordering: .acquiring) == 2 {
                 memcpy(old.value, buf.baseAddress!, len)
                 old.cas = nextCAS()
                 lockedUpdate(old)

@@ -13,9 +13,9 @@
 // them; memcached's flush_all stays lazy (items invisible at once, counted until the crawler or a
 // lookup takes them away, within the crawler's pass of ~2 s).
 //
-// The counts are kept per CPU and summed when read (the kernel's percpu counters): every SET
-// that replaces a key unlinks one item and links another, and one shared counter per database
-// moved its cache line between the two workers' cores on every request (12 % of the server's
+// The counts are kept per CPU and summed when read (the kernel's percpu counters): a SET that
+// replaces a key with a new item unlinks one item and links another, and one shared counter per
+// database moved its cache line between the two workers' cores on every such request (12 % of the server's
 // samples under redis-benchmark SET -P 16 were that one instruction). A thread adds to the block
 // of the CPU it runs on (`cpercpu_current`: glibc's sched_getcpu, a read of the kernel's rseq area); being moved between
 // the read and the add only costs a shared line once, since every block is summed.

@@ -16,12 +16,17 @@
 //
 // What changes: the value and its length, client flags 0, the expiry, a new CAS unique (WATCH
 // and gets see a new value), the access time, the LFU counter as an access (redis's dbOverwrite
-// keeps it), and the flags a new item has (not fetched, not stale, no win token sent) plus ACTIVE:
-// the item stays in its LRU segment, so ACTIVE makes the tail pull move it up (to WARM) instead of
-// evicting a value just written, as memcached's new item at the HOT head would not be. The LRU
-// list's bytes, the size histogram and the database's expiry counts follow the new length and
-// expiry; total_items counts the write (`ClassCommand.overwrites`), as memcached counts a link.
+// keeps it), and the flags, a new item's (not fetched, not active, not stale, no win token
+// sent). Where it sits in the LRU follows memcached's new item, which goes to HOT's head: an item
+// in HOT or WARM stays where it is (no eviction pull reaches it before it would have reached a
+// new item at HOT's head: both flow to COLD first); one in COLD (or in a TEMP list the switch
+// left behind) moves to HOT's head, or the next allocation could evict the value just written
+// from COLD's tail. The LRU lists' bytes and expiring counts, the size histogram and the
+// database's expiry counts follow the new length and expiry; total_items counts the write
+// (`ClassCommand.overwrites`), as memcached counts a link.
+#if canImport(Glibc)
 import Glibc
+#endif
 
 /// What `overwrite` did.
 public enum OverwriteResult: Sendable, Equatable {
@@ -34,25 +39,27 @@ public enum OverwriteResult: Sendable, Equatable {
 
 extension CacheEngine {
     /// Writes `value` as the Redis string under `key` (logical `database`) in the old item's chunk
-    /// when the rules above allow. `mode` is `.set`, `.add` or `.replace` (SET, SET NX, SET XX).
+    /// when the rules above allow. `mode` is `.set` or `.replace` (SET, SET XX; SET NX stores a new
+    /// item or nothing, so it never comes here).
     public func overwrite(_ key: UnsafeRawBufferPointer, hash hv: UInt32, database: Int, value: UnsafeRawBufferPointer,
                           expiry: ExpiryTime, mode: StoreMode) -> OverwriteResult {
+        precondition(mode == .set || mode == .replace)
         itemLocks.lock(hv)
         defer { itemLocks.unlock(hv) }
         lockedPrefetchHinted()
+        let total = ItemLayout.totalSize(keyLength: key.count, valueLength: value.count)
         var outcome = GetOutcome.miss
         guard let old = lockedGet(key, hv, database: database, anyType: true, bump: false, outcome: &outcome) else {
-            return mode == .replace ? .notStored : .needsItem
-        }
-        defer { refDecrement(old) }
-        if mode == .add {
-            // lockedStore's add over a live key: memcached's do_item_update, nothing stored.
-            lockedUpdate(old)
+            guard mode == .replace else { return .needsItem }
+            // store() counts every set attempt in the new item's class, as memcached's set_cmds.
+            if total <= slabs.table.chunkMax { classCommands.add(.cmdSet, slabs.table.classID(forSize: total), hash: hv) }
             return .notStored
         }
+        defer { refDecrement(old) }
+        // Acquiring: the last reader's release (a reply written from the item's bytes, outside
+        // the lock) happens before the bytes are written over.
         guard old.type == .string, !old.isChunked, tuning.isSegmented, !tuning.isTempLRU,
-              old.refcount.pointee.load(ordering: .relaxed) == 2 else { return .needsItem }
-        let total = ItemLayout.totalSize(keyLength: key.count, valueLength: value.count)
+              old.refcount.pointee.load(ordering: .acquiring) == 2 else { return .needsItem }
         guard total <= slabs.table.chunkMax, slabs.table.classID(forSize: total) == old.slabClass,
               itemSizeNeeded(keyLength: key.count, valueLength: value.count, flags: 0) <= settings.itemSizeMax
         else { return .needsItem }
@@ -60,23 +67,39 @@ extension CacheEngine {
         let now = clock.current
         classCommands.add(.cmdSet, old.slabClass, hash: hv)
         classCommands.add(.overwrites, old.slabClass, hash: hv)
+        let (seconds, milliseconds) = expiryFields(expiry)
         let oldLength = old.valueLength
         if oldLength != value.count {
             sizes.unlinked(keyLength: old.keyLength, valueLength: oldLength)
-            let id = old.lruID
-            lruLock(id)
-            lrus[id].stats.bytes += value.count - oldLength
-            old.valueLength = value.count
-            lruUnlock(id)
             sizes.linked(keyLength: old.keyLength, valueLength: value.count)
+        }
+        let segment = old.segment
+        if segment == LRUSegment.hot.rawValue || segment == LRUSegment.warm.rawValue {
+            if oldLength != value.count {
+                let id = old.lruID
+                lruLock(id)
+                lrus[id].stats.bytes += value.count - oldLength
+                old.valueLength = value.count
+                lruUnlock(id)
+            }
+            lockedSetExpiry(old, seconds, milliseconds: milliseconds)
+        } else {
+            // Out of its list (which counts its bytes and expiry as it leaves), changed, and in
+            // at HOT's head (which counts the new ones).
+            unlinkQ(old)
+            old.valueLength = value.count
+            databaseCounts.unlinkedExpiry(old)
+            old.expiry = seconds
+            old.expiryMs = milliseconds
+            databaseCounts.linkedExpiry(old)
+            old.classAndSegment = UInt8(old.slabClass | (LRUSegment.hot.rawValue << 6))
+            linkQ(old)
         }
         if value.count > 0 { memcpy(old.value, value.baseAddress!, value.count) }
         old.clientFlags = 0
-        let (seconds, milliseconds) = expiryFields(expiry)
-        lockedSetExpiry(old, seconds, milliseconds: milliseconds)
         if tuning.policy.usesLFU { old.lfuCounter = lfuAccessed(old, now: now) }
         old.setAccessTime(now)
-        old.flags = (old.flags & ~(ItemFlag.fetched | ItemFlag.stale | ItemFlag.tokenSent)) | ItemFlag.active
+        old.flags &= ~(ItemFlag.fetched | ItemFlag.active | ItemFlag.stale | ItemFlag.tokenSent)
         old.cas = nextCAS()
         return .stored
     }

@@ -5,7 +5,7 @@
 // miss a real race beside one). A pthread mutex is intercepted by TSan. Like `PlainMutex`, whose
 // rule it inherits, taking it first gives back a stripe the thread kept (CStripeLock).
 public final class LockedValue<Value>: @unchecked Sendable {
-    // Safe to share: `value` is read and written only inside `withLock`, under `mutex`.
+    // Safe to share: `value` is read and written only under `mutex` (`withLock`, `load`).
     private let mutex = PlainMutex()
     private var value: Value
 
@@ -19,7 +19,7 @@ public final class LockedValue<Value>: @unchecked Sendable {
     }
 
     /// A copy of the value, read under the lock. Read a function-typed value (a hook) this way,
-    /// never with `load()`: handing a closure stored in this generic class to a body
+    /// never with `withLock { $0 }`: handing a closure stored in this generic class to a body
     /// `inout` converts it to the caller's representation and back, and the conversion back
     /// wraps it in one more pair of thunks on every call, so the stored closure grew by two stack
     /// frames per read (13,000 broker appends to a stream's topic overflowed a worker's stack).

@@ -166,12 +166,14 @@ extension RESPConnection {
         if !needsOld {
             // One storage operation: the engine's set, add or replace, over a key of any type.
             let mode: StoreMode = condition == .ifAbsent ? .add : condition == .ifPresent ? .replace : .set
-            // Over a string of the same size class, in its own chunk (no allocation, no LRU
-            // relink); else a new item.
-            switch engine.overwrite(key, hash: hv, database: database, value: value, expiry: expiry.fixed, mode: mode) {
-            case .stored: return WriteResult(stored: true)
-            case .notStored: return WriteResult(stored: false)
-            case .needsItem: break
+            // Over a string of the same size class, in its own chunk (no allocation, no free);
+            // else a new item. (NX stores a new item or nothing: one lookup, in store.)
+            if mode != .add {
+                switch engine.overwrite(key, hash: hv, database: database, value: value, expiry: expiry.fixed, mode: mode) {
+                case .stored: return WriteResult(stored: true)
+                case .notStored: return WriteResult(stored: false)
+                case .needsItem: break
+                }
             }
             let item: Item
             switch newItem(key: key, expiry: expiry.fixed, length: value.count) {

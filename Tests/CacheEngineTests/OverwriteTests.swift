@@ -79,17 +79,17 @@ struct OverwriteTests {
         #expect(overwrites(h) == 1)
     }
 
-    @Test("NX over a live key and XX over a missing one store nothing; NX over a missing key needs an item")
+    @Test("XX over a missing key stores nothing (counted as a set); over a live one it writes")
     func conditions() throws {
         let h = try Harness()
         h.engine.put("k", "v1")
-        #expect(overwrite(h, "k", "v2", mode: .add) == .notStored)
-        #expect(h.engine.fetch("k")?.string == "v1")
         #expect(overwrite(h, "none", "v", mode: .replace) == .notStored)
         #expect(h.engine.fetch("none") == nil)
-        #expect(overwrite(h, "none", "v", mode: .add) == .needsItem)
         #expect(overwrite(h, "k", "v3", mode: .replace) == .stored)
         #expect(h.engine.fetch("k")?.string == "v3")
+        let cls = h.engine.classID(keyLength: 4, valueLength: 1)
+        // put's set, the refused XX, the XX that wrote.
+        #expect(h.engine.classCommands.value(.cmdSet, cls) == 3)
     }
 
     @Test("the expiry is the new one, and the database's expiring count follows it")
@@ -108,18 +108,45 @@ struct OverwriteTests {
         #expect(h.engine.databaseFigures(database: 0).keys == 0)
     }
 
-    @Test("the flat LRU and the TEMP list take a new item")
+    @Test("the flat LRU and the TEMP list take a new item; an item a switched-off TEMP list left behind moves to HOT")
     func lruModes() throws {
         let flat = try Harness { $0.lruSegmented = false }
         flat.engine.put("k", "v1")
         #expect(overwrite(flat, "k", "v2") == .needsItem)
-        let temp = try Harness { $0.tempLRU = true }
-        temp.engine.put("k", "v1")
+        let temp = try Harness { $0.tempLRU = true; $0.temporaryTTL = 61 }
+        temp.engine.put("k", "v1", exptime: 30)
+        let cls = temp.engine.classID(keyLength: 1, valueLength: 2)
+        #expect(temp.engine.segmentCounts(classID: cls) == [0, 0, 0, 1])
         #expect(overwrite(temp, "k", "v2") == .needsItem)
+        // `lru temp_ttl -1`: the item stays in TEMP, which nothing pulls once the switch is off.
+        temp.engine.tuning.setTemporaryTTL(-1)
+        #expect(overwrite(temp, "k", "v3") == .stored)
+        #expect(temp.engine.segmentCounts(classID: cls) == [1, 0, 0, 0])
+        #expect(temp.engine.fetch("k")?.string == "v3")
     }
 
-    @Test("an overwritten item at COLD's tail is ACTIVE, not FETCHED: the maintainer moves it to WARM and eviction passes it by")
-    func activeInCold() throws {
+    @Test("an item in HOT stays where it is, with a new item's flags")
+    func hotStays() throws {
+        let h = try Harness()
+        let e = h.engine
+        e.put("a", "v1")
+        e.put("b", "v1")
+        #expect(e.fetch("a") != nil && e.fetch("a") != nil)   // FETCHED, then ACTIVE
+        #expect(overwrite(h, "a", "v2") == .stored)
+        let cls = e.classID(keyLength: 1, valueLength: 2)
+        #expect(e.segmentCounts(classID: cls) == [2, 0, 0, 0])
+        let flags = e.withKey("a") { k, hv -> UInt8 in
+            var o = GetOutcome.miss
+            guard let it = e.get(k, hash: hv, outcome: &o) else { return 0xff }
+            defer { e.release(it) }
+            return it.flags
+        }
+        // The get above is the value's first read: FETCHED only.
+        #expect(flags & ItemFlag.fetched != 0 && flags & ItemFlag.active == 0)
+    }
+
+    @Test("an item at COLD's tail goes to HOT's head, as a new item would: the next evictions take other items")
+    func coldMovesToHot() throws {
         let h = try Harness { $0.memoryLimit = 1024 * 1024 }
         let e = h.engine
         h.clock.set(1000)
@@ -129,21 +156,17 @@ struct OverwriteTests {
         for i in 0..<perPage { e.put(key(i), value) }
         e.maintainLRUs()
         #expect(e.segmentCounts(classID: cls) == [18, 0, 76, 0])
-        // key 0 is COLD's tail.
-        let written = String(repeating: "y", count: 10_000)
-        #expect(overwrite(h, key(0), written) == .stored)
-        let flags = e.withKey(key(0)) { k, hv -> UInt8 in
-            var o = GetOutcome.miss
-            guard let it = e.get(k, hash: hv, outcome: &o) else { return 0 }
-            defer { e.release(it) }
-            return it.flags
-        }
-        #expect(flags & ItemFlag.active != 0 && flags & ItemFlag.fetched == 0)
-        e.maintainLRUs()
-        #expect(e.segmentCounts(classID: cls) == [18, 1, 75, 0])
-        // The page is full: each new item evicts COLD's tail, which is no longer key 0.
+        let bytes = e.itemStats(classID: cls).bytes
+        // key 0 is COLD's tail; written over with a value one byte shorter, with a TTL.
+        let written = String(repeating: "y", count: 9_999)
+        #expect(overwrite(h, key(0), written, expiry: .processSeconds(h.clock.current + 100)) == .stored)
+        #expect(e.segmentCounts(classID: cls) == [19, 0, 75, 0])
+        #expect(e.itemStats(classID: cls).bytes == bytes - 1)
+        #expect(e.databaseFigures(database: 0).expires == 1)
+        // No maintainer run: the page is full and each new item evicts COLD's tail.
         for i in perPage..<(perPage + 10) { e.put(key(i), value) }
         #expect(e.itemStats().evicted == 10)
         #expect(e.fetch(key(0))?.string == written)
+        for i in 1...10 { #expect(e.outcome(key(i)) == .miss, "key \(i)") }
     }
 }

@@ -7,7 +7,8 @@
 // import: the Redis port installs a hook (`StreamStore.onBrokerAppend`) called with the topic,
 // whose name is the key the stream was made or adopted under in database 0 (after a RENAME of
 // the stream's key the old name's readers are woken instead, read again and park again:
-// harmless; the Redis port checks which stream the key holds before anything else). One relaxed
+// harmless; before renewing the key's WATCH unique or publishing the event, the Redis port checks
+// that the stream under the key takes the topic's records in). One relaxed
 // load per append to any other topic.
 import Synchronization
 
