@@ -205,6 +205,9 @@ extension CacheEngine {
         // A list's nodes (a hash's fields) now belong to the copy's descriptor: the old root must not free them.
         if old.type == .list { old.listDescriptor = ListDescriptor() }
         if old.type == .hash || old.type == .set || old.type == .zset { old.hashDescriptor = HashDescriptor() }
+        // A stream's token too: the old root's release would give the stream back to its owner
+        // (CacheEngine+ExternalValues.swift) while the copy still names it.
+        if old.type == .stream { old.value.storeBytes(of: 0, as: UInt64.self) }
         lockedUnlink(old, hv)
         lockedLink(copy, hv, cas: cas)
         copy.accessWord = time

@@ -8,6 +8,7 @@ import Platform
 @testable import RESP
 import TestSupport
 import Testing
+import Synchronization
 
 @Suite("RESP stream memory")
 struct StreamMemoryTests {
@@ -73,6 +74,61 @@ struct StreamMemoryTests {
         #expect(c.send(["XRANGE", "s", "-", "+", "COUNT", "1"]) == "*1\r\n" + StreamReplyTests.entry("1-0", ["f", value]))
         // Strings still there (the moves evicted some, not all).
         #expect(e.itemStats().number > 10_000)
+    }
+
+    /// A connection handed to a thread.
+    final class Connection: @unchecked Sendable {
+        let client: TransactionTests.Client
+        init(_ client: TransactionTests.Client) { self.client = client }
+    }
+
+    @Test("XADDs on two threads and SETs on a third, stream roots in the strings' class: forced moves evict roots under other streams' appends without a deadlock",
+          .timeLimit(.minutes(2)))
+    func forcedMovesUnderConcurrentAppends() throws {
+        let (first, streams) = try client(engineMB: 8, streamsMB: 64)
+        let e = first.engine
+        let connections = [Connection(first)] + (0..<2).map { _ in Connection(try! TransactionTests.Client(engine: e, streams: streams)) }
+        let unexpected = Atomic<Int>(0)
+        let xaddsDone = Atomic<Int>(0)
+        // Strings of 8 bytes under short keys: the class of the streams' roots (8-byte tokens),
+        // until the engine evicts, and on while the XADDs run.
+        var n = 0
+        while e.itemStats().evicted == 0 {
+            var words = ["MSET"]
+            for i in 0..<100 { words += ["k\(n + i)", "12345678"] }
+            n += 100
+            _ = first.send(words)
+        }
+        let start = n
+        let setter = BackgroundThread(name: "setter") {
+            let c = connections[0].client
+            var n = start
+            while xaddsDone.load(ordering: .relaxed) < 2 {
+                var words = ["MSET"]
+                for i in 0..<100 { words += ["k\(n + i)", "12345678"] }
+                n += 100
+                if c.send(words) != "+OK\r\n" { unexpected.wrappingAdd(1, ordering: .relaxed) }
+            }
+        }
+        let writers = (1...2).map { t in
+            BackgroundThread(name: "xadd\(t)") {
+                let c = connections[t].client
+                let value = String(repeating: "v", count: 500)
+                for j in 0..<3000 {
+                    let key = "s\(t)-\(j % 40)"
+                    let reply = c.send(["XADD", key, "*", "f", value])
+                    if !reply.hasPrefix("$") && !reply.hasPrefix("-OOM") { unexpected.wrappingAdd(1, ordering: .relaxed) }
+                    // A stream's end now and then (its root's release, its chunks back).
+                    if j % 200 == 199 { _ = c.send(["DEL", "s\(t)-\(j % 40)"]) }
+                }
+                xaddsDone.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
+        for w in writers { w.join() }
+        setter.join()
+        #expect(unexpected.load(ordering: .relaxed) == 0)
+        #expect(e.forcedPageMoves > 0)
+        #expect(e.pageMoveStats.evictionsNoMemory > 0, "the moves evicted strings and roots")
     }
 
     @Test("with -o no_slab_reassign the same XADD is refused as before (-OOM), counted")
