@@ -33,9 +33,9 @@ import Synchronization
 /// for a chunk, an append of the broker port or XADD leaves its locks and has the engine move a
 /// page of another class (its cache items evicted) to the chunk's at once (`makeRoom`,
 /// SlabRebalancer+Forced.swift) and tries again; then a memory-only topic's append drops its
-/// partition's oldest segments (LogPartition.appendFramed); an append refused for want of a chunk in the end or a compaction given up for it is
-/// counted by its caller (`refusals`, `log_chunk_refusals`), so a chunk found after a drop or a
-/// move is not.
+/// partition's oldest segments (LogPartition.appendFramed); an append refused for want of a chunk
+/// in the end or a compaction given up for it is counted by its caller (`refusals`,
+/// `log_chunk_refusals`), so a chunk found after a drop or a move is not.
 /// Without an engine (unit tests) chunks are heap memory.
 ///
 /// With a data directory the chunks are also charged to the broker's memory share (`share`: one
