@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The multi-threaded tests under ThreadSanitizer (.build-tsan) and AddressSanitizer (.build-asan):
 # the black-box stress test (50 connections on a 4-worker server; the server binary is the
-# sanitized one built beside the tests), the broker race test, the slab page-move tests, the
+# sanitized one built beside the tests), the broker race test, the slab page-move tests (and the
+# forced moves under concurrent XADDs and SETs, StreamMemoryTests), the
 # waiter/push tests that hand values between threads, and the kept item-lock stripes (two workers
 # pipelining on one key with transactions between). Any sanitizer report stops the process that
 # made it (halt_on_error), so it fails the run: in the test process directly, in the server through
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 sanitizers=("$@")
 [ ${#sanitizers[@]} = 0 ] && sanitizers=(thread address)
 
-tests='IntegrationTests\.BlackBoxTests/concurrentStress|BrokerRaceTests|SlabRebalanceTests|WaiterTests|PushQueueTests|WaitAndPushTests|StripeKeepingTests|ItemLockKeepingTests|KeyHintTests|LockedValueTests'
+tests='IntegrationTests\.BlackBoxTests/concurrentStress|BrokerRaceTests|SlabRebalanceTests|StreamMemoryTests|WaiterTests|PushQueueTests|WaitAndPushTests|StripeKeepingTests|ItemLockKeepingTests|KeyHintTests|LockedValueTests'
 
 # Reports go to stderr and end the process with status 66. ThreadSanitizer: one report is enough
 # to fail. AddressSanitizer: LeakSanitizer is off, because a test process ends with what the Swift

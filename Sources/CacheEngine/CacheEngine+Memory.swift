@@ -13,6 +13,8 @@ public struct PageMoveStats: Sendable {
     public var rescues: UInt64 = 0
     public var evictionsNoMemory: UInt64 = 0
     public var busyItems: UInt64 = 0
+    /// Pages moved at once for a log's or stream's memory chunk (`slab_reassign_forced`), also in `moved`.
+    public var forced: UInt64 = 0
     public var running = false
 }
 
@@ -73,6 +75,7 @@ extension CacheEngine {
         s.rescues = rebalancer.rescues.load(ordering: .relaxed)
         s.evictionsNoMemory = rebalancer.evictions.load(ordering: .relaxed)
         s.busyItems = rebalancer.busyItems.load(ordering: .relaxed)
+        s.forced = rebalancer.forced.load(ordering: .relaxed)
         s.running = rebalancer.isRunning
         return s
     }

@@ -4,7 +4,8 @@
 // item is rescued into a free chunk of its class when there is one (copied and relinked, as
 // memcached does), else evicted; items still referenced are waited for, and a page that cannot
 // be emptied in two seconds stays where it was. The work runs on its own short-lived thread;
-// one move at a time.
+// one move at a time. A log's or stream's starving chunk class gets a page on the writer's thread
+// instead (SlabRebalancer+Forced.swift), through the same emptying steps.
 import Platform
 import SlabAllocator
 import Synchronization
@@ -39,6 +40,8 @@ public final class SlabRebalancer: @unchecked Sendable {
     public let rescues = Atomic<UInt64>(0)
     public let busyItems = Atomic<UInt64>(0)
     public let aborted = Atomic<UInt64>(0)
+    /// Pages moved at once for a log's or stream's chunk (SlabRebalancer+Forced.swift), also in `moved`.
+    public let forced = Atomic<UInt64>(0)
     private let threadBox = PlainMutex()
     private var thread: BackgroundThread?
 
@@ -95,38 +98,17 @@ public final class SlabRebalancer: @unchecked Sendable {
     /// Empties the page chunk by chunk, then hands it over (or gives up after 2 s). The allocator
     /// says when every chunk is free; the refcounts here only find the items to unlink.
     private func empty(_ move: SlabAllocator.PageMove, into dst: Int) {
-        let arena = engine.arena
-        // Broker messages (items that are never linked, with no key) are held for as long as
-        // their queue keeps them: such a page cannot be emptied; give up before evicting anything.
-        for i in 0..<move.chunks {
-            let it = Item(arena.base + move.start + i * move.chunkSize)
-            if it.refcount.pointee.load(ordering: .acquiring) != 0 && it.flags & ItemFlag.linked == 0 && it.keyLength == 0 {
-                engine.slabs.abortPageMove(move)
-                aborted.wrappingAdd(1, ordering: .relaxed)
-                return
-            }
+        // Broker messages and log chunks (items that are never linked, with no key) are held for
+        // as long as their owner keeps them: such a page cannot be emptied; give up before
+        // evicting anything.
+        if holdsBuffers(move) {
+            engine.slabs.abortPageMove(move)
+            aborted.wrappingAdd(1, ordering: .relaxed)
+            return
         }
         var deadline = 200
         while true {
-            for i in 0..<move.chunks {
-                let it = Item(arena.base + move.start + i * move.chunkSize)
-                if it.refcount.pointee.load(ordering: .acquiring) == 0 { continue }
-                if it.flags & ItemFlag.linked != 0 {
-                    // The key bytes stay put while we read them: nothing in this page is handed
-                    // out again, and freeing writes only a chunk's first bytes. A stale read
-                    // only picks a wrong lock, and the check under the lock then fails.
-                    let hv = CacheEngine.hash(it.key)
-                    engine.withItemLock(hv) {
-                        guard it.flags & ItemFlag.linked != 0 && CacheEngine.hash(it.key) == hv else { return }
-                        if engine.lockedRescue(it, hv) {
-                            rescues.wrappingAdd(1, ordering: .relaxed)
-                        } else {
-                            engine.lockedUnlink(it, hv)
-                            evictions.wrappingAdd(1, ordering: .relaxed)
-                        }
-                    }
-                }
-            }
+            evacuate(move)
             if engine.slabs.pageMoveIsEmpty {
                 engine.slabs.finishPageMove(move, to: dst)
                 moved.wrappingAdd(1, ordering: .relaxed)
@@ -141,6 +123,44 @@ public final class SlabRebalancer: @unchecked Sendable {
             }
             usleep(10_000)
         }
+    }
+
+    /// Moves every linked item out of the page being emptied: rescued into a free chunk of its
+    /// class when there is one, else evicted. Holds no lock but each item's, one at a time.
+    func evacuate(_ move: SlabAllocator.PageMove) {
+        let arena = engine.arena
+        for i in 0..<move.chunks {
+            let it = Item(arena.base + move.start + i * move.chunkSize)
+            if it.refcount.pointee.load(ordering: .acquiring) == 0 { continue }
+            if it.flags & ItemFlag.linked != 0 {
+                // The key bytes stay put while we read them: nothing in this page is handed
+                // out again, and freeing writes only a chunk's first bytes. A stale read
+                // only picks a wrong lock, and the check under the lock then fails.
+                let hv = CacheEngine.hash(it.key)
+                engine.withItemLock(hv) {
+                    guard it.flags & ItemFlag.linked != 0 && CacheEngine.hash(it.key) == hv else { return }
+                    if engine.lockedRescue(it, hv) {
+                        rescues.wrappingAdd(1, ordering: .relaxed)
+                    } else {
+                        engine.lockedUnlink(it, hv)
+                        evictions.wrappingAdd(1, ordering: .relaxed)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the page holds a chunk no move may take: a referenced item that is not linked and
+    /// has no key (a broker message, a log's memory chunk), held for as long as its owner keeps it.
+    func holdsBuffers(_ move: SlabAllocator.PageMove) -> Bool {
+        let arena = engine.arena
+        for i in 0..<move.chunks {
+            let it = Item(arena.base + move.start + i * move.chunkSize)
+            if it.refcount.pointee.load(ordering: .acquiring) != 0 && it.flags & ItemFlag.linked == 0 && it.keyLength == 0 {
+                return true
+            }
+        }
+        return false
     }
 
     /// One automove decision (the maintainer calls this every few seconds): a class whose free
@@ -185,6 +205,9 @@ extension CacheEngine {
         // A list's nodes (a hash's fields) now belong to the copy's descriptor: the old root must not free them.
         if old.type == .list { old.listDescriptor = ListDescriptor() }
         if old.type == .hash || old.type == .set || old.type == .zset { old.hashDescriptor = HashDescriptor() }
+        // A stream's token too: the old root's release would give the stream back to its owner
+        // (CacheEngine+ExternalValues.swift) while the copy still names it.
+        if old.type == .stream { old.value.storeBytes(of: 0, as: UInt64.self) }
         lockedUnlink(old, hv)
         lockedLink(copy, hv, cas: cas)
         copy.accessWord = time

@@ -205,6 +205,9 @@ extension MemcacheService {
         .counter(CommandCounter.linesTooLong),
         .counter(CommandCounter.getsStreamed),
         .gauge("total_malloced", .memory) { String($0.engine.totalMalloced) },
+        // Pages moved at once to a log's or stream's chunk class (SlabRebalancer+Forced.swift),
+        // also in slabs_moved; only while pages may move, as the slab_reassign_* lines.
+        .gauge("slab_reassign_forced", .memory) { $0.service.engine.settings.slabReassign ? String($0.pageMoves.forced) : nil },
         // After memcached's names: clients read `version` as memcached's.
         .gauge("swiftcached_version", .server) { $0.service.settings.serverVersion },
     ])

@@ -265,30 +265,42 @@ extension RESPConnection {
             return error(out, "ERR The ID specified in XADD must be greater than 0-0")
         }
         let key = argument(1)
-        let stream: StreamLog
+        var stream: StreamLog
         var created = false
-        if a.noMakeStream {
-            switch streamLookup(key) {
-            case .stream(let s, _): stream = s
-            case .wrongType: return error(out, Self.wrongType)
-            default:
-                out.appendRESPNull(version)
-                return .proceed
-            }
-        } else {
-            switch streamForWrite(key) {
-            case .stream(let s, let made):
-                stream = s
-                created = made
-            case .wrongType: return error(out, Self.wrongType)
-            case .tooLarge: return error(out, "ERR Elements are too large to be stored")
-            case .outOfMemory, .none: return error(out, Self.outOfMemory)
-            }
-        }
-        if created { notify(KeyspaceEvents.new, "new", key) }
+        var r: StreamLog.AppendResult
         // The command's time (one clock read per read of requests), for the ID and the record.
-        let r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: commandMilliseconds(),
-                              fieldCount: n) { argument(fieldsAt + $0) }
+        let nowMs = commandMilliseconds()
+        // Twice at most: an entry the engine had no memory chunk for has a page of another slab
+        // class moved to the chunk's (SlabRebalancer+Forced.swift), no lock held here, then the
+        // key is looked up again (the move may have evicted it, as redis's eviction before a
+        // command may) and the entry appended once more, a refusal then being -OOM.
+        var attempt = 0
+        while true {
+            attempt += 1
+            if a.noMakeStream {
+                switch streamLookup(key) {
+                case .stream(let s, _): stream = s
+                case .wrongType: return error(out, Self.wrongType)
+                default:
+                    out.appendRESPNull(version)
+                    return .proceed
+                }
+            } else {
+                switch streamForWrite(key) {
+                case .stream(let s, let made):
+                    stream = s
+                    if made && !created { notify(KeyspaceEvents.new, "new", key) }
+                    created = created || made
+                case .wrongType: return error(out, Self.wrongType)
+                case .tooLarge: return error(out, "ERR Elements are too large to be stored")
+                case .outOfMemory, .none: return error(out, Self.outOfMemory)
+                }
+            }
+            r = stream.append(requested: a.requested, seqGiven: a.seqGiven, nowMs: nowMs, fieldCount: n,
+                              reportingNoChunk: attempt == 1) { argument(fieldsAt + $0) }
+            guard case .noChunk(let bytes) = r else { break }
+            _ = service.streams.makeRoom(for: bytes)
+        }
         let added: StreamID
         switch r {
         case .added(let id):
@@ -297,7 +309,7 @@ extension RESPConnection {
         case .idTooSmall: return error(out, "ERR The ID specified in XADD is equal or smaller than the target stream top item")
         case .exhausted: return error(out, "ERR The stream has exhausted the last possible ID, unable to add more items")
         case .tooLarge: return error(out, "ERR Elements are too large to be stored")
-        case .outOfMemory: return error(out, Self.outOfMemory)
+        case .outOfMemory, .noChunk: return error(out, Self.outOfMemory)
         }
         notify(KeyspaceEvents.stream, "xadd", key)
         if let strategy = a.strategy, stream.trim(strategy, approximate: a.approximate, limit: a.limit) > 0 {

@@ -165,6 +165,8 @@ extension RESPService {
                 ("resp_stream_entries_too_large", String(streams.entriesTooLarge.load(ordering: .relaxed))),
                 ("resp_stream_chunks", String(streams.memory.chunks.held.load(ordering: .relaxed))),
                 ("resp_stream_chunk_refusals", String(streams.memory.chunks.refusals.load(ordering: .relaxed))),
+                // Pages moved at once to the chunks' slab class (either port's logs and streams).
+                ("slab_reassign_forced", String(engine.forcedPageMoves)),
                 ("resp_stream_pending_refusals", String(streams.pendingRefusals.load(ordering: .relaxed))),
             ]
         case .replication:

@@ -1,6 +1,6 @@
 // Pages and free lists. Memory is taken from the arena one page (1 MB) at a time, on demand, and
-// given to the class that ran out; `slabs reassign` / automove later move a page between classes
-// (the engine empties it, this file hands it over). Like memcached, a class may take its first page even past -m, so every
+// given to the class that ran out; `slabs reassign` / automove (and a log's starving chunk class,
+// at once) later move a page between classes (the engine empties it, this file hands it over). Like memcached, a class may take its first page even past -m, so every
 // class can hold at least one page of items. Freed chunks go onto their class's free list, linked
 // through the chunk's first 4 bytes. One mutex (the slab lock) guards it all; the item → LRU → slab
 // lock order means the allocator never calls out while holding it.

@@ -240,6 +240,63 @@ import Testing
         #expect(b.partitions[0].figures.endOffset == 0)
     }
 
+    /// Cache strings of 100 bytes stored until the engine has evicted (about 55,000 fit in 8 MB).
+    func fillWithStrings(_ h: BrokerHarness, count: Int = 120_000) {
+        let value = [UInt8](repeating: 0x73, count: 100)
+        for i in 0..<count {
+            let key = Array("k\(i)".utf8)
+            key.withUnsafeBytes { k in
+                guard case .item(let it) = h.engine.allocate(key: k, flags: 0, expiry: 0, valueLength: value.count) else { return }
+                value.withUnsafeBytes { h.engine.writeValue(it, at: 0, $0) }
+                _ = h.engine.store(it, hash: CacheEngine.hash(k), mode: .set, casIn: 0)
+                h.engine.release(it)
+            }
+        }
+        #expect(h.engine.itemStats().evicted > 0, "the strings filled the engine")
+    }
+
+    @Test func aMemoryOnlyLogOnAnEngineFullOfCacheItemsGetsTheirPagesRatherThanDroppingItsOwn() throws {
+        let h = try BrokerHarness(memoryMB: 64, engineMemoryMB: 8)
+        fillWithStrings(h)
+        let malloced = h.engine.totalMalloced
+        let t = try h.declareTopic("grow")
+        let m = h.broker.logs.memory
+        // About 2.7 MB of records: three pages of chunks and more, under one 4 MB segment.
+        let n = 12_000
+        #expect(produce(h, t, 0..<n) == (0, 0))
+        #expect(m.chunks.refusals.load(ordering: .relaxed) == 0 && m.segmentsDropped.load(ordering: .relaxed) == 0)
+        #expect(t.partitions[0].figures.startOffset == 0, "no record dropped for room")
+        #expect(h.engine.forcedPageMoves >= 2)
+        #expect(h.engine.pageMoveStats.moved >= h.engine.forcedPageMoves)
+        #expect(h.engine.totalMalloced <= max(malloced, h.engine.memoryLimit) + (1 << 20), "-m kept: pages changed class")
+        expectDenseFromStart(t.partitions[0], end: UInt64(n))
+        expectAccounted(h, t.partitions[0])
+    }
+
+    @Test func aBatchOfAClassOfItsOwnGetsAPageOfTheOrdinaryChunksItsPartitionDropped() throws {
+        // Without cache items to evict, a batch larger than an ordinary chunk whose slab class is
+        // full: dropping the partition's ordinary chunks frees nothing in its class, but their
+        // pages, once free, move to it.
+        let h = try BrokerHarness(memoryMB: 64, engineMemoryMB: 4)
+        let t = try h.declareTopic("mixed", "segment_bytes=131072")
+        let m = h.broker.logs.memory
+        #expect(produce(h, t, 0..<20_000).refused == 0)
+        let big = 100_000
+        let length = LogBatch.framedLength(keyLength: 0, valueLength: big)
+        #expect(length > m.chunks.chunkBytes)
+        // The big batch's class taken whole (its first page, which any class may take past -m).
+        var held: [Item] = []
+        while let it = h.engine.allocateBuffer(length) { held.append(it) }
+        defer { for it in held { h.engine.release(it) } }
+        #expect(!held.isEmpty)
+        let r = h.appendRecord(t, "record-20000-" + String(repeating: "b", count: big - 13))
+        #expect(r == .appended(partition: 0, offset: 20_000))
+        #expect(m.chunks.refusals.load(ordering: .relaxed) == 0 && m.appendsRefused.load(ordering: .relaxed) == 0)
+        #expect(h.engine.forcedPageMoves >= 1)
+        #expect(m.segmentsDropped.load(ordering: .relaxed) > 0)
+        expectAccounted(h, t.partitions[0])
+    }
+
     @Test func aStreamOnAnEngineWithoutAChunkRefusesAndKeepsItsEntries() throws {
         let h = try smallEngine()
         let store = StreamStore(memoryLimit: 64 << 20, engine: h.engine, clockMs: { 1 })

@@ -68,6 +68,38 @@ struct SlabRebalanceTests {
         #expect(h.engine.itemStats().totalItems == 30_000)
     }
 
+    @Test("a stream root rescued by a page move keeps its token: the old root's release gives nothing back")
+    func rescuedExternalRootKeepsItsToken() throws {
+        let h = try Harness { $0.memoryLimit = 64 << 20; $0.slabAutomove = 0 }
+        let released = Atomic<Int>(0)
+        h.engine.setExternalValueHooks(ExternalValueHooks(release: { _ in released.wrappingAdd(1, ordering: .relaxed) },
+                                                          copy: { $0 }))
+        let n = 30_000
+        for i in 0..<n {
+            let r = h.engine.withKey("s\(i)") { k, hv in h.engine.createExternal(k, hash: hv, type: .stream, token: UInt64(i + 1)) }
+            #expect(r == .created)
+        }
+        // Two thirds deleted, everywhere: every page keeps some, and the class has room to rescue into.
+        for i in 0..<n where i % 3 != 0 {
+            _ = h.engine.withKey("s\(i)") { k, hv in h.engine.delete(k, hash: hv, anyType: true) }
+        }
+        let deleted = released.load(ordering: .relaxed)
+        #expect(deleted == n - n / 3)
+        let cls = h.engine.slabs.table.classID(forSize: ItemLayout.totalSize(keyLength: 6, valueLength: CacheEngine.externalValueLength))
+        #expect(h.engine.rebalancer.reassign(from: cls, to: cls + 2) == .ok)
+        h.engine.rebalancer.waitIdle()
+        #expect(h.engine.rebalancer.moved.load(ordering: .relaxed) == 1)
+        #expect(h.engine.rebalancer.rescues.load(ordering: .relaxed) > 0)
+        #expect(released.load(ordering: .relaxed) == deleted, "a rescued root's old copy released its stream")
+        for i in stride(from: 0, to: n, by: 3) {
+            let found = h.engine.withKey("s\(i)") { k, hv in h.engine.withExternalValue(k, hash: hv, type: .stream) { $0 } }
+            guard case .found(let token) = found, token == UInt64(i + 1) else {
+                Issue.record("s\(i): \(found)")
+                continue
+            }
+        }
+    }
+
     @Test("replies: same class, bad class, no spare page, the largest class never moves")
     func refusals() throws {
         let h = try Harness { $0.slabAutomove = 0 }

@@ -93,3 +93,42 @@ struct RESPStreamInteropTests {
         #expect(facts["after_many_xlen"] as? String == ":20004\r\n")
     }
 }
+
+@Suite("swiftcached Redis streams and broker logs on a cache full of strings")
+struct RESPStreamCacheFullTests {
+    /// Runs resp_stream_cache_full.py against `-m 8` with both ports; its facts.
+    func run(_ extra: [String], _ scriptOptions: [String] = []) async throws -> [String: Any] {
+        let python = try await IntegrationPaths.python()
+        let script = try IntegrationPaths.script("resp_stream_cache_full.py")
+        let redis = try Loopback.freePort(), broker = try Loopback.freePort()
+        let server = try await ServerProcess.start(["-m", "8", "--broker-memory=8", "--broker-port=\(broker)", "--redis-port=\(redis)",
+                                                    "-t", "2"] + extra)
+        defer { server.stop() }
+        let r = try await ToolRunner.run(python, [script, "--redis-port", String(redis), "--broker-port", String(broker)] + scriptOptions,
+                                         timeout: .seconds(120))
+        #expect(r.succeeded, "resp_stream_cache_full.py failed:\n\(r.report)\nserver log:\n\(server.log)")
+        let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "output: \(r.output)")
+    }
+
+    @Test("-m 8 filled by SET: 3,000 XADDs and 10,000 log sets all succeed (pages moved at once), -m kept", .hangGuard)
+    func xaddAfterTheCacheIsFull() async throws {
+        let f = try await run([])
+        #expect((f["evicted_keys_before"] as? Int ?? 0) > 0)
+        #expect(f["xadd_added"] as? Int == 3000, "first error: \(f["xadd_first_error"] ?? "none")")
+        #expect(f["xlen"] as? Int == 3000)
+        #expect(f["xrange_first_ok"] as? Bool == true)
+        #expect((f["info_slab_reassign_forced"] as? Int ?? 0) >= 2)
+        #expect(f["info_stream_chunk_refusals"] as? Int == 0)
+        #expect(f["log_stored"] as? Int == 10_000)
+        #expect(f["log_chunk_refusals"] as? Int == 0 && f["log_segments_dropped"] as? Int == 0)
+        #expect(f["log_start_offset"] as? Int == 0)
+    }
+
+    @Test("-m 8 filled by SET with -o no_slab_reassign: XADD still ends in -OOM, as documented", .hangGuard)
+    func xaddWithoutSlabReassign() async throws {
+        let f = try await run(["-o", "no_slab_reassign"], ["--no-reassign"])
+        #expect((f["xadd_first_error"] as? String ?? "").hasPrefix("-OOM"))
+        #expect(f["info_slab_reassign_forced"] as? Int == 0)
+    }
+}

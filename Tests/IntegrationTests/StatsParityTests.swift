@@ -13,7 +13,8 @@ private let memcachedBinary = IntegrationPaths.findExecutable("memcached", extra
 
 /// swiftcached's own `stats` lines, after memcached's (README: "stats"); BinaryStatParityTests reads them too.
 let ownStatsNames = ["conn_output_stalls", "conn_parked_input_pauses", "binary_header_invalid", "metadump_busy",
-                             "conn_lines_too_long", "get_streamed_replies", "total_malloced", "swiftcached_version"]
+                             "conn_lines_too_long", "get_streamed_replies", "total_malloced", "slab_reassign_forced",
+                             "swiftcached_version"]
 
 /// The (name, value) STAT lines of a reply, in order.
 private func statLines(_ reply: String) -> [(String, String)] {

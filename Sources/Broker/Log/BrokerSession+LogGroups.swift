@@ -104,11 +104,13 @@ extension Broker {
             journalRefusedCount.wrappingAdd(1, ordering: .relaxed)
             return (.notWritable, 0)
         }
-        switch topic.partitions[p].appendBatch(key: key, flags: flags, block: block, values: values, nowMs: clockMs()) {
+        // No lock held: a missing chunk may have a page moved to its class (LogPartition.appendFramed).
+        switch topic.partitions[p].appendBatch(key: key, flags: flags, block: block, values: values, nowMs: clockMs(),
+                                               noChunk: .makeRoom) {
         case .appended(let offset):
             logs.appendedToStreamTopic(topic)
             return (.appended(partition: p, offset: offset), logAppendTicket())
-        case .outOfMemory:
+        case .outOfMemory, .noChunk:
             return (.outOfMemory, 0)
         }
     }

@@ -33,16 +33,16 @@ extension LogBatch {
 
 extension LogPartition {
     /// Appends the records as one batch; the offset of the first. Refused (nothing kept) as
-    /// `append` refuses one record.
+    /// `append` refuses one record; `noChunk` as `appendFramed`'s.
     func appendBatch(key: UnsafeRawBufferPointer?, flags: UInt32, block: UnsafeRawBufferPointer, values: [Range<Int>],
-                     nowMs: UInt64) -> LogAppendResult {
+                     nowMs: UInt64, noChunk: NoChunk = .refuse) -> LogAppendResult {
         guard !values.isEmpty else { return .outOfMemory }
         let length = LogBatch.framedLength(keyLength: key?.count ?? 0, values: values)
         if length > LogBatch.maxPayload {
             memory.appendsRefused.wrappingAdd(1, ordering: .relaxed)
             return .outOfMemory
         }
-        return appendFramed(length: length, count: values.count, nowMs: nowMs) { segment, offset, ts in
+        return appendFramed(length: length, count: values.count, nowMs: nowMs, noChunk: noChunk) { segment, offset, ts in
             segment.memory.append(length: length) { b in
                 LogBatch.appendMany(to: &b, offset: offset, timestamp: ts, flags: flags, key: key, block: block, values: values)
             }

@@ -17,6 +17,24 @@ public enum LogAppendResult: Equatable, Sendable {
     case appended(offset: UInt64)
     /// No memory (no data directory, nothing older to drop) or the record is larger than a segment.
     case outOfMemory
+    /// The engine had no chunk of `bytes` for the batch (only under `NoChunk.report`): nothing
+    /// appended, nothing counted; the caller has a page moved outside its own lock and tries again.
+    case noChunk(bytes: Int)
+}
+
+/// What an append does when the engine has no memory chunk for its batch and the partition
+/// nothing of its own that would make room.
+enum NoChunk {
+    /// Refused, counted (`log_chunk_refusals`): the caller holds locks a page move's evictions
+    /// may take (COPY's clone of a stream runs under item locks).
+    case refuse
+    /// The append leaves the partition lock, has the engine move a page of another slab class to
+    /// the chunk's (`LogChunkAllocator.makeRoom`) and tries again, at most twice: the caller
+    /// holds no lock (the broker port's `set` and `produce`).
+    case makeRoom
+    /// `.noChunk(bytes)` back to the caller, which holds a lock of its own (a stream's, XADD):
+    /// it makes room once it has left it, and tries again.
+    case report
 }
 
 public final class LogPartition: @unchecked Sendable {
@@ -96,11 +114,11 @@ public final class LogPartition: @unchecked Sendable {
     // MARK: appending
 
     /// Appends one record as a batch of its own; `writeValue` fills `valueLength` bytes.
-    /// `dropsOldest` as `appendFramed`'s (false: a Redis stream's XADD on an adopted topic).
+    /// `dropsOldest` and `noChunk` as `appendFramed`'s (false: a Redis stream's XADD on an adopted topic).
     func append(key: UnsafeRawBufferPointer?, valueLength: Int, flags: UInt32, nowMs: UInt64, dropsOldest: Bool = true,
-                writeValue: (UnsafeMutableRawPointer) -> Void) -> LogAppendResult {
+                noChunk: NoChunk = .refuse, writeValue: (UnsafeMutableRawPointer) -> Void) -> LogAppendResult {
         let length = LogBatch.framedLength(keyLength: key?.count ?? 0, valueLength: valueLength)
-        return appendFramed(length: length, count: 1, nowMs: nowMs, dropsOldest: dropsOldest) { segment, offset, ts in
+        return appendFramed(length: length, count: 1, nowMs: nowMs, dropsOldest: dropsOldest, noChunk: noChunk) { segment, offset, ts in
             segment.memory.append(length: length) { b in
                 LogBatch.appendOne(to: &b, offset: offset, timestamp: ts, flags: flags, key: key,
                                    valueLength: valueLength, writeValue: writeValue)
@@ -115,53 +133,78 @@ public final class LogPartition: @unchecked Sendable {
     /// partition's oldest segments are dropped, one at a time, while the memory share cannot hold
     /// the batch or the engine has no chunk for it (`lockedDropOldest`); only this partition's:
     /// a partition's memory is its own retention, as Kafka's, so another partition's or topic's
-    /// records never go for it, and an append whose partition has nothing older to drop is
-    /// refused (`log_chunk_refusals` when a chunk was missing). `dropsOldest` false (a Redis
-    /// stream: redis answers -OOM rather than losing entries) refuses at once instead. With a
-    /// data directory nothing is dropped: the chunks are charged to the share and appends wait
-    /// for the flusher (LogMemory.pressing), so a missing chunk refuses. Parked readers are
-    /// claimed under the lock and woken after it.
-    func appendFramed(length: Int, count: Int, nowMs: UInt64, dropsOldest: Bool = true,
+    /// records never go for it. `dropsOldest` false (a Redis stream: redis answers -OOM rather
+    /// than losing entries) drops nothing. With a data directory nothing is dropped: the chunks
+    /// are charged to the share and appends wait for the flusher (LogMemory.pressing).
+    /// When the engine has no chunk, `noChunk` says what happens first: a page of another slab
+    /// class (cache items evicted) moved to the chunk's outside the lock and the append tried
+    /// again (`.makeRoom`: before dropping anything, so a log grows into evictable cache memory
+    /// up to its share as a stream does; then the drops; once nothing is left, a last move), the
+    /// shortfall handed back to a caller that holds a lock of its own (`.report`), or the drops
+    /// alone (`.refuse`). A refusal for want of a chunk in the end is counted (`log_chunk_refusals`).
+    /// Parked readers are claimed under the lock and woken after it.
+    func appendFramed(length: Int, count: Int, nowMs: UInt64, dropsOldest: Bool = true, noChunk: NoChunk = .refuse,
                       write: (LogSegment, _ offset: UInt64, _ timestamp: UInt64) -> Bool) -> LogAppendResult {
-        var toWake: [ConnectionWaker]?
-        let result: LogAppendResult = lock.withLock {
-            let segmentBytes = memory.segmentBytes(config)
-            // Without a data directory one batch may take at most half the share (-I decides otherwise).
-            if let share = memory.share, length > max(segmentBytes, share.limit / 2) { return .outOfMemory }
-            var active = segments[segments.count - 1]
-            if !active.isEmpty && (active.size + length > segmentBytes
-                || (config.segmentMs > 0 && nowMs &- active.createdMs >= config.segmentMs)) {
-                active = lockedRoll(nowMs)
-            }
-            if let share = memory.share {
-                while !share.reserve(length) {
-                    guard dropsOldest, lockedDropOldest(&active, nowMs) else { return .outOfMemory }
+        // Page moves this append may still have: with `.makeRoom` one before dropping anything
+        // and one once nothing is left to drop; `.report` hands back the first.
+        var moves = noChunk == .refuse ? 0 : noChunk == .report ? 1 : 2
+        var asked = false
+        while true {
+            var toWake: [ConnectionWaker]?
+            let result: LogAppendResult = lock.withLock {
+                let segmentBytes = memory.segmentBytes(config)
+                // Without a data directory one batch may take at most half the share (-I decides otherwise).
+                if let share = memory.share, length > max(segmentBytes, share.limit / 2) { return .outOfMemory }
+                var active = segments[segments.count - 1]
+                if !active.isEmpty && (active.size + length > segmentBytes
+                    || (config.segmentMs > 0 && nowMs &- active.createdMs >= config.segmentMs)) {
+                    active = lockedRoll(nowMs)
                 }
-            }
-            let ts = max(lastTimestamp, nowMs)
-            // A drop may have rolled the active segment: the offset stays, the position does not.
-            while !write(active, active.nextOffset, ts) {
-                // The engine had no chunk: the memory of this partition's oldest segment goes back
-                // to the engine's slab class, and the write is tried again (a batch larger than an
-                // ordinary chunk needs an item of its own size class: the partition's own earlier
-                // batches of that size give it back, ordinary chunks do not).
-                guard memory.share != nil, dropsOldest, lockedDropOldest(&active, nowMs) else {
+                if let share = memory.share {
+                    while !share.reserve(length) {
+                        guard dropsOldest, lockedDropOldest(&active, nowMs) else { return .outOfMemory }
+                    }
+                }
+                let ts = max(lastTimestamp, nowMs)
+                // A drop may have rolled the active segment: the offset stays, the position does not.
+                while !write(active, active.nextOffset, ts) {
+                    // The engine had no chunk: the memory of this partition's oldest segment goes
+                    // back to the engine's slab class, and the write is tried again; or a page
+                    // move outside the lock (above).
+                    if moves > 0 && !asked {
+                        memory.share?.release(length)
+                        return .noChunk(bytes: length)
+                    }
+                    if memory.share != nil && dropsOldest && lockedDropOldest(&active, nowMs) { continue }
+                    if moves > 0 {
+                        memory.share?.release(length)
+                        return .noChunk(bytes: length)
+                    }
                     memory.share?.release(length)
                     memory.chunks.refusals.wrappingAdd(1, ordering: .relaxed)
                     return .outOfMemory
                 }
+                // The batch is in the segment's memory; its size and offset move on here.
+                let offset = active.nextOffset
+                lastTimestamp = ts
+                memory.memoryBytes.wrappingAdd(length, ordering: .relaxed)
+                active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: count, maxTimestamp: ts), at: active.size)
+                toWake = lockedClaimReaders()
+                return .appended(offset: offset)
             }
-            // The batch is in the segment's memory; its size and offset move on here.
-            let offset = active.nextOffset
-            lastTimestamp = ts
-            memory.memoryBytes.wrappingAdd(length, ordering: .relaxed)
-            active.noteBatch(LogBatchHeader(length: length, baseOffset: offset, count: count, maxTimestamp: ts), at: active.size)
-            toWake = lockedClaimReaders()
-            return .appended(offset: offset)
+            if let toWake { for w in toWake { w.wake() } }
+            if case .noChunk(let bytes) = result {
+                if noChunk == .report { return result }
+                // No lock held here: the move may evict cache items (whose hooks take stream
+                // and partition locks) and wait for their item locks.
+                moves -= 1
+                asked = true
+                _ = memory.chunks.makeRoom(for: bytes)
+                continue
+            }
+            if result == .outOfMemory { memory.appendsRefused.wrappingAdd(1, ordering: .relaxed) }
+            return result
         }
-        if let toWake { for w in toWake { w.wake() } }
-        if result == .outOfMemory { memory.appendsRefused.wrappingAdd(1, ordering: .relaxed) }
-        return result
     }
 
     /// Lock held, memory-only partition: drops its oldest segment for room (`log_segments_dropped`),

@@ -222,11 +222,13 @@ extension Broker {
             journalRefusedCount.wrappingAdd(1, ordering: .relaxed)
             return (.notWritable, 0)
         }
-        switch topic.partitions[p].append(key: key, valueLength: valueLength, flags: flags, nowMs: clockMs(), writeValue: writeValue) {
+        // No lock held: a missing chunk may have a page moved to its class (LogPartition.appendFramed).
+        switch topic.partitions[p].append(key: key, valueLength: valueLength, flags: flags, nowMs: clockMs(), noChunk: .makeRoom,
+                                          writeValue: writeValue) {
         case .appended(let offset):
             logs.appendedToStreamTopic(topic)
             return (.appended(partition: p, offset: offset), logAppendTicket())
-        case .outOfMemory:
+        case .outOfMemory, .noChunk:
             return (.outOfMemory, 0)
         }
     }

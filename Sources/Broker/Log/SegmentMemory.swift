@@ -30,10 +30,12 @@ import Synchronization
 /// chunk gets an item of its own size while one slab chunk holds it (`bufferMax`, 512 KB less the
 /// header); a larger one (a big `produce` batch, a 1 MB XADD) is taken from the heap and counted
 /// (`heapChunks`), since a chunked item's value is not contiguous. When the engine has no memory
-/// for a chunk a memory-only topic's append drops its partition's oldest segments and tries again
-/// (LogPartition.appendFramed); an append refused for want of a chunk in the end (a stream's, a
-/// data directory's, a partition with nothing older to drop) or a compaction given up for it is
-/// counted by its caller (`refusals`, `log_chunk_refusals`), so a chunk found after a drop is not.
+/// for a chunk, an append of the broker port or XADD leaves its locks and has the engine move a
+/// page of another class (its cache items evicted) to the chunk's at once (`makeRoom`,
+/// SlabRebalancer+Forced.swift) and tries again; then a memory-only topic's append drops its
+/// partition's oldest segments (LogPartition.appendFramed); an append refused for want of a chunk
+/// in the end or a compaction given up for it is counted by its caller (`refusals`,
+/// `log_chunk_refusals`), so a chunk found after a drop or a move is not.
 /// Without an engine (unit tests) chunks are heap memory.
 ///
 /// With a data directory the chunks are also charged to the broker's memory share (`share`: one
@@ -78,6 +80,17 @@ public final class LogChunkAllocator: Sendable {
         if engine != nil { heapChunks.wrappingAdd(1, ordering: .relaxed) }
         note(capacity)
         return (UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8), capacity, nil)
+    }
+
+    /// After `allocate(bytes)` found no memory: asks the engine for a page of the chunk's slab
+    /// class at once (`CacheEngine.makeRoomForBuffer`: a page of another class emptied of cache
+    /// items and handed over). True when the allocation is worth trying again. The caller holds
+    /// no partition, stream or item lock (the move evicts items, whose hooks take such locks).
+    func makeRoom(for bytes: Int) -> Bool {
+        guard let engine else { return false }
+        let capacity = max(bytes, chunkBytes)
+        guard capacity <= engine.bufferMax else { return false }
+        return engine.makeRoomForBuffer(capacity)
     }
 
     /// A chunk of `bytes` (its whole size) taken: counted, and charged to the share.

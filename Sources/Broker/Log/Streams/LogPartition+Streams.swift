@@ -80,12 +80,13 @@ extension LogPartition {
     /// XADD's append of one record (ID `id`, the stream's flags, `fieldCount` names and values
     /// alternating): into the open batch `open` when it can take it, else as a new stream batch
     /// (which becomes the open one). Refused (`.outOfMemory`) when the memory share cannot hold
-    /// it: a stream never drops its oldest entries for room. Returns the partition's start offset
+    /// it: a stream never drops its oldest entries for room; `noChunk` as `appendFramed`'s when the
+    /// engine has no chunk for a new batch. Returns the partition's start offset
     /// after the append too (read under the same lock). Parked readers are woken as
     /// `appendFramed` wakes them.
     func appendStreamRecord(id: StreamID, flags: UInt32, nowMs: UInt64, fieldCount: Int,
                             field: (Int) -> UnsafeRawBufferPointer,
-                            open: inout StreamOpenBatch?) -> (LogAppendResult, startOffset: UInt64) {
+                            open: inout StreamOpenBatch?, noChunk: NoChunk = .refuse) -> (LogAppendResult, startOffset: UInt64) {
         var toWake: [ConnectionWaker]?
         var extended: UInt64?
         var refused = false
@@ -118,7 +119,7 @@ extension LogPartition {
         let keepOpen = directory == nil
         let masterLength = LogBatch.streamMasterLength(fieldCount: fieldCount, field: field)
         var opened: StreamOpenBatch?
-        let r = appendFramed(length: length, count: 1, nowMs: nowMs, dropsOldest: false) { segment, offset, ts in
+        let r = appendFramed(length: length, count: 1, nowMs: nowMs, dropsOldest: false, noChunk: noChunk) { segment, offset, ts in
             if keepOpen {
                 opened = StreamOpenBatch(segment: segment, position: segment.size, baseOffset: offset, count: 1, length: length,
                                          firstID: id, flags: flags, masterLength: masterLength)

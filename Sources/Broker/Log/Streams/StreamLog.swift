@@ -122,13 +122,20 @@ public final class StreamLog: @unchecked Sendable {
         case exhausted
         case outOfMemory
         case tooLarge
+        /// The engine had no memory chunk of `bytes` for the entry (only with `reportingNoChunk`):
+        /// nothing added or counted. The caller, holding no lock, has a page moved to the chunk's
+        /// class (`StreamStore.makeRoom`) and tries again (the key looked up again: the move may
+        /// have evicted it).
+        case noChunk(bytes: Int)
     }
 
     /// XADD's append: `requested` is an explicit ID (`seqGiven` false for `<ms>-*`), nil for `*`;
     /// `field(i)` for `i` in `0..<fieldCount` are the names and values, alternating (one pair at
-    /// least), read while the append runs.
-    public func append(requested: StreamID?, seqGiven: Bool, nowMs: UInt64, fieldCount: Int,
+    /// least), read while the append runs. `reportingNoChunk`: a missing chunk answers `.noChunk`
+    /// rather than a refusal (LogPartition's `NoChunk.report`).
+    public func append(requested: StreamID?, seqGiven: Bool, nowMs: UInt64, fieldCount: Int, reportingNoChunk: Bool = false,
                        field: (Int) -> UnsafeRawBufferPointer) -> AppendResult {
+        let noChunk: NoChunk = reportingNoChunk ? .report : .refuse
         precondition(fieldCount >= 2 && fieldCount % 2 == 0, "a stream entry holds field-value pairs")
         return withStreamLock {
             if lastID == .max { return .exhausted }
@@ -168,7 +175,7 @@ public final class StreamLog: @unchecked Sendable {
             if adopted {
                 r = id.withKeyBytes { key in
                     partition.append(key: key, valueLength: valueLength, flags: Self.recordFlags, nowMs: nowMs,
-                                     dropsOldest: false) {
+                                     dropsOldest: false, noChunk: noChunk) {
                         StreamFields.writeRESP(fieldCount: fieldCount, field: field, into: $0)
                     }
                 }
@@ -176,8 +183,9 @@ public final class StreamLog: @unchecked Sendable {
             } else {
                 // Into the open batch (one partition lock, no frame of its own).
                 (r, start) = partition.appendStreamRecord(id: id, flags: Self.recordFlags, nowMs: nowMs, fieldCount: fieldCount,
-                                                          field: field, open: &openBatch)
+                                                          field: field, open: &openBatch, noChunk: noChunk)
             }
+            if case .noChunk(let bytes) = r { return .noChunk(bytes: bytes) }
             guard case .appended(let offset) = r else {
                 store.appendsRefused.wrappingAdd(1, ordering: .relaxed)
                 return .outOfMemory

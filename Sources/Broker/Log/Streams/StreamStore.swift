@@ -43,6 +43,12 @@ public final class StreamStore: Sendable {
         self.clockMs = clockMs
     }
 
+    /// After an append answered `.noChunk(bytes)`: a page of another slab class moved to the
+    /// chunk's at once (`CacheEngine.makeRoomForBuffer`, counted in `slab_reassign_forced`); true
+    /// when the append is worth trying again. The caller holds no lock (the move evicts cache
+    /// items, and a stream root's release takes its stream's lock).
+    public func makeRoom(for bytes: Int) -> Bool { memory.chunks.makeRoom(for: bytes) }
+
     /// A stream made under a key of database 0 is also the broker's topic of the key's name, if
     /// that name is a valid topic name that no queue or topic has: the broker port reads it with
     /// `get <name>/group=<g>`. It stays the topic of that name until the stream is freed (a
