@@ -72,6 +72,7 @@ extension CacheEngine {
         }
         if value.count > 0 { memcpy(old.value, value.baseAddress!, value.count) }
         old.clientFlags = 0
+        old.binaryKey = false
         let (seconds, milliseconds) = expiryFields(expiry)
         lockedSetExpiry(old, seconds, milliseconds: milliseconds)
         if tuning.policy.usesLFU { old.lfuCounter = lfuAccessed(old, now: now) }
