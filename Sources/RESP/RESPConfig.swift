@@ -58,9 +58,12 @@ final class RESPConfig: Sendable {
 
     /// `maxmemory` as CONFIG GET and INFO report it: the engine's limit, or the value CONFIG SET
     /// gave when the engine's limit is that value clamped to Int.max.
-    var maxmemoryText: String {
+    var maxmemoryText: String { String(maxmemoryBytes) }
+
+    /// `maxmemory` in bytes, as `maxmemoryText`.
+    var maxmemoryBytes: UInt64 {
         let limit = engine.memoryLimit, set = setMaxmemory.load(ordering: .relaxed)
-        return limit == Int.max && set > UInt64(Int.max) ? String(set) : String(limit)
+        return limit == Int.max && set > UInt64(Int.max) ? set : UInt64(limit)
     }
 
     func outputLimit(_ c: ClientClass) -> OutputLimit { outputLimits.withLock { $0[c.rawValue] } }
