@@ -251,7 +251,12 @@ extension CacheEngine {
         } else {
             lockedListRemove(&d, from: 0, count: total)
         }
-        if d.count != total { lockedListCommit(root, d, hv, created: false) } else { refDecrement(root) }
+        if d.count != total { lockedListCommit(root, d, hv, created: false) } else {
+            // Nothing trimmed is still a write of the key: redis's ltrimCommand signals it (WATCH)
+            // whenever the list exists.
+            root.cas = nextCAS()
+            refDecrement(root)
+        }
         return true
     }
 
@@ -320,7 +325,13 @@ extension CacheEngine {
             return true
         }
         if same {
-            if from == to || sd.count == 1 { refDecrement(src); return .moved(copied) }
+            if from == to || sd.count == 1 {
+                // The list reads as before, yet redis popped and pushed: the key is signalled
+                // (WATCH), so it gets a new CAS unique.
+                src.cas = nextCAS()
+                refDecrement(src)
+                return .moved(copied)
+            }
             lockedListRemove(&sd, from: fromIndex, count: 1)
             let ok = copied.withUnsafeBytes { lockedListInsert(&sd, at: to == .head ? 0 : sd.count, $0) }
             if !ok {

@@ -14,7 +14,8 @@
 // TEMP list (the flat LRU would move the item to its list's head, and a TEMP item's list follows
 // its TTL). Anything else answers `needsItem` and the caller stores a new item as before.
 //
-// What changes: the value and its length, client flags 0, the expiry, a new CAS unique (WATCH
+// What changes: the value and its length, client flags 0, a plain key (the meta b flag's
+// binary-key bit cleared, as a new Redis item has it), the expiry, a new CAS unique (WATCH
 // and gets see a new value), the access time, the LFU counter as an access (redis's dbOverwrite
 // keeps it), and the flags, a new item's (not fetched, not active, not stale, no win token
 // sent). Where it sits in the LRU follows memcached's new item, which goes to HOT's head: an item
@@ -97,6 +98,7 @@ extension CacheEngine {
         }
         if value.count > 0 { memcpy(old.value, value.baseAddress!, value.count) }
         old.clientFlags = 0
+        old.binaryKey = false
         if tuning.policy.usesLFU { old.lfuCounter = lfuAccessed(old, now: now) }
         old.setAccessTime(now)
         old.flags &= ~(ItemFlag.fetched | ItemFlag.active | ItemFlag.stale | ItemFlag.tokenSent)

@@ -23,8 +23,9 @@
 //                 the largest class (its chunks come from there, so eviction there frees them),
 //                 and its header's own class follows from its key length and chunk count
 //       40     1  key length
-//       41     1  keyspace: value type (low 4 bits, `ItemType`) | Redis database 0-15 (top 4 bits);
-//                 the memcached port sees database 0's strings only
+//       41     1  keyspace: value type (low 3 bits, `ItemType`) | binary key (bit 3: a meta set
+//                 named it in base64, memcached's ITEM_KEY_BINARY, so mg's k returns it so) |
+//                 Redis database 0-15 (top 4 bits); the memcached port sees database 0's strings only
 //       42     2  expiry milliseconds: 0 for memcached's whole-second expiry; a Redis PX/PEXPIRE
 //                 time sets bit 15 and the milliseconds (0-999) of its last second (see `expired`)
 //       44     -  key, then value; a chunked item has instead a table of chunk handles after the key
@@ -174,7 +175,13 @@ public struct Item: Equatable {
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: ItemLayout.keyspaceOffset, as: UInt8.self) }
     }
     /// The value's type.
-    @inline(__always) public var type: ItemType { ItemType(rawValue: keyspace & 0x0f) ?? .string }
+    @inline(__always) public var type: ItemType { ItemType(rawValue: keyspace & 0x07) ?? .string }
+    /// A meta set with the b flag stored it: its key is returned in base64 (memcached's
+    /// ITEM_KEY_BINARY). Cleared by whatever stores the key anew without it.
+    @inline(__always) public var binaryKey: Bool {
+        get { keyspace & 0x08 != 0 }
+        nonmutating set { keyspace = newValue ? keyspace | 0x08 : keyspace & ~0x08 }
+    }
     /// The Redis database (0 for everything the memcached port stores).
     @inline(__always) public var database: Int { Int(keyspace >> 4) }
     /// Bit 15: the expiry is precise to the millisecond; low 10 bits: its milliseconds.

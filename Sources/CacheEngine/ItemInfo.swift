@@ -20,6 +20,8 @@ public struct ItemInfo: Sendable {
     public var fetched = false
     /// The value's type (a Redis key's).
     public var type = ItemType.string
+    /// Stored by a meta set with the b flag (Item.binaryKey).
+    public var binaryKey = false
     /// A millisecond expiry's last-second milliseconds (bit 15 set), or 0 (`Item.expiryMs`).
     var expiryMs: UInt16 = 0
 
@@ -37,6 +39,7 @@ public struct ItemInfo: Sendable {
         size = ItemLayout.totalSize(keyLength: it.keyLength, valueLength: it.valueLength)
         fetched = it.flags & ItemFlag.fetched != 0
         type = it.type
+        binaryKey = it.binaryKey
         expiryMs = it.expiryMs
     }
 

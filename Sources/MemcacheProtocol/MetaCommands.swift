@@ -192,7 +192,9 @@ extension MemcacheConnection {
                 appendFlag(UInt8(ascii: "h"), output)
                 output.append(byte: r.info.fetched ? UInt8(ascii: "1") : UInt8(ascii: "0"))
             default:
-                appendEchoFlag(input, t, key: key, base64: f.base64, output)
+                // A hit's k follows how the item was stored, not this request's b (memcached
+                // 1.6.18: the item's ITEM_KEY_BINARY); a miss's follows the request.
+                appendEchoFlag(input, t, key: key, base64: r.info.binaryKey, output)
             }
         }
         if r.tokenSent { appendFlag(UInt8(ascii: "Z"), output) }
@@ -274,6 +276,8 @@ extension MemcacheConnection {
         switch engine.allocate(key: key2, flags: f.clientFlags ?? 0, expiry: expiry, valueLength: Int(length), memcachedEviction: true) {
         case .item(let item):
             stats.add(.cmdSet)  // as memcached: not for a refused size
+            // A key given in base64 is returned so by later hits (memcached's ITEM_KEY_BINARY).
+            if f.base64 { item.binaryKey = true }
             pending = PendingStore(item: item, hash: hash, mode: mode, casIn: f.compareCAS ?? 0, noreply: false,
                                    block: ValueBlock(terminated: true), meta: reply)
         case .tooLarge:

@@ -168,6 +168,17 @@ final class ListWaits: @unchecked Sendable {
         return true
     }
 
+    /// CLIENT KILL's hook: a killed client blocked here is served no more (redis frees it at once,
+    /// which unblocks it), so what is pushed before its own worker closes it (an EXEC's push served
+    /// when the EXEC ends, after a queued kill) stays where it was put: a move is not made for a
+    /// dead client. Its worker, woken by the kill, finds the waiter cancelled and closes.
+    func dropKilled(clientID id: UInt64) {
+        mutex.lock()
+        defer { mutex.unlock() }
+        guard let block = byClient[id], block.waiter.isArmed else { return }
+        _ = block.waiter.cancel()
+    }
+
     /// CLIENT LIST's flag `b`.
     func isBlocked(clientID id: UInt64) -> Bool {
         mutex.withLock { byClient[id]?.waiter.isArmed ?? false }

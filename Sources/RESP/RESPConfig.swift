@@ -27,6 +27,8 @@ final class RESPConfig: Sendable {
     let slowLog: SlowLog
     private let bulkLength: Atomic<Int>
     private let queryBuffer = Atomic<Int>(1 << 30)
+    /// The last `CONFIG SET maxmemory`, as set (it may pass Int.max, the engine's limit then).
+    private let setMaxmemory = Atomic<UInt64>(0)
     /// `notify-keyspace-events` as redis's flags (KeyspaceEvents): 0 when off.
     let keyspaceEvents = Atomic<Int>(0)
     private let requiredPassword: LockedValue<[UInt8]?>
@@ -52,6 +54,16 @@ final class RESPConfig: Sendable {
         var pubsub = OutputLimit.pubsubDefault
         pubsub.hard = settings.pubsubOutputLimit
         outputLimits = LockedValue([.normalDefault, .replicaDefault, pubsub])
+    }
+
+    /// `maxmemory` as CONFIG GET and INFO report it: the engine's limit, or the value CONFIG SET
+    /// gave when the engine's limit is that value clamped to Int.max.
+    var maxmemoryText: String { String(maxmemoryBytes) }
+
+    /// `maxmemory` in bytes, as `maxmemoryText`.
+    var maxmemoryBytes: UInt64 {
+        let limit = engine.memoryLimit, set = setMaxmemory.load(ordering: .relaxed)
+        return limit == Int.max && set > UInt64(Int.max) ? set : UInt64(limit)
     }
 
     func outputLimit(_ c: ClientClass) -> OutputLimit { outputLimits.withLock { $0[c.rawValue] } }
@@ -201,13 +213,19 @@ final class RESPConfig: Sendable {
     }
 
     static let parameters: [Parameter] = [
-        Parameter(name: "maxmemory", get: { c, _ in String(c.engine.memoryLimit) },
+        Parameter(name: "maxmemory", get: { c, _ in c.maxmemoryText },
                   check: { _, v in
-                      guard let bytes = memoryValue(v) else { return "argument must be a memory value" }
+                      guard let bytes = unsignedMemoryValue(v) else { return "argument must be a memory value" }
                       // As cache_memlimit: the cache always has a limit, of at least 8 MB.
                       return bytes < 8 << 20 ? "the cache's memory limit must be at least 8mb" : nil
                   },
-                  apply: { c, v in c.engine.setMemoryLimit(memoryValue(v)!) }),
+                  apply: { c, v in
+                      // Past Int.max the engine's limit is Int.max (no limit short of the address
+                      // space reserved at start); CONFIG GET reports the value set, as redis does.
+                      let bytes = unsignedMemoryValue(v)!
+                      c.setMaxmemory.store(bytes, ordering: .relaxed)
+                      c.engine.setMemoryLimit(Int(clamping: bytes))
+                  }),
         Parameter(name: "maxmemory-policy", get: { c, _ in c.engine.tuning.policy.redisName },
                   check: { c, v in
                       EvictionPolicy(redisName: String(decoding: v, as: UTF8.self), current: c.engine.tuning.policy) != nil ? nil
@@ -242,7 +260,10 @@ final class RESPConfig: Sendable {
                   check: { _, v in KeyspaceEvents.parse(v) == nil ? KeyspaceEvents.invalidClass : nil },
                   apply: { c, v in c.keyspaceEvents.store(KeyspaceEvents.parse(v)!, ordering: .relaxed) }),
         Parameter(name: "slowlog-log-slower-than", get: { c, _ in String(c.slowLog.threshold.load(ordering: .relaxed)) },
-                  check: { _, v in integerValue(v) == nil ? "argument couldn't be parsed into an integer" : nil },
+                  check: { _, v in
+                      guard let n = integerValue(v) else { return "argument couldn't be parsed into an integer" }
+                      return n < -1 ? "argument must be between -1 and 9223372036854775807 inclusive" : nil
+                  },
                   apply: { c, v in c.slowLog.threshold.store(integerValue(v)!, ordering: .relaxed) }),
         Parameter(name: "slowlog-max-len", get: { c, _ in String(c.slowLog.maxLength.load(ordering: .relaxed)) },
                   check: { _, v in
@@ -324,6 +345,34 @@ func memoryValue(_ v: [UInt8]) -> Int? {
     }
     let (product, overflow) = n.multipliedReportingOverflow(by: multiplier)
     return overflow ? nil : product
+}
+
+/// `maxmemory`'s value as redis 7.0's memtoull reads it: the digits by strtoull, which saturates at
+/// 2^64-1 past it, times the unit wrapping modulo 2^64 (99999999999999999999999 is 2^64-1, and
+/// with gb 2^64-2^30).
+func unsignedMemoryValue(_ v: [UInt8]) -> UInt64? {
+    let lowered = v.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+    let digits = lowered.prefix { $0 >= 0x30 && $0 <= 0x39 }
+    guard !digits.isEmpty else { return nil }
+    var n: UInt64 = 0
+    for d in digits {
+        let (times, o1) = n.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times.addingReportingOverflow(UInt64(d - 0x30))
+        if o1 || o2 { n = .max; break }
+        n = sum
+    }
+    let multiplier: UInt64
+    switch String(decoding: lowered.dropFirst(digits.count), as: UTF8.self) {
+    case "", "b": multiplier = 1
+    case "k": multiplier = 1000
+    case "kb": multiplier = 1024
+    case "m": multiplier = 1000 * 1000
+    case "mb": multiplier = 1024 * 1024
+    case "g": multiplier = 1000 * 1000 * 1000
+    case "gb": multiplier = 1024 * 1024 * 1024
+    default: return nil
+    }
+    return n &* multiplier
 }
 
 /// An integer argument as redis's string2ll reads it.

@@ -258,6 +258,7 @@ extension RESPConnection {
                 killSelf = true
                 killed += 1
             } else if service.clients.kill(c) {
+                service.listWaits.dropKilled(clientID: c.id)
                 killed += 1
             }
         }
@@ -302,6 +303,7 @@ extension RESPConnection {
     func executeWithheld(_ output: OutputBuffer, request: UnsafeRawBufferPointer) -> HandlerAction {
         if replyMode == .skipNext { replyMode = .skipping }
         let mark = output.mark()
+        execWithheldItself = false
         var action = execute(output, request: request)
         // CLIENT REPLY ON within OFF answers OK; anything else is withheld.
         if replyMode == .on { return action }
@@ -309,8 +311,13 @@ extension RESPConnection {
             releaseMGet()
             action = .proceed
         }
-        output.rollback(to: mark)
+        if !execWithheldItself { output.rollback(to: mark) }
         if replyMode == .skipping { replyMode = .on }
         return action
     }
+
+    /// Whether a reply appended now goes out: redis drops each reply while CLIENT REPLY OFF, or
+    /// SKIP's command, is in force (prepareClientToWrite), piece by piece, so EXEC's array
+    /// header and each queued command's reply follow the mode in force when written.
+    var repliesFlow: Bool { replyMode == .on || replyMode == .skipNext }
 }

@@ -39,12 +39,17 @@ extension RESPConnection {
             let text = String(decoding: argument(2), as: UTF8.self)
             let seconds = text.withCString { strtod($0, nil) }
             stats.add(RESPCounter.debugSleeps.rawValue)
-            guard seconds > 0 else {
+            // redis takes `(long long)(seconds * 1e6)` microseconds for nanosleep: NaN, infinities
+            // and products past 2^63 convert to LLONG_MIN on x86-64, and a negative time is
+            // refused by nanosleep, so all of these answer at once.
+            let micros = seconds * 1_000_000
+            guard micros >= 1, micros < 0x1p63 else {
                 out.appendRESPOK()
                 return .proceed
             }
+            let whole = Int(micros)
             var ms = Self.longestSleepMs
-            if seconds * 1000 < Double(Self.longestSleepMs) { ms = Int((seconds * 1000).rounded(.up)) } else {
+            if whole / 1000 < Self.longestSleepMs { ms = (whole + 999) / 1000 } else {
                 stats.add(RESPCounter.debugSleepsClamped.rawValue)
             }
             sleeping = true

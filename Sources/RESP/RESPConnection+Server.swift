@@ -141,9 +141,13 @@ extension RESPConnection {
         guard argument(1, is: "usage") && argumentCount >= 3 else {
             return unknownSubcommand("MEMORY", known: ["usage", "doctor", "malloc-stats", "purge", "stats"], out)
         }
-        if argumentCount > 3 {
-            guard argumentCount == 5 && argument(3, is: "samples") else { return syntaxError(out) }
-            guard integerArgument(4) != nil else { return notAnInteger(out) }
+        // redis's options loop: SAMPLES n any number of times, each n read then refused below 0.
+        var j = 3
+        while j < argumentCount {
+            guard argument(j, is: "samples") && j + 1 < argumentCount else { return syntaxError(out) }
+            guard let n = integerArgument(j + 1) else { return notAnInteger(out) }
+            if n < 0 { return syntaxError(out) }
+            j += 2
         }
         guard argument(2).count <= ItemLayout.maxKeyLength, let info = inspect(argument(2)) else {
             out.appendRESPNull(version)

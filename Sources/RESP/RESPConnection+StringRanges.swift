@@ -139,6 +139,9 @@ extension RESPConnection {
         let outcome = rewrite(argument(1), plan: { old in
             let oldLength = old?.valueLength ?? 0
             previous = at < oldLength ? byte(of: old!, at: at) : 0
+            // The bit already as asked in a string long enough: nothing written, no event, the
+            // CAS kept (a WATCH holds), as redis's setbitCommand signals only a change.
+            if at < oldLength && (previous & mask != 0) == (on == 1) { return .skip }
             return .write(length: max(oldLength, at + 1))
         }, fill: { old, item in
             let oldLength = old?.valueLength ?? 0
@@ -148,7 +151,7 @@ extension RESPConnection {
             withUnsafeBytes(of: &b) { engine.writeValue(item, at: at, $0) }
         })
         if case .failed(let why) = outcome { return error(out, why) }
-        notify(KeyspaceEvents.string, "setbit", argument(1))
+        if case .stored = outcome { notify(KeyspaceEvents.string, "setbit", argument(1)) }
         out.appendRESPInteger(previous & mask == 0 ? 0 : 1)
         return .proceed
     }

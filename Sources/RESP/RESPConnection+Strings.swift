@@ -426,7 +426,21 @@ extension RESPConnection {
             case .wrongType: return wrongType(out)
             }
             let cas = it.cas
-            let change = engine.changeExpiry(key, hash: CacheEngine.hash(key), database: database) { current in current.cas == cas ? expiry : nil }
+            // PERSIST of a key without a TTL changes nothing: no new CAS (a WATCH of the key
+            // holds) and no event, as redis's removeExpire finding none.
+            var noTTL = false
+            let change = engine.changeExpiry(key, hash: CacheEngine.hash(key), database: database) { current in
+                guard current.cas == cas else { return nil }
+                if expiry == .never && current.expiry == 0 {
+                    noTTL = true
+                    return nil
+                }
+                return expiry
+            }
+            if noTTL {
+                appendOld(it, out)
+                return .proceed
+            }
             if change == .changed {
                 if expiry == .never { notify(KeyspaceEvents.generic, "persist", key) }
                 else { notify(KeyspaceEvents.generic, "expire", key) }

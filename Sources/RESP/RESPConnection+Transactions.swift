@@ -230,7 +230,10 @@ extension RESPConnection {
     /// arrived (a runtime error is that element only). Each reply is written in the protocol in
     /// force when it runs, as redis does when a queued HELLO switches it.
     private func runQueue(_ tx: Transaction, _ out: OutputBuffer) -> HandlerAction {
-        out.appendRESPArrayHeader(tx.count)
+        // CLIENT REPLY OFF or SKIP in force, or switched by a queued CLIENT REPLY: each piece goes
+        // out or not by the mode when it is written (a SKIP queued here takes effect after EXEC).
+        execWithheldItself = true
+        if repliesFlow { out.appendRESPArrayHeader(tx.count) }
         // The queued bytes passed these limits when they came; a queued CONFIG SET must not make
         // the rest unreadable now.
         let limits = parser.limits
@@ -250,7 +253,9 @@ extension RESPConnection {
                 guard let command = service.table.find(argument(0)) else { continue }
                 // The gate's check does not apply here: redis runs queued commands with call(),
                 // not processCommand (a SUBSCRIBE before a GET does not refuse the GET).
+                let mark = out.mark()
                 let a = invoke(command, out)
+                if !repliesFlow { out.rollback(to: mark) }
                 if a == .close || a == .closeNow { action = a }
             }
         }

@@ -33,6 +33,9 @@ final class RESPConnection: ConnectionHandler {
     let client: RESPClient
     /// CLIENT REPLY OFF / SKIP: replies withheld (RESPConnection+Client.swift).
     var replyMode = ReplyMode.on
+    /// Set by EXEC when it withheld its own replies piece by piece (a CLIENT REPLY inside the
+    /// transaction): the withholding of the whole command must then keep what EXEC kept.
+    var execWithheldItself = false
     /// Parked in DEBUG SLEEP (RESPConnection+Debug.swift), and whether its +OK is withheld.
     var sleeping = false
     var sleepReplyWithheld = false

@@ -99,8 +99,10 @@ extension RESPService {
                 ("used_memory_human", humanBytes(used)),
                 ("used_memory_rss", String(host.residentBytes)),
                 ("used_memory_rss_human", humanBytes(host.residentBytes)),
-                ("maxmemory", String(limit)),
-                ("maxmemory_human", humanBytes(limit)),
+                // redis prints it as a long long (2^64-1 is -1) and its human form in bytes from
+                // 1024^6 on (bytesToHuman).
+                ("maxmemory", String(Int64(bitPattern: config.maxmemoryBytes))),
+                ("maxmemory_human", config.maxmemoryBytes >= 1 << 60 ? "\(config.maxmemoryBytes)B" : humanBytes(limit)),
                 ("maxmemory_policy", engine.tuning.policy.redisName),
                 ("mem_allocator", "swiftcached-slabs"),
                 // Deleted long lists and hashes whose nodes the engine's list-free thread has not freed yet.

@@ -143,7 +143,17 @@ struct ClientCommandsTests {
         #expect(a.handler.resume(output: a.output, timedOut: false) == .park(timeoutMs: 0))
         #expect(a.handler.resume(output: a.output, timedOut: true) == .proceed)
         #expect(a.take() == "+OK\r\n")
-        #expect(a.send(["DEBUG", "SLEEP", "1e300"]).1 == .park(timeoutMs: Int(Int32.max)))
+        // 1e10 s is 1e16 microseconds, within redis's long long: a sleep of centuries, cut here.
+        #expect(a.send(["DEBUG", "SLEEP", "1e10"]).1 == .park(timeoutMs: Int(Int32.max)))
+        #expect(service.total(.debugSleepsClamped) == 1)
+        // Past 2^63 microseconds (and infinities, NaN) redis's conversion goes negative and
+        // nanosleep refuses it: +OK at once, nothing parked or cut.
+        let b = connect(service, worker: 0)
+        defer { b.handler.connectionClosed() }
+        for time in ["1e300", "inf", "9223372036854775807", "nan", "-inf"] {
+            let (r, act) = b.send(["DEBUG", "SLEEP", time])
+            #expect(r == "+OK\r\n" && act == .proceed, "DEBUG SLEEP \(time)")
+        }
         #expect(service.total(.debugSleepsClamped) == 1)
     }
 

@@ -111,6 +111,18 @@ def t_keys(c):
         case(c, "key %s: meta" % name,
              b"ms " + key + b" 2 T0\r\nhi\r\nmg " + key + b" v s k\r\nma " + key + b" N0 J7\r\n"
              b"md " + key + b" q\r\nmg " + key + b" v\r\n")
+    # A key set in base64 (ms b) is returned so by a hit's k whatever the get's b, a key set plain
+    # is returned plain; a miss's k and ms/md/ma's own k follow the request; an append, a
+    # prepend or a plain set stores the key plain again (memcached 1.6.18's ITEM_KEY_BINARY).
+    case(c, "meta base64 key: k of a hit follows how the item was stored",
+         b"ms YjY0aw== 1 b k\r\nx\r\nmg b64k v k\r\nmg YjY0aw== b k O1\r\nmg b64k k q\r\n"
+         b"md b64k k q\r\nmg b64k k\r\nmg YjY0aw== b k\r\n"
+         b"set b64k 0 0 1\r\n5\r\nmg YjY0aw== b k v\r\nma YjY0aw== b k v\r\n"
+         b"ms YjY0aw== 1 b\r\n5\r\nincr b64k 1\r\ntouch b64k 100\r\nmg b64k k v t\r\nma b64k k\r\nmg b64k k\r\n"
+         b"append b64k 0 0 1\r\ny\r\nmg b64k k v\r\n"
+         b"ms YjY0aw== 1 b\r\nx\r\nms YjY0aw== 1 b MP\r\nz\r\nmg b64k k v\r\n"
+         b"ms YjY0aw== 1 b\r\nx\r\nms b64k 1 k\r\ny\r\nmg b64k k\r\n"
+         b"md b64k q\r\nmg YjY0aw== b k N30\r\nmg YjY0aw== b k\r\nmd b64k q\r\n")
     case(c, "key 251 bytes of controls", b"set " + b"\x01" * 251 + b" 0 0 1\r\nx\r\n")
     case(c, "NUL ends the line: set", b"set nul\x00x 0 0 1\r\nx\r\n")
     case(c, "NUL ends the line: get", b"set nul 0 0 1\r\nz\r\nget nul\x00ignored\r\nget nul\x00 nul\r\n")

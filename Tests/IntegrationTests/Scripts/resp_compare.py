@@ -105,6 +105,26 @@ def main():
     o_ = k("o")
     case("object", mb("SET", o_, "12") + mb("OBJECT", "ENCODING", o_) + mb("OBJECT", "REFCOUNT", o_) + mb("SET", o_, "123456") + mb("OBJECT", "refcount", o_) + mb("SET", o_, "x" * 44) + mb("OBJECT", "ENCODING", o_) + mb("SET", o_, "x" * 45) + mb("OBJECT", "ENCODING", o_) + mb("OBJECT", "ENCODING", k("none")) + mb("OBJECT", "FREQ", o_) + mb("OBJECT", "FOO", o_) + mb("OBJECT", "ENCODING") + mb("OBJECT", "IDLETIME", o_), 14)
     case("memory", mb("MEMORY", "USAGE", k("none")) + mb("MEMORY", "USAGE", o_, "SAMPLES", "x") + mb("MEMORY", "FOO") + mb("MEMORY", "USAGE"), 4)
+    # SAMPLES below 0 is a syntax error, a missing key's too; SAMPLES may come more than once.
+    case("memory samples", mb("SET", o_, "v") + mb("MEMORY", "USAGE", o_, "SAMPLES", -1) + mb("MEMORY", "USAGE", k("none"), "SAMPLES", -1)
+         + mb("MEMORY", "USAGE", k("none"), "SAMPLES", 3, "SAMPLES", 5) + mb("MEMORY", "USAGE", o_, "SAMPLES", 3, "SAMPLES", -1)
+         + mb("MEMORY", "USAGE", o_, "SAMPLES", 3, "SAMPLES") + mb("MEMORY", "USAGE", o_, "SAMPLES", "x", "FOO")
+         + mb("MEMORY", "USAGE", o_, "SAMPLES", -9223372036854775808), 7)
+    # slowlog-log-slower-than takes -1 and up; maxmemory past 2^64-1 is 2^64-1 (strtoull), its
+    # unit's product wraps modulo 2^64 (memtoull); the limit in force before is put back after.
+    c = Conn(args.port)
+    before = c.command("CONFIG", "GET", "maxmemory").split(b"\r\n")[4]
+    got = [c.command(*r) for r in [("CONFIG", "SET", "slowlog-log-slower-than", -2), ("CONFIG", "SET", "slowlog-log-slower-than", -1),
+                                   ("CONFIG", "GET", "slowlog-log-slower-than"), ("CONFIG", "SET", "slowlog-log-slower-than", 10000),
+                                   ("CONFIG", "SET", "maxmemory", "99999999999999999999999"), ("CONFIG", "GET", "maxmemory"), ("INFO", "memory"),
+                                   ("CONFIG", "SET", "maxmemory", "18446744073709551616"), ("CONFIG", "GET", "maxmemory"),
+                                   ("CONFIG", "SET", "maxmemory", "9223372036854775808"), ("CONFIG", "GET", "maxmemory"),
+                                   ("CONFIG", "SET", "maxmemory", "99999999999999999999999gb"), ("CONFIG", "GET", "maxmemory"), ("INFO", "memory"),
+                                   ("CONFIG", "SET", "maxmemory", "-1"), ("CONFIG", "SET", "maxmemory", before)]]
+    # INFO's maxmemory lines only (redis prints it as a long long, its human form in bytes).
+    got = [b"|".join(l for l in g.split(b"\r\n") if l.startswith((b"maxmemory:", b"maxmemory_human:"))) if g.startswith(b"$") else g for g in got]
+    out.append("config set bounds: %r" % b"".join(got))
+    c.sock.close()
     case("slowlog", mb("SLOWLOG", "GET", -2) + mb("SLOWLOG", "FOO") + mb("SLOWLOG", "LEN", "x") + mb("CONFIG", "GET", "slowlog-max-len") + mb("CONFIG", "SET", "slowlog-log-slower-than", "x"), 5)
     # Expiry: replies that do not depend on the clock (TTL values are checked by the Swift test).
     e_ = k("e")
@@ -143,6 +163,74 @@ def main():
     case("watch cleared", mb("WATCH", w_) + mb("MULTI") + mb("DISCARD") + mb("SET", w_, "4") + mb("MULTI") + mb("PING") + mb("EXEC") + mb("WATCH", w_) + mb("MULTI") + mb("EXEC") + mb("SET", w_, "5") + mb("MULTI") + mb("PING") + mb("EXEC"), 14)
     case("watch reset", mb("WATCH", w_) + mb("SET", w_, "6") + mb("RESET") + mb("MULTI") + mb("GET", w_) + mb("EXEC"), 6)
     case("watch twice", mb("WATCH", w_, k("w2")) + mb("WATCH", w_) + mb("MULTI") + mb("EXEC"), 4)
+    # Writes that change nothing: LTRIM of a list and LMOVE of a key onto itself signal the key
+    # all the same (the transaction aborts); SETBIT of a bit already so and GETEX PERSIST of a key
+    # without a TTL do not (it runs), as redis's commands call signalModifiedKey.
+    wl_ = k("wl")
+    for name, setup, write in [("ltrim all", mb("RPUSH", wl_, "a", "b"), mb("LTRIM", wl_, 0, -1)),
+                               ("ltrim missing", b"", mb("LTRIM", wl_, 0, -1)),
+                               ("lmove onto itself", mb("RPUSH", wl_, "a"), mb("LMOVE", wl_, wl_, "LEFT", "LEFT")),
+                               ("lmove onto itself other end", mb("RPUSH", wl_, "a"), mb("LMOVE", wl_, wl_, "LEFT", "RIGHT")),
+                               ("rpoplpush onto itself", mb("RPUSH", wl_, "a", "b"), mb("RPOPLPUSH", wl_, wl_)),
+                               ("setbit unchanged", mb("SET", wl_, "1"), mb("SETBIT", wl_, 0, 0)),
+                               ("setbit changed", mb("SET", wl_, "1"), mb("SETBIT", wl_, 0, 1)),
+                               ("setbit grows", mb("SET", wl_, "1"), mb("SETBIT", wl_, 100, 0)),
+                               ("setbit creates", b"", mb("SETBIT", wl_, 0, 0)),
+                               ("getex persist without ttl", mb("SET", wl_, "1"), mb("GETEX", wl_, "PERSIST")),
+                               ("getex persist with ttl", mb("SET", wl_, "1", "EX", 100), mb("GETEX", wl_, "PERSIST"))]:
+        n = 6 + (1 if setup else 0)
+        case("watch noop " + name, mb("DEL", wl_) + setup + mb("WATCH", wl_) + write + mb("MULTI") + mb("PING") + mb("EXEC"), n)
+    case("watch noop cleanup", mb("DEL", wl_), 1)
+    # CLIENT REPLY inside a transaction: each reply, EXEC's array header included, goes out or not
+    # by the mode in force when it is written; a SKIP queued there skips the command after EXEC.
+    def until_end(name, requests):
+        """Sends `requests` (ending with PING end) and records every byte up to PING's reply."""
+        c = Conn(args.port)
+        c.send(requests)
+        data = b""
+        while not data.endswith(b"$3\r\nend\r\n"):
+            d = c.sock.recv(65536)
+            if not d:
+                data += b"<closed>"
+                break
+            data += d
+        out.append("%s: %r" % (name, data))
+        c.sock.close()
+
+    end_ = mb("PING", "end")
+    until_end("multi reply off inside", mb("MULTI") + mb("CLIENT", "REPLY", "OFF") + mb("SET", t_, 1) + mb("EXEC") + mb("CLIENT", "REPLY", "ON") + end_)
+    until_end("multi reply off midway", mb("MULTI") + mb("SET", t_, 1) + mb("CLIENT", "REPLY", "OFF") + mb("GET", t_) + mb("EXEC") + mb("CLIENT", "REPLY", "ON") + end_)
+    until_end("multi reply on inside", mb("CLIENT", "REPLY", "OFF") + mb("MULTI") + mb("CLIENT", "REPLY", "ON") + mb("GET", t_) + mb("EXEC") + end_)
+    until_end("multi reply off around", mb("CLIENT", "REPLY", "OFF") + mb("MULTI") + mb("GET", t_) + mb("EXEC") + mb("CLIENT", "REPLY", "ON") + end_)
+    until_end("multi reply skip inside", mb("MULTI") + mb("CLIENT", "REPLY", "SKIP") + mb("GET", t_) + mb("EXEC") + mb("PING", "skipped") + end_)
+    until_end("multi reply skip before", mb("CLIENT", "REPLY", "SKIP") + mb("MULTI") + mb("GET", t_) + mb("EXEC") + end_)
+    until_end("multi reply skip exec", mb("MULTI") + mb("GET", t_) + mb("CLIENT", "REPLY", "SKIP") + mb("EXEC") + mb("CLIENT", "REPLY", "OFF") + mb("MULTI") + mb("CLIENT", "REPLY", "ON") + mb("EXEC") + end_)
+    # A client blocked in a move or pop and killed inside a transaction (before or after the
+    # push) is not served when EXEC ends: the element stays in the source list.
+    bl_, bm_ = k("bl"), k("bm")
+    for block, zset in [(("BLMOVE", bl_, bm_, "LEFT", "RIGHT", 0), False), (("BRPOPLPUSH", bl_, bm_, 0), False),
+                        (("BLPOP", bl_, 0), False), (("BLMPOP", 0, 1, bl_, "LEFT"), False),
+                        (("BZPOPMIN", bl_, 0), True), (("BZMPOP", 0, 1, bl_, "MIN"), True)]:
+        for kill_first in (False, True):
+            prod = Conn(args.port)
+            prod.send(mb("DEL", bl_, bm_))
+            prod.reply()
+            blocked = Conn(args.port)
+            bid = blocked.command("CLIENT", "ID")[1:-2]
+            blocked.send(mb(*block))
+            time.sleep(0.2)
+            push = mb("ZADD", bl_, 1, "a") if zset else mb("RPUSH", bl_, "a")
+            kill = mb("CLIENT", "KILL", "ID", bid)
+            prod.send(mb("MULTI") + (kill + push if kill_first else push + kill) + mb("EXEC"))
+            got = [prod.reply() for _ in range(4)]
+            time.sleep(0.1)
+            got.append(prod.command("TYPE", bl_))
+            got.append(prod.command("ZRANGE", bl_, 0, -1) if zset else prod.command("LRANGE", bl_, 0, -1))
+            got.append(prod.command("LRANGE", bm_, 0, -1))
+            got.append(prod.command("DEL", bl_, bm_))
+            out.append("killed in exec %s%s: %r" % (block[0], " kill first" if kill_first else "", b"".join(got)))
+            prod.sock.close()
+            blocked.sock.close()
     case("multi resp3", mb("HELLO", 3) + mb("MULTI") + mb("GET", k("none")) + mb("SET", t_, "v") + mb("EXEC") + mb("WATCH", t_) + mb("SET", t_, "w") + mb("MULTI") + mb("GET", t_) + mb("EXEC") + mb("MULTI") + mb("FOO") + mb("EXEC"), 12, skip=1)
     case("multi client", mb("MULTI") + mb("CLIENT", "SETNAME", "n1") + mb("CLIENT", "GETNAME") + mb("AUTH", "x") + mb("EXEC"), 5)
     case("multi subscribe", mb("MULTI") + mb("SUBSCRIBE", b"rc_txch") + mb("GET", t_) + mb("PING") + mb("EXEC") + mb("GET", t_) + mb("MULTI") + mb("EXEC") + mb("EXEC", "x") + mb("DISCARD") + mb("WATCH", w_) + mb("PING"), 12)
@@ -437,6 +525,11 @@ def main():
     out.append("hello noauth: %r" % b"".join(got))
     # DEBUG and FUNCTION.
     case("debug", mb("DEBUG", "JMAP") + mb("debug", "jmap", "x") + mb("DEBUG") + mb("DEBUG", "OBJECT") + mb("DEBUG", "OBJECT", k("none")) + mb("DEBUG", "SLEEP", 0) + mb("DEBUG", "SLEEP", "x") + mb("DEBUG", "SLEEP", "0.05") + mb("DEBUG", "SLEEP") + mb("DEBUG", "SET-ACTIVE-EXPIRE", 1) + mb("DEBUG", "set-active-expire", "x") + mb("DEBUG", "SET-ACTIVE-EXPIRE"), 12)
+    # DEBUG SLEEP takes (long long)(seconds * 1e6) microseconds: infinities, NaN and products
+    # past 2^63 come out negative on x86-64 and nanosleep refuses them, so OK at once.
+    case("debug sleep overflow", mb("DEBUG", "SLEEP", "inf") + mb("DEBUG", "SLEEP", "1e400") + mb("DEBUG", "SLEEP", "9223372036854775807")
+         + mb("DEBUG", "SLEEP", "-inf") + mb("DEBUG", "SLEEP", "nan") + mb("DEBUG", "SLEEP", "9.3e12") + mb("DEBUG", "SLEEP", "-1")
+         + mb("DEBUG", "SLEEP", "0.0000001") + mb("DEBUG", "SLEEP", "+INF"), 9)
     case("function", mb("FUNCTION", "LIST") + mb("FUNCTION", "LIST", "WITHCODE") + mb("FUNCTION", "LIST", "LIBRARYNAME") + mb("FUNCTION", "LIST", "foo") + mb("FUNCTION", "LIST", "LIBRARYNAME", "x", "WITHCODE") + mb("FUNCTION", "LIST", "WITHCODE", "WITHCODE") + mb("FUNCTION", "FLUSH") + mb("FUNCTION", "FLUSH", "ASYNC") + mb("FUNCTION", "FLUSH", "foo") + mb("FUNCTION", "FLUSH", "a", "b") + mb("FUNCTION", "FOO") + mb("FUNCTION"), 12)
     # Requests split at every few bytes, pipelined.
     pipeline = mb("SET", a, "split") + b"GET " + a + b"\r\n" + mb("MGET", a, a) + mb("PING")
