@@ -332,19 +332,24 @@ func memoryValue(_ v: [UInt8]) -> Int? {
     let lowered = v.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
     let digits = lowered.prefix { $0 >= 0x30 && $0 <= 0x39 }
     guard !digits.isEmpty, let n = Int(String(decoding: digits, as: UTF8.self)) else { return nil }
-    let multiplier: Int
-    switch String(decoding: lowered.dropFirst(digits.count), as: UTF8.self) {
-    case "", "b": multiplier = 1
-    case "k": multiplier = 1000
-    case "kb": multiplier = 1024
-    case "m": multiplier = 1000 * 1000
-    case "mb": multiplier = 1024 * 1024
-    case "g": multiplier = 1000 * 1000 * 1000
-    case "gb": multiplier = 1024 * 1024 * 1024
-    default: return nil
-    }
+    guard let multiplier = memoryUnit(lowered.dropFirst(digits.count)) else { return nil }
     let (product, overflow) = n.multipliedReportingOverflow(by: multiplier)
     return overflow ? nil : product
+}
+
+/// memtoll's and memtoull's unit (lower-cased): nothing or b; k, m, g (powers of 1000); kb, mb,
+/// gb (of 1024). nil for anything else.
+private func memoryUnit(_ unit: ArraySlice<UInt8>) -> Int? {
+    switch String(decoding: unit, as: UTF8.self) {
+    case "", "b": return 1
+    case "k": return 1000
+    case "kb": return 1024
+    case "m": return 1000 * 1000
+    case "mb": return 1024 * 1024
+    case "g": return 1000 * 1000 * 1000
+    case "gb": return 1024 * 1024 * 1024
+    default: return nil
+    }
 }
 
 /// `maxmemory`'s value as redis 7.0's memtoull reads it: the digits by strtoull, which saturates at
@@ -361,18 +366,8 @@ func unsignedMemoryValue(_ v: [UInt8]) -> UInt64? {
         if o1 || o2 { n = .max; break }
         n = sum
     }
-    let multiplier: UInt64
-    switch String(decoding: lowered.dropFirst(digits.count), as: UTF8.self) {
-    case "", "b": multiplier = 1
-    case "k": multiplier = 1000
-    case "kb": multiplier = 1024
-    case "m": multiplier = 1000 * 1000
-    case "mb": multiplier = 1024 * 1024
-    case "g": multiplier = 1000 * 1000 * 1000
-    case "gb": multiplier = 1024 * 1024 * 1024
-    default: return nil
-    }
-    return n &* multiplier
+    guard let multiplier = memoryUnit(lowered.dropFirst(digits.count)) else { return nil }
+    return n &* UInt64(multiplier)
 }
 
 /// An integer argument as redis's string2ll reads it.

@@ -11,6 +11,22 @@ func key(_ i: Int) -> String {
     return "key" + String(repeating: "0", count: max(0, 5 - s.count)) + s
 }
 
+/// One page (1 MB limit) of 94 items of 10,000 bytes, keys 0-93 stored at time 1000, spread by
+/// the maintainer over HOT (18) and COLD (76): key 0 is COLD's tail. The items' class and value.
+func fillOneColdPage(_ h: Harness) -> (cls: Int, value: String) {
+    let e = h.engine
+    h.clock.set(1000)
+    let value = String(repeating: "x", count: 10_000)
+    let cls = e.classID(keyLength: 8, valueLength: 10_000)
+    let perPage = e.slabs.table.perPage[cls]
+    #expect(perPage == 94)
+    for i in 0..<perPage { e.put(key(i), value) }
+    #expect(e.itemStats().evicted == 0)
+    e.maintainLRUs()
+    #expect(e.segmentCounts(classID: cls) == [18, 0, 76, 0])
+    return (cls, value)
+}
+
 @Suite("Segmented LRU")
 struct SegmentedLRUTests {
     static let value100 = String(repeating: "v", count: 100)
@@ -99,15 +115,8 @@ struct SegmentedLRUTests {
     func activeColdTailRescued() throws {
         let h = try Harness { $0.memoryLimit = 1024 * 1024 }
         let e = h.engine
-        h.clock.set(1000)
-        let value = String(repeating: "x", count: 10_000)
-        let cls = e.classID(keyLength: 8, valueLength: 10_000)
-        let perPage = e.slabs.table.perPage[cls]
-        #expect(perPage == 94)
-        for i in 0..<perPage { e.put(key(i), value) }
-        #expect(e.itemStats().evicted == 0)
-        e.maintainLRUs()
-        #expect(e.segmentCounts(classID: cls) == [18, 0, 76, 0])
+        let (cls, value) = fillOneColdPage(h)
+        let perPage = 94
         // key 0 is COLD's tail; two reads make it ACTIVE.
         #expect(e.fetch(key(0)) != nil)
         #expect(e.fetch(key(0)) != nil)
@@ -129,14 +138,10 @@ struct SegmentedLRUTests {
     func activeColdTailEvictedWithoutMaintainer() throws {
         let h = try Harness { $0.memoryLimit = 1024 * 1024 }
         let e = h.engine
-        let value = String(repeating: "x", count: 10_000)
-        let cls = e.classID(keyLength: 8, valueLength: 10_000)
-        let perPage = e.slabs.table.perPage[cls]
-        for i in 0..<perPage { e.put(key(i), value) }
-        e.maintainLRUs()
+        let (_, value) = fillOneColdPage(h)
         _ = e.fetch(key(0))
         _ = e.fetch(key(0))
-        e.put(key(perPage), value)     // memcached's do_item_alloc_pull evicts whatever is at the tail
+        e.put(key(94), value)     // memcached's do_item_alloc_pull evicts whatever is at the tail
         #expect(e.itemStats().evicted == 1)
         #expect(e.itemStats().evictedActive == 1)
         #expect(e.outcome(key(0)) == .miss)

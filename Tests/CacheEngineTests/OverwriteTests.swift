@@ -149,13 +149,8 @@ struct OverwriteTests {
     func coldMovesToHot() throws {
         let h = try Harness { $0.memoryLimit = 1024 * 1024 }
         let e = h.engine
-        h.clock.set(1000)
-        let value = String(repeating: "x", count: 10_000)
-        let cls = e.classID(keyLength: 8, valueLength: 10_000)
-        let perPage = e.slabs.table.perPage[cls]
-        for i in 0..<perPage { e.put(key(i), value) }
-        e.maintainLRUs()
-        #expect(e.segmentCounts(classID: cls) == [18, 0, 76, 0])
+        let (cls, value) = fillOneColdPage(h)
+        let perPage = 94
         let bytes = e.itemStats(classID: cls).bytes
         // key 0 is COLD's tail; written over with a value one byte shorter, with a TTL.
         let written = String(repeating: "y", count: 9_999)
