@@ -1,5 +1,6 @@
 // A Redis string written over the string already under its key, in that item's own chunk: the
-// RESP port's SET (and SETEX, PSETEX, MSET, SET NX/XX) tries this before allocating a new item.
+// RESP port's SET (and SETEX, PSETEX, MSET, SET XX; not SET NX, which stores a new item or
+// nothing) tries this before allocating a new item.
 //
 // Why: a SET that replaces a key unlinks the old item and links a new one, and the unlink writes
 // the old item's two LRU neighbours (random items: two cache misses a request, with the LRU lock
@@ -10,7 +11,8 @@
 // (CacheEngine+Arithmetic.swift).
 //
 // When: the old item is an unchunked string, no reader holds it (refcount 2: the table's and
-// this lookup's), the new value needs the same slab class, and the LRU is segmented without a
+// this lookup's), the new value needs the same slab class, the policy evicts (under noeviction a
+// full memory refuses the SET, as redis refuses writes), and the LRU is segmented without a
 // TEMP list (the flat LRU would move the item to its list's head, and a TEMP item's list follows
 // its TTL). Anything else answers `needsItem` and the caller stores a new item as before.
 //
@@ -32,7 +34,7 @@ import Glibc
 /// What `overwrite` did.
 public enum OverwriteResult: Sendable, Equatable {
     case stored
-    /// The mode's condition failed (an add over a live key, a replace of a missing one).
+    /// XX's condition failed: no live key to replace.
     case notStored
     /// Not done: store a new item (`allocate` + `store`) instead.
     case needsItem
@@ -59,7 +61,9 @@ extension CacheEngine {
         defer { refDecrement(old) }
         // Acquiring: the last reader's release (a reply written from the item's bytes, outside
         // the lock) happens before the bytes are written over.
-        guard old.type == .string, !old.isChunked, tuning.isSegmented, !tuning.isTempLRU,
+        // Under noeviction a SET that needs memory is refused once memory is full (redis refuses
+        // every write then): it keeps taking a new item, which the allocation refuses.
+        guard old.type == .string, !old.isChunked, tuning.isSegmented, !tuning.isTempLRU, tuning.evictsToFree,
               old.refcount.pointee.load(ordering: .acquiring) == 2 else { return .needsItem }
         guard total <= slabs.table.chunkMax, slabs.table.classID(forSize: total) == old.slabClass,
               itemSizeNeeded(keyLength: key.count, valueLength: value.count, flags: 0) <= settings.itemSizeMax

@@ -108,6 +108,16 @@ struct OverwriteTests {
         #expect(h.engine.databaseFigures(database: 0).keys == 0)
     }
 
+    @Test("under noeviction (-M, maxmemory-policy noeviction) a SET takes a new item, so a full memory refuses it as redis does")
+    func noEviction() throws {
+        let h = try Harness()
+        h.engine.put("k", "v1")
+        h.engine.tuning.setPolicy(.none)
+        #expect(overwrite(h, "k", "v2") == .needsItem)
+        h.engine.tuning.setPolicy(.segmentedLRU)
+        #expect(overwrite(h, "k", "v2") == .stored)
+    }
+
     @Test("the flat LRU and the TEMP list take a new item; an item a switched-off TEMP list left behind moves to HOT")
     func lruModes() throws {
         let flat = try Harness { $0.lruSegmented = false }
