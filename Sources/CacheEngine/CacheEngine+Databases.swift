@@ -83,10 +83,16 @@ final class DatabaseCounts: @unchecked Sendable {
 
     /// The item's expiry joins its database's (it is linked, or being linked).
     @inline(__always)
-    func linkedExpiry(_ it: Item) { changeExpiry(it, by: 1, in: block) }
+    func linkedExpiry(_ it: Item) {
+        // Asked before the CPU's block: most items have no expiry, and lockedSetExpiry (every
+        // in-chunk SET) calls both.
+        if it.expiry != 0 { changeExpiry(it, by: 1, in: block) }
+    }
 
     @inline(__always)
-    func unlinkedExpiry(_ it: Item) { changeExpiry(it, by: -1, in: block) }
+    func unlinkedExpiry(_ it: Item) {
+        if it.expiry != 0 { changeExpiry(it, by: -1, in: block) }
+    }
 
     @inline(__always)
     private func changeExpiry(_ it: Item, by sign: Int, in b: UnsafeMutablePointer<Atomic<Int>>) {

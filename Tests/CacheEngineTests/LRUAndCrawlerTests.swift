@@ -12,8 +12,9 @@ func key(_ i: Int) -> String {
 }
 
 /// One page (1 MB limit) of 94 items of 10,000 bytes, keys 0-93 stored at time 1000, spread by
-/// the maintainer over HOT (18) and COLD (76): key 0 is COLD's tail. The items' class and value.
-func fillOneColdPage(_ h: Harness) -> (cls: Int, value: String) {
+/// the maintainer over HOT (18) and COLD (76): key 0 is COLD's tail. The items' class, how many
+/// a page holds, and their value.
+func fillOneColdPage(_ h: Harness) -> (cls: Int, perPage: Int, value: String) {
     let e = h.engine
     h.clock.set(1000)
     let value = String(repeating: "x", count: 10_000)
@@ -24,7 +25,7 @@ func fillOneColdPage(_ h: Harness) -> (cls: Int, value: String) {
     #expect(e.itemStats().evicted == 0)
     e.maintainLRUs()
     #expect(e.segmentCounts(classID: cls) == [18, 0, 76, 0])
-    return (cls, value)
+    return (cls, perPage, value)
 }
 
 @Suite("Segmented LRU")
@@ -115,8 +116,7 @@ struct SegmentedLRUTests {
     func activeColdTailRescued() throws {
         let h = try Harness { $0.memoryLimit = 1024 * 1024 }
         let e = h.engine
-        let (cls, value) = fillOneColdPage(h)
-        let perPage = 94
+        let (cls, perPage, value) = fillOneColdPage(h)
         // key 0 is COLD's tail; two reads make it ACTIVE.
         #expect(e.fetch(key(0)) != nil)
         #expect(e.fetch(key(0)) != nil)
@@ -138,10 +138,10 @@ struct SegmentedLRUTests {
     func activeColdTailEvictedWithoutMaintainer() throws {
         let h = try Harness { $0.memoryLimit = 1024 * 1024 }
         let e = h.engine
-        let (_, value) = fillOneColdPage(h)
+        let (_, perPage, value) = fillOneColdPage(h)
         _ = e.fetch(key(0))
         _ = e.fetch(key(0))
-        e.put(key(94), value)     // memcached's do_item_alloc_pull evicts whatever is at the tail
+        e.put(key(perPage), value)     // memcached's do_item_alloc_pull evicts whatever is at the tail
         #expect(e.itemStats().evicted == 1)
         #expect(e.itemStats().evictedActive == 1)
         #expect(e.outcome(key(0)) == .miss)

@@ -159,8 +159,7 @@ struct OverwriteTests {
     func coldMovesToHot() throws {
         let h = try Harness { $0.memoryLimit = 1024 * 1024 }
         let e = h.engine
-        let (cls, value) = fillOneColdPage(h)
-        let perPage = 94
+        let (cls, perPage, value) = fillOneColdPage(h)
         let bytes = e.itemStats(classID: cls).bytes
         // key 0 is COLD's tail; written over with a value one byte shorter, with a TTL.
         let written = String(repeating: "y", count: 9_999)
